@@ -1,0 +1,74 @@
+# One-command setup: every target installs what it needs, once (stamps keyed on the lock files).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+UV_VERSION := $(shell sed -n 's/^uv==\([0-9.]*\).*/\1/p' requirements.lock)
+DEVNET_LOCK := $(wildcard deploy/devnet/package-lock.json)
+APT_LIST := deploy/apt-packages.txt
+CONFIG ?= config/devnet.yaml
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint fmt run bench e2e compose-config clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    - set up, then start NATS, the devnet and the four services (Ctrl-C stops all)"
+	@echo "make test   - set up, then ruff and pytest (real nats-server, real anvil)"
+	@echo "make lint   - ruff only"
+	@echo "make bench  - benchmarks (bench/)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/uv: requirements.lock | $(BIN)/python
+	@mkdir -p $(STAMPS)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@touch $@
+
+$(STAMPS)/python-deps: requirements.lock pyproject.toml libs/common/pyproject.toml $(STAMPS)/uv
+	$(BIN)/uv pip sync --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e libs/common -e .
+	@touch $@
+
+$(STAMPS)/npm: $(DEVNET_LOCK)
+	@mkdir -p $(STAMPS)
+	@if [ -f deploy/devnet/package-lock.json ]; then cd deploy/devnet && npm ci --no-audit --no-fund --loglevel=error; fi
+	@touch $@
+
+$(STAMPS)/apt: $(wildcard $(APT_LIST))
+	@mkdir -p $(STAMPS)
+	@if [ -f $(APT_LIST) ]; then \
+	  missing=$$(grep -vE '^\s*(#|$$)' $(APT_LIST) | while read -r pkg bin; do \
+	    command -v "$${bin:-$$pkg}" >/dev/null 2>&1 || echo "$$pkg"; done | tr '\n' ' '); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	fi
+	@touch $@
+
+setup: $(STAMPS)/python-deps $(STAMPS)/npm $(STAMPS)/apt
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+run: setup
+	exec $(BIN)/mev-bot run --config $(CONFIG)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(STAMPS)

@@ -1,0 +1,1 @@
+"""Exact integer AMM math."""

@@ -1,0 +1,1 @@
+"""Chain access: RPC pool, ABI codecs, transaction helpers."""
