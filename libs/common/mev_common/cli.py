@@ -18,23 +18,49 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mev-bot",
         description="Operate the mev-pipeline MEV searcher (see docs/RUNBOOK.md).",
     )
-    parser.add_argument("--config", metavar="PATH", help="config YAML (default: $MEV_CONFIG or config/devnet.yaml)")
-    parser.add_argument("--verbose", action="store_true", help="more detail (with --validate-config: effective config and connectivity)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config YAML (default: $MEV_CONFIG or config/devnet.yaml)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="more detail (with --validate-config: effective config and connectivity)",
+    )
     actions = parser.add_mutually_exclusive_group()
-    actions.add_argument("--validate-config", action="store_true", help="check the config and exit 0 (valid) or 2 (invalid)")
+    actions.add_argument(
+        "--validate-config",
+        action="store_true",
+        help="check the config and exit 0 (valid) or 2 (invalid)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("run", help="start embedded NATS, the devnet (if configured) and the four services in the foreground")
+    sub.add_parser(
+        "run",
+        help="start embedded NATS, the devnet (if configured) and the four services",
+    )
 
     devnet = sub.add_parser("devnet", help="the local anvil devnet: up, down, flow")
     devnet_sub = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)
-    up = devnet_sub.add_parser("up", help="start anvil and deploy WETH, tokens, two V2 DEXes and the executor")
-    up.add_argument("--seed", type=int, default=None, help="deployment seed (default: devnet.seed from config)")
+    up = devnet_sub.add_parser(
+        "up", help="start anvil and deploy WETH, tokens, two V2 DEXes and the executor"
+    )
+    up.add_argument(
+        "--seed", type=int, default=None, help="deployment seed (default: devnet.seed from config)"
+    )
     devnet_sub.add_parser("down", help="stop the devnet started by `devnet up`")
-    flow = devnet_sub.add_parser("flow", help="send a seeded flow of user swaps through both routers")
+    flow = devnet_sub.add_parser(
+        "flow", help="send a seeded flow of user swaps through both routers"
+    )
     flow.add_argument("--seed", type=int, default=None, help="flow seed (default: devnet.seed)")
-    flow.add_argument("--rate", type=float, default=None, help="swaps per second (default: devnet.flow_rate)")
-    flow.add_argument("--blocks", type=int, default=None, help="stop after this many blocks (default: run until Ctrl-C)")
+    flow.add_argument(
+        "--rate", type=float, default=None, help="swaps per second (default: devnet.flow_rate)"
+    )
+    flow.add_argument(
+        "--blocks",
+        type=int,
+        default=None,
+        help="stop after this many blocks (default: run until Ctrl-C)",
+    )
     return parser
 
 

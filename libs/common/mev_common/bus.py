@@ -1,0 +1,412 @@
+"""NATS JetStream for services: connect, declare, publish with headers, consume with ack policy.
+
+The consume loop, not each handler, decides what happens to a message (DESIGN §3):
+- handler returned -> ack (the handler has already published downstream and awaited the ack,
+  or written to SQLite, so the work is durable before the input is let go);
+- the payload does not decode or validate, or the handler raised `Permanent` -> publish a
+  DeadLetter to `mev.<chain>.dead.<stage>` with the reason, then `term`;
+- `Retryable` or any other exception -> `nak` with delay, until `max_deliver`, then dead-letter.
+Publishing carries `Nats-Msg-Id` (dedup), `Mev-Trace` and `Mev-Seen-Ns` on every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from pydantic import BaseModel
+
+from mev_common import metrics
+from mev_common.messages import (
+    DEAD_LETTER_PREFIX_BYTES,
+    DeadLetter,
+    MessageError,
+    decode,
+    encode,
+)
+from mev_common.subjects import (
+    HEADER_ERROR,
+    HEADER_MSG_ID,
+    HEADER_SEEN_NS,
+    HEADER_STAGE,
+    HEADER_TRACE,
+    ConsumerSpec,
+    StreamSpec,
+    dead,
+)
+
+log = logging.getLogger("mev.bus")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Retryable(Exception):
+    """Transient failure (RPC down, downstream publish timed out): nak and try again later."""
+
+    def __init__(self, reason: str, delay_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+class Permanent(Exception):
+    """This message can never succeed: dead-letter it with the reason and move on."""
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[M]):
+    """A decoded message plus the headers that follow it through the pipeline."""
+
+    message: M
+    subject: str
+    msg_id: str
+    trace: str
+    seen_ns: int
+    deliveries: int = 1
+
+
+@dataclass
+class Bus:
+    """One NATS connection with JetStream; `connected` feeds the health check."""
+
+    nc: Client
+    js: JetStreamContext
+    name: str
+    connected: bool = True
+    reconnects: int = 0
+    closing: bool = False
+
+    @classmethod
+    async def connect(
+        cls, url: str, name: str, timeout_s: float = 5.0, attempts: int | None = None
+    ) -> Bus:
+        """Connect, retrying the first connection with backoff (nats-py only retries after one
+        succeeded). `attempts=None` retries forever: a service waits for its broker."""
+        holder: dict[str, Bus] = {}
+
+        async def on_disconnect() -> None:
+            if "bus" in holder and not holder["bus"].closing:
+                holder["bus"].connected = False
+                log.warning("nats disconnected", extra={"fields": {"url": url}})
+
+        async def on_reconnect() -> None:
+            if "bus" in holder:
+                holder["bus"].connected = True
+                holder["bus"].reconnects += 1
+                log.info("nats reconnected", extra={"fields": {"url": url}})
+
+        async def on_error(exc: Exception) -> None:
+            log.debug("nats error: %s", exc)
+
+        delay, tried = 0.2, 0
+        while True:
+            tried += 1
+            try:
+                nc = await nats.connect(
+                    url,
+                    name=name,
+                    connect_timeout=timeout_s,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    disconnected_cb=on_disconnect,
+                    reconnected_cb=on_reconnect,
+                    error_cb=on_error,
+                )
+                break
+            except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+                if attempts is not None and tried >= attempts:
+                    raise
+                log.warning(
+                    "nats not reachable, retrying",
+                    extra={"fields": {"url": url, "error": str(exc), "retry_in_s": delay}},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name)
+        holder["bus"] = bus
+        return bus
+
+    async def ensure_streams(self, specs: list[StreamSpec]) -> None:
+        """Create or update every stream: idempotent, safe for every replica to call at start."""
+        for spec in specs:
+            cfg = spec.config()
+            try:
+                await self.js.add_stream(cfg)
+            except nats.js.errors.BadRequestError:
+                await self.js.update_stream(cfg)
+
+    async def publish(
+        self,
+        subject: str,
+        message: BaseModel,
+        *,
+        msg_id: str,
+        trace: str,
+        seen_ns: int,
+        extra_headers: dict[str, str] | None = None,
+    ) -> PubAck:
+        """Publish and await the stream's ack. A duplicate `msg_id` is stored once."""
+        headers = {HEADER_MSG_ID: msg_id, HEADER_TRACE: trace, HEADER_SEEN_NS: str(seen_ns)}
+        if extra_headers:
+            headers.update(extra_headers)
+        try:
+            ack = await self.js.publish(subject, encode(message), headers=headers)
+        except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, OSError) as exc:
+            metrics.ERRORS.labels(kind="publish").inc()
+            raise Retryable(f"publish to {subject} failed: {exc!r}") from exc
+        metrics.MESSAGES_PUBLISHED.labels(subject=_subject_kind(subject)).inc()
+        return ack
+
+    async def publish_dead_letter(
+        self, chain_id: int, stage: str, msg: Msg, reason: str, deliveries: int
+    ) -> None:
+        """Keep the evidence: reason, origin, size, hash and a bounded prefix of the payload."""
+        data = msg.data or b""
+        headers = {k: str(v) for k, v in (msg.headers or {}).items()}
+        letter = DeadLetter(
+            stage=stage,
+            subject=msg.subject,
+            reason=reason[:1000],
+            payload_size=len(data),
+            payload_sha256=hashlib.sha256(data).hexdigest(),
+            payload_prefix=data[:DEAD_LETTER_PREFIX_BYTES].decode("utf-8", "backslashreplace"),
+            headers=headers,
+            deliveries=deliveries,
+        )
+        original_id = headers.get(HEADER_MSG_ID) or letter.payload_sha256
+        await self.publish(
+            dead(chain_id, stage),
+            letter,
+            msg_id=f"dead:{stage}:{original_id}:{deliveries}",
+            trace=headers.get(HEADER_TRACE, original_id),
+            seen_ns=int(headers.get(HEADER_SEEN_NS, "0") or 0),
+            extra_headers={HEADER_ERROR: reason[:200].replace("\n", " "), HEADER_STAGE: stage},
+        )
+        metrics.DEAD_LETTERS.labels(stage=stage).inc()
+
+    async def close(self) -> None:
+        """Drain: flush pending publishes and let subscriptions finish, then close."""
+        self.closing = True
+        if self.nc.is_closed:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.nc.drain(), timeout=5.0)
+        if not self.nc.is_closed:
+            await self.nc.close()
+
+
+def _subject_kind(subject: str) -> str:
+    """Metric label without the chain id: mev.31337.opportunities.backrun -> opportunities."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) > 2 else subject
+
+
+Handler = Callable[[Envelope[M]], Awaitable[None]]
+
+
+def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
+    headers = msg.headers or {}
+    msg_id = headers.get(HEADER_MSG_ID, "")
+    return Envelope(
+        message=message,
+        subject=msg.subject,
+        msg_id=msg_id,
+        trace=headers.get(HEADER_TRACE, msg_id),
+        seen_ns=_int_or(headers.get(HEADER_SEEN_NS), time.time_ns()),
+        deliveries=deliveries,
+    )
+
+
+def _int_or(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
+@dataclass
+class PullConsumer(Generic[M]):
+    """A durable pull consumer shared by the replicas of a stage, with bounded concurrency."""
+
+    bus: Bus
+    spec: ConsumerSpec
+    model: type[M]
+    handler: Handler[M]
+    stage: str
+    chain_id: int
+    concurrency: int = 16
+    max_deliver: int = 5
+    ack_wait_s: float = 30.0
+    nak_delay_s: float = 0.5
+    max_payload_bytes: int | None = None
+    fetch_timeout_s: float = 0.5
+    processed: int = 0
+    last_error: str | None = None
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def subscribe(self) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(
+            durable_name=self.spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait_s,
+            max_ack_pending=self.spec.max_ack_pending,
+            filter_subject=self.spec.filter_subject,
+        )
+        return await self.bus.js.pull_subscribe(
+            self.spec.filter_subject,
+            durable=self.spec.durable,
+            stream=self.spec.stream,
+            config=config,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch while not stopped; on stop, let in-flight work finish and ack, then return."""
+        sub = await self.subscribe()
+        slots = asyncio.Semaphore(self.concurrency)
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                free = max(1, _free_slots(slots))
+                try:
+                    msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.Error, OSError) as exc:
+                    self.last_error = f"fetch: {exc!r}"
+                    metrics.ERRORS.labels(kind="fetch").inc()
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                backoff = 0.1
+                for msg in msgs:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._process(msg))
+                    self._inflight.add(task)
+                    task.add_done_callback(lambda t: (self._inflight.discard(t), slots.release()))
+        finally:
+            await self.drain_inflight()
+            # a pull subscription left open makes the connection's drain wait for its timeout
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def drain_inflight(self) -> None:
+        if self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _process(self, msg: Msg) -> None:
+        deliveries = _deliveries(msg)
+        try:
+            message = decode(self.model, msg.data, self.max_payload_bytes)
+        except MessageError as exc:
+            await self._reject(msg, str(exc), deliveries)
+            return
+        env = envelope_of(msg, message, deliveries)
+        try:
+            await self.handler(env)
+        except Permanent as exc:
+            await self._reject(msg, f"permanent: {exc}", deliveries)
+        except Exception as exc:  # the loop decides: every other error is retried, bounded
+            delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
+            if deliveries >= self.max_deliver:
+                await self._reject(
+                    msg, f"gave up after {deliveries} deliveries: {exc!r}", deliveries
+                )
+                return
+            log.warning(
+                "handler failed, will retry",
+                extra={"fields": {"stage": self.stage, "error": repr(exc), "try": deliveries}},
+            )
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+        else:
+            try:
+                await msg.ack()
+            except Exception as exc:  # ack lost: redelivery is deduped downstream by msg id
+                self.last_error = f"ack: {exc!r}"
+                return
+            self.processed += 1
+            metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok").inc()
+
+    async def _reject(self, msg: Msg, reason: str, deliveries: int) -> None:
+        """Dead-letter then term; if the dead letter cannot be published, nak (keep the input)."""
+        self.last_error = reason
+        try:
+            await self.bus.publish_dead_letter(self.chain_id, self.stage, msg, reason, deliveries)
+        except Exception as exc:
+            log.error("dead-letter publish failed", extra={"fields": {"error": repr(exc)}})
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.nak_delay_s)
+            return
+        with contextlib.suppress(Exception):
+            await msg.term()
+        metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="dead").inc()
+        log.warning(
+            "message dead-lettered",
+            extra={"fields": {"stage": self.stage, "subject": msg.subject, "reason": reason}},
+        )
+
+
+def _deliveries(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+def _free_slots(sem: asyncio.Semaphore) -> int:
+    return int(getattr(sem, "_value", 1))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def subscribe_ordered(
+    bus: Bus,
+    subject: str,
+    model: type[M],
+    handler: Handler[M],
+    stage: str,
+    chain_id: int,
+    deliver_policy: DeliverPolicy = DeliverPolicy.LAST,
+    max_payload_bytes: int | None = None,
+) -> Any:
+    """Per-replica ordered consumer (no acks): every replica sees every message, in order.
+    Undecodable messages are dead-lettered; handler errors are counted and logged."""
+
+    async def on_msg(msg: Msg) -> None:
+        try:
+            message = decode(model, msg.data, max_payload_bytes)
+        except MessageError as exc:
+            with contextlib.suppress(Exception):
+                await bus.publish_dead_letter(chain_id, stage, msg, str(exc), 1)
+            return
+        try:
+            await handler(envelope_of(msg, message, 1))
+        except Exception as exc:
+            metrics.ERRORS.labels(kind=f"{stage}_handler").inc()
+            log.error("ordered handler failed", extra={"fields": {"error": repr(exc)}})
+
+    return await bus.js.subscribe(
+        subject,
+        cb=on_msg,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=deliver_policy),
+    )

