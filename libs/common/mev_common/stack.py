@@ -78,7 +78,7 @@ def start_service(name: str, config: Path, env: dict[str, str]) -> subprocess.Po
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+        preexec_fn=_die_with_parent,
     )
     assert proc.stdout is not None
     threading.Thread(target=_pipe_lines, args=(name, proc.stdout), daemon=True).start()
