@@ -68,7 +68,8 @@ run: setup
 	exec $(BIN)/mev-bot run --config $(CONFIG)
 
 bench: setup
-	$(BIN)/python -m bench
+	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; \
+	else echo "make bench: no benchmark scenarios yet (see the benchmarks issue)"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) $(STAMPS)
