@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Compile contracts/*.sol with the pinned solc-js into contracts/build/<Name>.json.
+// Deterministic: fixed source unit names and settings, so the committed artifacts can be
+// rebuilt byte for byte (tests/integration/devnet/test_contract_build.py checks it).
+// Usage: node deploy/devnet/compile.js [--out DIR]   (default DIR: contracts/build)
+"use strict";
+const crypto = require("crypto");
+const fs = require("fs");
+const path = require("path");
+const solc = require("solc");
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const CONTRACTS = ["Executor", "DevToken"];
+const SETTINGS = {
+  // cancun: transient storage, and what HyperEVM runs; no prague-only opcodes are needed.
+  evmVersion: "cancun",
+  optimizer: { enabled: true, runs: 10000 },
+  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+};
+
+function main() {
+  const outFlag = process.argv.indexOf("--out");
+  const outDir = outFlag > 0 ? path.resolve(process.argv[outFlag + 1]) : path.join(ROOT, "contracts", "build");
+  const sources = {};
+  for (const name of CONTRACTS) {
+    sources[`contracts/${name}.sol`] = { content: fs.readFileSync(path.join(ROOT, "contracts", `${name}.sol`), "utf8") };
+  }
+  const output = JSON.parse(solc.compile(JSON.stringify({ language: "Solidity", sources, settings: SETTINGS })));
+  const errors = (output.errors || []).filter((e) => e.severity === "error");
+  for (const e of output.errors || []) process.stderr.write(e.formattedMessage + "\n");
+  if (errors.length) process.exit(1);
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const name of CONTRACTS) {
+    const unit = `contracts/${name}.sol`;
+    const c = output.contracts[unit][name];
+    const artifact = {
+      contractName: name,
+      sourceName: unit,
+      sourceSha256: crypto.createHash("sha256").update(sources[unit].content).digest("hex"),
+      compiler: { name: "solc-js", version: solc.version(), settings: SETTINGS },
+      abi: c.abi,
+      bytecode: "0x" + c.evm.bytecode.object,
+      deployedBytecode: "0x" + c.evm.deployedBytecode.object,
+    };
+    fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(artifact, null, 2) + "\n");
+    process.stdout.write(`${name}: ${c.evm.deployedBytecode.object.length / 2} bytes deployed\n`);
+  }
+}
+
+main();

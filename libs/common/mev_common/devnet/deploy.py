@@ -1,0 +1,246 @@
+"""Deploy the devnet onto a running anvil: WETH9, tokens, two Uniswap V2 DEXes, pools, executor.
+
+Everything comes from account 0 of the devnet mnemonic with a local nonce, so addresses are the
+same on every run; amounts come from the seed (layout.py). Mining is switched to automine while
+deploying (a few seconds instead of one block per step) and back to interval mining afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from mev_common.devnet.anvil import DEVNET_MNEMONIC
+from mev_common.devnet.artifacts import load_artifact
+from mev_common.devnet.keys import load_or_create_key
+from mev_common.devnet.layout import (
+    DEX_FEE_BPS,
+    DEX_NAMES,
+    TOKENS,
+    USER_COUNT,
+    USER_FUNDING_USD,
+    plan_pools,
+    raw_amount,
+    token_supply,
+)
+from mev_common.devnet.sender import GWEI, Sender, TxFailed, wait_all
+
+DEPLOYMENT_VERSION = 1
+MAX_UINT = 2**256 - 1
+FAR_DEADLINE = 2**40  # for deploy-time liquidity only; user swaps carry real deadlines
+BOT_FUNDING_WEI = 1_000 * 10**18
+EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
+
+Account.enable_unaudited_hdwallet_features()
+
+
+def devnet_account(index: int) -> LocalAccount:
+    """Account `index` of the public devnet mnemonic: 0 deploys, 1..USER_COUNT are flow users."""
+    return Account.from_mnemonic(DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def pair_address(
+    factory: str, token_x: str, token_y: str, init_code_hash: bytes
+) -> ChecksumAddress:
+    """CREATE2 address of a V2 pair, exactly as Router02's pairFor computes it."""
+    t0, t1 = sorted((token_x, token_y), key=lambda a: int(a, 16))
+    salt = keccak(bytes.fromhex(t0[2:]) + bytes.fromhex(t1[2:]))
+    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + init_code_hash)[12:]
+    return to_checksum_address(raw)
+
+
+def deploy_devnet(
+    rpc_url: str,
+    chain_id: int,
+    seed: int,
+    key_path: Path,
+    out_path: Path,
+    *,
+    block_time: int | None = 1,
+) -> dict[str, Any]:
+    """Deploy everything, fund the bot key (created if absent) and write the deployment file.
+
+    `block_time` is the interval mining restored afterwards (None: leave automine on).
+    Returns the deployment dict that was written to `out_path`.
+    """
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+    if w3.eth.chain_id != chain_id:
+        raise RuntimeError(f"{rpc_url} has chain id {w3.eth.chain_id}, config says {chain_id}")
+    bot = load_or_create_key(key_path)
+    w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    try:
+        deployment = _deploy(w3, chain_id, seed, bot.address)
+    finally:
+        if block_time is not None:
+            w3.provider.make_request("evm_setIntervalMining", [block_time])  # type: ignore[arg-type]
+    _write_json(out_path, deployment)
+    return deployment
+
+
+def _deploy(w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress) -> dict[str, Any]:
+    start_block = w3.eth.block_number + 1
+    deployer = Sender(w3, devnet_account(0), chain_id, max_fee=100 * GWEI, tip=GWEI)
+    sent = []
+
+    weth_art, token_art = load_artifact("WETH9"), load_artifact("DevToken")
+    tx, weth = deployer.deploy(weth_art, gas=2_000_000)
+    sent.append(tx)
+    tokens: dict[str, dict[str, Any]] = {
+        "WETH": {"symbol": "WETH", "name": "Wrapped Ether", "decimals": 18, "address": weth}
+    }
+    for spec in TOKENS[1:]:
+        args = (spec.name, spec.symbol, spec.decimals, token_supply(spec.symbol))
+        tx, address = deployer.deploy(token_art, args, gas=2_000_000)
+        sent.append(tx)
+        tokens[spec.symbol] = {
+            "symbol": spec.symbol, "name": spec.name, "decimals": spec.decimals, "address": address,
+        }  # fmt: skip
+
+    pair_art = load_artifact("UniswapV2Pair")
+    init_code_hash = keccak(pair_art.bytecode)
+    dexes = []
+    for name in DEX_NAMES:
+        tx, factory = deployer.deploy(
+            load_artifact("UniswapV2Factory"), [deployer.address], 5_000_000
+        )
+        sent.append(tx)
+        tx, router = deployer.deploy(load_artifact("UniswapV2Router02"), [factory, weth], 6_000_000)
+        sent.append(tx)
+        dexes.append({
+            "name": name, "factory": factory, "router": router, "fee_bps": DEX_FEE_BPS,
+            "init_code_hash": "0x" + init_code_hash.hex(),
+        })  # fmt: skip
+    executor_art = load_artifact("Executor")
+    tx, executor = deployer.deploy(executor_art, [bot], 3_000_000)
+    sent.append(tx)
+
+    weth_c = w3.eth.contract(address=weth, abi=weth_art.abi)
+    erc20 = w3.eth.contract(abi=token_art.abi)
+    pools = plan_pools(seed)
+    weth_needed = EXECUTOR_WETH + sum(
+        p.amount_a if p.symbol_a == "WETH" else p.amount_b if p.symbol_b == "WETH" else 0
+        for p in pools
+    )
+    sent.append(deployer.send(weth, weth_c.encode_abi("deposit"), 100_000, value=weth_needed))
+    for token in tokens.values():
+        for dex in dexes:
+            data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
+            sent.append(deployer.send(token["address"], data, 100_000))
+
+    router_abi = load_artifact("UniswapV2Router02").abi
+    by_name = {d["name"]: d for d in dexes}
+    pairs = []
+    for pool in pools:
+        dex = by_name[pool.dex]
+        router = w3.eth.contract(address=dex["router"], abi=router_abi)
+        a, b = tokens[pool.symbol_a]["address"], tokens[pool.symbol_b]["address"]
+        data = router.encode_abi(
+            "addLiquidity",
+            [a, b, pool.amount_a, pool.amount_b, 0, 0, deployer.address, FAR_DEADLINE],
+        )
+        sent.append(deployer.send(dex["router"], data, 4_000_000))
+        address = pair_address(dex["factory"], a, b, init_code_hash)
+        token0, token1 = sorted(
+            (pool.symbol_a, pool.symbol_b), key=lambda s: int(tokens[s]["address"], 16)
+        )
+        pairs.append({
+            "dex": pool.dex, "address": address, "fee_bps": dex["fee_bps"],
+            "token0": tokens[token0]["address"], "token1": tokens[token1]["address"],
+            "symbol0": token0, "symbol1": token1, "name": f"{pool.dex}:{token0}/{token1}",
+        })  # fmt: skip
+
+    sent.append(deployer.send(bot, b"", 21_000, value=BOT_FUNDING_WEI))
+    sent.append(
+        deployer.send(weth, erc20.encode_abi("transfer", [executor, EXECUTOR_WETH]), 100_000)
+    )
+    users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent)
+    wait_all(w3, sent)
+    _check_routing(w3, dexes, pairs, router_abi)
+
+    return {
+        "version": DEPLOYMENT_VERSION,
+        "chain_id": chain_id,
+        "seed": seed,
+        "deploy_block": start_block,
+        "ready_block": w3.eth.block_number,
+        "deployer": deployer.address,
+        "weth": weth,
+        "tokens": tokens,
+        "dexes": dexes,
+        "pairs": pairs,
+        "executor": {"address": executor, "owner": bot, "weth_balance": str(EXECUTOR_WETH)},
+        "bot": bot,
+        "users": users,
+    }
+
+
+def _fund_users(
+    w3: Web3,
+    chain_id: int,
+    deployer: Sender,
+    tokens: dict[str, dict[str, Any]],
+    dexes: list[dict[str, Any]],
+    erc20: Any,
+    weth_c: Any,
+    sent: list[Any],
+) -> list[ChecksumAddress]:
+    """Give each flow user tokens, WETH (wrapped from its own ETH) and approvals on both routers."""
+    users = []
+    for index in range(1, USER_COUNT + 1):
+        user = Sender(w3, devnet_account(index), chain_id, max_fee=100 * GWEI, tip=GWEI)
+        users.append(user.address)
+        for spec in TOKENS[1:]:
+            data = erc20.encode_abi(
+                "transfer", [user.address, raw_amount(spec.symbol, USER_FUNDING_USD)]
+            )
+            sent.append(deployer.send(tokens[spec.symbol]["address"], data, 100_000))
+        deposit = weth_c.encode_abi("deposit")
+        sent.append(
+            user.send(
+                tokens["WETH"]["address"],
+                deposit,
+                100_000,
+                value=raw_amount("WETH", USER_FUNDING_USD),
+            )
+        )
+        for token in tokens.values():
+            for dex in dexes:
+                data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
+                sent.append(user.send(token["address"], data, 100_000))
+    return users
+
+
+def _check_routing(
+    w3: Web3, dexes: list[dict[str, Any]], pairs: list[dict[str, Any]], router_abi: list[Any]
+) -> None:
+    """Prove each router finds its own factory's pairs: the factory's pair is the CREATE2 address
+    the router computes from its hard-coded init code hash, and a quote through it works."""
+    factory_abi = load_artifact("UniswapV2Factory").abi
+    for dex in dexes:
+        factory = w3.eth.contract(address=dex["factory"], abi=factory_abi)
+        router = w3.eth.contract(address=dex["router"], abi=router_abi)
+        for pair in (p for p in pairs if p["dex"] == dex["name"]):
+            on_chain = factory.functions.getPair(pair["token0"], pair["token1"]).call()
+            if on_chain != pair["address"]:
+                raise TxFailed(
+                    f"{pair['name']}: factory has {on_chain}, expected {pair['address']}"
+                )
+            path = [pair["token0"], pair["token1"]]
+            if router.functions.getAmountsOut(10**18, path).call()[1] <= 0:
+                raise TxFailed(f"{pair['name']}: router {dex['name']} quotes nothing")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically: a reader never sees half a deployment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
