@@ -5,15 +5,21 @@ performance.simulation_concurrency, ...) and operators edit one file; every serv
 the same way and reject the same mistakes. Unknown keys are errors, because a misspelt safety
 limit that is silently ignored is how bots lose money.
 
-Env overrides use `__` between levels: `MEV_PERFORMANCE__SIMULATION_CONCURRENCY=8`.
-The file comes from `--config`, else `MEV_CONFIG`, else `config/devnet.yaml`.
+Env overrides use `__` between levels: `MEV_PERFORMANCE__SIMULATION_CONCURRENCY=8`; they win
+over the file. The file comes from `--config`, else `MEV_CONFIG`, else `config/devnet.yaml`.
+Every problem becomes one line "key.path: got <value>; expected <what>" (see `format_error`).
+docs/CONFIG.md lists every key.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from decimal import Decimal, InvalidOperation
+import types
+import typing
+from contextvars import ContextVar
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,41 +32,65 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 DEFAULT_CONFIG = Path("config/devnet.yaml")
+ENV_PREFIX = "MEV_"
+SERVICE_NAMES = ("ingest", "detect", "simulate", "submit")
 
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
 _AMOUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(wei|gwei|ether|eth)?\s*$", re.IGNORECASE)
+_AMOUNT_HINT = "an amount like '50 gwei', '0.01 ether' or an integer of wei"
+
+
+def problem(path: tuple[str | int, ...], value: Any, expected: str) -> PydanticCustomError:
+    """An error for a key below the validator's own location (e.g. one service's port).
+
+    Model validators can only fail their whole section; `format_error` appends `path` so the
+    line still names the exact key and its value.
+    """
+    return PydanticCustomError(
+        "config_problem", "{expected}", {"path": path, "value": value, "expected": expected}
+    )
 
 
 def parse_wei(value: Any) -> int:
-    """Parse an amount in wei: an int, or a string like "50 gwei", "0.01 ether", "123"."""
+    """Parse an amount in wei: an int, or a string like "50 gwei", "0.01 ether", "123".
+
+    Floats are refused: 0.1 ether as a float is not exactly 10**17 wei.
+    """
     if isinstance(value, bool):
-        raise ValueError("expected an amount like 50 gwei, 0.01 ether or an integer of wei")
+        raise ValueError(f"expected {_AMOUNT_HINT}")
     if isinstance(value, int):
         if value < 0:
             raise ValueError("expected a non-negative amount")
         return value
     if isinstance(value, float):
-        raise ValueError("floats are not exact: write the amount as '50 gwei' or an integer of wei")
+        raise ValueError(f"expected {_AMOUNT_HINT} (a float is not exact)")
     if isinstance(value, str):
         match = _AMOUNT_RE.match(value)
         if match:
             number, unit = match.group(1), (match.group(2) or "wei").lower()
-            try:
-                wei = Decimal(number) * _UNITS[unit]
-            except InvalidOperation:  # pragma: no cover - regex guarantees a number
-                wei = Decimal("NaN")
+            wei = Decimal(number) * _UNITS[unit]
             if wei == wei.to_integral_value():
                 return int(wei)
-            raise ValueError(f"{value!r} is not a whole number of wei")
-    raise ValueError("expected an amount like 50 gwei, 0.01 ether or an integer of wei")
+            raise ValueError("expected a whole number of wei")
+    raise ValueError(f"expected {_AMOUNT_HINT}")
+
+
+def format_wei(wei: int) -> str:
+    """An exact, readable amount for summaries: ether from 0.00001, gwei from 0.0001 gwei."""
+    for unit, floor in (("ether", 10**13), ("gwei", 10**5)):
+        if wei >= floor:
+            text = format(Decimal(wei) / _UNITS[unit], "f")
+            return f"{text.rstrip('0').rstrip('.') if '.' in text else text} {unit}"
+    return f"{wei} wei"
 
 
 Wei = Annotated[int, BeforeValidator(parse_wei)]
@@ -107,9 +137,13 @@ class ChainSettings(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> ChainSettings:
-        names = [e.name for e in self.rpc_endpoints]
-        if len(names) != len(set(names)):
-            raise ValueError("rpc_endpoints: every endpoint needs a distinct name")
+        seen: set[str] = set()
+        for i, endpoint in enumerate(self.rpc_endpoints):
+            if endpoint.name in seen:
+                raise problem(
+                    ("rpc_endpoints", i, "name"), endpoint.name, "a name no other endpoint uses"
+                )
+            seen.add(endpoint.name)
         return self
 
 
@@ -138,7 +172,15 @@ class ServicePorts(Section):
 
 
 class ServicesSettings(Section):
+    """Where each service listens.
+
+    On one host (`mev-bot run`) every port must be distinct. In containers (compose, the
+    runbook's 8080/9090) each service has its own network namespace, so `separate_hosts: true`
+    allows the same ports across services; a service's own two ports must still differ.
+    """
+
     host: str = "127.0.0.1"
+    separate_hosts: bool = False
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     consume_concurrency: int = Field(default=16, ge=1)
     ingest: ServicePorts = ServicePorts(health_port=8081, metrics_port=9191)
@@ -149,14 +191,24 @@ class ServicesSettings(Section):
     @model_validator(mode="after")
     def _distinct_ports(self) -> ServicesSettings:
         seen: dict[int, str] = {}
-        for svc in ("ingest", "detect", "simulate", "submit"):
+        for svc in SERVICE_NAMES:
             ports: ServicePorts = getattr(self, svc)
+            if ports.health_port == ports.metrics_port:
+                raise problem(
+                    (svc, "metrics_port"),
+                    ports.metrics_port,
+                    f"a port other than services.{svc}.health_port",
+                )
+            if self.separate_hosts:
+                continue
             for kind in ("health_port", "metrics_port"):
                 port = getattr(ports, kind)
                 if port in seen:
-                    raise ValueError(
-                        f"{svc}.{kind} {port} is already used by {seen[port]}: "
-                        "give every service its own ports"
+                    raise problem(
+                        (svc, kind),
+                        port,
+                        f"a port not used by services.{seen[port]} (on one host every service "
+                        "needs its own ports; set services.separate_hosts: true for containers)",
                     )
                 seen[port] = f"{svc}.{kind}"
         return self
@@ -183,7 +235,10 @@ class StrategySettings(Section):
     min_profit_share: float = Field(default=0.9, gt=0, le=1)
 
 
-_FORBIDDEN_STRATEGIES = {"frontrun", "front_run", "frontrunning", "sandwich", "sandwiching"}
+STRATEGY_NAMES = ("cyclic_arbitrage", "cross_dex_arbitrage", "backrun")
+# Any spelling of these is refused outright, even with enabled: false: the bot never harms the
+# users whose swaps it sees, and an "unknown key" message would suggest a typo to fix.
+_PREDATORY = re.compile(r"front[\s_-]*run|sandwich", re.IGNORECASE)
 
 
 class StrategiesSettings(Section):
@@ -195,11 +250,13 @@ class StrategiesSettings(Section):
     @classmethod
     def _no_predation(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for key in data:
-                if str(key).lower() in _FORBIDDEN_STRATEGIES:
-                    raise ValueError(
-                        f"strategy {key!r} is not offered: this bot never front-runs or "
-                        "sandwiches users (use cyclic_arbitrage, cross_dex_arbitrage, backrun)"
+            for key, value in data.items():
+                if _PREDATORY.search(str(key)):
+                    raise problem(
+                        (str(key),),
+                        value,
+                        f"one of {', '.join(STRATEGY_NAMES)}: this bot never front-runs "
+                        "or sandwiches users",
                     )
         return data
 
@@ -207,18 +264,28 @@ class StrategiesSettings(Section):
         return [n for n in type(self).model_fields if (s := getattr(self, n)) and s.enabled]
 
 
-def _checksum(v: str) -> str:
+def _checksum(v: Any) -> str:
     from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
     if not isinstance(v, str) or not is_hex_address(v):
         raise ValueError("expected a 20-byte hex address (0x + 40 hex digits)")
     digits = v[2:]
     if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(v):
-        raise ValueError("mixed-case address with a wrong EIP-55 checksum")
+        raise ValueError(
+            "expected an address whose mixed case matches its EIP-55 checksum "
+            "(a wrong checksum usually means a typo)"
+        )
     return to_checksum_address(v)
 
 
 Address = Annotated[str, BeforeValidator(_checksum)]
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
+def is_placeholder_address(address: str) -> bool:
+    """Addresses below 2**32 are precompiles or system slots, never a deployed DEX or executor:
+    config/production.yaml uses them as visible placeholders."""
+    return int(address, 16) < 2**32
 
 
 class DexSettings(Section):
@@ -238,9 +305,11 @@ class ContractsSettings(Section):
 
     @model_validator(mode="after")
     def _source(self) -> ContractsSettings:
+        if self.executor == ZERO_ADDRESS:
+            raise problem(("executor",), self.executor, "a deployed contract, not the zero address")
         if self.deployment_file is None and (self.executor is None or not self.dexes):
             raise ValueError(
-                "set deployment_file (devnet) or both executor and dexes (a live chain)"
+                "expected deployment_file (devnet) or both executor and dexes (a live chain)"
             )
         return self
 
@@ -267,14 +336,15 @@ class DevnetSettings(Section):
     flow_rate: float = Field(default=4.0, gt=0)
 
 
-_SECRET_KEYS = re.compile(r"(password|secret|token|api_key)", re.IGNORECASE)
+# The parsed YAML of the file being loaded: pydantic-settings builds sources without arguments.
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("mev_config_data", default=None)
 
 
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the YAML top-level keys."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MEV_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
@@ -292,6 +362,20 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     devnet: DevnetSettings | None = None
 
+    @model_validator(mode="after")
+    def _fits_in_a_block(self) -> Settings:
+        # HyperEVM small blocks hold 2M gas: an arb that does not fit never lands.
+        for name in STRATEGY_NAMES:
+            strategy: StrategySettings | None = getattr(self.strategies, name)
+            if strategy is not None and strategy.gas_limit > self.chain.block_gas_limit:
+                raise problem(
+                    ("strategies", name, "gas_limit"),
+                    strategy.gas_limit,
+                    f"at most chain.block_gas_limit ({self.chain.block_gas_limit}): "
+                    "a trade must fit in one block",
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -301,20 +385,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _CURRENT_FILE.get("path") or DEFAULT_CONFIG
-        return (
-            init_settings,
-            env_settings,
-            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file, deep_merge=True),
-        )
-
-
-# The file to read, set by load_settings: keeps pydantic-settings' source hook signature intact.
-_CURRENT_FILE: dict[str, Path | None] = {"path": None}
+        # Earlier sources win: explicit kwargs, then MEV_* env, then the file.
+        file_data = _FILE_DATA.get() or {}
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, file_data))
 
 
 class ConfigError(Exception):
-    """The config is invalid; `problems` holds one human line per problem."""
+    """The config is invalid; `problems` holds one human line per problem (without the path)."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         super().__init__(f"{path}: " + "; ".join(problems))
@@ -328,36 +405,124 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get("MEV_CONFIG") or DEFAULT_CONFIG)
 
 
-def _read_yaml(path: Path) -> None:
-    """Fail early with a clear line on a missing file or broken YAML (pydantic would not say)."""
+def _yaml_loader() -> type:
+    """A safe loader that refuses duplicate keys: YAML keeps the last one silently, which
+    would let a second `max_gas_price:` quietly replace the first."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML file; a missing file, broken YAML or a non-mapping is one clear line."""
     import yaml
 
     if not path.is_file():
-        raise ConfigError(path, [f"config file {path} not found: pass --config PATH or set MEV_CONFIG"])
+        raise ConfigError(path, ["file not found: pass --config PATH or set MEV_CONFIG"])
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_yaml_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(path, [f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from exc
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(path, ["the top level must be a mapping of sections (chain:, nats:, ...)"])
+        raise ConfigError(
+            path, [f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            path,
+            [f"(top level): got {_kind(data)}; expected a mapping of sections (chain:, nats:...)"],
+        )
+    return data
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load and validate; raise ConfigError listing every problem, never a traceback."""
+    cfg = resolve_config_path(path)
+    token = _FILE_DATA.set(read_config_file(cfg))
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(cfg, [format_error(dict(e)) for e in exc.errors()]) from None
+    finally:
+        _FILE_DATA.reset(token)
+
+
+# ---- one line per problem -------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(r"(password|secret|token|api_key|private_key)", re.IGNORECASE)
+_REFERENCE_KEY = re.compile(r"_(env|file|path)$")  # names where a secret lives, not the secret
+_EXPECTATIONS = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "string_too_short": "a non-empty string",
+}
 
 
 def format_error(err: dict[str, Any]) -> str:
-    """One line: key path, the bad value, what is expected."""
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+    """One line: key path, the bad value (secrets masked), its env origin, what is expected."""
+    loc = tuple(p for p in err.get("loc", ()) if p != "__root__")
     kind = err.get("type", "")
     value = err.get("input")
-    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    if kind == "config_problem":
+        loc = loc + tuple(ctx["path"])
+        value = ctx["value"]
+    key = dotted(loc)
+    origin = _env_origin(loc)
+    got = f"{_show(loc, value)}{origin}"
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key (value {_show(value)}); remove it or fix its spelling"
+        return f"{key}: unknown key{origin or ''}; {_known_keys(loc)}"
     if kind == "missing":
-        return f"{loc}: required key is missing"
-    return f"{loc or '(top level)'}: got {_show(value)}; expected {_expectation(msg)}"
+        return f"{key}: missing; expected {_describe(loc)} (required)"
+    return f"{key}: got {got}; expected {_expectation(kind, str(err.get('msg', '')), ctx)}"
 
 
-def _expectation(msg: str) -> str:
+def dotted(loc: tuple[str | int, ...]) -> str:
+    """`strategies.backrun.max_gas_price`, list items as `rpc_endpoints[0]`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _expectation(kind: str, msg: str, ctx: dict[str, Any]) -> str:
+    if kind == "config_problem":
+        return str(ctx["expected"])
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+              "less_than": "<"}  # fmt: skip
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"a number {bounds[kind]} {limit}"
+    if kind in _EXPECTATIONS:
+        return _EXPECTATIONS[kind]
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "a mapping of keys"
+    if kind == "too_short":
+        return f"at least {ctx.get('min_length', 1)} item(s)"
+    msg = msg.removeprefix("Value error, ")
     msg = msg[0].lower() + msg[1:] if msg else msg
     for prefix in ("input should be ", "expected "):
         if msg.startswith(prefix):
@@ -365,24 +530,84 @@ def _expectation(msg: str) -> str:
     return msg
 
 
-def _show(value: Any) -> str:
+def _env_origin(loc: tuple[str | int, ...]) -> str:
+    """' (from MEV_X__Y)' when an env var set this key or a section holding it."""
+    names = [p for p in loc if isinstance(p, str)]
+    for i in range(len(names), 0, -1):
+        var = ENV_PREFIX + "__".join(names[:i]).upper()
+        if any(k.upper() == var for k in os.environ):
+            return f" (from {var})"
+    return ""
+
+
+def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
-    text = repr(value)
+    if isinstance(value, list):
+        return "a list"
+    return _short(repr(value))
+
+
+def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load and validate; raise ConfigError listing every problem, never a traceback."""
-    cfg = resolve_config_path(path)
-    _read_yaml(cfg)
-    _CURRENT_FILE["path"] = cfg
-    try:
-        return Settings()  # type: ignore[call-arg]
-    except ValidationError as exc:
-        raise ConfigError(cfg, [format_error(dict(e)) for e in exc.errors()]) from None
-    finally:
-        _CURRENT_FILE["path"] = None
+def _show(loc: tuple[str | int, ...], value: Any) -> str:
+    """The bad value for an error line: never a secret, never a URL's credentials."""
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if isinstance(value, str):
+        if _SECRET_KEY.search(last) and not _REFERENCE_KEY.search(last):
+            return "'***'"
+        if last.endswith("url") or "://" in value:
+            return repr(mask_url(value))
+    return _kind(value)
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model describing the value at `loc` (None for a leaf)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    return model
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list, Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe(loc: tuple[str | int, ...]) -> str:
+    model = _model_at(loc)
+    if model is None:
+        return "a value" if loc[-1:] != ("max_gas_price",) else _AMOUNT_HINT
+    required = [n for n, f in model.model_fields.items() if f.is_required()]
+    return "a section" + (f" with {', '.join(required)}" if required else "")
+
+
+def _known_keys(loc: tuple[str | int, ...]) -> str:
+    parent = _model_at(loc[:-1])
+    if parent is None:
+        return "remove it or fix its spelling"
+    names = list(parent.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"expected one of {', '.join(names)}"
+
+
+# ---- display --------------------------------------------------------------------------------
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
@@ -394,19 +619,24 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
         if isinstance(value, list):
             return [mask(key, v) for v in value]
         if isinstance(value, str):
-            if _SECRET_KEYS.search(key):
+            if _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key):
                 return "***"
-            if key.endswith("url"):
+            if key.endswith("url") or "://" in value:
                 return mask_url(value)
         return value
 
-    return mask("", settings.model_dump(mode="json"))
+    return typing.cast(dict[str, Any], mask("", settings.model_dump(mode="json")))
 
 
 def mask_url(url: str) -> str:
-    """Hide credentials and API tokens in an RPC URL: keep scheme, host and port only."""
-    m = re.match(r"^([a-z]+://)(?:[^@/]*@)?([^/?#]+)(.*)$", url)
+    """Hide credentials and API tokens in a URL: keep scheme, host and port only.
+
+    Providers put keys in the path (`/v2/<key>`), the query (`?apikey=`) or the userinfo, so
+    everything after the host is replaced and userinfo becomes `***@`.
+    """
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)(?:([^@/?#]*)@)?([^/?#]*)(.*)$", url)
     if not m:
         return "***"
-    scheme, host, rest = m.groups()
-    return f"{scheme}{host}" + ("/***" if rest.strip("/") else "")
+    scheme, userinfo, host, rest = m.groups()
+    creds = "***@" if userinfo is not None else ""
+    return f"{scheme}{creds}{host}" + ("/***" if rest.strip("/") else "")
