@@ -14,9 +14,10 @@ interface IUniswapV2PairMinimal {
 /// @title Executor: the bot's on-chain arm for cyclic arbitrage over Uniswap V2 pairs.
 /// @notice Runs a cycle of swaps atomically through pairs of any V2 factory and keeps the
 ///         profit only if it is at least `minProfit`; otherwise the whole transaction reverts.
-/// @dev Each hop pays its input straight into the next pair (one token transfer per cycle
-///      outside flash mode, none inside), and every output is computed here from the pair's
-///      reserves with the hop's own fee, so the off-chain search and this contract agree to the wei.
+/// @dev Each hop's output goes straight into the next pair, so a cycle costs one token
+///      transfer (in flash mode two: forwarding the borrowed output, repaying the loan), and
+///      every output is computed here from the pair's reserves with the hop's own fee, so the
+///      off-chain search and this contract agree to the wei.
 ///
 ///      Calldata of `execute(Hop[] hops, uint256 amountIn, uint256 minProfit, bool flash)`,
 ///      selector `0x8eb6f2bf`; every word is 32 bytes, offsets count from byte 4:
@@ -102,9 +103,9 @@ contract Executor {
         if (flash) {
             uint256 firstOut = _amountOut(hops[0], amountIn);
             activePair = hops[0].pair;
-            // The pair sends hop 0's output to hop 1's pair, then calls uniswapV2Call, where
-            // the rest of the cycle runs and hop 0's input is repaid.
-            _swap(hops[0], firstOut, hops[1].pair, abi.encode(hops, amountIn, minProfit));
+            // The pair sends hop 0's output here and calls uniswapV2Call on the recipient,
+            // where the rest of the cycle runs and hop 0's input is repaid.
+            _swap(hops[0], firstOut, address(this), abi.encode(hops, amountIn, minProfit));
             activePair = address(0);
         } else {
             _transfer(token, hops[0].pair, amountIn);
@@ -127,7 +128,9 @@ contract Executor {
         activePair = address(0);
         (Hop[] memory hops, uint256 amountIn, uint256 minProfit) =
             abi.decode(data, (Hop[], uint256, uint256));
-        uint256 out = _runHops(hops, 1, amount0 + amount1);
+        uint256 borrowed = amount0 + amount1;
+        _transfer(hops[1].tokenIn, hops[1].pair, borrowed);
+        uint256 out = _runHops(hops, 1, borrowed);
         // Fail with the named error before the repayment would fail for lack of funds.
         if (out < amountIn || out - amountIn < minProfit) {
             revert InsufficientProfit(int256(out) - int256(amountIn), minProfit);
