@@ -36,10 +36,9 @@ class JsonRpcClient:
         self._url = url
         self.retries = retries
         self._ids = itertools.count(1)
-        self._client = httpx.AsyncClient(
-            timeout=timeout_s,
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-        )
+        self._timeout_s = timeout_s
+        self.pool_size = pool_size
+        self._client = self._new_client(pool_size)
         self.last_error: str | None = None
         self.last_ok_at: float | None = None
 
@@ -89,6 +88,20 @@ class JsonRpcClient:
                     time.perf_counter() - started
                 )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _new_client(self, pool_size: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout_s,
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        )
+
+    async def resize(self, pool_size: int) -> None:
+        """New connection limit (`mev-bot --adjust-rpc-pool-size`); in-flight calls finish."""
+        if pool_size < 1:
+            raise ValueError("pool size must be >= 1")
+        old, self._client = self._client, self._new_client(pool_size)
+        self.pool_size = pool_size
+        await old.aclose()
 
     async def close(self) -> None:
         await self._client.aclose()
