@@ -1,0 +1,145 @@
+"""`mev-bot devnet up|down|flow`: the operator's face of the devnet (called from cli.py).
+
+The node's pid and log live next to the deployment file (data/devnet/ by default), so every
+command finds them from the config alone. Exit codes: 0 ok, 1 failed, 2 config problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mev_common.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
+from mev_common.devnet.artifacts import ToolchainMissing
+from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.flow import run_flow
+from mev_common.settings import ConfigError, Settings, load_settings
+
+# Used when the config has no `devnet:` section.
+DEFAULT_SEED = 1
+DEFAULT_PORT = 8545
+DEFAULT_BLOCK_TIME_S = 1
+DEFAULT_FLOW_RATE = 4.0
+DEFAULT_DEPLOYMENT_FILE = "data/devnet/deployment.json"
+
+
+def run_devnet_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"mev-bot: config {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    try:
+        if args.devnet_command == "up":
+            return devnet_up(settings, args.seed)
+        if args.devnet_command == "down":
+            return devnet_down(settings)
+        if args.devnet_command == "flow":
+            return devnet_flow(settings, args.seed, args.rate, args.blocks)
+    except (AnvilError, ToolchainMissing) as exc:
+        print(f"mev-bot devnet: {exc}", file=sys.stderr)
+        return 1
+    print(f"mev-bot devnet: unknown action {args.devnet_command!r}", file=sys.stderr)
+    return 2
+
+
+def deployment_path(settings: Settings) -> Path:
+    return Path(settings.contracts.deployment_file or DEFAULT_DEPLOYMENT_FILE)
+
+
+def data_dir(settings: Settings) -> Path:
+    """Where anvil.pid and anvil.log go: beside the deployment file."""
+    return deployment_path(settings).parent
+
+
+def _devnet_value(settings: Settings, name: str, default: Any) -> Any:
+    return getattr(settings.devnet, name) if settings.devnet is not None else default
+
+
+def devnet_up(settings: Settings, seed: int | None) -> int:
+    """Start anvil detached and deploy; says so and exits 0 if it already runs."""
+    seed = _devnet_value(settings, "seed", DEFAULT_SEED) if seed is None else seed
+    port = _devnet_value(settings, "port", DEFAULT_PORT)
+    block_time = _devnet_value(settings, "block_time_s", DEFAULT_BLOCK_TIME_S)
+    directory, out = data_dir(settings), deployment_path(settings)
+    running = find_running(directory)
+    if running is not None:
+        deployed = _read_deployment(out)
+        where = f"seed {deployed['seed']}, {out}" if deployed else f"no deployment at {out}"
+        print(f"devnet already running: pid {running.pid} on {running.rpc_url} ({where}).")
+        print("`mev-bot devnet down` stops it; then `mev-bot devnet up` starts afresh.")
+        return 0
+    started = time.monotonic()
+    node = start_anvil(port, settings.chain.chain_id, block_time, directory, detached=True)
+    try:
+        deployment = deploy_devnet(
+            node.rpc_url, settings.chain.chain_id, seed, Path(settings.keys.path), out,
+            block_time=block_time,
+        )  # fmt: skip
+    except Exception:
+        stop_running(directory)
+        print(
+            f"mev-bot devnet: deploy failed; anvil stopped (log: {directory / LOG_FILE})",
+            file=sys.stderr,
+        )
+        raise
+    elapsed = time.monotonic() - started
+    dexes = ", ".join(d["name"] for d in deployment["dexes"])
+    tokens, pairs = len(deployment["tokens"]), len(deployment["pairs"])
+    print(f"devnet up in {elapsed:.1f} s: anvil pid {node.pid} on {node.rpc_url}")
+    print(f"  chain id {deployment['chain_id']}, seed {seed}: {tokens} tokens, {pairs} pairs")
+    print(f"  DEXes {dexes}; executor {deployment['executor']['address']} (bot key owns it)")
+    print(f"  deployment: {out}; log: {directory / LOG_FILE}")
+    return 0
+
+
+def devnet_down(settings: Settings) -> int:
+    directory = data_dir(settings)
+    node = stop_running(directory)
+    if node is None:
+        print(f"devnet is not running (no live anvil recorded in {directory}).")
+    else:
+        print(f"devnet stopped (anvil pid {node.pid}).")
+    return 0
+
+
+def devnet_flow(
+    settings: Settings, seed: int | None, rate: float | None, blocks: int | None
+) -> int:
+    seed = _devnet_value(settings, "seed", DEFAULT_SEED) if seed is None else seed
+    rate = _devnet_value(settings, "flow_rate", DEFAULT_FLOW_RATE) if rate is None else rate
+    deployment = _read_deployment(deployment_path(settings))
+    if deployment is None:
+        print(
+            f"mev-bot devnet: no deployment at {deployment_path(settings)}; run `devnet up`",
+            file=sys.stderr,
+        )
+        return 1
+    url = settings.chain.rpc_endpoints[0].url
+    print(
+        f"flow: seed {seed}, {rate:g} swaps/s through both routers"
+        + (f", {blocks} blocks" if blocks else ", Ctrl-C stops")
+    )
+    try:
+        report = run_flow(
+            url, deployment, seed, rate, blocks, emit=lambda line: print(line, flush=True)
+        )
+    except KeyboardInterrupt:
+        print("flow stopped.")
+        return 0
+    print(
+        f"flow done: {len(report.tx_hashes)} sent, {report.mined} mined, {report.reverted} reverted"
+    )
+    return 0
+
+
+def _read_deployment(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
