@@ -70,6 +70,13 @@ class Devnet:
         r0, r1, _ = contract.functions.getReserves().call()
         return (r0, r1) if pair["symbol0"] == symbol_in else (r1, r0)
 
+    def expected_out(self, legs: list[tuple[str, str, str]], amount_in: int) -> int:
+        """Output of swapping through legs of (dex, token in, token out), by the test's own math."""
+        amount = amount_in
+        for dex, a, b in legs:
+            amount = amount_out(amount, *self.reserves(self.pair(dex, a, b), a))
+        return amount
+
     def balance(self, symbol: str, owner: str) -> int:
         return int(self.token(symbol).functions.balanceOf(owner).call())
 

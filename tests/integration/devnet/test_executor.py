@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out, custom_error
+from tests.integration.devnet.conftest import DEADLINE, Devnet, custom_error
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
 
@@ -36,14 +36,6 @@ def cycle(devnet: Devnet, legs: list[tuple[str, str, str]]) -> list[tuple[str, s
         (devnet.pair(dex, a, b)["address"], tokens[a]["address"], tokens[b]["address"], 30)
         for dex, a, b in legs
     ]
-
-
-def expected_out(devnet: Devnet, legs: list[tuple[str, str, str]], amount_in: int) -> int:
-    amount = amount_in
-    for dex, a, b in legs:
-        reserve_in, reserve_out = devnet.reserves(devnet.pair(dex, a, b), a)
-        amount = amount_out(amount, reserve_in, reserve_out)
-    return amount
 
 
 def execute(devnet: Devnet, hops: list[Any], amount_in: int, min_profit: int, flash: bool) -> Any:
@@ -74,7 +66,7 @@ def test_profitable_cycle_pays_exact_profit_to_owner(
     # Dump WETH on B's pool of the cycle's last leg: WETH is cheap there, buy it back there.
     whale_dump(devnet, "B", "WETH", legs[-1][1], 60 * WETH)
     amount_in = 5 * WETH
-    profit = expected_out(devnet, legs, amount_in) - amount_in
+    profit = devnet.expected_out(legs, amount_in) - amount_in
     assert profit > 0
     executor, owner = devnet.executor.address, devnet.deployment["bot"]
     before = devnet.balance("WETH", executor)
@@ -98,7 +90,7 @@ def test_unprofitable_cycle_reverts_with_min_profit_error_and_changes_nothing(
     devnet: Devnet, flash: bool
 ) -> None:
     amount_in = 5 * WETH
-    loss = expected_out(devnet, TWO_HOPS, amount_in) - amount_in
+    loss = devnet.expected_out(TWO_HOPS, amount_in) - amount_in
     assert loss < 0  # fresh pools differ by less than the two fees
     hops = cycle(devnet, TWO_HOPS)
     executor = devnet.executor
@@ -122,7 +114,7 @@ def test_unprofitable_cycle_reverts_with_min_profit_error_and_changes_nothing(
 def test_min_profit_above_the_gain_reverts(devnet: Devnet) -> None:
     whale_dump(devnet, "B", "WETH", "USDC", 60 * WETH)
     amount_in = 5 * WETH
-    profit = expected_out(devnet, TWO_HOPS, amount_in) - amount_in
+    profit = devnet.expected_out(TWO_HOPS, amount_in) - amount_in
     data = devnet.executor.encode_abi(
         "execute", [cycle(devnet, TWO_HOPS), amount_in, profit + 1, False]
     )
