@@ -1,115 +1,292 @@
-"""Ingest: chain RPC in, `mev.<chain>.blocks` and `mev.<chain>.mempool` out.
+"""Ingest: chain RPC in; `mev.<chain>.blocks` and `mev.<chain>.mempool` out.
 
-Skeleton of the platform issue: polls new heads and the pending-tx filter of the first RPC
-endpoint over raw JSON-RPC. The ingest issue replaces the polling with the RPC pool, WebSocket
-heads, logs of tracked pools, backfill and reorg detection.
+Heads come by WebSocket `newHeads` where an endpoint offers it, else by HTTP polling (HyperEVM's
+official RPC has no WebSocket); either way HeadFollower turns them into an ordered, gap-free,
+deduplicated sequence with reorgs flagged, and each block is published with the Sync/Swap logs
+of its V2 pools (one `eth_getLogs` per block, range-batched when backfilling). Pending
+transactions to known routers and pairs are published to the mempool subject; a chain without
+a pending feed runs block-driven, and health says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Awaitable
+from typing import Any
 
-from mev_common import metrics, subjects
+from eth_utils import to_checksum_address
+from mev_common import control, metrics, subjects
 from mev_common.bus import Retryable
-from mev_common.chain.jsonrpc import JsonRpcClient, RpcError
+from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import ChainIdMismatch, RpcPool
+from mev_common.chain.ws import SubscriptionRefused, subscribe
+from mev_common.messages import Block, PendingTx
 from mev_common.runtime import Check, Runtime
 
+from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
+from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
+from services.ingest.mempool import MempoolView
 from services.ingest.normalize import block_from_rpc, pending_from_rpc
 
 log = logging.getLogger("mev.ingest")
 
+WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
+
 
 async def main(rt: Runtime) -> None:
-    endpoint = rt.settings.chain.rpc_endpoints[0]
-    rpc = JsonRpcClient(
-        endpoint.name, endpoint.url, endpoint.timeout_s, pool_size=endpoint.pool_size
-    )
-    rt.add_check(
-        "rpc",
-        lambda: Check(rpc.last_error is None, rpc.last_error or "ok", critical=False),
-    )
-    loops = [poll_blocks(rt, rpc)]
-    if rt.settings.chain.pending_feed:
-        loops.append(poll_pending(rt, rpc))
-    else:
-        rt.add_check("mempool", lambda: Check(True, "chain has no pending feed: block-driven only"))
+    settings = rt.settings
+    pool = RpcPool(settings.chain.rpc_endpoints)
+    rt.add_check("rpc", lambda: Check(pool.any_up(), pool.health(), critical=False))
     try:
-        await asyncio.gather(*loops)
+        if not await wait_for_chain(rt, pool):
+            return
+        ingest = Ingest(rt, pool)
+        await asyncio.gather(
+            ingest.follow_heads(),
+            ingest.follow_pending(),
+            pool.monitor(rt.stop),
+            control.watch_control(
+                rt.bus.js, rt.chain_id, control.ControlState(), ingest.on_control, rt.stop
+            ),
+        )
     finally:
-        await rpc.close()
+        await pool.close()
 
 
-async def _pause(rt: Runtime, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(rt.stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
-
-
-async def poll_blocks(rt: Runtime, rpc: JsonRpcClient) -> None:
-    """Publish each new head once (Nats-Msg-Id = block hash)."""
-    interval = max(0.05, rt.settings.chain.block_time_s / 4)
-    last: int | None = None
+async def wait_for_chain(rt: Runtime, pool: RpcPool) -> bool:
+    """Check eth_chainId before anything else: refuse a wrong chain, wait for an absent one."""
+    delay = 0.5
     while not rt.stop.is_set():
         try:
-            head = await rpc.call("eth_getBlockByNumber", ["latest", False])
-        except RpcError:
-            metrics.ERRORS.labels(kind="rpc").inc()
-            await _pause(rt, 1.0)
-            continue
-        seen_ns = time.time_ns()
-        if head and (last is None or int(head["number"], 16) > last):
-            block = block_from_rpc(rt.chain_id, head)
+            await pool.verify_chain_id(rt.chain_id)
+            return True
+        except ChainIdMismatch as exc:
+            log.error(str(exc))
+            raise
+        except RpcError as exc:
+            log.warning("RPC not reachable, retrying", extra={"fields": {"error": str(exc)}})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=delay)
+        delay = min(delay * 2, 5.0)
+    return False
+
+
+class Ingest:
+    def __init__(self, rt: Runtime, pool: RpcPool) -> None:
+        self.rt = rt
+        self.pool = pool
+        self.chain = rt.chain_id
+        self.follower = HeadFollower(self.fetch_block)
+        self.mempool = MempoolView(
+            rt.settings.mempool.max_age_s, rt.settings.mempool.max_pending_transactions
+        )
+        self.contracts: ChainContracts | None = None
+        self.head_source = "starting"
+        self.pending_source = "starting" if rt.settings.chain.pending_feed else "none"
+        self.last_block: int | None = None
+        rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
+        rt.add_check("mempool", self._mempool_check)
+
+    def _mempool_check(self) -> Check:
+        if self.pending_source == "none":
+            return Check(True, "chain has no pending-tx feed: block-driven only", critical=False)
+        return Check(True, f"{self.pending_source}, tracking {len(self.mempool)}", critical=False)
+
+    async def on_control(self, name: str, state: control.ControlState) -> None:
+        if name == control.RPC_RATE_FACTOR:
+            self.pool.set_rate_factor(state.rpc_rate_factor)
+            log.info("rpc rate factor set", extra={"fields": {"factor": state.rpc_rate_factor}})
+        elif name == control.RPC_POOL_SIZE and state.rpc_pool_size:
+            await self.pool.set_pool_size(state.rpc_pool_size)
+            log.info("rpc pool size set", extra={"fields": {"size": state.rpc_pool_size}})
+
+    # -- heads ---------------------------------------------------------------------------
+    async def fetch_block(self, number: int) -> RawBlock | None:
+        result: RawBlock | None = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
+        return result
+
+    async def follow_heads(self) -> None:
+        ws_url = next((e.ws_url for e in self.rt.settings.chain.rpc_endpoints if e.ws_url), None)
+        while not self.rt.stop.is_set():
+            if ws_url:
+                self.head_source = "websocket newHeads"
+                await self._until_stopped(self._ws_heads(ws_url))
+                if self.rt.stop.is_set():
+                    return
+                log.warning("newHeads WebSocket down: polling over HTTP")
+            self.head_source = "http polling"
+            # without a WebSocket, poll forever; with one, poll a while and then try it again
+            await self._poll_heads(duration_s=None if ws_url is None else 10.0)
+
+    async def _ws_heads(self, url: str) -> None:
+        try:
+            async for header in subscribe(url, ["newHeads"]):
+                await self.on_head(header, time.time_ns())
+        except WS_ERRORS as exc:
+            log.warning("newHeads subscription ended", extra={"fields": {"error": repr(exc)}})
+
+    async def _poll_heads(self, duration_s: float | None) -> None:
+        interval = max(0.05, self.rt.settings.chain.block_time_s / 2)
+        until = None if duration_s is None else time.monotonic() + duration_s
+        while not self.rt.stop.is_set() and (until is None or time.monotonic() < until):
             try:
-                await rt.bus.publish(
-                    subjects.blocks(rt.chain_id),
+                head = await self.pool.call("eth_getBlockByNumber", ["latest", False])
+                if head:
+                    await self.on_head(head, time.time_ns())
+            except RpcError as exc:
+                metrics.ERRORS.labels(kind="rpc").inc()
+                log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rt.stop.wait(), timeout=interval)
+
+    async def on_head(self, header: RawBlock, seen_ns: int) -> None:
+        try:
+            steps = await self.follower.advance(header)
+        except ReorgTooDeep as exc:
+            log.error("deep reorg: restarting the follower", extra={"fields": {"error": str(exc)}})
+            self.follower = HeadFollower(self.fetch_block)
+            steps = [Step(header, reorg=True)]
+            await self.follower.advance(header)
+        if not steps:
+            return
+        logs = await self.fetch_logs(steps)
+        for step in steps:
+            block = block_from_rpc(self.chain, step.raw, reorg=step.reorg)
+            block = block.model_copy(update={"logs": logs.get(block.hash, [])})
+            await self.publish_block(block, seen_ns)
+            self.mempool.mined(step.raw.get("transactions") or [])
+
+    async def fetch_logs(self, steps: list[Step]) -> dict[str, list[Any]]:
+        """One eth_getLogs per block; a backfill of several blocks in range-limited batches."""
+        if len(steps) == 1:
+            raw = await self.pool.call(
+                "eth_getLogs", [{"blockHash": steps[0].hash, "topics": [LOG_TOPICS]}]
+            )
+            return {steps[0].hash: logs_for_block(raw or [], steps[0].hash)}
+        found: list[dict[str, Any]] = []
+        span = self.rt.settings.chain.max_logs_block_range
+        first, last = steps[0].number, steps[-1].number
+        for start in range(first, last + 1, span):
+            end = min(last, start + span - 1)
+            found += (
+                await self.pool.call(
+                    "eth_getLogs",
+                    [{"fromBlock": hex(start), "toBlock": hex(end), "topics": [LOG_TOPICS]}],
+                )
+                or []
+            )
+        return group_logs(found, {s.hash for s in steps})
+
+    async def publish_block(self, block: Block, seen_ns: int) -> None:
+        """Blocks are never skipped: retry the publish until NATS takes it (or we stop)."""
+        while True:
+            try:
+                await self.rt.bus.publish(
+                    subjects.blocks(self.chain),
                     block,
                     msg_id=block.hash,
                     trace=block.hash,
                     seen_ns=seen_ns,
                 )
+                break
             except Retryable:
-                await _pause(rt, 0.5)
-                continue
-            last = block.number
-            metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
-            metrics.GAS_PRICE.set(block.base_fee_per_gas)
-            rt.ready = True
-        await _pause(rt, interval)
+                if self.rt.stop.is_set():
+                    return
+                await asyncio.sleep(0.2)
+        self.last_block = block.number
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
+        metrics.GAS_PRICE.set(block.base_fee_per_gas)
+        self.rt.ready = True
 
+    # -- pending transactions ------------------------------------------------------------
+    def watched(self) -> frozenset[str]:
+        """Routers and pairs whose pending calls can move a pool we trade."""
+        if self.contracts is None:
+            with contextlib.suppress(ContractsError):
+                self.contracts = load_contracts(self.rt.settings)
+        if self.contracts is None:
+            return frozenset()
+        return self.contracts.routers | {p.address for p in self.contracts.pairs}
 
-async def poll_pending(rt: Runtime, rpc: JsonRpcClient) -> None:
-    """Publish pending txs seen through a pending-transaction filter (Nats-Msg-Id = tx hash)."""
-    filter_id: str | None = None
-    while not rt.stop.is_set():
+    async def follow_pending(self) -> None:
+        if not self.rt.settings.chain.pending_feed:
+            return
+        ws_url = next((e.ws_url for e in self.rt.settings.chain.rpc_endpoints if e.ws_url), None)
+        while not self.rt.stop.is_set():
+            if ws_url:
+                self.pending_source = "websocket newPendingTransactions"
+                await self._until_stopped(self._ws_pending(ws_url))
+                if self.rt.stop.is_set():
+                    return
+            self.pending_source = "http pending filter"
+            await self._poll_pending(duration_s=None if ws_url is None else 10.0)
+
+    async def _ws_pending(self, url: str) -> None:
         try:
-            if filter_id is None:
-                filter_id = await rpc.call("eth_newPendingTransactionFilter")
-            hashes = await rpc.call("eth_getFilterChanges", [filter_id]) or []
-        except RpcError:
-            filter_id = None
-            await _pause(rt, 1.0)
-            continue
-        for tx_hash in hashes:
-            seen_ns = time.time_ns()
+            async for tx in subscribe(url, ["newPendingTransactions", True]):
+                seen_ns = time.time_ns()
+                if isinstance(tx, dict):
+                    await self.on_pending(tx, seen_ns)
+        except WS_ERRORS as exc:
+            log.warning("pending subscription ended", extra={"fields": {"error": repr(exc)}})
+
+    async def _poll_pending(self, duration_s: float | None) -> None:
+        """eth_newPendingTransactionFilter, then fetch each new hash (bounded concurrency)."""
+        until = None if duration_s is None else time.monotonic() + duration_s
+        gate = asyncio.Semaphore(self.rt.settings.mempool.fetch_concurrency)
+        filter_id: str | None = None
+
+        async def fetch(tx_hash: str, seen_ns: int) -> None:
+            async with gate:
+                with contextlib.suppress(RpcError):
+                    raw = await self.pool.call("eth_getTransactionByHash", [tx_hash])
+                    if raw:
+                        await self.on_pending(raw, seen_ns)
+
+        while not self.rt.stop.is_set() and (until is None or time.monotonic() < until):
             try:
-                raw = await rpc.call("eth_getTransactionByHash", [tx_hash])
+                if filter_id is None:
+                    filter_id = await self.pool.call("eth_newPendingTransactionFilter")
+                hashes = await self.pool.call("eth_getFilterChanges", [filter_id]) or []
             except RpcError:
+                filter_id = None
+                await asyncio.sleep(1.0)
                 continue
-            if not raw:
-                continue
-            tx = pending_from_rpc(rt.chain_id, raw)
-            try:
-                await rt.bus.publish(
-                    subjects.mempool(rt.chain_id),
-                    tx,
-                    msg_id=tx.hash,
-                    trace=tx.hash,
-                    seen_ns=seen_ns,
-                )
-            except Retryable:
-                continue
-            metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
-        await _pause(rt, 0.1)
+            seen_ns = time.time_ns()
+            await asyncio.gather(*(fetch(h, seen_ns) for h in hashes))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rt.stop.wait(), timeout=0.05)
+
+    async def on_pending(self, raw: dict[str, Any], seen_ns: int) -> None:
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
+        to = raw.get("to")
+        if not to or not self.mempool.add(raw["hash"]):
+            return
+        metrics.MEMPOOL_SIZE.set(len(self.mempool))
+        if to_checksum_address(to) not in self.watched():
+            return
+        try:
+            tx: PendingTx = pending_from_rpc(self.chain, raw)
+        except ValueError as exc:
+            metrics.ERRORS.labels(kind="bad_pending_tx").inc()
+            log.warning("unreadable pending tx", extra={"fields": {"error": str(exc)[:200]}})
+            return
+        with contextlib.suppress(Retryable):
+            await self.rt.bus.publish(
+                subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
+            )
+
+    async def _until_stopped(self, work: Awaitable[None]) -> None:
+        """Run `work` until it ends or the service stops (then cancel it)."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.create_task(self.rt.stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (task, stopper):
+            if not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *WS_ERRORS):
+                    await t

@@ -78,7 +78,7 @@ class Check:
     """One named health check. A failing `critical` check makes /health 503."""
 
     ok: bool
-    detail: str = ""
+    detail: Any = ""
     critical: bool = True
 
 

@@ -1,0 +1,110 @@
+"""Where the bot's on-chain pieces are: the executor, WETH, each DEX, known tokens and pairs.
+
+Two sources, one shape: a live chain lists them in the config (`contracts.executor`,
+`contracts.dexes`); the devnet writes them to `contracts.deployment_file` at `devnet up`.
+Services read this view and never the raw file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from mev_common.settings import Settings
+
+
+class ContractsError(Exception):
+    """The deployment is missing or unreadable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Dex:
+    name: str
+    factory: str
+    router: str | None
+    fee_bps: int
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class KnownPair:
+    address: str
+    dex: str
+    token0: str
+    token1: str
+    fee_bps: int
+
+
+@dataclass(frozen=True)
+class ChainContracts:
+    executor: str
+    weth: str | None
+    dexes: tuple[Dex, ...]
+    tokens: dict[str, TokenInfo] = field(default_factory=dict)
+    pairs: tuple[KnownPair, ...] = ()
+    start_block: int = 0
+
+    @property
+    def routers(self) -> frozenset[str]:
+        return frozenset(d.router for d in self.dexes if d.router)
+
+    def dex_by_factory(self, factory: str) -> Dex | None:
+        return next((d for d in self.dexes if d.factory == factory), None)
+
+
+def load_contracts(settings: Settings) -> ChainContracts:
+    cfg = settings.contracts
+    if cfg.deployment_file is None:
+        return ChainContracts(
+            executor=str(cfg.executor),
+            weth=cfg.weth,
+            dexes=tuple(Dex(d.name, d.factory, d.router, d.fee_bps) for d in cfg.dexes),
+        )
+    return read_deployment(Path(cfg.deployment_file), settings.chain.chain_id)
+
+
+def read_deployment(path: Path, chain_id: int) -> ChainContracts:
+    if not path.is_file():
+        raise ContractsError(f"{path} not found: start the devnet with `mev-bot devnet up`")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        if int(data["chain_id"]) != chain_id:
+            raise ContractsError(
+                f"{path} is for chain {data['chain_id']}, the config says {chain_id}: "
+                "redeploy with `mev-bot devnet up`"
+            )
+        cs = to_checksum_address
+        tokens = {
+            cs(t["address"]): TokenInfo(cs(t["address"]), t["symbol"], int(t["decimals"]))
+            for t in data.get("tokens", {}).values()
+        }
+        return ChainContracts(
+            executor=cs(data["executor"]["address"]),
+            weth=cs(data["weth"]) if data.get("weth") else None,
+            dexes=tuple(
+                Dex(d["name"], cs(d["factory"]), cs(d["router"]), int(d["fee_bps"]))
+                for d in data["dexes"]
+            ),
+            tokens=tokens,
+            pairs=tuple(
+                KnownPair(
+                    cs(p["address"]), p["dex"], cs(p["token0"]), cs(p["token1"]), int(p["fee_bps"])
+                )
+                for p in data.get("pairs", [])
+            ),
+            start_block=int(data.get("deploy_block", 0)),
+        )
+    except ContractsError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ContractsError(f"{path} is not a complete deployment ({exc!r}): redeploy") from exc
