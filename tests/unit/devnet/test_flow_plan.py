@@ -1,0 +1,67 @@
+"""The flow planner and the pool layout are pure functions of the seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mev_common.devnet.flow_plan import MAX_USD, FlowPlanner
+from mev_common.devnet.layout import DEX_NAMES, PAIRS, TOKENS_BY_SYMBOL, plan_pools
+
+
+def fake_deployment() -> dict[str, Any]:
+    """Addresses are made up: the planner only needs names, fees and reserves."""
+    tokens = {
+        s: {"address": f"0x{i + 1:040x}", "decimals": t.decimals}
+        for i, (s, t) in enumerate(TOKENS_BY_SYMBOL.items())
+    }
+    pairs = []
+    for dex in DEX_NAMES:
+        for a, b in PAIRS:
+            pairs.append({"dex": dex, "address": f"{dex}:{a}/{b}", "symbol0": a, "symbol1": b})
+    return {
+        "tokens": tokens,
+        "pairs": pairs,
+        "dexes": [{"name": d, "fee_bps": 30} for d in DEX_NAMES],
+    }
+
+
+def reserves(seed: int) -> dict[str, tuple[int, int]]:
+    return {
+        f"{p.dex}:{p.symbol_a}/{p.symbol_b}": (p.amount_a, p.amount_b) for p in plan_pools(seed)
+    }
+
+
+def plan(seed: int, n: int) -> list[Any]:
+    planner = FlowPlanner(fake_deployment(), reserves(1), seed, start_timestamp=1_000, rate=4.0)
+    return [planner.next_swap() for _ in range(n)]
+
+
+def test_same_seed_same_swaps_other_seed_other_swaps() -> None:
+    assert plan(5, 200) == plan(5, 200)
+    assert plan(5, 200) != plan(6, 200)
+
+
+def test_swaps_are_varied_heavy_tailed_and_limited() -> None:
+    swaps = plan(1, 2_000)
+    assert {s.dex for s in swaps} == {"A", "B"}
+    assert {len(s.path) for s in swaps} == {2, 3}
+    assert any(s.eth_in for s in swaps) and not all(s.eth_in for s in swaps)
+    assert len({s.user for s in swaps}) == 8
+    usd = sorted(
+        s.amount_in
+        / 10 ** TOKENS_BY_SYMBOL[s.path[0]].decimals
+        * TOKENS_BY_SYMBOL[s.path[0]].usd_price
+        for s in swaps
+    )
+    median, top = usd[len(usd) // 2], usd[-1]
+    assert top > 50 * median  # heavy tail: a few whales among many small swaps
+    assert top <= MAX_USD * 1.001
+    assert all(0 < s.min_out for s in swaps)
+    assert all(s.deadline > 1_000 for s in swaps)
+    assert [s.index for s in swaps] == list(range(2_000))
+
+
+def test_pool_layout_is_reproducible_and_seeded() -> None:
+    assert plan_pools(3) == plan_pools(3)
+    assert plan_pools(3) != plan_pools(4)
+    assert len(plan_pools(3)) == len(DEX_NAMES) * len(PAIRS)
