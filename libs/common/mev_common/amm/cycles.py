@@ -1,0 +1,164 @@
+"""Arbitrage cycles of a pool graph, and the index that finds the ones a trigger touched.
+
+Why precomputed: the graph changes only when a pool is added, while reserves change every block,
+so cycles hold pool addresses (never pool states) and are enumerated once; on each trigger detect
+looks up only the cycles through the pools that changed. Each cycle starts and ends at its most
+preferred base token (the order of `base_tokens`), so one closed loop is sized once, not once per
+rotation, and profit is always in a token the executor holds. Both directions of a loop are
+distinct cycles: only one of them can profit at a time, and which one depends on the prices.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import product
+from typing import NamedTuple
+
+from mev_common.amm.v2 import V2Pool, pair_key
+
+
+class CycleHop(NamedTuple):
+    """One swap of a cycle: sell `token_in` for `token_out` in the pool at `pool`."""
+
+    pool: str
+    token_in: str
+    token_out: str
+
+
+class Cycle(NamedTuple):
+    """Hops whose first `token_in` is the last `token_out` (the start token)."""
+
+    hops: tuple[CycleHop, ...]
+
+    @property
+    def start_token(self) -> str:
+        return self.hops[0].token_in
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return tuple(hop.pool for hop in self.hops)
+
+
+def _order(address: str) -> str:
+    return address.lower()
+
+
+def find_cycles(
+    pools: Iterable[V2Pool], base_tokens: Sequence[str], max_hops: int = 3
+) -> tuple[Cycle, ...]:
+    """Every 2-hop (one pair on two pools) and, if max_hops >= 3, 3-hop cycle, both directions.
+
+    A loop without any base token is skipped. The order is deterministic: by hop count, then
+    base-token preference, then pool and token addresses.
+    """
+    rank = {token: i for i, token in enumerate(base_tokens)}
+    by_pair: dict[tuple[str, str], list[str]] = defaultdict(list)
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for pool in pools:
+        by_pair[pair_key(pool.token0, pool.token1)].append(pool.address)
+        neighbours[pool.token0].add(pool.token1)
+        neighbours[pool.token1].add(pool.token0)
+    for addresses in by_pair.values():
+        addresses.sort(key=_order)
+
+    cycles: list[Cycle] = []
+    for (token_a, token_b), addresses in by_pair.items():
+        start = _start_token((token_a, token_b), rank)
+        if start is None or len(addresses) < 2:
+            continue
+        middle = token_b if start == token_a else token_a
+        for first, second in product(addresses, addresses):
+            if first != second:
+                hops = (CycleHop(first, start, middle), CycleHop(second, middle, start))
+                cycles.append(Cycle(hops))
+
+    if max_hops >= 3:
+        for token_a in sorted(neighbours, key=_order):
+            for token_b in sorted(neighbours[token_a], key=_order):
+                if _order(token_b) <= _order(token_a):
+                    continue
+                for token_c in sorted(neighbours[token_a] & neighbours[token_b], key=_order):
+                    if _order(token_c) > _order(token_b):
+                        triangle = (token_a, token_b, token_c)
+                        cycles.extend(_triangle(by_pair, rank, triangle))
+
+    cycles.sort(key=lambda c: (len(c.hops), rank[c.start_token], [_hop_order(h) for h in c.hops]))
+    return tuple(cycles)
+
+
+def _hop_order(hop: CycleHop) -> tuple[str, str]:
+    return _order(hop.pool), _order(hop.token_in)
+
+
+def _start_token(tokens: Iterable[str], rank: Mapping[str, int]) -> str | None:
+    """The most preferred base token among `tokens`, if any."""
+    ranked = [token for token in tokens if token in rank]
+    return min(ranked, key=rank.__getitem__) if ranked else None
+
+
+def _triangle(
+    by_pair: Mapping[tuple[str, str], list[str]],
+    rank: Mapping[str, int],
+    tokens: tuple[str, str, str],
+) -> list[Cycle]:
+    """Both directions of every choice of one pool per side of a token triangle."""
+    start = _start_token(tokens, rank)
+    if start is None:
+        return []
+    first, second = (token for token in tokens if token != start)
+    cycles = []
+    for out_pool, across_pool, back_pool in product(
+        by_pair[pair_key(start, first)],
+        by_pair[pair_key(first, second)],
+        by_pair[pair_key(second, start)],
+    ):
+        forward = (
+            CycleHop(out_pool, start, first),
+            CycleHop(across_pool, first, second),
+            CycleHop(back_pool, second, start),
+        )
+        backward = (
+            CycleHop(back_pool, start, second),
+            CycleHop(across_pool, second, first),
+            CycleHop(out_pool, first, start),
+        )
+        cycles += [Cycle(forward), Cycle(backward)]
+    return cycles
+
+
+def cycle_reserves(cycle: Cycle, pools: Mapping[str, V2Pool]) -> list[tuple[int, int, int]]:
+    """(reserve_in, reserve_out, fee_bps) per hop from the pools' current states."""
+    path = []
+    for hop in cycle.hops:
+        pool = pools[hop.pool]
+        reserve_in, reserve_out = pool.reserves(hop.token_in)
+        path.append((reserve_in, reserve_out, pool.fee_bps))
+    return path
+
+
+class CycleIndex:
+    """Cycles by the pools they pass through, so a trigger searches only what it touched."""
+
+    __slots__ = ("_by_pool", "cycles")
+
+    def __init__(self, cycles: Sequence[Cycle]) -> None:
+        self.cycles: tuple[Cycle, ...] = tuple(cycles)
+        by_pool: dict[str, list[int]] = defaultdict(list)
+        for position, cycle in enumerate(self.cycles):
+            for pool in dict.fromkeys(cycle.pools):
+                by_pool[pool].append(position)
+        self._by_pool: dict[str, tuple[int, ...]] = {
+            pool: tuple(positions) for pool, positions in by_pool.items()
+        }
+
+    def of_pool(self, pool: str) -> tuple[Cycle, ...]:
+        """The cycles through one pool, in the index's order."""
+        return tuple(self.cycles[i] for i in self._by_pool.get(pool, ()))
+
+    def touching(self, pools: Iterable[str]) -> list[Cycle]:
+        """Each cycle through any of `pools` once, in the index's order (deterministic)."""
+        positions: set[int] = set()
+        for pool in pools:
+            positions.update(self._by_pool.get(pool, ()))
+        return [self.cycles[i] for i in sorted(positions)]

@@ -1,0 +1,173 @@
+"""Optimal input for a V2 cycle (start token -> ... -> start token), exact on integers.
+
+Why this method: along a path of V2 pools the output is a Möbius map A*x / (B + C*x) before
+rounding, for any number of hops, so the continuous optimum has one closed form,
+x* = (sqrt(A*B) - B) / C, and the cycle can profit at all only if A > B. The contract rounds
+down at every hop, which makes the real output a step function: between two inputs with the
+same output the smaller one is strictly better, and through a 6-decimal token the steps are
+~1e8 wei wide. So the search runs over "tight" inputs only (the least input that reaches its
+own output, found by inverting every hop exactly), starting at the closed form and walking to
+the neighbouring tight inputs on both sides. The continuous curve bounds the integer profit
+from above and is concave, so the walk stops as soon as that bound proves no further input can
+beat the best found; `max_steps` caps the walk where the bound is too loose to matter (18-decimal
+paths through deep pools, where neighbours differ by a wei or two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from math import isqrt
+from typing import NamedTuple
+
+from mev_common.amm.cycles import Cycle, cycle_reserves
+from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
+
+DEFAULT_MAX_STEPS = 64
+DEFAULT_GAP_PPM = 1
+
+PathReserves = Sequence[tuple[int, int, int]]
+
+
+class CycleTrade(NamedTuple):
+    """A sized cycle: input, exact output of every hop (last one is the return), net profit."""
+
+    amount_in: int
+    amounts_out: tuple[int, ...]
+    profit: int
+
+
+def compose(path_reserves: PathReserves) -> tuple[int, int, int]:
+    """(A, B, C) with output ≈ A*x / (B + C*x) for the whole path, before rounding."""
+    a_acc, b_acc, c_acc = 1, 1, 0
+    for reserve_in, reserve_out, fee_bps in path_reserves:
+        gamma = FEE_DENOMINATOR - fee_bps
+        a, b = gamma * reserve_out, reserve_in * FEE_DENOMINATOR
+        a_acc, b_acc, c_acc = a_acc * a, b_acc * b, c_acc * b + a_acc * gamma
+    return a_acc, b_acc, c_acc
+
+
+def _output(amount_in: int, path_reserves: PathReserves) -> int:
+    """Exact path output; 0 where a hop would get nothing (the contract would revert)."""
+    amount = amount_in
+    for reserve_in, reserve_out, fee_bps in path_reserves:
+        if amount <= 0:
+            return 0
+        with_fee = amount * (FEE_DENOMINATOR - fee_bps)
+        amount = with_fee * reserve_out // (reserve_in * FEE_DENOMINATOR + with_fee)
+    return amount
+
+
+def _least_input(amount_out: int, path_reserves: PathReserves) -> int | None:
+    """Least input whose exact path output is >= amount_out; None if the pools cannot pay it.
+
+    Each hop is monotone, so inverting them one by one from the last hop gives the least input.
+    """
+    amount = amount_out
+    for reserve_in, reserve_out, fee_bps in reversed(path_reserves):
+        if amount >= reserve_out:
+            return None
+        numerator = amount * reserve_in * FEE_DENOMINATOR
+        amount = -(-numerator // ((FEE_DENOMINATOR - fee_bps) * (reserve_out - amount)))
+    return amount
+
+
+def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> int:
+    """An upper bound of the profit any input up to `max_input` can make (0 if none can).
+
+    Rounding only ever lowers outputs, so the unrounded curve's maximum, (√A - √B)² / C, bounds
+    the real profit; detect can skip sizing a cycle whose bound is below its minimum profit.
+    """
+    big_a, big_b, big_c = compose(path_reserves)
+    if big_a <= big_b:
+        return 0
+    root = isqrt(big_a * big_b)
+    if max_input is not None and (big_b + big_c * max_input) ** 2 < big_a * big_b:
+        # The cap is below the optimum, where the curve still rises: its value at the cap.
+        return max(0, -(-big_a * max_input // (big_b + big_c * max_input)) - max_input)
+    return -(-(big_a + big_b - 2 * root) // big_c)
+
+
+def size_trade(
+    path_reserves: PathReserves,
+    max_input: int | None = None,
+    *,
+    min_profit: int = 1,
+    gap_ppm: int = DEFAULT_GAP_PPM,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> CycleTrade | None:
+    """Best input for a cycle given (reserve_in, reserve_out, fee_bps) per hop.
+
+    None if no input up to `max_input` (the start token balance or flash-borrowable amount)
+    makes `min_profit`. The search stops once the best found is proven optimal, or within
+    `gap_ppm` parts per million of the upper bound, or after `max_steps` tight inputs each way.
+    Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
+    """
+    if max_input is not None and max_input <= 0:
+        return None
+    bound = profit_bound(path_reserves, max_input)
+    if bound < max(min_profit, 1):
+        return None
+    big_a, big_b, big_c = compose(path_reserves)
+
+    def above_optimum(x: int) -> bool:
+        return (big_b + big_c * x) ** 2 >= big_a * big_b
+
+    def curve_at_most(x: int, profit: int) -> bool:
+        """The unrounded profit at x (an upper bound of the real one) is <= profit."""
+        return big_a * x <= (profit + x) * (big_b + big_c * x)
+
+    def close_enough(profit: int) -> bool:
+        return profit > 0 and (bound - profit) * 1_000_000 <= profit * gap_ppm
+
+    start = max(1, (isqrt(big_a * big_b) - big_b) // big_c)
+    if max_input is not None:
+        start = min(start, max_input)
+    best_out = _output(start, path_reserves)
+    best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
+    best_profit = best_out - best_in
+    first_tight = best_in
+
+    # Upward: the next tight input is the least one that earns one more unit of output.
+    x_tight, out_tight = best_in, best_out
+    for _ in range(max_steps):
+        if close_enough(best_profit):
+            break
+        x_next = _least_input(out_tight + 1, path_reserves)
+        if x_next is None or (max_input is not None and x_next > max_input):
+            break
+        if above_optimum(x_next) and curve_at_most(x_next, best_profit):
+            break
+        x_tight, out_tight = x_next, _output(x_next, path_reserves)
+        if out_tight - x_tight > best_profit:
+            best_in, best_out, best_profit = x_tight, out_tight, out_tight - x_tight
+
+    # Downward: the previous tight input is the least one reaching what one wei less gives.
+    x_tight = first_tight
+    for _ in range(max_steps):
+        x_below = x_tight - 1
+        if close_enough(best_profit) or x_below < 1:
+            break
+        if not above_optimum(x_below) and curve_at_most(x_below, best_profit):
+            break
+        out_tight = _output(x_below, path_reserves)
+        if out_tight <= 0:
+            break
+        x_tight = _least_input(out_tight, path_reserves) or x_below
+        if out_tight - x_tight > best_profit:
+            best_in, best_out, best_profit = x_tight, out_tight, out_tight - x_tight
+
+    if best_profit < max(min_profit, 1):
+        return None
+    amounts = get_amounts_out(best_in, path_reserves)
+    return CycleTrade(best_in, tuple(amounts[1:]), amounts[-1] - best_in)
+
+
+def size_cycle(
+    cycle: Cycle,
+    pools: Mapping[str, V2Pool],
+    max_input: int | None = None,
+    *,
+    min_profit: int = 1,
+) -> CycleTrade | None:
+    """`size_trade` on a cycle with each pool's current state looked up by address."""
+    return size_trade(cycle_reserves(cycle, pools), max_input, min_profit=min_profit)
