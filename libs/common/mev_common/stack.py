@@ -27,7 +27,16 @@ from mev_common.nats_server import EmbeddedNats
 from mev_common.settings import ConfigError, Settings, load_settings
 
 SERVICES = ("ingest", "detect", "simulate", "submit")
-COLORS = {"ingest": 36, "detect": 35, "simulate": 33, "submit": 32, "nats": 34, "stack": 37}
+COLORS = {
+    "ingest": 36,
+    "detect": 35,
+    "simulate": 33,
+    "submit": 32,
+    "nats": 34,
+    "stack": 37,
+    "devnet": 31,
+    "flow": 90,
+}
 _print_lock = threading.Lock()
 
 
@@ -191,5 +200,45 @@ def run_stack(config_arg: str | None) -> int:
 
 
 def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
-    """Hook for components beside the services (the devnet); returns their stop functions."""
-    return []
+    """With a `devnet:` section: bring the devnet up (unless one already runs) and start the
+    swap flow. Returns stop functions; a devnet we started is taken down again."""
+    if settings.devnet is None:
+        return []
+    from mev_common.devnet.anvil import find_running
+    from mev_common.devnet.commands import data_dir
+
+    cli = [sys.executable, "-m", "mev_common.cli", "--config", str(config), "devnet"]
+    undo: list[Callable[[], None]] = []
+    if find_running(data_dir(settings)) is None:
+        if _run_logged("devnet", [*cli, "up"]) != 0:
+            raise SystemExit("mev-bot run: `mev-bot devnet up` failed (see above)")
+
+        def down() -> None:
+            _run_logged("devnet", [*cli, "down"])
+
+        undo.append(down)
+    else:
+        emit("devnet", "a devnet is already running: using it (stop it with `mev-bot devnet down`)")
+    flow = subprocess.Popen(
+        [*cli, "flow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+    assert flow.stdout is not None
+    threading.Thread(target=_pipe_lines, args=("flow", flow.stdout), daemon=True).start()
+
+    def stop_flow() -> None:
+        if flow.poll() is None:
+            flow.send_signal(signal.SIGINT)  # the flow's own Ctrl-C path prints its summary
+        stop_all({"flow": flow}, 5.0)
+
+    undo.append(stop_flow)
+    return undo
+
+
+def _run_logged(source: str, cmd: list[str]) -> int:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        emit(source, line)
+    return proc.returncode
