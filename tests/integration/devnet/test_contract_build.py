@@ -7,7 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from mev_common.devnet.artifacts import node_modules, repo_root
+from eth_utils import function_signature_to_4byte_selector
+from mev_common.devnet.artifacts import load_artifact, node_modules, repo_root
+from web3 import Web3
 
 CONTRACTS = ("Executor", "DevToken")
 
@@ -32,10 +34,24 @@ def test_recompiling_gives_byte_identical_artifacts(tmp_path: Path) -> None:
         )
 
 
-def test_documented_selector_matches_the_abi() -> None:
-    from eth_utils import function_signature_to_4byte_selector
-
+def test_calldata_layout_is_as_documented() -> None:
+    """The NatSpec layout is what simulate/submit may hand-encode: check it word by word."""
+    abi = load_artifact("Executor").abi
+    hops = [
+        (f"0x{1:040x}", f"0x{2:040x}", f"0x{3:040x}", 30),
+        (f"0x{4:040x}", f"0x{3:040x}", f"0x{2:040x}", 25),
+    ]
+    data = Web3().eth.contract(abi=abi).encode_abi("execute", [hops, 7, 5, True])
+    raw = bytes.fromhex(data[2:])
     selector = function_signature_to_4byte_selector(
         "execute((address,address,address,uint256)[],uint256,uint256,bool)"
-    ).hex()
-    assert f"selector `0x{selector}`" in (repo_root() / "contracts/Executor.sol").read_text()
+    )
+    assert f"selector `0x{selector.hex()}`" in (repo_root() / "contracts/Executor.sol").read_text()
+    assert raw[:4] == selector
+    words = [
+        int.from_bytes(raw[4 + 32 * i : 4 + 32 * (i + 1)]) for i in range((len(raw) - 4) // 32)
+    ]
+    assert words[:5] == [0x80, 7, 5, 1, 2]  # offset of hops, amountIn, minProfit, flash, n
+    assert words[5:9] == [1, 2, 3, 30]  # hops[0] at 0xa0
+    assert words[9:13] == [4, 3, 2, 25]  # hops[1] at 0xa0 + 0x80
+    assert len(words) == 13

@@ -75,6 +75,7 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
         print("`mev-bot devnet down` stops it; then `mev-bot devnet up` starts afresh.")
         return 0
     started = time.monotonic()
+    out.unlink(missing_ok=True)  # a reader must never take the last chain's addresses
     node = start_anvil(port, settings.chain.chain_id, block_time, directory, detached=True)
     try:
         deployment = deploy_devnet(
@@ -133,8 +134,11 @@ def devnet_flow(
         print("flow stopped.")
         return 0
     print(
-        f"flow done: {len(report.tx_hashes)} sent, {report.mined} mined, {report.reverted} reverted"
+        f"flow done: {len(report.tx_hashes)} sent, {report.mined} mined, "
+        f"{report.reverted} reverted, {len(report.rejected)} refused by the node"
     )
+    for line in report.rejected[:5]:
+        print(f"  refused: {line}")
     return 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.deploy import devnet_account
@@ -52,6 +53,7 @@ class FlowReport:
     tx_hashes: list[str] = field(default_factory=list)  # in the order sent
     intents: list[SwapIntent] = field(default_factory=list)
     blocks: list[BlockLine] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # swaps the node refused to accept
 
     @property
     def mined(self) -> int:
@@ -102,11 +104,19 @@ def run_flow(
         now = time.monotonic() - t0
         while next_arrival <= now and (max_swaps is None or len(report.tx_hashes) < max_swaps):
             intent = planner.next_swap()
-            to, data, value = encoder.encode(intent, users[intent.user].address)
+            user = users[intent.user]
+            to, data, value = encoder.encode(intent, user.address)
             gas = GAS_PER_HOP * (len(intent.path) - 1) + 50_000
-            tx_hash = "0x" + users[intent.user].send(
-                to, data, gas, value, intent.tip_wei
-            ).hex().removeprefix("0x")
+            try:
+                sent = user.send(to, data, gas, value, intent.tip_wei)
+            except (Web3RPCError, ValueError) as exc:
+                # The node refused it (e.g. a nonce taken by a tx from outside this flow):
+                # count it, resync the nonce and go on; the sequence is no longer the seed's.
+                report.rejected.append(f"swap {intent.index}: {exc}")
+                user.nonce = user.chain_nonce()
+                next_arrival += arrivals.expovariate(rate)
+                continue
+            tx_hash = "0x" + sent.hex().removeprefix("0x")
             report.tx_hashes.append(tx_hash)
             report.intents.append(intent)
             ours.add(tx_hash)

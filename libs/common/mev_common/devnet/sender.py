@@ -48,9 +48,13 @@ class Sender:
         self.w3 = w3
         self.account = account
         self.chain_id = chain_id
-        self.nonce = w3.eth.get_transaction_count(account.address) if nonce is None else nonce
+        self.nonce = self.chain_nonce() if nonce is None else nonce
         self.max_fee = max_fee
         self.tip = tip
+
+    def chain_nonce(self) -> int:
+        """Next nonce counting the node's pending transactions (a restarted flow follows them)."""
+        return int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
 
     @property
     def address(self) -> ChecksumAddress:
