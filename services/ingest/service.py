@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+import nats.js.errors
 from eth_utils import to_checksum_address
 from mev_common import control, metrics, subjects
 from mev_common.bus import Retryable
@@ -24,7 +25,7 @@ from mev_common.chain.contracts import ChainContracts, ContractsError, load_cont
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import ChainIdMismatch, RpcPool
 from mev_common.chain.ws import SubscriptionRefused, subscribe
-from mev_common.messages import Block, PendingTx
+from mev_common.messages import Block, PendingTx, decode
 from mev_common.runtime import Check, Runtime
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
@@ -45,6 +46,7 @@ async def main(rt: Runtime) -> None:
         if not await wait_for_chain(rt, pool):
             return
         ingest = Ingest(rt, pool)
+        await ingest.resume_from_stream()
         await asyncio.gather(
             ingest.follow_heads(),
             ingest.follow_pending(),
@@ -105,6 +107,16 @@ class Ingest:
             log.info("rpc pool size set", extra={"fields": {"size": state.rpc_pool_size}})
 
     # -- heads ---------------------------------------------------------------------------
+    async def resume_from_stream(self) -> None:
+        """Start after the last block already in the stream, so a restart backfills the gap."""
+        try:
+            msg = await self.rt.bus.js.get_last_msg("BLOCKS", subjects.blocks(self.chain))
+        except nats.js.errors.NotFoundError:
+            return
+        last = decode(Block, msg.data or b"")
+        self.follower.published[last.number] = last.hash
+        log.info("resuming after block", extra={"fields": {"number": last.number}})
+
     async def fetch_block(self, number: int) -> RawBlock | None:
         result: RawBlock | None = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
         return result

@@ -1,0 +1,181 @@
+"""Ingest against a real anvil devnet and a real nats-server.
+
+Blocks arrive in order without gaps or duplicates (also across a restart), each with exactly
+the pool events the chain has; pending swaps to the routers reach the mempool subject; a wrong
+chain id makes ingest refuse to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mev_common import subjects
+from mev_common.bus import Bus
+from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.flow import run_flow
+from mev_common.messages import Block, PendingTx, decode
+from mev_common.settings import load_settings
+from mev_common.subjects import stream_specs
+from nats.js.api import DeliverPolicy
+
+from services.ingest.logs import SWAP_TOPIC, SYNC_TOPIC
+from tests.conftest import NatsEndpoint
+from tests.support.stack import ServiceProcess, write_config
+
+CHAIN = 31337
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
+    base = tmp_path_factory.mktemp("devnet")
+    node = start_anvil(free_port(), CHAIN, None, base)
+    deploy_devnet(node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=1)
+    try:
+        yield node, base / "deployment.json"
+    finally:
+        node.stop()
+
+
+def ingest_config(tmp: Path, nats_url: str, node: AnvilNode, deployment: Path, chain: int) -> Path:
+    ws = node.rpc_url.replace("http://", "ws://")
+    return write_config(
+        tmp,
+        nats_url,
+        chain,
+        chain={
+            "rpc_endpoints": [{"name": "anvil", "url": node.rpc_url, "ws_url": ws}],
+            "block_time_s": 1,
+        },
+        contracts={"deployment_file": str(deployment)},
+    )
+
+
+@pytest.fixture
+async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
+    b = await Bus.connect(nats_server.url, "test", attempts=3)
+    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
+    yield b
+    await b.close()
+
+
+async def rpc(node: AnvilNode, method: str, params: list[Any]) -> Any:
+    async with httpx.AsyncClient() as client:
+        reply = await client.post(
+            node.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
+    return reply.json()["result"]
+
+
+async def stream_messages(bus: Bus, subject: str) -> list[bytes]:
+    info = await bus.js.stream_info(
+        "BLOCKS" if subject.endswith("blocks") else "MEMPOOL", subjects_filter=subject
+    )
+    total = int((info.state.subjects or {}).get(subject, 0))
+    sub = await bus.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    try:
+        return [(await sub.next_msg(timeout=5)).data for _ in range(total)]
+    finally:
+        await sub.unsubscribe()
+
+
+async def wait_blocks(bus: Bus, at_least: int) -> None:
+    for _ in range(200):
+        info = await bus.js.stream_info("BLOCKS", subjects_filter=subjects.blocks(CHAIN))
+        if int((info.state.subjects or {}).get(subjects.blocks(CHAIN), 0)) >= at_least:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"fewer than {at_least} blocks published")
+
+
+async def router_txs_in(node: AnvilNode, numbers: range, routers: set[str]) -> set[str]:
+    found: set[str] = set()
+    for number in numbers:
+        block = await rpc(node, "eth_getBlockByNumber", [hex(number), True])
+        found |= {t["hash"] for t in block["transactions"] if (t["to"] or "") in routers}
+    return found
+
+
+async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
+    devnet: tuple[AnvilNode, Path], nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
+) -> None:
+    node, deployment_path = devnet
+    deployment = json.loads(deployment_path.read_text())
+    routers = {d["router"].lower() for d in deployment["dexes"]}
+    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, CHAIN)
+    ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
+    try:
+        ingest.wait_health(200)
+        await wait_blocks(bus, 1)
+        first = int(await rpc(node, "eth_blockNumber", []), 16)
+        report = await asyncio.to_thread(
+            run_flow, node.rpc_url, deployment, 7, 8.0, max_swaps=12, emit=None
+        )
+        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
+        assert len(sent) == 12
+        await asyncio.sleep(1.0)
+        last = int(await rpc(node, "eth_blockNumber", []), 16)
+        # every router swap mined while ingest ran was published pending, and nothing else
+        pending = [
+            decode(PendingTx, d) for d in await stream_messages(bus, subjects.mempool(CHAIN))
+        ]
+        expected = await router_txs_in(node, range(first, last + 1), routers)
+        assert expected == sent
+        assert {p.hash for p in pending} == expected
+        assert len(pending) == len(expected)
+
+        # restart: the blocks mined while ingest is down must be backfilled in order
+        ingest.signal(signal.SIGTERM)
+        assert ingest.wait() == 0
+        await asyncio.sleep(2.5)
+        ingest.start().wait_health(200)
+        head = int(await rpc(node, "eth_blockNumber", []), 16)
+        await asyncio.sleep(1.5)
+        blocks = [decode(Block, d) for d in await stream_messages(bus, subjects.blocks(CHAIN))]
+        assert blocks[-1].number >= head
+    finally:
+        ingest.stop()
+
+    numbers = [b.number for b in blocks]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # no gap, no dup
+    assert all(b.parent_hash == a.hash for a, b in itertools.pairwise(blocks))
+    assert not any(b.reorg for b in blocks)
+
+    chain_logs = await rpc(
+        node,
+        "eth_getLogs",
+        [
+            {
+                "fromBlock": hex(numbers[0]),
+                "toBlock": hex(numbers[-1]),
+                "topics": [[SYNC_TOPIC, SWAP_TOPIC]],
+            }
+        ],
+    )
+    published = [(lg.tx_hash, lg.log_index, lg.topics[0]) for b in blocks for lg in b.logs]
+    on_chain = [
+        (lg["transactionHash"], int(lg["logIndex"], 16), lg["topics"][0]) for lg in chain_logs
+    ]
+    assert len(published) == len(on_chain) > 0
+    assert sorted(published) == sorted(on_chain)
+
+
+def test_wrong_chain_id_refuses_to_run(
+    devnet: tuple[AnvilNode, Path], nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    node, deployment_path = devnet
+    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, 999)
+    ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
+    assert ingest.wait(timeout_s=30) == 1
+    assert (
+        "RPC endpoint 'anvil' serves chain 31337, the config says chain.chain_id 999: "
+        "refusing to run" in ingest.logs()
+    )
