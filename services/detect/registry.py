@@ -1,0 +1,126 @@
+"""The pools detect trades on: exact reserves, kept block by block from `Sync` logs, rewindable.
+
+Pure: state changes only through `apply_block`, which reads the block's logs in log order
+(`PairCreated` of a known factory adds a pool; `Sync` sets a known pool's reserves) and keeps a
+journal of previous values per block, so a reorg rewinds exactly to the fork point. Deny-listed
+tokens and pools are never added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from eth_utils import keccak, to_checksum_address
+from mev_common.amm.v2 import V2Pool
+from mev_common.messages import Block, Log
+
+SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
+PAIR_CREATED_TOPIC = "0x" + keccak(text="PairCreated(address,address,address,uint256)").hex()
+
+
+class RewindTooDeep(Exception):
+    """The reorg goes below what the journal remembers: reload state from the chain."""
+
+
+def _word(data: str, index: int) -> int:
+    start = 2 + 64 * index
+    return int(data[start : start + 64], 16)
+
+
+def _topic_address(topic: str) -> str:
+    return to_checksum_address("0x" + topic[-40:])
+
+
+@dataclass
+class PoolRegistry:
+    """Pools by address, the DEX of each, the factories we follow, and an undo journal."""
+
+    factories: dict[str, tuple[str, int]]  # factory address -> (dex name, fee_bps)
+    deny_tokens: frozenset[str] = frozenset()
+    deny_pools: frozenset[str] = frozenset()
+    journal_depth: int = 64
+    pools: dict[str, V2Pool] = field(default_factory=dict)
+    dex_of: dict[str, str] = field(default_factory=dict)
+    block_number: int = 0
+    block_hash: str = ""
+    _journal: dict[int, list[tuple[str, V2Pool | None]]] = field(default_factory=dict)
+
+    def allowed(self, pool: V2Pool) -> bool:
+        return (
+            pool.address not in self.deny_pools
+            and pool.token0 not in self.deny_tokens
+            and pool.token1 not in self.deny_tokens
+        )
+
+    def load(self, pools: Iterable[tuple[V2Pool, str]], block_number: int, block_hash: str) -> None:
+        """Replace everything with a snapshot read from the chain at `block_number`."""
+        self.pools = {}
+        self.dex_of = {}
+        self._journal = {}
+        for pool, dex in pools:
+            if self.allowed(pool):
+                self.pools[pool.address] = pool
+                self.dex_of[pool.address] = dex
+        self.block_number = block_number
+        self.block_hash = block_hash
+
+    def apply_block(self, block: Block) -> set[str]:
+        """Apply a block's logs; return the addresses of pools whose reserves changed."""
+        if block.reorg:
+            self.rewind(block.number)
+        undo = self._journal.setdefault(block.number, [])
+        changed: set[str] = set()
+        for log in block.logs:
+            address = self._apply_log(log, undo)
+            if address:
+                changed.add(address)
+        self.block_number = block.number
+        self.block_hash = block.hash
+        for old in [n for n in self._journal if n <= block.number - self.journal_depth]:
+            del self._journal[old]
+        return changed
+
+    def _apply_log(self, log: Log, undo: list[tuple[str, V2Pool | None]]) -> str | None:
+        topic = log.topics[0] if log.topics else ""
+        if topic == SYNC_TOPIC:
+            pool = self.pools.get(log.address)
+            if pool is None:
+                return None
+            undo.append((pool.address, pool))
+            self.pools[pool.address] = pool._replace(
+                reserve0=_word(log.data, 0), reserve1=_word(log.data, 1)
+            )
+            return pool.address
+        if topic == PAIR_CREATED_TOPIC and log.address in self.factories and len(log.topics) == 3:
+            dex, fee_bps = self.factories[log.address]
+            pair = to_checksum_address("0x" + log.data[2 + 24 : 2 + 64])
+            token0, token1 = _topic_address(log.topics[1]), _topic_address(log.topics[2])
+            pool = V2Pool(pair, token0, token1, 0, 0, fee_bps)
+            if pair not in self.pools and self.allowed(pool):
+                undo.append((pair, None))
+                self.pools[pair] = pool
+                self.dex_of[pair] = dex
+                return pair
+        return None
+
+    def rewind(self, to_number: int) -> set[str]:
+        """Undo every block >= `to_number`; return the pools that changed back."""
+        if to_number > self.block_number:
+            return set()
+        if not self._journal or min(self._journal) > to_number:
+            raise RewindTooDeep(
+                f"cannot rewind to block {to_number}: the journal starts at "
+                f"{min(self._journal) if self._journal else self.block_number + 1}"
+            )
+        stale = sorted((n for n in self._journal if n >= to_number), reverse=True)
+        touched: set[str] = set()
+        for number in stale:
+            for address, previous in reversed(self._journal.pop(number)):
+                touched.add(address)
+                if previous is None:
+                    self.pools.pop(address, None)
+                    self.dex_of.pop(address, None)
+                else:
+                    self.pools[address] = previous
+        return touched
