@@ -81,7 +81,8 @@ def run_flow(
     start = w3.eth.get_block("latest")
     pair_abi = load_artifact("UniswapV2Pair").abi
     reserves = {
-        p["address"]: _reserves(w3, pair_abi, p["address"], "latest") for p in deployment["pairs"]
+        p["address"]: _reserves(w3, pair_abi, p["address"], int(start["number"]))
+        for p in deployment["pairs"]
     }
     planner = FlowPlanner(deployment, reserves, seed, int(start["timestamp"]), rate)
     chain_id = int(deployment["chain_id"])
