@@ -9,8 +9,11 @@ same output the smaller one is strictly better, and through a 6-decimal token th
 own output, found by inverting every hop exactly), starting at the closed form and walking to
 the neighbouring tight inputs on both sides. The continuous curve bounds the integer profit
 from above and is concave, so the walk stops as soon as that bound proves no further input can
-beat the best found; `max_steps` caps the walk where the bound is too loose to matter (18-decimal
-paths through deep pools, where neighbours differ by a wei or two).
+beat the best found, or once the best is within `gap_ppm` of the bound's maximum. Tight inputs
+earn within a few units of the curve, so real trades (deep pools, where neighbours differ by a
+wei or two) stop at once, 1-2 wei below the bound; only dust-sized profits walk far, and
+`max_steps` caps that walk (pass a realistic `min_profit` and such cycles are skipped at the
+bound check before any walk).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import NamedTuple
 from mev_common.amm.cycles import Cycle, cycle_reserves
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
-DEFAULT_MAX_STEPS = 64
+DEFAULT_MAX_STEPS = 1024
 DEFAULT_GAP_PPM = 1
 
 PathReserves = Sequence[tuple[int, int, int]]

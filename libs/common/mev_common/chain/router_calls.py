@@ -1,0 +1,140 @@
+"""Decoding of Uniswap V2 Router02 swap calls, the pending transactions a backrun follows.
+
+Why one shape for all nine variants: the backrun only needs to know which side is exact, the
+two amount limits and the path, so every variant decodes into `RouterSwap` and the ETH ones
+take their input (or input limit) from the transaction's value, as the router does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+SwapKind = Literal[
+    "swapExactTokensForTokens",
+    "swapTokensForExactTokens",
+    "swapExactETHForTokens",
+    "swapTokensForExactETH",
+    "swapExactTokensForETH",
+    "swapETHForExactTokens",
+    "swapExactTokensForTokensSupportingFeeOnTransferTokens",
+    "swapExactETHForTokensSupportingFeeOnTransferTokens",
+    "swapExactTokensForETHSupportingFeeOnTransferTokens",
+]
+
+_TWO_AMOUNTS = ("uint256", "uint256", "address[]", "address", "uint256")
+_ONE_AMOUNT = ("uint256", "address[]", "address", "uint256")
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    kind: SwapKind
+    exact_in: bool
+    eth_in: bool
+    eth_out: bool
+    fee_on_transfer: bool
+
+
+_VARIANTS = (
+    _Variant("swapExactTokensForTokens", True, False, False, False),
+    _Variant("swapTokensForExactTokens", False, False, False, False),
+    _Variant("swapExactETHForTokens", True, True, False, False),
+    _Variant("swapTokensForExactETH", False, False, True, False),
+    _Variant("swapExactTokensForETH", True, False, True, False),
+    _Variant("swapETHForExactTokens", False, True, False, False),
+    _Variant("swapExactTokensForTokensSupportingFeeOnTransferTokens", True, False, False, True),
+    _Variant("swapExactETHForTokensSupportingFeeOnTransferTokens", True, True, False, True),
+    _Variant("swapExactTokensForETHSupportingFeeOnTransferTokens", True, False, True, True),
+)
+
+
+def _signature(variant: _Variant) -> str:
+    return f"{variant.kind}({','.join(_ONE_AMOUNT if variant.eth_in else _TWO_AMOUNTS)})"
+
+
+SIGNATURES: dict[SwapKind, str] = {v.kind: _signature(v) for v in _VARIANTS}
+_BY_SELECTOR: dict[bytes, _Variant] = {
+    function_signature_to_4byte_selector(_signature(v)): v for v in _VARIANTS
+}
+
+
+class RouterCallError(ValueError):
+    """Calldata with a known swap selector whose arguments do not decode."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSwap:
+    """A decoded Router02 swap.
+
+    `amount_in` is the exact input (exact-in kinds) or the most the sender will pay (exact-out
+    kinds, `amountInMax`, or the value sent for swapETHForExactTokens). `amount_out` is the
+    least the sender accepts (exact-in kinds, `amountOutMin`) or the exact output wanted.
+    Addresses are checksummed.
+    """
+
+    kind: SwapKind
+    exact_in: bool
+    amount_in: int
+    amount_out: int
+    path: tuple[str, ...]
+    to: str
+    deadline: int
+    value: int
+    eth_in: bool
+    eth_out: bool
+    fee_on_transfer: bool
+
+    @property
+    def amount_in_max(self) -> int:
+        return self.amount_in
+
+    @property
+    def amount_out_min(self) -> int:
+        return self.amount_out
+
+
+def _calldata(data: bytes | str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    try:
+        return bytes.fromhex(data[2:] if data[:2] in ("0x", "0X") else data)
+    except ValueError as error:
+        raise RouterCallError(f"calldata is not hex: {error}") from error
+
+
+def decode_router_call(data: bytes | str, value: int = 0) -> RouterSwap | None:
+    """The swap in a Router02 call's `data` (`value` is the tx's wei), or None if the call is
+    not one of the nine swap functions. Raises RouterCallError for a swap that does not decode.
+    """
+    raw = _calldata(data)
+    variant = _BY_SELECTOR.get(raw[:4])
+    if variant is None:
+        return None
+    types = _ONE_AMOUNT if variant.eth_in else _TWO_AMOUNTS
+    try:
+        args = decode(types, raw[4:])
+    except (DecodingError, ValueError, OverflowError) as error:
+        raise RouterCallError(f"{variant.kind}: {error}") from error
+    if variant.eth_in:
+        # The value is the exact input, or (swapETHForExactTokens) the input limit.
+        amount_in, (amount_out, path, to, deadline) = value, args
+    else:
+        first, second, path, to, deadline = args
+        amount_in, amount_out = (first, second) if variant.exact_in else (second, first)
+    return RouterSwap(
+        kind=variant.kind,
+        exact_in=variant.exact_in,
+        amount_in=amount_in,
+        amount_out=amount_out,
+        path=tuple(to_checksum_address(token) for token in path),
+        to=to_checksum_address(to),
+        deadline=deadline,
+        value=value,
+        eth_in=variant.eth_in,
+        eth_out=variant.eth_out,
+        fee_on_transfer=variant.fee_on_transfer,
+    )

@@ -1,0 +1,229 @@
+"""Cycle sizing against complete brute force, a rigorous upper bound, and golden values."""
+
+from __future__ import annotations
+
+import random
+
+from mev_common.amm.cycles import Cycle, CycleHop
+from mev_common.amm.sizing import (
+    CycleTrade,
+    compose,
+    profit_bound,
+    size_cycle,
+    size_trade,
+)
+from mev_common.amm.v2 import V2Pool, get_amount_out, get_amounts_out, min_amount_in
+
+E18 = 10**18
+USDC = 10**6
+SCAN_LIMIT = 4_000
+
+Path = list[tuple[int, int, int]]
+
+
+def profit_at(amount_in: int, path: Path) -> int:
+    """Exact profit of one input; an input some hop pays nothing for cannot be traded."""
+    amount = amount_in
+    for reserve_in, reserve_out, fee in path:
+        if amount <= 0:
+            return -amount_in
+        amount = get_amount_out(amount, reserve_in, reserve_out, fee)
+    return amount - amount_in
+
+
+def brute_force(path: Path, max_input: int | None = None) -> int | None:
+    """The exact optimum profit (0 if none), or None if too wide to scan here.
+
+    Complete: above x = (A - B) / C even the unrounded output is below the input, so every
+    profitable input is scanned, either one by one, or by first-hop output y with the least
+    input that reaches y (any other input with the same y earns the same and costs more).
+    """
+    big_a, big_b, big_c = compose(path)
+    if big_a <= big_b:
+        return 0
+    top = (big_a - big_b) // big_c + 1
+    if max_input is not None:
+        top = min(top, max_input)
+    if top <= SCAN_LIMIT:
+        return max(0, *(profit_at(x, path) for x in range(1, top + 1)))
+    reserve_in, reserve_out, fee = path[0]
+    y_top = get_amount_out(top, reserve_in, reserve_out, fee)
+    if y_top > SCAN_LIMIT:
+        return None
+    best = 0
+    for y in range(1, y_top + 1):
+        least = min_amount_in(y, reserve_in, reserve_out, fee)
+        assert least is not None
+        best = max(best, profit_at(least, path))
+    return best
+
+
+def random_small_cycle(rng: random.Random) -> Path:
+    """2 or 3 hops of small pools about 5 % apart; some tokens are ~1000x coarser than the
+    start token, as a 6-decimal token is against WETH, so scans stay exhaustive and fast."""
+    hops = rng.choice([2, 2, 3])
+    scales = [1.0] + [rng.choice([1.0, 1.0, 0.3, 0.02, 0.001]) for _ in range(hops - 1)]
+    path = []
+    for hop in range(hops):
+        depth = rng.randint(1_000, 60_000)
+        reserve_in = max(2, int(depth * scales[hop] * rng.uniform(0.95, 1.05)))
+        reserve_out = max(2, int(depth * scales[(hop + 1) % hops] * rng.uniform(0.95, 1.05)))
+        path.append((reserve_in, reserve_out, rng.choice([30, 30, 25, 5, 100, 0])))
+    return path
+
+
+def check_against_brute_force(path: Path, max_input: int | None = None) -> bool:
+    expected = brute_force(path, max_input)
+    if expected is None:
+        return False
+    trade = size_trade(path, max_input)
+    got = 0 if trade is None else trade.profit
+    assert got == expected, (path, max_input, trade, expected)
+    if trade is not None:
+        assert trade.amounts_out == tuple(get_amounts_out(trade.amount_in, path)[1:])
+        assert trade.profit == trade.amounts_out[-1] - trade.amount_in
+        assert max_input is None or trade.amount_in <= max_input
+    return got > 0
+
+
+def test_equals_exhaustive_brute_force_on_random_small_cycles() -> None:
+    rng = random.Random(2024)
+    checked = profitable = 0
+    while profitable < 400:  # unprofitable cycles are checked too, but do not count
+        path = random_small_cycle(rng)
+        if brute_force(path) is None:
+            continue
+        checked += 1
+        profitable += check_against_brute_force(path)
+    assert checked < 3000
+
+
+def test_equals_exhaustive_brute_force_under_an_input_cap() -> None:
+    rng = random.Random(77)
+    checked = 0
+    while checked < 150:
+        path = random_small_cycle(rng)
+        trade = size_trade(path)
+        if trade is None or brute_force(path) is None:
+            continue
+        checked += 1
+        cap = rng.randint(1, 2 * trade.amount_in)
+        check_against_brute_force(path, cap)
+
+
+def deep_cycle(rng: random.Random, hops: int) -> Path:
+    """Realistic deep pools: WETH (18 decimals) -> USDC (6) [-> DAI (18)] -> WETH."""
+    price = rng.uniform(1_000, 4_000)
+    gap = rng.uniform(1.003, 1.05)
+    weth_a, weth_b = rng.randint(50, 5_000) * E18, rng.randint(50, 5_000) * E18
+    usdc_a = int(weth_a // 10**12 * price * gap)
+    fees = [rng.choice([30, 25, 5]) for _ in range(hops)]
+    if hops == 2:
+        usdc_b = int(weth_b // 10**12 * price)
+        return [(weth_a, usdc_a, fees[0]), (usdc_b, weth_b, fees[1])]
+    stable = rng.randint(1_000_000, 50_000_000)
+    return [
+        (weth_a, usdc_a, fees[0]),
+        (stable * USDC, stable * E18, fees[1]),
+        (int(weth_b * price), weth_b, fees[2]),
+    ]
+
+
+def test_deep_pools_with_6_decimal_tokens_are_within_wei_of_the_optimum() -> None:
+    """No real optimum can beat the unrounded curve, so `profit_bound` proves how close we are;
+    the input must also be the least one that earns its output (the 6-decimal steps)."""
+    rng = random.Random(11)
+    sized = 0
+    for i in range(200):
+        path = deep_cycle(rng, 2 + i % 2)
+        trade = size_trade(path)
+        if trade is None:
+            continue
+        sized += 1
+        bound = profit_bound(path)
+        assert 0 <= bound - trade.profit <= 3
+        assert (bound - trade.profit) * 1000 <= trade.profit  # the 0.1 % criterion, with room
+        assert profit_at(trade.amount_in - 1, path) < trade.profit
+        # Local exhaustive search over the coarse USDC amount finds nothing better.
+        reserve_in, reserve_out, fee = path[0]
+        y = trade.amounts_out[0]
+        for usdc in range(y - 50, y + 51):
+            least = min_amount_in(usdc, reserve_in, reserve_out, fee)
+            assert least is not None and profit_at(least, path) <= trade.profit + 3
+    assert sized > 150
+
+
+def test_golden_two_hop_18_decimals() -> None:
+    path = [(1000 * E18, 3_060_000 * E18, 30), (3_000_000 * E18, 1000 * E18, 30)]
+    assert size_trade(path) == CycleTrade(
+        3441583168048659921,
+        (10463746940965505364767, 3465401134288677234),
+        23817966240017313,
+    )
+
+
+def test_golden_two_hop_through_usdc_and_why_the_closed_form_alone_is_not_enough() -> None:
+    path = [(3000 * E18, 9_090_000 * USDC, 30), (15_000_000 * USDC, 5000 * E18, 25)]
+    trade = size_trade(path)
+    assert trade == CycleTrade(
+        4170508934818733244, (12581294483, 4179783374411177137), 9274439592443893
+    )
+    # The unrounded optimum, floored, sits inside a micro-USDC step: 0.15 gwei worse.
+    assert trade.profit - profit_at(4170508934972693442, path) == 153960198
+
+
+def test_golden_three_hop() -> None:
+    path = [
+        (2000 * E18, 6_100_000 * USDC, 30),
+        (4_000_000 * USDC, 4_000_000 * E18, 5),
+        (6_000_000 * E18, 2000 * E18, 30),
+    ]
+    assert size_trade(path) == CycleTrade(
+        2848328789999224772,
+        (8649059871, 8626092768811039570173, 2862634951070332147),
+        14306161071107375,
+    )
+
+
+def test_golden_capped_input() -> None:
+    path = [(3000 * E18, 9_090_000 * USDC, 30), (15_000_000 * USDC, 5000 * E18, 25)]
+    trade = size_trade(path, max_input=2 * E18)
+    assert trade == CycleTrade(
+        1999999999989043925, (6037806871, 2006765040034311083), 6765040045267158
+    )
+    assert profit_at(2 * E18, path) == 6765040034311083  # the cap itself earns less
+
+
+def test_unprofitable_cycles_return_none() -> None:
+    profitable = [(1000 * E18, 3_060_000 * E18, 30), (3_000_000 * E18, 1000 * E18, 30)]
+    reverse = [(1000 * E18, 3_000_000 * E18, 30), (3_060_000 * E18, 1000 * E18, 30)]
+    same_price = [(1000 * E18, 3_000_000 * E18, 0), (3_000_000 * E18, 1000 * E18, 0)]
+    within_fees = [(1000 * E18, 3_010_000 * E18, 30), (3_000_000 * E18, 1000 * E18, 30)]
+    for path in (reverse, same_price, within_fees):
+        assert size_trade(path) is None
+        assert profit_bound(path) == 0
+    assert size_trade(profitable, max_input=0) is None
+    # The unrounded curve profits, but with 3-wei pools no integer input does.
+    assert profit_bound([(3, 5, 0), (4, 3, 0)]) > 0
+    assert size_trade([(3, 5, 0), (4, 3, 0)]) is None
+
+
+def test_min_profit_drops_small_trades() -> None:
+    path = [(1000 * E18, 3_060_000 * E18, 30), (3_000_000 * E18, 1000 * E18, 30)]
+    best = 23817966240017313
+    assert size_trade(path, min_profit=best) is not None
+    assert size_trade(path, min_profit=best + 1) is None
+
+
+def test_size_cycle_reads_the_pools_of_the_cycle() -> None:
+    weth, dai = "0xWETH", "0xDAI"
+    pools = {
+        "0xP1": V2Pool("0xP1", dai, weth, 3_000_000 * E18, 1000 * E18),
+        "0xP2": V2Pool("0xP2", dai, weth, 3_060_000 * E18, 1000 * E18),
+    }
+    cycle = Cycle((CycleHop("0xP2", weth, dai), CycleHop("0xP1", dai, weth)))
+    trade = size_cycle(cycle, pools)
+    assert trade is not None and trade.profit == 23817966240017313
+    assert (
+        size_cycle(Cycle((CycleHop("0xP1", weth, dai), CycleHop("0xP2", dai, weth))), pools) is None
+    )
