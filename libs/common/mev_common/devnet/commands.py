@@ -15,8 +15,10 @@ from typing import Any
 
 from mev_common.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
 from mev_common.devnet.artifacts import ToolchainMissing
-from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.deploy import DeployError, deploy_devnet
 from mev_common.devnet.flow import run_flow
+from mev_common.devnet.keys import KeyFileError
+from mev_common.devnet.sender import TxFailed
 from mev_common.settings import ConfigError, Settings, load_settings
 
 # Used when the config has no `devnet:` section.
@@ -41,7 +43,7 @@ def run_devnet_command(args: argparse.Namespace) -> int:
             return devnet_down(settings)
         if args.devnet_command == "flow":
             return devnet_flow(settings, args.seed, args.rate, args.blocks)
-    except (AnvilError, ToolchainMissing) as exc:
+    except (AnvilError, ToolchainMissing, KeyFileError, DeployError, TxFailed) as exc:
         print(f"mev-bot devnet: {exc}", file=sys.stderr)
         return 1
     print(f"mev-bot devnet: unknown action {args.devnet_command!r}", file=sys.stderr)

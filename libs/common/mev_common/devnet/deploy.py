@@ -42,6 +42,10 @@ EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
 Account.enable_unaudited_hdwallet_features()
 
 
+class DeployError(RuntimeError):
+    """The node is not the chain the config describes."""
+
+
 def devnet_account(index: int) -> LocalAccount:
     """Account `index` of the public devnet mnemonic: 0 deploys, 1..USER_COUNT are flow users."""
     return Account.from_mnemonic(DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
@@ -73,7 +77,7 @@ def deploy_devnet(
     """
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
     if w3.eth.chain_id != chain_id:
-        raise RuntimeError(f"{rpc_url} has chain id {w3.eth.chain_id}, config says {chain_id}")
+        raise DeployError(f"the node has chain id {w3.eth.chain_id}, the config says {chain_id}")
     bot = load_or_create_key(key_path)
     w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     try:
