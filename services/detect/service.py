@@ -1,66 +1,261 @@
-"""Detect: `mev.<chain>.blocks` (ordered, per replica) and `mev.<chain>.mempool` (shared pull) in,
-`mev.<chain>.opportunities.<strategy>` out."""
+"""Detect: `mev.<chain>.blocks` (ordered, every replica) and `mev.<chain>.mempool` (shared pull)
+in; `mev.<chain>.opportunities.<strategy>` out.
+
+At start it loads every pair of the configured factories at one block, then keeps the reserves
+from each block's Sync logs (the block stream is read from a few seconds back and buffered
+during the load, so nothing falls between snapshot and stream). Each block searches the cycles
+through the pools it changed; each pending router swap is applied to copies of its pools and
+the cycles through them are searched on that post-swap state (a backrun).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import logging
 import time
+from collections import ChainMap
 
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, PullConsumer, subscribe_ordered
+from mev_common.amm.backrun import apply_router_swap
+from mev_common.amm.cycles import CycleIndex, find_cycles
+from mev_common.amm.v2 import V2Pool, pair_key
+from mev_common.bus import Envelope, Permanent, PullConsumer, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts, ContractsError, TokenInfo, load_contracts
+from mev_common.chain.router_calls import RouterCallError, decode_router_call
+from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Opportunity, PendingTx
 from mev_common.runtime import Check, Runtime
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.detect.passthrough import opportunity_for_block, opportunity_for_pending
+from services.detect.loader import fetch_pools, fetch_tokens
+from services.detect.registry import PoolRegistry, RewindTooDeep
+from services.detect.search import SearchStats, search, to_opportunity
+
+log = logging.getLogger("mev.detect")
+REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 
 async def main(rt: Runtime) -> None:
-    state: dict[str, Block] = {}
-    chain = rt.chain_id
+    rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    try:
+        if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
+            return
+        contracts = await wait_for_contracts(rt)
+        if contracts is None:
+            return
+        detector = Detector(rt, rpc, contracts)
+        await detector.run()
+    finally:
+        await rpc.close()
 
-    async def publish(opp: Opportunity, env: Envelope[Block] | Envelope[PendingTx]) -> None:
-        await rt.bus.publish(
-            subjects.opportunities(chain, opp.strategy),
-            opp,
-            msg_id=opp.id,
-            trace=env.trace,
-            seen_ns=env.seen_ns,
+
+async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
+    """The devnet writes its deployment at `devnet up`: wait for it rather than crash."""
+    last = ""
+    while not rt.stop.is_set():
+        try:
+            return load_contracts(rt.settings)
+        except ContractsError as exc:
+            if str(exc) != last:
+                log.warning("contracts not available yet", extra={"fields": {"error": str(exc)}})
+                last = str(exc)
+            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
+    return None
+
+
+class Detector:
+    def __init__(self, rt: Runtime, rpc: RpcPool, contracts: ChainContracts) -> None:
+        self.rt = rt
+        self.rpc = rpc
+        self.contracts = contracts
+        self.strategies = rt.settings.strategies
+        self.registry = PoolRegistry(
+            factories={d.factory: (d.name, d.fee_bps) for d in contracts.dexes},
         )
+        self.tokens: dict[str, TokenInfo] = {}
+        self.index = CycleIndex(())
+        self.pair_index: dict[str, dict[tuple[str, str], str]] = {}
+        self.head: Block | None = None
+        self.loaded = False
+        self.buffer: list[Envelope[Block]] = []
+        self.stats = SearchStats()
+        self.published = 0
+        self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
+        rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
+        rt.add_check("pools", self._pools_check)
+
+    def _pools_check(self) -> Check:
+        return Check(
+            True,
+            {
+                "loaded": self.loaded,
+                "pools": len(self.registry.pools),
+                "tokens": len(self.tokens),
+                "cycles": len(self.index.cycles),
+                "block": self.registry.block_number,
+                "searched": self.stats.searched,
+                "below_min_profit": self.stats.below_min_profit,
+                "published": self.published,
+            },
+        )
+
+    async def run(self) -> None:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=REPLAY_S)
+        nats = self.rt.settings.nats
+        blocks_sub = await subscribe_ordered(
+            self.rt.bus,
+            subjects.blocks(self.rt.chain_id),
+            Block,
+            self.on_block,
+            "detect",
+            self.rt.chain_id,
+            max_payload_bytes=nats.max_payload_bytes,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
+        )
+        await self.load()
+        consumer = PullConsumer(
+            bus=self.rt.bus,
+            spec=subjects.consumer_specs(self.rt.settings)["detect"],
+            model=PendingTx,
+            handler=self.on_pending,
+            stage="detect",
+            chain_id=self.rt.chain_id,
+            concurrency=self.rt.settings.performance.detect_concurrency,
+            max_deliver=nats.max_deliver,
+            ack_wait_s=nats.ack_wait_s,
+            nak_delay_s=nats.nak_delay_s,
+            max_payload_bytes=nats.max_payload_bytes,
+        )
+        self.rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
+        self.rt.ready = True
+        try:
+            await consumer.run(self.rt.stop)
+        finally:
+            await blocks_sub.unsubscribe()
+
+    # -- state ---------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Snapshot every pool at the current head, then apply the blocks buffered meanwhile."""
+        self.loaded = False
+        started = time.perf_counter()
+        head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        number = int(head["number"], 16)
+        pools = await fetch_pools(self.rpc, self.contracts.dexes, number)
+        tokens = sorted({t for p, _ in pools for t in (p.token0, p.token1)})
+        self.tokens = await fetch_tokens(self.rpc, tokens, number)
+        # a pool whose token has no decimals() cannot be priced: leave it out
+        tradable = [(p, d) for p, d in pools if p.token0 in self.tokens and p.token1 in self.tokens]
+        self.registry.load(tradable, number, head["hash"])
+        self.rebuild_index()
+        self.loaded = True
+        log.info(
+            "pools loaded",
+            extra={
+                "fields": {
+                    "block": number,
+                    "pools": len(self.registry.pools),
+                    "cycles": len(self.index.cycles),
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            },
+        )
+        buffered, self.buffer = self.buffer, []
+        for env in buffered:
+            await self.on_block(env)
+
+    def rebuild_index(self) -> None:
+        weth = self.contracts.weth
+        pools = self.registry.pools.values()
+        self.index = CycleIndex(find_cycles(pools, [weth] if weth else [], max_hops=3))
+        by_dex: dict[str, dict[tuple[str, str], str]] = {}
+        for address, pool in self.registry.pools.items():
+            dex = self.registry.dex_of[address]
+            by_dex.setdefault(dex, {})[pair_key(pool.token0, pool.token1)] = address
+        self.pair_index = by_dex
+
+    # -- triggers ------------------------------------------------------------------------
+    async def on_block(self, env: Envelope[Block]) -> None:
+        if not self.loaded:
+            self.buffer.append(env)
+            return
+        block = env.message
+        if block.number <= self.registry.block_number and not block.reorg:
+            return  # already in the snapshot
+        if block.number > self.registry.block_number + 1 and not block.reorg:
+            log.warning(
+                "gap in the block stream: reloading",
+                extra={"fields": {"have": self.registry.block_number, "got": block.number}},
+            )
+            await self.load()
+            return
+        known = len(self.registry.pools)
+        try:
+            changed = self.registry.apply_block(block)
+        except RewindTooDeep as exc:
+            log.warning("deep reorg: reloading", extra={"fields": {"error": str(exc)}})
+            await self.load()
+            return
+        if len(self.registry.pools) != known:
+            self.rebuild_index()
+        self.head = block
+        found = search(
+            self.index.touching(changed),
+            self.registry.pools,
+            self.strategies,
+            block.base_fee_per_gas,
+            stats=self.stats,
+        )
+        opportunities = [to_opportunity(f, self.registry.pools, block, block.hash) for f in found]
+        await self.publish(opportunities, env)
+
+    async def on_pending(self, env: Envelope[PendingTx]) -> None:
+        tx, head = env.message, self.head
+        dex = self.dex_by_router.get(tx.to or "")
+        try:
+            swap = decode_router_call(tx.input, tx.value) if dex is not None else None
+        except RouterCallError as exc:  # a router swap whose arguments do not decode
+            raise Permanent(f"undecodable router call: {exc}") from exc
+        if dex is None or swap is None or head is None or not self.loaded:
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
+            return
+        addresses = self.pair_index.get(dex.name, {})
+        pools_by_pair = {key: self.registry.pools[a] for key, a in addresses.items()}
+        applied = apply_router_swap(
+            swap,
+            pools_by_pair,
+            dex.fee_bps,
+            timestamp=head.timestamp + int(self.rt.settings.chain.block_time_s),
+            weth=self.contracts.weth,
+        )
+        if applied is None:  # the victim would revert: nothing to backrun
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
+            return
+        post: ChainMap[str, V2Pool] = ChainMap(applied.pools, self.registry.pools)
+        found = search(
+            self.index.touching(applied.pools),
+            post,
+            self.strategies,
+            head.base_fee_per_gas,
+            backrun=True,
+            stats=self.stats,
+        )
+        await self.publish([to_opportunity(f, post, head, tx.hash, victim=tx) for f in found], env)
+
+    async def publish(
+        self, opportunities: list[Opportunity], env: Envelope[Block] | Envelope[PendingTx]
+    ) -> None:
+        for opp in opportunities:
+            await self.rt.bus.publish(
+                subjects.opportunities(self.rt.chain_id, opp.strategy),
+                opp,
+                msg_id=opp.id,
+                trace=env.trace,
+                seen_ns=env.seen_ns,
+            )
+            self.published += 1
         metrics.DETECTION_LATENCY.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
         metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
-
-    async def on_block(env: Envelope[Block]) -> None:
-        state["head"] = env.message
-        await publish(opportunity_for_block(env.message), env)
-
-    async def on_pending(env: Envelope[PendingTx]) -> None:
-        await publish(opportunity_for_pending(env.message, state.get("head")), env)
-
-    nats = rt.settings.nats
-    consumer = PullConsumer(
-        bus=rt.bus,
-        spec=subjects.consumer_specs(rt.settings)["detect"],
-        model=PendingTx,
-        handler=on_pending,
-        stage="detect",
-        chain_id=chain,
-        concurrency=rt.settings.performance.detect_concurrency,
-        max_deliver=nats.max_deliver,
-        ack_wait_s=nats.ack_wait_s,
-        nak_delay_s=nats.nak_delay_s,
-        max_payload_bytes=nats.max_payload_bytes,
-    )
-    blocks_sub = await subscribe_ordered(
-        rt.bus,
-        subjects.blocks(chain),
-        Block,
-        on_block,
-        "detect",
-        chain,
-        max_payload_bytes=nats.max_payload_bytes,
-    )
-    rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", critical=False))
-    rt.ready = True
-    try:
-        await consumer.run(rt.stop)
-    finally:
-        await blocks_sub.unsubscribe()

@@ -23,7 +23,7 @@ from mev_common import control, metrics, subjects
 from mev_common.bus import Retryable
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.chain.rpc_pool import ChainIdMismatch, RpcPool
+from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.chain.ws import SubscriptionRefused, subscribe
 from mev_common.messages import Block, PendingTx, decode
 from mev_common.runtime import Check, Runtime
@@ -43,7 +43,7 @@ async def main(rt: Runtime) -> None:
     pool = RpcPool(settings.chain.rpc_endpoints)
     rt.add_check("rpc", lambda: Check(pool.any_up(), pool.health(), critical=False))
     try:
-        if not await wait_for_chain(rt, pool):
+        if not await wait_for_chain(pool, rt.chain_id, rt.stop):
             return
         ingest = Ingest(rt, pool)
         await ingest.resume_from_stream()
@@ -57,24 +57,6 @@ async def main(rt: Runtime) -> None:
         )
     finally:
         await pool.close()
-
-
-async def wait_for_chain(rt: Runtime, pool: RpcPool) -> bool:
-    """Check eth_chainId before anything else: refuse a wrong chain, wait for an absent one."""
-    delay = 0.5
-    while not rt.stop.is_set():
-        try:
-            await pool.verify_chain_id(rt.chain_id)
-            return True
-        except ChainIdMismatch as exc:
-            log.error(str(exc))
-            raise
-        except RpcError as exc:
-            log.warning("RPC not reachable, retrying", extra={"fields": {"error": str(exc)}})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop.wait(), timeout=delay)
-        delay = min(delay * 2, 5.0)
-    return False
 
 
 class Ingest:

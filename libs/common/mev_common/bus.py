@@ -387,6 +387,7 @@ async def subscribe_ordered(
     chain_id: int,
     deliver_policy: DeliverPolicy = DeliverPolicy.LAST,
     max_payload_bytes: int | None = None,
+    config: ConsumerConfig | None = None,
 ) -> Any:
     """Per-replica ordered consumer (no acks): every replica sees every message, in order.
     Undecodable messages are dead-lettered; handler errors are counted and logged."""
@@ -408,5 +409,5 @@ async def subscribe_ordered(
         subject,
         cb=on_msg,
         ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=deliver_policy),
+        config=config or ConsumerConfig(deliver_policy=deliver_policy),
     )

@@ -134,7 +134,9 @@ class Hop(BaseModel):
 
 
 class Opportunity(Message):
-    """An arbitrage found by detect, computed at `block_number`/`block_hash`."""
+    """An arbitrage found by detect, computed at `block_number`/`block_hash` (for a backrun:
+    on that state with `victim` applied first). `expected_profit` is gross, in `profit_token`
+    units; `net_profit_wei` is after `gas_estimate` at `max_fee_per_gas`."""
 
     id: str = Field(min_length=1, max_length=128)
     chain_id: int = Field(ge=1)
@@ -147,8 +149,10 @@ class Opportunity(Message):
     amount_in: Wei = 0
     profit_token: Address | None = None
     expected_profit: BigInt = 0
+    net_profit_wei: BigInt = 0
     gas_estimate: int = Field(default=0, ge=0)
-    victim_tx: HexData | None = None
+    max_fee_per_gas: Wei = 0
+    victim: PendingTx | None = None
 
 
 class Bundle(Message):

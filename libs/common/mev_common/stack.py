@@ -9,6 +9,7 @@ SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG): no process is left beh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -231,6 +232,8 @@ def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
     def stop_flow() -> None:
         if flow.poll() is None:
             flow.send_signal(signal.SIGINT)  # the flow's own Ctrl-C path prints its summary
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                flow.wait(timeout=5.0)
         stop_all({"flow": flow}, 5.0)
 
     undo.append(stop_flow)

@@ -89,6 +89,48 @@ class JsonRpcClient:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """One HTTP round trip for many calls (JSON-RPC batch); results in call order. A failed
+        entry is returned as an RpcError instance, so one bad call does not lose the others."""
+        if not calls:
+            return []
+        first = next(self._ids)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+            for i, (m, p) in enumerate(calls)
+        ]
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        started = time.perf_counter()
+        status = "ok"
+        try:
+            response = await self._client.post(self._url, json=body)
+            if response.status_code == 429:
+                status = "429"
+                raise RpcError("batch", "rate limited (HTTP 429)", 429)
+            response.raise_for_status()
+            replies = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            status = "transport_error"
+            self.last_error = f"batch: {type(exc).__name__}"
+            raise RpcError("batch", f"no answer: {exc!r}") from exc
+        finally:
+            metrics.RPC_REQUESTS.labels(endpoint=self.name, method="batch", status=status).inc()
+            metrics.RPC_LATENCY.labels(endpoint=self.name).observe(time.perf_counter() - started)
+        if not isinstance(replies, list):
+            raise RpcError("batch", f"expected a list of replies, got {type(replies).__name__}")
+        by_id = {r.get("id"): r for r in replies}
+        results: list[Any] = []
+        for i, (method, _) in enumerate(calls):
+            reply = by_id.get(first + i, {"error": {"message": "missing from the batch reply"}})
+            if "error" in reply:
+                err = reply["error"] or {}
+                results.append(RpcError(method, str(err.get("message")), err.get("code")))
+            else:
+                results.append(reply.get("result"))
+        self.last_ok_at = time.time()
+        return results
+
     def _new_client(self, pool_size: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             timeout=self._timeout_s,

@@ -10,6 +10,7 @@ is ranked last. The rate factor and pool size can change live (control KV).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from mev_common import metrics
 from mev_common.chain.jsonrpc import JsonRpcClient, RpcError
 from mev_common.chain.ratelimit import TokenBucket
 from mev_common.settings import RpcEndpoint
+
+log = logging.getLogger("mev.rpc")
 
 
 class ChainIdMismatch(Exception):
@@ -134,6 +137,32 @@ class RpcPool:
         state.last_error = None
         return result
 
+    async def call_batch(self, calls: list[tuple[str, list[Any]]], chunk: int = 100) -> list[Any]:
+        """Many calls in JSON-RPC batches of `chunk`, each batch on the best endpoint (one
+        token per call). Failed entries come back as RpcError instances."""
+        results: list[Any] = []
+        for start in range(0, len(calls), chunk):
+            part = calls[start : start + chunk]
+            last: Exception | None = None
+            for state in rank_endpoints(
+                list(self.states.values()), self._clock(), self.max_lag_blocks
+            ):
+                bucket = self.buckets[state.name]
+                wait = bucket.try_take(min(len(part), bucket.burst))
+                while wait > 0:
+                    await asyncio.sleep(wait)
+                    wait = bucket.try_take(min(len(part), bucket.burst))
+                try:
+                    results += await self.clients[state.name].call_batch(part)
+                    break
+                except RpcError as exc:
+                    state.consecutive_errors += 1
+                    state.down_until = self._clock() + backoff_s(state.consecutive_errors)
+                    last = exc
+            else:
+                raise RpcError("batch", f"every endpoint failed: {last}")
+        return results
+
     async def verify_chain_id(self, expected: int) -> None:
         """Every endpoint that answers must serve `expected`; at least one must answer."""
         answered = 0
@@ -192,3 +221,21 @@ class RpcPool:
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+
+
+async def wait_for_chain(pool: RpcPool, chain_id: int, stop: asyncio.Event) -> bool:
+    """Check eth_chainId before anything else: raise on a wrong chain (refuse to run), wait
+    with backoff while no endpoint answers. False if `stop` was set first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await pool.verify_chain_id(chain_id)
+            return True
+        except RpcError as exc:
+            log.warning("RPC not reachable, retrying", extra={"fields": {"error": str(exc)}})
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        delay = min(delay * 2, 5.0)
+    return False

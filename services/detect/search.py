@@ -1,0 +1,156 @@
+"""The arbitrage search: which cycles to look at, how big to trade, and whether it pays after gas.
+
+Pure over plain data. Only cycles that touch a pool changed by the trigger are searched
+(cycles indexed by pool). 2-hop cycles (one pair on two DEXes) are `cross_dex_arbitrage`,
+longer ones `cyclic_arbitrage`; after a victim's pending swap, both are searched on the post-swap
+state as `backrun`. Cycles start and end in WETH, so gross profit is in wei and the gas cost at
+the strategy's max fee subtracts directly. We never trade ahead of a user's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from mev_common.amm.cycles import Cycle, CycleIndex
+from mev_common.amm.sizing import CycleTrade, size_cycle
+from mev_common.amm.v2 import V2Pool
+from mev_common.messages import Block, Hop, Opportunity, PendingTx
+from mev_common.settings import StrategiesSettings, StrategySettings
+
+# Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
+# ~+10k. The estimate errs high so a trade that pays here pays on chain.
+GAS_BASE = 10_000
+GAS_PER_HOP = 90_000
+DEFAULT_PRIORITY_FEE = 10**9
+MAX_PER_TRIGGER = 5
+
+
+def gas_estimate(hops: int) -> int:
+    return GAS_BASE + GAS_PER_HOP * hops
+
+
+def max_fee_per_gas(base_fee: int, priority_fee: int, cap: int) -> int:
+    """What we would bid at most: two base fees (survives a few full blocks) plus the tip,
+    never above the strategy's `max_gas_price`."""
+    return min(cap, 2 * base_fee + priority_fee)
+
+
+def strategy_for(cycle: Cycle, backrun: bool) -> str:
+    if backrun:
+        return "backrun"
+    return "cross_dex_arbitrage" if len(cycle.hops) == 2 else "cyclic_arbitrage"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A sized, profitable cycle and the numbers that made it pass."""
+
+    strategy: str
+    cycle: Cycle
+    trade: CycleTrade
+    gas: int
+    max_fee: int
+
+    @property
+    def net_profit(self) -> int:
+        return self.trade.profit - self.gas * self.max_fee
+
+
+@dataclass
+class SearchStats:
+    searched: int = 0
+    unprofitable: int = 0
+    below_min_profit: int = 0
+
+
+def search(
+    cycles: Iterable[Cycle],
+    pools: Mapping[str, V2Pool],
+    strategies: StrategiesSettings,
+    base_fee: int,
+    *,
+    backrun: bool = False,
+    priority_fee: int = DEFAULT_PRIORITY_FEE,
+    max_input: int | None = None,
+    stats: SearchStats | None = None,
+) -> list[Found]:
+    """Size every given cycle; keep those whose profit after gas meets the strategy's minimum.
+    Best first, at most MAX_PER_TRIGGER (they share pools: only one of them can land)."""
+    stats = stats if stats is not None else SearchStats()
+    found: list[Found] = []
+    for cycle in cycles:
+        name = strategy_for(cycle, backrun)
+        cfg: StrategySettings | None = getattr(strategies, name)
+        if cfg is None or not cfg.enabled or len(cycle.hops) > cfg.max_hops:
+            continue
+        if any(hop.pool not in pools for hop in cycle.hops):
+            continue
+        stats.searched += 1
+        trade = size_cycle(cycle, pools, max_input)
+        if trade is None:
+            stats.unprofitable += 1
+            continue
+        candidate = Found(
+            name,
+            cycle,
+            trade,
+            gas_estimate(len(cycle.hops)),
+            max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price),
+        )
+        if candidate.net_profit < max(cfg.min_profit, 1):
+            stats.below_min_profit += 1
+            continue
+        found.append(candidate)
+    found.sort(key=lambda f: (-f.net_profit, f.cycle.pools))
+    return found[:MAX_PER_TRIGGER]
+
+
+def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:
+    return index.touching(changed)
+
+
+def opportunity_id(strategy: str, trigger: str, block_hash: str, cycle: Cycle) -> str:
+    """Deterministic: a redelivered trigger yields the same id, which JetStream dedups."""
+    key = "|".join([strategy, trigger, block_hash, *(f"{h.pool}:{h.token_in}" for h in cycle.hops)])
+    return f"{strategy}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+def to_opportunity(
+    found: Found,
+    pools: Mapping[str, V2Pool],
+    block: Block,
+    trigger: str,
+    victim: PendingTx | None = None,
+) -> Opportunity:
+    hops = []
+    amount = found.trade.amount_in
+    for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
+        hops.append(
+            Hop(
+                pool=hop.pool,
+                token_in=hop.token_in,
+                token_out=hop.token_out,
+                fee_bps=pools[hop.pool].fee_bps,
+                amount_in=amount,
+                amount_out=out,
+            )
+        )
+        amount = out
+    return Opportunity(
+        id=opportunity_id(found.strategy, trigger, block.hash, found.cycle),
+        chain_id=block.chain_id,
+        strategy=found.strategy,  # type: ignore[arg-type]
+        trigger=trigger,
+        block_number=block.number,
+        block_hash=block.hash,
+        hops=hops,
+        amount_in=found.trade.amount_in,
+        profit_token=found.cycle.start_token,
+        expected_profit=found.trade.profit,
+        net_profit_wei=found.net_profit,
+        gas_estimate=found.gas,
+        max_fee_per_gas=found.max_fee,
+        victim=victim,
+    )
