@@ -1,4 +1,7 @@
-"""The bus contract, end to end through real service processes and a real nats-server.
+"""The bus contract, end to end through real stage processes and a real nats-server.
+
+The stages are pass-through relays on the real runtime and bus (tests/support/relay.py), so the
+contract is tested apart from any chain logic.
 
 Each test uses its own chain id, so tests share one broker (module fixture) without seeing each
 other's subjects.
@@ -64,7 +67,7 @@ def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
 
 
 def spawn(started: list[ServiceProcess], name: str, config: Path, tmp: Path) -> ServiceProcess:
-    proc = ServiceProcess(name, config, tmp / f"{name}.log").start()
+    proc = ServiceProcess(name, config, tmp / f"{name}.log", relay=True).start()
     started.append(proc)
     return proc
 
@@ -223,7 +226,8 @@ async def test_sigterm_under_load_finishes_in_flight_and_loses_nothing(
 
 async def test_health_turns_503_without_nats_and_200_when_back(tmp_path: Path) -> None:
     own: EmbeddedNats = start_embedded_nats(store_dir=tmp_path / "nats")
-    proc = ServiceProcess("simulate", write_config(tmp_path, own.url, 105), tmp_path / "s.log")
+    config = write_config(tmp_path, own.url, 105)
+    proc = ServiceProcess("simulate", config, tmp_path / "s.log", relay=True)
     try:
         proc.start().wait_health(200)
         own.kill()

@@ -58,11 +58,17 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    relay: bool = False  # run the pass-through stage of tests.support.relay under this name
 
     def start(self) -> ServiceProcess:
         log = open(self.log_path, "ab")
+        module = (
+            ["tests.support.relay", "--stage", self.name]
+            if self.relay
+            else [f"services.{self.name}"]
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}", "--config", str(self.config)],
+            [sys.executable, "-m", *module, "--config", str(self.config)],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
