@@ -203,6 +203,7 @@ def test_unprofitable_cycles_return_none() -> None:
         assert size_trade(path) is None
         assert profit_bound(path) == 0
     assert size_trade(profitable, max_input=0) is None
+    assert size_trade([(0, 10**6, 30), (10**6, 10**6, 30)]) is None  # an empty pool
     # The unrounded curve profits, but with 3-wei pools no integer input does.
     assert profit_bound([(3, 5, 0), (4, 3, 0)]) > 0
     assert size_trade([(3, 5, 0), (4, 3, 0)]) is None

@@ -9,11 +9,10 @@ same output the smaller one is strictly better, and through a 6-decimal token th
 own output, found by inverting every hop exactly), starting at the closed form and walking to
 the neighbouring tight inputs on both sides. The continuous curve bounds the integer profit
 from above and is concave, so the walk stops as soon as that bound proves no further input can
-beat the best found, or once the best is within `gap_ppm` of the bound's maximum. Tight inputs
-earn within a few units of the curve, so real trades (deep pools, where neighbours differ by a
-wei or two) stop at once, 1-2 wei below the bound; only dust-sized profits walk far, and
-`max_steps` caps that walk (pass a realistic `min_profit` and such cycles are skipped at the
-bound check before any walk).
+beat the best found, or once the best is within `gap_ppm` of the bound. Tight inputs earn
+within a few units of the curve, so real trades (deep pools, 18- or 6-decimal tokens) stop at
+once, 1-2 wei below the bound. Only dust profits (below ~1e4 units) can walk far; `max_steps`
+caps that walk, and a realistic `min_profit` skips such cycles at the bound check before it.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from typing import NamedTuple
 from mev_common.amm.cycles import Cycle, cycle_reserves
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
-DEFAULT_MAX_STEPS = 1024
-DEFAULT_GAP_PPM = 1
+DEFAULT_MAX_STEPS = 256
+DEFAULT_GAP_PPM = 100
 
 PathReserves = Sequence[tuple[int, int, int]]
 
@@ -105,8 +104,10 @@ def size_trade(
     `gap_ppm` parts per million of the upper bound, or after `max_steps` tight inputs each way.
     Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
     """
-    if max_input is not None and max_input <= 0:
-        return None
+    if (max_input is not None and max_input <= 0) or any(
+        reserve_in <= 0 or reserve_out <= 0 for reserve_in, reserve_out, _ in path_reserves
+    ):
+        return None  # an empty pool reverts INSUFFICIENT_LIQUIDITY
     bound = profit_bound(path_reserves, max_input)
     if bound < max(min_profit, 1):
         return None
