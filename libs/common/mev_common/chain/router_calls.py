@@ -8,6 +8,7 @@ take their input (or input limit) from the transaction's value, as the router do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from eth_abi import decode
@@ -60,6 +61,10 @@ SIGNATURES: dict[SwapKind, str] = {v.kind: _signature(v) for v in _VARIANTS}
 _BY_SELECTOR: dict[bytes, _Variant] = {
     function_signature_to_4byte_selector(_signature(v)): v for v in _VARIANTS
 }
+
+
+# Checksumming hashes the address (~20 µs); paths repeat the same few tokens, so remember them.
+_checksum = lru_cache(maxsize=65_536)(to_checksum_address)
 
 
 class RouterCallError(ValueError):
@@ -130,8 +135,8 @@ def decode_router_call(data: bytes | str, value: int = 0) -> RouterSwap | None:
         exact_in=variant.exact_in,
         amount_in=amount_in,
         amount_out=amount_out,
-        path=tuple(to_checksum_address(token) for token in path),
-        to=to_checksum_address(to),
+        path=tuple(_checksum(token) for token in path),
+        to=_checksum(to),
         deadline=deadline,
         value=value,
         eth_in=variant.eth_in,
