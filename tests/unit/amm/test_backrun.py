@@ -154,5 +154,7 @@ def test_reverting_or_unknown_victims_give_none() -> None:
     assert apply_router_swap(victim("swapExactTokensForTokens", 0, 0, [WETH, USDC]), POOLS) is None
     # 1 wei of WETH buys 0 USDC: the pair refuses INSUFFICIENT_OUTPUT_AMOUNT even with no limit.
     assert apply_router_swap(victim("swapExactTokensForTokens", 1, 0, [WETH, USDC]), POOLS) is None
+    with_value = victim("swapExactTokensForTokens", E18, 0, [WETH, USDC], value=1)
+    assert apply_router_swap(with_value, POOLS) is None  # not payable
     drain = victim("swapTokensForExactTokens", 15_000_000 * E6, 2**200, [WETH, USDC])
     assert apply_router_swap(drain, POOLS) is None

@@ -54,7 +54,9 @@ def apply_router_swap(
     """
     path = swap.path
     if len(path) < 2 or (timestamp is not None and swap.deadline < timestamp):
-        return None
+        return None  # INVALID_PATH, EXPIRED
+    if swap.value and not swap.eth_in:
+        return None  # a non-payable function called with value
     if weth is not None and (
         (swap.eth_in and path[0] != weth) or (swap.eth_out and path[-1] != weth)
     ):
