@@ -44,6 +44,7 @@ class PoolRegistry:
     dex_of: dict[str, str] = field(default_factory=dict)
     block_number: int = 0
     block_hash: str = ""
+    skipped_logs: int = 0
     _journal: dict[int, list[tuple[str, V2Pool | None]]] = field(default_factory=dict)
 
     def allowed(self, pool: V2Pool) -> bool:
@@ -87,12 +88,18 @@ class PoolRegistry:
             pool = self.pools.get(log.address)
             if pool is None:
                 return None
+            if len(log.data) != 2 + 128:  # a Sync that is not two words: not a V2 pair's
+                self.skipped_logs += 1
+                return None
             undo.append((pool.address, pool))
             self.pools[pool.address] = pool._replace(
                 reserve0=_word(log.data, 0), reserve1=_word(log.data, 1)
             )
             return pool.address
-        if topic == PAIR_CREATED_TOPIC and log.address in self.factories and len(log.topics) == 3:
+        if topic == PAIR_CREATED_TOPIC and log.address in self.factories:
+            if len(log.topics) != 3 or len(log.data) != 2 + 128:
+                self.skipped_logs += 1
+                return None
             dex, fee_bps = self.factories[log.address]
             pair = to_checksum_address("0x" + log.data[2 + 24 : 2 + 64])
             token0, token1 = _topic_address(log.topics[1]), _topic_address(log.topics[2])

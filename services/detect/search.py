@@ -25,6 +25,8 @@ GAS_BASE = 10_000
 GAS_PER_HOP = 90_000
 DEFAULT_PRIORITY_FEE = 10**9
 MAX_PER_TRIGGER = 5
+# An opportunity is stale once this many blocks passed its block: the state has moved on.
+DEADLINE_BLOCKS = 2
 
 
 def gas_estimate(hops: int) -> int:
@@ -152,5 +154,6 @@ def to_opportunity(
         net_profit_wei=found.net_profit,
         gas_estimate=found.gas,
         max_fee_per_gas=found.max_fee,
+        deadline_block=block.number + DEADLINE_BLOCKS,
         victim=victim,
     )

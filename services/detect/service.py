@@ -99,6 +99,7 @@ class Detector:
                 "block": self.registry.block_number,
                 "searched": self.stats.searched,
                 "below_min_profit": self.stats.below_min_profit,
+                "skipped_logs": self.registry.skipped_logs,
                 "published": self.published,
             },
         )
@@ -192,13 +193,15 @@ class Detector:
             )
             await self.load()
             return
-        known = len(self.registry.pools)
+        known, skipped = len(self.registry.pools), self.registry.skipped_logs
         try:
             changed = self.registry.apply_block(block)
         except RewindTooDeep as exc:
             log.warning("deep reorg: reloading", extra={"fields": {"error": str(exc)}})
             await self.load()
             return
+        if self.registry.skipped_logs > skipped:
+            metrics.ERRORS.labels(kind="bad_log").inc(self.registry.skipped_logs - skipped)
         if len(self.registry.pools) != known:
             self.rebuild_index()
         self.head = block

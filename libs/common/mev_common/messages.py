@@ -152,6 +152,7 @@ class Opportunity(Message):
     net_profit_wei: BigInt = 0
     gas_estimate: int = Field(default=0, ge=0)
     max_fee_per_gas: Wei = 0
+    deadline_block: int = Field(default=0, ge=0)
     victim: PendingTx | None = None
 
 

@@ -85,3 +85,20 @@ def test_rewind_below_journal_raises(registry: PoolRegistry) -> None:
     registry.apply_block(block(11, []))
     with pytest.raises(RewindTooDeep, match="cannot rewind to block 10: the journal starts at 11"):
         registry.rewind(10)
+
+
+def test_malformed_logs_are_counted_and_skipped(registry: PoolRegistry) -> None:
+    short = Log(
+        address=P1, topics=[SYNC_TOPIC], data="0x" + "00" * 32, log_index=0, tx_hash="0x" + "0" * 64
+    )
+    bad_created = Log(
+        address=FACTORY,
+        topics=[PAIR_CREATED_TOPIC],
+        data="0x",
+        log_index=1,
+        tx_hash="0x" + "0" * 64,
+    )
+    changed = registry.apply_block(block(11, [short, bad_created, sync(P1, 5, 6, 2)]))
+    assert changed == {cs(P1)}
+    assert registry.skipped_logs == 2
+    assert registry.pools[cs(P1)][3:5] == (5, 6)
