@@ -1,0 +1,217 @@
+"""`mev-bot --validate-config` through the real CLI entry point: exit codes and exact output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from mev_common.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = REPO / "config/production.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _no_mev_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.upper().startswith("MEV_")]:
+        monkeypatch.delenv(name)
+
+
+def production_copy(tmp_path: Path, key_mode: int | None = None, **changes: object) -> Path:
+    """config/production.yaml with its key in tmp_path (created with `key_mode` if given) and
+    top-level sections updated by `changes` ({"performance": {...}} merges into performance)."""
+    config = yaml.safe_load(PRODUCTION.read_text())
+    key = tmp_path / "production.key"
+    config["keys"]["path"] = str(key)
+    if key_mode is not None:
+        key.write_text("00" * 32 + "\n")
+        key.chmod(key_mode)
+    for section, value in changes.items():
+        if isinstance(value, dict):
+            config.setdefault(section, {}).update(value)
+        else:
+            config[section] = value
+    path = tmp_path / "production.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--validate-config", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_production_example_is_valid_with_warnings_only(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--config", str(PRODUCTION))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"{PRODUCTION}: valid",
+        "chain        hyperevm (chain id 999), block gas limit 2000000, pending feed off",
+        "rpc          hyperliquid-official: https://rpc.hyperliquid.xyz/*** (1.6 req/s, pool 4)",
+        "             hyperevm-runbook: https://rpc.hyperevm.org (1.6 req/s, pool 4)",
+        "nats         nats://nats:4222 (external)",
+        "services     host 0.0.0.0 (one port set per container), ports health/metrics:",
+        "             ingest 8080/9090, detect 8080/9090, simulate 8080/9090, submit 8080/9090",
+        "strategies   cyclic_arbitrage: min_profit 0.001 ether, max_gas_price 10 gwei, max_hops 3",
+        "             cross_dex_arbitrage: min_profit 0.001 ether, max_gas_price 10 gwei, "
+        "max_hops 2",
+        "             backrun: disabled",
+        "performance  simulation_concurrency 4, decision_timeout_ms 250",
+        "mempool      max_pending_transactions 10000",
+        "contracts    executor 0x0000000000000000000000000000000000000001; "
+        "dexes: hyperswap_v2, second_v2_dex",
+        "database     /data/mev-bot.db",
+        "key          /app/keys/production.key (missing)",
+        "warning: keys.path /app/keys/production.key does not exist (needed to sign bundles)",
+        "warning: contracts.executor 0x0000000000000000000000000000000000000001 is a "
+        "placeholder: set the real address",
+        "warning: contracts.dexes[1].factory 0x0000000000000000000000000000000000000002 is a "
+        "placeholder: set the real address",
+    ]
+
+
+def test_negative_simulation_concurrency_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = production_copy(tmp_path, performance={"simulation_concurrency": -1})
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: performance.simulation_concurrency: got -1; expected a number >= 1\n",
+    )
+
+
+def test_every_problem_is_one_stderr_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = production_copy(
+        tmp_path,
+        performance={"simulation_concurrency": 0},
+        mempool={"max_pending_transactions": "lots"},
+        extra_section={"a": 1},
+    )
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{path}: performance.simulation_concurrency: got 0; expected a number >= 1",
+        f"{path}: mempool.max_pending_transactions: got 'lots'; expected an integer",
+        f"{path}: extra_section: unknown key; expected one of chain, nats, services, "
+        "performance, mempool, strategies, contracts, database, keys, logging, devnet",
+    ]
+
+
+def test_broken_yaml_exits_2_with_line_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("chain:\n  name: [unclosed\nnats: {}\n")
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: not valid YAML at line 3, column 5: expected ',' or ']', but got ':'\n",
+    )
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "absent.yaml"
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: file not found: pass --config PATH or set MEV_CONFIG\n",
+    )
+
+
+def test_mev_config_env_is_used_without_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = production_copy(tmp_path, performance={"decision_timeout_ms": -5})
+    monkeypatch.setenv("MEV_CONFIG", str(path))
+    assert run(capsys) == (
+        2,
+        "",
+        f"{path}: performance.decision_timeout_ms: got -5; expected a number >= 1\n",
+    )
+
+
+def test_invalid_env_override_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = production_copy(tmp_path, key_mode=0o600)
+    monkeypatch.setenv("MEV_PERFORMANCE__SIMULATION_CONCURRENCY", "abc")
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: performance.simulation_concurrency: got 'abc' "
+        "(from MEV_PERFORMANCE__SIMULATION_CONCURRENCY); expected an integer\n",
+    )
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_private_key_file_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int
+) -> None:
+    path = production_copy(tmp_path, key_mode=mode)
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    key_line = f"key          {tmp_path / 'production.key'} (present, mode {mode:04o})"
+    assert key_line in out.splitlines()
+    assert "keys.path" not in out
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_key_file_readable_by_others_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int
+) -> None:
+    path = production_copy(tmp_path, key_mode=mode)
+    key = tmp_path / "production.key"
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: keys.path: got {key} with mode {mode:04o}; expected 0600 or stricter "
+        f"(other users could read the key: chmod 600 {key})\n",
+    )
+
+
+def test_key_path_that_is_a_directory_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = production_copy(tmp_path, keys={"path": str(tmp_path)})
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: keys.path: got {tmp_path} (not a regular file); expected a key file\n",
+    )
+
+
+def test_summary_never_shows_an_rpc_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = yaml.safe_load(PRODUCTION.read_text())
+    config["chain"]["rpc_endpoints"][1]["url"] = "https://user:pw@rpc.example.org/v2/T0kenT0ken"
+    path = tmp_path / "production.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    assert "             hyperevm-runbook: https://***@rpc.example.org/*** (1.6 req/s, pool 4)" in (
+        out.splitlines()
+    )
+    assert "T0kenT0ken" not in out
+    assert "pw@" not in out
+
+
+def test_backrun_without_pending_feed_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = yaml.safe_load(PRODUCTION.read_text())
+    config["strategies"]["backrun"]["enabled"] = True
+    path = tmp_path / "production.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    assert (
+        "warning: strategies.backrun is enabled but chain.pending_feed is false: it will find "
+        "nothing"
+    ) in out.splitlines()
