@@ -36,6 +36,7 @@ def write_config(tmp: Path, nats_url: str, chain_id: int, **sections: dict[str, 
         "services": services,
         "strategies": {
             "cyclic_arbitrage": {"min_profit": "0.0001 ether", "max_gas_price": "50 gwei"},
+            "cross_dex_arbitrage": {"min_profit": "0.0001 ether", "max_gas_price": "50 gwei"},
             "backrun": {"min_profit": "0.0001 ether", "max_gas_price": "50 gwei"},
         },
         "contracts": {"deployment_file": str(tmp / "deployment.json")},

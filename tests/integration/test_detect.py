@@ -1,0 +1,287 @@
+"""Detect on the devnet with real NATS, real ingest and real anvil (mining by hand).
+
+An imbalancing user swap, while pending, yields a backrun opportunity; once mined, block
+opportunities follow. Each opportunity's amounts and profit equal this test's own computation
+from the chain's reserves (and, for the backrun, the victim applied by the test's own math).
+A reorg (anvil snapshot/revert) rewinds detect's state: the opportunities after it still match
+the chain exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
+from mev_common import subjects
+from mev_common.bus import Bus
+from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_common.devnet.deploy import deploy_devnet
+from mev_common.messages import Block, Opportunity
+from mev_common.messages import decode as decode_message
+from mev_common.settings import load_settings
+from mev_common.subjects import stream_specs
+
+from tests.conftest import NatsEndpoint
+from tests.support.stack import ServiceProcess, write_config
+
+CHAIN = 31337
+SWAP = (
+    "0x"
+    + function_signature_to_4byte_selector(
+        "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
+    ).hex()
+)
+GET_RESERVES = "0x" + function_signature_to_4byte_selector("getReserves()").hex()
+
+
+def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """Uniswap V2 at 0.3 %, written here independently of the code under test."""
+    with_fee = amount_in * 997
+    return with_fee * reserve_out // (reserve_in * 1000 + with_fee)
+
+
+class Chain:
+    def __init__(self, node: AnvilNode, deployment: dict[str, Any]) -> None:
+        self.url = node.rpc_url
+        self.deployment = deployment
+        self.pairs = {p["address"]: p for p in deployment["pairs"]}
+
+    async def rpc(self, method: str, params: list[Any]) -> Any:
+        async with httpx.AsyncClient() as client:
+            reply = (
+                await client.post(
+                    self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+                )
+            ).json()
+        if "error" in reply:
+            raise AssertionError(reply["error"])
+        return reply["result"]
+
+    async def reserves(self, pair: str, block: int | str = "latest") -> tuple[int, int]:
+        tag = hex(block) if isinstance(block, int) else block
+        raw = await self.rpc("eth_call", [{"to": pair, "data": GET_RESERVES}, tag])
+        r0, r1, _ = decode(["uint112", "uint112", "uint32"], bytes.fromhex(raw[2:]))
+        return r0, r1
+
+    async def oriented(self, pair: str, token_in: str, block: int | str) -> tuple[int, int]:
+        r0, r1 = await self.reserves(pair, block)
+        return (r0, r1) if self.pairs[pair]["token0"] == token_in else (r1, r0)
+
+    def token(self, symbol: str) -> str:
+        return str(self.deployment["tokens"][symbol]["address"])
+
+    def dex(self, name: str) -> dict[str, Any]:
+        return next(d for d in self.deployment["dexes"] if d["name"] == name)
+
+    def pair(self, dex: str, a: str, b: str) -> str:
+        ta, tb = self.token(a), self.token(b)
+        return next(
+            p["address"]
+            for p in self.deployment["pairs"]
+            if p["dex"] == dex and {p["token0"], p["token1"]} == {ta, tb}
+        )
+
+    async def send_swap(self, dex: str, path: list[str], amount_in: int) -> str:
+        user = self.deployment["users"][0]
+        user = user["address"] if isinstance(user, dict) else user
+        data = (
+            SWAP
+            + encode(
+                ["uint256", "uint256", "address[]", "address", "uint256"],
+                [amount_in, 0, [self.token(s) for s in path], user, 2**40],
+            ).hex()
+        )
+        tx = {"from": user, "to": self.dex(dex)["router"], "data": data, "gas": hex(400_000)}
+        return str(await self.rpc("eth_sendTransaction", [tx]))
+
+    async def mine(self) -> int:
+        await self.rpc("anvil_mine", ["0x1"])
+        return int(await self.rpc("eth_blockNumber", []), 16)
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
+    base = tmp_path_factory.mktemp("detect-devnet")
+    node = start_anvil(free_port(), CHAIN, None, base)
+    deploy_devnet(
+        node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
+    )
+    httpx.post(
+        node.rpc_url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]},
+    )
+    try:
+        yield node, base / "deployment.json"
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    devnet: tuple[AnvilNode, Path],
+    nats_server: NatsEndpoint,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[list[ServiceProcess]]:
+    node, deployment = devnet
+    tmp = tmp_path_factory.mktemp("detect-pipeline")
+    config = write_config(
+        tmp,
+        nats_server.url,
+        CHAIN,
+        chain={
+            "rpc_endpoints": [
+                {"name": "anvil", "url": node.rpc_url, "ws_url": node.rpc_url.replace("http", "ws")}
+            ],
+            "block_time_s": 1,
+        },
+        contracts={"deployment_file": str(deployment)},
+    )
+    procs = [ServiceProcess(n, config, tmp / f"{n}.log").start() for n in ("ingest", "detect")]
+    try:
+        for proc in procs:
+            proc.wait_health(200, timeout_s=30)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
+    b = await Bus.connect(nats_server.url, "test", attempts=3)
+    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
+    yield b
+    await b.close()
+
+
+async def opportunities(bus: Bus, want: Any, timeout_s: float = 15.0) -> list[Opportunity]:
+    """All opportunities so far; waits until `want(list)` holds."""
+    subject = f"mev.{CHAIN}.opportunities.>"
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        sub = await bus.js.subscribe(subject, ordered_consumer=True)
+        found = []
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=0.3)
+                except TimeoutError:
+                    break
+                found.append(decode_message(Opportunity, msg.data))
+        finally:
+            await sub.unsubscribe()
+        if want(found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+async def assert_matches_chain(
+    chain: Chain, opp: Opportunity, overrides: dict[str, tuple[int, int]]
+) -> None:
+    """Recompute every hop from reserves at the opportunity's block (plus `overrides`)."""
+    amount = opp.amount_in
+    for hop in opp.hops:
+        if hop.pool in overrides:
+            r0, r1 = overrides[hop.pool]
+            reserve_in, reserve_out = (
+                (r0, r1) if chain.pairs[hop.pool]["token0"] == hop.token_in else (r1, r0)
+            )
+        else:
+            reserve_in, reserve_out = await chain.oriented(hop.pool, hop.token_in, opp.block_number)
+        assert hop.amount_in == amount
+        amount = amount_out(amount, reserve_in, reserve_out)
+        assert hop.amount_out == amount, (opp.strategy, hop)
+    assert opp.expected_profit == amount - opp.amount_in > 0
+    assert opp.net_profit_wei == opp.expected_profit - opp.gas_estimate * opp.max_fee_per_gas
+    assert opp.hops[0].token_in == opp.hops[-1].token_out == opp.profit_token
+    assert opp.deadline_block == opp.block_number + 2
+
+
+async def test_backrun_before_mining_then_block_opportunities_match_chain(
+    devnet: tuple[AnvilNode, Path], pipeline: list[ServiceProcess], bus: Bus
+) -> None:
+    node, deployment_path = devnet
+    chain = Chain(node, json.loads(deployment_path.read_text()))
+    await chain.mine()
+    await asyncio.sleep(1.0)
+    weth, usdc = chain.token("WETH"), chain.token("USDC")
+    victim_pair = chain.pair("A", "WETH", "USDC")
+    before = await chain.reserves(victim_pair)
+    size = 60 * 10**18  # a large user swap: pushes DEX A's WETH/USDC price away from DEX B's
+    tx_hash = await chain.send_swap("A", ["WETH", "USDC"], size)
+
+    found = await opportunities(bus, lambda ops: any(o.trigger == tx_hash for o in ops))
+    backruns = [o for o in found if o.trigger == tx_hash]
+    assert backruns, "no backrun for the pending swap"
+    assert all(o.strategy == "backrun" and o.victim and o.victim.hash == tx_hash for o in backruns)
+    # the victim's effect, by this test's own math
+    weth_is_0 = chain.pairs[victim_pair]["token0"] == weth
+    r_in, r_out = (before[0], before[1]) if weth_is_0 else (before[1], before[0])
+    out = amount_out(size, r_in, r_out)
+    post = (r_in + size, r_out - out) if weth_is_0 else (r_out - out, r_in + size)
+    pending_block = int(await chain.rpc("eth_blockNumber", []), 16)
+    for opp in backruns:
+        assert opp.block_number == pending_block
+        await assert_matches_chain(chain, opp, {victim_pair: post})
+    assert any(victim_pair in [h.pool for h in o.hops] for o in backruns)
+    assert {h.token_in for o in backruns for h in o.hops} >= {weth, usdc}
+
+    mined = await chain.mine()
+    found = await opportunities(
+        bus, lambda ops: any(o.block_number == mined and o.strategy != "backrun" for o in ops)
+    )
+    in_block = [o for o in found if o.block_number == mined and o.strategy != "backrun"]
+    assert in_block, "no opportunity after the imbalancing block"
+    assert {o.strategy for o in in_block} <= {"cross_dex_arbitrage", "cyclic_arbitrage"}
+    for opp in in_block:
+        await assert_matches_chain(chain, opp, {})
+    # the best block opportunity takes the same cycle as the best backrun, now on chain state
+    best_backrun = max(backruns, key=lambda o: o.net_profit_wei)
+    best_block = max(in_block, key=lambda o: o.net_profit_wei)
+    assert [h.pool for h in best_block.hops] == [h.pool for h in best_backrun.hops]
+    assert best_block.amount_in == best_backrun.amount_in
+
+
+async def test_reorg_rewinds_state(
+    devnet: tuple[AnvilNode, Path], pipeline: list[ServiceProcess], bus: Bus
+) -> None:
+    node, deployment_path = devnet
+    chain = Chain(node, json.loads(deployment_path.read_text()))
+    snapshot = await chain.rpc("evm_snapshot", [])
+    await chain.send_swap("B", ["USDC", "WETH"], 400_000 * 10**6)
+    doomed = await chain.mine()
+    await opportunities(bus, lambda ops: any(o.block_number == doomed for o in ops))
+    assert await chain.rpc("evm_revert", [snapshot]) is True
+    replaced = await chain.mine()  # same height, another (empty) block
+    assert replaced == doomed
+    await asyncio.sleep(1.0)
+    await chain.send_swap("A", ["USDC", "WETH"], 800_000 * 10**6)
+    after = await chain.mine()
+    found = await opportunities(bus, lambda ops: any(o.block_number == after for o in ops))
+    fresh = [o for o in found if o.block_number == after and o.strategy != "backrun"]
+    assert fresh
+    for opp in fresh:  # stale reserves from the dropped block would break these equalities
+        await assert_matches_chain(chain, opp, {})
+    # on the real chain, A's swap opened a WETH/USDC gap to B's untouched pool; with the dropped
+    # block's B swap still in its state, detect would see no such 2-hop arbitrage
+    gap_pools = {chain.pair("A", "WETH", "USDC"), chain.pair("B", "WETH", "USDC")}
+    assert any({h.pool for h in o.hops} == gap_pools for o in fresh)
+    # ingest announced the replacement block as a reorg at the fork height
+    sub = await bus.js.subscribe(subjects.blocks(CHAIN), ordered_consumer=True)
+    blocks = []
+    try:
+        while True:
+            try:
+                blocks.append(decode_message(Block, (await sub.next_msg(timeout=0.5)).data))
+            except TimeoutError:
+                break
+    finally:
+        await sub.unsubscribe()
+    assert [b.number for b in blocks if b.reorg] == [doomed]
