@@ -25,7 +25,7 @@ GAS_BASE = 10_000
 GAS_PER_HOP = 90_000
 DEFAULT_PRIORITY_FEE = 10**9
 MAX_PER_TRIGGER = 5
-# An opportunity is stale once this many blocks passed its block: the state has moved on.
+# Default staleness: after this many blocks the state has moved on (detect.deadline_blocks).
 DEADLINE_BLOCKS = 2
 
 
@@ -125,6 +125,7 @@ def to_opportunity(
     block: Block,
     trigger: str,
     victim: PendingTx | None = None,
+    deadline_blocks: int = DEADLINE_BLOCKS,
 ) -> Opportunity:
     hops = []
     amount = found.trade.amount_in
@@ -154,6 +155,6 @@ def to_opportunity(
         net_profit_wei=found.net_profit,
         gas_estimate=found.gas,
         max_fee_per_gas=found.max_fee,
-        deadline_block=block.number + DEADLINE_BLOCKS,
+        deadline_block=block.number + deadline_blocks,
         victim=victim,
     )

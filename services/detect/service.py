@@ -73,9 +73,13 @@ class Detector:
         self.rpc = rpc
         self.contracts = contracts
         self.strategies = rt.settings.strategies
+        deny = rt.settings.detect
         self.registry = PoolRegistry(
             factories={d.factory: (d.name, d.fee_bps) for d in contracts.dexes},
+            deny_tokens=frozenset(deny.deny_tokens),
+            deny_pools=frozenset(deny.deny_pools),
         )
+        self.deadline_blocks = deny.deadline_blocks
         self.tokens: dict[str, TokenInfo] = {}
         self.index = CycleIndex(())
         self.pair_index: dict[str, dict[tuple[str, str], str]] = {}
@@ -212,7 +216,10 @@ class Detector:
             block.base_fee_per_gas,
             stats=self.stats,
         )
-        opportunities = [to_opportunity(f, self.registry.pools, block, block.hash) for f in found]
+        opportunities = [
+            to_opportunity(f, self.registry.pools, block, block.hash, None, self.deadline_blocks)
+            for f in found
+        ]
         await self.publish(opportunities, env)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
@@ -246,7 +253,9 @@ class Detector:
             backrun=True,
             stats=self.stats,
         )
-        await self.publish([to_opportunity(f, post, head, tx.hash, victim=tx) for f in found], env)
+        await self.publish(
+            [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in found], env
+        )
 
     async def publish(
         self, opportunities: list[Opportunity], env: Envelope[Block] | Envelope[PendingTx]

@@ -99,7 +99,8 @@ def test_every_problem_is_one_stderr_line(
         f"{path}: performance.simulation_concurrency: got 0; expected a number >= 1",
         f"{path}: mempool.max_pending_transactions: got 'lots'; expected an integer",
         f"{path}: extra_section: unknown key; expected one of chain, nats, services, "
-        "performance, mempool, strategies, contracts, database, keys, logging, devnet",
+        "performance, mempool, strategies, contracts, detect, simulate, submit, database, keys, "
+        "logging, devnet",
     ]
 
 

@@ -76,7 +76,7 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         lambda c: c.update(foo=1),
         [
             "foo: unknown key; expected one of chain, nats, services, performance, mempool, "
-            "strategies, contracts, database, keys, logging, devnet"
+            "strategies, contracts, detect, simulate, submit, database, keys, logging, devnet"
         ],
     ),
     (

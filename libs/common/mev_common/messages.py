@@ -157,22 +157,35 @@ class Opportunity(Message):
 
 
 class Bundle(Message):
-    """A simulated, decided trade for submit: the executor call and its proven numbers."""
+    """A trade simulate proved profitable at `block_number`: the executor call, ready to sign.
+
+    `to`/`data`/`gas_limit`/`value` are the transaction (from the bot key). `simulated_profit` is
+    the exact balance gain in `profit_token` units the local EVM measured, `simulated_gas_used`
+    its gas; `min_profit` is what the calldata makes the contract enforce. `max_fee_per_gas` is
+    the fee cap the decision assumed: submit never bids above it. For a backrun, the victim's
+    hash and priority fee let submit bid just below it, so fee ordering puts us right after.
+    """
 
     id: str = Field(min_length=1, max_length=128)
     opportunity_id: str = Field(min_length=1, max_length=128)
     chain_id: int = Field(ge=1)
     strategy: Strategy
     block_number: int = Field(ge=0)
+    block_hash: Hash32 | None = None
     to: Address | None = None
     data: HexData = "0x"
+    value: Wei = 0
     gas_limit: int = Field(default=0, ge=0)
+    flash: bool = False
+    profit_token: Address | None = None
     simulated_gas_used: int = Field(default=0, ge=0)
     simulated_profit: BigInt = 0
+    net_profit_wei: BigInt = 0
     min_profit: Wei = 0
     max_fee_per_gas: Wei = 0
     max_priority_fee_per_gas: Wei = 0
     victim_tx_hash: Hash32 | None = None
+    victim_priority_fee: Wei | None = None
     deadline_block: int = Field(default=0, ge=0)
 
 

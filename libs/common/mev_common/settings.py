@@ -314,6 +314,33 @@ class ContractsSettings(Section):
         return self
 
 
+class DetectSettings(Section):
+    """What detect never trades: tokens (e.g. fee-on-transfer) and pools, by address."""
+
+    deny_tokens: list[Address] = []
+    deny_pools: list[Address] = []
+    deadline_blocks: int = Field(default=2, ge=1)
+
+
+class SimulateSettings(Section):
+    """How simulate proves a trade; see services/simulate."""
+
+    reference_sample_rate: float = Field(default=0.01, ge=0, le=1)
+    quarantine_reverts: int = Field(default=3, ge=1)
+    quarantine_window_s: float = Field(default=300.0, gt=0)
+    quarantine_s: float = Field(default=900.0, gt=0)
+    flash: bool = True
+
+
+class SubmitSettings(Section):
+    """How submit sends; `dry_run` signs and books but never sends."""
+
+    dry_run: bool = False
+    max_in_flight: int = Field(default=8, ge=1, le=64)
+    priority_fee: Wei = 10**9
+    receipt_timeout_s: float = Field(default=30.0, gt=0)
+
+
 class DatabaseSettings(Section):
     path: str = "data/mev-bot.db"
 
@@ -357,6 +384,9 @@ class Settings(BaseSettings):
     mempool: MempoolSettings = MempoolSettings()
     strategies: StrategiesSettings
     contracts: ContractsSettings
+    detect: DetectSettings = DetectSettings()
+    simulate: SimulateSettings = SimulateSettings()
+    submit: SubmitSettings = SubmitSettings()
     database: DatabaseSettings = DatabaseSettings()
     keys: KeySettings = KeySettings()
     logging: LoggingSettings = LoggingSettings()
