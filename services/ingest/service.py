@@ -52,7 +52,13 @@ async def main(rt: Runtime) -> None:
             ingest.follow_pending(),
             pool.monitor(rt.stop),
             control.watch_control(
-                rt.bus.js, rt.chain_id, control.ControlState(), ingest.on_control, rt.stop
+                rt.bus.js,
+                rt.chain_id,
+                control.ControlState(),
+                ingest.on_control,
+                rt.stop,
+                instance=rt.instance,
+                acknowledge=frozenset({control.RPC_RATE_FACTOR, control.RPC_POOL_SIZE}),
             ),
         )
     finally:

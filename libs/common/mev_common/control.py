@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats.errors
 import nats.js.errors
@@ -32,6 +32,11 @@ CONTROL_KEYS = (EMERGENCY_STOP, RPC_RATE_FACTOR, RPC_POOL_SIZE, NONCE_RESET)
 
 def control_key(chain_id: int, name: str) -> str:
     return f"{chain_id}.{name}"
+
+
+def ack_key(chain_id: int, name: str, instance: str) -> str:
+    """Where a service records the revision of `name` it has applied: `mev-bot` waits for it."""
+    return f"{chain_id}.ack.{name}.{instance.replace('.', '_')}"
 
 
 async def ensure_control_bucket(js: JetStreamContext) -> KeyValue:
@@ -56,6 +61,7 @@ class ControlState:
     rpc_rate_factor: float = 1.0
     rpc_pool_size: int | None = None
     nonce_reset: str | None = None
+    revisions: dict[str, int] = field(default_factory=dict)
 
     def apply(self, name: str, raw: bytes | None) -> None:
         """Parse one key's new value; a value that does not parse leaves the old one."""
@@ -79,8 +85,13 @@ async def watch_control(
     state: ControlState,
     on_change: OnChange,
     stop: asyncio.Event,
+    instance: str | None = None,
+    acknowledge: frozenset[str] = frozenset(),
 ) -> None:
-    """Apply current values, then every update, until `stop`; rewatch after a broker outage."""
+    """Apply current values, then every update, until `stop`; rewatch after a broker outage.
+
+    For each key in `acknowledge`, once `on_change` has returned, the entry's revision is put
+    at `ack_key(chain, name, instance)`: the operator's command returns when it sees it."""
     prefix = f"{chain_id}."
     while not stop.is_set():
         try:
@@ -108,7 +119,13 @@ async def watch_control(
                 except ValueError:
                     log.error("bad control value", extra={"fields": {"key": entry.key}})
                     continue
+                state.revisions[name] = int(entry.revision or 0)
                 await on_change(name, state)
+                if instance and name in acknowledge:
+                    with contextlib.suppress(nats.errors.Error, OSError):
+                        await kv.put(
+                            ack_key(chain_id, name, instance), str(entry.revision).encode()
+                        )
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
