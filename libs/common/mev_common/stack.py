@@ -25,6 +25,7 @@ from typing import IO, Any
 import orjson
 
 from mev_common.nats_server import EmbeddedNats
+from mev_common.pipeline_status import parse_metrics, pipeline_status
 from mev_common.settings import ConfigError, Settings, load_settings
 
 SERVICES = ("ingest", "detect", "simulate", "submit")
@@ -37,6 +38,7 @@ COLORS = {
     "stack": 37,
     "devnet": 31,
     "flow": 90,
+    "status": 97,
 }
 _print_lock = threading.Lock()
 
@@ -182,6 +184,10 @@ def run_stack(config_arg: str | None) -> int:
                 emit("stack", f"  {name:<8} {url}")
         elif not stop.is_set():
             emit("stack", "not every service became healthy within 30s (see logs above)")
+        reporter = threading.Thread(
+            target=_report_status, args=(settings, stop), name="status", daemon=True
+        )
+        reporter.start()
         while not stop.is_set():
             for name, proc in procs.items():
                 if proc.poll() is not None:
@@ -190,6 +196,7 @@ def run_stack(config_arg: str | None) -> int:
                     stop.set()
             stop.wait(0.5)
     finally:
+        final = _status_line(settings)
         emit("stack", "stopping services")
         stop_all(procs, settings.services.shutdown_timeout_s + 2)
         for undo in reversed(extras):
@@ -197,7 +204,33 @@ def run_stack(config_arg: str | None) -> int:
         if nats is not None:
             nats.stop()
             emit("nats", "stopped")
+        if final:
+            emit("stack", f"summary: {final}")
     return exit_code
+
+
+STATUS_EVERY_S = 5.0
+
+
+def _status_line(settings: Settings) -> str | None:
+    """One line from every service's /metrics (absent services count as zero)."""
+    samples = {}
+    host = settings.services.host
+    for name in SERVICES:
+        port = getattr(settings.services, name).metrics_port
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=1) as resp:
+                samples[name] = parse_metrics(resp.read().decode())
+        except OSError:
+            continue
+    return pipeline_status(samples).line() if samples else None
+
+
+def _report_status(settings: Settings, stop: threading.Event) -> None:
+    while not stop.wait(STATUS_EVERY_S):
+        line = _status_line(settings)
+        if line:
+            emit("status", line)
 
 
 def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:

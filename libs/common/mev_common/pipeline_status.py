@@ -1,0 +1,116 @@
+"""The one-line pipeline status `mev-bot run` prints every few seconds, from the services' own
+Prometheus endpoints (so it shows exactly what the dashboards show).
+
+Pure parsing and formatting; the caller fetches the /metrics texts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def parse_metrics(text: str) -> Samples:
+    """Sample name -> [(labels, value)] of one exposition text."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+    return out
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of a sample over the label sets that match `labels`."""
+    return sum(
+        v
+        for lbl, v in samples.get(name, [])
+        if all(lbl.get(k) == want for k, want in labels.items())
+    )
+
+
+def histogram_quantile(samples: Samples, name: str, q: float) -> float | None:
+    """Prometheus' histogram_quantile over the cumulative buckets: linear within a bucket."""
+    buckets = sorted(
+        ((float(lbl["le"]), v) for lbl, v in samples.get(f"{name}_bucket", []) if "le" in lbl),
+        key=lambda b: b[0],
+    )
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                count - lower_count
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    blocks: int
+    pending: int
+    opportunities: int
+    simulated: int
+    sent: int
+    landed: int
+    reverted: int
+    profit_eth: float
+    detect_ms: tuple[float | None, float | None]
+    simulate_ms: tuple[float | None, float | None]
+
+    def line(self) -> str:
+        def ms(pair: tuple[float | None, float | None]) -> str:
+            return "/".join("-" if v is None else f"{v:.1f}" for v in pair)
+
+        return (
+            f"blocks {self.blocks}  pending {self.pending}  opps {self.opportunities}  "
+            f"simulated {self.simulated}  sent {self.sent}  landed {self.landed}  "
+            f"reverted {self.reverted}  profit {self.profit_eth:.6f} ETH  "
+            f"detect p50/p95 {ms(self.detect_ms)} ms  sim p50/p95 {ms(self.simulate_ms)} ms"
+        )
+
+
+SENT_OUTCOMES = ("included", "reverted", "dropped", "replaced")
+
+
+def pipeline_status(by_service: Mapping[str, Samples]) -> PipelineStatus:
+    """Combine the services' samples (a service that did not answer is simply absent)."""
+
+    def merged(names: Iterable[str]) -> Samples:
+        out: Samples = {}
+        for service in names:
+            for key, values in by_service.get(service, {}).items():
+                out.setdefault(key, []).extend(values)
+        return out
+
+    ingest, detect = merged(["ingest"]), merged(["detect"])
+    simulate, submit = merged(["simulate"]), merged(["submit"])
+    published = "mev_bot_messages_published_total"
+
+    def quantiles(samples: Samples, name: str) -> tuple[float | None, float | None]:
+        values = (histogram_quantile(samples, name, 0.5), histogram_quantile(samples, name, 0.95))
+        return tuple(None if v is None else v * 1000 for v in values)  # type: ignore[return-value]
+
+    return PipelineStatus(
+        blocks=int(total(ingest, published, subject="blocks")),
+        pending=int(total(ingest, published, subject="mempool")),
+        opportunities=int(total(detect, published, subject="opportunities")),
+        simulated=int(total(simulate, published, subject="bundles")),
+        sent=int(sum(total(submit, "mev_bot_bundles_total", outcome=o) for o in SENT_OUTCOMES)),
+        landed=int(total(submit, "mev_bot_bundles_total", outcome="included")),
+        reverted=int(total(submit, "mev_bot_bundles_total", outcome="reverted")),
+        profit_eth=total(submit, "mev_bot_profit_wei_total") / 1e18,
+        detect_ms=quantiles(detect, "mev_bot_detection_latency_seconds"),
+        simulate_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds"),
+    )

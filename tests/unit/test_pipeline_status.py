@@ -1,0 +1,63 @@
+"""The run status line, from real prometheus-client exposition text."""
+
+from __future__ import annotations
+
+from mev_common.pipeline_status import histogram_quantile, parse_metrics, pipeline_status
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+def exposition(build) -> str:  # type: ignore[no-untyped-def]
+    registry = CollectorRegistry()
+    build(registry)
+    return generate_latest(registry).decode()
+
+
+def test_status_line_from_each_services_metrics() -> None:
+    def ingest(r: CollectorRegistry) -> None:
+        c = Counter("mev_bot_messages_published", "x", ["subject"], registry=r)
+        c.labels(subject="blocks").inc(12)
+        c.labels(subject="mempool").inc(40)
+
+    def detect(r: CollectorRegistry) -> None:
+        Counter("mev_bot_messages_published", "x", ["subject"], registry=r).labels(
+            subject="opportunities"
+        ).inc(9)
+        h = Histogram(
+            "mev_bot_detection_latency_seconds", "x", buckets=(0.001, 0.002, 0.004), registry=r
+        )
+        for value in [0.0005] * 50 + [0.0015] * 50:
+            h.observe(value)
+
+    def submit(r: CollectorRegistry) -> None:
+        b = Counter("mev_bot_bundles", "x", ["strategy", "outcome"], registry=r)
+        b.labels(strategy="backrun", outcome="included").inc(3)
+        b.labels(strategy="cyclic_arbitrage", outcome="included").inc(2)
+        b.labels(strategy="backrun", outcome="reverted").inc(1)
+        b.labels(strategy="backrun", outcome="not_sent").inc(7)
+        p = Counter("mev_bot_profit_wei", "x", ["strategy"], registry=r)
+        p.labels(strategy="backrun").inc(1.5e15)
+
+    status = pipeline_status(
+        {
+            "ingest": parse_metrics(exposition(ingest)),
+            "detect": parse_metrics(exposition(detect)),
+            "submit": parse_metrics(exposition(submit)),
+        }
+    )
+    assert status.line() == (
+        "blocks 12  pending 40  opps 9  simulated 0  sent 6  landed 5  reverted 1  "
+        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms  sim p50/p95 -/- ms"
+    )
+
+
+def test_quantile_interpolates_like_prometheus() -> None:
+    def build(r: CollectorRegistry) -> None:
+        h = Histogram("lat", "x", buckets=(1.0, 2.0), registry=r)
+        for value in (0.5, 1.5, 1.5, 5.0):
+            h.observe(value)
+
+    samples = parse_metrics(exposition(build))
+    assert histogram_quantile(samples, "lat", 0.5) == 1.5
+    assert histogram_quantile(samples, "lat", 0.25) == 1.0
+    assert histogram_quantile(samples, "lat", 0.99) == 2.0
+    assert histogram_quantile({}, "lat", 0.5) is None
