@@ -213,6 +213,7 @@ class Ingest:
         return self.contracts.routers | {p.address for p in self.contracts.pairs}
 
     async def follow_pending(self) -> None:
+        metrics.PENDING_FEED.set(1 if self.rt.settings.chain.pending_feed else 0)
         if not self.rt.settings.chain.pending_feed:
             return
         ws_url = next((e.ws_url for e in self.rt.settings.chain.rpc_endpoints if e.ws_url), None)

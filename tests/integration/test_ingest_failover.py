@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import re
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -145,6 +146,11 @@ def assert_gap_free(blocks: list[Block]) -> None:
     assert all(b.parent_hash == a.hash for a, b in itertools.pairwise(blocks))
 
 
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return bytes(resp.read())
+
+
 def metric_lines(proc: ServiceProcess, name: str) -> list[str]:
     cfg = yaml.safe_load(proc.config.read_text())
     port = cfg["services"]["ingest"]["metrics_port"]
@@ -208,3 +214,29 @@ async def test_garbage_answers_are_counted_and_skipped(
     assert later[-1].number >= first[-1].number + 2
     assert_gap_free(later)
     assert any('status="transport_error"' in line and not line.endswith(" 0.0") for line in errors)
+
+
+async def test_chain_without_pending_feed_runs_block_driven(
+    devnet: tuple[AnvilNode, Path], nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
+) -> None:
+    node, deployment = devnet
+    config = config_with(tmp_path, nats_server.url, deployment, 31337, {"only": node.rpc_url})
+    text = config.read_text().replace("pending_feed: true", "pending_feed: false")
+    config.write_text(text)
+    ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
+    try:
+        ingest.wait_health(200)
+        first = await published_blocks(bus, 31337)
+        await asyncio.sleep(2.5)
+        later = await published_blocks(bus, 31337)
+        health = json.loads(await asyncio.to_thread(fetch, ingest.health_url()))
+        feed = metric_lines(ingest, "mev_bot_pending_feed_active")
+    finally:
+        ingest.stop()
+    assert later[-1].number >= first[-1].number + 2
+    assert health["checks"]["mempool"] == {
+        "ok": True,
+        "detail": "chain has no pending-tx feed: block-driven only",
+        "critical": False,
+    }
+    assert feed == ["mev_bot_pending_feed_active 0.0"]

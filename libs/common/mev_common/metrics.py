@@ -60,6 +60,9 @@ GAS_EFFICIENCY_RATIO = Gauge(
 )
 GAS_PRICE = Gauge("mev_bot_gas_price", "Current base fee + priority fee estimate, in wei")
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")
+PENDING_FEED = Gauge(
+    "mev_bot_pending_feed_active", "1 if the chain has a pending-tx feed, 0 if block-driven only"
+)
 
 RPC_REQUESTS = Counter(
     "mev_bot_rpc_requests", "JSON-RPC requests", ["endpoint", "method", "status"]
