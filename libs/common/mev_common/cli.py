@@ -11,6 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mev_common.ops.duration import duration_arg, positive_float_arg, positive_int_arg
+
+if TYPE_CHECKING:
+    from mev_common.settings import Settings
+
+CONTROL_FLAGS = (
+    "emergency_stop",
+    "resume",
+    "shutdown_graceful",
+    "adjust_rpc_rate",
+    "adjust_rpc_pool_size",
+    "reset_nonce",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +47,60 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the config and exit 0 (valid) or 2 (invalid)",
     )
+    actions.add_argument(
+        "--emergency-stop",
+        action="store_true",
+        help="stop all sends now; returns once submit acknowledged (survives restarts)",
+    )
+    actions.add_argument(
+        "--resume", action="store_true", help="clear the emergency stop; sends resume"
+    )
+    actions.add_argument(
+        "--shutdown-graceful",
+        action="store_true",
+        help="every service finishes in-flight work, drains NATS and exits 0",
+    )
+    actions.add_argument(
+        "--adjust-rpc-rate",
+        type=positive_float_arg,
+        metavar="F",
+        help="scale every RPC endpoint's rate limit by F (0.8 = 20%% slower)",
+    )
+    actions.add_argument(
+        "--adjust-rpc-pool-size",
+        type=positive_int_arg,
+        metavar="N",
+        help="set the RPC connection pool size of every endpoint",
+    )
+    actions.add_argument(
+        "--reset-nonce",
+        action="store_true",
+        help="submit re-reads the account nonce from the chain",
+    )
+    actions.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the stack for --duration with submit signing but never sending; print P&L",
+    )
+    parser.add_argument(
+        "--duration",
+        type=duration_arg,
+        metavar="DURATION",
+        help="with --dry-run: how long (60s, 5m; default 60s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=duration_arg,
+        metavar="DURATION",
+        help="control commands: how long to wait for acknowledgement (default 5s; "
+        "--shutdown-graceful: services.shutdown_timeout_s + 5s)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    status = sub.add_parser(
+        "status", help="every service instance: health, version, uptime, consumer lag, last error"
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser(
         "run",
@@ -67,6 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    flags = [f for f in (*CONTROL_FLAGS, "dry_run", "validate_config") if _given(args, f)]
+    if flags and args.command:
+        parser.error(f"--{flags[0].replace('_', '-')} takes no command")
+    if args.duration is not None and not args.dry_run:
+        parser.error("--duration goes with --dry-run")
+    if args.timeout is not None and not any(_given(args, f) for f in CONTROL_FLAGS):
+        parser.error("--timeout goes with a control flag such as --emergency-stop")
+    if any(_given(args, f) for f in CONTROL_FLAGS):
+        return _control(args)
+    if args.dry_run:
+        from mev_common.ops.dry_run import run_dry
+        from mev_common.settings import resolve_config_path
+
+        settings = _settings(args.config)
+        if settings is None:
+            return 2
+        return run_dry(resolve_config_path(args.config), settings, args.duration or 60.0)
+    if args.command == "status":
+        from mev_common.ops.status import run_status
+
+        settings = _settings(args.config)
+        return 2 if settings is None else run_status(settings, as_json=args.json)
     if args.validate_config:
         if args.command:
             parser.error("--validate-config takes no command")
@@ -84,6 +174,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.print_usage(sys.stderr)
     print("mev-bot: error: give a command or a flag such as --validate-config", file=sys.stderr)
     return 2
+
+
+def _given(args: argparse.Namespace, flag: str) -> bool:
+    value = getattr(args, flag)
+    return value is not None and value is not False
+
+
+def _settings(config: str | None) -> Settings | None:
+    """The config, or None after printing each problem (the caller exits 2)."""
+    from mev_common.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        return None
+
+
+def _control(args: argparse.Namespace) -> int:
+    from mev_common.ops import control_cmds as cmds
+
+    settings = _settings(args.config)
+    if settings is None:
+        return 2
+    timeout = args.timeout or 5.0
+    if args.shutdown_graceful:
+        return cmds.run_shutdown(settings, args.timeout)
+    if args.emergency_stop:
+        return cmds.run_control(settings, cmds.EMERGENCY_STOP, "1", timeout)
+    if args.resume:
+        return cmds.run_control(settings, cmds.RESUME, "0", timeout)
+    if args.adjust_rpc_rate is not None:
+        return cmds.run_control(settings, cmds.RPC_RATE, f"{args.adjust_rpc_rate:g}", timeout)
+    if args.adjust_rpc_pool_size is not None:
+        return cmds.run_control(settings, cmds.RPC_POOL, str(args.adjust_rpc_pool_size), timeout)
+    # --reset-nonce: a fresh token each time, so a repeated reset is a new revision to apply
+    import time
+
+    return cmds.run_control(settings, cmds.RESET_NONCE, str(time.time_ns()), timeout)
 
 
 if __name__ == "__main__":  # pragma: no cover

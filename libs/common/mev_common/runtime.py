@@ -31,6 +31,8 @@ from prometheus_client import start_http_server
 
 from mev_common import metrics
 from mev_common.bus import Bus
+from mev_common.control import ensure_control_bucket
+from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.subjects import stream_specs
 
@@ -125,19 +127,24 @@ def service_version() -> str:
         return "0.0.0"
 
 
+def health_body(rt: Runtime, ok: bool, checks: dict[str, Any]) -> dict[str, Any]:
+    """The /health JSON; the heartbeat in the control KV carries the same fields."""
+    return {
+        "service": rt.service,
+        "instance": rt.instance,
+        "version": service_version(),
+        "status": "ok" if ok else "unhealthy",
+        "uptime_s": round(time.time() - rt.started_at, 1),
+        "ready": rt.ready,
+        "checks": checks,
+    }
+
+
 def build_health_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title=f"mev-{rt.service}", docs_url=None, redoc_url=None, openapi_url=None)
 
     def body(ok: bool, checks: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "service": rt.service,
-            "instance": rt.instance,
-            "version": service_version(),
-            "status": "ok" if ok else "unhealthy",
-            "uptime_s": round(time.time() - rt.started_at, 1),
-            "ready": rt.ready,
-            "checks": checks,
-        }
+        return health_body(rt, ok, checks)
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -222,6 +229,10 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     )
     server_task = asyncio.create_task(server.serve())
     status_task = asyncio.create_task(_status_loop(rt))
+    last_error = _LastError()
+    logging.getLogger().addHandler(last_error)
+    heartbeat_task = asyncio.create_task(_heartbeat_loop(rt, ports, last_error))
+    shutdown_task = asyncio.create_task(_shutdown_watch(rt, stop_requested))
     log.info(
         "service started",
         extra={
@@ -255,6 +266,10 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         exit_code = 1
     stop_wait.cancel()
     status_task.cancel()
+    heartbeat_task.cancel()
+    shutdown_task.cancel()
+    await _heartbeat_clear(rt)
+    logging.getLogger().removeHandler(last_error)
     await bus.close()
     server.should_exit = True
     with contextlib.suppress(Exception):
@@ -286,6 +301,75 @@ async def _status_loop(rt: Runtime) -> None:
         handled_rate = handled.rate(metrics.counter_total(metrics.MESSAGES_CONSUMED) + processed)
         metrics.ERROR_RATE.set(min(1.0, error_rate / handled_rate) if handled_rate else 0.0)
         await asyncio.sleep(1.0)
+
+
+class _LastError(logging.Handler):
+    """Remembers the last ERROR log line, so `mev-bot status` can show it without log access."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.last: dict[str, Any] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = {"ts": round(record.created, 3), "msg": record.getMessage()[:200]}
+
+
+async def _heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: _LastError) -> None:
+    """Put this instance's health in the control KV every few seconds: `mev-bot status` reads
+    every instance from any container, without knowing hosts or ports."""
+    key = keys.instance_key(rt.chain_id, rt.service, rt.instance)
+    kv = None
+    while True:
+        try:
+            ok, checks = rt.health()
+            beat = {
+                **health_body(rt, ok, checks),
+                "ts": time.time(),
+                "host": socket.gethostname(),
+                "health_port": ports.health_port,
+                "metrics_port": ports.metrics_port,
+                "last_error": last_error.last,
+            }
+            kv = kv or await ensure_control_bucket(rt.bus.js)
+            await kv.put(key, orjson.dumps(beat, default=str))
+        except Exception:  # a broker outage must not end the service; retry next beat
+            kv = None
+        await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
+
+
+async def _heartbeat_clear(rt: Runtime) -> None:
+    """A clean exit removes the heartbeat: `--shutdown-graceful` waits for exactly that."""
+    with contextlib.suppress(Exception):
+        kv = await ensure_control_bucket(rt.bus.js)
+        await asyncio.wait_for(
+            kv.delete(keys.instance_key(rt.chain_id, rt.service, rt.instance)), timeout=2.0
+        )
+
+
+async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
+    """`mev-bot --shutdown-graceful` puts the shutdown key: treat a put made after this watch
+    began like SIGTERM. Values present at start are old requests and are skipped."""
+    while True:
+        try:
+            kv = await ensure_control_bucket(rt.bus.js)
+            watcher = await kv.watch(keys.shutdown_key(rt.chain_id))
+            caught_up = False
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=1.0)
+                except TimeoutError:  # nats.errors.TimeoutError subclasses it
+                    continue
+                if entry is None:
+                    caught_up = True
+                elif caught_up and entry.operation is None:
+                    log.info("shutdown requested through the control KV")
+                    stop_requested.set()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("shutdown watch failed, retrying", extra={"fields": {"error": repr(exc)}})
+            await asyncio.sleep(1.0)
 
 
 def _close_metrics(server: Any) -> None:
