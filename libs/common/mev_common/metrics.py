@@ -87,6 +87,16 @@ DEAD_LETTERS = Counter(
 )
 NATS_CONNECTED = Gauge("mev_bot_nats_connected", "1 while connected to NATS")
 EMERGENCY_STOP = Gauge("mev_bot_emergency_stop_active", "1 while the emergency stop flag is set")
+CONSUMER_LAG = Gauge(
+    "mev_bot_consumer_lag",
+    "Messages not yet acked by a stage's shared durable consumer (pending + unacked)",
+    ["stream", "consumer"],
+)
+SIMULATOR_DISAGREEMENTS = Counter(
+    "mev_bot_simulator_disagreements",
+    "Bundles where the reference EVM disagreed with the fast simulator (the strategy halts)",
+    ["strategy"],
+)
 
 
 class RateTracker:

@@ -34,7 +34,7 @@ from mev_common.bus import Bus
 from mev_common.control import ensure_control_bucket
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
-from mev_common.subjects import stream_specs
+from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
 
@@ -334,7 +334,19 @@ async def _heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: _LastErr
             await kv.put(key, orjson.dumps(beat, default=str))
         except Exception:  # a broker outage must not end the service; retry next beat
             kv = None
+        await _export_consumer_lag(rt)
         await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
+
+
+async def _export_consumer_lag(rt: Runtime) -> None:
+    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert."""
+    spec = consumer_specs(rt.settings).get(rt.service)
+    if spec is None:
+        return
+    with contextlib.suppress(Exception):  # not declared yet, or the broker is away
+        info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
+        lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
 
 
 async def _heartbeat_clear(rt: Runtime) -> None:
