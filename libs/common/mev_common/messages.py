@@ -10,6 +10,7 @@ dead-letter reason.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -42,7 +43,16 @@ def _big_int(value: Any) -> int:
 
 
 def _address(value: Any) -> str:
-    if not isinstance(value, str) or not is_hex_address(value):
+    if not isinstance(value, str):
+        raise ValueError("expected a 20-byte address: 0x followed by 40 hex digits")
+    return _checksummed(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _checksummed(value: str) -> str:
+    """Cached: the same few hundred addresses (pools, tokens, routers) recur in every message,
+    and EIP-55 costs two keccaks each time."""
+    if not is_hex_address(value):
         raise ValueError("expected a 20-byte address: 0x followed by 40 hex digits")
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):

@@ -22,7 +22,9 @@ BUILD = Info("mev_bot_build", "Service name, version and instance")
 
 DETECTION_LATENCY = Histogram(
     "mev_bot_detection_latency_seconds",
-    "Trigger seen (Mev-Seen-Ns) to opportunity published",
+    "Trigger seen (Mev-Seen-Ns) to its opportunities published (live triggers only, not "
+    "catch-up after a start or reload); trigger is block or pending",
+    ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
 SIMULATION_LATENCY = Histogram(
@@ -123,3 +125,28 @@ def counter_total(counter: Counter) -> float:
             if sample.name.endswith("_total"):
                 total += sample.value
     return total
+
+
+# simulate (services/simulate)
+SIMULATIONS = Counter(
+    "mev_bot_simulations", "Opportunities simulated, by result (published or why not)",
+    ["strategy", "result"],
+)  # fmt: skip
+SIMULATION_REVERTS = Counter(
+    "mev_bot_simulation_reverts", "Simulated executor calls that reverted, by error", ["reason"]
+)
+# SIMULATOR_DISAGREEMENTS is declared above (shared with the alert rules).
+REFERENCE_CHECKS = Counter(
+    "mev_bot_reference_checks", "Bundles re-run on the py-evm reference, by result", ["result"]
+)
+STALE_DROPPED = Counter(
+    "mev_bot_stale_dropped", "Opportunities dropped as stale (timeout, not head, past deadline)"
+)
+QUARANTINED = Gauge("mev_bot_quarantined", "Pools and tokens quarantined for repeated reverts")
+SIMULATOR_REFORKS = Counter(
+    "mev_bot_simulator_reforks", "Fresh forks of the simulation EVM (start, reorg, gap, ...)"
+)
+SIMULATION_HALTED = Gauge(
+    "mev_bot_simulation_halted", "1 while a strategy is halted by a simulator disagreement",
+    ["strategy"],
+)  # fmt: skip

@@ -34,11 +34,13 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 
 def histogram_quantile(samples: Samples, name: str, q: float) -> float | None:
-    """Prometheus' histogram_quantile over the cumulative buckets: linear within a bucket."""
-    buckets = sorted(
-        ((float(lbl["le"]), v) for lbl, v in samples.get(f"{name}_bucket", []) if "le" in lbl),
-        key=lambda b: b[0],
-    )
+    """Prometheus' histogram_quantile over the cumulative buckets (summed over all other
+    labels, like `sum by (le)`): linear within a bucket."""
+    by_le: dict[float, float] = {}
+    for lbl, v in samples.get(f"{name}_bucket", []):
+        if "le" in lbl:
+            by_le[float(lbl["le"])] = by_le.get(float(lbl["le"]), 0.0) + v
+    buckets = sorted(by_le.items())
     if not buckets or buckets[-1][1] <= 0:
         return None
     rank = q * buckets[-1][1]
