@@ -18,14 +18,13 @@ from collections.abc import Awaitable
 from typing import Any
 
 import nats.js.errors
-from eth_utils import to_checksum_address
 from mev_common import control, metrics, subjects
 from mev_common.bus import Retryable
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.chain.ws import SubscriptionRefused, subscribe
-from mev_common.messages import Block, PendingTx, decode
+from mev_common.messages import Block, PendingTx, checksum, decode
 from mev_common.runtime import Check, Runtime
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
@@ -268,7 +267,7 @@ class Ingest:
         if not to or not self.mempool.add(raw["hash"]):
             return
         metrics.MEMPOOL_SIZE.set(len(self.mempool))
-        if to_checksum_address(to) not in self.watched():
+        if checksum(to) not in self.watched():
             return
         try:
             tx: PendingTx = pending_from_rpc(self.chain, raw)

@@ -48,6 +48,11 @@ def _address(value: Any) -> str:
     return _checksummed(value)
 
 
+def checksum(address: str) -> str:
+    """EIP-55 form of an address (cached); ValueError if it is not one."""
+    return _checksummed(address)
+
+
 @lru_cache(maxsize=1 << 16)
 def _checksummed(value: str) -> str:
     """Cached: the same few hundred addresses (pools, tokens, routers) recur in every message,
