@@ -73,3 +73,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(STAMPS)
+
+compose-config: setup
+	docker-compose -f deploy/compose/docker-compose.yml --profile devnet config --quiet
+	@echo "deploy/compose/docker-compose.yml: valid"

@@ -1,0 +1,233 @@
+"""deploy/compose without a Docker engine: `docker-compose config` accepts the file, every
+service has health and metrics ports and a healthcheck, Prometheus scrapes every replica by
+DNS, the alert rules pass `promtool test rules`, the dashboards equal their generator, and
+every metric a rule or dashboard queries is exported by a real running service."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import NatsEndpoint
+from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
+
+COMPOSE = REPO / "deploy/compose"
+PROM = COMPOSE / "prometheus"
+
+
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:  # make setup installs it from deploy/apt-packages.txt
+        pytest.skip(f"{binary} not installed (make setup installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    out = subprocess.run(
+        [need("docker-compose"), "-f", str(COMPOSE / "docker-compose.yml"), "--profile", "devnet",
+         "config"],
+        capture_output=True, text=True, check=True, cwd=COMPOSE,
+    )  # fmt: skip
+    return yaml.safe_load(out.stdout)
+
+
+def test_compose_has_every_service_and_the_devnet_profile(compose: dict[str, Any]) -> None:
+    assert sorted(compose["services"]) == sorted(
+        [*SERVICES, "nats", "prometheus", "grafana", "anvil", "devnet-deploy", "flow"]
+    )
+    for name in ("anvil", "devnet-deploy", "flow"):
+        assert compose["services"][name]["profiles"] == ["devnet"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_ports_health_and_startup_order(compose: dict[str, Any], name: str) -> None:
+    svc = compose["services"][name]
+    assert sorted(svc["expose"]) == ["8080", "9090"]
+    assert svc["healthcheck"]["test"][-1].endswith(
+        "urlopen('http://127.0.0.1:8080/health', timeout=2)"
+    )
+    assert svc["depends_on"] == {"nats": {"condition": "service_healthy"}}
+    assert svc["restart"] == "on-failure"  # --shutdown-graceful exits 0 and stays down
+    assert svc["command"] == ["python", "-m", f"services.{name}"]
+
+
+@pytest.mark.parametrize("name", ["detect", "simulate"])
+def test_scaled_services_have_no_fixed_name_or_host_port(
+    compose: dict[str, Any], name: str
+) -> None:
+    svc = compose["services"][name]
+    assert "container_name" not in svc
+    assert "ports" not in svc
+
+
+def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """target -> (source, mode); docker-compose 1.x prints short `src:target:mode` strings."""
+    found: dict[str, tuple[str, str]] = {}
+    for volume in service["volumes"]:
+        if isinstance(volume, dict):
+            mode = "ro" if volume.get("read_only") else "rw"
+            found[volume["target"]] = (volume["source"], mode)
+        else:
+            source, target, *mode = volume.split(":")
+            found[target] = (source, mode[0] if mode else "rw")
+    return found
+
+
+def test_key_read_only_ledger_and_nats_on_volumes(compose: dict[str, Any]) -> None:
+    submit = mounts(compose["services"]["submit"])
+    assert submit["/app/keys"][1] == "ro"
+    assert submit["/data"] == ("data", "rw")
+    for name in ("ingest", "detect", "simulate"):  # they read the devnet deployment only
+        assert mounts(compose["services"][name])["/data"] == ("data", "ro")
+        assert "/app/keys" not in mounts(compose["services"][name])
+    nats = compose["services"]["nats"]
+    assert nats["command"][:1] == ["-js"]
+    assert mounts(nats)["/data"] == ("nats-data", "rw")
+    assert sorted(compose["volumes"]) == ["data", "grafana-data", "nats-data", "prometheus-data"]
+
+
+def test_dockerfile_slim_non_root_cli_and_healthcheck() -> None:
+    text = (COMPOSE / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim AS base" in text
+    assert "USER mev" in text
+    assert "test -x /usr/local/bin/mev-bot" in text
+    assert "HEALTHCHECK --interval=10s" in text
+
+
+def test_prometheus_scrapes_every_replica_by_dns(tmp_path: Path) -> None:
+    config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert sorted(jobs) == sorted(SERVICES)
+    for name, job in jobs.items():
+        assert job["dns_sd_configs"] == [
+            {"names": [name], "type": "A", "port": 9090, "refresh_interval": "15s"}
+        ]
+    # promtool checks the file as Prometheus will read it (the rules at their mounted path)
+    shutil.copy(PROM / "alerts.yml", tmp_path / "alerts.yml")
+    config["rule_files"] = [str(tmp_path / "alerts.yml")]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    subprocess.run(
+        [need("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def test_alert_rules_pass_their_unit_tests() -> None:
+    out = subprocess.run(
+        [need("promtool"), "test", "rules", "alerts.test.yml"],
+        cwd=PROM, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
+
+
+def test_every_runbook_alert_has_a_rule() -> None:
+    rules = yaml.safe_load((PROM / "alerts.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert names >= {
+        "MevBotDown", "DetectionLatencyHigh", "SimulationLatencyHigh", "ThroughputLow",
+        "BundleSuccessLow", "ErrorRateHigh", "MemoryHigh", "RpcRateLimited", "ConsumerLagHigh",
+        "EmergencyStopActive", "SimulatorDisagreement",
+    }  # fmt: skip
+
+
+def generator() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "grafana_generate", COMPOSE / "grafana/generate.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_dashboards_equal_the_generator() -> None:
+    rendered = generator().render()
+    assert sorted(rendered) == ["pipeline.json", "pnl.json", "rpc.json"]
+    for name, text in rendered.items():
+        assert (COMPOSE / "grafana/dashboards" / name).read_text() == text, (
+            f"run: python deploy/compose/grafana/generate.py ({name} is stale)"
+        )
+
+
+# ---- every referenced metric is exported -------------------------------------------------
+
+_METRIC = re.compile(r"\b((?:mev_bot|process)_[a-z0-9_]+)")
+
+
+def referenced_metrics() -> set[str]:
+    exprs = [
+        r["expr"]
+        for g in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]
+        for r in g["rules"]
+    ]
+    for path in sorted((COMPOSE / "grafana/dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            exprs.extend(t["expr"] for t in panel["targets"])
+    return {m for e in exprs for m in _METRIC.findall(e)}
+
+
+def exported_series(text: str) -> set[str]:
+    """Series names a scrape can contain, from the # TYPE lines (labelled metrics that have not
+    been used yet have a TYPE line but no sample)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            if kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            else:
+                names.add(name)
+    return names
+
+
+@pytest.fixture(scope="module")
+def running_services(
+    nats_server: NatsEndpoint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("compose-metrics")
+    config = write_config(tmp, nats_server.url, 4343)
+    ports = yaml.safe_load(config.read_text())["services"]
+    procs = [ServiceProcess(n, config, tmp / f"{n}.log").start() for n in SERVICES]
+    try:
+        scrapes: dict[str, str] = {}
+        for proc in procs:
+            url = f"http://127.0.0.1:{ports[proc.name]['metrics_port']}/metrics"
+            scrapes[proc.name] = scrape(url, proc)
+        yield scrapes
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def scrape(url: str, proc: ServiceProcess, timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.logs()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return resp.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{proc.name}: no /metrics at {url}\n{proc.logs()}")
+
+
+def test_every_metric_in_rules_and_dashboards_is_exported(
+    running_services: dict[str, str],
+) -> None:
+    exported = set().union(*(exported_series(t) for t in running_services.values()))
+    referenced = referenced_metrics()
+    assert len(referenced) > 20
+    assert sorted(referenced - exported) == []
