@@ -1,42 +1,266 @@
-"""Simulate: `mev.<chain>.opportunities.>` (shared pull) in, `mev.<chain>.bundles` out."""
+"""Simulate: `mev.<chain>.blocks` (ordered, this replica) and `mev.<chain>.opportunities.>`
+(shared pull) in; `mev.<chain>.bundles` out.
+
+Blocks keep the warm pyrevm EVM at the head (warm.py). Each opportunity is checked for
+staleness, simulated on that EVM (simulator.py), decided, and published as a Bundle (msg id
+deterministic from the opportunity) before its ack. Simulation runs inline on the event loop:
+pyrevm holds the GIL for its ~0.1-0.3 ms, a thread hop would cost about as much, and one EVM
+must not run two bundles at once. `performance.simulation_concurrency` bounds how many
+opportunities are in flight (waiting for their block, publishing). A sample of published
+bundles is re-run on py-evm in a thread (reference.py); a disagreement halts the strategy.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import random
 import time
+from dataclasses import dataclass, field
 
+from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, PullConsumer
-from mev_common.messages import Opportunity
+from mev_common.bus import Envelope, PullConsumer, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.messages import Block, Bundle, Opportunity
 from mev_common.runtime import Check, Runtime
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.simulate.passthrough import bundle_for
+from services.simulate.decision import staleness
+from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
+from services.simulate.quarantine import Quarantine
+from services.simulate.reference import agree, fetch_prestate, run_reference
+from services.simulate.simulator import Simulator, Verdict
+from services.simulate.warm import WarmEvm, read_slots
+
+log = logging.getLogger("mev.simulate")
+OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 
 
 async def main(rt: Runtime) -> None:
-    chain = rt.chain_id
+    rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    try:
+        if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
+            return
+        contracts = await wait_for_contracts(rt)
+        if contracts is None:
+            return
+        await SimulateService(rt, rpc, contracts).run()
+    finally:
+        await rpc.close()
 
-    async def on_opportunity(env: Envelope[Opportunity]) -> None:
-        bundle = bundle_for(env.message)
-        await rt.bus.publish(
-            subjects.bundles(chain), bundle, msg_id=bundle.id, trace=env.trace, seen_ns=env.seen_ns
+
+async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
+    """The devnet writes its deployment at `devnet up`: wait for it rather than crash."""
+    while not rt.stop.is_set():
+        try:
+            return load_contracts(rt.settings)
+        except ContractsError as exc:
+            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
+    return None
+
+
+def block_from_rpc(raw: dict[str, str], chain_id: int) -> Block:
+    return Block(
+        chain_id=chain_id,
+        number=int(raw["number"], 16),
+        hash=raw["hash"],
+        parent_hash=raw["parentHash"],
+        timestamp=int(raw["timestamp"], 16),
+        base_fee_per_gas=int(raw.get("baseFeePerGas") or "0x0", 16),
+        gas_limit=int(raw["gasLimit"], 16),
+        gas_used=int(raw["gasUsed"], 16),
+    )
+
+
+@dataclass
+class SimulateService:
+    rt: Runtime
+    rpc: RpcPool
+    contracts: ChainContracts
+    counts: dict[str, int] = field(default_factory=dict)
+    halted: dict[str, str] = field(default_factory=dict)
+    new_block: asyncio.Event = field(default_factory=asyncio.Event)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        settings = self.rt.settings
+        sim = settings.simulate
+        self.warm = WarmEvm(
+            fork_url=settings.chain.rpc_endpoints[0].url,
+            chain_id=self.rt.chain_id,
+            executor=self.contracts.executor,
+            block_time_s=settings.chain.block_time_s,
         )
-        metrics.SIMULATION_LATENCY.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+        self.quarantine = Quarantine(
+            sim.quarantine_reverts, sim.quarantine_window_s, sim.quarantine_s
+        )
+        self.simulator: Simulator | None = None
+        self.rt.add_check("simulator", self._simulator_check)
+        self.rt.add_check("reference", self._reference_check)
+
+    def _simulator_check(self) -> Check:
+        head = self.warm.head
+        quarantined = self.quarantine.active(time.monotonic())
+        metrics.QUARANTINED.set(len(quarantined))
+        return Check(
+            self.simulator is not None,
+            {
+                "head": head.number if head else None,
+                "forks": self.warm.forks,
+                "last_fork_reason": self.warm.last_refork_reason,
+                "patched_blocks": self.warm.patched_blocks,
+                "results": dict(sorted(self.counts.items())),
+                "quarantined": quarantined,
+            },
+        )
+
+    def _reference_check(self) -> Check:
+        # not critical: a halted strategy stops publishing, the service itself is fine
+        return Check(not self.halted, self.halted or "agree", critical=False)
+
+    async def run(self) -> None:
+        raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        self.warm.fork(block_from_rpc(raw, self.rt.chain_id))
+        metrics.SIMULATOR_REFORKS.inc()
+        evm = self.warm.evm
+        assert evm is not None
+        owner = read_slots(evm, self.contracts.executor, OWNER_SLOT)[0]
+        bot = "0x" + owner.to_bytes(32, "big")[12:].hex()
+        self.simulator = Simulator(
+            self.rt.settings,
+            self.warm,
+            to_checksum_address(bot),
+            self.contracts.weth,
+            self.quarantine,
+        )
+        nats = self.rt.settings.nats
+        blocks_sub = await subscribe_ordered(
+            self.rt.bus,
+            subjects.blocks(self.rt.chain_id),
+            Block,
+            self.on_block,
+            "simulate",
+            self.rt.chain_id,
+            max_payload_bytes=nats.max_payload_bytes,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST),
+        )
+        consumer = PullConsumer(
+            bus=self.rt.bus,
+            spec=subjects.consumer_specs(self.rt.settings)["simulate"],
+            model=Opportunity,
+            handler=self.on_opportunity,
+            stage="simulate",
+            chain_id=self.rt.chain_id,
+            concurrency=self.rt.settings.performance.simulation_concurrency,
+            max_deliver=nats.max_deliver,
+            ack_wait_s=nats.ack_wait_s,
+            nak_delay_s=nats.nak_delay_s,
+            max_payload_bytes=nats.max_payload_bytes,
+        )
+        self.rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
+        self.rt.ready = True
+        try:
+            await consumer.run(self.rt.stop)
+        finally:
+            await blocks_sub.unsubscribe()
+            if self.background:
+                await asyncio.gather(*self.background, return_exceptions=True)
+
+    async def on_block(self, env: Envelope[Block]) -> None:
+        forks = self.warm.forks
+        self.warm.advance(env.message)
+        if self.warm.forks != forks:
+            metrics.SIMULATOR_REFORKS.inc()
+        self.new_block.set()
+        self.new_block = asyncio.Event()
+
+    def count(self, strategy: str, result: str) -> None:
+        label = result.split(":", 1)[0]
+        metrics.SIMULATIONS.labels(strategy=strategy, result=label).inc()
+        self.counts[result] = self.counts.get(result, 0) + 1
+
+    async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
+        opp = env.message
+        timeout_ms = self.rt.settings.performance.decision_timeout_ms
+        while True:
+            head = self.warm.head
+            age_ms = (time.time_ns() - env.seen_ns) / 1e6
+            stale = staleness(opp, head.number if head else None, age_ms, timeout_ms)
+            if stale is None:
+                break
+            if stale.reason != "ahead":
+                metrics.STALE_DROPPED.inc()
+                self.count(opp.strategy, f"stale_{stale.reason}")
+                metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+                return
+            # our block stream is behind detect's: wait for the block, within the timeout
+            waiter = self.new_block.wait()
+            left_s = max(0.001, (timeout_ms - age_ms) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout=left_s)
+        if opp.strategy in self.halted:
+            self.count(opp.strategy, "halted")
+            return
+        assert self.simulator is not None
+        verdict = self.simulator.simulate(opp, time.monotonic())
+        result = verdict.result
+        if result is not None and not result.success and result.revert is not None:
+            metrics.SIMULATION_REVERTS.labels(reason=result.revert.name).inc()
+        self.count(opp.strategy, verdict.reason)
+        bundle = verdict.bundle
+        if bundle is not None:
+            await self.rt.bus.publish(
+                subjects.bundles(self.rt.chain_id),
+                bundle,
+                msg_id=bundle.id,
+                trace=env.trace,
+                seen_ns=env.seen_ns,
+            )
+            metrics.SIMULATION_LATENCY.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+            if random.random() < self.rt.settings.simulate.reference_sample_rate:
+                self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
-    nats = rt.settings.nats
-    consumer = PullConsumer(
-        bus=rt.bus,
-        spec=subjects.consumer_specs(rt.settings)["simulate"],
-        model=Opportunity,
-        handler=on_opportunity,
-        stage="simulate",
-        chain_id=chain,
-        concurrency=rt.settings.performance.simulation_concurrency,
-        max_deliver=nats.max_deliver,
-        ack_wait_s=nats.ack_wait_s,
-        nak_delay_s=nats.nak_delay_s,
-        max_payload_bytes=nats.max_payload_bytes,
-    )
-    rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", critical=False))
-    rt.ready = True
-    await consumer.run(rt.stop)
+    def start_reference(self, bundle: Bundle, verdict: Verdict) -> None:
+        """Re-run a published bundle on py-evm off the hot path (one at a time is plenty)."""
+        if self.background or verdict.tx is None or verdict.result is None:
+            metrics.REFERENCE_CHECKS.labels(result="skipped").inc()
+            return
+        env = self.warm.env
+        assert env is not None
+        task = asyncio.create_task(
+            self.check_reference(bundle, verdict.tx, verdict.victim, verdict.result, env)
+        )
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def check_reference(
+        self, bundle: Bundle, tx: TxSpec, victim: TxSpec | None, hot: SimResult, env: BlockEnvSpec
+    ) -> None:
+        try:
+            txs = [victim, tx] if victim is not None else [tx]
+            prestate = await fetch_prestate(self.rpc.call, txs, bundle.block_number, env)
+            token = bundle.profit_token or ""
+            ref = await asyncio.to_thread(
+                run_reference, prestate, env, tx, token, self.contracts.executor, victim
+            )
+        except Exception as exc:  # the reference is a check: its failure is not a verdict
+            metrics.REFERENCE_CHECKS.labels(result="error").inc()
+            log.warning("reference run failed", extra={"fields": {"error": repr(exc)}})
+            return
+        if agree(hot, ref):
+            metrics.REFERENCE_CHECKS.labels(result="agree").inc()
+            return
+        self.halt(bundle.strategy, f"bundle {bundle.id}: pyrevm {hot} vs py-evm {ref}")
+
+    def halt(self, strategy: str, why: str) -> None:
+        metrics.REFERENCE_CHECKS.labels(result="disagree").inc()
+        metrics.SIMULATOR_DISAGREEMENTS.labels(strategy=strategy).inc()
+        metrics.SIMULATION_HALTED.labels(strategy=strategy).set(1)
+        self.halted[strategy] = why[:500]
+        log.error("simulators disagree: strategy halted", extra={"fields": {"why": why[:500]}})

@@ -1,0 +1,85 @@
+"""Whether a simulated trade is worth sending, and the numbers the bundle carries. Pure.
+
+Money rules: profit after gas at the fee cap must reach the strategy's minimum; the calldata's
+`minProfit` is a share of the simulated profit, so the chain reverts a trade that got worse;
+the gas limit leaves room for state drift but never exceeds the strategy's limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from mev_common.messages import Opportunity
+from mev_common.settings import StrategySettings
+
+GAS_MARGIN = Fraction(6, 5)  # +20 %: reserves move between simulation and inclusion
+# What a victim run first leaves warm for us in pyrevm but is cold on chain (engine.py):
+# two pairs and two tokens, each an account (2.6k) plus a few slots (2.1k).
+BACKRUN_COLD_BIAS = 30_000
+
+
+@dataclass(frozen=True)
+class Stale:
+    reason: str  # "timeout", "not_head", "past_deadline", "ahead"
+
+
+def staleness(
+    opp: Opportunity, head_number: int | None, age_ms: float, timeout_ms: int
+) -> Stale | None:
+    """Why this opportunity must not be simulated now, or None. `ahead` means our chain view
+    has not reached the opportunity's block yet (wait, don't drop)."""
+    if age_ms > timeout_ms:
+        return Stale("timeout")
+    if head_number is None or opp.block_number > head_number:
+        return Stale("ahead")
+    if opp.deadline_block and head_number >= opp.deadline_block:
+        return Stale("past_deadline")
+    if opp.block_number != head_number:
+        return Stale("not_head")
+    return None
+
+
+def fee_cap(opp: Opportunity, strategy: StrategySettings) -> int:
+    """The most we pay per gas: detect's cap for this opportunity, never above the strategy's."""
+    return min(opp.max_fee_per_gas or strategy.max_gas_price, strategy.max_gas_price)
+
+
+def gas_for_fee(gas_used: int, backrun: bool) -> int:
+    return gas_used + (BACKRUN_COLD_BIAS if backrun else 0)
+
+
+def gas_limit_for(gas_used: int, backrun: bool) -> int:
+    return -(-gas_for_fee(gas_used, backrun) * GAS_MARGIN.numerator // GAS_MARGIN.denominator)
+
+
+def min_profit_for(profit: int, share: float) -> int:
+    """floor(profit x share), exact: the share goes through its decimal text, not binary."""
+    ratio = Fraction(str(share))
+    return max(0, profit * ratio.numerator // ratio.denominator)
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    reason: str  # "pass" or why not
+    net_profit_wei: int
+    max_fee_per_gas: int
+    gas_limit: int
+    min_profit: int
+
+
+def decide(opp: Opportunity, strategy: StrategySettings, profit: int, gas_used: int) -> Decision:
+    """Pass iff profit - gas x fee cap >= min_profit and the gas fits the strategy's limit."""
+    backrun = opp.victim is not None
+    cap = fee_cap(opp, strategy)
+    net = profit - gas_for_fee(gas_used, backrun) * cap
+    limit = gas_limit_for(gas_used, backrun)
+    min_profit = min_profit_for(profit, strategy.min_profit_share)
+    if profit <= 0:
+        return Decision(False, "no_profit", net, cap, limit, min_profit)
+    if limit > strategy.gas_limit:
+        return Decision(False, "gas_over_limit", net, cap, limit, min_profit)
+    if net < strategy.min_profit:
+        return Decision(False, "unprofitable", net, cap, limit, min_profit)
+    return Decision(True, "pass", net, cap, limit, min_profit)

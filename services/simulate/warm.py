@@ -1,0 +1,212 @@
+"""A pyrevm EVM forked once and kept at the head by patching, so the hot path makes no RPC.
+
+pyrevm caches what it fetched from the fork block and never refreshes it. Each new block we
+rewrite, for every pair with a `Sync` log, the storage `_update` wrote (pair_state) and the
+pair's two token balances (equal to the reserves right after a Sync). Values never fetched yet
+still come lazily from the fork block, which is correct: every patch since the fork was
+applied on top of exactly those values.
+
+We refork (cheap: state is fetched lazily) whenever patching cannot be exact: a reorg, a gap
+in the block stream, a pair we cannot read, a token whose balance slot we could not find, or a
+swap by our own executor (its balances changed by more than the Sync logs say).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from eth_utils import to_checksum_address
+from mev_common.messages import Block
+from pyrevm import EVM
+
+from services.simulate.engine import SPEC, BlockEnvSpec, balance_of
+from services.simulate.pair_state import (
+    SLOT_PRICE0,
+    SLOT_PRICE1,
+    SLOT_RESERVES,
+    SLOT_TOKEN0,
+    SLOT_TOKEN1,
+    SWAP_TOPIC,
+    SYNC_TOPIC,
+    PairSlots,
+    apply_sync,
+    decode_sync,
+    mapping_slot,
+)
+
+log = logging.getLogger("mev.simulate.warm")
+PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
+
+
+class NeedsRefork(Exception):
+    """The block cannot be patched exactly; the reason says why."""
+
+
+@dataclass(frozen=True)
+class BalanceSlot:
+    index: int
+    key_first: bool  # Solidity keccak(key . index); Vyper keccak(index . key)
+
+    def slot(self, owner: str) -> int:
+        return mapping_slot(owner, self.index, self.key_first)
+
+
+def block_env_after(block: Block, chain_id: int, block_time_s: float) -> BlockEnvSpec:
+    """The env of the block our tx lands in: one block after the head, at least 1 s later
+    (V2 pairs take the cumulative-price path in a new second: ~+20k gas per pair)."""
+    return BlockEnvSpec(
+        chain_id=chain_id,
+        number=block.number + 1,
+        timestamp=block.timestamp + max(1, int(block_time_s)),
+        base_fee=block.base_fee_per_gas,
+        gas_limit=block.gas_limit or 30_000_000,
+    )
+
+
+@dataclass
+class WarmEvm:
+    fork_url: str
+    chain_id: int
+    executor: str
+    block_time_s: float = 1.0
+    evm: EVM | None = None
+    head: Block | None = None
+    env: BlockEnvSpec | None = None
+    forks: int = 0
+    patched_blocks: int = 0
+    patched_pairs: int = 0
+    last_refork_reason: str = ""
+    balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
+    pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def fork(self, block: Block, reason: str = "start") -> None:
+        """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
+        env = block_env_after(block, self.chain_id, self.block_time_s)
+        self.evm = EVM(
+            fork_url=self.fork_url, fork_block=hex(block.number), spec_id=SPEC, env=env.pyrevm_env()
+        )
+        self.head, self.env = block, env
+        self.forks += 1
+        self.last_refork_reason = reason
+        log.info("forked", extra={"fields": {"block": block.number, "reason": reason}})
+
+    def advance(self, block: Block) -> None:
+        """Bring the EVM to `block`: patch if exact, else refork. Older blocks are ignored."""
+        head = self.head
+        if self.evm is None or head is None:
+            self.fork(block)
+            return
+        if block.reorg:
+            self.fork(block, "reorg")
+            return
+        if block.number <= head.number:
+            return
+        if block.number != head.number + 1 or block.parent_hash != head.hash:
+            self.fork(block, f"gap {head.number} -> {block.number}")
+            return
+        try:
+            self.patch(block)
+        except NeedsRefork as exc:
+            self.fork(block, str(exc))
+
+    def patch(self, block: Block) -> None:
+        evm = self.evm
+        assert evm is not None
+        syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        executor_topic = "0x" + self.executor[2:].lower().rjust(64, "0")
+        for entry in sorted(block.logs, key=lambda e: e.log_index):
+            topic = entry.topics[0] if entry.topics else ""
+            if topic == SYNC_TOPIC:
+                try:
+                    syncs[entry.address].append(decode_sync(entry.data))
+                except ValueError as exc:
+                    raise NeedsRefork(f"bad Sync log: {exc}") from exc
+            elif topic == SWAP_TOPIC and executor_topic in entry.topics[1:]:
+                raise NeedsRefork("our executor traded")
+        writes: list[tuple[str, int, int]] = []
+        for pair, updates in syncs.items():
+            token0, token1 = self.tokens_of(pair)
+            words = read_slots(evm, pair, SLOT_RESERVES, SLOT_PRICE0, SLOT_PRICE1)
+            slots = PairSlots.from_words(*words)
+            for r0, r1 in updates:
+                slots = apply_sync(slots, r0, r1, block.timestamp)
+            writes += [
+                (pair, SLOT_RESERVES, slots.packed()),
+                (pair, SLOT_PRICE0, slots.price0_cumulative),
+                (pair, SLOT_PRICE1, slots.price1_cumulative),
+                (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
+                (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
+            ]
+        # all reads and checks done: now write, so a refork never follows a half patch
+        for address, slot, value in writes:
+            evm.insert_account_storage(address, slot, value)
+        env = block_env_after(block, self.chain_id, self.block_time_s)
+        evm.set_block_env(env.pyrevm_block())
+        self.head, self.env = block, env
+        self.patched_blocks += 1
+        self.patched_pairs += len(syncs)
+
+    def tokens_of(self, pair: str) -> tuple[str, str]:
+        known = self.pair_tokens.get(pair)
+        if known is not None:
+            return known
+        assert self.evm is not None
+        t0, t1 = read_slots(self.evm, pair, SLOT_TOKEN0, SLOT_TOKEN1)
+        if t0 == 0 or t1 == 0:
+            raise NeedsRefork(f"pair {pair} unknown at the fork block")
+        tokens = (_address(t0), _address(t1))
+        self.pair_tokens[pair] = tokens
+        return tokens
+
+    def balance_slot(self, token: str) -> BalanceSlot:
+        """Find (once per token) the balance mapping by matching balanceOf(holder) with the
+        storage of each candidate slot, the holder being a pair with a non-zero balance."""
+        if token not in self.balance_slots:
+            self.balance_slots[token] = self.probe_balance_slot(token)
+        found = self.balance_slots[token]
+        if found is None:
+            raise NeedsRefork(f"token {token}: balance slot unknown")
+        return found
+
+    def probe_balance_slot(self, token: str) -> BalanceSlot | None:
+        evm = self.evm
+        assert evm is not None
+        holder = next((p for p, ts in self.pair_tokens.items() if token in ts), None)
+        if holder is None:
+            return None
+        checkpoint = evm.snapshot()  # reads warm what they touch: undo that
+        try:
+            return self._probe(evm, token, holder)
+        finally:
+            evm.revert(checkpoint)
+
+    def _probe(self, evm: EVM, token: str, holder: str) -> BalanceSlot | None:
+        try:
+            balance = balance_of(evm, token, holder)
+        except Exception:
+            return None
+        if balance == 0:
+            return None
+        for index in range(PROBE_SLOTS):
+            for key_first in (True, False):
+                candidate = BalanceSlot(index, key_first)
+                if evm.storage(token, candidate.slot(holder)) == balance:
+                    return candidate
+        log.warning("no balance slot found", extra={"fields": {"token": token}})
+        return None
+
+
+def read_slots(evm: EVM, address: str, *slots: int) -> list[int]:
+    """Read storage without leaving the slots warm: pyrevm's `storage()` warms what it reads
+    for every later call (gas would come out 2k a slot low) unless a checkpoint is reverted."""
+    checkpoint = evm.snapshot()
+    try:
+        return [evm.storage(address, slot) for slot in slots]
+    finally:
+        evm.revert(checkpoint)
+
+
+def _address(word: int) -> str:
+    return to_checksum_address(word.to_bytes(32, "big")[12:])
