@@ -1,13 +1,20 @@
-"""The ledger: bundles, outcomes and P&L in SQLite, the source of truth for money state.
+"""The ledger: bundles, txs, receipts and outcomes in SQLite, the source of truth for money.
 
 WAL with synchronous=FULL: a row committed here survives a crash, unlike a JetStream ack
-(DESIGN §2). The bundle id is the idempotency key: a redelivered bundle finds its row and is
-never sent twice; its booked outcome is republished instead.
+(DESIGN §2). Exactly once rests on two rules: a trade tx is written here (state `signed`, with
+its raw bytes) before it is broadcast, and a unique index allows one trade tx per bundle, so a
+redelivered bundle, a restarted process or a second submitter sharing this file finds the row
+and never signs a second trade for it. Outcomes carry a `published` flag: one booked but not yet
+published (crash in between) is published at the next start.
+
+Amounts are TEXT of decimal digits (wei exceeds SQLite's 64-bit integers); times are unix s.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mev_common.messages import Bundle, Outcome
@@ -34,17 +41,141 @@ CREATE TABLE IF NOT EXISTS outcomes (
     payload TEXT NOT NULL,
     booked_at REAL NOT NULL DEFAULT (julianday('now'))
 );
+CREATE TABLE IF NOT EXISTS txs (
+    hash TEXT PRIMARY KEY,
+    bundle_id TEXT NOT NULL REFERENCES bundles(id),
+    kind TEXT NOT NULL CHECK (kind IN ('trade', 'cancel')),
+    nonce INTEGER NOT NULL,
+    max_fee_per_gas TEXT NOT NULL,
+    max_priority_fee_per_gas TEXT NOT NULL,
+    gas_limit INTEGER NOT NULL,
+    deadline_block INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    resolved_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS txs_one_trade_per_bundle ON txs(bundle_id) WHERE kind = 'trade';
+CREATE INDEX IF NOT EXISTS txs_state ON txs(state);
+CREATE TABLE IF NOT EXISTS receipts (
+    tx_hash TEXT PRIMARY KEY REFERENCES txs(hash),
+    block_number INTEGER NOT NULL,
+    block_hash TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    gas_used INTEGER NOT NULL,
+    effective_gas_price TEXT NOT NULL,
+    gas_cost TEXT NOT NULL,
+    realized_profit TEXT NOT NULL,
+    event_profit TEXT
+);
 """
+
+# Columns added after the first schema; an older file gets them on open.
+_ADDED_COLUMNS = {
+    "bundles": {
+        "profit_token": "TEXT",
+        "deadline_block": "INTEGER NOT NULL DEFAULT 0",
+        "net_profit_wei": "TEXT NOT NULL DEFAULT '0'",
+        "trace": "TEXT NOT NULL DEFAULT ''",
+        "seen_ns": "INTEGER NOT NULL DEFAULT 0",
+        "payload": "TEXT",
+    },
+    "outcomes": {
+        "gas_cost": "TEXT NOT NULL DEFAULT '0'",
+        "published": "INTEGER NOT NULL DEFAULT 0",
+        "booked_unix": "REAL NOT NULL DEFAULT 0",
+    },
+}
+
+UNRESOLVED = ("signed", "sent")
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    hash: str
+    bundle_id: str
+    kind: str
+    nonce: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    gas_limit: int
+    deadline_block: int
+    raw: str
+    state: str
+    created_at: float
+    sent_at: float | None = None
+
+
+@dataclass(frozen=True)
+class PendingPublish:
+    outcome: Outcome
+    trace: str
+    seen_ns: int
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
 
 
 class Ledger:
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self.path = Path(path)
+        self._db = connect(path)
         self._db.executescript(SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+    # -- bundles and outcomes ---------------------------------------------------------------
+    def _insert_bundle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO bundles (id, opportunity_id, strategy, chain_id, block_number, "
+            "simulated_profit, profit_token, deadline_block, net_profit_wei, trace, seen_ns, "
+            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                bundle.id,
+                bundle.opportunity_id,
+                bundle.strategy,
+                bundle.chain_id,
+                bundle.block_number,
+                str(bundle.simulated_profit),
+                bundle.profit_token,
+                bundle.deadline_block,
+                str(bundle.net_profit_wei),
+                trace,
+                seen_ns,
+                bundle.model_dump_json(),
+            ),
+        )
+
+    def _insert_outcome(self, outcome: Outcome, gas_cost: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO outcomes (bundle_id, status, tx_hash, block_number, "
+            "gas_used, effective_gas_price, realized_profit, reason, payload, gas_cost, "
+            "published, booked_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (
+                outcome.bundle_id,
+                outcome.status,
+                outcome.tx_hash,
+                outcome.block_number,
+                outcome.gas_used,
+                str(outcome.effective_gas_price),
+                str(outcome.realized_profit),
+                outcome.reason,
+                outcome.model_dump_json(),
+                str(gas_cost),
+                time.time(),
+            ),
+        )
 
     def outcome_for(self, bundle_id: str) -> Outcome | None:
         row = self._db.execute(
@@ -52,41 +183,144 @@ class Ledger:
         ).fetchone()
         return Outcome.model_validate_json(row[0]) if row else None
 
-    def book(self, bundle: Bundle, outcome: Outcome) -> None:
-        """Record the bundle and its outcome atomically (one transaction)."""
+    def book(
+        self, bundle: Bundle, outcome: Outcome, trace: str = "", seen_ns: int = 0, gas_cost: int = 0
+    ) -> None:
+        """Record a bundle and its final outcome atomically (a bundle that sent nothing)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT OR IGNORE INTO bundles (id, opportunity_id, strategy, chain_id, "
-                "block_number, simulated_profit) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    bundle.id,
-                    bundle.opportunity_id,
-                    bundle.strategy,
-                    bundle.chain_id,
-                    bundle.block_number,
-                    str(bundle.simulated_profit),
-                ),
-            )
-            self._db.execute(
-                "INSERT OR REPLACE INTO outcomes (bundle_id, status, tx_hash, block_number, "
-                "gas_used, effective_gas_price, realized_profit, reason, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    outcome.bundle_id,
-                    outcome.status,
-                    outcome.tx_hash,
-                    outcome.block_number,
-                    outcome.gas_used,
-                    str(outcome.effective_gas_price),
-                    str(outcome.realized_profit),
-                    outcome.reason,
-                    outcome.model_dump_json(),
-                ),
-            )
+            self._insert_bundle(bundle, trace, seen_ns)
+            self._insert_outcome(outcome, gas_cost)
+
+    def bundle(self, bundle_id: str) -> Bundle | None:
+        row = self._db.execute("SELECT payload FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
+        return Bundle.model_validate_json(row[0]) if row and row[0] else None
+
+    def unpublished(self) -> list[PendingPublish]:
+        rows = self._db.execute(
+            "SELECT o.payload, b.trace, b.seen_ns FROM outcomes o JOIN bundles b "
+            "ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
+        ).fetchall()
+        return [PendingPublish(Outcome.model_validate_json(p), t or "", s or 0) for p, t, s in rows]
+
+    def mark_published(self, bundle_id: str) -> None:
+        self._db.execute("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
 
     def count_bundles(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM bundles").fetchone()[0])
 
+    # -- txs ----------------------------------------------------------------------------------
+    def record_signed(self, bundle: Bundle, tx: TxRecord, trace: str, seen_ns: int) -> bool:
+        """Write the signed tx before it is broadcast. False if this bundle already has a trade
+        tx (another delivery or another submitter got here first): then nothing may be sent."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._insert_bundle(bundle, trace, seen_ns)
+                self._insert_tx(tx)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def record_cancel(self, tx: TxRecord) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._insert_tx(tx)
+
+    def _insert_tx(self, tx: TxRecord) -> None:
+        self._db.execute(
+            "INSERT INTO txs (hash, bundle_id, kind, nonce, max_fee_per_gas, "
+            "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                tx.hash,
+                tx.bundle_id,
+                tx.kind,
+                tx.nonce,
+                str(tx.max_fee_per_gas),
+                str(tx.max_priority_fee_per_gas),
+                tx.gas_limit,
+                tx.deadline_block,
+                tx.raw,
+                tx.state,
+                tx.created_at,
+            ),
+        )
+
+    def mark_sent(self, tx_hash: str) -> None:
+        self._db.execute(
+            "UPDATE txs SET state = 'sent', sent_at = ? WHERE hash = ? AND state = 'signed'",
+            (time.time(), tx_hash),
+        )
+
+    def trade_for(self, bundle_id: str) -> TxRecord | None:
+        row = self._db.execute(
+            f"SELECT {_TX_COLUMNS} FROM txs WHERE bundle_id = ? AND kind = 'trade'", (bundle_id,)
+        ).fetchone()
+        return _tx(row) if row else None
+
+    def txs_of(self, bundle_id: str) -> list[TxRecord]:
+        rows = self._db.execute(
+            f"SELECT {_TX_COLUMNS} FROM txs WHERE bundle_id = ? ORDER BY created_at", (bundle_id,)
+        ).fetchall()
+        return [_tx(r) for r in rows]
+
+    def unresolved(self) -> list[TxRecord]:
+        """Txs signed or sent whose fate is not known yet (tracked until mined or replaced)."""
+        rows = self._db.execute(
+            f"SELECT {_TX_COLUMNS} FROM txs WHERE state IN ('signed', 'sent') ORDER BY nonce"
+        ).fetchall()
+        return [_tx(r) for r in rows]
+
+    def resolve(
+        self,
+        bundle: Bundle,
+        outcome: Outcome,
+        tx_states: dict[str, str],
+        receipt: dict[str, object] | None,
+        gas_cost: int,
+    ) -> None:
+        """One transaction: the txs' final states, the mined receipt, the bundle's outcome."""
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for tx_hash, state in tx_states.items():
+                self._db.execute(
+                    "UPDATE txs SET state = ?, resolved_at = ? WHERE hash = ?",
+                    (state, now, tx_hash),
+                )
+            if receipt is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
+                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit) "
+                    "VALUES (:tx_hash, :block_number, :block_hash, :status, :gas_used, "
+                    ":effective_gas_price, :gas_cost, :realized_profit, :event_profit)",
+                    receipt,
+                )
+            self._insert_outcome(outcome, gas_cost)
+
     def close(self) -> None:
         self._db.close()
+
+
+_TX_COLUMNS = (
+    "hash, bundle_id, kind, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, "
+    "deadline_block, raw, state, created_at, sent_at"
+)
+
+
+def _tx(row: tuple[object, ...]) -> TxRecord:
+    return TxRecord(
+        hash=str(row[0]),
+        bundle_id=str(row[1]),
+        kind=str(row[2]),
+        nonce=int(row[3]),  # type: ignore[call-overload]
+        max_fee_per_gas=int(str(row[4])),
+        max_priority_fee_per_gas=int(str(row[5])),
+        gas_limit=int(row[6]),  # type: ignore[call-overload]
+        deadline_block=int(row[7]),  # type: ignore[call-overload]
+        raw=str(row[8]),
+        state=str(row[9]),
+        created_at=float(row[10]),  # type: ignore[arg-type]
+        sent_at=None if row[11] is None else float(row[11]),  # type: ignore[arg-type]
+    )

@@ -1,54 +1,306 @@
-"""Submit: `mev.<chain>.bundles` (durable pull) in, SQLite ledger and `mev.<chain>.outcomes` out."""
+"""Submit: `mev.<chain>.bundles` (durable pull) in; signed txs to the chain; the SQLite ledger
+and `mev.<chain>.outcomes` out.
+
+Start order is part of the safety story: key checked (refuse to run on an unsafe key), control
+values applied (an emergency stop set before a crash still holds), lease held (one submitter
+per key), nonces synced with the chain, booked-but-unpublished outcomes published; only then
+are bundles pulled. Tracking runs alongside: receipts, cancels past deadline, P&L gauges.
+"""
 
 from __future__ import annotations
 
-from mev_common import metrics, subjects
-from mev_common.bus import Envelope, PullConsumer
-from mev_common.messages import Bundle
-from mev_common.runtime import Check, Runtime
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
 
-from services.submit.decide import outcome_for_unsendable
+from mev_common import metrics, subjects
+from mev_common.bus import Envelope, PullConsumer, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.control import (
+    EMERGENCY_STOP,
+    NONCE_RESET,
+    ControlState,
+    control_key,
+    ensure_control_bucket,
+    watch_control,
+)
+from mev_common.messages import Block, Bundle, Outcome
+from mev_common.runtime import Check, Runtime
+from mev_common.settings import STRATEGY_NAMES, Settings
+from nats.js.api import DeliverPolicy
+
+from services.submit.keys import KeyLoadError, Signer, load_signer
+from services.submit.lease import Lease, keep_lease, lease_key
 from services.submit.ledger import Ledger
+from services.submit.pnl import pnl_summary
+from services.submit.submitter import Submitter
+
+log = logging.getLogger("mev.submit")
+
+GAUGE_INTERVAL_S = 5.0
+
+
+def key_is_awaited(settings: Settings) -> bool:
+    """A missing key is fatal, except on a devnet not deployed yet: `devnet up` creates the key
+    together with the deployment file, so submit waits for both like the other services."""
+    deployment = settings.contracts.deployment_file
+    return (
+        not Path(settings.keys.path).exists()
+        and deployment is not None
+        and not Path(deployment).exists()
+    )
 
 
 async def main(rt: Runtime) -> None:
+    settings = rt.settings
     chain = rt.chain_id
-    ledger = Ledger(rt.settings.database.path)
+    signer = await wait_for_key(rt)
+    if signer is None:
+        return
+    control = ControlState()
+    await apply_initial_control(rt, control)
 
-    async def on_bundle(env: Envelope[Bundle]) -> None:
-        bundle = env.message
-        outcome = ledger.outcome_for(bundle.id)
-        if outcome is None:  # first time: decide and book before anything leaves this process
-            outcome = outcome_for_unsendable(bundle)
-            ledger.book(bundle, outcome)
-            metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=outcome.status).inc()
-        await rt.bus.publish(
-            subjects.outcomes(chain),
-            outcome,
-            msg_id=f"outcome:{bundle.id}",
-            trace=env.trace,
-            seen_ns=env.seen_ns,
-        )
-        metrics.TRANSACTIONS_PROCESSED.labels(stage="submit").inc()
-
-    nats = rt.settings.nats
-    consumer = PullConsumer(
-        bus=rt.bus,
-        spec=subjects.consumer_specs(rt.settings)["submit"],
-        model=Bundle,
-        handler=on_bundle,
-        stage="submit",
-        chain_id=chain,
-        concurrency=1,  # one sender per key: nonces are sequential
-        max_deliver=nats.max_deliver,
-        ack_wait_s=nats.ack_wait_s,
-        nak_delay_s=nats.nak_delay_s,
-        max_payload_bytes=nats.max_payload_bytes,
+    lease = Lease(lease_key(chain, signer.address), rt.instance)
+    active = asyncio.Event()
+    tasks = [asyncio.create_task(keep_lease(rt.bus.js, lease, active, rt.stop))]
+    rt.add_check(
+        "lease",
+        lambda: Check(True, "active" if lease.held() else f"standby (holder {lease.holder})"),
     )
-    rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", critical=False))
-    rt.add_check("ledger", lambda: Check(True, rt.settings.database.path))
-    rt.ready = True
+    rt.add_check(
+        "emergency_stop",
+        lambda: Check(True, "ACTIVE: nothing is sent" if control.emergency_stop else "off"),
+    )
+    rt.add_check("dry_run", lambda: Check(True, settings.submit.dry_run, critical=False))
+    rt.add_check("key", lambda: Check(True, signer.address))
+    rpc = RpcPool(settings.chain.rpc_endpoints)
+    ledger: Ledger | None = None
     try:
-        await consumer.run(rt.stop)
+        if not await wait_for_chain(rpc, chain, rt.stop):
+            return
+        contracts = await wait_for_contracts(rt)
+        if contracts is None:
+            return
+        rt.ready = True  # standby counts as ready: it is healthy and waiting for the lease
+        await wait_or_stop(active, rt.stop)
+        if rt.stop.is_set():
+            return
+        ledger = Ledger(settings.database.path)
+
+        async def publish(outcome: Outcome, trace: str, seen_ns: int) -> None:
+            await rt.bus.publish(
+                subjects.outcomes(chain),
+                outcome,
+                msg_id=f"outcome:{outcome.bundle_id}",
+                trace=trace or outcome.bundle_id,
+                seen_ns=seen_ns,
+            )
+
+        def send_blocker() -> str | None:
+            if control.emergency_stop:
+                return "emergency stop active"
+            if not lease.held():
+                return "submit lease not held"
+            if not rt.bus.nc.is_connected:
+                return "NATS disconnected: control state unknown"
+            return None
+
+        submitter = Submitter(
+            settings=settings,
+            ledger=ledger,
+            pool=rpc,
+            signer=signer,
+            executor=contracts.executor,
+            publish=publish,
+            send_blocker=send_blocker,
+        )
+        await submitter.fetch_head()
+        await submitter.sync_nonces()
+        await submitter.publish_pending()
+
+        async def on_control(name: str, state: ControlState) -> None:
+            if name == EMERGENCY_STOP:
+                metrics.EMERGENCY_STOP.set(1 if state.emergency_stop else 0)
+                log.warning("emergency stop", extra={"fields": {"active": state.emergency_stop}})
+            elif name == NONCE_RESET and state.nonce_reset:
+                await submitter.sync_nonces()
+
+        tasks.append(
+            asyncio.create_task(
+                watch_control(
+                    rt.bus.js,
+                    chain,
+                    control,
+                    on_control,
+                    rt.stop,
+                    instance=rt.instance,
+                    acknowledge=frozenset({EMERGENCY_STOP, NONCE_RESET}),
+                )
+            )
+        )
+
+        async def on_block(env: Envelope[Block]) -> None:
+            submitter.on_block_message(env.message)
+
+        blocks_sub = await subscribe_ordered(
+            rt.bus, subjects.blocks(chain), Block, on_block, "submit-blocks", chain,
+            deliver_policy=DeliverPolicy.NEW,
+        )  # fmt: skip
+        tasks.append(asyncio.create_task(track_loop(rt, submitter)))
+        tasks.append(asyncio.create_task(gauge_loop(rt, settings, contracts)))
+
+        async def on_bundle(env: Envelope[Bundle]) -> None:
+            await submitter.handle(env.message, env.trace, env.seen_ns)
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="submit").inc()
+
+        nats = settings.nats
+        consumer = PullConsumer(
+            bus=rt.bus,
+            spec=subjects.consumer_specs(settings)["submit"],
+            model=Bundle,
+            handler=on_bundle,
+            stage="submit",
+            chain_id=chain,
+            concurrency=1,  # one sender per key: nonces are sequential
+            max_deliver=nats.max_deliver,
+            ack_wait_s=nats.ack_wait_s,
+            nak_delay_s=nats.nak_delay_s,
+            max_payload_bytes=nats.max_payload_bytes,
+        )
+        rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", critical=False))
+        rt.add_check(
+            "nonces",
+            lambda: Check(
+                True,
+                {"next": submitter.nonces.next_nonce, "in_flight": len(submitter.nonces.in_flight)},
+            ),
+        )
+        rt.add_check("ledger", lambda: Check(True, settings.database.path))
+        log.info(
+            "submit active",
+            extra={
+                "fields": {
+                    "address": signer.address,
+                    "executor": contracts.executor,
+                    "dry_run": settings.submit.dry_run,
+                    "emergency_stop": control.emergency_stop,
+                }
+            },
+        )
+        try:
+            await consumer.run(rt.stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await blocks_sub.unsubscribe()
     finally:
-        ledger.close()
+        rt.stop.set()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, timeout=3.0)
+        await rpc.close()
+        if ledger is not None:
+            ledger.close()
+
+
+async def wait_or_stop(event: asyncio.Event, stop: asyncio.Event) -> None:
+    waiters = {asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())}
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+async def wait_for_key(rt: Runtime) -> Signer | None:
+    """Load the key (the entry point has already refused an unsafe one); on a devnet not yet
+    deployed, wait for `devnet up` to create it."""
+    while key_is_awaited(rt.settings):
+        rt.add_check("key", lambda: Check(False, "waiting for devnet up", critical=False))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
+        if rt.stop.is_set():
+            return None
+    try:
+        return load_signer(rt.settings.keys)
+    except KeyLoadError as exc:
+        log.error("refusing to start", extra={"fields": {"error": str(exc)}})
+        raise
+
+
+async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
+    last = ""
+    while not rt.stop.is_set():
+        try:
+            contracts = load_contracts(rt.settings)
+            detail = f"executor {contracts.executor}"
+            rt.add_check("contracts", lambda d=detail: Check(True, d))
+            return contracts
+        except ContractsError as exc:
+            if str(exc) != last:
+                log.warning("contracts not available yet", extra={"fields": {"error": str(exc)}})
+                last = str(exc)
+            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
+    return None
+
+
+async def apply_initial_control(rt: Runtime, control: ControlState) -> None:
+    """Read the emergency stop before anything else: a stop set while we were down holds."""
+    while not rt.stop.is_set():
+        try:
+            kv = await ensure_control_bucket(rt.bus.js)
+            try:
+                entry = await kv.get(control_key(rt.chain_id, EMERGENCY_STOP))
+                control.apply(EMERGENCY_STOP, entry.value)
+            except Exception as exc:  # KeyNotFoundError (never set, or deleted): not stopped
+                if "NotFound" not in type(exc).__name__ and "Deleted" not in type(exc).__name__:
+                    raise
+            metrics.EMERGENCY_STOP.set(1 if control.emergency_stop else 0)
+            return
+        except Exception as exc:
+            log.warning(
+                "control bucket not readable, retrying", extra={"fields": {"error": repr(exc)}}
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
+
+
+async def track_loop(rt: Runtime, submitter: Submitter) -> None:
+    """Head and receipts: the stream's blocks move the head; RPC polling fills in when the
+    stream is quiet (ingest down, or a test without ingest)."""
+    interval = max(0.1, rt.settings.chain.block_time_s / 4)
+    while not rt.stop.is_set():
+        try:
+            if time.monotonic() - submitter.head.seen_at > rt.settings.chain.block_time_s:
+                await submitter.fetch_head()
+            await submitter.track_once()
+        except RpcError as exc:
+            metrics.ERRORS.labels(kind="submit_track").inc()
+            log.warning("tracking pass failed", extra={"fields": {"error": str(exc)}})
+        except Exception as exc:
+            metrics.ERRORS.labels(kind="submit_track").inc()
+            log.exception("tracking pass failed", extra={"fields": {"error": repr(exc)}})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=interval)
+
+
+async def gauge_loop(rt: Runtime, settings: Settings, contracts: ChainContracts) -> None:
+    """Success rates, profit per hour and gas efficiency over the last hour, from the ledger."""
+    weth = contracts.weth
+    while not rt.stop.is_set():
+        try:
+            since = time.time() - 3600
+            hour = await asyncio.to_thread(pnl_summary, settings.database.path, since)
+            metrics.BUNDLE_SUCCESS_RATE.set(hour.success_rate)
+            metrics.PROFIT_ETH_PER_HOUR.set(hour.net_profit_wei(weth) / 10**18)
+            metrics.GAS_EFFICIENCY_RATIO.set(hour.gas_efficiency(weth))
+            for name in STRATEGY_NAMES:
+                per = await asyncio.to_thread(pnl_summary, settings.database.path, since, name)
+                metrics.STRATEGY_SUCCESS_RATE.labels(strategy=name).set(per.success_rate)
+        except Exception as exc:
+            log.warning("P&L gauges failed", extra={"fields": {"error": repr(exc)}})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=GAUGE_INTERVAL_S)

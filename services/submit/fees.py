@@ -1,0 +1,72 @@
+"""EIP-1559 fees for a bundle: what to bid, bounded by what simulate's decision assumed.
+
+The cap is min(bundle.max_fee_per_gas, strategies.<name>.max_gas_price): simulate proved the
+trade profitable at its cap, so paying more could turn a win into a loss. A backrun bids one
+wei below its victim's priority fee: fee ordering then puts it right after the victim, never
+before (that would be a front-run).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Geth and anvil accept a same-nonce replacement only if both fees rise by at least 10 %.
+REPLACEMENT_BUMP_NUM, REPLACEMENT_BUMP_DEN = 9, 8  # +12.5 %, with headroom over the 10 %
+
+
+class Fees(NamedTuple):
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+class FeeRefusal(NamedTuple):
+    reason: str
+
+
+def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559 base fee of the block after one with these numbers (the chain's own rule)."""
+    if gas_limit <= 0:
+        return base_fee
+    target = gas_limit // 2
+    if target == 0 or gas_used == target:
+        return base_fee
+    if gas_used > target:
+        delta = max(base_fee * (gas_used - target) // target // 8, 1)
+        return base_fee + delta
+    return base_fee - base_fee * (target - gas_used) // target // 8
+
+
+def bundle_fees(
+    *,
+    next_base: int,
+    bundle_cap: int,
+    strategy_cap: int,
+    default_priority: int,
+    bundle_priority: int = 0,
+    victim_priority: int | None = None,
+) -> Fees | FeeRefusal:
+    """The fees to sign with, or why the bundle must not be sent at all."""
+    cap = min(bundle_cap, strategy_cap)
+    if cap <= 0:
+        return FeeRefusal("no fee cap: bundle.max_fee_per_gas is 0")
+    if next_base > cap:
+        return FeeRefusal(f"base fee {next_base} above the fee cap {cap}")
+    if victim_priority is not None:
+        priority = max(victim_priority - 1, 1)
+    else:
+        priority = bundle_priority or default_priority
+    priority = min(priority, cap - next_base)
+    max_fee = min(cap, 2 * next_base + priority)
+    return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority)
+
+
+def cancel_fees(old: Fees, next_base: int) -> Fees:
+    """Fees for a same-nonce 0-value replacement: strictly above the old tx's by the bump, and
+    enough to be mined at the coming base fee. Bounded by 21,000 gas, so the cost is small."""
+    bumped_priority = old.max_priority_fee_per_gas * REPLACEMENT_BUMP_NUM // REPLACEMENT_BUMP_DEN
+    priority = max(bumped_priority + 1, 1)
+    bumped_max = old.max_fee_per_gas * REPLACEMENT_BUMP_NUM // REPLACEMENT_BUMP_DEN + 1
+    return Fees(
+        max_fee_per_gas=max(bumped_max, 2 * next_base + priority),
+        max_priority_fee_per_gas=priority,
+    )

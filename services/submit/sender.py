@@ -1,0 +1,69 @@
+"""Broadcast a signed tx with `eth_sendRawTransaction` to every healthy endpoint at once.
+
+Why every endpoint: the first node to gossip it wins, and one slow or broken endpoint never
+holds a trade back. The raw bytes are the same everywhere, so the chain can include it only
+once whatever the number of copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mev_common import metrics
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import RpcPool, rank_endpoints
+
+# Node answers that mean "I already have this exact tx": as good as an acceptance.
+_ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
+
+
+class Verdict(Enum):
+    ACCEPTED = "accepted"  # at least one node took it (or already had it)
+    REJECTED = "rejected"  # every answering node refused it: it will not be mined from here
+    UNKNOWN = "unknown"  # no node answered: it may or may not have reached one
+
+
+@dataclass
+class SendResult:
+    verdict: Verdict
+    accepted_by: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
+
+
+async def send_raw_everywhere(pool: RpcPool, raw: bytes, seen_ns: int | None = None) -> SendResult:
+    """Hand `raw` to every endpoint not backing off (all of them if none is up)."""
+    ranked = rank_endpoints(list(pool.states.values()), time.monotonic(), pool.max_lag_blocks)
+    targets = [s.name for s in ranked if s.down_until <= time.monotonic()] or list(pool.clients)
+    payload = "0x" + raw.hex()
+    if seen_ns:
+        metrics.SUBMISSION_LATENCY.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+    replies = await asyncio.gather(
+        *(pool.clients[name].call("eth_sendRawTransaction", [payload]) for name in targets),
+        return_exceptions=True,
+    )
+    result = SendResult(Verdict.UNKNOWN)
+    answered_no = 0
+    for name, reply in zip(targets, replies, strict=True):
+        if not isinstance(reply, BaseException):
+            result.accepted_by.append(name)
+            continue
+        message = str(reply)
+        if isinstance(reply, RpcError) and reply.code is not None:
+            if any(k in message.lower() for k in _ALREADY_KNOWN):
+                result.accepted_by.append(name)
+                continue
+            answered_no += 1
+        result.errors[name] = message[:300]
+        metrics.ERRORS.labels(kind="send_raw").inc()
+    if result.accepted_by:
+        result.verdict = Verdict.ACCEPTED
+    elif answered_no == len(targets):  # a lost answer might hide an acceptance: UNKNOWN
+        result.verdict = Verdict.REJECTED
+    return result

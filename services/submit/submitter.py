@@ -1,0 +1,450 @@
+"""The submit stage's logic with its I/O: gate, price, sign, record, broadcast, track, book.
+
+Order is the money-safety argument. A bundle is checked (decide), priced (fees), given a nonce
+and signed; the signed tx is committed to the ledger BEFORE it is broadcast, so after a crash
+at any point the ledger knows every tx that may be on the wire and nothing is ever signed twice
+for one bundle. There is no `await` between the last emergency-stop check and the broadcast
+call, so a stop applied by the control watcher is always seen by the next send.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mev_common import metrics
+from mev_common.bus import Retryable
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import RpcPool
+from mev_common.messages import Block, Bundle, Outcome
+from mev_common.settings import Settings
+
+from services.submit.decide import not_sent, refusal_reason
+from services.submit.fees import FeeRefusal, Fees, bundle_fees, cancel_fees, next_base_fee
+from services.submit.keys import Signer
+from services.submit.ledger import Ledger, TxRecord
+from services.submit.nonces import NonceManager, NoNonceFree
+from services.submit.profit import realized_from_receipt
+from services.submit.sender import SendResult, Verdict, send_raw_everywhere
+from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
+
+log = logging.getLogger("mev.submit")
+
+# Test hook, off unless set to "1": SIGKILL this process right after a send is recorded, before
+# the bundle is acked (proves exactly-once across a crash). Never set it in production.
+KILL_AFTER_SEND_ENV = "MEV_SUBMIT_TEST_KILL_AFTER_SEND"
+CANCEL_GAS = 21_000
+
+Publish = Callable[[Outcome, str, int], Awaitable[None]]
+
+
+@dataclass
+class Head:
+    number: int = -1
+    next_base_fee: int = 0
+    seen_at: float = 0.0
+
+
+class Submitter:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ledger: Ledger,
+        pool: RpcPool,
+        signer: Signer,
+        executor: str,
+        publish: Publish,
+        send_blocker: Callable[[], str | None],
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.submit
+        self.chain_id = settings.chain.chain_id
+        self.ledger = ledger
+        self.pool = pool
+        self.signer = signer
+        self.executor = executor
+        self._publish = publish
+        self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
+        self.nonces = NonceManager(self.cfg.max_in_flight)
+        self.head = Head()
+        self.sent = 0
+
+    # -- chain view ----------------------------------------------------------------------------
+    def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
+        if number > self.head.number:
+            self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
+
+    def on_block_message(self, block: Block) -> None:
+        if not block.reorg:
+            self.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+
+    async def fetch_head(self) -> None:
+        block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
+        self.on_block(
+            int(block["number"], 16),
+            int(block.get("baseFeePerGas") or "0x0", 16),
+            int(block["gasUsed"], 16),
+            int(block["gasLimit"], 16),
+        )
+
+    async def sync_nonces(self) -> None:
+        """Chain pending count plus every nonce our unresolved txs hold (start, nonce_reset,
+        a refused send)."""
+        pending = int(
+            await self.pool.call("eth_getTransactionCount", [self.signer.address, "pending"]), 16
+        )
+        self.nonces.sync(pending, {t.nonce for t in self.ledger.unresolved()})
+        log.info(
+            "nonces synced",
+            extra={"fields": {"chain_pending": pending, "next": self.nonces.next_nonce}},
+        )
+
+    # -- one bundle ------------------------------------------------------------------------------
+    async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+        booked = self.ledger.outcome_for(bundle.id)
+        if booked is not None:  # seen before: publish again (deduped by msg id downstream)
+            await self._publish(booked, trace, seen_ns)
+            self.ledger.mark_published(bundle.id)
+            return
+        if self.ledger.trade_for(bundle.id) is not None:
+            return  # its tx is on the wire: tracking books and publishes its outcome
+        if self.head.number < 0 or not self.nonces.synced:
+            raise Retryable("no chain head or nonces yet", delay_s=0.5)
+        # the bundle's own block proves the chain got there, even if our head view lags
+        head = max(self.head.number, bundle.block_number)
+        reason = refusal_reason(bundle, chain_id=self.chain_id, executor=self.executor, head=head)
+        strategy = getattr(self.settings.strategies, bundle.strategy)
+        if reason is None and (strategy is None or not strategy.enabled):
+            reason = f"strategy {bundle.strategy} is not enabled"
+        fees: Fees | FeeRefusal | None = None
+        if reason is None:
+            fees = bundle_fees(
+                next_base=self.head.next_base_fee,
+                bundle_cap=bundle.max_fee_per_gas,
+                strategy_cap=strategy.max_gas_price,
+                default_priority=self.cfg.priority_fee,
+                bundle_priority=bundle.max_priority_fee_per_gas,
+                victim_priority=bundle.victim_priority_fee if bundle.victim_tx_hash else None,
+            )
+            if isinstance(fees, FeeRefusal):
+                reason = fees.reason
+        if reason is None and not self.cfg.dry_run:
+            reason = self.send_blocker()
+        if reason is None:
+            try:
+                nonce = self.nonces.take()
+            except NoNonceFree as exc:
+                reason = f"in-flight limit: {exc}"
+        if reason is not None or not isinstance(fees, Fees):
+            await self._book(bundle, not_sent(bundle, reason or "no fees"), trace, seen_ns)
+            return
+        tx = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": bundle.to,
+            "value": bundle.value,
+            "data": bundle.data,
+            "gas": bundle.gas_limit,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+        raw, tx_hash = self.signer.sign(tx)
+        if self.cfg.dry_run:
+            self.nonces.give_back(nonce)
+            await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
+            return
+        record = TxRecord(
+            hash=tx_hash,
+            bundle_id=bundle.id,
+            kind="trade",
+            nonce=nonce,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+            gas_limit=bundle.gas_limit,
+            deadline_block=bundle.deadline_block,
+            raw="0x" + raw.hex(),
+            state="signed",
+            created_at=time.time(),
+        )
+        if not self.ledger.record_signed(bundle, record, trace, seen_ns):
+            self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
+            return
+        result = await send_raw_everywhere(self.pool, raw, seen_ns)
+        await self._after_send(bundle, record, result, trace, seen_ns)
+
+    async def _after_send(
+        self, bundle: Bundle, record: TxRecord, result: SendResult, trace: str, seen_ns: int
+    ) -> None:
+        fields = {
+            "bundle": bundle.id,
+            "tx": record.hash,
+            "nonce": record.nonce,
+            "max_fee_per_gas": record.max_fee_per_gas,
+            "priority_fee": record.max_priority_fee_per_gas,
+            "verdict": result.verdict.value,
+        }
+        if result.verdict is Verdict.REJECTED:
+            log.warning(
+                "tx refused by every endpoint", extra={"fields": {**fields, "why": result.reason}}
+            )
+            self.ledger.resolve(
+                bundle,
+                not_sent(bundle, f"refused by every RPC endpoint: {result.reason}"),
+                {record.hash: "rejected"},
+                None,
+                0,
+            )
+            self.nonces.give_back(record.nonce)
+            metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
+            await self.publish_pending()
+            try:
+                await self.sync_nonces()
+            except RpcError as exc:
+                log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
+            return
+        if result.verdict is Verdict.ACCEPTED:
+            self.ledger.mark_sent(record.hash)
+        self.sent += 1
+        log.info("tx sent", extra={"fields": {**fields, "endpoints": result.accepted_by}})
+        if os.environ.get(KILL_AFTER_SEND_ENV) == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _book_dry_run(
+        self, bundle: Bundle, tx_hash: str, nonce: int, fees: Fees, trace: str, seen_ns: int
+    ) -> None:
+        reason = (
+            f"dry run: would send {tx_hash} nonce {nonce} to {bundle.to} gas {bundle.gas_limit} "
+            f"max_fee {fees.max_fee_per_gas} priority {fees.max_priority_fee_per_gas}, "
+            f"would-be profit {bundle.simulated_profit} (net {bundle.net_profit_wei} wei)"
+        )
+        log.info(
+            "dry run: would send",
+            extra={
+                "fields": {
+                    "bundle": bundle.id,
+                    "strategy": bundle.strategy,
+                    "tx": tx_hash,
+                    "nonce": nonce,
+                    "max_fee_per_gas": fees.max_fee_per_gas,
+                    "priority_fee": fees.max_priority_fee_per_gas,
+                    "would_be_profit": str(bundle.simulated_profit),
+                    "net_profit_wei": str(bundle.net_profit_wei),
+                }
+            },
+        )
+        outcome = Outcome(
+            bundle_id=bundle.id,
+            chain_id=bundle.chain_id,
+            strategy=bundle.strategy,
+            status="dry_run",
+            realized_profit=bundle.simulated_profit,
+            reason=reason,
+        )
+        await self._book(bundle, outcome, trace, seen_ns)
+
+    async def _book(self, bundle: Bundle, outcome: Outcome, trace: str, seen_ns: int) -> None:
+        if outcome.status == "not_sent":
+            log.info(
+                "bundle not sent",
+                extra={"fields": {"bundle": bundle.id, "reason": outcome.reason}},
+            )
+        self.ledger.book(bundle, outcome, trace, seen_ns)
+        metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=outcome.status).inc()
+        await self.publish_pending()
+
+    async def publish_pending(self) -> None:
+        """Publish every booked outcome not yet published (also those of a previous run)."""
+        for item in self.ledger.unpublished():
+            await self._publish(item.outcome, item.trace, item.seen_ns)
+            self.ledger.mark_published(item.outcome.bundle_id)
+
+    # -- tracking --------------------------------------------------------------------------------
+    async def track_once(self) -> int:
+        """One pass over every unresolved tx; returns how many trades were settled."""
+        txs = self.ledger.unresolved()
+        if not txs:
+            return 0
+        mined_nonce = int(
+            await self.pool.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16
+        )
+        replies = await self.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in txs])
+        receipts: dict[str, dict[str, Any] | None] = {
+            t.hash: (r if isinstance(r, dict) else None) for t, r in zip(txs, replies, strict=True)
+        }
+        groups: dict[str, list[TxRecord]] = {}
+        for tx in txs:
+            groups.setdefault(tx.bundle_id, []).append(tx)
+        settled = 0
+        for bundle_id, group in groups.items():
+            trade = next((t for t in group if t.kind == "trade"), None)
+            cancels = [t for t in group if t.kind == "cancel"]
+            if trade is None:  # a cancel whose trade is settled: it lost the nonce race
+                continue
+            step = next_step(
+                trade,
+                cancels,
+                receipts,
+                head=self.head.number,
+                mined_nonce=mined_nonce,
+                now=time.time(),
+                receipt_timeout_s=self.cfg.receipt_timeout_s,
+            )
+            if isinstance(step, CheckPool):
+                step = await self._check_pool(trade, cancels)
+            if isinstance(step, Settle):
+                await self._settle(bundle_id, trade, cancels, step)
+                settled += 1
+            elif isinstance(step, Cancel):
+                await self._cancel(trade, step.last)
+            elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
+                raise AssertionError(step)
+        if settled:
+            self.nonces.confirmed_up_to(mined_nonce)
+        return settled
+
+    async def _check_pool(self, trade: TxRecord, cancels: list[TxRecord]) -> Settle | Cancel:
+        known = [
+            await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
+        ]
+        if any(known):  # still pending (e.g. base fee above its cap): outbid it again
+            return Cancel(cancels[-1] if cancels else trade)
+        return Settle(
+            "dropped",
+            None,
+            None,
+            f"neither trade {trade.hash} nor its cancel is mined or known to the node after "
+            f"{self.cfg.receipt_timeout_s} s",
+        )
+
+    async def _cancel(self, trade: TxRecord, last: TxRecord) -> None:
+        blocked = self.send_blocker()
+        if blocked:
+            return  # an emergency stop holds cancels too: nothing at all leaves this process
+        fees = cancel_fees(
+            Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas), self.head.next_base_fee
+        )
+        tx = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": trade.nonce,
+            "to": self.signer.address,
+            "value": 0,
+            "data": "0x",
+            "gas": CANCEL_GAS,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+        raw, tx_hash = self.signer.sign(tx)
+        record = TxRecord(
+            hash=tx_hash,
+            bundle_id=trade.bundle_id,
+            kind="cancel",
+            nonce=trade.nonce,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+            gas_limit=CANCEL_GAS,
+            deadline_block=trade.deadline_block,
+            raw="0x" + raw.hex(),
+            state="signed",
+            created_at=time.time(),
+        )
+        self.ledger.record_cancel(record)
+        result = await send_raw_everywhere(self.pool, raw)
+        if result.verdict is not Verdict.REJECTED:
+            self.ledger.mark_sent(tx_hash)
+        log.warning(
+            "trade past deadline: cancel sent",
+            extra={
+                "fields": {
+                    "bundle": trade.bundle_id,
+                    "trade": trade.hash,
+                    "cancel": tx_hash,
+                    "nonce": trade.nonce,
+                    "head": self.head.number,
+                    "deadline_block": trade.deadline_block,
+                    "verdict": result.verdict.value,
+                    "errors": result.reason,
+                }
+            },
+        )
+
+    async def _settle(
+        self, bundle_id: str, trade: TxRecord, cancels: list[TxRecord], step: Settle
+    ) -> None:
+        bundle = self.ledger.bundle(bundle_id)
+        assert bundle is not None, f"tx {trade.hash} without its bundle row"
+        profit, gas_used, price, gas_cost, reason = 0, 0, 0, 0, step.reason
+        receipt_row: dict[str, object] | None = None
+        if step.receipt is not None and step.mined is not None:
+            token = bundle.profit_token if step.mined.kind == "trade" else None
+            realized = realized_from_receipt(step.receipt, self.executor, token)
+            profit, gas_used = realized.profit, realized.gas_used
+            price, gas_cost = realized.effective_gas_price, realized.gas_cost
+            if realized.event_profit is not None and realized.event_profit != realized.profit:
+                reason = (
+                    f"{reason}; Arbitrage event says {realized.event_profit}, transfers "
+                    f"{realized.profit}: booked the transfers"
+                ).lstrip("; ")
+                metrics.ERRORS.labels(kind="profit_mismatch").inc()
+            receipt_row = {
+                "tx_hash": step.mined.hash,
+                "block_number": int(step.receipt["blockNumber"], 16),
+                "block_hash": step.receipt["blockHash"],
+                "status": int(step.receipt.get("status", "0x0"), 16),
+                "gas_used": gas_used,
+                "effective_gas_price": str(price),
+                "gas_cost": str(gas_cost),
+                "realized_profit": str(profit),
+                "event_profit": None
+                if realized.event_profit is None
+                else str(realized.event_profit),
+            }
+        states = {t.hash: "replaced" for t in [trade, *cancels]}
+        if step.mined is not None:
+            states[step.mined.hash] = "mined" if step.status != "reverted" else "reverted"
+        elif step.status == "dropped":
+            states = {t.hash: "dropped" for t in [trade, *cancels]}
+        outcome = Outcome(
+            bundle_id=bundle.id,
+            chain_id=bundle.chain_id,
+            strategy=bundle.strategy,
+            status=step.status,  # type: ignore[arg-type]
+            tx_hash=step.mined.hash if step.mined else trade.hash,
+            block_number=receipt_row["block_number"] if receipt_row else None,  # type: ignore[arg-type]
+            gas_used=gas_used,
+            effective_gas_price=price,
+            realized_profit=profit,
+            reason=reason,
+        )
+        self.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
+        self.nonces.release(trade.nonce)
+        metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
+        metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
+        if profit > 0:
+            metrics.PROFIT_WEI.labels(strategy=bundle.strategy).inc(profit)
+        log.info(
+            "bundle settled",
+            extra={
+                "fields": {
+                    "bundle": bundle.id,
+                    "status": step.status,
+                    "tx": outcome.tx_hash,
+                    "realized_profit": str(profit),
+                    "gas_cost": str(gas_cost),
+                    "reason": reason,
+                }
+            },
+        )
+        if step.status == "dropped":
+            try:
+                await self.sync_nonces()
+            except RpcError as exc:
+                log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
+        await self.publish_pending()

@@ -1,0 +1,81 @@
+"""What to do next with a sent trade: pure, from its txs, their receipts and the chain's nonce.
+
+A trade is settled by whichever tx used its nonce: the trade itself (included or reverted), our
+0-value cancel (replaced), or something else (replaced, by another tx with that nonce). Once its
+deadline block is mined without it, it is never left to land stale: a cancel takes the nonce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.submit.ledger import TxRecord
+
+
+@dataclass(frozen=True)
+class Wait:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Replace the trade's nonce with a 0-value self-transfer at a higher fee."""
+
+    last: TxRecord  # the tx (trade or earlier cancel) whose fees must be outbid
+
+
+@dataclass(frozen=True)
+class Settle:
+    status: str  # included | reverted | replaced | dropped
+    mined: TxRecord | None  # the tx of ours that used the nonce, if any
+    receipt: dict[str, Any] | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckPool:
+    """Every tx of this trade is old and unmined: ask the node whether it still has any."""
+
+
+Step = Wait | Cancel | Settle | CheckPool
+
+
+def next_step(
+    trade: TxRecord,
+    cancels: list[TxRecord],
+    receipts: dict[str, dict[str, Any] | None],
+    *,
+    head: int,
+    mined_nonce: int,
+    now: float,
+    receipt_timeout_s: float,
+) -> Step:
+    """`receipts` maps each tx hash to its receipt (None: not mined); `mined_nonce` is the
+    chain's confirmed tx count of our address, read before the receipts."""
+    mined = receipts.get(trade.hash)
+    if mined is not None:
+        ok = int(mined.get("status", "0x0"), 16) == 1
+        return Settle("included" if ok else "reverted", trade, mined, "" if ok else "reverted")
+    for cancel in cancels:
+        receipt = receipts.get(cancel.hash)
+        if receipt is not None:
+            return Settle(
+                "replaced",
+                cancel,
+                receipt,
+                f"cancelled past deadline block {trade.deadline_block}: nonce {trade.nonce} "
+                f"used by our 0-value tx {cancel.hash}, trade {trade.hash} never mined",
+            )
+    if mined_nonce > trade.nonce:
+        return Settle(
+            "replaced", None, None, f"nonce {trade.nonce} used by a tx not from this submitter"
+        )
+    if head < trade.deadline_block:
+        return Wait()
+    if not cancels:
+        return Cancel(trade)
+    last = cancels[-1]
+    if now - (last.sent_at or last.created_at) >= receipt_timeout_s:
+        return CheckPool()
+    return Wait()
