@@ -453,3 +453,53 @@ def test_unsafe_key_file_refuses_to_start(
     problem = problem.format(key=key)
     assert done.stderr == f"submit: refusing to start: key file {key} {problem}\n"
     assert ("ab" * 32) not in done.stdout + done.stderr
+
+
+async def test_standby_takes_over_the_lease_when_the_active_dies(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
+) -> None:
+    config = config_for(devnet, nats_server.url, tmp_path)
+    active = start_submit(config, tmp_path, MEV_INSTANCE="submit-a")
+    standby = ServiceProcess(
+        "submit",
+        config,
+        tmp_path / "standby.log",
+        env={"MEV_INSTANCE": "submit-b", "MEV_PORT_OFFSET": "17"},
+    ).start()
+    port = int(active.health_url().rsplit(":", 1)[1].split("/")[0]) + 17
+    standby_url = f"http://127.0.0.1:{port}/health"
+
+    def standby_checks() -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(standby_url, timeout=1) as resp:
+                return dict(json.loads(resp.read())["checks"])
+        except OSError:
+            return {}
+
+    try:
+        await wait_active(active)
+        await wait_for(
+            lambda: standby_checks().get("lease", {}).get("detail") == "standby (holder submit-a)",
+            30,
+            "standby",
+        )
+        assert "nonces" not in standby_checks()  # a standby pulls no bundles
+        assert active.proc is not None
+        active.proc.kill()
+        killed = time.monotonic()
+        await wait_for(lambda: "nonces" in standby_checks(), 15, "takeover")
+        takeover_s = time.monotonic() - killed
+        print(f"standby took over {takeover_s:.2f} s after the active died")
+
+        bundle, profit = arbitrage_bundle(devnet, "lease-1")
+        await publish_bundle(bus, bundle)
+        db = tmp_path / "mev-bot.db"
+        await wait_for(lambda: tx_states(db, bundle.id) == [("trade", "sent")], what="sent")
+        mine(devnet)
+        [outcome] = await outcome_of(bus, bundle.id)
+        assert (outcome.status, outcome.realized_profit) == ("included", profit)
+        assert standby.logs().count('"msg":"tx sent"') == 1
+        assert active.logs().count('"msg":"tx sent"') == 0
+    finally:
+        active.stop()
+        standby.stop()
