@@ -285,3 +285,53 @@ async def test_reorg_rewinds_state(
     finally:
         await sub.unsubscribe()
     assert [b.number for b in blocks if b.reorg] == [doomed]
+
+
+async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportunity_once(
+    devnet: tuple[AnvilNode, Path], pipeline: list[ServiceProcess], bus: Bus
+) -> None:
+    node, deployment_path = devnet
+    chain = Chain(node, json.loads(deployment_path.read_text()))
+    first = pipeline[1]
+    second = ServiceProcess(
+        "detect",
+        first.config,
+        first.log_path.with_name("detect-2.log"),
+        env={"MEV_PORT_OFFSET": "100", "MEV_INSTANCE": "detect-2"},
+    ).start()
+    try:
+        second.wait_health(200, timeout_s=30)
+        for _ in range(50):  # wait until the second replica has loaded its pools
+            if "ready" in second.logs() or "pools loaded" in second.logs():
+                break
+            await asyncio.sleep(0.1)
+        consumed = 'mev_bot_messages_consumed_total{result="ok",stage="detect"}'
+        baseline = sum(metric_value(p, consumed) for p in (first, second))
+        hashes = []
+        for i in range(12):
+            hashes.append(await chain.send_swap("AB"[i % 2], ["WETH", "USDC"], (i + 1) * 10**18))
+        found = await opportunities(
+            bus, lambda ops: {o.trigger for o in ops} >= set(hashes), timeout_s=20
+        )
+        consumed = 'mev_bot_messages_consumed_total{result="ok",stage="detect"}'
+        after_total = sum(metric_value(p, consumed) for p in (first, second))
+    finally:
+        second.stop()
+        await chain.mine()
+    backruns = [o for o in found if o.trigger in hashes]
+    assert {o.trigger for o in backruns} == set(hashes)
+    assert len({o.id for o in backruns}) == len(backruns)  # each stored once
+    # the durable consumer hands each pending tx to exactly one replica
+    assert after_total == baseline + len(hashes)
+
+
+def metric_value(proc: ServiceProcess, series: str) -> float:
+    import urllib.request
+
+    import yaml
+
+    cfg = yaml.safe_load(proc.config.read_text())
+    port = cfg["services"][proc.name]["metrics_port"] + int(proc.env.get("MEV_PORT_OFFSET", "0"))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        text = resp.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))
