@@ -313,7 +313,6 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
         found = await opportunities(
             bus, lambda ops: {o.trigger for o in ops} >= set(hashes), timeout_s=20
         )
-        consumed = 'mev_bot_messages_consumed_total{result="ok",stage="detect"}'
         after_total = sum(metric_value(p, consumed) for p in (first, second))
     finally:
         second.stop()
