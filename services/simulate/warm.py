@@ -71,6 +71,7 @@ class WarmEvm:
     chain_id: int
     executor: str
     block_time_s: float = 1.0
+    exact_gas: bool = True  # refork on changed state until patching is gas-exact (see patch)
     evm: EVM | None = None
     head: Block | None = None
     env: BlockEnvSpec | None = None
@@ -106,6 +107,9 @@ class WarmEvm:
         if block.number != head.number + 1 or block.parent_hash != head.hash:
             self.fork(block, f"gap {head.number} -> {block.number}")
             return
+        if self.exact_gas and any(e.topics and e.topics[0] == SYNC_TOPIC for e in block.logs):
+            self.fork(block, "state changed (exact gas)")
+            return
         try:
             self.patch(block)
         except NeedsRefork as exc:
@@ -139,7 +143,10 @@ class WarmEvm:
                 (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
                 (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
             ]
-        # all reads and checks done: now write, so a refork never follows a half patch
+        # all reads and checks done: now write, so a refork never follows a half patch.
+        # Known gap: pyrevm's insert_account_storage also warms the account for every later
+        # call (gas ~2.5k low per patched account; a checkpoint revert or commit around the
+        # writes does not fix it). Values, success and profit are exact; `exact_gas` reforks.
         for address, slot, value in writes:
             evm.insert_account_storage(address, slot, value)
         env = block_env_after(block, self.chain_id, self.block_time_s)
