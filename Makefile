@@ -10,6 +10,7 @@ DEVNET_LOCK := $(wildcard deploy/devnet/package-lock.json)
 APT_LIST := deploy/apt-packages.txt
 CONFIG ?= config/devnet.yaml
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup test lint fmt run bench e2e compose-config clean help
 .DEFAULT_GOAL := help
@@ -67,9 +68,17 @@ test: lint
 run: setup
 	exec $(BIN)/mev-bot run --config $(CONFIG)
 
-bench: setup
-	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; \
-	else echo "make bench: no benchmark scenarios yet (see the benchmarks issue)"; exit 1; fi
+# degenbot (scenario 5's peer) pins its own web3/scipy: its own venv, from a hashed lock.
+DEGENBOT_VENV := bench/.venv-degenbot
+DEGENBOT_LOCK := bench/peers/requirements-degenbot.txt
+
+$(STAMPS)/degenbot: $(DEGENBOT_LOCK) $(STAMPS)/uv
+	$(PYTHON) -m venv $(DEGENBOT_VENV)
+	$(BIN)/uv pip sync --python $(DEGENBOT_VENV)/bin/python --require-hashes $(DEGENBOT_LOCK)
+	@touch $@
+
+bench: setup $(STAMPS)/degenbot
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS)

@@ -1,0 +1,135 @@
+"""The degenbot side of scenario 5, run by the degenbot 0.3.0 venv (bench/.venv-degenbot).
+
+Reads the cases our side wrote (pools, swaps, cycles) from a JSON file and prints degenbot's
+answers and timings as JSON. Pools are built offline: tokens without RPC, unregistered pools
+with their state set by hand (see TOOLCHAIN.md). Its arbitrage profit passes through a float,
+so the exact profit of its chosen input is recomputed here with its own integer pool math.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from fractions import Fraction
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench.stats: stdlib only
+
+from degenbot.arbitrage.uniswap_lp_cycle import UniswapLpCycle
+from degenbot.erc20_token import Erc20Token
+from degenbot.exceptions import DegenbotError
+from degenbot.uniswap.types import UniswapV2PoolState
+from degenbot.uniswap.v2_liquidity_pool import UnregisteredLiquidityPool
+
+from bench.stats import quantile
+
+
+class OfflineToken(Erc20Token):
+    """An ERC-20 with known metadata: no RPC calls at construction."""
+
+    def __init__(self, address: str, symbol: str, decimals: int) -> None:
+        self.address = address  # type: ignore[assignment]
+        self.symbol = symbol
+        self.name = symbol
+        self.decimals = decimals
+
+
+def build_pools(case: dict[str, Any]) -> tuple[dict[str, OfflineToken], dict[str, Any]]:
+    tokens = {
+        t["address"]: OfflineToken(t["address"], t["symbol"], t["decimals"]) for t in case["tokens"]
+    }
+    pools = {}
+    for p in case["pools"]:
+        pool = UnregisteredLiquidityPool(
+            p["address"],
+            [tokens[p["token0"]], tokens[p["token1"]]],
+            Fraction(p["fee_bps"], 10_000),
+        )
+        pool.name = p["address"][-6:]
+        pool._state = UniswapV2PoolState(
+            pool=pool.address, reserves_token0=p["reserve0"], reserves_token1=p["reserve1"]
+        )
+        pools[p["address"]] = pool
+    return tokens, pools
+
+
+def exact_profit(cycle: UniswapLpCycle, amount_in: int) -> int:
+    """Profit of `amount_in` through the cycle with degenbot's integer amount-out."""
+    amount = amount_in
+    for pool, vector in zip(cycle.swap_pools, cycle._swap_vectors, strict=True):
+        if amount <= 0:
+            return -amount_in
+        amount = pool.calculate_tokens_out_from_tokens_in(vector.token_in, amount)
+    return amount - amount_in
+
+
+def main(path: str) -> None:
+    logging.disable(logging.WARNING)
+    case = json.loads(Path(path).read_text())
+    repeats = int(case["repeats"])
+    tokens, pools = build_pools(case)
+
+    swaps = [(pools[p], tokens[t], amount) for p, t, amount in case["swaps"]]
+    swap_out = [pool.calculate_tokens_out_from_tokens_in(t, a) for pool, t, a in swaps]
+    swap_runs = []
+    for _ in range(repeats):
+        times = []
+        for pool, token, amount in swaps:
+            started = time.perf_counter_ns()
+            pool.calculate_tokens_out_from_tokens_in(token, amount)
+            times.append((time.perf_counter_ns() - started) / 1e3)
+        swap_runs.append([quantile(times, 0.5), quantile(times, 0.95)])
+
+    cycles = [
+        UniswapLpCycle(
+            input_token=tokens[c["input_token"]],
+            swap_pools=[pools[a] for a in c["pools"]],
+            id=str(i),
+            max_input=int(case["max_input"]),
+        )
+        for i, c in enumerate(case["cycles"])
+    ]
+    answers: list[dict[str, Any] | None] = []
+    cycle_runs: dict[str, list[list[float]]] = {}
+    for run in range(repeats):
+        times_by_hops: dict[str, list[float]] = {}
+        for cycle in cycles:
+            started = time.perf_counter_ns()
+            try:
+                found = cycle.calculate()
+            except DegenbotError:
+                found = None
+            elapsed = (time.perf_counter_ns() - started) / 1e3
+            if found is not None:
+                times_by_hops.setdefault(str(len(cycle.swap_pools)), []).append(elapsed)
+            if run == 0:
+                answers.append(
+                    None
+                    if found is None
+                    else {
+                        "amount_in": found.input_amount,
+                        "profit_reported": found.profit_amount,
+                        "profit_exact": exact_profit(cycle, found.input_amount),
+                    }
+                )
+        for hops, times in times_by_hops.items():
+            cycle_runs.setdefault(hops, []).append([quantile(times, 0.5), quantile(times, 0.95)])
+
+    json.dump(
+        {
+            "version": version("degenbot"),
+            "swaps": swap_out,
+            "swap_runs_us": swap_runs,
+            "cycles": answers,
+            "cycle_runs_us": cycle_runs,
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

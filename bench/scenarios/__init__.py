@@ -1,0 +1,1 @@
+"""One module per scenario; each exposes `KEY`, `TITLE` and `run(tiny) -> ScenarioResult`."""

@@ -1,0 +1,61 @@
+"""Quantiles and the "median over repeated runs" summary every scenario reports.
+
+Why nearest-rank on sorted samples: no interpolation between two real observations, so a p95 is
+a latency that actually happened; across runs we take the median of each run's value, which a
+single noisy run (another process on the 2 cores) cannot drag.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import NamedTuple
+
+
+def quantile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank quantile (q in [0, 1]) of a non-empty sample."""
+    if not samples:
+        raise ValueError("quantile of no samples")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+class RunStats(NamedTuple):
+    """One run's latency distribution, summarised."""
+
+    p50: float
+    p95: float
+    count: int
+
+
+def run_stats(samples: Sequence[float]) -> RunStats:
+    return RunStats(quantile(samples, 0.5), quantile(samples, 0.95), len(samples))
+
+
+class Summary(NamedTuple):
+    """Median over runs of each run's p50 and p95 (for a single-valued metric, p50 == p95)."""
+
+    p50: float
+    p95: float
+    runs: int
+
+
+def summarize(runs: Sequence[RunStats]) -> Summary:
+    """Median across repeated runs of the per-run p50 and p95."""
+    return Summary(
+        statistics.median(r.p50 for r in runs), statistics.median(r.p95 for r in runs), len(runs)
+    )
+
+
+def summarize_values(values: Sequence[float]) -> Summary:
+    """A metric measured once per run (a rate, a count): median and p95 across runs."""
+    return Summary(statistics.median(values), quantile(values, 0.95), len(values))
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or None when either is missing or the denominator is zero."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator

@@ -1,0 +1,56 @@
+"""`make bench` at its tiniest: every scenario runs and hands back well-formed, finite numbers.
+
+No speed thresholds (DESIGN §9: targets are benchmarks, not timed tests). A scenario whose stage
+has not landed reports why; scenario 5 runs our side even without the degenbot venv.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.__main__ import SCENARIOS, run_one
+from bench.results import ScenarioResult
+
+
+@pytest.mark.parametrize("module_name", SCENARIOS, ids=lambda m: m.rsplit(".", 1)[-1])
+def test_scenario_tiny(module_name: str) -> None:
+    result = run_one(module_name, tiny=True)
+    module = importlib.import_module(module_name)
+    assert result.key == module.KEY and result.title == module.TITLE
+    if not result.available:
+        assert result.reason and not result.reason.startswith("failed"), result.reason
+        return
+    assert result.rows, "an available scenario reports at least one row"
+    for row in result.rows:
+        assert row.metric and row.unit
+        assert row.ours is not None and row.ours.runs >= 1
+    assert result.all_finite()
+    json.dumps(result.to_json(), default=str)
+
+
+def test_report_files(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bench import figure
+    from bench.results import Row
+    from bench.stats import Summary
+
+    results = [
+        ScenarioResult("demo", "Demo", rows=[Row("m", "ms", Summary(1.0, 2.0, 3), "base",
+                                                 Summary(0.5, 1.0, 3), 2.0, "ours/base")],
+                       samples={"stage": [0.1, 0.2, 0.3]}),
+        ScenarioResult.unavailable("later", "Later", "not landed"),
+    ]  # fmt: skip
+    started = datetime.now(UTC)
+    json_path, md_path = report.write(results, started, "tiny", tmp_path)
+    table = md_path.read_text()
+    assert "| 1 | Demo | m | 1.00 / 2.00 ms | base | 0.5 / 1.00 ms | 2.00× (ours/base) |" in table
+    assert "not available: not landed" in table
+    assert json.loads(json_path.read_text())["scenarios"][0]["rows"][0]["ours"]["p95"] == 2.0
+    png = figure.draw(results, tmp_path / "latest.png", "test")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
