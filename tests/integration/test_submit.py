@@ -358,7 +358,15 @@ async def test_kill_9_after_send_never_sends_twice_and_still_books(
     proc = start_submit(config, tmp_path)  # the unacked bundle is redelivered to this one
     try:
         await wait_active(proc)
-        await asyncio.sleep(2.5)  # ack_wait_s of the test config: the redelivery happens
+        # the redelivered bundle is handled (acked) by this process without a second send
+        durable = subjects.consumer_specs(load_settings(config))["submit"].durable
+        for _ in range(400):
+            info = await bus.js.consumer_info("BUNDLES", durable)
+            if info.num_ack_pending == 0 and info.num_pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+        assert tx_states(db, bundle.id) == [("trade", "sent")]
         mine(devnet)
         outcomes = await outcome_of(bus, bundle.id)
         assert {o.status for o in outcomes} == {"included"}
