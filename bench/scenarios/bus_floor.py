@@ -44,15 +44,18 @@ def _headers(msg_id: str) -> dict[str, str]:
     return {HEADER_MSG_ID: msg_id, HEADER_TRACE: msg_id, HEADER_SEEN_NS: str(time.time_ns())}
 
 
-async def _raw_consume(bus: Bus, subject: str, n: int, out: list[float]) -> float:
-    """Pull and ack n messages; latency from Mev-Seen-Ns. Returns seconds until the last."""
+async def raw_consume(
+    bus: Bus, subject: str, n: int, out: list[float], deadline_s: float = DEADLINE_S
+) -> float:
+    """Pull and ack n messages of stream BENCH with nats-py alone; latency (ms) from
+    Mev-Seen-Ns into `out`. Returns the seconds until the last one (or the deadline)."""
     durable = f"raw-{uuid.uuid4().hex[:8]}"
     config = ConsumerConfig(
         durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=BATCH * 4
     )
     sub = await bus.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
     started = time.perf_counter()
-    deadline = started + DEADLINE_S
+    deadline = started + deadline_s
     got = 0
     try:
         while got < n and time.perf_counter() < deadline:
@@ -120,7 +123,7 @@ async def _latency_run(
     payload = encode(message)
     out: list[float] = []
     if side == "raw":
-        consume = asyncio.create_task(_raw_consume(sub, subject, n, out))
+        consume = asyncio.create_task(raw_consume(sub, subject, n, out))
         send = lambda i: _raw_publish(pub, subject, payload, tag, i)  # noqa: E731
     else:
         consume = asyncio.create_task(_ours_consume(sub, subject, type(message), n, out))
@@ -147,7 +150,7 @@ async def _throughput_run(
     publish_rate = n / (time.perf_counter() - started)
     out: list[float] = []
     if side == "raw":
-        elapsed = await _raw_consume(sub, subject, n, out)
+        elapsed = await raw_consume(sub, subject, n, out)
     else:
         elapsed = await _ours_consume(sub, subject, type(message), n, out)
     return publish_rate, len(out) / elapsed
