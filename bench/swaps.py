@@ -10,10 +10,12 @@ CPU off the measured path on a 2-core machine.
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from mev_common.devnet.layout import PAIRS, TOKENS_BY_SYMBOL
 from mev_common.messages import PendingTx, encode
+from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE
 
 from bench.samples import swap_calldata
 
@@ -62,3 +64,8 @@ def pending_swaps(deployment: dict[str, Any], n: int, seed: int) -> list[tuple[s
         )
         out.append((tx_hash, encode(tx)))
     return out
+
+
+def ingest_headers(tx_hash: str) -> dict[str, str]:
+    """The headers ingest puts on a pending tx, with Mev-Seen-Ns taken now."""
+    return {HEADER_MSG_ID: tx_hash, HEADER_TRACE: tx_hash, HEADER_SEEN_NS: str(time.time_ns())}

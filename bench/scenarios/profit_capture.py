@@ -1,6 +1,7 @@
 """Scenario 6: profit capture, realized ÷ oracle over a seeded devnet flow with the bot running.
 
-Needs the real simulate and submit services; until they land this reports why not.
+Needs the real simulate and submit services and an oracle of bench's own; until both exist
+this reports why not (never a made-up number).
 """
 
 from __future__ import annotations
@@ -16,4 +17,9 @@ def run(tiny: bool = False) -> ScenarioResult:
     missing = missing_stages()
     if missing:
         return ScenarioResult.unavailable(KEY, TITLE, missing)
-    return ScenarioResult.unavailable(KEY, TITLE, "pipeline landed; scenario not written yet")
+    return ScenarioResult.unavailable(
+        KEY,
+        TITLE,
+        "the pipeline has landed, but bench's own oracle (best arbitrage per block "
+        "from exact state) is not written yet",
+    )

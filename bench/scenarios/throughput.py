@@ -19,7 +19,7 @@ import uuid
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.pipeline_status import total
-from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE, StreamSpec
+from mev_common.subjects import StreamSpec
 
 from bench.pacing import paced
 from bench.results import Row, ScenarioResult
@@ -34,7 +34,7 @@ from bench.stack import (
     window_quantile,
 )
 from bench.stats import Summary, quantile, ratio, summarize_values
-from bench.swaps import pending_swaps
+from bench.swaps import ingest_headers, pending_swaps
 
 KEY = "throughput"
 TITLE = "Throughput: pending swaps into detect"
@@ -58,10 +58,6 @@ class Step:
         return self.drained and self.within >= 0.95 and self.achieved >= 0.9 * self.rate
 
 
-def _headers(tx_hash: str) -> dict[str, str]:
-    return {HEADER_MSG_ID: tx_hash, HEADER_TRACE: tx_hash, HEADER_SEEN_NS: str(time.time_ns())}
-
-
 async def _processed(stack: Stack) -> float:
     samples = await asyncio.to_thread(stack.metrics, "detect")
     return total(samples, PROCESSED, stage="detect")
@@ -76,7 +72,7 @@ async def _detect_step(
 
     async def send(i: int) -> None:
         tx_hash, payload = payloads[i]
-        await bus.js.publish(subject, payload, headers=_headers(tx_hash))
+        await bus.js.publish(subject, payload, headers=ingest_headers(tx_hash))
 
     achieved = await paced(len(payloads), rate, send)
     deadline = time.monotonic() + GRACE_S
@@ -115,7 +111,7 @@ async def _raw_step(bus: Bus, payloads: list[tuple[str, bytes]], rate: float) ->
 
     async def send(i: int) -> None:
         tx_hash, payload = payloads[i]
-        await bus.js.publish(subject, payload, headers=_headers(f"raw-{tx_hash}"))
+        await bus.js.publish(subject, payload, headers=ingest_headers(f"raw-{tx_hash}"))
 
     achieved = await paced(len(payloads), rate, send)
     elapsed_at_end = time.perf_counter()
