@@ -92,7 +92,7 @@ def _time_runs(calls: list[Any], repeats: int) -> list[RunStats]:
 def _peer(pools: list[V2Pool], cycles: list[Cycle], swaps: list[Any], repeats: int) -> Any:
     """degenbot's answers, or None with the reason if its venv is not there."""
     if not PEER_PYTHON.exists():
-        return None, f"degenbot venv absent ({PEER_PYTHON.relative_to(BENCH_DIR.parent)})"
+        return None, f"degenbot venv absent ({PEER_PYTHON}): make bench creates it"
     case = {
         "tokens": [
             {"address": TOKEN_ADDRESS[s], "symbol": s, "decimals": TOKENS_BY_SYMBOL[s].decimals}

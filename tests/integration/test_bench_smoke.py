@@ -54,3 +54,13 @@ def test_report_files(tmp_path: Path) -> None:
     assert json.loads(json_path.read_text())["scenarios"][0]["rows"][0]["ours"]["p95"] == 2.0
     png = figure.draw(results, tmp_path / "latest.png", "test")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_math_scenario_without_degenbot_venv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone has no degenbot venv: our side still runs and the row says why."""
+    from bench.scenarios import amm_peer
+
+    monkeypatch.setattr(amm_peer, "PEER_PYTHON", Path("/nonexistent/python"))
+    result = amm_peer.run(tiny=True)
+    assert result.rows and result.all_finite()
+    assert all(row.baseline is None and "degenbot venv absent" in row.note for row in result.rows)
