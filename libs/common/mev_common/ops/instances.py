@@ -6,6 +6,7 @@ reach the broker says so at once instead of hanging.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -27,13 +28,20 @@ class BrokerUnreachable(Exception):
 
 
 async def connect(settings: Settings, timeout_s: float = 3.0) -> Client:
-    try:
-        return await nats.connect(
-            settings.nats.url,
-            name="mev-bot-cli",
-            connect_timeout=timeout_s,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
+
+    async def quiet(_exc: Exception) -> None:  # the one-line failure below says it all
+        return None
+
+    try:  # nats-py keeps retrying a first connection that fails: bound it ourselves
+        return await asyncio.wait_for(
+            nats.connect(
+                settings.nats.url,
+                name="mev-bot-cli",
+                connect_timeout=timeout_s,
+                allow_reconnect=False,
+                error_cb=quiet,
+            ),
+            timeout=timeout_s,
         )
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         raise BrokerUnreachable(f"cannot reach NATS at {settings.nats.url}: {exc!r}") from None

@@ -1,0 +1,169 @@
+"""scripts/*.sh on temporary directories: backup -> damage -> restore gives an intact ledger
+with the same rows; a damaged backup is refused; disaster recovery restores config, key and
+ledger; key rotation leaves a 0600 key and an archive, also when the emergency stop fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mev_common.nats_server import free_port
+
+from tests.support.stack import REPO, write_config
+
+SCRIPTS = REPO / "scripts"
+STAMP = "20261125"
+PASSPHRASE = "test-only-passphrase"
+
+
+def run(script: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPTS / script), *args],
+        cwd=cwd, capture_output=True, text=True, check=False,
+        env={**os.environ, "MEV_BACKUP_DATE": STAMP, **env},
+    )  # fmt: skip
+
+
+def make_ledger(path: Path, bundles: int) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(
+        "CREATE TABLE bundles (id TEXT PRIMARY KEY, strategy TEXT, profit TEXT);"
+        "CREATE TABLE outcomes (bundle_id TEXT PRIMARY KEY, status TEXT, payload TEXT);"
+    )
+    with db:
+        for i in range(bundles):
+            db.execute("INSERT INTO bundles VALUES (?, 'backrun', ?)", (f"b{i}", str(i * 10**15)))
+            if i % 3:
+                db.execute("INSERT INTO outcomes VALUES (?, 'included', ?)", (f"b{i}", "x" * 200))
+    db.close()
+    return {"bundles": bundles, "outcomes": sum(1 for i in range(bundles) if i % 3)}
+
+
+def restored_rows(out: str) -> dict[str, int]:
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith("restore: rows "):
+            table, count = line.removeprefix("restore: rows ").split()
+            rows[table] = int(count)
+    return rows
+
+
+def damage(path: Path) -> None:
+    """Overwrite everything after the first page: tables become unreadable garbage."""
+    data = bytearray(path.read_bytes())
+    data[4096:] = b"\xa5" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/production.yaml").write_text("chain: {chain_id: 999}\n")
+    (tmp_path / "data/keys").mkdir(parents=True)
+    key = tmp_path / "data/keys/devnet.key"
+    key.write_text("ab" * 32 + "\n")
+    key.chmod(0o600)
+    return tmp_path
+
+
+def test_backup_damage_restore_gives_an_intact_ledger_with_equal_rows(site: Path) -> None:
+    rows = make_ledger(site / "data/mev-bot.db", 500)
+    backup = run("backup.sh", cwd=site, MEV_BACKUP_PASSPHRASE=PASSPHRASE)
+    assert backup.returncode == 0, backup.stderr
+    daily = site / "backups/daily"
+    assert sorted(p.name for p in daily.iterdir()) == [
+        f"config-{STAMP}.tar.gz", f"database-{STAMP}.db", f"keys-{STAMP}.gpg"
+    ]  # fmt: skip
+    assert b"ab" * 32 not in (daily / f"keys-{STAMP}.gpg").read_bytes()
+
+    damage(site / "data/mev-bot.db")
+    with pytest.raises(sqlite3.DatabaseError):
+        sqlite3.connect(site / "data/mev-bot.db").execute(
+            "SELECT COUNT(*) FROM outcomes"
+        ).fetchall()
+
+    restore = run("restore.sh", "-b", str(daily / f"database-{STAMP}.db"), cwd=site)
+    assert restore.returncode == 0, restore.stderr
+    assert "restore: PRAGMA integrity_check: ok" in restore.stdout.splitlines()
+    assert restored_rows(restore.stdout) == rows
+
+
+def test_restore_refuses_a_damaged_backup(site: Path) -> None:
+    make_ledger(site / "data/mev-bot.db", 300)
+    assert run("backup.sh", cwd=site).returncode == 0
+    backup = site / f"backups/daily/database-{STAMP}.db"
+    damage(backup)
+    before = (site / "data/mev-bot.db").read_bytes()
+    restore = run("restore.sh", "-b", str(backup), cwd=site)
+    assert restore.returncode == 1
+    assert "fails integrity_check" in restore.stderr
+    assert (site / "data/mev-bot.db").read_bytes() == before  # the live file is untouched
+
+
+def test_backup_without_passphrase_never_copies_the_key(site: Path) -> None:
+    make_ledger(site / "data/mev-bot.db", 10)
+    backup = run("backup.sh", cwd=site, MEV_BACKUP_PASSPHRASE="")
+    assert backup.returncode == 0
+    assert "key NOT backed up" in backup.stderr
+    assert not list((site / "backups/daily").glob("keys-*"))
+
+
+def test_disaster_recovery_restores_config_key_and_ledger(site: Path) -> None:
+    rows = make_ledger(site / "data/mev-bot.db", 200)
+    config = (site / "config/production.yaml").read_text()
+    assert run("backup.sh", cwd=site, MEV_BACKUP_PASSPHRASE=PASSPHRASE).returncode == 0
+    shutil.rmtree(site / "config")
+    shutil.rmtree(site / "data")
+
+    recovery = run("disaster-recovery.sh", cwd=site, MEV_BACKUP_PASSPHRASE=PASSPHRASE)
+    assert recovery.returncode == 0, recovery.stderr
+    assert (site / "config/production.yaml").read_text() == config
+    key = site / "data/keys/devnet.key"
+    assert key.read_text() == "ab" * 32 + "\n"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert restored_rows(recovery.stdout) == rows
+
+
+def test_rotation_leaves_a_0600_key_and_an_archive(site: Path) -> None:
+    rotate = run("rotate-keys.sh", cwd=site)
+    assert rotate.returncode == 0, rotate.stderr
+    key = site / "data/keys/devnet.key"
+    new = key.read_text().strip()
+    assert len(new) == 64 and int(new, 16) >= 0 and new != "ab" * 32
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    archive = site / "data/keys/archive"
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o700
+    (old,) = archive.iterdir()
+    assert old.read_text() == "ab" * 32 + "\n"
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert "rotate-keys: next steps" in rotate.stdout
+
+
+def test_emergency_rotation_rotates_even_when_the_stop_is_not_acknowledged(
+    site: Path,
+) -> None:
+    # NATS on a port where nothing listens: the stop cannot be confirmed.
+    config = write_config(site, f"nats://127.0.0.1:{free_port()}", 999)
+    mev_bot = str(Path(sys.executable).parent / "mev-bot")
+    rotate = run("rotate-keys.sh", "emergency", "--config", str(config), cwd=site, MEV_BOT=mev_bot)
+    assert rotate.returncode == 3
+    assert "emergency stop NOT acknowledged; rotating anyway" in rotate.stderr
+    assert (site / "data/keys/devnet.key").read_text() != "ab" * 32 + "\n"
+    assert len(list((site / "data/keys/archive").iterdir())) == 1
+
+
+def test_scripts_are_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (make setup installs it)")
+    scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
+    assert len(scripts) == 5
+    out = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout
