@@ -1,0 +1,192 @@
+"""`mev-bot` operator commands against a real nats-server, a real anvil devnet and the four
+real service processes: status lists them, control flags return once the owning service
+acknowledged this exact revision (emergency stop, resume, nonce reset by submit; RPC rate and
+pool size by ingest), a command nobody acknowledges says so and exits 1, and
+--shutdown-graceful makes every service drain and exit 0."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_common.devnet.deploy import deploy_devnet
+
+from tests.conftest import NatsEndpoint
+from tests.support.stack import SERVICES, ServiceProcess, write_config
+
+CHAIN = 31337
+MEV_BOT = str(Path(sys.executable).parent / "mev-bot")
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def mev_bot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MEV_BOT, "--config", str(config), *args],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
+    base = tmp_path_factory.mktemp("ops-devnet")
+    node = start_anvil(free_port(), CHAIN, None, base)
+    try:
+        deploy_devnet(node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json")
+        yield node, base
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    devnet: tuple[AnvilNode, Path],
+    nats_server: NatsEndpoint,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, list[ServiceProcess]]]:
+    node, base = devnet
+    tmp = tmp_path_factory.mktemp("ops-stack")
+    config = write_config(
+        tmp,
+        nats_server.url,
+        CHAIN,
+        chain={"rpc_endpoints": [{"name": "anvil", "url": node.rpc_url}], "block_time_s": 1},
+        contracts={"deployment_file": str(base / "deployment.json")},
+        keys={"path": str(base / "bot.key")},
+    )
+    procs = [ServiceProcess(name, config, tmp / f"{name}.log").start() for name in SERVICES]
+    try:
+        for proc in procs:
+            proc.wait_health(200, timeout_s=60)
+        yield config, procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def wait_all_healthy_in_status(config: Path) -> dict[str, object]:
+    """Heartbeats come every 2 s: poll status until all four report ok (bounded, not timed)."""
+    for _ in range(100):
+        out = mev_bot(config, "status", "--json")
+        report = json.loads(out.stdout)
+        if out.returncode == 0:
+            return report
+        subprocess.run(["sleep", "0.2"], check=True)
+    raise AssertionError(f"status never all-healthy: {out.stdout}")
+
+
+def test_status_lists_every_running_service(stack: tuple[Path, list[ServiceProcess]]) -> None:
+    config, _ = stack
+    report = wait_all_healthy_in_status(config)
+    rows = report["instances"]
+    assert isinstance(rows, list)
+    assert [(r["service"], r["instance"], r["health"], r["version"]) for r in rows] == [
+        (name, f"{name}-test", "ok", "0.1.0") for name in SERVICES
+    ]
+    assert report["missing"] == []
+    table = mev_bot(config, "status")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == [
+        "SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "LAST", "ERROR"
+    ]  # fmt: skip
+    assert [line.split()[:3] for line in lines[1:5]] == [
+        [name, f"{name}-test", "ok"] for name in SERVICES
+    ]
+
+
+ACK = re.compile(r"acknowledged by (\w+) ([\w, -]+) in ")
+
+
+@pytest.mark.parametrize(
+    ("args", "key_value", "service"),
+    [
+        (["--emergency-stop"], "emergency_stop=1", "submit"),
+        (["--resume"], "emergency_stop=0", "submit"),
+        (["--adjust-rpc-rate", "0.8"], "rpc_rate_factor=0.8", "ingest"),
+        (["--adjust-rpc-pool-size", "5"], "rpc_pool_size=5", "ingest"),
+    ],
+)
+def test_control_flag_returns_once_the_owning_service_acknowledged(
+    stack: tuple[Path, list[ServiceProcess]], args: list[str], key_value: str, service: str
+) -> None:
+    config, _ = stack
+    wait_all_healthy_in_status(config)
+    out = mev_bot(config, *args)
+    assert out.returncode == 0, out.stderr
+    assert f"{CHAIN}.{key_value} (revision " in out.stdout
+    match = ACK.search(out.stdout)
+    assert match is not None, out.stdout
+    assert match.groups() == (service, f"{service}-test")
+
+
+def test_emergency_stop_shows_in_status_and_resume_clears_it(
+    stack: tuple[Path, list[ServiceProcess]],
+) -> None:
+    config, _ = stack
+    assert mev_bot(config, "--emergency-stop").returncode == 0
+    assert (
+        json.loads(mev_bot(config, "status", "--json").stdout)["control"]["emergency_stop"] == "1"
+    )
+    assert mev_bot(config, "--resume").returncode == 0
+    assert (
+        json.loads(mev_bot(config, "status", "--json").stdout)["control"]["emergency_stop"] == "0"
+    )
+
+
+def test_reset_nonce_is_acknowledged_by_submit(stack: tuple[Path, list[ServiceProcess]]) -> None:
+    config, _ = stack
+    out = mev_bot(config, "--reset-nonce")
+    assert out.returncode == 0, out.stderr
+    assert "nonce reset" in out.stdout and "acknowledged by submit submit-test" in out.stdout
+
+
+def test_a_flag_nobody_acknowledges_says_so_and_exits_1(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, nats_server.url, 7777)  # a chain no service runs
+    out = mev_bot(config, "--emergency-stop", "--timeout", "1s")
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.startswith("mev-bot: 7777.emergency_stop=1 (revision ")
+    assert out.stderr.rstrip().endswith(
+        "is set, but not acknowledged within 1s by any submit instance: is submit running? "
+        "(`mev-bot status`)"
+    )
+
+
+def test_status_without_services_exits_1(nats_server: NatsEndpoint, tmp_path: Path) -> None:
+    config = write_config(tmp_path, nats_server.url, 7778)
+    out = mev_bot(config, "status")
+    assert out.returncode == 1
+    assert "(no service instance has a heartbeat in the control KV)" in out.stdout
+    assert "no healthy instance of: ingest, detect, simulate, submit" in out.stdout
+
+
+def test_unreachable_nats_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"nats://127.0.0.1:{free_port()}", 7779)
+    out = mev_bot(config, "status")
+    assert out.returncode == 1
+    assert out.stderr.startswith("mev-bot: cannot reach NATS at nats://127.0.0.1:")
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_shutdown_graceful_drains_every_service_with_exit_0(
+    stack: tuple[Path, list[ServiceProcess]],
+) -> None:
+    config, procs = stack
+    wait_all_healthy_in_status(config)
+    out = mev_bot(config, "--shutdown-graceful")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == (
+        "mev-bot: all 4 instances drained and exited: detect.detect-test, "
+        "ingest.ingest-test, simulate.simulate-test, submit.submit-test"
+    )
+    assert [(p.name, p.wait(30)) for p in procs] == [(name, 0) for name in SERVICES]
+    assert mev_bot(config, "status").returncode == 1  # heartbeats removed on the way out
