@@ -21,9 +21,11 @@ from mev_common import metrics
 from mev_common.bus import Retryable
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
+from mev_common.executor import decode_execute
 from mev_common.messages import Block, Bundle, Outcome
 from mev_common.settings import Settings
 
+from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import not_sent, refusal_reason
 from services.submit.fees import FeeRefusal, Fees, bundle_fees, cancel_fees, next_base_fee
 from services.submit.keys import Signer
@@ -74,6 +76,11 @@ class Submitter:
         self.nonces = NonceManager(self.cfg.max_in_flight)
         self.head = Head()
         self.sent = 0
+        self.claims = PoolClaims()
+        for tx in ledger.unresolved():  # trades of a previous run still on the wire
+            pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
+            if pending is not None:
+                self.claims.claim(pending.id, bundle_pools(pending))
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
@@ -122,6 +129,16 @@ class Submitter:
         strategy = getattr(self.settings.strategies, bundle.strategy)
         if reason is None and (strategy is None or not strategy.enabled):
             reason = f"strategy {bundle.strategy} is not enabled"
+        pools: frozenset[str] = frozenset()
+        if reason is None:
+            try:
+                pools = bundle_pools(bundle)
+                if decode_execute(bytes.fromhex(bundle.data[2:])).min_profit < 1:
+                    reason = "calldata minProfit is 0: the chain would not enforce a profit"
+            except ValueError as exc:
+                reason = f"data is not an executor call: {exc}"
+        if reason is None:
+            reason = self.claims.conflict(bundle.id, pools, bundle.block_number)
         fees: Fees | FeeRefusal | None = None
         if reason is None:
             fees = bundle_fees(
@@ -176,6 +193,7 @@ class Submitter:
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
+        self.claims.claim(bundle.id, pools)
         result = await send_raw_everywhere(self.pool, raw, seen_ns)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
@@ -202,6 +220,7 @@ class Submitter:
                 0,
             )
             self.nonces.give_back(record.nonce)
+            self.claims.release(bundle.id, None)
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
             await self.publish_pending()
             try:
@@ -425,6 +444,12 @@ class Submitter:
         )
         self.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
         self.nonces.release(trade.nonce)
+        landed = (
+            outcome.block_number if step.status == "included" and step.mined is not None else None
+        )
+        self.claims.release(
+            bundle.id, landed if step.mined and step.mined.kind == "trade" else None
+        )
         metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
         metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
         if profit > 0:

@@ -1,0 +1,51 @@
+"""Our own trades must not race each other: one pool, one trade in flight.
+
+Two bundles through the same pool were both proven on the same state; whichever lands second
+finds that state gone and reverts, paying gas for nothing. So a bundle is refused while any of
+its pools is in an unsettled trade of ours, and after one of our trades through a pool lands in
+block L, a bundle proven on state older than L is refused too (its numbers predate our trade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mev_common.executor import decode_execute
+from mev_common.messages import Bundle
+
+
+def bundle_pools(bundle: Bundle) -> frozenset[str]:
+    """The pairs the bundle's executor call trades through; ValueError if it is not one."""
+    call = decode_execute(bytes.fromhex(bundle.data[2:]))
+    return frozenset(hop.pair for hop in call.hops)
+
+
+@dataclass
+class PoolClaims:
+    in_flight: dict[str, str] = field(default_factory=dict)  # pool -> bundle id
+    landed_at: dict[str, int] = field(default_factory=dict)  # pool -> block our trade landed in
+
+    def conflict(self, bundle_id: str, pools: Iterable[str], state_block: int) -> str | None:
+        for pool in sorted(pools):
+            holder = self.in_flight.get(pool)
+            if holder is not None and holder != bundle_id:
+                return f"pool {pool} is in our unsettled trade {holder}"
+            landed = self.landed_at.get(pool)
+            if landed is not None and state_block < landed:
+                return (
+                    f"proven on block {state_block}, before our trade through {pool} "
+                    f"landed in block {landed}"
+                )
+        return None
+
+    def claim(self, bundle_id: str, pools: Iterable[str]) -> None:
+        for pool in pools:
+            self.in_flight[pool] = bundle_id
+
+    def release(self, bundle_id: str, landed_block: int | None) -> None:
+        """The trade settled; `landed_block` if it changed its pools (mined and succeeded)."""
+        for pool in [p for p, holder in self.in_flight.items() if holder == bundle_id]:
+            del self.in_flight[pool]
+            if landed_block is not None:
+                self.landed_at[pool] = max(landed_block, self.landed_at.get(pool, 0))
