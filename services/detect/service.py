@@ -216,6 +216,7 @@ class Detector:
             self.strategies,
             block.base_fee_per_gas,
             stats=self.stats,
+            priority_fee=self.rt.settings.submit.priority_fee,
         )
         opportunities = [
             to_opportunity(f, self.registry.pools, block, block.hash, None, self.deadline_blocks)
@@ -253,6 +254,7 @@ class Detector:
             head.base_fee_per_gas,
             backrun=True,
             stats=self.stats,
+            priority_fee=self.rt.settings.submit.priority_fee,
         )
         await self.publish(
             [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in found],
