@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections import ChainMap
+from typing import Any
 
 from mev_common import metrics, subjects
 from mev_common.amm.backrun import apply_router_swap
@@ -30,8 +31,9 @@ from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.detect.loader import fetch_pools, fetch_tokens
+from services.detect.pending_book import PendingBook, effective_tip
 from services.detect.registry import PoolRegistry, RewindTooDeep
-from services.detect.search import SearchStats, search, to_opportunity
+from services.detect.search import Found, SearchStats, search, to_opportunity
 
 log = logging.getLogger("mev.detect")
 REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
@@ -87,6 +89,8 @@ class Detector:
         self.loaded = False
         self.buffer: list[Envelope[Block]] = []
         self.stats = SearchStats()
+        self.pending = PendingBook()
+        self.crowded = 0
         self.published = 0
         self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
@@ -104,6 +108,7 @@ class Detector:
                 "searched": self.stats.searched,
                 "below_min_profit": self.stats.below_min_profit,
                 "skipped_logs": self.registry.skipped_logs,
+                "backruns_crowded": self.crowded,
                 "published": self.published,
             },
         )
@@ -210,7 +215,8 @@ class Detector:
         if len(self.registry.pools) != known:
             self.rebuild_index()
         self.head = block
-        found = search(
+        self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
+        found = self.search(
             self.index.touching(changed),
             self.registry.pools,
             self.strategies,
@@ -246,8 +252,10 @@ class Detector:
         if applied is None:  # the victim would revert: nothing to backrun
             metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
             return
+        tip = effective_tip(tx, head.base_fee_per_gas)
+        self.pending.add(tx.hash, applied.pools, tip, head.number)
         post: ChainMap[str, V2Pool] = ChainMap(applied.pools, self.registry.pools)
-        found = search(
+        found = self.search(
             self.index.touching(applied.pools),
             post,
             self.strategies,
@@ -256,11 +264,27 @@ class Detector:
             stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
+        clear = []
+        for f in found:
+            if self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
+                clear.append(f)
+            else:
+                self.crowded += 1
+                metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_crowded").inc()
         await self.publish(
-            [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in found],
+            [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear],
             env,
             "pending",
         )
+
+    def search(self, *args: Any, **kwargs: Any) -> list[Found]:
+        """`search` with its below-minimum drops counted in the metric too."""
+        before = self.stats.below_min_profit
+        found = search(*args, **kwargs)
+        dropped = self.stats.below_min_profit - before
+        if dropped:
+            metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit").inc(dropped)
+        return found
 
     async def publish(
         self,

@@ -61,6 +61,11 @@ GAS_EFFICIENCY_RATIO = Gauge(
     "mev_bot_gas_efficiency_ratio", "Gross profit / (gross profit + gas spent) over the last hour"
 )
 GAS_PRICE = Gauge("mev_bot_gas_price", "Current base fee + priority fee estimate, in wei")
+OPPORTUNITIES_DROPPED = Counter(
+    "mev_bot_opportunities_dropped",
+    "Opportunities detect found but did not publish, by reason (below_min_profit, backrun_crowded)",
+    ["reason"],
+)
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")
 PENDING_FEED = Gauge(
     "mev_bot_pending_feed_active", "1 if the chain has a pending-tx feed, 0 if block-driven only"

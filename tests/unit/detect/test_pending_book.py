@@ -1,0 +1,52 @@
+"""PendingBook: which pending swaps would be ordered ahead of a backrun on the same pools."""
+
+from __future__ import annotations
+
+from mev_common.messages import PendingTx
+
+from services.detect.pending_book import PendingBook, effective_tip
+
+GWEI = 10**9
+
+
+def tx(**fees: int) -> PendingTx:
+    return PendingTx.model_validate(
+        {
+            "chain_id": 1,
+            "hash": "0x" + "1" * 64,
+            "from": "0x" + "2" * 40,
+            "nonce": 0,
+            "gas": 1,
+            **fees,
+        }
+    )
+
+
+def test_effective_tip_follows_eip1559_and_legacy() -> None:
+    assert effective_tip(tx(max_fee_per_gas=3 * GWEI, max_priority_fee_per_gas=GWEI), GWEI) == GWEI
+    assert effective_tip(tx(max_fee_per_gas=GWEI + 5, max_priority_fee_per_gas=GWEI), GWEI) == 5
+    assert effective_tip(tx(gas_price=4 * GWEI), GWEI) == 3 * GWEI
+    assert effective_tip(tx(), GWEI) == 0
+
+
+def test_crowded_by_an_equal_or_higher_tip_on_a_shared_pool() -> None:
+    book = PendingBook()
+    book.add("v", {"P"}, GWEI, 10)
+    book.add("a", {"Q"}, 2 * GWEI, 10)
+    book.add("b", {"P", "R"}, GWEI - 1, 10)
+    assert book.crowded("v", GWEI, {"P", "S"}) is None  # b tips less: it goes after us
+    book.add("c", {"S"}, GWEI, 10)
+    assert book.crowded("v", GWEI, {"P", "S"}) == (
+        f"pending c (tip {GWEI}) swaps through the same pools first"
+    )
+    book.on_block(11, ["c"])  # c mined
+    assert book.crowded("v", GWEI, {"P", "S"}) is None
+
+
+def test_entries_expire_after_max_age() -> None:
+    book = PendingBook(max_age_blocks=3)
+    book.add("x", {"P"}, GWEI, 10)
+    book.on_block(13, [])
+    assert "x" in book.entries
+    book.on_block(14, [])
+    assert book.entries == {}
