@@ -97,27 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    # `--config` is accepted after a command too (`mev-bot run --config X`, as `make run` types
+    # it); SUPPRESS keeps a value given before the command when none follows it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config YAML")
     status = sub.add_parser(
-        "status", help="every service instance: health, version, uptime, consumer lag, last error"
+        "status",
+        parents=[common],
+        help="every service instance: health, version, uptime, consumer lag, last error",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser(
         "run",
+        parents=[common],
         help="start embedded NATS, the devnet (if configured) and the four services",
     )
 
-    devnet = sub.add_parser("devnet", help="the local anvil devnet: up, down, flow")
+    devnet = sub.add_parser(
+        "devnet", parents=[common], help="the local anvil devnet: up, down, flow"
+    )
     devnet_sub = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)
     up = devnet_sub.add_parser(
-        "up", help="start anvil and deploy WETH, tokens, two V2 DEXes and the executor"
+        "up",
+        parents=[common],
+        help="start anvil and deploy WETH, tokens, two V2 DEXes and the executor",
     )
     up.add_argument(
         "--seed", type=int, default=None, help="deployment seed (default: devnet.seed from config)"
     )
-    devnet_sub.add_parser("down", help="stop the devnet started by `devnet up`")
+    devnet_sub.add_parser("down", parents=[common], help="stop the devnet started by `devnet up`")
     flow = devnet_sub.add_parser(
-        "flow", help="send a seeded flow of user swaps through both routers"
+        "flow", parents=[common], help="send a seeded flow of user swaps through both routers"
     )
     flow.add_argument("--seed", type=int, default=None, help="flow seed (default: devnet.seed)")
     flow.add_argument(

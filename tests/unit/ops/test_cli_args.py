@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mev_common.cli import main
+from mev_common.cli import build_parser, main
 from mev_common.ops.duration import parse_duration
 
 ARG = "argument "
@@ -76,3 +76,18 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr().err.splitlines()[-1] == (
         "mev-bot: error: give a command or a flag such as --validate-config"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "config"),
+    [
+        (["run", "--config", "x.yaml"], "x.yaml"),  # as `make run` types it
+        (["--config", "y.yaml", "run"], "y.yaml"),
+        (["status", "--config", "s.yaml", "--json"], "s.yaml"),
+        (["--config", "d.yaml", "devnet", "flow"], "d.yaml"),
+        (["devnet", "up", "--config", "u.yaml"], "u.yaml"),
+        (["run"], None),
+    ],
+)
+def test_config_before_or_after_the_command(argv: list[str], config: str | None) -> None:
+    assert build_parser().parse_args(argv).config == config
