@@ -28,16 +28,19 @@ def test_summary_lists_would_be_sends_and_net_pnl(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, "nats://127.0.0.1:4222", 999))
     ledger_path = dry_run_ledger(settings)
     ledger = Ledger(ledger_path)
-    for i, (status, profit) in enumerate(
-        [("dry_run", 3 * 10**15), ("dry_run", 10**15), ("not_sent", 5)]
-    ):
+    books = [
+        ("dry_run", 3 * 10**15, "(net 2900000000000000 wei)"),  # submit's reason carries net
+        ("dry_run", 10**15, ""),  # no net in the reason: gas columns are used
+        ("not_sent", 10**15, "too late"),
+    ]
+    for i, (status, profit, reason) in enumerate(books):
         bundle = Bundle.model_validate(
             {"id": f"b{i}", "opportunity_id": f"o{i}", "chain_id": 999, "strategy": "backrun",
              "block_number": 100 + i, "simulated_profit": profit}
         )  # fmt: skip
         outcome = Outcome(
             bundle_id=f"b{i}", chain_id=999, strategy="backrun", status=status,
-            gas_used=100_000, effective_gas_price=10**9,
+            gas_used=100_000, effective_gas_price=10**9, reason=f"dry run ... {reason}",
         )  # fmt: skip
         ledger.book(bundle, outcome)
     ledger.close()
@@ -46,9 +49,9 @@ def test_summary_lists_would_be_sends_and_net_pnl(tmp_path: Path) -> None:
         "would-be sends: 2",
         "  b0  backrun  block 100  profit 0.003 ether",
         "  b1  backrun  block 101  profit 0.001 ether",
-        "by strategy and status (simulated profit, estimated gas):",
-        "  backrun              dry_run       2           0.004 ether  gas 0.0002 ether",
-        "  backrun              not_sent      1                 5 wei  gas 0.0001 ether",
+        "by strategy and status (simulated profit, net of gas):",
+        "  backrun              dry_run       2           0.004 ether  net 0.0038 ether",
+        "  backrun              not_sent      1           0.001 ether  net 0.0009 ether",
         "P&L of the would-be sends, net of gas: 0.0038 ether",
     ]
 

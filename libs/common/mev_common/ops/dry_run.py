@@ -11,6 +11,7 @@ children get distinct free ports, so a dry run also works inside one container.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -77,7 +78,7 @@ def summarize(ledger: Path) -> str:
     try:
         rows = db.execute(
             "SELECT b.id, b.strategy, b.block_number, b.simulated_profit, o.status, "
-            "o.gas_used, o.effective_gas_price "
+            "o.gas_used, o.effective_gas_price, o.reason "
             "FROM bundles b JOIN outcomes o ON o.bundle_id = b.id ORDER BY o.booked_at"
         ).fetchall()
     except sqlite3.Error as exc:
@@ -92,19 +93,29 @@ def summarize(ledger: Path) -> str:
     if len(sends) > SHOWN_SENDS:
         lines.append(f"  ... and {len(sends) - SHOWN_SENDS} more")
     totals: dict[tuple[str, str], list[int]] = {}
-    for _, strategy, _, simulated, status, gas_used, gas_price in rows:
+    for _, strategy, _, simulated, status, gas_used, gas_price, reason in rows:
         t = totals.setdefault((strategy, status), [0, 0, 0])
         t[0] += 1
         t[1] += _int(simulated)
-        t[2] += _int(gas_used) * _int(gas_price)
-    lines.append("by strategy and status (simulated profit, estimated gas):")
-    for (strategy, status), (count, profit, gas) in sorted(totals.items()):
+        t[2] += net_of_gas(_int(simulated), _int(gas_used) * _int(gas_price), reason or "")
+    lines.append("by strategy and status (simulated profit, net of gas):")
+    for (strategy, status), (count, profit, net) in sorted(totals.items()):
         lines.append(
-            f"  {strategy:<20} {status:<9} {count:>5}  {_wei(profit):>20}  gas {_wei(gas)}"
+            f"  {strategy:<20} {status:<9} {count:>5}  {_wei(profit):>20}  net {_wei(net)}"
         )
-    net = sum(t[1] - t[2] for (_, status), t in totals.items() if status == "dry_run")
+    net = sum(t[2] for (_, status), t in totals.items() if status == "dry_run")
     lines.append(f"P&L of the would-be sends, net of gas: {_wei(net)}")
     return "\n".join(lines)
+
+
+_NET = re.compile(r"\(net (-?[0-9]+) wei\)")
+
+
+def net_of_gas(simulated: int, gas_cost: int, reason: str) -> int:
+    """Submit's dry-run reason carries simulate's proven net profit (gas at the fee it would
+    pay); a booked outcome with real gas has it in its columns instead."""
+    match = _NET.search(reason)
+    return int(match.group(1)) if match else simulated - gas_cost
 
 
 def _int(value: object) -> int:
