@@ -7,6 +7,7 @@ pool size by ingest), a command nobody acknowledges says so and exits 1, and
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 
 from tests.conftest import NatsEndpoint
-from tests.support.stack import SERVICES, ServiceProcess, write_config
+from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
 
 CHAIN = 31337
 MEV_BOT = str(Path(sys.executable).parent / "mev-bot")
@@ -175,6 +177,28 @@ def test_unreachable_nats_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("mev-bot: cannot reach NATS at nats://127.0.0.1:")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_validate_deployment_script_passes_on_the_running_stack(
+    stack: tuple[Path, list[ServiceProcess]],
+) -> None:
+    config, _ = stack
+    wait_all_healthy_in_status(config)
+    ports = yaml.safe_load(config.read_text())["services"]
+    urls = " ".join(f"http://127.0.0.1:{ports[n]['metrics_port']}/metrics" for n in SERVICES)
+    out = subprocess.run(
+        [str(REPO / "scripts/validate-deployment.sh"), "devnet", "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "MEV_BOT": MEV_BOT, "PYTHON": sys.executable, "METRICS_URLS": urls},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line for line in lines if line.startswith("ok: http")] == [
+        f"ok: {url} exports mev_bot_status" for url in urls.split()
+    ]
+    streams = [line.split(":")[1].split()[1] for line in lines if line.startswith("ok: stream ")]
+    assert streams == ["MEMPOOL", "BLOCKS", "OPPORTUNITIES", "BUNDLES", "OUTCOMES", "DEAD"]
+    assert lines[-1] == "deployment valid"
 
 
 def test_shutdown_graceful_drains_every_service_with_exit_0(
