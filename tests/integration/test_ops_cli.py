@@ -11,13 +11,17 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 import yaml
+from mev_common.control import ensure_control_bucket
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
+from mev_common.ops.keys import instance_key
 
 from tests.conftest import NatsEndpoint
 from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
@@ -79,7 +83,7 @@ def wait_all_healthy_in_status(config: Path) -> dict[str, object]:
         report = json.loads(out.stdout)
         if out.returncode == 0:
             return report
-        subprocess.run(["sleep", "0.2"], check=True)
+        time.sleep(0.2)
     raise AssertionError(f"status never all-healthy: {out.stdout}")
 
 
@@ -214,3 +218,28 @@ def test_shutdown_graceful_drains_every_service_with_exit_0(
     )
     assert [(p.name, p.wait(30)) for p in procs] == [(name, 0) for name in SERVICES]
     assert mev_bot(config, "status").returncode == 1  # heartbeats removed on the way out
+
+
+async def test_a_killed_instance_shows_stale_then_is_left_out(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """A SIGKILLed instance cannot delete its heartbeat: status marks it stale, later omits it."""
+    config = write_config(tmp_path, nats_server.url, 7780)
+    nc = await nats.connect(nats_server.url)
+    try:
+        kv = await ensure_control_bucket(nc.jetstream())
+        now = time.time()
+        for instance, age in (("submit-recent", 20.0), ("submit-old", 400.0)):
+            beat = {"service": "submit", "instance": instance, "version": "0.1.0",
+                    "status": "ok", "uptime_s": 5.0, "ready": True, "checks": {},
+                    "ts": now - age}  # fmt: skip
+            await kv.put(instance_key(7780, "submit", instance), json.dumps(beat).encode())
+    finally:
+        await nc.close()
+    out = mev_bot(config, "status", "--json")
+    assert out.returncode == 1
+    report = json.loads(out.stdout)
+    assert [(r["instance"], r["health"][:5]) for r in report["instances"]] == [
+        ("submit-recent", "stale")
+    ]
+    assert report["missing"] == ["ingest", "detect", "simulate", "submit"]

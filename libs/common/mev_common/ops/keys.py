@@ -10,6 +10,9 @@ SHUTDOWN = "shutdown"
 HEARTBEAT_INTERVAL_S = 2.0
 # A heartbeat older than this means the instance is gone (crashed, killed, partitioned).
 STALE_AFTER_S = 3 * HEARTBEAT_INTERVAL_S
+# A killed instance cannot delete its heartbeat: `mev-bot status` shows it as stale this long,
+# then leaves it out (its service is still reported missing if no other instance is healthy).
+FORGET_AFTER_S = 300.0
 
 
 def shutdown_key(chain_id: int) -> str:

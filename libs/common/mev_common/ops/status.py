@@ -17,6 +17,7 @@ import nats.js.errors
 import orjson
 
 from mev_common import control
+from mev_common.ops import keys
 from mev_common.ops.instances import (
     BrokerUnreachable,
     Instance,
@@ -36,7 +37,7 @@ def run_status(settings: Settings, as_json: bool = False) -> int:
     except BrokerUnreachable as exc:
         print(f"mev-bot: {exc}", file=sys.stderr)
         return 1
-    rows = [row_for(i, lags) for i in instances]
+    rows = [row_for(i, lags) for i in instances if i.age_s <= keys.FORGET_AFTER_S]
     missing = [s for s in SERVICE_NAMES if not any(i.healthy and i.service == s for i in instances)]
     if as_json:
         print(orjson.dumps({"instances": rows, "control": controls, "missing": missing}).decode())
