@@ -31,6 +31,8 @@ class _Entry:
     pools: frozenset[str]
     tip: int
     seen_block: int
+    sender: str = ""
+    nonce: int = -1
 
 
 @dataclass
@@ -38,8 +40,25 @@ class PendingBook:
     max_age_blocks: int = 3
     entries: dict[str, _Entry] = field(default_factory=dict)
 
-    def add(self, tx_hash: str, pools: Iterable[str], tip: int, head_block: int) -> None:
-        self.entries[tx_hash] = _Entry(frozenset(pools), tip, head_block)
+    def add(
+        self,
+        tx_hash: str,
+        pools: Iterable[str],
+        tip: int,
+        head_block: int,
+        sender: str = "",
+        nonce: int = -1,
+    ) -> None:
+        self.entries[tx_hash] = _Entry(frozenset(pools), tip, head_block, sender, nonce)
+
+    def queued_behind(self, victim: str, sender: str, nonce: int) -> str | None:
+        """A pending tx of the victim's sender with a lower nonce must be mined first, wherever
+        its own fee puts it: the victim's place in the block is then not where its tip says,
+        and a backrun bid just below that tip could land before the victim."""
+        for tx_hash, entry in self.entries.items():
+            if tx_hash != victim and entry.sender == sender and 0 <= entry.nonce < nonce:
+                return f"victim waits for {tx_hash} (nonce {entry.nonce}) of the same sender"
+        return None
 
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:

@@ -249,11 +249,12 @@ class Detector:
             timestamp=head.timestamp + int(self.rt.settings.chain.block_time_s),
             weth=self.contracts.weth,
         )
+        tip = effective_tip(tx, head.base_fee_per_gas)
+        touched = applied.pools if applied is not None else {}
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
         if applied is None:  # the victim would revert: nothing to backrun
             metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
             return
-        tip = effective_tip(tx, head.base_fee_per_gas)
-        self.pending.add(tx.hash, applied.pools, tip, head.number)
         post: ChainMap[str, V2Pool] = ChainMap(applied.pools, self.registry.pools)
         found = self.search(
             self.index.touching(applied.pools),
@@ -265,12 +266,14 @@ class Detector:
             priority_fee=self.rt.settings.submit.priority_fee,
         )
         clear = []
+        queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
         for f in found:
-            if self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
+            if queued is None and self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
                 clear.append(f)
             else:
                 self.crowded += 1
-                metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_crowded").inc()
+                reason = "backrun_victim_queued" if queued else "backrun_crowded"
+                metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
         await self.publish(
             [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear],
             env,

@@ -17,6 +17,11 @@ GAS_MARGIN = Fraction(6, 5)  # +20 %: reserves move between simulation and inclu
 # What a victim run first leaves warm for us in pyrevm but is cold on chain (engine.py):
 # two pairs and two tokens, each an account (2.6k) plus a few slots (2.1k).
 BACKRUN_COLD_BIAS = 30_000
+# A pair first touched in a block writes its cumulative prices: ~+22k gas on chain that the
+# simulation does not pay when the pair was updated in the same second. Measured on the devnet:
+# landed backruns used up to 65k more gas than simulated over 2-3 pairs, and ran out of gas
+# inside the swap with a 20 % margin alone. Counted in the fee decision and the limit.
+FIRST_TOUCH_PER_HOP = 25_000
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,14 @@ def fee_cap(opp: Opportunity, strategy: StrategySettings) -> int:
     return min(opp.max_fee_per_gas or strategy.max_gas_price, strategy.max_gas_price)
 
 
-def gas_for_fee(gas_used: int, backrun: bool) -> int:
-    return gas_used + (BACKRUN_COLD_BIAS if backrun else 0)
+def gas_for_fee(gas_used: int, backrun: bool, hops: int = 0) -> int:
+    """Gas to budget for: the simulated gas plus what the chain may charge on top."""
+    return gas_used + (BACKRUN_COLD_BIAS if backrun else 0) + FIRST_TOUCH_PER_HOP * hops
 
 
-def gas_limit_for(gas_used: int, backrun: bool) -> int:
-    return -(-gas_for_fee(gas_used, backrun) * GAS_MARGIN.numerator // GAS_MARGIN.denominator)
+def gas_limit_for(gas_used: int, backrun: bool, hops: int = 0) -> int:
+    budget = gas_for_fee(gas_used, backrun, hops)
+    return -(-budget * GAS_MARGIN.numerator // GAS_MARGIN.denominator)
 
 
 def min_profit_for(profit: int, share: float) -> int:
@@ -72,9 +79,10 @@ class Decision:
 def decide(opp: Opportunity, strategy: StrategySettings, profit: int, gas_used: int) -> Decision:
     """Pass iff profit - gas x fee cap >= min_profit and the gas fits the strategy's limit."""
     backrun = opp.victim is not None
+    hops = len(opp.hops)
     cap = fee_cap(opp, strategy)
-    net = profit - gas_for_fee(gas_used, backrun) * cap
-    limit = gas_limit_for(gas_used, backrun)
+    net = profit - gas_for_fee(gas_used, backrun, hops) * cap
+    limit = gas_limit_for(gas_used, backrun, hops)
     min_profit = min_profit_for(profit, strategy.min_profit_share)
     if profit <= 0:
         return Decision(False, "no_profit", net, cap, limit, min_profit)

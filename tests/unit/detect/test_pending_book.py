@@ -50,3 +50,14 @@ def test_entries_expire_after_max_age() -> None:
     assert "x" in book.entries
     book.on_block(14, [])
     assert book.entries == {}
+
+
+def test_victim_queued_behind_its_senders_lower_nonce() -> None:
+    book = PendingBook()
+    book.add("first", {"P"}, GWEI // 10, 10, sender="0xS", nonce=4)
+    book.add("victim", {"Q"}, 3 * GWEI, 10, sender="0xS", nonce=5)
+    assert book.queued_behind("victim", "0xS", 5) == (
+        "victim waits for first (nonce 4) of the same sender"
+    )
+    assert book.queued_behind("first", "0xS", 4) is None
+    assert book.queued_behind("other", "0xT", 1) is None

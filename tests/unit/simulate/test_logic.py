@@ -21,6 +21,7 @@ from mev_common.settings import StrategySettings
 
 from services.simulate.decision import (
     BACKRUN_COLD_BIAS,
+    FIRST_TOUCH_PER_HOP,
     decide,
     gas_limit_for,
     min_profit_for,
@@ -131,10 +132,11 @@ STRATEGY = StrategySettings(min_profit=10**14, max_gas_price=50 * 10**9, gas_lim
 def test_decision_net_of_gas_at_the_fee_cap() -> None:
     opp = opportunity()
     gas = 180_000
-    threshold = 10**14 + gas * 10 * 10**9
+    budget = gas + 2 * FIRST_TOUCH_PER_HOP  # two hops, each pair maybe first touched
+    threshold = 10**14 + budget * 10 * 10**9
     ok = decide(opp, STRATEGY, threshold, gas)
     assert (ok.ok, ok.net_profit_wei, ok.max_fee_per_gas) == (True, 10**14, 10 * 10**9)
-    assert ok.min_profit == threshold * 9 // 10 and ok.gas_limit == 216_000
+    assert ok.min_profit == threshold * 9 // 10 and ok.gas_limit == 276_000
     assert decide(opp, STRATEGY, threshold - 1, gas).reason == "unprofitable"
     assert decide(opp, STRATEGY, 0, gas).reason == "no_profit"
     assert decide(opp, STRATEGY, 10**20, 550_000).reason == "gas_over_limit"
@@ -145,8 +147,8 @@ def test_decision_net_of_gas_at_the_fee_cap() -> None:
     )
     victim = PendingTx(chain_id=31337, hash="0x" + "ee" * 32, sender=C, nonce=0, gas=300_000)
     backrun = decide(opportunity(strategy="backrun", victim=victim), STRATEGY, 10**18, gas)
-    assert backrun.net_profit_wei == 10**18 - (gas + BACKRUN_COLD_BIAS) * 10 * 10**9
-    assert backrun.gas_limit == gas_limit_for(gas, True) == (gas + BACKRUN_COLD_BIAS) * 6 // 5
+    assert backrun.net_profit_wei == 10**18 - (budget + BACKRUN_COLD_BIAS) * 10 * 10**9
+    assert backrun.gas_limit == gas_limit_for(gas, True, 2) == (budget + BACKRUN_COLD_BIAS) * 6 // 5
 
 
 def test_min_profit_share_is_exact() -> None:

@@ -25,6 +25,11 @@ from mev_common.devnet.layout import USER_COUNT
 from mev_common.devnet.sender import GWEI, Sender
 
 GAS_PER_HOP = 200_000
+# Users cap their fee like a wallet does (tip plus room for the base fee, which idles at 7 wei
+# on the devnet). anvil's `--order fees` ranks by max fee, not by tip: a 100 gwei cap on every
+# user would put every user ahead of any bot whatever the tips. Fixed, so a seed stays
+# byte-identical.
+FEE_HEADROOM_WEI = 10**6
 PRICE_PAIR = ("WETH", "USDC")  # the pair whose two DEX prices each block line shows
 POLL_S = 0.05
 
@@ -109,7 +114,9 @@ def run_flow(
             to, data, value = encoder.encode(intent, user.address)
             gas = GAS_PER_HOP * (len(intent.path) - 1) + 50_000
             try:
-                sent = user.send(to, data, gas, value, intent.tip_wei)
+                sent = user.send(
+                    to, data, gas, value, intent.tip_wei, intent.tip_wei + FEE_HEADROOM_WEI
+                )
             except (Web3RPCError, ValueError) as exc:
                 # The node refused it (e.g. a nonce taken by a tx from outside this flow):
                 # count it, resync the nonce and go on; the sequence is no longer the seed's.

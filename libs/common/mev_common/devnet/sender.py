@@ -61,7 +61,13 @@ class Sender:
         return self.account.address
 
     def sign(
-        self, to: str | None, data: bytes | str, gas: int, value: int = 0, tip: int | None = None
+        self,
+        to: str | None,
+        data: bytes | str,
+        gas: int,
+        value: int = 0,
+        tip: int | None = None,
+        max_fee: int | None = None,
     ) -> HexBytes:
         """Sign the next transaction (consumes a nonce) and return its raw bytes."""
         tx: dict[str, Any] = {
@@ -69,7 +75,7 @@ class Sender:
             "chainId": self.chain_id,
             "nonce": self.nonce,
             "gas": gas,
-            "maxFeePerGas": self.max_fee,
+            "maxFeePerGas": self.max_fee if max_fee is None else max_fee,
             "maxPriorityFeePerGas": self.tip if tip is None else tip,
             "value": value,
             "data": HexBytes(data),
@@ -81,10 +87,17 @@ class Sender:
         return HexBytes(signed.raw_transaction)
 
     def send(
-        self, to: str | None, data: bytes | str, gas: int, value: int = 0, tip: int | None = None
+        self,
+        to: str | None,
+        data: bytes | str,
+        gas: int,
+        value: int = 0,
+        tip: int | None = None,
+        max_fee: int | None = None,
     ) -> HexBytes:
         """Sign and send; returns the tx hash without waiting for it to be mined."""
-        return HexBytes(self.w3.eth.send_raw_transaction(self.sign(to, data, gas, value, tip)))
+        raw = self.sign(to, data, gas, value, tip, max_fee)
+        return HexBytes(self.w3.eth.send_raw_transaction(raw))
 
     def deploy(
         self, artifact: Artifact, args: Sequence[Any] = (), gas: int = 6_000_000
