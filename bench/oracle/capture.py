@@ -1,0 +1,128 @@
+"""Capture accounting: the bot's landed profit per block against the oracle's per block.
+
+Why these windows: the oracle prices the state at the end of block N; a block arbitrage on that
+state lands in N+1 at the earliest, and `LAG` blocks is what submit's deadline allows. A backrun
+lands in the victim's own block, so its profit never shows in any end-of-block state: it is
+counted on the bot's side in the block it landed, and reported apart so a reader can see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bench.oracle.ledger_view import BotTrade
+from bench.oracle.opportunity import Opportunity
+
+LAG = 2  # blocks after the oracle's block in which a landed trade counts as taking it
+BLOCK_ARBITRAGE = ("cyclic_arbitrage", "cross_dex_arbitrage")
+
+
+@dataclass
+class Capture:
+    first: int
+    last: int
+    oracle_wei: int = 0
+    oracle_blocks: int = 0  # blocks with an opportunity net of gas > 0
+    realized_wei: dict[str, int] = field(default_factory=dict)  # strategy -> profit - gas
+    landed: Counter[str] = field(default_factory=Counter)  # strategy -> included
+    reverted: Counter[str] = field(default_factory=Counter)
+    missed: Counter[str] = field(default_factory=Counter)  # reason -> blocks
+    over_min_profit: int = 0  # oracle blocks above min_profit (the bot's floor)
+    other_token_trades: int = 0  # landed trades whose profit is not in WETH (not summed)
+    series: list[tuple[float, float]] = field(default_factory=list)  # block, cumulative ratio
+
+    @property
+    def realized_total(self) -> int:
+        return sum(self.realized_wei.values())
+
+    def realized_of(self, strategies: Sequence[str]) -> int:
+        return sum(v for k, v in self.realized_wei.items() if k in strategies)
+
+
+def reason_key(reason: str) -> str:
+    """A refusal reason with its numbers and hashes blanked, so alike reasons group."""
+    text = re.sub(r"0x[0-9a-fA-F]+", "0x…", reason)
+    text = re.sub(r"\d[\d_,.]*", "N", text)
+    return text[:80]
+
+
+def _net(trade: BotTrade, token: str) -> int:
+    """Profit in `token` (WETH wei) minus gas; profit in another token is not summed."""
+    mined = trade.status in ("included", "reverted") and trade.profit_token == token
+    return (trade.profit if mined else 0) - trade.gas_wei
+
+
+def _why_missed(trades: Sequence[BotTrade]) -> str:
+    """Why nothing landed for a block: the bundles priced on it, worst news first."""
+    if not trades:
+        return "no bundle"
+    statuses = {t.status for t in trades}
+    if "reverted" in statuses:
+        return "reverted"
+    if "included" in statuses:  # landed later than LAG blocks
+        return "landed too late"
+    for status in ("dropped", "replaced"):
+        if status in statuses:
+            return status
+    if None in statuses:
+        return "still in flight"
+    refused = [t.reason for t in trades if t.status == "not_sent"]
+    if refused:
+        return "not_sent: " + reason_key(refused[0])
+    return ", ".join(sorted(s or "?" for s in statuses))
+
+
+def account(
+    oracle: Mapping[int, Opportunity | None],
+    trades: Sequence[BotTrade],
+    first: int,
+    last: int,
+    min_profit_wei: int,
+    profit_token: str,
+) -> Capture:
+    """Oracle blocks first..last against the bot's outcomes landed in first+1..last+LAG."""
+    out = Capture(first, last)
+    token = profit_token.lower()
+    landed_by_block: dict[int, list[BotTrade]] = {}
+    priced_on: dict[int, list[BotTrade]] = {}
+    for t in trades:
+        priced_on.setdefault(t.state_block, []).append(t)
+        if t.landed_block is None or not first < t.landed_block <= last + LAG:
+            continue
+        landed_by_block.setdefault(t.landed_block, []).append(t)
+        if t.profit and t.profit_token != token:
+            out.other_token_trades += 1
+        out.realized_wei[t.strategy] = out.realized_wei.get(t.strategy, 0) + _net(t, token)
+        if t.status == "included":
+            out.landed[t.strategy] += 1
+        elif t.status == "reverted":
+            out.reverted[t.strategy] += 1
+
+    cumulative_oracle, cumulative_bot = 0, 0
+    for block in range(first, last + 1):
+        opp = oracle.get(block)
+        net = opp.net_wei if opp is not None else 0
+        cumulative_oracle += net
+        if net > 0:
+            out.oracle_blocks += 1
+        # The bot's side of block N: what landed in N+1 (the last block also takes N+2..).
+        upto = block + (LAG if block == last else 1)
+        for landed_in in range(block + 1, upto + 1):
+            cumulative_bot += sum(_net(t, token) for t in landed_by_block.get(landed_in, []))
+        if cumulative_oracle > 0:
+            out.series.append((float(block), cumulative_bot / cumulative_oracle))
+        if net > min_profit_wei:
+            out.over_min_profit += 1
+            took = any(
+                t.status == "included"
+                for b in range(block + 1, block + LAG + 1)
+                for t in landed_by_block.get(b, [])
+            )
+            if not took:
+                bundles = priced_on.get(block, []) + priced_on.get(block + 1, [])
+                out.missed[_why_missed(bundles)] += 1
+    out.oracle_wei = cumulative_oracle
+    return out
