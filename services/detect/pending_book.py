@@ -35,10 +35,37 @@ class _Entry:
     nonce: int = -1
 
 
+@dataclass(frozen=True)
+class _Backrun:
+    victim: str
+    tip: int
+    pools: frozenset[str]
+    block: int
+
+
 @dataclass
 class PendingBook:
     max_age_blocks: int = 3
     entries: dict[str, _Entry] = field(default_factory=dict)
+    backruns: dict[str, _Backrun] = field(default_factory=dict)  # opportunity id -> what it bet
+
+    def published(
+        self, opportunity_id: str, victim: str, tip: int, pools: Iterable[str], block: int
+    ) -> None:
+        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block)
+
+    def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str]) -> list[str]:
+        """Published backruns a newly seen swap will run ahead of, through their pools: they
+        would revert; the caller withdraws them (and forgets them here)."""
+        hit = frozenset(touched)
+        doomed = [
+            opp_id
+            for opp_id, b in self.backruns.items()
+            if b.victim != tx_hash and tip >= b.tip and b.pools & hit
+        ]
+        for opp_id in doomed:
+            del self.backruns[opp_id]
+        return doomed
 
     def add(
         self,
@@ -63,6 +90,9 @@ class PendingBook:
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
             self.entries.pop(tx_hash, None)
+        # a backrun published on an older state is mined or stale by now
+        for opp_id in [o for o, b in self.backruns.items() if b.block < number]:
+            del self.backruns[opp_id]
         stale = [h for h, e in self.entries.items() if e.seen_block < number - self.max_age_blocks]
         for tx_hash in stale:
             del self.entries[tx_hash]

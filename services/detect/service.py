@@ -26,7 +26,7 @@ from mev_common.bus import Envelope, Permanent, PullConsumer, subscribe_ordered
 from mev_common.chain.contracts import ChainContracts, ContractsError, TokenInfo, load_contracts
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
-from mev_common.messages import Block, Opportunity, PendingTx
+from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -91,6 +91,7 @@ class Detector:
         self.stats = SearchStats()
         self.pending = PendingBook()
         self.crowded = 0
+        self.withdrawn = 0
         self.published = 0
         self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
@@ -109,6 +110,7 @@ class Detector:
                 "below_min_profit": self.stats.below_min_profit,
                 "skipped_logs": self.registry.skipped_logs,
                 "backruns_crowded": self.crowded,
+                "backruns_withdrawn": self.withdrawn,
                 "published": self.published,
             },
         )
@@ -252,6 +254,10 @@ class Detector:
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
         self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
+            await self.withdraw(
+                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
+            )
         if applied is None:  # the victim would revert: nothing to backrun
             metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
             return
@@ -274,11 +280,21 @@ class Detector:
                 self.crowded += 1
                 reason = "backrun_victim_queued" if queued else "backrun_crowded"
                 metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
-        await self.publish(
-            [to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear],
-            env,
-            "pending",
+        opportunities = [
+            to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
+        ]
+        await self.publish(opportunities, env, "pending")
+        for f, opp in zip(clear, opportunities, strict=True):
+            self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
+
+    async def withdraw(self, opportunity_id: str, reason: str) -> None:
+        """Tell submit not to send (or to cancel) a backrun that will now revert."""
+        message = Withdrawal(
+            opportunity_id=opportunity_id, chain_id=self.rt.chain_id, reason=reason
         )
+        await self.rt.bus.nc.publish(subjects.withdrawals(self.rt.chain_id), encode(message))
+        self.withdrawn += 1
+        metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn").inc()
 
     def search(self, *args: Any, **kwargs: Any) -> list[Found]:
         """`search` with its below-minimum drops counted in the metric too."""

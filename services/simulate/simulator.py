@@ -8,11 +8,10 @@ is that of the bytes submit will sign.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from mev_common.executor import ExecHop, encode_execute
-from mev_common.messages import Bundle, Opportunity, PendingTx
+from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
 
 from services.simulate.decision import decide
@@ -35,12 +34,7 @@ class Verdict:
     victim: TxSpec | None = None
 
 
-def bundle_id(opportunity_id: str) -> str:
-    """Deterministic from the opportunity, within the 128-character id limit."""
-    plain = f"bundle:{opportunity_id}"
-    if len(plain) <= 128:
-        return plain
-    return "bundle:" + hashlib.sha256(opportunity_id.encode()).hexdigest()
+bundle_id = bundle_id_for
 
 
 def victim_tx(victim: PendingTx) -> TxSpec:

@@ -28,9 +28,10 @@ from mev_common.control import (
     ensure_control_bucket,
     watch_control,
 )
-from mev_common.messages import Block, Bundle, Outcome
+from mev_common.messages import Block, Bundle, MessageError, Outcome, Withdrawal, decode
 from mev_common.runtime import Check, Runtime
 from mev_common.settings import STRATEGY_NAMES, Settings
+from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from services.submit.keys import KeyLoadError, Signer, load_signer
@@ -147,11 +148,27 @@ async def main(rt: Runtime) -> None:
             submitter.on_block_message(env.message)
 
         blocks_sub = await subscribe_ordered(
-            rt.bus, subjects.blocks(chain), Block, on_block, "submit-blocks", chain,
+            rt.bus,
+            subjects.blocks(chain),
+            Block,
+            on_block,
+            "submit-blocks",
+            chain,
             deliver_policy=DeliverPolicy.NEW,
-        )  # fmt: skip
+        )
         tasks.append(asyncio.create_task(track_loop(rt, submitter)))
         tasks.append(asyncio.create_task(gauge_loop(rt, settings, contracts)))
+
+        async def on_withdrawal(msg: Msg) -> None:
+            try:
+                withdrawal = decode(Withdrawal, msg.data)
+            except MessageError as exc:
+                metrics.ERRORS.labels(kind="bad_withdrawal").inc()
+                log.warning("unreadable withdrawal", extra={"fields": {"error": str(exc)}})
+                return
+            await submitter.withdraw(withdrawal.opportunity_id, withdrawal.reason)
+
+        withdrawals_sub = await rt.bus.nc.subscribe(subjects.withdrawals(chain), cb=on_withdrawal)
 
         async def on_bundle(env: Envelope[Bundle]) -> None:
             await submitter.handle(env.message, env.trace, env.seen_ns)
@@ -196,6 +213,7 @@ async def main(rt: Runtime) -> None:
         finally:
             with contextlib.suppress(Exception):
                 await blocks_sub.unsubscribe()
+                await withdrawals_sub.unsubscribe()
     finally:
         rt.stop.set()
         for task in tasks:

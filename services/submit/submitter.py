@@ -22,7 +22,7 @@ from mev_common.bus import Retryable
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.executor import decode_execute
-from mev_common.messages import Block, Bundle, Outcome
+from mev_common.messages import Block, Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
 
 from services.submit.conflicts import PoolClaims, bundle_pools
@@ -77,6 +77,7 @@ class Submitter:
         self.head = Head()
         self.sent = 0
         self.claims = PoolClaims()
+        self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
@@ -139,6 +140,8 @@ class Submitter:
                 reason = f"data is not an executor call: {exc}"
         if reason is None:
             reason = self.claims.conflict(bundle.id, pools, bundle.block_number)
+        if reason is None and bundle.id in self.withdrawn:
+            reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         fees: Fees | FeeRefusal | None = None
         if reason is None:
             fees = bundle_fees(
@@ -342,7 +345,20 @@ class Submitter:
             f"{self.cfg.receipt_timeout_s} s",
         )
 
-    async def _cancel(self, trade: TxRecord, last: TxRecord) -> None:
+    async def withdraw(self, opportunity_id: str, reason: str) -> None:
+        """Detect says this backrun will revert: never send it; if it is out, cancel it (a
+        21k-gas self-transfer on its nonce instead of a ~200k-gas revert)."""
+        bundle_id = bundle_id_for(opportunity_id)
+        self.withdrawn[bundle_id] = reason
+        while len(self.withdrawn) > 10_000:
+            self.withdrawn.pop(next(iter(self.withdrawn)))
+        trade = self.ledger.trade_for(bundle_id)
+        if trade is None or trade.state not in ("signed", "sent"):
+            return
+        txs = self.ledger.txs_of(bundle_id)
+        await self._cancel(trade, txs[-1] if txs else trade, why=f"withdrawn: {reason}")
+
+    async def _cancel(self, trade: TxRecord, last: TxRecord, why: str = "past deadline") -> None:
         blocked = self.send_blocker()
         if blocked:
             return  # an emergency stop holds cancels too: nothing at all leaves this process
@@ -379,7 +395,7 @@ class Submitter:
         if result.verdict is not Verdict.REJECTED:
             self.ledger.mark_sent(tx_hash)
         log.warning(
-            "trade past deadline: cancel sent",
+            f"trade {why}: cancel sent",
             extra={
                 "fields": {
                     "bundle": trade.bundle_id,

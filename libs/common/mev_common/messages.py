@@ -9,6 +9,7 @@ dead-letter reason.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
@@ -202,6 +203,23 @@ class Bundle(Message):
     victim_tx_hash: Hash32 | None = None
     victim_priority_fee: Wei | None = None
     deadline_block: int = Field(default=0, ge=0)
+
+
+def bundle_id_for(opportunity_id: str) -> str:
+    """The bundle id simulate gives an opportunity's bundle (submit finds it by this too)."""
+    plain = f"bundle:{opportunity_id}"
+    if len(plain) <= 128:
+        return plain
+    return "bundle:" + hashlib.sha256(opportunity_id.encode()).hexdigest()
+
+
+class Withdrawal(Message):
+    """Detect learned that a published backrun will meet another state (a later pending swap
+    tipping at least as much goes through its pools first): do not send it, or cancel it."""
+
+    opportunity_id: str = Field(min_length=1, max_length=128)
+    chain_id: int = Field(ge=1)
+    reason: str
 
 
 OutcomeStatus = Literal["included", "reverted", "dropped", "replaced", "not_sent", "dry_run"]

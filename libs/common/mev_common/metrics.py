@@ -63,8 +63,8 @@ GAS_EFFICIENCY_RATIO = Gauge(
 GAS_PRICE = Gauge("mev_bot_gas_price", "Current base fee + priority fee estimate, in wei")
 OPPORTUNITIES_DROPPED = Counter(
     "mev_bot_opportunities_dropped",
-    "Opportunities found but not published, by reason: below_min_profit, backrun_crowded, "
-    "backrun_victim_queued",
+    "Opportunities found but not published (or withdrawn), by reason: below_min_profit, "
+    "backrun_crowded, backrun_victim_queued, backrun_withdrawn",
     ["reason"],
 )
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")

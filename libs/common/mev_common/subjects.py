@@ -45,6 +45,11 @@ def outcomes(chain_id: int) -> str:
     return f"mev.{chain_id}.outcomes"
 
 
+def withdrawals(chain_id: int) -> str:
+    """Core NATS (no stream): a lost withdrawal costs at most the revert it would have saved."""
+    return f"mev.{chain_id}.withdrawals"
+
+
 def dead(chain_id: int, stage: str) -> str:
     return f"mev.{chain_id}.dead.{stage}"
 

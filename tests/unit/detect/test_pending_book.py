@@ -61,3 +61,15 @@ def test_victim_queued_behind_its_senders_lower_nonce() -> None:
     )
     assert book.queued_behind("first", "0xS", 4) is None
     assert book.queued_behind("other", "0xT", 1) is None
+
+
+def test_a_later_swap_ahead_of_a_published_backrun_dooms_it() -> None:
+    book = PendingBook()
+    book.published("opp-1", "v1", 2 * GWEI, {"P", "Q"}, 10)
+    book.published("opp-2", "v2", 3 * GWEI, {"R"}, 10)
+    assert book.doomed_by("late", GWEI, {"P"}) == []  # tips less: ordered after our backrun
+    assert book.doomed_by("v1", 3 * GWEI, {"P"}) == []  # the victim itself
+    assert book.doomed_by("late", 2 * GWEI, {"Q", "R"}) == ["opp-1"]
+    assert list(book.backruns) == ["opp-2"]
+    book.on_block(11, [])
+    assert book.backruns == {}

@@ -1,0 +1,143 @@
+"""The whole bot on the devnet: real anvil, real NATS, the four services as processes.
+
+A seeded user flow of 60 blocks runs while the bot trades. The bot must land profitable
+arbitrage, never revert, book in its ledger exactly what the chain shows (the executor's WETH
+gain and the bot's ETH spent on gas, to the wei), and account for every opportunity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
+from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.flow import run_flow
+from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_common.pipeline_status import parse_metrics, total
+
+from services.submit.pnl import pnl_summary
+from tests.support.stack import SERVICES, ServiceProcess, write_config
+
+CHAIN = 31337
+BLOCKS = 60
+BALANCE_OF = "0x" + function_signature_to_4byte_selector("balanceOf(address)").hex()
+
+
+def rpc(url: str, method: str, params: list[Any]) -> Any:
+    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    return reply.json()["result"]
+
+
+def weth_balance(url: str, weth: str, owner: str) -> int:
+    data = BALANCE_OF + encode(["address"], [owner]).hex()
+    raw = rpc(url, "eth_call", [{"to": weth, "data": data}, "latest"])
+    return int(decode(["uint256"], bytes.fromhex(raw[2:]))[0])
+
+
+def eth_balance(url: str, owner: str) -> int:
+    return int(rpc(url, "eth_getBalance", [owner, "latest"]), 16)
+
+
+def scrape(proc: ServiceProcess) -> dict[str, Any]:
+    port = yaml.safe_load(proc.config.read_text())["services"][proc.name]["metrics_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        return parse_metrics(resp.read().decode())
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[AnvilNode, EmbeddedNats, Path]]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    node = start_anvil(free_port(), CHAIN, None, tmp)
+    deploy_devnet(node.rpc_url, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1)
+    nats = start_embedded_nats(store_dir=tmp / "nats")
+    try:
+        yield node, nats, tmp
+    finally:
+        nats.cleanup()
+        node.stop()
+
+
+@pytest.mark.timeout(300)
+async def test_bot_lands_profit_that_ledger_and_chain_agree_on(
+    world: tuple[AnvilNode, EmbeddedNats, Path],
+) -> None:
+    node, nats, tmp = world
+    deployment = json.loads((tmp / "deployment.json").read_text())
+    weth, executor = deployment["weth"], deployment["executor"]["address"]
+    bot = deployment["executor"]["owner"]
+    config = write_config(
+        tmp,
+        nats.url,
+        CHAIN,
+        chain={
+            "rpc_endpoints": [
+                {"name": "anvil", "url": node.rpc_url, "ws_url": node.rpc_url.replace("http", "ws")}
+            ],
+            "block_time_s": 1,
+        },
+        contracts={"deployment_file": str(tmp / "deployment.json")},
+        keys={"path": str(tmp / "bot.key")},
+        submit={"priority_fee": "3.5 gwei"},
+    )
+    procs = {n: ServiceProcess(n, config, tmp / f"{n}.log").start() for n in SERVICES}
+    try:
+        for proc in procs.values():
+            proc.wait_health(200, timeout_s=40)
+        await asyncio.sleep(2.0)  # detect and simulate load their state from the chain
+        weth_before, eth_before = (
+            weth_balance(node.rpc_url, weth, executor),
+            eth_balance(node.rpc_url, bot),
+        )
+        report = await asyncio.to_thread(
+            run_flow, node.rpc_url, deployment, 1, 4.0, BLOCKS, emit=None
+        )
+        assert len(report.blocks) >= BLOCKS
+        # let the last trades settle: nothing in flight, every bundle booked
+        ledger = tmp / "mev-bot.db"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pnl = pnl_summary(ledger)
+            if pnl.in_flight == 0 and sum(pnl.outcomes.values()) == pnl.bundles:
+                break
+            await asyncio.sleep(0.5)
+        samples = {name: scrape(proc) for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    assert all(p.proc is not None and p.proc.returncode == 0 for p in procs.values()), {
+        n: p.logs() for n, p in procs.items() if p.proc and p.proc.returncode
+    }
+
+    pnl = pnl_summary(ledger)
+    weth_gain = weth_balance(node.rpc_url, weth, executor) - weth_before
+    gas_paid = eth_before - eth_balance(node.rpc_url, bot)
+    # the bot lands profitable arbitrage and never reverts
+    assert pnl.count("included") >= 1
+    assert pnl.count("reverted") == 0
+    # the ledger's realized profit and gas are exactly what the chain shows
+    assert pnl.realized_profit.get(weth.lower(), 0) == weth_gain > 0
+    assert pnl.gas_spent_wei == gas_paid
+    assert pnl.net_profit_wei(weth) == weth_gain - gas_paid > 0
+    # every opportunity is accounted for: simulated (published or dropped with a reason), and
+    # every bundle booked with an outcome
+    published = "mev_bot_messages_published_total"
+    opportunities = total(samples["detect"], published, subject="opportunities")
+    simulated = total(samples["simulate"], "mev_bot_simulations_total")
+    bundles = total(samples["simulate"], published, subject="bundles")
+    assert opportunities > 0
+    assert simulated == opportunities
+    assert bundles == pnl.bundles == sum(pnl.outcomes.values())
+    assert pnl.in_flight == 0
