@@ -190,10 +190,15 @@ def run_stack(config_arg: str | None) -> int:
         reporter.start()
         while not stop.is_set():
             for name, proc in procs.items():
-                if proc.poll() is not None:
+                if proc.poll() is None:
+                    continue
+                if proc.returncode == 0:  # drained on request (`mev-bot --shutdown-graceful`)
+                    emit("stack", f"{name} shut down gracefully: stopping the rest")
+                else:
                     emit("stack", f"{name} exited unexpectedly with code {proc.returncode}")
                     exit_code = 1
-                    stop.set()
+                stop.set()
+                break
             stop.wait(0.5)
     finally:
         final = _status_line(settings)
