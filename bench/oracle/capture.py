@@ -2,8 +2,11 @@
 
 Why these windows: the oracle prices the state at the end of block N; a block arbitrage on that
 state lands in N+1 at the earliest, and `LAG` blocks is what submit's deadline allows. A backrun
-lands in the victim's own block, so its profit never shows in any end-of-block state: it is
-counted on the bot's side in the block it landed, and reported apart so a reader can see it.
+lands in its victim's block, right after the victim, so the gap it closes never shows in any
+end-of-block state. For each landed backrun the oracle also prices the state just before it
+(`inside`), which adds the gap the backrun went for to the profit on offer, counted once:
+what the backrun left is still seen at the end of the block. Gaps that users' own later swaps
+closed inside a block are on offer to nobody here and are not counted.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ BLOCK_ARBITRAGE = ("cyclic_arbitrage", "cross_dex_arbitrage")
 class Capture:
     first: int
     last: int
-    oracle_wei: int = 0
+    oracle_wei: int = 0  # the replayed searcher's profit: the capture ratio's denominator
+    oracle_end_wei: int = 0  # best cycle after each block, summed
+    oracle_inside_wei: int = 0  # best cycle just before each landed backrun, summed
     oracle_blocks: int = 0  # blocks with an opportunity net of gas > 0
     realized_wei: dict[str, int] = field(default_factory=dict)  # strategy -> profit - gas
     landed: Counter[str] = field(default_factory=Counter)  # strategy -> included
@@ -33,6 +38,7 @@ class Capture:
     over_min_profit: int = 0  # oracle blocks above min_profit (the bot's floor)
     other_token_trades: int = 0  # landed trades whose profit is not in WETH (not summed)
     series: list[tuple[float, float]] = field(default_factory=list)  # block, cumulative ratio
+    per_block: list[tuple[int, int, int]] = field(default_factory=list)  # block, oracle, bot
 
     @property
     def realized_total(self) -> int:
@@ -82,8 +88,14 @@ def account(
     last: int,
     min_profit_wei: int,
     profit_token: str,
+    inside: Mapping[str, Opportunity | None] | None = None,
+    searcher: Mapping[int, Opportunity | None] | None = None,
 ) -> Capture:
-    """Oracle blocks first..last against the bot's outcomes landed in first+1..last+LAG."""
+    """Oracle blocks first..last against the bot's outcomes landed in first+1..last+LAG;
+    `inside` maps a landed backrun's bundle id to the oracle's best just before it;
+    `searcher` is the replayed oracle's trade per block (bench.oracle.replay), the headline
+    denominator; without it, end-of-block plus inside is used."""
+    inside = inside or {}
     out = Capture(first, last)
     token = profit_token.lower()
     landed_by_block: dict[int, list[BotTrade]] = {}
@@ -105,13 +117,27 @@ def account(
     for block in range(first, last + 1):
         opp = oracle.get(block)
         net = opp.net_wei if opp is not None else 0
-        cumulative_oracle += net
+        out.oracle_end_wei += net
         if net > 0:
             out.oracle_blocks += 1
-        # The bot's side of block N: what landed in N+1 (the last block also takes N+2..).
+        # The bot's side of block N: what landed in N+1 (the last block also takes N+2..),
+        # and on the oracle's side the states just before the backruns among them.
         upto = block + (LAG if block == last else 1)
+        bot, within = 0, 0
         for landed_in in range(block + 1, upto + 1):
-            cumulative_bot += sum(_net(t, token) for t in landed_by_block.get(landed_in, []))
+            for t in landed_by_block.get(landed_in, []):
+                bot += _net(t, token)
+                found = inside.get(t.bundle_id)
+                within += found.net_wei if found is not None and found.net_wei > 0 else 0
+        out.oracle_inside_wei += within
+        if searcher is None:
+            offered = net + within
+        else:
+            own = searcher.get(block)
+            offered = own.net_wei if own is not None else 0
+        cumulative_oracle += offered
+        cumulative_bot += bot
+        out.per_block.append((block, offered, bot))
         if cumulative_oracle > 0:
             out.series.append((float(block), cumulative_bot / cumulative_oracle))
         if net > min_profit_wei:

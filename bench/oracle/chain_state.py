@@ -7,16 +7,17 @@ chain looks like when it gets round to it; one batch per few blocks keeps anvil'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import httpx
 
 GET_RESERVES = "0x0902f1ac"  # getReserves()
+SYNC_TOPIC = "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"  # Sync(u112,u112)
 BLOCKS_PER_BATCH = 8
 
 
-def _batch(rpc_url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+def batch_call(rpc_url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:
     body = [
         {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
         for i, (method, params) in enumerate(calls)
@@ -48,7 +49,7 @@ def fetch_reserves(
             for block in chunk
             for pair in pairs
         ]
-        results = iter(_batch(rpc_url, calls))
+        results = iter(batch_call(rpc_url, calls))
         for block in chunk:
             row = out.setdefault(block, {})
             for pair in pairs:
@@ -61,7 +62,71 @@ def fetch_base_fees(rpc_url: str, blocks: Sequence[int]) -> dict[int, int]:
     """block -> baseFeePerGas (wei)."""
     out: dict[int, int] = {}
     for chunk in _chunks(blocks):
-        headers = _batch(rpc_url, [("eth_getBlockByNumber", [hex(b), False]) for b in chunk])
+        headers = batch_call(rpc_url, [("eth_getBlockByNumber", [hex(b), False]) for b in chunk])
         for block, header in zip(chunk, headers, strict=True):
             out[block] = int(header.get("baseFeePerGas") or "0x0", 16)
     return out
+
+
+class SyncLog(NamedTuple):
+    """A pair's reserves right after one transaction of a block (Uniswap V2 `Sync`)."""
+
+    tx_index: int
+    log_index: int
+    pair: str
+    reserves: tuple[int, int]
+
+
+class Landing(NamedTuple):
+    block: int
+    tx_index: int
+    effective_gas_price: int
+
+
+def fetch_syncs(rpc_url: str, pairs: Sequence[str], block: int) -> list[SyncLog]:
+    """Every Sync of `pairs` in one block, in execution order."""
+    by_lower = {p.lower(): p for p in pairs}
+    flt = {"fromBlock": hex(block), "toBlock": hex(block), "address": list(pairs),
+           "topics": [SYNC_TOPIC]}  # fmt: skip
+    (logs,) = batch_call(rpc_url, [("eth_getLogs", [flt])])
+    out = []
+    for log in logs:
+        word = bytes.fromhex(log["data"].removeprefix("0x"))
+        out.append(
+            SyncLog(
+                int(log["transactionIndex"], 16),
+                int(log["logIndex"], 16),
+                by_lower[log["address"].lower()],
+                (int.from_bytes(word[0:32], "big"), int.from_bytes(word[32:64], "big")),
+            )
+        )
+    return sorted(out, key=lambda s: (s.tx_index, s.log_index))
+
+
+def fetch_landings(rpc_url: str, tx_hashes: Sequence[str]) -> dict[str, Landing]:
+    """tx hash -> where it was mined (block, index) and the gas price it paid."""
+    if not tx_hashes:
+        return {}
+    receipts = batch_call(rpc_url, [("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+    return {
+        h: Landing(
+            int(r["blockNumber"], 16),
+            int(r["transactionIndex"], 16),
+            int(r.get("effectiveGasPrice") or "0x0", 16),
+        )
+        for h, r in zip(tx_hashes, receipts, strict=True)
+        if r is not None
+    }
+
+
+def reserves_before_tx(
+    end_of_previous: Mapping[str, tuple[int, int]], syncs: Sequence[SyncLog], tx_index: int
+) -> dict[str, tuple[int, int]]:
+    """Every pair's reserves just before transaction `tx_index` of a block: the previous
+    block's end state with the block's earlier Syncs applied in order."""
+    state = dict(end_of_previous)
+    for sync in syncs:
+        if sync.tx_index >= tx_index:
+            break
+        state[sync.pair] = sync.reserves
+    return state

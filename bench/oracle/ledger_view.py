@@ -22,6 +22,7 @@ class BotTrade(NamedTuple):
     gas_wei: int
     profit_token: str
     reason: str
+    tx_hash: str | None  # the outcome's tx (the mined one when something was mined)
 
 
 def read_trades(ledger_path: str | Path) -> list[BotTrade]:
@@ -33,7 +34,7 @@ def read_trades(ledger_path: str | Path) -> list[BotTrade]:
     try:
         rows = db.execute(
             "SELECT b.id, b.strategy, b.block_number, o.status, o.block_number, "
-            "o.realized_profit, o.gas_cost, b.profit_token, o.reason FROM bundles b "
+            "o.realized_profit, o.gas_cost, b.profit_token, o.reason, o.tx_hash FROM bundles b "
             "LEFT JOIN outcomes o ON o.bundle_id = b.id"
         ).fetchall()
     except sqlite3.OperationalError:  # submit never created its tables
@@ -51,6 +52,7 @@ def read_trades(ledger_path: str | Path) -> list[BotTrade]:
             gas_wei=int(gas or 0),
             profit_token=str(token or "").lower(),
             reason=str(reason or ""),
+            tx_hash=None if tx is None else str(tx),
         )
-        for bid, strategy, state_block, status, landed, profit, gas, token, reason in rows
+        for bid, strategy, state_block, status, landed, profit, gas, token, reason, tx in rows
     ]

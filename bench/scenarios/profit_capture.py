@@ -5,8 +5,11 @@ strategies, priority fee and flow rate) on anvil with 1 s blocks while the seede
 trades. Afterwards bench's oracle (bench/oracle, its own code path) reads every pair's reserves
 at the end of each flow block, sizes every 2- and 3-pool cycle from WETH by brute force, nets
 the executor's gas at the next block's base fee plus the configured priority fee, and keeps the
-best single cycle per block. The bot's side comes from submit's ledger: profit minus gas of
-what landed in the following blocks.
+best single cycle per block. A backrun trades inside its victim's block, so for each one that
+landed the oracle also prices the state just before it (rebuilt from the block's Sync logs).
+The bot's side comes from submit's ledger: profit minus gas of what landed in the following
+blocks. Non-overlapping cycles could be summed per block; the best single one keeps it simple
+and never overstates what one searcher could take.
 """
 
 from __future__ import annotations
@@ -14,17 +17,25 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from mev_common.devnet.flow import run_flow
 from mev_common.settings import Settings, load_settings
 
 from bench.oracle.capture import BLOCK_ARBITRAGE, LAG, Capture, account
-from bench.oracle.chain_state import fetch_base_fees, fetch_reserves
+from bench.oracle.chain_state import (
+    SyncLog,
+    fetch_base_fees,
+    fetch_landings,
+    fetch_reserves,
+    fetch_syncs,
+    reserves_before_tx,
+)
 from bench.oracle.cycles import find_cycles
-from bench.oracle.ledger_view import read_trades
+from bench.oracle.ledger_view import BotTrade, read_trades
 from bench.oracle.opportunity import Opportunity, best_after_block
+from bench.oracle.replay import fetch_swaps, replay_oracle
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
 from bench.stack import Stack, devnet_stack, wait_until
@@ -63,24 +74,58 @@ def _head(stack: Stack) -> int:
     return int(stack.rpc("eth_blockNumber", []), 16)
 
 
+class OracleView(NamedTuple):
+    after_block: dict[int, Opportunity | None]  # block -> best cycle on its end state
+    before_backrun: dict[str, Opportunity | None]  # bundle id -> best just before our backrun
+    searcher: dict[int, Opportunity | None]  # block -> the replayed oracle's own trade
+
+
 def _oracle(
-    stack: Stack, settings: Settings, first: int, last: int
-) -> dict[int, Opportunity | None]:
-    """Best cycle net of gas after each block first..last, from exact historical state."""
+    stack: Stack, settings: Settings, first: int, last: int, trades: list[BotTrade]
+) -> OracleView:
+    """Best cycle net of gas after each block first..last, and just before each backrun of
+    ours that landed, from exact historical state (eth_call at the block, Sync logs inside)."""
     deployment = stack.deployment
+    rpc_url = stack.node.rpc_url
     cycles = find_cycles(deployment["pairs"], deployment["weth"], max_hops=3)
     pairs = [p["address"] for p in deployment["pairs"]]
-    blocks = list(range(first, last + 1))
-    reserves = fetch_reserves(stack.node.rpc_url, pairs, blocks)
+    blocks = list(range(first, last + LAG + 1))
+    reserves = fetch_reserves(rpc_url, pairs, blocks)
     # A trade on block N's state pays block N+1's base fee (known once N+1 is mined).
-    base_fees = fetch_base_fees(stack.node.rpc_url, [b + 1 for b in blocks])
-    priority = settings.submit.priority_fee
-    return {
-        b: best_after_block(
-            b, cycles, reserves[b], base_fees[b + 1] + priority, settings.simulate.flash
-        )
-        for b in blocks
+    base_fees = fetch_base_fees(rpc_url, [b + 1 for b in blocks])
+    priority, flash = settings.submit.priority_fee, settings.simulate.flash
+    after = {
+        b: best_after_block(b, cycles, reserves[b], base_fees[b + 1] + priority, flash)
+        for b in range(first, last + 1)
     }
+    backruns = {
+        t.tx_hash: t
+        for t in trades
+        if t.strategy == "backrun" and t.status == "included" and t.tx_hash
+        if t.landed_block is not None and first < t.landed_block <= last + LAG
+    }
+    before: dict[str, Opportunity | None] = {}
+    syncs: dict[int, list[SyncLog]] = {}
+    for tx_hash, landing in fetch_landings(rpc_url, list(backruns)).items():
+        block = landing.block
+        if block not in syncs:
+            syncs[block] = fetch_syncs(rpc_url, pairs, block)
+        state = reserves_before_tx(reserves[block - 1], syncs[block], landing.tx_index)
+        # The position right after the victim costs what our backrun paid for it.
+        before[backruns[tx_hash].bundle_id] = best_after_block(
+            block, cycles, state, landing.effective_gas_price, flash
+        )
+    searcher = replay_oracle(
+        reserves[first],
+        fetch_swaps(rpc_url, pairs, first + 1, last),
+        cycles,
+        first,
+        last,
+        deployment["executor"]["address"],
+        lambda b: base_fees[b + 1] + priority,
+        flash,
+    )
+    return OracleView(after, before, searcher)
 
 
 def _eth(wei: int) -> float:
@@ -100,25 +145,34 @@ def _rows(cap: Capture, result: ScenarioResult, settings: Settings) -> None:
     missed = sum(cap.missed.values())
     blocks = cap.last - cap.first + 1
     note = (
-        f"{blocks} blocks; oracle = best single WETH cycle (2-3 pools, brute force, net of gas "
-        "at next base fee + priority fee) after each block, summed; an opportunity left open "
-        "counts again each block. Backruns land inside the victim's block, before the oracle's "
-        "end-of-block state, so their profit is in ours but never in the oracle's"
+        f"{blocks} blocks. Oracle: a perfect end-of-block searcher on its own pools: the users' "
+        "swaps of each block replayed (ours left out), then its best single WETH cycle (2-3 "
+        "pools, brute force, net of gas at the next base fee + submit.priority_fee). Ours "
+        "includes backruns, which trade inside their victim's block"
     )
+    end_eth = one(_eth(cap.oracle_end_wei))
+    inside_eth = one(_eth(cap.oracle_inside_wei))
     result.rows.append(
         Row("realized ÷ oracle profit", "ETH", one(_eth(cap.realized_total)), "oracle",
             one(oracle_eth), ratio(cap.realized_total, cap.oracle_wei), "realized/oracle", note)
     )  # fmt: skip
     result.rows.append(
-        Row("block arbitrage only ÷ oracle", "ETH", one(_eth(arb)), "oracle", one(oracle_eth),
-            ratio(arb, cap.oracle_wei), "arbitrage/oracle",
-            f"backruns realized {_eth(backrun):.5f} ETH apart")
+        Row("block arbitrage ÷ end-of-block oracle", "ETH", one(_eth(arb)),
+            "oracle after each block", end_eth, ratio(arb, cap.oracle_end_wei), "arbitrage/oracle",
+            "best cycle on each real end-of-block state, summed: a gap left open counts again "
+            f"each block; landed within {LAG} blocks")
+    )  # fmt: skip
+    result.rows.append(
+        Row("backruns ÷ oracle just before them", "ETH", one(_eth(backrun)),
+            "oracle before each backrun", inside_eth, ratio(backrun, cap.oracle_inside_wei),
+            "backruns/oracle", "state rebuilt from the block's Sync logs; gas at what our "
+            "backrun paid")
     )  # fmt: skip
     result.rows.append(
         Row("landed / reverted / missed", "count", one(float(landed)), "oracle blocks > min_profit",
             one(float(cap.over_min_profit)), ratio(missed, cap.over_min_profit), "missed/offered",
-            f"reverted {reverted}; missed = no landed trade within {LAG} blocks: "
-            + ", ".join(f"{k} {v}" for k, v in cap.missed.most_common(4)))
+            f"reverted {reverted}, missed {missed} (no trade landed within {LAG} blocks): "
+            + (", ".join(f"{k} {v}" for k, v in cap.missed.most_common(4)) or "none"))
     )  # fmt: skip
     result.series["realized ÷ oracle"] = cap.series
     result.details.update(
@@ -126,6 +180,9 @@ def _rows(cap: Capture, result: ScenarioResult, settings: Settings) -> None:
             "first_block": cap.first,
             "last_block": cap.last,
             "oracle_wei": str(cap.oracle_wei),
+            "oracle_end_of_block_wei": str(cap.oracle_end_wei),
+            "oracle_before_backruns_wei": str(cap.oracle_inside_wei),
+            "per_block_oracle_bot_wei": [[b, str(o), str(m)] for b, o, m in cap.per_block],
             "oracle_blocks_with_profit": cap.oracle_blocks,
             "oracle_blocks_over_min_profit": cap.over_min_profit,
             "min_profit_wei": str(settings.strategies.cyclic_arbitrage.min_profit),
@@ -159,13 +216,15 @@ def run(tiny: bool = False) -> ScenarioResult:
         wait_until(
             lambda: _head(stack) >= last + LAG + 1 and pnl_summary(ledger).in_flight == 0, 15
         )
-        oracle = _oracle(stack, settings, first, last)
         trades = read_trades(ledger)
+        oracle = _oracle(stack, settings, first, last, trades)
         pnl = pnl_summary(ledger)
     weth = stack.deployment["weth"]
+    min_profit = settings.strategies.cyclic_arbitrage.min_profit
     cap = account(
-        oracle, trades, first, last, settings.strategies.cyclic_arbitrage.min_profit, weth
-    )
+        oracle.after_block, trades, first, last, min_profit, weth, oracle.before_backrun,
+        oracle.searcher,
+    )  # fmt: skip
     _rows(cap, result, settings)
     result.details["ledger_all_time"] = {
         "outcomes": pnl.outcomes,

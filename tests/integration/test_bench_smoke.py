@@ -31,6 +31,15 @@ def test_scenario_tiny(module_name: str) -> None:
         assert row.ours is not None and row.ours.runs >= 1
     assert result.all_finite()
     json.dumps(result.to_json(), default=str)
+    if result.key == "profit_capture":
+        assert [r.metric for r in result.rows][:4] == [
+            "realized ÷ oracle profit",
+            "block arbitrage ÷ end-of-block oracle",
+            "backruns ÷ oracle just before them",
+            "landed / reverted / missed",
+        ]
+        assert result.details["last_block"] > result.details["first_block"]
+        assert "realized ÷ oracle" in result.series
 
 
 def test_report_files(tmp_path: Path) -> None:
@@ -64,3 +73,46 @@ def test_math_scenario_without_degenbot_venv(monkeypatch: pytest.MonkeyPatch) ->
     result = amm_peer.run(tiny=True)
     assert result.rows and result.all_finite()
     assert all(row.baseline is None and "degenbot venv absent" in row.note for row in result.rows)
+
+
+def test_capture_oracle_search_is_exhaustive_on_small_pools() -> None:
+    """The oracle's integer search finds the same best profit as trying every input."""
+    import random
+
+    from bench.oracle.swap_math import Leg, best_input, cycle_profit
+
+    rng = random.Random(6)
+    for _ in range(60):
+        hops = rng.choice((2, 3))
+        legs = tuple(
+            Leg(rng.randint(1_000, 9_000), rng.randint(1_000, 9_000), 30) for _ in range(hops)
+        )
+        best = max(cycle_profit(x, legs) for x in range(legs[-1].reserve_out + 1))
+        assert best_input(legs)[1] == max(best, 0)
+
+
+def test_capture_oracle_cycles_on_devnet_pairs() -> None:
+    """Seven pairs on two DEXes: 8 two-pool and 48 three-pool cycles from WETH, pools distinct."""
+    from bench.oracle.cycles import find_cycles
+
+    links = (
+        "WETH/USDC",
+        "WETH/USDT",
+        "WETH/DAI",
+        "USDC/USDT",
+        "USDC/DAI",
+        "WETH/WBTC",
+        "WBTC/USDC",
+    )
+    pairs = [
+        {"dex": dex, "address": f"{dex}-{link}", "fee_bps": 30, "token0": a, "token1": b,
+         "symbol0": a, "symbol1": b}
+        for dex in ("A", "B")
+        for link in links
+        for a, b in [link.split("/")]
+    ]  # fmt: skip
+    cycles = find_cycles(pairs, "WETH", max_hops=3)
+    assert sorted(len(c.hops) for c in cycles) == [2] * 8 + [3] * 48
+    for cycle in cycles:
+        assert cycle.hops[0].token_in == cycle.hops[-1].token_out == "WETH"
+        assert len({h.pair for h in cycle.hops}) == len(cycle.hops)
