@@ -83,22 +83,32 @@ class Landing(NamedTuple):
     effective_gas_price: int
 
 
+def fetch_logs(
+    rpc_url: str, pairs: Sequence[str], topic: str, first: int, last: int
+) -> list[tuple[dict[str, Any], str, bytes]]:
+    """(log, pair as spelled in `pairs`, data bytes) of one event of `pairs`, first..last."""
+    by_lower = {p.lower(): p for p in pairs}
+    flt = {"fromBlock": hex(first), "toBlock": hex(last), "address": list(pairs),
+           "topics": [topic]}  # fmt: skip
+    (logs,) = batch_call(rpc_url, [("eth_getLogs", [flt])])
+    return [
+        (log, by_lower[log["address"].lower()], bytes.fromhex(log["data"].removeprefix("0x")))
+        for log in logs
+    ]
+
+
+def words(data: bytes, count: int) -> list[int]:
+    """The first `count` 32-byte big-endian words of ABI-encoded data."""
+    return [int.from_bytes(data[32 * i : 32 * i + 32], "big") for i in range(count)]
+
+
 def fetch_syncs(rpc_url: str, pairs: Sequence[str], block: int) -> list[SyncLog]:
     """Every Sync of `pairs` in one block, in execution order."""
-    by_lower = {p.lower(): p for p in pairs}
-    flt = {"fromBlock": hex(block), "toBlock": hex(block), "address": list(pairs),
-           "topics": [SYNC_TOPIC]}  # fmt: skip
-    (logs,) = batch_call(rpc_url, [("eth_getLogs", [flt])])
     out = []
-    for log in logs:
-        word = bytes.fromhex(log["data"].removeprefix("0x"))
+    for log, pair, data in fetch_logs(rpc_url, pairs, SYNC_TOPIC, block, block):
+        r0, r1 = words(data, 2)
         out.append(
-            SyncLog(
-                int(log["transactionIndex"], 16),
-                int(log["logIndex"], 16),
-                by_lower[log["address"].lower()],
-                (int.from_bytes(word[0:32], "big"), int.from_bytes(word[32:64], "big")),
-            )
+            SyncLog(int(log["transactionIndex"], 16), int(log["logIndex"], 16), pair, (r0, r1))
         )
     return sorted(out, key=lambda s: (s.tx_index, s.log_index))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from bench.oracle.chain_state import batch_call
+from bench.oracle.chain_state import fetch_logs, words
 from bench.oracle.cycles import Cycle
 from bench.oracle.opportunity import Opportunity, best_after_block
 from bench.oracle.swap_math import Leg, amount_out
@@ -39,25 +39,13 @@ class SwapLog(NamedTuple):
 
 def fetch_swaps(rpc_url: str, pairs: Sequence[str], first: int, last: int) -> list[SwapLog]:
     """Every Swap of `pairs` in blocks first..last, in chain order."""
-    by_lower = {p.lower(): p for p in pairs}
-    flt = {"fromBlock": hex(first), "toBlock": hex(last), "address": list(pairs),
-           "topics": [SWAP_TOPIC]}  # fmt: skip
-    (logs,) = batch_call(rpc_url, [("eth_getLogs", [flt])])
     out = []
-    for log in logs:
-        data = bytes.fromhex(log["data"].removeprefix("0x"))
+    for log, pair, data in fetch_logs(rpc_url, pairs, SWAP_TOPIC, first, last):
+        in0, in1, out0, out1 = words(data, 4)
+        sender = "0x" + log["topics"][1][-40:].lower()
+        block, index = int(log["blockNumber"], 16), int(log["logIndex"], 16)
         out.append(
-            SwapLog(
-                int(log["blockNumber"], 16),
-                log["transactionHash"],
-                int(log["logIndex"], 16),
-                by_lower[log["address"].lower()],
-                "0x" + log["topics"][1][-40:].lower(),
-                int.from_bytes(data[0:32], "big"),
-                int.from_bytes(data[32:64], "big"),
-                int.from_bytes(data[64:96], "big"),
-                int.from_bytes(data[96:128], "big"),
-            )
+            SwapLog(block, log["transactionHash"], index, pair, sender, in0, in1, out0, out1)
         )
     return sorted(out, key=lambda s: (s.block, s.log_index))
 
