@@ -61,6 +61,20 @@ def _net(trade: BotTrade, token: str) -> int:
     return (trade.profit if mined else 0) - trade.gas_wei
 
 
+def _answering(
+    landed_by_block: Mapping[int, list[BotTrade]], block: int, first: int, last: int
+) -> list[BotTrade]:
+    """The landed trades that answer the oracle's block `block` (see `account`)."""
+    upto = block + LAG if block == last else block + 1
+    out = []
+    for landed_in in range(block, upto + 1):
+        for t in landed_by_block.get(landed_in, []):
+            shift = 0 if t.strategy == "backrun" else 1
+            if landed_in - shift == block or (block == last and landed_in > last):
+                out.append(t)
+    return out
+
+
 def _why_missed(trades: Sequence[BotTrade]) -> str:
     """Why nothing landed for a block: the bundles priced on it, worst news first."""
     if not trades:
@@ -120,15 +134,14 @@ def account(
         out.oracle_end_wei += net
         if net > 0:
             out.oracle_blocks += 1
-        # The bot's side of block N: what landed in N+1 (the last block also takes N+2..),
-        # and on the oracle's side the states just before the backruns among them.
-        upto = block + (LAG if block == last else 1)
+        # The bot's side of block N: block arbitrage that landed in N+1 and backruns that
+        # landed in N itself (the oracle sees their victims only at N's end); the last block
+        # also takes the later landings. The oracle's side adds the states before backruns.
         bot, within = 0, 0
-        for landed_in in range(block + 1, upto + 1):
-            for t in landed_by_block.get(landed_in, []):
-                bot += _net(t, token)
-                found = inside.get(t.bundle_id)
-                within += found.net_wei if found is not None and found.net_wei > 0 else 0
+        for t in _answering(landed_by_block, block, first, last):
+            bot += _net(t, token)
+            found = inside.get(t.bundle_id)
+            within += found.net_wei if found is not None and found.net_wei > 0 else 0
         out.oracle_inside_wei += within
         if searcher is None:
             offered = net + within
