@@ -8,11 +8,17 @@ reachable Docker engine, the shared broker runs in a testcontainers `nats` conta
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
+from mev_common.bus import Bus
 from mev_common.nats_server import start_embedded_nats
+from mev_common.settings import load_settings
+from mev_common.subjects import stream_specs
+
+from tests.support.stack import write_config
 
 
 class NatsEndpoint(Protocol):
@@ -52,3 +58,13 @@ def nats_server() -> Iterator[NatsEndpoint]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
+    """A test's own connection, with every stream declared (as a service would at start)."""
+    connection = await Bus.connect(nats_server.url, "test", attempts=3)
+    settings = load_settings(write_config(tmp_path / "bus", nats_server.url, 1))
+    await connection.ensure_streams(stream_specs(settings))
+    yield connection
+    await connection.close()

@@ -11,7 +11,6 @@ the cycles through them are searched on that post-swap state (a backrun).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -22,8 +21,8 @@ from mev_common import metrics, subjects
 from mev_common.amm.backrun import apply_router_swap
 from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
-from mev_common.bus import Envelope, Permanent, PullConsumer, subscribe_ordered
-from mev_common.chain.contracts import ChainContracts, ContractsError, TokenInfo, load_contracts
+from mev_common.bus import Envelope, Permanent, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
@@ -44,29 +43,13 @@ async def main(rt: Runtime) -> None:
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
-        contracts = await wait_for_contracts(rt)
+        contracts = await rt.wait_for_contracts()
         if contracts is None:
             return
         detector = Detector(rt, rpc, contracts)
         await detector.run()
     finally:
         await rpc.close()
-
-
-async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
-    """The devnet writes its deployment at `devnet up`: wait for it rather than crash."""
-    last = ""
-    while not rt.stop.is_set():
-        try:
-            return load_contracts(rt.settings)
-        except ContractsError as exc:
-            if str(exc) != last:
-                log.warning("contracts not available yet", extra={"fields": {"error": str(exc)}})
-                last = str(exc)
-            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
-    return None
 
 
 class Detector:
@@ -129,20 +112,9 @@ class Detector:
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
         )
         await self.load()
-        consumer = PullConsumer(
-            bus=self.rt.bus,
-            spec=subjects.consumer_specs(self.rt.settings)["detect"],
-            model=PendingTx,
-            handler=self.on_pending,
-            stage="detect",
-            chain_id=self.rt.chain_id,
-            concurrency=self.rt.settings.performance.detect_concurrency,
-            max_deliver=nats.max_deliver,
-            ack_wait_s=nats.ack_wait_s,
-            nak_delay_s=nats.nak_delay_s,
-            max_payload_bytes=nats.max_payload_bytes,
+        consumer = self.rt.consumer(
+            "detect", PendingTx, self.on_pending, self.rt.settings.performance.detect_concurrency
         )
-        self.rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
         self.rt.ready = True
         try:
             await consumer.run(self.rt.stop)
@@ -283,9 +255,10 @@ class Detector:
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
-        await self.publish(opportunities, env, "pending")
+        # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
+        await self.publish(opportunities, env, "pending")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""

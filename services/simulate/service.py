@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, PullConsumer, subscribe_ordered
-from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.bus import Envelope, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Bundle, Opportunity
 from mev_common.runtime import Check, Runtime
@@ -44,24 +44,12 @@ async def main(rt: Runtime) -> None:
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
-        contracts = await wait_for_contracts(rt)
+        contracts = await rt.wait_for_contracts()
         if contracts is None:
             return
         await SimulateService(rt, rpc, contracts).run()
     finally:
         await rpc.close()
-
-
-async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
-    """The devnet writes its deployment at `devnet up`: wait for it rather than crash."""
-    while not rt.stop.is_set():
-        try:
-            return load_contracts(rt.settings)
-        except ContractsError as exc:
-            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
-    return None
 
 
 def block_from_rpc(raw: dict[str, str], chain_id: int) -> Block:
@@ -149,20 +137,12 @@ class SimulateService:
             max_payload_bytes=nats.max_payload_bytes,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST),
         )
-        consumer = PullConsumer(
-            bus=self.rt.bus,
-            spec=subjects.consumer_specs(self.rt.settings)["simulate"],
-            model=Opportunity,
-            handler=self.on_opportunity,
-            stage="simulate",
-            chain_id=self.rt.chain_id,
-            concurrency=self.rt.settings.performance.simulation_concurrency,
-            max_deliver=nats.max_deliver,
-            ack_wait_s=nats.ack_wait_s,
-            nak_delay_s=nats.nak_delay_s,
-            max_payload_bytes=nats.max_payload_bytes,
+        consumer = self.rt.consumer(
+            "simulate",
+            Opportunity,
+            self.on_opportunity,
+            self.rt.settings.performance.simulation_concurrency,
         )
-        self.rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
         self.rt.ready = True
         try:
             await consumer.run(self.rt.stop)

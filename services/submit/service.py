@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, PullConsumer, subscribe_ordered
-from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.bus import Envelope, subscribe_ordered
+from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import (
@@ -83,7 +83,7 @@ async def main(rt: Runtime) -> None:
     try:
         if not await wait_for_chain(rpc, chain, rt.stop):
             return
-        contracts = await wait_for_contracts(rt)
+        contracts = await rt.wait_for_contracts()
         if contracts is None:
             return
         rt.ready = True  # standby counts as ready: it is healthy and waiting for the lease
@@ -174,21 +174,8 @@ async def main(rt: Runtime) -> None:
             await submitter.handle(env.message, env.trace, env.seen_ns)
             metrics.TRANSACTIONS_PROCESSED.labels(stage="submit").inc()
 
-        nats = settings.nats
-        consumer = PullConsumer(
-            bus=rt.bus,
-            spec=subjects.consumer_specs(settings)["submit"],
-            model=Bundle,
-            handler=on_bundle,
-            stage="submit",
-            chain_id=chain,
-            concurrency=1,  # one sender per key: nonces are sequential
-            max_deliver=nats.max_deliver,
-            ack_wait_s=nats.ack_wait_s,
-            nak_delay_s=nats.nak_delay_s,
-            max_payload_bytes=nats.max_payload_bytes,
-        )
-        rt.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", critical=False))
+        # one bundle at a time: one sender per key, nonces are sequential
+        consumer = rt.consumer("submit", Bundle, on_bundle, concurrency=1)
         rt.add_check(
             "nonces",
             lambda: Check(
@@ -245,24 +232,6 @@ async def wait_for_key(rt: Runtime) -> Signer | None:
     except KeyLoadError as exc:
         log.error("refusing to start", extra={"fields": {"error": str(exc)}})
         raise
-
-
-async def wait_for_contracts(rt: Runtime) -> ChainContracts | None:
-    last = ""
-    while not rt.stop.is_set():
-        try:
-            contracts = load_contracts(rt.settings)
-            detail = f"executor {contracts.executor}"
-            rt.add_check("contracts", lambda d=detail: Check(True, d))
-            return contracts
-        except ContractsError as exc:
-            if str(exc) != last:
-                log.warning("contracts not available yet", extra={"fields": {"error": str(exc)}})
-                last = str(exc)
-            rt.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop.wait(), timeout=1.0)
-    return None
 
 
 async def apply_initial_control(rt: Runtime, control: ControlState) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,6 @@ from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Block, Opportunity
 from mev_common.messages import decode as decode_message
-from mev_common.settings import load_settings
-from mev_common.subjects import stream_specs
 
 from tests.conftest import NatsEndpoint
 from tests.support.stack import ServiceProcess, write_config
@@ -151,14 +149,6 @@ def pipeline(
     finally:
         for proc in procs:
             proc.stop()
-
-
-@pytest.fixture
-async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_server.url, "test", attempts=3)
-    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
-    yield b
-    await b.close()
 
 
 async def opportunities(bus: Bus, want: Any, timeout_s: float = 15.0) -> list[Opportunity]:

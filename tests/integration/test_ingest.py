@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import json
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,6 @@ from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.devnet.flow import run_flow
 from mev_common.messages import Block, PendingTx, decode
-from mev_common.settings import load_settings
-from mev_common.subjects import stream_specs
 from nats.js.api import DeliverPolicy
 
 from services.ingest.logs import SWAP_TOPIC, SYNC_TOPIC
@@ -57,14 +55,6 @@ def ingest_config(tmp: Path, nats_url: str, node: AnvilNode, deployment: Path, c
         },
         contracts={"deployment_file": str(deployment)},
     )
-
-
-@pytest.fixture
-async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_server.url, "test", attempts=3)
-    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
-    yield b
-    await b.close()
 
 
 async def rpc(node: AnvilNode, method: str, params: list[Any]) -> Any:

@@ -12,7 +12,7 @@ import itertools
 import json
 import re
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,6 @@ from mev_common.bus import Bus
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Block, decode
-from mev_common.settings import load_settings
-from mev_common.subjects import stream_specs
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint
@@ -102,14 +100,6 @@ class GarbageRpc:
                     await writer.drain()
 
         return await asyncio.start_server(handle, "127.0.0.1", self.port)
-
-
-@pytest.fixture
-async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_server.url, "test", attempts=3)
-    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
-    yield b
-    await b.close()
 
 
 def config_with(

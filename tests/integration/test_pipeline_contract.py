@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
@@ -22,8 +22,6 @@ from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, DeadLetter, Opportunity, PendingTx, decode, encode
 from mev_common.nats_server import EmbeddedNats, start_embedded_nats
-from mev_common.settings import load_settings
-from mev_common.subjects import stream_specs
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint
@@ -47,15 +45,6 @@ def pending_tx(chain_id: int, i: int) -> PendingTx:
             "gas": 100_000,
         }
     )
-
-
-@pytest.fixture
-async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_server.url, "test", attempts=3)
-    settings = load_settings(write_config(tmp_path, nats_server.url, 1))
-    await b.ensure_streams(stream_specs(settings))
-    yield b
-    await b.close()
 
 
 @pytest.fixture

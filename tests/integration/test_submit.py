@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Bundle, Outcome
 from mev_common.messages import decode as decode_message
 from mev_common.settings import load_settings
-from mev_common.subjects import stream_specs
 from web3 import Web3
 
 from services.submit.submitter import KILL_AFTER_SEND_ENV
@@ -56,14 +55,6 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         yield Devnet(node, w3, deployment, key_path, out)
     finally:
         node.stop()
-
-
-@pytest.fixture
-async def bus(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_server.url, "submit-test", attempts=3)
-    await b.ensure_streams(stream_specs(load_settings(write_config(tmp_path, nats_server.url, 1))))
-    yield b
-    await b.close()
 
 
 def config_for(devnet: Devnet, nats_url: str, tmp: Path, **extra: Any) -> Path:

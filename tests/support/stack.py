@@ -22,6 +22,7 @@ SERVICES = ("ingest", "detect", "simulate", "submit")
 
 def write_config(tmp: Path, nats_url: str, chain_id: int, **sections: dict[str, Any]) -> Path:
     """A devnet-like config with random ports, the given NATS and a private SQLite file."""
+    tmp.mkdir(parents=True, exist_ok=True)
     services: dict[str, Any] = {"host": "127.0.0.1", "shutdown_timeout_s": 10}
     for name in SERVICES:
         services[name] = {"health_port": free_port(), "metrics_port": free_port()}

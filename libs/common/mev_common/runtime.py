@@ -30,7 +30,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import start_http_server
 
 from mev_common import metrics
-from mev_common.bus import Bus
+from mev_common.bus import Bus, Handler, M, PullConsumer
+from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.control import ensure_control_bucket
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
@@ -118,6 +119,49 @@ class Runtime:
             results[name] = {"ok": check.ok, "detail": check.detail, "critical": check.critical}
             healthy = healthy and (check.ok or not check.critical)
         return healthy, results
+
+    def consumer(
+        self, stage: str, model: type[M], handler: Handler[M], concurrency: int
+    ) -> PullConsumer[M]:
+        """This stage's durable pull consumer, with the NATS limits from settings; its last
+        error is shown in health (not critical: the consume loop retries)."""
+        nats = self.settings.nats
+        consumer = PullConsumer(
+            bus=self.bus,
+            spec=consumer_specs(self.settings)[stage],
+            model=model,
+            handler=handler,
+            stage=stage,
+            chain_id=self.chain_id,
+            concurrency=concurrency,
+            max_deliver=nats.max_deliver,
+            ack_wait_s=nats.ack_wait_s,
+            nak_delay_s=nats.nak_delay_s,
+            max_payload_bytes=nats.max_payload_bytes,
+        )
+        self.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
+        return consumer
+
+    async def wait_for_contracts(self) -> ChainContracts | None:
+        """The devnet writes its deployment at `devnet up`: wait for it rather than crash
+        (shown in health meanwhile). None if the service is stopped first."""
+        last = ""
+        while not self.stop.is_set():
+            try:
+                contracts = load_contracts(self.settings)
+                detail = f"executor {contracts.executor}"
+                self.add_check("contracts", lambda d=detail: Check(True, d))
+                return contracts
+            except ContractsError as exc:
+                if str(exc) != last:
+                    log.warning(
+                        "contracts not available yet", extra={"fields": {"error": str(exc)}}
+                    )
+                    last = str(exc)
+                self.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
+        return None
 
 
 def service_version() -> str:
