@@ -459,6 +459,11 @@ async def test_standby_takes_over_the_lease_when_the_active_dies(
 ) -> None:
     config = config_for(devnet, nats_server.url, tmp_path)
     active = start_submit(config, tmp_path, MEV_INSTANCE="submit-a")
+    try:  # the active holds the lease before the standby exists: no race for it
+        await wait_active(active)
+    except BaseException:
+        active.stop()
+        raise
     standby = ServiceProcess(
         "submit",
         config,
@@ -476,7 +481,6 @@ async def test_standby_takes_over_the_lease_when_the_active_dies(
             return {}
 
     try:
-        await wait_active(active)
         await wait_for(
             lambda: standby_checks().get("lease", {}).get("detail") == "standby (holder submit-a)",
             30,
