@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 from mev_common import subjects
@@ -283,11 +285,16 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
     node, deployment_path = devnet
     chain = Chain(node, json.loads(deployment_path.read_text()))
     first = pipeline[1]
+    # the same config with ports of its own (an offset could hit a port that is taken)
+    second_config = first.config.with_name("detect-2.yaml")
+    cfg = yaml.safe_load(first.config.read_text())
+    cfg["services"]["detect"] = {"health_port": free_port(), "metrics_port": free_port()}
+    second_config.write_text(yaml.safe_dump(cfg))
     second = ServiceProcess(
         "detect",
-        first.config,
+        second_config,
         first.log_path.with_name("detect-2.log"),
-        env={"MEV_PORT_OFFSET": "100", "MEV_INSTANCE": "detect-2"},
+        env={"MEV_INSTANCE": "detect-2"},
     ).start()
     try:
         second.wait_health(200, timeout_s=30)
@@ -320,12 +327,8 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
 
 
 def metric_value(proc: ServiceProcess, series: str) -> float:
-    import urllib.request
-
-    import yaml
-
     cfg = yaml.safe_load(proc.config.read_text())
-    port = cfg["services"][proc.name]["metrics_port"] + int(proc.env.get("MEV_PORT_OFFSET", "0"))
+    port = cfg["services"][proc.name]["metrics_port"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
         text = resp.read().decode()
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.control import ack_key, control_key, ensure_control_bucket
@@ -464,14 +465,15 @@ async def test_standby_takes_over_the_lease_when_the_active_dies(
     except BaseException:
         active.stop()
         raise
+    # the same config (ledger, key, NATS) with ports of its own: an offset could hit a taken port
+    standby_config = tmp_path / "standby.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["services"]["submit"] = {"health_port": free_port(), "metrics_port": free_port()}
+    standby_config.write_text(yaml.safe_dump(cfg))
     standby = ServiceProcess(
-        "submit",
-        config,
-        tmp_path / "standby.log",
-        env={"MEV_INSTANCE": "submit-b", "MEV_PORT_OFFSET": "17"},
+        "submit", standby_config, tmp_path / "standby.log", env={"MEV_INSTANCE": "submit-b"}
     ).start()
-    port = int(active.health_url().rsplit(":", 1)[1].split("/")[0]) + 17
-    standby_url = f"http://127.0.0.1:{port}/health"
+    standby_url = standby.health_url()
 
     def standby_checks() -> dict[str, Any]:
         try:
