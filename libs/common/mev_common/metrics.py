@@ -52,7 +52,11 @@ BUNDLE_SUCCESS_RATE = Gauge(
 STRATEGY_SUCCESS_RATE = Gauge(
     "mev_bot_strategy_success_rate", "Included / sent bundles per strategy (0..1)", ["strategy"]
 )
-PROFIT_WEI = Counter("mev_bot_profit_wei", "Realized profit in wei, net of gas", ["strategy"])
+PROFIT_WEI = Counter(
+    "mev_bot_profit_wei",
+    "Realized gross profit in wei (from receipts); net = this - mev_bot_gas_spent_wei_total",
+    ["strategy"],
+)
 PROFIT_ETH_PER_HOUR = Gauge("mev_bot_profit_eth_per_hour", "Realized profit over the last hour")
 GAS_SPENT_WEI = Counter(
     "mev_bot_gas_spent_wei", "Gas paid by our transactions, in wei", ["strategy"]
