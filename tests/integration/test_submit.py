@@ -45,7 +45,11 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    data_dir = tmp_path_factory.mktemp("submit-devnet")
+    yield from manual_mining_devnet(tmp_path_factory.mktemp("submit-devnet"))
+
+
+def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
+    """The real devnet deployment on a fresh anvil that mines only when a test says so."""
     node = start_anvil(free_port(), CHAIN, None, data_dir)
     try:
         key_path, out = data_dir / "bot.key", data_dir / "deployment.json"
