@@ -61,7 +61,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     yield from manual_mining_devnet(tmp_path_factory.mktemp("security-devnet"))
 
 
-def reencoded(devnet: Devnet, bundle: Bundle, hops: list[tuple[str, str, str, int]] | None = None,
+def reencoded(bundle: Bundle, hops: list[tuple[str, str, str, int]] | None = None,
               min_profit: int | None = None) -> str:  # fmt: skip
     """The bundle's calldata with other hops or another minProfit (a forger's edit)."""
     call = decode_execute(bytes.fromhex(bundle.data[2:]))
@@ -94,11 +94,11 @@ async def test_forged_bundles_are_refused_with_their_reason_and_nothing_is_signe
         not_a_pair = f"is not the {weth}/{usdc} pair of any configured factory"
         forged: dict[str, tuple[dict[str, Any], str]] = {
             "attacker-pair": (
-                {"data": reencoded(devnet, good, [(attacker, weth, usdc, 30), back])},
+                {"data": reencoded(good, [(attacker, weth, usdc, 30), back])},
                 f"hop 0 pool {attacker} {not_a_pair}",
             ),
             "unknown-factory": (
-                {"data": reencoded(devnet, good, [(unknown_pair, weth, usdc, 30), back])},
+                {"data": reencoded(good, [(unknown_pair, weth, usdc, 30), back])},
                 f"hop 0 pool {unknown_pair} {not_a_pair}",
             ),
             "value": ({"value": 1}, "bundle.value is 1 wei: an executor call never carries value"),
@@ -116,7 +116,7 @@ async def test_forged_bundles_are_refused_with_their_reason_and_nothing_is_signe
                 f"profit token {usdc} is not allowlisted (submit.profit_tokens)",
             ),
             "claims": (
-                {"data": reencoded(devnet, good, min_profit=good.min_profit - 1)},
+                {"data": reencoded(good, min_profit=good.min_profit - 1)},
                 f"calldata minProfit {good.min_profit - 1} is not the bundle's {good.min_profit}",
             ),
         }  # fmt: skip
@@ -189,7 +189,7 @@ def losing_bundle(devnet: Devnet, bundle_id: str) -> Bundle:
     """Passes every check of submit's gate, reverts on chain: minProfit 1 wei above the
     profit the pools give (as if simulate's state had moved)."""
     bundle, profit = arbitrage_bundle(devnet, bundle_id)
-    data = reencoded(devnet, bundle, min_profit=profit + 1)
+    data = reencoded(bundle, min_profit=profit + 1)
     return bundle.model_copy(
         update={"data": data, "min_profit": profit + 1, "simulated_profit": profit + 1}
     )
