@@ -99,6 +99,15 @@ DEAD_LETTERS = Counter(
 )
 NATS_CONNECTED = Gauge("mev_bot_nats_connected", "1 while connected to NATS")
 EMERGENCY_STOP = Gauge("mev_bot_emergency_stop_active", "1 while the emergency stop flag is set")
+SAFETY_TRIP = Gauge(
+    "mev_bot_safety_trip",
+    "1 while a loss limit holds submit's emergency stop (tx_cost, daily_gas_budget, daily_loss, "
+    "consecutive_reverts); the operator clears it by writing the emergency-stop key",
+    ["reason"],
+)
+CONTROL_WATCHER_UP = Gauge(
+    "mev_bot_control_watcher_up", "1 while submit's control-KV watcher runs (0: nothing is sent)"
+)
 CONSUMER_LAG = Gauge(
     "mev_bot_consumer_lag",
     "Messages not yet acked by a stage's shared durable consumer (pending + unacked)",

@@ -76,6 +76,11 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class RefuseToStart(Exception):
+    """A service's `main` found it must not run (e.g. the key does not own the executor): the
+    process prints "<service>: refusing to start: <message>" on stderr and exits 2."""
+
+
 @dataclass
 class Check:
     """One named health check. A failing `critical` check makes /health 503."""
@@ -293,8 +298,13 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     exit_code = 0
     if main_task.done() and not stop_requested.is_set():
         exc = main_task.exception()
-        log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
-        exit_code = 1
+        if isinstance(exc, RefuseToStart):
+            log.error("refusing to start", extra={"fields": {"error": str(exc)}})
+            print(f"{service}: refusing to start: {exc}", file=sys.stderr, flush=True)
+            exit_code = 2
+        else:
+            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+            exit_code = 1
     log.info("stopping: finishing in-flight work")
     rt.stop.set()
     rt.ready = False
@@ -307,7 +317,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         main_task.cancel()
         exit_code = 1
     except Exception:
-        exit_code = 1
+        exit_code = exit_code or 1
     stop_wait.cancel()
     status_task.cancel()
     heartbeat_task.cancel()

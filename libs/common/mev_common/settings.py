@@ -40,6 +40,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH
+
 DEFAULT_CONFIG = Path("config/devnet.yaml")
 ENV_PREFIX = "MEV_"
 SERVICE_NAMES = ("ingest", "detect", "simulate", "submit")
@@ -288,11 +290,19 @@ def is_placeholder_address(address: str) -> bool:
     return int(address, 16) < 2**32
 
 
+def _code_hash(v: Any) -> str:
+    if not isinstance(v, str) or not re.match(r"^0x[0-9a-fA-F]{64}$", v):
+        raise ValueError("expected a 32-byte hash: 0x followed by 64 hex digits")
+    return v.lower()
+
+
 class DexSettings(Section):
     name: str = Field(min_length=1)
     factory: Address
     router: Address | None = None
     fee_bps: int = Field(default=30, ge=0, lt=10_000)
+    # keccak of the pair creation code: submit derives every pair address from it (CREATE2)
+    init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V2_INIT_CODE_HASH
 
 
 class ContractsSettings(Section):
@@ -339,6 +349,13 @@ class SubmitSettings(Section):
     max_in_flight: int = Field(default=8, ge=1, le=64)
     priority_fee: Wei = 10**9
     receipt_timeout_s: float = Field(default=30.0, gt=0)
+    # Money safety (services/submit/decide.py, limits.py): what submit signs whoever asks.
+    profit_tokens: list[Address] = []  # besides contracts.weth, which is always allowed
+    max_tx_cost: Wei = 10**17  # gas_limit x max_fee_per_gas of one trade
+    daily_gas_budget: Wei = 10**18  # worst-case gas of the UTC day's txs
+    daily_loss_limit: Wei = 10**17  # gas spent minus native-token profit over the UTC day
+    max_consecutive_reverts: int = Field(default=3, ge=1)
+    max_cancels_per_nonce: int = Field(default=3, ge=0)
 
 
 class DatabaseSettings(Section):

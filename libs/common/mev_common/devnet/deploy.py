@@ -15,9 +15,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from web3 import Web3
 
+from mev_common.chain.pools import v2_pair_address
 from mev_common.devnet.anvil import DEVNET_MNEMONIC
 from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.keys import load_or_create_key
@@ -55,10 +56,7 @@ def pair_address(
     factory: str, token_x: str, token_y: str, init_code_hash: bytes
 ) -> ChecksumAddress:
     """CREATE2 address of a V2 pair, exactly as Router02's pairFor computes it."""
-    t0, t1 = sorted((token_x, token_y), key=lambda a: int(a, 16))
-    salt = keccak(bytes.fromhex(t0[2:]) + bytes.fromhex(t1[2:]))
-    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + init_code_hash)[12:]
-    return to_checksum_address(raw)
+    return ChecksumAddress(v2_pair_address(factory, token_x, token_y, init_code_hash))
 
 
 def deploy_devnet(
