@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mev_common.ops.duration import duration_arg, positive_float_arg, positive_int_arg
+from mev_common.ops.duration import control_arg, duration_arg
 
 if TYPE_CHECKING:
     from mev_common.settings import Settings
@@ -62,15 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions.add_argument(
         "--adjust-rpc-rate",
-        type=positive_float_arg,
+        type=control_arg("rpc_rate_factor"),
         metavar="F",
-        help="scale every RPC endpoint's rate limit by F (0.8 = 20%% slower)",
+        help="scale the rate limit of every RPC endpoint in every service (ingest, detect, "
+        "simulate, submit) by F in (0, 10] (0.8 = 20%% slower); returns once each acknowledged",
     )
     actions.add_argument(
         "--adjust-rpc-pool-size",
-        type=positive_int_arg,
+        type=control_arg("rpc_pool_size"),
         metavar="N",
-        help="set the RPC connection pool size of every endpoint",
+        help="set the RPC connection pool size (1..1000) of every endpoint in every service",
     )
     actions.add_argument(
         "--reset-nonce",
@@ -218,9 +219,9 @@ def _control(args: argparse.Namespace) -> int:
     if args.resume:
         return cmds.run_control(settings, cmds.RESUME, "0", timeout)
     if args.adjust_rpc_rate is not None:
-        return cmds.run_control(settings, cmds.RPC_RATE, f"{args.adjust_rpc_rate:g}", timeout)
+        return cmds.run_control(settings, cmds.RPC_RATE, args.adjust_rpc_rate, timeout)
     if args.adjust_rpc_pool_size is not None:
-        return cmds.run_control(settings, cmds.RPC_POOL, str(args.adjust_rpc_pool_size), timeout)
+        return cmds.run_control(settings, cmds.RPC_POOL, args.adjust_rpc_pool_size, timeout)
     # --reset-nonce: a fresh token each time, so a repeated reset is a new revision to apply
     import time
 
