@@ -3,7 +3,7 @@
 Runbook commands are flags (`mev-bot --validate-config`, `mev-bot --emergency-stop`); newer
 commands are subcommands (`mev-bot run`, `mev-bot devnet up`). Each command lives in its own
 module; this one only parses and dispatches, so `mev-bot --help` stays cheap to import.
-Exit codes: 0 ok, 1 the command failed, 2 usage or config error.
+Exit codes: 0 ok, 1 the command failed (or a dependency is down), 2 usage or config error.
 """
 
 from __future__ import annotations
@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="more detail (with --validate-config: effective config and connectivity)",
+        help="more detail (with --validate-config: effective config, and exit 1 unless NATS, "
+        "every RPC endpoint and the key file are there)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="with --validate-config --verbose: check the file only, probe nothing (CI)",
     )
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument(
@@ -152,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--{flags[0].replace('_', '-')} takes no command")
     if args.duration is not None and not args.dry_run:
         parser.error("--duration goes with --dry-run")
+    if args.offline and not args.validate_config:
+        parser.error("--offline goes with --validate-config")
     if args.timeout is not None and not any(_given(args, f) for f in CONTROL_FLAGS):
         parser.error("--timeout goes with a control flag such as --emergency-stop")
     if any(_given(args, f) for f in CONTROL_FLAGS):
@@ -174,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--validate-config takes no command")
         from mev_common.config_check import validate_config
 
-        return validate_config(args.config, verbose=args.verbose)
+        return validate_config(args.config, verbose=args.verbose, offline=args.offline)
     if args.command == "run":
         from mev_common.stack import run_stack
 
