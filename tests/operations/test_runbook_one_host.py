@@ -36,7 +36,7 @@ RPC_ACK = f"acknowledged by ingest/detect/simulate/submit {INSTANCES} in "
 
 # What each runbook line must print (stdout + stderr), keyed by a fragment of the line.
 EXPECTED = {
-    "mev-bot status\n": "ingest    ingest-0  ok",
+    "mev-bot status\n": "ingest    ingest-0    ok      yes",
     "curl -sf http://127.0.0.1:{submit_health}/health": '"service":"submit"',
     "for port in": "",
     "grep '^mev_bot_status '": "mev_bot_status 1.0",
@@ -265,6 +265,54 @@ def test_dry_run_beside_the_live_stack_exits_2_without_touching_it(
     assert "Traceback" not in out.stderr
     assert not dry_ledger.exists()
     all_running(site, stack)
+
+
+def latest_block(site: Site) -> dict[str, str]:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{site.ports['anvil']}", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=2) as resp:
+        block: dict[str, str] = json.loads(resp.read())["result"]
+        return block
+
+
+def gauge(site: Site, service: str, name: str) -> float | None:
+    url = f"http://127.0.0.1:{site.ports[f'{service}_metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+    return None
+
+
+def test_gas_price_is_next_base_fee_plus_priority_and_only_submits(
+    site: Site, stack: subprocess.Popen[bytes]
+) -> None:
+    """mev_bot_gas_price means what its help says: the coming block's base fee (EIP-1559
+    from the latest block) plus submit.priority_fee (3.5 gwei in config/devnet.yaml)."""
+    from services.submit.fees import next_base_fee
+
+    for other in ("ingest", "detect", "simulate"):
+        assert gauge(site, other, "mev_bot_gas_price") is None
+    seen = []
+    for _ in range(40):
+        before = latest_block(site)
+        value = gauge(site, "submit", "mev_bot_gas_price")
+        after = latest_block(site)
+        if before["number"] == after["number"]:
+            base = next_base_fee(
+                int(before["baseFeePerGas"], 16), int(before["gasUsed"], 16),
+                int(before["gasLimit"], 16),
+            )  # fmt: skip
+            expected = base + 3_500_000_000
+            seen.append((value, expected))
+            if value == expected:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"gas price never base + priority: {seen}")
 
 
 def test_every_one_host_line_of_the_runbook(site: Site, stack: subprocess.Popen[bytes]) -> None:
