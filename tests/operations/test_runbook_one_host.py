@@ -345,6 +345,7 @@ def test_dry_run_pnl_is_the_sum_of_distinct_opportunities_net(site: Site) -> Non
         "SELECT b.payload, b.net_profit_wei FROM bundles b JOIN outcomes o "
         "ON o.bundle_id = b.id WHERE o.status = 'dry_run' ORDER BY o.booked_at"
     ).fetchall()
+    assert rows, f"the dry run booked no would-be send, nothing to compare:\n{summarize(ledger)}"
     seen: set[object] = set()
     total = 0
     for payload, net in rows:
