@@ -205,6 +205,9 @@ async def test_a_bad_value_written_to_the_kv_is_rejected_and_ingest_keeps_runnin
         _, other = await kv_put_and_ack(site, control.RPC_RATE_FACTOR, b"80", instance)
         assert other == reason
     await asyncio.sleep(3.0)  # the old crash took well under a second
+    assert control_values(site)["rpc_rate_factor"] == (
+        "80 (REJECTED by the services: rpc rate factor must be in (0, 10]; 80 % is 0.8)"
+    )
     all_running(site, stack)
     log = run_log(site)
     assert "control value rejected: ignored" in log and "exited unexpectedly" not in log

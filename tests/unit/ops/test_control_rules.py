@@ -111,3 +111,14 @@ async def test_watcher_rejects_a_bad_value_and_a_failing_apply_without_raising()
     assert reason == "could not apply: limiter says no"
     assert await control._apply_one(state, control.RPC_RATE_FACTOR, b"2", on_change) is None
     assert applied == [2.0]
+
+
+def test_status_shows_a_rejected_value_as_rejected() -> None:
+    from mev_common.ops.status import shown_control
+
+    assert shown_control(control.RPC_RATE_FACTOR, "0.8") == "0.8"
+    assert shown_control(control.RPC_RATE_FACTOR, "") == "-"
+    assert shown_control(control.EMERGENCY_STOP, "maybe") == (
+        "maybe (REJECTED by the services: emergency stop must be 1 or 0, got 'maybe': treated "
+        "as STOPPED (fail safe))"
+    )
