@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Daily backup (runbook "Automated Backup Procedures"): config tarball, SQLite ledger via the
-# online `.backup` (consistent while submit writes) with its chain id beside it
-# (database-DATE.chain: restore.sh refuses a backup of another chain), and the key
-# gpg-encrypted when MEV_BACKUP_PASSPHRASE is set (never copied in clear). Without a
-# passphrase the key is skipped and the exit is 1, unless --without-key says that is intended.
+# online `.backup` (consistent while submit writes; the copy must pass integrity_check) with
+# its chain id beside it (database-DATE.chain: restore.sh refuses a backup of another chain),
+# and the key gpg-encrypted when MEV_BACKUP_PASSPHRASE is set (never copied in clear). Without
+# a passphrase the key is skipped and the exit is 1, unless --without-key says that is intended.
 # Old backups beyond --keep-days go. The checkout's Python is found by itself (scripts/lib).
 #
 #   scripts/backup.sh [-c CONFIG_DIR] [--config FILE] [-d DB] [-k KEY] [-o BACKUP_DIR]
@@ -77,6 +77,13 @@ echo "backup: $out/config-$stamp.tar.gz"
 
 rm -f "$out/database-$stamp.db"
 sqlite_backup "$db" "$out/database-$stamp.db"
+check=$("$python" -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' \
+  "$out/database-$stamp.db" 2>&1 || true)
+if [ "$check" != "ok" ]; then
+  echo "backup: the copy $out/database-$stamp.db fails integrity_check: $check" >&2
+  exit 1
+fi
 echo "$chain" > "$out/database-$stamp.chain"
 echo "backup: $out/database-$stamp.db (chain $chain, from $config)"
 

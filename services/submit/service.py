@@ -145,6 +145,7 @@ async def main(rt: Runtime) -> None:
                     rt.stop,
                     instance=rt.instance,
                     acknowledge=frozenset({EMERGENCY_STOP, NONCE_RESET}),
+                    only=frozenset({EMERGENCY_STOP, NONCE_RESET}),  # RPC keys: watch_rpc_controls
                 )
             )
         )
