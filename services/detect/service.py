@@ -25,6 +25,7 @@ from mev_common.bus import Envelope, Permanent, subscribe_ordered
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -40,6 +41,9 @@ REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    controls = asyncio.create_task(
+        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
+    )
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -49,6 +53,7 @@ async def main(rt: Runtime) -> None:
         detector = Detector(rt, rpc, contracts)
         await detector.run()
     finally:
+        controls.cancel()
         await rpc.close()
 
 

@@ -50,15 +50,7 @@ async def main(rt: Runtime) -> None:
             ingest.follow_heads(),
             ingest.follow_pending(),
             pool.monitor(rt.stop),
-            control.watch_control(
-                rt.bus.js,
-                rt.chain_id,
-                control.ControlState(),
-                ingest.on_control,
-                rt.stop,
-                instance=rt.instance,
-                acknowledge=frozenset({control.RPC_RATE_FACTOR, control.RPC_POOL_SIZE}),
-            ),
+            control.watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, pool, rt.stop),
         )
     finally:
         await pool.close()
@@ -84,14 +76,6 @@ class Ingest:
         if self.pending_source == "none":
             return Check(True, "chain has no pending-tx feed: block-driven only", critical=False)
         return Check(True, f"{self.pending_source}, tracking {len(self.mempool)}", critical=False)
-
-    async def on_control(self, name: str, state: control.ControlState) -> None:
-        if name == control.RPC_RATE_FACTOR:
-            self.pool.set_rate_factor(state.rpc_rate_factor)
-            log.info("rpc rate factor set", extra={"fields": {"factor": state.rpc_rate_factor}})
-        elif name == control.RPC_POOL_SIZE and state.rpc_pool_size:
-            await self.pool.set_pool_size(state.rpc_pool_size)
-            log.info("rpc pool size set", extra={"fields": {"size": state.rpc_pool_size}})
 
     # -- heads ---------------------------------------------------------------------------
     async def resume_from_stream(self) -> None:
@@ -198,7 +182,6 @@ class Ingest:
                 await asyncio.sleep(0.2)
         self.last_block = block.number
         metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
-        metrics.GAS_PRICE.set(block.base_fee_per_gas)
         self.rt.ready = True
 
     # -- pending transactions ------------------------------------------------------------

@@ -24,6 +24,7 @@ from mev_common import metrics, subjects
 from mev_common.bus import Envelope, subscribe_ordered
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Bundle, Opportunity
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -41,6 +42,9 @@ OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    controls = asyncio.create_task(
+        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
+    )
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -49,6 +53,7 @@ async def main(rt: Runtime) -> None:
             return
         await SimulateService(rt, rpc, contracts).run()
     finally:
+        controls.cancel()
         await rpc.close()
 
 

@@ -12,6 +12,8 @@ Amounts are TEXT of decimal digits (wei exceeds SQLite's 64-bit integers); times
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -124,9 +126,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return db
 
 
+def hold_lock(db_path: Path) -> int:
+    """A shared flock on `<db>.lock` for the ledger's lifetime: scripts/restore.sh takes it
+    exclusively, so it refuses while any submit holds the ledger open (and waits for none)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
 class Ledger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock = hold_lock(self.path)
         self._db = connect(path)
         self._db.executescript(SCHEMA)
         for table, columns in _ADDED_COLUMNS.items():
@@ -301,6 +313,9 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock >= 0:
+            os.close(self._lock)  # releases the flock
+            self._lock = -1
 
 
 _TX_COLUMNS = (

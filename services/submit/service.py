@@ -28,9 +28,11 @@ from mev_common.control import (
     EMERGENCY_STOP,
     NONCE_RESET,
     ControlState,
+    ControlValueError,
     control_key,
     ensure_control_bucket,
     watch_control,
+    watch_rpc_controls,
 )
 from mev_common.messages import Bundle, MessageError, Outcome, Withdrawal, decode
 from mev_common.runtime import Check, RefuseToStart, Runtime
@@ -94,6 +96,9 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
     rt.add_check("dry_run", lambda: Check(True, settings.submit.dry_run, critical=False))
     rt.add_check("key", lambda: Check(True, signer.address))
     rpc = RpcPool(settings.chain.rpc_endpoints)
+    tasks.append(
+        asyncio.create_task(watch_rpc_controls(rt.bus.js, chain, rt.instance, rpc, rt.stop))
+    )
     ledger: Ledger | None = None
     safety: SafetyStore | None = None
     try:
@@ -165,6 +170,7 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
                 rt.stop,
                 instance=rt.instance,
                 acknowledge=frozenset({EMERGENCY_STOP, NONCE_RESET}),
+                only=frozenset({EMERGENCY_STOP, NONCE_RESET}),  # RPC keys: watch_rpc_controls
             ),
             rt.stop,
         )
@@ -263,6 +269,9 @@ async def apply_initial_control(rt: Runtime, control: ControlState) -> None:
                 entry = await kv.get(control_key(rt.chain_id, EMERGENCY_STOP))
                 control.apply(EMERGENCY_STOP, entry.value)
                 control.revisions[EMERGENCY_STOP] = int(entry.revision or 0)
+                control.apply(EMERGENCY_STOP, entry.value)
+            except ControlValueError as exc:  # unparseable: apply() has set STOPPED
+                log.error("emergency stop value rejected", extra={"fields": {"reason": str(exc)}})
             except Exception as exc:  # KeyNotFoundError (never set, or deleted): not stopped
                 if "NotFound" not in type(exc).__name__ and "Deleted" not in type(exc).__name__:
                     raise

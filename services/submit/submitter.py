@@ -98,6 +98,7 @@ class Submitter:
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
         if number > self.head.number:
             self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
+            metrics.GAS_PRICE.set(self.head.next_base_fee + self.cfg.priority_fee)
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])

@@ -231,3 +231,23 @@ def test_every_metric_in_rules_and_dashboards_is_exported(
     referenced = referenced_metrics()
     assert len(referenced) > 20
     assert sorted(referenced - exported) == []
+
+
+def test_owned_metrics_are_exported_by_their_owner_only(
+    running_services: dict[str, str],
+) -> None:
+    """No confident zero from the wrong port: a metric one service owns (bundle success rate,
+    gas price, mempool size...) is in its owner's scrape and in no other (issue 15)."""
+    from mev_common import metrics
+
+    series = {name: exported_series(text) for name, text in running_services.items()}
+    for owner, owned in metrics.OWNED_BY.items():
+        for metric in owned:
+            name = metric._name  # the family name; counters add _total
+            kinds = {n for n in series[owner] if n == name or n.startswith(f"{name}_")}
+            assert kinds, f"{name} not exported by its owner {owner}"
+            for other in set(series) - {owner}:
+                leaked = {n for n in series[other] if n == name or n.startswith(f"{name}_")}
+                assert leaked == set(), f"{other} exports {owner}'s {leaked}"
+    assert "mev_bot_bundle_success_rate" not in series["ingest"]
+    assert "mev_bot_gas_price" in series["submit"]

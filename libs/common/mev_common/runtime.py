@@ -238,7 +238,9 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     ports = ports_for(settings, service)
     host = settings.services.host
     metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
-    metrics_server = start_http_server(ports.metrics_port, addr=host)
+    metrics_server = start_http_server(
+        ports.metrics_port, addr=host, registry=metrics.registry_for(service)
+    )
 
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()

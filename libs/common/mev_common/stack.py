@@ -69,9 +69,30 @@ def render(line: str) -> str:
     return f"{stamp} {level:<7} {msg}" + (f"  {extras}" if extras else "")
 
 
+_last_errors: dict[str, str] = {}
+
+
 def _pipe_lines(source: str, stream: IO[bytes]) -> None:
     for raw in iter(stream.readline, b""):
-        emit(source, render(raw.decode("utf-8", "replace")))
+        line = render(raw.decode("utf-8", "replace"))
+        if " ERROR " in line or "Traceback" in line or line.endswith("Error"):
+            _last_errors[source] = line
+        emit(source, line)
+
+
+def crash_advice(name: str, code: int | None, config: Path) -> list[str]:
+    """What the operator does after a service crashed `mev-bot run` (printed, then exit 1)."""
+    cfg = f"--config {config}"
+    lines = [
+        f"{name} exited unexpectedly with code {code}: the stack is stopping",
+        f"  its log: the `{name:<8} |` lines above"
+        + (f"; last error: {_last_errors[name]}" if name in _last_errors else ""),
+        f"  next: fix what that error names, then `mev-bot run {cfg}` again;"
+        f" `mev-bot {cfg} status` shows the control values in force",
+        "  a bad control value is rejected and logged by the services, not fatal; once the stack"
+        f" runs, set a value back with `mev-bot {cfg} --adjust-rpc-rate 1` (or `--resume`)",
+    ]
+    return lines
 
 
 def _die_with_parent() -> None:
@@ -195,7 +216,8 @@ def run_stack(config_arg: str | None) -> int:
                 if proc.returncode == 0:  # drained on request (`mev-bot --shutdown-graceful`)
                     emit("stack", f"{name} shut down gracefully: stopping the rest")
                 else:
-                    emit("stack", f"{name} exited unexpectedly with code {proc.returncode}")
+                    for line in crash_advice(name, proc.returncode, config):
+                        emit("stack", line)
                     exit_code = 1
                 stop.set()
                 break
