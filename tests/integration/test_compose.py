@@ -49,7 +49,7 @@ def test_compose_has_every_service_and_the_devnet_profile(compose: dict[str, Any
         [
             *SERVICES,
             "nats",
-            "bus-declare",
+            "operator",
             "prometheus",
             "grafana",
             "anvil",
@@ -70,7 +70,7 @@ def test_service_ports_health_and_startup_order(compose: dict[str, Any], name: s
     )
     assert svc["depends_on"] == {
         "nats": {"condition": "service_healthy"},
-        "bus-declare": {"condition": "service_completed_successfully"},
+        "operator": {"condition": "service_healthy"},
     }
     assert svc["restart"] == "on-failure"  # --shutdown-graceful exits 0 and stays down
     assert svc["command"] == ["python", "-m", f"services.{name}"]
@@ -112,12 +112,12 @@ def test_key_read_only_ledger_and_nats_on_volumes(compose: dict[str, Any]) -> No
 
 
 def test_each_service_mounts_only_its_own_nats_credential(compose: dict[str, Any]) -> None:
-    """Issue 11: a container holds one NATS user's seed; the operator's is only in bus-declare."""
+    """Issue 11: a container holds one NATS user's seed; the operator's only in `operator`."""
     production = yaml.safe_load((REPO / "config/production.yaml").read_text())
     devnet = yaml.safe_load((COMPOSE / "devnet.yaml").read_text())
     creds_dir = production["nats"]["credentials_dir"]
     assert devnet["nats"]["credentials_dir"] == creds_dir
-    owners = {**{name: name for name in SERVICES}, "bus-declare": "operator"}
+    owners = {**{name: name for name in SERVICES}, "operator": "operator"}
     for name, svc in compose["services"].items():
         seeds = {t: src for t, (src, _) in mounts(svc).items() if t.endswith(".nk")}
         if name not in owners:
