@@ -242,6 +242,11 @@ async def test_services_run_the_pipeline_path_with_their_own_credentials(bus: Se
             options=nats_auth.connect_options(bus.settings.nats, user),
         )
 
+    ingest = await service_bus("ingest")
+    await ingest.js.publish(subjects.blocks(CHAIN), b"{}")
+    last = await ingest.js.get_last_msg("BLOCKS", subjects.blocks(CHAIN))  # resume at start
+    assert (last.seq, last.data) == (1, b"{}")
+    await ingest.close()
     detect, simulate = await service_bus("detect"), await service_bus("simulate")
     try:
         for service in (detect, simulate):

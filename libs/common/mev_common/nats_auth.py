@@ -10,8 +10,8 @@ new file plus a server reload. The file name is the user: the client derives its
 What each service can still do (everything else is refused by nats-server):
 - publish its own pipeline subjects (ingest: blocks, mempool; detect: opportunities,
   withdrawals; simulate: bundles; submit: outcomes) and dead letters of its own stage;
-- read stream and KV metadata, consume the streams it reads (create/inspect/delete consumers
-  on those streams, fetch, ack), watch and read the `mev-control` bucket;
+- read stream and KV metadata and single messages of any stream, consume the streams it reads
+  (create/inspect/delete consumers on those streams, fetch, ack), watch the `mev-control` bucket;
 - write its own heartbeat (`<chain>.instances.<service>.*`) and the ack keys of the control
   keys it applies (submit: emergency_stop, nonce_reset; ingest: rpc_rate_factor,
   rpc_pool_size); submit also writes its lease bucket.
@@ -119,13 +119,7 @@ def _consume(stream: str) -> tuple[str, ...]:
 
 
 def _read_bucket(bucket: str) -> tuple[str, ...]:
-    stream = f"KV_{bucket}"
-    return (
-        *_consume(stream),
-        f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
-    )
+    return _consume(f"KV_{bucket}")
 
 
 def permissions(user: str) -> Permissions:
@@ -143,6 +137,8 @@ def permissions(user: str) -> Permissions:
         "$JS.API.INFO",
         "$JS.API.STREAM.NAMES",
         "$JS.API.STREAM.INFO.*",
+        "$JS.API.STREAM.MSG.GET.*",  # read one message (ingest resumes after the last block)
+        "$JS.API.DIRECT.GET.>",  # KV get
         *_read_bucket(CONTROL_BUCKET),
         _kv(CONTROL_BUCKET, f"*.instances.{user}.>"),
         *(_kv(CONTROL_BUCKET, f"*.ack.{key}.>") for key in ACKNOWLEDGES.get(user, ())),
