@@ -113,8 +113,17 @@ class Bus:
                 holder["bus"].reconnects += 1
                 log.info("nats reconnected", extra={"fields": {"url": url}})
 
+        refused: list[str] = []
+
         async def on_error(exc: Exception) -> None:
-            log.debug("nats error: %s", exc)
+            text = str(exc)
+            if "authorization" not in text.lower() and "permission" not in text.lower():
+                log.debug("nats error: %s", exc)
+            elif refused[-1:] != [text]:  # loud once per new refusal, not on every retry
+                refused.append(text)
+                credential = (options or {}).get("nkeys_seed", "none")
+                fields = {"error": text, "credential": str(credential)}
+                log.error("nats refused this client", extra={"fields": fields})
 
         delay, tried = 0.2, 0
         while True:
