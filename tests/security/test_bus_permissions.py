@@ -32,6 +32,7 @@ from mev_common.ops.nats_auth_cmds import declare
 from mev_common.runtime import JsonFormatter
 from mev_common.settings import Settings, load_settings
 from nats.aio.client import Client
+from nats.js.api import ConsumerConfig, DeliverPolicy, RePublish, StreamConfig
 
 from tests.support.relay import ZERO_HASH, bundle_for
 from tests.support.stack import write_config
@@ -183,6 +184,45 @@ async def test_detect_cannot_delete_or_purge_a_stream(bus: Secured) -> None:
     op, _ = await bus.connect("operator")
     for stream in ("BUNDLES", "MEMPOOL"):
         assert (await op.jetstream().stream_info(stream)).config.name == stream
+
+
+async def test_a_service_cannot_route_messages_into_the_control_bucket(bus: Secured) -> None:
+    """A stream's `republish` is done by the server, past subject permissions: a stream over
+    detect's withdrawals republishing to `<chain>.emergency_stop` lets detect clear the stop.
+    So services may neither create nor update streams; and a push consumer delivering into
+    the control subject does not reach the bucket."""
+    op, _ = await bus.connect("operator")
+    op_kv = await ensure_control_bucket(op.jetstream())
+    key = control_key(CHAIN, "emergency_stop")
+    stop_rev = await op_kv.put(key, b"1")
+    target = f"$KV.mev-control.{key}"
+    withdrawals = subjects.withdrawals(CHAIN)
+    evil = StreamConfig(
+        name="EVIL", subjects=[withdrawals], republish=RePublish(src=withdrawals, dest=target)
+    )
+    detect, errors = await bus.connect("detect")
+    djs = detect.jetstream(timeout=REFUSE_S)
+    with pytest.raises(nats.errors.TimeoutError):
+        await djs.add_stream(evil)
+    blocks = StreamConfig(name="BLOCKS", subjects=["mev.*.blocks"])
+    with pytest.raises(nats.errors.TimeoutError):
+        await djs.update_stream(blocks)
+    assert refused(errors, "$JS.API.STREAM.CREATE.EVIL")
+    assert refused(errors, "$JS.API.STREAM.UPDATE.BLOCKS")
+    await detect.jetstream().add_consumer(
+        "MEMPOOL", ConsumerConfig(deliver_subject=target, deliver_policy=DeliverPolicy.ALL)
+    )
+    ingest, _ = await bus.connect("ingest")
+    await ingest.jetstream().publish(subjects.mempool(CHAIN), b"0")
+    await detect.publish(withdrawals, b"0")
+    await asyncio.sleep(0.5)
+    entry = await op_kv.get(key)
+    assert (entry.value, entry.revision) == (b"1", stop_rev)
+    # had detect been able to create that stream, its next withdrawal clears the stop:
+    await op.jetstream().add_stream(evil)
+    await detect.publish(withdrawals, b"0")
+    await asyncio.sleep(0.5)
+    assert (await op_kv.get(key)).value == b"0"
 
 
 async def test_a_connection_without_credentials_is_refused(bus: Secured) -> None:
