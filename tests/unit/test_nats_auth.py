@@ -3,6 +3,7 @@ tests/security/test_bus_permissions.py runs the same config against a real nats-
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,8 @@ from mev_common.settings import NatsSettings
 from pydantic import ValidationError
 
 from services.submit import lease
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_only_simulate_may_publish_bundles_and_only_the_operator_control_keys() -> None:
@@ -105,3 +108,27 @@ def test_a_seed_is_masked_wherever_it_appears(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         NatsSettings(credentials_file=seed)
     assert "not the seed itself" in str(info.value)
+
+
+def _stages_in(path: Path) -> set[str]:
+    """Stage names a service passes to subscribe_ordered(...) and rt.consumer(...)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        position = {"subscribe_ordered": 4, "consumer": 0}.get(str(name))
+        if position is None:
+            continue
+        args = [*node.args, *(k.value for k in node.keywords if k.arg == "stage")]
+        stage = args[position] if len(args) > position else None
+        if isinstance(stage, ast.Constant) and isinstance(stage.value, str):
+            found.add(stage.value)
+    return found
+
+
+@pytest.mark.parametrize("service", nats_auth.SERVICES)
+def test_every_dead_letter_stage_of_a_service_is_permitted(service: str) -> None:
+    stages = _stages_in(REPO / "services" / service / "service.py")
+    publish = permissions(service).publish
+    assert all(f"mev.*.dead.{stage}" in publish for stage in stages), stages

@@ -79,6 +79,8 @@ ACKNOWLEDGES: dict[str, tuple[str, ...]] = {
     "ingest": (RPC_RATE_FACTOR, RPC_POOL_SIZE),
     "submit": (EMERGENCY_STOP, NONCE_RESET),
 }
+# Dead-letter stages besides the service's own name (a unit test reads them from services/).
+DEAD_STAGES: dict[str, tuple[str, ...]] = {"submit": ("submit-blocks",)}
 # Other KV buckets a service owns and writes.
 OWN_BUCKETS: dict[str, tuple[str, ...]] = {"submit": (LEASE_BUCKET,)}
 
@@ -133,7 +135,7 @@ def permissions(user: str) -> Permissions:
         raise ValueError(f"unknown NATS user {user!r}; expected one of {', '.join(USERS)}")
     publish = [
         *PUBLISHES[user],
-        f"mev.*.dead.{user}",
+        *(f"mev.*.dead.{stage}" for stage in (user, *DEAD_STAGES.get(user, ()))),
         "$JS.API.INFO",
         "$JS.API.STREAM.NAMES",
         "$JS.API.STREAM.INFO.*",
