@@ -232,7 +232,7 @@ async def test_a_connection_without_credentials_is_refused(bus: Secured) -> None
 
 def test_credential_files_are_0600_in_a_0700_dir_and_reused(bus: Secured) -> None:
     assert stat.S_IMODE(bus.auth.stat().st_mode) == 0o700
-    seeds = {}
+    seeds: dict[str, bytes] = {}
     for user in nats_auth.USERS:
         path = nats_auth.seed_path(bus.auth, user)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, user

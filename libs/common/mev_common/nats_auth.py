@@ -19,8 +19,11 @@ Services can neither create, update, purge nor delete any stream or bucket: a st
 can republish or source messages into another stream (such as the control bucket), which would
 bypass the subject permissions. The operator declares streams and buckets (`declare_bus`,
 run by `mev-bot run` and `mev-bot nats-auth declare`); services only check they exist.
-The operator (`mev-bot`, nats-box) uses the JetStream API, writes every KV key and reads
-everything, but publishes no pipeline subject.
+Still possible for a compromised service, by design or left to other layers: flooding its own
+subjects (submit validates every bundle and caps cancels), deleting or adding consumers on the
+streams it reads (a push consumer's deliveries do not reach the control bucket: tested), and
+reading any stream. The operator (`mev-bot`, nats-box) uses the JetStream API, writes every KV
+key and reads everything, but publishes no pipeline subject.
 """
 
 from __future__ import annotations
