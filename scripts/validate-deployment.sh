@@ -54,13 +54,19 @@ MEV_CONFIG=$config "$python" - <<'PY' || bad "streams missing"
 import asyncio, sys
 
 import nats
+from mev_common.nats_auth import OPERATOR, connect_options
 from mev_common.settings import load_settings
 from mev_common.subjects import stream_specs
 
 
 async def main() -> int:
     settings = load_settings()
-    nc = await nats.connect(settings.nats.url, connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(
+        settings.nats.url,
+        connect_timeout=3,
+        allow_reconnect=False,
+        **connect_options(settings.nats, OPERATOR),
+    )
     try:
         js = nc.jetstream()
         missing = 0

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -26,7 +26,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, StreamConfig
 from pydantic import BaseModel
 
 from mev_common import metrics
@@ -90,10 +90,16 @@ class Bus:
 
     @classmethod
     async def connect(
-        cls, url: str, name: str, timeout_s: float = 5.0, attempts: int | None = None
+        cls,
+        url: str,
+        name: str,
+        timeout_s: float = 5.0,
+        attempts: int | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> Bus:
         """Connect, retrying the first connection with backoff (nats-py only retries after one
-        succeeded). `attempts=None` retries forever: a service waits for its broker."""
+        succeeded). `attempts=None` retries forever: a service waits for its broker.
+        `options`: credential and TLS from `nats_auth.connect_options`."""
         holder: dict[str, Bus] = {}
 
         async def on_disconnect() -> None:
@@ -107,8 +113,17 @@ class Bus:
                 holder["bus"].reconnects += 1
                 log.info("nats reconnected", extra={"fields": {"url": url}})
 
+        refused: list[str] = []
+
         async def on_error(exc: Exception) -> None:
-            log.debug("nats error: %s", exc)
+            text = str(exc)
+            if "authorization" not in text.lower() and "permission" not in text.lower():
+                log.debug("nats error: %s", exc)
+            elif refused[-1:] != [text]:  # loud once per new refusal, not on every retry
+                refused.append(text)
+                credential = (options or {}).get("nkeys_seed", "none")
+                fields = {"error": text, "credential": str(credential)}
+                log.error("nats refused this client", extra={"fields": fields})
 
         delay, tried = 0.2, 0
         while True:
@@ -123,6 +138,7 @@ class Bus:
                     disconnected_cb=on_disconnect,
                     reconnected_cb=on_reconnect,
                     error_cb=on_error,
+                    **(options or {}),
                 )
                 break
             except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
@@ -139,12 +155,17 @@ class Bus:
         return bus
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
-        """Create or update every stream: idempotent, safe for every replica to call at start."""
+        """Create or update every stream: idempotent, safe for every replica to call at start.
+        A stream that exists as specified is only read: with bus permissions on, services may
+        not create or change streams (the operator declares them, see nats_auth)."""
         for spec in specs:
             cfg = spec.config()
             try:
+                have = (await self.js.stream_info(spec.name)).config
+            except nats.js.errors.NotFoundError:
                 await self.js.add_stream(cfg)
-            except nats.js.errors.BadRequestError:
+                continue
+            if _stream_differs(have, cfg):
                 await self.js.update_stream(cfg)
 
     async def publish(
@@ -205,6 +226,11 @@ class Bus:
             await asyncio.wait_for(self.nc.drain(), timeout=5.0)
         if not self.nc.is_closed:
             await self.nc.close()
+
+
+def _stream_differs(have: StreamConfig, want: StreamConfig) -> bool:
+    fields = ("subjects", "max_age", "max_msgs", "discard", "duplicate_window", "storage")
+    return any(getattr(have, f) != getattr(want, f) for f in fields)
 
 
 def _subject_kind(subject: str) -> str:

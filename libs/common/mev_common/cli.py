@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many blocks (default: run until Ctrl-C)",
     )
+    nats_auth = sub.add_parser(
+        "nats-auth",
+        parents=[common],
+        help="bus credentials: init (create, reuse), rotate USER, show, declare (streams, buckets)",
+    )
+    nats_auth.add_argument("action", choices=("init", "rotate", "show", "declare"))
+    nats_auth.add_argument("user", nargs="?", help="with rotate: ingest, detect, ..., operator")
+    nats_auth.add_argument("--dir", help="credentials dir (default: nats.credentials_dir)")
     return parser
 
 
@@ -187,6 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mev_common.stack import run_stack
 
         return run_stack(args.config)
+    if args.command == "nats-auth":
+        from mev_common.ops.nats_auth_cmds import auth_dir, run_nats_auth
+
+        settings = _settings(args.config)
+        if settings is None:
+            return 2
+        return run_nats_auth(settings, args.action, auth_dir(settings, args.dir), args.user)
     if args.command == "devnet":
         from mev_common.devnet.commands import run_devnet_command
 

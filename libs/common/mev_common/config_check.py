@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mev_common.settings import (
     SERVICE_NAMES,
@@ -231,7 +232,11 @@ def summary_lines(settings: Settings) -> list[str]:
 async def check_connectivity(settings: Settings, found: Findings) -> None:
     """Ask NATS and every RPC endpoint once, concurrently, each with a short timeout."""
     nats_line, *rpc_results = await asyncio.gather(
-        probe_nats(settings.nats.url, min(settings.nats.connect_timeout_s, CONNECT_TIMEOUT_S)),
+        probe_nats(
+            settings.nats.url,
+            min(settings.nats.connect_timeout_s, CONNECT_TIMEOUT_S),
+            _nats_options(settings),
+        ),
         *(probe_rpc(rpc) for rpc in settings.chain.rpc_endpoints),
     )
     url = mask_url(settings.nats.url)
@@ -263,7 +268,19 @@ async def check_connectivity(settings: Settings, found: Findings) -> None:
             found.lines.append(f"{where}: chain id {chain_id} matches ({elapsed_ms} ms)")
 
 
-async def probe_nats(url: str, timeout_s: float) -> str | None:
+def _nats_options(settings: Settings) -> dict[str, Any]:
+    """The operator's credential and TLS if present: a server with auth refuses strangers."""
+    from mev_common.nats_auth import OPERATOR, NatsAuthError, connect_options
+
+    try:
+        return connect_options(settings.nats, OPERATOR)
+    except NatsAuthError:
+        return {}
+
+
+async def probe_nats(
+    url: str, timeout_s: float, options: dict[str, Any] | None = None
+) -> str | None:
     """None if a NATS server accepts a connection, else a short reason."""
     import nats
 
@@ -278,6 +295,7 @@ async def probe_nats(url: str, timeout_s: float) -> str | None:
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0.1,
                 error_cb=quiet,
+                **(options or {}),
             ),
             timeout_s + 1,
         )

@@ -33,6 +33,7 @@ from mev_common import metrics
 from mev_common.bus import Bus, Handler, M, PullConsumer
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.control import ensure_control_bucket
+from mev_common.nats_auth import NatsAuthError, connect_options, mask_secrets
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.subjects import consumer_specs, stream_specs
@@ -60,7 +61,14 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return mask_secrets(orjson.dumps(entry, default=str).decode())
+
+
+class TextFormatter(logging.Formatter):
+    """The readable format, with the same masking as the JSON one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
 
 
 def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -68,7 +76,7 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -247,8 +255,19 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
 
+    try:
+        options = connect_options(settings.nats, service)
+    except NatsAuthError as exc:
+        log.error("cannot connect to NATS", extra={"fields": {"error": str(exc)}})
+        _close_metrics(metrics_server)
+        return 2
     connect = asyncio.create_task(
-        Bus.connect(settings.nats.url, f"mev-{service}-{instance}", settings.nats.connect_timeout_s)
+        Bus.connect(
+            settings.nats.url,
+            f"mev-{service}-{instance}",
+            settings.nats.connect_timeout_s,
+            options=options,
+        )
     )
     waiter = asyncio.create_task(stop_requested.wait())
     await asyncio.wait({connect, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -258,7 +277,17 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         return 0
     waiter.cancel()
     bus = connect.result()
-    await bus.ensure_streams(stream_specs(settings))
+    try:
+        await bus.ensure_streams(stream_specs(settings))
+    except Exception as exc:  # with bus permissions, only the operator may declare streams
+        log.error(
+            "streams not declared, and this service may not declare them: start NATS with "
+            "`mev-bot run` or run `mev-bot nats-auth declare` first",
+            extra={"fields": {"error": repr(exc)}},
+        )
+        await bus.close()
+        _close_metrics(metrics_server)
+        return 1
 
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
     main_task = asyncio.create_task(main(rt), name=f"{service}-main")

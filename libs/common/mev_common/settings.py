@@ -149,6 +149,32 @@ class ChainSettings(Section):
         return self
 
 
+_NKEY_SEED = re.compile(r"S[A-Z][A-Z2-7]{56}")
+
+
+def _a_path(v: str | None) -> str | None:
+    """A credential setting holds where the secret lives, never the secret itself."""
+    if v is not None and _NKEY_SEED.search(v):
+        raise ValueError("a path to the seed file, not the seed itself (keep it in a 0600 file)")
+    return v
+
+
+class NatsTlsSettings(Section):
+    """TLS to NATS: the CA that signed the server's certificate; a client certificate and key
+    if the server verifies clients (both or neither)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> NatsTlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            missing = "key_file" if self.key_file is None else "cert_file"
+            raise problem((missing,), None, "cert_file and key_file together (or neither)")
+        return self
+
+
 class NatsSettings(Section):
     url: str = "nats://127.0.0.1:4222"
     embedded: bool = True
@@ -158,12 +184,19 @@ class NatsSettings(Section):
     ack_wait_s: float = Field(default=30.0, gt=0)
     nak_delay_s: float = Field(default=0.5, ge=0)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # nkey seed files, one per user (<dir>/<user>.nk); None: connect without credentials
+    credentials_dir: str | None = None
+    # one service's seed file (overrides credentials_dir; e.g. MEV_NATS__CREDENTIALS_FILE)
+    credentials_file: str | None = None
+    tls: NatsTlsSettings | None = None
+
+    _paths = field_validator("credentials_dir", "credentials_file")(_a_path)
 
     @field_validator("url")
     @classmethod
     def _nats_url(cls, v: str) -> str:
         if not re.match(r"^(nats|tls)://[^\s/]+:\d+$", v):
-            raise ValueError("expected nats://HOST:PORT")
+            raise ValueError("expected nats://HOST:PORT or tls://HOST:PORT")
         return v
 
 
@@ -603,7 +636,9 @@ def _show(loc: tuple[str | int, ...], value: Any) -> str:
     """The bad value for an error line: never a secret, never a URL's credentials."""
     last = next((p for p in reversed(loc) if isinstance(p, str)), "")
     if isinstance(value, str):
-        if _SECRET_KEY.search(last) and not _REFERENCE_KEY.search(last):
+        if _NKEY_SEED.search(value) or (
+            _SECRET_KEY.search(last) and not _REFERENCE_KEY.search(last)
+        ):
             return "'***'"
         if last.endswith("url") or "://" in value:
             return repr(mask_url(value))
@@ -666,7 +701,9 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
         if isinstance(value, list):
             return [mask(key, v) for v in value]
         if isinstance(value, str):
-            if _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key):
+            if _NKEY_SEED.search(value) or (
+                _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key)
+            ):
                 return "***"
             if key.endswith("url") or "://" in value:
                 return mask_url(value)

@@ -9,6 +9,7 @@ SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG): no process is left beh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -25,6 +26,7 @@ from typing import IO, Any
 import orjson
 
 from mev_common.nats_server import EmbeddedNats
+from mev_common.ops.nats_auth_cmds import declare
 from mev_common.pipeline_status import parse_metrics, pipeline_status
 from mev_common.settings import ConfigError, Settings, load_settings
 
@@ -182,14 +184,22 @@ def run_stack(config_arg: str | None) -> int:
     extras: list[Callable[[], None]] = []
     exit_code = 0
     try:
+        auth = Path(settings.nats.credentials_dir) if settings.nats.credentials_dir else None
         if settings.nats.embedded:
             host, port = settings.nats.url.rsplit("//", 1)[1].rsplit(":", 1)
             store = Path(settings.nats.store_dir)
             nats = EmbeddedNats(
-                port=int(port), store_dir=store, host=host, log_file=store / "nats-server.log"
+                port=int(port),
+                store_dir=store,
+                host=host,
+                log_file=store / "nats-server.log",
+                auth_dir=auth,
             )
             nats.start()
-            emit("nats", f"nats-server with JetStream on {nats.url}, store {store}")
+            users = f", users and credentials in {auth}" if auth else ""
+            emit("nats", f"nats-server with JetStream on {nats.url}, store {store}{users}")
+        if auth is not None and asyncio.run(declare(settings)) != 0:
+            raise SystemExit("mev-bot run: cannot declare streams as operator (see above)")
         extras.extend(start_extras(settings, config))
         env = dict(os.environ, PYTHONUNBUFFERED="1", MEV_CONFIG=str(config))
         for name in SERVICES:
