@@ -132,4 +132,3 @@ def test_every_dead_letter_stage_of_a_service_is_permitted(service: str) -> None
     stages = _stages_in(REPO / "services" / service / "service.py")
     publish = permissions(service).publish
     assert all(f"mev.*.dead.{stage}" in publish for stage in stages), stages
-
