@@ -83,20 +83,23 @@ contract AttackerFactory {
 ///        that account's balance of `mirror`, so an executor's profit check in this token
 ///        sees a gain exactly when the executor loses `mirror` (the old contract's drain).
 ///        Transfers always succeed; with a `hook` set, every transfer first calls `hook`
-///        with `payload` and bubbles its revert (re-entry from inside a route).
+///        with `payload` (re-entry from inside a route) and either bubbles its revert or, with
+///        `bubble` false, records the revert data in `lastRevert` and carries on.
 contract AttackerToken {
     mapping(address => uint256) private _balances;
     address public mirror;
     address public victimOf;
     address public hook;
     bytes public payload;
+    bool public bubble;
+    bytes public lastRevert;
 
     function setUp(address mirror_, address victimOf_) external {
         (mirror, victimOf) = (mirror_, victimOf_);
     }
 
-    function setHook(address hook_, bytes calldata payload_) external {
-        (hook, payload) = (hook_, payload_);
+    function setHook(address hook_, bytes calldata payload_, bool bubble_) external {
+        (hook, payload, bubble) = (hook_, payload_, bubble_);
     }
 
     function mint(address to, uint256 amount) external {
@@ -123,11 +126,12 @@ contract AttackerToken {
     function _move(address from, address to, uint256 amount) private {
         if (hook != address(0)) {
             (bool ok, bytes memory ret) = hook.call(payload);
-            if (!ok) {
+            if (!ok && bubble) {
                 assembly {
                     revert(add(ret, 32), mload(ret))
                 }
             }
+            if (!ok) lastRevert = ret;
         }
         uint256 have = _balances[from];
         _balances[from] = have >= amount ? have - amount : 0;
