@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +149,21 @@ def rotate_and_check(site: Site) -> None:
     assert sorted(p.name for p in site.key.parent.iterdir()) == ["archive", "bot.key"]
     assert old_key_text.strip() not in rotate.stdout + rotate.stderr  # keys are never printed
     assert site.key.read_text().strip() not in rotate.stdout + rotate.stderr
+
+
+def test_rotation_refuses_a_key_that_does_not_own_the_executor(site: Site, tmp_path: Path) -> None:
+    """After the rotation the archived key owns nothing: a rotation from it changes nothing."""
+    (archived,) = (site.key.parent / "archive").iterdir()
+    stranger = tmp_path / "stranger.key"
+    stranger.write_text("cd" * 32 + "\n")
+    stranger.chmod(0o600)
+    owner = site.executor.functions.owner().call()
+    out = subprocess.run(
+        [sys.executable, "-m", "mev_common.ops.rotate", "--config",
+         str(site.config), "--old-key", str(archived), "--new-key", str(stranger)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert f"the executor's owner is {owner}, neither the old key" in out.stderr
+    assert site.executor.functions.owner().call() == owner
+    assert site.executor.functions.pendingOwner().call() == "0x" + "00" * 20

@@ -198,15 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--old-key", required=True, type=Path, help="key file owning the executor")
     parser.add_argument("--new-key", required=True, type=Path, help="key file to hand it to")
     args = parser.parse_args(argv)
-    from mev_common.settings import ConfigError, load_settings
+    from mev_common.cli import _settings as load_or_report  # prints each config problem
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{exc.path}: {problem}", file=sys.stderr)
-        return 2
-    return run(settings, args.old_key, args.new_key)
+    settings = load_or_report(args.config)
+    return 2 if settings is None else run(settings, args.old_key, args.new_key)
 
 
 if __name__ == "__main__":  # pragma: no cover
