@@ -36,7 +36,9 @@ interface IUniswapV2PairMinimal {
 ///      of an allowlisted factory for the hop's sorted tokens (`setFactory`), so a contract
 ///      posing as a pair is never called. In flash mode `execute` commits to the exact call in
 ///      flight (pair, both output amounts, hash of the callback data) and `uniswapV2Call` is
-///      honoured once, only for that commitment. The commitment lives in transient storage
+///      honoured once, only for that commitment, and forwards only a loan that arrived. So the
+///      only funds a route can spend are hops[0].tokenIn's, which the profit check guards; even
+///      an owner key (hot, maybe stolen) can move value out only by `sweep` to the beneficiary. The commitment lives in transient storage
 ///      (`Executor`, Cancun); `ExecutorStorageCommit` below is the same contract keeping it in
 ///      an ordinary storage slot for chains without TSTORE/TLOAD (both are compiled by
 ///      deploy/devnet/compile.js; pick the artifact at deploy time).
@@ -80,6 +82,9 @@ abstract contract ExecutorBase {
     /// @notice `uniswapV2Call` does not match the flash swap in flight (wrong caller, sender,
     ///         amounts or data, already used, or none in flight).
     error UnexpectedCallback(address caller);
+    /// @notice The flash swap's pair called back having sent only `received` of the `borrowed`
+    ///         units of `token` it claims to lend.
+    error LoanNotReceived(address token, uint256 received, uint256 borrowed);
     /// @notice The flash-swapped pair returned without calling `uniswapV2Call`.
     error CallbackMissing(address pair);
     /// @notice A token transfer failed or returned false.
@@ -160,7 +165,9 @@ abstract contract ExecutorBase {
         if (flash) {
             uint256 firstOut = _amountOut(hops[0], amountIn);
             (uint256 out0, uint256 out1) = _outs(hops[0], firstOut);
-            bytes memory data = abi.encode(hops, amountIn, minProfit);
+            // What we hold of the loaned token now: the callback forwards only what arrived.
+            uint256 held = IERC20Minimal(hops[0].tokenOut).balanceOf(address(this));
+            bytes memory data = abi.encode(hops, amountIn, minProfit, held);
             address pair = hops[0].pair;
             _setCommitment(_commit(pair, out0, out1, data));
             // The pair sends hop 0's output here and calls uniswapV2Call on the recipient,
@@ -191,9 +198,13 @@ abstract contract ExecutorBase {
                 || _commit(msg.sender, amount0, amount1, data) != expected
         ) revert UnexpectedCallback(msg.sender);
         _setCommitment(bytes32(0));
-        (Hop[] memory hops, uint256 amountIn, uint256 minProfit) =
-            abi.decode(data, (Hop[], uint256, uint256));
+        (Hop[] memory hops, uint256 amountIn, uint256 minProfit, uint256 held) =
+            abi.decode(data, (Hop[], uint256, uint256, uint256));
         uint256 borrowed = amount0 + amount1;
+        // A pair that calls back without lending (only reachable through a factory the owner
+        // allowlisted, e.g. with a stolen hot key) must not make us pay the loan from our funds.
+        uint256 received = IERC20Minimal(hops[1].tokenIn).balanceOf(address(this)) - held;
+        if (received < borrowed) revert LoanNotReceived(hops[1].tokenIn, received, borrowed);
         _transfer(hops[1].tokenIn, hops[1].pair, borrowed);
         uint256 out = _runHops(hops, 1, borrowed);
         // Fail with the named error before the repayment would fail for lack of funds.

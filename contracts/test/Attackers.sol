@@ -21,22 +21,32 @@ interface IExecutorLike {
 
 interface IERC20Like {
     function balanceOf(address account) external view returns (uint256);
+
+    function transfer(address to, uint256 amount) external returns (bool);
 }
 
 /// @title AttackerPair: a contract posing as a Uniswap V2 pair.
 /// @notice Reports the reserves it is told to and, when flash-swapped, calls the executor back:
 ///         mode 0 (drain) claims to have lent `lie` of token1 and passes the data through;
 ///         mode 1 (twice) calls back with the exact amounts, then a second time;
-///         mode 2 (execute) re-enters `execute` with the route it was given.
+///         mode 2 (execute) re-enters `execute` with the route it was given;
+///         mode 3 (unpaid) calls back with the exact amounts but never sent them
+///         (modes 1 and 3 do send them first when `loanToken` is set).
 ///         `forge` sends a callback of the caller's choosing at any time.
 contract AttackerPair {
     uint112 public reserve0;
     uint112 public reserve1;
     uint8 public mode;
     uint256 public lie;
+    address public loanToken;
 
     function setUp(uint112 r0, uint112 r1, uint8 mode_, uint256 lie_) external {
         (reserve0, reserve1, mode, lie) = (r0, r1, mode_, lie_);
+    }
+
+    /// @notice With a token set, modes 1 and 3 really send the loan (of that token) first.
+    function setLoanToken(address token) external {
+        loanToken = token;
     }
 
     function getReserves() external view returns (uint112, uint112, uint32) {
@@ -46,14 +56,19 @@ contract AttackerPair {
     function swap(uint256 amount0, uint256 amount1, address to, bytes calldata data) external {
         if (data.length == 0) return; // keep whatever was paid in, send nothing
         IExecutorLike executor = IExecutorLike(to);
+        if (loanToken != address(0) && (mode == 1 || mode == 3)) {
+            IERC20Like(loanToken).transfer(to, amount0 + amount1);
+        }
         if (mode == 0) {
             executor.uniswapV2Call(msg.sender, 0, lie, data);
         } else if (mode == 1) {
             executor.uniswapV2Call(msg.sender, amount0, amount1, data);
             executor.uniswapV2Call(msg.sender, amount0, amount1, data);
+        } else if (mode == 3) {
+            executor.uniswapV2Call(msg.sender, amount0, amount1, data);
         } else {
-            (IExecutorLike.Hop[] memory hops, uint256 amountIn, uint256 minProfit) =
-                abi.decode(data, (IExecutorLike.Hop[], uint256, uint256));
+            (IExecutorLike.Hop[] memory hops, uint256 amountIn, uint256 minProfit,) =
+                abi.decode(data, (IExecutorLike.Hop[], uint256, uint256, uint256));
             executor.execute(hops, amountIn, minProfit, false);
         }
     }

@@ -249,10 +249,11 @@ def test_attacker_token_in_the_route_cannot_reenter(
         assert reason == ("UniswapV2: TRANSFER_FAILED",)
 
 
-def allow_attacker_factories(devnet: Devnet, arena: Arena) -> tuple[str, str]:
-    """The owner allowlists both attacker factories by mistake; returns a pair of each for
-    (mirror token, WETH): the pair check passes, so the callback commitment is what is left."""
-    weth, token = devnet.deployment["weth"], arena.mirror.address
+def allow_attacker_factories(devnet: Devnet, arena: Arena, token: str) -> tuple[str, str]:
+    """The owner allowlists both attacker factories (by mistake, or a thief with the owner key);
+    returns a pair of each for (token, WETH): the pair check passes, the callback checks are
+    what is left."""
+    weth = devnet.deployment["weth"]
     pairs = []
     for factory in arena.factories:
         code_hash = factory.functions.initCodeHash().call()
@@ -278,20 +279,51 @@ def test_pair_of_a_wrongly_allowlisted_factory_cannot_misuse_the_callback(
 ) -> None:
     """Even past the pair check: a pair that claims another loan amount than the one committed,
     calls back a second time (the commitment is one use), or re-enters `execute`, reverts."""
-    first, second = allow_attacker_factories(devnet, arena)
-    weth, token = devnet.deployment["weth"], arena.mirror.address
+    weth, token = devnet.deployment["weth"], arena.hook_token.address
+    first, second = allow_attacker_factories(devnet, arena, token)
     executor = devnet.executor.address
-    # The second pair pays far more WETH than it gets: the first callback completes, so what
-    # stops the trade is the second one (mode 1), not the profit check.
-    mirror_first = int(token, 16) < int(weth, 16)
-    reserves = {first: (10**30, 10**30), second: (WETH, 10**30) if mirror_first else (10**30, WETH)}
+    # The first pair really lends (its token); the second pays far more WETH than it gets: the
+    # first callback completes, so what stops the trade is the second one (mode 1).
+    token_first = int(token, 16) < int(weth, 16)
+    reserves = {first: (10**30, 10**30), second: (WETH, 10**30) if token_first else (10**30, WETH)}
     for address, (r0, r1) in reserves.items():
         pair = contract(devnet, "AttackerPair", address)
-        setup = pair.encode_abi("setUp", [r0, r1, mode, 10 * WETH])
-        assert mined(devnet, arena.attacker, address, setup)["status"] == 1
+        for call in (pair.encode_abi("setUp", [r0, r1, mode, 10 * WETH]),
+                     pair.encode_abi("setLoanToken", [token])):  # fmt: skip
+            assert mined(devnet, arena.attacker, address, call)["status"] == 1
     hops = [hop(first, weth, token), hop(second, token, weth)]
     data = execute_data(devnet, hops, WETH, 0, True)
     assert attempt(devnet, arena, devnet.bot(), executor, data, error) == (first.lower(),)
+
+
+def test_stolen_hot_key_cannot_drain_through_its_own_allowlisted_factory(
+    devnet: Devnet, arena: Arena
+) -> None:
+    """The thief holds the owner key, so it can allowlist its own factory and send any route.
+    Its pair calls back with exactly the committed amounts but never lends them; the executor
+    would forward 10 WETH of its own and the mirror token would report the "profit". The
+    callback checks the loan arrived: `LoanNotReceived`, and every wei stays."""
+    weth, token = devnet.deployment["weth"], arena.mirror.address
+    first, second = allow_attacker_factories(devnet, arena, token)
+    executor = devnet.executor.address
+    balance = devnet.balance("WETH", executor)
+    # Hop 0 "lends" ~all our WETH for as much mirror token; hop 1 "pays" plenty of it back,
+    # so only the loan check can stop it.
+    mirror_first = int(token, 16) < int(weth, 16)
+    paying = (10**30, WETH) if mirror_first else (WETH, 10**30)
+    for address, (r0, r1) in ((first, (10**30, 10**30)), (second, paying)):
+        pair = contract(devnet, "AttackerPair", address)
+        setup = pair.encode_abi("setUp", [r0, r1, 3, 0])  # mode 3: unpaid callback
+        assert mined(devnet, arena.attacker, address, setup)["status"] == 1
+    hops = [hop(first, token, weth), hop(second, weth, token)]
+    amount_in = balance
+    borrowed = amount_out(amount_in, 10**30, 10**30)
+    assert borrowed > balance * 99 // 100
+    data = execute_data(devnet, hops, amount_in, 0, True)
+    args = attempt(
+        devnet, arena, devnet.bot(), executor, data, "LoanNotReceived(address,uint256,uint256)"
+    )
+    assert args == (weth.lower(), 0, borrowed)
 
 
 def test_route_through_a_factory_not_allowlisted_is_refused(devnet: Devnet, arena: Arena) -> None:

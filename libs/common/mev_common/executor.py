@@ -30,6 +30,7 @@ ERROR_SIGNATURES = (
     "InsufficientProfit(int256,uint256)",
     "UnexpectedCallback(address)",
     "CallbackMissing(address)",
+    "LoanNotReceived(address,uint256,uint256)",
     "TransferFailed(address)",
     "EthTransferFailed()",
     "Error(string)",
