@@ -112,7 +112,7 @@ def test_emergency_rotation_stops_sends_sweeps_and_moves_ownership(site: Site) -
     """A real submit acknowledges the stop; then every on-chain step, then the key files."""
     submit = ServiceProcess("submit", site.config, site.config.parent / "submit.log").start()
     try:
-        submit.wait_health(200, timeout_s=60)
+        submit.wait_health(200, timeout_s=120)
         rotate_and_check(site)
     finally:
         submit.stop()
