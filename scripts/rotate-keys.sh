@@ -3,8 +3,8 @@
 #   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only]
 # 1. emergency: `mev-bot --emergency-stop`, which exits non-zero unless submit acknowledged the
 #    stop. Not acknowledged: exit 3, nothing rotated (stop submit some other way, then rerun).
-# 2. A new key, 64 hex characters, mode 0600, written to KEY.next (kept across a failed run, so
-#    a rerun resumes with the same new key).
+# 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
+#    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
 # 3. On chain (python -m mev_common.ops.rotate): sweep the executor's profit tokens and ETH to
 #    its beneficiary, transferOwnership(new) from the old key, move the old key's ETH to the new
 #    key, acceptOwnership() from the new key, check owner() == new. A failure: exit 1, the old
@@ -67,7 +67,7 @@ next="$key.next"
 if [ -f "$next" ]; then
   echo "rotate-keys: resuming with the new key already at $next"
 else
-  openssl rand -hex 32 >"$next.tmp.$$"
+  "$python" -c "import secrets; print(secrets.token_hex(32))" >"$next.tmp.$$"
   chmod 600 "$next.tmp.$$"
   mv "$next.tmp.$$" "$next"
 fi
