@@ -302,7 +302,8 @@ def test_stolen_hot_key_cannot_drain_through_its_own_allowlisted_factory(
     """The thief holds the owner key, so it can allowlist its own factory and send any route.
     Its pair calls back with exactly the committed amounts but never lends them; the executor
     would forward 10 WETH of its own and the mirror token would report the "profit". The
-    callback checks the loan arrived: `LoanNotReceived`, and every wei stays."""
+    callback checks the loan arrived: `LoanNotReceived`, and every wei stays. (With the
+    commitment and allowlist alone this transaction succeeded and moved 9.97 WETH out.)"""
     weth, token = devnet.deployment["weth"], arena.mirror.address
     first, second = allow_attacker_factories(devnet, arena, token)
     executor = devnet.executor.address
