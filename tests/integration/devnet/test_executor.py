@@ -68,7 +68,7 @@ def test_profitable_cycle_pays_exact_profit_to_owner(
     amount_in = 5 * WETH
     profit = devnet.expected_out(legs, amount_in) - amount_in
     assert profit > 0
-    executor, owner = devnet.executor.address, devnet.deployment["bot"]
+    executor = devnet.executor.address
     before = devnet.balance("WETH", executor)
 
     receipt = execute(devnet, cycle(devnet, legs), amount_in, profit, flash)
