@@ -1,6 +1,7 @@
 """scripts/*.sh on temporary directories: backup -> damage -> restore gives an intact ledger
 with the same rows; a damaged backup is refused; disaster recovery restores config, key and
-ledger; key rotation leaves a 0600 key and an archive, also when the emergency stop fails."""
+ledger; key rotation leaves a 0600 key and an archive, and rotates nothing when the emergency
+stop is not acknowledged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -188,8 +188,9 @@ def test_disaster_recovery_restores_config_key_and_ledger(site: Path) -> None:
     )
 
 
-def test_rotation_leaves_a_0600_key_and_an_archive(site: Path) -> None:
-    rotate = run("rotate-keys.sh", cwd=site)
+def test_key_only_rotation_leaves_a_0600_key_and_an_archive(site: Path) -> None:
+    """--key-only: a key that owns no executor (the on-chain path: test_rotate_keys.py)."""
+    rotate = run("rotate-keys.sh", "--key-only", cwd=site)
     assert rotate.returncode == 0, rotate.stderr
     key = site / "data/keys/devnet.key"
     new = key.read_text().strip()
@@ -200,20 +201,22 @@ def test_rotation_leaves_a_0600_key_and_an_archive(site: Path) -> None:
     (old,) = archive.iterdir()
     assert old.read_text() == "ab" * 32 + "\n"
     assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert sorted(p.name for p in key.parent.iterdir()) == ["archive", "devnet.key"]
     assert "rotate-keys: next steps" in rotate.stdout
 
 
-def test_emergency_rotation_rotates_even_when_the_stop_is_not_acknowledged(
+def test_emergency_rotation_rotates_nothing_when_the_stop_is_not_acknowledged(
     site: Path,
 ) -> None:
-    # NATS on a port where nothing listens: the stop cannot be confirmed.
+    """NATS on a port where nothing listens: the stop cannot be confirmed. The script finds the
+    checkout's mev-bot by itself (no variable), exits 3 and leaves the key as it was."""
     config = write_config(site, f"nats://127.0.0.1:{free_port()}", 999)
-    mev_bot = str(Path(sys.executable).parent / "mev-bot")
-    rotate = run("rotate-keys.sh", "emergency", "--config", str(config), cwd=site, MEV_BOT=mev_bot)
+    rotate = run("rotate-keys.sh", "emergency", "--config", str(config), cwd=site)
     assert rotate.returncode == 3
-    assert "emergency stop NOT acknowledged; rotating anyway" in rotate.stderr
-    assert (site / "data/keys/devnet.key").read_text() != "ab" * 32 + "\n"
-    assert len(list((site / "data/keys/archive").iterdir())) == 1
+    assert "command not found" not in rotate.stderr
+    assert "emergency stop NOT acknowledged by submit: nothing rotated" in rotate.stderr
+    assert (site / "data/keys/devnet.key").read_text() == "ab" * 32 + "\n"
+    assert sorted(p.name for p in (site / "data/keys").iterdir()) == ["devnet.key"]
 
 
 def test_scripts_are_shellcheck_clean() -> None:
