@@ -88,6 +88,19 @@ _ADDED_COLUMNS = {
     },
 }
 
+# Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
+# 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
+#    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
+#    (a re-booked outcome is published under a new message id).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL, bound_at REAL NOT NULL)",
+        "ALTER TABLE receipts ADD COLUMN genesis_hash TEXT",
+        "ALTER TABLE bundles ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
 UNRESOLVED = ("signed", "sent")
 
 
@@ -134,6 +147,68 @@ class Ledger:
             for name, decl in columns.items():
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._migrate()
+        self.genesis_hash: str | None = None  # set by `bind` / `binding`
+
+    def _migrate(self) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            for number, steps in enumerate(MIGRATIONS[version:], start=version + 1):
+                for sql in steps:
+                    self._db.execute(sql)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    # -- the chain this ledger belongs to -----------------------------------------------------
+    def binding(self) -> tuple[int, str] | None:
+        """(chain id, genesis hash) this ledger was bound to, None for a new or older file."""
+        row = self._db.execute(
+            "SELECT chain_id, genesis_hash FROM chain_binding WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return None
+        self.genesis_hash = str(row[1])
+        return (int(row[0]), str(row[1]))
+
+    def bind(self, chain_id: int, genesis_hash: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO chain_binding (id, chain_id, genesis_hash, bound_at) "
+            "VALUES (1, ?, ?, ?)",
+            (chain_id, genesis_hash.lower(), time.time()),
+        )
+        self.genesis_hash = genesis_hash.lower()
+
+    def close_for_chain_reset(self, chain_id: int, genesis_hash: str, reason: str) -> list[Outcome]:
+        """One transaction: every unresolved tx becomes `chain_reset`, each of their bundles
+        gets a `chain_reset` outcome (published as usual), and the ledger is bound to the new
+        chain. Those txs can never be mined on the new chain: their nonces mean nothing there."""
+        closed: list[Outcome] = []
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rows = self._db.execute(
+                "SELECT DISTINCT b.payload, t.hash FROM txs t JOIN bundles b ON b.id = t.bundle_id "
+                "WHERE t.state IN ('signed', 'sent') AND t.kind = 'trade'"
+            ).fetchall()
+            for payload, trade_hash in rows:
+                bundle = Bundle.model_validate_json(payload)
+                outcome = Outcome(
+                    bundle_id=bundle.id,
+                    chain_id=bundle.chain_id,
+                    strategy=bundle.strategy,
+                    status="chain_reset",
+                    tx_hash=trade_hash,
+                    reason=reason,
+                )
+                self._insert_outcome(outcome, 0)
+                closed.append(outcome)
+            self._db.execute(
+                "UPDATE txs SET state = 'chain_reset', resolved_at = ? "
+                "WHERE state IN ('signed', 'sent')",
+                (now,),
+            )
+            self.bind(chain_id, genesis_hash)
+        return closed
 
     # -- bundles and outcomes ---------------------------------------------------------------
     def _insert_bundle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
@@ -292,10 +367,11 @@ class Ledger:
             if receipt is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
-                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit) "
-                    "VALUES (:tx_hash, :block_number, :block_hash, :status, :gas_used, "
-                    ":effective_gas_price, :gas_cost, :realized_profit, :event_profit)",
-                    receipt,
+                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit, "
+                    "genesis_hash) VALUES (:tx_hash, :block_number, :block_hash, :status, "
+                    ":gas_used, :effective_gas_price, :gas_cost, :realized_profit, "
+                    ":event_profit, :genesis_hash)",
+                    {**receipt, "genesis_hash": self.genesis_hash},
                 )
             self._insert_outcome(outcome, gas_cost)
 

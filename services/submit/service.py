@@ -34,6 +34,7 @@ from mev_common.settings import STRATEGY_NAMES, Settings
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
+from services.submit.chain_binding import bind_ledger, chain_identity, record_in_control_bucket
 from services.submit.keys import KeyLoadError, Signer, load_signer
 from services.submit.lease import Lease, keep_lease, lease_key
 from services.submit.ledger import Ledger
@@ -91,6 +92,9 @@ async def main(rt: Runtime) -> None:
         if rt.stop.is_set():
             return
         ledger = Ledger(settings.database.path)
+        identity = await chain_identity(rpc, chain)
+        closed = bind_ledger(ledger, identity, settings.database.on_chain_change)
+        await record_in_control_bucket(rt.bus.js, identity)
 
         async def publish(outcome: Outcome, trace: str, seen_ns: int) -> None:
             await rt.bus.publish(
@@ -121,7 +125,9 @@ async def main(rt: Runtime) -> None:
         )
         await submitter.fetch_head()
         await submitter.sync_nonces()
-        await submitter.publish_pending()
+        await submitter.publish_pending()  # also the chain_reset outcomes of `closed`
+        for outcome in closed:
+            metrics.BUNDLES.labels(strategy=outcome.strategy, outcome=outcome.status).inc()
 
         async def on_control(name: str, state: ControlState) -> None:
             if name == EMERGENCY_STOP:

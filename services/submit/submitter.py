@@ -33,6 +33,7 @@ from services.submit.ledger import Ledger, TxRecord
 from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.profit import realized_from_receipt
 from services.submit.sender import SendResult, Verdict, send_raw_everywhere
+from services.submit.stale import BlockHashes
 from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
 
 log = logging.getLogger("mev.submit")
@@ -78,6 +79,7 @@ class Submitter:
         self.sent = 0
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
+        self.blocks = BlockHashes(self._fetch_block)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
@@ -89,8 +91,15 @@ class Submitter:
             self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
 
     def on_block_message(self, block: Block) -> None:
-        if not block.reorg:
+        if block.reorg:
+            self.blocks.forget_from(block.number)
+        else:
             self.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+        self.blocks.saw(block.number, block.hash)
+
+    async def _fetch_block(self, number: int) -> dict[str, Any] | None:
+        block = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
+        return block if isinstance(block, dict) else None
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
@@ -124,6 +133,15 @@ class Submitter:
             return  # its tx is on the wire: tracking books and publishes its outcome
         if self.head.number < 0 or not self.nonces.synced:
             raise Retryable("no chain head or nonces yet", delay_s=0.5)
+        try:  # a leftover of another chain (or a reorged block) never reaches the gate
+            stale = await self.blocks.stale_reason(
+                bundle.block_number, bundle.block_hash, self.head.number
+            )
+        except RpcError as exc:
+            raise Retryable(f"block check: {exc}", delay_s=0.5) from exc
+        if stale is not None:
+            await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
+            return
         # the bundle's own block proves the chain got there, even if our head view lags
         head = max(self.head.number, bundle.block_number)
         reason = refusal_reason(bundle, chain_id=self.chain_id, executor=self.executor, head=head)
@@ -319,7 +337,7 @@ class Submitter:
                 receipt_timeout_s=self.cfg.receipt_timeout_s,
             )
             if isinstance(step, CheckPool):
-                step = await self._check_pool(trade, cancels)
+                step = await self._check_pool(trade, cancels, mined_nonce)
             if isinstance(step, Settle):
                 await self._settle(bundle_id, trade, cancels, step)
                 settled += 1
@@ -331,18 +349,25 @@ class Submitter:
             self.nonces.confirmed_up_to(mined_nonce)
         return settled
 
-    async def _check_pool(self, trade: TxRecord, cancels: list[TxRecord]) -> Settle | Cancel:
+    async def _check_pool(
+        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int
+    ) -> Settle | Cancel:
         known = [
             await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
         ]
         if any(known):  # still pending (e.g. base fee above its cap): outbid it again
             return Cancel(cancels[-1] if cancels else trade)
+        if not cancels:
+            why = f"trade {trade.hash} is past its deadline block {trade.deadline_block}"
+        else:
+            why = f"neither trade {trade.hash} nor its cancel is mined after "
+            why += f"{self.cfg.receipt_timeout_s} s"
         return Settle(
             "dropped",
             None,
             None,
-            f"neither trade {trade.hash} nor its cancel is mined or known to the node after "
-            f"{self.cfg.receipt_timeout_s} s",
+            f"{why} and unknown to the node; nonce {trade.nonce} not used (chain count "
+            f"{mined_nonce}): freed",
         )
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:

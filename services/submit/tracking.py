@@ -2,7 +2,9 @@
 
 A trade is settled by whichever tx used its nonce: the trade itself (included or reverted), our
 0-value cancel (replaced), or something else (replaced, by another tx with that nonce). Once its
-deadline block is mined without it, it is never left to land stale: a cancel takes the nonce.
+deadline block is mined without it, it is never left to land stale: a cancel takes the nonce,
+unless the node no longer knows the trade (its nonce at or above the chain's count: nothing
+of ours can use it), which is resolved as dropped and its nonce freed.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def next_step(
         )
     if head < trade.deadline_block:
         return Wait()
-    if not cancels:
-        return Cancel(trade)
+    if not cancels:  # ask first: a trade the node no longer knows needs no cancel, it is gone
+        return CheckPool()
     last = cancels[-1]
     if now - (last.sent_at or last.created_at) >= receipt_timeout_s:
         return CheckPool()

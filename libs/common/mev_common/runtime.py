@@ -227,6 +227,13 @@ def ports_for(settings: Settings, service: str) -> ServicePorts:
 ServiceMain = Callable[[Runtime], Awaitable[None]]
 
 
+class RefuseToStart(Exception):
+    """Raised by a service's main when its state forbids running (the message says why and
+    what to change): the process ends with exit code 2, like a bad config."""
+
+    exit_code = 2
+
+
 async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     """Run one service until SIGTERM/SIGINT; return the process exit code."""
     instance = os.environ.get("MEV_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}"
@@ -293,8 +300,12 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     exit_code = 0
     if main_task.done() and not stop_requested.is_set():
         exc = main_task.exception()
-        log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
-        exit_code = 1
+        if isinstance(exc, RefuseToStart):
+            log.error("refusing to start", extra={"fields": {"error": str(exc)}})
+            exit_code = exc.exit_code
+        else:
+            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+            exit_code = 1
     log.info("stopping: finishing in-flight work")
     rt.stop.set()
     rt.ready = False
