@@ -19,6 +19,8 @@ from pathlib import Path
 
 from mev_common.messages import Bundle, Outcome
 
+from services.submit.ledger_chain import ChainRecords
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
     id TEXT PRIMARY KEY,
@@ -125,6 +127,7 @@ class PendingPublish:
     outcome: Outcome
     trace: str
     seen_ns: int
+    revision: int = 0  # times the bundle was re-opened by a reorg
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -137,7 +140,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return db
 
 
-class Ledger:
+class Ledger(ChainRecords):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db = connect(path)
@@ -158,57 +161,6 @@ class Ledger:
                 for sql in steps:
                     self._db.execute(sql)
                 self._db.execute(f"PRAGMA user_version = {number}")
-
-    # -- the chain this ledger belongs to -----------------------------------------------------
-    def binding(self) -> tuple[int, str] | None:
-        """(chain id, genesis hash) this ledger was bound to, None for a new or older file."""
-        row = self._db.execute(
-            "SELECT chain_id, genesis_hash FROM chain_binding WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            return None
-        self.genesis_hash = str(row[1])
-        return (int(row[0]), str(row[1]))
-
-    def bind(self, chain_id: int, genesis_hash: str) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO chain_binding (id, chain_id, genesis_hash, bound_at) "
-            "VALUES (1, ?, ?, ?)",
-            (chain_id, genesis_hash.lower(), time.time()),
-        )
-        self.genesis_hash = genesis_hash.lower()
-
-    def close_for_chain_reset(self, chain_id: int, genesis_hash: str, reason: str) -> list[Outcome]:
-        """One transaction: every unresolved tx becomes `chain_reset`, each of their bundles
-        gets a `chain_reset` outcome (published as usual), and the ledger is bound to the new
-        chain. Those txs can never be mined on the new chain: their nonces mean nothing there."""
-        closed: list[Outcome] = []
-        now = time.time()
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            rows = self._db.execute(
-                "SELECT DISTINCT b.payload, t.hash FROM txs t JOIN bundles b ON b.id = t.bundle_id "
-                "WHERE t.state IN ('signed', 'sent') AND t.kind = 'trade'"
-            ).fetchall()
-            for payload, trade_hash in rows:
-                bundle = Bundle.model_validate_json(payload)
-                outcome = Outcome(
-                    bundle_id=bundle.id,
-                    chain_id=bundle.chain_id,
-                    strategy=bundle.strategy,
-                    status="chain_reset",
-                    tx_hash=trade_hash,
-                    reason=reason,
-                )
-                self._insert_outcome(outcome, 0)
-                closed.append(outcome)
-            self._db.execute(
-                "UPDATE txs SET state = 'chain_reset', resolved_at = ? "
-                "WHERE state IN ('signed', 'sent')",
-                (now,),
-            )
-            self.bind(chain_id, genesis_hash)
-        return closed
 
     # -- bundles and outcomes ---------------------------------------------------------------
     def _insert_bundle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
@@ -273,10 +225,13 @@ class Ledger:
 
     def unpublished(self) -> list[PendingPublish]:
         rows = self._db.execute(
-            "SELECT o.payload, b.trace, b.seen_ns FROM outcomes o JOIN bundles b "
+            "SELECT o.payload, b.trace, b.seen_ns, b.reopened FROM outcomes o JOIN bundles b "
             "ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
         ).fetchall()
-        return [PendingPublish(Outcome.model_validate_json(p), t or "", s or 0) for p, t, s in rows]
+        return [
+            PendingPublish(Outcome.model_validate_json(p), t or "", s or 0, r or 0)
+            for p, t, s, r in rows
+        ]
 
     def mark_published(self, bundle_id: str) -> None:
         self._db.execute("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))

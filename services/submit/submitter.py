@@ -34,7 +34,14 @@ from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.profit import realized_from_receipt
 from services.submit.sender import SendResult, Verdict, send_raw_everywhere
 from services.submit.stale import BlockHashes
-from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
+from services.submit.tracking import (
+    Cancel,
+    CheckPool,
+    Settle,
+    Wait,
+    after_pool_check,
+    next_step,
+)
 
 log = logging.getLogger("mev.submit")
 
@@ -337,7 +344,8 @@ class Submitter:
                 receipt_timeout_s=self.cfg.receipt_timeout_s,
             )
             if isinstance(step, CheckPool):
-                step = await self._check_pool(trade, cancels, mined_nonce)
+                held = {t.nonce for t in txs}
+                step = await self._check_pool(trade, cancels, mined_nonce, held)
             if isinstance(step, Settle):
                 await self._settle(bundle_id, trade, cancels, step)
                 settled += 1
@@ -350,24 +358,18 @@ class Submitter:
         return settled
 
     async def _check_pool(
-        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int
+        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
     ) -> Settle | Cancel:
         known = [
             await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
         ]
-        if any(known):  # still pending (e.g. base fee above its cap): outbid it again
-            return Cancel(cancels[-1] if cancels else trade)
-        if not cancels:
-            why = f"trade {trade.hash} is past its deadline block {trade.deadline_block}"
-        else:
-            why = f"neither trade {trade.hash} nor its cancel is mined after "
-            why += f"{self.cfg.receipt_timeout_s} s"
-        return Settle(
-            "dropped",
-            None,
-            None,
-            f"{why} and unknown to the node; nonce {trade.nonce} not used (chain count "
-            f"{mined_nonce}): freed",
+        return after_pool_check(
+            trade,
+            cancels,
+            known=any(known),
+            mined_nonce=mined_nonce,
+            held_nonces=held,
+            receipt_timeout_s=self.cfg.receipt_timeout_s,
         )
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
