@@ -96,11 +96,12 @@ async def main(rt: Runtime) -> None:
         closed = bind_ledger(ledger, identity, settings.database.on_chain_change)
         await record_in_control_bucket(rt.bus.js, identity)
 
-        async def publish(outcome: Outcome, trace: str, seen_ns: int) -> None:
+        async def publish(outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
+            suffix = f":r{revision}" if revision else ""  # re-booked after a reorg
             await rt.bus.publish(
                 subjects.outcomes(chain),
                 outcome,
-                msg_id=f"outcome:{outcome.bundle_id}",
+                msg_id=f"outcome:{outcome.bundle_id}{suffix}",
                 trace=trace or outcome.bundle_id,
                 seen_ns=seen_ns,
             )

@@ -32,6 +32,7 @@ from services.submit.keys import Signer
 from services.submit.ledger import Ledger, TxRecord
 from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.profit import realized_from_receipt
+from services.submit.reorg import ReorgWatch
 from services.submit.sender import SendResult, Verdict, send_raw_everywhere
 from services.submit.stale import BlockHashes
 from services.submit.tracking import (
@@ -50,7 +51,8 @@ log = logging.getLogger("mev.submit")
 KILL_AFTER_SEND_ENV = "MEV_SUBMIT_TEST_KILL_AFTER_SEND"
 CANCEL_GAS = 21_000
 
-Publish = Callable[[Outcome, str, int], Awaitable[None]]
+# (outcome, trace, seen_ns, revision): revision counts reorg re-openings (new message id)
+Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Submitter:
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.blocks = BlockHashes(self._fetch_block)
+        self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
@@ -133,7 +136,7 @@ class Submitter:
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-            await self._publish(booked, trace, seen_ns)
+            await self._publish(booked, trace, seen_ns, 0)
             self.ledger.mark_published(bundle.id)
             return
         if self.ledger.trade_for(bundle.id) is not None:
@@ -309,12 +312,13 @@ class Submitter:
     async def publish_pending(self) -> None:
         """Publish every booked outcome not yet published (also those of a previous run)."""
         for item in self.ledger.unpublished():
-            await self._publish(item.outcome, item.trace, item.seen_ns)
+            await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
             self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking --------------------------------------------------------------------------------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled."""
+        await self.reopen_reorged()
         txs = self.ledger.unresolved()
         if not txs:
             return 0
@@ -356,6 +360,32 @@ class Submitter:
         if settled:
             self.nonces.confirmed_up_to(mined_nonce)
         return settled
+
+    async def reopen_reorged(self) -> None:
+        """Receipts whose block left the canonical chain: back in flight, tracked again."""
+        for bundle_id in await self.reorgs.check(
+            self.head.number, self.ledger.recent_receipts, self._canonical_hashes
+        ):
+            self.ledger.reopen(bundle_id)
+            for tx in self.ledger.txs_of(bundle_id):
+                if tx.state in ("signed", "sent"):
+                    self.nonces.in_flight.add(tx.nonce)
+            metrics.ERRORS.labels(kind="receipt_reorged").inc()
+            log.warning(
+                "receipt's block left the canonical chain: bundle re-opened",
+                extra={"fields": {"bundle": bundle_id, "head": self.head.number}},
+            )
+
+    async def _canonical_hashes(self, numbers: list[int]) -> dict[int, str | None]:
+        replies = await self.pool.call_batch(
+            [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+        )
+        out: dict[int, str | None] = {}
+        for number, reply in zip(numbers, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            out[number] = str(reply["hash"]).lower() if isinstance(reply, dict) else None
+        return out
 
     async def _check_pool(
         self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]

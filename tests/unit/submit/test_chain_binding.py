@@ -14,6 +14,7 @@ from mev_common.settings import ConfigError, load_settings
 
 from services.submit.chain_binding import ChainIdentity, bind_ledger, binding_action
 from services.submit.ledger import MIGRATIONS, SCHEMA, Ledger, TxRecord
+from services.submit.reorg import ReorgWatch
 from services.submit.stale import BlockHashes
 from tests.support.stack import write_config
 
@@ -140,5 +141,33 @@ def test_block_hashes_refuse_a_block_of_another_chain() -> None:
         blocks.saw(5, "0x" + "dd" * 32)
         blocks.forget_from(5)
         assert sorted(blocks._hashes) == [4]  # keep=2 dropped block 3, the reorg block 5
+
+    asyncio.run(run())
+
+
+def test_reorg_watch_checks_the_highest_receipt_then_finds_every_replaced_one() -> None:
+    a, b, c = "0x" + "0a" * 32, "0x" + "0b" * 32, "0x" + "0c" * 32
+    booked = [("b3", 12, c), ("b2", 11, b), ("b1", 10, a)]  # highest first, as the ledger
+    chain: dict[int, str | None] = {10: a, 11: b, 12: c}
+    asked: list[list[int]] = []
+
+    async def fetch(numbers: list[int]) -> dict[int, str | None]:
+        asked.append(numbers)
+        return {n: chain.get(n) for n in numbers}
+
+    watch = ReorgWatch(depth=5)
+
+    async def run() -> None:
+        assert await watch.check(13, lambda since: booked, fetch) == []
+        assert asked == [[12]]  # one call: the highest receipt is still canonical
+        assert await watch.check(13, lambda since: booked, fetch) == []  # same head: no call
+        assert asked == [[12]]
+        chain[11], chain[12] = "0x" + "1b" * 32, None  # fork at 11, the new branch is shorter
+        assert await watch.check(14, lambda since: booked, fetch) == ["b3", "b2"]
+        assert asked[-1] == [10, 11, 12]
+        seen: list[int] = []
+        assert await ReorgWatch(depth=5).check(20, lambda s: seen.append(s) or [], fetch) == []
+        assert seen == [15]
+        assert await ReorgWatch(depth=0).check(20, lambda s: booked, fetch) == []
 
     asyncio.run(run())
