@@ -1,0 +1,160 @@
+"""A booked receipt whose block leaves the canonical chain (anvil_reorg): re-opened, re-booked.
+
+Real anvil, real NATS, a real submit process; the reorgs are anvil's own (`anvil_reorg`
+depth, txs): one puts our trade back one block later, one drops it. The ledger must end on
+the chain's truth, to the wei.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mev_common.bus import Bus
+
+from tests.conftest import NatsEndpoint
+from tests.integration import test_submit
+from tests.integration.devnet.conftest import Devnet
+from tests.integration.test_submit import (
+    arbitrage_bundle,
+    config_for,
+    ledger_rows,
+    mine,
+    outcome_of,
+    publish_bundle,
+    start_submit,
+    tx_states,
+    wait_active,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(120)
+devnet = test_submit.devnet  # the same module-scoped anvil fixture, deployed from nothing
+
+BOOKED = (
+    "SELECT o.status, o.block_number, o.realized_profit, o.gas_used, r.block_hash, "
+    "r.tx_hash, b.reopened FROM outcomes o JOIN bundles b ON b.id = o.bundle_id "
+    "LEFT JOIN receipts r ON r.tx_hash = o.tx_hash WHERE o.bundle_id = ?"
+)
+
+
+def booked(db: Path, bundle_id: str) -> list[tuple[Any, ...]]:
+    return ledger_rows(db, BOOKED, bundle_id)
+
+
+async def land(devnet: Devnet, bus: Bus, db: Path, bundle_id: str) -> tuple[Any, int, int]:
+    """Send a profitable bundle and mine it: (bundle, its profit, the block it landed in)."""
+    bundle, profit = arbitrage_bundle(devnet, bundle_id)
+    await publish_bundle(bus, bundle)
+    await wait_for(lambda: tx_states(db, bundle.id) == [("trade", "sent")], what="trade sent")
+    block = mine(devnet)
+    await wait_for(lambda: bool(booked(db, bundle.id)), what="receipt booked")
+    [(status, number, *_)] = booked(db, bundle.id)
+    assert (status, number) == ("included", block)
+    return bundle, profit, block
+
+
+async def test_a_reorg_that_moves_our_trade_one_block_later_is_rebooked_there(
+    devnet: Devnet,
+    nats_server: NatsEndpoint,
+    bus: Bus,
+    tmp_path: Path,
+) -> None:
+    config = config_for(devnet, nats_server.url, tmp_path)
+    db = tmp_path / "mev-bot.db"
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        executor = devnet.executor.address
+        before = devnet.balance("WETH", executor)
+        bundle, profit, block = await land(devnet, bus, db, "reorg-moved")
+        [(trade_hash, raw)] = ledger_rows(
+            db, "SELECT hash, raw FROM txs WHERE bundle_id = ?", bundle.id
+        )
+        old_hash = devnet.w3.eth.get_block(block)["hash"].to_0x_hex()
+        mine(devnet)
+        # blocks `block` and `block + 1` replaced; our trade goes into the new `block + 1`
+        devnet.rpc("anvil_reorg", [2, [[raw, 1]]])
+        receipt = devnet.w3.eth.get_transaction_receipt(trade_hash)
+        assert receipt["blockNumber"] == block + 1
+        mine(devnet)  # a new head: submit re-checks its recent receipts
+        new_hash = devnet.w3.eth.get_block(block + 1)["hash"].to_0x_hex()
+        await wait_for(
+            lambda: [r[1] for r in booked(db, bundle.id)] == [block + 1], what="re-booked"
+        )
+        [(status, number, realized, gas_used, block_hash, tx_hash, reopened)] = booked(
+            db, bundle.id
+        )
+        assert (status, number, int(realized), tx_hash, reopened) == (
+            "included",
+            block + 1,
+            profit,
+            trade_hash,
+            1,
+        )
+        assert block_hash == new_hash != old_hash
+        assert gas_used == receipt["gasUsed"]
+        assert devnet.balance("WETH", executor) - before == profit  # the chain agrees
+        assert tx_states(db, bundle.id) == [("trade", "mined")]
+        for _ in range(40):  # the re-booked outcome is published under a new message id
+            outcomes = await outcome_of(bus, bundle.id)
+            if len(outcomes) == 2:
+                break
+        assert [(o.status, o.block_number) for o in outcomes] == [
+            ("included", block),
+            ("included", block + 1),
+        ]
+        assert "bundle re-opened" in proc.logs()
+    finally:
+        proc.stop()
+
+
+async def test_a_reorg_that_drops_our_trade_ends_with_the_cancel_the_chain_holds(
+    devnet: Devnet,
+    nats_server: NatsEndpoint,
+    bus: Bus,
+    tmp_path: Path,
+) -> None:
+    config = config_for(devnet, nats_server.url, tmp_path)
+    db = tmp_path / "mev-bot.db"
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        executor = devnet.executor.address
+        before = devnet.balance("WETH", executor)
+        bundle, profit, block = await land(devnet, bus, db, "reorg-dropped")
+        assert devnet.balance("WETH", executor) - before == profit
+        [(trade_hash,)] = ledger_rows(db, "SELECT hash FROM txs WHERE bundle_id = ?", bundle.id)
+        nonce = devnet.w3.eth.get_transaction(trade_hash)["nonce"]
+        devnet.rpc("anvil_reorg", [1, []])  # block `block` replaced by an empty one
+        assert devnet.rpc("eth_getTransactionReceipt", [trade_hash]) is None
+        mine(devnet)  # head = deadline: re-opened, and past its deadline a cancel takes the nonce
+        await wait_for(
+            lambda: tx_states(db, bundle.id) == [("trade", "sent"), ("cancel", "sent")],
+            what="re-opened and cancelled",
+        )
+        mine(devnet)
+        await wait_for(
+            lambda: [r[0] for r in booked(db, bundle.id)] == ["replaced"], what="re-settled"
+        )
+        [(status, number, realized, gas_used, _, tx_hash, reopened)] = booked(db, bundle.id)
+        cancel = devnet.w3.eth.get_transaction_receipt(tx_hash)
+        assert (status, number, int(realized), gas_used, reopened) == (
+            "replaced",
+            cancel["blockNumber"],
+            0,
+            21_000,
+            1,
+        )
+        assert devnet.w3.eth.get_transaction(tx_hash)["nonce"] == nonce
+        assert devnet.rpc("eth_getTransactionReceipt", [trade_hash]) is None
+        assert tx_states(db, bundle.id) == [("trade", "replaced"), ("cancel", "mined")]
+        # the profit the first receipt booked is gone from the chain and from the ledger
+        assert devnet.balance("WETH", executor) == before
+        assert ledger_rows(db, "SELECT COUNT(*) FROM receipts WHERE tx_hash = ?", trade_hash) == [
+            (0,)
+        ]
+        assert block < cancel["blockNumber"]
+    finally:
+        proc.stop()
