@@ -26,7 +26,7 @@ from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.detect.loader import fetch_pools, fetch_tokens
@@ -40,6 +40,8 @@ REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -49,6 +51,7 @@ async def main(rt: Runtime) -> None:
         detector = Detector(rt, rpc, contracts)
         await detector.run()
     finally:
+        probe.cancel()
         await rpc.close()
 
 

@@ -25,7 +25,7 @@ from mev_common.bus import Envelope, subscribe_ordered
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Bundle, Opportunity
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.simulate.decision import staleness
@@ -41,6 +41,8 @@ OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -49,6 +51,7 @@ async def main(rt: Runtime) -> None:
             return
         await SimulateService(rt, rpc, contracts).run()
     finally:
+        probe.cancel()
         await rpc.close()
 
 

@@ -29,7 +29,7 @@ from mev_common.control import (
     watch_control,
 )
 from mev_common.messages import Block, Bundle, MessageError, Outcome, Withdrawal, decode
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from mev_common.settings import STRATEGY_NAMES, Settings
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
@@ -80,6 +80,8 @@ async def main(rt: Runtime) -> None:
     rt.add_check("dry_run", lambda: Check(True, settings.submit.dry_run, critical=False))
     rt.add_check("key", lambda: Check(True, signer.address))
     rpc = RpcPool(settings.chain.rpc_endpoints)
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    tasks.append(asyncio.create_task(rpc.watch_failing(rt.stop)))
     ledger: Ledger | None = None
     try:
         if not await wait_for_chain(rpc, chain, rt.stop):
@@ -113,6 +115,8 @@ async def main(rt: Runtime) -> None:
                 return "submit lease not held"
             if not rt.bus.nc.is_connected:
                 return "NATS disconnected: control state unknown"
+            if rpc_down := rpc.all_down_reason():
+                return rpc_down
             return None
 
         submitter = Submitter(

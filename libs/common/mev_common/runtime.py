@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import uvicorn
@@ -86,6 +86,17 @@ class Check:
 
 
 CheckFn = Callable[[], Check]
+
+
+class _HasRpcHealth(Protocol):
+    def all_down_reason(self) -> str | None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+def rpc_check(pool: _HasRpcHealth) -> Check:
+    """The `rpc` health check: critical (503) once every endpoint is down, naming them."""
+    down = pool.all_down_reason()
+    return Check(down is None, down or pool.health())
 
 
 @dataclass
