@@ -51,7 +51,9 @@ async def test_primary_dies_failover_within_1s_all_down_503_no_sends_back_recove
     devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
 ) -> None:
     anvil_port = int(devnet.node.rpc_url.rsplit(":", 1)[1])
-    primary, secondary = TcpProxy(anvil_port).start(), TcpProxy(anvil_port).start()
+    # the secondary answers 20 ms slower: the pool ranks the primary first, as in production
+    primary = TcpProxy(anvil_port).start()
+    secondary = TcpProxy(anvil_port, delay_s=0.02).start()
     config = write_config(
         tmp_path,
         nats_server.url,
@@ -86,6 +88,8 @@ async def test_primary_dies_failover_within_1s_all_down_503_no_sends_back_recove
 
         await land("rpc-before")
         assert rpc_check(proc)["ok"] is True
+        ranked = rpc_check(proc)["detail"]
+        assert ranked["primary"]["latency_ms"] < ranked["secondary"]["latency_ms"], ranked
 
         # -- the primary dies mid-flow: the next trade goes out through the secondary ------
         primary.kill()

@@ -102,11 +102,15 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
 
     # -- first run: trade, then Ctrl-C while one trade is in flight ---------------------------
     first = start_run(config, log1)
+    first_started = time.monotonic()
     try:
         wait_until(first, log1, 120, lambda: "all services healthy" in log1.read_text())
         healthy = time.monotonic()
         wait_until(first, log1, 120, lambda: rows(db, LANDED))
-        print(f"first run: first trade {time.monotonic() - healthy:.1f} s after healthy")
+        print(
+            f"first run: first trade {time.monotonic() - healthy:.1f} s after healthy "
+            f"({time.monotonic() - first_started:.1f} s after `run`)"
+        )
         [(old_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
 
         def held_in_flight() -> list[tuple[Any, ...]]:
@@ -166,7 +170,9 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
         assert rows(db, "SELECT state FROM txs WHERE hash = ?", in_flight_hash) == [
             ("chain_reset",)
         ]
-        assert "is in our unsettled trade" not in log2.read_text()
+        text = log2.read_text()
+        assert "is in our unsettled trade" not in text
+        print(f"second run: {text.count('reason=stale: ')} leftover bundles refused as stale")
         assert rows(db, CANCELS, in_flight_hash) == cancels_before  # none re-sent
     finally:
         ctrl_c(second, log2)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 from mev_common.nats_server import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, port: int | None = None) -> None:
+    def __init__(self, target_port: int, port: int | None = None, delay_s: float = 0.0) -> None:
         self.target_port = target_port
+        self.delay_s = delay_s  # added to each request: a slower endpoint ranks last
         self.port = port or free_port()
         self._listener: socket.socket | None = None
         self._conns: set[socket.socket] = set()
@@ -67,12 +69,14 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._conns.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, delay in ((client, upstream, self.delay_s), (upstream, client, 0.0)):
+                threading.Thread(target=self._pump, args=(src, dst, delay), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, delay_s: float) -> None:
         try:
             while data := src.recv(65536):
+                if delay_s:
+                    time.sleep(delay_s)
                 dst.sendall(data)
         except OSError:
             pass
