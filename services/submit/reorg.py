@@ -8,7 +8,17 @@ per new head (for the highest receipt) detects it; only then are the others chec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+
+from mev_common import metrics
+from mev_common.chain.rpc_pool import RpcPool
+
+from services.submit.ledger import Ledger
+from services.submit.nonces import NonceManager
+from services.submit.stale import BlockHashes
+
+log = logging.getLogger("mev.submit")
 
 # heights -> canonical hash (None: the chain has no such block now)
 FetchHashes = Callable[[list[int]], Awaitable[dict[int, str | None]]]
@@ -44,3 +54,38 @@ class ReorgWatch:
                 return reorged(receipts, canonical)
         self.checked_head = head
         return []
+
+
+async def reopen_reorged(
+    watch: ReorgWatch,
+    ledger: Ledger,
+    nonces: NonceManager,
+    pool: RpcPool,
+    blocks: BlockHashes,
+    head: int,
+) -> None:
+    """Receipts whose block left the canonical chain: back in flight, tracked again."""
+
+    async def canonical(numbers: list[int]) -> dict[int, str | None]:
+        """Hashes the block stream gave (no RPC: ingest announces every reorg), else fetched."""
+        out: dict[int, str | None] = {n: h for n in numbers if (h := blocks.streamed(n))}
+        missing = [n for n in numbers if n not in out]
+        replies = await pool.call_batch(
+            [("eth_getBlockByNumber", [hex(n), False]) for n in missing]
+        )
+        for number, reply in zip(missing, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            out[number] = str(reply["hash"]).lower() if isinstance(reply, dict) else None
+        return out
+
+    for bundle_id in await watch.check(head, ledger.recent_receipts, canonical):
+        ledger.reopen(bundle_id)
+        for tx in ledger.txs_of(bundle_id):
+            if tx.state in ("signed", "sent"):
+                nonces.in_flight.add(tx.nonce)
+        metrics.ERRORS.labels(kind="receipt_reorged").inc()
+        log.warning(
+            "receipt's block left the canonical chain: bundle re-opened",
+            extra={"fields": {"bundle": bundle_id, "head": head}},
+        )

@@ -22,17 +22,29 @@ class BlockHashes:
         self._fetch = fetch
         self._keep = keep
         self._hashes: dict[int, str] = {}
+        self._streamed: set[int] = set()  # heights whose hash came from the block stream
 
-    def saw(self, number: int, block_hash: str) -> None:
+    def saw(self, number: int, block_hash: str, streamed: bool = False) -> None:
         self._hashes[number] = block_hash.lower()
+        if streamed:
+            self._streamed.add(number)
+        else:
+            self._streamed.discard(number)
         if len(self._hashes) > self._keep:
             for old in sorted(self._hashes)[: len(self._hashes) - self._keep]:
                 del self._hashes[old]
+                self._streamed.discard(old)
+
+    def streamed(self, number: int) -> str | None:
+        """The canonical hash at `number` as the block stream last told it (which announces
+        every reorg), None if the stream did not: only such a hash spares an RPC call."""
+        return self._hashes.get(number) if number in self._streamed else None
 
     def forget_from(self, number: int) -> None:
         """A reorg replaced blocks from `number` on: their cached hashes are no longer true."""
         for n in [n for n in self._hashes if n >= number]:
             del self._hashes[n]
+            self._streamed.discard(n)
 
     async def stale_reason(self, number: int, block_hash: str | None, head: int) -> str | None:
         """None if block `number` (with `block_hash`, when given) is on this chain."""

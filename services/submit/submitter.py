@@ -32,7 +32,7 @@ from services.submit.keys import Signer
 from services.submit.ledger import Ledger, TxRecord
 from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.profit import realized_from_receipt
-from services.submit.reorg import ReorgWatch
+from services.submit.reorg import ReorgWatch, reopen_reorged
 from services.submit.sender import SendResult, Verdict, send_raw_everywhere
 from services.submit.stale import BlockHashes
 from services.submit.tracking import (
@@ -105,7 +105,7 @@ class Submitter:
             self.blocks.forget_from(block.number)
         else:
             self.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
-        self.blocks.saw(block.number, block.hash)
+        self.blocks.saw(block.number, block.hash, streamed=True)
 
     async def _fetch_block(self, number: int) -> dict[str, Any] | None:
         block = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
@@ -318,7 +318,9 @@ class Submitter:
     # -- tracking --------------------------------------------------------------------------------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled."""
-        await self.reopen_reorged()
+        await reopen_reorged(
+            self.reorgs, self.ledger, self.nonces, self.pool, self.blocks, self.head.number
+        )
         txs = self.ledger.unresolved()
         if not txs:
             return 0
@@ -360,32 +362,6 @@ class Submitter:
         if settled:
             self.nonces.confirmed_up_to(mined_nonce)
         return settled
-
-    async def reopen_reorged(self) -> None:
-        """Receipts whose block left the canonical chain: back in flight, tracked again."""
-        for bundle_id in await self.reorgs.check(
-            self.head.number, self.ledger.recent_receipts, self._canonical_hashes
-        ):
-            self.ledger.reopen(bundle_id)
-            for tx in self.ledger.txs_of(bundle_id):
-                if tx.state in ("signed", "sent"):
-                    self.nonces.in_flight.add(tx.nonce)
-            metrics.ERRORS.labels(kind="receipt_reorged").inc()
-            log.warning(
-                "receipt's block left the canonical chain: bundle re-opened",
-                extra={"fields": {"bundle": bundle_id, "head": self.head.number}},
-            )
-
-    async def _canonical_hashes(self, numbers: list[int]) -> dict[int, str | None]:
-        replies = await self.pool.call_batch(
-            [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
-        )
-        out: dict[int, str | None] = {}
-        for number, reply in zip(numbers, replies, strict=True):
-            if isinstance(reply, Exception):
-                raise reply
-            out[number] = str(reply["hash"]).lower() if isinstance(reply, dict) else None
-        return out
 
     async def _check_pool(
         self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]

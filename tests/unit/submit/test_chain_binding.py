@@ -137,9 +137,12 @@ def test_block_hashes_refuse_a_block_of_another_chain() -> None:
         assert other == (
             f"stale: block 3 is 0x{'aa' * 32} on this chain, the bundle's is 0x{'bb' * 32}"
         )
-        blocks.saw(4, "0x" + "cc" * 32)
-        blocks.saw(5, "0x" + "dd" * 32)
+        assert blocks.streamed(3) is None  # fetched, not from the stream: no proof of reorgs
+        blocks.saw(4, "0x" + "cc" * 32, streamed=True)
+        assert blocks.streamed(4) == "0x" + "cc" * 32
+        blocks.saw(5, "0x" + "dd" * 32, streamed=True)
         blocks.forget_from(5)
+        assert blocks.streamed(5) is None
         assert sorted(blocks._hashes) == [4]  # keep=2 dropped block 3, the reorg block 5
 
     asyncio.run(run())
