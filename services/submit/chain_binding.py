@@ -10,7 +10,8 @@ old chain's in-flight trades are closed as `chain_reset` and published like any 
 The nonce manager holds no state of its own across restarts (it is synced from the chain and
 the ledger's unresolved txs), so binding the ledger binds it too. The control bucket records
 the genesis hash next to its values (`<chain>.genesis`), so an operator can see which chain
-instance they were set on; the ledger decides, the KV record follows it.
+instance they were set on; the ledger decides, the KV record follows it. The submit lease
+bucket holds no chain state: its entries live 3 s (TTL) and name only the holder.
 """
 
 from __future__ import annotations
