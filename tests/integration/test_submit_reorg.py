@@ -18,6 +18,7 @@ from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
 from tests.integration.test_submit import (
     arbitrage_bundle,
+    bot_nonce,
     config_for,
     ledger_rows,
     mine,
@@ -156,5 +157,45 @@ async def test_a_reorg_that_drops_our_trade_ends_with_the_cancel_the_chain_holds
             (0,)
         ]
         assert block < cancel["blockNumber"]
+    finally:
+        proc.stop()
+
+
+async def test_bundles_of_another_chain_are_refused_as_stale_and_nothing_is_sent(
+    devnet: Devnet,
+    nats_server: NatsEndpoint,
+    bus: Bus,
+    tmp_path: Path,
+) -> None:
+    """Leftovers of an old devnet in the bundle stream: a block number this chain has not
+    reached (it used to pass the deadline check as proof of a newer head), or a hash this
+    chain does not have at that height."""
+    config = config_for(devnet, nats_server.url, tmp_path)
+    db = tmp_path / "mev-bot.db"
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        head = int(devnet.w3.eth.block_number) + 1  # arbitrage_bundle mines one block
+        ahead, _ = arbitrage_bundle(
+            devnet, "old-chain-ahead", block_number=head + 500, deadline_block=head + 502
+        )
+        other = "0x" + "ab" * 32
+        forked, _ = arbitrage_bundle(devnet, "old-chain-hash", block_hash=other)
+        nonce = bot_nonce(devnet)
+        for bundle in (ahead, forked):
+            await publish_bundle(bus, bundle)
+        [a] = await outcome_of(bus, ahead.id)
+        [f] = await outcome_of(bus, forked.id)
+        assert a.status == "not_sent"
+        # (the head named is submit's own view, which may lag the chain by a block)
+        assert a.reason.startswith(f"stale: block {head + 500} does not exist on this chain")
+        canonical = devnet.w3.eth.get_block(forked.block_number)["hash"].to_0x_hex()
+        assert (f.status, f.reason) == (
+            "not_sent",
+            f"stale: block {forked.block_number} is {canonical} on this chain, "
+            f"the bundle's is {other}",
+        )
+        assert bot_nonce(devnet) == nonce
+        assert ledger_rows(db, "SELECT COUNT(*) FROM txs") == [(0,)]
     finally:
         proc.stop()
