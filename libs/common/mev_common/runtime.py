@@ -328,6 +328,8 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
         main_task.cancel()
         exit_code = 1
+    except RefuseToStart:
+        pass  # exit code 2, set above
     except Exception:
         exit_code = 1
     stop_wait.cancel()

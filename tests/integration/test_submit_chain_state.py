@@ -1,4 +1,6 @@
-"""A booked receipt whose block leaves the canonical chain (anvil_reorg): re-opened, re-booked.
+"""Submit's state bound to its chain: reorged receipts, other chains' bundles, another genesis.
+
+A booked receipt whose block leaves the canonical chain (anvil_reorg) is re-opened, re-booked.
 
 Real anvil, real NATS, a real submit process; the reorgs are anvil's own (`anvil_reorg`
 depth, txs): one puts our trade back one block later, one drops it. The ledger must end on
@@ -13,10 +15,12 @@ from typing import Any
 import pytest
 from mev_common.bus import Bus
 
+from services.submit.ledger import Ledger
 from tests.conftest import NatsEndpoint
 from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
 from tests.integration.test_submit import (
+    CHAIN,
     arbitrage_bundle,
     bot_nonce,
     config_for,
@@ -29,6 +33,7 @@ from tests.integration.test_submit import (
     wait_active,
     wait_for,
 )
+from tests.support.stack import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 devnet = test_submit.devnet  # the same module-scoped anvil fixture, deployed from nothing
@@ -199,3 +204,26 @@ async def test_bundles_of_another_chain_are_refused_as_stale_and_nothing_is_sent
         assert ledger_rows(db, "SELECT COUNT(*) FROM txs") == [(0,)]
     finally:
         proc.stop()
+
+
+def test_a_ledger_of_another_chain_instance_refuses_to_start_exit_2(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """database.on_chain_change: refuse (the default): exit 2 naming both genesis hashes."""
+    config = config_for(devnet, nats_server.url, tmp_path)
+    old = "0x" + "0d" * 32
+    ledger = Ledger(tmp_path / "mev-bot.db")
+    ledger.bind(CHAIN, old)
+    ledger.close()
+    proc = ServiceProcess("submit", config, tmp_path / "submit.log").start()
+    try:
+        assert proc.wait(timeout_s=60) == 2, proc.logs()
+    finally:
+        proc.stop()
+    genesis = devnet.w3.eth.get_block(0)["hash"].to_0x_hex()
+    text = proc.logs()
+    assert "refusing to start" in text
+    assert old in text and genesis in text and "database.on_chain_change: reset" in text
+    reopened = Ledger(tmp_path / "mev-bot.db")
+    assert reopened.binding() == (CHAIN, old)  # refused: nothing changed
+    reopened.close()
