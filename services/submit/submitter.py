@@ -85,6 +85,7 @@ class Submitter:
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
         self.nonces = NonceManager(self.cfg.max_in_flight)
         self.head = Head()
+        self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
         self.sent = 0
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
@@ -97,6 +98,7 @@ class Submitter:
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
+        self.head_checked_at = time.monotonic()
         if number > self.head.number:
             self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
 
@@ -143,6 +145,11 @@ class Submitter:
             return  # its tx is on the wire: tracking books and publishes its outcome
         if self.head.number < 0 or not self.nonces.synced:
             raise Retryable("no chain head or nonces yet", delay_s=0.5)
+        if time.monotonic() - self.head_checked_at > 2 * self.settings.chain.block_time_s:
+            try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
         try:  # a leftover of another chain (or a reorged block) never reaches the gate
             stale = await self.blocks.stale_reason(
                 bundle.block_number, bundle.block_hash, self.head.number

@@ -171,7 +171,8 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
             ("chain_reset",)
         ]
         text = log2.read_text()
-        assert "is in our unsettled trade" not in text
+        [(old_bundle,)] = rows(db, "SELECT bundle_id FROM txs WHERE hash = ?", in_flight_hash)
+        assert f"is in our unsettled trade {old_bundle}" not in text  # the bug this fixes
         print(f"second run: {text.count('reason=stale: ')} leftover bundles refused as stale")
         assert rows(db, CANCELS, in_flight_hash) == cancels_before  # none re-sent
     finally:
