@@ -27,7 +27,7 @@ from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.detect.loader import fetch_pools, fetch_tokens
@@ -44,6 +44,8 @@ async def main(rt: Runtime) -> None:
     controls = asyncio.create_task(
         watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
     )
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -54,6 +56,7 @@ async def main(rt: Runtime) -> None:
         await detector.run()
     finally:
         controls.cancel()
+        probe.cancel()
         await rpc.close()
 
 

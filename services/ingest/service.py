@@ -25,7 +25,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.chain.ws import SubscriptionRefused, subscribe
 from mev_common.messages import Block, PendingTx, checksum, decode
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
@@ -40,7 +40,7 @@ WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 async def main(rt: Runtime) -> None:
     settings = rt.settings
     pool = RpcPool(settings.chain.rpc_endpoints)
-    rt.add_check("rpc", lambda: Check(pool.any_up(), pool.health(), critical=False))
+    rt.add_check("rpc", lambda: rpc_check(pool))
     try:
         if not await wait_for_chain(pool, rt.chain_id, rt.stop):
             return
@@ -51,6 +51,7 @@ async def main(rt: Runtime) -> None:
             ingest.follow_pending(),
             pool.monitor(rt.stop),
             control.watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, pool, rt.stop),
+            pool.watch_failing(rt.stop),
         )
     finally:
         await pool.close()

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mev_common.ledger_schema import ADDED_COLUMNS as _ADDED_COLUMNS
-from mev_common.ledger_schema import SCHEMA
+from mev_common.ledger_schema import MIGRATIONS, SCHEMA
 from mev_common.messages import Bundle, Outcome
+
+from services.submit.ledger_chain import ChainRecords
 
 UNRESOLVED = ("signed", "sent")
 
@@ -47,6 +49,7 @@ class PendingPublish:
     outcome: Outcome
     trace: str
     seen_ns: int
+    revision: int = 0  # times the bundle was re-opened by a reorg
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -68,7 +71,7 @@ def hold_lock(db_path: Path) -> int:
     return fd
 
 
-class Ledger:
+class Ledger(ChainRecords):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = hold_lock(self.path)
@@ -79,6 +82,17 @@ class Ledger:
             for name, decl in columns.items():
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._migrate()
+        self.genesis_hash: str | None = None  # set by `bind` / `binding`
+
+    def _migrate(self) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            for number, steps in enumerate(MIGRATIONS[version:], start=version + 1):
+                for sql in steps:
+                    self._db.execute(sql)
+                self._db.execute(f"PRAGMA user_version = {number}")
 
     # -- bundles and outcomes ---------------------------------------------------------------
     def _insert_bundle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
@@ -143,10 +157,13 @@ class Ledger:
 
     def unpublished(self) -> list[PendingPublish]:
         rows = self._db.execute(
-            "SELECT o.payload, b.trace, b.seen_ns FROM outcomes o JOIN bundles b "
+            "SELECT o.payload, b.trace, b.seen_ns, b.reopened FROM outcomes o JOIN bundles b "
             "ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
         ).fetchall()
-        return [PendingPublish(Outcome.model_validate_json(p), t or "", s or 0) for p, t, s in rows]
+        return [
+            PendingPublish(Outcome.model_validate_json(p), t or "", s or 0, r or 0)
+            for p, t, s, r in rows
+        ]
 
     def mark_published(self, bundle_id: str) -> None:
         self._db.execute("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
@@ -237,10 +254,11 @@ class Ledger:
             if receipt is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
-                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit) "
-                    "VALUES (:tx_hash, :block_number, :block_hash, :status, :gas_used, "
-                    ":effective_gas_price, :gas_cost, :realized_profit, :event_profit)",
-                    receipt,
+                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit, "
+                    "genesis_hash) VALUES (:tx_hash, :block_number, :block_hash, :status, "
+                    ":gas_used, :effective_gas_price, :gas_cost, :realized_profit, "
+                    ":event_profit, :genesis_hash)",
+                    {**receipt, "genesis_hash": self.genesis_hash},
                 )
             self._insert_outcome(outcome, gas_cost)
 

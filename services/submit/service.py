@@ -35,10 +35,11 @@ from mev_common.control import (
     watch_rpc_controls,
 )
 from mev_common.messages import Bundle, MessageError, Outcome, Withdrawal, decode
-from mev_common.runtime import Check, RefuseToStart, Runtime
+from mev_common.runtime import Check, RefuseToStart, Runtime, rpc_check
 from mev_common.settings import STRATEGY_NAMES, Settings
 from nats.aio.msg import Msg
 
+from services.submit.chain_binding import bind_ledger, chain_identity, record_in_control_bucket
 from services.submit.control_guard import ControlGuard
 from services.submit.decide import Policy
 from services.submit.keys import KeyLoadError, Signer, load_signer
@@ -99,6 +100,8 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
     tasks.append(
         asyncio.create_task(watch_rpc_controls(rt.bus.js, chain, rt.instance, rpc, rt.stop))
     )
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    tasks.append(asyncio.create_task(rpc.watch_failing(rt.stop)))
     ledger: Ledger | None = None
     safety: SafetyStore | None = None
     try:
@@ -115,12 +118,16 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
         ledger = Ledger(settings.database.path)
         safety = SafetyStore(settings.database.path)
         guard: ControlGuard | None = None
+        identity = await chain_identity(rpc, chain)
+        closed = bind_ledger(ledger, identity, settings.database.on_chain_change)
+        await record_in_control_bucket(rt.bus.js, identity)
 
-        async def publish(outcome: Outcome, trace: str, seen_ns: int) -> None:
+        async def publish(outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
+            suffix = f":r{revision}" if revision else ""  # re-booked after a reorg
             await rt.bus.publish(
                 subjects.outcomes(chain),
                 outcome,
-                msg_id=f"outcome:{outcome.bundle_id}",
+                msg_id=f"outcome:{outcome.bundle_id}{suffix}",
                 trace=trace or outcome.bundle_id,
                 seen_ns=seen_ns,
             )
@@ -134,6 +141,8 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
                 return "submit lease not held"
             if not rt.bus.nc.is_connected:
                 return "NATS disconnected: control state unknown"
+            if rpc_down := rpc.all_down_reason():
+                return rpc_down
             return None
 
         submitter = Submitter(
@@ -151,7 +160,9 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
         )
         await submitter.fetch_head()
         await submitter.sync_nonces()
-        await submitter.publish_pending()
+        await submitter.publish_pending()  # also the chain_reset outcomes of `closed`
+        for outcome in closed:
+            metrics.BUNDLES.labels(strategy=outcome.strategy, outcome=outcome.status).inc()
 
         async def on_control(name: str, state: ControlState) -> None:
             if name == EMERGENCY_STOP:

@@ -31,14 +31,24 @@ from services.submit.limits import kind_of, trip_reason
 from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
 from services.submit.profit import realized_from_receipt
+from services.submit.reorg import ReorgWatch, reopen_reorged
 from services.submit.sender import SendResult, Verdict
-from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
+from services.submit.stale import BlockHashes
+from services.submit.tracking import (
+    Cancel,
+    CheckPool,
+    Settle,
+    Wait,
+    after_pool_check,
+    next_step,
+)
 
 log = logging.getLogger("mev.submit")
 
 CANCEL_GAS = 21_000
 
-Publish = Callable[[Outcome, str, int], Awaitable[None]]
+# (outcome, trace, seen_ns, revision): revision counts reorg re-openings (new message id)
+Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
 # Called once a trade is broadcast and recorded, before the bundle is acked. Only tests pass
 # one (tests/support/submit_kill.py kills the process there to prove exactly-once).
 AfterSend = Callable[[TxRecord], None]
@@ -86,9 +96,12 @@ class Submitter:
             metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)
         self.nonces = NonceManager(self.cfg.max_in_flight)
         self.head = Head()
+        self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
         self.sent = 0
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
+        self.blocks = BlockHashes(self._fetch_block)
+        self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
@@ -96,9 +109,14 @@ class Submitter:
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
+        self.head_checked_at = time.monotonic()
         if number > self.head.number:
             self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
             metrics.GAS_PRICE.set(self.head.next_base_fee + self.cfg.priority_fee)
+
+    async def _fetch_block(self, number: int) -> dict[str, Any] | None:
+        block = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
+        return block if isinstance(block, dict) else None
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
@@ -125,13 +143,27 @@ class Submitter:
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-            await self._publish(booked, trace, seen_ns)
+            await self._publish(booked, trace, seen_ns, 0)
             self.ledger.mark_published(bundle.id)
             return
         if self.ledger.trade_for(bundle.id) is not None:
             return  # its tx is on the wire: tracking books and publishes its outcome
         if self.head.number < 0 or not self.nonces.synced:
             raise Retryable("no chain head or nonces yet", delay_s=0.5)
+        if time.monotonic() - self.head_checked_at > 2 * self.settings.chain.block_time_s:
+            try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
+        try:  # a leftover of another chain (or a reorged block) never reaches the gate
+            stale = await self.blocks.stale_reason(
+                bundle.block_number, bundle.block_hash, self.head.number
+            )
+        except RpcError as exc:
+            raise Retryable(f"block check: {exc}", delay_s=0.5) from exc
+        if stale is not None:
+            await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
+            return
         if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
             try:
                 await self.fetch_head()
@@ -294,12 +326,15 @@ class Submitter:
     async def publish_pending(self) -> None:
         """Publish every booked outcome not yet published (also those of a previous run)."""
         for item in self.ledger.unpublished():
-            await self._publish(item.outcome, item.trace, item.seen_ns)
+            await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
             self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking --------------------------------------------------------------------------------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled."""
+        await reopen_reorged(
+            self.reorgs, self.ledger, self.nonces, self.pool, self.blocks, self.head.number
+        )
         txs = self.ledger.unresolved()
         if not txs:
             return 0
@@ -329,7 +364,8 @@ class Submitter:
                 receipt_timeout_s=self.cfg.receipt_timeout_s,
             )
             if isinstance(step, CheckPool):
-                step = await self._check_pool(trade, cancels)
+                held = {t.nonce for t in txs}
+                step = await self._check_pool(trade, cancels, mined_nonce, held)
             if isinstance(step, Settle):
                 await self._settle(bundle_id, trade, cancels, step)
                 settled += 1
@@ -341,18 +377,19 @@ class Submitter:
             self.nonces.confirmed_up_to(mined_nonce)
         return settled
 
-    async def _check_pool(self, trade: TxRecord, cancels: list[TxRecord]) -> Settle | Cancel:
+    async def _check_pool(
+        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
+    ) -> Settle | Cancel:
         known = [
             await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
         ]
-        if any(known):  # still pending (e.g. base fee above its cap): outbid it again
-            return Cancel(cancels[-1] if cancels else trade)
-        return Settle(
-            "dropped",
-            None,
-            None,
-            f"neither trade {trade.hash} nor its cancel is mined or known to the node after "
-            f"{self.cfg.receipt_timeout_s} s",
+        return after_pool_check(
+            trade,
+            cancels,
+            known=any(known),
+            mined_nonce=mined_nonce,
+            held_nonces=held,
+            receipt_timeout_s=self.cfg.receipt_timeout_s,
         )
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import nats
 import pytest
-from mev_common import control
+from mev_common import control, nats_auth
 from mev_common.executor import decode_execute
 from mev_common.messages import Bundle
 from mev_common.settings import format_wei
@@ -152,7 +152,12 @@ def all_running(site: Site, stack: subprocess.Popen[bytes]) -> None:
 async def kv_put_and_ack(site: Site, name: str, value: bytes, instance: str) -> tuple[int, str]:
     """Put a raw value straight into the control KV (no CLI), and return the revision and
     the ack `instance` records for it."""
-    nc = await nats.connect(f"nats://127.0.0.1:{site.ports['nats']}")
+    seed = nats_auth.seed_path(site.root / "data" / "nats-auth", nats_auth.OPERATOR)
+    nc = await nats.connect(
+        f"nats://127.0.0.1:{site.ports['nats']}",
+        nkeys_seed=str(seed),
+        inbox_prefix=nats_auth.inbox_prefix(nats_auth.OPERATOR),
+    )  # as the operator: only it may write control keys
     try:
         kv = await nc.jetstream().key_value("mev-control")
         revision = await kv.put(control.control_key(site.chain_id, name), value)

@@ -132,3 +132,11 @@ def test_every_dead_letter_stage_of_a_service_is_permitted(service: str) -> None
     stages = _stages_in(REPO / "services" / service / "service.py")
     publish = permissions(service).publish
     assert all(f"mev.*.dead.{stage}" in publish for stage in stages), stages
+
+
+def test_only_submit_records_the_chain_genesis() -> None:
+    """submit binds the control values to the chain instance it trades on (chain_binding)."""
+    from services.submit.chain_binding import GENESIS
+
+    key = f"$KV.mev-control.*.{GENESIS}"
+    assert [u for u in nats_auth.USERS if key in permissions(u).publish] == ["submit"]

@@ -3,6 +3,9 @@ reader (P&L, dry-run summary, bench) reads them through `mev_common.ledger_view`
 
 Why here and not in submit: the readers run outside submit (operator tools, bench) and must
 not import a service; one definition of the tables keeps writer and readers in step.
+An older file is brought up to date on open: `ADDED_COLUMNS` (added if missing), then
+`MIGRATIONS` in order (`PRAGMA user_version` counts those applied). submit's safety trips
+(services/submit/safety.py) keep their own table in the same file.
 Amounts are TEXT of decimal digits (wei exceeds SQLite's 64-bit integers); times are unix s,
 except the `*_at` julianday defaults of the first schema.
 """
@@ -77,3 +80,16 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
         "booked_unix": "REAL NOT NULL DEFAULT 0",
     },
 }
+
+# Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
+# 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
+#    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
+#    (a re-booked outcome is published under a new message id).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL, bound_at REAL NOT NULL)",
+        "ALTER TABLE receipts ADD COLUMN genesis_hash TEXT",
+        "ALTER TABLE bundles ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
+    ),
+)

@@ -14,7 +14,8 @@ What each service can still do (everything else is refused by nats-server):
   (create/inspect/delete consumers on those streams, fetch, ack), watch the `mev-control` bucket;
 - write its own heartbeat (`<chain>.instances.<service>.*`) and the ack keys of the control
   keys it applies (submit: emergency_stop, nonce_reset; every service: rpc_rate_factor,
-  rpc_pool_size); submit also writes its lease bucket.
+  rpc_pool_size); submit also writes its lease bucket and `<chain>.genesis` (the chain
+  instance its ledger is bound to).
 Services can neither create, update, purge nor delete any stream or bucket: a stream's config
 can republish or source messages into another stream (such as the control bucket), which would
 bypass the subject permissions. The operator declares streams and buckets (`declare_bus`,
@@ -87,6 +88,8 @@ ACKNOWLEDGES: dict[str, tuple[str, ...]] = {
 }
 # Dead-letter stages besides the service's own name (a unit test reads them from services/).
 DEAD_STAGES: dict[str, tuple[str, ...]] = {"submit": ("submit-blocks",)}
+# Control-bucket keys a service owns (submit records the chain's genesis beside the controls).
+OWN_CONTROL_KEYS: dict[str, tuple[str, ...]] = {"submit": ("genesis",)}
 # Other KV buckets a service owns and writes.
 OWN_BUCKETS: dict[str, tuple[str, ...]] = {"submit": (LEASE_BUCKET,)}
 
@@ -150,6 +153,7 @@ def permissions(user: str) -> Permissions:
         *_read_bucket(CONTROL_BUCKET),
         _kv(CONTROL_BUCKET, f"*.instances.{user}.>"),
         *(_kv(CONTROL_BUCKET, f"*.ack.{key}.>") for key in ACKNOWLEDGES.get(user, ())),
+        *(_kv(CONTROL_BUCKET, f"*.{key}") for key in OWN_CONTROL_KEYS.get(user, ())),
     ]
     for stream in CONSUMES[user]:
         publish.extend(_consume(stream))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import uvicorn
@@ -85,8 +85,11 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
 
 
 class RefuseToStart(Exception):
-    """A service's `main` found it must not run (e.g. the key does not own the executor): the
-    process prints "<service>: refusing to start: <message>" on stderr and exits 2."""
+    """A service's `main` found it must not run (the key does not own the executor, the ledger
+    belongs to another chain): the process prints "<service>: refusing to start: <message>" on
+    stderr and exits 2, like a bad config."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -99,6 +102,17 @@ class Check:
 
 
 CheckFn = Callable[[], Check]
+
+
+class _HasRpcHealth(Protocol):
+    def all_down_reason(self) -> str | None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+def rpc_check(pool: _HasRpcHealth) -> Check:
+    """The `rpc` health check: critical (503) once every endpoint is down, naming them."""
+    down = pool.all_down_reason()
+    return Check(down is None, down or pool.health())
 
 
 @dataclass
@@ -332,7 +346,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         if isinstance(exc, RefuseToStart):
             log.error("refusing to start", extra={"fields": {"error": str(exc)}})
             print(f"{service}: refusing to start: {exc}", file=sys.stderr, flush=True)
-            exit_code = 2
+            exit_code = exc.exit_code
         else:
             log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
             exit_code = 1
@@ -347,6 +361,8 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
         main_task.cancel()
         exit_code = 1
+    except RefuseToStart:
+        pass  # exit code 2, set above
     except Exception:
         exit_code = exit_code or 1
     stop_wait.cancel()

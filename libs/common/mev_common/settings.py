@@ -391,8 +391,17 @@ class SubmitSettings(Section):
     max_cancels_per_nonce: int = Field(default=3, ge=0)
 
 
+# Local test chains (anvil/hardhat 31337, ganache 1337): a restart there is a new chain.
+DEVNET_CHAIN_IDS = frozenset({1337, 31337})
+
+
 class DatabaseSettings(Section):
     path: str = "data/mev-bot.db"
+    # The ledger/nonces/KV meet another chain instance (same chain id, other genesis hash):
+    # `refuse` to start, or `reset`: close the old chain's in-flight trades as chain_reset.
+    on_chain_change: Literal["reset", "refuse"] = "refuse"
+    # Booked receipts newer than this many blocks are re-checked against the canonical chain.
+    reorg_depth: int = Field(default=64, ge=0, le=10_000)
 
 
 class KeySettings(Section):
@@ -454,6 +463,19 @@ class Settings(BaseSettings):
                     f"at most chain.block_gas_limit ({self.chain.block_gas_limit}): "
                     "a trade must fit in one block",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _reset_only_on_a_devnet(self) -> Settings:
+        # A real chain never changes its genesis: a mismatch there is a misconfigured RPC or
+        # ledger, and closing its in-flight trades unchecked would hide money on the wire.
+        if self.database.on_chain_change == "reset" and self.chain.chain_id not in DEVNET_CHAIN_IDS:
+            raise problem(
+                ("database", "on_chain_change"),
+                "reset",
+                f"reset is for local devnets only (chain ids {sorted(DEVNET_CHAIN_IDS)}); "
+                f"chain {self.chain.chain_id} must use refuse",
+            )
         return self
 
     @classmethod

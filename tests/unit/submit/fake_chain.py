@@ -15,6 +15,11 @@ from hexbytes import HexBytes
 from services.submit.sender import SendResult, Verdict
 
 
+def block_hash(number: int) -> str:
+    """The fake chain's hash of block `number` (stable, so a bundle can name its block)."""
+    return "0x" + keccak(f"fake block {number}".encode()).hex()
+
+
 @dataclass
 class FakeChain:
     head: int = 100
@@ -28,8 +33,12 @@ class FakeChain:
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         p = params or []
         if method == "eth_getBlockByNumber":
+            number = self.head if p[0] == "latest" else int(p[0], 16)
+            if number > self.head:
+                return None
             return {
-                "number": hex(self.head),
+                "number": hex(number),
+                "hash": block_hash(number),
                 "baseFeePerGas": hex(self.base_fee),
                 "gasUsed": hex(15_000_000),
                 "gasLimit": hex(30_000_000),
@@ -68,6 +77,6 @@ class FakeChain:
             "gasUsed": hex(gas_used),
             "effectiveGasPrice": hex(2 * 10**9),
             "blockNumber": hex(self.head),
-            "blockHash": "0x" + f"{self.head:064x}",
+            "blockHash": block_hash(self.head),
             "logs": [],
         }

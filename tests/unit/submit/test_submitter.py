@@ -34,7 +34,7 @@ class World:
         self.submitter = self.new_submitter()
 
     def new_submitter(self) -> Submitter:
-        async def publish(outcome: Outcome, trace: str, seen_ns: int) -> None:
+        async def publish(outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
             self.published.append(outcome)
 
         return Submitter(
@@ -89,11 +89,11 @@ async def test_a_forged_bundle_signs_nothing(world: World) -> None:
 
 async def test_the_head_comes_from_the_chain_not_the_bundle(world: World) -> None:
     sub = await world.start()
-    # a bundle claiming block 10**6 makes submit read the head, which stays 100
+    # a bundle claiming block 10**6 is checked against the chain, whose head stays 100
     await sub.handle(bundle(block_number=10**6, deadline_block=10**6 + 1), "t", 1)
     assert world.chain.sent == []
     assert world.outcome("bundle:o1").reason == (
-        "deadline block 1000001 is more than detect.deadline_blocks (2) past the chain head 100"
+        "stale: block 1000000 does not exist on this chain (head 100)"
     )
 
 
