@@ -11,6 +11,7 @@ the cycles through them are searched on that post-swap state (a backrun).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -23,6 +24,7 @@ from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.bus import Envelope, Permanent, subscribe_ordered
 from mev_common.chain.contracts import ChainContracts, TokenInfo
+from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
@@ -131,6 +133,21 @@ class Detector:
 
     # -- state ---------------------------------------------------------------------------
     async def load(self) -> None:
+        """`_load_once` until it succeeds: an RPC outage at start or during a reload is waited
+        out with backoff (counted, visible in the rpc health check), never the end of detect."""
+        delay = 0.2
+        while not self.rt.stop.is_set():
+            try:
+                await self._load_once()
+                return
+            except RpcError as exc:
+                metrics.ERRORS.labels(kind="detect_load").inc()
+                log.warning("pool load failed, retrying", extra={"fields": {"error": str(exc)}})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.rt.stop.wait(), timeout=delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _load_once(self) -> None:
         """Snapshot every pool at the current head, then apply the blocks buffered meanwhile."""
         self.loaded = False
         started = time.perf_counter()

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.control import ack_key, control_key, ensure_control_bucket
+from mev_common.control import ack_key, control_key, ensure_control_bucket, parse_ack
 from mev_common.devnet.anvil import free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Bundle, Outcome
@@ -308,7 +308,7 @@ async def test_emergency_stop_sends_nothing_and_holds_across_restart(
 
         async def acked() -> bool:
             try:
-                return int((await kv.get(ack)).value or b"0") >= revision
+                return parse_ack((await kv.get(ack)).value)[0] >= revision
             except Exception:
                 return False
 

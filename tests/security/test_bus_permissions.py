@@ -160,7 +160,7 @@ async def test_a_service_writes_its_own_heartbeat_and_acks_not_anothers(bus: Sec
     assert submit_errors == []
     forged = [
         instance_key(CHAIN, "ingest", "ingest-0"),  # another service's heartbeat
-        ack_key(CHAIN, "rpc_rate_factor", "submit-0"),  # a key only ingest applies
+        f"{CHAIN}.rpc_rate_factor",  # a control value: the operator's alone
         f"{CHAIN}.shutdown",  # the operator's shutdown request
     ]
     for key in forged:

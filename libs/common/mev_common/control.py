@@ -215,6 +215,7 @@ async def watch_control(
                     continue
                 deleted = entry.operation is not None
                 revision = int(entry.revision or 0)
+                state.revisions[name] = revision  # before on_change: submit's trip clear reads it
                 reason = await _apply_one(state, name, None if deleted else entry.value, on_change)
                 if reason is not None:
                     log.error(
@@ -223,7 +224,6 @@ async def watch_control(
                             "fields": {"key": entry.key, "revision": revision, "reason": reason}
                         },
                     )
-                state.revisions[name] = revision
                 if instance and name in acknowledge:
                     with contextlib.suppress(nats.errors.Error, OSError):
                         await kv.put(ack_key(chain_id, name, instance), ack_value(revision, reason))
