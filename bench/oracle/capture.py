@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bench.oracle.ledger_view import BotTrade
+from mev_common.ledger_view import LedgerTrade
+
 from bench.oracle.opportunity import Opportunity
 
 LAG = 2  # blocks after the oracle's block in which a landed trade counts as taking it
@@ -55,15 +56,9 @@ def reason_key(reason: str) -> str:
     return text[:80]
 
 
-def _net(trade: BotTrade, token: str) -> int:
-    """Profit in `token` (WETH wei) minus gas; profit in another token is not summed."""
-    mined = trade.status in ("included", "reverted") and trade.profit_token == token
-    return (trade.profit if mined else 0) - trade.gas_wei
-
-
 def _answering(
-    landed_by_block: Mapping[int, list[BotTrade]], block: int, first: int, last: int
-) -> list[BotTrade]:
+    landed_by_block: Mapping[int, list[LedgerTrade]], block: int, first: int, last: int
+) -> list[LedgerTrade]:
     """The landed trades that answer the oracle's block `block` (see `account`)."""
     upto = block + LAG if block == last else block + 1
     out = []
@@ -75,7 +70,7 @@ def _answering(
     return out
 
 
-def _why_missed(trades: Sequence[BotTrade]) -> str:
+def _why_missed(trades: Sequence[LedgerTrade]) -> str:
     """Why nothing landed for a block: the bundles priced on it, worst news first."""
     if not trades:
         return "no bundle"
@@ -97,7 +92,7 @@ def _why_missed(trades: Sequence[BotTrade]) -> str:
 
 def account(
     oracle: Mapping[int, Opportunity | None],
-    trades: Sequence[BotTrade],
+    trades: Sequence[LedgerTrade],
     first: int,
     last: int,
     min_profit_wei: int,
@@ -112,16 +107,16 @@ def account(
     inside = inside or {}
     out = Capture(first, last)
     token = profit_token.lower()
-    landed_by_block: dict[int, list[BotTrade]] = {}
-    priced_on: dict[int, list[BotTrade]] = {}
+    landed_by_block: dict[int, list[LedgerTrade]] = {}
+    priced_on: dict[int, list[LedgerTrade]] = {}
     for t in trades:
         priced_on.setdefault(t.state_block, []).append(t)
         if t.landed_block is None or not first < t.landed_block <= last + LAG:
             continue
         landed_by_block.setdefault(t.landed_block, []).append(t)
-        if t.profit and t.profit_token != token:
+        if t.realized_profit and t.profit_token != token:
             out.other_token_trades += 1
-        out.realized_wei[t.strategy] = out.realized_wei.get(t.strategy, 0) + _net(t, token)
+        out.realized_wei[t.strategy] = out.realized_wei.get(t.strategy, 0) + t.landed_net(token)
         if t.status == "included":
             out.landed[t.strategy] += 1
         elif t.status == "reverted":
@@ -139,7 +134,7 @@ def account(
         # also takes the later landings. The oracle's side adds the states before backruns.
         bot, within = 0, 0
         for t in _answering(landed_by_block, block, first, last):
-            bot += _net(t, token)
+            bot += t.landed_net(token)
             found = inside.get(t.bundle_id)
             within += found.net_wei if found is not None and found.net_wei > 0 else 0
         out.oracle_inside_wei += within

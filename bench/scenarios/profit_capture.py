@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import yaml
 from mev_common.devnet.flow import run_flow
+from mev_common.ledger_view import LedgerTrade, pnl_summary, read_trades
 from mev_common.settings import Settings, load_settings
 
 from bench.oracle.capture import BLOCK_ARBITRAGE, LAG, Capture, account
@@ -33,14 +34,12 @@ from bench.oracle.chain_state import (
     reserves_before_tx,
 )
 from bench.oracle.cycles import find_cycles
-from bench.oracle.ledger_view import BotTrade, read_trades
 from bench.oracle.opportunity import Opportunity, best_after_block
 from bench.oracle.replay import fetch_swaps, replay_oracle
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
 from bench.stack import Stack, devnet_stack, wait_until
 from bench.stats import Summary, ratio
-from services.submit.pnl import pnl_summary
 
 KEY = "profit_capture"
 TITLE = "Profit capture vs oracle"
@@ -81,7 +80,7 @@ class OracleView(NamedTuple):
 
 
 def _oracle(
-    stack: Stack, settings: Settings, first: int, last: int, trades: list[BotTrade]
+    stack: Stack, settings: Settings, first: int, last: int, trades: list[LedgerTrade]
 ) -> OracleView:
     """Best cycle net of gas after each block first..last, and just before each backrun of
     ours that landed, from exact historical state (eth_call at the block, Sync logs inside)."""

@@ -19,91 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mev_common.ledger_schema import ADDED_COLUMNS as _ADDED_COLUMNS
+from mev_common.ledger_schema import MIGRATIONS, SCHEMA
 from mev_common.messages import Bundle, Outcome
 
 from services.submit.ledger_chain import ChainRecords
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS bundles (
-    id TEXT PRIMARY KEY,
-    opportunity_id TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    chain_id INTEGER NOT NULL,
-    block_number INTEGER NOT NULL,
-    simulated_profit TEXT NOT NULL,
-    received_at REAL NOT NULL DEFAULT (julianday('now'))
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    bundle_id TEXT PRIMARY KEY REFERENCES bundles(id),
-    status TEXT NOT NULL,
-    tx_hash TEXT,
-    block_number INTEGER,
-    gas_used INTEGER NOT NULL,
-    effective_gas_price TEXT NOT NULL,
-    realized_profit TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    booked_at REAL NOT NULL DEFAULT (julianday('now'))
-);
-CREATE TABLE IF NOT EXISTS txs (
-    hash TEXT PRIMARY KEY,
-    bundle_id TEXT NOT NULL REFERENCES bundles(id),
-    kind TEXT NOT NULL CHECK (kind IN ('trade', 'cancel')),
-    nonce INTEGER NOT NULL,
-    max_fee_per_gas TEXT NOT NULL,
-    max_priority_fee_per_gas TEXT NOT NULL,
-    gas_limit INTEGER NOT NULL,
-    deadline_block INTEGER NOT NULL,
-    raw TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    resolved_at REAL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS txs_one_trade_per_bundle ON txs(bundle_id) WHERE kind = 'trade';
-CREATE INDEX IF NOT EXISTS txs_state ON txs(state);
-CREATE TABLE IF NOT EXISTS receipts (
-    tx_hash TEXT PRIMARY KEY REFERENCES txs(hash),
-    block_number INTEGER NOT NULL,
-    block_hash TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    gas_used INTEGER NOT NULL,
-    effective_gas_price TEXT NOT NULL,
-    gas_cost TEXT NOT NULL,
-    realized_profit TEXT NOT NULL,
-    event_profit TEXT
-);
-"""
-
-# Columns added after the first schema; an older file gets them on open.
-_ADDED_COLUMNS = {
-    "bundles": {
-        "profit_token": "TEXT",
-        "deadline_block": "INTEGER NOT NULL DEFAULT 0",
-        "net_profit_wei": "TEXT NOT NULL DEFAULT '0'",
-        "trace": "TEXT NOT NULL DEFAULT ''",
-        "seen_ns": "INTEGER NOT NULL DEFAULT 0",
-        "payload": "TEXT",
-    },
-    "outcomes": {
-        "gas_cost": "TEXT NOT NULL DEFAULT '0'",
-        "published": "INTEGER NOT NULL DEFAULT 0",
-        "booked_unix": "REAL NOT NULL DEFAULT 0",
-    },
-}
-
-# Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
-# 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
-#    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
-#    (a re-booked outcome is published under a new message id).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
-        "chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL, bound_at REAL NOT NULL)",
-        "ALTER TABLE receipts ADD COLUMN genesis_hash TEXT",
-        "ALTER TABLE bundles ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
-    ),
-)
 
 UNRESOLVED = ("signed", "sent")
 

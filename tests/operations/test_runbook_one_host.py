@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -207,7 +208,7 @@ async def test_a_bad_value_written_to_the_kv_is_rejected_and_ingest_keeps_runnin
     revision, reason = await kv_put_and_ack(site, control.RPC_RATE_FACTOR, b"80", "ingest-0")
     assert reason == "rpc rate factor must be in (0, 10]; 80 % is 0.8"
     for instance in ("detect-0", "simulate-0", "submit-0"):
-        _, other = await kv_put_and_ack(site, control.RPC_RATE_FACTOR, b"80", instance)
+        revision, other = await kv_put_and_ack(site, control.RPC_RATE_FACTOR, b"80", instance)
         assert other == reason
     await asyncio.sleep(3.0)  # the old crash took well under a second
     assert control_values(site)["rpc_rate_factor"] == (
@@ -220,7 +221,11 @@ async def test_a_bad_value_written_to_the_kv_is_rejected_and_ingest_keeps_runnin
     out = site.mev_bot("--adjust-rpc-rate", "1")
     assert out.returncode == 0, out.stderr
     assert RPC_ACK in out.stdout
-    assert revision > 0
+    # a newer revision than the last rejected one (the bucket's sequence also counts the acks
+    # and heartbeats in between, so only the order is exact)
+    set_at = re.search(r"rpc_rate_factor=1 \(revision (\d+)", out.stdout)
+    assert set_at is not None, out.stdout
+    assert int(set_at.group(1)) > revision
 
 
 async def test_an_unreadable_emergency_stop_means_stopped(

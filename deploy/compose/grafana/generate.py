@@ -1,8 +1,10 @@
 """Grafana dashboards as code: `python deploy/compose/grafana/generate.py` writes dashboards/.
 
-Plain dicts rather than an SDK (none is in our lock file): the panels are few and uniform, and
-tests/integration/test_compose.py checks that the committed JSON equals this output and that
-every metric a panel queries is exported by a real service.
+Built with grafana-foundation-sdk (Grafana's own typed builders, pinned to the Grafana version
+compose runs), since no Grafana server runs here to reject a malformed dashboard.
+tests/integration/test_compose.py checks that the committed JSON equals this output, that
+every panel query parses with `promtool`, and that every metric a panel queries is exported
+by a real service.
 """
 
 from __future__ import annotations
@@ -10,26 +12,30 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard, prometheus, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 OUT = Path(__file__).resolve().parent / "dashboards"
-DS = {"type": "prometheus", "uid": "prometheus"}
+DS = DataSourceRef(type_val="prometheus", uid="prometheus")
+HEIGHT = 8
 
 
 def panel(
     title: str, exprs: dict[str, str], unit: str = "short", width: int = 12
-) -> dict[str, Any]:
-    return {
-        "type": "timeseries",
-        "title": title,
-        "datasource": DS,
-        "gridPos": {"w": width, "h": 8},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(65 + i), "expr": expr, "legendFormat": legend, "datasource": DS}
-            for i, (legend, expr) in enumerate(exprs.items())
-        ],
-    }
+) -> timeseries.Panel:
+    """A time series of one or more PromQL queries, keyed by legend."""
+    built = timeseries.Panel().title(title).datasource(DS).unit(unit).span(width).height(HEIGHT)
+    for i, (legend, expr) in enumerate(exprs.items()):
+        built.with_target(
+            prometheus.Dataquery()
+            .ref_id(chr(65 + i))
+            .expr(expr)
+            .legend_format(legend)
+            .datasource(DS)
+        )
+    return built
 
 
 def p(q: float, metric: str, by: str = "") -> str:
@@ -37,25 +43,19 @@ def p(q: float, metric: str, by: str = "") -> str:
     return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket[5m])))"
 
 
-def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
-    x = y = 0
-    for i, item in enumerate(panels):  # lay out left to right, wrapping at 24 columns
-        w = item["gridPos"]["w"]
-        if x + w > 24:
-            x, y = 0, y + 8
-        item["gridPos"].update({"x": x, "y": y})
-        item["id"] = i + 1
-        x += w
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["mev-bot"],
-        "timezone": "utc",
-        "schemaVersion": 39,
-        "refresh": "10s",
-        "time": {"from": "now-1h", "to": "now"},
-        "panels": panels,
-    }
+def build_dashboard(uid: str, title: str, panels: list[timeseries.Panel]) -> dashboard.Dashboard:
+    """Panels laid out left to right, wrapping at 24 columns (the SDK's grid), numbered."""
+    built = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .tags(["mev-bot"])
+        .timezone("utc")
+        .refresh("10s")
+        .time("now-1h", "now")
+    )
+    for i, item in enumerate(panels):
+        built.with_panel(item.id(i + 1))
+    return built
 
 
 STAGES = {
@@ -65,12 +65,12 @@ STAGES = {
 }
 
 
-def pipeline() -> dict[str, Any]:
+def pipeline() -> dashboard.Dashboard:
     latency = {}
     for stage, metric in STAGES.items():
         latency[f"{stage} p50"] = p(0.5, metric)
         latency[f"{stage} p95"] = p(0.95, metric)
-    return dashboard(
+    return build_dashboard(
         "mev-pipeline",
         "MEV pipeline overview",
         [
@@ -129,8 +129,8 @@ def pipeline() -> dict[str, Any]:
     )
 
 
-def pnl() -> dict[str, Any]:
-    return dashboard(
+def pnl() -> dashboard.Dashboard:
+    return build_dashboard(
         "mev-pnl",
         "MEV P&L",
         [
@@ -169,8 +169,8 @@ def pnl() -> dict[str, Any]:
     )
 
 
-def rpc() -> dict[str, Any]:
-    return dashboard(
+def rpc() -> dashboard.Dashboard:
+    return build_dashboard(
         "mev-rpc",
         "MEV RPC",
         [
@@ -212,7 +212,10 @@ DASHBOARDS = {"pipeline.json": pipeline, "pnl.json": pnl, "rpc.json": rpc}
 
 
 def render() -> dict[str, str]:
-    return {name: json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()}
+    return {
+        name: json.dumps(make().build(), cls=JSONEncoder, indent=2) + "\n"
+        for name, make in DASHBOARDS.items()
+    }
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mev_common.devnet.anvil import free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.layout import plan_pools
 
 from tests.integration.devnet.conftest import CHAIN_ID, DEADLINE, SEED, Devnet
 
@@ -39,9 +40,17 @@ def test_deployment_file_is_complete(devnet: Devnet) -> None:
             if all(frozenset(e) in edges for e in combinations(t, 2))
         ]
         assert len(triangles) >= 2, dex
+    # each pool holds exactly what the seed's layout deposits (a fresh V2 pair's reserves
+    # are its first deposit), so a deployment that skipped or mis-sized one fails here
+    planned = {(p.dex, p.symbol_a, p.symbol_b): (p.amount_a, p.amount_b) for p in plan_pools(SEED)}
+    assert len(planned) == len(d["pairs"])
     for pair in d["pairs"]:
-        r0, r1 = devnet.reserves(pair, pair["symbol0"])
-        assert r0 > 0 and r1 > 0, pair["name"]
+        key = next(
+            k
+            for k in planned
+            if k[0] == pair["dex"] and set(k[1:]) == {pair["symbol0"], pair["symbol1"]}
+        )
+        assert devnet.reserves(pair, key[1]) == planned[key], pair["name"]
 
 
 def test_executor_is_owned_by_the_funded_bot_key(devnet: Devnet) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from mev_common.devnet.flow_plan import MAX_USD, FlowPlanner
@@ -36,8 +40,23 @@ def plan(seed: int, n: int) -> list[Any]:
     return [planner.next_swap() for _ in range(n)]
 
 
+def in_another_process(expression: str, hash_seed: str) -> str:
+    """repr of `expression` (over this module's names) in a fresh interpreter: a plan that
+    hung on set order, hash seeds or global random state would differ from this process's."""
+    code = f"from tests.unit.devnet.test_flow_plan import *; print(repr({expression}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[3],
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
 def test_same_seed_same_swaps_other_seed_other_swaps() -> None:
-    assert plan(5, 200) == plan(5, 200)
+    assert in_another_process("plan(5, 200)", "1") == repr(plan(5, 200))
     assert plan(5, 200) != plan(6, 200)
 
 
@@ -62,6 +81,6 @@ def test_swaps_are_varied_heavy_tailed_and_limited() -> None:
 
 
 def test_pool_layout_is_reproducible_and_seeded() -> None:
-    assert plan_pools(3) == plan_pools(3)
+    assert in_another_process("plan_pools(3)", "2") == repr(plan_pools(3))
     assert plan_pools(3) != plan_pools(4)
     assert len(plan_pools(3)) == len(DEX_NAMES) * len(PAIRS)

@@ -14,14 +14,11 @@ import contextlib
 import os
 import signal
 import socket
-import sqlite3
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-from mev_common.executor import decode_execute
-from mev_common.messages import Bundle
+from mev_common.ledger_view import LedgerUnreadable, distinct_would_be_sends, read_trades
 from mev_common.nats_server import free_port
 from mev_common.settings import SERVICE_NAMES, Settings, format_wei, load_settings
 
@@ -140,28 +137,17 @@ def run_dry(config: Path, settings: Settings, duration_s: float) -> int:
 def summarize(ledger: Path) -> str:
     """Would-be sends and P&L by strategy and status, from the dry-run ledger's columns.
 
-    Each opportunity counts once: nothing is sent, so the same trade (same executor call: pools,
-    tokens, amount in) stays open and is found again at the next block, possibly by another
-    strategy (a backrun at N, a cycle at N+1). Its net is simulate's proven net profit
-    (`bundles.net_profit_wei`: gas at the fee it would pay); a sent bundle nets its real gas."""
+    Each opportunity counts once (`ledger_view.distinct_would_be_sends`). Its net is
+    simulate's proven net profit (`bundles.net_profit_wei`: gas at the fee it would pay); a
+    mined bundle nets its real gas."""
     if not ledger.exists():
         return "dry run: no ledger written (submit booked nothing)"
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
     try:
-        rows = [
-            BookedRow(*r)
-            for r in db.execute(
-                "SELECT b.id, b.opportunity_id, b.strategy, b.block_number, b.simulated_profit, "
-                "b.net_profit_wei, b.payload, o.status, o.realized_profit, o.gas_cost "
-                "FROM bundles b JOIN outcomes o ON o.bundle_id = b.id ORDER BY o.booked_at"
-            ).fetchall()
-        ]
-    except sqlite3.Error as exc:
-        return f"dry run: cannot read the ledger {ledger}: {exc}"
-    finally:
-        db.close()
+        rows = [t for t in read_trades(ledger) if t.status is not None]
+    except LedgerUnreadable as exc:
+        return f"dry run: {exc}"
     lines = [f"dry run: {len(rows)} bundles booked"]
-    sends = distinct_sends(rows)
+    sends = distinct_would_be_sends(rows)
     repeats = sum(1 for r in rows if r.status == "dry_run") - len(sends)
     lines.append(
         f"would-be sends: {len(sends)} distinct opportunities"
@@ -169,8 +155,8 @@ def summarize(ledger: Path) -> str:
     )
     for r in sends[:SHOWN_SENDS]:
         lines.append(
-            f"  {r.bundle_id}  {r.strategy}  block {r.block}  profit {_wei(r.simulated)}  "
-            f"net {_wei(r.net)}"
+            f"  {r.bundle_id}  {r.strategy}  block {r.state_block}  "
+            f"profit {_wei(r.simulated_profit)}  net {_wei(r.net)}"
         )
     if len(sends) > SHOWN_SENDS:
         lines.append(f"  ... and {len(sends) - SHOWN_SENDS} more")
@@ -179,9 +165,9 @@ def summarize(ledger: Path) -> str:
     for r in rows:
         if r.status == "dry_run" and id(r) not in counted:
             continue
-        t = totals.setdefault((r.strategy, r.status), [0, 0, 0])
+        t = totals.setdefault((r.strategy, str(r.status)), [0, 0, 0])
         t[0] += 1
-        t[1] += _int(r.simulated)
+        t[1] += r.simulated_profit
         t[2] += r.net
     lines.append("by strategy and status (distinct; simulated profit, net of gas):")
     for (strategy, status), (count, profit, net) in sorted(totals.items()):
@@ -193,57 +179,5 @@ def summarize(ledger: Path) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class BookedRow:
-    bundle_id: str
-    opportunity_id: str
-    strategy: str
-    block: int
-    simulated: str
-    net_profit_wei: str
-    payload: str | None
-    status: str
-    realized: str
-    gas_cost: str
-
-    @property
-    def net(self) -> int:
-        """Simulate's proven net for a bundle not sent; realized minus gas paid otherwise."""
-        if self.status in ("included", "reverted"):
-            return _int(self.realized) - _int(self.gas_cost)
-        return _int(self.net_profit_wei)
-
-    def trade(self) -> tuple[object, ...]:
-        """What makes two bookings the same opportunity: the executor call without its
-        min-profit floor (which follows the fee); the opportunity id if there is no call."""
-        try:
-            bundle = Bundle.model_validate_json(self.payload or "")
-            call = decode_execute(bytes.fromhex(bundle.data.removeprefix("0x")))
-        except ValueError:
-            return ("opportunity", self.opportunity_id)
-        return (bundle.to, call.hops, call.amount_in, call.flash)
-
-
-def distinct_sends(rows: list[BookedRow]) -> list[BookedRow]:
-    """The first booking of each distinct trade among the would-be sends."""
-    seen: set[tuple[object, ...]] = set()
-    first: list[BookedRow] = []
-    for r in rows:
-        if r.status != "dry_run":
-            continue
-        key = r.trade()
-        if key not in seen:
-            seen.add(key)
-            first.append(r)
-    return first
-
-
-def _int(value: object) -> int:
-    if value is None:
-        return 0
-    return value if isinstance(value, int) else int(str(value), 0)
-
-
-def _wei(value: object) -> str:
-    wei = _int(value)
+def _wei(wei: int) -> str:
     return f"-{format_wei(-wei)}" if wei < 0 else format_wei(wei)
