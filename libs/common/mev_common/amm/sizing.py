@@ -26,6 +26,8 @@ from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
 DEFAULT_MAX_STEPS = 256
 DEFAULT_GAP_PPM = 100
+SAWTOOTH_MIN_UNITS = 1.0
+SAWTOOTH_JUMPS = 48
 
 PathReserves = Sequence[tuple[int, int, int]]
 
@@ -130,6 +132,10 @@ def size_trade(
     best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
     first_tight = best_in
+    if len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
+        jump = _sawtooth_search(path_reserves, best_in, best_profit, max_input)
+        if jump is not None:
+            best_in, best_out, best_profit = jump
 
     # Upward: the next tight input is the least one that earns one more unit of output.
     x_tight, out_tight = best_in, best_out
@@ -164,6 +170,112 @@ def size_trade(
         return None
     amounts = get_amounts_out(best_in, path_reserves)
     return CycleTrade(best_in, tuple(amounts[1:]), amounts[-1] - best_in)
+
+
+def _coarse_middle(path_reserves: PathReserves) -> bool:
+    """Whether both middle tokens of a 3-hop cycle are coarse: one unit of each is worth more
+    than SAWTOOTH_MIN_UNITS of the start token (WETH -> USDC -> USDT -> WETH)."""
+    value = 1.0
+    for reserve_in, reserve_out, fee_bps in path_reserves[:2]:
+        value *= reserve_in * FEE_DENOMINATOR / ((FEE_DENOMINATOR - fee_bps) * reserve_out)
+        if value <= SAWTOOTH_MIN_UNITS:
+            return False
+    return True
+
+
+def _convergent_steps(numerator: int, denominator: int, limit: int) -> list[tuple[int, float]]:
+    """(q, q*s - p) for the convergents p/q of s = numerator/denominator mod 1, q <= limit.
+
+    Moving q units along a line of slope s moves its fractional part by the (small, signed)
+    residual: the only moves that bring a fractional part steadily down.
+    """
+    remainder = numerator % denominator
+    steps = [(1, remainder / denominator)]
+    p_prev, q_prev, p, q = 1, 0, 0, 1
+    top, bottom = denominator, remainder
+    while bottom:
+        term = top // bottom
+        p_prev, q_prev, p, q = p, q, term * p + p_prev, term * q + q_prev
+        top, bottom = bottom, top - term * bottom
+        if q > limit:
+            break
+        steps.append((q, (q * remainder - p * denominator) / denominator))
+    return steps
+
+
+def _sawtooth_search(
+    path_reserves: PathReserves, start_in: int, start_profit: int, max_input: int | None
+) -> tuple[int, int, int] | None:
+    """Best (input, output, profit) found where the middle hop wastes the least, or None.
+
+    Through two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of the
+    second (~3e8 wei of WETH); the input can only absorb the first hop's rounding. Over the
+    first middle amount u the middle hop's exact output is N(u) / D(u), nearly linear near the
+    optimum, so its waste frac(N(u) / D(u)) drops fastest by stepping u by the convergent
+    denominators of the slope (the three-gap structure). Jumps stay where the unrounded curve
+    could still beat the best, and each landing is measured exactly.
+    """
+    (in1, out1, fee1), (in2, out2, fee2), _ = path_reserves
+    first = path_reserves[:1]
+    gamma2, scaled_in2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
+
+    def waste_at(u: int) -> float:
+        base = scaled_in2 + gamma2 * u
+        return (gamma2 * out2 * u % base) / base
+
+    curve = compose(path_reserves)
+    low, high = _window(curve, first, start_profit, max_input)
+    u = _output(start_in, first)
+    base = scaled_in2 + gamma2 * u
+    steps = _convergent_steps(gamma2 * out2 * scaled_in2, base * base, high - low)
+    waste = waste_at(u)
+    best: tuple[int, int, int] | None = None
+    for _ in range(SAWTOOTH_JUMPS):
+        # The slope drifts across the window, so each predicted jump is checked exactly.
+        for span, residual in steps:
+            if residual == 0 or abs(residual) > waste:
+                continue
+            room = (high - u) if residual < 0 else (u - low)
+            copies = min(int(waste // abs(residual)), room // span)
+            move = span if residual < 0 else -span
+            while copies > 0 and waste_at(u + copies * move) >= waste:
+                copies //= 2
+            if copies > 0:
+                u += copies * move
+                waste = waste_at(u)
+                break
+        else:
+            return best
+        x = _least_input(u, first)
+        if x is None or (max_input is not None and x > max_input):
+            continue
+        out = _output(x, path_reserves)
+        if out - x > (best[2] if best else start_profit):
+            best = (x, out, out - x)
+            low, high = _window(curve, first, out - x, max_input)
+    return best
+
+
+def _window(
+    curve: tuple[int, int, int], first: PathReserves, profit: int, max_input: int | None
+) -> tuple[int, int]:
+    """The first-hop outputs u whose least input could still earn more than `profit`, given
+    the path's (A, B, C) (`compose`) and its first hop.
+
+    The unrounded profit A*x/(B+C*x) - x exceeds `profit` only strictly between the roots of
+    C*x^2 + (B + C*profit - A)*x + profit*B; outside them no input can beat it.
+    """
+    big_a, big_b, big_c = curve
+    linear = big_b + big_c * profit - big_a
+    disc = linear * linear - 4 * big_c * profit * big_b
+    if disc <= 0:
+        return 1, 0
+    root = isqrt(disc)
+    x_low = max(1, (-linear - root) // (2 * big_c))
+    x_high = (-linear + root) // (2 * big_c) + 1
+    if max_input is not None:
+        x_high = min(x_high, max_input)
+    return _output(x_low, first), _output(x_high, first) + 1
 
 
 def size_cycle(
