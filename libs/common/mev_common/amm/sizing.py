@@ -10,9 +10,13 @@ own output, found by inverting every hop exactly), starting at the closed form a
 the neighbouring tight inputs on both sides. The continuous curve bounds the integer profit
 from above and is concave, so the walk stops as soon as that bound proves no further input can
 beat the best found, or once the best is within `gap_ppm` of the bound. Tight inputs earn
-within a few units of the curve, so real trades (deep pools, 18- or 6-decimal tokens) stop at
-once, 1-2 wei below the bound. Only dust profits (below ~1e4 units) can walk far; `max_steps`
-caps that walk, and a realistic `min_profit` skips such cycles at the bound check before it.
+within a few units of the curve when at most one token of the path is coarse, so such trades
+stop at once, 1-2 wei below the bound. Through two coarse tokens in a row (WETH -> USDC -> USDT
+-> WETH) the input absorbs only the first one's rounding; the middle hop still floors away up
+to one USDT unit (~3e8 wei), so before the walk `_sawtooth_search` jumps to the nearby first
+middle amounts where that hop wastes least (steps from the continued fraction of its slope),
+~30 µs, leaving ~1e4-1e6 wei to the bound. Only dust profits (below ~1e4 units) can walk far;
+`max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
 """
 
 from __future__ import annotations
@@ -98,12 +102,15 @@ def size_trade(
     min_profit: int = 1,
     gap_ppm: int = DEFAULT_GAP_PPM,
     max_steps: int = DEFAULT_MAX_STEPS,
+    middle_search: bool = True,
 ) -> CycleTrade | None:
     """Best input for a cycle given (reserve_in, reserve_out, fee_bps) per hop.
 
     None if no input up to `max_input` (the start token balance or flash-borrowable amount)
     makes `min_profit`. The search stops once the best found is proven optimal, or within
     `gap_ppm` parts per million of the upper bound, or after `max_steps` tight inputs each way.
+    `middle_search=False` skips the search through two coarse middle tokens (the pre-2026-11-30
+    default, kept so the bench can show what it gained).
     Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
     """
     if (max_input is not None and max_input <= 0) or any(
@@ -132,7 +139,7 @@ def size_trade(
     best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
     first_tight = best_in
-    if len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
+    if middle_search and len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
         jump = _sawtooth_search(path_reserves, best_in, best_profit, max_input)
         if jump is not None:
             best_in, best_out, best_profit = jump
@@ -215,7 +222,7 @@ def _sawtooth_search(
     denominators of the slope (the three-gap structure). Jumps stay where the unrounded curve
     could still beat the best, and each landing is measured exactly.
     """
-    (in1, out1, fee1), (in2, out2, fee2), _ = path_reserves
+    in2, out2, fee2 = path_reserves[1]
     first = path_reserves[:1]
     gamma2, scaled_in2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
 
