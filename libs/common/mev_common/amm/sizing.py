@@ -32,6 +32,7 @@ DEFAULT_MAX_STEPS = 256
 DEFAULT_GAP_PPM = 100
 SAWTOOTH_MIN_UNITS = 1.0
 SAWTOOTH_JUMPS = 48
+SEMI_KEEP = 3
 
 PathReserves = Sequence[tuple[int, int, int]]
 
@@ -140,7 +141,9 @@ def size_trade(
     best_profit = best_out - best_in
     first_tight = best_in
     if middle_search and len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
-        jump = _sawtooth_search(path_reserves, best_in, best_profit, max_input)
+        jump = _sawtooth_search(
+            path_reserves, (big_a, big_b, big_c), best_in, best_profit, max_input, bound
+        )
         if jump is not None:
             best_in, best_out, best_profit = jump
 
@@ -191,60 +194,92 @@ def _coarse_middle(path_reserves: PathReserves) -> bool:
 
 
 def _convergent_steps(numerator: int, denominator: int, limit: int) -> list[tuple[int, float]]:
-    """(q, q*s - p) for the convergents p/q of s = numerator/denominator mod 1, q <= limit.
+    """(q, q*s - p) for the convergents and semiconvergents p/q of s = numerator/denominator
+    mod 1 with q <= limit, by q ascending.
 
     Moving q units along a line of slope s moves its fractional part by the (small, signed)
-    residual: the only moves that bring a fractional part steadily down.
+    residual; the gaps between the points where a fractional part is small are such q (the
+    three-gap theorem), so these are the only moves the search needs. A long partial quotient
+    keeps its first and last SEMI_KEEP semiconvergents (the last ones have the least residual).
     """
-    remainder = numerator % denominator
+    # 62 bits of the slope are plenty (a step's residual is off by q * 2**-62) and keep the
+    # Euclid below on machine-sized integers.
+    remainder, denominator = (numerator % denominator << 62) // denominator, 1 << 62
     steps = [(1, remainder / denominator)]
     p_prev, q_prev, p, q = 1, 0, 0, 1
+    e_prev, e = -1.0, remainder / denominator  # residuals of p_prev/q_prev and p/q
     top, bottom = denominator, remainder
     while bottom:
         term = top // bottom
+        multipliers = range(1, term + 1)
+        if term > 2 * SEMI_KEEP:
+            multipliers = [*range(1, SEMI_KEEP + 1), *range(term - SEMI_KEEP + 1, term + 1)]
+        for j in multipliers:
+            if q_prev + j * q > limit:
+                break
+            steps.append((q_prev + j * q, e_prev + j * e))  # residuals add like the q's
         p_prev, q_prev, p, q = p, q, term * p + p_prev, term * q + q_prev
         top, bottom = bottom, top - term * bottom
+        # The new convergent's residual exactly (the float sum above cancels to noise).
+        e_prev, e = e, (q * remainder - p * denominator) / denominator
         if q > limit:
             break
-        steps.append((q, (q * remainder - p * denominator) / denominator))
     return steps
 
 
 def _sawtooth_search(
-    path_reserves: PathReserves, start_in: int, start_profit: int, max_input: int | None
+    path_reserves: PathReserves,
+    curve: tuple[int, int, int],
+    start_in: int,
+    start_profit: int,
+    max_input: int | None,
+    bound: int,
 ) -> tuple[int, int, int] | None:
-    """Best (input, output, profit) found where the middle hop wastes the least, or None.
+    """Best (input, output, profit) beating `start_profit` where the middle hop wastes least.
 
     Through two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of the
-    second (~3e8 wei of WETH); the input can only absorb the first hop's rounding. Over the
-    first middle amount u the middle hop's exact output is N(u) / D(u), nearly linear near the
-    optimum, so its waste frac(N(u) / D(u)) drops fastest by stepping u by the convergent
-    denominators of the slope (the three-gap structure). Jumps stay where the unrounded curve
-    could still beat the best, and each landing is measured exactly.
+    second (~3e8 wei of WETH); the input absorbs only the first hop's rounding. Over the first
+    middle amount u the middle hop's exact output is N(u) / D(u), nearly linear, so its waste
+    frac(N(u) / D(u)) is a rotation: (1) descend to a small waste by the convergent jumps of
+    its slope (the greedy Ostrowski walk, each jump checked exactly as the slope drifts); then
+    (2) any u that beats the best must waste less than (bound - best) / (the last hop's least
+    slope) there, so visit every such u reachable by (semi)convergent steps (the gaps between
+    such points, by the three-gap theorem) and measure each exactly.
     """
     in2, out2, fee2 = path_reserves[1]
+    in3, out3, fee3 = path_reserves[2]
     first = path_reserves[:1]
     gamma2, scaled_in2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
+    gamma3, scaled_in3 = FEE_DENOMINATOR - fee3, in3 * FEE_DENOMINATOR
 
     def waste_at(u: int) -> float:
         base = scaled_in2 + gamma2 * u
         return (gamma2 * out2 * u % base) / base
 
-    curve = compose(path_reserves)
+    def measure(u: int) -> tuple[int, int, int] | None:
+        x = _least_input(u, first)
+        if x is None or (max_input is not None and x > max_input):
+            return None
+        out = _output(x, path_reserves)
+        return x, out, out - x
+
     low, high = _window(curve, first, start_profit, max_input)
     u = _output(start_in, first)
     base = scaled_in2 + gamma2 * u
     steps = _convergent_steps(gamma2 * out2 * scaled_in2, base * base, high - low)
+    records, least = [], 2.0  # steps whose residual beats every shorter step's: the greedy's
+    for span, residual in steps:
+        if 0 < abs(residual) < least:
+            records.append((span, residual, abs(residual)))
+            least = abs(residual)
+
     waste = waste_at(u)
-    best: tuple[int, int, int] | None = None
-    for _ in range(SAWTOOTH_JUMPS):
-        # The slope drifts across the window, so each predicted jump is checked exactly.
-        for span, residual in steps:
-            if residual == 0 or abs(residual) > waste:
+    for _ in range(SAWTOOTH_JUMPS):  # (1)
+        for span, residual, size in records:
+            if size > waste:
                 continue
-            room = (high - u) if residual < 0 else (u - low)
-            copies = min(int(waste // abs(residual)), room // span)
             move = span if residual < 0 else -span
+            copies = min(int(waste // size), ((high - u) if move > 0 else (u - low)) // span)
             while copies > 0 and waste_at(u + copies * move) >= waste:
                 copies //= 2
             if copies > 0:
@@ -252,14 +287,44 @@ def _sawtooth_search(
                 waste = waste_at(u)
                 break
         else:
-            return best
-        x = _least_input(u, first)
-        if x is None or (max_input is not None and x > max_input):
-            continue
-        out = _output(x, path_reserves)
-        if out - x > (best[2] if best else start_profit):
-            best = (x, out, out - x)
-            low, high = _window(curve, first, out - x, max_input)
+            break
+    landed = measure(u)
+    best = landed if landed is not None and landed[2] > start_profit else None
+    profit = best[2] if best else start_profit
+
+    # (2) The last hop's slope is least at the largest middle output the window allows.
+    low, high = _window(curve, first, profit, max_input)
+    z_top = gamma2 * out2 * high // (scaled_in2 + gamma2 * high) + 1
+    slope3 = gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z_top) ** 2
+    # A step's residual drifts with the slope, by at most span * (distance from u0 + span) * bend.
+    bend = 2.0 * gamma2 * gamma2 * out2 * scaled_in2 / (scaled_in2 + gamma2 * low) ** 3
+    limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
+    # Only a step that moves the waste by less than the band is wide can join two such u.
+    reach = high - low
+    near = [(q, e) for q, e in steps if abs(e) < limit + q * (reach + q) * bend + 1e-12]
+    u0 = u
+    frontier, seen = [(u, waste_at(u))], {u}
+    while frontier:
+        centre, centre_waste = frontier.pop()
+        if centre_waste >= limit:
+            continue  # the band narrowed since: no longer a candidate, nor a way to one
+        for span, residual in near:
+            slack = span * (abs(centre - u0) + span) * bend + 1e-12
+            for u, expected in (
+                (centre + span, centre_waste + residual),
+                (centre - span, centre_waste - residual),
+            ):
+                if not -slack <= expected < limit + slack or u in seen or not low <= u <= high:
+                    continue
+                waste = waste_at(u)
+                if waste >= limit:
+                    continue
+                seen.add(u)
+                frontier.append((u, waste))
+                found = measure(u)
+                if found is not None and found[2] > profit:
+                    best, profit = found, found[2]
+                    limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
     return best
 
 
