@@ -33,6 +33,7 @@ DEFAULT_GAP_PPM = 100
 SAWTOOTH_MIN_UNITS = 1.0
 SAWTOOTH_JUMPS = 48
 SEMI_KEEP = 3
+MIDDLE_GAP = 1e-3  # of one unit of the middle hop's output, in start-token units
 
 PathReserves = Sequence[tuple[int, int, int]]
 
@@ -142,7 +143,13 @@ def size_trade(
     first_tight = best_in
     if middle_search and len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
         jump = _sawtooth_search(
-            path_reserves, (big_a, big_b, big_c), best_in, best_profit, max_input, bound
+            path_reserves,
+            (big_a, big_b, big_c),
+            best_in,
+            best_profit,
+            max_input,
+            bound,
+            gap_ppm == 0,
         )
         if jump is not None:
             best_in, best_out, best_profit = jump
@@ -234,6 +241,7 @@ def _sawtooth_search(
     start_profit: int,
     max_input: int | None,
     bound: int,
+    exact: bool,
 ) -> tuple[int, int, int] | None:
     """Best (input, output, profit) beating `start_profit` where the middle hop wastes least.
 
@@ -244,7 +252,8 @@ def _sawtooth_search(
     its slope (the greedy Ostrowski walk, each jump checked exactly as the slope drifts); then
     (2) any u that beats the best must waste less than (bound - best) / (the last hop's least
     slope) there, so visit every such u reachable by (semi)convergent steps (the gaps between
-    such points, by the three-gap theorem) and measure each exactly.
+    such points, by the three-gap theorem) and measure each exactly. Unless `exact`, (2) is
+    skipped when (1) ends within MIDDLE_GAP of one middle unit of the bound (~25 µs saved).
     """
     in2, out2, fee2 = path_reserves[1]
     in3, out3, fee3 = path_reserves[2]
@@ -296,6 +305,8 @@ def _sawtooth_search(
     low, high = _window(curve, first, profit, max_input)
     z_top = gamma2 * out2 * high // (scaled_in2 + gamma2 * high) + 1
     slope3 = gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z_top) ** 2
+    if not exact and bound - profit < MIDDLE_GAP * slope3:
+        return best
     # A step's residual drifts with the slope, by at most span * (distance from u0 + span) * bend.
     bend = 2.0 * gamma2 * gamma2 * out2 * scaled_in2 / (scaled_in2 + gamma2 * low) ** 3
     limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
