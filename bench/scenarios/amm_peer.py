@@ -6,6 +6,10 @@ WETH (cycles.find_cycles). Both sides get the same cases and the same input cap.
 its own venv (it pins its own web3/scipy) as a subprocess; if that venv is absent, our side still
 runs and the peer's columns say so. Profit is compared exactly: degenbot's chosen input is
 re-run through integer math on both sides (its own reported profit passes through a float).
+Every cycle either side (or our old default) finds profitable is compared, and both sides are
+timed on those same cycles. Our default, our old default (before the middle search) and, on
+cycles through two 6-decimal tokens, our exact mode (gap_ppm=0, the proven optimum) run side by
+side, interleaved per repeat so load on the shared cores hits each alike.
 """
 
 from __future__ import annotations
@@ -123,11 +127,14 @@ def _times_of(times_by_run: list[list[float]], indices: list[int]) -> list[RunSt
     return [run_stats([times[i] for i in indices]) for times in times_by_run]
 
 
-# The product default, and the default before the coarse-middle search (2026-11-30), side by side.
-VARIANTS: dict[str, dict[str, bool]] = {
+# The product default, and the default before the coarse-middle search (2026-11-30), side by side;
+# the exact mode only where it needs no walk (two coarse middle tokens: the middle search alone).
+VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "old default": {"middle_search": False},
+    "exact": {"gap_ppm": 0, "max_steps": 0},
 }
+EXACT_GROUP = "3-pool via two 6-decimal tokens"
 
 
 def _verdict(ours: list[int], theirs: list[int]) -> dict[str, int]:
@@ -191,7 +198,7 @@ def run(tiny: bool = False) -> ScenarioResult:
     groups = {
         "2-pool": lambda c: len(c.hops) == 2,
         "3-pool": lambda c: len(c.hops) == 3,
-        "3-pool via two 6-decimal tokens": lambda c: (
+        EXACT_GROUP: lambda c: (
             len(c.hops) == 3 and all(decimals[h.token_out] == 6 for h in c.hops[:2])
         ),
     }
@@ -204,6 +211,7 @@ def run(tiny: bool = False) -> ScenarioResult:
         ]
         if not indices:
             continue
+        variants = [v for v in VARIANTS if v != "exact" or group == EXACT_GROUP]
         peer_summary = summarize(_times_of(peer["cycle_times_us"], indices)) if peer else None
         calls = {
             variant: [
@@ -213,14 +221,26 @@ def run(tiny: bool = False) -> ScenarioResult:
                 for i in indices
             ]
             for variant, options in VARIANTS.items()
+            if variant in variants
         }
-        runs: dict[str, list[RunStats]] = {variant: [] for variant in VARIANTS}
+        runs: dict[str, list[RunStats]] = {variant: [] for variant in variants}
         for _ in range(repeats):  # interleaved, so load on the shared cores hits both alike
-            for variant in VARIANTS:
+            for variant in variants:
                 runs[variant] += _time_runs(calls[variant], 1)
-        for variant in VARIANTS:
+        for variant in variants:
             ours_summary = summarize(runs[variant])
             note = absent
+            vs_exact = ""
+            if "exact" in variants and variant != "exact":
+                short = [profits["exact"][i] - profits[variant][i] for i in indices]
+                result.details[f"{group} {variant} vs exact"] = {
+                    "cycles_short": sum(d > 0 for d in short),
+                    "max_short_wei": max(short),
+                }
+                vs_exact = (
+                    f"; below the proven optimum in {sum(d > 0 for d in short)}, "
+                    f"by at most {max(short):,} wei"
+                )
             if peer:
                 verdict = _verdict(
                     [profits[variant][i] for i in indices], [theirs_all[i] for i in indices]
@@ -231,6 +251,7 @@ def run(tiny: bool = False) -> ScenarioResult:
                     f"{verdict['equal']}, behind {verdict['behind']} (max shortfall "
                     f"{verdict['max_shortfall_wei']:,} wei); degenbot found none in {none}; "
                     f"µs: median per cycle over the same {len(indices)} cycles on both sides"
+                    f"{vs_exact}"
                 )
                 result.details[f"{group} {variant}"] = {
                     **verdict,
