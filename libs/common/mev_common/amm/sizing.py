@@ -200,14 +200,17 @@ def _coarse_middle(path_reserves: PathReserves) -> bool:
     return True
 
 
-def _convergent_steps(numerator: int, denominator: int, limit: int) -> list[tuple[int, float]]:
+def _convergent_steps(
+    numerator: int, denominator: int, limit: int, semi_keep: int = 0
+) -> list[tuple[int, float]]:
     """(q, q*s - p) for the convergents and semiconvergents p/q of s = numerator/denominator
     mod 1 with q <= limit, by q ascending.
 
     Moving q units along a line of slope s moves its fractional part by the (small, signed)
     residual; the gaps between the points where a fractional part is small are such q (the
     three-gap theorem), so these are the only moves the search needs. A long partial quotient
-    keeps its first and last SEMI_KEEP semiconvergents (the last ones have the least residual).
+    keeps its first and last `semi_keep` semiconvergents (the last ones have the least
+    residual); with 0, the convergents alone (all the greedy descent uses).
     """
     # 62 bits of the slope are plenty (a step's residual is off by q * 2**-62) and keep the
     # Euclid below on machine-sized integers.
@@ -218,9 +221,9 @@ def _convergent_steps(numerator: int, denominator: int, limit: int) -> list[tupl
     top, bottom = denominator, remainder
     while bottom:
         term = top // bottom
-        multipliers = range(1, term + 1)
-        if term > 2 * SEMI_KEEP:
-            multipliers = [*range(1, SEMI_KEEP + 1), *range(term - SEMI_KEEP + 1, term + 1)]
+        multipliers: Sequence[int] = range(1, term + 1)
+        if term > 2 * semi_keep:
+            multipliers = [*range(1, semi_keep + 1), *range(term - semi_keep + 1, term), term]
         for j in multipliers:
             if q_prev + j * q > limit:
                 break
@@ -275,9 +278,9 @@ def _sawtooth_search(
     low, high = _window(curve, first, start_profit, max_input)
     u = _output(start_in, first)
     base = scaled_in2 + gamma2 * u
-    steps = _convergent_steps(gamma2 * out2 * scaled_in2, base * base, high - low)
+    slope = (gamma2 * out2 * scaled_in2, base * base)
     records, least = [], 2.0  # steps whose residual beats every shorter step's: the greedy's
-    for span, residual in steps:
+    for span, residual in _convergent_steps(*slope, high - low):
         if 0 < abs(residual) < least:
             records.append((span, residual, abs(residual)))
             least = abs(residual)
@@ -301,12 +304,19 @@ def _sawtooth_search(
     best = landed if landed is not None and landed[2] > start_profit else None
     profit = best[2] if best else start_profit
 
+    z = gamma2 * out2 * u // (scaled_in2 + gamma2 * u)
+    if (
+        not exact
+        and bound - profit
+        < MIDDLE_GAP * gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z) ** 2
+    ):
+        return best
+
     # (2) The last hop's slope is least at the largest middle output the window allows.
     low, high = _window(curve, first, profit, max_input)
+    steps = _convergent_steps(*slope, high - low, SEMI_KEEP)
     z_top = gamma2 * out2 * high // (scaled_in2 + gamma2 * high) + 1
     slope3 = gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z_top) ** 2
-    if not exact and bound - profit < MIDDLE_GAP * slope3:
-        return best
     # A step's residual drifts with the slope, by at most span * (distance from u0 + span) * bend.
     bend = 2.0 * gamma2 * gamma2 * out2 * scaled_in2 / (scaled_in2 + gamma2 * low) ** 3
     limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
