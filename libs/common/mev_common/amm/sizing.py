@@ -87,7 +87,11 @@ def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> i
     Rounding only ever lowers outputs, so the unrounded curve's maximum, (√A - √B)² / C, bounds
     the real profit; detect can skip sizing a cycle whose bound is below its minimum profit.
     """
-    big_a, big_b, big_c = compose(path_reserves)
+    return _bound(compose(path_reserves), max_input)
+
+
+def _bound(curve: tuple[int, int, int], max_input: int | None) -> int:
+    big_a, big_b, big_c = curve
     if big_a <= big_b:
         return 0
     root = isqrt(big_a * big_b)
@@ -119,10 +123,10 @@ def size_trade(
         reserve_in <= 0 or reserve_out <= 0 for reserve_in, reserve_out, _ in path_reserves
     ):
         return None  # an empty pool reverts INSUFFICIENT_LIQUIDITY
-    bound = profit_bound(path_reserves, max_input)
+    big_a, big_b, big_c = curve = compose(path_reserves)
+    bound = _bound(curve, max_input)
     if bound < max(min_profit, 1):
         return None
-    big_a, big_b, big_c = compose(path_reserves)
 
     def above_optimum(x: int) -> bool:
         return (big_b + big_c * x) ** 2 >= big_a * big_b
@@ -292,11 +296,12 @@ def _sawtooth_search(
                 continue
             move = span if residual < 0 else -span
             copies = min(int(waste // size), ((high - u) if move > 0 else (u - low)) // span)
-            while copies > 0 and waste_at(u + copies * move) >= waste:
+            landed_waste = waste_at(u + copies * move) if copies > 0 else waste
+            while copies > 0 and landed_waste >= waste:
                 copies //= 2
+                landed_waste = waste_at(u + copies * move)
             if copies > 0:
-                u += copies * move
-                waste = waste_at(u)
+                u, waste = u + copies * move, landed_waste
                 break
         else:
             break
