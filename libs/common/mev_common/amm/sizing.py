@@ -15,8 +15,11 @@ stop at once, 1-2 wei below the bound. Through two coarse tokens in a row (WETH 
 -> WETH) the input absorbs only the first one's rounding; the middle hop still floors away up
 to one USDT unit (~3e8 wei), so before the walk `_sawtooth_search` jumps to the nearby first
 middle amounts where that hop wastes least (steps from the continued fraction of its slope),
-~30 µs, leaving ~1e4-1e6 wei to the bound. Only dust profits (below ~1e4 units) can walk far;
-`max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
+~25 µs more than the walk alone. By default it stops within 1/1000 of a middle unit of the
+bound (<= ~3e5 wei, the exact optimum in ~60 % of cycles); with gap_ppm=0 it then tries every
+first middle amount that could still beat the best (the exact optimum in every test against
+a complete search). Only dust profits (below ~1e4 units) can walk far; `max_steps` caps that
+walk, and a realistic `min_profit` skips such cycles before it.
 """
 
 from __future__ import annotations
