@@ -271,6 +271,9 @@ def test_two_coarse_middle_tokens_equal_exhaustive_brute_force_on_small_cycles()
         if brute_force(path) is None:
             continue
         profitable += check_against_brute_force(path)
+        trade = size_trade(path)
+        if trade is not None:  # and under a cap, the start token balance
+            check_against_brute_force(path, rng.randint(1, 2 * trade.amount_in))
 
 
 # A 3-pool cycle of bench scenario 5 (seeded devnet pools): WETH -> USDC -> USDT -> WETH.

@@ -276,7 +276,7 @@ def _sawtooth_search(
         return (gamma2 * out2 * u % base) / base
 
     def measure(u: int) -> tuple[int, int, int] | None:
-        x = _least_input(u, first)
+        x = _least_input(u, first) if u > 0 else None  # no input buys nothing
         if x is None or (max_input is not None and x > max_input):
             return None
         out = _output(x, path_reserves)
