@@ -94,18 +94,16 @@ def main(path: str) -> None:
         for i, c in enumerate(case["cycles"])
     ]
     answers: list[dict[str, Any] | None] = []
-    cycle_runs: dict[str, list[list[float]]] = {}
+    cycle_times: list[list[float]] = []  # per repeat, µs of every cycle (found or not)
     for run in range(repeats):
-        times_by_hops: dict[str, list[float]] = {}
+        times = []
         for cycle in cycles:
             started = time.perf_counter_ns()
             try:
                 found = cycle.calculate()
             except DegenbotError:
                 found = None
-            elapsed = (time.perf_counter_ns() - started) / 1e3
-            if found is not None:
-                times_by_hops.setdefault(str(len(cycle.swap_pools)), []).append(elapsed)
+            times.append((time.perf_counter_ns() - started) / 1e3)
             if run == 0:
                 answers.append(
                     None
@@ -116,8 +114,7 @@ def main(path: str) -> None:
                         "profit_exact": exact_profit(cycle, found.input_amount),
                     }
                 )
-        for hops, times in times_by_hops.items():
-            cycle_runs.setdefault(hops, []).append([quantile(times, 0.5), quantile(times, 0.95)])
+        cycle_times.append(times)
 
     json.dump(
         {
@@ -125,7 +122,7 @@ def main(path: str) -> None:
             "swaps": swap_out,
             "swap_runs_us": swap_runs,
             "cycles": answers,
-            "cycle_runs_us": cycle_runs,
+            "cycle_times_us": cycle_times,
         },
         sys.stdout,
     )

@@ -6,6 +6,10 @@ WETH (cycles.find_cycles). Both sides get the same cases and the same input cap.
 its own venv (it pins its own web3/scipy) as a subprocess; if that venv is absent, our side still
 runs and the peer's columns say so. Profit is compared exactly: degenbot's chosen input is
 re-run through integer math on both sides (its own reported profit passes through a float).
+Every cycle either side (or our old default) finds profitable is compared, and both sides are
+timed on those same cycles. Our default, our old default (before the middle search) and, on
+cycles through two 6-decimal tokens, our exact mode (gap_ppm=0, the proven optimum) run side by
+side, interleaved per repeat so load on the shared cores hits each alike.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from mev_common.amm.cycles import Cycle, cycle_reserves, find_cycles
-from mev_common.amm.sizing import profit_bound, size_trade
+from mev_common.amm.sizing import size_trade
 from mev_common.amm.v2 import V2Error, V2Pool, get_amounts_out
 from mev_common.devnet.layout import TOKENS_BY_SYMBOL, plan_pools
 
 from bench.results import Row, ScenarioResult
-from bench.stats import RunStats, Summary, quantile, ratio, summarize
+from bench.stats import RunStats, quantile, ratio, run_stats, summarize
 
 KEY = "amm_vs_degenbot"
 TITLE = "Math and search vs degenbot 0.3.0"
@@ -38,7 +42,8 @@ TOKEN_ADDRESS = {s: "0x" + f"{1001 + i:040d}" for i, s in enumerate(SYMBOLS)}
 
 
 def make_cases(seeds: int, swaps_per_pool: int) -> tuple[list[V2Pool], list[Cycle], list[Any]]:
-    """Pools of `seeds` devnet layouts, each nudged by a seeded swap; cycles; single swaps."""
+    """Pools of `seeds` devnet layouts, each nudged by a seeded swap; every cycle (profitable
+    or not: the comparison covers each one either side finds); single swaps."""
     pools: list[V2Pool] = []
     cycles: list[Cycle] = []
     swaps: list[tuple[V2Pool, str, int]] = []
@@ -55,10 +60,7 @@ def make_cases(seeds: int, swaps_per_pool: int) -> tuple[list[V2Pool], list[Cycl
             side = rng.choice((t0, t1))
             nudge = int(pool.reserves(side)[0] * rng.uniform(0.002, 0.03))
             layout.append(pool.with_swap(side, nudge))
-        by_address = {p.address: p for p in layout}
-        for cycle in find_cycles(layout, [TOKEN_ADDRESS["WETH"]], max_hops=3):
-            if profit_bound(cycle_reserves(cycle, by_address), MAX_INPUT) > 0:
-                cycles.append(cycle)
+        cycles += find_cycles(layout, [TOKEN_ADDRESS["WETH"]], max_hops=3)
         for pool in layout:
             for token in (pool.token0, pool.token1):
                 reserve_in = pool.reserves(token)[0]
@@ -120,27 +122,33 @@ def _peer(pools: list[V2Pool], cycles: list[Cycle], swaps: list[Any], repeats: i
     return json.loads(done.stdout), ""
 
 
-def _peer_summary(runs: list[list[float]] | None) -> Summary | None:
-    if not runs:
-        return None
-    return summarize([RunStats(p50, p95, 0) for p50, p95 in runs])
+def _times_of(times_by_run: list[list[float]], indices: list[int]) -> list[RunStats]:
+    """The peer's per-cycle µs of the cycles at `indices`, one RunStats per repeat."""
+    return [run_stats([times[i] for i in indices]) for times in times_by_run]
 
 
-# Product defaults stop within 100 ppm of the proven bound; the exact variant walks to the optimum.
-VARIANTS: dict[str, dict[str, int]] = {
-    "defaults": {},
-    "exact": {"gap_ppm": 0, "max_steps": 1_000},
+# The product default, and the default before the coarse-middle search (2026-11-30), side by side;
+# the exact mode only where it needs no walk (two coarse middle tokens: the middle search alone).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "old default": {"middle_search": False},
+    "exact": {"gap_ppm": 0, "max_steps": 0},
 }
+EXACT_GROUP = "3-pool via two 6-decimal tokens"
 
 
-def _compare(ours: list[int], theirs: list[int]) -> tuple[int, int, int]:
-    """(ours >= theirs count, ours > theirs count, total extra units where ours is better)."""
+def _verdict(ours: list[int], theirs: list[int]) -> dict[str, int]:
+    """How our exact profits stand against degenbot's, cycle by cycle."""
     pairs = list(zip(ours, theirs, strict=True))
-    return (
-        sum(o >= t for o, t in pairs),
-        sum(o > t for o, t in pairs),
-        sum(max(0, o - t) for o, t in pairs),
-    )
+    return {
+        "compared": len(pairs),
+        "ahead": sum(o > t for o, t in pairs),
+        "equal": sum(o == t for o, t in pairs),
+        "behind": sum(o < t for o, t in pairs),
+        "max_shortfall_wei": max((t - o for o, t in pairs if t > o), default=0),
+        "min_margin_wei": min((o - t for o, t in pairs), default=0),
+        "extra_profit_wei": sum(max(0, o - t) for o, t in pairs),
+    }
 
 
 def run(tiny: bool = False) -> ScenarioResult:
@@ -157,7 +165,10 @@ def run(tiny: bool = False) -> ScenarioResult:
     absent = f"peer not measured: {why_not}" if peer is None else ""
 
     equal = sum(a == b for a, b in zip(ours_out, peer["swaps"], strict=True)) if peer else None
-    swap_summary, peer_swap = summarize(swap_runs), _peer_summary(peer and peer["swap_runs_us"])
+    peer_swap = (
+        summarize([RunStats(p50, p95, 0) for p50, p95 in peer["swap_runs_us"]]) if peer else None
+    )
+    swap_summary = summarize(swap_runs)
     result.rows.append(
         Row(
             f"single swap amount-out ({len(swaps)} swaps)",
@@ -172,54 +183,86 @@ def run(tiny: bool = False) -> ScenarioResult:
     )
     result.details["swaps_equal"] = equal
     result.details["swaps"] = len(swaps)
-    theirs_all: list[int] = []
-    if peer:
-        for i, answer in enumerate(peer["cycles"]):
-            theirs = 0 if answer is None else _exact_profit(answer["amount_in"], paths[i])
-            if answer is not None and theirs != answer["profit_exact"]:
+    theirs_all = [0] * len(cycles)  # degenbot's exact profit; 0 where it trades nothing
+    for i, answer in enumerate(peer["cycles"] if peer else ()):
+        if answer is not None:
+            exact = _exact_profit(answer["amount_in"], paths[i])
+            if exact != answer["profit_exact"]:
                 raise AssertionError("degenbot's integer math disagrees with ours")
-            theirs_all.append(theirs)
-    for hops in (2, 3):
-        indices = [i for i, c in enumerate(cycles) if len(c.hops) == hops]
+            theirs_all[i] = max(0, exact)
+    profits = {
+        variant: [t.profit if t else 0 for t in (size_trade(p, MAX_INPUT, **o) for p in paths)]
+        for variant, o in VARIANTS.items()
+    }
+    decimals = {TOKEN_ADDRESS[s]: TOKENS_BY_SYMBOL[s].decimals for s in SYMBOLS}
+    groups = {
+        "2-pool": lambda c: len(c.hops) == 2,
+        "3-pool": lambda c: len(c.hops) == 3,
+        EXACT_GROUP: lambda c: (
+            len(c.hops) == 3 and all(decimals[h.token_out] == 6 for h in c.hops[:2])
+        ),
+    }
+    for group, member in groups.items():
+        # Every cycle of the group that either side (or the old default) finds profitable.
+        indices = [
+            i
+            for i, c in enumerate(cycles)
+            if member(c) and (theirs_all[i] > 0 or any(v[i] > 0 for v in profits.values()))
+        ]
         if not indices:
             continue
-        peer_summary = _peer_summary(peer and peer["cycle_runs_us"].get(str(hops)))
-        for variant, options in VARIANTS.items():
-            runs = _time_runs(
-                [
-                    lambda c=cycles[i], o=options: size_trade(
-                        cycle_reserves(c, by_address), MAX_INPUT, **o
-                    )
-                    for i in indices
-                ],
-                repeats,
-            )
-            trades = [size_trade(paths[i], MAX_INPUT, **options) for i in indices]
-            ours_profit = [t.profit if t else 0 for t in trades]
+        variants = [v for v in VARIANTS if v != "exact" or group == EXACT_GROUP]
+        peer_summary = summarize(_times_of(peer["cycle_times_us"], indices)) if peer else None
+        calls = {
+            variant: [
+                lambda c=cycles[i], o=options: size_trade(
+                    cycle_reserves(c, by_address), MAX_INPUT, **o
+                )
+                for i in indices
+            ]
+            for variant, options in VARIANTS.items()
+            if variant in variants
+        }
+        runs: dict[str, list[RunStats]] = {variant: [] for variant in variants}
+        for _ in range(repeats):  # interleaved, so load on the shared cores hits both alike
+            for variant in variants:
+                runs[variant] += _time_runs(calls[variant], 1)
+        for variant in variants:
+            ours_summary = summarize(runs[variant])
             note = absent
+            vs_exact = ""
+            if "exact" in variants and variant != "exact":
+                short = [profits["exact"][i] - profits[variant][i] for i in indices]
+                result.details[f"{group} {variant} vs exact"] = {
+                    "cycles_short": sum(d > 0 for d in short),
+                    "max_short_wei": max(short),
+                }
+                vs_exact = (
+                    f"; below the proven optimum in {sum(d > 0 for d in short)}, "
+                    f"by at most {max(short):,} wei"
+                )
             if peer:
-                theirs = [theirs_all[i] for i in indices]
-                at_least, better, extra = _compare(ours_profit, theirs)
+                verdict = _verdict(
+                    [profits[variant][i] for i in indices], [theirs_all[i] for i in indices]
+                )
                 none = sum(peer["cycles"][i] is None for i in indices)
                 note = (
-                    f"ours ≥ degenbot in {at_least}/{len(indices)}, strictly better in {better} "
-                    f"(+{extra:,} units in all); degenbot found none in {none}"
+                    f"vs degenbot on {verdict['compared']} cycles: ahead {verdict['ahead']}, equal "
+                    f"{verdict['equal']}, behind {verdict['behind']} (max shortfall "
+                    f"{verdict['max_shortfall_wei']:,} wei); degenbot found none in {none}; "
+                    f"µs: median per cycle over the same {len(indices)} cycles on both sides"
+                    f"{vs_exact}"
                 )
-                result.details[f"{hops}_pool_{variant}"] = {
-                    "cycles": len(indices),
-                    "ours_at_least": at_least,
-                    "ours_strictly_better": better,
-                    "extra_profit_units": extra,
-                    "ours_short_units": sum(
-                        max(0, t - o) for o, t in zip(ours_profit, theirs, strict=True)
-                    ),
+                result.details[f"{group} {variant}"] = {
+                    **verdict,
                     "degenbot_none": none,
+                    "ours_p50_us": ours_summary.p50,
+                    "degenbot_p50_us": peer_summary and peer_summary.p50,
+                    "timed_cycles": len(indices),
                 }
-            ours_summary = summarize(runs)
-            label = "defaults, 100 ppm gap" if variant == "defaults" else "gap 0, 1,000 steps"
             result.rows.append(
                 Row(
-                    f"{hops}-pool cycle optimum, ours {label} ({len(indices)} cycles)",
+                    f"{group} cycle optimum, ours {variant} ({len(indices)} cycles)",
                     "µs",
                     ours_summary,
                     peer_name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from math import isqrt
 
 from mev_common.amm.cycles import Cycle, CycleHop
 from mev_common.amm.sizing import (
@@ -228,3 +229,105 @@ def test_size_cycle_reads_the_pools_of_the_cycle() -> None:
     assert (
         size_cycle(Cycle((CycleHop("0xP1", weth, dai), CycleHop("0xP2", dai, weth))), pools) is None
     )
+
+
+# Two coarse middle tokens in a row (WETH -> USDC -> USDT -> WETH): the input absorbs the first
+# one's rounding only, so the middle hop's floor decides the optimum.
+
+
+def window_optimum(path: Path, profit: int, max_input: int | None = None) -> int:
+    """The exact optimum, given a profit some input makes, by trying every first-hop output u
+    that could beat it. Complete: an input earns at most what the least input reaching its u
+    earns, and the unrounded profit A*x/(B+C*x) - x (an upper bound) exceeds `profit` only
+    strictly between the roots of C*x^2 + (B + C*profit - A)*x + profit*B."""
+    big_a, big_b, big_c = compose(path)
+    linear = big_b + big_c * profit - big_a
+    root = isqrt(linear * linear - 4 * big_c * profit * big_b)
+    x_low = max(1, (-linear - root) // (2 * big_c))
+    x_high = (-linear + root) // (2 * big_c) + 1
+    if max_input is not None:
+        x_high = min(x_high, max_input)
+    reserve_in, reserve_out, fee = path[0]
+    best = profit
+    u_low = get_amount_out(x_low, reserve_in, reserve_out, fee)
+    for u in range(max(1, u_low), get_amount_out(x_high, reserve_in, reserve_out, fee) + 1):
+        least = min_amount_in(u, reserve_in, reserve_out, fee)
+        if least is not None and (max_input is None or least <= max_input):
+            best = max(best, profit_at(least, path))
+    return best
+
+
+def test_two_coarse_middle_tokens_equal_exhaustive_brute_force_on_small_cycles() -> None:
+    rng = random.Random(606)
+    profitable = 0
+    while profitable < 150:
+        depth = rng.randint(200_000, 4_000_000)
+        usdc, usdt = rng.uniform(0.0005, 0.003), rng.uniform(0.0005, 0.003)
+        path = [
+            (int(depth * rng.uniform(0.97, 1.03)), int(depth * usdc), rng.choice([30, 5, 25])),
+            (int(depth * usdc * rng.uniform(0.97, 1.03)), int(depth * usdt), rng.choice([30, 5])),
+            (int(depth * usdt * rng.uniform(0.97, 1.03)), depth, rng.choice([30, 25])),
+        ]
+        if brute_force(path) is None:
+            continue
+        profitable += check_against_brute_force(path)
+        trade = size_trade(path)
+        if trade is not None:  # and under a cap, the start token balance
+            check_against_brute_force(path, rng.randint(1, 2 * trade.amount_in))
+
+
+# A 3-pool cycle of bench scenario 5 (seeded devnet pools): WETH -> USDC -> USDT -> WETH.
+TWO_COARSE = [
+    (396632998735282127386, 1240008876002, 30),
+    (5156139096811, 5281090635128, 30),
+    (1899417506048, 655282179872937717760, 30),
+]
+
+
+def test_golden_two_coarse_middle_tokens_is_the_proven_optimum() -> None:
+    trade = size_trade(TWO_COARSE)
+    assert trade == CycleTrade(
+        9675895885294997039,
+        (29443256150, 29896095939, 10124075096289781703),
+        448179210994784664,
+    )
+    assert window_optimum(TWO_COARSE, trade.profit) == trade.profit  # no input does better
+    assert profit_bound(TWO_COARSE) - trade.profit == 438
+    # Without the middle search (the default before) the walk stops 43,804,224 wei short, and
+    # degenbot 0.3.0's input (its float optimum, in scenario 5) 145,017,582 wei short.
+    old = size_trade(TWO_COARSE, middle_search=False)
+    assert old is not None and trade.profit - old.profit == 43_804_224
+    assert trade.profit - profit_at(9675856224645761024, TWO_COARSE) == 145_017_582
+
+
+def two_coarse_cycle(rng: random.Random) -> Path:
+    """Realistic deep pools: WETH (18 decimals) -> USDC (6) -> USDT (6) -> WETH."""
+    price = rng.uniform(1_000, 4_000)
+    weth_a, weth_b = rng.randint(50, 2_000) * E18, rng.randint(50, 2_000) * E18
+    stable = rng.randint(1_000_000, 20_000_000) * USDC
+    return [
+        (weth_a, int(weth_a // 10**12 * price * rng.uniform(1.003, 1.03)), rng.choice([30, 5])),
+        (stable, int(stable * rng.uniform(0.995, 1.005)), rng.choice([30, 5, 1])),
+        (int(weth_b // 10**12 * price), weth_b, rng.choice([30, 25])),
+    ]
+
+
+def test_two_coarse_middle_tokens_find_the_proven_optimum_on_deep_pools() -> None:
+    """Exact on realistic pools with gap_ppm=0: every first-hop output (each a ~3e8-wei step of
+    the input) whose least input could beat the answer is tried, and none does. The default
+    stops within 1/1000 of a middle unit of the bound, and never below the old default."""
+    rng = random.Random(31)
+    sized = exact_by_default = 0
+    while sized < 12:
+        path = two_coarse_cycle(rng)
+        exact = size_trade(path, gap_ppm=0, max_steps=0)  # no walk: the middle search alone
+        if exact is None:
+            continue
+        sized += 1
+        assert window_optimum(path, exact.profit) == exact.profit, path
+        trade, old = size_trade(path), size_trade(path, middle_search=False)
+        assert trade is not None and old is not None
+        assert old.profit <= trade.profit <= exact.profit
+        assert exact.profit - trade.profit <= profit_bound(path) - trade.profit < 2 * 10**6
+        exact_by_default += trade == exact
+    assert exact_by_default >= 4
