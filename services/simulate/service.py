@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, subscribe_ordered
+from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.messages import Block, Bundle, Opportunity
+from mev_common.ordered import subscribe_ordered
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
 

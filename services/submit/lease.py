@@ -40,14 +40,22 @@ def lease_key(chain_id: int, address: str) -> str:
     return f"{chain_id}.{address.lower()}"
 
 
-async def ensure_lease_bucket(js: JetStreamContext, ttl_s: float = LEASE_TTL_S) -> KeyValue:
+async def ensure_lease_bucket(
+    js: JetStreamContext, ttl_s: float = LEASE_TTL_S, replicas: int = 1
+) -> KeyValue:
     try:
         return await js.key_value(LEASE_BUCKET)
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
         return await js.create_key_value(
-            KeyValueConfig(bucket=LEASE_BUCKET, history=1, ttl=ttl_s, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=LEASE_BUCKET,
+                history=1,
+                ttl=ttl_s,
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
         )
     except nats.js.errors.BadRequestError:  # another submitter created it first
         return await js.key_value(LEASE_BUCKET)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, subscribe_ordered
+from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
@@ -29,13 +29,14 @@ from mev_common.control import (
     watch_control,
 )
 from mev_common.messages import Block, Bundle, MessageError, Outcome, Withdrawal, decode
+from mev_common.ordered import subscribe_ordered
 from mev_common.runtime import Check, Runtime
 from mev_common.settings import STRATEGY_NAMES, Settings
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from services.submit.keys import KeyLoadError, Signer, load_signer
-from services.submit.lease import Lease, keep_lease, lease_key
+from services.submit.lease import Lease, ensure_lease_bucket, keep_lease, lease_key
 from services.submit.ledger import Ledger
 from services.submit.pnl import pnl_summary
 from services.submit.submitter import Submitter
@@ -67,6 +68,10 @@ async def main(rt: Runtime) -> None:
 
     lease = Lease(lease_key(chain, signer.address), rt.instance)
     active = asyncio.Event()
+    # the lease bucket is declared again after a reconnect (a server may lose its store)
+    await rt.bus.declare(
+        lambda: ensure_lease_bucket(rt.bus.js, lease.ttl_s, settings.nats.replicas)
+    )
     tasks = [asyncio.create_task(keep_lease(rt.bus.js, lease, active, rt.stop))]
     rt.add_check(
         "lease",

@@ -37,6 +37,7 @@ from mev_common.messages import (
     decode,
     encode,
 )
+from mev_common.stall import StallWatch
 from mev_common.subjects import (
     HEADER_ERROR,
     HEADER_MSG_ID,
@@ -87,14 +88,23 @@ class Bus:
     connected: bool = True
     reconnects: int = 0
     closing: bool = False
+    # What this process declared (streams, KV): run again after every reconnect, since the
+    # server may have come back without its state. `generation` counts completed re-declares:
+    # consumers re-subscribe when it moves.
+    declarations: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    generation: int = 0
+    _redeclared: asyncio.Event = field(default_factory=asyncio.Event)
+    _redeclare_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
-        cls, url: str, name: str, timeout_s: float = 5.0, attempts: int | None = None
+        cls, url: str | list[str], name: str, timeout_s: float = 5.0, attempts: int | None = None
     ) -> Bus:
         """Connect, retrying the first connection with backoff (nats-py only retries after one
-        succeeded). `attempts=None` retries forever: a service waits for its broker."""
+        succeeded). `attempts=None` retries forever: a service waits for its broker. `url` may
+        list every server of a cluster: the client fails over between them."""
         holder: dict[str, Bus] = {}
+        servers = [url] if isinstance(url, str) else list(url)
 
         async def on_disconnect() -> None:
             if "bus" in holder and not holder["bus"].closing:
@@ -106,6 +116,7 @@ class Bus:
                 holder["bus"].connected = True
                 holder["bus"].reconnects += 1
                 log.info("nats reconnected", extra={"fields": {"url": url}})
+                holder["bus"].start_redeclare()
 
         async def on_error(exc: Exception) -> None:
             log.debug("nats error: %s", exc)
@@ -115,7 +126,7 @@ class Bus:
             tried += 1
             try:
                 nc = await nats.connect(
-                    url,
+                    servers=servers,
                     name=name,
                     connect_timeout=timeout_s,
                     max_reconnect_attempts=-1,
@@ -137,6 +148,47 @@ class Bus:
         bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name)
         holder["bus"] = bus
         return bus
+
+    async def declare(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run `fn` (create streams, buckets) now and again after every reconnect."""
+        await fn()
+        self.declarations.append(fn)
+
+    def start_redeclare(self) -> None:
+        if self._redeclare_task is None or self._redeclare_task.done():
+            self._redeclare_task = asyncio.create_task(self._redeclare(), name="nats-redeclare")
+
+    async def _redeclare(self) -> None:
+        """Re-create everything declared, retrying while JetStream recovers, then tell the
+        consumers (`generation`) to re-subscribe. A failure is logged, counted and retried."""
+        delay = 0.1
+        while not self.closing:
+            try:
+                for fn in list(self.declarations):
+                    await fn()
+                break
+            except Exception as exc:
+                metrics.ERRORS.labels(kind="redeclare").inc()
+                log.warning(
+                    "re-declare after reconnect failed, retrying",
+                    extra={"fields": {"error": repr(exc), "retry_in_s": delay}},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        self.generation += 1
+        event, self._redeclared = self._redeclared, asyncio.Event()
+        event.set()
+        log.info("nats state re-declared", extra={"fields": {"generation": self.generation}})
+
+    async def wait_generation(self, seen: int, stop: asyncio.Event | None = None) -> None:
+        """Return once `generation` differs from `seen` (or `stop` is set)."""
+        while self.generation == seen and not (stop and stop.is_set()):
+            waiters = {asyncio.create_task(self._redeclared.wait())}
+            if stop is not None:
+                waiters.add(asyncio.create_task(stop.wait()))
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
         """Create or update every stream: idempotent, safe for every replica to call at start."""
@@ -254,6 +306,7 @@ class PullConsumer(Generic[M]):
     fetch_timeout_s: float = 0.5
     processed: int = 0
     last_error: str | None = None
+    stall: StallWatch = field(default_factory=lambda: StallWatch(30.0))
     _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
@@ -274,12 +327,36 @@ class PullConsumer(Generic[M]):
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch while not stopped; on stop, let in-flight work finish and ack, then return."""
-        sub = await self.subscribe()
+        """Fetch while not stopped; on stop, let in-flight work finish and ack, then return.
+        The fetch loop never ends silently: an unexpected exit is logged, counted and the loop
+        restarted (a fresh subscription) after a short pause."""
         slots = asyncio.Semaphore(self.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._fetch_loop(stop, slots)
+                except Exception as exc:
+                    self.last_error = f"fetch loop: {exc!r}"
+                    metrics.ERRORS.labels(kind="consumer_loop_restart").inc()
+                    log.error(
+                        "consume loop ended unexpectedly: restarting",
+                        extra={"fields": {"stage": self.stage, "error": repr(exc)}},
+                    )
+                    await _sleep_or_stop(stop, 0.5)
+        finally:
+            await self.drain_inflight()
+
+    async def _fetch_loop(self, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
+        """One subscription's life: re-subscribe (which re-creates the durable consumer) when
+        the bus re-declared after a reconnect or when fetch fails, e.g. consumer not found."""
+        generation = self.bus.generation
+        sub = await self.subscribe()
         backoff = 0.1
         try:
             while not stop.is_set():
+                if self.bus.generation != generation:
+                    generation = self.bus.generation
+                    sub = await self._resubscribe(sub, "nats reconnected")
                 free = max(1, _free_slots(slots))
                 try:
                     msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
@@ -290,6 +367,9 @@ class PullConsumer(Generic[M]):
                     metrics.ERRORS.labels(kind="fetch").inc()
                     await _sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 2.0)
+                    if self.bus.nc.is_connected:
+                        with contextlib.suppress(nats.errors.Error, OSError):
+                            sub = await self._resubscribe(sub, f"fetch failed: {exc!r}")
                     continue
                 backoff = 0.1
                 for msg in msgs:
@@ -298,10 +378,18 @@ class PullConsumer(Generic[M]):
                     self._inflight.add(task)
                     task.add_done_callback(lambda t: (self._inflight.discard(t), slots.release()))
         finally:
-            await self.drain_inflight()
             # a pull subscription left open makes the connection's drain wait for its timeout
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _resubscribe(
+        self, sub: JetStreamContext.PullSubscription, why: str
+    ) -> JetStreamContext.PullSubscription:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        new = await self.subscribe()
+        log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
+        return new
 
     async def drain_inflight(self) -> None:
         if self._inflight:
@@ -341,6 +429,7 @@ class PullConsumer(Generic[M]):
                 self.last_error = f"ack: {exc!r}"
                 return
             self.processed += 1
+            self.stall.progress()
             metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok").inc()
 
     async def _reject(self, msg: Msg, reason: str, deliveries: int) -> None:
@@ -355,6 +444,7 @@ class PullConsumer(Generic[M]):
             return
         with contextlib.suppress(Exception):
             await msg.term()
+        self.stall.progress()
         metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="dead").inc()
         log.warning(
             "message dead-lettered",
@@ -376,38 +466,3 @@ def _free_slots(sem: asyncio.Semaphore) -> int:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def subscribe_ordered(
-    bus: Bus,
-    subject: str,
-    model: type[M],
-    handler: Handler[M],
-    stage: str,
-    chain_id: int,
-    deliver_policy: DeliverPolicy = DeliverPolicy.LAST,
-    max_payload_bytes: int | None = None,
-    config: ConsumerConfig | None = None,
-) -> Any:
-    """Per-replica ordered consumer (no acks): every replica sees every message, in order.
-    Undecodable messages are dead-lettered; handler errors are counted and logged."""
-
-    async def on_msg(msg: Msg) -> None:
-        try:
-            message = decode(model, msg.data, max_payload_bytes)
-        except MessageError as exc:
-            with contextlib.suppress(Exception):
-                await bus.publish_dead_letter(chain_id, stage, msg, str(exc), 1)
-            return
-        try:
-            await handler(envelope_of(msg, message, 1))
-        except Exception as exc:
-            metrics.ERRORS.labels(kind=f"{stage}_handler").inc()
-            log.error("ordered handler failed", extra={"fields": {"error": repr(exc)}})
-
-    return await bus.js.subscribe(
-        subject,
-        cb=on_msg,
-        ordered_consumer=True,
-        config=config or ConsumerConfig(deliver_policy=deliver_policy),
-    )

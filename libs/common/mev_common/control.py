@@ -39,15 +39,18 @@ def ack_key(chain_id: int, name: str, instance: str) -> str:
     return f"{chain_id}.ack.{name}.{instance.replace('.', '_')}"
 
 
-async def ensure_control_bucket(js: JetStreamContext) -> KeyValue:
-    """Create the bucket if absent (idempotent; every service may call it at start)."""
+async def ensure_control_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+    """Create the bucket if absent (idempotent; every service may call it at start, and again
+    after a reconnect); `replicas` is `nats.replicas`."""
     try:
         return await js.key_value(CONTROL_BUCKET)
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
         return await js.create_key_value(
-            KeyValueConfig(bucket=CONTROL_BUCKET, history=16, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=CONTROL_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
+            )
         )
     except nats.js.errors.BadRequestError:  # another replica created it first
         return await js.key_value(CONTROL_BUCKET)

@@ -35,6 +35,7 @@ from mev_common.chain.contracts import ChainContracts, ContractsError, load_cont
 from mev_common.control import ensure_control_bucket
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
+from mev_common.stall import StallWatch
 from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
@@ -100,6 +101,7 @@ class Runtime:
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     checks: dict[str, CheckFn] = field(default_factory=dict)
+    consumers: dict[str, PullConsumer[Any]] = field(default_factory=dict)
 
     @property
     def chain_id(self) -> int:
@@ -138,8 +140,11 @@ class Runtime:
             ack_wait_s=nats.ack_wait_s,
             nak_delay_s=nats.nak_delay_s,
             max_payload_bytes=nats.max_payload_bytes,
+            stall=StallWatch(nats.consumer_stall_s),
         )
+        self.consumers[stage] = consumer
         self.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
+        self.add_check("consumer_stalled", lambda: _stall_check(consumer))
         return consumer
 
     async def wait_for_contracts(self) -> ChainContracts | None:
@@ -241,7 +246,9 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         loop.add_signal_handler(sig, stop_requested.set)
 
     connect = asyncio.create_task(
-        Bus.connect(settings.nats.url, f"mev-{service}-{instance}", settings.nats.connect_timeout_s)
+        Bus.connect(
+            settings.nats.servers, f"mev-{service}-{instance}", settings.nats.connect_timeout_s
+        )
     )
     waiter = asyncio.create_task(stop_requested.wait())
     await asyncio.wait({connect, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -251,7 +258,9 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         return 0
     waiter.cancel()
     bus = connect.result()
-    await bus.ensure_streams(stream_specs(settings))
+    # declared again after every reconnect: the server may come back without its state
+    await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
+    await bus.declare(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
 
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
     main_task = asyncio.create_task(main(rt), name=f"{service}-main")
@@ -323,6 +332,18 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     return exit_code
 
 
+def _stall_check(consumer: PullConsumer[Any]) -> Check:
+    """Critical: work waiting and nothing acked for `nats.consumer_stall_s`."""
+    stalled_for = consumer.stall.stalled_for()
+    if stalled_for >= consumer.stall.stall_s:
+        return Check(
+            False,
+            f"consumer {consumer.spec.durable} stalled: {consumer.stall.lag} waiting, "
+            f"no ack for {stalled_for:.0f} s",
+        )
+    return Check(True, f"{consumer.spec.durable}: {consumer.stall.lag} waiting")
+
+
 def _task_check(task: asyncio.Task[None]) -> Check:
     if not task.done():
         return Check(True, "running")
@@ -383,14 +404,19 @@ async def _heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: _LastErr
 
 
 async def _export_consumer_lag(rt: Runtime) -> None:
-    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert."""
+    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert, and
+    mev_bot_consumer_stalled of every consumer this process runs."""
     spec = consumer_specs(rt.settings).get(rt.service)
-    if spec is None:
-        return
-    with contextlib.suppress(Exception):  # not declared yet, or the broker is away
-        info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
-        lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-        metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
+    if spec is not None:
+        with contextlib.suppress(Exception):  # not declared yet, or the broker is away
+            info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
+            lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
+            if rt.service in rt.consumers:
+                rt.consumers[rt.service].stall.observe(lag)
+    for consumer in rt.consumers.values():
+        stalled = consumer.stall.stalled()
+        metrics.CONSUMER_STALLED.labels(consumer=consumer.spec.durable).set(1 if stalled else 0)
 
 
 async def _heartbeat_clear(rt: Runtime) -> None:
@@ -408,9 +434,10 @@ async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
     while True:
         try:
             kv = await ensure_control_bucket(rt.bus.js)
+            generation = rt.bus.generation
             watcher = await kv.watch(keys.shutdown_key(rt.chain_id))
             caught_up = False
-            while True:
+            while rt.bus.generation == generation:  # a reconnect re-creates the watch
                 try:
                     entry = await watcher.updates(timeout=1.0)
                 except TimeoutError:  # nats.errors.TimeoutError subclasses it
@@ -421,6 +448,8 @@ async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
                     log.info("shutdown requested through the control KV")
                     stop_requested.set()
                     return
+            with contextlib.suppress(Exception):
+                await watcher.stop()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
