@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class ChaosWorld:
     flow_thread: threading.Thread | None = None
     before: tuple[int, int, int] = (0, 0, 0)
     times: dict[str, float] = field(default_factory=dict)
+    on_cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def ledger(self) -> Path:
@@ -179,6 +181,9 @@ class ChaosWorld:
         self.flow_stop.set()
         for proc in self.procs.values():
             proc.stop()
+        for fn in self.on_cleanup:
+            fn()
+        self.on_cleanup.clear()
         if self.proxy is not None:
             self.proxy.kill()
         if self.node is not None:

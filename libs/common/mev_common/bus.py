@@ -52,6 +52,8 @@ from mev_common.subjects import (
 log = logging.getLogger("mev.bus")
 
 M = TypeVar("M", bound=BaseModel)
+RECOVERY_TIMEOUT_S = 1.0
+LEADER_ELECTED = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*"
 
 
 class Retryable(Exception):
@@ -147,7 +149,26 @@ class Bus:
                 delay = min(delay * 2, 5.0)
         bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name)
         holder["bus"] = bus
+        await bus._watch_elections()
         return bus
+
+    async def _watch_elections(self) -> None:
+        """In a cluster a node can die without this connection noticing (it was connected to
+        another node), while consumers placed on the dead node went with it: a new stream
+        leader is the signal to re-subscribe, as a reconnect is."""
+
+        async def elected(msg: Msg) -> None:
+            log.info("stream leader elected", extra={"fields": {"subject": msg.subject}})
+            self.start_redeclare()
+
+        with contextlib.suppress(nats.errors.Error):  # a user not allowed advisories
+            await self.nc.subscribe(LEADER_ELECTED, cb=elected)
+
+    @property
+    def recovery_js(self) -> JetStreamContext:
+        """JetStream with a 1 s timeout, for re-subscribing after a reconnect: a request that
+        reached a dead node or a leaderless stream is retried soon, not after 5 s."""
+        return self.nc.jetstream(timeout=RECOVERY_TIMEOUT_S)
 
     async def declare(self, fn: Callable[[], Awaitable[Any]]) -> None:
         """Run `fn` (create streams, buckets) now and again after every reconnect."""
@@ -164,8 +185,8 @@ class Bus:
         delay = 0.1
         while not self.closing:
             try:
-                for fn in list(self.declarations):
-                    await fn()
+                for fn in list(self.declarations):  # bounded: a leaderless stream times out
+                    await asyncio.wait_for(fn(), timeout=2 * RECOVERY_TIMEOUT_S)
                 break
             except Exception as exc:
                 metrics.ERRORS.labels(kind="redeclare").inc()
@@ -215,7 +236,7 @@ class Bus:
             headers.update(extra_headers)
         try:
             ack = await self.js.publish(subject, encode(message), headers=headers)
-        except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, OSError) as exc:
+        except _BROKER_AWAY as exc:
             metrics.ERRORS.labels(kind="publish").inc()
             raise Retryable(f"publish to {subject} failed: {exc!r}") from exc
         metrics.MESSAGES_PUBLISHED.labels(subject=_subject_kind(subject)).inc()
@@ -256,7 +277,8 @@ class Bus:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.nc.drain(), timeout=5.0)
         if not self.nc.is_closed:
-            await self.nc.close()
+            with contextlib.suppress(Exception):  # the broker may already be gone
+                await self.nc.close()
 
 
 def _subject_kind(subject: str) -> str:
@@ -266,6 +288,16 @@ def _subject_kind(subject: str) -> str:
 
 
 Handler = Callable[[Envelope[M]], Awaitable[None]]
+
+# The broker or the stream's leader is away (restart, cluster election): retry, never crash.
+_BROKER_AWAY = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    OSError,
+)
 
 
 def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
@@ -309,7 +341,9 @@ class PullConsumer(Generic[M]):
     stall: StallWatch = field(default_factory=lambda: StallWatch(30.0))
     _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def subscribe(self) -> JetStreamContext.PullSubscription:
+    async def subscribe(
+        self, js: JetStreamContext | None = None
+    ) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(
             durable_name=self.spec.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -319,7 +353,7 @@ class PullConsumer(Generic[M]):
             max_ack_pending=self.spec.max_ack_pending,
             filter_subject=self.spec.filter_subject,
         )
-        return await self.bus.js.pull_subscribe(
+        return await (js or self.bus.js).pull_subscribe(
             self.spec.filter_subject,
             durable=self.spec.durable,
             stream=self.spec.stream,
@@ -331,10 +365,11 @@ class PullConsumer(Generic[M]):
         The fetch loop never ends silently: an unexpected exit is logged, counted and the loop
         restarted (a fresh subscription) after a short pause."""
         slots = asyncio.Semaphore(self.concurrency)
+        js = self.bus.js
         try:
             while not stop.is_set():
                 try:
-                    await self._fetch_loop(stop, slots)
+                    await self._fetch_loop(stop, slots, js)
                 except Exception as exc:
                     self.last_error = f"fetch loop: {exc!r}"
                     metrics.ERRORS.labels(kind="consumer_loop_restart").inc()
@@ -343,14 +378,17 @@ class PullConsumer(Generic[M]):
                         extra={"fields": {"stage": self.stage, "error": repr(exc)}},
                     )
                     await _sleep_or_stop(stop, 0.5)
+                    js = self.bus.recovery_js  # a restart asks with a short timeout
         finally:
             await self.drain_inflight()
 
-    async def _fetch_loop(self, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
+    async def _fetch_loop(
+        self, stop: asyncio.Event, slots: asyncio.Semaphore, js: JetStreamContext
+    ) -> None:
         """One subscription's life: re-subscribe (which re-creates the durable consumer) when
         the bus re-declared after a reconnect or when fetch fails, e.g. consumer not found."""
         generation = self.bus.generation
-        sub = await self.subscribe()
+        sub = await self.subscribe(js)
         backoff = 0.1
         try:
             while not stop.is_set():
@@ -360,7 +398,7 @@ class PullConsumer(Generic[M]):
                 free = max(1, _free_slots(slots))
                 try:
                     msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nothing to fetch (nats' TimeoutError subclasses it)
                     continue
                 except (nats.errors.Error, OSError) as exc:
                     self.last_error = f"fetch: {exc!r}"
@@ -387,7 +425,7 @@ class PullConsumer(Generic[M]):
     ) -> JetStreamContext.PullSubscription:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-        new = await self.subscribe()
+        new = await self.subscribe(self.bus.recovery_js)
         log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
         return new
 

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
@@ -64,9 +65,9 @@ class OrderedReader:
         self._task = asyncio.create_task(self._supervise(), name=f"ordered:{self.subject}")
         return self
 
-    async def _subscribe(self, config: ConsumerConfig) -> Any:
+    async def _subscribe(self, config: ConsumerConfig, js: JetStreamContext | None = None) -> Any:
         config.idle_heartbeat = config.idle_heartbeat or IDLE_HEARTBEAT_S
-        sub = await self.bus.js.subscribe(
+        sub = await (js or self.bus.js).subscribe(
             self.subject, cb=self._handle, ordered_consumer=True, config=config
         )
         # nats-py's own reset keeps a start time beside its start sequence (server rejects
@@ -105,12 +106,13 @@ class OrderedReader:
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.unsubscribe()
-        stream = await self.bus.js.find_stream_name_by_subject(self.subject)
-        info = await self.bus.js.stream_info(stream)
+        js = self.bus.recovery_js
+        stream = await js.find_stream_name_by_subject(self.subject)
+        info = await js.stream_info(stream)
         config = resume_config(
             self.config, self.last_seq, int(info.state.first_seq), int(info.state.last_seq)
         )
-        self._sub = await self._subscribe(config)
+        self._sub = await self._subscribe(config, js)
         self.resubscribes += 1
         log.info(
             "ordered consumer re-subscribed",
