@@ -13,6 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,9 @@ class NatsCluster:
             self._launch(node)
         for node in self.nodes:
             wait_for_port("127.0.0.1", node.port, timeout_s)
-        asyncio.run(_wait_jetstream(self.urls, timeout_s))
+        # in a thread: callable from sync code and from inside a running loop alike
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _wait_jetstream(self.urls, timeout_s)).result()
         return self
 
     def _launch(self, node: ClusterNode) -> None:
