@@ -145,16 +145,24 @@ class SimulateService:
             self.rt.settings.performance.simulation_concurrency,
         )
         self.rt.ready = True
+        # endpoint health for best_url(): simulate makes few RPC calls of its own
+        monitor = asyncio.create_task(self.rpc.monitor(self.rt.stop))
         try:
             await consumer.run(self.rt.stop)
         finally:
+            monitor.cancel()
             await blocks_sub.unsubscribe()
             if self.background:
                 await asyncio.gather(*self.background, return_exceptions=True)
 
     async def on_block(self, env: Envelope[Block]) -> None:
         forks = self.warm.forks
-        self.warm.advance(env.message)
+        url = self.rpc.best_url()  # the EVM reads state lazily from one URL: follow failover
+        if url != self.warm.fork_url:
+            self.warm.fork_url = url
+            self.warm.fork(env.message, "rpc failover")
+        else:
+            self.warm.advance(env.message)
         if self.warm.forks != forks:
             metrics.SIMULATOR_REFORKS.inc()
         self.new_block.set()

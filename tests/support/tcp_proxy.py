@@ -1,89 +1,90 @@
-"""A loopback TCP proxy in its own process, so a test can `kill -9` an RPC endpoint.
+"""A loopback TCP proxy a test can kill and bring back: an RPC endpoint that dies for real.
 
-`python -m tests.support.tcp_proxy --listen PORT --target HOST:PORT` forwards every connection
-(HTTP keep-alive and websocket alike: bytes are bytes) to the target. Killing the process drops
-every open connection and refuses new ones, as a dead RPC provider does.
+Killing it closes the listening socket and every open connection (clients see a reset or a
+refused connect, as when a node's process dies); `start()` listens on the same port again.
+Threads, not asyncio, so it keeps forwarding while the test's own event loop is busy.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+import socket
+import threading
+import time
 
-from mev_common.nats_server import free_port, wait_for_port
-
-REPO = Path(__file__).resolve().parents[2]
+from mev_common.nats_server import free_port
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
-
-
-async def serve(listen: int, host: str, port: int) -> None:
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            up_r, up_w = await asyncio.open_connection(host, port)
-        except OSError:
-            client_w.close()
-            return
-        await asyncio.gather(_pipe(client_r, up_w), _pipe(up_r, client_w))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", listen)
-    async with server:
-        await server.serve_forever()
-
-
-@dataclass
 class TcpProxy:
-    """The proxy as a child process: `url` is where clients connect, `kill()` is SIGKILL."""
+    def __init__(self, target_port: int, port: int | None = None, delay_s: float = 0.0) -> None:
+        self.target_port = target_port
+        self.delay_s = delay_s  # added to each request: a slower endpoint ranks last
+        self.port = port or free_port()
+        self._listener: socket.socket | None = None
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
 
-    target_port: int
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> TcpProxy:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.tcp_proxy",
-                "--listen",
-                str(self.port),
-                "--target",
-                f"127.0.0.1:{self.target_port}",
-            ],
-            cwd=REPO,
-        )
-        wait_for_port("127.0.0.1", self.port, 10.0)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Stop listening and cut every open connection at once."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            conns, self._conns = self._conns, set()
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
 
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # killed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns.update((client, upstream))
+            for src, dst, delay in ((client, upstream, self.delay_s), (upstream, client, 0.0)):
+                threading.Thread(target=self._pump, args=(src, dst, delay), daemon=True).start()
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.tcp_proxy")
-    parser.add_argument("--listen", type=int, required=True)
-    parser.add_argument("--target", required=True, help="HOST:PORT")
-    args = parser.parse_args(argv)
-    host, _, port = args.target.rpartition(":")
-    asyncio.run(serve(args.listen, host, int(port)))
-
-
-if __name__ == "__main__":
-    main()
+    def _pump(self, src: socket.socket, dst: socket.socket, delay_s: float) -> None:
+        try:
+            while data := src.recv(65536):
+                if delay_s:
+                    time.sleep(delay_s)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            with self._lock:
+                self._conns.discard(src)
+                self._conns.discard(dst)

@@ -30,8 +30,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import start_http_server
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, PullConsumer
+from mev_common.bus import Bus, Handler, M
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings

@@ -79,3 +79,23 @@ def test_a_bad_url_in_the_list_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, {"urls": ["nats://n1:4222", "n2:4222"]}))
     assert any("nats.urls" in p and "'n2:4222'" in p for p in err.value.problems), err.value
+
+
+async def test_best_url_follows_failover_for_single_url_clients() -> None:
+    from mev_common.chain.rpc_pool import RpcPool
+    from mev_common.settings import RpcEndpoint
+
+    pool = RpcPool(
+        [
+            RpcEndpoint(name="primary", url="http://p:1"),
+            RpcEndpoint(name="backup", url="http://b:1"),
+        ],
+        clock=lambda: 100.0,
+    )
+    try:
+        pool.states["primary"].latency_s, pool.states["backup"].latency_s = 0.001, 0.002
+        assert pool.best_url() == "http://p:1"
+        pool.states["primary"].down_until = 101.0  # failed: backing off
+        assert pool.best_url() == "http://b:1"
+    finally:
+        await pool.close()
