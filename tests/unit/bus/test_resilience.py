@@ -99,3 +99,29 @@ async def test_best_url_follows_failover_for_single_url_clients() -> None:
         assert pool.best_url() == "http://b:1"
     finally:
         await pool.close()
+
+
+def test_a_stalled_consumer_fails_health_naming_it() -> None:
+    from mev_common.consumer import PullConsumer
+    from mev_common.messages import PendingTx
+    from mev_common.runtime import Runtime, _stall_check
+    from mev_common.subjects import ConsumerSpec
+
+    async def handler(env: object) -> None: ...
+
+    consumer: PullConsumer[PendingTx] = PullConsumer(
+        bus=None,  # type: ignore[arg-type]  # health never touches the bus
+        spec=ConsumerSpec("MEMPOOL", "detect-999", "mev.999.mempool", 64),
+        model=PendingTx,
+        handler=handler,
+        stage="detect",
+        chain_id=999,
+        stall=StallWatch(stall_s=30.0),
+    )
+    rt = Runtime(service="detect", settings=None, bus=None, instance="t")  # type: ignore[arg-type]
+    rt.add_check("consumer_stalled", lambda: _stall_check(consumer))
+    assert rt.health()[0]
+    consumer.stall.observe(7, now=0.0)  # work waiting since t=0, never acked
+    ok, checks = rt.health()
+    assert not ok and checks["consumer_stalled"]["critical"]
+    assert checks["consumer_stalled"]["detail"].startswith("consumer detect-999 stalled: 7 waiting")
