@@ -58,6 +58,7 @@ async def main(rt: Runtime) -> None:
                 rt.stop,
                 instance=rt.instance,
                 acknowledge=frozenset({control.RPC_RATE_FACTOR, control.RPC_POOL_SIZE}),
+                generation=lambda: rt.bus.generation,  # re-watch after NATS returns
             ),
         )
     finally:

@@ -145,6 +145,7 @@ async def main(rt: Runtime) -> None:
                     rt.stop,
                     instance=rt.instance,
                     acknowledge=frozenset({EMERGENCY_STOP, NONCE_RESET}),
+                    generation=lambda: rt.bus.generation,  # re-watch after NATS returns
                 )
             )
         )

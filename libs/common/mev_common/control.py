@@ -90,13 +90,17 @@ async def watch_control(
     stop: asyncio.Event,
     instance: str | None = None,
     acknowledge: frozenset[str] = frozenset(),
+    generation: Callable[[], int] | None = None,
 ) -> None:
     """Apply current values, then every update, until `stop`; rewatch after a broker outage.
 
     For each key in `acknowledge`, once `on_change` has returned, the entry's revision is put
-    at `ack_key(chain, name, instance)`: the operator's command returns when it sees it."""
+    at `ack_key(chain, name, instance)`: the operator's command returns when it sees it.
+    `generation` (the bus's): when it moves the broker came back, maybe without its store, and
+    the watch is made again (nats-py's own resume would wait for the lost stream's sequence)."""
     prefix = f"{chain_id}."
     while not stop.is_set():
+        seen = generation() if generation else 0
         try:
             kv = await ensure_control_bucket(js)
             watcher = await kv.watch(f"{prefix}>")
@@ -106,7 +110,7 @@ async def watch_control(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             continue
         try:
-            while not stop.is_set():
+            while not stop.is_set() and (generation is None or generation() == seen):
                 try:
                     entry = await watcher.updates(timeout=1.0)
                 except nats.errors.TimeoutError:
