@@ -5,8 +5,10 @@ stream would wait for sequence numbers the new stream reaches only much later)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from mev_common.bus import Bus
@@ -17,9 +19,28 @@ from mev_common.control import (
     ensure_control_bucket,
     watch_control,
 )
-from mev_common.nats_server import start_embedded_nats
+from mev_common.nats_server import EmbeddedNats, start_embedded_nats
 
 CHAIN = 999
+
+
+@contextlib.asynccontextmanager
+async def broker(tmp: Path) -> AsyncIterator[tuple[EmbeddedNats, Bus]]:
+    server = start_embedded_nats(store_dir=tmp / "nats")
+    bus = await Bus.connect(server.url, "recovery-test", attempts=3)
+    try:
+        yield server, bus
+    finally:
+        await bus.close()
+        server.cleanup()
+
+
+async def restart_on_empty_store(server: EmbeddedNats, bus: Bus) -> None:
+    """kill -9, wipe the store, start again; return once the bus has re-declared."""
+    server.kill()
+    shutil.rmtree(server.store_dir)
+    server.start()
+    await wait_until(lambda: bus.generation >= 1, 10.0)
 
 
 async def wait_until(cond, timeout_s: float) -> float:  # type: ignore[no-untyped-def]
@@ -31,15 +52,13 @@ async def wait_until(cond, timeout_s: float) -> float:  # type: ignore[no-untype
 
 
 async def test_control_watch_survives_a_restart_on_an_empty_store(tmp_path: Path) -> None:
-    server = start_embedded_nats(store_dir=tmp_path / "nats")
-    bus = await Bus.connect(server.url, "recovery-test", attempts=3)
     stop = asyncio.Event()
     state = ControlState()
 
     async def on_change(name: str, st: ControlState) -> None:
         pass
 
-    try:
+    async with broker(tmp_path) as (server, bus):
         await bus.declare(lambda: ensure_control_bucket(bus.js))
         watch = asyncio.create_task(
             watch_control(bus.js, CHAIN, state, on_change, stop, generation=lambda: bus.generation)
@@ -52,20 +71,13 @@ async def test_control_watch_survives_a_restart_on_an_empty_store(tmp_path: Path
         await kv.put(control_key(CHAIN, EMERGENCY_STOP), b"false")
         await wait_until(lambda: not state.emergency_stop, 5.0)
 
-        server.kill()
-        shutil.rmtree(server.store_dir)
-        server.start()
-        await wait_until(lambda: bus.generation >= 1, 10.0)  # re-declared: the bucket is back
+        await restart_on_empty_store(server, bus)  # re-declared: the bucket is back
         kv = await ensure_control_bucket(bus.js)
         await kv.put(control_key(CHAIN, EMERGENCY_STOP), b"true")
         took = await wait_until(lambda: state.emergency_stop, 5.0)
         assert took < 5.0
         stop.set()
         await asyncio.wait_for(watch, 5.0)
-    finally:
-        stop.set()
-        await bus.close()
-        server.cleanup()
 
 
 async def test_pull_and_ordered_consumers_resume_after_an_empty_store_restart(
@@ -80,8 +92,6 @@ async def test_pull_and_ordered_consumers_resume_after_an_empty_store_restart(
     from mev_common.subjects import ConsumerSpec, StreamSpec
     from nats.js.api import DeliverPolicy
 
-    server = start_embedded_nats(store_dir=tmp_path / "nats")
-    bus = await Bus.connect(server.url, "recovery-test", attempts=3)
     stop = asyncio.Event()
     pulled: list[str] = []
     ordered: list[str] = []
@@ -92,12 +102,13 @@ async def test_pull_and_ordered_consumers_resume_after_an_empty_store_restart(
     async def on_ordered(env: Envelope[Withdrawal]) -> None:
         ordered.append(env.message.opportunity_id)
 
-    async def publish(subject: str, name: str) -> None:
-        msg = Withdrawal(opportunity_id=name, chain_id=CHAIN, reason="test")
-        await bus.publish(subject, msg, msg_id=name, trace=name, seen_ns=time.time_ns())
-
     spec = StreamSpec("RECOVERY", ("rec.>",), max_age_s=600)
-    try:
+    async with broker(tmp_path) as (server, bus):
+
+        async def publish(subject: str, name: str) -> None:
+            msg = Withdrawal(opportunity_id=name, chain_id=CHAIN, reason="test")
+            await bus.publish(subject, msg, msg_id=name, trace=name, seen_ns=time.time_ns())
+
         await bus.declare(lambda: bus.ensure_streams([spec]))
         consumer = PullConsumer(
             bus=bus,
@@ -116,10 +127,7 @@ async def test_pull_and_ordered_consumers_resume_after_an_empty_store_restart(
             await publish("rec.ordered", f"o{i}")
         await wait_until(lambda: len(pulled) == 30 and len(ordered) == 30, 10.0)
 
-        server.kill()
-        shutil.rmtree(server.store_dir)
-        server.start()
-        await wait_until(lambda: bus.generation >= 1, 10.0)
+        await restart_on_empty_store(server, bus)
         started = time.monotonic()
         for i in range(3):
             while True:  # the first publishes may race the re-declare
@@ -140,7 +148,3 @@ async def test_pull_and_ordered_consumers_resume_after_an_empty_store_restart(
         await reader.unsubscribe()
         stop.set()
         await asyncio.wait_for(task, 5.0)
-    finally:
-        stop.set()
-        await bus.close()
-        server.cleanup()
