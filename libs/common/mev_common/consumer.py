@@ -48,7 +48,6 @@ class PullConsumer(Generic[M]):
     processed: int = 0
     last_error: str | None = None
     stall: StallWatch = field(default_factory=lambda: StallWatch(30.0))
-    _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def subscribe(
         self, js: JetStreamContext | None = None
@@ -72,13 +71,14 @@ class PullConsumer(Generic[M]):
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch while not stopped; on stop, let in-flight work finish and ack, then return.
         The fetch loop never ends silently: an unexpected exit is logged, counted and the loop
-        restarted (a fresh subscription) after a short pause."""
+        restarted (a fresh subscription) after a short pause. In-flight handlers live in a
+        TaskGroup that outlives every subscription: leaving it is the drain."""
         slots = asyncio.Semaphore(self.concurrency)
         js = self.bus.js
-        try:
+        async with asyncio.TaskGroup() as inflight:
             while not stop.is_set():
                 try:
-                    await self._fetch_loop(stop, slots, js)
+                    await self._fetch_loop(stop, slots, js, inflight)
                 except Exception as exc:
                     self.last_error = f"fetch loop: {exc!r}"
                     metrics.ERRORS.labels(kind="consumer_loop_restart").inc()
@@ -88,11 +88,13 @@ class PullConsumer(Generic[M]):
                     )
                     await _sleep_or_stop(stop, 0.5)
                     js = self.bus.recovery_js  # a restart asks with a short timeout
-        finally:
-            await self.drain_inflight()
 
     async def _fetch_loop(
-        self, stop: asyncio.Event, slots: asyncio.Semaphore, js: JetStreamContext
+        self,
+        stop: asyncio.Event,
+        slots: asyncio.Semaphore,
+        js: JetStreamContext,
+        inflight: asyncio.TaskGroup,
     ) -> None:
         """One subscription's life: re-subscribe (which re-creates the durable consumer) when
         the bus re-declared after a reconnect or when fetch fails, e.g. consumer not found."""
@@ -121,9 +123,8 @@ class PullConsumer(Generic[M]):
                 backoff = 0.1
                 for msg in msgs:
                     await slots.acquire()
-                    task = asyncio.create_task(self._process(msg))
-                    self._inflight.add(task)
-                    task.add_done_callback(lambda t: (self._inflight.discard(t), slots.release()))
+                    task = inflight.create_task(self._process(msg))
+                    task.add_done_callback(lambda _: slots.release())
         finally:
             # a pull subscription left open makes the connection's drain wait for its timeout
             with contextlib.suppress(Exception):
@@ -137,10 +138,6 @@ class PullConsumer(Generic[M]):
         new = await self.subscribe(self.bus.recovery_js)
         log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
         return new
-
-    async def drain_inflight(self) -> None:
-        if self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
     async def _process(self, msg: Msg) -> None:
         deliveries = _deliveries(msg)
