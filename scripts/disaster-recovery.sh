@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
 # Complete system recovery from one day's backups (runbook "Disaster Recovery"): config,
-# key (gpg, with MEV_BACKUP_PASSPHRASE), ledger (scripts/restore.sh: integrity-checked), then
-# the config is validated. Services are NOT started: the operator does that, then runs
-# validate-deployment.sh and a dry run before `mev-bot --resume`.
+# ledger (scripts/restore.sh: integrity-checked, refused while submit holds it or when the
+# backup's chain differs, unless --force), key (gpg, with MEV_BACKUP_PASSPHRASE), then the
+# restored config is validated offline (`--validate-config --verbose --offline`; exit 1 if it
+# does not validate). Services are NOT started: the operator does that, then runs
+# validate-deployment.sh and a dry run before `mev-bot --resume`. The checkout's Python and CLI
+# are found by itself (scripts/lib/checkout.sh).
 #   scripts/disaster-recovery.sh [-b BACKUP_DIR] [--date YYYYMMDD] [-C DEST_DIR] [-d DB] [-k KEY]
-# Defaults: backups/daily, the newest database-*.db there, ., data/mev-bot.db, data/keys/devnet.key
+#                                [--config FILE] [--force]
+# Defaults: backups/daily, the newest database-*.db there, ., data/mev-bot.db,
+# data/keys/devnet.key; config: $MEV_CONFIG, else DEST_DIR/config/devnet.yaml, else
+# DEST_DIR/config/production.yaml. Exit 0 restored and valid; 1 failed; 2 usage; 3 refused.
 set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/lib/checkout.sh"
+python=$(find_python) || exit 2
 
 backups=backups/daily
 stamp=
 dest=.
 db=data/mev-bot.db
 key=data/keys/devnet.key
+config=
+force=()
 here=$(cd "$(dirname "$0")" && pwd)
 
-usage() { echo "usage: $0 [-b BACKUP_DIR] [--date YYYYMMDD] [-C DEST_DIR] [-d DB] [-k KEY]" >&2; exit 2; }
+usage() {
+  echo "usage: $0 [-b BACKUP_DIR] [--date YYYYMMDD] [-C DEST_DIR] [-d DB] [-k KEY]" \
+    "[--config FILE] [--force]" >&2
+  exit 2
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     -b) backups=$2; shift 2 ;;
@@ -22,6 +37,8 @@ while [ $# -gt 0 ]; do
     -C) dest=$2; shift 2 ;;
     -d) db=$2; shift 2 ;;
     -k) key=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --force) force=(--force); shift ;;
     -h|--help) usage ;;
     *) echo "disaster-recovery: unknown argument $1" >&2; usage ;;
   esac
@@ -34,8 +51,10 @@ if [ -z "$stamp" ]; then
 fi
 echo "disaster-recovery: restoring the backups of $stamp from $backups"
 
+config_args=()
+[ -z "$config" ] || config_args=(--config "$config")
 "$here/restore.sh" -b "$backups/database-$stamp.db" -d "$db" \
-  -c "$backups/config-$stamp.tar.gz" -C "$dest"
+  -c "$backups/config-$stamp.tar.gz" -C "$dest" "${config_args[@]}" "${force[@]}"
 
 if [ -f "$backups/keys-$stamp.gpg" ]; then
   if [ -z "${MEV_BACKUP_PASSPHRASE:-}" ]; then
@@ -50,9 +69,19 @@ if [ -f "$backups/keys-$stamp.gpg" ]; then
   echo "disaster-recovery: key restored to $key (mode 600)"
 fi
 
-if command -v "${MEV_BOT:-mev-bot}" >/dev/null 2>&1 && [ -n "${MEV_CONFIG:-}" ]; then
-  "${MEV_BOT:-mev-bot}" --config "$MEV_CONFIG" --validate-config
+[ -n "$config" ] || config=$(default_config "$dest/config")
+if [ -z "$config" ]; then
+  echo "disaster-recovery: no config in $dest/config to validate: pass --config FILE" >&2
+  exit 1
 fi
+if ! "$python" -m mev_common.cli --config "$config" --validate-config --verbose --offline \
+  >/dev/null; then
+  echo "disaster-recovery: restored, but $config does not validate (see above): fix it" \
+    "before starting the services" >&2
+  exit 1
+fi
+echo "disaster-recovery: $config validates (offline: start the services, then" \
+  "validate-deployment.sh checks NATS and the RPCs)"
 cat <<NEXT
 disaster-recovery: restored. Next:
   1. start the services: docker compose -f deploy/compose/docker-compose.yml up -d (or make run)

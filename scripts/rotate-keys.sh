@@ -1,71 +1,103 @@
 #!/usr/bin/env bash
 # Rotate the bot key (runbook "Emergency Key Rotation", "Key Compromise").
-#   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG]
-# emergency: `mev-bot --emergency-stop` first (sends stop within a second; the flag holds
-# across restarts). If no submit acknowledges, the rotation still happens (a leaked key is
-# worse) and the exit code is 3 so the operator knows sends were not confirmed stopped.
-# The new key is 64 hex characters, mode 0600 (like `openssl rand -hex 32`); the old key is
-# moved to ARCHIVE_DIR (0700, file 0600; gpg-encrypted when MEV_BACKUP_PASSPHRASE is set),
-# never left beside the new one. Defaults: data/keys/devnet.key, data/keys/archive.
+#   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only]
+# 1. emergency: `mev-bot --emergency-stop`, which exits non-zero unless submit acknowledged the
+#    stop. Not acknowledged: exit 3, nothing rotated (stop submit some other way, then rerun).
+# 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
+#    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
+# 3. On chain (python -m mev_common.ops.rotate): sweep the executor's profit tokens and ETH to
+#    its beneficiary, transferOwnership(new) from the old key, move the old key's ETH to the new
+#    key, acceptOwnership() from the new key, check owner() == new. A failure: exit 1, the old
+#    key stays in place. --key-only skips this step (a key that owns no executor).
+# 4. The old key is moved to ARCHIVE_DIR (0700, file 0600; gpg-encrypted when
+#    MEV_BACKUP_PASSPHRASE is set), never left beside the new one; KEY.next becomes KEY.
+# The checkout's .venv/bin/mev-bot and .venv/bin/python are used, else mev-bot and python3 on
+# PATH (the container image). Defaults: data/keys/devnet.key, data/keys/archive.
 set -euo pipefail
 
 key=data/keys/devnet.key
 archive=
 config_args=()
 emergency=0
-mev_bot=${MEV_BOT:-mev-bot}
+key_only=0
 
-usage() { echo "usage: $0 [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG]" >&2; exit 2; }
+usage() {
+  echo "usage: $0 [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only]" >&2
+  exit 2
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     emergency) emergency=1; shift ;;
     -k) key=$2; shift 2 ;;
     -a) archive=$2; shift 2 ;;
     --config) config_args=(--config "$2"); shift 2 ;;
+    --key-only) key_only=1; shift ;;
     -h|--help) usage ;;
     *) echo "rotate-keys: unknown argument $1" >&2; usage ;;
   esac
 done
 archive=${archive:-$(dirname "$key")/archive}
-status=0
+
+checkout=$(cd "$(dirname "$0")/.." && pwd)
+find_tool() {  # the checkout's venv first, then PATH
+  if [ -x "$checkout/.venv/bin/$1" ]; then echo "$checkout/.venv/bin/$1"; return; fi
+  command -v "$2" || { echo "rotate-keys: neither $checkout/.venv/bin/$1 nor $2 on PATH (make setup)" >&2; exit 2; }
+}
+mev_bot=$(find_tool mev-bot mev-bot)
+python=$(find_tool python python3)
+
+if [ ! -f "$key" ]; then
+  echo "rotate-keys: no key at $key (-k KEY)" >&2
+  exit 2
+fi
 
 if [ "$emergency" = 1 ]; then
   echo "rotate-keys: emergency: stopping all sends first"
   if ! "$mev_bot" "${config_args[@]}" --emergency-stop; then
-    echo "rotate-keys: WARNING: emergency stop NOT acknowledged; rotating anyway" >&2
-    status=3
+    echo "rotate-keys: emergency stop NOT acknowledged by submit: nothing rotated." >&2
+    echo "rotate-keys: stop submit (docker compose stop submit, or end mev-bot run), then rerun" >&2
+    exit 3
   fi
 fi
 
 umask 077
-mkdir -p "$archive" "$(dirname "$key")"
+mkdir -p "$archive"
 chmod 700 "$archive"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-new="$key.new.$$"
-openssl rand -hex 32 >"$new"
-chmod 600 "$new"
-
-if [ -f "$key" ]; then
-  old="$archive/$(basename "$key").$stamp"
-  if [ -n "${MEV_BACKUP_PASSPHRASE:-}" ]; then
-    gpg --batch --yes --quiet --pinentry-mode loopback --passphrase-fd 0 --symmetric \
-      --cipher-algo AES256 --output "$old.gpg" "$key" <<<"$MEV_BACKUP_PASSPHRASE"
-    shred -u "$key" 2>/dev/null || rm -f "$key"
-    old="$old.gpg"
-  else
-    mv "$key" "$old"
-  fi
-  chmod 600 "$old"
-  echo "rotate-keys: old key archived at $old"
+next="$key.next"
+if [ -f "$next" ]; then
+  echo "rotate-keys: resuming with the new key already at $next"
+else
+  "$python" -c "import secrets; print(secrets.token_hex(32))" >"$next.tmp.$$"
+  chmod 600 "$next.tmp.$$"
+  mv "$next.tmp.$$" "$next"
 fi
-mv "$new" "$key"
+
+if [ "$key_only" = 0 ]; then
+  if ! "$python" -m mev_common.ops.rotate "${config_args[@]}" --old-key "$key" --new-key "$next"; then
+    echo "rotate-keys: the on-chain rotation failed: $key is still the key; rerun to resume" >&2
+    exit 1
+  fi
+fi
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+old="$archive/$(basename "$key").$stamp"
+if [ -n "${MEV_BACKUP_PASSPHRASE:-}" ]; then
+  gpg --batch --yes --quiet --pinentry-mode loopback --passphrase-fd 0 --symmetric \
+    --cipher-algo AES256 --output "$old.gpg" "$key" <<<"$MEV_BACKUP_PASSPHRASE"
+  shred -u "$key" 2>/dev/null || rm -f "$key"
+  old="$old.gpg"
+else
+  mv "$key" "$old"
+fi
+chmod 600 "$old"
+echo "rotate-keys: old key archived at $old"
+mv "$next" "$key"
 echo "rotate-keys: new key at $key (mode $(stat -c %a "$key"))"
 cat <<NEXT
 rotate-keys: next steps
-  1. fund the new key's address and, if the executor is owned by the old key, transfer its
-     ownership (the address: mev-bot --validate-config --verbose prints the bot account)
-  2. restart submit so it loads the key: docker compose restart submit (or mev-bot run)
-  3. validate: scripts/validate-deployment.sh, then mev-bot --resume to send again
+  1. restart submit so it loads the new key: docker compose restart submit (or mev-bot run)
+  2. validate: scripts/validate-deployment.sh, then mev-bot --resume to send again
+  3. the swept profit is with the beneficiary; refill the executor's WETH if own-balance
+     (non-flash) trades are wanted
   4. once nothing needs the old key: shred -u the archived copy
 NEXT
-exit "$status"

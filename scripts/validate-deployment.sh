@@ -1,36 +1,45 @@
 #!/usr/bin/env bash
 # Validate a running deployment (runbook ./scripts/validate-deployment.bat production):
-# config and chain id (`--validate-config --verbose`), every service healthy (`mev-bot status`),
-# metrics served, and every JetStream stream present. Exit 0 all good, 1 otherwise.
+# config, chain id and every dependency answering (`--validate-config --verbose`: NATS, every
+# RPC endpoint, the key file), every service healthy (`mev-bot status`), each service's
+# metrics served (its ports from the config), every JetStream stream present.
+# The checkout's Python and CLI are found by itself (scripts/lib/checkout.sh).
 #   scripts/validate-deployment.sh [production|devnet] [--config CONFIG]
-# METRICS_URLS (space separated) overrides the metrics endpoints to check.
+# Defaults: production /app/config/production.yaml, devnet config/devnet.yaml of this checkout.
+# Exit 0 all good, 1 otherwise, 2 usage.
 set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/lib/checkout.sh"
+python=$(find_python) || exit 2
+mev_bot=("$python" -m mev_common.cli)
 
 target=${1:-devnet}
 [ $# -gt 0 ] && shift
-config=
 case "$target" in
-  production) config=/app/config/production.yaml; default_urls="http://127.0.0.1:9090/metrics" ;;
-  devnet) config=config/devnet.yaml
-    default_urls="http://127.0.0.1:9191/metrics http://127.0.0.1:9192/metrics http://127.0.0.1:9193/metrics http://127.0.0.1:9194/metrics" ;;
+  production) config=/app/config/production.yaml ;;
+  devnet) config=$(cd "$(dirname "$0")/.." && pwd)/config/devnet.yaml ;;
   *) echo "usage: $0 [production|devnet] [--config CONFIG]" >&2; exit 2 ;;
 esac
 if [ "${1:-}" = "--config" ]; then config=$2; fi
-mev_bot=${MEV_BOT:-mev-bot}
-python=${PYTHON:-python3}
+[ -f "$config" ] || { echo "validate-deployment: no config $config" >&2; exit 2; }
 failed=0
 
 step() { echo "== $*"; }
 bad() { echo "FAIL: $*" >&2; failed=1; }
 
-step "config and connectivity (chain id, NATS)"
-"$mev_bot" --config "$config" --validate-config --verbose || bad "config or connectivity"
+step "config and connectivity (chain id, NATS, every RPC, key)"
+"${mev_bot[@]}" --config "$config" --validate-config --verbose || bad "config or connectivity"
 
 step "every service healthy"
-"$mev_bot" --config "$config" status || bad "not every service is healthy"
+"${mev_bot[@]}" --config "$config" status || bad "not every service is healthy"
 
 step "metrics"
-for url in ${METRICS_URLS:-$default_urls}; do
+# One host: each service's metrics_port; containers (separate_hosts): this container's 9090.
+urls=$(MEV_CONFIG=$config "$python" -c 'from mev_common.settings import load_settings
+s = load_settings().services
+names = ["submit"] if s.separate_hosts else ["ingest", "detect", "simulate", "submit"]
+print(" ".join(f"http://{s.host}:{getattr(s, n).metrics_port}/metrics" for n in names))')
+for url in $urls; do
   if "$python" -c 'import sys, urllib.request
 body = urllib.request.urlopen(sys.argv[1], timeout=3).read().decode()
 sys.exit(0 if "\nmev_bot_status " in body else 1)' "$url"; then
@@ -45,13 +54,19 @@ MEV_CONFIG=$config "$python" - <<'PY' || bad "streams missing"
 import asyncio, sys
 
 import nats
+from mev_common.nats_auth import OPERATOR, connect_options
 from mev_common.settings import load_settings
 from mev_common.subjects import stream_specs
 
 
 async def main() -> int:
     settings = load_settings()
-    nc = await nats.connect(settings.nats.url, connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(
+        settings.nats.url,
+        connect_timeout=3,
+        allow_reconnect=False,
+        **connect_options(settings.nats, OPERATOR),
+    )
     try:
         js = nc.jetstream()
         missing = 0

@@ -23,6 +23,7 @@ import nats
 from eth_abi import decode
 from mev_common.messages import Opportunity
 from mev_common.messages import decode as decode_message
+from mev_common.nats_auth import OPERATOR, connect_options
 from mev_common.settings import load_settings
 
 GET_RESERVES = "0x0902f1ac"
@@ -73,7 +74,7 @@ async def main() -> int:
     args = parser.parse_args()
     settings = load_settings(args.config)
     url = settings.chain.rpc_endpoints[0].url
-    nc = await nats.connect(settings.nats.url)
+    nc = await nats.connect(settings.nats.url, **connect_options(settings.nats, OPERATOR))
     sub = await nc.jetstream().subscribe(
         f"mev.{settings.chain.chain_id}.opportunities.>", ordered_consumer=True
     )

@@ -25,9 +25,10 @@ from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
 from mev_common.ordered import subscribe_ordered
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.detect.loader import fetch_pools, fetch_tokens
@@ -41,6 +42,11 @@ REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    controls = asyncio.create_task(
+        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
+    )
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -50,6 +56,8 @@ async def main(rt: Runtime) -> None:
         detector = Detector(rt, rpc, contracts)
         await detector.run()
     finally:
+        controls.cancel()
+        probe.cancel()
         await rpc.close()
 
 

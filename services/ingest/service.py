@@ -25,7 +25,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.chain.ws import SubscriptionRefused, subscribe
 from mev_common.messages import Block, PendingTx, checksum, decode
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
@@ -40,7 +40,7 @@ WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 async def main(rt: Runtime) -> None:
     settings = rt.settings
     pool = RpcPool(settings.chain.rpc_endpoints)
-    rt.add_check("rpc", lambda: Check(pool.any_up(), pool.health(), critical=False))
+    rt.add_check("rpc", lambda: rpc_check(pool))
     try:
         if not await wait_for_chain(pool, rt.chain_id, rt.stop):
             return
@@ -50,16 +50,8 @@ async def main(rt: Runtime) -> None:
             ingest.follow_heads(),
             ingest.follow_pending(),
             pool.monitor(rt.stop),
-            control.watch_control(
-                rt.bus.js,
-                rt.chain_id,
-                control.ControlState(),
-                ingest.on_control,
-                rt.stop,
-                instance=rt.instance,
-                acknowledge=frozenset({control.RPC_RATE_FACTOR, control.RPC_POOL_SIZE}),
-                generation=lambda: rt.bus.generation,  # re-watch after NATS returns
-            ),
+            control.watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, pool, rt.stop),
+            pool.watch_failing(rt.stop),
         )
     finally:
         await pool.close()
@@ -85,14 +77,6 @@ class Ingest:
         if self.pending_source == "none":
             return Check(True, "chain has no pending-tx feed: block-driven only", critical=False)
         return Check(True, f"{self.pending_source}, tracking {len(self.mempool)}", critical=False)
-
-    async def on_control(self, name: str, state: control.ControlState) -> None:
-        if name == control.RPC_RATE_FACTOR:
-            self.pool.set_rate_factor(state.rpc_rate_factor)
-            log.info("rpc rate factor set", extra={"fields": {"factor": state.rpc_rate_factor}})
-        elif name == control.RPC_POOL_SIZE and state.rpc_pool_size:
-            await self.pool.set_pool_size(state.rpc_pool_size)
-            log.info("rpc pool size set", extra={"fields": {"size": state.rpc_pool_size}})
 
     # -- heads ---------------------------------------------------------------------------
     async def resume_from_stream(self) -> None:
@@ -199,7 +183,6 @@ class Ingest:
                 await asyncio.sleep(0.2)
         self.last_block = block.number
         metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
-        metrics.GAS_PRICE.set(block.base_fee_per_gas)
         self.rt.ready = True
 
     # -- pending transactions ------------------------------------------------------------

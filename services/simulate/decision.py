@@ -1,8 +1,11 @@
 """Whether a simulated trade is worth sending, and the numbers the bundle carries. Pure.
 
 Money rules: profit after gas at the fee cap must reach the strategy's minimum; the calldata's
-`minProfit` is a share of the simulated profit, so the chain reverts a trade that got worse;
-the gas limit leaves room for state drift but never exceeds the strategy's limit.
+`minProfit` is a share of the simulated profit, so the chain reverts a trade that got worse,
+and never less than the most the transaction can cost (gas limit x fee cap) plus the strategy's
+minimum, so a trade that would land at a net loss reverts on chain instead. The profit is in
+wei (simulator.py refuses any profit token but WETH), so gas and profit compare directly.
+The gas limit leaves room for state drift but never exceeds the strategy's limit.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ def min_profit_for(profit: int, share: float) -> int:
     return max(0, profit * ratio.numerator // ratio.denominator)
 
 
+def gas_floor(gas_limit: int, fee_cap_wei: int, strategy_min_profit: int) -> int:
+    """The least `minProfit` may be: the most the tx can pay for gas plus the strategy minimum."""
+    return gas_limit * fee_cap_wei + strategy_min_profit
+
+
 @dataclass(frozen=True)
 class Decision:
     ok: bool
@@ -77,17 +85,20 @@ class Decision:
 
 
 def decide(opp: Opportunity, strategy: StrategySettings, profit: int, gas_used: int) -> Decision:
-    """Pass iff profit - gas x fee cap >= min_profit and the gas fits the strategy's limit."""
+    """Pass iff the profit covers the whole gas limit at the fee cap plus the strategy minimum
+    (so the calldata's minProfit, at least that, is reachable) and the gas fits the limit.
+    `net_profit_wei` is the expected net: profit - budgeted gas x fee cap."""
     backrun = opp.victim is not None
     hops = len(opp.hops)
     cap = fee_cap(opp, strategy)
     net = profit - gas_for_fee(gas_used, backrun, hops) * cap
     limit = gas_limit_for(gas_used, backrun, hops)
-    min_profit = min_profit_for(profit, strategy.min_profit_share)
+    floor = gas_floor(limit, cap, strategy.min_profit)
+    min_profit = max(min_profit_for(profit, strategy.min_profit_share), floor)
     if profit <= 0:
         return Decision(False, "no_profit", net, cap, limit, min_profit)
     if limit > strategy.gas_limit:
         return Decision(False, "gas_over_limit", net, cap, limit, min_profit)
-    if net < strategy.min_profit:
+    if net < strategy.min_profit or profit < floor:
         return Decision(False, "unprofitable", net, cap, limit, min_profit)
     return Decision(True, "pass", net, cap, limit, min_profit)

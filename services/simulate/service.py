@@ -24,9 +24,10 @@ from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Bundle, Opportunity
 from mev_common.ordered import subscribe_ordered
-from mev_common.runtime import Check, Runtime
+from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.simulate.decision import staleness
@@ -42,6 +43,11 @@ OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 
 async def main(rt: Runtime) -> None:
     rpc = RpcPool(rt.settings.chain.rpc_endpoints)
+    controls = asyncio.create_task(
+        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
+    )
+    rt.add_check("rpc", lambda: rpc_check(rpc))
+    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
     try:
         if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
             return
@@ -50,6 +56,8 @@ async def main(rt: Runtime) -> None:
             return
         await SimulateService(rt, rpc, contracts).run()
     finally:
+        controls.cancel()
+        probe.cancel()
         await rpc.close()
 
 
@@ -114,6 +122,7 @@ class SimulateService:
 
     async def run(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
         self.warm.fork(block_from_rpc(raw, self.rt.chain_id))
         metrics.SIMULATOR_REFORKS.inc()
         evm = self.warm.evm

@@ -2,8 +2,8 @@
 
 Runs on the warm EVM (warm.py): the victim first for a backrun, then the Executor call from
 the bot address with `minProfit` 0 to measure the exact profit and gas; if the decision passes,
-the final calldata (with `minProfit` = share of the profit) runs once more, so the bundle's gas
-is that of the bytes submit will sign.
+the final calldata (with `minProfit` = share of the profit, at least the gas limit's cost plus
+the strategy minimum) runs once more, so the bundle's gas is that of the bytes submit will sign.
 """
 
 from __future__ import annotations
@@ -92,9 +92,13 @@ class Simulator:
         final = run_bundle(evm, final_tx, opp.profit_token, executor, victim)
         if not final.success or final.profit != result.profit:
             return Verdict("final_mismatch", None, final, final_tx, victim)
-        decision = decide(opp, strategy, final.profit, final.gas_used)
-        if not decision.ok:
-            return Verdict(decision.reason, None, final, final_tx, victim)
+        if final.gas_used > decision.gas_limit:
+            return Verdict("final_mismatch", None, final, final_tx, victim)
+        # The calldata carries `decision`'s minProfit, which covers `decision`'s gas limit at
+        # the fee cap: the bundle keeps both; the final bytes' gas only confirms the net.
+        check = decide(opp, strategy, final.profit, final.gas_used)
+        if not check.ok:
+            return Verdict(check.reason, None, final, final_tx, victim)
         env = self.warm.env
         base_fee = env.base_fee if env else 0
         priority = (
@@ -117,7 +121,7 @@ class Simulator:
             profit_token=opp.profit_token,
             simulated_gas_used=final.gas_used,
             simulated_profit=final.profit,
-            net_profit_wei=decision.net_profit_wei,
+            net_profit_wei=check.net_profit_wei,
             min_profit=decision.min_profit,
             max_fee_per_gas=decision.max_fee_per_gas,
             max_priority_fee_per_gas=min(priority, decision.max_fee_per_gas),

@@ -70,3 +70,17 @@ def cancel_fees(old: Fees, next_base: int) -> Fees:
         max_fee_per_gas=max(bumped_max, 2 * next_base + priority),
         max_priority_fee_per_gas=priority,
     )
+
+
+def capped_cancel_fees(old: Fees, next_base: int, cap: int) -> Fees | FeeRefusal:
+    """`cancel_fees` never above `cap` (the strategy's max_gas_price): a replacement that must
+    bid more than the cap to be accepted is not sent at all, so repeated cancels cannot climb
+    the +12.5 % ladder without end."""
+    fees = cancel_fees(old, next_base)
+    floor = old.max_fee_per_gas * REPLACEMENT_BUMP_NUM // REPLACEMENT_BUMP_DEN + 1
+    if floor > cap or fees.max_priority_fee_per_gas > cap:
+        return FeeRefusal(
+            f"a replacement of max fee {old.max_fee_per_gas} must bid at least {floor} wei, "
+            f"above max_gas_price {cap}"
+        )
+    return Fees(min(fees.max_fee_per_gas, cap), fees.max_priority_fee_per_gas)

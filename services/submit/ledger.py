@@ -12,12 +12,16 @@ Amounts are TEXT of decimal digits (wei exceeds SQLite's 64-bit integers); times
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mev_common.messages import Bundle, Outcome
+
+from services.submit.ledger_chain import ChainRecords
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -88,6 +92,19 @@ _ADDED_COLUMNS = {
     },
 }
 
+# Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
+# 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
+#    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
+#    (a re-booked outcome is published under a new message id).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL, bound_at REAL NOT NULL)",
+        "ALTER TABLE receipts ADD COLUMN genesis_hash TEXT",
+        "ALTER TABLE bundles ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
 UNRESOLVED = ("signed", "sent")
 
 
@@ -112,6 +129,7 @@ class PendingPublish:
     outcome: Outcome
     trace: str
     seen_ns: int
+    revision: int = 0  # times the bundle was re-opened by a reorg
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -124,9 +142,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return db
 
 
-class Ledger:
+def hold_lock(db_path: Path) -> int:
+    """A shared flock on `<db>.lock` for the ledger's lifetime: scripts/restore.sh takes it
+    exclusively, so it refuses while any submit holds the ledger open (and waits for none)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{db_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+class Ledger(ChainRecords):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock = hold_lock(self.path)
         self._db = connect(path)
         self._db.executescript(SCHEMA)
         for table, columns in _ADDED_COLUMNS.items():
@@ -134,6 +162,17 @@ class Ledger:
             for name, decl in columns.items():
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._migrate()
+        self.genesis_hash: str | None = None  # set by `bind` / `binding`
+
+    def _migrate(self) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            for number, steps in enumerate(MIGRATIONS[version:], start=version + 1):
+                for sql in steps:
+                    self._db.execute(sql)
+                self._db.execute(f"PRAGMA user_version = {number}")
 
     # -- bundles and outcomes ---------------------------------------------------------------
     def _insert_bundle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
@@ -198,10 +237,13 @@ class Ledger:
 
     def unpublished(self) -> list[PendingPublish]:
         rows = self._db.execute(
-            "SELECT o.payload, b.trace, b.seen_ns FROM outcomes o JOIN bundles b "
+            "SELECT o.payload, b.trace, b.seen_ns, b.reopened FROM outcomes o JOIN bundles b "
             "ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
         ).fetchall()
-        return [PendingPublish(Outcome.model_validate_json(p), t or "", s or 0) for p, t, s in rows]
+        return [
+            PendingPublish(Outcome.model_validate_json(p), t or "", s or 0, r or 0)
+            for p, t, s, r in rows
+        ]
 
     def mark_published(self, bundle_id: str) -> None:
         self._db.execute("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
@@ -292,15 +334,19 @@ class Ledger:
             if receipt is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
-                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit) "
-                    "VALUES (:tx_hash, :block_number, :block_hash, :status, :gas_used, "
-                    ":effective_gas_price, :gas_cost, :realized_profit, :event_profit)",
-                    receipt,
+                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit, "
+                    "genesis_hash) VALUES (:tx_hash, :block_number, :block_hash, :status, "
+                    ":gas_used, :effective_gas_price, :gas_cost, :realized_profit, "
+                    ":event_profit, :genesis_hash)",
+                    {**receipt, "genesis_hash": self.genesis_hash},
                 )
             self._insert_outcome(outcome, gas_cost)
 
     def close(self) -> None:
         self._db.close()
+        if self._lock >= 0:
+            os.close(self._lock)  # releases the flock
+            self._lock = -1
 
 
 _TX_COLUMNS = (

@@ -1,17 +1,16 @@
 """The submit stage's logic with its I/O: gate, price, sign, record, broadcast, track, book.
 
-Order is the money-safety argument. A bundle is checked (decide), priced (fees), given a nonce
-and signed; the signed tx is committed to the ledger BEFORE it is broadcast, so after a crash
-at any point the ledger knows every tx that may be on the wire and nothing is ever signed twice
-for one bundle. There is no `await` between the last emergency-stop check and the broadcast
-call, so a stop applied by the control watcher is always seen by the next send.
+Order is the money-safety argument. A bundle is checked and priced by the pure gate (decide,
+with the loss limits), given a nonce and signed; the signed tx is committed to the ledger
+BEFORE it is broadcast, so after a crash at any point the ledger knows every tx that may be on
+the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
+emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
+seen by the next send. The chain head comes from submit's own RPC reads, never a message.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,29 +19,39 @@ from typing import Any
 from mev_common import metrics
 from mev_common.bus import Retryable
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.chain.rpc_pool import RpcPool
-from mev_common.executor import decode_execute
-from mev_common.messages import Block, Bundle, Outcome, bundle_id_for
+from mev_common.messages import Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
 
 from services.submit.conflicts import PoolClaims, bundle_pools
-from services.submit.decide import not_sent, refusal_reason
-from services.submit.fees import FeeRefusal, Fees, bundle_fees, cancel_fees, next_base_fee
+from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
+from services.submit.fees import FeeRefusal, Fees, capped_cancel_fees, next_base_fee
 from services.submit.keys import Signer
-from services.submit.ledger import Ledger, TxRecord
+from services.submit.ledger import TxRecord
+from services.submit.limits import kind_of, trip_reason
 from services.submit.nonces import NonceManager, NoNonceFree
+from services.submit.ports import ChainPort, LedgerPort, SafetyPort
 from services.submit.profit import realized_from_receipt
-from services.submit.sender import SendResult, Verdict, send_raw_everywhere
-from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
+from services.submit.reorg import ReorgWatch, reopen_reorged
+from services.submit.sender import SendResult, Verdict
+from services.submit.stale import BlockHashes
+from services.submit.tracking import (
+    Cancel,
+    CheckPool,
+    Settle,
+    Wait,
+    after_pool_check,
+    next_step,
+)
 
 log = logging.getLogger("mev.submit")
 
-# Test hook, off unless set to "1": SIGKILL this process right after a send is recorded, before
-# the bundle is acked (proves exactly-once across a crash). Never set it in production.
-KILL_AFTER_SEND_ENV = "MEV_SUBMIT_TEST_KILL_AFTER_SEND"
 CANCEL_GAS = 21_000
 
-Publish = Callable[[Outcome, str, int], Awaitable[None]]
+# (outcome, trace, seen_ns, revision): revision counts reorg re-openings (new message id)
+Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
+# Called once a trade is broadcast and recorded, before the bundle is acked. Only tests pass
+# one (tests/support/submit_kill.py kills the process there to prove exactly-once).
+AfterSend = Callable[[TxRecord], None]
 
 
 @dataclass
@@ -57,12 +66,16 @@ class Submitter:
         self,
         *,
         settings: Settings,
-        ledger: Ledger,
-        pool: RpcPool,
+        ledger: LedgerPort,
+        pool: ChainPort,
         signer: Signer,
-        executor: str,
+        policy: Policy,
+        safety: SafetyPort,
         publish: Publish,
         send_blocker: Callable[[], str | None],
+        native_token: str | None = None,
+        control_revision: Callable[[], int] = lambda: 0,
+        after_send: AfterSend | None = None,
     ) -> None:
         self.settings = settings
         self.cfg = settings.submit
@@ -70,14 +83,25 @@ class Submitter:
         self.ledger = ledger
         self.pool = pool
         self.signer = signer
-        self.executor = executor
+        self.policy = policy
+        self.executor = policy.executor
+        self.safety = safety
+        self.native_token = native_token  # profit in it counts against gas in the loss limit
         self._publish = publish
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
+        self.control_revision = control_revision  # emergency_stop's revision, for trips
+        self.after_send = after_send
+        self.tripped = safety.active()  # a loss limit tripped (in this run or before)
+        if self.tripped is not None:
+            metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)
         self.nonces = NonceManager(self.cfg.max_in_flight)
         self.head = Head()
+        self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
         self.sent = 0
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
+        self.blocks = BlockHashes(self._fetch_block)
+        self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
@@ -85,12 +109,14 @@ class Submitter:
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
+        self.head_checked_at = time.monotonic()
         if number > self.head.number:
             self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
+            metrics.GAS_PRICE.set(self.head.next_base_fee + self.cfg.priority_fee)
 
-    def on_block_message(self, block: Block) -> None:
-        if not block.reorg:
-            self.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+    async def _fetch_block(self, number: int) -> dict[str, Any] | None:
+        block = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
+        return block if isinstance(block, dict) else None
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
@@ -117,64 +143,53 @@ class Submitter:
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-            await self._publish(booked, trace, seen_ns)
+            await self._publish(booked, trace, seen_ns, 0)
             self.ledger.mark_published(bundle.id)
             return
         if self.ledger.trade_for(bundle.id) is not None:
             return  # its tx is on the wire: tracking books and publishes its outcome
         if self.head.number < 0 or not self.nonces.synced:
             raise Retryable("no chain head or nonces yet", delay_s=0.5)
-        # the bundle's own block proves the chain got there, even if our head view lags
-        head = max(self.head.number, bundle.block_number)
-        reason = refusal_reason(bundle, chain_id=self.chain_id, executor=self.executor, head=head)
-        strategy = getattr(self.settings.strategies, bundle.strategy)
-        if reason is None and (strategy is None or not strategy.enabled):
-            reason = f"strategy {bundle.strategy} is not enabled"
-        pools: frozenset[str] = frozenset()
-        if reason is None:
+        if time.monotonic() - self.head_checked_at > 2 * self.settings.chain.block_time_s:
+            try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
+        try:  # a leftover of another chain (or a reorged block) never reaches the gate
+            stale = await self.blocks.stale_reason(
+                bundle.block_number, bundle.block_hash, self.head.number
+            )
+        except RpcError as exc:
+            raise Retryable(f"block check: {exc}", delay_s=0.5) from exc
+        if stale is not None:
+            await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
+            return
+        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
             try:
-                pools = bundle_pools(bundle)
-                if decode_execute(bytes.fromhex(bundle.data[2:])).min_profit < 1:
-                    reason = "calldata minProfit is 0: the chain would not enforce a profit"
-            except ValueError as exc:
-                reason = f"data is not an executor call: {exc}"
-        if reason is None:
-            reason = self.claims.conflict(bundle.id, pools, bundle.block_number)
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
+        head = ChainHead(self.head.number, self.head.next_base_fee)
+        plan = decide(bundle, self.policy, head, self.safety.spend(self.native_token))
+        reason = plan.reason if isinstance(plan, Refusal) else None
+        if isinstance(plan, Refusal) and plan.trip:
+            self.trip(plan.reason)
+        if isinstance(plan, SendPlan):
+            reason = self.claims.conflict(bundle.id, plan.pools, bundle.block_number)
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
-        fees: Fees | FeeRefusal | None = None
-        if reason is None:
-            fees = bundle_fees(
-                next_base=self.head.next_base_fee,
-                bundle_cap=bundle.max_fee_per_gas,
-                strategy_cap=strategy.max_gas_price,
-                default_priority=self.cfg.priority_fee,
-                bundle_priority=bundle.max_priority_fee_per_gas,
-                victim_priority=bundle.victim_priority_fee if bundle.victim_tx_hash else None,
-            )
-            if isinstance(fees, FeeRefusal):
-                reason = fees.reason
         if reason is None and not self.cfg.dry_run:
-            reason = self.send_blocker()
+            reason = self.blocked()
         if reason is None:
             try:
                 nonce = self.nonces.take()
             except NoNonceFree as exc:
                 reason = f"in-flight limit: {exc}"
-        if reason is not None or not isinstance(fees, Fees):
-            await self._book(bundle, not_sent(bundle, reason or "no fees"), trace, seen_ns)
+        if reason is not None or not isinstance(plan, SendPlan):
+            await self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
             return
-        tx = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": bundle.to,
-            "value": bundle.value,
-            "data": bundle.data,
-            "gas": bundle.gas_limit,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        }
+        fees = Fees(plan.max_fee_per_gas, plan.max_priority_fee_per_gas)
+        tx = plan.tx(nonce)
         raw, tx_hash = self.signer.sign(tx)
         if self.cfg.dry_run:
             self.nonces.give_back(nonce)
@@ -187,7 +202,7 @@ class Submitter:
             nonce=nonce,
             max_fee_per_gas=fees.max_fee_per_gas,
             max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            gas_limit=bundle.gas_limit,
+            gas_limit=plan.gas,
             deadline_block=bundle.deadline_block,
             raw="0x" + raw.hex(),
             state="signed",
@@ -196,8 +211,8 @@ class Submitter:
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
-        self.claims.claim(bundle.id, pools)
-        result = await send_raw_everywhere(self.pool, raw, seen_ns)
+        self.claims.claim(bundle.id, plan.pools)
+        result = await self.pool.send_raw(raw, seen_ns)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
     async def _after_send(
@@ -235,8 +250,35 @@ class Submitter:
             self.ledger.mark_sent(record.hash)
         self.sent += 1
         log.info("tx sent", extra={"fields": {**fields, "endpoints": result.accepted_by}})
-        if os.environ.get(KILL_AFTER_SEND_ENV) == "1":
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.after_send is not None:
+            self.after_send(record)
+
+    # -- safety trips ------------------------------------------------------------------------
+    def blocked(self) -> str | None:
+        """Why nothing may leave this process now: a tripped limit, then the service's view."""
+        if self.tripped is not None:
+            return f"emergency stop tripped: {self.tripped.reason}"
+        return self.send_blocker()
+
+    def trip(self, reason: str) -> None:
+        """A loss limit stops every send (trades and cancels) until the operator clears it."""
+        if self.tripped is not None:
+            return
+        self.tripped = self.safety.trip(reason, self.control_revision())
+        metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)
+        log.error("emergency stop tripped", extra={"fields": {"reason": self.tripped.reason}})
+
+    def stop_key_written(self, revision: int) -> None:
+        """The operator wrote the emergency-stop key: a trip older than that write is cleared."""
+        cleared = self.safety.clear_if_rewritten(revision)
+        if cleared is None:
+            return
+        self.tripped = None
+        metrics.SAFETY_TRIP.labels(reason=kind_of(cleared.reason)).set(0)
+        log.warning(
+            "emergency stop trip cleared by the operator",
+            extra={"fields": {"reason": cleared.reason, "revision": revision}},
+        )
 
     async def _book_dry_run(
         self, bundle: Bundle, tx_hash: str, nonce: int, fees: Fees, trace: str, seen_ns: int
@@ -284,12 +326,15 @@ class Submitter:
     async def publish_pending(self) -> None:
         """Publish every booked outcome not yet published (also those of a previous run)."""
         for item in self.ledger.unpublished():
-            await self._publish(item.outcome, item.trace, item.seen_ns)
+            await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
             self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking --------------------------------------------------------------------------------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled."""
+        await reopen_reorged(
+            self.reorgs, self.ledger, self.nonces, self.pool, self.blocks, self.head.number
+        )
         txs = self.ledger.unresolved()
         if not txs:
             return 0
@@ -319,7 +364,8 @@ class Submitter:
                 receipt_timeout_s=self.cfg.receipt_timeout_s,
             )
             if isinstance(step, CheckPool):
-                step = await self._check_pool(trade, cancels)
+                held = {t.nonce for t in txs}
+                step = await self._check_pool(trade, cancels, mined_nonce, held)
             if isinstance(step, Settle):
                 await self._settle(bundle_id, trade, cancels, step)
                 settled += 1
@@ -331,24 +377,27 @@ class Submitter:
             self.nonces.confirmed_up_to(mined_nonce)
         return settled
 
-    async def _check_pool(self, trade: TxRecord, cancels: list[TxRecord]) -> Settle | Cancel:
+    async def _check_pool(
+        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
+    ) -> Settle | Cancel:
         known = [
             await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
         ]
-        if any(known):  # still pending (e.g. base fee above its cap): outbid it again
-            return Cancel(cancels[-1] if cancels else trade)
-        return Settle(
-            "dropped",
-            None,
-            None,
-            f"neither trade {trade.hash} nor its cancel is mined or known to the node after "
-            f"{self.cfg.receipt_timeout_s} s",
+        return after_pool_check(
+            trade,
+            cancels,
+            known=any(known),
+            mined_nonce=mined_nonce,
+            held_nonces=held,
+            receipt_timeout_s=self.cfg.receipt_timeout_s,
         )
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a
         21k-gas self-transfer on its nonce instead of a ~200k-gas revert)."""
         bundle_id = bundle_id_for(opportunity_id)
+        if bundle_id in self.withdrawn:
+            return  # only the first withdrawal of a bundle counts: repeats cancel nothing
         self.withdrawn[bundle_id] = reason
         while len(self.withdrawn) > 10_000:
             self.withdrawn.pop(next(iter(self.withdrawn)))
@@ -359,12 +408,28 @@ class Submitter:
         await self._cancel(trade, txs[-1] if txs else trade, why=f"withdrawn: {reason}")
 
     async def _cancel(self, trade: TxRecord, last: TxRecord, why: str = "past deadline") -> None:
-        blocked = self.send_blocker()
-        if blocked:
+        if self.blocked():
             return  # an emergency stop holds cancels too: nothing at all leaves this process
-        fees = cancel_fees(
-            Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas), self.head.next_base_fee
+        refused = self._cancel_refusal(trade)
+        bundle = self.ledger.bundle(trade.bundle_id)
+        strategy = self.policy.strategies.get(bundle.strategy) if bundle else None
+        fees = (
+            FeeRefusal(refused)
+            if refused
+            else capped_cancel_fees(
+                Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas),
+                self.head.next_base_fee,
+                strategy.max_gas_price if strategy else last.max_fee_per_gas,
+            )
         )
+        if isinstance(fees, FeeRefusal):
+            log.warning(
+                f"trade {why}: no cancel sent",
+                extra={
+                    "fields": {"bundle": trade.bundle_id, "nonce": trade.nonce, "why": fees.reason}
+                },
+            )
+            return
         tx = {
             "type": 2,
             "chainId": self.chain_id,
@@ -391,7 +456,7 @@ class Submitter:
             created_at=time.time(),
         )
         self.ledger.record_cancel(record)
-        result = await send_raw_everywhere(self.pool, raw)
+        result = await self.pool.send_raw(raw)
         if result.verdict is not Verdict.REJECTED:
             self.ledger.mark_sent(tx_hash)
         log.warning(
@@ -409,6 +474,12 @@ class Submitter:
                 }
             },
         )
+
+    def _cancel_refusal(self, trade: TxRecord) -> str | None:
+        sent = sum(1 for t in self.ledger.txs_of(trade.bundle_id) if t.kind == "cancel")
+        if sent >= self.cfg.max_cancels_per_nonce:
+            return f"{sent} cancels already sent for nonce {trade.nonce} (max_cancels_per_nonce)"
+        return None
 
     async def _settle(
         self, bundle_id: str, trade: TxRecord, cancels: list[TxRecord], step: Settle
@@ -483,6 +554,9 @@ class Submitter:
                 }
             },
         )
+        tripped = trip_reason(self.policy.limits, self.safety.spend(self.native_token))
+        if tripped is not None:
+            self.trip(tripped)
         if step.status == "dropped":
             try:
                 await self.sync_nonces()

@@ -3,6 +3,9 @@
 A trade is settled by whichever tx used its nonce: the trade itself (included or reverted), our
 0-value cancel (replaced), or something else (replaced, by another tx with that nonce). Once its
 deadline block is mined without it, it is never left to land stale: a cancel takes the nonce.
+A cancel is never re-sent forever: once the node knows neither tx, or the nonce sits above the
+chain's count with no tx of ours below it (after a chain reset or a reorg nothing can ever fill
+that gap), the trade is resolved as dropped and its nonce freed.
 """
 
 from __future__ import annotations
@@ -79,3 +82,34 @@ def next_step(
     if now - (last.sent_at or last.created_at) >= receipt_timeout_s:
         return CheckPool()
     return Wait()
+
+
+def after_pool_check(
+    trade: TxRecord,
+    cancels: list[TxRecord],
+    *,
+    known: bool,
+    mined_nonce: int,
+    held_nonces: set[int],
+    receipt_timeout_s: float,
+) -> Settle | Cancel:
+    """`CheckPool`'s answer: `known` if the node still has the trade or a cancel of it;
+    `held_nonces` are the nonces of all our unresolved txs."""
+    if not known:
+        return Settle(
+            "dropped",
+            None,
+            None,
+            f"neither trade {trade.hash} nor its cancel is mined or known to the node after "
+            f"{receipt_timeout_s} s: nonce {trade.nonce} freed (chain count {mined_nonce})",
+        )
+    below = any(mined_nonce <= n < trade.nonce for n in held_nonces)
+    if trade.nonce > mined_nonce and not below:
+        return Settle(
+            "dropped",
+            None,
+            None,
+            f"nonce {trade.nonce} is above the chain's count {mined_nonce} with no tx of ours "
+            f"below it: trade {trade.hash} can never be mined; nonce freed",
+        )
+    return Cancel(cancels[-1] if cancels else trade)  # still pending: outbid it again

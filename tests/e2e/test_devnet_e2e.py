@@ -21,7 +21,9 @@ from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.devnet.flow import run_flow
 from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_common.ops.nats_auth_cmds import declare
 from mev_common.pipeline_status import parse_metrics, total
+from mev_common.settings import load_settings
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, weth_balance
@@ -44,7 +46,8 @@ def world(
     tmp = tmp_path_factory.mktemp("e2e")
     node = start_anvil(free_port(), CHAIN, None, tmp)
     deploy_devnet(node.rpc_url, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1)
-    nats = start_embedded_nats(store_dir=tmp / "nats")
+    # with bus permissions on, as `make run`: every service connects as its own user
+    nats = start_embedded_nats(store_dir=tmp / "nats", auth_dir=tmp / "nats-auth")
     try:
         yield node, nats, tmp
     finally:
@@ -73,7 +76,9 @@ async def test_bot_lands_profit_that_ledger_and_chain_agree_on(
         contracts={"deployment_file": str(tmp / "deployment.json")},
         keys={"path": str(tmp / "bot.key")},
         submit={"priority_fee": "3.5 gwei"},
+        nats={"credentials_dir": str(tmp / "nats-auth")},
     )
+    assert await declare(load_settings(config)) == 0  # the operator declares streams, buckets
     procs = {n: ServiceProcess(n, config, tmp / f"{n}.log").start() for n in SERVICES}
     try:
         for proc in procs.values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -45,8 +46,8 @@ def compose() -> dict[str, Any]:
 
 def test_compose_has_every_service_and_the_devnet_profile(compose: dict[str, Any]) -> None:
     assert sorted(compose["services"]) == sorted(
-        [*SERVICES, "nats", "nats-box", "prometheus", "alertmanager", "grafana", "anvil",
-         "devnet-deploy", "flow", "nats-1", "nats-2", "nats-3"]
+        [*SERVICES, "nats", "nats-box", "operator", "prometheus", "alertmanager", "grafana",
+         "anvil", "devnet-deploy", "flow", "nats-1", "nats-2", "nats-3"]
     )  # fmt: skip
     for name in ("anvil", "devnet-deploy", "flow"):
         assert compose["services"][name]["profiles"] == ["devnet"]
@@ -61,7 +62,10 @@ def test_service_ports_health_and_startup_order(compose: dict[str, Any], name: s
     assert svc["healthcheck"]["test"][-1].endswith(
         "urlopen('http://127.0.0.1:8080/health', timeout=2)"
     )
-    assert svc["depends_on"] == {"nats": {"condition": "service_healthy"}}
+    assert svc["depends_on"] == {
+        "nats": {"condition": "service_healthy"},
+        "operator": {"condition": "service_healthy"},
+    }
     assert svc["restart"] == "on-failure"  # --shutdown-graceful exits 0 and stays down
     assert svc["command"] == ["python", "-m", f"services.{name}"]
 
@@ -78,7 +82,7 @@ def test_scaled_services_have_no_fixed_name_or_host_port(
 def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """target -> (source, mode); docker-compose 1.x prints short `src:target:mode` strings."""
     found: dict[str, tuple[str, str]] = {}
-    for volume in service["volumes"]:
+    for volume in service.get("volumes", []):
         if isinstance(volume, dict):
             mode = "ro" if volume.get("read_only") else "rw"
             found[volume["target"]] = (volume["source"], mode)
@@ -96,7 +100,7 @@ def test_key_read_only_ledger_and_nats_on_volumes(compose: dict[str, Any]) -> No
         assert mounts(compose["services"][name])["/data"] == ("data", "ro")
         assert "/app/keys" not in mounts(compose["services"][name])
     nats = compose["services"]["nats"]
-    assert nats["command"][:1] == ["-js"]
+    assert nats["command"] == ["-c", "/etc/nats/nats-server.conf"]
     assert mounts(nats)["/data"] == ("nats-data", "rw")
     assert sorted(compose["volumes"]) == [
         "alertmanager-data", "data", "grafana-data", "nats-1-data", "nats-2-data", "nats-3-data",
@@ -120,7 +124,8 @@ def test_cluster_profile_runs_three_routed_servers_and_r3(tmp_path: Path) -> Non
         svc = config["services"][node]
         assert svc["profiles"] == ["cluster"]
         command = svc["command"]
-        assert command[:3] == ["-js", "-sd", "/data"]
+        assert command[:2] == ["-c", "/etc/nats/nats-server.conf"]  # users and permissions too
+        assert mounts(svc)["/etc/nats/auth.conf"][0].endswith("/nats-auth/auth.conf")
         assert command[command.index("--name") + 1] == node
         assert command[command.index("--cluster_name") + 1] == "mev"
         routes = command[command.index("--routes") + 1].split(",")
@@ -155,9 +160,65 @@ def test_alerts_reach_alertmanager_and_its_webhook(compose: dict[str, Any]) -> N
 
 def test_nats_box_has_the_operator_credential(compose: dict[str, Any]) -> None:
     box = compose["services"]["nats-box"]
-    assert box["environment"]["NATS_CREDS"] == "/creds/operator.creds"
+    assert box["environment"]["NATS_NKEY"] == "/app/nats-auth/operator.nk"  # the CLI's --nkey
     assert box["environment"]["NATS_URL"] == "nats://nats:4222"
-    assert mounts(box)["/creds/operator.creds"] == (str(COMPOSE / "nats/operator.creds"), "ro")
+    assert mounts(box)["/app/nats-auth/operator.nk"] == (
+        str(COMPOSE / "nats-auth/operator.nk"),
+        "ro",
+    )
+
+
+def test_each_service_mounts_only_its_own_nats_credential(compose: dict[str, Any]) -> None:
+    """Issue 11: a container holds one NATS user's seed; the operator's only in `operator` and
+    the `nats-box` tools container (issue 17: the real NATS CLI as the operator)."""
+    production = yaml.safe_load((REPO / "config/production.yaml").read_text())
+    devnet = yaml.safe_load((COMPOSE / "devnet.yaml").read_text())
+    creds_dir = production["nats"]["credentials_dir"]
+    assert devnet["nats"]["credentials_dir"] == creds_dir
+    owners = {**{name: name for name in SERVICES}, "operator": "operator", "nats-box": "operator"}
+    for name, svc in compose["services"].items():
+        seeds = {t: src for t, (src, _) in mounts(svc).items() if t.endswith(".nk")}
+        if name not in owners:
+            assert seeds == {}, name
+            continue
+        user = owners[name]
+        target = f"{creds_dir}/{user}.nk"
+        assert list(seeds) == [target], name
+        assert seeds[target].endswith(f"/nats-auth/{user}.nk")
+        assert mounts(svc)[target][1] == "ro"
+        assert "MEV_NATS__CREDENTIALS_FILE" not in svc.get("environment", {})  # no env secrets
+    nats = mounts(compose["services"]["nats"])
+    assert nats["/etc/nats/auth.conf"][0].endswith("/nats-auth/auth.conf")
+    assert nats["/etc/nats/nats-server.conf"][0].endswith("/nats/nats-server.conf")
+
+
+def test_the_shipped_nats_config_with_generated_users_is_valid(tmp_path: Path) -> None:
+    """`mev-bot nats-auth init` writes the seeds and auth.conf; nats-server accepts the
+    committed nats-server.conf with it (`-t`: test the config and exit)."""
+    from mev_common.nats_auth import USERS, permissions
+    from mev_common.nats_server import nats_server_binary
+
+    auth = tmp_path / "nats-auth"
+    init = subprocess.run(
+        ["mev-bot", "nats-auth", "init", "--dir", str(auth)],
+        capture_output=True, text=True, cwd=REPO, check=False,
+        env={**os.environ, "PATH": f"{REPO}/.venv/bin:{os.environ.get('PATH', '')}"},
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    conf_text = (auth / "auth.conf").read_text()
+    for user in USERS:
+        assert f"# {user}" in conf_text
+        assert f"{user}.nk" in init.stdout and "mode 600" in init.stdout
+        for subject in permissions(user).publish:
+            assert f'"{subject}"' in conf_text
+    shutil.copy(COMPOSE / "nats/nats-server.conf", tmp_path / "nats-server.conf")
+    shutil.copy(auth / "auth.conf", tmp_path / "auth.conf")
+    conf = tmp_path / "nats-server.conf"
+    conf.write_text(conf.read_text().replace('"/data"', f'"{tmp_path / "store"}"'))
+    check = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(conf)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_dockerfile_slim_non_root_cli_and_healthcheck() -> None:
@@ -293,3 +354,23 @@ def test_every_metric_in_rules_and_dashboards_is_exported(
     referenced = referenced_metrics()
     assert len(referenced) > 20
     assert sorted(referenced - exported) == []
+
+
+def test_owned_metrics_are_exported_by_their_owner_only(
+    running_services: dict[str, str],
+) -> None:
+    """No confident zero from the wrong port: a metric one service owns (bundle success rate,
+    gas price, mempool size...) is in its owner's scrape and in no other (issue 15)."""
+    from mev_common import metrics
+
+    series = {name: exported_series(text) for name, text in running_services.items()}
+    for owner, owned in metrics.OWNED_BY.items():
+        for metric in owned:
+            name = metric._name  # the family name; counters add _total
+            kinds = {n for n in series[owner] if n == name or n.startswith(f"{name}_")}
+            assert kinds, f"{name} not exported by its owner {owner}"
+            for other in set(series) - {owner}:
+                leaked = {n for n in series[other] if n == name or n.startswith(f"{name}_")}
+                assert leaked == set(), f"{other} exports {owner}'s {leaked}"
+    assert "mev_bot_bundle_success_rate" not in series["ingest"]
+    assert "mev_bot_gas_price" in series["submit"]

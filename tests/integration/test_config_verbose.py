@@ -113,6 +113,8 @@ def test_reachable_nats_and_matching_rpc(
     rpc = ChainIdServer(31337)
     rpc_servers.append(rpc)
     path = write_config(tmp_path, nats.url, [("local", f"{rpc.origin}/v2/{TOKEN}")])
+    (tmp_path / "bot.key").write_text("ab" * 32)
+    (tmp_path / "bot.key").chmod(0o600)
 
     code = main(["--validate-config", "--verbose", "--config", str(path)])
     out, err = capsys.readouterr()
@@ -157,9 +159,10 @@ def test_chain_id_mismatch_exits_2(
     assert TOKEN not in out + err
 
 
-def test_unreachable_nats_and_rpc_are_reported_but_exit_0(
+def test_unreachable_nats_rpc_and_missing_key_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """validate-deployment.sh's connectivity step must be able to fail (issue 15)."""
     nats_url = f"nats://127.0.0.1:{free_port()}"
     rpc_url = f"http://127.0.0.1:{free_port()}"
     path = write_config(tmp_path, nats_url, [("down", f"{rpc_url}/{TOKEN}")])
@@ -167,10 +170,33 @@ def test_unreachable_nats_and_rpc_are_reported_but_exit_0(
     code = main(["--validate-config", "--verbose", "--config", str(path)])
     out, err = capsys.readouterr()
 
-    assert (code, err) == (0, "")
+    assert code == 1
     assert connectivity(out) == [
         f"nats         {nats_url}: UNREACHABLE (NoServersError)",
         f"rpc          down {rpc_url}/***: UNREACHABLE (ConnectError)",
+    ]
+    assert err.splitlines() == [
+        f"{path}: keys.path: {tmp_path / 'bot.key'} does not exist; the bot cannot sign "
+        "(create or mount it; --offline checks the file alone)",
+        f"{path}: nats.url: {nats_url} is UNREACHABLE (NoServersError); start NATS or fix "
+        "nats.url (--offline checks the file alone)",
+        f"{path}: chain.rpc_endpoints: down {rpc_url}/*** is UNREACHABLE (ConnectError); fix "
+        "the endpoint or its url (--offline checks the file alone)",
+    ]
+    assert TOKEN not in out + err
+
+
+def test_offline_checks_the_file_alone_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nats_url = f"nats://127.0.0.1:{free_port()}"
+    path = write_config(tmp_path, nats_url, [("down", f"http://127.0.0.1:{free_port()}")])
+
+    code = main(["--validate-config", "--verbose", "--offline", "--config", str(path)])
+    out, err = capsys.readouterr()
+
+    assert (code, err) == (0, "")
+    assert connectivity(out) == [
+        "not checked (--offline)",
         f"warning: keys.path {tmp_path / 'bot.key'} does not exist (needed to sign bundles)",
     ]
-    assert TOKEN not in out

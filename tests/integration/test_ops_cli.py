@@ -1,8 +1,8 @@
 """`mev-bot` operator commands against a real nats-server, a real anvil devnet and the four
 real service processes: status lists them, control flags return once the owning service
 acknowledged this exact revision (emergency stop, resume, nonce reset by submit; RPC rate and
-pool size by ingest), a command nobody acknowledges says so and exits 1, and
---shutdown-graceful makes every service drain and exit 0."""
+pool size by every service holding an RpcPool), a command nobody acknowledges says so and
+exits 1, and --shutdown-graceful makes every service drain and exit 0."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def test_status_lists_every_running_service(stack: tuple[Path, list[ServiceProce
     ]
 
 
-ACK = re.compile(r"acknowledged by (\w+) ([\w, -]+) in ")
+ACK = re.compile(r"acknowledged by ([\w/]+) ([\w, -]+) in ")
+RPC_HOLDERS = "ingest/detect/simulate/submit"  # every service with an RpcPool acknowledges
 
 
 @pytest.mark.parametrize(
@@ -115,8 +116,8 @@ ACK = re.compile(r"acknowledged by (\w+) ([\w, -]+) in ")
     [
         (["--emergency-stop"], "emergency_stop=1", "submit"),
         (["--resume"], "emergency_stop=0", "submit"),
-        (["--adjust-rpc-rate", "0.8"], "rpc_rate_factor=0.8", "ingest"),
-        (["--adjust-rpc-pool-size", "5"], "rpc_pool_size=5", "ingest"),
+        (["--adjust-rpc-rate", "0.8"], "rpc_rate_factor=0.8", RPC_HOLDERS),
+        (["--adjust-rpc-pool-size", "5"], "rpc_pool_size=5", RPC_HOLDERS),
     ],
 )
 def test_control_flag_returns_once_the_owning_service_acknowledged(
@@ -129,7 +130,8 @@ def test_control_flag_returns_once_the_owning_service_acknowledged(
     assert f"{CHAIN}.{key_value} (revision " in out.stdout
     match = ACK.search(out.stdout)
     assert match is not None, out.stdout
-    assert match.groups() == (service, f"{service}-test")
+    instances = ", ".join(sorted(f"{name}-test" for name in service.split("/")))
+    assert match.groups() == (service, instances)
 
 
 def test_emergency_stop_shows_in_status_and_resume_clears_it(
@@ -190,10 +192,10 @@ def test_validate_deployment_script_passes_on_the_running_stack(
     wait_all_healthy_in_status(config)
     ports = yaml.safe_load(config.read_text())["services"]
     urls = " ".join(f"http://127.0.0.1:{ports[n]['metrics_port']}/metrics" for n in SERVICES)
-    out = subprocess.run(
+    out = subprocess.run(  # no variables: the script finds the checkout's Python and CLI
         [str(REPO / "scripts/validate-deployment.sh"), "devnet", "--config", str(config)],
         capture_output=True, text=True, check=False, timeout=60,
-        env={**os.environ, "MEV_BOT": MEV_BOT, "PYTHON": sys.executable, "METRICS_URLS": urls},
+        env={k: v for k, v in os.environ.items() if not k.startswith("MEV_")},
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()

@@ -1,13 +1,19 @@
-"""`mev-bot run`: NATS and the four services come up healthy; SIGINT (Ctrl-C) ends every one."""
+"""`mev-bot run`: NATS and the four services come up healthy; SIGINT (Ctrl-C) ends every one.
+With `nats.credentials_dir`, as config/devnet.yaml has it: the credentials and the server's
+users are made on first start, each service connects as its own user, a stranger is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nats
+import nats.errors
 import psutil
 import pytest
 import yaml
@@ -22,7 +28,11 @@ def test_run_starts_everything_healthy_and_ctrl_c_leaves_no_process(tmp_path: Pa
         tmp_path,
         f"nats://127.0.0.1:{free_port()}",
         106,
-        nats={"embedded": True, "store_dir": str(tmp_path / "nats")},
+        nats={
+            "embedded": True,
+            "store_dir": str(tmp_path / "nats"),
+            "credentials_dir": str(tmp_path / "nats-auth"),
+        },
     )
     cfg = yaml.safe_load(config.read_text())
     log_path = tmp_path / "run.log"
@@ -44,6 +54,11 @@ def test_run_starts_everything_healthy_and_ctrl_c_leaves_no_process(tmp_path: Pa
         children = psutil.Process(stack.pid).children(recursive=True)
         names = sorted(_program(c.cmdline()) for c in children)
         assert names == sorted([f"services.{n}" for n in SERVICES] + ["nats-server"])
+        for user in (*SERVICES, "operator"):
+            seed = tmp_path / "nats-auth" / f"{user}.nk"
+            assert stat.S_IMODE(seed.stat().st_mode) == 0o600
+        with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
+            asyncio.run(nats.connect(cfg["nats"]["url"], allow_reconnect=False))
     finally:
         stack.send_signal(signal.SIGINT)
         code = stack.wait(timeout=30)

@@ -32,7 +32,6 @@ from mev_common.messages import decode as decode_message
 from mev_common.settings import load_settings
 from web3 import Web3
 
-from services.submit.submitter import KILL_AFTER_SEND_ENV
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet
 from tests.support.stack import REPO, ServiceProcess, write_config
@@ -46,7 +45,11 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    data_dir = tmp_path_factory.mktemp("submit-devnet")
+    yield from manual_mining_devnet(tmp_path_factory.mktemp("submit-devnet"))
+
+
+def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
+    """The real devnet deployment on a fresh anvil that mines only when a test says so."""
     node = start_anvil(free_port(), CHAIN, None, data_dir)
     try:
         key_path, out = data_dir / "bot.key", data_dir / "deployment.json"
@@ -196,8 +199,8 @@ def health(proc: ServiceProcess) -> dict[str, Any]:
         return {}
 
 
-def start_submit(config: Path, tmp: Path, **env: str) -> ServiceProcess:
-    proc = ServiceProcess("submit", config, tmp / "submit.log", env=env).start()
+def start_submit(config: Path, tmp: Path, module: str | None = None, **env: str) -> ServiceProcess:
+    proc = ServiceProcess("submit", config, tmp / "submit.log", env=env, module=module).start()
     proc.wait_health(200, timeout_s=30)
     return proc
 
@@ -338,7 +341,7 @@ async def test_kill_9_after_send_never_sends_twice_and_still_books(
 ) -> None:
     config = config_for(devnet, nats_server.url, tmp_path)
     db = tmp_path / "mev-bot.db"
-    proc = start_submit(config, tmp_path, **{KILL_AFTER_SEND_ENV: "1"})
+    proc = start_submit(config, tmp_path, module="tests.support.submit_kill")
     await wait_active(proc)
     bundle, profit = arbitrage_bundle(devnet, "kill-1")
     nonce = bot_nonce(devnet)

@@ -61,13 +61,14 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     relay: bool = False  # run the pass-through stage of tests.support.relay under this name
+    module: str | None = None  # run this module instead (a test wrapper of the service)
 
     def start(self) -> ServiceProcess:
         log = open(self.log_path, "ab")
         module = (
             ["tests.support.relay", "--stage", self.name]
             if self.relay
-            else [f"services.{self.name}"]
+            else [self.module or f"services.{self.name}"]
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", *module, "--config", str(self.config)],

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -26,7 +26,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
+from nats.js.api import PubAck, StreamConfig
 from pydantic import BaseModel
 
 from mev_common import metrics
@@ -96,11 +96,17 @@ class Bus:
 
     @classmethod
     async def connect(
-        cls, url: str | list[str], name: str, timeout_s: float = 5.0, attempts: int | None = None
+        cls,
+        url: str | list[str],
+        name: str,
+        timeout_s: float = 5.0,
+        attempts: int | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> Bus:
         """Connect, retrying the first connection with backoff (nats-py only retries after one
         succeeded). `attempts=None` retries forever: a service waits for its broker. `url` may
-        list every server of a cluster: the client fails over between them."""
+        list every server of a cluster: the client fails over between them.
+        `options`: credential and TLS from `nats_auth.connect_options`."""
         holder: dict[str, Bus] = {}
         servers = [url] if isinstance(url, str) else list(url)
 
@@ -116,8 +122,17 @@ class Bus:
                 log.info("nats reconnected", extra={"fields": {"url": url}})
                 holder["bus"].start_redeclare()
 
+        refused: list[str] = []
+
         async def on_error(exc: Exception) -> None:
-            log.debug("nats error: %s", exc)
+            text = str(exc)
+            if "authorization" not in text.lower() and "permission" not in text.lower():
+                log.debug("nats error: %s", exc)
+            elif refused[-1:] != [text]:  # loud once per new refusal, not on every retry
+                refused.append(text)
+                credential = (options or {}).get("nkeys_seed", "none")
+                fields = {"error": text, "credential": str(credential)}
+                log.error("nats refused this client", extra={"fields": fields})
 
         delay, tried = 0.2, 0
         while True:
@@ -132,6 +147,7 @@ class Bus:
                     disconnected_cb=on_disconnect,
                     reconnected_cb=on_reconnect,
                     error_cb=on_error,
+                    **(options or {}),
                 )
                 break
             except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
@@ -176,9 +192,11 @@ class Bus:
             self._redeclare_task = asyncio.create_task(self._redeclare(), name="nats-redeclare")
 
     async def _redeclare(self) -> None:
-        """Re-create everything declared, retrying while JetStream recovers, then tell the
-        consumers (`generation`) to re-subscribe. A failure is logged, counted and retried."""
-        delay = 0.1
+        """Re-create everything declared, then tell the consumers (`generation`) to
+        re-subscribe. A declaration that fails (JetStream still recovering, or this user may
+        not create streams) is logged, counted and retried; the consumers are told after the
+        first attempt anyway (a kept store needs no declaration) and again once it succeeds."""
+        delay, told = 0.1, False
         while not self.closing:
             try:
                 for fn in list(self.declarations):  # bounded: a leaderless stream times out
@@ -190,8 +208,14 @@ class Bus:
                     "re-declare after reconnect failed, retrying",
                     extra={"fields": {"error": repr(exc), "retry_in_s": delay}},
                 )
+                if not told:
+                    self._bump_generation()
+                    told = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+        self._bump_generation()
+
+    def _bump_generation(self) -> None:
         self.generation += 1
         event, self._redeclared = self._redeclared, asyncio.Event()
         event.set()
@@ -208,12 +232,17 @@ class Bus:
                 task.cancel()
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
-        """Create or update every stream: idempotent, safe for every replica to call at start."""
+        """Create or update every stream: idempotent, safe for every replica to call at start.
+        A stream that exists as specified is only read: with bus permissions on, services may
+        not create or change streams (the operator declares them, see nats_auth)."""
         for spec in specs:
             cfg = spec.config()
             try:
+                have = (await self.js.stream_info(spec.name)).config
+            except nats.js.errors.NotFoundError:
                 await self.js.add_stream(cfg)
-            except nats.js.errors.BadRequestError:
+                continue
+            if _stream_differs(have, cfg):
                 await self.js.update_stream(cfg)
 
     async def publish(
@@ -275,6 +304,11 @@ class Bus:
         if not self.nc.is_closed:
             with contextlib.suppress(Exception):  # the broker may already be gone
                 await self.nc.close()
+
+
+def _stream_differs(have: StreamConfig, want: StreamConfig) -> bool:
+    fields = ("subjects", "max_age", "max_msgs", "discard", "duplicate_window", "storage")
+    return any(getattr(have, f) != getattr(want, f) for f in fields)
 
 
 def _subject_kind(subject: str) -> str:

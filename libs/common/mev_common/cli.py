@@ -3,7 +3,7 @@
 Runbook commands are flags (`mev-bot --validate-config`, `mev-bot --emergency-stop`); newer
 commands are subcommands (`mev-bot run`, `mev-bot devnet up`). Each command lives in its own
 module; this one only parses and dispatches, so `mev-bot --help` stays cheap to import.
-Exit codes: 0 ok, 1 the command failed, 2 usage or config error.
+Exit codes: 0 ok, 1 the command failed (or a dependency is down), 2 usage or config error.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mev_common.ops.duration import duration_arg, positive_float_arg, positive_int_arg
+from mev_common.ops.duration import control_arg, duration_arg
 
 if TYPE_CHECKING:
     from mev_common.settings import Settings
@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="more detail (with --validate-config: effective config and connectivity)",
+        help="more detail (with --validate-config: effective config, and exit 1 unless NATS, "
+        "every RPC endpoint and the key file are there)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="with --validate-config --verbose: check the file only, probe nothing (CI)",
     )
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument(
@@ -62,15 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions.add_argument(
         "--adjust-rpc-rate",
-        type=positive_float_arg,
+        type=control_arg("rpc_rate_factor"),
         metavar="F",
-        help="scale every RPC endpoint's rate limit by F (0.8 = 20%% slower)",
+        help="scale the rate limit of every RPC endpoint in every service (ingest, detect, "
+        "simulate, submit) by F in (0, 10] (0.8 = 20%% slower); returns once each acknowledged",
     )
     actions.add_argument(
         "--adjust-rpc-pool-size",
-        type=positive_int_arg,
+        type=control_arg("rpc_pool_size"),
         metavar="N",
-        help="set the RPC connection pool size of every endpoint",
+        help="set the RPC connection pool size (1..1000) of every endpoint in every service",
     )
     actions.add_argument(
         "--reset-nonce",
@@ -140,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many blocks (default: run until Ctrl-C)",
     )
+    nats_auth = sub.add_parser(
+        "nats-auth",
+        parents=[common],
+        help="bus credentials: init (create, reuse), rotate USER, show, declare (streams, buckets)",
+    )
+    nats_auth.add_argument("action", choices=("init", "rotate", "show", "declare"))
+    nats_auth.add_argument("user", nargs="?", help="with rotate: ingest, detect, ..., operator")
+    nats_auth.add_argument("--dir", help="credentials dir (default: nats.credentials_dir)")
     return parser
 
 
@@ -151,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--{flags[0].replace('_', '-')} takes no command")
     if args.duration is not None and not args.dry_run:
         parser.error("--duration goes with --dry-run")
+    if args.offline and not args.validate_config:
+        parser.error("--offline goes with --validate-config")
     if args.timeout is not None and not any(_given(args, f) for f in CONTROL_FLAGS):
         parser.error("--timeout goes with a control flag such as --emergency-stop")
     if any(_given(args, f) for f in CONTROL_FLAGS):
@@ -173,11 +190,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--validate-config takes no command")
         from mev_common.config_check import validate_config
 
-        return validate_config(args.config, verbose=args.verbose)
+        return validate_config(args.config, verbose=args.verbose, offline=args.offline)
     if args.command == "run":
         from mev_common.stack import run_stack
 
         return run_stack(args.config)
+    if args.command == "nats-auth":
+        from mev_common.ops.nats_auth_cmds import auth_dir, run_nats_auth
+
+        settings = _settings(args.config)
+        if settings is None:
+            return 2
+        return run_nats_auth(settings, args.action, auth_dir(settings, args.dir), args.user)
     if args.command == "devnet":
         from mev_common.devnet.commands import run_devnet_command
 
@@ -218,9 +242,9 @@ def _control(args: argparse.Namespace) -> int:
     if args.resume:
         return cmds.run_control(settings, cmds.RESUME, "0", timeout)
     if args.adjust_rpc_rate is not None:
-        return cmds.run_control(settings, cmds.RPC_RATE, f"{args.adjust_rpc_rate:g}", timeout)
+        return cmds.run_control(settings, cmds.RPC_RATE, args.adjust_rpc_rate, timeout)
     if args.adjust_rpc_pool_size is not None:
-        return cmds.run_control(settings, cmds.RPC_POOL, str(args.adjust_rpc_pool_size), timeout)
+        return cmds.run_control(settings, cmds.RPC_POOL, args.adjust_rpc_pool_size, timeout)
     # --reset-nonce: a fresh token each time, so a repeated reset is a new revision to apply
     import time
 

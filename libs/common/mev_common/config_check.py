@@ -3,13 +3,15 @@
 The runbook runs it after a failed restart and before bringing a restored config back, so it
 must answer in one screen and fail loudly only on what would make the bot misbehave.
 
-Exit codes (cli.py: 0 ok, 2 config error):
+Exit codes (cli.py: 0 ok, 1 a dependency is down, 2 config error):
 - 2: the file does not validate, the key file is readable by others than its owner, or (with
   --verbose) an RPC endpoint answers with a chain id other than chain.chain_id. Each problem is
   one line on stderr, prefixed by the config file name.
-- 0: valid. A missing key file and placeholder addresses are warnings; (with --verbose) an
-  unreachable NATS or RPC endpoint is an UNREACHABLE line: the config may be right while the
-  network or a mount is not, and the runbook uses this command exactly while things are down.
+- 1 (with --verbose): NATS or an RPC endpoint is UNREACHABLE, or the key file is missing: the
+  deployment cannot run as configured (validate-deployment.sh relies on this).
+- 0: valid (and with --verbose: every dependency answers). Without --verbose, or with
+  --offline (CI, or a config restored before the network is up), nothing is probed and a
+  missing key file is a warning.
 Nothing printed here ever shows a key, a password or an RPC URL's path, query or userinfo.
 """
 
@@ -22,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mev_common.settings import (
     SERVICE_NAMES,
@@ -47,17 +50,19 @@ class Findings:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
 
 
-def validate_config(path: str | None, verbose: bool) -> int:
-    """Validate the config at `path` (or $MEV_CONFIG, or the default); return the exit code."""
+def validate_config(path: str | None, verbose: bool, offline: bool = False) -> int:
+    """Validate the config at `path` (or $MEV_CONFIG, or the default); return the exit code.
+    `verbose` without `offline` also requires every dependency to answer (exit 1 if not)."""
     cfg = resolve_config_path(path)
     try:
         settings = load_settings(cfg)
     except ConfigError as err:
         return _fail(cfg, err.problems)
     found = Findings()
-    check_secret_files(settings, found)
+    check_secret_files(settings, found, key_required=verbose and not offline)
     check_addresses(settings, found)
     check_consistency(settings, found)
     if found.problems:
@@ -71,12 +76,19 @@ def validate_config(path: str | None, verbose: bool) -> int:
         print("\neffective config (secrets masked):")
         print(yaml.safe_dump(masked_dump(settings), sort_keys=False).rstrip())
         print("\nconnectivity:")
-        asyncio.run(check_connectivity(settings, found))
-        print("\n".join(found.lines))
+        if offline:
+            print("not checked (--offline)")
+        else:
+            asyncio.run(check_connectivity(settings, found))
+            print("\n".join(found.lines))
     for warning in found.warnings:
         print(f"warning: {warning}")
     if found.problems:
         return _fail(cfg, found.problems)
+    if found.unreachable:
+        for line in found.unreachable:
+            print(f"{cfg}: {line}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -89,16 +101,21 @@ def _fail(cfg: Path, problems: list[str]) -> int:
 # ---- checks on the machine (files) and across sections -----------------------------------
 
 
-def check_secret_files(settings: Settings, found: Findings) -> None:
+def check_secret_files(settings: Settings, found: Findings, key_required: bool = False) -> None:
     """The signing key (and its password file) must be private to the bot's user: mode 0600
-    or stricter. A missing key is only a warning: configs are validated before keys are
-    mounted (the runbook restores config first)."""
+    or stricter. A missing key is only a warning (configs are validated before keys are
+    mounted: the runbook restores config first), unless `key_required` (strict --verbose)."""
     key = settings.keys
     for key_path, label in ((key.path, "keys.path"), (key.password_file, "keys.password_file")):
         if key_path is None:
             continue
         state = _file_mode_problem(Path(key_path))
-        if state == "missing":
+        if state == "missing" and key_required:
+            found.unreachable.append(
+                f"{label}: {key_path} does not exist; the bot cannot sign "
+                "(create or mount it; --offline checks the file alone)"
+            )
+        elif state == "missing":
             found.warnings.append(f"{label} {key_path} does not exist (needed to sign bundles)")
         elif state:
             found.problems.append(f"{label}: got {key_path} {state}")
@@ -215,7 +232,11 @@ def summary_lines(settings: Settings) -> list[str]:
 async def check_connectivity(settings: Settings, found: Findings) -> None:
     """Ask NATS and every RPC endpoint once, concurrently, each with a short timeout."""
     nats_line, *rpc_results = await asyncio.gather(
-        probe_nats(settings.nats.url, min(settings.nats.connect_timeout_s, CONNECT_TIMEOUT_S)),
+        probe_nats(
+            settings.nats.url,
+            min(settings.nats.connect_timeout_s, CONNECT_TIMEOUT_S),
+            _nats_options(settings),
+        ),
         *(probe_rpc(rpc) for rpc in settings.chain.rpc_endpoints),
     )
     url = mask_url(settings.nats.url)
@@ -223,12 +244,20 @@ async def check_connectivity(settings: Settings, found: Findings) -> None:
         found.lines.append(f"nats         {url}: answers")
     else:
         found.lines.append(f"nats         {url}: UNREACHABLE ({nats_line})")
+        found.unreachable.append(
+            f"nats.url: {url} is UNREACHABLE ({nats_line}); start NATS or fix nats.url "
+            "(--offline checks the file alone)"
+        )
     for rpc, (chain_id, error, elapsed_ms) in zip(
         settings.chain.rpc_endpoints, rpc_results, strict=True
     ):
         where = f"rpc          {rpc.name} {mask_url(rpc.url)}"
         if chain_id is None:
             found.lines.append(f"{where}: UNREACHABLE ({error})")
+            found.unreachable.append(
+                f"chain.rpc_endpoints: {rpc.name} {mask_url(rpc.url)} is UNREACHABLE ({error}); "
+                "fix the endpoint or its url (--offline checks the file alone)"
+            )
         elif chain_id != settings.chain.chain_id:
             found.lines.append(f"{where}: chain id {chain_id} MISMATCH ({elapsed_ms} ms)")
             found.problems.append(
@@ -239,7 +268,19 @@ async def check_connectivity(settings: Settings, found: Findings) -> None:
             found.lines.append(f"{where}: chain id {chain_id} matches ({elapsed_ms} ms)")
 
 
-async def probe_nats(url: str, timeout_s: float) -> str | None:
+def _nats_options(settings: Settings) -> dict[str, Any]:
+    """The operator's credential and TLS if present: a server with auth refuses strangers."""
+    from mev_common.nats_auth import OPERATOR, NatsAuthError, connect_options
+
+    try:
+        return connect_options(settings.nats, OPERATOR)
+    except NatsAuthError:
+        return {}
+
+
+async def probe_nats(
+    url: str, timeout_s: float, options: dict[str, Any] | None = None
+) -> str | None:
     """None if a NATS server accepts a connection, else a short reason."""
     import nats
 
@@ -254,6 +295,7 @@ async def probe_nats(url: str, timeout_s: float) -> str | None:
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0.1,
                 error_cb=quiet,
+                **(options or {}),
             ),
             timeout_s + 1,
         )

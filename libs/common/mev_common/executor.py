@@ -21,9 +21,16 @@ _EXECUTE_TYPES = ["(address,address,address,uint256)[]", "uint256", "uint256", "
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
 ERROR_SIGNATURES = (
     "NotOwner(address)",
+    "NotOwnerOrBeneficiary(address)",
+    "NotBeneficiary(address)",
+    "NotPendingOwner(address)",
+    "ZeroAddress()",
     "InvalidPath()",
+    "PairNotAllowed(address)",
     "InsufficientProfit(int256,uint256)",
     "UnexpectedCallback(address)",
+    "CallbackMissing(address)",
+    "LoanNotReceived(address,uint256,uint256)",
     "TransferFailed(address)",
     "EthTransferFailed()",
     "Error(string)",
@@ -90,6 +97,40 @@ def decode_execute(data: bytes) -> ExecuteCall:
 
 def encode_balance_of(owner: str) -> bytes:
     return BALANCE_OF_SELECTOR + encode(["address"], [owner])
+
+
+def _call(signature: str, *args: Any) -> bytes:
+    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
+    return function_signature_to_4byte_selector(signature) + encode(types, list(args))
+
+
+# Operator calls (key rotation, sweeps, allowlist): rare, so built per call.
+def encode_sweep(token: str, amount: int) -> bytes:
+    """`sweep(token, amount)`: pay `amount` of `token` to the beneficiary (owner or beneficiary)."""
+    return _call("sweep(address,uint256)", token, amount)
+
+
+def encode_sweep_eth(amount: int) -> bytes:
+    return _call("sweepEth(uint256)", amount)
+
+
+def encode_transfer_ownership(new_owner: str) -> bytes:
+    """Step 1 of a key rotation (owner or beneficiary); `acceptOwnership` is step 2."""
+    return _call("transferOwnership(address)", new_owner)
+
+
+def encode_accept_ownership() -> bytes:
+    return _call("acceptOwnership()")
+
+
+def encode_set_factory(factory: str, init_code_hash: bytes, allowed: bool) -> bytes:
+    """`setFactory`: allowlist (or remove) a V2 factory whose pairs the executor may call."""
+    return _call("setFactory(address,bytes32,bool)", factory, init_code_hash, allowed)
+
+
+def encode_address_getter(name: str) -> bytes:
+    """Calldata of a no-argument address getter: "owner", "pendingOwner" or "beneficiary"."""
+    return _call(f"{name}()")
 
 
 def decode_revert(data: bytes) -> RevertReason:

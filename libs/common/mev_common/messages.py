@@ -222,7 +222,9 @@ class Withdrawal(Message):
     reason: str
 
 
-OutcomeStatus = Literal["included", "reverted", "dropped", "replaced", "not_sent", "dry_run"]
+OutcomeStatus = Literal[
+    "included", "reverted", "dropped", "replaced", "not_sent", "dry_run", "chain_reset"
+]
 
 
 class Outcome(Message):

@@ -1,7 +1,10 @@
 """Every Prometheus metric, declared once, with the runbook's names (DESIGN §8).
 
-Each service process exports the whole set (unused ones stay at zero), so a dashboard or alert
-never references a metric that no service exports. Rates the runbook asks for as gauges
+Each service exports only the metrics it owns (`OWNED_BY`) plus the shared ones (status, NATS,
+RPC, errors, messages): a scrape of the wrong port then has no such series instead of a
+confident zero (`mev_bot_bundle_success_rate 0.0` from ingest). `registry_for(service)` is what
+the service's /metrics serves; tests check every metric a rule or dashboard uses is exported by
+its owner. Rates the runbook asks for as gauges
 (`..._per_second`, `..._per_hour`) are refreshed by `RateTracker` from the `_total` counters.
 """
 
@@ -10,7 +13,17 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+)
+from prometheus_client.metrics import MetricWrapperBase
 
 # Sub-millisecond buckets: our targets are single-digit ms, the runbook's 50-200 ms.
 LATENCY_BUCKETS = (
@@ -64,7 +77,11 @@ GAS_SPENT_WEI = Counter(
 GAS_EFFICIENCY_RATIO = Gauge(
     "mev_bot_gas_efficiency_ratio", "Gross profit / (gross profit + gas spent) over the last hour"
 )
-GAS_PRICE = Gauge("mev_bot_gas_price", "Current base fee + priority fee estimate, in wei")
+GAS_PRICE = Gauge(
+    "mev_bot_gas_price",
+    "Current base fee + priority fee estimate, in wei: the next block's base fee plus "
+    "submit.priority_fee (exported by submit)",
+)
 OPPORTUNITIES_DROPPED = Counter(
     "mev_bot_opportunities_dropped",
     "Opportunities found but not published (or withdrawn), by reason: below_min_profit, "
@@ -99,6 +116,15 @@ DEAD_LETTERS = Counter(
 )
 NATS_CONNECTED = Gauge("mev_bot_nats_connected", "1 while connected to NATS")
 EMERGENCY_STOP = Gauge("mev_bot_emergency_stop_active", "1 while the emergency stop flag is set")
+SAFETY_TRIP = Gauge(
+    "mev_bot_safety_trip",
+    "1 while a loss limit holds submit's emergency stop (tx_cost, daily_gas_budget, daily_loss, "
+    "consecutive_reverts); the operator clears it by writing the emergency-stop key",
+    ["reason"],
+)
+CONTROL_WATCHER_UP = Gauge(
+    "mev_bot_control_watcher_up", "1 while submit's control-KV watcher runs (0: nothing is sent)"
+)
 CONSUMER_LAG = Gauge(
     "mev_bot_consumer_lag",
     "Messages not yet acked by a stage's shared durable consumer (pending + unacked)",
@@ -165,3 +191,38 @@ SIMULATION_HALTED = Gauge(
     "mev_bot_simulation_halted", "1 while a strategy is halted by a simulator disagreement",
     ["strategy"],
 )  # fmt: skip
+
+
+# Which service owns which metric; every metric not named here is shared (every service).
+OWNED_BY: dict[str, tuple[MetricWrapperBase, ...]] = {
+    "ingest": (MEMPOOL_SIZE, PENDING_FEED),
+    "detect": (DETECTION_LATENCY, OPPORTUNITIES_DROPPED),
+    "simulate": (
+        SIMULATION_LATENCY, SIMULATOR_DISAGREEMENTS, SIMULATIONS, SIMULATION_REVERTS,
+        REFERENCE_CHECKS, STALE_DROPPED, QUARANTINED, SIMULATOR_REFORKS, SIMULATION_HALTED,
+    ),
+    "submit": (
+        SUBMISSION_LATENCY, BUNDLES, BUNDLE_SUCCESS_RATE, STRATEGY_SUCCESS_RATE, PROFIT_WEI,
+        PROFIT_ETH_PER_HOUR, GAS_SPENT_WEI, GAS_EFFICIENCY_RATIO, GAS_PRICE, EMERGENCY_STOP,
+    ),
+}  # fmt: skip
+
+
+def all_metrics() -> list[MetricWrapperBase]:
+    return [m for m in globals().values() if isinstance(m, MetricWrapperBase)]
+
+
+def owner_of(metric: MetricWrapperBase) -> str | None:
+    """The service that owns `metric`, or None if every service exports it."""
+    return next((s for s, owned in OWNED_BY.items() if metric in owned), None)
+
+
+def registry_for(service: str) -> CollectorRegistry:
+    """What `service`'s /metrics serves: its own metrics, the shared ones, process and GC."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    for metric in all_metrics():
+        if owner_of(metric) in (None, service):
+            registry.register(metric)
+    return registry

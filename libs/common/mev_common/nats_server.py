@@ -58,6 +58,9 @@ class EmbeddedNats:
     host: str = "127.0.0.1"
     log_file: Path | None = None
     sync_always: bool = False
+    # nats_auth: seeds and auth.conf under auth_dir (created on first start, reused after)
+    auth_dir: Path | None = None
+    extra_conf: str = ""  # more server config, e.g. a `tls {}` block
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -73,6 +76,8 @@ class EmbeddedNats:
             f'listen: "{self.host}:{self.port}"\n'
             f"max_payload: 1048576\n"
             f'jetstream {{\n  store_dir: "{self.store_dir.resolve()}"{sync}\n}}\n'
+            + self._auth_conf()
+            + self.extra_conf
         )
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self._proc = subprocess.Popen(
@@ -87,6 +92,14 @@ class EmbeddedNats:
             self.stop()
             raise
         return self
+
+    def _auth_conf(self) -> str:
+        if self.auth_dir is None:
+            return ""
+        from mev_common.nats_auth import AUTH_CONF, ensure_credentials
+
+        ensure_credentials(self.auth_dir)
+        return (self.auth_dir / AUTH_CONF).read_text()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         proc, self._proc = self._proc, None
@@ -121,6 +134,8 @@ def start_embedded_nats(
     store_dir: str | os.PathLike[str] | None = None,
     port: int | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    auth_dir: str | os.PathLike[str] | None = None,
+    extra_conf: str = "",
 ) -> EmbeddedNats:
     """Start nats-server on `port` (a free one if None) with its store in `store_dir` (a temp
     dir removed by `cleanup()` if None)."""
@@ -132,6 +147,8 @@ def start_embedded_nats(
         port=port or free_port(),
         store_dir=Path(store_dir),
         log_file=Path(log_file) if log_file else None,
+        auth_dir=Path(auth_dir) if auth_dir else None,
+        extra_conf=extra_conf,
     )
     server._tmp = tmp
     return server.start()

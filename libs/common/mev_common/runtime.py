@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import uvicorn
@@ -34,6 +34,7 @@ from mev_common.bus import Bus, Handler, M
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
+from mev_common.nats_auth import NatsAuthError, connect_options, mask_secrets
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.stall import StallWatch
@@ -62,7 +63,14 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return mask_secrets(orjson.dumps(entry, default=str).decode())
+
+
+class TextFormatter(logging.Formatter):
+    """The readable format, with the same masking as the JSON one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
 
 
 def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -70,12 +78,20 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "nats", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class RefuseToStart(Exception):
+    """A service's `main` found it must not run (the key does not own the executor, the ledger
+    belongs to another chain): the process prints "<service>: refusing to start: <message>" on
+    stderr and exits 2, like a bad config."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -88,6 +104,17 @@ class Check:
 
 
 CheckFn = Callable[[], Check]
+
+
+class _HasRpcHealth(Protocol):
+    def all_down_reason(self) -> str | None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+def rpc_check(pool: _HasRpcHealth) -> Check:
+    """The `rpc` health check: critical (503) once every endpoint is down, naming them."""
+    down = pool.all_down_reason()
+    return Check(down is None, down or pool.health())
 
 
 @dataclass
@@ -239,16 +266,27 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     ports = ports_for(settings, service)
     host = settings.services.host
     metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
-    metrics_server = start_http_server(ports.metrics_port, addr=host)
+    metrics_server = start_http_server(
+        ports.metrics_port, addr=host, registry=metrics.registry_for(service)
+    )
 
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
 
+    try:
+        options = connect_options(settings.nats, service)
+    except NatsAuthError as exc:
+        log.error("cannot connect to NATS", extra={"fields": {"error": str(exc)}})
+        _close_metrics(metrics_server)
+        return 2
     connect = asyncio.create_task(
         Bus.connect(
-            settings.nats.servers, f"mev-{service}-{instance}", settings.nats.connect_timeout_s
+            settings.nats.servers,
+            f"mev-{service}-{instance}",
+            settings.nats.connect_timeout_s,
+            options=options,
         )
     )
     waiter = asyncio.create_task(stop_requested.wait())
@@ -259,9 +297,21 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         return 0
     waiter.cancel()
     bus = connect.result()
-    # declared again after every reconnect: the server may come back without its state
-    await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
-    await bus.declare(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
+    try:
+        # declared again after every reconnect: the server may come back without its state
+        await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
+    except Exception as exc:  # with bus permissions, only the operator may declare streams
+        log.error(
+            "streams not declared, and this service may not declare them: start NATS with "
+            "`mev-bot run` or run `mev-bot nats-auth declare` first",
+            extra={"fields": {"error": repr(exc)}},
+        )
+        await bus.close()
+        _close_metrics(metrics_server)
+        return 1
+    # after a reconnect only (heartbeats create it at start): a service without the right to
+    # create it must still start, as before
+    bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
 
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
     main_task = asyncio.create_task(main(rt), name=f"{service}-main")
@@ -303,8 +353,13 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     exit_code = 0
     if main_task.done() and not stop_requested.is_set():
         exc = main_task.exception()
-        log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
-        exit_code = 1
+        if isinstance(exc, RefuseToStart):
+            log.error("refusing to start", extra={"fields": {"error": str(exc)}})
+            print(f"{service}: refusing to start: {exc}", file=sys.stderr, flush=True)
+            exit_code = exc.exit_code
+        else:
+            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+            exit_code = 1
     log.info("stopping: finishing in-flight work")
     rt.stop.set()
     rt.ready = False
@@ -316,8 +371,10 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
         main_task.cancel()
         exit_code = 1
+    except RefuseToStart:
+        pass  # exit code 2, set above
     except Exception:
-        exit_code = 1
+        exit_code = exit_code or 1
     stop_wait.cancel()
     status_task.cancel()
     heartbeat_task.cancel()

@@ -40,6 +40,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH
+
 DEFAULT_CONFIG = Path("config/devnet.yaml")
 ENV_PREFIX = "MEV_"
 SERVICE_NAMES = ("ingest", "detect", "simulate", "submit")
@@ -147,6 +149,32 @@ class ChainSettings(Section):
         return self
 
 
+_NKEY_SEED = re.compile(r"S[A-Z][A-Z2-7]{56}")
+
+
+def _a_path(v: str | None) -> str | None:
+    """A credential setting holds where the secret lives, never the secret itself."""
+    if v is not None and _NKEY_SEED.search(v):
+        raise ValueError("a path to the seed file, not the seed itself (keep it in a 0600 file)")
+    return v
+
+
+class NatsTlsSettings(Section):
+    """TLS to NATS: the CA that signed the server's certificate; a client certificate and key
+    if the server verifies clients (both or neither)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> NatsTlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            missing = "key_file" if self.key_file is None else "cert_file"
+            raise problem((missing,), None, "cert_file and key_file together (or neither)")
+        return self
+
+
 class NatsSettings(Section):
     url: str = "nats://127.0.0.1:4222"
     embedded: bool = True
@@ -162,12 +190,19 @@ class NatsSettings(Section):
     replicas: int = Field(default=1, ge=1, le=5)
     # A consumer with work waiting and no ack for this long turns /health 503.
     consumer_stall_s: float = Field(default=30.0, gt=0)
+    # nkey seed files, one per user (<dir>/<user>.nk); None: connect without credentials
+    credentials_dir: str | None = None
+    # one service's seed file (overrides credentials_dir; e.g. MEV_NATS__CREDENTIALS_FILE)
+    credentials_file: str | None = None
+    tls: NatsTlsSettings | None = None
+
+    _paths = field_validator("credentials_dir", "credentials_file")(_a_path)
 
     @field_validator("url")
     @classmethod
     def _nats_url(cls, v: str) -> str:
         if not re.match(r"^(nats|tls)://[^\s/]+:\d+$", v):
-            raise ValueError("expected nats://HOST:PORT")
+            raise ValueError("expected nats://HOST:PORT or tls://HOST:PORT")
         return v
 
     @field_validator("urls")
@@ -307,11 +342,19 @@ def is_placeholder_address(address: str) -> bool:
     return int(address, 16) < 2**32
 
 
+def _code_hash(v: Any) -> str:
+    if not isinstance(v, str) or not re.match(r"^0x[0-9a-fA-F]{64}$", v):
+        raise ValueError("expected a 32-byte hash: 0x followed by 64 hex digits")
+    return v.lower()
+
+
 class DexSettings(Section):
     name: str = Field(min_length=1)
     factory: Address
     router: Address | None = None
     fee_bps: int = Field(default=30, ge=0, lt=10_000)
+    # keccak of the pair creation code: submit derives every pair address from it (CREATE2)
+    init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V2_INIT_CODE_HASH
 
 
 class ContractsSettings(Section):
@@ -358,10 +401,26 @@ class SubmitSettings(Section):
     max_in_flight: int = Field(default=8, ge=1, le=64)
     priority_fee: Wei = 10**9
     receipt_timeout_s: float = Field(default=30.0, gt=0)
+    # Money safety (services/submit/decide.py, limits.py): what submit signs whoever asks.
+    profit_tokens: list[Address] = []  # besides contracts.weth, which is always allowed
+    max_tx_cost: Wei = 10**17  # gas_limit x max_fee_per_gas of one trade
+    daily_gas_budget: Wei = 10**18  # worst-case gas of the UTC day's txs
+    daily_loss_limit: Wei = 10**17  # gas spent minus native-token profit over the UTC day
+    max_consecutive_reverts: int = Field(default=3, ge=1)
+    max_cancels_per_nonce: int = Field(default=3, ge=0)
+
+
+# Local test chains (anvil/hardhat 31337, ganache 1337): a restart there is a new chain.
+DEVNET_CHAIN_IDS = frozenset({1337, 31337})
 
 
 class DatabaseSettings(Section):
     path: str = "data/mev-bot.db"
+    # The ledger/nonces/KV meet another chain instance (same chain id, other genesis hash):
+    # `refuse` to start, or `reset`: close the old chain's in-flight trades as chain_reset.
+    on_chain_change: Literal["reset", "refuse"] = "refuse"
+    # Booked receipts newer than this many blocks are re-checked against the canonical chain.
+    reorg_depth: int = Field(default=64, ge=0, le=10_000)
 
 
 class KeySettings(Section):
@@ -423,6 +482,19 @@ class Settings(BaseSettings):
                     f"at most chain.block_gas_limit ({self.chain.block_gas_limit}): "
                     "a trade must fit in one block",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _reset_only_on_a_devnet(self) -> Settings:
+        # A real chain never changes its genesis: a mismatch there is a misconfigured RPC or
+        # ledger, and closing its in-flight trades unchecked would hide money on the wire.
+        if self.database.on_chain_change == "reset" and self.chain.chain_id not in DEVNET_CHAIN_IDS:
+            raise problem(
+                ("database", "on_chain_change"),
+                "reset",
+                f"reset is for local devnets only (chain ids {sorted(DEVNET_CHAIN_IDS)}); "
+                f"chain {self.chain.chain_id} must use refuse",
+            )
         return self
 
     @classmethod
@@ -605,7 +677,9 @@ def _show(loc: tuple[str | int, ...], value: Any) -> str:
     """The bad value for an error line: never a secret, never a URL's credentials."""
     last = next((p for p in reversed(loc) if isinstance(p, str)), "")
     if isinstance(value, str):
-        if _SECRET_KEY.search(last) and not _REFERENCE_KEY.search(last):
+        if _NKEY_SEED.search(value) or (
+            _SECRET_KEY.search(last) and not _REFERENCE_KEY.search(last)
+        ):
             return "'***'"
         if last.endswith("url") or "://" in value:
             return repr(mask_url(value))
@@ -668,7 +742,9 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
         if isinstance(value, list):
             return [mask(key, v) for v in value]
         if isinstance(value, str):
-            if _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key):
+            if _NKEY_SEED.search(value) or (
+                _SECRET_KEY.search(key) and not _REFERENCE_KEY.search(key)
+            ):
                 return "***"
             if key.endswith("url") or "://" in value:
                 return mask_url(value)

@@ -9,6 +9,7 @@ SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG): no process is left beh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -25,6 +26,7 @@ from typing import IO, Any
 import orjson
 
 from mev_common.nats_server import EmbeddedNats
+from mev_common.ops.nats_auth_cmds import declare
 from mev_common.pipeline_status import parse_metrics, pipeline_status
 from mev_common.settings import ConfigError, Settings, load_settings
 
@@ -69,9 +71,30 @@ def render(line: str) -> str:
     return f"{stamp} {level:<7} {msg}" + (f"  {extras}" if extras else "")
 
 
+_last_errors: dict[str, str] = {}
+
+
 def _pipe_lines(source: str, stream: IO[bytes]) -> None:
     for raw in iter(stream.readline, b""):
-        emit(source, render(raw.decode("utf-8", "replace")))
+        line = render(raw.decode("utf-8", "replace"))
+        if " ERROR " in line or "Traceback" in line or line.endswith("Error"):
+            _last_errors[source] = line
+        emit(source, line)
+
+
+def crash_advice(name: str, code: int | None, config: Path) -> list[str]:
+    """What the operator does after a service crashed `mev-bot run` (printed, then exit 1)."""
+    cfg = f"--config {config}"
+    lines = [
+        f"{name} exited unexpectedly with code {code}: the stack is stopping",
+        f"  its log: the `{name:<8} |` lines above"
+        + (f"; last error: {_last_errors[name]}" if name in _last_errors else ""),
+        f"  next: fix what that error names, then `mev-bot run {cfg}` again;"
+        f" `mev-bot {cfg} status` shows the control values in force",
+        "  a bad control value is rejected and logged by the services, not fatal; once the stack"
+        f" runs, set a value back with `mev-bot {cfg} --adjust-rpc-rate 1` (or `--resume`)",
+    ]
+    return lines
 
 
 def _die_with_parent() -> None:
@@ -161,14 +184,22 @@ def run_stack(config_arg: str | None) -> int:
     extras: list[Callable[[], None]] = []
     exit_code = 0
     try:
+        auth = Path(settings.nats.credentials_dir) if settings.nats.credentials_dir else None
         if settings.nats.embedded:
             host, port = settings.nats.url.rsplit("//", 1)[1].rsplit(":", 1)
             store = Path(settings.nats.store_dir)
             nats = EmbeddedNats(
-                port=int(port), store_dir=store, host=host, log_file=store / "nats-server.log"
+                port=int(port),
+                store_dir=store,
+                host=host,
+                log_file=store / "nats-server.log",
+                auth_dir=auth,
             )
             nats.start()
-            emit("nats", f"nats-server with JetStream on {nats.url}, store {store}")
+            users = f", users and credentials in {auth}" if auth else ""
+            emit("nats", f"nats-server with JetStream on {nats.url}, store {store}{users}")
+        if auth is not None and asyncio.run(declare(settings)) != 0:
+            raise SystemExit("mev-bot run: cannot declare streams as operator (see above)")
         extras.extend(start_extras(settings, config))
         env = dict(os.environ, PYTHONUNBUFFERED="1", MEV_CONFIG=str(config))
         for name in SERVICES:
@@ -195,7 +226,8 @@ def run_stack(config_arg: str | None) -> int:
                 if proc.returncode == 0:  # drained on request (`mev-bot --shutdown-graceful`)
                     emit("stack", f"{name} shut down gracefully: stopping the rest")
                 else:
-                    emit("stack", f"{name} exited unexpectedly with code {proc.returncode}")
+                    for line in crash_advice(name, proc.returncode, config):
+                        emit("stack", line)
                     exit_code = 1
                 stop.set()
                 break

@@ -11,7 +11,14 @@ from eth_utils import function_signature_to_4byte_selector
 from mev_common.devnet.artifacts import load_artifact, node_modules, repo_root
 from web3 import Web3
 
-CONTRACTS = ("Executor", "DevToken")
+CONTRACTS = (
+    "Executor",
+    "ExecutorStorageCommit",
+    "DevToken",
+    "AttackerPair",
+    "AttackerFactory",
+    "AttackerToken",
+)
 
 
 def test_recompiling_gives_byte_identical_artifacts(tmp_path: Path) -> None:
@@ -26,7 +33,7 @@ def test_recompiling_gives_byte_identical_artifacts(tmp_path: Path) -> None:
         committed = (root / "contracts/build" / f"{name}.json").read_bytes()
         assert (tmp_path / f"{name}.json").read_bytes() == committed, f"{name}: rebuild differs"
         artifact = json.loads(committed)
-        source = (root / "contracts" / f"{name}.sol").read_bytes()
+        source = (root / artifact["sourceName"]).read_bytes()
         assert artifact["sourceSha256"] == hashlib.sha256(source).hexdigest()
         assert artifact["compiler"]["version"].startswith("0.8.37+")
         assert artifact["bytecode"].startswith("0x") and artifact["deployedBytecode"].startswith(
@@ -55,3 +62,8 @@ def test_calldata_layout_is_as_documented() -> None:
     assert words[5:9] == [1, 2, 3, 30]  # hops[0] at 0xa0
     assert words[9:13] == [4, 3, 2, 25]  # hops[1] at 0xa0 + 0x80
     assert len(words) == 13
+
+
+def test_both_executor_builds_have_the_same_interface() -> None:
+    """The storage-slot build is a drop-in for the transient one (build flag, same API)."""
+    assert load_artifact("ExecutorStorageCommit").abi == load_artifact("Executor").abi

@@ -68,7 +68,7 @@ def test_profitable_cycle_pays_exact_profit_to_owner(
     amount_in = 5 * WETH
     profit = devnet.expected_out(legs, amount_in) - amount_in
     assert profit > 0
-    executor, owner = devnet.executor.address, devnet.deployment["bot"]
+    executor = devnet.executor.address
     before = devnet.balance("WETH", executor)
 
     receipt = execute(devnet, cycle(devnet, legs), amount_in, profit, flash)
@@ -76,13 +76,15 @@ def test_profitable_cycle_pays_exact_profit_to_owner(
     assert receipt["status"] == 1
     assert devnet.balance("WETH", executor) - before == profit
     GAS_BY_HOPS[f"{len(legs)}-hop {'flash' if flash else 'own'}"] = receipt["gasUsed"]
-    owner_before = devnet.balance("WETH", owner)
+    beneficiary = devnet.deployment["executor"]["beneficiary"]
+    beneficiary_before = devnet.balance("WETH", beneficiary)
     bot = devnet.bot()
-    data = devnet.executor.encode_abi("withdrawToken", [devnet.deployment["weth"], owner, profit])
+    data = devnet.executor.encode_abi("sweep", [devnet.deployment["weth"], profit])
     assert (
         devnet.w3.eth.wait_for_transaction_receipt(bot.send(executor, data, 200_000))["status"] == 1
     )
-    assert devnet.balance("WETH", owner) - owner_before == profit
+    assert devnet.balance("WETH", beneficiary) - beneficiary_before == profit
+    assert devnet.balance("WETH", executor) == before
 
 
 @pytest.mark.parametrize("flash", [False, True], ids=["own-balance", "flash"])
@@ -158,7 +160,7 @@ def test_forged_callback_reverts(devnet: Devnet) -> None:
     assert custom_error(error, "UnexpectedCallback(address)") == (pair["address"].lower(),)
 
 
-def test_withdraw_is_owner_only(devnet: Devnet) -> None:
+def test_sweeps_pay_only_the_beneficiary_and_strangers_are_refused(devnet: Devnet) -> None:
     executor, weth = devnet.executor, devnet.deployment["weth"]
     user, bot = devnet.user(2), devnet.bot()
     w3 = devnet.w3
@@ -166,18 +168,18 @@ def test_withdraw_is_owner_only(devnet: Devnet) -> None:
         user.send(executor.address, b"", 100_000, value=WETH)
     )["status"]
     for data in (
-        executor.encode_abi("withdrawToken", [weth, user.address, 1]),
-        executor.encode_abi("withdrawEth", [user.address, 1]),
+        executor.encode_abi("sweep", [weth, 1]),
+        executor.encode_abi("sweepEth", [1]),
         executor.encode_abi("transferOwnership", [user.address]),
     ):
         error = devnet.revert_data(user.address, executor.address, data)
-        assert custom_error(error, "NotOwner(address)") == (user.address.lower(),)
+        assert custom_error(error, "NotOwnerOrBeneficiary(address)") == (user.address.lower(),)
 
-    target = devnet.user(4).address
+    target = devnet.deployment["executor"]["beneficiary"]
     eth_before, weth_before = w3.eth.get_balance(target), devnet.balance("WETH", target)
     for data in (
-        executor.encode_abi("withdrawEth", [target, WETH]),
-        executor.encode_abi("withdrawToken", [weth, target, 2 * WETH]),
+        executor.encode_abi("sweepEth", [WETH]),
+        executor.encode_abi("sweep", [weth, 2 * WETH]),
     ):
         assert (
             w3.eth.wait_for_transaction_receipt(bot.send(executor.address, data, 200_000))["status"]

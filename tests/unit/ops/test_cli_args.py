@@ -26,15 +26,26 @@ def test_bad_durations(text: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--adjust-rpc-rate", "0"], ARG + "--adjust-rpc-rate: expected a number above 0, got '0'"),
-        (["--adjust-rpc-rate", "fast"], ARG + "--adjust-rpc-rate: expected a number, got 'fast'"),
+        (
+            ["--adjust-rpc-rate", "0"],
+            ARG + "--adjust-rpc-rate: rpc rate factor must be in (0, 10], got '0'",
+        ),
+        (
+            ["--adjust-rpc-rate", "80"],
+            ARG + "--adjust-rpc-rate: rpc rate factor must be in (0, 10]; 80 % is 0.8",
+        ),
+        (
+            ["--adjust-rpc-rate", "fast"],
+            ARG + "--adjust-rpc-rate: rpc rate factor must be a number in (0, 10], got 'fast'",
+        ),
         (
             ["--adjust-rpc-pool-size", "0"],
-            ARG + "--adjust-rpc-pool-size: expected a whole number of at least 1, got '0'",
+            ARG + "--adjust-rpc-pool-size: rpc pool size must be in [1, 1000], got 0",
         ),
         (
             ["--adjust-rpc-pool-size", "2.5"],
-            ARG + "--adjust-rpc-pool-size: expected a whole number, got '2.5'",
+            ARG + "--adjust-rpc-pool-size: rpc pool size must be a whole number in [1, 1000], "
+            "got '2.5'",
         ),
         (["--adjust-rpc-rate"], ARG + "--adjust-rpc-rate: expected one argument"),
         (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mev_common.executor import ExecHop, encode_execute
 from mev_common.messages import Bundle, Outcome
 from mev_common.ops.dry_run import dry_run_env, dry_run_ledger, summarize
-from mev_common.settings import load_settings
+from mev_common.settings import format_wei, load_settings
 
 from services.submit.ledger import Ledger
 from tests.support.stack import write_config
@@ -24,36 +25,67 @@ def test_env_uses_a_separate_ledger_and_distinct_ports_for_containers(tmp_path: 
     assert len(ports) == 8 and len(set(ports)) == 8
 
 
-def test_summary_lists_would_be_sends_and_net_pnl(tmp_path: Path) -> None:
+POOL_A = "0x" + "a1" * 20
+POOL_B = "0x" + "b2" * 20
+WETH = "0x" + "c3" * 20
+TOKEN = "0x" + "d4" * 20
+EXECUTOR = "0x" + "e5" * 20
+
+
+def execute_data(amount_in: int, min_profit: int, pools: tuple[str, str] = (POOL_A, POOL_B)) -> str:
+    hops = [ExecHop(pools[0], WETH, TOKEN, 30), ExecHop(pools[1], TOKEN, WETH, 30)]
+    return "0x" + encode_execute(hops, amount_in, min_profit, False).hex()
+
+
+def book(
+    ledger: Ledger, i: int, strategy: str, status: str, data: str, profit: int, net: int
+) -> None:
+    bundle = Bundle.model_validate(
+        {"id": f"b{i}", "opportunity_id": f"o{i}", "chain_id": 999, "strategy": strategy,
+         "block_number": 100 + i, "to": EXECUTOR, "data": data, "simulated_profit": profit,
+         "net_profit_wei": net}
+    )  # fmt: skip
+    outcome = Outcome(
+        bundle_id=f"b{i}", chain_id=999, strategy=strategy, status=status,
+        reason="dry run: would send ..." if status == "dry_run" else "too late",
+    )  # fmt: skip
+    ledger.book(bundle, outcome)
+
+
+def test_each_opportunity_counts_once_at_simulates_net(tmp_path: Path) -> None:
+    """Issue 15's double count: a backrun at block N and a cycle at N+1 make the same trade
+    (nothing was sent, so it is still open): one opportunity, netted as simulate proved it."""
     settings = load_settings(write_config(tmp_path, "nats://127.0.0.1:4222", 999))
     ledger_path = dry_run_ledger(settings)
     ledger = Ledger(ledger_path)
-    books = [
-        ("dry_run", 3 * 10**15, "(net 2900000000000000 wei)"),  # submit's reason carries net
-        ("dry_run", 10**15, ""),  # no net in the reason: gas columns are used
-        ("not_sent", 10**15, "too late"),
-    ]
-    for i, (status, profit, reason) in enumerate(books):
-        bundle = Bundle.model_validate(
-            {"id": f"b{i}", "opportunity_id": f"o{i}", "chain_id": 999, "strategy": "backrun",
-             "block_number": 100 + i, "simulated_profit": profit}
-        )  # fmt: skip
-        outcome = Outcome(
-            bundle_id=f"b{i}", chain_id=999, strategy="backrun", status=status,
-            gas_used=100_000, effective_gas_price=10**9, reason=f"dry run ... {reason}",
-        )  # fmt: skip
-        ledger.book(bundle, outcome)
+    same = 10**18
+    book(ledger, 0, "backrun", "dry_run", execute_data(same, 5 * 10**15), 6 * 10**15, 5 * 10**15)
+    book(
+        ledger, 1, "cyclic_arbitrage", "dry_run", execute_data(same, 4 * 10**15), 6 * 10**15,
+        4 * 10**15,
+    )  # fmt: skip  # same pools and amount in; only the min-profit floor moved with the fee
+    book(ledger, 2, "cyclic_arbitrage", "dry_run", execute_data(2 * same, 1), 3 * 10**15, 10**15)
+    book(
+        ledger, 3, "cross_dex_arbitrage", "dry_run", execute_data(same, 1, (POOL_B, POOL_A)),
+        2 * 10**15, 7 * 10**14,
+    )  # fmt: skip
+    book(ledger, 4, "backrun", "not_sent", execute_data(3 * same, 1), 10**15, 9 * 10**14)
     ledger.close()
+    distinct_net = 5 * 10**15 + 10**15 + 7 * 10**14  # b0 (b1 repeats it), b2, b3
     assert summarize(ledger_path).splitlines() == [
-        "dry run: 3 bundles booked",
-        "would-be sends: 2",
-        "  b0  backrun  block 100  profit 0.003 ether",
-        "  b1  backrun  block 101  profit 0.001 ether",
-        "by strategy and status (simulated profit, net of gas):",
-        "  backrun              dry_run       2           0.004 ether  net 0.0038 ether",
+        "dry run: 5 bundles booked",
+        "would-be sends: 3 distinct opportunities (1 repeats of one already counted)",
+        "  b0  backrun  block 100  profit 0.006 ether  net 0.005 ether",
+        "  b2  cyclic_arbitrage  block 102  profit 0.003 ether  net 0.001 ether",
+        "  b3  cross_dex_arbitrage  block 103  profit 0.002 ether  net 0.0007 ether",
+        "by strategy and status (distinct; simulated profit, net of gas):",
+        "  backrun              dry_run       1           0.006 ether  net 0.005 ether",
         "  backrun              not_sent      1           0.001 ether  net 0.0009 ether",
-        "P&L of the would-be sends, net of gas: 0.0038 ether",
+        "  cross_dex_arbitrage  dry_run       1           0.002 ether  net 0.0007 ether",
+        "  cyclic_arbitrage     dry_run       1           0.003 ether  net 0.001 ether",
+        f"P&L of the would-be sends, net of gas: {format_wei(distinct_net)}",
     ]
+    assert format_wei(distinct_net) == "0.0067 ether"
 
 
 def test_summary_without_a_ledger(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from services.simulate.decision import (
     BACKRUN_COLD_BIAS,
     FIRST_TOUCH_PER_HOP,
     decide,
+    gas_floor,
     gas_limit_for,
     min_profit_for,
     staleness,
@@ -133,11 +134,21 @@ def test_decision_net_of_gas_at_the_fee_cap() -> None:
     opp = opportunity()
     gas = 180_000
     budget = gas + 2 * FIRST_TOUCH_PER_HOP  # two hops, each pair maybe first touched
-    threshold = 10**14 + budget * 10 * 10**9
+    assert gas_limit_for(gas, False, 2) == 276_000 == budget * 6 // 5
+    # The least profit that passes: the whole gas limit at the fee cap plus the minimum, which
+    # is also the calldata's minProfit (90 % of it would not cover the gas).
+    threshold = 276_000 * 10 * 10**9 + 10**14
     ok = decide(opp, STRATEGY, threshold, gas)
-    assert (ok.ok, ok.net_profit_wei, ok.max_fee_per_gas) == (True, 10**14, 10 * 10**9)
-    assert ok.min_profit == threshold * 9 // 10 and ok.gas_limit == 276_000
+    assert (ok.ok, ok.max_fee_per_gas, ok.gas_limit) == (True, 10 * 10**9, 276_000)
+    assert ok.net_profit_wei == threshold - budget * 10 * 10**9 == 10**14 + 46_000 * 10**10
+    assert ok.min_profit == threshold == 2_860_000_000_000_000
     assert decide(opp, STRATEGY, threshold - 1, gas).reason == "unprofitable"
+    # Well above the floor the share of the profit is the tighter bound.
+    big = decide(opp, STRATEGY, 10**18, gas)
+    assert big.min_profit == 9 * 10**17 > gas_floor(276_000, 10 * 10**9, 10**14)
+    # Just above the floor: 90 % of it is below the floor, the floor wins.
+    near = decide(opp, STRATEGY, threshold + 10**14, gas)
+    assert near.min_profit == threshold and (threshold + 10**14) * 9 // 10 < threshold
     assert decide(opp, STRATEGY, 0, gas).reason == "no_profit"
     assert decide(opp, STRATEGY, 10**20, 550_000).reason == "gas_over_limit"
     # the strategy's cap wins over a higher cap from detect

@@ -14,7 +14,7 @@ from services.submit.keys import KeyLoadError, load_signer
 from services.submit.ledger import Ledger, TxRecord
 from services.submit.pnl import pnl_summary
 from services.submit.profit import ARBITRAGE_TOPIC, TRANSFER_TOPIC, realized_from_receipt
-from services.submit.tracking import Cancel, CheckPool, Settle, Wait, next_step
+from services.submit.tracking import Cancel, CheckPool, Settle, Wait, after_pool_check, next_step
 
 KEY = "0x" + "11" * 32
 EXECUTOR = "0x" + "ee" * 20
@@ -61,6 +61,23 @@ def test_tracking_settles_waits_and_cancels() -> None:
     assert isinstance(replaced, Settle) and (replaced.status, replaced.mined) == ("replaced", c)
     other = step(t, [], {t.hash: None}, mined_nonce=5)
     assert isinstance(other, Settle) and (other.status, other.mined) == ("replaced", None)
+
+
+def test_a_trade_whose_nonce_can_never_be_reached_is_dropped_not_cancelled_forever() -> None:
+    t = trade(nonce=7)
+    c = trade(hash="0x" + "02" * 32, kind="cancel", nonce=7)
+    args: dict[str, object] = {"mined_nonce": 4, "receipt_timeout_s": 30}
+    # the node still has the cancel and our nonces 4..6 are in flight: outbid it again
+    again = after_pool_check(t, [c], known=True, held_nonces={4, 5, 6, 7}, **args)  # type: ignore[arg-type]
+    assert again == Cancel(c)
+    # known, but nothing of ours below nonce 7 and the chain is at 4: the gap never fills
+    gap = after_pool_check(t, [c], known=True, held_nonces={7}, **args)  # type: ignore[arg-type]
+    assert isinstance(gap, Settle) and (gap.status, gap.mined) == ("dropped", None)
+    assert gap.reason.startswith("nonce 7 is above the chain's count 4 with no tx of ours")
+    # unknown to the node: dropped, nonce freed
+    gone = after_pool_check(t, [c], known=False, held_nonces={7}, **args)  # type: ignore[arg-type]
+    assert isinstance(gone, Settle) and gone.status == "dropped"
+    assert "nonce 7 freed (chain count 4)" in gone.reason
 
 
 def _write(tmp: Path, text: str, mode: int = 0o600) -> KeySettings:

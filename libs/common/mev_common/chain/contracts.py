@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH
 from mev_common.settings import Settings
 
 
@@ -27,6 +28,7 @@ class Dex:
     factory: str
     router: str | None
     fee_bps: int
+    init_code_hash: str = UNISWAP_V2_INIT_CODE_HASH
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def load_contracts(settings: Settings) -> ChainContracts:
         return ChainContracts(
             executor=str(cfg.executor),
             weth=cfg.weth,
-            dexes=tuple(Dex(d.name, d.factory, d.router, d.fee_bps) for d in cfg.dexes),
+            dexes=tuple(
+                Dex(d.name, d.factory, d.router, d.fee_bps, d.init_code_hash) for d in cfg.dexes
+            ),
         )
     return read_deployment(Path(cfg.deployment_file), settings.chain.chain_id)
 
@@ -92,7 +96,13 @@ def read_deployment(path: Path, chain_id: int) -> ChainContracts:
             executor=cs(data["executor"]["address"]),
             weth=cs(data["weth"]) if data.get("weth") else None,
             dexes=tuple(
-                Dex(d["name"], cs(d["factory"]), cs(d["router"]), int(d["fee_bps"]))
+                Dex(
+                    d["name"],
+                    cs(d["factory"]),
+                    cs(d["router"]),
+                    int(d["fee_bps"]),
+                    str(d.get("init_code_hash") or UNISWAP_V2_INIT_CODE_HASH).lower(),
+                )
                 for d in data["dexes"]
             ),
             tokens=tokens,

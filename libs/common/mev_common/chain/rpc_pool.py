@@ -158,6 +158,7 @@ class RpcPool:
                 except RpcError as exc:
                     state.consecutive_errors += 1
                     state.down_until = self._clock() + backoff_s(state.consecutive_errors)
+                    state.last_error = str(exc)
                     last = exc
             else:
                 raise RpcError("batch", f"every endpoint failed: {last}")
@@ -223,6 +224,46 @@ class RpcPool:
     def any_up(self) -> bool:
         now = self._clock()
         return any(s.down_until <= now for s in self.states.values())
+
+    def all_down_reason(self) -> str | None:
+        """Why the chain is unreachable (the last call to every endpoint failed), else None.
+        Submit sends nothing while this is set; /health turns 503 on it."""
+        states = list(self.states.values())
+        if any(s.consecutive_errors == 0 for s in states):
+            return None
+        errors = "; ".join(f"{s.name}: {s.last_error or 'no answer'}" for s in states)
+        return f"every RPC endpoint is down ({errors})"
+
+    async def probe_failing(self) -> None:
+        """Ask each failing endpoint for its head, ignoring its backoff: an endpoint that is
+        back is usable at once, even by a service that has no RPC traffic of its own."""
+        for state in self.states.values():
+            if state.consecutive_errors == 0:
+                continue
+            try:
+                head = int(await self.clients[state.name].call("eth_blockNumber", []), 16)
+            except RpcError as exc:
+                if exc.code is None or exc.code == 429:
+                    state.last_error = str(exc)
+                    continue
+                head = state.head  # it answered (with an error): it is up
+            except ValueError:
+                head = state.head
+            log.info("RPC endpoint back", extra={"fields": {"endpoint": state.name}})
+            state.head, state.consecutive_errors, state.down_until = head, 0, 0.0
+            state.last_error = None
+
+    async def watch_failing(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
+        """`probe_failing` every `interval_s` until `stop` (costs nothing while all is up)."""
+        while not stop.is_set():
+            try:
+                await self.probe_failing()
+            except Exception as exc:  # a probe must never end the loop
+                log.warning("RPC probe failed", extra={"fields": {"error": repr(exc)}})
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
 
     async def close(self) -> None:
         for client in self.clients.values():

@@ -18,6 +18,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from mev_common.chain.pools import v2_pair_address
 from mev_common.devnet.anvil import DEVNET_MNEMONIC
 from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.keys import load_or_create_key
@@ -38,6 +39,8 @@ MAX_UINT = 2**256 - 1
 FAR_DEADLINE = 2**40  # for deploy-time liquidity only; user swaps carry real deadlines
 BOT_FUNDING_WEI = 1_000 * 10**18
 EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
+# The executor's cold beneficiary: the one devnet account no flow user or deployer uses.
+BENEFICIARY_INDEX = 9
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -55,10 +58,7 @@ def pair_address(
     factory: str, token_x: str, token_y: str, init_code_hash: bytes
 ) -> ChecksumAddress:
     """CREATE2 address of a V2 pair, exactly as Router02's pairFor computes it."""
-    t0, t1 = sorted((token_x, token_y), key=lambda a: int(a, 16))
-    salt = keccak(bytes.fromhex(t0[2:]) + bytes.fromhex(t1[2:]))
-    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + init_code_hash)[12:]
-    return to_checksum_address(raw)
+    return ChecksumAddress(v2_pair_address(factory, token_x, token_y, init_code_hash))
 
 
 def deploy_devnet(
@@ -69,10 +69,13 @@ def deploy_devnet(
     out_path: Path,
     *,
     block_time: int | None = 1,
+    executor_build: str = "Executor",
 ) -> dict[str, Any]:
     """Deploy everything, fund the bot key (created if absent) and write the deployment file.
 
     `block_time` is the interval mining restored afterwards (None: leave automine on).
+    `executor_build`: "Executor" (flash commitment in transient storage) or
+    "ExecutorStorageCommit" (storage slot, for chains without TSTORE).
     Returns the deployment dict that was written to `out_path`.
     """
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
@@ -81,7 +84,7 @@ def deploy_devnet(
     bot = load_or_create_key(key_path)
     w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     try:
-        deployment = _deploy(w3, chain_id, seed, bot.address)
+        deployment = _deploy(w3, chain_id, seed, bot.address, executor_build)
     finally:
         if block_time is not None:
             w3.provider.make_request("evm_setIntervalMining", [block_time])  # type: ignore[arg-type]
@@ -89,7 +92,9 @@ def deploy_devnet(
     return deployment
 
 
-def _deploy(w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress) -> dict[str, Any]:
+def _deploy(
+    w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress, executor_build: str
+) -> dict[str, Any]:
     start_block = w3.eth.block_number + 1
     deployer = Sender(w3, devnet_account(0), chain_id, max_fee=100 * GWEI, tip=GWEI)
     sent = []
@@ -122,8 +127,13 @@ def _deploy(w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress) -> dict[st
             "name": name, "factory": factory, "router": router, "fee_bps": DEX_FEE_BPS,
             "init_code_hash": "0x" + init_code_hash.hex(),
         })  # fmt: skip
-    executor_art = load_artifact("Executor")
-    tx, executor = deployer.deploy(executor_art, [bot], 3_000_000)
+    # Owner: the bot key; profit leaves only to the beneficiary; both DEXes' factories are
+    # allowlisted with the hash of the npm Pair creation code (what their CREATE2 uses).
+    beneficiary = devnet_account(BENEFICIARY_INDEX).address
+    allowlist = [(d["factory"], init_code_hash) for d in dexes]
+    tx, executor = deployer.deploy(
+        load_artifact(executor_build), [bot, beneficiary, allowlist], 3_000_000
+    )
     sent.append(tx)
 
     weth_c = w3.eth.contract(address=weth, abi=weth_art.abi)
@@ -168,6 +178,7 @@ def _deploy(w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress) -> dict[st
     users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent)
     wait_all(w3, sent)
     _check_routing(w3, dexes, pairs, router_abi)
+    _check_allowlist(w3, load_artifact(executor_build).abi, executor, pairs)
 
     return {
         "version": DEPLOYMENT_VERSION,
@@ -180,7 +191,13 @@ def _deploy(w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress) -> dict[st
         "tokens": tokens,
         "dexes": dexes,
         "pairs": pairs,
-        "executor": {"address": executor, "owner": bot, "weth_balance": str(EXECUTOR_WETH)},
+        "executor": {
+            "address": executor,
+            "owner": bot,
+            "beneficiary": beneficiary,
+            "build": executor_build,
+            "weth_balance": str(EXECUTOR_WETH),
+        },
         "bot": bot,
         "users": users,
     }
@@ -240,6 +257,16 @@ def _check_routing(
             path = [pair["token0"], pair["token1"]]
             if router.functions.getAmountsOut(10**18, path).call()[1] <= 0:
                 raise TxFailed(f"{pair['name']}: router {dex['name']} quotes nothing")
+
+
+def _check_allowlist(w3: Web3, abi: list[Any], executor: str, pairs: list[dict[str, Any]]) -> None:
+    """Prove the executor accepts every devnet pair (the init code hash matches the factories)."""
+    contract = w3.eth.contract(address=to_checksum_address(executor), abi=abi)
+    for pair in pairs:
+        if not contract.functions.isAllowedPair(
+            pair["address"], pair["token0"], pair["token1"]
+        ).call():
+            raise TxFailed(f"{pair['name']}: the executor does not allow pair {pair['address']}")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 A command returns 0 only when the service that owns the key has acknowledged this exact
 revision (its ack key holds a revision >= ours): an emergency stop that no submit has seen is
-not a stop, and the operator must be told. Every live instance of that service (by heartbeat)
-must acknowledge; with no heartbeat at all, the first acknowledgement counts.
+not a stop, and the operator must be told. Every live instance of those services (by
+heartbeat) must acknowledge; with no heartbeat at all, the first acknowledgement counts. A
+service that rejects the value (acks it as rejected) makes the command fail with its reason.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ class ControlCommand:
     """One runbook flag: which key it writes, which service applies it, what to say."""
 
     key: str
-    acked_by: str
+    acked_by: tuple[str, ...]
     done: str
 
+    @property
+    def services(self) -> str:
+        return "/".join(self.acked_by)
 
-EMERGENCY_STOP = ControlCommand(control.EMERGENCY_STOP, "submit", "emergency stop active")
-RESUME = ControlCommand(control.EMERGENCY_STOP, "submit", "emergency stop cleared: sends resume")
-RPC_RATE = ControlCommand(control.RPC_RATE_FACTOR, "ingest", "rpc rate factor set")
-RPC_POOL = ControlCommand(control.RPC_POOL_SIZE, "ingest", "rpc pool size set")
-RESET_NONCE = ControlCommand(control.NONCE_RESET, "submit", "nonce reset")
+
+RPC_HOLDERS = ("ingest", "detect", "simulate", "submit")  # every service with an RpcPool
+EMERGENCY_STOP = ControlCommand(control.EMERGENCY_STOP, ("submit",), "emergency stop active")
+RESUME = ControlCommand(control.EMERGENCY_STOP, ("submit",), "emergency stop cleared: sends resume")
+RPC_RATE = ControlCommand(control.RPC_RATE_FACTOR, RPC_HOLDERS, "rpc rate factor set")
+RPC_POOL = ControlCommand(control.RPC_POOL_SIZE, RPC_HOLDERS, "rpc pool size set")
+RESET_NONCE = ControlCommand(control.NONCE_RESET, ("submit",), "nonce reset")
 
 
 def say(text: str) -> None:
@@ -49,6 +55,13 @@ def fail(text: str) -> int:
 
 
 def run_control(settings: Settings, command: ControlCommand, value: str, timeout_s: float) -> int:
+    """Put `value` (checked by the key's rule first: a value no service can apply is refused
+    here, exit 2, and the KV is left as it was) and wait for the acknowledgements."""
+    try:
+        value = control.validate(command.key, value)
+    except control.ControlValueError as exc:
+        print(f"mev-bot: {exc}; nothing was changed", file=sys.stderr, flush=True)
+        return 2
     try:
         return asyncio.run(_put_and_wait(settings, command, value, timeout_s))
     except BrokerUnreachable as exc:
@@ -65,43 +78,45 @@ async def _put_and_wait(
         expected = {
             i.key_instance
             for i in await read_instances(kv, chain)
-            if i.service == command.acked_by and i.fresh
+            if i.service in command.acked_by and i.fresh
         }
         # Watch before the put, so an acknowledgement cannot slip between the two.
         watcher = await kv.watch(f"{chain}.ack.{command.key}.*")
         try:
             started = time.monotonic()
             revision = await kv.put(control.control_key(chain, command.key), value.encode())
-            acked = await _collect_acks(watcher, command, revision, expected, timeout_s)
+            acked, rejected = await _collect_acks(watcher, revision, expected, timeout_s)
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
         elapsed = time.monotonic() - started
         where = f"{chain}.{command.key}={value} (revision {revision})"
+        if rejected:
+            for instance, reason in sorted(rejected.items()):
+                print(f"mev-bot: {instance} rejected {where}: {reason}", file=sys.stderr)
+            return fail(f"{where} was rejected by {', '.join(sorted(rejected))}")
         if acked and expected <= acked:
             say(
-                f"{command.done}: {where}; acknowledged by {command.acked_by} "
+                f"{command.done}: {where}; acknowledged by {command.services} "
                 f"{', '.join(sorted(acked))} in {elapsed:.3f}s"
             )
             return 0
-        missing = sorted(expected - acked) or [f"any {command.acked_by} instance"]
+        missing = sorted(expected - acked) or [f"any {command.services} instance"]
         return fail(
             f"{where} is set, but not acknowledged within {timeout_s:g}s by "
-            f"{', '.join(missing)}: is {command.acked_by} running? (`mev-bot status`)"
+            f"{', '.join(missing)}: is {command.services} running? (`mev-bot status`)"
         )
     finally:
         await nc.close()
 
 
 async def _collect_acks(
-    watcher: KeyValue.KeyWatcher,
-    command: ControlCommand,
-    revision: int,
-    expected: set[str],
-    timeout_s: float,
-) -> set[str]:
-    """Instances whose ack key reached `revision`, until all expected acked or the timeout."""
+    watcher: KeyValue.KeyWatcher, revision: int, expected: set[str], timeout_s: float
+) -> tuple[set[str], dict[str, str]]:
+    """Instances whose ack key reached `revision` (and the reasons of those that rejected
+    it), until all expected acked or the timeout."""
     acked: set[str] = set()
+    rejected: dict[str, str] = {}
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -111,14 +126,17 @@ async def _collect_acks(
         if entry is None or entry.operation is not None:
             continue
         try:
-            applied = int((entry.value or b"0").decode())
-        except ValueError:
+            applied, reason = control.parse_ack(entry.value)
+        except (ValueError, KeyError):
             continue
         if applied >= revision:
-            acked.add(entry.key.rsplit(".", 1)[1])  # ack keys spell instances without dots
+            instance = entry.key.rsplit(".", 1)[1]  # ack keys spell instances without dots
+            acked.add(instance)
+            if reason is not None and applied == revision:
+                rejected[instance] = reason
             if acked >= expected:
                 break
-    return acked
+    return acked, rejected
 
 
 def run_shutdown(settings: Settings, timeout_s: float | None) -> int:

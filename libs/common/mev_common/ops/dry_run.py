@@ -10,13 +10,18 @@ children get distinct free ports, so a dry run also works inside one container.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import signal
+import socket
 import sqlite3
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+from mev_common.executor import decode_execute
+from mev_common.messages import Bundle
 from mev_common.nats_server import free_port
 from mev_common.settings import SERVICE_NAMES, Settings, format_wei, load_settings
 
@@ -44,8 +49,70 @@ def dry_run_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def live_stack(settings: Settings) -> list[str]:
+    """What of a running stack this dry run would collide with: its embedded NATS port and the
+    services' health/metrics ports in use, or (NATS shared, not embedded) fresh heartbeats of
+    this chain's services. Empty when nothing runs."""
+    host = settings.services.host
+    found: list[str] = []
+    if settings.nats.embedded:
+        nats_host, nats_port = settings.nats.url.rsplit("//", 1)[1].rsplit(":", 1)
+        if port_in_use(nats_host, int(nats_port)):
+            found.append(f"NATS {nats_host}:{nats_port}")
+    if not settings.services.separate_hosts:  # containers: the children get free ports
+        for name in SERVICE_NAMES:
+            ports = getattr(settings.services, name)
+            for kind, port in (("health", ports.health_port), ("metrics", ports.metrics_port)):
+                if port_in_use(host, port):
+                    found.append(f"{name} {kind} {host}:{port}")
+    if not settings.nats.embedded and not found:
+        found.extend(_live_heartbeats(settings))
+    return found
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _live_heartbeats(settings: Settings) -> list[str]:
+    import asyncio
+
+    from mev_common.ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
+
+    async def read() -> list[str]:
+        nc = await connect(settings)
+        try:
+            kv = await control_bucket(nc)
+            chain = settings.chain.chain_id
+            return [
+                f"{i.service} instance {i.instance} (heartbeat on {settings.nats.url})"
+                for i in await read_instances(kv, chain)
+                if i.fresh
+            ]
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(read())
+    except BrokerUnreachable:
+        return []
+
+
 def run_dry(config: Path, settings: Settings, duration_s: float) -> int:
     from mev_common.stack import health_urls, run_stack, wait_healthy
+
+    if busy := live_stack(settings):
+        print(
+            "mev-bot: refusing the dry run: a stack is already running on this config's ports "
+            f"({'; '.join(busy)}). Nothing was started or changed. Stop that stack first "
+            "(`mev-bot --shutdown-graceful`, or Ctrl-C on `mev-bot run`), or give the dry run "
+            "a config with other ports.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
 
     ledger = dry_run_ledger(settings)
     for suffix in ("", "-wal", "-shm"):
@@ -71,51 +138,104 @@ def run_dry(config: Path, settings: Settings, duration_s: float) -> int:
 
 
 def summarize(ledger: Path) -> str:
-    """Would-be sends and P&L by strategy and status, from the dry-run ledger."""
+    """Would-be sends and P&L by strategy and status, from the dry-run ledger's columns.
+
+    Each opportunity counts once: nothing is sent, so the same trade (same executor call: pools,
+    tokens, amount in) stays open and is found again at the next block, possibly by another
+    strategy (a backrun at N, a cycle at N+1). Its net is simulate's proven net profit
+    (`bundles.net_profit_wei`: gas at the fee it would pay); a sent bundle nets its real gas."""
     if not ledger.exists():
         return "dry run: no ledger written (submit booked nothing)"
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
     try:
-        rows = db.execute(
-            "SELECT b.id, b.strategy, b.block_number, b.simulated_profit, o.status, "
-            "o.gas_used, o.effective_gas_price, o.reason "
-            "FROM bundles b JOIN outcomes o ON o.bundle_id = b.id ORDER BY o.booked_at"
-        ).fetchall()
+        rows = [
+            BookedRow(*r)
+            for r in db.execute(
+                "SELECT b.id, b.opportunity_id, b.strategy, b.block_number, b.simulated_profit, "
+                "b.net_profit_wei, b.payload, o.status, o.realized_profit, o.gas_cost "
+                "FROM bundles b JOIN outcomes o ON o.bundle_id = b.id ORDER BY o.booked_at"
+            ).fetchall()
+        ]
     except sqlite3.Error as exc:
         return f"dry run: cannot read the ledger {ledger}: {exc}"
     finally:
         db.close()
     lines = [f"dry run: {len(rows)} bundles booked"]
-    sends = [r for r in rows if r[4] == "dry_run"]
-    lines.append(f"would-be sends: {len(sends)}")
-    for bundle_id, strategy, block, simulated, *_ in sends[:SHOWN_SENDS]:
-        lines.append(f"  {bundle_id}  {strategy}  block {block}  profit {_wei(simulated)}")
+    sends = distinct_sends(rows)
+    repeats = sum(1 for r in rows if r.status == "dry_run") - len(sends)
+    lines.append(
+        f"would-be sends: {len(sends)} distinct opportunities"
+        + (f" ({repeats} repeats of one already counted)" if repeats else "")
+    )
+    for r in sends[:SHOWN_SENDS]:
+        lines.append(
+            f"  {r.bundle_id}  {r.strategy}  block {r.block}  profit {_wei(r.simulated)}  "
+            f"net {_wei(r.net)}"
+        )
     if len(sends) > SHOWN_SENDS:
         lines.append(f"  ... and {len(sends) - SHOWN_SENDS} more")
+    counted = {id(r) for r in sends}
     totals: dict[tuple[str, str], list[int]] = {}
-    for _, strategy, _, simulated, status, gas_used, gas_price, reason in rows:
-        t = totals.setdefault((strategy, status), [0, 0, 0])
+    for r in rows:
+        if r.status == "dry_run" and id(r) not in counted:
+            continue
+        t = totals.setdefault((r.strategy, r.status), [0, 0, 0])
         t[0] += 1
-        t[1] += _int(simulated)
-        t[2] += net_of_gas(_int(simulated), _int(gas_used) * _int(gas_price), reason or "")
-    lines.append("by strategy and status (simulated profit, net of gas):")
+        t[1] += _int(r.simulated)
+        t[2] += r.net
+    lines.append("by strategy and status (distinct; simulated profit, net of gas):")
     for (strategy, status), (count, profit, net) in sorted(totals.items()):
         lines.append(
             f"  {strategy:<20} {status:<9} {count:>5}  {_wei(profit):>20}  net {_wei(net)}"
         )
-    net = sum(t[2] for (_, status), t in totals.items() if status == "dry_run")
+    net = sum(r.net for r in sends)
     lines.append(f"P&L of the would-be sends, net of gas: {_wei(net)}")
     return "\n".join(lines)
 
 
-_NET = re.compile(r"\(net (-?[0-9]+) wei\)")
+@dataclass(frozen=True)
+class BookedRow:
+    bundle_id: str
+    opportunity_id: str
+    strategy: str
+    block: int
+    simulated: str
+    net_profit_wei: str
+    payload: str | None
+    status: str
+    realized: str
+    gas_cost: str
+
+    @property
+    def net(self) -> int:
+        """Simulate's proven net for a bundle not sent; realized minus gas paid otherwise."""
+        if self.status in ("included", "reverted"):
+            return _int(self.realized) - _int(self.gas_cost)
+        return _int(self.net_profit_wei)
+
+    def trade(self) -> tuple[object, ...]:
+        """What makes two bookings the same opportunity: the executor call without its
+        min-profit floor (which follows the fee); the opportunity id if there is no call."""
+        try:
+            bundle = Bundle.model_validate_json(self.payload or "")
+            call = decode_execute(bytes.fromhex(bundle.data.removeprefix("0x")))
+        except ValueError:
+            return ("opportunity", self.opportunity_id)
+        return (bundle.to, call.hops, call.amount_in, call.flash)
 
 
-def net_of_gas(simulated: int, gas_cost: int, reason: str) -> int:
-    """Submit's dry-run reason carries simulate's proven net profit (gas at the fee it would
-    pay); a booked outcome with real gas has it in its columns instead."""
-    match = _NET.search(reason)
-    return int(match.group(1)) if match else simulated - gas_cost
+def distinct_sends(rows: list[BookedRow]) -> list[BookedRow]:
+    """The first booking of each distinct trade among the would-be sends."""
+    seen: set[tuple[object, ...]] = set()
+    first: list[BookedRow] = []
+    for r in rows:
+        if r.status != "dry_run":
+            continue
+        key = r.trade()
+        if key not in seen:
+            seen.add(key)
+            first.append(r)
+    return first
 
 
 def _int(value: object) -> int:

@@ -1,9 +1,11 @@
-"""Durations as operators type them (`60s`, `5m`, `1h`, `250ms`, bare seconds)."""
+"""argparse types: durations as operators type them (`60s`, `5m`, `1h`, `250ms`, bare
+seconds) and control values by their key's rule."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$")
@@ -28,21 +30,15 @@ def duration_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive_float_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
+def control_arg(name: str) -> Callable[[str], str]:
+    """argparse `type=` for a control flag: the key's one rule (mev_common.control), so the
+    CLI refuses (exit 2, with the valid range) exactly what a service could not apply."""
+    from mev_common import control
 
+    def check(text: str) -> str:
+        try:
+            return control.validate(name, text)
+        except control.ControlValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def positive_int_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+    return check

@@ -19,6 +19,7 @@ from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
 from mev_common.control import ensure_control_bucket
+from mev_common.nats_auth import OPERATOR, NatsAuthError, connect_options
 from mev_common.ops import keys
 from mev_common.settings import Settings
 
@@ -40,9 +41,12 @@ async def connect(settings: Settings, timeout_s: float = 3.0) -> Client:
                 connect_timeout=timeout_s,
                 allow_reconnect=False,
                 error_cb=quiet,
+                **connect_options(settings.nats, OPERATOR),
             ),
             timeout=timeout_s,
         )
+    except NatsAuthError as exc:
+        raise BrokerUnreachable(str(exc)) from None
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         raise BrokerUnreachable(f"cannot reach NATS at {settings.nats.url}: {exc!r}") from None
 

@@ -70,12 +70,25 @@ async def _gather(
         for name in control.CONTROL_KEYS:
             try:
                 entry = await kv.get(control.control_key(chain, name))
-                controls[name] = (entry.value or b"").decode() or "-"
+                controls[name] = shown_control(name, (entry.value or b"").decode())
             except nats.js.errors.KeyNotFoundError:
                 controls[name] = "-"
         return instances, lags, controls
     finally:
         await nc.close()
+
+
+def shown_control(name: str, value: str) -> str:
+    """The value as the services apply it: one that breaks its key's rule (written to the KV
+    around the CLI) is shown as rejected, so status never presents it as in force."""
+    if not value:
+        return "-"
+    try:
+        control.validate(name, value)
+    except control.ControlValueError as exc:
+        fail_safe = ": treated as STOPPED (fail safe)" if name == control.EMERGENCY_STOP else ""
+        return f"{value} (REJECTED by the services: {exc}{fail_safe})"
+    return value
 
 
 def row_for(instance: Instance, lags: dict[str, int | None]) -> dict[str, Any]:

@@ -1,0 +1,208 @@
+"""The on-chain half of a key rotation (scripts/rotate-keys.sh runs it; docs/RUNBOOK.md).
+
+    python -m mev_common.ops.rotate [--config PATH] --old-key PATH --new-key PATH
+
+Steps, in order, each skipped when already done, so a rerun after a failure resumes:
+  1. sweep the executor's profit tokens (WETH and every known token it holds) and its ETH to
+     its beneficiary (the only place the contract pays out);
+  2. `transferOwnership(new)` from the old key;
+  3. move the old key's ETH, less this transfer's fee, to the new key so it can pay gas;
+  4. `acceptOwnership()` from the new key;
+  5. check `owner() == new` and `pendingOwner() == 0`.
+Exit 0 done, 1 a step failed (the message names it and how to resume), 2 usage or config.
+Key files are read with submit's loader (0600 enforced); only addresses are ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from mev_common.executor import (
+    decode_revert,
+    encode_accept_ownership,
+    encode_address_getter,
+    encode_balance_of,
+    encode_sweep,
+    encode_sweep_eth,
+    encode_transfer_ownership,
+)
+from mev_common.settings import KeySettings, Settings
+
+ZERO = "0x" + "00" * 20
+RECEIPT_TIMEOUT_S = 120.0
+GAS_MARGIN_PCT = 125  # estimate x 1.25: state may move between estimate and inclusion
+
+
+class RotationError(RuntimeError):
+    """A step failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Party:
+    """A loaded key: the address, and a signer that never shows its secret."""
+
+    address: str
+    signer: Any  # services.submit.keys.Signer
+
+
+def say(text: str) -> None:
+    print(f"rotate: {text}", flush=True)
+
+
+def load_party(path: Path, keys: KeySettings) -> Party:
+    from services.submit.keys import KeyLoadError, load_signer
+
+    cfg = keys.model_copy(update={"path": str(path)})
+    try:
+        signer = load_signer(cfg)
+    except KeyLoadError as exc:
+        raise RotationError(str(exc)) from None
+    return Party(signer.address, signer)
+
+
+class Chain:
+    """The few RPC calls a rotation needs, signing locally."""
+
+    def __init__(self, url: str, chain_id: int) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+        self.chain_id = chain_id
+        actual = self.w3.eth.chain_id
+        if actual != chain_id:
+            raise RotationError(f"{url} is chain {actual}, the config says {chain_id}")
+
+    def call(self, to: str, data: bytes) -> bytes:
+        return bytes(self.w3.eth.call({"to": to, "data": data}))
+
+    def address_of(self, executor: str, getter: str) -> str:
+        word = self.call(executor, encode_address_getter(getter))
+        return to_checksum_address(decode(["address"], word)[0])
+
+    def token_balance(self, token: str, owner: str) -> int:
+        return int(decode(["uint256"], self.call(token, encode_balance_of(owner)))[0])
+
+    def eth_balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(to_checksum_address(address)))
+
+    def fees(self) -> tuple[int, int]:
+        """(max fee, tip): twice the base fee plus the node's suggested tip."""
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        tip = int(self.w3.eth.max_priority_fee)
+        return 2 * base + tip, tip
+
+    def send(
+        self, party: Party, to: str, data: bytes, what: str, value: int = 0, gas: int = 0
+    ) -> None:
+        """Sign, send and wait; raise RotationError naming `what` on a revert."""
+        tx: dict[str, Any] = {"from": party.address, "to": to, "data": data, "value": value}
+        if not gas:
+            try:
+                gas = self.w3.eth.estimate_gas(tx) * GAS_MARGIN_PCT // 100  # type: ignore[arg-type]
+            except ContractLogicError as exc:
+                raise RotationError(f"{what} would revert: {_reason(exc)}") from None
+        max_fee, tip = self.fees()
+        tx |= {
+            "type": 2, "chainId": self.chain_id, "gas": gas,
+            "nonce": self.w3.eth.get_transaction_count(party.address, "pending"),
+            "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
+        }  # fmt: skip
+        del tx["from"]
+        raw, tx_hash = party.signer.sign(tx)
+        self.w3.eth.send_raw_transaction(raw)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
+        if receipt["status"] != 1:
+            raise RotationError(f"{what} reverted on chain (tx {tx_hash})")
+        say(f"{what}: ok (tx {tx_hash})")
+
+
+def _reason(exc: ContractLogicError) -> str:
+    data = exc.data if isinstance(exc.data, str) else ""
+    if data.startswith("0x"):
+        return str(decode_revert(bytes.fromhex(data[2:])))
+    return str(exc)
+
+
+def rotate(chain: Chain, executor: str, tokens: Sequence[str], old: Party, new: Party) -> None:
+    """Steps 1-5 of the module docstring; idempotent."""
+    executor = to_checksum_address(executor)
+    owner = chain.address_of(executor, "owner")
+    beneficiary = chain.address_of(executor, "beneficiary")
+    say(f"executor {executor}: owner {owner}, beneficiary {beneficiary}")
+    say(f"old key {old.address} -> new key {new.address}")
+    if owner == new.address:
+        say("the new key already owns the executor")
+    elif owner != old.address:
+        raise RotationError(
+            f"the executor's owner is {owner}, neither the old key {old.address} nor the new "
+            f"one: nothing was changed; recover with the beneficiary's key "
+            f"(transferOwnership from {beneficiary}, docs/RUNBOOK.md)"
+        )
+    else:
+        for token in dict.fromkeys(to_checksum_address(t) for t in tokens):
+            amount = chain.token_balance(token, executor)
+            if amount:
+                chain.send(old, executor, encode_sweep(token, amount), f"sweep {amount} of {token}")
+        eth = chain.eth_balance(executor)
+        if eth:
+            chain.send(old, executor, encode_sweep_eth(eth), f"sweep {eth} wei")
+        if chain.address_of(executor, "pendingOwner") != new.address:
+            chain.send(old, executor, encode_transfer_ownership(new.address), "transferOwnership")
+        max_fee, _ = chain.fees()
+        spare = chain.eth_balance(old.address) - 21_000 * max_fee
+        if spare > 0:
+            chain.send(old, new.address, b"", f"move {spare} wei to the new key", spare, 21_000)
+        chain.send(new, executor, encode_accept_ownership(), "acceptOwnership")
+    owner, pending = chain.address_of(executor, "owner"), chain.address_of(executor, "pendingOwner")
+    if owner != new.address or pending != ZERO:
+        raise RotationError(f"after the rotation owner is {owner} and pendingOwner {pending}")
+    say(f"done: the executor is owned by {new.address}")
+
+
+def run(settings: Settings, old_key: Path, new_key: Path) -> int:
+    from mev_common.chain.contracts import ContractsError, load_contracts
+
+    try:
+        contracts = load_contracts(settings)
+        old, new = load_party(old_key, settings.keys), load_party(new_key, settings.keys)
+        if old.address == new.address:
+            raise RotationError("the old and new key files hold the same key")
+        chain = Chain(settings.chain.rpc_endpoints[0].url, settings.chain.chain_id)
+        tokens = [t for t in (contracts.weth, *contracts.tokens) if t]
+        rotate(chain, contracts.executor, tokens, old, new)
+    except (RotationError, ContractsError) as exc:
+        print(f"rotate: FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:  # RPC down, funds short: one line, and how to resume
+        print(
+            f"rotate: FAILED: {type(exc).__name__}: {exc}; fix it and rerun (done steps are "
+            "skipped)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mev_common.ops.rotate", description=__doc__)
+    parser.add_argument("--config", metavar="PATH", help="config YAML (default as mev-bot)")
+    parser.add_argument("--old-key", required=True, type=Path, help="key file owning the executor")
+    parser.add_argument("--new-key", required=True, type=Path, help="key file to hand it to")
+    args = parser.parse_args(argv)
+    from mev_common.cli import _settings as load_or_report  # prints each config problem
+
+    settings = load_or_report(args.config)
+    return 2 if settings is None else run(settings, args.old_key, args.new_key)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

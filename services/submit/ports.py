@@ -1,0 +1,86 @@
+"""The submitter's outside world as small Protocols: the chain (JSON-RPC plus broadcast), the
+ledger and the safety store. Production passes `RpcChain`, `Ledger` and `SafetyStore`; unit
+tests pass in-memory fakes, so the whole decision (gate, limits, fees, nonces) runs without a
+node (tests/unit/submit/test_submitter.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from mev_common.chain.rpc_pool import RpcPool
+from mev_common.messages import Bundle, Outcome
+
+from services.submit.ledger import PendingPublish, TxRecord
+from services.submit.limits import Spend
+from services.submit.safety import Trip
+from services.submit.sender import SendResult, send_raw_everywhere
+
+
+class ChainPort(Protocol):
+    async def call(self, method: str, params: list[Any] | None = None) -> Any: ...
+
+    async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]: ...
+
+    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult: ...
+
+
+class LedgerPort(Protocol):
+    def outcome_for(self, bundle_id: str) -> Outcome | None: ...
+
+    def book(
+        self, bundle: Bundle, outcome: Outcome, trace: str = "", seen_ns: int = 0, gas_cost: int = 0
+    ) -> None: ...
+
+    def bundle(self, bundle_id: str) -> Bundle | None: ...
+
+    def unpublished(self) -> list[PendingPublish]: ...
+
+    def mark_published(self, bundle_id: str) -> None: ...
+
+    def record_signed(self, bundle: Bundle, tx: TxRecord, trace: str, seen_ns: int) -> bool: ...
+
+    def record_cancel(self, tx: TxRecord) -> None: ...
+
+    def mark_sent(self, tx_hash: str) -> None: ...
+
+    def trade_for(self, bundle_id: str) -> TxRecord | None: ...
+
+    def txs_of(self, bundle_id: str) -> list[TxRecord]: ...
+
+    def unresolved(self) -> list[TxRecord]: ...
+
+    def resolve(
+        self,
+        bundle: Bundle,
+        outcome: Outcome,
+        tx_states: dict[str, str],
+        receipt: dict[str, object] | None,
+        gas_cost: int,
+    ) -> None: ...
+
+
+class SafetyPort(Protocol):
+    def active(self) -> Trip | None: ...
+
+    def trip(self, reason: str, control_revision: int, now: float | None = None) -> Trip: ...
+
+    def clear_if_rewritten(self, revision: int, now: float | None = None) -> Trip | None: ...
+
+    def spend(self, native_token: str | None, now: float | None = None) -> Spend: ...
+
+
+class RpcChain:
+    """The RPC pool as a ChainPort: broadcasts go to every healthy endpoint at once."""
+
+    def __init__(self, pool: RpcPool) -> None:
+        self.pool = pool
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        return await self.pool.call(method, params)
+
+    async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return await self.pool.call_batch(calls)
+
+    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult:
+        return await send_raw_everywhere(self.pool, raw, seen_ns)

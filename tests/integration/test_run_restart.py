@@ -1,0 +1,179 @@
+"""`make run`, Ctrl-C with a trade in flight, `make run` again: the second run trades.
+
+The second run starts a new devnet (same chain id, new genesis) on the first run's data: the
+ledger still holds the old chain's in-flight trade and data/nats its bundles. Before chains
+were recorded, submit refused every bundle of the second run (the old trade's pools stayed
+claimed) and re-sent cancels for a nonce the new chain never reaches. Now the old trade is
+closed as chain_reset and the second run lands a trade on the new chain within 30 s.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mev_common.nats_server import free_port
+
+from tests.support.stack import REPO, write_config
+
+CHAIN = 31337
+GWEI = 10**9
+SECOND_RUN_BOUND_S = 30.0
+
+
+def rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+    finally:
+        conn.close()
+
+
+def rpc(url: str, method: str, params: list[Any]) -> Any:
+    return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+
+def start_run(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mev_common.cli", "--config", str(config), "run"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_until(proc: subprocess.Popen[bytes], log: Path, timeout_s: float, check: Any) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-6000:]
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s:\n{log.read_text()[-6000:]}")
+
+
+def ctrl_c(proc: subprocess.Popen[bytes], log: Path) -> None:
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0, log.read_text()[-6000:]
+
+
+LANDED = (
+    "SELECT o.bundle_id, o.block_number, r.genesis_hash FROM outcomes o "
+    "JOIN receipts r ON r.tx_hash = o.tx_hash WHERE o.status = 'included'"
+)
+CANCELS = (
+    "SELECT c.hash FROM txs c JOIN txs t ON t.bundle_id = c.bundle_id "
+    "WHERE t.hash = ? AND c.kind = 'cancel' ORDER BY c.hash"
+)
+
+
+@pytest.mark.timeout(300)
+def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(
+        tmp_path,
+        f"nats://127.0.0.1:{free_port()}",
+        CHAIN,
+        chain={
+            "rpc_endpoints": [{"name": "anvil", "url": url, "ws_url": f"ws://127.0.0.1:{port}"}],
+            "block_time_s": 1,
+        },
+        nats={"embedded": True, "store_dir": str(tmp_path / "nats")},
+        submit={"priority_fee": "3.5 gwei"},
+        database={"on_chain_change": "reset"},
+        devnet={"seed": 1, "port": port, "block_time_s": 1, "flow_rate": 4},
+    )
+    db = tmp_path / "mev-bot.db"
+    log1, log2 = tmp_path / "run1.log", tmp_path / "run2.log"
+
+    # -- first run: trade, then Ctrl-C while one trade is in flight ---------------------------
+    first = start_run(config, log1)
+    first_started = time.monotonic()
+    try:
+        wait_until(first, log1, 120, lambda: "all services healthy" in log1.read_text())
+        healthy = time.monotonic()
+        wait_until(first, log1, 120, lambda: rows(db, LANDED))
+        print(
+            f"first run: first trade {time.monotonic() - healthy:.1f} s after healthy "
+            f"({time.monotonic() - first_started:.1f} s after `run`)"
+        )
+        [(old_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
+
+        def held_in_flight() -> list[tuple[Any, ...]]:
+            sent = rows(db, "SELECT hash FROM txs WHERE kind = 'trade' AND state = 'sent'")
+            if not sent:
+                return []
+            # a fee spike keeps it out of the next blocks: still unresolved when we stop
+            rpc(url, "anvil_setNextBlockBaseFeePerGas", [hex(1000 * GWEI)])
+            time.sleep(0.3)
+            still = rows(db, "SELECT hash FROM txs WHERE kind = 'trade' AND state = 'sent'")
+            return [r for r in still if r in sent]
+
+        in_flight = wait_until(first, log1, 60, held_in_flight)
+    finally:
+        ctrl_c(first, log1)
+    [(in_flight_hash,)] = in_flight[:1]
+    assert rows(db, "SELECT state FROM txs WHERE hash = ?", in_flight_hash) == [("sent",)]
+    landed_first = {r[0] for r in rows(db, LANDED)}
+    cancels_before = rows(db, CANCELS, in_flight_hash)
+
+    # -- second run on the same data: a new chain --------------------------------------------
+    started = time.monotonic()
+    second = start_run(config, log2)
+    try:
+
+        def landed_on_new_chain() -> list[tuple[Any, ...]]:
+            binding = rows(db, "SELECT genesis_hash FROM chain_binding")
+            if not binding or binding[0][0] == old_genesis:
+                return []
+            return [r for r in rows(db, LANDED) if r[2] == binding[0][0]]
+
+        wait_until(second, log2, 120, lambda: "all services healthy" in log2.read_text())
+        healthy = time.monotonic()
+        landed = wait_until(second, log2, SECOND_RUN_BOUND_S + 30, landed_on_new_chain)
+        took, total = time.monotonic() - healthy, time.monotonic() - started
+        print(
+            f"second run: first trade on the new chain {took:.1f} s after the stack was healthy "
+            f"({total:.1f} s after `run`, devnet up and service start included)"
+        )
+        # the bound is the bot's, from a healthy stack: devnet up and Python start-up on this
+        # shared 2-core machine alone take 20-30 s and are not what the restart is about
+        assert took < SECOND_RUN_BOUND_S, log2.read_text()[-6000:]
+        [(new_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
+        assert new_genesis != old_genesis
+        assert all(r[0] not in landed_first for r in landed)
+        new_block = int(rpc(url, "eth_blockNumber", []).json()["result"], 16)
+        assert all(0 < r[1] <= new_block for r in landed)
+        # the old chain's in-flight trade: closed as chain_reset, published, never re-sent
+        [(status, reason, published)] = rows(
+            db,
+            "SELECT o.status, o.reason, o.published FROM outcomes o JOIN txs t "
+            "ON t.bundle_id = o.bundle_id WHERE t.hash = ?",
+            in_flight_hash,
+        )
+        assert (status, published) == ("chain_reset", 1)
+        assert old_genesis in reason and new_genesis in reason
+        assert rows(db, "SELECT state FROM txs WHERE hash = ?", in_flight_hash) == [
+            ("chain_reset",)
+        ]
+        text = log2.read_text()
+        [(old_bundle,)] = rows(db, "SELECT bundle_id FROM txs WHERE hash = ?", in_flight_hash)
+        assert f"is in our unsettled trade {old_bundle}" not in text  # the bug this fixes
+        print(f"second run: {text.count('reason=stale: ')} leftover bundles refused as stale")
+        assert rows(db, CANCELS, in_flight_hash) == cancels_before  # none re-sent
+    finally:
+        ctrl_c(second, log2)

@@ -1,0 +1,82 @@
+"""An in-memory chain behind the submitter's ChainPort: a head, our nonces, a tx pool, receipts.
+
+Only what submit asks of a node; raw txs are decoded with eth-account so tests assert what was
+really signed (nonce, fees, recipient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.typed_transactions import TypedTransaction
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+
+from services.submit.sender import SendResult, Verdict
+
+
+def block_hash(number: int) -> str:
+    """The fake chain's hash of block `number` (stable, so a bundle can name its block)."""
+    return "0x" + keccak(f"fake block {number}".encode()).hex()
+
+
+@dataclass
+class FakeChain:
+    head: int = 100
+    base_fee: int = 10**9
+    owner: str = ""
+    mined_nonce: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)  # every decoded broadcast
+    pool: dict[str, dict[str, Any]] = field(default_factory=dict)  # hash -> tx, unmined
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        p = params or []
+        if method == "eth_getBlockByNumber":
+            number = self.head if p[0] == "latest" else int(p[0], 16)
+            if number > self.head:
+                return None
+            return {
+                "number": hex(number),
+                "hash": block_hash(number),
+                "baseFeePerGas": hex(self.base_fee),
+                "gasUsed": hex(15_000_000),
+                "gasLimit": hex(30_000_000),
+            }
+        if method == "eth_getTransactionCount":
+            return hex(self.mined_nonce + (len(self._pending_nonces()) if p[1] == "pending" else 0))
+        if method == "eth_getTransactionReceipt":
+            return self.receipts.get(p[0])
+        if method == "eth_getTransactionByHash":
+            return self.pool.get(p[0])
+        raise AssertionError(f"unexpected RPC {method}")
+
+    async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return [await self.call(m, p) for m, p in calls]
+
+    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult:
+        tx = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
+        tx["hash"] = "0x" + keccak(raw).hex()
+        tx["to"] = to_checksum_address(tx["to"])
+        self.sent.append(tx)
+        self.pool[tx["hash"]] = tx
+        return SendResult(Verdict.ACCEPTED, ["fake"])
+
+    def _pending_nonces(self) -> set[int]:
+        return {int(t["nonce"]) for t in self.pool.values() if t["nonce"] >= self.mined_nonce}
+
+    def mine(self, tx_hash: str, status: int, gas_used: int = 100_000) -> None:
+        """Mine one pooled tx (and drop the others of its nonce, as a node would)."""
+        tx = self.pool.pop(tx_hash)
+        for other in [h for h, t in self.pool.items() if t["nonce"] == tx["nonce"]]:
+            del self.pool[other]
+        self.head += 1
+        self.mined_nonce = max(self.mined_nonce, int(tx["nonce"]) + 1)
+        self.receipts[tx_hash] = {
+            "status": hex(status),
+            "gasUsed": hex(gas_used),
+            "effectiveGasPrice": hex(2 * 10**9),
+            "blockNumber": hex(self.head),
+            "blockHash": block_hash(self.head),
+            "logs": [],
+        }

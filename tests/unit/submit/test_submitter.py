@@ -1,0 +1,206 @@
+"""The whole submit decision (gate, limits, fees, nonces, trips, cancels) on an in-memory chain
+and a real SQLite ledger: exact counts of what was signed and broadcast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from mev_common.messages import Outcome
+
+from services.submit.decide import Policy
+from services.submit.keys import Signer
+from services.submit.ledger import Ledger
+from services.submit.safety import SafetyStore
+from services.submit.submitter import Submitter
+from tests.unit.submit.fake_chain import FakeChain
+from tests.unit.submit.gate_world import CONTRACTS, GWEI, HEAD, WETH, bundle, settings
+
+KEY = "0x" + "42" * 32
+
+
+class World:
+    def __init__(self, tmp: Path, **submit: Any) -> None:
+        self.db = tmp / "ledger.db"
+        self.settings = settings(**submit)
+        self.chain = FakeChain(head=HEAD.number, base_fee=HEAD.next_base_fee)
+        self.published: list[Outcome] = []
+        self.blocker: str | None = None
+        self.revision = 5
+        self.ledger = Ledger(self.db)
+        self.safety = SafetyStore(self.db)
+        self.submitter = self.new_submitter()
+
+    def new_submitter(self) -> Submitter:
+        async def publish(outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
+            self.published.append(outcome)
+
+        return Submitter(
+            settings=self.settings,
+            ledger=self.ledger,
+            pool=self.chain,
+            signer=Signer(Account.from_key(KEY)),
+            policy=Policy.from_settings(self.settings, CONTRACTS),
+            safety=self.safety,
+            publish=publish,
+            send_blocker=lambda: self.blocker,
+            native_token=WETH,
+            control_revision=lambda: self.revision,
+        )
+
+    async def start(self) -> Submitter:
+        await self.submitter.fetch_head()
+        await self.submitter.sync_nonces()
+        return self.submitter
+
+    def outcome(self, bundle_id: str) -> Outcome:
+        [found] = [o for o in self.published if o.bundle_id == bundle_id]
+        return found
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+async def test_a_bundle_is_signed_once_even_when_redelivered(world: World) -> None:
+    sub = await world.start()
+    b = bundle()
+    await sub.handle(b, "t", 1)
+    await sub.handle(b, "t", 1)  # redelivery: its trade is on the wire
+    assert len(world.chain.sent) == 1
+    [tx] = world.chain.sent
+    assert (tx["nonce"], tx["to"], tx["value"], tx["gas"]) == (0, b.to, 0, b.gas_limit)
+    assert (tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]) == (3 * GWEI, GWEI)
+    assert [(t.kind, t.state) for t in world.ledger.txs_of(b.id)] == [("trade", "sent")]
+
+
+async def test_a_forged_bundle_signs_nothing(world: World) -> None:
+    sub = await world.start()
+    await sub.handle(bundle(value=1), "t", 1)
+    assert world.chain.sent == []
+    assert world.ledger.txs_of("bundle:o1") == []
+    assert world.outcome("bundle:o1").reason == (
+        "bundle.value is 1 wei: an executor call never carries value"
+    )
+
+
+async def test_the_head_comes_from_the_chain_not_the_bundle(world: World) -> None:
+    sub = await world.start()
+    # a bundle claiming block 10**6 is checked against the chain, whose head stays 100
+    await sub.handle(bundle(block_number=10**6, deadline_block=10**6 + 1), "t", 1)
+    assert world.chain.sent == []
+    assert world.outcome("bundle:o1").reason == (
+        "stale: block 1000000 does not exist on this chain (head 100)"
+    )
+
+
+async def test_three_reverts_in_a_row_trip_the_stop_until_the_key_is_written_again(
+    world: World,
+) -> None:
+    sub = await world.start()
+    for i in range(3):
+        b = bundle(id=f"bundle:r{i}", opportunity_id=f"r{i}", deadline_block=world.chain.head + 2)
+        await sub.handle(b, "t", 1)
+        world.chain.mine(world.chain.sent[-1]["hash"], status=0)
+        await sub.fetch_head()
+        assert await sub.track_once() == 1
+        assert world.outcome(b.id).status == "reverted"
+    assert sub.tripped is not None
+    reason = (
+        "consecutive_reverts: 3 trades reverted on chain in a row "
+        "(submit.max_consecutive_reverts 3)"
+    )
+    assert sub.tripped.reason == reason
+    fourth = bundle(id="bundle:r3", opportunity_id="r3", deadline_block=world.chain.head + 2)
+    await sub.handle(fourth, "t", 1)
+    assert len(world.chain.sent) == 3
+    assert world.outcome(fourth.id).reason == f"emergency stop tripped: {reason}"
+
+    restarted = world.new_submitter()  # persisted: a restart does not clear it
+    assert restarted.tripped is not None and restarted.tripped.reason == reason
+    restarted.stop_key_written(world.revision)  # the watcher replaying the old value
+    assert restarted.tripped is not None
+    restarted.stop_key_written(world.revision + 1)  # the operator wrote the key again
+    assert restarted.tripped is None
+    assert world.new_submitter().tripped is None
+    # a clear starts a new window: the three old reverts do not count any more
+    assert world.safety.spend(WETH).consecutive_reverts == 0
+
+
+async def test_a_daily_loss_trips_the_stop(tmp_path: Path) -> None:
+    world = World(tmp_path, daily_loss_limit=2 * 100_000 * 2 * GWEI - 1)
+    sub = await world.start()
+    for i in range(2):
+        b = bundle(id=f"bundle:l{i}", opportunity_id=f"l{i}", deadline_block=world.chain.head + 2)
+        await sub.handle(b, "t", 1)
+        world.chain.mine(world.chain.sent[-1]["hash"], status=0)
+        await sub.fetch_head()
+        await sub.track_once()
+    assert sub.tripped is not None
+    assert sub.tripped.reason.startswith("daily_loss: lost 0.0004 ether today (gas 0.0004 ether")
+
+
+async def test_over_the_tx_cost_cap_trips_and_sends_nothing(tmp_path: Path) -> None:
+    world = World(tmp_path, max_tx_cost=400_000 * 3 * GWEI - 1)
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    assert world.chain.sent == []
+    assert sub.tripped is not None and sub.tripped.reason.startswith("tx_cost: ")
+    assert world.outcome("bundle:o1").reason == sub.tripped.reason
+
+
+async def test_a_hundred_withdrawals_cause_one_cancel_at_most_the_cap(world: World) -> None:
+    sub = await world.start()
+    b = bundle()
+    await sub.handle(b, "t", 1)
+    for _ in range(100):
+        await sub.withdraw("o1", "a later swap moves the pool")
+    kinds = [t.kind for t in world.ledger.txs_of(b.id)]
+    assert kinds == ["trade", "cancel"]
+    assert len(world.chain.sent) == 2
+    cancel = world.chain.sent[1]
+    assert (cancel["nonce"], cancel["value"], cancel["gas"]) == (0, 0, 21_000)
+    assert cancel["maxFeePerGas"] <= 50 * GWEI
+
+
+async def test_cancels_stop_at_the_per_nonce_count_and_at_max_gas_price(tmp_path: Path) -> None:
+    world = World(tmp_path, max_cancels_per_nonce=2)
+    sub = await world.start()
+    b = bundle()
+    await sub.handle(b, "t", 1)
+    trade = world.ledger.trade_for(b.id)
+    assert trade is not None
+    for _ in range(5):  # tracking keeps asking to outbid the pending cancel
+        await sub._cancel(trade, world.ledger.txs_of(b.id)[-1])
+    assert [t.kind for t in world.ledger.txs_of(b.id)] == ["trade", "cancel", "cancel"]
+
+    world2 = World(tmp_path / "2")
+    sub2 = await world2.start()
+    b2 = bundle(max_fee_per_gas=45 * GWEI)
+    await sub2.handle(b2, "t", 1)
+    trade2 = world2.ledger.trade_for(b2.id)
+    assert trade2 is not None
+    for _ in range(3):
+        await sub2._cancel(trade2, world2.ledger.txs_of(b2.id)[-1])
+    fees = [t["maxFeePerGas"] for t in world2.chain.sent]
+    assert all(f <= 50 * GWEI for f in fees), fees
+    assert len(fees) == 1 + 3  # the trade and max_cancels_per_nonce (3) cancels, each bumped
+    assert fees == sorted(fees) and len(set(fees)) == 4
+
+
+async def test_the_cap_refuses_a_replacement_that_must_bid_above_it(world: World) -> None:
+    sub = await world.start()
+    world.chain.base_fee = 23 * GWEI
+    world.chain.head += 1
+    await sub.fetch_head()  # next base fee 23 gwei: the trade bids 2 x 23 + 1 = 47 gwei
+    b = bundle(max_fee_per_gas=50 * GWEI, block_number=world.chain.head)
+    b = b.model_copy(update={"deadline_block": world.chain.head + 2})
+    await sub.handle(b, "t", 1)
+    [trade_tx] = world.chain.sent
+    assert trade_tx["maxFeePerGas"] == 47 * GWEI  # a replacement must bid > 52.8 gwei
+    await sub.withdraw("o1", "moved")
+    assert len(world.chain.sent) == 1  # no cancel above max_gas_price (50 gwei)
+    assert [t.kind for t in world.ledger.txs_of(b.id)] == ["trade"]
