@@ -18,7 +18,8 @@ from pathlib import Path
 from bench import figure, report
 from bench.results import ScenarioResult
 
-# Order of the issue: 1 bus floor, 2 throughput, 3 tick-to-trade, 4 simulation, 5 math, 6 capture.
+# Order of the issue: 1 bus floor, 2 throughput, 3 tick-to-trade, 4 simulation, 5 math, 6 capture;
+# then 7, R1 vs R3 streams.
 SCENARIOS = (
     "bench.scenarios.bus_floor",
     "bench.scenarios.throughput",
@@ -26,6 +27,7 @@ SCENARIOS = (
     "bench.scenarios.simulation",
     "bench.scenarios.amm_peer",
     "bench.scenarios.profit_capture",
+    "bench.scenarios.cluster_replicas",  # what R3 costs (docs/SCALING.md)
 )
 
 

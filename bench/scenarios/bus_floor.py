@@ -14,7 +14,8 @@ import uuid
 from typing import Any
 
 import nats.errors
-from mev_common.bus import Bus, Envelope, PullConsumer
+from mev_common.bus import Bus, Envelope
+from mev_common.consumer import PullConsumer
 from mev_common.messages import encode
 from mev_common.nats_server import start_embedded_nats
 from mev_common.subjects import (

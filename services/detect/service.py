@@ -22,13 +22,14 @@ from mev_common import metrics, subjects
 from mev_common.amm.backrun import apply_router_swap
 from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
-from mev_common.bus import Envelope, Permanent, subscribe_ordered
+from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
+from mev_common.ordered import subscribe_ordered
 from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 

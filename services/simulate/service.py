@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
-from mev_common.bus import Envelope, subscribe_ordered
+from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Bundle, Opportunity
+from mev_common.ordered import subscribe_ordered
 from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -121,6 +122,7 @@ class SimulateService:
 
     async def run(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
         self.warm.fork(block_from_rpc(raw, self.rt.chain_id))
         metrics.SIMULATOR_REFORKS.inc()
         evm = self.warm.evm
@@ -152,16 +154,24 @@ class SimulateService:
             self.rt.settings.performance.simulation_concurrency,
         )
         self.rt.ready = True
+        # endpoint health for best_url(): simulate makes few RPC calls of its own
+        monitor = asyncio.create_task(self.rpc.monitor(self.rt.stop))
         try:
             await consumer.run(self.rt.stop)
         finally:
+            monitor.cancel()
             await blocks_sub.unsubscribe()
             if self.background:
                 await asyncio.gather(*self.background, return_exceptions=True)
 
     async def on_block(self, env: Envelope[Block]) -> None:
         forks = self.warm.forks
-        self.warm.advance(env.message)
+        url = self.rpc.best_url()  # the EVM reads state lazily from one URL: follow failover
+        if url != self.warm.fork_url:
+            self.warm.fork_url = url
+            self.warm.fork(env.message, "rpc failover")
+        else:
+            self.warm.advance(env.message)
         if self.warm.forks != forks:
             metrics.SIMULATOR_REFORKS.inc()
         self.new_block.set()

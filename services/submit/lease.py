@@ -40,14 +40,22 @@ def lease_key(chain_id: int, address: str) -> str:
     return f"{chain_id}.{address.lower()}"
 
 
-async def ensure_lease_bucket(js: JetStreamContext, ttl_s: float = LEASE_TTL_S) -> KeyValue:
+async def ensure_lease_bucket(
+    js: JetStreamContext, ttl_s: float = LEASE_TTL_S, replicas: int = 1
+) -> KeyValue:
     try:
         return await js.key_value(LEASE_BUCKET)
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
         return await js.create_key_value(
-            KeyValueConfig(bucket=LEASE_BUCKET, history=1, ttl=ttl_s, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=LEASE_BUCKET,
+                history=1,
+                ttl=ttl_s,
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
         )
     except nats.js.errors.BadRequestError:  # another submitter created it first
         return await js.key_value(LEASE_BUCKET)
@@ -81,6 +89,8 @@ class Lease:
             self.holder = self.instance
             return True
         except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.APIError) as exc:
+            if self.revision is not None and await self._adopt_own_write(kv, value, started):
+                return True
             if self.revision is not None:
                 log.error("lease lost", extra={"fields": {"error": repr(exc)}})
             self.revision = None
@@ -92,6 +102,21 @@ class Lease:
             # no answer: keep our revision (held() expires it on time) and retry next tick
             log.warning("lease refresh failed", extra={"fields": {"error": repr(exc)}})
             return self.held()
+
+    async def _adopt_own_write(self, kv: KeyValue, value: bytes, started: float) -> bool:
+        """A refresh whose answer was lost (broker restart, cluster election) may still have
+        been written: the key then holds our own instance at a newer revision. Refresh on top
+        of that revision instead of losing the lease and waiting out its TTL."""
+        try:
+            entry = await kv.get(self.key)
+            if entry.value != value or entry.revision is None:
+                return False
+            self.revision = await kv.update(self.key, value, last=entry.revision)
+        except (nats.errors.Error, OSError):
+            return False
+        self.refreshed_at = started
+        log.info("lease kept: our refresh had landed", extra={"fields": {"key": self.key}})
+        return True
 
 
 async def keep_lease(

@@ -43,7 +43,7 @@ from services.submit.chain_binding import bind_ledger, chain_identity, record_in
 from services.submit.control_guard import ControlGuard
 from services.submit.decide import Policy
 from services.submit.keys import KeyLoadError, Signer, load_signer
-from services.submit.lease import Lease, keep_lease, lease_key
+from services.submit.lease import Lease, ensure_lease_bucket, keep_lease, lease_key
 from services.submit.ledger import Ledger
 from services.submit.pnl import pnl_summary
 from services.submit.ports import RpcChain
@@ -80,6 +80,10 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
 
     lease = Lease(lease_key(chain, signer.address), rt.instance)
     active = asyncio.Event()
+    # the lease bucket is declared again after a reconnect (a server may lose its store)
+    await rt.bus.declare(
+        lambda: ensure_lease_bucket(rt.bus.js, lease.ttl_s, settings.nats.replicas)
+    )
     tasks = [asyncio.create_task(keep_lease(rt.bus.js, lease, active, rt.stop))]
     rt.add_check(
         "lease",
@@ -182,6 +186,7 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
                 instance=rt.instance,
                 acknowledge=frozenset({EMERGENCY_STOP, NONCE_RESET}),
                 only=frozenset({EMERGENCY_STOP, NONCE_RESET}),  # RPC keys: watch_rpc_controls
+                generation=lambda: rt.bus.generation,  # re-watch after NATS returns
             ),
             rt.stop,
         )

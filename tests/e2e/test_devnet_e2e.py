@@ -15,11 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-from eth_abi import decode, encode
-from eth_utils import function_signature_to_4byte_selector
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
 from mev_common.devnet.flow import run_flow
@@ -29,26 +26,11 @@ from mev_common.pipeline_status import parse_metrics, total
 from mev_common.settings import load_settings
 
 from services.submit.pnl import pnl_summary
+from tests.support.chain import eth_balance, weth_balance
 from tests.support.stack import SERVICES, ServiceProcess, write_config
 
 CHAIN = 31337
 BLOCKS = 60
-BALANCE_OF = "0x" + function_signature_to_4byte_selector("balanceOf(address)").hex()
-
-
-def rpc(url: str, method: str, params: list[Any]) -> Any:
-    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-    return reply.json()["result"]
-
-
-def weth_balance(url: str, weth: str, owner: str) -> int:
-    data = BALANCE_OF + encode(["address"], [owner]).hex()
-    raw = rpc(url, "eth_call", [{"to": weth, "data": data}, "latest"])
-    return int(decode(["uint256"], bytes.fromhex(raw[2:]))[0])
-
-
-def eth_balance(url: str, owner: str) -> int:
-    return int(rpc(url, "eth_getBalance", [owner, "latest"]), 16)
 
 
 def scrape(proc: ServiceProcess) -> dict[str, Any]:

@@ -47,19 +47,13 @@ def compose() -> dict[str, Any]:
 
 def test_compose_has_every_service_and_the_devnet_profile(compose: dict[str, Any]) -> None:
     assert sorted(compose["services"]) == sorted(
-        [
-            *SERVICES,
-            "nats",
-            "operator",
-            "prometheus",
-            "grafana",
-            "anvil",
-            "devnet-deploy",
-            "flow",
-        ]
-    )
+        [*SERVICES, "nats", "nats-box", "operator", "prometheus", "alertmanager", "grafana",
+         "anvil", "devnet-deploy", "flow", "nats-1", "nats-2", "nats-3"]
+    )  # fmt: skip
     for name in ("anvil", "devnet-deploy", "flow"):
         assert compose["services"][name]["profiles"] == ["devnet"]
+    for name in ("nats-1", "nats-2", "nats-3"):
+        assert compose["services"][name]["profiles"] == ["cluster"]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -109,16 +103,80 @@ def test_key_read_only_ledger_and_nats_on_volumes(compose: dict[str, Any]) -> No
     nats = compose["services"]["nats"]
     assert nats["command"] == ["-c", "/etc/nats/nats-server.conf"]
     assert mounts(nats)["/data"] == ("nats-data", "rw")
-    assert sorted(compose["volumes"]) == ["data", "grafana-data", "nats-data", "prometheus-data"]
+    assert sorted(compose["volumes"]) == [
+        "alertmanager-data", "data", "grafana-data", "nats-1-data", "nats-2-data", "nats-3-data",
+        "nats-data", "prometheus-data",
+    ]  # fmt: skip
+    for name in SERVICES:  # one NATS, one replica, unless cluster.env says otherwise
+        env = compose["services"][name]["environment"]
+        assert json.loads(env["MEV_NATS__URLS"]) == ["nats://nats:4222"]
+        assert str(env["MEV_NATS__REPLICAS"]) == "1"
+
+
+def test_cluster_profile_runs_three_routed_servers_and_r3(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [need("docker-compose"), "-f", str(COMPOSE / "docker-compose.yml"), "--env-file",
+         str(COMPOSE / "cluster.env"), "--profile", "cluster", "config"],
+        capture_output=True, text=True, check=True, cwd=COMPOSE,
+    )  # fmt: skip
+    config = yaml.safe_load(out.stdout)
+    nodes = ["nats-1", "nats-2", "nats-3"]
+    for node in nodes:
+        svc = config["services"][node]
+        assert svc["profiles"] == ["cluster"]
+        command = svc["command"]
+        assert command[:2] == ["-c", "/etc/nats/nats-server.conf"]  # users and permissions too
+        assert mounts(svc)["/etc/nats/auth.conf"][0].endswith("/nats-auth/auth.conf")
+        assert command[command.index("--name") + 1] == node
+        assert command[command.index("--cluster_name") + 1] == "mev"
+        routes = command[command.index("--routes") + 1].split(",")
+        assert sorted(routes) == [f"nats://{n}:6222" for n in nodes if n != node]
+        assert mounts(svc)["/data"] == (f"{node}-data", "rw")
+    for name in SERVICES:
+        env = config["services"][name]["environment"]
+        assert json.loads(env["MEV_NATS__URLS"]) == [f"nats://{n}:4222" for n in nodes]
+        assert str(env["MEV_NATS__REPLICAS"]) == "3"
+
+
+def test_alerts_reach_alertmanager_and_its_webhook(compose: dict[str, Any]) -> None:
+    prom = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    targets = prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+    am = compose["services"]["alertmanager"]
+    assert mounts(am)["/etc/alertmanager/alertmanager.yml"] == (
+        str(COMPOSE / "alertmanager/alertmanager.yml"),
+        "ro",
+    )
+    config = yaml.safe_load((COMPOSE / "alertmanager/alertmanager.yml").read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert config["route"]["receiver"] in receivers
+    hooks = receivers[config["route"]["receiver"]]["webhook_configs"]
+    assert hooks and hooks[0]["url"].startswith("http") and hooks[0]["send_resolved"] is True
+    amtool = shutil.which("amtool")
+    if amtool:
+        subprocess.run(
+            [amtool, "check-config", str(COMPOSE / "alertmanager/alertmanager.yml")], check=True
+        )
+
+
+def test_nats_box_has_the_operator_credential(compose: dict[str, Any]) -> None:
+    box = compose["services"]["nats-box"]
+    assert box["environment"]["NATS_NKEY"] == "/app/nats-auth/operator.nk"  # the CLI's --nkey
+    assert box["environment"]["NATS_URL"] == "nats://nats:4222"
+    assert mounts(box)["/app/nats-auth/operator.nk"] == (
+        str(COMPOSE / "nats-auth/operator.nk"),
+        "ro",
+    )
 
 
 def test_each_service_mounts_only_its_own_nats_credential(compose: dict[str, Any]) -> None:
-    """Issue 11: a container holds one NATS user's seed; the operator's only in `operator`."""
+    """Issue 11: a container holds one NATS user's seed; the operator's only in `operator` and
+    the `nats-box` tools container (issue 17: the real NATS CLI as the operator)."""
     production = yaml.safe_load((REPO / "config/production.yaml").read_text())
     devnet = yaml.safe_load((COMPOSE / "devnet.yaml").read_text())
     creds_dir = production["nats"]["credentials_dir"]
     assert devnet["nats"]["credentials_dir"] == creds_dir
-    owners = {**{name: name for name in SERVICES}, "operator": "operator"}
+    owners = {**{name: name for name in SERVICES}, "operator": "operator", "nats-box": "operator"}
     for name, svc in compose["services"].items():
         seeds = {t: src for t, (src, _) in mounts(svc).items() if t.endswith(".nk")}
         if name not in owners:
@@ -205,7 +263,7 @@ def test_every_runbook_alert_has_a_rule() -> None:
     assert names >= {
         "MevBotDown", "DetectionLatencyHigh", "SimulationLatencyHigh", "ThroughputLow",
         "BundleSuccessLow", "ErrorRateHigh", "MemoryHigh", "RpcRateLimited", "ConsumerLagHigh",
-        "EmergencyStopActive", "SimulatorDisagreement",
+        "EmergencyStopActive", "SimulatorDisagreement", "ConsumerStalled",
     }  # fmt: skip
 
 

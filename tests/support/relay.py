@@ -13,7 +13,8 @@ import asyncio
 import sys
 
 from mev_common import subjects
-from mev_common.bus import Envelope, PullConsumer
+from mev_common.bus import Envelope
+from mev_common.consumer import PullConsumer
 from mev_common.messages import Bundle, Opportunity, PendingTx
 from mev_common.runtime import Runtime, run_async, setup_logging
 from mev_common.settings import load_settings

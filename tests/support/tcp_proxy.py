@@ -56,7 +56,10 @@ class TcpProxy:
             try:
                 client, _ = listener.accept()
             except OSError:
-                return  # killed
+                if self._listener is not listener:
+                    return  # killed
+                time.sleep(0.01)  # transient (aborted connect, out of descriptors): keep serving
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:

@@ -26,15 +26,13 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, StreamConfig
+from nats.js.api import PubAck, StreamConfig
 from pydantic import BaseModel
 
 from mev_common import metrics
 from mev_common.messages import (
     DEAD_LETTER_PREFIX_BYTES,
     DeadLetter,
-    MessageError,
-    decode,
     encode,
 )
 from mev_common.subjects import (
@@ -43,7 +41,6 @@ from mev_common.subjects import (
     HEADER_SEEN_NS,
     HEADER_STAGE,
     HEADER_TRACE,
-    ConsumerSpec,
     StreamSpec,
     dead,
 )
@@ -51,6 +48,8 @@ from mev_common.subjects import (
 log = logging.getLogger("mev.bus")
 
 M = TypeVar("M", bound=BaseModel)
+RECOVERY_TIMEOUT_S = 1.0
+LEADER_ELECTED = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*"
 
 
 class Retryable(Exception):
@@ -87,20 +86,29 @@ class Bus:
     connected: bool = True
     reconnects: int = 0
     closing: bool = False
+    # What this process declared (streams, KV): run again after every reconnect, since the
+    # server may have come back without its state. `generation` counts completed re-declares:
+    # consumers re-subscribe when it moves.
+    declarations: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    generation: int = 0
+    _redeclared: asyncio.Event = field(default_factory=asyncio.Event)
+    _redeclare_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
         cls,
-        url: str,
+        url: str | list[str],
         name: str,
         timeout_s: float = 5.0,
         attempts: int | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Bus:
         """Connect, retrying the first connection with backoff (nats-py only retries after one
-        succeeded). `attempts=None` retries forever: a service waits for its broker.
+        succeeded). `attempts=None` retries forever: a service waits for its broker. `url` may
+        list every server of a cluster: the client fails over between them.
         `options`: credential and TLS from `nats_auth.connect_options`."""
         holder: dict[str, Bus] = {}
+        servers = [url] if isinstance(url, str) else list(url)
 
         async def on_disconnect() -> None:
             if "bus" in holder and not holder["bus"].closing:
@@ -112,6 +120,7 @@ class Bus:
                 holder["bus"].connected = True
                 holder["bus"].reconnects += 1
                 log.info("nats reconnected", extra={"fields": {"url": url}})
+                holder["bus"].start_redeclare()
 
         refused: list[str] = []
 
@@ -130,7 +139,7 @@ class Bus:
             tried += 1
             try:
                 nc = await nats.connect(
-                    url,
+                    servers=servers,
                     name=name,
                     connect_timeout=timeout_s,
                     max_reconnect_attempts=-1,
@@ -152,7 +161,75 @@ class Bus:
                 delay = min(delay * 2, 5.0)
         bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name)
         holder["bus"] = bus
+        await bus._watch_elections()
         return bus
+
+    async def _watch_elections(self) -> None:
+        """In a cluster a node can die without this connection noticing (it was connected to
+        another node), while consumers placed on the dead node went with it: a new stream
+        leader is the signal to re-subscribe, as a reconnect is."""
+
+        async def elected(msg: Msg) -> None:
+            log.info("stream leader elected", extra={"fields": {"subject": msg.subject}})
+            self.start_redeclare()
+
+        with contextlib.suppress(nats.errors.Error):  # a user not allowed advisories
+            await self.nc.subscribe(LEADER_ELECTED, cb=elected)
+
+    @property
+    def recovery_js(self) -> JetStreamContext:
+        """JetStream with a 1 s timeout, for re-subscribing after a reconnect: a request that
+        reached a dead node or a leaderless stream is retried soon, not after 5 s."""
+        return self.nc.jetstream(timeout=RECOVERY_TIMEOUT_S)
+
+    async def declare(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run `fn` (create streams, buckets) now and again after every reconnect."""
+        await fn()
+        self.declarations.append(fn)
+
+    def start_redeclare(self) -> None:
+        if self._redeclare_task is None or self._redeclare_task.done():
+            self._redeclare_task = asyncio.create_task(self._redeclare(), name="nats-redeclare")
+
+    async def _redeclare(self) -> None:
+        """Re-create everything declared, then tell the consumers (`generation`) to
+        re-subscribe. A declaration that fails (JetStream still recovering, or this user may
+        not create streams) is logged, counted and retried; the consumers are told after the
+        first attempt anyway (a kept store needs no declaration) and again once it succeeds."""
+        delay, told = 0.1, False
+        while not self.closing:
+            try:
+                for fn in list(self.declarations):  # bounded: a leaderless stream times out
+                    await asyncio.wait_for(fn(), timeout=2 * RECOVERY_TIMEOUT_S)
+                break
+            except Exception as exc:
+                metrics.ERRORS.labels(kind="redeclare").inc()
+                log.warning(
+                    "re-declare after reconnect failed, retrying",
+                    extra={"fields": {"error": repr(exc), "retry_in_s": delay}},
+                )
+                if not told:
+                    self._bump_generation()
+                    told = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        self._bump_generation()
+
+    def _bump_generation(self) -> None:
+        self.generation += 1
+        event, self._redeclared = self._redeclared, asyncio.Event()
+        event.set()
+        log.info("nats state re-declared", extra={"fields": {"generation": self.generation}})
+
+    async def wait_generation(self, seen: int, stop: asyncio.Event | None = None) -> None:
+        """Return once `generation` differs from `seen` (or `stop` is set)."""
+        while self.generation == seen and not (stop and stop.is_set()):
+            waiters = {asyncio.create_task(self._redeclared.wait())}
+            if stop is not None:
+                waiters.add(asyncio.create_task(stop.wait()))
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
         """Create or update every stream: idempotent, safe for every replica to call at start.
@@ -184,7 +261,7 @@ class Bus:
             headers.update(extra_headers)
         try:
             ack = await self.js.publish(subject, encode(message), headers=headers)
-        except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, OSError) as exc:
+        except _BROKER_AWAY as exc:
             metrics.ERRORS.labels(kind="publish").inc()
             raise Retryable(f"publish to {subject} failed: {exc!r}") from exc
         metrics.MESSAGES_PUBLISHED.labels(subject=_subject_kind(subject)).inc()
@@ -225,7 +302,8 @@ class Bus:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.nc.drain(), timeout=5.0)
         if not self.nc.is_closed:
-            await self.nc.close()
+            with contextlib.suppress(Exception):  # the broker may already be gone
+                await self.nc.close()
 
 
 def _stream_differs(have: StreamConfig, want: StreamConfig) -> bool:
@@ -240,6 +318,16 @@ def _subject_kind(subject: str) -> str:
 
 
 Handler = Callable[[Envelope[M]], Awaitable[None]]
+
+# The broker or the stream's leader is away (restart, cluster election): retry, never crash.
+_BROKER_AWAY = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    OSError,
+)
 
 
 def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
@@ -260,180 +348,3 @@ def _int_or(text: str | None, default: int) -> int:
         return int(text) if text else default
     except ValueError:
         return default
-
-
-@dataclass
-class PullConsumer(Generic[M]):
-    """A durable pull consumer shared by the replicas of a stage, with bounded concurrency."""
-
-    bus: Bus
-    spec: ConsumerSpec
-    model: type[M]
-    handler: Handler[M]
-    stage: str
-    chain_id: int
-    concurrency: int = 16
-    max_deliver: int = 5
-    ack_wait_s: float = 30.0
-    nak_delay_s: float = 0.5
-    max_payload_bytes: int | None = None
-    fetch_timeout_s: float = 0.5
-    processed: int = 0
-    last_error: str | None = None
-    _inflight: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def subscribe(self) -> JetStreamContext.PullSubscription:
-        config = ConsumerConfig(
-            durable_name=self.spec.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            max_deliver=self.max_deliver,
-            ack_wait=self.ack_wait_s,
-            max_ack_pending=self.spec.max_ack_pending,
-            filter_subject=self.spec.filter_subject,
-        )
-        return await self.bus.js.pull_subscribe(
-            self.spec.filter_subject,
-            durable=self.spec.durable,
-            stream=self.spec.stream,
-            config=config,
-        )
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Fetch while not stopped; on stop, let in-flight work finish and ack, then return."""
-        sub = await self.subscribe()
-        slots = asyncio.Semaphore(self.concurrency)
-        backoff = 0.1
-        try:
-            while not stop.is_set():
-                free = max(1, _free_slots(slots))
-                try:
-                    msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
-                except nats.errors.TimeoutError:
-                    continue
-                except (nats.errors.Error, OSError) as exc:
-                    self.last_error = f"fetch: {exc!r}"
-                    metrics.ERRORS.labels(kind="fetch").inc()
-                    await _sleep_or_stop(stop, backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    continue
-                backoff = 0.1
-                for msg in msgs:
-                    await slots.acquire()
-                    task = asyncio.create_task(self._process(msg))
-                    self._inflight.add(task)
-                    task.add_done_callback(lambda t: (self._inflight.discard(t), slots.release()))
-        finally:
-            await self.drain_inflight()
-            # a pull subscription left open makes the connection's drain wait for its timeout
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-    async def drain_inflight(self) -> None:
-        if self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
-    async def _process(self, msg: Msg) -> None:
-        deliveries = _deliveries(msg)
-        try:
-            message = decode(self.model, msg.data, self.max_payload_bytes)
-        except MessageError as exc:
-            await self._reject(msg, str(exc), deliveries)
-            return
-        env = envelope_of(msg, message, deliveries)
-        try:
-            await self.handler(env)
-        except Permanent as exc:
-            await self._reject(msg, f"permanent: {exc}", deliveries)
-        except Exception as exc:  # the loop decides: every other error is retried, bounded
-            delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
-            if deliveries >= self.max_deliver:
-                await self._reject(
-                    msg, f"gave up after {deliveries} deliveries: {exc!r}", deliveries
-                )
-                return
-            log.warning(
-                "handler failed, will retry",
-                extra={"fields": {"stage": self.stage, "error": repr(exc), "try": deliveries}},
-            )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=delay)
-        else:
-            try:
-                await msg.ack()
-            except Exception as exc:  # ack lost: redelivery is deduped downstream by msg id
-                self.last_error = f"ack: {exc!r}"
-                return
-            self.processed += 1
-            metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok").inc()
-
-    async def _reject(self, msg: Msg, reason: str, deliveries: int) -> None:
-        """Dead-letter then term; if the dead letter cannot be published, nak (keep the input)."""
-        self.last_error = reason
-        try:
-            await self.bus.publish_dead_letter(self.chain_id, self.stage, msg, reason, deliveries)
-        except Exception as exc:
-            log.error("dead-letter publish failed", extra={"fields": {"error": repr(exc)}})
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=self.nak_delay_s)
-            return
-        with contextlib.suppress(Exception):
-            await msg.term()
-        metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="dead").inc()
-        log.warning(
-            "message dead-lettered",
-            extra={"fields": {"stage": self.stage, "subject": msg.subject, "reason": reason}},
-        )
-
-
-def _deliveries(msg: Msg) -> int:
-    try:
-        return int(msg.metadata.num_delivered)
-    except Exception:
-        return 1
-
-
-def _free_slots(sem: asyncio.Semaphore) -> int:
-    return int(getattr(sem, "_value", 1))
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def subscribe_ordered(
-    bus: Bus,
-    subject: str,
-    model: type[M],
-    handler: Handler[M],
-    stage: str,
-    chain_id: int,
-    deliver_policy: DeliverPolicy = DeliverPolicy.LAST,
-    max_payload_bytes: int | None = None,
-    config: ConsumerConfig | None = None,
-) -> Any:
-    """Per-replica ordered consumer (no acks): every replica sees every message, in order.
-    Undecodable messages are dead-lettered; handler errors are counted and logged."""
-
-    async def on_msg(msg: Msg) -> None:
-        try:
-            message = decode(model, msg.data, max_payload_bytes)
-        except MessageError as exc:
-            with contextlib.suppress(Exception):
-                await bus.publish_dead_letter(chain_id, stage, msg, str(exc), 1)
-            return
-        try:
-            await handler(envelope_of(msg, message, 1))
-        except Exception as exc:
-            metrics.ERRORS.labels(kind=f"{stage}_handler").inc()
-            log.error("ordered handler failed", extra={"fields": {"error": repr(exc)}})
-
-    return await bus.js.subscribe(
-        subject,
-        cb=on_msg,
-        ordered_consumer=True,
-        config=config or ConsumerConfig(deliver_policy=deliver_policy),
-    )

@@ -41,15 +41,18 @@ def ack_key(chain_id: int, name: str, instance: str) -> str:
     return f"{chain_id}.ack.{name}.{instance.replace('.', '_')}"
 
 
-async def ensure_control_bucket(js: JetStreamContext) -> KeyValue:
-    """Create the bucket if absent (idempotent; every service may call it at start)."""
+async def ensure_control_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+    """Create the bucket if absent (idempotent; every service may call it at start, and again
+    after a reconnect); `replicas` is `nats.replicas`."""
     try:
         return await js.key_value(CONTROL_BUCKET)
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
         return await js.create_key_value(
-            KeyValueConfig(bucket=CONTROL_BUCKET, history=16, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=CONTROL_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
+            )
         )
     except nats.js.errors.BadRequestError:  # another replica created it first
         return await js.key_value(CONTROL_BUCKET)
@@ -182,6 +185,7 @@ async def watch_control(
     instance: str | None = None,
     acknowledge: frozenset[str] = frozenset(),
     only: frozenset[str] = frozenset(),
+    generation: Callable[[], int] | None = None,
 ) -> None:
     """Apply current values, then every update, until `stop`; rewatch after a broker outage.
 
@@ -189,9 +193,12 @@ async def watch_control(
     at `ack_key(chain, name, instance)`: the operator's command returns when it sees it. A
     value that breaks its key's rule, or that `on_change` fails to apply, is logged, acked as
     rejected (with the reason) and ignored: a control key never ends a service. `only`, if
-    given, limits the keys this watcher handles (a second watcher in the same service)."""
+    given, limits the keys this watcher handles (a second watcher in the same service).
+    `generation` (the bus's): when it moves the broker came back, maybe without its store, and
+    the watch is made again (nats-py's own resume would wait for the lost stream's sequence)."""
     prefix = f"{chain_id}."
     while not stop.is_set():
+        seen = generation() if generation else 0
         try:
             kv = await ensure_control_bucket(js)
             watcher = await kv.watch(f"{prefix}>")
@@ -201,7 +208,7 @@ async def watch_control(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             continue
         try:
-            while not stop.is_set():
+            while not stop.is_set() and (generation is None or generation() == seen):
                 try:
                     entry = await watcher.updates(timeout=1.0)
                 except nats.errors.TimeoutError:

@@ -130,6 +130,11 @@ CONSUMER_LAG = Gauge(
     "Messages not yet acked by a stage's shared durable consumer (pending + unacked)",
     ["stream", "consumer"],
 )
+CONSUMER_STALLED = Gauge(
+    "mev_bot_consumer_stalled",
+    "1 while this consumer has work waiting but acked nothing for nats.consumer_stall_s",
+    ["consumer"],
+)
 SIMULATOR_DISAGREEMENTS = Counter(
     "mev_bot_simulator_disagreements",
     "Bundles where the reference EVM disagreed with the fast simulator (the strategy halts)",

@@ -43,7 +43,7 @@ import nats.js.errors
 import nkeys
 from nats.js.api import KeyValueConfig, StorageType
 
-from mev_common.bus import Bus
+from mev_common.bus import LEADER_ELECTED, Bus
 from mev_common.control import (
     EMERGENCY_STOP,
     NONCE_RESET,
@@ -159,7 +159,8 @@ def permissions(user: str) -> Permissions:
         publish.extend(_consume(stream))
     for bucket in OWN_BUCKETS.get(user, ()):
         publish.extend((*_read_bucket(bucket), _kv(bucket)))
-    subscribe = (f"{inbox_prefix(user)}.>", *CORE_SUBSCRIBES.get(user, ()))
+    # stream-leader advisories (metadata only) let consumers re-subscribe fast after a node loss
+    subscribe = (f"{inbox_prefix(user)}.>", LEADER_ELECTED, *CORE_SUBSCRIBES.get(user, ()))
     return Permissions(publish=tuple(dict.fromkeys(publish)), subscribe=subscribe)
 
 

@@ -30,12 +30,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import start_http_server
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, PullConsumer
+from mev_common.bus import Bus, Handler, M
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
+from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
 from mev_common.nats_auth import NatsAuthError, connect_options, mask_secrets
 from mev_common.ops import keys
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
+from mev_common.stall import StallWatch
 from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
@@ -127,6 +129,7 @@ class Runtime:
     ready: bool = False
     started_at: float = field(default_factory=time.time)
     checks: dict[str, CheckFn] = field(default_factory=dict)
+    consumers: dict[str, PullConsumer[Any]] = field(default_factory=dict)
 
     @property
     def chain_id(self) -> int:
@@ -165,8 +168,11 @@ class Runtime:
             ack_wait_s=nats.ack_wait_s,
             nak_delay_s=nats.nak_delay_s,
             max_payload_bytes=nats.max_payload_bytes,
+            stall=StallWatch(nats.consumer_stall_s),
         )
+        self.consumers[stage] = consumer
         self.add_check("consumer", lambda: Check(True, consumer.last_error or "ok", False))
+        self.add_check("consumer_stalled", lambda: _stall_check(consumer))
         return consumer
 
     async def wait_for_contracts(self) -> ChainContracts | None:
@@ -277,7 +283,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         return 2
     connect = asyncio.create_task(
         Bus.connect(
-            settings.nats.url,
+            settings.nats.servers,
             f"mev-{service}-{instance}",
             settings.nats.connect_timeout_s,
             options=options,
@@ -292,7 +298,8 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     waiter.cancel()
     bus = connect.result()
     try:
-        await bus.ensure_streams(stream_specs(settings))
+        # declared again after every reconnect: the server may come back without its state
+        await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
     except Exception as exc:  # with bus permissions, only the operator may declare streams
         log.error(
             "streams not declared, and this service may not declare them: start NATS with "
@@ -302,6 +309,9 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         await bus.close()
         _close_metrics(metrics_server)
         return 1
+    # after a reconnect only (heartbeats create it at start): a service without the right to
+    # create it must still start, as before
+    bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
 
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
     main_task = asyncio.create_task(main(rt), name=f"{service}-main")
@@ -380,6 +390,18 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     return exit_code
 
 
+def _stall_check(consumer: PullConsumer[Any]) -> Check:
+    """Critical: work waiting and nothing acked for `nats.consumer_stall_s`."""
+    stalled_for = consumer.stall.stalled_for()
+    if stalled_for >= consumer.stall.stall_s:
+        return Check(
+            False,
+            f"consumer {consumer.spec.durable} stalled: {consumer.stall.lag} waiting, "
+            f"no ack for {stalled_for:.0f} s",
+        )
+    return Check(True, f"{consumer.spec.durable}: {consumer.stall.lag} waiting")
+
+
 def _task_check(task: asyncio.Task[None]) -> Check:
     if not task.done():
         return Check(True, "running")
@@ -440,14 +462,19 @@ async def _heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: _LastErr
 
 
 async def _export_consumer_lag(rt: Runtime) -> None:
-    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert."""
+    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert, and
+    mev_bot_consumer_stalled of every consumer this process runs."""
     spec = consumer_specs(rt.settings).get(rt.service)
-    if spec is None:
-        return
-    with contextlib.suppress(Exception):  # not declared yet, or the broker is away
-        info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
-        lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-        metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
+    if spec is not None:
+        with contextlib.suppress(Exception):  # not declared yet, or the broker is away
+            info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
+            lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
+            if rt.service in rt.consumers:
+                rt.consumers[rt.service].stall.observe(lag)
+    for consumer in rt.consumers.values():
+        stalled = consumer.stall.stalled()
+        metrics.CONSUMER_STALLED.labels(consumer=consumer.spec.durable).set(1 if stalled else 0)
 
 
 async def _heartbeat_clear(rt: Runtime) -> None:
@@ -465,9 +492,10 @@ async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
     while True:
         try:
             kv = await ensure_control_bucket(rt.bus.js)
+            generation = rt.bus.generation
             watcher = await kv.watch(keys.shutdown_key(rt.chain_id))
             caught_up = False
-            while True:
+            while rt.bus.generation == generation:  # a reconnect re-creates the watch
                 try:
                     entry = await watcher.updates(timeout=1.0)
                 except TimeoutError:  # nats.errors.TimeoutError subclasses it
@@ -478,6 +506,8 @@ async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
                     log.info("shutdown requested through the control KV")
                     stop_requested.set()
                     return
+            with contextlib.suppress(Exception):
+                await watcher.stop()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -184,6 +184,12 @@ class NatsSettings(Section):
     ack_wait_s: float = Field(default=30.0, gt=0)
     nak_delay_s: float = Field(default=0.5, ge=0)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A NATS cluster: every server's URL (the client fails over between them); empty: `url`.
+    urls: list[str] = Field(default_factory=list)
+    # Stream and KV replicas: 1 on one server, 3 on a three-node JetStream cluster.
+    replicas: int = Field(default=1, ge=1, le=5)
+    # A consumer with work waiting and no ack for this long turns /health 503.
+    consumer_stall_s: float = Field(default=30.0, gt=0)
     # nkey seed files, one per user (<dir>/<user>.nk); None: connect without credentials
     credentials_dir: str | None = None
     # one service's seed file (overrides credentials_dir; e.g. MEV_NATS__CREDENTIALS_FILE)
@@ -198,6 +204,19 @@ class NatsSettings(Section):
         if not re.match(r"^(nats|tls)://[^\s/]+:\d+$", v):
             raise ValueError("expected nats://HOST:PORT or tls://HOST:PORT")
         return v
+
+    @field_validator("urls")
+    @classmethod
+    def _nats_urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not re.match(r"^(nats|tls)://[^\s/]+:\d+$", url):
+                raise ValueError(f"{url!r}: expected a list of nats://HOST:PORT")
+        return v
+
+    @property
+    def servers(self) -> list[str]:
+        """What the client connects to: `urls` if given, else `[url]`."""
+        return list(self.urls) or [self.url]
 
 
 class ServicePorts(Section):

@@ -6,6 +6,7 @@ Services never spell a subject themselves; they ask this module, so a rename is 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -62,6 +63,7 @@ class StreamSpec:
     max_msgs: int = -1
     discard: DiscardPolicy = DiscardPolicy.OLD
     duplicate_window_s: float = 120.0
+    replicas: int = 1
 
     def config(self) -> StreamConfig:
         return StreamConfig(
@@ -73,6 +75,7 @@ class StreamSpec:
             max_msgs=self.max_msgs,
             discard=self.discard,
             duplicate_window=min(self.duplicate_window_s, self.max_age_s),
+            num_replicas=self.replicas,
         )
 
 
@@ -87,8 +90,10 @@ class ConsumerSpec:
 
 
 def stream_specs(settings: Settings) -> list[StreamSpec]:
-    """All streams of DESIGN §2. Wildcard over chains: one NATS may serve several chains."""
-    return [
+    """All streams of DESIGN §2. Wildcard over chains: one NATS may serve several chains.
+    Each has `nats.replicas` replicas (3 on a three-node cluster)."""
+    replicas = settings.nats.replicas
+    specs = [
         StreamSpec(
             "MEMPOOL",
             ("mev.*.mempool",),
@@ -102,6 +107,7 @@ def stream_specs(settings: Settings) -> list[StreamSpec]:
         StreamSpec("OUTCOMES", ("mev.*.outcomes",), max_age_s=30 * 24 * 3600),
         StreamSpec("DEAD", ("mev.*.dead.>",), max_age_s=7 * 24 * 3600),
     ]
+    return [dataclasses.replace(spec, replicas=replicas) for spec in specs]
 
 
 def consumer_specs(settings: Settings) -> dict[str, ConsumerSpec]:

@@ -201,6 +201,12 @@ class RpcPool:
             except TimeoutError:
                 pass
 
+    def best_url(self) -> str:
+        """The HTTP URL of the endpoint ranked first now (for clients that hold one URL, like
+        simulate's forked EVM: they switch when it changes)."""
+        ranked = rank_endpoints(list(self.states.values()), self._clock(), self.max_lag_blocks)
+        return self._configs[ranked[0].name].url
+
     def health(self) -> dict[str, Any]:
         now = self._clock()
         return {
