@@ -27,13 +27,14 @@ from mev_common.amm.v3_book import V3_BURN_TOPIC, V3_MINT_TOPIC, V3_SWAP_TOPIC, 
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet, devnet_account
-from mev_common.devnet.flow import _SwapEncoder
+from mev_common.devnet.flow import SwapEncoder
 from mev_common.devnet.flow_plan import FlowPlanner
 from mev_common.devnet.sender import GWEI, Sender
 from mev_common.messages import Block
+from web3 import Web3
+
 from services.ingest.logs import LOG_TOPICS, group_logs
 from services.ingest.normalize import block_from_rpc
-from web3 import Web3
 
 CHAIN = 31337
 BLOCKS = 50
@@ -83,7 +84,7 @@ class Mixer:
             reserves[p["address"]] = (r0, r1)
         pools = read_pools(w3.provider.endpoint_uri, deployment, int(head["number"]))  # type: ignore[attr-defined]
         self.planner = FlowPlanner(deployment, reserves, seed, int(head["timestamp"]), 4.0, pools)
-        self.encoder = _SwapEncoder(w3, deployment)
+        self.encoder = SwapEncoder(w3, deployment)
         self.users = {i: Sender(w3, devnet_account(i), CHAIN) for i in range(1, 9)}
         self.lp = Sender(w3, devnet_account(0), CHAIN, max_fee=100 * GWEI, tip=GWEI)
         self.npm = {d["name"]: d["position_manager"] for d in deployment["v3_dexes"]}

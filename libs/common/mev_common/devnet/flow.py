@@ -105,7 +105,7 @@ def run_flow(
         i: Sender(w3, devnet_account(i), chain_id, max_fee=100 * GWEI)
         for i in range(1, USER_COUNT + 1)
     }
-    encoder = _SwapEncoder(w3, deployment)
+    encoder = SwapEncoder(w3, deployment)
     price_pairs = _price_pairs(deployment)
     arrivals = random.Random(f"arrivals-{seed}")
 
@@ -167,7 +167,7 @@ def fetch_flow_v3_pools(rpc_url: str, deployment: dict[str, Any], block: int) ->
     return {p.address: p for p in pools}
 
 
-class _SwapEncoder:
+class SwapEncoder:
     """Calldata for a SwapIntent on its DEX's Router02 (V2) or SwapRouter (V3)."""
 
     def __init__(self, w3: Web3, deployment: dict[str, Any]) -> None:
