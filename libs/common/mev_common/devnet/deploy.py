@@ -1,8 +1,10 @@
-"""Deploy the devnet onto a running anvil: WETH9, tokens, two Uniswap V2 DEXes, pools, executor.
+"""Deploy the devnet onto a running anvil: WETH9, tokens, two DEXes (Uniswap V2 pairs, and
+Uniswap V3 pools from deploy_v3.py), executor.
 
 Everything comes from account 0 of the devnet mnemonic with a local nonce, so addresses are the
 same on every run; amounts come from the seed (layout.py). Mining is switched to automine while
 deploying (a few seconds instead of one block per step) and back to interval mining afterwards.
+The V3 side comes last, so every V2 address (the executor's too) is what it was before V3.
 """
 
 from __future__ import annotations
