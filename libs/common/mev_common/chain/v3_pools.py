@@ -54,8 +54,15 @@ def word_range(tick_spacing: int) -> range:
     return range((MIN_TICK // tick_spacing) >> 8, ((MAX_TICK // tick_spacing) >> 8) + 1)
 
 
-async def fetch_v3_pools(call_batch: BatchCall, pools: Sequence[str], block: int) -> list[V3Pool]:
-    """The swap state of each pool at `block` (`call_batch`: e.g. RpcPool.call_batch)."""
+async def fetch_v3_pools(
+    call_batch: BatchCall, pools: Sequence[str], block: int, words_around: int | None = None
+) -> list[V3Pool]:
+    """The swap state of each pool at `block` (`call_batch`: e.g. RpcPool.call_batch).
+
+    `words_around`: read only the bitmap words within that many of the current tick's word (a
+    quoting model that never moves the price that far: the devnet flow's slippage limits);
+    None reads them all, which is what exact state needs.
+    """
     answers = await call_batch([_call(p, sel, block) for p in pools for sel, _ in HEADER])
     headers = []
     for k, pool in enumerate(pools):
@@ -64,7 +71,12 @@ async def fetch_v3_pools(call_batch: BatchCall, pools: Sequence[str], block: int
             _decode(types, r) for (_, types), r in zip(HEADER, row, strict=True)
         )
         headers.append((pool, t0[0], t1[0], fee[0], spacing[0], slot0, liquidity[0]))
-    word_calls = [(k, word) for k, header in enumerate(headers) for word in word_range(header[4])]
+    word_calls = [
+        (k, word)
+        for k, (_, _, _, _, spacing, slot0, _) in enumerate(headers)
+        for word in word_range(spacing)
+        if words_around is None or abs(word - ((slot0[1] // spacing) >> 8)) <= words_around
+    ]
     words = await call_batch([
         _call(headers[k][0], TICK_BITMAP + encode(["int16"], [w]).hex(), block)
         for k, w in word_calls

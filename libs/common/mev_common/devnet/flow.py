@@ -30,6 +30,7 @@ from mev_common.devnet.layout import USER_COUNT
 from mev_common.devnet.sender import GWEI, Sender
 
 GAS_PER_HOP = 200_000
+FLOW_WORDS = 8  # tick bitmap words either side of the price the flow's V3 model reads
 GAS_V3_SWAP = 600_000  # crossing many initialized ticks costs ~30k gas each
 EXACT_INPUT_SINGLE = function_signature_to_4byte_selector(
     "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
@@ -163,7 +164,11 @@ def fetch_flow_v3_pools(rpc_url: str, deployment: dict[str, Any], block: int) ->
     addresses = [p["address"] for p in deployment.get("v3_pools", [])]
     if not addresses:
         return {}
-    pools = asyncio.run(fetch_v3_pools(http_batch_caller(rpc_url), addresses, block))
+    # the pools' ranges lie within ±30 % of their prices; 8 words either side is ±(2,000 x
+    # spacing) ticks, far beyond any flow swap, and a read of ~1 % of the whole bitmap
+    pools = asyncio.run(
+        fetch_v3_pools(http_batch_caller(rpc_url), addresses, block, words_around=FLOW_WORDS)
+    )
     return {p.address: p for p in pools}
 
 
