@@ -68,7 +68,7 @@ def v3_weth_needed(seed: int) -> int:
 def plan_v3_contracts(
     deployer: Sender, weth: str, dex_names: tuple[str, ...], txs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Deploy each DEX's factory, SwapRouter, QuoterV2 and NonfungiblePositionManager."""
+    """Append to `txs` each DEX's factory, SwapRouter, QuoterV2 and position manager deploys."""
     pool_hash = "0x" + keccak(load_artifact("UniswapV3Pool").bytecode).hex()
     if pool_hash != UNISWAP_V3_INIT_CODE_HASH:
         raise TxFailed(
@@ -99,7 +99,7 @@ def plan_v3_pools_txs(
     dexes: list[dict[str, Any]],
     txs: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Create, initialize and fill every planned pool through its DEX's position manager.
+    """Append to `txs` the creation, initialization and positions of every planned pool.
 
     The deployer must already have approved each position manager for every token.
     """
