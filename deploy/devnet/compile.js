@@ -21,6 +21,7 @@ const CONTRACTS = [
   ["contracts/test/Attackers.sol", "AttackerPair"],
   ["contracts/test/Attackers.sol", "AttackerFactory"],
   ["contracts/test/Attackers.sol", "AttackerToken"],
+  ["contracts/test/V3Probe.sol", "V3Probe"],
 ];
 const SETTINGS = {
   // cancun: transient storage, and what HyperEVM runs; no prague-only opcodes are needed.

@@ -1,17 +1,20 @@
-"""Uniswap V2 pool events in a block: which topics we fetch and how raw logs become messages."""
+"""Pool events in a block (Uniswap V2 and V3): which topics we fetch and how raw logs become
+messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from eth_utils import keccak
+from mev_common.amm.v3_book import V3_LOG_TOPICS
 from mev_common.messages import Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)").hex()
 # Topic filter only (no address list): every V2-style pool's events, so pools created after
-# start are seen too; detect keeps the ones it tracks.
-LOG_TOPICS = [SYNC_TOPIC, SWAP_TOPIC]
+# start are seen too; detect keeps the ones it tracks. V3 pools: Swap, Mint, Burn, Initialize
+# (what keeps their state, amm/v3_book.py).
+LOG_TOPICS = [SYNC_TOPIC, SWAP_TOPIC, *V3_LOG_TOPICS]
 
 
 def _log_of(raw: dict[str, Any]) -> Log:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from mev_common import subjects
+from mev_common.amm.v3_book import V3_LOG_TOPICS, V3_SWAP_TOPIC
 from mev_common.bus import Bus
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
@@ -109,8 +110,13 @@ async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
         report = await asyncio.to_thread(
             run_flow, node.rpc_url, deployment, 7, 8.0, max_swaps=12, emit=None
         )
-        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
-        assert len(sent) == 12
+        assert len(report.tx_hashes) == 12
+        # the flow also swaps through V3's SwapRouter; ingest publishes Router02 swaps only
+        sent = {
+            h if h.startswith("0x") else "0x" + h
+            for h, intent in zip(report.tx_hashes, report.intents, strict=True)
+            if not intent.fee
+        }
         await asyncio.sleep(1.0)
         last = int(await rpc(node, "eth_blockNumber", []), 16)
         # every router swap mined while ingest ran was published pending, and nothing else
@@ -146,7 +152,7 @@ async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
             {
                 "fromBlock": hex(numbers[0]),
                 "toBlock": hex(numbers[-1]),
-                "topics": [[SYNC_TOPIC, SWAP_TOPIC]],
+                "topics": [[SYNC_TOPIC, SWAP_TOPIC, *V3_LOG_TOPICS]],
             }
         ],
     )
@@ -156,6 +162,7 @@ async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
     ]
     assert len(published) == len(on_chain) > 0
     assert sorted(published) == sorted(on_chain)
+    assert any(topic == V3_SWAP_TOPIC for _, _, topic in published)  # the flow's V3 swaps
 
 
 def test_wrong_chain_id_refuses_to_run(

@@ -84,3 +84,27 @@ def test_pool_layout_is_reproducible_and_seeded() -> None:
     assert in_another_process("plan_pools(3)", "2") == repr(plan_pools(3))
     assert plan_pools(3) != plan_pools(4)
     assert len(plan_pools(3)) == len(DEX_NAMES) * len(PAIRS)
+
+
+def test_v3_swaps_interleave_without_changing_the_v2_swaps() -> None:
+    from mev_common.amm.v3 import V3Pool
+    from mev_common.amm.v3_math import get_sqrt_ratio_at_tick
+
+    deployment = fake_deployment()
+    deployment["v3_pools"] = [
+        {"dex": "A", "address": "A:v3", "fee": 3000, "symbol0": "USDC", "symbol1": "WETH"}
+    ]
+    pool = V3Pool("A:v3", "0x1", "0x2", 3000, 60, get_sqrt_ratio_at_tick(200_000), 200_000, 0)
+    pool = pool.modify_position(199_980, 200_040, 10**20)
+    with_v3 = FlowPlanner(deployment, reserves(1), 5, 1_000, 4.0, {"A:v3": pool})
+    swaps = [with_v3.next_swap() for _ in range(600)]
+    v3 = [s for s in swaps if s.fee]
+    assert 150 <= len(v3) <= 270  # about 35 %
+    assert {s.path for s in v3} == {("USDC", "WETH"), ("WETH", "USDC")}
+    assert all(s.min_out > 0 for s in v3[:3])  # quoted on the pool model, not blind
+    v2 = [s for s in swaps if not s.fee]
+    alone = plan(5, len(v2))
+    strip = ("index", "deadline")  # the count and so the deadline move with V3 swaps between
+    assert [{k: v for k, v in vars(s).items() if k not in strip} for s in v2] == [
+        {k: v for k, v in vars(s).items() if k not in strip} for s in alone
+    ]

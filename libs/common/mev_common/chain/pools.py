@@ -26,3 +26,25 @@ def v2_pair_address(factory: str, token_x: str, token_y: str, init_code_hash: st
     return str(
         to_checksum_address(keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + code_hash)[12:])
     )
+
+
+# keccak256 of the Uniswap V3 pool creation code (npm @uniswap/v3-core 1.0.1 UniswapV3Pool.json
+# `bytecode`; the POOL_INIT_CODE_HASH v3-periphery's PoolAddress hard-codes).
+UNISWAP_V3_INIT_CODE_HASH = "0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
+
+
+def v3_pool_address(
+    factory: str, token_x: str, token_y: str, fee: int, init_code_hash: str | bytes
+) -> str:
+    """Checksummed CREATE2 address of the V3 factory's pool of two tokens at `fee` (pips)."""
+    code_hash = (
+        bytes.fromhex(init_code_hash.removeprefix("0x"))
+        if isinstance(init_code_hash, str)
+        else init_code_hash
+    )
+    t0, t1 = sorted((token_x, token_y), key=lambda a: int(a, 16))
+    salt = keccak(bytes(12) + bytes.fromhex(t0[2:]) + bytes(12) + bytes.fromhex(t1[2:])
+                  + fee.to_bytes(32, "big"))  # fmt: skip
+    return str(
+        to_checksum_address(keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + code_hash)[12:])
+    )

@@ -55,6 +55,12 @@ _UNISWAP = {
     "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
     "UniswapV2Router02": "@uniswap/v2-periphery/build/UniswapV2Router02.json",
     "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
+    "UniswapV3Factory": "@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol",
+    "UniswapV3Pool": "@uniswap/v3-core/artifacts/contracts/UniswapV3Pool.sol",
+    "SwapRouter": "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol",
+    "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol",
+    "NonfungiblePositionManager": "@uniswap/v3-periphery/artifacts/contracts/"
+    "NonfungiblePositionManager.sol",
 }
 
 
@@ -62,7 +68,10 @@ _UNISWAP = {
 def load_artifact(name: str) -> Artifact:
     """A Uniswap artifact (by contract name) or one of ours (contracts/build/<name>.json)."""
     if name in _UNISWAP:
-        data = json.loads((node_modules() / _UNISWAP[name]).read_text())
+        path = _UNISWAP[name]
+        if path.endswith(".sol"):  # a hardhat artifacts folder (V3): <Name>.sol/<Name>.json
+            path = f"{path}/{name}.json"
+        data = json.loads((node_modules() / path).read_text())
     else:
         data = json.loads((repo_root() / "contracts/build" / f"{name}.json").read_text())
     code = data["bytecode"]

@@ -94,8 +94,12 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
     elapsed = time.monotonic() - started
     dexes = ", ".join(d["name"] for d in deployment["dexes"])
     tokens, pairs = len(deployment["tokens"]), len(deployment["pairs"])
+    v3_pools = len(deployment.get("v3_pools", []))
     print(f"devnet up in {elapsed:.1f} s: anvil pid {node.pid} on {node.rpc_url}")
-    print(f"  chain id {deployment['chain_id']}, seed {seed}: {tokens} tokens, {pairs} pairs")
+    print(
+        f"  chain id {deployment['chain_id']}, seed {seed}: {tokens} tokens, {pairs} V2 pairs, "
+        f"{v3_pools} V3 pools"
+    )
     print(f"  DEXes {dexes}; executor {deployment['executor']['address']} (bot key owns it)")
     print(f"  deployment: {out}; log: {directory / LOG_FILE}")
     return 0

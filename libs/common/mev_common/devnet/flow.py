@@ -8,6 +8,7 @@ pair in a new second (it then writes the cumulative prices), which would revert 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -15,9 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
+from mev_common.amm.v3 import V3Pool
+from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.deploy import devnet_account
 from mev_common.devnet.flow_plan import FlowPlanner, SwapIntent
@@ -25,6 +30,11 @@ from mev_common.devnet.layout import USER_COUNT
 from mev_common.devnet.sender import GWEI, Sender
 
 GAS_PER_HOP = 200_000
+FLOW_WORDS = 8  # tick bitmap words either side of the price the flow's V3 model reads
+GAS_V3_SWAP = 600_000  # crossing many initialized ticks costs ~30k gas each
+EXACT_INPUT_SINGLE = function_signature_to_4byte_selector(
+    "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
+)
 # Users cap their fee like a wallet does (tip plus room for the base fee, which idles at 7 wei
 # on the devnet). anvil's `--order fees` ranks by max fee, not by tip: a 100 gwei cap on every
 # user would put every user ahead of any bot whatever the tips. Fixed, so a seed stays
@@ -89,13 +99,14 @@ def run_flow(
         p["address"]: _reserves(w3, pair_abi, p["address"], int(start["number"]))
         for p in deployment["pairs"]
     }
-    planner = FlowPlanner(deployment, reserves, seed, int(start["timestamp"]), rate)
+    v3_pools = fetch_flow_v3_pools(rpc_url, deployment, int(start["number"]))
+    planner = FlowPlanner(deployment, reserves, seed, int(start["timestamp"]), rate, v3_pools)
     chain_id = int(deployment["chain_id"])
     users = {
         i: Sender(w3, devnet_account(i), chain_id, max_fee=100 * GWEI)
         for i in range(1, USER_COUNT + 1)
     }
-    encoder = _SwapEncoder(w3, deployment)
+    encoder = SwapEncoder(w3, deployment)
     price_pairs = _price_pairs(deployment)
     arrivals = random.Random(f"arrivals-{seed}")
 
@@ -112,7 +123,7 @@ def run_flow(
             intent = planner.next_swap()
             user = users[intent.user]
             to, data, value = encoder.encode(intent, user.address)
-            gas = GAS_PER_HOP * (len(intent.path) - 1) + 50_000
+            gas = GAS_V3_SWAP if intent.fee else GAS_PER_HOP * (len(intent.path) - 1) + 50_000
             try:
                 sent = user.send(
                     to, data, gas, value, intent.tip_wei, intent.tip_wei + FEE_HEADROOM_WEI
@@ -148,8 +159,21 @@ def run_flow(
         time.sleep(max(0.0, min(POLL_S, next_arrival - (time.monotonic() - t0))))
 
 
-class _SwapEncoder:
-    """Calldata for a SwapIntent on its DEX's Router02."""
+def fetch_flow_v3_pools(rpc_url: str, deployment: dict[str, Any], block: int) -> dict[str, V3Pool]:
+    """The deployment's V3 pools at `block` (none for a deployment from before V3)."""
+    addresses = [p["address"] for p in deployment.get("v3_pools", [])]
+    if not addresses:
+        return {}
+    # the pools' ranges lie within ±30 % of their prices; 8 words either side is ±(2,000 x
+    # spacing) ticks, far beyond any flow swap, and a read of ~1 % of the whole bitmap
+    pools = asyncio.run(
+        fetch_v3_pools(http_batch_caller(rpc_url), addresses, block, words_around=FLOW_WORDS)
+    )
+    return {p.address: p for p in pools}
+
+
+class SwapEncoder:
+    """Calldata for a SwapIntent on its DEX's Router02 (V2) or SwapRouter (V3)."""
 
     def __init__(self, w3: Web3, deployment: dict[str, Any]) -> None:
         abi = load_artifact("UniswapV2Router02").abi
@@ -157,8 +181,16 @@ class _SwapEncoder:
             d["name"]: w3.eth.contract(address=d["router"], abi=abi) for d in deployment["dexes"]
         }
         self._tokens = {s: t["address"] for s, t in deployment["tokens"].items()}
+        self._v3_routers = {d["name"]: d["swap_router"] for d in deployment.get("v3_dexes", [])}
 
     def encode(self, intent: SwapIntent, user: str) -> tuple[str, str, int]:
+        if intent.fee:
+            params = (self._tokens[intent.path[0]], self._tokens[intent.path[1]], intent.fee,
+                      user, intent.deadline, intent.amount_in, intent.min_out, 0)  # fmt: skip
+            data = EXACT_INPUT_SINGLE + encode(
+                ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"], [params]
+            )
+            return self._v3_routers[intent.dex], "0x" + data.hex(), 0
         router = self._routers[intent.dex]
         path = [self._tokens[s] for s in intent.path]
         if intent.eth_in:

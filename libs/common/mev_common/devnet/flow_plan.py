@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from mev_common.amm.v3 import V3Pool
+from mev_common.amm.v3_math import V3MathError
 from mev_common.devnet.layout import DEX_NAMES, USER_COUNT, raw_amount
 
 # Trade size in USD: Pareto (heavy tail) from MIN_USD, capped.
@@ -27,6 +29,9 @@ ETH_INPUT_SHARE = 0.25  # of swaps starting from WETH: sent as ETH via swapExact
 SLIPPAGE_BPS = (50, 100, 100, 200, 300)
 TIP_GWEI_TENTHS = (1, 30)  # priority fee range, 0.1..3 gwei: fee ordering shuffles each block
 DEADLINE_S = 120
+# Share of swaps sent to a V3 pool (SwapRouter.exactInputSingle), drawn from a generator of its
+# own: the V2 swaps of a seed stay the ones they were, with V3 swaps in between.
+V3_SHARE = 0.35
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class SwapIntent:
     tip_wei: int
     deadline: int
     eth_in: bool  # pay with ETH (swapExactETHForTokens) instead of WETH
+    fee: int = 0  # 0: V2 through Router02; else the V3 pool's fee, through the DEX's SwapRouter
 
 
 def amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int) -> int:
@@ -57,8 +63,12 @@ class FlowPlanner:
         seed: int,
         start_timestamp: int,
         rate: float,
+        v3_pools: dict[str, V3Pool] | None = None,
     ) -> None:
         self._rng = random.Random(seed)
+        self._v3_rng = random.Random(f"v3-flow-{seed}")
+        self._v3 = dict(v3_pools or {})
+        self._v3_specs = [p for p in deployment.get("v3_pools", []) if p["address"] in self._v3]
         self._rate = rate
         self._start = start_timestamp
         self._count = 0
@@ -92,6 +102,8 @@ class FlowPlanner:
         return amount
 
     def next_swap(self) -> SwapIntent:
+        if self._v3_specs and self._v3_rng.random() < V3_SHARE:
+            return self._next_v3_swap()
         rng = self._rng
         path = rng.choice(self._double if rng.random() < TWO_POOL_PATH_SHARE else self._single)
         usd = min(MIN_USD * rng.paretovariate(PARETO_ALPHA), MAX_USD)
@@ -114,5 +126,38 @@ class FlowPlanner:
             eth_in=path[0] == "WETH" and rng.random() < ETH_INPUT_SHARE,
         )
         self._walk(dex, path, amount_in, apply=True)
+        self._count += 1
+        return intent
+
+    def _next_v3_swap(self) -> SwapIntent:
+        """One exact-input swap on a V3 pool, quoted and applied on the model of that pool."""
+        rng = self._v3_rng
+        spec = rng.choice(self._v3_specs)
+        zero_for_one = rng.random() < 0.5
+        path = (spec["symbol0"], spec["symbol1"])[:: 1 if zero_for_one else -1]
+        usd = min(MIN_USD * rng.paretovariate(PARETO_ALPHA), MAX_USD)
+        amount_in = raw_amount(path[0], usd)
+        pool = self._v3[spec["address"]]
+        try:
+            result = pool.swap(zero_for_one, amount_in)
+            quoted = -(result.amount1 if zero_for_one else result.amount0)
+            self._v3[pool.address] = pool.after_swap(
+                result.sqrt_price_x96, result.tick, result.liquidity
+            )
+        except V3MathError:
+            quoted = 0  # the model has no liquidity that way: the swap may revert, and may not
+        slippage = rng.choice(SLIPPAGE_BPS)
+        intent = SwapIntent(
+            index=self._count,
+            user=rng.randint(1, USER_COUNT),
+            dex=spec["dex"],
+            path=path,
+            amount_in=amount_in,
+            min_out=quoted * (10_000 - slippage) // 10_000,
+            tip_wei=rng.randint(*TIP_GWEI_TENTHS) * 10**8,
+            deadline=self._start + int(self._count / self._rate) + DEADLINE_S,
+            eth_in=False,
+            fee=int(spec["fee"]),
+        )
         self._count += 1
         return intent

@@ -82,3 +82,54 @@ def plan_pools(seed: int) -> list[PoolSpec]:
 
 def token_supply(symbol: str) -> int:
     return raw_amount(symbol, SUPPLY_USD)
+
+
+# ---- Uniswap V3 pools (beside the V2 pairs, on both DEXes) ----
+
+V3_FEES = (500, 3000, 10000)  # fee tiers in pips; tick spacing 10, 60, 200
+# USD value of each side of each position, before the seeded jitter (DEX B thinner again).
+V3_DEPTH_USD = {"A": 600_000.0, "B": 250_000.0}
+# Overlapping ranges around the initial price, as (down, up) fractions of the price: narrow
+# ones concentrate liquidity near the price, wide ones hold the tails, so ordinary swaps cross
+# several initialized ticks.
+V3_RANGES = ((0.004, 0.006), (0.02, 0.015), (0.06, 0.08), (0.25, 0.3))
+
+
+@dataclass(frozen=True)
+class V3PositionSpec:
+    down: float  # the range starts this fraction below the initial price...
+    up: float  # ...and ends this fraction above it
+    usd: float  # value offered on each side (the position manager takes what fits)
+
+
+@dataclass(frozen=True)
+class V3PoolSpec:
+    dex: str
+    symbol_a: str
+    symbol_b: str
+    fee: int
+    offset: float  # initial price = reference price * offset
+    positions: tuple[V3PositionSpec, ...]
+
+
+def plan_v3_pools(seed: int) -> list[V3PoolSpec]:
+    """Every V3 pool of both DEXes (each pair at each fee tier), jittered by the seed.
+
+    A generator of its own (not plan_pools'), so the V2 pools stay what they were per seed.
+    """
+    rng = random.Random(f"v3-{seed}")
+    pools = []
+    for dex in DEX_NAMES:
+        for a, b in PAIRS:
+            for fee in V3_FEES:
+                offset = 1.0 + rng.uniform(-MAX_PRICE_OFFSET, MAX_PRICE_OFFSET)
+                positions = tuple(
+                    V3PositionSpec(
+                        down * rng.uniform(0.7, 1.3),
+                        up * rng.uniform(0.7, 1.3),
+                        V3_DEPTH_USD[dex] * rng.uniform(0.5, 1.5),
+                    )
+                    for down, up in V3_RANGES
+                )
+                pools.append(V3PoolSpec(dex, a, b, fee, offset, positions))
+    return pools
