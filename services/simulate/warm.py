@@ -2,13 +2,20 @@
 
 pyrevm caches what it fetched from the fork block and never refreshes it. Each new block we
 rewrite, for every pair with a `Sync` log, the storage `_update` wrote (pair_state) and the
-pair's two token balances (equal to the reserves right after a Sync). Values never fetched yet
-still come lazily from the fork block, which is correct: every patch since the fork was
-applied on top of exactly those values.
+pair's two token balances (equal to the reserves right after a Sync), and the block env
+(number, timestamp, base fee). Values never fetched yet still come lazily from the fork block,
+which is correct: every patch since the fork was applied on top of exactly those values.
 
-We refork (cheap: state is fetched lazily) whenever patching cannot be exact: a reorg, a gap
-in the block stream, a pair we cannot read, a token whose balance slot we could not find, or a
-swap by our own executor (its balances changed by more than the Sync logs say).
+Patches go into the fork's database, not pyrevm's journal (write_cold), so every patched
+account and slot stays cold: the next call pays EIP-2929's cold prices (2,600 an account,
+2,100 a slot) exactly as the chain does, and gas equals a fresh fork's to the unit. A pair's
+first `_update` in the new block (the cumulative-price writes when its blockTimestampLast is
+older than the block) runs for real against the patched slots and the next block's timestamp.
+
+Our executor's own trades move its token balances: those come from the trade's Swap logs
+(pair_state.executor_deltas). We refork (cheap: state is fetched lazily) only when patching
+cannot be exact: a reorg, a gap in the block stream, a pair we cannot read, a token whose
+balance slot we could not find, or a trade of ours whose token flows the logs cannot account for.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from services.simulate.pair_state import (
     PairSlots,
     apply_sync,
     decode_sync,
+    executor_deltas,
     mapping_slot,
 )
 
@@ -71,13 +79,13 @@ class WarmEvm:
     chain_id: int
     executor: str
     block_time_s: float = 1.0
-    exact_gas: bool = True  # refork on changed state until patching is gas-exact (see patch)
     evm: EVM | None = None
     head: Block | None = None
     env: BlockEnvSpec | None = None
     forks: int = 0
     patched_blocks: int = 0
     patched_pairs: int = 0
+    executor_trades: int = 0  # blocks where our own trade was patched in
     last_refork_reason: str = ""
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -107,9 +115,6 @@ class WarmEvm:
         if block.number != head.number + 1 or block.parent_hash != head.hash:
             self.fork(block, f"gap {head.number} -> {block.number}")
             return
-        if self.exact_gas and any(e.topics and e.topics[0] == SYNC_TOPIC for e in block.logs):
-            self.fork(block, "state changed (exact gas)")
-            return
         try:
             self.patch(block)
         except NeedsRefork as exc:
@@ -119,16 +124,12 @@ class WarmEvm:
         evm = self.evm
         assert evm is not None
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        executor_topic = "0x" + self.executor[2:].lower().rjust(64, "0")
         for entry in sorted(block.logs, key=lambda e: e.log_index):
-            topic = entry.topics[0] if entry.topics else ""
-            if topic == SYNC_TOPIC:
+            if entry.topics and entry.topics[0] == SYNC_TOPIC:
                 try:
                     syncs[entry.address].append(decode_sync(entry.data))
                 except ValueError as exc:
                     raise NeedsRefork(f"bad Sync log: {exc}") from exc
-            elif topic == SWAP_TOPIC and executor_topic in entry.topics[1:]:
-                raise NeedsRefork("our executor traded")
         writes: list[tuple[str, int, int]] = []
         for pair, updates in syncs.items():
             token0, token1 = self.tokens_of(pair)
@@ -143,17 +144,35 @@ class WarmEvm:
                 (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
                 (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
             ]
-        # all reads and checks done: now write, so a refork never follows a half patch.
-        # Known gap: pyrevm's insert_account_storage also warms the account for every later
-        # call (gas ~2.5k low per patched account; a checkpoint revert or commit around the
-        # writes does not fix it). Values, success and profit are exact; `exact_gas` reforks.
-        for address, slot, value in writes:
-            evm.insert_account_storage(address, slot, value)
+        writes += self.executor_writes(block)
+        # all reads and checks done: now write, so a refork never follows a half patch
+        write_cold(evm, writes)
         env = block_env_after(block, self.chain_id, self.block_time_s)
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
+
+    def executor_writes(self, block: Block) -> list[tuple[str, int, int]]:
+        """Our executor's token balances after its own trades in `block` (from their Swap
+        logs: pair_state.executor_deltas), so a landed trade needs no refork."""
+        for entry in block.logs:
+            if entry.topics and entry.topics[0] == SWAP_TOPIC:
+                self.tokens_of(entry.address)
+        try:
+            deltas = executor_deltas(block.logs, self.executor, self.pair_tokens)
+        except ValueError as exc:
+            raise NeedsRefork(f"our executor traded: {exc}") from exc
+        assert self.evm is not None
+        writes = []
+        for token, delta in sorted(deltas.items()):
+            slot = self.balance_slot(token).slot(self.executor)
+            (balance,) = read_slots(self.evm, token, slot)
+            if balance + delta < 0:
+                raise NeedsRefork(f"our executor's {token} balance would go negative")
+            writes.append((token, slot, balance + delta))
+        self.executor_trades += 1 if deltas else 0
+        return writes
 
     def tokens_of(self, pair: str) -> tuple[str, str]:
         known = self.pair_tokens.get(pair)
@@ -203,6 +222,28 @@ class WarmEvm:
                     return candidate
         log.warning("no balance slot found", extra={"fields": {"token": token}})
         return None
+
+
+def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:
+    """Write storage into the fork's cache (its database), leaving every account cold.
+
+    pyrevm's `insert_account_storage` writes the database only for an account absent from the
+    journal, then loads it (warm, as a journal entry). Each write in its own reverted checkpoint
+    undoes that load but keeps the database value, so the next call pays EIP-2929's cold
+    prices exactly as the chain does. A write to an account already in the journal would go
+    through the journal and be lost on the revert: the journal must be empty between bundles
+    (engine.run_bundle and read_slots revert everything they touch; only the coinbase, which
+    revm loads without a journal entry and the chain also counts warm, stays)."""
+    live = {address.lower() for address in evm.journal_state}
+    stuck = sorted({a for a, _, _ in writes if a.lower() in live})
+    if stuck:
+        raise NeedsRefork(f"accounts {stuck} left in the journal: a patch would be lost")
+    for address, slot, value in writes:
+        checkpoint = evm.snapshot()
+        try:
+            evm.insert_account_storage(address, slot, value)
+        finally:
+            evm.revert(checkpoint)
 
 
 def read_slots(evm: EVM, address: str, *slots: int) -> list[int]:

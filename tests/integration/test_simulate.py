@@ -180,7 +180,7 @@ def bundle_txs(c: Chain) -> list[TxSpec]:
 
 def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
     c = chain
-    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0, exact_gas=False)
+    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0)
     warm.fork(c.mine())
     # several blocks of imbalancing swaps, each patched into the warm EVM
     for dex, path, size in (
@@ -199,9 +199,7 @@ def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
             assert warm.evm is not None
             patched = run_bundle(warm.evm, tx, c.weth, c.executor)
             exact = run_bundle(fresh, tx, c.weth, c.executor)
-            assert (patched.success, patched.profit) == (exact.success, exact.profit)
-            # known gap (warm.py): patched accounts count as warm in pyrevm
-            assert patched.gas_used <= exact.gas_used
+            assert patched == exact  # success, gas to the unit, profit to the wei
     assert warm.patched_blocks == 4 and warm.patched_pairs >= 5
     # the best bundle, sent for real in the next block, costs and earns exactly as simulated
     assert warm.evm is not None and warm.head is not None
@@ -218,9 +216,18 @@ def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
     receipt = c.rpc("eth_getTransactionReceipt", ["0x" + bytes(tx_hash).hex()])
     assert int(receipt["status"], 16) == 1
     assert int(receipt["gasUsed"], 16) == best.gas_used == before.gas_used
-    # our own trade landed: the warm EVM reforks rather than guess the executor's balances
+    # our own trade landed: its Swap logs patch the executor's balances, no refork, and the
+    # warm EVM still equals a fresh fork to the unit
     warm.advance(mined)
-    assert warm.forks == 2 and warm.last_refork_reason == "our executor traded"
+    assert (warm.forks, warm.executor_trades, warm.head) == (1, 1, mined)
+    assert warm.evm is not None
+    fresh = c.fresh(mined)
+    for tx in bundle_txs(c):
+        assert run_bundle(warm.evm, tx, c.weth, c.executor) == run_bundle(
+            fresh, tx, c.weth, c.executor
+        )
+    exec_slot = warm.balance_slot(c.weth).slot(c.executor)
+    assert warm.evm.storage(c.weth, exec_slot) == fresh.storage(c.weth, exec_slot)
 
 
 def test_pyrevm_and_pyevm_agree_on_50_recorded_bundles(chain: Chain) -> None:
