@@ -31,6 +31,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.simulate.decision import staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
+from services.simulate.prefetch import PoolProbe, prefetch_pool, sorted_tokens
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference import agree, fetch_prestate, run_reference
 from services.simulate.simulator import Simulator, Verdict
@@ -79,6 +80,8 @@ class SimulateService:
     halted: dict[str, str] = field(default_factory=dict)
     new_block: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
+    prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
 
     def __post_init__(self) -> None:
         settings = self.rt.settings
@@ -107,6 +110,7 @@ class SimulateService:
                 "forks": self.warm.forks,
                 "last_fork_reason": self.warm.last_refork_reason,
                 "patched_blocks": self.warm.patched_blocks,
+                "prefetched_pairs": self.warm.prefetched_pairs,
                 "results": dict(sorted(self.counts.items())),
                 "quarantined": quarantined,
             },
@@ -131,6 +135,9 @@ class SimulateService:
             self.contracts.weth,
             self.quarantine,
         )
+        for pair in self.contracts.pairs:
+            self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
+        prefetcher = asyncio.create_task(self.prefetcher(to_checksum_address(bot)))
         nats = self.rt.settings.nats
         blocks_sub = await subscribe_ordered(
             self.rt.bus,
@@ -152,6 +159,7 @@ class SimulateService:
         try:
             await consumer.run(self.rt.stop)
         finally:
+            prefetcher.cancel()
             await blocks_sub.unsubscribe()
             if self.background:
                 await asyncio.gather(*self.background, return_exceptions=True)
@@ -163,6 +171,28 @@ class SimulateService:
             metrics.SIMULATOR_REFORKS.inc()
         self.new_block.set()
         self.new_block = asyncio.Event()
+
+    def queue_prefetch(self, probe: PoolProbe) -> None:
+        if probe.pair in self.prefetching or probe.pair in self.warm.pair_tokens:
+            return
+        self.prefetching.add(probe.pair)
+        self.prefetch_queue.put_nowait(probe)
+
+    async def prefetcher(self, bot: str) -> None:
+        """Load new pools' state into the warm EVM one at a time, off the hot path
+        (prefetch.py): a simulation then finds everything it reads already fetched."""
+        while True:
+            probe = await self.prefetch_queue.get()
+            try:
+                done = await prefetch_pool(self.rpc.call, self.warm, probe, bot)
+                metrics.SIMULATOR_PREFETCHES.labels(result="ok" if done else "moved").inc()
+            except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
+                metrics.SIMULATOR_PREFETCHES.labels(result="error").inc()
+                log.warning(
+                    "prefetch failed", extra={"fields": {"pair": probe.pair, "error": repr(exc)}}
+                )
+            finally:
+                self.prefetching.discard(probe.pair)
 
     def count(self, strategy: str, result: str) -> None:
         label = result.split(":", 1)[0]
@@ -192,6 +222,11 @@ class SimulateService:
             self.count(opp.strategy, "halted")
             return
         assert self.simulator is not None
+        for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
+            if hop.pool not in self.warm.pair_tokens:
+                self.queue_prefetch(
+                    PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
+                )
         verdict = self.simulator.simulate(opp, time.monotonic())
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:

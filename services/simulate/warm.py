@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 from mev_common.messages import Block
-from pyrevm import EVM
+from pyrevm import EVM, AccountInfo
 
 from services.simulate.engine import SPEC, BlockEnvSpec, balance_of
 from services.simulate.pair_state import (
@@ -43,6 +43,7 @@ from services.simulate.pair_state import (
     executor_deltas,
     mapping_slot,
 )
+from services.simulate.reference import Prestate
 
 log = logging.getLogger("mev.simulate.warm")
 PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
@@ -86,6 +87,7 @@ class WarmEvm:
     patched_blocks: int = 0
     patched_pairs: int = 0
     executor_trades: int = 0  # blocks where our own trade was patched in
+    prefetched_pairs: int = 0
     last_refork_reason: str = ""
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -152,6 +154,32 @@ class WarmEvm:
         self.head, self.env = block, env
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
+
+    def load(
+        self,
+        at: Block,
+        prestate: Prestate,
+        pair_tokens: dict[str, tuple[str, str]],
+        balance_slots: dict[str, BalanceSlot],
+    ) -> bool:
+        """Put state traced at block `at` (prefetch.py) into the fork's database, cold, and
+        remember the pairs' tokens and the tokens' balance mappings. Only while the EVM is
+        still at `at` (values of another block would be wrong): False when it moved on."""
+        evm = self.evm
+        if evm is None or self.head is not at:
+            return False
+        live = {address.lower() for address in evm.journal_state}
+        for address, acct in prestate.items():
+            if address.lower() in live:
+                continue  # the coinbase: revm keeps it loaded (and warm, as the chain does)
+            code = acct.code or None
+            evm.insert_account_info(address, AccountInfo(acct.balance, acct.nonce, code=code))
+            write_cold(evm, [(address, slot, value) for slot, value in acct.storage.items()])
+        self.pair_tokens.update(pair_tokens)
+        for token, found in balance_slots.items():
+            self.balance_slots.setdefault(token, found)
+        self.prefetched_pairs += len(pair_tokens)
+        return True
 
     def executor_writes(self, block: Block) -> list[tuple[str, int, int]]:
         """Our executor's token balances after its own trades in `block` (from their Swap

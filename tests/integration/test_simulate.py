@@ -150,7 +150,11 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    base = tmp_path_factory.mktemp("simulate-devnet")
+    yield from devnet_chain(tmp_path_factory.mktemp("simulate-devnet"))
+
+
+def devnet_chain(base: Path) -> Iterator[Chain]:
+    """anvil with the devnet deployment, automine off (tests mine each block themselves)."""
     node = start_anvil(free_port(), CHAIN, None, base)
     deploy_devnet(
         node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
