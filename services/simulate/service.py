@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
@@ -39,6 +41,7 @@ from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
+LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
 
 
 async def main(rt: Runtime) -> None:
@@ -71,6 +74,17 @@ def block_from_rpc(raw: dict[str, str], chain_id: int) -> Block:
     )
 
 
+def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
+    """p50/p95 of seen -> published by nearest rank on the samples themselves (a latency that
+    happened, not a histogram interpolation), with their count."""
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float | None:
+        return round(ordered[max(1, math.ceil(q * len(ordered))) - 1], 3) if ordered else None
+
+    return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95)}
+
+
 @dataclass
 class SimulateService:
     rt: Runtime
@@ -82,6 +96,7 @@ class SimulateService:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
     prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     def __post_init__(self) -> None:
         settings = self.rt.settings
@@ -111,6 +126,8 @@ class SimulateService:
                 "last_fork_reason": self.warm.last_refork_reason,
                 "patched_blocks": self.warm.patched_blocks,
                 "prefetched_pairs": self.warm.prefetched_pairs,
+                "executor_trades": self.warm.executor_trades,
+                "latency_ms": exact_quantiles(list(self.latency_ms)),
                 "results": dict(sorted(self.counts.items())),
                 "quarantined": quarantined,
             },
@@ -241,7 +258,9 @@ class SimulateService:
                 trace=env.trace,
                 seen_ns=env.seen_ns,
             )
-            metrics.SIMULATION_LATENCY.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+            latency_s = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
+            metrics.SIMULATION_LATENCY.observe(latency_s)
+            self.latency_ms.append(latency_s * 1e3)
             if random.random() < self.rt.settings.simulate.reference_sample_rate:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
