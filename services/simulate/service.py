@@ -97,6 +97,11 @@ class SimulateService:
     prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
     prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    # where a published bundle's latency went: seen -> our handler, waiting for its block,
+    # the simulation itself (exact samples, /health)
+    arrive_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     def __post_init__(self) -> None:
         settings = self.rt.settings
@@ -128,6 +133,9 @@ class SimulateService:
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
                 "latency_ms": exact_quantiles(list(self.latency_ms)),
+                "arrive_ms": exact_quantiles(list(self.arrive_ms)),
+                "wait_block_ms": exact_quantiles(list(self.wait_ms)),
+                "simulate_ms": exact_quantiles(list(self.run_ms)),
                 "results": dict(sorted(self.counts.items())),
                 "quarantined": quarantined,
             },
@@ -219,6 +227,7 @@ class SimulateService:
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
         opp = env.message
         timeout_ms = self.rt.settings.performance.decision_timeout_ms
+        arrived_ns = time.time_ns()
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -244,7 +253,9 @@ class SimulateService:
                 self.queue_prefetch(
                     PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
                 )
+        started_ns = time.time_ns()
         verdict = self.simulator.simulate(opp, time.monotonic())
+        ran_ns = time.time_ns()
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
             metrics.SIMULATION_REVERTS.labels(reason=result.revert.name).inc()
@@ -261,6 +272,9 @@ class SimulateService:
             latency_s = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
             metrics.SIMULATION_LATENCY.observe(latency_s)
             self.latency_ms.append(latency_s * 1e3)
+            self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
+            self.wait_ms.append((started_ns - arrived_ns) / 1e6)
+            self.run_ms.append((ran_ns - started_ns) / 1e6)
             if random.random() < self.rt.settings.simulate.reference_sample_rate:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()

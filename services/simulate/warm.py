@@ -28,7 +28,14 @@ from eth_utils import to_checksum_address
 from mev_common.messages import Block
 from pyrevm import EVM, AccountInfo
 
-from services.simulate.engine import SPEC, BlockEnvSpec, balance_of
+from services.simulate.engine import (
+    SPEC,
+    BlockEnvSpec,
+    NeedsRefork,
+    balance_of,
+    read_slots,
+    write_cold,
+)
 from services.simulate.pair_state import (
     SLOT_PRICE0,
     SLOT_PRICE1,
@@ -47,10 +54,6 @@ from services.simulate.reference import Prestate
 
 log = logging.getLogger("mev.simulate.warm")
 PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
-
-
-class NeedsRefork(Exception):
-    """The block cannot be patched exactly; the reason says why."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,20 @@ class WarmEvm:
         self.executor_trades += 1 if deltas else 0
         return writes
 
+    def carried_slots(self, hops: list[tuple[str, str, str]]) -> list[tuple[str, int]] | None:
+        """What a victim may change that a trade through `hops` (pool, token in, token out)
+        reads: each pool's reserve and price slots and its two token balances. None when a
+        token's balance mapping is not known yet (no probing here: this is the hot path)."""
+        out: list[tuple[str, int]] = []
+        for pool, token_in, token_out in hops:
+            out += [(pool, SLOT_RESERVES), (pool, SLOT_PRICE0), (pool, SLOT_PRICE1)]
+            for token in (token_in, token_out):
+                found = self.balance_slots.get(token)
+                if found is None:
+                    return None
+                out.append((token, found.slot(pool)))
+        return list(dict.fromkeys(out))
+
     def tokens_of(self, pair: str) -> tuple[str, str]:
         known = self.pair_tokens.get(pair)
         if known is not None:
@@ -250,38 +267,6 @@ class WarmEvm:
                     return candidate
         log.warning("no balance slot found", extra={"fields": {"token": token}})
         return None
-
-
-def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:
-    """Write storage into the fork's cache (its database), leaving every account cold.
-
-    pyrevm's `insert_account_storage` writes the database only for an account absent from the
-    journal, then loads it (warm, as a journal entry). Each write in its own reverted checkpoint
-    undoes that load but keeps the database value, so the next call pays EIP-2929's cold
-    prices exactly as the chain does. A write to an account already in the journal would go
-    through the journal and be lost on the revert: the journal must be empty between bundles
-    (engine.run_bundle and read_slots revert everything they touch; only the coinbase, which
-    revm loads without a journal entry and the chain also counts warm, stays)."""
-    live = {address.lower() for address in evm.journal_state}
-    stuck = sorted({a for a, _, _ in writes if a.lower() in live})
-    if stuck:
-        raise NeedsRefork(f"accounts {stuck} left in the journal: a patch would be lost")
-    for address, slot, value in writes:
-        checkpoint = evm.snapshot()
-        try:
-            evm.insert_account_storage(address, slot, value)
-        finally:
-            evm.revert(checkpoint)
-
-
-def read_slots(evm: EVM, address: str, *slots: int) -> list[int]:
-    """Read storage without leaving the slots warm: pyrevm's `storage()` warms what it reads
-    for every later call (gas would come out 2k a slot low) unless a checkpoint is reverted."""
-    checkpoint = evm.snapshot()
-    try:
-        return [evm.storage(address, slot) for slot in slots]
-    finally:
-        evm.revert(checkpoint)
 
 
 def _address(word: int) -> str:

@@ -28,8 +28,9 @@ from mev_common.messages import Block, Log
 from pyrevm import EVM
 from web3 import Web3
 
-from services.simulate.engine import SPEC, SimResult, TxSpec, run_bundle
+from services.simulate.engine import SPEC, SimResult, TxSpec, run_backrun, run_bundle
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
+from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.reference import agree, fetch_prestate, run_reference
 from services.simulate.warm import WarmEvm, block_env_after
 
@@ -232,6 +233,52 @@ def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
         )
     exec_slot = warm.balance_slot(c.weth).slot(c.executor)
     assert warm.evm.storage(c.weth, exec_slot) == fresh.storage(c.weth, exec_slot)
+
+
+def test_a_backrun_costs_what_the_chain_charges_after_its_victim(chain: Chain) -> None:
+    """The victim and our call are two transactions on chain: what the victim touched is cold
+    again for us. run_backrun models that (the victim's effect carried over cold); one pyrevm
+    journal for both under-reports our gas. Checked against the receipt, victim mined first."""
+    c = chain
+    head = c.mine()
+    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0)
+    warm.fork(head)
+    for p in c.d["pairs"]:
+        probe = PoolProbe(p["address"], p["token0"], p["token1"])
+        assert asyncio.run(prefetch_pool(c.arpc, warm, probe, c.bot))
+    assert warm.evm is not None
+    user = c.d["users"][0]
+    user = user["address"] if isinstance(user, dict) else user
+    router = next(x for x in c.d["dexes"] if x["name"] == "A")["router"]
+    args = [30 * WETH, 0, [c.token("WETH"), c.token("USDC")], user, 2**40]
+    data = SWAP + encode(["uint256", "uint256", "address[]", "address", "uint256"], args)
+    victim = TxSpec(user, router, data, 0, 500_000)
+    # the cycle the victim makes profitable (plain mode: the executor pays from its WETH)
+    for legs in (TWO_BACK, TWO, THREE_BACK, THREE):
+        hops = c.hops(legs)
+        tx = TxSpec(c.bot, c.executor, encode_execute(hops, WETH, 0, False), 0, 2_000_000)
+        one_journal = run_bundle(warm.evm, tx, c.weth, c.executor, victim)
+        if one_journal.success and one_journal.profit > 0:
+            break
+    carried = warm.carried_slots([(h.pair, h.token_in, h.token_out) for h in hops])
+    assert carried is not None and len(carried) == 5 * len(hops)  # 3 slots + 2 balances a pool
+    backrun = run_backrun(warm.evm, tx, c.weth, c.executor, victim, carried)
+    assert backrun == run_backrun(c.fresh(head), tx, c.weth, c.executor, victim, carried)
+    assert backrun.success and backrun.profit == one_journal.profit > 0
+    # the reference engine runs them as two transactions of one block too, and agrees
+    env = block_env_after(head, CHAIN, 1)
+    prestate = asyncio.run(fetch_prestate(c.arpc, [victim, tx], head.number, env))
+    assert agree(backrun, run_reference(prestate, env, tx, c.weth, c.executor, victim))
+    fees = {"maxPriorityFeePerGas": hex(50 * 10**9), "maxFeePerGas": hex(100 * 10**9)}
+    victim_call = {"from": user, "to": router, "data": "0x" + data.hex(), "gas": hex(500_000)}
+    c.rpc("eth_sendTransaction", [victim_call | fees])
+    sender = Sender(Web3(Web3.HTTPProvider(c.url)), load_or_create_key(c.base / "bot.key"), CHAIN)
+    tx_hash = sender.send(c.executor, tx.data, 800_000, tip=10**9)
+    c.mine()
+    receipt = c.rpc("eth_getTransactionReceipt", ["0x" + bytes(tx_hash).hex()])
+    assert int(receipt["status"], 16) == 1 and int(receipt["transactionIndex"], 16) == 1
+    assert int(receipt["gasUsed"], 16) == backrun.gas_used
+    assert one_journal.gas_used < backrun.gas_used  # what BACKRUN_COLD_BIAS had to cover
 
 
 def test_pyrevm_and_pyevm_agree_on_50_recorded_bundles(chain: Chain) -> None:
