@@ -187,6 +187,11 @@ QUARANTINED = Gauge("mev_bot_quarantined", "Pools and tokens quarantined for rep
 SIMULATOR_REFORKS = Counter(
     "mev_bot_simulator_reforks", "Fresh forks of the simulation EVM (start, reorg, gap, ...)"
 )
+SIMULATOR_PREFETCHES = Counter(
+    "mev_bot_simulator_prefetches",
+    "New pools' state loaded into the simulation EVM off the hot path (ok, moved, error)",
+    ["result"],
+)
 SIMULATION_HALTED = Gauge(
     "mev_bot_simulation_halted", "1 while a strategy is halted by a simulator disagreement",
     ["strategy"],
@@ -200,6 +205,7 @@ OWNED_BY: dict[str, tuple[MetricWrapperBase, ...]] = {
     "simulate": (
         SIMULATION_LATENCY, SIMULATOR_DISAGREEMENTS, SIMULATIONS, SIMULATION_REVERTS,
         REFERENCE_CHECKS, STALE_DROPPED, QUARANTINED, SIMULATOR_REFORKS, SIMULATION_HALTED,
+        SIMULATOR_PREFETCHES,
     ),
     "submit": (
         SUBMISSION_LATENCY, BUNDLES, BUNDLE_SUCCESS_RATE, STRATEGY_SUCCESS_RATE, PROFIT_WEI,
