@@ -81,6 +81,7 @@ class Detector:
         self.crowded = 0
         self.withdrawn = 0
         self.published = 0
+        self.pending_with_opportunity = 0
         self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
         rt.add_check("pools", self._pools_check)
@@ -100,6 +101,7 @@ class Detector:
                 "backruns_crowded": self.crowded,
                 "backruns_withdrawn": self.withdrawn,
                 "published": self.published,
+                "pending_with_opportunity": self.pending_with_opportunity,
             },
         )
 
@@ -263,6 +265,7 @@ class Detector:
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
+        self.pending_with_opportunity += bool(opportunities)
         await self.publish(opportunities, env, "pending")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
