@@ -67,25 +67,37 @@ class Stack:
         return reply["result"]
 
     def start(self, *names: str, env: dict[str, str] | None = None, replicas: int = 1) -> None:
-        """Start services; `replicas` > 1 starts that many of each (queue-group members, with
-        ports offset by MEV_PORT_OFFSET), named `<name>`, `<name>#2`, ..."""
+        """Start services; `replicas` > 1 starts that many of each (members of the stage's
+        shared consumer, each with ports of its own), keyed `<name>`, `<name>#2`, ..."""
         self.samples_dir.mkdir(exist_ok=True)
         started = []
         for name in names:
-            for k in range(replicas):
-                key = name if k == 0 else f"{name}#{k + 1}"
+            for k in range(1, replicas + 1):
+                key = name if k == 1 else f"{name}#{k}"
                 extra = {SAMPLES_ENV: str(self.samples_dir), **(env or {})}
-                if k:
-                    extra |= {"MEV_PORT_OFFSET": str(100 * k), "MEV_INSTANCE": f"{name}-{k + 1}"}
+                if k > 1:
+                    extra["MEV_INSTANCE"] = f"{name}-{k}"
                 log_path = self.base / f"{key.replace('#', '-')}.log"
-                self.services[key] = ServiceProcess(name, self.config, log_path, env=extra).start()
+                proc = ServiceProcess(name, self.config_of(name, k), log_path, env=extra)
+                self.services[key] = proc.start()
                 started.append(key)
         for key in started:
             self.services[key].wait_health(200, timeout_s=60)
 
+    def config_of(self, service: str, replica: int = 1) -> Path:
+        """Replica k > 1 of a service runs on a copy of the config with free ports."""
+        if replica == 1:
+            return self.config
+        path = self.config.with_name(f"{service}-{replica}.yaml")
+        if not path.exists():
+            cfg = yaml.safe_load(self.config.read_text())
+            cfg["services"][service] = {"health_port": free_port(), "metrics_port": free_port()}
+            path.write_text(yaml.safe_dump(cfg))
+        return path
+
     def metrics(self, service: str, replica: int = 1) -> Samples:
-        cfg = yaml.safe_load(self.config.read_text())
-        port = cfg["services"][service]["metrics_port"] + 100 * (replica - 1)
+        cfg = yaml.safe_load(self.config_of(service, replica).read_text())
+        port = cfg["services"][service]["metrics_port"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             return parse_metrics(resp.read().decode())
 

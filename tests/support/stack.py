@@ -81,8 +81,7 @@ class ServiceProcess:
 
     def health_url(self) -> str:
         cfg = yaml.safe_load(self.config.read_text())
-        port = cfg["services"][self.name]["health_port"] + int(self.env.get("MEV_PORT_OFFSET", 0))
-        return f"http://127.0.0.1:{port}/health"
+        return f"http://127.0.0.1:{cfg['services'][self.name]['health_port']}/health"
 
     def health_status(self) -> int | None:
         try:
