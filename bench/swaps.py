@@ -2,7 +2,7 @@
 them (PendingTx JSON on `mev.<chain>.mempool`).
 
 Why synthetic but real: every payload is a Router02 `swapExactTokensForTokens` call that detect
-decodes and applies to the deployment's pools (one- and two-pool paths on both DEXes, $1k–$50k),
+decodes and applies to the deployment's pools (one- and two-pool paths on both DEXes, $3k–$50k),
 with no slippage limit so none is discarded as a revert; encoding ahead keeps the generator's
 CPU off the measured path on a 2-core machine.
 
@@ -65,7 +65,7 @@ def pending_swaps(
     for i in range(n):
         path = rng.choice(paths)
         spec = TOKENS_BY_SYMBOL[path[0]]
-        usd = 10 ** rng.uniform(3, 4.7)
+        usd = 10 ** rng.uniform(3.5, 4.7)
         amount = int(usd / spec.usd_price * 10**spec.decimals)
         user = sender(seed, i)
         addresses = [tokens[s]["address"] for s in path]
