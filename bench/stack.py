@@ -71,6 +71,11 @@ class Stack:
         shared consumer, each with ports of its own), keyed `<name>`, `<name>#2`, ..."""
         self.samples_dir.mkdir(exist_ok=True)
         started = []
+        if replicas > 1:  # every replica must know it has peers (detect reads the whole mempool)
+            cfg = yaml.safe_load(self.config.read_text())
+            for name in names:
+                cfg["services"][name]["replicas"] = replicas
+            self.config.write_text(yaml.safe_dump(cfg))
         for name in names:
             for k in range(1, replicas + 1):
                 key = name if k == 1 else f"{name}#{k}"
@@ -91,7 +96,7 @@ class Stack:
         path = self.config.with_name(f"{service}-{replica}.yaml")
         if not path.exists():
             cfg = yaml.safe_load(self.config.read_text())
-            cfg["services"][service] = {"health_port": free_port(), "metrics_port": free_port()}
+            cfg["services"][service] |= {"health_port": free_port(), "metrics_port": free_port()}
             path.write_text(yaml.safe_dump(cfg))
         return path
 

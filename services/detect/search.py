@@ -88,20 +88,28 @@ def search(
     `below_min_profit` when its best (bounded) profit is under gas plus the minimum."""
     stats = stats if stats is not None else SearchStats()
     found: list[Found] = []
+    cycles = list(cycles)
+    # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
+    # whose lookups cost several times a dict's and were a third of a backrun's search
+    local: dict[str, V2Pool] = {}
+    for cycle in cycles:
+        for hop in cycle.hops:
+            if hop.pool not in local and (pool := pools.get(hop.pool)) is not None:
+                local[hop.pool] = pool
     for cycle in cycles:
         name = strategy_for(cycle, backrun)
         cfg: StrategySettings | None = getattr(strategies, name)
         if cfg is None or not cfg.enabled or len(cycle.hops) > cfg.max_hops:
             continue
-        if any(hop.pool not in pools for hop in cycle.hops):
+        if any(hop.pool not in local for hop in cycle.hops):
             continue
         stats.searched += 1
-        if not may_profit(cycle, pools):
+        if not may_profit(cycle, local):
             stats.unprofitable += 1
             continue
         gas = gas_estimate(len(cycle.hops))
         max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
-        path = cycle_reserves(cycle, pools)
+        path = cycle_reserves(cycle, local)
         needed = gas * max_fee + max(cfg.min_profit, 1)
         bound = profit_bound(path, max_input)
         if bound < needed:

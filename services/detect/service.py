@@ -6,6 +6,11 @@ from each block's Sync logs (the block stream is read from a few seconds back an
 during the load, so nothing falls between snapshot and stream). Each block searches the cycles
 through the pools it changed; each pending router swap is applied to copies of its pools and
 the cycles through them are searched on that post-swap state (a backrun).
+
+Replicas (`services.detect.replicas` > 1) share the mempool consumer, so each searches only
+its share of the pending swaps; but whether a backrun is crowded, or must be withdrawn, depends
+on every pending swap. Each replica therefore also reads the whole mempool subject on a plain
+subscription and enters every swap in its PendingBook (decode and path only, no search).
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
-from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
+from mev_common.messages import (
+    Block,
+    MessageError,
+    Opportunity,
+    PendingTx,
+    Withdrawal,
+    decode,
+    encode,
+)
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -122,11 +135,42 @@ class Detector:
         consumer = self.rt.consumer(
             "detect", PendingTx, self.on_pending, self.rt.settings.performance.detect_concurrency
         )
+        side = None
+        if self.rt.settings.services.detect.replicas > 1:
+            side = await self.rt.bus.nc.subscribe(
+                subjects.mempool(self.rt.chain_id), cb=self.on_peer_pending
+            )
         self.rt.ready = True
         try:
             await consumer.run(self.rt.stop)
         finally:
             await blocks_sub.unsubscribe()
+            if side is not None:
+                await side.unsubscribe()
+
+    async def on_peer_pending(self, msg: Any) -> None:
+        """Every pending swap, whichever replica searches it: into the book, so crowding and
+        withdrawals see the swaps the other replicas handle."""
+        head = self.head
+        try:
+            tx = decode(PendingTx, msg.data or b"")
+            dex = self.dex_by_router.get(tx.to or "")
+            swap = decode_router_call(tx.input, tx.value) if dex is not None else None
+        except (MessageError, RouterCallError):
+            return
+        if dex is None or swap is None or head is None:
+            return
+        pairs = self.pair_index.get(dex.name, {})
+        touched = [
+            a for x, y in zip(swap.path, swap.path[1:], strict=False)
+            if (a := pairs.get(pair_key(x, y))) is not None
+        ]  # fmt: skip
+        tip = effective_tip(tx, head.base_fee_per_gas)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
+            await self.withdraw(
+                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
+            )
 
     # -- state ---------------------------------------------------------------------------
     async def load(self) -> None:
