@@ -31,15 +31,7 @@ from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
-from mev_common.messages import (
-    Block,
-    MessageError,
-    Opportunity,
-    PendingTx,
-    Withdrawal,
-    decode,
-    encode,
-)
+from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
 from mev_common.runtime import Check, Runtime
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -137,8 +129,15 @@ class Detector:
         )
         side = None
         if self.rt.settings.services.detect.replicas > 1:
-            side = await self.rt.bus.nc.subscribe(
-                subjects.mempool(self.rt.chain_id), cb=self.on_peer_pending
+            side = await subscribe_ordered(  # an ordered consumer: no new NATS permission
+                self.rt.bus,
+                subjects.mempool(self.rt.chain_id),
+                PendingTx,
+                self.on_peer_pending,
+                "detect",
+                self.rt.chain_id,
+                DeliverPolicy.NEW,
+                max_payload_bytes=nats.max_payload_bytes,
             )
         self.rt.ready = True
         try:
@@ -148,15 +147,14 @@ class Detector:
             if side is not None:
                 await side.unsubscribe()
 
-    async def on_peer_pending(self, msg: Any) -> None:
+    async def on_peer_pending(self, env: Envelope[PendingTx]) -> None:
         """Every pending swap, whichever replica searches it: into the book, so crowding and
         withdrawals see the swaps the other replicas handle."""
-        head = self.head
+        tx, head = env.message, self.head
+        dex = self.dex_by_router.get(tx.to or "")
         try:
-            tx = decode(PendingTx, msg.data or b"")
-            dex = self.dex_by_router.get(tx.to or "")
             swap = decode_router_call(tx.input, tx.value) if dex is not None else None
-        except (MessageError, RouterCallError):
+        except RouterCallError:
             return
         if dex is None or swap is None or head is None:
             return
