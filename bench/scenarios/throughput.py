@@ -266,9 +266,9 @@ def _rows(
 
 
 def check_candidates(ours: dict[float, list[Step]]) -> tuple[int, int]:
-    """Triggers in and triggers with an opportunity over the sustained steps; raises if
-    detect published for fewer than MOST of them (the triggers are not candidates then)."""
-    steps = [s for group in ours.values() for s in group if s.drained]
+    """Triggers in and triggers with an opportunity over every step (each drained or waited
+    for); raises if detect published for fewer than MOST of them (not candidates then)."""
+    steps = [s for group in ours.values() for s in group]
     triggers = sum(s.triggers for s in steps)
     hit = sum(s.with_opportunity for s in steps)
     if triggers and hit < MOST * triggers:
