@@ -236,6 +236,9 @@ class Ingest:
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
             self._in_flight.release()
+            if not t.cancelled() and (exc := t.exception()) is not None:
+                metrics.ERRORS.labels(kind="bad_pending_tx").inc()
+                log.warning("pending tx not handled", extra={"fields": {"error": repr(exc)}})
 
         task.add_done_callback(done)
 
