@@ -34,7 +34,6 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
-
 class SampledHistogram(Histogram):
     """A Histogram whose observations can also be written one by one (`log_samples_to`).
 
