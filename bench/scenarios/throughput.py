@@ -251,7 +251,7 @@ def _rows(
                 "µs",
                 per_trigger,
                 note=f"median / p95 over {len(cpu)} steps; ≈ {1e6 / per_trigger.p50:,.0f} "
-                "triggers/s per fully available core; barely moved by others' load",
+                "triggers/s per fully available core; others' load moves it less than latency",
             )
         )
     for rate in rates:
