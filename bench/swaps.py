@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
+import httpx
 from eth_abi import encode as encode_abi
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from mev_common.devnet.layout import PAIRS, TOKENS_BY_SYMBOL
 from mev_common.messages import PendingTx, encode
-from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE
 
 from bench.samples import swap_calldata
 
@@ -95,12 +93,19 @@ def pending_swaps(
     return out
 
 
-def fund_senders(rpc: Callable[[str, list[Any]], Any], seed: int, n: int, wei: int) -> None:
-    """Give the first n senders of `seed` ETH on the devnet (anvil_setBalance)."""
-    for i in range(n):
-        rpc("anvil_setBalance", [sender(seed, i), hex(wei)])
-
-
-def ingest_headers(tx_hash: str) -> dict[str, str]:
-    """The headers ingest puts on a pending tx, with Mev-Seen-Ns taken now."""
-    return {HEADER_MSG_ID: tx_hash, HEADER_TRACE: tx_hash, HEADER_SEEN_NS: str(time.time_ns())}
+def fund_senders(rpc_url: str, seed: int, n: int, wei: int) -> None:
+    """Give the first n senders of `seed` ETH on the devnet (anvil_setBalance, batched)."""
+    calls = [
+        {
+            "jsonrpc": "2.0",
+            "id": i,
+            "method": "anvil_setBalance",
+            "params": [sender(seed, i), hex(wei)],
+        }
+        for i in range(n)
+    ]
+    for start in range(0, n, 500):
+        replies = httpx.post(rpc_url, json=calls[start : start + 500], timeout=60).json()
+        errors = [r["error"] for r in replies if "error" in r]
+        if errors:
+            raise RuntimeError(f"anvil_setBalance: {errors[0]}")
