@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from eth_abi import encode as encode_abi
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from mev_common.devnet.layout import PAIRS, TOKENS_BY_SYMBOL
 from mev_common.messages import PendingTx, encode
+from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE
 
 from bench.samples import swap_calldata
 
@@ -109,3 +111,8 @@ def fund_senders(rpc_url: str, seed: int, n: int, wei: int) -> None:
         errors = [r["error"] for r in replies if "error" in r]
         if errors:
             raise RuntimeError(f"anvil_setBalance: {errors[0]}")
+
+
+def ingest_headers(tx_hash: str) -> dict[str, str]:
+    """The headers ingest puts on a pending tx, with Mev-Seen-Ns taken now."""
+    return {HEADER_MSG_ID: tx_hash, HEADER_TRACE: tx_hash, HEADER_SEEN_NS: str(time.time_ns())}
