@@ -331,3 +331,14 @@ def test_two_coarse_middle_tokens_find_the_proven_optimum_on_deep_pools() -> Non
         assert exact.profit - trade.profit <= profit_bound(path) - trade.profit < 2 * 10**6
         exact_by_default += trade == exact
     assert exact_by_default >= 4
+
+
+def test_near_parity_cycles_skip_the_middle_search() -> None:
+    """18-decimal tokens near parity are not coarse: the middle search must not engage (it once
+    flood-filled the whole window on these reserves and never returned)."""
+    reserves = [
+        (161083241956065133053307, 160439552944407230545920, 30),
+        (238744623772280185677437, 239833048284116432191488, 30),
+        (750536680320769504690237, 767794732726966347104256, 30),
+    ]
+    assert size_trade(reserves) == size_trade(reserves, middle_search=False)

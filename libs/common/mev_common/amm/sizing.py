@@ -33,7 +33,13 @@ from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
 DEFAULT_MAX_STEPS = 256
 DEFAULT_GAP_PPM = 100
-SAWTOOTH_MIN_UNITS = 1.0
+# One unit of each middle token must be worth more than this many units of the start token for
+# the middle search to pay (WETH -> USDC: ~3e8 wei a unit). Near parity (18-decimal tokens) the
+# rounding waste is a few wei and the band (2) would hold almost every u: never search there.
+SAWTOOTH_MIN_UNITS = 1e6
+# At most this many middle amounts are measured by (2): a guard, so no pool state can make the
+# search run away (detect's hot path calls it; ~5 µs a measure).
+SAWTOOTH_MAX_VISITS = 20_000
 SAWTOOTH_JUMPS = 48
 SEMI_KEEP = 3
 MIDDLE_GAP = 1e-3  # of one unit of the middle hop's output, in start-token units
@@ -333,7 +339,7 @@ def _sawtooth_search(
     near = [(q, e) for q, e in steps if abs(e) < limit + q * (reach + q) * bend + 1e-12]
     u0 = u
     frontier, seen = [(u, waste_at(u))], {u}
-    while frontier:
+    while frontier and len(seen) < SAWTOOTH_MAX_VISITS:
         centre, centre_waste = frontier.pop()
         if centre_waste >= limit:
             continue  # the band narrowed since: no longer a candidate, nor a way to one
