@@ -25,7 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 

@@ -19,8 +19,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import uvicorn
@@ -147,7 +148,7 @@ class Runtime:
             try:
                 contracts = load_contracts(self.settings)
                 detail = f"executor {contracts.executor}"
-                self.add_check("contracts", lambda d=detail: Check(True, d))
+                self.add_check("contracts", partial(Check, True, detail))
                 return contracts
             except ContractsError as exc:
                 if str(exc) != last:
@@ -155,7 +156,7 @@ class Runtime:
                         "contracts not available yet", extra={"fields": {"error": str(exc)}}
                     )
                     last = str(exc)
-                self.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+                self.add_check("contracts", partial(Check, False, str(exc), critical=False))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=1.0)
         return None
@@ -201,7 +202,7 @@ def ports_for(settings: Settings, service: str) -> ServicePorts:
     )
 
 
-ServiceMain = Callable[[Runtime], Awaitable[None]]
+ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
@@ -296,13 +297,13 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     await asyncio.wait({stop_wait, main_task}, return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
     if main_task.done() and not stop_requested.is_set():
-        exc = main_task.exception()
-        if isinstance(exc, RefuseToStart):
-            log.error("refusing to start", extra={"fields": {"error": str(exc)}})
-            print(f"{service}: refusing to start: {exc}", file=sys.stderr, flush=True)
-            exit_code = exc.exit_code
+        ended = main_task.exception()
+        if isinstance(ended, RefuseToStart):
+            log.error("refusing to start", extra={"fields": {"error": str(ended)}})
+            print(f"{service}: refusing to start: {ended}", file=sys.stderr, flush=True)
+            exit_code = ended.exit_code
         else:
-            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(ended)}})
             exit_code = 1
     log.info("stopping: finishing in-flight work")
     rt.stop.set()

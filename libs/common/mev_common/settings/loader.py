@@ -81,7 +81,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     cfg = resolve_config_path(path)
     token = FILE_DATA.set(read_config_file(cfg))
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as exc:
         raise ConfigError(cfg, [format_error(dict(e)) for e in exc.errors()]) from None
     finally:
