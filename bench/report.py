@@ -47,11 +47,13 @@ def _num(value: float) -> str:
 
 
 def _pair(summary: Summary | None, unit: str) -> str:
+    """p50 / p95 with how many observations they rest on (`n=`), when they are percentiles."""
     if summary is None:
         return "–"
+    n = f" (n={summary.samples:,})" if summary.samples else ""
     if summary.p50 == summary.p95:
-        return f"{_num(summary.p50)} {unit}".strip()
-    return f"{_num(summary.p50)} / {_num(summary.p95)} {unit}".strip()
+        return f"{_num(summary.p50)} {unit}".strip() + n
+    return f"{_num(summary.p50)} / {_num(summary.p95)} {unit}".strip() + n
 
 
 def _ratio(row: Row) -> str:
@@ -64,7 +66,9 @@ def markdown(results: Sequence[ScenarioResult], started: datetime, size: str) ->
     """The table: one line per metric; p50 / p95 are medians over the runs."""
     lines = [
         f"Benchmarks of {started:%Y-%m-%d %H:%M} UTC on {machine()} (size: {size}). "
-        "Values are p50 / p95, each the median over repeated runs; a single value is a median.",
+        "Values are p50 / p95 (nearest rank on exact samples, never histogram buckets), each the "
+        "median over repeated runs; n= is the number of observations behind them; a single "
+        "value is a median.",
         "",
         "| # | Scenario | Metric | Ours | Baseline | Baseline value | Ratio | Note |",
         "|---|---|---|---|---|---|---|---|",

@@ -2,7 +2,11 @@
 scenarios that drive the pipeline; plus scraping a service's Prometheus histogram.
 
 Why real processes: a scenario measures what `make run` runs (its own event loop, its own
-NATS connection), so nothing in the bench process flatters the number.
+NATS connection), so nothing in the bench process flatters the number. Latencies are read as
+exact samples: every service logs each observation of its latency histogram to a file
+(MEV_LATENCY_SAMPLES_DIR, mev_common.metrics.log_samples_to) that `Stack.latencies` tails.
+NATS here is the embedded server without auth (the services connect with the config's plain
+URL); `mev-bot run` turns auth on, which changes no hop we time.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import httpx
 import yaml
 from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_common.devnet.deploy import deploy_devnet
+from mev_common.metrics import SAMPLES_ENV
 from mev_common.nats_server import EmbeddedNats, start_embedded_nats
-from mev_common.pipeline_status import Samples, histogram_quantile, parse_metrics
+from mev_common.pipeline_status import Samples, parse_metrics
 
 from tests.support.stack import ServiceProcess, write_config
 
@@ -39,6 +44,17 @@ class Stack:
     deployment: dict[str, Any]
     config: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    log: LatencyLog | None = None
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.base / "samples"
+
+    def latencies(self) -> dict[tuple[str, str, str], list[float]]:
+        """Latency observations (ms) logged since the last call, by (service, metric, label)."""
+        if self.log is None:
+            self.log = LatencyLog(self.samples_dir)
+        return self.log.take()
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         reply = httpx.post(
@@ -50,15 +66,42 @@ class Stack:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]
 
-    def start(self, *names: str, env: dict[str, str] | None = None) -> None:
+    def start(self, *names: str, env: dict[str, str] | None = None, replicas: int = 1) -> None:
+        """Start services; `replicas` > 1 starts that many of each (members of the stage's
+        shared consumer, each with ports of its own), keyed `<name>`, `<name>#2`, ..."""
+        self.samples_dir.mkdir(exist_ok=True)
+        started = []
+        if replicas > 1:  # every replica must know it has peers (detect reads the whole mempool)
+            cfg = yaml.safe_load(self.config.read_text())
+            for name in names:
+                cfg["services"][name]["replicas"] = replicas
+            self.config.write_text(yaml.safe_dump(cfg))
         for name in names:
-            proc = ServiceProcess(name, self.config, self.base / f"{name}.log", env=env or {})
-            self.services[name] = proc.start()
-        for name in names:
-            self.services[name].wait_health(200, timeout_s=60)
+            for k in range(1, replicas + 1):
+                key = name if k == 1 else f"{name}#{k}"
+                extra = {SAMPLES_ENV: str(self.samples_dir), **(env or {})}
+                if k > 1:
+                    extra["MEV_INSTANCE"] = f"{name}-{k}"
+                log_path = self.base / f"{key.replace('#', '-')}.log"
+                proc = ServiceProcess(name, self.config_of(name, k), log_path, env=extra)
+                self.services[key] = proc.start()
+                started.append(key)
+        for key in started:
+            self.services[key].wait_health(200, timeout_s=60)
 
-    def metrics(self, service: str) -> Samples:
-        cfg = yaml.safe_load(self.config.read_text())
+    def config_of(self, service: str, replica: int = 1) -> Path:
+        """Replica k > 1 of a service runs on a copy of the config with free ports."""
+        if replica == 1:
+            return self.config
+        path = self.config.with_name(f"{service}-{replica}.yaml")
+        if not path.exists():
+            cfg = yaml.safe_load(self.config.read_text())
+            cfg["services"][service] |= {"health_port": free_port(), "metrics_port": free_port()}
+            path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    def metrics(self, service: str, replica: int = 1) -> Samples:
+        cfg = yaml.safe_load(self.config_of(service, replica).read_text())
         port = cfg["services"][service]["metrics_port"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             return parse_metrics(resp.read().decode())
@@ -113,32 +156,32 @@ def devnet_stack(block_time: int | None = None, **sections: dict[str, Any]) -> I
             stack.stop()
 
 
-def histogram_counts(samples: Samples, name: str, **labels: str) -> dict[float, float]:
-    """Cumulative bucket counts (upper bound -> count) of one labelled histogram."""
-    out: dict[float, float] = {}
-    for lbl, value in samples.get(f"{name}_bucket", []):
-        if all(lbl.get(k) == v for k, v in labels.items()):
-            bound = float(lbl["le"])
-            out[bound] = out.get(bound, 0.0) + value
-    return out
+class LatencyLog:
+    """Tails the services' sample files: each line "metric labels seconds" (one observation)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.offsets: dict[Path, int] = {}
+
+    def take(self) -> dict[tuple[str, str, str], list[float]]:
+        out: dict[tuple[str, str, str], list[float]] = {}
+        for path in sorted(self.directory.glob("*.samples")):
+            service = path.name.rsplit("-", 1)[0]
+            with path.open("rb") as f:
+                f.seek(self.offsets.get(path, 0))
+                data = f.read()
+            complete = data[: data.rfind(b"\n") + 1]  # a line being written waits for next time
+            self.offsets[path] = self.offsets.get(path, 0) + len(complete)
+            for line in complete.decode().splitlines():
+                metric, labels, seconds = line.split(" ")
+                out.setdefault((service, metric, labels), []).append(float(seconds) * 1000)
+        return out
 
 
-def window(before: dict[float, float], after: dict[float, float]) -> dict[float, float]:
-    """The observations made between two scrapes (cumulative counts subtract)."""
-    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
-
-
-def window_quantile(counts: dict[float, float], q: float) -> float | None:
-    """Prometheus' bucket-interpolated quantile of a window, in ms."""
-    samples: Samples = {"h_bucket": [({"le": str(b)}, c) for b, c in counts.items()]}
-    value = histogram_quantile(samples, "h", q)
-    return None if value is None else value * 1000
-
-
-def fraction_within(counts: dict[float, float], bound_s: float) -> float:
-    """Share of a window's observations at or below a bucket bound (exact at a bound)."""
-    total = counts.get(float("inf"), 0.0)
-    return counts.get(bound_s, 0.0) / total if total else 0.0
+def merge(into: dict[tuple[str, str, str], list[float]], more: dict) -> None:
+    """Add one `LatencyLog.take()` to another."""
+    for key, values in more.items():
+        into.setdefault(key, []).extend(values)
 
 
 def wait_until(check: Any, timeout_s: float, every_s: float = 0.1) -> bool:

@@ -35,18 +35,33 @@ def run_stats(samples: Sequence[float]) -> RunStats:
 
 
 class Summary(NamedTuple):
-    """Median over runs of each run's p50 and p95 (for a single-valued metric, p50 == p95)."""
+    """Median over runs of each run's p50 and p95 (for a single-valued metric, p50 == p95).
+
+    `samples` is how many observations the percentiles rest on (summed over the runs); the
+    report prints it beside every figure (0: a value that is not a percentile of samples).
+    """
 
     p50: float
     p95: float
     runs: int
+    samples: int = 0
 
 
 def summarize(runs: Sequence[RunStats]) -> Summary:
     """Median across repeated runs of the per-run p50 and p95."""
     return Summary(
-        statistics.median(r.p50 for r in runs), statistics.median(r.p95 for r in runs), len(runs)
+        statistics.median(r.p50 for r in runs),
+        statistics.median(r.p95 for r in runs),
+        len(runs),
+        sum(r.count for r in runs),
     )
+
+
+def exact(samples: Sequence[float]) -> Summary:
+    """One pooled sample's nearest-rank p50 / p95 and its size: the figure every latency row
+    prints (never interpolated from histogram buckets)."""
+    stats = run_stats(samples)
+    return Summary(stats.p50, stats.p95, 1, stats.count)
 
 
 def summarize_values(values: Sequence[float]) -> Summary:

@@ -3,6 +3,13 @@ forked EVM reused with snapshot/revert; cold: a fresh fork, which fetches every 
 over RPC), through anvil's `eth_call` (raw JSON-RPC on a kept-alive connection), and through
 py-evm (from the bundle's recorded pre-state, as simulate's reference engine runs it).
 
+Across blocks, before and after simulate kept its EVM warm (issue 12), in one run on the same
+blocks: each block a user swap moves the cycle's pools, then the time from the block to the
+first simulation of the bundle, (before) with a fresh fork at the block, as simulate did for
+every block that changed state, and (after) with simulate's warm EVM patched from the block's
+Sync/Swap logs (warm.WarmEvm.advance). Exact samples, one per block each; the two results are
+compared on every block (success, gas, profit) and a mismatch fails the scenario.
+
 The pyrevm and py-evm rows run the product's own engines (services/simulate engine.run_bundle
 and reference.run_reference: the call plus the two balance reads that measure profit); the
 eth_call row compares the bare call with pyrevm's bare call, since eth_call cannot read state
@@ -17,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from mev_common.messages import Block
 from pyrevm import EVM
 
 from bench.bundle import DevnetBundle, build_bundle
@@ -97,6 +105,11 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
             record("anvil eth_call", _timed(eth_call, warm_n))
             record("py-evm bundle", _timed(py_evm, pyevm_n))
 
+    blocks_n = 6 if tiny else 200
+    before, after = _across_blocks(stack, bundle, tx, blocks_n)
+    record("first sim after a block: refork", before)
+    record("first sim after a block: warm", after)
+
     s = {name: summarize(values) for name, values in series.items()}
     result = ScenarioResult(KEY, TITLE, samples=samples)
     note = f"{bundle.hops}-hop cycle, expected profit {bundle.expected_profit / 1e18:.5f} WETH"
@@ -114,8 +127,72 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
         Row("pyrevm warm/cold", "ms", s["pyrevm warm call"], "pyrevm cold",
             s["pyrevm cold call"], ratio(s["pyrevm cold call"].p50, s["pyrevm warm call"].p50),
             "cold/warm", f"{warm_n} warm, {cold_n} cold calls × {runs} runs"),
+        Row("block → first simulation, warm EVM patched (after)", "ms",
+            s["first sim after a block: warm"], "refork per block (before)",
+            s["first sim after a block: refork"],
+            ratio(s["first sim after a block: refork"].p95, s["first sim after a block: warm"].p95),
+            "before p95/after p95",
+            f"exact samples: n={len(after)} after, n={len(before)} before, same {blocks_n} blocks;"
+            f" results equal on every block"),
     ]  # fmt: skip
     return result
+
+
+def _across_blocks(
+    stack: Stack, bundle: DevnetBundle, tx: Any, blocks: int
+) -> tuple[list[float], list[float]]:
+    """Per block: ms from the block to the first simulation of `tx`, reforking (before) and on
+    the warm patched EVM (after). Raises if the two ever disagree."""
+    from bench.samples import swap_calldata
+    from services.ingest.logs import LOG_TOPICS, logs_for_block
+    from services.simulate import engine, warm
+    from services.simulate.prefetch import PoolProbe, prefetch_pool
+
+    dep = stack.deployment
+    tokens = {s: t["address"] for s, t in dep["tokens"].items()}
+    user = dep["users"][0]
+    user = user["address"] if isinstance(user, dict) else user
+    router = next(d["router"] for d in dep["dexes"] if d["name"] == "A")
+
+    def block(number: int) -> Any:
+        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
+        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
+                                          "topics": [LOG_TOPICS]}])  # fmt: skip
+        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
+                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
+                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
+                     gas_limit=int(raw["gasLimit"], 16),
+                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
+
+    url = stack.node.rpc_url
+    live = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
+    live.fork(block(int(stack.rpc("eth_blockNumber", []), 16)))
+    for p in dep["pairs"]:  # as the service does at start, off the hot path
+        probe = PoolProbe(p["address"], p["token0"], p["token1"])
+        asyncio.run(prefetch_pool(_async_rpc(url), live, probe, bundle.owner))
+    refork = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
+    before, after = [], []
+    for i in range(blocks):
+        # a user swap each block, alternating direction, on the cycle's DEX A WETH/USDC pool
+        path, amount = ((["WETH", "USDC"], 10**18), (["USDC", "WETH"], 2_000 * 10**6))[i % 2]
+        data = swap_calldata(amount, 0, [tokens[t] for t in path], user, 2**40)
+        stack.rpc("eth_sendTransaction",
+                  [{"from": user, "to": router, "data": data, "gas": "0x61a80"}])  # fmt: skip
+        new = block(int(stack.rpc("eth_blockNumber", []), 16))
+        started = time.perf_counter_ns()
+        refork.fork(new, "state changed")
+        assert refork.evm is not None
+        old = engine.run_bundle(refork.evm, tx, bundle.profit_token, bundle.executor)
+        before.append((time.perf_counter_ns() - started) / 1e6)
+        started = time.perf_counter_ns()
+        live.advance(new)
+        assert live.evm is not None
+        now = engine.run_bundle(live.evm, tx, bundle.profit_token, bundle.executor)
+        after.append((time.perf_counter_ns() - started) / 1e6)
+        if now != old or live.forks != 1:
+            raise RuntimeError(f"block {new.number}: warm {now} != fresh fork {old} "
+                               f"(forks {live.forks}: {live.last_refork_reason})")  # fmt: skip
+    return before, after
 
 
 def _async_rpc(url: str) -> Callable[[str, list[Any]], Any]:

@@ -5,10 +5,16 @@ ordered ahead of it in the block; if one of those touches a pool of our cycle, t
 trade was proven on will not be the state it meets, and it reverts (gas lost). Such backruns
 are dropped (counted); the block-triggered search picks the arbitrage up after the block.
 Entries leave when their swap shows up in a block's logs, or after `max_age_blocks`.
+
+Why indexed: at thousands of pending swaps a second the book holds thousands of entries, and a
+scan per check made detect O(pending) per swap. Entries are indexed by sender (the nonce
+check) and, per pool, in a max-heap of tips with lazy deletion (the crowding check), so each
+check costs O(log n) in the entries behind it.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -48,6 +54,9 @@ class PendingBook:
     max_age_blocks: int = 3
     entries: dict[str, _Entry] = field(default_factory=dict)
     backruns: dict[str, _Backrun] = field(default_factory=dict)  # opportunity id -> what it bet
+    _by_sender: dict[str, set[str]] = field(default_factory=dict)
+    _by_pool: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (-tip, hash)
+    _heap_items: int = 0
 
     def published(
         self, opportunity_id: str, victim: str, tip: int, pools: Iterable[str], block: int
@@ -76,31 +85,88 @@ class PendingBook:
         sender: str = "",
         nonce: int = -1,
     ) -> None:
-        self.entries[tx_hash] = _Entry(frozenset(pools), tip, head_block, sender, nonce)
+        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce)
+        old = self.entries.get(tx_hash)
+        self.entries[tx_hash] = entry
+        if old is not None and old.sender != sender:
+            self._forget_sender(tx_hash, old.sender)
+        self._by_sender.setdefault(sender, set()).add(tx_hash)
+        if old is not None and old.pools == entry.pools and old.tip == tip:
+            return  # a redelivery: its heap items are still live
+        for pool in entry.pools:
+            heapq.heappush(self._by_pool.setdefault(pool, []), (-tip, tx_hash))
+            self._heap_items += 1
+
+    def _forget_sender(self, tx_hash: str, sender: str) -> None:
+        hashes = self._by_sender.get(sender)
+        if hashes is not None:
+            hashes.discard(tx_hash)
+            if not hashes:
+                del self._by_sender[sender]
+
+    def _remove(self, tx_hash: str) -> None:
+        entry = self.entries.pop(tx_hash, None)
+        if entry is not None:
+            self._forget_sender(tx_hash, entry.sender)
+
+    def _live(self, item: tuple[int, str], pool: str) -> bool:
+        entry = self.entries.get(item[1])
+        return entry is not None and entry.tip == -item[0] and pool in entry.pools
+
+    def _top(self, pool: str, skip: str) -> tuple[int, str] | None:
+        """(tip, hash) of the highest-tipping live entry through `pool` other than `skip`."""
+        heap = self._by_pool.get(pool)
+        while heap and not self._live(heap[0], pool):
+            heapq.heappop(heap)
+            self._heap_items -= 1
+        if not heap:
+            return None
+        if heap[0][1] != skip:
+            return -heap[0][0], heap[0][1]
+        mine = heapq.heappop(heap)  # the victim itself tops the pool: look just below it
+        while heap and not self._live(heap[0], pool):
+            heapq.heappop(heap)
+            self._heap_items -= 1
+        below = (-heap[0][0], heap[0][1]) if heap else None
+        heapq.heappush(heap, mine)
+        return below
 
     def queued_behind(self, victim: str, sender: str, nonce: int) -> str | None:
         """A pending tx of the victim's sender with a lower nonce must be mined first, wherever
         its own fee puts it: the victim's place in the block is then not where its tip says,
         and a backrun bid just below that tip could land before the victim."""
-        for tx_hash, entry in self.entries.items():
-            if tx_hash != victim and entry.sender == sender and 0 <= entry.nonce < nonce:
+        for tx_hash in sorted(self._by_sender.get(sender, ())):
+            entry = self.entries[tx_hash]
+            if tx_hash != victim and 0 <= entry.nonce < nonce:
                 return f"victim waits for {tx_hash} (nonce {entry.nonce}) of the same sender"
         return None
 
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
-            self.entries.pop(tx_hash, None)
+            self._remove(tx_hash)
         # a backrun published on an older state is mined or stale by now
         for opp_id in [o for o, b in self.backruns.items() if b.block < number]:
             del self.backruns[opp_id]
         stale = [h for h, e in self.entries.items() if e.seen_block < number - self.max_age_blocks]
         for tx_hash in stale:
-            del self.entries[tx_hash]
+            self._remove(tx_hash)
+        if self._heap_items > 2 * sum(len(e.pools) for e in self.entries.values()) + 64:
+            self._rebuild_heaps()
+
+    def _rebuild_heaps(self) -> None:
+        """Drop the dead heap items lazy deletion left behind (once per block at most)."""
+        self._by_pool = {}
+        for tx_hash, entry in self.entries.items():
+            for pool in entry.pools:
+                self._by_pool.setdefault(pool, []).append((-entry.tip, tx_hash))
+        for heap in self._by_pool.values():
+            heapq.heapify(heap)
+        self._heap_items = sum(len(h) for h in self._by_pool.values())
 
     def crowded(self, victim: str, victim_tip: int, pools: Iterable[str]) -> str | None:
         """Why a backrun of `victim` through `pools` would meet another state, if it would."""
-        wanted = frozenset(pools)
-        for tx_hash, entry in self.entries.items():
-            if tx_hash != victim and entry.tip >= victim_tip and entry.pools & wanted:
-                return f"pending {tx_hash} (tip {entry.tip}) swaps through the same pools first"
+        for pool in sorted(frozenset(pools)):
+            top = self._top(pool, victim)
+            if top is not None and top[0] >= victim_tip:
+                return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
         return None

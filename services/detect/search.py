@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mev_common.amm.cycles import Cycle, CycleIndex
-from mev_common.amm.sizing import CycleTrade, size_cycle
+from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves, may_profit
+from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.messages import Block, Hop, Opportunity, PendingTx
 from mev_common.settings import StrategiesSettings, StrategySettings
@@ -79,34 +79,69 @@ def search(
     stats: SearchStats | None = None,
 ) -> list[Found]:
     """Size every given cycle; keep those whose profit after gas meets the strategy's minimum.
-    Best first, at most MAX_PER_TRIGGER (they share pools: only one of them can land)."""
+    Best first, at most MAX_PER_TRIGGER; for a backrun only pool-disjoint ones (they all
+    follow one victim: of two sharing a pool, only the first to land can succeed).
+
+    Cheap filters first: `may_profit` (marginal rates, exact) drops a cycle no input can
+    profit on, and the profit bound drops one that cannot pay its gas and minimum; only the
+    rest are sized. A cycle is counted `unprofitable` when no input profits and
+    `below_min_profit` when its best (bounded) profit is under gas plus the minimum."""
     stats = stats if stats is not None else SearchStats()
     found: list[Found] = []
+    cycles = list(cycles)
+    # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
+    # whose lookups cost several times a dict's and were a third of a backrun's search
+    local: dict[str, V2Pool] = {}
+    for cycle in cycles:
+        for hop in cycle.hops:
+            if hop.pool not in local and (pool := pools.get(hop.pool)) is not None:
+                local[hop.pool] = pool
     for cycle in cycles:
         name = strategy_for(cycle, backrun)
         cfg: StrategySettings | None = getattr(strategies, name)
         if cfg is None or not cfg.enabled or len(cycle.hops) > cfg.max_hops:
             continue
-        if any(hop.pool not in pools for hop in cycle.hops):
+        if any(hop.pool not in local for hop in cycle.hops):
             continue
         stats.searched += 1
-        trade = size_cycle(cycle, pools, max_input)
+        if not may_profit(cycle, local):
+            stats.unprofitable += 1
+            continue
+        gas = gas_estimate(len(cycle.hops))
+        max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
+        path = cycle_reserves(cycle, local)
+        needed = gas * max_fee + max(cfg.min_profit, 1)
+        bound = profit_bound(path, max_input)
+        if bound < needed:
+            if bound < 1:
+                stats.unprofitable += 1
+            else:
+                stats.below_min_profit += 1
+            continue
+        trade = size_trade(path, max_input)
         if trade is None:
             stats.unprofitable += 1
             continue
-        candidate = Found(
-            name,
-            cycle,
-            trade,
-            gas_estimate(len(cycle.hops)),
-            max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price),
-        )
+        candidate = Found(name, cycle, trade, gas, max_fee)
         if candidate.net_profit < max(cfg.min_profit, 1):
             stats.below_min_profit += 1
             continue
         found.append(candidate)
     found.sort(key=lambda f: (-f.net_profit, f.cycle.pools))
+    if backrun:
+        found = _pool_disjoint(found)
     return found[:MAX_PER_TRIGGER]
+
+
+def _pool_disjoint(found: list[Found]) -> list[Found]:
+    """Best first, each sharing no pool with a better one kept before it."""
+    kept: list[Found] = []
+    used: set[str] = set()
+    for f in found:
+        if used.isdisjoint(f.cycle.pools):
+            kept.append(f)
+            used.update(f.cycle.pools)
+    return kept
 
 
 def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:

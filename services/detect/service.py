@@ -6,6 +6,11 @@ from each block's Sync logs (the block stream is read from a few seconds back an
 during the load, so nothing falls between snapshot and stream). Each block searches the cycles
 through the pools it changed; each pending router swap is applied to copies of its pools and
 the cycles through them are searched on that post-swap state (a backrun).
+
+Replicas (`services.detect.replicas` > 1) share the mempool consumer, so each searches only
+its share of the pending swaps; but whether a backrun is crowded, or must be withdrawn, depends
+on every pending swap. Each replica therefore also reads the whole mempool subject on a plain
+subscription and enters every swap in its PendingBook (decode and path only, no search).
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Detector:
         self.crowded = 0
         self.withdrawn = 0
         self.published = 0
+        self.pending_with_opportunity = 0
         self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
         rt.add_check("pools", self._pools_check)
@@ -106,6 +112,7 @@ class Detector:
                 "backruns_crowded": self.crowded,
                 "backruns_withdrawn": self.withdrawn,
                 "published": self.published,
+                "pending_with_opportunity": self.pending_with_opportunity,
             },
         )
 
@@ -126,11 +133,48 @@ class Detector:
         consumer = self.rt.consumer(
             "detect", PendingTx, self.on_pending, self.rt.settings.performance.detect_concurrency
         )
+        side = None
+        if self.rt.settings.services.detect.replicas > 1:
+            side = await subscribe_ordered(  # an ordered consumer: no new NATS permission
+                self.rt.bus,
+                subjects.mempool(self.rt.chain_id),
+                PendingTx,
+                self.on_peer_pending,
+                "detect",
+                self.rt.chain_id,
+                DeliverPolicy.NEW,
+                max_payload_bytes=nats.max_payload_bytes,
+            )
         self.rt.ready = True
         try:
             await consumer.run(self.rt.stop)
         finally:
             await blocks_sub.unsubscribe()
+            if side is not None:
+                await side.unsubscribe()
+
+    async def on_peer_pending(self, env: Envelope[PendingTx]) -> None:
+        """Every pending swap, whichever replica searches it: into the book, so crowding and
+        withdrawals see the swaps the other replicas handle."""
+        tx, head = env.message, self.head
+        dex = self.dex_by_router.get(tx.to or "")
+        try:
+            swap = decode_router_call(tx.input, tx.value) if dex is not None else None
+        except RouterCallError:
+            return
+        if dex is None or swap is None or head is None:
+            return
+        pairs = self.pair_index.get(dex.name, {})
+        touched = [
+            a for x, y in zip(swap.path, swap.path[1:], strict=False)
+            if (a := pairs.get(pair_key(x, y))) is not None
+        ]  # fmt: skip
+        tip = effective_tip(tx, head.base_fee_per_gas)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
+            await self.withdraw(
+                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
+            )
 
     # -- state ---------------------------------------------------------------------------
     async def load(self) -> None:
@@ -284,6 +328,7 @@ class Detector:
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
+        self.pending_with_opportunity += bool(opportunities)
         await self.publish(opportunities, env, "pending")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:

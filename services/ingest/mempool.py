@@ -28,6 +28,11 @@ class MempoolView:
             self._seen.popitem(last=False)
         return True
 
+    @property
+    def seen(self) -> OrderedDict[str, float]:
+        """The hashes remembered now (read-only use: `in`)."""
+        return self._seen
+
     def mined(self, tx_hashes: Iterable[str]) -> None:
         for tx_hash in tx_hashes:
             self._seen.pop(tx_hash, None)

@@ -6,6 +6,12 @@ deduplicated sequence with reorgs flagged, and each block is published with the 
 of its V2 pools (one `eth_getLogs` per block, range-batched when backfilling). Pending
 transactions to known routers and pairs are published to the mempool subject; a chain without
 a pending feed runs block-driven, and health says so.
+
+Why pending txs are published without waiting for each other: wallets and the devnet flow send
+swaps in bursts (right after a block), and one awaited JetStream ack per tx made the last of a
+burst of N wait N acks. Each tx's publish runs as its own task (at most
+`mempool.fetch_concurrency` in flight, then the feed waits); a filter poll's hashes are fetched
+in one JSON-RPC batch (one round trip, not one per hash).
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class Ingest:
         self.head_source = "starting"
         self.pending_source = "starting" if rt.settings.chain.pending_feed else "none"
         self.last_block: int | None = None
+        self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
         rt.add_check("mempool", self._mempool_check)
 
@@ -214,23 +222,44 @@ class Ingest:
             async for tx in subscribe(url, ["newPendingTransactions", True]):
                 seen_ns = time.time_ns()
                 if isinstance(tx, dict):
-                    await self.on_pending(tx, seen_ns)
+                    await self.spawn(self.on_pending(tx, seen_ns))
+                elif isinstance(tx, str):  # a node that ignores `true` and sends hashes only
+                    await self.spawn(self.fetch_pending([tx], seen_ns))
         except WS_ERRORS as exc:
             log.warning("pending subscription ended", extra={"fields": {"error": repr(exc)}})
 
+    async def spawn(self, work: Awaitable[None]) -> None:
+        """Run `work` as a task, at most `fetch_concurrency` at once (then wait for a slot)."""
+        await self._in_flight.acquire()
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self._in_flight.release()
+            if not t.cancelled() and (exc := t.exception()) is not None:
+                metrics.ERRORS.labels(kind="bad_pending_tx").inc()
+                log.warning("pending tx not handled", extra={"fields": {"error": repr(exc)}})
+
+        task.add_done_callback(done)
+
+    async def fetch_pending(self, hashes: list[str], seen_ns: int) -> None:
+        """The txs behind `hashes`, in one JSON-RPC batch, each published on its own task."""
+        if not hashes:
+            return
+        try:
+            raws = await self.pool.call_batch([("eth_getTransactionByHash", [h]) for h in hashes])
+        except RpcError:
+            metrics.ERRORS.labels(kind="rpc").inc()
+            return
+        for raw in raws:
+            if isinstance(raw, dict):
+                await self.spawn(self.on_pending(raw, seen_ns))
+
     async def _poll_pending(self, duration_s: float | None) -> None:
-        """eth_newPendingTransactionFilter, then fetch each new hash (bounded concurrency)."""
+        """eth_newPendingTransactionFilter, then fetch the new hashes in one batch per poll."""
         until = None if duration_s is None else time.monotonic() + duration_s
-        gate = asyncio.Semaphore(self.rt.settings.mempool.fetch_concurrency)
         filter_id: str | None = None
-
-        async def fetch(tx_hash: str, seen_ns: int) -> None:
-            async with gate:
-                with contextlib.suppress(RpcError):
-                    raw = await self.pool.call("eth_getTransactionByHash", [tx_hash])
-                    if raw:
-                        await self.on_pending(raw, seen_ns)
-
         while not self.rt.stop.is_set() and (until is None or time.monotonic() < until):
             try:
                 if filter_id is None:
@@ -240,8 +269,9 @@ class Ingest:
                 filter_id = None
                 await asyncio.sleep(1.0)
                 continue
-            seen_ns = time.time_ns()
-            await asyncio.gather(*(fetch(h, seen_ns) for h in hashes))
+            await self.fetch_pending(
+                [h for h in hashes if h not in self.mempool.seen], time.time_ns()
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.stop.wait(), timeout=0.05)
 

@@ -17,8 +17,10 @@ from mev_common.messages import Opportunity
 from mev_common.settings import StrategySettings
 
 GAS_MARGIN = Fraction(6, 5)  # +20 %: reserves move between simulation and inclusion
-# What a victim run first leaves warm for us in pyrevm but is cold on chain (engine.py):
-# two pairs and two tokens, each an account (2.6k) plus a few slots (2.1k).
+# What a victim run first in one pyrevm journal leaves warm for us but is cold on chain. The
+# simulator runs backruns as two transactions (engine.run_backrun, gas exact) whenever it knows
+# the pools' token balance slots; this covers the fallback (a pool not prefetched yet) and is
+# a margin otherwise: two pairs and two tokens, each an account (2.6k) plus a few slots (2.1k).
 BACKRUN_COLD_BIAS = 30_000
 # A pair first touched in a block writes its cumulative prices: ~+22k gas on chain that the
 # simulation does not pay when the pair was updated in the same second. Measured on the devnet:

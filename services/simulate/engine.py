@@ -6,8 +6,10 @@ Profit is the executor's balance delta of the profit token, read by `balanceOf` 
 same snapshot before and after the call.
 
 pyrevm keeps accounts and slots warm across calls until a checkpoint is reverted, so a victim
-run first leaves our call's gas a little low (what the victim touched is warm for us, cold on
-chain): the decision adds `BACKRUN_COLD_BIAS` for backruns (see decision.py).
+run first in the same journal leaves our call's gas a little low (what the victim touched is
+warm for us, cold on chain). run_backrun runs them as the chain does, as two transactions:
+the victim's effect on what our call reads is carried over cold (exact gas); run_bundle with a
+victim is the fallback when that set is not known, covered by decision's BACKRUN_COLD_BIAS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ SPEC = "CANCUN"  # the Executor uses transient storage (EIP-1153)
 _GAS_RE = re.compile(r"gas_used:\s*(\d+)")
 _OUTPUT_RE = re.compile(r"output:\s*0x([0-9a-fA-F]*)")
 _HALT_RE = re.compile(r"reason:\s*([A-Za-z]+)")
+
+
+class NeedsRefork(Exception):
+    """The warm EVM cannot be patched exactly; the reason says why."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,37 @@ def balance_of(evm: EVM, token: str, owner: str) -> int:
     return int(decode(["uint256"], bytes(out))[0])
 
 
+def run_backrun(
+    evm: EVM,
+    tx: TxSpec,
+    profit_token: str,
+    beneficiary: str,
+    victim: TxSpec,
+    carried: list[tuple[str, int]],
+) -> SimResult:
+    """victim, then tx, as the chain runs them: two transactions, so what the victim touched
+    is cold again for tx (one pyrevm journal would leave it warm and tx's gas low by 2.1-2.6k
+    an account or slot). The victim runs in a reverted checkpoint; the slots of `carried`
+    (what tx reads that the victim may change: its pools' reserve and price slots and their
+    token balances) are carried over, cold, into the fork's database for tx's run, and put
+    back afterwards. The EVM's state is unchanged afterwards."""
+    checkpoint = evm.snapshot()
+    try:
+        outcome = call(evm, victim)
+        if not outcome.success:
+            return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
+        after = [evm.storage(address, slot) for address, slot in carried]
+    finally:
+        evm.revert(checkpoint)
+        evm.reset_transient_storage()
+    before = read_slots_at(evm, carried)
+    write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, after, strict=True)])
+    try:
+        return run_bundle(evm, tx, profit_token, beneficiary)
+    finally:
+        write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
+
+
 def run_bundle(
     evm: EVM, tx: TxSpec, profit_token: str, beneficiary: str, victim: TxSpec | None = None
 ) -> SimResult:
@@ -135,3 +172,44 @@ def run_bundle(
     finally:
         evm.revert(checkpoint)
         evm.reset_transient_storage()
+
+
+def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:
+    """Write storage into the fork's cache (its database), leaving every account cold.
+
+    pyrevm's `insert_account_storage` writes the database only for an account absent from the
+    journal, then loads it (warm, as a journal entry). Each write in its own reverted checkpoint
+    undoes that load but keeps the database value, so the next call pays EIP-2929's cold
+    prices exactly as the chain does. A write to an account already in the journal would go
+    through the journal and be lost on the revert: the journal must be empty between bundles
+    (engine.run_bundle and read_slots revert everything they touch; only the coinbase, which
+    revm loads without a journal entry and the chain also counts warm, stays)."""
+    live = {address.lower() for address in evm.journal_state}
+    stuck = sorted({a for a, _, _ in writes if a.lower() in live})
+    if stuck:
+        raise NeedsRefork(f"accounts {stuck} left in the journal: a patch would be lost")
+    for address, slot, value in writes:
+        checkpoint = evm.snapshot()
+        try:
+            evm.insert_account_storage(address, slot, value)
+        finally:
+            evm.revert(checkpoint)
+
+
+def read_slots_at(evm: EVM, places: list[tuple[str, int]]) -> list[int]:
+    """`read_slots` over (address, slot) pairs of several accounts, cold afterwards."""
+    checkpoint = evm.snapshot()
+    try:
+        return [evm.storage(address, slot) for address, slot in places]
+    finally:
+        evm.revert(checkpoint)
+
+
+def read_slots(evm: EVM, address: str, *slots: int) -> list[int]:
+    """Read storage without leaving the slots warm: pyrevm's `storage()` warms what it reads
+    for every later call (gas would come out 2k a slot low) unless a checkpoint is reverted."""
+    checkpoint = evm.snapshot()
+    try:
+        return [evm.storage(address, slot) for slot in slots]
+    finally:
+        evm.revert(checkpoint)

@@ -9,9 +9,12 @@ an SSTORE to a zero slot costs 20k, to a non-zero one 2.9k.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from eth_utils import keccak
+from mev_common.messages import Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)").hex()
@@ -62,3 +65,53 @@ def mapping_slot(key: str, index: int, key_first: bool = True) -> int:
     a = bytes.fromhex(key.removeprefix("0x").rjust(64, "0"))
     b = index.to_bytes(32, "big")
     return int.from_bytes(keccak(a + b if key_first else b + a), "big")
+
+
+@dataclass(frozen=True)
+class SwapLog:
+    """A V2 `Swap(sender indexed, amount0In, amount1In, amount0Out, amount1Out, to indexed)`."""
+
+    pair: str
+    sender: str  # lower-case address
+    to: str  # lower-case address
+    amounts_in: tuple[int, int]
+    amounts_out: tuple[int, int]
+
+
+def decode_swap(entry: Log) -> SwapLog:
+    raw = bytes.fromhex(entry.data.removeprefix("0x"))
+    if len(raw) != 128 or len(entry.topics) != 3:
+        raise ValueError(f"Swap log of {len(raw)} bytes and {len(entry.topics)} topics")
+    words = [int.from_bytes(raw[i : i + 32], "big") for i in range(0, 128, 32)]
+    sender, to = ("0x" + t.removeprefix("0x")[-40:].lower() for t in entry.topics[1:])
+    return SwapLog(entry.address, sender, to, (words[0], words[1]), (words[2], words[3]))
+
+
+def executor_deltas(
+    logs: Iterable[Log], executor: str, pair_tokens: Mapping[str, tuple[str, str]]
+) -> dict[str, int]:
+    """How much of each token our executor gained (negative: paid) in this block's trades.
+
+    Every transaction with a Swap sent by or to the executor is ours: its swaps move tokens
+    only between their pairs and the executor, so per token the executor's change is the sum
+    over those swaps of (out - in). ValueError when that cannot be known: a swap of ours sends
+    to an outsider, or a pair's tokens are unknown."""
+    me = executor.lower()
+    swaps: dict[str, list[SwapLog]] = defaultdict(list)
+    for entry in logs:
+        if entry.topics and entry.topics[0] == SWAP_TOPIC:
+            swaps[entry.tx_hash].append(decode_swap(entry))
+    deltas: dict[str, int] = defaultdict(int)
+    for tx_swaps in swaps.values():
+        if not any(me in (s.sender, s.to) for s in tx_swaps):
+            continue
+        inside = {me} | {s.pair.lower() for s in tx_swaps}
+        for swap in tx_swaps:
+            if swap.to not in inside:
+                raise ValueError(f"our trade sent {swap.pair}'s output to {swap.to}")
+            tokens = pair_tokens.get(swap.pair)
+            if tokens is None:
+                raise ValueError(f"pair {swap.pair}: tokens unknown")
+            for token, got, paid in zip(tokens, swap.amounts_out, swap.amounts_in, strict=True):
+                deltas[token] += got - paid
+    return {token: delta for token, delta in deltas.items() if delta}

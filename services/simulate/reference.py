@@ -162,6 +162,7 @@ def run_reference(
         applied = _apply(state, victim, env.base_fee, env.chain_id)
         if not applied.success:
             return SimResult(False, 0, 0, decode_revert(applied.output), victim_failed=True)
+        state.lock_changes()  # a new transaction: cold accesses, new original values (as a VM)
     before = _balance_of(state, profit_token, beneficiary, env)
     applied = _apply(state, tx, env.base_fee, env.chain_id)
     if not applied.success:

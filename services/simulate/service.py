@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
@@ -32,6 +34,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.simulate.decision import staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
+from services.simulate.prefetch import PoolProbe, prefetch_pool, sorted_tokens
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference import agree, fetch_prestate, run_reference
 from services.simulate.simulator import Simulator, Verdict
@@ -39,6 +42,7 @@ from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
+LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
 
 
 async def main(rt: Runtime) -> None:
@@ -61,6 +65,17 @@ async def main(rt: Runtime) -> None:
         await rpc.close()
 
 
+def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
+    """p50/p95 of seen -> published by nearest rank on the samples themselves (a latency that
+    happened, not a histogram interpolation), with their count."""
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float | None:
+        return round(ordered[max(1, math.ceil(q * len(ordered))) - 1], 3) if ordered else None
+
+    return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95)}
+
+
 @dataclass
 class SimulateService:
     rt: Runtime
@@ -70,6 +85,14 @@ class SimulateService:
     halted: dict[str, str] = field(default_factory=dict)
     new_block: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
+    prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    # where a published bundle's latency went: seen -> our handler, waiting for its block,
+    # the simulation itself (exact samples, /health)
+    arrive_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     def __post_init__(self) -> None:
         settings = self.rt.settings
@@ -98,6 +121,12 @@ class SimulateService:
                 "forks": self.warm.forks,
                 "last_fork_reason": self.warm.last_refork_reason,
                 "patched_blocks": self.warm.patched_blocks,
+                "prefetched_pairs": self.warm.prefetched_pairs,
+                "executor_trades": self.warm.executor_trades,
+                "latency_ms": exact_quantiles(list(self.latency_ms)),
+                "arrive_ms": exact_quantiles(list(self.arrive_ms)),
+                "wait_block_ms": exact_quantiles(list(self.wait_ms)),
+                "simulate_ms": exact_quantiles(list(self.run_ms)),
                 "results": dict(sorted(self.counts.items())),
                 "quarantined": quarantined,
             },
@@ -123,6 +152,9 @@ class SimulateService:
             self.contracts.weth,
             self.quarantine,
         )
+        for pair in self.contracts.pairs:
+            self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
+        prefetcher = asyncio.create_task(self.prefetcher(to_checksum_address(bot)))
         nats = self.rt.settings.nats
         blocks_sub = await subscribe_ordered(
             self.rt.bus,
@@ -147,6 +179,7 @@ class SimulateService:
             await consumer.run(self.rt.stop)
         finally:
             monitor.cancel()
+            prefetcher.cancel()
             await blocks_sub.unsubscribe()
             if self.background:
                 await asyncio.gather(*self.background, return_exceptions=True)
@@ -164,6 +197,28 @@ class SimulateService:
         self.new_block.set()
         self.new_block = asyncio.Event()
 
+    def queue_prefetch(self, probe: PoolProbe) -> None:
+        if probe.pair in self.prefetching or probe.pair in self.warm.pair_tokens:
+            return
+        self.prefetching.add(probe.pair)
+        self.prefetch_queue.put_nowait(probe)
+
+    async def prefetcher(self, bot: str) -> None:
+        """Load new pools' state into the warm EVM one at a time, off the hot path
+        (prefetch.py): a simulation then finds everything it reads already fetched."""
+        while True:
+            probe = await self.prefetch_queue.get()
+            try:
+                done = await prefetch_pool(self.rpc.call, self.warm, probe, bot)
+                metrics.SIMULATOR_PREFETCHES.labels(result="ok" if done else "moved").inc()
+            except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
+                metrics.SIMULATOR_PREFETCHES.labels(result="error").inc()
+                log.warning(
+                    "prefetch failed", extra={"fields": {"pair": probe.pair, "error": repr(exc)}}
+                )
+            finally:
+                self.prefetching.discard(probe.pair)
+
     def count(self, strategy: str, result: str) -> None:
         label = result.split(":", 1)[0]
         metrics.SIMULATIONS.labels(strategy=strategy, result=label).inc()
@@ -172,6 +227,7 @@ class SimulateService:
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
         opp = env.message
         timeout_ms = self.rt.settings.performance.decision_timeout_ms
+        arrived_ns = time.time_ns()
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -192,7 +248,14 @@ class SimulateService:
             self.count(opp.strategy, "halted")
             return
         assert self.simulator is not None
+        for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
+            if hop.pool not in self.warm.pair_tokens:
+                self.queue_prefetch(
+                    PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
+                )
+        started_ns = time.time_ns()
         verdict = self.simulator.simulate(opp, time.monotonic())
+        ran_ns = time.time_ns()
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
             metrics.SIMULATION_REVERTS.labels(reason=result.revert.name).inc()
@@ -206,7 +269,12 @@ class SimulateService:
                 trace=env.trace,
                 seen_ns=env.seen_ns,
             )
-            metrics.SIMULATION_LATENCY.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+            latency_s = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
+            metrics.SIMULATION_LATENCY.observe(latency_s)
+            self.latency_ms.append(latency_s * 1e3)
+            self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
+            self.wait_ms.append((started_ns - arrived_ns) / 1e6)
+            self.run_ms.append((ran_ns - started_ns) / 1e6)
             if random.random() < self.rt.settings.simulate.reference_sample_rate:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()

@@ -15,7 +15,7 @@ from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
 
 from services.simulate.decision import decide
-from services.simulate.engine import SimResult, TxSpec, run_bundle
+from services.simulate.engine import SimResult, TxSpec, run_backrun, run_bundle
 from services.simulate.quarantine import Quarantine
 from services.simulate.warm import WarmEvm
 
@@ -77,7 +77,17 @@ class Simulator:
         executor = self.warm.executor
         tx = TxSpec(self.bot, executor, encode_execute(hops, opp.amount_in, 0, flash), 0, CALL_GAS)
         victim = victim_tx(opp.victim) if opp.victim is not None else None
-        result = run_bundle(evm, tx, opp.profit_token, executor, victim)
+        carried = self.warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops])
+
+        def run(spec: TxSpec) -> SimResult:
+            assert evm is not None and opp.profit_token is not None
+            if victim is not None and carried is not None:
+                return run_backrun(evm, spec, opp.profit_token, executor, victim, carried)
+            # a token not prefetched yet: victim and tx in one journal (gas a little low for a
+            # backrun, which decision's BACKRUN_COLD_BIAS covers)
+            return run_bundle(evm, spec, opp.profit_token, executor, victim)
+
+        result = run(tx)
         if result.victim_failed:
             return Verdict("victim_reverted", None, result, tx, victim)
         if not result.success:
@@ -89,7 +99,7 @@ class Simulator:
             return Verdict(decision.reason, None, result, tx, victim)
         data = encode_execute(hops, opp.amount_in, decision.min_profit, flash)
         final_tx = TxSpec(self.bot, executor, data, 0, CALL_GAS)
-        final = run_bundle(evm, final_tx, opp.profit_token, executor, victim)
+        final = run(final_tx)
         if not final.success or final.profit != result.profit:
             return Verdict("final_mismatch", None, final, final_tx, victim)
         if final.gas_used > decision.gas_limit:

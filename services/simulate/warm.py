@@ -2,13 +2,20 @@
 
 pyrevm caches what it fetched from the fork block and never refreshes it. Each new block we
 rewrite, for every pair with a `Sync` log, the storage `_update` wrote (pair_state) and the
-pair's two token balances (equal to the reserves right after a Sync). Values never fetched yet
-still come lazily from the fork block, which is correct: every patch since the fork was
-applied on top of exactly those values.
+pair's two token balances (equal to the reserves right after a Sync), and the block env
+(number, timestamp, base fee). Values never fetched yet still come lazily from the fork block,
+which is correct: every patch since the fork was applied on top of exactly those values.
 
-We refork (cheap: state is fetched lazily) whenever patching cannot be exact: a reorg, a gap
-in the block stream, a pair we cannot read, a token whose balance slot we could not find, or a
-swap by our own executor (its balances changed by more than the Sync logs say).
+Patches go into the fork's database, not pyrevm's journal (write_cold), so every patched
+account and slot stays cold: the next call pays EIP-2929's cold prices (2,600 an account,
+2,100 a slot) exactly as the chain does, and gas equals a fresh fork's to the unit. A pair's
+first `_update` in the new block (the cumulative-price writes when its blockTimestampLast is
+older than the block) runs for real against the patched slots and the next block's timestamp.
+
+Our executor's own trades move its token balances: those come from the trade's Swap logs
+(pair_state.executor_deltas). We refork (cheap: state is fetched lazily) only when patching
+cannot be exact: a reorg, a gap in the block stream, a pair we cannot read, a token whose
+balance slot we could not find, or a trade of ours whose token flows the logs cannot account for.
 """
 
 from __future__ import annotations
@@ -19,9 +26,16 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 from mev_common.messages import Block
-from pyrevm import EVM
+from pyrevm import EVM, AccountInfo
 
-from services.simulate.engine import SPEC, BlockEnvSpec, balance_of
+from services.simulate.engine import (
+    SPEC,
+    BlockEnvSpec,
+    NeedsRefork,
+    balance_of,
+    read_slots,
+    write_cold,
+)
 from services.simulate.pair_state import (
     SLOT_PRICE0,
     SLOT_PRICE1,
@@ -33,15 +47,13 @@ from services.simulate.pair_state import (
     PairSlots,
     apply_sync,
     decode_sync,
+    executor_deltas,
     mapping_slot,
 )
+from services.simulate.reference import Prestate
 
 log = logging.getLogger("mev.simulate.warm")
 PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
-
-
-class NeedsRefork(Exception):
-    """The block cannot be patched exactly; the reason says why."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,14 @@ class WarmEvm:
     chain_id: int
     executor: str
     block_time_s: float = 1.0
-    exact_gas: bool = True  # refork on changed state until patching is gas-exact (see patch)
     evm: EVM | None = None
     head: Block | None = None
     env: BlockEnvSpec | None = None
     forks: int = 0
     patched_blocks: int = 0
     patched_pairs: int = 0
+    executor_trades: int = 0  # blocks where our own trade was patched in
+    prefetched_pairs: int = 0
     last_refork_reason: str = ""
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -107,9 +120,6 @@ class WarmEvm:
         if block.number != head.number + 1 or block.parent_hash != head.hash:
             self.fork(block, f"gap {head.number} -> {block.number}")
             return
-        if self.exact_gas and any(e.topics and e.topics[0] == SYNC_TOPIC for e in block.logs):
-            self.fork(block, "state changed (exact gas)")
-            return
         try:
             self.patch(block)
         except NeedsRefork as exc:
@@ -119,16 +129,12 @@ class WarmEvm:
         evm = self.evm
         assert evm is not None
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        executor_topic = "0x" + self.executor[2:].lower().rjust(64, "0")
         for entry in sorted(block.logs, key=lambda e: e.log_index):
-            topic = entry.topics[0] if entry.topics else ""
-            if topic == SYNC_TOPIC:
+            if entry.topics and entry.topics[0] == SYNC_TOPIC:
                 try:
                     syncs[entry.address].append(decode_sync(entry.data))
                 except ValueError as exc:
                     raise NeedsRefork(f"bad Sync log: {exc}") from exc
-            elif topic == SWAP_TOPIC and executor_topic in entry.topics[1:]:
-                raise NeedsRefork("our executor traded")
         writes: list[tuple[str, int, int]] = []
         for pair, updates in syncs.items():
             token0, token1 = self.tokens_of(pair)
@@ -143,17 +149,75 @@ class WarmEvm:
                 (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
                 (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
             ]
-        # all reads and checks done: now write, so a refork never follows a half patch.
-        # Known gap: pyrevm's insert_account_storage also warms the account for every later
-        # call (gas ~2.5k low per patched account; a checkpoint revert or commit around the
-        # writes does not fix it). Values, success and profit are exact; `exact_gas` reforks.
-        for address, slot, value in writes:
-            evm.insert_account_storage(address, slot, value)
+        writes += self.executor_writes(block)
+        # all reads and checks done: now write, so a refork never follows a half patch
+        write_cold(evm, writes)
         env = block_env_after(block, self.chain_id, self.block_time_s)
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
+
+    def load(
+        self,
+        at: Block,
+        prestate: Prestate,
+        pair_tokens: dict[str, tuple[str, str]],
+        balance_slots: dict[str, BalanceSlot],
+    ) -> bool:
+        """Put state traced at block `at` (prefetch.py) into the fork's database, cold, and
+        remember the pairs' tokens and the tokens' balance mappings. Only while the EVM is
+        still at `at` (values of another block would be wrong): False when it moved on."""
+        evm = self.evm
+        if evm is None or self.head is not at:
+            return False
+        live = {address.lower() for address in evm.journal_state}
+        for address, acct in prestate.items():
+            if address.lower() in live:
+                continue  # the coinbase: revm keeps it loaded (and warm, as the chain does)
+            code = acct.code or None
+            evm.insert_account_info(address, AccountInfo(acct.balance, acct.nonce, code=code))
+            write_cold(evm, [(address, slot, value) for slot, value in acct.storage.items()])
+        self.pair_tokens.update(pair_tokens)
+        for token, found in balance_slots.items():
+            self.balance_slots.setdefault(token, found)
+        self.prefetched_pairs += len(pair_tokens)
+        return True
+
+    def executor_writes(self, block: Block) -> list[tuple[str, int, int]]:
+        """Our executor's token balances after its own trades in `block` (from their Swap
+        logs: pair_state.executor_deltas), so a landed trade needs no refork."""
+        for entry in block.logs:
+            if entry.topics and entry.topics[0] == SWAP_TOPIC:
+                self.tokens_of(entry.address)
+        try:
+            deltas = executor_deltas(block.logs, self.executor, self.pair_tokens)
+        except ValueError as exc:
+            raise NeedsRefork(f"our executor traded: {exc}") from exc
+        assert self.evm is not None
+        writes = []
+        for token, delta in sorted(deltas.items()):
+            slot = self.balance_slot(token).slot(self.executor)
+            (balance,) = read_slots(self.evm, token, slot)
+            if balance + delta < 0:
+                raise NeedsRefork(f"our executor's {token} balance would go negative")
+            writes.append((token, slot, balance + delta))
+        self.executor_trades += 1 if deltas else 0
+        return writes
+
+    def carried_slots(self, hops: list[tuple[str, str, str]]) -> list[tuple[str, int]] | None:
+        """What a victim may change that a trade through `hops` (pool, token in, token out)
+        reads: each pool's reserve and price slots and its two token balances. None when a
+        token's balance mapping is not known yet (no probing here: this is the hot path)."""
+        out: list[tuple[str, int]] = []
+        for pool, token_in, token_out in hops:
+            out += [(pool, SLOT_RESERVES), (pool, SLOT_PRICE0), (pool, SLOT_PRICE1)]
+            for token in (token_in, token_out):
+                found = self.balance_slots.get(token)
+                if found is None:
+                    return None
+                out.append((token, found.slot(pool)))
+        return list(dict.fromkeys(out))
 
     def tokens_of(self, pair: str) -> tuple[str, str]:
         known = self.pair_tokens.get(pair)
@@ -203,16 +267,6 @@ class WarmEvm:
                     return candidate
         log.warning("no balance slot found", extra={"fields": {"token": token}})
         return None
-
-
-def read_slots(evm: EVM, address: str, *slots: int) -> list[int]:
-    """Read storage without leaving the slots warm: pyrevm's `storage()` warms what it reads
-    for every later call (gas would come out 2k a slot low) unless a checkpoint is reverted."""
-    checkpoint = evm.snapshot()
-    try:
-        return [evm.storage(address, slot) for slot in slots]
-    finally:
-        evm.revert(checkpoint)
 
 
 def _address(word: int) -> str:

@@ -31,6 +31,24 @@ def test_scenario_tiny(module_name: str) -> None:
         assert row.ours is not None and row.ours.runs >= 1
     assert result.all_finite()
     json.dumps(result.to_json(), default=str)
+    if result.key in ("throughput", "tick_to_trade"):
+        # latencies are exact samples: every ms row says how many observations it rests on
+        for row in result.rows:
+            if row.unit == "ms":
+                assert row.ours.samples >= 1, row
+    if result.key == "throughput":
+        # the synthetic triggers are backrun candidates: detect published for most of them
+        counts = result.details["1 detect candidates"]
+        assert counts["triggers"] == 50 + 100  # the two tiny steps, 0.5 s each
+        assert counts["with_opportunity"] >= counts["triggers"] // 2, counts
+        assert all("triggers in" in r.note for r in result.rows if "detect at" in r.metric)
+    if result.key == "tick_to_trade":
+        synthetic = result.details["synthetic"]
+        assert synthetic["triggers"] == 100
+        assert synthetic["with_opportunity"] >= synthetic["triggers"] // 2, synthetic
+        assert synthetic["opportunities"] >= synthetic["with_opportunity"]
+        assert result.details["burst"]["sent"] == 3 * 8  # 8 flow users, one swap a block
+        assert any("sent to node → opportunity" in r.metric for r in result.rows)
     if result.key == "profit_capture":
         assert [r.metric for r in result.rows][:4] == [
             "realized ÷ oracle profit",
@@ -60,6 +78,10 @@ def test_report_files(tmp_path: Path) -> None:
     table = md_path.read_text()
     assert "| 1 | Demo | m | 1.00 / 2.00 ms | base | 0.5 / 1.00 ms | 2.00× (ours/base) |" in table
     assert "not available: not landed" in table
+    exact_row = Row("e", "ms", Summary(1.0, 2.0, 1, 250))
+    assert "1.00 / 2.00 ms (n=250)" in report.markdown(
+        [ScenarioResult("x", "X", rows=[exact_row])], started, "tiny"
+    )
     assert json.loads(json_path.read_text())["scenarios"][0]["rows"][0]["ours"]["p95"] == 2.0
     png = figure.draw(results, tmp_path / "latest.png", "test")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -28,8 +28,9 @@ from mev_common.messages import Block, Log
 from pyrevm import EVM
 from web3 import Web3
 
-from services.simulate.engine import SPEC, SimResult, TxSpec, run_bundle
+from services.simulate.engine import SPEC, SimResult, TxSpec, run_backrun, run_bundle
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
+from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.reference import agree, fetch_prestate, run_reference
 from services.simulate.warm import WarmEvm, block_env_after
 
@@ -150,7 +151,11 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    base = tmp_path_factory.mktemp("simulate-devnet")
+    yield from devnet_chain(tmp_path_factory.mktemp("simulate-devnet"))
+
+
+def devnet_chain(base: Path) -> Iterator[Chain]:
+    """anvil with the devnet deployment, automine off (tests mine each block themselves)."""
     node = start_anvil(free_port(), CHAIN, None, base)
     deploy_devnet(
         node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
@@ -180,7 +185,7 @@ def bundle_txs(c: Chain) -> list[TxSpec]:
 
 def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
     c = chain
-    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0, exact_gas=False)
+    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0)
     warm.fork(c.mine())
     # several blocks of imbalancing swaps, each patched into the warm EVM
     for dex, path, size in (
@@ -199,9 +204,7 @@ def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
             assert warm.evm is not None
             patched = run_bundle(warm.evm, tx, c.weth, c.executor)
             exact = run_bundle(fresh, tx, c.weth, c.executor)
-            assert (patched.success, patched.profit) == (exact.success, exact.profit)
-            # known gap (warm.py): patched accounts count as warm in pyrevm
-            assert patched.gas_used <= exact.gas_used
+            assert patched == exact  # success, gas to the unit, profit to the wei
     assert warm.patched_blocks == 4 and warm.patched_pairs >= 5
     # the best bundle, sent for real in the next block, costs and earns exactly as simulated
     assert warm.evm is not None and warm.head is not None
@@ -218,9 +221,64 @@ def test_patched_equals_fresh_fork_and_the_chain(chain: Chain) -> None:
     receipt = c.rpc("eth_getTransactionReceipt", ["0x" + bytes(tx_hash).hex()])
     assert int(receipt["status"], 16) == 1
     assert int(receipt["gasUsed"], 16) == best.gas_used == before.gas_used
-    # our own trade landed: the warm EVM reforks rather than guess the executor's balances
+    # our own trade landed: its Swap logs patch the executor's balances, no refork, and the
+    # warm EVM still equals a fresh fork to the unit
     warm.advance(mined)
-    assert warm.forks == 2 and warm.last_refork_reason == "our executor traded"
+    assert (warm.forks, warm.executor_trades, warm.head) == (1, 1, mined)
+    assert warm.evm is not None
+    fresh = c.fresh(mined)
+    for tx in bundle_txs(c):
+        assert run_bundle(warm.evm, tx, c.weth, c.executor) == run_bundle(
+            fresh, tx, c.weth, c.executor
+        )
+    exec_slot = warm.balance_slot(c.weth).slot(c.executor)
+    assert warm.evm.storage(c.weth, exec_slot) == fresh.storage(c.weth, exec_slot)
+
+
+def test_a_backrun_costs_what_the_chain_charges_after_its_victim(chain: Chain) -> None:
+    """The victim and our call are two transactions on chain: what the victim touched is cold
+    again for us. run_backrun models that (the victim's effect carried over cold); one pyrevm
+    journal for both under-reports our gas. Checked against the receipt, victim mined first."""
+    c = chain
+    head = c.mine()
+    warm = WarmEvm(c.url, CHAIN, c.executor, 1.0)
+    warm.fork(head)
+    for p in c.d["pairs"]:
+        probe = PoolProbe(p["address"], p["token0"], p["token1"])
+        assert asyncio.run(prefetch_pool(c.arpc, warm, probe, c.bot))
+    assert warm.evm is not None
+    user = c.d["users"][0]
+    user = user["address"] if isinstance(user, dict) else user
+    router = next(x for x in c.d["dexes"] if x["name"] == "A")["router"]
+    args = [30 * WETH, 0, [c.token("WETH"), c.token("USDC")], user, 2**40]
+    data = SWAP + encode(["uint256", "uint256", "address[]", "address", "uint256"], args)
+    victim = TxSpec(user, router, data, 0, 500_000)
+    # the cycle the victim makes profitable (plain mode: the executor pays from its WETH)
+    for legs in (TWO_BACK, TWO, THREE_BACK, THREE):
+        hops = c.hops(legs)
+        tx = TxSpec(c.bot, c.executor, encode_execute(hops, WETH, 0, False), 0, 2_000_000)
+        one_journal = run_bundle(warm.evm, tx, c.weth, c.executor, victim)
+        if one_journal.success and one_journal.profit > 0:
+            break
+    carried = warm.carried_slots([(h.pair, h.token_in, h.token_out) for h in hops])
+    assert carried is not None and len(carried) == 5 * len(hops)  # 3 slots + 2 balances a pool
+    backrun = run_backrun(warm.evm, tx, c.weth, c.executor, victim, carried)
+    assert backrun == run_backrun(c.fresh(head), tx, c.weth, c.executor, victim, carried)
+    assert backrun.success and backrun.profit == one_journal.profit > 0
+    # the reference engine runs them as two transactions of one block too, and agrees
+    env = block_env_after(head, CHAIN, 1)
+    prestate = asyncio.run(fetch_prestate(c.arpc, [victim, tx], head.number, env))
+    assert agree(backrun, run_reference(prestate, env, tx, c.weth, c.executor, victim))
+    fees = {"maxPriorityFeePerGas": hex(50 * 10**9), "maxFeePerGas": hex(100 * 10**9)}
+    victim_call = {"from": user, "to": router, "data": "0x" + data.hex(), "gas": hex(500_000)}
+    c.rpc("eth_sendTransaction", [victim_call | fees])
+    sender = Sender(Web3(Web3.HTTPProvider(c.url)), load_or_create_key(c.base / "bot.key"), CHAIN)
+    tx_hash = sender.send(c.executor, tx.data, 800_000, tip=10**9)
+    c.mine()
+    receipt = c.rpc("eth_getTransactionReceipt", ["0x" + bytes(tx_hash).hex()])
+    assert int(receipt["status"], 16) == 1 and int(receipt["transactionIndex"], 16) == 1
+    assert int(receipt["gasUsed"], 16) == backrun.gas_used
+    assert one_journal.gas_used < backrun.gas_used  # what BACKRUN_COLD_BIAS had to cover
 
 
 def test_pyrevm_and_pyevm_agree_on_50_recorded_bundles(chain: Chain) -> None:

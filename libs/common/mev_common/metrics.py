@@ -10,8 +10,11 @@ its owner. Rates the runbook asks for as gauges
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
+from pathlib import Path
+from typing import TextIO
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -30,22 +33,52 @@ LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5,
 )  # fmt: skip
 
+
+class SampledHistogram(Histogram):
+    """A Histogram whose observations can also be written one by one (`log_samples_to`).
+
+    Why: bench reports exact-sample percentiles; a bucketed histogram only bounds them. Costs
+    one attribute check per observation while no sink is set (the default).
+    """
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        super().observe(amount, exemplar)
+        if _SAMPLE_SINK is not None:
+            labels = ",".join(getattr(self, "_labelvalues", ()) or ())
+            _SAMPLE_SINK.write(f"{self._name} {labels} {amount!r}\n")
+
+
+_SAMPLE_SINK: TextIO | None = None
+SAMPLES_ENV = "MEV_LATENCY_SAMPLES_DIR"
+
+
+def log_samples_to(directory: str | None, service: str) -> Path | None:
+    """Append every latency observation to `<directory>/<service>-<pid>.samples` (one
+    "name labels seconds" line each, line-buffered); a bench-only switch, off when None."""
+    global _SAMPLE_SINK
+    if not directory:
+        return None
+    path = Path(directory) / f"{service}-{os.getpid()}.samples"
+    _SAMPLE_SINK = path.open("a", buffering=1)
+    return path
+
+
 STATUS = Gauge("mev_bot_status", "1 while this service runs and NATS is connected, else 0")
 BUILD = Info("mev_bot_build", "Service name, version and instance")
 
-DETECTION_LATENCY = Histogram(
+DETECTION_LATENCY = SampledHistogram(
     "mev_bot_detection_latency_seconds",
     "Trigger seen (Mev-Seen-Ns) to its opportunities published (live triggers only, not "
     "catch-up after a start or reload); trigger is block or pending",
     ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
-SIMULATION_LATENCY = Histogram(
+SIMULATION_LATENCY = SampledHistogram(
     "mev_bot_simulation_latency_seconds",
     "Trigger seen (Mev-Seen-Ns) to simulated bundle published",
     buckets=LATENCY_BUCKETS,
 )
-SUBMISSION_LATENCY = Histogram(
+SUBMISSION_LATENCY = SampledHistogram(
     "mev_bot_submission_latency_seconds",
     "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade)",
     buckets=LATENCY_BUCKETS,
@@ -187,6 +220,11 @@ QUARANTINED = Gauge("mev_bot_quarantined", "Pools and tokens quarantined for rep
 SIMULATOR_REFORKS = Counter(
     "mev_bot_simulator_reforks", "Fresh forks of the simulation EVM (start, reorg, gap, ...)"
 )
+SIMULATOR_PREFETCHES = Counter(
+    "mev_bot_simulator_prefetches",
+    "New pools' state loaded into the simulation EVM off the hot path (ok, moved, error)",
+    ["result"],
+)
 SIMULATION_HALTED = Gauge(
     "mev_bot_simulation_halted", "1 while a strategy is halted by a simulator disagreement",
     ["strategy"],
@@ -200,6 +238,7 @@ OWNED_BY: dict[str, tuple[MetricWrapperBase, ...]] = {
     "simulate": (
         SIMULATION_LATENCY, SIMULATOR_DISAGREEMENTS, SIMULATIONS, SIMULATION_REVERTS,
         REFERENCE_CHECKS, STALE_DROPPED, QUARANTINED, SIMULATOR_REFORKS, SIMULATION_HALTED,
+        SIMULATOR_PREFETCHES,
     ),
     "submit": (
         SUBMISSION_LATENCY, BUNDLES, BUNDLE_SUCCESS_RATE, STRATEGY_SUCCESS_RATE, PROFIT_WEI,

@@ -211,6 +211,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     ports = ports_for(settings, service)
     host = settings.services.host
     metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
+    metrics.log_samples_to(os.environ.get(metrics.SAMPLES_ENV), service)
     metrics_server = start_http_server(
         ports.metrics_port, addr=host, registry=metrics.registry_for(service)
     )

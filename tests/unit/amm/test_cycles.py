@@ -119,3 +119,28 @@ def test_cycle_reserves_orients_each_pool() -> None:
     pools = {"0x01": V2Pool("0x01", A, WETH, 10, 20, 25), "0x02": V2Pool("0x02", A, WETH, 30, 40)}
     cycle = Cycle((CycleHop("0x01", WETH, A), CycleHop("0x02", A, WETH)))
     assert cycle_reserves(cycle, pools) == [(20, 10, 25), (30, 40, 30)]
+
+
+def test_may_profit_never_rejects_a_profitable_cycle() -> None:
+    """The pre-filter is exact as a filter: over random reserves, every cycle it rejects is one
+    sizing finds no profit on, and it passes exactly those whose marginal rate product > 1."""
+    from mev_common.amm.cycles import may_profit
+    from mev_common.amm.sizing import size_trade
+
+    rng = random.Random(4)
+    rejected = passed_and_profitable = 0
+    for _ in range(400):
+        pools = []
+        for address, t0, t1 in (("P1", "W", "U"), ("P2", "W", "U"), ("P3", "U", "D"),
+                                ("P4", "D", "W")):  # fmt: skip
+            r = rng.randint(10**6, 10**24)
+            pools.append(V2Pool(address, t0, t1, r, int(r * rng.uniform(0.97, 1.03)), 30))
+        by_address = {p.address: p for p in pools}
+        for cycle in find_cycles(pools, ["W"], max_hops=3):
+            trade = size_trade(cycle_reserves(cycle, by_address))
+            if not may_profit(cycle, by_address):
+                rejected += 1
+                assert trade is None, cycle
+            elif trade is not None:
+                passed_and_profitable += 1
+    assert rejected > 400 and passed_and_profitable > 100

@@ -73,3 +73,37 @@ def test_a_later_swap_ahead_of_a_published_backrun_dooms_it() -> None:
     assert list(book.backruns) == ["opp-2"]
     book.on_block(11, [])
     assert book.backruns == {}
+
+
+def test_indexed_checks_equal_a_plain_scan_over_random_books() -> None:
+    """The heap/sender indexes answer exactly what scanning every entry answers (whether a
+    backrun is crowded or its victim queued), through adds, re-adds, mined txs and expiry."""
+    import random
+
+    rng = random.Random(12)
+    pools = [f"P{i}" for i in range(6)]
+    senders = [f"0xS{i}" for i in range(5)]
+    book = PendingBook(max_age_blocks=2)
+    block = 10
+    for step in range(3_000):
+        op = rng.random()
+        if op < 0.55:
+            h = f"t{rng.randrange(400)}"
+            book.add(h, set(rng.sample(pools, rng.randint(1, 3))), rng.randint(0, 9), block,
+                     rng.choice(senders), rng.randint(0, 6))  # fmt: skip
+        elif op < 0.6:
+            block += 1
+            book.on_block(block, [h for h in list(book.entries) if rng.random() < 0.2])
+        else:
+            victim, tip = f"t{rng.randrange(400)}", rng.randint(0, 9)
+            wanted = set(rng.sample(pools, rng.randint(1, 3)))
+            scan_crowded = any(
+                h != victim and e.tip >= tip and e.pools & wanted for h, e in book.entries.items()
+            )
+            assert (book.crowded(victim, tip, wanted) is not None) == scan_crowded, step
+            sender, nonce = rng.choice(senders), rng.randint(0, 6)
+            scan_queued = any(
+                h != victim and e.sender == sender and 0 <= e.nonce < nonce
+                for h, e in book.entries.items()
+            )
+            assert (book.queued_behind(victim, sender, nonce) is not None) == scan_queued, step

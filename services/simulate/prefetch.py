@@ -1,0 +1,98 @@
+"""The state a pool's first simulation needs, fetched off the hot path.
+
+A pool the warm EVM has not touched makes a cold simulation: pyrevm fetches each account and
+slot over RPC, one blocking round trip at a time (7-13 ms with the event loop stalled). When a
+pool is first seen (at start, every pool of the deployment; later, one named by an opportunity)
+the service traces at the head, with the RPC's prestateTracer, the calls a trade through it
+makes: the pair's views, its tokens' `balanceOf` of the pair and of our executor, and an
+Executor call through the pair (its factory allowlist lives in storage). The trace is every
+account and slot those calls read, with its value at the head; loaded into the fork's database
+while the EVM is still at that head (warm.WarmEvm.load), the values are exact. The trace also
+shows each token's balance mapping, so warm.py needs no probing RPC for it later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import function_signature_to_4byte_selector
+from mev_common.executor import ExecHop, encode_balance_of, encode_execute
+
+from services.simulate.engine import VIEW_CALLER, TxSpec
+from services.simulate.reference import Prestate, RpcCall, fetch_prestate
+from services.simulate.warm import PROBE_SLOTS, BalanceSlot, WarmEvm
+
+VIEWS = (
+    "getReserves()",
+    "token0()",
+    "token1()",
+    "price0CumulativeLast()",
+    "price1CumulativeLast()",
+)
+PAIR_VIEWS = tuple(function_signature_to_4byte_selector(sig) for sig in VIEWS)
+# Executor probes through the pool: flash cycles pair -> pair in both directions (they revert
+# on the pair's lock after the allowlist check, the first swap and the loan transfer, which is
+# what they are for). Two sizes, so one gives a non-zero output whatever the decimals.
+PROBE_AMOUNTS = (10**6, 10**15)
+PROBE_GAS = 1_000_000
+
+
+@dataclass(frozen=True)
+class PoolProbe:
+    pair: str
+    token0: str
+    token1: str
+
+    def calls(self, executor: str, bot: str) -> list[TxSpec]:
+        views = [TxSpec(VIEW_CALLER, self.pair, sel, 0, 200_000) for sel in PAIR_VIEWS]
+        balances = [
+            TxSpec(VIEW_CALLER, token, encode_balance_of(holder), 0, 200_000)
+            for token in (self.token0, self.token1)
+            for holder in (self.pair, executor)
+        ]
+        trades = []
+        for a, b in ((self.token0, self.token1), (self.token1, self.token0)):
+            hops = [ExecHop(self.pair, a, b, 30), ExecHop(self.pair, b, a, 30)]
+            for amount in PROBE_AMOUNTS:
+                data = encode_execute(hops, amount, 0, True)
+                trades.append(TxSpec(bot, executor, data, 0, PROBE_GAS))
+        return views + balances + trades
+
+
+def sorted_tokens(a: str, b: str) -> tuple[str, str]:
+    """A V2 pair's (token0, token1): its two tokens in address order."""
+    return (a, b) if int(a, 16) < int(b, 16) else (b, a)
+
+
+def balance_slot_in(prestate: Prestate, token: str, holders: list[str]) -> BalanceSlot | None:
+    """The balance mapping whose slot for every holder was read by the traced `balanceOf`s."""
+    account = next((v for k, v in prestate.items() if k.lower() == token.lower()), None)
+    if account is None:
+        return None
+    for index in range(PROBE_SLOTS):
+        for key_first in (True, False):
+            candidate = BalanceSlot(index, key_first)
+            if all(candidate.slot(h) in account.storage for h in holders):
+                return candidate
+    return None
+
+
+async def prefetch_pool(
+    rpc: RpcCall, warm: WarmEvm, probe: PoolProbe, bot: str, tries: int = 3
+) -> bool:
+    """Trace `probe`'s calls at the head and load them; retried when a block arrives between
+    the trace and the load. False when the head kept moving."""
+    calls = probe.calls(warm.executor, bot)
+    for _ in range(tries):
+        head, env = warm.head, warm.env
+        if head is None or env is None:
+            return False
+        prestate = await fetch_prestate(rpc, calls, head.number, env)
+        slots = {}
+        for token in (probe.token0, probe.token1):
+            found = balance_slot_in(prestate, token, [probe.pair, warm.executor])
+            if found is not None:
+                slots[token] = found
+        if warm.load(head, prestate, {probe.pair: (probe.token0, probe.token1)}, slots):
+            return True
+    return False
