@@ -18,7 +18,7 @@ BENCH_ARGS ?=
 help:
 	@echo "make run    - set up, then start NATS, the devnet and the four services (Ctrl-C stops all)"
 	@echo "make test   - set up, then ruff and pytest (real nats-server, real anvil)"
-	@echo "make lint   - ruff only"
+	@echo "make lint   - ruff and mypy (strict on the runtime library and pure modules)"
 	@echo "make bench  - benchmarks (bench/)"
 
 $(BIN)/python:
@@ -57,6 +57,7 @@ setup: $(STAMPS)/python-deps $(STAMPS)/npm $(STAMPS)/apt
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: setup
 	$(BIN)/ruff format .

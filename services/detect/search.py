@@ -179,7 +179,7 @@ def to_opportunity(
     return Opportunity(
         id=opportunity_id(found.strategy, trigger, block.hash, found.cycle),
         chain_id=block.chain_id,
-        strategy=found.strategy,  # type: ignore[arg-type]
+        strategy=found.strategy,
         trigger=trigger,
         block_number=block.number,
         block_hash=block.hash,

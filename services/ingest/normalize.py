@@ -4,28 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mev_common.messages import Block, PendingTx
-
-
-def _int(value: Any) -> int:
-    if value is None:
-        return 0
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
-def block_from_rpc(chain_id: int, raw: dict[str, Any], reorg: bool = False) -> Block:
-    """An `eth_getBlockByNumber` result (hashes only) as a Block message."""
-    return Block(
-        chain_id=chain_id,
-        number=_int(raw["number"]),
-        hash=raw["hash"],
-        parent_hash=raw["parentHash"],
-        timestamp=_int(raw["timestamp"]),
-        base_fee_per_gas=_int(raw.get("baseFeePerGas")),
-        gas_limit=_int(raw.get("gasLimit")),
-        gas_used=_int(raw.get("gasUsed")),
-        reorg=reorg,
-    )
+from mev_common.messages import PendingTx
+from mev_common.messages import block_from_rpc as block_from_rpc  # the one block parser
+from mev_common.messages import rpc_int as _int
 
 
 def pending_from_rpc(chain_id: int, raw: dict[str, Any]) -> PendingTx:

@@ -27,7 +27,7 @@ from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import watch_rpc_controls
-from mev_common.messages import Block, Bundle, Opportunity
+from mev_common.messages import Block, Bundle, Opportunity, block_from_rpc
 from mev_common.ordered import subscribe_ordered
 from mev_common.runtime import Check, Runtime, rpc_check
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -63,19 +63,6 @@ async def main(rt: Runtime) -> None:
         controls.cancel()
         probe.cancel()
         await rpc.close()
-
-
-def block_from_rpc(raw: dict[str, str], chain_id: int) -> Block:
-    return Block(
-        chain_id=chain_id,
-        number=int(raw["number"], 16),
-        hash=raw["hash"],
-        parent_hash=raw["parentHash"],
-        timestamp=int(raw["timestamp"], 16),
-        base_fee_per_gas=int(raw.get("baseFeePerGas") or "0x0", 16),
-        gas_limit=int(raw["gasLimit"], 16),
-        gas_used=int(raw["gasUsed"], 16),
-    )
 
 
 def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
@@ -152,7 +139,7 @@ class SimulateService:
     async def run(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
         self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
-        self.warm.fork(block_from_rpc(raw, self.rt.chain_id))
+        self.warm.fork(block_from_rpc(self.rt.chain_id, raw))
         metrics.SIMULATOR_REFORKS.inc()
         evm = self.warm.evm
         assert evm is not None

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def load_signer(cfg: KeySettings, environ: dict[str, str] | None = None) -> Sign
     )
 
 
-def _decrypt_keystore(path: Path, text: str, cfg: KeySettings, env: dict[str, str]) -> bytes:
+def _decrypt_keystore(path: Path, text: str, cfg: KeySettings, env: Mapping[str, str]) -> bytes:
     try:
         keystore = json.loads(text)
     except ValueError:
@@ -97,7 +98,7 @@ def _decrypt_keystore(path: Path, text: str, cfg: KeySettings, env: dict[str, st
         ) from None
 
 
-def _password(path: Path, cfg: KeySettings, env: dict[str, str]) -> str:
+def _password(path: Path, cfg: KeySettings, env: Mapping[str, str]) -> str:
     if cfg.password_env:
         value = env.get(cfg.password_env)
         if value is None:

@@ -18,6 +18,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mev_common.ledger_schema import ADDED_COLUMNS as _ADDED_COLUMNS
 from mev_common.ledger_schema import MIGRATIONS, SCHEMA
@@ -275,18 +276,19 @@ _TX_COLUMNS = (
 )
 
 
-def _tx(row: tuple[object, ...]) -> TxRecord:
+def _tx(row: tuple[Any, ...]) -> TxRecord:
+    """A `txs` row (SQLite returns the INTEGER/REAL columns as int/float)."""
     return TxRecord(
         hash=str(row[0]),
         bundle_id=str(row[1]),
         kind=str(row[2]),
-        nonce=int(row[3]),  # type: ignore[call-overload]
+        nonce=int(row[3]),
         max_fee_per_gas=int(str(row[4])),
         max_priority_fee_per_gas=int(str(row[5])),
-        gas_limit=int(row[6]),  # type: ignore[call-overload]
-        deadline_block=int(row[7]),  # type: ignore[call-overload]
+        gas_limit=int(row[6]),
+        deadline_block=int(row[7]),
         raw=str(row[8]),
         state=str(row[9]),
-        created_at=float(row[10]),  # type: ignore[arg-type]
-        sent_at=None if row[11] is None else float(row[11]),  # type: ignore[arg-type]
+        created_at=float(row[10]),
+        sent_at=None if row[11] is None else float(row[11]),
     )

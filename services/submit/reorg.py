@@ -12,10 +12,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from mev_common import metrics
-from mev_common.chain.rpc_pool import RpcPool
 
-from services.submit.ledger import Ledger
 from services.submit.nonces import NonceManager
+from services.submit.ports import ChainPort, LedgerPort
 from services.submit.stale import BlockHashes
 
 log = logging.getLogger("mev.submit")
@@ -58,9 +57,9 @@ class ReorgWatch:
 
 async def reopen_reorged(
     watch: ReorgWatch,
-    ledger: Ledger,
+    ledger: LedgerPort,
     nonces: NonceManager,
-    pool: RpcPool,
+    pool: ChainPort,
     blocks: BlockHashes,
     head: int,
 ) -> None:

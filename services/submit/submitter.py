@@ -6,6 +6,7 @@ BEFORE it is broadcast, so after a crash at any point the ledger knows every tx 
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
 seen by the next send. The chain head comes from submit's own RPC reads, never a message.
+Tracking and settling sent trades live in `settlement`, cancels in `cancels`.
 """
 
 from __future__ import annotations
@@ -22,30 +23,20 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
 
+from services.submit import cancels, settlement
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
-from services.submit.fees import FeeRefusal, Fees, capped_cancel_fees, next_base_fee
+from services.submit.fees import Fees, next_base_fee
 from services.submit.keys import Signer
 from services.submit.ledger import TxRecord
-from services.submit.limits import kind_of, trip_reason
+from services.submit.limits import kind_of
 from services.submit.nonces import NonceManager, NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
-from services.submit.profit import realized_from_receipt
-from services.submit.reorg import ReorgWatch, reopen_reorged
+from services.submit.reorg import ReorgWatch
 from services.submit.sender import SendResult, Verdict
 from services.submit.stale import BlockHashes
-from services.submit.tracking import (
-    Cancel,
-    CheckPool,
-    Settle,
-    Wait,
-    after_pool_check,
-    next_step,
-)
 
 log = logging.getLogger("mev.submit")
-
-CANCEL_GAS = 21_000
 
 # (outcome, trace, seen_ns, revision): revision counts reorg re-openings (new message id)
 Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
@@ -329,68 +320,10 @@ class Submitter:
             await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
             self.ledger.mark_published(item.outcome.bundle_id)
 
-    # -- tracking --------------------------------------------------------------------------------
+    # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled."""
-        await reopen_reorged(
-            self.reorgs, self.ledger, self.nonces, self.pool, self.blocks, self.head.number
-        )
-        txs = self.ledger.unresolved()
-        if not txs:
-            return 0
-        mined_nonce = int(
-            await self.pool.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16
-        )
-        replies = await self.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in txs])
-        receipts: dict[str, dict[str, Any] | None] = {
-            t.hash: (r if isinstance(r, dict) else None) for t, r in zip(txs, replies, strict=True)
-        }
-        groups: dict[str, list[TxRecord]] = {}
-        for tx in txs:
-            groups.setdefault(tx.bundle_id, []).append(tx)
-        settled = 0
-        for bundle_id, group in groups.items():
-            trade = next((t for t in group if t.kind == "trade"), None)
-            cancels = [t for t in group if t.kind == "cancel"]
-            if trade is None:  # a cancel whose trade is settled: it lost the nonce race
-                continue
-            step = next_step(
-                trade,
-                cancels,
-                receipts,
-                head=self.head.number,
-                mined_nonce=mined_nonce,
-                now=time.time(),
-                receipt_timeout_s=self.cfg.receipt_timeout_s,
-            )
-            if isinstance(step, CheckPool):
-                held = {t.nonce for t in txs}
-                step = await self._check_pool(trade, cancels, mined_nonce, held)
-            if isinstance(step, Settle):
-                await self._settle(bundle_id, trade, cancels, step)
-                settled += 1
-            elif isinstance(step, Cancel):
-                await self._cancel(trade, step.last)
-            elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
-                raise AssertionError(step)
-        if settled:
-            self.nonces.confirmed_up_to(mined_nonce)
-        return settled
-
-    async def _check_pool(
-        self, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
-    ) -> Settle | Cancel:
-        known = [
-            await self.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]
-        ]
-        return after_pool_check(
-            trade,
-            cancels,
-            known=any(known),
-            mined_nonce=mined_nonce,
-            held_nonces=held,
-            receipt_timeout_s=self.cfg.receipt_timeout_s,
-        )
+        return await settlement.track_once(self)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a
@@ -408,158 +341,4 @@ class Submitter:
         await self._cancel(trade, txs[-1] if txs else trade, why=f"withdrawn: {reason}")
 
     async def _cancel(self, trade: TxRecord, last: TxRecord, why: str = "past deadline") -> None:
-        if self.blocked():
-            return  # an emergency stop holds cancels too: nothing at all leaves this process
-        refused = self._cancel_refusal(trade)
-        bundle = self.ledger.bundle(trade.bundle_id)
-        strategy = self.policy.strategies.get(bundle.strategy) if bundle else None
-        fees = (
-            FeeRefusal(refused)
-            if refused
-            else capped_cancel_fees(
-                Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas),
-                self.head.next_base_fee,
-                strategy.max_gas_price if strategy else last.max_fee_per_gas,
-            )
-        )
-        if isinstance(fees, FeeRefusal):
-            log.warning(
-                f"trade {why}: no cancel sent",
-                extra={
-                    "fields": {"bundle": trade.bundle_id, "nonce": trade.nonce, "why": fees.reason}
-                },
-            )
-            return
-        tx = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": trade.nonce,
-            "to": self.signer.address,
-            "value": 0,
-            "data": "0x",
-            "gas": CANCEL_GAS,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        }
-        raw, tx_hash = self.signer.sign(tx)
-        record = TxRecord(
-            hash=tx_hash,
-            bundle_id=trade.bundle_id,
-            kind="cancel",
-            nonce=trade.nonce,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            gas_limit=CANCEL_GAS,
-            deadline_block=trade.deadline_block,
-            raw="0x" + raw.hex(),
-            state="signed",
-            created_at=time.time(),
-        )
-        self.ledger.record_cancel(record)
-        result = await self.pool.send_raw(raw)
-        if result.verdict is not Verdict.REJECTED:
-            self.ledger.mark_sent(tx_hash)
-        log.warning(
-            f"trade {why}: cancel sent",
-            extra={
-                "fields": {
-                    "bundle": trade.bundle_id,
-                    "trade": trade.hash,
-                    "cancel": tx_hash,
-                    "nonce": trade.nonce,
-                    "head": self.head.number,
-                    "deadline_block": trade.deadline_block,
-                    "verdict": result.verdict.value,
-                    "errors": result.reason,
-                }
-            },
-        )
-
-    def _cancel_refusal(self, trade: TxRecord) -> str | None:
-        sent = sum(1 for t in self.ledger.txs_of(trade.bundle_id) if t.kind == "cancel")
-        if sent >= self.cfg.max_cancels_per_nonce:
-            return f"{sent} cancels already sent for nonce {trade.nonce} (max_cancels_per_nonce)"
-        return None
-
-    async def _settle(
-        self, bundle_id: str, trade: TxRecord, cancels: list[TxRecord], step: Settle
-    ) -> None:
-        bundle = self.ledger.bundle(bundle_id)
-        assert bundle is not None, f"tx {trade.hash} without its bundle row"
-        profit, gas_used, price, gas_cost, reason = 0, 0, 0, 0, step.reason
-        receipt_row: dict[str, object] | None = None
-        if step.receipt is not None and step.mined is not None:
-            token = bundle.profit_token if step.mined.kind == "trade" else None
-            realized = realized_from_receipt(step.receipt, self.executor, token)
-            profit, gas_used = realized.profit, realized.gas_used
-            price, gas_cost = realized.effective_gas_price, realized.gas_cost
-            if realized.event_profit is not None and realized.event_profit != realized.profit:
-                reason = (
-                    f"{reason}; Arbitrage event says {realized.event_profit}, transfers "
-                    f"{realized.profit}: booked the transfers"
-                ).lstrip("; ")
-                metrics.ERRORS.labels(kind="profit_mismatch").inc()
-            receipt_row = {
-                "tx_hash": step.mined.hash,
-                "block_number": int(step.receipt["blockNumber"], 16),
-                "block_hash": step.receipt["blockHash"],
-                "status": int(step.receipt.get("status", "0x0"), 16),
-                "gas_used": gas_used,
-                "effective_gas_price": str(price),
-                "gas_cost": str(gas_cost),
-                "realized_profit": str(profit),
-                "event_profit": None
-                if realized.event_profit is None
-                else str(realized.event_profit),
-            }
-        states = {t.hash: "replaced" for t in [trade, *cancels]}
-        if step.mined is not None:
-            states[step.mined.hash] = "mined" if step.status != "reverted" else "reverted"
-        elif step.status == "dropped":
-            states = {t.hash: "dropped" for t in [trade, *cancels]}
-        outcome = Outcome(
-            bundle_id=bundle.id,
-            chain_id=bundle.chain_id,
-            strategy=bundle.strategy,
-            status=step.status,  # type: ignore[arg-type]
-            tx_hash=step.mined.hash if step.mined else trade.hash,
-            block_number=receipt_row["block_number"] if receipt_row else None,  # type: ignore[arg-type]
-            gas_used=gas_used,
-            effective_gas_price=price,
-            realized_profit=profit,
-            reason=reason,
-        )
-        self.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
-        self.nonces.release(trade.nonce)
-        landed = (
-            outcome.block_number if step.status == "included" and step.mined is not None else None
-        )
-        self.claims.release(
-            bundle.id, landed if step.mined and step.mined.kind == "trade" else None
-        )
-        metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
-        metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
-        if profit > 0:
-            metrics.PROFIT_WEI.labels(strategy=bundle.strategy).inc(profit)
-        log.info(
-            "bundle settled",
-            extra={
-                "fields": {
-                    "bundle": bundle.id,
-                    "status": step.status,
-                    "tx": outcome.tx_hash,
-                    "realized_profit": str(profit),
-                    "gas_cost": str(gas_cost),
-                    "reason": reason,
-                }
-            },
-        )
-        tripped = trip_reason(self.policy.limits, self.safety.spend(self.native_token))
-        if tripped is not None:
-            self.trip(tripped)
-        if step.status == "dropped":
-            try:
-                await self.sync_nonces()
-            except RpcError as exc:
-                log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
-        await self.publish_pending()
+        await cancels.send_cancel(self, trade, last, why)

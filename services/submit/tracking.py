@@ -11,9 +11,11 @@ that gap), the trade is resolved as dropped and its nonce freed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from services.submit.ledger import TxRecord
+
+SettleStatus = Literal["included", "reverted", "replaced", "dropped"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Settle:
-    status: str  # included | reverted | replaced | dropped
+    status: SettleStatus
     mined: TxRecord | None  # the tx of ours that used the nonce, if any
     receipt: dict[str, Any] | None
     reason: str

@@ -430,3 +430,29 @@ def test_masked_dump_hides_passwords_and_url_tokens(tmp_path: Path) -> None:
     text = json.dumps(dump)
     assert "Sup3rSecretKey" not in text
     assert "hunter2" not in text
+
+
+def test_strategies_section_has_one_key_per_strategy_name() -> None:
+    """One list of names: the messages' Strategy literal; the section's keys must match it."""
+    from mev_common.messages import STRATEGY_NAMES
+    from mev_common.settings import StrategiesSettings
+
+    assert STRATEGY_NAMES == ("cyclic_arbitrage", "cross_dex_arbitrage", "backrun")
+    assert tuple(StrategiesSettings.model_fields) == STRATEGY_NAMES
+
+
+def test_one_block_parser_reads_hex_quantities() -> None:
+    from mev_common.messages import block_from_rpc
+
+    raw = {
+        "number": "0x10",
+        "hash": "0x" + "ab" * 32,
+        "parentHash": "0x" + "cd" * 32,
+        "timestamp": "0x64",
+        "baseFeePerGas": "0x3b9aca00",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x5208",
+    }
+    block = block_from_rpc(31337, raw)
+    assert (block.chain_id, block.number, block.timestamp) == (31337, 16, 100)
+    assert (block.base_fee_per_gas, block.gas_limit, block.gas_used) == (10**9, 30_000_000, 21_000)

@@ -231,7 +231,7 @@ def summary_lines(settings: Settings) -> list[str]:
 
 async def check_connectivity(settings: Settings, found: Findings) -> None:
     """Ask NATS and every RPC endpoint once, concurrently, each with a short timeout."""
-    nats_line, *rpc_results = await asyncio.gather(
+    results: list[Any] = await asyncio.gather(
         probe_nats(
             settings.nats.url,
             min(settings.nats.connect_timeout_s, CONNECT_TIMEOUT_S),
@@ -239,6 +239,7 @@ async def check_connectivity(settings: Settings, found: Findings) -> None:
         ),
         *(probe_rpc(rpc) for rpc in settings.chain.rpc_endpoints),
     )
+    nats_line, *rpc_results = results
     url = mask_url(settings.nats.url)
     if nats_line is None:
         found.lines.append(f"nats         {url}: answers")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import orjson
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
@@ -25,7 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -43,14 +43,27 @@ def _big_int(value: Any) -> int:
     raise ValueError("expected a decimal or 0x-hex string of an integer")
 
 
+class AddressError(ValueError):
+    """Not an address: `kind` is "not_hex" (not 0x + 40 hex digits) or "bad_checksum" (mixed
+    case that fails EIP-55), so settings can word the same check for an operator."""
+
+    def __init__(self, kind: Literal["not_hex", "bad_checksum"]) -> None:
+        super().__init__(
+            "expected a 20-byte address: 0x followed by 40 hex digits"
+            if kind == "not_hex"
+            else "mixed-case address with a wrong EIP-55 checksum"
+        )
+        self.kind = kind
+
+
 def _address(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError("expected a 20-byte address: 0x followed by 40 hex digits")
+        raise AddressError("not_hex")
     return _checksummed(value)
 
 
 def checksum(address: str) -> str:
-    """EIP-55 form of an address (cached); ValueError if it is not one."""
+    """EIP-55 form of an address (cached); AddressError (a ValueError) if it is not one."""
     return _checksummed(address)
 
 
@@ -59,10 +72,10 @@ def _checksummed(value: str) -> str:
     """Cached: the same few hundred addresses (pools, tokens, routers) recur in every message,
     and EIP-55 costs two keccaks each time."""
     if not is_hex_address(value):
-        raise ValueError("expected a 20-byte address: 0x followed by 40 hex digits")
+        raise AddressError("not_hex")
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
-        raise ValueError("mixed-case address with a wrong EIP-55 checksum")
+        raise AddressError("bad_checksum")
     return to_checksum_address(value)
 
 
@@ -84,6 +97,8 @@ Address = Annotated[str, BeforeValidator(_address)]
 Hash32 = Annotated[str, BeforeValidator(_hash32)]
 HexData = Annotated[str, BeforeValidator(_hex_data)]
 Strategy = Literal["cyclic_arbitrage", "cross_dex_arbitrage", "backrun"]
+# The one list of strategy names: settings' `strategies:` keys and config checks read it.
+STRATEGY_NAMES: tuple[Strategy, ...] = get_args(Strategy)
 
 
 class Message(BaseModel):
@@ -117,6 +132,29 @@ class Block(Message):
     gas_used: int = Field(default=0, ge=0)
     logs: list[Log] = []
     reorg: bool = False
+
+
+def rpc_int(value: Any) -> int:
+    """A JSON-RPC quantity ("0x1a", or already an int); a missing one is 0."""
+    if value is None:
+        return 0
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def block_from_rpc(chain_id: int, raw: dict[str, Any], reorg: bool = False) -> Block:
+    """An `eth_getBlockByNumber` result (hashes only) as a Block message: the one block parser
+    ingest and simulate share."""
+    return Block(
+        chain_id=chain_id,
+        number=rpc_int(raw["number"]),
+        hash=raw["hash"],
+        parent_hash=raw["parentHash"],
+        timestamp=rpc_int(raw["timestamp"]),
+        base_fee_per_gas=rpc_int(raw.get("baseFeePerGas")),
+        gas_limit=rpc_int(raw.get("gasLimit")),
+        gas_used=rpc_int(raw.get("gasUsed")),
+        reorg=reorg,
+    )
 
 
 class PendingTx(Message):

@@ -101,8 +101,8 @@ def pipeline_status(by_service: Mapping[str, Samples]) -> PipelineStatus:
     published = "mev_bot_messages_published_total"
 
     def quantiles(samples: Samples, name: str) -> tuple[float | None, float | None]:
-        values = (histogram_quantile(samples, name, 0.5), histogram_quantile(samples, name, 0.95))
-        return tuple(None if v is None else v * 1000 for v in values)  # type: ignore[return-value]
+        p50, p95 = (histogram_quantile(samples, name, q) for q in (0.5, 0.95))
+        return (None if p50 is None else p50 * 1000, None if p95 is None else p95 * 1000)
 
     return PipelineStatus(
         blocks=int(total(ingest, published, subject="blocks")),

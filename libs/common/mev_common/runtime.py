@@ -5,6 +5,7 @@ set and returns once its in-flight work is acked. The runtime owns everything ar
 SIGTERM/SIGINT set `rt.stop`; the process then drains NATS and exits 0 within
 `services.shutdown_timeout_s` (1 if it had to abandon work). `/health` is 200 while the main
 task runs and NATS is connected, 503 otherwise; `/ready` is 200 once the service says so.
+Log formats live in `logs`, the control-KV heartbeat and shutdown watch in `heartbeat`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from functools import partial
 from typing import Any, Protocol
 
-import orjson
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -34,56 +34,21 @@ from mev_common.bus import Bus, Handler, M
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
-from mev_common.nats_auth import NatsAuthError, connect_options, mask_secrets
-from mev_common.ops import keys
+from mev_common.heartbeat import (
+    health_body,
+    heartbeat_clear,
+    heartbeat_loop,
+    service_version,
+    shutdown_watch,
+)
+from mev_common.logs import JsonFormatter as JsonFormatter
+from mev_common.logs import LastError, setup_logging
+from mev_common.nats_auth import NatsAuthError, connect_options
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.stall import StallWatch
 from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; structured fields come from `extra={"fields": {...}}`."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "service": self.service,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return mask_secrets(orjson.dumps(entry, default=str).decode())
-
-
-class TextFormatter(logging.Formatter):
-    """The readable format, with the same masking as the JSON one."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return mask_secrets(super().format(record))
-
-
-def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter(service))
-    else:
-        handler.setFormatter(TextFormatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "nats", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 class RefuseToStart(Exception):
@@ -183,7 +148,7 @@ class Runtime:
             try:
                 contracts = load_contracts(self.settings)
                 detail = f"executor {contracts.executor}"
-                self.add_check("contracts", lambda d=detail: Check(True, d))
+                self.add_check("contracts", partial(Check, True, detail))
                 return contracts
             except ContractsError as exc:
                 if str(exc) != last:
@@ -191,30 +156,10 @@ class Runtime:
                         "contracts not available yet", extra={"fields": {"error": str(exc)}}
                     )
                     last = str(exc)
-                self.add_check("contracts", lambda e=str(exc): Check(False, e, critical=False))
+                self.add_check("contracts", partial(Check, False, str(exc), critical=False))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=1.0)
         return None
-
-
-def service_version() -> str:
-    try:
-        return version("mev-pipeline")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0"
-
-
-def health_body(rt: Runtime, ok: bool, checks: dict[str, Any]) -> dict[str, Any]:
-    """The /health JSON; the heartbeat in the control KV carries the same fields."""
-    return {
-        "service": rt.service,
-        "instance": rt.instance,
-        "version": service_version(),
-        "status": "ok" if ok else "unhealthy",
-        "uptime_s": round(time.time() - rt.started_at, 1),
-        "ready": rt.ready,
-        "checks": checks,
-    }
 
 
 def build_health_app(rt: Runtime) -> FastAPI:
@@ -257,7 +202,7 @@ def ports_for(settings: Settings, service: str) -> ServicePorts:
     )
 
 
-ServiceMain = Callable[[Runtime], Awaitable[None]]
+ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
@@ -334,10 +279,10 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     )
     server_task = asyncio.create_task(server.serve())
     status_task = asyncio.create_task(_status_loop(rt))
-    last_error = _LastError()
+    last_error = LastError()
     logging.getLogger().addHandler(last_error)
-    heartbeat_task = asyncio.create_task(_heartbeat_loop(rt, ports, last_error))
-    shutdown_task = asyncio.create_task(_shutdown_watch(rt, stop_requested))
+    heartbeat_task = asyncio.create_task(heartbeat_loop(rt, ports, last_error))
+    shutdown_task = asyncio.create_task(shutdown_watch(rt, stop_requested))
     log.info(
         "service started",
         extra={
@@ -353,13 +298,13 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     await asyncio.wait({stop_wait, main_task}, return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
     if main_task.done() and not stop_requested.is_set():
-        exc = main_task.exception()
-        if isinstance(exc, RefuseToStart):
-            log.error("refusing to start", extra={"fields": {"error": str(exc)}})
-            print(f"{service}: refusing to start: {exc}", file=sys.stderr, flush=True)
-            exit_code = exc.exit_code
+        ended = main_task.exception()
+        if isinstance(ended, RefuseToStart):
+            log.error("refusing to start", extra={"fields": {"error": str(ended)}})
+            print(f"{service}: refusing to start: {ended}", file=sys.stderr, flush=True)
+            exit_code = ended.exit_code
         else:
-            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(exc)}})
+            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(ended)}})
             exit_code = 1
     log.info("stopping: finishing in-flight work")
     rt.stop.set()
@@ -380,7 +325,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     status_task.cancel()
     heartbeat_task.cancel()
     shutdown_task.cancel()
-    await _heartbeat_clear(rt)
+    await heartbeat_clear(rt)
     logging.getLogger().removeHandler(last_error)
     await bus.close()
     server.should_exit = True
@@ -425,95 +370,6 @@ async def _status_loop(rt: Runtime) -> None:
         handled_rate = handled.rate(metrics.counter_total(metrics.MESSAGES_CONSUMED) + processed)
         metrics.ERROR_RATE.set(min(1.0, error_rate / handled_rate) if handled_rate else 0.0)
         await asyncio.sleep(1.0)
-
-
-class _LastError(logging.Handler):
-    """Remembers the last ERROR log line, so `mev-bot status` can show it without log access."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.last: dict[str, Any] | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.last = {"ts": round(record.created, 3), "msg": record.getMessage()[:200]}
-
-
-async def _heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: _LastError) -> None:
-    """Put this instance's health in the control KV every few seconds: `mev-bot status` reads
-    every instance from any container, without knowing hosts or ports."""
-    key = keys.instance_key(rt.chain_id, rt.service, rt.instance)
-    kv = None
-    while True:
-        try:
-            ok, checks = rt.health()
-            beat = {
-                **health_body(rt, ok, checks),
-                "ts": time.time(),
-                "host": socket.gethostname(),
-                "health_port": ports.health_port,
-                "metrics_port": ports.metrics_port,
-                "last_error": last_error.last,
-            }
-            kv = kv or await ensure_control_bucket(rt.bus.js)
-            await kv.put(key, orjson.dumps(beat, default=str))
-        except Exception:  # a broker outage must not end the service; retry next beat
-            kv = None
-        await _export_consumer_lag(rt)
-        await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
-
-
-async def _export_consumer_lag(rt: Runtime) -> None:
-    """mev_bot_consumer_lag of this stage's shared durable consumer, for the lag alert, and
-    mev_bot_consumer_stalled of every consumer this process runs."""
-    spec = consumer_specs(rt.settings).get(rt.service)
-    if spec is not None:
-        with contextlib.suppress(Exception):  # not declared yet, or the broker is away
-            info = await rt.bus.js.consumer_info(spec.stream, spec.durable)
-            lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-            metrics.CONSUMER_LAG.labels(stream=spec.stream, consumer=spec.durable).set(lag)
-            if rt.service in rt.consumers:
-                rt.consumers[rt.service].stall.observe(lag)
-    for consumer in rt.consumers.values():
-        stalled = consumer.stall.stalled()
-        metrics.CONSUMER_STALLED.labels(consumer=consumer.spec.durable).set(1 if stalled else 0)
-
-
-async def _heartbeat_clear(rt: Runtime) -> None:
-    """A clean exit removes the heartbeat: `--shutdown-graceful` waits for exactly that."""
-    with contextlib.suppress(Exception):
-        kv = await ensure_control_bucket(rt.bus.js)
-        await asyncio.wait_for(
-            kv.delete(keys.instance_key(rt.chain_id, rt.service, rt.instance)), timeout=2.0
-        )
-
-
-async def _shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
-    """`mev-bot --shutdown-graceful` puts the shutdown key: treat a put made after this watch
-    began like SIGTERM. Values present at start are old requests and are skipped."""
-    while True:
-        try:
-            kv = await ensure_control_bucket(rt.bus.js)
-            generation = rt.bus.generation
-            watcher = await kv.watch(keys.shutdown_key(rt.chain_id))
-            caught_up = False
-            while rt.bus.generation == generation:  # a reconnect re-creates the watch
-                try:
-                    entry = await watcher.updates(timeout=1.0)
-                except TimeoutError:  # nats.errors.TimeoutError subclasses it
-                    continue
-                if entry is None:
-                    caught_up = True
-                elif caught_up and entry.operation is None:
-                    log.info("shutdown requested through the control KV")
-                    stop_requested.set()
-                    return
-            with contextlib.suppress(Exception):
-                await watcher.stop()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("shutdown watch failed, retrying", extra={"fields": {"error": repr(exc)}})
-            await asyncio.sleep(1.0)
 
 
 def _close_metrics(server: Any) -> None:

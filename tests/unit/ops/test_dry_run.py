@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nats
 from mev_common.executor import ExecHop, encode_execute
 from mev_common.messages import Bundle, Outcome
 from mev_common.ops.dry_run import dry_run_env, dry_run_ledger, summarize
 from mev_common.settings import format_wei, load_settings
 
 from services.submit.ledger import Ledger
+from tests.conftest import NatsEndpoint
 from tests.support.stack import write_config
 
 
@@ -90,3 +92,30 @@ def test_each_opportunity_counts_once_at_simulates_net(tmp_path: Path) -> None:
 
 def test_summary_without_a_ledger(tmp_path: Path) -> None:
     assert summarize(tmp_path / "none.db") == "dry run: no ledger written (submit booked nothing)"
+
+
+def test_live_stack_names_a_fresh_heartbeat_on_a_shared_nats(
+    tmp_path: Path, nats_server: NatsEndpoint
+) -> None:
+    """NATS not embedded: a running detect's heartbeat in the control KV blocks the dry run
+    (this crashed with AttributeError on `Instance.instance` before mypy found it)."""
+    import asyncio
+    import time
+
+    import orjson
+    from mev_common.control import ensure_control_bucket
+    from mev_common.ops import keys
+    from mev_common.ops.dry_run import live_stack
+
+    settings = load_settings(write_config(tmp_path, nats_server.url, 31337))
+    assert live_stack(settings) == []
+
+    async def beat() -> None:
+        nc = await nats.connect(nats_server.url)
+        kv = await ensure_control_bucket(nc.jetstream())
+        body = {"service": "detect", "instance": "host-1.a", "ts": time.time()}
+        await kv.put(keys.instance_key(31337, "detect", "host-1.a"), orjson.dumps(body))
+        await nc.close()
+
+    asyncio.run(beat())
+    assert live_stack(settings) == [f"detect instance host-1.a (heartbeat on {nats_server.url})"]

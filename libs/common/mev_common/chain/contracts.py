@@ -88,7 +88,7 @@ def read_deployment(path: Path, chain_id: int) -> ChainContracts:
                 "redeploy with `mev-bot devnet up`"
             )
         cs = to_checksum_address
-        tokens = {
+        tokens: dict[str, TokenInfo] = {
             cs(t["address"]): TokenInfo(cs(t["address"]), t["symbol"], int(t["decimals"]))
             for t in data.get("tokens", {}).values()
         }

@@ -62,7 +62,7 @@ def rank_endpoints(
 
 def backoff_s(consecutive_errors: int, base: float = 0.25, cap: float = 30.0) -> float:
     """Exponential backoff with full jitter in [base/2, ...]: 0.25, 0.5, 1, 2 ... capped."""
-    ceiling = min(cap, base * (2 ** max(0, consecutive_errors - 1)))
+    ceiling = min(cap, base * (2.0 ** max(0, consecutive_errors - 1)))
     return ceiling * (0.5 + random.random() / 2)
 
 
@@ -240,6 +240,7 @@ class RpcPool:
         for state in self.states.values():
             if state.consecutive_errors == 0:
                 continue
+            head: int | None
             try:
                 head = int(await self.clients[state.name].call("eth_blockNumber", []), 16)
             except RpcError as exc:

@@ -40,7 +40,7 @@ from mev_common.devnet.layout import (
     raw_amount,
     token_supply,
 )
-from mev_common.devnet.sender import GWEI, Sender, TxFailed, send_bulk, wait_all
+from mev_common.devnet.sender import GWEI, Sender, TxFailed, rpc, send_bulk, wait_all
 
 DEPLOYMENT_VERSION = 1
 MAX_UINT = 2**256 - 1
@@ -66,7 +66,7 @@ def pair_address(
     factory: str, token_x: str, token_y: str, init_code_hash: bytes
 ) -> ChecksumAddress:
     """CREATE2 address of a V2 pair, exactly as Router02's pairFor computes it."""
-    return ChecksumAddress(v2_pair_address(factory, token_x, token_y, init_code_hash))
+    return to_checksum_address(v2_pair_address(factory, token_x, token_y, init_code_hash))
 
 
 def deploy_devnet(
@@ -90,12 +90,12 @@ def deploy_devnet(
     if w3.eth.chain_id != chain_id:
         raise DeployError(f"the node has chain id {w3.eth.chain_id}, the config says {chain_id}")
     bot = load_or_create_key(key_path)
-    w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    rpc(w3, "evm_setAutomine", [True])
     try:
         deployment = _deploy(w3, chain_id, seed, bot.address, executor_build)
     finally:
         if block_time is not None:
-            w3.provider.make_request("evm_setIntervalMining", [block_time])  # type: ignore[arg-type]
+            rpc(w3, "evm_setIntervalMining", [block_time])
     _write_json(out_path, deployment)
     return deployment
 
@@ -123,7 +123,7 @@ def _deploy(
 
     pair_art = load_artifact("UniswapV2Pair")
     init_code_hash = keccak(pair_art.bytecode)
-    dexes = []
+    dexes: list[dict[str, Any]] = []
     for name in DEX_NAMES:
         tx, factory = deployer.deploy(
             load_artifact("UniswapV2Factory"), [deployer.address], 5_000_000

@@ -21,7 +21,7 @@ from mev_common.amm.v3_math import MAX_TICK, MIN_TICK, get_tick_at_sqrt_ratio
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
 from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.layout import TOKENS_BY_SYMBOL, V3PoolSpec, plan_v3_pools, raw_amount
-from mev_common.devnet.sender import Sender, TxFailed
+from mev_common.devnet.sender import Sender, TxFailed, endpoint_uri
 
 FAR_DEADLINE = 2**40
 NO_DESCRIPTOR = "0x" + "00" * 20  # tokenURI is never called on the devnet
@@ -146,7 +146,7 @@ def check_v3(w3: Web3, dexes: list[dict[str, Any]], pools: list[dict[str, Any]])
          "params": [{"to": to, "data": "0x" + data.hex()}, "latest"]}
         for i, (to, data) in enumerate(calls)
     ]  # fmt: skip
-    replies = httpx.post(str(w3.provider.endpoint_uri), json=body, timeout=60).json()  # type: ignore[attr-defined]
+    replies = httpx.post(endpoint_uri(w3), json=body, timeout=60).json()
     results = {r["id"]: bytes.fromhex(r.get("result", "0x")[2:]) for r in replies}
     for k, pool in enumerate(pools):
         on_chain = to_checksum_address(decode(["address"], results[2 * k])[0])

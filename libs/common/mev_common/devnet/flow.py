@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3RPCError
+from web3.types import BlockIdentifier
 
 from mev_common.amm.v3 import V3Pool
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
@@ -27,7 +28,7 @@ from mev_common.devnet.artifacts import load_artifact
 from mev_common.devnet.deploy import devnet_account
 from mev_common.devnet.flow_plan import FlowPlanner, SwapIntent
 from mev_common.devnet.layout import USER_COUNT
-from mev_common.devnet.sender import GWEI, Sender
+from mev_common.devnet.sender import GWEI, Sender, rpc
 
 GAS_PER_HOP = 200_000
 FLOW_WORDS = 8  # tick bitmap words either side of the price the flow's V3 model reads
@@ -215,9 +216,9 @@ def _price_pairs(deployment: dict[str, Any]) -> dict[str, tuple[str, bool, int]]
     return out
 
 
-def _reserves(w3: Web3, abi: list[Any], address: str, block: int | str) -> tuple[int, int]:
+def _reserves(w3: Web3, abi: list[Any], address: str, block: BlockIdentifier) -> tuple[int, int]:
     r0, r1, _ = (
-        w3.eth.contract(address=address, abi=abi)
+        w3.eth.contract(address=to_checksum_address(address), abi=abi)
         .functions.getReserves()
         .call(block_identifier=block)
     )
@@ -233,7 +234,7 @@ def _block_line(
     price_pairs: dict[str, tuple[str, bool, int]],
     pair_abi: list[Any],
 ) -> BlockLine:
-    receipts = w3.provider.make_request("eth_getBlockReceipts", [hex(number)])["result"] or []  # type: ignore[arg-type]
+    receipts = rpc(w3, "eth_getBlockReceipts", [hex(number)])["result"] or []
     mined = reverted = 0
     for receipt in receipts:
         tx_hash = receipt["transactionHash"]

@@ -16,7 +16,8 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from mev_common.devnet.artifacts import Artifact
 
@@ -25,6 +26,18 @@ GWEI = 10**9
 
 class TxFailed(RuntimeError):
     """A transaction the devnet needed was mined but reverted, or never mined."""
+
+
+def rpc(w3: Web3, method: str, params: list[Any]) -> Any:
+    """A raw JSON-RPC call: anvil's evm_*/txpool_* methods are not in web3's typed API."""
+    return w3.provider.make_request(RPCEndpoint(method), params)
+
+
+def endpoint_uri(w3: Web3) -> str:
+    """The node's HTTP URL, for JSON-RPC batches web3 does not send."""
+    if not isinstance(w3.provider, HTTPProvider):
+        raise TypeError(f"the devnet is reached over HTTP, not {type(w3.provider).__name__}")
+    return str(w3.provider.endpoint_uri)
 
 
 def create_address(sender: str, nonce: int) -> ChecksumAddress:
@@ -153,33 +166,32 @@ def send_bulk(w3: Web3, txs: list[dict[str, Any]]) -> int:
     a block each; here the node signs, one block holds them all, and receipts come per block.
     Returns the number of the last block mined. Automine is left on.
     """
-    rpc = w3.provider.make_request
     gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
     first = int(w3.eth.block_number) + 1
-    rpc("evm_setAutomine", [False])  # type: ignore[arg-type]
+    rpc(w3, "evm_setAutomine", [False])
     # anvil drops what does not fit the block it mines, so the block must hold them all
-    rpc("evm_setBlockGasLimit", [hex(BULK_BLOCK_GAS)])  # type: ignore[arg-type]
+    rpc(w3, "evm_setBlockGasLimit", [hex(BULK_BLOCK_GAS)])
     try:
         body = [
             {"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction", "params": [tx]}
             for i, tx in enumerate(txs)
         ]
-        replies = httpx.post(str(w3.provider.endpoint_uri), json=body, timeout=120).json()  # type: ignore[attr-defined]
+        replies = httpx.post(endpoint_uri(w3), json=body, timeout=120).json()
         refused = [r for r in replies if "error" in r]
         if refused:
             raise TxFailed(f"the node refused {len(refused)} bulk transactions: {refused[0]}")
         hashes = {r["result"] for r in replies}
         for _ in range(100):
-            status = rpc("txpool_status", [])["result"]  # type: ignore[arg-type]
+            status = rpc(w3, "txpool_status", [])["result"]
             if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
                 break
-            rpc("evm_mine", [])  # type: ignore[arg-type]
+            rpc(w3, "evm_mine", [])
     finally:
-        rpc("evm_setBlockGasLimit", [hex(gas_limit)])  # type: ignore[arg-type]
-        rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
+        rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
+        rpc(w3, "evm_setAutomine", [True])
     last = int(w3.eth.block_number)
     for number in range(first, last + 1):
-        for receipt in rpc("eth_getBlockReceipts", [hex(number)])["result"]:  # type: ignore[arg-type]
+        for receipt in rpc(w3, "eth_getBlockReceipts", [hex(number)])["result"]:
             if receipt["transactionHash"] in hashes:
                 hashes.discard(receipt["transactionHash"])
                 if int(receipt["status"], 16) != 1:

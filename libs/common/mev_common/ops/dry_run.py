@@ -84,7 +84,7 @@ def _live_heartbeats(settings: Settings) -> list[str]:
             kv = await control_bucket(nc)
             chain = settings.chain.chain_id
             return [
-                f"{i.service} instance {i.instance} (heartbeat on {settings.nats.url})"
+                f"{i.service} instance {i.name} (heartbeat on {settings.nats.url})"
                 for i in await read_instances(kv, chain)
                 if i.fresh
             ]

@@ -20,12 +20,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import TxParams
 
 from mev_common.executor import (
     decode_revert,
@@ -106,19 +107,20 @@ class Chain:
         tx: dict[str, Any] = {"from": party.address, "to": to, "data": data, "value": value}
         if not gas:
             try:
-                gas = self.w3.eth.estimate_gas(tx) * GAS_MARGIN_PCT // 100  # type: ignore[arg-type]
+                gas = self.w3.eth.estimate_gas(cast(TxParams, tx)) * GAS_MARGIN_PCT // 100
             except ContractLogicError as exc:
                 raise RotationError(f"{what} would revert: {_reason(exc)}") from None
         max_fee, tip = self.fees()
         tx |= {
             "type": 2, "chainId": self.chain_id, "gas": gas,
-            "nonce": self.w3.eth.get_transaction_count(party.address, "pending"),
+            "nonce": self.w3.eth.get_transaction_count(to_checksum_address(party.address),
+                                                      "pending"),
             "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
         }  # fmt: skip
         del tx["from"]
         raw, tx_hash = party.signer.sign(tx)
         self.w3.eth.send_raw_transaction(raw)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
         if receipt["status"] != 1:
             raise RotationError(f"{what} reverted on chain (tx {tx_hash})")
         say(f"{what}: ok (tx {tx_hash})")

@@ -1,0 +1,176 @@
+"""Tracking sent trades until they settle, and booking how each one ended.
+
+Each pass reads the chain (nonce, receipts, the node's pool) and asks the pure `tracking`
+module what to do with every trade: wait, cancel, or settle. Settling books the realized
+profit from the receipt's transfers, frees the nonce and the pool claims, and checks the loss
+limits, so a trade that lost money trips them before the next bundle is signed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from mev_common import metrics
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.messages import Outcome
+
+from services.submit.cancels import send_cancel
+from services.submit.ledger import TxRecord
+from services.submit.limits import trip_reason
+from services.submit.profit import realized_from_receipt
+from services.submit.reorg import reopen_reorged
+from services.submit.tracking import (
+    Cancel,
+    CheckPool,
+    Settle,
+    Wait,
+    after_pool_check,
+    next_step,
+)
+
+if TYPE_CHECKING:
+    from services.submit.submitter import Submitter
+
+log = logging.getLogger("mev.submit")
+
+
+async def track_once(sub: Submitter) -> int:
+    """One pass over every unresolved tx; returns how many trades were settled."""
+    await reopen_reorged(sub.reorgs, sub.ledger, sub.nonces, sub.pool, sub.blocks, sub.head.number)
+    txs = sub.ledger.unresolved()
+    if not txs:
+        return 0
+    mined_nonce = int(
+        await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
+    )
+    replies = await sub.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in txs])
+    receipts: dict[str, dict[str, Any] | None] = {
+        t.hash: (r if isinstance(r, dict) else None) for t, r in zip(txs, replies, strict=True)
+    }
+    groups: dict[str, list[TxRecord]] = {}
+    for tx in txs:
+        groups.setdefault(tx.bundle_id, []).append(tx)
+    settled = 0
+    for bundle_id, group in groups.items():
+        trade = next((t for t in group if t.kind == "trade"), None)
+        cancels = [t for t in group if t.kind == "cancel"]
+        if trade is None:  # a cancel whose trade is settled: it lost the nonce race
+            continue
+        step = next_step(
+            trade,
+            cancels,
+            receipts,
+            head=sub.head.number,
+            mined_nonce=mined_nonce,
+            now=time.time(),
+            receipt_timeout_s=sub.cfg.receipt_timeout_s,
+        )
+        if isinstance(step, CheckPool):
+            held = {t.nonce for t in txs}
+            step = await _check_pool(sub, trade, cancels, mined_nonce, held)
+        if isinstance(step, Settle):
+            await _settle(sub, bundle_id, trade, cancels, step)
+            settled += 1
+        elif isinstance(step, Cancel):
+            await send_cancel(sub, trade, step.last)
+        elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
+            raise AssertionError(step)
+    if settled:
+        sub.nonces.confirmed_up_to(mined_nonce)
+    return settled
+
+
+async def _check_pool(
+    sub: Submitter, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
+) -> Settle | Cancel:
+    known = [await sub.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]]
+    return after_pool_check(
+        trade,
+        cancels,
+        known=any(known),
+        mined_nonce=mined_nonce,
+        held_nonces=held,
+        receipt_timeout_s=sub.cfg.receipt_timeout_s,
+    )
+
+
+async def _settle(
+    sub: Submitter, bundle_id: str, trade: TxRecord, cancels: list[TxRecord], step: Settle
+) -> None:
+    bundle = sub.ledger.bundle(bundle_id)
+    assert bundle is not None, f"tx {trade.hash} without its bundle row"
+    profit, gas_used, price, gas_cost, reason = 0, 0, 0, 0, step.reason
+    receipt_row: dict[str, object] | None = None
+    block_number: int | None = None
+    if step.receipt is not None and step.mined is not None:
+        token = bundle.profit_token if step.mined.kind == "trade" else None
+        realized = realized_from_receipt(step.receipt, sub.executor, token)
+        profit, gas_used = realized.profit, realized.gas_used
+        price, gas_cost = realized.effective_gas_price, realized.gas_cost
+        if realized.event_profit is not None and realized.event_profit != realized.profit:
+            reason = (
+                f"{reason}; Arbitrage event says {realized.event_profit}, transfers "
+                f"{realized.profit}: booked the transfers"
+            ).lstrip("; ")
+            metrics.ERRORS.labels(kind="profit_mismatch").inc()
+        block_number = int(step.receipt["blockNumber"], 16)
+        receipt_row = {
+            "tx_hash": step.mined.hash,
+            "block_number": block_number,
+            "block_hash": step.receipt["blockHash"],
+            "status": int(step.receipt.get("status", "0x0"), 16),
+            "gas_used": gas_used,
+            "effective_gas_price": str(price),
+            "gas_cost": str(gas_cost),
+            "realized_profit": str(profit),
+            "event_profit": None if realized.event_profit is None else str(realized.event_profit),
+        }
+    states = {t.hash: "replaced" for t in [trade, *cancels]}
+    if step.mined is not None:
+        states[step.mined.hash] = "mined" if step.status != "reverted" else "reverted"
+    elif step.status == "dropped":
+        states = {t.hash: "dropped" for t in [trade, *cancels]}
+    outcome = Outcome(
+        bundle_id=bundle.id,
+        chain_id=bundle.chain_id,
+        strategy=bundle.strategy,
+        status=step.status,
+        tx_hash=step.mined.hash if step.mined else trade.hash,
+        block_number=block_number,
+        gas_used=gas_used,
+        effective_gas_price=price,
+        realized_profit=profit,
+        reason=reason,
+    )
+    sub.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
+    sub.nonces.release(trade.nonce)
+    landed = outcome.block_number if step.status == "included" and step.mined is not None else None
+    sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)
+    metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
+    metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
+    if profit > 0:
+        metrics.PROFIT_WEI.labels(strategy=bundle.strategy).inc(profit)
+    log.info(
+        "bundle settled",
+        extra={
+            "fields": {
+                "bundle": bundle.id,
+                "status": step.status,
+                "tx": outcome.tx_hash,
+                "realized_profit": str(profit),
+                "gas_cost": str(gas_cost),
+                "reason": reason,
+            }
+        },
+    )
+    tripped = trip_reason(sub.policy.limits, sub.safety.spend(sub.native_token))
+    if tripped is not None:
+        sub.trip(tripped)
+    if step.status == "dropped":
+        try:
+            await sub.sync_nonces()
+        except RpcError as exc:
+            log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
+    await sub.publish_pending()
