@@ -271,7 +271,7 @@ async def test_services_run_the_pipeline_path_with_their_own_credentials(bus: Se
     """The runtime's path works under permissions: Bus.connect with connect_options, a
     read-only ensure_streams, a durable pull consumer with acks, the ack-backed publish
     downstream, a dead letter of its own stage and the control watch."""
-    from mev_common.bus import PullConsumer
+    from mev_common.consumer import PullConsumer
     from mev_common.subjects import consumer_specs, stream_specs
 
     async def service_bus(user: str) -> Bus:
