@@ -28,7 +28,7 @@ import httpx
 import pytest
 from mev_common.devnet.anvil import free_port
 from mev_common.devnet.deploy import devnet_account
-from mev_common.devnet.flow import GAS_PER_HOP, _SwapEncoder
+from mev_common.devnet.flow import GAS_PER_HOP, SwapEncoder
 from mev_common.devnet.flow_plan import FlowPlanner
 from mev_common.devnet.keys import load_or_create_key
 from mev_common.devnet.sender import GWEI, Sender
@@ -116,7 +116,7 @@ def test_warm_equals_fresh_fork_over_the_devnet_flow(chain: Chain, proxy: Counti
     head = c.mine()
     planner = FlowPlanner(c.d, {p["address"]: c.reserves(p["address"], p["token0"], head.number)
                                 for p in c.d["pairs"]}, SEED, head.timestamp, 4.0)  # fmt: skip
-    encoder = _SwapEncoder(w3, c.d)
+    encoder = SwapEncoder(w3, c.d)
     users: dict[int, Sender] = {}
     bot = Sender(w3, load_or_create_key(c.base / "bot.key"), CHAIN, max_fee=200 * GWEI)
     routes = cycles(c.d, c.weth)
