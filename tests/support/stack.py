@@ -20,17 +20,29 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "detect", "simulate", "submit")
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """`count` free ports, all different: the OS may hand the same free port out twice in a
+    row, and two services on one port make the config invalid."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def write_config(tmp: Path, nats_url: str, chain_id: int, **sections: dict[str, Any]) -> Path:
     """A devnet-like config with random ports, the given NATS and a private SQLite file."""
     tmp.mkdir(parents=True, exist_ok=True)
     services: dict[str, Any] = {"host": "127.0.0.1", "shutdown_timeout_s": 10}
-    for name in SERVICES:
-        services[name] = {"health_port": free_port(), "metrics_port": free_port()}
+    ports = distinct_free_ports(2 * len(SERVICES) + 1)  # the last: a dead RPC URL
+    for i, name in enumerate(SERVICES):
+        services[name] = {"health_port": ports[2 * i], "metrics_port": ports[2 * i + 1]}
     config: dict[str, Any] = {
         "chain": {
             "name": "test",
             "chain_id": chain_id,
-            "rpc_endpoints": [{"name": "none", "url": f"http://127.0.0.1:{free_port()}"}],
+            "rpc_endpoints": [{"name": "none", "url": f"http://127.0.0.1:{ports[-1]}"}],
             "pending_feed": True,
         },
         "nats": {"url": nats_url, "embedded": False, "ack_wait_s": 2, "nak_delay_s": 0.1},
