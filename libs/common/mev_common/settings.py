@@ -364,6 +364,8 @@ class ContractsSettings(Section):
     executor: Address | None = None
     weth: Address | None = None
     dexes: list[DexSettings] = []
+    # devnet deploy: "ExecutorStorageCommit" for chains without TSTORE (pre-Cancun, HyperEVM)
+    executor_build: Literal["Executor", "ExecutorStorageCommit"] = "Executor"
 
     @model_validator(mode="after")
     def _source(self) -> ContractsSettings:
@@ -439,6 +441,20 @@ class DevnetSettings(Section):
     port: Port = 8545
     block_time_s: int = Field(default=1, ge=1)
     flow_rate: float = Field(default=4.0, gt=0)
+    # "hyperevm": anvil at HyperEVM's limits behind the RPC stand-in (docs/DEVNET.md).
+    profile: Literal["ethereum", "hyperevm"] = "ethereum"
+    hardfork: str | None = None  # anvil --hardfork, e.g. shanghai (no transient storage)
+    block_gas_limit: int | None = Field(default=None, ge=21_000)  # anvil --gas-limit
+    proxy_port: Port | None = None  # hyperevm: the stand-in's port, the bot's RPC URL
+    proxy_budget_per_minute: int = Field(default=100, ge=1)  # calls per minute per client IP
+
+    @model_validator(mode="after")
+    def _proxy(self) -> DevnetSettings:
+        if self.profile == "hyperevm" and self.proxy_port is None:
+            raise problem(("proxy_port",), None, "a free port for the HyperEVM stand-in")
+        if self.proxy_port is not None and self.proxy_port == self.port:
+            raise problem(("proxy_port",), self.proxy_port, "a port other than devnet.port")
+        return self
 
 
 # The parsed YAML of the file being loaded: pydantic-settings builds sources without arguments.
@@ -488,7 +504,11 @@ class Settings(BaseSettings):
     def _reset_only_on_a_devnet(self) -> Settings:
         # A real chain never changes its genesis: a mismatch there is a misconfigured RPC or
         # ledger, and closing its in-flight trades unchecked would hide money on the wire.
-        if self.database.on_chain_change == "reset" and self.chain.chain_id not in DEVNET_CHAIN_IDS:
+        if (
+            self.database.on_chain_change == "reset"
+            and self.chain.chain_id not in DEVNET_CHAIN_IDS
+            and not self._local_stand_in()
+        ):
             raise problem(
                 ("database", "on_chain_change"),
                 "reset",
@@ -496,6 +516,14 @@ class Settings(BaseSettings):
                 f"chain {self.chain.chain_id} must use refuse",
             )
         return self
+
+    def _local_stand_in(self) -> bool:
+        """A devnet profile standing in for a real chain id (HyperEVM's 999): the config starts
+        the node itself and every RPC endpoint is on this host, so no real chain is reached."""
+        local = ("http://127.0.0.1:", "http://localhost:")
+        return self.devnet is not None and all(
+            e.url.startswith(local) for e in self.chain.rpc_endpoints
+        )
 
     @classmethod
     def settings_customise_sources(
