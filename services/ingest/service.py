@@ -26,6 +26,7 @@ from typing import Any
 import nats.js.errors
 from mev_common import control, metrics, subjects
 from mev_common.bus import Retryable
+from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
@@ -125,15 +126,22 @@ class Ingest:
         interval = max(0.05, self.rt.settings.chain.block_time_s / 2)
         until = None if duration_s is None else time.monotonic() + duration_s
         while not self.rt.stop.is_set() and (until is None or time.monotonic() < until):
-            try:
-                head = await self.pool.call("eth_getBlockByNumber", ["latest", False])
-                if head:
-                    await self.on_head(head, time.time_ns())
-            except RpcError as exc:
-                metrics.ERRORS.labels(kind="rpc").inc()
-                log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
+            # over the call budget, skip a poll: the next head backfills the blocks missed
+            if budget.process_budget().allows(2, keep_free=0.1):
+                await self._poll_once()
+            else:
+                metrics.RPC_BUDGET_SKIPS.labels(what="head_poll").inc()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.stop.wait(), timeout=interval)
+
+    async def _poll_once(self) -> None:
+        try:
+            head = await self.pool.call("eth_getBlockByNumber", ["latest", False])
+            if head:
+                await self.on_head(head, time.time_ns())
+        except RpcError as exc:
+            metrics.ERRORS.labels(kind="rpc").inc()
+            log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
 
     async def on_head(self, header: RawBlock, seen_ns: int) -> None:
         try:

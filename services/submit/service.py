@@ -21,6 +21,7 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
+from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
@@ -318,8 +319,13 @@ async def track_loop(rt: Runtime, submitter: Submitter) -> None:
     interval = max(0.1, rt.settings.chain.block_time_s / 4)
     while not rt.stop.is_set():
         try:
-            await submitter.fetch_head()
-            await submitter.track_once()
+            # over the call budget, skip a pass: receipts can wait, and a stale head only
+            # makes the gate refuse (never price a trade on it)
+            if not budget.process_budget().allows(3, keep_free=0.1):
+                metrics.RPC_BUDGET_SKIPS.labels(what="submit_track").inc()
+            else:
+                await submitter.fetch_head()
+                await submitter.track_once()
         except RpcError as exc:
             metrics.ERRORS.labels(kind="submit_track").inc()
             log.warning("tracking pass failed", extra={"fields": {"error": str(exc)}})

@@ -100,7 +100,8 @@ def test_status_lists_every_running_service(stack: tuple[Path, list[ServiceProce
     assert table.returncode == 0
     lines = table.stdout.splitlines()
     assert lines[0].split() == [
-        "SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "LAST", "ERROR"
+        "SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "RPC/MIN", "LAST",
+        "ERROR",
     ]  # fmt: skip
     assert [line.split()[:3] for line in lines[1:5]] == [
         [name, f"{name}-test", "ok"] for name in SERVICES

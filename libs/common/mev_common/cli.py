@@ -133,10 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--seed", type=int, default=None, help="deployment seed (default: devnet.seed from config)"
     )
-    devnet_sub.add_parser("down", parents=[common], help="stop the devnet started by `devnet up`")
+    down = devnet_sub.add_parser(
+        "down", parents=[common], help="stop the devnet started by `devnet up`"
+    )
     flow = devnet_sub.add_parser(
         "flow", parents=[common], help="send a seeded flow of user swaps through both routers"
     )
+    for action in (up, down, flow):
+        action.add_argument(
+            "--profile",
+            choices=["hyperevm"],
+            default=None,
+            help="hyperevm: chain 999, 2M-gas blocks, shanghai, behind the HyperEVM RPC "
+            "stand-in (default config: config/devnet-hyperevm.yaml)",
+        )
     flow.add_argument("--seed", type=int, default=None, help="flow seed (default: devnet.seed)")
     flow.add_argument(
         "--rate", type=float, default=None, help="swaps per second (default: devnet.flow_rate)"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mev_common import metrics
+from mev_common.chain import budget
 from mev_common.control import ensure_control_bucket
 from mev_common.logs import LastError
 from mev_common.ops import keys
@@ -43,6 +44,8 @@ def health_body(rt: Runtime, ok: bool, checks: dict[str, Any]) -> dict[str, Any]
         "uptime_s": round(time.time() - rt.started_at, 1),
         "ready": rt.ready,
         "checks": checks,
+        "rpc_calls_last_min": budget.process_budget().used(),
+        "rpc_budget_per_min": budget.process_budget().per_minute,
     }
 
 

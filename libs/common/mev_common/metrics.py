@@ -136,6 +136,17 @@ RPC_LATENCY = Histogram(
     "mev_bot_rpc_latency_seconds", "JSON-RPC round trip", ["endpoint"], buckets=LATENCY_BUCKETS
 )
 RPC_HEALTHY = Gauge("mev_bot_rpc_endpoint_healthy", "1 if the endpoint answers", ["endpoint"])
+RPC_BUDGET_USED_RATIO = Gauge(
+    "mev_bot_rpc_budget_used_ratio",
+    "JSON-RPC calls in the last minute / this service's share of chain.rpc_budget_per_minute "
+    "(0 when no budget is set)",
+)
+RPC_BUDGET_SKIPS = Counter(
+    "mev_bot_rpc_budget_skips", "Work skipped because the RPC call budget was spent", ["what"]
+)
+RPC_BUDGET_PER_MINUTE = Gauge(
+    "mev_bot_rpc_budget_per_minute", "This service's share of the RPC budget (0: unlimited)"
+)
 
 ERRORS = Counter("mev_bot_errors", "Errors by kind", ["kind"])
 ERROR_RATE = Gauge("mev_bot_error_rate", "Errors / messages handled over the last 10 s (0..1)")

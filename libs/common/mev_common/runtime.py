@@ -31,6 +31,7 @@ from prometheus_client import start_http_server
 
 from mev_common import metrics
 from mev_common.bus import Bus, Handler, M
+from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
@@ -212,6 +213,8 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     host = settings.services.host
     metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
     metrics.log_samples_to(os.environ.get(metrics.SAMPLES_ENV), service)
+    chain = settings.chain
+    budget.configure(chain.rpc_budget_per_minute, chain.rpc_budget_shares.get(service, 1.0))  # type: ignore[call-overload]
     metrics_server = start_http_server(
         ports.metrics_port, addr=host, registry=metrics.registry_for(service)
     )

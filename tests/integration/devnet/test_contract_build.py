@@ -53,7 +53,9 @@ def test_calldata_layout_is_as_documented() -> None:
     selector = function_signature_to_4byte_selector(
         "execute((address,address,address,uint256)[],uint256,uint256,bool)"
     )
-    assert f"selector `0x{selector.hex()}`" in (repo_root() / "contracts/Executor.sol").read_text()
+    assert (
+        f"selector `0x{selector.hex()}`" in (repo_root() / "contracts/ExecutorBase.sol").read_text()
+    )
     assert raw[:4] == selector
     words = [
         int.from_bytes(raw[4 + 32 * i : 4 + 32 * (i + 1)]) for i in range((len(raw) - 4) // 32)

@@ -21,12 +21,19 @@ def test_row_and_table() -> None:
     row = row_for(Instance("submit.submit-0", BEAT, 1.0), {"submit": 3})
     assert row == {
         "service": "submit", "instance": "submit-0", "health": "ok", "ready": "yes",
-        "version": "0.1.0", "uptime_s": 3725.2, "lag": 3, "last_error": "-",
+        "version": "0.1.0", "uptime_s": 3725.2, "lag": 3, "rpc_per_min": "-", "last_error": "-",
     }  # fmt: skip
     assert render_table([row]).splitlines() == [
-        "SERVICE  INSTANCE  HEALTH  READY  VERSION  UPTIME  LAG  LAST ERROR",
-        "submit   submit-0  ok      yes    0.1.0    1h02m   3    -",
+        "SERVICE  INSTANCE  HEALTH  READY  VERSION  UPTIME  LAG  RPC/MIN  LAST ERROR",
+        "submit   submit-0  ok      yes    0.1.0    1h02m   3    -        -",
     ]
+
+
+def test_rpc_budget_column() -> None:
+    budgeted = {**BEAT, "rpc_calls_last_min": 38, "rpc_budget_per_min": 40.0}
+    assert row_for(Instance("submit.s", budgeted, 0.0), {})["rpc_per_min"] == "38/40"
+    unlimited = {**BEAT, "rpc_calls_last_min": 250, "rpc_budget_per_min": None}
+    assert row_for(Instance("submit.s", unlimited, 0.0), {})["rpc_per_min"] == "250"
 
 
 def test_stale_heartbeat_and_unknown_lag() -> None:

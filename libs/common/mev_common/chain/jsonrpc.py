@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from mev_common import metrics
+from mev_common.chain import budget
 
 
 class RpcError(Exception):
@@ -48,6 +49,7 @@ class JsonRpcClient:
             started = time.perf_counter()
             status = "ok"
             try:
+                budget.process_budget().spend(1)
                 response = await self._client.post(
                     self._url,
                     json={
@@ -104,6 +106,7 @@ class JsonRpcClient:
         started = time.perf_counter()
         status = "ok"
         try:
+            budget.process_budget().spend(len(body))
             response = await self._client.post(self._url, json=body)
             if response.status_code == 429:
                 status = "429"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mev_common import metrics
+from mev_common.chain import budget
 from mev_common.chain.jsonrpc import JsonRpcClient, RpcError
 from mev_common.chain.ratelimit import TokenBucket
 from mev_common.settings import RpcEndpoint
@@ -195,7 +196,9 @@ class RpcPool:
 
     async def monitor(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
         while not stop.is_set():
-            await self.refresh_heads()
+            # ranking endpoints can wait: under a call budget it takes only the spare half
+            if budget.process_budget().allows(len(self.states), keep_free=0.5):
+                await self.refresh_heads()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
             except TimeoutError:

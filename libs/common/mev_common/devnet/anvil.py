@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class AnvilNode:
                     self.process.kill()
                     self.process.wait()
             return
-        _stop_pid(self.pid, timeout)
+        stop_pid(self.pid, timeout)
 
 
 def port_in_use(port: int) -> bool:
@@ -75,8 +76,12 @@ def start_anvil(
     *,
     detached: bool = False,
     ready_timeout: float = 15.0,
+    hardfork: str | None = None,
+    gas_limit: int | None = None,
 ) -> AnvilNode:
     """Start anvil on 127.0.0.1:`port` with fee ordering; `block_time` None means automine.
+
+    `hardfork` (e.g. "shanghai") and `gas_limit` (per block) are anvil's defaults when None.
 
     Detached: in its own session (outlives this process), pid written to data_dir/anvil.pid.
     Either way its output goes to data_dir/anvil.log. Returns once the RPC answers.
@@ -96,6 +101,10 @@ def start_anvil(
     ]  # fmt: skip
     if block_time is not None:
         cmd += ["--block-time", str(block_time)]
+    if hardfork is not None:
+        cmd += ["--hardfork", hardfork]
+    if gas_limit is not None:
+        cmd += ["--gas-limit", str(gas_limit)]
     log_path = data_dir / LOG_FILE
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
@@ -148,23 +157,30 @@ def stop_running(data_dir: Path, timeout: float = 5.0) -> AnvilNode | None:
     return node
 
 
-def _is_anvil(pid: int) -> bool:
+def process_cmdline(pid: int) -> list[str] | None:
+    """The live process's command line, or None if it is gone or a zombie."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
+        return None
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state != "Z" and bool(cmdline) and Path(cmdline[0].decode()).name == "anvil"
+    return None if state == "Z" else [part.decode() for part in cmdline if part]
 
 
-def _stop_pid(pid: int, timeout: float) -> None:
-    if not _is_anvil(pid):
+def _is_anvil(pid: int) -> bool:
+    cmdline = process_cmdline(pid)
+    return bool(cmdline) and Path(cmdline[0]).name == "anvil"  # type: ignore[index]
+
+
+def stop_pid(pid: int, timeout: float, is_ours: Callable[[int], bool] = _is_anvil) -> None:
+    """SIGTERM `pid` if `is_ours(pid)`, SIGKILL after `timeout`: a reused pid is never hit."""
+    if not is_ours(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_anvil(pid):
+        if not is_ours(pid):
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)

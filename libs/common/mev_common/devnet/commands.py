@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,10 @@ from mev_common.devnet.artifacts import ToolchainMissing
 from mev_common.devnet.deploy import DeployError, deploy_devnet
 from mev_common.devnet.flow import run_flow
 from mev_common.devnet.keys import KeyFileError
+from mev_common.devnet.proxy_process import LOG_FILE as PROXY_LOG
+from mev_common.devnet.proxy_process import start_proxy, stats_url, stop_proxy
 from mev_common.devnet.sender import TxFailed
-from mev_common.settings import ConfigError, Settings, load_settings
+from mev_common.settings import ConfigError, DevnetSettings, Settings, load_settings
 
 # Used when the config has no `devnet:` section.
 DEFAULT_SEED = 1
@@ -30,11 +33,22 @@ DEFAULT_DEPLOYMENT_FILE = "data/devnet/deployment.json"
 
 
 def run_devnet_command(args: argparse.Namespace) -> int:
+    profile = getattr(args, "profile", None)
+    config = args.config
+    if profile is not None and config is None and not os.environ.get("MEV_CONFIG"):
+        config = f"config/devnet-{profile}.yaml"  # `devnet up --profile hyperevm` alone
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"mev-bot: config {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    if profile is not None and (settings.devnet is None or settings.devnet.profile != profile):
+        print(
+            f"mev-bot devnet: --profile {profile} but the config's devnet.profile is not "
+            f"{profile}; use config/devnet-{profile}.yaml or set devnet.profile",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.devnet_command == "up":
@@ -78,13 +92,20 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
         return 0
     started = time.monotonic()
     out.unlink(missing_ok=True)  # a reader must never take the last chain's addresses
-    node = start_anvil(port, settings.chain.chain_id, block_time, directory, detached=True)
+    node = start_anvil(
+        port, settings.chain.chain_id, block_time, directory, detached=True,
+        hardfork=_devnet_value(settings, "hardfork", None),
+        gas_limit=_devnet_value(settings, "block_gas_limit", None),
+    )  # fmt: skip
     try:
         deployment = deploy_devnet(
             node.rpc_url, settings.chain.chain_id, seed, Path(settings.keys.path), out,
-            block_time=block_time,
+            block_time=block_time, executor_build=settings.contracts.executor_build,
         )  # fmt: skip
+        if settings.devnet is not None and settings.devnet.profile == "hyperevm":
+            _start_stand_in(settings.devnet, node.rpc_url, directory)
     except Exception:
+        stop_proxy(directory)
         stop_running(directory)
         print(
             f"mev-bot devnet: deploy failed; anvil stopped (log: {directory / LOG_FILE})",
@@ -105,8 +126,29 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
     return 0
 
 
+def _start_stand_in(devnet: DevnetSettings, anvil_url: str, directory: Path) -> None:
+    assert devnet.proxy_port is not None  # the settings require it for this profile
+    start_proxy(devnet.proxy_port, anvil_url, devnet.proxy_budget_per_minute, directory)
+    print(
+        f"HyperEVM stand-in on http://127.0.0.1:{devnet.proxy_port} in front of anvil "
+        f"({devnet.proxy_budget_per_minute} calls/min per IP; counts at "
+        f"{stats_url(devnet.proxy_port)}; log {directory / PROXY_LOG})"
+    )
+
+
+def anvil_url(settings: Settings) -> str:
+    """Where the devnet's own tools talk to anvil: past the stand-in, which stands for the
+    bot's RPC only (the flow's users are other people on the chain, not our budget)."""
+    if settings.devnet is not None and settings.devnet.profile == "hyperevm":
+        return f"http://127.0.0.1:{settings.devnet.port}"
+    return settings.chain.rpc_endpoints[0].url
+
+
 def devnet_down(settings: Settings) -> int:
     directory = data_dir(settings)
+    proxy_pid = stop_proxy(directory)
+    if proxy_pid is not None:
+        print(f"HyperEVM stand-in stopped (pid {proxy_pid}).")
     node = stop_running(directory)
     if node is None:
         print(f"devnet is not running (no live anvil recorded in {directory}).")
@@ -127,7 +169,7 @@ def devnet_flow(
             file=sys.stderr,
         )
         return 1
-    url = settings.chain.rpc_endpoints[0].url
+    url = anvil_url(settings)
     print(
         f"flow: seed {seed}, {rate:g} swaps/s through both routers"
         + (f", {blocks} blocks" if blocks else ", Ctrl-C stops")

@@ -49,6 +49,7 @@ BOT_FUNDING_WEI = 1_000 * 10**18
 EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
 # The executor's cold beneficiary: the one devnet account no flow user or deployer uses.
 BENEFICIARY_INDEX = 9
+DEPLOY_BLOCK_GAS = 30_000_000  # anvil's default block; the deploy's largest tx takes 5M
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -91,9 +92,16 @@ def deploy_devnet(
         raise DeployError(f"the node has chain id {w3.eth.chain_id}, the config says {chain_id}")
     bot = load_or_create_key(key_path)
     rpc(w3, "evm_setAutomine", [True])
+    # a small-block chain (HyperEVM: 2M gas) cannot hold a factory deploy: lift it while deploying
+    gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
+    if gas_limit < DEPLOY_BLOCK_GAS:
+        rpc(w3, "evm_setBlockGasLimit", [hex(DEPLOY_BLOCK_GAS)])
     try:
         deployment = _deploy(w3, chain_id, seed, bot.address, executor_build)
     finally:
+        if gas_limit < DEPLOY_BLOCK_GAS:
+            rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
+            rpc(w3, "evm_mine", [])  # the latest block shows the chain's own limit again
         if block_time is not None:
             rpc(w3, "evm_setIntervalMining", [block_time])
     _write_json(out_path, deployment)

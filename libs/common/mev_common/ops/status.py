@@ -28,7 +28,9 @@ from mev_common.ops.instances import (
 from mev_common.settings import SERVICE_NAMES, Settings
 from mev_common.subjects import consumer_specs
 
-COLUMNS = ("SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "LAST ERROR")
+COLUMNS = (
+    "SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "RPC/MIN", "LAST ERROR",
+)  # fmt: skip
 
 
 def run_status(settings: Settings, as_json: bool = False) -> int:
@@ -103,8 +105,18 @@ def row_for(instance: Instance, lags: dict[str, int | None]) -> dict[str, Any]:
         "version": str(beat.get("version", "?")),
         "uptime_s": float(beat.get("uptime_s", 0.0)),
         "lag": "?" if lag is None else lag,
+        "rpc_per_min": rpc_use(beat),
         "last_error": last_error(beat),
     }
+
+
+def rpc_use(beat: dict[str, Any]) -> str:
+    """RPC calls in the last minute, over the service's share of chain.rpc_budget_per_minute
+    when one is set ("38/40"); "-" from a service that does not report it."""
+    used, share = beat.get("rpc_calls_last_min"), beat.get("rpc_budget_per_min")
+    if used is None:
+        return "-"
+    return f"{used}/{share:g}" if share else str(used)
 
 
 def last_error(beat: dict[str, Any]) -> str:
@@ -137,6 +149,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             r["version"],
             format_uptime(r["uptime_s"]),
             str(r["lag"]),
+            r["rpc_per_min"],
             r["last_error"],
         ]
         for r in rows

@@ -16,6 +16,7 @@ its sources), `loader` (reading the file), `errors` (one line per problem), `dis
 """
 
 from mev_common.messages import STRATEGY_NAMES
+from mev_common.settings.devnet import DevnetSettings
 from mev_common.settings.display import mask_url, masked_dump
 from mev_common.settings.errors import dotted, format_error
 from mev_common.settings.loader import (
@@ -34,7 +35,6 @@ from mev_common.settings.sections import (
     ContractsSettings,
     DatabaseSettings,
     DetectSettings,
-    DevnetSettings,
     DexSettings,
     KeySettings,
     LoggingSettings,

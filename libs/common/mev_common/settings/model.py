@@ -15,13 +15,13 @@ from pydantic_settings import (
 )
 
 from mev_common.messages import STRATEGY_NAMES
+from mev_common.settings.devnet import DevnetSettings
 from mev_common.settings.sections import (
     DEVNET_CHAIN_IDS,
     ChainSettings,
     ContractsSettings,
     DatabaseSettings,
     DetectSettings,
-    DevnetSettings,
     KeySettings,
     LoggingSettings,
     MempoolSettings,
@@ -85,7 +85,11 @@ class Settings(BaseSettings):
     def _reset_only_on_a_devnet(self) -> Settings:
         # A real chain never changes its genesis: a mismatch there is a misconfigured RPC or
         # ledger, and closing its in-flight trades unchecked would hide money on the wire.
-        if self.database.on_chain_change == "reset" and self.chain.chain_id not in DEVNET_CHAIN_IDS:
+        if (
+            self.database.on_chain_change == "reset"
+            and self.chain.chain_id not in DEVNET_CHAIN_IDS
+            and not self._local_stand_in()
+        ):
             raise problem(
                 ("database", "on_chain_change"),
                 "reset",
@@ -93,6 +97,14 @@ class Settings(BaseSettings):
                 f"chain {self.chain.chain_id} must use refuse",
             )
         return self
+
+    def _local_stand_in(self) -> bool:
+        """A devnet profile standing in for a real chain id (HyperEVM's 999): the config starts
+        the node itself and every RPC endpoint is on this host, so no real chain is reached."""
+        local = ("http://127.0.0.1:", "http://localhost:")
+        return self.devnet is not None and all(
+            e.url.startswith(local) for e in self.chain.rpc_endpoints
+        )
 
     @classmethod
     def settings_customise_sources(

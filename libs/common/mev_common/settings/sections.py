@@ -68,6 +68,26 @@ class ChainSettings(Section):
     block_time_s: float = Field(default=1.0, gt=0)
     max_logs_block_range: int = Field(default=50, ge=1)
     block_gas_limit: int = Field(default=30_000_000, ge=21_000)
+    # JSON-RPC calls per minute all services together may make (None: unlimited), split by
+    # service; each process counts its own share (mev_common/chain/budget.py).
+    rpc_budget_per_minute: int | None = Field(default=None, ge=1)
+    rpc_budget_shares: dict[Literal["ingest", "detect", "simulate", "submit"], float] = {
+        "ingest": 0.4,
+        "detect": 0.2,
+        "simulate": 0.2,
+        "submit": 0.2,
+    }
+
+    @model_validator(mode="after")
+    def _budget_shares(self) -> ChainSettings:
+        total = sum(self.rpc_budget_shares.values())
+        if any(v <= 0 for v in self.rpc_budget_shares.values()) or total > 1.0 + 1e-9:
+            raise problem(
+                ("rpc_budget_shares",),
+                self.rpc_budget_shares,
+                "a share > 0 per service, all together at most 1",
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> ChainSettings:
@@ -292,6 +312,8 @@ class ContractsSettings(Section):
     executor: Address | None = None
     weth: Address | None = None
     dexes: list[DexSettings] = []
+    # devnet deploy: "ExecutorStorageCommit" for chains without TSTORE (pre-Cancun, HyperEVM)
+    executor_build: Literal["Executor", "ExecutorStorageCommit"] = "Executor"
 
     @model_validator(mode="after")
     def _source(self) -> ContractsSettings:
@@ -360,10 +382,3 @@ class KeySettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
-
-
-class DevnetSettings(Section):
-    seed: int = 1
-    port: Port = 8545
-    block_time_s: int = Field(default=1, ge=1)
-    flow_rate: float = Field(default=4.0, gt=0)

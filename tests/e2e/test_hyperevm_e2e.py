@@ -1,0 +1,129 @@
+"""The whole bot on the hyperevm profile: chain 999, 2M-gas blocks, shanghai, the RPC stand-in.
+
+Issue 14's done-when: the four services run through at least 60 blocks of the flow behind the
+stand-in; trades land with the ledger equal to the chain to the wei and zero reverts; the
+stand-in's count shows the bot within 100 calls per minute after its first minute; no call the
+stand-in refuses was attempted. The stand-in here runs with a budget far above 100 so that
+what the bot *would* spend is measured rather than cut off by HTTP 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_common.devnet.deploy import deploy_devnet
+from mev_common.devnet.flow import run_flow
+from mev_common.devnet.hyperevm_proxy import HyperEvmProxy, make_server
+from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_common.ops.nats_auth_cmds import declare
+from mev_common.settings import load_settings
+
+from services.submit.pnl import pnl_summary
+from tests.support.chain import eth_balance, weth_balance
+from tests.support.stack import SERVICES, ServiceProcess, write_config
+
+CHAIN = 999
+BLOCKS = 60
+BUDGET_PER_MINUTE = 100
+MEASURE_BUDGET = 100_000  # measure, do not throttle
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[AnvilNode, HyperEvmProxy, str, EmbeddedNats, Path]]:
+    tmp = tmp_path_factory.mktemp("e2e-hyperevm")
+    node = start_anvil(free_port(), CHAIN, None, tmp, hardfork="shanghai", gas_limit=2_000_000)
+    deploy_devnet(
+        node.rpc_url, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1,
+        executor_build="ExecutorStorageCommit",
+    )  # fmt: skip
+    proxy = HyperEvmProxy(node.rpc_url, MEASURE_BUDGET)
+    server = make_server(proxy, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    nats = start_embedded_nats(store_dir=tmp / "nats", auth_dir=tmp / "nats-auth")
+    try:
+        yield node, proxy, f"http://127.0.0.1:{server.server_address[1]}", nats, tmp
+    finally:
+        nats.cleanup()
+        server.shutdown()
+        server.server_close()
+        proxy.close()
+        node.stop()
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 open: simulate forks at a block number (refused by the stand-in), detect and "
+    "submit read state at non-latest tags, steady state above 100 calls/min (docs/DEVNET.md)",
+)
+async def test_bot_inside_hyperevm_limits(
+    world: tuple[AnvilNode, HyperEvmProxy, str, EmbeddedNats, Path],
+) -> None:
+    node, proxy, proxy_url, nats, tmp = world
+    deployment = json.loads((tmp / "deployment.json").read_text())
+    weth, executor = deployment["weth"], deployment["executor"]["address"]
+    bot = deployment["executor"]["owner"]
+    config = write_config(
+        tmp,
+        nats.url,
+        CHAIN,
+        chain={
+            "rpc_endpoints": [{"name": "stand-in", "url": proxy_url, "rate_limit_rps": 1000}],
+            "block_time_s": 1,
+            "pending_feed": False,
+            "block_gas_limit": 2_000_000,
+        },
+        contracts={"deployment_file": str(tmp / "deployment.json")},
+        keys={"path": str(tmp / "bot.key")},
+        submit={"priority_fee": "3.5 gwei", "max_in_flight": 8},
+        nats={"credentials_dir": str(tmp / "nats-auth")},
+    )
+    assert await declare(load_settings(config)) == 0
+    procs = {n: ServiceProcess(n, config, tmp / f"{n}.log").start() for n in SERVICES}
+    try:
+        for proc in procs.values():
+            proc.wait_health(200, timeout_s=40)
+        await asyncio.sleep(2.0)
+        weth_before = weth_balance(node.rpc_url, weth, executor)
+        eth_before = eth_balance(node.rpc_url, bot)
+        # the flow's users talk to anvil: they are not the bot's budget
+        report = await asyncio.to_thread(
+            run_flow, node.rpc_url, deployment, 1, 4.0, BLOCKS, emit=None
+        )
+        assert len(report.blocks) >= BLOCKS
+        ledger = tmp / "mev-bot.db"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pnl = pnl_summary(ledger)
+            if pnl.in_flight == 0 and sum(pnl.outcomes.values()) == pnl.bundles:
+                break
+            await asyncio.sleep(0.5)
+        stats: dict[str, Any] = proxy.stats.snapshot()
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    (tmp / "proxy-stats.json").write_text(json.dumps(stats, indent=2))
+    # no call the stand-in refuses was attempted
+    assert stats["refused"] == {}, stats["refused"]
+    # within the budget after the first minute (full minutes only)
+    minutes = {int(k): v for k, v in stats["per_minute"].items()}
+    full = [v for k, v in minutes.items() if 1 <= k < max(minutes)]
+    assert full and max(full) <= BUDGET_PER_MINUTE, (minutes, stats["calls"])
+
+    pnl = pnl_summary(ledger)
+    weth_gain = weth_balance(node.rpc_url, weth, executor) - weth_before
+    gas_paid = eth_before - eth_balance(node.rpc_url, bot)
+    assert pnl.count("included") >= 1
+    assert pnl.count("reverted") == 0
+    assert pnl.realized_profit.get(weth.lower(), 0) == weth_gain > 0
+    assert pnl.gas_spent_wei == gas_paid
