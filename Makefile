@@ -29,9 +29,9 @@ $(STAMPS)/uv: requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	@touch $@
 
-$(STAMPS)/python-deps: requirements.lock pyproject.toml libs/common/pyproject.toml $(STAMPS)/uv
+$(STAMPS)/python-deps: requirements.lock pyproject.toml libs/common/pyproject.toml libs/ops/pyproject.toml $(STAMPS)/uv
 	$(BIN)/uv pip sync --python $(BIN)/python --require-hashes requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e libs/common -e .
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e libs/common -e libs/ops -e .
 	@touch $@
 
 $(STAMPS)/npm: $(DEVNET_LOCK)

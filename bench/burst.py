@@ -20,8 +20,8 @@ import httpx
 import orjson
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.devnet.deploy import devnet_account
-from mev_common.devnet.layout import TOKENS_BY_SYMBOL
+from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.layout import TOKENS_BY_SYMBOL
 
 from bench.samples import swap_calldata
 from bench.stack import CHAIN_ID, Stack

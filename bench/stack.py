@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 import yaml
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
 from mev_common.metrics import SAMPLES_ENV
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
-from mev_common.pipeline_status import Samples, parse_metrics
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
+from mev_ops.pipeline_status import Samples, parse_metrics
 
 from tests.support.stack import ServiceProcess, write_config
 

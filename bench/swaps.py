@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 from eth_abi import encode as encode_abi
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
-from mev_common.devnet.layout import PAIRS, TOKENS_BY_SYMBOL
 from mev_common.messages import PendingTx, encode
 from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE
+from mev_ops.devnet.layout import PAIRS, TOKENS_BY_SYMBOL
 
 from bench.samples import swap_calldata
 

@@ -74,7 +74,7 @@ if [ -z "$config" ]; then
   echo "disaster-recovery: no config in $dest/config to validate: pass --config FILE" >&2
   exit 1
 fi
-if ! "$python" -m mev_common.cli --config "$config" --validate-config --verbose --offline \
+if ! "$python" -m mev_ops.cli --config "$config" --validate-config --verbose --offline \
   >/dev/null; then
   echo "disaster-recovery: restored, but $config does not validate (see above): fix it" \
     "before starting the services" >&2

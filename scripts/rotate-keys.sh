@@ -5,7 +5,7 @@
 #    stop. Not acknowledged: exit 3, nothing rotated (stop submit some other way, then rerun).
 # 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
 #    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
-# 3. On chain (python -m mev_common.ops.rotate): sweep the executor's profit tokens and ETH to
+# 3. On chain (python -m mev_ops.rotate): sweep the executor's profit tokens and ETH to
 #    its beneficiary, transferOwnership(new) from the old key, move the old key's ETH to the new
 #    key, acceptOwnership() from the new key, check owner() == new. A failure: exit 1, the old
 #    key stays in place. --key-only skips this step (a key that owns no executor).
@@ -73,7 +73,7 @@ else
 fi
 
 if [ "$key_only" = 0 ]; then
-  if ! "$python" -m mev_common.ops.rotate "${config_args[@]}" --old-key "$key" --new-key "$next"; then
+  if ! "$python" -m mev_ops.rotate "${config_args[@]}" --old-key "$key" --new-key "$next"; then
     echo "rotate-keys: the on-chain rotation failed: $key is still the key; rerun to resume" >&2
     exit 1
   fi

@@ -11,7 +11,7 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$0")/lib/checkout.sh"
 python=$(find_python) || exit 2
-mev_bot=("$python" -m mev_common.cli)
+mev_bot=("$python" -m mev_ops.cli)
 
 target=${1:-devnet}
 [ $# -gt 0 ] && shift

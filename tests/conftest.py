@@ -14,9 +14,9 @@ from typing import Protocol
 
 import pytest
 from mev_common.bus import Bus
-from mev_common.nats_server import start_embedded_nats
 from mev_common.settings import load_settings
 from mev_common.subjects import stream_specs
+from mev_ops.nats_server import start_embedded_nats
 
 from tests.support.stack import write_config
 

@@ -25,7 +25,7 @@ from typing import Any
 from mev_common.amm.cycles import Cycle, cycle_reserves, find_cycles
 from mev_common.amm.sizing import size_trade
 from mev_common.amm.v2 import V2Error, V2Pool, get_amounts_out
-from mev_common.devnet.layout import TOKENS_BY_SYMBOL, plan_pools
+from mev_ops.devnet.layout import TOKENS_BY_SYMBOL, plan_pools
 
 from bench.results import Row, ScenarioResult
 from bench.stats import RunStats, quantile, ratio, run_stats, summarize

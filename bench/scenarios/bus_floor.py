@@ -17,7 +17,6 @@ import nats.errors
 from mev_common.bus import Bus, Envelope
 from mev_common.consumer import PullConsumer
 from mev_common.messages import encode
-from mev_common.nats_server import start_embedded_nats
 from mev_common.subjects import (
     HEADER_MSG_ID,
     HEADER_SEEN_NS,
@@ -25,6 +24,7 @@ from mev_common.subjects import (
     ConsumerSpec,
     StreamSpec,
 )
+from mev_ops.nats_server import start_embedded_nats
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import BaseModel
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 
 from mev_common.bus import Bus
-from mev_common.nats_cluster import NatsCluster
-from mev_common.nats_server import start_embedded_nats
 from mev_common.subjects import StreamSpec
+from mev_ops.nats_cluster import NatsCluster
+from mev_ops.nats_server import start_embedded_nats
 
 from bench.results import Row, ScenarioResult
 from bench.samples import opportunity

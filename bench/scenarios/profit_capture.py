@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from mev_common.devnet.flow import run_flow
 from mev_common.ledger_view import LedgerTrade, pnl_summary, read_trades
 from mev_common.settings import Settings, load_settings
+from mev_ops.devnet.flow import run_flow
 
 from bench.oracle.capture import BLOCK_ARBITRAGE, LAG, Capture, account
 from bench.oracle.chain_state import (

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.pipeline_status import total
 from mev_common.subjects import StreamSpec
+from mev_ops.pipeline_status import total
 
 from bench.pacing import paced
 from bench.results import Row, ScenarioResult

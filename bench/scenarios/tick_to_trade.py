@@ -23,8 +23,8 @@ import time
 
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.devnet.flow import run_flow
-from mev_common.pipeline_status import total
+from mev_ops.devnet.flow import run_flow
+from mev_ops.pipeline_status import total
 
 from bench.burst import run_bursts
 from bench.pacing import paced

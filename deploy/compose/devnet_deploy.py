@@ -12,8 +12,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from mev_common.devnet.deploy import deploy_devnet
 from mev_common.settings import load_settings
+from mev_ops.devnet.deploy import deploy_devnet
 
 
 def rpc(url: str, method: str, params: list[object]) -> object:

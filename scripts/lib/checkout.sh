@@ -1,7 +1,7 @@
 # Sourced by scripts/*.sh: this checkout's root, its Python and its `mev-bot`, found without
 # any variable: .venv/bin/python (`make setup`) first, else python3 on PATH if it can import
-# mev_common (the container image installs it there). Use: `python=$(find_python) || exit 2`;
-# the CLI is then `"$python" -m mev_common.cli` (what the `mev-bot` entry point runs).
+# mev_ops (the container image installs it there). Use: `python=$(find_python) || exit 2`;
+# the CLI is then `"$python" -m mev_ops.cli` (what the `mev-bot` entry point runs).
 # shellcheck shell=bash
 
 checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -10,12 +10,12 @@ find_python() {
   local candidate
   for candidate in "$checkout/.venv/bin/python" "$(command -v python3 || true)"; do
     if [ -n "$candidate" ] && [ -x "$candidate" ] \
-      && "$candidate" -c 'import mev_common' >/dev/null 2>&1; then
+      && "$candidate" -c 'import mev_ops' >/dev/null 2>&1; then
       echo "$candidate"
       return 0
     fi
   done
-  echo "$(basename "$0"): no Python that imports mev_common: run \`make setup\` in $checkout" >&2
+  echo "$(basename "$0"): no Python that imports mev_ops: run \`make setup\` in $checkout" >&2
   return 1
 }
 

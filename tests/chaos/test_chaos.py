@@ -16,8 +16,8 @@ from pathlib import Path
 import nats
 import orjson
 import pytest
-from mev_common.nats_cluster import NatsCluster, stream_leader
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_ops.nats_cluster import NatsCluster, stream_leader
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.chaos.harness import ChaosWorld

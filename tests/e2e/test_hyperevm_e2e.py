@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
-from mev_common.devnet.flow import run_flow
-from mev_common.devnet.hyperevm_proxy import HyperEvmProxy, make_server
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
-from mev_common.ops.nats_auth_cmds import declare
 from mev_common.settings import load_settings
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.flow import run_flow
+from mev_ops.devnet.hyperevm_proxy import HyperEvmProxy, make_server
+from mev_ops.nats_auth_cmds import declare
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, weth_balance

@@ -19,7 +19,7 @@ from mev_common.control import (
     ensure_control_bucket,
     watch_control,
 )
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 CHAIN = 999
 

@@ -197,7 +197,7 @@ def test_the_shipped_nats_config_with_generated_users_is_valid(tmp_path: Path) -
     """`mev-bot nats-auth init` writes the seeds and auth.conf; nats-server accepts the
     committed nats-server.conf with it (`-t`: test the config and exit)."""
     from mev_common.nats_auth import USERS, permissions
-    from mev_common.nats_server import nats_server_binary
+    from mev_ops.nats_server import nats_server_binary
 
     auth = tmp_path / "nats-auth"
     init = subprocess.run(

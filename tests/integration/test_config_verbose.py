@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from mev_common.cli import main
-from mev_common.nats_server import EmbeddedNats, free_port, start_embedded_nats
+from mev_ops.cli import main
+from mev_ops.nats_server import EmbeddedNats, free_port, start_embedded_nats
 
 TOKEN = "Sup3rSecretT0ken"
 

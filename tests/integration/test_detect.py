@@ -23,10 +23,10 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Block, Opportunity
 from mev_common.messages import decode as decode_message
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 
 from tests.conftest import NatsEndpoint
 from tests.support.stack import ServiceProcess, write_config

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.hyperevm_proxy import HyperEvmProxy, make_server
-from mev_common.devnet.hyperevm_rules import next_base_fee
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.hyperevm_proxy import HyperEvmProxy, make_server
+from mev_ops.devnet.hyperevm_rules import next_base_fee
 
 CHAIN = 999
 ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's well-known account 0

@@ -20,10 +20,10 @@ import pytest
 from mev_common import subjects
 from mev_common.amm.v3_book import V3_LOG_TOPICS, V3_SWAP_TOPIC
 from mev_common.bus import Bus
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
-from mev_common.devnet.flow import run_flow
 from mev_common.messages import Block, PendingTx, decode
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.flow import run_flow
 from nats.js.api import DeliverPolicy
 
 from services.ingest.logs import SWAP_TOPIC, SYNC_TOPIC

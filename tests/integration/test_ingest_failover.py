@@ -19,9 +19,9 @@ import pytest
 import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Block, decode
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint

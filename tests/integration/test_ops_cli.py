@@ -19,9 +19,9 @@ import nats
 import pytest
 import yaml
 from mev_common.control import ensure_control_bucket
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
-from mev_common.ops.keys import instance_key
+from mev_common.lifecycle_keys import instance_key
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 
 from tests.conftest import NatsEndpoint
 from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config

@@ -21,7 +21,7 @@ import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, DeadLetter, Opportunity, PendingTx, decode, encode
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy import deploy_devnet, devnet_account
-from mev_common.devnet.sender import Sender
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.sender import Sender
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint
@@ -159,7 +159,7 @@ def test_rotation_refuses_a_key_that_does_not_own_the_executor(site: Site, tmp_p
     stranger.chmod(0o600)
     owner = site.executor.functions.owner().call()
     out = subprocess.run(
-        [sys.executable, "-m", "mev_common.ops.rotate", "--config",
+        [sys.executable, "-m", "mev_ops.rotate", "--config",
          str(site.config), "--old-key", str(archived), "--new-key", str(stranger)],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from mev_common.chain import budget
 from mev_common.chain.rpc_pool import RpcPool
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.hyperevm_proxy import HyperEvmProxy, make_server
 from mev_common.settings import RpcEndpoint
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.hyperevm_proxy import HyperEvmProxy, make_server
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import ChainIdMismatch, RpcPool
-from mev_common.devnet.anvil import AnvilNode, start_anvil
-from mev_common.nats_server import free_port
 from mev_common.settings import RpcEndpoint
+from mev_ops.devnet.anvil import AnvilNode, start_anvil
+from mev_ops.nats_server import free_port
 
 CHAIN = 31337
 

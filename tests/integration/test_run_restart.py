@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 from tests.support.stack import REPO, write_config
 
@@ -47,7 +47,7 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
 def start_run(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "mev_common.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "run"],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,

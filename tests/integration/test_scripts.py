@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 from tests.support.stack import REPO, write_config
 

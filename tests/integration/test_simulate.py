@@ -19,12 +19,12 @@ import httpx
 import pytest
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
-from mev_common.devnet.keys import load_or_create_key
-from mev_common.devnet.sender import Sender
 from mev_common.executor import ExecHop, decode_execute, encode_execute
 from mev_common.messages import Block, Log
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.keys import load_or_create_key
+from mev_ops.devnet.sender import Sender
 from pyrevm import EVM
 from web3 import Web3
 

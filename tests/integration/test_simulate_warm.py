@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 import pytest
-from mev_common.devnet.anvil import free_port
-from mev_common.devnet.deploy import devnet_account
-from mev_common.devnet.flow import GAS_PER_HOP, SwapEncoder
-from mev_common.devnet.flow_plan import FlowPlanner
-from mev_common.devnet.keys import load_or_create_key
-from mev_common.devnet.sender import GWEI, Sender
 from mev_common.executor import ExecHop, decode_execute, encode_execute
+from mev_ops.devnet.anvil import free_port
+from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.flow import GAS_PER_HOP, SwapEncoder
+from mev_ops.devnet.flow_plan import FlowPlanner
+from mev_ops.devnet.keys import load_or_create_key
+from mev_ops.devnet.sender import GWEI, Sender
 from web3 import Web3
 
 from services.simulate.engine import SimResult, TxSpec, balance_of, run_backrun, run_bundle

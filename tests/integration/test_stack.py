@@ -17,7 +17,7 @@ import nats.errors
 import psutil
 import pytest
 import yaml
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
 
@@ -38,7 +38,7 @@ def test_run_starts_everything_healthy_and_ctrl_c_leaves_no_process(tmp_path: Pa
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "mev_common.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "run"],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -25,11 +25,11 @@ import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.control import ack_key, control_key, ensure_control_bucket, parse_ack
-from mev_common.devnet.anvil import free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
 from mev_common.messages import Bundle, Outcome
 from mev_common.messages import decode as decode_message
 from mev_common.settings import load_settings
+from mev_ops.devnet.anvil import free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint

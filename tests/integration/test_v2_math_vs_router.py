@@ -18,8 +18,8 @@ import pytest
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 from mev_common.amm.v2 import V2Error, get_amount_in, get_amount_out, get_amounts_out
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 
 CHAIN = 31337
 CASES = 1200

@@ -29,10 +29,10 @@ from mev_common.amm.v3_math import (
     MIN_TICK,
     get_sqrt_ratio_at_tick,
 )
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy import devnet_account
-from mev_common.devnet.sender import Sender, create_address, send_bulk
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.sender import Sender, create_address, send_bulk
 from web3 import Web3
 
 CHAIN = 31337

@@ -25,12 +25,12 @@ from eth_utils import function_signature_to_4byte_selector
 from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_book import V3_BURN_TOPIC, V3_MINT_TOPIC, V3_SWAP_TOPIC, V3Book
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet, devnet_account
-from mev_common.devnet.flow import SwapEncoder
-from mev_common.devnet.flow_plan import FlowPlanner
-from mev_common.devnet.sender import GWEI, Sender
 from mev_common.messages import Block
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.flow import SwapEncoder
+from mev_ops.devnet.flow_plan import FlowPlanner
+from mev_ops.devnet.sender import GWEI, Sender
 from web3 import Web3
 
 from services.ingest.logs import LOG_TOPICS, group_logs

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 from tests.support.stack import REPO, SERVICES
 

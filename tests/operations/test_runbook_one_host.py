@@ -350,7 +350,7 @@ def test_dry_run_pnl_is_the_sum_of_distinct_opportunities_net(site: Site) -> Non
     """Recomputed here from the dry-run ledger, independently of ops/dry_run.py: each distinct
     executor call (pools, tokens, amount in) once, at simulate's net_profit_wei."""
     ledger = site.root / "data/mev-bot.dry-run.db"
-    from mev_common.ops.dry_run import summarize
+    from mev_ops.dry_run import summarize
 
     printed = summarize(ledger).splitlines()[-1]
     db = sqlite3.connect(ledger)

@@ -25,12 +25,12 @@ import pytest
 from mev_common import nats_auth, subjects
 from mev_common.bus import Bus
 from mev_common.control import ack_key, control_key, ensure_control_bucket
+from mev_common.lifecycle_keys import instance_key
 from mev_common.messages import Opportunity, encode
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
-from mev_common.ops.keys import instance_key
-from mev_common.ops.nats_auth_cmds import declare
 from mev_common.runtime import JsonFormatter
 from mev_common.settings import Settings, load_settings
+from mev_ops.nats_auth_cmds import declare
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy, RePublish, StreamConfig
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from mev_common import nats_auth
 from mev_common.bus import Bus
-from mev_common.nats_server import EmbeddedNats, start_embedded_nats
 from mev_common.settings import load_settings
+from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from tests.integration.devnet.conftest import Devnet
 from tests.integration.test_submit import (

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy import pair_address
-from mev_common.devnet.sender import Sender
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy import pair_address
+from mev_ops.devnet.sender import Sender
 
 from tests.integration.devnet import conftest as devnet_conftest
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, amount_out, custom_error
@@ -556,12 +556,12 @@ def test_storage_commit_build_trades_and_refuses_forged_callbacks(
 
 
 def _beneficiary_account() -> Any:
-    from mev_common.devnet.deploy import BENEFICIARY_INDEX, devnet_account
+    from mev_ops.devnet.deploy import BENEFICIARY_INDEX, devnet_account
 
     return devnet_account(BENEFICIARY_INDEX)
 
 
 def _deployer_account() -> Any:
-    from mev_common.devnet.deploy import devnet_account
+    from mev_ops.devnet.deploy import devnet_account
 
     return devnet_account(0)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "detect", "simulate", "submit")

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from mev_common.nats_server import free_port
+from mev_ops.nats_server import free_port
 
 
 class TcpProxy:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mev_common.cli import main
+from mev_ops.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION = REPO / "config/production.yaml"

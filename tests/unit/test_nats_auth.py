@@ -37,7 +37,7 @@ def test_only_simulate_may_publish_bundles_and_only_the_operator_control_keys() 
 
 
 def test_acks_follow_the_service_that_applies_each_control_key() -> None:
-    from mev_common.ops import control_cmds
+    from mev_ops import control_cmds
 
     commands = [control_cmds.EMERGENCY_STOP, control_cmds.RPC_RATE, control_cmds.RPC_POOL,
                 control_cmds.RESET_NONCE]  # fmt: skip

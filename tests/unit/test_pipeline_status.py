@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mev_common.pipeline_status import histogram_quantile, parse_metrics, pipeline_status
+from mev_ops.pipeline_status import histogram_quantile, parse_metrics, pipeline_status
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 

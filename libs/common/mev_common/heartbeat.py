@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mev_common import lifecycle_keys as keys
 from mev_common import metrics
 from mev_common.chain import budget
 from mev_common.control import ensure_control_bucket
 from mev_common.logs import LastError
-from mev_common.ops import keys
 from mev_common.settings import ServicePorts
 from mev_common.subjects import consumer_specs
 

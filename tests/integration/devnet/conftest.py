@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector
-from mev_common.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy import deploy_devnet, devnet_account
-from mev_common.devnet.keys import load_or_create_key
-from mev_common.devnet.sender import Sender
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.keys import load_or_create_key
+from mev_ops.devnet.sender import Sender
 from web3 import Web3
 
 CHAIN_ID = 31337

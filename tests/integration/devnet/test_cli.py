@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mev_common.devnet.anvil import free_port, port_in_use
-from mev_common.devnet.artifacts import repo_root
+from mev_ops.devnet.anvil import free_port, port_in_use
+from mev_ops.devnet.artifacts import repo_root
 
 
 def mev_bot(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "mev_common.cli", "--config", "devnet.yaml", *args]
+    cmd = [sys.executable, "-m", "mev_ops.cli", "--config", "devnet.yaml", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from eth_utils import function_signature_to_4byte_selector
-from mev_common.devnet.artifacts import load_artifact, node_modules, repo_root
+from mev_ops.devnet.artifacts import load_artifact, node_modules, repo_root
 from web3 import Web3
 
 CONTRACTS = (

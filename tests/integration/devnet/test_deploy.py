@@ -9,9 +9,9 @@ from itertools import combinations, pairwise
 from pathlib import Path
 
 import pytest
-from mev_common.devnet.anvil import free_port, start_anvil
-from mev_common.devnet.deploy import deploy_devnet
-from mev_common.devnet.layout import plan_pools
+from mev_ops.devnet.anvil import free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.layout import plan_pools
 
 from tests.integration.devnet.conftest import CHAIN_ID, DEADLINE, SEED, Devnet
 

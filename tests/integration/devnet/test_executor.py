@@ -208,6 +208,6 @@ def test_report_gas_per_hop_count(devnet: Devnet) -> None:
 
 
 def _pair_abi() -> list[Any]:
-    from mev_common.devnet.artifacts import load_artifact
+    from mev_ops.devnet.artifacts import load_artifact
 
     return load_artifact("UniswapV2Pair").abi

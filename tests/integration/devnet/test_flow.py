@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mev_common.devnet.flow import run_flow
+from mev_ops.devnet.flow import run_flow
 
 from tests.integration.devnet.conftest import Devnet
 

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from mev_common.devnet.anvil import free_port, port_in_use
-from mev_common.devnet.artifacts import repo_root
-from mev_common.devnet.proxy_process import proxy_stats
+from mev_ops.devnet.anvil import free_port, port_in_use
+from mev_ops.devnet.artifacts import repo_root
+from mev_ops.devnet.proxy_process import proxy_stats
 
 
 def mev_bot(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "mev_common.cli", "--config", "hyper.yaml", *args]
+    cmd = [sys.executable, "-m", "mev_ops.cli", "--config", "hyper.yaml", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 

@@ -12,7 +12,7 @@ from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import get_sqrt_ratio_at_tick
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
-from mev_common.devnet.flow import EXACT_INPUT_SINGLE
+from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 
 from tests.integration.devnet.conftest import DEADLINE, Devnet
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
-from mev_common.nats_server import free_port
 from mev_common.runtime import rpc_check
 from mev_common.settings import RpcEndpoint
+from mev_ops.nats_server import free_port
 
 
 def test_all_down_only_when_the_last_call_to_every_endpoint_failed() -> None:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mev_common.devnet.flow_plan import MAX_USD, FlowPlanner
-from mev_common.devnet.layout import DEX_NAMES, PAIRS, TOKENS_BY_SYMBOL, plan_pools
+from mev_ops.devnet.flow_plan import MAX_USD, FlowPlanner
+from mev_ops.devnet.layout import DEX_NAMES, PAIRS, TOKENS_BY_SYMBOL, plan_pools
 
 
 def fake_deployment() -> dict[str, Any]:

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from mev_common.devnet.keys import KeyFileError, load_or_create_key
+from mev_ops.devnet.keys import KeyFileError, load_or_create_key
 
 
 def test_created_once_private_and_reused(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from mev_common.cli import build_parser, main
-from mev_common.ops.duration import parse_duration
+from mev_ops.cli import build_parser, main
+from mev_ops.duration import parse_duration
 
 ARG = "argument "
 

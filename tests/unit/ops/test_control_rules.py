@@ -114,7 +114,7 @@ async def test_watcher_rejects_a_bad_value_and_a_failing_apply_without_raising()
 
 
 def test_status_shows_a_rejected_value_as_rejected() -> None:
-    from mev_common.ops.status import shown_control
+    from mev_ops.status import shown_control
 
     assert shown_control(control.RPC_RATE_FACTOR, "0.8") == "0.8"
     assert shown_control(control.RPC_RATE_FACTOR, "") == "-"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from mev_common import stack
+from mev_ops import stack
 
 
 def test_advice_names_the_service_its_last_error_and_the_commands() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import nats
 from mev_common.executor import ExecHop, encode_execute
 from mev_common.messages import Bundle, Outcome
-from mev_common.ops.dry_run import dry_run_env, dry_run_ledger, summarize
 from mev_common.settings import format_wei, load_settings
+from mev_ops.dry_run import dry_run_env, dry_run_ledger, summarize
 
 from services.submit.ledger import Ledger
 from tests.conftest import NatsEndpoint
@@ -103,9 +103,9 @@ def test_live_stack_names_a_fresh_heartbeat_on_a_shared_nats(
     import time
 
     import orjson
+    from mev_common import lifecycle_keys as keys
     from mev_common.control import ensure_control_bucket
-    from mev_common.ops import keys
-    from mev_common.ops.dry_run import live_stack
+    from mev_ops.dry_run import live_stack
 
     settings = load_settings(write_config(tmp_path, nats_server.url, 31337))
     assert live_stack(settings) == []

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mev_common.ops.instances import Instance
-from mev_common.ops.status import format_uptime, last_error, render_table, row_for
+from mev_ops.instances import Instance
+from mev_ops.status import format_uptime, last_error, render_table, row_for
 
 BEAT = {
     "service": "submit",

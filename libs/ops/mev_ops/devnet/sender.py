@@ -19,7 +19,7 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
-from mev_common.devnet.artifacts import Artifact
+from mev_ops.devnet.artifacts import Artifact
 
 GWEI = 10**9
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from mev_common.devnet.artifacts import anvil_binary
+from mev_ops.devnet.artifacts import anvil_binary
 
 # anvil's well-known public test mnemonic: account 0 deploys, accounts 1..8 are flow users.
 DEVNET_MNEMONIC = "test test test test test test test test test test test junk"

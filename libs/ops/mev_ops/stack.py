@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-
-from mev_common.nats_server import EmbeddedNats
-from mev_common.ops.nats_auth_cmds import declare
-from mev_common.pipeline_status import parse_metrics, pipeline_status
 from mev_common.settings import ConfigError, Settings, load_settings
+
+from mev_ops.nats_auth_cmds import declare
+from mev_ops.nats_server import EmbeddedNats
+from mev_ops.pipeline_status import parse_metrics, pipeline_status
 
 SERVICES = ("ingest", "detect", "simulate", "submit")
 COLORS = {
@@ -275,10 +275,10 @@ def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
     swap flow. Returns stop functions; a devnet we started is taken down again."""
     if settings.devnet is None:
         return []
-    from mev_common.devnet.anvil import find_running
-    from mev_common.devnet.commands import data_dir
+    from mev_ops.devnet.anvil import find_running
+    from mev_ops.devnet.commands import data_dir
 
-    cli = [sys.executable, "-m", "mev_common.cli", "--config", str(config), "devnet"]
+    cli = [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "devnet"]
     undo: list[Callable[[], None]] = []
     if find_running(data_dir(settings)) is None:
         if _run_logged("devnet", [*cli, "up"]) != 0:

@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 
 import nats.errors
+from mev_common import control
+from mev_common import lifecycle_keys as keys
+from mev_common.settings import Settings
 from nats.js.kv import KeyValue
 
-from mev_common import control
-from mev_common.ops import keys
-from mev_common.ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
-from mev_common.settings import Settings
+from mev_ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
-from web3 import Web3
-
 from mev_common.amm.v3 import TICK_SPACING
 from mev_common.amm.v3_math import MAX_TICK, MIN_TICK, get_tick_at_sqrt_ratio
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.layout import TOKENS_BY_SYMBOL, V3PoolSpec, plan_v3_pools, raw_amount
-from mev_common.devnet.sender import Sender, TxFailed, endpoint_uri
+from web3 import Web3
+
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.layout import TOKENS_BY_SYMBOL, V3PoolSpec, plan_v3_pools, raw_amount
+from mev_ops.devnet.sender import Sender, TxFailed, endpoint_uri
 
 FAR_DEADLINE = 2**40
 NO_DESCRIPTOR = "0x" + "00" * 20  # tokenURI is never called on the devnet

@@ -18,17 +18,17 @@ from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from mev_common.amm.v3 import V3Pool
+from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 from web3.types import BlockIdentifier
 
-from mev_common.amm.v3 import V3Pool
-from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy import devnet_account
-from mev_common.devnet.flow_plan import FlowPlanner, SwapIntent
-from mev_common.devnet.layout import USER_COUNT
-from mev_common.devnet.sender import GWEI, Sender, rpc
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.flow_plan import FlowPlanner, SwapIntent
+from mev_ops.devnet.layout import USER_COUNT
+from mev_ops.devnet.sender import GWEI, Sender, rpc
 
 GAS_PER_HOP = 200_000
 FLOW_WORDS = 8  # tick bitmap words either side of the price the flow's V3 model reads

@@ -15,18 +15,18 @@ from typing import Any
 
 import nats.js.errors
 import orjson
-
 from mev_common import control
-from mev_common.ops import keys
-from mev_common.ops.instances import (
+from mev_common import lifecycle_keys as keys
+from mev_common.settings import SERVICE_NAMES, Settings
+from mev_common.subjects import consumer_specs
+
+from mev_ops.instances import (
     BrokerUnreachable,
     Instance,
     connect,
     control_bucket,
     read_instances,
 )
-from mev_common.settings import SERVICE_NAMES, Settings
-from mev_common.subjects import consumer_specs
 
 COLUMNS = (
     "SERVICE", "INSTANCE", "HEALTH", "READY", "VERSION", "UPTIME", "LAG", "RPC/MIN", "LAST ERROR",

@@ -19,8 +19,9 @@ import threading
 from pathlib import Path
 
 from mev_common.ledger_view import LedgerUnreadable, distinct_would_be_sends, read_trades
-from mev_common.nats_server import free_port
 from mev_common.settings import SERVICE_NAMES, Settings, format_wei, load_settings
+
+from mev_ops.nats_server import free_port
 
 HEALTHY_WITHIN_S = 60.0
 SHOWN_SENDS = 20
@@ -76,7 +77,7 @@ def port_in_use(host: str, port: int) -> bool:
 def _live_heartbeats(settings: Settings) -> list[str]:
     import asyncio
 
-    from mev_common.ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
+    from mev_ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
 
     async def read() -> list[str]:
         nc = await connect(settings)
@@ -98,7 +99,7 @@ def _live_heartbeats(settings: Settings) -> list[str]:
 
 
 def run_dry(config: Path, settings: Settings, duration_s: float) -> int:
-    from mev_common.stack import health_urls, run_stack, wait_healthy
+    from mev_ops.stack import health_urls, run_stack, wait_healthy
 
     if busy := live_stack(settings):
         print(

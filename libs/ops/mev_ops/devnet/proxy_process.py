@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from mev_common.devnet.anvil import AnvilError, port_in_use, process_cmdline, stop_pid
-from mev_common.devnet.hyperevm_proxy import STATS_PATH
+from mev_ops.devnet.anvil import AnvilError, port_in_use, process_cmdline, stop_pid
+from mev_ops.devnet.hyperevm_proxy import STATS_PATH
 
-PROXY_MODULE = "mev_common.devnet.hyperevm_proxy"
+PROXY_MODULE = "mev_ops.devnet.hyperevm_proxy"
 PID_FILE = "proxy.pid"
 LOG_FILE = "proxy.log"
 

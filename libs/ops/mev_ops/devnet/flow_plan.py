@@ -16,7 +16,8 @@ from typing import Any
 
 from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import V3MathError
-from mev_common.devnet.layout import DEX_NAMES, USER_COUNT, raw_amount
+
+from mev_ops.devnet.layout import DEX_NAMES, USER_COUNT, raw_amount
 
 # Trade size in USD: Pareto (heavy tail) from MIN_USD, capped.
 MIN_USD = 300.0

@@ -18,19 +18,19 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
+from mev_common.chain.pools import v2_pair_address
 from web3 import Web3
 
-from mev_common.chain.pools import v2_pair_address
-from mev_common.devnet.anvil import DEVNET_MNEMONIC
-from mev_common.devnet.artifacts import load_artifact
-from mev_common.devnet.deploy_v3 import (
+from mev_ops.devnet.anvil import DEVNET_MNEMONIC
+from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy_v3 import (
     check_v3,
     plan_v3_contracts,
     plan_v3_pools_txs,
     v3_weth_needed,
 )
-from mev_common.devnet.keys import load_or_create_key
-from mev_common.devnet.layout import (
+from mev_ops.devnet.keys import load_or_create_key
+from mev_ops.devnet.layout import (
     DEX_FEE_BPS,
     DEX_NAMES,
     TOKENS,
@@ -40,7 +40,7 @@ from mev_common.devnet.layout import (
     raw_amount,
     token_supply,
 )
-from mev_common.devnet.sender import GWEI, Sender, TxFailed, rpc, send_bulk, wait_all
+from mev_ops.devnet.sender import GWEI, Sender, TxFailed, rpc, send_bulk, wait_all
 
 DEPLOYMENT_VERSION = 1
 MAX_UINT = 2**256 - 1

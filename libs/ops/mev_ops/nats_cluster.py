@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nats
 
-from mev_common.nats_server import free_port, nats_server_binary, wait_for_port
+from mev_ops.nats_server import free_port, nats_server_binary, wait_for_port
 
 CLUSTER_NAME = "mev"
 

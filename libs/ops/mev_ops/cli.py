@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mev_common.ops.duration import control_arg, duration_arg
+from mev_ops.duration import control_arg, duration_arg
 
 if TYPE_CHECKING:
     from mev_common.settings import Settings
@@ -183,37 +183,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(_given(args, f) for f in CONTROL_FLAGS):
         return _control(args)
     if args.dry_run:
-        from mev_common.ops.dry_run import run_dry
         from mev_common.settings import resolve_config_path
+
+        from mev_ops.dry_run import run_dry
 
         settings = _settings(args.config)
         if settings is None:
             return 2
         return run_dry(resolve_config_path(args.config), settings, args.duration or 60.0)
     if args.command == "status":
-        from mev_common.ops.status import run_status
+        from mev_ops.status import run_status
 
         settings = _settings(args.config)
         return 2 if settings is None else run_status(settings, as_json=args.json)
     if args.validate_config:
         if args.command:
             parser.error("--validate-config takes no command")
-        from mev_common.config_check import validate_config
+        from mev_ops.config_check import validate_config
 
         return validate_config(args.config, verbose=args.verbose, offline=args.offline)
     if args.command == "run":
-        from mev_common.stack import run_stack
+        from mev_ops.stack import run_stack
 
         return run_stack(args.config)
     if args.command == "nats-auth":
-        from mev_common.ops.nats_auth_cmds import auth_dir, run_nats_auth
+        from mev_ops.nats_auth_cmds import auth_dir, run_nats_auth
 
         settings = _settings(args.config)
         if settings is None:
             return 2
         return run_nats_auth(settings, args.action, auth_dir(settings, args.dir), args.user)
     if args.command == "devnet":
-        from mev_common.devnet.commands import run_devnet_command
+        from mev_ops.devnet.commands import run_devnet_command
 
         return run_devnet_command(args)
     parser.print_usage(sys.stderr)
@@ -239,7 +240,7 @@ def _settings(config: str | None) -> Settings | None:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from mev_common.ops import control_cmds as cmds
+    from mev_ops import control_cmds as cmds
 
     settings = _settings(args.config)
     if settings is None:

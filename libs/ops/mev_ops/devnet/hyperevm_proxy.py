@@ -9,7 +9,7 @@ client IP answered with HTTP 429 (a batch counts each call). It does NOT reprodu
 (anvil has one block size), HyperCore system transactions, or the real endpoint's latency.
 
 Every call and every refusal is counted by method; `GET /stats` returns the counts as JSON (that
-read is not counted). Run: `python -m mev_common.devnet.hyperevm_proxy --upstream URL --port N`.
+read is not counted). Run: `python -m mev_ops.devnet.hyperevm_proxy --upstream URL --port N`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from mev_common.devnet import hyperevm_rules as rules
+from mev_ops.devnet import hyperevm_rules as rules
 
 STATS_PATH = "/stats"
 RATE_LIMITED_CODE = -32005

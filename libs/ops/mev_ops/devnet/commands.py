@@ -14,15 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mev_common.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
-from mev_common.devnet.artifacts import ToolchainMissing
-from mev_common.devnet.deploy import DeployError, deploy_devnet
-from mev_common.devnet.flow import run_flow
-from mev_common.devnet.keys import KeyFileError
-from mev_common.devnet.proxy_process import LOG_FILE as PROXY_LOG
-from mev_common.devnet.proxy_process import start_proxy, stats_url, stop_proxy
-from mev_common.devnet.sender import TxFailed
 from mev_common.settings import ConfigError, DevnetSettings, Settings, load_settings
+
+from mev_ops.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
+from mev_ops.devnet.artifacts import ToolchainMissing
+from mev_ops.devnet.deploy import DeployError, deploy_devnet
+from mev_ops.devnet.flow import run_flow
+from mev_ops.devnet.keys import KeyFileError
+from mev_ops.devnet.proxy_process import LOG_FILE as PROXY_LOG
+from mev_ops.devnet.proxy_process import start_proxy, stats_url, stop_proxy
+from mev_ops.devnet.sender import TxFailed
 
 # Used when the config has no `devnet:` section.
 DEFAULT_SEED = 1

@@ -15,13 +15,12 @@ from typing import Any
 import nats
 import nats.errors
 import orjson
-from nats.aio.client import Client
-from nats.js.kv import KeyValue
-
+from mev_common import lifecycle_keys as keys
 from mev_common.control import ensure_control_bucket
 from mev_common.nats_auth import OPERATOR, NatsAuthError, connect_options
-from mev_common.ops import keys
 from mev_common.settings import Settings
+from nats.aio.client import Client
+from nats.js.kv import KeyValue
 
 
 class BrokerUnreachable(Exception):

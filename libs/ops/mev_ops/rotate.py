@@ -1,6 +1,6 @@
 """The on-chain half of a key rotation (scripts/rotate-keys.sh runs it; docs/RUNBOOK.md).
 
-    python -m mev_common.ops.rotate [--config PATH] --old-key PATH --new-key PATH
+    python -m mev_ops.rotate [--config PATH] --old-key PATH --new-key PATH
 
 Steps, in order, each skipped when already done, so a rerun after a failure resumes:
   1. sweep the executor's profit tokens (WETH and every known token it holds) and its ETH to
@@ -24,10 +24,6 @@ from typing import Any, cast
 
 from eth_abi import decode
 from eth_utils import to_checksum_address
-from web3 import Web3
-from web3.exceptions import ContractLogicError
-from web3.types import TxParams
-
 from mev_common.executor import (
     decode_revert,
     encode_accept_ownership,
@@ -38,6 +34,9 @@ from mev_common.executor import (
     encode_transfer_ownership,
 )
 from mev_common.settings import KeySettings, Settings
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+from web3.types import TxParams
 
 ZERO = "0x" + "00" * 20
 RECEIPT_TIMEOUT_S = 120.0
@@ -195,12 +194,12 @@ def run(settings: Settings, old_key: Path, new_key: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mev_common.ops.rotate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mev_ops.rotate", description=__doc__)
     parser.add_argument("--config", metavar="PATH", help="config YAML (default as mev-bot)")
     parser.add_argument("--old-key", required=True, type=Path, help="key file owning the executor")
     parser.add_argument("--new-key", required=True, type=Path, help="key file to hand it to")
     args = parser.parse_args(argv)
-    from mev_common.cli import _settings as load_or_report  # prints each config problem
+    from mev_ops.cli import _settings as load_or_report  # prints each config problem
 
     settings = load_or_report(args.config)
     return 2 if settings is None else run(settings, args.old_key, args.new_key)
