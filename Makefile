@@ -12,12 +12,13 @@ CONFIG ?= config/devnet.yaml
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test lint fmt run bench e2e compose-config clean help
+.PHONY: setup test test-fast lint fmt run bench e2e compose-config clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - set up, then start NATS, the devnet and the four services (Ctrl-C stops all)"
 	@echo "make test   - set up, then ruff and pytest (real nats-server, real anvil)"
+	@echo "make test-fast - lint, unit and contract tests (no devnet runs, about a minute)"
 	@echo "make lint   - ruff and mypy (strict on the runtime library and pure modules)"
 	@echo "make bench  - benchmarks (bench/)"
 
@@ -65,6 +66,11 @@ fmt: setup
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The inner loop: lint, unit tests and the contract tests (anvil, no devnet run, no NATS).
+FAST_TESTS := tests/unit tests/integration/devnet/test_contract_build.py tests/security/test_executor_attacks.py
+test-fast: lint
+	$(BIN)/pytest -q $(FAST_TESTS) $(PYTEST_ARGS)
 
 run: setup
 	exec $(BIN)/mev-bot run --config $(CONFIG)

@@ -175,10 +175,14 @@ class PendingTx(Message):
 
 
 class Hop(BaseModel):
-    """One swap through one pool: `amount_out` is what the exact V2 math promises."""
+    """One swap through one pool: `amount_out` is what the pool's exact math promises.
+
+    `kind` is the pool design: "v2" (constant product) or "v3" (concentrated liquidity, whose
+    fee tier in pips is `fee_bps * 100`: 500 -> 5, 3000 -> 30, 10000 -> 100)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["v2", "v3"] = "v2"
     pool: Address
     token_in: Address
     token_out: Address
