@@ -266,7 +266,7 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     main_task = asyncio.create_task(main(rt), name=f"{service}-main")
     rt.add_check(
         "nats",
-        lambda: Check(bus.nc.is_connected, "connected" if bus.nc.is_connected else "disconnected"),
+        lambda: Check(bus.is_connected, "connected" if bus.is_connected else "disconnected"),
     )
     rt.add_check("main_loop", lambda: _task_check(main_task))
 
@@ -366,7 +366,7 @@ async def _status_loop(rt: Runtime) -> None:
     while True:
         ok, _ = rt.health()
         metrics.STATUS.set(1 if ok else 0)
-        metrics.NATS_CONNECTED.set(1 if rt.bus.nc.is_connected else 0)
+        metrics.NATS_CONNECTED.set(1 if rt.bus.is_connected else 0)
         processed = metrics.counter_total(metrics.TRANSACTIONS_PROCESSED)
         metrics.TRANSACTIONS_PER_SECOND.set(tps.rate(processed))
         error_rate = errors.rate(metrics.counter_total(metrics.ERRORS))
