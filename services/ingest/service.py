@@ -24,6 +24,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from mev_common import metrics, subjects
+from mev_common.aio import until_stopped
 from mev_common.bus import Retryable
 from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
@@ -292,12 +293,9 @@ class Ingest:
             )
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
-        """Run `work` until it ends or the service stops (then cancel it)."""
-        task = asyncio.ensure_future(work)
-        stopper = asyncio.create_task(self.rt.stop.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (task, stopper):
-            if not t.done():
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, *WS_ERRORS):
-                    await t
+        """Run `work` until it ends or the service stops (then cancel it); a failure falls
+        back to polling, like a dropped socket."""
+        try:
+            await until_stopped(self.rt.stop, work)
+        except Exception as exc:
+            log.warning("subscription failed", extra={"fields": {"error": repr(exc)}})
