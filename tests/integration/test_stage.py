@@ -90,8 +90,11 @@ async def test_stage_drains_cancels_and_closes_in_order(bus: Bus, tmp_path: Path
         stage.spawn(finishes_its_step(), "drainer", drain=True)
         stage.on_close(lambda: events.append("closed first-opened"))
         stage.on_close(lambda: events.append("closed last-opened"))
+        for _ in range(50):  # short tasks are forgotten once done: a long run spawns many
+            await stage.spawn(asyncio.sleep(0), "short", drain=True)
         await asyncio.sleep(0.1)
         assert "rpc" in rt.checks
+        assert len(stage._draining) == 1  # the drainer only
     assert rt.stop.is_set() and not rt.ready
     assert events == ["daemon cancelled", "drained", "closed last-opened", "closed first-opened"]
 

@@ -67,8 +67,8 @@ class Stage:
         self.rt = rt
         self.rpc = rpc
         self._group = tasks
-        self._daemons: list[asyncio.Task[Any]] = []
-        self._draining: list[asyncio.Task[Any]] = []
+        self._daemons: set[asyncio.Task[Any]] = set()
+        self._draining: set[asyncio.Task[Any]] = set()
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     @property
@@ -82,7 +82,9 @@ class Stage:
         must finish its step: release a lease, record a receipt) gets `DRAIN_S` to end; any
         other is cancelled at once."""
         task = self._group.create_task(coro, name=f"{self.rt.service}:{name}")
-        (self._draining if drain else self._daemons).append(task)
+        running = self._draining if drain else self._daemons
+        running.add(task)
+        task.add_done_callback(running.discard)  # a long run spawns many short tasks
         return task
 
     def on_close(self, close: Callable[[], Any]) -> None:
@@ -189,10 +191,10 @@ class Stage:
     async def _wind_down(self) -> None:
         self.rt.stop.set()
         self.rt.ready = False
-        for task in self._daemons:
+        for task in list(self._daemons):
             task.cancel()
         if self._draining:
-            _, late = await asyncio.wait(self._draining, timeout=DRAIN_S)
+            _, late = await asyncio.wait(set(self._draining), timeout=DRAIN_S)
             for task in late:
                 log.warning(
                     "task did not drain in time", extra={"fields": {"task": task.get_name()}}
