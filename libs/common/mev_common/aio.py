@@ -1,6 +1,6 @@
 """The waits every long-running loop needs: sleep unless stopped, the first of several events,
 work unless stopped first; and a helper loop that logs its failure. One place, so no loop
-hand-rolls `create_task` + `wait` + `cancel` again."""
+hand-rolls task creation, `wait` and `cancel` again."""
 
 from __future__ import annotations
 
