@@ -15,7 +15,8 @@ older than the block) runs for real against the patched slots and the next block
 Our executor's own trades move its token balances: those come from the trade's Swap logs
 (pair_state.executor_deltas). We refork (cheap: state is fetched lazily) only when patching
 cannot be exact: a reorg, a gap in the block stream, a pair we cannot read, a token whose
-balance slot we could not find, or a trade of ours whose token flows the logs cannot account for.
+balance slot we could not find, a trade of ours whose token flows the logs cannot account for,
+or any Uniswap V3 pool event (V3 storage is not rebuilt from logs yet: pair_state.V3_POOL_TOPICS).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from services.simulate.pair_state import (
     SLOT_TOKEN1,
     SWAP_TOPIC,
     SYNC_TOPIC,
+    V3_POOL_TOPICS,
     PairSlots,
     apply_sync,
     decode_sync,
@@ -130,6 +132,8 @@ class WarmEvm:
         assert evm is not None
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for entry in sorted(block.logs, key=lambda e: e.log_index):
+            if entry.topics and entry.topics[0] in V3_POOL_TOPICS:
+                raise NeedsRefork(f"V3 pool {entry.address} changed")
             if entry.topics and entry.topics[0] == SYNC_TOPIC:
                 try:
                     syncs[entry.address].append(decode_sync(entry.data))
