@@ -14,7 +14,7 @@ transaction succeeded and the executor's 10 WETH went to the attacker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from eth_abi import encode
@@ -56,6 +56,15 @@ class Arena:
         """A fresh sender each time: its nonce follows the chain across snapshot reverts."""
         return self.devnet.user(ATTACKER)
 
+    def extra_tokens(self) -> tuple[tuple[str, Any], ...]:
+        return (("mirror", self.mirror), ("hook", self.hook_token))
+
+
+class TokenHolder(Protocol):
+    """An arena whose attacker tokens `holdings` counts too."""
+
+    def extra_tokens(self) -> tuple[tuple[str, Any], ...]: ...
+
 
 def contract(devnet: Devnet, name: str, address: str) -> Any:
     return devnet.w3.eth.contract(address=address, abi=load_artifact(name).abi)
@@ -87,10 +96,10 @@ def arena(devnet: Devnet) -> Arena:
     return Arena(devnet, pair, mirror, hook_token, factories)
 
 
-def holdings(devnet: Devnet, arena: Arena, address: str) -> dict[str, int]:
+def holdings(devnet: Devnet, arena: TokenHolder, address: str) -> dict[str, int]:
     """Every token the attacks touch (all devnet tokens, the attacker's) and ETH, in wei."""
     out = {s: devnet.balance(s, address) for s in devnet.deployment["tokens"]}
-    for name, token in (("mirror", arena.mirror), ("hook", arena.hook_token)):
+    for name, token in arena.extra_tokens():
         out[name] = int(token.functions.balanceOf(address).call())
     out["ETH"] = int(devnet.w3.eth.get_balance(address))
     return out
@@ -104,7 +113,9 @@ def execute_data(devnet: Devnet, hops: list[Any], amount: int, min_profit: int, 
     return devnet.executor.encode_abi("execute", [hops, amount, min_profit, flash])
 
 
-def attempt(devnet: Devnet, arena: Arena, sender: Sender, to: str, data: Any, error: str) -> Any:
+def attempt(
+    devnet: Devnet, arena: TokenHolder, sender: Sender, to: str, data: Any, error: str
+) -> Any:
     """eth_call names the revert; the same bytes mined revert; the executor keeps every wei.
     Returns the decoded error arguments."""
     executor = devnet.executor.address

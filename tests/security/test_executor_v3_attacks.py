@@ -23,9 +23,17 @@ from mev_common.executor import ExecHop, encode_execute
 from mev_ops.devnet.sender import Sender
 
 from tests.integration.devnet import conftest as devnet_conftest
-from tests.integration.devnet.conftest import Devnet, custom_error
+from tests.integration.devnet.conftest import Devnet
 from tests.integration.devnet.v3_routes import Leg, exec_hops
-from tests.security.test_executor_attacks import ATTACKER, STRANGER, contract, deploy, mined
+from tests.security.test_executor_attacks import (
+    ATTACKER,
+    STRANGER,
+    attempt,
+    contract,
+    deploy,
+    holdings,
+    mined,
+)
 
 devnet = devnet_conftest.devnet
 chain_snapshot = devnet_conftest.chain_snapshot
@@ -48,6 +56,9 @@ class V3Arena:
     def attacker(self) -> Sender:
         return self.devnet.user(ATTACKER)
 
+    def extra_tokens(self) -> tuple[tuple[str, Any], ...]:
+        return (("attacker token", self.token),)
+
 
 @pytest.fixture(scope="module")
 def arena(devnet: Devnet) -> V3Arena:
@@ -58,23 +69,6 @@ def arena(devnet: Devnet) -> V3Arena:
         deploy(devnet, attacker, "AttackerV3Factory"),
         deploy(devnet, attacker, "AttackerToken"),
     )
-
-
-def holdings(devnet: Devnet, arena: V3Arena, address: str) -> dict[str, int]:
-    out = {s: devnet.balance(s, address) for s in devnet.deployment["tokens"]}
-    out["attacker token"] = int(arena.token.functions.balanceOf(address).call())
-    out["ETH"] = int(devnet.w3.eth.get_balance(address))
-    return out
-
-
-def attempt(devnet: Devnet, arena: V3Arena, sender: Sender, to: str, data: Any, error: str) -> Any:
-    """eth_call names the revert; the same bytes mined revert; the executor keeps every wei."""
-    executor = devnet.executor.address
-    before = holdings(devnet, arena, executor)
-    args = custom_error(devnet.revert_data(sender.address, to, data), error)
-    assert mined(devnet, sender, to, data)["status"] == 0
-    assert holdings(devnet, arena, executor) == before
-    return args
 
 
 def v3(pool: str, token_in: str, token_out: str, fee_pips: int) -> ExecHop:
