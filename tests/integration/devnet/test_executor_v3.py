@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 from mev_common.executor import encode_execute
+from mev_ops.devnet.artifacts import load_artifact
 from web3.logs import DISCARD
 
-from tests.integration.devnet.conftest import Devnet
+from tests.integration.devnet.conftest import Devnet, custom_error
 from tests.integration.devnet.v3_routes import Leg, exec_hops, expected_outputs
 
 WETH = 10**18
@@ -72,3 +73,47 @@ def test_v3_and_mixed_cycles_earn_exactly_the_modelled_profit(
     ]
     GAS[f"{route}/{'flash' if flash else 'own'}"] = receipt["gasUsed"]
     print(f"gas {route} flash={flash}: {receipt['gasUsed']}")
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_storage_commit_build_trades_v3_and_refuses_forged_v3_callbacks(devnet: Devnet) -> None:
+    """The build for chains without TSTORE (shanghai, HyperEVM): a V3 flash cycle earns the
+    modelled profit, the commitment slot is zero afterwards, a forged callback is refused."""
+    deployer = devnet.user(0)
+    bot = devnet.bot()
+    dexes = [
+        (d["factory"], bytes.fromhex(d["init_code_hash"][2:])) for d in devnet.deployment["dexes"]
+    ]
+    beneficiary = devnet.deployment["executor"]["beneficiary"]
+    art = load_artifact("ExecutorStorageCommit")
+    tx, address = deployer.deploy(art, [bot.address, beneficiary, dexes], 6_000_000)
+    assert devnet.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    legacy = devnet.w3.eth.contract(address=address, abi=art.abi)
+    for dex in devnet.deployment["v3_dexes"]:
+        code_hash = bytes.fromhex(dex["init_code_hash"][2:])
+        allow = legacy.encode_abi("setV3Factory", [dex["factory"], code_hash, True])
+        receipt = devnet.w3.eth.wait_for_transaction_receipt(bot.send(address, allow, 200_000))
+        assert receipt["status"] == 1
+    legs, amount = ROUTES["v3-v3"]
+    profit = expected_outputs(devnet, legs, amount)[-1] - amount
+    assert profit > 0
+    weth = devnet.token("WETH")
+    fund = weth.encode_abi("transfer", [address, amount])
+    sender = devnet.user(1)
+    assert (
+        devnet.w3.eth.wait_for_transaction_receipt(sender.send(weth.address, fund, 100_000))[
+            "status"
+        ]
+        == 1
+    )
+    data = encode_execute(exec_hops(devnet, legs), amount, profit, True)
+    receipt = devnet.w3.eth.wait_for_transaction_receipt(bot.send(address, data, 1_500_000))
+    assert receipt["status"] == 1
+    assert devnet.balance("WETH", address) == amount + profit
+    # owner 0, pendingOwner 1, beneficiary 2, factories 3, V3 factories 4, commitment 5
+    assert devnet.w3.eth.get_storage_at(address, 4) == (2).to_bytes(32, "big")
+    assert devnet.w3.eth.get_storage_at(address, 5) == b"\x00" * 32
+    forged = legacy.encode_abi("uniswapV3SwapCallback", [amount, 0, b"\x00" * 32])
+    args = custom_error(devnet.revert_data(bot.address, address, forged),
+                        "UnexpectedV3Callback(address)")  # fmt: skip
+    assert args == (bot.address.lower(),)
