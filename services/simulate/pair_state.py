@@ -19,12 +19,14 @@ from mev_common.messages import Log
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)").hex()
 # Every event a Uniswap V3 pool emits when its storage changes. Its state (slot0, liquidity,
-# fee growth, crossed ticks, oracle observations) is not rebuilt from logs here: a block with
-# any of them makes the warm EVM refork (exact, slower), see warm.py.
+# fee growth, crossed ticks, oracle observations) is not rebuilt from logs here: such a pool is
+# dirty until the warm EVM reforks (warm.py). V3 Swap's first indexed topic is the swapper.
+V3_SWAP = "Swap(address,address,int256,int256,uint160,uint128,int24)"
+V3_SWAP_TOPIC = "0x" + keccak(text=V3_SWAP).hex()
 V3_POOL_TOPICS = frozenset(
     "0x" + keccak(text=sig).hex()
     for sig in (
-        "Swap(address,address,int256,int256,uint160,uint128,int24)",
+        V3_SWAP,
         "Mint(address,address,int24,int24,uint128,uint256,uint256)",
         "Burn(address,int24,int24,uint128,uint256,uint256)",
         "Collect(address,address,int24,int24,uint128,uint128)",

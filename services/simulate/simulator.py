@@ -70,6 +70,7 @@ class Simulator:
             return Verdict("quarantined")
         if opp.strategy == "backrun" and opp.victim is None:
             return Verdict("no_victim")
+        self.warm.refresh([h.pool for h in opp.hops if h.kind == "v3"])
         evm = self.warm.evm
         assert evm is not None
         flash = self.settings.simulate.flash

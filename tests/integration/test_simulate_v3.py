@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_abi import encode
 from mev_common.chain.contracts import read_deployment
 from mev_common.messages import Block, Log, Opportunity, block_from_rpc
 from mev_common.settings import load_settings
 from mev_ops.devnet.anvil import free_port, start_anvil
 from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 from web3 import Web3
 
 from services.simulate.quarantine import Quarantine
@@ -32,6 +34,7 @@ from tests.support.stack import write_config
 
 WETH = 10**18
 GWEI = 10**9
+SWAP_PARAMS = "(address,address,uint24,address,uint256,uint256,uint256,uint160)"
 ROUTES = {  # (legs, amount in): profitable on the devnet's seed-1 prices
     "v3-v3": ([Leg("A:WETH/USDC:500", "WETH", "USDC"), Leg("B:WETH/USDC:500", "USDC", "WETH")],
               5 * WETH),
@@ -134,8 +137,58 @@ def test_a_v3_bundle_costs_and_earns_exactly_what_simulate_said(
     assert receipt["status"] == 1 and receipt["blockNumber"] == head.number + 1
     assert receipt["gasUsed"] == bundle.simulated_gas_used
     assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
-    # the block has V3 Swap logs: the warm EVM cannot patch V3 storage, it reforks
+    # our own trade went through V3 pools: its token flows are not patched from logs, it reforks
     mined = head_block(devnet)
     warm.advance(mined)
     assert (warm.forks, warm.head) == (2, mined)
-    assert warm.last_refork_reason.startswith("V3 pool ")
+    assert warm.last_refork_reason.startswith("our executor traded through V3 pool ")
+
+
+def test_a_user_v3_swap_marks_its_pool_and_the_next_simulation_through_it_reforks(
+    world: tuple[Devnet, Path], devnet: Devnet
+) -> None:
+    """A block with a user's SwapRouter swap patches (no refork): V2 routes stay warm, and the
+    first simulation through the swapped pool reforks first, then lands exactly as simulated."""
+    base = world[1]
+    config = write_config(base / "user-swap", "nats://127.0.0.1:1", CHAIN_ID,
+                          contracts={"deployment_file": str(devnet.deployment_path)},
+                          simulate={"flash": True})  # fmt: skip
+    settings = load_settings(config)
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    head = head_block(devnet)
+    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, executor, 1.0)
+    warm.fork(head)
+    simulator = Simulator(settings, warm, bot, devnet.deployment["weth"], Quarantine(3, 60, 60))
+    # a user buys WETH with 20,000 USDC on A's 500-pip pool: WETH dearer there
+    tokens, user = devnet.deployment["tokens"], devnet.user(3)
+    dex = next(x for x in devnet.deployment["v3_dexes"] if x["name"] == "A")
+    params = (tokens["USDC"]["address"], tokens["WETH"]["address"], 500, user.address,
+              2**40, 20_000 * 10**6, 0, 0)  # fmt: skip
+    devnet.rpc("evm_setNextBlockTimestamp", [head.timestamp + 1])
+    swap = user.send(dex["swap_router"], EXACT_INPUT_SINGLE + encode([SWAP_PARAMS], [params]),
+                     600_000)  # fmt: skip
+    assert devnet.w3.eth.wait_for_transaction_receipt(swap)["status"] == 1
+    block = head_block(devnet)
+    warm.advance(block)
+    pool = v3_spec(devnet, "A:WETH/USDC:500")["address"]
+    assert (warm.forks, warm.head, warm.dirty_v3) == (1, block, {pool.lower()})
+    # a V2-only route does not touch it: no refork
+    v2_route = [Leg("A:WETH/USDC", "WETH", "USDC"), Leg("B:WETH/USDC", "USDC", "WETH")]
+    simulator.simulate(opportunity(devnet, v2_route, WETH, block), time.monotonic())
+    assert warm.forks == 1
+    legs, amount = ROUTES["v3-v3"]
+    opp = opportunity(devnet, legs, amount, block)
+    verdict = simulator.simulate(opp, time.monotonic())
+    assert warm.forks == 2 and warm.last_refork_reason == f"V3 pool {pool} changed"
+    assert not warm.dirty_v3
+    bundle = verdict.bundle
+    assert verdict.reason == "published" and bundle is not None, verdict
+    assert bundle.simulated_profit == opp.expected_profit > 0
+    devnet.rpc("evm_setNextBlockTimestamp", [block.timestamp + 1])
+    before = devnet.balance("WETH", executor)
+    tx = devnet.bot().send(executor, bytes.fromhex(bundle.data[2:]), bundle.gas_limit,
+                           max_fee=bundle.max_fee_per_gas, tip=GWEI)  # fmt: skip
+    receipt = devnet.w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1 and receipt["blockNumber"] == block.number + 1
+    assert receipt["gasUsed"] == bundle.simulated_gas_used
+    assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
