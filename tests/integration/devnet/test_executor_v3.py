@@ -6,7 +6,7 @@ itself enforces it to the wei; every other token balance of the executor is unch
 from __future__ import annotations
 
 import pytest
-from mev_common.executor import encode_execute
+from mev_common.executor import V3_HOP, encode_execute
 from mev_ops.devnet.artifacts import load_artifact
 from web3.logs import DISCARD
 
@@ -46,6 +46,7 @@ def test_v3_and_mixed_cycles_earn_exactly_the_modelled_profit(
     devnet: Devnet, route: str, flash: bool
 ) -> None:
     legs, amount = ROUTES[route]
+    assert devnet.executor.functions.V3_HOP().call() == V3_HOP  # the fee word's flag
     if route == "v3-v2":
         make_weth_cheap_on_v2_a(devnet)
     outs = expected_outputs(devnet, legs, amount)
