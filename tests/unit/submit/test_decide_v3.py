@@ -10,6 +10,7 @@ from eth_utils import to_checksum_address
 from mev_common.chain.contracts import V3Dex, load_contracts
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
 from mev_common.executor import V3_HOP, ExecHop, decode_execute, encode_execute
+from mev_common.messages import Hop
 from mev_common.settings import Settings
 
 from services.submit.decide import Policy, Refusal, SendPlan, decide
@@ -128,3 +129,14 @@ def test_v3_factories_come_from_the_config() -> None:
     gate = Policy.from_settings(configured, contracts)
     ok = bundle(data=data(v3(POOL_500, WETH, USDC, 5), ExecHop(PAIR_A, USDC, WETH, 30)))
     assert isinstance(decide(ok, gate, HEAD, Spend()), SendPlan)
+
+
+def test_a_message_hop_maps_onto_its_executor_hop() -> None:
+    """detect's `messages.Hop` (kind, fee in bps; a V3 tier is fee_bps * 100 pips) is what
+    simulate encodes: the 500-pip tier becomes the fee word V3_HOP | 500."""
+    hop = Hop(kind="v3", pool=POOL_500, token_in=WETH, token_out=USDC, fee_bps=5,
+              amount_in=1, amount_out=1)  # fmt: skip
+    assert ExecHop.of(hop) == v3(POOL_500, WETH, USDC, 5)
+    assert ExecHop.of(hop).fee_word == V3_HOP | 500
+    v2 = hop.model_copy(update={"kind": "v2", "pool": PAIR_A, "fee_bps": 30})
+    assert ExecHop.of(v2).fee_word == 30
