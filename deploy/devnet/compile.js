@@ -27,7 +27,7 @@ const CONTRACTS = [
   ["contracts/test/V3Attackers.sol", "AttackerV3Pool", "cancun"],
   ["contracts/test/V3Attackers.sol", "AttackerV3Factory", "cancun"],
 ];
-const IMPORTS = ["contracts/ExecutorBase.sol"];
+const IMPORTS = ["contracts/ExecutorBase.sol", "contracts/PoolSwaps.sol"];
 
 function settings(evmVersion) {
   // cancun: transient storage; no prague-only opcodes are needed.
