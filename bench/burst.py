@@ -2,6 +2,11 @@
 right after each block (the devnet flow does this: its per-block bookkeeping holds back the
 arrivals that fall due meanwhile, then sends them at once).
 
+Burst sizes follow the flow's: Poisson at `make run`'s flow rate (config/devnet.yaml
+`devnet.flow_rate`, 4 swaps per 1 s block), at most one swap per user. The size matters: a
+burst smaller than a consumer's fetch batch is what nats-py's batch fetch held for up to its
+0.5 s timeout (mev_common.pull); the earlier bursts of all 8 users filled the batch and hid it.
+
 Why real signed transactions: the burst must go through the node's pending feed and ingest
 (subscription, normalize, publish) before detect, which is where a burst queued. Each of the
 flow's users sends one swap per block at its next nonce, so no swap waits behind its sender's.
@@ -27,9 +32,24 @@ from bench.samples import swap_calldata
 from bench.stack import CHAIN_ID, Stack
 from bench.swaps import GWEI, _paths
 
+MAKE_RUN_FLOW_RATE = 4.0  # swaps per 1 s block, config/devnet.yaml devnet.flow_rate
+
+
+def burst_sizes(blocks: int, rate: float, users: int, seed: int) -> list[int]:
+    """Swaps per block: Poisson(`rate`) arrivals per 1 s block, capped at `users`, at least 1."""
+    rng = random.Random(f"bursts-{seed}")
+    sizes = []
+    for _ in range(blocks):
+        n, t = 0, rng.expovariate(rate)
+        while t < 1.0:
+            n, t = n + 1, t + rng.expovariate(rate)
+        sizes.append(max(1, min(users, n)))
+    return sizes
+
 
 def _signed_bursts(stack: Stack, blocks: int, seed: int) -> list[list[tuple[str, str]]]:
-    """Per block, one signed swap (raw hex, hash) from each flow user at its next nonce."""
+    """Per block, one signed swap (raw hex, hash) from each of a burst's users at its next
+    nonce; burst sizes from `burst_sizes`."""
     dep = stack.deployment
     rng = random.Random(seed)
     tokens = dep["tokens"]
@@ -40,9 +60,12 @@ def _signed_bursts(stack: Stack, blocks: int, seed: int) -> list[list[tuple[str,
         int(stack.rpc("eth_getTransactionCount", [a.address, "pending"]), 16) for a in accounts
     ]
     bursts = []
+    sizes = burst_sizes(blocks, MAKE_RUN_FLOW_RATE, len(accounts), seed)
+    used = [0] * len(accounts)  # swaps each user sent so far: its next nonce
     for b in range(blocks):
         burst = []
-        for k, account in enumerate(accounts):
+        for k in rng.sample(range(len(accounts)), sizes[b]):
+            account = accounts[k]
             path = rng.choice(paths)
             spec = TOKENS_BY_SYMBOL[path[0]]
             amount = int(10 ** rng.uniform(3.3, 4.3) / spec.usd_price * 10**spec.decimals)
@@ -51,11 +74,12 @@ def _signed_bursts(stack: Stack, blocks: int, seed: int) -> list[list[tuple[str,
                 amount, 0, [tokens[s]["address"] for s in path], account.address, 2**40
             )
             tx = {
-                "chainId": CHAIN_ID, "nonce": nonces[k] + b, "to": rng.choice(routers),
+                "chainId": CHAIN_ID, "nonce": nonces[k] + used[k], "to": rng.choice(routers),
                 "data": data, "value": 0, "gas": 350_000, "maxFeePerGas": 100 * GWEI + tip,
                 "maxPriorityFeePerGas": tip, "type": 2,
             }  # fmt: skip
             signed = account.sign_transaction(tx)
+            used[k] += 1
             burst.append(("0x" + signed.raw_transaction.hex().removeprefix("0x"),
                           "0x" + signed.hash.hex().removeprefix("0x")))  # fmt: skip
         bursts.append(burst)

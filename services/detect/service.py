@@ -225,6 +225,10 @@ class Detector:
             stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
+        if live:  # what the block's users left behind that no trade of ours took
+            residual = max((f.net_profit for f in found), default=0)
+            metrics.RESIDUAL_WEI.set(residual)
+            metrics.RESIDUAL_WEI_TOTAL.inc(residual)
         opportunities = [
             to_opportunity(f, self.registry.pools, block, block.hash, None, self.deadline_blocks)
             for f in found

@@ -27,6 +27,7 @@ from mev_common.messages import Block, Opportunity
 from mev_common.messages import decode as decode_message
 from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.pipeline_status import Samples, parse_metrics, total
 
 from tests.conftest import NatsEndpoint
 from tests.support.stack import ServiceProcess, write_config
@@ -239,6 +240,16 @@ async def test_backrun_before_mining_then_block_opportunities_match_chain(
     best_block = max(in_block, key=lambda o: o.net_profit_wei)
     assert [h.pool for h in best_block.hops] == [h.pool for h in best_backrun.hops]
     assert best_block.amount_in == best_backrun.amount_in
+    # the missed-profit gauge: the best cycle the block left, net of gas, as published
+    samples = detect_metrics(pipeline[1])
+    assert total(samples, "mev_bot_residual_wei") == float(best_block.net_profit_wei)
+    assert total(samples, "mev_bot_residual_wei_summed_total") >= float(best_block.net_profit_wei)
+
+
+def detect_metrics(proc: ServiceProcess) -> Samples:
+    cfg = yaml.safe_load(proc.config.read_text())
+    port = cfg["services"]["detect"]["metrics_port"]
+    return parse_metrics(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
 
 
 async def test_reorg_rewinds_state(

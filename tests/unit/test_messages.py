@@ -114,3 +114,41 @@ def test_oversized_payload_is_rejected_before_parsing() -> None:
     with pytest.raises(MessageError) as err:
         decode(PendingTx, b"{" + b" " * (1024 * 1024) + b"}", max_bytes=262144)
     assert str(err.value) == "payload of 1048578 bytes exceeds the limit of 262144"
+
+
+def test_checksum_equals_eth_utils_on_every_kind_of_input() -> None:
+    """The hand EIP-55 (one keccak; detect runs it once per pending swap for the new sender)
+    accepts, rejects and checksums exactly what eth_utils' validate-then-checksum did."""
+    import random
+
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+    from mev_common.messages import AddressError, _checksummed
+
+    def reference(value: str) -> str:
+        if not is_hex_address(value):
+            raise AddressError("not_hex")
+        digits = value[2:]
+        if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+            raise AddressError("bad_checksum")
+        return to_checksum_address(value)
+
+    def outcome(fn, value: str) -> str:  # type: ignore[no-untyped-def]
+        try:
+            return fn(value)
+        except AddressError as exc:
+            return exc.kind
+
+    rng = random.Random(55)
+    cases = ["", "0x", "0x" + "0" * 40, "0X" + "AB" * 20, "ab" * 20, "0x" + "g" * 40]
+    for _ in range(400):
+        lower = "0x" + bytes(rng.getrandbits(8) for _ in range(20)).hex()
+        good = to_checksum_address(lower)
+        flipped = list(good)
+        letters = [i for i, c in enumerate(good) if i > 1 and c.isalpha()]
+        if letters:
+            i = rng.choice(letters)
+            flipped[i] = flipped[i].swapcase()
+        cases += [lower, lower.upper().replace("0X", "0x"), good, "".join(flipped),
+                  lower[:-1], lower + "0", lower[2:], good[2:]]  # fmt: skip
+    for value in cases:
+        assert outcome(_checksummed.__wrapped__, value) == outcome(reference, value), value

@@ -165,6 +165,17 @@ def pnl() -> dashboard.Dashboard:
                 "percentunit",
             ),
             panel("Gas price (wei)", {"gas price": "max(mev_bot_gas_price)"}, width=24),
+            panel(
+                "Missed profit: best cycle left after each block, net of gas (ETH)",
+                {
+                    "left at the last block": "max(mev_bot_residual_wei) / 1e18",
+                    "missed, last hour": (
+                        "sum(increase(mev_bot_residual_wei_summed_total[1h])) / 1e18"
+                    ),
+                    "realized, last hour": "sum(increase(mev_bot_profit_wei_total[1h])) / 1e18",
+                },
+                width=24,
+            ),
         ],
     )
 

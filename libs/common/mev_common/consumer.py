@@ -25,6 +25,7 @@ from mev_common.aio import sleep_or_stop
 from mev_common.bus import Bus
 from mev_common.envelope import Handler, M, Permanent, Retryable, envelope_of
 from mev_common.messages import MessageError, decode
+from mev_common.pull import Puller
 from mev_common.stall import StallWatch
 from mev_common.subjects import ConsumerSpec
 
@@ -101,7 +102,8 @@ class PullConsumer(Generic[M]):
         """One subscription's life: re-subscribe (which re-creates the durable consumer) when
         the bus re-declared after a reconnect or when fetch fails, e.g. consumer not found."""
         generation = self.bus.generation
-        sub = await self.subscribe(js)
+        sub = await self.subscribe(js)  # creates the durable; messages come through `puller`
+        puller = await Puller(self.bus.nc, self.spec.stream, self.spec.durable).open()
         backoff = 0.1
         try:
             while not stop.is_set():
@@ -110,9 +112,7 @@ class PullConsumer(Generic[M]):
                     sub = await self._resubscribe(sub, "nats reconnected")
                 free = max(1, _free_slots(slots))
                 try:
-                    msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
-                except TimeoutError:  # nothing to fetch (nats' TimeoutError subclasses it)
-                    continue
+                    msgs = await puller.fetch(free, self.fetch_timeout_s)
                 except (nats.errors.Error, OSError) as exc:
                     self.last_error = f"fetch: {exc!r}"
                     metrics.ERRORS.labels(kind="fetch").inc()
@@ -131,6 +131,8 @@ class PullConsumer(Generic[M]):
             # a pull subscription left open makes the connection's drain wait for its timeout
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await puller.close()
 
     async def _resubscribe(
         self, sub: JetStreamContext.PullSubscription, why: str

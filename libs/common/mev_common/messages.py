@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import orjson
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils import keccak
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,8 +26,12 @@ from pydantic import (
 )
 
 SCHEMA_VERSION: Literal[1] = 1
+_HEX = "0123456789abcdef"
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{40}\Z")  # what eth_utils.is_hex_address takes
+# EIP-55: a letter is upper case where the keccak of the lower-case hex has a nibble >= 8
+_EIP55 = {(c, n): c.upper() if n in "89abcdef" else c for c in _HEX for n in _HEX}
 
 
 def _big_int(value: Any) -> int:
@@ -69,14 +73,20 @@ def checksum(address: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _checksummed(value: str) -> str:
-    """Cached: the same few hundred addresses (pools, tokens, routers) recur in every message,
-    and EIP-55 costs two keccaks each time."""
-    if not is_hex_address(value):
+    """Cached: the same few hundred addresses (pools, tokens, routers) recur in every message.
+    A pending swap's sender is new each time, so this runs once per trigger: one keccak and a
+    table lookup per digit (eth_utils' validate-then-checksum took two keccaks and ~3x as long,
+    a tenth of detect's CPU per trigger). Equal to eth_utils on every input (unit-tested)."""
+    if not _ADDRESS_RE.match(value):
         raise AddressError("not_hex")
-    digits = value[2:]
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+    digits = value[-40:]
+    lower = digits.lower()
+    nibbles = keccak(lower.encode("ascii")).hex()
+    checksummed = "".join(map(_EIP55.__getitem__, zip(lower, nibbles[:40], strict=True)))
+    tail = value[2:]  # as before: mixed case must be exactly "0x" + the EIP-55 digits
+    if tail != tail.lower() and tail != tail.upper() and value != "0x" + checksummed:
         raise AddressError("bad_checksum")
-    return to_checksum_address(value)
+    return "0x" + checksummed
 
 
 def _hash32(value: Any) -> str:

@@ -122,6 +122,14 @@ OPPORTUNITIES_DROPPED = Counter(
     ["reason"],
 )
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")
+RESIDUAL_WEI = Gauge(
+    "mev_bot_residual_wei",
+    "Missed profit: the best cycle net of gas (>= the strategy's min_profit) left at the end "
+    "of the last block, through the pools it changed (0 if none)",
+)
+RESIDUAL_WEI_TOTAL = Counter(
+    "mev_bot_residual_wei_summed", "mev_bot_residual_wei summed over every block seen live"
+)
 PENDING_FEED = Gauge(
     "mev_bot_pending_feed_active", "1 if the chain has a pending-tx feed, 0 if block-driven only"
 )
@@ -245,7 +253,7 @@ SIMULATION_HALTED = Gauge(
 # Which service owns which metric; every metric not named here is shared (every service).
 OWNED_BY: dict[str, tuple[MetricWrapperBase, ...]] = {
     "ingest": (MEMPOOL_SIZE, PENDING_FEED),
-    "detect": (DETECTION_LATENCY, OPPORTUNITIES_DROPPED),
+    "detect": (DETECTION_LATENCY, OPPORTUNITIES_DROPPED, RESIDUAL_WEI, RESIDUAL_WEI_TOTAL),
     "simulate": (
         SIMULATION_LATENCY, SIMULATOR_DISAGREEMENTS, SIMULATIONS, SIMULATION_REVERTS,
         REFERENCE_CHECKS, STALE_DROPPED, QUARANTINED, SIMULATOR_REFORKS, SIMULATION_HALTED,
