@@ -21,6 +21,7 @@ from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.chaos.harness import ChaosWorld
+from tests.chaos.stages import leaders, stage_report
 
 SERVICES_BACK_S = 5.0  # every service re-declared its streams and consumers after NATS returns
 NEXT_TRADE_S = 30.0  # then the next profitable opportunity lands (one comes every few blocks)
@@ -117,8 +118,10 @@ def test_cluster_leader_killed_mid_flow_loses_and_repeats_no_bundle(world: Chaos
     world.start_flow()
     world.time_to_trade(time.time(), 60, "start (cluster)")
     leader = asyncio.run(stream_leader(cluster.urls, "BUNDLES"))
+    placed = asyncio.run(leaders(cluster.urls))
     bundles, fault = booked_bundles(world), time.time()
     cluster.kill(leader)
+    print(f"chaos: killed {leader}; leaders were {placed}")
     # resumed: a bundle made it through every stage again (a new leader takes ~5-6 s)
     while booked_bundles(world) <= bundles:
         assert time.time() - fault < LEADER_KILL_S, f"no bundle {LEADER_KILL_S} s after"
@@ -128,6 +131,7 @@ def test_cluster_leader_killed_mid_flow_loses_and_repeats_no_bundle(world: Chaos
     world.settle()
     alive = [n.url for n in cluster.nodes if n.name != leader]
     in_stream = asyncio.run(stream_messages(alive, "BUNDLES"))
+    print(f"chaos: kill -9 stream leader: first stored after it: {stage_report(alive, fault)}")
     world.assert_books_match_chain()
     # no bundle lost: every bundle the stream holds reached the ledger, and nothing else did
     assert booked_bundles(world) == in_stream

@@ -2,9 +2,11 @@
 `mev_common.bus`, and a fetch loop that survives the broker.
 
 After a reconnect (or a stream leader election) the bus re-declares streams; the loop then
-re-subscribes, which re-creates the durable consumer if the server lost it. A fetch loop that
-ends unexpectedly is logged, counted and restarted; `stall` tells health when work waits
-without progress.
+re-subscribes, which re-creates the durable consumer if the server lost it. A re-subscribe
+that fails (the consumer has no leader yet) keeps the old subscription: in a cluster the
+durable survives a node loss and fetches reach its new leader by themselves. Every retry waits
+on `Bus.pause`, which a leader election ends early. A fetch loop that ends unexpectedly is
+logged, counted and restarted; `stall` tells health when work waits without progress.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class PullConsumer(Generic[M]):
                         "consume loop ended unexpectedly: restarting",
                         extra={"fields": {"stage": self.stage, "error": repr(exc)}},
                     )
-                    await _sleep_or_stop(stop, 0.5)
+                    await self.bus.pause(0.5, stop)
                     js = self.bus.recovery_js  # a restart asks with a short timeout
 
     async def _fetch_loop(
@@ -100,12 +102,17 @@ class PullConsumer(Generic[M]):
         the bus re-declared after a reconnect or when fetch fails, e.g. consumer not found."""
         generation = self.bus.generation
         sub = await self.subscribe(js)
-        backoff = 0.1
+        backoff, redo = 0.1, ""
         try:
             while not stop.is_set():
                 if self.bus.generation != generation:
-                    generation = self.bus.generation
-                    sub = await self._resubscribe(sub, "nats reconnected")
+                    generation, redo = self.bus.generation, "nats reconnected"
+                if redo and self.bus.nc.is_connected:
+                    try:  # a failure keeps `sub` (still good if the durable survived)
+                        sub, redo = await self._resubscribe(sub, redo), ""
+                    except (nats.errors.Error, OSError) as exc:
+                        self.last_error = f"re-subscribe: {exc!r}"
+                        await self.bus.pause(0.2, stop)
                 free = max(1, _free_slots(slots))
                 try:
                     msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
@@ -114,11 +121,9 @@ class PullConsumer(Generic[M]):
                 except (nats.errors.Error, OSError) as exc:
                     self.last_error = f"fetch: {exc!r}"
                     metrics.ERRORS.labels(kind="fetch").inc()
-                    await _sleep_or_stop(stop, backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    if self.bus.nc.is_connected:
-                        with contextlib.suppress(nats.errors.Error, OSError):
-                            sub = await self._resubscribe(sub, f"fetch failed: {exc!r}")
+                    await self.bus.pause(backoff, stop)
+                    backoff = min(backoff * 2, 0.5)
+                    redo = f"fetch failed: {exc!r}"
                     continue
                 backoff = 0.1
                 for msg in msgs:
@@ -133,9 +138,9 @@ class PullConsumer(Generic[M]):
     async def _resubscribe(
         self, sub: JetStreamContext.PullSubscription, why: str
     ) -> JetStreamContext.PullSubscription:
+        new = await self.subscribe(self.bus.recovery_js)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-        new = await self.subscribe(self.bus.recovery_js)
         log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
         return new
 
@@ -205,8 +210,3 @@ def _deliveries(msg: Msg) -> int:
 
 def _free_slots(sem: asyncio.Semaphore) -> int:
     return int(getattr(sem, "_value", 1))
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
