@@ -236,7 +236,7 @@ class Bus:
         delay, told = 0.1, False
         while not self.closing:
             try:
-                if not await self._attempt(self._declare_all(), 2 * RECOVERY_TIMEOUT_S):
+                if not await self.attempt(self._declare_all(), 2 * RECOVERY_TIMEOUT_S):
                     continue  # a leader was elected meanwhile: ask it now
                 break
             except Exception as exc:
@@ -256,7 +256,7 @@ class Bus:
         for fn in list(self.declarations):
             await fn()
 
-    async def _attempt(self, work: Awaitable[Any], timeout_s: float) -> bool:
+    async def attempt(self, work: Awaitable[Any], timeout_s: float) -> bool:
         """Run `work` (bounded: a leaderless stream never answers); False if a leader was
         elected first: a request sent before the election went unanswered, send it again."""
         task = asyncio.ensure_future(work)

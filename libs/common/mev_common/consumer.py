@@ -23,7 +23,15 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, Permanent, Retryable, envelope_of
+from mev_common.bus import (
+    RECOVERY_TIMEOUT_S,
+    Bus,
+    Handler,
+    M,
+    Permanent,
+    Retryable,
+    envelope_of,
+)
 from mev_common.messages import MessageError, decode
 from mev_common.stall import StallWatch
 from mev_common.subjects import ConsumerSpec
@@ -113,6 +121,8 @@ class PullConsumer(Generic[M]):
                     except (nats.errors.Error, OSError) as exc:
                         self.last_error = f"re-subscribe: {exc!r}"
                         await self.bus.pause(0.2, stop)
+                    except _Abandoned:  # a leader was elected meanwhile: fetch from it now
+                        pass
                 free = max(1, _free_slots(slots))
                 try:
                     msgs = await sub.fetch(batch=free, timeout=self.fetch_timeout_s)
@@ -138,7 +148,14 @@ class PullConsumer(Generic[M]):
     async def _resubscribe(
         self, sub: JetStreamContext.PullSubscription, why: str
     ) -> JetStreamContext.PullSubscription:
-        new = await self.subscribe(self.bus.recovery_js)
+        created: list[JetStreamContext.PullSubscription] = []
+
+        async def subscribe() -> None:
+            created.append(await self.subscribe(self.bus.recovery_js))
+
+        if not await self.bus.attempt(subscribe(), 2 * RECOVERY_TIMEOUT_S):
+            raise _Abandoned
+        new = created[0]
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
@@ -199,6 +216,10 @@ class PullConsumer(Generic[M]):
             "message dead-lettered",
             extra={"fields": {"stage": self.stage, "subject": msg.subject, "reason": reason}},
         )
+
+
+class _Abandoned(Exception):
+    """A re-subscribe given up because a leader was elected while it waited for an answer."""
 
 
 def _deliveries(msg: Msg) -> int:

@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, envelope_of
+from mev_common.bus import RECOVERY_TIMEOUT_S, Bus, Handler, M, envelope_of
 from mev_common.messages import MessageError, decode
 
 log = logging.getLogger("mev.bus")
@@ -99,9 +99,10 @@ class OrderedReader:
             while self.bus.generation == seen and self._elections() == elections:
                 await self.bus.pause(5.0)
             while True:
-                try:
-                    await self._resubscribe()
-                    break
+                try:  # a leader elected mid-attempt: its request went unanswered, ask again
+                    if await self.bus.attempt(self._resubscribe(), 2 * RECOVERY_TIMEOUT_S):
+                        break
+                    continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
