@@ -144,15 +144,15 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
 
         wait_until(second, log2, 120, lambda: "all services healthy" in log2.read_text())
         healthy = time.monotonic()
-        landed = wait_until(second, log2, SECOND_RUN_BOUND_S + 30, landed_on_new_chain)
+        landed = wait_until(second, log2, SECOND_RUN_BOUND_S + 60, landed_on_new_chain)
         took, total = time.monotonic() - healthy, time.monotonic() - started
         print(
             f"second run: first trade on the new chain {took:.1f} s after the stack was healthy "
             f"({total:.1f} s after `run`, devnet up and service start included)"
         )
-        # the bound is the bot's, from a healthy stack: devnet up and Python start-up on this
-        # shared 2-core machine alone take 20-30 s and are not what the restart is about
-        assert took < SECOND_RUN_BOUND_S, log2.read_text()[-6000:]
+        # the bound is what the operator sees: from `mev-bot run` (NATS, the devnet deploy and
+        # the services' start-up, which overlap, included) to a trade landed on the new chain
+        assert total < SECOND_RUN_BOUND_S, log2.read_text()[-6000:]
         [(new_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
         assert new_genesis != old_genesis
         assert all(r[0] not in landed_first for r in landed)
