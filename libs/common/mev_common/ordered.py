@@ -117,16 +117,19 @@ class OrderedReader:
                     await self.bus.pause(0.3)
 
     async def _alive(self) -> bool:
-        """Does the server still have our ordered consumer (it lives on one node)?"""
+        """Does the server still have our ordered consumer (it lives on one node), on a stream
+        that kept its history? A stream that came back empty restarts its sequences: a
+        consumer nats-py re-created after `last_seq` would wait for numbers long gone."""
         sub = self._sub
         if sub is None:
             return False
         try:
             js = self.bus.recovery_js
             await js.consumer_info(sub._stream, sub._consumer)
+            info = await js.stream_info(sub._stream)
         except Exception:
             return False
-        return True
+        return self.last_seq is None or int(info.state.last_seq) >= self.last_seq
 
     def _elections(self) -> int:
         """How many new leaders this reader's stream has had."""
