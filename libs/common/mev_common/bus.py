@@ -208,7 +208,11 @@ class Bus:
         if stop is not None:
             waiters.add(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.wait(waiters, timeout=seconds * random.uniform(0.75, 1.25))
+            await asyncio.wait(
+                waiters,
+                timeout=seconds * random.uniform(0.75, 1.25),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
             for task in waiters:
                 task.cancel()
@@ -262,7 +266,9 @@ class Bus:
         task = asyncio.ensure_future(work)
         election = asyncio.ensure_future(self._election.wait())
         try:
-            done, _ = await asyncio.wait({task, election}, timeout=timeout_s)
+            done, _ = await asyncio.wait(
+                {task, election}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             election.cancel()
         if task in done:
