@@ -98,9 +98,6 @@ class OrderedReader:
             seen, elections = self.bus.generation, self._elections()
             while self.bus.generation == seen and self._elections() == elections:
                 await self.bus.pause(5.0)
-            if self._elections() == elections and await self._alive():
-                continue  # a re-declare elsewhere; ours still delivers (re-creating it would
-                # need the meta leader, which may be the node that died)
             while True:
                 try:  # a leader elected mid-attempt: its request went unanswered, ask again
                     if await self.bus.attempt(self._resubscribe(), 2 * RECOVERY_TIMEOUT_S):
@@ -115,21 +112,6 @@ class OrderedReader:
                         extra={"fields": {"subject": self.subject, "error": repr(exc)}},
                     )
                     await self.bus.pause(0.3)
-
-    async def _alive(self) -> bool:
-        """Does the server still have our ordered consumer (it lives on one node), on a stream
-        that kept its history? A stream that came back empty restarts its sequences: a
-        consumer nats-py re-created after `last_seq` would wait for numbers long gone."""
-        sub = self._sub
-        if sub is None:
-            return False
-        try:
-            js = self.bus.recovery_js
-            await js.consumer_info(sub._stream, sub._consumer)
-            info = await js.stream_info(sub._stream)
-        except Exception:
-            return False
-        return self.last_seq is None or int(info.state.last_seq) >= self.last_seq
 
     def _elections(self) -> int:
         """How many new leaders this reader's stream has had."""
