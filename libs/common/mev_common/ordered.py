@@ -31,7 +31,10 @@ from mev_common.messages import MessageError, decode
 
 log = logging.getLogger("mev.bus")
 
-IDLE_HEARTBEAT_S = 2.0  # nats-py's own silent-loss check: re-subscribe after 2 missed
+# nats-py's own silent-loss check re-creates an ordered consumer after two missed heartbeats.
+# In a cluster the consumer (R1) may live on a node other than its stream's leader: that node's
+# death elects nothing for the stream, and this check is what notices (1 s: within 2-3 s).
+IDLE_HEARTBEAT_S = 1.0
 
 
 def resume_config(
