@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,12 @@ from mev_common.subjects import (
 log = logging.getLogger("mev.bus")
 
 RECOVERY_TIMEOUT_S = 1.0
+# One publish attempt waits this long for its ack, then retries (same Nats-Msg-Id, so stored
+# once) until the JetStream timeout: a request that went to a node killed meanwhile, or to a
+# stream between leaders, is repeated against the new leader, not waited out for 5 s.
+PUBLISH_ATTEMPT_S = 1.0
 LEADER_ELECTED = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*"
+CONSUMER_LEADER_ELECTED = "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.*.*"
 
 
 @dataclass
@@ -78,7 +84,12 @@ class Bus:
     # consumers re-subscribe when it moves.
     declarations: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     generation: int = 0
+    publish_timeout_s: float = 5.0
+    # New leaders seen, by stream (a cluster node died): the ordered readers of a stream
+    # re-subscribe at once; every retry pause (`pause`) ends early on any election.
+    elected: dict[str, int] = field(default_factory=dict)
     _redeclared: asyncio.Event = field(default_factory=asyncio.Event)
+    _election: asyncio.Event = field(default_factory=asyncio.Event)
     _redeclare_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -146,7 +157,7 @@ class Bus:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name)
+        bus = cls(nc=nc, js=nc.jetstream(timeout=timeout_s), name=name, publish_timeout_s=timeout_s)
         holder["bus"] = bus
         await bus._watch_elections()
         return bus
@@ -154,14 +165,44 @@ class Bus:
     async def _watch_elections(self) -> None:
         """In a cluster a node can die without this connection noticing (it was connected to
         another node), while consumers placed on the dead node went with it: a new stream
-        leader is the signal to re-subscribe, as a reconnect is."""
+        leader is the signal to re-subscribe, as a reconnect is. A new leader (stream or
+        durable consumer) is also what every retry after a node loss waits for: it ends
+        their pauses, so work resumes within milliseconds of the election, not a backoff."""
 
         async def elected(msg: Msg) -> None:
             log.info("stream leader elected", extra={"fields": {"subject": msg.subject}})
+            stream = msg.subject.rsplit(".", 1)[-1]
+            self.elected[stream] = self.elected.get(stream, 0) + 1
+            self._wake_retries()
             self.start_redeclare()
+
+        async def consumer_elected(msg: Msg) -> None:
+            log.info("consumer leader elected", extra={"fields": {"subject": msg.subject}})
+            self._wake_retries()
 
         with contextlib.suppress(nats.errors.Error):  # a user not allowed advisories
             await self.nc.subscribe(LEADER_ELECTED, cb=elected)
+            await self.nc.subscribe(CONSUMER_LEADER_ELECTED, cb=consumer_elected)
+
+    def _wake_retries(self) -> None:
+        event, self._election = self._election, asyncio.Event()
+        event.set()
+
+    async def pause(self, seconds: float, stop: asyncio.Event | None = None) -> None:
+        """A retry's wait: `seconds` with +-25% jitter (replicas do not retry in step), ended
+        early by a leader election (what a retry in a cluster waits for) or by `stop`."""
+        waiters = {asyncio.ensure_future(self._election.wait())}
+        if stop is not None:
+            waiters.add(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(
+                waiters,
+                timeout=seconds * random.uniform(0.75, 1.25),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in waiters:
+                task.cancel()
 
     @property
     def recovery_js(self) -> JetStreamContext:
@@ -186,8 +227,8 @@ class Bus:
         delay, told = 0.1, False
         while not self.closing:
             try:
-                for fn in list(self.declarations):  # bounded: a leaderless stream times out
-                    await asyncio.wait_for(fn(), timeout=2 * RECOVERY_TIMEOUT_S)
+                if not await self.attempt(self._declare_all(), 2 * RECOVERY_TIMEOUT_S):
+                    continue  # a leader was elected meanwhile: ask it now
                 break
             except Exception as exc:
                 metrics.ERRORS.labels(kind="redeclare").inc()
@@ -198,9 +239,34 @@ class Bus:
                 if not told:
                     self._bump_generation()
                     told = True
-                await asyncio.sleep(delay)
+                await self.pause(delay)  # a new leader is the likely fix: retry at once
                 delay = min(delay * 2, 1.0)
         self._bump_generation()
+
+    async def _declare_all(self) -> None:
+        for fn in list(self.declarations):
+            await fn()
+
+    async def attempt(self, work: Awaitable[Any], timeout_s: float) -> bool:
+        """Run `work` (bounded: a leaderless stream never answers); False if a leader was
+        elected first: a request sent before the election went unanswered, send it again."""
+        task = asyncio.ensure_future(work)
+        election = asyncio.ensure_future(self._election.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, election}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            election.cancel()
+        if task in done:
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if election in done:
+            return False
+        raise TimeoutError(f"no answer within {timeout_s} s")
 
     def _bump_generation(self) -> None:
         self.generation += 1
@@ -237,15 +303,27 @@ class Bus:
         seen_ns: int,
         extra_headers: dict[str, str] | None = None,
     ) -> PubAck:
-        """Publish and await the stream's ack. A duplicate `msg_id` is stored once."""
+        """Publish and await the stream's ack, retrying within the JetStream timeout in short
+        attempts (`PUBLISH_ATTEMPT_S`) while the broker or the stream's leader is away; then
+        `Retryable`. Every attempt carries `msg_id`: a publish whose ack was lost and that is
+        tried again is stored once."""
         headers = {HEADER_MSG_ID: msg_id, HEADER_TRACE: trace, HEADER_SEEN_NS: str(seen_ns)}
         if extra_headers:
             headers.update(extra_headers)
-        try:
-            ack = await self.js.publish(subject, encode(message), headers=headers)
-        except _BROKER_AWAY as exc:
-            metrics.ERRORS.labels(kind="publish").inc()
-            raise Retryable(f"publish to {subject} failed: {exc!r}") from exc
+        data = encode(message)
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.publish_timeout_s, 0.05
+        while True:
+            attempt = min(PUBLISH_ATTEMPT_S, max(0.05, deadline - loop.time()))
+            try:
+                ack = await self.js.publish(subject, data, timeout=attempt, headers=headers)
+                break
+            except _BROKER_AWAY as exc:
+                metrics.ERRORS.labels(kind="publish").inc()
+                if self.closing or loop.time() + delay >= deadline:
+                    raise Retryable(f"publish to {subject} failed: {exc!r}") from exc
+                await self.pause(delay)
+                delay = min(delay * 2, 0.4)
         metrics.MESSAGES_PUBLISHED.labels(subject=_subject_kind(subject)).inc()
         return ack
 

@@ -2,9 +2,11 @@
 `mev_common.bus`, and a fetch loop that survives the broker.
 
 After a reconnect (or a stream leader election) the bus re-declares streams; the loop then
-re-subscribes, which re-creates the durable consumer if the server lost it. A fetch loop that
-ends unexpectedly is logged, counted and restarted; `stall` tells health when work waits
-without progress.
+re-subscribes, which re-creates the durable consumer if the server lost it. A re-subscribe
+that fails (the consumer has no leader yet) keeps the old subscription: in a cluster the
+durable survives a node loss and fetches reach its new leader by themselves. Every retry waits
+on `Bus.pause`, which a leader election ends early. A fetch loop that ends unexpectedly is
+logged, counted and restarted; `stall` tells health when work waits without progress.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.aio import sleep_or_stop
-from mev_common.bus import Bus
+from mev_common.bus import RECOVERY_TIMEOUT_S, Bus
 from mev_common.envelope import Handler, M, Permanent, Retryable, envelope_of
 from mev_common.messages import MessageError, decode
 from mev_common.pull import Puller
@@ -89,7 +90,7 @@ class PullConsumer(Generic[M]):
                         "consume loop ended unexpectedly: restarting",
                         extra={"fields": {"stage": self.stage, "error": repr(exc)}},
                     )
-                    await sleep_or_stop(stop, 0.5)
+                    await self.bus.pause(0.5, stop)
                     js = self.bus.recovery_js  # a restart asks with a short timeout
 
     async def _fetch_loop(
@@ -104,23 +105,28 @@ class PullConsumer(Generic[M]):
         generation = self.bus.generation
         sub = await self.subscribe(js)  # creates the durable; messages come through `puller`
         puller = await Puller(self.bus.nc, self.spec.stream, self.spec.durable).open()
-        backoff = 0.1
+        backoff, redo = 0.1, ""
         try:
             while not stop.is_set():
                 if self.bus.generation != generation:
-                    generation = self.bus.generation
-                    sub = await self._resubscribe(sub, "nats reconnected")
+                    generation, redo = self.bus.generation, "nats reconnected"
+                if redo and self.bus.nc.is_connected:
+                    try:  # a failure keeps `sub` (still good if the durable survived)
+                        sub, redo = await self._resubscribe(sub, redo), ""
+                    except (nats.errors.Error, OSError) as exc:
+                        self.last_error = f"re-subscribe: {exc!r}"
+                        await self.bus.pause(0.2, stop)
+                    except _Abandoned:  # a leader was elected meanwhile: fetch from it now
+                        pass
                 free = max(1, _free_slots(slots))
                 try:
                     msgs = await puller.fetch(free, self.fetch_timeout_s)
                 except (nats.errors.Error, OSError) as exc:
                     self.last_error = f"fetch: {exc!r}"
                     metrics.ERRORS.labels(kind="fetch").inc()
-                    await sleep_or_stop(stop, backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    if self.bus.nc.is_connected:
-                        with contextlib.suppress(nats.errors.Error, OSError):
-                            sub = await self._resubscribe(sub, f"fetch failed: {exc!r}")
+                    await self.bus.pause(backoff, stop)
+                    backoff = min(backoff * 2, 0.5)
+                    redo = f"fetch failed: {exc!r}"
                     continue
                 backoff = 0.1
                 for msg in msgs:
@@ -137,9 +143,16 @@ class PullConsumer(Generic[M]):
     async def _resubscribe(
         self, sub: JetStreamContext.PullSubscription, why: str
     ) -> JetStreamContext.PullSubscription:
+        created: list[JetStreamContext.PullSubscription] = []
+
+        async def subscribe() -> None:
+            created.append(await self.subscribe(self.bus.recovery_js))
+
+        if not await self.bus.attempt(subscribe(), 2 * RECOVERY_TIMEOUT_S):
+            raise _Abandoned
+        new = created[0]
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-        new = await self.subscribe(self.bus.recovery_js)
         log.info("consumer re-subscribed", extra={"fields": {"stage": self.stage, "why": why}})
         return new
 
@@ -198,6 +211,10 @@ class PullConsumer(Generic[M]):
             "message dead-lettered",
             extra={"fields": {"stage": self.stage, "subject": msg.subject, "reason": reason}},
         )
+
+
+class _Abandoned(Exception):
+    """A re-subscribe given up because a leader was elected while it waited for an answer."""
 
 
 def _deliveries(msg: Msg) -> int:

@@ -65,7 +65,7 @@ async def heartbeat_loop(rt: Runtime, ports: ServicePorts, last_error: LastError
                 "metrics_port": ports.metrics_port,
                 "last_error": last_error.last,
             }
-            kv = kv or await ensure_control_bucket(rt.bus.js)
+            kv = kv or await ensure_control_bucket(rt.bus.js, rt.settings.nats.replicas)
             await kv.put(key, orjson.dumps(beat, default=str))
         except Exception:  # a broker outage must not end the service; retry next beat
             kv = None
@@ -92,7 +92,7 @@ async def _export_consumer_lag(rt: Runtime) -> None:
 async def heartbeat_clear(rt: Runtime) -> None:
     """A clean exit removes the heartbeat: `--shutdown-graceful` waits for exactly that."""
     with contextlib.suppress(Exception):
-        kv = await ensure_control_bucket(rt.bus.js)
+        kv = await ensure_control_bucket(rt.bus.js, rt.settings.nats.replicas)
         await asyncio.wait_for(
             kv.delete(keys.instance_key(rt.chain_id, rt.service, rt.instance)), timeout=2.0
         )
@@ -103,7 +103,7 @@ async def shutdown_watch(rt: Runtime, stop_requested: asyncio.Event) -> None:
     began like SIGTERM. Values present at start are old requests and are skipped."""
     while True:
         try:
-            kv = await ensure_control_bucket(rt.bus.js)
+            kv = await ensure_control_bucket(rt.bus.js, rt.settings.nats.replicas)
             generation = rt.bus.generation
             watcher = await kv.watch(keys.shutdown_key(rt.chain_id))
             caught_up = False

@@ -43,7 +43,7 @@ import nats.js.errors
 import nkeys
 from nats.js.api import KeyValueConfig, StorageType
 
-from mev_common.bus import LEADER_ELECTED, Bus
+from mev_common.bus import CONSUMER_LEADER_ELECTED, LEADER_ELECTED, Bus
 from mev_common.control import (
     EMERGENCY_STOP,
     NONCE_RESET,
@@ -159,8 +159,9 @@ def permissions(user: str) -> Permissions:
         publish.extend(_consume(stream))
     for bucket in OWN_BUCKETS.get(user, ()):
         publish.extend((*_read_bucket(bucket), _kv(bucket)))
-    # stream-leader advisories (metadata only) let consumers re-subscribe fast after a node loss
-    subscribe = (f"{inbox_prefix(user)}.>", LEADER_ELECTED, *CORE_SUBSCRIBES.get(user, ()))
+    # leader advisories (metadata only) let consumers resume fast after a node loss
+    elected = (LEADER_ELECTED, CONSUMER_LEADER_ELECTED)
+    subscribe = (f"{inbox_prefix(user)}.>", *elected, *CORE_SUBSCRIBES.get(user, ()))
     return Permissions(publish=tuple(dict.fromkeys(publish)), subscribe=subscribe)
 
 
@@ -321,12 +322,17 @@ async def declare_bus(bus: Bus, settings: Settings) -> None:
     """Create or update every stream and bucket: the operator's job, since services may not."""
     js = bus.js
     await bus.ensure_streams(stream_specs(settings))
-    await ensure_control_bucket(js)
+    replicas = settings.nats.replicas  # R1 buckets on a cluster die with their one node
+    await ensure_control_bucket(js, replicas)
     try:
         await js.key_value(LEASE_BUCKET)
     except nats.js.errors.BucketNotFoundError:
         await js.create_key_value(
             KeyValueConfig(
-                bucket=LEASE_BUCKET, history=1, ttl=LEASE_TTL_S, storage=StorageType.FILE
+                bucket=LEASE_BUCKET,
+                history=1,
+                ttl=LEASE_TTL_S,
+                storage=StorageType.FILE,
+                replicas=replicas,
             )
         )

@@ -6,8 +6,11 @@ waits two heartbeats (10 s), re-creates the consumer from its last stream sequen
 server that lost its store, sequences restart at 1, so it skips everything new) and, for a
 `BY_START_TIME` start, keeps the start time beside the new start sequence, which the server
 rejects, every time, silently. `OrderedReader` re-subscribes itself as soon as the bus has
-re-declared its streams after a reconnect: from the next sequence if the stream still holds
-it, else from the configured start (the stream was lost: its history starts over).
+re-declared its streams after a reconnect, and as soon as its own stream has a new leader (a
+cluster node died: the ordered consumer, placed with the old leader, died with it; waiting
+for the missed heartbeats or for every other stream to re-declare costs seconds): from the
+next sequence if the stream still holds it, else from the configured start (the stream was
+lost: its history starts over).
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.bus import Bus
+from mev_common.bus import RECOVERY_TIMEOUT_S, Bus
 from mev_common.envelope import Handler, M, envelope_of
 from mev_common.messages import MessageError, decode
 
 log = logging.getLogger("mev.bus")
 
-IDLE_HEARTBEAT_S = 2.0  # nats-py's own silent-loss check: re-subscribe after 2 missed
+# nats-py's own silent-loss check re-creates an ordered consumer after two missed heartbeats.
+# In a cluster the consumer (R1) may live on a node other than its stream's leader: that node's
+# death elects nothing for the stream, and this check is what notices (1 s: within 2-3 s).
+IDLE_HEARTBEAT_S = 1.0
 
 
 def resume_config(
@@ -58,10 +64,15 @@ class OrderedReader:
     config: ConsumerConfig
     last_seq: int | None = None
     resubscribes: int = 0
+    stream: str | None = None
     _sub: Any = None
     _task: asyncio.Task[None] | None = None
+    # held while a message is handled: unsubscribing cancels the subscription's task, and a
+    # handler cancelled halfway (detect reloading its pools) would leave its state half done
+    _handling: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     async def start(self) -> OrderedReader:
+        self.stream = await self.bus.js.find_stream_name_by_subject(self.subject)
         self._sub = await self._subscribe(dataclasses.replace(self.config))
         self._task = asyncio.create_task(self._supervise(), name=f"ordered:{self.subject}")
         return self
@@ -79,19 +90,23 @@ class OrderedReader:
         return sub
 
     async def _handle(self, msg: Msg) -> None:
-        with contextlib.suppress(Exception):
-            self.last_seq = int(msg.metadata.sequence.stream)
-        await self.on_msg(msg)
+        async with self._handling:
+            with contextlib.suppress(Exception):
+                self.last_seq = int(msg.metadata.sequence.stream)
+            await self.on_msg(msg)
 
     async def _supervise(self) -> None:
-        """Wait for a re-declare, re-subscribe; failures are logged, counted and retried."""
+        """Wait for a re-declare or a new leader of this stream, re-subscribe; failures are
+        logged, counted and retried (a pause that the next election ends early)."""
         while True:
-            seen = self.bus.generation
-            await self.bus.wait_generation(seen)
+            seen, elections = self.bus.generation, self._elections()
+            while self.bus.generation == seen and self._elections() == elections:
+                await self.bus.pause(5.0)
             while True:
-                try:
-                    await self._resubscribe()
-                    break
+                try:  # a leader elected mid-attempt: its request went unanswered, ask again
+                    if await self.bus.attempt(self._resubscribe(), 2 * RECOVERY_TIMEOUT_S):
+                        break
+                    continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -100,13 +115,18 @@ class OrderedReader:
                         "ordered consumer re-subscribe failed, retrying",
                         extra={"fields": {"subject": self.subject, "error": repr(exc)}},
                     )
-                    await asyncio.sleep(0.5)
+                    await self.bus.pause(0.3)
+
+    def _elections(self) -> int:
+        """How many new leaders this reader's stream has had."""
+        return self.bus.elected.get(self.stream or "", 0)
 
     async def _resubscribe(self) -> None:
-        old, self._sub = self._sub, None
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.unsubscribe()
+        async with self._handling:  # the handler in progress finishes first
+            old, self._sub = self._sub, None
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.unsubscribe()
         js = self.bus.recovery_js
         stream = await js.find_stream_name_by_subject(self.subject)
         info = await js.stream_info(stream)

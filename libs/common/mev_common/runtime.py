@@ -157,8 +157,8 @@ class Runtime:
                     )
                     last = str(exc)
                 self.add_check("contracts", partial(Check, False, str(exc), critical=False))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
+            with contextlib.suppress(TimeoutError):  # a stat: cheap, and start waits on it
+                await asyncio.wait_for(self.stop.wait(), timeout=0.25)
         return None
 
 

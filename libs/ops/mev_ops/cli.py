@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many blocks (default: run until Ctrl-C)",
     )
+    flow.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="wait up to this many seconds for `devnet up` to write the deployment "
+        "(`mev-bot run` starts the flow while the devnet deploys)",
+    )
     nats_auth = sub.add_parser(
         "nats-auth",
         parents=[common],

@@ -43,6 +43,8 @@ COLORS = {
     "status": 97,
 }
 _print_lock = threading.Lock()
+HEALTHY_WITHIN_S = 60.0  # from spawn, the devnet deploy included
+FLOW_WAITS_S = 300.0  # for the deployment: `devnet up` on a busy host
 
 
 def emit(source: str, text: str) -> None:
@@ -200,12 +202,15 @@ def run_stack(config_arg: str | None) -> int:
             emit("nats", f"nats-server with JetStream on {nats.url}, store {store}{users}")
         if auth is not None and asyncio.run(declare(settings)) != 0:
             raise SystemExit("mev-bot run: cannot declare streams as operator (see above)")
-        extras.extend(start_extras(settings, config))
+        # the services start while the devnet comes up (they wait for its deployment file):
+        # their start-up, seconds of imports on a busy host, overlaps the deploy
+        new_devnet = forget_stale_deployment(settings)
         env = dict(os.environ, PYTHONUNBUFFERED="1", MEV_CONFIG=str(config))
+        started = time.monotonic()
         for name in SERVICES:
             procs[name] = start_service(name, config, dict(env, MEV_INSTANCE=f"{name}-0"))
-        started = time.monotonic()
-        if wait_healthy(health_urls(settings), 30.0, stop.is_set):
+        start_extras(settings, config, new_devnet, extras)
+        if wait_healthy(health_urls(settings), HEALTHY_WITHIN_S, stop.is_set):
             emit(
                 "stack",
                 f"all services healthy after {time.monotonic() - started:.1f}s; "
@@ -214,7 +219,10 @@ def run_stack(config_arg: str | None) -> int:
             for name, url in health_urls(settings).items():
                 emit("stack", f"  {name:<8} {url}")
         elif not stop.is_set():
-            emit("stack", "not every service became healthy within 30s (see logs above)")
+            emit(
+                "stack",
+                f"not every service became healthy within {HEALTHY_WITHIN_S:.0f}s (see logs above)",
+            )
         reporter = threading.Thread(
             target=_report_status, args=(settings, stop), name="status", daemon=True
         )
@@ -270,28 +278,32 @@ def _report_status(settings: Settings, stop: threading.Event) -> None:
             emit("status", line)
 
 
-def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
-    """With a `devnet:` section: bring the devnet up (unless one already runs) and start the
-    swap flow. Returns stop functions; a devnet we started is taken down again."""
+def forget_stale_deployment(settings: Settings) -> bool:
+    """True if `start_extras` will bring a new devnet up. Its chain is new: the last one's
+    deployment file goes now, before the services start, so none reads the old addresses
+    (they wait until `devnet up` writes the new file)."""
     if settings.devnet is None:
-        return []
+        return False
     from mev_ops.devnet.anvil import find_running
-    from mev_ops.devnet.commands import data_dir
+    from mev_ops.devnet.commands import data_dir, deployment_path
 
+    if find_running(data_dir(settings)) is not None:
+        return False
+    deployment_path(settings).unlink(missing_ok=True)
+    return True
+
+
+def start_extras(
+    settings: Settings, config: Path, new_devnet: bool, undo: list[Callable[[], None]]
+) -> None:
+    """With a `devnet:` section: start the swap flow (it waits for the deployment) and bring
+    the devnet up (if `new_devnet`, else one already runs). Adds stop functions to `undo` as
+    it goes (the caller runs them even if this fails); a devnet we started goes down again."""
+    if settings.devnet is None:
+        return
     cli = [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "devnet"]
-    undo: list[Callable[[], None]] = []
-    if find_running(data_dir(settings)) is None:
-        if _run_logged("devnet", [*cli, "up"]) != 0:
-            raise SystemExit("mev-bot run: `mev-bot devnet up` failed (see above)")
-
-        def down() -> None:
-            _run_logged("devnet", [*cli, "down"])
-
-        undo.append(down)
-    else:
-        emit("devnet", "a devnet is already running: using it (stop it with `mev-bot devnet down`)")
     flow = subprocess.Popen(
-        [*cli, "flow"],
+        [*cli, "flow", "--wait", str(FLOW_WAITS_S)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent,
@@ -306,8 +318,17 @@ def start_extras(settings: Settings, config: Path) -> list[Callable[[], None]]:
                 flow.wait(timeout=5.0)
         stop_all({"flow": flow}, 5.0)
 
-    undo.append(stop_flow)
-    return undo
+    if not new_devnet:
+        emit("devnet", "a devnet is already running: using it (stop it with `mev-bot devnet down`)")
+        undo.append(stop_flow)
+        return
+
+    def down() -> None:
+        _run_logged("devnet", [*cli, "down"])
+
+    undo.extend((down, stop_flow))  # run in reverse: the flow stops before its chain
+    if _run_logged("devnet", [*cli, "up"]) != 0:
+        raise SystemExit("mev-bot run: `mev-bot devnet up` failed (see above)")
 
 
 def _run_logged(source: str, cmd: list[str]) -> int:

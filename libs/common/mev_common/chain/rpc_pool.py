@@ -276,8 +276,9 @@ class RpcPool:
 
 async def wait_for_chain(pool: RpcPool, chain_id: int, stop: asyncio.Event) -> bool:
     """Check eth_chainId before anything else: raise on a wrong chain (refuse to run), wait
-    with backoff while no endpoint answers. False if `stop` was set first."""
-    delay = 0.5
+    with backoff while no endpoint answers (at most 1 s: `mev-bot run` starts the services
+    while the devnet is still coming up). False if `stop` was set first."""
+    delay = 0.25
     while not stop.is_set():
         try:
             await pool.verify_chain_id(chain_id)
@@ -288,5 +289,5 @@ async def wait_for_chain(pool: RpcPool, chain_id: int, stop: asyncio.Event) -> b
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except TimeoutError:
             pass
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, 1.0)
     return False

@@ -57,7 +57,7 @@ def run_devnet_command(args: argparse.Namespace) -> int:
         if args.devnet_command == "down":
             return devnet_down(settings)
         if args.devnet_command == "flow":
-            return devnet_flow(settings, args.seed, args.rate, args.blocks)
+            return devnet_flow(settings, args.seed, args.rate, args.blocks, args.wait)
     except (AnvilError, ToolchainMissing, KeyFileError, DeployError, TxFailed) as exc:
         print(f"mev-bot devnet: {exc}", file=sys.stderr)
         return 1
@@ -159,11 +159,19 @@ def devnet_down(settings: Settings) -> int:
 
 
 def devnet_flow(
-    settings: Settings, seed: int | None, rate: float | None, blocks: int | None
+    settings: Settings,
+    seed: int | None,
+    rate: float | None,
+    blocks: int | None,
+    wait_s: float = 0.0,
 ) -> int:
     seed = _devnet_value(settings, "seed", DEFAULT_SEED) if seed is None else seed
     rate = _devnet_value(settings, "flow_rate", DEFAULT_FLOW_RATE) if rate is None else rate
+    deadline = time.monotonic() + wait_s
     deployment = _read_deployment(deployment_path(settings))
+    while deployment is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # `devnet up` writes it once the contracts are deployed
+        deployment = _read_deployment(deployment_path(settings))
     if deployment is None:
         print(
             f"mev-bot devnet: no deployment at {deployment_path(settings)}; run `devnet up`",
