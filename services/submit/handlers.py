@@ -25,6 +25,26 @@ log = logging.getLogger("mev.submit")
 CONTROL_KEYS = frozenset({EMERGENCY_STOP, NONCE_RESET})  # RPC keys: the stage's own watcher
 
 
+def send_refusal(
+    *,
+    emergency_stop: bool,
+    watcher_down: str | None,
+    lease_held: bool,
+    nats_connected: bool,
+    rpc_down: str | None,
+) -> str | None:
+    """Why nothing may be sent now (the first reason, in this order), or None."""
+    if emergency_stop:
+        return "emergency stop active"
+    if watcher_down:
+        return f"{watcher_down}: emergency stop state unknown"
+    if not lease_held:
+        return "submit lease not held"
+    if not nats_connected:
+        return "NATS disconnected: control state unknown"
+    return rpc_down
+
+
 class SubmitHandlers:
     """Holds the running submitter (None until active) and answers for it: health checks,
     the send gate, control changes, withdrawals and bundles."""
@@ -62,17 +82,13 @@ class SubmitHandlers:
         return Check(True, {"next": nonces.next_nonce, "in_flight": len(nonces.in_flight)})
 
     def send_blocker(self) -> str | None:
-        if self.control.emergency_stop:
-            return "emergency stop active"
-        if self.guarding and self.guard.down:
-            return f"{self.guard.down}: emergency stop state unknown"
-        if not self.lease.held():
-            return "submit lease not held"
-        if not self.rt.bus.is_connected:
-            return "NATS disconnected: control state unknown"
-        if rpc_down := self.stage.rpc.all_down_reason():
-            return rpc_down
-        return None
+        return send_refusal(
+            emergency_stop=self.control.emergency_stop,
+            watcher_down=self.guard.down if self.guarding else None,
+            lease_held=self.lease.held(),
+            nats_connected=self.rt.bus.is_connected,
+            rpc_down=self.stage.rpc.all_down_reason(),
+        )
 
     def start_guard(self) -> None:
         """Watch the emergency stop and nonce resets, and refuse sends while the watcher is

@@ -309,10 +309,15 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
     ).start()
     try:
         second.wait_health(200, timeout_s=30)
-        for _ in range(50):  # wait until the second replica has loaded its pools
-            if "ready" in second.logs() or "pools loaded" in second.logs():
+        # both replicas loaded and at one new head: a replica without a head (automine is off
+        # here, and a fresh replica's snapshot sets none) skips its share of the pending swaps
+        # (which replica pulls the first swap was a race)
+        head = await chain.mine()
+        for _ in range(100):
+            if all(pools_block(p) == head for p in (first, second)):
                 break
             await asyncio.sleep(0.1)
+        assert [pools_block(p) for p in (first, second)] == [head, head]
         consumed = 'mev_bot_messages_consumed_total{result="ok",stage="detect"}'
         baseline = sum(metric_value(p, consumed) for p in (first, second))
         hashes = []
@@ -335,6 +340,13 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
     assert len({o.id for o in backruns}) == len(backruns)  # each stored once
     # the durable consumer hands each pending tx to exactly one replica
     assert after_total == baseline + len(hashes)
+
+
+def pools_block(proc: ServiceProcess) -> int | None:
+    """The block a detect replica's pools are at (its /health `pools` check), once loaded."""
+    with urllib.request.urlopen(proc.health_url(), timeout=2) as resp:
+        pools = json.loads(resp.read())["checks"]["pools"]["detail"]
+    return int(pools["block"]) if pools["loaded"] else None
 
 
 def metric_value(proc: ServiceProcess, series: str) -> float:

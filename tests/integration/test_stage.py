@@ -17,6 +17,7 @@ from mev_common.settings import load_settings
 from mev_common.stage import DRAIN_S, open_stage
 
 from tests.support.stack import write_config
+from tests.unit.bus.test_aio import stubborn
 
 CHAIN = 31337
 
@@ -97,6 +98,17 @@ async def test_stage_drains_cancels_and_closes_in_order(bus: Bus, tmp_path: Path
         assert len(stage._draining) == 1  # the drainer only
     assert rt.stop.is_set() and not rt.ready
     assert events == ["daemon cancelled", "drained", "closed last-opened", "closed first-opened"]
+
+
+async def test_a_task_that_swallows_its_cancel_still_ends_the_stage(
+    bus: Bus, tmp_path: Path
+) -> None:
+    rt = runtime(bus, tmp_path)
+    swallowed: list[int] = []
+    async with open_stage(rt) as stage:
+        stage.spawn(stubborn(swallowed), "stubborn")
+        await asyncio.sleep(0.05)
+    assert len(swallowed) == 2  # cancelled once, swallowed, cancelled again
 
 
 async def test_a_drain_task_that_overstays_is_cancelled(bus: Bus, tmp_path: Path) -> None:

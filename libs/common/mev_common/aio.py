@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("mev.runtime")
@@ -57,3 +57,14 @@ async def logged(work: Awaitable[None], what: str) -> None:
         await work
     except Exception as exc:
         log.error(f"{what} ended", extra={"fields": {"error": repr(exc)}})
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and return once every one has ended. A task that swallows its
+    cancellation (a client library turning it into its own timeout error, caught by a retry
+    loop) is cancelled again every 0.1 s: one cancel is not enough to end it for sure."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)

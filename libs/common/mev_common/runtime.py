@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from prometheus_client import start_http_server
 
 from mev_common import metrics
-from mev_common.aio import logged, until_stopped, wait_any
+from mev_common.aio import cancel_and_wait, logged, until_stopped, wait_any
 from mev_common.bus import Bus, Handler, M
 from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
@@ -267,14 +267,13 @@ async def _serve(
         rt.stop.set()
         rt.ready = False
         exit_code = await _drain_main(main_task, rt.settings.services.shutdown_timeout_s, exit_code)
-        for helper in helpers:
-            helper.cancel()
+        await cancel_and_wait(helpers)
         await heartbeat_clear(rt)
         logging.getLogger().removeHandler(last_error)
         await rt.bus.close()
         server.should_exit = True
         if not (await asyncio.wait({served}, timeout=2.0))[0]:
-            served.cancel()
+            await cancel_and_wait([served])
     log.info("stopped", extra={"fields": {"exit_code": exit_code}})
     return exit_code
 

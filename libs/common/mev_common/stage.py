@@ -27,6 +27,7 @@ from typing import Any, Generic
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mev_common import subjects
+from mev_common.aio import cancel_and_wait
 from mev_common.chain.contracts import ChainContracts
 from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
 from mev_common.control import (
@@ -189,17 +190,21 @@ class Stage:
         await consumer.run(self.rt.stop)
 
     async def _wind_down(self) -> None:
+        """Stop: daemons cancelled at once, drain tasks given `DRAIN_S`, then every task still
+        running cancelled until it has ended (the TaskGroup's exit waits for all of them)."""
         self.rt.stop.set()
         self.rt.ready = False
-        for task in list(self._daemons):
+        daemons = list(self._daemons)
+        for task in daemons:
             task.cancel()
+        late: set[asyncio.Task[Any]] = set()
         if self._draining:
             _, late = await asyncio.wait(set(self._draining), timeout=DRAIN_S)
             for task in late:
                 log.warning(
                     "task did not drain in time", extra={"fields": {"task": task.get_name()}}
                 )
-                task.cancel()
+        await cancel_and_wait([*daemons, *late])
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mev_common.aio import sleep_or_stop, wait_any
+from mev_common.aio import cancel_and_wait, sleep_or_stop, wait_any
 
 
 async def test_wait_any_returns_on_the_first_event_and_leaves_no_task() -> None:
@@ -36,3 +36,25 @@ async def test_sleep_or_stop_returns_early_on_stop_and_sleeps_otherwise() -> Non
     started = loop.time()
     await sleep_or_stop(stop, 5.0)
     assert loop.time() - started < 1.0
+
+
+async def stubborn(swallowed: list[int]) -> None:
+    """Swallows its first cancellation, as a retry loop does when a client library turns the
+    cancellation into its own timeout error (nats-py's request did, in the heartbeat)."""
+    while True:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            swallowed.append(1)
+            if len(swallowed) == 1:
+                continue
+            raise
+
+
+async def test_cancel_and_wait_ends_a_task_that_swallows_its_first_cancel() -> None:
+    swallowed: list[int] = []
+    task = asyncio.ensure_future(stubborn(swallowed))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_and_wait([task]), 2.0)
+    assert task.cancelled()
+    assert len(swallowed) == 2
