@@ -1,0 +1,333 @@
+"""Optimal input for a cycle whose hops mix V2 pairs and V3 pools, exact on integers.
+
+Why per tick range and not a float search: inside one range of constant liquidity L a V3 pool
+is a constant-product pool with virtual reserves L/sqrtP and L*sqrtP, so a path through V2
+pairs and V3 ranges is one Möbius map A*x / (B + C*x) before rounding, whose optimum has the
+closed form x* = (sqrt(A*B) - B) / C (as in sizing.py). The walk starts at x = 0 with every hop
+in its current range; if no hop leaves its range before x*, x* is the optimum; otherwise x moves
+to the first range end (the input at which some V3 hop reaches its next initialized tick), that
+hop enters its next range (liquidity +- liquidityNet) and the map is recomposed. The unrounded
+profit is concave, so the first piece holding its own optimum holds the global one: a handful
+of pieces, no iteration on a float.
+
+Then integers: every hop rounds (V2 floors its output; V3 rounds each step, input up and output
+down), so the exact output is a step function and the best input is a "tight" one, the least
+input reaching its own output (each hop inverted exactly, a V3 hop by its exact-output swap).
+Through a coarse middle token (6 decimals: one unit ~3e8 wei of WETH) the first hop's rounding
+is what a tight input saves; on 3-hop cycles the neighbouring first-hop outputs are tried too
+(MIDDLE_WINDOW each side), since the middle hop floors away up to one unit of its output.
+A V3 hop that cannot take the whole input (the price limit reached) is a failed trade: the
+executor's exact-input swap would not balance, so such inputs score nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from math import isqrt
+from typing import NamedTuple
+
+from mev_common.amm.sizing import CycleTrade
+from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3 import SwapResult, V3Pool
+from mev_common.amm.v3_math import (
+    FEE_DENOMINATOR as V3_FEE_DENOMINATOR,
+)
+from mev_common.amm.v3_math import (
+    MAX_TICK,
+    MIN_TICK,
+    V3MathError,
+    get_amount0_delta,
+    get_amount1_delta,
+    get_sqrt_ratio_at_tick,
+)
+
+MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
+MIDDLE_WINDOW = 3  # first-hop outputs tried each side of the tight optimum on 3-hop cycles
+LEAST_INPUT_PROBES = 4  # one-wei steps a V3 hop's exact-output input is checked against
+
+
+class V3Leg(NamedTuple):
+    """A hop through a V3 pool: the pool's state and the direction (token0 in if zero_for_one)."""
+
+    pool: V3Pool
+    zero_for_one: bool
+
+
+# A V2 hop is (reserve_in, reserve_out, fee_bps), as sizing.PathReserves.
+Leg = V3Leg | tuple[int, int, int]
+
+
+# ---- exact integer hops ------------------------------------------------------------------
+
+
+def _swap(leg: V3Leg, amount: int) -> SwapResult | None:
+    """The pool's swap, its price limit at the last initialized tick on the way: beyond it the
+    pool has no liquidity (every position ends there), so the amounts are the same as with no
+    limit, without walking the empty bitmap words to the end of the tick range."""
+    pool = leg.pool
+    if not pool.ticks:
+        return None
+    limit = get_sqrt_ratio_at_tick(min(pool.ticks) if leg.zero_for_one else max(pool.ticks))
+    if (limit >= pool.sqrt_price_x96) if leg.zero_for_one else (limit <= pool.sqrt_price_x96):
+        return None
+    try:
+        return pool.swap(leg.zero_for_one, amount, limit)
+    except V3MathError:
+        return None
+
+
+def leg_out(leg: Leg, amount: int) -> int:
+    """Exact output of one hop for `amount` in; 0 if the hop cannot take it whole."""
+    if amount <= 0:
+        return 0
+    if isinstance(leg, V3Leg):
+        result = _swap(leg, amount)
+        if result is None:
+            return 0
+        if leg.zero_for_one:
+            return -result.amount1 if result.amount0 == amount else 0
+        return -result.amount0 if result.amount1 == amount else 0
+    reserve_in, reserve_out, fee_bps = leg
+    if reserve_in <= 0 or reserve_out <= 0:
+        return 0
+    with_fee = amount * (V2_FEE_DENOMINATOR - fee_bps)
+    return with_fee * reserve_out // (reserve_in * V2_FEE_DENOMINATOR + with_fee)
+
+
+def leg_least_input(leg: Leg, amount_out: int) -> int | None:
+    """Least input whose exact output is >= `amount_out`; None if the hop cannot pay it."""
+    if amount_out <= 0:
+        return 0
+    if not isinstance(leg, V3Leg):
+        reserve_in, reserve_out, fee_bps = leg
+        if amount_out >= reserve_out:
+            return None
+        numerator = amount_out * reserve_in * V2_FEE_DENOMINATOR
+        return -(-numerator // ((V2_FEE_DENOMINATOR - fee_bps) * (reserve_out - amount_out)))
+    result = _swap(leg, -amount_out)
+    if result is None:
+        return None
+    paid_in, got = (
+        (result.amount0, -result.amount1) if leg.zero_for_one else (result.amount1, -result.amount0)
+    )
+    if got < amount_out:
+        return None  # the pool runs out of liquidity first
+    # The exact-output swap rounds its input up per step, the exact-input swap its fee up: the
+    # two can differ by a wei or so; probe so the answer is the least input, as the pool says.
+    for _ in range(LEAST_INPUT_PROBES):
+        if leg_out(leg, paid_in) >= amount_out:
+            break
+        paid_in += 1
+    else:
+        return None
+    for _ in range(LEAST_INPUT_PROBES):
+        if paid_in <= 1 or leg_out(leg, paid_in - 1) < amount_out:
+            break
+        paid_in -= 1
+    return paid_in
+
+
+def path_amounts(amount_in: int, legs: Sequence[Leg]) -> list[int]:
+    """[input, output of each hop]; stops with 0 where a hop pays nothing."""
+    amounts = [amount_in]
+    for leg in legs:
+        amounts.append(leg_out(leg, amounts[-1]))
+        if amounts[-1] <= 0:
+            break
+    return amounts
+
+
+def path_least_input(amount_out: int, legs: Sequence[Leg]) -> int | None:
+    """Least path input whose exact output is >= `amount_out` (each hop inverted from the end:
+    every hop is monotone, so the least input of each is what the one before must deliver)."""
+    amount: int | None = amount_out
+    for leg in reversed(legs):
+        amount = leg_least_input(leg, amount)
+        if amount is None:
+            return None
+    return amount
+
+
+# ---- the continuous walk over ranges ------------------------------------------------------
+
+
+class _Piece:
+    """One hop's current range as a constant-product pool: virtual reserves, fee, and the input
+    left until the range ends (None: never, a V2 pair)."""
+
+    __slots__ = ("cap", "final", "g_den", "g_num", "leg", "liquidity", "r_in", "r_out",
+                 "sqrt_end", "tick_end", "ticks")  # fmt: skip
+
+    def __init__(self, leg: Leg) -> None:
+        self.leg = leg
+        self.cap: int | None = None
+        self.final = False  # the range ends at the pool's price limit: nothing beyond
+        if not isinstance(leg, V3Leg):
+            self.r_in, self.r_out, fee_bps = leg
+            self.g_num, self.g_den = V2_FEE_DENOMINATOR - fee_bps, V2_FEE_DENOMINATOR
+            return
+        pool = leg.pool
+        self.g_num, self.g_den = V3_FEE_DENOMINATOR - pool.fee, V3_FEE_DENOMINATOR
+        self.ticks = sorted(pool.ticks)
+        self.liquidity = pool.liquidity
+        self._enter(pool.sqrt_price_x96, pool.tick)
+
+    def _enter(self, sqrt_price: int, tick: int) -> None:
+        """Set the range that starts at `sqrt_price` (the pool's tick `tick`)."""
+        leg = self.leg
+        assert isinstance(leg, V3Leg)
+        while True:
+            if leg.zero_for_one:  # the next initialized tick at or below the current one
+                k = bisect_right(self.ticks, tick) - 1
+                self.tick_end = self.ticks[k] if k >= 0 else MIN_TICK
+            else:  # the next one above
+                k = bisect_right(self.ticks, tick)
+                self.tick_end = self.ticks[k] if k < len(self.ticks) else MAX_TICK
+            self.final = self.tick_end not in leg.pool.ticks
+            self.sqrt_end = get_sqrt_ratio_at_tick(self.tick_end)
+            if self.liquidity > 0 or self.final:
+                break
+            # an empty range: the price crosses it for nothing
+            sqrt_price, tick = self.sqrt_end, self._cross()
+        liquidity = self.liquidity
+        if leg.zero_for_one:
+            self.r_in, self.r_out = (liquidity << 96) // sqrt_price, liquidity * sqrt_price >> 96
+            net = get_amount0_delta(self.sqrt_end, sqrt_price, liquidity, True) if liquidity else 0
+        else:
+            self.r_in, self.r_out = liquidity * sqrt_price >> 96, (liquidity << 96) // sqrt_price
+            net = get_amount1_delta(sqrt_price, self.sqrt_end, liquidity, True) if liquidity else 0
+        self.cap = -(-net * self.g_den // self.g_num)
+
+    def _cross(self) -> int:
+        """Cross the range's end tick; the tick the pool then reports."""
+        leg = self.leg
+        assert isinstance(leg, V3Leg)
+        net = leg.pool.ticks[self.tick_end][1]
+        if leg.zero_for_one:
+            self.liquidity -= net
+            return self.tick_end - 1
+        self.liquidity += net
+        return self.tick_end
+
+    def out(self, amount: int) -> int:
+        return self.g_num * amount * self.r_out // (self.r_in * self.g_den + self.g_num * amount)
+
+    def advance(self, amount: int, to_end: bool) -> int:
+        """Spend `amount` in this range (or all of it if `to_end`); the output it gives."""
+        if to_end and self.cap is not None and not self.final:
+            amount = self.cap
+            got = self.out(amount)
+            self._enter(self.sqrt_end, self._cross())
+            return got
+        got = self.out(amount)
+        self.r_in += self.g_num * amount // self.g_den
+        self.r_out -= got
+        if self.cap is not None:
+            self.cap = max(0, self.cap - amount)
+        return got
+
+
+def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
+    a_acc, b_acc, c_acc = 1, 1, 0
+    for p in pieces:
+        a, b = p.g_num * p.r_out, p.r_in * p.g_den
+        a_acc, b_acc, c_acc = a_acc * a, b_acc * b, c_acc * b + a_acc * p.g_num
+    return a_acc, b_acc, c_acc
+
+
+def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tuple[int, int]:
+    """(input, unrounded profit) at the optimum of the path's unrounded curve, range by range;
+    (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
+    virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
+    pieces = [_Piece(leg) for leg in legs]
+    x0 = out0 = 0
+    for _ in range(MAX_PIECES):
+        big_a, big_b, big_c = _compose(pieces)
+        if big_a <= big_b or big_c == 0:
+            break  # the marginal rate is below 1 here: x0 is the optimum
+        delta = (isqrt(big_a * big_b) - big_b) // big_c
+        # the least path input at which some hop reaches its range end
+        limit, limit_hop = None, -1
+        a_p, b_p, c_p = 1, 1, 0  # the map of the hops before hop i
+        for i, p in enumerate(pieces):
+            if p.cap is not None and a_p > c_p * p.cap:
+                at = -(-b_p * p.cap // (a_p - c_p * p.cap))
+                if limit is None or at < limit:
+                    limit, limit_hop = at, i
+            a, b = p.g_num * p.r_out, p.r_in * p.g_den
+            a_p, b_p, c_p = a_p * a, b_p * b, c_p * b + a_p * p.g_num
+        if max_input is not None and (limit is None or max_input - x0 < limit):
+            if delta >= max_input - x0:
+                delta = max_input - x0
+                out0 += big_a * delta // (big_b + big_c * delta)
+                return max_input, out0 - max_input
+        if limit is None or delta <= limit:
+            out0 += big_a * delta // (big_b + big_c * delta)
+            return x0 + delta, out0 - x0 - delta
+        if pieces[limit_hop].final:  # the pool's price limit: the furthest input it takes
+            delta = max(0, limit - 1)
+            out0 += big_a * delta // (big_b + big_c * delta)
+            return x0 + delta, out0 - x0 - delta
+        amount = limit
+        for i, p in enumerate(pieces):
+            amount = p.advance(amount, i == limit_hop)
+        x0, out0 = x0 + limit, out0 + amount
+    return x0, max(0, out0 - x0)
+
+
+# ---- the exact optimum --------------------------------------------------------------------
+
+
+def size_mixed(
+    legs: Sequence[Leg], max_input: int | None = None, *, min_profit: int = 1
+) -> CycleTrade | None:
+    """Best input for a cycle of V2 and V3 hops (the last token out is the first in).
+
+    None if nothing up to `max_input` makes `min_profit`. Amounts are every hop's exact
+    integer output at the chosen input, as the pools compute them.
+    """
+    if max_input is not None and max_input <= 0:
+        return None
+    x_c, bound = continuous_optimum(legs, max_input)
+    if x_c <= 0 or bound + len(legs) < max(min_profit, 1):
+        return None
+    best: tuple[int, int] | None = None  # (profit, input)
+
+    def consider(x: int | None) -> None:
+        nonlocal best
+        if x is None or x <= 0 or (max_input is not None and x > max_input):
+            return
+        profit = path_amounts(x, legs)[-1] - x
+        if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
+            best = (profit, x)
+
+    amounts = path_amounts(x_c, legs)
+    if amounts[-1] <= 0:
+        # the optimum sits at a pool's last range end, where rounding can tip the input past
+        # what the pool takes: the largest input every hop takes whole (bisection, rare)
+        low, high = 0, x_c
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if path_amounts(mid, legs)[-1] > 0 else (low, mid)
+        if low <= 0:
+            return None
+        x_c, amounts = low, path_amounts(low, legs)
+    tight = path_least_input(amounts[-1], legs)
+    consider(tight if tight is not None and tight <= x_c else x_c)
+    if MIDDLE_WINDOW:
+        # every later hop floors its output: try nearby first-hop outputs, each at its least
+        # input (the first hop wastes nothing then), and keep the one that wastes least
+        first = legs[0]
+        u_c = amounts[1]
+        for u in range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1):
+            if u == u_c:
+                continue
+            x = leg_least_input(first, u)
+            if x is None:
+                continue
+            consider(x)
+    if best is None or best[0] < max(min_profit, 1):
+        return None
+    amounts = path_amounts(best[1], legs)
+    return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
