@@ -83,9 +83,7 @@ def test_mixed_cycle_against_brute_force(seed: int) -> None:
     assert x_c > 0
     # complete: the unrounded profit is concave and its optimum is x_c, so every profitable
     # input lies below a few times x_c (its zero)
-    best_profit, _ = max(
-        (profit_of(x, pool, zero_for_one, pair), x) for x in range(1, 4 * x_c)
-    )
+    best_profit, _ = max((profit_of(x, pool, zero_for_one, pair), x) for x in range(1, 4 * x_c))
     assert best_profit > 0
     trade = size_mixed(legs)
     assert trade is not None
@@ -111,16 +109,20 @@ def test_no_profit_gives_none() -> None:
 
 def test_least_input_is_least() -> None:
     pool, _, _ = case(3)
+    checked = 0
     for zero_for_one in (True, False):
         leg = V3Leg(pool, zero_for_one)
-        for amount_in in (40, 400, 2_000, 8_000):
+        for amount_in in (5, 20, 40, 80, 150):
             amount_out = v3_out(pool, zero_for_one, amount_in)
-            assert amount_out > 0
+            if amount_out == 0:
+                continue  # below one unit out, or beyond the pool's liquidity
             x = leg_least_input(leg, amount_out)
             assert x is not None
             assert v3_out(pool, zero_for_one, x) >= amount_out
             assert v3_out(pool, zero_for_one, x - 1) < amount_out
             assert leg_out(leg, x) == v3_out(pool, zero_for_one, x)
+            checked += 1
+    assert checked >= 5
 
 
 def test_input_beyond_liquidity_is_not_a_trade() -> None:
