@@ -23,12 +23,14 @@ executor's exact-input swap would not balance, so such inputs score nothing.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from math import isqrt
 from typing import NamedTuple
 
+from mev_common.amm.cycles import Cycle
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import SwapResult, V3Pool
 from mev_common.amm.v3_math import (
     FEE_DENOMINATOR as V3_FEE_DENOMINATOR,
@@ -141,11 +143,12 @@ def path_amounts(amount_in: int, legs: Sequence[Leg]) -> list[int]:
 def path_least_input(amount_out: int, legs: Sequence[Leg]) -> int | None:
     """Least path input whose exact output is >= `amount_out` (each hop inverted from the end:
     every hop is monotone, so the least input of each is what the one before must deliver)."""
-    amount: int | None = amount_out
+    amount = amount_out
     for leg in reversed(legs):
-        amount = leg_least_input(leg, amount)
-        if amount is None:
+        least = leg_least_input(leg, amount)
+        if least is None:
             return None
+        amount = least
     return amount
 
 
@@ -331,3 +334,16 @@ def size_mixed(
         return None
     amounts = path_amounts(best[1], legs)
     return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
+
+
+def cycle_legs(cycle: Cycle, pools: Mapping[str, V2Pool | V3Pool]) -> list[Leg]:
+    """Each hop of a cycle as a Leg, from the pools' current states."""
+    legs: list[Leg] = []
+    for hop in cycle.hops:
+        pool = pools[hop.pool]
+        if isinstance(pool, V3Pool):
+            legs.append(V3Leg(pool, hop.token_in == pool.token0))
+        else:
+            reserve_in, reserve_out = pool.reserves(hop.token_in)
+            legs.append((reserve_in, reserve_out, pool.fee_bps))
+    return legs

@@ -14,7 +14,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH, UNISWAP_V3_INIT_CODE_HASH
 from mev_common.settings import Settings
 
 
@@ -29,6 +29,15 @@ class Dex:
     router: str | None
     fee_bps: int
     init_code_hash: str = UNISWAP_V2_INIT_CODE_HASH
+
+
+@dataclass(frozen=True)
+class V3Dex:
+    """A Uniswap-V3-style factory the executor allowlists (`setV3Factory`)."""
+
+    name: str
+    factory: str
+    init_code_hash: str = UNISWAP_V3_INIT_CODE_HASH
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class ChainContracts:
     tokens: dict[str, TokenInfo] = field(default_factory=dict)
     pairs: tuple[KnownPair, ...] = ()
     start_block: int = 0
+    v3_dexes: tuple[V3Dex, ...] = ()
 
     @property
     def routers(self) -> frozenset[str]:
@@ -73,6 +83,7 @@ def load_contracts(settings: Settings) -> ChainContracts:
             dexes=tuple(
                 Dex(d.name, d.factory, d.router, d.fee_bps, d.init_code_hash) for d in cfg.dexes
             ),
+            v3_dexes=tuple(V3Dex(d.name, d.factory, d.init_code_hash) for d in cfg.v3_dexes),
         )
     return read_deployment(Path(cfg.deployment_file), settings.chain.chain_id)
 
@@ -113,6 +124,14 @@ def read_deployment(path: Path, chain_id: int) -> ChainContracts:
                 for p in data.get("pairs", [])
             ),
             start_block=int(data.get("deploy_block", 0)),
+            v3_dexes=tuple(
+                V3Dex(
+                    d["name"],
+                    cs(d["factory"]),
+                    str(d.get("init_code_hash") or UNISWAP_V3_INIT_CODE_HASH).lower(),
+                )
+                for d in data.get("v3_dexes", [])
+            ),
         )
     except ContractsError:
         raise

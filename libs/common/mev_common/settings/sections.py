@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH, UNISWAP_V3_INIT_CODE_HASH
 from mev_common.messages import STRATEGY_NAMES, AddressError, checksum
 from mev_common.settings.display import NKEY_SEED
 from mev_common.settings.units import Port, Wei
@@ -305,6 +305,16 @@ class DexSettings(Section):
     init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V2_INIT_CODE_HASH
 
 
+class V3DexSettings(Section):
+    """A Uniswap-V3-style DEX: its pools are CREATE2 addresses of the factory, salted by
+    (token0, token1, fee tier); submit refuses a V3 hop whose pool is not one of them."""
+
+    name: str = Field(min_length=1)
+    factory: Address
+    # keccak of the pool creation code (POOL_INIT_CODE_HASH): Uniswap V3's unless forked
+    init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V3_INIT_CODE_HASH
+
+
 class ContractsSettings(Section):
     """Where the bot's on-chain pieces are: given here, or read from the devnet deployment."""
 
@@ -312,6 +322,7 @@ class ContractsSettings(Section):
     executor: Address | None = None
     weth: Address | None = None
     dexes: list[DexSettings] = []
+    v3_dexes: list[V3DexSettings] = []
     # devnet deploy: "ExecutorStorageCommit" for chains without TSTORE (pre-Cancun, HyperEVM)
     executor_build: Literal["Executor", "ExecutorStorageCommit"] = "Executor"
 
