@@ -57,7 +57,11 @@ class PoolRegistry:
     @property
     def all_pools(self) -> ChainMap[str, V2Pool | V3Pool]:
         """V2 and V3 pools by address, one view (what the cycle search reads)."""
-        return ChainMap(self.pools, self.v3.pools)  # type: ignore[arg-type]
+        return self.over({})
+
+    def over(self, changed: dict[str, V2Pool]) -> ChainMap[str, V2Pool | V3Pool]:
+        """All pools, with `changed` (a pending swap's post-state) in front."""
+        return ChainMap(changed, self.pools, self.v3.pools)  # type: ignore[arg-type]
 
     def allowed(self, pool: V2Pool | V3Pool) -> bool:
         return (
