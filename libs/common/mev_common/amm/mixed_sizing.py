@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from math import isqrt
+from math import gcd, isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle
@@ -150,6 +150,28 @@ def path_least_input(amount_out: int, legs: Sequence[Leg]) -> int | None:
             return None
         amount = least
     return amount
+
+
+def _last_step_start(leg: V3Leg, amount: int) -> int:
+    """The input a V3 pool takes before the last step of an exact-input swap of `amount`: the
+    steps before it each end at an initialized tick or a bitmap word boundary, so their inputs
+    do not depend on `amount` (0 if the swap has one step)."""
+    pool, down = leg.pool, leg.zero_for_one
+    result = _swap(leg, amount)
+    if result is None:
+        return 0
+    final, tick, boundary = result.sqrt_price_x96, pool.tick, None
+    while True:
+        target, _ = pool.next_initialized_tick_within_one_word(tick, down)
+        target = max(MIN_TICK, min(MAX_TICK, target))
+        sqrt_target = get_sqrt_ratio_at_tick(target)
+        if (sqrt_target <= final) if down else (sqrt_target >= final):
+            break  # the swap ends within this step
+        boundary, tick = sqrt_target, target - 1 if down else target
+    if boundary is None:
+        return 0
+    used = pool.swap(down, amount, boundary)
+    return used.amount0 if down else used.amount1
 
 
 # ---- the continuous walk over ranges ------------------------------------------------------
@@ -318,18 +340,22 @@ def size_mixed(
         x_c, amounts = low, path_amounts(low, legs)
     tight = path_least_input(amounts[-1], legs)
     consider(tight if tight is not None and tight <= x_c else x_c)
-    if MIDDLE_WINDOW:
-        # every later hop floors its output: try nearby first-hop outputs, each at its least
-        # input (the first hop wastes nothing then), and keep the one that wastes least
-        first = legs[0]
-        u_c = amounts[1]
-        for u in range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1):
-            if u == u_c:
-                continue
-            x = leg_least_input(first, u)
-            if x is None:
-                continue
-            consider(x)
+    # every later hop floors: try nearby first-hop outputs u, each at its least input (the
+    # first hop then wastes nothing), and keep the one that wastes least
+    u_c = amounts[1]
+    candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
+    second = legs[1]
+    if isinstance(second, V3Leg):
+        # a V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of
+        # a coarse token (~3e8 wei through USDC) unless u is a multiple of this period
+        # (of what reaches its last step: the steps before end at fixed ticks, fixed inputs)
+        period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - second.pool.fee)
+        offset = _last_step_start(second, u_c)
+        low = offset + (u_c - offset) // period * period
+        candidates.update(u for u in (low, low + period) if u > 0)
+    candidates.discard(u_c)
+    for u in sorted(candidates):
+        consider(leg_least_input(legs[0], u))
     if best is None or best[0] < max(min_profit, 1):
         return None
     amounts = path_amounts(best[1], legs)
