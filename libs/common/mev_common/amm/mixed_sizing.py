@@ -13,9 +13,11 @@ of pieces, no iteration on a float.
 Then integers: every hop rounds (V2 floors its output; V3 rounds each step, input up and output
 down), so the exact output is a step function and the best input is a "tight" one, the least
 input reaching its own output (each hop inverted exactly, a V3 hop by its exact-output swap).
-Through a coarse middle token (6 decimals: one unit ~3e8 wei of WETH) the first hop's rounding
-is what a tight input saves; on 3-hop cycles the neighbouring first-hop outputs are tried too
-(MIDDLE_WINDOW each side), since the middle hop floors away up to one unit of its output.
+That saves the first hop's rounding (through a 6-decimal token, up to one unit: ~3e8 wei of
+WETH). The first-hop outputs u next to the optimum's are tried too (MIDDLE_WINDOW each side),
+and, when the second hop is V3, the two nearest u whose last swap step takes an input the fee
+floor (amount * (1e6 - fee) // 1e6) leaves whole: off those, a V3 hop on a coarse token wastes
+up to a unit too. Measured against degenbot 0.3.0 in bench (amm_v3_peer).
 A V3 hop that cannot take the whole input (the price limit reached) is a failed trade: the
 executor's exact-input swap would not balance, so such inputs score nothing.
 """
@@ -45,7 +47,7 @@ from mev_common.amm.v3_math import (
 )
 
 MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
-MIDDLE_WINDOW = 3  # first-hop outputs tried each side of the tight optimum on 3-hop cycles
+MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
 LEAST_INPUT_PROBES = 4  # one-wei steps a V3 hop's exact-output input is checked against
 
 
