@@ -29,10 +29,10 @@ from mev_ops.devnet.deploy_v3 import initial_sqrt_price, position_ticks
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL, plan_v3_pools, raw_amount
 
 from bench.results import Row, ScenarioResult
+from bench.scenarios import amm_peer
 from bench.scenarios.amm_peer import (
     BENCH_DIR,
     MAX_INPUT,
-    PEER_PYTHON,
     SYMBOLS,
     TOKEN_ADDRESS,
     _time_runs,
@@ -136,8 +136,9 @@ def _v3_case(p: V3Pool) -> dict[str, Any]:
 
 def _peer(v2: list[V2Pool], v3: list[V3Pool], cycles: list[Cycle], swaps: list[Any],
           repeats: int) -> tuple[Any, str]:  # fmt: skip
-    if not PEER_PYTHON.exists():
-        return None, f"degenbot venv absent ({PEER_PYTHON}): make bench creates it"
+    peer_python = amm_peer.PEER_PYTHON  # looked up here: a test can point it elsewhere
+    if not peer_python.exists():
+        return None, f"degenbot venv absent ({peer_python}): make bench creates it"
     case = {
         "tokens": [
             {"address": TOKEN_ADDRESS[s], "symbol": s, "decimals": TOKENS_BY_SYMBOL[s].decimals}
@@ -167,7 +168,7 @@ def _peer(v2: list[V2Pool], v3: list[V3Pool], cycles: list[Cycle], swaps: list[A
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(case, f)
     try:
-        done = subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), f.name],
+        done = subprocess.run([str(peer_python), str(PEER_SCRIPT), f.name],
                               capture_output=True, text=True, timeout=1200)  # fmt: skip
     finally:
         Path(f.name).unlink(missing_ok=True)
