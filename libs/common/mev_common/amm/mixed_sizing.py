@@ -48,6 +48,11 @@ from mev_common.amm.v3_math import (
 
 MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
 MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
+# 3-hop cycles whose middle token is coarse (one unit worth more than this many units of the
+# start token) get ROTATION_SAMPLES first-hop outputs spread over the middle hop's waste turn
+COARSE_UNITS = 10**6
+ROTATION_SAMPLES = 24
+RATE_PROBE = 10**6  # units of the first middle token over which the middle hop's rate is read
 LEAST_INPUT_PROBES = 4  # one-wei steps a V3 hop's exact-output input is checked against
 
 
@@ -174,6 +179,43 @@ def _last_step_start(leg: V3Leg, amount: int) -> int:
         return 0
     used = pool.swap(down, amount, boundary)
     return used.amount0 if down else used.amount1
+
+
+def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
+    """The two inputs nearest `amount` that a V3 hop's fee floor leaves whole.
+
+    A V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of a
+    coarse token (~3e8 wei through USDC), unless what reaches its last step is a multiple of
+    this period (the steps before end at fixed ticks, so their inputs are fixed)."""
+    if not isinstance(leg, V3Leg) or amount <= 0:
+        return ()
+    period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - leg.pool.fee)
+    offset = _last_step_start(leg, amount)
+    low = offset + (amount - offset) // period * period
+    return tuple(a for a in (low, low + period) if a > 0)
+
+
+def _middle_rotation(middle: Leg, u_c: int) -> list[int]:
+    """First-hop outputs near `u_c` over which the middle hop's rounding waste takes every
+    value from 0 to one unit in ROTATION_SAMPLES steps.
+
+    Between two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of its
+    output (~3e8 wei of WETH); near the optimum its exact output is ~ floor(c + rate * k) for
+    k more units in, so the waste turns by frac(rate) a unit: evenly spaced k at the spacing
+    1 / (samples * |frac(rate)|) visit the whole turn, and the best of them wastes at most
+    ~1/ROTATION_SAMPLES of a unit. Moving u that far costs nothing measurable (the curve is
+    flat at its top: a few wei over ~1e4 units of a 6-decimal token)."""
+    out = leg_out(middle, u_c)
+    ahead = leg_out(middle, u_c + RATE_PROBE)
+    if out <= 0 or ahead <= 0:
+        return []
+    rate = (ahead - out) / RATE_PROBE
+    turn = abs(rate - round(rate))
+    if turn < 1e-9:
+        return []
+    spacing = max(1, round(1 / (ROTATION_SAMPLES * turn)))
+    half = ROTATION_SAMPLES // 2
+    return [u for j in range(-half, half + 1) if j and (u := u_c + j * spacing) > 0]
 
 
 # ---- the continuous walk over ranges ------------------------------------------------------
@@ -346,15 +388,15 @@ def size_mixed(
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
     candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
-    second = legs[1]
-    if isinstance(second, V3Leg):
-        # a V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of
-        # a coarse token (~3e8 wei through USDC) unless u is a multiple of this period
-        # (of what reaches its last step: the steps before end at fixed ticks, fixed inputs)
-        period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - second.pool.fee)
-        offset = _last_step_start(second, u_c)
-        low = offset + (u_c - offset) // period * period
-        candidates.update(u for u in (low, low + period) if u > 0)
+    candidates.update(_fee_aligned(legs[1], u_c))
+    if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
+        # the third hop's input z: aligned for its fee floor too, each z reached by its least
+        # u (through a fine-to-coarse middle, DAI -> USDC, that wastes nothing in the middle)
+        for z in (amounts[2] - 1, amounts[2] + 1, *_fee_aligned(legs[2], amounts[2])):
+            u = leg_least_input(legs[1], z)
+            if u:
+                candidates.add(u)
+        candidates.update(_middle_rotation(legs[1], u_c))
     candidates.discard(u_c)
     for u in sorted(candidates):
         consider(leg_least_input(legs[0], u))
