@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mev_common.amm.cycles import Cycle, find_cycles
-from mev_common.amm.mixed_sizing import V3Leg, cycle_legs, leg_out, path_amounts, size_mixed
+from mev_common.amm.legs import V3Leg, cycle_legs, leg_out, path_amounts
+from mev_common.amm.mixed_sizing import size_mixed
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import TICK_SPACING, V3Pool
 from mev_common.amm.v3_math import Q96, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves, may_profit
-from mev_common.amm.mixed_sizing import continuous_optimum, cycle_legs, size_mixed
+from mev_common.amm.legs import cycle_legs
+from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool

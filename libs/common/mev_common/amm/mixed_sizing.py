@@ -18,33 +18,38 @@ WETH). The first-hop outputs u next to the optimum's are tried too (MIDDLE_WINDO
 and, when the second hop is V3, the two nearest u whose last swap step takes an input the fee
 floor (amount * (1e6 - fee) // 1e6) leaves whole: off those, a V3 hop on a coarse token wastes
 up to a unit too. Measured against degenbot 0.3.0 in bench (amm_v3_peer).
-A V3 hop that cannot take the whole input (the price limit reached) is a failed trade: the
-executor's exact-input swap would not balance, so such inputs score nothing.
+The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from math import gcd, isqrt
-from typing import NamedTuple
 
-from mev_common.amm.cycles import Cycle
+from mev_common.amm.legs import (
+    Leg,
+    V3Leg,
+    cycle_legs,
+    last_step_start,
+    leg_least_input,
+    leg_out,
+    path_amounts,
+    path_least_input,
+)
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
-from mev_common.amm.v2 import V2Pool
-from mev_common.amm.v3 import SwapResult, V3Pool
-from mev_common.amm.v3_math import (
-    FEE_DENOMINATOR as V3_FEE_DENOMINATOR,
-)
+from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     MAX_TICK,
     MIN_TICK,
-    V3MathError,
     get_amount0_delta,
     get_amount1_delta,
     get_sqrt_ratio_at_tick,
 )
+
+__all__ = ["V3Leg", "continuous_optimum", "cycle_legs", "leg_least_input", "leg_out",
+           "path_amounts", "path_least_input", "size_mixed"]  # fmt: skip
 
 MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
 MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
@@ -53,132 +58,6 @@ MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
 COARSE_UNITS = 10**6
 ROTATION_SAMPLES = 24
 RATE_PROBE = 10**6  # units of the first middle token over which the middle hop's rate is read
-LEAST_INPUT_PROBES = 4  # one-wei steps a V3 hop's exact-output input is checked against
-
-
-class V3Leg(NamedTuple):
-    """A hop through a V3 pool: the pool's state and the direction (token0 in if zero_for_one)."""
-
-    pool: V3Pool
-    zero_for_one: bool
-
-
-# A V2 hop is (reserve_in, reserve_out, fee_bps), as sizing.PathReserves.
-Leg = V3Leg | tuple[int, int, int]
-
-
-# ---- exact integer hops ------------------------------------------------------------------
-
-
-def _swap(leg: V3Leg, amount: int) -> SwapResult | None:
-    """The pool's swap, its price limit at the last initialized tick on the way: beyond it the
-    pool has no liquidity (every position ends there), so the amounts are the same as with no
-    limit, without walking the empty bitmap words to the end of the tick range."""
-    pool = leg.pool
-    if not pool.ticks:
-        return None
-    limit = get_sqrt_ratio_at_tick(min(pool.ticks) if leg.zero_for_one else max(pool.ticks))
-    if (limit >= pool.sqrt_price_x96) if leg.zero_for_one else (limit <= pool.sqrt_price_x96):
-        return None
-    try:
-        return pool.swap(leg.zero_for_one, amount, limit)
-    except V3MathError:
-        return None
-
-
-def leg_out(leg: Leg, amount: int) -> int:
-    """Exact output of one hop for `amount` in; 0 if the hop cannot take it whole."""
-    if amount <= 0:
-        return 0
-    if isinstance(leg, V3Leg):
-        result = _swap(leg, amount)
-        if result is None:
-            return 0
-        if leg.zero_for_one:
-            return -result.amount1 if result.amount0 == amount else 0
-        return -result.amount0 if result.amount1 == amount else 0
-    reserve_in, reserve_out, fee_bps = leg
-    if reserve_in <= 0 or reserve_out <= 0:
-        return 0
-    with_fee = amount * (V2_FEE_DENOMINATOR - fee_bps)
-    return with_fee * reserve_out // (reserve_in * V2_FEE_DENOMINATOR + with_fee)
-
-
-def leg_least_input(leg: Leg, amount_out: int) -> int | None:
-    """Least input whose exact output is >= `amount_out`; None if the hop cannot pay it."""
-    if amount_out <= 0:
-        return 0
-    if not isinstance(leg, V3Leg):
-        reserve_in, reserve_out, fee_bps = leg
-        if amount_out >= reserve_out:
-            return None
-        numerator = amount_out * reserve_in * V2_FEE_DENOMINATOR
-        return -(-numerator // ((V2_FEE_DENOMINATOR - fee_bps) * (reserve_out - amount_out)))
-    result = _swap(leg, -amount_out)
-    if result is None:
-        return None
-    paid_in, got = (
-        (result.amount0, -result.amount1) if leg.zero_for_one else (result.amount1, -result.amount0)
-    )
-    if got < amount_out:
-        return None  # the pool runs out of liquidity first
-    # The exact-output swap rounds its input up per step, the exact-input swap its fee up: the
-    # two can differ by a wei or so; probe so the answer is the least input, as the pool says.
-    for _ in range(LEAST_INPUT_PROBES):
-        if leg_out(leg, paid_in) >= amount_out:
-            break
-        paid_in += 1
-    else:
-        return None
-    for _ in range(LEAST_INPUT_PROBES):
-        if paid_in <= 1 or leg_out(leg, paid_in - 1) < amount_out:
-            break
-        paid_in -= 1
-    return paid_in
-
-
-def path_amounts(amount_in: int, legs: Sequence[Leg]) -> list[int]:
-    """[input, output of each hop]; stops with 0 where a hop pays nothing."""
-    amounts = [amount_in]
-    for leg in legs:
-        amounts.append(leg_out(leg, amounts[-1]))
-        if amounts[-1] <= 0:
-            break
-    return amounts
-
-
-def path_least_input(amount_out: int, legs: Sequence[Leg]) -> int | None:
-    """Least path input whose exact output is >= `amount_out` (each hop inverted from the end:
-    every hop is monotone, so the least input of each is what the one before must deliver)."""
-    amount = amount_out
-    for leg in reversed(legs):
-        least = leg_least_input(leg, amount)
-        if least is None:
-            return None
-        amount = least
-    return amount
-
-
-def _last_step_start(leg: V3Leg, amount: int) -> int:
-    """The input a V3 pool takes before the last step of an exact-input swap of `amount`: the
-    steps before it each end at an initialized tick or a bitmap word boundary, so their inputs
-    do not depend on `amount` (0 if the swap has one step)."""
-    pool, down = leg.pool, leg.zero_for_one
-    result = _swap(leg, amount)
-    if result is None:
-        return 0
-    final, tick, boundary = result.sqrt_price_x96, pool.tick, None
-    while True:
-        target, _ = pool.next_initialized_tick_within_one_word(tick, down)
-        target = max(MIN_TICK, min(MAX_TICK, target))
-        sqrt_target = get_sqrt_ratio_at_tick(target)
-        if (sqrt_target <= final) if down else (sqrt_target >= final):
-            break  # the swap ends within this step
-        boundary, tick = sqrt_target, target - 1 if down else target
-    if boundary is None:
-        return 0
-    used = pool.swap(down, amount, boundary)
-    return used.amount0 if down else used.amount1
 
 
 def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
@@ -190,7 +69,7 @@ def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
     if not isinstance(leg, V3Leg) or amount <= 0:
         return ()
     period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - leg.pool.fee)
-    offset = _last_step_start(leg, amount)
+    offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
 
@@ -404,16 +283,3 @@ def size_mixed(
         return None
     amounts = path_amounts(best[1], legs)
     return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
-
-
-def cycle_legs(cycle: Cycle, pools: Mapping[str, V2Pool | V3Pool]) -> list[Leg]:
-    """Each hop of a cycle as a Leg, from the pools' current states."""
-    legs: list[Leg] = []
-    for hop in cycle.hops:
-        pool = pools[hop.pool]
-        if isinstance(pool, V3Pool):
-            legs.append(V3Leg(pool, hop.token_in == pool.token0))
-        else:
-            reserve_in, reserve_out = pool.reserves(hop.token_in)
-            legs.append((reserve_in, reserve_out, pool.fee_bps))
-    return legs
