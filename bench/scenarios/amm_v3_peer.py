@@ -179,21 +179,20 @@ def _peer(v2: list[V2Pool], v3: list[V3Pool], cycles: list[Cycle], swaps: list[A
 
 
 def _unequal_note(swaps: list[Any], ours: list[int | None], peer: Any) -> str:
-    """Where degenbot differs: its complete-map tick walk (gen_ticks) starts an upward swap
-    from a negative tick off the spacing at the word boundary below the price, so its first
-    step goes the wrong way; ours walks the bitmap as the pool does (equal to the pool on anvil
-    over 2,100 cases, tests/integration/test_v3_math_vs_pool.py)."""
+    """Where degenbot differs. Its complete-map tick walk (gen_ticks) starts an upward swap
+    from a negative tick with the lower boundary of the price's own bitmap word, at or below
+    the price (gen_ticks(ticks, -10, 10, up) yields -10 first), so its first step goes the
+    wrong way; ours walks the bitmap as the pool does (equal to the pool on anvil over 2,100
+    cases, tests/integration/test_v3_math_vs_pool.py)."""
     if peer is None:
         return ""
     off = [(p, t) for (p, t, _), a, b in zip(swaps, ours, peer["swaps"], strict=True) if a != b]
     if not off:
         return ""
-    upward_negative = sum(
-        t == p.token1 and p.tick < 0 and p.tick % p.tick_spacing != 0 for p, t in off
-    )
+    upward_negative = sum(t == p.token1 and p.tick < 0 for p, t in off)
     return (
-        f" (the {len(off)} others: degenbot's tick walk, {upward_negative} of them upward from a "
-        "negative tick off the spacing, where its first step goes below the price)"
+        f" (the {len(off)} others, {upward_negative} of them upward from a negative tick: "
+        "degenbot's tick walk steps first to a word boundary below the price)"
     )
 
 
