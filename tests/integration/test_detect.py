@@ -39,6 +39,9 @@ SWAP = (
     ).hex()
 )
 GET_RESERVES = "0x" + function_signature_to_4byte_selector("getReserves()").hex()
+QUOTE_SINGLE = function_signature_to_4byte_selector(
+    "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
+)
 
 
 def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
@@ -73,6 +76,18 @@ class Chain:
     async def oriented(self, pair: str, token_in: str, block: int | str) -> tuple[int, int]:
         r0, r1 = await self.reserves(pair, block)
         return (r0, r1) if self.pairs[pair]["token0"] == token_in else (r1, r0)
+
+    async def v3_quote(self, pool: str, token_in: str, amount: int, block: int) -> int:
+        """The V3 pool's exact output at `block`, as the devnet's own QuoterV2 says it (the
+        pool's swap run and reverted: independent of detect's V3 math)."""
+        spec = next(p for p in self.deployment["v3_pools"] if p["address"] == pool)
+        quoter = next(d for d in self.deployment["v3_dexes"] if d["name"] == spec["dex"])["quoter"]
+        token_out = spec["token1"] if spec["token0"] == token_in else spec["token0"]
+        args = encode(["(address,address,uint256,uint24,uint160)"],
+                      [(token_in, token_out, amount, spec["fee"], 0)])  # fmt: skip
+        data = "0x" + (QUOTE_SINGLE + args).hex()
+        raw = await self.rpc("eth_call", [{"to": quoter, "data": data}, hex(block)])
+        return int(decode(["uint256"], bytes.fromhex(raw[2:66]))[0])
 
     def token(self, symbol: str) -> str:
         return str(self.deployment["tokens"][symbol]["address"])
@@ -180,6 +195,11 @@ async def assert_matches_chain(
     """Recompute every hop from reserves at the opportunity's block (plus `overrides`)."""
     amount = opp.amount_in
     for hop in opp.hops:
+        if hop.kind == "v3":  # a V2 victim never touches a V3 pool: the block's state holds
+            assert hop.amount_in == amount
+            amount = await chain.v3_quote(hop.pool, hop.token_in, amount, opp.block_number)
+            assert hop.amount_out == amount, (opp.strategy, hop)
+            continue
         if hop.pool in overrides:
             r0, r1 = overrides[hop.pool]
             reserve_in, reserve_out = (
