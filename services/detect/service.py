@@ -206,7 +206,8 @@ class Detector:
         tradable = [(p, d) for p, d in pools if p.token0 in self.tokens and p.token1 in self.tokens]
         chain = self.rt.settings.chain
         v3 = await fetch_v3(self.rpc, self.contracts.v3_dexes, list(self.tokens), number,
-                            self.contracts.start_block, chain.max_logs_block_range)  # fmt: skip
+                            self.contracts.start_block, chain.max_logs_block_range,
+                            self.contracts.executor)  # fmt: skip
         self.registry.load(tradable, number, head["hash"], v3)
         self.rebuild_index()
         self.loaded = True

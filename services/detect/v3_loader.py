@@ -7,6 +7,10 @@ is the factory's. State: chain/v3_pools.py. Its initialized ticks come from the 
 logs since `from_block` when the deployment says where the chain's contracts start (the devnet:
 a few `eth_getLogs` spans of `max_logs_block_range`, one batch); otherwise every word of the tick
 bitmap is read (exact as well, ~35-700 calls a pool).
+
+Only factories the executor allowlists (`v3Factories()`, the same factory and init code hash)
+are traded: a route through any other pool could not execute, and an executor without V3
+support (the call reverts) gets none.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
+from eth_utils import function_signature_to_4byte_selector
 from mev_common.amm.v3 import TICK_SPACING, V3Pool
 from mev_common.amm.v3_book import V3_MINT_TOPIC
 from mev_common.chain.contracts import V3Dex
@@ -53,6 +60,22 @@ def ticks_from_mints(logs: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
     return ticks
 
 
+V3_FACTORIES = "0x" + function_signature_to_4byte_selector("v3Factories()").hex()
+
+
+def allowlisted(dexes: Sequence[V3Dex], answer: object) -> list[V3Dex]:
+    """The dexes whose (factory, init code hash) the executor's `v3Factories()` answer lists;
+    none if the call failed (an executor without V3 support)."""
+    if not isinstance(answer, str) or len(answer) <= 2:
+        return []
+    try:
+        (listed,) = decode(["(address,bytes32)[]"], bytes.fromhex(answer[2:]))
+    except (ValueError, DecodingError):
+        return []
+    allowed = {(str(f).lower(), "0x" + bytes(h).hex()) for f, h in listed}
+    return [d for d in dexes if (d.factory.lower(), d.init_code_hash.lower()) in allowed]
+
+
 async def fetch_v3(
     rpc: RpcPool,
     dexes: Sequence[V3Dex],
@@ -60,8 +83,14 @@ async def fetch_v3(
     block: int,
     from_block: int = 0,
     logs_span: int = 50,
+    executor: str | None = None,
 ) -> list[V3Pool]:
-    """The V3 pools of `dexes` between `tokens` that exist at `block`, with their state."""
+    """The V3 pools of `dexes` between `tokens` that exist at `block`, with their state; with
+    `executor`, only those of the factories it allowlists."""
+    if dexes and executor:
+        (answer,) = await rpc.call_batch([("eth_call", [{"to": executor, "data": V3_FACTORIES},
+                                                        hex(block)])])  # fmt: skip
+        dexes = allowlisted(dexes, answer)
     if not dexes or len(tokens) < 2:
         return []
     candidates = candidate_pools(dexes, tokens)

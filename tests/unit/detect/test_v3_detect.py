@@ -19,7 +19,7 @@ from mev_common.settings import StrategiesSettings
 
 from services.detect.registry import PoolRegistry, RewindTooDeep
 from services.detect.search import GAS_PER_V3_HOP, gas_estimate, search, to_opportunity
-from services.detect.v3_loader import FEE_TIERS, candidate_pools, ticks_from_mints
+from services.detect.v3_loader import FEE_TIERS, allowlisted, candidate_pools, ticks_from_mints
 
 WETH = to_checksum_address("0x" + "0a" * 20)
 USDC = to_checksum_address("0x" + "0b" * 20)  # WETH < USDC: token0 is WETH
@@ -149,3 +149,17 @@ def test_ticks_from_mint_logs() -> None:
         V3.lower(): {-887_220, 887_220, -60, 120},
         V2.lower(): {0, 60},
     }
+
+
+def test_only_factories_the_executor_allowlists() -> None:
+    """Detect trades a V3 factory's pools only if the executor's v3Factories() lists that
+    factory with the same init code hash; an executor without V3 (the call fails) gets none."""
+    a = V3Dex("A", to_checksum_address("0x" + "fa" * 20), UNISWAP_V3_INIT_CODE_HASH)
+    b = V3Dex("B", to_checksum_address("0x" + "fb" * 20), UNISWAP_V3_INIT_CODE_HASH)
+    code_hash = bytes.fromhex(UNISWAP_V3_INIT_CODE_HASH[2:])
+    listed = [(a.factory, code_hash), (b.factory, b"\x01" * 32)]  # B: another pool code
+    answer = "0x" + encode(["(address,bytes32)[]"], [listed]).hex()
+    assert allowlisted([a, b], answer) == [a]
+    assert allowlisted([a, b], "0x" + encode(["(address,bytes32)[]"], [[]]).hex()) == []
+    assert allowlisted([a, b], "0x") == []  # no such function: an executor without V3
+    assert allowlisted([a, b], RuntimeError("execution reverted")) == []
