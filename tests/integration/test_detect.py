@@ -274,17 +274,19 @@ async def test_reorg_rewinds_state(
     replaced = await chain.mine()  # same height, another (empty) block
     assert replaced == doomed
     await asyncio.sleep(1.0)
-    await chain.send_swap("A", ["USDC", "WETH"], 800_000 * 10**6)
+    await chain.send_swap("B", ["USDC", "WETH"], 800_000 * 10**6)
     after = await chain.mine()
     found = await opportunities(bus, lambda ops: any(o.block_number == after for o in ops))
     fresh = [o for o in found if o.block_number == after and o.strategy != "backrun"]
     assert fresh
     for opp in fresh:  # stale reserves from the dropped block would break these equalities
         await assert_matches_chain(chain, opp, {})
-    # on the real chain, A's swap opened a WETH/USDC gap to B's untouched pool; with the dropped
-    # block's B swap still in its state, detect would see no such 2-hop arbitrage
-    gap_pools = {chain.pair("A", "WETH", "USDC"), chain.pair("B", "WETH", "USDC")}
-    assert any({h.pool for h in o.hops} == gap_pools for o in fresh)
+    # the block moved B's WETH/USDC pair only, so every opportunity goes through it: with the
+    # dropped block's B swap still in detect's state (B moved twice, not once), their amounts
+    # would differ from the chain's above. (Which other pool pays best, a V2 pair or one of
+    # the V3 pools, is the search's business: V3 pools near the price often do.)
+    moved = chain.pair("B", "WETH", "USDC")
+    assert all(moved in {h.pool for h in o.hops} for o in fresh)
     # ingest announced the replacement block as a reorg at the fork height
     sub = await bus.js.subscribe(subjects.blocks(CHAIN), ordered_consumer=True)
     blocks = []
