@@ -10,7 +10,7 @@ from eth_utils import to_checksum_address
 from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, get_amount_out
 from mev_common.amm.v3 import V3Pool
-from mev_common.amm.v3_book import V3_MINT_TOPIC, V3_SWAP_TOPIC
+from mev_common.amm.v3_book import V3_SWAP_TOPIC
 from mev_common.amm.v3_math import get_sqrt_ratio_at_tick
 from mev_common.chain.contracts import V3Dex
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
@@ -19,7 +19,7 @@ from mev_common.settings import StrategiesSettings
 
 from services.detect.registry import PoolRegistry, RewindTooDeep
 from services.detect.search import GAS_PER_V3_HOP, gas_estimate, search, to_opportunity
-from services.detect.v3_loader import FEE_TIERS, allowlisted, candidate_pools, ticks_from_mints
+from services.detect.v3_loader import FEE_TIERS, allowlisted, candidate_pools
 
 WETH = to_checksum_address("0x" + "0a" * 20)
 USDC = to_checksum_address("0x" + "0b" * 20)  # WETH < USDC: token0 is WETH
@@ -137,18 +137,6 @@ def test_candidate_pools_are_the_factory_create2_addresses() -> None:
     assert len(got) == 3 * len(FEE_TIERS)  # three pairs, every tier
     assert v3_pool_address(factory, WETH, USDC, 3000, UNISWAP_V3_INIT_CODE_HASH) in got
     assert candidate_pools([dex], [USDC, WETH]) == candidate_pools([dex], [WETH, USDC])
-
-
-def test_ticks_from_mint_logs() -> None:
-    def mint(pool: str, lower: int, upper: int) -> dict[str, object]:
-        return {"address": pool, "topics": [V3_MINT_TOPIC, word(9), word(lower), word(upper)]}
-
-    logs = [mint(V3, -887_220, 887_220), mint(V3.lower(), -60, 120), mint(V2, 0, 60),
-            {"address": V3, "topics": [V3_SWAP_TOPIC]}]  # fmt: skip
-    assert ticks_from_mints(logs) == {
-        V3.lower(): {-887_220, 887_220, -60, 120},
-        V2.lower(): {0, 60},
-    }
 
 
 def test_only_factories_the_executor_allowlists() -> None:

@@ -9,14 +9,14 @@ anywhere on its way, and the bitmap is the only list of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from mev_common.amm.v3 import V3Pool, bitmap_of
+from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import MAX_TICK, MIN_TICK
 
 BatchCall = Callable[[list[tuple[str, list[Any]]]], Awaitable[list[Any]]]
@@ -55,20 +55,13 @@ def word_range(tick_spacing: int) -> range:
 
 
 async def fetch_v3_pools(
-    call_batch: BatchCall,
-    pools: Sequence[str],
-    block: int,
-    words_around: int | None = None,
-    tick_hints: Mapping[str, Iterable[int]] | None = None,
+    call_batch: BatchCall, pools: Sequence[str], block: int, words_around: int | None = None
 ) -> list[V3Pool]:
     """The swap state of each pool at `block` (`call_batch`: e.g. RpcPool.call_batch).
 
     `words_around`: read only the bitmap words within that many of the current tick's word (a
     quoting model that never moves the price that far: the devnet flow's slippage limits);
     None reads them all, which is what exact state needs.
-    `tick_hints`: every tick a position of each pool ever used (from its `Mint` logs since the
-    pool was created): only those are read, the bitmap is derived from the ones still
-    initialized. Exact too, and a few calls instead of hundreds of bitmap words a pool.
     """
     answers = await call_batch([_call(p, sel, block) for p in pools for sel, _ in HEADER])
     headers = []
@@ -78,9 +71,6 @@ async def fetch_v3_pools(
             _decode(types, r) for (_, types), r in zip(HEADER, row, strict=True)
         )
         headers.append((pool, t0[0], t1[0], fee[0], spacing[0], slot0, liquidity[0]))
-    if tick_hints is not None:
-        hinted = [sorted(set(tick_hints.get(pool, ()))) for pool, *_ in headers]
-        return await _pools_from_ticks(call_batch, headers, hinted, block)
     word_calls = [
         (k, word)
         for k, (_, _, _, _, spacing, slot0, _) in enumerate(headers)
@@ -122,36 +112,6 @@ async def fetch_v3_pools(
             liquidity,
             ticks[k],
             bitmaps[k],
-        )
-        for k, (pool, t0, t1, fee, spacing, slot0, liquidity) in enumerate(headers)
-    ]
-
-
-async def _pools_from_ticks(
-    call_batch: BatchCall, headers: list[Any], hinted: list[list[int]], block: int
-) -> list[V3Pool]:
-    """Pools whose candidate ticks are known: read `ticks(t)` of each, keep the initialized."""
-    calls = [(k, t) for k, ticks in enumerate(hinted) for t in ticks]
-    infos = await call_batch([
-        _call(headers[k][0], TICKS + encode(["int24"], [t]).hex(), block) for k, t in calls
-    ])  # fmt: skip
-    ticks: list[dict[int, tuple[int, int]]] = [{} for _ in headers]
-    for (k, tick), result in zip(calls, infos, strict=True):
-        gross, net, *_ = _decode(TICK_INFO, result)
-        if gross:
-            ticks[k][tick] = (gross, net)
-    return [
-        V3Pool(
-            to_checksum_address(pool),
-            to_checksum_address(t0),
-            to_checksum_address(t1),
-            fee,
-            spacing,
-            slot0[0],
-            slot0[1],
-            liquidity,
-            ticks[k],
-            bitmap_of(ticks[k], spacing),
         )
         for k, (pool, t0, t1, fee, spacing, slot0, liquidity) in enumerate(headers)
     ]
