@@ -24,8 +24,10 @@ const CONTRACTS = [
   ["contracts/test/Attackers.sol", "AttackerFactory", "cancun"],
   ["contracts/test/Attackers.sol", "AttackerToken", "cancun"],
   ["contracts/test/V3Probe.sol", "V3Probe", "cancun"],
+  ["contracts/test/V3Attackers.sol", "AttackerV3Pool", "cancun"],
+  ["contracts/test/V3Attackers.sol", "AttackerV3Factory", "cancun"],
 ];
-const IMPORTS = ["contracts/ExecutorBase.sol"];
+const IMPORTS = ["contracts/ExecutorBase.sol", "contracts/PoolSwaps.sol"];
 
 function settings(evmVersion) {
   // cancun: transient storage; no prague-only opcodes are needed.

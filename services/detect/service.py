@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from typing import Any
@@ -30,12 +29,10 @@ from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
-from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
-from mev_common.control import watch_rpc_controls
-from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal, encode
-from mev_common.ordered import subscribe_ordered
-from mev_common.runtime import Check, Runtime, rpc_check
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from mev_common.chain.rpc_pool import RpcPool
+from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
+from mev_common.runtime import Check, Runtime
+from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.pending_book import PendingBook, effective_tip
@@ -48,24 +45,21 @@ REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 
 async def main(rt: Runtime) -> None:
-    rpc = RpcPool(rt.settings.chain.rpc_endpoints)
-    controls = asyncio.create_task(
-        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
-    )
-    rt.add_check("rpc", lambda: rpc_check(rpc))
-    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
-    try:
-        if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
-            return
-        contracts = await rt.wait_for_contracts()
-        if contracts is None:
-            return
-        detector = Detector(rt, rpc, contracts)
-        await detector.run()
-    finally:
-        controls.cancel()
-        probe.cancel()
-        await rpc.close()
+    await run_stage(rt, start)
+
+
+async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
+    """Blocks from a few seconds back (buffered during the load), the pools loaded, the
+    peers' pending swaps followed when replicas share the mempool; then the mempool."""
+    detector = Detector(stage.rt, stage.rpc, contracts)
+    await stage.follow_blocks(detector.on_block, replay_s=REPLAY_S)
+    await detector.load()
+    if stage.settings.services.detect.replicas > 1:
+        await stage.follow_new(
+            subjects.mempool(stage.rt.chain_id), PendingTx, detector.on_peer_pending
+        )
+    concurrency = stage.settings.performance.detect_concurrency
+    return Consume("detect", PendingTx, detector.on_pending, concurrency)
 
 
 class Detector:
@@ -116,43 +110,6 @@ class Detector:
                 "pending_with_opportunity": self.pending_with_opportunity,
             },
         )
-
-    async def run(self) -> None:
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=REPLAY_S)
-        nats = self.rt.settings.nats
-        blocks_sub = await subscribe_ordered(
-            self.rt.bus,
-            subjects.blocks(self.rt.chain_id),
-            Block,
-            self.on_block,
-            "detect",
-            self.rt.chain_id,
-            max_payload_bytes=nats.max_payload_bytes,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
-        )
-        await self.load()
-        consumer = self.rt.consumer(
-            "detect", PendingTx, self.on_pending, self.rt.settings.performance.detect_concurrency
-        )
-        side = None
-        if self.rt.settings.services.detect.replicas > 1:
-            side = await subscribe_ordered(  # an ordered consumer: no new NATS permission
-                self.rt.bus,
-                subjects.mempool(self.rt.chain_id),
-                PendingTx,
-                self.on_peer_pending,
-                "detect",
-                self.rt.chain_id,
-                DeliverPolicy.NEW,
-                max_payload_bytes=nats.max_payload_bytes,
-            )
-        self.rt.ready = True
-        try:
-            await consumer.run(self.rt.stop)
-        finally:
-            await blocks_sub.unsubscribe()
-            if side is not None:
-                await side.unsubscribe()
 
     async def on_peer_pending(self, env: Envelope[PendingTx]) -> None:
         """Every pending swap, whichever replica searches it: into the book, so crowding and
@@ -342,7 +299,7 @@ class Detector:
         message = Withdrawal(
             opportunity_id=opportunity_id, chain_id=self.rt.chain_id, reason=reason
         )
-        await self.rt.bus.nc.publish(subjects.withdrawals(self.rt.chain_id), encode(message))
+        await self.rt.bus.publish_core(subjects.withdrawals(self.rt.chain_id), message)
         self.withdrawn += 1
         metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn").inc()
 

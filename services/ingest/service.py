@@ -23,16 +23,17 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-import nats.js.errors
-from mev_common import control, metrics, subjects
+from mev_common import metrics, subjects
+from mev_common.aio import until_stopped
 from mev_common.bus import Retryable
 from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
+from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.ws import SubscriptionRefused, subscribe
 from mev_common.messages import Block, PendingTx, checksum, decode
-from mev_common.runtime import Check, Runtime, rpc_check
+from mev_common.runtime import Check, Runtime
+from mev_common.stage import open_stage
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
@@ -45,23 +46,13 @@ WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 
 
 async def main(rt: Runtime) -> None:
-    settings = rt.settings
-    pool = RpcPool(settings.chain.rpc_endpoints)
-    rt.add_check("rpc", lambda: rpc_check(pool))
-    try:
-        if not await wait_for_chain(pool, rt.chain_id, rt.stop):
+    async with open_stage(rt) as stage:
+        if not await stage.chain_answers():
             return
-        ingest = Ingest(rt, pool)
+        ingest = Ingest(rt, stage.rpc)
         await ingest.resume_from_stream()
-        await asyncio.gather(
-            ingest.follow_heads(),
-            ingest.follow_pending(),
-            pool.monitor(rt.stop),
-            control.watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, pool, rt.stop),
-            pool.watch_failing(rt.stop),
-        )
-    finally:
-        await pool.close()
+        stage.spawn(stage.rpc.monitor(rt.stop), "rpc-monitor")
+        await asyncio.gather(ingest.follow_heads(), ingest.follow_pending())
 
 
 class Ingest:
@@ -90,11 +81,10 @@ class Ingest:
     # -- heads ---------------------------------------------------------------------------
     async def resume_from_stream(self) -> None:
         """Start after the last block already in the stream, so a restart backfills the gap."""
-        try:
-            msg = await self.rt.bus.js.get_last_msg("BLOCKS", subjects.blocks(self.chain))
-        except nats.js.errors.NotFoundError:
+        data = await self.rt.bus.last_payload("BLOCKS", subjects.blocks(self.chain))
+        if data is None:
             return
-        last = decode(Block, msg.data or b"")
+        last = decode(Block, data)
         self.follower.published[last.number] = last.hash
         log.info("resuming after block", extra={"fields": {"number": last.number}})
 
@@ -303,12 +293,9 @@ class Ingest:
             )
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
-        """Run `work` until it ends or the service stops (then cancel it)."""
-        task = asyncio.ensure_future(work)
-        stopper = asyncio.create_task(self.rt.stop.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (task, stopper):
-            if not t.done():
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, *WS_ERRORS):
-                    await t
+        """Run `work` until it ends or the service stops (then cancel it); a failure falls
+        back to polling, like a dropped socket."""
+        try:
+            await until_stopped(self.rt.stop, work)
+        except Exception as exc:
+            log.warning("subscription failed", extra={"fields": {"error": repr(exc)}})

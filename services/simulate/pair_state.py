@@ -18,6 +18,25 @@ from mev_common.messages import Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)").hex()
+# Every event a Uniswap V3 pool emits when its storage changes. Its state (slot0, liquidity,
+# fee growth, crossed ticks, oracle observations) is not rebuilt from logs here: such a pool is
+# dirty until the warm EVM reforks (warm.py). V3 Swap's first indexed topic is the swapper.
+V3_SWAP = "Swap(address,address,int256,int256,uint160,uint128,int24)"
+V3_SWAP_TOPIC = "0x" + keccak(text=V3_SWAP).hex()
+V3_POOL_TOPICS = frozenset(
+    "0x" + keccak(text=sig).hex()
+    for sig in (
+        V3_SWAP,
+        "Mint(address,address,int24,int24,uint128,uint256,uint256)",
+        "Burn(address,int24,int24,uint128,uint256,uint256)",
+        "Collect(address,address,int24,int24,uint128,uint128)",
+        "Flash(address,address,uint256,uint256,uint256,uint256)",
+        "Initialize(uint160,int24)",
+        "IncreaseObservationCardinalityNext(uint16,uint16)",
+        "SetFeeProtocol(uint8,uint8,uint8,uint8)",
+        "CollectProtocol(address,address,uint128,uint128)",
+    )
+)
 SLOT_TOKEN0, SLOT_TOKEN1 = 6, 7
 SLOT_RESERVES, SLOT_PRICE0, SLOT_PRICE1 = 8, 9, 10
 _U112, _U32, _U256 = (1 << 112) - 1, (1 << 32) - 1, (1 << 256) - 1

@@ -20,17 +20,15 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
-from mev_common.chain.rpc_pool import RpcPool, wait_for_chain
-from mev_common.control import watch_rpc_controls
 from mev_common.messages import Block, Bundle, Opportunity, block_from_rpc
-from mev_common.ordered import subscribe_ordered
-from mev_common.runtime import Check, Runtime, rpc_check
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from mev_common.runtime import Check, Runtime
+from mev_common.stage import Consume, Stage, run_stage
 
 from services.simulate.decision import staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
@@ -46,23 +44,16 @@ LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the l
 
 
 async def main(rt: Runtime) -> None:
-    rpc = RpcPool(rt.settings.chain.rpc_endpoints)
-    controls = asyncio.create_task(
-        watch_rpc_controls(rt.bus.js, rt.chain_id, rt.instance, rpc, rt.stop)
-    )
-    rt.add_check("rpc", lambda: rpc_check(rpc))
-    probe = asyncio.create_task(rpc.watch_failing(rt.stop))
-    try:
-        if not await wait_for_chain(rpc, rt.chain_id, rt.stop):
-            return
-        contracts = await rt.wait_for_contracts()
-        if contracts is None:
-            return
-        await SimulateService(rt, rpc, contracts).run()
-    finally:
-        controls.cancel()
-        probe.cancel()
-        await rpc.close()
+    await run_stage(rt, start)
+
+
+async def start(stage: Stage, contracts: ChainContracts) -> Consume[Opportunity]:
+    """The warm EVM forked at the head, pools prefetched in the background, blocks from the
+    newest one; then the opportunities."""
+    service = SimulateService(stage, contracts)
+    await service.start()
+    concurrency = stage.settings.performance.simulation_concurrency
+    return Consume("simulate", Opportunity, service.on_opportunity, concurrency)
 
 
 def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
@@ -78,13 +69,12 @@ def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
 
 @dataclass
 class SimulateService:
-    rt: Runtime
-    rpc: RpcPool
+    stage: Stage
     contracts: ChainContracts
     counts: dict[str, int] = field(default_factory=dict)
     halted: dict[str, str] = field(default_factory=dict)
     new_block: asyncio.Event = field(default_factory=asyncio.Event)
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
     prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
     prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
@@ -95,6 +85,8 @@ class SimulateService:
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     def __post_init__(self) -> None:
+        self.rt = self.stage.rt
+        self.rpc = self.stage.rpc
         settings = self.rt.settings
         sim = settings.simulate
         self.warm = WarmEvm(
@@ -136,7 +128,7 @@ class SimulateService:
         # not critical: a halted strategy stops publishing, the service itself is fine
         return Check(not self.halted, self.halted or "agree", critical=False)
 
-    async def run(self) -> None:
+    async def start(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
         self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
         self.warm.fork(block_from_rpc(self.rt.chain_id, raw))
@@ -154,35 +146,10 @@ class SimulateService:
         )
         for pair in self.contracts.pairs:
             self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
-        prefetcher = asyncio.create_task(self.prefetcher(to_checksum_address(bot)))
-        nats = self.rt.settings.nats
-        blocks_sub = await subscribe_ordered(
-            self.rt.bus,
-            subjects.blocks(self.rt.chain_id),
-            Block,
-            self.on_block,
-            "simulate",
-            self.rt.chain_id,
-            max_payload_bytes=nats.max_payload_bytes,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST),
-        )
-        consumer = self.rt.consumer(
-            "simulate",
-            Opportunity,
-            self.on_opportunity,
-            self.rt.settings.performance.simulation_concurrency,
-        )
-        self.rt.ready = True
+        self.stage.spawn(self.prefetcher(to_checksum_address(bot)), "prefetch")
+        await self.stage.follow_blocks(self.on_block)
         # endpoint health for best_url(): simulate makes few RPC calls of its own
-        monitor = asyncio.create_task(self.rpc.monitor(self.rt.stop))
-        try:
-            await consumer.run(self.rt.stop)
-        finally:
-            monitor.cancel()
-            prefetcher.cancel()
-            await blocks_sub.unsubscribe()
-            if self.background:
-                await asyncio.gather(*self.background, return_exceptions=True)
+        self.stage.spawn(self.rpc.monitor(self.rt.stop), "rpc-monitor")
 
     async def on_block(self, env: Envelope[Block]) -> None:
         forks = self.warm.forks
@@ -286,8 +253,10 @@ class SimulateService:
             return
         env = self.warm.env
         assert env is not None
-        task = asyncio.create_task(
-            self.check_reference(bundle, verdict.tx, verdict.victim, verdict.result, env)
+        task = self.stage.spawn(
+            self.check_reference(bundle, verdict.tx, verdict.victim, verdict.result, env),
+            "reference",
+            drain=True,
         )
         self.background.add(task)
         task.add_done_callback(self.background.discard)

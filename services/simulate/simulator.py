@@ -70,14 +70,18 @@ class Simulator:
             return Verdict("quarantined")
         if opp.strategy == "backrun" and opp.victim is None:
             return Verdict("no_victim")
+        self.warm.refresh([h.pool for h in opp.hops if h.kind == "v3"])
         evm = self.warm.evm
         assert evm is not None
         flash = self.settings.simulate.flash
-        hops = [ExecHop(h.pool, h.token_in, h.token_out, h.fee_bps) for h in opp.hops]
+        hops = [ExecHop.of(h) for h in opp.hops]
         executor = self.warm.executor
         tx = TxSpec(self.bot, executor, encode_execute(hops, opp.amount_in, 0, flash), 0, CALL_GAS)
         victim = victim_tx(opp.victim) if opp.victim is not None else None
-        carried = self.warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops])
+        # carried_slots knows V2 pairs' storage only: a V3 route takes the one-journal fallback
+        v2_only = all(h.kind == "v2" for h in opp.hops)
+        pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
+        carried = self.warm.carried_slots(pools) if v2_only else None
 
         def run(spec: TxSpec) -> SimResult:
             assert evm is not None and opp.profit_token is not None

@@ -15,7 +15,13 @@ older than the block) runs for real against the patched slots and the next block
 Our executor's own trades move its token balances: those come from the trade's Swap logs
 (pair_state.executor_deltas). We refork (cheap: state is fetched lazily) only when patching
 cannot be exact: a reorg, a gap in the block stream, a pair we cannot read, a token whose
-balance slot we could not find, or a trade of ours whose token flows the logs cannot account for.
+balance slot we could not find, a trade of ours whose token flows the logs cannot account for
+(any trade of ours through a V3 pool).
+
+Uniswap V3 pool storage (price, liquidity, fee growth, crossed ticks, oracle) is not rebuilt
+from logs: a pool with any event since the fork (pair_state.V3_POOL_TOPICS) is marked dirty, and
+a simulation through a dirty pool reforks first (`refresh`). A pool without events has the
+storage it had at the fork block, so everything else stays exact and V2 routes keep the warm EVM.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from services.simulate.pair_state import (
     SLOT_TOKEN1,
     SWAP_TOPIC,
     SYNC_TOPIC,
+    V3_POOL_TOPICS,
+    V3_SWAP_TOPIC,
     PairSlots,
     apply_sync,
     decode_sync,
@@ -94,6 +102,7 @@ class WarmEvm:
     last_refork_reason: str = ""
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dirty_v3: set[str] = field(default_factory=set)  # lower-case: V3 pools changed since the fork
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
@@ -102,6 +111,7 @@ class WarmEvm:
             fork_url=self.fork_url, fork_block=hex(block.number), spec_id=SPEC, env=env.pyrevm_env()
         )
         self.head, self.env = block, env
+        self.dirty_v3.clear()
         self.forks += 1
         self.last_refork_reason = reason
         log.info("forked", extra={"fields": {"block": block.number, "reason": reason}})
@@ -129,7 +139,13 @@ class WarmEvm:
         evm = self.evm
         assert evm is not None
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        dirty = set()
+        me = self.executor.lower()[2:]
         for entry in sorted(block.logs, key=lambda e: e.log_index):
+            if entry.topics and entry.topics[0] in V3_POOL_TOPICS:
+                if entry.topics[0] == V3_SWAP_TOPIC and entry.topics[1].lower().endswith(me):
+                    raise NeedsRefork(f"our executor traded through V3 pool {entry.address}")
+                dirty.add(entry.address.lower())
             if entry.topics and entry.topics[0] == SYNC_TOPIC:
                 try:
                     syncs[entry.address].append(decode_sync(entry.data))
@@ -155,8 +171,16 @@ class WarmEvm:
         env = block_env_after(block, self.chain_id, self.block_time_s)
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
+        self.dirty_v3 |= dirty
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
+
+    def refresh(self, pools: list[str]) -> None:
+        """Refork at the head when a simulation is about to read a V3 pool that changed since
+        the fork (its storage here would be stale)."""
+        changed = next((p for p in pools if p.lower() in self.dirty_v3), None)
+        if changed is not None and self.head is not None:
+            self.fork(self.head, f"V3 pool {changed} changed")
 
     def load(
         self,

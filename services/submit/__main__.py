@@ -11,7 +11,8 @@ from mev_common.runtime import service_entrypoint
 from mev_common.settings import ConfigError, load_settings
 
 from services.submit.keys import KeyLoadError, load_signer
-from services.submit.service import key_is_awaited, main
+from services.submit.service import main
+from services.submit.startup import key_is_awaited
 
 
 def preflight(argv: list[str]) -> int | None:

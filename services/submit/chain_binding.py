@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import nats.errors
 from mev_common.chain.rpc_pool import RpcPool
-from mev_common.control import control_key, ensure_control_bucket
+from mev_common.control import control_key
+from mev_common.kv import BROKER_ERRORS, KeyValue
 from mev_common.messages import Outcome
 from mev_common.runtime import RefuseToStart
-from nats.js import JetStreamContext
 
 from services.submit.ledger import Ledger
 
@@ -105,12 +105,14 @@ def bind_ledger(ledger: Ledger, current: ChainIdentity, mode: Mode) -> list[Outc
     return closed
 
 
-async def record_in_control_bucket(js: JetStreamContext, current: ChainIdentity) -> None:
+async def record_in_control_bucket(
+    control_bucket: Callable[[], Awaitable[KeyValue]], current: ChainIdentity
+) -> None:
     """Write the genesis hash next to the control values; warn when they were set on another
     chain instance (they still apply: an emergency stop holds until an operator clears it)."""
     key = control_key(current.chain_id, GENESIS)
-    with contextlib.suppress(nats.errors.Error, OSError):
-        kv = await ensure_control_bucket(js)
+    with contextlib.suppress(*BROKER_ERRORS):
+        kv = await control_bucket()
         before: str | None = None
         with contextlib.suppress(Exception):  # KeyNotFound: never recorded
             entry = await kv.get(key)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mev_common.chain.contracts import ChainContracts
-from mev_common.chain.pools import v2_pair_address
+from mev_common.chain.pools import v2_pair_address, v3_pool_address
 from mev_common.executor import ExecuteCall, decode_execute, encode_execute
 from mev_common.messages import Bundle, Outcome
 from mev_common.settings import STRATEGY_NAMES, Settings, StrategySettings
@@ -33,6 +33,13 @@ class KnownFactory:
 
 
 @dataclass(frozen=True)
+class KnownV3Factory:
+    name: str
+    factory: str
+    init_code_hash: str
+
+
+@dataclass(frozen=True)
 class Policy:
     """What submit may sign, from the config and the deployment (never from a message)."""
 
@@ -44,6 +51,7 @@ class Policy:
     deadline_blocks: int
     priority_fee: int
     limits: Limits
+    v3_factories: tuple[KnownV3Factory, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings, contracts: ChainContracts) -> Policy:
@@ -62,6 +70,9 @@ class Policy:
             deadline_blocks=settings.detect.deadline_blocks,
             priority_fee=settings.submit.priority_fee,
             limits=Limits.from_settings(settings.submit),
+            v3_factories=tuple(
+                KnownV3Factory(d.name, d.factory, d.init_code_hash) for d in contracts.v3_dexes
+            ),
         )
 
 
@@ -229,8 +240,20 @@ def _calldata_refusal(bundle: Bundle, call: ExecuteCall, strategy: StrategySetti
 
 
 def _route_refusal(call: ExecuteCall, policy: Policy) -> str | None:
-    """Every pool is the CREATE2 pair of a configured factory for the hop's two tokens."""
+    """Every pool is the CREATE2 pair of a configured factory for the hop's two tokens (a V3
+    hop: the CREATE2 pool of a configured V3 factory for its two tokens and fee tier)."""
     for i, hop in enumerate(call.hops):
+        if hop.kind == "v3":
+            if not any(
+                v3_pool_address(f.factory, hop.token_in, hop.token_out, hop.fee_pips,
+                                f.init_code_hash) == hop.pair
+                for f in policy.v3_factories
+            ):  # fmt: skip
+                return (
+                    f"hop {i} pool {hop.pair} is not the {hop.token_in}/{hop.token_out} "
+                    f"{hop.fee_pips}-pip pool of any configured V3 factory"
+                )
+            continue
         match = next(
             (
                 f

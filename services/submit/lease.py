@@ -22,11 +22,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-import nats.errors
-import nats.js.errors
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.kv import KeyValue
+from mev_common.bus import Bus
+from mev_common.kv import BROKER_ERRORS, KV_CONFLICT, KeyValue
 
 log = logging.getLogger("mev.submit.lease")
 
@@ -40,25 +37,9 @@ def lease_key(chain_id: int, address: str) -> str:
     return f"{chain_id}.{address.lower()}"
 
 
-async def ensure_lease_bucket(
-    js: JetStreamContext, ttl_s: float = LEASE_TTL_S, replicas: int = 1
-) -> KeyValue:
-    try:
-        return await js.key_value(LEASE_BUCKET)
-    except nats.js.errors.BucketNotFoundError:
-        pass
-    try:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=LEASE_BUCKET,
-                history=1,
-                ttl=ttl_s,
-                storage=StorageType.FILE,
-                replicas=replicas,
-            )
-        )
-    except nats.js.errors.BadRequestError:  # another submitter created it first
-        return await js.key_value(LEASE_BUCKET)
+async def lease_bucket(bus: Bus, ttl_s: float = LEASE_TTL_S, replicas: int = 1) -> KeyValue:
+    """The lease bucket (one entry per key, expiring `ttl_s` after its last refresh)."""
+    return await bus.key_value(LEASE_BUCKET, history=1, ttl_s=ttl_s, replicas=replicas)
 
 
 @dataclass
@@ -88,7 +69,7 @@ class Lease:
             self.refreshed_at = started
             self.holder = self.instance
             return True
-        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.APIError) as exc:
+        except KV_CONFLICT as exc:
             if self.revision is not None and await self._adopt_own_write(kv, value, started):
                 return True
             if self.revision is not None:
@@ -98,7 +79,7 @@ class Lease:
                 entry = await kv.get(self.key)
                 self.holder = (entry.value or b"").decode() or None
             return False
-        except (nats.errors.Error, OSError) as exc:
+        except BROKER_ERRORS as exc:
             # no answer: keep our revision (held() expires it on time) and retry next tick
             log.warning("lease refresh failed", extra={"fields": {"error": repr(exc)}})
             return self.held()
@@ -112,7 +93,7 @@ class Lease:
             if entry.value != value or entry.revision is None:
                 return False
             self.revision = await kv.update(self.key, value, last=entry.revision)
-        except (nats.errors.Error, OSError):
+        except BROKER_ERRORS:
             return False
         self.refreshed_at = started
         log.info("lease kept: our refresh had landed", extra={"fields": {"key": self.key}})
@@ -120,7 +101,7 @@ class Lease:
 
 
 async def keep_lease(
-    js: JetStreamContext, lease: Lease, became_active: asyncio.Event, stop: asyncio.Event
+    bus: Bus, lease: Lease, became_active: asyncio.Event, stop: asyncio.Event
 ) -> None:
     """Acquire (standby polls twice a second) and refresh every second until `stop`; on stop,
     delete the key so a standby takes over at once."""
@@ -128,9 +109,9 @@ async def keep_lease(
     while not stop.is_set():
         try:
             if kv is None:
-                kv = await ensure_lease_bucket(js, lease.ttl_s)
+                kv = await lease_bucket(bus, lease.ttl_s)
             held = await lease.try_acquire_or_refresh(kv)
-        except (nats.errors.Error, OSError) as exc:
+        except BROKER_ERRORS as exc:
             log.warning("lease bucket unavailable", extra={"fields": {"error": repr(exc)}})
             held = lease.held()
         if held and not became_active.is_set():

@@ -14,7 +14,7 @@ transaction succeeded and the executor's 10 WETH went to the attacker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from eth_abi import encode
@@ -24,7 +24,7 @@ from mev_ops.devnet.deploy import pair_address
 from mev_ops.devnet.sender import Sender
 
 from tests.integration.devnet import conftest as devnet_conftest
-from tests.integration.devnet.conftest import CHAIN_ID, Devnet, amount_out, custom_error
+from tests.integration.devnet.conftest import Devnet, amount_out, custom_error
 
 # The devnet suite's fixtures: one real anvil per module, deployed from nothing; each test
 # reverts to a snapshot taken after the module's attack contracts are deployed.
@@ -55,6 +55,15 @@ class Arena:
     def attacker(self) -> Sender:
         """A fresh sender each time: its nonce follows the chain across snapshot reverts."""
         return self.devnet.user(ATTACKER)
+
+    def extra_tokens(self) -> tuple[tuple[str, Any], ...]:
+        return (("mirror", self.mirror), ("hook", self.hook_token))
+
+
+class TokenHolder(Protocol):
+    """An arena whose attacker tokens `holdings` counts too."""
+
+    def extra_tokens(self) -> tuple[tuple[str, Any], ...]: ...
 
 
 def contract(devnet: Devnet, name: str, address: str) -> Any:
@@ -87,10 +96,10 @@ def arena(devnet: Devnet) -> Arena:
     return Arena(devnet, pair, mirror, hook_token, factories)
 
 
-def holdings(devnet: Devnet, arena: Arena, address: str) -> dict[str, int]:
+def holdings(devnet: Devnet, arena: TokenHolder, address: str) -> dict[str, int]:
     """Every token the attacks touch (all devnet tokens, the attacker's) and ETH, in wei."""
     out = {s: devnet.balance(s, address) for s in devnet.deployment["tokens"]}
-    for name, token in (("mirror", arena.mirror), ("hook", arena.hook_token)):
+    for name, token in arena.extra_tokens():
         out[name] = int(token.functions.balanceOf(address).call())
     out["ETH"] = int(devnet.w3.eth.get_balance(address))
     return out
@@ -104,7 +113,9 @@ def execute_data(devnet: Devnet, hops: list[Any], amount: int, min_profit: int, 
     return devnet.executor.encode_abi("execute", [hops, amount, min_profit, flash])
 
 
-def attempt(devnet: Devnet, arena: Arena, sender: Sender, to: str, data: Any, error: str) -> Any:
+def attempt(
+    devnet: Devnet, arena: TokenHolder, sender: Sender, to: str, data: Any, error: str
+) -> Any:
     """eth_call names the revert; the same bytes mined revert; the executor keeps every wei.
     Returns the decoded error arguments."""
     executor = devnet.executor.address
@@ -377,191 +388,3 @@ def test_route_through_a_factory_not_allowlisted_is_refused(devnet: Devnet, aren
         devnet, devnet.bot(), executor, execute_data(devnet, hops, WETH // 100, 0, False)
     )
     assert receipt["status"] == 1 and devnet.balance("WETH", executor) > before
-
-
-def test_strangers_cannot_sweep_move_ownership_or_configure(devnet: Devnet, arena: Arena) -> None:
-    executor = devnet.executor
-    stranger = devnet.user(STRANGER)
-    weth = devnet.deployment["weth"]
-    code_hash = b"\x11" * 32
-    cases = [
-        (executor.encode_abi("sweep", [weth, 1]), "NotOwnerOrBeneficiary(address)"),
-        (executor.encode_abi("sweepEth", [0]), "NotOwnerOrBeneficiary(address)"),
-        (
-            executor.encode_abi("transferOwnership", [stranger.address]),
-            "NotOwnerOrBeneficiary(address)",
-        ),
-        (executor.encode_abi("acceptOwnership"), "NotPendingOwner(address)"),
-        (executor.encode_abi("setBeneficiary", [stranger.address]), "NotBeneficiary(address)"),
-        (
-            executor.encode_abi("setFactory", [stranger.address, code_hash, True]),
-            "NotOwner(address)",
-        ),
-    ]
-    for data, error in cases:
-        args = attempt(devnet, arena, stranger, executor.address, data, error)
-        assert args == (stranger.address.lower(),)
-    # The hot key cannot move the beneficiary either: only the cold key can.
-    bot = devnet.bot()
-    data = executor.encode_abi("setBeneficiary", [bot.address])
-    assert attempt(devnet, arena, bot, executor.address, data, "NotBeneficiary(address)") == (
-        bot.address.lower(),
-    )
-    assert executor.functions.owner().call() == devnet.deployment["bot"]
-    assert executor.functions.pendingOwner().call() == "0x" + "00" * 20
-    assert executor.functions.beneficiary().call() == devnet.deployment["executor"]["beneficiary"]
-
-
-def test_sweeps_go_only_to_the_beneficiary(devnet: Devnet, arena: Arena) -> None:
-    executor, weth = devnet.executor, devnet.deployment["weth"]
-    beneficiary_address = devnet.deployment["executor"]["beneficiary"]
-    bot = devnet.bot()
-    cold = Sender(devnet.w3, _beneficiary_account(), CHAIN_ID)
-    assert cold.address == beneficiary_address
-    start = {
-        a: devnet.balance("WETH", a) for a in (executor.address, beneficiary_address, bot.address)
-    }
-    assert (
-        mined(devnet, bot, executor.address, executor.encode_abi("sweep", [weth, 3 * WETH]))[
-            "status"
-        ]
-        == 1
-    )
-    assert (
-        mined(devnet, cold, executor.address, executor.encode_abi("sweep", [weth, 2 * WETH]))[
-            "status"
-        ]
-        == 1
-    )
-    assert devnet.balance("WETH", executor.address) == start[executor.address] - 5 * WETH
-    assert devnet.balance("WETH", beneficiary_address) == start[beneficiary_address] + 5 * WETH
-    assert devnet.balance("WETH", bot.address) == start[bot.address]
-    # ETH too: only to the beneficiary.
-    funder = devnet.user(STRANGER)
-    receipt = devnet.w3.eth.wait_for_transaction_receipt(
-        funder.send(executor.address, b"", 100_000, value=WETH)
-    )
-    assert receipt["status"] == 1
-    eth_before = devnet.w3.eth.get_balance(beneficiary_address)
-    assert (
-        mined(devnet, bot, executor.address, executor.encode_abi("sweepEth", [WETH]))["status"] == 1
-    )
-    assert devnet.w3.eth.get_balance(beneficiary_address) - eth_before == WETH
-    assert devnet.w3.eth.get_balance(executor.address) == 0
-    # The cold key moves the beneficiary; sweeps follow it.
-    new_cold = devnet.user(STRANGER).address
-    assert (
-        mined(devnet, cold, executor.address, executor.encode_abi("setBeneficiary", [new_cold]))[
-            "status"
-        ]
-        == 1
-    )
-    got = devnet.balance("WETH", new_cold)
-    assert (
-        mined(devnet, bot, executor.address, executor.encode_abi("sweep", [weth, 1]))["status"] == 1
-    )
-    assert devnet.balance("WETH", new_cold) - got == 1
-
-
-def test_ownership_moves_in_two_steps_and_the_cold_key_can_take_it_back(
-    devnet: Devnet, arena: Arena
-) -> None:
-    executor = devnet.executor
-    bot, new, stranger = devnet.bot(), devnet.user(5), devnet.user(STRANGER)
-    cold = Sender(devnet.w3, _beneficiary_account(), CHAIN_ID)
-    receipt = mined(
-        devnet, bot, executor.address, executor.encode_abi("transferOwnership", [new.address])
-    )
-    assert receipt["status"] == 1
-    started = executor.events.OwnershipTransferStarted().process_receipt(receipt)
-    assert [(e.args.previousOwner, e.args.newOwner) for e in started] == [
-        (bot.address, new.address)
-    ]
-    assert executor.functions.owner().call() == bot.address  # nothing moved yet
-    assert executor.functions.pendingOwner().call() == new.address
-    accept = executor.encode_abi("acceptOwnership")
-    assert attempt(
-        devnet, arena, stranger, executor.address, accept, "NotPendingOwner(address)"
-    ) == (stranger.address.lower(),)
-    receipt = mined(devnet, new, executor.address, accept)
-    assert receipt["status"] == 1
-    moved = executor.events.OwnershipTransferred().process_receipt(receipt)
-    assert [(e.args.previousOwner, e.args.newOwner) for e in moved] == [(bot.address, new.address)]
-    assert executor.functions.owner().call() == new.address
-    assert executor.functions.pendingOwner().call() == "0x" + "00" * 20
-    # The old key is out: it can neither trade nor sweep.
-    weth = devnet.deployment["weth"]
-    trade = execute_data(
-        devnet, [hop(devnet.pair("A", "WETH", "USDC")["address"], weth, weth)] * 2, 1, 0, False
-    )
-    assert attempt(devnet, arena, bot, executor.address, trade, "NotOwner(address)") == (
-        bot.address.lower(),
-    )
-    sweep = executor.encode_abi("sweep", [weth, 1])
-    assert attempt(
-        devnet, arena, bot, executor.address, sweep, "NotOwnerOrBeneficiary(address)"
-    ) == (bot.address.lower(),)
-    # The hot key is stolen: the cold beneficiary hands the contract to a recovery key.
-    recovery = devnet.user(6)
-    assert (
-        mined(
-            devnet,
-            cold,
-            executor.address,
-            executor.encode_abi("transferOwnership", [recovery.address]),
-        )["status"]
-        == 1
-    )
-    assert mined(devnet, recovery, executor.address, accept)["status"] == 1
-    assert executor.functions.owner().call() == recovery.address
-
-
-def test_storage_commit_build_trades_and_refuses_forged_callbacks(
-    devnet: Devnet, arena: Arena
-) -> None:
-    """The build for chains without TSTORE: same flash trade, same refusals, slot left zero."""
-    deployer = Sender(devnet.w3, _deployer_account(), CHAIN_ID)
-    dexes = [
-        (d["factory"], bytes.fromhex(d["init_code_hash"][2:])) for d in devnet.deployment["dexes"]
-    ]
-    bot = devnet.bot()
-    beneficiary = devnet.deployment["executor"]["beneficiary"]
-    legacy = deploy(devnet, deployer, "ExecutorStorageCommit", [bot.address, beneficiary, dexes])
-    # Make a gap: WETH cheap on B's WETH/USDC pair.
-    user = devnet.user(1)
-    router = devnet.router("B")
-    tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
-    swap = router.encode_abi("swapExactTokensForTokens", [60 * WETH, 0, path, user.address, 2**40])
-    assert mined(devnet, user, router.address, swap, 300_000)["status"] == 1
-    legs = [("A", "WETH", "USDC"), ("B", "USDC", "WETH")]
-    hops = [
-        hop(devnet.pair(d, a, b)["address"], tokens[a]["address"], tokens[b]["address"])
-        for d, a, b in legs
-    ]
-    profit = devnet.expected_out(legs, 5 * WETH) - 5 * WETH
-    assert profit > 0
-    data = legacy.encode_abi("execute", [hops, 5 * WETH, profit, True])
-    assert mined(devnet, bot, legacy.address, data)["status"] == 1
-    assert devnet.balance("WETH", legacy.address) == profit
-    # Every storage slot the commitment could use is zero again (one use).
-    # Slots: owner 0, pendingOwner 1, beneficiary 2, factories 3, commitment 4.
-    assert devnet.w3.eth.get_storage_at(legacy.address, 3) == (2).to_bytes(32, "big")
-    assert devnet.w3.eth.get_storage_at(legacy.address, 4) == b"\x00" * 32
-    forged = legacy.encode_abi("uniswapV2Call", [legacy.address, 0, WETH, b"\x01"])
-    args = custom_error(
-        devnet.revert_data(bot.address, legacy.address, forged), "UnexpectedCallback(address)"
-    )
-    assert args == (bot.address.lower(),)
-
-
-def _beneficiary_account() -> Any:
-    from mev_ops.devnet.deploy import BENEFICIARY_INDEX, devnet_account
-
-    return devnet_account(BENEFICIARY_INDEX)
-
-
-def _deployer_account() -> Any:
-    from mev_ops.devnet.deploy import devnet_account
-
-    return devnet_account(0)

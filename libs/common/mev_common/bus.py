@@ -15,24 +15,36 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
 from pydantic import BaseModel
 
 from mev_common import metrics
+from mev_common.aio import wait_any
+
+# Re-exported: handlers import these from `bus`, as before the split.
+from mev_common.envelope import Envelope as Envelope
+from mev_common.envelope import Handler as Handler
+from mev_common.envelope import M as M
+from mev_common.envelope import Permanent as Permanent
+from mev_common.envelope import Retryable as Retryable
+from mev_common.envelope import envelope_of as envelope_of
+from mev_common.kv import KeyValue, ensure_bucket
 from mev_common.messages import (
     DEAD_LETTER_PREFIX_BYTES,
     DeadLetter,
+    MessageError,
+    decode,
     encode,
 )
 from mev_common.subjects import (
@@ -47,33 +59,8 @@ from mev_common.subjects import (
 
 log = logging.getLogger("mev.bus")
 
-M = TypeVar("M", bound=BaseModel)
 RECOVERY_TIMEOUT_S = 1.0
 LEADER_ELECTED = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*"
-
-
-class Retryable(Exception):
-    """Transient failure (RPC down, downstream publish timed out): nak and try again later."""
-
-    def __init__(self, reason: str, delay_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.delay_s = delay_s
-
-
-class Permanent(Exception):
-    """This message can never succeed: dead-letter it with the reason and move on."""
-
-
-@dataclass(frozen=True)
-class Envelope(Generic[M]):
-    """A decoded message plus the headers that follow it through the pipeline."""
-
-    message: M
-    subject: str
-    msg_id: str
-    trace: str
-    seen_ns: int
-    deliveries: int = 1
 
 
 @dataclass
@@ -224,12 +211,7 @@ class Bus:
     async def wait_generation(self, seen: int, stop: asyncio.Event | None = None) -> None:
         """Return once `generation` differs from `seen` (or `stop` is set)."""
         while self.generation == seen and not (stop and stop.is_set()):
-            waiters = {asyncio.create_task(self._redeclared.wait())}
-            if stop is not None:
-                waiters.add(asyncio.create_task(stop.wait()))
-            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+            await wait_any(self._redeclared, *([stop] if stop is not None else []))
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
         """Create or update every stream: idempotent, safe for every replica to call at start.
@@ -294,6 +276,57 @@ class Bus:
         )
         metrics.DEAD_LETTERS.labels(stage=stage).inc()
 
+    @property
+    def is_connected(self) -> bool:
+        """The connection is up now (what a money decision checks before trusting control state)."""
+        return bool(self.nc.is_connected)
+
+    async def publish_core(self, subject: str, message: BaseModel) -> None:
+        """Core NATS, no stream and no ack: for hints that only matter to whoever listens right
+        now (a withdrawn backrun); a lost one costs a reverted trade at most, never money."""
+        await self.nc.publish(subject, encode(message))
+
+    async def subscribe_core(
+        self,
+        subject: str,
+        model: type[M],
+        handler: Callable[[M], Awaitable[None]],
+        *,
+        max_payload_bytes: int | None = None,
+    ) -> Subscription:
+        """Core NATS subscription: each message decoded into `model` and handed to `handler`.
+        An undecodable one is counted (`errors{kind="bad_<model>"}`), logged and skipped: there
+        is nothing to ack or dead-letter on a core subject. Unsubscribe when done."""
+        kind = f"bad_{model.__name__.lower()}"
+
+        async def on_msg(msg: Msg) -> None:
+            try:
+                message = decode(model, msg.data, max_payload_bytes)
+            except MessageError as exc:
+                metrics.ERRORS.labels(kind=kind).inc()
+                log.warning(
+                    "unreadable message",
+                    extra={"fields": {"subject": msg.subject, "error": str(exc)}},
+                )
+                return
+            await handler(message)
+
+        return await self.nc.subscribe(subject, cb=on_msg)
+
+    async def last_payload(self, stream: str, subject: str) -> bytes | None:
+        """The newest message's payload on `subject` in `stream`, or None if it holds none."""
+        try:
+            msg = await self.js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        return msg.data or b""
+
+    async def key_value(
+        self, bucket: str, *, history: int, replicas: int = 1, ttl_s: float | None = None
+    ) -> KeyValue:
+        """The KV bucket, created if absent (idempotent, race-safe between replicas)."""
+        return await ensure_bucket(self.js, bucket, history=history, replicas=replicas, ttl_s=ttl_s)
+
     async def close(self) -> None:
         """Drain: flush pending publishes and let subscriptions finish, then close."""
         self.closing = True
@@ -317,8 +350,6 @@ def _subject_kind(subject: str) -> str:
     return parts[2] if len(parts) > 2 else subject
 
 
-Handler = Callable[[Envelope[M]], Awaitable[None]]
-
 # The broker or the stream's leader is away (restart, cluster election): retry, never crash.
 _BROKER_AWAY = (
     nats.errors.TimeoutError,
@@ -328,23 +359,3 @@ _BROKER_AWAY = (
     nats.js.errors.ServiceUnavailableError,
     OSError,
 )
-
-
-def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
-    headers = msg.headers or {}
-    msg_id = headers.get(HEADER_MSG_ID, "")
-    return Envelope(
-        message=message,
-        subject=msg.subject,
-        msg_id=msg_id,
-        trace=headers.get(HEADER_TRACE, msg_id),
-        seen_ns=_int_or(headers.get(HEADER_SEEN_NS), time.time_ns()),
-        deliveries=deliveries,
-    )
-
-
-def _int_or(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text else default
-    except ValueError:
-        return default

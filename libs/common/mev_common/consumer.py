@@ -21,7 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, Permanent, Retryable, envelope_of
+from mev_common.aio import sleep_or_stop
+from mev_common.bus import Bus
+from mev_common.envelope import Handler, M, Permanent, Retryable, envelope_of
 from mev_common.messages import MessageError, decode
 from mev_common.stall import StallWatch
 from mev_common.subjects import ConsumerSpec
@@ -86,7 +88,7 @@ class PullConsumer(Generic[M]):
                         "consume loop ended unexpectedly: restarting",
                         extra={"fields": {"stage": self.stage, "error": repr(exc)}},
                     )
-                    await _sleep_or_stop(stop, 0.5)
+                    await sleep_or_stop(stop, 0.5)
                     js = self.bus.recovery_js  # a restart asks with a short timeout
 
     async def _fetch_loop(
@@ -114,7 +116,7 @@ class PullConsumer(Generic[M]):
                 except (nats.errors.Error, OSError) as exc:
                     self.last_error = f"fetch: {exc!r}"
                     metrics.ERRORS.labels(kind="fetch").inc()
-                    await _sleep_or_stop(stop, backoff)
+                    await sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 2.0)
                     if self.bus.nc.is_connected:
                         with contextlib.suppress(nats.errors.Error, OSError):
@@ -205,8 +207,3 @@ def _deliveries(msg: Msg) -> int:
 
 def _free_slots(sem: asyncio.Semaphore) -> int:
     return int(getattr(sem, "_value", 1))
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

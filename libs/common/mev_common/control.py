@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import nats.errors
-import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.kv import KeyValue
 
+from mev_common.kv import KeyValue, ensure_bucket
 from mev_common.subjects import CONTROL_BUCKET
 
 log = logging.getLogger("mev.control")
@@ -44,18 +42,7 @@ def ack_key(chain_id: int, name: str, instance: str) -> str:
 async def ensure_control_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
     """Create the bucket if absent (idempotent; every service may call it at start, and again
     after a reconnect); `replicas` is `nats.replicas`."""
-    try:
-        return await js.key_value(CONTROL_BUCKET)
-    except nats.js.errors.BucketNotFoundError:
-        pass
-    try:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=CONTROL_BUCKET, history=16, storage=StorageType.FILE, replicas=replicas
-            )
-        )
-    except nats.js.errors.BadRequestError:  # another replica created it first
-        return await js.key_value(CONTROL_BUCKET)
+    return await ensure_bucket(js, CONTROL_BUCKET, history=16, replicas=replicas)
 
 
 class ControlValueError(ValueError):

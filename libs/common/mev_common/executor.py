@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+if TYPE_CHECKING:
+    from mev_common.messages import Hop
 
 EXECUTE_SIGNATURE = "execute((address,address,address,uint256)[],uint256,uint256,bool)"
 EXECUTE_SELECTOR = function_signature_to_4byte_selector(EXECUTE_SIGNATURE)  # 0x8eb6f2bf
 BALANCE_OF_SELECTOR = function_signature_to_4byte_selector("balanceOf(address)")
 _EXECUTE_TYPES = ["(address,address,address,uint256)[]", "uint256", "uint256", "bool"]
+# A hop's fee word says its kind (ExecutorBase's NatSpec): below 10,000 a V2 pair's fee in bps;
+# V3_HOP | fee in pips a Uniswap V3 pool of that fee tier (pips = bps * 100).
+V3_HOP = 1 << 24
+V2_FEE_LIMIT = 10_000
+V3_FEE_LIMIT_PIPS = 1_000_000
 
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
 ERROR_SIGNATURES = (
@@ -29,6 +37,7 @@ ERROR_SIGNATURES = (
     "PairNotAllowed(address)",
     "InsufficientProfit(int256,uint256)",
     "UnexpectedCallback(address)",
+    "UnexpectedV3Callback(address)",
     "CallbackMissing(address)",
     "LoanNotReceived(address,uint256,uint256)",
     "TransferFailed(address)",
@@ -47,12 +56,35 @@ _ERRORS: dict[bytes, tuple[str, list[str]]] = {
 
 @dataclass(frozen=True)
 class ExecHop:
-    """One swap of the cycle, as the contract's `Hop` struct."""
+    """One swap of the cycle, as the contract's `Hop` struct. `fee_bps` is the pool's fee in
+    basis points for both kinds (a V3 tier in pips is fee_bps * 100, as in messages.Hop)."""
 
     pair: str
     token_in: str
     token_out: str
     fee_bps: int
+    kind: Literal["v2", "v3"] = "v2"
+
+    @classmethod
+    def of(cls, hop: Hop) -> ExecHop:
+        """The executor hop of a message hop."""
+        return cls(hop.pool, hop.token_in, hop.token_out, hop.fee_bps, hop.kind)
+
+    @property
+    def fee_word(self) -> int:
+        """The struct's fee word: the bps (V2) or V3_HOP | pips (V3)."""
+        if self.kind == "v3":
+            if not 0 <= self.fee_bps * 100 < V3_FEE_LIMIT_PIPS:
+                raise ValueError(f"V3 fee {self.fee_bps} bps out of range")
+            return V3_HOP | self.fee_bps * 100
+        if not 0 <= self.fee_bps < V2_FEE_LIMIT:
+            raise ValueError(f"V2 fee {self.fee_bps} bps out of range")
+        return self.fee_bps
+
+    @property
+    def fee_pips(self) -> int:
+        """A V3 pool's fee tier (its CREATE2 salt has it), in hundredths of a bp."""
+        return self.fee_bps * 100
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,7 @@ class RevertReason:
 
 def encode_execute(hops: Sequence[ExecHop], amount_in: int, min_profit: int, flash: bool) -> bytes:
     """Calldata of `execute(hops, amountIn, minProfit, flash)` (layout in Executor's NatSpec)."""
-    rows = [(h.pair, h.token_in, h.token_out, h.fee_bps) for h in hops]
+    rows = [(h.pair, h.token_in, h.token_out, h.fee_word) for h in hops]
     return EXECUTE_SELECTOR + encode(_EXECUTE_TYPES, [rows, amount_in, min_profit, flash])
 
 
@@ -89,10 +121,21 @@ def decode_execute(data: bytes) -> ExecuteCall:
         raise ValueError(f"not an execute call: selector 0x{data[:4].hex()}")
     rows, amount_in, min_profit, flash = decode(_EXECUTE_TYPES, data[4:])
     hops = tuple(
-        ExecHop(to_checksum_address(p), to_checksum_address(a), to_checksum_address(b), int(f))
+        _hop(to_checksum_address(p), to_checksum_address(a), to_checksum_address(b), int(f))
         for p, a, b, f in rows
     )
     return ExecuteCall(hops, int(amount_in), int(min_profit), bool(flash))
+
+
+def _hop(pair: str, token_in: str, token_out: str, word: int) -> ExecHop:
+    """The hop a fee word describes; ValueError for a word the contract refuses or that no
+    ExecHop encodes back to (a V3 tier that is not a whole number of bps)."""
+    if word < V2_FEE_LIMIT:
+        return ExecHop(pair, token_in, token_out, word)
+    pips = word - V3_HOP
+    if 0 <= pips < V3_FEE_LIMIT_PIPS and pips % 100 == 0:
+        return ExecHop(pair, token_in, token_out, pips // 100, "v3")
+    raise ValueError(f"hop fee word {word:#x} is neither a V2 fee nor V3_HOP | a whole-bps tier")
 
 
 def encode_balance_of(owner: str) -> bytes:
@@ -126,6 +169,12 @@ def encode_accept_ownership() -> bytes:
 def encode_set_factory(factory: str, init_code_hash: bytes, allowed: bool) -> bytes:
     """`setFactory`: allowlist (or remove) a V2 factory whose pairs the executor may call."""
     return _call("setFactory(address,bytes32,bool)", factory, init_code_hash, allowed)
+
+
+def encode_set_v3_factory(factory: str, init_code_hash: bytes, allowed: bool) -> bytes:
+    """`setV3Factory`: allowlist (or remove) a Uniswap V3 factory whose pools the executor may
+    call (CREATE2 salted by its pools' tokens and fee tier)."""
+    return _call("setV3Factory(address,bytes32,bool)", factory, init_code_hash, allowed)
 
 
 def encode_address_getter(name: str) -> bytes:

@@ -23,7 +23,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
-from mev_common.bus import Bus, Handler, M, envelope_of
+from mev_common.bus import Bus
+from mev_common.envelope import Handler, M, envelope_of
 from mev_common.messages import MessageError, decode
 
 log = logging.getLogger("mev.bus")

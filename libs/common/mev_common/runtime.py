@@ -5,7 +5,8 @@ set and returns once its in-flight work is acked. The runtime owns everything ar
 SIGTERM/SIGINT set `rt.stop`; the process then drains NATS and exits 0 within
 `services.shutdown_timeout_s` (1 if it had to abandon work). `/health` is 200 while the main
 task runs and NATS is connected, 503 otherwise; `/ready` is 200 once the service says so.
-Log formats live in `logs`, the control-KV heartbeat and shutdown watch in `heartbeat`.
+Log formats live in `logs`, the control-KV heartbeat and shutdown watch in `heartbeat`, the
+HTTP app and status gauges in `health_server`; the stage skeleton services build on in `stage`.
 """
 
 from __future__ import annotations
@@ -19,24 +20,22 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-import uvicorn
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from prometheus_client import start_http_server
 
 from mev_common import metrics
+from mev_common.aio import logged, until_stopped, wait_any
 from mev_common.bus import Bus, Handler, M
 from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
+from mev_common.health_server import health_server, status_loop
 from mev_common.heartbeat import (
-    health_body,
     heartbeat_clear,
     heartbeat_loop,
     service_version,
@@ -163,35 +162,6 @@ class Runtime:
         return None
 
 
-def build_health_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title=f"mev-{rt.service}", docs_url=None, redoc_url=None, openapi_url=None)
-
-    def body(ok: bool, checks: dict[str, Any]) -> dict[str, Any]:
-        return health_body(rt, ok, checks)
-
-    @app.get("/health")
-    def health() -> JSONResponse:
-        ok, checks = rt.health()
-        metrics.STATUS.set(1 if ok else 0)
-        return JSONResponse(body(ok, checks), status_code=200 if ok else 503)
-
-    @app.get("/ready")
-    def ready() -> JSONResponse:
-        ok, checks = rt.health()
-        is_ready = ok and rt.ready
-        return JSONResponse(body(ok, checks), status_code=200 if is_ready else 503)
-
-    return app
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def ports_for(settings: Settings, service: str) -> ServicePorts:
     """This instance's ports: the configured ones plus MEV_PORT_OFFSET (replicas on one host)."""
     base: ServicePorts = getattr(settings.services, service)
@@ -210,42 +180,36 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     """Run one service until SIGTERM/SIGINT; return the process exit code."""
     instance = os.environ.get("MEV_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}"
     ports = ports_for(settings, service)
-    host = settings.services.host
     metrics.BUILD.info({"service": service, "version": service_version(), "instance": instance})
     metrics.log_samples_to(os.environ.get(metrics.SAMPLES_ENV), service)
     chain = settings.chain
     budget.configure(chain.rpc_budget_per_minute, chain.rpc_budget_shares.get(service, 1.0))  # type: ignore[call-overload]
     metrics_server = start_http_server(
-        ports.metrics_port, addr=host, registry=metrics.registry_for(service)
+        ports.metrics_port, addr=settings.services.host, registry=metrics.registry_for(service)
     )
+    try:
+        return await _run_connected(service, settings, main, instance, ports)
+    finally:
+        _close_metrics(metrics_server)
 
+
+async def _run_connected(
+    service: str, settings: Settings, main: ServiceMain, instance: str, ports: ServicePorts
+) -> int:
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
-
     try:
         options = connect_options(settings.nats, service)
     except NatsAuthError as exc:
         log.error("cannot connect to NATS", extra={"fields": {"error": str(exc)}})
-        _close_metrics(metrics_server)
         return 2
-    connect = asyncio.create_task(
-        Bus.connect(
-            settings.nats.servers,
-            f"mev-{service}-{instance}",
-            settings.nats.connect_timeout_s,
-            options=options,
-        )
-    )
-    waiter = asyncio.create_task(stop_requested.wait())
-    await asyncio.wait({connect, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if not connect.done():
-        connect.cancel()
-        _close_metrics(metrics_server)
+    name, timeout_s = f"mev-{service}-{instance}", settings.nats.connect_timeout_s
+    connect = Bus.connect(settings.nats.servers, name, timeout_s, options=options)
+    bus = await until_stopped(stop_requested, connect)
+    if bus is None:
         return 0
-    waiter.cancel()
-    bus = connect.result()
     try:
         # declared again after every reconnect: the server may come back without its state
         await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
@@ -256,87 +220,108 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
             extra={"fields": {"error": repr(exc)}},
         )
         await bus.close()
-        _close_metrics(metrics_server)
         return 1
     # after a reconnect only (heartbeats create it at start): a service without the right to
     # create it must still start, as before
     bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
-
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
-    main_task = asyncio.create_task(main(rt), name=f"{service}-main")
-    rt.add_check(
-        "nats",
-        lambda: Check(bus.nc.is_connected, "connected" if bus.nc.is_connected else "disconnected"),
-    )
-    rt.add_check("main_loop", lambda: _task_check(main_task))
+    return await _serve(rt, main, ports, stop_requested)
 
-    server = _QuietServer(
-        uvicorn.Config(
-            build_health_app(rt),
-            host=host,
-            port=ports.health_port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-    )
-    server_task = asyncio.create_task(server.serve())
-    status_task = asyncio.create_task(_status_loop(rt))
+
+async def _serve(
+    rt: Runtime, main: ServiceMain, ports: ServicePorts, stop_requested: asyncio.Event
+) -> int:
+    """`main` beside the health server, status gauges, heartbeat and shutdown watch, all in
+    one TaskGroup, until a stop is requested or `main` ends; then the drain. The exit code."""
     last_error = LastError()
     logging.getLogger().addHandler(last_error)
-    heartbeat_task = asyncio.create_task(heartbeat_loop(rt, ports, last_error))
-    shutdown_task = asyncio.create_task(shutdown_watch(rt, stop_requested))
-    log.info(
-        "service started",
-        extra={
-            "fields": {
-                "instance": instance,
-                "health_port": ports.health_port,
-                "metrics_port": ports.metrics_port,
-            }
-        },
-    )
-
-    stop_wait = asyncio.create_task(stop_requested.wait())
-    await asyncio.wait({stop_wait, main_task}, return_when=asyncio.FIRST_COMPLETED)
-    exit_code = 0
-    if main_task.done() and not stop_requested.is_set():
-        ended = main_task.exception()
-        if isinstance(ended, RefuseToStart):
-            log.error("refusing to start", extra={"fields": {"error": str(ended)}})
-            print(f"{service}: refusing to start: {ended}", file=sys.stderr, flush=True)
-            exit_code = ended.exit_code
-        else:
-            log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(ended)}})
-            exit_code = 1
-    log.info("stopping: finishing in-flight work")
-    rt.stop.set()
-    rt.ready = False
-    try:
-        await asyncio.wait_for(
-            asyncio.shield(main_task), timeout=settings.services.shutdown_timeout_s
+    server = health_server(rt, ports.health_port)
+    main_ended = asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        main_task = tasks.create_task(_outcome(main(rt)), name=f"{rt.service}-main")
+        main_task.add_done_callback(lambda _: main_ended.set())
+        rt.add_check("nats", lambda: Check(rt.bus.is_connected, _connected(rt.bus)))
+        rt.add_check("main_loop", lambda: _task_check(main_task))
+        served = tasks.create_task(logged(server.serve(), "health server"))
+        helpers = [
+            tasks.create_task(logged(loop, what))
+            for loop, what in (
+                (status_loop(rt), "status loop"),
+                (heartbeat_loop(rt, ports, last_error), "heartbeat"),
+                (shutdown_watch(rt, stop_requested), "shutdown watch"),
+            )
+        ]
+        log.info(
+            "service started",
+            extra={
+                "fields": {
+                    "instance": rt.instance,
+                    "health_port": ports.health_port,
+                    "metrics_port": ports.metrics_port,
+                }
+            },
         )
-    except TimeoutError:
-        log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
-        main_task.cancel()
-        exit_code = 1
-    except RefuseToStart:
-        pass  # exit code 2, set above
-    except Exception:
-        exit_code = exit_code or 1
-    stop_wait.cancel()
-    status_task.cancel()
-    heartbeat_task.cancel()
-    shutdown_task.cancel()
-    await heartbeat_clear(rt)
-    logging.getLogger().removeHandler(last_error)
-    await bus.close()
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(server_task, timeout=2.0)
-    _close_metrics(metrics_server)
+        await wait_any(stop_requested, main_ended)
+        exit_code = _early_exit_code(rt.service, main_task, stop_requested)
+        log.info("stopping: finishing in-flight work")
+        rt.stop.set()
+        rt.ready = False
+        exit_code = await _drain_main(main_task, rt.settings.services.shutdown_timeout_s, exit_code)
+        for helper in helpers:
+            helper.cancel()
+        await heartbeat_clear(rt)
+        logging.getLogger().removeHandler(last_error)
+        await rt.bus.close()
+        server.should_exit = True
+        if not (await asyncio.wait({served}, timeout=2.0))[0]:
+            served.cancel()
     log.info("stopped", extra={"fields": {"exit_code": exit_code}})
     return exit_code
+
+
+async def _outcome(main: Awaitable[None]) -> Exception | None:
+    """What `main` ended with (None: returned): kept as the task's result, so a failing main
+    is judged by the runtime (exit code) instead of aborting its TaskGroup."""
+    try:
+        await main
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _early_exit_code(
+    service: str, main_task: asyncio.Task[Exception | None], stop: asyncio.Event
+) -> int:
+    """Exit code when `main` ended before any stop was asked: 2 for a refusal, else 1."""
+    if not main_task.done() or stop.is_set():
+        return 0
+    ended = main_task.result()
+    if isinstance(ended, RefuseToStart):
+        log.error("refusing to start", extra={"fields": {"error": str(ended)}})
+        print(f"{service}: refusing to start: {ended}", file=sys.stderr, flush=True)
+        return ended.exit_code
+    log.error("main loop ended unexpectedly", extra={"fields": {"error": repr(ended)}})
+    return 1
+
+
+async def _drain_main(
+    main_task: asyncio.Task[Exception | None], timeout_s: float, exit_code: int
+) -> int:
+    """Give `main` `timeout_s` to ack its in-flight work; past that it is abandoned (its input
+    is redelivered) and the exit code is 1."""
+    done, _ = await asyncio.wait({main_task}, timeout=timeout_s)
+    if not done:
+        log.error("shutdown timeout: abandoning in-flight work (it will be redelivered)")
+        main_task.cancel()
+        return 1
+    ended = main_task.result()
+    if ended is None or isinstance(ended, RefuseToStart):
+        return exit_code  # a refusal's 2 was set when it ended
+    return exit_code or 1
+
+
+def _connected(bus: Bus) -> str:
+    return "connected" if bus.is_connected else "disconnected"
 
 
 def _stall_check(consumer: PullConsumer[Any]) -> Check:
@@ -351,28 +336,12 @@ def _stall_check(consumer: PullConsumer[Any]) -> Check:
     return Check(True, f"{consumer.spec.durable}: {consumer.stall.lag} waiting")
 
 
-def _task_check(task: asyncio.Task[None]) -> Check:
+def _task_check(task: asyncio.Task[Exception | None]) -> Check:
     if not task.done():
         return Check(True, "running")
     if task.cancelled():
         return Check(False, "cancelled")
-    return Check(False, f"ended: {task.exception()!r}")
-
-
-async def _status_loop(rt: Runtime) -> None:
-    """Keep the derived gauges fresh without waiting for a scrape."""
-    tps, errors = metrics.RateTracker(), metrics.RateTracker()
-    handled = metrics.RateTracker()
-    while True:
-        ok, _ = rt.health()
-        metrics.STATUS.set(1 if ok else 0)
-        metrics.NATS_CONNECTED.set(1 if rt.bus.nc.is_connected else 0)
-        processed = metrics.counter_total(metrics.TRANSACTIONS_PROCESSED)
-        metrics.TRANSACTIONS_PER_SECOND.set(tps.rate(processed))
-        error_rate = errors.rate(metrics.counter_total(metrics.ERRORS))
-        handled_rate = handled.rate(metrics.counter_total(metrics.MESSAGES_CONSUMED) + processed)
-        metrics.ERROR_RATE.set(min(1.0, error_rate / handled_rate) if handled_rate else 0.0)
-        await asyncio.sleep(1.0)
+    return Check(False, f"ended: {task.result()!r}")
 
 
 def _close_metrics(server: Any) -> None:

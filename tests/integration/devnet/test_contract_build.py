@@ -18,6 +18,8 @@ CONTRACTS = (
     "AttackerPair",
     "AttackerFactory",
     "AttackerToken",
+    "AttackerV3Pool",
+    "AttackerV3Factory",
 )
 
 

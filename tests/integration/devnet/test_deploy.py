@@ -60,8 +60,15 @@ def test_executor_is_owned_by_the_funded_bot_key(devnet: Devnet) -> None:
     bot = devnet.deployment["bot"]
     assert devnet.bot().address == bot
     assert devnet.executor.functions.owner().call() == bot
-    assert devnet.w3.eth.get_balance(bot) >= 1_000 * 10**18
+    # funded with 1,000 ETH; its first two transactions allowlist the V3 factories
+    assert devnet.w3.eth.get_transaction_count(bot) == 2
+    assert 999 * 10**18 < devnet.w3.eth.get_balance(bot) < 1_000 * 10**18
     assert devnet.balance("WETH", devnet.executor.address) == 10 * 10**18
+    v3 = [
+        (d["factory"], bytes.fromhex(d["init_code_hash"][2:]))
+        for d in devnet.deployment["v3_dexes"]
+    ]
+    assert [tuple(f) for f in devnet.executor.functions.v3Factories().call()] == v3
 
 
 @pytest.mark.usefixtures("chain_snapshot")

@@ -97,7 +97,7 @@ def deploy_devnet(
     if gas_limit < DEPLOY_BLOCK_GAS:
         rpc(w3, "evm_setBlockGasLimit", [hex(DEPLOY_BLOCK_GAS)])
     try:
-        deployment = _deploy(w3, chain_id, seed, bot.address, executor_build)
+        deployment = _deploy(w3, chain_id, seed, bot, executor_build)
     finally:
         if gas_limit < DEPLOY_BLOCK_GAS:
             rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
@@ -109,8 +109,9 @@ def deploy_devnet(
 
 
 def _deploy(
-    w3: Web3, chain_id: int, seed: int, bot: ChecksumAddress, executor_build: str
+    w3: Web3, chain_id: int, seed: int, bot_key: LocalAccount, executor_build: str
 ) -> dict[str, Any]:
+    bot = bot_key.address
     start_block = w3.eth.block_number + 1
     deployer = Sender(w3, devnet_account(0), chain_id, max_fee=100 * GWEI, tip=GWEI)
     sent = []
@@ -198,6 +199,10 @@ def _deploy(
     _check_routing(w3, dexes, pairs, router_abi)
     check_v3(w3, v3_dexes, v3_pools)
     _check_allowlist(w3, load_artifact(executor_build).abi, executor, pairs)
+    # The executor's owner (the bot key) allowlists the V3 factories: they exist only now.
+    _allow_v3(
+        w3, chain_id, bot_key, load_artifact(executor_build).abi, executor, v3_dexes, v3_pools
+    )
 
     return {
         "version": DEPLOYMENT_VERSION,
@@ -319,6 +324,34 @@ def _check_allowlist(w3: Web3, abi: list[Any], executor: str, pairs: list[dict[s
             pair["address"], pair["token0"], pair["token1"]
         ).call():
             raise TxFailed(f"{pair['name']}: the executor does not allow pair {pair['address']}")
+
+
+def _allow_v3(
+    w3: Web3,
+    chain_id: int,
+    bot_key: LocalAccount,
+    abi: list[Any],
+    executor: str,
+    v3_dexes: list[dict[str, Any]],
+    v3_pools: list[dict[str, Any]],
+) -> None:
+    """`setV3Factory` for each V3 DEX (the bot's first transactions), then prove the executor
+    accepts every devnet V3 pool."""
+    contract = w3.eth.contract(address=to_checksum_address(executor), abi=abi)
+    owner = Sender(w3, bot_key, chain_id, max_fee=100 * GWEI, tip=GWEI)
+    sent = []
+    for dex in v3_dexes:
+        data = contract.encode_abi(
+            "setV3Factory", [dex["factory"], bytes.fromhex(dex["init_code_hash"][2:]), True]
+        )
+        sent.append(owner.send(executor, data, 200_000))
+    wait_all(w3, sent)
+    for pool in v3_pools:
+        allowed = contract.functions.isAllowedV3Pool(
+            pool["address"], pool["token0"], pool["token1"], pool["fee"]
+        ).call()
+        if not allowed:
+            raise TxFailed(f"{pool['name']}: the executor does not allow pool {pool['address']}")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -1,0 +1,65 @@
+"""What a handler receives and what it may raise: the decoded message with the headers that
+follow it through the pipeline, and the two failures the consume loop tells apart (retry
+later, or dead-letter now). Kept apart from `bus` so pure handler modules can use them without
+the NATS client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from nats.aio.msg import Msg
+from pydantic import BaseModel
+
+from mev_common.subjects import HEADER_MSG_ID, HEADER_SEEN_NS, HEADER_TRACE
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Retryable(Exception):
+    """Transient failure (RPC down, downstream publish timed out): nak and try again later."""
+
+    def __init__(self, reason: str, delay_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+class Permanent(Exception):
+    """This message can never succeed: dead-letter it with the reason and move on."""
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[M]):
+    """A decoded message plus the headers that follow it through the pipeline."""
+
+    message: M
+    subject: str
+    msg_id: str
+    trace: str
+    seen_ns: int
+    deliveries: int = 1
+
+
+Handler = Callable[[Envelope[M]], Awaitable[None]]
+
+
+def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
+    headers = msg.headers or {}
+    msg_id = headers.get(HEADER_MSG_ID, "")
+    return Envelope(
+        message=message,
+        subject=msg.subject,
+        msg_id=msg_id,
+        trace=headers.get(HEADER_TRACE, msg_id),
+        seen_ns=_int_or(headers.get(HEADER_SEEN_NS), time.time_ns()),
+        deliveries=deliveries,
+    )
+
+
+def _int_or(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default

@@ -1,0 +1,194 @@
+"""Simulate on V3 and mixed V2/V3 routes (issue 13), on a real anvil with the real V3 pools.
+
+An opportunity with V3 hops goes through the Simulator (calldata with V3 fee words, warm pyrevm
+fork, decision), the bundle is signed and mined in the block simulate assumed, and its receipt's
+gas equals the bundle's simulated gas to the unit and the executor's WETH grows by exactly the
+simulated profit (which equals our independent models' profit). Submit's gate accepts the bundle
+against the deployment's V3 factories. A block with V3 pool events makes the warm EVM refork.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_abi import encode
+from mev_common.chain.contracts import read_deployment
+from mev_common.messages import Block, Log, Opportunity, block_from_rpc
+from mev_common.settings import load_settings
+from mev_ops.devnet.anvil import free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
+from web3 import Web3
+
+from services.simulate.quarantine import Quarantine
+from services.simulate.simulator import Simulator
+from services.simulate.warm import WarmEvm
+from services.submit.decide import ChainHead, Policy, SendPlan, decide
+from services.submit.limits import Spend
+from tests.integration.devnet.conftest import CHAIN_ID, SEED, Devnet
+from tests.integration.devnet.v3_routes import Leg, expected_outputs, v2_spec, v3_spec
+from tests.support.stack import write_config
+
+WETH = 10**18
+GWEI = 10**9
+SWAP_PARAMS = "(address,address,uint24,address,uint256,uint256,uint256,uint160)"
+ROUTES = {  # (legs, amount in): profitable on the devnet's seed-1 prices
+    "v3-v3": ([Leg("A:WETH/USDC:500", "WETH", "USDC"), Leg("B:WETH/USDC:500", "USDC", "WETH")],
+              5 * WETH),
+    "v2-v3-v3": ([Leg("A:WETH/USDC", "WETH", "USDC"), Leg("A:USDC/USDT:500", "USDC", "USDT"),
+                  Leg("B:WETH/USDT:500", "USDT", "WETH")], WETH),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devnet, Path]]:
+    base = tmp_path_factory.mktemp("simulate-v3")
+    node = start_anvil(free_port(), CHAIN_ID, None, base)
+    try:
+        deployment = deploy_devnet(
+            node.rpc_url, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json",
+            block_time=None,
+        )  # fmt: skip
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        yield Devnet(node, w3, deployment, base / "bot.key", base / "deployment.json"), base
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def devnet(world: tuple[Devnet, Path]) -> Iterator[Devnet]:
+    """Each test starts from the deployed state (its trade takes the opportunity)."""
+    snapshot = world[0].rpc("evm_snapshot", [])
+    yield world[0]
+    assert world[0].rpc("evm_revert", [snapshot]) is True
+
+
+def head_block(devnet: Devnet) -> Block:
+    raw = devnet.rpc("eth_getBlockByNumber", ["latest", False])
+    block = block_from_rpc(CHAIN_ID, raw)
+    logs = devnet.rpc("eth_getLogs", [{"fromBlock": raw["number"], "toBlock": raw["number"]}])
+    entries = [
+        Log(address=x["address"], topics=x["topics"], data=x["data"],
+            log_index=int(x["logIndex"], 16), tx_hash=x["transactionHash"])
+        for x in logs
+    ]  # fmt: skip
+    return block.model_copy(update={"logs": entries})
+
+
+def opportunity(devnet: Devnet, legs: list[Leg], amount: int, head: Block) -> Opportunity:
+    tokens = devnet.deployment["tokens"]
+    outs = expected_outputs(devnet, legs, amount)
+    hops, into = [], amount
+    for leg, out in zip(legs, outs, strict=True):
+        spec = v3_spec(devnet, leg.pool) if leg.v3 else v2_spec(devnet, leg.pool)
+        hops.append({
+            "kind": "v3" if leg.v3 else "v2", "pool": spec["address"],
+            "token_in": tokens[leg.token_in]["address"],
+            "token_out": tokens[leg.token_out]["address"],
+            "fee_bps": spec["fee"] // 100 if leg.v3 else 30, "amount_in": into, "amount_out": out,
+        })  # fmt: skip
+        into = out
+    return Opportunity.model_validate({
+        "id": f"v3-{head.number}-{len(legs)}", "chain_id": CHAIN_ID,
+        "strategy": "cyclic_arbitrage", "trigger": "0x" + "ab" * 32,
+        "block_number": head.number, "block_hash": head.hash, "hops": hops, "amount_in": amount,
+        "profit_token": tokens["WETH"]["address"], "expected_profit": outs[-1] - amount,
+        "max_fee_per_gas": 2 * GWEI, "deadline_block": head.number + 2,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["own-balance", "flash"])
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_a_v3_bundle_costs_and_earns_exactly_what_simulate_said(
+    world: tuple[Devnet, Path], devnet: Devnet, route: str, flash: bool
+) -> None:
+    base = world[1]
+    config = write_config(base / f"{route}-{flash}", "nats://127.0.0.1:1", CHAIN_ID,
+                          contracts={"deployment_file": str(devnet.deployment_path)},
+                          simulate={"flash": flash})  # fmt: skip
+    settings = load_settings(config)
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    head = head_block(devnet)
+    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, executor, 1.0)
+    warm.fork(head)
+    simulator = Simulator(settings, warm, bot, devnet.deployment["weth"], Quarantine(3, 60, 60))
+    legs, amount = ROUTES[route]
+    opp = opportunity(devnet, legs, amount, head)
+    verdict = simulator.simulate(opp, time.monotonic())
+    bundle = verdict.bundle
+    assert verdict.reason == "published" and bundle is not None, verdict
+    assert bundle.simulated_profit == opp.expected_profit > 0  # simulate == our models
+    assert bundle.flash is flash
+    # submit's gate signs it: every V3 pool is the deployment's V3 factories' CREATE2 pool
+    policy = Policy.from_settings(settings, read_deployment(devnet.deployment_path, CHAIN_ID))
+    plan = decide(bundle, policy, ChainHead(head.number, head.base_fee_per_gas), Spend())
+    assert isinstance(plan, SendPlan), plan
+    assert plan.pools == {h.pool for h in opp.hops}
+    # mined in the block simulate assumed (head + 1, one second later)
+    devnet.rpc("evm_setNextBlockTimestamp", [head.timestamp + 1])
+    before = devnet.balance("WETH", executor)
+    sender = devnet.bot()
+    tx = sender.send(executor, bytes.fromhex(bundle.data[2:]), bundle.gas_limit,
+                     max_fee=plan.max_fee_per_gas, tip=plan.max_priority_fee_per_gas)  # fmt: skip
+    receipt = devnet.w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1 and receipt["blockNumber"] == head.number + 1
+    assert receipt["gasUsed"] == bundle.simulated_gas_used
+    assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
+    # our own trade went through V3 pools: its token flows are not patched from logs, it reforks
+    mined = head_block(devnet)
+    warm.advance(mined)
+    assert (warm.forks, warm.head) == (2, mined)
+    assert warm.last_refork_reason.startswith("our executor traded through V3 pool ")
+
+
+def test_a_user_v3_swap_marks_its_pool_and_the_next_simulation_through_it_reforks(
+    world: tuple[Devnet, Path], devnet: Devnet
+) -> None:
+    """A block with a user's SwapRouter swap patches (no refork): V2 routes stay warm, and the
+    first simulation through the swapped pool reforks first, then lands exactly as simulated."""
+    base = world[1]
+    config = write_config(base / "user-swap", "nats://127.0.0.1:1", CHAIN_ID,
+                          contracts={"deployment_file": str(devnet.deployment_path)},
+                          simulate={"flash": True})  # fmt: skip
+    settings = load_settings(config)
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    head = head_block(devnet)
+    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, executor, 1.0)
+    warm.fork(head)
+    simulator = Simulator(settings, warm, bot, devnet.deployment["weth"], Quarantine(3, 60, 60))
+    # a user buys WETH with 20,000 USDC on A's 500-pip pool: WETH dearer there
+    tokens, user = devnet.deployment["tokens"], devnet.user(3)
+    dex = next(x for x in devnet.deployment["v3_dexes"] if x["name"] == "A")
+    params = (tokens["USDC"]["address"], tokens["WETH"]["address"], 500, user.address,
+              2**40, 20_000 * 10**6, 0, 0)  # fmt: skip
+    devnet.rpc("evm_setNextBlockTimestamp", [head.timestamp + 1])
+    swap = user.send(dex["swap_router"], EXACT_INPUT_SINGLE + encode([SWAP_PARAMS], [params]),
+                     600_000)  # fmt: skip
+    assert devnet.w3.eth.wait_for_transaction_receipt(swap)["status"] == 1
+    block = head_block(devnet)
+    warm.advance(block)
+    pool = v3_spec(devnet, "A:WETH/USDC:500")["address"]
+    assert (warm.forks, warm.head, warm.dirty_v3) == (1, block, {pool.lower()})
+    # a V2-only route does not touch it: no refork
+    v2_route = [Leg("A:WETH/USDC", "WETH", "USDC"), Leg("B:WETH/USDC", "USDC", "WETH")]
+    simulator.simulate(opportunity(devnet, v2_route, WETH, block), time.monotonic())
+    assert warm.forks == 1
+    legs, amount = ROUTES["v3-v3"]
+    opp = opportunity(devnet, legs, amount, block)
+    verdict = simulator.simulate(opp, time.monotonic())
+    assert warm.forks == 2 and warm.last_refork_reason == f"V3 pool {pool} changed"
+    assert not warm.dirty_v3
+    bundle = verdict.bundle
+    assert verdict.reason == "published" and bundle is not None, verdict
+    assert bundle.simulated_profit == opp.expected_profit > 0
+    devnet.rpc("evm_setNextBlockTimestamp", [block.timestamp + 1])
+    before = devnet.balance("WETH", executor)
+    tx = devnet.bot().send(executor, bytes.fromhex(bundle.data[2:]), bundle.gas_limit,
+                           max_fee=bundle.max_fee_per_gas, tip=GWEI)  # fmt: skip
+    receipt = devnet.w3.eth.wait_for_transaction_receipt(tx)
+    assert receipt["status"] == 1 and receipt["blockNumber"] == block.number + 1
+    assert receipt["gasUsed"] == bundle.simulated_gas_used
+    assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
