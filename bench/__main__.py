@@ -26,6 +26,7 @@ SCENARIOS = (
     "bench.scenarios.tick_to_trade",
     "bench.scenarios.simulation",
     "bench.scenarios.amm_peer",
+    "bench.scenarios.amm_v3_peer",  # issue 13: V3 math and mixed V2/V3 sizing vs degenbot
     "bench.scenarios.profit_capture",
     "bench.scenarios.cluster_replicas",  # what R3 costs (docs/SCALING.md)
 )

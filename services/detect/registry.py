@@ -2,17 +2,23 @@
 
 Pure: state changes only through `apply_block`, which reads the block's logs in log order
 (`PairCreated` of a known factory adds a pool; `Sync` sets a known pool's reserves) and keeps a
-journal of previous values per block, so a reorg rewinds exactly to the fork point. Deny-listed
+journal of previous values per block, so a reorg rewinds exactly to the fork point. Uniswap V3
+pools live beside them in a V3Book (amm/v3_book.py: `Swap`/`Mint`/`Burn`/`Initialize`, the same
+journal), applied and rewound in the same call, so one block moves both or neither. Deny-listed
 tokens and pools are never added.
 """
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from eth_utils import keccak, to_checksum_address
+from mev_common.amm import v3_book
 from mev_common.amm.v2 import V2Pool
+from mev_common.amm.v3 import V3Pool
+from mev_common.amm.v3_book import V3Book
 from mev_common.messages import Block, Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
@@ -45,17 +51,34 @@ class PoolRegistry:
     block_number: int = 0
     block_hash: str = ""
     skipped_logs: int = 0
+    v3: V3Book = field(default_factory=V3Book)
     _journal: dict[int, list[tuple[str, V2Pool | None]]] = field(default_factory=dict)
 
-    def allowed(self, pool: V2Pool) -> bool:
+    @property
+    def all_pools(self) -> ChainMap[str, V2Pool | V3Pool]:
+        """V2 and V3 pools by address, one view (what the cycle search reads)."""
+        return self.over({})
+
+    def over(self, changed: dict[str, V2Pool]) -> ChainMap[str, V2Pool | V3Pool]:
+        """All pools, with `changed` (a pending swap's post-state) in front."""
+        return ChainMap(changed, self.pools, self.v3.pools)  # type: ignore[arg-type]
+
+    def allowed(self, pool: V2Pool | V3Pool) -> bool:
         return (
             pool.address not in self.deny_pools
             and pool.token0 not in self.deny_tokens
             and pool.token1 not in self.deny_tokens
         )
 
-    def load(self, pools: Iterable[tuple[V2Pool, str]], block_number: int, block_hash: str) -> None:
+    def load(
+        self,
+        pools: Iterable[tuple[V2Pool, str]],
+        block_number: int,
+        block_hash: str,
+        v3_pools: Iterable[V3Pool] = (),
+    ) -> None:
         """Replace everything with a snapshot read from the chain at `block_number`."""
+        self.v3.load((p for p in v3_pools if self.allowed(p)), block_number, block_hash)
         self.pools = {}
         self.dex_of = {}
         self._journal = {}
@@ -68,10 +91,16 @@ class PoolRegistry:
 
     def apply_block(self, block: Block) -> set[str]:
         """Apply a block's logs; return the addresses of pools whose reserves changed."""
+        skipped = self.v3.skipped_logs
+        try:  # first: a V3 rewind too deep raises before the V2 pools moved
+            changed_v3 = self.v3.apply_block(block)
+        except v3_book.RewindTooDeep as exc:
+            raise RewindTooDeep(str(exc)) from exc
+        self.skipped_logs += self.v3.skipped_logs - skipped
         if block.reorg:
-            self.rewind(block.number)
+            self.rewind(block.number, v3=False)
         undo = self._journal.setdefault(block.number, [])
-        changed: set[str] = set()
+        changed: set[str] = changed_v3
         for log in block.logs:
             address = self._apply_log(log, undo)
             if address:
@@ -111,7 +140,7 @@ class PoolRegistry:
                 return pair
         return None
 
-    def rewind(self, to_number: int) -> set[str]:
+    def rewind(self, to_number: int, v3: bool = True) -> set[str]:
         """Undo every block >= `to_number`; return the pools that changed back."""
         if to_number > self.block_number:
             return set()
@@ -120,8 +149,13 @@ class PoolRegistry:
                 f"cannot rewind to block {to_number}: the journal starts at "
                 f"{min(self._journal) if self._journal else self.block_number + 1}"
             )
-        stale = sorted((n for n in self._journal if n >= to_number), reverse=True)
         touched: set[str] = set()
+        if v3:
+            try:
+                touched = self.v3.rewind(to_number)
+            except v3_book.RewindTooDeep as exc:
+                raise RewindTooDeep(str(exc)) from exc
+        stale = sorted((n for n in self._journal if n >= to_number), reverse=True)
         for number in stale:
             for address, previous in reversed(self._journal.pop(number)):
                 touched.add(address)

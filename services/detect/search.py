@@ -5,6 +5,8 @@ Pure over plain data. Only cycles that touch a pool changed by the trigger are s
 longer ones `cyclic_arbitrage`; after a victim's pending swap, both are searched on the post-swap
 state as `backrun`. Cycles start and end in WETH, so gross profit is in wei and the gas cost at
 the strategy's max fee subtracts directly. We never trade ahead of a user's transaction.
+A cycle through any Uniswap V3 pool is sized by amm/mixed_sizing.py (range by range, exact
+integers); V2-only cycles keep amm/sizing.py.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves, may_profit
+from mev_common.amm.legs import cycle_legs
+from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
+from mev_common.amm.v3 import V3Pool
 from mev_common.messages import Block, Hop, Opportunity, PendingTx
 from mev_common.settings import StrategiesSettings, StrategySettings
 
@@ -23,14 +28,18 @@ from mev_common.settings import StrategiesSettings, StrategySettings
 # ~+10k. The estimate errs high so a trade that pays here pays on chain.
 GAS_BASE = 10_000
 GAS_PER_HOP = 90_000
+# A V3 hop: the pool's swap, its callback and transfer (~110k on anvil), plus a margin for the
+# initialized ticks it crosses (~20-30k each); simulate measures the real figure before a send.
+GAS_PER_V3_HOP = 160_000
 DEFAULT_PRIORITY_FEE = 10**9
 MAX_PER_TRIGGER = 5
 # Default staleness: after this many blocks the state has moved on (detect.deadline_blocks).
 DEADLINE_BLOCKS = 2
 
 
-def gas_estimate(hops: int) -> int:
-    return GAS_BASE + GAS_PER_HOP * hops
+def gas_estimate(hops: int, v3_hops: int = 0) -> int:
+    """`hops` in all, `v3_hops` of them through V3 pools."""
+    return GAS_BASE + GAS_PER_HOP * (hops - v3_hops) + GAS_PER_V3_HOP * v3_hops
 
 
 def max_fee_per_gas(base_fee: int, priority_fee: int, cap: int) -> int:
@@ -69,7 +78,7 @@ class SearchStats:
 
 def search(
     cycles: Iterable[Cycle],
-    pools: Mapping[str, V2Pool],
+    pools: Mapping[str, V2Pool | V3Pool],
     strategies: StrategiesSettings,
     base_fee: int,
     *,
@@ -91,7 +100,7 @@ def search(
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
-    local: dict[str, V2Pool] = {}
+    local: dict[str, V2Pool | V3Pool] = {}
     for cycle in cycles:
         for hop in cycle.hops:
             if hop.pool not in local and (pool := pools.get(hop.pool)) is not None:
@@ -104,21 +113,27 @@ def search(
         if any(hop.pool not in local for hop in cycle.hops):
             continue
         stats.searched += 1
-        if not may_profit(cycle, local):
+        v3_hops = sum(isinstance(local[hop.pool], V3Pool) for hop in cycle.hops)
+        if not v3_hops and not may_profit(cycle, local):  # type: ignore[arg-type]
             stats.unprofitable += 1
             continue
-        gas = gas_estimate(len(cycle.hops))
+        gas = gas_estimate(len(cycle.hops), v3_hops)
         max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
-        path = cycle_reserves(cycle, local)
         needed = gas * max_fee + max(cfg.min_profit, 1)
-        bound = profit_bound(path, max_input)
+        if v3_hops:
+            legs = cycle_legs(cycle, local)
+            # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
+            bound = continuous_optimum(legs, max_input)[1] + len(legs) + 1
+        else:
+            path = cycle_reserves(cycle, local)  # type: ignore[arg-type]
+            bound = profit_bound(path, max_input)
         if bound < needed:
-            if bound < 1:
+            if bound < 1 or (v3_hops and bound <= len(cycle.hops) + 1):
                 stats.unprofitable += 1
             else:
                 stats.below_min_profit += 1
             continue
-        trade = size_trade(path, max_input)
+        trade = size_mixed(legs, max_input) if v3_hops else size_trade(path, max_input)
         if trade is None:
             stats.unprofitable += 1
             continue
@@ -156,7 +171,7 @@ def opportunity_id(strategy: str, trigger: str, block_hash: str, cycle: Cycle) -
 
 def to_opportunity(
     found: Found,
-    pools: Mapping[str, V2Pool],
+    pools: Mapping[str, V2Pool | V3Pool],
     block: Block,
     trigger: str,
     victim: PendingTx | None = None,
@@ -165,12 +180,14 @@ def to_opportunity(
     hops = []
     amount = found.trade.amount_in
     for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
+        pool = pools[hop.pool]
         hops.append(
             Hop(
+                kind="v3" if isinstance(pool, V3Pool) else "v2",
                 pool=hop.pool,
                 token_in=hop.token_in,
                 token_out=hop.token_out,
-                fee_bps=pools[hop.pool].fee_bps,
+                fee_bps=pool.fee // 100 if isinstance(pool, V3Pool) else pool.fee_bps,
                 amount_in=amount,
                 amount_out=out,
             )

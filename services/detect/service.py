@@ -19,13 +19,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import ChainMap
 from typing import Any
 
 from mev_common import metrics, subjects
 from mev_common.amm.backrun import apply_router_swap
 from mev_common.amm.cycles import CycleIndex, find_cycles
-from mev_common.amm.v2 import V2Pool, pair_key
+from mev_common.amm.v2 import pair_key
 from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
@@ -39,6 +38,7 @@ from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.pending_book import PendingBook, effective_tip
 from services.detect.registry import PoolRegistry, RewindTooDeep
 from services.detect.search import Found, SearchStats, search, to_opportunity
+from services.detect.v3_loader import fetch_v3
 
 log = logging.getLogger("mev.detect")
 REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
@@ -97,6 +97,7 @@ class Detector:
             {
                 "loaded": self.loaded,
                 "pools": len(self.registry.pools),
+                "v3_pools": len(self.registry.v3.pools),
                 "tokens": len(self.tokens),
                 "cycles": len(self.index.cycles),
                 "block": self.registry.block_number,
@@ -160,7 +161,11 @@ class Detector:
         self.tokens = await fetch_tokens(self.rpc, tokens, number)
         # a pool whose token has no decimals() cannot be priced: leave it out
         tradable = [(p, d) for p, d in pools if p.token0 in self.tokens and p.token1 in self.tokens]
-        self.registry.load(tradable, number, head["hash"])
+        chain = self.rt.settings.chain
+        v3 = await fetch_v3(self.rpc, self.contracts.v3_dexes, list(self.tokens), number,
+                            self.contracts.start_block, chain.max_logs_block_range,
+                            self.contracts.executor)  # fmt: skip
+        self.registry.load(tradable, number, head["hash"], v3)
         self.rebuild_index()
         self.loaded = True
         log.info(
@@ -169,6 +174,7 @@ class Detector:
                 "fields": {
                     "block": number,
                     "pools": len(self.registry.pools),
+                    "v3_pools": len(self.registry.v3.pools),
                     "cycles": len(self.index.cycles),
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 }
@@ -180,7 +186,7 @@ class Detector:
 
     def rebuild_index(self) -> None:
         weth = self.contracts.weth
-        pools = self.registry.pools.values()
+        pools = self.registry.all_pools.values()
         self.index = CycleIndex(find_cycles(pools, [weth] if weth else [], max_hops=3))
         by_dex: dict[str, dict[tuple[str, str], str]] = {}
         for address, pool in self.registry.pools.items():
@@ -219,7 +225,7 @@ class Detector:
         self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
         found = self.search(
             self.index.touching(changed),
-            self.registry.pools,
+            all_pools := self.registry.all_pools,
             self.strategies,
             block.base_fee_per_gas,
             stats=self.stats,
@@ -230,7 +236,7 @@ class Detector:
             metrics.RESIDUAL_WEI.set(residual)
             metrics.RESIDUAL_WEI_TOTAL.inc(residual)
         opportunities = [
-            to_opportunity(f, self.registry.pools, block, block.hash, None, self.deadline_blocks)
+            to_opportunity(f, all_pools, block, block.hash, None, self.deadline_blocks)
             for f in found
         ]
         await self.publish(opportunities, env, "block" if live else None)
@@ -264,7 +270,7 @@ class Detector:
         if applied is None:  # the victim would revert: nothing to backrun
             metrics.TRANSACTIONS_PROCESSED.labels(stage="detect").inc()
             return
-        post: ChainMap[str, V2Pool] = ChainMap(applied.pools, self.registry.pools)
+        post = self.registry.over(applied.pools)
         found = self.search(
             self.index.touching(applied.pools),
             post,

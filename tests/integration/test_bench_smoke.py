@@ -100,6 +100,16 @@ def test_math_scenario_without_degenbot_venv(monkeypatch: pytest.MonkeyPatch) ->
     assert all(row.baseline is None and "degenbot venv absent" in row.note for row in result.rows)
 
 
+def test_v3_math_scenario_without_degenbot_venv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The V3 scenario too: our side runs, every row says the peer is absent."""
+    from bench.scenarios import amm_peer, amm_v3_peer
+
+    monkeypatch.setattr(amm_peer, "PEER_PYTHON", Path("/nonexistent/python"))
+    result = amm_v3_peer.run(tiny=True)
+    assert len(result.rows) >= 2 and result.all_finite()
+    assert all(row.baseline is None and "degenbot venv absent" in row.note for row in result.rows)
+
+
 def test_capture_oracle_search_is_exhaustive_on_small_pools() -> None:
     """The oracle's integer search finds the same best profit as trying every input."""
     import random

@@ -144,3 +144,30 @@ def test_swap_both_ways_crosses_ticks_and_exhausts() -> None:
     assert everything.ticks_crossed == 2 and everything.amount1 < 10**40
     with pytest.raises(m.V3MathError):
         pool.swap(True, 1, pool.sqrt_price_x96)
+
+
+def test_tick_at_sqrt_ratio_equals_the_library_log2() -> None:
+    """The fast tick (float estimate, exact comparisons) equals the library's log2 path on
+    random prices across the whole range, at and one off every kind of tick boundary."""
+    import random
+
+    from mev_common.amm.v3_math import (
+        MAX_SQRT_RATIO,
+        MAX_TICK,
+        MIN_SQRT_RATIO,
+        MIN_TICK,
+        get_sqrt_ratio_at_tick,
+        get_tick_at_sqrt_ratio,
+        tick_at_sqrt_ratio_log2,
+    )
+
+    rng = random.Random(13)
+    prices = [MIN_SQRT_RATIO, MIN_SQRT_RATIO + 1, MAX_SQRT_RATIO - 1]
+    for _ in range(5_000):
+        at = get_sqrt_ratio_at_tick(rng.randrange(MIN_TICK, MAX_TICK + 1))
+        prices += [at - 1, at, at + 1, int(2 ** rng.uniform(32.1, 159.9))]
+    prices = [p for p in prices if MIN_SQRT_RATIO <= p < MAX_SQRT_RATIO]
+    assert len(prices) > 19_000
+    assert [get_tick_at_sqrt_ratio(p) for p in prices] == [
+        tick_at_sqrt_ratio_log2(p) for p in prices
+    ]

@@ -16,6 +16,7 @@ from itertools import product
 from typing import NamedTuple
 
 from mev_common.amm.v2 import V2Pool, pair_key
+from mev_common.amm.v3 import V3Pool
 
 
 class CycleHop(NamedTuple):
@@ -45,9 +46,11 @@ def _order(address: str) -> str:
 
 
 def find_cycles(
-    pools: Iterable[V2Pool], base_tokens: Sequence[str], max_hops: int = 3
+    pools: Iterable[V2Pool | V3Pool], base_tokens: Sequence[str], max_hops: int = 3
 ) -> tuple[Cycle, ...]:
     """Every 2-hop (one pair on two pools) and, if max_hops >= 3, 3-hop cycle, both directions.
+
+    Pools of any design (V2 pairs, V3 pools of each fee tier): a cycle only names addresses.
 
     A loop without any base token is skipped. The order is deterministic: by hop count, then
     base-token preference, then pool and token addresses.

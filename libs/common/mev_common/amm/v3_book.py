@@ -70,7 +70,7 @@ class V3Book:
             if pool is None or not log.topics:
                 continue
             try:
-                after = _apply_log(pool, log)
+                after = apply_log(pool, log)
             except (ValueError, IndexError, ArithmeticError):
                 self.skipped_logs += 1
                 continue
@@ -98,7 +98,8 @@ class V3Book:
         return touched
 
 
-def _apply_log(pool: V3Pool, log: Log) -> V3Pool:
+def apply_log(pool: V3Pool, log: Log) -> V3Pool:
+    """The pool after one of its logs (raises ValueError/IndexError on a malformed one)."""
     topic = log.topics[0]
     if topic == V3_SWAP_TOPIC:
         _, _, sqrt_price, liquidity, tick = _words(log.data)

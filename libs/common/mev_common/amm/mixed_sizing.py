@@ -1,0 +1,285 @@
+"""Optimal input for a cycle whose hops mix V2 pairs and V3 pools, exact on integers.
+
+Why per tick range and not a float search: inside one range of constant liquidity L a V3 pool
+is a constant-product pool with virtual reserves L/sqrtP and L*sqrtP, so a path through V2
+pairs and V3 ranges is one Möbius map A*x / (B + C*x) before rounding, whose optimum has the
+closed form x* = (sqrt(A*B) - B) / C (as in sizing.py). The walk starts at x = 0 with every hop
+in its current range; if no hop leaves its range before x*, x* is the optimum; otherwise x moves
+to the first range end (the input at which some V3 hop reaches its next initialized tick), that
+hop enters its next range (liquidity +- liquidityNet) and the map is recomposed. The unrounded
+profit is concave, so the first piece holding its own optimum holds the global one: a handful
+of pieces, no iteration on a float.
+
+Then integers: every hop rounds (V2 floors its output; V3 rounds each step, input up and output
+down), so the exact output is a step function and the best input is a "tight" one, the least
+input reaching its own output (each hop inverted exactly, a V3 hop by its exact-output swap).
+That saves the first hop's rounding (through a 6-decimal token, up to one unit: ~3e8 wei of
+WETH). The first-hop outputs u next to the optimum's are tried too (MIDDLE_WINDOW each side),
+and, when the second hop is V3, the two nearest u whose last swap step takes an input the fee
+floor (amount * (1e6 - fee) // 1e6) leaves whole: off those, a V3 hop on a coarse token wastes
+up to a unit too. Measured against degenbot 0.3.0 in bench (amm_v3_peer).
+The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from math import gcd, isqrt
+
+from mev_common.amm.legs import (
+    Leg,
+    V3Leg,
+    cycle_legs,
+    last_step_start,
+    leg_least_input,
+    leg_out,
+    path_amounts,
+    path_least_input,
+)
+from mev_common.amm.sizing import CycleTrade
+from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
+from mev_common.amm.v3_math import (
+    MAX_TICK,
+    MIN_TICK,
+    get_amount0_delta,
+    get_amount1_delta,
+    get_sqrt_ratio_at_tick,
+)
+
+__all__ = ["V3Leg", "continuous_optimum", "cycle_legs", "leg_least_input", "leg_out",
+           "path_amounts", "path_least_input", "size_mixed"]  # fmt: skip
+
+MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
+MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
+# 3-hop cycles whose middle token is coarse (one unit worth more than this many units of the
+# start token) get ROTATION_SAMPLES first-hop outputs spread over the middle hop's waste turn
+COARSE_UNITS = 10**6
+ROTATION_SAMPLES = 24
+RATE_PROBE = 10**6  # units of the first middle token over which the middle hop's rate is read
+
+
+def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
+    """The two inputs nearest `amount` that a V3 hop's fee floor leaves whole.
+
+    A V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of a
+    coarse token (~3e8 wei through USDC), unless what reaches its last step is a multiple of
+    this period (the steps before end at fixed ticks, so their inputs are fixed)."""
+    if not isinstance(leg, V3Leg) or amount <= 0:
+        return ()
+    period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - leg.pool.fee)
+    offset = last_step_start(leg, amount)
+    low = offset + (amount - offset) // period * period
+    return tuple(a for a in (low, low + period) if a > 0)
+
+
+def _middle_rotation(middle: Leg, u_c: int) -> list[int]:
+    """First-hop outputs near `u_c` over which the middle hop's rounding waste takes every
+    value from 0 to one unit in ROTATION_SAMPLES steps.
+
+    Between two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of its
+    output (~3e8 wei of WETH); near the optimum its exact output is ~ floor(c + rate * k) for
+    k more units in, so the waste turns by frac(rate) a unit: evenly spaced k at the spacing
+    1 / (samples * |frac(rate)|) visit the whole turn, and the best of them wastes at most
+    ~1/ROTATION_SAMPLES of a unit. Moving u that far costs nothing measurable (the curve is
+    flat at its top: a few wei over ~1e4 units of a 6-decimal token)."""
+    out = leg_out(middle, u_c)
+    ahead = leg_out(middle, u_c + RATE_PROBE)
+    if out <= 0 or ahead <= 0:
+        return []
+    rate = (ahead - out) / RATE_PROBE
+    turn = abs(rate - round(rate))
+    if turn < 1e-9:
+        return []
+    spacing = max(1, round(1 / (ROTATION_SAMPLES * turn)))
+    half = ROTATION_SAMPLES // 2
+    return [u for j in range(-half, half + 1) if j and (u := u_c + j * spacing) > 0]
+
+
+# ---- the continuous walk over ranges ------------------------------------------------------
+
+
+class _Piece:
+    """One hop's current range as a constant-product pool: virtual reserves, fee, and the input
+    left until the range ends (None: never, a V2 pair)."""
+
+    __slots__ = ("cap", "final", "g_den", "g_num", "leg", "liquidity", "r_in", "r_out",
+                 "sqrt_end", "tick_end", "ticks")  # fmt: skip
+
+    def __init__(self, leg: Leg) -> None:
+        self.leg = leg
+        self.cap: int | None = None
+        self.final = False  # the range ends at the pool's price limit: nothing beyond
+        if not isinstance(leg, V3Leg):
+            self.r_in, self.r_out, fee_bps = leg
+            self.g_num, self.g_den = V2_FEE_DENOMINATOR - fee_bps, V2_FEE_DENOMINATOR
+            return
+        pool = leg.pool
+        self.g_num, self.g_den = V3_FEE_DENOMINATOR - pool.fee, V3_FEE_DENOMINATOR
+        self.ticks = sorted(pool.ticks)
+        self.liquidity = pool.liquidity
+        self._enter(pool.sqrt_price_x96, pool.tick)
+
+    def _enter(self, sqrt_price: int, tick: int) -> None:
+        """Set the range that starts at `sqrt_price` (the pool's tick `tick`)."""
+        leg = self.leg
+        assert isinstance(leg, V3Leg)
+        while True:
+            if leg.zero_for_one:  # the next initialized tick at or below the current one
+                k = bisect_right(self.ticks, tick) - 1
+                self.tick_end = self.ticks[k] if k >= 0 else MIN_TICK
+            else:  # the next one above
+                k = bisect_right(self.ticks, tick)
+                self.tick_end = self.ticks[k] if k < len(self.ticks) else MAX_TICK
+            self.final = self.tick_end not in leg.pool.ticks
+            self.sqrt_end = get_sqrt_ratio_at_tick(self.tick_end)
+            if self.liquidity > 0 or self.final:
+                break
+            # an empty range: the price crosses it for nothing
+            sqrt_price, tick = self.sqrt_end, self._cross()
+        liquidity = self.liquidity
+        if leg.zero_for_one:
+            self.r_in, self.r_out = (liquidity << 96) // sqrt_price, liquidity * sqrt_price >> 96
+            net = get_amount0_delta(self.sqrt_end, sqrt_price, liquidity, True) if liquidity else 0
+        else:
+            self.r_in, self.r_out = liquidity * sqrt_price >> 96, (liquidity << 96) // sqrt_price
+            net = get_amount1_delta(sqrt_price, self.sqrt_end, liquidity, True) if liquidity else 0
+        self.cap = -(-net * self.g_den // self.g_num)
+
+    def _cross(self) -> int:
+        """Cross the range's end tick; the tick the pool then reports."""
+        leg = self.leg
+        assert isinstance(leg, V3Leg)
+        net = leg.pool.ticks[self.tick_end][1]
+        if leg.zero_for_one:
+            self.liquidity -= net
+            return self.tick_end - 1
+        self.liquidity += net
+        return self.tick_end
+
+    def out(self, amount: int) -> int:
+        return self.g_num * amount * self.r_out // (self.r_in * self.g_den + self.g_num * amount)
+
+    def advance(self, amount: int, to_end: bool) -> int:
+        """Spend `amount` in this range (or all of it if `to_end`); the output it gives."""
+        if to_end and self.cap is not None and not self.final:
+            amount = self.cap
+            got = self.out(amount)
+            self._enter(self.sqrt_end, self._cross())
+            return got
+        got = self.out(amount)
+        self.r_in += self.g_num * amount // self.g_den
+        self.r_out -= got
+        if self.cap is not None:
+            self.cap = max(0, self.cap - amount)
+        return got
+
+
+def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
+    a_acc, b_acc, c_acc = 1, 1, 0
+    for p in pieces:
+        a, b = p.g_num * p.r_out, p.r_in * p.g_den
+        a_acc, b_acc, c_acc = a_acc * a, b_acc * b, c_acc * b + a_acc * p.g_num
+    return a_acc, b_acc, c_acc
+
+
+def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tuple[int, int]:
+    """(input, unrounded profit) at the optimum of the path's unrounded curve, range by range;
+    (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
+    virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
+    pieces = [_Piece(leg) for leg in legs]
+    x0 = out0 = 0
+    for _ in range(MAX_PIECES):
+        big_a, big_b, big_c = _compose(pieces)
+        if big_a <= big_b or big_c == 0:
+            break  # the marginal rate is below 1 here: x0 is the optimum
+        delta = (isqrt(big_a * big_b) - big_b) // big_c
+        # the least path input at which some hop reaches its range end
+        limit, limit_hop = None, -1
+        a_p, b_p, c_p = 1, 1, 0  # the map of the hops before hop i
+        for i, p in enumerate(pieces):
+            if p.cap is not None and a_p > c_p * p.cap:
+                at = -(-b_p * p.cap // (a_p - c_p * p.cap))
+                if limit is None or at < limit:
+                    limit, limit_hop = at, i
+            a, b = p.g_num * p.r_out, p.r_in * p.g_den
+            a_p, b_p, c_p = a_p * a, b_p * b, c_p * b + a_p * p.g_num
+        if max_input is not None and (limit is None or max_input - x0 < limit):
+            if delta >= max_input - x0:
+                delta = max_input - x0
+                out0 += big_a * delta // (big_b + big_c * delta)
+                return max_input, out0 - max_input
+        if limit is None or delta <= limit:
+            out0 += big_a * delta // (big_b + big_c * delta)
+            return x0 + delta, out0 - x0 - delta
+        if pieces[limit_hop].final:  # the pool's price limit: the furthest input it takes
+            delta = max(0, limit - 1)
+            out0 += big_a * delta // (big_b + big_c * delta)
+            return x0 + delta, out0 - x0 - delta
+        amount = limit
+        for i, p in enumerate(pieces):
+            amount = p.advance(amount, i == limit_hop)
+        x0, out0 = x0 + limit, out0 + amount
+    return x0, max(0, out0 - x0)
+
+
+# ---- the exact optimum --------------------------------------------------------------------
+
+
+def size_mixed(
+    legs: Sequence[Leg], max_input: int | None = None, *, min_profit: int = 1
+) -> CycleTrade | None:
+    """Best input for a cycle of V2 and V3 hops (the last token out is the first in).
+
+    None if nothing up to `max_input` makes `min_profit`. Amounts are every hop's exact
+    integer output at the chosen input, as the pools compute them.
+    """
+    if max_input is not None and max_input <= 0:
+        return None
+    x_c, bound = continuous_optimum(legs, max_input)
+    if x_c <= 0 or bound + len(legs) < max(min_profit, 1):
+        return None
+    best: tuple[int, int] | None = None  # (profit, input)
+
+    def consider(x: int | None) -> None:
+        nonlocal best
+        if x is None or x <= 0 or (max_input is not None and x > max_input):
+            return
+        profit = path_amounts(x, legs)[-1] - x
+        if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
+            best = (profit, x)
+
+    amounts = path_amounts(x_c, legs)
+    if amounts[-1] <= 0:
+        # the optimum sits at a pool's last range end, where rounding can tip the input past
+        # what the pool takes: the largest input every hop takes whole (bisection, rare)
+        low, high = 0, x_c
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if path_amounts(mid, legs)[-1] > 0 else (low, mid)
+        if low <= 0:
+            return None
+        x_c, amounts = low, path_amounts(low, legs)
+    tight = path_least_input(amounts[-1], legs)
+    consider(tight if tight is not None and tight <= x_c else x_c)
+    # every later hop floors: try nearby first-hop outputs u, each at its least input (the
+    # first hop then wastes nothing), and keep the one that wastes least
+    u_c = amounts[1]
+    candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
+    candidates.update(_fee_aligned(legs[1], u_c))
+    if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
+        # the third hop's input z: aligned for its fee floor too, each z reached by its least
+        # u (through a fine-to-coarse middle, DAI -> USDC, that wastes nothing in the middle)
+        for z in (amounts[2] - 1, amounts[2] + 1, *_fee_aligned(legs[2], amounts[2])):
+            u = leg_least_input(legs[1], z)
+            if u:
+                candidates.add(u)
+        candidates.update(_middle_rotation(legs[1], u_c))
+    candidates.discard(u_c)
+    for u in sorted(candidates):
+        consider(leg_least_input(legs[0], u))
+    if best is None or best[0] < max(min_profit, 1):
+        return None
+    amounts = path_amounts(best[1], legs)
+    return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
