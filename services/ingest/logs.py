@@ -17,7 +17,7 @@ SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,ad
 LOG_TOPICS = [SYNC_TOPIC, SWAP_TOPIC, *V3_LOG_TOPICS]
 
 
-def _log_of(raw: dict[str, Any]) -> Log:
+def log_of(raw: dict[str, Any]) -> Log:
     index = raw["logIndex"]
     return Log(
         address=raw["address"],
@@ -31,7 +31,7 @@ def _log_of(raw: dict[str, Any]) -> Log:
 def logs_for_block(raw_logs: list[dict[str, Any]], block_hash: str) -> list[Log]:
     """The block's logs in log-index order (removed ones dropped)."""
     keep = [r for r in raw_logs if not r.get("removed") and r.get("blockHash") == block_hash]
-    return sorted((_log_of(r) for r in keep), key=lambda lg: lg.log_index)
+    return sorted((log_of(r) for r in keep), key=lambda lg: lg.log_index)
 
 
 def group_logs(raw_logs: list[dict[str, Any]], block_hashes: set[str]) -> dict[str, list[Log]]:
@@ -40,7 +40,7 @@ def group_logs(raw_logs: list[dict[str, Any]], block_hashes: set[str]) -> dict[s
     for raw in raw_logs:
         block_hash = raw.get("blockHash")
         if block_hash in out and not raw.get("removed"):
-            out[block_hash].append(_log_of(raw))
+            out[block_hash].append(log_of(raw))
     for logs in out.values():
         logs.sort(key=lambda lg: lg.log_index)
     return out

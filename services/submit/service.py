@@ -40,6 +40,7 @@ from mev_common.runtime import Check, RefuseToStart, Runtime, rpc_check
 from mev_common.settings import STRATEGY_NAMES, Settings
 from nats.aio.msg import Msg
 
+from services.submit.block_feed import follow_blocks
 from services.submit.chain_binding import bind_ledger, chain_identity, record_in_control_bucket
 from services.submit.control_guard import ControlGuard
 from services.submit.decide import Policy
@@ -198,7 +199,9 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
                 guard is not None and not guard.down, (guard and guard.down) or "running"
             ),
         )
-        tasks.append(asyncio.create_task(track_loop(rt, submitter)))
+        under_budget = budget.process_budget().per_minute is not None  # HyperEVM: block_feed.py
+        tracking = follow_blocks(rt, submitter) if under_budget else track_loop(rt, submitter)
+        tasks.append(asyncio.create_task(tracking))
         tasks.append(asyncio.create_task(gauge_loop(rt, settings, contracts)))
 
         async def on_withdrawal(msg: Msg) -> None:

@@ -196,8 +196,12 @@ class RpcPool:
 
     async def monitor(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
         while not stop.is_set():
-            # ranking endpoints can wait: under a call budget it takes only the spare half
-            if budget.process_budget().allows(len(self.states), keep_free=0.5):
+            # ranking endpoints can wait: under a call budget it takes only the spare half,
+            # and with one endpoint there is nothing to rank (its head costs calls for nothing)
+            spend = budget.process_budget()
+            if spend.per_minute is not None and len(self.states) < 2:
+                pass
+            elif spend.allows(len(self.states), keep_free=0.5):
                 await self.refresh_heads()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
