@@ -7,6 +7,7 @@ from typing import Any
 
 from eth_utils import keccak
 from mev_common.amm.v3_book import V3_LOG_TOPICS
+from mev_common.chain.block_logs import log_of
 from mev_common.messages import Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
@@ -15,17 +16,6 @@ SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,ad
 # start are seen too; detect keeps the ones it tracks. V3 pools: Swap, Mint, Burn, Initialize
 # (what keeps their state, amm/v3_book.py).
 LOG_TOPICS = [SYNC_TOPIC, SWAP_TOPIC, *V3_LOG_TOPICS]
-
-
-def log_of(raw: dict[str, Any]) -> Log:
-    index = raw["logIndex"]
-    return Log(
-        address=raw["address"],
-        topics=raw["topics"],
-        data=raw["data"],
-        log_index=int(index, 16) if isinstance(index, str) else int(index),
-        tx_hash=raw["transactionHash"],
-    )
 
 
 def logs_for_block(raw_logs: list[dict[str, Any]], block_hash: str) -> list[Log]:

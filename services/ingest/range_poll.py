@@ -18,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mev_common.messages import Block, Log, block_from_rpc, rpc_int
+from mev_common.chain.block_logs import logs_in_range
+from mev_common.messages import Block, block_from_rpc, rpc_int
 
-from services.ingest.logs import LOG_TOPICS, log_of
+from services.ingest.logs import LOG_TOPICS
 
 HEAD_CALL = ("eth_getBlockByNumber", ["latest", False])
 SAFE_SPAN = 40  # blocks per eth_getLogs, under HyperEVM's 50 with room for blocks that land
@@ -80,13 +81,3 @@ class RangePoller:
         block = block_from_rpc(self.chain_id, raw_head)
         self.published = number
         return block.model_copy(update={"logs": logs, "logs_from": first})
-
-
-def logs_in_range(raw_logs: list[dict[str, Any]], first: int, last: int) -> list[Log]:
-    """The logs of blocks first..last, in chain order, each naming its block."""
-    keep = []
-    for raw in raw_logs:
-        number = rpc_int(raw.get("blockNumber"))
-        if not raw.get("removed") and first <= number <= last:
-            keep.append(log_of(raw).model_copy(update={"block_number": number}))
-    return sorted(keep, key=lambda lg: (lg.block_number or 0, lg.log_index))

@@ -19,7 +19,6 @@ from typing import Any
 
 from mev_common import metrics
 from mev_common.bus import Retryable
-from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
@@ -124,9 +123,9 @@ class Submitter:
 
     async def sync_nonces(self) -> None:
         """Chain pending count plus every nonce our unresolved txs hold (start, nonce_reset,
-        a refused send). Under an RPC budget (HyperEVM, which serves state at `latest` only)
-        the mined count: our unresolved txs, recorded before they are sent, cover the rest."""
-        tag = "pending" if budget.process_budget().per_minute is None else "latest"
+        a refused send). On a chain that serves state at `latest` only (HyperEVM) the mined
+        count: our unresolved txs, recorded before they are sent, cover the rest."""
+        tag = "latest" if self.settings.chain.latest_state_only else "pending"
         pending = int(
             await self.pool.call("eth_getTransactionCount", [self.signer.address, tag]), 16
         )

@@ -34,6 +34,7 @@ CHAIN = 999
 BLOCKS = 60
 BUDGET_PER_MINUTE = 100
 MEASURE_BUDGET = 100_000  # measure, do not throttle
+SHARES = {"ingest": 0.5, "detect": 0.1, "simulate": 0.15, "submit": 0.25}  # as the profile's
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +62,6 @@ def world(
 
 
 @pytest.mark.timeout(400)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 open: simulate forks at a block number (refused by the stand-in), detect and "
-    "submit read state at non-latest tags, steady state above 100 calls/min (docs/DEVNET.md)",
-)
 async def test_bot_inside_hyperevm_limits(
     world: tuple[AnvilNode, HyperEvmProxy, str, EmbeddedNats, Path],
 ) -> None:
@@ -82,7 +78,12 @@ async def test_bot_inside_hyperevm_limits(
             "block_time_s": 1,
             "pending_feed": False,
             "block_gas_limit": 2_000_000,
+            "rpc_budget_per_minute": BUDGET_PER_MINUTE,
+            "rpc_budget_shares": SHARES,
+            "latest_state_only": True,
         },
+        simulate={"reference_sample_rate": 0},
+        database={"path": str(tmp / "mev-bot.db"), "reorg_depth": 0},
         contracts={"deployment_file": str(tmp / "deployment.json")},
         keys={"path": str(tmp / "bot.key")},
         submit={"priority_fee": "3.5 gwei", "max_in_flight": 8},

@@ -18,8 +18,8 @@ from typing import Any
 from mev_common.chain.jsonrpc import RpcError
 
 BatchCall = Callable[[list[tuple[str, list[Any]]]], Awaitable[list[Any]]]
-HEAD = ("eth_getBlockByNumber", ["latest", False])
-NUMBER = ("eth_blockNumber", [])
+HEAD: tuple[str, list[Any]] = ("eth_getBlockByNumber", ["latest", False])
+NUMBER: tuple[str, list[Any]] = ("eth_blockNumber", [])
 
 
 class BlockMoved(RpcError):
