@@ -4,9 +4,10 @@ HyperEVM's RPC serves state at `latest` only, so pyrevm cannot fork at a block (
 name the block) and has no prestateTracer to trace what a trade reads. Here the warm EVM is a
 plain in-memory pyrevm EVM (no fork URL: it never reads the chain on its own) and:
 - what a pool's trades read is found by running the prefetch probe calls (prefetch.PoolProbe)
-  on a throwaway EVM with pyrevm's EIP-3155 tracer, from the values known so far: every SLOAD,
-  SSTORE, call target and BALANCE/EXTCODE* address; unknown keys are read and the probes run
-  again until they read nothing new (values of different blocks are fine for finding keys);
+  on a throwaway EVM forked from a loopback recorder (key_recorder.py) that serves the values
+  known so far and records every account and slot asked for, reverted frames included; unknown
+  keys are read from the chain and the probes run again until they read nothing new (values of
+  different blocks are fine for finding keys; pyrevm's tracer was ~100x too slow for this);
 - the keys are then read once more in one checked batch (mev_common.chain.latest) that names
   its block B, with the pool logs since the warm EVM's head in the same batch: the warm EVM is
   patched up to B from those logs, then loaded, cold (warm.WarmEvm.load). A batch a block
@@ -18,18 +19,18 @@ plain in-memory pyrevm EVM (no fork URL: it never reads the chain on its own) an
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import httpx
 from mev_common.chain.block_logs import logs_in_range
 from mev_common.chain.latest import BatchCall, LatestRead, read_at_latest
 from mev_common.messages import block_from_rpc
-from pyrevm import EVM, AccountInfo
+from pyrevm import EVM
 
 from services.simulate.engine import SPEC, BlockEnvSpec, TxSpec
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
@@ -38,10 +39,9 @@ from services.simulate.reference import AccountState, Prestate
 from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate.latest")
+REPO = Path(__file__).resolve().parents[2]
 MAX_ROUNDS = 16
 FIRST_ADDRESS = 1 << 16  # below: precompiles and the view caller, never read from the chain
-CALLS = {0xF1: True, 0xF2: False, 0xF4: False, 0xFA: True}  # op -> runs in the callee's storage
-ACCOUNT_OPS = {0x31, 0x3B, 0x3C, 0x3F}  # BALANCE, EXTCODESIZE, EXTCODECOPY, EXTCODEHASH
 Slot = tuple[str, int]
 
 
@@ -49,51 +49,47 @@ class StateMoved(Exception):
     """The chain or the warm EVM moved in a way a load cannot follow (a refork follows)."""
 
 
-def _address(word: str) -> str | None:
-    value = int(word, 16) & ((1 << 160) - 1)
-    return None if value < FIRST_ADDRESS else "0x" + value.to_bytes(20, "big").hex()
+class Recorder:
+    """The key_recorder process (one per simulate process, started on first use)."""
 
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.simulate.key_recorder"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
+        self.client = httpx.Client(timeout=10)
 
-def keys_from_trace(lines: Iterable[str], to: str) -> tuple[set[str], set[Slot]]:
-    """Accounts and storage slots one traced call (to `to`) reads or writes, from pyrevm's
-    EIP-3155 lines: storage belongs to the frame's storage address (DELEGATECALL and CALLCODE
-    keep the caller's), which follows the calls by depth."""
-    accounts: set[str] = {to.lower()}
-    slots: set[Slot] = set()
-    frames = [to.lower()]
-    pending = to.lower()
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        step = json.loads(line)
-        depth, op, stack = step.get("depth"), step.get("op"), step.get("stack") or []
-        if depth is None or op is None:
-            continue
-        while len(frames) < depth:
-            frames.append(pending)
-        del frames[depth:]
-        here = frames[-1]
-        if op in (0x54, 0x55) and stack:  # SLOAD, SSTORE
-            slots.add((here, int(stack[-1], 16)))
-        elif op in ACCOUNT_OPS and stack:
-            if (found := _address(stack[-1])) is not None:
-                accounts.add(found)
-        elif op in CALLS and len(stack) >= 2:
-            target = _address(stack[-2])
-            if target is not None:
-                accounts.add(target)
-            pending = (target or here) if CALLS[op] else here
-    return accounts, slots
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        return self.client.post(self.url, json=body).json()["result"]
 
+    def put(self, state: Prestate) -> None:
+        rows = [
+            [a, x.balance, x.nonce, "0x" + x.code.hex(), {str(k): v for k, v in x.storage.items()}]
+            for a, x in state.items()
+        ]
+        self.rpc("recorder_put", rows)
 
-def traced(evm: EVM, tx: TxSpec) -> list[str]:
-    """`tx` on a tracing EVM; the trace lines (pyrevm prints them to file descriptor 1, so
-    that is pointed at a temporary file meanwhile; nothing else runs on this thread)."""
-    sys.stdout.flush()
-    with tempfile.TemporaryFile(mode="w+") as sink:
-        saved = os.dup(1)
-        os.dup2(sink.fileno(), 1)
-        try:
+    def take(self) -> tuple[set[str], set[Slot]]:
+        accounts, slots = set(), set()
+        for key in self.rpc("recorder_take", []):
+            if key[0] == "account":
+                if int(key[1], 16) >= FIRST_ADDRESS:
+                    accounts.add(key[1])
+            else:
+                slots.add((key[1], int(key[2])))
+        return accounts, slots
+
+    def keys_read(self, env: BlockEnvSpec, calls: list[TxSpec]) -> tuple[set[str], set[Slot]]:
+        """Every account and slot `calls` read on an EVM forked from the recorder."""
+        self.take()
+        evm = EVM(fork_url=self.url, fork_block="latest", spec_id=SPEC, env=env.pyrevm_env())
+        for tx in calls:
             checkpoint = evm.snapshot()
             try:
                 evm.message_call(tx.sender, tx.to, tx.data, value=tx.value, gas=tx.gas)
@@ -101,30 +97,23 @@ def traced(evm: EVM, tx: TxSpec) -> list[str]:
                 pass  # a probe may revert: what it read before is what we want
             finally:
                 evm.revert(checkpoint)
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        sink.seek(0)
-        return sink.read().splitlines()
+        return self.take()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=5)
 
 
-def discovery_evm(state: Prestate, env: BlockEnvSpec) -> EVM:
-    evm = EVM(env=env.pyrevm_env(), spec_id=SPEC, tracing=True)
-    insert(evm, state)
-    return evm
+_recorder: Recorder | None = None
 
 
-def insert(evm: EVM, state: Prestate) -> None:
-    for address, acct in state.items():
-        evm.insert_account_info(
-            address,
-            AccountInfo(acct.balance, acct.nonce, code=acct.code or None),  # type: ignore[arg-type]
-        )
-    for address, acct in state.items():
-        for slot, value in acct.storage.items():
-            checkpoint = evm.snapshot()
-            evm.insert_account_storage(address, slot, value)
-            evm.revert(checkpoint)
+def recorder() -> Recorder:
+    global _recorder
+    if _recorder is None or _recorder.proc.poll() is not None:
+        _recorder = Recorder()
+    return _recorder
 
 
 def read_calls(
@@ -189,20 +178,19 @@ async def discover(
     assert env is not None
     calls = [c for p in probes for c in p.calls(warm.executor, bot)]
     scratch: Prestate = {a: _copy(acct) for a, acct in warm.latest_state.items()}
+    keys = recorder()
+    keys.put(scratch)
     for _ in range(MAX_ROUNDS):
-        evm = discovery_evm(scratch, env)
-        accounts, slots = set(), set()
-        for tx in calls:
-            found = keys_from_trace(traced(evm, tx), tx.to)
-            accounts |= found[0] | {tx.sender.lower()}
-            slots |= found[1]
+        accounts, slots = keys.keys_read(env, calls)
         have_accounts, have_slots = known_keys(scratch)
         new_accounts = sorted(accounts - have_accounts)
         new_slots = sorted(slots - have_slots)
         if not new_accounts and not new_slots:
             break
         read = await read_at_latest(read_batch, read_calls(new_accounts, new_slots))
-        merge(scratch, state_from(new_accounts, new_slots, read.results, None))
+        found = state_from(new_accounts, new_slots, read.results, None)
+        merge(scratch, found)
+        keys.put({a: scratch[a] for a in found})  # whole accounts: a slot alone has no code
     accounts, slots = known_keys(scratch)
     code = {a: scratch[a].code for a in scratch}
     await load_checked(read_batch, warm, sorted(accounts), sorted(slots), code)
