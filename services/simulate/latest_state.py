@@ -19,14 +19,15 @@ plain in-memory pyrevm EVM (no fork URL: it never reads the chain on its own) an
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from mev_common.chain.block_logs import logs_in_range
 from mev_common.chain.latest import BatchCall, LatestRead, read_at_latest
 from mev_common.messages import block_from_rpc
@@ -62,11 +63,15 @@ class Recorder:
         )
         assert self.proc.stdout is not None
         self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
-        self.client = httpx.Client(timeout=10)
 
     def rpc(self, method: str, params: list[Any]) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        return self.client.post(self.url, json=body).json()["result"]
+        """One call to the loopback recorder (stdlib HTTP: a few ms, off the hot path)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        request = urllib.request.Request(
+            self.url, body.encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())["result"]
 
     def put(self, state: Prestate) -> None:
         rows = [
@@ -100,7 +105,6 @@ class Recorder:
         return self.take()
 
     def close(self) -> None:
-        self.client.close()
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait(timeout=5)
