@@ -19,6 +19,7 @@ from typing import Any
 
 from mev_common import metrics
 from mev_common.bus import Retryable
+from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
@@ -176,6 +177,11 @@ class Submitter:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:
             reason = self.blocked()
+        if reason is None and not self.cfg.dry_run and not budget.process_budget().allows(3):
+            # a trade costs 3 calls (send, nonce, receipt): past the share, the opportunity
+            # is let go (counted) rather than the RPC limit broken
+            metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
+            reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
         if reason is None:
             try:
                 nonce = self.nonces.take()
