@@ -19,6 +19,7 @@ plain in-memory pyrevm EVM (no fork URL: it never reads the chain on its own) an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -29,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from mev_common.chain.block_logs import logs_in_range
-from mev_common.chain.latest import BatchCall, LatestRead, read_at_latest
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.latest import BatchCall, BlockMoved, LatestRead, read_at_latest
 from mev_common.messages import block_from_rpc
 from pyrevm import EVM
 
-from services.simulate.engine import SPEC, BlockEnvSpec, TxSpec
+from services.simulate.engine import SPEC, BlockEnvSpec, TxSpec, write_cold
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
 from services.simulate.prefetch import PoolProbe, balance_slot_in
 from services.simulate.reference import AccountState, Prestate
@@ -42,6 +44,8 @@ from services.simulate.warm import WarmEvm
 log = logging.getLogger("mev.simulate.latest")
 REPO = Path(__file__).resolve().parents[2]
 MAX_ROUNDS = 16
+MAX_BATCH = 40  # calls per batch: fits beside ingest's polls under a 100-a-minute limit
+RETRY_S = 5.0
 FIRST_ADDRESS = 1 << 16  # below: precompiles and the view caller, never read from the chain
 Slot = tuple[str, int]
 
@@ -160,11 +164,15 @@ def state_from(
     return out
 
 
-def merge(into: Prestate, more: Prestate) -> None:
+def merge(into: Prestate, more: Prestate, infos: Iterable[str]) -> None:
+    """`more` into `into`: storage of every account, balance/nonce/code only of `infos` (the
+    accounts that were read; the others only had slots read)."""
+    read = set(infos)
     for address, acct in more.items():
         have = into.setdefault(address, AccountState())
-        have.balance, have.nonce = acct.balance, acct.nonce
-        have.code = acct.code or have.code
+        if address in read:
+            have.balance, have.nonce = acct.balance, acct.nonce
+            have.code = acct.code or have.code
         have.storage.update(acct.storage)
 
 
@@ -191,15 +199,22 @@ async def discover(
         new_slots = sorted(slots - have_slots)
         if not new_accounts and not new_slots:
             break
-        read = await read_at_latest(read_batch, read_calls(new_accounts, new_slots))
-        found = state_from(new_accounts, new_slots, read.results, None)
-        merge(scratch, found)
+        results: list[Any] = []
+        for chunk in chunks(read_calls(new_accounts, new_slots), MAX_BATCH):
+            results += (await read_patiently(read_batch, chunk)).results
+        found = state_from(new_accounts, new_slots, results, None)
+        merge(scratch, found, new_accounts)
         keys.put({a: scratch[a] for a in found})  # whole accounts: a slot alone has no code
-    accounts, slots = known_keys(scratch)
     code = {a: scratch[a].code for a in scratch}
-    await load_checked(read_batch, warm, sorted(accounts), sorted(slots), code)
     loaded = []
+    # one checked batch per pool (a batch over the RPC's per-minute limit is never served):
+    # each pool is registered as soon as it is loaded, so the next blocks' logs patch it
     for probe in probes:
+        accounts, slots = keys.keys_read(env, probe.calls(warm.executor, bot))
+        have_accounts, have_slots = known_keys(warm.latest_state)
+        await load_checked(
+            read_batch, warm, sorted(accounts - have_accounts), sorted(slots - have_slots), code
+        )
         slot0 = balance_slot_in(warm.latest_state, probe.token0, [probe.pair, warm.executor])
         slot1 = balance_slot_in(warm.latest_state, probe.token1, [probe.pair, warm.executor])
         if slot0 is None or slot1 is None:
@@ -211,6 +226,28 @@ async def discover(
         loaded.append(probe.pair)
     warm.prefetched_pairs += len(loaded)
     return loaded
+
+
+def chunks(calls: list[tuple[str, list[Any]]], size: int) -> list[list[tuple[str, list[Any]]]]:
+    return [calls[i : i + size] for i in range(0, len(calls), size)]
+
+
+async def read_patiently(
+    read_batch: BatchCall, calls: list[tuple[str, list[Any]]], tries: int = 20
+) -> LatestRead:
+    """read_at_latest, waiting out a refused batch (HTTP 429 past the RPC's limit: a refused
+    batch costs nothing, so waiting and asking again is how start-up fits the limit)."""
+    for attempt in range(tries):
+        try:
+            return await read_at_latest(read_batch, calls)
+        except BlockMoved:
+            raise
+        except RpcError as exc:
+            if attempt == tries - 1:
+                raise
+            log.info("latest read refused, waiting", extra={"fields": {"error": str(exc)}})
+            await asyncio.sleep(RETRY_S)
+    raise AssertionError("unreachable")
 
 
 async def load_checked(
@@ -232,13 +269,19 @@ async def load_checked(
             [{"fromBlock": hex(head.number + 1), "toBlock": "latest",
               "topics": [[SYNC_TOPIC, SWAP_TOPIC]]}],
         )  # fmt: skip
-        read = await read_at_latest(read_batch, [logs, *read_calls(accounts, slots, False)])
+        read = await read_patiently(read_batch, [logs, *read_calls(accounts, slots, False)])
         if not _catch_up(warm, read):
             continue
         state = state_from(accounts, slots, read.results[1:], code)
-        if warm.head is None or not warm.load(warm.head, state, {}, {}):
+        infos = {a: x for a, x in state.items() if a in set(accounts)}
+        writes = [
+            (a, k, v) for a, x in state.items() if a not in infos for k, v in x.storage.items()
+        ]
+        if warm.head is None or not warm.load(warm.head, infos, {}, {}):
             continue
-        merge(warm.latest_state, state)
+        assert warm.evm is not None
+        write_cold(warm.evm, writes)  # slots of accounts loaded before: their info stays
+        merge(warm.latest_state, state, accounts)
         return read.number
     raise StateMoved(f"no consistent read in {tries} tries")
 
@@ -276,7 +319,7 @@ async def reload(read_batch: BatchCall, warm: WarmEvm) -> int:
     state = warm.latest_state
     accounts, slots = sorted(state), sorted(known_keys(state)[1])
     for _ in range(4):
-        read = await read_at_latest(read_batch, read_calls(accounts, slots, False))
+        read = await read_patiently(read_batch, read_calls(accounts, slots, False))
         code = {a: acct.code for a, acct in state.items()}
         fresh = state_from(accounts, slots, read.results, code)
         warm.fork(block_from_rpc(warm.chain_id, read.head), "reload at latest")

@@ -264,8 +264,14 @@ class RpcPool:
     async def watch_failing(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
         """`probe_failing` every `interval_s` until `stop` (costs nothing while all is up)."""
         while not stop.is_set():
+            # under a call budget a probe that succeeds is spent like any call, and one that
+            # is refused (HTTP 429) says nothing new: probe seldom, and only with room to spare
+            spend = budget.process_budget()
+            if spend.per_minute is not None:
+                interval_s = max(interval_s, 5.0)
             try:
-                await self.probe_failing()
+                if spend.allows(len(self.states), keep_free=0.5):
+                    await self.probe_failing()
             except Exception as exc:  # a probe must never end the loop
                 log.warning("RPC probe failed", extra={"fields": {"error": repr(exc)}})
             try:
