@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[2]
 MAX_ROUNDS = 16
 MAX_BATCH = 40  # calls per batch: fits beside ingest's polls under a 100-a-minute limit
 RETRY_S = 5.0
+LOG_SPAN = 40  # eth_getLogs blocks per query: HyperEVM serves at most 50
 FIRST_ADDRESS = 1 << 16  # below: precompiles and the view caller, never read from the chain
 Slot = tuple[str, int]
 
@@ -266,7 +267,7 @@ async def load_checked(
         assert head is not None
         logs = (
             "eth_getLogs",
-            [{"fromBlock": hex(head.number + 1), "toBlock": "latest",
+            [{"fromBlock": hex(head.number + 1), "toBlock": hex(head.number + LOG_SPAN),
               "topics": [[SYNC_TOPIC, SWAP_TOPIC]]}],
         )  # fmt: skip
         read = await read_patiently(read_batch, [logs, *read_calls(accounts, slots, False)])
@@ -293,6 +294,8 @@ def _catch_up(warm: WarmEvm, read: LatestRead) -> bool:
     assert head is not None
     if read.number < head.number:
         return False
+    if read.number > head.number + LOG_SPAN:  # the logs asked for do not reach the read
+        raise StateMoved(f"warm EVM at {head.number}, {read.number - head.number} blocks behind")
     if read.number == head.number:
         if read.hash != head.hash:
             raise StateMoved(f"block {head.number} is {read.hash} on the chain, not {head.hash}")
