@@ -101,7 +101,8 @@ class PoolRegistry:
             self.rewind(block.number, v3=False)
         undo = self._journal.setdefault(block.number, [])
         changed: set[str] = changed_v3
-        for log in block.logs:
+        # a message spanning several blocks may start inside the snapshot: skip what it holds
+        for log in block.logs if block.reorg else block.logs_after(self.block_number):
             address = self._apply_log(log, undo)
             if address:
                 changed.add(address)

@@ -154,18 +154,20 @@ class Detector:
         """Snapshot every pool at the current head, then apply the blocks buffered meanwhile."""
         self.loaded = False
         started = time.perf_counter()
-        head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
-        number = int(head["number"], 16)
-        pools = await fetch_pools(self.rpc, self.contracts.dexes, number)
+        pools, read = await fetch_pools(self.rpc, self.contracts.dexes)  # at latest, checked
+        number = read.number
         tokens = sorted({t for p, _ in pools for t in (p.token0, p.token1)})
-        self.tokens = await fetch_tokens(self.rpc, tokens, number)
+        self.tokens = await fetch_tokens(self.rpc, tokens)
         # a pool whose token has no decimals() cannot be priced: leave it out
         tradable = [(p, d) for p, d in pools if p.token0 in self.tokens and p.token1 in self.tokens]
         chain = self.rt.settings.chain
-        v3 = await fetch_v3(self.rpc, self.contracts.v3_dexes, list(self.tokens), number,
-                            self.contracts.start_block, chain.max_logs_block_range,
-                            self.contracts.executor)  # fmt: skip
-        self.registry.load(tradable, number, head["hash"], v3)
+        # V3 loading reads at a block number, which a latest-only RPC (HyperEVM) refuses:
+        # there detect searches V2 pools only until the V3 loader reads at `latest`.
+        v3 = [] if chain.latest_state_only else await fetch_v3(
+            self.rpc, self.contracts.v3_dexes, list(self.tokens), number,
+            self.contracts.start_block, chain.max_logs_block_range, self.contracts.executor,
+        )  # fmt: skip
+        self.registry.load(tradable, number, read.hash, v3)
         self.rebuild_index()
         self.loaded = True
         log.info(
@@ -203,7 +205,7 @@ class Detector:
         block = env.message
         if block.number <= self.registry.block_number and not block.reorg:
             return  # already in the snapshot
-        if block.number > self.registry.block_number + 1 and not block.reorg:
+        if block.first_number > self.registry.block_number + 1 and not block.reorg:
             log.warning(
                 "gap in the block stream: reloading",
                 extra={"fields": {"have": self.registry.block_number, "got": block.number}},

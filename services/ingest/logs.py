@@ -7,6 +7,7 @@ from typing import Any
 
 from eth_utils import keccak
 from mev_common.amm.v3_book import V3_LOG_TOPICS
+from mev_common.chain.block_logs import log_of
 from mev_common.messages import Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
@@ -17,21 +18,10 @@ SWAP_TOPIC = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,ad
 LOG_TOPICS = [SYNC_TOPIC, SWAP_TOPIC, *V3_LOG_TOPICS]
 
 
-def _log_of(raw: dict[str, Any]) -> Log:
-    index = raw["logIndex"]
-    return Log(
-        address=raw["address"],
-        topics=raw["topics"],
-        data=raw["data"],
-        log_index=int(index, 16) if isinstance(index, str) else int(index),
-        tx_hash=raw["transactionHash"],
-    )
-
-
 def logs_for_block(raw_logs: list[dict[str, Any]], block_hash: str) -> list[Log]:
     """The block's logs in log-index order (removed ones dropped)."""
     keep = [r for r in raw_logs if not r.get("removed") and r.get("blockHash") == block_hash]
-    return sorted((_log_of(r) for r in keep), key=lambda lg: lg.log_index)
+    return sorted((log_of(r) for r in keep), key=lambda lg: lg.log_index)
 
 
 def group_logs(raw_logs: list[dict[str, Any]], block_hashes: set[str]) -> dict[str, list[Log]]:
@@ -40,7 +30,7 @@ def group_logs(raw_logs: list[dict[str, Any]], block_hashes: set[str]) -> dict[s
     for raw in raw_logs:
         block_hash = raw.get("blockHash")
         if block_hash in out and not raw.get("removed"):
-            out[block_hash].append(_log_of(raw))
+            out[block_hash].append(log_of(raw))
     for logs in out.values():
         logs.sort(key=lambda lg: lg.log_index)
     return out

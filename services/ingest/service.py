@@ -39,6 +39,7 @@ from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
 from services.ingest.mempool import MempoolView
 from services.ingest.normalize import block_from_rpc, pending_from_rpc
+from services.ingest.range_poll import RangePoller, poll_interval_s
 
 log = logging.getLogger("mev.ingest")
 
@@ -113,6 +114,9 @@ class Ingest:
             log.warning("newHeads subscription ended", extra={"fields": {"error": repr(exc)}})
 
     async def _poll_heads(self, duration_s: float | None) -> None:
+        if budget.process_budget().per_minute is not None and duration_s is None:
+            await self._poll_ranges()  # under an RPC budget (HyperEVM): range_poll.py
+            return
         interval = max(0.05, self.rt.settings.chain.block_time_s / 2)
         until = None if duration_s is None else time.monotonic() + duration_s
         while not self.rt.stop.is_set() and (until is None or time.monotonic() < until):
@@ -132,6 +136,32 @@ class Ingest:
         except RpcError as exc:
             metrics.ERRORS.labels(kind="rpc").inc()
             log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
+
+    async def _poll_ranges(self) -> None:
+        """One batch per poll (head + logs since the last block published), one message."""
+        block_time = self.rt.settings.chain.block_time_s
+        interval = poll_interval_s(budget.process_budget().per_minute, block_time, 2)
+        self.head_source = f"http polling every {interval:.2f} s (RPC budget)"
+        poller, polled_at = RangePoller(self.chain), time.monotonic()
+        while not self.rt.stop.is_set():
+            try:
+                calls = poller.calls((time.monotonic() - polled_at) / block_time)
+                polled_at = time.monotonic()
+                replies = await self.pool.call_batch(calls)
+                if isinstance(
+                    bad := next((r for r in replies if isinstance(r, RpcError)), None), RpcError
+                ):
+                    raise bad
+                head = replies[0]
+                if len(replies) == 1 and isinstance(head, dict) and poller.see_head(head):
+                    replies += await self.pool.call_batch(poller.catch_up_calls())
+                if len(replies) == 2 and (block := poller.block(head, replies[1] or [])):
+                    await self.publish_block(block, time.time_ns())
+            except RpcError as exc:
+                metrics.ERRORS.labels(kind="rpc").inc()
+                log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rt.stop.wait(), timeout=interval)
 
     async def on_head(self, header: RawBlock, seen_ns: int) -> None:
         try:

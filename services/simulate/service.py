@@ -32,6 +32,7 @@ from mev_common.stage import Consume, Stage, run_stage
 
 from services.simulate.decision import staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
+from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import PoolProbe, prefetch_pool, sorted_tokens
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference import agree, fetch_prestate, run_reference
@@ -68,7 +69,7 @@ def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
 
 
 @dataclass
-class SimulateService:
+class SimulateService(LatestMode):
     stage: Stage
     contracts: ChainContracts
     counts: dict[str, int] = field(default_factory=dict)
@@ -89,8 +90,9 @@ class SimulateService:
         self.rpc = self.stage.rpc
         settings = self.rt.settings
         sim = settings.simulate
+        self.latest_only = settings.chain.latest_state_only  # HyperEVM: latest_state.py
         self.warm = WarmEvm(
-            fork_url=settings.chain.rpc_endpoints[0].url,
+            fork_url=None if self.latest_only else settings.chain.rpc_endpoints[0].url,
             chain_id=self.rt.chain_id,
             executor=self.contracts.executor,
             block_time_s=settings.chain.block_time_s,
@@ -130,12 +132,16 @@ class SimulateService:
 
     async def start(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
-        self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
+        if not self.latest_only:
+            self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
         self.warm.fork(block_from_rpc(self.rt.chain_id, raw))
         metrics.SIMULATOR_REFORKS.inc()
         evm = self.warm.evm
         assert evm is not None
-        owner = read_slots(evm, self.contracts.executor, OWNER_SLOT)[0]
+        if self.latest_only:
+            owner = await fetch_owner(self.rpc, self.contracts.executor, OWNER_SLOT)
+        else:
+            owner = read_slots(evm, self.contracts.executor, OWNER_SLOT)[0]
         bot = "0x" + owner.to_bytes(32, "big")[12:].hex()
         self.simulator = Simulator(
             self.rt.settings,
@@ -154,7 +160,11 @@ class SimulateService:
     async def on_block(self, env: Envelope[Block]) -> None:
         forks = self.warm.forks
         url = self.rpc.best_url()  # the EVM reads state lazily from one URL: follow failover
-        if url != self.warm.fork_url:
+        if self.latest_only:
+            self.warm.advance(env.message)
+            if self.warm.reload_needed:
+                self.queue_reload()
+        elif url != self.warm.fork_url:
             self.warm.fork_url = url
             self.warm.fork(env.message, "rpc failover")
         else:
@@ -175,6 +185,9 @@ class SimulateService:
         (prefetch.py): a simulation then finds everything it reads already fetched."""
         while True:
             probe = await self.prefetch_queue.get()
+            if self.latest_only:
+                await self.discover([probe, *drain(self.prefetch_queue)], bot)
+                continue
             try:
                 done = await prefetch_pool(self.rpc.call, self.warm, probe, bot)
                 metrics.SIMULATOR_PREFETCHES.labels(result="ok" if done else "moved").inc()
@@ -220,6 +233,10 @@ class SimulateService:
                 self.queue_prefetch(
                     PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
                 )
+        if not self.warm.has_state([h.pool for h in opp.hops]):  # latest-only: not loaded yet
+            self.count(opp.strategy, "state_not_loaded")
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+            return
         started_ns = time.time_ns()
         verdict = self.simulator.simulate(opp, time.monotonic())
         ran_ns = time.time_ns()
@@ -242,7 +259,9 @@ class SimulateService:
             self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
             self.wait_ms.append((started_ns - arrived_ns) / 1e6)
             self.run_ms.append((ran_ns - started_ns) / 1e6)
-            if random.random() < self.rt.settings.simulate.reference_sample_rate:
+            # the reference traces at a block number: a latest-only RPC has no such thing
+            sample = self.rt.settings.simulate.reference_sample_rate
+            if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 

@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
-from mev_common.messages import Block
+from mev_common.messages import Block, Log
 from pyrevm import EVM, AccountInfo
 
 from services.simulate.engine import (
@@ -87,7 +87,7 @@ def block_env_after(block: Block, chain_id: int, block_time_s: float) -> BlockEn
 
 @dataclass
 class WarmEvm:
-    fork_url: str
+    fork_url: str | None  # None: no fork, state only from latest reads (latest_state.py)
     chain_id: int
     executor: str
     block_time_s: float = 1.0
@@ -103,13 +103,24 @@ class WarmEvm:
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     dirty_v3: set[str] = field(default_factory=set)  # lower-case: V3 pools changed since the fork
+    # without a fork URL: every account and slot loaded (values as of the last load), and
+    # whether a refork emptied the EVM so they must be read again (latest_state.reload)
+    latest_state: Prestate = field(default_factory=dict)
+    reload_needed: bool = False
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
         env = block_env_after(block, self.chain_id, self.block_time_s)
-        self.evm = EVM(
-            fork_url=self.fork_url, fork_block=hex(block.number), spec_id=SPEC, env=env.pyrevm_env()
-        )
+        if self.fork_url is None:  # latest reads only: an empty EVM, loaded again by reload()
+            self.evm = EVM(spec_id=SPEC, env=env.pyrevm_env())
+            self.reload_needed = bool(self.latest_state)
+        else:
+            self.evm = EVM(
+                fork_url=self.fork_url,
+                fork_block=hex(block.number),
+                spec_id=SPEC,
+                env=env.pyrevm_env(),
+            )
         self.head, self.env = block, env
         self.dirty_v3.clear()
         self.forks += 1
@@ -127,7 +138,10 @@ class WarmEvm:
             return
         if block.number <= head.number:
             return
-        if block.number != head.number + 1 or block.parent_hash != head.hash:
+        # a message may span several blocks (Block.logs_from): it must start right after ours
+        first = block.first_number
+        linked = first < block.number or block.parent_hash == head.hash
+        if first > head.number + 1 or not linked:
             self.fork(block, f"gap {head.number} -> {block.number}")
             return
         try:
@@ -141,11 +155,19 @@ class WarmEvm:
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
         dirty = set()
         me = self.executor.lower()[2:]
-        for entry in sorted(block.logs, key=lambda e: e.log_index):
+        head = self.head
+        assert head is not None
+        # a message spanning several blocks (latest-only polling): only blocks after the head
+        logs = sorted(
+            block.logs_after(head.number), key=lambda e: (e.block_number or 0, e.log_index)
+        )
+        for entry in logs:
             if entry.topics and entry.topics[0] in V3_POOL_TOPICS:
                 if entry.topics[0] == V3_SWAP_TOPIC and entry.topics[1].lower().endswith(me):
                     raise NeedsRefork(f"our executor traded through V3 pool {entry.address}")
                 dirty.add(entry.address.lower())
+            if self.fork_url is None and entry.address not in self.pair_tokens:
+                continue  # not loaded: discovery reads it whole, at the head, when it is
             if entry.topics and entry.topics[0] == SYNC_TOPIC:
                 try:
                     syncs[entry.address].append(decode_sync(entry.data))
@@ -165,7 +187,7 @@ class WarmEvm:
                 (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
                 (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
             ]
-        writes += self.executor_writes(block)
+        writes += self.executor_writes(logs)
         # all reads and checks done: now write, so a refork never follows a half patch
         write_cold(evm, writes)
         env = block_env_after(block, self.chain_id, self.block_time_s)
@@ -208,14 +230,16 @@ class WarmEvm:
         self.prefetched_pairs += len(pair_tokens)
         return True
 
-    def executor_writes(self, block: Block) -> list[tuple[str, int, int]]:
-        """Our executor's token balances after its own trades in `block` (from their Swap
+    def executor_writes(self, logs: list[Log]) -> list[tuple[str, int, int]]:
+        """Our executor's token balances after its own trades in `logs` (from their Swap
         logs: pair_state.executor_deltas), so a landed trade needs no refork."""
-        for entry in block.logs:
+        for entry in logs:
             if entry.topics and entry.topics[0] == SWAP_TOPIC:
+                if self.fork_url is None and entry.address not in self.pair_tokens:
+                    continue
                 self.tokens_of(entry.address)
         try:
-            deltas = executor_deltas(block.logs, self.executor, self.pair_tokens)
+            deltas = executor_deltas(logs, self.executor, self.pair_tokens)
         except ValueError as exc:
             raise NeedsRefork(f"our executor traded: {exc}") from exc
         assert self.evm is not None
@@ -228,6 +252,17 @@ class WarmEvm:
             writes.append((token, slot, balance + delta))
         self.executor_trades += 1 if deltas else 0
         return writes
+
+    def has_state(self, pools: list[str]) -> bool:
+        """Whether a trade through `pools` runs on loaded state (with a fork URL, pyrevm
+        fetches what is missing itself; without, only discovered pools are loaded)."""
+        if self.fork_url is not None:
+            return self.evm is not None
+        return (
+            self.evm is not None
+            and not self.reload_needed
+            and all(p in self.pair_tokens for p in pools)
+        )
 
     def carried_slots(self, hops: list[tuple[str, str, str]]) -> list[tuple[str, int]] | None:
         """What a victim may change that a trade through `hops` (pool, token in, token out)

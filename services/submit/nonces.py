@@ -21,6 +21,7 @@ class NonceManager:
     next_nonce: int = 0
     in_flight: set[int] = field(default_factory=set)
     synced: bool = False
+    chain_count: int = 0  # the chain's count of our txs, as last read (sync, confirmed_up_to)
 
     def sync(self, chain_pending: int, unresolved: set[int] | frozenset[int] = frozenset()) -> None:
         """Adopt the chain's pending count; keep tracking nonces of our unresolved txs.
@@ -29,6 +30,7 @@ class NonceManager:
         whose broadcast the node may not have seen is never given a second meaning."""
         self.in_flight = {n for n in unresolved if n >= 0}
         self.next_nonce = max([chain_pending, *(n + 1 for n in self.in_flight)])
+        self.chain_count = max(self.chain_count, min([chain_pending, *self.in_flight]))
         self.synced = True
 
     def take(self) -> int:
@@ -37,6 +39,12 @@ class NonceManager:
             raise NoNonceFree("nonces not synced with the chain yet")
         if len(self.in_flight) >= self.max_in_flight:
             raise NoNonceFree(f"{len(self.in_flight)} txs unconfirmed (max_in_flight)")
+        if self.next_nonce >= self.chain_count + self.max_in_flight:
+            # HyperEVM keeps only the next 8 nonces: never sign one further ahead of the chain
+            raise NoNonceFree(
+                f"nonce {self.next_nonce} would be {self.next_nonce - self.chain_count + 1} "
+                f"ahead of the chain's count {self.chain_count} (max_in_flight)"
+            )
         nonce = self.next_nonce
         self.next_nonce += 1
         self.in_flight.add(nonce)
@@ -56,3 +64,4 @@ class NonceManager:
         """Every nonce below the chain's mined count is settled, whoever used it."""
         self.in_flight = {n for n in self.in_flight if n >= chain_latest}
         self.next_nonce = max(self.next_nonce, chain_latest)
+        self.chain_count = max(self.chain_count, chain_latest)

@@ -17,12 +17,14 @@ import logging
 
 from mev_common import metrics, subjects
 from mev_common.aio import wait_any
+from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts
 from mev_common.control import EMERGENCY_STOP
 from mev_common.messages import Bundle, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, open_stage
 
+from services.submit.block_feed import follow_blocks
 from services.submit.chain_binding import bind_ledger, chain_identity, record_in_control_bucket
 from services.submit.decide import Policy
 from services.submit.handlers import SubmitHandlers
@@ -108,7 +110,10 @@ async def activate(
     for outcome in closed:
         metrics.BUNDLES.labels(strategy=outcome.strategy, outcome=outcome.status).inc()
     handlers.start_guard()
-    stage.spawn(track_loop(settings, submitter, rt.stop), "track", drain=True)
+    if budget.process_budget().per_minute is not None:  # HyperEVM: head from blocks, block_feed.py
+        stage.spawn(follow_blocks(stage, submitter), "track", drain=True)
+    else:
+        stage.spawn(track_loop(settings, submitter, rt.stop), "track", drain=True)
     stage.spawn(gauge_loop(settings, contracts.weth, rt.stop), "gauges", drain=True)
     await stage.listen(subjects.withdrawals(rt.chain_id), Withdrawal, handlers.on_withdrawal)
     rt.add_check("nonces", handlers.nonces_check)

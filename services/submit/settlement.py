@@ -45,10 +45,14 @@ async def track_once(sub: Submitter) -> int:
     mined_nonce = int(
         await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
     )
-    replies = await sub.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in txs])
-    receipts: dict[str, dict[str, Any] | None] = {
-        t.hash: (r if isinstance(r, dict) else None) for t, r in zip(txs, replies, strict=True)
-    }
+    # a tx whose nonce the chain has not counted yet cannot have a receipt: ask only for the
+    # others (one call per tx instead of one per tx per pass under an RPC budget)
+    mined = [t for t in txs if t.nonce < mined_nonce]
+    replies = await sub.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in mined])
+    receipts: dict[str, dict[str, Any] | None] = {t.hash: None for t in txs}
+    receipts.update(
+        {t.hash: (r if isinstance(r, dict) else None) for t, r in zip(mined, replies, strict=True)}
+    )
     groups: dict[str, list[TxRecord]] = {}
     for tx in txs:
         groups.setdefault(tx.bundle_id, []).append(tx)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mev_common import metrics
 from mev_common.bus import Retryable
+from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for
 from mev_common.settings import Settings
@@ -88,6 +89,9 @@ class Submitter:
         self.nonces = NonceManager(self.cfg.max_in_flight)
         self.head = Head()
         self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
+        # older than this, the head is read over RPC before a bundle is decided (block_feed.py
+        # widens it: under an RPC budget the block stream brings a head every few blocks)
+        self.head_max_age_s = 2 * settings.chain.block_time_s
         self.sent = 0
         self.claims = PoolClaims()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
@@ -120,9 +124,11 @@ class Submitter:
 
     async def sync_nonces(self) -> None:
         """Chain pending count plus every nonce our unresolved txs hold (start, nonce_reset,
-        a refused send)."""
+        a refused send). On a chain that serves state at `latest` only (HyperEVM) the mined
+        count: our unresolved txs, recorded before they are sent, cover the rest."""
+        tag = "latest" if self.settings.chain.latest_state_only else "pending"
         pending = int(
-            await self.pool.call("eth_getTransactionCount", [self.signer.address, "pending"]), 16
+            await self.pool.call("eth_getTransactionCount", [self.signer.address, tag]), 16
         )
         self.nonces.sync(pending, {t.nonce for t in self.ledger.unresolved()})
         log.info(
@@ -141,7 +147,7 @@ class Submitter:
             return  # its tx is on the wire: tracking books and publishes its outcome
         if self.head.number < 0 or not self.nonces.synced:
             raise Retryable("no chain head or nonces yet", delay_s=0.5)
-        if time.monotonic() - self.head_checked_at > 2 * self.settings.chain.block_time_s:
+        if time.monotonic() - self.head_checked_at > self.head_max_age_s:
             try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
                 await self.fetch_head()
             except RpcError as exc:
@@ -171,6 +177,11 @@ class Submitter:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:
             reason = self.blocked()
+        if reason is None and not self.cfg.dry_run and not budget.process_budget().allows(3):
+            # a trade costs 3 calls (send, nonce, receipt): past the share, the opportunity
+            # is let go (counted) rather than the RPC limit broken
+            metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
+            reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
         if reason is None:
             try:
                 nonce = self.nonces.take()

@@ -41,7 +41,9 @@ async def test_every_call_is_counted_like_the_rpc_counts_it(
 ) -> None:
     _, proxy, url = stand_in
     spent = budget.configure(100, 0.5)  # 50 a minute for this process
-    pool = RpcPool([RpcEndpoint(name="stand-in", url=url, rate_limit_rps=1000)])
+    # two endpoints (both the stand-in): with one there is nothing to rank and the monitor
+    # spends nothing under a budget (checked at the end)
+    pool = RpcPool([RpcEndpoint(name=n, url=url, rate_limit_rps=1000) for n in ("a", "b")])
     await pool.call("eth_blockNumber")
     await pool.call_batch([("eth_chainId", []), ("eth_gasPrice", []), ("eth_chainId", [])])
     await pool.refresh_heads()
@@ -56,8 +58,17 @@ async def test_every_call_is_counted_like_the_rpc_counts_it(
     await monitor
     stats = proxy.stats.snapshot()
     assert spent.total == stats["calls_total"] == spent.used()
-    # the monitor (head ranking can wait) stopped at half the share: 25 calls
-    assert stats["calls"]["eth_blockNumber"] == 25 - 3
-    assert spent.total == 25
+    # the monitor (head ranking can wait, 2 calls a round) stopped at half the share: 24 calls
+    assert stats["calls"]["eth_blockNumber"] == 24 - 3
+    assert spent.total == 24
     for client in pool.clients.values():
         await client.close()
+    alone = RpcPool([RpcEndpoint(name="stand-in", url=url, rate_limit_rps=1000)])
+    budget.configure(100, 0.5)
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(alone.monitor(stop, interval_s=0.01))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await monitor
+    assert budget.process_budget().total == 0 and proxy.stats.snapshot()["calls_total"] == 24
+    await alone.close()

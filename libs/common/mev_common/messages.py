@@ -127,6 +127,7 @@ class Log(BaseModel):
     data: HexData
     log_index: int = Field(ge=0)
     tx_hash: Hash32
+    block_number: int | None = Field(default=None, ge=0)  # set when a Block spans several
 
 
 class Block(Message):
@@ -142,6 +143,19 @@ class Block(Message):
     gas_used: int = Field(default=0, ge=0)
     logs: list[Log] = []
     reorg: bool = False
+    # Under an RPC budget (HyperEVM) ingest polls the head every few blocks and one message
+    # carries the logs of every block since the last one it published: `logs_from` is the
+    # first of them and each log names its block. None: this block's logs only.
+    logs_from: int | None = Field(default=None, ge=0)
+
+    @property
+    def first_number(self) -> int:
+        """The first block whose logs this message carries."""
+        return self.number if self.logs_from is None else self.logs_from
+
+    def logs_after(self, number: int) -> list[Log]:
+        """The logs of blocks after `number` (what a state already at `number` still needs)."""
+        return [lg for lg in self.logs if lg.block_number is None or lg.block_number > number]
 
 
 def rpc_int(value: Any) -> int:

@@ -64,10 +64,15 @@ def test_nonces_bounded_by_max_in_flight_and_synced_past_unresolved() -> None:
         nonces.take()
     nonces.sync(chain_pending=5, unresolved={6})  # 6 recorded, maybe never seen by the node
     assert nonces.next_nonce == 7
+    # 7 would be the third nonce past the chain's count 5 (5, 6, 7): outside a window of 2
+    with pytest.raises(NoNonceFree, match="ahead of the chain"):
+        nonces.take()
+    nonces.confirmed_up_to(6)  # the chain counted nonce 5 (whoever sent it)
     assert nonces.take() == 7
     with pytest.raises(NoNonceFree, match="2 txs unconfirmed"):
         nonces.take()
     nonces.release(6)
+    nonces.confirmed_up_to(7)
     assert nonces.take() == 8
     nonces.give_back(8)
     assert (nonces.next_nonce, nonces.in_flight) == (8, {7})

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from mev_common.chain import budget
 from mev_common.messages import Outcome
 
 from services.submit.decide import Policy
@@ -204,3 +205,17 @@ async def test_the_cap_refuses_a_replacement_that_must_bid_above_it(world: World
     await sub.withdraw("o1", "moved")
     assert len(world.chain.sent) == 1  # no cancel above max_gas_price (50 gwei)
     assert [t.kind for t in world.ledger.txs_of(b.id)] == ["trade"]
+
+
+async def test_past_its_rpc_budget_share_a_bundle_is_let_go_unsigned(world: World) -> None:
+    """HyperEVM: a trade costs 3 calls; with the share spent, nothing is signed or sent."""
+    sub = await world.start()
+    spent = budget.configure(100, 0.05)  # 5 calls a minute for this process
+    try:
+        spent.spend(3)
+        await sub.handle(bundle(), "t", 1)
+        assert world.chain.sent == [] and world.ledger.txs_of("bundle:o1") == []
+        assert "RPC call budget spent" in world.outcome("bundle:o1").reason
+        assert sub.nonces.next_nonce == 0  # no nonce taken
+    finally:
+        budget.configure(None)

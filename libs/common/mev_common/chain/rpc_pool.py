@@ -196,8 +196,12 @@ class RpcPool:
 
     async def monitor(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
         while not stop.is_set():
-            # ranking endpoints can wait: under a call budget it takes only the spare half
-            if budget.process_budget().allows(len(self.states), keep_free=0.5):
+            # ranking endpoints can wait: under a call budget it takes only the spare half,
+            # and with one endpoint there is nothing to rank (its head costs calls for nothing)
+            spend = budget.process_budget()
+            if spend.per_minute is not None and len(self.states) < 2:
+                pass
+            elif spend.allows(len(self.states), keep_free=0.5):
                 await self.refresh_heads()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
@@ -260,8 +264,14 @@ class RpcPool:
     async def watch_failing(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
         """`probe_failing` every `interval_s` until `stop` (costs nothing while all is up)."""
         while not stop.is_set():
+            # under a call budget a probe that succeeds is spent like any call, and one that
+            # is refused (HTTP 429) says nothing new: probe seldom, and only with room to spare
+            spend = budget.process_budget()
+            if spend.per_minute is not None:
+                interval_s = max(interval_s, 5.0)
             try:
-                await self.probe_failing()
+                if spend.allows(len(self.states), keep_free=0.5):
+                    await self.probe_failing()
             except Exception as exc:  # a probe must never end the loop
                 log.warning("RPC probe failed", extra={"fields": {"error": repr(exc)}})
             try:

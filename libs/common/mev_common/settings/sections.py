@@ -68,6 +68,9 @@ class ChainSettings(Section):
     block_time_s: float = Field(default=1.0, gt=0)
     max_logs_block_range: int = Field(default=50, ge=1)
     block_gas_limit: int = Field(default=30_000_000, ge=21_000)
+    # the RPC serves state (eth_call, eth_getStorageAt, ...) at `latest` only (HyperEVM):
+    # simulate builds its EVM from checked latest reads, submit reads nonces at `latest`
+    latest_state_only: bool = False
     # JSON-RPC calls per minute all services together may make (None: unlimited), split by
     # service; each process counts its own share (mev_common/chain/budget.py).
     rpc_budget_per_minute: int | None = Field(default=None, ge=1)

@@ -58,7 +58,10 @@ class RequestBudget:
 
 @dataclass
 class ProxyStats:
-    """Counts for the tests and the operator; `per_minute` keys are minutes since start."""
+    """Counts for the tests and the operator. `per_minute` keys are minutes since the first
+    counted call (the client's start, not the proxy's); `max_sliding_minute_after_first` is
+    the most calls in any 60 s window that starts a minute or more after that first call and
+    ends by the last one (what a sliding per-minute limit sees once start-up is over)."""
 
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
@@ -69,15 +72,21 @@ class ProxyStats:
     rate_limited_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     per_minute: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    first_call: float | None = None
+    times: list[float] = field(default_factory=list)  # of every counted call, from the first
 
     def __post_init__(self) -> None:
         self.started = self.clock()
 
     def record_calls(self, methods: list[str]) -> None:
-        minute = int((self.clock() - self.started) // 60)
+        now = self.clock()
         with self.lock:
+            if self.first_call is None:
+                self.first_call = now
+            since = now - self.first_call
             self.http_requests += 1
-            self.per_minute[minute] += len(methods)
+            self.per_minute[int(since // 60)] += len(methods)
+            self.times.extend([since] * len(methods))
             for method in methods:
                 self.calls[method] += 1
 
@@ -103,7 +112,27 @@ class ProxyStats:
                 "rate_limited_requests": self.rate_limited_requests,
                 "rate_limited_calls": dict(self.rate_limited_calls),
                 "per_minute": {str(k): v for k, v in sorted(self.per_minute.items())},
+                "max_sliding_minute_after_first": max_window(self.times, 60.0, 60.0),
             }
+
+
+def max_window(times: list[float], start: float, width: float) -> int | None:
+    """The most of the sorted `times` in any [s, s + width) with s >= start and s + width <=
+    the last time (None when the times do not span such a window). Windows that start at a
+    call are enough: sliding one to the next call can only add calls at its end."""
+    if not times or times[-1] - width < start:
+        return None
+    best, end = 0, 0
+    for i, s in enumerate(times):
+        if s < start:
+            continue
+        if s + width > times[-1]:
+            break
+        end = max(end, i)
+        while end < len(times) and times[end] < s + width:
+            end += 1
+        best = max(best, end - i)
+    return best
 
 
 class HyperEvmProxy:

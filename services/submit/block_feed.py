@@ -1,0 +1,91 @@
+"""Submit's chain view from ingest's block stream, under an RPC call budget (HyperEVM).
+
+Without a budget submit reads the head over RPC a quarter block apart and never takes it from
+a message. Under HyperEVM's ~100 calls a minute that poll alone (240 a minute) is over budget,
+so submit follows `mev.<chain>.blocks` instead: the head and its base fee for the gate, the
+canonical hashes for the stale check, and whether one of our unresolved txs has logs in the
+message (then a tracking pass reads the nonce and the receipts of what it shows mined). Money
+is still settled only from the chain's receipts. While txs are unresolved a pass also runs every
+`fallback_s` (a reverted trade has no logs), and a pass is skipped when the budget is spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mev_common import metrics
+from mev_common.bus import Envelope
+from mev_common.chain import budget
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.messages import Block
+
+if TYPE_CHECKING:
+    from mev_common.stage import Stage
+
+    from services.submit.submitter import Submitter
+
+log = logging.getLogger("mev.submit")
+
+
+@dataclass
+class TrackTrigger:
+    """Pure: when a tracking pass is worth its calls."""
+
+    fallback_s: float = 6.0
+    clock: Callable[[], float] = time.monotonic
+    last_pass: float = field(default=0.0)
+    due: bool = False
+
+    def on_block(self, block: Block, unresolved: set[str]) -> bool:
+        """True when `block` carries a log of one of our unresolved txs (lower-case hashes)."""
+        if unresolved and any(lg.tx_hash.lower() in unresolved for lg in block.logs):
+            self.due = True
+        return self.due
+
+    def should_track(self, unresolved: int) -> bool:
+        if unresolved == 0:
+            self.due = False
+            return False
+        return self.due or self.clock() - self.last_pass >= self.fallback_s
+
+    def tracked(self) -> None:
+        self.due, self.last_pass = False, self.clock()
+
+
+async def follow_blocks(stage: Stage, submitter: Submitter) -> None:
+    """Head and tracking from the block stream until the stage stops (replaces the RPC poll)."""
+    rt = stage.rt
+    trigger = TrackTrigger()
+    wake = asyncio.Event()
+    submitter.head_max_age_s = max(10.0, 10 * rt.settings.chain.block_time_s)
+
+    async def on_block(env: Envelope[Block]) -> None:
+        block = env.message
+        submitter.blocks.saw(block.number, block.hash, streamed=True)
+        submitter.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+        unresolved = {t.hash.lower() for t in submitter.ledger.unresolved()}
+        if trigger.on_block(block, unresolved):
+            wake.set()
+
+    await stage.follow_blocks(on_block)  # from the newest block; closed with the stage
+    while not rt.stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=1.0)
+        wake.clear()
+        if not trigger.should_track(len(submitter.ledger.unresolved())):
+            continue
+        if not budget.process_budget().allows(2, keep_free=0.1):
+            metrics.RPC_BUDGET_SKIPS.labels(what="submit_track").inc()
+            continue
+        try:
+            await submitter.track_once()
+            trigger.tracked()
+        except RpcError as exc:
+            metrics.ERRORS.labels(kind="submit_track").inc()
+            log.warning("tracking pass failed", extra={"fields": {"error": str(exc)}})
