@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mev_common.chain.contracts import ChainContracts
+from mev_common.chain.contracts import ChainContracts, V3Dex
 from mev_common.chain.pools import v2_pair_address, v3_pool_address
 from mev_common.executor import ExecuteCall, decode_execute, encode_execute
 from mev_common.messages import Bundle, Outcome
@@ -33,13 +33,6 @@ class KnownFactory:
 
 
 @dataclass(frozen=True)
-class KnownV3Factory:
-    name: str
-    factory: str
-    init_code_hash: str
-
-
-@dataclass(frozen=True)
 class Policy:
     """What submit may sign, from the config and the deployment (never from a message)."""
 
@@ -51,7 +44,7 @@ class Policy:
     deadline_blocks: int
     priority_fee: int
     limits: Limits
-    v3_factories: tuple[KnownV3Factory, ...] = ()
+    v3_factories: tuple[V3Dex, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings, contracts: ChainContracts) -> Policy:
@@ -70,9 +63,7 @@ class Policy:
             deadline_blocks=settings.detect.deadline_blocks,
             priority_fee=settings.submit.priority_fee,
             limits=Limits.from_settings(settings.submit),
-            v3_factories=tuple(
-                KnownV3Factory(d.name, d.factory, d.init_code_hash) for d in contracts.v3_dexes
-            ),
+            v3_factories=tuple(contracts.v3_dexes),
         )
 
 

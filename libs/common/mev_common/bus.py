@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from pydantic import BaseModel
 
 from mev_common import metrics
 from mev_common.aio import wait_any
+from mev_common.elections import Elections
 
 # Re-exported: handlers import these from `bus`, as before the split.
 from mev_common.envelope import Envelope as Envelope
@@ -65,8 +65,6 @@ RECOVERY_TIMEOUT_S = 1.0
 # once) until the JetStream timeout: a request that went to a node killed meanwhile, or to a
 # stream between leaders, is repeated against the new leader, not waited out for 5 s.
 PUBLISH_ATTEMPT_S = 1.0
-LEADER_ELECTED = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*"
-CONSUMER_LEADER_ELECTED = "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.*.*"
 
 
 @dataclass
@@ -85,11 +83,9 @@ class Bus:
     declarations: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     generation: int = 0
     publish_timeout_s: float = 5.0
-    # New leaders seen, by stream (a cluster node died): the ordered readers of a stream
-    # re-subscribe at once; every retry pause (`pause`) ends early on any election.
-    elected: dict[str, int] = field(default_factory=dict)
+    # Leader elections seen (a cluster node died): retries wait for them (elections.py).
+    elections: Elections = field(default_factory=Elections)
     _redeclared: asyncio.Event = field(default_factory=asyncio.Event)
-    _election: asyncio.Event = field(default_factory=asyncio.Event)
     _redeclare_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -165,44 +161,24 @@ class Bus:
     async def _watch_elections(self) -> None:
         """In a cluster a node can die without this connection noticing (it was connected to
         another node), while consumers placed on the dead node went with it: a new stream
-        leader is the signal to re-subscribe, as a reconnect is. A new leader (stream or
-        durable consumer) is also what every retry after a node loss waits for: it ends
-        their pauses, so work resumes within milliseconds of the election, not a backoff."""
+        leader is the signal to re-subscribe, as a reconnect is."""
+        await self.elections.watch(self.nc, self.start_redeclare)
 
-        async def elected(msg: Msg) -> None:
-            log.info("stream leader elected", extra={"fields": {"subject": msg.subject}})
-            stream = msg.subject.rsplit(".", 1)[-1]
-            self.elected[stream] = self.elected.get(stream, 0) + 1
-            self._wake_retries()
-            self.start_redeclare()
-
-        async def consumer_elected(msg: Msg) -> None:
-            log.info("consumer leader elected", extra={"fields": {"subject": msg.subject}})
-            self._wake_retries()
-
-        with contextlib.suppress(nats.errors.Error):  # a user not allowed advisories
-            await self.nc.subscribe(LEADER_ELECTED, cb=elected)
-            await self.nc.subscribe(CONSUMER_LEADER_ELECTED, cb=consumer_elected)
+    @property
+    def elected(self) -> dict[str, int]:
+        """New leaders seen, by stream: its ordered readers re-subscribe at once."""
+        return self.elections.elected
 
     def _wake_retries(self) -> None:
-        event, self._election = self._election, asyncio.Event()
-        event.set()
+        self.elections.wake()
 
     async def pause(self, seconds: float, stop: asyncio.Event | None = None) -> None:
-        """A retry's wait: `seconds` with +-25% jitter (replicas do not retry in step), ended
-        early by a leader election (what a retry in a cluster waits for) or by `stop`."""
-        waiters = {asyncio.ensure_future(self._election.wait())}
-        if stop is not None:
-            waiters.add(asyncio.ensure_future(stop.wait()))
-        try:
-            await asyncio.wait(
-                waiters,
-                timeout=seconds * random.uniform(0.75, 1.25),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for task in waiters:
-                task.cancel()
+        """A retry's wait, ended early by a leader election or `stop` (Elections.pause)."""
+        await self.elections.pause(seconds, stop)
+
+    async def attempt(self, work: Awaitable[Any], timeout_s: float) -> bool:
+        """Run `work`, bounded; False if a leader was elected first (Elections.attempt)."""
+        return await self.elections.attempt(work, timeout_s)
 
     @property
     def recovery_js(self) -> JetStreamContext:
@@ -246,27 +222,6 @@ class Bus:
     async def _declare_all(self) -> None:
         for fn in list(self.declarations):
             await fn()
-
-    async def attempt(self, work: Awaitable[Any], timeout_s: float) -> bool:
-        """Run `work` (bounded: a leaderless stream never answers); False if a leader was
-        elected first: a request sent before the election went unanswered, send it again."""
-        task = asyncio.ensure_future(work)
-        election = asyncio.ensure_future(self._election.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {task, election}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            election.cancel()
-        if task in done:
-            task.result()
-            return True
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        if election in done:
-            return False
-        raise TimeoutError(f"no answer within {timeout_s} s")
 
     def _bump_generation(self) -> None:
         self.generation += 1

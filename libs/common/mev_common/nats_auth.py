@@ -43,7 +43,7 @@ import nats.js.errors
 import nkeys
 from nats.js.api import KeyValueConfig, StorageType
 
-from mev_common.bus import CONSUMER_LEADER_ELECTED, LEADER_ELECTED, Bus
+from mev_common.bus import Bus
 from mev_common.control import (
     EMERGENCY_STOP,
     NONCE_RESET,
@@ -51,6 +51,7 @@ from mev_common.control import (
     RPC_RATE_FACTOR,
     ensure_control_bucket,
 )
+from mev_common.elections import CONSUMER_LEADER_ELECTED, LEADER_ELECTED
 from mev_common.settings import NatsSettings, Settings
 from mev_common.subjects import CONTROL_BUCKET, stream_specs
 
