@@ -148,6 +148,7 @@ def devnet_stack(block_time: int | None = None, **sections: dict[str, Any]) -> I
                 "name": "anvil",
                 "url": node.rpc_url,
                 "ws_url": node.rpc_url.replace("http", "ws"),
+                "rate_limit_rps": 1000,  # as config/devnet.yaml (`make run`); the default is 25
             }
             config = write_config(
                 base,
