@@ -65,10 +65,8 @@ def build_bundle(stack: Stack, victim_weth: int = 150 * 10**18) -> DevnetBundle:
     user = user["address"] if isinstance(user, dict) else user
     router_a = next(d["router"] for d in dep["dexes"] if d["name"] == "A")
     data = swap_calldata(victim_weth, 0, [weth, usdc], user, 2**40)
-    stack.rpc(
-        "eth_sendTransaction", [{"from": user, "to": router_a, "data": data, "gas": "0x61a80"}]
-    )
-    head = stack.rpc("eth_getBlockByNumber", ["latest", False])
+    mined = stack.send_mined({"from": user, "to": router_a, "data": data, "gas": "0x61a80"})
+    head = stack.rpc("eth_getBlockByNumber", [mined["blockNumber"], False])
     number = int(head["number"], 16)
     pools = []
     for pair in dep["pairs"]:

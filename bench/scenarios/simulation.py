@@ -176,9 +176,8 @@ def _across_blocks(
         # a user swap each block, alternating direction, on the cycle's DEX A WETH/USDC pool
         path, amount = ((["WETH", "USDC"], 10**18), (["USDC", "WETH"], 2_000 * 10**6))[i % 2]
         data = swap_calldata(amount, 0, [tokens[t] for t in path], user, 2**40)
-        stack.rpc("eth_sendTransaction",
-                  [{"from": user, "to": router, "data": data, "gas": "0x61a80"}])  # fmt: skip
-        new = block(int(stack.rpc("eth_blockNumber", []), 16))
+        mined = stack.send_mined({"from": user, "to": router, "data": data, "gas": "0x61a80"})
+        new = block(int(mined["blockNumber"], 16))
         started = time.perf_counter_ns()
         refork.fork(new, "state changed")
         assert refork.evm is not None

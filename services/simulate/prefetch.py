@@ -13,7 +13,7 @@ shows each token's balance mapping, so warm.py needs no probing RPC for it later
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eth_utils import function_signature_to_4byte_selector
 from mev_common.executor import ExecHop, encode_balance_of, encode_execute
@@ -96,3 +96,60 @@ async def prefetch_pool(
         if warm.load(head, prestate, {probe.pair: (probe.token0, probe.token1)}, slots):
             return True
     return False
+
+
+async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
+    """Load what a backrun's victim reads (its sender's balance, nonce and code, its token
+    balances and allowances, the router) at the head, from one prestateTracer call awaited
+    off the event loop, instead of pyrevm fetching each of them lazily, one blocking round
+    trip at a time, in the simulation. Lazily they would also be read at the fork block, not
+    the head: an EOA's balance changes without a log the warm EVM patches, so a victim funded
+    after the fork would look unfunded. False when a block arrived meanwhile (the simulation
+    then reads lazily, as without the prefetch)."""
+    head, env = warm.head, warm.env
+    if head is None or env is None:
+        return False
+    prestate = await fetch_prestate(rpc, [victim], head.number, env)
+    return warm.load(head, prestate, {}, {})
+
+
+def trace_refusal(exc: Exception) -> str:
+    """Why the node would not trace a victim: "unfunded" (it cannot pay value + gas at the
+    head, so it cannot run: drop the backrun; a lazy read at the fork block could still show
+    the balance it has spent since), "unsupported" (no debug_traceCall here) or "error"."""
+    text = str(exc).lower()
+    if "insufficient funds" in text:
+        return "unfunded"
+    unsupported = ("not found", "not supported", "unsupported", "not available")
+    if getattr(exc, "code", None) == -32601 or any(u in text for u in unsupported):
+        return "unsupported"
+    return "error"
+
+
+@dataclass
+class VictimLoads:
+    """Which victims (by tx hash) are loaded into the current fork, so each is traced once;
+    a refork forgets them. After `max_errors` "unsupported" refusals in a row (an RPC without
+    debug_traceCall) it stops trying: simulations then read victims lazily. Only those count:
+    unfunded victims are free to send and must not switch the prefetch off."""
+
+    limit: int = 4096
+    max_errors: int = 3
+    forks: int = -1
+    errors: int = 0
+    loaded: dict[str, None] = field(default_factory=dict)
+
+    def needed(self, tx_hash: str, forks: int) -> bool:
+        if forks != self.forks:
+            self.forks, self.loaded = forks, {}
+        return self.errors < self.max_errors and tx_hash not in self.loaded
+
+    def done(self, tx_hash: str, ok: bool) -> None:
+        if ok:
+            self.errors = 0
+            self.loaded[tx_hash] = None
+            if len(self.loaded) > self.limit:
+                del self.loaded[next(iter(self.loaded))]
+
+    def failed(self) -> None:
+        self.errors += 1

@@ -26,22 +26,30 @@ from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
-from mev_common.messages import Block, Bundle, Opportunity, block_from_rpc
+from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_from_rpc
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.simulate.decision import staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
-from services.simulate.prefetch import PoolProbe, prefetch_pool, sorted_tokens
+from services.simulate.prefetch import (
+    PoolProbe,
+    VictimLoads,
+    prefetch_pool,
+    prefetch_victim,
+    sorted_tokens,
+    trace_refusal,
+)
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference import agree, fetch_prestate, run_reference
-from services.simulate.simulator import Simulator, Verdict
+from services.simulate.simulator import Simulator, Verdict, victim_tx
 from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
+VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
 
 
 async def main(rt: Runtime) -> None:
@@ -84,6 +92,7 @@ class SimulateService(LatestMode):
     arrive_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    victims: VictimLoads = field(default_factory=VictimLoads)
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -208,6 +217,11 @@ class SimulateService(LatestMode):
         opp = env.message
         timeout_ms = self.rt.settings.performance.decision_timeout_ms
         arrived_ns = time.time_ns()
+        # before the staleness check: no await between it and the run
+        if opp.victim is not None and not await self.load_victim(opp.victim):
+            self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+            return
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -264,6 +278,29 @@ class SimulateService(LatestMode):
             if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
+    async def load_victim(self, victim: PendingTx) -> bool:
+        """The victim's state at the head in one awaited trace (prefetch.prefetch_victim),
+        once per victim and fork; False when the node says it cannot pay (drop it). On any
+        other failure the simulation reads the victim lazily."""
+        if self.latest_only or not self.victims.needed(victim.hash, self.warm.forks):
+            return True  # latest-only (HyperEVM): no pending txs, and no trace at a number
+        try:
+            call = prefetch_victim(self.rpc.call, self.warm, victim_tx(victim))
+            ok = await asyncio.wait_for(call, VICTIM_TRACE_TIMEOUT_S)
+        except TimeoutError:  # a slow node, not a missing method: try the next victim
+            metrics.SIMULATOR_PREFETCHES.labels(result="victim_timeout").inc()
+            return True
+        except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
+            refusal = trace_refusal(exc)
+            metrics.SIMULATOR_PREFETCHES.labels(result=f"victim_{refusal}").inc()
+            if refusal == "unsupported":
+                self.victims.failed()
+                log.warning("victim prefetch failed", extra={"fields": {"error": repr(exc)}})
+            return refusal != "unfunded"
+        self.victims.done(victim.hash, ok)
+        metrics.SIMULATOR_PREFETCHES.labels(result="victim_ok" if ok else "victim_moved").inc()
+        return True
 
     def start_reference(self, bundle: Bundle, verdict: Verdict) -> None:
         """Re-run a published bundle on py-evm off the hot path (one at a time is plenty)."""
