@@ -204,6 +204,13 @@ class Detector:
             return
         block = env.message
         if block.number <= self.registry.block_number and not block.reorg:
+            if (
+                block.number == self.registry.block_number
+                and block.hash == self.registry.block_hash
+            ):
+                self.head = (
+                    block  # the snapshot's own block: our head (base fee, time) until the next
+                )
             return  # already in the snapshot
         if block.first_number > self.registry.block_number + 1 and not block.reorg:
             log.warning(
