@@ -37,6 +37,14 @@ MAX_PER_TRIGGER = 5
 DEADLINE_BLOCKS = 2
 
 
+# A backrun lands right behind its victim, so it is safe only if no other pending swap with at
+# least the victim's tip goes through its pools first (PendingBook's crowding check). Pending
+# SwapRouter (V3) swaps are not decoded yet, so a backrun through a V3 pool cannot see them:
+# backruns stay on V2 pairs until they are. Block-triggered cycles (our tip first in the next
+# block, on the state we sized on) use V3 pools freely.
+BACKRUN_THROUGH_V3 = False
+
+
 def gas_estimate(hops: int, v3_hops: int = 0) -> int:
     """`hops` in all, `v3_hops` of them through V3 pools."""
     return GAS_BASE + GAS_PER_HOP * (hops - v3_hops) + GAS_PER_V3_HOP * v3_hops
@@ -112,8 +120,10 @@ def search(
             continue
         if any(hop.pool not in local for hop in cycle.hops):
             continue
-        stats.searched += 1
         v3_hops = sum(isinstance(local[hop.pool], V3Pool) for hop in cycle.hops)
+        if backrun and v3_hops and not BACKRUN_THROUGH_V3:
+            continue
+        stats.searched += 1
         if not v3_hops and not may_profit(cycle, local):  # type: ignore[arg-type]
             stats.unprofitable += 1
             continue

@@ -151,3 +151,12 @@ def test_only_factories_the_executor_allowlists() -> None:
     assert allowlisted([a, b], "0x" + encode(["(address,bytes32)[]"], [[]]).hex()) == []
     assert allowlisted([a, b], "0x") == []  # no such function: an executor without V3
     assert allowlisted([a, b], RuntimeError("execution reverted")) == []
+
+
+def test_backruns_stay_off_v3_pools() -> None:
+    """Pending SwapRouter swaps are not decoded, so a backrun cannot know who else goes first
+    through a V3 pool: on a victim's post-state, only V2-only cycles are backrun candidates."""
+    pools: dict[str, V2Pool | V3Pool] = {V3: v3_pool(), V2: v2_pair(1.03)}
+    cycles = find_cycles(pools.values(), [WETH])
+    assert search(cycles, pools, strategies(), base_fee=10**9, backrun=True) == []
+    assert len(search(cycles, pools, strategies(), base_fee=10**9)) == 1
