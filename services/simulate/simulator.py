@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from mev_common.executor import ExecHop, encode_execute
 from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
+from pyrevm import EVM
 
 from services.simulate.decision import decide
 from services.simulate.engine import SimResult, TxSpec, run_backrun, run_bundle
@@ -40,6 +41,14 @@ bundle_id = bundle_id_for
 def victim_tx(victim: PendingTx) -> TxSpec:
     data = bytes.fromhex(victim.input.removeprefix("0x"))
     return TxSpec(victim.sender, victim.to or "", data, victim.value, victim.gas)
+
+
+def victim_queued(evm: EVM, victim: PendingTx) -> bool:
+    """True when the victim is not its sender's next transaction at the head: another of its
+    sender's txs goes first (one detect never saw, e.g. a V3 router swap), whatever its tip, so
+    the victim lands after our backrun and the backrun reverts (seen in a chaos run: our tx
+    second in the block, the victim seventh, behind its sender's earlier swap)."""
+    return int(evm.basic(victim.sender).nonce) != victim.nonce
 
 
 def victim_priority_fee(victim: PendingTx, base_fee: int) -> int:
@@ -70,6 +79,9 @@ class Simulator:
             return Verdict("quarantined")
         if opp.strategy == "backrun" and opp.victim is None:
             return Verdict("no_victim")
+        if opp.victim is not None and self.warm.evm is not None:
+            if victim_queued(self.warm.evm, opp.victim):
+                return Verdict("victim_queued")
         self.warm.refresh([h.pool for h in opp.hops if h.kind == "v3"])
         evm = self.warm.evm
         assert evm is not None
