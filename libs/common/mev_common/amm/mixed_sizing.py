@@ -17,7 +17,10 @@ That saves the first hop's rounding (through a 6-decimal token, up to one unit: 
 WETH). The first-hop outputs u next to the optimum's are tried too (MIDDLE_WINDOW each side),
 and, when the second hop is V3, the two nearest u whose last swap step takes an input the fee
 floor (amount * (1e6 - fee) // 1e6) leaves whole: off those, a V3 hop on a coarse token wastes
-up to a unit too. Measured against degenbot 0.3.0 in bench (amm_v3_peer).
+up to a unit too; a V3 first hop's fee-aligned inputs likewise (a wei). Through two coarse middle
+tokens the roundings waste up to a unit each whatever the input: coarse_search.py walks the
+first middle amount to where they waste least. Measured against degenbot 0.3.0 in bench
+(amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
 The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py.
 """
 
@@ -27,6 +30,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from math import gcd, isqrt
 
+from mev_common.amm.coarse_search import coarse_middle_search
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -53,11 +57,10 @@ __all__ = ["V3Leg", "continuous_optimum", "cycle_legs", "leg_least_input", "leg_
 
 MAX_PIECES = 64  # range changes the continuous walk follows before it gives up (never seen > 6)
 MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
-# 3-hop cycles whose middle token is coarse (one unit worth more than this many units of the
-# start token) get ROTATION_SAMPLES first-hop outputs spread over the middle hop's waste turn
+# 3-hop cycles whose middle tokens are coarse (one unit worth more than this many units of the
+# start token) search the first middle amount (coarse_search.py); its last KEEP_VISITED are tried
 COARSE_UNITS = 10**6
-ROTATION_SAMPLES = 24
-RATE_PROBE = 10**6  # units of the first middle token over which the middle hop's rate is read
+KEEP_VISITED = 2
 
 
 def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
@@ -72,29 +75,6 @@ def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
     offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
-
-
-def _middle_rotation(middle: Leg, u_c: int) -> list[int]:
-    """First-hop outputs near `u_c` over which the middle hop's rounding waste takes every
-    value from 0 to one unit in ROTATION_SAMPLES steps.
-
-    Between two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of its
-    output (~3e8 wei of WETH); near the optimum its exact output is ~ floor(c + rate * k) for
-    k more units in, so the waste turns by frac(rate) a unit: evenly spaced k at the spacing
-    1 / (samples * |frac(rate)|) visit the whole turn, and the best of them wastes at most
-    ~1/ROTATION_SAMPLES of a unit. Moving u that far costs nothing measurable (the curve is
-    flat at its top: a few wei over ~1e4 units of a 6-decimal token)."""
-    out = leg_out(middle, u_c)
-    ahead = leg_out(middle, u_c + RATE_PROBE)
-    if out <= 0 or ahead <= 0:
-        return []
-    rate = (ahead - out) / RATE_PROBE
-    turn = abs(rate - round(rate))
-    if turn < 1e-9:
-        return []
-    spacing = max(1, round(1 / (ROTATION_SAMPLES * turn)))
-    half = ROTATION_SAMPLES // 2
-    return [u for j in range(-half, half + 1) if j and (u := u_c + j * spacing) > 0]
 
 
 # ---- the continuous walk over ranges ------------------------------------------------------
@@ -275,7 +255,8 @@ def size_mixed(
             u = leg_least_input(legs[1], z)
             if u:
                 candidates.add(u)
-        candidates.update(_middle_rotation(legs[1], u_c))
+        if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
+            candidates.update(coarse_middle_search(legs, u_c, max_input, bound)[-KEEP_VISITED:])
     candidates.discard(u_c)
     for u in sorted(candidates):
         consider(leg_least_input(legs[0], u))

@@ -1,0 +1,195 @@
+"""Through two coarse middle tokens (WETH -> USDT -> USDC -> WETH, V2 or V3 hops): the first
+middle amount u whose roundings waste least, searched on cheap exact hops.
+
+Why: one unit of a 6-decimal token is ~3e8 wei of WETH, and three roundings each waste up to a
+unit near the optimum, whatever the input: the middle hop's output floor (a fast rotation in u,
+by the fractional part of its rate), and a V3 middle or last hop's fee floor on its input (a
+slow one: none at the inputs its fee period divides, growing by fee/1e6 a unit below them). The
+continuous curve is flat over ~1e6 units of u there, so the best u is the one where the sum of
+the three wastes is least. The search walks a lattice on which the middle hop's fee floor wastes
+nothing (u steps of its fee period from an aligned u), by greedy jumps whose lengths are the
+(semi)convergent denominators of the rotations' slopes (the three-gap theorem: the only moves
+that bring a rotation closer to 0), each jump measured on the exact hops. `LocalHop` prices a hop
+near one input by the last step of its swap alone (every step before ends at a fixed tick, so
+its amounts are fixed): a few µs, and the pool's exact integer output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import gcd
+
+from mev_common.amm.legs import Leg, V3Leg, last_step_start, leg_least_input, leg_out
+from mev_common.amm.sizing import _convergent_steps
+from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
+from mev_common.amm.v3_math import (
+    V3MathError,
+    compute_swap_step,
+    get_amount0_delta,
+    get_amount1_delta,
+    get_next_sqrt_price_from_amount0_rounding_up,
+    get_next_sqrt_price_from_amount1_rounding_down,
+    get_sqrt_ratio_at_tick,
+)
+
+MAX_EVALS = 48  # exact prices at most (~4 µs each)
+POLISH_EVALS = 12  # of which kept for unit moves at the end
+GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
+STEP_LIMIT = 4_000  # longest jump, in lattice steps (the flat top spans ~1e6 units)
+SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotient
+
+
+class LocalHop:
+    """One hop's exact output (and least input) for amounts near `around`."""
+
+    def __init__(self, leg: Leg, around: int) -> None:
+        self.leg = leg
+        self.v3 = isinstance(leg, V3Leg)
+        if not isinstance(leg, V3Leg):
+            reserve_in, reserve_out, fee_bps = leg
+            g = (V2_FEE_DENOMINATOR - fee_bps) / V2_FEE_DENOMINATOR
+            self.rate = g * reserve_in * reserve_out / (reserve_in + g * around) ** 2
+            self.period = 1
+            return
+        pool, down = leg.pool, leg.zero_for_one
+        self.fee, self.down = pool.fee, down
+        self.offset = last_step_start(leg, around)
+        self.out_before, sqrt_p, tick, liquidity = 0, pool.sqrt_price_x96, pool.tick, pool.liquidity
+        if self.offset > 0:
+            before = pool.swap(down, self.offset)
+            self.out_before = -(before.amount1 if down else before.amount0)
+            sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
+        self.sqrt_p, self.liquidity = sqrt_p, liquidity
+        target, _ = pool.next_initialized_tick_within_one_word(tick, down)
+        limit = min(pool.ticks) if down else max(pool.ticks)
+        target = max(target, limit) if down else min(target, limit)
+        self.sqrt_target = get_sqrt_ratio_at_tick(target)
+        self.period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
+        g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
+        r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
+        r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
+        spent = g * max(0, around - self.offset)
+        self.rate = g * r_in * r_out / (r_in + spent) ** 2
+
+    def out(self, amount: int) -> int:
+        """The hop's exact output for `amount` (leg_out's), by its last step when it can."""
+        leg = self.leg
+        if not isinstance(leg, V3Leg):
+            reserve_in, reserve_out, fee_bps = leg
+            with_fee = amount * (V2_FEE_DENOMINATOR - fee_bps)
+            return with_fee * reserve_out // (reserve_in * V2_FEE_DENOMINATOR + with_fee)
+        rest = amount - self.offset
+        if rest <= 0:
+            return leg_out(leg, amount)
+        less_fee = rest * (V3_FEE_DENOMINATOR - self.fee) // V3_FEE_DENOMINATOR
+        sqrt_p, liquidity = self.sqrt_p, self.liquidity
+        try:
+            if self.down:
+                sqrt_next = get_next_sqrt_price_from_amount0_rounding_up(
+                    sqrt_p, liquidity, less_fee, True
+                )
+                if sqrt_next <= self.sqrt_target:
+                    return leg_out(leg, amount)
+                return self.out_before + get_amount1_delta(sqrt_next, sqrt_p, liquidity, False)
+            sqrt_next = get_next_sqrt_price_from_amount1_rounding_down(
+                sqrt_p, liquidity, less_fee, True
+            )
+            if sqrt_next >= self.sqrt_target:
+                return leg_out(leg, amount)
+            return self.out_before + get_amount0_delta(sqrt_p, sqrt_next, liquidity, False)
+        except V3MathError:
+            return leg_out(leg, amount)
+
+    def least_in(self, amount_out: int) -> int | None:
+        """About the least input paying `amount_out` (the pool's exact-output swap in its last
+        step; within a wei or two of leg_least_input, which the final measure uses)."""
+        leg = self.leg
+        if not isinstance(leg, V3Leg):
+            return leg_least_input(leg, amount_out)
+        rest = amount_out - self.out_before
+        if rest <= 0:
+            return leg_least_input(leg, amount_out)
+        sqrt_next, paid, _, fee = compute_swap_step(
+            self.sqrt_p, self.sqrt_target, self.liquidity, -rest, self.fee
+        )
+        if sqrt_next == self.sqrt_target:
+            return leg_least_input(leg, amount_out)
+        return self.offset + paid + fee
+
+
+def _slope_steps(slope: float, limit: int) -> list[int]:
+    """Lattice jumps that bring a rotation of this slope (per step) back near where it was."""
+    scale = 1 << 52
+    return [q for q, _ in _convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
+
+
+def coarse_middle_search(
+    legs: Sequence[Leg], u_c: int, max_input: int | None, bound: int, gap: float = GAP_UNITS
+) -> list[int]:
+    """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
+    less and less, best last; the caller measures them on the exact path (each at its least
+    input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
+    optimum), after MAX_EVALS prices, or when no jump gains."""
+    first, middle = LocalHop(legs[0], u_c), LocalHop(legs[1], u_c)
+    last = LocalHop(legs[2], middle.out(u_c))
+    enough = bound - max(1, int(gap * last.rate))
+    evals = 0
+
+    def value(u: int) -> int | None:
+        nonlocal evals
+        evals += 1
+        x = first.least_in(u)
+        if x is None or (max_input is not None and x > max_input):
+            return None
+        return last.out(middle.out(u)) - x
+
+    period = middle.period if middle.v3 else 1
+    u0 = u_c if period == 1 else middle.offset + (u_c - middle.offset) // period * period
+    # per lattice step the middle output moves rate * period units (the output floor's turn);
+    # a V3 last hop's fee floor turns by that over its own period
+    turn = middle.rate * period
+    steps = set(_slope_steps(turn, STEP_LIMIT))
+    if last.v3 and last.period > 1:
+        steps.update(_slope_steps(turn / last.period, STEP_LIMIT))
+    moves = sorted(q * period for q in steps)
+    if period > 1:  # then off the lattice, by jumps shorter than it: a little fee waste may buy
+        # a larger cut of the others
+        moves += [q for q in _slope_steps(middle.rate, period - 1) if q not in moves]
+    best = value(u0)
+    if best is None or u0 <= 0:
+        return []
+    visited = [u0]
+
+    def climb(moves: Sequence[int], budget: int) -> None:
+        """Greedy jumps from the best u while one gains, within `budget` prices in all."""
+        nonlocal best
+        while best < enough and evals < budget:
+            for q in moves:
+                for jump in (q, -q):
+                    if evals >= budget:
+                        return
+                    u = visited[-1] + jump
+                    got = value(u) if u > 0 else None
+                    if got is None or got <= best:
+                        continue
+                    # the waste falls linearly along a jump until it wraps: double it while
+                    # it gains
+                    while evals < budget:
+                        jump *= 2
+                        ahead = value(visited[-1] + jump) if visited[-1] + jump > 0 else None
+                        if ahead is None or ahead <= got:
+                            break
+                        u, got = visited[-1] + jump, ahead
+                    best = got
+                    visited.append(u)
+                    break
+                else:
+                    continue
+                break
+            else:
+                return  # no jump gains
+
+    climb(moves, MAX_EVALS - POLISH_EVALS)
+    climb((1,), MAX_EVALS)  # then unit by unit: the slow fee floors' last turn
+    return visited
