@@ -151,6 +151,15 @@ def _verdict(ours: list[int], theirs: list[int]) -> dict[str, int]:
     }
 
 
+def verdict_note(verdict: dict[str, int], none: int, timing: str) -> str:
+    """The profit comparison as the notes of both degenbot scenarios word it."""
+    return (
+        f"vs degenbot on {verdict['compared']} cycles: ahead {verdict['ahead']}, equal "
+        f"{verdict['equal']}, behind {verdict['behind']} (max shortfall "
+        f"{verdict['max_shortfall_wei']:,} wei); degenbot found none in {none}; {timing}"
+    )
+
+
 def run(tiny: bool = False) -> ScenarioResult:
     seeds, swaps_per_pool, repeats = (1, 5, 2) if tiny else (24, 40, 3)
     pools, cycles, swaps = make_cases(seeds, swaps_per_pool)
@@ -246,12 +255,11 @@ def run(tiny: bool = False) -> ScenarioResult:
                     [profits[variant][i] for i in indices], [theirs_all[i] for i in indices]
                 )
                 none = sum(peer["cycles"][i] is None for i in indices)
-                note = (
-                    f"vs degenbot on {verdict['compared']} cycles: ahead {verdict['ahead']}, equal "
-                    f"{verdict['equal']}, behind {verdict['behind']} (max shortfall "
-                    f"{verdict['max_shortfall_wei']:,} wei); degenbot found none in {none}; "
+                note = verdict_note(
+                    verdict,
+                    none,
                     f"µs: median per cycle over the same {len(indices)} cycles on both sides"
-                    f"{vs_exact}"
+                    f"{vs_exact}",
                 )
                 result.details[f"{group} {variant}"] = {
                     **verdict,

@@ -39,9 +39,10 @@ from bench.scenarios.amm_peer import (
     _time_runs,
     _times_of,
     _verdict,
+    verdict_note,
 )
 from bench.scenarios.amm_peer import make_cases as v2_cases
-from bench.stats import RunStats, ratio, summarize
+from bench.stats import RunStats, Summary, ratio, summarize
 
 KEY = "amm_v3_vs_degenbot"
 TITLE = "V3 math and mixed V2/V3 cycle sizing vs degenbot 0.3.0"
@@ -178,21 +179,49 @@ def _peer(v2: list[V2Pool], v3: list[V3Pool], cycles: list[Cycle], swaps: list[A
     return json.loads(done.stdout), ""
 
 
-def _unequal_note(swaps: list[Any], ours: list[int | None], peer: Any) -> str:
-    """Where degenbot differs. Its complete-map tick walk (gen_ticks) starts an upward swap
-    from a negative tick with the lower boundary of the price's own bitmap word, at or below
-    the price (gen_ticks(ticks, -10, 10, up) yields -10 first), so its first step goes the
-    wrong way; ours walks the bitmap as the pool does (equal to the pool on anvil over 2,100
-    cases, tests/integration/test_v3_math_vs_pool.py)."""
+def _unequal_note(swaps: list[Any], ours: list[int | None], peer: Any) -> tuple[str, int, int]:
+    """Where degenbot differs, said plainly: (note, swaps its tick walk explains, others).
+
+    degenbot's complete-map tick walk (gen_ticks) starts an upward swap from a negative tick at
+    the lower boundary of the price's own bitmap word, at or below the price (gen_ticks(ticks,
+    -10, 10, up) yields -10 first), so its first step goes the wrong way. Ours walks the bitmap
+    as the pool does and equals the real pool on anvil in that very case
+    (tests/integration/test_v3_math_vs_pool.py: a pool at tick -207,000 swapped both ways,
+    2,100 cases to the wei). Any other difference is counted against us."""
     if peer is None:
-        return ""
+        return "", 0, 0
     off = [(p, t) for (p, t, _), a, b in zip(swaps, ours, peer["swaps"], strict=True) if a != b]
     if not off:
-        return ""
-    upward_negative = sum(t == p.token1 and p.tick < 0 for p, t in off)
-    return (
-        f" (the {len(off)} others, {upward_negative} of them upward from a negative tick: "
-        "degenbot's tick walk steps first to a word boundary below the price)"
+        return "", 0, 0
+    walk = sum(t == p.token1 and p.tick < 0 for p, t in off)
+    others = len(off) - walk
+    note = (
+        f"; the other {len(off)}: {walk} are degenbot's error, not ours (upward swaps from a "
+        "negative tick, where its tick walk first steps to the word boundary below the price; "
+        "our math equals the pool on anvil there, test_v3_math_vs_pool)"
+    )
+    if others:
+        note += f", {others} unexplained (counted as ours)"
+    return note, walk, others
+
+
+def _never_below_row(group: str, verdict: dict[str, int], none: int, peer_name: str) -> Row:
+    """Issue 13's bar as a count: cycles where our exact profit is below degenbot's (0 is the
+    bar), n = every cycle either side finds profitable, compared on the same pool states."""
+    n, behind = verdict["compared"], verdict["behind"]
+    return Row(
+        f"{group} mixed V2/V3 cycles where our profit is below degenbot's",
+        "cycles",
+        Summary(behind, behind, 1, n),
+        peer_name,
+        None,
+        None,
+        "",
+        f"never below: {'yes' if behind == 0 else 'NO'}; of n={n} cycles either side finds "
+        f"profitable: ahead {verdict['ahead']}, equal {verdict['equal']}, behind {behind} (max "
+        f"shortfall {verdict['max_shortfall_wei']:,} wei; our extra profit "
+        f"{verdict['extra_profit_wei']:,} wei in all); degenbot found none in {none}; profits "
+        "exact (degenbot's chosen input re-run through the pools' integer math)",
     )
 
 
@@ -220,6 +249,7 @@ def run(tiny: bool = False) -> ScenarioResult:
         out is not None and p.swap(t == p.token0, a).ticks_crossed > 0
         for (p, t, a), out in zip(swaps, ours_out, strict=True)
     )
+    unequal, walk_errors, unexplained = _unequal_note(swaps, ours_out, peer)
     result.rows.append(
         Row(
             f"V3 swap exact-in amount-out ({len(swaps)} swaps, {crossing} crossing ticks)",
@@ -229,14 +259,16 @@ def run(tiny: bool = False) -> ScenarioResult:
             peer_swap,
             ratio(peer_swap and peer_swap.p50, ours_swap.p50),
             "degenbot/ours time",
-            f"equal to the wei: {equal}/{len(swaps)}{_unequal_note(swaps, ours_out, peer)}; "
+            f"equal to the wei: {equal}/{len(swaps)}{unequal}; "
             f"median per swap over {len(swaps)} swaps "
             f"x {repeats} runs each side"
             if peer
             else absent,
         )
     )
-    result.details.update({"swaps": len(swaps), "swaps_equal": equal, "swaps_crossing": crossing})
+    result.details.update({"swaps": len(swaps), "swaps_equal": equal, "swaps_crossing": crossing,
+                           "swaps_degenbot_walk_error": walk_errors,
+                           "swaps_unexplained": unexplained})  # fmt: skip
 
     # degenbot's profit: its chosen input through the pools' exact math (ours, equal to the pool
     # on anvil); where its own integer math says otherwise, the chain would pay ours
@@ -259,17 +291,17 @@ def run(tiny: bool = False) -> ScenarioResult:
         calls = [lambda path=legs[i]: size_mixed(path, MAX_INPUT) for i in indices]
         ours_summary = summarize(_time_runs(calls, repeats))
         peer_summary = summarize(_times_of(peer["cycle_times_us"], indices)) if peer else None
-        note = absent
+        note, count_row = absent, None
         if peer:
             verdict = _verdict([ours[i] for i in indices], [theirs[i] for i in indices])
             none = sum(peer["cycles"][i] is None for i in indices)
-            note = (
-                f"vs degenbot on {verdict['compared']} cycles: ahead {verdict['ahead']}, equal "
-                f"{verdict['equal']}, behind {verdict['behind']} (max shortfall "
-                f"{verdict['max_shortfall_wei']:,} wei, extra {verdict['extra_profit_wei']:,} "
-                f"wei); degenbot found none in {none}; µs: median per cycle over the same "
-                f"{len(indices)} cycles x {repeats} runs each side"
+            note = verdict_note(
+                verdict,
+                none,
+                f"µs: median per cycle over the same {len(indices)} cycles x {repeats} runs "
+                "each side",
             )
+            count_row = _never_below_row(group, verdict, none, peer_name)
             result.details[f"{group} mixed"] = {
                 **verdict,
                 "degenbot_none": none,
@@ -289,4 +321,6 @@ def run(tiny: bool = False) -> ScenarioResult:
                 note,
             )
         )
+        if count_row is not None:
+            result.rows.append(count_row)
     return result
