@@ -9,9 +9,12 @@ continuous curve is flat over ~1e6 units of u there, so the best u is the one wh
 the three wastes is least. The search walks a lattice on which the middle hop's fee floor wastes
 nothing (u steps of its fee period from an aligned u), by greedy jumps whose lengths are the
 (semi)convergent denominators of the rotations' slopes (the three-gap theorem: the only moves
-that bring a rotation closer to 0), each jump measured on the exact hops. `LocalHop` prices a hop
-near one input by the last step of its swap alone (every step before ends at a fixed tick, so
-its amounts are fixed): a few µs, and the pool's exact integer output.
+that bring a rotation closer to 0), doubled while it gains, each measured on the exact hops;
+then with moves straight to the fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit,
+so when two ramp against each other no short jump gains: make_cases(8) had such a cycle); then
+unit by unit. At most MAX_EVALS prices (~4 µs each), so detect's hot path stays bounded.
+`LocalHop` prices a hop near one input by the last step of its swap alone (every step before
+ends at a fixed tick, so its amounts are fixed): a few µs, and the pool's exact integer output.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from mev_common.amm.v3_math import (
     get_sqrt_ratio_at_tick,
 )
 
-MAX_EVALS = 48  # exact prices at most (~4 µs each)
+MAX_EVALS = 72  # exact prices at most (~4 µs each)
+JUMP_EVALS = 36  # of which for the jumps alone
 POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
 STEP_LIMIT = 4_000  # longest jump, in lattice steps (the flat top spans ~1e6 units)
@@ -161,11 +165,28 @@ def coarse_middle_search(
         return []
     visited = [u0]
 
-    def climb(moves: Sequence[int], budget: int) -> None:
+    def aligning(u: int) -> list[int]:
+        """Moves from u to the nearest u each V3 fee floor wastes nothing at (the middle hop's
+        input, or the least u whose middle output the last hop's floor leaves whole): their
+        wastes ramp slowly, so no short jump reaches the wrap."""
+        found = []
+        if middle.v3 and period > 1:
+            low = middle.offset + (u - middle.offset) // period * period
+            found += [low - u, low + period - u]
+        if last.v3 and last.period > 1:
+            z = middle.out(u)
+            low = last.offset + (z - last.offset) // last.period * last.period
+            for target in (low, low + last.period):
+                least = middle.least_in(target)
+                if least is not None:
+                    found.append(least - u)
+        return [q for q in found if q]
+
+    def climb(moves: Sequence[int], budget: int, align: bool = False) -> None:
         """Greedy jumps from the best u while one gains, within `budget` prices in all."""
         nonlocal best
         while best < enough and evals < budget:
-            for q in moves:
+            for q in (*aligning(visited[-1]), *moves) if align else moves:
                 for jump in (q, -q):
                     if evals >= budget:
                         return
@@ -190,6 +211,9 @@ def coarse_middle_search(
             else:
                 return  # no jump gains
 
-    climb(moves, MAX_EVALS - POLISH_EVALS)
-    climb((1,), MAX_EVALS)  # then unit by unit: the slow fee floors' last turn
+    # the jumps first; then with the moves to the fee floors' wraps too (from the best so far,
+    # so never worse); then unit by unit (the slow fee floors' last turn)
+    climb(moves, JUMP_EVALS)
+    climb(moves, MAX_EVALS - POLISH_EVALS, align=True)
+    climb((1,), MAX_EVALS)
     return visited
