@@ -67,23 +67,24 @@ def exact_profit(cycle: UniswapLpCycle, amount_in: int) -> int:
     return amount - amount_in
 
 
-def main(path: str) -> None:
-    logging.disable(logging.WARNING)
-    case = json.loads(Path(path).read_text())
-    repeats = int(case["repeats"])
-    tokens, pools = build_pools(case)
-
-    swaps = [(pools[p], tokens[t], amount) for p, t, amount in case["swaps"]]
-    swap_out = [pool.calculate_tokens_out_from_tokens_in(t, a) for pool, t, a in swaps]
-    swap_runs = []
+def time_swaps(swaps: list[Any], one_swap: Any, repeats: int) -> list[list[float]]:
+    """[p50, p95] µs of `one_swap(*swap)` over all swaps, once per repeat."""
+    runs = []
     for _ in range(repeats):
         times = []
-        for pool, token, amount in swaps:
+        for swap in swaps:
             started = time.perf_counter_ns()
-            pool.calculate_tokens_out_from_tokens_in(token, amount)
+            one_swap(*swap)
             times.append((time.perf_counter_ns() - started) / 1e3)
-        swap_runs.append([quantile(times, 0.5), quantile(times, 0.95)])
+        runs.append([quantile(times, 0.5), quantile(times, 0.95)])
+    return runs
 
+
+def run_cycles(
+    case: dict[str, Any], tokens: dict[str, Any], pools: dict[str, Any], exact: Any
+) -> tuple[list[dict[str, Any] | None], list[list[float]]]:
+    """degenbot's answer for every cycle of the case (first repeat), with `exact(cycle, input)`
+    its exact profit, and the µs of every cycle (found or not) per repeat."""
     cycles = [
         UniswapLpCycle(
             input_token=tokens[c["input_token"]],
@@ -94,8 +95,8 @@ def main(path: str) -> None:
         for i, c in enumerate(case["cycles"])
     ]
     answers: list[dict[str, Any] | None] = []
-    cycle_times: list[list[float]] = []  # per repeat, µs of every cycle (found or not)
-    for run in range(repeats):
+    cycle_times: list[list[float]] = []
+    for run in range(int(case["repeats"])):
         times = []
         for cycle in cycles:
             started = time.perf_counter_ns()
@@ -111,11 +112,15 @@ def main(path: str) -> None:
                     else {
                         "amount_in": found.input_amount,
                         "profit_reported": found.profit_amount,
-                        "profit_exact": exact_profit(cycle, found.input_amount),
+                        "profit_exact": exact(cycle, found.input_amount),
                     }
                 )
         cycle_times.append(times)
+    return answers, cycle_times
 
+
+def emit(swap_out: list[Any], swap_runs: Any, answers: Any, cycle_times: Any) -> None:
+    """The answers as the scenario reads them (JSON on stdout)."""
     json.dump(
         {
             "version": version("degenbot"),
@@ -126,6 +131,19 @@ def main(path: str) -> None:
         },
         sys.stdout,
     )
+
+
+def main(path: str) -> None:
+    logging.disable(logging.WARNING)
+    case = json.loads(Path(path).read_text())
+    tokens, pools = build_pools(case)
+
+    swaps = [(pools[p], tokens[t], amount) for p, t, amount in case["swaps"]]
+    swap_out = [pool.calculate_tokens_out_from_tokens_in(t, a) for pool, t, a in swaps]
+    swap_runs = time_swaps(
+        swaps, lambda pool, t, a: pool.calculate_tokens_out_from_tokens_in(t, a), case["repeats"]
+    )
+    emit(swap_out, swap_runs, *run_cycles(case, tokens, pools, exact_profit))
 
 
 if __name__ == "__main__":

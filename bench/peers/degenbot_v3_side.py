@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from importlib.metadata import version
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -30,9 +28,7 @@ from degenbot.uniswap.types import (
     UniswapV3PoolState,
 )
 from degenbot.uniswap.v3_liquidity_pool import UniswapV3Pool
-from degenbot_side import build_pools
-
-from bench.stats import quantile
+from degenbot_side import build_pools, emit, run_cycles, time_swaps
 
 
 def build_v3(p: dict[str, Any], tokens: dict[str, Any]) -> UniswapV3Pool:
@@ -77,7 +73,6 @@ def exact_profit(cycle: UniswapLpCycle, amount_in: int) -> int:
 def main(path: str) -> None:
     logging.disable(logging.WARNING)
     case = json.loads(Path(path).read_text())
-    repeats = int(case["repeats"])
     tokens, pools = build_pools(case)
     for p in case["v3_pools"]:
         pools[p["address"]] = build_v3(p, tokens)
@@ -91,57 +86,8 @@ def main(path: str) -> None:
             return None
 
     swap_out = [one_swap(*s) for s in swaps]
-    swap_runs = []
-    for _ in range(repeats):
-        times = []
-        for pool, token, amount in swaps:
-            started = time.perf_counter_ns()
-            one_swap(pool, token, amount)
-            times.append((time.perf_counter_ns() - started) / 1e3)
-        swap_runs.append([quantile(times, 0.5), quantile(times, 0.95)])
-
-    cycles = [
-        UniswapLpCycle(
-            input_token=tokens[c["input_token"]],
-            swap_pools=[pools[a] for a in c["pools"]],
-            id=str(i),
-            max_input=int(case["max_input"]),
-        )
-        for i, c in enumerate(case["cycles"])
-    ]
-    answers: list[dict[str, Any] | None] = []
-    cycle_times: list[list[float]] = []
-    for run in range(repeats):
-        times = []
-        for cycle in cycles:
-            started = time.perf_counter_ns()
-            try:
-                found = cycle.calculate()
-            except DegenbotError:
-                found = None
-            times.append((time.perf_counter_ns() - started) / 1e3)
-            if run == 0:
-                answers.append(
-                    None
-                    if found is None
-                    else {
-                        "amount_in": found.input_amount,
-                        "profit_reported": found.profit_amount,
-                        "profit_exact": exact_profit(cycle, found.input_amount),
-                    }
-                )
-        cycle_times.append(times)
-
-    json.dump(
-        {
-            "version": version("degenbot"),
-            "swaps": swap_out,
-            "swap_runs_us": swap_runs,
-            "cycles": answers,
-            "cycle_times_us": cycle_times,
-        },
-        sys.stdout,
-    )
+    swap_runs = time_swaps(swaps, one_swap, int(case["repeats"]))
+    emit(swap_out, swap_runs, *run_cycles(case, tokens, pools, exact_profit))
 
 
 if __name__ == "__main__":
