@@ -160,9 +160,10 @@ def coarse_middle_search(
     if period > 1:  # then off the lattice, by jumps shorter than it: a little fee waste may buy
         # a larger cut of the others
         moves += [q for q in _slope_steps(middle.rate, period - 1) if q not in moves]
-    best = value(u0)
-    if best is None or u0 <= 0:
+    start = value(u0) if u0 > 0 else None
+    if start is None:
         return []
+    best = start
     visited = [u0]
 
     def aligning(u: int) -> list[int]:
