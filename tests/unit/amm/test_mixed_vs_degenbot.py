@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mev_common.amm.legs import Leg, V3Leg, leg_least_input, path_amounts
+from mev_common.amm.coarse_search import LocalHop
+from mev_common.amm.legs import Leg, V3Leg, leg_least_input, leg_out, path_amounts
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.v3 import V3Pool
 
@@ -81,3 +82,23 @@ def test_three_pool_through_two_coarse_tokens_never_below_degenbot(fixture: dict
     for near in range(u - 40, u + 41):
         x = leg_least_input(legs[0], near)
         assert x is None or profit(x, legs) <= trade.profit
+
+
+def test_local_hop_is_the_pools_exact_swap() -> None:
+    """coarse_search prices hops by their last swap step alone: the same integers as the whole
+    swap (leg_out, equal to the pool on anvil), near its anchor and far off it (other steps,
+    where it falls back to the whole swap)."""
+    for c in FIXTURES:
+        legs = [leg_of(s) for s in c["legs"]]
+        amounts = path_amounts(int(c["degenbot_input"]), legs)
+        for leg, amount in zip(legs, amounts, strict=False):
+            hop = LocalHop(leg, amount)
+            probes = [amount + d for d in range(-300, 300, 7)]
+            probes += [amount * k // 8 for k in (1, 4, 7, 9, 12, 16, 64)]
+            assert [hop.out(a) for a in probes] == [leg_out(leg, a) for a in probes]
+            for a in probes[::9]:
+                want = leg_out(leg, a)
+                if want > 0:
+                    least = hop.least_in(want)
+                    exact = leg_least_input(leg, want)
+                    assert least is not None and exact is not None and abs(least - exact) <= 2
