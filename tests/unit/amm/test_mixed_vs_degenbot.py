@@ -1,5 +1,5 @@
 """The cycles where our mixed V2/V3 sizing once earned less than degenbot 0.3.0 (bench
-amm_v3_peer's seeded cases; "of8seeds": make_cases(8, ...), wider than the bench's 3), with
+amm_v3_peer's seeded cases; "ofNseeds": make_cases(N, ...), wider than the bench's 3), with
 their exact pool states (fixtures/mixed_vs_degenbot.json): degenbot's input re-run through the
 exact integer math is the bar, and a brute force around the answers shows none earns more."""
 

@@ -11,7 +11,7 @@ nothing (u steps of its fee period from an aligned u), by greedy jumps whose len
 (semi)convergent denominators of the rotations' slopes (the three-gap theorem: the only moves
 that bring a rotation closer to 0), doubled while it gains, each measured on the exact hops;
 then with moves straight to the fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit,
-so when two ramp against each other no short jump gains: make_cases(8) had such a cycle); then
+so when two ramp against each other no short jump gains: make_cases(8) had such cycles); then
 unit by unit. At most MAX_EVALS prices (~4 µs each), so detect's hot path stays bounded.
 `LocalHop` prices a hop near one input by the last step of its swap alone (every step before
 ends at a fixed tick, so its amounts are fixed): a few µs, and the pool's exact integer output.
@@ -36,7 +36,7 @@ from mev_common.amm.v3_math import (
     get_sqrt_ratio_at_tick,
 )
 
-MAX_EVALS = 72  # exact prices at most (~4 µs each)
+MAX_EVALS = 96  # exact prices at most (~4 µs each)
 JUMP_EVALS = 36  # of which for the jumps alone
 POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
