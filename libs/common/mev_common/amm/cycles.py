@@ -11,7 +11,7 @@ distinct cycles: only one of them can profit at a time, and which one depends on
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import product
 from typing import NamedTuple
 
@@ -158,9 +158,13 @@ def may_profit(cycle: Cycle, pools: Mapping[str, V2Pool]) -> bool:
 
 
 class CycleIndex:
-    """Cycles by the pools they pass through, so a trigger searches only what it touched."""
+    """Cycles by the pools they pass through, so a trigger searches only what it touched.
 
-    __slots__ = ("_by_pool", "cycles")
+    `touching` remembers its answers (up to MEMO_SIZE pool sets): a pending swap's pools are
+    one of a few paths, asked again at every trigger, and the index never changes."""
+
+    __slots__ = ("_by_pool", "_memo", "cycles")
+    MEMO_SIZE = 4096
 
     def __init__(self, cycles: Sequence[Cycle]) -> None:
         self.cycles: tuple[Cycle, ...] = tuple(cycles)
@@ -171,6 +175,7 @@ class CycleIndex:
         self._by_pool: dict[str, tuple[int, ...]] = {
             pool: tuple(positions) for pool, positions in by_pool.items()
         }
+        self._memo: dict[frozenset[str], tuple[tuple[Cycle, ...], frozenset[str]]] = {}
 
     def of_pool(self, pool: str) -> tuple[Cycle, ...]:
         """The cycles through one pool, in the index's order."""
@@ -178,7 +183,25 @@ class CycleIndex:
 
     def touching(self, pools: Iterable[str]) -> list[Cycle]:
         """Each cycle through any of `pools` once, in the index's order (deterministic)."""
-        positions: set[int] = set()
-        for pool in pools:
-            positions.update(self._by_pool.get(pool, ()))
-        return [self.cycles[i] for i in sorted(positions)]
+        return list(self._touching(frozenset(pools))[0])
+
+    def pools_touching(self, pools: Iterable[str]) -> frozenset[str]:
+        """Every pool of the cycles `touching` gives: what a search of them reads."""
+        return self._touching(frozenset(pools))[1]
+
+    def _touching(self, key: frozenset[str]) -> tuple[tuple[Cycle, ...], frozenset[str]]:
+        found = self._memo.get(key)
+        if found is None:
+            positions: set[int] = set()
+            for pool in key:
+                positions.update(self._by_pool.get(pool, ()))
+            cycles = tuple(self.cycles[i] for i in sorted(positions))
+            found = cycles, frozenset(hop.pool for cycle in cycles for hop in cycle.hops)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def only(self, keep: Callable[[Cycle], bool]) -> CycleIndex:
+        """The index of the cycles `keep` admits (detect's backruns: V2 pairs only)."""
+        return CycleIndex([cycle for cycle in self.cycles if keep(cycle)])
