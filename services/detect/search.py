@@ -22,7 +22,7 @@ from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
-from mev_common.messages import Block, Hop, Opportunity, PendingTx
+from mev_common.messages import Block, Hop, Opportunity, PendingTx, Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
 
 # Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
@@ -57,7 +57,7 @@ def max_fee_per_gas(base_fee: int, priority_fee: int, cap: int) -> int:
     return min(cap, 2 * base_fee + priority_fee)
 
 
-def strategy_for(cycle: Cycle, backrun: bool) -> str:
+def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
     if backrun:
         return "backrun"
     return "cross_dex_arbitrage" if len(cycle.hops) == 2 else "cyclic_arbitrage"
@@ -67,7 +67,7 @@ def strategy_for(cycle: Cycle, backrun: bool) -> str:
 class Found:
     """A sized, profitable cycle and the numbers that made it pass."""
 
-    strategy: str
+    strategy: Strategy
     cycle: Cycle
     trade: CycleTrade
     gas: int
@@ -92,7 +92,7 @@ class _Candidate:
 
     net_bound: int  # the bound minus the gas cost: no exact net profit can exceed it
     order: int
-    strategy: str
+    strategy: Strategy
     cycle: Cycle
     gas: int
     max_fee: int
@@ -104,14 +104,14 @@ class _Candidate:
 class _Plan(NamedTuple):
     """What every cycle of one hop count shares in one search."""
 
-    name: str
+    name: Strategy
     max_fee: int
     min_profit: int
     v2_gas: int
 
 
 def _plan(
-    name: str, hops: int, strategies: StrategiesSettings, base_fee: int, priority_fee: int
+    name: Strategy, hops: int, strategies: StrategiesSettings, base_fee: int, priority_fee: int
 ) -> _Plan | None:
     """None if the strategy is off or takes no cycle this long."""
     cfg: StrategySettings | None = getattr(strategies, name)
@@ -148,10 +148,16 @@ def search(
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
     local: dict[str, V2Pool | V3Pool] = {}
+    missing = False
     for cycle in cycles:
         for hop in cycle.hops:
-            if hop.pool not in local and (pool := pools.get(hop.pool)) is not None:
-                local[hop.pool] = pool
+            if hop.pool not in local:
+                if (pool := pools.get(hop.pool)) is not None:
+                    local[hop.pool] = pool
+                else:
+                    missing = True
+    # per cycle, only when needed: which of its pools are missing or V3 (usually none)
+    each = missing or any(isinstance(pool, V3Pool) for pool in local.values())
     plans: dict[int, _Plan | None] = {}  # by hop count: the strategy's name and limits
     candidates: list[_Candidate] = []
     for cycle in cycles:
@@ -162,15 +168,14 @@ def search(
         )  # fmt: skip
         if plan is None:
             continue
-        hop_pools = [local.get(hop.pool) for hop in hops]
-        if None in hop_pools:
-            continue
         v3_hops = 0
-        for pool in hop_pools:
-            if isinstance(pool, V3Pool):
-                v3_hops += 1
-        if v3_hops and backrun and not BACKRUN_THROUGH_V3:
-            continue
+        if each:
+            hop_pools = [local.get(hop.pool) for hop in hops]
+            if None in hop_pools:
+                continue
+            v3_hops = sum(isinstance(pool, V3Pool) for pool in hop_pools)
+            if v3_hops and backrun and not BACKRUN_THROUGH_V3:
+                continue
         stats.searched += 1
         gas = plan.v2_gas if not v3_hops else gas_estimate(n, v3_hops)
         needed = gas * plan.max_fee + plan.min_profit
@@ -265,12 +270,17 @@ def to_opportunity(
     victim: PendingTx | None = None,
     deadline_blocks: int = DEADLINE_BLOCKS,
 ) -> Opportunity:
+    """The message for a found cycle. Built without pydantic's validation (a quarter of a
+    backrun's CPU): every value is already what the schema demands (checksummed addresses
+    from the registry, the trigger a validated hash, non-negative amounts), consumers validate
+    what they read, and tests/unit/detect/test_opportunity_build.py checks that validating
+    each one changes nothing."""
     hops = []
     amount = found.trade.amount_in
     for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
         pool = pools[hop.pool]
         hops.append(
-            Hop(
+            Hop.model_construct(
                 kind="v3" if isinstance(pool, V3Pool) else "v2",
                 pool=hop.pool,
                 token_in=hop.token_in,
@@ -281,7 +291,7 @@ def to_opportunity(
             )
         )
         amount = out
-    return Opportunity(
+    return Opportunity.model_construct(
         id=opportunity_id(found.strategy, trigger, block.hash, found.cycle),
         chain_id=block.chain_id,
         strategy=found.strategy,

@@ -133,10 +133,14 @@ def _triangle(
 def cycle_reserves(cycle: Cycle, pools: Mapping[str, V2Pool]) -> list[tuple[int, int, int]]:
     """(reserve_in, reserve_out, fee_bps) per hop from the pools' current states."""
     path = []
-    for hop in cycle.hops:
+    for hop in cycle.hops:  # V2Pool.reserves inlined: detect runs this for every cycle searched
         pool = pools[hop.pool]
-        reserve_in, reserve_out = pool.reserves(hop.token_in)
-        path.append((reserve_in, reserve_out, pool.fee_bps))
+        if hop.token_in == pool.token0:
+            path.append((pool.reserve0, pool.reserve1, pool.fee_bps))
+        elif hop.token_in == pool.token1:
+            path.append((pool.reserve1, pool.reserve0, pool.fee_bps))
+        else:
+            raise KeyError(f"{hop.token_in} is not a token of pool {pool.address}")
     return path
 
 
