@@ -355,19 +355,21 @@ class Detector:
         trigger: str | None,
     ) -> None:
         """Publish all at once (pipelined; every ack awaited before the trigger is acked), then
-        time the trigger."""
-        await asyncio.gather(
-            *(
-                self.rt.bus.publish(
-                    subjects.opportunities(self.rt.chain_id, opp.strategy),
-                    opp,
-                    msg_id=opp.id,
-                    trace=env.trace,
-                    seen_ns=env.seen_ns,
-                )
-                for opp in opportunities
+        time the trigger. One is awaited as it is (a gather's task costs ~30 µs a trigger)."""
+        sends = [
+            self.rt.bus.publish(
+                subjects.opportunities(self.rt.chain_id, opp.strategy),
+                opp,
+                msg_id=opp.id,
+                trace=env.trace,
+                seen_ns=env.seen_ns,
             )
-        )
+            for opp in opportunities
+        ]
+        if len(sends) == 1:
+            await sends[0]
+        elif sends:
+            await asyncio.gather(*sends)
         self.published += len(opportunities)
         if trigger is not None:
             elapsed = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
