@@ -20,12 +20,11 @@ import os
 import pstats
 import time
 from dataclasses import dataclass, field
+from math import isqrt, sqrt
 from pathlib import Path
 from typing import Any
 
 from eth_utils import to_checksum_address
-from math import isqrt, sqrt
-
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.amm.v3 import TICK_SPACING, V3Pool
 from mev_common.amm.v3_math import get_tick_at_sqrt_ratio
