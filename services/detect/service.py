@@ -116,6 +116,7 @@ class Detector:
                 "block": self.registry.block_number,
                 "searched": self.stats.searched,
                 "below_min_profit": self.stats.below_min_profit,
+                "outranked": self.stats.outranked,  # never sized: a better one was proven first
                 "skipped_logs": self.registry.skipped_logs,
                 "backruns_crowded": self.crowded,
                 "backruns_withdrawn": self.withdrawn,
