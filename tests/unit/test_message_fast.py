@@ -5,6 +5,8 @@ pydantic accepts, with equal values, and refuses the rest with pydantic's own re
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -120,3 +122,10 @@ def test_hostile_payloads_are_refused(over: dict[str, Any]) -> None:
     assert message_fast.pending_tx(payload(**over)) is None
     with pytest.raises(MessageError, match="invalid PendingTx"):
         decode(PendingTx, dumps(payload(**over)))
+
+
+@pytest.mark.parametrize("first", ["mev_common.message_fast", "mev_common.messages"])
+def test_the_hand_check_is_registered_whichever_module_is_imported_first(first: str) -> None:
+    code = f"import {first}; from mev_common import messages; print(len(messages._FAST))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mev_common import messages
 from mev_common.messages import (
     SCHEMA_VERSION,
     PendingTx,
@@ -67,3 +68,6 @@ def pending_tx(data: dict[str, Any]) -> PendingTx | None:
         return None
     fields_set = {("sender" if key == "from" else key) for key in data}
     return PendingTx.model_construct(fields_set, **fields)
+
+
+messages._FAST[PendingTx] = pending_tx  # whichever of the two modules is imported first

@@ -378,6 +378,5 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-from mev_common import message_fast  # noqa: E402  (it reads the validators above)
-
-_FAST[PendingTx] = message_fast.pending_tx
+# registers its hand checks in _FAST (it reads the validators above, so it is imported last)
+from mev_common import message_fast  # noqa: E402, F401
