@@ -11,7 +11,9 @@ sustained if its p95 < 3 ms, every tx was processed within a short grace, and th
 reached 90% of the rate. The baseline is the bare floor at the same rates: a nats-py consumer
 that only acks. With `replicas` > 1 (the full run also tries 2), detect replicas share the
 mempool consumer (docs/RUNBOOK.md). Ingest's RPC side is not in these numbers (scenario 3 and
-the burst row are), and the generator shares the 2 cores with NATS and detect.
+the burst row are), and the generator shares the 2 cores with NATS and detect. A first row
+gives detect's own CPU per trigger in process (bench/detect_profile.py: no NATS, exact samples),
+which others' load on a shared machine moves far less than any latency.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mev_common.bus import Bus
 from mev_common.subjects import StreamSpec
 from mev_ops.pipeline_status import total
 
+from bench import detect_profile
 from bench.pacing import paced
 from bench.results import Row, ScenarioResult
 from bench.scenarios.bus_floor import STREAM, raw_consume
@@ -313,6 +316,17 @@ async def _measure(tiny: bool) -> ScenarioResult:
         else ([250.0, 500.0, 1000.0, 2000.0, 3000.0, 4000.0], 2.0, 2, (1, 2))
     )
     result = ScenarioResult(KEY, TITLE)
+    # detect's own work, no NATS: the same kind of triggers through the Detector in process
+    inside = await asyncio.to_thread(detect_profile.measure, 300 if tiny else 3000)
+    result.rows.append(
+        Row(
+            "detect in process, no NATS: CPU per trigger (bench/detect_profile.py)",
+            "µs",
+            summarize([run_stats(inside["samples"])]),
+            note=f"exact per-trigger CPU; {inside['published'].get('opportunities', 0):,} "
+            f"opportunities for {inside['n']:,} triggers; load {inside['load'][0]:.1f}",
+        )
+    )
     for replicas in replica_counts:
         with devnet_stack() as stack:
             stack.start("ingest")

@@ -11,7 +11,7 @@ tokens and pools are never added.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from eth_utils import keccak, to_checksum_address
@@ -23,6 +23,25 @@ from mev_common.messages import Block, Log
 
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 PAIR_CREATED_TOPIC = "0x" + keccak(text="PairCreated(address,address,address,uint256)").hex()
+
+
+class PairView(Mapping[tuple[str, str], V2Pool]):
+    """One DEX's pairs by `pair_key`, read through to the live pools: what a pending swap's
+    path looks up, without copying every pair per trigger."""
+
+    __slots__ = ("_addresses", "_pools")
+
+    def __init__(self, addresses: Mapping[tuple[str, str], str], pools: Mapping[str, V2Pool]):
+        self._addresses, self._pools = addresses, pools
+
+    def __getitem__(self, key: tuple[str, str]) -> V2Pool:
+        return self._pools[self._addresses[key]]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._addresses)
+
+    def __len__(self) -> int:
+        return len(self._addresses)
 
 
 class RewindTooDeep(Exception):

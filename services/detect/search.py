@@ -14,14 +14,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves, may_profit
+from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
-from mev_common.messages import Block, Hop, Opportunity, PendingTx
+from mev_common.messages import Block, Hop, Opportunity, PendingTx, Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
 
 # Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
@@ -56,7 +57,7 @@ def max_fee_per_gas(base_fee: int, priority_fee: int, cap: int) -> int:
     return min(cap, 2 * base_fee + priority_fee)
 
 
-def strategy_for(cycle: Cycle, backrun: bool) -> str:
+def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
     if backrun:
         return "backrun"
     return "cross_dex_arbitrage" if len(cycle.hops) == 2 else "cyclic_arbitrage"
@@ -66,7 +67,7 @@ def strategy_for(cycle: Cycle, backrun: bool) -> str:
 class Found:
     """A sized, profitable cycle and the numbers that made it pass."""
 
-    strategy: str
+    strategy: Strategy
     cycle: Cycle
     trade: CycleTrade
     gas: int
@@ -82,6 +83,42 @@ class SearchStats:
     searched: int = 0
     unprofitable: int = 0
     below_min_profit: int = 0
+    outranked: int = 0  # never sized: a better one (or one sharing its pools) was proven first
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A cycle whose profit bound pays its gas and minimum: worth sizing if it can still win."""
+
+    net_bound: int  # the bound minus the gas cost: no exact net profit can exceed it
+    order: int
+    strategy: Strategy
+    cycle: Cycle
+    gas: int
+    max_fee: int
+    min_profit: int
+    path: list[tuple[int, int, int]] | None  # V2 only: (reserve_in, reserve_out, fee) per hop
+    legs: Any  # with a V3 hop: its legs for size_mixed
+
+
+class _Plan(NamedTuple):
+    """What every cycle of one hop count shares in one search."""
+
+    name: Strategy
+    max_fee: int
+    min_profit: int
+    v2_gas: int
+
+
+def _plan(
+    name: Strategy, hops: int, strategies: StrategiesSettings, base_fee: int, priority_fee: int
+) -> _Plan | None:
+    """None if the strategy is off or takes no cycle this long."""
+    cfg: StrategySettings | None = getattr(strategies, name)
+    if cfg is None or not cfg.enabled or hops > cfg.max_hops:
+        return None
+    max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
+    return _Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
 
 
 def search(
@@ -95,78 +132,124 @@ def search(
     max_input: int | None = None,
     stats: SearchStats | None = None,
 ) -> list[Found]:
-    """Size every given cycle; keep those whose profit after gas meets the strategy's minimum.
+    """Size the given cycles; keep those whose profit after gas meets the strategy's minimum.
     Best first, at most MAX_PER_TRIGGER; for a backrun only pool-disjoint ones (they all
     follow one victim: of two sharing a pool, only the first to land can succeed).
 
-    Cheap filters first: `may_profit` (marginal rates, exact) drops a cycle no input can
-    profit on, and the profit bound drops one that cannot pay its gas and minimum; only the
-    rest are sized. A cycle is counted `unprofitable` when no input profits and
-    `below_min_profit` when its best (bounded) profit is under gas plus the minimum."""
+    Cheap filters first: the marginal rates (exact: the composed curve's A <= B) drop a cycle
+    no input can profit on, and the profit bound drops one that cannot pay its gas and minimum.
+    The rest are sized lazily, best bound first (`_select`): the result is the one sizing them
+    all would give, but a cycle whose bound is below an exact profit already kept (for a
+    backrun: one sharing a pool with it, so it could not be kept) is never sized. A cycle is
+    counted `unprofitable` when no input profits, `below_min_profit` when its best (bounded)
+    profit is under gas plus the minimum, `outranked` when it was never sized."""
     stats = stats if stats is not None else SearchStats()
-    found: list[Found] = []
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
     local: dict[str, V2Pool | V3Pool] = {}
+    missing = False
     for cycle in cycles:
         for hop in cycle.hops:
-            if hop.pool not in local and (pool := pools.get(hop.pool)) is not None:
-                local[hop.pool] = pool
+            if hop.pool not in local:
+                if (pool := pools.get(hop.pool)) is not None:
+                    local[hop.pool] = pool
+                else:
+                    missing = True
+    # per cycle, only when needed: which of its pools are missing or V3 (usually none)
+    each = missing or any(isinstance(pool, V3Pool) for pool in local.values())
+    plans: dict[int, _Plan | None] = {}  # by hop count: the strategy's name and limits
+    candidates: list[_Candidate] = []
     for cycle in cycles:
-        name = strategy_for(cycle, backrun)
-        cfg: StrategySettings | None = getattr(strategies, name)
-        if cfg is None or not cfg.enabled or len(cycle.hops) > cfg.max_hops:
+        hops = cycle.hops
+        n = len(hops)
+        plan = plans[n] if n in plans else plans.setdefault(
+            n, _plan(strategy_for(cycle, backrun), n, strategies, base_fee, priority_fee)
+        )  # fmt: skip
+        if plan is None:
             continue
-        if any(hop.pool not in local for hop in cycle.hops):
-            continue
-        v3_hops = sum(isinstance(local[hop.pool], V3Pool) for hop in cycle.hops)
-        if backrun and v3_hops and not BACKRUN_THROUGH_V3:
-            continue
+        v3_hops = 0
+        if each:
+            hop_pools = [local.get(hop.pool) for hop in hops]
+            if None in hop_pools:
+                continue
+            v3_hops = sum(isinstance(pool, V3Pool) for pool in hop_pools)
+            if v3_hops and backrun and not BACKRUN_THROUGH_V3:
+                continue
         stats.searched += 1
-        if not v3_hops and not may_profit(cycle, local):  # type: ignore[arg-type]
-            stats.unprofitable += 1
-            continue
-        gas = gas_estimate(len(cycle.hops), v3_hops)
-        max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
-        needed = gas * max_fee + max(cfg.min_profit, 1)
+        gas = plan.v2_gas if not v3_hops else gas_estimate(n, v3_hops)
+        needed = gas * plan.max_fee + plan.min_profit
+        path, legs = None, None
         if v3_hops:
             legs = cycle_legs(cycle, local)
             # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
-            bound = continuous_optimum(legs, max_input)[1] + len(legs) + 1
+            bound = continuous_optimum(legs, max_input)[1] + n + 1
         else:
             path = cycle_reserves(cycle, local)  # type: ignore[arg-type]
-            bound = profit_bound(path, max_input)
+            bound = profit_bound(path, max_input)  # 0 where no input can profit at all
         if bound < needed:
-            if bound < 1 or (v3_hops and bound <= len(cycle.hops) + 1):
+            if bound < 1 or (v3_hops and bound <= n + 1):
                 stats.unprofitable += 1
             else:
                 stats.below_min_profit += 1
             continue
-        trade = size_mixed(legs, max_input) if v3_hops else size_trade(path, max_input)
-        if trade is None:
-            stats.unprofitable += 1
-            continue
-        candidate = Found(name, cycle, trade, gas, max_fee)
-        if candidate.net_profit < max(cfg.min_profit, 1):
-            stats.below_min_profit += 1
-            continue
-        found.append(candidate)
-    found.sort(key=lambda f: (-f.net_profit, f.cycle.pools))
-    if backrun:
-        found = _pool_disjoint(found)
-    return found[:MAX_PER_TRIGGER]
+        candidates.append(
+            _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
+                       plan.max_fee, plan.min_profit, path, legs)
+        )  # fmt: skip
+    return _select(candidates, backrun, max_input, stats)
 
 
-def _pool_disjoint(found: list[Found]) -> list[Found]:
-    """Best first, each sharing no pool with a better one kept before it."""
+def _key(found: Found) -> tuple[int, tuple[str, ...]]:
+    """The order results are ranked in: best net profit first, then by pools."""
+    return -found.net_profit, found.cycle.pools
+
+
+def _select(
+    candidates: list[_Candidate], backrun: bool, max_input: int | None, stats: SearchStats
+) -> list[Found]:
+    """What sorting every sized candidate by `_key` and keeping (for a backrun) each one that
+    shares no pool with a better one kept before, up to MAX_PER_TRIGGER, would keep; sizing a
+    candidate only while its bound could still beat the best sized one still eligible."""
+    pending = sorted(candidates, key=lambda c: (-c.net_bound, c.order))  # unsized, best first
+    sized: list[Found] = []
     kept: list[Found] = []
     used: set[str] = set()
-    for f in found:
-        if used.isdisjoint(f.cycle.pools):
-            kept.append(f)
-            used.update(f.cycle.pools)
+    while len(kept) < MAX_PER_TRIGGER and (pending or sized):
+        best = min(sized, key=_key, default=None)
+        # an exact tie with a bound is sized too: the pools break it
+        if pending and (best is None or best.net_profit <= pending[0].net_bound):
+            found = _size(pending.pop(0), max_input, stats)
+            if found is not None:
+                sized.append(found)
+            continue
+        assert best is not None
+        kept.append(best)
+        sized.remove(best)
+        if backrun:  # of those sharing a pool with it, none can be kept: never size them
+            used.update(best.cycle.pools)
+            before = len(pending)
+            pending = [c for c in pending if used.isdisjoint(c.cycle.pools)]
+            stats.outranked += before - len(pending)
+            sized = [f for f in sized if used.isdisjoint(f.cycle.pools)]
+    stats.outranked += len(pending)
     return kept
+
+
+def _size(candidate: _Candidate, max_input: int | None, stats: SearchStats) -> Found | None:
+    """The candidate sized exactly, or None (counted) if it does not pay its minimum."""
+    if candidate.path is not None:
+        trade = size_trade(candidate.path, max_input)
+    else:
+        trade = size_mixed(candidate.legs, max_input)
+    if trade is None:
+        stats.unprofitable += 1
+        return None
+    found = Found(candidate.strategy, candidate.cycle, trade, candidate.gas, candidate.max_fee)
+    if found.net_profit < candidate.min_profit:
+        stats.below_min_profit += 1
+        return None
+    return found
 
 
 def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:
@@ -187,12 +270,17 @@ def to_opportunity(
     victim: PendingTx | None = None,
     deadline_blocks: int = DEADLINE_BLOCKS,
 ) -> Opportunity:
+    """The message for a found cycle. Built without pydantic's validation (a quarter of a
+    backrun's CPU): every value is already what the schema demands (checksummed addresses
+    from the registry, the trigger a validated hash, non-negative amounts), consumers validate
+    what they read, and tests/unit/detect/test_opportunity_build.py checks that validating
+    each one changes nothing."""
     hops = []
     amount = found.trade.amount_in
     for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
         pool = pools[hop.pool]
         hops.append(
-            Hop(
+            Hop.model_construct(
                 kind="v3" if isinstance(pool, V3Pool) else "v2",
                 pool=hop.pool,
                 token_in=hop.token_in,
@@ -203,7 +291,7 @@ def to_opportunity(
             )
         )
         amount = out
-    return Opportunity(
+    return Opportunity.model_construct(
         id=opportunity_id(found.strategy, trigger, block.hash, found.cycle),
         chain_id=block.chain_id,
         strategy=found.strategy,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -79,14 +80,20 @@ def _checksummed(value: str) -> str:
     a tenth of detect's CPU per trigger). Equal to eth_utils on every input (unit-tested)."""
     if not _ADDRESS_RE.match(value):
         raise AddressError("not_hex")
-    digits = value[-40:]
-    lower = digits.lower()
-    nibbles = keccak(lower.encode("ascii")).hex()
-    checksummed = "".join(map(_EIP55.__getitem__, zip(lower, nibbles[:40], strict=True)))
+    checksummed = _eip55(value[-40:].lower())
     tail = value[2:]  # as before: mixed case must be exactly "0x" + the EIP-55 digits
-    if tail != tail.lower() and tail != tail.upper() and value != "0x" + checksummed:
+    if tail != tail.lower() and tail != tail.upper() and value != checksummed:
         raise AddressError("bad_checksum")
-    return "0x" + checksummed
+    return checksummed
+
+
+@lru_cache(maxsize=1 << 16)
+def _eip55(lower: str) -> str:
+    """ "0x" + the EIP-55 form of 40 lower-case hex digits. Cached apart from `_checksummed`,
+    whose key is the spelling: a swap's recipient (lower case in calldata) is usually its
+    sender (checksummed in the message), and both spellings then cost one keccak."""
+    nibbles = keccak(lower.encode("ascii")).hex()
+    return "0x" + "".join(map(_EIP55.__getitem__, zip(lower, nibbles[:40], strict=True)))
 
 
 def _hash32(value: Any) -> str:
@@ -349,10 +356,17 @@ def decode(model: type[M], payload: bytes, max_bytes: int | None = None) -> M:
         raise MessageError(
             f"unsupported schema version v={version!r}: this build reads v={SCHEMA_VERSION}"
         )
+    fast = _FAST.get(model)  # a hand check of the hot messages (message_fast), else pydantic
+    if fast is not None and (message := fast(data)) is not None:
+        return message  # type: ignore[return-value]
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise MessageError(f"invalid {model.__name__}: {describe_errors(exc)}") from None
+
+
+# model -> a hand check returning the model pydantic would make, or None to ask pydantic
+_FAST: dict[type[BaseModel], Callable[[dict[str, Any]], BaseModel | None]] = {}
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -362,3 +376,7 @@ def describe_errors(exc: ValidationError) -> str:
         parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")
     more = len(exc.errors()) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+# registers its hand checks in _FAST (it reads the validators above, so it is imported last)
+from mev_common import message_fast  # noqa: E402, F401

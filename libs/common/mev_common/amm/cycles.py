@@ -11,7 +11,7 @@ distinct cycles: only one of them can profit at a time, and which one depends on
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import product
 from typing import NamedTuple
 
@@ -133,10 +133,14 @@ def _triangle(
 def cycle_reserves(cycle: Cycle, pools: Mapping[str, V2Pool]) -> list[tuple[int, int, int]]:
     """(reserve_in, reserve_out, fee_bps) per hop from the pools' current states."""
     path = []
-    for hop in cycle.hops:
+    for hop in cycle.hops:  # V2Pool.reserves inlined: detect runs this for every cycle searched
         pool = pools[hop.pool]
-        reserve_in, reserve_out = pool.reserves(hop.token_in)
-        path.append((reserve_in, reserve_out, pool.fee_bps))
+        if hop.token_in == pool.token0:
+            path.append((pool.reserve0, pool.reserve1, pool.fee_bps))
+        elif hop.token_in == pool.token1:
+            path.append((pool.reserve1, pool.reserve0, pool.fee_bps))
+        else:
+            raise KeyError(f"{hop.token_in} is not a token of pool {pool.address}")
     return path
 
 
@@ -158,9 +162,13 @@ def may_profit(cycle: Cycle, pools: Mapping[str, V2Pool]) -> bool:
 
 
 class CycleIndex:
-    """Cycles by the pools they pass through, so a trigger searches only what it touched."""
+    """Cycles by the pools they pass through, so a trigger searches only what it touched.
 
-    __slots__ = ("_by_pool", "cycles")
+    `touching` remembers its answers (up to MEMO_SIZE pool sets): a pending swap's pools are
+    one of a few paths, asked again at every trigger, and the index never changes."""
+
+    __slots__ = ("_by_pool", "_memo", "cycles")
+    MEMO_SIZE = 4096
 
     def __init__(self, cycles: Sequence[Cycle]) -> None:
         self.cycles: tuple[Cycle, ...] = tuple(cycles)
@@ -171,6 +179,7 @@ class CycleIndex:
         self._by_pool: dict[str, tuple[int, ...]] = {
             pool: tuple(positions) for pool, positions in by_pool.items()
         }
+        self._memo: dict[frozenset[str], tuple[tuple[Cycle, ...], frozenset[str]]] = {}
 
     def of_pool(self, pool: str) -> tuple[Cycle, ...]:
         """The cycles through one pool, in the index's order."""
@@ -178,7 +187,25 @@ class CycleIndex:
 
     def touching(self, pools: Iterable[str]) -> list[Cycle]:
         """Each cycle through any of `pools` once, in the index's order (deterministic)."""
-        positions: set[int] = set()
-        for pool in pools:
-            positions.update(self._by_pool.get(pool, ()))
-        return [self.cycles[i] for i in sorted(positions)]
+        return list(self._touching(frozenset(pools))[0])
+
+    def pools_touching(self, pools: Iterable[str]) -> frozenset[str]:
+        """Every pool of the cycles `touching` gives: what a search of them reads."""
+        return self._touching(frozenset(pools))[1]
+
+    def _touching(self, key: frozenset[str]) -> tuple[tuple[Cycle, ...], frozenset[str]]:
+        found = self._memo.get(key)
+        if found is None:
+            positions: set[int] = set()
+            for pool in key:
+                positions.update(self._by_pool.get(pool, ()))
+            cycles = tuple(self.cycles[i] for i in sorted(positions))
+            found = cycles, frozenset(hop.pool for cycle in cycles for hop in cycle.hops)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def only(self, keep: Callable[[Cycle], bool]) -> CycleIndex:
+        """The index of the cycles `keep` admits (detect's backruns: V2 pairs only)."""
+        return CycleIndex([cycle for cycle in self.cycles if keep(cycle)])

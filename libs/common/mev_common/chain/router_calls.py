@@ -14,12 +14,13 @@ equality over random and mangled calldata).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
 from eth_abi import decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector
+
+from mev_common.messages import checksum
 
 SwapKind = Literal[
     "swapExactTokensForTokens",
@@ -69,8 +70,9 @@ _BY_SELECTOR: dict[bytes, _Variant] = {
 }
 
 
-# Checksumming hashes the address (~20 µs); paths repeat the same few tokens, so remember them.
-_checksum = lru_cache(maxsize=65_536)(to_checksum_address)
+# Checksumming hashes the address: messages' hand EIP-55, cached (paths repeat the same few
+# tokens; the recipient is usually the sender, whom decoding the PendingTx just checksummed).
+_checksum = checksum
 
 
 class RouterCallError(ValueError):

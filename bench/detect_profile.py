@@ -1,0 +1,194 @@
+"""Detect's per-trigger CPU, in process: the pending-swap path from payload bytes to the
+encoded opportunities, with no NATS and no chain, so a profile shows detect's own work.
+
+Why in process: on a shared 2-core machine a bus round trip's latency moves with everyone's
+load, while CPU per trigger barely does; this separates "detect is slow" from "the machine is
+busy". The pools are the devnet's (mev_ops.devnet.layout, one seed) at their planned deposits,
+the triggers bench/swaps.py's real backrun candidates (distinct senders, nonce 0, rising tips).
+What the bus would carry is encoded as the bus would (`messages.encode`), then dropped.
+
+    python -m bench.detect_profile [--n 3000] [--profile] [--top 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import os
+import pstats
+import time
+from dataclasses import dataclass, field
+from math import isqrt, sqrt
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+from mev_common.amm.v2 import V2Pool, pair_key
+from mev_common.amm.v3 import TICK_SPACING, V3Pool
+from mev_common.amm.v3_math import get_tick_at_sqrt_ratio
+from mev_common.chain.contracts import ChainContracts, Dex, TokenInfo
+from mev_common.envelope import Envelope
+from mev_common.messages import Block, PendingTx, decode, encode
+from mev_common.settings import Settings, load_settings
+from mev_ops.devnet.layout import TOKENS, TOKENS_BY_SYMBOL, plan_pools, plan_v3_pools
+from pydantic import BaseModel
+
+from bench.stats import quantile
+from bench.swaps import pending_swaps
+from services.detect.service import Detector
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "devnet.yaml"
+CHAIN_ID = 31337
+
+
+def _address(label: str) -> str:
+    return to_checksum_address(hashlib.sha256(label.encode()).digest()[:20])
+
+
+def devnet_like(
+    seed: int = 1,
+) -> tuple[dict[str, Any], list[tuple[V2Pool, str]], list[V3Pool]]:
+    """A deployment dict (what bench/swaps.py reads), the devnet's V2 pools at their deposits
+    and its V3 pools (each position's liquidity approximated from its USD size)."""
+    tokens = {t.symbol: {"address": _address(f"token:{t.symbol}"), "decimals": t.decimals}
+              for t in TOKENS}  # fmt: skip
+    dexes = [{"name": name, "router": _address(f"router:{name}"),
+              "factory": _address(f"factory:{name}")} for name in ("A", "B")]  # fmt: skip
+    pools = []
+    for spec in plan_pools(seed):
+        a, b = tokens[spec.symbol_a]["address"], tokens[spec.symbol_b]["address"]
+        token0, token1 = pair_key(a, b)
+        r0, r1 = (spec.amount_a, spec.amount_b) if token0 == a else (spec.amount_b, spec.amount_a)
+        address = _address(f"pair:{spec.dex}:{spec.symbol_a}:{spec.symbol_b}")
+        pools.append((V2Pool(address, token0, token1, r0, r1, 30), spec.dex))
+    deployment = {"chain_id": CHAIN_ID, "tokens": tokens, "dexes": dexes}
+    return deployment, pools, [_v3_pool(spec, tokens) for spec in plan_v3_pools(seed)]
+
+
+def _v3_pool(spec: Any, tokens: dict[str, Any]) -> V3Pool:
+    a, b = TOKENS_BY_SYMBOL[spec.symbol_a], TOKENS_BY_SYMBOL[spec.symbol_b]
+    address_a, address_b = tokens[a.symbol]["address"], tokens[b.symbol]["address"]
+    t0, t1 = (a, b) if pair_key(address_a, address_b)[0] == address_a else (b, a)
+    price = t0.usd_price / t1.usd_price * 10 ** (t1.decimals - t0.decimals) * spec.offset
+    sqrt_price = isqrt(int(price * 2**192))
+    spacing = TICK_SPACING[spec.fee]
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    address = _address(f"v3:{spec.dex}:{spec.symbol_a}:{spec.symbol_b}:{spec.fee}")
+    pool = V3Pool(address, *pair_key(address_a, address_b), spec.fee, spacing, sqrt_price, tick, 0)
+    for position in spec.positions:
+        low = get_tick_at_sqrt_ratio(isqrt(int(price * (1 - position.down) * 2**192)))
+        high = get_tick_at_sqrt_ratio(isqrt(int(price * (1 + position.up) * 2**192)))
+        low, high = low // spacing * spacing, (high // spacing + 1) * spacing
+        amount1 = position.usd / t1.usd_price * 10**t1.decimals
+        liquidity = int(amount1 / (sqrt(price) * (1 - sqrt(1 - position.down))))
+        pool = pool.modify_position(low, high, liquidity)
+    return pool
+
+
+@dataclass
+class _Bus:
+    """Encodes what detect publishes, as the real bus does, and counts it."""
+
+    published: dict[str, int] = field(default_factory=dict)
+
+    async def publish(self, subject: str, message: BaseModel, **_: Any) -> None:
+        encode(message)
+        kind = subject.split(".")[2]
+        self.published[kind] = self.published.get(kind, 0) + 1
+
+    async def publish_core(self, subject: str, message: BaseModel) -> None:
+        await self.publish(subject, message)
+
+
+@dataclass
+class _Runtime:
+    settings: Settings
+    bus: _Bus
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def chain_id(self) -> int:
+        return self.settings.chain.chain_id
+
+    def add_check(self, name: str, fn: Any) -> None:
+        pass
+
+
+def detector(seed: int = 1) -> tuple[Detector, dict[str, Any], _Bus]:
+    """A loaded Detector over the devnet-like pools, its head one block in."""
+    deployment, pools, v3_pools = devnet_like(seed)
+    settings = load_settings(CONFIG)
+    contracts = ChainContracts(
+        executor=_address("executor"),
+        weth=deployment["tokens"]["WETH"]["address"],
+        dexes=tuple(Dex(d["name"], d["factory"], d["router"], 30) for d in deployment["dexes"]),
+    )
+    bus = _Bus()
+    found = Detector(_Runtime(settings, bus), None, contracts)  # type: ignore[arg-type]
+    found.tokens = {
+        t["address"]: TokenInfo(t["address"], s, t["decimals"])
+        for s, t in deployment["tokens"].items()
+    }
+    found.registry.load(pools, 1, "0x" + "11" * 32, v3_pools)
+    found.rebuild_index()
+    found.loaded = True
+    found.head = Block(chain_id=CHAIN_ID, number=1, hash="0x" + "11" * 32,
+                       parent_hash="0x" + "00" * 32, timestamp=int(time.time()),
+                       base_fee_per_gas=10**9)  # fmt: skip
+    return found, deployment, bus
+
+
+async def feed(found: Detector, payloads: list[tuple[str, bytes]]) -> list[float]:
+    """Each payload decoded and handled as the consumer does; CPU µs per trigger (process
+    time: what others' load on a shared machine barely moves, unlike wall time)."""
+    out = []
+    for tx_hash, payload in payloads:
+        started = time.process_time_ns()
+        message = decode(PendingTx, payload)
+        env = Envelope(message, "mempool", tx_hash, tx_hash, time.time_ns())
+        await found.on_pending(env)
+        out.append((time.process_time_ns() - started) / 1e3)
+    return out
+
+
+def measure(n: int, seed: int = 8, profile: bool = False, top: int = 30) -> dict[str, Any]:
+    found, deployment, bus = detector()
+    payloads = pending_swaps(deployment, n + 200, seed=seed)
+    asyncio.run(feed(found, payloads[:200]))  # warm caches, as the bench's first step does
+    bus.published.clear()
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    cpu0 = time.process_time()
+    samples = asyncio.run(feed(found, payloads[200:]))
+    cpu = time.process_time() - cpu0
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+    return {
+        "n": n,
+        "cpu_us": cpu / n * 1e6,
+        "samples": samples,  # CPU µs of each trigger
+        "p50_us": quantile(samples, 0.5),
+        "p95_us": quantile(samples, 0.95),
+        "published": dict(bus.published),
+        "load": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    result = measure(args.n, profile=args.profile, top=args.top)
+    result.pop("samples")
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
