@@ -2,8 +2,10 @@
 Uniswap V3 pools from deploy_v3.py), executor.
 
 Everything comes from account 0 of the devnet mnemonic with a local nonce, so addresses are the
-same on every run; amounts come from the seed (layout.py). Mining is switched to automine while
-deploying (a few seconds instead of one block per step) and back to interval mining afterwards.
+same on every run; amounts come from the seed (layout.py). The node signs and mines the
+transactions in bulk (sender.send_bulk: the deployer's, then the users', then the V3 side), a few
+blocks in all: one signed and mined at a time, the deploy took 3-10 s longer on a busy host
+(every `mev-bot run` starts with it). Interval mining is restored afterwards.
 The V3 side comes last, so every V2 address (the executor's too) is what it was before V3.
 """
 
@@ -114,17 +116,17 @@ def _deploy(
     bot = bot_key.address
     start_block = w3.eth.block_number + 1
     deployer = Sender(w3, devnet_account(0), chain_id, max_fee=100 * GWEI, tip=GWEI)
-    sent = []
+    sent: list[dict[str, Any]] = []  # for the node to sign: one bulk, not a block per tx
 
     weth_art, token_art = load_artifact("WETH9"), load_artifact("DevToken")
-    tx, weth = deployer.deploy(weth_art, gas=2_000_000)
+    tx, weth = deployer.unsigned_deploy(weth_art, gas=2_000_000)
     sent.append(tx)
     tokens: dict[str, dict[str, Any]] = {
         "WETH": {"symbol": "WETH", "name": "Wrapped Ether", "decimals": 18, "address": weth}
     }
     for spec in TOKENS[1:]:
         args = (spec.name, spec.symbol, spec.decimals, token_supply(spec.symbol))
-        tx, address = deployer.deploy(token_art, args, gas=2_000_000)
+        tx, address = deployer.unsigned_deploy(token_art, args, gas=2_000_000)
         sent.append(tx)
         tokens[spec.symbol] = {
             "symbol": spec.symbol, "name": spec.name, "decimals": spec.decimals, "address": address,
@@ -134,11 +136,13 @@ def _deploy(
     init_code_hash = keccak(pair_art.bytecode)
     dexes: list[dict[str, Any]] = []
     for name in DEX_NAMES:
-        tx, factory = deployer.deploy(
+        tx, factory = deployer.unsigned_deploy(
             load_artifact("UniswapV2Factory"), [deployer.address], 5_000_000
         )
         sent.append(tx)
-        tx, router = deployer.deploy(load_artifact("UniswapV2Router02"), [factory, weth], 6_000_000)
+        tx, router = deployer.unsigned_deploy(
+            load_artifact("UniswapV2Router02"), [factory, weth], 6_000_000
+        )
         sent.append(tx)
         dexes.append({
             "name": name, "factory": factory, "router": router, "fee_bps": DEX_FEE_BPS,
@@ -148,7 +152,7 @@ def _deploy(
     # allowlisted with the hash of the npm Pair creation code (what their CREATE2 uses).
     beneficiary = devnet_account(BENEFICIARY_INDEX).address
     allowlist = [(d["factory"], init_code_hash) for d in dexes]
-    tx, executor = deployer.deploy(
+    tx, executor = deployer.unsigned_deploy(
         load_artifact(executor_build), [bot, beneficiary, allowlist], 3_000_000
     )
     sent.append(tx)
@@ -160,11 +164,11 @@ def _deploy(
         p.amount_a if p.symbol_a == "WETH" else p.amount_b if p.symbol_b == "WETH" else 0
         for p in pools
     )
-    sent.append(deployer.send(weth, weth_c.encode_abi("deposit"), 100_000, value=weth_needed))
+    sent.append(deployer.unsigned(weth, weth_c.encode_abi("deposit"), 100_000, value=weth_needed))
     for token in tokens.values():
         for dex in dexes:
             data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
-            sent.append(deployer.send(token["address"], data, 100_000))
+            sent.append(deployer.unsigned(token["address"], data, 100_000))
 
     router_abi = load_artifact("UniswapV2Router02").abi
     by_name = {d["name"]: d for d in dexes}
@@ -177,7 +181,7 @@ def _deploy(
             "addLiquidity",
             [a, b, pool.amount_a, pool.amount_b, 0, 0, deployer.address, FAR_DEADLINE],
         )
-        sent.append(deployer.send(dex["router"], data, 4_000_000))
+        sent.append(deployer.unsigned(dex["router"], data, 4_000_000))
         address = pair_address(dex["factory"], a, b, init_code_hash)
         token0, token1 = sorted(
             (pool.symbol_a, pool.symbol_b), key=lambda s: int(tokens[s]["address"], 16)
@@ -188,13 +192,15 @@ def _deploy(
             "symbol0": token0, "symbol1": token1, "name": f"{pool.dex}:{token0}/{token1}",
         })  # fmt: skip
 
-    sent.append(deployer.send(bot, b"", 21_000, value=BOT_FUNDING_WEI))
+    sent.append(deployer.unsigned(bot, b"", 21_000, value=BOT_FUNDING_WEI))
     sent.append(
-        deployer.send(weth, erc20.encode_abi("transfer", [executor, EXECUTOR_WETH]), 100_000)
+        deployer.unsigned(weth, erc20.encode_abi("transfer", [executor, EXECUTOR_WETH]), 100_000)
     )
-    users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent)
+    user_txs: list[dict[str, Any]] = []
+    users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent, user_txs)
+    send_bulk(w3, sent)  # the users' own transactions call contracts these create: after them
+    send_bulk(w3, user_txs)
     # V3 last, so every V2 address (and the executor's) is what it was before V3 existed.
-    wait_all(w3, sent)
     v3_dexes, v3_pools = _deploy_v3(w3, chain_id, seed, deployer, tokens, erc20, weth_c)
     _check_routing(w3, dexes, pairs, router_abi)
     check_v3(w3, v3_dexes, v3_pools)
@@ -237,9 +243,11 @@ def _fund_users(
     dexes: list[dict[str, Any]],
     erc20: Any,
     weth_c: Any,
-    sent: list[Any],
+    sent: list[dict[str, Any]],
+    user_txs: list[dict[str, Any]],
 ) -> list[ChecksumAddress]:
-    """Give each flow user tokens, WETH (wrapped from its own ETH) and approvals on both routers."""
+    """Give each flow user tokens (`sent`, the deployer's), WETH wrapped from its own ETH and
+    approvals on both routers (`user_txs`, the users')."""
     users = []
     for index in range(1, USER_COUNT + 1):
         user = Sender(w3, devnet_account(index), chain_id, max_fee=100 * GWEI, tip=GWEI)
@@ -248,10 +256,10 @@ def _fund_users(
             data = erc20.encode_abi(
                 "transfer", [user.address, raw_amount(spec.symbol, USER_FUNDING_USD)]
             )
-            sent.append(deployer.send(tokens[spec.symbol]["address"], data, 100_000))
+            sent.append(deployer.unsigned(tokens[spec.symbol]["address"], data, 100_000))
         deposit = weth_c.encode_abi("deposit")
-        sent.append(
-            user.send(
+        user_txs.append(
+            user.unsigned(
                 tokens["WETH"]["address"],
                 deposit,
                 100_000,
@@ -261,7 +269,7 @@ def _fund_users(
         for token in tokens.values():
             for dex in dexes:
                 data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
-                sent.append(user.send(token["address"], data, 100_000))
+                user_txs.append(user.unsigned(token["address"], data, 100_000))
     return users
 
 
