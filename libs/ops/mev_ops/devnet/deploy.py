@@ -52,6 +52,10 @@ EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
 # The executor's cold beneficiary: the one devnet account no flow user or deployer uses.
 BENEFICIARY_INDEX = 9
 DEPLOY_BLOCK_GAS = 30_000_000  # anvil's default block; the deploy's largest tx takes 5M
+# anvil starts at a 1 gwei base fee, which falls by 1/8 per quiet block to 7 wei, where it idles.
+# The deploy takes a few blocks, not the ~140 that decay needs: the first block after it starts
+# at the idle value, as on a chain running for a while (flow users cap their fee near it).
+IDLE_BASE_FEE_WEI = 7
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -104,6 +108,7 @@ def deploy_devnet(
         if gas_limit < DEPLOY_BLOCK_GAS:
             rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
             rpc(w3, "evm_mine", [])  # the latest block shows the chain's own limit again
+        rpc(w3, "anvil_setNextBlockBaseFeePerGas", [hex(IDLE_BASE_FEE_WEI)])
         if block_time is not None:
             rpc(w3, "evm_setIntervalMining", [block_time])
     _write_json(out_path, deployment)
