@@ -27,7 +27,7 @@ from tests.support.stack import write_config
 CHAIN = 31337
 GWEI = 10**9
 # From the second `mev-bot run` to a trade landed on the new chain: the 30 s. Measured
-# 18.5-20 s on this shared 2-core machine at load average 12-15 (the timeline is printed): the
+# 12.5-20 s on this shared 2-core machine at load average 11-16 (the timeline is printed): the
 # devnet deploy is the longest path (~8 s until its process has imported web3 and started anvil,
 # ~6 s deploying), the services are healthy meanwhile, then ~3 s until the seeded flow's first
 # swaps are mined and ~1 s until our trade lands in the next block. It was 30-41 s before
