@@ -185,3 +185,16 @@ class PoolRegistry:
                 else:
                     self.pools[address] = previous
         return touched
+
+
+def after_snapshot(blocks: list[Block], number: int, block_hash: str) -> list[Block]:
+    """The blocks buffered while a snapshot was read at (`number`, `block_hash`) that it does
+    not already hold: those from the snapshot's own block on, when the stream has it (all of
+    them otherwise). What came before that block in the stream led to it, so the snapshot holds
+    it: a restarted ingest on a new chain announces a reorg far below the deployed pools, then
+    every block up to them, and replaying that reorg would rewind past what V3 can (a reload,
+    seconds at start)."""
+    for i in range(len(blocks) - 1, -1, -1):
+        if blocks[i].number == number and blocks[i].hash == block_hash:
+            return blocks[i:]
+    return blocks

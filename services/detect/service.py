@@ -37,7 +37,7 @@ from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.pending_book import PendingBook, effective_tip
-from services.detect.registry import PairView, PoolRegistry, RewindTooDeep
+from services.detect.registry import PairView, PoolRegistry, RewindTooDeep, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
     Found,
@@ -197,7 +197,8 @@ class Detector:
             },
         )
         buffered, self.buffer = self.buffer, []
-        for env in buffered:
+        held = after_snapshot([env.message for env in buffered], number, read.hash)
+        for env in buffered[len(buffered) - len(held) :]:
             await self.on_block(env, live=False)
 
     def rebuild_index(self) -> None:

@@ -5,33 +5,34 @@ ledger still holds the old chain's in-flight trade and data/nats its bundles. Be
 were recorded, submit refused every bundle of the second run (the old trade's pools stayed
 claimed) and re-sent cancels for a nonce the new chain never reaches. Now the old trade is
 closed as chain_reset and the second run lands a trade on the new chain as fast as a first
-run does (SECOND_RUN_BOUND_S from `mev-bot run`).
+run does (SECOND_RUN_BOUND_S from `mev-bot run`). Both runs print where the seconds went.
 """
 
 from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from mev_common.settings import load_settings
 from mev_ops.nats_server import free_port
 
-from tests.support.stack import REPO, write_config
+from tests.support.run_timeline import RunWatch
+from tests.support.stack import write_config
 
 CHAIN = 31337
 GWEI = 10**9
-# From the second `mev-bot run` to a trade landed on the new chain. The issue asks 30 s; on
-# this shared 2-core machine it took 30-41 s (load average 4-8): 16-28 s until the new devnet
-# is deployed and the services are up (they start together), then 12-14 s until the seeded
-# flow (seed 1) first makes a profitable opportunity. A first run on empty data takes as long
-# (27-41 s): the restart itself no longer costs anything. 60 s: honest, not tight.
-SECOND_RUN_BOUND_S = 60.0
+# From the second `mev-bot run` to a trade landed on the new chain: the issue's 30 s. Measured
+# 12.5-20 s on this shared 2-core machine at load average 11-16 (the timeline is printed): the
+# devnet deploy is the longest path (~8 s until its process has imported web3 and started anvil,
+# ~6 s deploying), the services are healthy meanwhile, then ~3 s until the seeded flow's first
+# swaps are mined and ~1 s until our trade lands in the next block. It was 30-41 s before
+# bytecode was precompiled, the deploy went in bulk and detect stopped reloading at start.
+SECOND_RUN_BOUND_S = 30.0
 
 
 def rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -50,30 +51,10 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
     return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 
 
-def start_run(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "run"],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_until(proc: subprocess.Popen[bytes], log: Path, timeout_s: float, check: Any) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-6000:]
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s:\n{log.read_text()[-6000:]}")
-
-
-def ctrl_c(proc: subprocess.Popen[bytes], log: Path) -> None:
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 0, log.read_text()[-6000:]
+def ctrl_c(run: RunWatch) -> None:
+    run.stop_polling()
+    run.proc.send_signal(signal.SIGINT)
+    assert run.proc.wait(timeout=60) == 0, run.log_path.read_text()[-6000:]
 
 
 LANDED = (
@@ -103,20 +84,15 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
         database={"on_chain_change": "reset"},
         devnet={"seed": 1, "port": port, "block_time_s": 1, "flow_rate": 4},
     )
+    settings = load_settings(config)
     db = tmp_path / "mev-bot.db"
-    log1, log2 = tmp_path / "run1.log", tmp_path / "run2.log"
 
     # -- first run: trade, then Ctrl-C while one trade is in flight ---------------------------
-    first = start_run(config, log1)
-    first_started = time.monotonic()
+    first = RunWatch(config, settings, tmp_path / "run1.log")
     try:
-        wait_until(first, log1, 120, lambda: "all services healthy" in log1.read_text())
-        healthy = time.monotonic()
-        wait_until(first, log1, 120, lambda: rows(db, LANDED))
-        print(
-            f"first run: first trade {time.monotonic() - healthy:.1f} s after healthy "
-            f"({time.monotonic() - first_started:.1f} s after `run`)"
-        )
+        first.wait_until(120, lambda: rows(db, LANDED))
+        first.mark("first trade landed (ledger)")
+        print("\n" + first.report("first run, empty data"))
         [(old_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
 
         def held_in_flight() -> list[tuple[Any, ...]]:
@@ -129,17 +105,16 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
             still = rows(db, "SELECT hash FROM txs WHERE kind = 'trade' AND state = 'sent'")
             return [r for r in still if r in sent]
 
-        in_flight = wait_until(first, log1, 60, held_in_flight)
+        in_flight = first.wait_until(60, held_in_flight)
     finally:
-        ctrl_c(first, log1)
+        ctrl_c(first)
     [(in_flight_hash,)] = in_flight[:1]
     assert rows(db, "SELECT state FROM txs WHERE hash = ?", in_flight_hash) == [("sent",)]
     landed_first = {r[0] for r in rows(db, LANDED)}
     cancels_before = rows(db, CANCELS, in_flight_hash)
 
     # -- second run on the same data: a new chain --------------------------------------------
-    started = time.monotonic()
-    second = start_run(config, log2)
+    second = RunWatch(config, settings, tmp_path / "run2.log")
     try:
 
         def landed_on_new_chain() -> list[tuple[Any, ...]]:
@@ -148,17 +123,14 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
                 return []
             return [r for r in rows(db, LANDED) if r[2] == binding[0][0]]
 
-        wait_until(second, log2, 120, lambda: "all services healthy" in log2.read_text())
-        healthy = time.monotonic()
-        landed = wait_until(second, log2, SECOND_RUN_BOUND_S + 60, landed_on_new_chain)
-        took, total = time.monotonic() - healthy, time.monotonic() - started
-        print(
-            f"second run: first trade on the new chain {took:.1f} s after the stack was healthy "
-            f"({total:.1f} s after `run`, devnet up and service start included)"
-        )
         # the bound is what the operator sees: from `mev-bot run` (NATS, the devnet deploy and
         # the services' start-up, which overlap, included) to a trade landed on the new chain
-        assert total < SECOND_RUN_BOUND_S, log2.read_text()[-6000:]
+        landed = second.wait_until(SECOND_RUN_BOUND_S + 60, landed_on_new_chain)
+        total = time.monotonic() - second.started
+        second.mark("first trade landed (ledger)")
+        print(second.report("second run, the first run's data"))
+        print(f"second run: first trade on the new chain {total:.1f} s after `mev-bot run`")
+        assert total < SECOND_RUN_BOUND_S, second.log_path.read_text()[-6000:]
         [(new_genesis,)] = rows(db, "SELECT genesis_hash FROM chain_binding")
         assert new_genesis != old_genesis
         assert all(r[0] not in landed_first for r in landed)
@@ -176,10 +148,10 @@ def test_run_ctrl_c_with_a_trade_in_flight_then_run_again_lands_trades(tmp_path:
         assert rows(db, "SELECT state FROM txs WHERE hash = ?", in_flight_hash) == [
             ("chain_reset",)
         ]
-        text = log2.read_text()
+        text = second.log_path.read_text()
         [(old_bundle,)] = rows(db, "SELECT bundle_id FROM txs WHERE hash = ?", in_flight_hash)
         assert f"is in our unsettled trade {old_bundle}" not in text  # the bug this fixes
         print(f"second run: {text.count('reason=stale: ')} leftover bundles refused as stale")
         assert rows(db, CANCELS, in_flight_hash) == cancels_before  # none re-sent
     finally:
-        ctrl_c(second, log2)
+        ctrl_c(second)

@@ -32,10 +32,13 @@ def duration_arg(text: str) -> float:
 
 def control_arg(name: str) -> Callable[[str], str]:
     """argparse `type=` for a control flag: the key's one rule (mev_common.control), so the
-    CLI refuses (exit 2, with the valid range) exactly what a service could not apply."""
-    from mev_common import control
+    CLI refuses (exit 2, with the valid range) exactly what a service could not apply.
+    Imported when a value is checked, not when the parser is built: mev_common.control brings
+    nats and pydantic (~1 s of CPU), which `mev-bot run` and `devnet up` never need."""
 
     def check(text: str) -> str:
+        from mev_common import control
+
         try:
             return control.validate(name, text)
         except control.ControlValueError as exc:

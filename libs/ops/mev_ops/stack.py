@@ -1,8 +1,10 @@
 """`mev-bot run` (what `make run` starts): the embedded stack in the foreground.
 
-Starts nats-server with JetStream (store under nats.store_dir) when `nats.embedded`, then the
-four services as child processes, prints their logs prefixed per service in readable form, and
-on Ctrl-C or SIGTERM stops the services first (SIGTERM, they drain and ack), then NATS. Children
+With a `devnet:` section, starts `mev-bot devnet up` first (its deploy is the longest path to a
+first trade), then nats-server with JetStream (store under nats.store_dir) when `nats.embedded`,
+then the four services and the devnet flow as child processes (they wait for the deployment),
+prints their logs prefixed per service in readable form, and on Ctrl-C or SIGTERM stops the
+services first (SIGTERM, they drain and ack), then the flow, the devnet and NATS. Children
 run in their own session, so the terminal's Ctrl-C reaches only this supervisor, and they get
 SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG): no process is left behind.
 """
@@ -26,9 +28,7 @@ from typing import IO, Any
 import orjson
 from mev_common.settings import ConfigError, Settings, load_settings
 
-from mev_ops.nats_auth_cmds import declare
 from mev_ops.nats_server import EmbeddedNats
-from mev_ops.pipeline_status import parse_metrics, pipeline_status
 
 SERVICES = ("ingest", "detect", "simulate", "submit")
 COLORS = {
@@ -186,6 +186,10 @@ def run_stack(config_arg: str | None) -> int:
     extras: list[Callable[[], None]] = []
     exit_code = 0
     try:
+        # the devnet first: its deploy is the longest path to a first trade (seconds of CPU on
+        # a busy host); NATS and the services start while it runs, and wait for it
+        new_devnet = forget_stale_deployment(settings)
+        devnet_up = start_devnet(settings, config, new_devnet, extras)
         auth = Path(settings.nats.credentials_dir) if settings.nats.credentials_dir else None
         if settings.nats.embedded:
             host, port = settings.nats.url.rsplit("//", 1)[1].rsplit(":", 1)
@@ -200,16 +204,17 @@ def run_stack(config_arg: str | None) -> int:
             nats.start()
             users = f", users and credentials in {auth}" if auth else ""
             emit("nats", f"nats-server with JetStream on {nats.url}, store {store}{users}")
-        if auth is not None and asyncio.run(declare(settings)) != 0:
+        if auth is not None and asyncio.run(_declare(settings)) != 0:
             raise SystemExit("mev-bot run: cannot declare streams as operator (see above)")
         # the services start while the devnet comes up (they wait for its deployment file):
         # their start-up, seconds of imports on a busy host, overlaps the deploy
-        new_devnet = forget_stale_deployment(settings)
         env = dict(os.environ, PYTHONUNBUFFERED="1", MEV_CONFIG=str(config))
         started = time.monotonic()
         for name in SERVICES:
             procs[name] = start_service(name, config, dict(env, MEV_INSTANCE=f"{name}-0"))
-        start_extras(settings, config, new_devnet, extras)
+        start_flow(settings, config, extras)
+        if devnet_up is not None and devnet_up.wait() != 0:
+            raise SystemExit("mev-bot run: `mev-bot devnet up` failed (see above)")
         if wait_healthy(health_urls(settings), HEALTHY_WITHIN_S, stop.is_set):
             emit(
                 "stack",
@@ -257,8 +262,17 @@ def run_stack(config_arg: str | None) -> int:
 STATUS_EVERY_S = 5.0
 
 
+async def _declare(settings: Settings) -> int:
+    # imported here: nats (aiohttp) costs the supervisor ~0.5 s of CPU before it starts anything
+    from mev_ops.nats_auth_cmds import declare
+
+    return await declare(settings)
+
+
 def _status_line(settings: Settings) -> str | None:
     """One line from every service's /metrics (absent services count as zero)."""
+    from mev_ops.pipeline_status import parse_metrics, pipeline_status
+
     samples = {}
     host = settings.services.host
     for name in SERVICES:
@@ -279,7 +293,7 @@ def _report_status(settings: Settings, stop: threading.Event) -> None:
 
 
 def forget_stale_deployment(settings: Settings) -> bool:
-    """True if `start_extras` will bring a new devnet up. Its chain is new: the last one's
+    """True if `start_devnet` will bring a new devnet up. Its chain is new: the last one's
     deployment file goes now, before the services start, so none reads the old addresses
     (they wait until `devnet up` writes the new file)."""
     if settings.devnet is None:
@@ -293,17 +307,44 @@ def forget_stale_deployment(settings: Settings) -> bool:
     return True
 
 
-def start_extras(
+def _devnet_cli(config: Path) -> list[str]:
+    return [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "devnet"]
+
+
+def start_devnet(
     settings: Settings, config: Path, new_devnet: bool, undo: list[Callable[[], None]]
-) -> None:
-    """With a `devnet:` section: start the swap flow (it waits for the deployment) and bring
-    the devnet up (if `new_devnet`, else one already runs). Adds stop functions to `undo` as
-    it goes (the caller runs them even if this fails); a devnet we started goes down again."""
+) -> subprocess.Popen[bytes] | None:
+    """With a `devnet:` section and `new_devnet`: start `mev-bot devnet up` (its output shown
+    as it comes) and return it; the caller waits for it. Adds to `undo` what takes the devnet
+    down again (the caller runs it even if anything later fails)."""
+    if settings.devnet is None:
+        return None
+    if not new_devnet:
+        emit("devnet", "a devnet is already running: using it (stop it with `mev-bot devnet down`)")
+        return None
+    cli = _devnet_cli(config)
+    up = subprocess.Popen(
+        [*cli, "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+    )
+    assert up.stdout is not None
+    threading.Thread(target=_pipe_lines, args=("devnet", up.stdout), daemon=True).start()
+
+    def down() -> None:
+        if up.poll() is None:  # stopped while deploying
+            stop_all({"devnet up": up}, 5.0)
+        _run_logged("devnet", [*cli, "down"])
+
+    undo.append(down)
+    return up
+
+
+def start_flow(settings: Settings, config: Path, undo: list[Callable[[], None]]) -> None:
+    """With a `devnet:` section: start the swap flow (it waits for the deployment). Adds its
+    stop to `undo`, which runs in reverse: the flow stops before its chain goes down."""
     if settings.devnet is None:
         return
-    cli = [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "devnet"]
     flow = subprocess.Popen(
-        [*cli, "flow", "--wait", str(FLOW_WAITS_S)],
+        [*_devnet_cli(config), "flow", "--wait", str(FLOW_WAITS_S)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent,
@@ -318,17 +359,7 @@ def start_extras(
                 flow.wait(timeout=5.0)
         stop_all({"flow": flow}, 5.0)
 
-    if not new_devnet:
-        emit("devnet", "a devnet is already running: using it (stop it with `mev-bot devnet down`)")
-        undo.append(stop_flow)
-        return
-
-    def down() -> None:
-        _run_logged("devnet", [*cli, "down"])
-
-    undo.extend((down, stop_flow))  # run in reverse: the flow stops before its chain
-    if _run_logged("devnet", [*cli, "up"]) != 0:
-        raise SystemExit("mev-bot run: `mev-bot devnet up` failed (see above)")
+    undo.append(stop_flow)
 
 
 def _run_logged(source: str, cmd: list[str]) -> int:

@@ -6,7 +6,13 @@ import pytest
 from mev_common.amm.v2 import V2Pool
 from mev_common.messages import Block, Log
 
-from services.detect.registry import PAIR_CREATED_TOPIC, SYNC_TOPIC, PoolRegistry, RewindTooDeep
+from services.detect.registry import (
+    PAIR_CREATED_TOPIC,
+    SYNC_TOPIC,
+    PoolRegistry,
+    RewindTooDeep,
+    after_snapshot,
+)
 
 FACTORY = "0x" + "f" * 40
 T0, T1, T2 = ("0x" + c * 40 for c in "123")
@@ -102,3 +108,17 @@ def test_malformed_logs_are_counted_and_skipped(registry: PoolRegistry) -> None:
     assert changed == {cs(P1)}
     assert registry.skipped_logs == 2
     assert registry.pools[cs(P1)][3:5] == (5, 6)
+
+
+def test_blocks_buffered_before_the_snapshots_own_block_are_not_replayed() -> None:
+    # a restarted ingest on a new chain: a reorg far below, then every block up to the head
+    stream = [block(16, [], reorg=True, branch="n"), *(block(n, [], branch="n") for n in (17, 18))]
+    stream += [block(19, [], branch="n"), block(20, [], branch="n")]
+    assert after_snapshot(stream, 18, stream[2].hash) == stream[2:]
+    # the same number on another branch is not the snapshot's block: replay everything
+    assert after_snapshot(stream, 18, block(18, [], branch="o").hash) == stream
+    # the snapshot is ahead of the stream: nothing to cut
+    assert after_snapshot(stream, 25, block(25, [], branch="n").hash) == stream
+    # a reorg after the snapshot's block is replayed (the snapshot may be on the old branch)
+    late = [*stream[:3], block(18, [], reorg=True, branch="x")]
+    assert after_snapshot(late, 18, stream[2].hash) == late[2:]

@@ -18,12 +18,11 @@ from mev_common.settings import ConfigError, DevnetSettings, Settings, load_sett
 
 from mev_ops.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
 from mev_ops.devnet.artifacts import ToolchainMissing
-from mev_ops.devnet.deploy import DeployError, deploy_devnet
-from mev_ops.devnet.flow import run_flow
-from mev_ops.devnet.keys import KeyFileError
 from mev_ops.devnet.proxy_process import LOG_FILE as PROXY_LOG
 from mev_ops.devnet.proxy_process import start_proxy, stats_url, stop_proxy
-from mev_ops.devnet.sender import TxFailed
+
+# web3 and eth_account (deploy, flow, keys, sender: ~1 s of CPU) are imported by the commands
+# that use them: `mev-bot run` imports this module for the paths below, before it starts anything
 
 # Used when the config has no `devnet:` section.
 DEFAULT_SEED = 1
@@ -51,6 +50,10 @@ def run_devnet_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from mev_ops.devnet.deploy import DeployError
+    from mev_ops.devnet.keys import KeyFileError
+    from mev_ops.devnet.sender import TxFailed
+
     try:
         if args.devnet_command == "up":
             return devnet_up(settings, args.seed)
@@ -91,6 +94,8 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
         print(f"devnet already running: pid {running.pid} on {running.rpc_url} ({where}).")
         print("`mev-bot devnet down` stops it; then `mev-bot devnet up` starts afresh.")
         return 0
+    from mev_ops.devnet.deploy import deploy_devnet
+
     started = time.monotonic()
     out.unlink(missing_ok=True)  # a reader must never take the last chain's addresses
     node = start_anvil(
@@ -178,6 +183,8 @@ def devnet_flow(
             file=sys.stderr,
         )
         return 1
+    from mev_ops.devnet.flow import run_flow
+
     url = anvil_url(settings)
     print(
         f"flow: seed {seed}, {rate:g} swaps/s through both routers"

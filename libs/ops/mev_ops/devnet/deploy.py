@@ -2,8 +2,10 @@
 Uniswap V3 pools from deploy_v3.py), executor.
 
 Everything comes from account 0 of the devnet mnemonic with a local nonce, so addresses are the
-same on every run; amounts come from the seed (layout.py). Mining is switched to automine while
-deploying (a few seconds instead of one block per step) and back to interval mining afterwards.
+same on every run; amounts come from the seed (layout.py). The node signs and mines the
+transactions in bulk (sender.send_bulk: the deployer's, then the users', then the V3 side), a few
+blocks in all: one signed and mined at a time, the deploy took 3-10 s longer on a busy host
+(every `mev-bot run` starts with it). Interval mining is restored afterwards.
 The V3 side comes last, so every V2 address (the executor's too) is what it was before V3.
 """
 
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from mev_common.chain.pools import v2_pair_address
 from web3 import Web3
 
@@ -40,7 +44,7 @@ from mev_ops.devnet.layout import (
     raw_amount,
     token_supply,
 )
-from mev_ops.devnet.sender import GWEI, Sender, TxFailed, rpc, send_bulk, wait_all
+from mev_ops.devnet.sender import GWEI, Sender, TxFailed, call_batch, rpc, send_bulk, wait_all
 
 DEPLOYMENT_VERSION = 1
 MAX_UINT = 2**256 - 1
@@ -50,6 +54,17 @@ EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
 # The executor's cold beneficiary: the one devnet account no flow user or deployer uses.
 BENEFICIARY_INDEX = 9
 DEPLOY_BLOCK_GAS = 30_000_000  # anvil's default block; the deploy's largest tx takes 5M
+# anvil starts at a 1 gwei base fee, which falls by 1/8 per quiet block to 7 wei, where it idles.
+# The deploy takes a few blocks, not the ~140 that decay needs: the first block after it starts
+# at the idle value, as on a chain running for a while (flow users cap their fee near it).
+IDLE_BASE_FEE_WEI = 7
+
+GET_PAIR = function_signature_to_4byte_selector("getPair(address,address)")
+GET_AMOUNTS_OUT = function_signature_to_4byte_selector("getAmountsOut(uint256,address[])")
+IS_ALLOWED_PAIR = function_signature_to_4byte_selector("isAllowedPair(address,address,address)")
+IS_ALLOWED_V3_POOL = function_signature_to_4byte_selector(
+    "isAllowedV3Pool(address,address,address,uint24)"
+)
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -58,6 +73,7 @@ class DeployError(RuntimeError):
     """The node is not the chain the config describes."""
 
 
+@cache  # a BIP-32 derivation costs ~10 ms of CPU; the deploy asks for each account twice
 def devnet_account(index: int) -> LocalAccount:
     """Account `index` of the public devnet mnemonic: 0 deploys, 1..USER_COUNT are flow users."""
     return Account.from_mnemonic(DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
@@ -102,6 +118,7 @@ def deploy_devnet(
         if gas_limit < DEPLOY_BLOCK_GAS:
             rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
             rpc(w3, "evm_mine", [])  # the latest block shows the chain's own limit again
+        rpc(w3, "anvil_setNextBlockBaseFeePerGas", [hex(IDLE_BASE_FEE_WEI)])
         if block_time is not None:
             rpc(w3, "evm_setIntervalMining", [block_time])
     _write_json(out_path, deployment)
@@ -114,17 +131,17 @@ def _deploy(
     bot = bot_key.address
     start_block = w3.eth.block_number + 1
     deployer = Sender(w3, devnet_account(0), chain_id, max_fee=100 * GWEI, tip=GWEI)
-    sent = []
+    sent: list[dict[str, Any]] = []  # for the node to sign: one bulk, not a block per tx
 
     weth_art, token_art = load_artifact("WETH9"), load_artifact("DevToken")
-    tx, weth = deployer.deploy(weth_art, gas=2_000_000)
+    tx, weth = deployer.unsigned_deploy(weth_art, gas=2_000_000)
     sent.append(tx)
     tokens: dict[str, dict[str, Any]] = {
         "WETH": {"symbol": "WETH", "name": "Wrapped Ether", "decimals": 18, "address": weth}
     }
     for spec in TOKENS[1:]:
         args = (spec.name, spec.symbol, spec.decimals, token_supply(spec.symbol))
-        tx, address = deployer.deploy(token_art, args, gas=2_000_000)
+        tx, address = deployer.unsigned_deploy(token_art, args, gas=2_000_000)
         sent.append(tx)
         tokens[spec.symbol] = {
             "symbol": spec.symbol, "name": spec.name, "decimals": spec.decimals, "address": address,
@@ -134,11 +151,13 @@ def _deploy(
     init_code_hash = keccak(pair_art.bytecode)
     dexes: list[dict[str, Any]] = []
     for name in DEX_NAMES:
-        tx, factory = deployer.deploy(
+        tx, factory = deployer.unsigned_deploy(
             load_artifact("UniswapV2Factory"), [deployer.address], 5_000_000
         )
         sent.append(tx)
-        tx, router = deployer.deploy(load_artifact("UniswapV2Router02"), [factory, weth], 6_000_000)
+        tx, router = deployer.unsigned_deploy(
+            load_artifact("UniswapV2Router02"), [factory, weth], 6_000_000
+        )
         sent.append(tx)
         dexes.append({
             "name": name, "factory": factory, "router": router, "fee_bps": DEX_FEE_BPS,
@@ -148,7 +167,7 @@ def _deploy(
     # allowlisted with the hash of the npm Pair creation code (what their CREATE2 uses).
     beneficiary = devnet_account(BENEFICIARY_INDEX).address
     allowlist = [(d["factory"], init_code_hash) for d in dexes]
-    tx, executor = deployer.deploy(
+    tx, executor = deployer.unsigned_deploy(
         load_artifact(executor_build), [bot, beneficiary, allowlist], 3_000_000
     )
     sent.append(tx)
@@ -160,11 +179,11 @@ def _deploy(
         p.amount_a if p.symbol_a == "WETH" else p.amount_b if p.symbol_b == "WETH" else 0
         for p in pools
     )
-    sent.append(deployer.send(weth, weth_c.encode_abi("deposit"), 100_000, value=weth_needed))
+    sent.append(deployer.unsigned(weth, weth_c.encode_abi("deposit"), 100_000, value=weth_needed))
     for token in tokens.values():
         for dex in dexes:
             data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
-            sent.append(deployer.send(token["address"], data, 100_000))
+            sent.append(deployer.unsigned(token["address"], data, 100_000))
 
     router_abi = load_artifact("UniswapV2Router02").abi
     by_name = {d["name"]: d for d in dexes}
@@ -177,7 +196,7 @@ def _deploy(
             "addLiquidity",
             [a, b, pool.amount_a, pool.amount_b, 0, 0, deployer.address, FAR_DEADLINE],
         )
-        sent.append(deployer.send(dex["router"], data, 4_000_000))
+        sent.append(deployer.unsigned(dex["router"], data, 4_000_000))
         address = pair_address(dex["factory"], a, b, init_code_hash)
         token0, token1 = sorted(
             (pool.symbol_a, pool.symbol_b), key=lambda s: int(tokens[s]["address"], 16)
@@ -188,17 +207,19 @@ def _deploy(
             "symbol0": token0, "symbol1": token1, "name": f"{pool.dex}:{token0}/{token1}",
         })  # fmt: skip
 
-    sent.append(deployer.send(bot, b"", 21_000, value=BOT_FUNDING_WEI))
+    sent.append(deployer.unsigned(bot, b"", 21_000, value=BOT_FUNDING_WEI))
     sent.append(
-        deployer.send(weth, erc20.encode_abi("transfer", [executor, EXECUTOR_WETH]), 100_000)
+        deployer.unsigned(weth, erc20.encode_abi("transfer", [executor, EXECUTOR_WETH]), 100_000)
     )
-    users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent)
+    user_txs: list[dict[str, Any]] = []
+    users = _fund_users(w3, chain_id, deployer, tokens, dexes, erc20, weth_c, sent, user_txs)
+    send_bulk(w3, sent)  # the users' own transactions call contracts these create: after them
+    send_bulk(w3, user_txs)
     # V3 last, so every V2 address (and the executor's) is what it was before V3 existed.
-    wait_all(w3, sent)
     v3_dexes, v3_pools = _deploy_v3(w3, chain_id, seed, deployer, tokens, erc20, weth_c)
-    _check_routing(w3, dexes, pairs, router_abi)
+    _check_routing(w3, dexes, pairs)
     check_v3(w3, v3_dexes, v3_pools)
-    _check_allowlist(w3, load_artifact(executor_build).abi, executor, pairs)
+    _check_allowlist(w3, executor, pairs)
     # The executor's owner (the bot key) allowlists the V3 factories: they exist only now.
     _allow_v3(
         w3, chain_id, bot_key, load_artifact(executor_build).abi, executor, v3_dexes, v3_pools
@@ -237,9 +258,11 @@ def _fund_users(
     dexes: list[dict[str, Any]],
     erc20: Any,
     weth_c: Any,
-    sent: list[Any],
+    sent: list[dict[str, Any]],
+    user_txs: list[dict[str, Any]],
 ) -> list[ChecksumAddress]:
-    """Give each flow user tokens, WETH (wrapped from its own ETH) and approvals on both routers."""
+    """Give each flow user tokens (`sent`, the deployer's), WETH wrapped from its own ETH and
+    approvals on both routers (`user_txs`, the users')."""
     users = []
     for index in range(1, USER_COUNT + 1):
         user = Sender(w3, devnet_account(index), chain_id, max_fee=100 * GWEI, tip=GWEI)
@@ -248,10 +271,10 @@ def _fund_users(
             data = erc20.encode_abi(
                 "transfer", [user.address, raw_amount(spec.symbol, USER_FUNDING_USD)]
             )
-            sent.append(deployer.send(tokens[spec.symbol]["address"], data, 100_000))
+            sent.append(deployer.unsigned(tokens[spec.symbol]["address"], data, 100_000))
         deposit = weth_c.encode_abi("deposit")
-        sent.append(
-            user.send(
+        user_txs.append(
+            user.unsigned(
                 tokens["WETH"]["address"],
                 deposit,
                 100_000,
@@ -261,7 +284,7 @@ def _fund_users(
         for token in tokens.values():
             for dex in dexes:
                 data = erc20.encode_abi("approve", [dex["router"], MAX_UINT])
-                sent.append(user.send(token["address"], data, 100_000))
+                user_txs.append(user.unsigned(token["address"], data, 100_000))
     return users
 
 
@@ -296,33 +319,38 @@ def _deploy_v3(
     return v3_dexes, v3_pools
 
 
-def _check_routing(
-    w3: Web3, dexes: list[dict[str, Any]], pairs: list[dict[str, Any]], router_abi: list[Any]
-) -> None:
+def _check_routing(w3: Web3, dexes: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> None:
     """Prove each router finds its own factory's pairs: the factory's pair is the CREATE2 address
-    the router computes from its hard-coded init code hash, and a quote through it works."""
-    factory_abi = load_artifact("UniswapV2Factory").abi
-    for dex in dexes:
-        factory = w3.eth.contract(address=dex["factory"], abi=factory_abi)
-        router = w3.eth.contract(address=dex["router"], abi=router_abi)
-        for pair in (p for p in pairs if p["dex"] == dex["name"]):
-            on_chain = factory.functions.getPair(pair["token0"], pair["token1"]).call()
-            if on_chain != pair["address"]:
-                raise TxFailed(
-                    f"{pair['name']}: factory has {on_chain}, expected {pair['address']}"
-                )
-            path = [pair["token0"], pair["token1"]]
-            if router.functions.getAmountsOut(10**18, path).call()[1] <= 0:
-                raise TxFailed(f"{pair['name']}: router {dex['name']} quotes nothing")
-
-
-def _check_allowlist(w3: Web3, abi: list[Any], executor: str, pairs: list[dict[str, Any]]) -> None:
-    """Prove the executor accepts every devnet pair (the init code hash matches the factories)."""
-    contract = w3.eth.contract(address=to_checksum_address(executor), abi=abi)
+    the router computes from its hard-coded init code hash, and a quote through it works (one
+    JSON-RPC batch)."""
+    by_name = {d["name"]: d for d in dexes}
+    calls = []
     for pair in pairs:
-        if not contract.functions.isAllowedPair(
-            pair["address"], pair["token0"], pair["token1"]
-        ).call():
+        dex = by_name[pair["dex"]]
+        tokens = [pair["token0"], pair["token1"]]
+        calls.append((dex["factory"], GET_PAIR + encode(["address", "address"], tokens)))
+        quote = encode(["uint256", "address[]"], [10**18, tokens])
+        calls.append((dex["router"], GET_AMOUNTS_OUT + quote))
+    results = call_batch(w3, calls)
+    for k, pair in enumerate(pairs):
+        on_chain = to_checksum_address(decode(["address"], results[2 * k])[0])
+        if on_chain != pair["address"]:
+            raise TxFailed(f"{pair['name']}: factory has {on_chain}, expected {pair['address']}")
+        if decode(["uint256[]"], results[2 * k + 1])[0][1] <= 0:
+            raise TxFailed(f"{pair['name']}: router {pair['dex']} quotes nothing")
+
+
+def _check_allowlist(w3: Web3, executor: str, pairs: list[dict[str, Any]]) -> None:
+    """Prove the executor accepts every devnet pair (the init code hash matches the factories)."""
+    calls = [
+        (
+            executor,
+            IS_ALLOWED_PAIR + encode(["address"] * 3, [p["address"], p["token0"], p["token1"]]),
+        )
+        for p in pairs
+    ]
+    for pair, result in zip(pairs, call_batch(w3, calls), strict=True):
+        if not decode(["bool"], result)[0]:
             raise TxFailed(f"{pair['name']}: the executor does not allow pair {pair['address']}")
 
 
@@ -346,11 +374,15 @@ def _allow_v3(
         )
         sent.append(owner.send(executor, data, 200_000))
     wait_all(w3, sent)
-    for pool in v3_pools:
-        allowed = contract.functions.isAllowedV3Pool(
-            pool["address"], pool["token0"], pool["token1"], pool["fee"]
-        ).call()
-        if not allowed:
+    calls = [
+        (executor, IS_ALLOWED_V3_POOL + encode(
+            ["address", "address", "address", "uint24"],
+            [pool["address"], pool["token0"], pool["token1"], pool["fee"]],
+        ))
+        for pool in v3_pools
+    ]  # fmt: skip
+    for pool, result in zip(v3_pools, call_batch(w3, calls), strict=True):
+        if not decode(["bool"], result)[0]:
             raise TxFailed(f"{pool['name']}: the executor does not allow pool {pool['address']}")
 
 

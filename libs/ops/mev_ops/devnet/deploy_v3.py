@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import httpx
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from mev_common.amm.v3 import TICK_SPACING
@@ -21,7 +20,7 @@ from web3 import Web3
 
 from mev_ops.devnet.artifacts import load_artifact
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL, V3PoolSpec, plan_v3_pools, raw_amount
-from mev_ops.devnet.sender import Sender, TxFailed, endpoint_uri
+from mev_ops.devnet.sender import Sender, TxFailed, call_batch
 
 FAR_DEADLINE = 2**40
 NO_DESCRIPTOR = "0x" + "00" * 20  # tokenURI is never called on the devnet
@@ -141,13 +140,7 @@ def check_v3(w3: Web3, dexes: list[dict[str, Any]], pools: list[dict[str, Any]])
             ["address", "address", "uint24"], [pool["token0"], pool["token1"], pool["fee"]]
         )
         calls += [(factory[pool["dex"]], GET_POOL + args), (pool["address"], LIQUIDITY)]
-    body = [
-        {"jsonrpc": "2.0", "id": i, "method": "eth_call",
-         "params": [{"to": to, "data": "0x" + data.hex()}, "latest"]}
-        for i, (to, data) in enumerate(calls)
-    ]  # fmt: skip
-    replies = httpx.post(endpoint_uri(w3), json=body, timeout=60).json()
-    results = {r["id"]: bytes.fromhex(r.get("result", "0x")[2:]) for r in replies}
+    results = call_batch(w3, calls)
     for k, pool in enumerate(pools):
         on_chain = to_checksum_address(decode(["address"], results[2 * k])[0])
         if on_chain != pool["address"]:
