@@ -37,7 +37,13 @@ from mev_common.stage import Consume, Stage, run_stage
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.pending_book import PendingBook, effective_tip
 from services.detect.registry import PoolRegistry, RewindTooDeep
-from services.detect.search import Found, SearchStats, search, to_opportunity
+from services.detect.search import (
+    Found,
+    SearchStats,
+    block_search_pools,
+    search,
+    to_opportunity,
+)
 from services.detect.v3_loader import fetch_v3
 
 log = logging.getLogger("mev.detect")
@@ -82,6 +88,7 @@ class Detector:
         self.loaded = False
         self.buffer: list[Envelope[Block]] = []
         self.stats = SearchStats()
+        self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.pending = PendingBook()
         self.crowded = 0
         self.withdrawn = 0
@@ -233,13 +240,14 @@ class Detector:
         self.head = block
         self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
         found = self.search(
-            self.index.touching(changed),
+            self.index.touching(block_search_pools(changed, self.left_open)),
             all_pools := self.registry.all_pools,
             self.strategies,
             block.base_fee_per_gas,
             stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
+        self.left_open = found
         if live:  # what the block's users left behind that no trade of ours took
             residual = max((f.net_profit for f in found), default=0)
             metrics.RESIDUAL_WEI.set(residual)
