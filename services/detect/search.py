@@ -169,13 +169,19 @@ def _pool_disjoint(found: list[Found]) -> list[Found]:
     return kept
 
 
-def block_search_pools(changed: Iterable[str], left_open: Iterable[Found]) -> set[str]:
-    """The pools a block's search starts from: those the block changed, and those of every
-    cycle the previous block's search found. A gap we published but did not close (simulate
-    dropped it, submit held the pool for an unsettled trade, the trade was replaced) stays
-    open with none of its pools changing; searching only changed pools would never see it
-    again (bench capture run: a 0.29 ETH cycle left for 3 blocks)."""
-    return set(changed) | {pool for f in left_open for pool in f.cycle.pools}
+def block_search_cycles(
+    index: CycleIndex, changed: Iterable[str], left_open: Iterable[Found]
+) -> list[Cycle]:
+    """The cycles a block's search prices: those through a pool the block changed, then each
+    cycle the previous block's search found (at most MAX_PER_TRIGGER more). A gap we
+    published but did not close (simulate dropped it, submit held a pool for an unsettled
+    trade, the trade was replaced) stays open with none of its pools changing; searching only
+    changed pools never saw it again (bench capture run: a 0.29 ETH cycle left 3 blocks).
+    Only the found cycles come back, not every cycle through their pools: with V3 pools one
+    pool is in hundreds of cycles, and a slower block search loses more than it finds."""
+    cycles = index.touching(changed)
+    seen = set(cycles)
+    return cycles + [f.cycle for f in left_open if f.cycle not in seen]
 
 
 def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:

@@ -40,7 +40,7 @@ from services.detect.registry import PoolRegistry, RewindTooDeep
 from services.detect.search import (
     Found,
     SearchStats,
-    block_search_pools,
+    block_search_cycles,
     search,
     to_opportunity,
 )
@@ -240,7 +240,7 @@ class Detector:
         self.head = block
         self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
         found = self.search(
-            self.index.touching(block_search_pools(changed, self.left_open)),
+            block_search_cycles(self.index, changed, self.left_open),
             all_pools := self.registry.all_pools,
             self.strategies,
             block.base_fee_per_gas,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mev_common.amm.cycles import Cycle, CycleHop, CycleIndex
 from mev_common.amm.sizing import CycleTrade
 
-from services.detect.search import Found, block_search_pools
+from services.detect.search import Found, block_search_cycles
 
 WETH, USDC, DAI = "0xweth", "0xusdc", "0xdai"
 
@@ -21,9 +21,9 @@ def test_a_found_cycle_is_searched_again_though_none_of_its_pools_changed() -> N
     elsewhere = _cycle(("A-weth/wbtc", WETH, "0xwbtc"), ("B-wbtc/weth", "0xwbtc", WETH))
     index = CycleIndex([open_gap, other, elsewhere])
     found = [Found("cyclic_arbitrage", open_gap, CycleTrade(10, (20, 30, 40), 30), 1, 1)]
-    # the next block changed only the WBTC pair on B: the open gap's pools come back too
-    pools = block_search_pools({"B-wbtc/weth"}, found)
-    assert pools == {"B-wbtc/weth", "A-weth/usdc", "B-usdc/dai", "A-dai/weth"}
-    assert index.touching(pools) == [open_gap, other, elsewhere]
+    # the next block changed only the WBTC pair on B: the open gap comes back, and only it
+    assert block_search_cycles(index, {"B-wbtc/weth"}, found) == [elsewhere, open_gap]
+    # found again although its pool changed too: searched once
+    assert block_search_cycles(index, {"B-usdc/dai"}, found) == [open_gap]
     # nothing found last block: only what changed
-    assert index.touching(block_search_pools({"B-wbtc/weth"}, [])) == [elsewhere]
+    assert block_search_cycles(index, {"B-wbtc/weth"}, []) == [elsewhere]
