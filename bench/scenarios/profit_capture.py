@@ -118,8 +118,13 @@ def flow_run(with_bot: bool, blocks: int) -> FlowRun | str:
             ledger = settings.database.path
             wait_until(lambda: pnl_summary(ledger).in_flight == 0, 5 * BLOCK_TIME_S)
             pnl = pnl_summary(ledger)
+            simulations = stack.metrics("simulate").get("mev_bot_simulations_total", [])
+            results: dict[str, int] = {}
+            for labels, value in simulations:
+                results[labels["result"]] = results.get(labels["result"], 0) + int(value)
             bot = {"outcomes": pnl.outcomes, "gas_spent_wei": pnl.gas_spent_wei,
-                   "net_profit_wei": pnl.net_profit_wei(deployment["weth"])}  # fmt: skip
+                   "net_profit_wei": pnl.net_profit_wei(deployment["weth"]),
+                   "simulations": results}  # fmt: skip
         rows = residuals(cycles, reserves, base_fees, tip, span)
     return FlowRun(rows, report, offsets, settled, tip, bot)
 
@@ -183,7 +188,8 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
         Row("bot realized profit (net of gas)", "ETH", one(_eth(net)), "residual taken",
             one(_eth(tip_alone - tip_bot)), None, "",
             "ledger: every landed trade of the with-bot run (settle, start-up and flow), "
-            f"outcomes {bot.bot.get('outcomes', {})}; 'residual taken' is the summed "
+            f"outcomes {bot.bot.get('outcomes', {})}; simulate's results "
+            f"{bot.bot.get('simulations', {})}; 'residual taken' is the summed "
             "residual it removed, not a profit (a gap open for k blocks counts k times)")
     )  # fmt: skip
     for name, run in (("without bot", alone), ("with bot", bot)):
