@@ -4,7 +4,9 @@ in; `mev.<chain>.opportunities.<strategy>` out.
 At start it loads every pair of the configured factories at one block, then keeps the reserves
 from each block's Sync logs (the block stream is read from a few seconds back and buffered
 during the load, so nothing falls between snapshot and stream). Each block searches the cycles
-through the pools it changed; each pending router swap is applied to copies of its pools and
+through the pools it changed, and again the cycles the previous block's search found (a gap
+we did not close stays open with its pools unchanged); each pending router swap is applied to
+copies of its pools and
 the cycles through them are searched on that post-swap state (a backrun).
 
 Replicas (`services.detect.replicas` > 1) share the mempool consumer, so each searches only
