@@ -154,6 +154,10 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
         sum(r.with_tip_wei > 0 for r in alone.residual),
         sum(r.with_tip_wei > 0 for r in bot.residual),
     )
+    # the last block's gap can be closed only by a backrun (a block arbitrage on it lands after
+    # the window); shown apart so a reader sees how much one block weighs
+    last_alone, last_bot = alone.residual[-1].with_tip_wei, bot.residual[-1].with_tip_wei
+    but_last = ratio(tip_bot - last_bot, tip_alone - last_alone)
     common = (
         f"{n} blocks each run (n={n} end-of-block states a run), flow seed {FLOW_SEED}; best "
         "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced"
@@ -164,7 +168,9 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
             f"{common}; gas: own-balance executor gas for the hop count at the next block's base "
             f"fee + submit.priority_fee ({bot.tip_wei / 1e9:g} gwei, what going first in the "
             f"next block takes); blocks with a residual: {gap_blocks[1]} with, "
-            f"{gap_blocks[0]} without")
+            f"{gap_blocks[0]} without; the last block alone: {_eth(last_bot):.4f} with, "
+            f"{_eth(last_alone):.4f} ETH without (ratio over the others "
+            f"{but_last if but_last is None else round(but_last, 4)})")
     )  # fmt: skip
     result.rows.append(
         Row("residual with ÷ without bot, net of base fee only", "ETH", one(_eth(base_bot)),
@@ -206,6 +212,7 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
             "blocks": n,
             "residual_with_tip_wei": {"without": str(tip_alone), "with": str(tip_bot)},
             "residual_base_fee_only_wei": {"without": str(base_alone), "with": str(base_bot)},
+            "ratio_without_last_block": but_last,
             "per_block_with_tip_wei": [
                 [i, str(a.with_tip_wei), str(b.with_tip_wei)]
                 for i, (a, b) in enumerate(zip(alone.residual, bot.residual, strict=False))
