@@ -7,13 +7,12 @@ chain looks like when it gets round to it; one batch per few blocks keeps anvil'
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import httpx
 
 GET_RESERVES = "0x0902f1ac"  # getReserves()
-SYNC_TOPIC = "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"  # Sync(u112,u112)
 BLOCKS_PER_BATCH = 8
 
 
@@ -68,75 +67,13 @@ def fetch_base_fees(rpc_url: str, blocks: Sequence[int]) -> dict[int, int]:
     return out
 
 
-class SyncLog(NamedTuple):
-    """A pair's reserves right after one transaction of a block (Uniswap V2 `Sync`)."""
-
-    tx_index: int
-    log_index: int
-    pair: str
-    reserves: tuple[int, int]
-
-
-class Landing(NamedTuple):
-    block: int
-    tx_index: int
-    effective_gas_price: int
-
-
-def fetch_logs(
-    rpc_url: str, pairs: Sequence[str], topic: str, first: int, last: int
-) -> list[tuple[dict[str, Any], str, bytes]]:
-    """(log, pair as spelled in `pairs`, data bytes) of one event of `pairs`, first..last."""
-    by_lower = {p.lower(): p for p in pairs}
-    flt = {"fromBlock": hex(first), "toBlock": hex(last), "address": list(pairs),
-           "topics": [topic]}  # fmt: skip
-    (logs,) = batch_call(rpc_url, [("eth_getLogs", [flt])])
-    return [
-        (log, by_lower[log["address"].lower()], bytes.fromhex(log["data"].removeprefix("0x")))
-        for log in logs
-    ]
-
-
-def words(data: bytes, count: int) -> list[int]:
-    """The first `count` 32-byte big-endian words of ABI-encoded data."""
-    return [int.from_bytes(data[32 * i : 32 * i + 32], "big") for i in range(count)]
-
-
-def fetch_syncs(rpc_url: str, pairs: Sequence[str], block: int) -> list[SyncLog]:
-    """Every Sync of `pairs` in one block, in execution order."""
-    out = []
-    for log, pair, data in fetch_logs(rpc_url, pairs, SYNC_TOPIC, block, block):
-        r0, r1 = words(data, 2)
-        out.append(
-            SyncLog(int(log["transactionIndex"], 16), int(log["logIndex"], 16), pair, (r0, r1))
-        )
-    return sorted(out, key=lambda s: (s.tx_index, s.log_index))
-
-
-def fetch_landings(rpc_url: str, tx_hashes: Sequence[str]) -> dict[str, Landing]:
-    """tx hash -> where it was mined (block, index) and the gas price it paid."""
-    if not tx_hashes:
-        return {}
-    receipts = batch_call(rpc_url, [("eth_getTransactionReceipt", [h]) for h in tx_hashes])
-    return {
-        h: Landing(
-            int(r["blockNumber"], 16),
-            int(r["transactionIndex"], 16),
-            int(r.get("effectiveGasPrice") or "0x0", 16),
-        )
-        for h, r in zip(tx_hashes, receipts, strict=True)
-        if r is not None
-    }
-
-
-def reserves_before_tx(
-    end_of_previous: Mapping[str, tuple[int, int]], syncs: Sequence[SyncLog], tx_index: int
-) -> dict[str, tuple[int, int]]:
-    """Every pair's reserves just before transaction `tx_index` of a block: the previous
-    block's end state with the block's earlier Syncs applied in order."""
-    state = dict(end_of_previous)
-    for sync in syncs:
-        if sync.tx_index >= tx_index:
-            break
-        state[sync.pair] = sync.reserves
-    return state
+def fetch_tx_blocks(rpc_url: str, tx_hashes: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    """tx hash -> (block it was mined in, succeeded); unmined hashes are left out."""
+    out: dict[str, tuple[int, bool]] = {}
+    for i in range(0, len(tx_hashes), 200):
+        chunk = tx_hashes[i : i + 200]
+        receipts = batch_call(rpc_url, [("eth_getTransactionReceipt", [h]) for h in chunk])
+        for h, r in zip(chunk, receipts, strict=True):
+            if r is not None:
+                out[h] = (int(r["blockNumber"], 16), int(r["status"], 16) == 1)
+    return out

@@ -43,21 +43,44 @@ def legs_of(cycle: Cycle, reserves: Mapping[str, tuple[int, int]]) -> tuple[Leg,
     return tuple(legs)
 
 
+class Priced(NamedTuple):
+    """One cycle's optimal gross trade on one state, before gas."""
+
+    cycle: Cycle
+    amount_in: int
+    gross_wei: int
+
+
+def price_cycles(cycles: Sequence[Cycle], reserves: Mapping[str, tuple[int, int]]) -> list[Priced]:
+    """Every cycle that gains on `reserves`, at its exact integer optimum."""
+    out = []
+    for cycle in cycles:
+        amount_in, gross = best_input(legs_of(cycle, reserves))
+        if gross > 0:
+            out.append(Priced(cycle, amount_in, gross))
+    return out
+
+
+def best_net(
+    block: int, priced: Sequence[Priced], gas_price_wei: int, flash: bool = False
+) -> Opportunity | None:
+    """The priced cycle with the highest profit net of its hop count's executor gas at
+    `gas_price_wei`; None if none nets > 0."""
+    best: Opportunity | None = None
+    for p in priced:
+        gas = EXECUTOR_GAS[flash][len(p.cycle.hops)] * gas_price_wei
+        found = Opportunity(block, p.cycle.name, p.amount_in, p.gross_wei, gas)
+        if found.net_wei > 0 and (best is None or found.net_wei > best.net_wei):
+            best = found
+    return best
+
+
 def best_after_block(
     block: int,
     cycles: Sequence[Cycle],
     reserves: Mapping[str, tuple[int, int]],
     gas_price_wei: int,
-    flash: bool,
+    flash: bool = False,
 ) -> Opportunity | None:
     """The cycle with the highest profit net of gas at `gas_price_wei`; None if none nets > 0."""
-    best: Opportunity | None = None
-    for cycle in cycles:
-        amount_in, gross = best_input(legs_of(cycle, reserves))
-        if gross <= 0:
-            continue
-        gas = EXECUTOR_GAS[flash][len(cycle.hops)] * gas_price_wei
-        found = Opportunity(block, cycle.name, amount_in, gross, gas)
-        if found.net_wei > 0 and (best is None or found.net_wei > best.net_wei):
-            best = found
-    return best
+    return best_net(block, price_cycles(cycles, reserves), gas_price_wei, flash)

@@ -1,49 +1,46 @@
-"""Scenario 6: profit capture, realized ÷ oracle over a seeded devnet flow with the bot running.
+"""Scenario 6: capture, what users leave behind with the bot running ÷ without it.
 
-The whole pipeline runs as real processes (as `make run` does, with config/devnet.yaml's
-strategies, priority fee and flow rate) on anvil with 1 s blocks while the seeded user flow
-trades. Afterwards bench's oracle (bench/oracle, its own code path) reads every pair's reserves
-at the end of each flow block, sizes every 2- and 3-pool cycle from WETH by brute force, nets
-the executor's gas at the next block's base fee plus the configured priority fee, and keeps the
-best single cycle per block. A backrun trades inside its victim's block, so for each one that
-landed the oracle also prices the state just before it (rebuilt from the block's Sync logs).
-The bot's side comes from submit's ledger: profit minus gas of what landed in the following
-blocks. Non-overlapping cycles could be summed per block; the best single one keeps it simple
-and never overstates what one searcher could take.
+The same seeded devnet flow runs twice, each on a fresh devnet (anvil with 1 s blocks, the seed-1
+deployment): once alone, once with the whole pipeline running as `make run` runs it (config/
+devnet.yaml's strategies, priority fee and flow rate). Before the flow, bench's oracle closes
+the deployment's seeded V2 gaps the same way in both runs (bench.oracle.settle), and the flow's
+planner starts from that state in both, so both runs send the same swaps (same users, pools,
+amounts, limits and tips; only the deadlines, which follow each run's clock, differ); the flow
+starts on a block boundary so they fall into blocks alike. Afterwards the oracle (bench/oracle,
+sharing no code with detect or mev_common.amm) prices the best WETH cycle of 2-3 V2 pools left
+at the end of every flow block, net of gas (bench.oracle.residual). The bot's summed residual
+as a fraction of the no-bot one is the capture figure: 0 means it left nothing, 1 nothing taken.
+V3 pools are outside the oracle (it has no V3 math of its own): their gaps are not counted, and
+the bot's trades through them count only by how they move the V2 pairs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from mev_common.ledger_view import LedgerTrade, pnl_summary, read_trades
-from mev_common.settings import Settings, load_settings
-from mev_ops.devnet.flow import run_flow
+from mev_common.ledger_view import pnl_summary
+from mev_common.settings import load_settings
+from mev_ops.devnet.flow import FlowReport, run_flow
+from mev_ops.devnet.flow_plan import SwapIntent
 
-from bench.oracle.capture import BLOCK_ARBITRAGE, LAG, Capture, account
-from bench.oracle.chain_state import (
-    SyncLog,
-    fetch_base_fees,
-    fetch_landings,
-    fetch_reserves,
-    fetch_syncs,
-    reserves_before_tx,
-)
+from bench.oracle.chain_state import fetch_base_fees, fetch_reserves, fetch_tx_blocks
 from bench.oracle.cycles import find_cycles
-from bench.oracle.opportunity import Opportunity, best_after_block
-from bench.oracle.replay import fetch_swaps, replay_oracle
+from bench.oracle.residual import BlockResidual, residuals, summed
+from bench.oracle.settle import settle
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
 from bench.stack import Stack, devnet_stack, wait_until
 from bench.stats import Summary, ratio
 
 KEY = "profit_capture"
-TITLE = "Profit capture vs oracle"
+TITLE = "Capture: residual with ÷ without the bot"
 FLOW_SEED = 6
+BLOCK_TIME_S = 1
 DEVNET_CONFIG = Path(__file__).resolve().parents[2] / "config" / "devnet.yaml"
 WEI_PER_ETH = 10**18
 SERVICES = ("ingest", "detect", "simulate", "submit")
@@ -73,58 +70,63 @@ def _head(stack: Stack) -> int:
     return int(stack.rpc("eth_blockNumber", []), 16)
 
 
-class OracleView(NamedTuple):
-    after_block: dict[int, Opportunity | None]  # block -> best cycle on its end state
-    before_backrun: dict[str, Opportunity | None]  # bundle id -> best just before our backrun
-    searcher: dict[int, Opportunity | None]  # block -> the replayed oracle's own trade
+class FlowRun(NamedTuple):
+    """One run of the flow: the oracle's residual per flow block and what the flow did."""
+
+    residual: list[BlockResidual]
+    report: FlowReport
+    tx_offsets: dict[int, tuple[int, bool]]  # swap index -> (block - first flow block, ok)
+    settled: list[str]
+    tip_wei: int
+    bot: dict[str, Any]  # the ledger's summary (with the bot), else {}
 
 
-def _oracle(
-    stack: Stack, settings: Settings, first: int, last: int, trades: list[LedgerTrade]
-) -> OracleView:
-    """Best cycle net of gas after each block first..last, and just before each backrun of
-    ours that landed, from exact historical state (eth_call at the block, Sync logs inside)."""
-    deployment = stack.deployment
-    rpc_url = stack.node.rpc_url
-    cycles = find_cycles(deployment["pairs"], deployment["weth"], max_hops=3)
-    pairs = [p["address"] for p in deployment["pairs"]]
-    blocks = list(range(first, last + LAG + 1))
-    reserves = fetch_reserves(rpc_url, pairs, blocks)
-    # A trade on block N's state pays block N+1's base fee (known once N+1 is mined).
-    base_fees = fetch_base_fees(rpc_url, [b + 1 for b in blocks])
-    priority, flash = settings.submit.priority_fee, settings.simulate.flash
-    after = {
-        b: best_after_block(b, cycles, reserves[b], base_fees[b + 1] + priority, flash)
-        for b in range(first, last + 1)
-    }
-    backruns = {
-        t.tx_hash: t
-        for t in trades
-        if t.strategy == "backrun" and t.status == "included" and t.tx_hash
-        if t.landed_block is not None and first < t.landed_block <= last + LAG
-    }
-    before: dict[str, Opportunity | None] = {}
-    syncs: dict[int, list[SyncLog]] = {}
-    for tx_hash, landing in fetch_landings(rpc_url, list(backruns)).items():
-        block = landing.block
-        if block not in syncs:
-            syncs[block] = fetch_syncs(rpc_url, pairs, block)
-        state = reserves_before_tx(reserves[block - 1], syncs[block], landing.tx_index)
-        # The position right after the victim costs what our backrun paid for it.
-        before[backruns[tx_hash].bundle_id] = best_after_block(
-            block, cycles, state, landing.effective_gas_price, flash
-        )
-    searcher = replay_oracle(
-        reserves[first],
-        fetch_swaps(rpc_url, pairs, first + 1, last),
-        cycles,
-        first,
-        last,
-        deployment["executor"]["address"],
-        lambda b: base_fees[b + 1] + priority,
-        flash,
-    )
-    return OracleView(after, before, searcher)
+def _intent_key(intent: SwapIntent) -> SwapIntent:
+    """A swap as the user meant it: everything but the deadline, which follows the clock."""
+    return dataclasses.replace(intent, deadline=0)
+
+
+def flow_run(with_bot: bool, blocks: int) -> FlowRun | str:
+    """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not."""
+    with devnet_stack(block_time=BLOCK_TIME_S, **_make_run_sections()) as stack:
+        rpc_url, deployment = stack.node.rpc_url, stack.deployment
+        settled = settle(rpc_url, deployment, BLOCK_TIME_S)
+        plan_block = _head(stack)
+        settings = load_settings(stack.config)
+        if with_bot:
+            stack.start(*SERVICES)
+            if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
+                return "the services never became ready"
+        report = run_flow(rpc_url, deployment, FLOW_SEED, _flow_rate(), blocks, emit=None,
+                          plan_block=plan_block)  # fmt: skip
+        first, last = report.blocks[0].number, report.blocks[-1].number
+        wait_until(lambda: _head(stack) >= last + 1, 10 * BLOCK_TIME_S)
+        pairs = [p["address"] for p in deployment["pairs"]]
+        span = list(range(first, last + 1))
+        reserves = fetch_reserves(rpc_url, pairs, span)
+        base_fees = fetch_base_fees(rpc_url, [b + 1 for b in span])
+        cycles = find_cycles(deployment["pairs"], deployment["weth"], max_hops=3)
+        tip = settings.submit.priority_fee
+        mined = fetch_tx_blocks(rpc_url, report.tx_hashes)
+        offsets = {
+            intent.index: (mined[h][0] - first, mined[h][1])
+            for intent, h in zip(report.intents, report.tx_hashes, strict=True)
+            if h in mined
+        }
+        bot: dict[str, Any] = {}
+        if with_bot:
+            ledger = settings.database.path
+            wait_until(lambda: pnl_summary(ledger).in_flight == 0, 5 * BLOCK_TIME_S)
+            pnl = pnl_summary(ledger)
+            simulations = stack.metrics("simulate").get("mev_bot_simulations_total", [])
+            results: dict[str, int] = {}
+            for labels, value in simulations:
+                results[labels["result"]] = results.get(labels["result"], 0) + int(value)
+            bot = {"outcomes": pnl.outcomes, "gas_spent_wei": pnl.gas_spent_wei,
+                   "net_profit_wei": pnl.net_profit_wei(deployment["weth"]),
+                   "simulations": results}  # fmt: skip
+        rows = residuals(cycles, reserves, base_fees, tip, span)
+    return FlowRun(rows, report, offsets, settled, tip, bot)
 
 
 def _eth(wei: int) -> float:
@@ -132,64 +134,101 @@ def _eth(wei: int) -> float:
 
 
 def one(value: float) -> Summary:
-    """A value measured once (one flow per invocation): p50 == p95."""
+    """A value measured once (one flow per run): p50 == p95."""
     return Summary(value, value, 1)
 
 
-def _rows(cap: Capture, result: ScenarioResult, settings: Settings) -> None:
-    oracle_eth = _eth(cap.oracle_wei)
-    arb = cap.realized_of(BLOCK_ARBITRAGE)
-    backrun = cap.realized_of(("backrun",))
-    landed, reverted = sum(cap.landed.values()), sum(cap.reverted.values())
-    missed = sum(cap.missed.values())
-    blocks = cap.last - cap.first + 1
-    note = (
-        f"{blocks} blocks. Oracle: a perfect end-of-block searcher on its own pools: the users' "
-        "swaps of each block replayed (ours left out), then its best single WETH cycle (2-3 "
-        "pools, brute force, net of gas at the next base fee + submit.priority_fee). Ours "
-        "includes backruns, which trade inside their victim's block"
+def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
+    n = len(bot.residual)
+    tip_alone, base_alone = summed(alone.residual)
+    tip_bot, base_bot = summed(bot.residual)
+    same = sum(
+        _intent_key(a) == _intent_key(b)
+        for a, b in zip(alone.report.intents, bot.report.intents, strict=False)
     )
-    end_eth = one(_eth(cap.oracle_end_wei))
-    inside_eth = one(_eth(cap.oracle_inside_wei))
+    sent = len(alone.report.intents), len(bot.report.intents)
+    same_block = sum(
+        bot.tx_offsets.get(i, (None,))[0] == off for i, (off, _) in alone.tx_offsets.items()
+    )
+    gap_blocks = (
+        sum(r.with_tip_wei > 0 for r in alone.residual),
+        sum(r.with_tip_wei > 0 for r in bot.residual),
+    )
+    # the last block's gap can be closed only by a backrun (a block arbitrage on it lands after
+    # the window); shown apart so a reader sees how much one block weighs
+    last_alone, last_bot = alone.residual[-1].with_tip_wei, bot.residual[-1].with_tip_wei
+    but_last = ratio(tip_bot - last_bot, tip_alone - last_alone)
+    common = (
+        f"{n} blocks each run (n={n} end-of-block states a run), flow seed {FLOW_SEED}; best "
+        "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced"
+    )
     result.rows.append(
-        Row("realized ÷ oracle profit", "ETH", one(_eth(cap.realized_total)), "oracle",
-            one(oracle_eth), ratio(cap.realized_total, cap.oracle_wei), "realized/oracle", note)
+        Row("residual with ÷ without bot, net of gas at base fee + tip", "ETH", one(_eth(tip_bot)),
+            "without the bot", one(_eth(tip_alone)), ratio(tip_bot, tip_alone), "with/without",
+            f"{common}; gas: own-balance executor gas for the hop count at the next block's base "
+            f"fee + submit.priority_fee ({bot.tip_wei / 1e9:g} gwei, what going first in the "
+            f"next block takes); blocks with a residual: {gap_blocks[1]} with, "
+            f"{gap_blocks[0]} without; the last block alone: {_eth(last_bot):.4f} with, "
+            f"{_eth(last_alone):.4f} ETH without (ratio over the others "
+            f"{but_last if but_last is None else round(but_last, 4)})")
     )  # fmt: skip
     result.rows.append(
-        Row("block arbitrage ÷ end-of-block oracle", "ETH", one(_eth(arb)),
-            "oracle after each block", end_eth, ratio(arb, cap.oracle_end_wei), "arbitrage/oracle",
-            "best cycle on each real end-of-block state, summed: a gap left open counts again "
-            f"each block; landed within {LAG} blocks")
+        Row("residual with ÷ without bot, net of base fee only", "ETH", one(_eth(base_bot)),
+            "without the bot", one(_eth(base_alone)), ratio(base_bot, base_alone),
+            "with/without", "the same states at the next block's base fee alone (no tip): the "
+            "cost's lower bound, so the residual's upper bound")
     )  # fmt: skip
+    reverted = (
+        sum(not ok for _, ok in alone.tx_offsets.values()),
+        sum(not ok for _, ok in bot.tx_offsets.values()),
+    )
     result.rows.append(
-        Row("backruns ÷ oracle just before them", "ETH", one(_eth(backrun)),
-            "oracle before each backrun", inside_eth, ratio(backrun, cap.oracle_inside_wei),
-            "backruns/oracle", "state rebuilt from the block's Sync logs; gas at what our "
-            "backrun paid")
+        Row("flow swaps identical in both runs", "count", one(float(same)), "sent in both",
+            one(float(min(sent))), ratio(same, min(sent)), "same/sent",
+            f"sent {sent[0]} without, {sent[1]} with the bot (the flow sends by the clock "
+            f"until {n} blocks have passed, so the tail may differ by a swap or two); in the "
+            "same block (relative to "
+            f"the flow's first) {same_block}; reverted (slippage, deadline) {reverted[0]} "
+            f"without, {reverted[1]} with the bot")
     )  # fmt: skip
+    net = int(bot.bot.get("net_profit_wei", 0))
     result.rows.append(
-        Row("landed / reverted / missed", "count", one(float(landed)), "oracle blocks > min_profit",
-            one(float(cap.over_min_profit)), ratio(missed, cap.over_min_profit), "missed/offered",
-            f"reverted {reverted}, missed {missed} (no trade landed within {LAG} blocks): "
-            + (", ".join(f"{k} {v}" for k, v in cap.missed.most_common(4)) or "none"))
+        Row("bot realized profit (net of gas)", "ETH", one(_eth(net)), "residual taken",
+            one(_eth(tip_alone - tip_bot)), None, "",
+            "ledger: every landed trade of the with-bot run (settle, start-up and flow), "
+            f"outcomes {bot.bot.get('outcomes', {})}; simulate's results "
+            f"{bot.bot.get('simulations', {})}; 'residual taken' is the summed "
+            "residual it removed, not a profit (a gap open for k blocks counts k times)")
     )  # fmt: skip
-    result.series["realized ÷ oracle"] = cap.series
+    for name, run in (("without bot", alone), ("with bot", bot)):
+        total = 0
+        points = []
+        for i, r in enumerate(run.residual):
+            total += r.with_tip_wei
+            points.append((float(i), _eth(total)))
+        result.series[f"cumulative residual {name} (ETH)"] = points
     result.details.update(
         {
-            "first_block": cap.first,
-            "last_block": cap.last,
-            "oracle_wei": str(cap.oracle_wei),
-            "oracle_end_of_block_wei": str(cap.oracle_end_wei),
-            "oracle_before_backruns_wei": str(cap.oracle_inside_wei),
-            "per_block_oracle_bot_wei": [[b, str(o), str(m)] for b, o, m in cap.per_block],
-            "oracle_blocks_with_profit": cap.oracle_blocks,
-            "oracle_blocks_over_min_profit": cap.over_min_profit,
-            "min_profit_wei": str(settings.strategies.cyclic_arbitrage.min_profit),
-            "realized_wei_by_strategy": {k: str(v) for k, v in cap.realized_wei.items()},
-            "landed_by_strategy": dict(cap.landed),
-            "reverted_by_strategy": dict(cap.reverted),
-            "missed_reasons": dict(cap.missed),
-            "other_token_trades": cap.other_token_trades,
+            "blocks": n,
+            "residual_with_tip_wei": {"without": str(tip_alone), "with": str(tip_bot)},
+            "residual_base_fee_only_wei": {"without": str(base_alone), "with": str(base_bot)},
+            "ratio_without_last_block": but_last,
+            "per_block_with_tip_wei": [
+                [i, str(a.with_tip_wei), str(b.with_tip_wei)]
+                for i, (a, b) in enumerate(zip(alone.residual, bot.residual, strict=False))
+            ],
+            "best_cycles_with_bot": [
+                [r.block, r.with_tip.cycle, str(r.with_tip.net_wei)]
+                for r in bot.residual
+                if r.with_tip is not None
+            ][:40],
+            "settled": alone.settled,
+            "same_swaps": same,
+            "sent": list(sent),
+            "same_block": same_block,
+            "reverted": list(reverted),
+            "rejected": [len(alone.report.rejected), len(bot.report.rejected)],
+            "bot_ledger": {k: str(v) if isinstance(v, int) else v for k, v in bot.bot.items()},
         }
     )
 
@@ -199,37 +238,12 @@ def run(tiny: bool = False) -> ScenarioResult:
     if missing:
         return ScenarioResult.unavailable(KEY, TITLE, missing)
     blocks = 6 if tiny else 90
+    alone = flow_run(False, blocks)
+    if isinstance(alone, str):
+        return ScenarioResult.unavailable(KEY, TITLE, alone)
+    with_bot = flow_run(True, blocks)
+    if isinstance(with_bot, str):
+        return ScenarioResult.unavailable(KEY, TITLE, with_bot)
     result = ScenarioResult(KEY, TITLE)
-    with devnet_stack(block_time=1, **_make_run_sections()) as stack:
-        stack.start(*SERVICES)
-        settings = load_settings(stack.config)
-        if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
-            return ScenarioResult.unavailable(KEY, TITLE, "the services never became ready")
-        # The deployment's seeded price offsets are a one-off gap: let the bot take it first.
-        settle_from = _head(stack)
-        wait_until(lambda: _head(stack) >= settle_from + 1, 10)
-        report = run_flow(stack.node.rpc_url, stack.deployment, FLOW_SEED, _flow_rate(),
-                          blocks, emit=None)  # fmt: skip
-        first, last = report.blocks[0].number - 1, report.blocks[-1].number
-        ledger = settings.database.path
-        wait_until(
-            lambda: _head(stack) >= last + LAG + 1 and pnl_summary(ledger).in_flight == 0, 15
-        )
-        trades = read_trades(ledger)
-        oracle = _oracle(stack, settings, first, last, trades)
-        pnl = pnl_summary(ledger)
-    weth = stack.deployment["weth"]
-    min_profit = settings.strategies.cyclic_arbitrage.min_profit
-    cap = account(
-        oracle.after_block, trades, first, last, min_profit, weth, oracle.before_backrun,
-        oracle.searcher,
-    )  # fmt: skip
-    _rows(cap, result, settings)
-    result.details["ledger_all_time"] = {
-        "outcomes": pnl.outcomes,
-        "net_profit_wei": str(pnl.net_profit_wei(weth)),
-        "gas_spent_wei": str(pnl.gas_spent_wei),
-    }
-    result.details["flow"] = {"sent": len(report.tx_hashes), "mined": report.mined,
-                              "reverted": report.reverted}  # fmt: skip
+    _rows(alone, with_bot, result)
     return result

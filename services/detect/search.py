@@ -252,6 +252,21 @@ def _size(candidate: _Candidate, max_input: int | None, stats: SearchStats) -> F
     return found
 
 
+def block_search_cycles(
+    index: CycleIndex, changed: Iterable[str], left_open: Iterable[Found]
+) -> list[Cycle]:
+    """The cycles a block's search prices: those through a pool the block changed, then each
+    cycle the previous block's search found (at most MAX_PER_TRIGGER more). A gap we
+    published but did not close (simulate dropped it, submit held a pool for an unsettled
+    trade, the trade was replaced) stays open with none of its pools changing; searching only
+    changed pools never saw it again (bench capture run: a 0.29 ETH cycle left 3 blocks).
+    Only the found cycles come back, not every cycle through their pools: with V3 pools one
+    pool is in hundreds of cycles, and a slower block search loses more than it finds."""
+    cycles = index.touching(changed)
+    seen = set(cycles)
+    return cycles + [f.cycle for f in left_open if f.cycle not in seen]
+
+
 def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:
     return index.touching(changed)
 

@@ -4,7 +4,9 @@ in; `mev.<chain>.opportunities.<strategy>` out.
 At start it loads every pair of the configured factories at one block, then keeps the reserves
 from each block's Sync logs (the block stream is read from a few seconds back and buffered
 during the load, so nothing falls between snapshot and stream). Each block searches the cycles
-through the pools it changed; each pending router swap is applied to copies of its pools and
+through the pools it changed, and again the cycles the previous block's search found (a gap
+we did not close stays open with its pools unchanged); each pending router swap is applied to
+copies of its pools and
 the cycles through them are searched on that post-swap state (a backrun).
 
 Replicas (`services.detect.replicas` > 1) share the mempool consumer, so each searches only
@@ -42,6 +44,7 @@ from services.detect.search import (
     BACKRUN_THROUGH_V3,
     Found,
     SearchStats,
+    block_search_cycles,
     search,
     to_opportunity,
 )
@@ -90,6 +93,7 @@ class Detector:
         self.loaded = False
         self.buffer: list[Envelope[Block]] = []
         self.stats = SearchStats()
+        self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.pending = PendingBook()
         self.crowded = 0
         self.withdrawn = 0
@@ -254,13 +258,14 @@ class Detector:
         self.head = block
         self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
         found = self.search(
-            self.index.touching(changed),
+            block_search_cycles(self.index, changed, self.left_open),
             all_pools := self.registry.all_pools,
             self.strategies,
             block.base_fee_per_gas,
             stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
+        self.left_open = found
         if live:  # what the block's users left behind that no trade of ours took
             residual = max((f.net_profit for f in found), default=0)
             metrics.RESIDUAL_WEI.set(residual)

@@ -90,11 +90,14 @@ def run_flow(
     max_swaps: int | None = None,
     stop: threading.Event | None = None,
     emit: Callable[[BlockLine], None] | None = print,
+    plan_block: int | None = None,
 ) -> FlowReport:
     """Send swaps until `blocks` blocks have passed, or `max_swaps` were sent and mined, or
-    `stop` is set. Each new block is passed to `emit` (print by default)."""
+    `stop` is set. Each new block is passed to `emit` (print by default). The planner's model
+    starts from `plan_block`'s pools (default: the latest block): runs that share it send the
+    same swaps whatever traded since (bench's capture scenario, with and without the bot)."""
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
-    start = w3.eth.get_block("latest")
+    start = w3.eth.get_block("latest" if plan_block is None else plan_block)
     pair_abi = load_artifact("UniswapV2Pair").abi
     reserves = {
         p["address"]: _reserves(w3, pair_abi, p["address"], int(start["number"]))
@@ -116,6 +119,8 @@ def run_flow(
     pending: set[str] = set()
     sent_since_line = 0
     last_block = int(start["number"])
+    if plan_block is not None:  # start right after a block: runs sharing a plan fall alike
+        last_block = _next_block(w3, int(w3.eth.block_number))
     t0 = time.monotonic()
     next_arrival = arrivals.expovariate(rate)
     while True:
@@ -158,6 +163,14 @@ def run_flow(
         if stop is not None and stop.is_set():
             return report
         time.sleep(max(0.0, min(POLL_S, next_arrival - (time.monotonic() - t0))))
+
+
+def _next_block(w3: Web3, head: int, timeout_s: float = 30.0) -> int:
+    """Wait (polling every 5 ms) until a block after `head` is mined; returns its number."""
+    deadline = time.monotonic() + timeout_s
+    while (latest := int(w3.eth.block_number)) <= head and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return latest
 
 
 def fetch_flow_v3_pools(rpc_url: str, deployment: dict[str, Any], block: int) -> dict[str, V3Pool]:
