@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +172,31 @@ class Rival:
         except BaseException as exc:  # reported by start() / seen in stats
             self._error = exc
             self._ready.set()
+
+
+@contextlib.contextmanager
+def rival_running(
+    rpc_url: str, deployment: dict[str, Any], latency_ms: float | None
+) -> Iterator[Rival | None]:
+    """A rival running for the block's duration (none if `latency_ms` is None); says what it
+    did when the block ends, however it ends."""
+    if latency_ms is None:
+        yield None
+        return
+    rival = Rival(rpc_url, deployment, latency_ms)
+    rival.setup()
+    rival.start()
+    print(f"rival: {len(rival.addresses)} accounts, reacting {latency_ms:g} ms after a swap")
+    try:
+        yield rival
+    finally:
+        stats = rival.stop()
+        reactions = sorted(s.reaction_ms for s in stats.shots)
+        median = f", median reaction {reactions[len(reactions) // 2]:.1f} ms" if reactions else ""
+        print(
+            f"rival: saw {stats.swaps} V2 swaps, {stats.priced} worth a backrun, sent "
+            f"{len(stats.shots)} ({stats.busy} skipped: every account busy){median}"
+        )
 
 
 class _Loop:
