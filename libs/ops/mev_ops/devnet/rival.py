@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import multiprocessing
+import queue
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import httpx
@@ -107,10 +109,10 @@ class Rival:
         self.routers: set[str] = {to_checksum_address(d["router"]) for d in deployment["dexes"]}
         self._n_accounts = accounts
         self._slots: list[_Slot] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._process: BaseProcess | None = None
+        self._ready: Any = None  # multiprocessing Events and Queue, made by start()
+        self._stop: Any = None
+        self._out: Any = None
         self.stats = RivalStats()
 
     @property
@@ -124,54 +126,88 @@ class Rival:
     def setup(self) -> None:
         """Fund the rival's accounts and deploy one Executor each (nonce 0; reused if there)."""
         w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
-        chain_id = int(self.deployment["chain_id"])
         build = self.deployment["executor"].get("build", "Executor")
         allow = [(d["factory"], bytes.fromhex(d["init_code_hash"][2:]))
                  for d in self.deployment["dexes"]]  # fmt: skip
         sent = []
         for k in range(self._n_accounts):
-            account = devnet_account(FIRST_ACCOUNT + k)
-            rpc(w3, "anvil_setBalance", [account.address, hex(FUNDING_WEI)])
-            sender = Sender(w3, account, chain_id, max_fee=100 * GWEI, tip=GWEI)
-            executor = create_address(account.address, 0)
-            if sender.nonce == 0:
-                tx, executor = sender.deploy(
-                    load_artifact(build), [account.address, account.address, allow], 3_000_000
-                )
+            address = devnet_account(FIRST_ACCOUNT + k).address
+            rpc(w3, "anvil_setBalance", [address, hex(FUNDING_WEI)])
+        for slot in self._attach(w3):
+            if slot.sender.nonce == 0:
+                owner = slot.sender.address
+                tx, _ = slot.sender.deploy(load_artifact(build), [owner, owner, allow], 3_000_000)
                 sent.append(tx)
-            self._slots.append(_Slot(sender, executor))
         wait_all(w3, sent)
-        for slot in self._slots:
-            slot.sender.nonce = slot.sender.chain_nonce()
+        for slot in self._attach(w3):
             if len(w3.eth.get_code(to_checksum_address(slot.executor))) == 0:
                 raise RuntimeError(f"rival executor {slot.executor} has no code")
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Run in a thread of its own until `stop()`; returns once both feeds are live."""
+    def _attach(self, w3: Web3) -> list[_Slot]:
+        """The rival's accounts at their chain nonces, each with its executor's address."""
+        chain_id = int(self.deployment["chain_id"])
+        self._slots = []
+        for k in range(self._n_accounts):
+            account = devnet_account(FIRST_ACCOUNT + k)
+            sender = Sender(w3, account, chain_id, max_fee=100 * GWEI, tip=GWEI)
+            self._slots.append(_Slot(sender, create_address(account.address, 0)))
+        return self._slots
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Run in a process of its own (no GIL shared with the flow's signing) until `stop()`;
+        returns once its WebSocket feeds are live."""
         if not self._slots:
             self.setup()
-        self._stop.clear()
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name="rival", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._stop, self._out = ctx.Event(), ctx.Event(), ctx.Queue()
+        args = (self.rpc_url, self.deployment, self.latency_ms, self._n_accounts,
+                self.min_profit, self._ready, self._stop, self._out)  # fmt: skip
+        self._process = ctx.Process(target=_child, args=args, name="rival", daemon=True)
+        self._process.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._ready.wait(0.1):
+            if time.monotonic() > deadline or not self._process.is_alive():
+                self.stop()
+                raise RuntimeError(f"the rival did not start within {timeout_s} s")
+        if not self._out.empty():  # it failed after all: its error is in the queue
+            error = self._out.get()
             self.stop()
-            raise RuntimeError(f"rival feeds not live after {timeout_s} s: {self._error!r}")
+            raise RuntimeError(f"the rival failed to start: {error}")
 
     def stop(self) -> RivalStats:
+        """Stop the process; its stats (what it sent) come back here."""
+        process, self._process = self._process, None
+        if process is None:
+            return self.stats
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        try:
+            result = self._out.get(timeout=20)
+        except queue.Empty:
+            result = "no answer within 20 s"
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        if not isinstance(result, RivalStats):
+            raise RuntimeError(f"the rival failed: {result}")
+        self.stats = result
         return self.stats
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(_Loop(self).main())
-        except BaseException as exc:  # reported by start() / seen in stats
-            self._error = exc
-            self._ready.set()
+
+def _child(
+    rpc_url: str, deployment: dict[str, Any], latency_ms: float, accounts: int, min_profit: int,
+    ready: Any, stop: Any, out: Any,
+) -> None:  # fmt: skip
+    """The rival process: its own Rival on the chain's state, until `stop` is set."""
+    try:
+        rival = Rival(rpc_url, deployment, latency_ms, accounts=accounts, min_profit=min_profit)
+        rival._attach(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})))
+        rival._ready, rival._stop = ready, stop
+        asyncio.run(_Loop(rival).main())
+        out.put(rival.stats)
+    except BaseException as exc:
+        out.put(repr(exc))
+        ready.set()
 
 
 @contextlib.contextmanager
