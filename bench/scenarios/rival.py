@@ -61,18 +61,23 @@ class Tally:
         return 100.0 * self.ours / self.decided if self.decided else 0.0
 
 
+def took(victim: Landing | None, backrun: Landing | None) -> bool:
+    """The backrun succeeded in its victim's block, after it."""
+    if victim is None or backrun is None:
+        return False
+    return backrun.ok and backrun.block == victim.block and backrun.position > victim.position
+
+
 def judge(contests: Iterable[tuple[str, str, str]], landed: dict[str, Landing]) -> Tally:
     """Each (victim, our tx, rival tx): the first of the two that succeeded in the victim's
     block right after it, counted for its side."""
     tally = Tally()
     for victim, ours, theirs in contests:
         tally.contested += 1
-        at = landed.get(victim)
         takers = [
             (landed[tx].position, side)
             for tx, side in ((ours, "ours"), (theirs, "rival"))
-            if at is not None and tx in landed
-            if landed[tx].ok and landed[tx].block == at.block and landed[tx].position > at.position
+            if took(landed.get(victim), landed.get(tx))
         ]
         if not takers:
             tally.neither += 1
@@ -152,7 +157,8 @@ def _rows(result: ScenarioResult, segment: Segment, tally: Tally) -> None:
     note = (
         f"n={tally.decided} decided of {tally.contested} contested backruns: ours {tally.ours}, "
         f"rival {tally.rival}, neither {tally.neither}; {speeds}; blocks {segment.first}-"
-        f"{segment.last}, {segment.flow_sent} swaps; load avg {segment.load:.2f}"
+        f"{segment.last}, {segment.flow_sent} swaps; load avg {segment.load:.2f}; per side "
+        "(contested or not) in details"
     )
     rate = tally.win_rate()
     result.rows.append(
@@ -194,4 +200,21 @@ def run(tiny: bool = False) -> ScenarioResult:
             if shot.victim.lower() in ours
         ]
         _rows(result, segment, judge(contests, landed))
+        mine = [(v, t) for v, t in ours.items() if _within(landed.get(t), segment)]
+        theirs = [(s.victim.lower(), s.tx_hash.lower()) for s in segment.stats.shots]
+        result.details[f"rival {segment.latency_ms:g} ms"] |= {
+            "ours_backruns_mined": len(mine), "ours_took": _took(mine, landed),
+            "rival_backruns_mined": sum(_within(landed.get(t), segment) for _, t in theirs),
+            "rival_took": _took(theirs, landed),
+        }  # fmt: skip
     return result
+
+
+def _within(landing: Landing | None, segment: Segment) -> bool:
+    return landing is not None and segment.first <= landing.block <= segment.last
+
+
+def _took(backruns: list[tuple[str, str]], landed: dict[str, Landing]) -> int:
+    """How many of (victim, backrun) succeeded in their victim's block after it, contested
+    or not: what each side took on its own."""
+    return sum(took(landed.get(victim), landed.get(tx)) for victim, tx in backruns)
