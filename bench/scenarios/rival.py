@@ -14,6 +14,7 @@ it took the backrun, whatever the other did. Neither, when both reverted or land
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -101,11 +102,14 @@ def _landings(stack: Stack, first: int, last: int) -> dict[str, Landing]:
     return out
 
 
-def _our_backruns(stack: Stack) -> dict[str, str]:
-    """victim tx hash -> our backrun tx hash, for every backrun submit sent (ledger)."""
+def _our_backruns(stack: Stack, outcomes: Counter[str]) -> dict[str, str]:
+    """victim tx hash -> our backrun tx hash, for every backrun submit sent (ledger); counts
+    every backrun bundle submit booked by outcome into `outcomes`."""
     settings = load_settings(stack.config)
     out = {}
     for trade in read_trades(settings.database.path):
+        if trade.strategy == "backrun":
+            outcomes[f"{trade.status}: {trade.reason}"[:80]] += 1
         if trade.strategy != "backrun" or not trade.tx_hash or not trade.payload:
             continue
         bundle = Bundle.model_validate_json(trade.payload)
@@ -191,7 +195,9 @@ def run(tiny: bool = False) -> ScenarioResult:
         rival.setup()
         segments = [_run_segment(stack, rival, ms, blocks) for ms in latencies]
         wait_until(lambda: _head(stack) >= segments[-1].last + 1, 10)
-        ours = _our_backruns(stack)
+        outcomes: Counter[str] = Counter()
+        ours = _our_backruns(stack, outcomes)
+        result.details["ours_backrun_bundles_by_outcome"] = dict(outcomes.most_common(12))
         landed = _landings(stack, segments[0].first, segments[-1].last)
     for segment in segments:
         contests = [
