@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from eth_utils import keccak
-from mev_ops.devnet.rival import Rival
+from mev_ops.devnet.rival import GAS_ESTIMATE, Rival
 from mev_ops.devnet.sender import Sender
 
 from tests.integration.devnet.conftest import Devnet
@@ -86,4 +86,6 @@ def test_rival_lands_backruns_right_behind_their_victims(devnet: Devnet) -> None
         assert position[tx_hash] == (block, index + 1)  # right behind, never ahead
         assert arbitrage[tx_hash] == shot.expected_profit  # priced to the wei
         assert shot.reaction_ms >= 10.0
+        # the profit floor's gas figure is not below what the cycle costs
+        assert int(mined[tx_hash]["gasUsed"], 16) <= GAS_ESTIMATE[shot.hops]
     assert weth_after - weth_before == sum(arbitrage.values()) > 0
