@@ -29,6 +29,7 @@ SCENARIOS = (
     "bench.scenarios.amm_v3_peer",  # issue 13: V3 math and mixed V2/V3 sizing vs degenbot
     "bench.scenarios.profit_capture",
     "bench.scenarios.cluster_replicas",  # what R3 costs (docs/SCALING.md)
+    "bench.scenarios.rival",  # issue 12: our win rate against a rival at 50, 10 and 2 ms
 )
 
 

@@ -164,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait up to this many seconds for `devnet up` to write the deployment "
         "(`mev-bot run` starts the flow while the devnet deploys)",
     )
+    flow.add_argument(
+        "--rival",
+        type=float,
+        default=None,
+        metavar="LATENCY_MS",
+        help="also run a competing searcher that backruns the same swaps LATENCY_MS after it "
+        "sees them (docs/DEVNET.md)",
+    )
     nats_auth = sub.add_parser(
         "nats-auth",
         parents=[common],

@@ -50,6 +50,13 @@ def test_up_flow_down(workdir: Path) -> None:
         assert len(lines) == 3
         pattern = r"block \d+ +sent +\d+ +mined +\d+ +reverted +\d+ +WETH/USDC A [\d,.]+ +B [\d,.]+"
         assert all(re.match(pattern, line) for line in lines), lines
+
+        rival = mev_bot(workdir, "devnet", "flow", "--rate", "8", "--blocks", "2", "--rival", "10")
+        assert rival.returncode == 0, rival.stderr
+        assert "rival: 4 accounts, reacting 10 ms after a swap" in rival.stdout
+        assert re.search(r"rival: saw \d+ V2 swaps, \d+ worth a backrun, sent \d+", rival.stdout)
+        bad = mev_bot(workdir, "devnet", "flow", "--rival", "-1")
+        assert bad.returncode == 2 and "--rival -1: a latency in ms" in bad.stderr
     finally:
         down = mev_bot(workdir, "devnet", "down")
     assert down.returncode == 0 and "devnet stopped" in down.stdout

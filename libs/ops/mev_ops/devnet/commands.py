@@ -60,7 +60,8 @@ def run_devnet_command(args: argparse.Namespace) -> int:
         if args.devnet_command == "down":
             return devnet_down(settings)
         if args.devnet_command == "flow":
-            return devnet_flow(settings, args.seed, args.rate, args.blocks, args.wait)
+            rival = getattr(args, "rival", None)
+            return devnet_flow(settings, args.seed, args.rate, args.blocks, args.wait, rival)
     except (AnvilError, ToolchainMissing, KeyFileError, DeployError, TxFailed) as exc:
         print(f"mev-bot devnet: {exc}", file=sys.stderr)
         return 1
@@ -169,6 +170,7 @@ def devnet_flow(
     rate: float | None,
     blocks: int | None,
     wait_s: float = 0.0,
+    rival_ms: float | None = None,
 ) -> int:
     seed = _devnet_value(settings, "seed", DEFAULT_SEED) if seed is None else seed
     rate = _devnet_value(settings, "flow_rate", DEFAULT_FLOW_RATE) if rate is None else rate
@@ -183,7 +185,11 @@ def devnet_flow(
             file=sys.stderr,
         )
         return 1
+    if rival_ms is not None and rival_ms < 0:
+        print(f"mev-bot devnet: --rival {rival_ms:g}: a latency in ms, 0 or more", file=sys.stderr)
+        return 2
     from mev_ops.devnet.flow import run_flow
+    from mev_ops.devnet.rival import rival_running
 
     url = anvil_url(settings)
     print(
@@ -191,9 +197,10 @@ def devnet_flow(
         + (f", {blocks} blocks" if blocks else ", Ctrl-C stops")
     )
     try:
-        report = run_flow(
-            url, deployment, seed, rate, blocks, emit=lambda line: print(line, flush=True)
-        )
+        with rival_running(url, deployment, rival_ms):
+            report = run_flow(
+                url, deployment, seed, rate, blocks, emit=lambda line: print(line, flush=True)
+            )
     except KeyboardInterrupt:
         print("flow stopped.")
         return 0
