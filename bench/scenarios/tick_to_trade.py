@@ -43,6 +43,7 @@ STAGES = (  # (label, service, histogram, label value, DESIGN §9 target p95 in 
     ("seen → simulated bundle", "simulate", "mev_bot_simulation_latency_seconds", "", 2.0),
     ("seen → signed tx to RPC", "submit", "mev_bot_submission_latency_seconds", "", 10.0),
 )
+HOP_METRIC = "mev_bot_hop_latency_seconds"
 Logged = dict[tuple[str, str, str], list[float]]
 
 
@@ -75,6 +76,20 @@ def _rows(load: str, logged: Logged, result: ScenarioResult, extra: str = "") ->
             )
         )
         result.samples[f"{load}: {label}"] = samples
+
+
+def _hops(load: str, logged: Logged, result: ScenarioResult) -> None:
+    """Where the time goes (mev_bot_hop_latency_seconds): p50 / p95 (n) of each hop, printed
+    and kept in the details."""
+    hops = {
+        label: exact(samples)
+        for (_, name, label), samples in sorted(logged.items())
+        if name == HOP_METRIC and samples
+    }
+    text = {k: f"{v.p50:.3g} / {v.p95:.3g} ms (n={v.samples})" for k, v in hops.items()}
+    result.details[f"{load}: hops"] = text
+    for hop, figure in text.items():
+        print(f"  {load}: {hop} {figure}", flush=True)
 
 
 def _counts(stack: Stack) -> dict[str, float]:
@@ -136,6 +151,7 @@ def run(tiny: bool = False) -> ScenarioResult:
         stack.latencies()
         flow = _flow(stack, flow_rate, flow_cap_s)
         _rows(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
+        _hops(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
 
         stack.latencies()
         burst = asyncio.run(run_bursts(stack, burst_blocks))
@@ -189,6 +205,7 @@ def run(tiny: bool = False) -> ScenarioResult:
             counts += "; detect had not processed every trigger after 60 s"
         print(f"  {synth_rate:,.0f} triggers/s{counts}", flush=True)
         _rows(f"{synth_rate:,.0f} triggers/s", logged, result, counts)
+        _hops(f"{synth_rate:,.0f} triggers/s", logged, result)
         if drained and hit < MOST * n:
             raise AssertionError(
                 f"detect published an opportunity for {hit} of {n} triggers: the "

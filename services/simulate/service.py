@@ -49,6 +49,7 @@ from services.simulate.warm import WarmEvm, read_slots
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
+SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")
 VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
 
 
@@ -222,6 +223,7 @@ class SimulateService(LatestMode):
             self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
+        victim_ns = time.time_ns()
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -267,8 +269,12 @@ class SimulateService(LatestMode):
                 trace=env.trace,
                 seen_ns=env.seen_ns,
             )
-            latency_s = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
+            published_ns = time.time_ns()
+            latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
             metrics.SIMULATION_LATENCY.observe(latency_s)
+            hops = (env.seen_ns, arrived_ns, victim_ns, started_ns, ran_ns, published_ns)
+            for name, a, b in zip(SIM_HOPS, hops, hops[1:], strict=False):
+                metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
             self.latency_ms.append(latency_s * 1e3)
             self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
             self.wait_ms.append((started_ns - arrived_ns) / 1e6)

@@ -44,6 +44,7 @@ Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
 # Called once a trade is broadcast and recorded, before the bundle is acked. Only tests pass
 # one (tests/support/submit_kill.py kills the process there to prove exactly-once).
 AfterSend = Callable[[TxRecord], None]
+SUBMIT_HOPS = ("submit_arrive", "submit_gate", "submit_sign", "submit_record")
 
 
 @dataclass
@@ -138,6 +139,7 @@ class Submitter:
 
     # -- one bundle ------------------------------------------------------------------------------
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+        arrived_ns = time.time_ns()
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
             await self._publish(booked, trace, seen_ns, 0)
@@ -191,8 +193,10 @@ class Submitter:
             await self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
             return
         fees = Fees(plan.max_fee_per_gas, plan.max_priority_fee_per_gas)
+        gated_ns = time.time_ns()
         tx = plan.tx(nonce)
         raw, tx_hash = self.signer.sign(tx)
+        signed_ns = time.time_ns()
         if self.cfg.dry_run:
             self.nonces.give_back(nonce)
             await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
@@ -214,6 +218,9 @@ class Submitter:
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
         self.claims.claim(bundle.id, plan.pools)
+        hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
+        for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
+            metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
         result = await self.pool.send_raw(raw, seen_ns)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
