@@ -7,7 +7,8 @@ deterministic from the opportunity) before its ack. Simulation runs inline on th
 pyrevm holds the GIL for its ~0.1-0.3 ms, a thread hop would cost about as much, and one EVM
 must not run two bundles at once. `performance.simulation_concurrency` bounds how many
 opportunities are in flight (waiting for their block, publishing). A sample of published
-bundles is re-run on py-evm in a thread (reference.py); a disagreement halts the strategy.
+bundles is re-run on py-evm in a separate process (reference_proc.py: ~35 ms of pure Python
+that must not hold this process's GIL); a disagreement halts the strategy.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from services.simulate.prefetch import (
     trace_refusal,
 )
 from services.simulate.quarantine import Quarantine
-from services.simulate.reference import agree, fetch_prestate, run_reference
+from services.simulate.reference import agree, fetch_prestate
+from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.simulator import Simulator, Verdict, victim_tx
 from services.simulate.warm import WarmEvm, read_slots
 
@@ -94,6 +96,7 @@ class SimulateService(LatestMode):
     wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     victims: VictimLoads = field(default_factory=VictimLoads)
+    victim_calls: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -111,6 +114,8 @@ class SimulateService(LatestMode):
             sim.quarantine_reverts, sim.quarantine_window_s, sim.quarantine_s
         )
         self.simulator: Simulator | None = None
+        self.reference = ReferenceProcess()  # py-evm in its own process: never our GIL
+        self.stage.on_close(self.reference.close)
         self.rt.add_check("simulator", self._simulator_check)
         self.rt.add_check("reference", self._reference_check)
 
@@ -218,6 +223,13 @@ class SimulateService(LatestMode):
         opp = env.message
         timeout_ms = self.rt.settings.performance.decision_timeout_ms
         arrived_ns = time.time_ns()
+        head = self.warm.head
+        early = staleness(
+            opp, head.number if head else None, (arrived_ns - env.seen_ns) / 1e6, timeout_ms
+        )
+        if early is not None and early.reason != "ahead":  # dropped before its victim's trace
+            self.drop_stale(opp, early.reason)
+            return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
             self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
@@ -231,9 +243,7 @@ class SimulateService(LatestMode):
             if stale is None:
                 break
             if stale.reason != "ahead":
-                metrics.STALE_DROPPED.inc()
-                self.count(opp.strategy, f"stale_{stale.reason}")
-                metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+                self.drop_stale(opp, stale.reason)
                 return
             # our block stream is behind detect's: wait for the block, within the timeout
             waiter = self.new_block.wait()
@@ -285,7 +295,22 @@ class SimulateService(LatestMode):
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
+    def drop_stale(self, opp: Opportunity, reason: str) -> None:
+        metrics.STALE_DROPPED.inc()
+        self.count(opp.strategy, f"stale_{reason}")
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
     async def load_victim(self, victim: PendingTx) -> bool:
+        """One trace per victim at a time: the opportunities of one pending swap (several
+        cycles through its pools arrive together) share the trace in flight."""
+        call = self.victim_calls.get(victim.hash)
+        if call is None:
+            call = asyncio.ensure_future(self.trace_victim(victim))
+            self.victim_calls[victim.hash] = call
+            call.add_done_callback(lambda _: self.victim_calls.pop(victim.hash, None))
+        return await asyncio.shield(call)
+
+    async def trace_victim(self, victim: PendingTx) -> bool:
         """The victim's state at the head in one awaited trace (prefetch.prefetch_victim),
         once per victim and fork; False when the node says it cannot pay (drop it). On any
         other failure the simulation reads the victim lazily."""
@@ -330,8 +355,8 @@ class SimulateService(LatestMode):
             txs = [victim, tx] if victim is not None else [tx]
             prestate = await fetch_prestate(self.rpc.call, txs, bundle.block_number, env)
             token = bundle.profit_token or ""
-            ref = await asyncio.to_thread(
-                run_reference, prestate, env, tx, token, self.contracts.executor, victim
+            ref = await self.reference.run(
+                prestate, env, tx, token, self.contracts.executor, victim
             )
         except Exception as exc:  # the reference is a check: its failure is not a verdict
             metrics.REFERENCE_CHECKS.labels(result="error").inc()

@@ -116,6 +116,8 @@ class Submitter:
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
+        if block.get("hash"):  # our own read: the head's bundles need no block fetch of theirs
+            self.blocks.saw(int(block["number"], 16), str(block["hash"]))
         self.on_block(
             int(block["number"], 16),
             int(block.get("baseFeePerGas") or "0x0", 16),
@@ -154,6 +156,11 @@ class Submitter:
                 await self.fetch_head()
             except RpcError as exc:
                 raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
+        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
+            try:  # first: the head read brings the block's hash for the check below
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
         try:  # a leftover of another chain (or a reorged block) never reaches the gate
             stale = await self.blocks.stale_reason(
                 bundle.block_number, bundle.block_hash, self.head.number
@@ -163,11 +170,6 @@ class Submitter:
         if stale is not None:
             await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
             return
-        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
-            try:
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
         head = ChainHead(self.head.number, self.head.next_base_fee)
         plan = decide(bundle, self.policy, head, self.safety.spend(self.native_token))
         reason = plan.reason if isinstance(plan, Refusal) else None
