@@ -95,6 +95,19 @@ def _hops(load: str, logged: Logged, result: ScenarioResult) -> None:
         print(f"  {load}: {hop} {figure}", flush=True)
 
 
+def _outcomes(stack: Stack) -> dict[str, int]:
+    """Simulate's results and submit's bundle outcomes so far: why bundles or trades are few."""
+    out: dict[str, int] = {}
+    for service, name, key in (
+        ("simulate", "mev_bot_simulations_total", "result"),
+        ("submit", "mev_bot_bundles_total", "outcome"),
+    ):
+        for labels, value in stack.metrics(service).get(name, []):
+            tag = f"{service} {labels.get(key, '')}"
+            out[tag] = out.get(tag, 0) + int(value)
+    return out
+
+
 def _counts(stack: Stack) -> dict[str, float]:
     simulate = stack.metrics("simulate")
     bundles = total(simulate, "mev_bot_messages_published_total", subject="bundles")
@@ -155,6 +168,8 @@ def run(tiny: bool = False) -> ScenarioResult:
         flow = _flow(stack, flow_rate, flow_cap_s)
         _rows(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
         _hops(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
+        result.details["devnet flow outcomes"] = outcomes = _outcomes(stack)
+        print(f"  devnet flow outcomes: {outcomes}", flush=True)
 
         stack.latencies()
         burst = asyncio.run(run_bursts(stack, burst_blocks))

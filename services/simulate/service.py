@@ -31,7 +31,7 @@ from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_fro
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
-from services.simulate.decision import staleness
+from services.simulate.decision import TakenPools, staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import (
@@ -97,6 +97,7 @@ class SimulateService(LatestMode):
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     victims: VictimLoads = field(default_factory=VictimLoads)
     victim_calls: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -230,6 +231,10 @@ class SimulateService(LatestMode):
         if early is not None and early.reason != "ahead":  # dropped before its victim's trace
             self.drop_stale(opp, early.reason)
             return
+        if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
+            self.count(opp.strategy, "superseded")
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+            return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
             self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
@@ -272,6 +277,7 @@ class SimulateService(LatestMode):
         self.count(opp.strategy, verdict.reason)
         bundle = verdict.bundle
         if bundle is not None:
+            self.taken.take(opp)  # before the publish's await: a concurrent handler sees it
             await self.rt.bus.publish(
                 subjects.bundles(self.rt.chain_id),
                 bundle,
