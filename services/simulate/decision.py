@@ -10,7 +10,7 @@ The gas limit leaves room for state drift but never exceeds the strategy's limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from mev_common.messages import Opportunity
@@ -48,6 +48,29 @@ def staleness(
     if opp.block_number != head_number:
         return Stale("not_head")
     return None
+
+
+@dataclass
+class TakenPools:
+    """Pools of the bundles published at the current block. Submit sends one trade per pool at
+    a time (services/submit/conflicts.py): a later opportunity of the same block through one of
+    them would be refused there, so simulate drops it as `superseded` instead of spending its
+    victim trace and two EVM runs on it. At a block's burst of opportunities that work is what
+    made the rest of the burst time out (1,599 `stale_timeout` for 226 published on the devnet
+    flow, loaded bench). A new block frees every pool."""
+
+    block: int = -1
+    pools: set[str] = field(default_factory=set)
+
+    def taken(self, opp: Opportunity) -> bool:
+        return opp.block_number == self.block and any(h.pool in self.pools for h in opp.hops)
+
+    def take(self, opp: Opportunity) -> None:
+        if opp.block_number < self.block:  # a late one of an older block frees nothing
+            return
+        if opp.block_number > self.block:
+            self.block, self.pools = opp.block_number, set()
+        self.pools.update(h.pool for h in opp.hops)
 
 
 def fee_cap(opp: Opportunity, strategy: StrategySettings) -> int:

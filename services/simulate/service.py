@@ -7,7 +7,8 @@ deterministic from the opportunity) before its ack. Simulation runs inline on th
 pyrevm holds the GIL for its ~0.1-0.3 ms, a thread hop would cost about as much, and one EVM
 must not run two bundles at once. `performance.simulation_concurrency` bounds how many
 opportunities are in flight (waiting for their block, publishing). A sample of published
-bundles is re-run on py-evm in a thread (reference.py); a disagreement halts the strategy.
+bundles is re-run on py-evm in a separate process (reference_proc.py: ~35 ms of pure Python
+that must not hold this process's GIL); a disagreement halts the strategy.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_fro
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
-from services.simulate.decision import staleness
+from services.simulate.decision import TakenPools, staleness
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import (
@@ -42,13 +43,15 @@ from services.simulate.prefetch import (
     trace_refusal,
 )
 from services.simulate.quarantine import Quarantine
-from services.simulate.reference import agree, fetch_prestate, run_reference
+from services.simulate.reference import agree, fetch_prestate
+from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.simulator import Simulator, Verdict, victim_tx
 from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
+SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")
 VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
 
 
@@ -93,6 +96,8 @@ class SimulateService(LatestMode):
     wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     victims: VictimLoads = field(default_factory=VictimLoads)
+    victim_calls: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -110,6 +115,8 @@ class SimulateService(LatestMode):
             sim.quarantine_reverts, sim.quarantine_window_s, sim.quarantine_s
         )
         self.simulator: Simulator | None = None
+        self.reference = ReferenceProcess()  # py-evm in its own process: never our GIL
+        self.stage.on_close(self.reference.close)
         self.rt.add_check("simulator", self._simulator_check)
         self.rt.add_check("reference", self._reference_check)
 
@@ -217,11 +224,23 @@ class SimulateService(LatestMode):
         opp = env.message
         timeout_ms = self.rt.settings.performance.decision_timeout_ms
         arrived_ns = time.time_ns()
+        head = self.warm.head
+        early = staleness(
+            opp, head.number if head else None, (arrived_ns - env.seen_ns) / 1e6, timeout_ms
+        )
+        if early is not None and early.reason != "ahead":  # dropped before its victim's trace
+            self.drop_stale(opp, early.reason)
+            return
+        if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
+            self.count(opp.strategy, "superseded")
+            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+            return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
             self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
+        victim_ns = time.time_ns()
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -229,9 +248,7 @@ class SimulateService(LatestMode):
             if stale is None:
                 break
             if stale.reason != "ahead":
-                metrics.STALE_DROPPED.inc()
-                self.count(opp.strategy, f"stale_{stale.reason}")
-                metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+                self.drop_stale(opp, stale.reason)
                 return
             # our block stream is behind detect's: wait for the block, within the timeout
             waiter = self.new_block.wait()
@@ -260,6 +277,7 @@ class SimulateService(LatestMode):
         self.count(opp.strategy, verdict.reason)
         bundle = verdict.bundle
         if bundle is not None:
+            self.taken.take(opp)  # before the publish's await: a concurrent handler sees it
             await self.rt.bus.publish(
                 subjects.bundles(self.rt.chain_id),
                 bundle,
@@ -267,8 +285,12 @@ class SimulateService(LatestMode):
                 trace=env.trace,
                 seen_ns=env.seen_ns,
             )
-            latency_s = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
+            published_ns = time.time_ns()
+            latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
             metrics.SIMULATION_LATENCY.observe(latency_s)
+            hops = (env.seen_ns, arrived_ns, victim_ns, started_ns, ran_ns, published_ns)
+            for name, a, b in zip(SIM_HOPS, hops, hops[1:], strict=False):
+                metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
             self.latency_ms.append(latency_s * 1e3)
             self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
             self.wait_ms.append((started_ns - arrived_ns) / 1e6)
@@ -279,7 +301,22 @@ class SimulateService(LatestMode):
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
+    def drop_stale(self, opp: Opportunity, reason: str) -> None:
+        metrics.STALE_DROPPED.inc()
+        self.count(opp.strategy, f"stale_{reason}")
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
     async def load_victim(self, victim: PendingTx) -> bool:
+        """One trace per victim at a time: the opportunities of one pending swap (several
+        cycles through its pools arrive together) share the trace in flight."""
+        call = self.victim_calls.get(victim.hash)
+        if call is None:
+            call = asyncio.ensure_future(self.trace_victim(victim))
+            self.victim_calls[victim.hash] = call
+            call.add_done_callback(lambda _: self.victim_calls.pop(victim.hash, None))
+        return await asyncio.shield(call)
+
+    async def trace_victim(self, victim: PendingTx) -> bool:
         """The victim's state at the head in one awaited trace (prefetch.prefetch_victim),
         once per victim and fork; False when the node says it cannot pay (drop it). On any
         other failure the simulation reads the victim lazily."""
@@ -324,8 +361,8 @@ class SimulateService(LatestMode):
             txs = [victim, tx] if victim is not None else [tx]
             prestate = await fetch_prestate(self.rpc.call, txs, bundle.block_number, env)
             token = bundle.profit_token or ""
-            ref = await asyncio.to_thread(
-                run_reference, prestate, env, tx, token, self.contracts.executor, victim
+            ref = await self.reference.run(
+                prestate, env, tx, token, self.contracts.executor, victim
             )
         except Exception as exc:  # the reference is a check: its failure is not a verdict
             metrics.REFERENCE_CHECKS.labels(result="error").inc()

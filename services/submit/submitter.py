@@ -44,6 +44,7 @@ Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
 # Called once a trade is broadcast and recorded, before the bundle is acked. Only tests pass
 # one (tests/support/submit_kill.py kills the process there to prove exactly-once).
 AfterSend = Callable[[TxRecord], None]
+SUBMIT_HOPS = ("submit_arrive", "submit_gate", "submit_sign", "submit_record")
 
 
 @dataclass
@@ -115,6 +116,8 @@ class Submitter:
 
     async def fetch_head(self) -> None:
         block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
+        if block.get("hash"):  # our own read: the head's bundles need no block fetch of theirs
+            self.blocks.saw(int(block["number"], 16), str(block["hash"]))
         self.on_block(
             int(block["number"], 16),
             int(block.get("baseFeePerGas") or "0x0", 16),
@@ -138,6 +141,7 @@ class Submitter:
 
     # -- one bundle ------------------------------------------------------------------------------
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+        arrived_ns = time.time_ns()
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
             await self._publish(booked, trace, seen_ns, 0)
@@ -152,6 +156,11 @@ class Submitter:
                 await self.fetch_head()
             except RpcError as exc:
                 raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
+        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
+            try:  # first: the head read brings the block's hash for the check below
+                await self.fetch_head()
+            except RpcError as exc:
+                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
         try:  # a leftover of another chain (or a reorged block) never reaches the gate
             stale = await self.blocks.stale_reason(
                 bundle.block_number, bundle.block_hash, self.head.number
@@ -161,11 +170,6 @@ class Submitter:
         if stale is not None:
             await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
             return
-        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
-            try:
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
         head = ChainHead(self.head.number, self.head.next_base_fee)
         plan = decide(bundle, self.policy, head, self.safety.spend(self.native_token))
         reason = plan.reason if isinstance(plan, Refusal) else None
@@ -191,8 +195,10 @@ class Submitter:
             await self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
             return
         fees = Fees(plan.max_fee_per_gas, plan.max_priority_fee_per_gas)
+        gated_ns = time.time_ns()
         tx = plan.tx(nonce)
         raw, tx_hash = self.signer.sign(tx)
+        signed_ns = time.time_ns()
         if self.cfg.dry_run:
             self.nonces.give_back(nonce)
             await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
@@ -214,6 +220,9 @@ class Submitter:
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
         self.claims.claim(bundle.id, plan.pools)
+        hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
+        for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
+            metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
         result = await self.pool.send_raw(raw, seen_ns)
         await self._after_send(bundle, record, result, trace, seen_ns)
 

@@ -28,10 +28,18 @@ from mev_ops.devnet.sender import Sender
 from pyrevm import EVM
 from web3 import Web3
 
-from services.simulate.engine import SPEC, SimResult, TxSpec, run_backrun, run_bundle
+from services.simulate.engine import (
+    SPEC,
+    BlockEnvSpec,
+    SimResult,
+    TxSpec,
+    run_backrun,
+    run_bundle,
+)
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
 from services.simulate.prefetch import PoolProbe, prefetch_pool
-from services.simulate.reference import agree, fetch_prestate, run_reference
+from services.simulate.reference import Prestate, agree, fetch_prestate, run_reference
+from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.warm import WarmEvm, block_env_after
 
 CHAIN = 31337
@@ -303,6 +311,7 @@ def test_pyrevm_and_pyevm_agree_on_50_recorded_bundles(chain: Chain) -> None:
     assert len(recorded) == 50
     outcomes: list[SimResult] = []
     forks: dict[int, EVM] = {}
+    inputs: dict[bool, tuple[Prestate, BlockEnvSpec, TxSpec, SimResult]] = {}
     for block, tx in recorded:
         env = block_env_after(block, CHAIN, 1)
         evm = forks.setdefault(block.number, c.fresh(block))
@@ -311,5 +320,14 @@ def test_pyrevm_and_pyevm_agree_on_50_recorded_bundles(chain: Chain) -> None:
         ref = run_reference(prestate, env, tx, c.weth, c.executor)
         assert agree(fast, ref), (fast, ref)
         outcomes.append(fast)
+        inputs.setdefault(fast.success, (prestate, env, tx, fast))
     assert {o.success for o in outcomes} == {True, False}
     assert any(o.success and o.profit > 0 for o in outcomes)
+    # the service runs the reference in its own process (off simulate's GIL): same verdicts
+    proc = ReferenceProcess()
+    try:
+        for prestate, env, tx, fast in inputs.values():
+            ref = asyncio.run(proc.run(prestate, env, tx, c.weth, c.executor))
+            assert agree(fast, ref), (fast, ref)
+    finally:
+        proc.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from mev_ops.pipeline_status import histogram_quantile, parse_metrics, pipeline_status
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -61,3 +62,23 @@ def test_quantile_interpolates_like_prometheus() -> None:
     assert histogram_quantile(samples, "lat", 0.25) == 1.0
     assert histogram_quantile(samples, "lat", 0.99) == 2.0
     assert histogram_quantile({}, "lat", 0.5) is None
+
+
+def test_latencies_over_a_window_leave_the_cold_start_out() -> None:
+    registry = CollectorRegistry()
+    h = Histogram(
+        "mev_bot_simulation_latency_seconds", "x", buckets=(0.001, 0.002, 0.1), registry=registry
+    )
+    for _ in range(40):  # the first minute: cold forks and prefetches
+        h.observe(0.05)
+    before = {"simulate": parse_metrics(generate_latest(registry).decode())}
+    for _ in range(60):  # warm
+        h.observe(0.0015)
+    now = {"simulate": parse_metrics(generate_latest(registry).decode())}
+    # since start: 40 of 100 are cold, p95 in (2, 100] ms: 2 + 98 x 35/40
+    assert pipeline_status(now).simulate_ms[1] == pytest.approx(87.75)
+    windowed = pipeline_status(now, before, 60.0)
+    assert windowed.simulate_ms == pytest.approx((1.5, 1.95))
+    assert windowed.line().endswith("sim p50/p95 1.5/1.9 ms (last 60 s)")
+    # a service restarted meanwhile (its counts went down) counts from zero
+    assert pipeline_status(before, now, 60.0).simulate_ms[1] == pytest.approx(95.1)

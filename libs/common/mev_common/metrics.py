@@ -83,6 +83,14 @@ SUBMISSION_LATENCY = SampledHistogram(
     "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade)",
     buckets=LATENCY_BUCKETS,
 )
+HOP_LATENCY = SampledHistogram(
+    "mev_bot_hop_latency_seconds",
+    "Where tick-to-trade goes, one hop of a published bundle or a sent trade at a time "
+    "(sim_arrive: seen to simulate's handler, sim_victim, sim_wait, sim_run, sim_publish; "
+    "submit_arrive: seen to submit's handler, submit_gate, submit_sign, submit_record)",
+    ["hop"],
+    buckets=LATENCY_BUCKETS,
+)
 
 TRANSACTIONS_PROCESSED = Counter(
     "mev_bot_transactions_processed", "Triggers (pending txs and blocks) processed", ["stage"]

@@ -58,6 +58,25 @@ def histogram_quantile(samples: Samples, name: str, q: float) -> float | None:
     return lower_bound
 
 
+def since(now: Samples, before: Samples) -> Samples:
+    """What histograms observed between two scrapes: `now`'s `_bucket`/`_count`/`_sum`
+    samples less `before`'s of the same labels (a restarted service, whose counts went down,
+    counts from zero). Other samples are `now`'s."""
+    out: Samples = {}
+    for name, values in now.items():
+        if not name.endswith(("_bucket", "_count", "_sum")):
+            out[name] = values
+            continue
+        old = {tuple(sorted(lbl.items())): v for lbl, v in before.get(name, [])}
+        out[name] = [
+            (lbl, v - old.get(tuple(sorted(lbl.items())), 0.0))
+            if v >= old.get(tuple(sorted(lbl.items())), 0.0)
+            else (lbl, v)
+            for lbl, v in values
+        ]
+    return out
+
+
 @dataclass(frozen=True)
 class PipelineStatus:
     blocks: int
@@ -70,6 +89,7 @@ class PipelineStatus:
     profit_eth: float
     detect_ms: tuple[float | None, float | None]
     simulate_ms: tuple[float | None, float | None]
+    window_s: float | None = None  # latencies over the last window_s seconds, else since start
 
     def line(self) -> str:
         def ms(pair: tuple[float | None, float | None]) -> str:
@@ -80,14 +100,23 @@ class PipelineStatus:
             f"simulated {self.simulated}  sent {self.sent}  landed {self.landed}  "
             f"reverted {self.reverted}  profit {self.profit_eth:.6f} ETH  "
             f"detect p50/p95 {ms(self.detect_ms)} ms  sim p50/p95 {ms(self.simulate_ms)} ms"
+            + (f" (last {self.window_s:.0f} s)" if self.window_s else "")
         )
 
 
 SENT_OUTCOMES = ("included", "reverted", "dropped", "replaced")
 
 
-def pipeline_status(by_service: Mapping[str, Samples]) -> PipelineStatus:
-    """Combine the services' samples (a service that did not answer is simply absent)."""
+def pipeline_status(
+    by_service: Mapping[str, Samples],
+    before: Mapping[str, Samples] | None = None,
+    window_s: float | None = None,
+) -> PipelineStatus:
+    """Combine the services' samples (a service that did not answer is simply absent). With
+    `before` (the scrape `window_s` ago) the latencies are those of the window only: a
+    since-start histogram keeps the first minute's cold start (forks, prefetches) forever."""
+    if before is not None:
+        by_service = {k: since(v, before.get(k, {})) for k, v in by_service.items()}
 
     def merged(names: Iterable[str]) -> Samples:
         out: Samples = {}
@@ -115,4 +144,5 @@ def pipeline_status(by_service: Mapping[str, Samples]) -> PipelineStatus:
         profit_eth=total(submit, "mev_bot_profit_wei_total") / 1e18,
         detect_ms=quantiles(detect, "mev_bot_detection_latency_seconds"),
         simulate_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds"),
+        window_s=window_s if before is not None else None,
     )

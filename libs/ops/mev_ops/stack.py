@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -269,8 +270,12 @@ async def _declare(settings: Settings) -> int:
     return await declare(settings)
 
 
-def _status_line(settings: Settings) -> str | None:
-    """One line from every service's /metrics (absent services count as zero)."""
+STATUS_WINDOW_S = 60.0  # the status line's latencies: the last minute's, not since start
+
+
+def _status_line(settings: Settings, history: deque[tuple[float, Any]] | None = None) -> str | None:
+    """One line from every service's /metrics (absent services count as zero); with
+    `history` (earlier scrapes), latencies over the last STATUS_WINDOW_S."""
     from mev_ops.pipeline_status import parse_metrics, pipeline_status
 
     samples = {}
@@ -282,12 +287,24 @@ def _status_line(settings: Settings) -> str | None:
                 samples[name] = parse_metrics(resp.read().decode())
         except OSError:
             continue
-    return pipeline_status(samples).line() if samples else None
+    if not samples:
+        return None
+    if history is None:
+        return pipeline_status(samples).line()
+    now = time.monotonic()
+    history.append((now, samples))
+    while len(history) > 1 and now - history[1][0] >= STATUS_WINDOW_S:
+        history.popleft()  # the oldest kept is the newest at least a window old
+    then, before = history[0]
+    if now - then < STATUS_WINDOW_S:
+        return pipeline_status(samples).line()  # the first minute: since start
+    return pipeline_status(samples, before, now - then).line()
 
 
 def _report_status(settings: Settings, stop: threading.Event) -> None:
+    history: deque[tuple[float, Any]] = deque()
     while not stop.wait(STATUS_EVERY_S):
-        line = _status_line(settings)
+        line = _status_line(settings, history)
         if line:
             emit("status", line)
 

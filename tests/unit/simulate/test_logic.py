@@ -22,6 +22,7 @@ from mev_common.settings import StrategySettings
 from services.simulate.decision import (
     BACKRUN_COLD_BIAS,
     FIRST_TOUCH_PER_HOP,
+    TakenPools,
     decide,
     gas_floor,
     gas_limit_for,
@@ -33,7 +34,7 @@ from services.simulate.quarantine import Quarantine
 from services.simulate.simulator import bundle_id
 
 A, B, C = ("0x" + c * 40 for c in "abc")
-P1, P2 = "0x" + "1" * 40, "0x" + "2" * 40
+P1, P2, P3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -176,6 +177,23 @@ def test_staleness() -> None:
     assert staleness(opp, 12, 5.0, 250).reason == "past_deadline"  # type: ignore[union-attr]
     assert staleness(opp, 9, 5.0, 250).reason == "ahead"  # type: ignore[union-attr]
     assert staleness(opp, None, 5.0, 250).reason == "ahead"  # type: ignore[union-attr]
+
+
+def test_a_pool_of_this_blocks_bundle_supersedes_later_opportunities() -> None:
+    taken = TakenPools()
+    first = opportunity()  # P1 -> P2 at block 10
+    assert not taken.taken(first)
+    taken.take(first)
+    other_hop = Hop(pool=P3, token_in=A, token_out=B, fee_bps=30, amount_in=10, amount_out=20)
+    through_p2 = opportunity(id="opp-2", hops=[other_hop, first.hops[1]])
+    elsewhere = opportunity(id="opp-3", hops=[other_hop, other_hop])
+    assert taken.taken(through_p2) and not taken.taken(elsewhere)
+    assert not taken.taken(opportunity(id="opp-4", block_number=11))  # a new block: all free
+    taken.take(opportunity(id="opp-5", block_number=11, hops=[other_hop]))
+    assert not taken.taken(opportunity(id="opp-6", block_number=11))  # block 10's P1/P2 freed
+    assert taken.taken(opportunity(id="opp-7", block_number=11, hops=[other_hop]))
+    taken.take(opportunity(id="opp-8", block_number=10))  # late, older block: changes nothing
+    assert taken.block == 11 and taken.pools == {P3}
 
 
 def test_quarantine_after_k_strikes_in_window_then_expires() -> None:
