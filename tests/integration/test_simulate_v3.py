@@ -18,8 +18,6 @@ from eth_abi import encode
 from mev_common.chain.contracts import read_deployment
 from mev_common.messages import Block, Log, Opportunity, block_from_rpc
 from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 from web3 import Web3
 
@@ -30,6 +28,7 @@ from services.submit.decide import ChainHead, Policy, SendPlan, decide
 from services.submit.limits import Spend
 from tests.integration.devnet.conftest import CHAIN_ID, SEED, Devnet
 from tests.integration.devnet.v3_routes import Leg, expected_outputs, v2_spec, v3_spec
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import write_config
 
 WETH = 10**18
@@ -46,12 +45,10 @@ ROUTES = {  # (legs, amount in): profitable on the devnet's seed-1 prices
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devnet, Path]]:
     base = tmp_path_factory.mktemp("simulate-v3")
-    node = start_anvil(free_port(), CHAIN_ID, None, base)
+    node, deployment = deployed_anvil(
+        base, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json"
+    )
     try:
-        deployment = deploy_devnet(
-            node.rpc_url, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json",
-            block_time=None,
-        )  # fmt: skip
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         yield Devnet(node, w3, deployment, base / "bot.key", base / "deployment.json"), base
     finally:

@@ -28,12 +28,12 @@ from mev_common.control import ack_key, control_key, ensure_control_bucket, pars
 from mev_common.messages import Bundle, Outcome
 from mev_common.messages import decode as decode_message
 from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import free_port
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import REPO, ServiceProcess, write_config
 
 CHAIN = 31337
@@ -50,10 +50,9 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
 
 def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
     """The real devnet deployment on a fresh anvil that mines only when a test says so."""
-    node = start_anvil(free_port(), CHAIN, None, data_dir)
+    key_path, out = data_dir / "bot.key", data_dir / "deployment.json"
+    node, deployment = deployed_anvil(data_dir, CHAIN, 1, key_path, out)
     try:
-        key_path, out = data_dir / "bot.key", data_dir / "deployment.json"
-        deployment = deploy_devnet(node.rpc_url, CHAIN, 1, key_path, out, block_time=None)
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
         yield Devnet(node, w3, deployment, key_path, out)
