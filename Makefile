@@ -35,6 +35,13 @@ $(STAMPS)/python-deps: requirements.lock pyproject.toml libs/common/pyproject.to
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e libs/common -e libs/ops -e .
 	@touch $@
 
+# uv installs without .pyc files, and where PYTHONDONTWRITEBYTECODE is set nothing writes them:
+# every Python process (each service a test starts) then compiled web3, pydantic, nats... again,
+# ~2 s of CPU each. Compiled once here; re-run when the packages change.
+$(STAMPS)/bytecode: $(STAMPS)/python-deps
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
+	@touch $@
+
 $(STAMPS)/npm: $(DEVNET_LOCK)
 	@mkdir -p $(STAMPS)
 	@if [ -f deploy/devnet/package-lock.json ]; then cd deploy/devnet && npm ci --no-audit --no-fund --loglevel=error; fi
@@ -53,7 +60,7 @@ $(STAMPS)/apt: $(wildcard $(APT_LIST))
 	fi
 	@touch $@
 
-setup: $(STAMPS)/python-deps $(STAMPS)/npm $(STAMPS)/apt
+setup: $(STAMPS)/python-deps $(STAMPS)/bytecode $(STAMPS)/npm $(STAMPS)/apt
 
 lint: setup
 	$(BIN)/ruff check .
