@@ -16,7 +16,8 @@ from mev_common.settings import load_settings
 from mev_ops.nats_server import EmbeddedNats
 
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import (
+from tests.security.test_submit_refuses import reencoded
+from tests.support.submit_world import (
     arbitrage_bundle,
     bot_nonce,
     config_for,
@@ -27,7 +28,6 @@ from tests.integration.test_submit import (
     start_submit,
     wait_active,
 )
-from tests.security.test_submit_refuses import reencoded
 
 pytestmark = pytest.mark.timeout(180)
 
