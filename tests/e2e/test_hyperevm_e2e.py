@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import AnvilNode
+from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.deploy import deploy_devnet
 from mev_ops.devnet.flow import run_flow
 from mev_ops.devnet.hyperevm_proxy import HyperEvmProxy, make_server
 from mev_ops.nats_auth_cmds import declare
@@ -27,7 +28,6 @@ from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, weth_balance
-from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import SERVICES, ServiceProcess, write_config
 
 CHAIN = 999
@@ -49,9 +49,10 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[AnvilNode, HyperEvmProxy, str, EmbeddedNats, Path]]:
     tmp = tmp_path_factory.mktemp("e2e-hyperevm")
-    node, _ = deployed_anvil(
-        tmp, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1,
-        executor_build="ExecutorStorageCommit", hardfork="shanghai", gas_limit=2_000_000,
+    node = start_anvil(free_port(), CHAIN, None, tmp, hardfork="shanghai", gas_limit=2_000_000)
+    deploy_devnet(
+        node.rpc_url, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1,
+        executor_build="ExecutorStorageCommit",
     )  # fmt: skip
     proxy = HyperEvmProxy(node.rpc_url, MEASURE_BUDGET)
     server = make_server(proxy, 0)
