@@ -25,11 +25,11 @@ from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Block, Opportunity
 from mev_common.messages import decode as decode_message
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode, free_port
 from mev_ops.pipeline_status import Samples, parse_metrics, total
 
 from tests.conftest import NatsEndpoint
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
 
 CHAIN = 31337
@@ -125,10 +125,7 @@ class Chain:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
     base = tmp_path_factory.mktemp("detect-devnet")
-    node = start_anvil(free_port(), CHAIN, None, base)
-    deploy_devnet(
-        node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
-    )
+    node, _ = deployed_anvil(base, CHAIN, 1, base / "bot.key", base / "deployment.json")
     httpx.post(
         node.rpc_url,
         json={"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]},

@@ -21,13 +21,13 @@ from mev_common import subjects
 from mev_common.amm.v3_book import V3_LOG_TOPICS, V3_SWAP_TOPIC
 from mev_common.bus import Bus
 from mev_common.messages import Block, PendingTx, decode
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.flow import run_flow
 from nats.js.api import DeliverPolicy
 
 from services.ingest.logs import SWAP_TOPIC, SYNC_TOPIC
 from tests.conftest import NatsEndpoint
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
 
 CHAIN = 31337
@@ -36,8 +36,9 @@ CHAIN = 31337
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
     base = tmp_path_factory.mktemp("devnet")
-    node = start_anvil(free_port(), CHAIN, None, base)
-    deploy_devnet(node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=1)
+    node, _ = deployed_anvil(
+        base, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=1
+    )
     try:
         yield node, base / "deployment.json"
     finally:

@@ -20,19 +20,20 @@ import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Block, decode
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode, free_port
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
 
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
     base = tmp_path_factory.mktemp("failover")
-    node = start_anvil(free_port(), 31337, None, base)
-    deploy_devnet(node.rpc_url, 31337, 1, base / "bot.key", base / "deployment.json", block_time=1)
+    node, _ = deployed_anvil(
+        base, 31337, 1, base / "bot.key", base / "deployment.json", block_time=1
+    )
     try:
         yield node, base / "deployment.json"
     finally:

@@ -20,10 +20,10 @@ import pytest
 import yaml
 from mev_common.control import ensure_control_bucket
 from mev_common.lifecycle_keys import instance_key
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode, free_port
 
 from tests.conftest import NatsEndpoint
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
 
 CHAIN = 31337
@@ -42,9 +42,10 @@ def mev_bot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
     base = tmp_path_factory.mktemp("ops-devnet")
-    node = start_anvil(free_port(), CHAIN, None, base)
+    node, _ = deployed_anvil(
+        base, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=1
+    )
     try:
-        deploy_devnet(node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json")
         yield node, base
     finally:
         node.stop()

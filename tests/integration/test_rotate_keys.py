@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.artifacts import load_artifact
-from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.deploy import devnet_account
 from mev_ops.devnet.sender import Sender
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import REPO, ServiceProcess, write_config
 
 CHAIN = 31337
@@ -68,12 +69,9 @@ class Site:
 @pytest.fixture(scope="module")
 def site(nats_server: NatsEndpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("rotate")
-    node = start_anvil(free_port(), CHAIN, None, base)
+    key = base / "keys/bot.key"
+    node, deployment = deployed_anvil(base, CHAIN, 1, key, base / "deployment.json")
     try:
-        key = base / "keys/bot.key"
-        deployment = deploy_devnet(
-            node.rpc_url, CHAIN, 1, key, base / "deployment.json", block_time=None
-        )
         config = write_config(
             base / "stack",
             nats_server.url,

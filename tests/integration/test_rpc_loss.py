@@ -20,7 +20,8 @@ from mev_common.bus import Bus
 from tests.conftest import NatsEndpoint
 from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import (
+from tests.support.stack import write_config
+from tests.support.submit_world import (
     CHAIN,
     arbitrage_bundle,
     bot_nonce,
@@ -34,7 +35,6 @@ from tests.integration.test_submit import (
     wait_active,
     wait_for,
 )
-from tests.support.stack import write_config
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(150)

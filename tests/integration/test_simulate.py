@@ -21,8 +21,7 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 from mev_common.executor import ExecHop, decode_execute, encode_execute
 from mev_common.messages import Block, Log
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import Sender
 from pyrevm import EVM
@@ -41,6 +40,7 @@ from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.reference import Prestate, agree, fetch_prestate, run_reference
 from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.warm import WarmEvm, block_env_after
+from tests.support.devnet_state import deployed_anvil
 
 CHAIN = 31337
 WETH = 10**18
@@ -164,10 +164,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 def devnet_chain(base: Path) -> Iterator[Chain]:
     """anvil with the devnet deployment, automine off (tests mine each block themselves)."""
-    node = start_anvil(free_port(), CHAIN, None, base)
-    deploy_devnet(
-        node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
-    )
+    node, _ = deployed_anvil(base, CHAIN, 1, base / "bot.key", base / "deployment.json")
     c = Chain(node, base)
     c.rpc("evm_setAutomine", [False])
     try:

@@ -28,9 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import CHAIN, GWEI, TWO_HOPS, WETH, config_for, unbalance
-from tests.integration.test_submit import manual_mining_devnet as _devnet
 from tests.support.stack import ServiceProcess
+from tests.support.submit_world import CHAIN, GWEI, TWO_HOPS, WETH, config_for, unbalance
+from tests.support.submit_world import manual_mining_devnet as _devnet
 
 pytestmark = pytest.mark.timeout(180)
 STRATEGY = "cross_dex_arbitrage"

@@ -17,9 +17,7 @@ import pytest
 from eth_abi import encode
 from mev_common.chain.contracts import read_deployment
 from mev_common.messages import Block, Log, Opportunity, block_from_rpc
-from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_common.settings import Settings, load_settings
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 from web3 import Web3
 
@@ -30,6 +28,7 @@ from services.submit.decide import ChainHead, Policy, SendPlan, decide
 from services.submit.limits import Spend
 from tests.integration.devnet.conftest import CHAIN_ID, SEED, Devnet
 from tests.integration.devnet.v3_routes import Leg, expected_outputs, v2_spec, v3_spec
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import write_config
 
 WETH = 10**18
@@ -46,12 +45,10 @@ ROUTES = {  # (legs, amount in): profitable on the devnet's seed-1 prices
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devnet, Path]]:
     base = tmp_path_factory.mktemp("simulate-v3")
-    node = start_anvil(free_port(), CHAIN_ID, None, base)
+    node, deployment = deployed_anvil(
+        base, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json"
+    )
     try:
-        deployment = deploy_devnet(
-            node.rpc_url, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json",
-            block_time=None,
-        )  # fmt: skip
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         yield Devnet(node, w3, deployment, base / "bot.key", base / "deployment.json"), base
     finally:
@@ -100,21 +97,28 @@ def opportunity(devnet: Devnet, legs: list[Leg], amount: int, head: Block) -> Op
     })  # fmt: skip
 
 
+def warm_simulator(
+    devnet: Devnet, config_dir: Path, flash: bool
+) -> tuple[Settings, Block, WarmEvm, Simulator]:
+    """Settings (flash or not), the head block, an EVM forked at it and a simulator on it."""
+    config = write_config(config_dir, "nats://127.0.0.1:1", CHAIN_ID,
+                          contracts={"deployment_file": str(devnet.deployment_path)},
+                          simulate={"flash": flash})  # fmt: skip
+    settings = load_settings(config)
+    head = head_block(devnet)
+    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, devnet.executor.address, 1.0)
+    warm.fork(head)
+    bot, weth = devnet.deployment["bot"], devnet.deployment["weth"]
+    return settings, head, warm, Simulator(settings, warm, bot, weth, Quarantine(3, 60, 60))
+
+
 @pytest.mark.parametrize("flash", [False, True], ids=["own-balance", "flash"])
 @pytest.mark.parametrize("route", list(ROUTES))
 def test_a_v3_bundle_costs_and_earns_exactly_what_simulate_said(
     world: tuple[Devnet, Path], devnet: Devnet, route: str, flash: bool
 ) -> None:
-    base = world[1]
-    config = write_config(base / f"{route}-{flash}", "nats://127.0.0.1:1", CHAIN_ID,
-                          contracts={"deployment_file": str(devnet.deployment_path)},
-                          simulate={"flash": flash})  # fmt: skip
-    settings = load_settings(config)
-    executor, bot = devnet.executor.address, devnet.deployment["bot"]
-    head = head_block(devnet)
-    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, executor, 1.0)
-    warm.fork(head)
-    simulator = Simulator(settings, warm, bot, devnet.deployment["weth"], Quarantine(3, 60, 60))
+    settings, head, warm, simulator = warm_simulator(devnet, world[1] / f"{route}-{flash}", flash)
+    executor = devnet.executor.address
     legs, amount = ROUTES[route]
     opp = opportunity(devnet, legs, amount, head)
     verdict = simulator.simulate(opp, time.monotonic())
@@ -149,16 +153,8 @@ def test_a_user_v3_swap_marks_its_pool_and_the_next_simulation_through_it_refork
 ) -> None:
     """A block with a user's SwapRouter swap patches (no refork): V2 routes stay warm, and the
     first simulation through the swapped pool reforks first, then lands exactly as simulated."""
-    base = world[1]
-    config = write_config(base / "user-swap", "nats://127.0.0.1:1", CHAIN_ID,
-                          contracts={"deployment_file": str(devnet.deployment_path)},
-                          simulate={"flash": True})  # fmt: skip
-    settings = load_settings(config)
-    executor, bot = devnet.executor.address, devnet.deployment["bot"]
-    head = head_block(devnet)
-    warm = WarmEvm(devnet.node.rpc_url, CHAIN_ID, executor, 1.0)
-    warm.fork(head)
-    simulator = Simulator(settings, warm, bot, devnet.deployment["weth"], Quarantine(3, 60, 60))
+    _, head, warm, simulator = warm_simulator(devnet, world[1] / "user-swap", flash=True)
+    executor = devnet.executor.address
     # a user buys WETH with 20,000 USDC on A's 500-pip pool: WETH dearer there
     tokens, user = devnet.deployment["tokens"], devnet.user(3)
     dex = next(x for x in devnet.deployment["v3_dexes"] if x["name"] == "A")

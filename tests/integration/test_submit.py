@@ -1,8 +1,9 @@
 """Submit on real anvil, real NATS and real submit processes (mining by hand).
 
-A bundle is built here from chain state (a user's big swap unbalances DEX B, a 2-hop cycle
-through A and B gains), so the profit asserted is this test's own integer math; the ledger's
-realized profit must equal the executor's on-chain WETH balance change to the wei.
+A bundle is built from chain state (tests/support/submit_world.py: a user's big swap unbalances
+DEX B, a 2-hop cycle through A and B gains), so the profit asserted is this test's own integer
+math; the ledger's realized profit must equal the executor's on-chain WETH balance change to
+the wei.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,190 +25,36 @@ import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.control import ack_key, control_key, ensure_control_bucket, parse_ack
-from mev_common.messages import Bundle, Outcome
-from mev_common.messages import decode as decode_message
 from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
-from web3 import Web3
+from mev_ops.devnet.anvil import free_port
 
 from tests.conftest import NatsEndpoint
-from tests.integration.devnet.conftest import DEADLINE, Devnet
-from tests.support.stack import REPO, ServiceProcess, write_config
+from tests.integration.devnet.conftest import Devnet
+from tests.support.stack import REPO, ServiceProcess
+from tests.support.submit_world import (
+    CHAIN,
+    GWEI,
+    arbitrage_bundle,
+    bot_nonce,
+    config_for,
+    health,
+    ledger_rows,
+    manual_mining_devnet,
+    mine,
+    outcome_of,
+    publish_bundle,
+    start_submit,
+    tx_states,
+    wait_active,
+    wait_for,
+)
 
-CHAIN = 31337
-WETH = 10**18
-GWEI = 10**9
-TWO_HOPS = [("A", "WETH", "USDC"), ("B", "USDC", "WETH")]
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     yield from manual_mining_devnet(tmp_path_factory.mktemp("submit-devnet"))
-
-
-def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
-    """The real devnet deployment on a fresh anvil that mines only when a test says so."""
-    node = start_anvil(free_port(), CHAIN, None, data_dir)
-    try:
-        key_path, out = data_dir / "bot.key", data_dir / "deployment.json"
-        deployment = deploy_devnet(node.rpc_url, CHAIN, 1, key_path, out, block_time=None)
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-        yield Devnet(node, w3, deployment, key_path, out)
-    finally:
-        node.stop()
-
-
-def config_for(devnet: Devnet, nats_url: str, tmp: Path, **extra: Any) -> Path:
-    return write_config(
-        tmp,
-        nats_url,
-        CHAIN,
-        chain={"rpc_endpoints": [{"name": "anvil", "url": devnet.node.rpc_url}], "block_time_s": 1},
-        contracts={"deployment_file": str(devnet.deployment_path)},
-        keys={"path": str(devnet.key_path)},
-        **extra,
-    )
-
-
-def mine(devnet: Devnet, blocks: int = 1) -> int:
-    devnet.rpc("anvil_mine", [hex(blocks)])
-    return int(devnet.w3.eth.block_number)
-
-
-def unbalance(devnet: Devnet) -> None:
-    """A user dumps 60 WETH for USDC on DEX B: WETH is cheap there, the A->B cycle gains."""
-    user = devnet.user(1)
-    router = devnet.router("B")
-    tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
-    data = router.encode_abi(
-        "swapExactTokensForTokens", [60 * WETH, 0, path, user.address, DEADLINE]
-    )
-    tx = user.send(router.address, data, 300_000)
-    mine(devnet)
-    assert devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1
-
-
-def arbitrage_bundle(devnet: Devnet, bundle_id: str, **fields: Any) -> tuple[Bundle, int]:
-    """A bundle for the 2-hop cycle on current chain state, and its exact profit."""
-    unbalance(devnet)
-    head = int(devnet.w3.eth.block_number)
-    amount_in = 5 * WETH
-    profit = devnet.expected_out(TWO_HOPS, amount_in) - amount_in
-    assert profit > 0
-    tokens = devnet.deployment["tokens"]
-    hops = [
-        (devnet.pair(dex, a, b)["address"], tokens[a]["address"], tokens[b]["address"], 30)
-        for dex, a, b in TWO_HOPS
-    ]
-    data = devnet.executor.encode_abi("execute", [hops, amount_in, profit, False])
-    values: dict[str, Any] = {
-        "id": bundle_id,
-        "opportunity_id": f"opp-{bundle_id}",
-        "chain_id": CHAIN,
-        "strategy": "cross_dex_arbitrage",
-        "block_number": head,
-        "to": devnet.executor.address,
-        "data": data,
-        "gas_limit": 400_000,
-        "profit_token": tokens["WETH"]["address"],
-        "simulated_gas_used": 150_000,
-        "simulated_profit": profit,
-        "net_profit_wei": profit - 400_000 * 20 * GWEI,
-        "min_profit": profit,
-        "max_fee_per_gas": 20 * GWEI,
-        "max_priority_fee_per_gas": GWEI,
-        "deadline_block": head + 2,
-    }
-    values.update(fields)
-    return Bundle(**values), profit
-
-
-async def publish_bundle(bus: Bus, bundle: Bundle) -> None:
-    await bus.publish(
-        subjects.bundles(CHAIN), bundle, msg_id=bundle.id, trace=bundle.id, seen_ns=time.time_ns()
-    )
-
-
-async def outcome_of(bus: Bus, bundle_id: str, timeout_s: float = 20.0) -> list[Outcome]:
-    """Every outcome published for `bundle_id` (waits until there is at least one)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        sub = await bus.js.subscribe(subjects.outcomes(CHAIN), ordered_consumer=True)
-        found: list[Outcome] = []
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except TimeoutError:
-                    break
-                outcome = decode_message(Outcome, msg.data)
-                if outcome.bundle_id == bundle_id:
-                    found.append(outcome)
-        finally:
-            await sub.unsubscribe()
-        if found or time.monotonic() > deadline:
-            assert found, f"no outcome for {bundle_id}"
-            return found
-        await asyncio.sleep(0.2)
-
-
-def ledger_rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-async def wait_for(predicate: Any, timeout_s: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-def tx_states(db: Path, bundle_id: str) -> list[tuple[str, str]]:
-    if not db.exists():
-        return []
-    try:
-        return [
-            (str(k), str(s))
-            for k, s in ledger_rows(
-                db, "SELECT kind, state FROM txs WHERE bundle_id = ? ORDER BY created_at", bundle_id
-            )
-        ]
-    except sqlite3.OperationalError:
-        return []
-
-
-def bot_nonce(devnet: Devnet, tag: str = "pending") -> int:
-    return int(devnet.w3.eth.get_transaction_count(devnet.deployment["bot"], tag))
-
-
-def health(proc: ServiceProcess) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(proc.health_url(), timeout=1) as resp:
-            return dict(json.loads(resp.read()))
-    except urllib.error.HTTPError as exc:
-        return dict(json.loads(exc.read()))
-    except OSError:
-        return {}
-
-
-def start_submit(config: Path, tmp: Path, module: str | None = None, **env: str) -> ServiceProcess:
-    proc = ServiceProcess("submit", config, tmp / "submit.log", env=env, module=module).start()
-    proc.wait_health(200, timeout_s=30)
-    return proc
-
-
-async def wait_active(proc: ServiceProcess) -> None:
-    await wait_for(
-        lambda: health(proc).get("checks", {}).get("nonces") is not None, 30, "submit active"
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from services.submit.ledger import Ledger
 from tests.conftest import NatsEndpoint
 from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import (
+from tests.support.stack import ServiceProcess
+from tests.support.submit_world import (
     CHAIN,
     arbitrage_bundle,
     bot_nonce,
@@ -34,7 +35,6 @@ from tests.integration.test_submit import (
     wait_active,
     wait_for,
 )
-from tests.support.stack import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 devnet = test_submit.devnet  # the same module-scoped anvil fixture, deployed from nothing

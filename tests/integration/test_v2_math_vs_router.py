@@ -18,8 +18,9 @@ import pytest
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 from mev_common.amm.v2 import V2Error, get_amount_in, get_amount_out, get_amounts_out
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode
+
+from tests.support.devnet_state import deployed_anvil
 
 CHAIN = 31337
 CASES = 1200
@@ -28,11 +29,8 @@ CASES = 1200
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, dict[str, Any]]]:
     base: Path = tmp_path_factory.mktemp("v2math")
-    node = start_anvil(free_port(), CHAIN, None, base)
+    node, deployment = deployed_anvil(base, CHAIN, 1, base / "bot.key", base / "deployment.json")
     try:
-        deployment = deploy_devnet(
-            node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
-        )
         yield node, deployment
     finally:
         node.stop()

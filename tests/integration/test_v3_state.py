@@ -26,8 +26,8 @@ from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_book import V3_BURN_TOPIC, V3_MINT_TOPIC, V3_SWAP_TOPIC, V3Book
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from mev_common.messages import Block
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.anvil import AnvilNode
+from mev_ops.devnet.deploy import devnet_account
 from mev_ops.devnet.flow import SwapEncoder
 from mev_ops.devnet.flow_plan import FlowPlanner
 from mev_ops.devnet.sender import GWEI, Sender
@@ -35,6 +35,7 @@ from web3 import Web3
 
 from services.ingest.logs import LOG_TOPICS, group_logs
 from services.ingest.normalize import block_from_rpc
+from tests.support.devnet_state import deployed_anvil
 
 CHAIN = 31337
 BLOCKS = 50
@@ -53,11 +54,8 @@ POSITION = ["uint96", "address", "address", "address", "uint24", "int24", "int24
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, dict[str, Any]]]:
     base: Path = tmp_path_factory.mktemp("v3state")
-    node = start_anvil(free_port(), CHAIN, None, base)
+    node, deployment = deployed_anvil(base, CHAIN, 1, base / "bot.key", base / "deployment.json")
     try:
-        deployment = deploy_devnet(
-            node.rpc_url, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=None
-        )
         yield node, deployment
     finally:
         node.stop()

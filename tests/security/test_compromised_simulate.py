@@ -13,10 +13,11 @@ import pytest
 from mev_common import nats_auth
 from mev_common.bus import Bus
 from mev_common.settings import load_settings
-from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
+from mev_ops.nats_server import EmbeddedNats
 
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import (
+from tests.security.test_submit_refuses import reencoded
+from tests.support.submit_world import (
     arbitrage_bundle,
     bot_nonce,
     config_for,
@@ -27,7 +28,6 @@ from tests.integration.test_submit import (
     start_submit,
     wait_active,
 )
-from tests.security.test_submit_refuses import reencoded
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,21 +38,12 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[EmbeddedNats, Path]]:
-    server = start_embedded_nats(store_dir=tmp_path / "nats", auth_dir=tmp_path / "auth")
-    try:
-        yield server, tmp_path / "auth"
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture
 async def operator_and_simulate(
-    secured: tuple[EmbeddedNats, Path], devnet: Devnet, tmp_path: Path
+    secured_server: tuple[EmbeddedNats, Path], devnet: Devnet, tmp_path: Path
 ) -> AsyncIterator[tuple[Path, Bus, Bus]]:
     """The submit config (its own credential), an operator bus (declares, reads outcomes) and
     a bus holding simulate's credential (the attacker's)."""
-    server, auth = secured
+    server, auth = secured_server
     config = config_for(devnet, server.url, tmp_path, nats={"credentials_dir": str(auth)})
     settings = load_settings(config)
     operator = await Bus.connect(

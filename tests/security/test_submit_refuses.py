@@ -32,7 +32,8 @@ from mev_common.messages import Bundle, Withdrawal, bundle_id_for, encode
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
-from tests.integration.test_submit import (
+from tests.support.stack import REPO
+from tests.support.submit_world import (
     CHAIN,
     GWEI,
     arbitrage_bundle,
@@ -49,7 +50,6 @@ from tests.integration.test_submit import (
     wait_active,
     wait_for,
 )
-from tests.support.stack import REPO
 
 pytestmark = pytest.mark.timeout(180)
 MEV_BOT = str(Path(sys.executable).parent / "mev-bot")

@@ -1,4 +1,5 @@
-"""One real anvil per test module (random free port, temp dir), deployed from nothing.
+"""One real anvil per test module (random free port, temp dir) holding the devnet deployment
+(tests/support/devnet_state.py: deployed once a session, loaded from its state dump after).
 
 The node automines (each transaction its own block) so tests take milliseconds per tx;
 `chain_snapshot` reverts the chain after each test that changes it.
@@ -14,12 +15,14 @@ from typing import Any
 import pytest
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.artifacts import load_artifact
-from mev_ops.devnet.deploy import deploy_devnet, devnet_account
+from mev_ops.devnet.deploy import devnet_account
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import Sender
 from web3 import Web3
+
+from tests.support.devnet_state import deployed_anvil
 
 CHAIN_ID = 31337
 SEED = 1
@@ -108,10 +111,9 @@ def custom_error(data: bytes, signature: str) -> tuple[Any, ...]:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     data_dir = tmp_path_factory.mktemp("devnet")
-    node = start_anvil(free_port(), CHAIN_ID, None, data_dir)
+    key_path, out = data_dir / "keys/devnet.key", data_dir / "deployment.json"
+    node, deployment = deployed_anvil(data_dir, CHAIN_ID, SEED, key_path, out)
     try:
-        key_path, out = data_dir / "keys/devnet.key", data_dir / "deployment.json"
-        deployment = deploy_devnet(node.rpc_url, CHAIN_ID, SEED, key_path, out, block_time=None)
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         yield Devnet(node, w3, deployment, key_path, out)
     finally:

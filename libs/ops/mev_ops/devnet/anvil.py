@@ -78,10 +78,13 @@ def start_anvil(
     ready_timeout: float = 15.0,
     hardfork: str | None = None,
     gas_limit: int | None = None,
+    load_state: Path | None = None,
 ) -> AnvilNode:
     """Start anvil on 127.0.0.1:`port` with fee ordering; `block_time` None means automine.
 
     `hardfork` (e.g. "shanghai") and `gas_limit` (per block) are anvil's defaults when None.
+    `load_state`: a JSON state (anvil_dumpState, un-gzipped) to start from: its blocks, logs,
+    accounts and storage, as if the transactions that made it had run here.
 
     Detached: in its own session (outlives this process), pid written to data_dir/anvil.pid.
     Either way its output goes to data_dir/anvil.log. Returns once the RPC answers.
@@ -105,6 +108,8 @@ def start_anvil(
         cmd += ["--hardfork", hardfork]
     if gas_limit is not None:
         cmd += ["--gas-limit", str(gas_limit)]
+    if load_state is not None:
+        cmd += ["--load-state", str(load_state)]
     log_path = data_dir / LOG_FILE
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
