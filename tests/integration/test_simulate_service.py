@@ -119,7 +119,8 @@ async def test_an_opportunity_becomes_one_exact_bundle_and_the_rest_are_counted(
         # the small one gains, but less than 100k gas at the fee cap: it cannot pay for itself
         assert profit > 10**17 and 0 < small.expected_profit < 100_000 * FEE_CAP
         subject = subjects.opportunities(CHAIN, STRATEGY)
-        for opp in (good, small, stale):
+        # the small one first: after the good one's bundle it is `superseded` (same pool)
+        for opp in (small, good, stale):
             await bus.publish(subject, opp, msg_id=opp.id, trace=opp.id, seen_ns=time.time_ns())
         await bus.js.publish(subject, b"{not json", headers={"Nats-Msg-Id": "opp-junk"})
 

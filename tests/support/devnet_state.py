@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.deploy import IDLE_BASE_FEE_WEI, deploy_devnet
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ def deployed_anvil(
         # simulate assume for the next block) would be refused: the clock resumes at the head.
         head = _rpc(node.rpc_url, "eth_getBlockByNumber", ["latest", False])
         _rpc(node.rpc_url, "evm_setTime", [int(head["timestamp"], 16)])
+        # the deploy's last act (the idle base fee for the next block) is not in the dump
+        _rpc(node.rpc_url, "anvil_setNextBlockBaseFeePerGas", [hex(IDLE_BASE_FEE_WEI)])
     if block_time is not None:
         _rpc(node.rpc_url, "evm_setIntervalMining", [block_time])
     return node, deployment
