@@ -360,15 +360,25 @@ class _Loop:
         if delay > 0:
             await asyncio.sleep(delay)
         sent = time.perf_counter()
-        with contextlib.suppress(RuntimeError, httpx.HTTPError):
+        try:
             await self.call([("eth_sendRawTransaction", ["0x" + raw.hex()])])
-            self.r.stats.shots.append(
-                Shot(victim, tx_hash, slot.sender.address, slot.executor,
-                     (sent - seen) * 1000, plan.profit, len(plan.hops))
-            )  # fmt: skip
-            return
-        slot.in_flight = None  # refused: the nonce was not used
-        slot.sender.nonce -= 1
+        except (RuntimeError, httpx.HTTPError):
+            # a timed-out send may still have reached the node: then it is a shot, and its
+            # nonce is used (re-using it would be a second tx the stats never saw)
+            if not await self._known(tx_hash):
+                slot.in_flight = None  # refused: the nonce was not used
+                slot.sender.nonce -= 1
+                return
+        self.r.stats.shots.append(
+            Shot(victim, tx_hash, slot.sender.address, slot.executor,
+                 (sent - seen) * 1000, plan.profit, len(plan.hops))
+        )  # fmt: skip
+
+    async def _known(self, tx_hash: str) -> bool:
+        with contextlib.suppress(RuntimeError, httpx.HTTPError):
+            (found,) = await self.call([("eth_getTransactionByHash", [tx_hash])])
+            return found is not None
+        return True  # unknown either way: keep the nonce spent rather than send two on it
 
 
 def _calldata(plan: Backrun, min_profit: int) -> bytes:
