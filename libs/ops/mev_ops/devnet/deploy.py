@@ -17,16 +17,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from mev_common.chain.pools import v2_pair_address
 from web3 import Web3
 
 from mev_ops.devnet.anvil import DEVNET_MNEMONIC
 from mev_ops.devnet.artifacts import load_artifact
+from mev_ops.devnet.deploy_checks import check_allowlist, check_routing, check_v3_allowlist
 from mev_ops.devnet.deploy_v3 import (
     check_v3,
     plan_v3_contracts,
@@ -44,7 +44,7 @@ from mev_ops.devnet.layout import (
     raw_amount,
     token_supply,
 )
-from mev_ops.devnet.sender import GWEI, Sender, TxFailed, call_batch, rpc, send_bulk, wait_all
+from mev_ops.devnet.sender import GWEI, Sender, rpc, send_bulk, wait_all
 
 DEPLOYMENT_VERSION = 1
 MAX_UINT = 2**256 - 1
@@ -59,12 +59,6 @@ DEPLOY_BLOCK_GAS = 30_000_000  # anvil's default block; the deploy's largest tx 
 # at the idle value, as on a chain running for a while (flow users cap their fee near it).
 IDLE_BASE_FEE_WEI = 7
 
-GET_PAIR = function_signature_to_4byte_selector("getPair(address,address)")
-GET_AMOUNTS_OUT = function_signature_to_4byte_selector("getAmountsOut(uint256,address[])")
-IS_ALLOWED_PAIR = function_signature_to_4byte_selector("isAllowedPair(address,address,address)")
-IS_ALLOWED_V3_POOL = function_signature_to_4byte_selector(
-    "isAllowedV3Pool(address,address,address,uint24)"
-)
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -218,9 +212,9 @@ def _deploy(
     # V3 last, so every V2 address (and the executor's) is what it was before V3 existed.
     v3_dexes, v3_pools = _deploy_v3(w3, chain_id, seed, deployer, tokens, erc20, weth_c)
     _start_price_accumulators(w3, deployer, pair_art, pairs)
-    _check_routing(w3, dexes, pairs)
+    check_routing(w3, dexes, pairs)
     check_v3(w3, v3_dexes, v3_pools)
-    _check_allowlist(w3, executor, pairs)
+    check_allowlist(w3, executor, pairs)
     # The executor's owner (the bot key) allowlists the V3 factories: they exist only now.
     _allow_v3(
         w3, chain_id, bot_key, load_artifact(executor_build).abi, executor, v3_dexes, v3_pools
@@ -333,41 +327,6 @@ def _deploy_v3(
     return v3_dexes, v3_pools
 
 
-def _check_routing(w3: Web3, dexes: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> None:
-    """Prove each router finds its own factory's pairs: the factory's pair is the CREATE2 address
-    the router computes from its hard-coded init code hash, and a quote through it works (one
-    JSON-RPC batch)."""
-    by_name = {d["name"]: d for d in dexes}
-    calls = []
-    for pair in pairs:
-        dex = by_name[pair["dex"]]
-        tokens = [pair["token0"], pair["token1"]]
-        calls.append((dex["factory"], GET_PAIR + encode(["address", "address"], tokens)))
-        quote = encode(["uint256", "address[]"], [10**18, tokens])
-        calls.append((dex["router"], GET_AMOUNTS_OUT + quote))
-    results = call_batch(w3, calls)
-    for k, pair in enumerate(pairs):
-        on_chain = to_checksum_address(decode(["address"], results[2 * k])[0])
-        if on_chain != pair["address"]:
-            raise TxFailed(f"{pair['name']}: factory has {on_chain}, expected {pair['address']}")
-        if decode(["uint256[]"], results[2 * k + 1])[0][1] <= 0:
-            raise TxFailed(f"{pair['name']}: router {pair['dex']} quotes nothing")
-
-
-def _check_allowlist(w3: Web3, executor: str, pairs: list[dict[str, Any]]) -> None:
-    """Prove the executor accepts every devnet pair (the init code hash matches the factories)."""
-    calls = [
-        (
-            executor,
-            IS_ALLOWED_PAIR + encode(["address"] * 3, [p["address"], p["token0"], p["token1"]]),
-        )
-        for p in pairs
-    ]
-    for pair, result in zip(pairs, call_batch(w3, calls), strict=True):
-        if not decode(["bool"], result)[0]:
-            raise TxFailed(f"{pair['name']}: the executor does not allow pair {pair['address']}")
-
-
 def _allow_v3(
     w3: Web3,
     chain_id: int,
@@ -388,16 +347,7 @@ def _allow_v3(
         )
         sent.append(owner.send(executor, data, 200_000))
     wait_all(w3, sent)
-    calls = [
-        (executor, IS_ALLOWED_V3_POOL + encode(
-            ["address", "address", "address", "uint24"],
-            [pool["address"], pool["token0"], pool["token1"], pool["fee"]],
-        ))
-        for pool in v3_pools
-    ]  # fmt: skip
-    for pool, result in zip(v3_pools, call_batch(w3, calls), strict=True):
-        if not decode(["bool"], result)[0]:
-            raise TxFailed(f"{pool['name']}: the executor does not allow pool {pool['address']}")
+    check_v3_allowlist(w3, executor, v3_pools)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
