@@ -31,6 +31,7 @@ from mev_ops.pipeline_status import Samples, parse_metrics, total
 from tests.conftest import NatsEndpoint
 from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
+from tests.support.stream_read import read_until
 
 CHAIN = 31337
 SWAP = (
@@ -168,23 +169,7 @@ def pipeline(
 
 async def opportunities(bus: Bus, want: Any, timeout_s: float = 15.0) -> list[Opportunity]:
     """All opportunities so far; waits until `want(list)` holds."""
-    subject = f"mev.{CHAIN}.opportunities.>"
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        sub = await bus.js.subscribe(subject, ordered_consumer=True)
-        found = []
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except TimeoutError:
-                    break
-                found.append(decode_message(Opportunity, msg.data))
-        finally:
-            await sub.unsubscribe()
-        if want(found) or asyncio.get_running_loop().time() > deadline:
-            return found
-        await asyncio.sleep(0.2)
+    return await read_until(bus, f"mev.{CHAIN}.opportunities.>", Opportunity, want, timeout_s)
 
 
 async def assert_matches_chain(

@@ -21,12 +21,12 @@ from typing import Any
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, Outcome
-from mev_common.messages import decode as decode_message
 from web3 import Web3
 
 from tests.integration.devnet.conftest import DEADLINE, Devnet
 from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
+from tests.support.stream_read import read_until
 
 CHAIN = 31337
 WETH = 10**18
@@ -120,25 +120,14 @@ async def publish_bundle(bus: Bus, bundle: Bundle) -> None:
 
 async def outcome_of(bus: Bus, bundle_id: str, timeout_s: float = 20.0) -> list[Outcome]:
     """Every outcome published for `bundle_id` (waits until there is at least one)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        sub = await bus.js.subscribe(subjects.outcomes(CHAIN), ordered_consumer=True)
-        found: list[Outcome] = []
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except TimeoutError:
-                    break
-                outcome = decode_message(Outcome, msg.data)
-                if outcome.bundle_id == bundle_id:
-                    found.append(outcome)
-        finally:
-            await sub.unsubscribe()
-        if found or time.monotonic() > deadline:
-            assert found, f"no outcome for {bundle_id}"
-            return found
-        await asyncio.sleep(0.2)
+
+    def mine(outcomes: list[Outcome]) -> list[Outcome]:
+        return [o for o in outcomes if o.bundle_id == bundle_id]
+
+    subject = subjects.outcomes(CHAIN)
+    found = mine(await read_until(bus, subject, Outcome, lambda got: bool(mine(got)), timeout_s))
+    assert found, f"no outcome for {bundle_id}"
+    return found
 
 
 def ledger_rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
