@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from math import gcd
 
 from mev_common.amm.legs import Leg, V3Leg, last_step_start, leg_least_input, leg_out
-from mev_common.amm.sizing import _convergent_steps
+from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
@@ -125,7 +125,7 @@ class LocalHop:
 def _slope_steps(slope: float, limit: int) -> list[int]:
     """Lattice jumps that bring a rotation of this slope (per step) back near where it was."""
     scale = 1 << 52
-    return [q for q, _ in _convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
+    return [q for q, _ in convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
 
 
 def coarse_middle_search(
