@@ -22,7 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import gcd
 
-from mev_common.amm.legs import Leg, V3Leg, last_step_start, leg_least_input, leg_out
+from mev_common.amm.legs import (
+    LEAST_INPUT_PROBES,
+    Leg,
+    V3Leg,
+    last_step_start,
+    leg_least_input,
+    leg_out,
+)
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
@@ -120,6 +127,27 @@ class LocalHop:
         if sqrt_next == self.sqrt_target:
             return leg_least_input(leg, amount_out)
         return self.offset + paid + fee
+
+    def least_input(self, amount_out: int) -> int | None:
+        """leg_least_input's answer (the least input paying `amount_out`, exactly), its probes
+        priced by the last step: from `least_in`, up while short, down while one wei less
+        still pays; the full answer where the probes run out."""
+        if not self.v3 or amount_out <= 0:
+            return leg_least_input(self.leg, amount_out)
+        paid = self.least_in(amount_out)
+        if paid is None or paid <= 0:
+            return leg_least_input(self.leg, amount_out)
+        for _ in range(LEAST_INPUT_PROBES):
+            if self.out(paid) >= amount_out:
+                break
+            paid += 1
+        else:
+            return leg_least_input(self.leg, amount_out)
+        for _ in range(LEAST_INPUT_PROBES):
+            if paid <= 1 or self.out(paid - 1) < amount_out:
+                return paid
+            paid -= 1
+        return leg_least_input(self.leg, amount_out)
 
 
 def _slope_steps(slope: float, limit: int) -> list[int]:

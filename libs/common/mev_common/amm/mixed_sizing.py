@@ -30,7 +30,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from math import gcd, isqrt
 
-from mev_common.amm.coarse_search import coarse_middle_search
+from mev_common.amm.coarse_search import LocalHop, coarse_middle_search
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -222,11 +222,16 @@ def size_mixed(
         return None
     best: tuple[int, int] | None = None  # (profit, input)
 
+    local: list[LocalHop] = []  # each hop priced near the optimum by its last step alone
+
     def consider(x: int | None) -> None:
         nonlocal best
         if x is None or x <= 0 or (max_input is not None and x > max_input):
             return
-        profit = path_amounts(x, legs)[-1] - x
+        amount = x
+        for hop in local:
+            amount = hop.out(amount) if amount > 0 else 0
+        profit = amount - x
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
 
@@ -241,6 +246,7 @@ def size_mixed(
         if low <= 0:
             return None
         x_c, amounts = low, path_amounts(low, legs)
+    local.extend(LocalHop(leg, around) for leg, around in zip(legs, amounts, strict=False))
     tight = path_least_input(amounts[-1], legs)
     consider(tight if tight is not None and tight <= x_c else x_c)
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
@@ -252,14 +258,14 @@ def size_mixed(
         # the third hop's input z: aligned for its fee floor too, each z reached by its least
         # u (through a fine-to-coarse middle, DAI -> USDC, that wastes nothing in the middle)
         for z in (amounts[2] - 1, amounts[2] + 1, *_fee_aligned(legs[2], amounts[2])):
-            u = leg_least_input(legs[1], z)
+            u = local[1].least_input(z)
             if u:
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
             candidates.update(coarse_middle_search(legs, u_c, max_input, bound)[-KEEP_VISITED:])
     candidates.discard(u_c)
     for u in sorted(candidates):
-        consider(leg_least_input(legs[0], u))
+        consider(local[0].least_input(u))
     if best is not None:
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
         # the inputs its fee floor leaves whole (its other roundings are far finer); the one
