@@ -63,16 +63,18 @@ COARSE_UNITS = 10**6
 KEEP_VISITED = 2
 
 
-def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
+def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int, ...]:
     """The two inputs nearest `amount` that a V3 hop's fee floor leaves whole.
 
     A V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of a
     coarse token (~3e8 wei through USDC), unless what reaches its last step is a multiple of
-    this period (the steps before end at fixed ticks, so their inputs are fixed)."""
+    this period (the steps before end at fixed ticks, so their inputs are fixed). `offset`:
+    last_step_start(leg, amount) if the caller has it."""
     if not isinstance(leg, V3Leg) or amount <= 0:
         return ()
     period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - leg.pool.fee)
-    offset = last_step_start(leg, amount)
+    if offset is None:
+        offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
 
@@ -247,17 +249,26 @@ def size_mixed(
             return None
         x_c, amounts = low, path_amounts(low, legs)
     local.extend(LocalHop(leg, around) for leg, around in zip(legs, amounts, strict=False))
-    tight = path_least_input(amounts[-1], legs)
+    tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
+    for hop in reversed(local):
+        if tight is not None:
+            tight = hop.least_input(tight)
+
+    def aligned(i: int) -> tuple[int, ...]:
+        """_fee_aligned at the optimum's input of hop i (its local hop knows the offset)."""
+        hop = local[i]
+        return _fee_aligned(legs[i], amounts[i], hop.offset if hop.v3 else None)
+
     consider(tight if tight is not None and tight <= x_c else x_c)
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
     candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
-    candidates.update(_fee_aligned(legs[1], u_c))
+    candidates.update(aligned(1))
     if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
         # the third hop's input z: aligned for its fee floor too, each z reached by its least
         # u (through a fine-to-coarse middle, DAI -> USDC, that wastes nothing in the middle)
-        for z in (amounts[2] - 1, amounts[2] + 1, *_fee_aligned(legs[2], amounts[2])):
+        for z in (amounts[2] - 1, amounts[2] + 1, *aligned(2)):
             u = local[1].least_input(z)
             if u:
                 candidates.add(u)
@@ -274,5 +285,8 @@ def size_mixed(
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
-    amounts = path_amounts(best[1], legs)
-    return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
+    outs, amount = [], best[1]
+    for hop in local:  # each hop's exact output, as path_amounts gives it
+        amount = hop.out(amount)
+        outs.append(amount)
+    return CycleTrade(best[1], tuple(outs), amount - best[1])
