@@ -157,14 +157,24 @@ def _slope_steps(slope: float, limit: int) -> list[int]:
 
 
 def coarse_middle_search(
-    legs: Sequence[Leg], u_c: int, max_input: int | None, bound: int, gap: float = GAP_UNITS
+    legs: Sequence[Leg],
+    u_c: int,
+    max_input: int | None,
+    bound: int,
+    gap: float = GAP_UNITS,
+    later: tuple[LocalHop, LocalHop] | None = None,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
     input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
-    optimum), after MAX_EVALS prices, or when no jump gains."""
-    first, middle = LocalHop(legs[0], u_c), LocalHop(legs[1], u_c)
-    last = LocalHop(legs[2], middle.out(u_c))
+    optimum), after MAX_EVALS prices, or when no jump gains. `later`: the caller's local
+    hops of the middle and last legs, at u_c and at the middle's output for it."""
+    first = LocalHop(legs[0], u_c)
+    if later is None:
+        middle = LocalHop(legs[1], u_c)
+        last = LocalHop(legs[2], middle.out(u_c))
+    else:  # the caller's, built at the same amounts
+        middle, last = later
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
 

@@ -273,7 +273,9 @@ def size_mixed(
             if u:
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
-            candidates.update(coarse_middle_search(legs, u_c, max_input, bound)[-KEEP_VISITED:])
+            later = (local[1], local[2])  # at u_c and at amounts[2], the middle's output
+            visited = coarse_middle_search(legs, u_c, max_input, bound, later=later)
+            candidates.update(visited[-KEEP_VISITED:])
     candidates.discard(u_c)
     for u in sorted(candidates):
         consider(local[0].least_input(u))
