@@ -21,7 +21,9 @@ up to a unit too; a V3 first hop's fee-aligned inputs likewise (a wei). Through 
 tokens the roundings waste up to a unit each whatever the input: coarse_search.py walks the
 first middle amount to where they waste least. Measured against degenbot 0.3.0 in bench
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
-The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py.
+The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
+are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
+fixed ticks), the pools' exact outputs at a fraction of a full swap's cost.
 """
 
 from __future__ import annotations
