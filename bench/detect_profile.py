@@ -52,8 +52,9 @@ def devnet_like(
 ) -> tuple[dict[str, Any], list[tuple[V2Pool, str]], list[V3Pool]]:
     """A deployment dict (what bench/swaps.py reads), the devnet's V2 pools at their deposits
     and its V3 pools (each position's liquidity approximated from its USD size)."""
-    tokens = {t.symbol: {"address": _address(f"token:{t.symbol}"), "decimals": t.decimals}
-              for t in TOKENS}  # fmt: skip
+    tokens: dict[str, dict[str, Any]] = {
+        t.symbol: {"address": _address(f"token:{t.symbol}"), "decimals": t.decimals} for t in TOKENS
+    }
     dexes = [{"name": name, "router": _address(f"router:{name}"),
               "factory": _address(f"factory:{name}")} for name in ("A", "B")]  # fmt: skip
     pools = []

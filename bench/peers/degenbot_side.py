@@ -32,7 +32,7 @@ class OfflineToken(Erc20Token):
     """An ERC-20 with known metadata: no RPC calls at construction."""
 
     def __init__(self, address: str, symbol: str, decimals: int) -> None:
-        self.address = address  # type: ignore[assignment]
+        self.address = address  # type: ignore[assignment,unused-ignore]  # typed in its venv
         self.symbol = symbol
         self.name = symbol
         self.decimals = decimals

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -99,8 +100,8 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
         for _ in range(runs):
             evm = fresh()
             bare(evm)  # warm it: the first call fetches state over RPC
-            record("pyrevm warm call", _timed(lambda e=evm: bare(e), warm_n))
-            record("pyrevm warm bundle", _timed(lambda e=evm: full(e), warm_n))
+            record("pyrevm warm call", _timed(partial(bare, evm), warm_n))
+            record("pyrevm warm bundle", _timed(partial(full, evm), warm_n))
             record("pyrevm cold call", _timed(lambda: bare(fresh()), cold_n))
             record("anvil eth_call", _timed(eth_call, warm_n))
             record("py-evm bundle", _timed(py_evm, pyevm_n))

@@ -22,8 +22,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import gcd
 
-from mev_common.amm.legs import Leg, V3Leg, last_step_start, leg_least_input, leg_out
-from mev_common.amm.sizing import _convergent_steps
+from mev_common.amm.legs import (
+    LEAST_INPUT_PROBES,
+    Leg,
+    V3Leg,
+    last_step_start,
+    leg_least_input,
+    leg_out,
+)
+from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
@@ -121,22 +128,53 @@ class LocalHop:
             return leg_least_input(leg, amount_out)
         return self.offset + paid + fee
 
+    def least_input(self, amount_out: int) -> int | None:
+        """leg_least_input's answer (the least input paying `amount_out`, exactly), its probes
+        priced by the last step: from `least_in`, up while short, down while one wei less
+        still pays; the full answer where the probes run out."""
+        if not self.v3 or amount_out <= 0:
+            return leg_least_input(self.leg, amount_out)
+        paid = self.least_in(amount_out)
+        if paid is None or paid <= 0:
+            return leg_least_input(self.leg, amount_out)
+        for _ in range(LEAST_INPUT_PROBES):
+            if self.out(paid) >= amount_out:
+                break
+            paid += 1
+        else:
+            return leg_least_input(self.leg, amount_out)
+        for _ in range(LEAST_INPUT_PROBES):
+            if paid <= 1 or self.out(paid - 1) < amount_out:
+                return paid
+            paid -= 1
+        return leg_least_input(self.leg, amount_out)
+
 
 def _slope_steps(slope: float, limit: int) -> list[int]:
     """Lattice jumps that bring a rotation of this slope (per step) back near where it was."""
     scale = 1 << 52
-    return [q for q, _ in _convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
+    return [q for q, _ in convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
 
 
 def coarse_middle_search(
-    legs: Sequence[Leg], u_c: int, max_input: int | None, bound: int, gap: float = GAP_UNITS
+    legs: Sequence[Leg],
+    u_c: int,
+    max_input: int | None,
+    bound: int,
+    gap: float = GAP_UNITS,
+    later: tuple[LocalHop, LocalHop] | None = None,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
     input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
-    optimum), after MAX_EVALS prices, or when no jump gains."""
-    first, middle = LocalHop(legs[0], u_c), LocalHop(legs[1], u_c)
-    last = LocalHop(legs[2], middle.out(u_c))
+    optimum), after MAX_EVALS prices, or when no jump gains. `later`: the caller's local
+    hops of the middle and last legs, at u_c and at the middle's output for it."""
+    first = LocalHop(legs[0], u_c)
+    if later is None:
+        middle = LocalHop(legs[1], u_c)
+        last = LocalHop(legs[2], middle.out(u_c))
+    else:  # the caller's, built at the same amounts
+        middle, last = later
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
 

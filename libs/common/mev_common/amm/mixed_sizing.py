@@ -21,7 +21,9 @@ up to a unit too; a V3 first hop's fee-aligned inputs likewise (a wei). Through 
 tokens the roundings waste up to a unit each whatever the input: coarse_search.py walks the
 first middle amount to where they waste least. Measured against degenbot 0.3.0 in bench
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
-The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py.
+The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
+are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
+fixed ticks), the pools' exact outputs at a fraction of a full swap's cost.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from math import gcd, isqrt
 
-from mev_common.amm.coarse_search import coarse_middle_search
+from mev_common.amm.coarse_search import LocalHop, coarse_middle_search
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -63,16 +65,18 @@ COARSE_UNITS = 10**6
 KEEP_VISITED = 2
 
 
-def _fee_aligned(leg: Leg, amount: int) -> tuple[int, ...]:
+def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int, ...]:
     """The two inputs nearest `amount` that a V3 hop's fee floor leaves whole.
 
     A V3 hop floors its input less fee (amount * (1e6 - fee) // 1e6): up to one unit of a
     coarse token (~3e8 wei through USDC), unless what reaches its last step is a multiple of
-    this period (the steps before end at fixed ticks, so their inputs are fixed)."""
+    this period (the steps before end at fixed ticks, so their inputs are fixed). `offset`:
+    last_step_start(leg, amount) if the caller has it."""
     if not isinstance(leg, V3Leg) or amount <= 0:
         return ()
     period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - leg.pool.fee)
-    offset = last_step_start(leg, amount)
+    if offset is None:
+        offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
 
@@ -222,11 +226,16 @@ def size_mixed(
         return None
     best: tuple[int, int] | None = None  # (profit, input)
 
+    local: list[LocalHop] = []  # each hop priced near the optimum by its last step alone
+
     def consider(x: int | None) -> None:
         nonlocal best
         if x is None or x <= 0 or (max_input is not None and x > max_input):
             return
-        profit = path_amounts(x, legs)[-1] - x
+        amount = x
+        for hop in local:
+            amount = hop.out(amount) if amount > 0 else 0
+        profit = amount - x
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
 
@@ -241,25 +250,37 @@ def size_mixed(
         if low <= 0:
             return None
         x_c, amounts = low, path_amounts(low, legs)
-    tight = path_least_input(amounts[-1], legs)
+    local.extend(LocalHop(leg, around) for leg, around in zip(legs, amounts, strict=False))
+    tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
+    for hop in reversed(local):
+        if tight is not None:
+            tight = hop.least_input(tight)
+
+    def aligned(i: int) -> tuple[int, ...]:
+        """_fee_aligned at the optimum's input of hop i (its local hop knows the offset)."""
+        hop = local[i]
+        return _fee_aligned(legs[i], amounts[i], hop.offset if hop.v3 else None)
+
     consider(tight if tight is not None and tight <= x_c else x_c)
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
     candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
-    candidates.update(_fee_aligned(legs[1], u_c))
+    candidates.update(aligned(1))
     if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
         # the third hop's input z: aligned for its fee floor too, each z reached by its least
         # u (through a fine-to-coarse middle, DAI -> USDC, that wastes nothing in the middle)
-        for z in (amounts[2] - 1, amounts[2] + 1, *_fee_aligned(legs[2], amounts[2])):
-            u = leg_least_input(legs[1], z)
+        for z in (amounts[2] - 1, amounts[2] + 1, *aligned(2)):
+            u = local[1].least_input(z)
             if u:
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
-            candidates.update(coarse_middle_search(legs, u_c, max_input, bound)[-KEEP_VISITED:])
+            later = (local[1], local[2])  # at u_c and at amounts[2], the middle's output
+            visited = coarse_middle_search(legs, u_c, max_input, bound, later=later)
+            candidates.update(visited[-KEEP_VISITED:])
     candidates.discard(u_c)
     for u in sorted(candidates):
-        consider(leg_least_input(legs[0], u))
+        consider(local[0].least_input(u))
     if best is not None:
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
         # the inputs its fee floor leaves whole (its other roundings are far finer); the one
@@ -268,5 +289,8 @@ def size_mixed(
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
-    amounts = path_amounts(best[1], legs)
-    return CycleTrade(best[1], tuple(amounts[1:]), amounts[-1] - best[1])
+    outs, amount = [], best[1]
+    for hop in local:  # each hop's exact output, as path_amounts gives it
+        amount = hop.out(amount)
+        outs.append(amount)
+    return CycleTrade(best[1], tuple(outs), amount - best[1])

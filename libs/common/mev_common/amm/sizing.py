@@ -14,12 +14,12 @@ within a few units of the curve when at most one token of the path is coarse, so
 stop at once, 1-2 wei below the bound. Through two coarse tokens in a row (WETH -> USDC -> USDT
 -> WETH) the input absorbs only the first one's rounding; the middle hop still floors away up
 to one USDT unit (~3e8 wei), so before the walk `_sawtooth_search` jumps to the nearby first
-middle amounts where that hop wastes least (steps from the continued fraction of its slope),
-~25 µs more than the walk alone. By default it stops within 1/1000 of a middle unit of the
-bound (<= ~3e5 wei, the exact optimum in ~60 % of cycles); with gap_ppm=0 it then tries every
-first middle amount that could still beat the best (the exact optimum in every test against
-a complete search). Only dust profits (below ~1e4 units) can walk far; `max_steps` caps that
-walk, and a realistic `min_profit` skips such cycles before it.
+middle amounts where that hop wastes least (steps from the continued fraction of its slope,
+rotation.py), ~15 µs more than the walk alone. By default it stops within 1/1000 of a middle
+unit of the bound (<= ~3e5 wei, the exact optimum in ~60 % of cycles); with gap_ppm=0 it then
+tries every first middle amount that could still beat the best (the exact optimum in every
+test against a complete search). Only dust profits (below ~1e4 units) can walk far;
+`max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
+from mev_common.amm.rotation import convergent_steps, descend
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
 DEFAULT_MAX_STEPS = 256
@@ -40,8 +41,12 @@ SAWTOOTH_MIN_UNITS = 1e6
 # At most this many middle amounts are measured by (2): a guard, so no pool state can make the
 # search run away (detect's hot path calls it; ~5 µs a measure).
 SAWTOOTH_MAX_VISITS = 20_000
-SAWTOOTH_JUMPS = 48
 SEMI_KEEP = 3
+# (1) descends only where the curve is within this share of the stopping gap (MIDDLE_GAP) of
+# its bound: further out a smaller waste costs more on the curve than it saves (it once landed
+# 1e6 wei below the bound, at a waste of 2e-7 units, and (2) had to run: ~250 µs).
+DESCENT_SHARE = 0.5
+DESCENTS = 4  # passes of (1), each re-reading the slope where the last one landed
 MIDDLE_GAP = 1e-3  # of one unit of the middle hop's output, in start-token units
 
 PathReserves = Sequence[tuple[int, int, int]]
@@ -99,11 +104,12 @@ def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> i
     return _bound(compose(path_reserves), max_input)
 
 
-def _bound(curve: tuple[int, int, int], max_input: int | None) -> int:
+def _bound(curve: tuple[int, int, int], max_input: int | None, root: int | None = None) -> int:
     big_a, big_b, big_c = curve
     if big_a <= big_b:
         return 0
-    root = isqrt(big_a * big_b)
+    if root is None:
+        root = isqrt(big_a * big_b)
     if max_input is not None and (big_b + big_c * max_input) ** 2 < big_a * big_b:
         # The cap is below the optimum, where the curve still rises: its value at the cap.
         return max(0, -(-big_a * max_input // (big_b + big_c * max_input)) - max_input)
@@ -128,12 +134,16 @@ def size_trade(
     default, kept so the bench can show what it gained).
     Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
     """
-    if (max_input is not None and max_input <= 0) or any(
-        reserve_in <= 0 or reserve_out <= 0 for reserve_in, reserve_out, _ in path_reserves
-    ):
-        return None  # an empty pool reverts INSUFFICIENT_LIQUIDITY
+    if max_input is not None and max_input <= 0:
+        return None
+    for reserve_in, reserve_out, _ in path_reserves:
+        if reserve_in <= 0 or reserve_out <= 0:
+            return None  # an empty pool reverts INSUFFICIENT_LIQUIDITY
     big_a, big_b, big_c = curve = compose(path_reserves)
-    bound = _bound(curve, max_input)
+    if big_a <= big_b:
+        return None
+    root = isqrt(big_a * big_b)
+    bound = _bound(curve, max_input, root)
     if bound < max(min_profit, 1):
         return None
 
@@ -144,10 +154,10 @@ def size_trade(
         """The unrounded profit at x (an upper bound of the real one) is <= profit."""
         return big_a * x <= (profit + x) * (big_b + big_c * x)
 
-    def close_enough(profit: int) -> bool:
-        return profit > 0 and (bound - profit) * 1_000_000 <= profit * gap_ppm
+    # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
+    enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
 
-    start = max(1, (isqrt(big_a * big_b) - big_b) // big_c)
+    start = max(1, (root - big_b) // big_c)
     if max_input is not None:
         start = min(start, max_input)
     best_out = _output(start, path_reserves)
@@ -170,7 +180,7 @@ def size_trade(
     # Upward: the next tight input is the least one that earns one more unit of output.
     x_tight, out_tight = best_in, best_out
     for _ in range(max_steps):
-        if close_enough(best_profit):
+        if best_profit >= enough:
             break
         x_next = _least_input(out_tight + 1, path_reserves)
         if x_next is None or (max_input is not None and x_next > max_input):
@@ -185,7 +195,7 @@ def size_trade(
     x_tight = first_tight
     for _ in range(max_steps):
         x_below = x_tight - 1
-        if close_enough(best_profit) or x_below < 1:
+        if best_profit >= enough or x_below < 1:
             break
         if not above_optimum(x_below) and curve_at_most(x_below, best_profit):
             break
@@ -213,43 +223,6 @@ def _coarse_middle(path_reserves: PathReserves) -> bool:
     return True
 
 
-def _convergent_steps(
-    numerator: int, denominator: int, limit: int, semi_keep: int = 0
-) -> list[tuple[int, float]]:
-    """(q, q*s - p) for the convergents and semiconvergents p/q of s = numerator/denominator
-    mod 1 with q <= limit, by q ascending.
-
-    Moving q units along a line of slope s moves its fractional part by the (small, signed)
-    residual; the gaps between the points where a fractional part is small are such q (the
-    three-gap theorem), so these are the only moves the search needs. A long partial quotient
-    keeps its first and last `semi_keep` semiconvergents (the last ones have the least
-    residual); with 0, the convergents alone (all the greedy descent uses).
-    """
-    # 62 bits of the slope are plenty (a step's residual is off by q * 2**-62) and keep the
-    # Euclid below on machine-sized integers.
-    remainder, denominator = (numerator % denominator << 62) // denominator, 1 << 62
-    steps = [(1, remainder / denominator)]
-    p_prev, q_prev, p, q = 1, 0, 0, 1
-    e_prev, e = -1.0, remainder / denominator  # residuals of p_prev/q_prev and p/q
-    top, bottom = denominator, remainder
-    while bottom:
-        term = top // bottom
-        multipliers: Sequence[int] = range(1, term + 1)
-        if term > 2 * semi_keep:
-            multipliers = [*range(1, semi_keep + 1), *range(term - semi_keep + 1, term), term]
-        for j in multipliers:
-            if q_prev + j * q > limit:
-                break
-            steps.append((q_prev + j * q, e_prev + j * e))  # residuals add like the q's
-        p_prev, q_prev, p, q = p, q, term * p + p_prev, term * q + q_prev
-        top, bottom = bottom, top - term * bottom
-        # The new convergent's residual exactly (the float sum above cancels to noise).
-        e_prev, e = e, (q * remainder - p * denominator) / denominator
-        if q > limit:
-            break
-    return steps
-
-
 def _sawtooth_search(
     path_reserves: PathReserves,
     curve: tuple[int, int, int],
@@ -265,11 +238,12 @@ def _sawtooth_search(
     second (~3e8 wei of WETH); the input absorbs only the first hop's rounding. Over the first
     middle amount u the middle hop's exact output is N(u) / D(u), nearly linear, so its waste
     frac(N(u) / D(u)) is a rotation: (1) descend to a small waste by the convergent jumps of
-    its slope (the greedy Ostrowski walk, each jump checked exactly as the slope drifts); then
+    its slope (rotation.descend: the greedy Ostrowski walk on integers, each landing checked
+    exactly as the slope drifts), within the u whose curve is near the bound; then
     (2) any u that beats the best must waste less than (bound - best) / (the last hop's least
     slope) there, so visit every such u reachable by (semi)convergent steps (the gaps between
     such points, by the three-gap theorem) and measure each exactly. Unless `exact`, (2) is
-    skipped when (1) ends within MIDDLE_GAP of one middle unit of the bound (~25 µs saved).
+    skipped when (1) ends within MIDDLE_GAP of one middle unit of the bound (~200 µs saved).
     """
     in2, out2, fee2 = path_reserves[1]
     in3, out3, fee3 = path_reserves[2]
@@ -288,32 +262,24 @@ def _sawtooth_search(
         out = _output(x, path_reserves)
         return x, out, out - x
 
-    low, high = _window(curve, first, start_profit, max_input)
     u = _output(start_in, first)
-    base = scaled_in2 + gamma2 * u
-    slope = (gamma2 * out2 * scaled_in2, base * base)
-    records, least = [], 2.0  # steps whose residual beats every shorter step's: the greedy's
-    for span, residual in _convergent_steps(*slope, high - low):
-        if 0 < abs(residual) < least:
-            records.append((span, residual, abs(residual)))
-            least = abs(residual)
-
-    waste = waste_at(u)
-    for _ in range(SAWTOOTH_JUMPS):  # (1)
-        for span, residual, size in records:
-            if size > waste:
-                continue
-            move = span if residual < 0 else -span
-            copies = min(int(waste // size), ((high - u) if move > 0 else (u - low)) // span)
-            landed_waste = waste_at(u + copies * move) if copies > 0 else waste
-            while copies > 0 and landed_waste >= waste:
-                copies //= 2
-                landed_waste = waste_at(u + copies * move)
-            if copies > 0:
-                u, waste = u + copies * move, landed_waste
-                break
-        else:
+    # (1) only where the curve is within a share of the gap of the bound: a descent further
+    # out buys a smaller waste with a larger loss on the curve
+    z = gamma2 * out2 * u // (scaled_in2 + gamma2 * u)
+    gap = MIDDLE_GAP * gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z) ** 2
+    low, high = _window(
+        curve, first, max(start_profit, bound - int(gap * DESCENT_SHARE)), max_input
+    )
+    if not low <= u <= high:
+        low, high = _window(curve, first, start_profit, max_input)
+    for _ in range(DESCENTS):  # each from where the last landed, with the slope there
+        base = scaled_in2 + gamma2 * u
+        slope = (gamma2 * out2 * scaled_in2, base * base)
+        landed_u = descend(u, low, high, gamma2 * out2, scaled_in2, gamma2, slope)
+        if landed_u == u:
             break
+        u = landed_u
+    waste = waste_at(u)
     landed = measure(u)
     best = landed if landed is not None and landed[2] > start_profit else None
     profit = best[2] if best else start_profit
@@ -328,7 +294,7 @@ def _sawtooth_search(
 
     # (2) The last hop's slope is least at the largest middle output the window allows.
     low, high = _window(curve, first, profit, max_input)
-    steps = _convergent_steps(*slope, high - low, SEMI_KEEP)
+    steps = convergent_steps(*slope, high - low, SEMI_KEEP)
     z_top = gamma2 * out2 * high // (scaled_in2 + gamma2 * high) + 1
     slope3 = gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z_top) ** 2
     # A step's residual drifts with the slope, by at most span * (distance from u0 + span) * bend.
