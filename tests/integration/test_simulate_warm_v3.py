@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 from mev_common.executor import ExecHop, decode_execute, encode_execute
 from mev_common.messages import Block, Log
-from mev_ops.devnet.deploy import devnet_account
-from mev_ops.devnet.flow import GAS_PER_HOP, GAS_V3_SWAP, SwapEncoder, fetch_flow_v3_pools
+from mev_ops.devnet.flow import SwapEncoder, fetch_flow_v3_pools
 from mev_ops.devnet.flow_plan import FlowPlanner
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import GWEI, Sender
@@ -35,6 +34,7 @@ from services.simulate.engine import SimResult, TxSpec, balance_of, run_backrun,
 from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.warm import WarmEvm
 from tests.integration.test_simulate import CHAIN, WETH, Chain, devnet_chain
+from tests.integration.test_simulate_warm import FlowVictims
 
 BLOCKS = 52
 PER_BLOCK = 4  # victimless cycles per head (each also behind a pending flow swap, if any)
@@ -92,8 +92,7 @@ async def differential(c: Chain, head: Block, v3_pools: dict[str, Any]) -> None:
     reserves = {p["address"]: c.reserves(p["address"], p["token0"], head.number)
                 for p in c.d["pairs"]}  # fmt: skip
     planner = FlowPlanner(c.d, reserves, SEED, head.timestamp, 4.0, v3_pools)
-    encoder = SwapEncoder(w3, c.d)
-    users: dict[int, Sender] = {}
+    flow = FlowVictims(w3, planner, SwapEncoder(w3, c.d))
     bot = Sender(w3, load_or_create_key(c.base / "bot.key"), CHAIN, max_fee=200 * GWEI)
     routes = cycles(c.d, c.weth)
     assert len(routes) >= 8
@@ -107,21 +106,11 @@ async def differential(c: Chain, head: Block, v3_pools: dict[str, Any]) -> None:
             c.arpc, warm, PoolProbe(p["address"], p["token0"], p["token1"]), c.bot
         )
 
-    compared = backruns = landed = landed_v3 = v3_user_swaps = through_changed = 0
+    compared = backruns = landed = landed_v3 = through_changed = 0
     changed: set[str] = set()  # V3 pools with events in the block just mined
     outcomes: list[SimResult] = []
     for step in range(BLOCKS):
-        victims: list[TxSpec] = []
-        for _ in range(1 + step % 3):
-            intent = planner.next_swap()
-            user = users.setdefault(
-                intent.user, Sender(w3, devnet_account(intent.user), CHAIN, max_fee=100 * GWEI)
-            )
-            to, data, value = encoder.encode(intent, user.address)
-            gas = GAS_V3_SWAP if intent.fee else GAS_PER_HOP * (len(intent.path) - 1) + 50_000
-            user.send(to, data, gas, value, intent.tip_wei, intent.tip_wei + 10**6)
-            victims.append(TxSpec(user.address, to, bytes.fromhex(data[2:]), value, gas))
-            v3_user_swaps += bool(intent.fee)
+        victims = flow.send(1 + step % 3)
         # routes through what just changed first, then the rest in turn
         hot = [r for r in routes if any(h.pair.lower() in changed for h in r)]
         picks = (hot[step % len(hot) :] + hot[: step % len(hot)])[:2] if hot else []
@@ -158,8 +147,8 @@ async def differential(c: Chain, head: Block, v3_pools: dict[str, Any]) -> None:
             best = max((r for r in results if r[2] is None), key=lambda r: r[0].profit)
             if best[0].success and best[0].profit > 0:
                 before = balance_of(fresh, c.weth, c.executor)
-                tx_hash = bot.send(c.executor, best[1].data, 2_000_000, tip=100 * GWEI)
-                sent = (best[0], "0x" + bytes(tx_hash).hex(), before, best[3])
+                sent_hash = bot.send(c.executor, best[1].data, 2_000_000, tip=100 * GWEI)
+                sent = (best[0], "0x" + bytes(sent_hash).hex(), before, best[3])
         head = full_block(c, c.mine().number)
         if sent is not None:
             sim, tx_hash, before, hops = sent
@@ -177,11 +166,11 @@ async def differential(c: Chain, head: Block, v3_pools: dict[str, Any]) -> None:
     task.cancel()
 
     print(f"compared {compared} bundles ({backruns} backruns, {through_changed} through a V3 "
-          f"pool changed in the block before) over {BLOCKS} blocks; {v3_user_swaps} V3 user "
+          f"pool changed in the block before) over {BLOCKS} blocks; {flow.v3_swaps} V3 user "
           f"swaps; {sum(o.success for o in outcomes)} succeeded; landed {landed} ({landed_v3} "
           f"through V3); block diffs applied {warm.diffs_applied}")  # fmt: skip
     assert compared >= 200 and backruns >= 50 and through_changed >= 50
-    assert v3_user_swaps >= 20 and warm.diffs_applied >= 20
+    assert flow.v3_swaps >= 20 and warm.diffs_applied >= 20
     assert sum(o.success and o.profit > 0 for o in outcomes) >= 10
     assert sum(not o.success and not o.victim_failed for o in outcomes) >= 10
     assert landed >= 3 and landed_v3 >= 1
