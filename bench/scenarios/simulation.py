@@ -168,26 +168,15 @@ def _across_blocks(
     """Per block: ms from the block to the first simulation of `tx`, reforking (before) and on
     the warm patched EVM (after). Raises if the two ever disagree."""
     from bench.samples import swap_calldata
-    from services.ingest.logs import LOG_TOPICS, logs_for_block
     from services.simulate import engine, warm
     from services.simulate.prefetch import PoolProbe, prefetch_pool
 
     dep = stack.deployment
     tokens = {s: t["address"] for s, t in dep["tokens"].items()}
-    user = dep["users"][0]
-    user = user["address"] if isinstance(user, dict) else user
+    user = _user(dep)
     router = next(d["router"] for d in dep["dexes"] if d["name"] == "A")
 
-    def block(number: int) -> Any:
-        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
-        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
-                                          "topics": [LOG_TOPICS]}])  # fmt: skip
-        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
-                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
-                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
-                     gas_limit=int(raw["gasLimit"], 16),
-                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
-
+    block = _block_reader(stack)
     url = stack.node.rpc_url
     live = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
     live.fork(block(int(stack.rpc("eth_blockNumber", []), 16)))
@@ -230,14 +219,12 @@ def _across_v3_blocks(
     from mev_common.executor import ExecHop, encode_execute
     from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 
-    from services.ingest.logs import LOG_TOPICS, logs_for_block
     from services.simulate import engine, warm
     from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
 
     dep = stack.deployment
     tokens = {s: t["address"] for s, t in dep["tokens"].items()}
-    user = dep["users"][0]
-    user = user["address"] if isinstance(user, dict) else user
+    user = _user(dep)
     pool = next(p for p in dep["v3_pools"] if p["dex"] == "A" and p["fee"] == 500
                 and {p["symbol0"], p["symbol1"]} == {"WETH", "USDC"})  # fmt: skip
     router = next(d["swap_router"] for d in dep["v3_dexes"] if d["name"] == "A")
@@ -249,16 +236,7 @@ def _across_v3_blocks(
     tx = engine.TxSpec(bundle.owner, bundle.executor, data, 0, 2_000_000)
     swap_params = "(address,address,uint24,address,uint256,uint256,uint256,uint160)"
 
-    def block(number: int) -> Any:
-        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
-        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
-                                          "topics": [LOG_TOPICS]}])  # fmt: skip
-        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
-                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
-                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
-                     gas_limit=int(raw["gasLimit"], 16),
-                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
-
+    block = _block_reader(stack)
     url = stack.node.rpc_url
     live = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
     live.fork(block(int(stack.rpc("eth_blockNumber", []), 16)))
@@ -295,6 +273,28 @@ def _across_v3_blocks(
                 raise RuntimeError(f"V3 block {new.number}: warm {now} != fresh fork {old} "
                                    f"(forks {live.forks}: {live.last_refork_reason})")  # fmt: skip
     return before, after, runs
+
+
+def _block_reader(stack: Stack) -> Callable[[int], Block]:
+    """A block with the logs ingest forwards (V2 and V3 pool events), as simulate gets it."""
+    from services.ingest.logs import LOG_TOPICS, logs_for_block
+
+    def block(number: int) -> Block:
+        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
+        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
+                                          "topics": [LOG_TOPICS]}])  # fmt: skip
+        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
+                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
+                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
+                     gas_limit=int(raw["gasLimit"], 16),
+                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
+
+    return block
+
+
+def _user(dep: dict[str, Any]) -> str:
+    user = dep["users"][0]
+    return str(user["address"] if isinstance(user, dict) else user)
 
 
 def _async_rpc(url: str) -> Callable[[str, list[Any]], Any]:
