@@ -137,6 +137,7 @@ class SimulateService(LatestMode):
                 "patched_blocks": self.warm.patched_blocks,
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
+                "block_diffs": self.warm.diffs_applied,
                 "latency_ms": exact_quantiles(list(self.latency_ms)),
                 "arrive_ms": exact_quantiles(list(self.arrive_ms)),
                 "wait_block_ms": exact_quantiles(list(self.wait_ms)),
