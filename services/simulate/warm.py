@@ -42,10 +42,12 @@ from services.simulate.engine import (
     BlockEnvSpec,
     NeedsRefork,
     balance_of,
+    block_env_after,
     read_slots,
     write_cold,
 )
 from services.simulate.pair_state import (
+    PROBE_SLOTS,
     SLOT_PRICE0,
     SLOT_PRICE1,
     SLOT_RESERVES,
@@ -55,37 +57,15 @@ from services.simulate.pair_state import (
     SYNC_TOPIC,
     V3_POOL_TOPICS,
     V3_SWAP_TOPIC,
+    BalanceSlot,
     PairSlots,
     apply_sync,
     decode_sync,
     executor_deltas,
-    mapping_slot,
 )
 from services.simulate.reference import Prestate
 
 log = logging.getLogger("mev.simulate.warm")
-PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
-
-
-@dataclass(frozen=True)
-class BalanceSlot:
-    index: int
-    key_first: bool  # Solidity keccak(key . index); Vyper keccak(index . key)
-
-    def slot(self, owner: str) -> int:
-        return mapping_slot(owner, self.index, self.key_first)
-
-
-def block_env_after(block: Block, chain_id: int, block_time_s: float) -> BlockEnvSpec:
-    """The env of the block our tx lands in: one block after the head, at least 1 s later
-    (V2 pairs take the cumulative-price path in a new second: ~+20k gas per pair)."""
-    return BlockEnvSpec(
-        chain_id=chain_id,
-        number=block.number + 1,
-        timestamp=block.timestamp + max(1, int(block_time_s)),
-        base_fee=block.base_fee_per_gas,
-        gas_limit=block.gas_limit or 30_000_000,
-    )
 
 
 @dataclass
