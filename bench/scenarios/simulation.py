@@ -8,7 +8,11 @@ blocks: each block a user swap moves the cycle's pools, then the time from the b
 first simulation of the bundle, (before) with a fresh fork at the block, as simulate did for
 every block that changed state, and (after) with simulate's warm EVM patched from the block's
 Sync/Swap logs (warm.WarmEvm.advance). Exact samples, one per block each; the two results are
-compared on every block (success, gas, profit) and a mismatch fails the scenario.
+compared on every block (success, gas, profit) and a mismatch fails the scenario. The same on
+blocks where a user's swap moves a Uniswap V3 pool, with a bundle through that pool: (before) a
+refork, as simulate did for a V3 pool changed since its fork, and (after) the warm EVM patched
+with the node's diff of the block (one debug_traceBlockByNumber, timed in: the wait of a
+simulation through that pool) then the simulation.
 
 The pyrevm and py-evm rows run the product's own engines (services/simulate engine.run_bundle
 and reference.run_reference: the call plus the two balance reads that measure profit); the
@@ -110,6 +114,10 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
     before, after = _across_blocks(stack, bundle, tx, blocks_n)
     record("first sim after a block: refork", before)
     record("first sim after a block: warm", after)
+    before_v3, after_v3, runs_v3 = _across_v3_blocks(stack, bundle, blocks_n)
+    record("first V3 sim after a V3 block: refork", before_v3)
+    record("first V3 sim after a V3 block: diff", after_v3)
+    record("first V3 sim after a V3 block: run", runs_v3)
 
     s = {name: summarize(values) for name, values in series.items()}
     result = ScenarioResult(KEY, TITLE, samples=samples)
@@ -135,6 +143,22 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
             "before p95/after p95",
             f"exact samples: n={len(after)} after, n={len(before)} before, same {blocks_n} blocks;"
             f" results equal on every block"),
+        Row("V3 block → first simulation through the pool, block diff + sim (after)", "ms",
+            s["first V3 sim after a V3 block: diff"], "refork (before)",
+            s["first V3 sim after a V3 block: refork"],
+            ratio(s["first V3 sim after a V3 block: refork"].p95,
+                  s["first V3 sim after a V3 block: diff"].p95),
+            "before p95/after p95",
+            f"exact samples: n={len(after_v3)} after, n={len(before_v3)} before, same {blocks_n}"
+            " blocks, each a user V3 swap; results equal on every block, 0 reforks after"),
+        Row("V3 block → simulation alone, once the diff is in (after)", "ms",
+            s["first V3 sim after a V3 block: run"], "refork (before)",
+            s["first V3 sim after a V3 block: refork"],
+            ratio(s["first V3 sim after a V3 block: refork"].p95,
+                  s["first V3 sim after a V3 block: run"].p95),
+            "before p95/after p95",
+            f"n={len(runs_v3)}: the row above less the diff's trace call and application"
+            " (made off the hot path as the block arrives)"),
     ]  # fmt: skip
     return result
 
@@ -145,26 +169,15 @@ def _across_blocks(
     """Per block: ms from the block to the first simulation of `tx`, reforking (before) and on
     the warm patched EVM (after). Raises if the two ever disagree."""
     from bench.samples import swap_calldata
-    from services.ingest.logs import LOG_TOPICS, logs_for_block
     from services.simulate import engine, warm
     from services.simulate.prefetch import PoolProbe, prefetch_pool
 
     dep = stack.deployment
     tokens = {s: t["address"] for s, t in dep["tokens"].items()}
-    user = dep["users"][0]
-    user = user["address"] if isinstance(user, dict) else user
+    user = _user(dep)
     router = next(d["router"] for d in dep["dexes"] if d["name"] == "A")
 
-    def block(number: int) -> Any:
-        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
-        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
-                                          "topics": [LOG_TOPICS]}])  # fmt: skip
-        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
-                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
-                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
-                     gas_limit=int(raw["gasLimit"], 16),
-                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
-
+    block = _block_reader(stack)
     url = stack.node.rpc_url
     live = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
     live.fork(block(int(stack.rpc("eth_blockNumber", []), 16)))
@@ -193,6 +206,96 @@ def _across_blocks(
             raise RuntimeError(f"block {new.number}: warm {now} != fresh fork {old} "
                                f"(forks {live.forks}: {live.last_refork_reason})")  # fmt: skip
     return before, after
+
+
+def _across_v3_blocks(
+    stack: Stack, bundle: DevnetBundle, blocks: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Per block with a user's swap on DEX A's WETH/USDC 500 V3 pool: ms from the block to the
+    first simulation of a cycle through that pool (V3 WETH->USDC, then B's V2 pair back),
+    reforking (before), and on the warm EVM taking the block's diff (after: the trace call,
+    its parsing and application, then the run), and of that the run alone. Raises if the two
+    ever disagree."""
+    from eth_abi import encode
+    from mev_common.executor import ExecHop, encode_execute
+    from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
+
+    from services.simulate import engine, warm
+    from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
+
+    dep = stack.deployment
+    tokens = {s: t["address"] for s, t in dep["tokens"].items()}
+    user = _user(dep)
+    pool = next(p for p in dep["v3_pools"] if p["dex"] == "A" and p["fee"] == 500
+                and {p["symbol0"], p["symbol1"]} == {"WETH", "USDC"})  # fmt: skip
+    router = next(d["swap_router"] for d in dep["v3_dexes"] if d["name"] == "A")
+    pair_b = next(p["address"] for p in dep["pairs"] if p["dex"] == "B"
+                  and {p["token0"], p["token1"]} == {tokens["WETH"], tokens["USDC"]})  # fmt: skip
+    hops = [ExecHop(pool["address"], tokens["WETH"], tokens["USDC"], 5, "v3"),
+            ExecHop(pair_b, tokens["USDC"], tokens["WETH"], 30)]  # fmt: skip
+    data = encode_execute(hops, 10**17, 0, True)
+    tx = engine.TxSpec(bundle.owner, bundle.executor, data, 0, 2_000_000)
+    swap_params = "(address,address,uint24,address,uint256,uint256,uint256,uint160)"
+
+    block = _block_reader(stack)
+    url = stack.node.rpc_url
+    live = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
+    live.fork(block(int(stack.rpc("eth_blockNumber", []), 16)))
+    assert live.evm is not None
+    engine.run_bundle(live.evm, tx, tokens["WETH"], bundle.executor)  # the pool seen before
+    refork = warm.WarmEvm(url, CHAIN_ID, bundle.executor, 1.0)
+    before, after, runs = [], [], []
+    with httpx.Client(timeout=30) as client:
+        for i in range(blocks):
+            side = (("WETH", "USDC", 10**18), ("USDC", "WETH", 2_000 * 10**6))[i % 2]
+            params = (tokens[side[0]], tokens[side[1]], 500, user, 2**40, side[2], 0, 0)
+            call = EXACT_INPUT_SINGLE + encode([swap_params], [params])
+            mined = stack.send_mined({"from": user, "to": router, "data": "0x" + call.hex(),
+                                      "gas": hex(600_000)})  # fmt: skip
+            new = block(int(mined["blockNumber"], 16))
+            started = time.perf_counter_ns()
+            refork.fork(new, "V3 pool changed")
+            assert refork.evm is not None
+            old = engine.run_bundle(refork.evm, tx, tokens["WETH"], bundle.executor)
+            before.append((time.perf_counter_ns() - started) / 1e6)
+            started = time.perf_counter_ns()
+            live.advance(new)
+            body = {"jsonrpc": "2.0", "id": 1, "method": TRACE_METHOD,
+                    "params": trace_params(new.number)}  # fmt: skip
+            live.apply_diff(
+                parse_block_diff(new.number, client.post(url, json=body).json()["result"])
+            )
+            assert live.evm is not None and not live.waits([pool["address"]])
+            ran = time.perf_counter_ns()
+            now = engine.run_bundle(live.evm, tx, tokens["WETH"], bundle.executor)
+            after.append((time.perf_counter_ns() - started) / 1e6)
+            runs.append((time.perf_counter_ns() - ran) / 1e6)
+            if now != old or live.forks != 1:
+                raise RuntimeError(f"V3 block {new.number}: warm {now} != fresh fork {old} "
+                                   f"(forks {live.forks}: {live.last_refork_reason})")  # fmt: skip
+    return before, after, runs
+
+
+def _block_reader(stack: Stack) -> Callable[[int], Block]:
+    """A block with the logs ingest forwards (V2 and V3 pool events), as simulate gets it."""
+    from services.ingest.logs import LOG_TOPICS, logs_for_block
+
+    def block(number: int) -> Block:
+        raw = stack.rpc("eth_getBlockByNumber", [hex(number), False])
+        logs = stack.rpc("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
+                                          "topics": [LOG_TOPICS]}])  # fmt: skip
+        return Block(chain_id=CHAIN_ID, number=number, hash=raw["hash"],
+                     parent_hash=raw["parentHash"], timestamp=int(raw["timestamp"], 16),
+                     base_fee_per_gas=int(raw.get("baseFeePerGas", "0x0"), 16),
+                     gas_limit=int(raw["gasLimit"], 16),
+                     logs=logs_for_block(logs, raw["hash"]))  # fmt: skip
+
+    return block
+
+
+def _user(dep: dict[str, Any]) -> str:
+    user = dep["users"][0]
+    return str(user["address"] if isinstance(user, dict) else user)
 
 
 def _async_rpc(url: str) -> Callable[[str, list[Any]], Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from eth_abi import decode
 from mev_common.executor import RevertReason, decode_revert, encode_balance_of
+from mev_common.messages import Block
 from pyrevm import EVM, BlockEnv, CfgEnv, Env
 
 VIEW_CALLER = "0x" + "00" * 19 + "01"
@@ -56,6 +57,18 @@ class BlockEnvSpec:
 
     def pyrevm_env(self) -> Env:
         return Env(cfg=CfgEnv(chain_id=self.chain_id), block=self.pyrevm_block())
+
+
+def block_env_after(block: Block, chain_id: int, block_time_s: float) -> BlockEnvSpec:
+    """The env of the block our tx lands in: one block after the head, at least 1 s later
+    (V2 pairs take the cumulative-price path in a new second: ~+20k gas per pair)."""
+    return BlockEnvSpec(
+        chain_id=chain_id,
+        number=block.number + 1,
+        timestamp=block.timestamp + max(1, int(block_time_s)),
+        base_fee=block.base_fee_per_gas,
+        gas_limit=block.gas_limit or 30_000_000,
+    )
 
 
 @dataclass(frozen=True)

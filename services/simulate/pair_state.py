@@ -42,6 +42,18 @@ SLOT_RESERVES, SLOT_PRICE0, SLOT_PRICE1 = 8, 9, 10
 _U112, _U32, _U256 = (1 << 112) - 1, (1 << 32) - 1, (1 << 256) - 1
 
 
+PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
+
+
+@dataclass(frozen=True)
+class BalanceSlot:
+    index: int
+    key_first: bool  # Solidity keccak(key . index); Vyper keccak(index . key)
+
+    def slot(self, owner: str) -> int:
+        return mapping_slot(owner, self.index, self.key_first)
+
+
 @dataclass(frozen=True)
 class PairSlots:
     """The three storage words `_update` writes."""

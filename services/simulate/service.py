@@ -32,6 +32,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.simulate.decision import TakenPools, staleness
+from services.simulate.diff_feed import DiffFeed
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import (
@@ -53,6 +54,7 @@ OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
 SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")
 VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
+BLOCK_DIFF_WAIT_S = 0.1  # past this a simulation through a V3 pool changed by it reforks
 
 
 async def main(rt: Runtime) -> None:
@@ -114,6 +116,8 @@ class SimulateService(LatestMode):
         self.quarantine = Quarantine(
             sim.quarantine_reverts, sim.quarantine_window_s, sim.quarantine_s
         )
+        self.warm.diffs = not self.latest_only  # V3 pools patched from block diffs (diff_feed)
+        self.diffs = DiffFeed(self.warm, self.rpc.call)
         self.simulator: Simulator | None = None
         self.reference = ReferenceProcess()  # py-evm in its own process: never our GIL
         self.stage.on_close(self.reference.close)
@@ -133,6 +137,7 @@ class SimulateService(LatestMode):
                 "patched_blocks": self.warm.patched_blocks,
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
+                "block_diffs": self.warm.diffs_applied,
                 "latency_ms": exact_quantiles(list(self.latency_ms)),
                 "arrive_ms": exact_quantiles(list(self.arrive_ms)),
                 "wait_block_ms": exact_quantiles(list(self.wait_ms)),
@@ -169,6 +174,7 @@ class SimulateService(LatestMode):
         for pair in self.contracts.pairs:
             self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
         self.stage.spawn(self.prefetcher(to_checksum_address(bot)), "prefetch")
+        self.stage.spawn(self.diffs.run(), "block-diffs")
         await self.stage.follow_blocks(self.on_block)
         # endpoint health for best_url(): simulate makes few RPC calls of its own
         self.stage.spawn(self.rpc.monitor(self.rt.stop), "rpc-monitor")
@@ -185,6 +191,7 @@ class SimulateService(LatestMode):
             self.warm.fork(env.message, "rpc failover")
         else:
             self.warm.advance(env.message)
+            self.diffs.on_block()
         if self.warm.forks != forks:
             metrics.SIMULATOR_REFORKS.inc()
         self.new_block.set()
@@ -241,12 +248,17 @@ class SimulateService(LatestMode):
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         victim_ns = time.time_ns()
+        v3_pools, waited = [h.pool for h in opp.hops if h.kind == "v3"], False
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
             stale = staleness(opp, head.number if head else None, age_ms, timeout_ms)
             if stale is None:
-                break
+                if waited or not self.warm.waits(v3_pools):
+                    break
+                waited = True  # a V3 pool of ours changed in a block whose diff is on its way
+                await self.diffs.wait(v3_pools, BLOCK_DIFF_WAIT_S)
+                continue
             if stale.reason != "ahead":
                 self.drop_stale(opp, stale.reason)
                 return

@@ -15,13 +15,15 @@ older than the block) runs for real against the patched slots and the next block
 Our executor's own trades move its token balances: those come from the trade's Swap logs
 (pair_state.executor_deltas). We refork (cheap: state is fetched lazily) only when patching
 cannot be exact: a reorg, a gap in the block stream, a pair we cannot read, a token whose
-balance slot we could not find, a trade of ours whose token flows the logs cannot account for
-(any trade of ours through a V3 pool).
+balance slot we could not find.
 
 Uniswap V3 pool storage (price, liquidity, fee growth, crossed ticks, oracle) is not rebuilt
-from logs: a pool with any event since the fork (pair_state.V3_POOL_TOPICS) is marked dirty, and
-a simulation through a dirty pool reforks first (`refresh`). A pool without events has the
-storage it had at the fork block, so everything else stays exact and V2 routes keep the warm EVM.
+from logs: a block with V3 pool events (pair_state.V3_POOL_TOPICS) leaves those pools (and our
+executor, when it traded through one) `pending` until the node's diff of that block
+(block_diff.py, one debug_traceBlockByNumber off the hot path: diff_feed.py) is applied, cold,
+by `apply_diff`. Only simulations through a pending pool wait for it; V2 routes never do. Where
+the RPC has no such trace (`diffs` off: latest-only RPCs, HyperEVM) a changed pool is marked
+dirty instead, and a simulation through it reforks first (`refresh`), as does our own V3 trade.
 """
 
 from __future__ import annotations
@@ -34,15 +36,18 @@ from eth_utils import to_checksum_address
 from mev_common.messages import Block, Log
 from pyrevm import EVM, AccountInfo
 
+from services.simulate.block_diff import BlockDiff
 from services.simulate.engine import (
     SPEC,
     BlockEnvSpec,
     NeedsRefork,
     balance_of,
+    block_env_after,
     read_slots,
     write_cold,
 )
 from services.simulate.pair_state import (
+    PROBE_SLOTS,
     SLOT_PRICE0,
     SLOT_PRICE1,
     SLOT_RESERVES,
@@ -52,37 +57,15 @@ from services.simulate.pair_state import (
     SYNC_TOPIC,
     V3_POOL_TOPICS,
     V3_SWAP_TOPIC,
+    BalanceSlot,
     PairSlots,
     apply_sync,
     decode_sync,
     executor_deltas,
-    mapping_slot,
 )
 from services.simulate.reference import Prestate
 
 log = logging.getLogger("mev.simulate.warm")
-PROBE_SLOTS = 32  # balance mappings sit in the first few slots of any token we know
-
-
-@dataclass(frozen=True)
-class BalanceSlot:
-    index: int
-    key_first: bool  # Solidity keccak(key . index); Vyper keccak(index . key)
-
-    def slot(self, owner: str) -> int:
-        return mapping_slot(owner, self.index, self.key_first)
-
-
-def block_env_after(block: Block, chain_id: int, block_time_s: float) -> BlockEnvSpec:
-    """The env of the block our tx lands in: one block after the head, at least 1 s later
-    (V2 pairs take the cumulative-price path in a new second: ~+20k gas per pair)."""
-    return BlockEnvSpec(
-        chain_id=chain_id,
-        number=block.number + 1,
-        timestamp=block.timestamp + max(1, int(block_time_s)),
-        base_fee=block.base_fee_per_gas,
-        gas_limit=block.gas_limit or 30_000_000,
-    )
 
 
 @dataclass
@@ -103,6 +86,12 @@ class WarmEvm:
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     dirty_v3: set[str] = field(default_factory=set)  # lower-case: V3 pools changed since the fork
+    diffs: bool = True  # the RPC gives block diffs (else V3 pools changed since the fork reforks)
+    # block number -> lower-case addresses whose state after it awaits its diff
+    pending: dict[int, set[str]] = field(default_factory=dict)
+    # (lower-case address, slot) -> the last block whose logs patched it: an older diff skips it
+    synced: dict[tuple[str, int], int] = field(default_factory=dict)
+    diffs_applied: int = 0
     # without a fork URL: every account and slot loaded (values as of the last load), and
     # whether a refork emptied the EVM so they must be read again (latest_state.reload)
     latest_state: Prestate = field(default_factory=dict)
@@ -123,6 +112,8 @@ class WarmEvm:
             )
         self.head, self.env = block, env
         self.dirty_v3.clear()
+        self.pending.clear()
+        self.synced.clear()
         self.forks += 1
         self.last_refork_reason = reason
         log.info("forked", extra={"fields": {"block": block.number, "reason": reason}})
@@ -153,7 +144,7 @@ class WarmEvm:
         evm = self.evm
         assert evm is not None
         syncs: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        dirty = set()
+        dirty: set[str] = set()
         me = self.executor.lower()[2:]
         head = self.head
         assert head is not None
@@ -161,11 +152,16 @@ class WarmEvm:
         logs = sorted(
             block.logs_after(head.number), key=lambda e: (e.block_number or 0, e.log_index)
         )
+        exact = self.diffs and self.fork_url is not None  # V3 changes come from block diffs
+        waiting: dict[int, set[str]] = defaultdict(set)
         for entry in logs:
             if entry.topics and entry.topics[0] in V3_POOL_TOPICS:
+                number = entry.block_number or block.number
                 if entry.topics[0] == V3_SWAP_TOPIC and entry.topics[1].lower().endswith(me):
-                    raise NeedsRefork(f"our executor traded through V3 pool {entry.address}")
-                dirty.add(entry.address.lower())
+                    if not exact:
+                        raise NeedsRefork(f"our executor traded through V3 pool {entry.address}")
+                    waiting[number].add(self.executor.lower())
+                (waiting[number] if exact else dirty).add(entry.address.lower())
             if self.fork_url is None and entry.address not in self.pair_tokens:
                 continue  # not loaded: discovery reads it whole, at the head, when it is
             if entry.topics and entry.topics[0] == SYNC_TOPIC:
@@ -187,22 +183,83 @@ class WarmEvm:
                 (token0, self.balance_slot(token0).slot(pair), slots.reserve0),
                 (token1, self.balance_slot(token1).slot(pair), slots.reserve1),
             ]
-        writes += self.executor_writes(logs)
+        mine = self.executor.lower()
+        if any(mine in a for a in (*self.pending.values(), *waiting.values())):
+            # a diff gives our balances (a V3 trade of ours): a later V2 trade of ours waits too
+            if any(_swap_of(entry, me) for entry in logs):
+                waiting[block.number].add(mine)
+        else:
+            writes += self.executor_writes(logs)
         # all reads and checks done: now write, so a refork never follows a half patch
         write_cold(evm, writes)
         env = block_env_after(block, self.chain_id, self.block_time_s)
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
         self.dirty_v3 |= dirty
+        for number, addresses in waiting.items():
+            self.pending.setdefault(number, set()).update(addresses)
+        for address, slot, _ in writes:
+            self.synced[(address.lower(), slot)] = block.number
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
 
     def refresh(self, pools: list[str]) -> None:
         """Refork at the head when a simulation is about to read a V3 pool that changed since
-        the fork (its storage here would be stale)."""
+        the fork and cannot be patched (no block diffs), or whose diff did not come in time."""
+        if self.head is None:
+            return
         changed = next((p for p in pools if p.lower() in self.dirty_v3), None)
-        if changed is not None and self.head is not None:
+        if changed is not None:
             self.fork(self.head, f"V3 pool {changed} changed")
+        elif self.waits(pools):
+            self.fork(self.head, "block diff not applied in time")
+
+    def waits(self, pools: list[str]) -> bool:
+        """Whether a trade through `pools` must wait for a block diff: one of them, or our
+        executor (every trade reads its balances), changed in a block whose diff is pending."""
+        if not self.pending:
+            return False
+        wanted = {p.lower() for p in pools} | {self.executor.lower()}
+        return any(wanted & addresses for addresses in self.pending.values())
+
+    def apply_diff(self, diff: BlockDiff) -> bool:
+        """Write a pending block's storage changes (block_diff.py) cold; the caller applies
+        diffs in block order. Slots patched from a later block's logs keep that newer value.
+        False when the block is not pending (a refork since: the fork has newer state)."""
+        evm = self.evm
+        if evm is None or diff.number not in self.pending:
+            return False
+        live = {address.lower() for address in evm.journal_state}
+        for address, acct in diff.created.items():
+            if address not in live:
+                evm.insert_account_info(
+                    address, AccountInfo(acct.balance, acct.nonce, code=acct.code)
+                )
+        synced = self.synced
+        writes = [
+            (address, slot, value)
+            for (address, slot), value in diff.writes.items()
+            if synced.get((address, slot), -1) <= diff.number
+        ]
+        try:
+            write_cold(evm, writes)
+        except NeedsRefork as exc:
+            assert self.head is not None
+            self.fork(self.head, str(exc))
+            return False
+        del self.pending[diff.number]
+        self.diffs_applied += 1
+        return True
+
+    def diff_failed(self, number: int, unsupported: bool) -> None:
+        """No diff for a pending block: its pools become dirty (a simulation through one
+        reforks), and our executor's V3 trade reforks now. `unsupported`: stop asking."""
+        addresses = self.pending.pop(number, set())
+        self.diffs = self.diffs and not unsupported
+        me = self.executor.lower()
+        self.dirty_v3 |= addresses - {me}
+        if me in addresses and self.head is not None:
+            self.fork(self.head, f"our executor traded through V3: no diff of block {number}")
 
     def load(
         self,
@@ -326,6 +383,13 @@ class WarmEvm:
                     return candidate
         log.warning("no balance slot found", extra={"fields": {"token": token}})
         return None
+
+
+def _swap_of(entry: Log, me: str) -> bool:
+    """A V2 Swap sent by or to `me` (an address's last 40 hex digits)."""
+    topics = entry.topics
+    ends = (topics[1][-40:].lower(), topics[2][-40:].lower()) if len(topics) > 2 else ()
+    return bool(topics) and topics[0] == SWAP_TOPIC and me in ends
 
 
 def _address(word: int) -> str:

@@ -4,7 +4,9 @@ An opportunity with V3 hops goes through the Simulator (calldata with V3 fee wor
 fork, decision), the bundle is signed and mined in the block simulate assumed, and its receipt's
 gas equals the bundle's simulated gas to the unit and the executor's WETH grows by exactly the
 simulated profit (which equals our independent models' profit). Submit's gate accepts the bundle
-against the deployment's V3 factories. A block with V3 pool events makes the warm EVM refork.
+against the deployment's V3 factories. A block with V3 pool events (a user's or our own trade)
+is patched into the warm EVM from the node's diff of that block (no refork); without block diffs
+(a latest-only RPC) a simulation through a changed pool reforks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from mev_common.settings import Settings, load_settings
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 from web3 import Web3
 
+from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
+from services.simulate.engine import balance_of, read_slots_at
 from services.simulate.quarantine import Quarantine
 from services.simulate.simulator import Simulator
 from services.simulate.warm import WarmEvm
@@ -97,6 +101,12 @@ def opportunity(devnet: Devnet, legs: list[Leg], amount: int, head: Block) -> Op
     })  # fmt: skip
 
 
+def apply_block_diff(devnet: Devnet, warm: WarmEvm, block: Block) -> None:
+    """What diff_feed does off the hot path: the node's diff of `block`, applied."""
+    raw = devnet.rpc(TRACE_METHOD, trace_params(block.number))
+    assert warm.apply_diff(parse_block_diff(block.number, raw))
+
+
 def warm_simulator(
     devnet: Devnet, config_dir: Path, flash: bool
 ) -> tuple[Settings, Block, WarmEvm, Simulator]:
@@ -141,19 +151,34 @@ def test_a_v3_bundle_costs_and_earns_exactly_what_simulate_said(
     assert receipt["status"] == 1 and receipt["blockNumber"] == head.number + 1
     assert receipt["gasUsed"] == bundle.simulated_gas_used
     assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
-    # our own trade went through V3 pools: its token flows are not patched from logs, it reforks
+    # our own trade went through V3 pools: its pools and our balances wait for the block's
+    # diff (every route waits: all read our balances), then equal the chain's, with no refork
     mined = head_block(devnet)
     warm.advance(mined)
-    assert (warm.forks, warm.head) == (2, mined)
-    assert warm.last_refork_reason.startswith("our executor traded through V3 pool ")
+    assert (warm.forks, warm.head) == (1, mined)
+    assert warm.waits([]) and warm.pending[mined.number] >= {executor.lower()}
+    apply_block_diff(devnet, warm, mined)
+    assert (warm.forks, warm.pending, warm.diffs_applied) == (1, {}, 1)
+    assert warm.evm is not None
+    for symbol in ("WETH", "USDC", "USDT"):
+        token = devnet.deployment["tokens"][symbol]["address"]
+        assert balance_of(warm.evm, token, executor) == devnet.balance(symbol, executor)
+    for leg in legs:
+        if leg.v3:
+            pool = v3_spec(devnet, leg.pool)["address"]
+            slot0 = devnet.rpc("eth_getStorageAt", [pool, "0x0", hex(mined.number)])
+            assert read_slots_at(warm.evm, [(pool, 0)]) == [int(slot0, 16)]
 
 
-def test_a_user_v3_swap_marks_its_pool_and_the_next_simulation_through_it_reforks(
-    world: tuple[Devnet, Path], devnet: Devnet
+@pytest.mark.parametrize("diffs", [True, False], ids=["block-diff", "no-diffs-refork"])
+def test_a_user_v3_swap_is_patched_from_the_block_diff_or_reforked_without_one(
+    world: tuple[Devnet, Path], devnet: Devnet, diffs: bool
 ) -> None:
-    """A block with a user's SwapRouter swap patches (no refork): V2 routes stay warm, and the
-    first simulation through the swapped pool reforks first, then lands exactly as simulated."""
-    _, head, warm, simulator = warm_simulator(devnet, world[1] / "user-swap", flash=True)
+    """A block with a user's SwapRouter swap patches (no refork): V2 routes stay warm. The
+    swapped pool waits for the block's diff, then the simulation through it runs warm; without
+    block diffs it reforks first. Either way it lands exactly as simulated."""
+    _, head, warm, simulator = warm_simulator(devnet, world[1] / f"user-swap-{diffs}", flash=True)
+    warm.diffs = diffs
     executor = devnet.executor.address
     # a user buys WETH with 20,000 USDC on A's 500-pip pool: WETH dearer there
     tokens, user = devnet.deployment["tokens"], devnet.user(3)
@@ -167,16 +192,26 @@ def test_a_user_v3_swap_marks_its_pool_and_the_next_simulation_through_it_refork
     block = head_block(devnet)
     warm.advance(block)
     pool = v3_spec(devnet, "A:WETH/USDC:500")["address"]
-    assert (warm.forks, warm.head, warm.dirty_v3) == (1, block, {pool.lower()})
-    # a V2-only route does not touch it: no refork
+    changed = {pool.lower()}
+    assert (warm.forks, warm.head) == (1, block)
+    assert (warm.dirty_v3, warm.pending) == ((set(), {block.number: changed}) if diffs
+                                             else (changed, {}))  # fmt: skip
+    # a V2-only route does not touch it: no refork, no wait
     v2_route = [Leg("A:WETH/USDC", "WETH", "USDC"), Leg("B:WETH/USDC", "USDC", "WETH")]
+    assert not warm.waits([])
     simulator.simulate(opportunity(devnet, v2_route, WETH, block), time.monotonic())
     assert warm.forks == 1
     legs, amount = ROUTES["v3-v3"]
     opp = opportunity(devnet, legs, amount, block)
+    if diffs:
+        assert warm.waits([pool])
+        apply_block_diff(devnet, warm, block)
     verdict = simulator.simulate(opp, time.monotonic())
-    assert warm.forks == 2 and warm.last_refork_reason == f"V3 pool {pool} changed"
-    assert not warm.dirty_v3
+    if diffs:
+        assert warm.forks == 1 and warm.diffs_applied == 1
+    else:
+        assert warm.forks == 2 and warm.last_refork_reason == f"V3 pool {pool} changed"
+    assert not warm.dirty_v3 and not warm.pending
     bundle = verdict.bundle
     assert verdict.reason == "published" and bundle is not None, verdict
     assert bundle.simulated_profit == opp.expected_profit > 0

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from itertools import permutations
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import pytest
 from mev_common.executor import ExecHop, decode_execute, encode_execute
 from mev_ops.devnet.anvil import free_port
 from mev_ops.devnet.deploy import devnet_account
-from mev_ops.devnet.flow import GAS_PER_HOP, SwapEncoder
+from mev_ops.devnet.flow import GAS_PER_HOP, GAS_V3_SWAP, SwapEncoder
 from mev_ops.devnet.flow_plan import FlowPlanner
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import GWEI, Sender
@@ -79,6 +80,32 @@ class CountingProxy:
         self.proc.wait(timeout=10)
 
 
+@dataclass
+class FlowVictims:
+    """The seeded flow's next swaps (V2, and V3 when the planner has V3 pools), sent to the
+    mempool by its users: a head's backrun victims."""
+
+    w3: Web3
+    planner: FlowPlanner
+    encoder: SwapEncoder
+    users: dict[int, Sender] = field(default_factory=dict)
+    v3_swaps: int = 0
+
+    def send(self, count: int) -> list[TxSpec]:
+        victims = []
+        for _ in range(count):
+            intent = self.planner.next_swap()
+            user = self.users.setdefault(
+                intent.user, Sender(self.w3, devnet_account(intent.user), CHAIN, max_fee=100 * GWEI)
+            )
+            to, data, value = self.encoder.encode(intent, user.address)
+            gas = GAS_V3_SWAP if intent.fee else GAS_PER_HOP * (len(intent.path) - 1) + 50_000
+            user.send(to, data, gas, value, intent.tip_wei, intent.tip_wei + 10**6)
+            victims.append(TxSpec(user.address, to, bytes.fromhex(data[2:]), value, gas))
+            self.v3_swaps += bool(intent.fee)
+        return victims
+
+
 def cycles(d: dict[str, Any], weth: str) -> list[list[ExecHop]]:
     """Every 2- and 3-pool cycle from WETH back to WETH over the deployment's pairs."""
     pairs = [(p["address"], p["token0"], p["token1"]) for p in d["pairs"]]
@@ -116,8 +143,7 @@ def test_warm_equals_fresh_fork_over_the_devnet_flow(chain: Chain, proxy: Counti
     head = c.mine()
     planner = FlowPlanner(c.d, {p["address"]: c.reserves(p["address"], p["token0"], head.number)
                                 for p in c.d["pairs"]}, SEED, head.timestamp, 4.0)  # fmt: skip
-    encoder = SwapEncoder(w3, c.d)
-    users: dict[int, Sender] = {}
+    flow = FlowVictims(w3, planner, SwapEncoder(w3, c.d))
     bot = Sender(w3, load_or_create_key(c.base / "bot.key"), CHAIN, max_fee=200 * GWEI)
     routes = cycles(c.d, c.weth)
     assert len(routes) >= 8
@@ -134,16 +160,7 @@ def test_warm_equals_fresh_fork_over_the_devnet_flow(chain: Chain, proxy: Counti
     outcomes: list[SimResult] = []
     for step in range(BLOCKS):
         # the flow's next swaps go to the mempool: they are this head's backrun victims
-        victims: list[TxSpec] = []
-        for _ in range(1 + step % 3):
-            intent = planner.next_swap()
-            user = users.setdefault(
-                intent.user, Sender(w3, devnet_account(intent.user), CHAIN, max_fee=100 * GWEI)
-            )
-            to, data, value = encoder.encode(intent, user.address)
-            gas = GAS_PER_HOP * (len(intent.path) - 1) + 50_000
-            user.send(to, data, gas, value, intent.tip_wei, intent.tip_wei + 10**6)
-            victims.append(TxSpec(user.address, to, bytes.fromhex(data[2:]), value, gas))
+        victims = flow.send(1 + step % 3)
         bundles: list[tuple[TxSpec, TxSpec | None]] = []
         for i in range(4):
             hops = routes[(step * 4 + i) % len(routes)]
