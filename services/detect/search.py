@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
+from mev_common.amm.marginal import Rate, hop_rate, no_input_profits
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
@@ -159,6 +160,7 @@ def search(
     # per cycle, only when needed: which of its pools are missing or V3 (usually none)
     each = missing or any(isinstance(pool, V3Pool) for pool in local.values())
     plans: dict[int, _Plan | None] = {}  # by hop count: the strategy's name and limits
+    rate_of: dict[tuple[str, str], Rate | None] = {}  # (pool, token in) -> rate at x = 0
     candidates: list[_Candidate] = []
     for cycle in cycles:
         hops = cycle.hops
@@ -181,6 +183,14 @@ def search(
         needed = gas * plan.max_fee + plan.min_profit
         path, legs = None, None
         if v3_hops:
+            rates = [
+                rate_of[key] if (key := (hop.pool, hop.token_in)) in rate_of
+                else rate_of.setdefault(key, hop_rate(local[hop.pool], hop.token_in))
+                for hop in hops
+            ]  # fmt: skip
+            if no_input_profits(rates):  # continuous_optimum's first test, cached per hop
+                stats.unprofitable += 1
+                continue
             legs = cycle_legs(cycle, local)
             # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
             bound = continuous_optimum(legs, max_input)[1] + n + 1

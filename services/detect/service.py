@@ -105,6 +105,10 @@ class Detector:
         self.withdrawn_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn")
         latency = metrics.DETECTION_LATENCY
         self.latency = {t: latency.labels(trigger=t) for t in ("block", "pending")}
+        self.block_hops = [  # where a block trigger's time goes: arrival, then state + search
+            metrics.HOP_LATENCY.labels(hop=h)
+            for h in ("detect_block_arrive", "detect_block_search")
+        ]
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
         rt.add_check("pools", self._pools_check)
 
@@ -227,7 +231,7 @@ class Detector:
         if not self.loaded:
             self.buffer.append(env)
             return
-        block = env.message
+        block, arrived = env.message, time.time_ns()
         if block.number <= self.registry.block_number and not block.reorg:
             if (
                 block.number == self.registry.block_number
@@ -266,7 +270,10 @@ class Detector:
             priority_fee=self.rt.settings.submit.priority_fee,
         )
         self.left_open = found
-        if live:  # what the block's users left behind that no trade of ours took
+        if live:
+            self.block_hops[0].observe(max(0.0, (arrived - env.seen_ns) / 1e9))
+            self.block_hops[1].observe((time.time_ns() - arrived) / 1e9)
+            # what the block's users left behind that no trade of ours took
             residual = max((f.net_profit for f in found), default=0)
             metrics.RESIDUAL_WEI.set(residual)
             metrics.RESIDUAL_WEI_TOTAL.inc(residual)

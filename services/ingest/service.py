@@ -71,6 +71,7 @@ class Ingest:
         self.last_block: int | None = None
         self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.block_hop = metrics.HOP_LATENCY.labels(hop="ingest_block")  # head seen -> logs
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
         rt.add_check("mempool", self._mempool_check)
 
@@ -174,6 +175,7 @@ class Ingest:
         if not steps:
             return
         logs = await self.fetch_logs(steps)
+        self.block_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
         for step in steps:
             block = block_from_rpc(self.chain, step.raw, reorg=step.reorg)
             block = block.model_copy(update={"logs": logs.get(block.hash, [])})

@@ -47,7 +47,7 @@ def test_status_line_from_each_services_metrics() -> None:
     )
     assert status.line() == (
         "blocks 12  pending 40  opps 9  simulated 0  sent 6  landed 5  reverted 1  "
-        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms  sim p50/p95 -/- ms"
+        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms (block triggers -/- ms)  sim p50/p95 -/- ms"
     )
 
 
@@ -82,3 +82,21 @@ def test_latencies_over_a_window_leave_the_cold_start_out() -> None:
     assert windowed.line().endswith("sim p50/p95 1.5/1.9 ms (last 60 s)")
     # a service restarted meanwhile (its counts went down) counts from zero
     assert pipeline_status(before, now, 60.0).simulate_ms[1] == pytest.approx(95.1)
+
+
+def test_detect_latency_is_the_pending_swaps_and_block_triggers_are_shown_apart() -> None:
+    """The bench's "seen -> opportunity" row is pending swaps only; a block trigger's seen ->
+    detected also holds ingest's log fetch and the block's whole search: not one quantity."""
+    registry = CollectorRegistry()
+    h = Histogram(
+        "mev_bot_detection_latency_seconds", "x", ["trigger"],
+        buckets=(0.001, 0.002, 0.05), registry=registry,
+    )  # fmt: skip
+    for _ in range(60):
+        h.labels(trigger="pending").observe(0.0015)
+    for _ in range(40):
+        h.labels(trigger="block").observe(0.03)
+    status = pipeline_status({"detect": parse_metrics(generate_latest(registry).decode())})
+    assert status.detect_ms == pytest.approx((1.5, 1.95))  # mixed in, p95 was 44 ms
+    assert status.detect_block_ms == pytest.approx((26.0, 47.6))
+    assert "detect p50/p95 1.5/1.9 ms (block triggers 26.0/47.6 ms)" in status.line()

@@ -1,0 +1,160 @@
+"""`make run` as a user runs it, measured: `mev-bot run` on config/devnet.yaml (the devnet, its
+flow, NATS and the four services) with private ports and a private data directory, so it can
+run beside another stack. Prints the supervisor's own status lines as they come, then, for the
+last STATUS_WINDOW_S before the end, what the status line's two latencies are made of:
+detect's seen -> opportunity by trigger (block, pending) and simulate's hops, each as
+p50/p95 (n) from the services' histograms (the same buckets the status line interpolates).
+
+    .venv/bin/python -m bench.makerun --seconds 180
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mev_ops.pipeline_status import Samples, histogram_quantile, parse_metrics, since
+from mev_ops.stack import STATUS_WINDOW_S
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = ("ingest", "detect", "simulate", "submit")
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def private_config(base: Path, tmp: Path) -> dict[str, Any]:
+    """`base` with every port free and every data path under `tmp`."""
+    cfg: dict[str, Any] = yaml.safe_load(base.read_text())
+    ports = free_ports(2 * len(SERVICES) + 2)
+    node, nats = ports[-2], ports[-1]
+    endpoint = cfg["chain"]["rpc_endpoints"][0]
+    endpoint["url"] = f"http://127.0.0.1:{node}"
+    endpoint["ws_url"] = f"ws://127.0.0.1:{node}"
+    cfg["devnet"]["port"] = node
+    cfg["nats"].update(url=f"nats://127.0.0.1:{nats}", store_dir=str(tmp / "nats"))
+    cfg["nats"]["credentials_dir"] = str(tmp / "nats-auth")
+    for i, name in enumerate(SERVICES):
+        cfg["services"][name] = {"health_port": ports[2 * i], "metrics_port": ports[2 * i + 1]}
+    cfg["contracts"]["deployment_file"] = str(tmp / "devnet" / "deployment.json")
+    cfg["database"]["path"] = str(tmp / "mev-bot.db")
+    cfg["keys"]["path"] = str(tmp / "keys" / "devnet.key")
+    return cfg
+
+
+def scrape(cfg: dict[str, Any]) -> dict[str, Samples]:
+    out: dict[str, Samples] = {}
+    for name in SERVICES:
+        port = cfg["services"][name]["metrics_port"]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                out[name] = parse_metrics(resp.read().decode())
+        except OSError:
+            continue
+    return out
+
+
+def split(samples: Samples, name: str, label: str) -> dict[str, str]:
+    """p50/p95 (n) of histogram `name` for each value of `label`."""
+    values = sorted({lbl[label] for lbl, _ in samples.get(f"{name}_count", []) if label in lbl})
+    out = {}
+    for value in values:
+        only = {
+            k: [(lbl, v) for lbl, v in rows if lbl.get(label) == value]
+            for k, rows in samples.items()
+            if k.startswith(name)
+        }
+        n = sum(v for _, v in only.get(f"{name}_count", []))
+        p50, p95 = (histogram_quantile(only, name, q) for q in (0.5, 0.95))
+        if n and p50 is not None and p95 is not None:
+            out[value] = f"{p50 * 1000:.2f} / {p95 * 1000:.2f} ms (n={n:.0f})"
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "devnet.yaml")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="makerun-"))
+    cfg = private_config(args.config, tmp)
+    config = tmp / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "run"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    log = (tmp / "run.log").open("wb")
+
+    def tee() -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            log.write(raw)
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(("status", "stack")):
+                print(f"{time.strftime('%H:%M:%S')} {line.rstrip()}", flush=True)
+
+    threading.Thread(target=tee, daemon=True).start()
+    history: deque[tuple[float, dict[str, Samples]]] = deque()
+    end = time.monotonic() + args.seconds
+    try:
+        while time.monotonic() < end and proc.poll() is None:
+            time.sleep(5.0)
+            history.append((time.monotonic(), scrape(cfg)))
+            while len(history) > 1 and history[-1][0] - history[1][0] >= STATUS_WINDOW_S:
+                history.popleft()
+        if len(history) >= 2:
+            (then, before), (now, last) = history[0], history[-1]
+            window = {k: since(v, before.get(k, {})) for k, v in last.items()}
+            print(f"last {now - then:.0f} s; load average {os.getloadavg()}")
+            detect = window.get("detect", {})
+            for k, v in split(detect, "mev_bot_detection_latency_seconds", "trigger").items():
+                print(f"  detect seen -> opportunity, trigger={k}: {v}")
+            for service in SERVICES:
+                hops = split(window.get(service, {}), "mev_bot_hop_latency_seconds", "hop")
+                for k, v in hops.items():
+                    print(f"  {service} hop {k}: {v}")
+            sim = window.get("simulate", {})
+            n = sum(v for _, v in sim.get("mev_bot_simulation_latency_seconds_count", []))
+            p = [
+                histogram_quantile(sim, "mev_bot_simulation_latency_seconds", q)
+                for q in (0.5, 0.95)
+            ]
+            if p[0] is not None and p[1] is not None:
+                ms = f"{p[0] * 1000:.2f} / {p[1] * 1000:.2f} ms"
+                print(f"  simulate seen -> bundle: {ms} (n={n:.0f})")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print(f"run log: {tmp / 'run.log'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
