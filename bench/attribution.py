@@ -55,8 +55,8 @@ class BlockGap:
 
 def fold(reason: str) -> str:
     """A reason without its particulars: hex runs become 0x…, numbers N."""
-    reason = re.sub(r"0x[0-9a-fA-F]+", "0x…", reason)
-    return re.sub(r"\d+", "N", reason)[:90]
+    reason = re.sub(r"\d+", "N", re.sub(r"0x[0-9a-fA-F]+", "\0", reason))
+    return reason.replace("\0", "0x…")[:90]
 
 
 def _stage(opp: OppRecord, block: int) -> tuple[int, str] | None:
