@@ -3,8 +3,10 @@
 Scenario 6 says how much the bot leaves (bench.oracle.residual); this says why, so the largest
 cause is the one fixed. A residual at the end of block N could only have been taken by a trade
 in block N: a block opportunity on N-1's end state or a backrun of one of N's swaps, both
-published with `block_number == N-1`. Of those through a pool of the oracle's best cycle, the
-furthest one got decides the cause, in pipeline order:
+published with `block_number == N-1`. Of those through a pool of the oracle's best cycle (only
+backruns when the gap was not open at N-1's end: a block opportunity cannot close a gap opened
+in its own block), the furthest one got decides the cause, prefixed `backrun: ` or `block
+opportunity: `, in pipeline order:
 
 - `landed, gap remained`: our trade landed in N and a gap was still left (a later swap in N,
   or a trade through other pools of the cycle);
@@ -59,7 +61,7 @@ def fold(reason: str) -> str:
     return reason.replace("\0", "0x…")[:90]
 
 
-def _stage(opp: OppRecord, block: int) -> tuple[int, str] | None:
+def _stage(opp: OppRecord, block: int) -> tuple[int, str]:
     if opp.outcome == "included" and opp.outcome_block == block:
         return 0, "landed, gap remained"
     if opp.outcome in ("included", "reverted", "dropped", "replaced"):
@@ -84,23 +86,21 @@ def cause(
     """Why `gap` was left (see the module docstring). `open_before`: the same cycle's gap was
     left at the previous block's end too; `behind_v3`: a user swap mined in this block followed
     the same sender's V3 swap in it."""
+    # a gap opened in this block can only be closed by a backrun: a block opportunity on the
+    # block before (ours may even have landed in it) is not a cause
     reached = [
-        s
+        (*_stage(o, gap.block), "backrun" if o.backrun else "block opportunity")
         for o in opps
-        if o.block == gap.block - 1 and o.pools & gap.pools
-        for s in [_stage(o, gap.block)]
-        if s is not None
+        if o.block == gap.block - 1 and o.pools & gap.pools and (open_before or o.backrun)
     ]
     if reached:
-        return min(reached)[1]
+        _, why, kind = min(reached)
+        return f"{kind}: {why}"
     if gap.net_wei < min_profit_wei:
         return "below min profit"
     if not open_before:
-        return (
-            "gap opened in block, behind a V3 swap"
-            if behind_v3
-            else ("gap opened in block, no backrun")
-        )
+        v3 = "gap opened in block, behind a V3 swap"
+        return v3 if behind_v3 else "gap opened in block, no backrun"
     return "no opportunity published"
 
 

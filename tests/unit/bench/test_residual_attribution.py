@@ -10,17 +10,20 @@ CYCLE = frozenset({P1, P2})
 MIN = 10**14
 
 
-def opp(block: int, pools: frozenset[str] = CYCLE, **kw: object) -> OppRecord:
-    return OppRecord(id=f"o{block}{sorted(pools)}{kw}", block=block, pools=pools,
-                     backrun=False, **kw)  # type: ignore[arg-type]  # fmt: skip
+def opp(
+    block: int, pools: frozenset[str] = CYCLE, backrun: bool = False, **kw: object
+) -> OppRecord:
+    return OppRecord(f"o{block}{sorted(pools)}{kw}", block, pools, backrun, **kw)  # type: ignore[arg-type]
 
 
 def test_furthest_stage_names_the_cause() -> None:
-    gaps = [BlockGap(b, 10**16, CYCLE) for b in range(10, 16)]
+    gaps = [BlockGap(b, 10**16, CYCLE) for b in range(10, 16)]  # 10's gap opened in block 10
     opps = [
-        opp(9, sim_result="stale_timeout"),
+        opp(9, sim_result="pass", outcome="included", outcome_block=10),  # not a cause of 10's
+        opp(9, backrun=True, sim_result="stale_timeout"),
         opp(
             9,
+            backrun=True,
             sim_result="pass",
             outcome="not_sent",
             outcome_reason="pool 0xabc is in our unsettled trade bundle:0xdef",
@@ -32,12 +35,16 @@ def test_furthest_stage_names_the_cause() -> None:
     ]
     rows = attribute(gaps, opps, MIN, set())
     assert rows == [
-        (10, 10**16, "refused in submit: pool 0x… is in our unsettled trade bundle:0x…"),
-        (11, 10**16, "dropped in simulate: superseded"),
-        (12, 10**16, "sent: reverted"),
-        (13, 10**16, "landed, gap remained"),
+        (10, 10**16, "backrun: refused in submit: pool 0x… is in our unsettled trade bundle:0x…"),
+        (11, 10**16, "block opportunity: dropped in simulate: superseded"),
+        (12, 10**16, "block opportunity: sent: reverted"),
+        (13, 10**16, "block opportunity: landed, gap remained"),
         (14, 10**16, "no opportunity published"),  # open at 13's end too, nothing at 13
         (15, 10**16, "no opportunity published"),
+    ]
+    # without the backruns, 10's gap (new in block 10) had no backrun, whatever landed in it
+    assert attribute(gaps[:1], opps[:1], MIN, set()) == [
+        (10, 10**16, "gap opened in block, no backrun")
     ]
 
 
