@@ -12,6 +12,10 @@ at the end of every flow block, net of gas (bench.oracle.residual). The bot's su
 as a fraction of the no-bot one is the capture figure: 0 means it left nothing, 1 nothing taken.
 V3 pools are outside the oracle (it has no V3 math of its own): their gaps are not counted, and
 the bot's trades through them count only by how they move the V2 pairs.
+With the bot, each block's residual is attributed to a cause (bench.attribution: the
+OPPORTUNITIES stream, simulate's per-opportunity DEBUG results, the ledger, the chain); details
+`attribution` and `per_block_causes`. With MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS set, the with-bot
+run is repeated with simulate's block budget at that value (250: before it had its own).
 """
 
 from __future__ import annotations
