@@ -9,7 +9,8 @@ in its own block), the furthest one got decides the cause, prefixed `backrun: ` 
 opportunity: `, in pipeline order:
 
 - `landed, gap remained`: our trade landed in N and a gap was still left (a later swap in N,
-  or a trade through other pools of the cycle);
+  or a trade through other pools of the cycle); `; also <cause>` names another opportunity's
+  fate (e.g. the backrun of a later swap in N `superseded` by ours);
 - `sent: <status>`: signed and sent, then reverted, dropped or replaced;
 - `refused in submit: <reason>`: a `not_sent` outcome in the ledger;
 - `dropped in simulate: <result>`: simulate's per-opportunity result (its DEBUG log line);
@@ -94,8 +95,11 @@ def cause(
         if o.block == gap.block - 1 and o.pools & gap.pools and (open_before or o.backrun)
     ]
     if reached:
-        _, why, kind = min(reached)
-        return f"{kind}: {why}"
+        first = min(reached)
+        others = sorted({f"{k}: {w}" for _, w, k in reached} - {f"{first[2]}: {first[1]}"})
+        if first[0] == 0 and others:  # ours landed: say what became of the others
+            return f"{first[2]}: {first[1]}; also {others[0]}"
+        return f"{first[2]}: {first[1]}"
     if gap.net_wei < min_profit_wei:
         return "below min profit"
     if not open_before:

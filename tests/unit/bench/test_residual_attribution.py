@@ -42,6 +42,14 @@ def test_furthest_stage_names_the_cause() -> None:
         (14, 10**16, "no opportunity published"),  # open at 13's end too, nothing at 13
         (15, 10**16, "no opportunity published"),
     ]
+    # ours landed and the backrun of a later swap through the same pools was superseded
+    both = [
+        opp(9, backrun=True, sim_result="pass", outcome="included", outcome_block=10),
+        opp(9, backrun=True, sim_result="superseded"),
+    ]
+    assert attribute(gaps[:1], both, MIN, set()) == [
+        (10, 10**16, "backrun: landed, gap remained; also backrun: dropped in simulate: superseded")
+    ]
     # without the backruns, 10's gap (new in block 10) had no backrun, whatever landed in it
     assert attribute(gaps[:1], opps[:1], MIN, set()) == [
         (10, 10**16, "gap opened in block, no backrun")
