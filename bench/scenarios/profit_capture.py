@@ -12,11 +12,16 @@ at the end of every flow block, net of gas (bench.oracle.residual). The bot's su
 as a fraction of the no-bot one is the capture figure: 0 means it left nothing, 1 nothing taken.
 V3 pools are outside the oracle (it has no V3 math of its own): their gaps are not counted, and
 the bot's trades through them count only by how they move the V2 pairs.
+With the bot, each block's residual is attributed to a cause (bench.attribution: the
+OPPORTUNITIES stream, simulate's per-opportunity DEBUG results, the ledger, the chain); details
+`attribution` and `per_block_causes`. With MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS set, the with-bot
+run is repeated with simulate's block budget at that value (250: before it had its own).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,6 +33,8 @@ from mev_common.settings import load_settings
 from mev_ops.devnet.flow import FlowReport, run_flow
 from mev_ops.devnet.flow_plan import SwapIntent
 
+from bench.attribution import BlockGap, attribute, table, v3_ahead
+from bench.attribution_collect import mined_swaps, opportunity_records
 from bench.oracle.chain_state import fetch_base_fees, fetch_reserves, fetch_tx_blocks
 from bench.oracle.cycles import find_cycles
 from bench.oracle.residual import BlockResidual, residuals, summed
@@ -79,6 +86,13 @@ class FlowRun(NamedTuple):
     settled: list[str]
     tip_wei: int
     bot: dict[str, Any]  # the ledger's summary (with the bot), else {}
+    causes: list[tuple[int, int, str]]  # (block, residual wei, why), with the bot; else []
+
+
+# Scenario 6 run again with the bot at this simulate `performance.block_decision_timeout_ms`
+# (e.g. 250, the shared budget block opportunities had before their own): before/after side by
+# side in one run.
+BASELINE_BUDGET_ENV = "MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS"
 
 
 def _intent_key(intent: SwapIntent) -> SwapIntent:
@@ -86,15 +100,24 @@ def _intent_key(intent: SwapIntent) -> SwapIntent:
     return dataclasses.replace(intent, deadline=0)
 
 
-def flow_run(with_bot: bool, blocks: int) -> FlowRun | str:
-    """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not."""
+def flow_run(with_bot: bool, blocks: int, block_budget_ms: int | None = None) -> FlowRun | str:
+    """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not.
+    With the bot, simulate logs each opportunity's result (DEBUG) for the attribution."""
     with devnet_stack(block_time=BLOCK_TIME_S, **_make_run_sections()) as stack:
         rpc_url, deployment = stack.node.rpc_url, stack.deployment
         settled = settle(rpc_url, deployment, BLOCK_TIME_S)
         plan_block = _head(stack)
         settings = load_settings(stack.config)
         if with_bot:
-            stack.start(*SERVICES)
+            sim_env = {"MEV_LOGGING__LEVEL": "DEBUG"}
+            if block_budget_ms is not None:
+                sim_env["MEV_PERFORMANCE__BLOCK_DECISION_TIMEOUT_MS"] = str(block_budget_ms)
+                sim_env["MEV_PERFORMANCE__DECISION_TIMEOUT_MS"] = str(
+                    min(block_budget_ms, settings.performance.decision_timeout_ms)
+                )
+            stack.start("ingest", "detect")
+            stack.start("simulate", env=sim_env)
+            stack.start("submit")
             if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
                 return "the services never became ready"
         report = run_flow(rpc_url, deployment, FLOW_SEED, _flow_rate(), blocks, emit=None,
@@ -126,7 +149,28 @@ def flow_run(with_bot: bool, blocks: int) -> FlowRun | str:
                    "net_profit_wei": pnl.net_profit_wei(deployment["weth"]),
                    "simulations": results}  # fmt: skip
         rows = residuals(cycles, reserves, base_fees, tip, span)
-    return FlowRun(rows, report, offsets, settled, tip, bot)
+        causes: list[tuple[int, int, str]] = []
+        if with_bot:
+            causes = _attribute(stack, settings, rows, cycles, report, mined)
+    return FlowRun(rows, report, offsets, settled, tip, bot, causes)
+
+
+Causes = list[tuple[int, int, str]]
+
+
+def _attribute(stack: Stack, settings: Any, rows: list[BlockResidual], cycles: Any,
+               report: FlowReport, mined: dict[str, tuple[int, bool]]) -> Causes:  # fmt: skip
+    """Why each block's residual was left (bench.attribution), from the run's own records."""
+    pools = {c.name: frozenset(h.pair.lower() for h in c.hops) for c in cycles}
+    gaps = [
+        BlockGap(r.block, r.with_tip_wei, pools[r.with_tip.cycle] if r.with_tip else frozenset())
+        for r in rows
+    ]
+    opps = opportunity_records(stack.nats.url, stack.base / "simulate.log",
+                               settings.database.path)  # fmt: skip
+    blocks = v3_ahead(mined_swaps(report.intents, report.tx_hashes, mined))
+    min_profit = settings.strategies.cyclic_arbitrage.min_profit
+    return attribute(gaps, opps, min_profit, blocks)
 
 
 def _eth(wei: int) -> float:
@@ -233,6 +277,25 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
     )
 
 
+def _causes(rows: list[tuple[int, int, str]]) -> list[list[object]]:
+    """The attribution table: [cause, blocks, ETH], largest first."""
+    return [[why, n, round(_eth(wei), 6)] for why, n, wei in table(rows)]
+
+
+def _compare(alone: FlowRun, before: FlowRun, budget_ms: int, result: ScenarioResult) -> None:
+    """The same flow with simulate's block budget at `budget_ms` (the old behaviour)."""
+    tip_alone, _ = summed(alone.residual)
+    tip_before, _ = summed(before.residual)
+    result.rows.append(
+        Row(f"residual with bot at block_decision_timeout_ms={budget_ms} (before)", "ETH",
+            one(_eth(tip_before)), "without the bot", one(_eth(tip_alone)),
+            ratio(tip_before, tip_alone), "with/without",
+            f"the same flow and no-bot run; causes {_causes(before.causes)}")
+    )  # fmt: skip
+    result.details["attribution_before"] = _causes(before.causes)
+    result.details["per_block_causes_before"] = [[b, str(w), c] for b, w, c in before.causes]
+
+
 def run(tiny: bool = False) -> ScenarioResult:
     missing = missing_stages()
     if missing:
@@ -246,4 +309,11 @@ def run(tiny: bool = False) -> ScenarioResult:
         return ScenarioResult.unavailable(KEY, TITLE, with_bot)
     result = ScenarioResult(KEY, TITLE)
     _rows(alone, with_bot, result)
+    result.details["attribution"] = _causes(with_bot.causes)
+    result.details["per_block_causes"] = [[b, str(w), c] for b, w, c in with_bot.causes]
+    budget = os.environ.get(BASELINE_BUDGET_ENV)
+    if budget:
+        before = flow_run(True, blocks, int(budget))
+        if not isinstance(before, str):
+            _compare(alone, before, int(budget), result)
     return result

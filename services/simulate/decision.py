@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from mev_common.messages import Opportunity
-from mev_common.settings import StrategySettings
+from mev_common.settings import PerformanceSettings, StrategySettings
 
 GAS_MARGIN = Fraction(6, 5)  # +20 %: reserves move between simulation and inclusion
 # What a victim run first in one pyrevm journal leaves warm for us but is cold on chain. The
@@ -32,6 +32,17 @@ FIRST_TOUCH_PER_HOP = 25_000
 @dataclass(frozen=True)
 class Stale:
     reason: str  # "timeout", "not_head", "past_deadline", "ahead"
+
+
+def budget_ms(opp: Opportunity, performance: PerformanceSettings) -> int:
+    """How old an opportunity may be when simulated. A backrun races the victim's block (the
+    short `decision_timeout_ms`); a block opportunity is priced on the head's end state and
+    stays valid until the next block, which `staleness` checks (`not_head`) whatever its age:
+    the shared 250 ms dropped block opportunities of a burst as `stale_timeout` while their
+    block was still the head. `block_decision_timeout_ms` only bounds a backlog."""
+    if opp.victim is None:
+        return performance.block_decision_timeout_ms
+    return performance.decision_timeout_ms
 
 
 def staleness(

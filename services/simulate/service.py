@@ -31,7 +31,7 @@ from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_fro
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
-from services.simulate.decision import TakenPools, staleness
+from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
@@ -227,9 +227,17 @@ class SimulateService(LatestMode):
         metrics.SIMULATIONS.labels(strategy=strategy, result=label).inc()
         self.counts[result] = self.counts.get(result, 0) + 1
 
+    def record(self, opp: Opportunity, result: str) -> None:
+        """Count a result; at DEBUG also log it per opportunity (bench's residual attribution
+        reads these lines to say why a block's gap was left)."""
+        self.count(opp.strategy, result)
+        if log.isEnabledFor(logging.DEBUG):
+            fields = {"opportunity": opp.id, "block": opp.block_number, "result": result}
+            log.debug("simulated", extra={"fields": fields})
+
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
         opp = env.message
-        timeout_ms = self.rt.settings.performance.decision_timeout_ms
+        timeout_ms = budget_ms(opp, self.rt.settings.performance)
         arrived_ns = time.time_ns()
         head = self.warm.head
         early = staleness(
@@ -239,12 +247,12 @@ class SimulateService(LatestMode):
             self.drop_stale(opp, early.reason)
             return
         if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
-            self.count(opp.strategy, "superseded")
+            self.record(opp, "superseded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
-            self.count(opp.strategy, "victim_reverted")  # it cannot pay at the head
+            self.record(opp, "victim_reverted")  # it cannot pay at the head
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         victim_ns = time.time_ns()
@@ -268,7 +276,7 @@ class SimulateService(LatestMode):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, timeout=left_s)
         if opp.strategy in self.halted:
-            self.count(opp.strategy, "halted")
+            self.record(opp, "halted")
             return
         assert self.simulator is not None
         for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
@@ -277,7 +285,7 @@ class SimulateService(LatestMode):
                     PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
                 )
         if not self.warm.has_state([h.pool for h in opp.hops]):  # latest-only: not loaded yet
-            self.count(opp.strategy, "state_not_loaded")
+            self.record(opp, "state_not_loaded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         started_ns = time.time_ns()
@@ -286,7 +294,7 @@ class SimulateService(LatestMode):
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
             metrics.SIMULATION_REVERTS.labels(reason=result.revert.name).inc()
-        self.count(opp.strategy, verdict.reason)
+        self.record(opp, verdict.reason)
         bundle = verdict.bundle
         if bundle is not None:
             self.taken.take(opp)  # before the publish's await: a concurrent handler sees it
@@ -315,7 +323,7 @@ class SimulateService(LatestMode):
 
     def drop_stale(self, opp: Opportunity, reason: str) -> None:
         metrics.STALE_DROPPED.inc()
-        self.count(opp.strategy, f"stale_{reason}")
+        self.record(opp, f"stale_{reason}")
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
     async def load_victim(self, victim: PendingTx) -> bool:

@@ -25,6 +25,7 @@ def bundle_pools(bundle: Bundle) -> frozenset[str]:
 class PoolClaims:
     in_flight: dict[str, str] = field(default_factory=dict)  # pool -> bundle id
     landed_at: dict[str, int] = field(default_factory=dict)  # pool -> block our trade landed in
+    proven_on: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> state block
 
     def conflict(self, bundle_id: str, pools: Iterable[str], state_block: int) -> str | None:
         for pool in sorted(pools):
@@ -39,12 +40,22 @@ class PoolClaims:
                 )
         return None
 
-    def claim(self, bundle_id: str, pools: Iterable[str]) -> None:
+    def claim(self, bundle_id: str, pools: Iterable[str], state_block: int = -1) -> None:
         for pool in pools:
             self.in_flight[pool] = bundle_id
+        self.proven_on[bundle_id] = state_block
+
+    def may_have_landed(self, pools: Iterable[str], state_block: int) -> bool:
+        """Could a trade holding one of `pools` already be mined in a block at or before
+        `state_block`? It was proven on block h and lands in h + 1 at the earliest. Then
+        settling it first (receipts) may free the pool, or refuse the bundle by `landed_at`:
+        never a pass on a pool whose trade is still on the wire."""
+        holders = {self.in_flight[p] for p in pools if p in self.in_flight}
+        return any(self.proven_on.get(h, -1) + 1 <= state_block for h in holders)
 
     def release(self, bundle_id: str, landed_block: int | None) -> None:
         """The trade settled; `landed_block` if it changed its pools (mined and succeeded)."""
+        self.proven_on.pop(bundle_id, None)
         for pool in [p for p, holder in self.in_flight.items() if holder == bundle_id]:
             del self.in_flight[pool]
             if landed_block is not None:

@@ -11,6 +11,7 @@ Tracking and settling sent trades live in `settlement`, cancels in `cancels`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -95,13 +96,14 @@ class Submitter:
         self.head_max_age_s = 2 * settings.chain.block_time_s
         self.sent = 0
         self.claims = PoolClaims()
+        self.track_lock = asyncio.Lock()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.blocks = BlockHashes(self._fetch_block)
         self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
-                self.claims.claim(pending.id, bundle_pools(pending))
+                self.claims.claim(pending.id, bundle_pools(pending), pending.block_number)
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
@@ -176,7 +178,7 @@ class Submitter:
         if isinstance(plan, Refusal) and plan.trip:
             self.trip(plan.reason)
         if isinstance(plan, SendPlan):
-            reason = self.claims.conflict(bundle.id, plan.pools, bundle.block_number)
+            reason = await self._pool_conflict(bundle, plan.pools)
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:
@@ -219,7 +221,7 @@ class Submitter:
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
-        self.claims.claim(bundle.id, plan.pools)
+        self.claims.claim(bundle.id, plan.pools, bundle.block_number)
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
@@ -342,8 +344,27 @@ class Submitter:
 
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
     async def track_once(self) -> int:
-        """One pass over every unresolved tx; returns how many trades were settled."""
-        return await settlement.track_once(self)
+        """One pass over every unresolved tx; returns how many trades were settled. Passes
+        run one at a time (the tracking loop and `_pool_conflict` both call this)."""
+        async with self.track_lock:
+            return await settlement.track_once(self)
+
+    async def _pool_conflict(self, bundle: Bundle, pools: frozenset[str]) -> str | None:
+        """PoolClaims' refusal, after settling our trades first when one holding a pool may
+        already be mined at the bundle's block: the tracking loop settles a landed trade up to
+        a quarter block late, and a block opportunity proven on the state our trade landed in
+        was refused as "in our unsettled trade" meanwhile. A pool is freed only by a receipt."""
+        reason = self.claims.conflict(bundle.id, pools, bundle.block_number)
+        if reason is None or not self.claims.may_have_landed(pools, bundle.block_number):
+            return reason
+        try:
+            await self.track_once()
+        except RpcError as exc:  # the refusal stands
+            log.warning(
+                "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}
+            )
+            return reason
+        return self.claims.conflict(bundle.id, pools, bundle.block_number)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a

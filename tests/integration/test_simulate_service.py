@@ -22,7 +22,7 @@ import pytest
 import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import Bundle, DeadLetter, Opportunity
+from mev_common.messages import Bundle, DeadLetter, Opportunity, PendingTx
 from mev_common.messages import decode as decode_message
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -206,5 +206,68 @@ async def test_an_opportunity_becomes_one_exact_bundle_and_the_rest_are_counted(
         floor = bundle.gas_limit * FEE_CAP + MIN_PROFIT
         assert bundle.min_profit == max(profit * 9 // 10, floor)
         assert bundle.min_profit >= floor
+    finally:
+        proc.stop()
+
+
+async def test_a_block_opportunity_is_simulated_while_its_block_is_the_head_whatever_its_age(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
+) -> None:
+    """performance.block_decision_timeout_ms: a block opportunity older than
+    decision_timeout_ms but still at the head is simulated; one of the block before, or older
+    than its own budget, is dropped stale; a backrun of the same age still times out."""
+    unbalance(devnet)
+    head = int(devnet.w3.eth.block_number)
+    config = config_for(
+        devnet, nats_server.url, tmp_path,
+        performance={"decision_timeout_ms": 250, "block_decision_timeout_ms": 20_000},
+        simulate={"reference_sample_rate": 0},
+    )  # fmt: skip
+    proc = ServiceProcess("simulate", config, tmp_path / "simulate.log").start()
+    try:
+        proc.wait_health(200, timeout_s=60)
+        before = samples(proc)
+        now = time.time_ns()
+        aged = now - 2 * 10**9  # 2 s: eight times decision_timeout_ms
+        victim = PendingTx(
+            chain_id=CHAIN, hash="0x" + "ee" * 32, sender=devnet.executor.address, nonce=0,
+            gas=300_000,
+        )  # fmt: skip
+        cases = [
+            (opportunity(devnet, "blk-too-old", head, 5 * WETH), now - 21 * 10**9),
+            (opportunity(devnet, "blk-block-before", head - 1, 5 * WETH), aged),
+            (opportunity(devnet, "backrun-aged", head, 5 * WETH).model_copy(
+                update={"strategy": "backrun", "victim": victim}), aged),
+            (opportunity(devnet, "blk-aged-at-head", head, 5 * WETH), aged),  # last: no superseding
+        ]  # fmt: skip
+        for opp, seen_ns in cases:
+            subject = subjects.opportunities(CHAIN, opp.strategy)
+            await bus.publish(subject, opp, msg_id=opp.id, trace=opp.id, seen_ns=seen_ns)
+
+        deadline = time.monotonic() + 60
+        while True:
+            found = samples(proc)
+            done = value(found, "mev_bot_transactions_processed_total", stage="simulate")
+            if done - value(before, "mev_bot_transactions_processed_total", stage="simulate") >= 4:
+                break
+            assert time.monotonic() < deadline, proc.logs()
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        found = samples(proc)
+        results = {
+            dict(labels)["result"] + "/" + dict(labels)["strategy"]: v - before.get((n, labels), 0)
+            for (n, labels), v in found.items()
+            if n == "mev_bot_simulations_total" and v != before.get((n, labels), 0)
+        }
+        assert results == {
+            f"published/{STRATEGY}": 1,  # 2 s old, still at its block
+            f"stale_not_head/{STRATEGY}": 1,  # the block before
+            f"stale_timeout/{STRATEGY}": 1,  # older than block_decision_timeout_ms
+            "stale_timeout/backrun": 1,  # a backrun keeps decision_timeout_ms
+        }
+        bundles = [
+            decode_message(Bundle, m.data) for m in await published(bus, subjects.bundles(CHAIN))
+        ]
+        assert [b.opportunity_id for b in bundles if b.block_number == head] == ["blk-aged-at-head"]
     finally:
         proc.stop()

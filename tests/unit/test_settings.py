@@ -226,6 +226,18 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ["performance: got 5; expected a mapping of keys"],
     ),
     (
+        "block budget below the backrun budget",
+        lambda c: c.update(
+            performance={"decision_timeout_ms": 250, "block_decision_timeout_ms": 100}
+        ),
+        [
+            "performance.block_decision_timeout_ms: got 100; expected at least "
+            "performance.decision_timeout_ms (250): a block opportunity stays valid until the "
+            "next block, so it gets at least a backrun's budget (e.g. the chain's block time "
+            "in ms)"
+        ],
+    ),
+    (
         "several problems, one line each",
         lambda c: (c.update(performance={"decision_timeout_ms": 0}), c["chain"].update(chain_id=0)),
         [

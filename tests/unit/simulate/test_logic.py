@@ -17,12 +17,13 @@ from mev_common.executor import (
     encode_execute,
 )
 from mev_common.messages import Hop, Opportunity, PendingTx
-from mev_common.settings import StrategySettings
+from mev_common.settings import PerformanceSettings, StrategySettings
 
 from services.simulate.decision import (
     BACKRUN_COLD_BIAS,
     FIRST_TOUCH_PER_HOP,
     TakenPools,
+    budget_ms,
     decide,
     gas_floor,
     gas_limit_for,
@@ -177,6 +178,25 @@ def test_staleness() -> None:
     assert staleness(opp, 12, 5.0, 250).reason == "past_deadline"  # type: ignore[union-attr]
     assert staleness(opp, 9, 5.0, 250).reason == "ahead"  # type: ignore[union-attr]
     assert staleness(opp, None, 5.0, 250).reason == "ahead"  # type: ignore[union-attr]
+
+
+def test_a_block_opportunity_has_its_own_budget_and_the_block_bounds_it() -> None:
+    perf = PerformanceSettings(decision_timeout_ms=250, block_decision_timeout_ms=5_000)
+    block_opp = opportunity()  # no victim: priced on block 10's end state
+    victim = PendingTx(chain_id=31337, hash="0x" + "ee" * 32, sender=C, nonce=0, gas=300_000)
+    backrun = opportunity(strategy="backrun", victim=victim)
+    assert (budget_ms(block_opp, perf), budget_ms(backrun, perf)) == (5_000, 250)
+    # 1 s old, older than decision_timeout_ms, still at its block: simulated
+    assert staleness(block_opp, 10, 1_000.0, budget_ms(block_opp, perf)) is None
+    # the same age a block later: dropped as stale (not_head), whatever its budget
+    late = staleness(block_opp, 11, 1_000.0, budget_ms(block_opp, perf))
+    assert late is not None and late.reason == "not_head"
+    # a backrun of the same age: dropped as before (timeout)
+    slow = staleness(backrun, 10, 1_000.0, budget_ms(backrun, perf))
+    assert slow is not None and slow.reason == "timeout"
+    # the block budget still bounds a backlog
+    old = staleness(block_opp, 10, 5_001.0, budget_ms(block_opp, perf))
+    assert old is not None and old.reason == "timeout"
 
 
 def test_a_pool_of_this_blocks_bundle_supersedes_later_opportunities() -> None:

@@ -27,3 +27,15 @@ def test_state_older_than_our_landed_trade_is_refused() -> None:
     )
     assert claims.conflict("b3", {P}, 12) is None
     assert claims.in_flight == {}
+
+
+def test_a_holder_may_have_landed_only_at_a_later_block_than_it_was_proven_on() -> None:
+    claims = PoolClaims()
+    claims.claim("b1", {P, Q}, 10)  # proven on 10: lands in 11 at the earliest
+    assert claims.may_have_landed({Q, R}, 10) is False
+    assert claims.may_have_landed({Q, R}, 11) is True
+    assert claims.may_have_landed({R}, 11) is False  # no holder
+    claims.release("b1", 11)
+    assert claims.may_have_landed({Q}, 12) is False
+    assert claims.conflict("b2", {Q}, 10) is not None  # proven before our trade landed
+    assert claims.conflict("b2", {Q}, 11) is None

@@ -219,3 +219,34 @@ async def test_past_its_rpc_budget_share_a_bundle_is_let_go_unsigned(world: Worl
         assert sub.nonces.next_nonce == 0  # no nonce taken
     finally:
         budget.configure(None)
+
+
+async def test_a_pool_is_settled_first_when_our_trade_may_be_mined_at_the_bundles_block(
+    world: World,
+) -> None:
+    """One trade per pool stays: a bundle through a pool of our in-flight trade is refused,
+    unless that trade may be mined at the bundle's block (it was proven on an earlier one):
+    then submit reads its receipt first and sends only if the trade did land by that block."""
+    sub = await world.start()
+    first = bundle()  # proven on HEAD, sent
+    await sub.handle(first, "t", 1)
+    same_block = bundle(id="bundle:o2", opportunity_id="o2")
+    await sub.handle(same_block, "t", 1)  # proven on the same state: refused, no receipt read
+    assert world.outcome("bundle:o2").reason.startswith("pool ")
+    assert "in our unsettled trade bundle:o1" in world.outcome("bundle:o2").reason
+    assert len(world.chain.sent) == 1
+
+    world.chain.head += 1  # HEAD + 1 mined without our trade
+    pending = bundle(id="bundle:o3", opportunity_id="o3", block_number=HEAD.number + 1,
+                     deadline_block=HEAD.number + 3)  # fmt: skip
+    await sub.handle(pending, "t", 1)  # its receipt is read: still on the wire, refused
+    assert "in our unsettled trade bundle:o1" in world.outcome("bundle:o3").reason
+    assert len(world.chain.sent) == 1
+
+    world.chain.mine(world.chain.sent[0]["hash"], 1)  # our trade lands in HEAD + 2
+    landed = bundle(id="bundle:o4", opportunity_id="o4", block_number=HEAD.number + 2,
+                    deadline_block=HEAD.number + 4)  # fmt: skip
+    await sub.handle(landed, "t", 1)  # proven on the state our trade landed in: sent
+    assert world.outcome("bundle:o1").status == "included"
+    assert len(world.chain.sent) == 2
+    assert world.chain.sent[1]["nonce"] == 1

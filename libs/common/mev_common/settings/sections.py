@@ -223,7 +223,21 @@ class ServicesSettings(Section):
 class PerformanceSettings(Section):
     simulation_concurrency: int = Field(default=4, ge=1, le=1024)
     decision_timeout_ms: int = Field(default=250, ge=1)
+    # a block opportunity (no victim) is valid until the next block: its own, longer budget
+    block_decision_timeout_ms: int = Field(default=12_000, ge=1)
     detect_concurrency: int = Field(default=8, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _block_budget_covers_backruns(self) -> PerformanceSettings:
+        if self.block_decision_timeout_ms < self.decision_timeout_ms:
+            raise problem(
+                ("block_decision_timeout_ms",),
+                self.block_decision_timeout_ms,
+                f"at least performance.decision_timeout_ms ({self.decision_timeout_ms}): a "
+                "block opportunity stays valid until the next block, so it gets at least a "
+                "backrun's budget (e.g. the chain's block time in ms)",
+            )
+        return self
 
 
 class MempoolSettings(Section):
