@@ -19,6 +19,8 @@ from mev_common.messages import DeadLetter, Withdrawal, decode, encode
 from mev_common.subjects import ConsumerSpec, StreamSpec, dead
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
+from tests.support.submit_world import wait_for
+
 CHAIN = 999
 INPUT = StreamSpec("BATCHIN", ("batchin.>",), max_age_s=600)
 OUTPUT = StreamSpec("BATCHOUT", ("batchout.>",), max_age_s=600)
@@ -81,12 +83,6 @@ def republisher(bus: Bus, seen: list[tuple[int, int]]) -> Callable:
     return handle
 
 
-async def until(check: Callable[[], object], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.02)
-
-
 async def stored(bus: Bus, stream: str) -> int:
     return int((await bus.js.stream_info(stream)).state.messages)
 
@@ -108,7 +104,7 @@ async def test_a_crash_mid_batch_redelivers_exactly_the_unacked_inputs(
     stop = asyncio.Event()
     run = asyncio.create_task(consumer(bus, republisher(bus, seen)).run(stop))
     await send_inputs(bus, range(1, 5))
-    await until(lambda: len(seen) == 4)
+    await wait_for(lambda: len(seen) == 4)
     stop.set()
     await run
     assert await unacked(bus) == 0
@@ -126,7 +122,7 @@ async def test_a_crash_mid_batch_redelivers_exactly_the_unacked_inputs(
         await publish(env)
 
     run = asyncio.create_task(consumer(crashing, dies_on_seven).run(asyncio.Event()))
-    await until(lambda: len(crashed) == 2)
+    await wait_for(lambda: len(crashed) == 2)
     await asyncio.sleep(0.2)  # the results of 5 and 6 are stored meanwhile
     run.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -139,7 +135,7 @@ async def test_a_crash_mid_batch_redelivers_exactly_the_unacked_inputs(
     stop = asyncio.Event()
     run = asyncio.create_task(consumer(bus, republisher(bus, again)).run(stop))
     try:
-        await until(lambda: len(again) >= 8)
+        await wait_for(lambda: len(again) >= 8)
         await asyncio.sleep(1.5)  # past ack_wait: anything unacked would come back now
         assert sorted(again) == [(i, 2) for i in range(5, 13)]
         assert await unacked(bus) == 0
@@ -166,7 +162,7 @@ async def test_an_input_is_acked_only_once_its_result_is_stored(server: Embedded
     run = asyncio.create_task(consumer(bus, first_refused).run(stop))
     try:
         await send_inputs(bus, range(1, 2))
-        await until(lambda: len(seen) == 2)
+        await wait_for(lambda: len(seen) == 2)
         await asyncio.sleep(0.3)  # the second delivery's ack reaches the server
         assert seen == [(1, 1), (1, 2)]
         assert await unacked(bus) == 0
@@ -188,7 +184,7 @@ async def test_a_malformed_message_in_a_batch_is_dead_lettered_and_the_rest_go_o
     stop = asyncio.Event()
     run = asyncio.create_task(consumer(bus, republisher(bus, seen)).run(stop))
     try:
-        await until(lambda: len(seen) == 4)
+        await wait_for(lambda: len(seen) == 4)
         await asyncio.sleep(0.3)
         assert sorted(seen) == [(i, 1) for i in range(1, 5)]
         assert await unacked(bus) == 0
@@ -219,7 +215,7 @@ async def test_replicas_sharing_the_consumer_handle_each_message_exactly_once(
         for start in range(0, 600, 20):
             await send_inputs(buses[0], range(start, start + 20))
             await asyncio.sleep(0.01)
-        await until(lambda: len(seen[0]) + len(seen[1]) >= 600, 30.0)
+        await wait_for(lambda: len(seen[0]) + len(seen[1]) >= 600, 30.0)
         await asyncio.sleep(1.5)  # past ack_wait: an unacked input would come back now
         handled = Counter(i for got in seen for i, _ in got)
         assert sorted(handled) == list(range(600))

@@ -186,11 +186,11 @@ class PullConsumer(Generic[M]):
         a message whose handler deferred a publish yields once so the client sends it now,
         not after the rest of the batch."""
         handled = []
-        for msg in msgs:
+        for k, msg in enumerate(msgs, 1):
             done = await self._handle(msg)
             if done is not None:
                 handled.append(done)
-                if done.deferred:
+                if done.deferred and k < len(msgs):  # after the last, the next fetch yields
                     await asyncio.sleep(0)
         return handled
 
