@@ -2,7 +2,8 @@
 
 The consume loop, not each handler, decides what happens to a message (DESIGN §3):
 - handler returned -> ack (the handler has already published downstream and awaited the ack,
-  or written to SQLite, so the work is durable before the input is let go);
+  or deferred it (`Envelope.defer`: the loop awaits it first), or written to SQLite, so the
+  work is durable before the input is let go);
 - the payload does not decode or validate, or the handler raised `Permanent` -> publish a
   DeadLetter to `mev.<chain>.dead.<stage>` with the reason, then `term`;
 - `Retryable` or any other exception -> `nak` with delay, until `max_deliver`, then dead-letter.
