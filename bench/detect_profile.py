@@ -102,6 +102,15 @@ class _Bus:
     async def publish_core(self, subject: str, message: BaseModel) -> None:
         await self.publish(subject, message)
 
+    async def publish_later(
+        self, subject: str, message: BaseModel, **_: Any
+    ) -> asyncio.Future[None]:
+        """As `publish`, the stream's ack already in (the consume loop would await it)."""
+        await self.publish(subject, message)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
 
 @dataclass
 class _Runtime:

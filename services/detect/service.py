@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from mev_common import metrics, subjects
@@ -69,7 +70,7 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
             subjects.mempool(stage.rt.chain_id), PendingTx, detector.on_peer_pending
         )
     concurrency = stage.settings.performance.detect_concurrency
-    return Consume("detect", PendingTx, detector.on_pending, concurrency)
+    return Consume("detect", PendingTx, detector.on_pending, concurrency, batched=True)
 
 
 class Detector:
@@ -368,9 +369,21 @@ class Detector:
         env: Envelope[Block] | Envelope[PendingTx],
         trigger: str | None,
     ) -> None:
-        """Publish all at once (pipelined; every ack awaited before the trigger is acked), then
-        time the trigger. One is awaited as it is (a gather's task costs ~30 µs a trigger)."""
-        sends = [
+        """Block triggers (an ordered reader, nothing acked): publish all at once and await
+        every ack, then time the trigger. A pending swap (the batched mempool consumer): each
+        publish is sent now and its ack deferred to the consume loop, which awaits its batch's
+        acks together before acking the inputs; the trigger is timed when its last ack is in."""
+        if trigger == "pending":
+            sends = [await self._publish_later(opp, env) for opp in opportunities]
+            for send in sends:
+                env.defer(send)
+            self.published += len(sends)
+            if sends:
+                sends[-1].add_done_callback(partial(self._timed, env.seen_ns, trigger))
+            else:
+                self._timed(env.seen_ns, trigger, None)
+            return
+        awaited = [
             self.rt.bus.publish(
                 subjects.opportunities(self.rt.chain_id, opp.strategy),
                 opp,
@@ -380,12 +393,27 @@ class Detector:
             )
             for opp in opportunities
         ]
-        if len(sends) == 1:
-            await sends[0]
-        elif sends:
-            await asyncio.gather(*sends)
+        if len(awaited) == 1:  # a gather's task costs ~30 µs a trigger
+            await awaited[0]
+        elif awaited:
+            await asyncio.gather(*awaited)
         self.published += len(opportunities)
+        self._timed(env.seen_ns, trigger, None)
+
+    async def _publish_later(self, opp: Opportunity, env: Envelope[Any]) -> Any:
+        return await self.rt.bus.publish_later(
+            subjects.opportunities(self.rt.chain_id, opp.strategy),
+            opp,
+            msg_id=opp.id,
+            trace=env.trace,
+            seen_ns=env.seen_ns,
+        )
+
+    def _timed(self, seen_ns: int, trigger: str | None, done: asyncio.Future[None] | None) -> None:
+        """Seen → published (acked) for a live trigger; counted as processed either way.
+        A failed publish is neither: its input is nak'd and counted when it succeeds."""
+        if done is not None and (done.cancelled() or done.exception() is not None):
+            return
         if trigger is not None:
-            elapsed = max(0.0, (time.time_ns() - env.seen_ns) / 1e9)
-            self.latency[trigger].observe(elapsed)
+            self.latency[trigger].observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
         self.processed.inc()

@@ -2,7 +2,8 @@
 
 `python -m tests.support.relay --stage detect|simulate --config PATH` consumes that stage's
 input (detect: mempool PendingTx; simulate: Opportunity) and publishes one message per input
-(an Opportunity; a Bundle) with an id derived from the input, exactly as a real stage does. It
+(an Opportunity; a Bundle) with an id derived from the input, exactly as a real stage does
+(detect's batched, its publishes' acks deferred). It
 lets the contract tests (exactly-once, dead letters, SIGTERM drain, health) run without a chain.
 """
 
@@ -48,14 +49,16 @@ def relay_main(stage: str):  # type: ignore[no-untyped-def]
         chain = rt.chain_id
 
         async def to_opportunity(env: Envelope[PendingTx]) -> None:
+            """As detect: sent at once, its stream ack deferred to the batched consumer."""
             opp = opportunity_for(env.message)
-            await rt.bus.publish(
+            sent = await rt.bus.publish_later(
                 subjects.opportunities(chain, opp.strategy),
                 opp,
                 msg_id=opp.id,
                 trace=env.trace,
                 seen_ns=env.seen_ns,
             )
+            env.defer(sent)
 
         async def to_bundle(env: Envelope[Opportunity]) -> None:
             bundle = bundle_for(env.message)
@@ -82,7 +85,12 @@ def relay_main(stage: str):  # type: ignore[no-untyped-def]
             max_payload_bytes=nats.max_payload_bytes,
         )
         if stage == "detect":
-            consumer = PullConsumer(model=PendingTx, handler=to_opportunity, **common)  # type: ignore[arg-type]
+            consumer = PullConsumer(
+                model=PendingTx,
+                handler=to_opportunity,
+                batched=True,  # detect's input is batched (services/detect/service.py)
+                **common,  # type: ignore[arg-type]
+            )
         else:
             consumer = PullConsumer(model=Opportunity, handler=to_bundle, **common)  # type: ignore[arg-type]
         rt.ready = True

@@ -2,7 +2,8 @@
 
 The consume loop, not each handler, decides what happens to a message (DESIGN §3):
 - handler returned -> ack (the handler has already published downstream and awaited the ack,
-  or written to SQLite, so the work is durable before the input is let go);
+  or deferred it (`Envelope.defer`: the loop awaits it first), or written to SQLite, so the
+  work is durable before the input is let go);
 - the payload does not decode or validate, or the handler raised `Permanent` -> publish a
   DeadLetter to `mev.<chain>.dead.<stage>` with the reason, then `term`;
 - `Retryable` or any other exception -> `nak` with delay, until `max_deliver`, then dead-letter.
@@ -48,6 +49,7 @@ from mev_common.messages import (
     decode,
     encode,
 )
+from mev_common.pubacks import PubAcks
 from mev_common.subjects import (
     HEADER_ERROR,
     HEADER_MSG_ID,
@@ -86,6 +88,7 @@ class Bus:
     # Leader elections seen (a cluster node died): retries wait for them (elections.py).
     elections: Elections = field(default_factory=Elections)
     _redeclared: asyncio.Event = field(default_factory=asyncio.Event)
+    _pubacks: PubAcks | None = None
     _redeclare_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -281,6 +284,15 @@ class Bus:
                 delay = min(delay * 2, 0.4)
         metrics.MESSAGES_PUBLISHED.labels(subject=_subject_kind(subject)).inc()
         return ack
+
+    async def publish_later(
+        self, subject: str, message: BaseModel, *, msg_id: str, trace: str, seen_ns: int
+    ) -> asyncio.Future[None]:
+        """Publish now; the future ends with the stream's ack (mev_common.pubacks: the consume
+        loop awaits a batch's acks together via `Envelope.defer`; a failure naks the input)."""
+        headers = {HEADER_MSG_ID: msg_id, HEADER_TRACE: trace, HEADER_SEEN_NS: str(seen_ns)}
+        self._pubacks = self._pubacks or PubAcks(self.nc)
+        return await self._pubacks.send(subject, encode(message), headers, _subject_kind(subject))
 
     async def publish_dead_letter(
         self, chain_id: int, stage: str, msg: Msg, reason: str, deliveries: int

@@ -7,6 +7,12 @@ that fails (the consumer has no leader yet) keeps the old subscription: in a clu
 durable survives a node loss and fetches reach its new leader by themselves. Every retry waits
 on `Bus.pause`, which a leader election ends early. A fetch loop that ends unexpectedly is
 logged, counted and restarted; `stall` tells health when work waits without progress.
+
+Batched (detect's input): each fetched batch is handled in order in the fetch loop's own task,
+its handlers' publishes pipelined (`Envelope.defer`, mev_common.pubacks), then one settle task
+awaits the batch's stream acks together and acks the inputs, while the next batch is fetched.
+Acks stay explicit, one per input: with AckPolicy ALL one replica's ack would also ack what
+another replica of the shared consumer still holds, lost if that one is killed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Generic
+from functools import partial
+from typing import Any, Generic
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -49,9 +56,15 @@ class PullConsumer(Generic[M]):
     nak_delay_s: float = 0.5
     max_payload_bytes: int | None = None
     fetch_timeout_s: float = 0.5
+    # Batched: a fetched batch is handled in order in one task and settled (deferred publishes
+    # awaited, inputs acked) as one, while the next batch is fetched (module docstring).
+    batched: bool = False
     processed: int = 0
     last_error: str | None = None
     stall: StallWatch = field(default_factory=lambda: StallWatch(30.0))
+
+    def __post_init__(self) -> None:
+        self._consumed_ok = metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok")
 
     async def subscribe(
         self, js: JetStreamContext | None = None
@@ -129,6 +142,12 @@ class PullConsumer(Generic[M]):
                     redo = f"fetch failed: {exc!r}"
                     continue
                 backoff = 0.1
+                if self.batched and msgs:
+                    for _ in msgs:  # free: no wait
+                        await slots.acquire()
+                    settle = inflight.create_task(self._settle(await self._run_batch(msgs)))
+                    settle.add_done_callback(partial(_release, slots, len(msgs)))
+                    continue
                 for msg in msgs:
                     await slots.acquire()
                     task = inflight.create_task(self._process(msg))
@@ -157,41 +176,80 @@ class PullConsumer(Generic[M]):
         return new
 
     async def _process(self, msg: Msg) -> None:
+        """One message in its own task (the unbatched mode)."""
+        handled = await self._handle(msg)
+        if handled is not None:
+            await self._settle([handled])
+
+    async def _run_batch(self, msgs: list[Msg]) -> list[_Handled]:
+        """A fetched batch handled in order in the fetch loop's task (no task per message);
+        a message whose handler deferred a publish yields once so the client sends it now,
+        not after the rest of the batch."""
+        handled = []
+        for k, msg in enumerate(msgs, 1):
+            done = await self._handle(msg)
+            if done is not None:
+                handled.append(done)
+                if done.deferred and k < len(msgs):  # after the last, the next fetch yields
+                    await asyncio.sleep(0)
+        return handled
+
+    async def _handle(self, msg: Msg) -> _Handled | None:
+        """Decode and run the handler; None if the message was dead-lettered or nak'd."""
         deliveries = _deliveries(msg)
         try:
             message = decode(self.model, msg.data, self.max_payload_bytes)
         except MessageError as exc:
             await self._reject(msg, str(exc), deliveries)
-            return
+            return None
         env = envelope_of(msg, message, deliveries)
         try:
             await self.handler(env)
         except Permanent as exc:
             await self._reject(msg, f"permanent: {exc}", deliveries)
         except Exception as exc:  # the loop decides: every other error is retried, bounded
-            delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
-            if deliveries >= self.max_deliver:
-                await self._reject(
-                    msg, f"gave up after {deliveries} deliveries: {exc!r}", deliveries
-                )
-                return
-            log.warning(
-                "handler failed, will retry",
-                extra={"fields": {"stage": self.stage, "error": repr(exc), "try": deliveries}},
-            )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=delay)
+            await self._failed(msg, exc, deliveries)
         else:
+            return _Handled(msg, deliveries, env.deferred)
+        return None
+
+    async def _settle(self, handled: list[_Handled]) -> None:
+        """Ack each input once its deferred work (pipelined publishes) succeeded, awaited for
+        the whole batch at once; an input whose deferred work failed or timed out is retried
+        as a failed handler is. Nothing is acked before its results are stored downstream."""
+        futures = [f for h in handled for f in h.deferred]
+        if futures:
+            _, late = await asyncio.wait(futures, timeout=self.bus.publish_timeout_s)
+            for future in late:
+                future.cancel()
+        for h in handled:
+            error = next(filter(None, map(_failure, h.deferred)), None)
+            if error is not None:
+                await self._failed(h.msg, error, h.deliveries)
+                continue
             try:
-                await msg.ack()
+                await h.msg.ack()
             except Exception as exc:  # ack lost: redelivery is deduped downstream by msg id
                 self.last_error = f"ack: {exc!r}"
-                return
+                continue
             self.processed += 1
             self.stall.progress()
-            metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok").inc()
+            self._consumed_ok.inc()
+
+    async def _failed(self, msg: Msg, exc: BaseException, deliveries: int) -> None:
+        """Nak with delay for a retry, or dead-letter once `max_deliver` is reached."""
+        delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
+        if deliveries >= self.max_deliver:
+            await self._reject(msg, f"gave up after {deliveries} deliveries: {exc!r}", deliveries)
+            return
+        log.warning(
+            "handler failed, will retry",
+            extra={"fields": {"stage": self.stage, "error": repr(exc), "try": deliveries}},
+        )
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
 
     async def _reject(self, msg: Msg, reason: str, deliveries: int) -> None:
         """Dead-letter then term; if the dead letter cannot be published, nak (keep the input)."""
@@ -213,6 +271,21 @@ class PullConsumer(Generic[M]):
         )
 
 
+@dataclass(frozen=True)
+class _Handled:
+    """A message its handler returned from, with the work its ack waits for."""
+
+    msg: Msg
+    deliveries: int
+    deferred: list[asyncio.Future[Any]]
+
+
+def _failure(future: asyncio.Future[Any]) -> BaseException | None:
+    if future.cancelled():
+        return TimeoutError("deferred work (a publish's stream ack) did not complete in time")
+    return future.exception()
+
+
 class _Abandoned(Exception):
     """A re-subscribe given up because a leader was elected while it waited for an answer."""
 
@@ -222,6 +295,11 @@ def _deliveries(msg: Msg) -> int:
         return int(msg.metadata.num_delivered)
     except Exception:
         return 1
+
+
+def _release(slots: asyncio.Semaphore, n: int, _: object) -> None:
+    for _ in range(n):
+        slots.release()
 
 
 def _free_slots(sem: asyncio.Semaphore) -> int:

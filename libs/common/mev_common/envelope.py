@@ -5,10 +5,11 @@ the NATS client."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from nats.aio.msg import Msg
 from pydantic import BaseModel
@@ -40,6 +41,14 @@ class Envelope(Generic[M]):
     trace: str
     seen_ns: int
     deliveries: int = 1
+    # Work the handler started and the input's ack must wait for (pipelined publishes).
+    deferred: list[asyncio.Future[Any]] = field(default_factory=list, compare=False, repr=False)
+
+    def defer(self, done: asyncio.Future[Any]) -> None:
+        """Ack this input only once `done` succeeded (a durable consumer awaits it, with the
+        rest of its batch, before acking; a failure or timeout naks the input as a failed
+        handler does). Only the pull consumer honours it: elsewhere, await instead."""
+        self.deferred.append(done)
 
 
 Handler = Callable[[Envelope[M]], Awaitable[None]]

@@ -116,7 +116,12 @@ class Runtime:
         return healthy, results
 
     def consumer(
-        self, stage: str, model: type[M], handler: Handler[M], concurrency: int
+        self,
+        stage: str,
+        model: type[M],
+        handler: Handler[M],
+        concurrency: int,
+        batched: bool = False,
     ) -> PullConsumer[M]:
         """This stage's durable pull consumer, with the NATS limits from settings; its last
         error is shown in health (not critical: the consume loop retries)."""
@@ -129,6 +134,7 @@ class Runtime:
             stage=stage,
             chain_id=self.chain_id,
             concurrency=concurrency,
+            batched=batched,
             max_deliver=nats.max_deliver,
             ack_wait_s=nats.ack_wait_s,
             nak_delay_s=nats.nak_delay_s,

@@ -52,12 +52,14 @@ DRAIN_S = 3.0  # how long a draining background loop may take to finish after st
 @dataclass(frozen=True)
 class Consume(Generic[M]):
     """A stage's durable pull input: `handler` gets each `model` message, at most
-    `concurrency` at once; returning acks it (see mev_common.bus for the ack policy)."""
+    `concurrency` at once; returning acks it (see mev_common.bus for the ack policy).
+    `batched`: a fetched batch is handled in order in one task (mev_common.consumer)."""
 
     stage: str
     model: type[M]
     handler: Handler[M]
     concurrency: int
+    batched: bool = False
 
 
 class Stage:
@@ -184,7 +186,7 @@ class Stage:
     async def consume(self, consume: Consume[Any]) -> None:
         """Ready; pull `consume`'s input until stop; return once in-flight work is acked."""
         consumer = self.rt.consumer(
-            consume.stage, consume.model, consume.handler, consume.concurrency
+            consume.stage, consume.model, consume.handler, consume.concurrency, consume.batched
         )
         self.rt.ready = True
         await consumer.run(self.rt.stop)
