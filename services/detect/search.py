@@ -40,10 +40,9 @@ DEADLINE_BLOCKS = 2
 
 # A backrun lands right behind its victim, so it is safe only if no other pending swap with at
 # least the victim's tip goes through its pools first (PendingBook's crowding check). Pending
-# SwapRouter (V3) swaps are not decoded yet, so a backrun through a V3 pool cannot see them:
-# backruns stay on V2 pairs until they are. Block-triggered cycles (our tip first in the next
-# block, on the state we sized on) use V3 pools freely.
-BACKRUN_THROUGH_V3 = False
+# SwapRouter (V3) swaps are decoded (chain/swap_router_calls.py) and enter that book like
+# Router02 ones, so backruns take V3 pools too (False: V2 pairs only, the old behaviour).
+BACKRUN_THROUGH_V3 = True
 
 
 def gas_estimate(hops: int, v3_hops: int = 0) -> int:
