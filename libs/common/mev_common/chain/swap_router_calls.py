@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mev_common.chain.router_calls import RouterCallError, _calldata
 from mev_common.messages import checksum
 
 EXACT_INPUT_SINGLE = bytes.fromhex("414bf389")
@@ -53,12 +54,10 @@ class SwapRouterSwap:
 
 
 def _hex(data: bytes | str) -> bytes:
-    if isinstance(data, bytes):
-        return data
     try:
-        return bytes.fromhex(data[2:] if data[:2] in ("0x", "0X") else data)
-    except ValueError as error:
-        raise SwapRouterCallError(f"calldata is not hex: {error}") from error
+        return _calldata(data)
+    except RouterCallError as error:
+        raise SwapRouterCallError(str(error)) from error
 
 
 def _word(raw: bytes, at: int) -> int:
