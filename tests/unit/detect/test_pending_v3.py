@@ -5,7 +5,9 @@ tests/integration/test_backrun_v3.py's."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from eth_abi import encode
@@ -13,7 +15,7 @@ from eth_utils import to_checksum_address
 from mev_common.amm.swap_router import apply_swap_router, pool_key
 from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import MAX_SQRT_RATIO
-from mev_common.chain.contracts import V3Dex
+from mev_common.chain.contracts import V3Dex, load_contracts, read_deployment
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
 from mev_common.chain.swap_router_calls import (
     EXACT_INPUT,
@@ -22,9 +24,11 @@ from mev_common.chain.swap_router_calls import (
     SwapRouterSwap,
 )
 from mev_common.messages import PendingTx
+from mev_common.settings import Settings
 
 from services.detect.pending_v3 import V3Routers
 from tests.unit.detect.test_v3_detect import USDC, WETH, v3_pool
+from tests.unit.submit.gate_world import settings
 
 DAI = to_checksum_address("0x" + "0c" * 20)  # WETH < USDC < DAI
 FACTORY = to_checksum_address("0x" + "fa" * 20)
@@ -152,3 +156,22 @@ def test_decode_follows_configured_routers_only_and_refuses_malformed_calls() ->
     assert r.decode(pending(bytes.fromhex("ac9650d8") + bytes(64))) is None  # multicall
     with pytest.raises(SwapRouterCallError, match="exactInput: params offset"):
         r.decode(pending(EXACT_INPUT + bytes(256)))
+
+
+def test_swap_routers_come_from_the_config_and_the_deployment(tmp_path: Path) -> None:
+    """`v3_dexes[i].router` (a live chain) or the deployment's `swap_router` (devnet) is where
+    ingest forwards pending calls from (ChainContracts.routers, beside the Router02s)."""
+    base = settings().model_dump()
+    base["contracts"]["v3_dexes"] = [{"name": "A", "factory": FACTORY, "router": ROUTER}]
+    contracts = load_contracts(Settings.model_validate(base))
+    assert contracts.v3_dexes == (DEX,)
+    assert contracts.routers == {ROUTER}  # gate_world's V2 dex has no router
+    path = tmp_path / "deployment.json"
+    path.write_text(json.dumps({
+        "chain_id": 1, "executor": {"address": USER}, "weth": WETH, "dexes": [],
+        "v3_dexes": [{"name": "A", "factory": FACTORY, "swap_router": ROUTER.lower()},
+                     {"name": "B", "factory": OTHER_FACTORY}],
+    }))  # fmt: skip
+    deployed = read_deployment(path, 1)
+    assert deployed.v3_dexes == (DEX, V3Dex("B", OTHER_FACTORY))
+    assert deployed.routers == {ROUTER}
