@@ -44,6 +44,7 @@ from services.detect.pending_v3 import V3Routers
 from services.detect.registry import PairView, PoolRegistry, RewindTooDeep, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
+    V2_VICTIMS_V2_CYCLES_ONLY,
     Found,
     SearchStats,
     block_search_cycles,
@@ -89,7 +90,7 @@ class Detector:
         self.deadline_blocks = deny.deadline_blocks
         self.tokens: dict[str, TokenInfo] = {}
         self.index = CycleIndex(())
-        self.backrun_index = self.index  # the cycles a backrun may take (search.BACKRUN_THROUGH_V3)
+        self.backrun_index = self.index  # a V2 victim's backrun cycles (V2_VICTIMS_V2_CYCLES_ONLY)
         self.pair_index: dict[str, dict[tuple[str, str], str]] = {}
         self.head: Block | None = None
         self.loaded = False
@@ -221,7 +222,7 @@ class Detector:
         v2 = self.registry.pools
         self.backrun_index = (
             self.index
-            if BACKRUN_THROUGH_V3
+            if BACKRUN_THROUGH_V3 and not V2_VICTIMS_V2_CYCLES_ONLY
             else self.index.only(lambda c: all(hop.pool in v2 for hop in c.hops))
         )
         by_dex: dict[str, dict[tuple[str, str], str]] = {}
@@ -302,12 +303,9 @@ class Detector:
             applied = self.v3_routers.apply(*v3, self.registry.v3.pools, lands_at)
         else:
             assert dex is not None and swap is not None
+            pairs = PairView(self.pair_index.get(dex.name, {}), self.registry.pools)
             applied = apply_router_swap(
-                swap,
-                PairView(self.pair_index.get(dex.name, {}), self.registry.pools),
-                dex.fee_bps,
-                timestamp=lands_at,
-                weth=self.contracts.weth,
+                swap, pairs, dex.fee_bps, timestamp=lands_at, weth=self.contracts.weth
             )
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
@@ -321,12 +319,13 @@ class Detector:
             return
         # the pools the search reads, in one plain dict (a ChainMap's lookups cost ~1 µs each)
         changed, head_pools, v3_pools = applied.pools, self.registry.pools, self.registry.v3.pools
+        index = self.index if v3 is not None else self.backrun_index
         post: dict[str, V2Pool | V3Pool] = {}
-        for a in self.backrun_index.pools_touching(changed):
+        for a in index.pools_touching(changed):
             if (pool := changed.get(a) or head_pools.get(a) or v3_pools.get(a)) is not None:
                 post[a] = pool
         found = self.search(
-            self.backrun_index.touching(applied.pools),
+            index.touching(applied.pools),
             post,
             self.strategies,
             head.base_fee_per_gas,
