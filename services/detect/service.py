@@ -34,15 +34,18 @@ from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError, decode_router_call
 from mev_common.chain.rpc_pool import RpcPool
+from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_v3 import V3Routers
 from services.detect.registry import PairView, PoolRegistry, RewindTooDeep, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
+    V2_VICTIMS_V2_CYCLES_ONLY,
     Found,
     SearchStats,
     block_search_cycles,
@@ -88,7 +91,7 @@ class Detector:
         self.deadline_blocks = deny.deadline_blocks
         self.tokens: dict[str, TokenInfo] = {}
         self.index = CycleIndex(())
-        self.backrun_index = self.index  # the cycles a backrun may take (search.BACKRUN_THROUGH_V3)
+        self.backrun_index = self.index  # a V2 victim's backrun cycles (V2_VICTIMS_V2_CYCLES_ONLY)
         self.pair_index: dict[str, dict[tuple[str, str], str]] = {}
         self.head: Block | None = None
         self.loaded = False
@@ -101,6 +104,7 @@ class Detector:
         self.published = 0
         self.pending_with_opportunity = 0
         self.dex_by_router = {d.router: d for d in contracts.dexes if d.router}
+        self.v3_routers = V3Routers(contracts.v3_dexes)  # pending SwapRouter swaps
         # labelled children looked up once: `labels()` costs ~10 µs a call on the hot path
         self.processed = metrics.TRANSACTIONS_PROCESSED.labels(stage="detect")
         self.withdrawn_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn")
@@ -141,15 +145,21 @@ class Detector:
         dex = self.dex_by_router.get(tx.to or "")
         try:
             swap = decode_router_call(tx.input, tx.value) if dex is not None else None
-        except RouterCallError:
+            v3 = self.v3_routers.decode(tx) if dex is None else None
+        except (RouterCallError, SwapRouterCallError):
             return
-        if dex is None or swap is None or head is None:
+        if head is None:
             return
-        pairs = self.pair_index.get(dex.name, {})
-        touched = [
-            a for x, y in zip(swap.path, swap.path[1:], strict=False)
-            if (a := pairs.get(pair_key(x, y))) is not None
-        ]  # fmt: skip
+        if v3 is not None:
+            touched = self.v3_routers.touched(*v3)
+        elif dex is not None and swap is not None:
+            pairs = self.pair_index.get(dex.name, {})
+            touched = [
+                a for x, y in zip(swap.path, swap.path[1:], strict=False)
+                if (a := pairs.get(pair_key(x, y))) is not None
+            ]  # fmt: skip
+        else:
+            return
         tip = effective_tip(tx, head.base_fee_per_gas)
         self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
@@ -217,7 +227,7 @@ class Detector:
         v2 = self.registry.pools
         self.backrun_index = (
             self.index
-            if BACKRUN_THROUGH_V3
+            if BACKRUN_THROUGH_V3 and not V2_VICTIMS_V2_CYCLES_ONLY
             else self.index.only(lambda c: all(hop.pool in v2 for hop in c.hops))
         )
         by_dex: dict[str, dict[tuple[str, str], str]] = {}
@@ -225,6 +235,7 @@ class Detector:
             dex = self.registry.dex_of[address]
             by_dex.setdefault(dex, {})[pair_key(pool.token0, pool.token1)] = address
         self.pair_index = by_dex
+        self.v3_routers.reindex(self.registry.v3.pools.values())
 
     # -- triggers ------------------------------------------------------------------------
     async def on_block(self, env: Envelope[Block], live: bool = True) -> None:
@@ -289,18 +300,21 @@ class Detector:
         dex = self.dex_by_router.get(tx.to or "")
         try:
             swap = decode_router_call(tx.input, tx.value) if dex is not None else None
-        except RouterCallError as exc:  # a router swap whose arguments do not decode
+            v3 = self.v3_routers.decode(tx) if dex is None else None
+        except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
             raise Permanent(f"undecodable router call: {exc}") from exc
-        if dex is None or swap is None or head is None or not self.loaded:
+        if (swap is None and v3 is None) or head is None or not self.loaded:
             self.processed.inc()
             return
-        applied = apply_router_swap(
-            swap,
-            PairView(self.pair_index.get(dex.name, {}), self.registry.pools),
-            dex.fee_bps,
-            timestamp=head.timestamp + int(self.rt.settings.chain.block_time_s),
-            weth=self.contracts.weth,
-        )
+        lands_at = head.timestamp + int(self.rt.settings.chain.block_time_s)
+        if v3 is not None:
+            applied = self.v3_routers.apply(*v3, self.registry.v3.pools, lands_at)
+        else:
+            assert dex is not None and swap is not None
+            pairs = PairView(self.pair_index.get(dex.name, {}), self.registry.pools)
+            applied = apply_router_swap(
+                swap, pairs, dex.fee_bps, timestamp=lands_at, weth=self.contracts.weth
+            )
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
         self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
@@ -312,14 +326,14 @@ class Detector:
             self.processed.inc()
             return
         # the pools the search reads, in one plain dict (a ChainMap's lookups cost ~1 µs each)
-        changed, head_pools = applied.pools, self.registry.pools
-        post: dict[str, V2Pool | V3Pool] = {
-            a: changed[a] if a in changed else head_pools[a]
-            for a in self.backrun_index.pools_touching(changed)
-            if a in changed or a in head_pools
-        }
+        changed, head_pools, v3_pools = applied.pools, self.registry.pools, self.registry.v3.pools
+        index = self.index if v3 is not None else self.backrun_index
+        post: dict[str, V2Pool | V3Pool] = {}
+        for a in index.pools_touching(changed):
+            if (pool := changed.get(a) or head_pools.get(a) or v3_pools.get(a)) is not None:
+                post[a] = pool
         found = self.search(
-            self.backrun_index.touching(applied.pools),
+            index.touching(applied.pools),
             post,
             self.strategies,
             head.base_fee_per_gas,

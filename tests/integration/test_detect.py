@@ -241,8 +241,6 @@ async def test_backrun_before_mining_then_block_opportunities_match_chain(
     best_backrun = max(backruns, key=lambda o: o.net_profit_wei)
     best_block = max(in_block, key=lambda o: o.net_profit_wei)
     # the backruns were priced on the victim's effect: the mined block has exactly that state
-    # (backruns stay on V2 pairs, search.BACKRUN_THROUGH_V3, so the best block cycle, which may
-    # run through V3 pools, is not theirs)
     assert await chain.reserves(victim_pair) == post
     assert best_backrun.net_profit_wei > 0
     # the missed-profit gauge: the best cycle the block left, net of gas, as published

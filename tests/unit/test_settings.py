@@ -128,6 +128,27 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ],
     ),
     (
+        "V3 router not an address",
+        lambda c: c["contracts"].update(
+            v3_dexes=[{"name": "v3", "factory": FACTORY, "router": "x"}]
+        ),
+        [
+            "contracts.v3_dexes[0].router: got 'x'; expected a 20-byte hex address (0x + 40 hex "
+            "digits)"
+        ],
+    ),
+    (
+        "V3 router is the factory",
+        lambda c: c["contracts"].update(
+            v3_dexes=[{"name": "v3", "factory": FACTORY, "router": FACTORY}]
+        ),
+        [
+            f"contracts.v3_dexes[0].router: got '{FACTORY}'; expected the DEX's SwapRouter "
+            "address, not its factory or the zero address (leave router out to backrun no "
+            "pending swap of this DEX)"
+        ],
+    ),
+    (
         "live chain without dexes",
         lambda c: c.update(contracts={"executor": FACTORY}),
         [

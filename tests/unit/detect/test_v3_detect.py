@@ -153,10 +153,12 @@ def test_only_factories_the_executor_allowlists() -> None:
     assert allowlisted([a, b], RuntimeError("execution reverted")) == []
 
 
-def test_backruns_stay_off_v3_pools() -> None:
-    """Pending SwapRouter swaps are not decoded, so a backrun cannot know who else goes first
-    through a V3 pool: on a victim's post-state, only V2-only cycles are backrun candidates."""
+def test_backruns_take_v3_pools() -> None:
+    """Pending SwapRouter swaps are decoded and enter the pending book, so a backrun knows who
+    else goes first through a V3 pool: mixed cycles are backrun candidates like V2 ones."""
     pools: dict[str, V2Pool | V3Pool] = {V3: v3_pool(), V2: v2_pair(1.03)}
     cycles = find_cycles(pools.values(), [WETH])
-    assert search(cycles, pools, strategies(), base_fee=10**9, backrun=True) == []
-    assert len(search(cycles, pools, strategies(), base_fee=10**9)) == 1
+    (backrun,) = search(cycles, pools, strategies(), base_fee=10**9, backrun=True)
+    (block,) = search(cycles, pools, strategies(), base_fee=10**9)
+    assert backrun.strategy == "backrun" and backrun.cycle == block.cycle
+    assert backrun.trade == block.trade

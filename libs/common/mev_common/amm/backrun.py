@@ -25,6 +25,7 @@ from mev_common.amm.v2 import (
     k_holds,
     pair_key,
 )
+from mev_common.amm.v3 import V3Pool
 
 if TYPE_CHECKING:
     from mev_common.chain.router_calls import RouterSwap
@@ -34,7 +35,7 @@ class AppliedSwap(NamedTuple):
     """The victim's amounts ([input, out of each hop]) and every pool it touched, after."""
 
     amounts: tuple[int, ...]
-    pools: dict[str, V2Pool]
+    pools: Mapping[str, V2Pool | V3Pool]  # V2 pairs after a Router02 swap, V3 after SwapRouter
 
 
 def apply_router_swap(

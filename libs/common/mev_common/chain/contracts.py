@@ -38,6 +38,7 @@ class V3Dex:
     name: str
     factory: str
     init_code_hash: str = UNISWAP_V3_INIT_CODE_HASH
+    router: str | None = None  # its SwapRouter: ingest forwards pending calls to it to detect
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class ChainContracts:
 
     @property
     def routers(self) -> frozenset[str]:
-        return frozenset(d.router for d in self.dexes if d.router)
+        """Router02s and SwapRouters: where the pending swaps a backrun follows are sent."""
+        v3 = (d.router for d in self.v3_dexes if d.router)
+        return frozenset(d.router for d in self.dexes if d.router).union(v3)
 
     def dex_by_factory(self, factory: str) -> Dex | None:
         return next((d for d in self.dexes if d.factory == factory), None)
@@ -83,7 +86,9 @@ def load_contracts(settings: Settings) -> ChainContracts:
             dexes=tuple(
                 Dex(d.name, d.factory, d.router, d.fee_bps, d.init_code_hash) for d in cfg.dexes
             ),
-            v3_dexes=tuple(V3Dex(d.name, d.factory, d.init_code_hash) for d in cfg.v3_dexes),
+            v3_dexes=tuple(
+                V3Dex(d.name, d.factory, d.init_code_hash, d.router) for d in cfg.v3_dexes
+            ),
         )
     return read_deployment(Path(cfg.deployment_file), settings.chain.chain_id)
 
@@ -129,6 +134,7 @@ def read_deployment(path: Path, chain_id: int) -> ChainContracts:
                     d["name"],
                     cs(d["factory"]),
                     str(d.get("init_code_hash") or UNISWAP_V3_INIT_CODE_HASH).lower(),
+                    cs(d["swap_router"]) if d.get("swap_router") else None,
                 )
                 for d in data.get("v3_dexes", [])
             ),

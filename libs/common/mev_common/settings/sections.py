@@ -330,6 +330,18 @@ class V3DexSettings(Section):
     factory: Address
     # keccak of the pool creation code (POOL_INIT_CODE_HASH): Uniswap V3's unless forked
     init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V3_INIT_CODE_HASH
+    # its SwapRouter: pending exactInputSingle/exactInput calls to it are backrun candidates
+    router: Address | None = None
+
+    @model_validator(mode="after")
+    def _router(self) -> V3DexSettings:
+        if self.router is not None and self.router in (self.factory, ZERO_ADDRESS):
+            raise problem(
+                ("router",), self.router,
+                "the DEX's SwapRouter address, not its factory or the zero address (leave "
+                "router out to backrun no pending swap of this DEX)",
+            )  # fmt: skip
+        return self
 
 
 class ContractsSettings(Section):
