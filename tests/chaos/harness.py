@@ -39,6 +39,10 @@ def landed_since(ledger: Path, since_unix: float) -> int:
             "WHERE t.kind = 'trade' AND o.status = 'included' AND t.created_at >= ?",
             (since_unix,),
         ).fetchone()
+    except sqlite3.OperationalError as exc:  # submit opened the file, tables not yet made
+        if "no such table" not in str(exc):
+            raise
+        return 0
     finally:
         db.close()
     return int(row[0])

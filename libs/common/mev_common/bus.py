@@ -230,6 +230,7 @@ class Bus:
         self.generation += 1
         event, self._redeclared = self._redeclared, asyncio.Event()
         event.set()
+        self._wake_retries()  # a reader pausing for a re-declare or an election resumes now
         log.info("nats state re-declared", extra={"fields": {"generation": self.generation}})
 
     async def wait_generation(self, seen: int, stop: asyncio.Event | None = None) -> None:
