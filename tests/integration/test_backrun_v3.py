@@ -26,14 +26,12 @@ from mev_common.chain.contracts import read_deployment
 from mev_common.chain.swap_router_calls import EXACT_INPUT, EXACT_INPUT_SINGLE
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from mev_common.messages import PendingTx
-from web3 import Web3
 
 from services.detect.pending_v3 import V3Routers
 from services.detect.search import search, to_opportunity
-from tests.integration.devnet.conftest import CHAIN_ID, SEED, Devnet
+from tests.integration.devnet.conftest import CHAIN_ID, Devnet, devnet_at, reverted_after
 from tests.integration.devnet.v3_routes import v3_spec
 from tests.integration.test_simulate_v3 import warm_simulator
-from tests.support.devnet_state import deployed_anvil
 
 GWEI = 10**9
 SINGLE = "(address,address,uint24,address,uint256,uint256,uint256,uint160)"
@@ -47,22 +45,15 @@ VICTIMS = {  # (dex, symbols along the path, fees, amount in whole tokens)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devnet, Path]]:
     base = tmp_path_factory.mktemp("backrun-v3")
-    node, deployment = deployed_anvil(
-        base, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json"
-    )
-    try:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        yield Devnet(node, w3, deployment, base / "bot.key", base / "deployment.json"), base
-    finally:
-        node.stop()
+    with devnet_at(base) as devnet:
+        yield devnet, base
 
 
 @pytest.fixture
 def devnet(world: tuple[Devnet, Path]) -> Iterator[Devnet]:
-    snapshot = world[0].rpc("evm_snapshot", [])
-    yield world[0]
-    world[0].rpc("evm_setAutomine", [True])
-    assert world[0].rpc("evm_revert", [snapshot]) is True
+    with reverted_after(world[0]) as devnet:
+        yield devnet
+        devnet.rpc("evm_setAutomine", [True])
 
 
 def chain_pools(devnet: Devnet, block: int) -> dict[str, V2Pool | V3Pool]:

@@ -21,7 +21,6 @@ from mev_common.chain.contracts import read_deployment
 from mev_common.messages import Block, Log, Opportunity, block_from_rpc
 from mev_common.settings import Settings, load_settings
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
-from web3 import Web3
 
 from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
 from services.simulate.engine import balance_of, read_slots_at
@@ -30,9 +29,8 @@ from services.simulate.simulator import Simulator
 from services.simulate.warm import WarmEvm
 from services.submit.decide import ChainHead, Policy, SendPlan, decide
 from services.submit.limits import Spend
-from tests.integration.devnet.conftest import CHAIN_ID, SEED, Devnet
+from tests.integration.devnet.conftest import CHAIN_ID, Devnet, devnet_at, reverted_after
 from tests.integration.devnet.v3_routes import Leg, expected_outputs, v2_spec, v3_spec
-from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import write_config
 
 WETH = 10**18
@@ -49,22 +47,15 @@ ROUTES = {  # (legs, amount in): profitable on the devnet's seed-1 prices
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devnet, Path]]:
     base = tmp_path_factory.mktemp("simulate-v3")
-    node, deployment = deployed_anvil(
-        base, CHAIN_ID, SEED, base / "bot.key", base / "deployment.json"
-    )
-    try:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        yield Devnet(node, w3, deployment, base / "bot.key", base / "deployment.json"), base
-    finally:
-        node.stop()
+    with devnet_at(base) as devnet:
+        yield devnet, base
 
 
 @pytest.fixture
 def devnet(world: tuple[Devnet, Path]) -> Iterator[Devnet]:
     """Each test starts from the deployed state (its trade takes the opportunity)."""
-    snapshot = world[0].rpc("evm_snapshot", [])
-    yield world[0]
-    assert world[0].rpc("evm_revert", [snapshot]) is True
+    with reverted_after(world[0]) as devnet:
+        yield devnet
 
 
 def head_block(devnet: Devnet) -> Block:

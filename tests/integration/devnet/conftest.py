@@ -7,6 +7,7 @@ The node automines (each transaction its own block) so tests take milliseconds p
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,20 +109,33 @@ def custom_error(data: bytes, signature: str) -> tuple[Any, ...]:
     return tuple(decode(types, data[4:]))
 
 
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    data_dir = tmp_path_factory.mktemp("devnet")
-    key_path, out = data_dir / "keys/devnet.key", data_dir / "deployment.json"
-    node, deployment = deployed_anvil(data_dir, CHAIN_ID, SEED, key_path, out)
+@contextlib.contextmanager
+def devnet_at(base: Path, key_path: Path | None = None) -> Iterator[Devnet]:
+    """A deployed devnet of its own under `base`, stopped on exit (a module's fixture)."""
+    key_path, out = key_path or base / "bot.key", base / "deployment.json"
+    node, deployment = deployed_anvil(base, CHAIN_ID, SEED, key_path, out)
     try:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        yield Devnet(node, w3, deployment, key_path, out)
+        yield Devnet(node, Web3(Web3.HTTPProvider(node.rpc_url)), deployment, key_path, out)
     finally:
         node.stop()
 
 
+@contextlib.contextmanager
+def reverted_after(devnet: Devnet) -> Iterator[Devnet]:
+    """`devnet` back at its state of now on exit: each test starts from the deployed state."""
+    snapshot = devnet.rpc("evm_snapshot", [])
+    yield devnet
+    assert devnet.rpc("evm_revert", [snapshot]) is True
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    data_dir = tmp_path_factory.mktemp("devnet")
+    with devnet_at(data_dir, data_dir / "keys/devnet.key") as world:
+        yield world
+
+
 @pytest.fixture
 def chain_snapshot(devnet: Devnet) -> Iterator[None]:
-    snapshot = devnet.rpc("evm_snapshot", [])
-    yield
-    assert devnet.rpc("evm_revert", [snapshot]) is True
+    with reverted_after(devnet):
+        yield
