@@ -35,7 +35,7 @@ from pyrevm import EVM
 from bench.bundle import DevnetBundle, build_bundle
 from bench.results import Row, ScenarioResult
 from bench.stack import CHAIN_ID, Stack, devnet_stack
-from bench.stats import RunStats, ratio, run_stats, summarize
+from bench.stats import RunStats, Summary, ratio, run_stats, summarize
 
 KEY = "simulation"
 TITLE = "Simulation latency: one executor bundle"
@@ -136,31 +136,34 @@ def _measure(stack: Stack, tiny: bool) -> ScenarioResult:
         Row("pyrevm warm/cold", "ms", s["pyrevm warm call"], "pyrevm cold",
             s["pyrevm cold call"], ratio(s["pyrevm cold call"].p50, s["pyrevm warm call"].p50),
             "cold/warm", f"{warm_n} warm, {cold_n} cold calls × {runs} runs"),
-        Row("block → first simulation, warm EVM patched (after)", "ms",
-            s["first sim after a block: warm"], "refork per block (before)",
-            s["first sim after a block: refork"],
-            ratio(s["first sim after a block: refork"].p95, s["first sim after a block: warm"].p95),
-            "before p95/after p95",
-            f"exact samples: n={len(after)} after, n={len(before)} before, same {blocks_n} blocks;"
-            f" results equal on every block"),
-        Row("V3 block → first simulation through the pool, block diff + sim (after)", "ms",
-            s["first V3 sim after a V3 block: diff"], "refork (before)",
-            s["first V3 sim after a V3 block: refork"],
-            ratio(s["first V3 sim after a V3 block: refork"].p95,
-                  s["first V3 sim after a V3 block: diff"].p95),
-            "before p95/after p95",
-            f"exact samples: n={len(after_v3)} after, n={len(before_v3)} before, same {blocks_n}"
-            " blocks, each a user V3 swap; results equal on every block, 0 reforks after"),
-        Row("V3 block → simulation alone, once the diff is in (after)", "ms",
-            s["first V3 sim after a V3 block: run"], "refork (before)",
-            s["first V3 sim after a V3 block: refork"],
-            ratio(s["first V3 sim after a V3 block: refork"].p95,
-                  s["first V3 sim after a V3 block: run"].p95),
-            "before p95/after p95",
-            f"n={len(runs_v3)}: the row above less the diff's trace call and application"
-            " (made off the hot path as the block arrives)"),
+        _vs_refork(s, "block → first simulation, warm EVM patched (after)",
+                   "first sim after a block: warm", "first sim after a block: refork",
+                   f"exact samples: n={len(after)} after, n={len(before)} before, same {blocks_n}"
+                   " blocks; results equal on every block", "refork per block (before)"),
+        _vs_refork(s, "V3 block → first simulation through the pool, block diff + sim (after)",
+                   "first V3 sim after a V3 block: diff", "first V3 sim after a V3 block: refork",
+                   f"exact samples: n={len(after_v3)} after, n={len(before_v3)} before, same"
+                   f" {blocks_n} blocks, each a user V3 swap; results equal on every block,"
+                   " 0 reforks after"),
+        _vs_refork(s, "V3 block → simulation alone, once the diff is in (after)",
+                   "first V3 sim after a V3 block: run", "first V3 sim after a V3 block: refork",
+                   f"n={len(runs_v3)}: the row above less the diff's trace call and application"
+                   " (made off the hot path as the block arrives)"),
     ]  # fmt: skip
     return result
+
+
+def _vs_refork(
+    s: dict[str, Summary],
+    label: str,
+    after: str,
+    before: str,
+    note: str,
+    baseline: str = "refork (before)",
+) -> Row:
+    """A warm-after vs refork-before row, judged on p95."""
+    return Row(label, "ms", s[after], baseline, s[before], ratio(s[before].p95, s[after].p95),
+               "before p95/after p95", note)  # fmt: skip
 
 
 def _across_blocks(
