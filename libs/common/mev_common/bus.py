@@ -27,7 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import PubAck, StreamConfig
+from nats.js.api import PubAck
 from pydantic import BaseModel
 
 from mev_common import metrics
@@ -50,6 +50,7 @@ from mev_common.messages import (
     encode,
 )
 from mev_common.pubacks import PubAcks
+from mev_common.stream_decl import ensure_streams
 from mev_common.subjects import (
     HEADER_ERROR,
     HEADER_MSG_ID,
@@ -239,18 +240,8 @@ class Bus:
             await wait_any(self._redeclared, *([stop] if stop is not None else []))
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
-        """Create or update every stream: idempotent, safe for every replica to call at start.
-        A stream that exists as specified is only read: with bus permissions on, services may
-        not create or change streams (the operator declares them, see nats_auth)."""
-        for spec in specs:
-            cfg = spec.config()
-            try:
-                have = (await self.js.stream_info(spec.name)).config
-            except nats.js.errors.NotFoundError:
-                await self.js.add_stream(cfg)
-                continue
-            if _stream_differs(have, cfg):
-                await self.js.update_stream(cfg)
+        """Create or update every stream (stream_decl.ensure_streams)."""
+        await ensure_streams(self.js, specs)
 
     async def publish(
         self,
@@ -383,11 +374,6 @@ class Bus:
         if not self.nc.is_closed:
             with contextlib.suppress(Exception):  # the broker may already be gone
                 await self.nc.close()
-
-
-def _stream_differs(have: StreamConfig, want: StreamConfig) -> bool:
-    fields = ("subjects", "max_age", "max_msgs", "discard", "duplicate_window", "storage")
-    return any(getattr(have, f) != getattr(want, f) for f in fields)
 
 
 def _subject_kind(subject: str) -> str:
