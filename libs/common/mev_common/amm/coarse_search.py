@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import gcd
 
+from mev_common.amm.last_step import LastStep
 from mev_common.amm.legs import (
     LEAST_INPUT_PROBES,
     Leg,
@@ -76,6 +77,7 @@ class LocalHop:
         limit = min(pool.ticks) if down else max(pool.ticks)
         target = max(target, limit) if down else min(target, limit)
         self.sqrt_target = get_sqrt_ratio_at_tick(target)
+        self.step = LastStep(sqrt_p, self.sqrt_target, liquidity, pool.fee, down)
         self.period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
         g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
         r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
@@ -93,6 +95,9 @@ class LocalHop:
         rest = amount - self.offset
         if rest <= 0:
             return leg_out(leg, amount)
+        fast = self.step.out(rest)
+        if fast is not None:
+            return self.out_before + fast
         less_fee = rest * (V3_FEE_DENOMINATOR - self.fee) // V3_FEE_DENOMINATOR
         sqrt_p, liquidity = self.sqrt_p, self.liquidity
         try:
@@ -121,6 +126,9 @@ class LocalHop:
         rest = amount_out - self.out_before
         if rest <= 0:
             return leg_least_input(leg, amount_out)
+        fast = self.step.least_in(rest)
+        if fast is not None:
+            return self.offset + fast
         sqrt_next, paid, _, fee = compute_swap_step(
             self.sqrt_p, self.sqrt_target, self.liquidity, -rest, self.fee
         )
@@ -177,14 +185,19 @@ def coarse_middle_search(
         middle, last = later
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
+    priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
 
     def value(u: int) -> int | None:
         nonlocal evals
-        evals += 1
+        evals += 1  # counted even when remembered: the budget, so the walk, stays the same
+        if u in priced:
+            return priced[u]
         x = first.least_in(u)
-        if x is None or (max_input is not None and x > max_input):
-            return None
-        return last.out(middle.out(u)) - x
+        got = None
+        if x is not None and (max_input is None or x <= max_input):
+            got = last.out(middle.out(u)) - x
+        priced[u] = got
+        return got
 
     period = middle.period if middle.v3 else 1
     u0 = u_c if period == 1 else middle.offset + (u_c - middle.offset) // period * period
