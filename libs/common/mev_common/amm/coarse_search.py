@@ -27,12 +27,13 @@ from mev_common.amm.legs import (
     LEAST_INPUT_PROBES,
     Leg,
     V3Leg,
-    last_step_start,
+    last_step_state,
     leg_least_input,
     leg_out,
 )
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3 import SwapResult
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     V3MathError,
@@ -55,7 +56,8 @@ SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotien
 class LocalHop:
     """One hop's exact output (and least input) for amounts near `around`."""
 
-    def __init__(self, leg: Leg, around: int) -> None:
+    def __init__(self, leg: Leg, around: int, swapped: SwapResult | None = None) -> None:
+        """`swapped`: the pool's swap of `around`, if the caller ran it (path_swaps)."""
         self.leg = leg
         self.v3 = isinstance(leg, V3Leg)
         if not isinstance(leg, V3Leg):
@@ -66,10 +68,9 @@ class LocalHop:
             return
         pool, down = leg.pool, leg.zero_for_one
         self.fee, self.down = pool.fee, down
-        self.offset = last_step_start(leg, around)
+        self.offset, before = last_step_state(leg, around, swapped)
         self.out_before, sqrt_p, tick, liquidity = 0, pool.sqrt_price_x96, pool.tick, pool.liquidity
-        if self.offset > 0:
-            before = pool.swap(down, self.offset)
+        if before is not None:  # the pool's swap of exactly `offset`
             self.out_before = -(before.amount1 if down else before.amount0)
             sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
         self.sqrt_p, self.liquidity = sqrt_p, liquidity
@@ -84,6 +85,13 @@ class LocalHop:
         r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
         spent = g * max(0, around - self.offset)
         self.rate = g * r_in * r_out / (r_in + spent) ** 2
+
+    def offset_at(self, amount: int) -> int | None:
+        """last_step_start(leg, amount) when a V3 swap of `amount` ends inside this hop's last
+        step (then the steps before it are this hop's); None when unsure."""
+        if not self.v3 or amount <= self.offset or self.step.out(amount - self.offset) is None:
+            return None
+        return self.offset
 
     def out(self, amount: int) -> int:
         """The hop's exact output for `amount` (leg_out's), by its last step when it can."""

@@ -42,9 +42,11 @@ from mev_common.amm.legs import (
     leg_out,
     path_amounts,
     path_least_input,
+    path_swaps,
 )
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     MAX_TICK,
@@ -159,6 +161,32 @@ class _Piece:
             self.cap = max(0, self.cap - amount)
         return got
 
+    def clone(self) -> _Piece:
+        copy = _Piece.__new__(_Piece)
+        for name in _Piece.__slots__:
+            if hasattr(self, name):
+                setattr(copy, name, getattr(self, name))
+        return copy  # `ticks` shared: never changed after __init__
+
+
+# A pool's first piece per direction, kept across the cycles of a search (a block's search sizes
+# hundreds of cycles through one V3 pool): pools are immutable, so the same object is the same
+# state; the entry holds the pool, so its id is not reused while cached.
+_FIRST_PIECES: dict[tuple[int, bool], tuple[V3Pool, _Piece]] = {}
+FIRST_PIECES_KEPT = 4_096
+
+
+def _first_piece(leg: Leg) -> _Piece:
+    if not isinstance(leg, V3Leg):
+        return _Piece(leg)
+    key = (id(leg.pool), leg.zero_for_one)
+    hit = _FIRST_PIECES.get(key)
+    if hit is None or hit[0] is not leg.pool:
+        if len(_FIRST_PIECES) >= FIRST_PIECES_KEPT:
+            _FIRST_PIECES.clear()
+        hit = _FIRST_PIECES[key] = (leg.pool, _Piece(leg))
+    return hit[1].clone()
+
 
 def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
     a_acc, b_acc, c_acc = 1, 1, 0
@@ -172,7 +200,7 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
     """(input, unrounded profit) at the optimum of the path's unrounded curve, range by range;
     (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
     virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
-    pieces = [_Piece(leg) for leg in legs]
+    pieces = [_first_piece(leg) for leg in legs]
     x0 = out0 = 0
     for _ in range(MAX_PIECES):
         big_a, big_b, big_c = _compose(pieces)
@@ -239,7 +267,7 @@ def size_mixed(
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
 
-    amounts = path_amounts(x_c, legs)
+    amounts, swaps = path_swaps(x_c, legs)
     if amounts[-1] <= 0:
         # the optimum sits at a pool's last range end, where rounding can tip the input past
         # what the pool takes: the largest input every hop takes whole (bisection, rare)
@@ -249,8 +277,8 @@ def size_mixed(
             low, high = (mid, high) if path_amounts(mid, legs)[-1] > 0 else (low, mid)
         if low <= 0:
             return None
-        x_c, amounts = low, path_amounts(low, legs)
-    local.extend(LocalHop(leg, around) for leg, around in zip(legs, amounts, strict=False))
+        x_c, (amounts, swaps) = low, path_swaps(low, legs)
+    local.extend(map(LocalHop, legs, amounts, swaps))
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
     for hop in reversed(local):
         if tight is not None:
@@ -285,7 +313,7 @@ def size_mixed(
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
         # the inputs its fee floor leaves whole (its other roundings are far finer); the one
         # just below is enough (the curve is flat over a period: make_cases(8), 387 cycles)
-        for x in _fee_aligned(legs[0], best[1])[:1]:
+        for x in _fee_aligned(legs[0], best[1], local[0].offset_at(best[1]))[:1]:
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
