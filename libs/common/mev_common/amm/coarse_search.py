@@ -12,9 +12,12 @@ nothing (u steps of its fee period from an aligned u), by greedy jumps whose len
 that bring a rotation closer to 0), doubled while it gains, each measured on the exact hops;
 then with moves straight to the fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit,
 so when two ramp against each other no short jump gains: make_cases(8) had such cycles); then
-unit by unit. At most MAX_EVALS prices (~4 µs each), so detect's hot path stays bounded.
+unit by unit. At most MAX_EVALS prices (~3 µs each: last_step.py), so detect's hot path stays
+bounded; a u priced once is remembered (the climb revisits u), still counted against the budget
+so the walk, hence the answer, is the same as without the memory.
 `LocalHop` prices a hop near one input by the last step of its swap alone (every step before
-ends at a fixed tick, so its amounts are fixed): a few µs, and the pool's exact integer output.
+ends at a fixed tick, so its amounts are fixed): under a µs (last_step.LastStep), and the pool's
+exact integer output.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from mev_common.amm.v3_math import (
     get_sqrt_ratio_at_tick,
 )
 
-MAX_EVALS = 96  # exact prices at most (~4 µs each)
+MAX_EVALS = 96  # exact prices at most (~3 µs each)
 JUMP_EVALS = 36  # of which for the jumps alone
 POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input

@@ -23,7 +23,10 @@ first middle amount to where they waste least. Measured against degenbot 0.3.0 i
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
 The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
 are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
-fixed ticks), the pools' exact outputs at a fraction of a full swap's cost.
+fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. Each V3 hop's swap at
+the optimum is run once (path_swaps) and reused for its last step; each pool's first range piece
+is kept across the cycles of a search (_first_piece). Where the time goes: a 3-pool cycle through
+two coarse tokens spends ~3/4 of it in coarse_middle_search (~50 exact prices of ~3 µs each).
 """
 
 from __future__ import annotations
@@ -162,11 +165,11 @@ class _Piece:
         return got
 
     def clone(self) -> _Piece:
+        """A copy of a V3 hop's piece (every slot set); `ticks` shared: never changed."""
         copy = _Piece.__new__(_Piece)
         for name in _Piece.__slots__:
-            if hasattr(self, name):
-                setattr(copy, name, getattr(self, name))
-        return copy  # `ticks` shared: never changed after __init__
+            setattr(copy, name, getattr(self, name))
+        return copy
 
 
 # A pool's first piece per direction, kept across the cycles of a search (a block's search sizes
