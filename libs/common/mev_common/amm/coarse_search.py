@@ -33,6 +33,7 @@ from mev_common.amm.legs import (
     last_step_state,
     leg_least_input,
     leg_out,
+    leg_swap,
 )
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
@@ -59,8 +60,11 @@ SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotien
 class LocalHop:
     """One hop's exact output (and least input) for amounts near `around`."""
 
-    def __init__(self, leg: Leg, around: int, swapped: SwapResult | None = None) -> None:
-        """`swapped`: the pool's swap of `around`, if the caller ran it (path_swaps)."""
+    def __init__(
+        self, leg: Leg, around: int, swapped: SwapResult | None = None, first_step: bool = False
+    ) -> None:
+        """`swapped`: the pool's swap of `around`, if the caller ran it (leg_swap);
+        `first_step`: take the pool's first step as the last (local_path checks it is)."""
         self.leg = leg
         self.v3 = isinstance(leg, V3Leg)
         if not isinstance(leg, V3Leg):
@@ -71,7 +75,7 @@ class LocalHop:
             return
         pool, down = leg.pool, leg.zero_for_one
         self.fee, self.down = pool.fee, down
-        self.offset, before = last_step_state(leg, around, swapped)
+        self.offset, before = (0, None) if first_step else last_step_state(leg, around, swapped)
         self.out_before, sqrt_p, tick, liquidity = 0, pool.sqrt_price_x96, pool.tick, pool.liquidity
         if before is not None:  # the pool's swap of exactly `offset`
             self.out_before = -(before.amount1 if down else before.amount0)
@@ -167,6 +171,31 @@ class LocalHop:
                 return paid
             paid -= 1
         return leg_least_input(self.leg, amount_out)
+
+
+def local_path(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[LocalHop]] | None:
+    """path_amounts and a LocalHop per hop around its amount; None if a hop pays nothing.
+
+    Why: most swaps near an optimum stay in the pool's first step (the continuous walk crosses
+    a range on ~1 cycle in 10), and there the step's own integer math is the pool's output, so
+    the full swap (a bitmap walk, then last_step_state's) runs only for the hops that leave it.
+    """
+    amounts, hops = [amount_in], []
+    for leg in legs:
+        amount, hop = amounts[-1], None
+        if isinstance(leg, V3Leg) and leg.pool.ticks and amount > 0:
+            hop = LocalHop(leg, amount, first_step=True)
+            out = hop.step.out(amount)
+            if out is None:  # it leaves the first step: the pool's whole swap
+                hop = None
+        if hop is None:
+            out, swapped = leg_swap(leg, amount)
+            hop = LocalHop(leg, amount, swapped)
+        if out <= 0:
+            return None
+        amounts.append(out)
+        hops.append(hop)
+    return amounts, hops
 
 
 def _slope_steps(slope: float, limit: int) -> list[int]:

@@ -106,21 +106,12 @@ def _v3_out(leg: V3Leg, amount: int, result: SwapResult | None) -> int:
     return -result.amount0 if result.amount1 == amount else 0
 
 
-def path_swaps(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[SwapResult | None]]:
-    """path_amounts, and each V3 hop's swap (None for a V2 hop): for last_step_state, which
-    would otherwise run the same swap again."""
-    amounts, swaps = [amount_in], []
-    for leg in legs:
-        amount, result = amounts[-1], None
-        if isinstance(leg, V3Leg) and amount > 0:
-            result = _swap(leg, amount)
-            amounts.append(_v3_out(leg, amount, result))
-        else:
-            amounts.append(leg_out(leg, amount))
-        swaps.append(result)
-        if amounts[-1] <= 0:
-            break
-    return amounts, swaps
+def leg_swap(leg: Leg, amount: int) -> tuple[int, SwapResult | None]:
+    """leg_out's answer and, for a V3 hop, the pool's swap behind it (None for a V2 hop)."""
+    if isinstance(leg, V3Leg) and amount > 0:
+        result = _swap(leg, amount)
+        return _v3_out(leg, amount, result), result
+    return leg_out(leg, amount), None
 
 
 def path_amounts(amount_in: int, legs: Sequence[Leg]) -> list[int]:

@@ -23,10 +23,11 @@ first middle amount to where they waste least. Measured against degenbot 0.3.0 i
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
 The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
 are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
-fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. Each V3 hop's swap at
-the optimum is run once (path_swaps) and reused for its last step; each pool's first range piece
-is kept across the cycles of a search (_first_piece). Where the time goes: a 3-pool cycle through
-two coarse tokens spends ~3/4 of it in coarse_middle_search (~50 exact prices of ~3 µs each).
+fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. A V3 hop that stays
+in its first step at the optimum runs no swap at all (local_path), one that leaves it runs one,
+reused for its last step; each pool's first range piece is kept across the cycles of a search
+(_first_piece). Where the time goes: a 3-pool cycle through two coarse tokens spends ~3/4 of it
+in coarse_middle_search (~50 exact prices of ~3 µs each).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from math import gcd, isqrt
 
-from mev_common.amm.coarse_search import LocalHop, coarse_middle_search
+from mev_common.amm.coarse_search import coarse_middle_search, local_path
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -45,7 +46,6 @@ from mev_common.amm.legs import (
     leg_out,
     path_amounts,
     path_least_input,
-    path_swaps,
 )
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
@@ -257,8 +257,6 @@ def size_mixed(
         return None
     best: tuple[int, int] | None = None  # (profit, input)
 
-    local: list[LocalHop] = []  # each hop priced near the optimum by its last step alone
-
     def consider(x: int | None) -> None:
         nonlocal best
         if x is None or x <= 0 or (max_input is not None and x > max_input):
@@ -270,8 +268,8 @@ def size_mixed(
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
 
-    amounts, swaps = path_swaps(x_c, legs)
-    if amounts[-1] <= 0:
+    path = local_path(x_c, legs)
+    if path is None:
         # the optimum sits at a pool's last range end, where rounding can tip the input past
         # what the pool takes: the largest input every hop takes whole (bisection, rare)
         low, high = 0, x_c
@@ -280,8 +278,9 @@ def size_mixed(
             low, high = (mid, high) if path_amounts(mid, legs)[-1] > 0 else (low, mid)
         if low <= 0:
             return None
-        x_c, (amounts, swaps) = low, path_swaps(low, legs)
-    local.extend(map(LocalHop, legs, amounts, swaps))
+        x_c, path = low, local_path(low, legs)
+        assert path is not None  # every hop takes `low` whole
+    amounts, local = path
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
     for hop in reversed(local):
         if tight is not None:
