@@ -182,13 +182,11 @@ def local_path(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[Loc
     """
     amounts, hops = [amount_in], []
     for leg in legs:
-        amount, hop = amounts[-1], None
+        amount, hop, out = amounts[-1], None, None
         if isinstance(leg, V3Leg) and leg.pool.ticks and amount > 0:
             hop = LocalHop(leg, amount, first_step=True)
             out = hop.step.out(amount)
-            if out is None:  # it leaves the first step: the pool's whole swap
-                hop = None
-        if hop is None:
+        if hop is None or out is None:  # a V2 hop, or it leaves the first step: the whole swap
             out, swapped = leg_swap(leg, amount)
             hop = LocalHop(leg, amount, swapped)
         if out <= 0:
