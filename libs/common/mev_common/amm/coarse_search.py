@@ -223,6 +223,7 @@ def coarse_middle_search(
         middle, last = later
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
+    first_least_in, middle_out, last_out = first.least_in, middle.out, last.out
     priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
 
     def value(u: int) -> int | None:
@@ -230,10 +231,10 @@ def coarse_middle_search(
         evals += 1  # counted even when remembered: the budget, so the walk, stays the same
         if u in priced:
             return priced[u]
-        x = first.least_in(u)
+        x = first_least_in(u)
         got = None
         if x is not None and (max_input is None or x <= max_input):
-            got = last.out(middle.out(u)) - x
+            got = last_out(middle_out(u)) - x
         priced[u] = got
         return got
 
