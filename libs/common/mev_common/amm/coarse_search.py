@@ -12,9 +12,12 @@ nothing (u steps of its fee period from an aligned u), by greedy jumps whose len
 that bring a rotation closer to 0), doubled while it gains, each measured on the exact hops;
 then with moves straight to the fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit,
 so when two ramp against each other no short jump gains: make_cases(8) had such cycles); then
-unit by unit. At most MAX_EVALS prices (~4 µs each), so detect's hot path stays bounded.
+unit by unit. At most MAX_EVALS prices (~3 µs each: last_step.py), so detect's hot path stays
+bounded; a u priced once is remembered (the climb revisits u), still counted against the budget
+so the walk, hence the answer, is the same as without the memory.
 `LocalHop` prices a hop near one input by the last step of its swap alone (every step before
-ends at a fixed tick, so its amounts are fixed): a few µs, and the pool's exact integer output.
+ends at a fixed tick, so its amounts are fixed): under a µs (last_step.LastStep), and the pool's
+exact integer output.
 """
 
 from __future__ import annotations
@@ -22,16 +25,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import gcd
 
+from mev_common.amm.last_step import LastStep
 from mev_common.amm.legs import (
     LEAST_INPUT_PROBES,
     Leg,
     V3Leg,
-    last_step_start,
+    last_step_state,
     leg_least_input,
     leg_out,
+    leg_swap,
 )
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3 import SwapResult
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     V3MathError,
@@ -43,7 +49,7 @@ from mev_common.amm.v3_math import (
     get_sqrt_ratio_at_tick,
 )
 
-MAX_EVALS = 96  # exact prices at most (~4 µs each)
+MAX_EVALS = 96  # exact prices at most (~3 µs each)
 JUMP_EVALS = 36  # of which for the jumps alone
 POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
@@ -54,7 +60,11 @@ SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotien
 class LocalHop:
     """One hop's exact output (and least input) for amounts near `around`."""
 
-    def __init__(self, leg: Leg, around: int) -> None:
+    def __init__(
+        self, leg: Leg, around: int, swapped: SwapResult | None = None, first_step: bool = False
+    ) -> None:
+        """`swapped`: the pool's swap of `around`, if the caller ran it (leg_swap);
+        `first_step`: take the pool's first step as the last (local_path checks it is)."""
         self.leg = leg
         self.v3 = isinstance(leg, V3Leg)
         if not isinstance(leg, V3Leg):
@@ -65,10 +75,9 @@ class LocalHop:
             return
         pool, down = leg.pool, leg.zero_for_one
         self.fee, self.down = pool.fee, down
-        self.offset = last_step_start(leg, around)
+        self.offset, before = (0, None) if first_step else last_step_state(leg, around, swapped)
         self.out_before, sqrt_p, tick, liquidity = 0, pool.sqrt_price_x96, pool.tick, pool.liquidity
-        if self.offset > 0:
-            before = pool.swap(down, self.offset)
+        if before is not None:  # the pool's swap of exactly `offset`
             self.out_before = -(before.amount1 if down else before.amount0)
             sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
         self.sqrt_p, self.liquidity = sqrt_p, liquidity
@@ -76,12 +85,20 @@ class LocalHop:
         limit = min(pool.ticks) if down else max(pool.ticks)
         target = max(target, limit) if down else min(target, limit)
         self.sqrt_target = get_sqrt_ratio_at_tick(target)
+        self.step = LastStep(sqrt_p, self.sqrt_target, liquidity, pool.fee, down)
         self.period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
         g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
         r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
         r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
         spent = g * max(0, around - self.offset)
         self.rate = g * r_in * r_out / (r_in + spent) ** 2
+
+    def offset_at(self, amount: int) -> int | None:
+        """last_step_start(leg, amount) when a V3 swap of `amount` ends inside this hop's last
+        step (then the steps before it are this hop's); None when unsure."""
+        if not self.v3 or amount <= self.offset or self.step.out(amount - self.offset) is None:
+            return None
+        return self.offset
 
     def out(self, amount: int) -> int:
         """The hop's exact output for `amount` (leg_out's), by its last step when it can."""
@@ -93,6 +110,9 @@ class LocalHop:
         rest = amount - self.offset
         if rest <= 0:
             return leg_out(leg, amount)
+        fast = self.step.out(rest)
+        if fast is not None:
+            return self.out_before + fast
         less_fee = rest * (V3_FEE_DENOMINATOR - self.fee) // V3_FEE_DENOMINATOR
         sqrt_p, liquidity = self.sqrt_p, self.liquidity
         try:
@@ -121,6 +141,9 @@ class LocalHop:
         rest = amount_out - self.out_before
         if rest <= 0:
             return leg_least_input(leg, amount_out)
+        fast = self.step.least_in(rest)
+        if fast is not None:
+            return self.offset + fast
         sqrt_next, paid, _, fee = compute_swap_step(
             self.sqrt_p, self.sqrt_target, self.liquidity, -rest, self.fee
         )
@@ -150,6 +173,29 @@ class LocalHop:
         return leg_least_input(self.leg, amount_out)
 
 
+def local_path(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[LocalHop]] | None:
+    """path_amounts and a LocalHop per hop around its amount; None if a hop pays nothing.
+
+    Why: most swaps near an optimum stay in the pool's first step (the continuous walk crosses
+    a range on ~1 cycle in 10), and there the step's own integer math is the pool's output, so
+    the full swap (a bitmap walk, then last_step_state's) runs only for the hops that leave it.
+    """
+    amounts, hops = [amount_in], []
+    for leg in legs:
+        amount, hop, out = amounts[-1], None, None
+        if isinstance(leg, V3Leg) and leg.pool.ticks and amount > 0:
+            hop = LocalHop(leg, amount, first_step=True)
+            out = hop.step.out(amount)
+        if hop is None or out is None:  # a V2 hop, or it leaves the first step: the whole swap
+            out, swapped = leg_swap(leg, amount)
+            hop = LocalHop(leg, amount, swapped)
+        if out <= 0:
+            return None
+        amounts.append(out)
+        hops.append(hop)
+    return amounts, hops
+
+
 def _slope_steps(slope: float, limit: int) -> list[int]:
     """Lattice jumps that bring a rotation of this slope (per step) back near where it was."""
     scale = 1 << 52
@@ -177,14 +223,20 @@ def coarse_middle_search(
         middle, last = later
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
+    first_least_in, middle_out, last_out = first.least_in, middle.out, last.out
+    priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
 
     def value(u: int) -> int | None:
         nonlocal evals
-        evals += 1
-        x = first.least_in(u)
-        if x is None or (max_input is not None and x > max_input):
-            return None
-        return last.out(middle.out(u)) - x
+        evals += 1  # counted even when remembered: the budget, so the walk, stays the same
+        if u in priced:
+            return priced[u]
+        x = first_least_in(u)
+        got = None
+        if x is not None and (max_input is None or x <= max_input):
+            got = last_out(middle_out(u)) - x
+        priced[u] = got
+        return got
 
     period = middle.period if middle.v3 else 1
     u0 = u_c if period == 1 else middle.offset + (u_c - middle.offset) // period * period

@@ -57,12 +57,7 @@ def leg_out(leg: Leg, amount: int) -> int:
     if amount <= 0:
         return 0
     if isinstance(leg, V3Leg):
-        result = _swap(leg, amount)
-        if result is None:
-            return 0
-        if leg.zero_for_one:
-            return -result.amount1 if result.amount0 == amount else 0
-        return -result.amount0 if result.amount1 == amount else 0
+        return _v3_out(leg, amount, _swap(leg, amount))
     reserve_in, reserve_out, fee_bps = leg
     if reserve_in <= 0 or reserve_out <= 0:
         return 0
@@ -103,6 +98,22 @@ def leg_least_input(leg: Leg, amount_out: int) -> int | None:
     return paid_in
 
 
+def _v3_out(leg: V3Leg, amount: int, result: SwapResult | None) -> int:
+    if result is None:
+        return 0
+    if leg.zero_for_one:
+        return -result.amount1 if result.amount0 == amount else 0
+    return -result.amount0 if result.amount1 == amount else 0
+
+
+def leg_swap(leg: Leg, amount: int) -> tuple[int, SwapResult | None]:
+    """leg_out's answer and, for a V3 hop, the pool's swap behind it (None for a V2 hop)."""
+    if isinstance(leg, V3Leg) and amount > 0:
+        result = _swap(leg, amount)
+        return _v3_out(leg, amount, result), result
+    return leg_out(leg, amount), None
+
+
 def path_amounts(amount_in: int, legs: Sequence[Leg]) -> list[int]:
     """[input, output of each hop]; stops with 0 where a hop pays nothing."""
     amounts = [amount_in]
@@ -129,10 +140,19 @@ def last_step_start(leg: V3Leg, amount: int) -> int:
     """The input a V3 pool takes before the last step of an exact-input swap of `amount`: the
     steps before it each end at an initialized tick or a bitmap word boundary, so their inputs
     do not depend on `amount` (0 if the swap has one step)."""
+    return last_step_state(leg, amount)[0]
+
+
+def last_step_state(
+    leg: V3Leg, amount: int, swapped: SwapResult | None = None
+) -> tuple[int, SwapResult | None]:
+    """last_step_start's input and the pool's swap of exactly that input (None if 0: the
+    steps before the last end at fixed prices, so a swap of that input stops where the last
+    step starts). `swapped`: the swap of `amount` if the caller ran it."""
     pool, down = leg.pool, leg.zero_for_one
-    result = _swap(leg, amount)
+    result = swapped if swapped is not None else _swap(leg, amount)
     if result is None:
-        return 0
+        return 0, None
     final, tick, boundary = result.sqrt_price_x96, pool.tick, None
     while True:
         target, _ = pool.next_initialized_tick_within_one_word(tick, down)
@@ -142,9 +162,10 @@ def last_step_start(leg: V3Leg, amount: int) -> int:
             break  # the swap ends within this step
         boundary, tick = sqrt_target, target - 1 if down else target
     if boundary is None:
-        return 0
+        return 0, None
     used = pool.swap(down, amount, boundary)
-    return used.amount0 if down else used.amount1
+    offset = used.amount0 if down else used.amount1
+    return offset, used if offset > 0 else None
 
 
 def cycle_legs(cycle: Cycle, pools: Mapping[str, V2Pool | V3Pool]) -> list[Leg]:

@@ -23,7 +23,11 @@ first middle amount to where they waste least. Measured against degenbot 0.3.0 i
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
 The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
 are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
-fixed ticks), the pools' exact outputs at a fraction of a full swap's cost.
+fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. A V3 hop that stays
+in its first step at the optimum runs no swap at all (local_path), one that leaves it runs one,
+reused for its last step; each pool's first range piece is kept across the cycles of a search
+(_first_piece). Where the time goes: a 3-pool cycle through two coarse tokens spends ~3/4 of it
+in coarse_middle_search (~50 exact prices of ~3 µs each).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from math import gcd, isqrt
 
-from mev_common.amm.coarse_search import LocalHop, coarse_middle_search
+from mev_common.amm.coarse_search import coarse_middle_search, local_path
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -45,6 +49,7 @@ from mev_common.amm.legs import (
 )
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
+from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     MAX_TICK,
@@ -159,6 +164,33 @@ class _Piece:
             self.cap = max(0, self.cap - amount)
         return got
 
+    def clone(self) -> _Piece:
+        """A copy of a V3 hop's piece (every slot set); `ticks` shared: never changed."""
+        copy = _Piece.__new__(_Piece)
+        for name in _Piece.__slots__:
+            setattr(copy, name, getattr(self, name))
+        return copy
+
+
+# A pool's first piece per direction, kept across the cycles of a search (a block's search sizes
+# hundreds of cycles through one V3 pool, and sorting a real pool's hundreds of ticks costs tens
+# of µs; neutral on bench's few-tick pools): pools are immutable, so the same object is the same
+# state; the entry holds the pool, so its id is not reused while cached.
+_FIRST_PIECES: dict[tuple[int, bool], tuple[V3Pool, _Piece]] = {}
+FIRST_PIECES_KEPT = 4_096
+
+
+def _first_piece(leg: Leg) -> _Piece:
+    if not isinstance(leg, V3Leg):
+        return _Piece(leg)
+    key = (id(leg.pool), leg.zero_for_one)
+    hit = _FIRST_PIECES.get(key)
+    if hit is None or hit[0] is not leg.pool:
+        if len(_FIRST_PIECES) >= FIRST_PIECES_KEPT:
+            _FIRST_PIECES.clear()
+        hit = _FIRST_PIECES[key] = (leg.pool, _Piece(leg))
+    return hit[1].clone()
+
 
 def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
     a_acc, b_acc, c_acc = 1, 1, 0
@@ -172,7 +204,7 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
     """(input, unrounded profit) at the optimum of the path's unrounded curve, range by range;
     (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
     virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
-    pieces = [_Piece(leg) for leg in legs]
+    pieces = [_first_piece(leg) for leg in legs]
     x0 = out0 = 0
     for _ in range(MAX_PIECES):
         big_a, big_b, big_c = _compose(pieces)
@@ -226,8 +258,6 @@ def size_mixed(
         return None
     best: tuple[int, int] | None = None  # (profit, input)
 
-    local: list[LocalHop] = []  # each hop priced near the optimum by its last step alone
-
     def consider(x: int | None) -> None:
         nonlocal best
         if x is None or x <= 0 or (max_input is not None and x > max_input):
@@ -239,8 +269,8 @@ def size_mixed(
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
 
-    amounts = path_amounts(x_c, legs)
-    if amounts[-1] <= 0:
+    path = local_path(x_c, legs)
+    if path is None:
         # the optimum sits at a pool's last range end, where rounding can tip the input past
         # what the pool takes: the largest input every hop takes whole (bisection, rare)
         low, high = 0, x_c
@@ -249,8 +279,9 @@ def size_mixed(
             low, high = (mid, high) if path_amounts(mid, legs)[-1] > 0 else (low, mid)
         if low <= 0:
             return None
-        x_c, amounts = low, path_amounts(low, legs)
-    local.extend(LocalHop(leg, around) for leg, around in zip(legs, amounts, strict=False))
+        x_c, path = low, local_path(low, legs)
+        assert path is not None  # every hop takes `low` whole
+    amounts, local = path
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
     for hop in reversed(local):
         if tight is not None:
@@ -285,7 +316,7 @@ def size_mixed(
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
         # the inputs its fee floor leaves whole (its other roundings are far finer); the one
         # just below is enough (the curve is flat over a period: make_cases(8), 387 cycles)
-        for x in _fee_aligned(legs[0], best[1])[:1]:
+        for x in _fee_aligned(legs[0], best[1], local[0].offset_at(best[1]))[:1]:
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
