@@ -3,8 +3,9 @@
 Issue 14's done-when: the four services run through at least 60 blocks of the flow behind the
 stand-in; trades land with the ledger equal to the chain to the wei and zero reverts (but for
 the polled head's race, bounded below); the stand-in's count shows the bot within 100 calls per
-minute after its first minute; no call the stand-in refuses was attempted. The stand-in here runs with a budget far above 100 so that
-what the bot *would* spend is measured rather than cut off by HTTP 429s.
+minute after its first minute; no call the stand-in refuses was attempted. The stand-in here
+runs with a budget far above 100 so that what the bot *would* spend is measured rather than cut
+off by HTTP 429s.
 """
 
 from __future__ import annotations
