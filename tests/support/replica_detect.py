@@ -6,8 +6,9 @@ bench/swaps.py's real backrun candidates. Used by the replica tests, in process 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from mev_common.bus import Bus
 from mev_common.messages import PendingTx, Withdrawal, decode, encode
 from pydantic import BaseModel
 
@@ -21,12 +22,12 @@ from services.detect.service import Detector
 class RecordingBus(_Bus):
     """What a Detector publishes: opportunity ids and withdrawn ids, in order."""
 
-    published: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
 
     async def publish(self, subject: str, message: BaseModel, **_: Any) -> None:
         encode(message)
-        self.published.append(str(getattr(message, "id", "")))
+        self.ids.append(str(getattr(message, "id", "")))
 
     async def publish_core(self, subject: str, message: BaseModel) -> None:
         assert isinstance(message, Withdrawal)
@@ -37,7 +38,7 @@ def recording_detector(replicas: int = 1) -> tuple[Detector, RecordingBus, dict[
     """A loaded Detector whose bus records; with `replicas` > 1 it reads ahead as a replica."""
     found, deployment, _ = detector()
     bus = RecordingBus()
-    found.rt.bus = bus  # type: ignore[attr-defined]
+    found.rt.bus = cast(Bus, bus)
     if replicas > 1:
         found.peers = PeerReader(found)
     return found, bus, deployment
@@ -74,7 +75,7 @@ class Decisions:
 
 
 def decisions(pairs: list[tuple[Detector, RecordingBus]]) -> Decisions:
-    published = {i for _, bus in pairs for i in bus.published}
+    published = {i for _, bus in pairs for i in bus.ids}
     withdrawn = {i for _, bus in pairs for i in bus.withdrawn}
     return Decisions(
         frozenset(published - withdrawn),
