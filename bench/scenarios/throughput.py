@@ -10,7 +10,8 @@ detect makes, logged one by one (bench/stack.py), nearest-rank p50/p95 with the 
 sustained if its p95 < 3 ms, every tx was processed within a short grace, and the generator
 reached 90% of the rate. The baseline is the bare floor at the same rates: a nats-py consumer
 that only acks. With `replicas` > 1 (the full run also tries 2), detect replicas share the
-mempool consumer (docs/RUNBOOK.md). Ingest's RPC side is not in these numbers (scenario 3 and
+mempool consumer (docs/RUNBOOK.md); `python -m bench.detect_replicas` runs 1 and 2 side by
+side on one stack. Ingest's RPC side is not in these numbers (scenario 3 and
 the burst row are), and the generator shares the 2 cores with NATS and detect. A first row
 gives detect's own CPU per trigger in process (bench/detect_profile.py: no NATS, exact samples),
 which others' load on a shared machine moves far less than any latency.
@@ -290,11 +291,6 @@ def _rows(
     result.details[label] = {"best_ours": best_ours, "best_raw": best_raw}
 
 
-def _totals(ours: dict[float, list[Step]]) -> tuple[int, int]:
-    steps = [s for group in ours.values() for s in group]
-    return sum(s.triggers for s in steps), sum(s.with_opportunity for s in steps)
-
-
 def check_candidates(ours: dict[float, list[Step]]) -> tuple[int, int]:
     """Triggers in and triggers with an opportunity over every step (each drained or waited
     for); raises if detect published for fewer than MOST of them (not candidates then)."""
@@ -334,9 +330,9 @@ async def _measure(tiny: bool) -> ScenarioResult:
             stack.rpc("anvil_mine", ["0x1"])  # detect needs a head to apply pending swaps on
             await asyncio.sleep(1.5)
             ours, bare = await _sweep(stack, rates, step_s, runs, replicas, raw=replicas == 1)
-        # the candidate check holds for one detect; replicas read the whole mempool ahead of
-        # their share, so under a backlog later (higher-tip) swaps rightly crowd earlier ones
-        triggers, hit = check_candidates(ours) if replicas == 1 else _totals(ours)
+        # replicas book what they read in stream order (services/detect/peers.py), so they
+        # decide as one detect does: the candidate check holds for them too
+        triggers, hit = check_candidates(ours)
         label = "1 detect" if replicas == 1 else f"{replicas} detect replicas"
         print(f"  {label}: {hit} of {triggers} triggers yielded an opportunity", flush=True)
         _rows(result, label, rates, runs, ours, bare)

@@ -11,7 +11,9 @@ and enters the PendingBook only when a trigger at a later stream sequence is sea
 book then holds exactly what one detect's would. A later swap that outbids a backrun through
 its pools (one detect would publish the backrun, then withdraw it when that swap came) makes
 the backrun withdrawn before it is published: `outbid` answers that, from a sliding maximum
-of tips per pool (O(1) amortized a swap).
+of tips per pool (O(1) amortized a swap). What the reader books differs from one detect's book
+in one way: a swap that would revert enters with its path's pools (the reader does not apply
+it), where the replica that searches it, like one detect, books it with none.
 """
 
 from __future__ import annotations
