@@ -65,6 +65,7 @@ class Step:
     withdrawn: int = 0
     crowded: int = 0
     cpu_s: float = 0.0  # detect's process CPU over the step (all replicas)
+    behind: int = 0  # replicas: triggers searched before their reader reached them
 
     @property
     def cpu_us(self) -> float:
@@ -95,7 +96,7 @@ class Step:
 def detect_counts(stack: Stack, replicas: int) -> dict[str, float]:
     """Detect's counters summed over its replicas (metrics and health)."""
     out = {"processed": 0.0, "opportunities": 0.0, "withdrawn": 0.0, "crowded": 0.0, "hit": 0.0,
-           "cpu": 0.0}  # fmt: skip
+           "cpu": 0.0, "behind": 0.0}  # fmt: skip
     for k in range(1, replicas + 1):
         samples = stack.metrics("detect", k)
         out["processed"] += total(samples, PROCESSED, stage="detect")
@@ -108,6 +109,7 @@ def detect_counts(stack: Stack, replicas: int) -> dict[str, float]:
         with urllib.request.urlopen(stack.services[key].health_url(), timeout=5) as resp:
             pools = json.loads(resp.read())["checks"]["pools"]["detail"]
         out["hit"] += pools.get("pending_with_opportunity", 0)
+        out["behind"] += pools.get("reader_behind", 0)
     return out
 
 
@@ -146,7 +148,7 @@ async def _detect_step(
     delta = {k: int(after[k] - before[k]) for k in after}
     return Step(rate, achieved, samples, drained, len(payloads), delta["hit"],
                 delta["opportunities"], delta["withdrawn"], delta["crowded"],
-                after["cpu"] - before["cpu"])  # fmt: skip
+                after["cpu"] - before["cpu"], delta["behind"])  # fmt: skip
 
 
 async def _raw_step(bus: Bus, payloads: list[tuple[str, bytes]], rate: float) -> Step:
@@ -219,6 +221,7 @@ def _step_line(step: Step) -> str:
         f"{latency}; triggers in {step.triggers}, with an opportunity {step.with_opportunity}, "
         f"opportunities out {step.opportunities}, withdrawn {step.withdrawn}, "
         f"crowded/queued {step.crowded}; detect CPU {step.cpu_us:.0f} µs/trigger"
+        + (f"; reader behind {step.behind}" if step.behind else "")
     )
 
 

@@ -51,6 +51,8 @@ class PeerReader:
         """Every pending tx, in stream order: a swap is held for the book; backruns already
         published that it outbids through their pools are withdrawn now."""
         tx, head = env.message, self.d.head
+        if env.seq < self.ahead.read_seq:  # the stream started over (a server lost its store)
+            self.ahead = ReadAhead()
         try:
             swap = decode_pending(self.d, tx) if head is not None else None
         except (RouterCallError, SwapRouterCallError):

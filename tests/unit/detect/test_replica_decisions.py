@@ -65,3 +65,23 @@ def test_two_replicas_decide_what_one_detect_decides() -> None:
     assert single.crowded > 50 and single.withdrawn > 50 and len(single.standing) >= 3
     for lead, seed in ((0, 1), (1, 2), (8, 3), (64, 4), (N, 5)):
         assert asyncio.run(two_replicas(envs, lead, seed)) == single, f"lead {lead}"
+
+
+def test_a_reader_whose_stream_started_over_forgets_what_it_held() -> None:
+    """Sequences that go back (a server lost its store, the stream restarts at 1) would
+    otherwise queue behind the old ones, never booked: the read-ahead starts over too."""
+    found, _, deployment = recording_detector(2)
+    assert found.peers is not None
+    envs = envelopes(varied_swaps(deployment, 6, seed=5))
+
+    async def read() -> None:
+        assert found.peers is not None
+        for env in envs[3:]:
+            await found.peers.on_read(env)  # seqs 4..6
+        await found.peers.on_read(envs[0])  # seq 1 again: a new stream
+        await found.peers.reach(1)
+
+    asyncio.run(read())
+    assert found.peers.ahead.read_seq == 1 and len(found.peers.ahead) == 0
+    assert envs[0].message.hash in found.pending.entries
+    assert not any(e.message.hash in found.pending.entries for e in envs[3:])
