@@ -10,7 +10,8 @@ detect makes, logged one by one (bench/stack.py), nearest-rank p50/p95 with the 
 sustained if its p95 < 3 ms, every tx was processed within a short grace, and the generator
 reached 90% of the rate. The baseline is the bare floor at the same rates: a nats-py consumer
 that only acks. With `replicas` > 1 (the full run also tries 2), detect replicas share the
-mempool consumer (docs/RUNBOOK.md). Ingest's RPC side is not in these numbers (scenario 3 and
+mempool consumer (docs/RUNBOOK.md); `python -m bench.detect_replicas` runs 1 and 2 side by
+side on one stack. Ingest's RPC side is not in these numbers (scenario 3 and
 the burst row are), and the generator shares the 2 cores with NATS and detect. A first row
 gives detect's own CPU per trigger in process (bench/detect_profile.py: no NATS, exact samples),
 which others' load on a shared machine moves far less than any latency.
@@ -64,6 +65,7 @@ class Step:
     withdrawn: int = 0
     crowded: int = 0
     cpu_s: float = 0.0  # detect's process CPU over the step (all replicas)
+    behind: int = 0  # replicas: triggers searched before their reader reached them
 
     @property
     def cpu_us(self) -> float:
@@ -94,7 +96,7 @@ class Step:
 def detect_counts(stack: Stack, replicas: int) -> dict[str, float]:
     """Detect's counters summed over its replicas (metrics and health)."""
     out = {"processed": 0.0, "opportunities": 0.0, "withdrawn": 0.0, "crowded": 0.0, "hit": 0.0,
-           "cpu": 0.0}  # fmt: skip
+           "cpu": 0.0, "behind": 0.0}  # fmt: skip
     for k in range(1, replicas + 1):
         samples = stack.metrics("detect", k)
         out["processed"] += total(samples, PROCESSED, stage="detect")
@@ -107,6 +109,7 @@ def detect_counts(stack: Stack, replicas: int) -> dict[str, float]:
         with urllib.request.urlopen(stack.services[key].health_url(), timeout=5) as resp:
             pools = json.loads(resp.read())["checks"]["pools"]["detail"]
         out["hit"] += pools.get("pending_with_opportunity", 0)
+        out["behind"] += pools.get("reader_behind", 0)
     return out
 
 
@@ -145,7 +148,7 @@ async def _detect_step(
     delta = {k: int(after[k] - before[k]) for k in after}
     return Step(rate, achieved, samples, drained, len(payloads), delta["hit"],
                 delta["opportunities"], delta["withdrawn"], delta["crowded"],
-                after["cpu"] - before["cpu"])  # fmt: skip
+                after["cpu"] - before["cpu"], delta["behind"])  # fmt: skip
 
 
 async def _raw_step(bus: Bus, payloads: list[tuple[str, bytes]], rate: float) -> Step:
@@ -218,6 +221,7 @@ def _step_line(step: Step) -> str:
         f"{latency}; triggers in {step.triggers}, with an opportunity {step.with_opportunity}, "
         f"opportunities out {step.opportunities}, withdrawn {step.withdrawn}, "
         f"crowded/queued {step.crowded}; detect CPU {step.cpu_us:.0f} µs/trigger"
+        + (f"; reader behind {step.behind}" if step.behind else "")
     )
 
 
@@ -290,11 +294,6 @@ def _rows(
     result.details[label] = {"best_ours": best_ours, "best_raw": best_raw}
 
 
-def _totals(ours: dict[float, list[Step]]) -> tuple[int, int]:
-    steps = [s for group in ours.values() for s in group]
-    return sum(s.triggers for s in steps), sum(s.with_opportunity for s in steps)
-
-
 def check_candidates(ours: dict[float, list[Step]]) -> tuple[int, int]:
     """Triggers in and triggers with an opportunity over every step (each drained or waited
     for); raises if detect published for fewer than MOST of them (not candidates then)."""
@@ -334,9 +333,9 @@ async def _measure(tiny: bool) -> ScenarioResult:
             stack.rpc("anvil_mine", ["0x1"])  # detect needs a head to apply pending swaps on
             await asyncio.sleep(1.5)
             ours, bare = await _sweep(stack, rates, step_s, runs, replicas, raw=replicas == 1)
-        # the candidate check holds for one detect; replicas read the whole mempool ahead of
-        # their share, so under a backlog later (higher-tip) swaps rightly crowd earlier ones
-        triggers, hit = check_candidates(ours) if replicas == 1 else _totals(ours)
+        # replicas book what they read in stream order (services/detect/peers.py), so they
+        # decide as one detect does: the candidate check holds for them too
+        triggers, hit = check_candidates(ours)
         label = "1 detect" if replicas == 1 else f"{replicas} detect replicas"
         print(f"  {label}: {hit} of {triggers} triggers yielded an opportunity", flush=True)
         _rows(result, label, rates, runs, ours, bare)

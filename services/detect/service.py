@@ -11,8 +11,9 @@ the cycles through them are searched on that post-swap state (a backrun).
 
 Replicas (`services.detect.replicas` > 1) share the mempool consumer, so each searches only
 its share of the pending swaps; but whether a backrun is crowded, or must be withdrawn, depends
-on every pending swap. Each replica therefore also reads the whole mempool subject on a plain
-subscription and enters every swap in its PendingBook (decode and path only, no search).
+on every pending swap. Each replica therefore also reads the whole mempool subject
+(services/detect/peers.py: decode and path only, no search), booked in stream order so its
+crowding decisions are those of one detect.
 """
 
 from __future__ import annotations
@@ -25,24 +26,26 @@ from functools import partial
 from typing import Any
 
 from mev_common import metrics, subjects
-from mev_common.amm.backrun import apply_router_swap
 from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.amm.v3 import V3Pool
 from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.chain.router_calls import RouterCallError, decode_router_call
+from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
+from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
+from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
-from services.detect.registry import PairView, PoolRegistry, RewindTooDeep, after_snapshot
+from services.detect.registry import PoolRegistry, RewindTooDeep, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
     V2_VICTIMS_V2_CYCLES_ONLY,
@@ -69,9 +72,9 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     await stage.follow_blocks(detector.on_block, replay_s=REPLAY_S)
     await detector.load()
     if stage.settings.services.detect.replicas > 1:
-        await stage.follow_new(
-            subjects.mempool(stage.rt.chain_id), PendingTx, detector.on_peer_pending
-        )
+        detector.peers = peers = PeerReader(detector)
+        subject = subjects.mempool(stage.rt.chain_id)
+        peers.floor = await stage.follow_new(subject, PendingTx, peers.on_read)
     concurrency = stage.settings.performance.detect_concurrency
     return Consume("detect", PendingTx, detector.on_pending, concurrency, batched=True)
 
@@ -99,6 +102,7 @@ class Detector:
         self.stats = SearchStats()
         self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.pending = PendingBook()
+        self.peers: PeerReader | None = None  # replicas: the whole mempool, read ahead
         self.crowded = 0
         self.withdrawn = 0
         self.published = 0
@@ -115,57 +119,7 @@ class Detector:
             for h in ("detect_block_arrive", "detect_block_search")
         ]
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
-        rt.add_check("pools", self._pools_check)
-
-    def _pools_check(self) -> Check:
-        return Check(
-            True,
-            {
-                "loaded": self.loaded,
-                "pools": len(self.registry.pools),
-                "v3_pools": len(self.registry.v3.pools),
-                "tokens": len(self.tokens),
-                "cycles": len(self.index.cycles),
-                "block": self.registry.block_number,
-                "searched": self.stats.searched,
-                "below_min_profit": self.stats.below_min_profit,
-                "outranked": self.stats.outranked,  # never sized: a better one was proven first
-                "skipped_logs": self.registry.skipped_logs,
-                "backruns_crowded": self.crowded,
-                "backruns_withdrawn": self.withdrawn,
-                "published": self.published,
-                "pending_with_opportunity": self.pending_with_opportunity,
-            },
-        )
-
-    async def on_peer_pending(self, env: Envelope[PendingTx]) -> None:
-        """Every pending swap, whichever replica searches it: into the book, so crowding and
-        withdrawals see the swaps the other replicas handle."""
-        tx, head = env.message, self.head
-        dex = self.dex_by_router.get(tx.to or "")
-        try:
-            swap = decode_router_call(tx.input, tx.value) if dex is not None else None
-            v3 = self.v3_routers.decode(tx) if dex is None else None
-        except (RouterCallError, SwapRouterCallError):
-            return
-        if head is None:
-            return
-        if v3 is not None:
-            touched = self.v3_routers.touched(*v3)
-        elif dex is not None and swap is not None:
-            pairs = self.pair_index.get(dex.name, {})
-            touched = [
-                a for x, y in zip(swap.path, swap.path[1:], strict=False)
-                if (a := pairs.get(pair_key(x, y))) is not None
-            ]  # fmt: skip
-        else:
-            return
-        tip = effective_tip(tx, head.base_fee_per_gas)
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
-        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
-            await self.withdraw(
-                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
-            )
+        rt.add_check("pools", lambda: pools_check(self))
 
     # -- state ---------------------------------------------------------------------------
     async def load(self) -> None:
@@ -272,7 +226,9 @@ class Detector:
         if len(self.registry.pools) != known:
             self.rebuild_index()
         self.head = block
-        self.pending.on_block(block.number, {log.tx_hash for log in block.logs})
+        self.pending.on_block(block.number, mined := {log.tx_hash for log in block.logs})
+        if self.peers is not None:
+            self.peers.on_block(block.number, mined)
         found = self.search(
             block_search_cycles(self.index, changed, self.left_open),
             all_pools := self.registry.all_pools,
@@ -297,24 +253,17 @@ class Detector:
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head = env.message, self.head
-        dex = self.dex_by_router.get(tx.to or "")
         try:
-            swap = decode_router_call(tx.input, tx.value) if dex is not None else None
-            v3 = self.v3_routers.decode(tx) if dex is None else None
+            swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
             raise Permanent(f"undecodable router call: {exc}") from exc
-        if (swap is None and v3 is None) or head is None or not self.loaded:
+        if swap is None or head is None or not self.loaded:
             self.processed.inc()
             return
         lands_at = head.timestamp + int(self.rt.settings.chain.block_time_s)
-        if v3 is not None:
-            applied = self.v3_routers.apply(*v3, self.registry.v3.pools, lands_at)
-        else:
-            assert dex is not None and swap is not None
-            pairs = PairView(self.pair_index.get(dex.name, {}), self.registry.pools)
-            applied = apply_router_swap(
-                swap, pairs, dex.fee_bps, timestamp=lands_at, weth=self.contracts.weth
-            )
+        applied = apply_pending(self, swap, lands_at)
+        if self.peers is not None:  # the swaps before this one in the stream, booked
+            await self.peers.reach(env.seq)
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
         self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
@@ -327,7 +276,7 @@ class Detector:
             return
         # the pools the search reads, in one plain dict (a ChainMap's lookups cost ~1 µs each)
         changed, head_pools, v3_pools = applied.pools, self.registry.pools, self.registry.v3.pools
-        index = self.index if v3 is not None else self.backrun_index
+        index = self.index if swap.v3 is not None else self.backrun_index
         post: dict[str, V2Pool | V3Pool] = {}
         for a in index.pools_touching(changed):
             if (pool := changed.get(a) or head_pools.get(a) or v3_pools.get(a)) is not None:
@@ -341,10 +290,13 @@ class Detector:
             stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
-        clear = []
+        clear, outbid = [], 0
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
         for f in found:
             if queued is None and self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
+                if self.peers is not None and self.peers.outbid(tip, f.cycle.pools):
+                    outbid += 1  # one detect would publish it, then withdraw it (peers.py)
+                    continue
                 clear.append(f)
             else:
                 self.crowded += 1
@@ -356,7 +308,10 @@ class Detector:
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
-        self.pending_with_opportunity += bool(opportunities)
+        self.pending_with_opportunity += bool(opportunities or outbid)
+        if outbid:
+            self.withdrawn += outbid
+            self.withdrawn_metric.inc(outbid)
         await self.publish(opportunities, env, "pending")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:

@@ -304,7 +304,10 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
     # the same config with ports of its own (an offset could hit a port that is taken)
     second_config = first.config.with_name("detect-2.yaml")
     cfg = yaml.safe_load(first.config.read_text())
-    cfg["services"]["detect"] = {"health_port": free_port(), "metrics_port": free_port()}
+    # it knows it has a peer: it also reads the whole mempool (services/detect/peers.py)
+    cfg["services"]["detect"] = {
+        "health_port": free_port(), "metrics_port": free_port(), "replicas": 2
+    }  # fmt: skip
     second_config.write_text(yaml.safe_dump(cfg))
     second = ServiceProcess(
         "detect",
@@ -334,23 +337,41 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
             if after_total >= baseline + len(hashes):
                 break
             await asyncio.sleep(0.2)
-        found = await opportunities(bus, lambda ops: hashes[0] in {o.trigger for o in ops})
+        # the first swap's backrun: published, or withdrawn unpublished by the replica that
+        # reads ahead (the next swap, through the other DEX's pool at the same tip, outbids it:
+        # one detect would publish it and withdraw it when that swap came)
+        found = await opportunities(
+            bus,
+            lambda ops: (
+                hashes[0] in {o.trigger for o in ops}
+                or pools_detail(second).get("withdrawn_unpublished", 0) > 0
+            ),
+        )
+        reader = pools_detail(second)
+        last_seq = (await bus.js.stream_info("MEMPOOL")).state.last_seq
     finally:
         second.stop()
         await chain.mine()
     backruns = [o for o in found if o.trigger in hashes]
     # the first swap was alone; later ones are crowded by the earlier pending swaps on the same
     # pools (all at the same tip, so ordered ahead of a backrun) and are not backrun
-    assert hashes[0] in {o.trigger for o in backruns}
+    assert hashes[0] in {o.trigger for o in backruns} or reader.get("withdrawn_unpublished", 0) > 0
     assert len({o.id for o in backruns}) == len(backruns)  # each stored once
     # the durable consumer hands each pending tx to exactly one replica
     assert after_total == baseline + len(hashes)
+    # the second replica read every swap, its peer's share too, and never searched one its
+    # reader had not reached
+    assert reader["read_seq"] == last_seq and reader["reader_behind"] == 0
+
+
+def pools_detail(proc: ServiceProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(proc.health_url(), timeout=2) as resp:
+        return dict(json.loads(resp.read())["checks"]["pools"]["detail"])
 
 
 def pools_block(proc: ServiceProcess) -> int | None:
     """The block a detect replica's pools are at (its /health `pools` check), once loaded."""
-    with urllib.request.urlopen(proc.health_url(), timeout=2) as resp:
-        pools = json.loads(resp.read())["checks"]["pools"]["detail"]
+    pools = pools_detail(proc)
     return int(pools["block"]) if pools["loaded"] else None
 
 

@@ -41,6 +41,7 @@ class Envelope(Generic[M]):
     trace: str
     seen_ns: int
     deliveries: int = 1
+    seq: int = 0  # the stream sequence (a JetStream message; 0 otherwise)
     # Work the handler started and the input's ack must wait for (pipelined publishes).
     deferred: list[asyncio.Future[Any]] = field(default_factory=list, compare=False, repr=False)
 
@@ -64,7 +65,16 @@ def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
         trace=headers.get(HEADER_TRACE, msg_id),
         seen_ns=_int_or(headers.get(HEADER_SEEN_NS), time.time_ns()),
         deliveries=deliveries,
+        seq=_stream_seq(msg),
     )
+
+
+def _stream_seq(msg: Msg) -> int:
+    """The message's stream sequence (nats-py memoizes the parsed metadata), 0 if none."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return 0
 
 
 def _int_or(text: str | None, default: int) -> int:

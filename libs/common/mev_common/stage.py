@@ -126,12 +126,16 @@ class Stage:
             )
         await self._ordered(subjects.blocks(self.rt.chain_id), Block, handler, config)
 
-    async def follow_new(self, subject: str, model: type[M], handler: Handler[M]) -> None:
+    async def follow_new(self, subject: str, model: type[M], handler: Handler[M]) -> int:
         """Every new message on a stream subject, in order, on this replica (no acks, no new
-        NATS permission: an ordered consumer)."""
+        NATS permission: an ordered consumer). Returns the stream's last sequence once the
+        reader is subscribed: every message after it is read (some before it may be too)."""
         await self._ordered(
             subject, model, handler, ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
         )
+        js = self.rt.bus.js
+        info = await js.stream_info(await js.find_stream_name_by_subject(subject))
+        return int(info.state.last_seq)
 
     async def _ordered(
         self, subject: str, model: type[M], handler: Handler[M], config: ConsumerConfig
