@@ -6,7 +6,8 @@ right after a block (most of them: users react to the block) are handled between
 of waiting behind the whole search. Nothing a pending swap does changes the registry, and the
 next block waits for this one (the ordered reader handles one message at a time), so the
 search reads the same pools whichever way it runs: the same opportunities. Blocks replayed
-after a load run in one pass (not timed, and a live block may follow them meanwhile).
+after a load run in one pass (not timed, and a live block may follow them meanwhile). The
+`detect_block_search` hop is wall time: it includes the pending swaps handled in its pauses.
 """
 
 from __future__ import annotations
