@@ -12,7 +12,7 @@ integers); V2-only cycles keep amm/sizing.py.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +25,8 @@ from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
 from mev_common.messages import Block, Hop, Opportunity, PendingTx, Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
+
+from services.detect.slicing import one_pass
 
 # Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
 # ~+10k. The estimate errs high so a trade that pays here pays on chain.
@@ -90,6 +92,13 @@ class SearchStats:
     below_min_profit: int = 0
     outranked: int = 0  # never sized: a better one (or one sharing its pools) was proven first
 
+    def add(self, other: SearchStats) -> None:
+        """Count `other`'s search in these totals too."""
+        self.searched += other.searched
+        self.unprofitable += other.unprofitable
+        self.below_min_profit += other.below_min_profit
+        self.outranked += other.outranked
+
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
@@ -126,7 +135,7 @@ def _plan(
     return _Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
 
 
-def search(
+def search_steps(
     cycles: Iterable[Cycle],
     pools: Mapping[str, V2Pool | V3Pool],
     strategies: StrategiesSettings,
@@ -136,7 +145,8 @@ def search(
     priority_fee: int = DEFAULT_PRIORITY_FEE,
     max_input: int | None = None,
     stats: SearchStats | None = None,
-) -> list[Found]:
+    sliced: bool = False,
+) -> Generator[None, None, list[Found]]:
     """Size the given cycles; keep those whose profit after gas meets the strategy's minimum.
     Best first, at most MAX_PER_TRIGGER; for a backrun only pool-disjoint ones (they all
     follow one victim: of two sharing a pool, only the first to land can succeed).
@@ -147,7 +157,11 @@ def search(
     all would give, but a cycle whose bound is below an exact profit already kept (for a
     backrun: one sharing a pool with it, so it could not be kept) is never sized. A cycle is
     counted `unprofitable` when no input profits, `below_min_profit` when its best (bounded)
-    profit is under gas plus the minimum, `outranked` when it was never sized."""
+    profit is under gas plus the minimum, `outranked` when it was never sized.
+
+    A generator: `sliced` yields between units of work (a cycle read, filtered or sized) so
+    a block's search can give way to pending swaps (services/detect/slicing.py); the pools
+    must not change while it is paused. Unsliced it never yields (`search`)."""
     stats = stats if stats is not None else SearchStats()
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
@@ -155,6 +169,8 @@ def search(
     local: dict[str, V2Pool | V3Pool] = {}
     missing = False
     for cycle in cycles:
+        if sliced:
+            yield
         for hop in cycle.hops:
             if hop.pool not in local:
                 if (pool := pools.get(hop.pool)) is not None:
@@ -167,6 +183,8 @@ def search(
     rate_of: dict[tuple[str, str], Rate | None] = {}  # (pool, token in) -> rate at x = 0
     candidates: list[_Candidate] = []
     for cycle in cycles:
+        if sliced:
+            yield
         hops = cycle.hops
         n = len(hops)
         plan = plans[n] if n in plans else plans.setdefault(
@@ -211,7 +229,10 @@ def search(
             _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
-    return _select(candidates, backrun, max_input, stats)
+    return (yield from _select(candidates, backrun, max_input, stats, sliced))
+
+
+search = one_pass(search_steps)  # the same, run to its end at once
 
 
 def _key(found: Found) -> tuple[int, tuple[str, ...]]:
@@ -220,8 +241,12 @@ def _key(found: Found) -> tuple[int, tuple[str, ...]]:
 
 
 def _select(
-    candidates: list[_Candidate], backrun: bool, max_input: int | None, stats: SearchStats
-) -> list[Found]:
+    candidates: list[_Candidate],
+    backrun: bool,
+    max_input: int | None,
+    stats: SearchStats,
+    sliced: bool,
+) -> Generator[None, None, list[Found]]:
     """What sorting every sized candidate by `_key` and keeping (for a backrun) each one that
     shares no pool with a better one kept before, up to MAX_PER_TRIGGER, would keep; sizing a
     candidate only while its bound could still beat the best sized one still eligible."""
@@ -233,6 +258,8 @@ def _select(
         best = min(sized, key=_key, default=None)
         # an exact tie with a bound is sized too: the pools break it
         if pending and (best is None or best.net_profit <= pending[0].net_bound):
+            if sliced:
+                yield
             found = _size(pending.pop(0), max_input, stats)
             if found is not None:
                 sized.append(found)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from functools import partial
@@ -39,22 +40,23 @@ from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
+from services.detect import block_path
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook, effective_tip
 from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
-from services.detect.registry import PoolRegistry, RewindTooDeep, after_snapshot
+from services.detect.registry import PoolRegistry, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
     V2_VICTIMS_V2_CYCLES_ONLY,
     Found,
     SearchStats,
-    block_search_cycles,
     search,
     to_opportunity,
 )
+from services.detect.slicing import SLICE_S
 from services.detect.v3_loader import fetch_v3
 
 log = logging.getLogger("mev.detect")
@@ -79,6 +81,16 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     return Consume("detect", PendingTx, detector.on_pending, concurrency, batched=True)
 
 
+def settle_heap() -> None:
+    """What a load built lives until the next load: out of the collector's way. A full
+    collection walked it for 240-365 ms on `make run` (every trigger waiting meanwhile);
+    frozen, collections walk only what came since. Unfrozen first: the last load's state can
+    go."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class Detector:
     def __init__(self, rt: Runtime, rpc: RpcPool, contracts: ChainContracts) -> None:
         self.rt = rt
@@ -101,6 +113,7 @@ class Detector:
         self.buffer: list[Envelope[Block]] = []
         self.stats = SearchStats()
         self.left_open: list[Found] = []  # the last block search's finds, searched again next
+        self.block_slice_s: float | None = SLICE_S  # None: a live block's search in one pass
         self.pending = PendingBook()
         self.peers: PeerReader | None = None  # replicas: the whole mempool, read ahead
         self.crowded = 0
@@ -173,6 +186,7 @@ class Detector:
         held = after_snapshot([env.message for env in buffered], number, read.hash)
         for env in buffered[len(buffered) - len(held) :]:
             await self.on_block(env, live=False)
+        settle_heap()
 
     def rebuild_index(self) -> None:
         weth = self.contracts.weth
@@ -193,63 +207,8 @@ class Detector:
 
     # -- triggers ------------------------------------------------------------------------
     async def on_block(self, env: Envelope[Block], live: bool = True) -> None:
-        """`live` is False for blocks replayed after a (re)load: they are not timed."""
-        if not self.loaded:
-            self.buffer.append(env)
-            return
-        block, arrived = env.message, time.time_ns()
-        if block.number <= self.registry.block_number and not block.reorg:
-            if (
-                block.number == self.registry.block_number
-                and block.hash == self.registry.block_hash
-            ):
-                self.head = (
-                    block  # the snapshot's own block: our head (base fee, time) until the next
-                )
-            return  # already in the snapshot
-        if block.first_number > self.registry.block_number + 1 and not block.reorg:
-            log.warning(
-                "gap in the block stream: reloading",
-                extra={"fields": {"have": self.registry.block_number, "got": block.number}},
-            )
-            await self.load()
-            return
-        known, skipped = len(self.registry.pools), self.registry.skipped_logs
-        try:
-            changed = self.registry.apply_block(block)
-        except RewindTooDeep as exc:
-            log.warning("deep reorg: reloading", extra={"fields": {"error": str(exc)}})
-            await self.load()
-            return
-        if self.registry.skipped_logs > skipped:
-            metrics.ERRORS.labels(kind="bad_log").inc(self.registry.skipped_logs - skipped)
-        if len(self.registry.pools) != known:
-            self.rebuild_index()
-        self.head = block
-        self.pending.on_block(block.number, mined := {log.tx_hash for log in block.logs})
-        if self.peers is not None:
-            self.peers.on_block(block.number, mined)
-        found = self.search(
-            block_search_cycles(self.index, changed, self.left_open),
-            all_pools := self.registry.all_pools,
-            self.strategies,
-            block.base_fee_per_gas,
-            stats=self.stats,
-            priority_fee=self.rt.settings.submit.priority_fee,
-        )
-        self.left_open = found
-        if live:
-            self.block_hops[0].observe(max(0.0, (arrived - env.seen_ns) / 1e9))
-            self.block_hops[1].observe((time.time_ns() - arrived) / 1e9)
-            # what the block's users left behind that no trade of ours took
-            residual = max((f.net_profit for f in found), default=0)
-            metrics.RESIDUAL_WEI.set(residual)
-            metrics.RESIDUAL_WEI_TOTAL.inc(residual)
-        opportunities = [
-            to_opportunity(f, all_pools, block, block.hash, None, self.deadline_blocks)
-            for f in found
-        ]
-        await self.publish(opportunities, env, "block" if live else None)
+        """`live` is False for blocks replayed after a (re)load (services/detect/block_path.py)."""
+        await block_path.on_block(self, env, live)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head = env.message, self.head
@@ -287,7 +246,6 @@ class Detector:
             self.strategies,
             head.base_fee_per_gas,
             backrun=True,
-            stats=self.stats,
             priority_fee=self.rt.settings.submit.priority_fee,
         )
         clear, outbid = [], 0
@@ -324,13 +282,18 @@ class Detector:
         self.withdrawn_metric.inc()
 
     def search(self, *args: Any, **kwargs: Any) -> list[Found]:
-        """`search` with its below-minimum drops counted in the metric too."""
-        before = self.stats.below_min_profit
-        found = search(*args, **kwargs)
-        dropped = self.stats.below_min_profit - before
-        if dropped:
-            metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit").inc(dropped)
+        """`search`, counted (`count_search`)."""
+        stats = SearchStats()
+        found = search(*args, stats=stats, **kwargs)
+        self.count_search(stats)
         return found
+
+    def count_search(self, stats: SearchStats) -> None:
+        """One search's counts into the totals, its below-minimum drops into the metric too."""
+        self.stats.add(stats)
+        if stats.below_min_profit:
+            dropped = metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit")
+            dropped.inc(stats.below_min_profit)
 
     async def publish(
         self,

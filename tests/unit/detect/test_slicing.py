@@ -1,0 +1,148 @@
+"""Slicing a CPU-bound generator (services/detect/slicing.py): the same result as one pass,
+pauses exactly when a slice is used up, a pause that lasts until other ready work has run
+(and no longer than its bound), and work that arrives mid-computation handled within about
+one slice instead of after the whole computation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Generator
+
+from services.detect.slicing import finish, run_sliced, yield_to_others
+
+
+def units(n: int, log: list[int]) -> Generator[None, None, int]:
+    """n units of work (each logged), then their sum."""
+    total = 0
+    for i in range(n):
+        log.append(i)
+        total += i
+        yield
+    return total
+
+
+def test_finish_runs_to_the_end_and_returns_the_value() -> None:
+    log: list[int] = []
+    assert finish(units(5, log)) == 10
+    assert log == [0, 1, 2, 3, 4]
+
+
+def test_run_sliced_pauses_each_time_a_slice_is_used_up() -> None:
+    now = [0.0]
+    pauses: list[list[int]] = []
+    log: list[int] = []
+
+    def clock() -> float:
+        now[0] += 1.0  # each reading: one second later
+        return now[0]
+
+    async def pause() -> None:
+        pauses.append(list(log))
+
+    got = asyncio.run(run_sliced(units(7, log), 2.5, clock=clock, pause=pause))
+    assert got == 21 and log == list(range(7))
+    # resumed at t=1; units 0, 1 read t=2, 3 (2 s elapsed < 2.5), unit 2 reads t=4: pause ...
+    assert pauses == [[0, 1, 2], [0, 1, 2, 3, 4, 5]]
+
+
+def test_run_sliced_with_no_budget_pauses_after_every_unit() -> None:
+    count = [0]
+
+    async def pause() -> None:
+        count[0] += 1
+
+    assert asyncio.run(run_sliced(units(4, []), 0.0, pause=pause)) == 6
+    assert count == [4]  # after each unit (the last one's pause is before the end is seen)
+
+
+def test_a_pause_lasts_until_other_ready_work_has_run() -> None:
+    async def main() -> tuple[list[str], int]:
+        done: list[str] = []
+
+        async def chain(depth: int) -> None:  # `depth` rounds of the loop, one hop each
+            for _ in range(depth):
+                await asyncio.sleep(0)
+            done.append(f"chain {depth}")
+
+        tasks = [asyncio.create_task(chain(d)) for d in (1, 5, 9)]
+        rounds = await yield_to_others()
+        done.append("resumed")
+        await asyncio.gather(*tasks)
+        return done, rounds
+
+    done, rounds = asyncio.run(main())
+    assert done == ["chain 1", "chain 5", "chain 9", "resumed"]
+    assert rounds >= 10
+
+
+def test_a_pause_is_bounded_when_other_work_never_ends() -> None:
+    async def main() -> int:
+        async def spin() -> None:  # reschedules itself for ever
+            for _ in iter(int, 1):
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(spin())
+        rounds = await yield_to_others(max_rounds=7)
+        task.cancel()
+        return rounds
+
+    assert asyncio.run(main()) == 7
+
+
+def _busy(ms: float) -> None:
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
+
+
+def _arrival_wait_ms(sliced: bool) -> tuple[float, bool]:
+    """A 60 ms computation (0.2 ms units); 5 ms in, work arrives from another thread (as
+    bytes on a socket would) and takes 3 hops to its handler. How long it waited, and
+    whether it was handled before the computation ended."""
+
+    async def main() -> tuple[float, bool]:
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[float] = loop.create_future()
+        handled: list[float] = []
+        computed: list[bool] = []
+
+        async def handler() -> None:
+            sent = await arrived
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            handled.append((time.perf_counter() - sent) * 1000)
+            if not computed:
+                computed.append(False)
+
+        def work() -> Generator[None, None, None]:
+            for _ in range(300):
+                _busy(0.2)
+                yield
+
+        def send() -> None:
+            time.sleep(0.005)
+            loop.call_soon_threadsafe(arrived.set_result, time.perf_counter())
+
+        task = asyncio.create_task(handler())
+        await asyncio.sleep(0)  # the handler waits on its input
+        threading.Thread(target=send, daemon=True).start()
+        steps = work()
+        if sliced:
+            await run_sliced(steps, 0.0005)
+        else:
+            finish(steps)
+        computed.append(True)
+        await task
+        return handled[0], computed[0] is False
+
+    return asyncio.run(main())
+
+
+def test_work_arriving_mid_computation_waits_about_one_slice_not_the_whole() -> None:
+    waited, before_end = _arrival_wait_ms(sliced=True)
+    # one slice is 0.5 ms (+ one 0.2 ms unit); the bound leaves room for a loaded machine
+    assert before_end and waited < 20.0, waited
+    waited, before_end = _arrival_wait_ms(sliced=False)  # what the bound tells apart
+    assert not before_end and waited > 30.0, waited
