@@ -27,7 +27,14 @@ from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
-from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_from_rpc
+from mev_common.messages import (
+    Block,
+    Bundle,
+    Opportunity,
+    PendingTx,
+    block_from_rpc,
+    trigger_kind,
+)
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
@@ -307,7 +314,7 @@ class SimulateService(LatestMode):
             )
             published_ns = time.time_ns()
             latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
-            metrics.SIMULATION_LATENCY.observe(latency_s)
+            metrics.SIMULATION_LATENCY.labels(trigger=trigger_kind(opp.victim)).observe(latency_s)
             hops = (env.seen_ns, arrived_ns, victim_ns, started_ns, ran_ns, published_ns)
             for name, a, b in zip(SIM_HOPS, hops, hops[1:], strict=False):
                 metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))

@@ -75,14 +75,20 @@ DETECTION_LATENCY = SampledHistogram(
 )
 SIMULATION_LATENCY = SampledHistogram(
     "mev_bot_simulation_latency_seconds",
-    "Trigger seen (Mev-Seen-Ns) to simulated bundle published",
+    "Trigger seen (Mev-Seen-Ns) to simulated bundle published; trigger is block or pending",
+    ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
 SUBMISSION_LATENCY = SampledHistogram(
     "mev_bot_submission_latency_seconds",
-    "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade)",
+    "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade); "
+    "trigger is block or pending",
+    ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
+for _trigger in ("pending", "block"):  # both series from the start, at zero (dashboards, bench)
+    SIMULATION_LATENCY.labels(trigger=_trigger)
+    SUBMISSION_LATENCY.labels(trigger=_trigger)
 HOP_LATENCY = SampledHistogram(
     "mev_bot_hop_latency_seconds",
     "Where tick-to-trade goes, one hop of a published bundle or a sent trade at a time "
