@@ -269,9 +269,7 @@ class SimulateService(LatestMode, ReferenceChecks):
         if early is not None and early.reason != "ahead":  # dropped before its victim's trace
             self.drop_stale(opp, early.reason)
             return
-        if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
-            self.record(opp, "superseded")
-            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+        if self.superseded(opp):
             return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
@@ -305,6 +303,8 @@ class SimulateService(LatestMode, ReferenceChecks):
                 await asyncio.wait_for(waiter, timeout=left_s)
         if opp.strategy in self.halted:
             self.record(opp, "halted")
+            return
+        if self.superseded(opp):  # again: a backrun may have taken a pool while we waited
             return
         assert self.simulator is not None
         for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
@@ -349,6 +349,14 @@ class SimulateService(LatestMode, ReferenceChecks):
             if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
+    def superseded(self, opp: Opportunity) -> bool:
+        """Submit would refuse it: a bundle of ours at this block holds one of its pools."""
+        if not self.taken.taken(opp):
+            return False
+        self.record(opp, "superseded")
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+        return True
 
     def drop_stale(self, opp: Opportunity, reason: str) -> None:
         metrics.STALE_DROPPED.inc()
