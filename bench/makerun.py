@@ -142,10 +142,10 @@ def main() -> int:
             for k, v in split(sim, "mev_bot_simulation_latency_seconds", "trigger").items():
                 print(f"  simulate seen -> bundle, trigger={k}: {v}")
             results: dict[str, int] = {}  # why opportunities did or did not become bundles
-            for lbl, v in sim.get("mev_bot_simulations_total", []):
+            for lbl, count in sim.get("mev_bot_simulations_total", []):
                 key = f"{lbl.get('strategy')} {lbl.get('result')}"
-                results[key] = results.get(key, 0) + int(v)
-            print(f"  simulate results: {dict(sorted((k, v) for k, v in results.items() if v))}")
+                results[key] = results.get(key, 0) + int(count)
+            print(f"  simulate results since start: {dict(sorted(results.items()))}")
             sub = window.get("submit", {})
             for k, v in split(sub, "mev_bot_submission_latency_seconds", "trigger").items():
                 print(f"  submit seen -> signed tx, trigger={k}: {v}")
