@@ -2,7 +2,8 @@
 flow, NATS and the four services) with private ports and a private data directory, so it can
 run beside another stack. Prints the supervisor's own status lines as they come, then, for the
 last STATUS_WINDOW_S before the end, what the status line's two latencies are made of:
-detect's seen -> opportunity by trigger (block, pending) and simulate's hops, each as
+detect's seen -> opportunity, simulate's seen -> bundle and submit's seen -> signed tx by
+trigger (block, pending), and each service's hops, each as
 p50/p95 (n) from the services' histograms (the same buckets the status line interpolates).
 
     .venv/bin/python -m bench.makerun --seconds 180
@@ -138,14 +139,16 @@ def main() -> int:
                 for k, v in hops.items():
                     print(f"  {service} hop {k}: {v}")
             sim = window.get("simulate", {})
-            n = sum(v for _, v in sim.get("mev_bot_simulation_latency_seconds_count", []))
-            p = [
-                histogram_quantile(sim, "mev_bot_simulation_latency_seconds", q)
-                for q in (0.5, 0.95)
-            ]
-            if p[0] is not None and p[1] is not None:
-                ms = f"{p[0] * 1000:.2f} / {p[1] * 1000:.2f} ms"
-                print(f"  simulate seen -> bundle: {ms} (n={n:.0f})")
+            for k, v in split(sim, "mev_bot_simulation_latency_seconds", "trigger").items():
+                print(f"  simulate seen -> bundle, trigger={k}: {v}")
+            results: dict[str, int] = {}  # why opportunities did or did not become bundles
+            for lbl, count in sim.get("mev_bot_simulations_total", []):
+                key = f"{lbl.get('strategy')} {lbl.get('result')}"
+                results[key] = results.get(key, 0) + int(count)
+            print(f"  simulate results since start: {dict(sorted(results.items()))}")
+            sub = window.get("submit", {})
+            for k, v in split(sub, "mev_bot_submission_latency_seconds", "trigger").items():
+                print(f"  submit seen -> signed tx, trigger={k}: {v}")
     finally:
         proc.send_signal(signal.SIGINT)
         try:

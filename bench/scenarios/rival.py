@@ -37,7 +37,8 @@ FLOW_SEED = 12
 # Above make run's 4 swaps/s, for more contests a minute; the same for every latency.
 FLOW_RATE = 6.0
 BLOCKS = 90  # per latency: a contested backrun every few blocks at this rate
-SUBMIT_LATENCY = ("submit", "mev_bot_submission_latency_seconds", "")
+# our backruns' seen -> signed tx (the rival races those; block-triggered trades apart)
+SUBMIT_LATENCY = ("submit", "mev_bot_submission_latency_seconds", "pending")
 
 
 class Landing(NamedTuple):

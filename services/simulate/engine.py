@@ -140,19 +140,42 @@ def run_backrun(
 ) -> SimResult:
     """victim, then tx, as the chain runs them: two transactions, so what the victim touched
     is cold again for tx (one pyrevm journal would leave it warm and tx's gas low by 2.1-2.6k
-    an account or slot). The victim runs in a reverted checkpoint; the slots of `carried`
-    (what tx reads that the victim may change: its pools' reserve and price slots and their
-    token balances) are carried over, cold, into the fork's database for tx's run, and put
-    back afterwards. The EVM's state is unchanged afterwards."""
+    an account or slot). The victim runs in a reverted checkpoint (victim_effects); the slots
+    of `carried` (what tx reads that the victim may change: its pools' reserve and price slots
+    and their token balances) are carried over, cold, into the fork's database for tx's run,
+    and put back afterwards. The EVM's state is unchanged afterwards."""
+    after = victim_effects(evm, victim, carried)
+    if isinstance(after, SimResult):
+        return after
+    return run_after(evm, tx, profit_token, beneficiary, carried, after)
+
+
+def victim_effects(
+    evm: EVM, victim: TxSpec, carried: list[tuple[str, int]]
+) -> list[int] | SimResult:
+    """The values of `carried` after `victim` runs on the EVM's state (left unchanged), or the
+    victim's failure. The same for every tx behind the same victim at the same state: a
+    simulation's second run (its final calldata) reuses them instead of re-running the victim."""
     checkpoint = evm.snapshot()
     try:
         outcome = call(evm, victim)
         if not outcome.success:
             return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
-        after = [evm.storage(address, slot) for address, slot in carried]
+        return [evm.storage(address, slot) for address, slot in carried]
     finally:
         evm.revert(checkpoint)
         evm.reset_transient_storage()
+
+
+def run_after(
+    evm: EVM,
+    tx: TxSpec,
+    profit_token: str,
+    beneficiary: str,
+    carried: list[tuple[str, int]],
+    after: list[int],
+) -> SimResult:
+    """tx on the state `victim_effects` left in `carried` (cold), then `carried` put back."""
     before = read_slots_at(evm, carried)
     write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, after, strict=True)])
     try:

@@ -7,8 +7,9 @@ deterministic from the opportunity) before its ack. Simulation runs inline on th
 pyrevm holds the GIL for its ~0.1-0.3 ms, a thread hop would cost about as much, and one EVM
 must not run two bundles at once. `performance.simulation_concurrency` bounds how many
 opportunities are in flight (waiting for their block, publishing). A sample of published
-bundles is re-run on py-evm in a separate process (reference_proc.py: ~35 ms of pure Python
-that must not hold this process's GIL); a disagreement halts the strategy.
+bundles is re-run on py-evm in a separate process (reference_checks.py, reference_proc.py:
+~35 ms of pure Python that must not hold this process's GIL); a disagreement halts the
+strategy. Pending-swap backruns go before block-triggered simulations (priority.py).
 """
 
 from __future__ import annotations
@@ -27,13 +28,18 @@ from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
-from mev_common.messages import Block, Bundle, Opportunity, PendingTx, block_from_rpc
+from mev_common.messages import (
+    Block,
+    Opportunity,
+    PendingTx,
+    block_from_rpc,
+    trigger_kind,
+)
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
-from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import (
     PoolProbe,
@@ -43,16 +49,21 @@ from services.simulate.prefetch import (
     sorted_tokens,
     trace_refusal,
 )
+from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
-from services.simulate.reference import agree, fetch_prestate
+from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
-from services.simulate.simulator import Simulator, Verdict, victim_tx
+from services.simulate.simulator import Simulator, victim_tx
 from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
 OWNER_SLOT = 0  # Executor.owner: the bot address is whoever owns the executor
 LATENCY_WINDOW = 4096  # exact seen -> published samples kept for /health (the last ones)
-SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")
+SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")  # a backrun's
+# a block-triggered bundle's hops apart: its seen is ingest's head (detect's block search is in
+# its arrive) and it yields to backruns (priority.py) in its wait
+SIM_BLOCK_HOPS = tuple(h.replace("sim_", "sim_block_") for h in SIM_HOPS)
+PENDING_FIRST_WAIT_S = 0.05  # at most this a block-triggered simulation yields to backruns
 VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
 BLOCK_DIFF_WAIT_S = 0.1  # past this a simulation through a V3 pool changed by it reforks
 
@@ -82,7 +93,7 @@ def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
 
 
 @dataclass
-class SimulateService(LatestMode):
+class SimulateService(LatestMode, ReferenceChecks):
     stage: Stage
     contracts: ChainContracts
     counts: dict[str, int] = field(default_factory=dict)
@@ -100,6 +111,7 @@ class SimulateService(LatestMode):
     victims: VictimLoads = field(default_factory=VictimLoads)
     victim_calls: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
+    first: PendingFirst = field(default_factory=PendingFirst)  # backruns before block work
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -236,6 +248,17 @@ class SimulateService(LatestMode):
             log.debug("simulated", extra={"fields": fields})
 
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
+        """A backrun is in flight (priority.PendingFirst) from here to its publish or drop."""
+        if env.message.victim is None:
+            await self.simulate_one(env)
+            return
+        self.first.enter()
+        try:
+            await self.simulate_one(env)
+        finally:
+            self.first.leave()
+
+    async def simulate_one(self, env: Envelope[Opportunity]) -> None:
         opp = env.message
         timeout_ms = budget_ms(opp, self.rt.settings.performance)
         arrived_ns = time.time_ns()
@@ -246,9 +269,7 @@ class SimulateService(LatestMode):
         if early is not None and early.reason != "ahead":  # dropped before its victim's trace
             self.drop_stale(opp, early.reason)
             return
-        if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
-            self.record(opp, "superseded")
-            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+        if self.superseded(opp):
             return
         # before the staleness check: no await between it and the run
         if opp.victim is not None and not await self.load_victim(opp.victim):
@@ -257,16 +278,21 @@ class SimulateService(LatestMode):
             return
         victim_ns = time.time_ns()
         v3_pools, waited = [h.pool for h in opp.hops if h.kind == "v3"], False
+        yielded = opp.victim is not None  # a block trigger yields to backruns once
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
             stale = staleness(opp, head.number if head else None, age_ms, timeout_ms)
             if stale is None:
-                if waited or not self.warm.waits(v3_pools):
-                    break
-                waited = True  # a V3 pool of ours changed in a block whose diff is on its way
-                await self.diffs.wait(v3_pools, BLOCK_DIFF_WAIT_S)
-                continue
+                if not waited and self.warm.waits(v3_pools):
+                    waited = True  # a V3 pool of ours changed in a block whose diff is coming
+                    await self.diffs.wait(v3_pools, BLOCK_DIFF_WAIT_S)
+                    continue
+                if not yielded and self.first.busy:
+                    yielded = True  # then staleness again: no await between it and the run
+                    await self.first.wait(PENDING_FIRST_WAIT_S)
+                    continue
+                break
             if stale.reason != "ahead":
                 self.drop_stale(opp, stale.reason)
                 return
@@ -277,6 +303,8 @@ class SimulateService(LatestMode):
                 await asyncio.wait_for(waiter, timeout=left_s)
         if opp.strategy in self.halted:
             self.record(opp, "halted")
+            return
+        if self.superseded(opp):  # again: a backrun may have taken a pool while we waited
             return
         assert self.simulator is not None
         for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
@@ -307,9 +335,10 @@ class SimulateService(LatestMode):
             )
             published_ns = time.time_ns()
             latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
-            metrics.SIMULATION_LATENCY.observe(latency_s)
+            metrics.SIMULATION_LATENCY.labels(trigger=trigger_kind(opp.victim)).observe(latency_s)
             hops = (env.seen_ns, arrived_ns, victim_ns, started_ns, ran_ns, published_ns)
-            for name, a, b in zip(SIM_HOPS, hops, hops[1:], strict=False):
+            names = SIM_HOPS if opp.victim is not None else SIM_BLOCK_HOPS
+            for name, a, b in zip(names, hops, hops[1:], strict=False):
                 metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
             self.latency_ms.append(latency_s * 1e3)
             self.arrive_ms.append((arrived_ns - env.seen_ns) / 1e6)
@@ -320,6 +349,14 @@ class SimulateService(LatestMode):
             if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
+    def superseded(self, opp: Opportunity) -> bool:
+        """Submit would refuse it: a bundle of ours at this block holds one of its pools."""
+        if not self.taken.taken(opp):
+            return False
+        self.record(opp, "superseded")
+        metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+        return True
 
     def drop_stale(self, opp: Opportunity, reason: str) -> None:
         metrics.STALE_DROPPED.inc()
@@ -358,44 +395,3 @@ class SimulateService(LatestMode):
         self.victims.done(victim.hash, ok)
         metrics.SIMULATOR_PREFETCHES.labels(result="victim_ok" if ok else "victim_moved").inc()
         return True
-
-    def start_reference(self, bundle: Bundle, verdict: Verdict) -> None:
-        """Re-run a published bundle on py-evm off the hot path (one at a time is plenty)."""
-        if self.background or verdict.tx is None or verdict.result is None:
-            metrics.REFERENCE_CHECKS.labels(result="skipped").inc()
-            return
-        env = self.warm.env
-        assert env is not None
-        task = self.stage.spawn(
-            self.check_reference(bundle, verdict.tx, verdict.victim, verdict.result, env),
-            "reference",
-            drain=True,
-        )
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-
-    async def check_reference(
-        self, bundle: Bundle, tx: TxSpec, victim: TxSpec | None, hot: SimResult, env: BlockEnvSpec
-    ) -> None:
-        try:
-            txs = [victim, tx] if victim is not None else [tx]
-            prestate = await fetch_prestate(self.rpc.call, txs, bundle.block_number, env)
-            token = bundle.profit_token or ""
-            ref = await self.reference.run(
-                prestate, env, tx, token, self.contracts.executor, victim
-            )
-        except Exception as exc:  # the reference is a check: its failure is not a verdict
-            metrics.REFERENCE_CHECKS.labels(result="error").inc()
-            log.warning("reference run failed", extra={"fields": {"error": repr(exc)}})
-            return
-        if agree(hot, ref):
-            metrics.REFERENCE_CHECKS.labels(result="agree").inc()
-            return
-        self.halt(bundle.strategy, f"bundle {bundle.id}: pyrevm {hot} vs py-evm {ref}")
-
-    def halt(self, strategy: str, why: str) -> None:
-        metrics.REFERENCE_CHECKS.labels(result="disagree").inc()
-        metrics.SIMULATOR_DISAGREEMENTS.labels(strategy=strategy).inc()
-        metrics.SIMULATION_HALTED.labels(strategy=strategy).set(1)
-        self.halted[strategy] = why[:500]
-        log.error("simulators disagree: strategy halted", extra={"fields": {"why": why[:500]}})

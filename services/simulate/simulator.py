@@ -16,7 +16,7 @@ from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
 from services.simulate.decision import decide
-from services.simulate.engine import SimResult, TxSpec, run_backrun, run_bundle
+from services.simulate.engine import SimResult, TxSpec, run_after, run_bundle, victim_effects
 from services.simulate.quarantine import Quarantine
 from services.simulate.warm import WarmEvm
 
@@ -95,10 +95,17 @@ class Simulator:
         pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
         carried = self.warm.carried_slots(pools) if v2_only else None
 
+        effects: list[list[int] | SimResult] = []  # the victim's, run once for both runs
+
         def run(spec: TxSpec) -> SimResult:
             assert evm is not None and opp.profit_token is not None
             if victim is not None and carried is not None:
-                return run_backrun(evm, spec, opp.profit_token, executor, victim, carried)
+                if not effects:
+                    effects.append(victim_effects(evm, victim, carried))
+                after = effects[0]
+                if isinstance(after, SimResult):
+                    return after
+                return run_after(evm, spec, opp.profit_token, executor, carried, after)
             # a token not prefetched yet: victim and tx in one journal (gas a little low for a
             # backrun, which decision's BACKRUN_COLD_BIAS covers)
             return run_bundle(evm, spec, opp.profit_token, executor, victim)

@@ -22,7 +22,9 @@ class ChainPort(Protocol):
 
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]: ...
 
-    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult: ...
+    async def send_raw(
+        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+    ) -> SendResult: ...
 
 
 class LedgerPort(Protocol):
@@ -86,5 +88,7 @@ class RpcChain:
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         return await self.pool.call_batch(calls)
 
-    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult:
-        return await send_raw_everywhere(self.pool, raw, seen_ns)
+    async def send_raw(
+        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+    ) -> SendResult:
+        return await send_raw_everywhere(self.pool, raw, seen_ns, trigger)

@@ -37,13 +37,18 @@ class SendResult:
         return "; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
 
 
-async def send_raw_everywhere(pool: RpcPool, raw: bytes, seen_ns: int | None = None) -> SendResult:
-    """Hand `raw` to every endpoint not backing off (all of them if none is up)."""
+async def send_raw_everywhere(
+    pool: RpcPool, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+) -> SendResult:
+    """Hand `raw` to every endpoint not backing off (all of them if none is up); a trade's
+    seen -> sent is observed under its `trigger` (messages.trigger_kind)."""
     ranked = rank_endpoints(list(pool.states.values()), time.monotonic(), pool.max_lag_blocks)
     targets = [s.name for s in ranked if s.down_until <= time.monotonic()] or list(pool.clients)
     payload = "0x" + raw.hex()
     if seen_ns:
-        metrics.SUBMISSION_LATENCY.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+        metrics.SUBMISSION_LATENCY.labels(trigger=trigger).observe(
+            max(0.0, (time.time_ns() - seen_ns) / 1e9)
+        )
     replies = await asyncio.gather(
         *(pool.clients[name].call("eth_sendRawTransaction", [payload]) for name in targets),
         return_exceptions=True,

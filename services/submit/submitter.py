@@ -22,7 +22,7 @@ from mev_common import metrics
 from mev_common.bus import Retryable
 from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.messages import Bundle, Outcome, bundle_id_for
+from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
 from mev_common.settings import Settings
 
 from services.submit import cancels, settlement
@@ -225,7 +225,8 @@ class Submitter:
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
-        result = await self.pool.send_raw(raw, seen_ns)
+        trigger = trigger_kind(bundle.victim_tx_hash)
+        result = await self.pool.send_raw(raw, seen_ns, trigger)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
     async def _after_send(

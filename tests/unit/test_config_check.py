@@ -59,7 +59,7 @@ def test_production_example_is_valid_with_warnings_only(capsys: pytest.CaptureFi
         "             cross_dex_arbitrage: min_profit 0.001 ether, max_gas_price 10 gwei, "
         "max_hops 2",
         "             backrun: disabled",
-        "performance  simulation_concurrency 4, decision_timeout_ms 250",
+        "performance  simulation_concurrency 16, decision_timeout_ms 250",
         "mempool      max_pending_transactions 10000",
         "contracts    executor 0x0000000000000000000000000000000000000001; "
         "dexes: hyperswap_v2, second_v2_dex",

@@ -152,3 +152,10 @@ def test_checksum_equals_eth_utils_on_every_kind_of_input() -> None:
                   lower[:-1], lower + "0", lower[2:], good[2:]]  # fmt: skip
     for value in cases:
         assert outcome(_checksummed.__wrapped__, value) == outcome(reference, value), value
+
+
+def test_trigger_kind_is_pending_for_a_backrun_and_block_otherwise() -> None:
+    from mev_common.messages import trigger_kind
+
+    assert trigger_kind("0x" + "ab" * 32) == "pending"  # Bundle.victim_tx_hash
+    assert trigger_kind(None) == "block"

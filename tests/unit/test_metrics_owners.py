@@ -39,3 +39,15 @@ def test_the_wrong_port_has_no_bundle_success_rate_and_gas_price_is_submits() ->
     assert "mev_bot_profit_eth_per_hour" not in families("detect")
     assert metrics.owner_of(metrics.GAS_PRICE) == "submit"
     assert "base fee + priority fee" in metrics.GAS_PRICE._documentation
+
+
+def test_sim_and_submit_latency_serve_both_triggers_from_the_start() -> None:
+    """Dashboards and alerts sum them `by (le)`; the status line and bench split by trigger."""
+    for service, name in (
+        ("simulate", "mev_bot_simulation_latency_seconds"),
+        ("submit", "mev_bot_submission_latency_seconds"),
+    ):
+        text = generate_latest(metrics.registry_for(service)).decode()
+        for trigger in ("pending", "block"):
+            assert f'{name}_count{{trigger="{trigger}"}}' in text
+        assert f"{name}_count{{" in text and f"{name}_count " not in text  # no unlabelled series

@@ -175,7 +175,7 @@ def test_production_config_loads_with_every_runbook_key() -> None:
     for name in ("ingest", "detect", "simulate", "submit"):
         ports = getattr(settings.services, name)
         assert (ports.health_port, ports.metrics_port) == (8080, 9090)
-    assert settings.performance.simulation_concurrency == 4
+    assert settings.performance.simulation_concurrency == 16
     assert settings.performance.decision_timeout_ms == 250
     assert settings.mempool.max_pending_transactions == 10_000
     assert settings.strategies.cyclic_arbitrage is not None

@@ -278,6 +278,14 @@ class Bundle(Message):
     deadline_block: int = Field(default=0, ge=0)
 
 
+def trigger_kind(victim: object | None) -> Literal["pending", "block"]:
+    """What an opportunity (or its bundle) answers: a pending swap (a backrun names its victim:
+    `Opportunity.victim`, `Bundle.victim_tx_hash`) or a block. The latency metrics' `trigger`
+    label: a block trigger's seen is ingest's head, so its path holds the block's log fetch and
+    whole search, a different quantity from a pending swap's."""
+    return "block" if victim is None else "pending"
+
+
 def bundle_id_for(opportunity_id: str) -> str:
     """The bundle id simulate gives an opportunity's bundle (submit finds it by this too)."""
     plain = f"bundle:{opportunity_id}"

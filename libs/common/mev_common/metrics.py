@@ -75,18 +75,25 @@ DETECTION_LATENCY = SampledHistogram(
 )
 SIMULATION_LATENCY = SampledHistogram(
     "mev_bot_simulation_latency_seconds",
-    "Trigger seen (Mev-Seen-Ns) to simulated bundle published",
+    "Trigger seen (Mev-Seen-Ns) to simulated bundle published; trigger is block or pending",
+    ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
 SUBMISSION_LATENCY = SampledHistogram(
     "mev_bot_submission_latency_seconds",
-    "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade)",
+    "Trigger seen (Mev-Seen-Ns) to signed transaction handed to the RPC (tick-to-trade); "
+    "trigger is block or pending",
+    ["trigger"],
     buckets=LATENCY_BUCKETS,
 )
+for _trigger in ("pending", "block"):  # both series from the start, at zero (dashboards, bench)
+    SIMULATION_LATENCY.labels(trigger=_trigger)
+    SUBMISSION_LATENCY.labels(trigger=_trigger)
 HOP_LATENCY = SampledHistogram(
     "mev_bot_hop_latency_seconds",
     "Where tick-to-trade goes, one hop of a published bundle or a sent trade at a time "
-    "(sim_arrive: seen to simulate's handler, sim_victim, sim_wait, sim_run, sim_publish; "
+    "(sim_arrive: seen to simulate's handler, sim_victim, sim_wait, sim_run, sim_publish "
+    "for a backrun, sim_block_arrive ... sim_block_publish for a block-triggered bundle; "
     "submit_arrive: seen to submit's handler, submit_gate, submit_sign, submit_record); "
     "and of a block trigger (ingest_block: head seen to its logs in hand; detect_block_arrive: "
     "seen to detect's handler; detect_block_search)",

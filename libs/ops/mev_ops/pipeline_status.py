@@ -93,6 +93,8 @@ class PipelineStatus:
     # block triggers: seen (ingest has the head) includes ingest's log fetch and the block's
     # whole search, a different quantity from a pending swap's; shown beside it, not mixed in
     detect_block_ms: tuple[float | None, float | None] = (None, None)
+    # the same split for simulate: pending-swap backruns, block-triggered bundles beside them
+    simulate_block_ms: tuple[float | None, float | None] = (None, None)
 
     def line(self) -> str:
         def ms(pair: tuple[float | None, float | None]) -> str:
@@ -104,6 +106,7 @@ class PipelineStatus:
             f"reverted {self.reverted}  profit {self.profit_eth:.6f} ETH  "
             f"detect p50/p95 {ms(self.detect_ms)} ms (block triggers {ms(self.detect_block_ms)} ms)"
             f"  sim p50/p95 {ms(self.simulate_ms)} ms"
+            f" (block triggers {ms(self.simulate_block_ms)} ms)"
             + (f" (last {self.window_s:.0f} s)" if self.window_s else "")
         )
 
@@ -155,6 +158,7 @@ def pipeline_status(
         profit_eth=total(submit, "mev_bot_profit_wei_total") / 1e18,
         detect_ms=quantiles(detect, "mev_bot_detection_latency_seconds", ("pending", None)),
         detect_block_ms=quantiles(detect, "mev_bot_detection_latency_seconds", ("block",)),
-        simulate_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds"),
+        simulate_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds", ("pending", None)),
+        simulate_block_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds", ("block",)),
         window_s=window_s if before is not None else None,
     )

@@ -54,7 +54,9 @@ class FakeChain:
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         return [await self.call(m, p) for m, p in calls]
 
-    async def send_raw(self, raw: bytes, seen_ns: int | None = None) -> SendResult:
+    async def send_raw(
+        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+    ) -> SendResult:
         tx = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
         tx["hash"] = "0x" + keccak(raw).hex()
         tx["to"] = to_checksum_address(tx["to"])

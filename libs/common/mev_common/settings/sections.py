@@ -221,7 +221,9 @@ class ServicesSettings(Section):
 
 
 class PerformanceSettings(Section):
-    simulation_concurrency: int = Field(default=4, ge=1, le=1024)
+    # in flight, not parallel: one EVM runs one simulation at a time; a slot is also held while
+    # waiting (a block diff, the block, a backrun ahead): 4 left backruns unfetched at a burst
+    simulation_concurrency: int = Field(default=16, ge=1, le=1024)
     decision_timeout_ms: int = Field(default=250, ge=1)
     # a block opportunity (no victim) is valid until the next block: its own, longer budget
     block_decision_timeout_ms: int = Field(default=12_000, ge=1)
