@@ -163,10 +163,34 @@ class PendingBook:
             heapq.heapify(heap)
         self._heap_items = sum(len(h) for h in self._by_pool.values())
 
-    def crowded(self, victim: str, victim_tip: int, pools: Iterable[str]) -> str | None:
-        """Why a backrun of `victim` through `pools` would meet another state, if it would."""
+    def crowded(
+        self, victim: str, victim_tip: int, pools: Iterable[str], stacking: bool = False
+    ) -> str | None:
+        """Why a backrun of `victim` through `pools` would meet another state, if it would.
+        With `stacking`, a swap ahead that we published a backrun of, tipping more than the
+        victim, does not crowd it: simulate knows that swap and our trade behind it and proves
+        this backrun on top of both (services/simulate/stacking.py)."""
         for pool in sorted(frozenset(pools)):
             top = self._top(pool, victim)
-            if top is not None and top[0] >= victim_tip:
+            if top is None or top[0] < victim_tip:
+                continue
+            if not stacking:
                 return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
+            backrun = {b.victim for b in self.backruns.values()}
+            for tip, tx_hash in self._ahead(pool, victim_tip):
+                if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun):
+                    return f"pending {tx_hash} (tip {tip}) swaps through the same pools first"
         return None
+
+    def _ahead(self, pool: str, tip: int) -> list[tuple[int, str]]:
+        """(tip, hash) of every live entry through `pool` tipping at least `tip` (a walk of the
+        heap's top: O(entries found))."""
+        heap, out, stack = self._by_pool.get(pool, []), [], [0]
+        while stack:
+            i = stack.pop()
+            if i >= len(heap) or -heap[i][0] < tip:
+                continue
+            if self._live(heap[i], pool):
+                out.append((-heap[i][0], heap[i][1]))
+            stack += [2 * i + 1, 2 * i + 2]
+        return out

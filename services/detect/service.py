@@ -343,8 +343,10 @@ class Detector:
         )
         clear = []
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
+        stacking = self.rt.settings.simulate.stack_depth > 0  # services/simulate/stacking.py
         for f in found:
-            if queued is None and self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
+            crowded = self.pending.crowded(tx.hash, tip, f.cycle.pools, stacking)
+            if queued is None and crowded is None:
                 clear.append(f)
             else:
                 self.crowded += 1

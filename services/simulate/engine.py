@@ -15,6 +15,7 @@ victim is the fallback when that set is not known, covered by decision's BACKRUN
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode
@@ -135,7 +136,7 @@ def run_backrun(
     tx: TxSpec,
     profit_token: str,
     beneficiary: str,
-    victim: TxSpec,
+    victim: TxSpec | Sequence[TxSpec],
     carried: list[tuple[str, int]],
 ) -> SimResult:
     """victim, then tx, as the chain runs them: two transactions, so what the victim touched
@@ -143,12 +144,14 @@ def run_backrun(
     an account or slot). The victim runs in a reverted checkpoint; the slots of `carried`
     (what tx reads that the victim may change: its pools' reserve and price slots and their
     token balances) are carried over, cold, into the fork's database for tx's run, and put
-    back afterwards. The EVM's state is unchanged afterwards."""
+    back afterwards. The EVM's state is unchanged afterwards. `victim` may be the txs the
+    chain applies before tx, in order (stacking.py): any of them failing is `victim_failed`."""
     checkpoint = evm.snapshot()
     try:
-        outcome = call(evm, victim)
-        if not outcome.success:
-            return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
+        for ahead in _ahead(victim):
+            outcome = call(evm, ahead)
+            if not outcome.success:
+                return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
         after = [evm.storage(address, slot) for address, slot in carried]
     finally:
         evm.revert(checkpoint)
@@ -161,14 +164,24 @@ def run_backrun(
         write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
 
 
+def _ahead(victim: TxSpec | Sequence[TxSpec] | None) -> Sequence[TxSpec]:
+    if victim is None:
+        return ()
+    return (victim,) if isinstance(victim, TxSpec) else victim
+
+
 def run_bundle(
-    evm: EVM, tx: TxSpec, profit_token: str, beneficiary: str, victim: TxSpec | None = None
+    evm: EVM,
+    tx: TxSpec,
+    profit_token: str,
+    beneficiary: str,
+    victim: TxSpec | Sequence[TxSpec] | None = None,
 ) -> SimResult:
-    """Run [victim,] tx on `evm` and measure; the EVM's state is unchanged afterwards."""
+    """Run [victim(s),] tx on `evm` and measure; the EVM's state is unchanged afterwards."""
     checkpoint = evm.snapshot()
     try:
-        if victim is not None:
-            outcome = call(evm, victim)
+        for ahead in _ahead(victim):
+            outcome = call(evm, ahead)
             if not outcome.success:
                 return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
         # read in its own reverted snapshot: a read left in place warms the slot and the

@@ -246,7 +246,7 @@ class SimulateService(LatestMode):
         if early is not None and early.reason != "ahead":  # dropped before its victim's trace
             self.drop_stale(opp, early.reason)
             return
-        if self.taken.taken(opp):  # submit would refuse it: a bundle of ours holds a pool
+        if self.taken.taken(opp) and not (opp.victim and self.rt.settings.simulate.stack_depth):
             self.record(opp, "superseded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
@@ -289,7 +289,7 @@ class SimulateService(LatestMode):
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         started_ns = time.time_ns()
-        verdict = self.simulator.simulate(opp, time.monotonic())
+        verdict = self.simulator.simulate(opp, time.monotonic(), self.simulator.stacks)
         ran_ns = time.time_ns()
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
@@ -361,7 +361,7 @@ class SimulateService(LatestMode):
 
     def start_reference(self, bundle: Bundle, verdict: Verdict) -> None:
         """Re-run a published bundle on py-evm off the hot path (one at a time is plenty)."""
-        if self.background or verdict.tx is None or verdict.result is None:
+        if self.background or verdict.tx is None or verdict.result is None or not verdict.plain:
             metrics.REFERENCE_CHECKS.labels(result="skipped").inc()
             return
         env = self.warm.env

@@ -276,6 +276,12 @@ class Bundle(Message):
     victim_tx_hash: Hash32 | None = None
     victim_priority_fee: Wei | None = None
     deadline_block: int = Field(default=0, ge=0)
+    # our earlier trades (bundle ids, unsettled) this backrun was proven on top of: submit sends
+    # it with the next nonce only while every one of them is in flight (services/simulate/
+    # stacking.py, services/submit/conflicts.py)
+    after_bundles: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=8
+    )
 
 
 def bundle_id_for(opportunity_id: str) -> str:
