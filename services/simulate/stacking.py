@@ -117,7 +117,8 @@ class StackBook:
         if block != self.block or self.depth == 0:
             if self.depth == 0 and block == self.block and self._ours_through(ours.pools):
                 return "superseded"
-            return Plan((victim.tx,)) if victim.nonce == head_nonce else "victim_queued"
+            alone = (victim.tx,)
+            return Plan(alone, (), alone) if victim.nonce == head_nonce else "victim_queued"
         # a redelivered opportunity finds its own bundle here: never stack on itself
         known = [q for q in self.entries if q.key not in (victim.key, ours.key)]
         same = {q.nonce for q in known if q.sender.lower() == victim.sender.lower()}

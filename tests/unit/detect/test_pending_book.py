@@ -107,3 +107,26 @@ def test_indexed_checks_equal_a_plain_scan_over_random_books() -> None:
                 for h, e in book.entries.items()
             )
             assert (book.queued_behind(victim, sender, nonce) is not None) == scan_queued, step
+
+
+def test_stacking_a_swap_we_backrun_ahead_does_not_crowd() -> None:
+    """simulate proves the backrun on top of that swap and our trade behind it; any other swap
+    ahead, or one tipping the same (order unknown), still crowds."""
+    book = PendingBook()
+    book.add("v1", {"P"}, 3 * GWEI, 10)
+    book.published("opp1", "v1", 3 * GWEI, {"P"}, 10)
+    book.add("v2", {"P"}, 2 * GWEI, 10)
+    assert book.crowded("v2", 2 * GWEI, {"P"}) is not None  # without stacking, as before
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) is None
+    book.add("x", {"P"}, 5 * GWEI, 10)  # nobody backruns x
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) == (
+        "pending x (tip 5000000000) swaps through the same pools first"
+    )
+    book.add("x", {"Q"}, 5 * GWEI, 10)  # x re-added through another pool: its P item is dead
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) is None
+    book.add("y", {"P"}, 2 * GWEI, 10)
+    book.published("opp-y", "y", 2 * GWEI, {"P"}, 10)
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) == (
+        "pending y (tip 2000000000) swaps through the same pools first"
+    )
+    assert book.crowded("v2", GWEI, {"R"}, stacking=True) is None
