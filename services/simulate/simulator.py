@@ -86,6 +86,9 @@ class Simulator:
         verdict = self._simulate(opp, now, plan)
         if book is not None and verdict.bundle is not None:
             self.took(book, opp, verdict)
+        if book is not None and opp.victim is not None and verdict.reason == "victim_reverted":
+            if verdict.plain:
+                book.forget(opp.block_number, opp.victim.hash)
         return verdict
 
     def _simulate(self, opp: Opportunity, now: float, plan: Plan | None) -> Verdict:
@@ -203,12 +206,12 @@ class Simulator:
         victim = Queued(v.hash, v.sender, v.max_fee_per_gas or v.gas_price or 0, pools,
                         victim_tx(v), nonce=v.nonce)  # fmt: skip
         book.saw(opp.block_number, victim)
-        # our max fee is an estimate at the head's base fee (the next one moves by <= 1/8)
-        book.margin = base + 1
+        # our max fee is 2 x the next base fee + tip, estimated at the head's (moves <= 1/8)
+        book.margin = base // 4 + 1
         cap = fee_cap(opp, strategy)
         ours = Queued(bundle_id(opp.id), self.bot,
                       own_max_fee(victim_priority_fee(v, base), base, cap), pools, victim.tx,
-                      bundle_id(opp.id), nonce=1 << 62)  # fmt: skip
+                      bundle_id(opp.id), nonce=1 << 62, behind=v.hash)  # fmt: skip
         return book.plan(opp.block_number, victim, ours, int(evm.basic(v.sender).nonce))
 
     def took(self, book: StackBook, opp: Opportunity, verdict: Verdict) -> None:
@@ -224,7 +227,7 @@ class Simulator:
         fee = own_max_fee(priority, base, bundle.max_fee_per_gas)
         pools = frozenset(h.pool.lower() for h in opp.hops)
         book.took(opp.block_number, Queued(bundle.id, self.bot, fee, pools, tx, bundle.id,
-                                           nonce=len(book.entries)))  # fmt: skip
+                                           len(book.entries), bundle.victim_tx_hash))  # fmt: skip
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
         addresses = [h.pool for h in opp.hops]

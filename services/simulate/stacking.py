@@ -38,6 +38,7 @@ class Queued:
     tx: TxSpec
     bundle_id: str | None = None
     nonce: int = 0  # a sender's txs are mined in nonce order
+    behind: str | None = None  # ours: the victim it backruns (bid just below it by design)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class StackBook:
                 return
         self.entries.append(victim)
 
+    def forget(self, block: int, key: str) -> None:
+        """A victim that fails on the head alone will not move anything: never run it ahead."""
+        if block == self.block:
+            self.entries = [q for q in self.entries if q.key != key]
+
     def took(self, block: int, ours: Queued) -> None:
         if self._at(block):
             self.entries.append(ours)
@@ -149,12 +155,15 @@ class StackBook:
 
     def _unsure(self, order: Sequence[Queued], victim: Queued) -> bool:
         """Two txs of different senders, one of them ours or the victim, through common pools,
-        whose max fees are within `margin`: their order in the block is a guess."""
+        whose max fees are within `margin`: their order in the block is a guess (a backrun
+        and its own victim excepted: that order is the backrun's bid, as without stacking)."""
         keys = [q for q in order if q.bundle_id is not None or q is victim]
         for a in keys:
             for b in order:
                 if a is b or a.sender.lower() == b.sender.lower() or not a.pools & b.pools:
                     continue
+                if a.behind == b.key or b.behind == a.key:
+                    continue  # a backrun and its own victim: decided by submit's bid
                 if abs(a.max_fee - b.max_fee) <= self.margin:
                     return True
         return False

@@ -30,6 +30,16 @@ def ours(key: str, victim_tip: int, pools: set[str], nonce: int = 0) -> Queued:
     return Queued(key, BOT, fee, frozenset(pools), tx(key), key, nonce)
 
 
+def first_backrun(tip: int = 3 * GWEI, depth: int = 2) -> tuple[StackBook, Queued, Queued]:
+    """A book at block 10 holding a victim v1 through P and our trade t1 behind it."""
+    book = StackBook(depth=depth, margin=8)
+    v1 = user("v1", tip, {P})
+    book.saw(10, v1)
+    t1 = ours("t1", tip, {P})
+    book.took(10, t1)
+    return book, v1, t1
+
+
 def test_own_max_fee_is_what_submit_signs() -> None:
     # fees.bundle_fees: priority = victim's - 1, max fee = min(cap, 2 x base + priority)
     assert own_max_fee(3 * GWEI, 7, 50 * GWEI) == 3 * GWEI - 1 + 14
@@ -64,10 +74,7 @@ def test_a_second_victim_tipping_less_is_backrun_on_top_of_our_first_trade() -> 
 
 def test_a_victim_tipping_more_than_our_earlier_trade_is_superseded() -> None:
     # it goes before our trade: detect withdraws that trade, so its state is unknown
-    book = StackBook(depth=2, margin=8)
-    v1 = user("v1", 2 * GWEI, {P})
-    book.saw(10, v1)
-    book.took(10, ours("t1", 2 * GWEI, {P}))
+    book, _, _ = first_backrun(tip=2 * GWEI)
     v2 = user("v2", 3 * GWEI, {P})
     book.saw(10, v2)
     assert book.plan(10, v2, ours("t2", 3 * GWEI, {P}, 1), head_nonce=0) == "superseded"
@@ -87,15 +94,22 @@ def test_depth_bounds_how_many_of_our_trades_a_backrun_stands_on() -> None:
 
 
 def test_depth_zero_is_the_behaviour_before_stacking() -> None:
-    book = StackBook(depth=0)
-    v1 = user("v1", 3 * GWEI, {P})
-    book.saw(10, v1)
-    book.took(10, ours("t1", 3 * GWEI, {P}))
+    book, _, _ = first_backrun(depth=0)
     v2 = user("v2", 2 * GWEI, {P})
     book.saw(10, v2)
     assert book.plan(10, v2, ours("t2", 2 * GWEI, {P}, 1), head_nonce=0) == "superseded"
     assert book.plan(10, v2, ours("t2", 2 * GWEI, {R}, 1), head_nonce=0) == plain(v2.tx)
     assert book.plan(10, v2, ours("t2", 2 * GWEI, {R}, 1), head_nonce=1) == "victim_queued"
+
+
+def test_a_victim_that_fails_alone_is_forgotten() -> None:
+    book = StackBook(depth=2, margin=8)
+    v1 = user("v1", 3 * GWEI, {P})
+    book.saw(10, v1)
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(10, v2)
+    book.forget(10, "v1")
+    assert book.plan(10, v2, ours("t2", 2 * GWEI, {P}), head_nonce=0) == plain(v2.tx)
 
 
 def test_a_new_block_forgets_the_last_one() -> None:
@@ -126,10 +140,7 @@ def test_victim_behind_a_known_lower_nonce_of_its_sender_runs_after_it() -> None
 
 
 def test_fees_too_close_to_order_are_refused() -> None:
-    book = StackBook(depth=2, margin=8)
-    v1 = user("v1", 3 * GWEI, {P})
-    book.saw(10, v1)
-    book.took(10, ours("t1", 3 * GWEI, {P}))
+    book, _, _ = first_backrun()
     # a user whose max fee is within the margin of our trade's estimate
     close = Queued("v2", "v2", own_max_fee(3 * GWEI, 7, 50 * GWEI) - 3, frozenset({P}), tx("v2"))
     book.saw(10, close)
@@ -137,11 +148,7 @@ def test_fees_too_close_to_order_are_refused() -> None:
 
 
 def test_a_redelivered_opportunity_never_stacks_on_its_own_bundle() -> None:
-    book = StackBook(depth=2, margin=8)
-    v1 = user("v1", 3 * GWEI, {P})
-    book.saw(10, v1)
-    t1 = ours("t1", 3 * GWEI, {P})
-    book.took(10, t1)
+    book, v1, t1 = first_backrun()
     assert book.plan(10, v1, t1, head_nonce=0) == plain(v1.tx)
 
 
