@@ -39,6 +39,7 @@ class _Entry:
     seen_block: int
     sender: str = ""
     nonce: int = -1
+    tx: PendingTx | None = None  # the whole tx, for a later nonce's backrun to run it first
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,9 @@ class PendingBook:
         head_block: int,
         sender: str = "",
         nonce: int = -1,
+        tx: PendingTx | None = None,
     ) -> None:
-        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce)
+        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce, tx)
         old = self.entries.get(tx_hash)
         self.entries[tx_hash] = entry
         if old is not None and old.sender != sender:
@@ -140,6 +142,19 @@ class PendingBook:
             if tx_hash != victim and 0 <= entry.nonce < nonce:
                 return f"victim waits for {tx_hash} (nonce {entry.nonce}) of the same sender"
         return None
+
+    def queued_txs(self, victim: str, sender: str, nonce: int) -> list[PendingTx] | None:
+        """The victim's sender's pending txs with lower nonces, in nonce order, when every one
+        is held whole (simulate then runs them before the victim: services/simulate/
+        stacking.py); None when one is not. Nonces below the book's are the chain's to say."""
+        ahead = []
+        for tx_hash in self._by_sender.get(sender, ()):
+            entry = self.entries[tx_hash]
+            if tx_hash != victim and 0 <= entry.nonce < nonce:
+                if entry.tx is None:
+                    return None
+                ahead.append(entry.tx)
+        return sorted(ahead, key=lambda t: t.nonce)
 
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:

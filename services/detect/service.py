@@ -161,7 +161,7 @@ class Detector:
         else:
             return
         tip = effective_tip(tx, head.base_fee_per_gas)
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
@@ -317,7 +317,7 @@ class Detector:
             )
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
@@ -344,6 +344,8 @@ class Detector:
         clear = []
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
         stacking = self.rt.settings.simulate.stack_depth > 0  # services/simulate/stacking.py
+        ahead = self.pending.queued_txs(tx.hash, tx.sender, tx.nonce) if queued and stacking else []
+        queued = None if ahead else queued  # behind its sender's swaps we hold whole
         for f in found:
             crowded = self.pending.crowded(tx.hash, tip, f.cycle.pools, stacking)
             if queued is None and crowded is None:
@@ -355,6 +357,8 @@ class Detector:
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
+        if ahead:  # the chain mines them before the victim: simulate runs them first
+            opportunities = [o.model_copy(update={"ahead": ahead}) for o in opportunities]
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)

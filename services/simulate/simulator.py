@@ -206,6 +206,10 @@ class Simulator:
         victim = Queued(v.hash, v.sender, v.max_fee_per_gas or v.gas_price or 0, pools,
                         victim_tx(v), nonce=v.nonce)  # fmt: skip
         book.saw(opp.block_number, victim)
+        for t in opp.ahead:  # its sender's lower nonces, which the chain mines first
+            fee = t.max_fee_per_gas or t.gas_price or 0
+            book.saw(opp.block_number, Queued(t.hash, t.sender, fee, frozenset(), victim_tx(t),
+                                              nonce=t.nonce))  # fmt: skip
         # our max fee is 2 x the next base fee + tip, estimated at the head's (moves <= 1/8)
         book.margin = base // 4 + 1
         cap = fee_cap(opp, strategy)

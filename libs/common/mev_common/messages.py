@@ -243,6 +243,9 @@ class Opportunity(Message):
     max_fee_per_gas: Wei = 0
     deadline_block: int = Field(default=0, ge=0)
     victim: PendingTx | None = None
+    # the victim's sender's pending txs with lower nonces (the chain mines them first), when
+    # detect holds them whole: simulate runs them before the victim (services/simulate/stacking.py)
+    ahead: list[PendingTx] = Field(default_factory=list, max_length=8)
 
 
 class Bundle(Message):

@@ -130,3 +130,18 @@ def test_stacking_a_swap_we_backrun_ahead_does_not_crowd() -> None:
         "pending y (tip 2000000000) swaps through the same pools first"
     )
     assert book.crowded("v2", GWEI, {"R"}, stacking=True) is None
+
+
+def test_queued_txs_are_the_senders_lower_nonces_held_whole() -> None:
+    def pending(nonce: int) -> PendingTx:
+        return tx().model_copy(update={"hash": "0x" + f"{nonce:x}" * 64, "nonce": nonce})
+
+    book = PendingBook()
+    first, second, victim = pending(4), pending(5), pending(6)
+    book.add(second.hash, {"Q"}, GWEI, 10, "u", 5, second)
+    book.add(first.hash, {"P"}, GWEI, 10, "u", 4, first)
+    book.add(victim.hash, {"P"}, GWEI, 10, "u", 6, victim)
+    assert book.queued_txs(victim.hash, "u", 6) == [first, second]  # nonce order
+    assert book.queued_txs(victim.hash, "other", 6) == []
+    book.add("0x" + "9" * 64, {"R"}, GWEI, 10, "u", 3)  # held without its tx (a peer's)
+    assert book.queued_txs(victim.hash, "u", 6) is None
