@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mev_common.messages import PendingTx
+from mev_common.messages import Opportunity, PendingTx
 
 
 def effective_tip(tx: PendingTx, base_fee: int) -> int:
@@ -193,9 +193,22 @@ class PendingBook:
                 return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
             backrun = {b.victim for b in self.backruns.values()}
             for tip, tx_hash in self._ahead(pool, victim_tip):
-                if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun):
+                whole = self.entries[tx_hash].tx is not None  # simulate must be able to run it
+                if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun or not whole):
                     return f"pending {tx_hash} (tip {tip}) swaps through the same pools first"
         return None
+
+    def crowders(self, victim: str, victim_tip: int, pools: Iterable[str]) -> list[PendingTx]:
+        """The whole txs of the swaps through `pools` tipping more than the victim (mined
+        before it): a stacked backrun's opportunity carries them, so simulate runs them first
+        even before it has seen their own backruns."""
+        found: dict[str, PendingTx] = {}
+        for pool in sorted(frozenset(pools)):
+            for _, tx_hash in self._ahead(pool, victim_tip + 1):
+                tx = self.entries[tx_hash].tx
+                if tx_hash != victim and tx is not None:
+                    found[tx_hash] = tx
+        return [found[h] for h in sorted(found)]
 
     def _ahead(self, pool: str, tip: int) -> list[tuple[int, str]]:
         """(tip, hash) of every live entry through `pool` tipping at least `tip` (a walk of the
@@ -209,3 +222,14 @@ class PendingBook:
                 out.append((-heap[i][0], heap[i][1]))
             stack += [2 * i + 1, 2 * i + 2]
         return out
+
+
+def with_ahead(
+    opp: Opportunity, queued: list[PendingTx], crowders: list[PendingTx]
+) -> Opportunity | None:
+    """`opp` carrying the pending txs mined before its victim (services/simulate/stacking.py);
+    None past the 8 an opportunity carries (its state could not be proven: drop it)."""
+    ahead = queued + [t for t in crowders if t not in queued]
+    if len(ahead) > 8:
+        return None
+    return opp.model_copy(update={"ahead": ahead}) if ahead else opp

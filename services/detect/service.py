@@ -40,7 +40,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect.loader import fetch_pools, fetch_tokens
-from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_v3 import V3Routers
 from services.detect.registry import PairView, PoolRegistry, RewindTooDeep, after_snapshot
 from services.detect.search import (
@@ -357,8 +357,12 @@ class Detector:
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
-        if ahead:  # the chain mines them before the victim: simulate runs them first
-            opportunities = [o.model_copy(update={"ahead": ahead}) for o in opportunities]
+        if stacking:  # what the chain mines before the victim: simulate runs it first
+            crowd = self.pending.crowders
+            kept = [(f, with_ahead(o, ahead or [], crowd(tx.hash, tip, f.cycle.pools)))
+                    for f, o in zip(clear, opportunities, strict=True)]  # fmt: skip
+            clear = [f for f, o in kept if o is not None]
+            opportunities = [o for _, o in kept if o is not None]
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
