@@ -222,6 +222,18 @@ def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:
             evm.revert(checkpoint)
 
 
+def account_nonce(evm: EVM, address: str) -> int:
+    """An account's nonce, leaving it out of the journal: a plain `evm.basic()` keeps the
+    account loaded, so `WarmEvm.load` (which skips live accounts) never refreshed that sender
+    again and its nonce stayed at the first read (victims of a busy user were dropped as
+    `victim_queued` behind nonces mined long ago)."""
+    checkpoint = evm.snapshot()
+    try:
+        return int(evm.basic(address).nonce)
+    finally:
+        evm.revert(checkpoint)
+
+
 def read_slots_at(evm: EVM, places: list[tuple[str, int]]) -> list[int]:
     """`read_slots` over (address, slot) pairs of several accounts, cold afterwards."""
     checkpoint = evm.snapshot()

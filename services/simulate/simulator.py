@@ -16,7 +16,7 @@ from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
 from services.simulate.decision import decide, fee_cap, stack_risk
-from services.simulate.engine import SimResult, TxSpec, run_backrun, run_bundle
+from services.simulate.engine import SimResult, TxSpec, account_nonce, run_backrun, run_bundle
 from services.simulate.quarantine import Quarantine
 from services.simulate.stacking import Plan, Queued, StackBook, own_max_fee
 from services.simulate.warm import WarmEvm
@@ -55,7 +55,7 @@ def victim_queued(evm: EVM, victim: PendingTx) -> bool:
     sender's txs goes first (one detect never saw, e.g. a V3 router swap), whatever its tip, so
     the victim lands after our backrun and the backrun reverts (seen in a chaos run: our tx
     second in the block, the victim seventh, behind its sender's earlier swap)."""
-    return int(evm.basic(victim.sender).nonce) != victim.nonce
+    return account_nonce(evm, victim.sender) != victim.nonce
 
 
 def victim_priority_fee(victim: PendingTx, base_fee: int) -> int:
@@ -216,7 +216,7 @@ class Simulator:
         ours = Queued(bundle_id(opp.id), self.bot,
                       own_max_fee(victim_priority_fee(v, base), base, cap), pools, victim.tx,
                       bundle_id(opp.id), nonce=1 << 62, behind=v.hash)  # fmt: skip
-        return book.plan(opp.block_number, victim, ours, int(evm.basic(v.sender).nonce))
+        return book.plan(opp.block_number, victim, ours, account_nonce(evm, v.sender))
 
     def took(self, book: StackBook, opp: Opportunity, verdict: Verdict) -> None:
         """A published bundle is one of our pending trades at its block."""
