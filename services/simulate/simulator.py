@@ -134,8 +134,12 @@ class Simulator:
         if result.victim_failed:
             return Verdict("victim_reverted", None, result, tx, victim)
         if not result.success:
-            self.strike(opp, result, now)
             name = result.revert.name if result.revert else "unknown"
+            if plan is not None and len(plan.ahead) > 1:
+                # detect sized it on [victim] alone; on the txs ahead it may lose: not the
+                # pools' fault (striking quarantined every pool of a busy block in scenario 6)
+                return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
+            self.strike(opp, result, now)
             return Verdict(f"reverted:{name}", None, result, tx, victim)
         decision = decide(opp, strategy, result.profit, result.gas_used)
         if not decision.ok:
