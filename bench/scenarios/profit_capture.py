@@ -93,6 +93,9 @@ class FlowRun(NamedTuple):
 # (e.g. 250, the shared budget block opportunities had before their own): before/after side by
 # side in one run.
 BASELINE_BUDGET_ENV = "MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS"
+# ... and with simulate.stack_depth at this value (0: backruns never stack on our own pending
+# trades, the behaviour before services/simulate/stacking.py)
+BASELINE_STACK_ENV = "MEV_BENCH_CAPTURE_STACK_DEPTH"
 
 
 def _intent_key(intent: SwapIntent) -> SwapIntent:
@@ -100,9 +103,12 @@ def _intent_key(intent: SwapIntent) -> SwapIntent:
     return dataclasses.replace(intent, deadline=0)
 
 
-def flow_run(with_bot: bool, blocks: int, block_budget_ms: int | None = None) -> FlowRun | str:
+def flow_run(
+    with_bot: bool, blocks: int, block_budget_ms: int | None = None, stack_depth: int | None = None
+) -> FlowRun | str:
     """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not.
-    With the bot, simulate logs each opportunity's result (DEBUG) for the attribution."""
+    With the bot, simulate logs each opportunity's result (DEBUG) for the attribution;
+    `stack_depth` overrides simulate.stack_depth in detect and simulate."""
     with devnet_stack(block_time=BLOCK_TIME_S, **_make_run_sections()) as stack:
         rpc_url, deployment = stack.node.rpc_url, stack.deployment
         settled = settle(rpc_url, deployment, BLOCK_TIME_S)
@@ -115,8 +121,10 @@ def flow_run(with_bot: bool, blocks: int, block_budget_ms: int | None = None) ->
                 sim_env["MEV_PERFORMANCE__DECISION_TIMEOUT_MS"] = str(
                     min(block_budget_ms, settings.performance.decision_timeout_ms)
                 )
-            stack.start("ingest", "detect")
-            stack.start("simulate", env=sim_env)
+            depth = {} if stack_depth is None else {"MEV_SIMULATE__STACK_DEPTH": str(stack_depth)}
+            stack.start("ingest")
+            stack.start("detect", env=depth)
+            stack.start("simulate", env={**sim_env, **depth})
             stack.start("submit")
             if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
                 return "the services never became ready"
@@ -282,18 +290,22 @@ def _causes(rows: list[tuple[int, int, str]]) -> list[list[object]]:
     return [[why, n, round(_eth(wei), 6)] for why, n, wei in table(rows)]
 
 
-def _compare(alone: FlowRun, before: FlowRun, budget_ms: int, result: ScenarioResult) -> None:
-    """The same flow with simulate's block budget at `budget_ms` (the old behaviour)."""
+def _compare(alone: FlowRun, before: FlowRun, setting: str, result: ScenarioResult) -> None:
+    """The same flow with the bot at `setting` (the old behaviour)."""
     tip_alone, _ = summed(alone.residual)
     tip_before, _ = summed(before.residual)
     result.rows.append(
-        Row(f"residual with bot at block_decision_timeout_ms={budget_ms} (before)", "ETH",
+        Row(f"residual with bot at {setting} (before)", "ETH",
             one(_eth(tip_before)), "without the bot", one(_eth(tip_alone)),
             ratio(tip_before, tip_alone), "with/without",
             f"the same flow and no-bot run; causes {_causes(before.causes)}")
     )  # fmt: skip
-    result.details["attribution_before"] = _causes(before.causes)
-    result.details["per_block_causes_before"] = [[b, str(w), c] for b, w, c in before.causes]
+    key = "_stack" if setting.startswith("simulate.stack_depth") else ""
+    result.details[f"attribution_before{key}"] = _causes(before.causes)
+    result.details[f"per_block_causes_before{key}"] = [[b, str(w), c] for b, w, c in before.causes]
+    result.details[f"bot_ledger_before{key}"] = {
+        k: str(v) if isinstance(v, int) else v for k, v in before.bot.items()
+    }
 
 
 def run(tiny: bool = False) -> ScenarioResult:
@@ -311,9 +323,14 @@ def run(tiny: bool = False) -> ScenarioResult:
     _rows(alone, with_bot, result)
     result.details["attribution"] = _causes(with_bot.causes)
     result.details["per_block_causes"] = [[b, str(w), c] for b, w, c in with_bot.causes]
+    depth = os.environ.get(BASELINE_STACK_ENV)
+    if depth:
+        before = flow_run(True, blocks, stack_depth=int(depth))
+        if not isinstance(before, str):
+            _compare(alone, before, f"simulate.stack_depth={depth}", result)
     budget = os.environ.get(BASELINE_BUDGET_ENV)
     if budget:
         before = flow_run(True, blocks, int(budget))
         if not isinstance(before, str):
-            _compare(alone, before, int(budget), result)
+            _compare(alone, before, f"block_decision_timeout_ms={budget}", result)
     return result

@@ -60,7 +60,9 @@ class PeerReader:
         if swap is not None and head is not None:
             pools = tuple(path_pools(self.d, swap))
             tip = effective_tip(tx, head.base_fee_per_gas)
-            self.ahead.add(ReadSwap(env.seq, tx.hash, pools, tip, head.number, tx.sender, tx.nonce))
+            self.ahead.add(
+                ReadSwap(env.seq, tx.hash, pools, tip, head.number, tx.sender, tx.nonce, tx)
+            )
             for opp_id in self.book.doomed_by(tx.hash, tip, pools):
                 await self.d.withdraw(
                     opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
@@ -74,7 +76,7 @@ class PeerReader:
         if seq > self.floor and seq > self.ahead.read_seq:
             await self._wait_for(seq)
         for s in self.ahead.reached(seq):
-            self.book.add(s.tx_hash, s.pools, s.tip, s.block, s.sender, s.nonce)
+            self.book.add(s.tx_hash, s.pools, s.tip, s.block, s.sender, s.nonce, s.tx)
 
     async def _wait_for(self, seq: int) -> None:
         loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mev_common.messages import PendingTx
+from mev_common.messages import Opportunity, PendingTx
 
 
 def effective_tip(tx: PendingTx, base_fee: int) -> int:
@@ -39,6 +39,7 @@ class _Entry:
     seen_block: int
     sender: str = ""
     nonce: int = -1
+    tx: PendingTx | None = None  # the whole tx, for a later nonce's backrun to run it first
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,9 @@ class PendingBook:
         head_block: int,
         sender: str = "",
         nonce: int = -1,
+        tx: PendingTx | None = None,
     ) -> None:
-        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce)
+        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce, tx)
         old = self.entries.get(tx_hash)
         self.entries[tx_hash] = entry
         if old is not None and old.sender != sender:
@@ -141,6 +143,19 @@ class PendingBook:
                 return f"victim waits for {tx_hash} (nonce {entry.nonce}) of the same sender"
         return None
 
+    def queued_txs(self, victim: str, sender: str, nonce: int) -> list[PendingTx] | None:
+        """The victim's sender's pending txs with lower nonces, in nonce order, when every one
+        is held whole (simulate then runs them before the victim: services/simulate/
+        stacking.py); None when one is not. Nonces below the book's are the chain's to say."""
+        ahead = []
+        for tx_hash in self._by_sender.get(sender, ()):
+            entry = self.entries[tx_hash]
+            if tx_hash != victim and 0 <= entry.nonce < nonce:
+                if entry.tx is None:
+                    return None
+                ahead.append(entry.tx)
+        return sorted(ahead, key=lambda t: t.nonce)
+
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
             self._remove(tx_hash)
@@ -163,10 +178,58 @@ class PendingBook:
             heapq.heapify(heap)
         self._heap_items = sum(len(h) for h in self._by_pool.values())
 
-    def crowded(self, victim: str, victim_tip: int, pools: Iterable[str]) -> str | None:
-        """Why a backrun of `victim` through `pools` would meet another state, if it would."""
+    def crowded(
+        self, victim: str, victim_tip: int, pools: Iterable[str], stacking: bool = False
+    ) -> str | None:
+        """Why a backrun of `victim` through `pools` would meet another state, if it would.
+        With `stacking`, a swap ahead that we published a backrun of, tipping more than the
+        victim, does not crowd it: simulate knows that swap and our trade behind it and proves
+        this backrun on top of both (services/simulate/stacking.py)."""
         for pool in sorted(frozenset(pools)):
             top = self._top(pool, victim)
-            if top is not None and top[0] >= victim_tip:
+            if top is None or top[0] < victim_tip:
+                continue
+            if not stacking:
                 return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
+            backrun = {b.victim for b in self.backruns.values()}
+            for tip, tx_hash in self._ahead(pool, victim_tip):
+                whole = self.entries[tx_hash].tx is not None  # simulate must be able to run it
+                if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun or not whole):
+                    return f"pending {tx_hash} (tip {tip}) swaps through the same pools first"
         return None
+
+    def crowders(self, victim: str, victim_tip: int, pools: Iterable[str]) -> list[PendingTx]:
+        """The whole txs of the swaps through `pools` tipping more than the victim (mined
+        before it): a stacked backrun's opportunity carries them, so simulate runs them first
+        even before it has seen their own backruns."""
+        found: dict[str, PendingTx] = {}
+        for pool in sorted(frozenset(pools)):
+            for _, tx_hash in self._ahead(pool, victim_tip + 1):
+                tx = self.entries[tx_hash].tx
+                if tx_hash != victim and tx is not None:
+                    found[tx_hash] = tx
+        return [found[h] for h in sorted(found)]
+
+    def _ahead(self, pool: str, tip: int) -> list[tuple[int, str]]:
+        """(tip, hash) of every live entry through `pool` tipping at least `tip` (a walk of the
+        heap's top: O(entries found))."""
+        heap, out, stack = self._by_pool.get(pool, []), [], [0]
+        while stack:
+            i = stack.pop()
+            if i >= len(heap) or -heap[i][0] < tip:
+                continue
+            if self._live(heap[i], pool):
+                out.append((-heap[i][0], heap[i][1]))
+            stack += [2 * i + 1, 2 * i + 2]
+        return out
+
+
+def with_ahead(
+    opp: Opportunity, queued: list[PendingTx], crowders: list[PendingTx]
+) -> Opportunity | None:
+    """`opp` carrying the pending txs mined before its victim (services/simulate/stacking.py);
+    None past the 8 an opportunity carries (its state could not be proven: drop it)."""
+    ahead = queued + [t for t in crowders if t not in queued]
+    if len(ahead) > 8:
+        return None
+    return opp.model_copy(update={"ahead": ahead}) if ahead else opp

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mev_common.messages import PendingTx
+
 
 @dataclass(frozen=True)
 class ReadSwap:
@@ -34,6 +36,7 @@ class ReadSwap:
     block: int  # the head when it was read (the book's age rule)
     sender: str
     nonce: int
+    tx: PendingTx | None = None  # whole: stacking runs a crowder we backrun ahead of ours
 
 
 @dataclass

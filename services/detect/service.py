@@ -44,7 +44,7 @@ from services.detect import block_path
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.registry import PoolRegistry, after_snapshot
@@ -225,7 +225,7 @@ class Detector:
             await self.peers.reach(env.seq)
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
@@ -250,8 +250,12 @@ class Detector:
         )
         clear, outbid = [], 0
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
+        stacking = self.rt.settings.simulate.stack_depth > 0  # services/simulate/stacking.py
+        ahead = self.pending.queued_txs(tx.hash, tx.sender, tx.nonce) if queued and stacking else []
+        queued = None if ahead else queued  # behind its sender's swaps we hold whole
         for f in found:
-            if queued is None and self.pending.crowded(tx.hash, tip, f.cycle.pools) is None:
+            crowded = self.pending.crowded(tx.hash, tip, f.cycle.pools, stacking)
+            if queued is None and crowded is None:
                 if self.peers is not None and self.peers.outbid(tip, f.cycle.pools):
                     outbid += 1  # one detect would publish it, then withdraw it (peers.py)
                     continue
@@ -263,6 +267,12 @@ class Detector:
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
+        if stacking:  # what the chain mines before the victim: simulate runs it first
+            crowd = self.pending.crowders
+            kept = [(f, with_ahead(o, ahead or [], crowd(tx.hash, tip, f.cycle.pools)))
+                    for f, o in zip(clear, opportunities, strict=True)]  # fmt: skip
+            clear = [f for f, o in kept if o is not None]
+            opportunities = [o for _, o in kept if o is not None]
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)

@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol
 
 from mev_common.messages import Opportunity
 from mev_common.settings import PerformanceSettings, StrategySettings
+
+
+class SimResultLike(Protocol):
+    @property
+    def success(self) -> bool: ...
+    @property
+    def gas_used(self) -> int: ...
+    @property
+    def victim_failed(self) -> bool: ...
+
 
 GAS_MARGIN = Fraction(6, 5)  # +20 %: reserves move between simulation and inclusion
 # What a victim run first in one pyrevm journal leaves warm for us but is cold on chain. The
@@ -138,3 +149,22 @@ def decide(opp: Opportunity, strategy: StrategySettings, profit: int, gas_used: 
     if net < strategy.min_profit or profit < floor:
         return Decision(False, "unprofitable", net, cap, limit, min_profit)
     return Decision(True, "pass", net, cap, limit, min_profit)
+
+
+def stack_risk(
+    alone: SimResultLike, net_profit_wei: int, fee_cap_wei: int, gas_limit: int
+) -> str | None:
+    """Why a backrun stacked on our earlier trade must not be sent, or None. `alone` is its
+    final bytes run without our earlier trades (the state it meets if one of them does not land
+    first). Reverting there costs at most its gas (run in one journal, so plus the cold bias,
+    never above the gas limit) at the fee cap: that loss must not exceed
+    the net the trade makes when the stack lands, so one failed stack costs no more than one
+    stack that worked earns."""
+    if alone.victim_failed:
+        return "a victim fails without our earlier trade"
+    if alone.success:
+        return None
+    loss = min(gas_limit, alone.gas_used + BACKRUN_COLD_BIAS) * fee_cap_wei
+    if loss > net_profit_wei:
+        return f"a revert without our earlier trade costs {loss} wei > its net {net_profit_wei}"
+    return None

@@ -15,6 +15,7 @@ victim is the fallback when that set is not known, covered by decision's BACKRUN
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode
@@ -135,7 +136,7 @@ def run_backrun(
     tx: TxSpec,
     profit_token: str,
     beneficiary: str,
-    victim: TxSpec,
+    victim: TxSpec | Sequence[TxSpec],
     carried: list[tuple[str, int]],
 ) -> SimResult:
     """victim, then tx, as the chain runs them: two transactions, so what the victim touched
@@ -143,7 +144,9 @@ def run_backrun(
     an account or slot). The victim runs in a reverted checkpoint (victim_effects); the slots
     of `carried` (what tx reads that the victim may change: its pools' reserve and price slots
     and their token balances) are carried over, cold, into the fork's database for tx's run,
-    and put back afterwards. The EVM's state is unchanged afterwards."""
+    and put back afterwards. The EVM's state is unchanged afterwards. `victim` may be the txs
+    the chain applies before tx, in order (stacking.py): any of them failing is
+    `victim_failed`."""
     after = victim_effects(evm, victim, carried)
     if isinstance(after, SimResult):
         return after
@@ -151,16 +154,18 @@ def run_backrun(
 
 
 def victim_effects(
-    evm: EVM, victim: TxSpec, carried: list[tuple[str, int]]
+    evm: EVM, victim: TxSpec | Sequence[TxSpec], carried: list[tuple[str, int]]
 ) -> list[int] | SimResult:
-    """The values of `carried` after `victim` runs on the EVM's state (left unchanged), or the
-    victim's failure. The same for every tx behind the same victim at the same state: a
-    simulation's second run (its final calldata) reuses them instead of re-running the victim."""
+    """The values of `carried` after `victim` (or the txs ahead, in order) runs on the EVM's
+    state (left unchanged), or the failure. The same for every tx behind the same victim at the
+    same state: a simulation's second run (its final calldata) reuses them instead of
+    re-running the victim."""
     checkpoint = evm.snapshot()
     try:
-        outcome = call(evm, victim)
-        if not outcome.success:
-            return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
+        for ahead in _ahead(victim):
+            outcome = call(evm, ahead)
+            if not outcome.success:
+                return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
         return [evm.storage(address, slot) for address, slot in carried]
     finally:
         evm.revert(checkpoint)
@@ -184,14 +189,24 @@ def run_after(
         write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
 
 
+def _ahead(victim: TxSpec | Sequence[TxSpec] | None) -> Sequence[TxSpec]:
+    if victim is None:
+        return ()
+    return (victim,) if isinstance(victim, TxSpec) else victim
+
+
 def run_bundle(
-    evm: EVM, tx: TxSpec, profit_token: str, beneficiary: str, victim: TxSpec | None = None
+    evm: EVM,
+    tx: TxSpec,
+    profit_token: str,
+    beneficiary: str,
+    victim: TxSpec | Sequence[TxSpec] | None = None,
 ) -> SimResult:
-    """Run [victim,] tx on `evm` and measure; the EVM's state is unchanged afterwards."""
+    """Run [victim(s),] tx on `evm` and measure; the EVM's state is unchanged afterwards."""
     checkpoint = evm.snapshot()
     try:
-        if victim is not None:
-            outcome = call(evm, victim)
+        for ahead in _ahead(victim):
+            outcome = call(evm, ahead)
             if not outcome.success:
                 return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
         # read in its own reverted snapshot: a read left in place warms the slot and the
@@ -230,6 +245,18 @@ def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:
             evm.insert_account_storage(address, slot, value)
         finally:
             evm.revert(checkpoint)
+
+
+def account_nonce(evm: EVM, address: str) -> int:
+    """An account's nonce, leaving it out of the journal: a plain `evm.basic()` keeps the
+    account loaded, so `WarmEvm.load` (which skips live accounts) never refreshed that sender
+    again and its nonce stayed at the first read (victims of a busy user were dropped as
+    `victim_queued` behind nonces mined long ago)."""
+    checkpoint = evm.snapshot()
+    try:
+        return int(evm.basic(address).nonce)
+    finally:
+        evm.revert(checkpoint)
 
 
 def read_slots_at(evm: EVM, places: list[tuple[str, int]]) -> list[int]:

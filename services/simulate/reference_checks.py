@@ -41,7 +41,7 @@ class ReferenceChecks:
 
     def start_reference(self, bundle: Bundle, verdict: Verdict) -> None:
         """Re-run a published bundle on py-evm off the hot path (one at a time is plenty)."""
-        if self.background or verdict.tx is None or verdict.result is None:
+        if self.background or verdict.tx is None or verdict.result is None or not verdict.plain:
             metrics.REFERENCE_CHECKS.labels(result="skipped").inc()
             return
         env = self.warm.env

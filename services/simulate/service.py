@@ -317,7 +317,7 @@ class SimulateService(LatestMode, ReferenceChecks):
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
             return
         started_ns = time.time_ns()
-        verdict = self.simulator.simulate(opp, time.monotonic())
+        verdict = self.simulator.simulate(opp, time.monotonic(), self.simulator.stacks)
         ran_ns = time.time_ns()
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
@@ -351,8 +351,9 @@ class SimulateService(LatestMode, ReferenceChecks):
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
     def superseded(self, opp: Opportunity) -> bool:
-        """Submit would refuse it: a bundle of ours at this block holds one of its pools."""
-        if not self.taken.taken(opp):
+        """Submit would refuse it: a bundle of ours at this block holds one of its pools (a
+        backrun with stacking on is left to the stack plan: stacking.py)."""
+        if not self.taken.taken(opp) or (opp.victim and self.rt.settings.simulate.stack_depth):
             return False
         self.record(opp, "superseded")
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()

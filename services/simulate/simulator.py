@@ -8,16 +8,24 @@ the strategy minimum) runs once more, so the bundle's gas is that of the bytes s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mev_common.executor import ExecHop, encode_execute
 from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
-from services.simulate.decision import decide
-from services.simulate.engine import SimResult, TxSpec, run_after, run_bundle, victim_effects
+from services.simulate.decision import decide, fee_cap, stack_risk
+from services.simulate.engine import (
+    SimResult,
+    TxSpec,
+    account_nonce,
+    run_after,
+    run_bundle,
+    victim_effects,
+)
 from services.simulate.quarantine import Quarantine
+from services.simulate.stacking import Plan, Queued, StackBook, own_max_fee
 from services.simulate.warm import WarmEvm
 
 CALL_GAS = 2_000_000  # gas given to the measuring call; the bundle's limit comes from its use
@@ -33,6 +41,12 @@ class Verdict:
     result: SimResult | None = None
     tx: TxSpec | None = None
     victim: TxSpec | None = None
+    plan: Plan | None = None  # what ran ahead of tx (stacking.py)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing but its victim ran ahead of tx (the reference re-runs only [victim, tx])."""
+        return self.plan is None or len(self.plan.ahead) <= 1
 
 
 bundle_id = bundle_id_for
@@ -48,7 +62,7 @@ def victim_queued(evm: EVM, victim: PendingTx) -> bool:
     sender's txs goes first (one detect never saw, e.g. a V3 router swap), whatever its tip, so
     the victim lands after our backrun and the backrun reverts (seen in a chaos run: our tx
     second in the block, the victim seventh, behind its sender's earlier swap)."""
-    return int(evm.basic(victim.sender).nonce) != victim.nonce
+    return account_nonce(evm, victim.sender) != victim.nonce
 
 
 def victim_priority_fee(victim: PendingTx, base_fee: int) -> int:
@@ -64,8 +78,27 @@ class Simulator:
     bot: str
     weth: str | None
     quarantine: Quarantine
+    stacks: StackBook = field(init=False)  # this block's pending victims and trades of ours
 
-    def simulate(self, opp: Opportunity, now: float) -> Verdict:
+    def __post_init__(self) -> None:
+        self.stacks = StackBook(self.settings.simulate.stack_depth)
+
+    def simulate(self, opp: Opportunity, now: float, book: StackBook | None = None) -> Verdict:
+        """With `book`, a backrun runs on what it meets in its block (stacking.py: the pending
+        victims and our trades ahead of it, which also checks the victim's nonce) and a
+        published bundle joins the book; without, on [victim]."""
+        plan = self.plan(book, opp) if book is not None else None
+        if isinstance(plan, str):
+            return Verdict(plan)
+        verdict = self._simulate(opp, now, plan)
+        if book is not None and verdict.bundle is not None:
+            self.took(book, opp, verdict)
+        if book is not None and opp.victim is not None and verdict.reason == "victim_reverted":
+            if verdict.plain:
+                book.forget(opp.block_number, opp.victim.hash)
+        return verdict
+
+    def _simulate(self, opp: Opportunity, now: float, plan: Plan | None) -> Verdict:
         strategy: StrategySettings | None = getattr(self.settings.strategies, opp.strategy)
         if strategy is None or not strategy.enabled:
             return Verdict("strategy_disabled")
@@ -79,7 +112,7 @@ class Simulator:
             return Verdict("quarantined")
         if opp.strategy == "backrun" and opp.victim is None:
             return Verdict("no_victim")
-        if opp.victim is not None and self.warm.evm is not None:
+        if opp.victim is not None and self.warm.evm is not None and plan is None:
             if victim_queued(self.warm.evm, opp.victim):
                 return Verdict("victim_queued")
         self.warm.refresh([h.pool for h in opp.hops if h.kind == "v3"])
@@ -90,32 +123,37 @@ class Simulator:
         executor = self.warm.executor
         tx = TxSpec(self.bot, executor, encode_execute(hops, opp.amount_in, 0, flash), 0, CALL_GAS)
         victim = victim_tx(opp.victim) if opp.victim is not None else None
+        ahead = plan.ahead if plan is not None and victim is not None else victim
         # carried_slots knows V2 pairs' storage only: a V3 route takes the one-journal fallback
         v2_only = all(h.kind == "v2" for h in opp.hops)
         pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
         carried = self.warm.carried_slots(pools) if v2_only else None
 
-        effects: list[list[int] | SimResult] = []  # the victim's, run once for both runs
+        effects: list[list[int] | SimResult] = []  # the txs ahead's, run once for both runs
 
         def run(spec: TxSpec) -> SimResult:
             assert evm is not None and opp.profit_token is not None
-            if victim is not None and carried is not None:
-                if not effects:
-                    effects.append(victim_effects(evm, victim, carried))
+            if ahead is not None and carried is not None:
+                if not effects:  # what the txs ahead leave: the same for tx and final_tx
+                    effects.append(victim_effects(evm, ahead, carried))
                 after = effects[0]
                 if isinstance(after, SimResult):
                     return after
                 return run_after(evm, spec, opp.profit_token, executor, carried, after)
             # a token not prefetched yet: victim and tx in one journal (gas a little low for a
             # backrun, which decision's BACKRUN_COLD_BIAS covers)
-            return run_bundle(evm, spec, opp.profit_token, executor, victim)
+            return run_bundle(evm, spec, opp.profit_token, executor, ahead)
 
         result = run(tx)
         if result.victim_failed:
             return Verdict("victim_reverted", None, result, tx, victim)
         if not result.success:
-            self.strike(opp, result, now)
             name = result.revert.name if result.revert else "unknown"
+            if plan is not None and len(plan.ahead) > 1:
+                # detect sized it on [victim] alone; on the txs ahead it may lose: not the
+                # pools' fault (striking quarantined every pool of a busy block in scenario 6)
+                return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
+            self.strike(opp, result, now)
             return Verdict(f"reverted:{name}", None, result, tx, victim)
         decision = decide(opp, strategy, result.profit, result.gas_used)
         if not decision.ok:
@@ -132,6 +170,14 @@ class Simulator:
         check = decide(opp, strategy, final.profit, final.gas_used)
         if not check.ok:
             return Verdict(check.reason, None, final, final_tx, victim)
+        if plan is not None and plan.stacked:
+            # our earlier trade may not land first (cancelled, withdrawn): the same bytes on
+            # the state without ours either still pay minProfit or revert; that revert's gas
+            # at the fee cap must not exceed what the trade nets when it lands
+            alone = run_bundle(evm, final_tx, opp.profit_token, executor, plan.without_ours)
+            cap, limit = decision.max_fee_per_gas, decision.gas_limit
+            if stack_risk(alone, check.net_profit_wei, cap, limit) is not None:
+                return Verdict("stack_risky", None, alone, final_tx, victim)
         env = self.warm.env
         base_fee = env.base_fee if env else 0
         priority = (
@@ -161,8 +207,49 @@ class Simulator:
             victim_tx_hash=opp.victim.hash if opp.victim else None,
             victim_priority_fee=(victim_priority_fee(opp.victim, base_fee) if opp.victim else None),
             deadline_block=opp.deadline_block,
+            after_bundles=list(plan.after) if plan is not None else [],
         )
-        return Verdict("published", bundle, final, final_tx, victim)
+        return Verdict("published", bundle, final, final_tx, victim, plan)
+
+    def plan(self, book: StackBook, opp: Opportunity) -> Plan | str | None:
+        """What a backrun meets in its block (stacking.py), or why it is dropped; None for a
+        block opportunity. Registers its victim as pending at the opportunity's block."""
+        evm, strategy = self.warm.evm, getattr(self.settings.strategies, opp.strategy, None)
+        if opp.victim is None or evm is None or strategy is None:
+            return None
+        env = self.warm.env
+        base = env.base_fee if env else 0
+        v = opp.victim
+        pools = frozenset(h.pool.lower() for h in opp.hops)
+        victim = Queued(v.hash, v.sender, v.max_fee_per_gas or v.gas_price or 0, pools,
+                        victim_tx(v), nonce=v.nonce)  # fmt: skip
+        book.saw(opp.block_number, victim)
+        for t in opp.ahead:  # its sender's lower nonces, which the chain mines first
+            fee = t.max_fee_per_gas or t.gas_price or 0
+            book.saw(opp.block_number, Queued(t.hash, t.sender, fee, frozenset(), victim_tx(t),
+                                              nonce=t.nonce))  # fmt: skip
+        # our max fee is 2 x the next base fee + tip, estimated at the head's (moves <= 1/8)
+        book.margin = base // 4 + 1
+        cap = fee_cap(opp, strategy)
+        ours = Queued(bundle_id(opp.id), self.bot,
+                      own_max_fee(victim_priority_fee(v, base), base, cap), pools, victim.tx,
+                      bundle_id(opp.id), nonce=1 << 62, behind=v.hash)  # fmt: skip
+        return book.plan(opp.block_number, victim, ours, account_nonce(evm, v.sender))
+
+    def took(self, book: StackBook, opp: Opportunity, verdict: Verdict) -> None:
+        """A published bundle is one of our pending trades at its block."""
+        bundle, tx = verdict.bundle, verdict.tx
+        if bundle is None or tx is None:
+            return
+        env = self.warm.env
+        base = env.base_fee if env else 0
+        # own_max_fee bids a victim's tip - 1; a block trade bids the configured tip itself
+        victim_tip = bundle.victim_priority_fee
+        priority = victim_tip if victim_tip is not None else self.settings.submit.priority_fee + 1
+        fee = own_max_fee(priority, base, bundle.max_fee_per_gas)
+        pools = frozenset(h.pool.lower() for h in opp.hops)
+        book.took(opp.block_number, Queued(bundle.id, self.bot, fee, pools, tx, bundle.id,
+                                           len(book.entries), bundle.victim_tx_hash))  # fmt: skip
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
         addresses = [h.pool for h in opp.hops]

@@ -4,6 +4,12 @@ Two bundles through the same pool were both proven on the same state; whichever 
 finds that state gone and reverts, paying gas for nothing. So a bundle is refused while any of
 its pools is in an unsettled trade of ours, and after one of our trades through a pool lands in
 block L, a bundle proven on state older than L is refused too (its numbers predate our trade).
+
+A backrun simulate proved on top of our earlier trades (`bundle.after_bundles`: the chain
+applies them first, as the new trade takes the next nonce) may share their pools: it is sent
+while every one of those trades is still in flight, and refused once any of them settled or was
+never sent (the state it was proven on is then not the one it meets). It then holds the pools;
+the earlier trade's landing still counts for `landed_at` when it settles.
 """
 
 from __future__ import annotations
@@ -26,11 +32,22 @@ class PoolClaims:
     in_flight: dict[str, str] = field(default_factory=dict)  # pool -> bundle id
     landed_at: dict[str, int] = field(default_factory=dict)  # pool -> block our trade landed in
     proven_on: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> state block
+    pools_of: dict[str, frozenset[str]] = field(default_factory=dict)  # in-flight bundle -> pools
 
-    def conflict(self, bundle_id: str, pools: Iterable[str], state_block: int) -> str | None:
+    def conflict(
+        self,
+        bundle_id: str,
+        pools: Iterable[str],
+        state_block: int,
+        after: Iterable[str] = (),
+    ) -> str | None:
+        on_top = frozenset(after)
+        for base in sorted(on_top):
+            if base not in self.proven_on:
+                return f"proven on top of our trade {base}, which is not in flight"
         for pool in sorted(pools):
             holder = self.in_flight.get(pool)
-            if holder is not None and holder != bundle_id:
+            if holder is not None and holder != bundle_id and holder not in on_top:
                 return f"pool {pool} is in our unsettled trade {holder}"
             landed = self.landed_at.get(pool)
             if landed is not None and state_block < landed:
@@ -41,9 +58,11 @@ class PoolClaims:
         return None
 
     def claim(self, bundle_id: str, pools: Iterable[str], state_block: int = -1) -> None:
+        pools = frozenset(pools)
         for pool in pools:
             self.in_flight[pool] = bundle_id
         self.proven_on[bundle_id] = state_block
+        self.pools_of[bundle_id] = pools
 
     def may_have_landed(self, pools: Iterable[str], state_block: int) -> bool:
         """Could a trade holding one of `pools` already be mined in a block at or before
@@ -56,7 +75,9 @@ class PoolClaims:
     def release(self, bundle_id: str, landed_block: int | None) -> None:
         """The trade settled; `landed_block` if it changed its pools (mined and succeeded)."""
         self.proven_on.pop(bundle_id, None)
+        mine = self.pools_of.pop(bundle_id, frozenset())
         for pool in [p for p, holder in self.in_flight.items() if holder == bundle_id]:
             del self.in_flight[pool]
-            if landed_block is not None:
+        if landed_block is not None:  # also pools a trade stacked on this one holds now
+            for pool in mine:
                 self.landed_at[pool] = max(landed_block, self.landed_at.get(pool, 0))

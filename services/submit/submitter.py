@@ -355,7 +355,11 @@ class Submitter:
         already be mined at the bundle's block: the tracking loop settles a landed trade up to
         a quarter block late, and a block opportunity proven on the state our trade landed in
         was refused as "in our unsettled trade" meanwhile. A pool is freed only by a receipt."""
-        reason = self.claims.conflict(bundle.id, pools, bundle.block_number)
+        after = bundle.after_bundles
+        withdrawn = next((b for b in after if b in self.withdrawn), None)
+        if withdrawn is not None:  # it will be cancelled: not the state this one was proven on
+            return f"proven on top of our trade {withdrawn}, withdrawn by detect"
+        reason = self.claims.conflict(bundle.id, pools, bundle.block_number, after)
         if reason is None or not self.claims.may_have_landed(pools, bundle.block_number):
             return reason
         try:
@@ -365,7 +369,7 @@ class Submitter:
                 "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}
             )
             return reason
-        return self.claims.conflict(bundle.id, pools, bundle.block_number)
+        return self.claims.conflict(bundle.id, pools, bundle.block_number, after)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a

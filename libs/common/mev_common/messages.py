@@ -243,6 +243,9 @@ class Opportunity(Message):
     max_fee_per_gas: Wei = 0
     deadline_block: int = Field(default=0, ge=0)
     victim: PendingTx | None = None
+    # the victim's sender's pending txs with lower nonces (the chain mines them first), when
+    # detect holds them whole: simulate runs them before the victim (services/simulate/stacking.py)
+    ahead: list[PendingTx] = Field(default_factory=list, max_length=8)
 
 
 class Bundle(Message):
@@ -276,6 +279,12 @@ class Bundle(Message):
     victim_tx_hash: Hash32 | None = None
     victim_priority_fee: Wei | None = None
     deadline_block: int = Field(default=0, ge=0)
+    # our earlier trades (bundle ids, unsettled) this backrun was proven on top of: submit sends
+    # it with the next nonce only while every one of them is in flight (services/simulate/
+    # stacking.py, services/submit/conflicts.py)
+    after_bundles: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=8
+    )
 
 
 def trigger_kind(victim: object | None) -> Literal["pending", "block"]:

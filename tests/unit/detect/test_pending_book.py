@@ -107,3 +107,58 @@ def test_indexed_checks_equal_a_plain_scan_over_random_books() -> None:
                 for h, e in book.entries.items()
             )
             assert (book.queued_behind(victim, sender, nonce) is not None) == scan_queued, step
+
+
+def test_stacking_a_swap_we_backrun_ahead_does_not_crowd() -> None:
+    """simulate proves the backrun on top of that swap and our trade behind it; any other swap
+    ahead, or one tipping the same (order unknown), still crowds."""
+    book = PendingBook()
+    book.add("v1", {"P"}, 3 * GWEI, 10, tx=tx())  # held whole: simulate can run it
+    book.published("opp1", "v1", 3 * GWEI, {"P"}, 10)
+    book.add("v2", {"P"}, 2 * GWEI, 10, tx=tx())
+    assert book.crowded("v2", 2 * GWEI, {"P"}) is not None  # without stacking, as before
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) is None
+    book.add("x", {"P"}, 5 * GWEI, 10)  # nobody backruns x
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) == (
+        "pending x (tip 5000000000) swaps through the same pools first"
+    )
+    book.add("x", {"Q"}, 5 * GWEI, 10)  # x re-added through another pool: its P item is dead
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) is None
+    book.add("y", {"P"}, 2 * GWEI, 10, tx=tx())
+    book.published("opp-y", "y", 2 * GWEI, {"P"}, 10)
+    assert book.crowded("v2", 2 * GWEI, {"P"}, stacking=True) == (
+        "pending y (tip 2000000000) swaps through the same pools first"
+    )
+    assert book.crowded("v2", GWEI, {"R"}, stacking=True) is None
+
+
+def test_queued_txs_are_the_senders_lower_nonces_held_whole() -> None:
+    def pending(nonce: int) -> PendingTx:
+        return tx().model_copy(update={"hash": "0x" + f"{nonce:x}" * 64, "nonce": nonce})
+
+    book = PendingBook()
+    first, second, victim = pending(4), pending(5), pending(6)
+    book.add(second.hash, {"Q"}, GWEI, 10, "u", 5, second)
+    book.add(first.hash, {"P"}, GWEI, 10, "u", 4, first)
+    book.add(victim.hash, {"P"}, GWEI, 10, "u", 6, victim)
+    assert book.queued_txs(victim.hash, "u", 6) == [first, second]  # nonce order
+    assert book.queued_txs(victim.hash, "other", 6) == []
+    book.add("0x" + "9" * 64, {"R"}, GWEI, 10, "u", 3)  # held without its tx (a peer's)
+    assert book.queued_txs(victim.hash, "u", 6) is None
+
+
+def test_crowders_are_the_whole_txs_tipping_more_through_the_pools() -> None:
+    def pending(tag: str) -> PendingTx:
+        return tx().model_copy(update={"hash": "0x" + tag * 64})
+
+    book = PendingBook()
+    high, same, low = pending("a"), pending("b"), pending("c")
+    book.add(high.hash, {"P"}, 3 * GWEI, 10, "x", 0, high)
+    book.add(same.hash, {"P"}, 2 * GWEI, 10, "y", 0, same)
+    book.add(low.hash, {"P"}, 1 * GWEI, 10, "z", 0, low)
+    book.add("0x" + "d" * 64, {"P"}, 5 * GWEI, 10, "w", 0)  # held without its tx
+    assert book.crowders("v", 2 * GWEI, {"P", "Q"}) == [high]
+    # a crowder detect backruns but cannot hand to simulate whole still crowds
+    book.published("o", "0x" + "d" * 64, 5 * GWEI, {"P"}, 10)
+    book.published("o2", high.hash, 3 * GWEI, {"P"}, 10)
+    assert book.crowded("v", 2 * GWEI, {"P"}, stacking=True) is not None

@@ -39,3 +39,37 @@ def test_a_holder_may_have_landed_only_at_a_later_block_than_it_was_proven_on() 
     assert claims.may_have_landed({Q}, 12) is False
     assert claims.conflict("b2", {Q}, 10) is not None  # proven before our trade landed
     assert claims.conflict("b2", {Q}, 11) is None
+
+
+def test_a_trade_stacked_on_ours_is_sent_only_while_ours_is_in_flight() -> None:
+    claims = PoolClaims()
+    claims.claim("b1", {P, Q}, 10)
+    # proven on top of b1 (simulate's Bundle.after_bundles): its pools may be b1's
+    assert claims.conflict("b2", {Q, R}, 10, ["b1"]) is None
+    # not on top of b1: refused as before
+    assert claims.conflict("b3", {Q}, 10) == "pool 0xQ is in our unsettled trade b1"
+    claims.claim("b2", {Q, R}, 10)
+    assert claims.in_flight == {P: "b1", Q: "b2", R: "b2"}
+    # a third one on top of b1 only: Q is b2's now, and b2 is not under it
+    assert claims.conflict("b4", {Q}, 10, ["b1"]) == "pool 0xQ is in our unsettled trade b2"
+    assert claims.conflict("b4", {Q}, 10, ["b1", "b2"]) is None
+    claims.release("b1", 11)  # landed: every pool it traded through counts, Q included
+    assert claims.landed_at == {P: 11, Q: 11}
+    assert claims.in_flight == {Q: "b2", R: "b2"}
+    claims.release("b2", None)  # reverted: b1's landing still refuses older proofs through Q
+    assert claims.conflict("b5", {Q}, 10) == (
+        "proven on block 10, before our trade through 0xQ landed in block 11"
+    )
+
+
+def test_a_trade_on_top_of_one_not_in_flight_is_refused() -> None:
+    claims = PoolClaims()
+    # never sent (refused, or not signed yet): the state it was proven on will not exist
+    assert claims.conflict("b2", {R}, 10, ["b1"]) == (
+        "proven on top of our trade b1, which is not in flight"
+    )
+    claims.claim("b1", {P}, 10)
+    claims.release("b1", None)  # settled (reverted or dropped)
+    assert claims.conflict("b2", {P}, 10, ["b1"]) == (
+        "proven on top of our trade b1, which is not in flight"
+    )

@@ -250,3 +250,25 @@ async def test_a_pool_is_settled_first_when_our_trade_may_be_mined_at_the_bundle
     assert world.outcome("bundle:o1").status == "included"
     assert len(world.chain.sent) == 2
     assert world.chain.sent[1]["nonce"] == 1
+
+
+async def test_a_bundle_stacked_on_our_trade_is_sent_with_the_next_nonce(world: World) -> None:
+    """simulate proved it on top of our unsettled trade (Bundle.after_bundles): sent while
+    that trade is in flight, refused once it is withdrawn (it will be cancelled)."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    stacked = bundle(id="bundle:o2", opportunity_id="o2", after_bundles=["bundle:o1"])
+    await sub.handle(stacked, "t", 1)
+    assert [tx["nonce"] for tx in world.chain.sent] == [0, 1]
+    await sub.withdraw("o1", "a later swap moves the pool")  # its cancel takes nonce 0
+    late = bundle(id="bundle:o3", opportunity_id="o3", after_bundles=["bundle:o1"])
+    await sub.handle(late, "t", 1)
+    assert world.outcome("bundle:o3").reason == (
+        "proven on top of our trade bundle:o1, withdrawn by detect"
+    )
+    never = bundle(id="bundle:o4", opportunity_id="o4", after_bundles=["bundle:o9"])
+    await sub.handle(never, "t", 1)
+    assert world.outcome("bundle:o4").reason == (
+        "proven on top of our trade bundle:o9, which is not in flight"
+    )
+    assert [tx["nonce"] for tx in world.chain.sent] == [0, 1, 0]  # trade, stacked, cancel

@@ -1,0 +1,169 @@
+"""Backruns stacked on our own pending trades: what a backrun meets in its block. Pure.
+
+Several user swaps through the same pools often land in one block. The first one's backrun (ours,
+sent, not mined yet) moves those pools; a second swap's backrun proven on the head alone would
+meet another state. So each backrun is proven on the txs the chain will apply before it: every
+pending victim and every trade of ours published at this block, in the order a fee-ordered
+builder mines them (anvil `--order fees`: highest max fee per gas first among the txs whose
+sender's lower nonces are placed; ties in arrival order).
+
+Our trades bid their victim's tip - 1 with a max fee of about 2 x base fee + tip (submit's
+fees.bundle_fees); users cap theirs at tip + a headroom; so our backrun lands right after its
+victim and a later victim with a lower tip lands after our earlier trade: [V1, T1, V2, T2].
+Our new trade takes the next nonce, so it always comes after every earlier trade of ours.
+
+A stack is refused (`superseded`, as before stacking) when the new victim would go before an
+earlier trade of ours through the same pools (detect withdraws that trade, so the state is not
+known), when two txs whose order matters bid within `margin` of each other (order unsure), or
+when `depth` of our trades are already under it. Depth 0 is the behaviour before stacking: a
+backrun through a pool of ours at this block is superseded, and runs on [victim] alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from services.simulate.engine import TxSpec
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A pending tx as a fee-ordered builder sees it. `bundle_id` marks one of ours."""
+
+    key: str  # victim tx hash, or our bundle id
+    sender: str
+    max_fee: int  # anvil's ordering key (an EIP-1559 tx's max fee per gas, else its gas price)
+    pools: frozenset[str]  # pools it is known to move (lower case)
+    tx: TxSpec
+    bundle_id: str | None = None
+    nonce: int = 0  # a sender's txs are mined in nonce order
+    behind: str | None = None  # ours: the victim it backruns (bid just below it by design)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run before our new trade (`ahead`, in chain order, the victim last of the txs
+    not ours), our trades among them (`after`, bundle ids), and `ahead` without ours (the state
+    our trade meets if an earlier trade of ours does not land first)."""
+
+    ahead: tuple[TxSpec, ...]
+    after: tuple[str, ...] = ()
+    without_ours: tuple[TxSpec, ...] = ()
+
+    @property
+    def stacked(self) -> bool:
+        return bool(self.after)
+
+
+def own_max_fee(victim_priority: int, base_fee: int, cap: int) -> int:
+    """The max fee submit signs a backrun with (fees.bundle_fees: priority = victim's - 1, max
+    fee = min(cap, 2 x next base + priority)), estimated at the head's base fee."""
+    priority = max(victim_priority - 1, 1)
+    return min(cap, 2 * base_fee + min(priority, max(cap - base_fee, 0)))
+
+
+def chain_order(txs: Sequence[Queued]) -> list[Queued]:
+    """`txs` (in arrival order) as a fee-ordered builder mines them: of each sender's txs only
+    the lowest nonce is ready; the ready one with the highest max fee goes next, the earliest
+    arrival on a tie."""
+    waiting = list(enumerate(txs))
+    out: list[Queued] = []
+    while waiting:
+        ready: dict[str, tuple[int, int, Queued]] = {}  # sender -> (position, arrival, tx)
+        for pos, (arrival, q) in enumerate(waiting):
+            held = ready.get(q.sender.lower())
+            if held is None or q.nonce < held[2].nonce:
+                ready[q.sender.lower()] = (pos, arrival, q)
+        pos, _, best = max(ready.values(), key=lambda r: (r[2].max_fee, -r[1]))
+        out.append(best)
+        del waiting[pos]
+    return out
+
+
+@dataclass
+class StackBook:
+    """The pending txs simulate knows at the current block: the victims of the backruns it
+    simulated and the trades it published (ours), in arrival order. A new block clears it."""
+
+    depth: int
+    margin: int = 0  # max fees closer than this are an unsure order (our fee is an estimate)
+    block: int = -1
+    entries: list[Queued] = field(default_factory=list)
+
+    def _at(self, block: int) -> bool:
+        """Move to `block`; False for an older one (its txs are not tracked any more)."""
+        if block > self.block:
+            self.block, self.entries = block, []
+        return block == self.block
+
+    def saw(self, block: int, victim: Queued) -> None:
+        if not self._at(block):
+            return
+        for i, q in enumerate(self.entries):
+            if q.key == victim.key:  # another cycle through the same victim: more pools
+                self.entries[i] = replace(q, pools=q.pools | victim.pools)
+                return
+        self.entries.append(victim)
+
+    def forget(self, block: int, key: str) -> None:
+        """A victim that fails on the head alone will not move anything: never run it ahead."""
+        if block == self.block:
+            self.entries = [q for q in self.entries if q.key != key]
+
+    def took(self, block: int, ours: Queued) -> None:
+        if self._at(block):
+            self.entries.append(ours)
+
+    def plan(self, block: int, victim: Queued, ours: Queued, head_nonce: int) -> Plan | str:
+        """What our backrun of `victim` meets, or why it must not be simulated (a reason).
+        `head_nonce` is the victim's sender's nonce at the head: a victim behind lower nonces
+        of its sender is `victim_queued` unless every one of them is a victim known here (the
+        chain then mines them first, and so does the plan)."""
+        if block != self.block or self.depth == 0:
+            if self.depth == 0 and block == self.block and self._ours_through(ours.pools):
+                return "superseded"
+            alone = (victim.tx,)
+            return Plan(alone, (), alone) if victim.nonce == head_nonce else "victim_queued"
+        # a redelivered opportunity finds its own bundle here: never stack on itself
+        known = [q for q in self.entries if q.key not in (victim.key, ours.key)]
+        same = {q.nonce for q in known if q.sender.lower() == victim.sender.lower()}
+        if victim.nonce < head_nonce or not same >= set(range(head_nonce, victim.nonce)):
+            return "victim_queued"
+        order = chain_order([*known, victim, ours])
+        first, mine = order.index(victim), order.index(ours)
+        if first > mine:
+            return "stack_order"  # would go before its victim: never a front-run
+        moved = ours.pools | victim.pools
+        between = order[first + 1 : mine]
+        if any(q.bundle_id is not None and q.pools & moved for q in between):
+            return "superseded"  # the victim goes first: detect withdraws that earlier trade
+        if self._unsure(order, victim):
+            return "stack_order_unsure"
+        ahead = order[:mine]
+        stacked = [q.bundle_id for q in ahead if q.bundle_id is not None and q.pools & moved]
+        if len(stacked) > self.depth:
+            return "superseded"
+        return Plan(
+            tuple(q.tx for q in ahead),
+            tuple(b for b in stacked if b is not None),
+            tuple(q.tx for q in ahead if q.bundle_id is None),
+        )
+
+    def _ours_through(self, pools: frozenset[str]) -> bool:
+        return any(q.bundle_id is not None and q.pools & pools for q in self.entries)
+
+    def _unsure(self, order: Sequence[Queued], victim: Queued) -> bool:
+        """Two txs of different senders, one of them ours or the victim, through common pools,
+        whose max fees are within `margin`: their order in the block is a guess (a backrun
+        and its own victim excepted: that order is the backrun's bid, as without stacking)."""
+        keys = [q for q in order if q.bundle_id is not None or q is victim]
+        for a in keys:
+            for b in order:
+                if a is b or a.sender.lower() == b.sender.lower() or not a.pools & b.pools:
+                    continue
+                if a.behind == b.key or b.behind == a.key:
+                    continue  # a backrun and its own victim: decided by submit's bid
+                if abs(a.max_fee - b.max_fee) <= self.margin:
+                    return True
+        return False

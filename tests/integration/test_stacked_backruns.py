@@ -1,0 +1,248 @@
+"""Two user swaps through one pool in one block, both backrun: the second backrun is proven on
+top of our first, unmined trade (services/simulate/stacking.py) and sent with the next nonce.
+
+Real anvil (fee ordering, mining by hand), the real deployment and Executor, simulate's warm
+EVM in-process, and a real submit process on real NATS. Two users buy USDC with WETH on DEX A
+(the first tipping 3 gwei, the second 2 gwei); our cycle buys USDC on B and sells it on A. The
+profits asserted are this test's own V2 math on the state each trade meets: the first on [V1],
+the second on [V1, T1, V2]. Both land in one block in that order and the ledger equals the
+chain to the wei (executor WETH, gas). When our first trade is cancelled (detect withdrew it)
+after the second was sent, the second meets [V1, V2] instead: here it still pays (more than
+its minProfit: V1's gap is still open) and the ledger still equals the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mev_common import subjects
+from mev_common.bus import Bus
+from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
+from web3 import Web3
+
+from services.simulate.prefetch import PoolProbe, prefetch_pool
+from services.simulate.simulator import Simulator
+from tests.conftest import NatsEndpoint
+from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
+from tests.integration.test_simulate_v3 import warm_simulator
+from tests.support.submit_world import (
+    CHAIN,
+    GWEI,
+    WETH,
+    bot_nonce,
+    config_for,
+    ledger_rows,
+    manual_mining_devnet,
+    outcome_of,
+    publish_bundle,
+    start_submit,
+    tx_states,
+    wait_active,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(180)
+CYCLE = [("B", "WETH", "USDC"), ("A", "USDC", "WETH")]
+HEADROOM = 10**6  # users cap their fee at tip + this (as the devnet flow's users do)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    yield from manual_mining_devnet(tmp_path_factory.mktemp("stacked-devnet"))
+
+
+@pytest.fixture
+def devnet(world: Devnet) -> Iterator[Devnet]:
+    snapshot = world.rpc("evm_snapshot", [])
+    yield world
+    assert world.rpc("evm_revert", [snapshot]) is True
+
+
+def reserves(devnet: Devnet) -> dict[str, list[int]]:
+    """dex -> [WETH reserve, USDC reserve] of its WETH/USDC pair."""
+    return {d: list(devnet.reserves(devnet.pair(d, "WETH", "USDC"), "WETH")) for d in "AB"}
+
+
+def swap(state: dict[str, list[int]], dex: str, weth_in: bool, amount: int) -> int:
+    """The test's own V2 swap on `state` (changed in place); returns the amount out."""
+    r = state[dex]
+    i, o = (0, 1) if weth_in else (1, 0)
+    out = amount_out(amount, r[i], r[o])
+    r[i] += amount
+    r[o] -= out
+    return out
+
+
+def cycle_profit(state: dict[str, list[int]], amount: int, apply: bool = False) -> int:
+    s = state if apply else {k: list(v) for k, v in state.items()}
+    return swap(s, "A", False, swap(s, "B", True, amount)) - amount
+
+
+def best_amount(state: dict[str, list[int]]) -> int:
+    """A good input (not necessarily the optimum): the best of a 0.01-WETH grid."""
+    return max((k * WETH // 100 for k in range(1, 2000)), key=lambda x: cycle_profit(state, x))
+
+
+def victim(devnet: Devnet, index: int, weth: int, tip: int, base: int) -> tuple[bytes, PendingTx]:
+    user = devnet.user(index)
+    router = devnet.router("A")
+    tokens = devnet.deployment["tokens"]
+    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
+    data = router.encode_abi("swapExactTokensForTokens", [weth, 0, path, user.address, DEADLINE])
+    max_fee = 2 * base + tip + HEADROOM
+    raw = bytes(user.sign(router.address, data, 300_000, tip=tip, max_fee=max_fee))
+    tx = PendingTx.model_validate({
+        "chain_id": CHAIN, "hash": Web3.keccak(raw).to_0x_hex(), "from": user.address,
+        "to": router.address, "nonce": user.nonce - 1, "value": 0, "gas": 300_000,
+        "input": data, "max_fee_per_gas": max_fee, "max_priority_fee_per_gas": tip,
+    })  # fmt: skip
+    return raw, tx
+
+
+def opportunity(devnet: Devnet, opp_id: str, head: Any, amount: int, profit: int,
+                tx: PendingTx) -> Opportunity:  # fmt: skip
+    tokens = devnet.deployment["tokens"]
+    hops, x = [], amount
+    for dex, a, b in CYCLE:
+        hops.append({"pool": devnet.pair(dex, a, b)["address"], "token_in": tokens[a]["address"],
+                     "token_out": tokens[b]["address"], "fee_bps": 30, "amount_in": x,
+                     "amount_out": 0})  # fmt: skip
+    return Opportunity.model_validate(
+        {"id": opp_id, "chain_id": CHAIN, "strategy": "backrun", "trigger": tx.hash,
+         "block_number": head["number"], "block_hash": head["hash"].to_0x_hex(), "hops": hops,
+         "amount_in": amount, "profit_token": tokens["WETH"]["address"],
+         "expected_profit": profit, "max_fee_per_gas": 20 * GWEI,
+         "deadline_block": head["number"] + 2, "victim": tx}
+    )  # fmt: skip
+
+
+async def stacking_simulator(devnet: Devnet, tmp: Path) -> tuple[Simulator, Any]:
+    """simulate's warm EVM forked at the head, pairs prefetched as the service does."""
+    _, _, warm, simulator = warm_simulator(devnet, tmp / "sim", flash=True)
+
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    for p in devnet.deployment["pairs"]:
+        probe = PoolProbe(p["address"], p["token0"], p["token1"])
+        assert await prefetch_pool(call, warm, probe, simulator.bot)
+    return simulator, devnet.w3.eth.get_block("latest")
+
+
+async def two_backruns(
+    devnet: Devnet, tmp: Path, tag: str
+) -> tuple[list[tuple[bytes, PendingTx]], list[Bundle], list[int]]:
+    """Two pending victims (3 and 2 gwei) and our two bundles; the second stacked on the first.
+    Returns the victims, the bundles and this test's profits for them."""
+    simulator, head = await stacking_simulator(devnet, tmp)
+    base = int(head["baseFeePerGas"])
+    v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
+    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, base)
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V1
+    a1 = best_amount(state)
+    p1 = cycle_profit(state, a1, apply=True)  # T1, applied: the second runs on top of it
+    swap(state, "A", True, 25 * WETH)  # V2
+    a2 = best_amount(state)
+    p2 = cycle_profit(state, a2)
+    assert p1 > 0 and p2 > 0
+    book = simulator.stacks
+    first = simulator.simulate(opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]), 0.0, book)
+    second = simulator.simulate(opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1]), 0.0, book)
+    assert first.bundle is not None and second.bundle is not None, (first, second)
+    assert first.bundle.after_bundles == [] and second.bundle.after_bundles == [first.bundle.id]
+    # exactly this test's math on the state each meets: [V1], then [V1, T1, V2]
+    assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]
+    # without stacking the second would have been proven on [V2] alone: another number
+    alone = reserves(devnet)
+    swap(alone, "A", True, 25 * WETH)
+    assert cycle_profit(alone, a2) != p2
+    return [v1, v2], [first.bundle, second.bundle], [p1, p2]
+
+
+@pytest.fixture
+async def submit_db(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """A real submit process on the devnet, active; yields its ledger's path."""
+    proc = start_submit(config_for(devnet, nats_server.url, tmp_path), tmp_path)
+    try:
+        await wait_active(proc)
+        yield tmp_path / "mev-bot.db"
+    finally:
+        proc.stop()
+
+
+async def send_both(bus: Bus, db: Path, bundles: list[Bundle]) -> None:
+    """Publish our two bundles to submit, the second once the first is in flight."""
+    for b in bundles:
+        await publish_bundle(bus, b)
+        await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
+
+
+async def test_two_victims_through_one_pool_are_both_backrun_and_both_land(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+) -> None:
+    victims, bundles, profits = await two_backruns(devnet, tmp_path, "land")
+    db = submit_db
+    executor = devnet.executor.address
+    weth_before, nonce = devnet.balance("WETH", executor), bot_nonce(devnet)
+    await send_both(bus, db, bundles)
+    hashes = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in victims]
+    devnet.rpc("anvil_mine", ["0x1"])
+    outcomes = [(await outcome_of(bus, b.id))[0] for b in bundles]
+    assert [o.status for o in outcomes] == ["included", "included"], outcomes
+    ours = [devnet.w3.eth.get_transaction_receipt(o.tx_hash) for o in outcomes]
+    users = [devnet.w3.eth.get_transaction_receipt(h) for h in hashes]
+    # one block, the chain's order: V1, T1, V2, T2 (nonces n, n + 1)
+    order = [users[0], ours[0], users[1], ours[1]]
+    assert len({r["blockNumber"] for r in order}) == 1
+    assert [r["transactionIndex"] for r in order] == sorted(r["transactionIndex"] for r in order)
+    assert all(r["status"] == 1 for r in order)
+    assert [devnet.w3.eth.get_transaction(o.tx_hash)["nonce"] for o in outcomes] == [
+        nonce,
+        nonce + 1,
+    ]
+    # ledger == chain, to the wei
+    assert devnet.balance("WETH", executor) - weth_before == sum(profits)
+    assert [o.realized_profit for o in outcomes] == profits
+    rows = ledger_rows(db, "SELECT realized_profit, gas_cost FROM receipts ORDER BY block_number")
+    assert sorted((int(p), int(g)) for p, g in rows) == sorted(
+        (p, r["gasUsed"] * r["effectiveGasPrice"]) for p, r in zip(profits, ours, strict=True)
+    )
+    # simulate's gas is what the chain charged, to the unit, the stacked trade's too
+    assert [r["gasUsed"] for r in ours] == [b.simulated_gas_used for b in bundles]
+
+
+async def test_when_our_first_trade_is_cancelled_the_stacked_one_stays_safe(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+) -> None:
+    # distinct ids: the stream deduplicates by bundle id across this module's tests
+    victims, bundles, _ = await two_backruns(devnet, tmp_path, "cancel")
+    db = submit_db
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    weth_before = devnet.balance("WETH", executor)
+    eth_before = int(devnet.w3.eth.get_balance(bot))
+    await send_both(bus, db, bundles)
+    # detect withdraws the first: submit replaces it by a cancel on its nonce
+    withdrawal = Withdrawal(opportunity_id=bundles[0].opportunity_id, chain_id=CHAIN,
+                            reason="test: a swap goes first")  # fmt: skip
+    await bus.publish_core(subjects.withdrawals(CHAIN), withdrawal)
+    await wait_for(lambda: ("cancel", "sent") in tx_states(db, bundles[0].id), what="cancel")
+    for raw, _ in victims:
+        devnet.w3.eth.send_raw_transaction(raw)
+    devnet.rpc("anvil_mine", ["0x1"])
+    first, second = [(await outcome_of(bus, b.id))[0] for b in bundles]
+    assert first.status == "replaced" and first.realized_profit == 0, first
+    # the second met [V1, V2] without our first trade. Here V1's gap is still open, so it
+    # earns more than simulated; where it would revert instead, simulate sends it only if that
+    # revert costs no more than it nets (decision.stack_risk, unit-tested)
+    assert second.status == "included", second
+    assert second.realized_profit > bundles[1].simulated_profit >= bundles[1].min_profit
+    # ledger == chain, to the wei: WETH gained and every wei of gas spent
+    assert devnet.balance("WETH", executor) - weth_before == second.realized_profit
+    spent = sum(int(g) for (g,) in ledger_rows(db, "SELECT gas_cost FROM receipts"))
+    assert eth_before - int(devnet.w3.eth.get_balance(bot)) == spent

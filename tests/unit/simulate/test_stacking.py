@@ -1,0 +1,166 @@
+"""stacking.py: the order a fee-ordered builder mines pending txs, and what a backrun meets."""
+
+from __future__ import annotations
+
+from services.simulate.decision import stack_risk
+from services.simulate.engine import SimResult, TxSpec
+from services.simulate.stacking import Plan, Queued, StackBook, chain_order, own_max_fee
+
+GWEI = 10**9
+BOT = "0xB0B"
+P, Q, R = "0xp", "0xq", "0xr"
+
+
+def tx(tag: str) -> TxSpec:
+    return TxSpec(tag, "0xto", tag.encode())
+
+
+def plain(*txs: TxSpec) -> Plan:
+    """A plan with none of our trades ahead."""
+    return Plan(txs, (), txs)
+
+
+def user(key: str, tip: int, pools: set[str], sender: str = "", nonce: int = 0) -> Queued:
+    # a devnet user caps its fee at tip + 1e6 wei (libs/ops/mev_ops/devnet/flow.py)
+    return Queued(key, sender or key, tip + 10**6, frozenset(pools), tx(key), nonce=nonce)
+
+
+def ours(key: str, victim_tip: int, pools: set[str], nonce: int = 0) -> Queued:
+    fee = own_max_fee(victim_tip, 7, 50 * GWEI)
+    return Queued(key, BOT, fee, frozenset(pools), tx(key), key, nonce)
+
+
+def first_backrun(tip: int = 3 * GWEI, depth: int = 2) -> tuple[StackBook, Queued, Queued]:
+    """A book at block 10 holding a victim v1 through P and our trade t1 behind it."""
+    book = StackBook(depth=depth, margin=8)
+    v1 = user("v1", tip, {P})
+    book.saw(10, v1)
+    t1 = ours("t1", tip, {P})
+    book.took(10, t1)
+    return book, v1, t1
+
+
+def test_own_max_fee_is_what_submit_signs() -> None:
+    # fees.bundle_fees: priority = victim's - 1, max fee = min(cap, 2 x base + priority)
+    assert own_max_fee(3 * GWEI, 7, 50 * GWEI) == 3 * GWEI - 1 + 14
+    assert own_max_fee(3 * GWEI, 7, 2 * GWEI) == 2 * GWEI  # priority clipped to cap - base
+    assert own_max_fee(0, 7, 50 * GWEI) == 1 + 14
+
+
+def test_chain_order_is_by_max_fee_with_each_sender_in_nonce_order() -> None:
+    a = user("a", 2 * GWEI, {P})
+    b = user("b", 3 * GWEI, {P})
+    late = user("c1", 9 * GWEI, {Q}, sender="c", nonce=6)  # arrived first, but nonce 6
+    early = user("c0", 1 * GWEI, {Q}, sender="c", nonce=5)
+    tie = user("d", 2 * GWEI, {R})  # same fee as a, arrived later
+    assert chain_order([late, a, b, early, tie]) == [b, a, tie, early, late]
+
+
+def test_a_second_victim_tipping_less_is_backrun_on_top_of_our_first_trade() -> None:
+    book = StackBook(depth=2, margin=8)
+    v1 = user("v1", 3 * GWEI, {P, Q})
+    book.saw(10, v1)
+    t1 = ours("t1", 3 * GWEI, {P, Q})
+    assert book.plan(10, v1, t1, head_nonce=0) == plain(v1.tx)
+    book.took(10, t1)
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(10, v2)
+    t2 = ours("t2", 2 * GWEI, {P, R}, nonce=1)
+    plan = book.plan(10, v2, t2, head_nonce=0)
+    # the chain: V1 (3 gwei + 1e6), T1 (3 gwei + 13), V2 (2 gwei + 1e6), T2
+    assert plan == Plan((v1.tx, t1.tx, v2.tx), ("t1",), (v1.tx, v2.tx))
+    assert isinstance(plan, Plan) and plan.stacked
+
+
+def test_a_victim_tipping_more_than_our_earlier_trade_is_superseded() -> None:
+    # it goes before our trade: detect withdraws that trade, so its state is unknown
+    book, _, _ = first_backrun(tip=2 * GWEI)
+    v2 = user("v2", 3 * GWEI, {P})
+    book.saw(10, v2)
+    assert book.plan(10, v2, ours("t2", 3 * GWEI, {P}, 1), head_nonce=0) == "superseded"
+
+
+def test_depth_bounds_how_many_of_our_trades_a_backrun_stands_on() -> None:
+    book = StackBook(depth=1, margin=8)
+    for i, tip in enumerate((5, 4)):
+        v = user(f"v{i}", tip * GWEI, {P})
+        book.saw(10, v)
+        plan = book.plan(10, v, ours(f"t{i}", tip * GWEI, {P}, i), head_nonce=0)
+        assert isinstance(plan, Plan) and len(plan.after) == i
+        book.took(10, ours(f"t{i}", tip * GWEI, {P}, i))
+    v = user("v2", 3 * GWEI, {P})
+    book.saw(10, v)
+    assert book.plan(10, v, ours("t2", 3 * GWEI, {P}, 2), head_nonce=0) == "superseded"
+
+
+def test_depth_zero_is_the_behaviour_before_stacking() -> None:
+    book, _, _ = first_backrun(depth=0)
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(10, v2)
+    assert book.plan(10, v2, ours("t2", 2 * GWEI, {P}, 1), head_nonce=0) == "superseded"
+    assert book.plan(10, v2, ours("t2", 2 * GWEI, {R}, 1), head_nonce=0) == plain(v2.tx)
+    assert book.plan(10, v2, ours("t2", 2 * GWEI, {R}, 1), head_nonce=1) == "victim_queued"
+
+
+def test_a_victim_that_fails_alone_is_forgotten() -> None:
+    book = StackBook(depth=2, margin=8)
+    v1 = user("v1", 3 * GWEI, {P})
+    book.saw(10, v1)
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(10, v2)
+    book.forget(10, "v1")
+    assert book.plan(10, v2, ours("t2", 2 * GWEI, {P}), head_nonce=0) == plain(v2.tx)
+
+
+def test_a_new_block_forgets_the_last_one() -> None:
+    book = StackBook(depth=2, margin=8)
+    book.took(10, ours("t1", 3 * GWEI, {P}))
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(11, v2)
+    assert book.plan(11, v2, ours("t2", 2 * GWEI, {P}, 1), head_nonce=0) == plain(v2.tx)
+    book.took(10, ours("late", 1, {P}))  # a late one of an older block is not tracked
+    assert [q.key for q in book.entries] == ["v2"]
+
+
+def test_victim_behind_a_known_lower_nonce_of_its_sender_runs_after_it() -> None:
+    book = StackBook(depth=2, margin=8)
+    first = user("u0", 4 * GWEI, {Q}, sender="u", nonce=4)
+    second = user("u1", 3 * GWEI, {P}, sender="u", nonce=5)
+    book.saw(10, second)
+    t = ours("t", 3 * GWEI, {P})
+    assert book.plan(10, second, t, head_nonce=4) == "victim_queued"  # nonce 4 unknown
+    book.saw(10, first)
+    # the sender's nonce 4 goes first; our trade (3 gwei + 13) after both
+    assert book.plan(10, second, t, head_nonce=4) == plain(first.tx, second.tx)
+    # behind a nonce that bids less than our trade, the victim would land after it
+    book = StackBook(depth=2, margin=8)
+    book.saw(10, user("u0", 1 * GWEI, {Q}, sender="u", nonce=4))
+    book.saw(10, second)
+    assert book.plan(10, second, t, head_nonce=4) == "stack_order"
+
+
+def test_fees_too_close_to_order_are_refused() -> None:
+    book, _, _ = first_backrun()
+    # a user whose max fee is within the margin of our trade's estimate
+    close = Queued("v2", "v2", own_max_fee(3 * GWEI, 7, 50 * GWEI) - 3, frozenset({P}), tx("v2"))
+    book.saw(10, close)
+    assert book.plan(10, close, ours("t2", 2 * GWEI, {P}, 1), 0) == "stack_order_unsure"
+
+
+def test_a_redelivered_opportunity_never_stacks_on_its_own_bundle() -> None:
+    book, v1, t1 = first_backrun()
+    assert book.plan(10, v1, t1, head_nonce=0) == plain(v1.tx)
+
+
+def test_stack_risk_bounds_the_revert_if_our_earlier_trade_does_not_land() -> None:
+    fee = 2 * GWEI
+    assert stack_risk(SimResult(True, 150_000, 10**16), 10**15, fee, 300_000) is None
+    # reverting costs (gas + the 30k cold bias, at most the limit) x fee cap
+    cost = (150_000 + 30_000) * fee
+    assert stack_risk(SimResult(False, 150_000, 0), cost, fee, 300_000) is None
+    assert stack_risk(SimResult(False, 150_000, 0), cost - 1, fee, 300_000) == (
+        f"a revert without our earlier trade costs {cost} wei > its net {cost - 1}"
+    )
+    assert stack_risk(SimResult(False, 290_000, 0), 300_000 * fee, fee, 300_000) is None
+    failed = SimResult(False, 0, 0, victim_failed=True)
+    assert stack_risk(failed, 10**18, fee, 300_000) == "a victim fails without our earlier trade"
