@@ -16,6 +16,8 @@ its sources), `loader` (reading the file), `errors` (one line per problem), `dis
 """
 
 from mev_common.messages import STRATEGY_NAMES
+from mev_common.settings.addresses import ZERO_ADDRESS, Address, is_placeholder_address
+from mev_common.settings.contracts import ContractsSettings, DexSettings
 from mev_common.settings.devnet import DevnetSettings
 from mev_common.settings.display import mask_url, masked_dump
 from mev_common.settings.errors import dotted, format_error
@@ -29,13 +31,9 @@ from mev_common.settings.model import DEFAULT_CONFIG, ENV_PREFIX, Settings
 from mev_common.settings.sections import (
     DEVNET_CHAIN_IDS,
     SERVICE_NAMES,
-    ZERO_ADDRESS,
-    Address,
     ChainSettings,
-    ContractsSettings,
     DatabaseSettings,
     DetectSettings,
-    DexSettings,
     KeySettings,
     LoggingSettings,
     MempoolSettings,
@@ -50,7 +48,6 @@ from mev_common.settings.sections import (
     StrategiesSettings,
     StrategySettings,
     SubmitSettings,
-    is_placeholder_address,
     problem,
 )
 from mev_common.settings.units import Port, Wei, format_wei, parse_wei

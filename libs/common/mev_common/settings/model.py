@@ -15,11 +15,11 @@ from pydantic_settings import (
 )
 
 from mev_common.messages import STRATEGY_NAMES
+from mev_common.settings.contracts import ContractsSettings
 from mev_common.settings.devnet import DevnetSettings
 from mev_common.settings.sections import (
     DEVNET_CHAIN_IDS,
     ChainSettings,
-    ContractsSettings,
     DatabaseSettings,
     DetectSettings,
     KeySettings,

@@ -7,13 +7,13 @@ lose money. docs/CONFIG.md lists every key.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH, UNISWAP_V3_INIT_CODE_HASH
-from mev_common.messages import STRATEGY_NAMES, AddressError, checksum
+from mev_common.messages import STRATEGY_NAMES
+from mev_common.settings.addresses import Address
 from mev_common.settings.display import NKEY_SEED
 from mev_common.settings.units import Port, Wei
 
@@ -283,89 +283,6 @@ class StrategiesSettings(Section):
 
     def enabled_names(self) -> list[str]:
         return [n for n in type(self).model_fields if (s := getattr(self, n)) and s.enabled]
-
-
-def _checksum(v: Any) -> str:
-    try:
-        if not isinstance(v, str):
-            raise AddressError("not_hex")
-        return checksum(v)
-    except AddressError as exc:
-        if exc.kind == "not_hex":
-            raise ValueError("expected a 20-byte hex address (0x + 40 hex digits)") from None
-        raise ValueError(
-            "expected an address whose mixed case matches its EIP-55 checksum "
-            "(a wrong checksum usually means a typo)"
-        ) from None
-
-
-Address = Annotated[str, BeforeValidator(_checksum)]
-ZERO_ADDRESS = "0x" + "0" * 40
-
-
-def is_placeholder_address(address: str) -> bool:
-    """Addresses below 2**32 are precompiles or system slots, never a deployed DEX or executor:
-    config/production.yaml uses them as visible placeholders."""
-    return int(address, 16) < 2**32
-
-
-def _code_hash(v: Any) -> str:
-    if not isinstance(v, str) or not re.match(r"^0x[0-9a-fA-F]{64}$", v):
-        raise ValueError("expected a 32-byte hash: 0x followed by 64 hex digits")
-    return v.lower()
-
-
-class DexSettings(Section):
-    name: str = Field(min_length=1)
-    factory: Address
-    router: Address | None = None
-    fee_bps: int = Field(default=30, ge=0, lt=10_000)
-    # keccak of the pair creation code: submit derives every pair address from it (CREATE2)
-    init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V2_INIT_CODE_HASH
-
-
-class V3DexSettings(Section):
-    """A Uniswap-V3-style DEX: its pools are CREATE2 addresses of the factory, salted by
-    (token0, token1, fee tier); submit refuses a V3 hop whose pool is not one of them."""
-
-    name: str = Field(min_length=1)
-    factory: Address
-    # keccak of the pool creation code (POOL_INIT_CODE_HASH): Uniswap V3's unless forked
-    init_code_hash: Annotated[str, BeforeValidator(_code_hash)] = UNISWAP_V3_INIT_CODE_HASH
-    # its SwapRouter: pending exactInputSingle/exactInput calls to it are backrun candidates
-    router: Address | None = None
-
-    @model_validator(mode="after")
-    def _router(self) -> V3DexSettings:
-        if self.router is not None and self.router in (self.factory, ZERO_ADDRESS):
-            raise problem(
-                ("router",), self.router,
-                "the DEX's SwapRouter address, not its factory or the zero address (leave "
-                "router out to backrun no pending swap of this DEX)",
-            )  # fmt: skip
-        return self
-
-
-class ContractsSettings(Section):
-    """Where the bot's on-chain pieces are: given here, or read from the devnet deployment."""
-
-    deployment_file: str | None = None
-    executor: Address | None = None
-    weth: Address | None = None
-    dexes: list[DexSettings] = []
-    v3_dexes: list[V3DexSettings] = []
-    # devnet deploy: "ExecutorStorageCommit" for chains without TSTORE (pre-Cancun, HyperEVM)
-    executor_build: Literal["Executor", "ExecutorStorageCommit"] = "Executor"
-
-    @model_validator(mode="after")
-    def _source(self) -> ContractsSettings:
-        if self.executor == ZERO_ADDRESS:
-            raise problem(("executor",), self.executor, "a deployed contract, not the zero address")
-        if self.deployment_file is None and (self.executor is None or not self.dexes):
-            raise ValueError(
-                "expected deployment_file (devnet) or both executor and dexes (a live chain)"
-            )
-        return self
 
 
 class DetectSettings(Section):
