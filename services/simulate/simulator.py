@@ -170,6 +170,7 @@ class Simulator:
         check = decide(opp, strategy, final.profit, final.gas_used)
         if not check.ok:
             return Verdict(check.reason, None, final, final_tx, victim)
+        pays_alone = False  # stacked on nothing: no earlier trade of ours to be without
         if plan is not None and plan.stacked:
             # our earlier trade may not land first (cancelled, withdrawn): the same bytes on
             # the state without ours either still pay minProfit or revert; that revert's gas
@@ -178,6 +179,7 @@ class Simulator:
             cap, limit = decision.max_fee_per_gas, decision.gas_limit
             if stack_risk(alone, check.net_profit_wei, cap, limit) is not None:
                 return Verdict("stack_risky", None, alone, final_tx, victim)
+            pays_alone = alone.success
         env = self.warm.env
         base_fee = env.base_fee if env else 0
         priority = (
@@ -208,6 +210,7 @@ class Simulator:
             victim_priority_fee=(victim_priority_fee(opp.victim, base_fee) if opp.victim else None),
             deadline_block=opp.deadline_block,
             after_bundles=list(plan.after) if plan is not None else [],
+            pays_alone=pays_alone,
         )
         return Verdict("published", bundle, final, final_tx, victim, plan)
 

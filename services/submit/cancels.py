@@ -1,6 +1,7 @@
 """Cancelling a trade: a 0-value self-transfer on its nonce at a higher fee.
 
-Used when a trade passed its deadline block unmined, or detect withdrew it (it would revert).
+Used when a trade passed its deadline block unmined, or detect withdrew it (it would revert),
+or it stands on a trade of ours that will not land (stack_cancel.py decides which).
 A cancel is capped by the strategy's max gas price and by max_cancels_per_nonce, and an
 emergency stop holds cancels too: nothing at all leaves the process while it is on.
 """
@@ -11,9 +12,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from mev_common.chain.jsonrpc import RpcError
+
 from services.submit.fees import FeeRefusal, Fees, capped_cancel_fees
 from services.submit.ledger import TxRecord
 from services.submit.sender import Verdict
+from services.submit.stack_cancel import Stacked, stacked_to_cancel
 
 if TYPE_CHECKING:
     from services.submit.submitter import Submitter
@@ -97,3 +101,47 @@ def _cancel_refusal(sub: Submitter, trade: TxRecord) -> str | None:
     if sent >= sub.cfg.max_cancels_per_nonce:
         return f"{sent} cancels already sent for nonce {trade.nonce} (max_cancels_per_nonce)"
     return None
+
+
+async def cancel_stacked(sub: Submitter, failed: str, mined_nonce: int | None = None) -> list[str]:
+    """Our trade `failed` will not land (withdrawn, or settled not included): cancel every
+    in-flight trade stacked on it that simulate did not prove pays without it. Returns the
+    bundle ids cancelled; each is marked withdrawn (nothing new is sent on top of it)."""
+    stacked: list[Stacked] = []
+    for tx in sub.ledger.unresolved():
+        bundle = sub.ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
+        if bundle is None or not bundle.after_bundles:
+            continue
+        out = tx.bundle_id in sub.withdrawn or any(
+            t.kind == "cancel" for t in sub.ledger.txs_of(tx.bundle_id)
+        )
+        after = frozenset(bundle.after_bundles)
+        stacked.append(Stacked(tx.bundle_id, tx.nonce, after, bundle.pays_alone, out))
+    if not any(failed in s.after for s in stacked):
+        return []
+    if mined_nonce is None:
+        try:
+            mined_nonce = int(
+                await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
+            )
+        except RpcError as exc:  # a cancel of a mined nonce is refused by the node: harmless
+            log.warning(
+                "nonce read before stacked cancels failed", extra={"fields": {"error": str(exc)}}
+            )
+            mined_nonce = 0
+    bases = {b for s in stacked for b in s.after}
+    gone = {b for b in bases if b in sub.withdrawn or _not_included(sub, b)}
+    ids = stacked_to_cancel(failed, stacked, mined_nonce=mined_nonce, gone=gone)
+    for bundle_id in ids:
+        sub.withdrawn[bundle_id] = f"stands on our trade {failed}, which will not land"
+        trade = sub.ledger.trade_for(bundle_id)
+        if trade is None:  # pragma: no cover - listed from the ledger's unresolved trades
+            continue
+        txs = sub.ledger.txs_of(bundle_id)
+        await send_cancel(sub, trade, txs[-1] if txs else trade, f"stacked on {failed}")
+    return ids
+
+
+def _not_included(sub: Submitter, bundle_id: str) -> bool:
+    booked = sub.ledger.outcome_for(bundle_id)
+    return booked is not None and booked.status != "included"

@@ -16,7 +16,7 @@ from mev_common import metrics
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Outcome
 
-from services.submit.cancels import send_cancel
+from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.ledger import TxRecord
 from services.submit.limits import trip_reason
 from services.submit.profit import realized_from_receipt
@@ -57,7 +57,10 @@ async def track_once(sub: Submitter) -> int:
     for tx in txs:
         groups.setdefault(tx.bundle_id, []).append(tx)
     settled = 0
+    cancelled: set[str] = set()  # stacked trades cancelled in this pass: not stepped again
     for bundle_id, group in groups.items():
+        if bundle_id in cancelled:
+            continue
         trade = next((t for t in group if t.kind == "trade"), None)
         cancels = [t for t in group if t.kind == "cancel"]
         if trade is None:  # a cancel whose trade is settled: it lost the nonce race
@@ -77,6 +80,8 @@ async def track_once(sub: Submitter) -> int:
         if isinstance(step, Settle):
             await _settle(sub, bundle_id, trade, cancels, step)
             settled += 1
+            if step.status != "included":  # what stands on it meets another state
+                cancelled.update(await cancel_stacked(sub, bundle_id, mined_nonce))
         elif isinstance(step, Cancel):
             await send_cancel(sub, trade, step.last)
         elif not isinstance(step, Wait):  # pragma: no cover - exhaustive

@@ -385,6 +385,7 @@ class Submitter:
             return
         txs = self.ledger.txs_of(bundle_id)
         await self._cancel(trade, txs[-1] if txs else trade, why=f"withdrawn: {reason}")
+        await cancels.cancel_stacked(self, bundle_id)  # what stands on it (stack_cancel.py)
 
     async def _cancel(self, trade: TxRecord, last: TxRecord, why: str = "past deadline") -> None:
         await cancels.send_cancel(self, trade, last, why)

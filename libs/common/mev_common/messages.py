@@ -285,6 +285,10 @@ class Bundle(Message):
     after_bundles: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=8
     )
+    # simulate ran these bytes without the trades in `after_bundles` too and they still paid
+    # minProfit: if one of those does not land, submit lets this one stand; otherwise (False,
+    # the default) it cancels it (services/submit/stack_cancel.py)
+    pays_alone: bool = False
 
 
 def trigger_kind(victim: object | None) -> Literal["pending", "block"]:
