@@ -45,7 +45,9 @@ from tests.support.submit_world import (
 )
 
 pytestmark = pytest.mark.timeout(180)
-CYCLE = [("B", "WETH", "USDC"), ("A", "USDC", "WETH")]
+Leg = tuple[str, str, str]  # dex, token in, token out
+CYCLE: list[Leg] = [("B", "WETH", "USDC"), ("A", "USDC", "WETH")]
+REVERSE: list[Leg] = [("A", "WETH", "USDC"), ("B", "USDC", "WETH")]
 HEADROOM = 10**6  # users cap their fee at tip + this (as the devnet flow's users do)
 
 
@@ -76,22 +78,31 @@ def swap(state: dict[str, list[int]], dex: str, weth_in: bool, amount: int) -> i
     return out
 
 
-def cycle_profit(state: dict[str, list[int]], amount: int, apply: bool = False) -> int:
+def cycle_profit(
+    state: dict[str, list[int]], amount: int, apply: bool = False, cycle: list[Leg] = CYCLE
+) -> int:
     s = state if apply else {k: list(v) for k, v in state.items()}
-    return swap(s, "A", False, swap(s, "B", True, amount)) - amount
+    out = amount
+    for dex, a, _ in cycle:
+        out = swap(s, dex, a == "WETH", out)
+    return out - amount
 
 
-def best_amount(state: dict[str, list[int]]) -> int:
+def best_amount(state: dict[str, list[int]], cycle: list[Leg] = CYCLE) -> int:
     """A good input (not necessarily the optimum): the best of a 0.01-WETH grid."""
-    return max((k * WETH // 100 for k in range(1, 2000)), key=lambda x: cycle_profit(state, x))
+    grid = (k * WETH // 100 for k in range(1, 2000))
+    return max(grid, key=lambda x: cycle_profit(state, x, cycle=cycle))
 
 
-def victim(devnet: Devnet, index: int, weth: int, tip: int, base: int) -> tuple[bytes, PendingTx]:
+def victim(
+    devnet: Devnet, index: int, amount: int, tip: int, base: int, sells: str = "WETH"
+) -> tuple[bytes, PendingTx]:
+    """A user swapping `amount` of `sells` for the other token on DEX A."""
     user = devnet.user(index)
     router = devnet.router("A")
     tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
-    data = router.encode_abi("swapExactTokensForTokens", [weth, 0, path, user.address, DEADLINE])
+    path = [tokens[sells]["address"], tokens["USDC" if sells == "WETH" else "WETH"]["address"]]
+    data = router.encode_abi("swapExactTokensForTokens", [amount, 0, path, user.address, DEADLINE])
     max_fee = 2 * base + tip + HEADROOM
     raw = bytes(user.sign(router.address, data, 300_000, tip=tip, max_fee=max_fee))
     tx = PendingTx.model_validate({
@@ -103,10 +114,10 @@ def victim(devnet: Devnet, index: int, weth: int, tip: int, base: int) -> tuple[
 
 
 def opportunity(devnet: Devnet, opp_id: str, head: Any, amount: int, profit: int,
-                tx: PendingTx) -> Opportunity:  # fmt: skip
+                tx: PendingTx, cycle: list[Leg] = CYCLE) -> Opportunity:  # fmt: skip
     tokens = devnet.deployment["tokens"]
     hops, x = [], amount
-    for dex, a, b in CYCLE:
+    for dex, a, b in cycle:
         hops.append({"pool": devnet.pair(dex, a, b)["address"], "token_in": tokens[a]["address"],
                      "token_out": tokens[b]["address"], "fee_bps": 30, "amount_in": x,
                      "amount_out": 0})  # fmt: skip
@@ -161,6 +172,40 @@ async def two_backruns(
     swap(alone, "A", True, 25 * WETH)
     assert cycle_profit(alone, a2) != p2
     return [v1, v2], [first.bundle, second.bundle], [p1, p2]
+
+
+async def stack_that_reverts_alone(
+    devnet: Devnet, tmp: Path, tag: str
+) -> tuple[list[tuple[bytes, PendingTx]], list[Bundle]]:
+    """V1 buys USDC on A (3 gwei) and our T1 closes the gap; V2 sells USDC on A (2 gwei) past
+    where T1 left it, and our T2 buys USDC on A to sell on B, proven on [V1, T1, V2]. Without
+    T1 ([V1, V2]) USDC is still dearer on A than on B: T2 would revert (it still passes
+    decision.stack_risk: that revert costs less than it nets). Returns the victims, bundles."""
+    simulator, head = await stacking_simulator(devnet, tmp)
+    base = int(head["baseFeePerGas"])
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V1
+    a1 = best_amount(state)
+    p1 = cycle_profit(state, a1, apply=True)  # T1
+    usdc = amount_out(25 * WETH, *state["A"])  # about 25 WETH worth of USDC
+    v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
+    v2 = victim(devnet, 3, usdc, 2 * GWEI, base, sells="USDC")
+    swap(state, "A", False, usdc)  # V2
+    a2 = best_amount(state, REVERSE)
+    p2 = cycle_profit(state, a2, cycle=REVERSE)
+    alone = reserves(devnet)
+    swap(alone, "A", True, 40 * WETH)
+    swap(alone, "A", False, usdc)
+    assert p1 > 0 and p2 > 0 and cycle_profit(alone, a2, cycle=REVERSE) < 0
+    book = simulator.stacks
+    first = simulator.simulate(opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]), 0.0, book)
+    opp2 = opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1], REVERSE)
+    second = simulator.simulate(opp2, 0.0, book)
+    assert first.bundle is not None and second.bundle is not None, (first, second)
+    assert second.bundle.after_bundles == [first.bundle.id]
+    assert second.bundle.pays_alone is False  # simulate ran it on [V1, V2]: it reverts there
+    assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]
+    return [v1, v2], [first.bundle, second.bundle]
 
 
 @pytest.fixture
@@ -226,6 +271,7 @@ async def test_when_our_first_trade_is_cancelled_the_stacked_one_stays_safe(
     executor, bot = devnet.executor.address, devnet.deployment["bot"]
     weth_before = devnet.balance("WETH", executor)
     eth_before = int(devnet.w3.eth.get_balance(bot))
+    assert bundles[1].pays_alone is True  # proven to pay on [V1, V2]: submit lets it stand
     await send_both(bus, db, bundles)
     # detect withdraws the first: submit replaces it by a cancel on its nonce
     withdrawal = Withdrawal(opportunity_id=bundles[0].opportunity_id, chain_id=CHAIN,
@@ -246,3 +292,44 @@ async def test_when_our_first_trade_is_cancelled_the_stacked_one_stays_safe(
     assert devnet.balance("WETH", executor) - weth_before == second.realized_profit
     spent = sum(int(g) for (g,) in ledger_rows(db, "SELECT gas_cost FROM receipts"))
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == spent
+
+
+async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancelled_too(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+) -> None:
+    """The stacked trade would revert without ours (pays_alone False): submit cancels both."""
+    victims, bundles = await stack_that_reverts_alone(devnet, tmp_path, "down")
+    db = submit_db
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    weth_before, nonce = devnet.balance("WETH", executor), bot_nonce(devnet)
+    eth_before = int(devnet.w3.eth.get_balance(bot))
+    await send_both(bus, db, bundles)
+    withdrawal = Withdrawal(opportunity_id=bundles[0].opportunity_id, chain_id=CHAIN,
+                            reason="test: a swap goes first")  # fmt: skip
+    await bus.publish_core(subjects.withdrawals(CHAIN), withdrawal)
+    for b in bundles:
+        await wait_for(lambda b=b: ("cancel", "sent") in tx_states(db, b.id), what=f"{b.id}")
+    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in victims]
+    devnet.rpc("anvil_mine", ["0x1"])
+    outcomes = [(await outcome_of(bus, b.id))[0] for b in bundles]
+    assert [(o.status, o.realized_profit) for o in outcomes] == [("replaced", 0)] * 2, outcomes
+    # both nonces taken by our 0-value self-transfers (21k gas); no trade of ours mined, so
+    # nothing reverted; the users' swaps landed
+    txs = [devnet.w3.eth.get_transaction(o.tx_hash) for o in outcomes]
+    assert [(t["nonce"], t["to"], t["value"], t["gas"]) for t in txs] == [
+        (nonce + i, bot, 0, 21_000) for i in range(2)
+    ]
+    receipts = [devnet.w3.eth.get_transaction_receipt(o.tx_hash) for o in outcomes]
+    assert [(r["status"], r["gasUsed"]) for r in receipts] == [(1, 21_000)] * 2
+    assert all(devnet.w3.eth.get_transaction_receipt(h)["status"] == 1 for h in users)
+    assert bot_nonce(devnet, "latest") == nonce + 2
+    states = ledger_rows(db, "SELECT kind, state FROM txs WHERE state != 'replaced'")
+    assert sorted(states) == [("cancel", "mined")] * 2
+    # ledger == chain, to the wei: no WETH moved, every wei of gas is the two cancels'
+    assert devnet.balance("WETH", executor) == weth_before
+    rows = ledger_rows(db, "SELECT tx_hash, gas_cost FROM receipts")
+    assert sorted((h, int(g)) for h, g in rows) == sorted(
+        (o.tx_hash, r["gasUsed"] * r["effectiveGasPrice"])
+        for o, r in zip(outcomes, receipts, strict=True)
+    )
+    assert eth_before - int(devnet.w3.eth.get_balance(bot)) == sum(int(g) for _, g in rows)
