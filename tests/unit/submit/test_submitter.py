@@ -307,6 +307,20 @@ async def test_a_base_that_reverts_takes_down_the_trades_stacked_on_it(world: Wo
     assert len(world.chain.sent) == 5
 
 
+async def test_a_base_replaced_by_a_tx_not_ours_takes_down_the_one_stacked_on_it(
+    world: World,
+) -> None:
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    await sub.handle(bundle(id="bundle:o2", opportunity_id="o2", after_bundles=["bundle:o1"]),
+                     "t", 1)  # fmt: skip
+    world.chain.pool.pop(world.chain.sent[0]["hash"])
+    world.chain.mined_nonce = 1  # nonce 0 used by someone else's tx with our key
+    assert await sub.track_once() == 1
+    assert world.outcome("bundle:o1").status == "replaced"
+    assert [(tx["nonce"], tx["gas"]) for tx in world.chain.sent[2:]] == [(1, 21_000)]
+
+
 async def test_a_base_that_lands_or_a_stacked_trade_already_mined_cancels_nothing(
     world: World,
 ) -> None:
