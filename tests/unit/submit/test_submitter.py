@@ -278,14 +278,20 @@ async def test_a_bundle_stacked_on_our_trade_is_sent_with_the_next_nonce(world: 
     assert "bundle:o2" in sub.withdrawn  # nothing new is sent on top of it either
 
 
+async def base_and_stacked(world: World, **stacked: Any) -> Submitter:
+    """Our trade o1 (nonce 0) and o2 stacked on it (nonce 1), both sent."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    fields = {"id": "bundle:o2", "opportunity_id": "o2", "after_bundles": ["bundle:o1"]}
+    await sub.handle(bundle(**{**fields, **stacked}), "t", 1)
+    assert [tx["nonce"] for tx in world.chain.sent] == [0, 1]
+    return sub
+
+
 async def test_a_stacked_trade_proven_to_pay_alone_stands_when_its_base_is_withdrawn(
     world: World,
 ) -> None:
-    sub = await world.start()
-    await sub.handle(bundle(), "t", 1)
-    alone = bundle(id="bundle:o2", opportunity_id="o2", after_bundles=["bundle:o1"],
-                   pays_alone=True)  # fmt: skip
-    await sub.handle(alone, "t", 1)
+    sub = await base_and_stacked(world, pays_alone=True)
     await sub.withdraw("o1", "a later swap moves the pool")
     assert [tx["nonce"] for tx in world.chain.sent] == [0, 1, 0]  # only the base's cancel
     assert [t.kind for t in world.ledger.txs_of("bundle:o2")] == ["trade"]
@@ -310,10 +316,7 @@ async def test_a_base_that_reverts_takes_down_the_trades_stacked_on_it(world: Wo
 async def test_a_base_replaced_by_a_tx_not_ours_takes_down_the_one_stacked_on_it(
     world: World,
 ) -> None:
-    sub = await world.start()
-    await sub.handle(bundle(), "t", 1)
-    await sub.handle(bundle(id="bundle:o2", opportunity_id="o2", after_bundles=["bundle:o1"]),
-                     "t", 1)  # fmt: skip
+    sub = await base_and_stacked(world)
     world.chain.pool.pop(world.chain.sent[0]["hash"])
     world.chain.mined_nonce = 1  # nonce 0 used by someone else's tx with our key
     assert await sub.track_once() == 1
@@ -324,10 +327,7 @@ async def test_a_base_replaced_by_a_tx_not_ours_takes_down_the_one_stacked_on_it
 async def test_a_base_that_lands_or_a_stacked_trade_already_mined_cancels_nothing(
     world: World,
 ) -> None:
-    sub = await world.start()
-    await sub.handle(bundle(), "t", 1)
-    await sub.handle(bundle(id="bundle:o2", opportunity_id="o2", after_bundles=["bundle:o1"]),
-                     "t", 1)  # fmt: skip
+    sub = await base_and_stacked(world)
     base, stacked = (tx["hash"] for tx in world.chain.sent)
     world.chain.mine(base, 1)  # landed
     assert await sub.track_once() == 1
