@@ -168,8 +168,15 @@ class Ingest:
                     raise bad
                 head = replies[0]
                 if isinstance(head, dict):
+                    was_locked = phase.locked
                     phase.observe(Poll(sent, received, rpc_int(head["number"])))
                     metrics.BLOCK_PHASE_LOCKED.set(1 if phase.locked else 0)
+                    if phase.locked != was_locked:
+                        fields = {"phase": phase.interval(), "resets": phase.resets}
+                        log.info(
+                            f"block phase {'locked' if phase.locked else 'unlocked'}",
+                            extra={"fields": fields},
+                        )
                 if len(replies) == 1 and isinstance(head, dict) and poller.see_head(head):
                     replies += await self.pool.call_batch(poller.catch_up_calls())
                 if len(replies) == 2 and (block := poller.block(head, replies[1] or [])):

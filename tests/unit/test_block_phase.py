@@ -105,7 +105,7 @@ def test_old_polls_expire() -> None:
 
 
 def test_block_time_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="chain.block_time_s"):
+    with pytest.raises(ValueError, match=r"chain\.block_time_s"):
         PhaseEstimator(block_time=0.0)
 
 
