@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-WINDOW = 16  # recent polls kept: older bounds expire, so a slow drift unlocks rather than lies
+WINDOW = 32  # recent polls kept (~85 s at 2.67 s): older bounds expire, so drift unlocks
 MIN_POLLS = 3  # consistent polls before the estimate is trusted
 
 
@@ -41,7 +41,7 @@ class PhaseEstimator:
     """The production phase of a steady chain, from the intersection of recent polls."""
 
     block_time: float
-    lock_width: float = 0.05  # s: locked when the phase is known this well
+    lock_width: float = 0.08  # s: locked when the phase is known this well
     polls: deque[Poll] = field(default_factory=lambda: deque(maxlen=WINDOW))
     resets: int = 0
 
