@@ -156,15 +156,18 @@ async def test_bot_inside_hyperevm_limits(
     weth_gain = weth_balance(node.rpc_url, weth, executor) - weth_before
     gas_paid = eth_before - eth_balance(node.rpc_url, bot)
     assert pnl.count("included") >= 1
-    # The profile's head is polled within the RPC budget (one poll every ~2.7 s here), so the
-    # newest block the bot knows can be up to a block old when it is seen: a trade sent ~25 ms
-    # later may meet a block mined meanwhile and land two blocks after the state it was proven
-    # on, where the executor's minProfit reverts it (gas only; counted in the ledger below).
-    # That race is the only revert allowed (3 runs: 6 of 42 trades landed two blocks late, 2 of
-    # them reverted): a trade reverted in the block right after its state would mean a wrong
-    # simulation.
+    # The profile's head is polled within the RPC budget (one poll every ~2.7 s here): a trade
+    # proven on a head seen late and sent ~25 ms later may meet a block mined meanwhile and land
+    # two blocks after its state, where the executor's minProfit reverts it (gas only). Ingest
+    # now polls just after each block's estimated production and submit refuses a trade whose
+    # state the next block has likely replaced ("late head"; mev_common/chain/block_phase.py).
+    # Measured (4 runs each way): before, 2 of 29 trades landed two blocks late (3 earlier
+    # runs under heavier load: 6 of 42, 2 reverted); after, 0 of 58 late, 0 reverted. The guard
+    # acts only while the estimate is locked (not in the first ~15 s, nor for a few polls when
+    # old bounds expire), so one such late revert is still allowed; a trade reverted in the
+    # block right after its state would mean a wrong simulation.
     late = reverted_blocks(ledger)
-    assert len(late) == pnl.count("reverted") <= 3, late
+    assert len(late) == pnl.count("reverted") <= 1, late
     assert all(mined >= proven + 2 for proven, mined in late), late
     assert pnl.realized_profit.get(weth.lower(), 0) == weth_gain > 0
     assert pnl.gas_spent_wei == gas_paid
