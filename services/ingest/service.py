@@ -27,11 +27,12 @@ from mev_common import metrics, subjects
 from mev_common.aio import until_stopped
 from mev_common.bus import Retryable
 from mev_common.chain import budget
+from mev_common.chain.block_phase import PhaseEstimator, Poll
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.ws import SubscriptionRefused, subscribe
-from mev_common.messages import Block, PendingTx, checksum, decode
+from mev_common.messages import Block, PendingTx, checksum, decode, rpc_int
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import open_stage
 
@@ -42,6 +43,9 @@ from services.ingest.normalize import block_from_rpc, pending_from_rpc
 from services.ingest.range_poll import RangePoller, poll_interval_s
 
 log = logging.getLogger("mev.ingest")
+
+# a poll this long after the estimated production of a block (RPC node lag, clock error)
+POLL_DELAY_S = 0.03
 
 WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 
@@ -139,30 +143,54 @@ class Ingest:
             log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
 
     async def _poll_ranges(self) -> None:
-        """One batch per poll (head + logs since the last block published), one message."""
+        """One batch per poll (head + logs since the last block published), one message.
+
+        Polls are phase-locked (mev_common.chain.block_phase): each is due `interval` after
+        the previous one was due (so as many calls a minute as before) and then moved to
+        just after the estimated production of a block (less than a block later), so a head
+        is seen soon after it is produced; each message carries the estimated production of
+        its block (None while not locked) for submit's guard."""
         block_time = self.rt.settings.chain.block_time_s
         interval = poll_interval_s(budget.process_budget().per_minute, block_time, 2)
-        self.head_source = f"http polling every {interval:.2f} s (RPC budget)"
+        self.head_source = f"http polling every {interval:.2f} s (RPC budget, phase-locked)"
         poller, polled_at = RangePoller(self.chain), time.monotonic()
+        phase = PhaseEstimator(block_time)
+        due = time.time()
         while not self.rt.stop.is_set():
             try:
                 calls = poller.calls((time.monotonic() - polled_at) / block_time)
-                polled_at = time.monotonic()
+                polled_at, sent = time.monotonic(), time.time()
                 replies = await self.pool.call_batch(calls)
+                received = time.time()
                 if isinstance(
                     bad := next((r for r in replies if isinstance(r, RpcError)), None), RpcError
                 ):
                     raise bad
                 head = replies[0]
+                if isinstance(head, dict):
+                    was_locked = phase.locked
+                    phase.observe(Poll(sent, received, rpc_int(head["number"])))
+                    metrics.BLOCK_PHASE_LOCKED.set(1 if phase.locked else 0)
+                    if phase.locked != was_locked:
+                        fields = {"phase": phase.interval(), "resets": phase.resets}
+                        log.info(
+                            f"block phase {'locked' if phase.locked else 'unlocked'}",
+                            extra={"fields": fields},
+                        )
                 if len(replies) == 1 and isinstance(head, dict) and poller.see_head(head):
                     replies += await self.pool.call_batch(poller.catch_up_calls())
                 if len(replies) == 2 and (block := poller.block(head, replies[1] or [])):
+                    produced = phase.produced_at(block.number)
+                    if produced is not None:
+                        block = block.model_copy(update={"produced_at_ns": int(produced * 1e9)})
                     await self.publish_block(block, time.time_ns())
             except RpcError as exc:
                 metrics.ERRORS.labels(kind="rpc").inc()
                 log.warning("head poll failed", extra={"fields": {"error": str(exc)}})
+            due = max(due + interval, time.time())  # never a burst to catch up after a stall
+            wait = phase.next_poll(due, POLL_DELAY_S) - time.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.rt.stop.wait(), timeout=interval)
+                await asyncio.wait_for(self.rt.stop.wait(), timeout=max(0.0, wait))
 
     async def on_head(self, header: RawBlock, seen_ns: int) -> None:
         try:

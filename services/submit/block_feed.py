@@ -68,6 +68,7 @@ async def follow_blocks(stage: Stage, submitter: Submitter) -> None:
     async def on_block(env: Envelope[Block]) -> None:
         block = env.message
         submitter.blocks.saw(block.number, block.hash, streamed=True)
+        submitter.production.saw(block.number, block.produced_at_ns)
         submitter.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
         unresolved = {t.hash.lower() for t in submitter.ledger.unresolved()}
         if trigger.on_block(block, unresolved):

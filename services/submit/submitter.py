@@ -21,6 +21,7 @@ from typing import Any
 from mev_common import metrics
 from mev_common.bus import Retryable
 from mev_common.chain import budget
+from mev_common.chain.block_phase import ProductionClock
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
 from mev_common.settings import Settings
@@ -99,6 +100,8 @@ class Submitter:
         self.track_lock = asyncio.Lock()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.blocks = BlockHashes(self._fetch_block)
+        chain = settings.chain  # the polled head's production (block_feed.py feeds it)
+        self.production = ProductionClock(chain.block_time_s, chain.head_age_margin_s)
         self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
@@ -188,6 +191,10 @@ class Submitter:
             # is let go (counted) rather than the RPC limit broken
             metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
             reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
+        if reason is None and (
+            reason := self.production.late_reason(bundle.block_number, time.time_ns())
+        ):
+            metrics.LATE_HEAD_REFUSALS.inc()
         if reason is None:
             try:
                 nonce = self.nonces.take()

@@ -154,6 +154,11 @@ class Block(Message):
     # carries the logs of every block since the last one it published: `logs_from` is the
     # first of them and each log names its block. None: this block's logs only.
     logs_from: int | None = Field(default=None, ge=0)
+    # Polled head (HyperEVM): the earliest wall time (ns) this block can have been produced,
+    # estimated from the polls (mev_common.chain.block_phase); None: not known (not locked,
+    # or a WebSocket feed). Submit refuses a trade whose state the next block has likely
+    # replaced by the time its tx reaches the node.
+    produced_at_ns: int | None = Field(default=None, ge=0)
 
     @property
     def first_number(self) -> int:

@@ -172,6 +172,14 @@ RPC_BUDGET_SKIPS = Counter(
 RPC_BUDGET_PER_MINUTE = Gauge(
     "mev_bot_rpc_budget_per_minute", "This service's share of the RPC budget (0: unlimited)"
 )
+BLOCK_PHASE_LOCKED = Gauge(
+    "mev_bot_block_phase_locked",
+    "1 while ingest's polled head is phase-locked to block production (RPC budget), else 0",
+)
+LATE_HEAD_REFUSALS = Counter(
+    "mev_bot_late_head_refusals",
+    "Trades not sent: the next block is likely produced before the tx reaches the node",
+)
 
 ERRORS = Counter("mev_bot_errors", "Errors by kind", ["kind"])
 ERROR_RATE = Gauge("mev_bot_error_rate", "Errors / messages handled over the last 10 s (0..1)")

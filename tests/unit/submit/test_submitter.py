@@ -3,12 +3,15 @@ and a real SQLite ledger: exact counts of what was signed and broadcast."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
+from mev_common import metrics
 from mev_common.chain import budget
+from mev_common.chain.block_phase import LATE_HEAD
 from mev_common.messages import Outcome
 
 from services.submit.decide import Policy
@@ -219,6 +222,25 @@ async def test_past_its_rpc_budget_share_a_bundle_is_let_go_unsigned(world: Worl
         assert sub.nonces.next_nonce == 0  # no nonce taken
     finally:
         budget.configure(None)
+
+
+async def test_a_late_polled_head_is_let_go_unsigned(world: World) -> None:
+    """HyperEVM's polled head: while ingest's phase estimate says the bundle's block is
+    nearly a block old (the next one would come first), nothing is signed or sent."""
+    sub = await world.start()
+    b = bundle()
+    refusals = metrics.LATE_HEAD_REFUSALS._value.get()
+    sub.production.saw(b.block_number, time.time_ns() - 5 * 10**9)  # 5 s ago
+    await sub.handle(b, "t", 1)
+    assert world.chain.sent == [] and world.ledger.txs_of(b.id) == []
+    assert world.outcome(b.id).status == "not_sent"
+    assert world.outcome(b.id).reason.startswith(LATE_HEAD)
+    assert metrics.LATE_HEAD_REFUSALS._value.get() == refusals + 1
+    assert sub.nonces.next_nonce == 0  # no nonce taken
+    sub.production.saw(b.block_number + 1, None)  # not locked: today's behaviour
+    other = bundle(id="bundle:o2", opportunity_id="o2")
+    await sub.handle(other, "t", 1)
+    assert len(world.chain.sent) == 1
 
 
 async def test_a_pool_is_settled_first_when_our_trade_may_be_mined_at_the_bundles_block(

@@ -66,6 +66,9 @@ class ChainSettings(Section):
     rpc_endpoints: list[RpcEndpoint] = Field(min_length=1)
     pending_feed: bool = True
     block_time_s: float = Field(default=1.0, gt=0)
+    # polled head (RPC budget): a trade is not sent when its state block is older than
+    # block_time_s less this (the next block would likely come first; block_phase.py)
+    head_age_margin_s: float = Field(default=0.1, ge=0)
     max_logs_block_range: int = Field(default=50, ge=1)
     block_gas_limit: int = Field(default=30_000_000, ge=21_000)
     # the RPC serves state (eth_call, eth_getStorageAt, ...) at `latest` only (HyperEVM):
