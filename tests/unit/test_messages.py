@@ -122,7 +122,8 @@ def test_checksum_equals_eth_utils_on_every_kind_of_input() -> None:
     import random
 
     from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-    from mev_common.messages import AddressError, _checksummed
+    from mev_common.messages import AddressError
+    from mev_common.wire_types import _checksummed
 
     def reference(value: str) -> str:
         if not is_hex_address(value):

@@ -14,14 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from mev_common import messages
-from mev_common.messages import (
-    SCHEMA_VERSION,
-    PendingTx,
-    _address,
-    _big_int,
-    _hash32,
-    _hex_data,
-)
+from mev_common.messages import SCHEMA_VERSION, PendingTx
+from mev_common.wire_types import _address, _big_int, _hash32, _hex_data
 
 _INTS = {"chain_id": 1, "nonce": 0, "gas": 0}  # field -> least value (Field(ge=...))
 _WEI = ("value", "gas_price", "max_fee_per_gas", "max_priority_fee_per_gas")  # Wei: >= 0
