@@ -26,11 +26,15 @@ VICTIM_WETH = 60 * 10**18
 
 
 def _swap_and_wait(devnet: Devnet, user: Sender, path: list[str]) -> str:
-    """One user swap on DEX B's router, sent while the block is open, mined with what follows."""
+    """One user swap on DEX B's router, sent just after a block is mined (so the rival has
+    most of the next block's second to react: one sent late in a block let the backrun land a
+    block after its victim), mined with what follows."""
     router = devnet.router("B")
     data = router.encode_abi("swapExactTokensForTokens", [VICTIM_WETH, 0, path, user.address,
                                                           2**40])  # fmt: skip
-    head = int(devnet.rpc("eth_blockNumber", []), 16)
+    mined = int(devnet.rpc("eth_blockNumber", []), 16)
+    while (head := int(devnet.rpc("eth_blockNumber", []), 16)) == mined:
+        time.sleep(0.01)
     tx_hash = user.send(router.address, data, 300_000, 0, VICTIM_TIP, VICTIM_TIP + 10**6)
     while int(devnet.rpc("eth_blockNumber", []), 16) < head + 2:
         time.sleep(0.05)
