@@ -25,6 +25,7 @@ from web3 import Web3
 
 from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.simulator import Simulator
+from services.simulate.stacking import StackBook
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
 from tests.integration.test_simulate_v3 import warm_simulator
@@ -133,6 +134,7 @@ def opportunity(devnet: Devnet, opp_id: str, head: Any, amount: int, profit: int
 async def stacking_simulator(devnet: Devnet, tmp: Path) -> tuple[Simulator, Any]:
     """simulate's warm EVM forked at the head, pairs prefetched as the service does."""
     _, _, warm, simulator = warm_simulator(devnet, tmp / "sim", flash=True)
+    simulator.stacks = StackBook(2)  # stacking is opt-in (simulate.stack_depth, default 0)
 
     async def call(method: str, params: list[Any]) -> Any:
         return devnet.rpc(method, params)

@@ -306,7 +306,7 @@ class SimulateSettings(Section):
     flash: bool = True
     # backruns proven on top of this many of our unsettled trades through the same pools in one
     # block (services/simulate/stacking.py); 0: such a backrun is dropped as superseded
-    stack_depth: int = Field(default=2, ge=0, le=8)
+    stack_depth: int = Field(default=0, ge=0, le=8)
 
 
 class SubmitSettings(Section):
