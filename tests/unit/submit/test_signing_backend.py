@@ -1,9 +1,9 @@
 """Signing is on the tick-to-trade path: eth-keys' pure-Python backend took 12-45 ms a tx on
-the loaded bench machine, libsecp256k1 (coincurve) ~1 ms. Same deterministic signature."""
+the loaded bench machine, libsecp256k1 (coincurve) ~1 ms (bench.makerun's submit_sign hop).
+Same deterministic signature. Speed is the bench's to measure; here, that the native backend
+is the one in use."""
 
 from __future__ import annotations
-
-import time
 
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
@@ -37,13 +37,3 @@ def test_the_signature_is_the_pure_python_backends_to_the_bit() -> None:
     digest = TypedTransaction.from_dict(dict(TX)).hash()
     native = KeyAPI(NativeECCBackend()).PrivateKey(bytes.fromhex(KEY[2:])).sign_msg_hash(digest)
     assert (signed.r, signed.s, signed.v) == (native.r, native.s, native.v)
-
-
-def test_one_signature_takes_milliseconds_not_tens() -> None:
-    signer = Signer(Account.from_key(KEY))
-    signer.sign(dict(TX))
-    started = time.perf_counter()
-    for nonce in range(20):
-        signer.sign(dict(TX, nonce=nonce))
-    per_tx_ms = (time.perf_counter() - started) / 20 * 1e3
-    assert per_tx_ms < 8.0, per_tx_ms  # native: 12-45 ms loaded; coincurve ~1 ms loaded
