@@ -22,7 +22,8 @@ exact integer output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from math import gcd
 
 from mev_common.amm.last_step import LastStep
@@ -132,6 +133,25 @@ class LocalHop:
         except V3MathError:
             return leg_out(leg, amount)
 
+    def out_fn(self) -> Callable[[int], int]:
+        """`out` as a closure over the hop's constants, for a search's many prices."""
+        if self.v3:
+            return self.step.out_fn(self.offset, self.out_before, self.out)
+        reserve_in, reserve_out, fee_bps = self.leg  # type: ignore[misc]
+        gamma, scaled_in = V2_FEE_DENOMINATOR - fee_bps, reserve_in * V2_FEE_DENOMINATOR
+
+        def v2_out(amount: int) -> int:
+            with_fee = amount * gamma
+            return with_fee * reserve_out // (scaled_in + with_fee)
+
+        return v2_out
+
+    def least_in_fn(self) -> Callable[[int], int | None]:
+        """`least_in` as a closure over the hop's constants (see out_fn)."""
+        if self.v3:
+            return self.step.least_in_fn(self.offset, self.out_before, self.least_in)
+        return partial(leg_least_input, self.leg)
+
     def least_in(self, amount_out: int) -> int | None:
         """About the least input paying `amount_out` (the pool's exact-output swap in its last
         step; within a wei or two of leg_least_input, which the final measure uses)."""
@@ -208,22 +228,24 @@ def coarse_middle_search(
     max_input: int | None,
     bound: int,
     gap: float = GAP_UNITS,
-    later: tuple[LocalHop, LocalHop] | None = None,
+    hops: tuple[LocalHop, LocalHop, LocalHop] | None = None,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
     input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
-    optimum), after MAX_EVALS prices, or when no jump gains. `later`: the caller's local
-    hops of the middle and last legs, at u_c and at the middle's output for it."""
-    first = LocalHop(legs[0], u_c)
-    if later is None:
+    optimum), after MAX_EVALS prices, or when no jump gains. `hops`: the caller's local hops,
+    at the first hop's input for u_c, at u_c and at the middle's output for it."""
+    if hops is None:
+        # the first hop around its input (built around its output u_c, a V3 first hop that
+        # crosses ticks would price every u by its whole swap)
+        first = LocalHop(legs[0], leg_least_input(legs[0], u_c) or u_c)
         middle = LocalHop(legs[1], u_c)
         last = LocalHop(legs[2], middle.out(u_c))
     else:  # the caller's, built at the same amounts
-        middle, last = later
+        first, middle, last = hops
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
-    first_least_in, middle_out, last_out = first.least_in, middle.out, last.out
+    first_least_in, middle_out, last_out = first.least_in_fn(), middle.out_fn(), last.out_fn()
     priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
 
     def value(u: int) -> int | None:

@@ -306,8 +306,8 @@ def size_mixed(
             if u:
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
-            later = (local[1], local[2])  # at u_c and at amounts[2], the middle's output
-            visited = coarse_middle_search(legs, u_c, max_input, bound, later=later)
+            hops = (local[0], local[1], local[2])  # at x_c, u_c and amounts[2]
+            visited = coarse_middle_search(legs, u_c, max_input, bound, hops=hops)
             candidates.update(visited[-KEEP_VISITED:])
     candidates.discard(u_c)
     for u in sorted(candidates):
