@@ -36,6 +36,7 @@ from mev_common.amm.legs import (
     leg_out,
     leg_swap,
 )
+from mev_common.amm.path_model import model_value
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3 import SwapResult
@@ -229,6 +230,7 @@ def coarse_middle_search(
     bound: int,
     gap: float = GAP_UNITS,
     hops: tuple[LocalHop, LocalHop, LocalHop] | None = None,
+    model: bool = True,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
@@ -253,12 +255,16 @@ def coarse_middle_search(
         evals += 1  # counted even when remembered: the budget, so the walk, stays the same
         if u in priced:
             return priced[u]
-        x = first_least_in(u)
-        got = None
-        if x is not None and (max_input is None or x <= max_input):
-            got = last_out(middle_out(u)) - x
-        priced[u] = got
+        got = priced[u] = price(u)
         return got
+
+    def exact(u: int) -> int | None:
+        x = first_least_in(u)
+        if x is None or (max_input is not None and x > max_input):
+            return None
+        return last_out(middle_out(u)) - x
+
+    price: Callable[[int], int | None] = exact
 
     period = middle.period if middle.v3 else 1
     u0 = u_c if period == 1 else middle.offset + (u_c - middle.offset) // period * period
@@ -275,6 +281,10 @@ def coarse_middle_search(
     start = value(u0) if u0 > 0 else None
     if start is None:
         return []
+    if model:  # from here on the float model prices (path_model.py); the caller measures
+        x0 = first_least_in(u0)
+        assert x0 is not None  # start is a price
+        price = model_value((first, middle, last), u0, x0, start, max_input, exact)
     best = start
     visited = [u0]
 
