@@ -69,6 +69,8 @@ class LocalHop:
         `first_step`: take the pool's first step as the last (local_path checks it is)."""
         self.leg = leg
         self.v3 = isinstance(leg, V3Leg)
+        self._out: Callable[[int], int] | None = None  # out_fn's, once built
+        self._least_in: Callable[[int], int | None] | None = None
         if not isinstance(leg, V3Leg):
             reserve_in, reserve_out, fee_bps = leg
             g = (V2_FEE_DENOMINATOR - fee_bps) / V2_FEE_DENOMINATOR
@@ -136,6 +138,11 @@ class LocalHop:
 
     def out_fn(self) -> Callable[[int], int]:
         """`out` as a closure over the hop's constants, for a search's many prices."""
+        if self._out is None:
+            self._out = self._make_out()
+        return self._out
+
+    def _make_out(self) -> Callable[[int], int]:
         if self.v3:
             return self.step.out_fn(self.offset, self.out_before, self.out)
         reserve_in, reserve_out, fee_bps = self.leg  # type: ignore[misc]
@@ -149,9 +156,13 @@ class LocalHop:
 
     def least_in_fn(self) -> Callable[[int], int | None]:
         """`least_in` as a closure over the hop's constants (see out_fn)."""
-        if self.v3:
-            return self.step.least_in_fn(self.offset, self.out_before, self.least_in)
-        return partial(leg_least_input, self.leg)
+        if self._least_in is None:
+            self._least_in = (
+                self.step.least_in_fn(self.offset, self.out_before, self.least_in)
+                if self.v3
+                else partial(leg_least_input, self.leg)
+            )
+        return self._least_in
 
     def least_in(self, amount_out: int) -> int | None:
         """About the least input paying `amount_out` (the pool's exact-output swap in its last
@@ -178,17 +189,18 @@ class LocalHop:
         still pays; the full answer where the probes run out."""
         if not self.v3 or amount_out <= 0:
             return leg_least_input(self.leg, amount_out)
-        paid = self.least_in(amount_out)
+        paid = self.least_in_fn()(amount_out)
         if paid is None or paid <= 0:
             return leg_least_input(self.leg, amount_out)
+        out = self.out_fn()
         for _ in range(LEAST_INPUT_PROBES):
-            if self.out(paid) >= amount_out:
+            if out(paid) >= amount_out:
                 break
             paid += 1
         else:
             return leg_least_input(self.leg, amount_out)
         for _ in range(LEAST_INPUT_PROBES):
-            if paid <= 1 or self.out(paid - 1) < amount_out:
+            if paid <= 1 or out(paid - 1) < amount_out:
                 return paid
             paid -= 1
         return leg_least_input(self.leg, amount_out)

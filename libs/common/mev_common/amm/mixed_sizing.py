@@ -263,8 +263,8 @@ def size_mixed(
         if x is None or x <= 0 or (max_input is not None and x > max_input):
             return
         amount = x
-        for hop in local:
-            amount = hop.out(amount) if amount > 0 else 0
+        for out in outs:
+            amount = out(amount) if amount > 0 else 0
         profit = amount - x
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
@@ -282,6 +282,7 @@ def size_mixed(
         x_c, path = low, local_path(low, legs)
         assert path is not None  # every hop takes `low` whole
     amounts, local = path
+    outs = [hop.out_fn() for hop in local]
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
     for hop in reversed(local):
         if tight is not None:
@@ -320,8 +321,8 @@ def size_mixed(
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
-    outs, amount = [], best[1]
-    for hop in local:  # each hop's exact output, as path_amounts gives it
-        amount = hop.out(amount)
-        outs.append(amount)
-    return CycleTrade(best[1], tuple(outs), amount - best[1])
+    got, amount = [], best[1]
+    for out in outs:  # each hop's exact output, as path_amounts gives it
+        amount = out(amount)
+        got.append(amount)
+    return CycleTrade(best[1], tuple(got), amount - best[1])
