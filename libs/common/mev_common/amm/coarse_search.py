@@ -243,12 +243,15 @@ def coarse_middle_search(
     gap: float = GAP_UNITS,
     hops: tuple[LocalHop, LocalHop, LocalHop] | None = None,
     model: bool = True,
+    prices: list[Callable[[int], int | None]] | None = None,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
     input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
     optimum), after MAX_EVALS prices, or when no jump gains. `hops`: the caller's local hops,
-    at the first hop's input for u_c, at u_c and at the middle's output for it."""
+    at the first hop's input for u_c, at u_c and at the middle's output for it. `model`: climb
+    on path_model's prices (False: on the exact hops); `prices`: gets the price function the
+    climb used (u -> profit at u's least input), for the caller to rank its candidates."""
     if hops is None:
         # the first hop around its input (built around its output u_c, a V3 first hop that
         # crosses ticks would price every u by its whole swap)
@@ -297,6 +300,8 @@ def coarse_middle_search(
         x0 = first_least_in(u0)
         assert x0 is not None  # start is a price
         price = model_value((first, middle, last), u0, x0, start, max_input, exact)
+    if prices is not None:
+        prices.append(price)
     best = start
     visited = [u0]
 

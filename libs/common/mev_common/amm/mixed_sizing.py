@@ -33,7 +33,7 @@ in coarse_middle_search (~50 exact prices of ~3 µs each).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import gcd, isqrt
 
 from mev_common.amm.coarse_search import coarse_middle_search, local_path
@@ -68,6 +68,9 @@ MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
 # start token) search the first middle amount (coarse_search.py); its last KEEP_VISITED are tried
 COARSE_UNITS = 10**6
 KEEP_VISITED = 2
+# measured exactly: candidates the coarse search's model prices within this many middle units
+# of the best (the model is off by < 1e-4 of a unit; candidates differ by ~0.01-1 unit)
+SCREEN_UNITS = 1e-2
 
 
 def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int, ...]:
@@ -84,6 +87,18 @@ def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int,
         offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
+
+
+def _screened(
+    candidates: list[int], price: Callable[[int], int | None], best: int, slack: int
+) -> list[int]:
+    """The first middle amounts worth measuring exactly: those the coarse search's model
+    (path_model.py: off by < 1e-4 of a middle unit) prices within `slack` of the best (the
+    best exact profit `best` so far, or the best modelled), and any it cannot price. An exact
+    measure costs ~5 µs, the model's ~1 µs."""
+    valued = [(u, price(u)) for u in candidates]
+    floor = max([v for _, v in valued if v is not None] + [best]) - slack
+    return [u for u, v in valued if v is None or v >= floor]
 
 
 # ---- the continuous walk over ranges ------------------------------------------------------
@@ -297,6 +312,7 @@ def size_mixed(
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
+    prices: list[Callable[[int], int | None]] = []  # the coarse search's model, if it ran
     candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
     candidates.update(aligned(1))
     if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
@@ -308,10 +324,13 @@ def size_mixed(
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
             hops = (local[0], local[1], local[2])  # at x_c, u_c and amounts[2]
-            visited = coarse_middle_search(legs, u_c, max_input, bound, hops=hops)
+            visited = coarse_middle_search(legs, u_c, max_input, bound, hops=hops, prices=prices)
             candidates.update(visited[-KEEP_VISITED:])
     candidates.discard(u_c)
-    for u in sorted(candidates):
+    ordered = sorted(candidates)
+    if prices and best is not None:
+        ordered = _screened(ordered, prices[0], best[0], int(SCREEN_UNITS * local[2].rate))
+    for u in ordered:
         consider(local[0].least_input(u))
     if best is not None:
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at

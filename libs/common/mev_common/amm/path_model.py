@@ -100,19 +100,20 @@ def model_value(
     b_ref = last_in(z_ref) if z_ref is not None else None
     if z_ref is None or b_ref is None or z_ref != hops[1].out(u_ref):
         return exact  # the anchor sits on a step of the middle floor, or at a range end
-    l_ref = l_e + b_ref
+    l_ref, fee_den = l_e + b_ref, V3_FEE_DENOMINATOR
     u_gap_ref = y_first - u_ref
 
     def value(u: int) -> int | None:
-        if not base_first < u < out_cap:
-            return exact(u)
-        dx = k_first * (u - u_ref) / ((y_first - u) * u_gap_ref)
-        if max_input is not None and x_ref + dx > max_input - 2:
-            return exact(u)  # at the cap the least input's ceil decides
-        z = middle_out(u)
-        b = last_in(z) if z is not None else None
-        if b is None:
-            return exact(u)
-        return profit_ref + round(l_k * (b - b_ref) / ((l_e + b) * l_ref) - dx)
+        # middle_out and last_in inlined: this runs ~60 times a cycle
+        if base_first < u < out_cap:
+            dx = k_first * (u - u_ref) / ((y_first - u) * u_gap_ref)
+            if max_input is None or x_ref + dx <= max_input - 2:  # else the ceil decides
+                s = (u - m_off) * m_g // fee_den if m_g else u
+                if 0 < s < m_cap:
+                    z = m_base + int(m_y * s / (m_e + s))
+                    b = (z - l_off) * l_g // fee_den if l_g else z
+                    if 0 < b < l_cap:
+                        return profit_ref + round(l_k * (b - b_ref) / ((l_e + b) * l_ref) - dx)
+        return exact(u)
 
     return value
