@@ -39,7 +39,7 @@ from mev_common.amm.legs import (
 from mev_common.amm.path_model import model_value
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
-from mev_common.amm.v3 import SwapResult
+from mev_common.amm.v3 import SwapResult, V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     V3MathError,
@@ -57,6 +57,32 @@ POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
 STEP_LIMIT = 4_000  # longest jump, in lattice steps (the flat top spans ~1e6 units)
 SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotient
+
+
+_StepConstants = tuple[int, LastStep, int, float, float, float]
+
+
+def _step(pool: V3Pool, down: bool, sqrt_p: int, tick: int, liquidity: int) -> _StepConstants:
+    """A V3 hop's step from (sqrt_p, tick, liquidity): its end's sqrt price, its LastStep, the
+    fee floor's period, the range's virtual reserves (in, out) and fee factor, as floats."""
+    target, _ = pool.next_initialized_tick_within_one_word(tick, down)
+    limit = min(pool.ticks) if down else max(pool.ticks)
+    target = max(target, limit) if down else min(target, limit)
+    sqrt_target = get_sqrt_ratio_at_tick(target)
+    step = LastStep(sqrt_p, sqrt_target, liquidity, pool.fee, down)
+    period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
+    g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
+    r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
+    r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
+    return sqrt_target, step, period, r_in, r_out, g
+
+
+# A pool's first step per direction, kept across the cycles of a search (as mixed_sizing's
+# _FIRST_PIECES: a block's search sizes hundreds of cycles through one V3 pool, and the step's
+# end and constants cost ~3 µs a hop): pools are immutable, so the same object is the same
+# state; the entry holds the pool, so its id is not reused while cached.
+_FIRST_STEPS: dict[tuple[int, bool], tuple[V3Pool, _StepConstants]] = {}
+FIRST_STEPS_KEPT = 4_096
 
 
 class LocalHop:
@@ -85,15 +111,17 @@ class LocalHop:
             self.out_before = -(before.amount1 if down else before.amount0)
             sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
         self.sqrt_p, self.liquidity = sqrt_p, liquidity
-        target, _ = pool.next_initialized_tick_within_one_word(tick, down)
-        limit = min(pool.ticks) if down else max(pool.ticks)
-        target = max(target, limit) if down else min(target, limit)
-        self.sqrt_target = get_sqrt_ratio_at_tick(target)
-        self.step = LastStep(sqrt_p, self.sqrt_target, liquidity, pool.fee, down)
-        self.period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
-        g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
-        r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
-        r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
+        if first_step:  # the pool's own first step: the same in every cycle through it
+            key = (id(pool), down)
+            hit = _FIRST_STEPS.get(key)
+            if hit is None or hit[0] is not pool:
+                if len(_FIRST_STEPS) >= FIRST_STEPS_KEPT:
+                    _FIRST_STEPS.clear()
+                hit = _FIRST_STEPS[key] = (pool, _step(pool, down, sqrt_p, tick, liquidity))
+            constants = hit[1]
+        else:
+            constants = _step(pool, down, sqrt_p, tick, liquidity)
+        self.sqrt_target, self.step, self.period, r_in, r_out, g = constants
         spent = g * max(0, around - self.offset)
         self.rate = g * r_in * r_out / (r_in + spent) ** 2
 

@@ -204,7 +204,7 @@ def _first_piece(leg: Leg) -> _Piece:
         if len(_FIRST_PIECES) >= FIRST_PIECES_KEPT:
             _FIRST_PIECES.clear()
         hit = _FIRST_PIECES[key] = (leg.pool, _Piece(leg))
-    return hit[1].clone()
+    return hit[1]  # shared: continuous_optimum clones it before it advances
 
 
 def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
@@ -220,6 +220,7 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
     (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
     virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
     pieces = [_first_piece(leg) for leg in legs]
+    shared = True  # V3 pieces are the cache's until the walk first advances them
     x0 = out0 = 0
     for _ in range(MAX_PIECES):
         big_a, big_b, big_c = _compose(pieces)
@@ -249,6 +250,9 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
             out0 += big_a * delta // (big_b + big_c * delta)
             return x0 + delta, out0 - x0 - delta
         amount = limit
+        if shared:
+            pieces = [p.clone() if isinstance(p.leg, V3Leg) else p for p in pieces]
+            shared = False
         for i, p in enumerate(pieces):
             amount = p.advance(amount, i == limit_hop)
         x0, out0 = x0 + limit, out0 + amount
