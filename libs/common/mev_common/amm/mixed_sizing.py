@@ -26,8 +26,11 @@ are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps
 fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. A V3 hop that stays
 in its first step at the optimum runs no swap at all (local_path), one that leaves it runs one,
 reused for its last step; each pool's first range piece is kept across the cycles of a search
-(_first_piece). Where the time goes: a 3-pool cycle through two coarse tokens spends ~3/4 of it
-in coarse_middle_search (~50 exact prices of ~3 µs each).
+(_first_piece, cloned only if the walk crosses a range; a V3 hop's first step likewise,
+coarse_search._FIRST_STEPS). Where the time goes: a 3-pool cycle through two coarse tokens
+spends over half of it in coarse_middle_search (~85 prices on path_model's float model, ~1.3 µs
+each); of the candidates around it, only those the model prices within SCREEN_UNITS of the best
+are measured exactly (~5 µs each).
 """
 
 from __future__ import annotations
