@@ -98,8 +98,10 @@ def model_value(
 
     z_ref = middle_out(u_ref)
     b_ref = last_in(z_ref) if z_ref is not None else None
-    if z_ref is None or b_ref is None or z_ref != hops[1].out(u_ref):
-        return exact  # the anchor sits on a step of the middle floor, or at a range end
+    if not base_first < u_ref < out_cap or z_ref is None or b_ref is None:
+        return exact  # the anchor sits at a range end
+    if z_ref != hops[1].out(u_ref):
+        return exact  # or on a step of the middle floor (the float is off by a unit there)
     l_ref, fee_den = l_e + b_ref, V3_FEE_DENOMINATOR
     u_gap_ref = y_first - u_ref
 
