@@ -41,3 +41,33 @@ def test_never_below_the_recorded_answers() -> None:
         equal += trade.profit == old_profit
     assert compared == 242
     assert equal == compared  # the same search, evaluated faster: the same answers
+
+
+DEGENBOT = json.loads((Path(__file__).parent / "fixtures" / "degenbot_inputs.json").read_text())
+
+
+def test_never_below_degenbot_on_any_bench_cycle() -> None:
+    """Issue 12's bar on every cycle of the bench's degenbot comparison (scenario 6's cycles):
+    degenbot 0.3.0's chosen input (recorded), re-run through the pools' exact integer math,
+    never earns more than our answer. Counted as the bench counts: cycles either side finds
+    profitable."""
+    assert (DEGENBOT["seeds"], DEGENBOT["three_pool_per_seed"]) == (
+        BEFORE["seeds"],
+        BEFORE["three_pool_per_seed"],
+    )
+    v2, v3, cycles, _ = make_cases(DEGENBOT["seeds"], 0, DEGENBOT["three_pool_per_seed"])
+    pools: dict[str, V2Pool | V3Pool] = {p.address: p for p in v2}
+    pools.update({p.address: p for p in v3})
+    assert len(cycles) == len(DEGENBOT["inputs"])
+    counts = {"ahead": 0, "equal": 0, "behind": 0}
+    for cycle, theirs_in in zip(cycles, DEGENBOT["inputs"], strict=True):
+        legs = cycle_legs(cycle, pools)
+        theirs = 0
+        if theirs_in is not None:
+            amounts = path_amounts(int(theirs_in), legs)
+            theirs = max(0, amounts[-1] - int(theirs_in)) if len(amounts) == len(legs) + 1 else 0
+        trade = size_mixed(legs, MAX_INPUT)
+        ours = trade.profit if trade else 0
+        if ours or theirs:
+            counts["ahead" if ours > theirs else "equal" if ours == theirs else "behind"] += 1
+    assert counts == {"ahead": 227, "equal": 15, "behind": 0}

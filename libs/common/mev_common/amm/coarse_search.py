@@ -1,5 +1,5 @@
 """Through two coarse middle tokens (WETH -> USDT -> USDC -> WETH, V2 or V3 hops): the first
-middle amount u whose roundings waste least, searched on cheap exact hops.
+middle amount u whose roundings waste least, searched on a float model of the exact hops.
 
 Why: one unit of a 6-decimal token is ~3e8 wei of WETH, and three roundings each waste up to a
 unit near the optimum, whatever the input: the middle hop's output floor (a fast rotation in u,
@@ -9,12 +9,15 @@ continuous curve is flat over ~1e6 units of u there, so the best u is the one wh
 the three wastes is least. The search walks a lattice on which the middle hop's fee floor wastes
 nothing (u steps of its fee period from an aligned u), by greedy jumps whose lengths are the
 (semi)convergent denominators of the rotations' slopes (the three-gap theorem: the only moves
-that bring a rotation closer to 0), doubled while it gains, each measured on the exact hops;
-then with moves straight to the fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit,
-so when two ramp against each other no short jump gains: make_cases(8) had such cycles); then
-unit by unit. At most MAX_EVALS prices (~3 µs each: last_step.py), so detect's hot path stays
-bounded; a u priced once is remembered (the climb revisits u), still counted against the budget
-so the walk, hence the answer, is the same as without the memory.
+that bring a rotation closer to 0), doubled while it gains; then with moves straight to the
+fee floors' wraps (a fee floor's waste ramps by fee/1e6 a unit, so when two ramp against each
+other no short jump gains: make_cases(8) had such cycles); then unit by unit. Each price is
+path_model's (~1 µs: every rounding the climb steers by on exact small integers, the smooth
+parts as float differences from the exact price where it starts; on 3,102 bench cycles the walk
+is the one the exact hops, ~2.5 µs a price, give), and the caller measures what the climb keeps
+on the exact hops. At most MAX_EVALS prices, so detect's
+hot path stays bounded; a u priced once is remembered (the climb revisits u), still counted
+against the budget so the walk, hence the answer, is the same as without the memory.
 `LocalHop` prices a hop near one input by the last step of its swap alone (every step before
 ends at a fixed tick, so its amounts are fixed): under a µs (last_step.LastStep), and the pool's
 exact integer output.
@@ -22,7 +25,8 @@ exact integer output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from math import gcd
 
 from mev_common.amm.last_step import LastStep
@@ -35,9 +39,10 @@ from mev_common.amm.legs import (
     leg_out,
     leg_swap,
 )
+from mev_common.amm.path_model import model_value
 from mev_common.amm.rotation import convergent_steps
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
-from mev_common.amm.v3 import SwapResult
+from mev_common.amm.v3 import SwapResult, V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     V3MathError,
@@ -49,12 +54,38 @@ from mev_common.amm.v3_math import (
     get_sqrt_ratio_at_tick,
 )
 
-MAX_EVALS = 96  # exact prices at most (~3 µs each)
+MAX_EVALS = 96  # prices at most (~1 µs each on the model)
 JUMP_EVALS = 36  # of which for the jumps alone
 POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
 STEP_LIMIT = 4_000  # longest jump, in lattice steps (the flat top spans ~1e6 units)
 SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotient
+
+
+_StepConstants = tuple[int, LastStep, int, float, float, float]
+
+
+def _step(pool: V3Pool, down: bool, sqrt_p: int, tick: int, liquidity: int) -> _StepConstants:
+    """A V3 hop's step from (sqrt_p, tick, liquidity): its end's sqrt price, its LastStep, the
+    fee floor's period, the range's virtual reserves (in, out) and fee factor, as floats."""
+    target, _ = pool.next_initialized_tick_within_one_word(tick, down)
+    limit = min(pool.ticks) if down else max(pool.ticks)
+    target = max(target, limit) if down else min(target, limit)
+    sqrt_target = get_sqrt_ratio_at_tick(target)
+    step = LastStep(sqrt_p, sqrt_target, liquidity, pool.fee, down)
+    period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
+    g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
+    r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
+    r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
+    return sqrt_target, step, period, r_in, r_out, g
+
+
+# A pool's first step per direction, kept across the cycles of a search (as mixed_sizing's
+# _FIRST_PIECES: a block's search sizes hundreds of cycles through one V3 pool, and the step's
+# end and constants cost ~3 µs a hop): pools are immutable, so the same object is the same
+# state; the entry holds the pool, so its id is not reused while cached.
+_FIRST_STEPS: dict[tuple[int, bool], tuple[V3Pool, _StepConstants]] = {}
+FIRST_STEPS_KEPT = 4_096
 
 
 class LocalHop:
@@ -67,6 +98,8 @@ class LocalHop:
         `first_step`: take the pool's first step as the last (local_path checks it is)."""
         self.leg = leg
         self.v3 = isinstance(leg, V3Leg)
+        self._out: Callable[[int], int] | None = None  # out_fn's, once built
+        self._least_in: Callable[[int], int | None] | None = None
         if not isinstance(leg, V3Leg):
             reserve_in, reserve_out, fee_bps = leg
             g = (V2_FEE_DENOMINATOR - fee_bps) / V2_FEE_DENOMINATOR
@@ -81,15 +114,17 @@ class LocalHop:
             self.out_before = -(before.amount1 if down else before.amount0)
             sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
         self.sqrt_p, self.liquidity = sqrt_p, liquidity
-        target, _ = pool.next_initialized_tick_within_one_word(tick, down)
-        limit = min(pool.ticks) if down else max(pool.ticks)
-        target = max(target, limit) if down else min(target, limit)
-        self.sqrt_target = get_sqrt_ratio_at_tick(target)
-        self.step = LastStep(sqrt_p, self.sqrt_target, liquidity, pool.fee, down)
-        self.period = V3_FEE_DENOMINATOR // gcd(V3_FEE_DENOMINATOR, V3_FEE_DENOMINATOR - pool.fee)
-        g = (V3_FEE_DENOMINATOR - pool.fee) / V3_FEE_DENOMINATOR
-        r_in = liquidity * 2**96 / sqrt_p if down else liquidity * sqrt_p / 2**96
-        r_out = liquidity * sqrt_p / 2**96 if down else liquidity * 2**96 / sqrt_p
+        if first_step:  # the pool's own first step: the same in every cycle through it
+            key = (id(pool), down)
+            hit = _FIRST_STEPS.get(key)
+            if hit is None or hit[0] is not pool:
+                if len(_FIRST_STEPS) >= FIRST_STEPS_KEPT:
+                    _FIRST_STEPS.clear()
+                hit = _FIRST_STEPS[key] = (pool, _step(pool, down, sqrt_p, tick, liquidity))
+            constants = hit[1]
+        else:
+            constants = _step(pool, down, sqrt_p, tick, liquidity)
+        self.sqrt_target, self.step, self.period, r_in, r_out, g = constants
         spent = g * max(0, around - self.offset)
         self.rate = g * r_in * r_out / (r_in + spent) ** 2
 
@@ -132,6 +167,34 @@ class LocalHop:
         except V3MathError:
             return leg_out(leg, amount)
 
+    def out_fn(self) -> Callable[[int], int]:
+        """`out` as a closure over the hop's constants, for a search's many prices."""
+        if self._out is None:
+            self._out = self._make_out()
+        return self._out
+
+    def _make_out(self) -> Callable[[int], int]:
+        if self.v3:
+            return self.step.out_fn(self.offset, self.out_before, self.out)
+        reserve_in, reserve_out, fee_bps = self.leg  # type: ignore[misc]
+        gamma, scaled_in = V2_FEE_DENOMINATOR - fee_bps, reserve_in * V2_FEE_DENOMINATOR
+
+        def v2_out(amount: int) -> int:
+            with_fee = amount * gamma
+            return with_fee * reserve_out // (scaled_in + with_fee)
+
+        return v2_out
+
+    def least_in_fn(self) -> Callable[[int], int | None]:
+        """`least_in` as a closure over the hop's constants (see out_fn)."""
+        if self._least_in is None:
+            self._least_in = (
+                self.step.least_in_fn(self.offset, self.out_before, self.least_in)
+                if self.v3
+                else partial(leg_least_input, self.leg)
+            )
+        return self._least_in
+
     def least_in(self, amount_out: int) -> int | None:
         """About the least input paying `amount_out` (the pool's exact-output swap in its last
         step; within a wei or two of leg_least_input, which the final measure uses)."""
@@ -157,17 +220,18 @@ class LocalHop:
         still pays; the full answer where the probes run out."""
         if not self.v3 or amount_out <= 0:
             return leg_least_input(self.leg, amount_out)
-        paid = self.least_in(amount_out)
+        paid = self.least_in_fn()(amount_out)
         if paid is None or paid <= 0:
             return leg_least_input(self.leg, amount_out)
+        out = self.out_fn()
         for _ in range(LEAST_INPUT_PROBES):
-            if self.out(paid) >= amount_out:
+            if out(paid) >= amount_out:
                 break
             paid += 1
         else:
             return leg_least_input(self.leg, amount_out)
         for _ in range(LEAST_INPUT_PROBES):
-            if paid <= 1 or self.out(paid - 1) < amount_out:
+            if paid <= 1 or out(paid - 1) < amount_out:
                 return paid
             paid -= 1
         return leg_least_input(self.leg, amount_out)
@@ -208,22 +272,28 @@ def coarse_middle_search(
     max_input: int | None,
     bound: int,
     gap: float = GAP_UNITS,
-    later: tuple[LocalHop, LocalHop] | None = None,
+    hops: tuple[LocalHop, LocalHop, LocalHop] | None = None,
+    model: bool = True,
+    prices: list[Callable[[int], int | None]] | None = None,
 ) -> list[int]:
     """First middle amounts u near `u_c` (the best found so far) at which the exact path wastes
     less and less, best last; the caller measures them on the exact path (each at its least
     input). Stops once within `gap` units of the last hop's input of `bound` (the unrounded
-    optimum), after MAX_EVALS prices, or when no jump gains. `later`: the caller's local
-    hops of the middle and last legs, at u_c and at the middle's output for it."""
-    first = LocalHop(legs[0], u_c)
-    if later is None:
+    optimum), after MAX_EVALS prices, or when no jump gains. `hops`: the caller's local hops,
+    at the first hop's input for u_c, at u_c and at the middle's output for it. `model`: climb
+    on path_model's prices (False: on the exact hops); `prices`: gets the price function the
+    climb used (u -> profit at u's least input), for the caller to rank its candidates."""
+    if hops is None:
+        # the first hop around its input (built around its output u_c, a V3 first hop that
+        # crosses ticks would price every u by its whole swap)
+        first = LocalHop(legs[0], leg_least_input(legs[0], u_c) or u_c)
         middle = LocalHop(legs[1], u_c)
         last = LocalHop(legs[2], middle.out(u_c))
     else:  # the caller's, built at the same amounts
-        middle, last = later
+        first, middle, last = hops
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
-    first_least_in, middle_out, last_out = first.least_in, middle.out, last.out
+    first_least_in, middle_out, last_out = first.least_in_fn(), middle.out_fn(), last.out_fn()
     priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
 
     def value(u: int) -> int | None:
@@ -231,12 +301,16 @@ def coarse_middle_search(
         evals += 1  # counted even when remembered: the budget, so the walk, stays the same
         if u in priced:
             return priced[u]
-        x = first_least_in(u)
-        got = None
-        if x is not None and (max_input is None or x <= max_input):
-            got = last_out(middle_out(u)) - x
-        priced[u] = got
+        got = priced[u] = price(u)
         return got
+
+    def exact(u: int) -> int | None:
+        x = first_least_in(u)
+        if x is None or (max_input is not None and x > max_input):
+            return None
+        return last_out(middle_out(u)) - x
+
+    price: Callable[[int], int | None] = exact
 
     period = middle.period if middle.v3 else 1
     u0 = u_c if period == 1 else middle.offset + (u_c - middle.offset) // period * period
@@ -253,6 +327,12 @@ def coarse_middle_search(
     start = value(u0) if u0 > 0 else None
     if start is None:
         return []
+    if model:  # from here on the float model prices (path_model.py); the caller measures
+        x0 = first_least_in(u0)
+        assert x0 is not None  # start is a price
+        price = model_value((first, middle, last), u0, x0, start, max_input, exact)
+    if prices is not None:
+        prices.append(price)
     best = start
     visited = [u0]
 

@@ -12,6 +12,8 @@ step's end reached), `out`/`least_in` return None and the caller takes the gener
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mev_common.amm.v3_math import FEE_DENOMINATOR, MAX_UINT160, MAX_UINT256, Q96
 
 __all__ = ["LastStep"]
@@ -74,3 +76,65 @@ class LastStep:
                 return None
             paid = -(-self.liquidity * (sqrt_next - sqrt_p) // Q96)
         return paid + -(-paid * self.fee // self.g_num)
+
+    def out_fn(
+        self, offset: int, out_before: int, fallback: Callable[[int], int]
+    ) -> Callable[[int], int]:
+        """`out_before + out(amount - offset)` as a closure over the step's constants (a search
+        prices ~100 amounts on one step: no attribute look-ups), `fallback(amount)` where `out`
+        would answer None."""
+        g_num, max_fast_in, sqrt_target = self.g_num, self.max_fast_in, self.sqrt_target
+        sqrt_p, liquidity, n1, n1s = self.sqrt_p, self.liquidity, self.n1, self.n1s
+        if liquidity <= 0:
+            return fallback
+
+        def down(amount: int) -> int:
+            rest = amount - offset
+            if rest > 0:
+                less_fee = rest * g_num // FEE_DENOMINATOR
+                if less_fee <= max_fast_in:
+                    sqrt_next = -(-n1s // (n1 + less_fee * sqrt_p))
+                    if sqrt_next > sqrt_target:
+                        return out_before + (liquidity * (sqrt_p - sqrt_next) >> 96)
+            return fallback(amount)
+
+        def up(amount: int) -> int:
+            rest = amount - offset
+            if rest > 0:
+                less_fee = rest * g_num // FEE_DENOMINATOR
+                if less_fee <= max_fast_in:
+                    sqrt_next = sqrt_p + (less_fee << 96) // liquidity
+                    if sqrt_next < sqrt_target:
+                        return out_before + n1 * (sqrt_next - sqrt_p) // sqrt_next // sqrt_p
+            return fallback(amount)
+
+        return down if self.down else up
+
+    def least_in_fn(
+        self, offset: int, out_before: int, fallback: Callable[[int], int | None]
+    ) -> Callable[[int], int | None]:
+        """`offset + least_in(amount_out - out_before)` as a closure (see out_fn),
+        `fallback(amount_out)` where `least_in` would answer None."""
+        fee, g_num, max_out, sqrt_target = self.fee, self.g_num, self.max_out, self.sqrt_target
+        sqrt_p, liquidity, n1, n1s = self.sqrt_p, self.liquidity, self.n1, self.n1s
+
+        def down(amount_out: int) -> int | None:
+            rest = amount_out - out_before
+            if 0 < rest < max_out:
+                sqrt_next = sqrt_p - -(-(rest << 96) // liquidity)
+                if sqrt_next != sqrt_target:
+                    scaled = -(-n1 * (sqrt_p - sqrt_next) // sqrt_p)  # ceil, as mulDivRoundingUp
+                    paid = -(-scaled // sqrt_next)
+                    return offset + paid + -(-paid * fee // g_num)
+            return fallback(amount_out)
+
+        def up(amount_out: int) -> int | None:
+            rest = amount_out - out_before
+            if 0 < rest < max_out:
+                sqrt_next = -(-n1s // (n1 - rest * sqrt_p))
+                if sqrt_next != sqrt_target and sqrt_next <= MAX_UINT160:
+                    paid = -(-liquidity * (sqrt_next - sqrt_p) // Q96)
+                    return offset + paid + -(-paid * fee // g_num)
+            return fallback(amount_out)
+
+        return down if self.down else up

@@ -26,14 +26,17 @@ are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps
 fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. A V3 hop that stays
 in its first step at the optimum runs no swap at all (local_path), one that leaves it runs one,
 reused for its last step; each pool's first range piece is kept across the cycles of a search
-(_first_piece). Where the time goes: a 3-pool cycle through two coarse tokens spends ~3/4 of it
-in coarse_middle_search (~50 exact prices of ~3 µs each).
+(_first_piece, cloned only if the walk crosses a range; a V3 hop's first step likewise,
+coarse_search._FIRST_STEPS). Where the time goes: a 3-pool cycle through two coarse tokens
+spends over half of it in coarse_middle_search (~85 prices on path_model's float model, ~1.3 µs
+each); of the candidates around it, only those the model prices within SCREEN_UNITS of the best
+are measured exactly (~5 µs each).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import gcd, isqrt
 
 from mev_common.amm.coarse_search import coarse_middle_search, local_path
@@ -68,6 +71,9 @@ MIDDLE_WINDOW = 1  # first-hop outputs tried each side of the tight optimum
 # start token) search the first middle amount (coarse_search.py); its last KEEP_VISITED are tried
 COARSE_UNITS = 10**6
 KEEP_VISITED = 2
+# measured exactly: candidates the coarse search's model prices within this many middle units
+# of the best (the model is off by < 1e-4 of a unit; candidates differ by ~0.01-1 unit)
+SCREEN_UNITS = 1e-2
 
 
 def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int, ...]:
@@ -84,6 +90,18 @@ def _fee_aligned(leg: Leg, amount: int, offset: int | None = None) -> tuple[int,
         offset = last_step_start(leg, amount)
     low = offset + (amount - offset) // period * period
     return tuple(a for a in (low, low + period) if a > 0)
+
+
+def _screened(
+    candidates: list[int], price: Callable[[int], int | None], best: int, slack: int
+) -> list[int]:
+    """The first middle amounts worth measuring exactly: those the coarse search's model
+    (path_model.py: off by < 1e-4 of a middle unit) prices within `slack` of the best (the
+    best exact profit `best` so far, or the best modelled), and any it cannot price. An exact
+    measure costs ~5 µs, the model's ~1 µs."""
+    valued = [(u, price(u)) for u in candidates]
+    floor = max([v for _, v in valued if v is not None] + [best]) - slack
+    return [u for u, v in valued if v is None or v >= floor]
 
 
 # ---- the continuous walk over ranges ------------------------------------------------------
@@ -189,7 +207,7 @@ def _first_piece(leg: Leg) -> _Piece:
         if len(_FIRST_PIECES) >= FIRST_PIECES_KEPT:
             _FIRST_PIECES.clear()
         hit = _FIRST_PIECES[key] = (leg.pool, _Piece(leg))
-    return hit[1].clone()
+    return hit[1]  # shared: continuous_optimum clones it before it advances
 
 
 def _compose(pieces: Sequence[_Piece]) -> tuple[int, int, int]:
@@ -205,6 +223,7 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
     (0, 0) if no input profits. The profit bounds every exact profit from above (up to the
     virtual reserves' flooring, a few wei: callers filtering on it add slack)."""
     pieces = [_first_piece(leg) for leg in legs]
+    shared = True  # V3 pieces are the cache's until the walk first advances them
     x0 = out0 = 0
     for _ in range(MAX_PIECES):
         big_a, big_b, big_c = _compose(pieces)
@@ -234,6 +253,9 @@ def continuous_optimum(legs: Sequence[Leg], max_input: int | None = None) -> tup
             out0 += big_a * delta // (big_b + big_c * delta)
             return x0 + delta, out0 - x0 - delta
         amount = limit
+        if shared:
+            pieces = [p.clone() if isinstance(p.leg, V3Leg) else p for p in pieces]
+            shared = False
         for i, p in enumerate(pieces):
             amount = p.advance(amount, i == limit_hop)
         x0, out0 = x0 + limit, out0 + amount
@@ -263,8 +285,8 @@ def size_mixed(
         if x is None or x <= 0 or (max_input is not None and x > max_input):
             return
         amount = x
-        for hop in local:
-            amount = hop.out(amount) if amount > 0 else 0
+        for out in outs:
+            amount = out(amount) if amount > 0 else 0
         profit = amount - x
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
@@ -282,6 +304,7 @@ def size_mixed(
         x_c, path = low, local_path(low, legs)
         assert path is not None  # every hop takes `low` whole
     amounts, local = path
+    outs = [hop.out_fn() for hop in local]
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
     for hop in reversed(local):
         if tight is not None:
@@ -296,6 +319,7 @@ def size_mixed(
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
+    prices: list[Callable[[int], int | None]] = []  # the coarse search's model, if it ran
     candidates = set(range(max(1, u_c - MIDDLE_WINDOW), u_c + MIDDLE_WINDOW + 1))
     candidates.update(aligned(1))
     if len(legs) == 3 and 0 < amounts[2] * COARSE_UNITS < x_c:
@@ -306,11 +330,14 @@ def size_mixed(
             if u:
                 candidates.add(u)
         if amounts[1] * COARSE_UNITS < x_c:  # the first middle token is coarse too
-            later = (local[1], local[2])  # at u_c and at amounts[2], the middle's output
-            visited = coarse_middle_search(legs, u_c, max_input, bound, later=later)
+            hops = (local[0], local[1], local[2])  # at x_c, u_c and amounts[2]
+            visited = coarse_middle_search(legs, u_c, max_input, bound, hops=hops, prices=prices)
             candidates.update(visited[-KEEP_VISITED:])
     candidates.discard(u_c)
-    for u in sorted(candidates):
+    ordered = sorted(candidates)
+    if prices and best is not None:
+        ordered = _screened(ordered, prices[0], best[0], int(SCREEN_UNITS * local[2].rate))
+    for u in ordered:
         consider(local[0].least_input(u))
     if best is not None:
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
@@ -320,8 +347,8 @@ def size_mixed(
             consider(x)
     if best is None or best[0] < max(min_profit, 1):
         return None
-    outs, amount = [], best[1]
-    for hop in local:  # each hop's exact output, as path_amounts gives it
-        amount = hop.out(amount)
-        outs.append(amount)
-    return CycleTrade(best[1], tuple(outs), amount - best[1])
+    got, amount = [], best[1]
+    for out in outs:  # each hop's exact output, as path_amounts gives it
+        amount = out(amount)
+        got.append(amount)
+    return CycleTrade(best[1], tuple(got), amount - best[1])
