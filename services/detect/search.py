@@ -363,4 +363,5 @@ def to_opportunity(
         max_fee_per_gas=found.max_fee,
         deadline_block=block.number + deadline_blocks,
         victim=victim,
+        ahead=[],  # given: a missing default_factory field costs ~140 µs (pydantic inspects it)
     )
