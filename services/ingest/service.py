@@ -76,6 +76,7 @@ class Ingest:
         self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.block_hop = metrics.HOP_LATENCY.labels(hop="ingest_block")  # head seen -> logs
+        self.pending_hop = metrics.HOP_LATENCY.labels(hop="ingest_pending")  # seen -> stored
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
         rt.add_check("mempool", self._mempool_check)
 
@@ -351,6 +352,7 @@ class Ingest:
             await self.rt.bus.publish(
                 subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
             )
+            self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
         """Run `work` until it ends or the service stops (then cancel it); a failure falls
