@@ -70,6 +70,7 @@ class Ingest:
             rt.settings.mempool.max_age_s, rt.settings.mempool.max_pending_transactions
         )
         self.contracts: ChainContracts | None = None
+        self._watched: frozenset[str] | None = None
         self.head_source = "starting"
         self.pending_source = "starting" if rt.settings.chain.pending_feed else "none"
         self.last_block: int | None = None
@@ -260,7 +261,9 @@ class Ingest:
                 self.contracts = load_contracts(self.rt.settings)
         if self.contracts is None:
             return frozenset()
-        return self.contracts.routers | {p.address for p in self.contracts.pairs}
+        if self._watched is None:  # built once: it was rebuilt for every pending tx
+            self._watched = self.contracts.routers | {p.address for p in self.contracts.pairs}
+        return self._watched
 
     async def follow_pending(self) -> None:
         metrics.PENDING_FEED.set(1 if self.rt.settings.chain.pending_feed else 0)
