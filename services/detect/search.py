@@ -23,6 +23,7 @@ from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
+from mev_common.message_fast import construct
 from mev_common.messages import Block, Hop, Opportunity, PendingTx, Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
 
@@ -336,31 +337,36 @@ def to_opportunity(
     for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
         pool = pools[hop.pool]
         hops.append(
-            Hop.model_construct(
-                kind="v3" if isinstance(pool, V3Pool) else "v2",
-                pool=hop.pool,
-                token_in=hop.token_in,
-                token_out=hop.token_out,
-                fee_bps=pool.fee // 100 if isinstance(pool, V3Pool) else pool.fee_bps,
-                amount_in=amount,
-                amount_out=out,
+            construct(
+                Hop,
+                {
+                    "kind": "v3" if isinstance(pool, V3Pool) else "v2",
+                    "pool": hop.pool,
+                    "token_in": hop.token_in,
+                    "token_out": hop.token_out,
+                    "fee_bps": pool.fee // 100 if isinstance(pool, V3Pool) else pool.fee_bps,
+                    "amount_in": amount,
+                    "amount_out": out,
+                },
             )
         )
         amount = out
-    return Opportunity.model_construct(
-        id=opportunity_id(found.strategy, trigger, block.hash, found.cycle),
-        chain_id=block.chain_id,
-        strategy=found.strategy,
-        trigger=trigger,
-        block_number=block.number,
-        block_hash=block.hash,
-        hops=hops,
-        amount_in=found.trade.amount_in,
-        profit_token=found.cycle.start_token,
-        expected_profit=found.trade.profit,
-        net_profit_wei=found.net_profit,
-        gas_estimate=found.gas,
-        max_fee_per_gas=found.max_fee,
-        deadline_block=block.number + deadline_blocks,
-        victim=victim,
-    )
+    values = {
+        "id": opportunity_id(found.strategy, trigger, block.hash, found.cycle),
+        "chain_id": block.chain_id,
+        "strategy": found.strategy,
+        "trigger": trigger,
+        "block_number": block.number,
+        "block_hash": block.hash,
+        "hops": hops,
+        "amount_in": found.trade.amount_in,
+        "profit_token": found.cycle.start_token,
+        "expected_profit": found.trade.profit,
+        "net_profit_wei": found.net_profit,
+        "gas_estimate": found.gas,
+        "max_fee_per_gas": found.max_fee,
+        "deadline_block": block.number + deadline_blocks,
+        "victim": victim,
+        "ahead": [],
+    }
+    return construct(Opportunity, values)  # message_fast.construct: ~8x model_construct's speed

@@ -131,6 +131,7 @@ class Detector:
             metrics.HOP_LATENCY.labels(hop=h)
             for h in ("detect_block_arrive", "detect_block_search")
         ]
+        self.pending_arrive = metrics.HOP_LATENCY.labels(hop="detect_pending_arrive")
         rt.add_check("contracts", lambda: Check(True, f"executor {contracts.executor}"))
         rt.add_check("pools", lambda: pools_check(self))
 
@@ -212,6 +213,7 @@ class Detector:
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head = env.message, self.head
+        self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
         try:
             swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode

@@ -70,12 +70,14 @@ class Ingest:
             rt.settings.mempool.max_age_s, rt.settings.mempool.max_pending_transactions
         )
         self.contracts: ChainContracts | None = None
+        self._watched: frozenset[str] | None = None
         self.head_source = "starting"
         self.pending_source = "starting" if rt.settings.chain.pending_feed else "none"
         self.last_block: int | None = None
         self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.block_hop = metrics.HOP_LATENCY.labels(hop="ingest_block")  # head seen -> logs
+        self.pending_hop = metrics.HOP_LATENCY.labels(hop="ingest_pending")  # seen -> stored
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
         rt.add_check("mempool", self._mempool_check)
 
@@ -259,7 +261,9 @@ class Ingest:
                 self.contracts = load_contracts(self.rt.settings)
         if self.contracts is None:
             return frozenset()
-        return self.contracts.routers | {p.address for p in self.contracts.pairs}
+        if self._watched is None:  # built once: it was rebuilt for every pending tx
+            self._watched = self.contracts.routers | {p.address for p in self.contracts.pairs}
+        return self._watched
 
     async def follow_pending(self) -> None:
         metrics.PENDING_FEED.set(1 if self.rt.settings.chain.pending_feed else 0)
@@ -351,6 +355,7 @@ class Ingest:
             await self.rt.bus.publish(
                 subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
             )
+            self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
         """Run `work` until it ends or the service stops (then cancel it); a failure falls

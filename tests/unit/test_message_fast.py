@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 import pytest
 from mev_common import message_fast
-from mev_common.messages import MessageError, PendingTx, decode, describe_errors, encode
+from mev_common.messages import (
+    MessageError,
+    Opportunity,
+    PendingTx,
+    decode,
+    describe_errors,
+    encode,
+)
 from pydantic import ValidationError
 
 SENDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -129,3 +136,44 @@ def test_the_hand_check_is_registered_whichever_module_is_imported_first(first: 
     code = f"import {first}; from mev_common import messages; print(len(messages._FAST))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+OPPORTUNITY = {
+    "id": "backrun:" + "c" * 40,
+    "chain_id": 31337,
+    "strategy": "backrun",
+    "trigger": HASH,
+    "block_number": 9,
+    "block_hash": "0x" + "cd" * 32,
+    "hops": [],
+    "amount_in": 10**18,
+    "profit_token": ROUTER,
+    "expected_profit": 5,
+    "net_profit_wei": -3,
+    "gas_estimate": 210_000,
+    "max_fee_per_gas": 2 * 10**9,
+    "deadline_block": 11,
+    "victim": None,
+    "ahead": [],
+}
+
+
+@pytest.mark.parametrize("left_out", [(), ("amount_in", "victim", "deadline_block")])
+def test_construct_makes_what_model_construct_makes(left_out: tuple[str, ...]) -> None:
+    values = {k: v for k, v in OPPORTUNITY.items() if k not in left_out}
+    got = message_fast.construct(Opportunity, dict(values))
+    want = Opportunity.model_construct(**values)
+    assert got == want
+    assert list(got.__dict__.items()) == list(want.__dict__.items())  # order: encode's too
+    assert got.model_fields_set == want.model_fields_set
+    assert encode(got) == encode(want)
+    assert got.v == 1 and "v" not in got.model_fields_set
+
+
+def test_construct_refuses_an_unknown_field_and_a_left_out_mutable_default() -> None:
+    with pytest.raises(TypeError, match=r"no field \['bogus'\]"):
+        message_fast.construct(Opportunity, {**OPPORTUNITY, "bogus": 1})
+    for mutable in ("hops", "ahead"):  # a list default (`hops`) or a factory (`ahead`)
+        values = {k: v for k, v in OPPORTUNITY.items() if k != mutable}
+        with pytest.raises(TypeError, match=rf"Opportunity\.{mutable} must be given"):
+            message_fast.construct(Opportunity, values)

@@ -96,7 +96,9 @@ HOP_LATENCY = SampledHistogram(
     "for a backrun, sim_block_arrive ... sim_block_publish for a block-triggered bundle; "
     "submit_arrive: seen to submit's handler, submit_gate, submit_sign, submit_record); "
     "and of a block trigger (ingest_block: head seen to its logs in hand; detect_block_arrive: "
-    "seen to detect's handler; detect_block_search)",
+    "seen to detect's handler; detect_block_search); of a pending swap (ingest_pending: seen to "
+    "stored in the mempool stream; detect_pending_arrive: seen to "
+    "detect's handler (the rest of its detection latency is detect's work and the stream ack)",
     ["hop"],
     buckets=LATENCY_BUCKETS,
 )

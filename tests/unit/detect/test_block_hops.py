@@ -1,6 +1,7 @@
 """A live block trigger's time is split in the hop histogram (seen -> detect's handler, then
 the block's state and search), so an operator sees where a block's detect latency goes; a
-replayed block (after a load) is not timed."""
+replayed block (after a load) is not timed. A pending swap's arrival (seen -> detect's handler)
+is timed too."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import time
 
 from mev_common import metrics
 from mev_common.envelope import Envelope
-from mev_common.messages import Block
+from mev_common.messages import Block, PendingTx, decode
 
 from bench.detect_profile import CHAIN_ID, detector
+from bench.swaps import pending_swaps
 
 
 def _count(hop: str) -> float:
@@ -40,3 +42,13 @@ def test_a_live_block_observes_its_two_hops_and_a_replayed_one_none() -> None:
     assert {h: _count(h) - before[h] for h in hops} == {h: 1 for h in hops}
     asyncio.run(found.on_block(env(3), live=False))
     assert {h: _count(h) - before[h] for h in hops} == {h: 1 for h in hops}
+
+
+def test_a_pending_swap_observes_its_arrival_once() -> None:
+    found, deployment, _ = detector()
+    before = _count("detect_pending_arrive")
+    tx_hash, payload = pending_swaps(deployment, 1, seed=5)[0]
+    seen = time.time_ns() - 5_000_000  # ingest saw it 5 ms ago
+    env = Envelope(decode(PendingTx, payload), "mempool", tx_hash, tx_hash, seen)
+    asyncio.run(found.on_pending(env))
+    assert _count("detect_pending_arrive") - before == 1
