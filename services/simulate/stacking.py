@@ -17,14 +17,29 @@ earlier trade of ours through the same pools (detect withdraws that trade, so th
 known), when two txs whose order matters bid within `margin` of each other (order unsure), or
 when `depth` of our trades are already under it. Depth 0 is the behaviour before stacking: a
 backrun through a pool of ours at this block is superseded, and runs on [victim] alone.
+
+A new block does not end what is in flight: a victim that missed it (sent just after the block
+was built) is still pending, and so is our trade behind it, which takes a lower nonce than any
+new trade of ours: the chain mines it, and the victim it bids below, before a backrun of the new
+block whatever that one bids. So the book carries, into the next `CARRY_BLOCKS` blocks, the
+victims its caller still sees pending at the head (their sender's nonce has not passed them)
+with our trades behind them (`roll`); a backrun through their pools is then stacked on them or
+refused as above, never proven on the head alone (seen on the devnet: a backrun proven on block
+11 alone was mined in block 12 behind our backrun of a block-10 victim that missed block 11, and
+reverted). Our trades whose victim was mined are not carried: they landed with it (or submit's
+pool claims refuse a trade through their pools until they settle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from services.simulate.engine import TxSpec
+
+# Blocks a pending victim and our trade behind it are carried after the block they were booked
+# at: a backrun's deadline is its opportunity's block + 2 (detect), after which submit cancels it.
+CARRY_BLOCKS = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class Queued:
     bundle_id: str | None = None
     nonce: int = 0  # a sender's txs are mined in nonce order
     behind: str | None = None  # ours: the victim it backruns (bid just below it by design)
+    block: int = -1  # the block it was booked at (set by the book)
 
 
 @dataclass(frozen=True)
@@ -84,18 +100,34 @@ def chain_order(txs: Sequence[Queued]) -> list[Queued]:
 @dataclass
 class StackBook:
     """The pending txs simulate knows at the current block: the victims of the backruns it
-    simulated and the trades it published (ours), in arrival order. A new block clears it."""
+    simulated and the trades it published (ours), in arrival order. A new block clears it, but
+    for what `roll` carries (still pending, with our trades behind it)."""
 
     depth: int
     margin: int = 0  # max fees closer than this are an unsure order (our fee is an estimate)
     block: int = -1
     entries: list[Queued] = field(default_factory=list)
+    seq: int = 0  # our trades in publish order across blocks: submit's nonces are in that order
 
     def _at(self, block: int) -> bool:
         """Move to `block`; False for an older one (its txs are not tracked any more)."""
         if block > self.block:
             self.block, self.entries = block, []
         return block == self.block
+
+    def roll(self, block: int, pending: Callable[[Queued], bool]) -> None:
+        """Move to a newer `block`, carrying the txs of the last `CARRY_BLOCKS` blocks that are
+        not ours and `pending` says are not mined at the head, and our trades behind them."""
+        if block <= self.block:
+            return
+        recent = [q for q in self.entries if block - q.block <= CARRY_BLOCKS]
+        waiting = {q.key for q in recent if q.bundle_id is None and pending(q)}
+        self.block = block
+        self.entries = [
+            q
+            for q in recent
+            if q.key in waiting or (q.bundle_id is not None and q.behind in waiting)
+        ]
 
     def saw(self, block: int, victim: Queued) -> None:
         if not self._at(block):
@@ -104,7 +136,7 @@ class StackBook:
             if q.key == victim.key:  # another cycle through the same victim: more pools
                 self.entries[i] = replace(q, pools=q.pools | victim.pools)
                 return
-        self.entries.append(victim)
+        self.entries.append(replace(victim, block=block))
 
     def forget(self, block: int, key: str) -> None:
         """A victim that fails on the head alone will not move anything: never run it ahead."""
@@ -112,8 +144,10 @@ class StackBook:
             self.entries = [q for q in self.entries if q.key != key]
 
     def took(self, block: int, ours: Queued) -> None:
+        """Our published trade; its `nonce` is its place among ours (`seq`), as submit's."""
         if self._at(block):
-            self.entries.append(ours)
+            self.entries.append(replace(ours, nonce=self.seq, block=block))
+            self.seq += 1
 
     def plan(self, block: int, victim: Queued, ours: Queued, head_nonce: int) -> Plan | str:
         """What our backrun of `victim` meets, or why it must not be simulated (a reason).
