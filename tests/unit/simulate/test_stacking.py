@@ -176,7 +176,7 @@ def test_what_was_mined_or_is_too_old_is_not_carried() -> None:
 
 
 def test_our_trades_keep_their_order_across_blocks() -> None:
-    book, _, t1 = late_backrun()
+    book, _, _ = late_backrun()
     book.took(11, ours("t2", 2 * GWEI, {R}))
     assert [(q.key, q.nonce) for q in book.entries if q.bundle_id] == [("t1", 0), ("t2", 1)]
 
