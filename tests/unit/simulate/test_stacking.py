@@ -159,6 +159,11 @@ def test_a_carried_victim_moving_our_pool_runs_first_even_if_our_trade_does_not(
     book.saw(11, v2)
     plan = book.plan(11, v2, ours("t2", 2 * GWEI, {P, R}), head_nonce=0)
     assert plan == Plan((v1.tx, t1.tx, v2.tx), (), (v1.tx, v2.tx))
+    # a victim tipping more goes first, but our new trade still waits for t1's nonce
+    v3 = user("v3", 4 * GWEI, {P})
+    book.saw(11, v3)
+    plan = book.plan(11, v3, ours("t3", 4 * GWEI, {P, R}), head_nonce=0)
+    assert plan == Plan((v3.tx, v1.tx, t1.tx), (), (v3.tx, v1.tx))  # then t3, then v2
 
 
 def test_what_was_mined_or_is_too_old_is_not_carried() -> None:
