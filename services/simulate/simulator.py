@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mev_common.executor import ExecHop, encode_execute
-from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
+from mev_common.messages import Block, Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
@@ -223,7 +223,6 @@ class Simulator:
         env = self.warm.env
         base = env.base_fee if env else 0
         v = opp.victim
-        book.roll(opp.block_number, self.still_pending)
         pools = frozenset(h.pool.lower() for h in opp.hops)
         victim = Queued(v.hash, v.sender, v.max_fee_per_gas or v.gas_price or 0, pools,
                         victim_tx(v), nonce=v.nonce)  # fmt: skip
@@ -245,7 +244,6 @@ class Simulator:
         bundle, tx = verdict.bundle, verdict.tx
         if bundle is None or tx is None:
             return
-        book.roll(opp.block_number, self.still_pending)
         env = self.warm.env
         base = env.base_fee if env else 0
         # own_max_fee bids a victim's tip - 1; a block trade bids the configured tip itself
@@ -256,10 +254,9 @@ class Simulator:
         book.took(opp.block_number, Queued(bundle.id, self.bot, fee, pools, tx, bundle.id,
                                            0, bundle.victim_tx_hash))  # fmt: skip
 
-    def still_pending(self, q: Queued) -> bool:
-        """A pending tx not mined at the head: its sender's nonce there has not passed it."""
-        evm = self.warm.evm
-        return evm is not None and account_nonce(evm, q.sender) <= q.nonce
+    def on_block(self, block: Block) -> None:
+        """A new head: the stack book keeps our trades whose victim missed it (stacking.py)."""
+        self.stacks.roll(block.number, {entry.tx_hash.lower() for entry in block.logs})
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
         addresses = [h.pool for h in opp.hops]

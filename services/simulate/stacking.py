@@ -21,18 +21,20 @@ backrun through a pool of ours at this block is superseded, and runs on [victim]
 A new block does not end what is in flight: a victim that missed it (sent just after the block
 was built) is still pending, and so is our trade behind it, which takes a lower nonce than any
 new trade of ours: the chain mines it, and the victim it bids below, before a backrun of the new
-block whatever that one bids. So the book carries, into the next `CARRY_BLOCKS` blocks, the
-victims its caller still sees pending at the head (their sender's nonce has not passed them)
-with our trades behind them (`roll`); a backrun through their pools is then stacked on them or
-refused as above, never proven on the head alone (seen on the devnet: a backrun proven on block
-11 alone was mined in block 12 behind our backrun of a block-10 victim that missed block 11, and
-reverted). Our trades whose victim was mined are not carried: they landed with it (or submit's
-pool claims refuse a trade through their pools until they settle).
+block whatever that one bids. So at each block (`roll`, from the block's logs) the book keeps,
+for at most `CARRY_BLOCKS` blocks, our trades whose victim is not among the block's txs, with
+that victim; a backrun through their pools is then stacked on them or refused as above, never
+proven on the head alone (seen on the devnet: a backrun proven on block 11 alone was mined in
+block 12 behind our backrun of a block-10 victim that missed block 11, and reverted). Nothing
+else is carried: a victim we did not trade behind, or one that reverted (no logs), would be a
+guess; our trades whose victim was mined landed with it (or submit's pool claims refuse a trade
+through their pools until they settle). A victim's sender nonce does not tell: the warm EVM
+patches pools at a block, not the accounts of the block's senders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from services.simulate.engine import TxSpec
@@ -70,6 +72,11 @@ class Plan:
     @property
     def stacked(self) -> bool:
         return bool(self.after)
+
+
+def _victim_of(q: Queued) -> str | None:
+    """The victim a tx of the book belongs to: ours, the one it backruns; else itself."""
+    return q.behind if q.bundle_id is not None else q.key
 
 
 def own_max_fee(victim_priority: int, base_fee: int, cap: int) -> int:
@@ -115,19 +122,17 @@ class StackBook:
             self.block, self.entries = block, []
         return block == self.block
 
-    def roll(self, block: int, pending: Callable[[Queued], bool]) -> None:
-        """Move to a newer `block`, carrying the txs of the last `CARRY_BLOCKS` blocks that are
-        not ours and `pending` says are not mined at the head, and our trades behind them."""
+    def roll(self, block: int, mined: Collection[str]) -> None:
+        """Move to a newer `block` whose txs (those with logs) are `mined` (lower-case hashes),
+        keeping, from the last `CARRY_BLOCKS` blocks, our trades whose victim is not among them,
+        with that victim (still pending: it missed its block, and so did our trade)."""
         if block <= self.block:
             return
         recent = [q for q in self.entries if block - q.block <= CARRY_BLOCKS]
-        waiting = {q.key for q in recent if q.bundle_id is None and pending(q)}
+        ours = [q for q in recent if q.bundle_id is not None and q.behind is not None]
+        waiting = {q.behind.lower() for q in ours if q.behind is not None} - set(mined)
         self.block = block
-        self.entries = [
-            q
-            for q in recent
-            if q.key in waiting or (q.bundle_id is not None and q.behind in waiting)
-        ]
+        self.entries = [q for q in recent if (_victim_of(q) or "").lower() in waiting]
 
     def saw(self, block: int, victim: Queued) -> None:
         if not self._at(block):

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
+from mev_common.messages import Block, Bundle, Opportunity, PendingTx, Withdrawal, block_from_rpc
 from web3 import Web3
 
 from services.simulate.prefetch import PoolProbe, prefetch_pool
@@ -338,6 +338,13 @@ async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancel
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == sum(int(g) for _, g in rows)
 
 
+def new_head(devnet: Devnet) -> Block:
+    """The head as simulate's block stream brings it (an empty block: no logs)."""
+    raw = devnet.rpc("eth_getBlockByNumber", ["latest", False])
+    assert raw["transactions"] == []
+    return block_from_rpc(CHAIN, raw)
+
+
 def sent_trade(db: Path, bundle_id: str) -> tuple[str, str]:
     """(hash, raw) of a bundle's trade tx, as submit recorded it."""
     [(tx_hash, raw)] = ledger_rows(
@@ -380,6 +387,7 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     # simulate at N + 1: its warm EVM forked there, the same stack book
     later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
     later.stacks = simulator.stacks
+    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
     v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
     state = reserves(devnet)
     swap(state, "A", True, 40 * WETH)  # V1
@@ -453,6 +461,7 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     devnet.w3.eth.send_raw_transaction(t1_raw)
     later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
     later.stacks = simulator.stacks
+    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
     v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
     state = reserves(devnet)
     swap(state, "A", True, 25 * WETH)  # V2 alone: the gap detect sizes T2 on

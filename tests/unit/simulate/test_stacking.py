@@ -127,7 +127,7 @@ def test_a_new_block_forgets_the_last_one() -> None:
 def late_backrun(tip: int = 3 * GWEI) -> tuple[StackBook, Queued, Queued]:
     """`first_backrun` at block 10 whose victim v1 missed block 11: still pending at 11."""
     book, v1, t1 = first_backrun(tip)
-    book.roll(11, lambda q: q.key == "v1")
+    book.roll(11, {"0xother"})  # block 11's txs: not v1
     return book, v1, t1
 
 
@@ -154,7 +154,7 @@ def test_a_carried_victim_moving_our_pool_runs_first_even_if_our_trade_does_not(
     book.saw(10, v1)
     t1 = ours("t1", 3 * GWEI, {Q}, behind="v1")
     book.took(10, t1)
-    book.roll(11, lambda q: True)
+    book.roll(11, set())
     v2 = user("v2", 2 * GWEI, {P})
     book.saw(11, v2)
     plan = book.plan(11, v2, ours("t2", 2 * GWEI, {P, R}), head_nonce=0)
@@ -166,17 +166,21 @@ def test_a_carried_victim_moving_our_pool_runs_first_even_if_our_trade_does_not(
     assert plan == Plan((v3.tx, v1.tx, t1.tx), (), (v3.tx, v1.tx))  # then t3, then v2
 
 
-def test_what_was_mined_or_is_too_old_is_not_carried() -> None:
+def test_only_our_trades_behind_a_victim_not_mined_are_carried() -> None:
     book, _, _ = first_backrun()
+    book.saw(10, user("v9", GWEI, {R}))  # a victim we did not trade behind: a guess, dropped
     book.took(10, ours("block-trade", 1, {R}))  # no victim: it lands at block 11
-    book.roll(11, lambda q: False)  # v1 mined at 11: our t1 landed with it
+    book.roll(11, {"v1"})  # v1 mined at 11: our t1 landed with it
     assert book.entries == [] and book.block == 11
-    book, _, _ = late_backrun()
-    book.roll(12, lambda q: True)
+    book, _, _ = first_backrun()
+    book.saw(10, user("v9", GWEI, {R}))
+    book.roll(11, set())
     assert [q.key for q in book.entries] == ["v1", "t1"]
-    book.roll(13, lambda q: True)  # past its deadline (block 10 + 2): submit cancels t1
+    book.roll(12, set())
+    assert [q.key for q in book.entries] == ["v1", "t1"]
+    book.roll(13, set())  # past its deadline (block 10 + 2): submit cancels t1
     assert book.entries == []
-    book.roll(12, lambda q: True)  # an older block moves nothing
+    book.roll(12, set())  # an older block moves nothing
     assert book.block == 13
 
 
