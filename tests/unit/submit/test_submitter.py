@@ -369,3 +369,26 @@ async def test_a_base_that_lands_or_a_stacked_trade_already_mined_cancels_nothin
     assert await sub.track_once() == 2
     assert [world.outcome(b).status for b in ("bundle:o5", "bundle:o6")] == ["reverted", "included"]
     assert len(world.chain.sent) == 4  # no cancel
+
+
+async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
+    world: World,
+) -> None:
+    """anvil counts a mined nonce a moment before it serves the receipt: an e2e run booked a
+    landed trade as replaced by a tx not ours, its profit missing from the ledger."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    tx_hash = world.chain.sent[0]["hash"]
+    world.chain.mine(tx_hash, 1)
+    lagging = world.chain.receipts.pop(tx_hash)
+    served = world.chain.call
+
+    async def call(method: str, params: list[Any] | None = None) -> Any:
+        if method == "eth_getTransactionReceipt" and tx_hash not in world.chain.receipts:
+            world.chain.receipts[tx_hash] = lagging  # served from the next ask on
+            return None
+        return await served(method, params)
+
+    world.chain.call = call  # type: ignore[method-assign]
+    assert await sub.track_once() == 1
+    assert world.outcome("bundle:o1").status == "included"
