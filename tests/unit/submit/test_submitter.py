@@ -392,3 +392,19 @@ async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
     world.chain.call = call  # type: ignore[method-assign]
     assert await sub.track_once() == 1
     assert world.outcome("bundle:o1").status == "included"
+
+
+async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: World) -> None:
+    """Sent with the next nonce it would land behind our trade and every tx bidding between
+    (conflicts.py), even stacked on it."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)  # a block trade: submit.priority_fee (1 gwei)
+    above = {"id": "bundle:o2", "opportunity_id": "o2", "after_bundles": ["bundle:o1"],
+             "victim_tx_hash": "0x" + "ab" * 32,
+             "victim_priority_fee": 2 * GWEI}  # fmt: skip
+    await sub.handle(bundle(**above), "t", 1)
+    assert len(world.chain.sent) == 1
+    assert world.outcome("bundle:o2").reason == (
+        f"our unsettled trade bundle:o1 bids {GWEI} < {2 * GWEI - 1} wei/gas: this one "
+        "(a later nonce) would land behind it and every tx bidding between"
+    )
