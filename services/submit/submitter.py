@@ -106,7 +106,8 @@ class Submitter:
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
-                self.claims.claim(pending.id, bundle_pools(pending), pending.block_number)
+                pools, tip = bundle_pools(pending), tx.max_priority_fee_per_gas
+                self.claims.claim(pending.id, pools, pending.block_number, tip)
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:

@@ -404,7 +404,13 @@ async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: Worl
              "victim_priority_fee": 2 * GWEI}  # fmt: skip
     await sub.handle(bundle(**above), "t", 1)
     assert len(world.chain.sent) == 1
-    assert world.outcome("bundle:o2").reason == (
+    refusal = (
         f"our unsettled trade bundle:o1 bids {GWEI} < {2 * GWEI - 1} wei/gas: this one "
         "(a later nonce) would land behind it and every tx bidding between"
     )
+    assert world.outcome("bundle:o2").reason == refusal
+    world.submitter = world.new_submitter()  # a restart: the bid is read back from the ledger
+    sub = await world.start()
+    await sub.handle(bundle(**{**above, "id": "bundle:o3", "opportunity_id": "o3"}), "t", 1)
+    assert len(world.chain.sent) == 1
+    assert world.outcome("bundle:o3").reason == refusal
