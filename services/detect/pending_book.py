@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 
 from mev_common.messages import Opportunity, PendingTx
 
+# Blocks a backrun whose victim missed its block stays booked: its deadline (detect's default
+# deadline_blocks) after which submit cancels it; services/simulate/stacking.py CARRY_BLOCKS.
+BACKRUN_CARRY_BLOCKS = 2
+
 
 def effective_tip(tx: PendingTx, base_fee: int) -> int:
     """What the tx pays the block builder per gas at `base_fee` (its fee-ordering key)."""
@@ -159,9 +163,13 @@ class PendingBook:
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
             self._remove(tx_hash)
-        # a backrun published on an older state is mined or stale by now
-        for opp_id in [o for o, b in self.backruns.items() if b.block < number]:
-            del self.backruns[opp_id]
+        # a backrun published on an older state is mined or stale by now, unless its victim
+        # missed this block: our trade waits in the pool with it (up to its deadline), and a
+        # swap ahead of it still dooms it (simulate's stack book carries both the same way)
+        for opp_id, b in list(self.backruns.items()):
+            missed = b.victim in self.entries and number - b.block <= BACKRUN_CARRY_BLOCKS
+            if b.block < number and not missed:
+                del self.backruns[opp_id]
         stale = [h for h, e in self.entries.items() if e.seen_block < number - self.max_age_blocks]
         for tx_hash in stale:
             self._remove(tx_hash)

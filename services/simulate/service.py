@@ -206,6 +206,8 @@ class SimulateService(LatestMode, ReferenceChecks):
             self.diffs.on_block()
         if self.warm.forks != forks:
             metrics.SIMULATOR_REFORKS.inc()
+        if self.simulator is not None:  # our trades whose victim missed the block stay stacked
+            self.simulator.on_block(env.message)
         self.new_block.set()
         self.new_block = asyncio.Event()
 

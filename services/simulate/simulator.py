@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mev_common.executor import ExecHop, encode_execute
-from mev_common.messages import Bundle, Opportunity, PendingTx, bundle_id_for
+from mev_common.messages import Block, Bundle, Opportunity, PendingTx, bundle_id_for
 from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
@@ -252,7 +252,11 @@ class Simulator:
         fee = own_max_fee(priority, base, bundle.max_fee_per_gas)
         pools = frozenset(h.pool.lower() for h in opp.hops)
         book.took(opp.block_number, Queued(bundle.id, self.bot, fee, pools, tx, bundle.id,
-                                           len(book.entries), bundle.victim_tx_hash))  # fmt: skip
+                                           0, bundle.victim_tx_hash))  # fmt: skip
+
+    def on_block(self, block: Block) -> None:
+        """A new head: the stack book keeps our trades whose victim missed it (stacking.py)."""
+        self.stacks.roll(block.number, {entry.tx_hash.lower() for entry in block.logs})
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
         addresses = [h.pool for h in opp.hops]

@@ -17,14 +17,31 @@ earlier trade of ours through the same pools (detect withdraws that trade, so th
 known), when two txs whose order matters bid within `margin` of each other (order unsure), or
 when `depth` of our trades are already under it. Depth 0 is the behaviour before stacking: a
 backrun through a pool of ours at this block is superseded, and runs on [victim] alone.
+
+A new block does not end what is in flight: a victim that missed it (sent just after the block
+was built) is still pending, and so is our trade behind it, which takes a lower nonce than any
+new trade of ours: the chain mines it, and the victim it bids below, before a backrun of the new
+block whatever that one bids. So at each block (`roll`, from the block's logs) the book keeps,
+for at most `CARRY_BLOCKS` blocks, our trades whose victim is not among the block's txs, with
+that victim; a backrun through their pools is then stacked on them or refused as above, never
+proven on the head alone (seen on the devnet: a backrun proven on block 11 alone was mined in
+block 12 behind our backrun of a block-10 victim that missed block 11, and reverted). Nothing
+else is carried: a victim we did not trade behind, or one that reverted (no logs), would be a
+guess; our trades whose victim was mined landed with it (or submit's pool claims refuse a trade
+through their pools until they settle). A victim's sender nonce does not tell: the warm EVM
+patches pools at a block, not the accounts of the block's senders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from services.simulate.engine import TxSpec
+
+# Blocks a pending victim and our trade behind it are carried after the block they were booked
+# at: a backrun's deadline is its opportunity's block + 2 (detect), after which submit cancels it.
+CARRY_BLOCKS = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class Queued:
     bundle_id: str | None = None
     nonce: int = 0  # a sender's txs are mined in nonce order
     behind: str | None = None  # ours: the victim it backruns (bid just below it by design)
+    block: int = -1  # the block it was booked at (set by the book)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,11 @@ class Plan:
     @property
     def stacked(self) -> bool:
         return bool(self.after)
+
+
+def _victim_of(q: Queued) -> str | None:
+    """The victim a tx of the book belongs to: ours, the one it backruns; else itself."""
+    return q.behind if q.bundle_id is not None else q.key
 
 
 def own_max_fee(victim_priority: int, base_fee: int, cap: int) -> int:
@@ -84,18 +107,32 @@ def chain_order(txs: Sequence[Queued]) -> list[Queued]:
 @dataclass
 class StackBook:
     """The pending txs simulate knows at the current block: the victims of the backruns it
-    simulated and the trades it published (ours), in arrival order. A new block clears it."""
+    simulated and the trades it published (ours), in arrival order. A new block clears it, but
+    for what `roll` carries (still pending, with our trades behind it)."""
 
     depth: int
     margin: int = 0  # max fees closer than this are an unsure order (our fee is an estimate)
     block: int = -1
     entries: list[Queued] = field(default_factory=list)
+    seq: int = 0  # our trades in publish order across blocks: submit's nonces are in that order
 
     def _at(self, block: int) -> bool:
         """Move to `block`; False for an older one (its txs are not tracked any more)."""
         if block > self.block:
             self.block, self.entries = block, []
         return block == self.block
+
+    def roll(self, block: int, mined: Collection[str]) -> None:
+        """Move to a newer `block` whose txs (those with logs) are `mined` (lower-case hashes),
+        keeping, from the last `CARRY_BLOCKS` blocks, our trades whose victim is not among them,
+        with that victim (still pending: it missed its block, and so did our trade)."""
+        if block <= self.block:
+            return
+        recent = [q for q in self.entries if block - q.block <= CARRY_BLOCKS]
+        ours = [q for q in recent if q.bundle_id is not None and q.behind is not None]
+        waiting = {q.behind.lower() for q in ours if q.behind is not None} - set(mined)
+        self.block = block
+        self.entries = [q for q in recent if (_victim_of(q) or "").lower() in waiting]
 
     def saw(self, block: int, victim: Queued) -> None:
         if not self._at(block):
@@ -104,7 +141,7 @@ class StackBook:
             if q.key == victim.key:  # another cycle through the same victim: more pools
                 self.entries[i] = replace(q, pools=q.pools | victim.pools)
                 return
-        self.entries.append(victim)
+        self.entries.append(replace(victim, block=block))
 
     def forget(self, block: int, key: str) -> None:
         """A victim that fails on the head alone will not move anything: never run it ahead."""
@@ -112,8 +149,10 @@ class StackBook:
             self.entries = [q for q in self.entries if q.key != key]
 
     def took(self, block: int, ours: Queued) -> None:
+        """Our published trade; its `nonce` is its place among ours (`seq`), as submit's."""
         if self._at(block):
-            self.entries.append(ours)
+            self.entries.append(replace(ours, nonce=self.seq, block=block))
+            self.seq += 1
 
     def plan(self, block: int, victim: Queued, ours: Queued, head_nonce: int) -> Plan | str:
         """What our backrun of `victim` meets, or why it must not be simulated (a reason).

@@ -10,6 +10,13 @@ applies them first, as the new trade takes the next nonce) may share their pools
 while every one of those trades is still in flight, and refused once any of them settled or was
 never sent (the state it was proven on is then not the one it meets). It then holds the pools;
 the earlier trade's landing still counts for `landed_at` when it settles.
+
+Our trades share one nonce sequence, so a new trade lands no earlier than every unmined trade of
+ours, whatever it bids: behind an earlier trade bidding less, it lands after every tx bidding
+between the two, which it was not proven behind (seen on the devnet: our backrun of a block-18
+victim missed block 19, a block-19 backrun through other pools bidding 2.5 gwei landed behind it
+and behind four user swaps tipping between 0.5 and 2.5 gwei, and reverted). So a bundle is
+refused while an unsettled trade of ours bids a lower priority fee than it would.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class PoolClaims:
     landed_at: dict[str, int] = field(default_factory=dict)  # pool -> block our trade landed in
     proven_on: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> state block
     pools_of: dict[str, frozenset[str]] = field(default_factory=dict)  # in-flight bundle -> pools
+    tips: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> its priority fee
 
     def conflict(
         self,
@@ -40,7 +48,9 @@ class PoolClaims:
         pools: Iterable[str],
         state_block: int,
         after: Iterable[str] = (),
+        tip: int | None = None,
     ) -> str | None:
+        """Why the bundle must not be sent now, or None; `tip`: the priority fee it would bid."""
         on_top = frozenset(after)
         for base in sorted(on_top):
             if base not in self.proven_on:
@@ -55,26 +65,44 @@ class PoolClaims:
                     f"proven on block {state_block}, before our trade through {pool} "
                     f"landed in block {landed}"
                 )
+        if below := self._bidding_below(tip, bundle_id):
+            return (
+                f"our unsettled trade {below[0]} bids {self.tips[below[0]]} < {tip} wei/gas: "
+                "this one (a later nonce) would land behind it and every tx bidding between"
+            )
         return None
 
-    def claim(self, bundle_id: str, pools: Iterable[str], state_block: int = -1) -> None:
+    def _bidding_below(self, tip: int | None, bundle_id: str) -> list[str]:
+        if tip is None:
+            return []
+        return sorted(b for b, t in self.tips.items() if t < tip and b != bundle_id)
+
+    def claim(
+        self, bundle_id: str, pools: Iterable[str], state_block: int = -1, tip: int | None = None
+    ) -> None:
         pools = frozenset(pools)
+        if tip is not None:
+            self.tips[bundle_id] = tip
         for pool in pools:
             self.in_flight[pool] = bundle_id
         self.proven_on[bundle_id] = state_block
         self.pools_of[bundle_id] = pools
 
-    def may_have_landed(self, pools: Iterable[str], state_block: int) -> bool:
+    def may_have_landed(
+        self, pools: Iterable[str], state_block: int, tip: int | None = None, bundle_id: str = ""
+    ) -> bool:
         """Could a trade holding one of `pools` already be mined in a block at or before
         `state_block`? It was proven on block h and lands in h + 1 at the earliest. Then
         settling it first (receipts) may free the pool, or refuse the bundle by `landed_at`:
         never a pass on a pool whose trade is still on the wire."""
         holders = {self.in_flight[p] for p in pools if p in self.in_flight}
+        holders.update(self._bidding_below(tip, bundle_id))
         return any(self.proven_on.get(h, -1) + 1 <= state_block for h in holders)
 
     def release(self, bundle_id: str, landed_block: int | None) -> None:
         """The trade settled; `landed_block` if it changed its pools (mined and succeeded)."""
         self.proven_on.pop(bundle_id, None)
+        self.tips.pop(bundle_id, None)
         mine = self.pools_of.pop(bundle_id, frozenset())
         for pool in [p for p, holder in self.in_flight.items() if holder == bundle_id]:
             del self.in_flight[pool]

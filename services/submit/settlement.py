@@ -8,6 +8,7 @@ limits, so a trade that lost money trips them before the next bundle is signed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from services.submit.tracking import (
     Cancel,
     CheckPool,
     Settle,
+    Step,
     Wait,
     after_pool_check,
     next_step,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from services.submit.submitter import Submitter
 
 log = logging.getLogger("mev.submit")
+RECEIPT_LAG_S = 0.25  # how long a node may count a mined nonce before serving its receipt
 
 
 async def track_once(sub: Submitter) -> int:
@@ -77,6 +80,8 @@ async def track_once(sub: Submitter) -> int:
         if isinstance(step, CheckPool):
             held = {t.nonce for t in txs}
             step = await _check_pool(sub, trade, cancels, mined_nonce, held)
+        if isinstance(step, Settle) and step.status == "replaced" and step.mined is None:
+            step = await _receipt_lag(sub, trade, cancels, mined_nonce, step)
         if isinstance(step, Settle):
             await _settle(sub, bundle_id, trade, cancels, step)
             settled += 1
@@ -89,6 +94,24 @@ async def track_once(sub: Submitter) -> int:
     if settled:
         sub.nonces.confirmed_up_to(mined_nonce)
     return settled
+
+
+async def _receipt_lag(
+    sub: Submitter, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, step: Settle
+) -> Step:
+    """Our nonce is counted but none of our txs has a receipt: a node counts a mined nonce a
+    moment before it serves the receipt (anvil: an e2e run booked a landed trade of ours as
+    "replaced", its profit missing from the ledger). Ask once more after RECEIPT_LAG_S."""
+    await asyncio.sleep(RECEIPT_LAG_S)
+    ours = [trade, *cancels]
+    replies = await sub.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in ours])
+    receipts = {
+        t.hash: r if isinstance(r, dict) else None for t, r in zip(ours, replies, strict=True)
+    }
+    if not any(receipts.values()):
+        return step
+    return next_step(trade, cancels, receipts, head=sub.head.number, mined_nonce=mined_nonce,
+                     now=time.time(), receipt_timeout_s=sub.cfg.receipt_timeout_s)  # fmt: skip
 
 
 async def _check_pool(

@@ -106,7 +106,8 @@ class Submitter:
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
-                self.claims.claim(pending.id, bundle_pools(pending), pending.block_number)
+                pools, tip = bundle_pools(pending), tx.max_priority_fee_per_gas
+                self.claims.claim(pending.id, pools, pending.block_number, tip)
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
@@ -181,7 +182,7 @@ class Submitter:
         if isinstance(plan, Refusal) and plan.trip:
             self.trip(plan.reason)
         if isinstance(plan, SendPlan):
-            reason = await self._pool_conflict(bundle, plan.pools)
+            reason = await self._pool_conflict(bundle, plan.pools, plan.max_priority_fee_per_gas)
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:
@@ -228,7 +229,7 @@ class Submitter:
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
             self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
-        self.claims.claim(bundle.id, plan.pools, bundle.block_number)
+        self.claims.claim(bundle.id, plan.pools, bundle.block_number, fees.max_priority_fee_per_gas)
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
@@ -357,7 +358,7 @@ class Submitter:
         async with self.track_lock:
             return await settlement.track_once(self)
 
-    async def _pool_conflict(self, bundle: Bundle, pools: frozenset[str]) -> str | None:
+    async def _pool_conflict(self, bundle: Bundle, pools: frozenset[str], tip: int) -> str | None:
         """PoolClaims' refusal, after settling our trades first when one holding a pool may
         already be mined at the bundle's block: the tracking loop settles a landed trade up to
         a quarter block late, and a block opportunity proven on the state our trade landed in
@@ -366,8 +367,8 @@ class Submitter:
         withdrawn = next((b for b in after if b in self.withdrawn), None)
         if withdrawn is not None:  # it will be cancelled: not the state this one was proven on
             return f"proven on top of our trade {withdrawn}, withdrawn by detect"
-        reason = self.claims.conflict(bundle.id, pools, bundle.block_number, after)
-        if reason is None or not self.claims.may_have_landed(pools, bundle.block_number):
+        reason = self.claims.conflict(bundle.id, pools, bundle.block_number, after, tip)
+        if reason is None or not self.claims.may_have_landed(pools, bundle.block_number, tip):
             return reason
         try:
             await self.track_once()
@@ -376,7 +377,7 @@ class Submitter:
                 "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}
             )
             return reason
-        return self.claims.conflict(bundle.id, pools, bundle.block_number, after)
+        return self.claims.conflict(bundle.id, pools, bundle.block_number, after, tip)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a

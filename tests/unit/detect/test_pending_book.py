@@ -75,6 +75,24 @@ def test_a_later_swap_ahead_of_a_published_backrun_dooms_it() -> None:
     assert book.backruns == {}
 
 
+def test_a_backrun_whose_victim_missed_the_block_can_still_be_doomed() -> None:
+    # v1 was sent just after block 11 was built: it and our backrun of it are still pending
+    book = PendingBook()
+    book.add("v1", {"P"}, 2 * GWEI, 10)
+    book.published("opp-1", "v1", 2 * GWEI, {"P"}, 10)
+    book.on_block(11, [])
+    assert book.doomed_by("v2", 3 * GWEI, {"P"}) == ["opp-1"]  # v2 goes before our trade
+    book.published("opp-1", "v1", 2 * GWEI, {"P"}, 10)
+    book.on_block(12, ["v1"])  # v1 mined, our trade with it
+    assert book.backruns == {}
+    book.add("v3", {"P"}, 2 * GWEI, 12)
+    book.published("opp-3", "v3", 2 * GWEI, {"P"}, 12)
+    book.on_block(14, [])
+    assert list(book.backruns) == ["opp-3"]
+    book.on_block(15, [])  # past its deadline (block 12 + 2): submit cancels it
+    assert book.backruns == {}
+
+
 def test_indexed_checks_equal_a_plain_scan_over_random_books() -> None:
     """The heap/sender indexes answer exactly what scanning every entry answers (whether a
     backrun is crowded or its victim queued), through adds, re-adds, mined txs and expiry."""

@@ -25,9 +25,11 @@ def user(key: str, tip: int, pools: set[str], sender: str = "", nonce: int = 0) 
     return Queued(key, sender or key, tip + 10**6, frozenset(pools), tx(key), nonce=nonce)
 
 
-def ours(key: str, victim_tip: int, pools: set[str], nonce: int = 0) -> Queued:
+def ours(
+    key: str, victim_tip: int, pools: set[str], nonce: int = 0, behind: str | None = None
+) -> Queued:
     fee = own_max_fee(victim_tip, 7, 50 * GWEI)
-    return Queued(key, BOT, fee, frozenset(pools), tx(key), key, nonce)
+    return Queued(key, BOT, fee, frozenset(pools), tx(key), key, nonce, behind)
 
 
 def first_backrun(tip: int = 3 * GWEI, depth: int = 2) -> tuple[StackBook, Queued, Queued]:
@@ -35,7 +37,7 @@ def first_backrun(tip: int = 3 * GWEI, depth: int = 2) -> tuple[StackBook, Queue
     book = StackBook(depth=depth, margin=8)
     v1 = user("v1", tip, {P})
     book.saw(10, v1)
-    t1 = ours("t1", tip, {P})
+    t1 = ours("t1", tip, {P}, behind="v1")
     book.took(10, t1)
     return book, v1, t1
 
@@ -120,6 +122,72 @@ def test_a_new_block_forgets_the_last_one() -> None:
     assert book.plan(11, v2, ours("t2", 2 * GWEI, {P}, 1), head_nonce=0) == plain(v2.tx)
     book.took(10, ours("late", 1, {P}))  # a late one of an older block is not tracked
     assert [q.key for q in book.entries] == ["v2"]
+
+
+def late_backrun(tip: int = 3 * GWEI) -> tuple[StackBook, Queued, Queued]:
+    """`first_backrun` at block 10 whose victim v1 missed block 11: still pending at 11."""
+    book, v1, t1 = first_backrun(tip)
+    book.roll(11, {"0xother"})  # block 11's txs: not v1
+    return book, v1, t1
+
+
+def test_a_victim_that_missed_the_block_is_carried_with_our_trade_behind_it() -> None:
+    book, v1, t1 = late_backrun()
+    assert [q.key for q in book.entries] == ["v1", "t1"] and book.block == 11
+    # a backrun of block 11 lands after our t1 (lower nonce) and v1 (it bids above t1): it
+    # is proven on top of both, never on the head alone
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(11, v2)
+    plan = book.plan(11, v2, ours("t2", 2 * GWEI, {P}), head_nonce=0)
+    assert plan == Plan((v1.tx, t1.tx, v2.tx), ("t1",), (v1.tx, v2.tx))
+    # v2 tipping more goes before t1: t1's state is unknown, refused as within one block
+    book, _, _ = late_backrun()
+    v3 = user("v3", 4 * GWEI, {P})
+    book.saw(11, v3)
+    assert book.plan(11, v3, ours("t3", 4 * GWEI, {P}), head_nonce=0) == "superseded"
+
+
+def test_a_carried_victim_moving_our_pool_runs_first_even_if_our_trade_does_not() -> None:
+    # t1 trades through Q only, its victim v1 moved P too: a backrun through P meets v1
+    book = StackBook(depth=2, margin=8)
+    v1 = user("v1", 3 * GWEI, {P, Q})
+    book.saw(10, v1)
+    t1 = ours("t1", 3 * GWEI, {Q}, behind="v1")
+    book.took(10, t1)
+    book.roll(11, set())
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(11, v2)
+    plan = book.plan(11, v2, ours("t2", 2 * GWEI, {P, R}), head_nonce=0)
+    assert plan == Plan((v1.tx, t1.tx, v2.tx), (), (v1.tx, v2.tx))
+    # a victim tipping more goes first, but our new trade still waits for t1's nonce
+    v3 = user("v3", 4 * GWEI, {P})
+    book.saw(11, v3)
+    plan = book.plan(11, v3, ours("t3", 4 * GWEI, {P, R}), head_nonce=0)
+    assert plan == Plan((v3.tx, v1.tx, t1.tx), (), (v3.tx, v1.tx))  # then t3, then v2
+
+
+def test_only_our_trades_behind_a_victim_not_mined_are_carried() -> None:
+    book, _, _ = first_backrun()
+    book.saw(10, user("v9", GWEI, {R}))  # a victim we did not trade behind: a guess, dropped
+    book.took(10, ours("block-trade", 1, {R}))  # no victim: it lands at block 11
+    book.roll(11, {"v1"})  # v1 mined at 11: our t1 landed with it
+    assert book.entries == [] and book.block == 11
+    book, _, _ = first_backrun()
+    book.saw(10, user("v9", GWEI, {R}))
+    book.roll(11, set())
+    assert [q.key for q in book.entries] == ["v1", "t1"]
+    book.roll(12, set())
+    assert [q.key for q in book.entries] == ["v1", "t1"]
+    book.roll(13, set())  # past its deadline (block 10 + 2): submit cancels t1
+    assert book.entries == []
+    book.roll(12, set())  # an older block moves nothing
+    assert book.block == 13
+
+
+def test_our_trades_keep_their_order_across_blocks() -> None:
+    book, _, _ = late_backrun()
+    book.took(11, ours("t2", 2 * GWEI, {R}))
+    assert [(q.key, q.nonce) for q in book.entries if q.bundle_id] == [("t1", 0), ("t2", 1)]
 
 
 def test_victim_behind_a_known_lower_nonce_of_its_sender_runs_after_it() -> None:

@@ -73,3 +73,23 @@ def test_a_trade_on_top_of_one_not_in_flight_is_refused() -> None:
     assert claims.conflict("b2", {P}, 10, ["b1"]) == (
         "proven on top of our trade b1, which is not in flight"
     )
+
+
+def test_a_trade_bidding_more_than_an_unsettled_one_of_ours_is_refused() -> None:
+    """The devnet e2e's revert: our backrun bidding 0.5 gwei missed its block, and a later one
+    through other pools bidding 2.5 gwei, sent with the next nonce, landed behind it and behind
+    every user swap tipping between the two."""
+    claims = PoolClaims()
+    claims.claim("b1", {P}, 18, tip=499_999_999)
+    assert claims.conflict("b2", {Q}, 19, tip=499_999_999) is None  # lands right behind it
+    assert claims.conflict("b2", {Q}, 19, tip=2_499_999_999) == (
+        "our unsettled trade b1 bids 499999999 < 2499999999 wei/gas: this one (a later nonce) "
+        "would land behind it and every tx bidding between"
+    )
+    assert claims.conflict("b2", {Q}, 19) is None  # no bid given: pools only
+    # settling b1 first may clear it: proven on 18, it may be mined by 19
+    assert claims.may_have_landed({Q}, 18, tip=2_499_999_999) is False
+    assert claims.may_have_landed({Q}, 19, tip=2_499_999_999) is True
+    assert claims.may_have_landed({Q}, 19, tip=499_999_999) is False
+    claims.release("b1", 19)
+    assert claims.conflict("b2", {Q}, 19, tip=2_499_999_999) is None

@@ -369,3 +369,48 @@ async def test_a_base_that_lands_or_a_stacked_trade_already_mined_cancels_nothin
     assert await sub.track_once() == 2
     assert [world.outcome(b).status for b in ("bundle:o5", "bundle:o6")] == ["reverted", "included"]
     assert len(world.chain.sent) == 4  # no cancel
+
+
+async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
+    world: World,
+) -> None:
+    """anvil counts a mined nonce a moment before it serves the receipt: an e2e run booked a
+    landed trade as replaced by a tx not ours, its profit missing from the ledger."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    tx_hash = world.chain.sent[0]["hash"]
+    world.chain.mine(tx_hash, 1)
+    lagging = world.chain.receipts.pop(tx_hash)
+    served = world.chain.call
+
+    async def call(method: str, params: list[Any] | None = None) -> Any:
+        if method == "eth_getTransactionReceipt" and tx_hash not in world.chain.receipts:
+            world.chain.receipts[tx_hash] = lagging  # served from the next ask on
+            return None
+        return await served(method, params)
+
+    world.chain.call = call  # type: ignore[method-assign]
+    assert await sub.track_once() == 1
+    assert world.outcome("bundle:o1").status == "included"
+
+
+async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: World) -> None:
+    """Sent with the next nonce it would land behind our trade and every tx bidding between
+    (conflicts.py), even stacked on it."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)  # a block trade: submit.priority_fee (1 gwei)
+    above = {"id": "bundle:o2", "opportunity_id": "o2", "after_bundles": ["bundle:o1"],
+             "victim_tx_hash": "0x" + "ab" * 32,
+             "victim_priority_fee": 2 * GWEI}  # fmt: skip
+    await sub.handle(bundle(**above), "t", 1)
+    assert len(world.chain.sent) == 1
+    refusal = (
+        f"our unsettled trade bundle:o1 bids {GWEI} < {2 * GWEI - 1} wei/gas: this one "
+        "(a later nonce) would land behind it and every tx bidding between"
+    )
+    assert world.outcome("bundle:o2").reason == refusal
+    world.submitter = world.new_submitter()  # a restart: the bid is read back from the ledger
+    sub = await world.start()
+    await sub.handle(bundle(**{**above, "id": "bundle:o3", "opportunity_id": "o3"}), "t", 1)
+    assert len(world.chain.sent) == 1
+    assert world.outcome("bundle:o3").reason == refusal

@@ -304,9 +304,10 @@ class SimulateSettings(Section):
     quarantine_window_s: float = Field(default=300.0, gt=0)
     quarantine_s: float = Field(default=900.0, gt=0)
     flash: bool = True
-    # backruns proven on top of this many of our unsettled trades through the same pools in one
-    # block (services/simulate/stacking.py); 0: such a backrun is dropped as superseded
-    stack_depth: int = Field(default=0, ge=0, le=8)
+    # backruns proven on top of this many of our unsettled trades through the same pools (of
+    # this block, or of the last 2 still behind their pending victim: services/simulate/
+    # stacking.py); 0: such a backrun is dropped as superseded
+    stack_depth: int = Field(default=2, ge=0, le=8)
 
 
 class SubmitSettings(Section):
