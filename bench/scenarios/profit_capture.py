@@ -35,6 +35,7 @@ from mev_ops.devnet.flow_plan import SwapIntent
 
 from bench.attribution import BlockGap, attribute, table, v3_ahead
 from bench.attribution_collect import mined_swaps, opportunity_records
+from bench.block_anatomy import anatomy_row, fetch_steps, gap_behind_ours, price_steps
 from bench.oracle.chain_state import fetch_base_fees, fetch_reserves, fetch_tx_blocks
 from bench.oracle.cycles import find_cycles
 from bench.oracle.residual import BlockResidual, residuals, summed
@@ -87,6 +88,7 @@ class FlowRun(NamedTuple):
     tip_wei: int
     bot: dict[str, Any]  # the ledger's summary (with the bot), else {}
     causes: list[tuple[int, int, str]]  # (block, residual wei, why), with the bot; else []
+    anatomy: dict[int, list[list[Any]]]  # residual block -> its txs and the gap after each
 
 
 # Scenario 6 run again with the bot at this simulate `performance.block_decision_timeout_ms`
@@ -158,9 +160,35 @@ def flow_run(
                    "simulations": results}  # fmt: skip
         rows = residuals(cycles, reserves, base_fees, tip, span)
         causes: list[tuple[int, int, str]] = []
+        anatomy: dict[int, list[list[Any]]] = {}
         if with_bot:
             causes = _attribute(stack, settings, rows, cycles, report, mined)
-    return FlowRun(rows, report, offsets, settled, tip, bot, causes)
+            causes, anatomy = _anatomy(rpc_url, deployment, causes, rows, cycles, base_fees,
+                                       tip, set(report.tx_hashes))  # fmt: skip
+    return FlowRun(rows, report, offsets, settled, tip, bot, causes, anatomy)
+
+
+def _anatomy(rpc_url: str, deployment: dict[str, Any], causes: Causes,
+             rows: list[BlockResidual], cycles: Any, base_fees: dict[int, int], tip: int,
+             flow: set[str]) -> tuple[Causes, dict[int, list[list[Any]]]]:  # fmt: skip
+    """Each residual block tx by tx (bench.block_anatomy); a `landed, gap remained` cause
+    says whether a later swap reopened the gap or our trade left a further cycle."""
+    pairs = [p["address"] for p in deployment["pairs"]]
+    executor = deployment["executor"]["address"]
+    by_block = {r.block: r for r in rows}
+    pools = {c.name: frozenset(h.pair.lower() for h in c.hops) for c in cycles}
+    out_causes, anatomy = [], {}
+    for block, wei, why in causes:
+        start = fetch_reserves(rpc_url, pairs, [block - 1])[block - 1]
+        priced = price_steps(fetch_steps(rpc_url, block, pairs), start, cycles,
+                             base_fees[block + 1] + tip, flow, executor)  # fmt: skip
+        anatomy[block] = anatomy_row(priced)
+        gap = by_block[block].with_tip
+        if "landed, gap remained" in why and gap is not None:
+            behind = gap_behind_ours(priced, pools[gap.cycle])
+            why = why.replace("gap remained", f"gap remained: {behind}") if behind else why
+        out_causes.append((block, wei, why))
+    return out_causes, anatomy
 
 
 Causes = list[tuple[int, int, str]]
@@ -303,6 +331,9 @@ def _compare(alone: FlowRun, before: FlowRun, setting: str, result: ScenarioResu
     key = "_stack" if setting.startswith("simulate.stack_depth") else ""
     result.details[f"attribution_before{key}"] = _causes(before.causes)
     result.details[f"per_block_causes_before{key}"] = [[b, str(w), c] for b, w, c in before.causes]
+    result.details[f"per_block_anatomy_before{key}"] = {
+        str(b): a for b, a in before.anatomy.items()
+    }
     result.details[f"bot_ledger_before{key}"] = {
         k: str(v) if isinstance(v, int) else v for k, v in before.bot.items()
     }
@@ -323,6 +354,7 @@ def run(tiny: bool = False) -> ScenarioResult:
     _rows(alone, with_bot, result)
     result.details["attribution"] = _causes(with_bot.causes)
     result.details["per_block_causes"] = [[b, str(w), c] for b, w, c in with_bot.causes]
+    result.details["per_block_anatomy"] = {str(b): a for b, a in with_bot.anatomy.items()}
     depth = os.environ.get(BASELINE_STACK_ENV)
     if depth:
         before = flow_run(True, blocks, stack_depth=int(depth))
