@@ -78,15 +78,19 @@ def price_steps(
     return out
 
 
-def gap_behind_ours(priced: Sequence[Priced], gap_pairs: frozenset[str]) -> str | None:
-    """For a block where our trade landed and a gap remained: `further cycle` when no flow swap
-    through the gap's pairs came after our last trade (ours left it), `later swap` otherwise;
-    None when no trade of ours moved a V2 pair in the block."""
+def gap_behind_ours(priced: Sequence[Priced]) -> str | None:
+    """For a block where our trade landed and a gap remained: `further cycle left by our trade`
+    when the state right after our last trade in the block already held at least half the
+    block's end residual (one trade per victim: the victim's swap opened several cycles and
+    ours closed one), `later swap through its pools` otherwise (a swap after ours reopened
+    it); None when no trade of ours moved a V2 pair in the block."""
     ours = [p.index for p in priced if p.kind == "ours" and p.pairs]
-    if not ours:
+    if not ours or not priced:
         return None
-    after = [p for p in priced[ours[-1] + 1 :] if p.kind != "ours" and p.pairs & gap_pairs]
-    return "later swap through its pools" if after else "further cycle left by our trade"
+    left, end = priced[ours[-1]].best_net_wei, priced[-1].best_net_wei
+    if 2 * left >= end:
+        return "further cycle left by our trade"
+    return "later swap through its pools"
 
 
 def anatomy_row(priced: Sequence[Priced]) -> list[list[Any]]:

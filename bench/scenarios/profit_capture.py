@@ -163,29 +163,26 @@ def flow_run(
         anatomy: dict[int, list[list[Any]]] = {}
         if with_bot:
             causes = _attribute(stack, settings, rows, cycles, report, mined)
-            causes, anatomy = _anatomy(rpc_url, deployment, causes, rows, cycles, base_fees,
+            causes, anatomy = _anatomy(rpc_url, deployment, causes, cycles, base_fees,
                                        tip, set(report.tx_hashes))  # fmt: skip
     return FlowRun(rows, report, offsets, settled, tip, bot, causes, anatomy)
 
 
 def _anatomy(rpc_url: str, deployment: dict[str, Any], causes: Causes,
-             rows: list[BlockResidual], cycles: Any, base_fees: dict[int, int], tip: int,
+             cycles: Any, base_fees: dict[int, int], tip: int,
              flow: set[str]) -> tuple[Causes, dict[int, list[list[Any]]]]:  # fmt: skip
     """Each residual block tx by tx (bench.block_anatomy); a `landed, gap remained` cause
     says whether a later swap reopened the gap or our trade left a further cycle."""
     pairs = [p["address"] for p in deployment["pairs"]]
     executor = deployment["executor"]["address"]
-    by_block = {r.block: r for r in rows}
-    pools = {c.name: frozenset(h.pair.lower() for h in c.hops) for c in cycles}
     out_causes, anatomy = [], {}
     for block, wei, why in causes:
         start = fetch_reserves(rpc_url, pairs, [block - 1])[block - 1]
         priced = price_steps(fetch_steps(rpc_url, block, pairs), start, cycles,
                              base_fees[block + 1] + tip, flow, executor)  # fmt: skip
         anatomy[block] = anatomy_row(priced)
-        gap = by_block[block].with_tip
-        if "landed, gap remained" in why and gap is not None:
-            behind = gap_behind_ours(priced, pools[gap.cycle])
+        if "landed, gap remained" in why:
+            behind = gap_behind_ours(priced)
             why = why.replace("gap remained", f"gap remained: {behind}") if behind else why
         out_causes.append((block, wei, why))
     return out_causes, anatomy

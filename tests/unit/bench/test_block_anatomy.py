@@ -55,22 +55,29 @@ def test_each_step_is_priced_on_the_reserves_every_step_before_it_left() -> None
     assert [p.best_cycle for p in priced] == [e.cycle if e else "" for e in expected]
 
 
-def _p(index: int, kind: str, *pairs: str) -> Priced:
-    return Priced(index, kind, frozenset(pairs), "", 0)
+def _p(index: int, kind: str, net: int, *pairs: str) -> Priced:
+    return Priced(index, kind, frozenset(pairs), "c", net)
 
 
 def test_gap_behind_ours_splits_later_swap_from_further_cycle() -> None:
-    gap = frozenset({PA, PB})
-    user, ours = _p(0, "flow", PA), _p(1, "ours", PA, PB)
-    assert gap_behind_ours([user, ours], gap) == "further cycle left by our trade"
-    # a later swap through another pair only: still ours that left it
-    assert gap_behind_ours([user, ours, _p(2, "flow", "0xcc")], gap) == (
+    user, ours = _p(0, "flow", 410, PA), _p(1, "ours", 283, PA, PB)
+    # the scenario's block: 0.41 opened, ours left 0.283, a later swap moved it to 0.287
+    assert gap_behind_ours([user, ours, _p(2, "flow", 287, PB)]) == (
         "further cycle left by our trade"
     )
-    assert gap_behind_ours([user, ours, _p(2, "flow", PB)], gap) == "later swap through its pools"
-    # the last trade of ours counts: a swap between two of ours does not
-    assert gap_behind_ours([user, ours, _p(2, "flow", PB), _p(3, "ours", PB)], gap) == (
+    assert gap_behind_ours([user, ours]) == "further cycle left by our trade"
+    # exactly half the end residual left by ours: still ours (2 x 283 >= 566)
+    assert gap_behind_ours([user, ours, _p(2, "flow", 566, PB)]) == (
         "further cycle left by our trade"
     )
-    assert gap_behind_ours([user, _p(1, "ours")], gap) is None  # ours moved no pair
-    assert gap_behind_ours([user], gap) is None
+    assert gap_behind_ours([user, ours, _p(2, "flow", 567, PB)]) == ("later swap through its pools")
+    closed = _p(1, "ours", 0, PA, PB)
+    assert gap_behind_ours([user, closed, _p(2, "flow", 90, PB)]) == (
+        "later swap through its pools"
+    )
+    # the last trade of ours counts
+    assert gap_behind_ours([user, closed, _p(2, "flow", 90, PB), _p(3, "ours", 50, PB)]) == (
+        "further cycle left by our trade"
+    )
+    assert gap_behind_ours([user, _p(1, "ours", 0)]) is None  # ours moved no pair
+    assert gap_behind_ours([user]) is None
