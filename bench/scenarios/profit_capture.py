@@ -98,6 +98,9 @@ BASELINE_BUDGET_ENV = "MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS"
 # ... and with simulate.stack_depth at this value (0: backruns never stack on our own pending
 # trades, the behaviour before services/simulate/stacking.py)
 BASELINE_STACK_ENV = "MEV_BENCH_CAPTURE_STACK_DEPTH"
+# ... and with detect.follow_on off (set to 1: no second backrun of a victim through the pools
+# of our first, services/detect/follow_on.py), at the main run's stack depth
+BASELINE_FOLLOW_ENV = "MEV_BENCH_CAPTURE_NO_FOLLOW_ON"
 
 
 def _intent_key(intent: SwapIntent) -> SwapIntent:
@@ -106,7 +109,11 @@ def _intent_key(intent: SwapIntent) -> SwapIntent:
 
 
 def flow_run(
-    with_bot: bool, blocks: int, block_budget_ms: int | None = None, stack_depth: int | None = None
+    with_bot: bool,
+    blocks: int,
+    block_budget_ms: int | None = None,
+    stack_depth: int | None = None,
+    follow_on: bool | None = None,
 ) -> FlowRun | str:
     """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not.
     With the bot, simulate logs each opportunity's result (DEBUG) for the attribution;
@@ -124,8 +131,9 @@ def flow_run(
                     min(block_budget_ms, settings.performance.decision_timeout_ms)
                 )
             depth = {} if stack_depth is None else {"MEV_SIMULATE__STACK_DEPTH": str(stack_depth)}
+            follow = {} if follow_on is None else {"MEV_DETECT__FOLLOW_ON": str(follow_on).lower()}
             stack.start("ingest")
-            stack.start("detect", env=depth)
+            stack.start("detect", env={**depth, **follow})
             stack.start("simulate", env={**sim_env, **depth})
             stack.start("submit")
             if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
@@ -325,7 +333,9 @@ def _compare(alone: FlowRun, before: FlowRun, setting: str, result: ScenarioResu
             ratio(tip_before, tip_alone), "with/without",
             f"the same flow and no-bot run; causes {_causes(before.causes)}")
     )  # fmt: skip
-    key = "_stack" if setting.startswith("simulate.stack_depth") else ""
+    key = {"simulate.stack_depth": "_stack", "detect.follow_on": "_follow"}.get(
+        setting.split("=")[0], ""
+    )
     result.details[f"attribution_before{key}"] = _causes(before.causes)
     result.details[f"per_block_causes_before{key}"] = [[b, str(w), c] for b, w, c in before.causes]
     result.details[f"per_block_anatomy_before{key}"] = {
@@ -357,6 +367,10 @@ def run(tiny: bool = False) -> ScenarioResult:
         before = flow_run(True, blocks, stack_depth=int(depth))
         if not isinstance(before, str):
             _compare(alone, before, f"simulate.stack_depth={depth}", result)
+    if os.environ.get(BASELINE_FOLLOW_ENV):
+        before = flow_run(True, blocks, follow_on=False)
+        if not isinstance(before, str):
+            _compare(alone, before, "detect.follow_on=false", result)
     budget = os.environ.get(BASELINE_BUDGET_ENV)
     if budget:
         before = flow_run(True, blocks, int(budget))
