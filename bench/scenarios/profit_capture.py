@@ -10,6 +10,13 @@ starts on a block boundary so they fall into blocks alike. Afterwards the oracle
 sharing no code with detect or mev_common.amm) prices the best WETH cycle of 2-3 V2 pools left
 at the end of every flow block, net of gas (bench.oracle.residual). The bot's summed residual
 as a fraction of the no-bot one is the capture figure: 0 means it left nothing, 1 nothing taken.
+The window is the flow's blocks, the last one included, and ends there in both runs: a
+trade on block N's end state lands in N+1, so every block's residual is what no trade in the
+block took, and the last block is no different (the backruns of its swaps land in it: in the
+2026-12-01 runs our backrun is the 2nd tx of the last block; only a block trade on its end
+state would land after the window, as for any block). Measuring one more block would add the
+still-open no-bot gaps once more to the divisor and change nothing else, so it is not done;
+the last block's share is shown apart.
 V3 pools are outside the oracle (it has no V3 math of its own): their gaps are not counted, and
 the bot's trades through them count only by how they move the V2 pairs.
 With the bot, each block's residual is attributed to a cause (bench.attribution: the
@@ -239,13 +246,14 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
         sum(r.with_tip_wei > 0 for r in alone.residual),
         sum(r.with_tip_wei > 0 for r in bot.residual),
     )
-    # the last block's gap can be closed only by a backrun (a block arbitrage on it lands after
-    # the window); shown apart so a reader sees how much one block weighs
+    # the last block weighs as much as any (see the docstring); shown apart because one large
+    # swap in it is a large share of a short run's residual
     last_alone, last_bot = alone.residual[-1].with_tip_wei, bot.residual[-1].with_tip_wei
     but_last = ratio(tip_bot - last_bot, tip_alone - last_alone)
     common = (
         f"{n} blocks each run (n={n} end-of-block states a run), flow seed {FLOW_SEED}; best "
-        "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced"
+        "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced; "
+        "the window ends at the flow's last block in both runs (its swaps' backruns land in it)"
     )
     result.rows.append(
         Row("residual with ÷ without bot, net of gas at base fee + tip", "ETH", one(_eth(tip_bot)),
