@@ -65,3 +65,25 @@ def follow_on(
         if found.cycle != first.cycle and not mine.isdisjoint(found.cycle.pools):
             return found, state
     return None
+
+
+def follow_ons(
+    first: Found,
+    post: Mapping[str, Pool],
+    index: CycleIndex,
+    fallback: Mapping[str, Pool],
+    search: Search,
+    limit: int,
+) -> list[tuple[Found, dict[str, Pool]]]:
+    """Up to `limit` follow-ons, each on the state after the one before (our backrun closes
+    one cycle, its follow-on the next: a large swap can leave several; a stack holds at most
+    `simulate.stack_depth` of ours under a trade)."""
+    out: list[tuple[Found, dict[str, Pool]]] = []
+    previous, state = first, dict(post)
+    while len(out) < limit:
+        more = follow_on(previous, state, index, {**fallback, **state}, search)
+        if more is None:
+            break
+        out.append(more)
+        previous, state = more[0], {**state, **more[1]}
+    return out

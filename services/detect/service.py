@@ -41,7 +41,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect import block_path
-from services.detect.follow_on import follow_on
+from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.peers import PeerReader
@@ -272,12 +272,13 @@ class Detector:
             again = partial(self.search, strategies=self.strategies, backrun=True,
                             base_fee=head.base_fee_per_gas,
                             priority_fee=self.rt.settings.submit.priority_fee)  # fmt: skip
-            more = follow_on(clear[0], post, index, head_pools, again)
-            if more is not None and not self.pending.crowded(tx.hash, tip, more[0].cycle.pools,
-                                                             stacking):  # fmt: skip
-                clear.append(more[0])
+            depth = self.rt.settings.simulate.stack_depth
+            for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth):
+                if self.pending.crowded(tx.hash, tip, more.cycle.pools, stacking) is not None:
+                    break  # the ones after it are sized on it
+                clear.append(more)
                 opportunities.append(
-                    to_opportunity(more[0], more[1], head, tx.hash, tx, self.deadline_blocks)
+                    to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks)
                 )
         if stacking:  # what the chain mines before the victim: simulate runs it first
             crowd = self.pending.crowders

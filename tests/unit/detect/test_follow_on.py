@@ -12,7 +12,7 @@ from mev_common.amm.sizing import size_trade
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.settings import StrategiesSettings
 
-from services.detect.follow_on import after_trade, follow_on
+from services.detect.follow_on import after_trade, follow_on, follow_ons
 from services.detect.search import search
 
 WETH = to_checksum_address("0x" + "01" * 20)
@@ -49,10 +49,13 @@ def test_after_trade_applies_the_exact_hop_amounts() -> None:
     x, (usdc_out, weth_back) = first.trade.amount_in, first.trade.amounts_out
     other, a = first.cycle.pools  # sell WETH where it is dear (B or C), buy it back on A
     assert a == A
-    assert moved[other] == POST[other]._replace(reserve0=POST[other].reserve0 + x,
-                                                reserve1=POST[other].reserve1 - usdc_out)  # fmt: skip
-    assert moved[A] == POST[A]._replace(reserve0=POST[A].reserve0 - weth_back,
-                                        reserve1=POST[A].reserve1 + usdc_out)  # fmt: skip
+    sold, bought = POST[other], POST[A]
+    assert moved[other] == sold._replace(
+        reserve0=sold.reserve0 + x, reserve1=sold.reserve1 - usdc_out
+    )
+    assert moved[A] == bought._replace(
+        reserve0=bought.reserve0 - weth_back, reserve1=bought.reserve1 + usdc_out
+    )
     assert first.trade.profit == weth_back - x > 0
 
 
@@ -83,3 +86,21 @@ def test_no_follow_on_when_our_trade_leaves_nothing() -> None:
 def test_a_pool_missing_from_the_state_stops_the_follow_on() -> None:
     first = SEARCH(INDEX.touching([A]), POST)[0]
     assert after_trade(first, {A: POST[A]}) is None
+
+
+def test_follow_ons_chain_each_on_the_state_after_the_one_before() -> None:
+    first = SEARCH(INDEX.touching([A]), POST)[0]
+    one = follow_on(first, POST, INDEX, {}, SEARCH)
+    assert one is not None
+    assert follow_ons(first, POST, INDEX, {}, SEARCH, 0) == []
+    assert follow_ons(first, POST, INDEX, {}, SEARCH, 1) == [one]
+    chain = follow_ons(first, POST, INDEX, {}, SEARCH, 3)
+    assert chain[0] == one
+    assert len(chain) == 2  # two follow-ons pay here, a third does not
+    second, state = chain[1]
+    assert second == follow_on(one[0], one[1], INDEX, {}, SEARCH)[0]  # type: ignore[index]
+    after_one = after_trade(one[0], one[1])
+    assert after_one is not None
+    assert state == {**one[1], **after_one}
+    assert second.trade == size_trade(cycle_reserves(second.cycle, state))
+    assert set(second.cycle.pools) & set(one[0].cycle.pools)
