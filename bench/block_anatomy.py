@@ -32,7 +32,7 @@ class Step(NamedTuple):
 class Priced(NamedTuple):
     """A transaction of the block and the best cycle (net of gas) the state after it holds."""
 
-    index: int  # position in the block
+    position: int  # in the block
     kind: str  # "ours", "flow", "other"
     pairs: frozenset[str]  # V2 pairs it moved
     best_cycle: str
@@ -84,7 +84,7 @@ def gap_behind_ours(priced: Sequence[Priced]) -> str | None:
     block's end residual (one trade per victim: the victim's swap opened several cycles and
     ours closed one), `later swap through its pools` otherwise (a swap after ours reopened
     it); None when no trade of ours moved a V2 pair in the block."""
-    ours = [p.index for p in priced if p.kind == "ours" and p.pairs]
+    ours = [p.position for p in priced if p.kind == "ours" and p.pairs]
     if not ours or not priced:
         return None
     left, end = priced[ours[-1]].best_net_wei, priced[-1].best_net_wei
@@ -95,4 +95,4 @@ def gap_behind_ours(priced: Sequence[Priced]) -> str | None:
 
 def anatomy_row(priced: Sequence[Priced]) -> list[list[Any]]:
     """[index, kind, best cycle after it, its net wei as a string] for a report's details."""
-    return [[p.index, p.kind, p.best_cycle, str(p.best_net_wei)] for p in priced]
+    return [[p.position, p.kind, p.best_cycle, str(p.best_net_wei)] for p in priced]
