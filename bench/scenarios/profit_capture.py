@@ -196,6 +196,8 @@ def _anatomy(rpc_url: str, deployment: dict[str, Any], causes: Causes,
         priced = price_steps(fetch_steps(rpc_url, block, pairs), start, cycles,
                              base_fees[block + 1] + tip, flow, executor)  # fmt: skip
         anatomy[block] = anatomy_row(priced)
+        if priced and priced[-1].best_net_wei != wei:  # the replay must end where the block did
+            why = f"{why} (anatomy off: its end {priced[-1].best_net_wei} wei)"
         if "landed, gap remained" in why:
             behind = gap_behind_ours(priced)
             why = why.replace("gap remained", f"gap remained: {behind}") if behind else why
