@@ -10,6 +10,13 @@ starts on a block boundary so they fall into blocks alike. Afterwards the oracle
 sharing no code with detect or mev_common.amm) prices the best WETH cycle of 2-3 V2 pools left
 at the end of every flow block, net of gas (bench.oracle.residual). The bot's summed residual
 as a fraction of the no-bot one is the capture figure: 0 means it left nothing, 1 nothing taken.
+The window is the flow's blocks, the last one included, and ends there in both runs: a
+trade on block N's end state lands in N+1, so every block's residual is what no trade in the
+block took, and the last block is no different (the backruns of its swaps land in it: in the
+2026-12-01 runs our backrun is the 2nd tx of the last block; only a block trade on its end
+state would land after the window, as for any block). Measuring one more block would add the
+still-open no-bot gaps once more to the divisor and change nothing else, so it is not done;
+the last block's share is shown apart.
 V3 pools are outside the oracle (it has no V3 math of its own): their gaps are not counted, and
 the bot's trades through them count only by how they move the V2 pairs.
 With the bot, each block's residual is attributed to a cause (bench.attribution: the
@@ -35,6 +42,7 @@ from mev_ops.devnet.flow_plan import SwapIntent
 
 from bench.attribution import BlockGap, attribute, table, v3_ahead
 from bench.attribution_collect import mined_swaps, opportunity_records
+from bench.block_anatomy import anatomy_row, fetch_steps, gap_behind_ours, price_steps
 from bench.oracle.chain_state import fetch_base_fees, fetch_reserves, fetch_tx_blocks
 from bench.oracle.cycles import find_cycles
 from bench.oracle.residual import BlockResidual, residuals, summed
@@ -87,6 +95,7 @@ class FlowRun(NamedTuple):
     tip_wei: int
     bot: dict[str, Any]  # the ledger's summary (with the bot), else {}
     causes: list[tuple[int, int, str]]  # (block, residual wei, why), with the bot; else []
+    anatomy: dict[int, list[list[Any]]]  # residual block -> its txs and the gap after each
 
 
 # Scenario 6 run again with the bot at this simulate `performance.block_decision_timeout_ms`
@@ -96,6 +105,9 @@ BASELINE_BUDGET_ENV = "MEV_BENCH_CAPTURE_BLOCK_BUDGET_MS"
 # ... and with simulate.stack_depth at this value (0: backruns never stack on our own pending
 # trades, the behaviour before services/simulate/stacking.py)
 BASELINE_STACK_ENV = "MEV_BENCH_CAPTURE_STACK_DEPTH"
+# ... and with detect.follow_on off (set to 1: no second backrun of a victim through the pools
+# of our first, services/detect/follow_on.py), at the main run's stack depth
+BASELINE_FOLLOW_ENV = "MEV_BENCH_CAPTURE_NO_FOLLOW_ON"
 
 
 def _intent_key(intent: SwapIntent) -> SwapIntent:
@@ -104,7 +116,11 @@ def _intent_key(intent: SwapIntent) -> SwapIntent:
 
 
 def flow_run(
-    with_bot: bool, blocks: int, block_budget_ms: int | None = None, stack_depth: int | None = None
+    with_bot: bool,
+    blocks: int,
+    block_budget_ms: int | None = None,
+    stack_depth: int | None = None,
+    follow_on: bool | None = None,
 ) -> FlowRun | str:
     """A fresh devnet, settled, then `blocks` blocks of the seeded flow; a str says why not.
     With the bot, simulate logs each opportunity's result (DEBUG) for the attribution;
@@ -122,8 +138,9 @@ def flow_run(
                     min(block_budget_ms, settings.performance.decision_timeout_ms)
                 )
             depth = {} if stack_depth is None else {"MEV_SIMULATE__STACK_DEPTH": str(stack_depth)}
+            follow = {} if follow_on is None else {"MEV_DETECT__FOLLOW_ON": str(follow_on).lower()}
             stack.start("ingest")
-            stack.start("detect", env=depth)
+            stack.start("detect", env={**depth, **follow})
             stack.start("simulate", env={**sim_env, **depth})
             stack.start("submit")
             if not wait_until(lambda: all(_ready(stack, s) for s in SERVICES), 60, 0.2):
@@ -158,9 +175,34 @@ def flow_run(
                    "simulations": results}  # fmt: skip
         rows = residuals(cycles, reserves, base_fees, tip, span)
         causes: list[tuple[int, int, str]] = []
+        anatomy: dict[int, list[list[Any]]] = {}
         if with_bot:
             causes = _attribute(stack, settings, rows, cycles, report, mined)
-    return FlowRun(rows, report, offsets, settled, tip, bot, causes)
+            causes, anatomy = _anatomy(rpc_url, deployment, causes, cycles, base_fees,
+                                       tip, set(report.tx_hashes))  # fmt: skip
+    return FlowRun(rows, report, offsets, settled, tip, bot, causes, anatomy)
+
+
+def _anatomy(rpc_url: str, deployment: dict[str, Any], causes: Causes,
+             cycles: Any, base_fees: dict[int, int], tip: int,
+             flow: set[str]) -> tuple[Causes, dict[int, list[list[Any]]]]:  # fmt: skip
+    """Each residual block tx by tx (bench.block_anatomy); a `landed, gap remained` cause
+    says whether a later swap reopened the gap or our trade left a further cycle."""
+    pairs = [p["address"] for p in deployment["pairs"]]
+    executor = deployment["executor"]["address"]
+    out_causes, anatomy = [], {}
+    for block, wei, why in causes:
+        start = fetch_reserves(rpc_url, pairs, [block - 1])[block - 1]
+        priced = price_steps(fetch_steps(rpc_url, block, pairs), start, cycles,
+                             base_fees[block + 1] + tip, flow, executor)  # fmt: skip
+        anatomy[block] = anatomy_row(priced)
+        if priced and priced[-1].best_net_wei != wei:  # the replay must end where the block did
+            why = f"{why} (anatomy off: its end {priced[-1].best_net_wei} wei)"
+        if "landed, gap remained" in why:
+            behind = gap_behind_ours(priced)
+            why = why.replace("gap remained", f"gap remained: {behind}") if behind else why
+        out_causes.append((block, wei, why))
+    return out_causes, anatomy
 
 
 Causes = list[tuple[int, int, str]]
@@ -206,13 +248,14 @@ def _rows(alone: FlowRun, bot: FlowRun, result: ScenarioResult) -> None:
         sum(r.with_tip_wei > 0 for r in alone.residual),
         sum(r.with_tip_wei > 0 for r in bot.residual),
     )
-    # the last block's gap can be closed only by a backrun (a block arbitrage on it lands after
-    # the window); shown apart so a reader sees how much one block weighs
+    # the last block weighs as much as any (see the docstring); shown apart because one large
+    # swap in it is a large share of a short run's residual
     last_alone, last_bot = alone.residual[-1].with_tip_wei, bot.residual[-1].with_tip_wei
     but_last = ratio(tip_bot - last_bot, tip_alone - last_alone)
     common = (
         f"{n} blocks each run (n={n} end-of-block states a run), flow seed {FLOW_SEED}; best "
-        "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced"
+        "WETH cycle of 2-3 V2 pools left at each block's end, summed; V3 pools not priced; "
+        "the window ends at the flow's last block in both runs (its swaps' backruns land in it)"
     )
     result.rows.append(
         Row("residual with ÷ without bot, net of gas at base fee + tip", "ETH", one(_eth(tip_bot)),
@@ -300,9 +343,14 @@ def _compare(alone: FlowRun, before: FlowRun, setting: str, result: ScenarioResu
             ratio(tip_before, tip_alone), "with/without",
             f"the same flow and no-bot run; causes {_causes(before.causes)}")
     )  # fmt: skip
-    key = "_stack" if setting.startswith("simulate.stack_depth") else ""
+    key = {"simulate.stack_depth": "_stack", "detect.follow_on": "_follow"}.get(
+        setting.split("=")[0], ""
+    )
     result.details[f"attribution_before{key}"] = _causes(before.causes)
     result.details[f"per_block_causes_before{key}"] = [[b, str(w), c] for b, w, c in before.causes]
+    result.details[f"per_block_anatomy_before{key}"] = {
+        str(b): a for b, a in before.anatomy.items()
+    }
     result.details[f"bot_ledger_before{key}"] = {
         k: str(v) if isinstance(v, int) else v for k, v in before.bot.items()
     }
@@ -323,11 +371,16 @@ def run(tiny: bool = False) -> ScenarioResult:
     _rows(alone, with_bot, result)
     result.details["attribution"] = _causes(with_bot.causes)
     result.details["per_block_causes"] = [[b, str(w), c] for b, w, c in with_bot.causes]
+    result.details["per_block_anatomy"] = {str(b): a for b, a in with_bot.anatomy.items()}
     depth = os.environ.get(BASELINE_STACK_ENV)
     if depth:
         before = flow_run(True, blocks, stack_depth=int(depth))
         if not isinstance(before, str):
             _compare(alone, before, f"simulate.stack_depth={depth}", result)
+    if os.environ.get(BASELINE_FOLLOW_ENV):
+        before = flow_run(True, blocks, follow_on=False)
+        if not isinstance(before, str):
+            _compare(alone, before, "detect.follow_on=false", result)
     budget = os.environ.get(BASELINE_BUDGET_ENV)
     if budget:
         before = flow_run(True, blocks, int(budget))

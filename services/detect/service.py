@@ -41,6 +41,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect import block_path
+from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.peers import PeerReader
@@ -269,6 +270,18 @@ class Detector:
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
+        if stacking and clear and self.rt.settings.detect.follow_on:  # follow_on.py
+            again = partial(self.search, strategies=self.strategies, backrun=True,
+                            base_fee=head.base_fee_per_gas,
+                            priority_fee=self.rt.settings.submit.priority_fee)  # fmt: skip
+            depth = self.rt.settings.simulate.stack_depth
+            for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth):
+                if self.pending.crowded(tx.hash, tip, more.cycle.pools, stacking) is not None:
+                    break  # the ones after it are sized on it
+                clear.append(more)
+                opportunities.append(
+                    to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks)
+                )
         if stacking:  # what the chain mines before the victim: simulate runs it first
             crowd = self.pending.crowders
             kept = [(f, with_ahead(o, ahead or [], crowd(tx.hash, tip, f.cycle.pools)))

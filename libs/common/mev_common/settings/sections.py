@@ -294,6 +294,9 @@ class DetectSettings(Section):
     deny_tokens: list[Address] = []
     deny_pools: list[Address] = []
     deadline_blocks: int = Field(default=2, ge=1)
+    # with stacking on (simulate.stack_depth > 0), also publish the cycle our best backrun of a
+    # victim leaves open, sized after it (services/detect/follow_on.py)
+    follow_on: bool = True
 
 
 class SimulateSettings(Section):
