@@ -175,8 +175,12 @@ class StackBook:
             return "stack_order"  # would go before its victim: never a front-run
         moved = ours.pools | victim.pools
         between = order[first + 1 : mine]
-        if any(q.bundle_id is not None and q.pools & moved for q in between):
-            return "superseded"  # the victim goes first: detect withdraws that earlier trade
+        # our trade behind another victim that goes first: detect withdraws it (state unknown);
+        # ours behind this same victim (a follow-on backrun, detect/follow_on.py) is known
+        if any(
+            q.bundle_id is not None and q.pools & moved and q.behind != victim.key for q in between
+        ):
+            return "superseded"
         if self._unsure(order, victim):
             return "stack_order_unsure"
         ahead = order[:mine]

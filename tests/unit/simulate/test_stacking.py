@@ -82,6 +82,19 @@ def test_a_victim_tipping_more_than_our_earlier_trade_is_superseded() -> None:
     assert book.plan(10, v2, ours("t2", 3 * GWEI, {P}, 1), head_nonce=0) == "superseded"
 
 
+def test_a_follow_on_backrun_of_the_same_victim_stacks_on_our_first() -> None:
+    # detect/follow_on.py: a second cycle through a pool of our backrun t1, sized after it;
+    # t1 sits between v1 and the follow-on, but it is ours behind that same victim
+    book, v1, t1 = first_backrun()
+    follow = ours("f1", 3 * GWEI, {P, Q}, nonce=1, behind="v1")
+    assert book.plan(10, v1, follow, head_nonce=0) == Plan((v1.tx, t1.tx), ("t1",), (v1.tx,))
+    # ours behind another victim that goes first is still refused
+    v2 = user("v2", 4 * GWEI, {P})
+    book.saw(10, v2)
+    other = ours("f2", 4 * GWEI, {P}, nonce=1, behind="v0")
+    assert book.plan(10, v2, other, head_nonce=0) == "superseded"
+
+
 def test_depth_bounds_how_many_of_our_trades_a_backrun_stands_on() -> None:
     book = StackBook(depth=1, margin=8)
     for i, tip in enumerate((5, 4)):
