@@ -14,7 +14,7 @@ simulation after gas.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from mev_common.amm.cycles import Cycle, CycleIndex
 from mev_common.amm.v2 import V2Pool
@@ -46,11 +46,13 @@ def follow_on(
     index: CycleIndex,
     fallback: Mapping[str, Pool],
     search: Search,
+    taken: Collection[Cycle] = (),
 ) -> tuple[Found, dict[str, Pool]] | None:
     """The best cycle through a pool of `first` on the state after `first`'s trade (`post`:
     the pools after the victim, `fallback` the head's for the rest), and that state; None if
     none pays its gas and minimum. A cycle disjoint from `first` is left out: the victim's own
-    search already had it, on the same pools."""
+    search already had it, on the same pools. So is one in `taken` (already ours for this
+    victim: the same cycle is the same opportunity id, and a follow-on can reopen it)."""
     moved = after_trade(first, post)
     if moved is None:
         return None
@@ -62,7 +64,11 @@ def follow_on(
             state[address] = pool
     mine = set(first.cycle.pools)
     for found in search(cycles, state):
-        if found.cycle != first.cycle and not mine.isdisjoint(found.cycle.pools):
+        if (
+            found.cycle != first.cycle
+            and found.cycle not in taken
+            and not mine.isdisjoint(found.cycle.pools)
+        ):
             return found, state
     return None
 
@@ -74,16 +80,20 @@ def follow_ons(
     fallback: Mapping[str, Pool],
     search: Search,
     limit: int,
+    taken: Iterable[Cycle] = (),
 ) -> list[tuple[Found, dict[str, Pool]]]:
     """Up to `limit` follow-ons, each on the state after the one before (our backrun closes
     one cycle, its follow-on the next: a large swap can leave several; a stack holds at most
-    `simulate.stack_depth` of ours under a trade)."""
+    `simulate.stack_depth` of ours under a trade), never a cycle already ours for this victim
+    (`first`'s, `taken`'s or an earlier follow-on's)."""
     out: list[tuple[Found, dict[str, Pool]]] = []
     previous, state = first, dict(post)
+    ours = {first.cycle, *taken}
     while len(out) < limit:
-        more = follow_on(previous, state, index, {**fallback, **state}, search)
+        more = follow_on(previous, state, index, {**fallback, **state}, search, ours)
         if more is None:
             break
+        ours.add(more[0].cycle)
         out.append(more)
         previous, state = more[0], {**state, **more[1]}
     return out

@@ -259,9 +259,6 @@ class Detector:
         for f in found:
             crowded = self.pending.crowded(tx.hash, tip, f.cycle.pools, stacking)
             if queued is None and crowded is None:
-                if self.peers is not None and self.peers.outbid(tip, f.cycle.pools):
-                    outbid += 1  # one detect would publish it, then withdraw it (peers.py)
-                    continue
                 clear.append(f)
             else:
                 self.crowded += 1
@@ -275,7 +272,8 @@ class Detector:
                             base_fee=head.base_fee_per_gas,
                             priority_fee=self.rt.settings.submit.priority_fee)  # fmt: skip
             depth = self.rt.settings.simulate.stack_depth
-            for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth):
+            taken = [f.cycle for f in clear]
+            for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth, taken):
                 if self.pending.crowded(tx.hash, tip, more.cycle.pools, stacking) is not None:
                     break  # the ones after it are sized on it
                 clear.append(more)
@@ -288,6 +286,11 @@ class Detector:
                     for f, o in zip(clear, opportunities, strict=True)]  # fmt: skip
             clear = [f for f, o in kept if o is not None]
             opportunities = [o for _, o in kept if o is not None]
+        if self.peers is not None:  # one detect would publish these, then withdraw them
+            mine = [not self.peers.outbid(tip, f.cycle.pools) for f in clear]
+            outbid = mine.count(False)
+            clear = [f for f, k in zip(clear, mine, strict=True) if k]
+            opportunities = [o for o, k in zip(opportunities, mine, strict=True) if k]
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
             self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)

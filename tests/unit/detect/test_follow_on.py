@@ -13,7 +13,7 @@ from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.settings import StrategiesSettings
 
 from services.detect.follow_on import after_trade, follow_on, follow_ons
-from services.detect.search import search
+from services.detect.search import Found, search
 
 WETH = to_checksum_address("0x" + "01" * 20)
 USDC = to_checksum_address("0x" + "02" * 20)
@@ -104,3 +104,19 @@ def test_follow_ons_chain_each_on_the_state_after_the_one_before() -> None:
     assert state == {**one[1], **after_one}
     assert second.trade == size_trade(cycle_reserves(second.cycle, state))
     assert set(second.cycle.pools) & set(one[0].cycle.pools)
+
+
+def test_a_follow_on_is_never_a_cycle_already_ours_for_the_victim() -> None:
+    # the same cycle is the same opportunity id: a follow-on that reopens our first cycle (or
+    # one of the victim's other backruns, `taken`) would publish that id twice
+    first = SEARCH(INDEX.touching([A]), POST)[0]
+    one = follow_on(first, POST, INDEX, {}, SEARCH)
+    assert one is not None
+    assert follow_on(first, POST, INDEX, {}, SEARCH, taken={one[0].cycle}) != one
+
+    def offers_ours_first(cycles: object, state: dict[str, V2Pool]) -> list[Found]:
+        return [first, one[0], *SEARCH(cycles, state)]  # type: ignore[arg-type]
+
+    chain = follow_ons(first, POST, INDEX, {}, offers_ours_first, 3, taken=[])
+    cycles = [first.cycle, *(f.cycle for f, _ in chain)]
+    assert len(chain) == 2 and len(set(cycles)) == 3
