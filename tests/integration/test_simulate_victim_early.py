@@ -40,7 +40,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 
 class Counting:
-    """The node's RPC, counting debug_traceCall; `on_trace` runs before each reply."""
+    """The node's RPC, counting debug_traceCall (refused ones too); `on_trace` runs before a
+    trace's reply is returned."""
 
     def __init__(self, url: str) -> None:
         self.client = JsonRpcClient("anvil", url)
@@ -48,11 +49,10 @@ class Counting:
         self.on_trace: Any = None
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        self.traces += method == "debug_traceCall"
         reply = await self.client.call(method, params)
-        if method == "debug_traceCall":
-            self.traces += 1
-            if self.on_trace is not None:
-                self.on_trace()
+        if method == "debug_traceCall" and self.on_trace is not None:
+            self.on_trace()
         return reply
 
 
