@@ -14,7 +14,8 @@ simulation, rather than letting pyrevm read the victim lazily at the fork block.
 
 Early traces cost RPC: at most `simulate.early_victim_traces_per_s` a second (a token bucket
 that never waits: a swap over the budget is traced when its opportunity arrives, as before)
-and EARLY_IN_FLIGHT at once. A mixin of SimulateService.
+and EARLY_IN_FLIGHT at once; the rest of a burst (`make run`'s flow sends its swaps right
+after each block) waits its turn. A mixin of SimulateService.
 """
 
 from __future__ import annotations
@@ -47,31 +48,26 @@ EARLY_IN_FLIGHT = 2  # early traces at once: more only queue at the node behind 
 @dataclass
 class EarlyGate:
     """Which seen pending txs get an early victim trace: a call to a known router, within the
-    rate (tokens, no waiting) and the in-flight bound. `done()` when a trace ends."""
+    rate (tokens, no waiting). `slots` bounds the traces in flight."""
 
     rate: float
     routers: frozenset[str]
     max_in_flight: int = EARLY_IN_FLIGHT
     clock: Callable[[], float] = time.monotonic
-    in_flight: int = 0
     bucket: TokenBucket | None = field(init=False)
+    slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.routers = frozenset(r.lower() for r in self.routers)
         self.bucket = TokenBucket(self.rate, clock=self.clock) if self.rate > 0 else None
+        self.slots = asyncio.Semaphore(self.max_in_flight)
 
     def admit(self, tx: PendingTx) -> bool:
-        if self.bucket is None or self.in_flight >= self.max_in_flight:
+        if self.bucket is None:
             return False
         if tx.to is None or tx.to.lower() not in self.routers or len(tx.input) < 10:
             return False
-        if self.bucket.try_take() > 0:
-            return False
-        self.in_flight += 1
-        return True
-
-    def done(self) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
+        return self.bucket.try_take() == 0
 
 
 class VictimTraces:
@@ -94,11 +90,14 @@ class VictimTraces:
         )
 
     async def on_pending(self, tx: PendingTx) -> None:
+        """Start the trace (a burst's later swaps wait here for a slot: the subscription hands
+        the next hint over once this one started)."""
         early = self.early
         if early is None or not early.admit(tx):
             return
+        await early.slots.acquire()
         metrics.SIMULATOR_PREFETCHES.labels(result="victim_early").inc()
-        self.victim_call(tx).add_done_callback(lambda _: early.done())
+        self.victim_call(tx).add_done_callback(lambda _: early.slots.release())
 
     def victim_call(self, victim: PendingTx) -> asyncio.Future[str]:
         """The victim's trace in flight, or a new one: the opportunities of one pending swap

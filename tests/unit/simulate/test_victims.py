@@ -30,23 +30,38 @@ class Clock:
         return self.now
 
 
-def test_gate_admits_router_swaps_within_rate_and_in_flight() -> None:
+def test_gate_admits_router_swaps_within_rate() -> None:
     clock = Clock()
     gate = EarlyGate(2.0, frozenset({ROUTER.upper().replace("0X", "0x")}), 2, clock)
     assert not gate.admit(pending(1, to=OTHER))  # not a router: no victim of ours
     assert not gate.admit(pending(2, to=None))  # a deployment
     assert not gate.admit(pending(3, data="0x"))  # a plain transfer
     assert gate.admit(pending(4)) and gate.admit(pending(5))  # the burst: 2 tokens
-    assert gate.in_flight == 2
-    clock.now += 10.0
-    assert not gate.admit(pending(6))  # tokens again, but 2 already in flight
-    gate.done()
-    assert gate.admit(pending(7))
-    gate.done()
-    gate.done()
-    assert gate.admit(pending(8)) and not gate.admit(pending(9))  # 2 tokens: 2 after 10 s
+    assert not gate.admit(pending(6))  # over the budget: traced when its opportunity comes
     clock.now += 0.5  # 1 token back at 2 a second
-    assert gate.admit(pending(10)) and gate.in_flight == 2
+    assert gate.admit(pending(7)) and not gate.admit(pending(8))
+    clock.now += 10.0
+    assert gate.admit(pending(9)) and gate.admit(pending(10)) and not gate.admit(pending(11))
+
+
+def test_a_burst_waits_for_slots_in_order() -> None:
+    async def scenario() -> list[int]:
+        gate = EarlyGate(100.0, frozenset({ROUTER}), max_in_flight=2)
+        traces = Scripted(["loaded"] * 4, gate)
+        hints = asyncio.ensure_future(_deliver(traces, [pending(n) for n in range(1, 5)]))
+        await asyncio.sleep(0.01)
+        started = traces.traces  # 2 running, the 3rd hint waits for a slot
+        traces.release.set()
+        await hints
+        await asyncio.gather(*traces.victim_calls.values())
+        return [started, traces.traces, gate.slots._value]
+
+    assert asyncio.run(scenario()) == [2, 4, 2]
+
+
+async def _deliver(traces: Scripted, txs: list[PendingTx]) -> None:
+    for tx in txs:  # as the subscription does: one hint after the other
+        await traces.on_pending(tx)
 
 
 def test_gate_off_at_rate_zero() -> None:
@@ -87,16 +102,16 @@ def test_opportunity_shares_the_early_trace() -> None:
         traces = Scripted(["loaded"], gate)
         victim = pending(1)
         await traces.on_pending(victim)  # seen: the trace starts at once
-        assert gate.in_flight == 1 and traces.traces == 0  # scheduled, not yet run
+        assert gate.slots._value == 1 and traces.traces == 0  # scheduled, not yet run
         first = asyncio.ensure_future(traces.load_victim(victim))
         second = asyncio.ensure_future(traces.load_victim(victim))  # another cycle, same victim
         await asyncio.sleep(0)
         traces.release.set()
         a, b = await first, await second
         await asyncio.sleep(0)
-        return a, b, traces.traces, gate.in_flight
+        return a, b, traces.traces, gate.slots._value
 
-    assert asyncio.run(scenario()) == (True, True, 1, 0)  # one trace for all three
+    assert asyncio.run(scenario()) == (True, True, 1, 2)  # one trace for all three
 
 
 def test_a_trace_a_block_overtook_is_redone_once_and_unfunded_drops() -> None:
