@@ -128,20 +128,22 @@ def trace_refusal(exc: Exception) -> str:
 
 @dataclass
 class VictimLoads:
-    """Which victims (by tx hash) are loaded into the current fork, so each is traced once;
-    a refork forgets them. After `max_errors` "unsupported" refusals in a row (an RPC without
-    debug_traceCall) it stops trying: simulations then read victims lazily. Only those count:
-    unfunded victims are free to send and must not switch the prefetch off."""
+    """Which victims (by tx hash) are loaded into the current fork at the current head, so
+    each is traced once a head; a refork or a new head forgets them (an EOA's balance moves
+    without a log the warm EVM patches: a victim's state holds for its head only). After
+    `max_errors` "unsupported" refusals in a row (an RPC without debug_traceCall) it stops
+    trying: simulations then read victims lazily. Only those count: unfunded victims are free
+    to send and must not switch the prefetch off."""
 
     limit: int = 4096
     max_errors: int = 3
-    forks: int = -1
+    at: tuple[int, int] = (-1, -1)  # (forks, head number) the loaded victims hold for
     errors: int = 0
     loaded: dict[str, None] = field(default_factory=dict)
 
-    def needed(self, tx_hash: str, forks: int) -> bool:
-        if forks != self.forks:
-            self.forks, self.loaded = forks, {}
+    def needed(self, tx_hash: str, forks: int, head: int = 0) -> bool:
+        if (forks, head) != self.at:
+            self.at, self.loaded = (forks, head), {}
         return self.errors < self.max_errors and tx_hash not in self.loaded
 
     def done(self, tx_hash: str, ok: bool) -> None:

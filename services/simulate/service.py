@@ -31,7 +31,6 @@ from mev_common.chain.contracts import ChainContracts
 from mev_common.messages import (
     Block,
     Opportunity,
-    PendingTx,
     block_from_rpc,
     trigger_kind,
 )
@@ -41,19 +40,13 @@ from mev_common.stage import Consume, Stage, run_stage
 from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
-from services.simulate.prefetch import (
-    PoolProbe,
-    VictimLoads,
-    prefetch_pool,
-    prefetch_victim,
-    sorted_tokens,
-    trace_refusal,
-)
+from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool, sorted_tokens
 from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
-from services.simulate.simulator import Simulator, victim_tx
+from services.simulate.simulator import Simulator
+from services.simulate.victims import VictimTraces
 from services.simulate.warm import WarmEvm, read_slots
 
 log = logging.getLogger("mev.simulate")
@@ -64,7 +57,6 @@ SIM_HOPS = ("sim_arrive", "sim_victim", "sim_wait", "sim_run", "sim_publish")  #
 # its arrive) and it yields to backruns (priority.py) in its wait
 SIM_BLOCK_HOPS = tuple(h.replace("sim_", "sim_block_") for h in SIM_HOPS)
 PENDING_FIRST_WAIT_S = 0.05  # at most this a block-triggered simulation yields to backruns
-VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily instead
 BLOCK_DIFF_WAIT_S = 0.1  # past this a simulation through a V3 pool changed by it reforks
 
 
@@ -93,7 +85,7 @@ def exact_quantiles(samples: list[float]) -> dict[str, float | int | None]:
 
 
 @dataclass
-class SimulateService(LatestMode, ReferenceChecks):
+class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
     stage: Stage
     contracts: ChainContracts
     counts: dict[str, int] = field(default_factory=dict)
@@ -109,7 +101,7 @@ class SimulateService(LatestMode, ReferenceChecks):
     wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     run_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     victims: VictimLoads = field(default_factory=VictimLoads)
-    victim_calls: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
+    victim_calls: dict[str, asyncio.Future[str]] = field(default_factory=dict)
     taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
     first: PendingFirst = field(default_factory=PendingFirst)  # backruns before block work
 
@@ -165,6 +157,7 @@ class SimulateService(LatestMode, ReferenceChecks):
 
     async def start(self) -> None:
         raw = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        sim = self.rt.settings.simulate
         if not self.latest_only:
             self.warm.fork_url = self.rpc.best_url()  # not a dead primary: the one that answered
         self.warm.fork(block_from_rpc(self.rt.chain_id, raw))
@@ -188,6 +181,8 @@ class SimulateService(LatestMode, ReferenceChecks):
         self.stage.spawn(self.prefetcher(to_checksum_address(bot)), "prefetch")
         self.stage.spawn(self.diffs.run(), "block-diffs")
         await self.stage.follow_blocks(self.on_block)
+        # victims traced as their pending swaps are seen, before detect's opportunity (victims.py)
+        await self.listen_pending(sim.early_victim_traces_per_s, self.contracts.routers)
         # endpoint health for best_url(): simulate makes few RPC calls of its own
         self.stage.spawn(self.rpc.monitor(self.rt.stop), "rpc-monitor")
 
@@ -273,12 +268,7 @@ class SimulateService(LatestMode, ReferenceChecks):
             return
         if self.superseded(opp):
             return
-        # before the staleness check: no await between it and the run
-        if opp.victim is not None and not await self.load_victim(opp.victim):
-            self.record(opp, "victim_reverted")  # it cannot pay at the head
-            metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
-            return
-        victim_ns = time.time_ns()
+        victim_ns, victim_tries = arrived_ns, 0 if opp.victim is not None else 2
         v3_pools, waited = [h.pool for h in opp.hops if h.kind == "v3"], False
         yielded = opp.victim is not None  # a block trigger yields to backruns once
         while True:
@@ -286,6 +276,14 @@ class SimulateService(LatestMode, ReferenceChecks):
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
             stale = staleness(opp, head.number if head else None, age_ms, timeout_ms)
             if stale is None:
+                if opp.victim is not None and victim_tries < 2 and self.victim_needed(opp.victim):
+                    victim_tries += 1  # loaded at this head (victims.py), then staleness again
+                    if not await self.load_victim(opp.victim):
+                        self.record(opp, "victim_reverted")  # it cannot pay at the head
+                        metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+                        return
+                    victim_ns = time.time_ns()
+                    continue
                 if not waited and self.warm.waits(v3_pools):
                     waited = True  # a V3 pool of ours changed in a block whose diff is coming
                     await self.diffs.wait(v3_pools, BLOCK_DIFF_WAIT_S)
@@ -365,36 +363,3 @@ class SimulateService(LatestMode, ReferenceChecks):
         metrics.STALE_DROPPED.inc()
         self.record(opp, f"stale_{reason}")
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
-
-    async def load_victim(self, victim: PendingTx) -> bool:
-        """One trace per victim at a time: the opportunities of one pending swap (several
-        cycles through its pools arrive together) share the trace in flight."""
-        call = self.victim_calls.get(victim.hash)
-        if call is None:
-            call = asyncio.ensure_future(self.trace_victim(victim))
-            self.victim_calls[victim.hash] = call
-            call.add_done_callback(lambda _: self.victim_calls.pop(victim.hash, None))
-        return await asyncio.shield(call)
-
-    async def trace_victim(self, victim: PendingTx) -> bool:
-        """The victim's state at the head in one awaited trace (prefetch.prefetch_victim),
-        once per victim and fork; False when the node says it cannot pay (drop it). On any
-        other failure the simulation reads the victim lazily."""
-        if self.latest_only or not self.victims.needed(victim.hash, self.warm.forks):
-            return True  # latest-only (HyperEVM): no pending txs, and no trace at a number
-        try:
-            call = prefetch_victim(self.rpc.call, self.warm, victim_tx(victim))
-            ok = await asyncio.wait_for(call, VICTIM_TRACE_TIMEOUT_S)
-        except TimeoutError:  # a slow node, not a missing method: try the next victim
-            metrics.SIMULATOR_PREFETCHES.labels(result="victim_timeout").inc()
-            return True
-        except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
-            refusal = trace_refusal(exc)
-            metrics.SIMULATOR_PREFETCHES.labels(result=f"victim_{refusal}").inc()
-            if refusal == "unsupported":
-                self.victims.failed()
-                log.warning("victim prefetch failed", extra={"fields": {"error": repr(exc)}})
-            return refusal != "unfunded"
-        self.victims.done(victim.hash, ok)
-        metrics.SIMULATOR_PREFETCHES.labels(result="victim_ok" if ok else "victim_moved").inc()
-        return True

@@ -269,7 +269,8 @@ SIMULATOR_REFORKS = Counter(
 SIMULATOR_PREFETCHES = Counter(
     "mev_bot_simulator_prefetches",
     "New pools' and victims' state loaded into the simulation EVM off the hot path"
-    " (ok, moved, error; victim_ok, victim_moved, victim_timeout, victim_unfunded, ...)",
+    " (ok, moved, error; victim_early: traced when seen, victim_ok, victim_moved,"
+    " victim_timeout, victim_unfunded, ...)",
     ["result"],
 )
 SIMULATION_HALTED = Gauge(

@@ -303,6 +303,9 @@ class SimulateSettings(Section):
     """How simulate proves a trade; see services/simulate."""
 
     reference_sample_rate: float = Field(default=0.01, ge=0, le=1)
+    # pending swaps whose victim state is traced when seen, before detect's opportunity for
+    # them arrives (services/simulate/victims.py): at most this many a second; 0: off
+    early_victim_traces_per_s: float = Field(default=20.0, ge=0)
     quarantine_reverts: int = Field(default=3, ge=1)
     quarantine_window_s: float = Field(default=300.0, gt=0)
     quarantine_s: float = Field(default=900.0, gt=0)

@@ -1,0 +1,128 @@
+"""Victim traces started when the pending swap is seen (services/simulate/victims.py): which
+swaps get one (EarlyGate), that a loaded victim holds for its head only (VictimLoads), and how
+an opportunity shares, redoes or refuses a trace (VictimTraces.load_victim)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mev_common.messages import PendingTx
+
+from services.simulate.prefetch import VictimLoads
+from services.simulate.victims import EarlyGate, VictimTraces
+
+ROUTER = "0x" + "11" * 20
+OTHER = "0x" + "22" * 20
+
+
+def pending(n: int, to: str | None = ROUTER, data: str = "0x7ff36ab5" + "00" * 32) -> PendingTx:
+    return PendingTx.model_validate(
+        {"chain_id": 1, "hash": "0x" + f"{n:064x}", "from": "0x" + "33" * 20, "to": to,
+         "nonce": 0, "gas": 300_000, "input": data}
+    )  # fmt: skip
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_gate_admits_router_swaps_within_rate() -> None:
+    clock = Clock()
+    gate = EarlyGate(2.0, frozenset({ROUTER.upper().replace("0X", "0x")}), 2, clock)
+    assert not gate.admit(pending(1, to=OTHER))  # not a router: no victim of ours
+    assert not gate.admit(pending(2, to=None))  # a deployment
+    assert not gate.admit(pending(3, data="0x"))  # a plain transfer
+    assert gate.admit(pending(4)) and gate.admit(pending(5))  # the burst: 2 tokens
+    assert not gate.admit(pending(6))  # over the budget: traced when its opportunity comes
+    clock.now += 0.5  # 1 token back at 2 a second
+    assert gate.admit(pending(7)) and not gate.admit(pending(8))
+    clock.now += 10.0
+    assert gate.admit(pending(9)) and gate.admit(pending(10)) and not gate.admit(pending(11))
+
+
+def test_a_burst_waits_for_slots_in_order() -> None:
+    async def scenario() -> list[int]:
+        gate = EarlyGate(100.0, frozenset({ROUTER}), max_in_flight=2)
+        traces = Scripted(["loaded"] * 4, gate)
+        hints = asyncio.ensure_future(_deliver(traces, [pending(n) for n in range(1, 5)]))
+        await asyncio.sleep(0.01)
+        started = traces.traces  # 2 running, the 3rd hint waits for a slot
+        traces.release.set()
+        await hints
+        await asyncio.gather(*traces.victim_calls.values())
+        return [started, traces.traces, gate.slots._value]
+
+    assert asyncio.run(scenario()) == [2, 4, 2]
+
+
+async def _deliver(traces: Scripted, txs: list[PendingTx]) -> None:
+    for tx in txs:  # as the subscription does: one hint after the other
+        await traces.on_pending(tx)
+
+
+def test_gate_off_at_rate_zero() -> None:
+    gate = EarlyGate(0.0, frozenset({ROUTER}))
+    assert gate.bucket is None and not gate.admit(pending(1))
+
+
+def test_victim_loads_hold_for_their_head_only() -> None:
+    loads = VictimLoads()
+    assert loads.needed("0xa", forks=1, head=10)
+    loads.done("0xa", ok=True)
+    assert not loads.needed("0xa", forks=1, head=10)
+    assert loads.needed("0xa", forks=1, head=11)  # a new head: its EOA state may have moved
+    loads.done("0xa", ok=True)
+    assert not loads.needed("0xa", forks=1, head=11)
+    assert loads.needed("0xa", forks=2, head=11)  # a refork at the same head forgets too
+
+
+class Scripted(VictimTraces):
+    """load_victim's logic over scripted trace outcomes (no RPC, no EVM)."""
+
+    def __init__(self, outcomes: list[str], gate: EarlyGate | None = None) -> None:
+        self.outcomes = outcomes
+        self.traces = 0
+        self.victim_calls = {}
+        self.early = gate
+        self.release = asyncio.Event()
+
+    async def trace_victim(self, victim: PendingTx) -> str:
+        self.traces += 1
+        await self.release.wait()
+        return self.outcomes.pop(0)
+
+
+def test_opportunity_shares_the_early_trace() -> None:
+    async def scenario() -> tuple[bool, bool, int, int]:
+        gate = EarlyGate(10.0, frozenset({ROUTER}))
+        traces = Scripted(["loaded"], gate)
+        victim = pending(1)
+        await traces.on_pending(victim)  # seen: the trace starts at once
+        assert gate.slots._value == 1 and traces.traces == 0  # scheduled, not yet run
+        first = asyncio.ensure_future(traces.load_victim(victim))
+        second = asyncio.ensure_future(traces.load_victim(victim))  # another cycle, same victim
+        await asyncio.sleep(0)
+        traces.release.set()
+        a, b = await first, await second
+        await asyncio.sleep(0)
+        return a, b, traces.traces, gate.slots._value
+
+    assert asyncio.run(scenario()) == (True, True, 1, 2)  # one trace for all three
+
+
+def test_a_trace_a_block_overtook_is_redone_once_and_unfunded_drops() -> None:
+    async def run(outcomes: list[str]) -> tuple[bool, int]:
+        traces = Scripted(outcomes)
+        traces.release.set()
+        ok = await traces.load_victim(pending(1))
+        return ok, traces.traces
+
+    assert asyncio.run(run(["moved", "loaded"])) == (True, 2)
+    assert asyncio.run(run(["moved", "unfunded"])) == (False, 2)
+    assert asyncio.run(run(["unfunded"])) == (False, 1)
+    assert asyncio.run(run(["timeout"])) == (True, 1)  # lazily read, as without the trace
+    assert asyncio.run(run(["moved", "moved", "loaded"])) == (True, 2)  # once, not forever
