@@ -35,14 +35,23 @@ import time
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_ops.devnet.flow import run_flow
-from mev_ops.pipeline_status import total
 
 from bench.backrun_flow import run_backrun_flow
 from bench.burst import run_bursts
+from bench.load_outcomes import (
+    added,
+    detect_processed,
+    ledger_refusals,
+    load_note,
+    load_snapshot,
+    outcome_note,
+    pipeline_counts,
+    sim_outcomes,
+)
 from bench.pacing import paced
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
-from bench.scenarios.throughput import MOST, detect_counts
+from bench.scenarios.throughput import MOST
 from bench.stack import CHAIN_ID, Stack, devnet_stack, merge, wait_until
 from bench.stats import Summary, exact, ratio
 from bench.swaps import fund_senders, ingest_headers, pending_swaps
@@ -50,9 +59,10 @@ from bench.swaps import fund_senders, ingest_headers, pending_swaps
 KEY = "tick_to_trade"
 TITLE = "Latency per stage, tick-to-trade"
 MIN_OBSERVATIONS = 200
-# Block-triggered trades sign ~1-1.5 a second on the devnet flow (a pool in an unsettled trade
-# of ours refuses the next bundle through it, conflicts.py): 200 take minutes, not 90 s.
-FLOW_CAP_S = 240.0
+# Block-triggered bundles come ~0.6 a second on the devnet flow (139 in 240 s, loaded: the rest
+# `superseded`, one bundle per pool a block), each signed (one trade per pool in flight,
+# conflicts.py): 200 take minutes, not 90 s.
+FLOW_CAP_S = 360.0
 # The backrun flow yields ~1.2 pending bundles a block whatever its swaps per block (3 or 4:
 # 36 or 38 in 30 blocks; the rest `superseded`, one bundle per pool a block): 200 in ~170.
 BACKRUN_PER_BLOCK, BACKRUN_MAX_BLOCKS = 3, 200
@@ -129,51 +139,6 @@ def _hops(load: str, logged: Logged, result: ScenarioResult) -> None:
         print(f"  {load}: {hop} {figure}", flush=True)
 
 
-def _outcomes(stack: Stack) -> dict[str, int]:
-    """Simulate's results and submit's bundle outcomes so far, by trigger (the backrun
-    strategy is the pending trigger): why bundles or trades are few."""
-    out: dict[str, int] = {}
-    for service, name, key in (
-        ("simulate", "mev_bot_simulations_total", "result"),
-        ("submit", "mev_bot_bundles_total", "outcome"),
-    ):
-        for labels, value in stack.metrics(service).get(name, []):
-            trigger = "pending" if labels.get("strategy") == "backrun" else "block"
-            tag = f"{service} {trigger} {labels.get(key, '')}"
-            out[tag] = out.get(tag, 0) + int(value)
-    return out
-
-
-def outcome_note(before: dict[str, int], after: dict[str, int]) -> str:
-    """The outcomes a load added, as a note: `; simulate pending: superseded 162, published
-    36; ...`, largest first, zeros left out."""
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for tag, value in after.items():
-        added = value - before.get(tag, 0)
-        if added > 0:
-            service, trigger, what = tag.split(" ", 2)
-            groups.setdefault(f"{service} {trigger}", []).append((added, what))
-    return "".join(
-        f"; {group}: " + ", ".join(f"{what} {n:,}" for n, what in sorted(items, reverse=True))
-        for group, items in sorted(groups.items())
-    )
-
-
-def _processed(stack: Stack) -> float:
-    """Triggers detect processed; 0 while a starved detect's /health does not answer in time
-    (a loaded machine: the wait goes on rather than the scenario failing)."""
-    try:
-        return _counts(stack)["processed"]
-    except OSError:
-        return 0.0
-
-
-def _counts(stack: Stack) -> dict[str, float]:
-    simulate = stack.metrics("simulate")
-    bundles = total(simulate, "mev_bot_messages_published_total", subject="bundles")
-    return {**detect_counts(stack, 1), "bundles": bundles}
-
-
 def _flow(stack: Stack, rate: float, cap_s: float) -> Logged:
     """The devnet flow until the block-trigger stages have MIN_OBSERVATIONS (or `cap_s`)."""
     logged: Logged = {}
@@ -243,13 +208,13 @@ def _synthetic_load(
     time.sleep(1.5)  # the balances are in a block before the swaps are simulated
     payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True)
     stack.latencies()
-    before, outcomes = _counts(stack), _outcomes(stack)
+    before, outcomes, refusals = pipeline_counts(stack), sim_outcomes(stack), ledger_refusals(stack)
     started = time.monotonic()
     asyncio.run(_synthetic(stack, payloads, rate))
-    drained = wait_until(lambda: _processed(stack) - before["processed"] >= n, 60.0, 0.5)
+    drained = wait_until(lambda: detect_processed(stack) - before["processed"] >= n, 60.0, 0.5)
     drain_s = time.monotonic() - started
     time.sleep(3.0)
-    after = _counts(stack)
+    after = pipeline_counts(stack)
     logged = stack.latencies()
     hit = int(after["hit"] - before["hit"])
     signed = sum(len(_stage(logged, "submit", SIGNED, t)) for t in ("pending", "block"))
@@ -262,7 +227,7 @@ def _synthetic_load(
         counts += "; detect had not processed every trigger after 60 s"
     else:  # a detect slower than the rate drains after the sends: queueing, not detection
         counts += f"; detect done {drain_s:.1f} s after the first of {seconds:g} s of sends"
-    why = outcome_note(outcomes, _outcomes(stack)) + (
+    why = outcome_note(outcomes, sim_outcomes(stack)) + (
         "; victims not on the node: a signed backrun reverts on chain"
     )
     load = f"{rate:,.0f} triggers/s"
@@ -274,7 +239,10 @@ def _synthetic_load(
             f"detect published an opportunity for {hit} of {n} triggers: the "
             "synthetic swaps are not backrun candidates"
         )
-    detail = {"triggers": n, "with_opportunity": hit, "signed": signed, "drain_s": drain_s}
+    booked = added(refusals, ledger_refusals(stack))
+    print(f"  {load}: submit's ledger {booked}", flush=True)
+    detail = {"triggers": n, "with_opportunity": hit, "signed": signed, "drain_s": drain_s,
+              "ledger": booked}  # fmt: skip
     result.details[f"synthetic {load}"] = detail
 
 
@@ -292,18 +260,21 @@ def run(tiny: bool = False) -> ScenarioResult:
         stack.start("ingest", "detect", "simulate", "submit")
         stack.latencies()
         load = f"devnet flow {flow_rate:.0f} swaps/s"
-        outcomes = _outcomes(stack)
+        before = load_snapshot(stack)
         flow = _flow(stack, flow_rate, flow_cap_s)
-        why = outcome_note(outcomes, _outcomes(stack))
+        why = load_note(stack, before)
         _rows(load, flow, result, why=why)
         _hops(load, flow, result)
         result.details["devnet flow outcomes"] = why
         print(f"  devnet flow outcomes{why}", flush=True)
 
         stack.latencies()
-        outcomes = _outcomes(stack)
+        before, refusals = load_snapshot(stack), ledger_refusals(stack)
         backrun, sent = _backrun(stack, backrun_blocks)
-        why = outcome_note(outcomes, _outcomes(stack))
+        why = load_note(stack, before)
+        booked = added(refusals, ledger_refusals(stack))
+        result.details["backrun flow ledger"] = booked
+        print(f"  backrun flow: submit's ledger {booked}", flush=True)
         load = "backrun flow (real $10-30k WETH swaps, 3 a block, distinct users, node mempool)"
         _rows(load, backrun, result, f"; {sent} swaps", why)
         _hops("backrun flow", backrun, result)
@@ -311,10 +282,10 @@ def run(tiny: bool = False) -> ScenarioResult:
         print(f"  backrun flow: {sent} swaps{why}", flush=True)
 
         stack.latencies()
-        outcomes = _outcomes(stack)
+        before = load_snapshot(stack)
         burst = asyncio.run(run_bursts(stack, burst_blocks))
         logged = stack.latencies()
-        why = outcome_note(outcomes, _outcomes(stack))
+        why = load_note(stack, before)
         sent, hit = burst["sent"], burst["with_opportunity"]
         print(f"  burst: {sent} swaps sent, {hit} with an opportunity{why}", flush=True)
         if burst["latencies"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.scenarios.tick_to_trade import outcome_note
+from bench.load_outcomes import outcome_note
 
 
 def test_only_what_the_load_added_largest_first_by_service_and_trigger() -> None:
