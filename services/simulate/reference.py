@@ -57,6 +57,16 @@ def merge_trace(prestate: Prestate, trace: Mapping[str, Any]) -> None:
             acct.storage.setdefault(int(slot, 16), int(value, 16))
 
 
+def _call(tx: TxSpec) -> dict[str, str]:
+    return {
+        "from": tx.sender,
+        "to": tx.to,
+        "data": "0x" + tx.data.hex(),
+        "value": hex(tx.value),
+        "gas": hex(tx.gas),
+    }
+
+
 async def fetch_prestate(
     rpc: RpcCall, txs: list[TxSpec], block_number: int, env: BlockEnvSpec
 ) -> Prestate:
@@ -65,13 +75,7 @@ async def fetch_prestate(
     prestate: Prestate = {}
     overrides = {"number": hex(env.number), "time": hex(env.timestamp)}
     for tx in txs:
-        call = {
-            "from": tx.sender,
-            "to": tx.to,
-            "data": "0x" + tx.data.hex(),
-            "value": hex(tx.value),
-            "gas": hex(tx.gas),
-        }
+        call = _call(tx)
         trace = await rpc(
             "debug_traceCall",
             [call, hex(block_number), {"tracer": "prestateTracer", "blockOverrides": overrides}],
@@ -92,13 +96,7 @@ async def fetch_bundle_prestate(
     after: dict[str, dict[str, Any]] = {}  # state overrides: what the earlier txs wrote
     overrides = {"number": hex(env.number), "time": hex(env.timestamp)}
     for k, tx in enumerate(txs):
-        call = {
-            "from": tx.sender,
-            "to": tx.to,
-            "data": "0x" + tx.data.hex(),
-            "value": hex(tx.value),
-            "gas": hex(tx.gas),
-        }
+        call = _call(tx)
         options: dict[str, Any] = {"tracer": "prestateTracer", "blockOverrides": overrides}
         if after:
             options["stateOverrides"] = after
