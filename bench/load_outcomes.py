@@ -9,6 +9,8 @@ than performance.decision_timeout_ms when simulate got it; `unprofitable`; a ref
 
 from __future__ import annotations
 
+import re
+
 from mev_common.ledger_view import read_trades
 from mev_common.settings import load_settings
 from mev_ops.pipeline_status import total
@@ -36,10 +38,10 @@ def sim_outcomes(stack: Stack) -> dict[str, int]:
 
 def ledger_refusals(stack: Stack) -> dict[str, int]:
     """Submit's ledger: bundles by `status: reason` (a refusal's reason says which rule), the
-    reason's numbers cut so like refusals count together."""
+    reason's hashes and numbers cut so like refusals count together."""
     out: dict[str, int] = {}
     for trade in read_trades(load_settings(stack.config).database.path):
-        reason = "".join("N" if c.isdigit() else c for c in trade.reason or "")[:60]
+        reason = re.sub(r"\d+", "N", re.sub(r"0x[0-9a-fA-F]+", "0x…", trade.reason or ""))[:60]
         key = f"{trade.status}: {reason}" if trade.status != "included" else "included"
         out[key] = out.get(key, 0) + 1
     return out
