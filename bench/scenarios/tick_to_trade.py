@@ -4,19 +4,22 @@ to simulated bundle, to the signed transaction handed to the RPC, as exact sampl
 observation each service made, bench/stack.py), nearest-rank p50/p95 with their count, split
 by trigger (pending: a backrun of a pending swap; block: an arbitrage after a block).
 
-Five loads, each row saying which:
+Five loads in one stack, each row saying which:
+- a backrun flow (bench/backrun_flow.py): real signed swaps big enough to backrun, one per user
+  and pool pair a block, sent to the node's public mempool, until the pending-trigger rows have
+  MIN_OBSERVATIONS or a block cap: what the pending rows' targets are about. First, because a
+  strategy halt (simulate's py-evm check) or submit's emergency stop in an earlier load would
+  end its pending rows; each note shows `halted` or submit's refusals when one happened;
 - the seeded devnet flow (user swaps in the public mempool, so ingest's RPC side is in these
   numbers), run until the block-trigger rows have MIN_OBSERVATIONS or a time cap: its small
   swaps rarely leave a backrun worth its gas, so its pending rows stay few (said in the note);
-- a backrun flow (bench/backrun_flow.py): real signed swaps big enough to backrun, one per user
-  and pool pair a block, sent to the node's public mempool, until the pending-trigger rows have
-  MIN_OBSERVATIONS or a block cap: what the pending rows' targets are about;
 - the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
   block, timed from the send to the node to detect's first opportunity for it);
 - synthetic pending swaps on the mempool subject (bench/swaps.py: each a real backrun candidate
   whose sender holds the ETH it swaps; victims not on the node) at a rate detect holds and at
   1,000 triggers/s, with triggers in, opportunities and bundles out, and how long detect took
-  to drain them (at 1,000/s a backlog: its seen → opportunity is queueing time).
+  to drain them (at 1,000/s a backlog: its seen → opportunity is queueing time). Their bundles
+  are few whatever the rate: simulate publishes one bundle per pool a block (`superseded`).
 Simulate's and submit's outcomes over each load are in the notes: why bundles are fewer than
 opportunities (`superseded`: one bundle per pool a block; `stale_timeout`: older than
 performance.decision_timeout_ms when simulate got it). A row below MIN_OBSERVATIONS says so in
@@ -258,16 +261,9 @@ def run(tiny: bool = False) -> ScenarioResult:
     result = ScenarioResult(KEY, TITLE)
     with devnet_stack(block_time=1) as stack:
         stack.start("ingest", "detect", "simulate", "submit")
-        stack.latencies()
-        load = f"devnet flow {flow_rate:.0f} swaps/s"
-        before = load_snapshot(stack)
-        flow = _flow(stack, flow_rate, flow_cap_s)
-        why = load_note(stack, before)
-        _rows(load, flow, result, why=why)
-        _hops(load, flow, result)
-        result.details["devnet flow outcomes"] = why
-        print(f"  devnet flow outcomes{why}", flush=True)
-
+        # the backrun flow first: a strategy halt (a py-evm disagreement) or an emergency stop
+        # (consecutive reverts) in an earlier load would end its pending rows; each load's
+        # note says when one happened in it (`halted`, submit's ledger)
         stack.latencies()
         before, refusals = load_snapshot(stack), ledger_refusals(stack)
         backrun, sent = _backrun(stack, backrun_blocks)
@@ -280,6 +276,16 @@ def run(tiny: bool = False) -> ScenarioResult:
         _hops("backrun flow", backrun, result)
         result.details["backrun flow outcomes"] = why
         print(f"  backrun flow: {sent} swaps{why}", flush=True)
+
+        stack.latencies()
+        load = f"devnet flow {flow_rate:.0f} swaps/s"
+        before = load_snapshot(stack)
+        flow = _flow(stack, flow_rate, flow_cap_s)
+        why = load_note(stack, before)
+        _rows(load, flow, result, why=why)
+        _hops(load, flow, result)
+        result.details["devnet flow outcomes"] = why
+        print(f"  devnet flow outcomes{why}", flush=True)
 
         stack.latencies()
         before = load_snapshot(stack)
