@@ -97,6 +97,11 @@ def _floor_met(logged: Logged, stages: tuple[tuple[str, str, str, str, float], .
     return all(len(_stage(logged, s, n, v)) >= MIN_OBSERVATIONS for _, s, n, v, _ in stages)
 
 
+def _floor(n: int) -> str:
+    """A row below MIN_OBSERVATIONS says so: its p95 is not a p95 yet."""
+    return f"; only {n} < {MIN_OBSERVATIONS} observations" if n < MIN_OBSERVATIONS else ""
+
+
 def _rows(
     load: str, logged: Logged, result: ScenarioResult, extra: str = "", why: str = ""
 ) -> None:
@@ -108,11 +113,7 @@ def _rows(
             result.details[f"{load}: {label}"] = "no observations"
             continue
         ours = exact(samples)
-        floor = (
-            f"; only {len(samples)} < {MIN_OBSERVATIONS} observations"
-            if len(samples) < MIN_OBSERVATIONS
-            else ""
-        )
+        floor = _floor(len(samples))
         result.rows.append(
             Row(
                 f"{load}: {label}",
@@ -244,8 +245,9 @@ def _synthetic_load(
         )
     booked = added(refusals, ledger_refusals(stack))
     print(f"  {load}: submit's ledger {booked}", flush=True)
-    detail = {"triggers": n, "with_opportunity": hit, "signed": signed, "drain_s": drain_s,
-              "ledger": booked}  # fmt: skip
+    opportunities = int(after["opportunities"] - before["opportunities"])
+    detail = {"triggers": n, "with_opportunity": hit, "opportunities": opportunities,
+              "signed": signed, "drain_s": drain_s, "ledger": booked}  # fmt: skip
     result.details[f"synthetic {load}"] = detail
 
 
@@ -307,7 +309,7 @@ def run(tiny: bool = False) -> ScenarioResult:
                     ratio(e2e.p95, 3.0),
                     "ours p95/target",
                     f"exact; {sent} swaps over {burst_blocks} blocks, {hit} with an "
-                    "opportunity; includes the node, ingest and NATS",
+                    f"opportunity; includes the node, ingest and NATS{_floor(e2e.samples)}",
                 )
             )
         _rows("make-run bursts", logged, result, why=why)
