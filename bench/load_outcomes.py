@@ -41,7 +41,7 @@ def ledger_refusals(stack: Stack) -> dict[str, int]:
     reason's hashes and numbers cut so like refusals count together."""
     out: dict[str, int] = {}
     for trade in read_trades(load_settings(stack.config).database.path):
-        reason = re.sub(r"\d+", "N", re.sub(r"0x[0-9a-fA-F]+", "0x…", trade.reason or ""))[:60]
+        reason = re.sub(r"\b\d+\b", "N", re.sub(r"0x[0-9a-fA-F]+", "0x…", trade.reason or ""))[:60]
         key = f"{trade.status}: {reason}" if trade.status != "included" else "included"
         out[key] = out.get(key, 0) + 1
     return out
