@@ -17,7 +17,8 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-from bench.scenarios.tick_to_trade import STAGES, _counts, _stage, _synthetic
+from bench.load_outcomes import pipeline_counts as _counts
+from bench.scenarios.tick_to_trade import STAGES, _stage, _synthetic
 from bench.stack import Stack, devnet_stack, wait_until
 from bench.stats import exact
 from bench.swaps import fund_senders, pending_swaps

@@ -3,7 +3,10 @@
 The whole pipeline runs as real processes (`make run`'s strategies and fees) on anvil with 1 s
 blocks; the rival (mev_ops.devnet.rival: its own pricing, its own executors, the same bid as
 ours, so fee ordering ties and arrival decides) backruns the same seeded flow, one segment of
-blocks per latency, one after the other in the same run.
+blocks per latency, one after the other in the same run. The victims are the backrun flow's
+(bench/backrun_flow.py: real swaps big enough to backrun, one per user and pool pair a block):
+on the seeded devnet flow most swaps leave no backrun worth its gas, which left 2-5 decided
+contests a latency in 90 blocks.
 
 Who won is read from the chain. A victim is contested when both sides sent a backrun for it (the
 rival's record of what it sent; submit's ledger for ours, each bundle naming its victim). The
@@ -22,9 +25,9 @@ from typing import NamedTuple
 from mev_common.ledger_view import read_trades
 from mev_common.messages import Bundle
 from mev_common.settings import load_settings
-from mev_ops.devnet.flow import run_flow
 from mev_ops.devnet.rival import Rival, RivalStats
 
+from bench.backrun_flow import run_backrun_flow
 from bench.results import Row, ScenarioResult
 from bench.scenarios.profit_capture import SERVICES, _make_run_sections, _ready
 from bench.stack import Stack, devnet_stack, wait_until
@@ -34,9 +37,8 @@ KEY = "rival"
 TITLE = "Win rate vs a rival searcher"
 LATENCIES_MS = (50.0, 10.0, 2.0)
 FLOW_SEED = 12
-# Above make run's 4 swaps/s, for more contests a minute; the same for every latency.
-FLOW_RATE = 6.0
-BLOCKS = 90  # per latency: a contested backrun every few blocks at this rate
+PER_BLOCK = 3  # backrun flow swaps a block (one per WETH pair), the same for every latency
+BLOCKS = 60  # per latency
 # our backruns' seen -> signed tx (the rival races those; block-triggered trades apart)
 SUBMIT_LATENCY = ("submit", "mev_bot_submission_latency_seconds", "pending")
 
@@ -136,15 +138,15 @@ def _run_segment(stack: Stack, rival: Rival, latency_ms: float, blocks: int) -> 
     stack.latencies()  # only this segment's samples below
     rival.start()
     try:
-        report = run_flow(
-            stack.node.rpc_url, stack.deployment, FLOW_SEED, FLOW_RATE, blocks, emit=None
+        report = run_backrun_flow(
+            stack.node.rpc_url, stack.deployment, blocks, PER_BLOCK, seed=FLOW_SEED
         )
-        last = report.blocks[-1].number + 2  # backruns of the last swaps land by then
+        last = report.last + 2  # backruns of the last swaps land by then
         wait_until(lambda: _head(stack) >= last, 10)
     finally:
         stats = rival.stop()
     ours = stack.latencies().get(SUBMIT_LATENCY, [])
-    first = report.blocks[0].number
+    first = report.first
     return Segment(latency_ms, first, last, stats, ours, os.getloadavg()[0],
                    len(report.tx_hashes))  # fmt: skip
 

@@ -1,15 +1,29 @@
 """Scenario 3: latency per stage and tick-to-trade on the full pipeline (ingest, detect,
 simulate, submit as real processes on the devnet with 1 s blocks): Mev-Seen-Ns to opportunity,
 to simulated bundle, to the signed transaction handed to the RPC, as exact samples (every
-observation each service made, bench/stack.py), nearest-rank p50/p95 with their count.
+observation each service made, bench/stack.py), nearest-rank p50/p95 with their count, split
+by trigger (pending: a backrun of a pending swap; block: an arbitrage after a block).
 
-Three loads: the seeded devnet flow (user swaps in the public mempool, so ingest's RPC side is
-in these numbers), run until every stage has MIN_OBSERVATIONS or a time cap; the `make run`
-burst pattern (bench/burst.py: a swap from each flow user right after each block, timed from
-the send to the node to detect's first opportunity for it); then synthetic pending swaps at
-1,000 triggers/s on the mempool subject, each a real backrun candidate whose sender holds the
-ETH it swaps (bench/swaps.py), with triggers in, opportunities out and bundles out printed.
-A row below MIN_OBSERVATIONS says so in its note: its p95 is not a p95 yet.
+Five loads in one stack, each row saying which:
+- a backrun flow (bench/backrun_flow.py): real signed swaps big enough to backrun, one per user
+  and pool pair a block, sent to the node's public mempool, until the pending-trigger rows have
+  MIN_OBSERVATIONS or a block cap: what the pending rows' targets are about. First, because a
+  strategy halt (simulate's py-evm check) or submit's emergency stop in an earlier load would
+  end its pending rows; each note shows `halted` or submit's refusals when one happened;
+- the seeded devnet flow (user swaps in the public mempool, so ingest's RPC side is in these
+  numbers), run until the block-trigger rows have MIN_OBSERVATIONS or a time cap: its small
+  swaps rarely leave a backrun worth its gas, so its pending rows stay few (said in the note);
+- the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
+  block, timed from the send to the node to detect's first opportunity for it);
+- synthetic pending swaps on the mempool subject (bench/swaps.py: each a real backrun candidate
+  whose sender holds the ETH it swaps; victims not on the node) at a rate detect holds and at
+  1,000 triggers/s, with triggers in, opportunities and bundles out, and how long detect took
+  to drain them (at 1,000/s a backlog: its seen → opportunity is queueing time). Their bundles
+  are few whatever the rate: simulate publishes one bundle per pool a block (`superseded`).
+Simulate's and submit's outcomes over each load are in the notes: why bundles are fewer than
+opportunities (`superseded`: one bundle per pool a block; `stale_timeout`: older than
+performance.decision_timeout_ms when simulate got it). A row below MIN_OBSERVATIONS says so in
+its note: its p95 is not a p95 yet.
 
 The baseline column is DESIGN §9's target, not a measurement (each from Mev-Seen-Ns):
 detection p95 < 3 ms, simulation p95 < 2 ms on warm state, tick-to-trade p95 < 10 ms.
@@ -24,13 +38,23 @@ import time
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_ops.devnet.flow import run_flow
-from mev_ops.pipeline_status import total
 
+from bench.backrun_flow import run_backrun_flow
 from bench.burst import run_bursts
+from bench.load_outcomes import (
+    added,
+    detect_processed,
+    ledger_refusals,
+    load_note,
+    load_snapshot,
+    outcome_note,
+    pipeline_counts,
+    sim_outcomes,
+)
 from bench.pacing import paced
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
-from bench.scenarios.throughput import MOST, detect_counts
+from bench.scenarios.throughput import MOST
 from bench.stack import CHAIN_ID, Stack, devnet_stack, merge, wait_until
 from bench.stats import Summary, exact, ratio
 from bench.swaps import fund_senders, ingest_headers, pending_swaps
@@ -38,9 +62,15 @@ from bench.swaps import fund_senders, ingest_headers, pending_swaps
 KEY = "tick_to_trade"
 TITLE = "Latency per stage, tick-to-trade"
 MIN_OBSERVATIONS = 200
-# Our trades sign ~1 a second on the devnet flow (a pool in an unsettled trade of ours refuses
-# the next bundle through it, conflicts.py): 200 signed txs take minutes, not 90 s.
-FLOW_CAP_S = 480.0
+# Block-triggered bundles come ~0.6 a second on the devnet flow (139 in 240 s, loaded: the rest
+# `superseded`, one bundle per pool a block), each signed (one trade per pool in flight,
+# conflicts.py): 200 take minutes, not 90 s.
+FLOW_CAP_S = 360.0
+# The backrun flow yields ~1.2 pending bundles a block whatever its swaps per block (3 or 4:
+# 36 or 38 in 30 blocks; the rest `superseded`, one bundle per pool a block): 200 in ~170.
+BACKRUN_PER_BLOCK, BACKRUN_MAX_BLOCKS = 3, 200
+# synthetic triggers: (rate per s, seconds); the first a rate detect holds, then 1,000/s
+SYNTHETIC = ((100.0, 10.0), (1_000.0, 3.0))
 SIMULATED, SIGNED = "mev_bot_simulation_latency_seconds", "mev_bot_submission_latency_seconds"
 # (label, service, histogram, trigger label, DESIGN §9 target p95 in ms). A block trigger's
 # seen is ingest's head (its path holds the block's log fetch and whole search): apart, with n.
@@ -51,8 +81,10 @@ STAGES = (
     ("seen → signed tx to RPC, pending trigger", "submit", SIGNED, "pending", 10.0),
     ("seen → signed tx to RPC, block trigger", "submit", SIGNED, "block", 10.0),
 )
-# the flow runs until these (the pending-swap rows, DESIGN's targets) have MIN_OBSERVATIONS
-FLOOR_STAGES = tuple(stage for stage in STAGES if stage[3] == "pending")
+# the devnet flow runs until the block-trigger rows, the backrun flow until the pending rows
+# have MIN_OBSERVATIONS
+PENDING_STAGES = tuple(stage for stage in STAGES if stage[3] == "pending")
+BLOCK_STAGES = tuple(stage for stage in STAGES if stage[3] == "block")
 HOP_METRIC = "mev_bot_hop_latency_seconds"
 Logged = dict[tuple[str, str, str], list[float]]
 
@@ -61,18 +93,27 @@ def _stage(logged: Logged, service: str, name: str, label: str) -> list[float]:
     return logged.get((service, name, label), [])
 
 
-def _rows(load: str, logged: Logged, result: ScenarioResult, extra: str = "") -> None:
+def _floor_met(logged: Logged, stages: tuple[tuple[str, str, str, str, float], ...]) -> bool:
+    return all(len(_stage(logged, s, n, v)) >= MIN_OBSERVATIONS for _, s, n, v, _ in stages)
+
+
+def _floor(n: int) -> str:
+    """A row below MIN_OBSERVATIONS says so: its p95 is not a p95 yet."""
+    return f"; only {n} < {MIN_OBSERVATIONS} observations" if n < MIN_OBSERVATIONS else ""
+
+
+def _rows(
+    load: str, logged: Logged, result: ScenarioResult, extra: str = "", why: str = ""
+) -> None:
+    """One row per stage and trigger; `why` (the load's outcomes) on the bundle and signed
+    rows, where it explains their count."""
     for label, service, name, value, target in STAGES:
         samples = _stage(logged, service, name, value)
         if not samples:
             result.details[f"{load}: {label}"] = "no observations"
             continue
         ours = exact(samples)
-        floor = (
-            f"; only {len(samples)} < {MIN_OBSERVATIONS} observations"
-            if len(samples) < MIN_OBSERVATIONS
-            else ""
-        )
+        floor = _floor(len(samples))
         result.rows.append(
             Row(
                 f"{load}: {label}",
@@ -82,7 +123,7 @@ def _rows(load: str, logged: Logged, result: ScenarioResult, extra: str = "") ->
                 Summary(target, target, 1),
                 ratio(ours.p95, target),
                 "ours p95/target",
-                f"exact samples{floor}{extra}",
+                f"exact samples{floor}{extra}{why if service != 'detect' else ''}",
             )
         )
         result.samples[f"{load}: {label}"] = samples
@@ -102,36 +143,8 @@ def _hops(load: str, logged: Logged, result: ScenarioResult) -> None:
         print(f"  {load}: {hop} {figure}", flush=True)
 
 
-def _outcomes(stack: Stack) -> dict[str, int]:
-    """Simulate's results and submit's bundle outcomes so far: why bundles or trades are few."""
-    out: dict[str, int] = {}
-    for service, name, key in (
-        ("simulate", "mev_bot_simulations_total", "result"),
-        ("submit", "mev_bot_bundles_total", "outcome"),
-    ):
-        for labels, value in stack.metrics(service).get(name, []):
-            tag = f"{service} {labels.get(key, '')}"
-            out[tag] = out.get(tag, 0) + int(value)
-    return out
-
-
-def _processed(stack: Stack) -> float:
-    """Triggers detect processed; 0 while a starved detect's /health does not answer in time
-    (a loaded machine: the wait goes on rather than the scenario failing)."""
-    try:
-        return _counts(stack)["processed"]
-    except OSError:
-        return 0.0
-
-
-def _counts(stack: Stack) -> dict[str, float]:
-    simulate = stack.metrics("simulate")
-    bundles = total(simulate, "mev_bot_messages_published_total", subject="bundles")
-    return {**detect_counts(stack, 1), "bundles": bundles}
-
-
 def _flow(stack: Stack, rate: float, cap_s: float) -> Logged:
-    """The devnet flow until every stage has MIN_OBSERVATIONS (or `cap_s`)."""
+    """The devnet flow until the block-trigger stages have MIN_OBSERVATIONS (or `cap_s`)."""
     logged: Logged = {}
     stop = threading.Event()
     thread = threading.Thread(
@@ -146,9 +159,7 @@ def _flow(stack: Stack, rate: float, cap_s: float) -> Logged:
         while time.monotonic() < deadline and thread.is_alive():
             time.sleep(1.0)
             merge(logged, stack.latencies())
-            if all(
-                len(_stage(logged, s, n, v)) >= MIN_OBSERVATIONS for _, s, n, v, _ in FLOOR_STAGES
-            ):
+            if _floor_met(logged, BLOCK_STAGES):
                 break
     finally:
         stop.set()
@@ -172,28 +183,119 @@ async def _synthetic(stack: Stack, payloads: list[tuple[str, bytes]], rate: floa
         await bus.close()
 
 
+def _backrun(stack: Stack, max_blocks: int) -> tuple[Logged, int]:
+    """The backrun flow until the pending-trigger stages have MIN_OBSERVATIONS (or
+    `max_blocks`); returns the samples and the swaps sent."""
+    logged: Logged = {}
+
+    def enough() -> bool:
+        merge(logged, stack.latencies())
+        return _floor_met(logged, PENDING_STAGES)
+
+    report = run_backrun_flow(
+        stack.node.rpc_url, stack.deployment, max_blocks, BACKRUN_PER_BLOCK, enough=enough
+    )
+    time.sleep(2.0)
+    merge(logged, stack.latencies())
+    if report.rejected:
+        print(f"  backrun flow: {len(report.rejected)} swaps refused: {report.rejected[0]}")
+    return logged, len(report.tx_hashes)
+
+
+def _synthetic_load(
+    stack: Stack, rate: float, seconds: float, seed: int, result: ScenarioResult
+) -> None:
+    """`rate` triggers a second for `seconds` on the mempool subject, then every trigger
+    processed by detect (or 60 s) and time for simulate and submit; rows with the counts."""
+    n = int(rate * seconds)
+    fund_senders(stack.node.rpc_url, seed, n, 10**21)
+    time.sleep(1.5)  # the balances are in a block before the swaps are simulated
+    payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True)
+    stack.latencies()
+    before, outcomes, refusals = pipeline_counts(stack), sim_outcomes(stack), ledger_refusals(stack)
+    started = time.monotonic()
+    asyncio.run(_synthetic(stack, payloads, rate))
+    drained = wait_until(lambda: detect_processed(stack) - before["processed"] >= n, 60.0, 0.5)
+    drain_s = time.monotonic() - started
+    time.sleep(3.0)
+    after = pipeline_counts(stack)
+    logged = stack.latencies()
+    hit = int(after["hit"] - before["hit"])
+    signed = sum(len(_stage(logged, "submit", SIGNED, t)) for t in ("pending", "block"))
+    counts = (
+        f"; triggers in {n:,}, with an opportunity {hit:,}, opportunities out "
+        f"{int(after['opportunities'] - before['opportunities']):,}, bundles out "
+        f"{int(after['bundles'] - before['bundles']):,}, signed {signed:,}"
+    )
+    if not drained:
+        counts += "; detect had not processed every trigger after 60 s"
+    else:  # a detect slower than the rate drains after the sends: queueing, not detection
+        counts += f"; detect done {drain_s:.1f} s after the first of {seconds:g} s of sends"
+    why = outcome_note(outcomes, sim_outcomes(stack)) + (
+        "; victims not on the node: a signed backrun reverts on chain"
+    )
+    load = f"{rate:,.0f} triggers/s"
+    print(f"  {load}{counts}{why}", flush=True)
+    _rows(load, logged, result, counts, why)
+    _hops(load, logged, result)
+    if drained and hit < MOST * n:
+        raise AssertionError(
+            f"detect published an opportunity for {hit} of {n} triggers: the "
+            "synthetic swaps are not backrun candidates"
+        )
+    booked = added(refusals, ledger_refusals(stack))
+    print(f"  {load}: submit's ledger {booked}", flush=True)
+    opportunities = int(after["opportunities"] - before["opportunities"])
+    detail = {"triggers": n, "with_opportunity": hit, "opportunities": opportunities,
+              "signed": signed, "drain_s": drain_s, "ledger": booked}  # fmt: skip
+    result.details[f"synthetic {load}"] = detail
+
+
 def run(tiny: bool = False) -> ScenarioResult:
     missing = missing_stages()
     if missing:
         return ScenarioResult.unavailable(KEY, TITLE, missing)
-    flow_rate, flow_cap_s, burst_blocks, synth_s, synth_rate = (
-        (5.0, 8.0, 3, 1.0, 100.0) if tiny else (10.0, FLOW_CAP_S, 50, 3.0, 1_000.0)
+    flow_rate, flow_cap_s, backrun_blocks, burst_blocks, synthetic = (
+        (5.0, 8.0, 4, 3, ((20.0, 1.0), (100.0, 1.0)))
+        if tiny
+        else (10.0, FLOW_CAP_S, BACKRUN_MAX_BLOCKS, 50, SYNTHETIC)
     )
     result = ScenarioResult(KEY, TITLE)
     with devnet_stack(block_time=1) as stack:
         stack.start("ingest", "detect", "simulate", "submit")
+        # the backrun flow first: a strategy halt (a py-evm disagreement) or an emergency stop
+        # (consecutive reverts) in an earlier load would end its pending rows; each load's
+        # note says when one happened in it (`halted`, submit's ledger)
         stack.latencies()
-        flow = _flow(stack, flow_rate, flow_cap_s)
-        _rows(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
-        _hops(f"devnet flow {flow_rate:.0f} swaps/s", flow, result)
-        result.details["devnet flow outcomes"] = outcomes = _outcomes(stack)
-        print(f"  devnet flow outcomes: {outcomes}", flush=True)
+        before, refusals = load_snapshot(stack), ledger_refusals(stack)
+        backrun, sent = _backrun(stack, backrun_blocks)
+        why = load_note(stack, before)
+        booked = added(refusals, ledger_refusals(stack))
+        result.details["backrun flow ledger"] = booked
+        print(f"  backrun flow: submit's ledger {booked}", flush=True)
+        load = "backrun flow (real $10-30k WETH swaps, 3 a block, distinct users, node mempool)"
+        _rows(load, backrun, result, f"; {sent} swaps", why)
+        _hops("backrun flow", backrun, result)
+        result.details["backrun flow outcomes"] = why
+        print(f"  backrun flow: {sent} swaps{why}", flush=True)
 
         stack.latencies()
+        load = f"devnet flow {flow_rate:.0f} swaps/s"
+        before = load_snapshot(stack)
+        flow = _flow(stack, flow_rate, flow_cap_s)
+        why = load_note(stack, before)
+        _rows(load, flow, result, why=why)
+        _hops(load, flow, result)
+        result.details["devnet flow outcomes"] = why
+        print(f"  devnet flow outcomes{why}", flush=True)
+
+        stack.latencies()
+        before = load_snapshot(stack)
         burst = asyncio.run(run_bursts(stack, burst_blocks))
         logged = stack.latencies()
+        why = load_note(stack, before)
         sent, hit = burst["sent"], burst["with_opportunity"]
-        print(f"  burst: {sent} swaps sent, {hit} with an opportunity", flush=True)
+        print(f"  burst: {sent} swaps sent, {hit} with an opportunity{why}", flush=True)
         if burst["latencies"]:
             e2e = exact(burst["latencies"])
             result.rows.append(
@@ -207,47 +309,14 @@ def run(tiny: bool = False) -> ScenarioResult:
                     ratio(e2e.p95, 3.0),
                     "ours p95/target",
                     f"exact; {sent} swaps over {burst_blocks} blocks, {hit} with an "
-                    "opportunity; includes the node, ingest and NATS",
+                    f"opportunity; includes the node, ingest and NATS{_floor(e2e.samples)}",
                 )
             )
-        _rows("make-run bursts", logged, result)
+        _rows("make-run bursts", logged, result, why=why)
         result.details["burst"] = {"sent": sent, "with_opportunity": hit}
 
-        n = int(synth_rate * synth_s)
-        seed = 33
-        fund_senders(stack.node.rpc_url, seed, n, 10**21)
-        time.sleep(1.5)  # the balances are in a block before the swaps are simulated
-        payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True)
-        stack.latencies()
-        before = _counts(stack)
-        asyncio.run(_synthetic(stack, payloads, synth_rate))
-        # every trigger processed by detect (or 60 s), then time for simulate and submit
-        drained = wait_until(lambda: _processed(stack) - before["processed"] >= n, 60.0, 0.5)
-        time.sleep(3.0)
-        after = _counts(stack)
-        logged = stack.latencies()
-        opportunities = int(after["opportunities"] - before["opportunities"])
-        hit = int(after["hit"] - before["hit"])
-        bundles = int(after["bundles"] - before["bundles"])
-        signed = sum(len(_stage(logged, "submit", SIGNED, t)) for t in ("pending", "block"))
-        counts = (
-            f"; triggers in {n:,}, with an opportunity {hit:,}, opportunities out "
-            f"{opportunities:,}, bundles out "
-            f"{bundles:,}, signed {signed:,}"
-        )
-        if not drained:
-            counts += "; detect had not processed every trigger after 60 s"
-        print(f"  {synth_rate:,.0f} triggers/s{counts}", flush=True)
-        _rows(f"{synth_rate:,.0f} triggers/s", logged, result, counts)
-        _hops(f"{synth_rate:,.0f} triggers/s", logged, result)
-        if drained and hit < MOST * n:
-            raise AssertionError(
-                f"detect published an opportunity for {hit} of {n} triggers: the "
-                "synthetic swaps are not backrun candidates"
-            )
-        result.details["synthetic"] = {"triggers": n, "with_opportunity": hit,
-                                       "opportunities": opportunities,
-                                       "bundles": bundles, "signed": signed}  # fmt: skip
+        for k, (rate, seconds) in enumerate(synthetic):
+            _synthetic_load(stack, rate, seconds, 33 + k, result)
     if not result.rows:
         return ScenarioResult.unavailable(KEY, TITLE, "no stage observed a trigger")
     return result

@@ -57,6 +57,16 @@ def merge_trace(prestate: Prestate, trace: Mapping[str, Any]) -> None:
             acct.storage.setdefault(int(slot, 16), int(value, 16))
 
 
+def _call(tx: TxSpec) -> dict[str, str]:
+    return {
+        "from": tx.sender,
+        "to": tx.to,
+        "data": "0x" + tx.data.hex(),
+        "value": hex(tx.value),
+        "gas": hex(tx.gas),
+    }
+
+
 async def fetch_prestate(
     rpc: RpcCall, txs: list[TxSpec], block_number: int, env: BlockEnvSpec
 ) -> Prestate:
@@ -65,19 +75,51 @@ async def fetch_prestate(
     prestate: Prestate = {}
     overrides = {"number": hex(env.number), "time": hex(env.timestamp)}
     for tx in txs:
-        call = {
-            "from": tx.sender,
-            "to": tx.to,
-            "data": "0x" + tx.data.hex(),
-            "value": hex(tx.value),
-            "gas": hex(tx.gas),
-        }
+        call = _call(tx)
         trace = await rpc(
             "debug_traceCall",
             [call, hex(block_number), {"tracer": "prestateTracer", "blockOverrides": overrides}],
         )
         merge_trace(prestate, trace)
     return prestate
+
+
+async def fetch_bundle_prestate(
+    rpc: RpcCall, txs: list[TxSpec], block_number: int, env: BlockEnvSpec
+) -> Prestate:
+    """`fetch_prestate` for a bundle run in order (victim, then backrun): each tx after the
+    first is traced on the state the earlier ones leave (their diffMode post-state as state
+    overrides), not on the block's. Traced alone on the block's state, a backrun follows
+    another path than after its victim and leaves out slots it reads there: py-evm then read
+    them as zero and reverted bundles that landed (a halt on the backrun flow, wave 8)."""
+    prestate: Prestate = {}
+    after: dict[str, dict[str, Any]] = {}  # state overrides: what the earlier txs wrote
+    overrides = {"number": hex(env.number), "time": hex(env.timestamp)}
+    for k, tx in enumerate(txs):
+        call = _call(tx)
+        options: dict[str, Any] = {"tracer": "prestateTracer", "blockOverrides": overrides}
+        if after:
+            options["stateOverrides"] = after
+        merge_trace(prestate, await rpc("debug_traceCall", [call, hex(block_number), options]))
+        if k < len(txs) - 1:
+            diff = {**options, "tracerConfig": {"diffMode": True}}
+            posted = await rpc("debug_traceCall", [call, hex(block_number), diff])
+            merge_overrides(after, posted.get("post") or {})
+    return prestate
+
+
+def merge_overrides(into: dict[str, dict[str, Any]], post: Mapping[str, Any]) -> None:
+    """Fold a diffMode post-state into eth_call state overrides (later writes win)."""
+    for address, entry in post.items():
+        acct = into.setdefault(to_checksum_address(address), {})
+        if "balance" in entry:
+            acct["balance"] = entry["balance"]
+        if "nonce" in entry:
+            acct["nonce"] = hex(int(entry["nonce"]))
+        if entry.get("code"):
+            acct["code"] = entry["code"]
+        for slot, value in (entry.get("storage") or {}).items():
+            acct.setdefault("stateDiff", {})[slot] = value
 
 
 def pyevm_state(prestate: Prestate, env: BlockEnvSpec) -> CancunState:

@@ -16,7 +16,7 @@ from mev_common import metrics
 from mev_common.messages import Bundle
 
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
-from services.simulate.reference import agree, fetch_prestate
+from services.simulate.reference import agree, fetch_bundle_prestate
 from services.simulate.simulator import Verdict
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class ReferenceChecks:
     ) -> None:
         try:
             txs = [victim, tx] if victim is not None else [tx]
-            prestate = await fetch_prestate(self.rpc.call, txs, bundle.block_number, env)
+            prestate = await fetch_bundle_prestate(self.rpc.call, txs, bundle.block_number, env)
             token = bundle.profit_token or ""
             ref = await self.reference.run(
                 prestate, env, tx, token, self.contracts.executor, victim

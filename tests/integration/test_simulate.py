@@ -37,7 +37,13 @@ from services.simulate.engine import (
 )
 from services.simulate.pair_state import SWAP_TOPIC, SYNC_TOPIC
 from services.simulate.prefetch import PoolProbe, prefetch_pool
-from services.simulate.reference import Prestate, agree, fetch_prestate, run_reference
+from services.simulate.reference import (
+    Prestate,
+    agree,
+    fetch_bundle_prestate,
+    fetch_prestate,
+    run_reference,
+)
 from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.warm import WarmEvm, block_env_after
 from tests.support.devnet_state import deployed_anvil
@@ -274,6 +280,11 @@ def test_a_backrun_costs_what_the_chain_charges_after_its_victim(chain: Chain) -
     env = block_env_after(head, CHAIN, 1)
     prestate = asyncio.run(fetch_prestate(c.arpc, [victim, tx], head.number, env))
     assert agree(backrun, run_reference(prestate, env, tx, c.weth, c.executor, victim))
+    # as simulate's reference check fetches it: the backrun traced after its victim (the
+    # node takes the victim's diffMode post-state as state overrides)
+    ordered = asyncio.run(fetch_bundle_prestate(c.arpc, [victim, tx], head.number, env))
+    assert agree(backrun, run_reference(ordered, env, tx, c.weth, c.executor, victim))
+    assert set(prestate) <= set(ordered)
     fees = {"maxPriorityFeePerGas": hex(50 * 10**9), "maxFeePerGas": hex(100 * 10**9)}
     victim_call = {"from": user, "to": router, "data": "0x" + data.hex(), "gas": hex(500_000)}
     c.rpc("eth_sendTransaction", [victim_call | fees])
