@@ -222,9 +222,17 @@ async def test_backrun_before_mining_then_block_opportunities_match_chain(
     out = amount_out(size, r_in, r_out)
     post = (r_in + size, r_out - out) if weth_is_0 else (r_out - out, r_in + size)
     pending_block = int(await chain.rpc("eth_blockNumber", []), 16)
-    for opp in backruns:
+    # the first backrun and its follow-ons (detect/follow_on.py: each through a pool of the one
+    # before, sized on the state after it) chain; the victim's other backruns are pool-disjoint
+    state, chained = {victim_pair: post}, set[str]()
+    for i, opp in enumerate(backruns):
         assert opp.block_number == pending_block
-        await assert_matches_chain(chain, opp, {victim_pair: post})
+        pools = {h.pool for h in opp.hops}
+        if i == 0 or pools & chained:
+            await assert_matches_chain(chain, opp, state)
+            state, chained = await after_hops(chain, opp, state), chained | pools
+        else:
+            await assert_matches_chain(chain, opp, {victim_pair: post})
     assert any(victim_pair in [h.pool for h in o.hops] for o in backruns)
     assert {h.token_in for o in backruns for h in o.hops} >= {weth, usdc}
 
@@ -247,6 +255,21 @@ async def test_backrun_before_mining_then_block_opportunities_match_chain(
     samples = detect_metrics(pipeline[1])
     assert total(samples, "mev_bot_residual_wei") == float(best_block.net_profit_wei)
     assert total(samples, "mev_bot_residual_wei_summed_total") >= float(best_block.net_profit_wei)
+
+
+async def after_hops(
+    chain: Chain, opp: Opportunity, state: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """`state` (pair -> reserves) after `opp`'s V2 hops, by their exact amounts."""
+    out = dict(state)
+    for hop in opp.hops:
+        assert hop.kind == "v2"
+        r0, r1 = out.get(hop.pool) or await chain.reserves(hop.pool)
+        if chain.pairs[hop.pool]["token0"] == hop.token_in:
+            out[hop.pool] = (r0 + hop.amount_in, r1 - hop.amount_out)
+        else:
+            out[hop.pool] = (r0 - hop.amount_out, r1 + hop.amount_in)
+    return out
 
 
 def detect_metrics(proc: ServiceProcess) -> Samples:
