@@ -137,7 +137,8 @@ GAS_PRICE = Gauge(
 OPPORTUNITIES_DROPPED = Counter(
     "mev_bot_opportunities_dropped",
     "Opportunities found but not published (or withdrawn), by reason: below_min_profit, "
-    "backrun_crowded, backrun_victim_queued, backrun_withdrawn",
+    "backrun_crowded, backrun_victim_queued, backrun_withdrawn (a block trade's withdrawal too), "
+    "block_crowded (a block trade a pending swap tipping more would run ahead of)",
     ["reason"],
 )
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")
