@@ -213,5 +213,9 @@ def run_reference(
     return SimResult(True, applied.gas_used, after - before)
 
 
-def agree(a: SimResult, b: SimResult) -> bool:
-    return (a.success, a.gas_used, a.profit) == (b.success, b.gas_used, b.profit)
+def agree(a: SimResult, b: SimResult, gas_slack: int = 0) -> bool:
+    """`a` (pyrevm) and `b` (py-evm) agree: same outcome and profit, and the same gas, or with
+    `gas_slack` (a backrun pyrevm ran in one journal with its victim, which leaves some slots
+    warm: decision's budget adds the slack, so b's gas may exceed a's by at most that)."""
+    same = (a.success, a.profit) == (b.success, b.profit)
+    return same and 0 <= b.gas_used - a.gas_used <= gas_slack

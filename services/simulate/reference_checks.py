@@ -47,7 +47,9 @@ class ReferenceChecks:
         env = self.warm.env
         assert env is not None
         task = self.stage.spawn(
-            self.check_reference(bundle, verdict.tx, verdict.victim, verdict.result, env),
+            self.check_reference(
+                bundle, verdict.tx, verdict.victim, verdict.result, env, verdict.gas_slack
+            ),
             "reference",
             drain=True,
         )
@@ -55,7 +57,13 @@ class ReferenceChecks:
         task.add_done_callback(self.background.discard)
 
     async def check_reference(
-        self, bundle: Bundle, tx: TxSpec, victim: TxSpec | None, hot: SimResult, env: BlockEnvSpec
+        self,
+        bundle: Bundle,
+        tx: TxSpec,
+        victim: TxSpec | None,
+        hot: SimResult,
+        env: BlockEnvSpec,
+        gas_slack: int = 0,
     ) -> None:
         try:
             txs = [victim, tx] if victim is not None else [tx]
@@ -68,7 +76,7 @@ class ReferenceChecks:
             metrics.REFERENCE_CHECKS.labels(result="error").inc()
             log.warning("reference run failed", extra={"fields": {"error": repr(exc)}})
             return
-        if agree(hot, ref):
+        if agree(hot, ref, gas_slack):
             metrics.REFERENCE_CHECKS.labels(result="agree").inc()
             return
         self.halt(bundle.strategy, f"bundle {bundle.id}: pyrevm {hot} vs py-evm {ref}")

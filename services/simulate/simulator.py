@@ -15,7 +15,7 @@ from mev_common.messages import Block, Bundle, Opportunity, PendingTx, bundle_id
 from mev_common.settings import Settings, StrategySettings
 from pyrevm import EVM
 
-from services.simulate.decision import decide, fee_cap, stack_risk
+from services.simulate.decision import decide, fee_cap, gas_for_fee, stack_risk
 from services.simulate.engine import (
     SimResult,
     TxSpec,
@@ -42,6 +42,8 @@ class Verdict:
     tx: TxSpec | None = None
     victim: TxSpec | None = None
     plan: Plan | None = None  # what ran ahead of tx (stacking.py)
+    # gas a backrun run in one journal with its victim under-reports, covered by the budget
+    gas_slack: int = 0
 
     @property
     def plain(self) -> bool:
@@ -212,7 +214,11 @@ class Simulator:
             after_bundles=list(plan.after) if plan is not None else [],
             pays_alone=pays_alone,
         )
-        return Verdict("published", bundle, final, final_tx, victim, plan)
+        # the one-journal fallback (run() above) leaves the victim's slots warm: the budget's
+        # bias over the simulated gas is what the chain may charge on top
+        exact = ahead is None or carried is not None
+        slack = 0 if exact else gas_for_fee(final.gas_used, True, len(hops)) - final.gas_used
+        return Verdict("published", bundle, final, final_tx, victim, plan, slack)
 
     def plan(self, book: StackBook, opp: Opportunity) -> Plan | str | None:
         """What a backrun meets in its block (stacking.py), or why it is dropped; None for a
