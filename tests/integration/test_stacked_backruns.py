@@ -33,16 +33,14 @@ from tests.support.submit_world import (
     CHAIN,
     GWEI,
     WETH,
+    active_submit,
     bot_nonce,
-    config_for,
     ledger_rows,
     manual_mining_devnet,
     mine,
     outcome_of,
     publish_bundle,
-    start_submit,
     tx_states,
-    wait_active,
     wait_for,
 )
 
@@ -216,12 +214,8 @@ async def submit_db(
     devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
 ) -> AsyncIterator[Path]:
     """A real submit process on the devnet, active; yields its ledger's path."""
-    proc = start_submit(config_for(devnet, nats_server.url, tmp_path), tmp_path)
-    try:
-        await wait_active(proc)
+    async with active_submit(devnet, nats_server.url, tmp_path):
         yield tmp_path / "mev-bot.db"
-    finally:
-        proc.stop()
 
 
 async def send_both(bus: Bus, db: Path, bundles: list[Bundle]) -> None:

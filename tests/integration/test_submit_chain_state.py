@@ -23,6 +23,7 @@ from tests.integration.devnet.conftest import Devnet
 from tests.support.stack import ServiceProcess
 from tests.support.submit_world import (
     CHAIN,
+    active_submit,
     arbitrage_bundle,
     bot_nonce,
     config_for,
@@ -30,9 +31,7 @@ from tests.support.submit_world import (
     mine,
     outcome_of,
     publish_bundle,
-    start_submit,
     tx_states,
-    wait_active,
     wait_for,
 )
 
@@ -51,12 +50,8 @@ async def submit(
     devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
 ) -> AsyncIterator[ServiceProcess]:
     """A real submit process on this module's anvil, active (lease held, nonces synced)."""
-    proc = start_submit(config_for(devnet, nats_server.url, tmp_path), tmp_path)
-    try:
-        await wait_active(proc)
+    async with active_submit(devnet, nats_server.url, tmp_path) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def booked(db: Path, bundle_id: str) -> list[tuple[Any, ...]]:

@@ -9,12 +9,13 @@ A and B gains), so the profit a test asserts is its own integer math.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,14 @@ async def wait_active(proc: ServiceProcess) -> None:
     await wait_for(
         lambda: health(proc).get("checks", {}).get("nonces") is not None, 30, "submit active"
     )
+
+
+@contextlib.asynccontextmanager
+async def active_submit(devnet: Devnet, nats_url: str, tmp: Path) -> AsyncIterator[ServiceProcess]:
+    """A real submit process on `devnet`, active (lease held, nonces synced); stopped after."""
+    proc = start_submit(config_for(devnet, nats_url, tmp), tmp)
+    try:
+        await wait_active(proc)
+        yield proc
+    finally:
+        proc.stop()
