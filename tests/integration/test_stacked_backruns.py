@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import Block, Bundle, Opportunity, PendingTx, Withdrawal, block_from_rpc
+from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
 from web3 import Web3
 
 from services.simulate.prefetch import PoolProbe, prefetch_pool
@@ -37,7 +37,6 @@ from tests.support.submit_world import (
     bot_nonce,
     ledger_rows,
     manual_mining_devnet,
-    mine,
     outcome_of,
     publish_bundle,
     tx_states,
@@ -330,146 +329,3 @@ async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancel
         for o, r in zip(outcomes, receipts, strict=True)
     )
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == sum(int(g) for _, g in rows)
-
-
-def new_head(devnet: Devnet) -> Block:
-    """The head as simulate's block stream brings it (an empty block: no logs)."""
-    raw = devnet.rpc("eth_getBlockByNumber", ["latest", False])
-    assert raw["transactions"] == []
-    return block_from_rpc(CHAIN, raw)
-
-
-def sent_trade(db: Path, bundle_id: str) -> tuple[str, str]:
-    """(hash, raw) of a bundle's trade tx, as submit recorded it."""
-    [(tx_hash, raw)] = ledger_rows(
-        db, "SELECT hash, raw FROM txs WHERE bundle_id = ? AND kind = 'trade'", bundle_id
-    )
-    return str(tx_hash), str(raw)
-
-
-async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it(
-    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
-) -> None:
-    """Our T1 backruns V1 at block N; V1 and T1 reach the node just after block N + 1 is
-    built, so both are still pending at N + 1. V2 (tipping less) swaps through T1's pool at
-    N + 1: its backrun T2 takes the next nonce, so the chain mines it after T1 and V1 whatever
-    it bids. T2 must be proven on [V1, T1, V2] and stacked on T1 (before: proven on [V2]
-    alone, as if T1 did not exist, which made a devnet e2e trade revert behind ours)."""
-    db = submit_db
-    simulator, head = await stacking_simulator(devnet, tmp_path / "n")
-    base = int(head["baseFeePerGas"])
-    v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
-    state = reserves(devnet)
-    swap(state, "A", True, 40 * WETH)  # V1
-    a1 = best_amount(state)
-    p1 = cycle_profit(state, a1)
-    first = simulator.simulate(opportunity(devnet, "late-1", head, a1, p1, v1[1]), 0.0,
-                               simulator.stacks)  # fmt: skip
-    assert first.bundle is not None and first.bundle.simulated_profit == p1, first
-    executor, nonce = devnet.executor.address, bot_nonce(devnet)
-    weth_before, eth_before = (
-        devnet.balance("WETH", executor),
-        int(devnet.w3.eth.get_balance(devnet.deployment["bot"])),
-    )
-    await send_both(bus, db, [first.bundle])
-    # T1 (and V1, not sent yet) miss block N + 1: taken out of the pool, back after it
-    t1_hash, t1_raw = sent_trade(db, first.bundle.id)
-    devnet.rpc("anvil_dropTransaction", [t1_hash])
-    assert mine(devnet) == head["number"] + 1
-    assert devnet.w3.eth.get_block("latest")["transactions"] == []
-    devnet.w3.eth.send_raw_transaction(t1_raw)
-    # simulate at N + 1: its warm EVM forked there, the same stack book
-    later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
-    later.stacks = simulator.stacks
-    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
-    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
-    state = reserves(devnet)
-    swap(state, "A", True, 40 * WETH)  # V1
-    cycle_profit(state, a1, apply=True)  # T1
-    swap(state, "A", True, 25 * WETH)  # V2
-    a2 = best_amount(state)
-    p2 = cycle_profit(state, a2)
-    assert p2 > 0
-    second = later.simulate(opportunity(devnet, "late-2", head1, a2, p2, v2[1]), 0.0,
-                            later.stacks)  # fmt: skip
-    assert second.bundle is not None, second
-    assert second.bundle.after_bundles == [first.bundle.id]
-    assert second.bundle.simulated_profit == p2  # this test's math on [V1, T1, V2]
-    await send_both(bus, db, [second.bundle])
-    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in (v1, v2)]
-    mine(devnet)
-    outcomes = [(await outcome_of(bus, b.id))[0] for b in (first.bundle, second.bundle)]
-    assert [o.status for o in outcomes] == ["included", "included"], outcomes
-    ours = [devnet.w3.eth.get_transaction_receipt(o.tx_hash) for o in outcomes]
-    theirs = [devnet.w3.eth.get_transaction_receipt(h) for h in users]
-    order = [theirs[0], ours[0], theirs[1], ours[1]]  # V1, T1, V2, T2 in block N + 2
-    assert {r["blockNumber"] for r in order} == {head["number"] + 2}
-    assert [r["transactionIndex"] for r in order] == sorted(r["transactionIndex"] for r in order)
-    assert all(r["status"] == 1 for r in order)
-    assert [devnet.w3.eth.get_transaction(o.tx_hash)["nonce"] for o in outcomes] == [
-        nonce,
-        nonce + 1,
-    ]
-    # ledger == chain, to the wei
-    assert [o.realized_profit for o in outcomes] == [p1, p2]
-    assert devnet.balance("WETH", executor) - weth_before == p1 + p2
-    spent = sum(int(g) for (g,) in ledger_rows(db, "SELECT gas_cost FROM receipts"))
-    assert eth_before - int(devnet.w3.eth.get_balance(devnet.deployment["bot"])) == spent
-
-
-async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_never_reverts(
-    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
-) -> None:
-    """The devnet e2e's revert: our T1 (through the WETH/DAI pairs, none of T2's) backruns V1 at
-    block N; both miss block N + 1. V1 sells USDC on A's WETH/USDC pair, V2 (tipping less)
-    buys it there at N + 1. T2 (V2's backrun through that pair) shares no pool with T1, so
-    submit's pool claims let it through, but it takes the nonce after T1's and lands behind T1
-    and so behind V1, which undoes V2's move: proven on [V2] alone it reverted on chain. Proven
-    on [V1, T1, V2] it does not pay: simulate drops it (`stack_reverted`), nothing reverts."""
-    db = submit_db
-    dump = devnet.user(4)  # a user leaves a WETH/DAI gap between the DEXes: T1 closes it
-    tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["DAI"]["address"]]
-    data = devnet.router("B").encode_abi(
-        "swapExactTokensForTokens", [30 * WETH, 0, path, dump.address, DEADLINE]
-    )
-    dump.send(devnet.router("B").address, data, 300_000)
-    mine(devnet)
-    simulator, head = await stacking_simulator(devnet, tmp_path / "n")
-    base = int(head["baseFeePerGas"])
-    state = reserves(devnet)
-    usdc = amount_out(25 * WETH, *state["A"])  # about 25 WETH worth of USDC
-    v1 = victim(devnet, 2, usdc, 3 * GWEI, base, sells="USDC")
-    dai: list[Leg] = [("A", "WETH", "DAI"), ("B", "DAI", "WETH")]
-    a1 = max((k * WETH // 10 for k in range(1, 200)), key=lambda x: devnet.expected_out(dai, x))
-    p1 = devnet.expected_out(dai, a1) - a1
-    first = simulator.simulate(opportunity(devnet, "behind-1", head, a1, p1, v1[1], dai), 0.0,
-                               simulator.stacks)  # fmt: skip
-    assert first.bundle is not None and first.bundle.simulated_profit == p1 > 0, first
-    executor, bot = devnet.executor.address, devnet.deployment["bot"]
-    weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
-    await send_both(bus, db, [first.bundle])
-    t1_hash, t1_raw = sent_trade(db, first.bundle.id)
-    devnet.rpc("anvil_dropTransaction", [t1_hash])
-    assert mine(devnet) == head["number"] + 1
-    devnet.w3.eth.send_raw_transaction(t1_raw)
-    later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
-    later.stacks = simulator.stacks
-    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
-    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
-    state = reserves(devnet)
-    swap(state, "A", True, 25 * WETH)  # V2 alone: the gap detect sizes T2 on
-    a2 = best_amount(state)
-    p2 = cycle_profit(state, a2)
-    assert p2 > 0
-    second = later.simulate(opportunity(devnet, "behind-2", head1, a2, p2, v2[1]), 0.0,
-                            later.stacks)  # fmt: skip
-    assert second.bundle is None and second.reason.startswith("stack_reverted"), second
-    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in (v1, v2)]
-    mine(devnet)
-    [outcome] = await outcome_of(bus, first.bundle.id)
-    assert outcome.status == "included" and outcome.realized_profit == p1, outcome
-    assert all(devnet.w3.eth.get_transaction_receipt(h)["status"] == 1 for h in users)
-    assert devnet.balance("WETH", executor) - weth_before == p1
-    spent = sum(int(g) for (g,) in ledger_rows(db, "SELECT gas_cost FROM receipts"))
-    assert eth_before - int(devnet.w3.eth.get_balance(bot)) == spent
