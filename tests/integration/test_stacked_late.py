@@ -7,11 +7,13 @@ test_stacked_backruns.py, whose world and helpers this module shares."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mev_common.bus import Bus
-from mev_common.messages import Block, block_from_rpc
+from mev_common.messages import Block, PendingTx, block_from_rpc
 
+from services.simulate.simulator import Simulator
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
 from tests.integration.test_stacked_backruns import (  # its world (this module gets its own anvil)
     Leg,
@@ -56,6 +58,23 @@ def sent_trade(db: Path, bundle_id: str) -> tuple[str, str]:
     return str(tx_hash), str(raw)
 
 
+async def miss_block_n1(
+    devnet: Devnet, db: Path, bundle_id: str, head: Any, simulator: Simulator, tmp: Path
+) -> tuple[Simulator, Any, tuple[bytes, PendingTx]]:
+    """Our sent trade T1 misses block N + 1 (taken out of the pool, N + 1 mined empty, T1 back
+    after it); simulate at N + 1 (its warm EVM forked there, the same stack book) sees the
+    block; V2 (user 3, 25 WETH, tipping 2 gwei) is made."""
+    t1_hash, t1_raw = sent_trade(db, bundle_id)
+    devnet.rpc("anvil_dropTransaction", [t1_hash])
+    assert mine(devnet) == head["number"] + 1
+    devnet.w3.eth.send_raw_transaction(t1_raw)
+    later, head1 = await stacking_simulator(devnet, tmp / "n1")
+    later.stacks = simulator.stacks
+    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
+    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
+    return later, head1, v2
+
+
 async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it(
     devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
 ) -> None:
@@ -82,16 +101,7 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     )
     await send_both(bus, db, [first.bundle])
     # T1 (and V1, not sent yet) miss block N + 1: taken out of the pool, back after it
-    t1_hash, t1_raw = sent_trade(db, first.bundle.id)
-    devnet.rpc("anvil_dropTransaction", [t1_hash])
-    assert mine(devnet) == head["number"] + 1
-    assert devnet.w3.eth.get_block("latest")["transactions"] == []
-    devnet.w3.eth.send_raw_transaction(t1_raw)
-    # simulate at N + 1: its warm EVM forked there, the same stack book
-    later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
-    later.stacks = simulator.stacks
-    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
-    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
+    later, head1, v2 = await miss_block_n1(devnet, db, first.bundle.id, head, simulator, tmp_path)
     state = reserves(devnet)
     swap(state, "A", True, 40 * WETH)  # V1
     cycle_profit(state, a1, apply=True)  # T1
@@ -158,14 +168,7 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     executor, bot = devnet.executor.address, devnet.deployment["bot"]
     weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
     await send_both(bus, db, [first.bundle])
-    t1_hash, t1_raw = sent_trade(db, first.bundle.id)
-    devnet.rpc("anvil_dropTransaction", [t1_hash])
-    assert mine(devnet) == head["number"] + 1
-    devnet.w3.eth.send_raw_transaction(t1_raw)
-    later, head1 = await stacking_simulator(devnet, tmp_path / "n1")
-    later.stacks = simulator.stacks
-    later.on_block(new_head(devnet))  # as simulate's block stream: V1 is not among its txs
-    v2 = victim(devnet, 3, 25 * WETH, 2 * GWEI, int(head1["baseFeePerGas"]))
+    later, head1, v2 = await miss_block_n1(devnet, db, first.bundle.id, head, simulator, tmp_path)
     state = reserves(devnet)
     swap(state, "A", True, 25 * WETH)  # V2 alone: the gap detect sizes T2 on
     a2 = best_amount(state)
