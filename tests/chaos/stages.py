@@ -10,6 +10,7 @@ import datetime as dt
 import os
 
 import nats
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
@@ -93,9 +94,14 @@ async def leaders(urls: list[str]) -> dict[str, str]:
     try:
         js = nc.jetstream(timeout=5)
         for stream in PIPELINE:
-            info = await js.stream_info(stream)
+            try:
+                info = await js.stream_info(stream)
+                consumers = await js.consumers_info(stream)
+            except nats.errors.TimeoutError:  # for the log only: an election may be under way
+                out[stream] = "no answer"
+                continue
             out[stream] = str(info.cluster.leader if info.cluster else None)
-            for consumer in await js.consumers_info(stream):
+            for consumer in consumers:
                 if consumer.config.durable_name:
                     out[consumer.name] = str(consumer.cluster.leader if consumer.cluster else None)
     finally:

@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
-from mev_ops.nats_cluster import NatsCluster, stream_leader
+from mev_ops.nats_cluster import NatsCluster, stream_info, stream_leader
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
@@ -105,11 +104,7 @@ def test_single_server_faults_keep_trading_and_books_match_chain(world: ChaosWor
 
 
 async def stream_messages(urls: list[str], stream: str) -> int:
-    nc = await nats.connect(servers=urls)
-    try:
-        return int((await nc.jetstream(timeout=5).stream_info(stream)).state.messages)
-    finally:
-        await nc.close()
+    return int((await stream_info(urls, stream)).state.messages)
 
 
 @pytest.mark.timeout(180)

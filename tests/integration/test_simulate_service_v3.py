@@ -70,6 +70,12 @@ async def test_a_v3_pool_changed_by_a_block_is_patched_not_reforked(
         assert block.number == start.number + 1 and len(block.logs) >= 3
         await bus.publish(subjects.blocks(CHAIN), block, msg_id=f"block-{block.number}",
                           trace=block.hash, seen_ns=time.time_ns())  # fmt: skip
+        # the diff applied before the opportunity: a loaded machine can take longer than the
+        # service's BLOCK_DIFF_WAIT_S to trace it, and the simulation would (rightly) refork
+        deadline = time.monotonic() + 30
+        while (diffs := health(proc))["block_diffs"] < 1:
+            assert time.monotonic() < deadline, (diffs, proc.logs())
+            await asyncio.sleep(0.05)
         legs, amount = ROUTES["v3-v3"]
         opp = await asyncio.to_thread(opportunity, devnet, legs, amount, block)  # its own loop
         subject = subjects.opportunities(CHAIN, opp.strategy)

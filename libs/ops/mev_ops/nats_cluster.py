@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nats
+import nats.errors
+from nats.js.api import StreamInfo
 
 from mev_ops.nats_server import free_port, nats_server_binary, wait_for_port
 
@@ -143,12 +145,25 @@ async def _wait_jetstream(urls: list[str], timeout_s: float) -> None:
         await nc.close()
 
 
-async def stream_leader(url: str | list[str], stream: str) -> str:
-    """The server name leading `stream` (R3: the node whose loss forces an election)."""
+async def stream_info(url: str | list[str], stream: str, deadline_s: float = 30.0) -> StreamInfo:
+    """`stream`'s info, asked again while the cluster answers nothing: a JetStream API request
+    times out (or finds no responder) while a leader is elected or a node catches up."""
     nc = await nats.connect(servers=[url] if isinstance(url, str) else url)
+    deadline = time.monotonic() + deadline_s
     try:
-        info = await nc.jetstream(timeout=5).stream_info(stream)
-        assert info.cluster is not None and info.cluster.leader is not None
-        return str(info.cluster.leader)
+        while True:
+            try:
+                return await nc.jetstream(timeout=5).stream_info(stream)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await nc.close()
+
+
+async def stream_leader(url: str | list[str], stream: str) -> str:
+    """The server name leading `stream` (R3: the node whose loss forces an election)."""
+    info = await stream_info(url, stream)
+    assert info.cluster is not None and info.cluster.leader is not None
+    return str(info.cluster.leader)
