@@ -6,7 +6,9 @@ import {IERC20Minimal, IUniswapV2PairMinimal, PoolSwaps} from "./PoolSwaps.sol";
 /// @title Executor: the bot's on-chain arm for cyclic arbitrage over Uniswap V2 and V3 pools.
 /// @notice Runs a cycle of swaps atomically through pools of allowlisted factories and keeps
 ///         the profit only if it is at least `minProfit`; otherwise the whole transaction reverts.
-///         The hot `owner` key trades and may sweep profit to the cold `beneficiary` only.
+///         The `owner` key trades, names extra trader keys (`setTrader`: one sender account
+///         per nonce lane, so independent trades do not queue behind each other's nonces) and
+///         may sweep profit to the cold `beneficiary` only. A trader may only `execute`.
 /// @dev Each hop's output goes straight into the next pair, so a cycle costs one token
 ///      transfer (in flash mode two: forwarding the borrowed output, repaying the loan), and
 ///      every output is computed here from the pair's reserves with the hop's own fee, so the
@@ -56,6 +58,8 @@ abstract contract ExecutorBase is PoolSwaps {
 
     /// @notice The caller is not the owner.
     error NotOwner(address caller);
+    /// @notice The caller is neither the owner nor an authorized trader.
+    error NotTrader(address caller);
     /// @notice The caller is neither the owner nor the beneficiary.
     error NotOwnerOrBeneficiary(address caller);
     /// @notice The caller is not the beneficiary.
@@ -77,6 +81,8 @@ abstract contract ExecutorBase is PoolSwaps {
     event BeneficiaryChanged(address indexed previousBeneficiary, address indexed newBeneficiary);
     event FactorySet(address indexed factory, bytes32 initCodeHash, bool allowed);
     event V3FactorySet(address indexed factory, bytes32 initCodeHash, bool allowed);
+    /// @notice `trader` may (or with `allowed` false, may no longer) call `execute`.
+    event TraderSet(address indexed trader, bool allowed);
     /// @notice `amount` of `token` (zero address: ETH) paid to the beneficiary.
     event Swept(address indexed token, address indexed beneficiary, uint256 amount);
 
@@ -86,6 +92,10 @@ abstract contract ExecutorBase is PoolSwaps {
     address public beneficiary;
     Factory[] private _factories;
     Factory[] private _v3Factories;
+    /// @dev Counts ownership changes: traders are authorized per owner, so the traders a stolen
+    ///      hot key named are out once the cold key takes the contract back.
+    uint256 private _ownerEpoch;
+    mapping(uint256 epoch => mapping(address trader => bool)) private _traders;
 
     /// @param initialOwner       the hot key that trades
     /// @param initialBeneficiary the cold address profit is swept to
@@ -109,6 +119,11 @@ abstract contract ExecutorBase is PoolSwaps {
         _;
     }
 
+    modifier onlyTrader() {
+        if (msg.sender != owner && !_traders[_ownerEpoch][msg.sender]) revert NotTrader(msg.sender);
+        _;
+    }
+
     modifier onlyOwnerOrBeneficiary() {
         if (msg.sender != owner && msg.sender != beneficiary) revert NotOwnerOrBeneficiary(msg.sender);
         _;
@@ -124,7 +139,7 @@ abstract contract ExecutorBase is PoolSwaps {
     /// @return profit   the gain in hops[0].tokenIn units
     function execute(Hop[] calldata hops, uint256 amountIn, uint256 minProfit, bool flash)
         external
-        onlyOwner
+        onlyTrader
         returns (uint256 profit)
     {
         uint256 n = hops.length;
@@ -183,6 +198,20 @@ abstract contract ExecutorBase is PoolSwaps {
         emit OwnershipTransferred(owner, msg.sender);
         owner = msg.sender;
         pendingOwner = address(0);
+        ++_ownerEpoch; // the previous owner's traders are out with it
+    }
+
+    /// @notice Let `trader` call `execute` (or with `allowed` false, no longer): an extra hot
+    ///         sender account with its own nonce sequence. It can do nothing else here.
+    function setTrader(address trader, bool allowed) external onlyOwner {
+        if (trader == address(0)) revert ZeroAddress();
+        _traders[_ownerEpoch][trader] = allowed;
+        emit TraderSet(trader, allowed);
+    }
+
+    /// @notice Whether `account` may call `execute` now (the owner always may).
+    function isTrader(address account) external view returns (bool) {
+        return account == owner || _traders[_ownerEpoch][account];
     }
 
     /// @notice Allow (or with `allowed` false, remove) `factory`, whose pairs are the CREATE2

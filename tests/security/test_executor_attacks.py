@@ -239,7 +239,7 @@ def test_attacker_token_in_the_route_cannot_reenter(
     outs = (0, first_out) if int(weth, 16) < int(token.address, 16) else (first_out, 0)
     exact = encode([HOP_TYPES, "uint256", "uint256"], [hops, amount, 0])
     callback = devnet.executor.encode_abi("uniswapV2Call", [executor, *outs, exact])
-    for payload, error in ((callback, "UnexpectedCallback(address)"), (data, "NotOwner(address)")):
+    for payload, error in ((callback, "UnexpectedCallback(address)"), (data, "NotTrader(address)")):
         snapshot = devnet.rpc("evm_snapshot", [])
         arm = token.encode_abi("setHook", [executor, payload, False])
         assert mined(devnet, arena.attacker, token.address, arm)["status"] == 1
@@ -281,7 +281,7 @@ def allow_attacker_factories(devnet: Devnet, arena: Arena, token: str) -> tuple[
     [
         (0, "UnexpectedCallback(address)"),
         (1, "UnexpectedCallback(address)"),
-        (2, "NotOwner(address)"),
+        (2, "NotTrader(address)"),
     ],
     ids=["lies-about-the-loan", "calls-back-twice", "reenters-execute"],
 )

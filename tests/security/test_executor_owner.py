@@ -146,7 +146,7 @@ def test_ownership_moves_in_two_steps_and_the_cold_key_can_take_it_back(
     trade = execute_data(
         devnet, [hop(devnet.pair("A", "WETH", "USDC")["address"], weth, weth)] * 2, 1, 0, False
     )
-    assert attempt(devnet, arena, bot, executor.address, trade, "NotOwner(address)") == (
+    assert attempt(devnet, arena, bot, executor.address, trade, "NotTrader(address)") == (
         bot.address.lower(),
     )
     sweep = executor.encode_abi("sweep", [weth, 1])
@@ -197,9 +197,10 @@ def test_storage_commit_build_trades_and_refuses_forged_callbacks(
     assert mined(devnet, bot, legacy.address, data)["status"] == 1
     assert devnet.balance("WETH", legacy.address) == profit
     # Every storage slot the commitment could use is zero again (one use).
-    # Slots: owner 0, pendingOwner 1, beneficiary 2, factories 3, V3 factories 4, commitment 5.
+    # Slots: owner 0, pendingOwner 1, beneficiary 2, factories 3, V3 factories 4, owner epoch 5,
+    # traders 6, commitment 7.
     assert devnet.w3.eth.get_storage_at(legacy.address, 3) == (2).to_bytes(32, "big")
-    assert devnet.w3.eth.get_storage_at(legacy.address, 5) == b"\x00" * 32
+    assert devnet.w3.eth.get_storage_at(legacy.address, 7) == b"\x00" * 32
     forged = legacy.encode_abi("uniswapV2Call", [legacy.address, 0, WETH, b"\x01"])
     args = custom_error(
         devnet.revert_data(bot.address, legacy.address, forged), "UnexpectedCallback(address)"

@@ -141,7 +141,7 @@ def test_a_stranger_cannot_execute_a_v3_route(devnet: Devnet, arena: V3Arena) ->
     stranger = devnet.user(STRANGER)
     for flash in (False, True):
         data = encode_execute(exec_hops(devnet, legs), WETH, 0, flash)
-        args = attempt(devnet, arena, stranger, devnet.executor.address, data, "NotOwner(address)")
+        args = attempt(devnet, arena, stranger, devnet.executor.address, data, "NotTrader(address)")
         assert args == (stranger.address.lower(),)
 
 

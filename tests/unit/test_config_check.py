@@ -216,3 +216,29 @@ def test_backrun_without_pending_feed_is_a_warning(
         "warning: strategies.backrun is enabled but chain.pending_feed is false: it will find "
         "nothing"
     ) in out.splitlines()
+
+
+def test_every_lane_key_is_checked_like_the_main_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keys.lanes 3: lane 1's key (beside keys.path) is private, lane 2's readable by others."""
+    path = production_copy(tmp_path, key_mode=0o600, keys={"lanes": 3})
+    lane1, lane2 = tmp_path / "production.lane1.key", tmp_path / "production.lane2.key"
+    for key, mode in ((lane1, 0o600), (lane2, 0o644)):
+        key.write_text("11" * 32 + "\n")
+        key.chmod(mode)
+    assert run(capsys, "--config", str(path)) == (
+        2,
+        "",
+        f"{path}: keys.lanes (lane 2 of 3): got {lane2} with mode 0644; expected 0600 or "
+        f"stricter (other users could read the key: chmod 600 {lane2})\n",
+    )
+    lane2.chmod(0o600)
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    assert f"lane 1 key   {lane1} (present, mode 0600)" in out.splitlines()
+    assert f"lane 2 key   {lane2} (present, mode 0600)" in out.splitlines()
+    lane2.unlink()  # missing: a warning, like a missing keys.path
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    assert f"lane 2 key   {lane2} (missing)" in out.splitlines()

@@ -29,6 +29,7 @@ V3_FEE_LIMIT_PIPS = 1_000_000
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
 ERROR_SIGNATURES = (
     "NotOwner(address)",
+    "NotTrader(address)",
     "NotOwnerOrBeneficiary(address)",
     "NotBeneficiary(address)",
     "NotPendingOwner(address)",

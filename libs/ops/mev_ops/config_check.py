@@ -106,7 +106,9 @@ def check_secret_files(settings: Settings, found: Findings, key_required: bool =
     or stricter. A missing key is only a warning (configs are validated before keys are
     mounted: the runbook restores config first), unless `key_required` (strict --verbose)."""
     key = settings.keys
-    for key_path, label in ((key.path, "keys.path"), (key.password_file, "keys.password_file")):
+    lanes = [(p, f"keys.lanes (lane {i} of {key.lanes})") for i, p in enumerate(key.lane_paths())]
+    lanes[0] = (key.path, "keys.path")
+    for key_path, label in (*lanes, (key.password_file, "keys.password_file")):
         if key_path is None:
             continue
         state = _file_mode_problem(Path(key_path))
@@ -222,7 +224,9 @@ def summary_lines(settings: Settings) -> list[str]:
         dexes = ", ".join(d.name for d in contracts.dexes)
         lines.append(f"contracts    executor {contracts.executor}; dexes: {dexes}")
     lines.append(f"database     {settings.database.path}")
-    lines.append(f"key          {settings.keys.path} ({key_file_state(settings.keys.path)})")
+    for lane, path in enumerate(settings.keys.lane_paths()):
+        label = "key         " if lane == 0 else f"lane {lane} key  "
+        lines.append(f"{label} {path} ({key_file_state(path)})")
     return lines
 
 

@@ -345,10 +345,30 @@ class DatabaseSettings(Section):
     reorg_depth: int = Field(default=64, ge=0, le=10_000)
 
 
+MAX_LANES = 8
+
+
 class KeySettings(Section):
     path: str = "data/keys/devnet.key"
     password_env: str | None = None
     password_file: str | None = None
+    # Nonce lanes: sender accounts, each its own nonce sequence, so a trade never waits behind
+    # an unrelated cheaper one of ours (docs/DEVNET.md). Lane 0 is `path` (the executor's
+    # owner); lane i > 0 is `lane_path(i)`, a key the owner authorized with setTrader.
+    lanes: int = Field(default=1, ge=1, le=MAX_LANES)
+
+    def lane_path(self, lane: int) -> str:
+        """Lane `lane`'s key file: `path` for lane 0, else `<stem>.lane<i><suffix>` beside it
+        (data/keys/devnet.key -> data/keys/devnet.lane1.key), same format and password."""
+        if lane == 0:
+            return self.path
+        head, dot, suffix = self.path.rpartition(".")
+        if not dot or "/" in suffix:
+            return f"{self.path}.lane{lane}"
+        return f"{head}.lane{lane}.{suffix}"
+
+    def lane_paths(self) -> list[str]:
+        return [self.lane_path(i) for i in range(self.lanes)]
 
 
 class LoggingSettings(Section):

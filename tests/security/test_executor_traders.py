@@ -1,0 +1,141 @@
+"""Trader keys on the Executor (nonce lanes), on a real anvil with the real contracts: the owner
+names extra hot sender accounts (`setTrader`) that may `execute` and nothing else; a removed
+trader, a stranger, and every trader named by an owner who has since lost the contract cannot.
+Same arena as test_executor_attacks.py (executor balances checked to the wei on each refusal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mev_ops.devnet.sender import Sender
+
+from tests.integration.devnet import conftest as devnet_conftest
+from tests.integration.devnet.conftest import Devnet
+from tests.security.test_executor_attacks import (
+    STRANGER,
+    WETH,
+    Arena,
+    arena,
+    attempt,
+    hop,
+    mined,
+)
+
+devnet = devnet_conftest.devnet
+chain_snapshot = devnet_conftest.chain_snapshot
+__all__ = ["arena"]  # the attack module's fixture, used here too
+
+pytestmark = pytest.mark.usefixtures("chain_snapshot")
+
+TRADER = 5  # devnet account index of the lane key under test (a funded EOA)
+
+
+def set_trader(devnet: Devnet, sender: Sender, trader: str, allowed: bool) -> Any:
+    data = devnet.executor.encode_abi("setTrader", [trader, allowed])
+    return mined(devnet, sender, devnet.executor.address, data)
+
+
+def profitable_trade(devnet: Devnet) -> tuple[Any, int]:
+    """A whale makes WETH cheap on B: the cycle A(WETH->USDC), B(USDC->WETH) pays; returns
+    (execute calldata with minProfit = the exact profit, that profit)."""
+    user = devnet.user(1)
+    router = devnet.router("B")
+    tokens = devnet.deployment["tokens"]
+    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
+    swap = router.encode_abi("swapExactTokensForTokens", [60 * WETH, 0, path, user.address, 2**40])
+    assert mined(devnet, user, router.address, swap, 300_000)["status"] == 1
+    legs = [("A", "WETH", "USDC"), ("B", "USDC", "WETH")]
+    hops = [
+        hop(devnet.pair(d, a, b)["address"], tokens[a]["address"], tokens[b]["address"])
+        for d, a, b in legs
+    ]
+    profit = devnet.expected_out(legs, 5 * WETH) - 5 * WETH
+    assert profit > 0
+    return devnet.executor.encode_abi("execute", [hops, 5 * WETH, profit, True]), profit
+
+
+def test_a_trader_executes_and_a_removed_one_cannot(devnet: Devnet, arena: Arena) -> None:
+    executor = devnet.executor
+    bot, trader = devnet.bot(), devnet.user(TRADER)
+    assert executor.functions.isTrader(trader.address).call() is False
+    assert executor.functions.isTrader(bot.address).call() is True  # the owner always may
+    receipt = set_trader(devnet, bot, trader.address, True)
+    assert receipt["status"] == 1
+    events = executor.events.TraderSet().process_receipt(receipt)
+    assert [(e.args.trader, e.args.allowed) for e in events] == [(trader.address, True)]
+    assert executor.functions.isTrader(trader.address).call() is True
+    data, profit = profitable_trade(devnet)
+    before = {a: devnet.balance("WETH", a) for a in (executor.address, trader.address)}
+    assert mined(devnet, trader, executor.address, data)["status"] == 1
+    assert devnet.balance("WETH", executor.address) == before[executor.address] + profit
+    assert devnet.balance("WETH", trader.address) == before[trader.address]  # profit stays
+
+    assert set_trader(devnet, bot, trader.address, False)["status"] == 1
+    assert executor.functions.isTrader(trader.address).call() is False
+    data, _ = profitable_trade(devnet)
+    args = attempt(devnet, arena, trader, executor.address, data, "NotTrader(address)")
+    assert args == (trader.address.lower(),)
+
+
+def test_a_stranger_can_neither_execute_nor_name_a_trader(devnet: Devnet, arena: Arena) -> None:
+    executor = devnet.executor
+    stranger = devnet.user(STRANGER)
+    data, _ = profitable_trade(devnet)
+    args = attempt(devnet, arena, stranger, executor.address, data, "NotTrader(address)")
+    assert args == (stranger.address.lower(),)
+    name_self = executor.encode_abi("setTrader", [stranger.address, True])
+    args = attempt(devnet, arena, stranger, executor.address, name_self, "NotOwner(address)")
+    assert args == (stranger.address.lower(),)
+    assert executor.functions.isTrader(stranger.address).call() is False
+    zero = executor.encode_abi("setTrader", ["0x" + "00" * 20, True])
+    assert attempt(devnet, arena, devnet.bot(), executor.address, zero, "ZeroAddress()") == ()
+
+
+def test_a_trader_cannot_sweep_configure_or_move_ownership(devnet: Devnet, arena: Arena) -> None:
+    executor = devnet.executor
+    bot, trader, other = devnet.bot(), devnet.user(TRADER), devnet.user(STRANGER)
+    assert set_trader(devnet, bot, trader.address, True)["status"] == 1
+    weth = devnet.deployment["weth"]
+    code_hash = b"\x11" * 32
+    cases = [
+        (executor.encode_abi("sweep", [weth, 1]), "NotOwnerOrBeneficiary(address)"),
+        (executor.encode_abi("sweepEth", [0]), "NotOwnerOrBeneficiary(address)"),
+        (
+            executor.encode_abi("transferOwnership", [trader.address]),
+            "NotOwnerOrBeneficiary(address)",
+        ),
+        (executor.encode_abi("setFactory", [trader.address, code_hash, True]), "NotOwner(address)"),
+        (
+            executor.encode_abi("setV3Factory", [trader.address, code_hash, True]),
+            "NotOwner(address)",
+        ),
+        (executor.encode_abi("setTrader", [other.address, True]), "NotOwner(address)"),
+        (executor.encode_abi("setBeneficiary", [trader.address]), "NotBeneficiary(address)"),
+    ]
+    for data, error in cases:
+        args = attempt(devnet, arena, trader, executor.address, data, error)
+        assert args == (trader.address.lower(),)
+    assert executor.functions.owner().call() == bot.address
+    assert executor.functions.pendingOwner().call() == "0x" + "00" * 20
+    assert executor.functions.isTrader(other.address).call() is False
+
+
+def test_traders_named_by_a_previous_owner_are_out(devnet: Devnet, arena: Arena) -> None:
+    """A thief holding the hot owner key names its own trader; once the contract changes hands
+    (here the owner hands it on; the cold key's take-back is the same two steps), that trader
+    cannot execute: traders belong to the owner that named them."""
+    executor = devnet.executor
+    bot, trader, new = devnet.bot(), devnet.user(TRADER), devnet.user(6)
+    assert set_trader(devnet, bot, trader.address, True)["status"] == 1
+    move = executor.encode_abi("transferOwnership", [new.address])
+    assert mined(devnet, bot, executor.address, move)["status"] == 1
+    assert executor.functions.isTrader(trader.address).call() is True  # not moved yet
+    accept = executor.encode_abi("acceptOwnership")
+    assert mined(devnet, new, executor.address, accept)["status"] == 1
+    assert executor.functions.isTrader(trader.address).call() is False
+    data, _ = profitable_trade(devnet)
+    args = attempt(devnet, arena, trader, executor.address, data, "NotTrader(address)")
+    assert args == (trader.address.lower(),)
+    assert set_trader(devnet, new, trader.address, True)["status"] == 1  # the new owner may
+    assert executor.functions.isTrader(trader.address).call() is True
