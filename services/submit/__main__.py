@@ -10,7 +10,7 @@ import sys
 from mev_common.runtime import service_entrypoint
 from mev_common.settings import ConfigError, load_settings
 
-from services.submit.keys import KeyLoadError, load_signer
+from services.submit.keys import KeyLoadError, load_lane_signers
 from services.submit.service import main
 from services.submit.startup import key_is_awaited
 
@@ -26,7 +26,7 @@ def preflight(argv: list[str]) -> int | None:
     if key_is_awaited(settings):
         return None
     try:
-        load_signer(settings.keys)
+        load_lane_signers(settings.keys)
     except KeyLoadError as exc:
         print(f"submit: refusing to start: {exc}", file=sys.stderr)
         return 2

@@ -50,18 +50,19 @@ async def send_cancel(
             extra={"fields": {"bundle": trade.bundle_id, "nonce": trade.nonce, "why": fees.reason}},
         )
         return
+    lane = sub.lane_of(trade)  # the nonce is the lane's: so is the cancel
     tx = {
         "type": 2,
         "chainId": sub.chain_id,
         "nonce": trade.nonce,
-        "to": sub.signer.address,
+        "to": lane.address,
         "value": 0,
         "data": "0x",
         "gas": CANCEL_GAS,
         "maxFeePerGas": fees.max_fee_per_gas,
         "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
     }
-    raw, tx_hash = sub.signer.sign(tx)
+    raw, tx_hash = lane.signer.sign(tx)
     record = TxRecord(
         hash=tx_hash,
         bundle_id=trade.bundle_id,
@@ -74,6 +75,7 @@ async def send_cancel(
         raw="0x" + raw.hex(),
         state="signed",
         created_at=time.time(),
+        sender=lane.address,
     )
     sub.ledger.record_cancel(record)
     result = await sub.pool.send_raw(raw)
@@ -107,8 +109,12 @@ async def cancel_stacked(sub: Submitter, failed: str, mined_nonce: int | None = 
     """Our trade `failed` will not land (withdrawn, or settled not included): cancel every
     in-flight trade stacked on it that simulate did not prove pays without it. Returns the
     bundle ids cancelled; each is marked withdrawn (nothing new is sent on top of it)."""
+    base = sub.ledger.trade_for(failed)
+    lane = sub.lanes[0] if base is None else sub.lane_of(base)  # what stands on it is there too
     stacked: list[Stacked] = []
     for tx in sub.ledger.unresolved():
+        if sub.lane_of(tx) is not lane:
+            continue
         bundle = sub.ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
         if bundle is None or not bundle.after_bundles:
             continue
@@ -122,7 +128,7 @@ async def cancel_stacked(sub: Submitter, failed: str, mined_nonce: int | None = 
     if mined_nonce is None:
         try:
             mined_nonce = int(
-                await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
+                await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"]), 16
             )
         except RpcError as exc:  # a cancel of a mined nonce is refused by the node: harmless
             log.warning(

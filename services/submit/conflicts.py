@@ -16,7 +16,9 @@ ours, whatever it bids: behind an earlier trade bidding less, it lands after eve
 between the two, which it was not proven behind (seen on the devnet: our backrun of a block-18
 victim missed block 19, a block-19 backrun through other pools bidding 2.5 gwei landed behind it
 and behind four user swaps tipping between 0.5 and 2.5 gwei, and reverted). So a bundle is
-refused while an unsettled trade of ours bids a lower priority fee than it would.
+refused while an unsettled trade of ours bids a lower priority fee than it would: with nonce
+lanes (services/submit/lanes.py) that rule is per lane and the submitter checks it there
+(`conflict` without a tip); `lane_of` records each in-flight trade's lane.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 
 from mev_common.executor import decode_execute
 from mev_common.messages import Bundle
+
+from services.submit.lanes import waits_behind
 
 
 def bundle_pools(bundle: Bundle) -> frozenset[str]:
@@ -41,6 +45,7 @@ class PoolClaims:
     proven_on: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> state block
     pools_of: dict[str, frozenset[str]] = field(default_factory=dict)  # in-flight bundle -> pools
     tips: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> its priority fee
+    lane_of: dict[str, int] = field(default_factory=dict)  # in-flight bundle -> its nonce lane
 
     def conflict(
         self,
@@ -65,12 +70,7 @@ class PoolClaims:
                     f"proven on block {state_block}, before our trade through {pool} "
                     f"landed in block {landed}"
                 )
-        if below := self._bidding_below(tip, bundle_id):
-            return (
-                f"our unsettled trade {below[0]} bids {self.tips[below[0]]} < {tip} wei/gas: "
-                "this one (a later nonce) would land behind it and every tx bidding between"
-            )
-        return None
+        return waits_behind(self.tips, tip, bundle_id)
 
     def _bidding_below(self, tip: int | None, bundle_id: str) -> list[str]:
         if tip is None:
@@ -78,9 +78,15 @@ class PoolClaims:
         return sorted(b for b, t in self.tips.items() if t < tip and b != bundle_id)
 
     def claim(
-        self, bundle_id: str, pools: Iterable[str], state_block: int = -1, tip: int | None = None
+        self,
+        bundle_id: str,
+        pools: Iterable[str],
+        state_block: int = -1,
+        tip: int | None = None,
+        lane: int = 0,
     ) -> None:
         pools = frozenset(pools)
+        self.lane_of[bundle_id] = lane
         if tip is not None:
             self.tips[bundle_id] = tip
         for pool in pools:
@@ -103,6 +109,7 @@ class PoolClaims:
         """The trade settled; `landed_block` if it changed its pools (mined and succeeded)."""
         self.proven_on.pop(bundle_id, None)
         self.tips.pop(bundle_id, None)
+        self.lane_of.pop(bundle_id, None)
         mine = self.pools_of.pop(bundle_id, frozenset())
         for pool in [p for p, holder in self.in_flight.items() if holder == bundle_id]:
             del self.in_flight[pool]

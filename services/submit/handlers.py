@@ -17,7 +17,7 @@ from mev_common.runtime import Check
 from mev_common.stage import Stage
 
 from services.submit.control_guard import ControlGuard
-from services.submit.lease import Lease
+from services.submit.lease import Leases
 from services.submit.submitter import Submitter
 
 log = logging.getLogger("mev.submit")
@@ -49,7 +49,7 @@ class SubmitHandlers:
     """Holds the running submitter (None until active) and answers for it: health checks,
     the send gate, control changes, withdrawals and bundles."""
 
-    def __init__(self, stage: Stage, control: ControlState, lease: Lease) -> None:
+    def __init__(self, stage: Stage, control: ControlState, lease: Leases) -> None:
         self.stage = stage
         self.rt = stage.rt
         self.control = control
@@ -78,8 +78,11 @@ class SubmitHandlers:
 
     def nonces_check(self) -> Check:
         assert self.submitter is not None
-        nonces = self.submitter.nonces
-        return Check(True, {"next": nonces.next_nonce, "in_flight": len(nonces.in_flight)})
+        lanes = [
+            {"next": lane.nonces.next_nonce, "in_flight": len(lane.nonces.in_flight)}
+            for lane in self.submitter.lanes
+        ]
+        return Check(True, lanes[0] if len(lanes) == 1 else lanes)
 
     def send_blocker(self) -> str | None:
         return send_refusal(

@@ -80,6 +80,21 @@ def load_signer(cfg: KeySettings, environ: dict[str, str] | None = None) -> Sign
     )
 
 
+def load_lane_signers(cfg: KeySettings, environ: dict[str, str] | None = None) -> list[Signer]:
+    """Every nonce lane's key (keys.lanes; lane 0 is keys.path), each checked like keys.path.
+    Two lanes on one address would share a nonce sequence: refused."""
+    signers = [load_signer(cfg.model_copy(update={"path": p}), environ) for p in cfg.lane_paths()]
+    seen: dict[str, int] = {}
+    for lane, signer in enumerate(signers):
+        first = seen.setdefault(signer.address.lower(), lane)
+        if first != lane:
+            raise KeyLoadError(
+                f"key file {cfg.lane_path(lane)} holds lane {first}'s key: each of keys.lanes "
+                "needs its own key (its own nonce sequence)"
+            )
+    return signers
+
+
 def _decrypt_keystore(path: Path, text: str, cfg: KeySettings, env: Mapping[str, str]) -> bytes:
     try:
         keystore = json.loads(text)

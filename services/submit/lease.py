@@ -100,6 +100,25 @@ class Lease:
         return True
 
 
+@dataclass
+class Leases:
+    """One lease per lane key (a key is one nonce sequence: one submitter may sign with it).
+    Sends need every one of them held."""
+
+    all: list[Lease]
+
+    def held(self, now: float | None = None) -> bool:
+        return all(lease.held(now) for lease in self.all)
+
+    @property
+    def holder(self) -> str | None:
+        """Who holds the first lease we do not (for /health), else us."""
+        for lease in self.all:
+            if not lease.held():
+                return lease.holder
+        return self.all[0].holder
+
+
 async def keep_lease(
     bus: Bus, lease: Lease, became_active: asyncio.Event, stop: asyncio.Event
 ) -> None:

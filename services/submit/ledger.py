@@ -43,6 +43,7 @@ class TxRecord:
     state: str
     created_at: float
     sent_at: float | None = None
+    sender: str = ""  # the lane's address that signed it ('' in rows older than lanes: lane 0)
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class Ledger(ChainRecords):
     def _insert_tx(self, tx: TxRecord) -> None:
         self._db.execute(
             "INSERT INTO txs (hash, bundle_id, kind, nonce, max_fee_per_gas, "
-            "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at, sender) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 tx.hash,
                 tx.bundle_id,
@@ -207,6 +208,7 @@ class Ledger(ChainRecords):
                 tx.raw,
                 tx.state,
                 tx.created_at,
+                tx.sender,
             ),
         )
 
@@ -272,7 +274,7 @@ class Ledger(ChainRecords):
 
 _TX_COLUMNS = (
     "hash, bundle_id, kind, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, "
-    "deadline_block, raw, state, created_at, sent_at"
+    "deadline_block, raw, state, created_at, sent_at, sender"
 )
 
 
@@ -291,4 +293,5 @@ def _tx(row: tuple[Any, ...]) -> TxRecord:
         state=str(row[9]),
         created_at=float(row[10]),
         sent_at=None if row[11] is None else float(row[11]),
+        sender=str(row[12] or ""),
     )

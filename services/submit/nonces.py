@@ -33,18 +33,24 @@ class NonceManager:
         self.chain_count = max(self.chain_count, min([chain_pending, *self.in_flight]))
         self.synced = True
 
-    def take(self) -> int:
-        """The next nonce; it counts as in flight until `release`."""
+    def blocked(self) -> str | None:
+        """Why `take` would fail now, or None."""
         if not self.synced:
-            raise NoNonceFree("nonces not synced with the chain yet")
+            return "nonces not synced with the chain yet"
         if len(self.in_flight) >= self.max_in_flight:
-            raise NoNonceFree(f"{len(self.in_flight)} txs unconfirmed (max_in_flight)")
+            return f"{len(self.in_flight)} txs unconfirmed (max_in_flight)"
         if self.next_nonce >= self.chain_count + self.max_in_flight:
             # HyperEVM keeps only the next 8 nonces: never sign one further ahead of the chain
-            raise NoNonceFree(
+            return (
                 f"nonce {self.next_nonce} would be {self.next_nonce - self.chain_count + 1} "
                 f"ahead of the chain's count {self.chain_count} (max_in_flight)"
             )
+        return None
+
+    def take(self) -> int:
+        """The next nonce; it counts as in flight until `release`."""
+        if (why := self.blocked()) is not None:
+            raise NoNonceFree(why)
         nonce = self.next_nonce
         self.next_nonce += 1
         self.in_flight.add(nonce)

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 
 from mev_common import metrics
 
-from services.submit.nonces import NonceManager
+from services.submit.lanes import Lane
+from services.submit.ledger import TxRecord
 from services.submit.ports import ChainPort, LedgerPort
 from services.submit.stale import BlockHashes
 
@@ -58,7 +59,7 @@ class ReorgWatch:
 async def reopen_reorged(
     watch: ReorgWatch,
     ledger: LedgerPort,
-    nonces: NonceManager,
+    lane_of: Callable[[TxRecord], Lane],
     pool: ChainPort,
     blocks: BlockHashes,
     head: int,
@@ -82,7 +83,7 @@ async def reopen_reorged(
         ledger.reopen(bundle_id)
         for tx in ledger.txs_of(bundle_id):
             if tx.state in ("signed", "sent"):
-                nonces.in_flight.add(tx.nonce)
+                lane_of(tx).nonces.in_flight.add(tx.nonce)
         metrics.ERRORS.labels(kind="receipt_reorged").inc()
         log.warning(
             "receipt's block left the canonical chain: bundle re-opened",

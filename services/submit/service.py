@@ -3,7 +3,8 @@ and `mev.<chain>.outcomes` out.
 
 Start order is part of the safety story: key checked (refuse to run on an unsafe key), control
 values applied (an emergency stop set before a crash still holds), the executor's owner checked
-against the key (exit 2 otherwise), lease held (one submitter per key), nonces synced with the
+against the key (exit 2 otherwise; each further nonce lane's key must be one of its traders),
+leases held (one submitter per key, one lease per lane), nonces synced with the
 chain, booked-but-unpublished outcomes published; only then are bundles pulled. Tracking runs
 alongside: the chain head (read over RPC, never from a message), receipts, cancels past
 deadline, P&L gauges. A tripped loss limit (services/submit/limits.py) or a dead control
@@ -29,12 +30,12 @@ from services.submit.chain_binding import bind_ledger, chain_identity, record_in
 from services.submit.decide import Policy
 from services.submit.handlers import SubmitHandlers
 from services.submit.keys import Signer
-from services.submit.lease import Lease, keep_lease, lease_bucket, lease_key
+from services.submit.lease import Lease, Leases, keep_lease, lease_bucket, lease_key
 from services.submit.ledger import Ledger
 from services.submit.loops import gauge_loop, track_loop
 from services.submit.ports import RpcChain
 from services.submit.safety import SafetyStore
-from services.submit.startup import check_owner, read_emergency_stop, wait_for_key
+from services.submit.startup import check_owner, check_traders, read_emergency_stop, wait_for_key
 from services.submit.submitter import AfterSend, Submitter
 
 log = logging.getLogger("mev.submit")
@@ -43,42 +44,54 @@ log = logging.getLogger("mev.submit")
 async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
     """The service, in the start order above; `after_send` is a test hook
     (tests/support/submit_kill.py), never set by `python -m services.submit`."""
-    signer = await wait_for_key(rt)
-    if signer is None:
+    signers = await wait_for_key(rt)
+    if signers is None:
         return
     async with open_stage(rt) as stage:
         control = await read_emergency_stop(stage.control_bucket, rt.chain_id, rt.stop)
-        lease, active = await hold_lease(stage, signer)
-        handlers = SubmitHandlers(stage, control, lease)
+        leases, active = await hold_leases(stage, signers)
+        handlers = SubmitHandlers(stage, control, leases)
         contracts = await stage.wait_for_chain()
         if contracts is None:
             return
-        await check_owner(stage.rpc, contracts.executor, signer.address)
+        await check_owner(stage.rpc, contracts.executor, signers[0].address)
+        await check_traders(stage.rpc, contracts.executor, signers)
         rt.ready = True  # standby counts as ready: it is healthy and waiting for the lease
         await wait_any(active, rt.stop)
         if rt.stop.is_set():
             return
-        await activate(stage, handlers, contracts, signer, after_send)
+        await activate(stage, handlers, contracts, signers, after_send)
         # one bundle at a time: one sender per key, nonces are sequential
         await stage.consume(Consume("submit", Bundle, handlers.on_bundle, concurrency=1))
 
 
-async def hold_lease(stage: Stage, signer: Signer) -> tuple[Lease, asyncio.Event]:
-    """Keep (or wait for) the one-submitter-per-key lease; the event is set once it is held.
-    The bucket is declared again after a reconnect (a server may lose its store)."""
+async def hold_leases(stage: Stage, signers: list[Signer]) -> tuple[Leases, asyncio.Event]:
+    """Keep (or wait for) the one-submitter-per-key lease of every lane's key; the event is set
+    once all are held. The bucket is declared again after a reconnect (a server may lose its
+    store)."""
     rt = stage.rt
-    lease = Lease(lease_key(rt.chain_id, signer.address), rt.instance)
+    leases = Leases([Lease(lease_key(rt.chain_id, s.address), rt.instance) for s in signers])
+    ttl_s = leases.all[0].ttl_s
+    await rt.bus.declare(lambda: lease_bucket(rt.bus, ttl_s, rt.settings.nats.replicas))
+    events = [asyncio.Event() for _ in signers]
+    for lane, (lease, event) in enumerate(zip(leases.all, events, strict=True)):
+        name = "lease" if lane == 0 else f"lease-lane{lane}"
+        stage.spawn(keep_lease(rt.bus, lease, event, rt.stop), name, drain=True)
     active = asyncio.Event()
-    await rt.bus.declare(lambda: lease_bucket(rt.bus, lease.ttl_s, rt.settings.nats.replicas))
-    stage.spawn(keep_lease(rt.bus, lease, active, rt.stop), "lease", drain=True)
-    return lease, active
+
+    async def all_held() -> None:
+        await asyncio.gather(*(e.wait() for e in events))
+        active.set()
+
+    stage.spawn(all_held(), "leases")
+    return leases, active
 
 
 async def activate(
     stage: Stage,
     handlers: SubmitHandlers,
     contracts: ChainContracts,
-    signer: Signer,
+    signers: list[Signer],
     after_send: AfterSend | None,
 ) -> None:
     """Lease held: the ledger bound to this chain, the submitter with its nonces synced and
@@ -95,7 +108,8 @@ async def activate(
         settings=settings,
         ledger=ledger,
         pool=RpcChain(stage.rpc),
-        signer=signer,
+        signer=signers[0],
+        lane_signers=signers[1:],
         policy=Policy.from_settings(settings, contracts),
         safety=safety,
         publish=handlers.publish,
@@ -122,7 +136,8 @@ async def activate(
         "submit active",
         extra={
             "fields": {
-                "address": signer.address,
+                "address": signers[0].address,
+                "lanes": [s.address for s in signers],
                 "executor": contracts.executor,
                 "dry_run": settings.submit.dry_run,
                 "emergency_stop": handlers.control.emergency_stop,

@@ -18,6 +18,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Outcome
 
 from services.submit.cancels import cancel_stacked, send_cancel
+from services.submit.lanes import Lane
 from services.submit.ledger import TxRecord
 from services.submit.limits import trip_reason
 from services.submit.profit import realized_from_receipt
@@ -40,14 +41,20 @@ RECEIPT_LAG_S = 0.25  # how long a node may count a mined nonce before serving i
 
 
 async def track_once(sub: Submitter) -> int:
-    """One pass over every unresolved tx; returns how many trades were settled."""
-    await reopen_reorged(sub.reorgs, sub.ledger, sub.nonces, sub.pool, sub.blocks, sub.head.number)
-    txs = sub.ledger.unresolved()
+    """One pass over every unresolved tx, lane by lane; returns how many trades were settled."""
+    await reopen_reorged(sub.reorgs, sub.ledger, sub.lane_of, sub.pool, sub.blocks, sub.head.number)
+    settled = 0
+    for lane in sub.lanes:
+        settled += await _track_lane(sub, lane)
+    return settled
+
+
+async def _track_lane(sub: Submitter, lane: Lane) -> int:
+    """One lane's unresolved txs against that lane's nonce count."""
+    txs = [t for t in sub.ledger.unresolved() if sub.lane_of(t) is lane]
     if not txs:
         return 0
-    mined_nonce = int(
-        await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
-    )
+    mined_nonce = int(await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"]), 16)
     # a tx whose nonce the chain has not counted yet cannot have a receipt: ask only for the
     # others (one call per tx instead of one per tx per pass under an RPC budget)
     mined = [t for t in txs if t.nonce < mined_nonce]
@@ -92,7 +99,7 @@ async def track_once(sub: Submitter) -> int:
         elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
             raise AssertionError(step)
     if settled:
-        sub.nonces.confirmed_up_to(mined_nonce)
+        lane.nonces.confirmed_up_to(mined_nonce)
     return settled
 
 
@@ -177,7 +184,7 @@ async def _settle(
         reason=reason,
     )
     sub.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
-    sub.nonces.release(trade.nonce)
+    sub.lane_of(trade).nonces.release(trade.nonce)
     landed = outcome.block_number if step.status == "included" and step.mined is not None else None
     sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)
     metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()

@@ -13,17 +13,19 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 from mev_common import metrics
 from mev_common.aio import sleep_or_stop
+from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.control import EMERGENCY_STOP, ControlState, ControlValueError, control_key
 from mev_common.kv import KeyValue
 from mev_common.runtime import Check, RefuseToStart, Runtime
 from mev_common.settings import Settings
 
-from services.submit.keys import KeyLoadError, Signer, load_signer
+from services.submit.keys import KeyLoadError, Signer, load_lane_signers
 
 log = logging.getLogger("mev.submit")
 
 OWNER_SELECTOR = "0x8da5cb5b"  # owner()
+IS_TRADER_SELECTOR = "0x4039ad0d"  # isTrader(address)
 
 
 def key_is_awaited(settings: Settings) -> bool:
@@ -31,27 +33,28 @@ def key_is_awaited(settings: Settings) -> bool:
     together with the deployment file, so submit waits for both like the other services."""
     deployment = settings.contracts.deployment_file
     return (
-        not Path(settings.keys.path).exists()
+        not all(Path(p).exists() for p in settings.keys.lane_paths())
         and deployment is not None
         and not Path(deployment).exists()
     )
 
 
-async def wait_for_key(rt: Runtime) -> Signer | None:
-    """Load the key (the entry point has already refused an unsafe one); on a devnet not yet
-    deployed, wait for `devnet up` to create it. None if stopped first."""
+async def wait_for_key(rt: Runtime) -> list[Signer] | None:
+    """Load every lane's key (the entry point has already refused an unsafe one); on a devnet
+    not yet deployed, wait for `devnet up` to create them. None if stopped first."""
     while key_is_awaited(rt.settings):
         rt.add_check("key", lambda: Check(False, "waiting for devnet up", critical=False))
         await sleep_or_stop(rt.stop, 1.0)
         if rt.stop.is_set():
             return None
     try:
-        signer = load_signer(rt.settings.keys)
+        signers = load_lane_signers(rt.settings.keys)
     except KeyLoadError as exc:
         log.error("refusing to start", extra={"fields": {"error": str(exc)}})
         raise
-    rt.add_check("key", lambda: Check(True, signer.address))
-    return signer
+    addresses = [s.address for s in signers]
+    rt.add_check("key", lambda: Check(True, addresses[0] if len(addresses) == 1 else addresses))
+    return signers
 
 
 async def read_emergency_stop(
@@ -93,3 +96,23 @@ async def check_owner(rpc: RpcPool, executor: str, signer: str) -> None:
             f"executor {executor} is owned by {owner}, not by this key's address {signer}: "
             "use the owner's key (keys.path) or transfer the executor's ownership to this address"
         )
+
+
+async def check_traders(rpc: RpcPool, executor: str, lanes: list[Signer]) -> None:
+    """Refuse to run a lane key the executor does not let trade (setTrader): its trades would
+    all revert."""
+    for lane, signer in enumerate(lanes):
+        if lane == 0:
+            continue  # the owner: check_owner
+        word = signer.address.lower().removeprefix("0x").rjust(64, "0")
+        call = {"to": executor, "data": IS_TRADER_SELECTOR + word}
+        try:
+            raw = str(await rpc.call("eth_call", [call, "latest"]))
+        except RpcError as exc:  # an executor built before trader keys: no isTrader
+            raw = f"unanswered: {exc}"
+        if raw.removeprefix("0x").rjust(64, "0")[-64:] != "0" * 63 + "1":
+            raise RefuseToStart(
+                f"executor {executor} does not let lane {lane}'s key {signer.address} trade "
+                f"(isTrader = {raw}): the owner must call setTrader({signer.address}, true), "
+                "or lower keys.lanes"
+            )

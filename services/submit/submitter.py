@@ -6,7 +6,8 @@ BEFORE it is broadcast, so after a crash at any point the ledger knows every tx 
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
 seen by the next send. The chain head comes from submit's own RPC reads, never a message.
-Tracking and settling sent trades live in `settlement`, cancels in `cancels`.
+Tracking and settling sent trades live in `settlement`, cancels in `cancels`; a trade's
+conflicts with ours and its nonce lane (one sender account of `keys.lanes`) in `routing`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +25,18 @@ from mev_common.chain import budget
 from mev_common.chain.block_phase import ProductionClock
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
+from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
-from services.submit import cancels, settlement
+from services.submit import cancels, routing, settlement
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
 from services.submit.fees import Fees, next_base_fee
 from services.submit.keys import Signer
+from services.submit.lanes import Lane, Lanes, UnknownSender
 from services.submit.ledger import TxRecord
 from services.submit.limits import kind_of
-from services.submit.nonces import NonceManager, NoNonceFree
+from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
 from services.submit.reorg import ReorgWatch
 from services.submit.sender import SendResult, Verdict
@@ -71,6 +74,7 @@ class Submitter:
         native_token: str | None = None,
         control_revision: Callable[[], int] = lambda: 0,
         after_send: AfterSend | None = None,
+        lane_signers: Sequence[Signer] = (),
     ) -> None:
         self.settings = settings
         self.cfg = settings.submit
@@ -89,7 +93,9 @@ class Submitter:
         self.tripped = safety.active()  # a loss limit tripped (in this run or before)
         if self.tripped is not None:
             metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)
-        self.nonces = NonceManager(self.cfg.max_in_flight)
+        # lane 0 is `signer` (keys.path), then the extra lanes' keys (keys.lanes)
+        self.lanes = Lanes([signer, *lane_signers], self.cfg.max_in_flight)
+        self.nonces = self.lanes[0].nonces
         self.head = Head()
         self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
         # older than this, the head is read over RPC before a bundle is decided (block_feed.py
@@ -104,10 +110,17 @@ class Submitter:
         self.production = ProductionClock(chain.block_time_s, chain.head_age_margin_s)
         self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
+            lane = self.lane_of(tx).index
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
             if pending is not None:
                 pools, tip = bundle_pools(pending), tx.max_priority_fee_per_gas
-                self.claims.claim(pending.id, pools, pending.block_number, tip)
+                self.claims.claim(pending.id, pools, pending.block_number, tip, lane)
+
+    def lane_of(self, tx: TxRecord) -> Lane:
+        try:
+            return self.lanes.of(tx.sender)
+        except UnknownSender as exc:
+            raise RefuseToStart(str(exc)) from None
 
     # -- chain view ----------------------------------------------------------------------------
     def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
@@ -132,18 +145,16 @@ class Submitter:
         )
 
     async def sync_nonces(self) -> None:
-        """Chain pending count plus every nonce our unresolved txs hold (start, nonce_reset,
-        a refused send). On a chain that serves state at `latest` only (HyperEVM) the mined
-        count: our unresolved txs, recorded before they are sent, cover the rest."""
+        """Each lane: chain pending count plus every nonce its unresolved txs hold (start,
+        nonce_reset, a refused send). On a chain that serves state at `latest` only (HyperEVM)
+        the mined count: our unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
-        pending = int(
-            await self.pool.call("eth_getTransactionCount", [self.signer.address, tag]), 16
-        )
-        self.nonces.sync(pending, {t.nonce for t in self.ledger.unresolved()})
-        log.info(
-            "nonces synced",
-            extra={"fields": {"chain_pending": pending, "next": self.nonces.next_nonce}},
-        )
+        unresolved = self.ledger.unresolved()
+        for lane in self.lanes:
+            pending = int(await self.pool.call("eth_getTransactionCount", [lane.address, tag]), 16)
+            lane.nonces.sync(pending, {t.nonce for t in unresolved if self.lane_of(t) is lane})
+            fields = {"lane": lane.index, "chain_pending": pending, "next": lane.nonces.next_nonce}
+            log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
@@ -181,8 +192,10 @@ class Submitter:
         reason = plan.reason if isinstance(plan, Refusal) else None
         if isinstance(plan, Refusal) and plan.trip:
             self.trip(plan.reason)
+        lane: Lane | None = None
         if isinstance(plan, SendPlan):
-            reason = await self._pool_conflict(bundle, plan.pools, plan.max_priority_fee_per_gas)
+            routed = await routing.route(self, bundle, plan.pools, plan.max_priority_fee_per_gas)
+            lane, reason = (None, routed) if isinstance(routed, str) else (routed, None)
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:
@@ -196,21 +209,21 @@ class Submitter:
             reason := self.production.late_reason(bundle.block_number, time.time_ns())
         ):
             metrics.LATE_HEAD_REFUSALS.inc()
-        if reason is None:
+        if reason is None and lane is not None:
             try:
-                nonce = self.nonces.take()
+                nonce = lane.nonces.take()
             except NoNonceFree as exc:
                 reason = f"in-flight limit: {exc}"
-        if reason is not None or not isinstance(plan, SendPlan):
+        if reason is not None or lane is None or not isinstance(plan, SendPlan):
             await self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
             return
         fees = Fees(plan.max_fee_per_gas, plan.max_priority_fee_per_gas)
         gated_ns = time.time_ns()
         tx = plan.tx(nonce)
-        raw, tx_hash = self.signer.sign(tx)
+        raw, tx_hash = lane.signer.sign(tx)
         signed_ns = time.time_ns()
         if self.cfg.dry_run:
-            self.nonces.give_back(nonce)
+            lane.nonces.give_back(nonce)
             await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
             return
         record = TxRecord(
@@ -225,11 +238,13 @@ class Submitter:
             raw="0x" + raw.hex(),
             state="signed",
             created_at=time.time(),
+            sender=lane.address,
         )
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
-            self.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
+            lane.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
             return
-        self.claims.claim(bundle.id, plan.pools, bundle.block_number, fees.max_priority_fee_per_gas)
+        tip = fees.max_priority_fee_per_gas
+        self.claims.claim(bundle.id, plan.pools, bundle.block_number, tip, lane.index)
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
@@ -244,6 +259,7 @@ class Submitter:
             "bundle": bundle.id,
             "tx": record.hash,
             "nonce": record.nonce,
+            "lane": self.lane_of(record).index,
             "max_fee_per_gas": record.max_fee_per_gas,
             "priority_fee": record.max_priority_fee_per_gas,
             "verdict": result.verdict.value,
@@ -259,7 +275,7 @@ class Submitter:
                 None,
                 0,
             )
-            self.nonces.give_back(record.nonce)
+            self.lane_of(record).nonces.give_back(record.nonce)
             self.claims.release(bundle.id, None)
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
             await self.publish_pending()
@@ -354,30 +370,9 @@ class Submitter:
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
     async def track_once(self) -> int:
         """One pass over every unresolved tx; returns how many trades were settled. Passes
-        run one at a time (the tracking loop and `_pool_conflict` both call this)."""
+        run one at a time (the tracking loop and `routing.route` both call this)."""
         async with self.track_lock:
             return await settlement.track_once(self)
-
-    async def _pool_conflict(self, bundle: Bundle, pools: frozenset[str], tip: int) -> str | None:
-        """PoolClaims' refusal, after settling our trades first when one holding a pool may
-        already be mined at the bundle's block: the tracking loop settles a landed trade up to
-        a quarter block late, and a block opportunity proven on the state our trade landed in
-        was refused as "in our unsettled trade" meanwhile. A pool is freed only by a receipt."""
-        after = bundle.after_bundles
-        withdrawn = next((b for b in after if b in self.withdrawn), None)
-        if withdrawn is not None:  # it will be cancelled: not the state this one was proven on
-            return f"proven on top of our trade {withdrawn}, withdrawn by detect"
-        reason = self.claims.conflict(bundle.id, pools, bundle.block_number, after, tip)
-        if reason is None or not self.claims.may_have_landed(pools, bundle.block_number, tip):
-            return reason
-        try:
-            await self.track_once()
-        except RpcError as exc:  # the refusal stands
-            log.warning(
-                "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}
-            )
-            return reason
-        return self.claims.conflict(bundle.id, pools, bundle.block_number, after, tip)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a

@@ -47,14 +47,17 @@ def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
         node.stop()
 
 
-def config_for(devnet: Devnet, nats_url: str, tmp: Path, **extra: Any) -> Path:
+def config_for(devnet: Devnet, nats_url: str, tmp: Path, lanes: int = 1, **extra: Any) -> Path:
+    keys: dict[str, Any] = {"path": str(devnet.key_path)}
+    if lanes > 1:
+        keys["lanes"] = lanes
     return write_config(
         tmp,
         nats_url,
         CHAIN,
         chain={"rpc_endpoints": [{"name": "anvil", "url": devnet.node.rpc_url}], "block_time_s": 1},
         contracts={"deployment_file": str(devnet.deployment_path)},
-        keys={"path": str(devnet.key_path)},
+        keys=keys,
         **extra,
     )
 
@@ -64,12 +67,12 @@ def mine(devnet: Devnet, blocks: int = 1) -> int:
     return int(devnet.w3.eth.block_number)
 
 
-def unbalance(devnet: Devnet) -> None:
-    """A user dumps 60 WETH for USDC on DEX B: WETH is cheap there, the A->B cycle gains."""
+def unbalance(devnet: Devnet, buy: str = "USDC") -> None:
+    """A user dumps 60 WETH for `buy` on DEX B: WETH is cheap there, the A->B cycle gains."""
     user = devnet.user(1)
     router = devnet.router("B")
     tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
+    path = [tokens["WETH"]["address"], tokens[buy]["address"]]
     data = router.encode_abi(
         "swapExactTokensForTokens", [60 * WETH, 0, path, user.address, DEADLINE]
     )
@@ -78,17 +81,21 @@ def unbalance(devnet: Devnet) -> None:
     assert devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1
 
 
-def arbitrage_bundle(devnet: Devnet, bundle_id: str, **fields: Any) -> tuple[Bundle, int]:
-    """A bundle for the 2-hop cycle on current chain state, and its exact profit."""
-    unbalance(devnet)
+def arbitrage_bundle(
+    devnet: Devnet, bundle_id: str, via: str = "USDC", **fields: Any
+) -> tuple[Bundle, int]:
+    """A bundle for the 2-hop cycle WETH -> `via` (DEX A) -> WETH (DEX B) on current chain
+    state, and its exact profit."""
+    unbalance(devnet, via)
+    legs = [("A", "WETH", via), ("B", via, "WETH")]
     head = int(devnet.w3.eth.block_number)
     amount_in = 5 * WETH
-    profit = devnet.expected_out(TWO_HOPS, amount_in) - amount_in
+    profit = devnet.expected_out(legs, amount_in) - amount_in
     assert profit > 0
     tokens = devnet.deployment["tokens"]
     hops = [
         (devnet.pair(dex, a, b)["address"], tokens[a]["address"], tokens[b]["address"], 30)
-        for dex, a, b in TWO_HOPS
+        for dex, a, b in legs
     ]
     data = devnet.executor.encode_abi("execute", [hops, amount_in, profit, False])
     values: dict[str, Any] = {

@@ -79,6 +79,9 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
         "published": "INTEGER NOT NULL DEFAULT 0",
         "booked_unix": "REAL NOT NULL DEFAULT 0",
     },
+    # the address that signed the tx (nonce lanes, keys.lanes); '' in older rows: the one key
+    # there was, lane 0
+    "txs": {"sender": "TEXT NOT NULL DEFAULT ''"},
 }
 
 # Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
