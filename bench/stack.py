@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import yaml
 from mev_common.metrics import SAMPLES_ENV
+from mev_common.settings import KeySettings
 from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
 from mev_ops.devnet.deploy import deploy_devnet
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
@@ -128,8 +129,11 @@ class Stack:
 
 
 @contextlib.contextmanager
-def devnet_stack(block_time: int | None = None, **sections: dict[str, Any]) -> Iterator[Stack]:
-    """anvil (automine if `block_time` is None) with the seed-1 deployment, NATS, a config."""
+def devnet_stack(
+    block_time: int | None = None, lanes: int = 1, **sections: dict[str, Any]
+) -> Iterator[Stack]:
+    """anvil (automine if `block_time` is None) with the seed-1 deployment, NATS, a config;
+    `lanes`: submit's nonce lanes (keys.lanes), their keys funded and authorized."""
     with tempfile.TemporaryDirectory(prefix="mev-bench-") as tmp:
         base = Path(tmp)
         node = start_anvil(free_port(), CHAIN_ID, None, base)
@@ -142,7 +146,9 @@ def devnet_stack(block_time: int | None = None, **sections: dict[str, Any]) -> I
                 base / "bot.key",
                 base / "deployment.json",
                 block_time=block_time,
-            )
+                lane_paths=[Path(p) for p in KeySettings(path=str(base / "bot.key"),
+                                                         lanes=lanes).lane_paths()[1:]],
+            )  # fmt: skip
             nats = start_embedded_nats(base / "nats")
             endpoint = {
                 "name": "anvil",
@@ -156,7 +162,7 @@ def devnet_stack(block_time: int | None = None, **sections: dict[str, Any]) -> I
                 CHAIN_ID,
                 chain={"rpc_endpoints": [endpoint], "block_time_s": 1},
                 contracts={"deployment_file": str(base / "deployment.json")},
-                keys={"path": str(base / "bot.key")},
+                keys={"path": str(base / "bot.key"), "lanes": lanes},
                 **sections,
             )
             stack = Stack(base, node, nats, deployment, config)

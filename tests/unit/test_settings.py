@@ -249,6 +249,7 @@ def test_masked_dump_hides_passwords_and_url_tokens(tmp_path: Path) -> None:
         "path": "/app/keys/k",
         "password_env": "MEV_KEY_PASSWORD",
         "password_file": None,
+        "lanes": 1,
     }
     text = json.dumps(dump)
     assert "Sup3rSecretKey" not in text

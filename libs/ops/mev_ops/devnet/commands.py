@@ -108,6 +108,7 @@ def devnet_up(settings: Settings, seed: int | None) -> int:
         deployment = deploy_devnet(
             node.rpc_url, settings.chain.chain_id, seed, Path(settings.keys.path), out,
             block_time=block_time, executor_build=settings.contracts.executor_build,
+            lane_paths=[Path(p) for p in settings.keys.lane_paths()[1:]],
         )  # fmt: skip
         if settings.devnet is not None and settings.devnet.profile == "hyperevm":
             _start_stand_in(settings.devnet, node.rpc_url, directory)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ DEPLOYMENT_VERSION = 1
 MAX_UINT = 2**256 - 1
 FAR_DEADLINE = 2**40  # for deploy-time liquidity only; user swaps carry real deadlines
 BOT_FUNDING_WEI = 1_000 * 10**18
+LANE_FUNDING_WEI = 100 * 10**18  # each extra nonce lane's gas money, from the bot key
 EXECUTOR_WETH = 10 * 10**18  # lets non-flash arbitrage work from the start
 # The executor's cold beneficiary: the one devnet account no flow user or deployer uses.
 BENEFICIARY_INDEX = 9
@@ -89,8 +91,12 @@ def deploy_devnet(
     *,
     block_time: int | None = 1,
     executor_build: str = "Executor",
+    lane_paths: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Deploy everything, fund the bot key (created if absent) and write the deployment file.
+    `lane_paths`: the extra nonce lanes' keys (keys.lanes; created if absent), each funded and
+    authorized on the executor by the owner (`setTrader`), after everything else, so every
+    address is what it is without lanes.
 
     `block_time` is the interval mining restored afterwards (None: leave automine on).
     `executor_build`: "Executor" (flash commitment in transient storage) or
@@ -101,6 +107,7 @@ def deploy_devnet(
     if w3.eth.chain_id != chain_id:
         raise DeployError(f"the node has chain id {w3.eth.chain_id}, the config says {chain_id}")
     bot = load_or_create_key(key_path)
+    lanes = [load_or_create_key(p) for p in lane_paths]
     rpc(w3, "evm_setAutomine", [True])
     # a small-block chain (HyperEVM: 2M gas) cannot hold a factory deploy: lift it while deploying
     gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
@@ -108,6 +115,9 @@ def deploy_devnet(
         rpc(w3, "evm_setBlockGasLimit", [hex(DEPLOY_BLOCK_GAS)])
     try:
         deployment = _deploy(w3, chain_id, seed, bot, executor_build)
+        deployment["traders"] = _add_lanes(
+            w3, chain_id, bot, deployment["executor"]["address"], executor_build, lanes
+        )
     finally:
         if gas_limit < DEPLOY_BLOCK_GAS:
             rpc(w3, "evm_setBlockGasLimit", [hex(gas_limit)])
@@ -348,6 +358,31 @@ def _allow_v3(
         sent.append(owner.send(executor, data, 200_000))
     wait_all(w3, sent)
     check_v3_allowlist(w3, executor, v3_pools)
+
+
+def _add_lanes(
+    w3: Web3,
+    chain_id: int,
+    bot_key: LocalAccount,
+    executor: str,
+    executor_build: str,
+    lanes: list[LocalAccount],
+) -> list[str]:
+    """The owner funds each lane key and names it a trader; returns their addresses."""
+    contract = w3.eth.contract(
+        address=to_checksum_address(executor), abi=load_artifact(executor_build).abi
+    )
+    owner = Sender(w3, bot_key, chain_id, max_fee=100 * GWEI, tip=GWEI)
+    sent = []
+    for lane in lanes:
+        sent.append(owner.send(lane.address, b"", 21_000, value=LANE_FUNDING_WEI))
+        allow = contract.encode_abi("setTrader", [lane.address, True])
+        sent.append(owner.send(executor, allow, 100_000))
+    wait_all(w3, sent)
+    for lane in lanes:
+        if not contract.functions.isTrader(lane.address).call():
+            raise DeployError(f"lane key {lane.address} is not a trader of the executor")
+    return [lane.address for lane in lanes]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
