@@ -17,6 +17,7 @@ from mev_common import metrics
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Outcome
 
+from services.submit import late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.ledger import TxRecord
 from services.submit.limits import trip_reason
@@ -45,6 +46,8 @@ async def track_once(sub: Submitter) -> int:
     txs = sub.ledger.unresolved()
     if not txs:
         return 0
+    backruns = late_victims.in_flight(sub, txs)  # their victims' receipts BEFORE our nonce
+    victims_mined = await late_victims.victims_mined(sub, backruns)
     mined_nonce = int(
         await sub.pool.call("eth_getTransactionCount", [sub.signer.address, "latest"]), 16
     )
@@ -60,7 +63,7 @@ async def track_once(sub: Submitter) -> int:
     for tx in txs:
         groups.setdefault(tx.bundle_id, []).append(tx)
     settled = 0
-    cancelled: set[str] = set()  # stacked trades cancelled in this pass: not stepped again
+    cancelled: set[str] = set()  # trades cancelled in this pass: not stepped or withdrawn again
     for bundle_id, group in groups.items():
         if bundle_id in cancelled:
             continue
@@ -89,10 +92,13 @@ async def track_once(sub: Submitter) -> int:
                 cancelled.update(await cancel_stacked(sub, bundle_id, mined_nonce))
         elif isinstance(step, Cancel):
             await send_cancel(sub, trade, step.last)
+            cancelled.add(bundle_id)
         elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
             raise AssertionError(step)
     if settled:
         sub.nonces.confirmed_up_to(mined_nonce)
+    backruns = [b for b in backruns if b.bundle_id not in cancelled]
+    await late_victims.withdraw_orphans(sub, backruns, victims_mined, mined_nonce)
     return settled
 
 
