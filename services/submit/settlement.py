@@ -79,6 +79,7 @@ async def track_once(sub: Submitter) -> int:
             mined_nonce=mined_nonce,
             now=time.time(),
             receipt_timeout_s=sub.cfg.receipt_timeout_s,
+            withdrawn=bundle_id in sub.withdrawn,
         )
         if isinstance(step, CheckPool):
             held = {t.nonce for t in txs}
