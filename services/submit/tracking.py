@@ -68,11 +68,12 @@ def next_step(
     for cancel in cancels:
         receipt = receipts.get(cancel.hash)
         if receipt is not None:
+            why = "withdrawn" if withdrawn else f"past deadline block {trade.deadline_block}"
             return Settle(
                 "replaced",
                 cancel,
                 receipt,
-                f"cancelled past deadline block {trade.deadline_block}: nonce {trade.nonce} "
+                f"cancelled ({why}): nonce {trade.nonce} "
                 f"used by our 0-value tx {cancel.hash}, trade {trade.hash} never mined",
             )
     if mined_nonce > trade.nonce:

@@ -226,6 +226,7 @@ async def test_a_backrun_whose_victim_is_mined_without_it_is_cancelled(
     mine(devnet)
     [outcome] = await outcome_of(bus, t1.id)
     assert (outcome.status, outcome.realized_profit) == ("replaced", 0), outcome
+    assert outcome.reason.startswith("cancelled (withdrawn)"), outcome
     assert devnet.w3.eth.get_transaction_receipt(outcome.tx_hash)["to"].lower() == bot.lower()
     # ledger == chain, to the wei: no WETH moved, only the cancel's gas spent
     assert devnet.balance("WETH", executor) == weth_before

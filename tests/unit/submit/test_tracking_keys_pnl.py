@@ -70,6 +70,8 @@ def test_a_withdrawn_trade_without_a_cancel_is_cancelled_before_its_deadline() -
     assert step(t, [], {t.hash: None}, head=50, withdrawn=True) == Cancel(t)
     assert step(t, [c], {t.hash: None, c.hash: None}, head=50, withdrawn=True) == Wait()
     assert step(t, [], {t.hash: None}, head=50) == Wait()
+    gone = step(t, [c], {t.hash: None, c.hash: {"status": "0x1"}}, head=50, withdrawn=True)
+    assert isinstance(gone, Settle) and gone.reason.startswith("cancelled (withdrawn): nonce 4")
     mined = step(t, [], {t.hash: {"status": "0x1"}}, head=50, withdrawn=True)
     assert isinstance(mined, Settle) and mined.status == "included"
 
