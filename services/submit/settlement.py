@@ -17,6 +17,7 @@ from mev_common import metrics
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Outcome
 
+from services.submit import late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.lanes import Lane
 from services.submit.ledger import TxRecord
@@ -54,6 +55,8 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
     txs = [t for t in sub.ledger.unresolved() if sub.lane_of(t) is lane]
     if not txs:
         return 0
+    backruns = late_victims.in_flight(sub, txs)  # their victims' receipts BEFORE our nonce
+    victims_mined = await late_victims.victims_mined(sub, backruns)
     mined_nonce = int(await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"]), 16)
     # a tx whose nonce the chain has not counted yet cannot have a receipt: ask only for the
     # others (one call per tx instead of one per tx per pass under an RPC budget)
@@ -67,7 +70,7 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
     for tx in txs:
         groups.setdefault(tx.bundle_id, []).append(tx)
     settled = 0
-    cancelled: set[str] = set()  # stacked trades cancelled in this pass: not stepped again
+    cancelled: set[str] = set()  # trades cancelled in this pass: not stepped or withdrawn again
     for bundle_id, group in groups.items():
         if bundle_id in cancelled:
             continue
@@ -83,6 +86,7 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
             mined_nonce=mined_nonce,
             now=time.time(),
             receipt_timeout_s=sub.cfg.receipt_timeout_s,
+            withdrawn=bundle_id in sub.withdrawn,
         )
         if isinstance(step, CheckPool):
             held = {t.nonce for t in txs}
@@ -96,10 +100,13 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
                 cancelled.update(await cancel_stacked(sub, bundle_id, mined_nonce))
         elif isinstance(step, Cancel):
             await send_cancel(sub, trade, step.last)
+            cancelled.add(bundle_id)
         elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
             raise AssertionError(step)
     if settled:
         lane.nonces.confirmed_up_to(mined_nonce)
+    backruns = [b for b in backruns if b.bundle_id not in cancelled]
+    await late_victims.withdraw_orphans(sub, backruns, victims_mined, mined_nonce)
     return settled
 
 

@@ -55,9 +55,12 @@ def next_step(
     mined_nonce: int,
     now: float,
     receipt_timeout_s: float,
+    withdrawn: bool = False,
 ) -> Step:
     """`receipts` maps each tx hash to its receipt (None: not mined); `mined_nonce` is the
-    chain's confirmed tx count of our address, read before the receipts."""
+    chain's confirmed tx count of our address, read before the receipts. A `withdrawn` trade
+    (it would meet another state) with no cancel out yet is cancelled before its deadline: the
+    retry when the cancel at withdrawal was not sent (emergency stop, RPC down)."""
     mined = receipts.get(trade.hash)
     if mined is not None:
         ok = int(mined.get("status", "0x0"), 16) == 1
@@ -65,18 +68,19 @@ def next_step(
     for cancel in cancels:
         receipt = receipts.get(cancel.hash)
         if receipt is not None:
+            why = "withdrawn" if withdrawn else f"past deadline block {trade.deadline_block}"
             return Settle(
                 "replaced",
                 cancel,
                 receipt,
-                f"cancelled past deadline block {trade.deadline_block}: nonce {trade.nonce} "
+                f"cancelled ({why}): nonce {trade.nonce} "
                 f"used by our 0-value tx {cancel.hash}, trade {trade.hash} never mined",
             )
     if mined_nonce > trade.nonce:
         return Settle(
             "replaced", None, None, f"nonce {trade.nonce} used by a tx not from this submitter"
         )
-    if head < trade.deadline_block:
+    if head < trade.deadline_block and not (withdrawn and not cancels):
         return Wait()
     if not cancels:
         return Cancel(trade)

@@ -1,8 +1,11 @@
 """Stacked backruns across blocks (services/simulate/stacking.py StackBook.roll): our trade and
 its victim miss block N+1; a backrun of N+1 through our trade's pool is stacked on it and both
 land, and one through a pool only our trade's victim moves is dropped (before: proven on the
-head alone, sent, and reverted behind our trade). Real anvil, real submit, as
-test_stacked_backruns.py, whose world and helpers this module shares."""
+head alone, sent, and reverted behind our trade). And the other way round: a victim mined in
+N + 1 without our backrun (it reached the node just after) has our trade cancelled, never left
+to meet a later block's state (services/submit/late_victims.py; before, the cluster chaos test
+saw one revert at minProfit so). Real anvil, real submit, as test_stacked_backruns.py, whose
+world and helpers this module shares."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from typing import Any
 
 import pytest
 from mev_common.bus import Bus
-from mev_common.messages import Block, PendingTx, block_from_rpc
+from mev_common.messages import Block, Bundle, PendingTx, block_from_rpc
+from web3.exceptions import Web3RPCError
 
 from services.simulate.simulator import Simulator
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
@@ -37,6 +41,8 @@ from tests.support.submit_world import (
     ledger_rows,
     mine,
     outcome_of,
+    tx_states,
+    wait_for,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -56,6 +62,24 @@ def sent_trade(db: Path, bundle_id: str) -> tuple[str, str]:
         db, "SELECT hash, raw FROM txs WHERE bundle_id = ? AND kind = 'trade'", bundle_id
     )
     return str(tx_hash), str(raw)
+
+
+async def first_backrun(
+    devnet: Devnet, tmp: Path, opp_id: str
+) -> tuple[Simulator, Any, tuple[bytes, PendingTx], int, Bundle]:
+    """Simulate at block N (its warm EVM and stack book), V1 (user 2 sells 40 WETH on A,
+    tipping 3 gwei, not sent yet) and T1, its backrun proven on it: (simulator, head, V1, T1's
+    input, T1)."""
+    simulator, head = await stacking_simulator(devnet, tmp / "n")
+    v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V1
+    a1 = best_amount(state)
+    p1 = cycle_profit(state, a1)
+    first = simulator.simulate(opportunity(devnet, opp_id, head, a1, p1, v1[1]), 0.0,
+                               simulator.stacks)  # fmt: skip
+    assert first.bundle is not None and first.bundle.simulated_profit == p1 > 0, first
+    return simulator, head, v1, a1, first.bundle
 
 
 async def miss_block_n1(
@@ -84,24 +108,16 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     it bids. T2 must be proven on [V1, T1, V2] and stacked on T1 (before: proven on [V2]
     alone, as if T1 did not exist, which made a devnet e2e trade revert behind ours)."""
     db = submit_db
-    simulator, head = await stacking_simulator(devnet, tmp_path / "n")
-    base = int(head["baseFeePerGas"])
-    v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
-    state = reserves(devnet)
-    swap(state, "A", True, 40 * WETH)  # V1
-    a1 = best_amount(state)
-    p1 = cycle_profit(state, a1)
-    first = simulator.simulate(opportunity(devnet, "late-1", head, a1, p1, v1[1]), 0.0,
-                               simulator.stacks)  # fmt: skip
-    assert first.bundle is not None and first.bundle.simulated_profit == p1, first
+    simulator, head, v1, a1, t1 = await first_backrun(devnet, tmp_path, "late-1")
+    p1 = t1.simulated_profit
     executor, nonce = devnet.executor.address, bot_nonce(devnet)
     weth_before, eth_before = (
         devnet.balance("WETH", executor),
         int(devnet.w3.eth.get_balance(devnet.deployment["bot"])),
     )
-    await send_both(bus, db, [first.bundle])
+    await send_both(bus, db, [t1])
     # T1 (and V1, not sent yet) miss block N + 1: taken out of the pool, back after it
-    later, head1, v2 = await miss_block_n1(devnet, db, first.bundle.id, head, simulator, tmp_path)
+    later, head1, v2 = await miss_block_n1(devnet, db, t1.id, head, simulator, tmp_path)
     state = reserves(devnet)
     swap(state, "A", True, 40 * WETH)  # V1
     cycle_profit(state, a1, apply=True)  # T1
@@ -112,12 +128,12 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     second = later.simulate(opportunity(devnet, "late-2", head1, a2, p2, v2[1]), 0.0,
                             later.stacks)  # fmt: skip
     assert second.bundle is not None, second
-    assert second.bundle.after_bundles == [first.bundle.id]
+    assert second.bundle.after_bundles == [t1.id]
     assert second.bundle.simulated_profit == p2  # this test's math on [V1, T1, V2]
     await send_both(bus, db, [second.bundle])
     users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in (v1, v2)]
     mine(devnet)
-    outcomes = [(await outcome_of(bus, b.id))[0] for b in (first.bundle, second.bundle)]
+    outcomes = [(await outcome_of(bus, b.id))[0] for b in (t1, second.bundle)]
     assert [o.status for o in outcomes] == ["included", "included"], outcomes
     ours = [devnet.w3.eth.get_transaction_receipt(o.tx_hash) for o in outcomes]
     theirs = [devnet.w3.eth.get_transaction_receipt(h) for h in users]
@@ -185,3 +201,34 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     assert devnet.balance("WETH", executor) - weth_before == p1
     spent = sum(int(g) for (g,) in ledger_rows(db, "SELECT gas_cost FROM receipts"))
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == spent
+
+
+async def test_a_backrun_whose_victim_is_mined_without_it_is_cancelled(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+) -> None:
+    db = submit_db
+    _, head, v1, _, t1 = await first_backrun(devnet, tmp_path, "orphan-1")
+    executor, bot = devnet.executor.address, devnet.deployment["bot"]
+    weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
+    await send_both(bus, db, [t1])
+    # V1 is mined in block N + 1 without T1: T1 reaches the node just after that block
+    t1_hash, t1_raw = sent_trade(db, t1.id)
+    devnet.rpc("anvil_dropTransaction", [t1_hash])
+    victim_hash = devnet.w3.eth.send_raw_transaction(v1[0])
+    assert mine(devnet) == head["number"] + 1
+    assert devnet.w3.eth.get_transaction_receipt(victim_hash)["status"] == 1
+    try:
+        devnet.w3.eth.send_raw_transaction(t1_raw)
+    except Web3RPCError as exc:  # submit's tracking pass was quicker: its cancel holds the nonce
+        assert "replacement transaction underpriced" in str(exc), exc
+    # submit's next tracking pass sees V1 mined and T1's nonce not: a cancel takes the nonce
+    await wait_for(lambda: ("cancel", "sent") in tx_states(db, t1.id), what="cancel")
+    mine(devnet)
+    [outcome] = await outcome_of(bus, t1.id)
+    assert (outcome.status, outcome.realized_profit) == ("replaced", 0), outcome
+    assert outcome.reason.startswith("cancelled (withdrawn)"), outcome
+    assert devnet.w3.eth.get_transaction_receipt(outcome.tx_hash)["to"].lower() == bot.lower()
+    # ledger == chain, to the wei: no WETH moved, only the cancel's gas spent
+    assert devnet.balance("WETH", executor) == weth_before
+    [(gas_cost,)] = ledger_rows(db, "SELECT gas_cost FROM receipts")
+    assert eth_before - int(devnet.w3.eth.get_balance(bot)) == int(gas_cost) > 0

@@ -245,7 +245,7 @@ async def test_past_deadline_a_cancel_takes_the_nonce(
         mine(devnet)
         [outcome] = await outcome_of(bus, bundle.id)
         assert outcome.status == "replaced"
-        assert outcome.reason.startswith(f"cancelled past deadline block {bundle.deadline_block}")
+        assert outcome.reason.startswith(f"cancelled (past deadline block {bundle.deadline_block})")
         assert devnet.w3.eth.get_transaction_receipt(outcome.tx_hash)["status"] == 1
         cancel = devnet.w3.eth.get_transaction(outcome.tx_hash)
         assert (cancel["nonce"], cancel["value"], cancel["to"]) == (

@@ -63,6 +63,19 @@ def test_tracking_settles_waits_and_cancels() -> None:
     assert isinstance(other, Settle) and (other.status, other.mined) == ("replaced", None)
 
 
+def test_a_withdrawn_trade_without_a_cancel_is_cancelled_before_its_deadline() -> None:
+    """The retry of a withdrawal whose cancel was not sent (emergency stop, RPC down)."""
+    t = trade()
+    c = trade(hash="0x" + "02" * 32, kind="cancel", sent_at=1001.0)
+    assert step(t, [], {t.hash: None}, head=50, withdrawn=True) == Cancel(t)
+    assert step(t, [c], {t.hash: None, c.hash: None}, head=50, withdrawn=True) == Wait()
+    assert step(t, [], {t.hash: None}, head=50) == Wait()
+    gone = step(t, [c], {t.hash: None, c.hash: {"status": "0x1"}}, head=50, withdrawn=True)
+    assert isinstance(gone, Settle) and gone.reason.startswith("cancelled (withdrawn): nonce 4")
+    mined = step(t, [], {t.hash: {"status": "0x1"}}, head=50, withdrawn=True)
+    assert isinstance(mined, Settle) and mined.status == "included"
+
+
 def test_a_trade_whose_nonce_can_never_be_reached_is_dropped_not_cancelled_forever() -> None:
     t = trade(nonce=7)
     c = trade(hash="0x" + "02" * 32, kind="cancel", nonce=7)
