@@ -49,6 +49,31 @@ def convergent_steps(
     return steps
 
 
+def convergent_denominators(
+    numerator: int, denominator: int, limit: int, semi_keep: int = 0
+) -> list[int]:
+    """convergent_steps' q alone, by q ascending: a search that only jumps (coarse_search.py)
+    needs no residuals, and their big-integer products were most of convergent_steps' cost."""
+    remainder, denominator = (numerator % denominator << 62) // denominator, 1 << 62
+    steps = [1]
+    q_prev, q = 0, 1
+    top, bottom = denominator, remainder
+    while bottom:
+        term = top // bottom
+        multipliers: Sequence[int] = range(1, term + 1)
+        if term > 2 * semi_keep:
+            multipliers = [*range(1, semi_keep + 1), *range(term - semi_keep + 1, term), term]
+        for j in multipliers:
+            if q_prev + j * q > limit:
+                break
+            steps.append(q_prev + j * q)
+        q_prev, q = q, term * q + q_prev
+        top, bottom = bottom, top - term * bottom
+        if q > limit:
+            break
+    return steps
+
+
 def descend(
     u: int, low: int, high: int, rate: int, scaled_in: int, gamma: int, slope: tuple[int, int]
 ) -> int:
