@@ -60,7 +60,6 @@ POLISH_EVALS = 12  # of which kept for unit moves at the end
 GAP_UNITS = 1e-3  # stop this close to the unrounded optimum, in units of the last hop's input
 STEP_LIMIT = 4_000  # longest jump, in lattice steps (the flat top spans ~1e6 units)
 SEMI_KEEP = 2  # semiconvergent jumps kept at each end of a long partial quotient
-_UNPRICED = object()  # a u the climb has not priced yet
 
 
 _StepConstants = tuple[int, LastStep, int, float, float, float]
@@ -365,7 +364,7 @@ def coarse_middle_search(
         `value` inlined (a price is ~1 µs, the call around it a third of that): every u > 0
         tried counts against the budget, remembered or not."""
         nonlocal best, evals
-        n, known, unknown = evals, priced.get, _UNPRICED
+        n = evals
         try:
             while best < enough and n < budget:
                 here = visited[-1]
@@ -377,9 +376,8 @@ def coarse_middle_search(
                         if u <= 0:
                             continue
                         n += 1
-                        got = known(u, unknown)
-                        if got is unknown:
-                            got = priced[u] = price(u)
+                        got = priced[u] if u in priced else price(u)
+                        priced[u] = got
                         if got is None or got <= best:
                             continue
                         # the waste falls linearly along a jump until it wraps: double it
@@ -390,9 +388,8 @@ def coarse_middle_search(
                             if ahead_u <= 0:
                                 break
                             n += 1
-                            ahead = known(ahead_u, unknown)
-                            if ahead is unknown:
-                                ahead = priced[ahead_u] = price(ahead_u)
+                            ahead = priced[ahead_u] if ahead_u in priced else price(ahead_u)
+                            priced[ahead_u] = ahead
                             if ahead is None or ahead <= got:
                                 break
                             u, got = ahead_u, ahead
