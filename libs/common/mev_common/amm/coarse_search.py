@@ -361,8 +361,8 @@ def coarse_middle_search(
 
     def climb(moves: Sequence[int], budget: int, align: bool = False) -> None:
         """Greedy jumps from the best u while one gains, within `budget` prices in all.
-        `value` inlined (a price is ~1 µs, the call around it a third of that): every u > 0
-        tried counts against the budget, remembered or not."""
+        Prices inline (one is ~1 µs, a call around it a third of that): every u > 0 tried
+        counts against the budget, remembered or not."""
         nonlocal best, evals
         n = evals
         try:
@@ -372,30 +372,24 @@ def coarse_middle_search(
                     for jump in (q, -q):
                         if n >= budget:
                             return
-                        u = here + jump
-                        if u <= 0:
-                            continue
-                        n += 1
-                        got = priced[u] if u in priced else price(u)
-                        priced[u] = got
-                        if got is None or got <= best:
-                            continue
-                        # the waste falls linearly along a jump until it wraps: double it
-                        # while it gains
+                        # the waste falls linearly along a jump until it wraps: from a jump
+                        # that gains, double it while it gains
+                        top, landed = best, 0
                         while n < budget:
-                            jump *= 2
-                            ahead_u = here + jump
-                            if ahead_u <= 0:
+                            u = here + jump
+                            if u <= 0:
                                 break
                             n += 1
-                            ahead = priced[ahead_u] if ahead_u in priced else price(ahead_u)
-                            priced[ahead_u] = ahead
-                            if ahead is None or ahead <= got:
+                            got = priced[u] if u in priced else price(u)
+                            priced[u] = got
+                            if got is None or got <= top:
                                 break
-                            u, got = ahead_u, ahead
-                        best = got
-                        visited.append(u)
-                        break
+                            top, landed = got, u
+                            jump *= 2
+                        if landed:
+                            best = top
+                            visited.append(landed)
+                            break
                     else:
                         continue
                     break
