@@ -53,7 +53,7 @@ def test_recorded_optima_are_what_the_pools_pay() -> None:
 def test_today_against_the_window_optima() -> None:
     """Our answer never beats the window's optimum (else the fixture is stale: write it again)
     and reaches it on 19 of 63 cycles; the rest is headroom: 8.7e8 wei in all, up to 1.1e8 wei
-    (~0.35 USDC) a cycle, median 5.1e6."""
+    (a third of the least USDC unit) a cycle, median 5.1e6."""
     recorded = json.loads(FIXTURE.read_text())
     paths = bench_paths()
     reached, short = 0, []
