@@ -249,7 +249,7 @@ class Detector:
             self.strategies,
             head.base_fee_per_gas,
             backrun=True,
-            priority_fee=self.rt.settings.submit.priority_fee,
+            priority_fee=tip,  # a backrun bids the victim's tip - 1: its cap must pay that
         )
         clear, outbid = [], 0
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
@@ -270,7 +270,7 @@ class Detector:
         if stacking and clear and self.rt.settings.detect.follow_on:  # follow_on.py
             again = partial(self.search, strategies=self.strategies, backrun=True,
                             base_fee=head.base_fee_per_gas,
-                            priority_fee=self.rt.settings.submit.priority_fee)  # fmt: skip
+                            priority_fee=tip)  # fmt: skip
             depth = self.rt.settings.simulate.stack_depth
             taken = [f.cycle for f in clear]
             for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth, taken):

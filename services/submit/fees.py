@@ -3,7 +3,9 @@
 The cap is min(bundle.max_fee_per_gas, strategies.<name>.max_gas_price): simulate proved the
 trade profitable at its cap, so paying more could turn a win into a loss. A backrun bids one
 wei below its victim's priority fee: fee ordering then puts it right after the victim, never
-before (that would be a front-run).
+before (that would be a front-run). A backrun whose cap cannot pay that bid is not sent: cut
+lower, every tx tipping between lands ahead of it (bench's backrun flow saw such backruns
+revert behind users tipping 1-1.8 gwei when detect capped them at the default tip).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ def bundle_fees(
         return FeeRefusal(f"base fee {next_base} above the fee cap {cap}")
     if victim_priority is not None:
         priority = max(victim_priority - 1, 1)
+        if priority > cap - next_base:  # cut below it, users tipping between go first
+            return FeeRefusal(
+                f"backrun must bid {priority} wei/gas (one under its victim's tip), its fee cap "
+                f"{cap} leaves {cap - next_base} over the base fee {next_base}: it would land "
+                "behind txs it was not proven behind"
+            )
     else:
         priority = bundle_priority or default_priority
     priority = min(priority, cap - next_base)

@@ -102,3 +102,23 @@ def test_local_hop_is_the_pools_exact_swap() -> None:
                     least = hop.least_in(want)
                     exact = leg_least_input(leg, want)
                     assert least is not None and exact is not None and abs(least - exact) <= 2
+
+
+def test_local_hop_least_input_out_is_the_least_input_and_its_output() -> None:
+    """size_mixed prices a candidate from the first hop's output its least-input probes found
+    (least_input_out): that input is leg_least_input's exactly, and the output beside it is
+    the pool's for that input (leg_out), whichever way the probes went (up, down, or not)."""
+    priced = 0
+    for c in FIXTURES:
+        legs = [leg_of(s) for s in c["legs"]]
+        amounts = path_amounts(int(c["degenbot_input"]), legs)
+        for leg, amount in zip(legs, amounts, strict=False):
+            hop = LocalHop(leg, amount)
+            out = leg_out(leg, amount)
+            for want in [out + d for d in range(-200, 200, 3)] + [out * 3 // 4, out * 5 // 4]:
+                paid, got = hop.least_input_out(want)
+                assert paid == hop.least_input(want) == leg_least_input(leg, want)
+                if got is not None:
+                    assert paid is not None and got == leg_out(leg, paid) >= want
+                    priced += 1
+    assert priced > 1_000  # the V3 hops' probes priced most of them

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from mev_common.amm.rotation import convergent_steps, descend
+from mev_common.amm.rotation import convergent_denominators, convergent_steps, descend
 
 FEE = 9970  # a V2 hop's 1e4 - fee_bps
 
@@ -23,6 +23,19 @@ def test_convergent_steps_are_the_moves_with_the_residuals_they_list() -> None:
     for q, residual in steps:
         exact = q * Fraction(numerator, denominator)
         assert abs(residual - float(exact - round(exact))) < 1e-9
+
+
+def test_convergent_denominators_are_the_steps_spans() -> None:
+    """The coarse search's jumps come from convergent_denominators: the same q, in the same
+    order, as convergent_steps lists (its residuals left out), on slopes like the search's
+    (2**52 scale) and any other, with and without semiconvergents."""
+    rng = random.Random(11)
+    for _ in range(3_000):
+        denominator = rng.choice((1 << 52, 10 ** rng.randint(1, 18), rng.randint(1, 10**12)))
+        numerator = rng.randint(0, 3 * denominator)
+        limit, keep = rng.randint(1, 10 ** rng.randint(1, 7)), rng.randint(0, 3)
+        want = [q for q, _ in convergent_steps(numerator, denominator, limit, keep)]
+        assert convergent_denominators(numerator, denominator, limit, keep) == want
 
 
 def _case(rng: random.Random) -> tuple[int, int, int, int, int]:

@@ -50,6 +50,27 @@ def test_backrun_bids_one_wei_below_its_victim(victim: int, ours: int) -> None:
     assert fees == Fees(max_fee_per_gas=2 * GWEI + ours, max_priority_fee_per_gas=ours)
 
 
+def test_a_backrun_whose_cap_cannot_bid_under_its_victim_is_refused() -> None:
+    """Cut to what the cap leaves (1 gwei + 7), users tipping between 1 and 1.8 gwei through
+    its pools would land between the victim and it: before, it was sent and reverted."""
+    fees = bundle_fees(
+        next_base=7,
+        bundle_cap=GWEI + 14,
+        strategy_cap=50 * GWEI,
+        default_priority=GWEI,
+        victim_priority=1_800_000_000,
+    )
+    assert fees == FeeRefusal(
+        f"backrun must bid 1799999999 wei/gas (one under its victim's tip), its fee cap "
+        f"{GWEI + 14} leaves {GWEI + 7} over the base fee 7: it would land behind txs it was "
+        "not proven behind"
+    )
+    # the cap detect now gives it (2 x base + the victim's tip) pays the bid
+    ok = bundle_fees(next_base=7, bundle_cap=14 + 1_800_000_000, strategy_cap=50 * GWEI,
+                     default_priority=GWEI, victim_priority=1_800_000_000)  # fmt: skip
+    assert ok == Fees(max_fee_per_gas=14 + 1_799_999_999, max_priority_fee_per_gas=1_799_999_999)
+
+
 def test_cancel_outbids_the_replaced_tx_by_the_replacement_rule() -> None:
     old = Fees(max_fee_per_gas=3 * GWEI, max_priority_fee_per_gas=GWEI)
     fees = cancel_fees(old, next_base=GWEI)

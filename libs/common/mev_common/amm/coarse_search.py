@@ -40,7 +40,7 @@ from mev_common.amm.legs import (
     leg_swap,
 )
 from mev_common.amm.path_model import model_value
-from mev_common.amm.rotation import convergent_steps
+from mev_common.amm.rotation import convergent_denominators
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3 import SwapResult, V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
@@ -218,23 +218,32 @@ class LocalHop:
         """leg_least_input's answer (the least input paying `amount_out`, exactly), its probes
         priced by the last step: from `least_in`, up while short, down while one wei less
         still pays; the full answer where the probes run out."""
+        return self.least_input_out(amount_out)[0]
+
+    def least_input_out(self, amount_out: int) -> tuple[int | None, int | None]:
+        """least_input's answer and the hop's exact output for it where the probes priced it
+        (None where not): a caller pricing the path from that input skips one hop's price."""
         if not self.v3 or amount_out <= 0:
-            return leg_least_input(self.leg, amount_out)
+            return leg_least_input(self.leg, amount_out), None
         paid = self.least_in_fn()(amount_out)
         if paid is None or paid <= 0:
-            return leg_least_input(self.leg, amount_out)
+            return leg_least_input(self.leg, amount_out), None
         out = self.out_fn()
         for _ in range(LEAST_INPUT_PROBES):
-            if out(paid) >= amount_out:
+            got = out(paid)
+            if got >= amount_out:
                 break
             paid += 1
         else:
-            return leg_least_input(self.leg, amount_out)
+            return leg_least_input(self.leg, amount_out), None
         for _ in range(LEAST_INPUT_PROBES):
-            if paid <= 1 or out(paid - 1) < amount_out:
-                return paid
-            paid -= 1
-        return leg_least_input(self.leg, amount_out)
+            if paid <= 1:
+                return paid, got
+            below = out(paid - 1)
+            if below < amount_out:
+                return paid, got
+            paid, got = paid - 1, below
+        return leg_least_input(self.leg, amount_out), None
 
 
 def local_path(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[LocalHop]] | None:
@@ -263,7 +272,7 @@ def local_path(amount_in: int, legs: Sequence[Leg]) -> tuple[list[int], list[Loc
 def _slope_steps(slope: float, limit: int) -> list[int]:
     """Lattice jumps that bring a rotation of this slope (per step) back near where it was."""
     scale = 1 << 52
-    return [q for q, _ in convergent_steps(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)]
+    return convergent_denominators(round(slope % 1.0 * scale), scale, limit, SEMI_KEEP)
 
 
 def coarse_middle_search(
@@ -294,15 +303,8 @@ def coarse_middle_search(
     enough = bound - max(1, int(gap * last.rate))
     evals = 0
     first_least_in, middle_out, last_out = first.least_in_fn(), middle.out_fn(), last.out_fn()
+    middle_least_in = middle.least_in_fn()
     priced: dict[int, int | None] = {}  # the climb revisits u (a jump back, a failed doubling)
-
-    def value(u: int) -> int | None:
-        nonlocal evals
-        evals += 1  # counted even when remembered: the budget, so the walk, stays the same
-        if u in priced:
-            return priced[u]
-        got = priced[u] = price(u)
-        return got
 
     def exact(u: int) -> int | None:
         x = first_least_in(u)
@@ -324,12 +326,16 @@ def coarse_middle_search(
     if period > 1:  # then off the lattice, by jumps shorter than it: a little fee waste may buy
         # a larger cut of the others
         moves += [q for q in _slope_steps(middle.rate, period - 1) if q not in moves]
-    start = value(u0) if u0 > 0 else None
-    if start is None:
+    start = x0 = None  # exact(u0), its least input kept for the model's anchor
+    if u0 > 0:
+        evals = 1
+        x0 = first_least_in(u0)
+        if x0 is not None and (max_input is None or x0 <= max_input):
+            start = last_out(middle_out(u0)) - x0
+        priced[u0] = start
+    if start is None or x0 is None:
         return []
     if model:  # from here on the float model prices (path_model.py); the caller measures
-        x0 = first_least_in(u0)
-        assert x0 is not None  # start is a price
         price = model_value((first, middle, last), u0, x0, start, max_input, exact)
     if prices is not None:
         prices.append(price)
@@ -345,42 +351,52 @@ def coarse_middle_search(
             low = middle.offset + (u - middle.offset) // period * period
             found += [low - u, low + period - u]
         if last.v3 and last.period > 1:
-            z = middle.out(u)
+            z = middle_out(u)
             low = last.offset + (z - last.offset) // last.period * last.period
             for target in (low, low + last.period):
-                least = middle.least_in(target)
+                least = middle_least_in(target)
                 if least is not None:
                     found.append(least - u)
         return [q for q in found if q]
 
     def climb(moves: Sequence[int], budget: int, align: bool = False) -> None:
-        """Greedy jumps from the best u while one gains, within `budget` prices in all."""
-        nonlocal best
-        while best < enough and evals < budget:
-            for q in (*aligning(visited[-1]), *moves) if align else moves:
-                for jump in (q, -q):
-                    if evals >= budget:
-                        return
-                    u = visited[-1] + jump
-                    got = value(u) if u > 0 else None
-                    if got is None or got <= best:
-                        continue
-                    # the waste falls linearly along a jump until it wraps: double it while
-                    # it gains
-                    while evals < budget:
-                        jump *= 2
-                        ahead = value(visited[-1] + jump) if visited[-1] + jump > 0 else None
-                        if ahead is None or ahead <= got:
+        """Greedy jumps from the best u while one gains, within `budget` prices in all.
+        Prices inline (one is ~1 µs, a call around it a third of that): every u > 0 tried
+        counts against the budget, remembered or not."""
+        nonlocal best, evals
+        n = evals
+        try:
+            while best < enough and n < budget:
+                here = visited[-1]
+                for q in (*aligning(here), *moves) if align else moves:
+                    for jump in (q, -q):
+                        if n >= budget:
+                            return
+                        # the waste falls linearly along a jump until it wraps: from a jump
+                        # that gains, double it while it gains
+                        top, landed = best, 0
+                        while n < budget:
+                            u = here + jump
+                            if u <= 0:
+                                break
+                            n += 1
+                            got = priced[u] if u in priced else price(u)
+                            priced[u] = got
+                            if got is None or got <= top:
+                                break
+                            top, landed = got, u
+                            jump *= 2
+                        if landed:
+                            best = top
+                            visited.append(landed)
                             break
-                        u, got = visited[-1] + jump, ahead
-                    best = got
-                    visited.append(u)
+                    else:
+                        continue
                     break
                 else:
-                    continue
-                break
-            else:
-                return  # no jump gains
+                    return  # no jump gains
+        finally:
+            evals = n
 
     # the jumps first; then with the moves to the fee floors' wraps too (from the best so far,
     # so never worse); then unit by unit (the slow fee floors' last turn)

@@ -280,13 +280,19 @@ def size_mixed(
         return None
     best: tuple[int, int] | None = None  # (profit, input)
 
-    def consider(x: int | None) -> None:
+    def consider(x: int | None, first_out: int | None = None) -> None:
+        """`first_out`: the first hop's exact output for x, if the caller has it."""
         nonlocal best
         if x is None or x <= 0 or (max_input is not None and x > max_input):
             return
-        amount = x
-        for out in outs:
-            amount = out(amount) if amount > 0 else 0
+        if first_out is None:
+            amount = x
+            for out in outs:
+                amount = out(amount) if amount > 0 else 0
+        else:
+            amount = first_out
+            for out in outs[1:]:
+                amount = out(amount) if amount > 0 else 0
         profit = amount - x
         if best is None or profit > best[0] or (profit == best[0] and x < best[1]):
             best = (profit, x)
@@ -306,16 +312,20 @@ def size_mixed(
     amounts, local = path
     outs = [hop.out_fn() for hop in local]
     tight: int | None = amounts[-1]  # path_least_input's answer, by the local hops
+    tight_out: int | None = None  # the first hop's output for it, if its probes priced it
     for hop in reversed(local):
         if tight is not None:
-            tight = hop.least_input(tight)
+            tight, tight_out = hop.least_input_out(tight)
 
     def aligned(i: int) -> tuple[int, ...]:
         """_fee_aligned at the optimum's input of hop i (its local hop knows the offset)."""
         hop = local[i]
         return _fee_aligned(legs[i], amounts[i], hop.offset if hop.v3 else None)
 
-    consider(tight if tight is not None and tight <= x_c else x_c)
+    if tight is not None and tight <= x_c:
+        consider(tight, tight_out)
+    else:
+        consider(x_c)
     # every later hop floors: try nearby first-hop outputs u, each at its least input (the
     # first hop then wastes nothing), and keep the one that wastes least
     u_c = amounts[1]
@@ -338,7 +348,7 @@ def size_mixed(
     if prices and best is not None:
         ordered = _screened(ordered, prices[0], best[0], int(SCREEN_UNITS * local[2].rate))
     for u in ordered:
-        consider(local[0].least_input(u))
+        consider(*local[0].least_input_out(u))
     if best is not None:
         # a V3 first hop floors its input less fee too: up to a wei of the start token, none at
         # the inputs its fee floor leaves whole (its other roundings are far finer); the one

@@ -104,12 +104,14 @@ def model_value(
         return exact  # or on a step of the middle floor (the float is off by a unit there)
     l_ref, fee_den = l_e + b_ref, V3_FEE_DENOMINATOR
     u_gap_ref = y_first - u_ref
+    cap = None if max_input is None else max_input - 2
+    x_ref_f = float(x_ref)  # what int + float converts it to, once
 
     def value(u: int) -> int | None:
         # middle_out and last_in inlined: this runs ~60 times a cycle
         if base_first < u < out_cap:
             dx = k_first * (u - u_ref) / ((y_first - u) * u_gap_ref)
-            if max_input is None or x_ref + dx <= max_input - 2:  # else the ceil decides
+            if cap is None or x_ref_f + dx <= cap:  # else the ceil decides
                 s = (u - m_off) * m_g // fee_den if m_g else u
                 if 0 < s < m_cap:
                     z = m_base + int(m_y * s / (m_e + s))

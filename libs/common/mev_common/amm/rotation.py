@@ -9,7 +9,33 @@ residual q*s - p. V2 sizing (sizing.py) and mixed V2/V3 sizing (coarse_search.py
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+
+def _quotients(
+    remainder: int, limit: int, semi_keep: int
+) -> Iterator[tuple[int, int, int, Sequence[int]]]:
+    """Euclid on remainder / 2**62: per partial quotient `term`, the convergent denominators
+    q_prev and q before it and the multipliers j kept (q_prev + j*q are its semiconvergents,
+    j = term the next convergent); stops once a convergent's q passes `limit`."""
+    q_prev, q = 0, 1
+    top, bottom = 1 << 62, remainder
+    while bottom:
+        term = top // bottom
+        multipliers: Sequence[int] = range(1, term + 1)
+        if term > 2 * semi_keep:
+            multipliers = [*range(1, semi_keep + 1), *range(term - semi_keep + 1, term), term]
+        yield q_prev, q, term, multipliers
+        q_prev, q = q, term * q + q_prev
+        top, bottom = bottom, top - term * bottom
+        if q > limit:
+            break
+
+
+def _scaled(numerator: int, denominator: int) -> int:
+    """s mod 1 in 2**-62 units: 62 bits of the slope are plenty (a step's residual is off by
+    q * 2**-62) and keep the Euclid on machine-sized integers."""
+    return (numerator % denominator << 62) // denominator
 
 
 def convergent_steps(
@@ -24,28 +50,32 @@ def convergent_steps(
     keeps its first and last `semi_keep` semiconvergents (the last ones have the least
     residual); with 0, the convergents alone (all the greedy descent uses).
     """
-    # 62 bits of the slope are plenty (a step's residual is off by q * 2**-62) and keep the
-    # Euclid below on machine-sized integers.
-    remainder, denominator = (numerator % denominator << 62) // denominator, 1 << 62
-    steps = [(1, remainder / denominator)]
-    p_prev, q_prev, p, q = 1, 0, 0, 1
-    e_prev, e = -1.0, remainder / denominator  # residuals of p_prev/q_prev and p/q
-    top, bottom = denominator, remainder
-    while bottom:
-        term = top // bottom
-        multipliers: Sequence[int] = range(1, term + 1)
-        if term > 2 * semi_keep:
-            multipliers = [*range(1, semi_keep + 1), *range(term - semi_keep + 1, term), term]
+    remainder, scale = _scaled(numerator, denominator), 1 << 62
+    steps = [(1, remainder / scale)]
+    p_prev, p = 1, 0
+    e_prev, e = -1.0, remainder / scale  # residuals of p_prev/q_prev and p/q
+    for q_prev, q, term, multipliers in _quotients(remainder, limit, semi_keep):
         for j in multipliers:
             if q_prev + j * q > limit:
                 break
             steps.append((q_prev + j * q, e_prev + j * e))  # residuals add like the q's
-        p_prev, q_prev, p, q = p, q, term * p + p_prev, term * q + q_prev
-        top, bottom = bottom, top - term * bottom
+        p_prev, p = p, term * p + p_prev
         # The new convergent's residual exactly (the float sum above cancels to noise).
-        e_prev, e = e, (q * remainder - p * denominator) / denominator
-        if q > limit:
-            break
+        e_prev, e = e, ((term * q + q_prev) * remainder - p * scale) / scale
+    return steps
+
+
+def convergent_denominators(
+    numerator: int, denominator: int, limit: int, semi_keep: int = 0
+) -> list[int]:
+    """convergent_steps' q alone, by q ascending: a search that only jumps (coarse_search.py)
+    needs no residuals, and their big-integer products were most of convergent_steps' cost."""
+    steps = [1]
+    for q_prev, q, _, multipliers in _quotients(_scaled(numerator, denominator), limit, semi_keep):
+        for j in multipliers:
+            if q_prev + j * q > limit:
+                break
+            steps.append(q_prev + j * q)
     return steps
 
 
