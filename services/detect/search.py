@@ -12,7 +12,7 @@ integers); V2-only cycles keep amm/sizing.py.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
 from mev_common.amm.marginal import Rate, hop_rate, no_input_profits
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
+from mev_common.amm.screen import Rates, pool_rates, v2_bounds
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
@@ -147,6 +148,7 @@ def search_steps(
     max_input: int | None = None,
     stats: SearchStats | None = None,
     sliced: bool = False,
+    until: Callable[[Found], bool] | None = None,
 ) -> Generator[None, None, list[Found]]:
     """Size the given cycles; keep those whose profit after gas meets the strategy's minimum.
     Best first, at most MAX_PER_TRIGGER; for a backrun only pool-disjoint ones (they all
@@ -162,12 +164,20 @@ def search_steps(
 
     A generator: `sliced` yields between units of work (a cycle read, filtered or sized) so
     a block's search can give way to pending swaps (services/detect/slicing.py); the pools
-    must not change while it is paused. Unsliced it never yields (`search`)."""
+    must not change while it is paused. Unsliced it never yields (`search`).
+
+    `until`: stop at the first result it accepts (a caller that takes only that one, e.g. a
+    follow-on): the results up to it are the full search's, the rest are never sized
+    (counted `outranked`)."""
     stats = stats if stats is not None else SearchStats()
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
     local: dict[str, V2Pool | V3Pool] = {}
+    # each V2 pool's float screen (amm/screen.py); none with a cap on the input (its verdicts
+    # assume none)
+    screening = max_input is None
+    screen: dict[str, Rates | None] = {}
     missing = False
     for cycle in cycles:
         if sliced:
@@ -176,6 +186,8 @@ def search_steps(
             if hop.pool not in local:
                 if (pool := pools.get(hop.pool)) is not None:
                     local[hop.pool] = pool
+                    if screening and isinstance(pool, V2Pool):
+                        screen[hop.pool] = pool_rates(pool)
                 else:
                     missing = True
     # per cycle, only when needed: which of its pools are missing or V3 (usually none)
@@ -218,6 +230,14 @@ def search_steps(
             # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
             bound = continuous_optimum(legs, max_input)[1] + n + 1
         else:
+            if screening and (screened := v2_bounds(hops, screen)) is not None:
+                low, high = screened  # bounds on the exact bound below, in ~1 µs (amm/screen.py)
+                if high < needed and (high < 1 or low >= 1):
+                    if high < 1:
+                        stats.unprofitable += 1
+                    else:
+                        stats.below_min_profit += 1
+                    continue
             path = cycle_reserves(cycle, local)  # type: ignore[arg-type]
             bound = profit_bound(path, max_input)  # 0 where no input can profit at all
         if bound < needed:
@@ -230,7 +250,7 @@ def search_steps(
             _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
-    return (yield from _select(candidates, backrun, max_input, stats, sliced))
+    return (yield from _select(candidates, backrun, max_input, stats, sliced, until))
 
 
 search = one_pass(search_steps)  # the same, run to its end at once
@@ -247,6 +267,7 @@ def _select(
     max_input: int | None,
     stats: SearchStats,
     sliced: bool,
+    until: Callable[[Found], bool] | None = None,
 ) -> Generator[None, None, list[Found]]:
     """What sorting every sized candidate by `_key` and keeping (for a backrun) each one that
     shares no pool with a better one kept before, up to MAX_PER_TRIGGER, would keep; sizing a
@@ -268,6 +289,8 @@ def _select(
         assert best is not None
         kept.append(best)
         sized.remove(best)
+        if until is not None and until(best):
+            break
         if backrun:  # of those sharing a pool with it, none can be kept: never size them
             used.update(best.cycle.pools)
             before = len(pending)
