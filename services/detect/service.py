@@ -31,6 +31,7 @@ from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.amm.v3 import V3Pool
 from mev_common.bus import Envelope, Permanent
+from mev_common.message_fast import construct
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError
@@ -126,6 +127,7 @@ class Detector:
         # labelled children looked up once: `labels()` costs ~10 µs a call on the hot path
         self.processed = metrics.TRANSACTIONS_PROCESSED.labels(stage="detect")
         self.withdrawn_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn")
+        self.below_min_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit")
         latency = metrics.DETECTION_LATENCY
         self.latency = {t: latency.labels(trigger=t) for t in ("block", "pending")}
         self.block_hops = [  # where a block trigger's time goes: arrival, then state + search
@@ -302,9 +304,9 @@ class Detector:
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""
-        message = Withdrawal(
-            opportunity_id=opportunity_id, chain_id=self.rt.chain_id, reason=reason
-        )
+        # built unvalidated (message_fast.construct): our own id and chain id, a plain reason
+        values = {"opportunity_id": opportunity_id, "chain_id": self.rt.chain_id, "reason": reason}
+        message = construct(Withdrawal, values)
         await self.rt.bus.publish_core(subjects.withdrawals(self.rt.chain_id), message)
         self.withdrawn += 1
         self.withdrawn_metric.inc()
@@ -320,8 +322,7 @@ class Detector:
         """One search's counts into the totals, its below-minimum drops into the metric too."""
         self.stats.add(stats)
         if stats.below_min_profit:
-            dropped = metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit")
-            dropped.inc(stats.below_min_profit)
+            self.below_min_metric.inc(stats.below_min_profit)
 
     async def publish(
         self,
