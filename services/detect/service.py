@@ -31,12 +31,12 @@ from mev_common.amm.cycles import CycleIndex, find_cycles
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.amm.v3 import V3Pool
 from mev_common.bus import Envelope, Permanent
-from mev_common.message_fast import construct
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.swap_router_calls import SwapRouterCallError
+from mev_common.message_fast import construct
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
