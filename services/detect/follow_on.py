@@ -106,7 +106,8 @@ def follow_ons(
     previous, state = first, dict(post)
     ours = {first.cycle, *taken}
     while len(out) < limit:
-        more = follow_on(previous, state, index, {**fallback, **state}, search, ours)
+        # `state` is read first (as the post-state), so the head's pools need no merged copy
+        more = follow_on(previous, state, index, fallback, search, ours)
         if more is None:
             break
         ours.add(more[0].cycle)
