@@ -14,21 +14,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from math import sqrt
 from typing import Any, NamedTuple
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
 from mev_common.amm.marginal import Rate, hop_rate, no_input_profits
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
-from mev_common.amm.screen import (
-    DIVIDE_MARGIN,
-    MARGIN,
-    ROUNDING,
-    Rates,
-    pool_rates,
-    v2_bounds,
-)
+from mev_common.amm.screen import UNPROFITABLE, Rates, pool_rates, v2_verdict
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
@@ -246,14 +238,12 @@ def search_steps(
             # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
             bound = continuous_optimum(legs, max_input)[1] + n + 1
         else:
-            if screening and (screened := v2_bounds(hops, screen)) is not None:
-                low, high = screened  # bounds on the exact bound below, in ~1 µs (amm/screen.py)
-                if high < needed and (high < 1 or low >= 1):
-                    if high < 1:
-                        stats.unprofitable += 1
-                    else:
-                        stats.below_min_profit += 1
-                    continue
+            if screening and (verdict := v2_verdict(hops, screen, needed)):  # amm/screen.py
+                if verdict == UNPROFITABLE:
+                    stats.unprofitable += 1
+                else:
+                    stats.below_min_profit += 1
+                continue
             path = cycle_reserves(cycle, local)  # type: ignore[arg-type]
             bound = profit_bound(path, max_input)  # 0 where no input can profit at all
         if bound < needed:
@@ -280,8 +270,8 @@ def _v2_candidates(
     stats: SearchStats,
 ) -> list[_Candidate]:
     """`search_steps`'s per-cycle loop for V2-only cycles with no input cap, unsliced, with
-    `v2_bounds` inlined: the same candidates in the same order and the same counts, at about
-    half the loop's cost (it reads ~50 cycles a backrun, most dropped here)."""
+    less per cycle: the same candidates in the same order and the same counts, at about half
+    the loop's cost (it reads ~50 cycles a backrun, most dropped here by the screen)."""
     candidates: list[_Candidate] = []
     searched = unprofitable = below_min = 0
     needs = {n: p.v2_gas * p.max_fee + p.min_profit for n, p in plans.items() if p is not None}
@@ -292,28 +282,13 @@ def _v2_candidates(
             continue
         searched += 1
         needed = needs[len(hops)]
-        r, k = 1.0, 0.0  # screen.v2_bounds, inline
-        for address, token_in, _ in hops:
-            entry = screen[address]
-            if entry is None:
-                break
-            if token_in == entry[0]:
-                k += r * entry[2]
-                r *= entry[1]
-            else:
-                k += r * entry[4]
-                r *= entry[3]
-        else:
-            if r * (1 + MARGIN) <= 1.0:
+        verdict = v2_verdict(hops, screen, needed)
+        if verdict:
+            if verdict == UNPROFITABLE:
                 unprofitable += 1
-                continue
-            d = sqrt(r * (1 + MARGIN)) - 1.0
-            if d * d / (k * (1 - MARGIN)) * (1 + DIVIDE_MARGIN) + ROUNDING < needed:
-                if r * (1 - MARGIN) > 1.0:
-                    d = sqrt(r * (1 - MARGIN)) - 1.0
-                    if d * d / (k * (1 + MARGIN)) * (1 - DIVIDE_MARGIN) >= 1:
-                        below_min += 1
-                        continue
+            else:
+                below_min += 1
+            continue
         path = cycle_reserves(cycle, pools)
         bound = profit_bound(path)
         if bound < needed:

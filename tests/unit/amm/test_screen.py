@@ -11,7 +11,15 @@ import pytest
 from eth_utils import to_checksum_address
 from mev_common.amm import screen
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves, find_cycles
-from mev_common.amm.screen import Rates, pool_rates, v2_bounds
+from mev_common.amm.screen import (
+    BELOW_MIN,
+    KEEP,
+    UNPROFITABLE,
+    Rates,
+    pool_rates,
+    v2_bounds,
+    v2_verdict,
+)
 from mev_common.amm.sizing import profit_bound
 from mev_common.amm.v2 import V2Pool, pair_key
 from mev_ops.devnet.layout import TOKENS, plan_pools
@@ -112,3 +120,25 @@ def test_small_reserves_where_the_rounding_slack_decides() -> None:
             assert low <= exact <= high, (trial, low, exact, high)
             above += exact > 0 and exact > high - screen.ROUNDING
     assert above > 0  # the slack was needed: without it `high` would be below the exact bound
+
+
+@pytest.mark.parametrize("spread", [1e-9, 1e-4, 0.03])
+def test_a_verdict_is_the_exact_bounds_own(spread: float) -> None:
+    """Against minimums from 1 wei to 1e17: UNPROFITABLE only where the exact bound is < 1,
+    BELOW_MIN only where 1 <= it < the minimum; and the screen does decide most cycles."""
+    rng = random.Random(int(spread * 1e9) + 11)
+    decided = seen = 0
+    for _ in range(20):
+        state = pools(rng, spread)
+        rates: dict[str, Rates | None] = {a: pool_rates(p) for a, p in state.items()}
+        for cycle in CycleIndex(find_cycles(state.values(), [TOKEN["WETH"]], max_hops=3)).cycles:
+            exact = profit_bound(cycle_reserves(cycle, state))
+            needed = rng.choice([1, 10**9, 10**14, 10**15, 10**17])
+            verdict = v2_verdict(cycle.hops, rates, needed)
+            seen += 1
+            decided += verdict != KEEP
+            if verdict == UNPROFITABLE:
+                assert exact < 1
+            elif verdict == BELOW_MIN:
+                assert 1 <= exact < needed
+    assert decided > seen // 2

@@ -86,3 +86,20 @@ def v2_bounds(
         return 0.0, high
     d_low = sqrt(r_low) - 1.0
     return d_low * d_low / (k * (1 + MARGIN)) * (1 - DIVIDE_MARGIN), high
+
+
+KEEP, UNPROFITABLE, BELOW_MIN = 0, 1, 2  # `v2_verdict`'s answers
+
+
+def v2_verdict(
+    hops: Sequence[tuple[str, str, str]], rates: Mapping[str, Rates | None], needed: int
+) -> int:
+    """What the exact bound would say of the cycle against `needed` (gas plus minimum), where
+    the screen alone can tell: UNPROFITABLE (exact bound < 1, so < needed), BELOW_MIN
+    (1 <= exact bound < needed); KEEP when the exact bound must decide."""
+    bounds = v2_bounds(hops, rates)
+    if bounds is None or bounds[1] >= needed:
+        return KEEP
+    if bounds[1] < 1:
+        return UNPROFITABLE
+    return BELOW_MIN if bounds[0] >= 1 else KEEP
