@@ -45,6 +45,7 @@ from services.detect import block_path
 from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
+from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
@@ -56,7 +57,6 @@ from services.detect.search import (
     Found,
     SearchStats,
     search,
-    to_opportunity,
 )
 from services.detect.slicing import SLICE_S
 from services.detect.v3_loader import fetch_v3

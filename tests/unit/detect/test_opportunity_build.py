@@ -11,7 +11,8 @@ from mev_common.messages import Opportunity, Withdrawal, encode
 
 from bench.detect_profile import _Bus, detector, feed
 from bench.swaps import pending_swaps
-from services.detect.search import search, to_opportunity
+from services.detect.opportunity import to_opportunity
+from services.detect.search import search
 
 
 def assert_valid(opportunity: Opportunity) -> None:
