@@ -20,12 +20,12 @@ from mev_common import metrics
 from mev_common.bus import Envelope
 from mev_common.messages import Block, Opportunity
 
+from services.detect.opportunity import to_opportunity
 from services.detect.registry import RewindTooDeep
 from services.detect.search import (
     SearchStats,
     block_search_cycles,
     search_steps,
-    to_opportunity,
 )
 from services.detect.slicing import finish, run_sliced
 

@@ -15,6 +15,7 @@ simulation after gas.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Protocol
 
 from mev_common.amm.cycles import Cycle, CycleIndex
 from mev_common.amm.v2 import V2Pool
@@ -23,7 +24,18 @@ from mev_common.amm.v3 import V3Pool
 from services.detect.search import Found
 
 Pool = V2Pool | V3Pool
-Search = Callable[[Iterable[Cycle], Mapping[str, Pool]], list[Found]]
+
+
+class Search(Protocol):
+    """services/detect/search.py's `search` with the victim's settings bound."""
+
+    def __call__(
+        self,
+        cycles: Iterable[Cycle],
+        pools: Mapping[str, Pool],
+        *,
+        until: Callable[[Found], bool] | None = None,
+    ) -> list[Found]: ...
 
 
 def after_trade(found: Found, pools: Mapping[str, Pool]) -> dict[str, V2Pool] | None:
@@ -63,12 +75,16 @@ def follow_on(
         if pool is not None:
             state[address] = pool
     mine = set(first.cycle.pools)
-    for found in search(cycles, state):
-        if (
+
+    def wanted(found: Found) -> bool:
+        return (
             found.cycle != first.cycle
             and found.cycle not in taken
             and not mine.isdisjoint(found.cycle.pools)
-        ):
+        )
+
+    for found in search(cycles, state, until=wanted):  # the rest is never sized
+        if wanted(found):
             return found, state
     return None
 
@@ -90,7 +106,8 @@ def follow_ons(
     previous, state = first, dict(post)
     ours = {first.cycle, *taken}
     while len(out) < limit:
-        more = follow_on(previous, state, index, {**fallback, **state}, search, ours)
+        # `state` is read first (as the post-state), so the head's pools need no merged copy
+        more = follow_on(previous, state, index, fallback, search, ours)
         if more is None:
             break
         ours.add(more[0].cycle)

@@ -11,8 +11,7 @@ integers); V2-only cycles keep amm/sizing.py.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,11 +19,11 @@ from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
 from mev_common.amm.marginal import Rate, hop_rate, no_input_profits
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
+from mev_common.amm.screen import UNPROFITABLE, Rates, pool_rates, v2_verdict
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
-from mev_common.message_fast import construct
-from mev_common.messages import Block, Hop, Opportunity, PendingTx, Strategy
+from mev_common.messages import Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
 
 from services.detect.slicing import one_pass
@@ -52,6 +51,9 @@ BACKRUN_THROUGH_V3 = True
 # ~4: 4,033 us against 237 us) for little more profit; the block search takes them a block later.
 # A SwapRouter (V3) victim's backrun searches every cycle through the pools it moved.
 V2_VICTIMS_V2_CYCLES_ONLY = True
+# Screen V2 cycles with float bounds on their exact profit bound first (amm/screen.py): the
+# same decisions and counts (tests/unit/detect/test_screen_decisions.py sets it False to compare).
+SCREEN = True
 
 
 def gas_estimate(hops: int, v3_hops: int = 0) -> int:
@@ -147,6 +149,7 @@ def search_steps(
     max_input: int | None = None,
     stats: SearchStats | None = None,
     sliced: bool = False,
+    until: Callable[[Found], bool] | None = None,
 ) -> Generator[None, None, list[Found]]:
     """Size the given cycles; keep those whose profit after gas meets the strategy's minimum.
     Best first, at most MAX_PER_TRIGGER; for a backrun only pool-disjoint ones (they all
@@ -162,12 +165,20 @@ def search_steps(
 
     A generator: `sliced` yields between units of work (a cycle read, filtered or sized) so
     a block's search can give way to pending swaps (services/detect/slicing.py); the pools
-    must not change while it is paused. Unsliced it never yields (`search`)."""
+    must not change while it is paused. Unsliced it never yields (`search`).
+
+    `until`: stop at the first result it accepts (a caller that takes only that one, e.g. a
+    follow-on): the results up to it are the full search's, the rest are never sized
+    (counted `outranked`)."""
     stats = stats if stats is not None else SearchStats()
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
     local: dict[str, V2Pool | V3Pool] = {}
+    # each V2 pool's float screen (amm/screen.py); none with a cap on the input (its verdicts
+    # assume none)
+    screening = SCREEN and max_input is None
+    screen: dict[str, Rates | None] = {}
     missing = False
     for cycle in cycles:
         if sliced:
@@ -176,6 +187,8 @@ def search_steps(
             if hop.pool not in local:
                 if (pool := pools.get(hop.pool)) is not None:
                     local[hop.pool] = pool
+                    if screening and isinstance(pool, V2Pool):
+                        screen[hop.pool] = pool_rates(pool)
                 else:
                     missing = True
     # per cycle, only when needed: which of its pools are missing or V3 (usually none)
@@ -183,6 +196,11 @@ def search_steps(
     plans: dict[int, _Plan | None] = {}  # by hop count: the strategy's name and limits
     rate_of: dict[tuple[str, str], Rate | None] = {}  # (pool, token in) -> rate at x = 0
     candidates: list[_Candidate] = []
+    if screening and not each and not sliced:  # V2 pools only: the backrun's usual case
+        for n, one in {len(cycle.hops): cycle for cycle in cycles}.items():
+            plans[n] = _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
+        candidates = _v2_candidates(cycles, local, screen, plans, stats)  # type: ignore[arg-type]
+        cycles = []  # all taken
     for cycle in cycles:
         if sliced:
             yield
@@ -218,6 +236,12 @@ def search_steps(
             # the unrounded optimum bounds the exact profit (slack: its virtual reserves floor)
             bound = continuous_optimum(legs, max_input)[1] + n + 1
         else:
+            if screening and (verdict := v2_verdict(hops, screen, needed)):  # amm/screen.py
+                if verdict == UNPROFITABLE:
+                    stats.unprofitable += 1
+                else:
+                    stats.below_min_profit += 1
+                continue
             path = cycle_reserves(cycle, local)  # type: ignore[arg-type]
             bound = profit_bound(path, max_input)  # 0 where no input can profit at all
         if bound < needed:
@@ -230,10 +254,56 @@ def search_steps(
             _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
-    return (yield from _select(candidates, backrun, max_input, stats, sliced))
+    return (yield from _select(candidates, backrun, max_input, stats, sliced, until))
 
 
 search = one_pass(search_steps)  # the same, run to its end at once
+
+
+def _v2_candidates(
+    cycles: list[Cycle],
+    pools: Mapping[str, V2Pool],
+    screen: Mapping[str, Rates | None],
+    plans: Mapping[int, _Plan | None],
+    stats: SearchStats,
+) -> list[_Candidate]:
+    """`search_steps`'s per-cycle loop for V2-only cycles with no input cap, unsliced, with
+    less per cycle: the same candidates in the same order and the same counts, at about half
+    the loop's cost (it reads ~50 cycles a backrun, most dropped here by the screen)."""
+    candidates: list[_Candidate] = []
+    searched = unprofitable = below_min = 0
+    needs = {n: p.v2_gas * p.max_fee + p.min_profit for n, p in plans.items() if p is not None}
+    for cycle in cycles:
+        hops = cycle.hops
+        plan = plans[len(hops)]
+        if plan is None:
+            continue
+        searched += 1
+        needed = needs[len(hops)]
+        verdict = v2_verdict(hops, screen, needed)
+        if verdict:
+            if verdict == UNPROFITABLE:
+                unprofitable += 1
+            else:
+                below_min += 1
+            continue
+        path = cycle_reserves(cycle, pools)
+        bound = profit_bound(path)
+        if bound < needed:
+            if bound < 1:
+                unprofitable += 1
+            else:
+                below_min += 1
+            continue
+        gas = plan.v2_gas
+        candidates.append(
+            _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
+                       plan.max_fee, plan.min_profit, path, None)
+        )  # fmt: skip
+    stats.searched += searched
+    stats.unprofitable += unprofitable
+    stats.below_min_profit += below_min
+    return candidates
 
 
 def _key(found: Found) -> tuple[int, tuple[str, ...]]:
@@ -247,6 +317,7 @@ def _select(
     max_input: int | None,
     stats: SearchStats,
     sliced: bool,
+    until: Callable[[Found], bool] | None = None,
 ) -> Generator[None, None, list[Found]]:
     """What sorting every sized candidate by `_key` and keeping (for a backrun) each one that
     shares no pool with a better one kept before, up to MAX_PER_TRIGGER, would keep; sizing a
@@ -268,6 +339,8 @@ def _select(
         assert best is not None
         kept.append(best)
         sized.remove(best)
+        if until is not None and until(best):
+            break
         if backrun:  # of those sharing a pool with it, none can be kept: never size them
             used.update(best.cycle.pools)
             before = len(pending)
@@ -311,62 +384,3 @@ def block_search_cycles(
 
 def cycles_touching(index: CycleIndex, changed: Iterable[str]) -> list[Cycle]:
     return index.touching(changed)
-
-
-def opportunity_id(strategy: str, trigger: str, block_hash: str, cycle: Cycle) -> str:
-    """Deterministic: a redelivered trigger yields the same id, which JetStream dedups."""
-    key = "|".join([strategy, trigger, block_hash, *(f"{h.pool}:{h.token_in}" for h in cycle.hops)])
-    return f"{strategy}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-
-
-def to_opportunity(
-    found: Found,
-    pools: Mapping[str, V2Pool | V3Pool],
-    block: Block,
-    trigger: str,
-    victim: PendingTx | None = None,
-    deadline_blocks: int = DEADLINE_BLOCKS,
-) -> Opportunity:
-    """The message for a found cycle. Built without pydantic's validation (a quarter of a
-    backrun's CPU): every value is already what the schema demands (checksummed addresses
-    from the registry, the trigger a validated hash, non-negative amounts), consumers validate
-    what they read, and tests/unit/detect/test_opportunity_build.py checks that validating
-    each one changes nothing."""
-    hops = []
-    amount = found.trade.amount_in
-    for hop, out in zip(found.cycle.hops, found.trade.amounts_out, strict=True):
-        pool = pools[hop.pool]
-        hops.append(
-            construct(
-                Hop,
-                {
-                    "kind": "v3" if isinstance(pool, V3Pool) else "v2",
-                    "pool": hop.pool,
-                    "token_in": hop.token_in,
-                    "token_out": hop.token_out,
-                    "fee_bps": pool.fee // 100 if isinstance(pool, V3Pool) else pool.fee_bps,
-                    "amount_in": amount,
-                    "amount_out": out,
-                },
-            )
-        )
-        amount = out
-    values = {
-        "id": opportunity_id(found.strategy, trigger, block.hash, found.cycle),
-        "chain_id": block.chain_id,
-        "strategy": found.strategy,
-        "trigger": trigger,
-        "block_number": block.number,
-        "block_hash": block.hash,
-        "hops": hops,
-        "amount_in": found.trade.amount_in,
-        "profit_token": found.cycle.start_token,
-        "expected_profit": found.trade.profit,
-        "net_profit_wei": found.net_profit,
-        "gas_estimate": found.gas,
-        "max_fee_per_gas": found.max_fee,
-        "deadline_block": block.number + deadline_blocks,
-        "victim": victim,
-        "ahead": [],
-    }
-    return construct(Opportunity, values)  # message_fast.construct: ~8x model_construct's speed

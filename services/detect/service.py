@@ -36,6 +36,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.swap_router_calls import SwapRouterCallError
+from mev_common.message_fast import construct
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
@@ -44,6 +45,7 @@ from services.detect import block_path
 from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
+from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
@@ -55,7 +57,6 @@ from services.detect.search import (
     Found,
     SearchStats,
     search,
-    to_opportunity,
 )
 from services.detect.slicing import SLICE_S
 from services.detect.v3_loader import fetch_v3
@@ -126,6 +127,7 @@ class Detector:
         # labelled children looked up once: `labels()` costs ~10 µs a call on the hot path
         self.processed = metrics.TRANSACTIONS_PROCESSED.labels(stage="detect")
         self.withdrawn_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="backrun_withdrawn")
+        self.below_min_metric = metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit")
         latency = metrics.DETECTION_LATENCY
         self.latency = {t: latency.labels(trigger=t) for t in ("block", "pending")}
         self.block_hops = [  # where a block trigger's time goes: arrival, then state + search
@@ -302,9 +304,9 @@ class Detector:
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""
-        message = Withdrawal(
-            opportunity_id=opportunity_id, chain_id=self.rt.chain_id, reason=reason
-        )
+        # built unvalidated (message_fast.construct): our own id and chain id, a plain reason
+        values = {"opportunity_id": opportunity_id, "chain_id": self.rt.chain_id, "reason": reason}
+        message = construct(Withdrawal, values)
         await self.rt.bus.publish_core(subjects.withdrawals(self.rt.chain_id), message)
         self.withdrawn += 1
         self.withdrawn_metric.inc()
@@ -320,8 +322,7 @@ class Detector:
         """One search's counts into the totals, its below-minimum drops into the metric too."""
         self.stats.add(stats)
         if stats.below_min_profit:
-            dropped = metrics.OPPORTUNITIES_DROPPED.labels(reason="below_min_profit")
-            dropped.inc(stats.below_min_profit)
+            self.below_min_metric.inc(stats.below_min_profit)
 
     async def publish(
         self,

@@ -27,8 +27,9 @@ from mev_common.chain.swap_router_calls import EXACT_INPUT, EXACT_INPUT_SINGLE
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
 from mev_common.messages import PendingTx
 
+from services.detect.opportunity import to_opportunity
 from services.detect.pending_v3 import V3Routers
-from services.detect.search import search, to_opportunity
+from services.detect.search import search
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, devnet_at, reverted_after
 from tests.integration.devnet.v3_routes import v3_spec
 from tests.integration.test_simulate_v3 import warm_simulator
