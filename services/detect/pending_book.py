@@ -15,7 +15,7 @@ check costs O(log n) in the entries behind it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mev_common.messages import Opportunity, PendingTx
@@ -46,12 +46,18 @@ class _Entry:
     tx: PendingTx | None = None  # the whole tx, for a later nonce's backrun to run it first
 
 
+# A booked trade's re-pricing (services/detect/reprice.py `survives`): does it still pay its
+# minProfit behind these crowders (tip, hash, whole tx)?
+Survives = Callable[[Sequence[tuple[int, str, PendingTx | None]]], bool]
+
+
 @dataclass(frozen=True)
 class _Backrun:
     victim: str
     tip: int
     pools: frozenset[str]
     block: int
+    survives: Survives | None = None  # None: any swap ahead through its pools dooms it
 
 
 @dataclass
@@ -64,22 +70,47 @@ class PendingBook:
     _heap_items: int = 0
 
     def published(
-        self, opportunity_id: str, victim: str, tip: int, pools: Iterable[str], block: int
+        self,
+        opportunity_id: str,
+        victim: str,
+        tip: int,
+        pools: Iterable[str],
+        block: int,
+        survives: Survives | None = None,
     ) -> None:
-        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block)
+        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block, survives)
 
     def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str]) -> list[str]:
-        """Published backruns a newly seen swap will run ahead of, through their pools: they
-        would revert; the caller withdraws them (and forgets them here)."""
+        """Published trades a newly seen swap will run ahead of, through their pools: they
+        would revert; the caller withdraws them (and forgets them here). A trade booked with
+        `survives` is doomed only when it no longer pays behind every swap now ahead of it
+        (the new one must be in the book whole for that: else it is doomed)."""
         hit = frozenset(touched)
         doomed = [
             opp_id
             for opp_id, b in self.backruns.items()
-            if b.victim != tx_hash and tip >= b.tip and b.pools & hit
+            if b.victim != tx_hash and tip >= b.tip and b.pools & hit and not self._pays(b, tx_hash)
         ]
         for opp_id in doomed:
             del self.backruns[opp_id]
         return doomed
+
+    def _pays(self, b: _Backrun, tx_hash: str) -> bool:
+        if b.survives is None or tx_hash not in self.entries:
+            return False
+        return b.survives(self.ahead_of(b.victim, b.tip, b.pools))
+
+    def ahead_of(
+        self, victim: str, tip: int, pools: Iterable[str]
+    ) -> list[tuple[int, str, PendingTx | None]]:
+        """(tip, hash, whole tx) of every pending swap through `pools` tipping at least `tip`
+        (mined before a trade bidding `tip`), but `victim`, by hash."""
+        found: dict[str, tuple[int, str, PendingTx | None]] = {}
+        for pool in sorted(frozenset(pools)):
+            for t, tx_hash in self._ahead(pool, tip):
+                if tx_hash != victim:
+                    found[tx_hash] = (t, tx_hash, self.entries[tx_hash].tx)
+        return [found[h] for h in sorted(found)]
 
     def add(
         self,
