@@ -28,7 +28,7 @@ from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx
 
 from services.detect.pending_book import Survives
-from services.detect.pending_swaps import decode_pending, path_pools
+from services.detect.pending_swaps import PendingSwap, decode_pending, path_pools
 from services.detect.registry import PairView, RewindTooDeep
 from services.detect.reprice import Pool, Replay, Unknown, min_profit_bound, survives, trade_of
 from services.detect.search import (
@@ -136,22 +136,32 @@ def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[O
 def replayer(det: Detector) -> Replay:
     """A pending swap replayed on a trade's pools, as detect applies a victim (pending_swaps.
     py), landing in the next block. Unknown unless every pool of its path is one of the
-    trade's: its amounts would depend on pools other swaps may move first."""
+    trade's: its amounts would depend on pools other swaps may move first. Decoded once per
+    tx (a trade is re-priced behind the same swaps again as more arrive)."""
     head = det.head
     lands_at = None if head is None else head.timestamp + int(det.rt.settings.chain.block_time_s)
+    decoded: dict[str, tuple[PendingSwap, frozenset[str]]] = {}
+
+    def decode(tx: PendingTx) -> tuple[PendingSwap, frozenset[str]]:
+        if tx.hash not in decoded:
+            try:
+                swap = decode_pending(det, tx)
+            except (RouterCallError, SwapRouterCallError) as exc:
+                raise Unknown(str(exc)) from exc
+            if swap is None:
+                raise Unknown("not a swap we follow")
+            path = path_pools(det, swap)
+            hops = len(swap.v3[1].fees) if swap.v3 is not None else len(swap.swap.path) - 1  # type: ignore[union-attr]
+            if len(path) != hops:
+                raise Unknown("a pool of its path is not one of ours")
+            decoded[tx.hash] = swap, frozenset(path)
+        return decoded[tx.hash]
 
     def replay(tx: PendingTx, state: Mapping[str, Pool]) -> Mapping[str, Pool] | None:
         if lands_at is None:
             raise Unknown("no head block yet")
-        try:
-            swap = decode_pending(det, tx)
-        except (RouterCallError, SwapRouterCallError) as exc:
-            raise Unknown(str(exc)) from exc
-        if swap is None:
-            raise Unknown("not a swap we follow")
-        path = path_pools(det, swap)
-        hops = len(swap.v3[1].fees) if swap.v3 is not None else len(swap.swap.path) - 1  # type: ignore[union-attr]
-        if len(path) != hops or not set(path) <= state.keys():
+        swap, path = decode(tx)
+        if not path <= state.keys():
             raise Unknown("a pool of its path is not the trade's")
         if swap.v3 is not None:
             v3 = {a: p for a, p in state.items() if isinstance(p, V3Pool)}
