@@ -32,7 +32,7 @@ from services.detect.reprice import (
     survives,
     trade_of,
 )
-from tests.integration.devnet.conftest import Devnet, amount_out
+from tests.integration.devnet.conftest import Devnet, amount_out, reverted_after
 from tests.integration.test_stacked_backruns import victim
 from tests.support.submit_world import CHAIN, GWEI, WETH, manual_mining_devnet, mine, unbalance
 
@@ -50,9 +50,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
 
 @pytest.fixture
 def devnet(world: Devnet) -> Iterator[Devnet]:
-    snapshot = world.rpc("evm_snapshot", [])
-    yield world
-    assert world.rpc("evm_revert", [snapshot]) is True
+    with reverted_after(world):
+        yield world
 
 
 def pools(devnet: Devnet) -> dict[str, Pool]:
