@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,15 @@ from mev_common.messages import Block, Opportunity, PendingTx
 from services.detect.pending_book import Survives
 from services.detect.pending_swaps import PendingSwap, decode_pending, path_pools
 from services.detect.registry import PairView, RewindTooDeep
-from services.detect.reprice import Pool, Replay, Unknown, min_profit_bound, survives, trade_of
+from services.detect.reprice import (
+    Pool,
+    Replay,
+    Trade,
+    Unknown,
+    min_profit_bound,
+    survives,
+    trade_of,
+)
 from services.detect.search import (
     SearchStats,
     block_search_cycles,
@@ -123,7 +131,7 @@ def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[O
         if all(hop.pool in pools for hop in opp.hops):  # else: any swap ahead dooms it
             strategy = getattr(det.rt.settings.strategies, opp.strategy, None)
             trade = trade_of(opp, pools, min_profit_bound(opp, strategy))
-            pays = partial(survives, trade, replay=replay)
+            pays = partial(reprice, det, trade, replay)
         ahead = det.pending.ahead_of("", tip, [hop.pool for hop in opp.hops])
         if ahead and (pays is None or not pays(ahead)):
             metrics.OPPORTUNITIES_DROPPED.labels(reason="block_crowded").inc()
@@ -131,6 +139,26 @@ def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[O
         det.pending.published(opp.id, "", tip, [h.pool for h in opp.hops], opp.block_number, pays)
         kept.append(opp)
     return kept
+
+
+def reprice(
+    det: Detector, trade: Trade, replay: Replay, ahead: Sequence[tuple[int, str, PendingTx | None]]
+) -> bool:
+    """`survives` behind the swaps ahead that go through the trade's pools: the book's swaps
+    with no pools (they revert on the head state) only if their path takes one of them."""
+    return survives(trade, [c for c in ahead if touches(det, c[2], trade.pools)], replay)
+
+
+def touches(det: Detector, tx: PendingTx | None, pools: frozenset[str]) -> bool:
+    """Whether a pending swap's path runs through one of `pools` (True when it is not held
+    whole: survives then gives the trade up)."""
+    if tx is None:
+        return True
+    try:
+        swap = decode_pending(det, tx)
+    except (RouterCallError, SwapRouterCallError):
+        return False  # not a swap: detect never books one
+    return swap is not None and not pools.isdisjoint(path_pools(det, swap))
 
 
 def replayer(det: Detector) -> Replay:

@@ -68,6 +68,9 @@ class PendingBook:
     _by_sender: dict[str, set[str]] = field(default_factory=dict)
     _by_pool: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (-tip, hash)
     _heap_items: int = 0
+    # swaps booked with no pools (detect's replay says they revert on the head state) but held
+    # whole: after another swap they may not revert, so a re-priced trade replays them too
+    _blind: set[str] = field(default_factory=set)
 
     def published(
         self,
@@ -85,11 +88,14 @@ class PendingBook:
         would revert; the caller withdraws them (and forgets them here). A trade booked with
         `survives` is doomed only when it no longer pays behind every swap now ahead of it
         (the new one must be in the book whole for that: else it is doomed)."""
-        hit = frozenset(touched)
+        hit, blind = frozenset(touched), tx_hash in self._blind
         doomed = [
             opp_id
             for opp_id, b in self.backruns.items()
-            if b.victim != tx_hash and tip >= b.tip and b.pools & hit and not self._pays(b, tx_hash)
+            if b.victim != tx_hash
+            and tip >= b.tip
+            and (b.pools & hit or (blind and b.survives is not None))
+            and not self._pays(b, tx_hash)
         ]
         for opp_id in doomed:
             del self.backruns[opp_id]
@@ -104,12 +110,17 @@ class PendingBook:
         self, victim: str, tip: int, pools: Iterable[str]
     ) -> list[tuple[int, str, PendingTx | None]]:
         """(tip, hash, whole tx) of every pending swap through `pools` tipping at least `tip`
-        (mined before a trade bidding `tip`), but `victim`, by hash."""
+        (mined before a trade bidding `tip`), but `victim`, by hash; and of every swap booked
+        with no pools tipping as much (which pools it takes is the caller's to tell)."""
         found: dict[str, tuple[int, str, PendingTx | None]] = {}
         for pool in sorted(frozenset(pools)):
             for t, tx_hash in self._ahead(pool, tip):
                 if tx_hash != victim:
                     found[tx_hash] = (t, tx_hash, self.entries[tx_hash].tx)
+        for tx_hash in self._blind:
+            entry = self.entries[tx_hash]
+            if tx_hash != victim and entry.tip >= tip:
+                found[tx_hash] = (entry.tip, tx_hash, entry.tx)
         return [found[h] for h in sorted(found)]
 
     def add(
@@ -128,6 +139,10 @@ class PendingBook:
         if old is not None and old.sender != sender:
             self._forget_sender(tx_hash, old.sender)
         self._by_sender.setdefault(sender, set()).add(tx_hash)
+        if entry.pools or tx is None:
+            self._blind.discard(tx_hash)
+        else:
+            self._blind.add(tx_hash)
         if old is not None and old.pools == entry.pools and old.tip == tip:
             return  # a redelivery: its heap items are still live
         for pool in entry.pools:
@@ -143,6 +158,7 @@ class PendingBook:
 
     def _remove(self, tx_hash: str) -> None:
         entry = self.entries.pop(tx_hash, None)
+        self._blind.discard(tx_hash)
         if entry is not None:
             self._forget_sender(tx_hash, entry.sender)
 

@@ -83,7 +83,9 @@ def world() -> tuple[Detector, Opportunity, dict[str, str]]:
     return det, opp, {**tokens, **routers, "pair_a": a}
 
 
-def swap(det: Detector, names: dict[str, str], n: int, path: list[str], amount: int) -> PendingTx:
+def swap(
+    det: Detector, names: dict[str, str], n: int, path: list[str], amount: int, least: int = 0
+) -> PendingTx:
     """User n's Router02 swap of `amount` along `path` (symbols) on DEX A, tipping what our
     block trade bids: mined before it."""
     tip = det.rt.settings.submit.priority_fee
@@ -92,7 +94,7 @@ def swap(det: Detector, names: dict[str, str], n: int, path: list[str], amount: 
             "chain_id": 31337, "hash": f"0x{n:064x}", "from": f"0x{n:040x}", "to": names["A"],
             "nonce": 0, "gas": 300_000, "max_fee_per_gas": 100 * 10**9,
             "max_priority_fee_per_gas": tip,
-            "input": swap_calldata(amount, 0, [names[s] for s in path], f"0x{n:040x}", 2**40),
+            "input": swap_calldata(amount, least, [names[s] for s in path], f"0x{n:040x}", 2**40),
         }
     )  # fmt: skip
 
@@ -125,3 +127,19 @@ def test_a_block_trade_is_dropped_behind_a_swap_it_cannot_follow_or_that_leaves_
     assert book_block_trades(det, [opp]) == [opp]
     # through a pool not the trade's first (DAI/USDC on A): its USDC in depends on that pool
     assert seen(det, swap(det, names, 4, ["DAI", "USDC", "WETH"], 10**18), [a]) == ["real"]
+
+
+def test_a_swap_that_reverts_on_the_head_but_not_behind_another_is_replayed_too() -> None:
+    """Detect books a swap that reverts on the head state with no pools (on_pending); behind
+    an opposite swap its minimum output is met, so it lands, and 30 WETH our way dooms the
+    trade: seen after the opposite swap kept the trade, it withdraws it."""
+    det, opp, names = world()
+    a = names["pair_a"]
+    against = swap(det, names, 1, ["USDC", "WETH"], 20_000 * 10**6)
+    assert seen(det, against, [a]) == [] and book_block_trades(det, [opp]) == [opp]
+    pool = det.registry.pools[a]
+    on_head = pool.amount_out(names["WETH"], 30 * 10**18)
+    after = pool.with_swap(names["USDC"], 20_000 * 10**6).amount_out(names["WETH"], 30 * 10**18)
+    assert after > on_head  # the opposite swap made WETH dearer in USDC: its minimum is met
+    late = swap(det, names, 5, ["WETH", "USDC"], 30 * 10**18, least=on_head + 1)
+    assert seen(det, late, []) == ["real"]  # before: [] (no pools: it touched nothing)
