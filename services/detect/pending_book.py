@@ -68,8 +68,9 @@ class PendingBook:
     _by_sender: dict[str, set[str]] = field(default_factory=dict)
     _by_pool: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (-tip, hash)
     _heap_items: int = 0
-    # swaps booked with no pools (detect's replay says they revert on the head state) but held
-    # whole: after another swap they may not revert, so a re-priced trade replays them too
+    # swaps booked with no pools since the last block (detect's replay says they revert on the
+    # head state) but held whole: behind another swap they may not revert, so a re-priced trade
+    # replays them too
     _blind: set[str] = field(default_factory=set)
 
     def published(
@@ -210,6 +211,10 @@ class PendingBook:
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
             self._remove(tx_hash)
+        # a swap that reverts leaves no log: one that reverted on the last head was most likely
+        # mined (reverted) in this block, and replaying it behind later trades dropped ~20x the
+        # block trades on the devnet flow (h52's A/B); only this block's are kept blind
+        self._blind.clear()
         # a backrun published on an older state is mined or stale by now, unless its victim
         # missed this block: our trade waits in the pool with it (up to its deadline), and a
         # swap ahead of it still dooms it (simulate's stack book carries both the same way)
