@@ -14,14 +14,32 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from mev_common import metrics
+from mev_common.amm.backrun import apply_router_swap
+from mev_common.amm.v2 import V2Pool
+from mev_common.amm.v3 import V3Pool
 from mev_common.bus import Envelope
-from mev_common.messages import Block, Opportunity
+from mev_common.chain.router_calls import RouterCallError
+from mev_common.chain.swap_router_calls import SwapRouterCallError
+from mev_common.messages import Block, Opportunity, PendingTx
 
 from services.detect.opportunity import to_opportunity
-from services.detect.registry import RewindTooDeep
+from services.detect.pending_book import Survives
+from services.detect.pending_swaps import PendingSwap, decode_pending, path_pools
+from services.detect.registry import PairView, RewindTooDeep
+from services.detect.reprice import (
+    Pool,
+    Replay,
+    Trade,
+    Unknown,
+    min_profit_bound,
+    survives,
+    trade_of,
+)
 from services.detect.search import (
     SearchStats,
     block_search_cycles,
@@ -100,16 +118,89 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
 def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[Opportunity]:
     """A block trade is proven on the block's end state and bids `submit.priority_fee`; a
     pending swap through one of its pools tipping at least that much is mined before it, so it
-    would meet another state and revert (on a flow of swaps sent right after each block, 84 of
-    197 block trades did). Those already pending drop it (`block_crowded`: the swap's own
-    backrun takes the gap on the state it leaves); the rest are booked like backruns, so a swap
-    seen later withdraws them (`backrun_withdrawn`: submit then never sends, or cancels)."""
+    meets the state that swap leaves (on a flow of swaps sent right after each block, 84 of 197
+    block trades reverted there). It is re-priced on that state (services/detect/reprice.py):
+    if it no longer pays its minProfit behind the swaps already pending, it is dropped
+    (`block_crowded`: the swap's own backrun takes the gap on the state it leaves); the rest
+    are booked like backruns, so a swap seen later that leaves it short withdraws it
+    (`backrun_withdrawn`: submit then never sends, or cancels)."""
     tip, kept = det.rt.settings.submit.priority_fee, []
+    pools, replay = det.registry.all_pools, replayer(det)
     for opp in opportunities:
-        pools = [hop.pool for hop in opp.hops]
-        if det.pending.crowded("", tip, pools) is not None:
+        pays: Survives | None = None
+        if all(hop.pool in pools for hop in opp.hops):  # else: any swap ahead dooms it
+            strategy = getattr(det.rt.settings.strategies, opp.strategy, None)
+            trade = trade_of(opp, pools, min_profit_bound(opp, strategy))
+            pays = partial(reprice, det, trade, replay)
+        ahead = det.pending.ahead_of("", tip, [hop.pool for hop in opp.hops])
+        if ahead and (pays is None or not pays(ahead)):
             metrics.OPPORTUNITIES_DROPPED.labels(reason="block_crowded").inc()
             continue
-        det.pending.published(opp.id, "", tip, pools, opp.block_number)
+        det.pending.published(opp.id, "", tip, [h.pool for h in opp.hops], opp.block_number, pays)
         kept.append(opp)
     return kept
+
+
+def reprice(
+    det: Detector, trade: Trade, replay: Replay, ahead: Sequence[tuple[int, str, PendingTx | None]]
+) -> bool:
+    """`survives` behind the swaps ahead that go through the trade's pools: the book's swaps
+    with no pools (they revert on the head state) only if their path takes one of them."""
+    return survives(trade, [c for c in ahead if touches(det, c[2], trade.pools)], replay)
+
+
+def touches(det: Detector, tx: PendingTx | None, pools: frozenset[str]) -> bool:
+    """Whether a pending swap's path runs through one of `pools` (True when it is not held
+    whole: survives then gives the trade up)."""
+    if tx is None:
+        return True
+    try:
+        swap = decode_pending(det, tx)
+    except (RouterCallError, SwapRouterCallError):
+        return False  # not a swap: detect never books one
+    return swap is not None and not pools.isdisjoint(path_pools(det, swap))
+
+
+def replayer(det: Detector) -> Replay:
+    """A pending swap replayed on a trade's pools, as detect applies a victim (pending_swaps.
+    py), landing in the next block. Unknown unless every pool of its path is one of the
+    trade's: its amounts would depend on pools other swaps may move first. Decoded once per
+    tx (a trade is re-priced behind the same swaps again as more arrive)."""
+    head = det.head
+    lands_at = None if head is None else head.timestamp + int(det.rt.settings.chain.block_time_s)
+    decoded: dict[str, tuple[PendingSwap, frozenset[str]]] = {}
+
+    def decode(tx: PendingTx) -> tuple[PendingSwap, frozenset[str]]:
+        if tx.hash not in decoded:
+            try:
+                swap = decode_pending(det, tx)
+            except (RouterCallError, SwapRouterCallError) as exc:
+                raise Unknown(str(exc)) from exc
+            if swap is None:
+                raise Unknown("not a swap we follow")
+            path = path_pools(det, swap)
+            hops = len(swap.v3[1].fees) if swap.v3 is not None else len(swap.swap.path) - 1  # type: ignore[union-attr]
+            if len(path) != hops:
+                raise Unknown("a pool of its path is not one of ours")
+            decoded[tx.hash] = swap, frozenset(path)
+        return decoded[tx.hash]
+
+    def replay(tx: PendingTx, state: Mapping[str, Pool]) -> Mapping[str, Pool] | None:
+        if lands_at is None:
+            raise Unknown("no head block yet")
+        swap, path = decode(tx)
+        if not path <= state.keys():
+            raise Unknown("a pool of its path is not the trade's")
+        if swap.v3 is not None:
+            v3 = {a: p for a, p in state.items() if isinstance(p, V3Pool)}
+            applied = det.v3_routers.apply(*swap.v3, v3, lands_at)
+        else:
+            assert swap.dex is not None and swap.swap is not None
+            v2 = {a: p for a, p in state.items() if isinstance(p, V2Pool)}
+            pairs = PairView(det.pair_index.get(swap.dex.name, {}), v2)
+            applied = apply_router_swap(
+                swap.swap, pairs, swap.dex.fee_bps, timestamp=lands_at, weth=det.contracts.weth
+            )
+        return None if applied is None else {**state, **applied.pools}
+
+    return replay

@@ -15,7 +15,7 @@ check costs O(log n) in the entries behind it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mev_common.messages import Opportunity, PendingTx
@@ -46,12 +46,18 @@ class _Entry:
     tx: PendingTx | None = None  # the whole tx, for a later nonce's backrun to run it first
 
 
+# A booked trade's re-pricing (services/detect/reprice.py `survives`): does it still pay its
+# minProfit behind these crowders (tip, hash, whole tx)?
+Survives = Callable[[Sequence[tuple[int, str, PendingTx | None]]], bool]
+
+
 @dataclass(frozen=True)
 class _Backrun:
     victim: str
     tip: int
     pools: frozenset[str]
     block: int
+    survives: Survives | None = None  # None: any swap ahead through its pools dooms it
 
 
 @dataclass
@@ -62,24 +68,61 @@ class PendingBook:
     _by_sender: dict[str, set[str]] = field(default_factory=dict)
     _by_pool: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (-tip, hash)
     _heap_items: int = 0
+    # swaps booked with no pools since the last block (detect's replay says they revert on the
+    # head state) but held whole: behind another swap they may not revert, so a re-priced trade
+    # replays them too
+    _blind: set[str] = field(default_factory=set)
 
     def published(
-        self, opportunity_id: str, victim: str, tip: int, pools: Iterable[str], block: int
+        self,
+        opportunity_id: str,
+        victim: str,
+        tip: int,
+        pools: Iterable[str],
+        block: int,
+        survives: Survives | None = None,
     ) -> None:
-        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block)
+        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block, survives)
 
     def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str]) -> list[str]:
-        """Published backruns a newly seen swap will run ahead of, through their pools: they
-        would revert; the caller withdraws them (and forgets them here)."""
-        hit = frozenset(touched)
+        """Published trades a newly seen swap will run ahead of, through their pools: they
+        would revert; the caller withdraws them (and forgets them here). A trade booked with
+        `survives` is doomed only when it no longer pays behind every swap now ahead of it
+        (the new one must be in the book whole for that: else it is doomed)."""
+        hit, blind = frozenset(touched), tx_hash in self._blind
         doomed = [
             opp_id
             for opp_id, b in self.backruns.items()
-            if b.victim != tx_hash and tip >= b.tip and b.pools & hit
+            if b.victim != tx_hash
+            and tip >= b.tip
+            and (b.pools & hit or (blind and b.survives is not None))
+            and not self._pays(b, tx_hash)
         ]
         for opp_id in doomed:
             del self.backruns[opp_id]
         return doomed
+
+    def _pays(self, b: _Backrun, tx_hash: str) -> bool:
+        if b.survives is None or tx_hash not in self.entries:
+            return False
+        return b.survives(self.ahead_of(b.victim, b.tip, b.pools))
+
+    def ahead_of(
+        self, victim: str, tip: int, pools: Iterable[str]
+    ) -> list[tuple[int, str, PendingTx | None]]:
+        """(tip, hash, whole tx) of every pending swap through `pools` tipping at least `tip`
+        (mined before a trade bidding `tip`), but `victim`, by hash; and of every swap booked
+        with no pools tipping as much (which pools it takes is the caller's to tell)."""
+        found: dict[str, tuple[int, str, PendingTx | None]] = {}
+        for pool in sorted(frozenset(pools)):
+            for t, tx_hash in self._ahead(pool, tip):
+                if tx_hash != victim:
+                    found[tx_hash] = (t, tx_hash, self.entries[tx_hash].tx)
+        for tx_hash in self._blind:
+            entry = self.entries[tx_hash]
+            if tx_hash != victim and entry.tip >= tip:
+                found[tx_hash] = (entry.tip, tx_hash, entry.tx)
+        return [found[h] for h in sorted(found)]
 
     def add(
         self,
@@ -97,6 +140,10 @@ class PendingBook:
         if old is not None and old.sender != sender:
             self._forget_sender(tx_hash, old.sender)
         self._by_sender.setdefault(sender, set()).add(tx_hash)
+        if entry.pools or tx is None:
+            self._blind.discard(tx_hash)
+        else:
+            self._blind.add(tx_hash)
         if old is not None and old.pools == entry.pools and old.tip == tip:
             return  # a redelivery: its heap items are still live
         for pool in entry.pools:
@@ -112,6 +159,7 @@ class PendingBook:
 
     def _remove(self, tx_hash: str) -> None:
         entry = self.entries.pop(tx_hash, None)
+        self._blind.discard(tx_hash)
         if entry is not None:
             self._forget_sender(tx_hash, entry.sender)
 
@@ -163,6 +211,10 @@ class PendingBook:
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:
             self._remove(tx_hash)
+        # a swap that reverts leaves no log: one that reverted on the last head was most likely
+        # mined (reverted) in this block, and replaying it behind later trades dropped ~20x the
+        # block trades on the devnet flow (h52's A/B); only this block's are kept blind
+        self._blind.clear()
         # a backrun published on an older state is mined or stale by now, unless its victim
         # missed this block: our trade waits in the pool with it (up to its deadline), and a
         # swap ahead of it still dooms it (simulate's stack book carries both the same way)
