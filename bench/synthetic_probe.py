@@ -16,6 +16,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Sequence
+from typing import Any
 
 from bench.load_outcomes import pipeline_counts as _counts
 from bench.scenarios.tick_to_trade import STAGES, _stage, _synthetic
@@ -73,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-reference", action="store_true", help="simulate.reference_sample_rate 0 (no halt)"
     )
     args = parser.parse_args(argv)
-    sections = {"simulate": {"reference_sample_rate": 0.0}} if args.no_reference else {}
+    sections: dict[str, Any] = (
+        {"simulate": {"reference_sample_rate": 0.0}} if args.no_reference else {}
+    )
     with devnet_stack(block_time=1, **sections) as stack:
         stack.start("ingest", "detect", "simulate", "submit")
         for k, rate in enumerate(args.rates):
