@@ -6,7 +6,9 @@ NATS connection), so nothing in the bench process flatters the number. Latencies
 exact samples: every service logs each observation of its latency histogram to a file
 (MEV_LATENCY_SAMPLES_DIR, mev_common.metrics.log_samples_to) that `Stack.latencies` tails.
 NATS here is the embedded server without auth (the services connect with the config's plain
-URL); `mev-bot run` turns auth on, which changes no hop we time.
+URL); `mev-bot run` turns auth on, which changes no hop we time as long as every subscription
+a service makes is permitted (simulate's mempool hint was not until wave 9: `make run` had no
+early victim traces while this bench had them; bench.makerun runs with auth).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ victim is the fallback when that set is not known, covered by decision's BACKRUN
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from eth_abi import decode
@@ -181,10 +182,20 @@ def run_after(
     after: list[int],
 ) -> SimResult:
     """tx on the state `victim_effects` left in `carried` (cold), then `carried` put back."""
+    with carried_state(evm, carried, after):
+        return run_bundle(evm, tx, profit_token, beneficiary)
+
+
+@contextmanager
+def carried_state(evm: EVM, carried: list[tuple[str, int]], after: list[int]) -> Iterator[None]:
+    """`after` (victim_effects' values of `carried`) written cold into the fork's database for
+    the runs inside, the values before put back on the way out. Every run inside meets the same
+    state (run_bundle reverts what it touches), so a simulation's two runs behind the same txs
+    ahead (its measuring and its final calldata) share one write each way."""
     before = read_slots_at(evm, carried)
     write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, after, strict=True)])
     try:
-        return run_bundle(evm, tx, profit_token, beneficiary)
+        yield
     finally:
         write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
 
@@ -201,20 +212,23 @@ def run_bundle(
     profit_token: str,
     beneficiary: str,
     victim: TxSpec | Sequence[TxSpec] | None = None,
+    balance_before: int | None = None,
 ) -> SimResult:
-    """Run [victim(s),] tx on `evm` and measure; the EVM's state is unchanged afterwards."""
+    """Run [victim(s),] tx on `evm` and measure; the EVM's state is unchanged afterwards.
+    `balance_before`: `profit_balance` already read on this very state (no victim run here)."""
     checkpoint = evm.snapshot()
     try:
         for ahead in _ahead(victim):
             outcome = call(evm, ahead)
             if not outcome.success:
                 return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
-        # read in its own reverted snapshot: a read left in place warms the slot and the
-        # call after it would under-report gas by 2.1k-4.6k (pyrevm keeps warm slots across
-        # calls; a reverted checkpoint un-warms them)
-        read = evm.snapshot()
-        before = balance_of(evm, profit_token, beneficiary)
-        evm.revert(read)
+        if balance_before is not None and victim is not None:
+            raise ValueError("balance_before is read without the victims: pass one or the other")
+        before = (
+            profit_balance(evm, profit_token, beneficiary)
+            if balance_before is None
+            else balance_before
+        )
         outcome = call(evm, tx)
         if not outcome.success:
             return SimResult(False, outcome.gas_used, 0, outcome.revert)
@@ -223,6 +237,17 @@ def run_bundle(
     finally:
         evm.revert(checkpoint)
         evm.reset_transient_storage()
+
+
+def profit_balance(evm: EVM, profit_token: str, beneficiary: str) -> int:
+    """`beneficiary`'s balance of `profit_token`, read in its own reverted snapshot: a read left
+    in place warms the slot and the call after it would under-report gas by 2.1k-4.6k (pyrevm
+    keeps warm slots across calls; a reverted checkpoint un-warms them)."""
+    read = evm.snapshot()
+    try:
+        return balance_of(evm, profit_token, beneficiary)
+    finally:
+        evm.revert(read)
 
 
 def write_cold(evm: EVM, writes: list[tuple[str, int, int]]) -> None:

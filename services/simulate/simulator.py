@@ -8,6 +8,7 @@ the strategy minimum) runs once more, so the bundle's gas is that of the bytes s
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from mev_common.executor import ExecHop, encode_execute
@@ -20,7 +21,8 @@ from services.simulate.engine import (
     SimResult,
     TxSpec,
     account_nonce,
-    run_after,
+    carried_state,
+    profit_balance,
     run_bundle,
     victim_effects,
 )
@@ -131,38 +133,45 @@ class Simulator:
         pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
         carried = self.warm.carried_slots(pools) if v2_only else None
 
-        effects: list[list[int] | SimResult] = []  # the txs ahead's, run once for both runs
+        # what the txs ahead leave in `carried`: the same for tx and final_tx, so both runs
+        # share one victim run, one carried-state write each way and one balance read
+        effects: list[list[int] | SimResult] = []
+        start: list[int] = []  # the executor's profit-token balance on that state
+        held = ExitStack()  # the carried state, from the first run to the end of the final
 
         def run(spec: TxSpec) -> SimResult:
             assert evm is not None and opp.profit_token is not None
             if ahead is not None and carried is not None:
-                if not effects:  # what the txs ahead leave: the same for tx and final_tx
-                    effects.append(victim_effects(evm, ahead, carried))
-                after = effects[0]
-                if isinstance(after, SimResult):
-                    return after
-                return run_after(evm, spec, opp.profit_token, executor, carried, after)
+                if not effects:
+                    effects.append(after := victim_effects(evm, ahead, carried))
+                    if not isinstance(after, SimResult):
+                        held.enter_context(carried_state(evm, carried, after))
+                        start.append(profit_balance(evm, opp.profit_token, executor))
+                if isinstance(effects[0], SimResult):
+                    return effects[0]
+                return run_bundle(evm, spec, opp.profit_token, executor, balance_before=start[0])
             # a token not prefetched yet: victim and tx in one journal (gas a little low for a
             # backrun, which decision's BACKRUN_COLD_BIAS covers)
             return run_bundle(evm, spec, opp.profit_token, executor, ahead)
 
-        result = run(tx)
-        if result.victim_failed:
-            return Verdict("victim_reverted", None, result, tx, victim)
-        if not result.success:
-            name = result.revert.name if result.revert else "unknown"
-            if plan is not None and len(plan.ahead) > 1:
-                # detect sized it on [victim] alone; on the txs ahead it may lose: not the
-                # pools' fault (striking quarantined every pool of a busy block in scenario 6)
-                return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
-            self.strike(opp, result, now)
-            return Verdict(f"reverted:{name}", None, result, tx, victim)
-        decision = decide(opp, strategy, result.profit, result.gas_used)
-        if not decision.ok:
-            return Verdict(decision.reason, None, result, tx, victim)
-        data = encode_execute(hops, opp.amount_in, decision.min_profit, flash)
-        final_tx = TxSpec(self.bot, executor, data, 0, CALL_GAS)
-        final = run(final_tx)
+        with held:
+            result = run(tx)
+            if result.victim_failed:
+                return Verdict("victim_reverted", None, result, tx, victim)
+            if not result.success:
+                name = result.revert.name if result.revert else "unknown"
+                if plan is not None and len(plan.ahead) > 1:
+                    # detect sized it on [victim] alone; on the txs ahead it may lose: not the
+                    # pools' fault (striking quarantined every pool of a busy block in scenario 6)
+                    return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
+                self.strike(opp, result, now)
+                return Verdict(f"reverted:{name}", None, result, tx, victim)
+            decision = decide(opp, strategy, result.profit, result.gas_used)
+            if not decision.ok:
+                return Verdict(decision.reason, None, result, tx, victim)
+            data = encode_execute(hops, opp.amount_in, decision.min_profit, flash)
+            final_tx = TxSpec(self.bot, executor, data, 0, CALL_GAS)
+            final = run(final_tx)
         if not final.success or final.profit != result.profit:
             return Verdict("final_mismatch", None, final, final_tx, victim)
         if final.gas_used > decision.gas_limit:

@@ -34,9 +34,20 @@ from mev_ops.devnet.flow import GAS_PER_HOP, GAS_V3_SWAP, SwapEncoder
 from mev_ops.devnet.flow_plan import FlowPlanner
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import GWEI, Sender
+from pyrevm import EVM
 from web3 import Web3
 
-from services.simulate.engine import SimResult, TxSpec, balance_of, run_backrun, run_bundle
+from services.simulate.engine import (
+    SimResult,
+    TxSpec,
+    balance_of,
+    carried_state,
+    profit_balance,
+    read_slots_at,
+    run_backrun,
+    run_bundle,
+    victim_effects,
+)
 from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.warm import WarmEvm
 from tests.integration.test_simulate import CHAIN, WETH, Chain, devnet_chain
@@ -104,6 +115,31 @@ class FlowVictims:
             victims.append(TxSpec(user.address, to, bytes.fromhex(data[2:]), value, gas))
             self.v3_swaps += bool(intent.fee)
         return victims
+
+
+def shared_runs_match(
+    evm: EVM, tx: TxSpec, victim: TxSpec, carried: list[tuple[str, int]], alone: SimResult,
+    c: Chain,
+) -> None:  # fmt: skip
+    """What the simulator does for a backrun (simulator.py): its measuring and final calldata
+    run in one carried state after one victim run, the profit balance read once, equal each
+    run on its own to the wei and the gas unit; the carried slots are put back afterwards."""
+    call = decode_execute(tx.data)
+    # the final bytes: minProfit the measured profit (it passes), or above it (it reverts)
+    min_profit = alone.profit if alone.success and alone.profit > 0 else 10**30
+    final = TxSpec(tx.sender, tx.to, encode_execute(list(call.hops), call.amount_in, min_profit,
+                                                    call.flash), 0, tx.gas)  # fmt: skip
+    before = read_slots_at(evm, carried)
+    after = victim_effects(evm, victim, carried)
+    if isinstance(after, SimResult):
+        assert after == alone
+        return
+    with carried_state(evm, carried, after):
+        start = profit_balance(evm, c.weth, c.executor)
+        runs = [run_bundle(evm, t, c.weth, c.executor, balance_before=start) for t in (tx, final)]
+    assert read_slots_at(evm, carried) == before
+    assert runs == [alone, run_backrun(evm, final, c.weth, c.executor, victim, carried)]
+    assert runs[1].success == (min_profit == alone.profit)
 
 
 def cycles(d: dict[str, Any], weth: str) -> list[list[ExecHop]]:
@@ -186,6 +222,7 @@ def test_warm_equals_fresh_fork_over_the_devnet_flow(chain: Chain, proxy: Counti
                 # a victim's sender, balances and router: genuinely new accounts
                 victim_rpc += proxy.total() - calls
                 exact = run_backrun(fresh, tx, c.weth, c.executor, victim, carried)
+                shared_runs_match(warm.evm, tx, victim, carried, patched, c)
             assert patched == exact, (head.number, tx, victim, patched, exact)
             compared += 1
             backruns += victim is not None

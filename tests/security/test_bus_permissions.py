@@ -212,6 +212,34 @@ async def test_a_service_cannot_route_messages_into_the_control_bucket(bus: Secu
     assert (await op_kv.get(key)).value == b"0"
 
 
+async def test_simulate_follows_the_mempool_subject_but_cannot_publish_on_it(
+    bus: Secured,
+) -> None:
+    """Simulate traces a backrun's victim when its pending swap is published (victims.py).
+    Refused that subscription, it failed silently under `make run` (nats auth on): no early
+    trace ever started and every backrun waited for its victim's trace."""
+    simulate, errors = await bus.connect("simulate")
+    seen: list[bytes] = []
+    got = asyncio.Event()
+
+    async def on_msg(msg) -> None:  # type: ignore[no-untyped-def]
+        seen.append(msg.data)
+        got.set()
+
+    await simulate.subscribe(subjects.mempool(CHAIN), cb=on_msg)
+    await simulate.flush()
+    ingest, _ = await bus.connect("ingest")
+    await ingest.jetstream().publish(subjects.mempool(CHAIN), b"pending-1")
+    await asyncio.wait_for(got.wait(), 5)
+    await simulate.publish(subjects.mempool(CHAIN), b"forged")
+    await simulate.flush()
+    await asyncio.sleep(0.2)  # the server's refusal arrives asynchronously
+    assert seen == [b"pending-1"]
+    assert await bus.stream_count("MEMPOOL") == 1
+    assert refused(errors, subjects.mempool(CHAIN))
+    assert not any("subscription" in e.lower() for e in errors)
+
+
 async def test_a_connection_without_credentials_is_refused(bus: Secured) -> None:
     with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
         await nats.connect(bus.server.url, allow_reconnect=False, connect_timeout=2)

@@ -47,8 +47,8 @@ def test_status_line_from_each_services_metrics() -> None:
     )
     assert status.line() == (
         "blocks 12  pending 40  opps 9  simulated 0  sent 6  landed 5  reverted 1  "
-        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms (block triggers -/- ms)  sim p50/p95 -/- ms"
-        " (block triggers -/- ms)"
+        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms n=100 (block triggers -/- ms n=0)  "
+        "sim p50/p95 -/- ms n=0 (block triggers -/- ms n=0)"
     )
 
 
@@ -80,9 +80,13 @@ def test_latencies_over_a_window_leave_the_cold_start_out() -> None:
     assert pipeline_status(now).simulate_ms[1] == pytest.approx(87.75)
     windowed = pipeline_status(now, before, 60.0)
     assert windowed.simulate_ms == pytest.approx((1.5, 1.95))
-    assert windowed.line().endswith("sim p50/p95 1.5/1.9 ms (block triggers -/- ms) (last 60 s)")
+    assert (pipeline_status(now).simulate_n, windowed.simulate_n) == (100, 60)
+    assert windowed.line().endswith(
+        "sim p50/p95 1.5/1.9 ms n=60 (block triggers -/- ms n=0) (last 60 s)"
+    )
     # a service restarted meanwhile (its counts went down) counts from zero
-    assert pipeline_status(before, now, 60.0).simulate_ms[1] == pytest.approx(95.1)
+    restarted = pipeline_status(before, now, 60.0)
+    assert (restarted.simulate_ms[1], restarted.simulate_n) == (pytest.approx(95.1), 40)
 
 
 def test_detect_latency_is_the_pending_swaps_and_block_triggers_are_shown_apart() -> None:
@@ -100,7 +104,8 @@ def test_detect_latency_is_the_pending_swaps_and_block_triggers_are_shown_apart(
     status = pipeline_status({"detect": parse_metrics(generate_latest(registry).decode())})
     assert status.detect_ms == pytest.approx((1.5, 1.95))  # mixed in, p95 was 44 ms
     assert status.detect_block_ms == pytest.approx((26.0, 47.6))
-    assert "detect p50/p95 1.5/1.9 ms (block triggers 26.0/47.6 ms)" in status.line()
+    assert (status.detect_n, status.detect_block_n) == (60, 40)
+    assert "detect p50/p95 1.5/1.9 ms n=60 (block triggers 26.0/47.6 ms n=40)" in status.line()
 
 
 def test_sim_latency_is_the_pending_backruns_and_block_triggered_bundles_are_shown_apart() -> None:
@@ -118,4 +123,5 @@ def test_sim_latency_is_the_pending_backruns_and_block_triggered_bundles_are_sho
     status = pipeline_status({"simulate": parse_metrics(generate_latest(registry).decode())})
     assert status.simulate_ms == pytest.approx((1.5, 1.95))  # mixed in, p95 was 87.75 ms
     assert status.simulate_block_ms == pytest.approx((51.0, 95.1))
-    assert "sim p50/p95 1.5/1.9 ms (block triggers 51.0/95.1 ms)" in status.line()
+    assert (status.simulate_n, status.simulate_block_n) == (60, 40)
+    assert "sim p50/p95 1.5/1.9 ms n=60 (block triggers 51.0/95.1 ms n=40)" in status.line()

@@ -12,6 +12,8 @@ What each service can still do (everything else is refused by nats-server):
   withdrawals; simulate: bundles; submit: outcomes) and dead letters of its own stage;
 - read stream and KV metadata and single messages of any stream, consume the streams it reads
   (create/inspect/delete consumers on those streams, fetch, ack), watch the `mev-control` bucket;
+  subscribe to the core subjects it follows as they are published (submit: withdrawals;
+  simulate: mempool, for early victim traces);
 - write its own heartbeat (`<chain>.instances.<service>.*`) and the ack keys of the control
   keys it applies (submit: emergency_stop, nonce_reset; every service: rpc_rate_factor,
   rpc_pool_size); submit also writes its lease bucket and `<chain>.genesis` (the chain
@@ -78,7 +80,12 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "simulate": ("OPPORTUNITIES", "BLOCKS"),
     "submit": ("BUNDLES", "BLOCKS"),
 }
-CORE_SUBSCRIBES: dict[str, tuple[str, ...]] = {"submit": ("mev.*.withdrawals",)}
+CORE_SUBSCRIBES: dict[str, tuple[str, ...]] = {
+    "submit": ("mev.*.withdrawals",),
+    # a hint: a pending swap's victim traced when seen (services/simulate/victims.py); refused,
+    # the subscription failed silently under `make run` and every backrun waited for its trace
+    "simulate": ("mev.*.mempool",),
+}
 # The control keys a service applies and acknowledges (ops/control_cmds.py: acked_by).
 _RPC_KEYS = (RPC_RATE_FACTOR, RPC_POOL_SIZE)  # every service with an RPC pool applies them
 ACKNOWLEDGES: dict[str, tuple[str, ...]] = {

@@ -95,18 +95,25 @@ class PipelineStatus:
     detect_block_ms: tuple[float | None, float | None] = (None, None)
     # the same split for simulate: pending-swap backruns, block-triggered bundles beside them
     simulate_block_ms: tuple[float | None, float | None] = (None, None)
+    # observations behind each pair (a sim p95 over 2 bundles is their interpolated maximum:
+    # `make run` publishes 2-5 pending-swap bundles a minute)
+    detect_n: int = 0
+    detect_block_n: int = 0
+    simulate_n: int = 0
+    simulate_block_n: int = 0
 
     def line(self) -> str:
-        def ms(pair: tuple[float | None, float | None]) -> str:
-            return "/".join("-" if v is None else f"{v:.1f}" for v in pair)
+        def ms(pair: tuple[float | None, float | None], n: int) -> str:
+            return "/".join("-" if v is None else f"{v:.1f}" for v in pair) + f" ms n={n}"
 
         return (
             f"blocks {self.blocks}  pending {self.pending}  opps {self.opportunities}  "
             f"simulated {self.simulated}  sent {self.sent}  landed {self.landed}  "
             f"reverted {self.reverted}  profit {self.profit_eth:.6f} ETH  "
-            f"detect p50/p95 {ms(self.detect_ms)} ms (block triggers {ms(self.detect_block_ms)} ms)"
-            f"  sim p50/p95 {ms(self.simulate_ms)} ms"
-            f" (block triggers {ms(self.simulate_block_ms)} ms)"
+            f"detect p50/p95 {ms(self.detect_ms, self.detect_n)}"
+            f" (block triggers {ms(self.detect_block_ms, self.detect_block_n)})"
+            f"  sim p50/p95 {ms(self.simulate_ms, self.simulate_n)}"
+            f" (block triggers {ms(self.simulate_block_ms, self.simulate_block_n)})"
             + (f" (last {self.window_s:.0f} s)" if self.window_s else "")
         )
 
@@ -136,16 +143,23 @@ def pipeline_status(
     simulate, submit = merged(["simulate"]), merged(["submit"])
     published = "mev_bot_messages_published_total"
 
-    def quantiles(
-        samples: Samples, name: str, trigger: tuple[str | None, ...] | None = None
-    ) -> tuple[float | None, float | None]:
-        if trigger is not None:  # only these values of the `trigger` label (None: unlabelled)
-            samples = {
-                k: [(lbl, v) for lbl, v in rows if lbl.get("trigger") in trigger]
-                for k, rows in samples.items()
-            }
+    def only(samples: Samples, trigger: tuple[str | None, ...]) -> Samples:
+        """Only these values of the `trigger` label (None: unlabelled)."""
+        return {
+            k: [(lbl, v) for lbl, v in rows if lbl.get("trigger") in trigger]
+            for k, rows in samples.items()
+        }
+
+    def quantiles(samples: Samples, name: str) -> tuple[float | None, float | None]:
         p50, p95 = (histogram_quantile(samples, name, q) for q in (0.5, 0.95))
         return (None if p50 is None else p50 * 1000, None if p95 is None else p95 * 1000)
+
+    detection, simulation = (
+        "mev_bot_detection_latency_seconds",
+        "mev_bot_simulation_latency_seconds",
+    )
+    detect_pending, detect_block = only(detect, ("pending", None)), only(detect, ("block",))
+    sim_pending, sim_block = only(simulate, ("pending", None)), only(simulate, ("block",))
 
     return PipelineStatus(
         blocks=int(total(ingest, published, subject="blocks")),
@@ -156,9 +170,13 @@ def pipeline_status(
         landed=int(total(submit, "mev_bot_bundles_total", outcome="included")),
         reverted=int(total(submit, "mev_bot_bundles_total", outcome="reverted")),
         profit_eth=total(submit, "mev_bot_profit_wei_total") / 1e18,
-        detect_ms=quantiles(detect, "mev_bot_detection_latency_seconds", ("pending", None)),
-        detect_block_ms=quantiles(detect, "mev_bot_detection_latency_seconds", ("block",)),
-        simulate_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds", ("pending", None)),
-        simulate_block_ms=quantiles(simulate, "mev_bot_simulation_latency_seconds", ("block",)),
+        detect_ms=quantiles(detect_pending, detection),
+        detect_block_ms=quantiles(detect_block, detection),
+        simulate_ms=quantiles(sim_pending, simulation),
+        simulate_block_ms=quantiles(sim_block, simulation),
         window_s=window_s if before is not None else None,
+        detect_n=int(total(detect_pending, f"{detection}_count")),
+        detect_block_n=int(total(detect_block, f"{detection}_count")),
+        simulate_n=int(total(sim_pending, f"{simulation}_count")),
+        simulate_block_n=int(total(sim_block, f"{simulation}_count")),
     )
