@@ -9,7 +9,6 @@ both land in the next block, each profit booked to the wei.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,8 @@ from tests.support.submit_world import (
     config_for,
     health,
     ledger_rows,
-    manual_mining_devnet,
     mine,
+    module_devnet,
     outcome_of,
     publish_bundle,
     start_submit,
@@ -39,9 +38,7 @@ from tests.support.submit_world import (
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    yield from manual_mining_devnet(tmp_path_factory.mktemp("lanes-devnet"))
+devnet = module_devnet("lanes-devnet")
 
 
 def add_lane(devnet: Devnet, lane: int) -> str:

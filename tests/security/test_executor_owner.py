@@ -23,6 +23,7 @@ from tests.security.test_executor_attacks import (
     hop,
     mined,
 )
+from tests.security.test_executor_traders import profitable_trade
 
 devnet = devnet_conftest.devnet
 chain_snapshot = devnet_conftest.chain_snapshot
@@ -179,21 +180,7 @@ def test_storage_commit_build_trades_and_refuses_forged_callbacks(
     bot = devnet.bot()
     beneficiary = devnet.deployment["executor"]["beneficiary"]
     legacy = deploy(devnet, deployer, "ExecutorStorageCommit", [bot.address, beneficiary, dexes])
-    # Make a gap: WETH cheap on B's WETH/USDC pair.
-    user = devnet.user(1)
-    router = devnet.router("B")
-    tokens = devnet.deployment["tokens"]
-    path = [tokens["WETH"]["address"], tokens["USDC"]["address"]]
-    swap = router.encode_abi("swapExactTokensForTokens", [60 * WETH, 0, path, user.address, 2**40])
-    assert mined(devnet, user, router.address, swap, 300_000)["status"] == 1
-    legs = [("A", "WETH", "USDC"), ("B", "USDC", "WETH")]
-    hops = [
-        hop(devnet.pair(d, a, b)["address"], tokens[a]["address"], tokens[b]["address"])
-        for d, a, b in legs
-    ]
-    profit = devnet.expected_out(legs, 5 * WETH) - 5 * WETH
-    assert profit > 0
-    data = legacy.encode_abi("execute", [hops, 5 * WETH, profit, True])
+    data, profit = profitable_trade(devnet)  # a gap: WETH cheap on B's WETH/USDC pair
     assert mined(devnet, bot, legacy.address, data)["status"] == 1
     assert devnet.balance("WETH", legacy.address) == profit
     # Every storage slot the commitment could use is zero again (one use).

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, Outcome
@@ -45,6 +46,16 @@ def manual_mining_devnet(data_dir: Path) -> Iterator[Devnet]:
         yield Devnet(node, w3, deployment, key_path, out)
     finally:
         node.stop()
+
+
+def module_devnet(name: str) -> Any:
+    """A test module's own manual-mining devnet, as a module-scoped fixture named `devnet`."""
+
+    @pytest.fixture(scope="module", name="devnet")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+        yield from manual_mining_devnet(tmp_path_factory.mktemp(name))
+
+    return fixture
 
 
 def config_for(devnet: Devnet, nats_url: str, tmp: Path, lanes: int = 1, **extra: Any) -> Path:
