@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,13 @@ from mev_ops.pipeline_status import Samples, parse_metrics, total
 
 from tests.conftest import NatsEndpoint
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import ServiceProcess, write_config
+from tests.support.stack import (
+    ServiceProcess,
+    metric_value,
+    pools_block,
+    pools_detail,
+    write_config,
+)
 from tests.support.stream_read import read_until
 
 CHAIN = 31337
@@ -387,22 +392,3 @@ async def test_two_replicas_take_each_pending_tx_once_and_publish_each_opportuni
     # the second replica read every swap, its peer's share too, and never searched one its
     # reader had not reached
     assert reader["read_seq"] == last_seq and reader["reader_behind"] == 0
-
-
-def pools_detail(proc: ServiceProcess) -> dict[str, Any]:
-    with urllib.request.urlopen(proc.health_url(), timeout=2) as resp:
-        return dict(json.loads(resp.read())["checks"]["pools"]["detail"])
-
-
-def pools_block(proc: ServiceProcess) -> int | None:
-    """The block a detect replica's pools are at (its /health `pools` check), once loaded."""
-    pools = pools_detail(proc)
-    return int(pools["block"]) if pools["loaded"] else None
-
-
-def metric_value(proc: ServiceProcess, series: str) -> float:
-    cfg = yaml.safe_load(proc.config.read_text())
-    port = cfg["services"][proc.name]["metrics_port"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-        text = resp.read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,3 +135,24 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def pools_detail(proc: ServiceProcess) -> dict[str, Any]:
+    """A detect's /health `pools` check detail."""
+    with urllib.request.urlopen(proc.health_url(), timeout=2) as resp:
+        return dict(json.loads(resp.read())["checks"]["pools"]["detail"])
+
+
+def pools_block(proc: ServiceProcess) -> int | None:
+    """The block a detect replica's pools are at (its /health `pools` check), once loaded."""
+    pools = pools_detail(proc)
+    return int(pools["block"]) if pools["loaded"] else None
+
+
+def metric_value(proc: ServiceProcess, series: str) -> float:
+    """The sum of every sample of `series` (name and labels as written) on its /metrics."""
+    cfg = yaml.safe_load(proc.config.read_text())
+    port = cfg["services"][proc.name]["metrics_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        text = resp.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mev_common.amm import mixed_sizing
-from mev_common.amm.coarse_search import LocalHop
 from mev_common.amm.legs import Leg, cycle_legs, leg_least_input, path_amounts
+from mev_common.amm.local_hop import LocalHop
 from mev_common.amm.mixed_sizing import size_mixed
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool

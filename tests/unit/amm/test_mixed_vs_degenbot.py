@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mev_common.amm.coarse_search import LocalHop
 from mev_common.amm.legs import Leg, V3Leg, leg_least_input, leg_out, path_amounts
+from mev_common.amm.local_hop import LocalHop
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
 from mev_common.amm.v3 import V3Pool
 

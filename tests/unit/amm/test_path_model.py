@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mev_common.amm.coarse_search import coarse_middle_search, local_path
+from mev_common.amm.coarse_search import coarse_middle_search
+from mev_common.amm.local_hop import local_path
 from mev_common.amm.mixed_sizing import continuous_optimum
 from mev_common.amm.path_model import _curve, model_value
 

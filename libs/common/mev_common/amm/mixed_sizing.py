@@ -22,12 +22,12 @@ tokens the roundings waste up to a unit each whatever the input: coarse_search.p
 first middle amount to where they waste least. Measured against degenbot 0.3.0 in bench
 (amm_v3_peer); the cycles where it once won are tests/unit/amm/test_mixed_vs_degenbot.py.
 The exact hops themselves (and why a partial V3 fill pays nothing) are in legs.py. Candidates
-are priced by each hop's last swap step alone (coarse_search.LocalHop: the steps before end at
+are priced by each hop's last swap step alone (local_hop.LocalHop: the steps before end at
 fixed ticks), the pools' exact outputs at a fraction of a full swap's cost. A V3 hop that stays
 in its first step at the optimum runs no swap at all (local_path), one that leaves it runs one,
 reused for its last step; each pool's first range piece is kept across the cycles of a search
 (_first_piece, cloned only if the walk crosses a range; a V3 hop's first step likewise,
-coarse_search._FIRST_STEPS). Where the time goes: a 3-pool cycle through two coarse tokens
+local_hop._FIRST_STEPS). Where the time goes: a 3-pool cycle through two coarse tokens
 spends over half of it in coarse_middle_search (~85 prices on path_model's float model, ~1.3 µs
 each); of the candidates around it, only those the model prices within SCREEN_UNITS of the best
 are measured exactly (~5 µs each).
@@ -39,7 +39,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from math import gcd, isqrt
 
-from mev_common.amm.coarse_search import coarse_middle_search, local_path
+from mev_common.amm.coarse_search import coarse_middle_search
 from mev_common.amm.legs import (
     Leg,
     V3Leg,
@@ -50,6 +50,7 @@ from mev_common.amm.legs import (
     path_amounts,
     path_least_input,
 )
+from mev_common.amm.local_hop import local_path
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3 import V3Pool

@@ -24,7 +24,7 @@ from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 
 if TYPE_CHECKING:
-    from mev_common.amm.coarse_search import LocalHop
+    from mev_common.amm.local_hop import LocalHop
 
 Q96 = float(2**96)
 
