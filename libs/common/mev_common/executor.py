@@ -25,6 +25,11 @@ _EXECUTE_TYPES = ["(address,address,address,uint256)[]", "uint256", "uint256", "
 V3_HOP = 1 << 24
 V2_FEE_LIMIT = 10_000
 V3_FEE_LIMIT_PIPS = 1_000_000
+# What `execute` costs a trader (a nonce lane 1+ key) over the owner, whom simulate runs it as:
+# `onlyTrader` reads `_ownerEpoch` and `_traders[epoch][sender]` (two cold slots plus the two
+# keccaks) only when the sender is not the owner. Exact, on every route (nothing else in
+# `execute` touches those slots): tests/security/test_executor_traders.py measures it.
+TRADER_EXTRA_GAS = 4_353
 
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
 ERROR_SIGNATURES = (
