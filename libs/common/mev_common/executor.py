@@ -206,6 +206,17 @@ def encode_accept_ownership() -> bytes:
     return _call("acceptOwnership()")
 
 
+def encode_set_trader(trader: str, allowed: bool) -> bytes:
+    """`setTrader` (owner only): let a nonce lane's key `execute` (or no longer). An ownership
+    change drops every trader the previous owner named: the new owner names them again."""
+    return _call("setTrader(address,bool)", trader, allowed)
+
+
+def encode_is_trader(account: str) -> bytes:
+    """`isTrader(account)`: may it `execute` now (the owner always may)."""
+    return _call("isTrader(address)", account)
+
+
 def encode_set_factory(factory: str, init_code_hash: bytes, allowed: bool) -> bytes:
     """`setFactory`: allowlist (or remove) a V2 factory whose pairs the executor may call."""
     return _call("setFactory(address,bytes32,bool)", factory, init_code_hash, allowed)
