@@ -11,10 +11,12 @@ more (its net that much gas at the fee cap less).
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from mev_common.bus import Bus
@@ -22,10 +24,12 @@ from mev_common.executor import TRADER_EXTRA_GAS
 from mev_common.messages import Bundle
 from mev_common.settings import KeySettings
 from mev_ops.devnet.keys import load_or_create_key
+from mev_ops.devnet.sender import Sender
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
 from tests.support.submit_world import (
+    CHAIN,
     GWEI,
     WETH,
     arbitrage_bundle,
@@ -43,6 +47,7 @@ from tests.support.submit_world import (
 )
 
 pytestmark = pytest.mark.timeout(120)
+MEV_BOT = str(Path(sys.executable).parent / "mev-bot")
 
 
 devnet = module_devnet("lanes-devnet")
@@ -150,5 +155,37 @@ async def test_a_backrun_bidding_above_our_unsettled_trade_goes_out_on_another_l
             ),
             what="both lanes settled",
         )
+    finally:
+        proc.stop()
+
+
+async def test_reset_nonce_resyncs_every_lane(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """Each lane's key sends behind submit's back (an operator's manual tx): submit's sequences
+    are behind the chain until `mev-bot --reset-nonce`, which submit acknowledges after
+    reading every lane's count again."""
+    lane1 = add_lane(devnet, 1)
+    config = config_for(devnet, nats_server.url, tmp_path, lanes=2)
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        before = [lane["next"] for lane in health(proc)["checks"]["nonces"]["detail"]]
+        lane_key = load_or_create_key(Path(KeySettings(path=str(devnet.key_path)).lane_path(1)))
+        senders = [devnet.bot(), Sender(devnet.w3, lane_key, CHAIN)]
+        assert senders[1].address == lane1
+        sent = [s.send(s.address, b"", 21_000) for s in senders for _ in range(2 + len(senders))]
+        mine(devnet)
+        assert all(devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1 for tx in sent)
+        chain = [devnet.w3.eth.get_transaction_count(s.address) for s in senders]
+        assert chain == [n + 2 + len(senders) for n in before]
+        assert [lane["next"] for lane in health(proc)["checks"]["nonces"]["detail"]] == before
+        reset = [MEV_BOT, "--config", str(config), "--reset-nonce"]
+        out = await asyncio.to_thread(
+            subprocess.run, reset, capture_output=True, text=True, check=False, timeout=60
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "acknowledged by submit" in out.stdout
+        assert [lane["next"] for lane in health(proc)["checks"]["nonces"]["detail"]] == chain
     finally:
         proc.stop()
