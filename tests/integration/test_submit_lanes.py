@@ -113,6 +113,7 @@ async def test_a_backrun_bidding_above_our_unsettled_trade_goes_out_on_another_l
         await wait_active(proc)
         lanes = health(proc)["checks"]["nonces"]["detail"]
         assert [lane["in_flight"] for lane in lanes] == [0, 0]
+        assert [lane["address"] for lane in lanes] == [owner, lane1]  # addresses, never keys
         executor = devnet.executor.address
         before = devnet.balance("WETH", executor)
         await publish_bundle(bus, cheap)
