@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from eth_account import Account
 
+from services.submit.decide import Refusal, SendPlan, decide
 from services.submit.keys import Signer
 from services.submit.lanes import (
     LaneLoad,
@@ -15,7 +16,8 @@ from services.submit.lanes import (
     on_lane,
     waits_behind,
 )
-from tests.unit.submit.gate_world import bundle
+from services.submit.limits import Spend
+from tests.unit.submit.gate_world import GAS, HEAD, bundle, calldata, policy
 
 GWEI = 10**9
 NOTHING: frozenset[str] = frozenset()
@@ -98,4 +100,19 @@ def test_a_trade_on_a_traders_lane_carries_the_traders_exact_gas() -> None:
     assert sent.net_profit_wei == 10**16 - 4_353 * proven.max_fee_per_gas
     assert sent.model_dump(exclude={"gas_limit", "simulated_gas_used", "net_profit_wei"}) == (
         proven.model_dump(exclude={"gas_limit", "simulated_gas_used", "net_profit_wei"})
+    )
+
+
+def test_on_a_traders_lane_min_profit_must_cover_the_traders_gas() -> None:
+    """A minProfit covering the owner's gas limit at the bid fee exactly: lane 0 sends it; on a
+    trader's lane the same bundle may cost 4,353 gas more, so the gate refuses it there."""
+    fee = 3 * GWEI  # what decide bids at HEAD: 2 x base fee + the default tip
+    b = bundle(data=calldata(min_profit=GAS * fee), min_profit=GAS * fee)
+    plan = decide(b, policy(), HEAD, Spend())
+    assert isinstance(plan, SendPlan) and (plan.gas, plan.max_fee_per_gas) == (GAS, fee)
+    refusal = decide(on_lane(b, 1), policy(), HEAD, Spend())
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == (
+        f"calldata minProfit {GAS * fee} is below the gas it may cost ({GAS + 4_353} gas x "
+        f"{fee} wei = {(GAS + 4_353) * fee}): the trade could land at a net loss"
     )
