@@ -7,8 +7,10 @@
 #    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
 # 3. On chain (python -m mev_ops.rotate): sweep the executor's profit tokens and ETH to
 #    its beneficiary, transferOwnership(new) from the old key, move the old key's ETH to the new
-#    key, acceptOwnership() from the new key, check owner() == new. A failure: exit 1, the old
-#    key stays in place. --key-only skips this step (a key that owns no executor).
+#    key, acceptOwnership() from the new key, check owner() == new, then setTrader(lane, true)
+#    from the new key for every other nonce lane's key (keys.lanes; the ownership change drops
+#    them). A failure: exit 1, the old key stays in place. --key-only skips this step (a key
+#    that owns no executor). The lane keys themselves are not rotated (docs/RUNBOOK.md).
 # 4. The old key is moved to ARCHIVE_DIR (0700, file 0600; gpg-encrypted when
 #    MEV_BACKUP_PASSPHRASE is set), never left beside the new one; KEY.next becomes KEY.
 # The checkout's .venv/bin/mev-bot and .venv/bin/python are used, else mev-bot and python3 on
@@ -100,4 +102,6 @@ rotate-keys: next steps
   3. the swept profit is with the beneficiary; refill the executor's WETH if own-balance
      (non-flash) trades are wanted
   4. once nothing needs the old key: shred -u the archived copy
+  5. with keys.lanes > 1 the lane keys were named traders of the new key above (after
+     --key-only: python -m mev_ops.rotate --config CONFIG --traders-only --new-key KEY)
 NEXT

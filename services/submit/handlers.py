@@ -79,7 +79,11 @@ class SubmitHandlers:
     def nonces_check(self) -> Check:
         assert self.submitter is not None
         lanes = [
-            {"next": lane.nonces.next_nonce, "in_flight": len(lane.nonces.in_flight)}
+            {  # the address a lane signs as (what setTrader names), never its key
+                "address": lane.address,
+                "next": lane.nonces.next_nonce,
+                "in_flight": len(lane.nonces.in_flight),
+            }
             for lane in self.submitter.lanes
         ]
         return Check(True, lanes[0] if len(lanes) == 1 else lanes)

@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from mev_common.settings import KeySettings
 
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -93,6 +94,24 @@ def load_lane_signers(cfg: KeySettings, environ: dict[str, str] | None = None) -
                 "needs its own key (its own nonce sequence)"
             )
     return signers
+
+
+def key_address(path: Path) -> str | None:
+    """The address a key file holds, for an operator's summary (never the key): derived from a
+    hex key, a keystore's own `address` field (no password needed); None if neither."""
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        if _HEX_KEY.match(text):
+            return str(Account.from_key(bytes.fromhex(text.removeprefix("0x"))).address)
+        address = json.loads(text).get("address") if text.startswith("{") else None
+    except (ValueError, AttributeError):  # a key out of range, a JSON that is no object
+        return None
+    if not isinstance(address, str) or not re.fullmatch(r"(0x)?[0-9a-fA-F]{40}", address):
+        return None
+    return str(to_checksum_address("0x" + address.removeprefix("0x")))
 
 
 def _decrypt_keystore(path: Path, text: str, cfg: KeySettings, env: Mapping[str, str]) -> bytes:

@@ -11,12 +11,18 @@ order puts it after all of them). Pool conflicts stay global (PoolClaims).
 
 Among the lanes it may go on: one with a nonce free first, then the one with the fewest
 unsettled trades, then the lowest index (with one lane: exactly the single-key rule).
+
+Simulate runs `execute` as the owner (lane 0); from a trader (lanes 1+) it costs exactly
+TRADER_EXTRA_GAS more, so a trade on those lanes is priced and booked with that (`on_lane`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from mev_common.executor import TRADER_EXTRA_GAS
+from mev_common.messages import Bundle
 
 from services.submit.keys import Signer
 from services.submit.nonces import NonceManager
@@ -71,6 +77,22 @@ def choose_lane(
         return reasons[0]
     best = min(fit, key=lambda lane: (lane.nonce_blocked is not None, len(lane.tips), lane.index))
     return best.index
+
+
+def on_lane(bundle: Bundle, lane: int) -> Bundle:
+    """`bundle` as sent from lane `lane`: on a trader's lane its gas (used and limit) is
+    TRADER_EXTRA_GAS more and its net that gas at its fee cap less, as simulate would have
+    found running it from that key; lane 0 (the owner, whom simulate ran it as) as it is."""
+    if lane == 0:
+        return bundle
+    extra = TRADER_EXTRA_GAS
+    return bundle.model_copy(
+        update={
+            "gas_limit": bundle.gas_limit + extra,
+            "simulated_gas_used": bundle.simulated_gas_used + extra,
+            "net_profit_wei": bundle.net_profit_wei - extra * bundle.max_fee_per_gas,
+        }
+    )
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Where a priced bundle may go: our own trades' conflicts (PoolClaims, global) and its nonce lane
-(services/submit/lanes.py), settling our trades first when that may lift the refusal."""
+(services/submit/lanes.py), settling our trades first when that may lift the refusal; on a
+trader's lane it is priced again with that lane's exact gas (`lanes.on_lane`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from mev_common.chain.jsonrpc import RpcError
+from mev_common.executor import TRADER_EXTRA_GAS
 from mev_common.messages import Bundle
 
-from services.submit.lanes import Lane, choose_lane
+from services.submit.decide import ChainHead, Refusal, SendPlan, decide
+from services.submit.lanes import Lane, choose_lane, on_lane
 
 if TYPE_CHECKING:
     from services.submit.submitter import Submitter
@@ -49,3 +52,20 @@ async def route(sub: Submitter, bundle: Bundle, pools: frozenset[str], tip: int)
         )
         return picked
     return _pick(sub, bundle, pools, tip)
+
+
+async def route_priced(
+    sub: Submitter, bundle: Bundle, plan: SendPlan, head: ChainHead
+) -> tuple[Lane, Bundle, SendPlan] | str:
+    """`route`, then the bundle and plan as sent from the lane picked (a trader's lane costs
+    TRADER_EXTRA_GAS more, so every check of `decide` runs again on that gas), or why not."""
+    routed = await route(sub, bundle, plan.pools, plan.max_priority_fee_per_gas)
+    if isinstance(routed, str) or routed.index == 0:
+        return routed if isinstance(routed, str) else (routed, bundle, plan)
+    sent = on_lane(bundle, routed.index)
+    priced = decide(sent, sub.policy, head, sub.safety.spend(sub.native_token))
+    if isinstance(priced, Refusal):
+        if priced.trip:
+            sub.trip(priced.reason)
+        return f"on lane {routed.index} (a trader, +{TRADER_EXTRA_GAS} gas): {priced.reason}"
+    return routed, sent, priced

@@ -55,7 +55,7 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
         if contracts is None:
             return
         await check_owner(stage.rpc, contracts.executor, signers[0].address)
-        await check_traders(stage.rpc, contracts.executor, signers)
+        await check_traders(stage.rpc, contracts.executor, signers, rt.settings.keys.path)
         rt.ready = True  # standby counts as ready: it is healthy and waiting for the lease
         await wait_any(active, rt.stop)
         if rt.stop.is_set():

@@ -98,9 +98,12 @@ async def check_owner(rpc: RpcPool, executor: str, signer: str) -> None:
         )
 
 
-async def check_traders(rpc: RpcPool, executor: str, lanes: list[Signer]) -> None:
+async def check_traders(
+    rpc: RpcPool, executor: str, lanes: list[Signer], owner_key: str = "KEYS_PATH"
+) -> None:
     """Refuse to run a lane key the executor does not let trade (setTrader): its trades would
-    all revert."""
+    all revert. The refusal says what to run (after a key rotation every lane is out: an
+    ownership change drops the traders the previous owner named)."""
     for lane, signer in enumerate(lanes):
         if lane == 0:
             continue  # the owner: check_owner
@@ -113,6 +116,7 @@ async def check_traders(rpc: RpcPool, executor: str, lanes: list[Signer]) -> Non
         if raw.removeprefix("0x").rjust(64, "0")[-64:] != "0" * 63 + "1":
             raise RefuseToStart(
                 f"executor {executor} does not let lane {lane}'s key {signer.address} trade "
-                f"(isTrader = {raw}): the owner must call setTrader({signer.address}, true), "
-                "or lower keys.lanes"
+                f"(isTrader = {raw}): the owner must call setTrader({signer.address}, true): "
+                f"run python -m mev_ops.rotate --config CONFIG --traders-only --new-key "
+                f"{owner_key} (docs/RUNBOOK.md, nonce lanes), or lower keys.lanes"
             )

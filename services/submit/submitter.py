@@ -193,9 +193,10 @@ class Submitter:
         if isinstance(plan, Refusal) and plan.trip:
             self.trip(plan.reason)
         lane: Lane | None = None
-        if isinstance(plan, SendPlan):
-            routed = await routing.route(self, bundle, plan.pools, plan.max_priority_fee_per_gas)
-            lane, reason = (None, routed) if isinstance(routed, str) else (routed, None)
+        if isinstance(plan, SendPlan):  # on a trader's lane: that lane's gas and net
+            routed = await routing.route_priced(self, bundle, plan, head)
+            reason = routed if isinstance(routed, str) else None
+            lane, bundle, plan = (None, bundle, plan) if isinstance(routed, str) else routed
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
         if reason is None and not self.cfg.dry_run:

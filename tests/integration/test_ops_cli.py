@@ -77,6 +77,11 @@ def stack(
             proc.stop()
 
 
+def config_dir(config: Path) -> Path:
+    """Where the stack's deployment file is (contracts.deployment_file)."""
+    return Path(yaml.safe_load(config.read_text())["contracts"]["deployment_file"]).parent
+
+
 def wait_all_healthy_in_status(config: Path) -> dict[str, object]:
     """Heartbeats come every 2 s: poll status until all four report ok (bounded, not timed)."""
     for _ in range(100):
@@ -107,6 +112,16 @@ def test_status_lists_every_running_service(stack: tuple[Path, list[ServiceProce
     assert [line.split()[:3] for line in lines[1:5]] == [
         [name, f"{name}-test", "ok"] for name in SERVICES
     ]
+    # submit's sender accounts (one lane here), once it is active: the address, never the key
+    bot = json.loads((config_dir(config) / "deployment.json").read_text())["bot"]
+    for _ in range(100):  # heartbeats come every 2 s (bounded, not timed)
+        lanes = json.loads(mev_bot(config, "status", "--json").stdout)["lanes"]
+        if lanes:
+            break
+        time.sleep(0.2)
+    assert [lane["address"] for lane in lanes["submit-test"]] == [bot]
+    lines = mev_bot(config, "status").stdout.splitlines()
+    assert lines[5].startswith(f"lane 0 of submit-test: {bot} (next nonce ")
 
 
 ACK = re.compile(r"acknowledged by ([\w/]+) ([\w, -]+) in ")

@@ -2,7 +2,9 @@
 submit process: without an acknowledged emergency stop nothing is rotated (exit 3, same key,
 same owner, same balances); with submit running, the stop is acknowledged, the executor's WETH
 and ETH go to the beneficiary, ownership moves in two steps to the new key, the old key is
-archived 0600 and the new one is 0600."""
+archived 0600 and the new one is 0600, and the nonce lane key (keys.lanes: 2) is a trader of the
+new owner (the ownership change dropped it). A lane key that is not a trader: submit refuses to
+start naming the command that fixes it, and that command does."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from mev_common.settings import KeySettings
 from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.artifacts import load_artifact
 from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import Sender
 from web3 import Web3
 
@@ -53,6 +57,10 @@ class Site:
         )
         return int(token.functions.balanceOf(owner).call())
 
+    @property
+    def lane(self) -> str:
+        return self.address_in(self.key.parent / "bot.lane1.key")
+
     def address_in(self, key: Path) -> str:
         return str(Account.from_key(bytes.fromhex(key.read_text().strip())).address)
 
@@ -78,9 +86,18 @@ def site(nats_server: NatsEndpoint, tmp_path_factory: pytest.TempPathFactory) ->
             CHAIN,
             chain={"rpc_endpoints": [{"name": "anvil", "url": node.rpc_url}], "block_time_s": 1},
             contracts={"deployment_file": str(base / "deployment.json")},
-            keys={"path": str(key)},
+            keys={"path": str(key), "lanes": 2},
         )
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        # lane 1 as `devnet up` makes it: a key beside keys.path the owner names a trader
+        lane = load_or_create_key(Path(KeySettings(path=str(key)).lane_path(1)))
+        executor = w3.eth.contract(
+            address=deployment["executor"]["address"], abi=load_artifact("Executor").abi
+        )
+        owner = Sender(w3, Account.from_key(bytes.fromhex(key.read_text().strip())), CHAIN)
+        allow = executor.encode_abi("setTrader", [lane.address, True])
+        tx = owner.send(executor.address, allow, 100_000)
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
         # Profit left in the executor as ETH too, so the ETH sweep is exercised.
         donor = Sender(w3, devnet_account(7), CHAIN)
         tx = donor.send(deployment["executor"]["address"], b"", 100_000, value=3 * WETH)
@@ -100,7 +117,8 @@ def test_emergency_rotation_without_an_acknowledged_stop_rotates_nothing(site: S
     assert "not acknowledged" in rotate.stderr
     assert "emergency stop NOT acknowledged by submit: nothing rotated" in rotate.stderr
     assert site.key.read_text() == key_before
-    assert sorted(p.name for p in site.key.parent.iterdir()) == ["bot.key"]  # no .next, no archive
+    # no .next, no archive
+    assert sorted(p.name for p in site.key.parent.iterdir()) == ["bot.key", "bot.lane1.key"]
     assert site.executor.functions.owner().call() == site.deployment["bot"]
     assert site.executor.functions.pendingOwner().call() == "0x" + "00" * 20
     assert (site.weth(executor), site.w3.eth.get_balance(executor)) == state
@@ -137,6 +155,9 @@ def rotate_and_check(site: Site) -> None:
     assert site.w3.eth.get_balance(beneficiary) - eth_ben == eth_in
     assert site.w3.eth.get_balance(new) > 0  # the old key's ETH paid for acceptOwnership
     assert f"done: the executor is owned by {new}" in rotate.stdout
+    lane = site.lane
+    assert executor.functions.isTrader(lane).call() is True  # named again by the new owner
+    assert f"setTrader(lane 1 key {lane}, true): ok" in rotate.stdout
 
     assert stat.S_IMODE(site.key.stat().st_mode) == 0o600
     archive = site.key.parent / "archive"
@@ -144,7 +165,8 @@ def rotate_and_check(site: Site) -> None:
     (archived,) = archive.iterdir()
     assert archived.read_text() == old_key_text
     assert stat.S_IMODE(archived.stat().st_mode) == 0o600
-    assert sorted(p.name for p in site.key.parent.iterdir()) == ["archive", "bot.key"]
+    names = ["archive", "bot.key", "bot.lane1.key"]  # the lane key stays
+    assert sorted(p.name for p in site.key.parent.iterdir()) == names
     assert old_key_text.strip() not in rotate.stdout + rotate.stderr  # keys are never printed
     assert site.key.read_text().strip() not in rotate.stdout + rotate.stderr
 
@@ -165,3 +187,34 @@ def test_rotation_refuses_a_key_that_does_not_own_the_executor(site: Site, tmp_p
     assert f"the executor's owner is {owner}, neither the old key" in out.stderr
     assert site.executor.functions.owner().call() == owner
     assert site.executor.functions.pendingOwner().call() == "0x" + "00" * 20
+
+
+def test_a_lane_key_that_is_no_trader_is_refused_naming_the_command_that_fixes_it(
+    site: Site,
+) -> None:
+    """The new owner drops lane 1 (as any ownership change does): submit exits 2 naming the
+    lane's address and the command; the command names it a trader, once (a rerun skips it)."""
+    executor, lane = site.executor, site.lane
+    owner = Sender(site.w3, Account.from_key(bytes.fromhex(site.key.read_text().strip())), CHAIN)
+    drop = executor.encode_abi("setTrader", [lane, False])
+    assert site.w3.eth.wait_for_transaction_receipt(owner.send(executor.address, drop, 100_000))[
+        "status"
+    ]
+    assert executor.functions.isTrader(lane).call() is False
+    done = subprocess.run(
+        [sys.executable, "-m", "services.submit", "--config", str(site.config)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    command = f"python -m mev_ops.rotate --config CONFIG --traders-only --new-key {site.key}"
+    assert done.stderr.endswith(
+        f"submit: refusing to start: executor {executor.address} does not let lane 1's key "
+        f"{lane} trade (isTrader = 0x{'0' * 64}): the owner must call setTrader({lane}, true): "
+        f"run {command} (docs/RUNBOOK.md, nonce lanes), or lower keys.lanes\n"
+    ), done.stderr[-2000:]
+    fix = command.replace("python", sys.executable, 1).replace("CONFIG", str(site.config))
+    for expected in (f"setTrader(lane 1 key {lane}, true): ok", f"lane 1 key {lane} is a trader"):
+        out = subprocess.run(fix.split(), capture_output=True, text=True, check=False, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert expected in out.stdout
+        assert executor.functions.isTrader(lane).call() is True

@@ -258,7 +258,8 @@ async def test_past_deadline_a_cancel_takes_the_nonce(
             devnet.w3.eth.get_transaction_receipt(trade_hash)
         await wait_for(
             lambda: (
-                health(proc)["checks"]["nonces"]["detail"] == {"next": nonce + 1, "in_flight": 0}
+                health(proc)["checks"]["nonces"]["detail"]
+                == {"address": devnet.deployment["bot"], "next": nonce + 1, "in_flight": 0}
             ),
             what="nonce freed",
         )

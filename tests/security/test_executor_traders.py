@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from mev_common.executor import TRADER_EXTRA_GAS, decode_execute, encode_execute
 from mev_ops.devnet.sender import Sender
 
 from tests.integration.devnet import conftest as devnet_conftest
@@ -139,3 +140,31 @@ def test_traders_named_by_a_previous_owner_are_out(devnet: Devnet, arena: Arena)
     assert args == (trader.address.lower(),)
     assert set_trader(devnet, new, trader.address, True)["status"] == 1  # the new owner may
     assert executor.functions.isTrader(trader.address).call() is True
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["own-balance", "flash"])
+def test_a_traders_execute_costs_the_owners_plus_exactly_trader_extra_gas(
+    devnet: Devnet, flash: bool
+) -> None:
+    """Simulate runs `execute` as the owner; a trade sent on lane 1+ comes from a trader, whose
+    check reads two more (cold) storage slots. Submit prices and books that difference as one
+    constant (TRADER_EXTRA_GAS): the same trade on the same state, mined from each, differs by
+    exactly that."""
+    executor = devnet.executor
+    bot, trader = devnet.bot(), devnet.user(TRADER)
+    assert set_trader(devnet, bot, trader.address, True)["status"] == 1
+    data, _ = profitable_trade(devnet)
+    if not flash:  # the same cycle paid from the executor's balance
+        call = decode_execute(bytes.fromhex(data[2:]))
+        raw = encode_execute(call.hops, call.amount_in, call.min_profit, False)
+        data = "0x" + raw.hex()
+    used: dict[str, int] = {}
+    at = devnet.w3.eth.get_block("latest")["timestamp"] + 12  # same block time: same oracle writes
+    for name, sender in (("owner", bot), ("trader", trader)):
+        snapshot = devnet.rpc("evm_snapshot", [])
+        devnet.rpc("evm_setNextBlockTimestamp", [at])
+        receipt = mined(devnet, sender, executor.address, data)
+        assert receipt["status"] == 1
+        used[name] = receipt["gasUsed"]
+        assert devnet.rpc("evm_revert", [snapshot]) is True
+    assert used["trader"] - used["owner"] == TRADER_EXTRA_GAS

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from eth_account import Account
 from mev_ops.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,8 +225,8 @@ def test_every_lane_key_is_checked_like_the_main_key(
     """keys.lanes 3: lane 1's key (beside keys.path) is private, lane 2's readable by others."""
     path = production_copy(tmp_path, key_mode=0o600, keys={"lanes": 3})
     lane1, lane2 = tmp_path / "production.lane1.key", tmp_path / "production.lane2.key"
-    for key, mode in ((lane1, 0o600), (lane2, 0o644)):
-        key.write_text("11" * 32 + "\n")
+    for key, mode, secret in ((lane1, 0o600, "11" * 32), (lane2, 0o644, "22" * 32)):
+        key.write_text(secret + "\n")
         key.chmod(mode)
     assert run(capsys, "--config", str(path)) == (
         2,
@@ -236,8 +237,11 @@ def test_every_lane_key_is_checked_like_the_main_key(
     lane2.chmod(0o600)
     code, out, err = run(capsys, "--config", str(path))
     assert (code, err) == (0, "")
-    assert f"lane 1 key   {lane1} (present, mode 0600)" in out.splitlines()
-    assert f"lane 2 key   {lane2} (present, mode 0600)" in out.splitlines()
+    # each lane's address (what setTrader must name), never its key
+    address1, address2 = (Account.from_key(bytes.fromhex(k * 32)).address for k in ("11", "22"))
+    assert f"lane 1 key   {lane1} (present, mode 0600, address {address1})" in out.splitlines()
+    assert f"lane 2 key   {lane2} (present, mode 0600, address {address2})" in out.splitlines()
+    assert "11" * 32 not in out and "22" * 32 not in out
     lane2.unlink()  # missing: a warning, like a missing keys.path
     code, out, err = run(capsys, "--config", str(path))
     assert (code, err) == (0, "")

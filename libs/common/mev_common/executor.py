@@ -25,6 +25,11 @@ _EXECUTE_TYPES = ["(address,address,address,uint256)[]", "uint256", "uint256", "
 V3_HOP = 1 << 24
 V2_FEE_LIMIT = 10_000
 V3_FEE_LIMIT_PIPS = 1_000_000
+# What `execute` costs a trader (a nonce lane 1+ key) over the owner, whom simulate runs it as:
+# `onlyTrader` reads `_ownerEpoch` and `_traders[epoch][sender]` (two cold slots plus the two
+# keccaks) only when the sender is not the owner. Exact, on every route (nothing else in
+# `execute` touches those slots): tests/security/test_executor_traders.py measures it.
+TRADER_EXTRA_GAS = 4_353
 
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
 ERROR_SIGNATURES = (
@@ -199,6 +204,17 @@ def encode_transfer_ownership(new_owner: str) -> bytes:
 
 def encode_accept_ownership() -> bytes:
     return _call("acceptOwnership()")
+
+
+def encode_set_trader(trader: str, allowed: bool) -> bytes:
+    """`setTrader` (owner only): let a nonce lane's key `execute` (or no longer). An ownership
+    change drops every trader the previous owner named: the new owner names them again."""
+    return _call("setTrader(address,bool)", trader, allowed)
+
+
+def encode_is_trader(account: str) -> bytes:
+    """`isTrader(account)`: may it `execute` now (the owner always may)."""
+    return _call("isTrader(address)", account)
 
 
 def encode_set_factory(factory: str, init_code_hash: bytes, allowed: bool) -> bytes:

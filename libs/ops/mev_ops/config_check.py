@@ -145,12 +145,16 @@ def _file_mode_problem(path: Path) -> str | None:
 
 
 def key_file_state(path: str) -> str:
-    """For the summary: 'present, mode 0600' or 'missing'."""
+    """For the summary: 'present, mode 0600, address 0x...' (the address the key signs as,
+    never the key) or 'missing'."""
+    from services.submit.keys import key_address
+
     try:
         mode = stat.S_IMODE(Path(path).stat().st_mode)
     except OSError:
         return "missing"
-    return f"present, mode {mode:04o}"
+    address = key_address(Path(path))
+    return f"present, mode {mode:04o}" + (f", address {address}" if address else "")
 
 
 def check_addresses(settings: Settings, found: Findings) -> None:

@@ -1,6 +1,7 @@
 """The on-chain half of a key rotation (scripts/rotate-keys.sh runs it; docs/RUNBOOK.md).
 
     python -m mev_ops.rotate [--config PATH] --old-key PATH --new-key PATH
+    python -m mev_ops.rotate [--config PATH] --traders-only --new-key OWNER_KEY
 
 Steps, in order, each skipped when already done, so a rerun after a failure resumes:
   1. sweep the executor's profit tokens (WETH and every known token it holds) and its ETH to
@@ -8,9 +9,15 @@ Steps, in order, each skipped when already done, so a rerun after a failure resu
   2. `transferOwnership(new)` from the old key;
   3. move the old key's ETH, less this transfer's fee, to the new key so it can pay gas;
   4. `acceptOwnership()` from the new key;
-  5. check `owner() == new` and `pendingOwner() == 0`.
-Exit 0 done, 1 a step failed (the message names it and how to resume), 2 usage or config.
-Key files are read with submit's loader (0600 enforced); only addresses are ever printed.
+  5. check `owner() == new` and `pendingOwner() == 0`;
+  6. name every other nonce lane's key (keys.lanes > 1: `keys.lane_path(i)`) a trader again,
+     `setTrader(lane, true)` from the new key: an ownership change drops the traders the
+     previous owner named, and submit refuses to start while a lane key is not one.
+`--traders-only` does step 6 alone, from the owner's key (what submit's start-up refusal
+"does not let lane N's key ... trade" asks for). Every lane key is loaded before step 1, so a
+missing one changes nothing. Exit 0 done, 1 a step failed (the message names it and how to
+resume), 2 usage or config. Key files are read with submit's loader (0600 enforced); only
+addresses are ever printed.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from mev_common.executor import (
     encode_accept_ownership,
     encode_address_getter,
     encode_balance_of,
+    encode_is_trader,
+    encode_set_trader,
     encode_sweep,
     encode_sweep_eth,
     encode_transfer_ownership,
@@ -86,6 +95,9 @@ class Chain:
     def address_of(self, executor: str, getter: str) -> str:
         word = self.call(executor, encode_address_getter(getter))
         return to_checksum_address(decode(["address"], word)[0])
+
+    def is_trader(self, executor: str, account: str) -> bool:
+        return bool(decode(["bool"], self.call(executor, encode_is_trader(account)))[0])
 
     def token_balance(self, token: str, owner: str) -> int:
         return int(decode(["uint256"], self.call(token, encode_balance_of(owner)))[0])
@@ -168,17 +180,46 @@ def rotate(chain: Chain, executor: str, tokens: Sequence[str], old: Party, new: 
     say(f"done: the executor is owned by {new.address}")
 
 
-def run(settings: Settings, old_key: Path, new_key: Path) -> int:
+def authorize_lanes(chain: Chain, executor: str, owner: Party, lanes: Sequence[Party]) -> None:
+    """Step 6: every lane key a trader of `owner`'s executor; idempotent."""
+    executor = to_checksum_address(executor)
+    actual = chain.address_of(executor, "owner")
+    if lanes and actual != owner.address:
+        raise RotationError(
+            f"the executor's owner is {actual}, not {owner.address}: only the owner names traders"
+        )
+    for lane, party in enumerate(lanes, start=1):
+        if chain.is_trader(executor, party.address):
+            say(f"lane {lane} key {party.address} is a trader already")
+            continue
+        allow = encode_set_trader(party.address, True)
+        chain.send(owner, executor, allow, f"setTrader(lane {lane} key {party.address}, true)")
+        if not chain.is_trader(executor, party.address):
+            raise RotationError(f"lane {lane} key {party.address} is not a trader after setTrader")
+
+
+def lane_parties(settings: Settings) -> list[Party]:
+    """The keys of lanes 1.. (keys.lanes), loaded like keys.path, addresses only shown."""
+    keys = settings.keys
+    return [load_party(Path(keys.lane_path(i)), keys) for i in range(1, keys.lanes)]
+
+
+def run(settings: Settings, old_key: Path | None, new_key: Path) -> int:
     from mev_common.chain.contracts import ContractsError, load_contracts
 
     try:
         contracts = load_contracts(settings)
-        old, new = load_party(old_key, settings.keys), load_party(new_key, settings.keys)
-        if old.address == new.address:
-            raise RotationError("the old and new key files hold the same key")
+        new, lanes = load_party(new_key, settings.keys), lane_parties(settings)
+        if new.address in {lane.address for lane in lanes}:
+            raise RotationError(f"the new key {new.address} is one of the keys.lanes keys")
         chain = Chain(settings.chain.rpc_endpoints[0].url, settings.chain.chain_id)
-        tokens = [t for t in (contracts.weth, *contracts.tokens) if t]
-        rotate(chain, contracts.executor, tokens, old, new)
+        if old_key is not None:
+            old = load_party(old_key, settings.keys)
+            if old.address == new.address:
+                raise RotationError("the old and new key files hold the same key")
+            tokens = [t for t in (contracts.weth, *contracts.tokens) if t]
+            rotate(chain, contracts.executor, tokens, old, new)
+        authorize_lanes(chain, contracts.executor, new, lanes)
     except (RotationError, ContractsError) as exc:
         print(f"rotate: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -196,9 +237,16 @@ def run(settings: Settings, old_key: Path, new_key: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mev_ops.rotate", description=__doc__)
     parser.add_argument("--config", metavar="PATH", help="config YAML (default as mev-bot)")
-    parser.add_argument("--old-key", required=True, type=Path, help="key file owning the executor")
+    parser.add_argument("--old-key", type=Path, help="key file owning the executor")
     parser.add_argument("--new-key", required=True, type=Path, help="key file to hand it to")
+    parser.add_argument(
+        "--traders-only",
+        action="store_true",
+        help="only name the keys.lanes keys traders, from --new-key (the owner's key)",
+    )
     args = parser.parse_args(argv)
+    if (args.old_key is None) != args.traders_only:
+        parser.error("give --old-key (a rotation) or --traders-only (step 6 alone), not both")
     from mev_ops.cli import _settings as load_or_report  # prints each config problem
 
     settings = load_or_report(args.config)

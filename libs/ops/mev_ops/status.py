@@ -39,12 +39,16 @@ def run_status(settings: Settings, as_json: bool = False) -> int:
     except BrokerUnreachable as exc:
         print(f"mev-bot: {exc}", file=sys.stderr)
         return 1
-    rows = [row_for(i, lags) for i in instances if i.age_s <= keys.FORGET_AFTER_S]
+    shown = [i for i in instances if i.age_s <= keys.FORGET_AFTER_S]
+    rows = [row_for(i, lags) for i in shown]
+    senders = {i.name: lanes_of(i.beat) for i in shown if lanes_of(i.beat)}
     missing = [s for s in SERVICE_NAMES if not any(i.healthy and i.service == s for i in instances)]
     if as_json:
-        print(orjson.dumps({"instances": rows, "control": controls, "missing": missing}).decode())
+        report = {"instances": rows, "control": controls, "missing": missing, "lanes": senders}
+        print(orjson.dumps(report).decode())
     else:
         print(render_table(rows))
+        print("\n".join(lane_lines(senders)) or "lanes: (no active submit reports them yet)")
         print("control: " + "  ".join(f"{k}={v}" for k, v in controls.items()))
         if missing:
             print(f"no healthy instance of: {', '.join(missing)}")
@@ -108,6 +112,26 @@ def row_for(instance: Instance, lags: dict[str, int | None]) -> dict[str, Any]:
         "rpc_per_min": rpc_use(beat),
         "last_error": last_error(beat),
     }
+
+
+def lanes_of(beat: dict[str, Any]) -> list[dict[str, Any]]:
+    """A submit instance's sender accounts (nonce lanes, keys.lanes) from its `nonces` health
+    check: address (never a key), next nonce, txs in flight; [] from other services."""
+    check = (beat.get("checks") or {}).get("nonces")
+    detail = check.get("detail") if isinstance(check, dict) else None
+    if isinstance(detail, dict):
+        detail = [detail]
+    return [d for d in detail if isinstance(d, dict)] if isinstance(detail, list) else []
+
+
+def lane_lines(senders: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """One line per lane of each submit instance: the address setTrader must have named."""
+    return [
+        f"lane {n} of {name}: {lane.get('address', '?')} (next nonce {lane.get('next', '?')}, "
+        f"{lane.get('in_flight', '?')} in flight)"
+        for name, lanes in senders.items()
+        for n, lane in enumerate(lanes)
+    ]
 
 
 def rpc_use(beat: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mev_ops.instances import Instance
-from mev_ops.status import format_uptime, last_error, render_table, row_for
+from mev_ops.status import format_uptime, lane_lines, lanes_of, last_error, render_table, row_for
 
 BEAT = {
     "service": "submit",
@@ -52,3 +52,17 @@ def test_last_error_prefers_a_failing_check() -> None:
 
 def test_uptime() -> None:
     assert [format_uptime(s) for s in (5, 65, 3600, 90061)] == ["5s", "1m05s", "1h00m", "25h01m"]
+
+
+def test_each_lane_shows_its_address_never_its_key() -> None:
+    """submit's `nonces` check: one dict with one lane, a list with keys.lanes > 1."""
+    one = {"address": "0x" + "aB" * 20, "next": 7, "in_flight": 1}
+    two = [one, {"address": "0x" + "Cd" * 20, "next": 0, "in_flight": 0}]
+    checks = {"nonces": {"ok": True, "detail": two, "critical": False}}
+    assert lanes_of({**BEAT, "checks": checks}) == two
+    assert lanes_of({**BEAT, "checks": {"nonces": {"ok": True, "detail": one}}}) == [one]
+    assert lanes_of(BEAT) == []  # another service: no senders
+    assert lane_lines({"submit-0": two}) == [
+        f"lane 0 of submit-0: 0x{'aB' * 20} (next nonce 7, 1 in flight)",
+        f"lane 1 of submit-0: 0x{'Cd' * 20} (next nonce 0, 0 in flight)",
+    ]

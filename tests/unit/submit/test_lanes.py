@@ -6,8 +6,18 @@ from __future__ import annotations
 
 from eth_account import Account
 
+from services.submit.decide import Refusal, SendPlan, decide
 from services.submit.keys import Signer
-from services.submit.lanes import LaneLoad, Lanes, UnknownSender, choose_lane, waits_behind
+from services.submit.lanes import (
+    LaneLoad,
+    Lanes,
+    UnknownSender,
+    choose_lane,
+    on_lane,
+    waits_behind,
+)
+from services.submit.limits import Spend
+from tests.unit.submit.gate_world import GAS, HEAD, bundle, calldata, policy
 
 GWEI = 10**9
 NOTHING: frozenset[str] = frozenset()
@@ -77,3 +87,32 @@ def test_lanes_map_senders_and_loads() -> None:
         LaneLoad(1, {"a": 7}, "2 txs unconfirmed (max_in_flight)"),
         LaneLoad(2, {"b": 8}, "nonces not synced with the chain yet"),
     ]
+
+
+def test_a_trade_on_a_traders_lane_carries_the_traders_exact_gas() -> None:
+    """Simulate ran `execute` as the owner; from a trader it costs TRADER_EXTRA_GAS more (measured
+    in tests/security/test_executor_traders.py): gas used and limit that much more, the net that
+    gas at the bundle's fee cap less; lane 0 is the bundle as simulate proved it."""
+    proven = bundle(gas_limit=300_000, simulated_gas_used=160_000, net_profit_wei=10**16)
+    assert on_lane(proven, 0) is proven
+    sent = on_lane(proven, 2)
+    assert (sent.gas_limit, sent.simulated_gas_used) == (304_353, 164_353)
+    assert sent.net_profit_wei == 10**16 - 4_353 * proven.max_fee_per_gas
+    assert sent.model_dump(exclude={"gas_limit", "simulated_gas_used", "net_profit_wei"}) == (
+        proven.model_dump(exclude={"gas_limit", "simulated_gas_used", "net_profit_wei"})
+    )
+
+
+def test_on_a_traders_lane_min_profit_must_cover_the_traders_gas() -> None:
+    """A minProfit covering the owner's gas limit at the bid fee exactly: lane 0 sends it; on a
+    trader's lane the same bundle may cost 4,353 gas more, so the gate refuses it there."""
+    fee = 3 * GWEI  # what decide bids at HEAD: 2 x base fee + the default tip
+    b = bundle(data=calldata(min_profit=GAS * fee), min_profit=GAS * fee)
+    plan = decide(b, policy(), HEAD, Spend())
+    assert isinstance(plan, SendPlan) and (plan.gas, plan.max_fee_per_gas) == (GAS, fee)
+    refusal = decide(on_lane(b, 1), policy(), HEAD, Spend())
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == (
+        f"calldata minProfit {GAS * fee} is below the gas it may cost ({GAS + 4_353} gas x "
+        f"{fee} wei = {(GAS + 4_353) * fee}): the trade could land at a net loss"
+    )
