@@ -185,6 +185,11 @@ def _envelope_refusal(bundle: Bundle, policy: Policy, head: ChainHead) -> str | 
         return "bundle has no deadline block"
     if head.number + 1 > bundle.deadline_block:
         return f"deadline block {bundle.deadline_block} passed (head {head.number})"
+    if bundle.victim_tx_hash is None and bundle.block_number < head.number:
+        # a block trade bids below most user swaps; proven on block N and sent at head > N it
+        # lands behind swaps detect stopped checking it against at the new block (bench's
+        # backrun flow: proven on 83, sent at 84, mined behind a swap through its pool, reverted)
+        return f"block trade proven on block {bundle.block_number}, head is {head.number}"
     if bundle.deadline_block > head.number + policy.deadline_blocks:
         return (
             f"deadline block {bundle.deadline_block} is more than detect.deadline_blocks "

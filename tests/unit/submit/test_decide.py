@@ -74,6 +74,11 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("stale", {"deadline_block": HEAD.number}, "deadline block 100 passed (head 100)"),
     (
+        "block trade of an older block",  # lands behind swaps detect no longer checks it against
+        {"block_number": HEAD.number - 1},
+        "block trade proven on block 99, head is 100",
+    ),
+    (
         "far deadline",
         {"deadline_block": HEAD.number + 10**6},
         "deadline block 1000100 is more than detect.deadline_blocks (2) past the chain head 100",
@@ -162,6 +167,13 @@ def test_each_forgery_is_refused_with_its_reason(fields: dict[str, Any], reason:
     else:
         assert refusal.reason == reason
     assert refusal.trip is False
+
+
+def test_a_backrun_of_an_older_block_is_left_to_its_victim() -> None:
+    # its victim still pending, it still lands right behind it (late_victims.py cancels it
+    # once the victim is mined without it)
+    late = bundle(block_number=HEAD.number - 1, victim_tx_hash="0x" + "ab" * 32)
+    assert isinstance(decide(late, policy(), HEAD, Spend()), SendPlan)
 
 
 def test_allowlisted_profit_tokens_extend_weth() -> None:
