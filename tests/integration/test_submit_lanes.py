@@ -76,6 +76,11 @@ async def test_a_backrun_bidding_above_our_unsettled_trade_goes_out_on_another_l
         rich, rich_profit = arbitrage_bundle(
             devnet, "backrun", via="DAI", max_priority_fee_per_gas=3 * GWEI
         )
+        # rich's set-up mined a block (DAI pools only): cheap is as proven at the new head,
+        # which submit requires of a block trade
+        cheap = cheap.model_copy(
+            update={"block_number": rich.block_number, "deadline_block": rich.deadline_block}
+        )
         before = devnet.balance("WETH", executor)
         await publish_bundle(bus, cheap)
         await wait_for(lambda: tx_states(db, cheap.id) == [("trade", "sent")], what="cheap sent")
