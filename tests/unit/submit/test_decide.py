@@ -76,7 +76,7 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     (
         "block trade of an older block",  # lands behind swaps detect no longer checks it against
         {"block_number": HEAD.number - 1},
-        "block trade proven on block 99, head is 100",
+        "proven on block 99, head is 100: its state is gone",
     ),
     (
         "far deadline",
@@ -169,11 +169,15 @@ def test_each_forgery_is_refused_with_its_reason(fields: dict[str, Any], reason:
     assert refusal.trip is False
 
 
-def test_a_backrun_of_an_older_block_is_left_to_its_victim() -> None:
-    # its victim still pending, it still lands right behind it (late_victims.py cancels it
-    # once the victim is mined without it)
+def test_a_backrun_of_an_older_block_is_refused_too() -> None:
+    # its victim may be mined already (bench's backrun flow: mined in N + 1, ours sent after)
     late = bundle(block_number=HEAD.number - 1, victim_tx_hash="0x" + "ab" * 32)
-    assert isinstance(decide(late, policy(), HEAD, Spend()), SendPlan)
+    refusal = decide(late, policy(), HEAD, Spend())
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "proven on block 99, head is 100: its state is gone"
+    assert isinstance(
+        decide(bundle(victim_tx_hash="0x" + "ab" * 32), policy(), HEAD, Spend()), SendPlan
+    )
 
 
 def test_allowlisted_profit_tokens_extend_weth() -> None:
