@@ -24,9 +24,9 @@ when `depth` of our trades are already under it. Depth 0 is the behaviour before
 backrun through a pool of ours at this block is superseded, and runs on [victim] alone.
 
 A new block does not end what is in flight: a victim that missed it (sent just after the block
-was built) is still pending, and so is our trade behind it, which takes a lower nonce than any
-new trade of ours: the chain mines it, and the victim it bids below, before a backrun of the new
-block whatever that one bids. So at each block (`roll`, from the block's logs) the book keeps,
+was built) is still pending, and so is our trade behind it: the chain mines them in fee order
+with a backrun of the new block (which submit sends behind it only if it bids no more). So at
+each block (`roll`, from the block's logs) the book keeps,
 for at most `CARRY_BLOCKS` blocks, our trades whose victim is not among the block's txs, with
 that victim; a backrun through their pools is then stacked on them or refused as above, never
 proven on the head alone (seen on the devnet: a backrun proven on block 11 alone was mined in
