@@ -10,7 +10,12 @@ sender's lower nonces are placed; ties in arrival order).
 Our trades bid their victim's tip - 1 with a max fee of about 2 x base fee + tip (submit's
 fees.bundle_fees); users cap theirs at tip + a headroom; so our backrun lands right after its
 victim and a later victim with a lower tip lands after our earlier trade: [V1, T1, V2, T2].
-Our new trade takes the next nonce, so it always comes after every earlier trade of ours.
+Our trades are mined in fee order among themselves, not in the order we sent them: submit never
+sends a trade where an unsettled trade of ours bidding less would make it wait (one lane: it is
+refused; nonce lanes, `keys.lanes`: it goes on a lane where none does, services/submit/lanes.py).
+Modelling our new trade behind every earlier one (one nonce sequence) proved it behind the victims
+bidding between the two, which it then did not meet on another lane (bench's backrun flow, lanes
+3: a backrun proven behind a cheaper victim's swap through its pools, landed before it, reverted).
 
 A stack is refused (`superseded`, as before stacking) when the new victim would go before an
 earlier trade of ours through the same pools (detect withdraws that trade, so the state is not
@@ -19,9 +24,9 @@ when `depth` of our trades are already under it. Depth 0 is the behaviour before
 backrun through a pool of ours at this block is superseded, and runs on [victim] alone.
 
 A new block does not end what is in flight: a victim that missed it (sent just after the block
-was built) is still pending, and so is our trade behind it, which takes a lower nonce than any
-new trade of ours: the chain mines it, and the victim it bids below, before a backrun of the new
-block whatever that one bids. So at each block (`roll`, from the block's logs) the book keeps,
+was built) is still pending, and so is our trade behind it: the chain mines them in fee order
+with a backrun of the new block (which submit sends behind it only if it bids no more). So at
+each block (`roll`, from the block's logs) the book keeps,
 for at most `CARRY_BLOCKS` blocks, our trades whose victim is not among the block's txs, with
 that victim; a backrun through their pools is then stacked on them or refused as above, never
 proven on the head alone (seen on the devnet: a backrun proven on block 11 alone was mined in
@@ -89,15 +94,17 @@ def own_max_fee(victim_priority: int, base_fee: int, cap: int) -> int:
 def chain_order(txs: Sequence[Queued]) -> list[Queued]:
     """`txs` (in arrival order) as a fee-ordered builder mines them: of each sender's txs only
     the lowest nonce is ready; the ready one with the highest max fee goes next, the earliest
-    arrival on a tie."""
+    arrival on a tie. Ours (`bundle_id` set) wait for no nonce: submit keeps them in fee order
+    (the module's docstring)."""
     waiting = list(enumerate(txs))
     out: list[Queued] = []
     while waiting:
         ready: dict[str, tuple[int, int, Queued]] = {}  # sender -> (position, arrival, tx)
         for pos, (arrival, q) in enumerate(waiting):
-            held = ready.get(q.sender.lower())
+            sender = q.sender.lower() if q.bundle_id is None else f"ours:{q.key}"
+            held = ready.get(sender)
             if held is None or q.nonce < held[2].nonce:
-                ready[q.sender.lower()] = (pos, arrival, q)
+                ready[sender] = (pos, arrival, q)
         pos, _, best = max(ready.values(), key=lambda r: (r[2].max_fee, -r[1]))
         out.append(best)
         del waiting[pos]
@@ -180,6 +187,10 @@ class StackBook:
         if any(
             q.bundle_id is not None and q.pools & moved and q.behind != victim.key for q in between
         ):
+            return "superseded"
+        # ours would go before an earlier trade of ours through its pools: that one's state
+        # changes (submit refuses the pool while it is in flight; detect withdraws it)
+        if any(q.bundle_id is not None and q.pools & ours.pools for q in order[mine + 1 :]):
             return "superseded"
         if self._unsure(order, victim):
             return "stack_order_unsure"

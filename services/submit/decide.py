@@ -185,6 +185,13 @@ def _envelope_refusal(bundle: Bundle, policy: Policy, head: ChainHead) -> str | 
         return "bundle has no deadline block"
     if head.number + 1 > bundle.deadline_block:
         return f"deadline block {bundle.deadline_block} passed (head {head.number})"
+    if bundle.block_number < head.number:
+        # proven on a state the chain has left (simulate drops an opportunity not at its head
+        # for the same reason; this one reached us after the next block): a block trade lands
+        # behind swaps detect stopped checking it against at the new block, a backrun behind a
+        # victim the new block may have mined (bench's backrun flow, lanes 3: one of each,
+        # proven on block N, sent at N + 1, reverted)
+        return f"proven on block {bundle.block_number}, head is {head.number}: its state is gone"
     if bundle.deadline_block > head.number + policy.deadline_blocks:
         return (
             f"deadline block {bundle.deadline_block} is more than detect.deadline_blocks "

@@ -105,6 +105,11 @@ async def test_a_backrun_bidding_above_our_unsettled_trade_goes_out_on_another_l
     rich, rich_profit = arbitrage_bundle(
         devnet, "backrun", via="DAI", max_priority_fee_per_gas=3 * GWEI
     )
+    # rich's set-up mined a block (DAI pools only): cheap is as proven at the new head, which
+    # submit requires of every bundle
+    cheap = cheap.model_copy(
+        update={"block_number": rich.block_number, "deadline_block": rich.deadline_block}
+    )
     at = devnet.w3.eth.get_block("latest")["timestamp"] + 12  # the block both land in
     gas = {b.id: owner_gas(devnet, b, at) for b in (cheap, rich)}  # what simulate would say
     cheap, rich = (b.model_copy(update={"simulated_gas_used": gas[b.id]}) for b in (cheap, rich))

@@ -172,11 +172,12 @@ def test_a_carried_victim_moving_our_pool_runs_first_even_if_our_trade_does_not(
     book.saw(11, v2)
     plan = book.plan(11, v2, ours("t2", 2 * GWEI, {P, R}), head_nonce=0)
     assert plan == Plan((v1.tx, t1.tx, v2.tx), (), (v1.tx, v2.tx))
-    # a victim tipping more goes first, but our new trade still waits for t1's nonce
+    # a victim tipping more goes first, and our trade behind it too: submit never sends it
+    # behind t1 (cheaper, in flight): another nonce lane, or refused (services/submit/lanes.py)
     v3 = user("v3", 4 * GWEI, {P})
     book.saw(11, v3)
     plan = book.plan(11, v3, ours("t3", 4 * GWEI, {P, R}), head_nonce=0)
-    assert plan == Plan((v3.tx, v1.tx, t1.tx), (), (v3.tx, v1.tx))  # then t3, then v2
+    assert plan == plain(v3.tx)  # then v1, t1, v2
 
 
 def test_only_our_trades_behind_a_victim_not_mined_are_carried() -> None:
@@ -195,6 +196,28 @@ def test_only_our_trades_behind_a_victim_not_mined_are_carried() -> None:
     assert book.entries == []
     book.roll(12, set())  # an older block moves nothing
     assert book.block == 13
+
+
+def test_our_trade_lands_in_fee_order_not_behind_our_cheaper_trades() -> None:
+    # bench's backrun flow, lanes 3: our block trade (1 gwei, R) in flight, a victim v1 (1.4
+    # gwei, P) and a victim v2 (1.7 gwei): our backrun of v2 through P went out on another lane
+    # and landed right after v2, before v1: proven behind v1 and our block trade, it reverted
+    book = StackBook(depth=2, margin=8)
+    block = ours("block", 1 * GWEI + 1, {R})
+    book.took(10, block)
+    v1 = user("v1", 14 * GWEI // 10, {P})
+    book.saw(10, v1)
+    v2 = user("v2", 17 * GWEI // 10, {Q})
+    book.saw(10, v2)
+    assert book.plan(10, v2, ours("t2", 17 * GWEI // 10, {P}), head_nonce=0) == plain(v2.tx)
+    # a backrun bidding below all of them still lands after them
+    v3 = user("v3", GWEI // 2, {Q})
+    book.saw(10, v3)
+    plan = book.plan(10, v3, ours("t3", GWEI // 2, {P}), head_nonce=0)
+    assert plan == Plan((v2.tx, v1.tx, block.tx, v3.tx), (), (v2.tx, v1.tx, v3.tx))
+    # ahead of an earlier trade of ours through its pools: that trade's state would change
+    book.took(10, ours("t1", 14 * GWEI // 10, {P}, behind="v1"))
+    assert book.plan(10, v2, ours("t2", 17 * GWEI // 10, {P}), head_nonce=0) == "superseded"
 
 
 def test_our_trades_keep_their_order_across_blocks() -> None:

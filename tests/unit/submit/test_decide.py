@@ -74,6 +74,11 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("stale", {"deadline_block": HEAD.number}, "deadline block 100 passed (head 100)"),
     (
+        "block trade of an older block",  # lands behind swaps detect no longer checks it against
+        {"block_number": HEAD.number - 1},
+        "proven on block 99, head is 100: its state is gone",
+    ),
+    (
         "far deadline",
         {"deadline_block": HEAD.number + 10**6},
         "deadline block 1000100 is more than detect.deadline_blocks (2) past the chain head 100",
@@ -162,6 +167,17 @@ def test_each_forgery_is_refused_with_its_reason(fields: dict[str, Any], reason:
     else:
         assert refusal.reason == reason
     assert refusal.trip is False
+
+
+def test_a_backrun_of_an_older_block_is_refused_too() -> None:
+    # its victim may be mined already (bench's backrun flow: mined in N + 1, ours sent after)
+    late = bundle(block_number=HEAD.number - 1, victim_tx_hash="0x" + "ab" * 32)
+    refusal = decide(late, policy(), HEAD, Spend())
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "proven on block 99, head is 100: its state is gone"
+    assert isinstance(
+        decide(bundle(victim_tx_hash="0x" + "ab" * 32), policy(), HEAD, Spend()), SendPlan
+    )
 
 
 def test_allowlisted_profit_tokens_extend_weth() -> None:

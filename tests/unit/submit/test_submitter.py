@@ -106,7 +106,12 @@ async def test_three_reverts_in_a_row_trip_the_stop_until_the_key_is_written_aga
 ) -> None:
     sub = await world.start()
     for i in range(3):
-        b = bundle(id=f"bundle:r{i}", opportunity_id=f"r{i}", deadline_block=world.chain.head + 2)
+        b = bundle(
+            id=f"bundle:r{i}",
+            opportunity_id=f"r{i}",
+            block_number=world.chain.head,
+            deadline_block=world.chain.head + 2,
+        )
         await sub.handle(b, "t", 1)
         world.chain.mine(world.chain.sent[-1]["hash"], status=0)
         await sub.fetch_head()
@@ -118,7 +123,8 @@ async def test_three_reverts_in_a_row_trip_the_stop_until_the_key_is_written_aga
         "(submit.max_consecutive_reverts 3)"
     )
     assert sub.tripped.reason == reason
-    fourth = bundle(id="bundle:r3", opportunity_id="r3", deadline_block=world.chain.head + 2)
+    head = world.chain.head
+    fourth = bundle(id="bundle:r3", opportunity_id="r3", block_number=head, deadline_block=head + 2)
     await sub.handle(fourth, "t", 1)
     assert len(world.chain.sent) == 3
     assert world.outcome(fourth.id).reason == f"emergency stop tripped: {reason}"
@@ -138,7 +144,12 @@ async def test_a_daily_loss_trips_the_stop(tmp_path: Path) -> None:
     world = World(tmp_path, daily_loss_limit=2 * 100_000 * 2 * GWEI - 1)
     sub = await world.start()
     for i in range(2):
-        b = bundle(id=f"bundle:l{i}", opportunity_id=f"l{i}", deadline_block=world.chain.head + 2)
+        b = bundle(
+            id=f"bundle:l{i}",
+            opportunity_id=f"l{i}",
+            block_number=world.chain.head,
+            deadline_block=world.chain.head + 2,
+        )
         await sub.handle(b, "t", 1)
         world.chain.mine(world.chain.sent[-1]["hash"], status=0)
         await sub.fetch_head()
