@@ -55,6 +55,7 @@ VICTIM_TRACE_TIMEOUT_S = 0.1  # past this the simulation reads the victim lazily
 EARLY_IN_FLIGHT = 2  # early traces at once: more only queue at the node behind each other
 FLOOR_WINDOW = 32  # a token's recent victims its size floor is the first quartile of
 FLOOR_MIN_VICTIMS = 4  # below this many, the floor is the smallest victim
+FLOOR_TOKENS = 1024  # input tokens with a floor at most (the bus is hostile: memory stays bounded)
 
 
 def swap_input(tx: PendingTx) -> tuple[str, int] | None:
@@ -84,6 +85,8 @@ class SizeFloors:
         if swap is None:
             return
         token, amount = swap
+        if token not in self.recent and len(self.recent) >= FLOOR_TOKENS:
+            return  # a new token past the cap keeps no floor: its swaps are traced as before
         amounts = self.recent.setdefault(token, deque(maxlen=FLOOR_WINDOW))
         amounts.append(amount)
         ranked = sorted(amounts)

@@ -10,7 +10,7 @@ from eth_abi import encode
 from mev_common.messages import PendingTx
 
 from services.simulate.prefetch import VictimLoads
-from services.simulate.victims import EarlyGate, SizeFloors, VictimTraces
+from services.simulate.victims import FLOOR_TOKENS, EarlyGate, SizeFloors, VictimTraces
 
 ROUTER = "0x" + "11" * 20
 OTHER = "0x" + "22" * 20
@@ -120,6 +120,15 @@ def test_floors_learn_the_smallest_victim_per_input_token() -> None:
     assert sizes.floors == {WETH.lower(): 10**18, USDC.lower(): 1_000 * 10**6}
     assert not sizes.likely(pending(10, data="0xdeadbeef"))  # not a swap: no victim of ours
     assert not sizes.likely(pending(11, data="0x7ff36ab5" + "00" * 32))  # malformed
+
+
+def test_floors_hold_a_bounded_number_of_tokens() -> None:
+    sizes = SizeFloors()
+    tokens = ["0x" + f"{n:040x}" for n in range(1, FLOOR_TOKENS + 2)]
+    for n, token in enumerate(tokens):  # a hostile bus naming ever new input tokens
+        sizes.learn(pending(n, data=token_swap(10**18, (token, USDC)), value=0))
+    assert len(sizes.floors) == FLOOR_TOKENS and tokens[-1] not in sizes.floors
+    assert sizes.likely(pending(99, data=token_swap(1, (tokens[-1], USDC)), value=0))
 
 
 def test_gate_traces_only_swaps_at_their_floor() -> None:
