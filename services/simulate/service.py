@@ -249,6 +249,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         if env.message.victim is None:
             await self.simulate_one(env)
             return
+        self.saw_victim(env.message.victim)
         self.first.enter()
         try:
             await self.simulate_one(env)

@@ -6,19 +6,45 @@ from __future__ import annotations
 
 import asyncio
 
+from eth_abi import encode
 from mev_common.messages import PendingTx
 
 from services.simulate.prefetch import VictimLoads
-from services.simulate.victims import EarlyGate, VictimTraces
+from services.simulate.victims import FLOOR_TOKENS, EarlyGate, SizeFloors, VictimTraces
 
 ROUTER = "0x" + "11" * 20
 OTHER = "0x" + "22" * 20
+WETH, USDC, DAI = "0x" + "44" * 20, "0x" + "55" * 20, "0x" + "66" * 20
 
 
-def pending(n: int, to: str | None = ROUTER, data: str = "0x7ff36ab5" + "00" * 32) -> PendingTx:
+def eth_swap(path: tuple[str, ...] = (WETH, USDC)) -> str:
+    """Router02 swapExactETHForTokens(amountOutMin, path, to, deadline): the input is the value."""
+    args = encode(["uint256", "address[]", "address", "uint256"], [1, list(path), OTHER, 2**40])
+    return "0x7ff36ab5" + args.hex()
+
+
+def token_swap(amount: int, path: tuple[str, ...]) -> str:
+    """Router02 swapExactTokensForTokens(amountIn, amountOutMin, path, to, deadline)."""
+    types = ["uint256", "uint256", "address[]", "address", "uint256"]
+    return "0x38ed1739" + encode(types, [amount, 1, list(path), OTHER, 2**40]).hex()
+
+
+def exact_input_single(amount: int, token_in: str, token_out: str) -> str:
+    """SwapRouter exactInputSingle((tokenIn, tokenOut, fee, recipient, deadline, amountIn,
+    amountOutMinimum, sqrtPriceLimitX96))."""
+    types = ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"]
+    return (
+        "0x414bf389" + encode(types, [(token_in, token_out, 500, OTHER, 2**40, amount, 1, 0)]).hex()
+    )
+
+
+def pending(
+    n: int, to: str | None = ROUTER, data: str | None = None, value: int = 10**18
+) -> PendingTx:
     return PendingTx.model_validate(
         {"chain_id": 1, "hash": "0x" + f"{n:064x}", "from": "0x" + "33" * 20, "to": to,
-         "nonce": 0, "gas": 300_000, "input": data}
+         "nonce": 0, "gas": 300_000, "input": eth_swap() if data is None else data,
+         "value": value}
     )  # fmt: skip
 
 
@@ -62,6 +88,55 @@ def test_a_burst_waits_for_slots_in_order() -> None:
 async def _deliver(traces: Scripted, txs: list[PendingTx]) -> None:
     for tx in txs:  # as the subscription does: one hint after the other
         await traces.on_pending(tx)
+
+
+def test_floor_is_the_first_quartile_of_recent_victims() -> None:
+    sizes = SizeFloors()
+    for n in (5, 1, 8, 2, 7, 3, 6, 4):  # 8 victims of 1..8 ETH: the quartile is the 3rd smallest
+        sizes.learn(pending(n, value=n * 10**18))
+    assert sizes.floors == {WETH.lower(): 3 * 10**18}
+    assert not sizes.likely(pending(20, value=3 * 10**18 - 1)) and sizes.likely(
+        pending(21, value=3 * 10**18)
+    )
+    for n in range(30, 62):  # the window holds the last FLOOR_WINDOW (32) victims only
+        sizes.learn(pending(n, value=10 * 10**18))
+    assert sizes.floors == {WETH.lower(): 10 * 10**18}
+
+
+def test_floors_learn_the_smallest_victim_per_input_token() -> None:
+    sizes = SizeFloors()
+    small, big = pending(1, value=10**17), pending(2, value=5 * 10**18)
+    assert sizes.likely(small) and sizes.likely(big)  # no victim of WETH yet: trace every swap
+    sizes.learn(pending(3, value=10**18))
+    assert not sizes.likely(small) and sizes.likely(big) and sizes.likely(pending(4))
+    sizes.learn(pending(5, value=3 * 10**18))  # a larger victim never raises the floor
+    assert sizes.likely(pending(6, value=10**18))
+    # per input token, in its own units; V3's SwapRouter decoded too
+    usdc_small = pending(7, data=token_swap(50 * 10**6, (USDC, WETH)), value=0)
+    assert sizes.likely(usdc_small)  # USDC has no floor yet
+    sizes.learn(pending(8, data=exact_input_single(1_000 * 10**6, USDC, DAI), value=0))
+    assert not sizes.likely(usdc_small)
+    assert sizes.likely(pending(9, data=exact_input_single(2_000 * 10**6, USDC, WETH), value=0))
+    assert sizes.floors == {WETH.lower(): 10**18, USDC.lower(): 1_000 * 10**6}
+    assert not sizes.likely(pending(10, data="0xdeadbeef"))  # not a swap: no victim of ours
+    assert not sizes.likely(pending(11, data="0x7ff36ab5" + "00" * 32))  # malformed
+
+
+def test_floors_hold_a_bounded_number_of_tokens() -> None:
+    sizes = SizeFloors()
+    tokens = ["0x" + f"{n:040x}" for n in range(1, FLOOR_TOKENS + 2)]
+    for n, token in enumerate(tokens):  # a hostile bus naming ever new input tokens
+        sizes.learn(pending(n, data=token_swap(10**18, (token, USDC)), value=0))
+    assert len(sizes.floors) == FLOOR_TOKENS and tokens[-1] not in sizes.floors
+    assert sizes.likely(pending(99, data=token_swap(1, (tokens[-1], USDC)), value=0))
+
+
+def test_gate_traces_only_swaps_at_their_floor() -> None:
+    gate = EarlyGate(100.0, frozenset({ROUTER}))
+    gate.sizes.learn(pending(1, value=10**18))
+    assert not gate.admit(pending(2, value=10**18 - 1))
+    assert gate.bucket is not None and gate.bucket.try_take() == 0  # no token spent on it
+    assert gate.admit(pending(3, value=10**18))
 
 
 def test_gate_off_at_rate_zero() -> None:
