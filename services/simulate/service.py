@@ -242,6 +242,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         self.count(opp.strategy, result)
         if log.isEnabledFor(logging.DEBUG):
             fields = {"opportunity": opp.id, "block": opp.block_number, "result": result}
+            if opp.follows is not None:
+                fields["follows"] = opp.follows
             log.debug("simulated", extra={"fields": fields})
 
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
