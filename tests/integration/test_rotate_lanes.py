@@ -1,11 +1,15 @@
 """`python -m mev_ops.rotate --traders-only --lanes` on a real anvil devnet with the real
 Executor: refused, nothing sent, while an old lane key has a tx in flight; then every lane key
 is replaced (new file 0600, old one archived 0600, its gas money moved), the new key trades
-(a mined profitable `execute`) and the old one is refused NotTrader."""
+(a mined profitable `execute`) and the old one is refused NotTrader. Old lane keys are kept
+like the old hot key (scripts/rotate-keys.sh): moved into the archive 0600, gpg-encrypted
+(AES256, the passphrase on stdin) when MEV_BACKUP_PASSPHRASE is set."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from mev_common.settings import KeySettings
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import Sender
 from mev_ops.rotate import main as rotate
+from mev_ops.rotate_lanes import archive_key
 
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, custom_error, devnet_at
 from tests.security.test_executor_attacks import mined
@@ -106,3 +111,46 @@ def rotate_lanes_and_check(
     before = devnet.balance("WETH", executor.address)
     assert mined(devnet, new_lane, executor.address, data)["status"] == 1
     assert devnet.balance("WETH", executor.address) == before + profit
+
+
+SECRET = "ab" * 32 + "\n"
+
+
+def lane_key(tmp_path: Path) -> Path:
+    key = tmp_path / "bot.lane1.key"
+    key.write_text(SECRET)
+    key.chmod(0o600)
+    return key
+
+
+def test_without_a_passphrase_the_key_is_moved_0600(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEV_BACKUP_PASSPHRASE", raising=False)
+    key = lane_key(tmp_path)
+    kept = archive_key(key, tmp_path / "bot.lane1.key.stamp")
+    assert (kept.name, kept.read_text(), key.exists()) == ("bot.lane1.key.stamp", SECRET, False)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def test_with_a_passphrase_only_the_encrypted_copy_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEV_BACKUP_PASSPHRASE", "test-only-passphrase")
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "gnupg"))
+    (tmp_path / "gnupg").mkdir(mode=0o700)
+    key = lane_key(tmp_path)
+    try:  # gpg starts an agent for this GNUPGHOME: ended below
+        kept = archive_key(key, tmp_path / "bot.lane1.key.stamp")
+        clear = subprocess.run(
+            ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+             "--decrypt", str(kept)],
+            input="test-only-passphrase", capture_output=True, text=True, check=True,
+            env=dict(os.environ),
+        )  # fmt: skip
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False, env=dict(os.environ))
+    assert (kept.name, key.exists()) == ("bot.lane1.key.stamp.gpg", False)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert SECRET.strip().encode() not in kept.read_bytes()
+    assert clear.stdout == SECRET

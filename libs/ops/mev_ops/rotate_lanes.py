@@ -108,9 +108,11 @@ def swap_lane_files(keys: KeySettings, archive: Path) -> None:
         path, new = Path(keys.lane_path(lane)), next_path(keys, lane)
         if not new.exists():
             continue
-        kept = archive_key(path, archive / f"{path.name}.{stamp}")
+        if path.exists():  # else archived by a run that stopped before the replace below
+            kept = archive_key(path, archive / f"{path.name}.{stamp}")
+            say(f"lane {lane}: old key archived at {kept}")
         os.replace(new, path)
-        say(f"lane {lane}: old key archived at {kept}, new key at {path}")
+        say(f"lane {lane}: new key at {path}")
 
 
 def archive_key(path: Path, dest: Path) -> Path:
