@@ -29,9 +29,9 @@ V3_FEE_LIMIT_PIPS = 1_000_000
 # `onlyTrader` reads `_ownerEpoch` and `_traders[epoch][sender]` (two cold slots plus the two
 # keccaks) only when the sender is not the owner. Exact where the gas refund is under EIP-3529's
 # cap (a fifth of the gas); an upper bound where the owner's refund is capped (the trader's
-# extra gas raises the cap): ExecutorStorageCommit's flash trade, whose commitment slot refunds
-# 19,900, costs a trader 712 less on the measured route. Booking the bound never underprices.
-# tests/security/test_executor_traders.py measures both builds.
+# extra gas raises the cap): ExecutorStorageCommit's 2-hop flash trade, whose commitment slot
+# refunds 19,900, costs a trader 712 less (3-hop: exact again). Booking the bound never
+# underprices. tests/security/test_executor_traders.py measures both builds, 2 and 3 hops.
 TRADER_EXTRA_GAS = 4_353
 
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).
