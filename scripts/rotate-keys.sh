@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rotate the bot key (runbook "Emergency Key Rotation", "Key Compromise").
-#   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only]
+#   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only|--lanes]
 # 1. emergency: `mev-bot --emergency-stop`, which exits non-zero unless submit acknowledged the
 #    stop. Not acknowledged: exit 3, nothing rotated (stop submit some other way, then rerun).
 # 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
@@ -10,7 +10,9 @@
 #    key, acceptOwnership() from the new key, check owner() == new, then setTrader(lane, true)
 #    from the new key for every other nonce lane's key (keys.lanes; the ownership change drops
 #    them). A failure: exit 1, the old key stays in place. --key-only skips this step (a key
-#    that owns no executor). The lane keys themselves are not rotated (docs/RUNBOOK.md).
+#    that owns no executor). --lanes replaces the lane keys too (mev_ops.rotate_lanes: new 0600
+#    keys named traders, their gas money moved, old ones dropped and archived here); it implies
+#    emergency (a lane key with a trade in flight is refused; the stop keeps new ones from leaving).
 # 4. The old key is moved to ARCHIVE_DIR (0700, file 0600; gpg-encrypted when
 #    MEV_BACKUP_PASSPHRASE is set), never left beside the new one; KEY.next becomes KEY.
 # The checkout's .venv/bin/mev-bot and .venv/bin/python are used, else mev-bot and python3 on
@@ -22,9 +24,10 @@ archive=
 config_args=()
 emergency=0
 key_only=0
+lanes=()
 
 usage() {
-  echo "usage: $0 [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only]" >&2
+  echo "usage: $0 [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only|--lanes]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -34,11 +37,16 @@ while [ $# -gt 0 ]; do
     -a) archive=$2; shift 2 ;;
     --config) config_args=(--config "$2"); shift 2 ;;
     --key-only) key_only=1; shift ;;
+    --lanes) lanes=(--lanes); emergency=1; shift ;;
     -h|--help) usage ;;
     *) echo "rotate-keys: unknown argument $1" >&2; usage ;;
   esac
 done
 archive=${archive:-$(dirname "$key")/archive}
+if [ "$key_only" = 1 ] && [ ${#lanes[@]} -gt 0 ]; then
+  echo "rotate-keys: --lanes rotates on chain; --key-only does not: choose one" >&2
+  usage
+fi
 
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 find_tool() {  # the checkout's venv first, then PATH
@@ -75,7 +83,8 @@ else
 fi
 
 if [ "$key_only" = 0 ]; then
-  if ! "$python" -m mev_ops.rotate "${config_args[@]}" --old-key "$key" --new-key "$next"; then
+  if ! "$python" -m mev_ops.rotate "${config_args[@]}" --old-key "$key" --new-key "$next" \
+    "${lanes[@]}" --archive "$archive"; then
     echo "rotate-keys: the on-chain rotation failed: $key is still the key; rerun to resume" >&2
     exit 1
   fi
@@ -102,6 +111,7 @@ rotate-keys: next steps
   3. the swept profit is with the beneficiary; refill the executor's WETH if own-balance
      (non-flash) trades are wanted
   4. once nothing needs the old key: shred -u the archived copy
-  5. with keys.lanes > 1 the lane keys were named traders of the new key above (after
-     --key-only: python -m mev_ops.rotate --config CONFIG --traders-only --new-key KEY)
+  5. with keys.lanes > 1 the lane keys were named traders of the new key above (replaced
+     and archived with --lanes; after --key-only: python -m mev_ops.rotate --config CONFIG
+     --traders-only --new-key KEY)
 NEXT

@@ -218,3 +218,28 @@ def test_a_lane_key_that_is_no_trader_is_refused_naming_the_command_that_fixes_i
         assert out.returncode == 0, out.stdout + out.stderr
         assert expected in out.stdout
         assert executor.functions.isTrader(lane).call() is True
+
+
+def test_a_rotation_with_lanes_replaces_the_lane_keys_too(site: Site) -> None:
+    """`--lanes`: the stop is acknowledged first (it implies emergency), ownership moves, and
+    lane 1's key is replaced: the new one a trader of the new owner, the old one archived."""
+    old_lane, old_text = site.lane, (site.key.parent / "bot.lane1.key").read_text()
+    submit = ServiceProcess("submit", site.config, site.config.parent / "submit.log").start()
+    try:
+        submit.wait_health(200, timeout_s=120)
+        rotate = site.rotate("--lanes")
+    finally:
+        submit.stop()
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert "acknowledged by submit" in rotate.stdout
+    new_owner, new_lane = site.address_in(site.key), site.lane
+    assert site.executor.functions.owner().call() == new_owner
+    assert new_lane != old_lane
+    assert site.executor.functions.isTrader(new_lane).call() is True
+    assert site.executor.functions.isTrader(old_lane).call() is False
+    assert f"lane 1: {old_lane} -> {new_lane}" in rotate.stdout
+    kept = [p for p in (site.key.parent / "archive").iterdir() if ".lane1." in p.name]
+    assert [p.read_text() for p in kept] == [old_text]
+    assert stat.S_IMODE((site.key.parent / "bot.lane1.key").stat().st_mode) == 0o600
+    assert not (site.key.parent / "bot.lane1.key.next").exists()
+    assert old_text.strip() not in rotate.stdout + rotate.stderr

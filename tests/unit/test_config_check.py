@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -246,3 +247,40 @@ def test_every_lane_key_is_checked_like_the_main_key(
     code, out, err = run(capsys, "--config", str(path))
     assert (code, err) == (0, "")
     assert f"lane 2 key   {lane2} (missing)" in out.splitlines()
+
+
+def test_two_lanes_on_one_key_exit_2_naming_both_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Submit refuses two lanes on one key at start-up; --validate-config, which the runbook
+    runs first, must too: lane 1 holds the hot key (keys.path), lane 3 lane 2's key (one of
+    them as a keystore, told by its `address` field). Addresses are named, never a key."""
+    path = production_copy(tmp_path, keys={"lanes": 4})
+    hot, lane1, lane2, lane3 = (
+        tmp_path / f"production{s}.key" for s in ("", ".lane1", ".lane2", ".lane3")
+    )
+    keystore = Account.encrypt("22" * 32, "pw", kdf="pbkdf2", iterations=2)
+    for key, text in ((hot, "11" * 32), (lane1, "0x" + "11" * 32), (lane2, "22" * 32)):
+        key.write_text(text + "\n")
+    lane3.write_text(json.dumps(keystore))
+    for key in (hot, lane1, lane2, lane3):
+        key.chmod(0o600)
+    address1, address2 = (Account.from_key(bytes.fromhex(k * 32)).address for k in ("11", "22"))
+    fix = (
+        "two lanes on one key share one nonce sequence and submit refuses to start; write a "
+        "new key to {0} (openssl rand -hex 32, chmod 600), fund it and name it a trader "
+        "(python -m mev_ops.rotate --traders-only), or lower keys.lanes"
+    )
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{path}: keys.lanes: lane 1's key file {lane1} holds the same key as {hot} "
+        f"(keys.path, the hot key), address {address1}: " + fix.format(lane1),
+        f"{path}: keys.lanes: lane 3's key file {lane3} holds the same key as {lane2} "
+        f"(lane 2's key), address {address2}: " + fix.format(lane3),
+    ]
+    assert "11" * 32 not in err and "22" * 32 not in err
+    lane1.write_text("33" * 32 + "\n")
+    lane3.write_text("44" * 32 + "\n")
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")

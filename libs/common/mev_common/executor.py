@@ -27,8 +27,11 @@ V2_FEE_LIMIT = 10_000
 V3_FEE_LIMIT_PIPS = 1_000_000
 # What `execute` costs a trader (a nonce lane 1+ key) over the owner, whom simulate runs it as:
 # `onlyTrader` reads `_ownerEpoch` and `_traders[epoch][sender]` (two cold slots plus the two
-# keccaks) only when the sender is not the owner. Exact, on every route (nothing else in
-# `execute` touches those slots): tests/security/test_executor_traders.py measures it.
+# keccaks) only when the sender is not the owner. Exact where the gas refund is under EIP-3529's
+# cap (a fifth of the gas); an upper bound where the owner's refund is capped (the trader's
+# extra gas raises the cap): ExecutorStorageCommit's 2-hop flash trade, whose commitment slot
+# refunds 19,900, costs a trader 712 less (3-hop: exact again). Booking the bound never
+# underprices. tests/security/test_executor_traders.py measures both builds, 2 and 3 hops.
 TRADER_EXTRA_GAS = 4_353
 
 # Named errors of the Executor, plus Solidity's own Error(string) and Panic(uint256).

@@ -63,6 +63,7 @@ def validate_config(path: str | None, verbose: bool, offline: bool = False) -> i
         return _fail(cfg, err.problems)
     found = Findings()
     check_secret_files(settings, found, key_required=verbose and not offline)
+    check_lane_keys_distinct(settings, found)
     check_addresses(settings, found)
     check_consistency(settings, found)
     if found.problems:
@@ -123,6 +124,38 @@ def check_secret_files(settings: Settings, found: Findings, key_required: bool =
             found.problems.append(f"{label}: got {key_path} {state}")
     if key.password_env and key.password_env not in os.environ:
         found.warnings.append(f"keys.password_env: {key.password_env} is not set in this shell")
+
+
+def check_lane_keys_distinct(settings: Settings, found: Findings) -> None:
+    """Two nonce lanes on one key share one nonce sequence: submit refuses to start (keys.py
+    load_lane_signers), so say so here first. Compared by address (a hex key's, a keystore's
+    own `address` field): only addresses are ever shown, never a key."""
+    keys = settings.keys
+    if keys.lanes < 2:
+        return
+    seen: dict[str, tuple[int, str]] = {}
+    for lane, path in enumerate(keys.lane_paths()):
+        address = _key_identity(Path(path))
+        if address is None:
+            continue
+        first = seen.setdefault(address.lower(), (lane, path))
+        if first[0] == lane:
+            continue
+        which = "keys.path, the hot key" if first[0] == 0 else f"lane {first[0]}'s key"
+        found.problems.append(
+            f"keys.lanes: lane {lane}'s key file {path} holds the same key as {first[1]} "
+            f"({which}), address {address}: two lanes on one key share one nonce sequence "
+            f"and submit refuses to start; write a new key to {path} (openssl rand -hex 32, "
+            "chmod 600), fund it and name it a trader (python -m mev_ops.rotate "
+            "--traders-only), or lower keys.lanes"
+        )
+
+
+def _key_identity(path: Path) -> str | None:
+    """The address a key file signs as, or None if it cannot be told without a password."""
+    from services.submit.keys import key_address
+
+    return key_address(path) if path.is_file() else None
 
 
 def _file_mode_problem(path: Path) -> str | None:

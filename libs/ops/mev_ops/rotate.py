@@ -2,6 +2,7 @@
 
     python -m mev_ops.rotate [--config PATH] --old-key PATH --new-key PATH
     python -m mev_ops.rotate [--config PATH] --traders-only --new-key OWNER_KEY
+    add --lanes [--archive DIR] to either: replace the keys.lanes keys too
 
 Steps, in order, each skipped when already done, so a rerun after a failure resumes:
   1. sweep the executor's profit tokens (WETH and every known token it holds) and its ETH to
@@ -13,11 +14,13 @@ Steps, in order, each skipped when already done, so a rerun after a failure resu
   6. name every other nonce lane's key (keys.lanes > 1: `keys.lane_path(i)`) a trader again,
      `setTrader(lane, true)` from the new key: an ownership change drops the traders the
      previous owner named, and submit refuses to start while a lane key is not one.
-`--traders-only` does step 6 alone, from the owner's key (what submit's start-up refusal
-"does not let lane N's key ... trade" asks for). Every lane key is loaded before step 1, so a
-missing one changes nothing. Exit 0 done, 1 a step failed (the message names it and how to
-resume), 2 usage or config. Key files are read with submit's loader (0600 enforced); only
-addresses are ever printed.
+`--lanes` replaces the lane keys instead of step 6 (mev_ops.rotate_lanes: new keys named
+traders, their gas money moved, the old ones dropped and archived), after steps 1-5 or, with
+`--traders-only`, alone. `--traders-only` does step 6 alone, from the owner's key (what
+submit's start-up refusal "does not let lane N's key ... trade" asks for). Every lane key is
+loaded before step 1, so a missing one changes nothing. Exit 0 done, 1 a step failed (the
+message names it and how to resume), 2 usage or config. Key files are read with submit's
+loader (0600 enforced); only addresses are ever printed.
 """
 
 from __future__ import annotations
@@ -204,22 +207,40 @@ def lane_parties(settings: Settings) -> list[Party]:
     return [load_party(Path(keys.lane_path(i)), keys) for i in range(1, keys.lanes)]
 
 
-def run(settings: Settings, old_key: Path | None, new_key: Path) -> int:
+def run(
+    settings: Settings,
+    old_key: Path | None,
+    new_key: Path,
+    new_lanes: bool = False,
+    archive: Path | None = None,
+) -> int:
+    """`new_lanes`: replace the lane keys too (mev_ops.rotate_lanes), archiving the old ones in
+    `archive` (default: `archive` beside keys.path, as scripts/rotate-keys.sh does)."""
     from mev_common.chain.contracts import ContractsError, load_contracts
+
+    from mev_ops import rotate_lanes as lanes_mod
 
     try:
         contracts = load_contracts(settings)
         new, lanes = load_party(new_key, settings.keys), lane_parties(settings)
-        if new.address in {lane.address for lane in lanes}:
+        nexts = lanes_mod.next_lane_parties(settings.keys) if new_lanes else []
+        if new.address in {lane.address for lane in (*lanes, *nexts)}:
             raise RotationError(f"the new key {new.address} is one of the keys.lanes keys")
         chain = Chain(settings.chain.rpc_endpoints[0].url, settings.chain.chain_id)
+        if new_lanes:
+            lanes_mod.require_settled(chain, lanes)
         if old_key is not None:
             old = load_party(old_key, settings.keys)
             if old.address == new.address:
                 raise RotationError("the old and new key files hold the same key")
             tokens = [t for t in (contracts.weth, *contracts.tokens) if t]
             rotate(chain, contracts.executor, tokens, old, new)
-        authorize_lanes(chain, contracts.executor, new, lanes)
+        if new_lanes:
+            lanes_mod.rotate_lanes(chain, contracts.executor, new, lanes, nexts)
+            where = archive or Path(settings.keys.path).parent / "archive"
+            lanes_mod.swap_lane_files(settings.keys, where)
+        else:
+            authorize_lanes(chain, contracts.executor, new, lanes)
     except (RotationError, ContractsError) as exc:
         print(f"rotate: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -244,13 +265,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only name the keys.lanes keys traders, from --new-key (the owner's key)",
     )
+    parser.add_argument(
+        "--lanes",
+        action="store_true",
+        help="also replace every keys.lanes key (new 0600 keys, old ones archived; refused "
+        "while an old lane key has a tx in flight): mev_ops.rotate_lanes",
+    )
+    parser.add_argument("--archive", type=Path, help="with --lanes: where the old lane keys go")
     args = parser.parse_args(argv)
     if (args.old_key is None) != args.traders_only:
         parser.error("give --old-key (a rotation) or --traders-only (step 6 alone), not both")
     from mev_ops.cli import _settings as load_or_report  # prints each config problem
 
     settings = load_or_report(args.config)
-    return 2 if settings is None else run(settings, args.old_key, args.new_key)
+    if settings is None:
+        return 2
+    return run(settings, args.old_key, args.new_key, args.lanes, args.archive)
 
 
 if __name__ == "__main__":  # pragma: no cover
