@@ -28,6 +28,7 @@ def to_opportunity(
     trigger: str,
     victim: PendingTx | None = None,
     deadline_blocks: int = DEADLINE_BLOCKS,
+    follows: str | None = None,
 ) -> Opportunity:
     """The message for a found cycle. Built without pydantic's validation (a quarter of a
     backrun's CPU): every value is already what the schema demands (checksummed addresses
@@ -70,5 +71,6 @@ def to_opportunity(
         "deadline_block": block.number + deadline_blocks,
         "victim": victim,
         "ahead": [],
+        "follows": follows,
     }
     return construct(Opportunity, values)  # message_fast.construct: ~8x model_construct's speed

@@ -275,13 +275,14 @@ class Detector:
                             priority_fee=tip)  # fmt: skip
             depth = self.rt.settings.simulate.stack_depth
             taken = [f.cycle for f in clear]
+            behind = opportunities[0].id  # each follow-on is sized on the one before
             for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth, taken):
                 if self.pending.crowded(tx.hash, tip, more.cycle.pools, stacking) is not None:
                     break  # the ones after it are sized on it
                 clear.append(more)
-                opportunities.append(
-                    to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks)
-                )
+                opp = to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks, behind)
+                opportunities.append(opp)
+                behind = opp.id
         if stacking:  # what the chain mines before the victim: simulate runs it first
             crowd = self.pending.crowders
             kept = [(f, with_ahead(o, ahead or [], crowd(tx.hash, tip, f.cycle.pools)))

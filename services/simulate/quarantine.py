@@ -1,15 +1,38 @@
 """Pools and tokens that keep reverting are set aside for a while. Pure (the clock is passed in).
 
 A revert strikes every pool of the path and every token but the profit token (which is in
-every cycle, so striking it would stop everything); `TransferFailed(token)` strikes that token.
+every cycle, so striking it would stop everything); `TransferFailed(token)` strikes that token;
+`InsufficientProfit` (the path paid less than detect priced) strikes the pools only.
 K strikes inside the window quarantine the address for `quarantine_s`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+
+def struck_by(
+    hops: Sequence[tuple[str, str]],
+    profit_token: str | None,
+    revert: str | None,
+    args: Sequence[Any] = (),
+) -> list[str]:
+    """The addresses one simulated revert of a path strikes; `hops` are (pool, token out)."""
+    profit = (profit_token or "").lower()
+    addresses = [pool for pool, _ in hops]
+    if revert != "InsufficientProfit":
+        addresses += [token for _, token in hops if token.lower() != profit]
+    # else the path paid less than detect priced: a state or sizing miss of those pools, not a
+    # token's fault (three such misses quarantined USDC, so every cycle through it, for 15
+    # minutes in bench's flows)
+    if revert == "TransferFailed" and args and str(args[0]).lower() != profit:
+        addresses.append(to_checksum_address(str(args[0])))
+    return addresses
 
 
 @dataclass

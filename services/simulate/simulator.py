@@ -8,6 +8,7 @@ the strategy minimum) runs once more, so the bundle's gas is that of the bytes s
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -26,9 +27,11 @@ from services.simulate.engine import (
     run_bundle,
     victim_effects,
 )
-from services.simulate.quarantine import Quarantine
+from services.simulate.quarantine import Quarantine, struck_by
 from services.simulate.stacking import Plan, Queued, StackBook, own_max_fee
 from services.simulate.warm import WarmEvm
+
+log = logging.getLogger("mev.simulate")
 
 CALL_GAS = 2_000_000  # gas given to the measuring call; the bundle's limit comes from its use
 
@@ -94,6 +97,10 @@ class Simulator:
         plan = self.plan(book, opp) if book is not None else None
         if isinstance(plan, str):
             return Verdict(plan)
+        if opp.follows is not None and (plan is None or bundle_id(opp.follows) not in plan.after):
+            # sized on the state after a trade of ours that is not under it (superseded,
+            # refused, or not simulated yet): on the state without it the sizing is wrong
+            return Verdict("follow_on_alone")
         verdict = self._simulate(opp, now, plan)
         if book is not None and verdict.bundle is not None:
             self.took(book, opp, verdict)
@@ -164,7 +171,20 @@ class Simulator:
                     # detect sized it on [victim] alone; on the txs ahead it may lose: not the
                     # pools' fault (striking quarantined every pool of a busy block in scenario 6)
                     return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
-                self.strike(opp, result, now)
+                struck = self.strike(opp, result, now)
+                log.warning(
+                    "simulation reverted",
+                    extra={"fields": {
+                        "opportunity": opp.id, "block": opp.block_number, "revert": name,
+                        "args": [str(a) for a in (result.revert.args if result.revert else ())],
+                        "pools": [h.pool for h in opp.hops], "amount_in": str(opp.amount_in),
+                        "expected_profit": str(opp.expected_profit),
+                        "victim": opp.victim.hash if opp.victim else None,
+                        "ahead": len(plan.ahead) if plan is not None else None,
+                        "head": self.warm.head.number if self.warm.head else None,
+                        "quarantined": struck,
+                    }},
+                )  # fmt: skip
                 return Verdict(f"reverted:{name}", None, result, tx, victim)
             decision = decide(opp, strategy, result.profit, result.gas_used)
             if not decision.ok:
@@ -274,17 +294,7 @@ class Simulator:
         self.stacks.roll(block.number, {entry.tx_hash.lower() for entry in block.logs})
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
-        addresses = [h.pool for h in opp.hops]
-        addresses += [h.token_out for h in opp.hops if h.token_out != opp.profit_token]
         revert = result.revert
-        if revert is not None and revert.name == "TransferFailed" and revert.args:
-            token = str(revert.args[0])
-            if token.lower() != (opp.profit_token or "").lower():
-                addresses.append(_checksum(token))
-        return self.quarantine.strike(addresses, now)
-
-
-def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return to_checksum_address(address)
+        hops = [(h.pool, h.token_out) for h in opp.hops]
+        name, args = (revert.name, revert.args) if revert is not None else (None, ())
+        return self.quarantine.strike(struck_by(hops, opp.profit_token, name, args), now)

@@ -229,15 +229,19 @@ async def test_backrun_before_mining_then_block_opportunities_match_chain(
     pending_block = int(await chain.rpc("eth_blockNumber", []), 16)
     # the first backrun and its follow-ons (detect/follow_on.py: each through a pool of the one
     # before, sized on the state after it) chain; the victim's other backruns are pool-disjoint
-    state, chained = {victim_pair: post}, set[str]()
+    # and each follow-on names the one it was sized behind (simulate stacks it on that one)
+    state, chained, behind = {victim_pair: post}, set[str](), None
     for i, opp in enumerate(backruns):
         assert opp.block_number == pending_block
         pools = {h.pool for h in opp.hops}
         if i == 0 or pools & chained:
             await assert_matches_chain(chain, opp, state)
             state, chained = await after_hops(chain, opp, state), chained | pools
+            assert opp.follows == behind
+            behind = opp.id
         else:
             await assert_matches_chain(chain, opp, {victim_pair: post})
+            assert opp.follows is None
     assert any(victim_pair in [h.pool for h in o.hops] for o in backruns)
     assert {h.token_in for o in backruns for h in o.hops} >= {weth, usdc}
 

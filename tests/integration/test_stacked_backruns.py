@@ -329,3 +329,34 @@ async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancel
         for o, r in zip(outcomes, receipts, strict=True)
     )
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == sum(int(g) for _, g in rows)
+
+
+async def test_a_follow_on_is_proven_only_stacked_on_the_trade_it_was_sized_behind(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """detect sizes a follow-on (services/detect/follow_on.py) on [V, our first backrun]. When
+    that first one is not under it (superseded, refused, not simulated yet), the state it was
+    sized on does not exist: it is refused, not run on [V] alone (bench's flows saw such ones
+    revert there, and three such reverts quarantined every cycle through USDC)."""
+    simulator, head = await stacking_simulator(devnet, tmp_path)
+    v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V
+    a1 = best_amount(state) // 3  # our first backrun takes part of the gap: a follow-on pays
+    p1 = cycle_profit(state, a1, apply=True)
+    a2 = best_amount(state)
+    p2 = cycle_profit(state, a2)
+    assert p1 > 0 and p2 > 0
+    first_opp = opportunity(devnet, "follow-1", head, a1, p1, v[1])
+    follow = opportunity(devnet, "follow-2", head, a2, p2, v[1])
+    follow = follow.model_copy(update={"follows": first_opp.id})
+    book = simulator.stacks
+    alone = simulator.simulate(follow, 0.0, book)
+    assert (alone.reason, alone.bundle) == ("follow_on_alone", None)
+    assert simulator.quarantine.active(0.0) == {}
+    first = simulator.simulate(first_opp, 0.0, book)
+    second = simulator.simulate(follow, 0.0, book)
+    assert first.bundle is not None and second.bundle is not None, (first, second)
+    assert second.bundle.after_bundles == [first.bundle.id]
+    # exactly this test's math on the state each meets: [V], then [V, T1]
+    assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]

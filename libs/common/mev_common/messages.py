@@ -169,6 +169,9 @@ class Opportunity(Message):
     # the victim's sender's pending txs with lower nonces (the chain mines them first), when
     # detect holds them whole: simulate runs them before the victim (services/simulate/stacking.py)
     ahead: list[PendingTx] = Field(default_factory=list, max_length=8)
+    # a follow-on backrun (services/detect/follow_on.py) is sized on the state after this
+    # opportunity's trade: simulate proves it only stacked on that trade's bundle
+    follows: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class Bundle(Message):

@@ -31,7 +31,7 @@ from services.simulate.decision import (
     staleness,
 )
 from services.simulate.pair_state import PairSlots, apply_sync, decode_sync, mapping_slot
-from services.simulate.quarantine import Quarantine
+from services.simulate.quarantine import Quarantine, struck_by
 from services.simulate.simulator import bundle_id
 
 A, B, C = ("0x" + c * 40 for c in "abc")
@@ -226,6 +226,19 @@ def test_quarantine_after_k_strikes_in_window_then_expires() -> None:
     assert q.active(14.0) == {P1: 59.0}
     assert not q.is_quarantined(P1, 73.0)
     assert q.active(73.0) == {}
+
+
+def test_a_revert_strikes_pools_and_tokens_an_insufficient_profit_only_the_pools() -> None:
+    weth, usdc = to_checksum_address("0x" + "a" * 40), to_checksum_address("0x" + "c" * 40)
+    hops = [(P1, usdc), (P2, weth)]  # WETH -> USDC -> WETH
+    assert struck_by(hops, weth, "UnexpectedCallback") == [P1, P2, usdc]
+    assert struck_by(hops, weth, None) == [P1, P2, usdc]  # no reason decoded: as before
+    # detect priced the path higher than it paid: those pools' state or sizing, not USDC's
+    assert struck_by(hops, weth, "InsufficientProfit", (-5, 0)) == [P1, P2]
+    dai = "0x" + "d" * 40
+    assert struck_by(hops, weth, "TransferFailed", (dai,)) == [P1, P2, usdc,
+                                                              to_checksum_address(dai)]  # fmt: skip
+    assert struck_by(hops, weth, "TransferFailed", (weth.lower(),)) == [P1, P2, usdc]
 
 
 def test_bundle_id_is_deterministic_and_bounded() -> None:
