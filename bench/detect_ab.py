@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -43,20 +44,26 @@ cpu0 = time.process_time()
 samples = asyncio.run(detect_profile.feed(found, payloads[200:]))
 cpu = time.process_time() - cpu0
 samples.sort()
+import mev_common, services.detect.search as search
+where = [mev_common.__file__, search.__file__]
 print(json.dumps({"cpu_us": cpu / n * 1e6, "p50_us": samples[len(samples) // 2],
-                  "sent": sent[0], "digest": digest.hexdigest()}))
+                  "sent": sent[0], "digest": digest.hexdigest(), "where": where}))
 """
 
 
-def run_once(checkout: Path, n: int, seed: int) -> dict[str, float | str]:
+def run_once(checkout: Path, n: int, seed: int) -> dict[str, Any]:
     python = checkout / ".venv" / "bin" / "python"
     python = python if python.exists() else Path(sys.executable)
-    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    # the checkout's own libraries first (a copy without a venv runs on this one's)
+    paths = [checkout, checkout / "libs" / "common", checkout / "libs" / "ops"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))}
     out = subprocess.run(
         [str(python), "-c", DRIVER, str(n), str(seed)],
         cwd=checkout, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    result: dict[str, float | str] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if not all(str(path).startswith(str(checkout)) for path in result["where"]):
+        raise SystemExit(f"{checkout} ran another checkout's code: {result['where']}")
     return result
 
 
