@@ -263,6 +263,13 @@ def search_steps(
 search = one_pass(search_steps)  # the same, run to its end at once
 
 
+# a search's plans and needs by (settings (frozen; kept alive with them, so their id is not
+# reused), backrun, base fee, tip, hop counts): a victim's search and its follow-ons share them
+_Plans = tuple[StrategiesSettings, dict[int, Plan | None], dict[int, int]]
+_plans: dict[tuple[int, bool, int, int, tuple[int, ...]], _Plans] = {}
+PLANS = 1024
+
+
 def _compiled(
     cycles: tuple[Cycle, ...],
     pools: Mapping[str, V2Pool | V3Pool],
@@ -279,11 +286,17 @@ def _compiled(
     flat = None if layout is None else flat_rates(layout, pools, pool_rates)
     if layout is None or flat is None:
         return None
-    plans = {
-        n: _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
-        for n, one in layout.lengths.items()
-    }
-    needs = needed_by_hops(plans)
+    key = (id(strategies), backrun, base_fee, priority_fee, tuple(layout.lengths))
+    known = _plans.get(key)
+    if known is None or known[0] is not strategies:
+        plans = {
+            n: _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
+            for n, one in layout.lengths.items()
+        }
+        if len(_plans) >= PLANS:
+            _plans.clear()
+        known = _plans[key] = strategies, plans, needed_by_hops(plans)
+    _, plans, needs = known
     verdicts = v2_verdicts(layout.compiled.legs, flat, needs)
     return _count(v2_candidates(cycles, pools, verdicts, plans, needs), stats)  # type: ignore[arg-type]
 
