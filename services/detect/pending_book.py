@@ -78,6 +78,7 @@ class PendingBook:
     _repriced: set[str] = field(default_factory=set)
     _place: dict[str, int] = field(default_factory=dict)
     _placed: int = 0
+    _victims: dict[str, int] = field(default_factory=dict)  # victim -> its booked backruns
 
     def published(
         self,
@@ -96,12 +97,18 @@ class PendingBook:
         else:  # a redelivery: it keeps its place in `backruns`, as a dict's key does
             self._unindex(opportunity_id, old)
         self.backruns[opportunity_id] = backrun
+        self._victims[victim] = self._victims.get(victim, 0) + 1
         for pool in backrun.pools:
             self._backruns_at.setdefault(pool, set()).add(opportunity_id)
         if survives is not None:
             self._repriced.add(opportunity_id)
 
     def _unindex(self, opportunity_id: str, backrun: _Backrun) -> None:
+        left = self._victims[backrun.victim] - 1
+        if left:
+            self._victims[backrun.victim] = left
+        else:
+            del self._victims[backrun.victim]
         for pool in backrun.pools:
             ids = self._backruns_at[pool]
             ids.discard(opportunity_id)
@@ -284,7 +291,7 @@ class PendingBook:
                 continue
             if not stacking:
                 return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
-            backrun = {b.victim for b in self.backruns.values()}
+            backrun = self._victims  # the victims of our booked backruns (no scan of them)
             for tip, tx_hash in self._ahead(pool, victim_tip):
                 whole = self.entries[tx_hash].tx is not None  # simulate must be able to run it
                 if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun or not whole):

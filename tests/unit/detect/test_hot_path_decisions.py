@@ -4,12 +4,14 @@ triggers) through the compiled screen (services/detect/candidates.py) and throug
 `v2_verdict` a cycle publish the same messages, byte for byte and in order (opportunity ids,
 hops, amounts, withdrawals), with the same search counts; and the compiled pass did run. The
 indexed `PendingBook.doomed_by` answers what a scan of every booked trade answers, in order,
-over random books with blind swaps and re-priced trades."""
+over random books with blind swaps and re-priced trades, and the victims `crowded` reads are
+those of the booked trades."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -110,6 +112,9 @@ def test_indexed_doomed_by_answers_what_a_scan_answers(seed: int) -> None:
             assert new == scanned(books[1], tx_hash, tip, touched)
             doomed_total += len(new)
         assert list(books[0].backruns) == list(books[1].backruns)
+        for book in books:  # crowded()'s victims of booked backruns, kept rather than scanned
+            victims = Counter(b.victim for b in book.backruns.values())
+            assert book._victims == dict(victims)
     assert doomed_total >= 50  # not vacuous
 
 
