@@ -35,6 +35,14 @@ from tests.support.stack import ServiceProcess, write_config
 
 CHAIN_ID = 31337
 SEED = 1
+DEVNET_CONFIG = Path(__file__).resolve().parents[1] / "config" / "devnet.yaml"
+
+
+def make_run_lanes() -> int:
+    """`make run`'s nonce lanes (config/devnet.yaml keys.lanes): with one lane, a backrun is
+    refused while an unsettled trade of ours bids less, and the pending rows starve."""
+    cfg = yaml.safe_load(DEVNET_CONFIG.read_text())
+    return int(cfg.get("keys", {}).get("lanes", 1))
 
 
 @dataclass
@@ -132,10 +140,12 @@ class Stack:
 
 @contextlib.contextmanager
 def devnet_stack(
-    block_time: int | None = None, lanes: int = 1, **sections: dict[str, Any]
+    block_time: int | None = None, lanes: int | None = None, **sections: dict[str, Any]
 ) -> Iterator[Stack]:
     """anvil (automine if `block_time` is None) with the seed-1 deployment, NATS, a config;
-    `lanes`: submit's nonce lanes (keys.lanes), their keys funded and authorized."""
+    `lanes`: submit's nonce lanes (keys.lanes; default `make run`'s), their keys funded and
+    authorized."""
+    lanes = make_run_lanes() if lanes is None else lanes
     with tempfile.TemporaryDirectory(prefix="mev-bench-") as tmp:
         base = Path(tmp)
         node = start_anvil(free_port(), CHAIN_ID, None, base)

@@ -31,7 +31,6 @@ import dataclasses
 import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
@@ -49,14 +48,13 @@ from bench.oracle.residual import BlockResidual, residuals, summed
 from bench.oracle.settle import settle
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
-from bench.stack import Stack, devnet_stack, wait_until
+from bench.stack import DEVNET_CONFIG, Stack, devnet_stack, wait_until
 from bench.stats import Summary, ratio
 
 KEY = "profit_capture"
 TITLE = "Capture: residual with ÷ without the bot"
 FLOW_SEED = 6
 BLOCK_TIME_S = 1
-DEVNET_CONFIG = Path(__file__).resolve().parents[2] / "config" / "devnet.yaml"
 WEI_PER_ETH = 10**18
 SERVICES = ("ingest", "detect", "simulate", "submit")
 
