@@ -68,7 +68,7 @@ def follow_on(
     moved = after_trade(first, post)
     if moved is None:
         return None
-    cycles = index.touching(moved)
+    cycles = index.through(moved)
     state: dict[str, Pool] = {}
     for address in index.pools_touching(moved):
         pool = moved.get(address) or post.get(address) or fallback.get(address)

@@ -72,6 +72,13 @@ class PendingBook:
     # head state) but held whole: behind another swap they may not revert, so a re-priced trade
     # replays them too
     _blind: set[str] = field(default_factory=set)
+    # `backruns` by pool (and those booked with `survives`, which a blind swap can doom), each
+    # with its place in `backruns`' order: `doomed_by` reads the ones a swap can reach, not all
+    _backruns_at: dict[str, set[str]] = field(default_factory=dict)
+    _repriced: set[str] = field(default_factory=set)
+    _place: dict[str, int] = field(default_factory=dict)
+    _placed: int = 0
+    _victims: dict[str, int] = field(default_factory=dict)  # victim -> its booked backruns
 
     def published(
         self,
@@ -82,24 +89,57 @@ class PendingBook:
         block: int,
         survives: Survives | None = None,
     ) -> None:
-        self.backruns[opportunity_id] = _Backrun(victim, tip, frozenset(pools), block, survives)
+        backrun = _Backrun(victim, tip, frozenset(pools), block, survives)
+        old = self.backruns.get(opportunity_id)
+        if old is None:
+            self._place[opportunity_id] = self._placed
+            self._placed += 1
+        else:  # a redelivery: it keeps its place in `backruns`, as a dict's key does
+            self._unindex(opportunity_id, old)
+        self.backruns[opportunity_id] = backrun
+        self._victims[victim] = self._victims.get(victim, 0) + 1
+        for pool in backrun.pools:
+            self._backruns_at.setdefault(pool, set()).add(opportunity_id)
+        if survives is not None:
+            self._repriced.add(opportunity_id)
+
+    def _unindex(self, opportunity_id: str, backrun: _Backrun) -> None:
+        left = self._victims[backrun.victim] - 1
+        if left:
+            self._victims[backrun.victim] = left
+        else:
+            del self._victims[backrun.victim]
+        for pool in backrun.pools:
+            ids = self._backruns_at[pool]
+            ids.discard(opportunity_id)
+            if not ids:
+                del self._backruns_at[pool]
+        self._repriced.discard(opportunity_id)
+
+    def _forget_backrun(self, opportunity_id: str) -> None:
+        self._unindex(opportunity_id, self.backruns.pop(opportunity_id))
+        del self._place[opportunity_id]
 
     def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str]) -> list[str]:
         """Published trades a newly seen swap will run ahead of, through their pools: they
-        would revert; the caller withdraws them (and forgets them here). A trade booked with
-        `survives` is doomed only when it no longer pays behind every swap now ahead of it
-        (the new one must be in the book whole for that: else it is doomed)."""
-        hit, blind = frozenset(touched), tx_hash in self._blind
-        doomed = [
-            opp_id
-            for opp_id, b in self.backruns.items()
-            if b.victim != tx_hash
-            and tip >= b.tip
-            and (b.pools & hit or (blind and b.survives is not None))
-            and not self._pays(b, tx_hash)
-        ]
+        would revert; the caller withdraws them (and forgets them here), in the order they were
+        booked. A trade booked with `survives` is doomed only when it no longer pays behind
+        every swap now ahead of it (the new one must be in the book whole for that: else it is
+        doomed). Only the trades through a touched pool are read (or, for a blind swap, those
+        with `survives` too): a scan of every live trade cost O(trades) a swap."""
+        reached: set[str] = set()
+        for pool in frozenset(touched):
+            reached.update(self._backruns_at.get(pool, ()))
+        blind = tx_hash in self._blind
+        if blind:
+            reached.update(self._repriced)
+        doomed = []
+        for opp_id in sorted(reached, key=self._place.__getitem__):
+            b = self.backruns[opp_id]
+            if b.victim != tx_hash and tip >= b.tip and not self._pays(b, tx_hash):
+                doomed.append(opp_id)
         for opp_id in doomed:
-            del self.backruns[opp_id]
+            self._forget_backrun(opp_id)
         return doomed
 
     def _pays(self, b: _Backrun, tx_hash: str) -> bool:
@@ -221,7 +261,7 @@ class PendingBook:
         for opp_id, b in list(self.backruns.items()):
             missed = b.victim in self.entries and number - b.block <= BACKRUN_CARRY_BLOCKS
             if b.block < number and not missed:
-                del self.backruns[opp_id]
+                self._forget_backrun(opp_id)
         stale = [h for h, e in self.entries.items() if e.seen_block < number - self.max_age_blocks]
         for tx_hash in stale:
             self._remove(tx_hash)
@@ -251,7 +291,7 @@ class PendingBook:
                 continue
             if not stacking:
                 return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
-            backrun = {b.victim for b in self.backruns.values()}
+            backrun = self._victims  # the victims of our booked backruns (no scan of them)
             for tip, tx_hash in self._ahead(pool, victim_tip):
                 whole = self.entries[tx_hash].tx is not None  # simulate must be able to run it
                 if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun or not whole):

@@ -13,19 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
 from mev_common.amm.marginal import Rate, hop_rate, no_input_profits
 from mev_common.amm.mixed_sizing import continuous_optimum, size_mixed
-from mev_common.amm.screen import UNPROFITABLE, Rates, pool_rates, v2_verdict
+from mev_common.amm.screen import (
+    SKIP,
+    UNPROFITABLE,
+    Rates,
+    pool_rates,
+    v2_verdict,
+    v2_verdicts,
+)
 from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
 from mev_common.messages import Strategy
 from mev_common.settings import StrategiesSettings, StrategySettings
 
+from services.detect.candidates import (
+    Candidate,
+    Plan,
+    flat_rates,
+    layout_of,
+    needed_by_hops,
+    v2_candidates,
+)
 from services.detect.slicing import one_pass
 
 # Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
@@ -54,6 +68,10 @@ V2_VICTIMS_V2_CYCLES_ONLY = True
 # Screen V2 cycles with float bounds on their exact profit bound first (amm/screen.py): the
 # same decisions and counts (tests/unit/detect/test_screen_decisions.py sets it False to compare).
 SCREEN = True
+# Screen a fixed tuple of cycles (CycleIndex.through) in one compiled pass (amm/screen.py
+# v2_verdicts): the same verdicts as one v2_verdict a cycle, at a fraction of the cost
+# (tests/unit/detect/test_hot_path_decisions.py sets it False to compare).
+FAST_SCREEN = True
 
 
 def gas_estimate(hops: int, v3_hops: int = 0) -> int:
@@ -103,39 +121,15 @@ class SearchStats:
         self.outranked += other.outranked
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    """A cycle whose profit bound pays its gas and minimum: worth sizing if it can still win."""
-
-    net_bound: int  # the bound minus the gas cost: no exact net profit can exceed it
-    order: int
-    strategy: Strategy
-    cycle: Cycle
-    gas: int
-    max_fee: int
-    min_profit: int
-    path: list[tuple[int, int, int]] | None  # V2 only: (reserve_in, reserve_out, fee) per hop
-    legs: Any  # with a V3 hop: its legs for size_mixed
-
-
-class _Plan(NamedTuple):
-    """What every cycle of one hop count shares in one search."""
-
-    name: Strategy
-    max_fee: int
-    min_profit: int
-    v2_gas: int
-
-
 def _plan(
     name: Strategy, hops: int, strategies: StrategiesSettings, base_fee: int, priority_fee: int
-) -> _Plan | None:
+) -> Plan | None:
     """None if the strategy is off or takes no cycle this long."""
     cfg: StrategySettings | None = getattr(strategies, name)
     if cfg is None or not cfg.enabled or hops > cfg.max_hops:
         return None
     max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
-    return _Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
+    return Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
 
 
 def search_steps(
@@ -171,13 +165,17 @@ def search_steps(
     follow-on): the results up to it are the full search's, the rest are never sized
     (counted `outranked`)."""
     stats = stats if stats is not None else SearchStats()
+    screening = SCREEN and max_input is None
+    if screening and FAST_SCREEN and not sliced and isinstance(cycles, tuple):
+        fast = _compiled(cycles, pools, strategies, base_fee, priority_fee, backrun, stats)
+        if fast is not None:
+            return (yield from _select(fast, backrun, max_input, stats, sliced, until))
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
     local: dict[str, V2Pool | V3Pool] = {}
     # each V2 pool's float screen (amm/screen.py); none with a cap on the input (its verdicts
     # assume none)
-    screening = SCREEN and max_input is None
     screen: dict[str, Rates | None] = {}
     missing = False
     for cycle in cycles:
@@ -193,13 +191,18 @@ def search_steps(
                     missing = True
     # per cycle, only when needed: which of its pools are missing or V3 (usually none)
     each = missing or any(isinstance(pool, V3Pool) for pool in local.values())
-    plans: dict[int, _Plan | None] = {}  # by hop count: the strategy's name and limits
+    plans: dict[int, Plan | None] = {}  # by hop count: the strategy's name and limits
     rate_of: dict[tuple[str, str], Rate | None] = {}  # (pool, token in) -> rate at x = 0
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     if screening and not each and not sliced:  # V2 pools only: the backrun's usual case
         for n, one in {len(cycle.hops): cycle for cycle in cycles}.items():
             plans[n] = _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
-        candidates = _v2_candidates(cycles, local, screen, plans, stats)  # type: ignore[arg-type]
+        needs = needed_by_hops(plans)
+        verdicts = [
+            v2_verdict(c.hops, screen, needs[n]) if (n := len(c.hops)) in needs else SKIP
+            for c in cycles
+        ]
+        candidates = _count(v2_candidates(cycles, local, verdicts, plans, needs), stats)  # type: ignore[arg-type]
         cycles = []  # all taken
     for cycle in cycles:
         if sliced:
@@ -251,7 +254,7 @@ def search_steps(
                 stats.below_min_profit += 1
             continue
         candidates.append(
-            _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
+            Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
     return (yield from _select(candidates, backrun, max_input, stats, sliced, until))
@@ -260,46 +263,47 @@ def search_steps(
 search = one_pass(search_steps)  # the same, run to its end at once
 
 
-def _v2_candidates(
-    cycles: list[Cycle],
-    pools: Mapping[str, V2Pool],
-    screen: Mapping[str, Rates | None],
-    plans: Mapping[int, _Plan | None],
+# a search's plans and needs by (settings (frozen; kept alive with them, so their id is not
+# reused), backrun, base fee, tip, hop counts): a victim's search and its follow-ons share them
+_Plans = tuple[StrategiesSettings, dict[int, Plan | None], dict[int, int]]
+_plans: dict[tuple[int, bool, int, int, tuple[int, ...]], _Plans] = {}
+PLANS = 1024
+
+
+def _compiled(
+    cycles: tuple[Cycle, ...],
+    pools: Mapping[str, V2Pool | V3Pool],
+    strategies: StrategiesSettings,
+    base_fee: int,
+    priority_fee: int,
+    backrun: bool,
     stats: SearchStats,
-) -> list[_Candidate]:
-    """`search_steps`'s per-cycle loop for V2-only cycles with no input cap, unsliced, with
-    less per cycle: the same candidates in the same order and the same counts, at about half
-    the loop's cost (it reads ~50 cycles a backrun, most dropped here by the screen)."""
-    candidates: list[_Candidate] = []
-    searched = unprofitable = below_min = 0
-    needs = {n: p.v2_gas * p.max_fee + p.min_profit for n, p in plans.items() if p is not None}
-    for cycle in cycles:
-        hops = cycle.hops
-        plan = plans[len(hops)]
-        if plan is None:
-            continue
-        searched += 1
-        needed = needs[len(hops)]
-        verdict = v2_verdict(hops, screen, needed)
-        if verdict:
-            if verdict == UNPROFITABLE:
-                unprofitable += 1
-            else:
-                below_min += 1
-            continue
-        path = cycle_reserves(cycle, pools)
-        bound = profit_bound(path)
-        if bound < needed:
-            if bound < 1:
-                unprofitable += 1
-            else:
-                below_min += 1
-            continue
-        gas = plan.v2_gas
-        candidates.append(
-            _Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
-                       plan.max_fee, plan.min_profit, path, None)
-        )  # fmt: skip
+) -> list[Candidate] | None:
+    """`v2_candidates` over a fixed tuple of V2 cycles screened in one compiled pass
+    (services/detect/candidates.py), counted; None (nothing counted) when a pool is missing,
+    not a V2 pair or has no screen: the general path decides those."""
+    layout = layout_of(cycles, pools)
+    flat = None if layout is None else flat_rates(layout, pools, pool_rates)
+    if layout is None or flat is None:
+        return None
+    key = (id(strategies), backrun, base_fee, priority_fee, tuple(layout.lengths))
+    known = _plans.get(key)
+    if known is None or known[0] is not strategies:
+        plans = {
+            n: _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
+            for n, one in layout.lengths.items()
+        }
+        if len(_plans) >= PLANS:
+            _plans.clear()
+        known = _plans[key] = strategies, plans, needed_by_hops(plans)
+    _, plans, needs = known
+    verdicts = v2_verdicts(layout.compiled.legs, flat, needs)
+    return _count(v2_candidates(cycles, pools, verdicts, plans, needs), stats)  # type: ignore[arg-type]
+
+
+def _count(found: tuple[list[Candidate], int, int, int], stats: SearchStats) -> list[Candidate]:
+    """`v2_candidates`' candidates, its counts added to `stats`."""
+    candidates, searched, unprofitable, below_min = found
     stats.searched += searched
     stats.unprofitable += unprofitable
     stats.below_min_profit += below_min
@@ -312,7 +316,7 @@ def _key(found: Found) -> tuple[int, tuple[str, ...]]:
 
 
 def _select(
-    candidates: list[_Candidate],
+    candidates: list[Candidate],
     backrun: bool,
     max_input: int | None,
     stats: SearchStats,
@@ -351,7 +355,7 @@ def _select(
     return kept
 
 
-def _size(candidate: _Candidate, max_input: int | None, stats: SearchStats) -> Found | None:
+def _size(candidate: Candidate, max_input: int | None, stats: SearchStats) -> Found | None:
     """The candidate sized exactly, or None (counted) if it does not pay its minimum."""
     if candidate.path is not None:
         trade = size_trade(candidate.path, max_input)

@@ -246,7 +246,7 @@ class Detector:
             if (pool := changed.get(a) or head_pools.get(a) or v3_pools.get(a)) is not None:
                 post[a] = pool
         found = self.search(
-            index.touching(applied.pools),
+            index.through(applied.pools),
             post,
             self.strategies,
             head.base_fee_per_gas,

@@ -115,6 +115,18 @@ def test_index_finds_exactly_the_cycles_through_changed_pools() -> None:
     assert index.touching([]) == []
 
 
+def test_through_gives_the_index_own_tuple_and_pools_are_remembered() -> None:
+    """Detect keeps a search's layout by the tuple's identity: asked again for the same pools
+    (in any order), `through` gives the very same tuple, equal to `touching`'s list."""
+    index = CycleIndex(find_cycles(ONE_BASE_GRAPH, [WETH]))
+    first = index.through(["0x03", "0x01"])
+    assert index.through(["0x01", "0x03", "0x01"]) is first
+    assert list(first) == index.touching(["0x01", "0x03"])
+    cycle = first[0]
+    assert cycle.pools is cycle.pools == tuple(hop.pool for hop in cycle.hops)
+    assert Cycle(cycle.hops).pools == cycle.pools  # an equal cycle: its own, equal answer
+
+
 def test_cycle_reserves_orients_each_pool() -> None:
     pools = {"0x01": V2Pool("0x01", A, WETH, 10, 20, 25), "0x02": V2Pool("0x02", A, WETH, 30, 40)}
     cycle = Cycle((CycleHop("0x01", WETH, A), CycleHop("0x02", A, WETH)))

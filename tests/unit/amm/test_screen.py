@@ -142,3 +142,43 @@ def test_a_verdict_is_the_exact_bounds_own(spread: float) -> None:
             elif verdict == BELOW_MIN:
                 assert 1 <= exact < needed
     assert decided > seen // 2
+
+
+@pytest.mark.parametrize("spread", [0.0, 1e-9, 1e-4, 0.03])
+def test_compiled_verdicts_are_v2_verdicts_own(spread: float) -> None:
+    """`v2_verdicts` over a compiled layout gives `v2_verdict`'s answer for every cycle (the
+    same floats: it must, as detect's decisions rest on it), with SKIP for a hop count not
+    asked, a minimum below 1 (no shortcut on r <= 1 then) and a 4-hop cycle (the generic
+    loop) among them."""
+    rng = random.Random(int(spread * 1e9) + 5)
+    for _ in range(10):
+        state = pools(rng, spread)
+        cycles = list(CycleIndex(find_cycles(state.values(), [TOKEN["WETH"]], max_hops=3)).cycles)
+        two, three = (next(c for c in cycles if len(c.hops) == n) for n in (2, 3))
+        cycles.append(Cycle(two.hops[:1] + three.hops[1:] + two.hops[1:]))  # not a real loop
+        compiled = screen.compile_cycles([c.hops for c in cycles], state)
+        assert compiled is not None
+        flat = [f for a in compiled.pools for f in (pool_rates(state[a]) or ())[1:]]
+        rates: dict[str, Rates | None] = {a: pool_rates(p) for a, p in state.items()}
+        for needed in ({2: 10**14, 3: 1, 4: 10**9}, {2: 0, 3: 10**15, 4: -5}, {3: 10**9}):
+            got = screen.v2_verdicts(compiled.legs, flat, needed)
+            want = [
+                v2_verdict(c.hops, rates, needed[len(c.hops)])
+                if len(c.hops) in needed
+                else screen.SKIP
+                for c in cycles
+            ]
+            assert got == want
+
+
+def test_a_layout_needs_every_pool_and_v2_pairs_only() -> None:
+    weth, usdc = TOKEN["WETH"], TOKEN["USDC"]
+    t0, t1 = pair_key(weth, usdc)
+    a = V2Pool(to_checksum_address(f"0x{0xA1:040x}"), t0, t1, 10**20, 10**12, 30)
+    b = a._replace(address=to_checksum_address(f"0x{0xA2:040x}"))
+    hops = [c.hops for c in find_cycles([a, b], [weth], max_hops=2)]
+    compiled = screen.compile_cycles(hops, {a.address: a, b.address: b})
+    assert compiled is not None and compiled.pools == (a.address, b.address)
+    assert compiled.token0 == (t0, t0)
+    assert screen.compile_cycles(hops, {a.address: a}) is None
+    assert screen.compile_cycles(hops, {a.address: a, b.address: object()}) is None

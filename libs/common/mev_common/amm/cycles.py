@@ -38,7 +38,21 @@ class Cycle(NamedTuple):
 
     @property
     def pools(self) -> tuple[str, ...]:
-        return tuple(hop.pool for hop in self.hops)
+        """Each hop's pool. Remembered by identity (the cycle kept alive with it): detect asks
+        an indexed cycle's pools several times a trigger (ranking, crowding, booking), and a
+        new tuple each time was ~5% of its CPU."""
+        got = _POOLS.get(id(self))
+        if got is not None and got[0] is self:
+            return got[1]
+        pools = tuple(hop.pool for hop in self.hops)
+        if len(_POOLS) >= POOLS_REMEMBERED:
+            _POOLS.clear()
+        _POOLS[id(self)] = self, pools
+        return pools
+
+
+POOLS_REMEMBERED = 1 << 16
+_POOLS: dict[int, tuple[Cycle, tuple[str, ...]]] = {}
 
 
 def _order(address: str) -> str:
@@ -188,6 +202,11 @@ class CycleIndex:
     def touching(self, pools: Iterable[str]) -> list[Cycle]:
         """Each cycle through any of `pools` once, in the index's order (deterministic)."""
         return list(self._touching(frozenset(pools))[0])
+
+    def through(self, pools: Iterable[str]) -> tuple[Cycle, ...]:
+        """`touching`'s cycles as the index's own tuple: the same object for the same pools
+        while it is remembered, so a search can keep work done on it by identity."""
+        return self._touching(frozenset(pools))[0]
 
     def pools_touching(self, pools: Iterable[str]) -> frozenset[str]:
         """Every pool of the cycles `touching` gives: what a search of them reads."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from math import sqrt
+from typing import NamedTuple
 
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool
 
@@ -76,6 +77,11 @@ def v2_bounds(
         else:
             k += r * entry[4]
             r *= entry[3]
+    return _bounds(r, k)
+
+
+def _bounds(r: float, k: float) -> tuple[float, float]:
+    """`v2_bounds` from the cycle's r and k."""
     r_high = r * (1 + MARGIN)
     if r_high <= 1.0:
         return 0.0, 0.0
@@ -89,6 +95,7 @@ def v2_bounds(
 
 
 KEEP, UNPROFITABLE, BELOW_MIN = 0, 1, 2  # `v2_verdict`'s answers
+SKIP = -1  # `v2_verdicts`: a cycle of a length no strategy takes (not searched)
 
 
 def v2_verdict(
@@ -98,8 +105,86 @@ def v2_verdict(
     the screen alone can tell: UNPROFITABLE (exact bound < 1, so < needed), BELOW_MIN
     (1 <= exact bound < needed); KEEP when the exact bound must decide."""
     bounds = v2_bounds(hops, rates)
-    if bounds is None or bounds[1] >= needed:
+    return KEEP if bounds is None else _verdict(bounds, needed)
+
+
+def _verdict(bounds: tuple[float, float], needed: int) -> int:
+    if bounds[1] >= needed:
         return KEEP
     if bounds[1] < 1:
         return UNPROFITABLE
     return BELOW_MIN if bounds[0] >= 1 else KEEP
+
+
+class Compiled(NamedTuple):
+    """A fixed list of cycles laid out for `v2_verdicts`: each distinct pool once (`pools`,
+    with the token0 it had), each hop an offset into the flat list of the pools' rates
+    (`flat_rates`): 4 floats a pool, +0 selling token0, +2 selling token1."""
+
+    pools: tuple[str, ...]
+    token0: tuple[str, ...]
+    legs: tuple[tuple[int, ...], ...]
+
+
+def compile_cycles(
+    cycles: Sequence[Sequence[tuple[str, str, str]]], pools: Mapping[str, V2Pool | object]
+) -> Compiled | None:
+    """`cycles` (each its hops) laid out once; None when a pool is missing or not a V2 pair."""
+    slot: dict[str, int] = {}
+    token0: list[str] = []
+    legs = []
+    for hops in cycles:
+        leg = []
+        for pool_address, token_in, _ in hops:
+            if pool_address not in slot:
+                pool = pools.get(pool_address)
+                if not isinstance(pool, V2Pool):
+                    return None
+                slot[pool_address] = len(token0)
+                token0.append(pool.token0)
+            i = slot[pool_address]
+            leg.append(4 * i + (0 if token_in == token0[i] else 2))
+        legs.append(tuple(leg))
+    return Compiled(tuple(slot), tuple(token0), tuple(legs))
+
+
+def v2_verdicts(
+    legs: Sequence[Sequence[int]], flat: Sequence[float], needed: Mapping[int, int]
+) -> list[int]:
+    """`v2_verdict` of each compiled cycle (`Compiled.legs`) against `needed` by hop count
+    (SKIP for a count not in it), from `flat` (each pool's Rates but its token0, in
+    `Compiled.pools`' order). The same floats as `v2_bounds` (the same products and sums in
+    the same order) at a fraction of its cost: r first, k only where r leaves it open (most
+    cycles, the wrong direction of every loop, end at r <= 1)."""
+    out = []
+    up = 1 + MARGIN
+    quick = all(n >= 1 for n in needed.values())  # r <= 1 is UNPROFITABLE only against >= 1
+    for leg in legs:
+        n = len(leg)
+        if n not in needed:
+            out.append(SKIP)
+            continue
+        if n == 2:
+            a, b = leg
+            ma = flat[a]
+            r = ma * flat[b]
+            if quick and r * up <= 1.0:
+                out.append(UNPROFITABLE)
+                continue
+            k = flat[a + 1] + ma * flat[b + 1]
+        elif n == 3:
+            a, b, c = leg
+            ma = flat[a]
+            mab = ma * flat[b]
+            r = mab * flat[c]
+            if quick and r * up <= 1.0:
+                out.append(UNPROFITABLE)
+                continue
+            k = flat[a + 1] + ma * flat[b + 1] + mab * flat[c + 1]
+        else:
+            r, k = 1.0, 0.0
+            for i in leg:
+                k += r * flat[i + 1]
+                r *= flat[i]
+        out.append(_verdict(_bounds(r, k), needed[n]))
+    return out
