@@ -105,6 +105,7 @@ class Submitter:
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
+        self.pays_at_head: dict[str, int] = {}  # late block trade -> head it still paid at
         self.blocks = BlockHashes(self._fetch_block)
         chain = settings.chain  # the polled head's production (block_feed.py feeds it)
         self.production = ProductionClock(chain.block_time_s, chain.head_age_margin_s)
