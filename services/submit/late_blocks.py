@@ -36,7 +36,6 @@ class LateBlockTrade:
     """An in-flight block trade of ours that its proven block's successor did not mine."""
 
     bundle_id: str
-    opportunity_id: str
     nonce: int
     proven_block: int
     call: dict[str, str]  # eth_call's transaction object: the signed tx's own fields
@@ -62,10 +61,7 @@ def late_block_trades(
             continue  # mined (tracking settles it), or its block may still come
         if pays_at.get(bundle.id, -1) >= head:
             continue
-        late = LateBlockTrade(
-            bundle.id, bundle.opportunity_id, tx.nonce, bundle.block_number, call_of(tx, sender)
-        )
-        out.append(late)
+        out.append(LateBlockTrade(bundle.id, tx.nonce, bundle.block_number, call_of(tx, sender)))
     return out
 
 
@@ -96,7 +92,7 @@ def revert_message(reply: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Verdicts:
-    withdraw: list[tuple[str, str]]  # (opportunity id, why) of each trade that would revert
+    withdraw: list[tuple[str, str]]  # (bundle id, why) of each trade that would revert
     pays: list[str]  # bundle ids of the trades that still pay at the head: left to land
     unknown: list[str]  # bundle ids the node gave no answer about
 
@@ -109,9 +105,9 @@ def judge(trades: Sequence[LateBlockTrade], replies: Sequence[Any], head: int) -
         if message is not None:
             why = (
                 f"block trade proven on block {trade.proven_block} missed block "
-                f"{trade.proven_block + 1}; at head {head} it reverts ({message[:160]})"
+                f"{trade.proven_block + 1}; at head {head} it reverts ({message[:120]})"
             )
-            out.withdraw.append((trade.opportunity_id, why))
+            out.withdraw.append((trade.bundle_id, why))
         elif isinstance(reply, str):
             out.pays.append(trade.bundle_id)
         else:

@@ -149,10 +149,10 @@ async def _withdraw_late_block_trades(
                  extra={"fields": {"bundle": bundle_id, "head": head}})  # fmt: skip
     while len(sub.pays_at_head) > 1_000:
         sub.pays_at_head.pop(next(iter(sub.pays_at_head)))
-    for opportunity_id, why in verdicts.withdraw:
+    for bundle_id, why in verdicts.withdraw:
         log.warning("late block trade would revert at the head: withdrawn",
-                    extra={"fields": {"opportunity": opportunity_id, "why": why}})  # fmt: skip
-        await sub.withdraw(opportunity_id, why)
+                    extra={"fields": {"bundle": bundle_id, "why": why}})  # fmt: skip
+        await sub.withdraw_bundle(bundle_id, why)
 
 
 async def _receipt_lag(

@@ -379,7 +379,9 @@ class Submitter:
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a
         21k-gas self-transfer on its nonce instead of a ~200k-gas revert)."""
-        bundle_id = bundle_id_for(opportunity_id)
+        await self.withdraw_bundle(bundle_id_for(opportunity_id), reason)
+
+    async def withdraw_bundle(self, bundle_id: str, reason: str) -> None:
         if bundle_id in self.withdrawn:
             return  # only the first withdrawal of a bundle counts: repeats cancel nothing
         self.withdrawn[bundle_id] = reason

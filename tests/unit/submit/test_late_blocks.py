@@ -56,7 +56,7 @@ CALL = {
 def late(pairs: list[tuple[TxRecord, Bundle]], **kw: Any) -> list[str]:
     args: dict[str, Any] = {"sender": KEY.address, "head": 11, "mined_nonce": 5, "pays_at": {}}
     args.update(kw)
-    return [t.opportunity_id for t in late_block_trades(pairs, **args)]
+    return [t.bundle_id.removeprefix("bundle:") for t in late_block_trades(pairs, **args)]
 
 
 def test_the_eth_call_is_the_signed_txs_own_fields_from_its_sender() -> None:
@@ -75,7 +75,7 @@ def test_a_block_trade_proven_before_the_head_with_its_nonce_uncounted_is_asked(
     [only] = late_block_trades(
         [trade("a", 5, 10)], sender=KEY.address, head=11, mined_nonce=5, pays_at={}
     )
-    assert only == LateBlockTrade("bundle:a", "a", 5, 10, CALL)
+    assert only == LateBlockTrade("bundle:a", 5, 10, CALL)
 
 
 def test_only_block_trades_that_missed_their_block_are_asked() -> None:
@@ -117,9 +117,9 @@ def test_a_revert_is_an_rpc_error_with_code_3_or_a_revert_message() -> None:
 
 def test_judge_withdraws_reverts_leaves_payers_and_waits_on_no_answer() -> None:
     trades = [
-        LateBlockTrade("bundle:a", "a", 5, 10, CALL),
-        LateBlockTrade("bundle:b", "b", 6, 9, CALL),
-        LateBlockTrade("bundle:c", "c", 7, 10, CALL),
+        LateBlockTrade("bundle:a", 5, 10, CALL),
+        LateBlockTrade("bundle:b", 6, 9, CALL),
+        LateBlockTrade("bundle:c", 7, 10, CALL),
     ]
     replies = [
         RpcError("eth_call", "execution reverted", 3),
@@ -129,7 +129,7 @@ def test_judge_withdraws_reverts_leaves_payers_and_waits_on_no_answer() -> None:
     assert judge(trades, replies, head=11) == Verdicts(
         withdraw=[
             (
-                "a",
+                "bundle:a",
                 "block trade proven on block 10 missed block 11; at head 11 it reverts "
                 "(eth_call: execution reverted)",
             )
