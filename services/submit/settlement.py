@@ -149,7 +149,10 @@ async def _withdraw_late_block_trades(
                  extra={"fields": {"bundle": bundle_id, "head": head}})  # fmt: skip
     while len(sub.pays_at_head) > 1_000:
         sub.pays_at_head.pop(next(iter(sub.pays_at_head)))
-    for bundle_id, why in verdicts.withdraw:
+    if not verdicts.withdraw:
+        return
+    count = await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"])
+    for bundle_id, why in late_blocks.still_unmined(verdicts.withdraw, int(count, 16)):
         log.warning("late block trade would revert at the head: withdrawn",
                     extra={"fields": {"bundle": bundle_id, "why": why}})  # fmt: skip
         await sub.withdraw_bundle(bundle_id, why)

@@ -5,6 +5,7 @@ really signed (nonce, fees, recipient)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class FakeChain:
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     eth_calls: list[dict[str, Any]] = field(default_factory=list)  # every eth_call's tx object
     call_reverts: bool = False  # eth_call answers as a node does a revert (code 3)
+    before_call: Callable[[], None] | None = None  # runs as an eth_call arrives (a race)
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         p = params or []
@@ -54,6 +56,8 @@ class FakeChain:
             return self.pool.get(p[0])
         if method == "eth_call":
             self.eth_calls.append(p[0])
+            if self.before_call is not None:
+                self.before_call()
             if self.call_reverts:
                 raise RpcError(method, "execution reverted", 3)
             return "0x"

@@ -17,6 +17,7 @@ from services.submit.late_blocks import (
     judge,
     late_block_trades,
     revert_message,
+    still_unmined,
 )
 from services.submit.ledger import TxRecord
 
@@ -116,24 +117,29 @@ def test_a_revert_is_an_rpc_error_with_code_3_or_a_revert_message() -> None:
 
 
 def test_judge_withdraws_reverts_leaves_payers_and_waits_on_no_answer() -> None:
-    trades = [
+    a, b, c = (
         LateBlockTrade("bundle:a", 5, 10, CALL),
         LateBlockTrade("bundle:b", 6, 9, CALL),
         LateBlockTrade("bundle:c", 7, 10, CALL),
-    ]
+    )
     replies = [
         RpcError("eth_call", "execution reverted", 3),
         "0x",
         RpcError("eth_call", "missing from the batch reply"),
     ]
-    assert judge(trades, replies, head=11) == Verdicts(
-        withdraw=[
-            (
-                "bundle:a",
-                "block trade proven on block 10 missed block 11; at head 11 it reverts "
-                "(eth_call: execution reverted)",
-            )
-        ],
-        pays=["bundle:b"],
-        unknown=["bundle:c"],
+    why = (
+        "block trade proven on block 10 missed block 11; at head 11 it reverts "
+        "(eth_call: execution reverted)"
     )
+    assert judge([a, b, c], replies, head=11) == Verdicts(
+        withdraw=[(a, why)], pays=["bundle:b"], unknown=["bundle:c"]
+    )
+
+
+def test_a_revert_counts_only_while_the_nonce_read_after_the_call_leaves_the_trade_out() -> None:
+    a, b = LateBlockTrade("bundle:a", 5, 10, CALL), LateBlockTrade("bundle:b", 6, 10, CALL)
+    withdraw = [(a, "why a"), (b, "why b")]
+    assert still_unmined(withdraw, mined_nonce=5) == [("bundle:a", "why a"), ("bundle:b", "why b")]
+    # nonce 5 counted after the call: a was mined meanwhile, its call ran on its own result
+    assert still_unmined(withdraw, mined_nonce=6) == [("bundle:b", "why b")]
+    assert still_unmined(withdraw, mined_nonce=7) == []

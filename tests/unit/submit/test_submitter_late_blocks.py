@@ -82,3 +82,22 @@ async def test_a_block_trade_that_missed_its_block_and_reverts_is_cancelled(worl
         f"{trade['hash']} never mined: block trade proven on block {HEAD.number} missed block "
         f"{HEAD.number + 1}; at head {HEAD.number + 1} it reverts (eth_call: execution reverted)"
     )
+
+
+async def test_a_revert_of_a_trade_mined_just_before_its_call_cancels_nothing(
+    world: World,
+) -> None:
+    """The trade is mined between the pass's nonce read and its eth_call: the call runs it on
+    its own result and reverts. The nonce read again after the call counts it: no cancel."""
+    sub = await sent_block_trade(world)
+    world.chain.call_reverts = True
+    world.chain.head += 1
+    await sub.fetch_head()
+    trade = world.chain.sent[0]["hash"]
+    world.chain.before_call = lambda: world.chain.mine(trade, 1)
+    await sub.track_once()
+    assert len(world.chain.eth_calls) == 1
+    assert len(world.chain.sent) == 1  # no cancel
+    await sub.fetch_head()
+    assert await sub.track_once() == 1
+    assert world.outcome("bundle:o1").status == "included"
