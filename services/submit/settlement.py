@@ -14,10 +14,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mev_common import metrics
+from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Outcome
 
-from services.submit import late_victims
+from services.submit import late_blocks, late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.lanes import Lane
 from services.submit.ledger import TxRecord
@@ -71,6 +72,7 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
         groups.setdefault(tx.bundle_id, []).append(tx)
     settled = 0
     cancelled: set[str] = set()  # trades cancelled in this pass: not stepped or withdrawn again
+    booked: set[str] = set()  # trades settled in this pass
     for bundle_id, group in groups.items():
         if bundle_id in cancelled:
             continue
@@ -87,6 +89,7 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
             now=time.time(),
             receipt_timeout_s=sub.cfg.receipt_timeout_s,
             withdrawn=bundle_id in sub.withdrawn,
+            why=sub.withdrawn.get(bundle_id, ""),
         )
         if isinstance(step, CheckPool):
             held = {t.nonce for t in txs}
@@ -96,6 +99,7 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
         if isinstance(step, Settle):
             await _settle(sub, bundle_id, trade, cancels, step)
             settled += 1
+            booked.add(bundle_id)
             if step.status != "included":  # what stands on it meets another state
                 cancelled.update(await cancel_stacked(sub, bundle_id, mined_nonce))
         elif isinstance(step, Cancel):
@@ -107,7 +111,55 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
         lane.nonces.confirmed_up_to(mined_nonce)
     backruns = [b for b in backruns if b.bundle_id not in cancelled]
     await late_victims.withdraw_orphans(sub, backruns, victims_mined, mined_nonce)
+    await _withdraw_late_block_trades(sub, lane, txs, cancelled | booked, mined_nonce)
     return settled
+
+
+async def _withdraw_late_block_trades(
+    sub: Submitter, lane: Lane, txs: list[TxRecord], done: set[str], mined_nonce: int
+) -> None:
+    """Our block trades that missed their block (late_blocks.py): one batched eth_call at the
+    head for those not asked at this head yet; those that would revert are withdrawn. No such
+    trade (the common case): no call."""
+    out = done | set(sub.withdrawn) | {t.bundle_id for t in txs if t.kind == "cancel"}
+    pairs = [
+        (t, b)
+        for t in txs
+        if t.kind == "trade" and t.bundle_id not in out
+        and (b := sub.ledger.bundle(t.bundle_id)) is not None
+    ]  # fmt: skip
+    head = sub.head.number
+    late = late_blocks.late_block_trades(
+        pairs, sender=lane.address, head=head, mined_nonce=mined_nonce, pays_at=sub.pays_at_head
+    )
+    if not late:
+        return
+    if not budget.process_budget().allows(len(late) + 1):  # no keep_free: it saves gas
+        metrics.RPC_BUDGET_SKIPS.labels(what="submit_late_blocks").inc()
+        return
+    try:
+        replies = await sub.pool.call_batch([("eth_call", [t.call, "latest"]) for t in late])
+    except RpcError as exc:
+        log.warning("late block trades not checked", extra={"fields": {"error": str(exc)}})
+        return
+    verdicts = late_blocks.judge(late, replies, head)
+    for bundle_id in verdicts.pays:
+        sub.pays_at_head[bundle_id] = head
+        log.info("late block trade still pays at the head: left to land",
+                 extra={"fields": {"bundle": bundle_id, "head": head}})  # fmt: skip
+    while len(sub.pays_at_head) > 1_000:
+        sub.pays_at_head.pop(next(iter(sub.pays_at_head)))
+    if not verdicts.withdraw:
+        return
+    try:  # after the calls: a trade mined before its call was run on its own result
+        count = int(await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"]), 16)
+    except RpcError as exc:  # asked again next pass
+        log.warning("late block trades not checked", extra={"fields": {"error": str(exc)}})
+        return
+    for bundle_id, why in late_blocks.still_unmined(verdicts.withdraw, count):
+        log.warning("late block trade would revert at the head: withdrawn",
+                    extra={"fields": {"bundle": bundle_id, "why": why}})  # fmt: skip
+        await sub.withdraw_bundle(bundle_id, why)
 
 
 async def _receipt_lag(

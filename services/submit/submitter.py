@@ -105,6 +105,7 @@ class Submitter:
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
+        self.pays_at_head: dict[str, int] = {}  # late block trade -> head it still paid at
         self.blocks = BlockHashes(self._fetch_block)
         chain = settings.chain  # the polled head's production (block_feed.py feeds it)
         self.production = ProductionClock(chain.block_time_s, chain.head_age_margin_s)
@@ -378,7 +379,9 @@ class Submitter:
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a
         21k-gas self-transfer on its nonce instead of a ~200k-gas revert)."""
-        bundle_id = bundle_id_for(opportunity_id)
+        await self.withdraw_bundle(bundle_id_for(opportunity_id), reason)
+
+    async def withdraw_bundle(self, bundle_id: str, reason: str) -> None:
         if bundle_id in self.withdrawn:
             return  # only the first withdrawal of a bundle counts: repeats cancel nothing
         self.withdrawn[bundle_id] = reason

@@ -56,11 +56,13 @@ def next_step(
     now: float,
     receipt_timeout_s: float,
     withdrawn: bool = False,
+    why: str = "",
 ) -> Step:
     """`receipts` maps each tx hash to its receipt (None: not mined); `mined_nonce` is the
     chain's confirmed tx count of our address, read before the receipts. A `withdrawn` trade
     (it would meet another state) with no cancel out yet is cancelled before its deadline: the
-    retry when the cancel at withdrawal was not sent (emergency stop, RPC down)."""
+    retry when the cancel at withdrawal was not sent (emergency stop, RPC down). `why` it was
+    withdrawn ends the outcome's reason."""
     mined = receipts.get(trade.hash)
     if mined is not None:
         ok = int(mined.get("status", "0x0"), 16) == 1
@@ -68,13 +70,14 @@ def next_step(
     for cancel in cancels:
         receipt = receipts.get(cancel.hash)
         if receipt is not None:
-            why = "withdrawn" if withdrawn else f"past deadline block {trade.deadline_block}"
+            cause = "withdrawn" if withdrawn else f"past deadline block {trade.deadline_block}"
             return Settle(
                 "replaced",
                 cancel,
                 receipt,
-                f"cancelled ({why}): nonce {trade.nonce} "
-                f"used by our 0-value tx {cancel.hash}, trade {trade.hash} never mined",
+                f"cancelled ({cause}): nonce {trade.nonce} "
+                f"used by our 0-value tx {cancel.hash}, trade {trade.hash} never mined"
+                + (f": {why}" if withdrawn and why else ""),
             )
     if mined_nonce > trade.nonce:
         return Settle(

@@ -5,12 +5,14 @@ really signed (nonce, fees, recipient)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
+from mev_common.chain.jsonrpc import RpcError
 
 from services.submit.sender import SendResult, Verdict
 
@@ -29,6 +31,9 @@ class FakeChain:
     sent: list[dict[str, Any]] = field(default_factory=list)  # every decoded broadcast
     pool: dict[str, dict[str, Any]] = field(default_factory=dict)  # hash -> tx, unmined
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eth_calls: list[dict[str, Any]] = field(default_factory=list)  # every eth_call's tx object
+    call_reverts: bool = False  # eth_call answers as a node does a revert (code 3)
+    before_call: Callable[[], None] | None = None  # runs as an eth_call arrives (a race)
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         p = params or []
@@ -49,10 +54,23 @@ class FakeChain:
             return self.receipts.get(p[0])
         if method == "eth_getTransactionByHash":
             return self.pool.get(p[0])
+        if method == "eth_call":
+            self.eth_calls.append(p[0])
+            if self.before_call is not None:
+                self.before_call()
+            if self.call_reverts:
+                raise RpcError(method, "execution reverted", 3)
+            return "0x"
         raise AssertionError(f"unexpected RPC {method}")
 
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        return [await self.call(m, p) for m, p in calls]
+        out: list[Any] = []
+        for method, params in calls:  # a failed entry comes back as its RpcError, as a node's
+            try:
+                out.append(await self.call(method, params))
+            except RpcError as exc:
+                out.append(exc)
+        return out
 
     async def send_raw(
         self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
