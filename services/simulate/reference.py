@@ -22,8 +22,9 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils import to_canonical_address
 from mev_common.executor import decode_revert, encode_balance_of
+from mev_common.wire_types import checksum
 
 from services.simulate.engine import VIEW_CALLER, BlockEnvSpec, SimResult, TxSpec
 
@@ -44,9 +45,11 @@ Prestate = dict[str, AccountState]
 
 def merge_trace(prestate: Prestate, trace: Mapping[str, Any]) -> None:
     """Add a prestateTracer result; the first value seen for an account or slot wins (it is
-    the state before the bundle's first tx)."""
+    the state before the bundle's first tx). Addresses go through the messages' cached
+    checksum: eth_utils' cost ~0.1 ms each, ~90% of a victim trace's merge on the event loop,
+    and traces name the same routers, pairs and tokens again and again."""
     for address, entry in trace.items():
-        acct = prestate.setdefault(to_checksum_address(address), AccountState())
+        acct = prestate.setdefault(checksum(address), AccountState())
         if "balance" in entry and not acct.balance:
             acct.balance = int(entry["balance"], 16)
         if "nonce" in entry and not acct.nonce:
@@ -111,7 +114,7 @@ async def fetch_bundle_prestate(
 def merge_overrides(into: dict[str, dict[str, Any]], post: Mapping[str, Any]) -> None:
     """Fold a diffMode post-state into eth_call state overrides (later writes win)."""
     for address, entry in post.items():
-        acct = into.setdefault(to_checksum_address(address), {})
+        acct = into.setdefault(checksum(address), {})
         if "balance" in entry:
             acct["balance"] = entry["balance"]
         if "nonce" in entry:

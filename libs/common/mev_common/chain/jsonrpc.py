@@ -1,21 +1,26 @@
 """A minimal async JSON-RPC client over HTTP: retries with backoff and jitter, metrics per call.
 
 Raw JSON-RPC instead of web3.py on the hot path: web3's own Python overhead is ~2 ms per call
-(TOOLCHAIN.md). The ingest issue grows this into the multi-endpoint pool of DESIGN §3.
+(TOOLCHAIN.md), and our own keep-alive POSTs (http_post.py) instead of httpx, whose ~1.5 ms of
+CPU a call was most of a victim trace's cost. Replies are decoded by the standard library, which
+keeps a large integer exact (orjson would make it a float). The multi-endpoint pool of DESIGN §3
+is rpc_pool.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import time
 from typing import Any
 
-import httpx
+import orjson
 
 from mev_common import metrics
 from mev_common.chain import budget
+from mev_common.chain.http_post import HttpError, HttpPost
 
 
 class RpcError(Exception):
@@ -34,12 +39,11 @@ class JsonRpcClient:
         self, name: str, url: str, timeout_s: float = 5.0, retries: int = 3, pool_size: int = 10
     ) -> None:
         self.name = name
-        self._url = url
         self.retries = retries
         self._ids = itertools.count(1)
         self._timeout_s = timeout_s
         self.pool_size = pool_size
-        self._client = self._new_client(pool_size)
+        self._client = HttpPost(url, timeout_s, pool_size)
         self.last_error: str | None = None
         self.last_ok_at: float | None = None
 
@@ -50,20 +54,15 @@ class JsonRpcClient:
             status = "ok"
             try:
                 budget.process_budget().spend(1)
-                response = await self._client.post(
-                    self._url,
-                    json={
-                        "jsonrpc": "2.0",
-                        "id": next(self._ids),
-                        "method": method,
-                        "params": params or [],
-                    },
-                )
-                if response.status_code == 429:
-                    status = "429"
-                    raise RpcError(method, "rate limited (HTTP 429)", 429)
-                response.raise_for_status()
-                body = response.json()
+                request = {
+                    "jsonrpc": "2.0",
+                    "id": next(self._ids),
+                    "method": method,
+                    "params": params or [],
+                }
+                body = self._reply(method, *await self._client.post(encode(request)))
+                if not isinstance(body, dict):
+                    raise ValueError(f"expected a JSON object, got {type(body).__name__}")
                 if "error" in body:
                     status = "rpc_error"
                     err = body["error"] or {}
@@ -76,7 +75,8 @@ class JsonRpcClient:
             except _FinalRpcError as exc:
                 self.last_error = str(exc)
                 raise RpcError(exc.method, str(exc), exc.code) from None
-            except (httpx.HTTPError, RpcError, ValueError) as exc:
+            except (HttpError, RpcError, ValueError) as exc:
+                status = "429" if isinstance(exc, RpcError) and exc.code == 429 else status
                 status = status if status != "ok" else "transport_error"
                 self.last_error = f"{method}: {type(exc).__name__}"
                 metrics.RPC_HEALTHY.labels(endpoint=self.name).set(0)
@@ -107,13 +107,12 @@ class JsonRpcClient:
         status = "ok"
         try:
             budget.process_budget().spend(len(body))
-            response = await self._client.post(self._url, json=body)
-            if response.status_code == 429:
-                status = "429"
-                raise RpcError("batch", "rate limited (HTTP 429)", 429)
-            response.raise_for_status()
-            replies = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            replies = self._reply("batch", *await self._client.post(encode(body)))
+        except RpcError:  # rate limited: the pool moves on to another endpoint
+            status = "429"
+            self.last_error = "batch: rate limited"
+            raise
+        except (HttpError, ValueError) as exc:
             status = "transport_error"
             self.last_error = f"batch: {type(exc).__name__}"
             raise RpcError("batch", f"no answer: {exc!r}") from exc
@@ -134,22 +133,33 @@ class JsonRpcClient:
         self.last_ok_at = time.time()
         return results
 
-    def _new_client(self, pool_size: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=self._timeout_s,
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-        )
+    @staticmethod
+    def _reply(method: str, status: int, data: bytes) -> Any:
+        """A 2xx reply's decoded body; RpcError 429 when rate limited, HttpError otherwise."""
+        if status == 429:
+            raise RpcError(method, "rate limited (HTTP 429)", 429)
+        if not 200 <= status < 300:
+            raise HttpError(f"HTTP status {status}")
+        return json.loads(data)
 
     async def resize(self, pool_size: int) -> None:
         """New connection limit (`mev-bot --adjust-rpc-pool-size`); in-flight calls finish."""
         if pool_size < 1:
             raise ValueError("pool size must be >= 1")
-        old, self._client = self._client, self._new_client(pool_size)
+        self._client.resize(pool_size)
         self.pool_size = pool_size
-        await old.aclose()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.close()
+
+
+def encode(request: object) -> bytes:
+    """orjson where it can (most requests), the standard library for an integer past 64 bits
+    (orjson refuses it: never a lossy request)."""
+    try:
+        return orjson.dumps(request)
+    except TypeError:
+        return json.dumps(request).encode()
 
 
 class _FinalRpcError(RpcError):
