@@ -138,7 +138,7 @@ class HttpPost:
                 if conn is not None:
                     conn.close()
                 raise HttpError(f"no reply within {self.timeout_s} s") from exc
-            except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
+            except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as exc:
                 if conn is not None:
                     conn.close()
                 raise HttpError(f"{type(exc).__name__}: {exc}") from exc
