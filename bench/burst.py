@@ -26,6 +26,7 @@ import orjson
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_ops.devnet.deploy import devnet_account
+from mev_ops.devnet.flow import FEE_HEADROOM_WEI
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL
 
 from bench.samples import swap_calldata
@@ -33,6 +34,11 @@ from bench.stack import CHAIN_ID, Stack
 from bench.swaps import GWEI, _paths
 
 MAKE_RUN_FLOW_RATE = 4.0  # swaps per 1 s block, config/devnet.yaml devnet.flow_rate
+# A burst swap's fee cap over its tip, as the devnet flow's users (and wallets) set it. anvil
+# (--order fees) orders by max fee, not tip: with a 100 gwei cap every burst swap was mined
+# ahead of our backruns whatever it tipped, between victim and backrun (h61: 14 of 14
+# reverted backruns of a 50-block run), which `make run`'s flow never does.
+USER_FEE_HEADROOM_WEI = FEE_HEADROOM_WEI
 
 
 def burst_sizes(blocks: int, rate: float, users: int, seed: int) -> list[int]:
@@ -48,17 +54,22 @@ def burst_sizes(blocks: int, rate: float, users: int, seed: int) -> list[int]:
 
 
 def _signed_bursts(stack: Stack, blocks: int, seed: int) -> list[list[tuple[str, str]]]:
+    """`signed_bursts` from each flow user's pending nonce on the stack's node."""
+    users = [devnet_account(i).address for i in range(1, len(stack.deployment["users"]) + 1)]
+    nonces = [int(stack.rpc("eth_getTransactionCount", [a, "pending"]), 16) for a in users]
+    return signed_bursts(stack.deployment, nonces, blocks, seed)
+
+
+def signed_bursts(
+    dep: dict[str, Any], nonces: list[int], blocks: int, seed: int
+) -> list[list[tuple[str, str]]]:
     """Per block, one signed swap (raw hex, hash) from each of a burst's users at its next
-    nonce; burst sizes from `burst_sizes`."""
-    dep = stack.deployment
+    nonce (`nonces`: each user's first); burst sizes from `burst_sizes`, fee cap as the flow's."""
     rng = random.Random(seed)
     tokens = dep["tokens"]
     routers = [d["router"] for d in dep["dexes"]]
     paths = _paths()
-    accounts = [devnet_account(i) for i in range(1, len(dep["users"]) + 1)]
-    nonces = [
-        int(stack.rpc("eth_getTransactionCount", [a.address, "pending"]), 16) for a in accounts
-    ]
+    accounts = [devnet_account(i) for i in range(1, len(nonces) + 1)]
     bursts = []
     sizes = burst_sizes(blocks, MAKE_RUN_FLOW_RATE, len(accounts), seed)
     used = [0] * len(accounts)  # swaps each user sent so far: its next nonce
@@ -75,8 +86,9 @@ def _signed_bursts(stack: Stack, blocks: int, seed: int) -> list[list[tuple[str,
             )
             tx = {
                 "chainId": CHAIN_ID, "nonce": nonces[k] + used[k], "to": rng.choice(routers),
-                "data": data, "value": 0, "gas": 350_000, "maxFeePerGas": 100 * GWEI + tip,
-                "maxPriorityFeePerGas": tip, "type": 2,
+                "data": data, "value": 0, "gas": 350_000,
+                "maxFeePerGas": tip + USER_FEE_HEADROOM_WEI, "maxPriorityFeePerGas": tip,
+                "type": 2,
             }  # fmt: skip
             signed = account.sign_transaction(tx)
             used[k] += 1

@@ -1,11 +1,12 @@
 """Submit's chain view from ingest's block stream, under an RPC call budget (HyperEVM).
 
-Without a budget submit reads the head over RPC a quarter block apart and never takes it from
-a message. Under HyperEVM's ~100 calls a minute that poll alone (240 a minute) is over budget,
-so submit follows `mev.<chain>.blocks` instead: the head and its base fee for the gate, the
-canonical hashes for the stale check, and whether one of our unresolved txs has logs in the
-message (then a tracking pass reads the nonce and the receipts of what it shows mined). Money
-is still settled only from the chain's receipts. While txs are unresolved a pass also runs every
+Without a budget submit reads the head over RPC a quarter block apart, and at once when a block
+message is newer than it (`hint_heads`): it never takes the head from a message. Under
+HyperEVM's ~100 calls a minute that poll alone (240 a minute) is over budget, so submit
+follows `mev.<chain>.blocks` instead: the head and its base fee for the gate, the canonical
+hashes for the stale check, and whether one of our unresolved txs has logs in the message (then
+a tracking pass reads the nonce and the receipts of what it shows mined). Money is still
+settled only from the chain's receipts. While txs are unresolved a pass also runs every
 `fallback_s` (a reverted trade has no logs), and a pass is skipped when the budget is spent.
 """
 
@@ -56,6 +57,27 @@ class TrackTrigger:
 
     def tracked(self) -> None:
         self.due, self.last_pass = False, self.clock()
+
+
+async def hint_heads(stage: Stage, submitter: Submitter) -> None:
+    """Without a budget: each block message newer than the head submit knows makes it read the
+    head over RPC at once (the chain's word; the message only says when). The quarter-block
+    poll alone let a bundle proven on block N through the gate after N + 1 was mined: a loaded
+    tracking pass stretched the poll, "proven on block N, head is M" did not fire, and the trade
+    landed two blocks after its state and reverted (h61: a block trade of bench scenario 3's
+    bursts, at load ~10, sent ~0.2 s after its next block was seen by ingest)."""
+
+    async def on_block(env: Envelope[Block]) -> None:
+        if env.message.number <= submitter.head.number:
+            return
+        try:
+            await submitter.fetch_head()
+        except RpcError as exc:  # the poll goes on; a stale head only lets less through
+            log.warning(
+                "head read on a block message failed", extra={"fields": {"error": str(exc)}}
+            )
+
+    await stage.follow_blocks(on_block)  # from the newest block; closed with the stage
 
 
 async def follow_blocks(stage: Stage, submitter: Submitter) -> None:

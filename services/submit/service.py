@@ -25,7 +25,7 @@ from mev_common.messages import Bundle, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, open_stage
 
-from services.submit.block_feed import follow_blocks
+from services.submit.block_feed import follow_blocks, hint_heads
 from services.submit.chain_binding import bind_ledger, chain_identity, record_in_control_bucket
 from services.submit.decide import Policy
 from services.submit.handlers import SubmitHandlers
@@ -128,6 +128,7 @@ async def activate(
         stage.spawn(follow_blocks(stage, submitter), "track", drain=True)
     else:
         stage.spawn(track_loop(settings, submitter, rt.stop), "track", drain=True)
+        await hint_heads(stage, submitter)  # and read it at once when a block message comes
     stage.spawn(gauge_loop(settings, contracts.weth, rt.stop), "gauges", drain=True)
     await stage.listen(subjects.withdrawals(rt.chain_id), Withdrawal, handlers.on_withdrawal)
     rt.add_check("nonces", handlers.nonces_check)
