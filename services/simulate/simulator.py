@@ -272,7 +272,14 @@ class Simulator:
         ours = Queued(bundle_id(opp.id), self.bot,
                       own_max_fee(victim_priority_fee(v, base), base, cap), pools, victim.tx,
                       bundle_id(opp.id), nonce=1 << 62, behind=v.hash)  # fmt: skip
-        return book.plan(opp.block_number, victim, ours, account_nonce(evm, v.sender))
+        nonces: dict[str, int] = {}
+
+        def nonce_at_head(sender: str) -> int:
+            if sender not in nonces:
+                nonces[sender] = account_nonce(evm, sender)
+            return nonces[sender]
+
+        return book.plan(opp.block_number, victim, ours, nonce_at_head(v.sender), nonce_at_head)
 
     def took(self, book: StackBook, opp: Opportunity, verdict: Verdict) -> None:
         """A published bundle is one of our pending trades at its block."""

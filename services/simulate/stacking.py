@@ -39,7 +39,7 @@ patches pools at a block, not the accounts of the block's senders.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from services.simulate.engine import TxSpec
@@ -161,18 +161,37 @@ class StackBook:
             self.entries.append(replace(ours, nonce=self.seq, block=block))
             self.seq += 1
 
-    def plan(self, block: int, victim: Queued, ours: Queued, head_nonce: int) -> Plan | str:
+    def plan(
+        self,
+        block: int,
+        victim: Queued,
+        ours: Queued,
+        head_nonce: int,
+        nonce_at_head: Callable[[str], int] | None = None,
+    ) -> Plan | str:
         """What our backrun of `victim` meets, or why it must not be simulated (a reason).
         `head_nonce` is the victim's sender's nonce at the head: a victim behind lower nonces
         of its sender is `victim_queued` unless every one of them is a victim known here (the
-        chain then mines them first, and so does the plan)."""
+        chain then mines them first, and so does the plan). `nonce_at_head` (a sender's nonce
+        at the head) leaves out a known tx whose nonce the head has used: it is mined, its
+        effect is in the state already, and run again (simulate runs txs without a nonce check)
+        it would be counted twice."""
         if block != self.block or self.depth == 0:
             if self.depth == 0 and block == self.block and self._ours_through(ours.pools):
                 return "superseded"
             alone = (victim.tx,)
             return Plan(alone, (), alone) if victim.nonce == head_nonce else "victim_queued"
         # a redelivered opportunity finds its own bundle here: never stack on itself
-        known = [q for q in self.entries if q.key not in (victim.key, ours.key)]
+        known = [
+            q
+            for q in self.entries
+            if q.key not in (victim.key, ours.key)
+            and (
+                q.bundle_id is not None
+                or nonce_at_head is None
+                or q.nonce >= nonce_at_head(q.sender)
+            )
+        ]
         same = {q.nonce for q in known if q.sender.lower() == victim.sender.lower()}
         if victim.nonce < head_nonce or not same >= set(range(head_nonce, victim.nonce)):
             return "victim_queued"

@@ -360,3 +360,27 @@ async def test_a_follow_on_is_proven_only_stacked_on_the_trade_it_was_sized_behi
     assert second.bundle.after_bundles == [first.bundle.id]
     # exactly this test's math on the state each meets: [V], then [V, T1]
     assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]
+
+
+async def test_a_swap_ahead_that_is_already_mined_is_not_run_again(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """detect's pending book can lag the chain (a block it never received after a NATS restart)
+    and hand simulate, as a swap ahead of the victim, one the head has mined. Simulate runs txs
+    without a nonce check: run again, its effect counted twice (a chaos run's stacked backrun
+    reverted on chain so). A known tx whose nonce the head has used is left out of the plan."""
+    head = devnet.w3.eth.get_block("latest")
+    base = int(head["baseFeePerGas"])
+    raw, mined = victim(devnet, 4, 30 * WETH, 3 * GWEI, base)
+    devnet.w3.eth.send_raw_transaction(raw)
+    devnet.rpc("anvil_mine", ["0x1"])
+    simulator, head = await stacking_simulator(devnet, tmp_path)
+    v = victim(devnet, 2, 40 * WETH, 2 * GWEI, int(head["baseFeePerGas"]))
+    state = reserves(devnet)  # the mined swap is in it, once
+    swap(state, "A", True, 40 * WETH)  # V
+    amount = best_amount(state)
+    profit = cycle_profit(state, amount)
+    opp = opportunity(devnet, "mined-ahead", head, amount, profit, v[1])
+    verdict = simulator.simulate(opp.model_copy(update={"ahead": [mined]}), 0.0, simulator.stacks)
+    assert verdict.bundle is not None, verdict
+    assert verdict.bundle.simulated_profit == profit
