@@ -188,7 +188,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
 
     async def on_block(self, env: Envelope[Block]) -> None:
         forks = self.warm.forks
-        url = self.rpc.best_url()  # the EVM reads state lazily from one URL: follow failover
+        # the EVM reads state lazily from one URL: follow a failover, not a latency wobble
+        url = self.rpc.best_url(self.warm.fork_url)
         if self.latest_only:
             self.warm.advance(env.message)
             if self.warm.reload_needed:

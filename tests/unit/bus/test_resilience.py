@@ -101,6 +101,34 @@ async def test_best_url_follows_failover_for_single_url_clients() -> None:
         await pool.close()
 
 
+async def test_best_url_sticks_to_a_usable_current_endpoint() -> None:
+    """Simulate's EVM reforks cold when its URL changes: two healthy endpoints whose latency
+    averages cross must not move it; a down or lagging current one must."""
+    from mev_common.chain.rpc_pool import RpcPool
+    from mev_common.settings import RpcEndpoint
+
+    pool = RpcPool(
+        [
+            RpcEndpoint(name="primary", url="http://p:1"),
+            RpcEndpoint(name="backup", url="http://b:1"),
+        ],
+        clock=lambda: 100.0,
+    )
+    try:
+        p, b = pool.states["primary"], pool.states["backup"]
+        p.head = b.head = 50
+        p.latency_s, b.latency_s = 0.003, 0.001  # backup faster now: a wobble
+        assert pool.best_url("http://p:1") == "http://p:1"
+        assert pool.best_url() == "http://b:1"
+        b.head = 54  # primary 4 blocks behind (max_lag_blocks 3): lagging, leave it
+        assert pool.best_url("http://p:1") == "http://b:1"
+        b.head, p.down_until = 50, 101.0  # primary backing off
+        assert pool.best_url("http://p:1") == "http://b:1"
+        assert pool.best_url("http://gone:1") == "http://b:1"  # not ours any more
+    finally:
+        await pool.close()
+
+
 def test_a_stalled_consumer_fails_health_naming_it() -> None:
     from mev_common.consumer import PullConsumer
     from mev_common.messages import PendingTx

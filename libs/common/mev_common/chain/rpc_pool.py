@@ -42,11 +42,11 @@ class EndpointState:
     last_error: str | None = None
 
 
-def rank_endpoints(
+def split_endpoints(
     states: Sequence[EndpointState], now: float, max_lag_blocks: int
-) -> list[EndpointState]:
-    """Usable endpoints first (not backing off, within `max_lag_blocks` of the best head),
-    fastest first; then the rest, as a last resort, fewest errors first."""
+) -> tuple[list[EndpointState], list[EndpointState]]:
+    """(usable, the rest): usable ones are not backing off and within `max_lag_blocks` of the
+    best head, fastest first; the rest, a last resort, fewest errors first."""
     heads = [s.head for s in states if s.head is not None and s.down_until <= now]
     best = max(heads) if heads else None
 
@@ -58,6 +58,14 @@ def rank_endpoints(
     rest = sorted(
         (s for s in states if not usable(s)), key=lambda s: (s.consecutive_errors, s.name)
     )
+    return good, rest
+
+
+def rank_endpoints(
+    states: Sequence[EndpointState], now: float, max_lag_blocks: int
+) -> list[EndpointState]:
+    """Usable endpoints first, fastest first; then the rest (split_endpoints)."""
+    good, rest = split_endpoints(states, now, max_lag_blocks)
     return good + rest
 
 
@@ -208,11 +216,16 @@ class RpcPool:
             except TimeoutError:
                 pass
 
-    def best_url(self) -> str:
-        """The HTTP URL of the endpoint ranked first now (for clients that hold one URL, like
-        simulate's forked EVM: they switch when it changes)."""
-        ranked = rank_endpoints(list(self.states.values()), self._clock(), self.max_lag_blocks)
-        return self._configs[ranked[0].name].url
+    def best_url(self, current: str | None = None) -> str:
+        """The HTTP URL a client that holds one URL (simulate's forked EVM) should use: its
+        `current` one while that endpoint is usable (up, not lagging), else the one ranked
+        first. Sticky because a switch costs such a client a cold refork, and two healthy
+        endpoints' latency averages cross each other all the time (simulate reforked on
+        blocks where both chaos endpoints were up)."""
+        good, rest = split_endpoints(list(self.states.values()), self._clock(), self.max_lag_blocks)
+        if current is not None and any(self._configs[s.name].url == current for s in good):
+            return current
+        return self._configs[(good + rest)[0].name].url
 
     def health(self) -> dict[str, Any]:
         now = self._clock()
