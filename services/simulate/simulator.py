@@ -239,6 +239,8 @@ class Simulator:
             max_priority_fee_per_gas=min(priority, decision.max_fee_per_gas),
             victim_tx_hash=opp.victim.hash if opp.victim else None,
             victim_priority_fee=(victim_priority_fee(opp.victim, base_fee) if opp.victim else None),
+            victim_sender=opp.victim.sender if opp.victim else None,
+            victim_nonce=opp.victim.nonce if opp.victim else None,
             deadline_block=opp.deadline_block,
             after_bundles=list(plan.after) if plan is not None else [],
             pays_alone=pays_alone,

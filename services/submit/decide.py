@@ -204,6 +204,10 @@ def _envelope_refusal(bundle: Bundle, policy: Policy, head: ChainHead) -> str | 
     token = (bundle.profit_token or "").lower()
     if token not in policy.profit_tokens:
         return f"profit token {bundle.profit_token} is not allowlisted (submit.profit_tokens)"
+    if (bundle.victim_sender is None) != (bundle.victim_nonce is None) or (
+        bundle.victim_sender is not None and bundle.victim_tx_hash is None
+    ):
+        return "victim_sender and victim_nonce come together, and only with victim_tx_hash"
     return None
 
 

@@ -119,6 +119,10 @@ async def test_forged_bundles_are_refused_with_their_reason_and_nothing_is_signe
                 {"data": reencoded(good, min_profit=good.min_profit - 1)},
                 f"calldata minProfit {good.min_profit - 1} is not the bundle's {good.min_profit}",
             ),
+            "victim-sender": (  # a stranger's "victim" to make submit cancel our trade later
+                {"victim_sender": stranger, "victim_nonce": 0},
+                "victim_sender and victim_nonce come together, and only with victim_tx_hash",
+            ),
         }  # fmt: skip
         nonce = bot_nonce(devnet)
         bundles = {

@@ -204,6 +204,11 @@ class Bundle(Message):
     max_priority_fee_per_gas: Wei = 0
     victim_tx_hash: Hash32 | None = None
     victim_priority_fee: Wei | None = None
+    # the victim's sender and nonce: a victim replaced by its sender (same nonce, another tx
+    # mined) never gets a receipt; submit withdraws our backrun when that nonce is used
+    # (services/submit/late_victims.py)
+    victim_sender: Address | None = None
+    victim_nonce: int | None = Field(default=None, ge=0, le=2**64 - 1)
     deadline_block: int = Field(default=0, ge=0)
     # our earlier trades (bundle ids, unsettled) this backrun was proven on top of: submit sends
     # it with the next nonce only while every one of them is in flight (services/simulate/
