@@ -203,25 +203,34 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == spent
 
 
-async def test_a_backrun_whose_victim_is_mined_without_it_is_cancelled(
-    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+@pytest.mark.parametrize("how", ["mined", "replaced"])
+async def test_a_backrun_whose_victim_is_mined_or_replaced_without_it_is_cancelled(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path, how: str
 ) -> None:
+    """Block N + 1 mines V1 ("mined") or a plain transfer V1's sender put on V1's nonce, tipping
+    more ("replaced": V1 never gets a receipt, only the sender's nonce tells; before, T1 waited
+    for its deadline in the pool to meet an unproven state), and not T1, which reaches the node
+    just after that block: submit cancels T1."""
     db = submit_db
-    _, head, v1, _, t1 = await first_backrun(devnet, tmp_path, "orphan-1")
+    _, head, v1, _, t1 = await first_backrun(devnet, tmp_path, f"orphan-{how}")
+    assert (t1.victim_sender, t1.victim_nonce) == (v1[1].sender, v1[1].nonce)
     executor, bot = devnet.executor.address, devnet.deployment["bot"]
     weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
     await send_both(bus, db, [t1])
-    # V1 is mined in block N + 1 without T1: T1 reaches the node just after that block
     t1_hash, t1_raw = sent_trade(db, t1.id)
     devnet.rpc("anvil_dropTransaction", [t1_hash])
-    victim_hash = devnet.w3.eth.send_raw_transaction(v1[0])
+    user, base = devnet.user(2), int(head["baseFeePerGas"])
+    assert user.nonce == v1[1].nonce  # V1 was never sent: its nonce is free
+    raw = v1[0] if how == "mined" else user.sign(user.address, b"", 21_000, tip=5 * GWEI,
+                                                 max_fee=2 * base + 5 * GWEI)  # fmt: skip
+    user_hash = devnet.w3.eth.send_raw_transaction(raw)
     assert mine(devnet) == head["number"] + 1
-    assert devnet.w3.eth.get_transaction_receipt(victim_hash)["status"] == 1
+    assert devnet.w3.eth.get_transaction_receipt(user_hash)["status"] == 1
     try:
         devnet.w3.eth.send_raw_transaction(t1_raw)
     except Web3RPCError as exc:  # submit's tracking pass was quicker: its cancel holds the nonce
         assert "replacement transaction underpriced" in str(exc), exc
-    # submit's next tracking pass sees V1 mined and T1's nonce not: a cancel takes the nonce
+    # submit's next tracking pass sees V1 gone and T1's nonce not counted: a cancel takes it
     await wait_for(lambda: ("cancel", "sent") in tx_states(db, t1.id), what="cancel")
     mine(devnet)
     [outcome] = await outcome_of(bus, t1.id)
@@ -229,42 +238,6 @@ async def test_a_backrun_whose_victim_is_mined_without_it_is_cancelled(
     assert outcome.reason.startswith("cancelled (withdrawn)"), outcome
     assert devnet.w3.eth.get_transaction_receipt(outcome.tx_hash)["to"].lower() == bot.lower()
     # ledger == chain, to the wei: no WETH moved, only the cancel's gas spent
-    assert devnet.balance("WETH", executor) == weth_before
-    [(gas_cost,)] = ledger_rows(db, "SELECT gas_cost FROM receipts")
-    assert eth_before - int(devnet.w3.eth.get_balance(bot)) == int(gas_cost) > 0
-
-
-async def test_a_backrun_whose_victim_its_sender_replaced_is_cancelled(
-    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
-) -> None:
-    """V1's sender replaces it (a plain transfer on V1's nonce, tipping more) and that is mined
-    in N + 1 without T1: V1 never gets a receipt, so only the sender's nonce tells submit that
-    T1 is orphaned (before: T1 waited for its deadline in the pool, to meet an unproven state)."""
-    db = submit_db
-    _, head, v1, _, t1 = await first_backrun(devnet, tmp_path, "replaced-1")
-    assert (t1.victim_sender, t1.victim_nonce) == (v1[1].sender, v1[1].nonce)
-    executor, bot = devnet.executor.address, devnet.deployment["bot"]
-    weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
-    await send_both(bus, db, [t1])
-    t1_hash, t1_raw = sent_trade(db, t1.id)
-    devnet.rpc("anvil_dropTransaction", [t1_hash])  # T1 reaches the node after N + 1
-    user = devnet.user(2)
-    assert user.nonce == v1[1].nonce  # V1 was never sent: its nonce is free
-    base = int(head["baseFeePerGas"])
-    swap_back = devnet.w3.eth.send_raw_transaction(
-        user.sign(user.address, b"", 21_000, tip=5 * GWEI, max_fee=2 * base + 5 * GWEI)
-    )
-    assert mine(devnet) == head["number"] + 1
-    assert devnet.w3.eth.get_transaction_receipt(swap_back)["status"] == 1
-    try:
-        devnet.w3.eth.send_raw_transaction(t1_raw)
-    except Web3RPCError as exc:  # submit's tracking pass was quicker: its cancel holds the nonce
-        assert "replacement transaction underpriced" in str(exc), exc
-    await wait_for(lambda: ("cancel", "sent") in tx_states(db, t1.id), what="cancel")
-    mine(devnet)
-    [outcome] = await outcome_of(bus, t1.id)
-    assert (outcome.status, outcome.realized_profit) == ("replaced", 0), outcome
-    assert outcome.reason.startswith("cancelled (withdrawn)"), outcome
     assert devnet.balance("WETH", executor) == weth_before
     [(gas_cost,)] = ledger_rows(db, "SELECT gas_cost FROM receipts")
     assert eth_before - int(devnet.w3.eth.get_balance(bot)) == int(gas_cost) > 0
