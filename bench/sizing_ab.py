@@ -35,7 +35,7 @@ GROUPS = {
     "3-pool, no coarse search": ("3-pool",),
     "3-pool through two coarse tokens": ("3-pool coarse",),
 }
-V2_GROUPS = {
+V2_GROUPS: dict[str, tuple[str, ...]] = {
     f"{n}-pool {variant}": (f"{n}-pool {variant}", f"{n}-pool coarse {variant}")
     for variant in ("default", "old default")
     for n in (2, 3)
