@@ -1,12 +1,14 @@
-"""Mixed V2/V3 sizing, a base commit's against the work tree's, side by side in one run.
+"""Cycle sizing, a base commit's against the work tree's (or another commit's), side by side.
 
-`python -m bench.sizing_ab [--base REV] [--rounds N]`: extracts libs/common at REV (default
-HEAD) with `git archive`, then alternates rounds of the two (each round a fresh process per side,
-the same cycles: bench amm_v3_peer's case set), so load on the shared cores falls on both alike.
+`python -m bench.sizing_ab [--kind mixed|v2] [--base REV] [--new REV] [--rounds N]`: extracts
+libs/common at REV (default HEAD; --new likewise, else the work tree) with `git archive`, then
+alternates rounds of the two (each round a fresh process per side, the same cycles), so load on
+the shared cores falls on both alike. `mixed`: size_mixed on bench amm_v3_peer's case set, groups
+2-pool, 3-pool, and 3-pool split by whether the coarse middle search runs (through two 6-decimal
+tokens). `v2`: size_trade (default and old default) on bench amm_peer's cycles (scenario 5).
 Per cycle it keeps the min and the median over all runs, and reports p50 / p95 (nearest rank)
-over cycles with n, per group: 2-pool, 3-pool, and 3-pool split by whether the coarse middle
-search runs (through two 6-decimal tokens). It fails if any cycle's answer differs: a speed-up
-must not cost a wei. Why not a bench scenario: the base side needs a second copy of mev_common.
+over cycles with n, per group. It fails if any cycle's answer differs: a speed-up must not cost
+a wei. Why not a bench scenario: the base side needs a second copy of mev_common.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ GROUPS = {
     "3-pool": ("3-pool", "3-pool coarse"),
     "3-pool, no coarse search": ("3-pool",),
     "3-pool through two coarse tokens": ("3-pool coarse",),
+}
+V2_GROUPS: dict[str, tuple[str, ...]] = {
+    f"{n}-pool {variant}": (f"{n}-pool {variant}", f"{n}-pool coarse {variant}")
+    for variant in ("default", "old default")
+    for n in (2, 3)
+} | {
+    f"3-pool via two 6-decimal tokens {variant}": (f"3-pool coarse {variant}",)
+    for variant in ("default", "old default")
 }
 
 
@@ -77,34 +87,84 @@ def measure_side(repeats: int) -> dict[str, object]:
     return {"source": mixed_sizing.__file__, "answers": answers, "groups": groups, "times": times}
 
 
+def measure_v2_side(repeats: int) -> dict[str, object]:
+    """This process's V2 size_trade on bench amm_peer's cycles (scenario 5), default and old
+    default, each cycle that either finds profitable; keys "<cycle> <variant>"."""
+    import gc
+
+    from mev_common.amm import sizing
+    from mev_common.amm.cycles import cycle_reserves
+
+    from bench.scenarios.amm_peer import MAX_INPUT, TOKEN_ADDRESS, VARIANTS, make_cases
+
+    pools, cycles, _ = make_cases(24, 0)  # the scenario's 24 seeds; swaps do not move pools
+    by_address = {p.address: p for p in pools}
+    six = {TOKEN_ADDRESS["USDC"], TOKEN_ADDRESS["USDT"]}
+    variants = {k: v for k, v in VARIANTS.items() if k != "exact"}
+    answers, groups, calls = {}, {}, {}
+    for i, cycle in enumerate(cycles):
+        trades = {k: sizing.size_trade(cycle_reserves(cycle, by_address), MAX_INPUT, **o)
+                  for k, o in variants.items()}  # fmt: skip
+        if all(t is None for t in trades.values()):
+            continue
+        coarse = len(cycle.hops) == 3 and all(h.token_out in six for h in cycle.hops[:2])
+        kind = f"{len(cycle.hops)}-pool" + (" coarse" if coarse else "")
+        for variant, trade in trades.items():
+            key = f"{i} {variant}"
+            answers[key] = [trade.amount_in, trade.profit] if trade else None
+            groups[key] = f"{kind} {variant}"
+            calls[key] = (cycle, variants[variant])
+    times: dict[str, list[float]] = {k: [] for k in answers}
+    gc.disable()
+    for _ in range(repeats):
+        for key, (cycle, options) in calls.items():  # as the scenario times it
+            start = time.perf_counter()
+            sizing.size_trade(cycle_reserves(cycle, by_address), MAX_INPUT, **options)
+            times[key].append((time.perf_counter() - start) * 1e6)
+    return {"source": sizing.__file__, "answers": answers, "groups": groups, "times": times}
+
+
 def group_rows(
-    times: dict[str, list[float]], groups: dict[str, str], stat: Callable[[Sequence[float]], float]
+    times: dict[str, list[float]],
+    groups: dict[str, str],
+    stat: Callable[[Sequence[float]], float],
+    named: dict[str, tuple[str, ...]] = GROUPS,
 ) -> dict[str, tuple[float, float, int]]:
     """Per group: (p50, p95, n cycles) over the cycles' `stat` of their runs."""
     rows = {}
-    for name, kinds in GROUPS.items():
+    for name, kinds in named.items():
         values = [stat(ts) for i, ts in times.items() if groups[i] in kinds]
         if values:
             rows[name] = (quantile(values, 0.5), quantile(values, 0.95), len(values))
     return rows
 
 
+def _extract(rev: str, into: Path) -> Path:
+    """libs/common at `rev`, unpacked under `into`."""
+    archive = into.with_suffix(".tar")
+    subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(archive), rev, "libs/common"],
+                   check=True)  # fmt: skip
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / "libs" / "common"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=("mixed", "v2"), default="mixed")
     parser.add_argument("--base", default="HEAD", help="git revision of the old side")
+    parser.add_argument("--new", help="git revision of the new side (default: the work tree)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--side", help=argparse.SUPPRESS)  # internal: one side's process
     args = parser.parse_args()
     if args.side:
-        Path(args.side).write_text(json.dumps(measure_side(REPEATS)))
+        measure = measure_v2_side if args.kind == "v2" else measure_side
+        Path(args.side).write_text(json.dumps(measure(REPEATS)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "base.tar"
-        subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(archive), args.base,
-                        "libs/common"], check=True)  # fmt: skip
-        with tarfile.open(archive) as tar:
-            tar.extractall(Path(tmp) / "base", filter="data")
-        sources = {"old": Path(tmp) / "base" / "libs" / "common", "new": REPO / "libs" / "common"}
+        sources = {"old": _extract(args.base, Path(tmp) / "old"), "new": REPO / "libs" / "common"}
+        if args.new:
+            sources["new"] = _extract(args.new, Path(tmp) / "new")
         sides: dict[str, dict[str, object]] = {}
         times: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
         loads = []
@@ -112,8 +172,8 @@ def main() -> int:
             for side, source in sources.items():
                 out = Path(tmp) / f"{side}.json"
                 env = dict(os.environ, PYTHONPATH=f"{source}{os.pathsep}{REPO}")
-                subprocess.run([sys.executable, "-m", "bench.sizing_ab", "--side", str(out)],
-                               env=env, check=True, cwd=REPO)  # fmt: skip
+                subprocess.run([sys.executable, "-m", "bench.sizing_ab", "--side", str(out),
+                                "--kind", args.kind], env=env, check=True, cwd=REPO)  # fmt: skip
                 sides[side] = json.loads(out.read_text())
                 assert str(sides[side]["source"]).startswith(str(source)), sides[side]["source"]
                 for i, ts in sides[side]["times"].items():  # type: ignore[attr-defined]
@@ -124,12 +184,13 @@ def main() -> int:
         return 1
     groups: dict[str, str] = sides["new"]["groups"]  # type: ignore[assignment]
     runs = args.rounds * REPEATS
-    print(f"mixed sizing, {args.base} (old) vs work tree (new); answers equal on all "
-          f"{len(groups)} profitable cycles; 1-min load average per round: "
+    named = V2_GROUPS if args.kind == "v2" else GROUPS
+    print(f"{args.kind} sizing, {args.base} (old) vs {args.new or 'work tree'} (new); answers "
+          f"equal on all {len(groups)} (cycle, variant)s; 1-min load average per round: "
           f"{', '.join(f'{x:.2f}' for x in loads)}")  # fmt: skip
     for label, stat in (("min", min), ("median", statistics.median)):
         print(f"per-cycle {label} of {runs} runs, then p50 / p95 over cycles (µs):")
-        old, new = (group_rows(times[s], groups, stat) for s in ("old", "new"))
+        old, new = (group_rows(times[s], groups, stat, named) for s in ("old", "new"))
         for name, (p50, p95, n) in new.items():
             print(f"  {name} (n={n}): old {old[name][0]:.1f} / {old[name][1]:.1f}"
                   f" | new {p50:.1f} / {p95:.1f}")  # fmt: skip
