@@ -344,3 +344,21 @@ def test_keystores_without_an_address_or_a_password_are_named_as_not_checked(
         "available here (keys.password_env set, or keys.password_file)"
         for lane, key in ((1, lane1), (2, lane2))
     ]
+
+
+def test_a_keystore_the_configured_password_does_not_open_is_named_as_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    password = tmp_path / "keystore.pw"
+    password.write_text("not-pw\n")
+    password.chmod(0o600)
+    path, (_, lane1, lane2) = keystore_lanes(tmp_path, password_file=str(password))
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    warnings = [line for line in out.splitlines() if line.startswith("warning: keys.lanes")]
+    assert [w.split(": it is a keystore without an `address` field and ")[1] for w in warnings] == [
+        f"it could not be decrypted here: key file {key}: wrong keystore password; add its "
+        'address to the file (`"address": "<40 hex>"`, as geth and eth_account write it) or '
+        "make its password available here (keys.password_env set, or keys.password_file)"
+        for key in (lane1, lane2)
+    ]
