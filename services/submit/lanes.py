@@ -19,13 +19,14 @@ TRADER_EXTRA_GAS more, so a trade on those lanes is priced and booked with that 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mev_common.executor import TRADER_EXTRA_GAS
 from mev_common.messages import Bundle
 
 from services.submit.keys import Signer
 from services.submit.nonces import NonceManager
+from services.submit.trade_bundles import TradeBundles
 
 
 def waits_behind(tips: Mapping[str, int], tip: int | None, bundle_id: str) -> str | None:
@@ -97,11 +98,13 @@ def on_lane(bundle: Bundle, lane: int) -> Bundle:
 
 @dataclass
 class Lane:
-    """One sender account: its key and its own nonce sequence."""
+    """One sender account: its key, its own nonce sequence, and the bundles of its trades in
+    flight (read once each, for the tracking pass)."""
 
     index: int
     signer: Signer
     nonces: NonceManager
+    bundles: TradeBundles = field(default_factory=TradeBundles)
 
     @property
     def address(self) -> str:

@@ -5,7 +5,8 @@ victim's block, on the state simulate proved. When the victim is mined and our t
 (it reached the node a moment after the block was sealed), our trade waits in the pool for a
 later block and meets that block's state, which nothing proved: at a minProfit a few percent
 under the simulated profit it reverts there (gas lost; the cluster chaos test lost one so).
-Each tracking pass reads the receipts of in-flight backruns' victims BEFORE our mined nonce:
+Each tracking pass reads the receipts of in-flight backruns' victims BEFORE our mined nonce
+(their bundles come from the lane's TradeBundles, read from the ledger once each):
 a victim found mined while the chain has not counted our trade's nonce means our trade was not
 in that block (nor before it). It is then withdrawn as detect withdraws a doomed backrun: a
 21k-gas cancel on its nonce instead of a ~200k-gas revert, and what stands on it follows.
@@ -16,9 +17,11 @@ with no receipt means it never will: our trade is withdrawn the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mev_common.messages import Bundle
 
 from services.submit.ledger import TxRecord
 
@@ -82,15 +85,17 @@ def why_orphaned(b: InFlightBackrun, block: int) -> str:
     return f"victim {b.victim} mined in block {block} without it"
 
 
-def in_flight(sub: Submitter, txs: list[TxRecord]) -> list[InFlightBackrun]:
+def in_flight(
+    sub: Submitter, txs: list[TxRecord], bundles: Mapping[str, Bundle]
+) -> list[InFlightBackrun]:
     """Our unresolved backrun trades not withdrawn or cancelled yet (those are being
-    cancelled already)."""
+    cancelled already); `bundles`: the trades' bundles (trade_bundles.py)."""
     cancelling = {t.bundle_id for t in txs if t.kind == "cancel"}
     out = []
     for tx in txs:
         if tx.kind != "trade" or tx.bundle_id in sub.withdrawn or tx.bundle_id in cancelling:
             continue
-        bundle = sub.ledger.bundle(tx.bundle_id)
+        bundle = bundles.get(tx.bundle_id)
         if bundle is not None and bundle.victim_tx_hash:
             victim = bundle.victim_tx_hash.lower()
             out.append(

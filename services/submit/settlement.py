@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mev_common import metrics
 from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.messages import Outcome
+from mev_common.messages import Bundle, Outcome
 
 from services.submit import late_blocks, late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
@@ -56,7 +56,8 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
     txs = [t for t in sub.ledger.unresolved() if sub.lane_of(t) is lane]
     if not txs:
         return 0
-    backruns = late_victims.in_flight(sub, txs)  # their victims' receipts BEFORE our nonce
+    bundles = lane.bundles.of(sub.ledger, txs)  # read from SQLite only for new trades
+    backruns = late_victims.in_flight(sub, txs, bundles)  # victims' receipts BEFORE our nonce
     victims_mined = await late_victims.victims_mined(sub, backruns)
     mined_nonce = int(await sub.pool.call("eth_getTransactionCount", [lane.address, "latest"]), 16)
     # a tx whose nonce the chain has not counted yet cannot have a receipt: ask only for the
@@ -111,12 +112,17 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
         lane.nonces.confirmed_up_to(mined_nonce)
     backruns = [b for b in backruns if b.bundle_id not in cancelled]
     await late_victims.withdraw_orphans(sub, backruns, victims_mined, mined_nonce)
-    await _withdraw_late_block_trades(sub, lane, txs, cancelled | booked, mined_nonce)
+    await _withdraw_late_block_trades(sub, lane, txs, bundles, cancelled | booked, mined_nonce)
     return settled
 
 
 async def _withdraw_late_block_trades(
-    sub: Submitter, lane: Lane, txs: list[TxRecord], done: set[str], mined_nonce: int
+    sub: Submitter,
+    lane: Lane,
+    txs: list[TxRecord],
+    bundles: dict[str, Bundle],
+    done: set[str],
+    mined_nonce: int,
 ) -> None:
     """Our block trades that missed their block (late_blocks.py): one batched eth_call at the
     head for those not asked at this head yet; those that would revert are withdrawn. No such
@@ -126,7 +132,7 @@ async def _withdraw_late_block_trades(
         (t, b)
         for t in txs
         if t.kind == "trade" and t.bundle_id not in out
-        and (b := sub.ledger.bundle(t.bundle_id)) is not None
+        and (b := bundles.get(t.bundle_id)) is not None
     ]  # fmt: skip
     head = sub.head.number
     late = late_blocks.late_block_trades(

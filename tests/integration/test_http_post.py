@@ -5,6 +5,7 @@ public RPC (or the proxy in front of it) can answer with."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -71,8 +72,11 @@ class Scripted:
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/rpc/key?x=1"
 
 
+MakeServer = Callable[[Reply], Awaitable[Scripted]]
+
+
 @pytest.fixture
-async def scripted() -> AsyncIterator[Callable[[Reply], Awaitable[Scripted]]]:
+async def scripted() -> AsyncIterator[MakeServer]:
     made: list[Scripted] = []
 
     async def make(reply: Reply) -> Scripted:
@@ -85,6 +89,18 @@ async def scripted() -> AsyncIterator[Callable[[Reply], Awaitable[Scripted]]]:
     for s in made:
         assert s.server is not None
         s.server.close()
+
+
+@contextlib.asynccontextmanager
+async def rpc_on(
+    server: Scripted, timeout_s: float = 5.0, retries: int = 3
+) -> AsyncIterator[JsonRpcClient]:
+    """A JsonRpcClient of `server` (JsonRpcClient's defaults), closed after."""
+    client = JsonRpcClient("s", server.url, timeout_s, retries)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def result(request: dict[str, object], value: object) -> bytes:
@@ -112,7 +128,7 @@ async def test_anvil_calls_share_one_connection(anvil: AnvilNode) -> None:
 
 
 async def test_chunked_and_closing_replies(
-    scripted: Callable[[Reply], Awaitable[Scripted]],
+    scripted: MakeServer,
 ) -> None:
     def reply(request: dict[str, object], call: int) -> bytes:
         body = result(request, 2**80 + call)  # past 64 bits: must stay exact
@@ -128,48 +144,39 @@ async def test_chunked_and_closing_replies(
         return framed(body, "Connection: close\r\n")
 
     server = await scripted(reply)
-    client = JsonRpcClient("s", server.url)
-    try:
+    async with rpc_on(server) as client:
         assert await client.call("m") == 2**80 + 1
         assert await client.call("m") == 2**80 + 2  # same connection, which it then closes
         assert await client.call("m") == 2**80 + 1  # a new one
         assert server.connections == 2
         head = server.heads[0].decode()
         assert head.startswith("POST /rpc/key?x=1 HTTP/1.1\r\n")
-    finally:
-        await client.close()
 
 
 async def test_http10_reply_framed_by_the_connection_end(
-    scripted: Callable[[Reply], Awaitable[Scripted]],
+    scripted: MakeServer,
 ) -> None:
     server = await scripted(lambda req, _: b"HTTP/1.0 200 OK\r\n\r\n" + result(req, "0x1"))
-    client = JsonRpcClient("s", server.url)
-    try:
+    async with rpc_on(server) as client:
         assert await client.call("m") == "0x1"
         assert await client.call("m") == "0x1"
         assert server.connections == 2
-    finally:
-        await client.close()
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused(
-    scripted: Callable[[Reply], Awaitable[Scripted]],
+    scripted: MakeServer,
 ) -> None:
     server = await scripted(lambda req, _: framed(result(req, "0x2")))
     server.hang_up = True  # a keep-alive reply, then the server closes the idle connection
-    client = JsonRpcClient("s", server.url, retries=0)
-    try:
+    async with rpc_on(server, retries=0) as client:
         for _ in range(3):
             assert await client.call("m") == "0x2"
             await asyncio.sleep(0.05)  # the close reaches the client while the connection idles
         assert server.connections == 3
-    finally:
-        await client.close()
 
 
 async def test_rate_limit_error_status_and_timeout(
-    scripted: Callable[[Reply], Awaitable[Scripted]],
+    scripted: MakeServer,
 ) -> None:
     def reply(request: dict[str, object], call: int) -> bytes:
         method = request["method"]
@@ -182,8 +189,7 @@ async def test_rate_limit_error_status_and_timeout(
         return framed(result(request, "0x3"))
 
     server = await scripted(reply)
-    client = JsonRpcClient("s", server.url, timeout_s=0.2, retries=0)
-    try:
+    async with rpc_on(server, timeout_s=0.2, retries=0) as client:
         with pytest.raises(RpcError, match=r"rate limited \(HTTP 429\)"):
             await client.call("limited")
         with pytest.raises(RpcError) as err:
@@ -193,8 +199,6 @@ async def test_rate_limit_error_status_and_timeout(
             await client.call("slow")
         assert await client.call("m") == "0x3"  # a new connection: the slow one was closed
         assert server.connections == 2
-    finally:
-        await client.close()
 
 
 def test_request_head_carries_path_host_and_credentials() -> None:
@@ -210,7 +214,7 @@ def test_request_head_carries_path_host_and_credentials() -> None:
 
 
 async def test_pool_size_bounds_connections(
-    scripted: Callable[[Reply], Awaitable[Scripted]],
+    scripted: MakeServer,
 ) -> None:
     server = await scripted(lambda req, _: framed(result(req, "0x4")))
     post = HttpPost(server.url, 1.0, pool_size=2)

@@ -16,7 +16,7 @@ mined, put back after it), in which a user's swap moves its first pool:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +24,16 @@ from mev_common.bus import Bus
 from mev_common.messages import Bundle
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet, reverted_after
 from tests.support.submit_world import (
     WETH,
-    active_submit,
     arbitrage_bundle,
     ledger_rows,
     manual_mining_devnet,
     mine,
     outcome_of,
     publish_bundle,
+    submit_db_fixture,
     tx_states,
     wait_for,
 )
@@ -55,12 +54,7 @@ def devnet(world: Devnet) -> Iterator[Devnet]:
         yield world
 
 
-@pytest.fixture
-async def submit_db(
-    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
-) -> AsyncIterator[Path]:
-    async with active_submit(devnet, nats_server.url, tmp_path):
-        yield tmp_path / "mev-bot.db"
+submit_db = submit_db_fixture  # a real submit process on `devnet`; its ledger's path
 
 
 def swap_on_a(devnet: Devnet, sells: str, amount: int) -> str:

@@ -1,5 +1,7 @@
 """`python -m mev_ops.rotate --traders-only --lanes` on a real anvil devnet with the real
-Executor: refused, nothing sent, while an old lane key has a tx in flight; then every lane key
+Executor and a real nats-server: refused (exit 3), nothing changed, unless the emergency stop is
+engaged in the control KV and acknowledged by every live submit, or when NATS cannot be reached;
+refused, nothing sent, while an old lane key has a tx in flight; then every lane key
 is replaced (new file 0600, old one archived 0600, its gas money moved), the new key trades
 (a mined profitable `execute`) and the old one is refused NotTrader. Old lane keys are kept
 like the old hot key (scripts/rotate-keys.sh): moved into the archive 0600, gpg-encrypted
@@ -7,19 +9,27 @@ like the old hot key (scripts/rotate-keys.sh): moved into the archive 0600, gpg-
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 
+import nats
+import orjson
 import pytest
 from eth_account import Account
+from mev_common import control
+from mev_common.lifecycle_keys import instance_key
 from mev_common.settings import KeySettings
 from mev_ops.devnet.keys import load_or_create_key
 from mev_ops.devnet.sender import Sender
 from mev_ops.rotate import main as rotate
 from mev_ops.rotate_lanes import archive_key
 
+from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, custom_error, devnet_at
 from tests.security.test_executor_attacks import mined
 from tests.security.test_executor_traders import profitable_trade, set_trader
@@ -33,22 +43,105 @@ def address_in(key: Path) -> str:
     return str(Account.from_key(bytes.fromhex(key.read_text().strip())).address)
 
 
+STOP_KEY = control.control_key(CHAIN_ID, control.EMERGENCY_STOP)
+FIX = (
+    "nothing was changed: run `mev-bot --config CONFIG --emergency-stop` (it must say "
+    "acknowledged), then rerun; `mev-bot --resume` once the new keys are in place\n"
+)
+
+
+def kv_put(url: str, key: str, value: bytes | None) -> int:
+    """Put (None: delete) one control KV key, as `mev-bot` and the services do; its revision."""
+
+    async def put() -> int:
+        nc = await nats.connect(url)
+        try:
+            kv = await control.ensure_control_bucket(nc.jetstream())
+            if value is None:
+                await kv.delete(key)
+                return 0
+            return int(await kv.put(key, value))
+        finally:
+            await nc.close()
+
+    return asyncio.run(put())
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert rotate(argv) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("rotate: REFUSED: --lanes needs the emergency stop engaged; ")
+    assert err.endswith(FIX)
+    return err.removeprefix("rotate: REFUSED: --lanes needs the emergency stop engaged; ")
+
+
 def test_lane_keys_are_replaced_only_with_nothing_in_flight(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nats_server: NatsEndpoint
 ) -> None:
     key = tmp_path / "keys/bot.key"
     with devnet_at(tmp_path / "chain", key) as devnet:
         config = write_config(
-            tmp_path / "stack", "nats://127.0.0.1:4222", CHAIN_ID,
+            tmp_path / "stack", nats_server.url, CHAIN_ID,
             chain={"rpc_endpoints": [{"name": "anvil", "url": devnet.node.rpc_url}]},
             contracts={"deployment_file": str(devnet.deployment_path)},
             keys={"path": str(key), "lanes": 3},
         )  # fmt: skip
-        rotate_lanes_and_check(devnet, config, key, capsys)
+        rotate_lanes_and_check(devnet, config, key, capsys, nats_server.url)
+
+
+def test_lanes_are_refused_when_nats_cannot_be_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stop cannot be confirmed: refused before any key file or chain is touched."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = tmp_path / "keys/bot.key"
+    config = write_config(
+        tmp_path / "stack",
+        f"nats://127.0.0.1:{port}",
+        CHAIN_ID,
+        keys={"path": str(key), "lanes": 3},
+    )
+    argv = ["--config", str(config), "--traders-only", "--lanes", "--new-key", str(key)]
+    assert refused(argv, capsys).startswith(
+        f"cannot check it: cannot reach NATS at nats://127.0.0.1:{port}: "
+    )
+    assert not key.parent.exists()
+
+
+def require_the_stop(
+    devnet: Devnet,
+    argv: list[str],
+    lane_files: list[Path],
+    url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Refused, no key file made and nothing sent, until the stop is engaged and every live
+    submit acknowledged it; a submit that is gone (heartbeat deleted) is not waited for."""
+    bot = devnet.bot()
+    nonce = devnet.w3.eth.get_transaction_count(bot.address, "pending")
+    assert refused(argv, capsys) == f"{STOP_KEY} is not set; {FIX}"
+    revision = kv_put(url, STOP_KEY, b"0")  # after `mev-bot --resume`
+    assert refused(argv, capsys) == f"{STOP_KEY}='0' (revision {revision}); {FIX}"
+    revision = kv_put(url, STOP_KEY, b"1")
+    beat = instance_key(CHAIN_ID, "submit", "submit-lanes")
+    heartbeat = {"service": "submit", "instance": "submit-lanes", "status": "ok", "ts": time.time()}
+    kv_put(url, beat, orjson.dumps(heartbeat))
+    ack = control.ack_key(CHAIN_ID, control.EMERGENCY_STOP, "submit-lanes")
+    kv_put(url, ack, control.ack_value(revision - 1))  # it applied an older value only
+    assert refused(argv, capsys) == (
+        f"{STOP_KEY}=1 (revision {revision}) is not acknowledged by running submit "
+        f"submit-lanes; {FIX}"
+    )
+    kv_put(url, beat, None)  # it exited (a clean exit deletes its heartbeat)
+    assert devnet.w3.eth.get_transaction_count(bot.address, "pending") == nonce
+    assert not any(Path(f"{p}.next").exists() for p in lane_files)
 
 
 def rotate_lanes_and_check(
-    devnet: Devnet, config: Path, key: Path, capsys: pytest.CaptureFixture[str]
+    devnet: Devnet, config: Path, key: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
     keys = KeySettings(path=str(key), lanes=3)
     lane_files = [Path(keys.lane_path(i)) for i in (1, 2)]
@@ -62,6 +155,7 @@ def rotate_lanes_and_check(
         olds.append(lane)
     old_texts = [p.read_text() for p in lane_files]
     argv = ["--config", str(config), "--traders-only", "--lanes", "--new-key", str(key)]
+    require_the_stop(devnet, argv, lane_files, url, capsys)
 
     # lane 2 has a tx in flight: refused, nothing sent
     devnet.rpc("evm_setAutomine", [False])

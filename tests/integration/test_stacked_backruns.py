@@ -13,7 +13,7 @@ its minProfit: V1's gap is still open) and the ledger still equals the chain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +26,18 @@ from web3 import Web3
 from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.simulator import Simulator
 from services.simulate.stacking import StackBook
-from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
 from tests.integration.test_simulate_v3 import warm_simulator
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
     WETH,
-    active_submit,
     bot_nonce,
     ledger_rows,
     manual_mining_devnet,
     outcome_of,
     publish_bundle,
+    submit_db_fixture,
     tx_states,
     wait_for,
 )
@@ -60,6 +59,9 @@ def devnet(world: Devnet) -> Iterator[Devnet]:
     snapshot = world.rpc("evm_snapshot", [])
     yield world
     assert world.rpc("evm_revert", [snapshot]) is True
+
+
+submit_db = submit_db_fixture  # a real submit process on `devnet`; its ledger's path
 
 
 def reserves(devnet: Devnet) -> dict[str, list[int]]:
@@ -206,15 +208,6 @@ async def stack_that_reverts_alone(
     assert second.bundle.pays_alone is False  # simulate ran it on [V1, V2]: it reverts there
     assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]
     return [v1, v2], [first.bundle, second.bundle]
-
-
-@pytest.fixture
-async def submit_db(
-    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
-) -> AsyncIterator[Path]:
-    """A real submit process on the devnet, active; yields its ledger's path."""
-    async with active_submit(devnet, nats_server.url, tmp_path):
-        yield tmp_path / "mev-bot.db"
 
 
 async def send_both(bus: Bus, db: Path, bundles: list[Bundle]) -> None:

@@ -25,6 +25,7 @@ from mev_common.bus import Bus
 from mev_common.messages import Bundle, Outcome
 from web3 import Web3
 
+from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet
 from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
@@ -213,3 +214,13 @@ async def active_submit(devnet: Devnet, nats_url: str, tmp: Path) -> AsyncIterat
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(name="submit_db")
+async def submit_db_fixture(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """A real submit process on the module's `devnet`, active; yields its ledger's path. A
+    test module uses it as its fixture `submit_db` by `submit_db = submit_db_fixture`."""
+    async with active_submit(devnet, nats_server.url, tmp_path):
+        yield tmp_path / "mev-bot.db"

@@ -284,3 +284,81 @@ def test_two_lanes_on_one_key_exit_2_naming_both_files(
     lane3.write_text("44" * 32 + "\n")
     code, out, err = run(capsys, "--config", str(path))
     assert (code, err) == (0, "")
+
+
+def keystore_lanes(tmp_path: Path, **keys: object) -> tuple[Path, list[Path]]:
+    """keys.lanes 3: a hex hot key, lanes 1 and 2 two keystores of ONE key (each encrypted
+    apart, so salts differ) without the `address` field eth_account writes."""
+    path = production_copy(tmp_path, keys={"lanes": 3, **keys})
+    files = [tmp_path / f"production{s}.key" for s in ("", ".lane1", ".lane2")]
+    files[0].write_text("11" * 32 + "\n")
+    for lane in files[1:]:
+        keystore = Account.encrypt("22" * 32, "pw", kdf="pbkdf2", iterations=2)
+        del keystore["address"]
+        lane.write_text(json.dumps(keystore))
+    for key in files:
+        key.chmod(0o600)
+    return path, files
+
+
+@pytest.mark.parametrize("where", ["password_file", "password_env"])
+def test_two_keystores_of_one_key_without_an_address_are_decrypted_and_told_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """With the keystore password at hand (keys.password_file or keys.password_env), the two
+    address-less keystores are decrypted: lane 2 holds lane 1's key, exit 2."""
+    password = tmp_path / "keystore.pw"
+    password.write_text("pw\n")
+    password.chmod(0o600)
+    monkeypatch.setenv("MEV_TEST_KEYSTORE_PW", "pw")
+    setting = str(password) if where == "password_file" else "MEV_TEST_KEYSTORE_PW"
+    path, (_, lane1, lane2) = keystore_lanes(tmp_path, **{where: setting})
+    address = Account.from_key(bytes.fromhex("22" * 32)).address
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{path}: keys.lanes: lane 2's key file {lane2} holds the same key as {lane1} "
+        f"(lane 1's key), address {address}: two lanes on one key share one nonce sequence "
+        f"and submit refuses to start; write a new key to {lane2} (openssl rand -hex 32, "
+        "chmod 600), fund it and name it a trader (python -m mev_ops.rotate --traders-only), "
+        "or lower keys.lanes"
+    ]
+    assert "22" * 32 not in err
+
+
+def test_keystores_without_an_address_or_a_password_are_named_as_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No password configured: the two keystores cannot be told apart; each is named in a
+    warning that says so and how to add the address field (exit 0: nothing is known wrong)."""
+    path, (_, lane1, lane2) = keystore_lanes(tmp_path)
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    warnings = [line for line in out.splitlines() if line.startswith("warning: keys.lanes")]
+    assert warnings == [
+        f"warning: keys.lanes: lane {lane}'s key file {key} was not compared with the other "
+        "lanes' keys (two lanes on one key make submit refuse to start): it is a keystore "
+        "without an `address` field and no keystore password is configured "
+        "(keys.password_env, keys.password_file); add its address to the file "
+        '(`"address": "<40 hex>"`, as geth and eth_account write it) or make its password '
+        "available here (keys.password_env set, or keys.password_file)"
+        for lane, key in ((1, lane1), (2, lane2))
+    ]
+
+
+def test_a_keystore_the_configured_password_does_not_open_is_named_as_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    password = tmp_path / "keystore.pw"
+    password.write_text("not-pw\n")
+    password.chmod(0o600)
+    path, (_, lane1, lane2) = keystore_lanes(tmp_path, password_file=str(password))
+    code, out, err = run(capsys, "--config", str(path))
+    assert (code, err) == (0, "")
+    warnings = [line for line in out.splitlines() if line.startswith("warning: keys.lanes")]
+    assert [w.split(": it is a keystore without an `address` field and ")[1] for w in warnings] == [
+        f"it could not be decrypted here: key file {key}: wrong keystore password; add its "
+        'address to the file (`"address": "<40 hex>"`, as geth and eth_account write it) or '
+        "make its password available here (keys.password_env set, or keys.password_file)"
+        for key in (lane1, lane2)
+    ]

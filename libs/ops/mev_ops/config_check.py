@@ -30,6 +30,7 @@ from mev_common.settings import (
     SERVICE_NAMES,
     STRATEGY_NAMES,
     ConfigError,
+    KeySettings,
     RpcEndpoint,
     Settings,
     format_wei,
@@ -129,13 +130,23 @@ def check_secret_files(settings: Settings, found: Findings, key_required: bool =
 def check_lane_keys_distinct(settings: Settings, found: Findings) -> None:
     """Two nonce lanes on one key share one nonce sequence: submit refuses to start (keys.py
     load_lane_signers), so say so here first. Compared by address (a hex key's, a keystore's
-    own `address` field): only addresses are ever shown, never a key."""
+    own `address` field, else the keystore decrypted with the configured password); a
+    keystore that cannot be told is a warning saying so. Only addresses are ever shown."""
     keys = settings.keys
     if keys.lanes < 2:
         return
     seen: dict[str, tuple[int, str]] = {}
     for lane, path in enumerate(keys.lane_paths()):
-        address = _key_identity(Path(path))
+        address, unknown = _key_identity(Path(path), keys)
+        if unknown:
+            which = "keys.path (the hot key)" if lane == 0 else f"lane {lane}'s key file"
+            found.warnings.append(
+                f"keys.lanes: {which} {path} was not compared with the other lanes' keys "
+                f"(two lanes on one key make submit refuse to start): it is a keystore "
+                f"without an `address` field and {unknown}; add its address to the file "
+                '(`"address": "<40 hex>"`, as geth and eth_account write it) or make its '
+                "password available here (keys.password_env set, or keys.password_file)"
+            )
         if address is None:
             continue
         first = seen.setdefault(address.lower(), (lane, path))
@@ -151,11 +162,23 @@ def check_lane_keys_distinct(settings: Settings, found: Findings) -> None:
         )
 
 
-def _key_identity(path: Path) -> str | None:
-    """The address a key file signs as, or None if it cannot be told without a password."""
-    from services.submit.keys import key_address
+def _key_identity(path: Path, keys: KeySettings) -> tuple[str | None, str | None]:
+    """(the address a key file signs as, None) or (None, why it cannot be told). A keystore
+    without an `address` field is decrypted only when a password is configured (slow: its
+    KDF); a missing or unreadable file is (None, None): check_secret_files reports it."""
+    from services.submit.keys import KeyLoadError, key_address, load_signer
 
-    return key_address(path) if path.is_file() else None
+    if not path.is_file():
+        return None, None
+    address = key_address(path)
+    if address is not None or not path.read_text(errors="replace").lstrip().startswith("{"):
+        return address, None
+    if not (keys.password_env or keys.password_file):
+        return None, "no keystore password is configured (keys.password_env, keys.password_file)"
+    try:
+        return load_signer(keys.model_copy(update={"path": str(path)})).address, None
+    except KeyLoadError as exc:  # names the file and the problem, never a secret
+        return None, f"it could not be decrypted here: {exc}"
 
 
 def _file_mode_problem(path: Path) -> str | None:

@@ -18,8 +18,10 @@ Steps, in order, each skipped when already done, so a rerun after a failure resu
 traders, their gas money moved, the old ones dropped and archived), after steps 1-5 or, with
 `--traders-only`, alone. `--traders-only` does step 6 alone, from the owner's key (what
 submit's start-up refusal "does not let lane N's key ... trade" asks for). Every lane key is
-loaded before step 1, so a missing one changes nothing. Exit 0 done, 1 a step failed (the
-message names it and how to resume), 2 usage or config. Key files are read with submit's
+loaded before step 1, so a missing one changes nothing. `--lanes` is refused, nothing changed,
+unless the emergency stop is engaged and acknowledged (mev_ops.stop_check; the script engages
+it itself). Exit 0 done, 1 a step failed (the message names it and how to resume), 2 usage or
+config, 3 `--lanes` without the emergency stop. Key files are read with submit's
 loader (0600 enforced); only addresses are ever printed.
 """
 
@@ -219,7 +221,14 @@ def run(
     from mev_common.chain.contracts import ContractsError, load_contracts
 
     from mev_ops import rotate_lanes as lanes_mod
+    from mev_ops.stop_check import StopNotEngaged, require_stop
 
+    if new_lanes:
+        try:
+            require_stop(settings)
+        except StopNotEngaged as exc:
+            print(f"rotate: REFUSED: {exc}", file=sys.stderr, flush=True)
+            return 3
     try:
         contracts = load_contracts(settings)
         new, lanes = load_party(new_key, settings.keys), lane_parties(settings)
@@ -269,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--lanes",
         action="store_true",
         help="also replace every keys.lanes key (new 0600 keys, old ones archived; refused "
-        "while an old lane key has a tx in flight): mev_ops.rotate_lanes",
+        "unless the emergency stop is engaged, and while an old lane key has a tx in flight): "
+        "mev_ops.rotate_lanes",
     )
     parser.add_argument("--archive", type=Path, help="with --lanes: where the old lane keys go")
     args = parser.parse_args(argv)

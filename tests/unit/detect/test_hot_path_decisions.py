@@ -9,7 +9,6 @@ those of the booked trades."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
 from typing import Any
@@ -17,40 +16,18 @@ from typing import Any
 import pytest
 from mev_common.messages import PendingTx, encode
 
-import services.detect.candidates as candidates_module
-import services.detect.search as search_module
-from bench import detect_profile
-from bench.swaps import pending_swaps
 from services.detect.pending_book import PendingBook
+from tests.support.detect_decisions import decisions
 
 
 def run(fast: bool, seed: int, n: int) -> tuple[list[bytes], Any, int]:
     """Every message detect publishes for n seeded swaps (subject and encoded bytes), its
     search counts, and how many searches took the compiled pass."""
-    found, deployment, bus = detect_profile.detector()
-    sent: list[bytes] = []
-    publish = bus.publish
+    return decisions("FAST_SCREEN", fast, "flat_rates", seed, n, shown)
 
-    async def record(subject: str, message: Any, **kw: Any) -> None:
-        sent.append(subject.encode() + b" " + encode(message))
-        await publish(subject, message, **kw)
 
-    bus.publish = record  # type: ignore[method-assign]
-    compiled = 0
-    real = candidates_module.flat_rates
-
-    def counted(*args: Any) -> Any:
-        nonlocal compiled
-        compiled += 1
-        return real(*args)
-
-    payloads = pending_swaps(deployment, n, seed=seed)
-    search_module.FAST_SCREEN, search_module.flat_rates = fast, counted
-    try:
-        asyncio.run(detect_profile.feed(found, payloads))
-    finally:
-        search_module.FAST_SCREEN, search_module.flat_rates = True, real
-    return sent, found.stats, compiled
+def shown(subject: str, message: Any) -> bytes:
+    return subject.encode() + b" " + encode(message)
 
 
 @pytest.mark.parametrize("seed", [8, 33])

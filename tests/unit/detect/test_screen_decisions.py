@@ -6,43 +6,21 @@ the exact bound. And the screen did run (the test is not vacuous)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-import services.detect.search as search_module
-from bench import detect_profile
-from bench.swaps import pending_swaps
+from tests.support.detect_decisions import decisions
 
 
 def run(screened: bool, seed: int, n: int) -> tuple[list[tuple[str, str]], Any, int]:
     """Every message detect publishes for n seeded swaps, its search counts, and how many
     pools the screen read rates of."""
-    found, deployment, bus = detect_profile.detector()
-    sent: list[tuple[str, str]] = []
-    publish = bus.publish
+    return decisions("SCREEN", screened, "pool_rates", seed, n, shown)
 
-    async def record(subject: str, message: Any, **kw: Any) -> None:
-        sent.append((subject, getattr(message, "id", None) or message.opportunity_id))
-        await publish(subject, message, **kw)
 
-    bus.publish = record  # type: ignore[method-assign]
-    read = 0
-    real = search_module.pool_rates
-
-    def counted(pool: Any) -> Any:
-        nonlocal read
-        read += 1
-        return real(pool)
-
-    payloads = pending_swaps(deployment, n, seed=seed)
-    search_module.SCREEN, search_module.pool_rates = screened, counted
-    try:
-        asyncio.run(detect_profile.feed(found, payloads))
-    finally:
-        search_module.SCREEN, search_module.pool_rates = True, real
-    return sent, found.stats, read
+def shown(subject: str, message: Any) -> tuple[str, str]:
+    return subject, getattr(message, "id", None) or message.opportunity_id
 
 
 @pytest.mark.parametrize("seed", [8, 21])
