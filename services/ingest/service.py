@@ -11,7 +11,8 @@ Why pending txs are published without waiting for each other: wallets and the de
 swaps in bursts (right after a block), and one awaited JetStream ack per tx made the last of a
 burst of N wait N acks. Each tx's publish runs as its own task (at most
 `mempool.fetch_concurrency` in flight, then the feed waits); a filter poll's hashes are fetched
-in one JSON-RPC batch (one round trip, not one per hash).
+in one JSON-RPC batch (one round trip, not one per hash). A publish NATS refuses is tried again
+while the tx is fresh, never dropped silently (`publish_pending`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ log = logging.getLogger("mev.ingest")
 
 # a poll this long after the estimated production of a block (RPC node lag, clock error)
 POLL_DELAY_S = 0.03
+# pause between publishes of a pending tx that NATS refused (each already retried for the bus's
+# publish timeout)
+PENDING_RETRY_S = 0.2
 
 WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 
@@ -351,11 +355,29 @@ class Ingest:
             metrics.ERRORS.labels(kind="bad_pending_tx").inc()
             log.warning("unreadable pending tx", extra={"fields": {"error": str(exc)[:200]}})
             return
-        with contextlib.suppress(Retryable):
-            await self.rt.bus.publish(
-                subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
-            )
-            self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+        await self.publish_pending(tx, seen_ns)
+
+    async def publish_pending(self, tx: PendingTx, seen_ns: int) -> None:
+        """At least once while it can matter: a publish NATS refuses (broker or stream leader
+        away past the publish timeout) is tried again until the tx is older than
+        `mempool.max_age_s` (the stream would expire it) or we stop; only then is it given
+        up, counted (`mev_bot_errors{kind="pending_not_published"}`) and logged. It was
+        dropped silently: a swap seen during a NATS outage never reached detect."""
+        give_up_ns = seen_ns + int(self.rt.settings.mempool.max_age_s * 1e9)
+        while True:
+            try:
+                await self.rt.bus.publish(
+                    subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
+                )
+                self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+                return
+            except Retryable as exc:
+                if self.rt.stop.is_set() or time.time_ns() >= give_up_ns:
+                    metrics.ERRORS.labels(kind="pending_not_published").inc()
+                    fields = {"hash": tx.hash, "error": str(exc)[:200]}
+                    log.warning("pending tx not published", extra={"fields": fields})
+                    return
+                await asyncio.sleep(PENDING_RETRY_S)
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
         """Run `work` until it ends or the service stops (then cancel it); a failure falls
