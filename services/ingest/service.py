@@ -38,6 +38,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import open_stage
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
+from services.ingest.hash_batch import HashBatcher
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
 from services.ingest.mempool import MempoolView
 from services.ingest.normalize import block_from_rpc, pending_from_rpc
@@ -80,6 +81,7 @@ class Ingest:
         self.last_block: int | None = None
         self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hashes = HashBatcher(self.fetch_pending)  # a hash-only feed's pushes
         self.block_hop = metrics.HOP_LATENCY.labels(hop="ingest_block")  # head seen -> logs
         self.pending_hop = metrics.HOP_LATENCY.labels(hop="ingest_pending")  # seen -> stored
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
@@ -290,7 +292,7 @@ class Ingest:
                 if isinstance(tx, dict):
                     await self.spawn(self.on_pending(tx, seen_ns))
                 elif isinstance(tx, str):  # a node that ignores `true` and sends hashes only
-                    await self.spawn(self.fetch_pending([tx], seen_ns))
+                    self.hashes.add(tx, seen_ns)
         except WS_ERRORS as exc:
             log.warning("pending subscription ended", extra={"fields": {"error": repr(exc)}})
 
@@ -309,16 +311,18 @@ class Ingest:
 
         task.add_done_callback(done)
 
-    async def fetch_pending(self, hashes: list[str], seen_ns: int) -> None:
-        """The txs behind `hashes`, in one JSON-RPC batch, each published on its own task."""
+    async def fetch_pending(self, hashes: list[tuple[str, int]]) -> None:
+        """The txs behind (hash, seen_ns) pairs, in one JSON-RPC batch (one token of the RPC
+        budget per hash, as before), each published on its own task."""
         if not hashes:
             return
+        calls = [("eth_getTransactionByHash", [h]) for h, _ in hashes]
         try:
-            raws = await self.pool.call_batch([("eth_getTransactionByHash", [h]) for h in hashes])
+            raws = await self.pool.call_batch(calls)
         except RpcError:
             metrics.ERRORS.labels(kind="rpc").inc()
             return
-        for raw in raws:
+        for raw, (_, seen_ns) in zip(raws, hashes, strict=True):
             if isinstance(raw, dict):
                 await self.spawn(self.on_pending(raw, seen_ns))
 
@@ -335,9 +339,8 @@ class Ingest:
                 filter_id = None
                 await asyncio.sleep(1.0)
                 continue
-            await self.fetch_pending(
-                [h for h in hashes if h not in self.mempool.seen], time.time_ns()
-            )
+            seen_ns = time.time_ns()
+            await self.fetch_pending([(h, seen_ns) for h in hashes if h not in self.mempool.seen])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.stop.wait(), timeout=0.05)
 
