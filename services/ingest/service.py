@@ -11,8 +11,9 @@ Why pending txs are published without waiting for each other: wallets and the de
 swaps in bursts (right after a block), and one awaited JetStream ack per tx made the last of a
 burst of N wait N acks. Each tx's publish runs as its own task (at most
 `mempool.fetch_concurrency` in flight, then the feed waits); a filter poll's hashes are fetched
-in one JSON-RPC batch (one round trip, not one per hash). A publish NATS refuses is tried again
-while the tx is fresh, never dropped silently (`publish_pending`).
+in one JSON-RPC batch (one round trip, not one per hash), and so are the hashes a hash-only
+subscription pushes while a fetch is in flight (hash_batch.py). A publish NATS refuses is tried
+again while the tx is fresh, never dropped silently (`publish_pending`).
 """
 
 from __future__ import annotations
