@@ -11,7 +11,9 @@ Why pending txs are published without waiting for each other: wallets and the de
 swaps in bursts (right after a block), and one awaited JetStream ack per tx made the last of a
 burst of N wait N acks. Each tx's publish runs as its own task (at most
 `mempool.fetch_concurrency` in flight, then the feed waits); a filter poll's hashes are fetched
-in one JSON-RPC batch (one round trip, not one per hash).
+in one JSON-RPC batch (one round trip, not one per hash), and so are the hashes a hash-only
+subscription pushes while a fetch is in flight (hash_batch.py). A publish NATS refuses is tried
+again while the tx is fresh, never dropped silently (`publish_pending`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import open_stage
 
 from services.ingest.follower import HeadFollower, RawBlock, ReorgTooDeep, Step
+from services.ingest.hash_batch import HashBatcher
 from services.ingest.logs import LOG_TOPICS, group_logs, logs_for_block
 from services.ingest.mempool import MempoolView
 from services.ingest.normalize import block_from_rpc, pending_from_rpc
@@ -46,6 +49,9 @@ log = logging.getLogger("mev.ingest")
 
 # a poll this long after the estimated production of a block (RPC node lag, clock error)
 POLL_DELAY_S = 0.03
+# pause between publishes of a pending tx that NATS refused (each already retried for the bus's
+# publish timeout)
+PENDING_RETRY_S = 0.2
 
 WS_ERRORS = (OSError, TimeoutError, SubscriptionRefused, ConnectionError)
 
@@ -76,6 +82,7 @@ class Ingest:
         self.last_block: int | None = None
         self._in_flight = asyncio.Semaphore(rt.settings.mempool.fetch_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hashes = HashBatcher(self.fetch_pending)  # a hash-only feed's pushes
         self.block_hop = metrics.HOP_LATENCY.labels(hop="ingest_block")  # head seen -> logs
         self.pending_hop = metrics.HOP_LATENCY.labels(hop="ingest_pending")  # seen -> stored
         rt.add_check("heads", lambda: Check(True, f"{self.head_source}, last {self.last_block}"))
@@ -286,7 +293,7 @@ class Ingest:
                 if isinstance(tx, dict):
                     await self.spawn(self.on_pending(tx, seen_ns))
                 elif isinstance(tx, str):  # a node that ignores `true` and sends hashes only
-                    await self.spawn(self.fetch_pending([tx], seen_ns))
+                    self.hashes.add(tx, seen_ns)
         except WS_ERRORS as exc:
             log.warning("pending subscription ended", extra={"fields": {"error": repr(exc)}})
 
@@ -305,16 +312,18 @@ class Ingest:
 
         task.add_done_callback(done)
 
-    async def fetch_pending(self, hashes: list[str], seen_ns: int) -> None:
-        """The txs behind `hashes`, in one JSON-RPC batch, each published on its own task."""
+    async def fetch_pending(self, hashes: list[tuple[str, int]]) -> None:
+        """The txs behind (hash, seen_ns) pairs, in one JSON-RPC batch (one token of the RPC
+        budget per hash, as before), each published on its own task."""
         if not hashes:
             return
+        calls = [("eth_getTransactionByHash", [h]) for h, _ in hashes]
         try:
-            raws = await self.pool.call_batch([("eth_getTransactionByHash", [h]) for h in hashes])
+            raws = await self.pool.call_batch(calls)
         except RpcError:
             metrics.ERRORS.labels(kind="rpc").inc()
             return
-        for raw in raws:
+        for raw, (_, seen_ns) in zip(raws, hashes, strict=True):
             if isinstance(raw, dict):
                 await self.spawn(self.on_pending(raw, seen_ns))
 
@@ -331,9 +340,8 @@ class Ingest:
                 filter_id = None
                 await asyncio.sleep(1.0)
                 continue
-            await self.fetch_pending(
-                [h for h in hashes if h not in self.mempool.seen], time.time_ns()
-            )
+            seen_ns = time.time_ns()
+            await self.fetch_pending([(h, seen_ns) for h in hashes if h not in self.mempool.seen])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.stop.wait(), timeout=0.05)
 
@@ -351,11 +359,29 @@ class Ingest:
             metrics.ERRORS.labels(kind="bad_pending_tx").inc()
             log.warning("unreadable pending tx", extra={"fields": {"error": str(exc)[:200]}})
             return
-        with contextlib.suppress(Retryable):
-            await self.rt.bus.publish(
-                subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
-            )
-            self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+        await self.publish_pending(tx, seen_ns)
+
+    async def publish_pending(self, tx: PendingTx, seen_ns: int) -> None:
+        """At least once while it can matter: a publish NATS refuses (broker or stream leader
+        away past the publish timeout) is tried again until the tx is older than
+        `mempool.max_age_s` (the stream would expire it) or we stop; only then is it given
+        up, counted (`mev_bot_errors{kind="pending_not_published"}`) and logged. It was
+        dropped silently: a swap seen during a NATS outage never reached detect."""
+        give_up_ns = seen_ns + int(self.rt.settings.mempool.max_age_s * 1e9)
+        while True:
+            try:
+                await self.rt.bus.publish(
+                    subjects.mempool(self.chain), tx, msg_id=tx.hash, trace=tx.hash, seen_ns=seen_ns
+                )
+                self.pending_hop.observe(max(0.0, (time.time_ns() - seen_ns) / 1e9))
+                return
+            except Retryable as exc:
+                if self.rt.stop.is_set() or time.time_ns() >= give_up_ns:
+                    metrics.ERRORS.labels(kind="pending_not_published").inc()
+                    fields = {"hash": tx.hash, "error": str(exc)[:200]}
+                    log.warning("pending tx not published", extra={"fields": fields})
+                    return
+                await asyncio.sleep(PENDING_RETRY_S)
 
     async def _until_stopped(self, work: Awaitable[None]) -> None:
         """Run `work` until it ends or the service stops (then cancel it); a failure falls

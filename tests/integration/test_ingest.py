@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from mev_common import subjects
 from mev_common.amm.v3_book import V3_LOG_TOPICS, V3_SWAP_TOPIC
 from mev_common.bus import Bus
@@ -176,3 +177,42 @@ def test_wrong_chain_id_refuses_to_run(
         "RPC endpoint 'anvil' serves chain 31337, the config says chain.chain_id 999: "
         "refusing to run" in ingest.logs()
     )
+
+
+async def test_a_pending_swap_seen_while_its_stream_is_away_is_published_once_it_is_back(
+    devnet: tuple[AnvilNode, Path], nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
+) -> None:
+    """At least once: the MEMPOOL stream is gone (as while its leader is re-elected) for longer
+    than ingest's publish timeout while swaps arrive; each is stored once it is back. Before,
+    a publish that outlived the timeout was dropped silently."""
+    node, deployment_path = devnet
+    deployment = json.loads(deployment_path.read_text())
+    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, CHAIN)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["nats"]["connect_timeout_s"] = 1.0  # also the publish timeout: given up after 1 s
+    config.write_text(yaml.safe_dump(cfg))
+    ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
+    try:
+        ingest.wait_health(200)
+        await wait_blocks(bus, 1)
+        stream = (await bus.js.stream_info("MEMPOOL")).config
+        await bus.js.delete_stream("MEMPOOL")
+        report = await asyncio.to_thread(
+            run_flow, node.rpc_url, deployment, 11, 8.0, max_swaps=3, emit=None
+        )
+        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
+        assert len(sent) == 3
+        await asyncio.sleep(1.5)  # past the publish timeout of the last swap
+        await bus.js.add_stream(stream)
+        for _ in range(50):
+            info = await bus.js.stream_info("MEMPOOL")
+            if info.state.messages >= len(sent):
+                break
+            await asyncio.sleep(0.1)
+        pending = [
+            decode(PendingTx, d) for d in await stream_messages(bus, subjects.mempool(CHAIN))
+        ]
+        assert sorted(p.hash for p in pending) == sorted(sent)
+        assert "pending tx not published" not in ingest.logs()
+    finally:
+        ingest.stop()
