@@ -118,7 +118,7 @@ async def counters(proc: ServiceProcess, path: Path) -> Counters:
     for _ in range(250):
         await asyncio.sleep(0.02)
         if await asyncio.to_thread(path.exists):
-            return json.loads(await asyncio.to_thread(path.read_text))  # type: ignore[no-any-return]
+            return json.loads(await asyncio.to_thread(path.read_text))
     raise RuntimeError("detect wrote no split counters")
 
 
