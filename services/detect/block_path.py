@@ -27,6 +27,7 @@ from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx
 
+from services.detect.gap import reload_after_gap
 from services.detect.opportunity import to_opportunity
 from services.detect.pending_book import Survives
 from services.detect.pending_swaps import PendingSwap, decode_pending, path_pools
@@ -69,7 +70,7 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
             "gap in the block stream: reloading",
             extra={"fields": {"have": registry.block_number, "got": block.number}},
         )
-        await det.load()
+        await reload_after_gap(det, block)  # and forget the pending swaps the gap mined
         return
     known, skipped = len(registry.pools), registry.skipped_logs
     try:

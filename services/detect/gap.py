@@ -1,0 +1,98 @@
+"""Detect's pending book after a gap in the block stream.
+
+A pending swap leaves the book when its Sync/Swap logs show up in a block detect receives. When
+blocks are missed (the next block is not the one after ours: ingest restarted on a NATS that
+lost its store, a stream that dropped messages, the first block after any restart of the
+reader), the swaps those blocks mined stayed in the book, up to `max_age_blocks` more: detect
+then handed them to simulate as txs mined ahead of a later victim (`Opportunity.ahead`: its
+sender's lower nonces, or the crowders of a stacked backrun) and dropped backruns they
+"crowded" or "queued" although they were already on chain.
+
+Which swaps to forget: those whose nonce their sender has used at the head (one
+`eth_getTransactionCount` per sender, in one JSON-RPC batch run beside the pool reload the gap
+triggers anyway, so no pending swap waits for it: detect skips them while it reloads). The
+rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
+was, and can never be mined again; a tx at or above it is still pending. The cheaper rule,
+forgetting every swap seen before the gap, would also forget the swaps still pending, and
+those are what keep a backrun safe: a forgotten swap tipping more through our pools lands
+ahead of a backrun published as uncrowded (it reverts: gas lost), and a victim's forgotten
+lower nonce puts the victim later in the block than its tip says (our trade could land before
+it). So when the nonces cannot be read (the RPC fails, or the call budget has no room for
+them), the book is left as it was: a swap mined meanwhile then only costs candidates (crowded,
+queued) until it ages out, and simulate leaves a known tx whose nonce the head has used out of
+its plan (services/simulate/stacking.py `nonce_at_head`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mev_common import metrics
+from mev_common.chain import budget
+from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import RpcPool
+from mev_common.messages import Block, rpc_int
+
+if TYPE_CHECKING:
+    from services.detect.service import Detector
+
+log = logging.getLogger("mev.detect")
+BUDGET_KEEP_FREE = 0.2  # of the call budget, left for what cannot wait (as ingest's polls)
+
+
+async def head_nonces(rpc: RpcPool, senders: Sequence[str]) -> dict[str, int] | None:
+    """Each sender's transaction count at the head, in one batch; None when the budget has no
+    room for them or the batch failed. A sender whose own entry failed is left out."""
+    if not senders:
+        return {}
+    if not budget.process_budget().allows(len(senders), keep_free=BUDGET_KEEP_FREE):
+        metrics.RPC_BUDGET_SKIPS.labels(what="detect_gap_nonces").inc()
+        return None
+    try:
+        replies = await rpc.call_batch(
+            [("eth_getTransactionCount", [s, "latest"]) for s in senders], chunk=len(senders)
+        )
+    except RpcError as exc:
+        metrics.ERRORS.labels(kind="detect_gap_nonces").inc()
+        log.warning("gap: nonces unread", extra={"fields": {"error": str(exc)}})
+        return None
+    pairs = zip(senders, replies, strict=True)
+    return {s: rpc_int(r) for s, r in pairs if not isinstance(r, RpcError)}
+
+
+async def reload_after_gap(det: Detector, block: Block) -> None:
+    """Reload the pools at the head (what the gap path did already), forget the pending swaps
+    the missed blocks mined, then take `block` (the snapshot's or an older one) as a block
+    seen: its own mined swaps and aged entries leave the book, our head is set when the
+    snapshot is at it."""
+    peers = det.peers
+    queue = list(peers.ahead.queue or ()) if peers is not None else []
+    senders = sorted(set(det.pending.senders()) | {s.sender for s in queue if s.nonce >= 0})
+    nonces = asyncio.ensure_future(head_nonces(det.rpc, senders))  # beside the reload
+    try:
+        await det.load()
+        counts = await nonces
+    finally:
+        nonces.cancel()
+    forgotten = 0
+    if counts:
+        forgotten = len(det.pending.forget_mined(counts))
+        if peers is not None:
+            read = peers.ahead.queue or ()
+            gone = {s.tx_hash for s in read if 0 <= s.nonce < counts.get(s.sender, 0)}
+            forgotten += peers.ahead.drop(gone, 0)
+    mined = {lg.tx_hash for lg in block.logs}
+    det.pending.on_block(block.number, mined)
+    if peers is not None:
+        peers.on_block(block.number, mined)
+    registry = det.registry
+    if registry.block_number == block.number and registry.block_hash == block.hash:
+        det.head = block
+    log.info(
+        "gap: pending book checked",
+        extra={"fields": {"senders": len(senders), "read": counts is not None,
+                          "forgotten": forgotten}},
+    )  # fmt: skip
