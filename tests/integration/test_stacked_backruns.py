@@ -13,8 +13,10 @@ its minProfit: V1's gap is still open) and the ledger still equals the chain.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
 from web3 import Web3
 
 from services.simulate.prefetch import PoolProbe, prefetch_pool
+from services.simulate.service import SimulateService
 from services.simulate.simulator import Simulator
 from services.simulate.stacking import StackBook
 from tests.conftest import NatsEndpoint
@@ -144,10 +147,11 @@ async def stacking_simulator(devnet: Devnet, tmp: Path) -> tuple[Simulator, Any]
 
 
 async def two_backruns(
-    devnet: Devnet, tmp: Path, tag: str
+    devnet: Devnet, tmp: Path, tag: str, log: Any = None
 ) -> tuple[list[tuple[bytes, PendingTx]], list[Bundle], list[int]]:
     """Two pending victims (3 and 2 gwei) and our two bundles; the second stacked on the first.
-    Returns the victims, the bundles and this test's profits for them."""
+    Returns the victims, the bundles and this test's profits for them. `log`: an object with
+    `count(strategy, result)` that simulate's `record` logs each verdict with."""
     simulator, head = await stacking_simulator(devnet, tmp)
     base = int(head["baseFeePerGas"])
     v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
@@ -161,8 +165,12 @@ async def two_backruns(
     p2 = cycle_profit(state, a2)
     assert p1 > 0 and p2 > 0
     book = simulator.stacks
-    first = simulator.simulate(opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]), 0.0, book)
-    second = simulator.simulate(opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1]), 0.0, book)
+    opps = [opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]),
+            opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1])]  # fmt: skip
+    first, second = verdicts = [simulator.simulate(o, 0.0, book) for o in opps]
+    if log is not None:  # as the service logs each verdict
+        for o, v in zip(opps, verdicts, strict=True):
+            SimulateService.record(log, o, v.reason, v.plan)  # type: ignore[arg-type]
     assert first.bundle is not None and second.bundle is not None, (first, second)
     assert first.bundle.after_bundles == [] and second.bundle.after_bundles == [first.bundle.id]
     # exactly this test's math on the state each meets: [V1], then [V1, T1, V2]
@@ -384,3 +392,23 @@ async def test_a_swap_ahead_that_is_already_mined_is_not_run_again(
     verdict = simulator.simulate(opp.model_copy(update={"ahead": [mined]}), 0.0, simulator.stacks)
     assert verdict.bundle is not None, verdict
     assert verdict.bundle.simulated_profit == profit
+
+
+async def test_simulates_log_names_what_ran_ahead_of_each_backrun(
+    devnet: Devnet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """simulate's DEBUG line for a backrun lists the txs run ahead of it, in chain order (the
+    victims by hash, our trades by bundle id): a reverted trade is followed to its cause."""
+    counted: list[tuple[str, str]] = []
+    log = SimpleNamespace(count=lambda strategy, result: counted.append((strategy, result)))
+    with caplog.at_level(logging.DEBUG, logger="mev.simulate"):
+        victims, bundles, _ = await two_backruns(devnet, tmp_path, "log", log)
+    lines = [r.fields for r in caplog.records if r.getMessage() == "simulated"]  # type: ignore[attr-defined]
+    block = int(devnet.w3.eth.block_number)
+    v1, v2 = (tx.hash for _, tx in victims)
+    assert lines == [
+        {"opportunity": "log-1", "block": block, "result": "published", "ahead": [v1]},
+        {"opportunity": "log-2", "block": block, "result": "published",
+         "ahead": [v1, bundles[0].id, v2]},
+    ]  # fmt: skip
+    assert counted == [("backrun", "published")] * 2
