@@ -170,7 +170,7 @@ async def two_backruns(
     first, second = verdicts = [simulator.simulate(o, 0.0, book) for o in opps]
     if log is not None:  # as the service logs each verdict
         for o, v in zip(opps, verdicts, strict=True):
-            SimulateService.record(log, o, v.reason, v.plan)  # type: ignore[arg-type]
+            SimulateService.record(log, o, v.reason, v.plan)
     assert first.bundle is not None and second.bundle is not None, (first, second)
     assert first.bundle.after_bundles == [] and second.bundle.after_bundles == [first.bundle.id]
     # exactly this test's math on the state each meets: [V1], then [V1, T1, V2]
