@@ -25,9 +25,9 @@ from mev_common.bus import Bus
 from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
 from web3 import Web3
 
-from services.simulate.prefetch import PoolProbe, prefetch_pool
+from services.simulate.prefetch import PoolProbe, prefetch_pool, prefetch_victim
 from services.simulate.service import SimulateService
-from services.simulate.simulator import Simulator
+from services.simulate.simulator import Simulator, victim_tx
 from services.simulate.stacking import StackBook
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
@@ -412,3 +412,39 @@ async def test_simulates_log_names_what_ran_ahead_of_each_backrun(
          "ahead": [v1, bundles[0].id, v2]},
     ]  # fmt: skip
     assert counted == [("backrun", "published")] * 2
+
+
+async def test_a_backrun_through_pools_not_prefetched_costs_what_the_chain_charges(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """In a run's first seconds simulate has not prefetched the route's pools, so it does not
+    know their tokens' balance slots (warm.carried_slots). The victim, traced at the head as
+    the service does before simulating it, names every slot it touches: those are carried over
+    cold behind it, not run in one journal with our trade (27,900 gas short on this route)."""
+    _, _, warm, simulator = warm_simulator(devnet, tmp_path / "sim", flash=True)
+    head = devnet.w3.eth.get_block("latest")
+    raw, v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
+
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    assert await prefetch_victim(call, warm, victim_tx(v))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V
+    amount = best_amount(state)
+    profit = cycle_profit(state, amount)
+    opp = opportunity(devnet, "cold-route", head, amount, profit, v)
+    assert warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops]) is None
+    verdict = simulator.simulate(opp, 0.0)
+    bundle = verdict.bundle
+    assert bundle is not None and verdict.gas_slack == 0, verdict
+    assert bundle.simulated_profit == profit
+    assert warm.env is not None
+    devnet.w3.eth.send_raw_transaction(raw)
+    devnet.rpc("evm_setNextBlockTimestamp", [warm.env.timestamp])
+    ours = devnet.bot().send(bundle.to, bytes.fromhex(bundle.data[2:]), bundle.gas_limit,
+                             tip=3 * GWEI - 1, max_fee=(v.max_fee_per_gas or 0) - 1)  # fmt: skip
+    devnet.rpc("anvil_mine", ["0x1"])
+    receipt = devnet.w3.eth.get_transaction_receipt(ours)
+    assert (receipt["status"], receipt["transactionIndex"]) == (1, 1)  # behind its victim
+    assert receipt["gasUsed"] == bundle.simulated_gas_used  # to the unit
