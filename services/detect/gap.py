@@ -9,8 +9,8 @@ sender's lower nonces, or the crowders of a stacked backrun) and dropped backrun
 "crowded" or "queued" although they were already on chain.
 
 Which swaps to forget: those whose nonce their sender has used at the head (one
-`eth_getTransactionCount` per sender, in one JSON-RPC batch run beside the pool reload the gap
-triggers anyway, so no pending swap waits for it: detect skips them while it reloads). The
+`eth_getTransactionCount` per sender, in one JSON-RPC batch right after the pool reload the
+gap triggers anyway: detect skips pending swaps while it reloads, and one round trip more). The
 rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
 was, and can never be mined again; a tx at or above it is still pending. The cheaper rule,
 forgetting every swap seen before the gap, would also forget the swaps still pending, and
@@ -20,7 +20,9 @@ lower nonce puts the victim later in the block than its tip says (our trade coul
 it). So when the nonces cannot be read (the RPC fails, or the call budget has no room for
 them), the book is left as it was: a swap mined meanwhile then only costs candidates (crowded,
 queued) until it ages out, and simulate leaves a known tx whose nonce the head has used out of
-its plan (services/simulate/stacking.py `nonce_at_head`).
+its plan (services/simulate/stacking.py `nonce_at_head`). A gap longer than `max_age_blocks`
+ages every swap seen before it out anyway (the book's age rule): the nonces decide for the
+shorter ones, which the age rule kept whole.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mev.detect")
 BUDGET_KEEP_FREE = 0.2  # of the call budget, left for what cannot wait (as ingest's polls)
+NONCES_TIMEOUT_S = 2.0  # detect skips pending swaps while it waits: a slow node is given up
 
 
 async def head_nonces(rpc: RpcPool, senders: Sequence[str]) -> dict[str, int] | None:
@@ -67,16 +70,22 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
     """Reload the pools at the head (what the gap path did already), forget the pending swaps
     the missed blocks mined, then take `block` (the snapshot's or an older one) as a block
     seen: its own mined swaps and aged entries leave the book, our head is set when the
-    snapshot is at it."""
+    snapshot is at it. The nonces are read after the snapshot, so they cover every block it
+    holds (a block mined during the reload is in the snapshot, and its logs never come to
+    the book); detect stays unloaded (pending swaps skipped, as during the reload) until the
+    book is checked, so none is judged on swaps already mined."""
+    await det.load()
+    loaded, det.loaded = det.loaded, False
     peers = det.peers
     queue = list(peers.ahead.queue or ()) if peers is not None else []
     senders = sorted(set(det.pending.senders()) | {s.sender for s in queue if s.nonce >= 0})
-    nonces = asyncio.ensure_future(head_nonces(det.rpc, senders))  # beside the reload
     try:
-        await det.load()
-        counts = await nonces
+        counts = await asyncio.wait_for(head_nonces(det.rpc, senders), NONCES_TIMEOUT_S)
+    except TimeoutError:
+        metrics.ERRORS.labels(kind="detect_gap_nonces").inc()
+        counts = None
     finally:
-        nonces.cancel()
+        det.loaded = loaded
     forgotten = 0
     if counts:
         forgotten = len(det.pending.forget_mined(counts))

@@ -24,9 +24,13 @@ class Node:
 
     def __init__(self, counts: dict[str, int], fail: bool = False) -> None:
         self.counts, self.fail, self.batches = counts, fail, []  # type: ignore[var-annotated]
+        self.detect_loaded: list[bool] = []  # whether detect judged pending swaps meanwhile
+        self.detector: Detector | None = None
 
     async def call_batch(self, calls: list[tuple[str, list[Any]]], chunk: int = 100) -> list[Any]:
         self.batches.append(calls)
+        assert self.detector is not None
+        self.detect_loaded.append(self.detector.loaded)
         if self.fail:
             raise RpcError("batch", "every endpoint failed")
         assert {m for m, _ in calls} == {"eth_getTransactionCount"}
@@ -45,7 +49,7 @@ async def gapped(node: Node) -> tuple[Detector, list[PendingTx], list[PendingTx]
         await found.peers.on_read(env)
     for env in envs[:8]:
         await found.on_pending(env)
-    found.rpc = node  # type: ignore[assignment]
+    found.rpc, node.detector = node, found  # type: ignore[assignment]
 
     async def reload() -> None:  # the pools at the head: what the gap path always did
         found.registry.block_number, found.registry.block_hash = GAP.number, GAP.hash
@@ -74,10 +78,12 @@ async def test_the_swaps_the_missed_blocks_mined_are_forgotten_the_pending_ones_
     assert found.peers is not None
     assert {s.tx_hash for s in found.peers.ahead.queue or ()} == {t.hash for t in ahead} - mined
     assert found.head == GAP  # the reload's snapshot is at the gap block: our head
+    assert node.detect_loaded == [False] and found.loaded  # no swap judged before the check
 
 
 async def test_nonces_unread_forget_nothing() -> None:
     found, booked, ahead = await gapped(Node({}, fail=True))
+    assert found.loaded
     assert set(found.pending.entries) == {t.hash for t in booked}
     assert found.peers is not None
     assert {s.tx_hash for s in found.peers.ahead.queue or ()} == {t.hash for t in ahead}
