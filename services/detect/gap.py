@@ -76,9 +76,7 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
     book is checked, so none is judged on swaps already mined."""
     await det.load()
     loaded, det.loaded = det.loaded, False
-    peers = det.peers
-    queue = list(peers.ahead.queue or ()) if peers is not None else []
-    senders = sorted(set(det.pending.senders()) | {s.sender for s in queue if s.nonce >= 0})
+    senders = book_senders(det)
     try:
         counts = await asyncio.wait_for(head_nonces(det.rpc, senders), NONCES_TIMEOUT_S)
     except TimeoutError:
@@ -86,22 +84,47 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
         counts = None
     finally:
         det.loaded = loaded
-    forgotten = 0
-    if counts:
-        forgotten = len(det.pending.forget_mined(counts))
-        if peers is not None:
-            read = peers.ahead.queue or ()
-            gone = {s.tx_hash for s in read if 0 <= s.nonce < counts.get(s.sender, 0)}
-            forgotten += peers.ahead.drop(gone, 0)
+    forgotten = forget_mined(det, counts)
     mined = {lg.tx_hash for lg in block.logs}
     det.pending.on_block(block.number, mined)
-    if peers is not None:
-        peers.on_block(block.number, mined)
+    if det.peers is not None:
+        det.peers.on_block(block.number, mined)
     registry = det.registry
     if registry.block_number == block.number and registry.block_hash == block.hash:
         det.head = block
-    log.info(
-        "gap: pending book checked",
-        extra={"fields": {"senders": len(senders), "read": counts is not None,
-                          "forgotten": forgotten}},
-    )  # fmt: skip
+    det.recheck = True  # swaps delivered after the snapshot may be mined inside it
+    checked("gap", senders, counts, forgotten)
+
+
+async def check_book(det: Detector) -> None:
+    """The same check once at the first live block after a (re)load, in the background (the
+    block's search does not wait): a swap booked since may have been mined in a block the
+    snapshot holds, whose logs the book never sees (a restarted detect is handed the swaps its
+    last run left unacked by the shared consumer). Counts read later only forget more: a nonce
+    the head has used stays used."""
+    senders = book_senders(det)
+    counts = await head_nonces(det.rpc, senders)
+    checked("first block after a (re)load", senders, counts, forget_mined(det, counts))
+
+
+def book_senders(det: Detector) -> list[str]:
+    """The senders of the book's swaps and of a replica's read-ahead, with a known nonce."""
+    queue = (det.peers.ahead.queue or ()) if det.peers is not None else ()
+    return sorted(set(det.pending.senders()) | {s.sender for s in queue if s.nonce >= 0})
+
+
+def forget_mined(det: Detector, counts: dict[str, int] | None) -> int:
+    """Forget, in the book and a replica's read-ahead, the swaps below their sender's count."""
+    if not counts:
+        return 0
+    forgotten = len(det.pending.forget_mined(counts))
+    if det.peers is not None:
+        read = det.peers.ahead.queue or ()
+        gone = {s.tx_hash for s in read if 0 <= s.nonce < counts.get(s.sender, 0)}
+        forgotten += det.peers.ahead.drop(gone, 0)
+    return forgotten
+
+
+def checked(why: str, senders: list[str], counts: dict[str, int] | None, forgotten: int) -> None:
+    fields = {"why": why, "senders": len(senders), "read": counts is not None}
+    log.info("pending book checked", extra={"fields": {**fields, "forgotten": forgotten}})

@@ -5,9 +5,12 @@ from being published into it)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from mev_common.chain.jsonrpc import RpcError
+from mev_common.envelope import Envelope
 from mev_common.messages import Block, PendingTx
 
 from services.detect.gap import reload_after_gap
@@ -87,3 +90,30 @@ async def test_nonces_unread_forget_nothing() -> None:
     assert set(found.pending.entries) == {t.hash for t in booked}
     assert found.peers is not None
     assert {s.tx_hash for s in found.peers.ahead.queue or ()} == {t.hash for t in ahead}
+
+
+async def test_the_first_live_block_after_a_start_checks_the_book_once() -> None:
+    """A restarted detect is handed the swaps its last run left unacked: some were mined in
+    blocks its snapshot holds, whose logs the book never sees. The first live block checks
+    the book's nonces in the background (one batch); the next block does not."""
+    found, _, deployment = recording_detector()
+    envs = envelopes(varied_swaps(deployment, 8, seed=9))
+    txs = [e.message for e in envs]
+    for env in envs:
+        await found.on_pending(env)
+    booked = set(found.pending.entries)
+    counts = {t.sender: t.nonce + 1 for t in txs[:4]}  # the first four are on chain
+    node = Node(counts)
+    found.rpc, node.detector = node, found  # type: ignore[assignment]
+    parent = found.registry.block_hash
+    for number in (2, 3):
+        block = GAP.model_copy(
+            update={"number": number, "hash": "0x" + f"{number:02d}" * 32, "parent_hash": parent}
+        )
+        await found.on_block(Envelope(block, "blocks", block.hash, block.hash, time.time_ns()))
+        await asyncio.gather(*found.checks)
+        parent = block.hash
+    assert found.registry.block_number == 3 and len(node.batches) == 1
+    assert node.detect_loaded == [True]  # in the background: pending swaps went on meanwhile
+    mined = {t.hash for t in txs[:4]}
+    assert booked & mined and set(found.pending.entries) == booked - mined
