@@ -12,6 +12,7 @@ after a load run in one pass (not timed, and a live block may follow them meanwh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx
 
+from services.detect.gap import check_book, reload_after_gap
 from services.detect.opportunity import to_opportunity
 from services.detect.pending_book import Survives
 from services.detect.pending_swaps import PendingSwap, decode_pending, path_pools
@@ -69,7 +71,7 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
             "gap in the block stream: reloading",
             extra={"fields": {"have": registry.block_number, "got": block.number}},
         )
-        await det.load()
+        await reload_after_gap(det, block)  # and forget the pending swaps the gap mined
         return
     known, skipped = len(registry.pools), registry.skipped_logs
     try:
@@ -86,6 +88,10 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
     det.pending.on_block(block.number, mined := {log.tx_hash for log in block.logs})
     if det.peers is not None:
         det.peers.on_block(block.number, mined)
+    if live and det.recheck:  # the first live block after a (re)load: services/detect/gap.py
+        det.recheck = False
+        det.checks.add(check := asyncio.ensure_future(check_book(det)))
+        check.add_done_callback(det.checks.discard)
     all_pools = registry.all_pools
     stats = SearchStats()  # its own: pending searches run (and count) while this one pauses
     steps = search_steps(

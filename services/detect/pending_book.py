@@ -4,7 +4,9 @@ A backrun bids one wei below its victim's tip, so every pending swap tipping at 
 ordered ahead of it in the block; if one of those touches a pool of our cycle, the state our
 trade was proven on will not be the state it meets, and it reverts (gas lost). Such backruns
 are dropped (counted); the block-triggered search picks the arbitrage up after the block.
-Entries leave when their swap shows up in a block's logs, or after `max_age_blocks`.
+Entries leave when their swap shows up in a block's logs, or after `max_age_blocks`, or, after
+a gap in the block stream, when their sender's nonce at the head says they were mined
+(`forget_mined`: services/detect/gap.py).
 
 Why indexed: at thousands of pending swaps a second the book holds thousands of entries, and a
 scan per check made detect O(pending) per swap. Entries are indexed by sender (the nonce
@@ -15,7 +17,7 @@ check costs O(log n) in the entries behind it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mev_common.messages import Opportunity, PendingTx
@@ -247,6 +249,26 @@ class PendingBook:
                     return None
                 ahead.append(entry.tx)
         return sorted(ahead, key=lambda t: t.nonce)
+
+    def senders(self) -> list[str]:
+        """The senders of the swaps held with a known nonce (what `forget_mined` can check)."""
+        return sorted(
+            s for s, hashes in self._by_sender.items()
+            if s and any(self.entries[h].nonce >= 0 for h in hashes)
+        )  # fmt: skip
+
+    def forget_mined(self, head_nonces: Mapping[str, int]) -> list[str]:
+        """Forget the swaps whose nonce their sender has used at the head (`head_nonces`:
+        sender -> its transaction count there): each was mined, or another tx of that nonce
+        was; either way it is never mined again, so never ahead of a later trade. A swap at or
+        above its sender's count is still pending and stays. Returns the hashes forgotten."""
+        gone = sorted(
+            h for sender, count in head_nonces.items() for h in self._by_sender.get(sender, ())
+            if 0 <= self.entries[h].nonce < count
+        )  # fmt: skip
+        for tx_hash in gone:
+            self._remove(tx_hash)
+        return gone
 
     def on_block(self, number: int, mined: Iterable[str]) -> None:
         for tx_hash in mined:

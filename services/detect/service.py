@@ -117,6 +117,8 @@ class Detector:
         self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.block_slice_s: float | None = SLICE_S  # None: a live block's search in one pass
         self.pending = PendingBook()
+        self.recheck = True  # check the book's nonces at the next live block (detect/gap.py)
+        self.checks: set[asyncio.Future[None]] = set()  # those checks in flight
         self.peers: PeerReader | None = None  # replicas: the whole mempool, read ahead
         self.crowded = 0
         self.withdrawn = 0

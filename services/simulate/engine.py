@@ -9,7 +9,8 @@ pyrevm keeps accounts and slots warm across calls until a checkpoint is reverted
 run first in the same journal leaves our call's gas a little low (what the victim touched is
 warm for us, cold on chain). run_backrun runs them as the chain does, as two transactions:
 the victim's effect on what our call reads is carried over cold (exact gas); run_bundle with a
-victim is the fallback when that set is not known, covered by decision's BACKRUN_COLD_BIAS.
+victim is the fallback when that set is not known (neither the route's V2 slots nor the
+victim's traced prestate: warm.WarmEvm.carried_by), covered by decision's BACKRUN_COLD_BIAS.
 """
 
 from __future__ import annotations

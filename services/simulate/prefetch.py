@@ -110,7 +110,10 @@ async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
     if head is None or env is None:
         return False
     prestate = await fetch_prestate(rpc, [victim], head.number, env)
-    return warm.load(head, prestate, {}, {})
+    if not warm.load(head, prestate, {}, {}):
+        return False
+    warm.touched[victim] = [(a, slot) for a, acct in prestate.items() for slot in acct.storage]
+    return True
 
 
 def trace_refusal(exc: Exception) -> str:

@@ -46,6 +46,7 @@ from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
 from services.simulate.simulator import Simulator
+from services.simulate.stacking import Plan
 from services.simulate.victims import VictimTraces
 from services.simulate.warm import WarmEvm, read_slots
 
@@ -237,14 +238,17 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         metrics.SIMULATIONS.labels(strategy=strategy, result=label).inc()
         self.counts[result] = self.counts.get(result, 0) + 1
 
-    def record(self, opp: Opportunity, result: str) -> None:
+    def record(self, opp: Opportunity, result: str, plan: Plan | None = None) -> None:
         """Count a result; at DEBUG also log it per opportunity (bench's residual attribution
-        reads these lines to say why a block's gap was left)."""
+        reads these lines to say why a block's gap was left), with what ran ahead of a backrun
+        (`ahead`, chain order: a reverted trade's cause is then in the log)."""
         self.count(opp.strategy, result)
         if log.isEnabledFor(logging.DEBUG):
             fields = {"opportunity": opp.id, "block": opp.block_number, "result": result}
             if opp.follows is not None:
                 fields["follows"] = opp.follows
+            if plan is not None:
+                fields["ahead"] = list(plan.keys)
             log.debug("simulated", extra={"fields": fields})
 
     async def on_opportunity(self, env: Envelope[Opportunity]) -> None:
@@ -326,7 +330,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         result = verdict.result
         if result is not None and not result.success and result.revert is not None:
             metrics.SIMULATION_REVERTS.labels(reason=result.revert.name).inc()
-        self.record(opp, verdict.reason)
+        self.record(opp, verdict.reason, verdict.plan)
         bundle = verdict.bundle
         if bundle is not None:
             self.taken.take(opp)  # before the publish's await: a concurrent handler sees it

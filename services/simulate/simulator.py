@@ -135,10 +135,15 @@ class Simulator:
         tx = TxSpec(self.bot, executor, encode_execute(hops, opp.amount_in, 0, flash), 0, CALL_GAS)
         victim = victim_tx(opp.victim) if opp.victim is not None else None
         ahead = plan.ahead if plan is not None and victim is not None else victim
-        # carried_slots knows V2 pairs' storage only: a V3 route takes the one-journal fallback
+        # carried_slots knows V2 pairs' storage only; else (a V3 route, a token not prefetched)
+        # what the victim touches, when it runs alone ahead (traced alone at the head, its
+        # trace names what it touches there: behind other txs it may take another path)
         v2_only = all(h.kind == "v2" for h in opp.hops)
         pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
         carried = self.warm.carried_slots(pools) if v2_only else None
+        txs_ahead = (ahead,) if isinstance(ahead, TxSpec) else ahead
+        if carried is None and txs_ahead is not None and len(txs_ahead) == 1:
+            carried = self.warm.carried_by(txs_ahead)
 
         # what the txs ahead leave in `carried`: the same for tx and final_tx, so both runs
         # share one victim run, one carried-state write each way and one balance read
@@ -157,8 +162,8 @@ class Simulator:
                 if isinstance(effects[0], SimResult):
                     return effects[0]
                 return run_bundle(evm, spec, opp.profit_token, executor, balance_before=start[0])
-            # a token not prefetched yet: victim and tx in one journal (gas a little low for a
-            # backrun, which decision's BACKRUN_COLD_BIAS covers)
+            # nothing known to carry (victim not traced): victim and tx in one journal (gas
+            # low by ~28k a pool the victim moved: decision's BACKRUN_COLD_BIAS covers one)
             return run_bundle(evm, spec, opp.profit_token, executor, ahead)
 
         with held:

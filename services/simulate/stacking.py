@@ -68,11 +68,14 @@ class Queued:
 class Plan:
     """What to run before our new trade (`ahead`, in chain order, the victim last of the txs
     not ours), our trades among them (`after`, bundle ids), and `ahead` without ours (the state
-    our trade meets if an earlier trade of ours does not land first)."""
+    our trade meets if an earlier trade of ours does not land first). `keys` name `ahead`'s
+    txs (hashes; ours by bundle id) for simulate's log: a reverted trade is followed from there
+    to what it was proven behind."""
 
     ahead: tuple[TxSpec, ...]
     after: tuple[str, ...] = ()
     without_ours: tuple[TxSpec, ...] = ()
+    keys: tuple[str, ...] = field(default=(), compare=False)  # names, not what runs
 
     @property
     def stacked(self) -> bool:
@@ -180,7 +183,8 @@ class StackBook:
             if self.depth == 0 and block == self.block and self._ours_through(ours.pools):
                 return "superseded"
             alone = (victim.tx,)
-            return Plan(alone, (), alone) if victim.nonce == head_nonce else "victim_queued"
+            plain = Plan(alone, (), alone, (victim.key,))
+            return plain if victim.nonce == head_nonce else "victim_queued"
         # a redelivered opportunity finds its own bundle here: never stack on itself
         known = [
             q
@@ -221,6 +225,7 @@ class StackBook:
             tuple(q.tx for q in ahead),
             tuple(b for b in stacked if b is not None),
             tuple(q.tx for q in ahead if q.bundle_id is None),
+            tuple(q.key for q in ahead),
         )
 
     def _ours_through(self, pools: frozenset[str]) -> bool:

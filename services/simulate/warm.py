@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
@@ -41,6 +42,7 @@ from services.simulate.engine import (
     SPEC,
     BlockEnvSpec,
     NeedsRefork,
+    TxSpec,
     balance_of,
     block_env_after,
     read_slots,
@@ -96,6 +98,9 @@ class WarmEvm:
     # whether a refork emptied the EVM so they must be read again (latest_state.reload)
     latest_state: Prestate = field(default_factory=dict)
     reload_needed: bool = False
+    # every (address, slot) a victim traced at this head touches (prefetch.prefetch_victim):
+    # carried over cold behind it when a route's own slots are not known (`carried_by`)
+    touched: dict[TxSpec, list[tuple[str, int]]] = field(default_factory=dict)
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
@@ -111,6 +116,7 @@ class WarmEvm:
                 env=env.pyrevm_env(),
             )
         self.head, self.env = block, env
+        self.touched.clear()
         self.dirty_v3.clear()
         self.pending.clear()
         self.synced.clear()
@@ -195,6 +201,7 @@ class WarmEvm:
         env = block_env_after(block, self.chain_id, self.block_time_s)
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
+        self.touched.clear()
         self.dirty_v3 |= dirty
         for number, addresses in waiting.items():
             self.pending.setdefault(number, set()).update(addresses)
@@ -333,6 +340,19 @@ class WarmEvm:
                 if found is None:
                     return None
                 out.append((token, found.slot(pool)))
+        return list(dict.fromkeys(out))
+
+    def carried_by(self, txs: Sequence[TxSpec]) -> list[tuple[str, int]] | None:
+        """Every slot the txs touch, when each was traced at this head: all a tx run alone
+        on the head can change that a trade behind it reads, so the trade runs on its effect
+        cold (exact gas, any route: V3 pools' slots too). None when one was not (the
+        one-journal fallback)."""
+        out: list[tuple[str, int]] = []
+        for tx in txs:
+            slots = self.touched.get(tx)
+            if slots is None:
+                return None
+            out += slots
         return list(dict.fromkeys(out))
 
     def tokens_of(self, pair: str) -> tuple[str, str]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi import encode
@@ -30,6 +31,8 @@ from mev_common.messages import PendingTx
 from services.detect.opportunity import to_opportunity
 from services.detect.pending_v3 import V3Routers
 from services.detect.search import search
+from services.simulate.prefetch import prefetch_victim
+from services.simulate.simulator import victim_tx
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, devnet_at, reverted_after
 from tests.integration.devnet.v3_routes import v3_spec
 from tests.integration.test_simulate_v3 import warm_simulator
@@ -68,6 +71,13 @@ def chain_pools(devnet: Devnet, block: int) -> dict[str, V2Pool | V3Pool]:
     for pool in asyncio.run(fetch_v3_pools(caller, addresses, block)):
         pools[pool.address] = pool
     return pools
+
+
+def arpc(devnet: Devnet) -> Callable[[str, list[Any]], Awaitable[Any]]:
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    return call
 
 
 def victim_call(devnet: Devnet, name: str, user: str) -> tuple[str, bytes]:
@@ -124,7 +134,9 @@ def test_a_pending_swap_router_swap_is_backrun_exactly(
     opp = to_opportunity(found[0], post, head, tx.hash, tx)
     assert opp.strategy == "backrun" and any(h.kind == "v3" for h in opp.hops)
     assert moved & {h.pool for h in opp.hops}
-    # simulate: the victim, then our trade
+    # simulate: the victim traced at the head (as the service does before simulating it),
+    # then our trade on its effect
+    assert asyncio.run(prefetch_victim(arpc(devnet), simulator.warm, victim_tx(tx)))
     verdict = simulator.simulate(opp, time.monotonic())
     bundle = verdict.bundle
     assert verdict.reason == "published" and bundle is not None, verdict
@@ -142,3 +154,7 @@ def test_a_pending_swap_router_swap_is_backrun_exactly(
     assert victim_receipt["blockNumber"] == receipt["blockNumber"] == head.number + 1
     assert victim_receipt["transactionIndex"] < receipt["transactionIndex"]
     assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
+    # and exactly the gas the chain charged: what the victim touched was carried over cold (in
+    # one pyrevm journal it stayed warm: 27,900 gas short here, more than the budget's bias)
+    assert receipt["gasUsed"] == bundle.simulated_gas_used
+    assert verdict.gas_slack == 0

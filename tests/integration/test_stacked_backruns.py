@@ -13,8 +13,10 @@ its minProfit: V1's gap is still open) and the ledger still equals the chain.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,8 +25,9 @@ from mev_common.bus import Bus
 from mev_common.messages import Bundle, Opportunity, PendingTx, Withdrawal
 from web3 import Web3
 
-from services.simulate.prefetch import PoolProbe, prefetch_pool
-from services.simulate.simulator import Simulator
+from services.simulate.prefetch import PoolProbe, prefetch_pool, prefetch_victim
+from services.simulate.service import SimulateService
+from services.simulate.simulator import Simulator, victim_tx
 from services.simulate.stacking import StackBook
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
 from tests.integration.test_simulate_v3 import warm_simulator
@@ -146,10 +149,11 @@ async def stacking_simulator(devnet: Devnet, tmp: Path) -> tuple[Simulator, Any]
 
 
 async def two_backruns(
-    devnet: Devnet, tmp: Path, tag: str
+    devnet: Devnet, tmp: Path, tag: str, log: Any = None
 ) -> tuple[list[tuple[bytes, PendingTx]], list[Bundle], list[int]]:
     """Two pending victims (3 and 2 gwei) and our two bundles; the second stacked on the first.
-    Returns the victims, the bundles and this test's profits for them."""
+    Returns the victims, the bundles and this test's profits for them. `log`: an object with
+    `count(strategy, result)` that simulate's `record` logs each verdict with."""
     simulator, head = await stacking_simulator(devnet, tmp)
     base = int(head["baseFeePerGas"])
     v1 = victim(devnet, 2, 40 * WETH, 3 * GWEI, base)
@@ -163,8 +167,12 @@ async def two_backruns(
     p2 = cycle_profit(state, a2)
     assert p1 > 0 and p2 > 0
     book = simulator.stacks
-    first = simulator.simulate(opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]), 0.0, book)
-    second = simulator.simulate(opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1]), 0.0, book)
+    opps = [opportunity(devnet, f"{tag}-1", head, a1, p1, v1[1]),
+            opportunity(devnet, f"{tag}-2", head, a2, p2, v2[1])]  # fmt: skip
+    first, second = verdicts = [simulator.simulate(o, 0.0, book) for o in opps]
+    if log is not None:  # as the service logs each verdict
+        for o, v in zip(opps, verdicts, strict=True):
+            SimulateService.record(log, o, v.reason, v.plan)
     assert first.bundle is not None and second.bundle is not None, (first, second)
     assert first.bundle.after_bundles == [] and second.bundle.after_bundles == [first.bundle.id]
     # exactly this test's math on the state each meets: [V1], then [V1, T1, V2]
@@ -377,3 +385,59 @@ async def test_a_swap_ahead_that_is_already_mined_is_not_run_again(
     verdict = simulator.simulate(opp.model_copy(update={"ahead": [mined]}), 0.0, simulator.stacks)
     assert verdict.bundle is not None, verdict
     assert verdict.bundle.simulated_profit == profit
+
+
+async def test_simulates_log_names_what_ran_ahead_of_each_backrun(
+    devnet: Devnet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """simulate's DEBUG line for a backrun lists the txs run ahead of it, in chain order (the
+    victims by hash, our trades by bundle id): a reverted trade is followed to its cause."""
+    counted: list[tuple[str, str]] = []
+    log = SimpleNamespace(count=lambda strategy, result: counted.append((strategy, result)))
+    with caplog.at_level(logging.DEBUG, logger="mev.simulate"):
+        victims, bundles, _ = await two_backruns(devnet, tmp_path, "log", log)
+    lines = [r.fields for r in caplog.records if r.getMessage() == "simulated"]  # type: ignore[attr-defined]
+    block = int(devnet.w3.eth.block_number)
+    v1, v2 = (tx.hash for _, tx in victims)
+    assert lines == [
+        {"opportunity": "log-1", "block": block, "result": "published", "ahead": [v1]},
+        {"opportunity": "log-2", "block": block, "result": "published",
+         "ahead": [v1, bundles[0].id, v2]},
+    ]  # fmt: skip
+    assert counted == [("backrun", "published")] * 2
+
+
+async def test_a_backrun_through_pools_not_prefetched_costs_what_the_chain_charges(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """In a run's first seconds simulate has not prefetched the route's pools, so it does not
+    know their tokens' balance slots (warm.carried_slots). The victim, traced at the head as
+    the service does before simulating it, names every slot it touches: those are carried over
+    cold behind it, not run in one journal with our trade (27,900 gas short on this route)."""
+    _, _, warm, simulator = warm_simulator(devnet, tmp_path / "sim", flash=True)
+    head = devnet.w3.eth.get_block("latest")
+    raw, v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
+
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    assert await prefetch_victim(call, warm, victim_tx(v))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V
+    amount = best_amount(state)
+    profit = cycle_profit(state, amount)
+    opp = opportunity(devnet, "cold-route", head, amount, profit, v)
+    assert warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops]) is None
+    verdict = simulator.simulate(opp, 0.0)
+    bundle = verdict.bundle
+    assert bundle is not None and verdict.gas_slack == 0, verdict
+    assert bundle.simulated_profit == profit
+    assert warm.env is not None
+    devnet.w3.eth.send_raw_transaction(raw)
+    devnet.rpc("evm_setNextBlockTimestamp", [warm.env.timestamp])
+    ours = devnet.bot().send(bundle.to, bytes.fromhex(bundle.data[2:]), bundle.gas_limit,
+                             tip=3 * GWEI - 1, max_fee=(v.max_fee_per_gas or 0) - 1)  # fmt: skip
+    devnet.rpc("anvil_mine", ["0x1"])
+    receipt = devnet.w3.eth.get_transaction_receipt(ours)
+    assert (receipt["status"], receipt["transactionIndex"]) == (1, 1)  # behind its victim
+    assert receipt["gasUsed"] == bundle.simulated_gas_used  # to the unit

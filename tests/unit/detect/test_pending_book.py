@@ -180,3 +180,32 @@ def test_crowders_are_the_whole_txs_tipping_more_through_the_pools() -> None:
     book.published("o", "0x" + "d" * 64, 5 * GWEI, {"P"}, 10)
     book.published("o2", high.hash, 3 * GWEI, {"P"}, 10)
     assert book.crowded("v", 2 * GWEI, {"P"}, stacking=True) is not None
+
+
+def swap_of(sender: str, nonce: int) -> PendingTx:
+    return tx(max_fee_per_gas=9 * GWEI, max_priority_fee_per_gas=GWEI).model_copy(
+        update={"sender": sender, "nonce": nonce}
+    )
+
+
+def test_forget_mined_drops_exactly_the_nonces_the_head_has_used() -> None:
+    """After a block gap: a swap below its sender's count at the head is on chain (or can
+    never be), so neither a crowder nor a queued tx; one at or above it is still pending."""
+    book = PendingBook()
+    book.add("mined", {"P"}, 3 * GWEI, 10, "0xA", 4, swap_of("0xA", 4))
+    book.add("next", {"Q"}, 3 * GWEI, 10, "0xA", 5, swap_of("0xA", 5))
+    book.add("other", {"P"}, 2 * GWEI, 10, "0xB", 7, swap_of("0xB", 7))
+    book.add("unknown", {"R"}, 2 * GWEI, 10, "0xC", 1, swap_of("0xC", 1))
+    assert book.senders() == ["0xA", "0xB", "0xC"]
+    assert book.crowders("v", GWEI, {"P"}) == [swap_of("0xA", 4), swap_of("0xB", 7)]
+    assert book.queued_txs("victim", "0xA", 6) == [swap_of("0xA", 4), swap_of("0xA", 5)]
+    # 0xA's count at the head is 5 (nonce 4 used), 0xB's is 7 (nonce 7 not yet); 0xC unread
+    assert book.forget_mined({"0xA": 5, "0xB": 7}) == ["mined"]
+    assert sorted(book.entries) == ["next", "other", "unknown"]
+    assert book.crowders("v", GWEI, {"P"}) == [swap_of("0xB", 7)]
+    assert book.crowded("v", 2 * GWEI + 1, {"P"}) is None  # the mined one tipped 3 gwei
+    assert book.queued_txs("victim", "0xA", 6) == [swap_of("0xA", 5)]
+    assert book.queued_behind("next", "0xA", 5) is None
+    assert book.senders() == ["0xA", "0xB", "0xC"]
+    assert book.forget_mined({"0xA": 9, "0xB": 9, "0xC": 0}) == ["next", "other"]
+    assert sorted(book.entries) == ["unknown"] and book.senders() == ["0xC"]

@@ -63,7 +63,8 @@ def test_a_second_victim_tipping_less_is_backrun_on_top_of_our_first_trade() -> 
     v1 = user("v1", 3 * GWEI, {P, Q})
     book.saw(10, v1)
     t1 = ours("t1", 3 * GWEI, {P, Q})
-    assert book.plan(10, v1, t1, head_nonce=0) == plain(v1.tx)
+    first = book.plan(10, v1, t1, head_nonce=0)
+    assert first == plain(v1.tx) and isinstance(first, Plan) and first.keys == ("v1",)
     book.took(10, t1)
     v2 = user("v2", 2 * GWEI, {P})
     book.saw(10, v2)
@@ -72,6 +73,7 @@ def test_a_second_victim_tipping_less_is_backrun_on_top_of_our_first_trade() -> 
     # the chain: V1 (3 gwei + 1e6), T1 (3 gwei + 13), V2 (2 gwei + 1e6), T2
     assert plan == Plan((v1.tx, t1.tx, v2.tx), ("t1",), (v1.tx, v2.tx))
     assert isinstance(plan, Plan) and plan.stacked
+    assert plan.keys == ("v1", "t1", "v2")  # what simulate's log names (hashes, ours by id)
 
 
 def test_a_victim_tipping_more_than_our_earlier_trade_is_superseded() -> None:
