@@ -201,7 +201,11 @@ class StackBook:
         same = {q.nonce for q in known if q.sender.lower() == victim.sender.lower()}
         if victim.nonce < head_nonce or not same >= set(range(head_nonce, victim.nonce)):
             return "victim_queued"
-        order = chain_order([*known, victim, ours])
+        # in arrival order, the victim where it came (ours tie with their victims: arrival decides)
+        ids = {id(q) for q in known}
+        arrived = [victim if q.key == victim.key else q for q in self.entries
+                   if id(q) in ids or q.key == victim.key]  # fmt: skip
+        order = chain_order([*arrived, *([] if victim in arrived else [victim]), ours])
         first, mine = order.index(victim), order.index(ours)
         if first > mine:
             return "stack_order"  # would go before its victim: never a front-run
