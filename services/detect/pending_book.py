@@ -1,7 +1,9 @@
 """Pending router swaps detect has seen, to tell when a backrun would be crowded.
 
-A backrun bids one wei below its victim's tip, so every pending swap tipping at least as much is
-ordered ahead of it in the block; if one of those touches a pool of our cycle, the state our
+A backrun bids its victim's own fees (services/submit/fees.py): a tie, which arrival decides, so
+every pending swap seen before it tipping at least as much is ordered ahead of it in the block
+(a later one tipping the same is booked so too: whether ours reached the node first is not
+known here); if one of those touches a pool of our cycle, the state our
 trade was proven on will not be the state it meets, and it reverts (gas lost). Such backruns
 are dropped (counted); the block-triggered search picks the arbitrage up after the block.
 Entries leave when their swap shows up in a block's logs, or after `max_age_blocks`, or, after
@@ -230,7 +232,7 @@ class PendingBook:
     def queued_behind(self, victim: str, sender: str, nonce: int) -> str | None:
         """A pending tx of the victim's sender with a lower nonce must be mined first, wherever
         its own fee puts it: the victim's place in the block is then not where its tip says,
-        and a backrun bid just below that tip could land before the victim."""
+        and a backrun bidding that tip could land before the victim."""
         for tx_hash in sorted(self._by_sender.get(sender, ())):
             entry = self.entries[tx_hash]
             if tx_hash != victim and 0 <= entry.nonce < nonce:

@@ -12,7 +12,7 @@ integers); V2-only cycles keep amm/sizing.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
@@ -50,6 +50,10 @@ GAS_PER_HOP = 90_000
 # initialized ticks it crosses (~20-30k each); simulate measures the real figure before a send.
 GAS_PER_V3_HOP = 160_000
 DEFAULT_PRIORITY_FEE = 10**9
+# A backrun is raised to its victim's max fee only if it pays its minimum there with this many
+# times the gas estimate: simulate's budget (its gas limit: +20 % over the simulated gas plus
+# cold and first-touch biases, services/simulate/decision.py) must pass at that fee too.
+RAISE_GAS_FACTOR = 2
 MAX_PER_TRIGGER = 5
 # Default staleness: after this many blocks the state has moved on (detect.deadline_blocks).
 DEADLINE_BLOCKS = 2
@@ -79,10 +83,38 @@ def gas_estimate(hops: int, v3_hops: int = 0) -> int:
     return GAS_BASE + GAS_PER_HOP * (hops - v3_hops) + GAS_PER_V3_HOP * v3_hops
 
 
-def max_fee_per_gas(base_fee: int, priority_fee: int, cap: int) -> int:
+def max_fee_per_gas(
+    base_fee: int, priority_fee: int, cap: int, victim_max_fee: int | None = None
+) -> int:
     """What we would bid at most: two base fees (survives a few full blocks) plus the tip,
-    never above the strategy's `max_gas_price`."""
-    return min(cap, 2 * base_fee + priority_fee)
+    never above the strategy's `max_gas_price`, nor for a backrun above its victim's max fee
+    (fee-ordered anvil would mine it before its victim). A found backrun may bid up to that
+    max fee (`at_victim_fee`)."""
+    fee = min(cap, 2 * base_fee + priority_fee)
+    return fee if victim_max_fee is None else min(fee, victim_max_fee)
+
+
+def _at_victim_fee(
+    kept: list[Found], victim_max_fee: int | None, strategies: StrategiesSettings
+) -> list[Found]:
+    if victim_max_fee is None:
+        return kept
+    return [at_victim_fee(f, victim_max_fee, strategies) for f in kept]
+
+
+def at_victim_fee(found: Found, victim_max_fee: int, strategies: StrategiesSettings) -> Found:
+    """`found` capped at its victim's max fee (so submit bids the victim's own fees and fee
+    ordering, by max fee on anvil or by tip, ties the two: ours lands right after the victim,
+    services/submit/fees.py) when it still pays its minimum there with `RAISE_GAS_FACTOR` x the
+    gas estimate; else as sized (a lower max fee: on anvil a later tx bidding between goes
+    first)."""
+    cfg: StrategySettings | None = getattr(strategies, found.strategy)
+    if cfg is None or victim_max_fee <= found.max_fee:
+        return found
+    fee = min(cfg.max_gas_price, victim_max_fee)
+    if found.trade.profit - RAISE_GAS_FACTOR * found.gas * fee < max(cfg.min_profit, 1):
+        return found
+    return replace(found, max_fee=fee)
 
 
 def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
@@ -122,13 +154,18 @@ class SearchStats:
 
 
 def _plan(
-    name: Strategy, hops: int, strategies: StrategiesSettings, base_fee: int, priority_fee: int
+    name: Strategy,
+    hops: int,
+    strategies: StrategiesSettings,
+    base_fee: int,
+    priority_fee: int,
+    victim_max_fee: int | None = None,
 ) -> Plan | None:
     """None if the strategy is off or takes no cycle this long."""
     cfg: StrategySettings | None = getattr(strategies, name)
     if cfg is None or not cfg.enabled or hops > cfg.max_hops:
         return None
-    max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price)
+    max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price, victim_max_fee)
     return Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
 
 
@@ -140,6 +177,7 @@ def search_steps(
     *,
     backrun: bool = False,
     priority_fee: int = DEFAULT_PRIORITY_FEE,
+    victim_max_fee: int | None = None,
     max_input: int | None = None,
     stats: SearchStats | None = None,
     sliced: bool = False,
@@ -167,9 +205,11 @@ def search_steps(
     stats = stats if stats is not None else SearchStats()
     screening = SCREEN and max_input is None
     if screening and FAST_SCREEN and not sliced and isinstance(cycles, tuple):
-        fast = _compiled(cycles, pools, strategies, base_fee, priority_fee, backrun, stats)
+        fees = (base_fee, priority_fee, victim_max_fee)
+        fast = _compiled(cycles, pools, strategies, fees, backrun, stats)
         if fast is not None:
-            return (yield from _select(fast, backrun, max_input, stats, sliced, until))
+            kept = yield from _select(fast, backrun, max_input, stats, sliced, until)
+            return _at_victim_fee(kept, victim_max_fee, strategies)
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
@@ -196,7 +236,8 @@ def search_steps(
     candidates: list[Candidate] = []
     if screening and not each and not sliced:  # V2 pools only: the backrun's usual case
         for n, one in {len(cycle.hops): cycle for cycle in cycles}.items():
-            plans[n] = _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
+            plans[n] = _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee,
+                             victim_max_fee)  # fmt: skip
         needs = needed_by_hops(plans)
         verdicts = [
             v2_verdict(c.hops, screen, needs[n]) if (n := len(c.hops)) in needs else SKIP
@@ -210,7 +251,8 @@ def search_steps(
         hops = cycle.hops
         n = len(hops)
         plan = plans[n] if n in plans else plans.setdefault(
-            n, _plan(strategy_for(cycle, backrun), n, strategies, base_fee, priority_fee)
+            n, _plan(strategy_for(cycle, backrun), n, strategies, base_fee, priority_fee,
+                     victim_max_fee)
         )  # fmt: skip
         if plan is None:
             continue
@@ -257,16 +299,19 @@ def search_steps(
             Candidate(bound - gas * plan.max_fee, len(candidates), plan.name, cycle, gas,
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
-    return (yield from _select(candidates, backrun, max_input, stats, sliced, until))
+    kept = yield from _select(candidates, backrun, max_input, stats, sliced, until)
+    return _at_victim_fee(kept, victim_max_fee, strategies)
 
 
 search = one_pass(search_steps)  # the same, run to its end at once
 
 
 # a search's plans and needs by (settings (frozen; kept alive with them, so their id is not
-# reused), backrun, base fee, tip, hop counts): a victim's search and its follow-ons share them
+# reused), backrun, (base fee, tip, victim's max fee), hop counts): a victim's search and its
+# follow-ons share them
 _Plans = tuple[StrategiesSettings, dict[int, Plan | None], dict[int, int]]
-_plans: dict[tuple[int, bool, int, int, tuple[int, ...]], _Plans] = {}
+_Fees = tuple[int, int, int | None]
+_plans: dict[tuple[int, bool, _Fees, tuple[int, ...]], _Plans] = {}
 PLANS = 1024
 
 
@@ -274,8 +319,7 @@ def _compiled(
     cycles: tuple[Cycle, ...],
     pools: Mapping[str, V2Pool | V3Pool],
     strategies: StrategiesSettings,
-    base_fee: int,
-    priority_fee: int,
+    fees: _Fees,
     backrun: bool,
     stats: SearchStats,
 ) -> list[Candidate] | None:
@@ -286,11 +330,11 @@ def _compiled(
     flat = None if layout is None else flat_rates(layout, pools, pool_rates)
     if layout is None or flat is None:
         return None
-    key = (id(strategies), backrun, base_fee, priority_fee, tuple(layout.lengths))
+    key = (id(strategies), backrun, fees, tuple(layout.lengths))
     known = _plans.get(key)
     if known is None or known[0] is not strategies:
         plans = {
-            n: _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee)
+            n: _plan(strategy_for(one, backrun), n, strategies, *fees)
             for n, one in layout.lengths.items()
         }
         if len(_plans) >= PLANS:

@@ -253,7 +253,8 @@ class Detector:
             self.strategies,
             head.base_fee_per_gas,
             backrun=True,
-            priority_fee=tip,  # a backrun bids the victim's tip - 1: its cap must pay that
+            priority_fee=tip,
+            victim_max_fee=tx.fee_cap,  # a backrun bids its victim's fees (submit/fees.py)
         )
         clear, outbid = [], 0
         queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
@@ -274,7 +275,7 @@ class Detector:
         if stacking and clear and self.rt.settings.detect.follow_on:  # follow_on.py
             again = partial(self.search, strategies=self.strategies, backrun=True,
                             base_fee=head.base_fee_per_gas,
-                            priority_fee=tip)  # fmt: skip
+                            priority_fee=tip, victim_max_fee=tx.fee_cap)  # fmt: skip
             depth = self.rt.settings.simulate.stack_depth
             taken = [f.cycle for f in clear]
             behind = opportunities[0].id  # each follow-on is sized on the one before

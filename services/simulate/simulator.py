@@ -72,6 +72,12 @@ def victim_queued(evm: EVM, victim: PendingTx) -> bool:
     return account_nonce(evm, victim.sender) != victim.nonce
 
 
+def _nonsense_fees(victim: PendingTx) -> bool:
+    """A max fee under its own tip (a hostile bus: a node refuses such a tx)."""
+    tip, cap = victim.max_priority_fee_per_gas, victim.max_fee_per_gas
+    return tip is not None and cap is not None and cap < tip
+
+
 def victim_priority_fee(victim: PendingTx, base_fee: int) -> int:
     if victim.max_priority_fee_per_gas is not None:
         return victim.max_priority_fee_per_gas
@@ -94,6 +100,8 @@ class Simulator:
         """With `book`, a backrun runs on what it meets in its block (stacking.py: the pending
         victims and our trades ahead of it, which also checks the victim's nonce) and a
         published bundle joins the book; without, on [victim]."""
+        if opp.victim is not None and _nonsense_fees(opp.victim):
+            return Verdict("victim_fees_invalid")  # no node takes it; submit could not bid it
         plan = self.plan(book, opp) if book is not None else None
         if isinstance(plan, str):
             return Verdict(plan)
@@ -246,6 +254,7 @@ class Simulator:
             victim_priority_fee=(victim_priority_fee(opp.victim, base_fee) if opp.victim else None),
             victim_sender=opp.victim.sender if opp.victim else None,
             victim_nonce=opp.victim.nonce if opp.victim else None,
+            victim_max_fee_per_gas=opp.victim.fee_cap if opp.victim else None,
             deadline_block=opp.deadline_block,
             after_bundles=list(plan.after) if plan is not None else [],
             pays_alone=pays_alone,
@@ -273,11 +282,11 @@ class Simulator:
             fee = t.max_fee_per_gas or t.gas_price or 0
             book.saw(opp.block_number, Queued(t.hash, t.sender, fee, frozenset(), victim_tx(t),
                                               nonce=t.nonce))  # fmt: skip
-        # our max fee is 2 x the next base fee + tip, estimated at the head's (moves <= 1/8)
+        # our max fee is the victim's (exact); without it 2 x next base + tip, estimated at the
+        # head's (moves <= 1/8): a margin for that and for other txs' order
         book.margin = base // 4 + 1
-        cap = fee_cap(opp, strategy)
-        ours = Queued(bundle_id(opp.id), self.bot,
-                      own_max_fee(victim_priority_fee(v, base), base, cap), pools, victim.tx,
+        fee = own_max_fee(victim_priority_fee(v, base), base, fee_cap(opp, strategy), v.fee_cap)
+        ours = Queued(bundle_id(opp.id), self.bot, fee, pools, victim.tx,
                       bundle_id(opp.id), nonce=1 << 62, behind=v.hash)  # fmt: skip
         nonces: dict[str, int] = {}
 
@@ -295,10 +304,10 @@ class Simulator:
             return
         env = self.warm.env
         base = env.base_fee if env else 0
-        # own_max_fee bids a victim's tip - 1; a block trade bids the configured tip itself
+        # own_max_fee bids a victim's fees; a block trade bids the configured tip itself
         victim_tip = bundle.victim_priority_fee
         priority = victim_tip if victim_tip is not None else self.settings.submit.priority_fee + 1
-        fee = own_max_fee(priority, base, bundle.max_fee_per_gas)
+        fee = own_max_fee(priority, base, bundle.max_fee_per_gas, bundle.victim_max_fee_per_gas)
         pools = frozenset(h.pool.lower() for h in opp.hops)
         book.took(opp.block_number, Queued(bundle.id, self.bot, fee, pools, tx, bundle.id,
                                            0, bundle.victim_tx_hash))  # fmt: skip

@@ -7,9 +7,10 @@ pending victim and every trade of ours published at this block, in the order a f
 builder mines them (anvil `--order fees`: highest max fee per gas first among the txs whose
 sender's lower nonces are placed; ties in arrival order).
 
-Our trades bid their victim's tip - 1 with a max fee of about 2 x base fee + tip (submit's
-fees.bundle_fees); users cap theirs at tip + a headroom; so our backrun lands right after its
-victim and a later victim with a lower tip lands after our earlier trade: [V1, T1, V2, T2].
+Our trades bid their victim's own tip and max fee (submit's fees.bundle_fees), so our backrun
+ties with its victim and lands right after it (arrival decides a tie), and a later victim with a
+lower max fee lands after our earlier trade: [V1, T1, V2, T2]. A tx bidding the same max fee as
+one of ours through its pools is an unsure order (`_unsure`, margin 0 and up).
 Our trades are mined in fee order among themselves, not in the order we sent them: submit never
 sends a trade where an unsettled trade of ours bidding less would make it wait (one lane: it is
 refused; nonce lanes, `keys.lanes`: it goes on a lane where none does, services/submit/lanes.py).
@@ -60,7 +61,7 @@ class Queued:
     tx: TxSpec
     bundle_id: str | None = None
     nonce: int = 0  # a sender's txs are mined in nonce order
-    behind: str | None = None  # ours: the victim it backruns (bid just below it by design)
+    behind: str | None = None  # ours: the victim it backruns (ties it, sent after it)
     block: int = -1  # the block it was booked at (set by the book)
 
 
@@ -87,9 +88,14 @@ def _victim_of(q: Queued) -> str | None:
     return q.behind if q.bundle_id is not None else q.key
 
 
-def own_max_fee(victim_priority: int, base_fee: int, cap: int) -> int:
-    """The max fee submit signs a backrun with (fees.bundle_fees: priority = victim's - 1, max
-    fee = min(cap, 2 x next base + priority)), estimated at the head's base fee."""
+def own_max_fee(
+    victim_priority: int, base_fee: int, cap: int, victim_max_fee: int | None = None
+) -> int:
+    """The max fee submit signs a backrun with (fees.bundle_fees): the victim's max fee, never
+    above `cap`; without it (an older bundle), min(cap, 2 x next base + victim's tip - 1),
+    estimated at the head's base fee."""
+    if victim_max_fee is not None:
+        return min(cap, victim_max_fee)
     priority = max(victim_priority - 1, 1)
     return min(cap, 2 * base_fee + min(priority, max(cap - base_fee, 0)))
 
@@ -199,7 +205,11 @@ class StackBook:
         same = {q.nonce for q in known if q.sender.lower() == victim.sender.lower()}
         if victim.nonce < head_nonce or not same >= set(range(head_nonce, victim.nonce)):
             return "victim_queued"
-        order = chain_order([*known, victim, ours])
+        # in arrival order, the victim where it came (ours tie with their victims: arrival decides)
+        ids = {id(q) for q in known}
+        arrived = [victim if q.key == victim.key else q for q in self.entries
+                   if id(q) in ids or q.key == victim.key]  # fmt: skip
+        order = chain_order([*arrived, *([] if victim in arrived else [victim]), ours])
         first, mine = order.index(victim), order.index(ours)
         if first > mine:
             return "stack_order"  # would go before its victim: never a front-run

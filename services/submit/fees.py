@@ -1,11 +1,17 @@
 """EIP-1559 fees for a bundle: what to bid, bounded by what simulate's decision assumed.
 
 The cap is min(bundle.max_fee_per_gas, strategies.<name>.max_gas_price): simulate proved the
-trade profitable at its cap, so paying more could turn a win into a loss. A backrun bids one
-wei below its victim's priority fee: fee ordering then puts it right after the victim, never
-before (that would be a front-run). A backrun whose cap cannot pay that bid is not sent: cut
-lower, every tx tipping between lands ahead of it (bench's backrun flow saw such backruns
-revert behind users tipping 1-1.8 gwei when detect capped them at the default tip).
+trade profitable at its cap, so paying more could turn a win into a loss. A backrun bids its
+victim's own fees: the same priority fee and the same max fee (`Bundle.victim_max_fee_per_gas`),
+never above the cap. Ordered by max fee (anvil `--order fees`) or by effective tip (builders), it
+then ties with its victim and arrival decides: it lands right after the victim (it is sent after
+it), before any later tx bidding the same, and never before it (that would be a front-run).
+Bidding under the victim's max fee let later users with the victim's fees in between on anvil
+(tests/integration/test_backrun_fee_order.py). A backrun whose cap cannot pay the victim's
+effective tip is not sent: cut lower, every tx tipping between lands ahead of it (bench's
+backrun flow saw such backruns revert behind users tipping 1-1.8 gwei when detect capped them at
+the default tip). Without the victim's max fee (an older simulate), a backrun bids one wei under
+its victim's tip, as before.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ def bundle_fees(
     default_priority: int,
     bundle_priority: int = 0,
     victim_priority: int | None = None,
+    victim_max_fee: int | None = None,
 ) -> Fees | FeeRefusal:
     """The fees to sign with, or why the bundle must not be sent at all."""
     cap = min(bundle_cap, strategy_cap)
@@ -53,6 +60,8 @@ def bundle_fees(
         return FeeRefusal("no fee cap: bundle.max_fee_per_gas is 0")
     if next_base > cap:
         return FeeRefusal(f"base fee {next_base} above the fee cap {cap}")
+    if victim_priority is not None and victim_max_fee is not None:
+        return _victim_fees(next_base, cap, victim_priority, victim_max_fee)
     if victim_priority is not None:
         priority = max(victim_priority - 1, 1)
         if priority > cap - next_base:  # cut below it, users tipping between go first
@@ -66,6 +75,23 @@ def bundle_fees(
     priority = min(priority, cap - next_base)
     max_fee = min(cap, 2 * next_base + priority)
     return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority)
+
+
+def _victim_fees(next_base: int, cap: int, tip: int, max_fee: int) -> Fees | FeeRefusal:
+    """A backrun's fees: its victim's (`tip`, `max_fee`), the max fee never above `cap`."""
+    if max_fee < tip:
+        return FeeRefusal(f"victim's max fee {max_fee} is below its priority fee {tip}")
+    if next_base > max_fee:
+        return FeeRefusal(f"base fee {next_base} above the victim's max fee {max_fee}")
+    bid = min(cap, max_fee)
+    ours, theirs = min(tip, bid - next_base), min(tip, max_fee - next_base)
+    if ours < theirs:  # cut below it, users tipping between go first
+        return FeeRefusal(
+            f"backrun must tip {theirs} wei/gas (its victim's effective tip), its fee cap "
+            f"{cap} leaves {cap - next_base} over the base fee {next_base}: it would land "
+            "behind txs it was not proven behind"
+        )
+    return Fees(max_fee_per_gas=bid, max_priority_fee_per_gas=min(tip, bid))
 
 
 def cancel_fees(old: Fees, next_base: int) -> Fees:

@@ -1,6 +1,6 @@
 """Backruns whose victim was mined without them: withdrawn before they meet another state.
 
-A backrun bids one wei under its victim's tip so that it lands right behind the victim in the
+A backrun bids its victim's own fees so that it lands right behind the victim in the
 victim's block, on the state simulate proved. When the victim is mined and our trade is not
 (it reached the node a moment after the block was sealed), our trade waits in the pool for a
 later block and meets that block's state, which nothing proved: at a minProfit a few percent

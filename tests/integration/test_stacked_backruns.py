@@ -232,8 +232,10 @@ async def test_two_victims_through_one_pool_are_both_backrun_and_both_land(
     db = submit_db
     executor = devnet.executor.address
     weth_before, nonce = devnet.balance("WETH", executor), bot_nonce(devnet)
-    await send_both(bus, db, bundles)
+    # the victims reach the node first, as they do when ingest reads them from its pool: a
+    # backrun ties its victim's fees (services/submit/fees.py) and arrival order decides
     hashes = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in victims]
+    await send_both(bus, db, bundles)
     devnet.rpc("anvil_mine", ["0x1"])
     outcomes = [(await outcome_of(bus, b.id))[0] for b in bundles]
     assert [o.status for o in outcomes] == ["included", "included"], outcomes
@@ -269,14 +271,14 @@ async def test_when_our_first_trade_is_cancelled_the_stacked_one_stays_safe(
     weth_before = devnet.balance("WETH", executor)
     eth_before = int(devnet.w3.eth.get_balance(bot))
     assert bundles[1].pays_alone is True  # proven to pay on [V1, V2]: submit lets it stand
+    for raw, _ in victims:
+        devnet.w3.eth.send_raw_transaction(raw)
     await send_both(bus, db, bundles)
     # detect withdraws the first: submit replaces it by a cancel on its nonce
     withdrawal = Withdrawal(opportunity_id=bundles[0].opportunity_id, chain_id=CHAIN,
                             reason="test: a swap goes first")  # fmt: skip
     await bus.publish_core(subjects.withdrawals(CHAIN), withdrawal)
     await wait_for(lambda: ("cancel", "sent") in tx_states(db, bundles[0].id), what="cancel")
-    for raw, _ in victims:
-        devnet.w3.eth.send_raw_transaction(raw)
     devnet.rpc("anvil_mine", ["0x1"])
     first, second = [(await outcome_of(bus, b.id))[0] for b in bundles]
     assert first.status == "replaced" and first.realized_profit == 0, first
@@ -300,13 +302,13 @@ async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancel
     executor, bot = devnet.executor.address, devnet.deployment["bot"]
     weth_before, nonce = devnet.balance("WETH", executor), bot_nonce(devnet)
     eth_before = int(devnet.w3.eth.get_balance(bot))
+    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in victims]
     await send_both(bus, db, bundles)
     withdrawal = Withdrawal(opportunity_id=bundles[0].opportunity_id, chain_id=CHAIN,
                             reason="test: a swap goes first")  # fmt: skip
     await bus.publish_core(subjects.withdrawals(CHAIN), withdrawal)
     for b in bundles:
         await wait_for(lambda b=b: ("cancel", "sent") in tx_states(db, b.id), what=f"{b.id}")
-    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in victims]
     devnet.rpc("anvil_mine", ["0x1"])
     outcomes = [(await outcome_of(bus, b.id))[0] for b in bundles]
     assert [(o.status, o.realized_profit) for o in outcomes] == [("replaced", 0)] * 2, outcomes

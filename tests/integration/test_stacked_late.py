@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from mev_common.bus import Bus
 from mev_common.messages import Block, Bundle, PendingTx, block_from_rpc
+from web3 import Web3
 from web3.exceptions import Web3RPCError
 
 from services.simulate.simulator import Simulator
@@ -83,14 +84,22 @@ async def first_backrun(
 
 
 async def miss_block_n1(
-    devnet: Devnet, db: Path, bundle_id: str, head: Any, simulator: Simulator, tmp: Path
+    devnet: Devnet,
+    db: Path,
+    bundle_id: str,
+    head: Any,
+    simulator: Simulator,
+    tmp: Path,
+    v1_raw: bytes,
 ) -> tuple[Simulator, Any, tuple[bytes, PendingTx]]:
-    """Our sent trade T1 misses block N + 1 (taken out of the pool, N + 1 mined empty, T1 back
-    after it); simulate at N + 1 (its warm EVM forked there, the same stack book) sees the
-    block; V2 (user 3, 25 WETH, tipping 2 gwei) is made."""
+    """Our sent trade T1 misses block N + 1 (taken out of the pool, N + 1 mined empty, V1 then
+    T1 back after it: a backrun ties its victim's fees and arrives after it); simulate at N + 1
+    (its warm EVM forked there, the same stack book) sees the block; V2 (user 3, 25 WETH,
+    tipping 2 gwei) is made."""
     t1_hash, t1_raw = sent_trade(db, bundle_id)
     devnet.rpc("anvil_dropTransaction", [t1_hash])
     assert mine(devnet) == head["number"] + 1
+    devnet.w3.eth.send_raw_transaction(v1_raw)
     devnet.w3.eth.send_raw_transaction(t1_raw)
     later, head1 = await stacking_simulator(devnet, tmp / "n1")
     later.stacks = simulator.stacks
@@ -117,7 +126,7 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     )
     await send_both(bus, db, [t1])
     # T1 (and V1, not sent yet) miss block N + 1: taken out of the pool, back after it
-    later, head1, v2 = await miss_block_n1(devnet, db, t1.id, head, simulator, tmp_path)
+    later, head1, v2 = await miss_block_n1(devnet, db, t1.id, head, simulator, tmp_path, v1[0])
     state = reserves(devnet)
     swap(state, "A", True, 40 * WETH)  # V1
     cycle_profit(state, a1, apply=True)  # T1
@@ -130,8 +139,8 @@ async def test_a_backrun_behind_our_trade_that_missed_its_block_is_stacked_on_it
     assert second.bundle is not None, second
     assert second.bundle.after_bundles == [t1.id]
     assert second.bundle.simulated_profit == p2  # this test's math on [V1, T1, V2]
+    users = [Web3.keccak(v1[0]), devnet.w3.eth.send_raw_transaction(v2[0])]
     await send_both(bus, db, [second.bundle])
-    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in (v1, v2)]
     mine(devnet)
     outcomes = [(await outcome_of(bus, b.id))[0] for b in (t1, second.bundle)]
     assert [o.status for o in outcomes] == ["included", "included"], outcomes
@@ -184,7 +193,9 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     executor, bot = devnet.executor.address, devnet.deployment["bot"]
     weth_before, eth_before = devnet.balance("WETH", executor), int(devnet.w3.eth.get_balance(bot))
     await send_both(bus, db, [first.bundle])
-    later, head1, v2 = await miss_block_n1(devnet, db, first.bundle.id, head, simulator, tmp_path)
+    later, head1, v2 = await miss_block_n1(
+        devnet, db, first.bundle.id, head, simulator, tmp_path, v1[0]
+    )
     state = reserves(devnet)
     swap(state, "A", True, 25 * WETH)  # V2 alone: the gap detect sizes T2 on
     a2 = best_amount(state)
@@ -193,7 +204,7 @@ async def test_a_backrun_behind_the_victim_of_our_trade_that_missed_its_block_ne
     second = later.simulate(opportunity(devnet, "behind-2", head1, a2, p2, v2[1]), 0.0,
                             later.stacks)  # fmt: skip
     assert second.bundle is None and second.reason.startswith("stack_reverted"), second
-    users = [devnet.w3.eth.send_raw_transaction(raw) for raw, _ in (v1, v2)]
+    users = [Web3.keccak(v1[0]), devnet.w3.eth.send_raw_transaction(v2[0])]
     mine(devnet)
     [outcome] = await outcome_of(bus, first.bundle.id)
     assert outcome.status == "included" and outcome.realized_profit == p1, outcome

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 from mev_common.wire_types import Address as Address
@@ -30,6 +31,7 @@ from mev_common.wire_types import Wei as Wei
 from mev_common.wire_types import checksum as checksum
 
 SCHEMA_VERSION: Literal[1] = 1
+MAX_UINT256 = 2**256 - 1  # the most a tx field (a fee per gas) can hold
 
 Strategy = Literal["cyclic_arbitrage", "cross_dex_arbitrage", "backrun"]
 # The one list of strategy names: settings' `strategies:` keys and config checks read it.
@@ -127,6 +129,12 @@ class PendingTx(Message):
     input: HexData = "0x"
     raw: HexData | None = None
 
+    @property
+    def fee_cap(self) -> int | None:
+        """Its max fee per gas (a legacy tx's gas price): fee-ordered anvil's sort key, and what
+        a backrun of it bids (services/submit/fees.py); None if it carries neither."""
+        return self.max_fee_per_gas if self.max_fee_per_gas is not None else self.gas_price
+
 
 class Hop(BaseModel):
     """One swap through one pool: `amount_out` is what the pool's exact math promises.
@@ -181,7 +189,8 @@ class Bundle(Message):
     the exact balance gain in `profit_token` units the local EVM measured, `simulated_gas_used`
     its gas; `min_profit` is what the calldata makes the contract enforce. `max_fee_per_gas` is
     the fee cap the decision assumed: submit never bids above it. For a backrun, the victim's
-    hash and priority fee let submit bid just below it, so fee ordering puts us right after.
+    hash, priority fee and max fee let submit bid the victim's own fees, so fee ordering puts us
+    right after it (services/submit/fees.py).
     """
 
     id: str = Field(min_length=1, max_length=128)
@@ -209,6 +218,8 @@ class Bundle(Message):
     # (services/submit/late_victims.py)
     victim_sender: Address | None = None
     victim_nonce: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    # the victim's max fee per gas (its gas price if legacy); None from an older simulate
+    victim_max_fee_per_gas: Wei | None = None
     deadline_block: int = Field(default=0, ge=0)
     # our earlier trades (bundle ids, unsettled) this backrun was proven on top of: submit sends
     # it with the next nonce only while every one of them is in flight (services/simulate/
@@ -220,6 +231,23 @@ class Bundle(Message):
     # minProfit: if one of those does not land, submit lets this one stand; otherwise (False,
     # the default) it cancels it (services/submit/stack_cancel.py)
     pays_alone: bool = False
+
+    @model_validator(mode="after")
+    def _victim_fees(self) -> Bundle:
+        """A victim's max fee comes with its hash and tip, and a max fee pays its own tip."""
+        max_fee, tip = self.victim_max_fee_per_gas, self.victim_priority_fee
+        if max_fee is None:
+            return self
+        if self.victim_tx_hash is None or tip is None:
+            raise ValueError("victim_max_fee_per_gas needs victim_tx_hash and victim_priority_fee")
+        if max_fee > MAX_UINT256:
+            raise ValueError(f"victim_max_fee_per_gas {max_fee} does not fit a tx (max 2**256 - 1)")
+        if max_fee < tip:
+            raise ValueError(
+                f"victim_max_fee_per_gas {max_fee} is below victim_priority_fee {tip}: "
+                "no valid tx bids so"
+            )
+        return self
 
 
 def trigger_kind(victim: object | None) -> Literal["pending", "block"]:

@@ -111,10 +111,10 @@ def test_best_backrun_respects_the_floor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("victim_tip", "next_base", "expected"),
-    [(10**9, 7, (10**9 - 1 + 14, 10**9 - 1)), (1, 7, (15, 1)), (2, 0, (1, 1))],
+    ("victim_tip", "victim_max_fee", "expected"),
+    [(10**9, 10**9 + 10**6, (10**9 + 10**6, 10**9)), (1, 1, (1, 1)), (5, 3, (3, 3))],
 )
-def test_backrun_fees_never_above_the_victims_tip(
-    victim_tip: int, next_base: int, expected: tuple[int, int]
+def test_backrun_fees_are_the_victims_own(
+    victim_tip: int, victim_max_fee: int, expected: tuple[int, int]
 ) -> None:
-    assert backrun_fees(victim_tip, next_base) == expected
+    assert backrun_fees(victim_tip, victim_max_fee) == expected

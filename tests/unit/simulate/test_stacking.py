@@ -270,3 +270,33 @@ def test_stack_risk_bounds_the_revert_if_our_earlier_trade_does_not_land() -> No
     assert stack_risk(SimResult(False, 290_000, 0), 300_000 * fee, fee, 300_000) is None
     failed = SimResult(False, 0, 0, victim_failed=True)
     assert stack_risk(failed, 10**18, fee, 300_000) == "a victim fails without our earlier trade"
+
+
+def test_own_max_fee_with_the_victims_max_fee_is_that_fee_under_the_cap() -> None:
+    # fees.bundle_fees: a backrun bids its victim's tip and max fee, never above the cap
+    assert own_max_fee(3 * GWEI, 7, 50 * GWEI, 3 * GWEI + 10**6) == 3 * GWEI + 10**6
+    assert own_max_fee(3 * GWEI, 7, 2 * GWEI, 3 * GWEI + 10**6) == 2 * GWEI
+
+
+def tied(key: str, victim: Queued, pools: set[str]) -> Queued:
+    """Ours behind `victim`, bidding its fees (a tie on max fee: arrival decides)."""
+    fee = own_max_fee(3 * GWEI, 7, 50 * GWEI, victim.max_fee)
+    return Queued(key, BOT, fee, frozenset(pools), tx(key), key, 0, victim.key)
+
+
+def test_ours_tied_with_its_victim_runs_right_after_it_where_it_arrived() -> None:
+    """Our first trade ties its victim's max fee: a follow-on of the same victim runs on
+    [v1, t1] (the victim arrived first), not [t1, v1] (the book once put the victim last);
+    a second victim tipping less comes after both: [v1, t1, v2, t2]."""
+    book = StackBook(depth=2, margin=8)
+    v1 = user("v1", 3 * GWEI, {P})
+    book.saw(10, v1)
+    t1 = tied("t1", v1, {P})
+    assert t1.max_fee == v1.max_fee
+    book.took(10, t1)
+    follow = book.plan(10, v1, tied("t1b", v1, {P}), 0)
+    assert follow == Plan((v1.tx, t1.tx), ("t1",), (v1.tx,))
+    v2 = user("v2", 2 * GWEI, {P})
+    book.saw(10, v2)
+    second = book.plan(10, v2, tied("t2", v2, {P}), 0)
+    assert second == Plan((v1.tx, t1.tx, v2.tx), ("t1",), (v1.tx, v2.tx))

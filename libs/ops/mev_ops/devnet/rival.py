@@ -34,7 +34,6 @@ from websockets.asyncio.client import connect
 
 from mev_ops.devnet.artifacts import load_artifact
 from mev_ops.devnet.deploy import devnet_account
-from mev_ops.devnet.hyperevm_rules import next_base_fee
 from mev_ops.devnet.rival_pricing import (
     Backrun,
     Market,
@@ -242,7 +241,6 @@ class _Loop:
     def __init__(self, rival: Rival) -> None:
         self.r = rival
         self.reserves: Reserves = {}
-        self.next_base = 0
         self.head = 0
         self.pending: dict[str, tuple[int, VictimSwap]] = {}  # hash -> (max fee, swap)
         self.client = httpx.AsyncClient(timeout=10)
@@ -300,10 +298,6 @@ class _Loop:
         for pair, word in zip(pairs, words, strict=True):
             raw = bytes.fromhex(word[2:])
             self.reserves[pair] = (int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]))
-        self.next_base = next_base_fee(
-            int(header["baseFeePerGas"], 16), int(header["gasUsed"], 16),
-            int(header["gasLimit"], 16),
-        )  # fmt: skip
         mined = set(header["transactions"])
         for tx_hash in mined & set(self.pending):
             del self.pending[tx_hash]
@@ -331,7 +325,7 @@ class _Loop:
         touched = self.r.market.apply(state, swap)
         if not touched:
             return
-        fee_cap, our_tip = backrun_fees(tip, self.next_base)
+        fee_cap, our_tip = backrun_fees(tip, max_fee)
         gas_cost = GAS_ESTIMATE[3] * fee_cap
         plan = best_backrun(self.r.market, state, self.r.weth, set(touched),
                             self.r.min_profit + gas_cost)  # fmt: skip

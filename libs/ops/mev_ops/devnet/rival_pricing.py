@@ -191,9 +191,8 @@ def best_backrun(
     return best
 
 
-def backrun_fees(victim_tip: int, next_base: int) -> tuple[int, int]:
-    """(max fee, tip) a backrun bids: one wei of tip under its victim's, never above it (no
-    front-running), and a cap of twice the coming base fee plus that tip (what our submit
-    bids too: on fee-ordered anvil the two backruns then tie and arrival order decides)."""
-    tip = max(victim_tip - 1, 1)
-    return 2 * next_base + tip, tip
+def backrun_fees(victim_tip: int, victim_max_fee: int) -> tuple[int, int]:
+    """(max fee, tip) a backrun bids: its victim's own, never above them (no front-running),
+    what our submit bids too (services/submit/fees.py): on fee-ordered anvil the victim and the
+    two backruns tie and arrival order decides."""
+    return victim_max_fee, min(victim_tip, victim_max_fee)

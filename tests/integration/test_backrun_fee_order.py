@@ -1,0 +1,107 @@
+"""Where fee-ordered anvil puts our backrun among its victim and a later user bidding the same.
+
+anvil `--order fees` mines by max fee per gas, ties in arrival order (measured, anvil 1.7.1:
+the tip does not order at all: a later tx with the victim's max fee and a higher tip still
+goes after). The devnet flow's users cap their max fee at tip + a headroom. Our backrun bid
+one wei under its victim's tip with a max fee of 2 x base + that (services/submit/fees.py before),
+so a user sending after it with the victim's tip and max fee was mined between the victim and
+our trade: ours met a state it was not proven on and reverted (gas lost). Now it bids the
+victim's own tip and max fee: tied with both, it lands right after the victim (sent after it)
+and the later user after ours.
+
+Real anvil (manual mining), the real deployment and Executor, simulate's warm EVM in-process
+and a real submit process on real NATS: V buys USDC with WETH on DEX A, our cycle buys USDC on
+B and sells it on A, and U (sent once ours is in flight) sells USDC on A with V's fees, enough
+that behind it our trade could not pay its minProfit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mev_common.bus import Bus
+
+from tests.conftest import NatsEndpoint
+from tests.integration.devnet.conftest import Devnet, amount_out
+from tests.integration.test_stacked_backruns import (
+    best_amount,
+    cycle_profit,
+    opportunity,
+    reserves,
+    stacking_simulator,
+    swap,
+    victim,
+)
+from tests.support.submit_world import (
+    GWEI,
+    WETH,
+    active_submit,
+    manual_mining_devnet,
+    outcome_of,
+    publish_bundle,
+    tx_states,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(180)
+TIP = 2 * GWEI
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    yield from manual_mining_devnet(tmp_path_factory.mktemp("fee-order-devnet"))
+
+
+@pytest.fixture
+async def submit_db(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> AsyncIterator[Path]:
+    async with active_submit(devnet, nats_server.url, tmp_path):
+        yield tmp_path / "mev-bot.db"
+
+
+async def test_a_later_user_with_the_victims_fees_lands_behind_our_backrun(
+    devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
+) -> None:
+    simulator, head = await stacking_simulator(devnet, tmp_path)
+    base = int(head["baseFeePerGas"])
+    v_raw, v_tx = victim(devnet, 2, 40 * WETH, TIP, base)
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V
+    amount = best_amount(state)
+    profit = cycle_profit(state, amount)
+    verdict = simulator.simulate(opportunity(devnet, "order", head, amount, profit, v_tx), 0.0)
+    bundle = verdict.bundle
+    assert bundle is not None and bundle.simulated_profit == profit, verdict
+    # U sells about 30 WETH worth of USDC on A with V's exact tip and max fee: behind it (on
+    # [V, U]) our trade would earn less than the minProfit its calldata enforces
+    usdc = amount_out(30 * WETH, *state["A"])
+    u_raw, u_tx = victim(devnet, 3, usdc, TIP, base, sells="USDC")
+    assert (u_tx.max_priority_fee_per_gas, u_tx.max_fee_per_gas) == (
+        v_tx.max_priority_fee_per_gas,
+        v_tx.max_fee_per_gas,
+    )
+    behind_u = reserves(devnet)
+    swap(behind_u, "A", True, 40 * WETH)
+    swap(behind_u, "A", False, usdc)
+    assert cycle_profit(behind_u, amount) < bundle.min_profit
+
+    v_hash = devnet.w3.eth.send_raw_transaction(v_raw)
+    await publish_bundle(bus, bundle)
+    await wait_for(lambda: tx_states(submit_db, bundle.id) == [("trade", "sent")], what="ours")
+    u_hash = devnet.w3.eth.send_raw_transaction(u_raw)
+    devnet.rpc("anvil_mine", ["0x1"])
+    (outcome,) = await outcome_of(bus, bundle.id)
+    receipts = [devnet.w3.eth.get_transaction_receipt(h) for h in (v_hash, outcome.tx_hash, u_hash)]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    # V, ours, U: one after another, all succeeded
+    first = receipts[0]["transactionIndex"]
+    assert [r["transactionIndex"] for r in receipts] == [first, first + 1, first + 2]
+    assert [r["status"] for r in receipts] == [1, 1, 1]
+    assert (outcome.status, outcome.realized_profit) == ("included", profit)
+    # how: ours bid V's tip and max fee, to the wei
+    ours = devnet.w3.eth.get_transaction(outcome.tx_hash)
+    assert (ours["maxPriorityFeePerGas"], ours["maxFeePerGas"]) == (TIP, v_tx.max_fee_per_gas)
+    assert bundle.victim_max_fee_per_gas == v_tx.max_fee_per_gas

@@ -1,0 +1,118 @@
+"""A backrun bids its victim's own fees (services/submit/fees.py), to the wei.
+
+Fee-ordered anvil mines by max fee per gas, builders by effective tip (min(tip, max fee - base)),
+both ties in arrival order. A backrun with the victim's tip and max fee ties it either way and,
+sent after it, lands right after it and before any later tx bidding the same
+(tests/integration/test_backrun_fee_order.py measures anvil). The devnet flow's users cap their
+max fee at tip + 1e6 wei: the old bid (tip - 1, max fee 2 x base + tip - 1, about tip + 13 wei)
+let a later user with the victim's fees land between (a revert: gas lost)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from mev_common.messages import Bundle, MessageError, decode
+
+from services.submit.fees import FeeRefusal, Fees, bundle_fees
+
+GWEI = 10**9
+TIP = 1_800_000_000
+VICTIM_MAX = TIP + 10**6  # a devnet flow user's
+BASE = 7  # the devnet's base fee (wei)
+
+
+def fees(cap: int, victim_max: int = VICTIM_MAX, next_base: int = BASE) -> Fees | FeeRefusal:
+    return bundle_fees(
+        next_base=next_base,
+        bundle_cap=cap,
+        strategy_cap=50 * GWEI,
+        default_priority=GWEI,
+        victim_priority=TIP,
+        victim_max_fee=victim_max,
+    )
+
+
+def effective_tip(f: Fees, base: int) -> int:
+    return min(f.max_priority_fee_per_gas, f.max_fee_per_gas - base)
+
+
+def test_a_backrun_bids_exactly_its_victims_tip_and_max_fee() -> None:
+    ours = fees(cap=VICTIM_MAX)  # detect's cap: the victim's max fee
+    assert ours == Fees(max_fee_per_gas=1_801_000_000, max_priority_fee_per_gas=1_800_000_000)
+    # before: one wei under the tip, max fee 2 x base + that: 999,987 wei/gas under the victim's
+    old = bundle_fees(next_base=BASE, bundle_cap=2 * BASE + TIP, strategy_cap=50 * GWEI,
+                      default_priority=GWEI, victim_priority=TIP)  # fmt: skip
+    assert old == Fees(max_fee_per_gas=1_800_000_013, max_priority_fee_per_gas=1_799_999_999)
+
+
+def test_never_above_the_victims_max_fee_whatever_the_cap() -> None:
+    """Above it, anvil would mine ours first: a front-run of our own victim."""
+    assert fees(cap=20 * GWEI) == Fees(1_801_000_000, 1_800_000_000)
+    # a victim capping below 2 x base + tip: the old bid (2 x 7 + tip - 1) was above it
+    assert fees(cap=20 * GWEI, victim_max=TIP + 5) == Fees(1_800_000_005, 1_800_000_000)
+
+
+def test_a_victim_whose_max_fee_binds_its_tip_is_matched_on_the_effective_tip() -> None:
+    """max fee 1.8 gwei + 5 at base 1 gwei: the victim tips 0.8 gwei + 5 in effect; so do we."""
+    ours = fees(cap=20 * GWEI, victim_max=TIP + 5, next_base=GWEI)
+    assert ours == Fees(1_800_000_005, 1_800_000_000)
+    assert isinstance(ours, Fees) and effective_tip(ours, GWEI) == 800_000_005
+
+
+def test_a_cap_under_the_victims_max_fee_that_still_pays_its_tip_is_sent() -> None:
+    """The trade cannot afford the victim's max fee (detect kept its cap lower): it ties the
+    victim on the effective tip (builders), not on anvil's max fee."""
+    ours = fees(cap=TIP + 2 * BASE)
+    assert ours == Fees(1_800_000_014, 1_800_000_000)
+    assert isinstance(ours, Fees) and effective_tip(ours, BASE) == TIP
+
+
+def test_a_cap_that_cannot_pay_the_victims_tip_is_refused() -> None:
+    assert fees(cap=TIP + BASE - 1) == FeeRefusal(
+        "backrun must tip 1800000000 wei/gas (its victim's effective tip), its fee cap "
+        "1800000006 leaves 1799999999 over the base fee 7: it would land behind txs it was "
+        "not proven behind"
+    )
+
+
+def test_nonsense_victim_fees_are_refused() -> None:
+    assert fees(cap=20 * GWEI, victim_max=TIP - 1) == FeeRefusal(
+        "victim's max fee 1799999999 is below its priority fee 1800000000"
+    )
+    assert fees(cap=20 * GWEI, victim_max=TIP, next_base=TIP + 1) == FeeRefusal(
+        "base fee 1800000001 above the victim's max fee 1800000000"
+    )
+
+
+BUNDLE = {"v": 1, "id": "b", "opportunity_id": "o", "chain_id": 1, "strategy": "backrun",
+          "block_number": 5, "victim_tx_hash": "0x" + "ab" * 32,
+          "victim_priority_fee": str(TIP)}  # fmt: skip
+
+
+def test_a_bundle_carries_the_victims_max_fee_exactly() -> None:
+    bundle = decode(Bundle, orjson.dumps({**BUNDLE, "victim_max_fee_per_gas": str(VICTIM_MAX)}))
+    assert bundle.victim_max_fee_per_gas == 1_801_000_000
+    assert decode(Bundle, orjson.dumps(BUNDLE)).victim_max_fee_per_gas is None  # older simulate
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"victim_max_fee_per_gas": str(TIP - 1)},
+         "(root): victim_max_fee_per_gas 1799999999 is below victim_priority_fee 1800000000: "
+         "no valid tx bids so"),
+        ({"victim_max_fee_per_gas": str(2**256)},
+         f"(root): victim_max_fee_per_gas {2**256} does not fit a tx (max 2**256 - 1)"),
+        ({"victim_max_fee_per_gas": "-1"},
+         "victim_max_fee_per_gas: Input should be greater than or equal to 0"),
+        ({"victim_max_fee_per_gas": "1", "victim_priority_fee": None, "victim_tx_hash": None},
+         "(root): victim_max_fee_per_gas needs victim_tx_hash and victim_priority_fee"),
+    ],
+)  # fmt: skip
+def test_a_hostile_bus_cannot_send_nonsense_victim_fees(
+    fields: dict[str, str | None], reason: str
+) -> None:
+    payload = {k: v for k, v in {**BUNDLE, **fields}.items() if v is not None}
+    with pytest.raises(MessageError) as err:
+        decode(Bundle, orjson.dumps(payload))
+    assert str(err.value) == f"invalid Bundle: {reason}"
