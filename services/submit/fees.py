@@ -2,16 +2,18 @@
 
 The cap is min(bundle.max_fee_per_gas, strategies.<name>.max_gas_price): simulate proved the
 trade profitable at its cap, so paying more could turn a win into a loss. A backrun bids its
-victim's own fees: the same priority fee and the same max fee (`Bundle.victim_max_fee_per_gas`),
-never above the cap. Ordered by max fee (anvil `--order fees`) or by effective tip (builders), it
-then ties with its victim and arrival decides: it lands right after the victim (it is sent after
-it), before any later tx bidding the same, and never before it (that would be a front-run).
-Bidding under the victim's max fee let later users with the victim's fees in between on anvil
-(tests/integration/test_backrun_fee_order.py). A backrun whose cap cannot pay the victim's
-effective tip is not sent: cut lower, every tx tipping between lands ahead of it (bench's
-backrun flow saw such backruns revert behind users tipping 1-1.8 gwei when detect capped them at
-the default tip). Without the victim's max fee (an older simulate), a backrun bids one wei under
-its victim's tip, as before.
+victim's max fee (`Bundle.victim_max_fee_per_gas`, never above the cap) and one wei per gas
+under its victim's effective tip (min(tip, max fee - next base)). Anvil (`--order fees`) orders
+by max fee alone, ties in arrival order: ours ties with its victim and, sent after it (we learn
+of it from the node we send to), lands right after it and before any later tx bidding the same
+(bidding under the victim's max fee let later users with the victim's fees in between:
+tests/integration/test_backrun_fee_order.py). Builders order by effective tip: one wei under
+the victim's, ours can never land before it, whichever node saw which tx first (a tie there
+would trust arrival at every node our tx is broadcast to). A backrun whose cap cannot pay that
+tip is not sent: cut lower, every tx tipping between lands ahead of it (bench's backrun flow saw
+such backruns revert behind users tipping 1-1.8 gwei when detect capped them at the default
+tip). Without the victim's max fee (an older simulate), a backrun bids one wei under its
+victim's tip with a max fee of 2 x next base + that, as before.
 """
 
 from __future__ import annotations
@@ -78,20 +80,25 @@ def bundle_fees(
 
 
 def _victim_fees(next_base: int, cap: int, tip: int, max_fee: int) -> Fees | FeeRefusal:
-    """A backrun's fees: its victim's (`tip`, `max_fee`), the max fee never above `cap`."""
+    """A backrun's fees: its victim's `max_fee` (never above `cap`), one wei under the victim's
+    effective tip at `next_base`."""
     if max_fee < tip:
         return FeeRefusal(f"victim's max fee {max_fee} is below its priority fee {tip}")
     if next_base > max_fee:
         return FeeRefusal(f"base fee {next_base} above the victim's max fee {max_fee}")
-    bid = min(cap, max_fee)
-    ours, theirs = min(tip, bid - next_base), min(tip, max_fee - next_base)
-    if ours < theirs:  # cut below it, users tipping between go first
+    theirs = min(tip, max_fee - next_base)
+    if theirs < 1:
         return FeeRefusal(
-            f"backrun must tip {theirs} wei/gas (its victim's effective tip), its fee cap "
-            f"{cap} leaves {cap - next_base} over the base fee {next_base}: it would land "
-            "behind txs it was not proven behind"
+            f"victim tips {theirs} wei/gas over the base fee {next_base}: nothing to bid under"
         )
-    return Fees(max_fee_per_gas=bid, max_priority_fee_per_gas=min(tip, bid))
+    bid, priority = min(cap, max_fee), theirs - 1
+    if bid - next_base < priority:  # cut below it, users tipping between go first
+        return FeeRefusal(
+            f"backrun must tip {priority} wei/gas (one under its victim's effective tip), its "
+            f"fee cap {cap} leaves {cap - next_base} over the base fee {next_base}: it would "
+            "land behind txs it was not proven behind"
+        )
+    return Fees(max_fee_per_gas=bid, max_priority_fee_per_gas=priority)
 
 
 def cancel_fees(old: Fees, next_base: int) -> Fees:

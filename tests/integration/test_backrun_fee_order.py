@@ -6,8 +6,8 @@ goes after). The devnet flow's users cap their max fee at tip + a headroom. Our 
 one wei under its victim's tip with a max fee of 2 x base + that (services/submit/fees.py before),
 so a user sending after it with the victim's tip and max fee was mined between the victim and
 our trade: ours met a state it was not proven on and reverted (gas lost). Now it bids the
-victim's own tip and max fee: tied with both, it lands right after the victim (sent after it)
-and the later user after ours.
+victim's max fee (and one wei under its tip, for builders ordering by effective tip): tied on
+anvil's order, it lands right after the victim (sent after it) and the later user after ours.
 
 Real anvil (manual mining), the real deployment and Executor, simulate's warm EVM in-process
 and a real submit process on real NATS: V buys USDC with WETH on DEX A, our cycle buys USDC on
@@ -101,7 +101,7 @@ async def test_a_later_user_with_the_victims_fees_lands_behind_our_backrun(
     assert [r["transactionIndex"] for r in receipts] == [first, first + 1, first + 2]
     assert [r["status"] for r in receipts] == [1, 1, 1]
     assert (outcome.status, outcome.realized_profit) == ("included", profit)
-    # how: ours bid V's tip and max fee, to the wei
+    # how: ours bid V's max fee and one wei under its tip, to the wei
     ours = devnet.w3.eth.get_transaction(outcome.tx_hash)
-    assert (ours["maxPriorityFeePerGas"], ours["maxFeePerGas"]) == (TIP, v_tx.max_fee_per_gas)
+    assert (ours["maxPriorityFeePerGas"], ours["maxFeePerGas"]) == (TIP - 1, v_tx.max_fee_per_gas)
     assert bundle.victim_max_fee_per_gas == v_tx.max_fee_per_gas

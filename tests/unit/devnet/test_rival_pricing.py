@@ -112,7 +112,7 @@ def test_best_backrun_respects_the_floor() -> None:
 
 @pytest.mark.parametrize(
     ("victim_tip", "victim_max_fee", "expected"),
-    [(10**9, 10**9 + 10**6, (10**9 + 10**6, 10**9)), (1, 1, (1, 1)), (5, 3, (3, 3))],
+    [(10**9, 10**9 + 10**6, (10**9 + 10**6, 10**9 - 1)), (1, 1, (1, 0)), (5, 3, (3, 2))],
 )
 def test_backrun_fees_are_the_victims_own(
     victim_tip: int, victim_max_fee: int, expected: tuple[int, int]

@@ -1,9 +1,11 @@
-"""A backrun bids its victim's own fees (services/submit/fees.py), to the wei.
+"""A backrun bids its victim's max fee and one wei under its effective tip (services/submit/
+fees.py), to the wei.
 
 Fee-ordered anvil mines by max fee per gas, builders by effective tip (min(tip, max fee - base)),
-both ties in arrival order. A backrun with the victim's tip and max fee ties it either way and,
-sent after it, lands right after it and before any later tx bidding the same
-(tests/integration/test_backrun_fee_order.py measures anvil). The devnet flow's users cap their
+both ties in arrival order. With the victim's max fee a backrun ties it on anvil and, sent after
+it, lands right after it and before any later tx bidding the same
+(tests/integration/test_backrun_fee_order.py measures anvil); one wei under its effective tip,
+a builder can never put it before the victim. The devnet flow's users cap their
 max fee at tip + 1e6 wei: the old bid (tip - 1, max fee 2 x base + tip - 1, about tip + 13 wei)
 let a later user with the victim's fees land between (a revert: gas lost)."""
 
@@ -36,9 +38,9 @@ def effective_tip(f: Fees, base: int) -> int:
     return min(f.max_priority_fee_per_gas, f.max_fee_per_gas - base)
 
 
-def test_a_backrun_bids_exactly_its_victims_tip_and_max_fee() -> None:
+def test_a_backrun_bids_its_victims_max_fee_one_wei_under_its_tip() -> None:
     ours = fees(cap=VICTIM_MAX)  # detect's cap: the victim's max fee
-    assert ours == Fees(max_fee_per_gas=1_801_000_000, max_priority_fee_per_gas=1_800_000_000)
+    assert ours == Fees(max_fee_per_gas=1_801_000_000, max_priority_fee_per_gas=1_799_999_999)
     # before: one wei under the tip, max fee 2 x base + that: 999,987 wei/gas under the victim's
     old = bundle_fees(next_base=BASE, bundle_cap=2 * BASE + TIP, strategy_cap=50 * GWEI,
                       default_priority=GWEI, victim_priority=TIP)  # fmt: skip
@@ -47,31 +49,34 @@ def test_a_backrun_bids_exactly_its_victims_tip_and_max_fee() -> None:
 
 def test_never_above_the_victims_max_fee_whatever_the_cap() -> None:
     """Above it, anvil would mine ours first: a front-run of our own victim."""
-    assert fees(cap=20 * GWEI) == Fees(1_801_000_000, 1_800_000_000)
-    # a victim capping below 2 x base + tip: the old bid (2 x 7 + tip - 1) was above it
-    assert fees(cap=20 * GWEI, victim_max=TIP + 5) == Fees(1_800_000_005, 1_800_000_000)
+    assert fees(cap=20 * GWEI) == Fees(1_801_000_000, 1_799_999_999)
+    # a victim capping below 2 x base + tip: the old bid (2 x 7 + tip - 1) was above it; its
+    # effective tip is min(tip, tip + 5 - 7) = tip - 2
+    assert fees(cap=20 * GWEI, victim_max=TIP + 5) == Fees(1_800_000_005, 1_799_999_997)
 
 
-def test_a_victim_whose_max_fee_binds_its_tip_is_matched_on_the_effective_tip() -> None:
-    """max fee 1.8 gwei + 5 at base 1 gwei: the victim tips 0.8 gwei + 5 in effect; so do we."""
+def test_a_victim_whose_max_fee_binds_its_tip_is_bid_under_on_the_effective_tip() -> None:
+    """max fee 1.8 gwei + 5 at base 1 gwei: the victim tips 0.8 gwei + 5 in effect; we one
+    wei less (a tie there would trust arrival at every node we broadcast to)."""
     ours = fees(cap=20 * GWEI, victim_max=TIP + 5, next_base=GWEI)
-    assert ours == Fees(1_800_000_005, 1_800_000_000)
-    assert isinstance(ours, Fees) and effective_tip(ours, GWEI) == 800_000_005
+    assert ours == Fees(1_800_000_005, 800_000_004)
+    assert isinstance(ours, Fees) and effective_tip(ours, GWEI) == 800_000_004
 
 
 def test_a_cap_under_the_victims_max_fee_that_still_pays_its_tip_is_sent() -> None:
-    """The trade cannot afford the victim's max fee (detect kept its cap lower): it ties the
-    victim on the effective tip (builders), not on anvil's max fee."""
+    """The trade cannot afford the victim's max fee (detect kept its cap lower): no tie on
+    anvil's max fee then, but still one wei under the victim's tip (builders)."""
     ours = fees(cap=TIP + 2 * BASE)
-    assert ours == Fees(1_800_000_014, 1_800_000_000)
-    assert isinstance(ours, Fees) and effective_tip(ours, BASE) == TIP
+    assert ours == Fees(1_800_000_014, 1_799_999_999)
+    assert isinstance(ours, Fees) and effective_tip(ours, BASE) == TIP - 1
 
 
 def test_a_cap_that_cannot_pay_the_victims_tip_is_refused() -> None:
-    assert fees(cap=TIP + BASE - 1) == FeeRefusal(
-        "backrun must tip 1800000000 wei/gas (its victim's effective tip), its fee cap "
-        "1800000006 leaves 1799999999 over the base fee 7: it would land behind txs it was "
-        "not proven behind"
+    assert isinstance(fees(cap=TIP + BASE - 1), Fees)  # leaves exactly tip - 1
+    assert fees(cap=TIP + BASE - 2) == FeeRefusal(
+        "backrun must tip 1799999999 wei/gas (one under its victim's effective tip), its fee "
+        "cap 1800000005 leaves 1799999998 over the base fee 7: it would land behind txs it "
+        "was not proven behind"
     )
 
 
@@ -81,6 +86,9 @@ def test_nonsense_victim_fees_are_refused() -> None:
     )
     assert fees(cap=20 * GWEI, victim_max=TIP, next_base=TIP + 1) == FeeRefusal(
         "base fee 1800000001 above the victim's max fee 1800000000"
+    )
+    assert fees(cap=20 * GWEI, victim_max=TIP, next_base=TIP) == FeeRefusal(
+        "victim tips 0 wei/gas over the base fee 1800000000: nothing to bid under"
     )
 
 

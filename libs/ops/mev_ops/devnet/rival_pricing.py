@@ -192,7 +192,8 @@ def best_backrun(
 
 
 def backrun_fees(victim_tip: int, victim_max_fee: int) -> tuple[int, int]:
-    """(max fee, tip) a backrun bids: its victim's own, never above them (no front-running),
-    what our submit bids too (services/submit/fees.py): on fee-ordered anvil the victim and the
-    two backruns tie and arrival order decides."""
-    return victim_max_fee, min(victim_tip, victim_max_fee)
+    """(max fee, tip) a backrun bids: its victim's max fee and one wei under its tip, never
+    above them (no front-running), what our submit bids too (services/submit/fees.py): on
+    fee-ordered anvil (max fee alone) the victim and the two backruns tie and arrival order
+    decides."""
+    return victim_max_fee, max(min(victim_tip, victim_max_fee) - 1, 0)
