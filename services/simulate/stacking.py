@@ -8,8 +8,9 @@ builder mines them (anvil `--order fees`: highest max fee per gas first among th
 sender's lower nonces are placed; ties in arrival order).
 
 Our trades bid their victim's max fee and one wei under its tip (submit's fees.bundle_fees),
-so our backrun ties with its victim on anvil's order and lands right after it (arrival decides a tie), and a later victim with a
-lower max fee lands after our earlier trade: [V1, T1, V2, T2]. A tx bidding the same max fee as
+so our backrun ties with its victim on anvil's order and lands right after it (arrival
+decides a tie), and a later victim with a lower max fee lands after our earlier trade:
+[V1, T1, V2, T2]. A tx bidding the same max fee as
 one of ours through its pools is an unsure order (`_unsure`, margin 0 and up).
 Our trades are mined in fee order among themselves, not in the order we sent them: submit never
 sends a trade where an unsettled trade of ours bidding less would make it wait (one lane: it is
