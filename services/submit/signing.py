@@ -6,7 +6,7 @@ with eth-utils and RLP-encoding it through sedes, around a ~40 µs libsecp256k1 
 shape submit signs (its trades and cancels: type 2, no access list) is encoded here by hand and
 signed with the same libsecp256k1 call eth-keys makes through coincurve (RFC 6979 nonce, low s),
 so raw bytes and hash are eth-account's exactly (tests/unit/submit/test_fast_signing.py checks
-thousands of txs). Any other shape, or a field eth-account would refuse or convert, is signed
+1,000 txs). Any other shape, or a field eth-account would refuse or convert, is signed
 by eth-account itself.
 """
 

@@ -1,5 +1,5 @@
 """Submit's own EIP-1559 encoder and signer (services/submit/signing.py) gives eth-account's
-raw bytes and hash exactly, on thousands of txs with RLP's edge lengths and values, and leaves
+raw bytes and hash exactly, on 1,000 txs with RLP's edge lengths and values, and leaves
 every tx it does not take as is (another shape, a spelling eth-account refuses) to eth-account."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils import to_checksum_address
 
 from services.submit.keys import Signer
 from services.submit.signing import Eip1559Signer
@@ -30,7 +31,7 @@ def _tx(rng: random.Random) -> dict[str, Any]:
         "type": 2,
         "chainId": rng.choice([1, 999, 31337, 2**40]),
         "nonce": _uint(rng, 64),
-        "to": Account.from_key(rng.randbytes(32)).address,
+        "to": to_checksum_address(rng.randbytes(20)),
         "value": _uint(rng, 256),
         "data": rng.choice(["0x" + data.hex(), data]),
         "gas": _uint(rng, 40),
@@ -39,13 +40,13 @@ def _tx(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def test_raw_bytes_and_hash_are_eth_accounts_on_2000_txs() -> None:
+def test_raw_bytes_and_hash_are_eth_accounts_on_1000_txs() -> None:
     rng = random.Random(67)
     checked = 0
-    for _ in range(200):
+    for _ in range(50):
         account = Account.from_key(rng.randbytes(32))
         signer = Signer(account)
-        for _ in range(10):
+        for _ in range(20):
             tx = _tx(rng)
             want = account.sign_transaction(dict(tx))
             assert Eip1559Signer(bytes(account.key)).sign(dict(tx)) is not None  # the fast path
@@ -53,7 +54,7 @@ def test_raw_bytes_and_hash_are_eth_accounts_on_2000_txs() -> None:
             assert raw == bytes(want.raw_transaction)
             assert tx_hash == "0x" + bytes(want.hash).hex()
             checked += 1
-    assert checked == 2000
+    assert checked == 1000
 
 
 @pytest.mark.parametrize(
