@@ -213,10 +213,19 @@ class Ledger(ChainRecords):
         )
 
     def mark_sent(self, tx_hash: str) -> None:
-        self._db.execute(
-            "UPDATE txs SET state = 'sent', sent_at = ? WHERE hash = ? AND state = 'signed'",
-            (time.time(), tx_hash),
-        )
+        """A node took the tx. Committed without its own fsync (synchronous=NORMAL for this one
+        write): it survives a kill -9 like every commit (WAL in the OS), and the next FULL
+        commit's fsync covers it. Lost only to a power cut, it leaves the tx `signed`, which
+        counts as unresolved and in flight exactly as `sent` does; the fsync it spared sat
+        between a broadcast and the next bundle (~0.2-7 ms on the loaded bench disk)."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute(
+                "UPDATE txs SET state = 'sent', sent_at = ? WHERE hash = ? AND state = 'signed'",
+                (time.time(), tx_hash),
+            )
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def trade_for(self, bundle_id: str) -> TxRecord | None:
         row = self._db.execute(

@@ -1,0 +1,43 @@
+"""The ledger's fsyncs: the signed trade is committed with synchronous=FULL before its broadcast
+(the money-safety write); `mark_sent`, informational, commits without an fsync of its own and
+leaves the connection at FULL for the next write."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from services.submit.ledger import Ledger, TxRecord
+from tests.unit.submit import gate_world
+
+
+def _trade(bundle_id: str) -> TxRecord:
+    return TxRecord(
+        hash="0x" + "ab" * 32, bundle_id=bundle_id, kind="trade", nonce=3,
+        max_fee_per_gas=10**10, max_priority_fee_per_gas=10**9, gas_limit=400_000,
+        deadline_block=102, raw="0x02", state="signed", created_at=time.time(),
+    )  # fmt: skip
+
+
+def test_signed_is_fsynced_sent_is_not_and_full_comes_back(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db")
+    bundle = gate_world.bundle()
+    level = int(ledger._db.execute("PRAGMA synchronous").fetchone()[0])
+    assert level == 2  # FULL
+    statements: list[str] = []
+    ledger._db.set_trace_callback(statements.append)
+    assert ledger.record_signed(bundle, _trade(bundle.id), "t", 1)
+    ledger.mark_sent("0x" + "ab" * 32)
+    ledger._db.set_trace_callback(None)
+    writes = []  # (statement, the synchronous level it ran and committed at)
+    for sql in statements:
+        if sql.upper().startswith("PRAGMA SYNCHRONOUS="):
+            level = {"FULL": 2, "NORMAL": 1}[sql.split("=")[1].strip().upper()]
+        elif sql.startswith(("INSERT INTO txs", "UPDATE txs")):
+            writes.append((sql.split()[0], level))
+    assert writes == [("INSERT", 2), ("UPDATE", 1)]  # the signed tx FULL, `sent` NORMAL
+    assert int(ledger._db.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    probe = sqlite3.connect(tmp_path / "ledger.db")
+    row = probe.execute("SELECT state FROM txs WHERE hash = ?", ("0x" + "ab" * 32,)).fetchone()
+    assert row == ("sent",)  # committed: another connection (a restarted process) sees it
