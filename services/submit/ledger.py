@@ -168,7 +168,18 @@ class Ledger(ChainRecords):
         ]
 
     def mark_published(self, bundle_id: str) -> None:
-        self._db.execute("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
+        """Without an fsync of its own, as `mark_sent`: lost only to a power cut, the outcome is
+        published again at the next start (deduplicated downstream by its message id)."""
+        self._unsynced("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
+
+    def _unsynced(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One informational write committed at synchronous=NORMAL: in the OS (a kill -9 keeps
+        it) and synced by the next FULL commit; the connection goes back to FULL."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute(sql, params)
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def count_bundles(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM bundles").fetchone()[0])
@@ -218,14 +229,10 @@ class Ledger(ChainRecords):
         commit's fsync covers it. Lost only to a power cut, it leaves the tx `signed`, which
         counts as unresolved and in flight exactly as `sent` does; the fsync it spared sat
         between a broadcast and the next bundle (~0.2-7 ms on the loaded bench disk)."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            self._db.execute(
-                "UPDATE txs SET state = 'sent', sent_at = ? WHERE hash = ? AND state = 'signed'",
-                (time.time(), tx_hash),
-            )
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+        self._unsynced(
+            "UPDATE txs SET state = 'sent', sent_at = ? WHERE hash = ? AND state = 'signed'",
+            (time.time(), tx_hash),
+        )
 
     def trade_for(self, bundle_id: str) -> TxRecord | None:
         row = self._db.execute(

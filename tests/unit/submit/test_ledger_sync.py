@@ -1,6 +1,6 @@
 """The ledger's fsyncs: the signed trade is committed with synchronous=FULL before its broadcast
-(the money-safety write); `mark_sent`, informational, commits without an fsync of its own and
-leaves the connection at FULL for the next write."""
+(the money-safety write); `mark_sent` and `mark_published`, informational, commit without an
+fsync of their own and leave the connection at FULL for the next write."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from services.submit.decide import not_sent
 from services.submit.ledger import Ledger, TxRecord
 from tests.unit.submit import gate_world
 
@@ -38,6 +39,14 @@ def test_signed_is_fsynced_sent_is_not_and_full_comes_back(tmp_path: Path) -> No
             writes.append((sql.split()[0], level))
     assert writes == [("INSERT", 2), ("UPDATE", 1)]  # the signed tx FULL, `sent` NORMAL
     assert int(ledger._db.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    ledger._db.set_trace_callback(statements.append)
+    ledger.book(bundle, not_sent(bundle, "test"), "t", 1)
+    ledger.mark_published(bundle.id)
+    ledger._db.set_trace_callback(None)
+    assert [s.split("=")[1].upper() for s in statements if "SYNCHRONOUS=" in s.upper()] == [
+        "NORMAL", "FULL", "NORMAL", "FULL"
+    ]  # mark_sent's, then mark_published's  # fmt: skip
+    assert ledger.unpublished() == []
     probe = sqlite3.connect(tmp_path / "ledger.db")
     row = probe.execute("SELECT state FROM txs WHERE hash = ?", ("0x" + "ab" * 32,)).fetchone()
     assert row == ("sent",)  # committed: another connection (a restarted process) sees it
