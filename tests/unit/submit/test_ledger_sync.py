@@ -1,6 +1,7 @@
 """The ledger's fsyncs: the signed trade is committed with synchronous=FULL before its broadcast
 (the money-safety write); `mark_sent` and `mark_published`, informational, commit without an
-fsync of their own and leave the connection at FULL for the next write."""
+fsync of their own and leave the connection at FULL for the next write. The loss limits' window
+spend is read again only after the ledger changed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from services.submit.decide import not_sent
 from services.submit.ledger import Ledger, TxRecord
+from services.submit.safety import SafetyStore
 from tests.unit.submit import gate_world
 
 
@@ -50,3 +52,18 @@ def test_signed_is_fsynced_sent_is_not_and_full_comes_back(tmp_path: Path) -> No
     probe = sqlite3.connect(tmp_path / "ledger.db")
     row = probe.execute("SELECT state FROM txs WHERE hash = ?", ("0x" + "ab" * 32,)).fetchone()
     assert row == ("sent",)  # committed: another connection (a restarted process) sees it
+
+
+def test_the_window_spend_is_read_again_only_when_the_ledger_changed(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db")
+    safety = SafetyStore(tmp_path / "ledger.db")
+    bundle = gate_world.bundle()
+    statements: list[str] = []
+    safety._db.set_trace_callback(statements.append)
+    first = safety.spend(gate_world.WETH)
+    reads = sum(s.startswith("SELECT") for s in statements)
+    assert safety.spend(gate_world.WETH) == first
+    assert sum(s.startswith("SELECT") for s in statements) == reads + 1  # the window start only
+    assert ledger.record_signed(bundle, _trade(bundle.id), "t", 1)  # a trade in flight
+    assert safety.spend(gate_world.WETH).in_flight_cost == 400_000 * 10**10 != first.in_flight_cost
+    assert safety.spend("0x" + "cd" * 20) == safety.spend("0x" + "cd" * 20)
