@@ -1,14 +1,16 @@
 """The ledger: bundles, txs, receipts and outcomes in SQLite, the source of truth for money.
 
 WAL with synchronous=FULL: a row committed here survives a crash, unlike a JetStream ack
-(DESIGN §2). Two informational flags (`mark_sent`, `mark_published`) are committed without an
-fsync of their own: a kill -9 keeps them like every commit, and a power cut that loses one
-leaves a state the ledger already handles (a tx `signed` is in flight as `sent` is; an outcome
-unpublished is published again). Exactly once rests on two rules: a trade tx is written here (state `signed`, with
+(DESIGN §2). Exactly once rests on two rules: a trade tx is written here (state `signed`, with
 its raw bytes) before it is broadcast, and a unique index allows one trade tx per bundle, so a
 redelivered bundle, a restarted process or a second submitter sharing this file finds the row
 and never signs a second trade for it. Outcomes carry a `published` flag: one booked but not yet
 published (crash in between) is published at the next start.
+
+Two informational flags (`mark_sent`, `mark_published`) are committed without an fsync of their
+own: a kill -9 keeps them like every commit, and a power cut that loses one leaves a state the
+ledger already handles (a tx `signed` is in flight as `sent` is; an outcome unpublished is
+published again).
 
 Amounts are TEXT of decimal digits (wei exceeds SQLite's 64-bit integers); times are unix s.
 """
