@@ -21,6 +21,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from mev_common.settings import KeySettings
 
+from services.submit.signing import Eip1559Signer
+
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
@@ -31,14 +33,19 @@ class KeyLoadError(RuntimeError):
 class Signer:
     """The loaded key. Only the address is ever shown; repr and str hide the secret."""
 
-    __slots__ = ("_account", "address")
+    __slots__ = ("_account", "_fast", "address")
 
     def __init__(self, account: LocalAccount) -> None:
         self._account = account
+        self._fast = Eip1559Signer(bytes(account.key))
         self.address: str = account.address
 
     def sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
-        """Sign a transaction dict; return (raw bytes, 0x tx hash)."""
+        """Sign a transaction dict; return (raw bytes, 0x tx hash). Submit's own type-2 shape
+        is signed by `signing.Eip1559Signer` (eth-account's bytes, ~10x less Python)."""
+        fast = self._fast.sign(tx)
+        if fast is not None:
+            return fast[0], "0x" + fast[1].hex()
         signed = self._account.sign_transaction(tx)
         return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
 

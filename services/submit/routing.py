@@ -42,10 +42,14 @@ async def route(sub: Submitter, bundle: Bundle, pools: frozenset[str], tip: int)
     picked = _pick(sub, bundle, pools, tip)
     if not isinstance(picked, str):
         return picked
-    if not sub.claims.may_have_landed(pools, bundle.block_number, tip, bundle.id):
+    lanes = sub.claims.landed_lanes(pools, bundle.block_number, tip, bundle.id)
+    if not lanes:
         return picked
+    # the lanes of the trades in the way (holders, lower bids) and of those it stands on: no
+    # other lane's settlement can lift the refusal
+    lanes |= {sub.claims.lane_of[b] for b in bundle.after_bundles if b in sub.claims.lane_of}
     try:
-        await sub.track_once()
+        await sub.track_once(lanes)
     except RpcError as exc:  # the refusal stands
         log.warning(
             "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}

@@ -45,6 +45,7 @@ class SafetyStore:
     def __init__(self, path: str | Path) -> None:
         self._db = connect(path)
         self._db.executescript(SCHEMA)
+        self._spent: tuple[tuple[int, float, str | None], Spend] | None = None
 
     def active(self) -> Trip | None:
         row = self._db.execute(
@@ -85,7 +86,18 @@ class SafetyStore:
         return max(day_start(now), float(row[0] or 0.0))
 
     def spend(self, native_token: str | None, now: float | None = None) -> Spend:
+        """The window's spend, read again only when the ledger changed: the gate asks for it on
+        every bundle (twice on a trader's lane), and its scans grow with the day's trades.
+        `data_version` changes whenever another connection (the ledger's) commits."""
         since = self.window_start(time.time() if now is None else now)
+        key = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), since, native_token)
+        if self._spent is not None and self._spent[0] == key:
+            return self._spent[1]
+        spent = self._read_spend(since, native_token)
+        self._spent = (key, spent)
+        return spent
+
+    def _read_spend(self, since: float, native_token: str | None) -> Spend:
         try:
             gas = sum(
                 int(c)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from mev_common import metrics
@@ -42,12 +43,14 @@ log = logging.getLogger("mev.submit")
 RECEIPT_LAG_S = 0.25  # how long a node may count a mined nonce before serving its receipt
 
 
-async def track_once(sub: Submitter) -> int:
-    """One pass over every unresolved tx, lane by lane; returns how many trades were settled."""
+async def track_once(sub: Submitter, lanes: Collection[int] | None = None) -> int:
+    """One pass over every unresolved tx, lane by lane (only `lanes`, when given); returns how
+    many trades were settled."""
     await reopen_reorged(sub.reorgs, sub.ledger, sub.lane_of, sub.pool, sub.blocks, sub.head.number)
     settled = 0
     for lane in sub.lanes:
-        settled += await _track_lane(sub, lane)
+        if lanes is None or lane.index in lanes:
+            settled += await _track_lane(sub, lane)
     return settled
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -370,11 +370,12 @@ class Submitter:
             self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
-    async def track_once(self) -> int:
-        """One pass over every unresolved tx; returns how many trades were settled. Passes
-        run one at a time (the tracking loop and `routing.route` both call this)."""
+    async def track_once(self, lanes: Collection[int] | None = None) -> int:
+        """One pass over every unresolved tx (of `lanes` only, when given); returns how many
+        trades were settled. Passes run one at a time (the tracking loop and `routing.route`
+        both call this)."""
         async with self.track_lock:
-            return await settlement.track_once(self)
+            return await settlement.track_once(self, lanes)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Detect says this backrun will revert: never send it; if it is out, cancel it (a

@@ -13,6 +13,8 @@ from mev_common.executor import (
     BALANCE_OF_SELECTOR,
     EXECUTE_SELECTOR,
     ExecHop,
+    _decode_abi,
+    _decode_canonical,
     decode_execute,
     encode_balance_of,
     encode_execute,
@@ -89,3 +91,55 @@ def test_refuses_what_eth_abi_refuses(amount: int, floor: int, flash: bool, pair
         encode_execute([hop], amount, floor, flash)
     with pytest.raises(Exception):  # noqa: B017  eth-abi's EncodingError (a TypeError or ValueError)
         reference([hop], amount, floor, flash)
+
+
+def _abi_or_error(data: bytes) -> object:
+    try:
+        return _decode_abi(data)
+    except Exception as exc:  # eth-abi's own error types
+        return type(exc)
+
+
+def _decoded_or_error(data: bytes) -> object:
+    try:
+        return decode_execute(data)
+    except Exception as exc:
+        return type(exc)
+
+
+def test_the_hand_decoder_is_eth_abis_on_canonical_calls() -> None:
+    rng = random.Random(67)
+    for case in range(400):
+        hops = [
+            ExecHop(address(rng), address(rng), address(rng), rng.choice((0, 5, 30, 9999)),
+                    rng.choice(("v2", "v3")))
+            for _ in range(case % 5)
+        ]  # fmt: skip
+        data = encode_execute(hops, rng.getrandbits(256), rng.getrandbits(200), bool(case % 2))
+        assert _decode_canonical(data) is not None  # the hand path took it
+        assert decode_execute(data) == _decode_abi(data)
+
+
+def _mangled(data: bytes) -> list[bytes]:
+    """Bytes eth-abi may read differently from the canonical layout, or refuse."""
+    word = lambda v: v.to_bytes(32, "big")  # noqa: E731
+    hop0 = 4 + 5 * 32
+    return [
+        data + b"\x00",  # a trailing byte
+        data + bytes(32),  # a trailing word
+        data[:-1],  # truncated
+        data[:4] + word(5 * 32) + data[36:164] + bytes(32) + data[164:],  # another offset
+        data[:100] + word(2) + data[132:],  # flash word 2
+        data[:132] + word(5) + data[164:],  # hop count beyond the data
+        data[:hop0] + b"\x01" + data[hop0 + 1 :],  # dirty address padding
+        data[: hop0 + 96] + word(10_000) + data[hop0 + 128 :],  # fee word no hop kind has
+        bytes(4) + data[4:],  # another selector
+    ]
+
+
+def test_what_is_not_canonical_decodes_as_eth_abi_decodes_it() -> None:
+    hops = [ExecHop(address(random.Random(k)), address(random.Random(k + 9)),
+                    address(random.Random(k + 99)), 30) for k in range(3)]  # fmt: skip
+    for bad in _mangled(encode_execute(hops, 10**18, 10**15, True)):
+        assert _decode_canonical(bad) is None
+        assert _decoded_or_error(bad) == _abi_or_error(bad)

@@ -93,3 +93,17 @@ def test_a_trade_bidding_more_than_an_unsettled_one_of_ours_is_refused() -> None
     assert claims.may_have_landed({Q}, 19, tip=499_999_999) is False
     claims.release("b1", 19)
     assert claims.conflict("b2", {Q}, 19, tip=2_499_999_999) is None
+
+
+def test_only_the_lanes_of_trades_that_may_have_landed_are_settled_first() -> None:
+    """A settling pass before a conflicting bundle reads the lanes of the trades in its way,
+    not every lane (each lane costs its own round trips while the bundle waits)."""
+    claims = PoolClaims()
+    claims.claim("b1", {P}, 10, tip=5, lane=2)  # in the way from block 11 on
+    claims.claim("b2", {Q}, 12, tip=5, lane=1)  # in the way from block 13 on
+    claims.claim("b3", {R}, 10, tip=9, lane=0)  # holds nothing the bundle trades, bids above
+    assert claims.landed_lanes({P, Q}, 10) == frozenset()
+    assert claims.landed_lanes({P, Q}, 11) == {2}
+    assert claims.landed_lanes({P, Q}, 13) == {1, 2}
+    assert claims.landed_lanes({P}, 13, tip=6, bundle_id="new") == {1, 2}  # b2 bids below
+    assert claims.may_have_landed({P, Q}, 11) and not claims.may_have_landed({P, Q}, 10)
