@@ -41,7 +41,7 @@ from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool, sorted_tokens
-from services.simulate.priority import PendingFirst
+from services.simulate.priority import PendingFirst, unsent_flushed
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
@@ -274,6 +274,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         victim_ns, victim_tries = arrived_ns, 0 if opp.victim is not None else 2
         v3_pools, waited = [h.pool for h in opp.hops if h.kind == "v3"], False
         yielded = opp.victim is not None  # a block trigger yields to backruns once
+        flushed = False  # published bundles still in the NATS client's buffer go out first
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -294,6 +295,10 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 if not yielded and self.first.busy:
                     yielded = True  # then staleness again: no await between it and the run
                     await self.first.wait(PENDING_FIRST_WAIT_S)
+                    continue
+                if not flushed and self.unsent():
+                    flushed = True  # a bundle published a moment ago is sent before this run
+                    await unsent_flushed(self.rt.bus.nc)
                     continue
                 break
             if stale.reason != "ahead":
@@ -352,6 +357,11 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
+
+    def unsent(self) -> bool:
+        """Bytes published (a bundle) that the NATS client has not written yet (priority.py)."""
+        nc = getattr(self.rt.bus, "nc", None)
+        return nc is not None and nc.pending_data_size > 0
 
     def superseded(self, opp: Opportunity) -> bool:
         """Submit would refuse it: a bundle of ours at this block holds one of its pools (a
