@@ -193,13 +193,20 @@ def carried_state(evm: EVM, carried: list[tuple[str, int]], after: list[int]) ->
     """`after` (victim_effects' values of `carried`) written cold into the fork's database for
     the runs inside, the values before put back on the way out. Every run inside meets the same
     state (run_bundle reverts what it touches), so a simulation's two runs behind the same txs
-    ahead (its measuring and its final calldata) share one write each way."""
+    ahead (its measuring and its final calldata) share one write each way. Only the slots the
+    txs ahead changed are written (a cycle's other pools keep theirs): writing a value the
+    database already holds changes nothing, and each write is a checkpoint of its own."""
     before = read_slots_at(evm, carried)
-    write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, after, strict=True)])
+    changed = [
+        (address, slot, old, new)
+        for (address, slot), old, new in zip(carried, before, after, strict=True)
+        if old != new
+    ]
+    write_cold(evm, [(a, s, new) for a, s, _, new in changed])
     try:
         yield
     finally:
-        write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
+        write_cold(evm, [(a, s, old) for a, s, old, _ in changed])
 
 
 def _ahead(victim: TxSpec | Sequence[TxSpec] | None) -> Sequence[TxSpec]:
