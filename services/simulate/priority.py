@@ -12,8 +12,10 @@ A published bundle leaves first, too. nats-py's `publish` only queues the bytes 
 flusher task, which writes them on a later turn of the loop; the handlers woken by the same
 victim trace are already ahead of it in the loop's ready queue, so their simulations (a
 follow-on's is 2-3 ms) ran before the bundle was even sent, and its seen -> stream ack grew by
-them. A simulation about to run first lets the client write what is queued (`unsent_flushed`,
-a few turns of the loop at most), then re-checks its staleness.
+them. A simulation about to run while a bundle awaits its ack and the client holds unwritten bytes
+first lets the client write them (`unsent_flushed`: one turn of the loop, which puts it behind
+the flusher woken by the publish), then re-checks its staleness. Input acks queued alone do not
+count: every run would yield, and each yield lets the runs ahead of it go first.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-FLUSH_TURNS = 3  # loop turns a simulation gives the client's flusher at most
+FLUSH_TURNS = 1  # the flusher was woken by the publish: one turn puts a run behind it
 
 
 class Buffered(Protocol):

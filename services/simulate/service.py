@@ -104,6 +104,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
     victim_calls: dict[str, asyncio.Future[str]] = field(default_factory=dict)
     taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
     first: PendingFirst = field(default_factory=PendingFirst)  # backruns before block work
+    acking: int = 0  # bundles published whose stream ack has not come yet
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -334,13 +335,17 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         bundle = verdict.bundle
         if bundle is not None:
             self.taken.take(opp)  # before the publish's await: a concurrent handler sees it
-            await self.rt.bus.publish(
-                subjects.bundles(self.rt.chain_id),
-                bundle,
-                msg_id=bundle.id,
-                trace=env.trace,
-                seen_ns=env.seen_ns,
-            )
+            self.acking += 1  # its bytes are queued now; a run about to start lets them out
+            try:
+                await self.rt.bus.publish(
+                    subjects.bundles(self.rt.chain_id),
+                    bundle,
+                    msg_id=bundle.id,
+                    trace=env.trace,
+                    seen_ns=env.seen_ns,
+                )
+            finally:
+                self.acking -= 1
             published_ns = time.time_ns()
             latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
             metrics.SIMULATION_LATENCY.labels(trigger=trigger_kind(opp.victim)).observe(latency_s)
@@ -359,9 +364,10 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
 
     def unsent(self) -> bool:
-        """Bytes published (a bundle) that the NATS client has not written yet (priority.py)."""
+        """A bundle published and not acked yet while the NATS client holds unwritten bytes:
+        most likely that bundle (priority.py). Input acks alone never make a run wait."""
         nc = getattr(self.rt.bus, "nc", None)
-        return nc is not None and nc.pending_data_size > 0
+        return self.acking > 0 and nc is not None and nc.pending_data_size > 0
 
     def superseded(self, opp: Opportunity) -> bool:
         """Submit would refuse it: a bundle of ours at this block holds one of its pools (a
