@@ -7,15 +7,6 @@ end state, valid for the whole block; a backrun races its victim's block and its
 the bot's. So while a backrun is in flight (arrived, not yet published or dropped) a
 block-triggered simulation about to run waits for it, at most `max_wait_s` (a stream of
 backruns never starves a block), and then re-checks its staleness like any other wait.
-
-A published bundle leaves first, too. nats-py's `publish` only queues the bytes and wakes its
-flusher task, which writes them on a later turn of the loop; the handlers woken by the same
-victim trace are already ahead of it in the loop's ready queue, so their simulations (a
-follow-on's is 2-3 ms) ran before the bundle was even sent, and its seen -> stream ack grew by
-them. A simulation about to run while a bundle awaits its ack and the client holds unwritten bytes
-first lets the client write them (`unsent_flushed`: one turn of the loop, which puts it behind
-the flusher woken by the publish), then re-checks its staleness. Input acks queued alone do not
-count: every run would yield, and each yield lets the runs ahead of it go first.
 """
 
 from __future__ import annotations
@@ -23,26 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
-
-FLUSH_TURNS = 1  # the flusher was woken by the publish: one turn puts a run behind it
-
-
-class Buffered(Protocol):
-    """nats-py's Client as far as this module needs it: bytes queued and not yet written."""
-
-    @property
-    def pending_data_size(self) -> int: ...
-
-
-async def unsent_flushed(client: Buffered, turns: int = FLUSH_TURNS) -> bool:
-    """Yield until the client has written what was published (True), or after `turns` turns of
-    the loop (False: a disconnected client keeps its buffer; never wait on it)."""
-    for _ in range(turns):
-        if client.pending_data_size <= 0:
-            return True
-        await asyncio.sleep(0)
-    return client.pending_data_size <= 0
 
 
 @dataclass

@@ -41,7 +41,7 @@ from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
 from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool, sorted_tokens
-from services.simulate.priority import PendingFirst, unsent_flushed
+from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
@@ -104,7 +104,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
     victim_calls: dict[str, asyncio.Future[str]] = field(default_factory=dict)
     taken: TakenPools = field(default_factory=TakenPools)  # pools of this block's bundles
     first: PendingFirst = field(default_factory=PendingFirst)  # backruns before block work
-    acking: int = 0  # bundles published whose stream ack has not come yet
 
     def __post_init__(self) -> None:
         self.rt = self.stage.rt
@@ -275,7 +274,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         victim_ns, victim_tries = arrived_ns, 0 if opp.victim is not None else 2
         v3_pools, waited = [h.pool for h in opp.hops if h.kind == "v3"], False
         yielded = opp.victim is not None  # a block trigger yields to backruns once
-        flushed = False  # published bundles still in the NATS client's buffer go out first
         while True:
             head = self.warm.head
             age_ms = (time.time_ns() - env.seen_ns) / 1e6
@@ -296,10 +294,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 if not yielded and self.first.busy:
                     yielded = True  # then staleness again: no await between it and the run
                     await self.first.wait(PENDING_FIRST_WAIT_S)
-                    continue
-                if not flushed and self.unsent():
-                    flushed = True  # a bundle published a moment ago is sent before this run
-                    await unsent_flushed(self.rt.bus.nc)
                     continue
                 break
             if stale.reason != "ahead":
@@ -335,17 +329,13 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         bundle = verdict.bundle
         if bundle is not None:
             self.taken.take(opp)  # before the publish's await: a concurrent handler sees it
-            self.acking += 1  # its bytes are queued now; a run about to start lets them out
-            try:
-                await self.rt.bus.publish(
-                    subjects.bundles(self.rt.chain_id),
-                    bundle,
-                    msg_id=bundle.id,
-                    trace=env.trace,
-                    seen_ns=env.seen_ns,
-                )
-            finally:
-                self.acking -= 1
+            await self.rt.bus.publish(
+                subjects.bundles(self.rt.chain_id),
+                bundle,
+                msg_id=bundle.id,
+                trace=env.trace,
+                seen_ns=env.seen_ns,
+            )
             published_ns = time.time_ns()
             latency_s = max(0.0, (published_ns - env.seen_ns) / 1e9)
             metrics.SIMULATION_LATENCY.labels(trigger=trigger_kind(opp.victim)).observe(latency_s)
@@ -362,12 +352,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             if not self.latest_only and random.random() < sample:
                 self.start_reference(bundle, verdict)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
-
-    def unsent(self) -> bool:
-        """A bundle published and not acked yet while the NATS client holds unwritten bytes:
-        most likely that bundle (priority.py). Input acks alone never make a run wait."""
-        nc = getattr(self.rt.bus, "nc", None)
-        return self.acking > 0 and nc is not None and nc.pending_data_size > 0
 
     def superseded(self, opp: Opportunity) -> bool:
         """Submit would refuse it: a bundle of ours at this block holds one of its pools (a
