@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from eth_abi import decode
 from mev_common.executor import RevertReason, decode_revert, encode_balance_of
 from mev_common.messages import Block
 from pyrevm import EVM, BlockEnv, CfgEnv, Env
@@ -128,9 +127,12 @@ def call(evm: EVM, tx: TxSpec) -> CallOutcome:
 
 
 def balance_of(evm: EVM, token: str, owner: str) -> int:
-    # from an address without code (EIP-3607 rejects a contract as the caller)
-    out = evm.message_call(VIEW_CALLER, token, encode_balance_of(owner), is_static=True)
-    return int(decode(["uint256"], bytes(out))[0])
+    """From an address without code (EIP-3607 rejects a contract as the caller). The word is
+    read by hand: eth-abi's generic decoder cost more than the static call itself."""
+    out = bytes(evm.message_call(VIEW_CALLER, token, encode_balance_of(owner), is_static=True))
+    if len(out) < 32:
+        raise ValueError(f"balanceOf returned {len(out)} bytes, not a uint256")
+    return int.from_bytes(out[:32], "big")
 
 
 def run_backrun(
@@ -192,13 +194,20 @@ def carried_state(evm: EVM, carried: list[tuple[str, int]], after: list[int]) ->
     """`after` (victim_effects' values of `carried`) written cold into the fork's database for
     the runs inside, the values before put back on the way out. Every run inside meets the same
     state (run_bundle reverts what it touches), so a simulation's two runs behind the same txs
-    ahead (its measuring and its final calldata) share one write each way."""
+    ahead (its measuring and its final calldata) share one write each way. Only the slots the
+    txs ahead changed are written (a cycle's other pools keep theirs): writing a value the
+    database already holds changes nothing, and each write is a checkpoint of its own."""
     before = read_slots_at(evm, carried)
-    write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, after, strict=True)])
+    changed = [
+        (address, slot, old, new)
+        for (address, slot), old, new in zip(carried, before, after, strict=True)
+        if old != new
+    ]
+    write_cold(evm, [(a, s, new) for a, s, _, new in changed])
     try:
         yield
     finally:
-        write_cold(evm, [(a, s, v) for (a, s), v in zip(carried, before, strict=True)])
+        write_cold(evm, [(a, s, old) for a, s, old, _ in changed])
 
 
 def _ahead(victim: TxSpec | Sequence[TxSpec] | None) -> Sequence[TxSpec]:

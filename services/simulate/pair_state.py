@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eth_utils import keccak
 from mev_common.messages import Log
@@ -90,9 +91,11 @@ def apply_sync(slots: PairSlots, reserve0: int, reserve1: int, timestamp: int) -
     return PairSlots(reserve0, reserve1, now, p0, p1)
 
 
+@lru_cache(maxsize=1 << 16)
 def mapping_slot(key: str, index: int, key_first: bool = True) -> int:
     """Storage slot of `mapping(address => ...)` at `index` for `key` (Solidity: key first;
-    Vyper: index first)."""
+    Vyper: index first). Remembered: every backrun's carried slots (warm.carried_slots) hash the
+    same few pools' balance slots, a keccak each (~5 a simulation)."""
     a = bytes.fromhex(key.removeprefix("0x").rjust(64, "0"))
     b = index.to_bytes(32, "big")
     return int.from_bytes(keccak(a + b if key_first else b + a), "big")
