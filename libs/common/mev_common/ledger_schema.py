@@ -88,11 +88,20 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
 # 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
 #    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
 #    (a re-booked outcome is published under a new message id).
+# 2: indexes for the loss limits' window reads (services/submit/safety.py: txs resolved and
+#    outcomes booked since a time) and the unpublished-outcome scan at start: without them each
+#    read scanned the whole day's rows.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
         "chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL, bound_at REAL NOT NULL)",
         "ALTER TABLE receipts ADD COLUMN genesis_hash TEXT",
         "ALTER TABLE bundles ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS txs_resolved_at ON txs(resolved_at)",
+        "CREATE INDEX IF NOT EXISTS outcomes_booked_unix ON outcomes(booked_unix)",
+        "CREATE INDEX IF NOT EXISTS outcomes_unpublished ON outcomes(published) "
+        "WHERE published = 0",
     ),
 )

@@ -91,9 +91,17 @@ def test_an_older_ledger_file_is_migrated_once(tmp_path: Path) -> None:
     raw.executescript(SCHEMA)
     raw.close()
     ledger = Ledger(path)
-    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 1
+    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
     columns = {r[1] for r in ledger._db.execute("PRAGMA table_info(receipts)")}
     assert "genesis_hash" in columns
+    indexes = {
+        r[0] for r in ledger._db.execute("SELECT name FROM sqlite_master WHERE type='index'")
+    }
+    assert {"txs_resolved_at", "outcomes_booked_unix", "outcomes_unpublished"} <= indexes
+    plan = ledger._db.execute(  # the loss limits' window read uses it, not a scan
+        "EXPLAIN QUERY PLAN SELECT status FROM outcomes WHERE booked_unix >= ?", (0,)
+    ).fetchall()
+    assert any("outcomes_booked_unix" in str(row[-1]) for row in plan), plan
     assert ledger.binding() is None  # bound to the chain it meets at the next start
     ledger.bind(31337, NEW)
     ledger.close()
