@@ -12,7 +12,7 @@ integers); V2-only cycles keep amm/sizing.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
 from mev_common.amm.legs import cycle_legs
@@ -40,20 +40,14 @@ from services.detect.candidates import (
     needed_by_hops,
     v2_candidates,
 )
+from services.detect.pricing import (
+    DEFAULT_PRIORITY_FEE,
+    at_victim_fees,
+    gas_estimate,
+    max_fee_per_gas,
+)
 from services.detect.slicing import one_pass
 
-# Executor gas measured on anvil (docs/DEVNET.md): ~171k for 2 hops, ~89k per extra hop, flash
-# ~+10k. The estimate errs high so a trade that pays here pays on chain.
-GAS_BASE = 10_000
-GAS_PER_HOP = 90_000
-# A V3 hop: the pool's swap, its callback and transfer (~110k on anvil), plus a margin for the
-# initialized ticks it crosses (~20-30k each); simulate measures the real figure before a send.
-GAS_PER_V3_HOP = 160_000
-DEFAULT_PRIORITY_FEE = 10**9
-# A backrun is raised to its victim's max fee only if it pays its minimum there with this many
-# times the gas estimate: simulate's budget (its gas limit: +20 % over the simulated gas plus
-# cold and first-touch biases, services/simulate/decision.py) must pass at that fee too.
-RAISE_GAS_FACTOR = 2
 MAX_PER_TRIGGER = 5
 # Default staleness: after this many blocks the state has moved on (detect.deadline_blocks).
 DEADLINE_BLOCKS = 2
@@ -76,45 +70,6 @@ SCREEN = True
 # v2_verdicts): the same verdicts as one v2_verdict a cycle, at a fraction of the cost
 # (tests/unit/detect/test_hot_path_decisions.py sets it False to compare).
 FAST_SCREEN = True
-
-
-def gas_estimate(hops: int, v3_hops: int = 0) -> int:
-    """`hops` in all, `v3_hops` of them through V3 pools."""
-    return GAS_BASE + GAS_PER_HOP * (hops - v3_hops) + GAS_PER_V3_HOP * v3_hops
-
-
-def max_fee_per_gas(
-    base_fee: int, priority_fee: int, cap: int, victim_max_fee: int | None = None
-) -> int:
-    """What we would bid at most: two base fees (survives a few full blocks) plus the tip,
-    never above the strategy's `max_gas_price`, nor for a backrun above its victim's max fee
-    (fee-ordered anvil would mine it before its victim). A found backrun may bid up to that
-    max fee (`at_victim_fee`)."""
-    fee = min(cap, 2 * base_fee + priority_fee)
-    return fee if victim_max_fee is None else min(fee, victim_max_fee)
-
-
-def _at_victim_fee(
-    kept: list[Found], victim_max_fee: int | None, strategies: StrategiesSettings
-) -> list[Found]:
-    if victim_max_fee is None:
-        return kept
-    return [at_victim_fee(f, victim_max_fee, strategies) for f in kept]
-
-
-def at_victim_fee(found: Found, victim_max_fee: int, strategies: StrategiesSettings) -> Found:
-    """`found` capped at its victim's max fee (so submit bids the victim's own fees and fee
-    ordering, by max fee on anvil or by tip, ties the two: ours lands right after the victim,
-    services/submit/fees.py) when it still pays its minimum there with `RAISE_GAS_FACTOR` x the
-    gas estimate; else as sized (a lower max fee: on anvil a later tx bidding between goes
-    first)."""
-    cfg: StrategySettings | None = getattr(strategies, found.strategy)
-    if cfg is None or victim_max_fee <= found.max_fee:
-        return found
-    fee = min(cfg.max_gas_price, victim_max_fee)
-    if found.trade.profit - RAISE_GAS_FACTOR * found.gas * fee < max(cfg.min_profit, 1):
-        return found
-    return replace(found, max_fee=fee)
 
 
 def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
@@ -209,7 +164,7 @@ def search_steps(
         fast = _compiled(cycles, pools, strategies, fees, backrun, stats)
         if fast is not None:
             kept = yield from _select(fast, backrun, max_input, stats, sliced, until)
-            return _at_victim_fee(kept, victim_max_fee, strategies)
+            return at_victim_fees(kept, victim_max_fee, strategies)
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
@@ -300,7 +255,7 @@ def search_steps(
                        plan.max_fee, plan.min_profit, path, legs)
         )  # fmt: skip
     kept = yield from _select(candidates, backrun, max_input, stats, sliced, until)
-    return _at_victim_fee(kept, victim_max_fee, strategies)
+    return at_victim_fees(kept, victim_max_fee, strategies)
 
 
 search = one_pass(search_steps)  # the same, run to its end at once

@@ -20,7 +20,7 @@ from mev_common.messages import Opportunity, PendingTx, decode
 
 from bench.detect_profile import detector
 from bench.swaps import pending_swaps
-from services.detect.search import RAISE_GAS_FACTOR
+from services.detect.pricing import RAISE_GAS_FACTOR
 
 GWEI = 10**9
 TIP = 5 * GWEI

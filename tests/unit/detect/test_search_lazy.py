@@ -15,12 +15,11 @@ from mev_common.amm.v2 import V2Pool, pair_key
 from mev_common.settings import StrategiesSettings
 from mev_ops.devnet.layout import TOKENS, plan_pools
 
+from services.detect.pricing import gas_estimate, max_fee_per_gas
 from services.detect.search import (
     MAX_PER_TRIGGER,
     Found,
     SearchStats,
-    gas_estimate,
-    max_fee_per_gas,
     search,
     strategy_for,
 )

@@ -18,8 +18,9 @@ from mev_common.messages import Block, Log
 from mev_common.settings import StrategiesSettings
 
 from services.detect.opportunity import to_opportunity
+from services.detect.pricing import GAS_PER_V3_HOP, gas_estimate
 from services.detect.registry import PoolRegistry, RewindTooDeep
-from services.detect.search import GAS_PER_V3_HOP, gas_estimate, search
+from services.detect.search import search
 from services.detect.v3_loader import FEE_TIERS, allowlisted, candidate_pools
 
 WETH = to_checksum_address("0x" + "0a" * 20)
