@@ -199,6 +199,9 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
         _close_metrics(metrics_server)
 
 
+DECLARE_RETRY_S = 30.0  # JetStream timeouts while a cluster elects its stream leaders
+
+
 async def _run_connected(
     service: str, settings: Settings, main: ServiceMain, instance: str, ports: ServicePorts
 ) -> int:
@@ -216,17 +219,27 @@ async def _run_connected(
     bus = await until_stopped(stop_requested, connect)
     if bus is None:
         return 0
-    try:
-        # declared again after every reconnect: the server may come back without its state
-        await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
-    except Exception as exc:  # with bus permissions, only the operator may declare streams
-        log.error(
-            "streams not declared, and this service may not declare them: start NATS with "
-            "`mev-bot run` or run `mev-bot nats-auth declare` first",
-            extra={"fields": {"error": repr(exc)}},
-        )
-        await bus.close()
-        return 1
+    # a JetStream API timeout is a cluster still electing its leaders (the chaos test's fresh
+    # 3-node cluster under load: detect exited 1 on one), not a refusal: asked again a while
+    retry_until = loop.time() + DECLARE_RETRY_S
+    while True:
+        try:
+            # declared again after every reconnect: the server may come back without its state
+            await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
+            break
+        except Exception as exc:  # with bus permissions, only the operator may declare streams
+            if isinstance(exc, TimeoutError) and loop.time() < retry_until:
+                log.warning("streams not declared yet: retrying",
+                            extra={"fields": {"error": repr(exc)}})  # fmt: skip
+                await asyncio.sleep(1.0)
+                continue
+            log.error(
+                "streams not declared, and this service may not declare them: start NATS with "
+                "`mev-bot run` or run `mev-bot nats-auth declare` first",
+                extra={"fields": {"error": repr(exc)}},
+            )
+            await bus.close()
+            return 1
     # after a reconnect only (heartbeats create it at start): a service without the right to
     # create it must still start, as before
     bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
