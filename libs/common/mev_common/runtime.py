@@ -46,6 +46,7 @@ from mev_common.logs import LastError, setup_logging
 from mev_common.nats_auth import NatsAuthError, connect_options
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.stall import StallWatch
+from mev_common.stream_decl import cluster_settling
 from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
@@ -219,8 +220,8 @@ async def _run_connected(
     bus = await until_stopped(stop_requested, connect)
     if bus is None:
         return 0
-    # a JetStream API timeout is a cluster still electing its leaders (the chaos test's fresh
-    # 3-node cluster under load: detect exited 1 on one), not a refusal: asked again a while
+    # a cluster still electing its leaders or placing replicas (the chaos test's fresh 3-node
+    # cluster under load: detect exited 1 on one) is not a refusal: asked again a while
     retry_until = loop.time() + DECLARE_RETRY_S
     while True:
         try:
@@ -228,7 +229,7 @@ async def _run_connected(
             await bus.declare(lambda: bus.ensure_streams(stream_specs(settings)))
             break
         except Exception as exc:  # with bus permissions, only the operator may declare streams
-            if isinstance(exc, TimeoutError) and loop.time() < retry_until:
+            if cluster_settling(exc) and loop.time() < retry_until:
                 log.warning("streams not declared yet: retrying",
                             extra={"fields": {"error": repr(exc)}})  # fmt: skip
                 await asyncio.sleep(1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -22,6 +23,21 @@ async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec]) -> None:
             continue
         if _stream_differs(have, cfg):
             await js.update_stream(cfg)
+
+
+NO_PLACEMENT = 10005  # "no suitable peers for placement": the meta group lacks the replicas
+
+
+def cluster_settling(exc: BaseException) -> bool:
+    """A JetStream refusal that a cluster still forming or electing gives, not a real one:
+    the API times out or finds no responder while a leader is elected, answers 503 while
+    JetStream is unavailable, and cannot place an R3 stream until the meta leader knows
+    enough peers (a fresh 3-node cluster under load: seen in CI as 10005)."""
+    if isinstance(exc, (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+        return True
+    if isinstance(exc, nats.js.errors.ServiceUnavailableError):
+        return True
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code == NO_PLACEMENT
 
 
 def _stream_differs(have: StreamConfig, want: StreamConfig) -> bool:

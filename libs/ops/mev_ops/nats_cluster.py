@@ -1,7 +1,7 @@
 """Three local nats-server processes as one JetStream cluster, for tests and the bench.
 
 Each node gets random client and route ports and its own temp store; they route to each
-other and elect a meta leader before `start()` returns. Streams declared with
+other and can place a stream on every node before `start()` returns. Streams declared with
 `nats.replicas: 3` then keep a copy on every node, and a client given all three URLs
 (`urls`) fails over when one dies. `kill(name)` is SIGKILL, as a chaos test needs.
 """
@@ -19,11 +19,13 @@ from pathlib import Path
 
 import nats
 import nats.errors
-from nats.js.api import StreamInfo
+from mev_common.stream_decl import cluster_settling
+from nats.js.api import StreamConfig, StreamInfo
 
 from mev_ops.nats_server import free_port, nats_server_binary, wait_for_port
 
 CLUSTER_NAME = "mev"
+PROBE_STREAM = "MEV_CLUSTER_PROBE"  # placed and deleted once by start(): the readiness test
 
 
 @dataclass
@@ -66,7 +68,7 @@ class NatsCluster:
             wait_for_port("127.0.0.1", node.port, timeout_s)
         # in a thread: callable from sync code and from inside a running loop alike
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _wait_jetstream(self.urls, timeout_s)).result()
+            pool.submit(asyncio.run, _wait_jetstream(self.urls, self.size, timeout_s)).result()
         return self
 
     def _launch(self, node: ClusterNode) -> None:
@@ -127,19 +129,26 @@ class NatsCluster:
             self._tmp = None
 
 
-async def _wait_jetstream(urls: list[str], timeout_s: float) -> None:
-    """Until the cluster has a meta leader: JetStream answers account info."""
+async def _wait_jetstream(urls: list[str], size: int, timeout_s: float) -> None:
+    """Until the cluster can place a stream on all `size` nodes: a meta leader answering
+    account info is not enough, it refuses an R3 stream ("no suitable peers for placement")
+    until it knows every peer (CI saw that on a fresh cluster under load)."""
     deadline = time.monotonic() + timeout_s
     nc = await nats.connect(servers=urls, connect_timeout=2)
+    probe = StreamConfig(name=PROBE_STREAM, subjects=[f"{PROBE_STREAM}.probe"], num_replicas=size)
     try:
         js = nc.jetstream(timeout=2)
         while True:
             try:
-                await js.account_info()
+                await js.add_stream(probe)
+                await js.delete_stream(PROBE_STREAM)
                 return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"JetStream cluster not ready after {timeout_s}s") from None
+            except Exception as exc:
+                if not cluster_settling(exc) or time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"JetStream cluster cannot place an R{size} stream after {timeout_s}s: "
+                        f"{exc!r}"
+                    ) from exc
                 await asyncio.sleep(0.2)
     finally:
         await nc.close()
