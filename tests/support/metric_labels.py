@@ -43,7 +43,10 @@ def label_uses() -> dict[tuple[str, str], LabelUse]:
     uses: dict[tuple[str, str], LabelUse] = defaultdict(LabelUse)
     for root in SOURCES:
         for path in sorted(root.rglob("*.py")):
-            tree = ast.parse(path.read_text(), str(path))
+            text = path.read_text()
+            if ".labels(" not in text:
+                continue
+            tree = ast.parse(text, str(path))
             parents = {
                 child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)
             }
