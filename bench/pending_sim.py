@@ -25,7 +25,7 @@ from eth_abi import encode as encode_abi
 from eth_account import Account
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL
 
-from bench.stack import CHAIN_ID, devnet_stack, merge
+from bench.stack import CHAIN_ID, Stack, devnet_stack, merge
 from bench.stats import exact
 from bench.swaps import GWEI, SWAP_EXACT_ETH, _paths
 
@@ -78,22 +78,29 @@ def figure(samples: list[float]) -> str:
     return f"p50 {s.p50:.2f} / p95 {s.p95:.2f} ms (n={s.samples})"
 
 
+def drive_swaps(stack: Stack, swaps: int, rate: float, seed: int) -> Logged:
+    """Fund `swaps` fresh senders, send their swaps at `rate`/s to the running stack; the
+    latencies logged from the first send until 3 s after the last."""
+    txs = signed_swaps(stack.deployment, swaps, seed)
+    calls = [
+        {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
+         "params": [sender, hex(ETH_EACH)]}
+        for i, (sender, _) in enumerate(txs)
+    ]  # fmt: skip
+    httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
+    time.sleep(2.0)
+    stack.latencies()  # from here on
+    asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
+    time.sleep(3.0)
+    logged: Logged = {}
+    merge(logged, stack.latencies())
+    return logged
+
+
 def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any]) -> Logged:
     with devnet_stack(block_time=1, simulate=simulate) as stack:
         stack.start("ingest", "detect", "simulate", "submit")
-        txs = signed_swaps(stack.deployment, swaps, seed)
-        calls = [
-            {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
-             "params": [sender, hex(ETH_EACH)]}
-            for i, (sender, _) in enumerate(txs)
-        ]  # fmt: skip
-        httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
-        time.sleep(2.0)
-        stack.latencies()  # from here on
-        asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
-        time.sleep(3.0)
-        logged: Logged = {}
-        merge(logged, stack.latencies())
+        logged = drive_swaps(stack, swaps, rate, seed)
         results = stack.metrics("simulate").get("mev_bot_simulations_total", [])
         counts: dict[str, int] = {}
         for labels, value in results:
