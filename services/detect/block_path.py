@@ -5,11 +5,12 @@ A live block's search runs in slices (services/detect/slicing.py): pending swaps
 right after a block (most of them: users react to the block) are handled between slices instead
 of waiting behind the whole search. The block's logs are applied in one piece; then the pending
 swaps already queued go first (on the block's state), and the search's cycles are picked inside
-its first slice, not before it (~0.7 ms held on ~1,900 cycles: bench/block_slices.py). Nothing a pending swap does changes the registry, and the
-next block waits for this one (the ordered reader handles one message at a time), so the
-search reads the same pools whichever way it runs: the same opportunities. Blocks replayed
-after a load run in one pass (not timed, and a live block may follow them meanwhile). The
-`detect_block_search` hop is wall time: it includes the pending swaps handled in its pauses.
+its first slice, not before it (~0.7 ms held on ~1,900 cycles: bench/block_slices.py). Nothing
+a pending swap does changes the registry, and the next block waits for this one (the ordered
+reader handles one message at a time), so the search reads the same pools whichever way it
+runs: the same opportunities. Blocks replayed after a load run in one pass (not timed, and a
+live block may follow them meanwhile). The `detect_block_search` hop is wall time: it includes
+the pending swaps handled in its pauses.
 """
 
 from __future__ import annotations
