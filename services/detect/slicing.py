@@ -28,6 +28,10 @@ SLICE_S = 0.0005
 # rescheduling itself must not stall the search for ever). A pending swap needs ~4 rounds
 # from its bytes on the socket to its handler (read, dispatch, the pull's waiter, the batch).
 MAX_ROUNDS = 32
+# ... or once this long has passed: under a backlog of pending swaps every round has work, and
+# 32 rounds of their searches held a block for 100-240 ms a pause (bench scenario 3's 100
+# triggers/s on a loaded machine). So a block gets at least ~1/5 of the loop meanwhile.
+MAX_PAUSE_S = 0.002
 FALLBACK_ROUNDS = 6  # on a loop that does not show its ready queue (not CPython's asyncio)
 
 
@@ -50,18 +54,22 @@ def one_pass(make: Callable[P, Steps[T]]) -> Callable[P, T]:
     return run
 
 
-async def yield_to_others(max_rounds: int = MAX_ROUNDS) -> int:
+async def yield_to_others(
+    max_rounds: int = MAX_ROUNDS,
+    max_s: float = MAX_PAUSE_S,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
     """Give the loop back until no other callback is ready (all work that was waiting ran:
     I/O that arrived meanwhile was read and its handlers ran to their next real wait), at
-    most `max_rounds` rounds. Returns the rounds it took."""
+    most `max_rounds` rounds and no round begun after `max_s`. Returns the rounds it took."""
     loop = asyncio.get_running_loop()
     ready = getattr(loop, "_ready", None)  # CPython's ready queue (a deque); no public view
     limit = max_rounds if ready is not None else min(max_rounds, FALLBACK_ROUNDS)
-    rounds = 0
+    rounds, began = 0, clock()
     while rounds < limit:
         await asyncio.sleep(0)
         rounds += 1
-        if ready is not None and not ready:
+        if (ready is not None and not ready) or clock() - began >= max_s:
             break
     return rounds
 

@@ -66,7 +66,7 @@ def test_a_pause_lasts_until_other_ready_work_has_run() -> None:
             done.append(f"chain {depth}")
 
         tasks = [asyncio.create_task(chain(d)) for d in (1, 5, 9)]
-        rounds = await yield_to_others()
+        rounds = await yield_to_others(max_s=3600.0)  # the time bound: its own test
         done.append("resumed")
         await asyncio.gather(*tasks)
         return done, rounds
@@ -83,11 +83,34 @@ def test_a_pause_is_bounded_when_other_work_never_ends() -> None:
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(spin())
-        rounds = await yield_to_others(max_rounds=7)
+        rounds = await yield_to_others(max_rounds=7, max_s=3600.0)
         task.cancel()
         return rounds
 
     assert asyncio.run(main()) == 7
+
+
+def test_a_pause_ends_once_its_time_is_up_when_other_work_never_ends() -> None:
+    """A backlog of pending swaps keeps every round busy: the block resumes after `max_s`,
+    not after all the rounds (counted on a clock that reads one second later each time)."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    async def main() -> int:
+        async def spin() -> None:
+            for _ in iter(int, 1):
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(spin())
+        rounds = await yield_to_others(max_rounds=32, max_s=2.5, clock=clock)
+        task.cancel()
+        return rounds
+
+    # began at t=1; rounds end reading t=2 (1 s), t=3 (2 s), t=4 (3 s >= 2.5: done)
+    assert asyncio.run(main()) == 3
 
 
 def _busy(ms: float) -> None:
