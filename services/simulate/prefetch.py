@@ -105,7 +105,8 @@ async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
     trip at a time, in the simulation. Lazily they would also be read at the fork block, not
     the head: an EOA's balance changes without a log the warm EVM patches, so a victim funded
     after the fork would look unfunded. False when a block arrived meanwhile (the simulation
-    then reads lazily, as without the prefetch)."""
+    then reads lazily, as without the prefetch). Loaded, the victim runs once on the EVM: its
+    effect, kept for this head (effects.py), is what every backrun of it runs behind."""
     head, env = warm.head, warm.env
     if head is None or env is None:
         return False
@@ -113,6 +114,9 @@ async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
     if not warm.load(head, prestate, {}, {}):
         return False
     warm.touched[victim] = [(a, slot) for a, acct in prestate.items() for slot in acct.storage]
+    carried = warm.carried_by([victim])  # as simulator.py asks for it: the same entry
+    if warm.evm is not None and carried is not None:
+        warm.effects.of(warm.evm, victim, carried)
     return True
 
 

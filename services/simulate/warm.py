@@ -38,6 +38,7 @@ from mev_common.messages import Block, Log
 from pyrevm import EVM, AccountInfo
 
 from services.simulate.block_diff import BlockDiff
+from services.simulate.effects import VictimEffects
 from services.simulate.engine import (
     SPEC,
     BlockEnvSpec,
@@ -101,6 +102,7 @@ class WarmEvm:
     # every (address, slot) a victim traced at this head touches (prefetch.prefetch_victim):
     # carried over cold behind it when a route's own slots are not known (`carried_by`)
     touched: dict[TxSpec, list[tuple[str, int]]] = field(default_factory=dict)
+    effects: VictimEffects = field(default_factory=VictimEffects)  # victims run at this head
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
@@ -117,6 +119,7 @@ class WarmEvm:
             )
         self.head, self.env = block, env
         self.touched.clear()
+        self.effects.clear()
         self.dirty_v3.clear()
         self.pending.clear()
         self.synced.clear()
@@ -202,6 +205,7 @@ class WarmEvm:
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
         self.touched.clear()
+        self.effects.clear()
         self.dirty_v3 |= dirty
         for number, addresses in waiting.items():
             self.pending.setdefault(number, set()).update(addresses)
