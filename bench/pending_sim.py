@@ -9,6 +9,10 @@ Seen is ingest's Mev-Seen-Ns (the full tx from the node's pending subscription),
 run`. Runs are sequential stacks; alternate the settings to compare side by side, e.g.
 
     .venv/bin/python -m bench.pending_sim --swaps 300 --rate 3 --early 0,20,0,20
+
+or two versions of simulate's code (a checkout's root, `.` for this one), the same swaps each:
+
+    .venv/bin/python -m bench.pending_sim --simulate-code /tmp/base,.,/tmp/base,.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import hashlib
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +30,7 @@ from eth_abi import encode as encode_abi
 from eth_account import Account
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL
 
-from bench.stack import CHAIN_ID, devnet_stack, merge
+from bench.stack import CHAIN_ID, Stack, devnet_stack, merge
 from bench.stats import exact
 from bench.swaps import GWEI, SWAP_EXACT_ETH, _paths
 
@@ -78,9 +83,26 @@ def figure(samples: list[float]) -> str:
     return f"p50 {s.p50:.2f} / p95 {s.p95:.2f} ms (n={s.samples})"
 
 
-def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any]) -> Logged:
+def code_env(root: str) -> dict[str, str]:
+    """simulate's process imports `services` from `root` (not the working directory)."""
+    if not root:
+        return {}
+    return {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(Path(root).resolve())}
+
+
+def simulate_cpu(stack: Stack) -> tuple[float, int]:
+    """simulate's process CPU seconds and backrun simulations so far."""
+    samples = stack.metrics("simulate")
+    cpu = sum(v for _, v in samples.get("process_cpu_seconds_total", []))
+    runs = samples.get("mev_bot_simulations_total", [])
+    return cpu, int(sum(v for labels, v in runs if labels.get("strategy") == "backrun"))
+
+
+def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any], code: str = "") -> Logged:
     with devnet_stack(block_time=1, simulate=simulate) as stack:
-        stack.start("ingest", "detect", "simulate", "submit")
+        stack.start("ingest", "detect")
+        stack.start("simulate", env=code_env(code))
+        stack.start("submit")
         txs = signed_swaps(stack.deployment, swaps, seed)
         calls = [
             {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
@@ -90,8 +112,14 @@ def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any]) -> Log
         httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
         time.sleep(2.0)
         stack.latencies()  # from here on
+        cpu0, runs0 = simulate_cpu(stack)
         asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
         time.sleep(3.0)
+        cpu1, runs1 = simulate_cpu(stack)
+        per = (cpu1 - cpu0) * 1e3 / max(1, runs1 - runs0)
+        n = runs1 - runs0
+        note = "all its work: blocks, traces, publishes"
+        print(f"  simulate CPU {cpu1 - cpu0:.2f} s, {per:.2f} ms a backrun (n={n}; {note})")
         logged: Logged = {}
         merge(logged, stack.latencies())
         results = stack.metrics("simulate").get("mev_bot_simulations_total", [])
@@ -136,7 +164,17 @@ def main() -> None:
     parser.add_argument(
         "--reference", type=float, default=None, help="simulate.reference_sample_rate (1: all)"
     )
+    parser.add_argument(
+        "--simulate-code",
+        default="",
+        help="comma list of checkout roots simulate runs, one run each",
+    )
     args = parser.parse_args()
+    if args.simulate_code:
+        for k, root in enumerate(args.simulate_code.split(",")):
+            logged = one_run(args.swaps, args.rate, args.seed, {}, root)
+            report(f"run {k + 1} simulate code {root}", logged)
+        return
     runs = [r for r in args.early.split(",") if r] or [""]
     for k, value in enumerate(runs):
         simulate: dict[str, Any] = (

@@ -29,6 +29,7 @@ from services.simulate.engine import (
 )
 from services.simulate.pair_state import SLOT_RESERVES
 from services.simulate.prefetch import prefetch_victim
+from services.simulate.reference import agree, fetch_bundle_prestate, run_reference
 from services.simulate.simulator import CALL_GAS, Simulator, Verdict, victim_tx
 from tests.integration.devnet.conftest import Devnet
 from tests.integration.test_simulate_v3 import head_block
@@ -92,9 +93,10 @@ async def trace(devnet: Devnet, simulator: Simulator, tx: TxSpec) -> None:
     assert await prefetch_victim(call, simulator.warm, tx)
 
 
-def fresh_fork_agrees(devnet: Devnet, simulator: Simulator, verdict: Verdict) -> None:
+async def fresh_fork_agrees(devnet: Devnet, simulator: Simulator, verdict: Verdict) -> None:
     """The bundle's final bytes behind its victim on a fresh fork at the head, as two
-    transactions (carried: the route's V2 slots): the same gas to the unit, profit to the wei."""
+    transactions (carried: the route's V2 slots): the same gas to the unit, profit to the wei;
+    and on the py-evm reference, as simulate's reference check runs it."""
     warm, bundle = simulator.warm, verdict.bundle
     assert bundle is not None and verdict.victim is not None and warm.head is not None
     env = block_env_after(warm.head, CHAIN, 1)
@@ -111,6 +113,14 @@ def fresh_fork_agrees(devnet: Devnet, simulator: Simulator, verdict: Verdict) ->
         bundle.simulated_gas_used,
         bundle.simulated_profit,
     )
+
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    txs = [verdict.victim, final]
+    prestate = await fetch_bundle_prestate(call, txs, warm.head.number, env)
+    reference = run_reference(prestate, env, final, bundle.profit_token, warm.executor, txs[0])
+    assert agree(exact, reference), (exact, reference)
 
 
 async def test_a_plain_backrun_runs_two_evm_transactions(devnet: Devnet, tmp_path: Path) -> None:
@@ -130,7 +140,7 @@ async def test_a_plain_backrun_runs_two_evm_transactions(devnet: Devnet, tmp_pat
         assert verdict.bundle is not None, verdict
         assert evm.txs - before == 2  # the measuring call and the final calldata
         assert verdict.bundle.simulated_profit == profit > 0
-        fresh_fork_agrees(devnet, simulator, verdict)
+        await fresh_fork_agrees(devnet, simulator, verdict)
     effects = simulator.warm.effects
     assert (effects.runs, effects.reused) == (1, 2)
 
@@ -164,14 +174,14 @@ async def test_an_effect_is_not_met_again_after_the_head_moves(
     assert evm.txs - before == 2
     assert (simulator.warm.effects.runs, simulator.warm.effects.reused) == (2, 2)
     assert second.bundle.simulated_profit == profit
-    fresh_fork_agrees(devnet, simulator, second)
+    await fresh_fork_agrees(devnet, simulator, second)
 
 
 async def test_an_effect_is_run_again_when_a_slot_it_read_changes(
     devnet: Devnet, tmp_path: Path
 ) -> None:
     """At the same head (a block diff, a newer trace loaded): the effect of before is stale."""
-    simulator, evm, head = await counted(devnet, tmp_path)
+    simulator, _, head = await counted(devnet, tmp_path)
     _, v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
     tx = victim_tx(v)
     await trace(devnet, simulator, tx)
