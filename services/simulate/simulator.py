@@ -148,8 +148,8 @@ class Simulator:
         # head). Else carried_slots (V2 pairs' storage only) for the txs ahead, run here; else
         # (a V3 route, a token not prefetched, behind other txs) the one-journal fallback
         txs_ahead = (ahead,) if isinstance(ahead, TxSpec) else ahead
-        alone = txs_ahead[0] if txs_ahead is not None and len(txs_ahead) == 1 else None
-        carried = self.warm.carried_by([alone]) if alone is not None else None
+        single = txs_ahead[0] if txs_ahead is not None and len(txs_ahead) == 1 else None
+        carried = self.warm.carried_by([single]) if single is not None else None
         shared = carried is not None
         if carried is None and all(h.kind == "v2" for h in opp.hops):
             carried = self.warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops])
@@ -165,8 +165,8 @@ class Simulator:
             if ahead is not None and carried is not None:
                 if not effects:
                     before = None
-                    if shared and alone is not None:
-                        after, before = self.warm.effects.of(evm, alone, carried)
+                    if shared and single is not None:
+                        after, before = self.warm.effects.of(evm, single, carried)
                     else:
                         after = victim_effects(evm, ahead, carried)
                     effects.append(after)
