@@ -131,6 +131,10 @@ def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any], code: 
         prefetches = stack.metrics("simulate").get("mev_bot_simulator_prefetches_total", [])
         victims = {k.get("result", ""): int(v) for k, v in prefetches if "victim" in str(k)}
         print(f"  victim traces: {dict(sorted(victims.items()))}", flush=True)
+        health = httpx.get(stack.services["simulate"].health_url(), timeout=5).json()
+        detail = health.get("checks", health).get("simulator", {}).get("detail", {})
+        runs = {k: detail[k] for k in ("victim_runs", "victim_reused") if k in detail}
+        print(f"  victim runs on the EVM: {runs or 'not counted (older code)'}", flush=True)
         for line in (stack.base / "simulate.log").read_text().splitlines():
             if "disagree" in line:
                 print(f"  simulate: {line[:4000]}", flush=True)

@@ -163,7 +163,8 @@ def victim_effects(
     """The values of `carried` after `victim` (or the txs ahead, in order) runs on the EVM's
     state (left unchanged), or the failure. The same for every tx behind the same victim at the
     same state: a simulation's second run (its final calldata) reuses them instead of
-    re-running the victim."""
+    re-running the victim, and so does every backrun of a traced victim at one head
+    (effects.py)."""
     return run_ahead(evm, victim, carried)[0]
 
 

@@ -1,9 +1,10 @@
 """Opportunity -> proven Bundle, or a counted reason to drop it. Synchronous: the EVM is local.
 
-Runs on the warm EVM (warm.py): the victim first for a backrun, then the Executor call from
-the bot address with `minProfit` 0 to measure the exact profit and gas; if the decision passes,
-the final calldata (with `minProfit` = share of the profit, at least the gas limit's cost plus
-the strategy minimum) runs once more, so the bundle's gas is that of the bytes submit will sign.
+Runs on the warm EVM (warm.py): behind the victim's effect for a backrun (run once a head and
+shared by every backrun of it when it was traced: effects.py), the Executor call from the bot
+address with `minProfit` 0 to measure the exact profit and gas; if the decision passes, the
+final calldata (with `minProfit` = share of the profit, at least the gas limit's cost plus the
+strategy minimum) runs once more, so the bundle's gas is that of the bytes submit will sign.
 """
 
 from __future__ import annotations
