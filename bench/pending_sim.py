@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
 import time
 from pathlib import Path
@@ -112,6 +113,7 @@ def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any], code: 
         httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
         time.sleep(2.0)
         stack.latencies()  # from here on
+        print(f"  load average at start {os.getloadavg()[0]:.1f}", flush=True)
         cpu0, runs0 = simulate_cpu(stack)
         asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
         time.sleep(3.0)
