@@ -99,31 +99,38 @@ def simulate_cpu(stack: Stack) -> tuple[float, int]:
     return cpu, int(sum(v for labels, v in runs if labels.get("strategy") == "backrun"))
 
 
+def drive_swaps(stack: Stack, swaps: int, rate: float, seed: int) -> Logged:
+    """Fund `swaps` fresh senders, send their swaps at `rate`/s to the running stack; the
+    latencies logged from the first send until 3 s after the last."""
+    txs = signed_swaps(stack.deployment, swaps, seed)
+    calls = [
+        {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
+         "params": [sender, hex(ETH_EACH)]}
+        for i, (sender, _) in enumerate(txs)
+    ]  # fmt: skip
+    httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
+    time.sleep(2.0)
+    stack.latencies()  # from here on
+    asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
+    time.sleep(3.0)
+    logged: Logged = {}
+    merge(logged, stack.latencies())
+    return logged
+
+
 def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any], code: str = "") -> Logged:
     with devnet_stack(block_time=1, simulate=simulate) as stack:
         stack.start("ingest", "detect")
         stack.start("simulate", env=code_env(code))
         stack.start("submit")
-        txs = signed_swaps(stack.deployment, swaps, seed)
-        calls = [
-            {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
-             "params": [sender, hex(ETH_EACH)]}
-            for i, (sender, _) in enumerate(txs)
-        ]  # fmt: skip
-        httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
-        time.sleep(2.0)
-        stack.latencies()  # from here on
         print(f"  load average at start {os.getloadavg()[0]:.1f}", flush=True)
         cpu0, runs0 = simulate_cpu(stack)
-        asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
-        time.sleep(3.0)
+        logged = drive_swaps(stack, swaps, rate, seed)
         cpu1, runs1 = simulate_cpu(stack)
         per = (cpu1 - cpu0) * 1e3 / max(1, runs1 - runs0)
         n = runs1 - runs0
         note = "all its work: blocks, traces, publishes"
         print(f"  simulate CPU {cpu1 - cpu0:.2f} s, {per:.2f} ms a backrun (n={n}; {note})")
-        logged: Logged = {}
-        merge(logged, stack.latencies())
         results = stack.metrics("simulate").get("mev_bot_simulations_total", [])
         counts: dict[str, int] = {}
         for labels, value in results:

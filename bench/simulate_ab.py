@@ -27,7 +27,8 @@ from typing import Any
 
 from bench.stats import exact
 from tests.integration.test_simulate_v3 import warm_simulator
-from tests.integration.test_stacked_backruns import (
+from tests.integration.test_victim_effects import CountingEvm
+from tests.support.stacked_world import (
     best_amount,
     cycle_profit,
     opportunity,
@@ -35,7 +36,6 @@ from tests.integration.test_stacked_backruns import (
     swap,
     victim,
 )
-from tests.integration.test_victim_effects import CountingEvm
 from tests.support.submit_world import GWEI, WETH, manual_mining_devnet
 
 REPO = Path(__file__).resolve().parent.parent

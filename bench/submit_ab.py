@@ -14,26 +14,21 @@ both sides, a check that the load was alike).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import tarfile
 import tempfile
-import time
 from io import BytesIO
 from pathlib import Path
 
-import httpx
 from mev_common.metrics import SAMPLES_ENV
 
 from bench.pending_sim import (
-    ETH_EACH,
     HOP_METRIC,
     SIGNED,
     SIMULATED,
     Logged,
+    drive_swaps,
     figure,
-    send_paced,
-    signed_swaps,
 )
 from bench.stack import devnet_stack, merge
 from tests.support.stack import REPO, ServiceProcess
@@ -74,20 +69,7 @@ def one_run(module: str, path: Path, swaps: int, rate: float, seed: int) -> Logg
                               module=module)  # fmt: skip
         stack.services["submit"] = proc.start()
         proc.wait_health(200, timeout_s=60)
-        txs = signed_swaps(stack.deployment, swaps, seed)
-        calls = [
-            {"jsonrpc": "2.0", "id": i, "method": "anvil_setBalance",
-             "params": [sender, hex(ETH_EACH)]}
-            for i, (sender, _) in enumerate(txs)
-        ]  # fmt: skip
-        httpx.post(stack.node.rpc_url, json=calls, timeout=60).raise_for_status()
-        time.sleep(2.0)
-        stack.latencies()  # from here on
-        asyncio.run(send_paced(stack.node.rpc_url, [raw for _, raw in txs], rate))
-        time.sleep(3.0)
-        logged: Logged = {}
-        merge(logged, stack.latencies())
-        return logged
+        return drive_swaps(stack, swaps, rate, seed)
 
 
 def report(name: str, logged: Logged) -> None:

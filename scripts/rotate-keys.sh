@@ -2,7 +2,9 @@
 # Rotate the bot key (runbook "Emergency Key Rotation", "Key Compromise").
 #   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only|--lanes]
 # 1. emergency: `mev-bot --emergency-stop`, which exits non-zero unless submit acknowledged the
-#    stop. Not acknowledged: exit 3, nothing rotated (stop submit some other way, then rerun).
+#    stop. Not acknowledged: `python -m mev_ops.stop_check` accepts the stop flag alone when no
+#    submit is running (no fresh heartbeat, no submit lease held in NATS); else exit 3, nothing
+#    rotated (stop submit some other way, then rerun).
 # 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
 #    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
 # 3. On chain (python -m mev_ops.rotate): sweep the executor's profit tokens and ETH to
@@ -64,9 +66,13 @@ fi
 if [ "$emergency" = 1 ]; then
   echo "rotate-keys: emergency: stopping all sends first"
   if ! "$mev_bot" "${config_args[@]}" --emergency-stop; then
-    echo "rotate-keys: emergency stop NOT acknowledged by submit: nothing rotated." >&2
-    echo "rotate-keys: stop submit (docker compose stop submit, or end mev-bot run), then rerun" >&2
-    exit 3
+    # Not acknowledged: safe only if no submit can send (no heartbeat, no lease held).
+    echo "rotate-keys: no acknowledgement: checking that no submit is running"
+    if ! "$python" -m mev_ops.stop_check "${config_args[@]}"; then
+      echo "rotate-keys: emergency stop NOT acknowledged by submit: nothing rotated." >&2
+      echo "rotate-keys: stop submit (docker compose stop submit), then rerun" >&2
+      exit 3
+    fi
   fi
 fi
 

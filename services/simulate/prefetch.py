@@ -20,8 +20,9 @@ from eth_utils import function_signature_to_4byte_selector
 from mev_common.executor import ExecHop, encode_balance_of, encode_execute
 
 from services.simulate.engine import VIEW_CALLER, TxSpec
+from services.simulate.pair_state import PROBE_SLOTS
 from services.simulate.reference import Prestate, RpcCall, fetch_prestate
-from services.simulate.warm import PROBE_SLOTS, BalanceSlot, WarmEvm
+from services.simulate.warm import BalanceSlot, WarmEvm
 
 VIEWS = (
     "getReserves()",

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from eth_utils import to_checksum_address
 from mev_common.messages import Block, Log
 from pyrevm import EVM, AccountInfo
 
@@ -44,18 +42,14 @@ from services.simulate.engine import (
     BlockEnvSpec,
     NeedsRefork,
     TxSpec,
-    balance_of,
     block_env_after,
     read_slots,
     write_cold,
 )
 from services.simulate.pair_state import (
-    PROBE_SLOTS,
     SLOT_PRICE0,
     SLOT_PRICE1,
     SLOT_RESERVES,
-    SLOT_TOKEN0,
-    SLOT_TOKEN1,
     SWAP_TOPIC,
     SYNC_TOPIC,
     V3_POOL_TOPICS,
@@ -67,12 +61,13 @@ from services.simulate.pair_state import (
     executor_deltas,
 )
 from services.simulate.reference import Prestate
+from services.simulate.warm_slots import StateSlots
 
 log = logging.getLogger("mev.simulate.warm")
 
 
 @dataclass
-class WarmEvm:
+class WarmEvm(StateSlots):
     fork_url: str | None  # None: no fork, state only from latest reads (latest_state.py)
     chain_id: int
     executor: str
@@ -332,89 +327,9 @@ class WarmEvm:
             and all(p in self.pair_tokens for p in pools)
         )
 
-    def carried_slots(self, hops: list[tuple[str, str, str]]) -> list[tuple[str, int]] | None:
-        """What a victim may change that a trade through `hops` (pool, token in, token out)
-        reads: each pool's reserve and price slots and its two token balances. None when a
-        token's balance mapping is not known yet (no probing here: this is the hot path)."""
-        out: list[tuple[str, int]] = []
-        for pool, token_in, token_out in hops:
-            out += [(pool, SLOT_RESERVES), (pool, SLOT_PRICE0), (pool, SLOT_PRICE1)]
-            for token in (token_in, token_out):
-                found = self.balance_slots.get(token)
-                if found is None:
-                    return None
-                out.append((token, found.slot(pool)))
-        return list(dict.fromkeys(out))
-
-    def carried_by(self, txs: Sequence[TxSpec]) -> list[tuple[str, int]] | None:
-        """Every slot the txs touch, when each was traced at this head: all a tx run alone
-        on the head can change that a trade behind it reads, so the trade runs on its effect
-        cold (exact gas, any route: V3 pools' slots too). None when one was not (the
-        one-journal fallback)."""
-        out: list[tuple[str, int]] = []
-        for tx in txs:
-            slots = self.touched.get(tx)
-            if slots is None:
-                return None
-            out += slots
-        return list(dict.fromkeys(out))
-
-    def tokens_of(self, pair: str) -> tuple[str, str]:
-        known = self.pair_tokens.get(pair)
-        if known is not None:
-            return known
-        assert self.evm is not None
-        t0, t1 = read_slots(self.evm, pair, SLOT_TOKEN0, SLOT_TOKEN1)
-        if t0 == 0 or t1 == 0:
-            raise NeedsRefork(f"pair {pair} unknown at the fork block")
-        tokens = (_address(t0), _address(t1))
-        self.pair_tokens[pair] = tokens
-        return tokens
-
-    def balance_slot(self, token: str) -> BalanceSlot:
-        """Find (once per token) the balance mapping by matching balanceOf(holder) with the
-        storage of each candidate slot, the holder being a pair with a non-zero balance."""
-        if token not in self.balance_slots:
-            self.balance_slots[token] = self.probe_balance_slot(token)
-        found = self.balance_slots[token]
-        if found is None:
-            raise NeedsRefork(f"token {token}: balance slot unknown")
-        return found
-
-    def probe_balance_slot(self, token: str) -> BalanceSlot | None:
-        evm = self.evm
-        assert evm is not None
-        holder = next((p for p, ts in self.pair_tokens.items() if token in ts), None)
-        if holder is None:
-            return None
-        checkpoint = evm.snapshot()  # reads warm what they touch: undo that
-        try:
-            return self._probe(evm, token, holder)
-        finally:
-            evm.revert(checkpoint)
-
-    def _probe(self, evm: EVM, token: str, holder: str) -> BalanceSlot | None:
-        try:
-            balance = balance_of(evm, token, holder)
-        except Exception:
-            return None
-        if balance == 0:
-            return None
-        for index in range(PROBE_SLOTS):
-            for key_first in (True, False):
-                candidate = BalanceSlot(index, key_first)
-                if evm.storage(token, candidate.slot(holder)) == balance:
-                    return candidate
-        log.warning("no balance slot found", extra={"fields": {"token": token}})
-        return None
-
 
 def _swap_of(entry: Log, me: str) -> bool:
     """A V2 Swap sent by or to `me` (an address's last 40 hex digits)."""
     topics = entry.topics
     ends = (topics[1][-40:].lower(), topics[2][-40:].lower()) if len(topics) > 2 else ()
     return bool(topics) and topics[0] == SWAP_TOPIC and me in ends
-
-
-def _address(word: int) -> str:
-    return to_checksum_address(word.to_bytes(32, "big")[12:])

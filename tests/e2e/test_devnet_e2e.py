@@ -32,7 +32,7 @@ from mev_ops.pipeline_status import parse_metrics, total
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, rpc, weth_balance
-from tests.support.stack import SERVICES, ServiceProcess, write_config
+from tests.support.stack import SERVICES, ServiceProcess, node_config
 
 CHAIN = 31337
 BLOCKS = 60
@@ -71,17 +71,12 @@ async def test_bot_lands_profit_that_ledger_and_chain_agree_on(
     deployment = json.loads((tmp / "deployment.json").read_text())
     weth, executor = deployment["weth"], deployment["executor"]["address"]
     bot = deployment["executor"]["owner"]
-    config = write_config(
+    config = node_config(
         tmp,
         nats.url,
         CHAIN,
-        chain={
-            "rpc_endpoints": [
-                {"name": "anvil", "url": node.rpc_url, "ws_url": node.rpc_url.replace("http", "ws")}
-            ],
-            "block_time_s": 1,
-        },
-        contracts={"deployment_file": str(tmp / "deployment.json")},
+        node.rpc_url,
+        tmp / "deployment.json",
         keys={"path": str(tmp / "bot.key")},
         submit={"priority_fee": "3.5 gwei"},
         nats={"credentials_dir": str(tmp / "nats-auth")},

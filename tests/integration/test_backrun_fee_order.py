@@ -25,7 +25,7 @@ from mev_common.bus import Bus
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet, amount_out
-from tests.integration.test_stacked_backruns import (
+from tests.support.stacked_world import (
     best_amount,
     cycle_profit,
     opportunity,

@@ -33,7 +33,7 @@ from services.detect.reprice import (
     trade_of,
 )
 from tests.integration.devnet.conftest import Devnet, amount_out, reverted_after
-from tests.integration.test_stacked_backruns import victim
+from tests.support.stacked_world import victim
 from tests.support.submit_world import CHAIN, GWEI, WETH, manual_mining_devnet, mine, unbalance
 
 pytestmark = pytest.mark.timeout(180)

@@ -32,9 +32,9 @@ from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import (
     ServiceProcess,
     metric_value,
+    node_config,
     pools_block,
     pools_detail,
-    write_config,
 )
 from tests.support.stream_read import read_until
 
@@ -150,18 +150,7 @@ def pipeline(
 ) -> Iterator[list[ServiceProcess]]:
     node, deployment = devnet
     tmp = tmp_path_factory.mktemp("detect-pipeline")
-    config = write_config(
-        tmp,
-        nats_server.url,
-        CHAIN,
-        chain={
-            "rpc_endpoints": [
-                {"name": "anvil", "url": node.rpc_url, "ws_url": node.rpc_url.replace("http", "ws")}
-            ],
-            "block_time_s": 1,
-        },
-        contracts={"deployment_file": str(deployment)},
-    )
+    config = node_config(tmp, nats_server.url, CHAIN, node.rpc_url, deployment)
     procs = [ServiceProcess(n, config, tmp / f"{n}.log").start() for n in ("ingest", "detect")]
     try:
         for proc in procs:

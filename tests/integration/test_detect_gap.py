@@ -25,7 +25,7 @@ from mev_ops.nats_server import start_embedded_nats
 
 from tests.integration.test_detect import SWAP, Chain
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import ServiceProcess, metric_value, pools_block, write_config
+from tests.support.stack import ServiceProcess, metric_value, node_config, pools_block
 from tests.support.stream_read import read_until
 
 CHAIN = 31337
@@ -59,18 +59,8 @@ async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: P
     chain = Chain(node, json.loads((tmp_path / "deployment.json").read_text()))
     await chain.rpc("evm_setAutomine", [False])
     server = start_embedded_nats(store_dir=tmp_path / "nats")
-    config = write_config(
-        tmp_path / "run",
-        server.url,
-        CHAIN,
-        chain={
-            "rpc_endpoints": [
-                {"name": "anvil", "url": node.rpc_url, "ws_url": node.rpc_url.replace("http", "ws")}
-            ],
-            "block_time_s": 1,
-        },
-        contracts={"deployment_file": str(tmp_path / "deployment.json")},
-    )
+    deployment = tmp_path / "deployment.json"
+    config = node_config(tmp_path / "run", server.url, CHAIN, node.rpc_url, deployment)
     ingest, detect = (
         ServiceProcess(n, config, tmp_path / f"{n}.log") for n in ("ingest", "detect")
     )

@@ -23,13 +23,13 @@ from mev_common.amm.v3_book import V3_LOG_TOPICS, V3_SWAP_TOPIC
 from mev_common.bus import Bus
 from mev_common.messages import Block, PendingTx, decode
 from mev_ops.devnet.anvil import AnvilNode
-from mev_ops.devnet.flow import run_flow
+from mev_ops.devnet.flow import FlowReport, run_flow
 from nats.js.api import DeliverPolicy
 
 from services.ingest.logs import SWAP_TOPIC, SYNC_TOPIC
 from tests.conftest import NatsEndpoint
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import ServiceProcess, write_config
+from tests.support.stack import ServiceProcess, node_config
 
 CHAIN = 31337
 
@@ -44,20 +44,6 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode
         yield node, base / "deployment.json"
     finally:
         node.stop()
-
-
-def ingest_config(tmp: Path, nats_url: str, node: AnvilNode, deployment: Path, chain: int) -> Path:
-    ws = node.rpc_url.replace("http://", "ws://")
-    return write_config(
-        tmp,
-        nats_url,
-        chain,
-        chain={
-            "rpc_endpoints": [{"name": "anvil", "url": node.rpc_url, "ws_url": ws}],
-            "block_time_s": 1,
-        },
-        contracts={"deployment_file": str(deployment)},
-    )
 
 
 async def rpc(node: AnvilNode, method: str, params: list[Any]) -> Any:
@@ -89,6 +75,28 @@ async def wait_blocks(bus: Bus, at_least: int) -> None:
     raise AssertionError(f"fewer than {at_least} blocks published")
 
 
+async def flow_swaps(
+    node: AnvilNode, deployment: dict[str, Any], seed: int, seconds: float, swaps: int
+) -> tuple[FlowReport, set[str]]:
+    """The devnet flow's `swaps` swaps sent to `node` (run in a thread); its report and the
+    swaps' hashes, 0x-prefixed."""
+    report = await asyncio.to_thread(
+        run_flow, node.rpc_url, deployment, seed, seconds, max_swaps=swaps, emit=None
+    )
+    assert len(report.tx_hashes) == swaps
+    return report, {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
+
+
+async def published_pending(bus: Bus, at_least: int) -> list[PendingTx]:
+    """The pending txs in the MEMPOOL stream, once it holds `at_least` (5 s at most)."""
+    for _ in range(50):
+        info = await bus.js.stream_info("MEMPOOL")
+        if info.state.messages >= at_least:
+            break
+        await asyncio.sleep(0.1)
+    return [decode(PendingTx, d) for d in await stream_messages(bus, subjects.mempool(CHAIN))]
+
+
 async def router_txs_in(node: AnvilNode, numbers: range, routers: set[str]) -> set[str]:
     found: set[str] = set()
     for number in numbers:
@@ -105,19 +113,15 @@ async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
     routers = {d["router"].lower() for d in deployment["dexes"]} | {
         d["swap_router"].lower() for d in deployment["v3_dexes"]
     }
-    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, CHAIN)
+    config = node_config(tmp_path, nats_server.url, CHAIN, node.rpc_url, deployment_path)
     ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
     try:
         ingest.wait_health(200)
         await wait_blocks(bus, 1)
         first = int(await rpc(node, "eth_blockNumber", []), 16)
-        report = await asyncio.to_thread(
-            run_flow, node.rpc_url, deployment, 7, 8.0, max_swaps=12, emit=None
-        )
-        assert len(report.tx_hashes) == 12
+        report, sent = await flow_swaps(node, deployment, 7, 8.0, 12)
         # Router02 (V2) and SwapRouter (V3) swaps alike are published pending
         assert any(intent.fee for intent in report.intents), "the flow sent no V3 swap"
-        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
         await asyncio.sleep(1.0)
         last = int(await rpc(node, "eth_blockNumber", []), 16)
         # every router swap mined while ingest ran was published pending, and nothing else
@@ -170,7 +174,7 @@ def test_wrong_chain_id_refuses_to_run(
     devnet: tuple[AnvilNode, Path], nats_server: NatsEndpoint, tmp_path: Path
 ) -> None:
     node, deployment_path = devnet
-    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, 999)
+    config = node_config(tmp_path, nats_server.url, 999, node.rpc_url, deployment_path)
     ingest = ServiceProcess("ingest", config, tmp_path / "ingest.log").start()
     assert ingest.wait(timeout_s=30) == 1
     assert (
@@ -187,7 +191,7 @@ async def test_a_pending_swap_seen_while_its_stream_is_away_is_published_once_it
     a publish that outlived the timeout was dropped silently."""
     node, deployment_path = devnet
     deployment = json.loads(deployment_path.read_text())
-    config = ingest_config(tmp_path, nats_server.url, node, deployment_path, CHAIN)
+    config = node_config(tmp_path, nats_server.url, CHAIN, node.rpc_url, deployment_path)
     cfg = yaml.safe_load(config.read_text())
     cfg["nats"]["connect_timeout_s"] = 1.0  # also the publish timeout: given up after 1 s
     config.write_text(yaml.safe_dump(cfg))
@@ -197,21 +201,11 @@ async def test_a_pending_swap_seen_while_its_stream_is_away_is_published_once_it
         await wait_blocks(bus, 1)
         stream = (await bus.js.stream_info("MEMPOOL")).config
         await bus.js.delete_stream("MEMPOOL")
-        report = await asyncio.to_thread(
-            run_flow, node.rpc_url, deployment, 11, 8.0, max_swaps=3, emit=None
-        )
-        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
+        _, sent = await flow_swaps(node, deployment, 11, 8.0, 3)
         assert len(sent) == 3
         await asyncio.sleep(1.5)  # past the publish timeout of the last swap
         await bus.js.add_stream(stream)
-        for _ in range(50):
-            info = await bus.js.stream_info("MEMPOOL")
-            if info.state.messages >= len(sent):
-                break
-            await asyncio.sleep(0.1)
-        pending = [
-            decode(PendingTx, d) for d in await stream_messages(bus, subjects.mempool(CHAIN))
-        ]
+        pending = await published_pending(bus, len(sent))
         assert sorted(p.hash for p in pending) == sorted(sent)
         assert "pending tx not published" not in ingest.logs()
     finally:

@@ -9,37 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import PendingTx, decode
 from mev_ops.devnet.anvil import AnvilNode
-from mev_ops.devnet.flow import run_flow
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.conftest import NatsEndpoint
-from tests.integration.test_ingest import CHAIN, rpc, stream_messages, wait_blocks
+from tests.integration.test_ingest import (
+    CHAIN,
+    devnet,
+    flow_swaps,
+    published_pending,
+    rpc,
+    wait_blocks,
+)
 from tests.integration.test_ingest_failover import metric_lines
-from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import ServiceProcess, write_config
 
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, Path]]:
-    base = tmp_path_factory.mktemp("hashfeed")
-    node, _ = deployed_anvil(
-        base, CHAIN, 1, base / "bot.key", base / "deployment.json", block_time=1
-    )
-    try:
-        yield node, base / "deployment.json"
-    finally:
-        node.stop()
+__all__ = ["devnet"]  # the fixture (test_ingest.py's: this module gets its own anvil)
 
 
 @pytest.fixture
@@ -92,19 +85,9 @@ async def test_hash_only_feed_publishes_every_router_swap_once_in_full(
     try:
         ingest.wait_health(200)
         await wait_blocks(bus, 1)
-        report = await asyncio.to_thread(
-            run_flow, node.rpc_url, deployment, 13, 20.0, max_swaps=8, emit=None
-        )
-        sent = {h if h.startswith("0x") else "0x" + h for h in report.tx_hashes}
+        _, sent = await flow_swaps(node, deployment, 13, 20.0, 8)
         assert len(sent) == 8
-        for _ in range(50):
-            info = await bus.js.stream_info("MEMPOOL")
-            if info.state.messages >= len(sent):
-                break
-            await asyncio.sleep(0.1)
-        pending = [
-            decode(PendingTx, d) for d in await stream_messages(bus, subjects.mempool(CHAIN))
-        ]
+        pending = await published_pending(bus, len(sent))
         # the hashes were fetched (JSON-RPC batches): the relay did strip `true`
         batches = [
             line

@@ -1,10 +1,11 @@
 """scripts/rotate-keys.sh end to end on a real anvil devnet, a real nats-server and a real
-submit process: without an acknowledged emergency stop nothing is rotated (exit 3, same key,
-same owner, same balances); with submit running, the stop is acknowledged, the executor's WETH
-and ETH go to the beneficiary, ownership moves in two steps to the new key, the old key is
-archived 0600 and the new one is 0600, and the nonce lane key (keys.lanes: 2) is a trader of the
-new owner (the ownership change dropped it). A lane key that is not a trader: submit refuses to
-start naming the command that fixes it, and that command does."""
+submit process: while a submit that did not acknowledge the emergency stop holds its key's lease,
+nothing is rotated (exit 3, same key, same owner, same balances); with submit running, the stop
+is acknowledged, the executor's WETH and ETH go to the beneficiary, ownership moves in two steps
+to the new key, the old key is archived 0600 and the new one is 0600, and the nonce lane key
+(keys.lanes: 2) is a trader of the new owner (the ownership change dropped it). A lane key that
+is not a trader: submit refuses to start naming the command that fixes it, and that command
+does. With submit stopped (no heartbeat, no lease), `--lanes` sets the stop and rotates."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from mev_ops.devnet.sender import Sender
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint
+from tests.support.control_kv import held_lease
 from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import REPO, ServiceProcess, write_config
 
@@ -45,6 +47,7 @@ class Site:
     deployment: dict[str, Any]
     config: Path
     key: Path
+    nats_url: str
 
     @property
     def executor(self) -> Any:
@@ -102,19 +105,24 @@ def site(nats_server: NatsEndpoint, tmp_path_factory: pytest.TempPathFactory) ->
         donor = Sender(w3, devnet_account(7), CHAIN)
         tx = donor.send(deployment["executor"]["address"], b"", 100_000, value=3 * WETH)
         assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-        yield Site(node, w3, deployment, config, key)
+        yield Site(node, w3, deployment, config, key, nats_server.url)
     finally:
         node.stop()
 
 
 def test_emergency_rotation_without_an_acknowledged_stop_rotates_nothing(site: Site) -> None:
-    """NATS is up, no submit runs: the stop is set but nobody confirms sends stopped."""
+    """NATS is up, a submit holds the key's lease (it may send) but acknowledges nothing: the
+    stop is set, nobody confirms sends stopped."""
     key_before = site.key.read_text()
     executor = site.executor.address
     state = (site.weth(executor), site.w3.eth.get_balance(executor))
-    rotate = site.rotate("emergency")
+    with held_lease(site.nats_url, f"{CHAIN}.{site.deployment['bot'].lower()}", "submit-held"):
+        rotate = site.rotate("emergency")
     assert rotate.returncode == 3, rotate.stdout + rotate.stderr
     assert "not acknowledged" in rotate.stderr
+    assert "rotate-keys: no acknowledgement: checking that no submit is running" in rotate.stdout
+    assert f"stop_check: NOT engaged: {CHAIN}.emergency_stop=1 (revision " in rotate.stderr
+    assert ") is not acknowledged by running submit submit-held\n" in rotate.stderr
     assert "emergency stop NOT acknowledged by submit: nothing rotated" in rotate.stderr
     assert site.key.read_text() == key_before
     # no .next, no archive
@@ -220,18 +228,18 @@ def test_a_lane_key_that_is_no_trader_is_refused_naming_the_command_that_fixes_i
         assert executor.functions.isTrader(lane).call() is True
 
 
-def test_a_rotation_with_lanes_replaces_the_lane_keys_too(site: Site) -> None:
-    """`--lanes`: the stop is acknowledged first (it implies emergency), ownership moves, and
-    lane 1's key is replaced: the new one a trader of the new owner, the old one archived."""
+def test_a_rotation_with_lanes_replaces_the_lane_keys_too_with_submit_stopped(site: Site) -> None:
+    """`--lanes` implies emergency: with submit stopped (it exited: no heartbeat, no lease),
+    nobody acknowledges the stop, the stop flag alone is enough; ownership moves, and lane 1's
+    key is replaced: the new one a trader of the new owner, the old one archived."""
     old_lane, old_text = site.lane, (site.key.parent / "bot.lane1.key").read_text()
-    submit = ServiceProcess("submit", site.config, site.config.parent / "submit.log").start()
-    try:
-        submit.wait_health(200, timeout_s=120)
-        rotate = site.rotate("--lanes")
-    finally:
-        submit.stop()
+    rotate = site.rotate("--lanes")
     assert rotate.returncode == 0, rotate.stdout + rotate.stderr
-    assert "acknowledged by submit" in rotate.stdout
+    assert "is set, but not acknowledged within 5s by any submit instance" in rotate.stderr
+    assert (
+        f"stop_check: emergency stop engaged: {CHAIN}.emergency_stop=1 (revision "
+    ) in rotate.stdout
+    assert "; no submit is running (no fresh heartbeat, no lease held)\n" in rotate.stdout
     new_owner, new_lane = site.address_in(site.key), site.lane
     assert site.executor.functions.owner().call() == new_owner
     assert new_lane != old_lane

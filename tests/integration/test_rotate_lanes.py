@@ -1,6 +1,7 @@
 """`python -m mev_ops.rotate --traders-only --lanes` on a real anvil devnet with the real
 Executor and a real nats-server: refused (exit 3), nothing changed, unless the emergency stop is
-engaged in the control KV and acknowledged by every live submit, or when NATS cannot be reached;
+engaged in the control KV and acknowledged by every live submit (a fresh heartbeat or a lease
+held), or when NATS cannot be reached;
 refused, nothing sent, while an old lane key has a tx in flight; then every lane key
 is replaced (new file 0600, old one archived 0600, its gas money moved), the new key trades
 (a mined profitable `execute`) and the old one is refused NotTrader. Old lane keys are kept
@@ -9,7 +10,6 @@ like the old hot key (scripts/rotate-keys.sh): moved into the archive 0600, gpg-
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import stat
@@ -17,7 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
 from eth_account import Account
@@ -33,6 +32,7 @@ from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import CHAIN_ID, Devnet, custom_error, devnet_at
 from tests.security.test_executor_attacks import mined
 from tests.security.test_executor_traders import profitable_trade, set_trader
+from tests.support.control_kv import held_lease, kv_put
 from tests.support.stack import write_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -45,26 +45,10 @@ def address_in(key: Path) -> str:
 
 STOP_KEY = control.control_key(CHAIN_ID, control.EMERGENCY_STOP)
 FIX = (
-    "nothing was changed: run `mev-bot --config CONFIG --emergency-stop` (it must say "
-    "acknowledged), then rerun; `mev-bot --resume` once the new keys are in place\n"
+    "nothing was changed: run `mev-bot --config CONFIG --emergency-stop` (acknowledged by "
+    "every running submit, or with none running), then rerun; `mev-bot --resume` once the new "
+    "keys are in place\n"
 )
-
-
-def kv_put(url: str, key: str, value: bytes | None) -> int:
-    """Put (None: delete) one control KV key, as `mev-bot` and the services do; its revision."""
-
-    async def put() -> int:
-        nc = await nats.connect(url)
-        try:
-            kv = await control.ensure_control_bucket(nc.jetstream())
-            if value is None:
-                await kv.delete(key)
-                return 0
-            return int(await kv.put(key, value))
-        finally:
-            await nc.close()
-
-    return asyncio.run(put())
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -119,7 +103,8 @@ def require_the_stop(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Refused, no key file made and nothing sent, until the stop is engaged and every live
-    submit acknowledged it; a submit that is gone (heartbeat deleted) is not waited for."""
+    submit (fresh heartbeat, or a lease held) acknowledged it; a submit that is gone (heartbeat
+    deleted, lease released) is not waited for."""
     bot = devnet.bot()
     nonce = devnet.w3.eth.get_transaction_count(bot.address, "pending")
     assert refused(argv, capsys) == f"{STOP_KEY} is not set; {FIX}"
@@ -136,6 +121,12 @@ def require_the_stop(
         f"submit-lanes; {FIX}"
     )
     kv_put(url, beat, None)  # it exited (a clean exit deletes its heartbeat)
+    # A submit whose heartbeat is late still holds its key's lease, so it may send.
+    with held_lease(url, f"{CHAIN_ID}.{bot.address.lower()}", "submit.held"):
+        assert refused(argv, capsys) == (
+            f"{STOP_KEY}=1 (revision {revision}) is not acknowledged by running submit "
+            f"submit.held; {FIX}"
+        )
     assert devnet.w3.eth.get_transaction_count(bot.address, "pending") == nonce
     assert not any(Path(f"{p}.next").exists() for p in lane_files)
 

@@ -5,7 +5,7 @@ head alone, sent, and reverted behind our trade). And the other way round: a vic
 N + 1 without our backrun (it reached the node just after) has our trade cancelled, never left
 to meet a later block's state (services/submit/late_victims.py; before, the cluster chaos test
 saw one revert at minProfit so). Real anvil, real submit, as test_stacked_backruns.py, whose
-world and helpers this module shares."""
+world and helpers (tests/support/stacked_world.py) this module shares."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from web3.exceptions import Web3RPCError
 
 from services.simulate.simulator import Simulator
 from tests.integration.devnet.conftest import DEADLINE, Devnet, amount_out
-from tests.integration.test_stacked_backruns import (  # its world (this module gets its own anvil)
+from tests.support.stacked_world import (  # its world (this module gets its own anvil)
     Leg,
     best_amount,
     cycle_profit,
@@ -47,7 +47,7 @@ from tests.support.submit_world import (
 )
 
 pytestmark = pytest.mark.timeout(180)
-__all__ = ["devnet", "submit_db", "world"]  # fixtures this module uses from its sibling
+__all__ = ["devnet", "submit_db", "world"]  # fixtures (tests/support/stacked_world.py)
 
 
 def new_head(devnet: Devnet) -> Block:

@@ -12,7 +12,6 @@ or behind a victim stacked ahead of it on the same pool.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +32,24 @@ from services.simulate.reference import agree, fetch_bundle_prestate, run_refere
 from services.simulate.simulator import CALL_GAS, Simulator, Verdict, victim_tx
 from tests.integration.devnet.conftest import Devnet
 from tests.integration.test_simulate_v3 import head_block
-from tests.integration.test_stacked_backruns import (
+from tests.support.stacked_world import (
     CYCLE,
     best_amount,
     cycle_profit,
+    devnet,
     opportunity,
     reserves,
     stacking_simulator,
     swap,
     victim,
+    world,
 )
-from tests.support.submit_world import CHAIN, GWEI, WETH, manual_mining_devnet
+from tests.support.submit_world import CHAIN, GWEI, WETH
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    yield from manual_mining_devnet(tmp_path_factory.mktemp("victim-effects-devnet"))
-
-
-@pytest.fixture
-def devnet(world: Devnet) -> Iterator[Devnet]:
-    snapshot = world.rpc("evm_snapshot", [])
-    yield world
-    assert world.rpc("evm_revert", [snapshot]) is True
+__all__ = ["devnet", "world"]  # fixtures (tests/support/stacked_world.py)
 
 
 class CountingEvm:

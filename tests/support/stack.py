@@ -64,6 +64,27 @@ def write_config(tmp: Path, nats_url: str, chain_id: int, **sections: dict[str, 
     return path
 
 
+def node_config(
+    tmp: Path,
+    nats_url: str,
+    chain_id: int,
+    rpc_url: str,
+    deployment: Path,
+    **sections: dict[str, Any],
+) -> Path:
+    """write_config for a stack on one anvil at `rpc_url` (its WebSocket for the pending feed,
+    1 s blocks) with its deployment file; `sections` as write_config's."""
+    endpoint = {"name": "anvil", "url": rpc_url, "ws_url": rpc_url.replace("http://", "ws://")}
+    return write_config(
+        tmp,
+        nats_url,
+        chain_id,
+        chain={"rpc_endpoints": [endpoint], "block_time_s": 1},
+        contracts={"deployment_file": str(deployment)},
+        **sections,
+    )
+
+
 @dataclass
 class ServiceProcess:
     """One real service process (`python -m services.<name>`), output kept in a log file."""

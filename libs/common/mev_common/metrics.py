@@ -271,7 +271,8 @@ SIMULATOR_PREFETCHES = Counter(
     "mev_bot_simulator_prefetches",
     "New pools' and victims' state loaded into the simulation EVM off the hot path"
     " (ok, moved, error; victim_early: traced when seen, victim_ok, victim_moved,"
-    " victim_timeout, victim_unfunded, ...)",
+    " victim_timeout, victim_unfunded, ...; block_diff_ok, block_diff_error, ...: a block's"
+    " state diff; docs/METRICS.md lists them all)",
     ["result"],
 )
 SIMULATION_HALTED = Gauge(

@@ -19,10 +19,10 @@ traders, their gas money moved, the old ones dropped and archived), after steps 
 `--traders-only`, alone. `--traders-only` does step 6 alone, from the owner's key (what
 submit's start-up refusal "does not let lane N's key ... trade" asks for). Every lane key is
 loaded before step 1, so a missing one changes nothing. `--lanes` is refused, nothing changed,
-unless the emergency stop is engaged and acknowledged (mev_ops.stop_check; the script engages
-it itself). Exit 0 done, 1 a step failed (the message names it and how to resume), 2 usage or
-config, 3 `--lanes` without the emergency stop. Key files are read with submit's
-loader (0600 enforced); only addresses are ever printed.
+unless the emergency stop is engaged and acknowledged by every running submit, if any
+(mev_ops.stop_check; the script engages it itself). Exit 0 done, 1 a step failed (the
+message names it and how to resume), 2 usage or config, 3 `--lanes` without the emergency stop.
+Key files are read with submit's loader (0600 enforced); only addresses are ever printed.
 """
 
 from __future__ import annotations
