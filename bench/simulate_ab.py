@@ -26,17 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import exact
-from tests.integration.test_simulate_v3 import warm_simulator
-from tests.integration.test_victim_effects import CountingEvm
-from tests.support.stacked_world import (
-    best_amount,
-    cycle_profit,
-    opportunity,
-    reserves,
-    swap,
-    victim,
-)
-from tests.support.submit_world import GWEI, WETH, manual_mining_devnet
+
+# the devnet world of simulate's integration tests (imported by name: mypy checks bench, not tests)
+world = importlib.import_module("tests.support.stacked_world")
+submit_world = importlib.import_module("tests.support.submit_world")
+warm_simulator = importlib.import_module("tests.integration.test_simulate_v3").warm_simulator
+CountingEvm = importlib.import_module("tests.integration.test_victim_effects").CountingEvm
+GWEI, WETH = submit_world.GWEI, submit_world.WETH
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +51,7 @@ def extract_base(rev: str, into: Path) -> None:
     sys.path.insert(0, str(into))
 
 
-def side(devnet: Any, base: bool, tmp: Path) -> tuple[Any, Any, Any, CountingEvm]:
+def side(devnet: Any, base: bool, tmp: Path) -> tuple[Any, Any, Any, Any]:
     """(simulator, warm EVM, prefetch module, its counting EVM) of one side."""
     name = "services_base" if base else "services"
     sim_mod = importlib.import_module(f"{name}.simulate.simulator")
@@ -70,7 +66,7 @@ def side(devnet: Any, base: bool, tmp: Path) -> tuple[Any, Any, Any, CountingEvm
 
 
 async def run(rounds: int, cycles: int, tmp: Path) -> None:
-    gen = manual_mining_devnet(tmp / "devnet")
+    gen = submit_world.manual_mining_devnet(tmp / "devnet")
     devnet = next(gen)
     try:
         sides = {"base": side(devnet, True, tmp / "a"), "new": side(devnet, False, tmp / "b")}
@@ -88,7 +84,7 @@ async def run(rounds: int, cycles: int, tmp: Path) -> None:
         base_fee = int(head["baseFeePerGas"])
         sizes = [(20 + 5 * k) * WETH for k in range(6)]
         victims = [
-            victim(devnet, 2 + k, size, 3 * GWEI, base_fee)[1] for k, size in enumerate(sizes)
+            world.victim(devnet, 2 + k, size, 3 * GWEI, base_fee)[1] for k, size in enumerate(sizes)
         ]
         cpu: dict[str, list[float]] = {k: [] for k in sides}
         wall: dict[str, list[float]] = {k: [] for k in sides}
@@ -96,9 +92,9 @@ async def run(rounds: int, cycles: int, tmp: Path) -> None:
         out: dict[str, list[tuple[int, int]]] = {k: [] for k in sides}
         for i in range(rounds):
             v, size = victims[i % 6], sizes[i % 6]
-            state = reserves(devnet)
-            swap(state, "A", True, size)
-            best = best_amount(state)
+            state = world.reserves(devnet)
+            world.swap(state, "A", True, size)
+            best = world.best_amount(state)
             for key in ("base", "new") if i % 2 == 0 else ("new", "base"):
                 simulator, warm, prefetch, _ = sides[key]
                 warm.touched.clear()  # traced afresh each round (effects, if any, too)
@@ -106,8 +102,8 @@ async def run(rounds: int, cycles: int, tmp: Path) -> None:
                 assert await prefetch.prefetch_victim(call, warm, simulator_tx(simulator, v))
                 for j in range(cycles):
                     amount = best * (cycles - j) // cycles
-                    opp = opportunity(devnet, f"{key}-{i}-{j}", head, amount,
-                                      cycle_profit(state, amount), v)  # fmt: skip
+                    opp = world.opportunity(devnet, f"{key}-{i}-{j}", head, amount,
+                                      world.cycle_profit(state, amount), v)  # fmt: skip
                     before = counters[key].txs
                     c0, w0 = time.process_time_ns(), time.perf_counter_ns()
                     verdict = simulator.simulate(opp, 0.0)

@@ -91,6 +91,7 @@ async def fresh_fork_agrees(devnet: Devnet, simulator: Simulator, verdict: Verdi
     and on the py-evm reference, as simulate's reference check runs it."""
     warm, bundle = simulator.warm, verdict.bundle
     assert bundle is not None and verdict.victim is not None and warm.head is not None
+    assert bundle.profit_token is not None and bundle.to is not None
     env = block_env_after(warm.head, CHAIN, 1)
     fresh = EVM(fork_url=devnet.node.rpc_url, fork_block=hex(warm.head.number), spec_id=SPEC,
                 env=env.pyrevm_env())  # fmt: skip
