@@ -95,7 +95,7 @@ class WarmEvm(StateSlots):
     latest_state: Prestate = field(default_factory=dict)
     reload_needed: bool = False
     # every (address, slot) a victim traced at this head touches (prefetch.prefetch_victim):
-    # carried over cold behind it when a route's own slots are not known (`carried_by`)
+    # carried over cold behind it (`carried_by`), for any route behind it (effects.py)
     touched: dict[TxSpec, list[tuple[str, int]]] = field(default_factory=dict)
     effects: VictimEffects = field(default_factory=VictimEffects)  # victims run at this head
 
