@@ -9,6 +9,10 @@ Seen is ingest's Mev-Seen-Ns (the full tx from the node's pending subscription),
 run`. Runs are sequential stacks; alternate the settings to compare side by side, e.g.
 
     .venv/bin/python -m bench.pending_sim --swaps 300 --rate 3 --early 0,20,0,20
+
+or two versions of simulate's code (a checkout's root, `.` for this one), the same swaps each:
+
+    .venv/bin/python -m bench.pending_sim --simulate-code /tmp/base,.,/tmp/base,.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +84,21 @@ def figure(samples: list[float]) -> str:
     return f"p50 {s.p50:.2f} / p95 {s.p95:.2f} ms (n={s.samples})"
 
 
+def code_env(root: str) -> dict[str, str]:
+    """simulate's process imports `services` from `root` (not the working directory)."""
+    if not root:
+        return {}
+    return {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(Path(root).resolve())}
+
+
+def simulate_cpu(stack: Stack) -> tuple[float, int]:
+    """simulate's process CPU seconds and backrun simulations so far."""
+    samples = stack.metrics("simulate")
+    cpu = sum(v for _, v in samples.get("process_cpu_seconds_total", []))
+    runs = samples.get("mev_bot_simulations_total", [])
+    return cpu, int(sum(v for labels, v in runs if labels.get("strategy") == "backrun"))
+
+
 def drive_swaps(stack: Stack, swaps: int, rate: float, seed: int) -> Logged:
     """Fund `swaps` fresh senders, send their swaps at `rate`/s to the running stack; the
     latencies logged from the first send until 3 s after the last."""
@@ -97,10 +118,19 @@ def drive_swaps(stack: Stack, swaps: int, rate: float, seed: int) -> Logged:
     return logged
 
 
-def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any]) -> Logged:
+def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any], code: str = "") -> Logged:
     with devnet_stack(block_time=1, simulate=simulate) as stack:
-        stack.start("ingest", "detect", "simulate", "submit")
+        stack.start("ingest", "detect")
+        stack.start("simulate", env=code_env(code))
+        stack.start("submit")
+        print(f"  load average at start {os.getloadavg()[0]:.1f}", flush=True)
+        cpu0, runs0 = simulate_cpu(stack)
         logged = drive_swaps(stack, swaps, rate, seed)
+        cpu1, runs1 = simulate_cpu(stack)
+        per = (cpu1 - cpu0) * 1e3 / max(1, runs1 - runs0)
+        n = runs1 - runs0
+        note = "all its work: blocks, traces, publishes"
+        print(f"  simulate CPU {cpu1 - cpu0:.2f} s, {per:.2f} ms a backrun (n={n}; {note})")
         results = stack.metrics("simulate").get("mev_bot_simulations_total", [])
         counts: dict[str, int] = {}
         for labels, value in results:
@@ -110,6 +140,10 @@ def one_run(swaps: int, rate: float, seed: int, simulate: dict[str, Any]) -> Log
         prefetches = stack.metrics("simulate").get("mev_bot_simulator_prefetches_total", [])
         victims = {k.get("result", ""): int(v) for k, v in prefetches if "victim" in str(k)}
         print(f"  victim traces: {dict(sorted(victims.items()))}", flush=True)
+        health = httpx.get(stack.services["simulate"].health_url(), timeout=5).json()
+        detail = health.get("checks", health).get("simulator", {}).get("detail", {})
+        runs = {k: detail[k] for k in ("victim_runs", "victim_reused") if k in detail}
+        print(f"  victim runs on the EVM: {runs or 'not counted (older code)'}", flush=True)
         for line in (stack.base / "simulate.log").read_text().splitlines():
             if "disagree" in line:
                 print(f"  simulate: {line[:4000]}", flush=True)
@@ -143,7 +177,17 @@ def main() -> None:
     parser.add_argument(
         "--reference", type=float, default=None, help="simulate.reference_sample_rate (1: all)"
     )
+    parser.add_argument(
+        "--simulate-code",
+        default="",
+        help="comma list of checkout roots simulate runs, one run each",
+    )
     args = parser.parse_args()
+    if args.simulate_code:
+        for k, root in enumerate(args.simulate_code.split(",")):
+            logged = one_run(args.swaps, args.rate, args.seed, {}, root)
+            report(f"run {k + 1} simulate code {root}", logged)
+        return
     runs = [r for r in args.early.split(",") if r] or [""]
     for k, value in enumerate(runs):
         simulate: dict[str, Any] = (

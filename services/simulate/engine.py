@@ -163,14 +163,24 @@ def victim_effects(
     """The values of `carried` after `victim` (or the txs ahead, in order) runs on the EVM's
     state (left unchanged), or the failure. The same for every tx behind the same victim at the
     same state: a simulation's second run (its final calldata) reuses them instead of
-    re-running the victim."""
+    re-running the victim, and so does every backrun of a traced victim at one head
+    (effects.py)."""
+    return run_ahead(evm, victim, carried)[0]
+
+
+def run_ahead(
+    evm: EVM, victim: TxSpec | Sequence[TxSpec], carried: list[tuple[str, int]]
+) -> tuple[list[int] | SimResult, list[str]]:
+    """`victim_effects`, and the accounts the txs ahead loaded (pyrevm's journal before the
+    revert): with the slots they touch, what their run depends on (effects.py)."""
     checkpoint = evm.snapshot()
     try:
         for ahead in _ahead(victim):
             outcome = call(evm, ahead)
             if not outcome.success:
-                return SimResult(False, 0, 0, outcome.revert, victim_failed=True)
-        return [evm.storage(address, slot) for address, slot in carried]
+                failed = SimResult(False, 0, 0, outcome.revert, victim_failed=True)
+                return failed, list(evm.journal_state)
+        return [evm.storage(address, slot) for address, slot in carried], list(evm.journal_state)
     finally:
         evm.revert(checkpoint)
         evm.reset_transient_storage()
@@ -190,14 +200,20 @@ def run_after(
 
 
 @contextmanager
-def carried_state(evm: EVM, carried: list[tuple[str, int]], after: list[int]) -> Iterator[None]:
+def carried_state(
+    evm: EVM,
+    carried: list[tuple[str, int]],
+    after: list[int],
+    before: list[int] | None = None,
+) -> Iterator[None]:
     """`after` (victim_effects' values of `carried`) written cold into the fork's database for
     the runs inside, the values before put back on the way out. Every run inside meets the same
     state (run_bundle reverts what it touches), so a simulation's two runs behind the same txs
     ahead (its measuring and its final calldata) share one write each way. Only the slots the
     txs ahead changed are written (a cycle's other pools keep theirs): writing a value the
-    database already holds changes nothing, and each write is a checkpoint of its own."""
-    before = read_slots_at(evm, carried)
+    database already holds changes nothing, and each write is a checkpoint of its own.
+    `before`: `carried`'s values, when the caller has just read them on this state."""
+    before = read_slots_at(evm, carried) if before is None else before
     changed = [
         (address, slot, old, new)
         for (address, slot), old, new in zip(carried, before, after, strict=True)

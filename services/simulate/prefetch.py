@@ -13,6 +13,7 @@ shows each token's balance mapping, so warm.py needs no probing RPC for it later
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from eth_utils import function_signature_to_4byte_selector
@@ -30,6 +31,7 @@ VIEWS = (
     "price0CumulativeLast()",
     "price1CumulativeLast()",
 )
+log = logging.getLogger("mev.simulate")
 PAIR_VIEWS = tuple(function_signature_to_4byte_selector(sig) for sig in VIEWS)
 # Executor probes through the pool: flash cycles pair -> pair in both directions (they revert
 # on the pair's lock after the allowlist check, the first swap and the loan transfer, which is
@@ -106,7 +108,8 @@ async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
     trip at a time, in the simulation. Lazily they would also be read at the fork block, not
     the head: an EOA's balance changes without a log the warm EVM patches, so a victim funded
     after the fork would look unfunded. False when a block arrived meanwhile (the simulation
-    then reads lazily, as without the prefetch)."""
+    then reads lazily, as without the prefetch). Loaded, the victim runs once on the EVM: its
+    effect, kept for this head (effects.py), is what every backrun of it runs behind."""
     head, env = warm.head, warm.env
     if head is None or env is None:
         return False
@@ -114,6 +117,12 @@ async def prefetch_victim(rpc: RpcCall, warm: WarmEvm, victim: TxSpec) -> bool:
     if not warm.load(head, prestate, {}, {}):
         return False
     warm.touched[victim] = [(a, slot) for a, acct in prestate.items() for slot in acct.storage]
+    carried = warm.carried_by([victim])  # as simulator.py asks for it: the same entry
+    if warm.evm is not None and carried is not None:
+        try:
+            warm.effects.of(warm.evm, victim, carried)
+        except Exception as exc:  # only time rides on it: the simulation runs the victim itself
+            log.warning("victim run failed", extra={"fields": {"error": repr(exc)[:300]}})
     return True
 
 

@@ -143,6 +143,9 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
                 "block_diffs": self.warm.diffs_applied,
+                # victims run (once a head each) and their effects reused (effects.py)
+                "victim_runs": self.warm.effects.runs,
+                "victim_reused": self.warm.effects.reused,
                 "latency_ms": exact_quantiles(list(self.latency_ms)),
                 "arrive_ms": exact_quantiles(list(self.arrive_ms)),
                 "wait_block_ms": exact_quantiles(list(self.wait_ms)),

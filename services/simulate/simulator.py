@@ -1,9 +1,10 @@
 """Opportunity -> proven Bundle, or a counted reason to drop it. Synchronous: the EVM is local.
 
-Runs on the warm EVM (warm.py): the victim first for a backrun, then the Executor call from
-the bot address with `minProfit` 0 to measure the exact profit and gas; if the decision passes,
-the final calldata (with `minProfit` = share of the profit, at least the gas limit's cost plus
-the strategy minimum) runs once more, so the bundle's gas is that of the bytes submit will sign.
+Runs on the warm EVM (warm.py): behind the victim's effect for a backrun (run once a head and
+shared by every backrun of it when it was traced: effects.py), the Executor call from the bot
+address with `minProfit` 0 to measure the exact profit and gas; if the decision passes, the
+final calldata (with `minProfit` = share of the profit, at least the gas limit's cost plus the
+strategy minimum) runs once more, so the bundle's gas is that of the bytes submit will sign.
 """
 
 from __future__ import annotations
@@ -143,15 +144,16 @@ class Simulator:
         tx = TxSpec(self.bot, executor, encode_execute(hops, opp.amount_in, 0, flash), 0, CALL_GAS)
         victim = victim_tx(opp.victim) if opp.victim is not None else None
         ahead = plan.ahead if plan is not None and victim is not None else victim
-        # carried_slots knows V2 pairs' storage only; else (a V3 route, a token not prefetched)
-        # what the victim touches, when it runs alone ahead (traced alone at the head, its
-        # trace names what it touches there: behind other txs it may take another path)
-        v2_only = all(h.kind == "v2" for h in opp.hops)
-        pools = [(h.pool, h.token_in, h.token_out) for h in opp.hops]
-        carried = self.warm.carried_slots(pools) if v2_only else None
+        # a victim run alone ahead, traced at the head: every slot it touches is carried (any
+        # route), and its effect is the same for every backrun of it (effects.py: run once a
+        # head). Else carried_slots (V2 pairs' storage only) for the txs ahead, run here; else
+        # (a V3 route, a token not prefetched, behind other txs) the one-journal fallback
         txs_ahead = (ahead,) if isinstance(ahead, TxSpec) else ahead
-        if carried is None and txs_ahead is not None and len(txs_ahead) == 1:
-            carried = self.warm.carried_by(txs_ahead)
+        single = txs_ahead[0] if txs_ahead is not None and len(txs_ahead) == 1 else None
+        carried = self.warm.carried_by([single]) if single is not None else None
+        shared = carried is not None
+        if carried is None and all(h.kind == "v2" for h in opp.hops):
+            carried = self.warm.carried_slots([(h.pool, h.token_in, h.token_out) for h in opp.hops])
 
         # what the txs ahead leave in `carried`: the same for tx and final_tx, so both runs
         # share one victim run, one carried-state write each way and one balance read
@@ -163,9 +165,14 @@ class Simulator:
             assert evm is not None and opp.profit_token is not None
             if ahead is not None and carried is not None:
                 if not effects:
-                    effects.append(after := victim_effects(evm, ahead, carried))
+                    before = None
+                    if shared and single is not None:
+                        after, before = self.warm.effects.of(evm, single, carried)
+                    else:
+                        after = victim_effects(evm, ahead, carried)
+                    effects.append(after)
                     if not isinstance(after, SimResult):
-                        held.enter_context(carried_state(evm, carried, after))
+                        held.enter_context(carried_state(evm, carried, after, before))
                         start.append(profit_balance(evm, opp.profit_token, executor))
                 if isinstance(effects[0], SimResult):
                     return effects[0]

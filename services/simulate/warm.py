@@ -36,6 +36,7 @@ from mev_common.messages import Block, Log
 from pyrevm import EVM, AccountInfo
 
 from services.simulate.block_diff import BlockDiff
+from services.simulate.effects import VictimEffects
 from services.simulate.engine import (
     SPEC,
     BlockEnvSpec,
@@ -94,8 +95,9 @@ class WarmEvm(StateSlots):
     latest_state: Prestate = field(default_factory=dict)
     reload_needed: bool = False
     # every (address, slot) a victim traced at this head touches (prefetch.prefetch_victim):
-    # carried over cold behind it when a route's own slots are not known (`carried_by`)
+    # carried over cold behind it (`carried_by`), for any route behind it (effects.py)
     touched: dict[TxSpec, list[tuple[str, int]]] = field(default_factory=dict)
+    effects: VictimEffects = field(default_factory=VictimEffects)  # victims run at this head
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
@@ -112,6 +114,7 @@ class WarmEvm(StateSlots):
             )
         self.head, self.env = block, env
         self.touched.clear()
+        self.effects.clear()
         self.dirty_v3.clear()
         self.pending.clear()
         self.synced.clear()
@@ -197,6 +200,7 @@ class WarmEvm(StateSlots):
         evm.set_block_env(env.pyrevm_block())
         self.head, self.env = block, env
         self.touched.clear()
+        self.effects.clear()
         self.dirty_v3 |= dirty
         for number, addresses in waiting.items():
             self.pending.setdefault(number, set()).update(addresses)
