@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from functools import partial
@@ -36,6 +35,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.swap_router_calls import SwapRouterCallError
+from mev_common.gc_watch import settle_heap
 from mev_common.message_fast import construct
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
@@ -81,16 +81,6 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
         peers.floor = await stage.follow_new(subject, PendingTx, peers.on_read)
     concurrency = stage.settings.performance.detect_concurrency
     return Consume("detect", PendingTx, detector.on_pending, concurrency, batched=True)
-
-
-def settle_heap() -> None:
-    """What a load built lives until the next load: out of the collector's way. A full
-    collection walked it for 240-365 ms on `make run` (every trigger waiting meanwhile);
-    frozen, collections walk only what came since. Unfrozen first: the last load's state can
-    go."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 class Detector:

@@ -9,6 +9,7 @@ import re
 from typing import get_args
 
 from mev_common import metrics
+from mev_common.gc_watch import GENERATIONS
 from mev_common.messages import OutcomeStatus
 from prometheus_client import generate_latest
 
@@ -83,6 +84,7 @@ KNOWN_ELSEWHERE: dict[tuple[str, str], tuple[str, ...]] = {
     ("mev_bot_bundles_total", "outcome"): get_args(OutcomeStatus),
     ("mev_bot_safety_trip", "reason"): (TX_COST, GAS_BUDGET, DAILY_LOSS, REVERTS),
     ("mev_bot_rpc_requests_total", "status"): ("ok", "rpc_error", "429", "transport_error"),
+    ("mev_bot_gc_pause_seconds", "generation"): GENERATIONS,
 }
 
 

@@ -160,6 +160,12 @@ RPC_REQUESTS = Counter(
 RPC_REQUESTS_PER_SECOND = Gauge(
     "mev_bot_rpc_requests_per_second", "JSON-RPC requests per second (10 s window)"
 )
+GC_PAUSE = Histogram(
+    "mev_bot_gc_pause_seconds",
+    "Garbage-collector pauses by generation (0, 1, 2 = full): each holds the event loop",
+    ["generation"],
+    buckets=(0.0001, 0.00025, *LATENCY_BUCKETS),
+)
 RPC_LATENCY = Histogram(
     "mev_bot_rpc_latency_seconds", "JSON-RPC round trip", ["endpoint"], buckets=LATENCY_BUCKETS
 )

@@ -34,6 +34,7 @@ from mev_common.chain import budget
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.consumer import PullConsumer
 from mev_common.control import ensure_control_bucket
+from mev_common.gc_watch import settle_heap, watch_gc
 from mev_common.health_server import health_server, status_loop
 from mev_common.heartbeat import (
     heartbeat_clear,
@@ -245,6 +246,8 @@ async def _run_connected(
     # create it must still start, as before
     bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
+    watch_gc()
+    settle_heap()  # imports, settings and the connection: never walked by a collection again
     return await _serve(rt, main, ports, stop_requested)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from services.detect.service import settle_heap
+from mev_common.gc_watch import settle_heap
 
 
 class _Node:
