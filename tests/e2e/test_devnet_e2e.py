@@ -23,8 +23,7 @@ import pytest
 import yaml
 from mev_common.amm.v3_book import V3_SWAP_TOPIC
 from mev_common.settings import load_settings
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.flow import run_flow
 from mev_ops.nats_auth_cmds import declare
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
@@ -32,6 +31,7 @@ from mev_ops.pipeline_status import parse_metrics, total
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, rpc, weth_balance
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import SERVICES, ServiceProcess, write_config
 
 CHAIN = 31337
@@ -52,8 +52,8 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[AnvilNode, EmbeddedNats, Path]]:
     tmp = tmp_path_factory.mktemp("e2e")
-    node = start_anvil(free_port(), CHAIN, None, tmp)
-    deploy_devnet(node.rpc_url, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1)
+    # the session's saved deployment when a test module made one (one deploy less)
+    node, _ = deployed_anvil(tmp, CHAIN, 1, tmp / "bot.key", tmp / "deployment.json", block_time=1)
     # with bus permissions on, as `make run`: every service connects as its own user
     nats = start_embedded_nats(store_dir=tmp / "nats", auth_dir=tmp / "nats-auth")
     try:
