@@ -34,6 +34,7 @@ from tests.support.stack import (
     metric_value,
     pools_block,
     pools_detail,
+    stop_all,
     write_config,
 )
 from tests.support.stream_read import read_until
@@ -168,8 +169,7 @@ def pipeline(
             proc.wait_health(200, timeout_s=30)
         yield procs
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 async def opportunities(bus: Bus, want: Any, timeout_s: float = 15.0) -> list[Opportunity]:
