@@ -32,7 +32,7 @@ from mev_ops.pipeline_status import parse_metrics, total
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, rpc, weth_balance
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import SERVICES, ServiceProcess, stop_all, write_config
+from tests.support.stack import SERVICES, ServiceProcess, write_config
 
 CHAIN = 31337
 # 2026-12-01, 40 blocks, 2 runs: 19 and 18 trades included, 17 and 16 of them through V3
@@ -113,7 +113,8 @@ async def test_bot_lands_profit_that_ledger_and_chain_agree_on(
             await asyncio.sleep(0.5)
         samples = {name: scrape(proc) for name, proc in procs.items()}
     finally:
-        stop_all(procs.values())
+        for proc in procs.values():  # upstream first: the ledger is read after the stop
+            proc.stop()
     assert all(p.proc is not None and p.proc.returncode == 0 for p in procs.values()), {
         n: p.logs() for n, p in procs.items() if p.proc and p.proc.returncode
     }

@@ -30,7 +30,7 @@ from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, weth_balance
-from tests.support.stack import SERVICES, ServiceProcess, stop_all, write_config
+from tests.support.stack import SERVICES, ServiceProcess, write_config
 
 CHAIN = 999
 # at least 60 blocks of the flow, and long enough that a whole minute after the bot's first
@@ -139,7 +139,8 @@ async def test_bot_inside_hyperevm_limits(
             await asyncio.sleep(1.0)  # (a poll of another thread's counter, not an event)
         stats: dict[str, Any] = proxy.stats.snapshot()
     finally:
-        stop_all(procs.values())
+        for proc in procs.values():
+            proc.stop()
     (tmp / "proxy-stats.json").write_text(json.dumps(stats, indent=2))
     # no call the stand-in refuses was attempted
     assert stats["refused"] == {}, stats["refused"]
