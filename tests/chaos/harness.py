@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mev_ops.devnet.anvil import AnvilNode, free_port, start_anvil
-from mev_ops.devnet.deploy import deploy_devnet
+from mev_ops.devnet.anvil import AnvilNode
 from mev_ops.devnet.flow import run_flow
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, rpc, weth_balance
+from tests.support.devnet_state import deployed_anvil
 from tests.support.stack import SERVICES, ServiceProcess, write_config
 from tests.support.tcp_proxy import TcpProxy
 
@@ -69,11 +69,10 @@ class ChaosWorld:
         return self.tmp / "mev-bot.db"
 
     def start_chain(self) -> None:
-        self.node = start_anvil(free_port(), CHAIN, None, self.tmp)
-        deploy_devnet(
-            self.node.rpc_url, CHAIN, 1, self.tmp / "bot.key", self.tmp / "deployment.json",
-            block_time=1,
-        )  # fmt: skip
+        # the session's saved deployment when a test module made one (one deploy less)
+        self.node, _ = deployed_anvil(
+            self.tmp, CHAIN, 1, self.tmp / "bot.key", self.tmp / "deployment.json", block_time=1
+        )
         self.deployment = json.loads((self.tmp / "deployment.json").read_text())
         self.proxy = TcpProxy(self.node.port).start()
 

@@ -35,6 +35,7 @@ from tests.support.stack import (
     node_config,
     pools_block,
     pools_detail,
+    stop_all,
 )
 from tests.support.stream_read import read_until
 
@@ -157,8 +158,7 @@ def pipeline(
             proc.wait_health(200, timeout_s=30)
         yield procs
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 async def opportunities(bus: Bus, want: Any, timeout_s: float = 15.0) -> list[Opportunity]:

@@ -25,7 +25,7 @@ from mev_ops.nats_server import start_embedded_nats
 
 from tests.integration.test_detect import SWAP, Chain
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import ServiceProcess, metric_value, node_config, pools_block
+from tests.support.stack import ServiceProcess, metric_value, node_config, pools_block, stop_all
 from tests.support.stream_read import read_until
 
 CHAIN = 31337
@@ -100,8 +100,7 @@ async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: P
     finally:
         if bus is not None:
             await bus.close()
-        for proc in (ingest, detect):
-            proc.stop()
+        stop_all((ingest, detect))
         server.cleanup()
         node.stop()
     backruns = [o for o in found if o.trigger == victim]

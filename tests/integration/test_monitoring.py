@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import NatsEndpoint
 from tests.support.compose_files import COMPOSE, PROM, need
-from tests.support.stack import SERVICES, ServiceProcess, write_config
+from tests.support.stack import SERVICES, ServiceProcess, stop_all, write_config
 
 
 def test_prometheus_scrapes_every_replica_by_dns(tmp_path: Path) -> None:
@@ -172,8 +172,7 @@ def running_services(
             scrapes[proc.name] = scrape(url, proc)
         yield scrapes
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 def scrape(url: str, proc: ServiceProcess, timeout_s: float = 30.0) -> str:

@@ -24,7 +24,7 @@ from mev_ops.devnet.anvil import AnvilNode, free_port
 
 from tests.conftest import NatsEndpoint
 from tests.support.devnet_state import deployed_anvil
-from tests.support.stack import REPO, SERVICES, ServiceProcess, write_config
+from tests.support.stack import REPO, SERVICES, ServiceProcess, stop_all, write_config
 
 CHAIN = 31337
 MEV_BOT = str(Path(sys.executable).parent / "mev-bot")
@@ -73,8 +73,7 @@ def stack(
             proc.wait_health(200, timeout_s=60)
         yield config, procs
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 def config_dir(config: Path) -> Path:

@@ -25,7 +25,7 @@ from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 from nats.js.api import DeliverPolicy
 
 from tests.conftest import NatsEndpoint
-from tests.support.stack import ServiceProcess, write_config
+from tests.support.stack import ServiceProcess, stop_all, write_config
 
 SENDER = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
@@ -51,8 +51,7 @@ def pending_tx(chain_id: int, i: int) -> PendingTx:
 def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
     started: list[ServiceProcess] = []
     yield started
-    for proc in started:
-        proc.stop()
+    stop_all(started)
 
 
 def spawn(started: list[ServiceProcess], name: str, config: Path, tmp: Path) -> ServiceProcess:
