@@ -46,11 +46,13 @@ RECEIPT_LAG_S = 0.25  # how long a node may count a mined nonce before serving i
 async def track_once(sub: Submitter, lanes: Collection[int] | None = None) -> int:
     """One pass over every unresolved tx, lane by lane (only `lanes`, when given); returns how
     many trades were settled."""
+    began = sub.head.number  # receipts read below are of a node at this head or later
     await reopen_reorged(sub.reorgs, sub.ledger, sub.lane_of, sub.pool, sub.blocks, sub.head.number)
     settled = 0
     for lane in sub.lanes:
         if lanes is None or lane.index in lanes:
             settled += await _track_lane(sub, lane)
+            sub.tracked_from[lane.index] = began
     return settled
 
 

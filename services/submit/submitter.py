@@ -104,6 +104,8 @@ class Submitter:
         self.sent = 0
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
+        self.tracked_from: dict[int, int] = {}  # lane -> our head when its last pass began
+        self.track_wake = asyncio.Event()  # a block shows a tx of ours: track before bundles
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.pays_at_head: dict[str, int] = {}  # late block trade -> head it still paid at
         self.blocks = BlockHashes(self._fetch_block)
