@@ -253,7 +253,7 @@ async def _settle(
         realized_profit=profit,
         reason=reason,
     )
-    sub.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
+    await sub.ledger.resolve_off_loop(bundle, outcome, states, receipt_row, gas_cost)
     sub.lane_of(trade).nonces.release(trade.nonce)
     landed = outcome.block_number if step.status == "included" and step.mined is not None else None
     sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)
