@@ -3,6 +3,7 @@ and a real SQLite ledger: exact counts of what was signed and broadcast."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from mev_common.chain import budget
 from mev_common.chain.block_phase import LATE_HEAD
 from mev_common.messages import Outcome
 
+from services.submit import settlement
 from services.submit.decide import Policy
 from services.submit.keys import Signer
 from services.submit.ledger import Ledger
@@ -319,7 +321,7 @@ async def test_the_bundles_of_one_block_settle_our_trades_once_per_lane(world: W
 
 
 async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """anvil counts a mined nonce a moment before it serves the receipt: an e2e run booked a
     landed trade as replaced by a tx not ours, its profit missing from the ledger."""
@@ -337,8 +339,18 @@ async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
         return await served(method, params)
 
     world.chain.call = call  # type: ignore[method-assign]
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(settlement.asyncio, "sleep", sleep)
     assert await sub.track_once() == 1
     assert world.outcome("bundle:o1").status == "included"
+    # asked again 20 ms on, not 250 ms on: the pass (and the bundles waiting on it) goes on
+    assert slept == [0.02]
 
 
 async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: World) -> None:
