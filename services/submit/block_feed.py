@@ -1,7 +1,7 @@
 """Submit's chain view from ingest's block stream, under an RPC call budget (HyperEVM).
 
-Without a budget submit reads the head over RPC a quarter block apart, and at once when a block
-message is newer than it (`hint_heads`): it never takes the head from a message. Under
+Without a budget submit reads the head over RPC a quarter block apart and takes each block
+message's head, hash and base fee at once (`hint_heads`), whichever is newer. Under
 HyperEVM's ~100 calls a minute that poll alone (240 a minute) is over budget, so submit
 follows `mev.<chain>.blocks` instead: the head and its base fee for the gate, the canonical
 hashes for the stale check, and whether one of our unresolved txs has logs in the message (then

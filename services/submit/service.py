@@ -128,7 +128,7 @@ async def activate(
         stage.spawn(follow_blocks(stage, submitter), "track", drain=True)
     else:
         stage.spawn(track_loop(settings, submitter, rt.stop), "track", drain=True)
-        await hint_heads(stage, submitter)  # and read it at once when a block message comes
+        await hint_heads(stage, submitter)  # and the head of each block message at once
     stage.spawn(gauge_loop(settings, contracts.weth, rt.stop), "gauges", drain=True)
     await stage.listen(subjects.withdrawals(rt.chain_id), Withdrawal, handlers.on_withdrawal)
     rt.add_check("nonces", handlers.nonces_check)
