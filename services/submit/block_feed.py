@@ -1,7 +1,7 @@
 """Submit's chain view from ingest's block stream, under an RPC call budget (HyperEVM).
 
-Without a budget submit reads the head over RPC a quarter block apart, and at once when a block
-message is newer than it (`hint_heads`): it never takes the head from a message. Under
+Without a budget submit reads the head over RPC a quarter block apart and takes each block
+message's head, hash and base fee at once (`hint_heads`), whichever is newer. Under
 HyperEVM's ~100 calls a minute that poll alone (240 a minute) is over budget, so submit
 follows `mev.<chain>.blocks` instead: the head and its base fee for the gate, the canonical
 hashes for the stale check, and whether one of our unresolved txs has logs in the message (then
@@ -59,23 +59,32 @@ class TrackTrigger:
         self.due, self.last_pass = False, self.clock()
 
 
+def saw_block(submitter: Submitter, block: Block) -> bool:
+    """The head, its base fee and its canonical hash from a block message (reorgs included),
+    so the bundles proven on it pass the gate's head and hash checks with no RPC call. True
+    when its logs show one of our unresolved txs (a tracking pass should run now)."""
+    submitter.blocks.saw(block.number, block.hash, streamed=True)
+    submitter.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+    if not block.logs:
+        return False
+    unresolved = {t.hash.lower() for t in submitter.ledger.unresolved()}
+    return bool(unresolved) and any(lg.tx_hash.lower() in unresolved for lg in block.logs)
+
+
 async def hint_heads(stage: Stage, submitter: Submitter) -> None:
-    """Without a budget: each block message newer than the head submit knows makes it read the
-    head over RPC at once (the chain's word; the message only says when). The quarter-block
-    poll alone let a bundle proven on block N through the gate after N + 1 was mined: a loaded
-    tracking pass stretched the poll, "proven on block N, head is M" did not fire, and the trade
-    landed two blocks after its state and reverted (h61: a block trade of bench scenario 3's
-    bursts, at load ~10, sent ~0.2 s after its next block was seen by ingest)."""
+    """Without a budget: the head from each block message at once (`saw_block`), and a
+    tracking pass woken when it shows a trade of ours. Before, the head came only from RPC
+    reads: the quarter-block poll let a bundle proven on block N through the gate after N + 1
+    was mined (h61: a block trade of bench scenario 3's bursts, sent ~0.2 s after its next
+    block, reverted), and then a read on each message still cost the bundles of a new block an
+    RPC round trip whenever they came first. The stream is ingest's (a permissioned publisher,
+    as under a budget, `follow_blocks`); a message can only raise the head (the gate then
+    refuses more) and a hash it gives is checked against the bundle's, a mismatch read from
+    the chain (`stale.BlockHashes`). The quarter-block RPC poll goes on (loops.track_loop)."""
 
     async def on_block(env: Envelope[Block]) -> None:
-        if env.message.number <= submitter.head.number:
-            return
-        try:
-            await submitter.fetch_head()
-        except RpcError as exc:  # the poll goes on; a stale head only lets less through
-            log.warning(
-                "head read on a block message failed", extra={"fields": {"error": str(exc)}}
-            )
+        if saw_block(submitter, env.message):
+            submitter.track_wake.set()
 
     await stage.follow_blocks(on_block)  # from the newest block; closed with the stage
 

@@ -61,6 +61,15 @@ class LedgerPort(Protocol):
         gas_cost: int,
     ) -> None: ...
 
+    async def resolve_off_loop(
+        self,
+        bundle: Bundle,
+        outcome: Outcome,
+        tx_states: dict[str, str],
+        receipt: dict[str, object] | None,
+        gas_cost: int,
+    ) -> None: ...
+
     def recent_receipts(self, min_block: int) -> list[tuple[str, int, str]]: ...
 
     def reopen(self, bundle_id: str) -> None: ...

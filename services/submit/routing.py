@@ -11,6 +11,7 @@ from mev_common.chain.jsonrpc import RpcError
 from mev_common.executor import TRADER_EXTRA_GAS
 from mev_common.messages import Bundle
 
+from services.submit import settlement
 from services.submit.decide import ChainHead, Refusal, SendPlan, decide
 from services.submit.lanes import Lane, choose_lane, on_lane
 
@@ -49,13 +50,23 @@ async def route(sub: Submitter, bundle: Bundle, pools: frozenset[str], tip: int)
     # other lane's settlement can lift the refusal
     lanes |= {sub.claims.lane_of[b] for b in bundle.after_bundles if b in sub.claims.lane_of}
     try:
-        await sub.track_once(lanes)
+        await settle_through(sub, lanes, bundle.block_number)
     except RpcError as exc:  # the refusal stands
         log.warning(
             "settling before a conflict check failed", extra={"fields": {"error": str(exc)}}
         )
         return picked
     return _pick(sub, bundle, pools, tip)
+
+
+async def settle_through(sub: Submitter, lanes: frozenset[int], block: int) -> None:
+    """A tracking pass over `lanes` unless each one's last pass began at a head of `block` or
+    later: that pass read every receipt mined up to it. The tracking loop runs one as a block
+    message shows a trade of ours (loops.py), so a bundle of that block usually waits for no
+    RPC round trip here, at most for that pass to end."""
+    async with sub.track_lock:
+        if any(sub.tracked_from.get(lane, -1) < block for lane in lanes):
+            await settlement.track_once(sub, lanes)
 
 
 async def route_priced(

@@ -6,7 +6,7 @@ values applied (an emergency stop set before a crash still holds), the executor'
 against the key (exit 2 otherwise; each further nonce lane's key must be one of its traders),
 leases held (one submitter per key, one lease per lane), nonces synced with the
 chain, booked-but-unpublished outcomes published; only then are bundles pulled. Tracking runs
-alongside: the chain head (read over RPC, never from a message), receipts, cancels past
+alongside: the chain head (RPC reads and block messages), receipts, cancels past
 deadline, P&L gauges. A tripped loss limit (services/submit/limits.py) or a dead control
 watcher stops every send and shows in /health.
 """
@@ -128,7 +128,7 @@ async def activate(
         stage.spawn(follow_blocks(stage, submitter), "track", drain=True)
     else:
         stage.spawn(track_loop(settings, submitter, rt.stop), "track", drain=True)
-        await hint_heads(stage, submitter)  # and read it at once when a block message comes
+        await hint_heads(stage, submitter)  # and the head of each block message at once
     stage.spawn(gauge_loop(settings, contracts.weth, rt.stop), "gauges", drain=True)
     await stage.listen(subjects.withdrawals(rt.chain_id), Withdrawal, handlers.on_withdrawal)
     rt.add_check("nonces", handlers.nonces_check)

@@ -41,16 +41,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mev.submit")
 RECEIPT_LAG_S = 0.25  # how long a node may count a mined nonce before serving its receipt
+# when, within it, the receipts are asked again: a pass woken by the block message (loops.py)
+# meets the lag most, and the bundles of that block wait for the pass (routing.settle_through)
+RECEIPT_ASKS_S = (0.02, 0.08, RECEIPT_LAG_S)
 
 
 async def track_once(sub: Submitter, lanes: Collection[int] | None = None) -> int:
     """One pass over every unresolved tx, lane by lane (only `lanes`, when given); returns how
     many trades were settled."""
+    began = sub.head.number  # receipts read below are of a node at this head or later
     await reopen_reorged(sub.reorgs, sub.ledger, sub.lane_of, sub.pool, sub.blocks, sub.head.number)
     settled = 0
     for lane in sub.lanes:
         if lanes is None or lane.index in lanes:
             settled += await _track_lane(sub, lane)
+            sub.tracked_from[lane.index] = began
     return settled
 
 
@@ -176,13 +181,21 @@ async def _receipt_lag(
 ) -> Step:
     """Our nonce is counted but none of our txs has a receipt: a node counts a mined nonce a
     moment before it serves the receipt (anvil: an e2e run booked a landed trade of ours as
-    "replaced", its profit missing from the ledger). Ask once more after RECEIPT_LAG_S."""
-    await asyncio.sleep(RECEIPT_LAG_S)
-    ours = [trade, *cancels]
-    replies = await sub.pool.call_batch([("eth_getTransactionReceipt", [t.hash]) for t in ours])
-    receipts = {
-        t.hash: r if isinstance(r, dict) else None for t, r in zip(ours, replies, strict=True)
-    }
+    "replaced", its profit missing from the ledger). Ask again until RECEIPT_LAG_S has passed
+    (RECEIPT_ASKS_S: a single ask at 0.25 s held the pass, and the bundles waiting on it, that
+    long even when the receipt was served a few ms later)."""
+    ours, waited = [trade, *cancels], 0.0
+    receipts: dict[str, dict[str, Any] | None] = {}
+    for at in RECEIPT_ASKS_S:
+        await asyncio.sleep(at - waited)
+        waited = at
+        calls = [("eth_getTransactionReceipt", [t.hash]) for t in ours]
+        replies = await sub.pool.call_batch(calls)
+        receipts = {
+            t.hash: r if isinstance(r, dict) else None for t, r in zip(ours, replies, strict=True)
+        }
+        if any(receipts.values()):
+            break
     if not any(receipts.values()):
         return step
     return next_step(trade, cancels, receipts, head=sub.head.number, mined_nonce=mined_nonce,
@@ -251,7 +264,7 @@ async def _settle(
         realized_profit=profit,
         reason=reason,
     )
-    sub.ledger.resolve(bundle, outcome, states, receipt_row, gas_cost)
+    await sub.ledger.resolve_off_loop(bundle, outcome, states, receipt_row, gas_cost)
     sub.lane_of(trade).nonces.release(trade.nonce)
     landed = outcome.block_number if step.status == "included" and step.mined is not None else None
     sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)

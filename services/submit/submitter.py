@@ -5,7 +5,7 @@ with the loss limits), given a nonce and signed; the signed tx is committed to t
 BEFORE it is broadcast, so after a crash at any point the ledger knows every tx that may be on
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
-seen by the next send. The chain head comes from submit's own RPC reads, never a message.
+seen by the next send. The head is the newer of submit's RPC reads and ingest's block messages.
 Tracking and settling sent trades live in `settlement`, cancels in `cancels`; a trade's
 conflicts with ours and its nonce lane (one sender account of `keys.lanes`) in `routing`.
 """
@@ -98,12 +98,13 @@ class Submitter:
         self.nonces = self.lanes[0].nonces
         self.head = Head()
         self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
-        # older than this, the head is read over RPC before a bundle is decided (block_feed.py
-        # widens it: under an RPC budget the block stream brings a head every few blocks)
+        # older, the head is read over RPC before a bundle is decided (block_feed.py widens it)
         self.head_max_age_s = 2 * settings.chain.block_time_s
         self.sent = 0
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
+        self.tracked_from: dict[int, int] = {}  # lane -> our head as its last pass began
+        self.track_wake = asyncio.Event()  # set by block_feed.hint_heads: track before bundles
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.pays_at_head: dict[str, int] = {}  # late block trade -> head it still paid at
         self.blocks = BlockHashes(self._fetch_block)

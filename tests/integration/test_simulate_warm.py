@@ -16,19 +16,14 @@ the pools were prefetched (only a victim's own accounts, new to it, are fetched)
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import permutations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from mev_common.executor import ExecHop, decode_execute, encode_execute
-from mev_ops.devnet.anvil import free_port
 from mev_ops.devnet.deploy import devnet_account
 from mev_ops.devnet.flow import GAS_PER_HOP, GAS_V3_SWAP, SwapEncoder
 from mev_ops.devnet.flow_plan import FlowPlanner
@@ -51,6 +46,7 @@ from services.simulate.engine import (
 from services.simulate.prefetch import PoolProbe, prefetch_pool
 from services.simulate.warm import WarmEvm
 from tests.integration.test_simulate import CHAIN, WETH, Chain, devnet_chain
+from tests.support.rpc_counter import CountingProxy
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCKS = 52
@@ -61,34 +57,6 @@ SEED = 12
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     yield from devnet_chain(tmp_path_factory.mktemp("simulate-warm-devnet"))
-
-
-class CountingProxy:
-    """tests/support/rpc_counter.py in its own process, in front of anvil."""
-
-    def __init__(self, target: str) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.rpc_counter", target, str(port)], cwd=REPO
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.total()
-                return
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def total(self) -> int:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "counter_total", "params": []}
-        return int(httpx.post(self.url, json=body, timeout=5).json()["result"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 @dataclass

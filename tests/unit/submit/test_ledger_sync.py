@@ -5,6 +5,7 @@ spend is read again only after the ledger changed."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -67,3 +68,33 @@ def test_the_window_spend_is_read_again_only_when_the_ledger_changed(tmp_path: P
     assert ledger.record_signed(bundle, _trade(bundle.id), "t", 1)  # a trade in flight
     assert safety.spend(gate_world.WETH).in_flight_cost == 400_000 * 10**10 != first.in_flight_cost
     assert safety.spend("0x" + "cd" * 20) == safety.spend("0x" + "cd" * 20)
+
+
+async def test_a_settlement_commits_off_the_event_loop_and_is_on_disk_when_awaited(
+    tmp_path: Path,
+) -> None:
+    """Tracking books a settled trade while bundles wait on the event loop: its commit and
+    fsync run on a worker thread. Here another connection holds the write lock, so the commit
+    waits on it: the loop still runs (and reads the trade as unsettled); once the lock is
+    released the settlement is committed before the await returns, seen by another connection
+    (a restarted process). Before, the commit held the loop for its whole fsync."""
+    db = tmp_path / "ledger.db"
+    ledger = Ledger(db)
+    bundle, trade = gate_world.bundle(), _trade(gate_world.bundle().id)
+    assert ledger.record_signed(bundle, trade, "t", 1)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    outcome = not_sent(bundle, "replaced")
+    settling = asyncio.create_task(
+        ledger.resolve_off_loop(bundle, outcome, {trade.hash: "replaced"}, None, 0)
+    )
+    await asyncio.sleep(0.2)
+    assert not settling.done()
+    assert [t.hash for t in ledger.unresolved()] == [trade.hash]  # the loop runs meanwhile
+    blocker.execute("COMMIT")
+    await settling
+    probe = sqlite3.connect(db)
+    assert probe.execute("SELECT state FROM txs").fetchall() == [("replaced",)]
+    assert probe.execute("SELECT status FROM outcomes").fetchall() == [("not_sent",)]
+    assert ledger.unresolved() == []
+    ledger.close()

@@ -3,6 +3,7 @@ and a real SQLite ledger: exact counts of what was signed and broadcast."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from mev_common.chain import budget
 from mev_common.chain.block_phase import LATE_HEAD
 from mev_common.messages import Outcome
 
+from services.submit import settlement
 from services.submit.decide import Policy
 from services.submit.keys import Signer
 from services.submit.ledger import Ledger
@@ -285,8 +287,41 @@ async def test_a_pool_is_settled_first_when_our_trade_may_be_mined_at_the_bundle
     assert world.chain.sent[1]["nonce"] == 1
 
 
+async def test_the_bundles_of_one_block_settle_our_trades_once_per_lane(world: World) -> None:
+    """Settling first reads our lane's nonce (and receipts) as of the bundle's block: once per
+    lane and block. Before, every bundle through a pool of our in-flight trade read them again, each
+    waiting on its round trips (the gate's tail on the backrun flow: 29 of 82 sent bundles
+    waited 9.9 / 63 ms p50 / p95 there)."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    served, reads = world.chain.call, []
+
+    async def call(method: str, params: list[Any] | None = None) -> Any:
+        if method == "eth_getTransactionCount" and params and params[1] == "latest":
+            reads.append(params)
+        return await served(method, params)
+
+    world.chain.call = call  # type: ignore[method-assign]
+    world.chain.head += 1  # HEAD + 1 mined without our trade
+    for i in (2, 3):
+        b = bundle(id=f"bundle:o{i}", opportunity_id=f"o{i}", block_number=HEAD.number + 1,
+                   deadline_block=HEAD.number + 3)  # fmt: skip
+        await sub.handle(b, "t", 1)
+        assert "in our unsettled trade bundle:o1" in world.outcome(b.id).reason
+    assert len(reads) == 1
+    assert len(world.chain.sent) == 1
+
+    world.chain.mine(world.chain.sent[0]["hash"], 1)  # our trade lands in HEAD + 2
+    landed = bundle(id="bundle:o4", opportunity_id="o4", block_number=HEAD.number + 2,
+                    deadline_block=HEAD.number + 4)  # fmt: skip
+    await sub.handle(landed, "t", 1)  # a newer block: read again, settled, sent
+    assert len(reads) == 2
+    assert world.outcome("bundle:o1").status == "included"
+    assert [tx["nonce"] for tx in world.chain.sent] == [0, 1]
+
+
 async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """anvil counts a mined nonce a moment before it serves the receipt: an e2e run booked a
     landed trade as replaced by a tx not ours, its profit missing from the ledger."""
@@ -304,8 +339,18 @@ async def test_a_landed_trade_whose_receipt_lags_its_nonce_is_booked_included(
         return await served(method, params)
 
     world.chain.call = call  # type: ignore[method-assign]
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(settlement.asyncio, "sleep", sleep)
     assert await sub.track_once() == 1
     assert world.outcome("bundle:o1").status == "included"
+    # asked again 20 ms on, not 250 ms on: the pass (and the bundles waiting on it) goes on
+    assert slept == [0.02]
 
 
 async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: World) -> None:
