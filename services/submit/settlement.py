@@ -264,30 +264,36 @@ async def _settle(
         realized_profit=profit,
         reason=reason,
     )
-    await sub.ledger.resolve_off_loop(bundle, outcome, states, receipt_row, gas_cost)
-    sub.lane_of(trade).nonces.release(trade.nonce)
-    landed = outcome.block_number if step.status == "included" and step.mined is not None else None
-    sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)
-    metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
-    metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
-    if profit > 0:
-        metrics.PROFIT_WEI.labels(strategy=bundle.strategy).inc(profit)
-    log.info(
-        "bundle settled",
-        extra={
-            "fields": {
-                "bundle": bundle.id,
-                "status": step.status,
-                "tx": outcome.tx_hash,
-                "realized_profit": str(profit),
-                "gas_cost": str(gas_cost),
-                "reason": reason,
-            }
-        },
-    )
-    tripped = trip_reason(sub.policy.limits, sub.safety.spend(sub.native_token))
-    if tripped is not None:
-        sub.trip(tripped)
+    sub.booked.clear()  # the gate waits for this booking and the stop it may trip
+    try:
+        await sub.ledger.resolve_off_loop(bundle, outcome, states, receipt_row, gas_cost)
+        sub.lane_of(trade).nonces.release(trade.nonce)
+        landed = (
+            outcome.block_number if step.status == "included" and step.mined is not None else None
+        )
+        sub.claims.release(bundle.id, landed if step.mined and step.mined.kind == "trade" else None)
+        metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=step.status).inc()
+        metrics.GAS_SPENT_WEI.labels(strategy=bundle.strategy).inc(gas_cost)
+        if profit > 0:
+            metrics.PROFIT_WEI.labels(strategy=bundle.strategy).inc(profit)
+        log.info(
+            "bundle settled",
+            extra={
+                "fields": {
+                    "bundle": bundle.id,
+                    "status": step.status,
+                    "tx": outcome.tx_hash,
+                    "realized_profit": str(profit),
+                    "gas_cost": str(gas_cost),
+                    "reason": reason,
+                }
+            },
+        )
+        tripped = trip_reason(sub.policy.limits, sub.safety.spend(sub.native_token))
+        if tripped is not None:
+            sub.trip(tripped)
+    finally:
+        sub.booked.set()
     if step.status == "dropped":
         try:
             await sub.sync_nonces()

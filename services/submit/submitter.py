@@ -103,6 +103,10 @@ class Submitter:
         self.sent = 0
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
+        # clear while a settled trade is booked off the loop (settlement.settle): the gate
+        # waits for it, so no bundle passes before the stop that booking may trip
+        self.booked = asyncio.Event()
+        self.booked.set()
         self.tracked_from: dict[int, int] = {}  # lane -> our head as its last pass began
         self.track_wake = asyncio.Event()  # set by block_feed.hint_heads: track before bundles
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
@@ -201,6 +205,7 @@ class Submitter:
             lane, bundle, plan = (None, bundle, plan) if isinstance(routed, str) else routed
         if reason is None and bundle.id in self.withdrawn:
             reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
+        await self.booked.wait()  # a settled trade's booking may trip the stop: not before it
         if reason is None and not self.cfg.dry_run:
             reason = self.blocked()
         if reason is None and not self.cfg.dry_run and not budget.process_budget().allows(3):

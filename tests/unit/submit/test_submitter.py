@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils import to_checksum_address
 from mev_common import metrics
 from mev_common.chain import budget
 from mev_common.chain.block_phase import LATE_HEAD
+from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH, v2_pair_address
 from mev_common.messages import Outcome
 
 from services.submit import settlement
@@ -22,9 +24,22 @@ from services.submit.ledger import Ledger
 from services.submit.safety import SafetyStore
 from services.submit.submitter import Submitter
 from tests.unit.submit.fake_chain import FakeChain
-from tests.unit.submit.gate_world import CONTRACTS, GWEI, HEAD, WETH, bundle, settings
+from tests.unit.submit.gate_world import (
+    CONTRACTS,
+    FACTORY_A,
+    FACTORY_B,
+    GWEI,
+    HEAD,
+    WETH,
+    bundle,
+    calldata,
+    settings,
+)
 
 KEY = "0x" + "42" * 32
+DAI = to_checksum_address("0x" + "0d" * 20)
+PAIR_C = v2_pair_address(FACTORY_A, WETH, DAI, UNISWAP_V2_INIT_CODE_HASH)
+PAIR_D = v2_pair_address(FACTORY_B, DAI, WETH, UNISWAP_V2_INIT_CODE_HASH)
 
 
 class World:
@@ -373,3 +388,47 @@ async def test_a_trade_bidding_above_our_unsettled_one_is_not_signed(world: Worl
     await sub.handle(bundle(**{**above, "id": "bundle:o3", "opportunity_id": "o3"}), "t", 1)
     assert len(world.chain.sent) == 1
     assert world.outcome("bundle:o3").reason == refusal
+
+
+async def test_no_bundle_passes_the_gate_while_a_settled_trade_is_being_booked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The third revert's commit runs off the loop (resolve_off_loop): a bundle of other pools
+    handled meanwhile must wait for it and meet the stop it trips, not slip through first."""
+    sub = await world.start()
+    reverted = []
+    for i in range(3):
+        head = world.chain.head
+        b = bundle(id=f"bundle:r{i}", opportunity_id=f"r{i}", block_number=head,
+                   deadline_block=head + 2)  # fmt: skip
+        await sub.handle(b, "t", 1)
+        world.chain.mine(world.chain.sent[-1]["hash"], status=0)
+        await sub.fetch_head()
+        reverted.append(b)
+        if i < 2:
+            assert await sub.track_once() == 1
+    booking, release = asyncio.Event(), asyncio.Event()
+    resolve = world.ledger.resolve_off_loop
+
+    async def held(*args: Any) -> None:
+        booking.set()
+        await release.wait()
+        await resolve(*args)
+
+    monkeypatch.setattr(world.ledger, "resolve_off_loop", held)
+    tracking = asyncio.create_task(sub.track_once())
+    await booking.wait()
+    head = world.chain.head
+    elsewhere = [(PAIR_C, WETH, DAI, 30), (PAIR_D, DAI, WETH, 30)]
+    other = bundle(id="bundle:x", opportunity_id="x", data=calldata(elsewhere),
+                   block_number=head, deadline_block=head + 2)  # fmt: skip
+    handled = asyncio.create_task(sub.handle(other, "t", 1))
+    for _ in range(20):  # the handler runs as far as it may
+        await asyncio.sleep(0)
+    release.set()
+    assert await tracking == 1
+    await handled
+    assert world.outcome(reverted[2].id).status == "reverted"
+    assert len(world.chain.sent) == 3
+    assert sub.tripped is not None
+    assert world.outcome(other.id).reason == f"emergency stop tripped: {sub.tripped.reason}"
