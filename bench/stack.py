@@ -14,8 +14,10 @@ early victim traces while this bench had them; bench.makerun runs with auth).
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +78,9 @@ class Stack:
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]
+
+    def head(self) -> int:
+        return int(self.rpc("eth_blockNumber", []), 16)
 
     def send_mined(self, tx: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
         """Send `tx` from an unlocked account and return its receipt once mined.
@@ -220,3 +225,31 @@ def wait_until(check: Any, timeout_s: float, every_s: float = 0.1) -> bool:
             return True
         time.sleep(every_s)
     return bool(check())
+
+
+def _health_head(stack: Stack, key: str, check: str) -> int | None:
+    """The block a service's /health `check` stands on (None: not yet, or no answer in time)."""
+    try:
+        with urllib.request.urlopen(stack.services[key].health_url(), timeout=5) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:  # 503 (a check failing) still says where it stands
+        body = exc.read()
+    except OSError:
+        return None
+    detail = json.loads(body)["checks"][check]["detail"]
+    head = detail.get("block" if check == "pools" else "head")
+    return int(head) if head is not None and detail.get("loaded", True) else None
+
+
+def heads_at(stack: Stack, block: int) -> bool:
+    """Every detect replica's pools and simulate's warm state stand on `block` or later."""
+    keys = [(k, "pools") for k in stack.services if k.split("#")[0] == "detect"]
+    keys += [("simulate", "simulator")] if "simulate" in stack.services else []
+    return all((_health_head(stack, k, c) or -1) >= block for k, c in keys)
+
+
+def wait_heads(stack: Stack, block: int, timeout_s: float = 20.0) -> bool:
+    """Until the pipeline stands on `block` (mined by then or later). Why not a fixed sleep:
+    state set by anvil_set* (funded senders) is only in a block once the next one is mined, and
+    a pending swap is applied at detect's head: this is exactly what such a sleep waited for."""
+    return wait_until(lambda: heads_at(stack, block), timeout_s, 0.05)
