@@ -16,7 +16,7 @@ from mev_common.settings import load_settings
 from mev_ops.pipeline_status import total
 
 from bench.scenarios.throughput import detect_counts
-from bench.stack import Stack
+from bench.stack import Stack, wait_until
 
 Snapshot = tuple[dict[str, float], dict[str, int]]
 
@@ -100,3 +100,31 @@ def pipeline_counts(stack: Stack) -> dict[str, float]:
     simulate = stack.metrics("simulate")
     bundles = total(simulate, "mev_bot_messages_published_total", subject="bundles")
     return {**detect_counts(stack, 1), "bundles": bundles}
+
+
+CONSUMED = "mev_bot_messages_consumed_total"
+
+
+def _backlog(stack: Stack) -> tuple[float, float]:
+    """Opportunities detect published that simulate has not consumed (acked), and bundles
+    simulate published that submit has not; upstream read first."""
+    published = detect_counts(stack, 1)["opportunities"]
+    simulate = stack.metrics("simulate")
+    bundles = total(simulate, "mev_bot_messages_published_total", subject="bundles")
+    simulated = total(simulate, CONSUMED, stage="simulate")
+    submitted = total(stack.metrics("submit"), CONSUMED, stage="submit")
+    return published - simulated, bundles - submitted
+
+
+def wait_settled(stack: Stack, timeout_s: float = 30.0) -> bool:
+    """Until simulate has consumed every opportunity detect published and submit every bundle
+    simulate published: each is acked once handled (simulated, signed and sent, its latency
+    samples written), so a load's counts and samples are complete, with no fixed sleep."""
+
+    def settled() -> bool:
+        try:
+            return max(_backlog(stack)) <= 0
+        except OSError:  # a starved service's endpoint did not answer: ask again
+            return False
+
+    return wait_until(settled, timeout_s, 0.05)

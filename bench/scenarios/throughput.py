@@ -35,7 +35,7 @@ from bench import detect_profile
 from bench.pacing import paced
 from bench.results import Row, ScenarioResult
 from bench.scenarios.bus_floor import STREAM, raw_consume
-from bench.stack import CHAIN_ID, Stack, devnet_stack
+from bench.stack import CHAIN_ID, Stack, devnet_stack, wait_heads
 from bench.stats import RunStats, ratio, run_stats, summarize, summarize_values
 from bench.swaps import ingest_headers, pending_swaps
 
@@ -331,7 +331,7 @@ async def _measure(tiny: bool) -> ScenarioResult:
             stack.start("ingest")
             stack.start("detect", replicas=replicas)
             stack.rpc("anvil_mine", ["0x1"])  # detect needs a head to apply pending swaps on
-            await asyncio.sleep(1.5)
+            await asyncio.to_thread(wait_heads, stack, stack.head())
             ours, bare = await _sweep(stack, rates, step_s, runs, replicas, raw=replicas == 1)
         # replicas book what they read in stream order (services/detect/peers.py), so they
         # decide as one detect does: the candidate check holds for them too

@@ -50,12 +50,13 @@ from bench.load_outcomes import (
     outcome_note,
     pipeline_counts,
     sim_outcomes,
+    wait_settled,
 )
 from bench.pacing import paced
 from bench.pipeline_ready import missing_stages
 from bench.results import Row, ScenarioResult
 from bench.scenarios.throughput import MOST
-from bench.stack import CHAIN_ID, Stack, devnet_stack, merge, wait_until
+from bench.stack import CHAIN_ID, Stack, devnet_stack, merge, wait_heads, wait_until
 from bench.stats import Summary, exact, ratio
 from bench.swaps import fund_senders, ingest_headers, pending_swaps
 
@@ -209,7 +210,7 @@ def _synthetic_load(
     processed by detect (or 60 s) and time for simulate and submit; rows with the counts."""
     n = int(rate * seconds)
     fund_senders(stack.node.rpc_url, seed, n, 10**21)
-    time.sleep(1.5)  # the balances are in a block before the swaps are simulated
+    wait_heads(stack, stack.head() + 1)  # the balances in a block before the swaps simulate
     payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True)
     stack.latencies()
     before, outcomes, refusals = pipeline_counts(stack), sim_outcomes(stack), ledger_refusals(stack)
@@ -217,7 +218,7 @@ def _synthetic_load(
     asyncio.run(_synthetic(stack, payloads, rate))
     drained = wait_until(lambda: detect_processed(stack) - before["processed"] >= n, 60.0, 0.5)
     drain_s = time.monotonic() - started
-    time.sleep(3.0)
+    wait_settled(stack)  # simulate and submit have handled what detect published
     after = pipeline_counts(stack)
     logged = stack.latencies()
     hit = int(after["hit"] - before["hit"])

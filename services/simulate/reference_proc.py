@@ -14,14 +14,18 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
+from mev_common.parent_watch import exit_with_parent
+
 from services.simulate.engine import BlockEnvSpec, SimResult, TxSpec
 from services.simulate.reference import Prestate, run_reference
 
 NICE = 10  # below the services on a shared machine: a sample may wait, a trade may not
 
 
-def _lower_priority() -> None:
+def _init_worker() -> None:
+    """Niced, and gone once simulate is (however it ended: mev_common.parent_watch)."""
     os.nice(NICE)
+    exit_with_parent()
 
 
 class ReferenceProcess:
@@ -43,7 +47,7 @@ class ReferenceProcess:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
+                initializer=_init_worker,
             )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(

@@ -29,6 +29,7 @@ import httpx
 import orjson
 from eth_utils import to_checksum_address
 from mev_common.executor import ExecHop, encode_execute
+from mev_common.parent_watch import exit_with_parent
 from web3 import Web3
 from websockets.asyncio.client import connect
 
@@ -198,7 +199,9 @@ def _child(
     rpc_url: str, deployment: dict[str, Any], latency_ms: float, accounts: int, min_profit: int,
     ready: Any, stop: Any, out: Any,
 ) -> None:  # fmt: skip
-    """The rival process: its own Rival on the chain's state, until `stop` is set."""
+    """The rival process: its own Rival on the chain's state, until `stop` is set (or its
+    parent is gone)."""
+    exit_with_parent()
     try:
         rival = Rival(rpc_url, deployment, latency_ms, accounts=accounts, min_profit=min_profit)
         rival._attach(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})))
