@@ -246,8 +246,8 @@ async def _run_connected(
     # create it must still start, as before
     bus.declarations.append(lambda: ensure_control_bucket(bus.js, settings.nats.replicas))
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
-    watch_gc()
     settle_heap()  # imports, settings and the connection: never walked by a collection again
+    watch_gc()  # after: that one collection (90-180 ms at start on make run) is no pause of work
     return await _serve(rt, main, ports, stop_requested)
 
 
