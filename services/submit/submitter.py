@@ -103,9 +103,7 @@ class Submitter:
         self.sent = 0
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
-        # clear while a settled trade is booked off the loop (settlement.settle): the gate
-        # waits for it, so no bundle passes before the stop that booking may trip
-        self.booked = asyncio.Event()
+        self.booked = asyncio.Event()  # clear while settlement._settle books off the loop
         self.booked.set()
         self.tracked_from: dict[int, int] = {}  # lane -> our head as its last pass began
         self.track_wake = asyncio.Event()  # set by block_feed.hint_heads: track before bundles
