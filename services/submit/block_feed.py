@@ -26,6 +26,8 @@ from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Block
 
+from services.submit.budget_room import may_track
+
 if TYPE_CHECKING:
     from mev_common.stage import Stage
 
@@ -112,7 +114,7 @@ async def follow_blocks(stage: Stage, submitter: Submitter) -> None:
         wake.clear()
         if not trigger.should_track(len(submitter.ledger.unresolved())):
             continue
-        if not budget.process_budget().allows(2, keep_free=0.1):
+        if not may_track(budget.process_budget()):  # sends leave it room (budget_room)
             metrics.RPC_BUDGET_SKIPS.labels(what="submit_track").inc()
             continue
         try:

@@ -29,6 +29,7 @@ from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
 from services.submit import cancels, routing, settlement
+from services.submit.budget_room import may_send
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
 from services.submit.fees import Fees, next_base_fee
@@ -206,9 +207,9 @@ class Submitter:
         await self.booked.wait()  # a settled trade's booking may trip the stop: not before it
         if reason is None and not self.cfg.dry_run:
             reason = self.blocked()
-        if reason is None and not self.cfg.dry_run and not budget.process_budget().allows(3):
-            # a trade costs 3 calls (send, nonce, receipt): past the share, the opportunity
-            # is let go (counted) rather than the RPC limit broken
+        if reason is None and not self.cfg.dry_run and not may_send(budget.process_budget()):
+            # past the share (less the room tracking keeps), the opportunity is let go
+            # (counted) rather than the RPC limit broken or a sent trade left unsettled
             metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
             reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
         if reason is None and (

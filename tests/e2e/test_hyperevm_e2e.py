@@ -30,7 +30,7 @@ from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from services.submit.pnl import pnl_summary
 from tests.support.chain import eth_balance, weth_balance
-from tests.support.stack import SERVICES, ServiceProcess, write_config
+from tests.support.stack import SERVICES, ServiceProcess, metric_value, write_config
 
 CHAIN = 999
 # at least 60 blocks of the flow, and long enough that a whole minute after the bot's first
@@ -131,6 +131,12 @@ async def test_bot_inside_hyperevm_limits(
             if pnl.in_flight == 0 and sum(pnl.outcomes.values()) == pnl.bundles:
                 break
             await asyncio.sleep(0.5)
+        # every trade settled within 30 s of the flow's end (submit tracks at least every 6 s
+        # while a trade is unresolved), by services that are all still running
+        dead = {n: p.proc.poll() for n, p in procs.items() if p.proc and p.proc.poll() is not None}
+        assert not dead, (dead, {n: procs[n].logs() for n in dead})
+        skips = metric_value(procs["submit"], "mev_bot_rpc_budget_skips_total")
+        assert pnl.in_flight == 0, (pnl, f"submit's budget skips: {skips}", procs["submit"].logs())
         # the budget is judged on whole minutes after the first: keep the bot running (its
         # steady state) until the stand-in has counted a call in minute 2, if the flow ended
         # sooner (it does on a quiet machine, where start-up is quick)
