@@ -34,7 +34,7 @@ from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide,
 from services.submit.fees import Fees, next_base_fee
 from services.submit.keys import Signer
 from services.submit.lanes import Lane, Lanes, UnknownSender
-from services.submit.ledger import TxRecord
+from services.submit.ledger import Settled, TxRecord
 from services.submit.limits import kind_of
 from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
@@ -274,13 +274,8 @@ class Submitter:
             log.warning(
                 "tx refused by every endpoint", extra={"fields": {**fields, "why": result.reason}}
             )
-            self.ledger.resolve(
-                bundle,
-                not_sent(bundle, f"refused by every RPC endpoint: {result.reason}"),
-                {record.hash: "rejected"},
-                None,
-                0,
-            )
+            why = f"refused by every RPC endpoint: {result.reason}"
+            self.ledger.resolve(Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"}))
             self.lane_of(record).nonces.give_back(record.nonce)
             self.claims.release(bundle.id, None)
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
