@@ -6,10 +6,14 @@ message on `mev.<chain>.blocks` with a very high number would raise the head for
 rises), and the gate would refuse every bundle after it (proven on a block below the head, its
 deadline passed): a denial of service. So a message may raise the head to at most the head the
 chain last confirmed (an RPC read) plus `SLACK_BLOCKS`, plus one block per block time since
-that read: as far as a chain producing at `chain.block_time_s` can have got. A higher number
-is not taken; it is checked against the chain off the hot path (one head read, at most one
-per half block time), which raises the head only if the chain agrees. Within the bound a
-forger can still run the head `SLACK_BLOCKS` ahead of the chain, no further.
+that read (for at most `HORIZON_BLOCKS` block times): as far as a chain producing at
+`chain.block_time_s` can have got. A higher number is not taken; it is checked against the
+chain off the hot path (one head read, at most one per half block time), which raises the head
+only if the chain agrees. Within the bound a forger can still run the head `SLACK_BLOCKS`
+ahead of the chain (more by as much as the chain runs slower than `block_time_s` since the
+last read), no further. Under an RPC budget submit reads the head only when it must
+(block_feed.follow_blocks): the horizon then costs one head read per `HORIZON_BLOCKS` blocks at
+most, and keeps a slow chain's drift from widening the bound without end.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 SLACK_BLOCKS = 1  # the next block's message may come before the RPC poll sees it
+HORIZON_BLOCKS = 60  # block times after a read that still widen the bound (a minute at 1 s)
 
 
 @dataclass
@@ -26,6 +31,7 @@ class HeadGuard:
 
     block_time_s: float
     slack: int = SLACK_BLOCKS
+    horizon: int = HORIZON_BLOCKS
     confirmed: int = -1  # the highest head an RPC read returned (-1: none yet)
     confirmed_at: float = 0.0  # when the chain last said its head was `confirmed`
     checked_at: float = -math.inf  # when a check of a refused head was last let through
@@ -39,8 +45,8 @@ class HeadGuard:
         """The highest head a block message may give at `now` (-1 before any RPC read)."""
         if self.confirmed < 0:
             return -1
-        elapsed = max(0.0, now - self.confirmed_at)
-        return self.confirmed + self.slack + int(elapsed // self.block_time_s)
+        blocks = int(max(0.0, now - self.confirmed_at) // self.block_time_s)
+        return self.confirmed + self.slack + min(blocks, self.horizon)
 
     def admits(self, number: int, now: float) -> bool:
         return number <= self.ceiling(now)
