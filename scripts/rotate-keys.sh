@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Rotate the bot key (runbook "Emergency Key Rotation", "Key Compromise").
 #   scripts/rotate-keys.sh [emergency] [-k KEY] [-a ARCHIVE_DIR] [--config CONFIG] [--key-only|--lanes]
-# 1. emergency: `mev-bot --emergency-stop`, which exits non-zero unless submit acknowledged the
-#    stop. Not acknowledged: `python -m mev_ops.stop_check` accepts the stop flag alone when no
-#    submit is running (no fresh heartbeat, no submit lease held in NATS); else exit 3, nothing
-#    rotated (stop submit some other way, then rerun).
+# 1. emergency: `mev-bot --emergency-stop`, which exits 0 when submit acknowledged the stop or
+#    no submit is running (no fresh heartbeat, no submit lease held in NATS: the flag alone
+#    holds). Otherwise `python -m mev_ops.stop_check` checks that again; a submit running that
+#    did not acknowledge: exit 3, nothing rotated (stop submit some other way, then rerun).
 # 2. A new key, 64 hex characters (Python's secrets, like `openssl rand -hex 32`), mode 0600,
 #    written to KEY.next (kept across a failed run, so a rerun resumes with the same new key).
 # 3. On chain (python -m mev_ops.rotate): sweep the executor's profit tokens and ETH to

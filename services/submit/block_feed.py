@@ -65,8 +65,7 @@ def saw_block(submitter: Submitter, block: Block) -> bool:
     """The head, its base fee and its canonical hash from a block message (reorgs included),
     so the bundles proven on it pass the gate's head and hash checks with no RPC call. True
     when its logs show one of our unresolved txs (a tracking pass should run now)."""
-    submitter.blocks.saw(block.number, block.hash, streamed=True)
-    submitter.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+    submitter.on_streamed_block(block)  # bounded: chain_view.py, head_guard.py
     if not block.logs:
         return False
     unresolved = {t.hash.lower() for t in submitter.ledger.unresolved()}
@@ -81,8 +80,10 @@ async def hint_heads(stage: Stage, submitter: Submitter) -> None:
     block, reverted), and then a read on each message still cost the bundles of a new block an
     RPC round trip whenever they came first. The stream is ingest's (a permissioned publisher,
     as under a budget, `follow_blocks`); a message can only raise the head (the gate then
-    refuses more) and a hash it gives is checked against the bundle's, a mismatch read from
-    the chain (`stale.BlockHashes`). The quarter-block RPC poll goes on (loops.track_loop)."""
+    refuses more), no further than the chain's confirmed head allows (a forged high number
+    would refuse every bundle: head_guard.py), and a hash it gives is checked against the
+    bundle's, a mismatch read from the chain (`stale.BlockHashes`). The quarter-block RPC
+    poll goes on (loops.track_loop)."""
 
     async def on_block(env: Envelope[Block]) -> None:
         if saw_block(submitter, env.message):
@@ -100,9 +101,8 @@ async def follow_blocks(stage: Stage, submitter: Submitter) -> None:
 
     async def on_block(env: Envelope[Block]) -> None:
         block = env.message
-        submitter.blocks.saw(block.number, block.hash, streamed=True)
-        submitter.production.saw(block.number, block.produced_at_ns)
-        submitter.on_block(block.number, block.base_fee_per_gas, block.gas_used, block.gas_limit)
+        if submitter.on_streamed_block(block):  # bounded: chain_view.py, head_guard.py
+            submitter.production.saw(block.number, block.produced_at_ns)
         unresolved = {t.hash.lower() for t in submitter.ledger.unresolved()}
         if trigger.on_block(block, unresolved):
             wake.set()

@@ -54,6 +54,19 @@ class TxRecord:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """A bundle's end, written by `Ledger.resolve` in one transaction: its txs' final states
+    (hash -> state), the mined receipt's row (None: nothing of ours mined), the outcome and the
+    gas it cost."""
+
+    bundle: Bundle
+    outcome: Outcome
+    tx_states: dict[str, str]
+    receipt: dict[str, object] | None = None
+    gas_cost: int = 0
+
+
+@dataclass(frozen=True)
 class PendingPublish:
     outcome: Outcome
     trace: str
@@ -267,66 +280,43 @@ class Ledger(ChainRecords):
         ).fetchall()
         return [_tx(r) for r in rows]
 
-    def resolve(
-        self,
-        bundle: Bundle,
-        outcome: Outcome,
-        tx_states: dict[str, str],
-        receipt: dict[str, object] | None,
-        gas_cost: int,
-    ) -> None:
+    def resolve(self, settled: Settled) -> None:
         """One transaction: the txs' final states, the mined receipt, the bundle's outcome."""
         with self._writes:
-            self._resolve(self._db, bundle, outcome, tx_states, receipt, gas_cost)
+            self._resolve(self._db, settled)
 
-    async def resolve_off_loop(
-        self,
-        bundle: Bundle,
-        outcome: Outcome,
-        tx_states: dict[str, str],
-        receipt: dict[str, object] | None,
-        gas_cost: int,
-    ) -> None:
+    async def resolve_off_loop(self, settled: Settled) -> None:
         """`resolve` on a worker thread with its own connection: the same transaction, on disk
         (synchronous=FULL) when this returns, but its fsync (1-8 ms, ~30 ms at p95 on the
         loaded bench machine) no longer holds the event loop, where bundles wait to be gated.
         Meanwhile the loop reads the state before it (WAL): the trade still unsettled."""
-        await asyncio.to_thread(self._resolve_in_worker, bundle, outcome, tx_states, receipt,
-                                gas_cost)  # fmt: skip
+        await asyncio.to_thread(self._resolve_in_worker, settled)
 
-    def _resolve_in_worker(self, *args: Any) -> None:
+    def _resolve_in_worker(self, settled: Settled) -> None:
         with self._writes:
             if self._worker_db is None:
                 self._worker_db = connect(self.path, any_thread=True)
-            self._resolve(self._worker_db, *args)
+            self._resolve(self._worker_db, settled)
 
-    def _resolve(
-        self,
-        db: sqlite3.Connection,
-        bundle: Bundle,
-        outcome: Outcome,
-        tx_states: dict[str, str],
-        receipt: dict[str, object] | None,
-        gas_cost: int,
-    ) -> None:
+    def _resolve(self, db: sqlite3.Connection, settled: Settled) -> None:
         now = time.time()
         with db:
             db.execute("BEGIN IMMEDIATE")
-            for tx_hash, state in tx_states.items():
+            for tx_hash, state in settled.tx_states.items():
                 db.execute(
                     "UPDATE txs SET state = ?, resolved_at = ? WHERE hash = ?",
                     (state, now, tx_hash),
                 )
-            if receipt is not None:
+            if settled.receipt is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
                     "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit, "
                     "genesis_hash) VALUES (:tx_hash, :block_number, :block_hash, :status, "
                     ":gas_used, :effective_gas_price, :gas_cost, :realized_profit, "
                     ":event_profit, :genesis_hash)",
-                    {**receipt, "genesis_hash": self.genesis_hash},
+                    {**settled.receipt, "genesis_hash": self.genesis_hash},
                 )
-            self._insert_outcome(outcome, gas_cost, db)
+            self._insert_outcome(settled.outcome, settled.gas_cost, db)
 
     def close(self) -> None:
         with self._writes:

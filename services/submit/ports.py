@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.messages import Bundle, Outcome
 
-from services.submit.ledger import PendingPublish, TxRecord
+from services.submit.ledger import PendingPublish, Settled, TxRecord
 from services.submit.limits import Spend
 from services.submit.safety import Trip
 from services.submit.sender import SendResult, send_raw_everywhere
@@ -52,23 +52,9 @@ class LedgerPort(Protocol):
 
     def unresolved(self) -> list[TxRecord]: ...
 
-    def resolve(
-        self,
-        bundle: Bundle,
-        outcome: Outcome,
-        tx_states: dict[str, str],
-        receipt: dict[str, object] | None,
-        gas_cost: int,
-    ) -> None: ...
+    def resolve(self, settled: Settled) -> None: ...
 
-    async def resolve_off_loop(
-        self,
-        bundle: Bundle,
-        outcome: Outcome,
-        tx_states: dict[str, str],
-        receipt: dict[str, object] | None,
-        gas_cost: int,
-    ) -> None: ...
+    async def resolve_off_loop(self, settled: Settled) -> None: ...
 
     def recent_receipts(self, min_block: int) -> list[tuple[str, int, str]]: ...
 

@@ -22,7 +22,7 @@ from mev_common.messages import Bundle, Outcome
 from services.submit import late_blocks, late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.lanes import Lane
-from services.submit.ledger import TxRecord
+from services.submit.ledger import Settled, TxRecord
 from services.submit.limits import trip_reason
 from services.submit.profit import realized_from_receipt
 from services.submit.reorg import reopen_reorged
@@ -266,7 +266,7 @@ async def _settle(
     )
     sub.booked.clear()  # the gate waits for this booking and the stop it may trip
     try:
-        await sub.ledger.resolve_off_loop(bundle, outcome, states, receipt_row, gas_cost)
+        await sub.ledger.resolve_off_loop(Settled(bundle, outcome, states, receipt_row, gas_cost))
         sub.lane_of(trade).nonces.release(trade.nonce)
         landed = (
             outcome.block_number if step.status == "included" and step.mined is not None else None

@@ -5,7 +5,8 @@ with the loss limits), given a nonce and signed; the signed tx is committed to t
 BEFORE it is broadcast, so after a crash at any point the ledger knows every tx that may be on
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
-seen by the next send. The head is the newer of submit's RPC reads and ingest's block messages.
+seen by the next send. The head (the newer of submit's RPC reads and ingest's block messages,
+bounded against forged ones) lives in `chain_view`, the Submitter's base.
 Tracking and settling sent trades live in `settlement`, cancels in `cancels`; a trade's
 conflicts with ours and its nonce lane (one sender account of `keys.lanes`) in `routing`.
 """
@@ -16,13 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from mev_common import metrics
 from mev_common.bus import Retryable
 from mev_common.chain import budget
-from mev_common.chain.block_phase import ProductionClock
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
 from mev_common.runtime import RefuseToStart
@@ -30,18 +28,17 @@ from mev_common.settings import Settings
 
 from services.submit import cancels, routing, settlement
 from services.submit.budget_room import may_send
+from services.submit.chain_view import ChainView
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
-from services.submit.fees import Fees, next_base_fee
+from services.submit.fees import Fees
 from services.submit.keys import Signer
 from services.submit.lanes import Lane, Lanes, UnknownSender
-from services.submit.ledger import TxRecord
+from services.submit.ledger import Settled, TxRecord
 from services.submit.limits import kind_of
 from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
-from services.submit.reorg import ReorgWatch
 from services.submit.sender import SendResult, Verdict
-from services.submit.stale import BlockHashes
 
 log = logging.getLogger("mev.submit")
 
@@ -53,14 +50,7 @@ AfterSend = Callable[[TxRecord], None]
 SUBMIT_HOPS = ("submit_arrive", "submit_gate", "submit_sign", "submit_record")
 
 
-@dataclass
-class Head:
-    number: int = -1
-    next_base_fee: int = 0
-    seen_at: float = 0.0
-
-
-class Submitter:
+class Submitter(ChainView):
     def __init__(
         self,
         *,
@@ -77,11 +67,11 @@ class Submitter:
         after_send: AfterSend | None = None,
         lane_signers: Sequence[Signer] = (),
     ) -> None:
+        super().__init__(settings, pool)
         self.settings = settings
         self.cfg = settings.submit
         self.chain_id = settings.chain.chain_id
         self.ledger = ledger
-        self.pool = pool
         self.signer = signer
         self.policy = policy
         self.executor = policy.executor
@@ -97,10 +87,6 @@ class Submitter:
         # lane 0 is `signer` (keys.path), then the extra lanes' keys (keys.lanes)
         self.lanes = Lanes([signer, *lane_signers], self.cfg.max_in_flight)
         self.nonces = self.lanes[0].nonces
-        self.head = Head()
-        self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
-        # older, the head is read over RPC before a bundle is decided (block_feed.py widens it)
-        self.head_max_age_s = 2 * settings.chain.block_time_s
         self.sent = 0
         self.claims = PoolClaims()
         self.track_lock = asyncio.Lock()
@@ -110,10 +96,6 @@ class Submitter:
         self.track_wake = asyncio.Event()  # set by block_feed.hint_heads: track before bundles
         self.withdrawn: dict[str, str] = {}  # bundle id -> why detect withdrew it
         self.pays_at_head: dict[str, int] = {}  # late block trade -> head it still paid at
-        self.blocks = BlockHashes(self._fetch_block)
-        chain = settings.chain  # the polled head's production (block_feed.py feeds it)
-        self.production = ProductionClock(chain.block_time_s, chain.head_age_margin_s)
-        self.reorgs = ReorgWatch(settings.database.reorg_depth)
         for tx in ledger.unresolved():  # trades of a previous run still on the wire
             lane = self.lane_of(tx).index
             pending = ledger.bundle(tx.bundle_id) if tx.kind == "trade" else None
@@ -126,28 +108,6 @@ class Submitter:
             return self.lanes.of(tx.sender)
         except UnknownSender as exc:
             raise RefuseToStart(str(exc)) from None
-
-    # -- chain view ----------------------------------------------------------------------------
-    def on_block(self, number: int, base_fee: int, gas_used: int, gas_limit: int) -> None:
-        self.head_checked_at = time.monotonic()
-        if number > self.head.number:
-            self.head = Head(number, next_base_fee(base_fee, gas_used, gas_limit), time.monotonic())
-            metrics.GAS_PRICE.set(self.head.next_base_fee + self.cfg.priority_fee)
-
-    async def _fetch_block(self, number: int) -> dict[str, Any] | None:
-        block = await self.pool.call("eth_getBlockByNumber", [hex(number), False])
-        return block if isinstance(block, dict) else None
-
-    async def fetch_head(self) -> None:
-        block = await self.pool.call("eth_getBlockByNumber", ["latest", False])
-        if block.get("hash"):  # our own read: the head's bundles need no block fetch of theirs
-            self.blocks.saw(int(block["number"], 16), str(block["hash"]))
-        self.on_block(
-            int(block["number"], 16),
-            int(block.get("baseFeePerGas") or "0x0", 16),
-            int(block["gasUsed"], 16),
-            int(block["gasLimit"], 16),
-        )
 
     async def sync_nonces(self) -> None:
         """Each lane: chain pending count plus every nonce its unresolved txs hold (start,
@@ -275,13 +235,8 @@ class Submitter:
             log.warning(
                 "tx refused by every endpoint", extra={"fields": {**fields, "why": result.reason}}
             )
-            self.ledger.resolve(
-                bundle,
-                not_sent(bundle, f"refused by every RPC endpoint: {result.reason}"),
-                {record.hash: "rejected"},
-                None,
-                0,
-            )
+            why = f"refused by every RPC endpoint: {result.reason}"
+            self.ledger.resolve(Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"}))
             self.lane_of(record).nonces.give_back(record.nonce)
             self.claims.release(bundle.id, None)
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()

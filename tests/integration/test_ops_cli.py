@@ -175,14 +175,61 @@ def test_a_flag_nobody_acknowledges_says_so_and_exits_1(
     nats_server: NatsEndpoint, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, nats_server.url, 7777)  # a chain no service runs
-    out = mev_bot(config, "--emergency-stop", "--timeout", "1s")
+    out = mev_bot(config, "--adjust-rpc-rate", "0.5", "--timeout", "1s")
     assert out.returncode == 1
     assert out.stdout == ""
-    assert out.stderr.startswith("mev-bot: 7777.emergency_stop=1 (revision ")
+    assert out.stderr.startswith("mev-bot: 7777.rpc_rate_factor=0.5 (revision ")
     assert out.stderr.rstrip().endswith(
-        "is set, but not acknowledged within 1s by any submit instance: is submit running? "
-        "(`mev-bot status`)"
+        f"is set, but not acknowledged within 1s by any {RPC_HOLDERS} instance: is "
+        f"{RPC_HOLDERS} running? (`mev-bot status`)"
     )
+
+
+def test_an_emergency_stop_with_no_submit_running_holds_and_exits_0(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """The runbook's `mev-bot --emergency-stop` by hand with no submit running: the flag is
+    set and every submit that starts reads it before its lease, so the stop holds. Before, it
+    exited 1 ("set, but not acknowledged ... is submit running?"): a runbook step that failed."""
+    config = write_config(tmp_path, nats_server.url, 7781)  # a chain no service runs
+    out = mev_bot(config, "--emergency-stop", "--timeout", "1s")
+    assert (out.returncode, out.stderr) == (0, "")
+    assert re.fullmatch(
+        r"mev-bot: emergency stop set: 7781\.emergency_stop=1 \(revision \d+\) is set; no "
+        r"submit is running to acknowledge it \(no fresh heartbeat, no lease held\); any "
+        r"submit that starts reads it first and refuses to trade until `mev-bot --resume`\n",
+        out.stdout,
+    ), out.stdout
+    assert json.loads(mev_bot(config, "status", "--json").stdout)["control"] == {
+        "emergency_stop": "1",
+        "nonce_reset": "-",
+        "rpc_pool_size": "-",
+        "rpc_rate_factor": "-",
+    }
+
+
+async def test_an_emergency_stop_a_running_submit_did_not_acknowledge_exits_1(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """A submit that could send (a fresh heartbeat here; only its lease: test_rotate_keys) and
+    did not acknowledge: the stop is not known to hold, exit 1 naming it."""
+    config = write_config(tmp_path, nats_server.url, 7782)
+    nc = await nats.connect(nats_server.url)
+    try:
+        kv = await ensure_control_bucket(nc.jetstream())
+        # fresh for the whole test, however loaded the machine
+        beat = {"service": "submit", "instance": "submit-mute", "version": "0.1.0",
+                "status": "ok", "uptime_s": 5.0, "ready": True, "checks": {},
+                "ts": time.time() + 30}  # fmt: skip
+        await kv.put(instance_key(7782, "submit", "submit-mute"), json.dumps(beat).encode())
+        out = mev_bot(config, "--emergency-stop", "--timeout", "1s")
+        assert (out.returncode, out.stdout) == (1, "")
+        assert out.stderr.rstrip().endswith(
+            "is set, but not acknowledged within 1s by submit-mute: is submit running? "
+            "(`mev-bot status`)"
+        ), out.stderr
+    finally:
+        await nc.close()
 
 
 def test_status_without_services_exits_1(nats_server: NatsEndpoint, tmp_path: Path) -> None:

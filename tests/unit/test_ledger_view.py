@@ -16,7 +16,7 @@ from mev_common.ledger_view import (
 )
 from mev_common.messages import Bundle, Outcome
 
-from services.submit.ledger import Ledger, TxRecord
+from services.submit.ledger import Ledger, Settled, TxRecord
 
 WETH = "0x" + "C3" * 20  # mixed case on purpose: readers key tokens in lower case
 TOKEN = "0x" + "d4" * 20
@@ -60,19 +60,19 @@ def ledger_path(tmp_path: Path) -> Path:
     mined = bundle(0, simulated_profit=9_000, net_profit_wei=6_000)
     ledger.record_signed(mined, tx(mined, 0), "", 0)
     ledger.mark_sent(tx(mined, 0).hash)
-    ledger.resolve(
+    ledger.resolve(Settled(
         mined,
         outcome(mined, "included", tx_hash=tx(mined, 0).hash, block_number=101, gas_used=100,
                 effective_gas_price=30, realized_profit=8_500),
         {tx(mined, 0).hash: "mined"}, None, gas_cost=3_000,
-    )  # fmt: skip
+    ))  # fmt: skip
     rev = bundle(1, strategy="backrun", simulated_profit=4_000, net_profit_wei=1_000)
     ledger.record_signed(rev, tx(rev, 1), "", 0)
     ledger.mark_sent(tx(rev, 1).hash)
-    ledger.resolve(
+    ledger.resolve(Settled(
         rev, outcome(rev, "reverted", tx_hash=tx(rev, 1).hash, block_number=102),
         {tx(rev, 1).hash: "mined"}, None, gas_cost=2_500,
-    )  # fmt: skip
+    ))  # fmt: skip
     refused = bundle(2, simulated_profit=500, net_profit_wei=-100)
     ledger.book(refused, outcome(refused, "not_sent"))
     first = bundle(3, strategy="backrun", data=call(10**18, 5), simulated_profit=7_000,

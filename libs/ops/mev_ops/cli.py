@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument(
         "--emergency-stop",
         action="store_true",
-        help="stop all sends now; returns once submit acknowledged (survives restarts)",
+        help="stop all sends now; returns once submit acknowledged, or says the flag holds with "
+        "no submit running (one that starts reads it and refuses to trade); survives restarts",
     )
     actions.add_argument(
         "--resume", action="store_true", help="clear the emergency stop; sends resume"

@@ -1,10 +1,13 @@
 """Control commands: put a key in the `mev-control` KV, then wait for the services to apply it.
 
 A command returns 0 only when the service that owns the key has acknowledged this exact
-revision (its ack key holds a revision >= ours): an emergency stop that no submit has seen is
-not a stop, and the operator must be told. Every live instance of those services (by
-heartbeat) must acknowledge; with no heartbeat at all, the first acknowledgement counts. A
+revision (its ack key holds a revision >= ours): an emergency stop that a running submit has
+not seen is not a stop, and the operator must be told. Every live instance of those services
+(by heartbeat) must acknowledge; with no heartbeat at all, the first acknowledgement counts. A
 service that rejects the value (acks it as rejected) makes the command fail with its reason.
+One exception, the emergency stop with no submit running at all (no fresh heartbeat, no
+submit lease held: mev_ops.stop_check): nothing can send, and a submit that starts reads the
+flag before it takes its lease and refuses to trade, so the stop holds: said plainly, exit 0.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from mev_common.settings import Settings
 from nats.js.kv import KeyValue
 
 from mev_ops.instances import BrokerUnreachable, connect, control_bucket, read_instances
+from mev_ops.stop_check import stop_held_without_submit
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ async def _put_and_wait(
                 f"{command.done}: {where}; acknowledged by {command.services} "
                 f"{', '.join(sorted(acked))} in {elapsed:.3f}s"
             )
+            return 0
+        if command is EMERGENCY_STOP and (held := await stop_held_without_submit(nc, kv, chain)):
+            say(f"emergency stop set: {held}")  # the runbook's stop holds: nothing can send
             return 0
         missing = sorted(expected - acked) or [f"any {command.services} instance"]
         return fail(

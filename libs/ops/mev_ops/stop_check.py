@@ -1,5 +1,6 @@
 """Is the emergency stop engaged? Asked by `python -m mev_ops.rotate --lanes` before anything,
-and by scripts/rotate-keys.sh when `mev-bot --emergency-stop` was not acknowledged.
+by scripts/rotate-keys.sh when `mev-bot --emergency-stop` was not acknowledged, and by that
+command itself (control_cmds.py) to tell an operator that no submit runs to acknowledge it.
 
     python -m mev_ops.stop_check [--config PATH]   exit 0 engaged, 3 not (or unknown), 2 config
 
@@ -28,6 +29,7 @@ from mev_common import control
 from mev_common.nats_auth import LEASE_BUCKET
 from mev_common.settings import Settings
 from nats.aio.client import Client
+from nats.js.kv import KeyValue
 
 from mev_ops.instances import (
     BrokerUnreachable,
@@ -42,6 +44,9 @@ FIX = (
     "every running submit, or with none running), then rerun; `mev-bot --resume` once the new "
     "keys are in place"
 )
+
+
+NO_SUBMIT = "no fresh heartbeat, no lease held"
 
 
 class StopNotEngaged(RuntimeError):
@@ -83,16 +88,10 @@ async def _stop_state(settings: Settings) -> tuple[str | None, str]:
         if not stopped:
             return f"{key}={text!r} (revision {entry.revision})", ""
         revision = int(entry.revision or 0)
-        live = {
-            i.key_instance: i.name
-            for i in await read_instances(kv, chain)
-            if i.service == "submit" and i.fresh
-        }
-        for instance in await lease_holders(nc, chain):
-            live.setdefault(instance.replace(".", "_"), instance)
+        live = await running_submits(nc, kv, chain)
         where = f"{key}=1 (revision {revision})"
         if not live:
-            return None, f"{where}; no submit is running (no fresh heartbeat, no lease held)"
+            return None, f"{where}; no submit is running ({NO_SUBMIT})"
         waiting = []
         for spelt, name in live.items():
             ack = control.ack_key(chain, control.EMERGENCY_STOP, spelt)
@@ -110,6 +109,36 @@ async def _stop_state(settings: Settings) -> tuple[str | None, str]:
         return None, f"{where}; acknowledged by submit {', '.join(sorted(live.values()))}"
     finally:
         await nc.close()
+
+
+async def running_submits(nc: Client, kv: KeyValue, chain_id: int) -> dict[str, str]:
+    """Every submit that could send ({ack-key spelling: name}): a fresh heartbeat or a lease."""
+    live = {
+        i.key_instance: i.name
+        for i in await read_instances(kv, chain_id)
+        if i.service == "submit" and i.fresh
+    }
+    for instance in await lease_holders(nc, chain_id):
+        live.setdefault(instance.replace(".", "_"), instance)
+    return live
+
+
+async def stop_held_without_submit(nc: Client, kv: KeyValue, chain_id: int) -> str | None:
+    """What holds when the stop flag reads stopped and no submit is running (nothing can send,
+    and a submit that starts reads the flag before it takes a lease); None otherwise."""
+    key = control.control_key(chain_id, control.EMERGENCY_STOP)
+    try:
+        entry = await kv.get(key)
+        stopped = control.parse_emergency_stop((entry.value or b"").decode(errors="replace"))
+    except (nats.js.errors.KeyNotFoundError, control.ControlValueError):
+        return None
+    if not stopped or await running_submits(nc, kv, chain_id):
+        return None
+    return (
+        f"{key}=1 (revision {entry.revision}) is set; no submit is running to acknowledge it "
+        f"({NO_SUBMIT}); any submit that starts reads it first and refuses to trade until "
+        "`mev-bot --resume`"
+    )
 
 
 async def lease_holders(nc: Client, chain_id: int) -> set[str]:

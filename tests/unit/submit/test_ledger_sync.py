@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from services.submit.decide import not_sent
-from services.submit.ledger import Ledger, TxRecord
+from services.submit.ledger import Ledger, Settled, TxRecord
 from services.submit.safety import SafetyStore
 from tests.unit.submit import gate_world
 
@@ -86,7 +86,7 @@ async def test_a_settlement_commits_off_the_event_loop_and_is_on_disk_when_await
     blocker.execute("BEGIN IMMEDIATE")
     outcome = not_sent(bundle, "replaced")
     settling = asyncio.create_task(
-        ledger.resolve_off_loop(bundle, outcome, {trade.hash: "replaced"}, None, 0)
+        ledger.resolve_off_loop(Settled(bundle, outcome, {trade.hash: "replaced"}))
     )
     await asyncio.sleep(0.2)
     assert not settling.done()

@@ -1,6 +1,6 @@
 """A block trade that missed its block, through submit's tracking pass (late_blocks.py): asked at
 the head only then, once per head, and cancelled only when the node says it reverts there.
-In-memory chain, real SQLite ledger, as test_submitter.py, whose world this module shares."""
+In-memory chain, real SQLite ledger, in the world of submit_world.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 from services.submit.submitter import Submitter
 from tests.unit.submit.gate_world import EXECUTOR, GAS, HEAD, bundle
-from tests.unit.submit.test_submitter import World, world
+from tests.unit.submit.submit_world import World, world
 
-__all__ = ["world"]  # the fixture this module uses from its sibling
+__all__ = ["world"]  # the fixture, imported for pytest
 
 
 async def sent_block_trade(world: World, deadline: int = HEAD.number + 2) -> Submitter:

@@ -1,15 +1,15 @@
 """A backrun whose victim was mined without it, through submit's tracking pass
 (late_victims.py), and what the pass reads from the ledger: the bundle of each trade in flight
 once (trade_bundles.py), not once per pass for late_victims and again for late_blocks. In-memory
-chain, real SQLite ledger, as test_submitter.py, whose world this module shares."""
+chain, real SQLite ledger, in the world of submit_world.py."""
 
 from __future__ import annotations
 
 from services.submit.submitter import Submitter
 from tests.unit.submit.gate_world import GWEI, bundle
-from tests.unit.submit.test_submitter import World, world
+from tests.unit.submit.submit_world import World, world
 
-__all__ = ["world"]  # the fixture this module uses from its sibling
+__all__ = ["world"]  # the fixture, imported for pytest
 VICTIMS = ["0x" + "a1" * 32, "0x" + "a2" * 32]
 
 

@@ -1,7 +1,7 @@
 """Trades stacked on our own unsettled trades (Bundle.after_bundles) through the whole submit
 decision: sent with the next nonce, cancelled when what they stand on will not land
 (stack_cancel.py), left alone when they were proven to pay without it. In-memory chain, real
-SQLite ledger, as test_submitter.py, whose world this module shares."""
+SQLite ledger, in the world of submit_world.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from services.submit.submitter import Submitter
 from tests.unit.submit.gate_world import HEAD, bundle
-from tests.unit.submit.test_submitter import World, world
+from tests.unit.submit.submit_world import World, world
 
-__all__ = ["world"]  # the fixture this module uses from its sibling
+__all__ = ["world"]  # the fixture, imported for pytest
 
 
 async def test_a_bundle_stacked_on_our_trade_is_sent_with_the_next_nonce(world: World) -> None:
