@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from pyrevm import EVM, AccountInfo
 
-MAX_CODES = 4096  # addresses remembered at most (the bus is hostile: memory stays bounded)
+# addresses remembered at most (a hostile bus may name many contracts): a contract's code is at
+# most 24 KB, its hex 48 KB, so at most ~37 MB; past it the cache starts again
+MAX_CODES = 512
 
 _HEX: dict[str, tuple[str, bytes]] = {}  # address -> (its code's hex, those bytes)
 
