@@ -4,7 +4,10 @@ run beside another stack. Prints the supervisor's own status lines as they come,
 last STATUS_WINDOW_S before the end, what the status line's two latencies are made of:
 detect's seen -> opportunity, simulate's seen -> bundle and submit's seen -> signed tx by
 trigger (block, pending), and each service's hops, each as
-p50/p95 (n) from the services' histograms (the same buckets the status line interpolates).
+p50/p95 (n) from the services' histograms (the same buckets the status line interpolates), and
+again as exact nearest-rank p50/p95 (n) on the window's own observations (the services write
+each one: MEV_LATENCY_SAMPLES_DIR), since a p95 over a dozen bundles interpolated in a 20-50 ms
+bucket says little.
 
     .venv/bin/python -m bench.makerun --seconds 180
 """
@@ -26,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mev_common.metrics import SAMPLES_ENV
 from mev_ops.pipeline_status import Samples, histogram_quantile, parse_metrics, since
 from mev_ops.stack import STATUS_WINDOW_S
+
+from bench.stats import exact
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("ingest", "detect", "simulate", "submit")
@@ -92,6 +98,41 @@ def split(samples: Samples, name: str, label: str) -> dict[str, str]:
     return out
 
 
+def sample_offsets(directory: Path) -> dict[Path, int]:
+    """How far each service's samples file has been written (where a window starts)."""
+    return {path: path.stat().st_size for path in directory.glob("*.samples")}
+
+
+def exact_since(offsets: dict[Path, int], directory: Path) -> dict[tuple[str, str], list[float]]:
+    """Every observation written after `offsets` ("name labels seconds" lines), by (name,
+    labels); a file that started later is read whole."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for path in sorted(directory.glob("*.samples")):
+        with path.open("rb") as f:
+            f.seek(offsets.get(path, 0))
+            for raw in f.read().decode("utf-8", "replace").splitlines():
+                parts = raw.split()
+                if len(parts) == 3:  # a line cut short by the read is left out
+                    out.setdefault((parts[0], parts[1]), []).append(float(parts[2]) * 1000)
+    return out
+
+
+def exact_lines(samples: dict[tuple[str, str], list[float]]) -> list[str]:
+    """One line per latency and hop: nearest-rank p50 / p95 on the samples, with n."""
+    names = {
+        "mev_bot_detection_latency_seconds": "detect seen -> opportunity, trigger=",
+        "mev_bot_simulation_latency_seconds": "simulate seen -> bundle, trigger=",
+        "mev_bot_submission_latency_seconds": "submit seen -> signed tx, trigger=",
+        "mev_bot_hop_latency_seconds": "hop ",
+    }
+    lines = []
+    for (name, labels), values in sorted(samples.items()):
+        if name in names and values:
+            s = exact(values)
+            lines.append(f"  {names[name]}{labels}: {s.p50:.2f} / {s.p95:.2f} ms (n={s.samples})")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=180.0)
@@ -101,12 +142,14 @@ def main() -> int:
     cfg = private_config(args.config, tmp)
     config = tmp / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
+    samples_dir = tmp / "samples"
+    samples_dir.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mev_ops.cli", "--config", str(config), "run"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        env=dict(os.environ, PYTHONUNBUFFERED="1", **{SAMPLES_ENV: str(samples_dir)}),
     )
     log = (tmp / "run.log").open("wb")
 
@@ -119,16 +162,17 @@ def main() -> int:
                 print(f"{time.strftime('%H:%M:%S')} {line.rstrip()}", flush=True)
 
     threading.Thread(target=tee, daemon=True).start()
-    history: deque[tuple[float, dict[str, Samples]]] = deque()
+    # each scrape with where the samples files were at that moment
+    history: deque[tuple[float, dict[str, Samples], dict[Path, int]]] = deque()
     end = time.monotonic() + args.seconds
     try:
         while time.monotonic() < end and proc.poll() is None:
             time.sleep(5.0)
-            history.append((time.monotonic(), scrape(cfg)))
+            history.append((time.monotonic(), scrape(cfg), sample_offsets(samples_dir)))
             while len(history) > 1 and history[-1][0] - history[1][0] >= STATUS_WINDOW_S:
                 history.popleft()
         if len(history) >= 2:
-            (then, before), (now, last) = history[0], history[-1]
+            (then, before, offsets), (now, last, _) = history[0], history[-1]
             window = {k: since(v, before.get(k, {})) for k, v in last.items()}
             print(f"last {now - then:.0f} s; load average {os.getloadavg()}")
             detect = window.get("detect", {})
@@ -149,6 +193,8 @@ def main() -> int:
             sub = window.get("submit", {})
             for k, v in split(sub, "mev_bot_submission_latency_seconds", "trigger").items():
                 print(f"  submit seen -> signed tx, trigger={k}: {v}")
+            print("the same window on exact samples (nearest rank):")
+            print("\n".join(exact_lines(exact_since(offsets, samples_dir))))
     finally:
         proc.send_signal(signal.SIGINT)
         try:

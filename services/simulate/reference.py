@@ -27,6 +27,7 @@ from mev_common.executor import decode_revert, encode_balance_of
 from mev_common.wire_types import checksum
 
 from services.simulate.engine import VIEW_CALLER, BlockEnvSpec, SimResult, TxSpec
+from services.simulate.known_code import code_bytes
 
 RpcCall = Callable[[str, list[Any]], Awaitable[Any]]
 REFERENCE_BALANCE = 10**30  # the tx sender pays gas in py-evm; pyrevm does not charge it
@@ -49,13 +50,14 @@ def merge_trace(prestate: Prestate, trace: Mapping[str, Any]) -> None:
     checksum: eth_utils' cost ~0.1 ms each, ~90% of a victim trace's merge on the event loop,
     and traces name the same routers, pairs and tokens again and again."""
     for address, entry in trace.items():
-        acct = prestate.setdefault(checksum(address), AccountState())
+        acct_address = checksum(address)
+        acct = prestate.setdefault(acct_address, AccountState())
         if "balance" in entry and not acct.balance:
             acct.balance = int(entry["balance"], 16)
         if "nonce" in entry and not acct.nonce:
             acct.nonce = int(entry["nonce"])
         if entry.get("code") and not acct.code:
-            acct.code = bytes.fromhex(entry["code"].removeprefix("0x"))
+            acct.code = code_bytes(acct_address, entry["code"])
         for slot, value in (entry.get("storage") or {}).items():
             acct.storage.setdefault(int(slot, 16), int(value, 16))
 

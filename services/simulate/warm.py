@@ -46,6 +46,7 @@ from services.simulate.engine import (
     read_slots,
     write_cold,
 )
+from services.simulate.known_code import CodeHashes
 from services.simulate.pair_state import (
     SLOT_PRICE0,
     SLOT_PRICE1,
@@ -98,6 +99,7 @@ class WarmEvm(StateSlots):
     # carried over cold behind it (`carried_by`), for any route behind it (effects.py)
     touched: dict[TxSpec, list[tuple[str, int]]] = field(default_factory=dict)
     effects: VictimEffects = field(default_factory=VictimEffects)  # victims run at this head
+    codes: CodeHashes = field(default_factory=CodeHashes)  # code this EVM holds (known_code.py)
 
     def fork(self, block: Block, reason: str = "start") -> None:
         """A fresh EVM at `block` (state fetched lazily from the RPC at that block)."""
@@ -115,6 +117,7 @@ class WarmEvm(StateSlots):
         self.head, self.env = block, env
         self.touched.clear()
         self.effects.clear()
+        self.codes = CodeHashes()  # the new EVM's database holds none of the old one's code
         self.dirty_v3.clear()
         self.pending.clear()
         self.synced.clear()
@@ -284,8 +287,9 @@ class WarmEvm(StateSlots):
         for address, acct in prestate.items():
             if address.lower() in live:
                 continue  # the coinbase: revm keeps it loaded (and warm, as the chain does)
-            code = acct.code or None
-            evm.insert_account_info(address, AccountInfo(acct.balance, acct.nonce, code=code))
+            info = self.codes.info(evm, address, acct.balance, acct.nonce, acct.code)
+            evm.insert_account_info(address, info)
+            self.codes.inserted(address, info, acct.code)
             write_cold(evm, [(address, slot, value) for slot, value in acct.storage.items()])
         self.pair_tokens.update(pair_tokens)
         for token, found in balance_slots.items():

@@ -47,8 +47,9 @@ def test_status_line_from_each_services_metrics() -> None:
     )
     assert status.line() == (
         "blocks 12  pending 40  opps 9  simulated 0  sent 6  landed 5  reverted 1  "
-        "profit 0.001500 ETH  detect p50/p95 1.0/1.9 ms n=100 (block triggers -/- ms n=0)  "
-        "sim p50/p95 -/- ms n=0 (block triggers -/- ms n=0)"
+        "profit 0.001500 ETH  "
+        "detect seen->opp p50/p95 1.0/1.9 ms n=100 (block triggers -/- ms n=0)  "
+        "sim seen->bundle p50/p95 -/- ms n=0 (block triggers -/- ms n=0)"
     )
 
 
@@ -82,7 +83,7 @@ def test_latencies_over_a_window_leave_the_cold_start_out() -> None:
     assert windowed.simulate_ms == pytest.approx((1.5, 1.95))
     assert (pipeline_status(now).simulate_n, windowed.simulate_n) == (100, 60)
     assert windowed.line().endswith(
-        "sim p50/p95 1.5/1.9 ms n=60 (block triggers -/- ms n=0) (last 60 s)"
+        "sim seen->bundle p50/p95 1.5/1.9 ms n=60 (block triggers -/- ms n=0) (last 60 s)"
     )
     # a service restarted meanwhile (its counts went down) counts from zero
     restarted = pipeline_status(before, now, 60.0)
@@ -105,7 +106,10 @@ def test_detect_latency_is_the_pending_swaps_and_block_triggers_are_shown_apart(
     assert status.detect_ms == pytest.approx((1.5, 1.95))  # mixed in, p95 was 44 ms
     assert status.detect_block_ms == pytest.approx((26.0, 47.6))
     assert (status.detect_n, status.detect_block_n) == (60, 40)
-    assert "detect p50/p95 1.5/1.9 ms n=60 (block triggers 26.0/47.6 ms n=40)" in status.line()
+    assert (
+        "detect seen->opp p50/p95 1.5/1.9 ms n=60 (block triggers 26.0/47.6 ms n=40)"
+        in status.line()
+    )
 
 
 def test_sim_latency_is_the_pending_backruns_and_block_triggered_bundles_are_shown_apart() -> None:
@@ -124,4 +128,7 @@ def test_sim_latency_is_the_pending_backruns_and_block_triggered_bundles_are_sho
     assert status.simulate_ms == pytest.approx((1.5, 1.95))  # mixed in, p95 was 87.75 ms
     assert status.simulate_block_ms == pytest.approx((51.0, 95.1))
     assert (status.simulate_n, status.simulate_block_n) == (60, 40)
-    assert "sim p50/p95 1.5/1.9 ms n=60 (block triggers 51.0/95.1 ms n=40)" in status.line()
+    assert (
+        "sim seen->bundle p50/p95 1.5/1.9 ms n=60 (block triggers 51.0/95.1 ms n=40)"
+        in status.line()
+    )

@@ -87,7 +87,12 @@ class PipelineStatus:
     landed: int
     reverted: int
     profit_eth: float
-    detect_ms: tuple[float | None, float | None]  # pending-swap triggers (bench's row)
+    # Both from the trigger's Mev-Seen-Ns (ingest saw the swap or head), so each holds every
+    # stage before it; the line says so ("seen->opp", "seen->bundle"): a "sim" figure is not
+    # simulate's own time. detect: to the opportunities stored (pending-swap triggers, bench's
+    # row); simulate: to the bundle's publish acked back in simulate (ingest's fetch, detect,
+    # both stream hops, the victim's trace, the run and the ack round trip included)
+    detect_ms: tuple[float | None, float | None]
     simulate_ms: tuple[float | None, float | None]
     window_s: float | None = None  # latencies over the last window_s seconds, else since start
     # block triggers: seen (ingest has the head) includes ingest's log fetch and the block's
@@ -110,9 +115,9 @@ class PipelineStatus:
             f"blocks {self.blocks}  pending {self.pending}  opps {self.opportunities}  "
             f"simulated {self.simulated}  sent {self.sent}  landed {self.landed}  "
             f"reverted {self.reverted}  profit {self.profit_eth:.6f} ETH  "
-            f"detect p50/p95 {ms(self.detect_ms, self.detect_n)}"
+            f"detect seen->opp p50/p95 {ms(self.detect_ms, self.detect_n)}"
             f" (block triggers {ms(self.detect_block_ms, self.detect_block_n)})"
-            f"  sim p50/p95 {ms(self.simulate_ms, self.simulate_n)}"
+            f"  sim seen->bundle p50/p95 {ms(self.simulate_ms, self.simulate_n)}"
             f" (block triggers {ms(self.simulate_block_ms, self.simulate_block_n)})"
             + (f" (last {self.window_s:.0f} s)" if self.window_s else "")
         )
