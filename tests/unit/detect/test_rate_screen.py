@@ -17,7 +17,7 @@ from mev_common.amm.v3 import V3Pool
 import services.detect.search as search_module
 from bench import detect_profile
 from services.detect import rate_screen
-from services.detect.search import SearchStats, search
+from services.detect.search import Found, SearchStats, search
 
 
 def swapped(pool: V3Pool, rng: random.Random) -> V3Pool:
@@ -37,7 +37,9 @@ def nudged(pair: V2Pool, rng: random.Random) -> V2Pool:
     return pair._replace(reserve0=int(pair.reserve0 * f), reserve1=int(pair.reserve1 / f))
 
 
-def searched(screen: bool, cycles: tuple[Cycle, ...], post: dict[str, V2Pool | V3Pool]):  # type: ignore[no-untyped-def]
+def searched(
+    screen: bool, cycles: tuple[Cycle, ...], post: dict[str, V2Pool | V3Pool]
+) -> tuple[list[Found], SearchStats]:
     det, _, _ = DETECTOR
     stats = SearchStats()
     search_module.RATE_SCREEN = screen
