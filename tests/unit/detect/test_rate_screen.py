@@ -109,3 +109,15 @@ def test_a_v2_only_tuple_is_not_laid_out_and_a_missing_pool_is_not_screened() ->
     hop = CycleHop(address, "0x" + "1" * 40, "0x" + "2" * 40)
     lone = (Cycle((hop, CycleHop("0x" + "3" * 40, hop.token_out, hop.token_in))),)
     assert rate_screen.rate_layout(lone, det.registry.v3.pools) is None
+
+
+def test_each_v3_pools_cycles_are_laid_out_before_its_first_victim() -> None:
+    det, _, _ = DETECTOR
+    rate_screen._layouts.clear()
+    pools = det.registry.all_pools
+    v3 = det.registry.v3.pools
+    assert rate_screen.lay_out_each(det.index, pools, v3) == len(v3)
+    for address, pool in v3.items():  # a victim's `through` (its applied pools) finds it laid out
+        cycles = det.index.through({address: pool})
+        assert rate_screen._layouts[id(cycles)].cycles is cycles
+        assert rate_screen.rate_layout(cycles, pools) is rate_screen._layouts[id(cycles)]
