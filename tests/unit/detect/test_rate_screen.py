@@ -8,6 +8,8 @@ loop's exact test alone; and the screen did settle most cycles."""
 from __future__ import annotations
 
 import random
+from functools import cache
+from typing import Any
 
 import pytest
 from mev_common.amm.cycles import Cycle, CycleHop
@@ -40,7 +42,7 @@ def nudged(pair: V2Pool, rng: random.Random) -> V2Pool:
 def searched(
     screen: bool, cycles: tuple[Cycle, ...], post: dict[str, V2Pool | V3Pool]
 ) -> tuple[list[Found], SearchStats]:
-    det, _, _ = DETECTOR
+    det, _, _ = world()
     stats = SearchStats()
     search_module.RATE_SCREEN = screen
     try:
@@ -51,12 +53,15 @@ def searched(
     return found, stats
 
 
-DETECTOR = detect_profile.detector()
+@cache
+def world() -> Any:
+    """The devnet-like Detector (built once, on first use: not at collection)."""
+    return detect_profile.detector()
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_rate_screen_changes_no_decision(seed: int) -> None:
-    det, _, _ = DETECTOR
+    det, _, _ = world()
     rng = random.Random(seed)
     v3 = dict(det.registry.v3.pools)
     assert len(v3) >= 4
@@ -86,7 +91,7 @@ def test_the_rate_screen_changes_no_decision(seed: int) -> None:
 
 
 def test_a_hop_without_a_rate_leaves_the_cycle_to_the_exact_test() -> None:
-    det, _, _ = DETECTOR
+    det, _, _ = world()
     address, pool = next(iter(det.registry.v3.pools.items()))
     empty = pool.after_swap(pool.sqrt_price_x96, pool.tick, 0)  # no liquidity at its price
     post: dict[str, V2Pool | V3Pool] = {**det.registry.pools, **det.registry.v3.pools}
@@ -102,7 +107,7 @@ def test_a_hop_without_a_rate_leaves_the_cycle_to_the_exact_test() -> None:
 
 
 def test_a_v2_only_tuple_is_not_laid_out_and_a_missing_pool_is_not_screened() -> None:
-    det, _, _ = DETECTOR
+    det, _, _ = world()
     pair = next(iter(det.registry.pools))
     assert rate_screen.rate_layout(det.backrun_index.through({pair}), det.registry.pools) is None
     address = next(iter(det.registry.v3.pools))
@@ -112,7 +117,7 @@ def test_a_v2_only_tuple_is_not_laid_out_and_a_missing_pool_is_not_screened() ->
 
 
 def test_each_v3_pools_cycles_are_laid_out_before_its_first_victim() -> None:
-    det, _, _ = DETECTOR
+    det, _, _ = world()
     rate_screen._layouts.clear()
     pools = det.registry.all_pools
     v3 = det.registry.v3.pools
