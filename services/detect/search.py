@@ -11,7 +11,7 @@ integers); V2-only cycles keep amm/sizing.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mev_common.amm.cycles import Cycle, CycleIndex, cycle_reserves
@@ -46,6 +46,7 @@ from services.detect.pricing import (
     gas_estimate,
     max_fee_per_gas,
 )
+from services.detect.rate_screen import rate_layout, screen
 from services.detect.slicing import one_pass
 
 MAX_PER_TRIGGER = 5
@@ -70,6 +71,10 @@ SCREEN = True
 # v2_verdicts): the same verdicts as one v2_verdict a cycle, at a fraction of the cost
 # (tests/unit/detect/test_hot_path_decisions.py sets it False to compare).
 FAST_SCREEN = True
+# Settle a V3 victim's cycles whose marginal rate at x = 0 is surely at most 1 in one float pass
+# (services/detect/rate_screen.py): the same decisions and counts as the general loop's exact
+# test (tests/unit/detect/test_rate_screen.py sets it False to compare).
+RATE_SCREEN = True
 
 
 def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
@@ -165,6 +170,8 @@ def search_steps(
         if fast is not None:
             kept = yield from _select(fast, backrun, max_input, stats, sliced, until)
             return at_victim_fees(kept, victim_max_fee, strategies)
+        if RATE_SCREEN and (BACKRUN_THROUGH_V3 or not backrun):  # a V3 victim's cycles
+            cycles = _rate_screened(cycles, pools, strategies, fees, backrun, stats)
     cycles = list(cycles)
     # one lookup per distinct pool: `pools` is often a ChainMap (post-swap over the registry),
     # whose lookups cost several times a dict's and were a third of a backrun's search
@@ -285,19 +292,50 @@ def _compiled(
     flat = None if layout is None else flat_rates(layout, pools, pool_rates)
     if layout is None or flat is None:
         return None
-    key = (id(strategies), backrun, fees, tuple(layout.lengths))
+    plans, needs = _plans_for(strategies, backrun, fees, layout.lengths)
+    verdicts = v2_verdicts(layout.compiled.legs, flat, needs)
+    return _count(v2_candidates(cycles, pools, verdicts, plans, needs), stats)  # type: ignore[arg-type]
+
+
+def _plans_for(
+    strategies: StrategiesSettings, backrun: bool, fees: _Fees, lengths: Mapping[int, Cycle]
+) -> tuple[dict[int, Plan | None], dict[int, int]]:
+    """The plans and needs of a search over cycles of these hop counts (a cycle of each),
+    remembered (`_plans`)."""
+    key = (id(strategies), backrun, fees, tuple(lengths))
     known = _plans.get(key)
     if known is None or known[0] is not strategies:
         plans = {
-            n: _plan(strategy_for(one, backrun), n, strategies, *fees)
-            for n, one in layout.lengths.items()
+            n: _plan(strategy_for(one, backrun), n, strategies, *fees) for n, one in lengths.items()
         }
         if len(_plans) >= PLANS:
             _plans.clear()
         known = _plans[key] = strategies, plans, needed_by_hops(plans)
-    _, plans, needs = known
-    verdicts = v2_verdicts(layout.compiled.legs, flat, needs)
-    return _count(v2_candidates(cycles, pools, verdicts, plans, needs), stats)  # type: ignore[arg-type]
+    return known[1], known[2]
+
+
+def _rate_screened(
+    cycles: tuple[Cycle, ...],
+    pools: Mapping[str, V2Pool | V3Pool],
+    strategies: StrategiesSettings,
+    fees: _Fees,
+    backrun: bool,
+    stats: SearchStats,
+) -> Sequence[Cycle]:
+    """The cycles the general loop must still read: those the rate screen
+    (services/detect/rate_screen.py) settles are counted searched and unprofitable, as the
+    loop's `no_input_profits` test would count them (none, for a hop count no strategy takes:
+    the loop skips those uncounted), and left out. All of them when it cannot screen."""
+    layout = rate_layout(cycles, pools)
+    screened = None if layout is None else screen(layout, pools)
+    if layout is None or screened is None:
+        return cycles
+    left, settled = screened
+    plans, _ = _plans_for(strategies, backrun, fees, layout.lengths)
+    counted = sum(k for n, k in settled.items() if plans[n] is not None)
+    stats.searched += counted
+    stats.unprofitable += counted
+    return [cycles[i] for i in left]
 
 
 def _count(found: tuple[list[Candidate], int, int, int], stats: SearchStats) -> list[Candidate]:

@@ -50,6 +50,7 @@ from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
+from services.detect.rate_screen import lay_out_each
 from services.detect.registry import PoolRegistry, after_snapshot
 from services.detect.search import (
     BACKRUN_THROUGH_V3,
@@ -165,6 +166,9 @@ class Detector:
         )  # fmt: skip
         self.registry.load(tradable, number, read.hash, v3)
         self.rebuild_index()
+        # a V3 victim's cycles laid out now, not at its first trigger (rate_screen.py): ~0.2 s
+        # here, so not at a rebuild within a live block, which lays them out lazily instead
+        lay_out_each(self.index, self.registry.all_pools, self.registry.v3.pools)
         self.loaded = True
         log.info(
             "pools loaded",
