@@ -30,8 +30,14 @@ rounded up or a node clock a little ahead does not release the trades a block ea
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
+from mev_common import metrics
+
+log = logging.getLogger("mev.detect")
+T = TypeVar("T")
 CLOCK_MARGIN_S = 1.0
 
 
@@ -49,6 +55,8 @@ class FeedGap:
         fresh = self.since is None
         if self.since is None or now >= self.since:
             self.since, self.reason = now, reason
+        if fresh:
+            log.warning("pending view has a gap: trades held", extra={"fields": {"why": reason}})
         return fresh
 
     def on_pending(self, now: float, seen_s: float, deliveries: int) -> bool:
@@ -66,7 +74,16 @@ class FeedGap:
         if self.since is None or timestamp <= self.since + CLOCK_MARGIN_S:
             return False
         self.since, self.reason = None, ""
+        log.info("pending view whole again", extra={"fields": {"block_time": timestamp}})
         return True
+
+    def hold(self, trades: list[T]) -> list[T]:
+        """`trades`, or none while unsure (counted: held, and the `feed_gap` drop reason)."""
+        if self.since is None or not trades:
+            return trades
+        self.held += len(trades)
+        metrics.OPPORTUNITIES_DROPPED.labels(reason="feed_gap").inc(len(trades))
+        return []
 
     @property
     def whole(self) -> bool:

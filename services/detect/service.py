@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from mev_common import metrics, subjects
 from mev_common.amm.cycles import CycleIndex, find_cycles
@@ -63,7 +63,6 @@ from services.detect.slicing import SLICE_S
 from services.detect.v3_loader import fetch_v3
 
 log = logging.getLogger("mev.detect")
-T = TypeVar("T")
 REPLAY_S = 10.0  # read the block stream from this far back, to cover the load
 
 
@@ -215,14 +214,14 @@ class Detector:
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head, now = env.message, self.head, time.time()
         self.pending_arrive.observe(max(0.0, now - env.seen_ns / 1e9))
-        self.feed_gap(self.feed.on_pending(now, env.seen_ns / 1e9, env.deliveries))
+        self.feed.on_pending(now, env.seen_ns / 1e9, env.deliveries)
         try:
             swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
             raise Permanent(f"undecodable router call: {exc}") from exc
         if swap is None or head is None or not self.loaded:
             if swap is not None:  # acked unbooked: the book misses it
-                self.feed_gap(self.feed.opened(now, "pending swap skipped (pools loading)"))
+                self.feed.opened(now, "pending swap skipped (pools loading)")
             self.processed.inc()
             return
         lands_at = head.timestamp + int(self.rt.settings.chain.block_time_s)
@@ -270,7 +269,7 @@ class Detector:
                 self.crowded += 1
                 reason = "backrun_victim_queued" if queued else "backrun_crowded"
                 metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
-        clear = self.unless_feed_gap(clear)
+        clear = self.feed.hold(clear)  # the book may miss a swap ahead (feed_gap.py)
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
@@ -317,21 +316,7 @@ class Detector:
             await bus.wait_generation(seen, stop)
             if bus.generation != seen:
                 seen = bus.generation
-                self.feed_gap(self.feed.opened(time.time(), "nats reconnected"))
-
-    def feed_gap(self, opened: bool) -> None:
-        """Log a gap in the mempool feed once, when it opens (feed_gap.py)."""
-        if opened:
-            fields = {"reason": self.feed.reason, "head": self.head and self.head.number}
-            log.warning("pending view has a gap: trades held", extra={"fields": fields})
-
-    def unless_feed_gap(self, found: list[T]) -> list[T]:
-        """`found` (trades), or none while the pending book may miss swaps (counted)."""
-        if self.feed.whole or not found:
-            return found
-        self.feed.held += len(found)
-        metrics.OPPORTUNITIES_DROPPED.labels(reason="feed_gap").inc(len(found))
-        return []
+                self.feed.opened(time.time(), "nats reconnected")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""

@@ -111,5 +111,5 @@ async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: P
     logs = detect.log_path.read_text()
     assert "gap in the block stream" in logs
     # NATS came back: trades were held until a block mined after it (detect/feed_gap.py)
-    held = logs.index('"pending view has a gap: trades held","reason":"nats reconnected"')
+    held = logs.index('"pending view has a gap: trades held","why":"nats reconnected"')
     assert logs.index('"pending view whole again"', held) > held
