@@ -10,6 +10,10 @@ DEVNET_LOCK := $(wildcard deploy/devnet/package-lock.json)
 APT_LIST := deploy/apt-packages.txt
 CONFIG ?= config/devnet.yaml
 PYTEST_ARGS ?=
+# `make test` runs on this many pytest-xdist workers (0: one process), a test module per worker
+# (--dist loadfile: a module's nats-server / anvil fixtures start once), modules in file order
+# so the long e2e and chaos modules start first instead of last.
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 .PHONY: setup test test-fast lint fmt run bench e2e compose-config clean help
@@ -75,7 +79,7 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The inner loop: lint, unit tests and the contract tests (anvil, no devnet run, no NATS).
 FAST_TESTS := tests/unit tests/integration/devnet/test_contract_build.py tests/security/test_executor_attacks.py
