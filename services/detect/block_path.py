@@ -71,7 +71,6 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
         if block.number == registry.block_number and block.hash == registry.block_hash:
             det.head = block  # the snapshot's own block: our head (base fee, time) until the next
         return  # already in the snapshot
-    det.feed.on_block(block.timestamp)  # mined after the feed's last gap: whole again
     if block.first_number > registry.block_number + 1 and not block.reorg:
         log.warning(
             "gap in the block stream: reloading",
@@ -157,7 +156,7 @@ def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[O
     (`backrun_withdrawn`: submit then never sends, or cancels)."""
     tip, kept = det.rt.settings.submit.priority_fee, []
     pools, replay = det.registry.all_pools, replayer(det)
-    for opp in det.feed.hold(opportunities):  # the book may miss a swap: feed_gap.py
+    for opp in opportunities:
         pays: Survives | None = None
         if all(hop.pool in pools for hop in opp.hops):  # else: any swap ahead dooms it
             strategy = getattr(det.rt.settings.strategies, opp.strategy, None)

@@ -42,13 +42,12 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect import block_path
-from services.detect.feed_gap import FeedGap
 from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, booked_block, effective_tip, with_ahead
+from services.detect.pending_book import PendingBook, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
@@ -75,7 +74,6 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     """Blocks from a few seconds back (buffered during the load), the pools loaded, the
     peers' pending swaps followed when replicas share the mempool; then the mempool."""
     detector = Detector(stage.rt, stage.rpc, contracts)
-    stage.spawn(detector.watch_reconnects(), "feed-gap")
     await stage.follow_blocks(detector.on_block, replay_s=REPLAY_S)
     await detector.load()
     if stage.settings.services.detect.replicas > 1:
@@ -110,9 +108,6 @@ class Detector:
         self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.block_slice_s: float | None = SLICE_S  # None: a live block's search in one pass
         self.pending = PendingBook()
-        # the pending book may miss swaps (a gap in the mempool feed): trades held until a
-        # block mined after it (services/detect/feed_gap.py)
-        self.feed = FeedGap(late_s=2 * rt.settings.chain.block_time_s)
         self.recheck = True  # check the book's nonces at the next live block (detect/gap.py)
         self.checks: set[asyncio.Future[None]] = set()  # those checks in flight
         self.peers: PeerReader | None = None  # replicas: the whole mempool, read ahead
@@ -216,16 +211,13 @@ class Detector:
         await block_path.on_block(self, env, live)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
-        tx, head, now = env.message, self.head, time.time()
-        self.pending_arrive.observe(max(0.0, now - env.seen_ns / 1e9))
-        self.feed.on_pending(now, env.seen_ns / 1e9, env.deliveries)
+        tx, head = env.message, self.head
+        self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
         try:
             swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
             raise Permanent(f"undecodable router call: {exc}") from exc
         if swap is None or head is None or not self.loaded:
-            if swap is not None:  # acked unbooked: the book misses it
-                self.feed.opened(now, "pending swap skipped (pools loading)")
             self.processed.inc()
             return
         lands_at = head.timestamp + int(self.rt.settings.chain.block_time_s)
@@ -234,9 +226,7 @@ class Detector:
             await self.peers.reach(env.seq)
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        block_time = self.rt.settings.chain.block_time_s
-        booked = booked_block(head.number, head.timestamp, now, block_time)
-        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx)
+        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
@@ -273,7 +263,6 @@ class Detector:
                 self.crowded += 1
                 reason = "backrun_victim_queued" if queued else "backrun_crowded"
                 metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
-        clear = self.feed.hold(clear)  # the book may miss a swap ahead (feed_gap.py)
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
@@ -310,17 +299,6 @@ class Detector:
             self.withdrawn += outbid
             self.withdrawn_metric.inc(outbid)
         await self.publish(opportunities, env, "pending")
-
-    async def watch_reconnects(self) -> None:
-        """NATS came back (the bus re-declared its state): swaps in flight to us then, or
-        not yet fetched from an emptied store, are late or lost: a gap in the feed."""
-        bus, stop = self.rt.bus, self.rt.stop
-        seen = bus.generation
-        while not stop.is_set():
-            await bus.wait_generation(seen, stop)
-            if bus.generation != seen:
-                seen = bus.generation
-                self.feed.opened(time.time(), "nats reconnected")
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""

@@ -108,8 +108,4 @@ async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: P
     assert all(o.victim is not None and o.victim.hash == victim for o in backruns)
     # nothing ahead: the only other swap of its sender is on chain already
     assert [[t.hash for t in o.ahead] for o in backruns] == [[] for _ in backruns]
-    logs = detect.log_path.read_text()
-    assert "gap in the block stream" in logs
-    # NATS came back: trades were held until a block mined after it (detect/feed_gap.py)
-    held = logs.index('"pending view has a gap: trades held","why":"nats reconnected"')
-    assert logs.index('"pending view whole again"', held) > held
+    assert "gap in the block stream" in detect.log_path.read_text()

@@ -5,7 +5,6 @@ bench/swaps.py's real backrun candidates. Used by the replica tests, in process 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,9 +39,6 @@ def recording_detector(replicas: int = 1) -> tuple[Detector, RecordingBus, dict[
     found, deployment, _ = detector()
     bus = RecordingBus()
     found.rt.bus = cast(Bus, bus)
-    # the tests replay one list of envelopes into several detectors: their seen_ns is when the
-    # list was made, not when ingest saw a tx, so their age says nothing of the feed
-    found.feed.late_s = math.inf
     if replicas > 1:
         found.peers = PeerReader(found)
     return found, bus, deployment
