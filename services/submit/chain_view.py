@@ -97,7 +97,10 @@ class ChainView:
             self.head_check is not None and not self.head_check.done()
         ):
             return
-        log.warning(
+        # past the horizon only (once a horizon under an RPC budget): routine, not a warning
+        level = logging.INFO if self.head_guard.routine(number, now) else logging.WARNING
+        log.log(
+            level,
             "block message above the confirmed head: not taken, reading the chain's head",
             extra={"fields": {"number": number, "ceiling": self.head_guard.ceiling(now)}},
         )

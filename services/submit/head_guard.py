@@ -51,6 +51,15 @@ class HeadGuard:
     def admits(self, number: int, now: float) -> bool:
         return number <= self.ceiling(now)
 
+    def routine(self, number: int, now: float) -> bool:
+        """Whether a refused `number` is only past the horizon (a chain at its block time the
+        whole while would have got there): the read that confirms it is routine under an RPC
+        budget, once per horizon, not a sign of a forged message."""
+        if self.confirmed < 0:
+            return True  # no read yet: nothing to hold it against
+        blocks = int(max(0.0, now - self.confirmed_at) // self.block_time_s)
+        return number <= self.confirmed + self.slack + blocks
+
     def check_due(self, now: float) -> bool:
         """Whether a refused head should be read from the chain now: at most once per half
         block time, so a flood of forged messages costs at most two RPC calls a block."""

@@ -42,6 +42,9 @@ def test_the_ceiling_is_the_confirmed_head_plus_slack_plus_a_block_per_block_tim
     assert [guard.ceiling(t) for t in (10.0, 11.9, 12.0, 15.9, 16.0)] == [101, 101, 102, 103, 104]
     assert guard.admits(101, 10.0) and not guard.admits(102, 10.0)
     assert guard.ceiling(10.0 + 2.0 * 60) == guard.ceiling(10.0 + 2.0 * 1000) == 161  # horizon
+    # past the horizon only: routine (an INFO line); past what the block time allows: not
+    assert guard.routine(1101, 10.0 + 2.0 * 1000) and not guard.routine(1102, 10.0 + 2.0 * 1000)
+    assert not guard.routine(102, 10.0)
     guard.confirm(99, now=20.0)  # a lagging node's older head is ignored
     assert (guard.confirmed, guard.confirmed_at) == (100, 10.0)
     guard.confirm(100, now=20.0)  # the chain still at 100 later: the ceiling tightens
