@@ -30,7 +30,7 @@ from mev_common.amm.sizing import CycleTrade, profit_bound, size_trade
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
 from mev_common.messages import Strategy
-from mev_common.settings import StrategiesSettings, StrategySettings
+from mev_common.settings import StrategiesSettings
 
 from services.detect.candidates import (
     Candidate,
@@ -40,11 +40,11 @@ from services.detect.candidates import (
     needed_by_hops,
     v2_candidates,
 )
+from services.detect.plans import Fees, plan_for, plans_for, strategy_for
 from services.detect.pricing import (
     DEFAULT_PRIORITY_FEE,
     at_victim_fees,
     gas_estimate,
-    max_fee_per_gas,
 )
 from services.detect.rate_screen import rate_layout, screen
 from services.detect.slicing import one_pass
@@ -77,12 +77,6 @@ FAST_SCREEN = True
 RATE_SCREEN = True
 
 
-def strategy_for(cycle: Cycle, backrun: bool) -> Strategy:
-    if backrun:
-        return "backrun"
-    return "cross_dex_arbitrage" if len(cycle.hops) == 2 else "cyclic_arbitrage"
-
-
 @dataclass(frozen=True)
 class Found:
     """A sized, profitable cycle and the numbers that made it pass."""
@@ -111,22 +105,6 @@ class SearchStats:
         self.unprofitable += other.unprofitable
         self.below_min_profit += other.below_min_profit
         self.outranked += other.outranked
-
-
-def _plan(
-    name: Strategy,
-    hops: int,
-    strategies: StrategiesSettings,
-    base_fee: int,
-    priority_fee: int,
-    victim_max_fee: int | None = None,
-) -> Plan | None:
-    """None if the strategy is off or takes no cycle this long."""
-    cfg: StrategySettings | None = getattr(strategies, name)
-    if cfg is None or not cfg.enabled or hops > cfg.max_hops:
-        return None
-    max_fee = max_fee_per_gas(base_fee, priority_fee, cfg.max_gas_price, victim_max_fee)
-    return Plan(name, max_fee, max(cfg.min_profit, 1), gas_estimate(hops))
 
 
 def search_steps(
@@ -198,7 +176,7 @@ def search_steps(
     candidates: list[Candidate] = []
     if screening and not each and not sliced:  # V2 pools only: the backrun's usual case
         for n, one in {len(cycle.hops): cycle for cycle in cycles}.items():
-            plans[n] = _plan(strategy_for(one, backrun), n, strategies, base_fee, priority_fee,
+            plans[n] = plan_for(strategy_for(one, backrun), n, strategies, base_fee, priority_fee,
                              victim_max_fee)  # fmt: skip
         needs = needed_by_hops(plans)
         verdicts = [
@@ -213,7 +191,7 @@ def search_steps(
         hops = cycle.hops
         n = len(hops)
         plan = plans[n] if n in plans else plans.setdefault(
-            n, _plan(strategy_for(cycle, backrun), n, strategies, base_fee, priority_fee,
+            n, plan_for(strategy_for(cycle, backrun), n, strategies, base_fee, priority_fee,
                      victim_max_fee)
         )  # fmt: skip
         if plan is None:
@@ -268,20 +246,11 @@ def search_steps(
 search = one_pass(search_steps)  # the same, run to its end at once
 
 
-# a search's plans and needs by (settings (frozen; kept alive with them, so their id is not
-# reused), backrun, (base fee, tip, victim's max fee), hop counts): a victim's search and its
-# follow-ons share them
-_Plans = tuple[StrategiesSettings, dict[int, Plan | None], dict[int, int]]
-_Fees = tuple[int, int, int | None]
-_plans: dict[tuple[int, bool, _Fees, tuple[int, ...]], _Plans] = {}
-PLANS = 1024
-
-
 def _compiled(
     cycles: tuple[Cycle, ...],
     pools: Mapping[str, V2Pool | V3Pool],
     strategies: StrategiesSettings,
-    fees: _Fees,
+    fees: Fees,
     backrun: bool,
     stats: SearchStats,
 ) -> list[Candidate] | None:
@@ -292,33 +261,16 @@ def _compiled(
     flat = None if layout is None else flat_rates(layout, pools, pool_rates)
     if layout is None or flat is None:
         return None
-    plans, needs = _plans_for(strategies, backrun, fees, layout.lengths)
+    plans, needs = plans_for(strategies, backrun, fees, layout.lengths)
     verdicts = v2_verdicts(layout.compiled.legs, flat, needs)
     return _count(v2_candidates(cycles, pools, verdicts, plans, needs), stats)  # type: ignore[arg-type]
-
-
-def _plans_for(
-    strategies: StrategiesSettings, backrun: bool, fees: _Fees, lengths: Mapping[int, Cycle]
-) -> tuple[dict[int, Plan | None], dict[int, int]]:
-    """The plans and needs of a search over cycles of these hop counts (a cycle of each),
-    remembered (`_plans`)."""
-    key = (id(strategies), backrun, fees, tuple(lengths))
-    known = _plans.get(key)
-    if known is None or known[0] is not strategies:
-        plans = {
-            n: _plan(strategy_for(one, backrun), n, strategies, *fees) for n, one in lengths.items()
-        }
-        if len(_plans) >= PLANS:
-            _plans.clear()
-        known = _plans[key] = strategies, plans, needed_by_hops(plans)
-    return known[1], known[2]
 
 
 def _rate_screened(
     cycles: tuple[Cycle, ...],
     pools: Mapping[str, V2Pool | V3Pool],
     strategies: StrategiesSettings,
-    fees: _Fees,
+    fees: Fees,
     backrun: bool,
     stats: SearchStats,
 ) -> Sequence[Cycle]:
@@ -331,7 +283,7 @@ def _rate_screened(
     if layout is None or screened is None:
         return cycles
     left, settled = screened
-    plans, _ = _plans_for(strategies, backrun, fees, layout.lengths)
+    plans, _ = plans_for(strategies, backrun, fees, layout.lengths)
     counted = sum(k for n, k in settled.items() if plans[n] is not None)
     stats.searched += counted
     stats.unprofitable += counted
