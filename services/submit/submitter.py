@@ -216,7 +216,7 @@ class Submitter(ChainView):
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
         trigger = trigger_kind(bundle.victim_tx_hash)
-        result = await self.pool.send_raw(raw, seen_ns, trigger)
+        result = await self.pool.send_raw(raw, seen_ns, trigger, only=bundle.victim_seen_on)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
     async def _after_send(
