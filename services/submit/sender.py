@@ -44,14 +44,19 @@ class SendResult:
         return "; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
 
 
-def targets(pool: RpcPool, only: str | None) -> list[str]:
-    """`[only]` when named (a backrun's victim's endpoint, up or not: no other node is known to
-    hold the victim; none if `only` is no endpoint of the pool), else every endpoint not backing
-    off (all of them if none is up)."""
+def targets(pool: RpcPool, only: str | None) -> list[str] | str:
+    """`[only]` when named (a backrun's victim's endpoint: no other node is known to hold the
+    victim), else every endpoint not backing off (all of them if none is up); or why none."""
+    now = time.monotonic()
     if only is not None:
-        return [only] if only in pool.clients else []
-    ranked = rank_endpoints(list(pool.states.values()), time.monotonic(), pool.max_lag_blocks)
-    return [s.name for s in ranked if s.down_until <= time.monotonic()] or list(pool.clients)
+        state = pool.states.get(only)
+        if state is None:  # routing refuses such a backrun before it is signed
+            return f"victim's endpoint {only!r} is no RPC endpoint of ours"
+        if state.down_until > now:  # a send would likely be lost, its nonce held to a cancel
+            return f"victim's endpoint {only!r} is backing off after errors: not sent elsewhere"
+        return [only]
+    ranked = rank_endpoints(list(pool.states.values()), now, pool.max_lag_blocks)
+    return [s.name for s in ranked if s.down_until <= now] or list(pool.clients)
 
 
 async def send_raw(
@@ -64,8 +69,8 @@ async def send_raw(
     """Hand `raw` to the `targets` endpoints at once; a trade's seen -> sent is observed under
     its `trigger` (messages.trigger_kind)."""
     names = targets(pool, only)
-    if not names:  # routing refuses such a backrun before it is signed: never sent elsewhere
-        return SendResult(Verdict.REJECTED, errors={str(only): "no such RPC endpoint"})
+    if isinstance(names, str):  # sent nowhere: the nonce is given back, the bundle not_sent
+        return SendResult(Verdict.REJECTED, errors={str(only): names})
     payload = "0x" + raw.hex()
     if seen_ns:
         metrics.SUBMISSION_LATENCY.labels(trigger=trigger).observe(

@@ -20,7 +20,7 @@ from mev_common.messages import Bundle, MessageError, decode, encode
 from mev_common.settings import RpcEndpoint
 
 from services.submit.routing import victim_node_refusal
-from services.submit.sender import targets
+from services.submit.sender import Verdict, send_raw, targets
 from tests.unit.submit.gate_world import GWEI, bundle
 from tests.unit.submit.submit_world import World
 
@@ -45,13 +45,29 @@ def test_a_block_trade_goes_anywhere_a_backrun_only_where_its_victim_was_seen() 
     assert victim_node_refusal(backrun(2), ["a"]) is None  # the one node ingest reads
 
 
-def test_the_sender_names_the_victims_endpoint_alone_up_or_not() -> None:
+def test_the_sender_names_the_victims_endpoint_alone() -> None:
     pool = RpcPool([RpcEndpoint(name=n, url=f"http://{n}:1") for n in ("a", "b", "c")])
     pool.states["b"].down_until = time.monotonic() + 60  # backing off
     assert sorted(targets(pool, None)) == ["a", "c"]  # a block trade: every endpoint up
     assert targets(pool, "c") == ["c"]
-    assert targets(pool, "b") == ["b"]  # no other node is known to hold the victim
-    assert targets(pool, "d") == []
+    # no other node is known to hold the victim: nowhere rather than elsewhere
+    assert (
+        targets(pool, "b")
+        == "victim's endpoint 'b' is backing off after errors: not sent elsewhere"
+    )
+    assert targets(pool, "d") == "victim's endpoint 'd' is no RPC endpoint of ours"
+
+
+async def test_a_backrun_whose_victims_endpoint_is_down_is_sent_nowhere() -> None:
+    """REJECTED without a call (nothing is listening on these ports): the submitter gives the
+    nonce back and books it not_sent, as for a refusal by every node."""
+    pool = RpcPool([RpcEndpoint(name=n, url=f"http://127.0.0.1:9/{n}") for n in ("a", "b")])
+    pool.states["b"].down_until = time.monotonic() + 60
+    result = await send_raw(pool, b"\x02", only="b")
+    assert result.verdict is Verdict.REJECTED and result.accepted_by == []
+    assert (
+        result.reason == "b: victim's endpoint 'b' is backing off after errors: not sent elsewhere"
+    )
 
 
 def test_where_the_victim_was_seen_travels_only_with_a_victim() -> None:
