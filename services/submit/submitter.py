@@ -193,18 +193,13 @@ class Submitter(ChainView):
             lane.nonces.give_back(nonce)
             await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
             return
-        record = TxRecord(
-            hash=tx_hash,
+        record = TxRecord.signed(
+            tx,
+            raw,
+            tx_hash,
             bundle_id=bundle.id,
             kind="trade",
-            nonce=nonce,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            gas_limit=plan.gas,
             deadline_block=bundle.deadline_block,
-            raw="0x" + raw.hex(),
-            state="signed",
-            created_at=time.time(),
             sender=lane.address,
         )
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
