@@ -9,8 +9,9 @@ from mev_common.messages import block_from_rpc as block_from_rpc  # the one bloc
 from mev_common.messages import rpc_int as _int
 
 
-def pending_from_rpc(chain_id: int, raw: dict[str, Any]) -> PendingTx:
-    """An `eth_getTransactionByHash` result of a pending tx as a PendingTx message."""
+def pending_from_rpc(chain_id: int, raw: dict[str, Any], seen_on: str | None = None) -> PendingTx:
+    """An `eth_getTransactionByHash` result of a pending tx as a PendingTx message; `seen_on`
+    names the endpoint that served it (the node a backrun of it is sent to)."""
     fields: dict[str, Any] = {
         "chain_id": chain_id,
         "hash": raw["hash"],
@@ -28,4 +29,6 @@ def pending_from_rpc(chain_id: int, raw: dict[str, Any]) -> PendingTx:
     ):
         if raw.get(key) is not None:
             fields[name] = _int(raw[key])
+    if seen_on is not None:
+        fields["seen_on"] = seen_on
     return PendingTx.model_validate(fields)

@@ -276,22 +276,22 @@ class Ingest:
         metrics.PENDING_FEED.set(1 if self.rt.settings.chain.pending_feed else 0)
         if not self.rt.settings.chain.pending_feed:
             return
-        ws_url = next((e.ws_url for e in self.rt.settings.chain.rpc_endpoints if e.ws_url), None)
+        ws = next((e for e in self.rt.settings.chain.rpc_endpoints if e.ws_url), None)
         while not self.rt.stop.is_set():
-            if ws_url:
+            if ws is not None and ws.ws_url:
                 self.pending_source = "websocket newPendingTransactions"
-                await self._until_stopped(self._ws_pending(ws_url))
+                await self._until_stopped(self._ws_pending(ws.ws_url, ws.name))
                 if self.rt.stop.is_set():
                     return
             self.pending_source = "http pending filter"
-            await self._poll_pending(duration_s=None if ws_url is None else 10.0)
+            await self._poll_pending(duration_s=None if ws is None else 10.0)
 
-    async def _ws_pending(self, url: str) -> None:
+    async def _ws_pending(self, url: str, endpoint: str) -> None:
         try:
             async for tx in subscribe(url, ["newPendingTransactions", True]):
                 seen_ns = time.time_ns()
                 if isinstance(tx, dict):
-                    await self.spawn(self.on_pending(tx, seen_ns))
+                    await self.spawn(self.on_pending(tx, seen_ns, endpoint))
                 elif isinstance(tx, str):  # a node that ignores `true` and sends hashes only
                     self.hashes.add(tx, seen_ns)
         except WS_ERRORS as exc:
@@ -318,14 +318,14 @@ class Ingest:
         if not hashes:
             return
         calls = [("eth_getTransactionByHash", [h]) for h, _ in hashes]
-        try:
-            raws = await self.pool.call_batch(calls)
+        try:  # the endpoint that returns a tx holds it: a backrun of it goes there
+            raws = await self.pool.call_batch_sourced(calls)
         except RpcError:
             metrics.ERRORS.labels(kind="rpc").inc()
             return
-        for raw, (_, seen_ns) in zip(raws, hashes, strict=True):
+        for (endpoint, raw), (_, seen_ns) in zip(raws, hashes, strict=True):
             if isinstance(raw, dict):
-                await self.spawn(self.on_pending(raw, seen_ns))
+                await self.spawn(self.on_pending(raw, seen_ns, endpoint))
 
     async def _poll_pending(self, duration_s: float | None) -> None:
         """eth_newPendingTransactionFilter, then fetch the new hashes in one batch per poll."""
@@ -345,7 +345,7 @@ class Ingest:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.stop.wait(), timeout=0.05)
 
-    async def on_pending(self, raw: dict[str, Any], seen_ns: int) -> None:
+    async def on_pending(self, raw: dict[str, Any], seen_ns: int, seen_on: str | None) -> None:
         metrics.TRANSACTIONS_PROCESSED.labels(stage="ingest").inc()
         to = raw.get("to")
         if not to or not self.mempool.add(raw["hash"]):
@@ -354,7 +354,7 @@ class Ingest:
         if checksum(to) not in self.watched():
             return
         try:
-            tx: PendingTx = pending_from_rpc(self.chain, raw)
+            tx: PendingTx = pending_from_rpc(self.chain, raw, seen_on)
         except ValueError as exc:
             metrics.ERRORS.labels(kind="bad_pending_tx").inc()
             log.warning("unreadable pending tx", extra={"fields": {"error": str(exc)[:200]}})

@@ -262,6 +262,7 @@ class Simulator:
             victim_sender=opp.victim.sender if opp.victim else None,
             victim_nonce=opp.victim.nonce if opp.victim else None,
             victim_max_fee_per_gas=opp.victim.fee_cap if opp.victim else None,
+            victim_seen_on=opp.victim.seen_on if opp.victim else None,
             deadline_block=opp.deadline_block,
             after_bundles=list(plan.after) if plan is not None else [],
             pays_alone=pays_alone,

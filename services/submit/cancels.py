@@ -9,7 +9,6 @@ emergency stop holds cancels too: nothing at all leaves the process while it is 
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from mev_common.chain.jsonrpc import RpcError
@@ -63,18 +62,13 @@ async def send_cancel(
         "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
     }
     raw, tx_hash = lane.signer.sign(tx)
-    record = TxRecord(
-        hash=tx_hash,
+    record = TxRecord.signed(
+        tx,
+        raw,
+        tx_hash,
         bundle_id=trade.bundle_id,
         kind="cancel",
-        nonce=trade.nonce,
-        max_fee_per_gas=fees.max_fee_per_gas,
-        max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-        gas_limit=CANCEL_GAS,
         deadline_block=trade.deadline_block,
-        raw="0x" + raw.hex(),
-        state="signed",
-        created_at=time.time(),
         sender=lane.address,
     )
     sub.ledger.record_cancel(record)

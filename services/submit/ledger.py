@@ -52,6 +52,35 @@ class TxRecord:
     sent_at: float | None = None
     sender: str = ""  # the lane's address that signed it ('' in rows older than lanes: lane 0)
 
+    @classmethod
+    def signed(
+        cls,
+        tx: dict[str, Any],
+        raw: bytes,
+        tx_hash: str,
+        *,
+        bundle_id: str,
+        kind: str,
+        deadline_block: int,
+        sender: str,
+    ) -> TxRecord:
+        """The row of a tx just signed from `tx` (a trade's or a cancel's: nonce, gas and
+        fees are the signed ones), written before it is broadcast."""
+        return cls(
+            hash=tx_hash,
+            bundle_id=bundle_id,
+            kind=kind,
+            nonce=tx["nonce"],
+            max_fee_per_gas=tx["maxFeePerGas"],
+            max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
+            gas_limit=tx["gas"],
+            deadline_block=deadline_block,
+            raw="0x" + raw.hex(),
+            state="signed",
+            created_at=time.time(),
+            sender=sender,
+        )
+
 
 @dataclass(frozen=True)
 class Settled:

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.messages import Bundle, Outcome
 
+from services.submit import sender
 from services.submit.ledger import PendingPublish, Settled, TxRecord
 from services.submit.limits import Spend
 from services.submit.safety import Trip
-from services.submit.sender import SendResult, send_raw_everywhere
+from services.submit.sender import SendResult
 
 
 class ChainPort(Protocol):
@@ -23,7 +24,11 @@ class ChainPort(Protocol):
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]: ...
 
     async def send_raw(
-        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+        self,
+        raw: bytes,
+        seen_ns: int | None = None,
+        trigger: str = "block",
+        only: str | None = None,
     ) -> SendResult: ...
 
 
@@ -72,7 +77,8 @@ class SafetyPort(Protocol):
 
 
 class RpcChain:
-    """The RPC pool as a ChainPort: broadcasts go to every healthy endpoint at once."""
+    """The RPC pool as a ChainPort: a broadcast goes to every healthy endpoint at once, or to
+    `only` (a backrun: its victim's endpoint; services/submit/sender.py)."""
 
     def __init__(self, pool: RpcPool) -> None:
         self.pool = pool
@@ -84,6 +90,10 @@ class RpcChain:
         return await self.pool.call_batch(calls)
 
     async def send_raw(
-        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+        self,
+        raw: bytes,
+        seen_ns: int | None = None,
+        trigger: str = "block",
+        only: str | None = None,
     ) -> SendResult:
-        return await send_raw_everywhere(self.pool, raw, seen_ns, trigger)
+        return await sender.send_raw(self.pool, raw, seen_ns, trigger, only)

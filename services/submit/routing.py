@@ -1,10 +1,12 @@
-"""Where a priced bundle may go: our own trades' conflicts (PoolClaims, global) and its nonce lane
+"""Where a priced bundle may go: a backrun only to the node holding its victim
+(`victim_node_refusal`), then our own trades' conflicts (PoolClaims, global) and its nonce lane
 (services/submit/lanes.py), settling our trades first when that may lift the refusal; on a
 trader's lane it is priced again with that lane's exact gas (`lanes.on_lane`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mev_common.chain.jsonrpc import RpcError
@@ -19,6 +21,25 @@ if TYPE_CHECKING:
     from services.submit.submitter import Submitter
 
 log = logging.getLogger("mev.submit")
+
+
+def victim_node_refusal(bundle: Bundle, endpoints: Sequence[str]) -> str | None:
+    """Why a backrun may not be sent (None for a block trade, or a backrun whose victim was
+    seen on one of our `endpoints`, the one it is sent to: services/submit/sender.py). With a
+    single endpoint a victim seen anywhere was seen on it (every service reads one config)."""
+    if bundle.victim_tx_hash is None:
+        return None
+    seen = bundle.victim_seen_on
+    if seen is None:
+        if len(endpoints) == 1:
+            return None
+        return (
+            f"victim's endpoint unknown (no victim_seen_on; {len(endpoints)} RPC endpoints): "
+            "a backrun goes only to the node that holds its victim"
+        )
+    if seen not in endpoints:
+        return f"victim seen on endpoint {seen!r}, none of chain.rpc_endpoints"
+    return None
 
 
 def _pick(sub: Submitter, bundle: Bundle, pools: frozenset[str], tip: int) -> Lane | str:
@@ -72,8 +93,12 @@ async def settle_through(sub: Submitter, lanes: frozenset[int], block: int) -> N
 async def route_priced(
     sub: Submitter, bundle: Bundle, plan: SendPlan, head: ChainHead
 ) -> tuple[Lane, Bundle, SendPlan] | str:
-    """`route`, then the bundle and plan as sent from the lane picked (a trader's lane costs
-    TRADER_EXTRA_GAS more, so every check of `decide` runs again on that gas), or why not."""
+    """`victim_node_refusal` and `route`, then the bundle and plan as sent from the lane picked
+    (a trader's lane costs TRADER_EXTRA_GAS more, so every check of `decide` runs again on that
+    gas), or why not."""
+    endpoints = [e.name for e in sub.settings.chain.rpc_endpoints]
+    if (refused := victim_node_refusal(bundle, endpoints)) is not None:
+        return refused
     routed = await route(sub, bundle, plan.pools, plan.max_priority_fee_per_gas)
     if isinstance(routed, str) or routed.index == 0:
         return routed if isinstance(routed, str) else (routed, bundle, plan)

@@ -193,18 +193,13 @@ class Submitter(ChainView):
             lane.nonces.give_back(nonce)
             await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
             return
-        record = TxRecord(
-            hash=tx_hash,
+        record = TxRecord.signed(
+            tx,
+            raw,
+            tx_hash,
             bundle_id=bundle.id,
             kind="trade",
-            nonce=nonce,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            gas_limit=plan.gas,
             deadline_block=bundle.deadline_block,
-            raw="0x" + raw.hex(),
-            state="signed",
-            created_at=time.time(),
             sender=lane.address,
         )
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
@@ -216,7 +211,7 @@ class Submitter(ChainView):
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
         trigger = trigger_kind(bundle.victim_tx_hash)
-        result = await self.pool.send_raw(raw, seen_ns, trigger)
+        result = await self.pool.send_raw(raw, seen_ns, trigger, only=bundle.victim_seen_on)
         await self._after_send(bundle, record, result, trace, seen_ns)
 
     async def _after_send(

@@ -17,14 +17,18 @@ that behind it our trade could not pay its minProfit.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from mev_common.bus import Bus
+from mev_ops.devnet.anvil import AnvilNode, free_port, wait_for_rpc
+from mev_ops.devnet.artifacts import anvil_binary
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet, amount_out
+from tests.support.chain import rpc
 from tests.support.stacked_world import (
     best_amount,
     cycle_profit,
@@ -38,6 +42,8 @@ from tests.support.submit_world import (
     GWEI,
     WETH,
     active_submit,
+    arbitrage_bundle,
+    ledger_rows,
     manual_mining_devnet,
     outcome_of,
     publish_bundle,
@@ -105,3 +111,77 @@ async def test_a_later_user_with_the_victims_fees_lands_behind_our_backrun(
     ours = devnet.w3.eth.get_transaction(outcome.tx_hash)
     assert (ours["maxPriorityFeePerGas"], ours["maxFeePerGas"]) == (TIP - 1, v_tx.max_fee_per_gas)
     assert bundle.victim_max_fee_per_gas == v_tx.max_fee_per_gas
+
+
+@pytest.fixture
+def other_node(devnet: Devnet, tmp_path: Path) -> Iterator[AnvilNode]:
+    """A second node: anvil forked from the devnet's head (same chain, blocks and hashes), no
+    gossip between the two, mining only when told: a node that never got the victim."""
+    port = free_port()
+    cmd = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--fork-url",
+           devnet.node.rpc_url, "--no-mining", "--order", "fees"]  # fmt: skip
+    with (tmp_path / "other-anvil.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    node = AnvilNode(pid=proc.pid, port=port, process=proc)
+    try:
+        wait_for_rpc(node.rpc_url, 15.0, proc)
+        yield node
+    finally:
+        node.stop()
+
+
+async def test_a_backrun_reaches_only_its_victims_node_a_block_trade_every_node(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, other_node: AnvilNode, tmp_path: Path
+) -> None:
+    """Submit on two endpoints: "anvil", where ingest saw the victim, and "other", which never
+    had it. Sent everywhere (before), "other" held our backrun without its victim: mined there
+    alone it reverts (gas lost). Now it reaches "anvil" alone; a block trade still both."""
+    other = other_node.rpc_url
+    simulator, head = await stacking_simulator(devnet, tmp_path)
+    v_raw, v_tx = victim(devnet, 4, 40 * WETH, TIP, int(head["baseFeePerGas"]))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)
+    amount = best_amount(state)
+    seen = v_tx.model_copy(update={"seen_on": "anvil"})  # as ingest names it
+    opp = opportunity(devnet, "nodes", head, amount, cycle_profit(state, amount), seen)
+    bundle = simulator.simulate(opp, 0.0).bundle
+    assert bundle is not None and bundle.victim_seen_on == "anvil"  # simulate carries it
+    bot = devnet.deployment["bot"]
+    ours_pending = rpc(other, "eth_getTransactionCount", [bot, "pending"])
+    async with active_submit(
+        devnet, nats_server.url, tmp_path / "s", [{"name": "other", "url": other}]
+    ):
+        db = tmp_path / "s" / "mev-bot.db"
+        devnet.w3.eth.send_raw_transaction(v_raw)  # the victim reaches "anvil" only
+        await publish_bundle(bus, bundle)
+        await wait_for(lambda: tx_states(db, bundle.id) == [("trade", "sent")], what="backrun")
+        [(sent,)] = ledger_rows(db, "SELECT hash FROM txs WHERE bundle_id = ?", bundle.id)
+        assert pooled(devnet.node) == {sent, v_tx.hash}
+        assert pooled(other_node) == set()  # (eth_getTransactionByHash asks the fork's source)
+        assert rpc(other, "eth_getTransactionCount", [bot, "pending"]) == ours_pending
+        devnet.rpc("anvil_mine", ["0x1"])
+        fork_again(other_node, devnet)  # both nodes on one head again, for submit's reads
+        (outcome,) = await outcome_of(bus, bundle.id)
+        assert (outcome.status, outcome.realized_profit) == ("included", bundle.simulated_profit)
+
+        # a block trade (no victim) on the head both nodes share: handed to both
+        block_trade, _ = arbitrage_bundle(devnet, "bundle:block-nodes")
+        fork_again(other_node, devnet)
+        await publish_bundle(bus, block_trade)
+        await wait_for(lambda: tx_states(db, block_trade.id) == [("trade", "sent")], what="block")
+        [(sent,)] = ledger_rows(db, "SELECT hash FROM txs WHERE bundle_id = ?", block_trade.id)
+        assert pooled(devnet.node) == pooled(other_node) == {sent}
+        devnet.rpc("anvil_mine", ["0x1"])
+        (outcome,) = await outcome_of(bus, block_trade.id)
+        assert outcome.status == "included"
+
+
+def fork_again(node: AnvilNode, devnet: Devnet) -> None:
+    """`node` forked afresh from the devnet's head (its own pool emptied)."""
+    rpc(node.rpc_url, "anvil_reset", [{"forking": {"jsonRpcUrl": devnet.node.rpc_url}}])
+
+
+def pooled(node: AnvilNode) -> set[str]:
+    """The hashes in `node`'s own pending pool."""
+    content = rpc(node.rpc_url, "txpool_content", [])
+    return {tx["hash"] for by_nonce in content["pending"].values() for tx in by_nonce.values()}

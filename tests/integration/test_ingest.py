@@ -132,6 +132,8 @@ async def test_blocks_logs_and_pending_swaps_exactly_as_on_chain(
         assert expected == sent
         assert {p.hash for p in pending} == expected
         assert len(pending) == len(expected)
+        # each names the endpoint it came from: a backrun of it is sent there alone
+        assert {p.seen_on for p in pending} == {"anvil"}
 
         # restart: the blocks mined while ingest is down must be backfilled in order
         ingest.signal(signal.SIGTERM)

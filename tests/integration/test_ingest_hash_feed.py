@@ -98,6 +98,7 @@ async def test_hash_only_feed_publishes_every_router_swap_once_in_full(
     finally:
         ingest.stop()
     assert sorted(p.hash for p in pending) == sorted(sent)
+    assert {p.seen_on for p in pending} == {"anvil"}  # the endpoint that returned each one
     for tx in pending:  # the contents are the node's, field for field
         raw = await rpc(node, "eth_getTransactionByHash", [tx.hash])
         assert tx.input == raw["input"]

@@ -15,7 +15,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +59,24 @@ def module_devnet(name: str) -> Any:
     return fixture
 
 
-def config_for(devnet: Devnet, nats_url: str, tmp: Path, lanes: int = 1, **extra: Any) -> Path:
+def config_for(
+    devnet: Devnet,
+    nats_url: str,
+    tmp: Path,
+    lanes: int = 1,
+    more_endpoints: Sequence[dict[str, Any]] = (),
+    **extra: Any,
+) -> Path:
+    """Submit's config on `devnet` (endpoint "anvil", then `more_endpoints`)."""
     keys: dict[str, Any] = {"path": str(devnet.key_path)}
     if lanes > 1:
         keys["lanes"] = lanes
+    endpoints = [{"name": "anvil", "url": devnet.node.rpc_url}, *more_endpoints]
     return write_config(
         tmp,
         nats_url,
         CHAIN,
-        chain={"rpc_endpoints": [{"name": "anvil", "url": devnet.node.rpc_url}], "block_time_s": 1},
+        chain={"rpc_endpoints": endpoints, "block_time_s": 1},
         contracts={"deployment_file": str(devnet.deployment_path)},
         keys=keys,
         **extra,
@@ -206,9 +215,12 @@ async def wait_active(proc: ServiceProcess) -> None:
 
 
 @contextlib.asynccontextmanager
-async def active_submit(devnet: Devnet, nats_url: str, tmp: Path) -> AsyncIterator[ServiceProcess]:
-    """A real submit process on `devnet`, active (lease held, nonces synced); stopped after."""
-    proc = start_submit(config_for(devnet, nats_url, tmp), tmp)
+async def active_submit(
+    devnet: Devnet, nats_url: str, tmp: Path, more_endpoints: Sequence[dict[str, Any]] = ()
+) -> AsyncIterator[ServiceProcess]:
+    """A real submit process on `devnet` (and `more_endpoints`), active (lease held, nonces
+    synced); stopped after."""
+    proc = start_submit(config_for(devnet, nats_url, tmp, more_endpoints=more_endpoints), tmp)
     try:
         await wait_active(proc)
         yield proc

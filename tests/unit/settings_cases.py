@@ -122,6 +122,14 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ],
     ),
     (
+        "endpoint name longer than the bus carries",
+        lambda c: c["chain"]["rpc_endpoints"][0].update(name="n" * 65),
+        [
+            f"chain.rpc_endpoints[0].name: got '{'n' * 56}...; expected string should have at "
+            "most 64 characters"
+        ],
+    ),
+    (
         "duplicate endpoint names",
         lambda c: c["chain"]["rpc_endpoints"].append({"name": "anvil", "url": "http://b:1"}),
         ["chain.rpc_endpoints[1].name: got 'anvil'; expected a name no other endpoint uses"],

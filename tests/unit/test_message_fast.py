@@ -68,6 +68,7 @@ MANGLED: dict[str, list[Any]] = {
     "max_priority_fee_per_gas": [None, 0, "x", _DROP],
     "input": ["0x", "0X38", "0x3", "0xzz", "38ed", None, 5, _DROP],
     "raw": [None, "0xf86c", "0xf86", 3],
+    "seen_on": [None, "anvil", "", "x" * 64, "x" * 65, "é" * 64, 5, ["a"], _DROP],
 }  # fmt: skip
 
 
@@ -116,6 +117,7 @@ def test_the_hand_check_takes_ingest_payloads() -> None:
     assert fast.sender == SENDER and fast.value == 10**18 and fast.nonce == 7
     assert fast.max_priority_fee_per_gas == 1_000_000_007 and fast.input.startswith("0x38ed1739")
     assert message_fast.pending_tx(payload(gas_price=None, to=None, raw="0xAB")) is not None
+    assert message_fast.pending_tx(payload(seen_on="anvil")) is not None
 
 
 @pytest.mark.parametrize(

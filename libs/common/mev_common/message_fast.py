@@ -24,7 +24,7 @@ from mev_common.wire_types import _address, _big_int, _hash32, _hex_data
 _INTS = {"chain_id": 1, "nonce": 0, "gas": 0}  # field -> least value (Field(ge=...))
 _WEI = ("value", "gas_price", "max_fee_per_gas", "max_priority_fee_per_gas")  # Wei: >= 0
 _OPTIONAL = frozenset(("to", "gas_price", "max_fee_per_gas", "max_priority_fee_per_gas", "raw"))
-_KEYS = frozenset(("v", "hash", "from", "to", "input", *_INTS, *_WEI, "raw"))
+_KEYS = frozenset(("v", "hash", "from", "to", "input", *_INTS, *_WEI, "raw", "seen_on"))
 _REQUIRED = frozenset(("hash", "from", *_INTS))
 
 
@@ -62,6 +62,11 @@ def pending_tx(data: dict[str, Any]) -> PendingTx | None:
         if "raw" in data:
             raw = data["raw"]
             fields["raw"] = None if raw is None else _hex_data(raw)
+        if "seen_on" in data:  # messages.EndpointName: a str of 1..64 characters, or null
+            seen_on = data["seen_on"]
+            if seen_on is not None and (type(seen_on) is not str or not 0 < len(seen_on) <= 64):
+                return None
+            fields["seen_on"] = seen_on
     except ValueError:  # AddressError too: pydantic words it
         return None
     fields_set = {("sender" if key == "from" else key) for key in data}

@@ -32,6 +32,8 @@ from mev_common.wire_types import checksum as checksum
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_UINT256 = 2**256 - 1  # the most a tx field (a fee per gas) can hold
+# An RPC endpoint's name (`chain.rpc_endpoints[i].name`, as long as settings allow) on the bus
+EndpointName = Annotated[str, Field(min_length=1, max_length=64)]
 
 Strategy = Literal["cyclic_arbitrage", "cross_dex_arbitrage", "backrun"]
 # The one list of strategy names: settings' `strategies:` keys and config checks read it.
@@ -128,6 +130,9 @@ class PendingTx(Message):
     max_priority_fee_per_gas: Wei | None = None
     input: HexData = "0x"
     raw: HexData | None = None
+    # the RPC endpoint that served it to ingest: that node held it first, so a backrun of it
+    # is sent there alone (services/submit/sender.py); None from an older ingest
+    seen_on: EndpointName | None = None
 
     @property
     def fee_cap(self) -> int | None:
@@ -220,6 +225,9 @@ class Bundle(Message):
     victim_nonce: int | None = Field(default=None, ge=0, le=2**64 - 1)
     # the victim's max fee per gas (its gas price if legacy); None from an older simulate
     victim_max_fee_per_gas: Wei | None = None
+    # the endpoint ingest saw the victim on (`PendingTx.seen_on`): the one node known to hold
+    # it, so the only one our backrun may reach (another would mine ours before or without it)
+    victim_seen_on: EndpointName | None = None
     deadline_block: int = Field(default=0, ge=0)
     # our earlier trades (bundle ids, unsettled) this backrun was proven on top of: submit sends
     # it with the next nonce only while every one of them is in flight (services/simulate/
@@ -234,7 +242,10 @@ class Bundle(Message):
 
     @model_validator(mode="after")
     def _victim_fees(self) -> Bundle:
-        """A victim's max fee comes with its hash and tip, and a max fee pays its own tip."""
+        """A victim's max fee comes with its hash and tip, and a max fee pays its own tip;
+        where the victim was seen comes with its hash (a block trade names no node)."""
+        if self.victim_seen_on is not None and self.victim_tx_hash is None:
+            raise ValueError("victim_seen_on needs victim_tx_hash")
         max_fee, tip = self.victim_max_fee_per_gas, self.victim_priority_fee
         if max_fee is None:
             return self

@@ -73,10 +73,15 @@ class FakeChain:
         return out
 
     async def send_raw(
-        self, raw: bytes, seen_ns: int | None = None, trigger: str = "block"
+        self,
+        raw: bytes,
+        seen_ns: int | None = None,
+        trigger: str = "block",
+        only: str | None = None,
     ) -> SendResult:
         tx = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
         tx["hash"] = "0x" + keccak(raw).hex()
+        tx["only"] = only  # the one endpoint it was sent to (a backrun's victim's), or None
         tx["to"] = to_checksum_address(tx["to"])
         self.sent.append(tx)
         self.pool[tx["hash"]] = tx

@@ -149,7 +149,14 @@ class RpcPool:
     async def call_batch(self, calls: list[tuple[str, list[Any]]], chunk: int = 100) -> list[Any]:
         """Many calls in JSON-RPC batches of `chunk`, each batch on the best endpoint (one
         token per call). Failed entries come back as RpcError instances."""
-        results: list[Any] = []
+        return [reply for _, reply in await self.call_batch_sourced(calls, chunk)]
+
+    async def call_batch_sourced(
+        self, calls: list[tuple[str, list[Any]]], chunk: int = 100
+    ) -> list[tuple[str, Any]]:
+        """`call_batch`, each reply with the name of the endpoint that gave it: ingest names
+        the node a pending tx came from, the one a backrun of it is sent to."""
+        results: list[tuple[str, Any]] = []
         for start in range(0, len(calls), chunk):
             part = calls[start : start + chunk]
             last: Exception | None = None
@@ -162,7 +169,8 @@ class RpcPool:
                     await asyncio.sleep(wait)
                     wait = bucket.try_take(min(len(part), bucket.burst))
                 try:
-                    results += await self.clients[state.name].call_batch(part)
+                    replies = await self.clients[state.name].call_batch(part)
+                    results += [(state.name, reply) for reply in replies]
                     break
                 except RpcError as exc:
                     state.consecutive_errors += 1

@@ -38,7 +38,9 @@ class Section(BaseModel):
 
 
 class RpcEndpoint(Section):
-    name: str = Field(min_length=1)
+    # at most 64 characters: ingest names the endpoint a pending tx came from on the bus
+    # (`messages.PendingTx.seen_on`), where a longer name would be refused
+    name: str = Field(min_length=1, max_length=64)
     url: str
     ws_url: str | None = None
     rate_limit_rps: float = Field(default=25.0, gt=0)
