@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.messages import Bundle, Outcome
 
@@ -22,6 +23,8 @@ class ChainPort(Protocol):
     async def call(self, method: str, params: list[Any] | None = None) -> Any: ...
 
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]: ...
+
+    async def held_anywhere(self, tx_hashes: list[str]) -> bool: ...
 
     async def send_raw(
         self,
@@ -88,6 +91,26 @@ class RpcChain:
 
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         return await self.pool.call_batch(calls)
+
+    async def held_anywhere(self, tx_hashes: list[str]) -> bool:
+        """Whether any endpoint's node still knows one of `tx_hashes`. A backrun went to its
+        victim's node alone (sender.targets): asking only the best-ranked node would call it
+        dropped and free its nonce while it is still pending elsewhere. An endpoint that fails
+        to answer is skipped; if none answers, the RpcError goes up (the pass is retried)."""
+        failed: RpcError | None = None
+        answered = False
+        for name in self.pool.states:
+            for tx_hash in tx_hashes:
+                try:
+                    if await self.pool.call_on(name, "eth_getTransactionByHash", [tx_hash]):
+                        return True
+                    answered = True
+                except RpcError as exc:
+                    failed = exc
+                    break  # this node is not answering: the next one
+        if not answered and failed is not None:
+            raise failed
+        return False
 
     async def send_raw(
         self,

@@ -205,11 +205,11 @@ async def _receipt_lag(
 async def _check_pool(
     sub: Submitter, trade: TxRecord, cancels: list[TxRecord], mined_nonce: int, held: set[int]
 ) -> Settle | Cancel:
-    known = [await sub.pool.call("eth_getTransactionByHash", [t.hash]) for t in [trade, *cancels]]
+    known = await sub.pool.held_anywhere([t.hash for t in [trade, *cancels]])
     return after_pool_check(
         trade,
         cancels,
-        known=any(known),
+        known=known,
         mined_nonce=mined_nonce,
         held_nonces=held,
         receipt_timeout_s=sub.cfg.receipt_timeout_s,

@@ -63,6 +63,9 @@ class FakeChain:
             return "0x"
         raise AssertionError(f"unexpected RPC {method}")
 
+    async def held_anywhere(self, tx_hashes: list[str]) -> bool:
+        return any(h in self.pool for h in tx_hashes)
+
     async def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         out: list[Any] = []
         for method, params in calls:  # a failed entry comes back as its RpcError, as a node's

@@ -123,6 +123,11 @@ class RpcPool:
                 await asyncio.sleep(backoff_s(round_no + 1))
         raise RpcError(method, f"every endpoint failed: {last}")
 
+    async def call_on(self, name: str, method: str, params: list[Any] | None = None) -> Any:
+        """One call on endpoint `name`, no fallback: a question only that node can answer (does
+        its pool hold a tx sent to it alone?)."""
+        return await self._call_one(self.states[name], method, params)
+
     async def _call_one(self, state: EndpointState, method: str, params: list[Any] | None) -> Any:
         wait = self.buckets[state.name].try_take()
         while wait > 0:
