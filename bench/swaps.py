@@ -74,8 +74,11 @@ def pending_swaps(
     *,
     eth_in: bool = False,
     v3_share: float = V3_SHARE,
+    start: int = 0,
 ) -> list[tuple[str, bytes]]:
-    """n (tx hash, encoded PendingTx) pairs: distinct senders, nonce 0, rising tips.
+    """n (tx hash, encoded PendingTx) pairs: distinct senders, nonce 0, rising tips; swaps
+    `start` .. `start + n - 1` of the seed's sequence (batches of one run that must not share
+    a sender or an earlier batch's higher tip: the V2/V3 draws are the batch's own).
 
     `eth_in`: from WETH paid as ETH (`swapExactETHForTokens`; a V3 swap `exactInputSingle`
     from WETH with the amount as value, which SwapRouter wraps), so the sender needs only ETH,
@@ -94,7 +97,7 @@ def pending_swaps(
     if share and not v3_pools:
         raise ValueError("v3_share > 0 but the deployment has no V3 pools (v3_share=0 for none)")
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         user = sender(seed, i)
         if share and is_v3(i, share):
             to, data, value, gas = _v3_swap(v3_rng, deployment, v3_pools, v3_routers, user, eth_in)
