@@ -7,7 +7,7 @@ sends 35 % of its swaps to a SwapRouter, whose victims cost detect more (their c
 through V3 pools): bench under-stated detect's cost. Each batch has its own seed (distinct
 senders across batches: no victim waits behind another of its sender's).
 
-    python -m bench.v3_victims_ab [--parts profile,bus,pipeline] [--rounds 2]
+    python -m bench.v3_victims_ab [--parts profile,bus,pipeline] [--rounds 2] [--rates 100,250]
 """
 
 from __future__ import annotations
@@ -116,13 +116,14 @@ def main() -> None:
     parser.add_argument("--parts", default="profile,bus,pipeline")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--n", type=int, default=1500)
+    parser.add_argument("--rates", default="100,250,500", help="bus part: triggers/s")
     args = parser.parse_args()
     parts = args.parts.split(",")
     print(f"load {os.getloadavg()}", flush=True)
     if "profile" in parts:
         profile(args.rounds, args.n)
     if "bus" in parts:
-        asyncio.run(_bus(args.rounds, [500.0, 1000.0, 2000.0], 2.0))
+        asyncio.run(_bus(args.rounds, [float(r) for r in args.rates.split(",")], 4.0))
     if "pipeline" in parts:
         pipeline(args.rounds, ((100.0, 10.0), (1_000.0, 3.0)))
     print(f"load {os.getloadavg()}", flush=True)

@@ -16,7 +16,8 @@ Five loads in one stack, each row saying which:
 - the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
   block, timed from the send to the node to detect's first opportunity for it);
 - synthetic pending swaps on the mempool subject (bench/swaps.py: each a real backrun candidate
-  whose sender holds the ETH it swaps; victims not on the node) at a rate detect holds and at
+  whose sender holds the ETH it swaps, V2 and V3 in the devnet flow's mix; victims not on the
+  node) at a rate detect holds and at
   1,000 triggers/s, with triggers in, opportunities and bundles out, and how long detect took
   to drain them (at 1,000/s a backlog: its seen → opportunity is queueing time). Their bundles
   are few whatever the rate: simulate publishes one bundle per pool a block (`superseded`).
