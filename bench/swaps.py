@@ -77,8 +77,8 @@ def pending_swaps(
     start: int = 0,
 ) -> list[tuple[str, bytes]]:
     """n (tx hash, encoded PendingTx) pairs: distinct senders, nonce 0, rising tips; swaps
-    `start` .. `start + n - 1` of the seed's sequence (batches of one run that must not share
-    a sender or an earlier batch's higher tip: the V2/V3 draws are the batch's own).
+    `start` .. `start + n - 1` of the seed's sequence, exactly (batches of one run that must not
+    share a sender, a tx hash, which the stream dedups, or an earlier batch's higher tip).
 
     `eth_in`: from WETH paid as ETH (`swapExactETHForTokens`; a V3 swap `exactInputSingle`
     from WETH with the amount as value, which SwapRouter wraps), so the sender needs only ETH,
@@ -97,7 +97,7 @@ def pending_swaps(
     if share and not v3_pools:
         raise ValueError("v3_share > 0 but the deployment has no V3 pools (v3_share=0 for none)")
     out = []
-    for i in range(start, start + n):
+    for i in range(start + n):  # the draws of the swaps before `start` too, not their encoding
         user = sender(seed, i)
         if share and is_v3(i, share):
             to, data, value, gas = _v3_swap(v3_rng, deployment, v3_pools, v3_routers, user, eth_in)
@@ -106,6 +106,8 @@ def pending_swaps(
             data, value = _v2_swap(rng, tokens, paths, user, eth_in)
             tx_hash = "0x" + rng.getrandbits(256).to_bytes(32, "big").hex()
             to, gas = rng.choice(routers), 450_000  # drawn after the hash, as before V3
+        if i < start:
+            continue
         tx = PendingTx.model_validate(
             {
                 "chain_id": int(deployment["chain_id"]),

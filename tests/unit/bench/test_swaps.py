@@ -42,7 +42,9 @@ def test_every_swap_has_its_own_sender_at_nonce_0_and_a_rising_tip() -> None:
     assert {tx.nonce for tx in swaps} == {0}
     assert [tx.max_priority_fee_per_gas for tx in swaps] == [GWEI + i for i in range(60)]
     assert len({tx.hash for tx in swaps}) == 60
-    later = txs(10, 4, start=60)  # a run's next batch: new senders, tips above the first's
+    later = txs(10, 4, start=60)  # a run's next batch: the sequence's next swaps, exactly
+    assert later == txs(70, 4)[60:]
+    assert not {tx.hash for tx in later} & {tx.hash for tx in swaps}  # the stream dedups by it
     assert [tx.sender for tx in later] == [sender(4, i) for i in range(60, 70)]
     assert [tx.max_priority_fee_per_gas for tx in later] == [GWEI + i for i in range(60, 70)]
 
