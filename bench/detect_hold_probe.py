@@ -27,6 +27,7 @@ import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -98,6 +99,11 @@ def _timed(into: list[float], settle: Callable[..., None]) -> Callable[..., None
     return run
 
 
+def _whole(whole: bool = True) -> None:
+    """settle_heap as before: the whole heap at every load."""
+    settle_heap()
+
+
 async def _one_pass(det: Detector, slice_s: float | None) -> None:
     det.rebuild_index()
 
@@ -120,13 +126,11 @@ async def probe(rounds: int) -> dict[str, dict[str, list[float]]]:
             arms = ("before", "after") if r % 2 == 0 else ("after", "before")
             for arm in arms:
                 settles: list[float] = []
-                service.settle_heap = _timed(  # type: ignore[assignment]
-                    settles, real_settle if arm == "after" else lambda whole=True: settle_heap()
-                )
+                service.settle_heap = _timed(settles, real_settle if arm == "after" else _whole)
                 try:
                     hold = await held(det.load)
                 finally:
-                    service.settle_heap = real_settle  # type: ignore[assignment]
+                    service.settle_heap = real_settle
                 out["reload"].setdefault(arm, []).append(hold)
                 out["reload's settle_heap"].setdefault(arm, []).extend(settles)
                 print(f"  reload {arm}: {hold:.1f} ms, settle {settles[0]:.1f} ms", flush=True)
@@ -135,11 +139,11 @@ async def probe(rounds: int) -> dict[str, dict[str, list[float]]]:
                 block = _adding_block(det, stack.deployment, k)
                 det.head = det.head or block
                 env = Envelope(block, "blocks", block.hash, block.hash, time.time_ns())
-                index_steps.rebuild = real_rebuild if arm == "after" else _one_pass  # type: ignore[assignment]
+                index_steps.rebuild = real_rebuild if arm == "after" else _one_pass
                 try:
-                    hold = await held(lambda e=env: det.on_block(e, live=True))
+                    hold = await held(partial(det.on_block, env, live=True))
                 finally:
-                    index_steps.rebuild = real_rebuild  # type: ignore[assignment]
+                    index_steps.rebuild = real_rebuild
                 out["block adding a pool"].setdefault(arm, []).append(hold)
                 print(f"  block adding a pool {arm}: {hold:.1f} ms "
                       f"({len(det.index.cycles)} cycles)", flush=True)  # fmt: skip

@@ -52,7 +52,7 @@ def profile(rounds: int, n: int) -> list[dict[str, Any]]:
 
 async def _bus(rounds: int, rates: list[float], step_s: float) -> list[dict[str, Any]]:
     """Scenario 2's detect steps (one detect, the real service on NATS) per rate and mix."""
-    out = []
+    out: list[dict[str, Any]] = []
     with devnet_stack() as stack:
         stack.start("ingest")
         stack.start("detect")
@@ -106,8 +106,8 @@ def pipeline(rounds: int, loads: tuple[tuple[float, float], ...]) -> ScenarioRes
                         stack, rate, seconds, 700 + k, result, share, f", {label}, round {r}"
                     )
     for row in result.rows:
-        s = row.ours
-        print(f"PIPE {row.label}: p50 {s.p50:.2f} / p95 {s.p95:.2f} ms (n={s.samples})")
+        if (s := row.ours) is not None:
+            print(f"PIPE {row.metric}: p50 {s.p50:.2f} / p95 {s.p95:.2f} ms (n={s.samples})")
     return result
 
 
