@@ -4,8 +4,8 @@ mix (bench/swaps.py) alternately, so both sides meet the same machine load.
 
 Why: until wave 15 bench's synthetic victims were Router02 swaps only, while `make run`'s flow
 sends 35 % of its swaps to a SwapRouter, whose victims cost detect more (their cycles run
-through V3 pools): bench under-stated detect's cost. Each batch has its own seed (distinct
-senders across batches: no victim waits behind another of its sender's).
+through V3 pools): bench under-stated detect's cost. No two batches share a sender or a tx
+hash (no victim waits behind another of its sender's, none is dropped as a duplicate).
 
     python -m bench.v3_victims_ab [--parts profile,bus,pipeline] [--rounds 2] [--rates 100,250]
 """
@@ -60,18 +60,22 @@ async def _bus(rounds: int, rates: list[float], step_s: float) -> list[dict[str,
         await asyncio.to_thread(wait_heads, stack, stack.head())
         bus = await Bus.connect(stack.nats.url, "bench-v3-ab", attempts=3)
         try:
-            # one seed, each batch the next swaps of it: senders distinct and tips rising over
-            # the whole run (a batch's swaps are never crowded by an earlier batch's)
-            seed, at = 500, 0
+            # a seed per mix (a mix's V2 swaps replay the V2-only sequence's draws, tx hashes
+            # included, which the stream would drop as duplicates), one index over the run:
+            # each batch the next swaps, so senders are distinct and tips rise over the whole
+            # run (a batch's swaps are never crowded by an earlier batch's)
+            seeds, at = {share: 500 + k for k, (_, share) in enumerate(MIXES)}, 0
             for _, share in MIXES:  # first use of each kind, not timed
-                warm = pending_swaps(stack.deployment, 200, seed, v3_share=share, start=at)
+                warm = pending_swaps(stack.deployment, 200, seeds[share], v3_share=share, start=at)
                 at += 200
                 await throughput._detect_step(stack, bus, warm, 200.0)
             for r in range(rounds):
                 for rate in rates:
                     for label, share in MIXES if r % 2 == 0 else MIXES[::-1]:
                         n = int(rate * step_s)
-                        batch = pending_swaps(stack.deployment, n, seed, v3_share=share, start=at)
+                        batch = pending_swaps(
+                            stack.deployment, n, seeds[share], v3_share=share, start=at
+                        )
                         at += n
                         step = await throughput._detect_step(stack, bus, batch, rate)
                         line = throughput._step_line(step)
