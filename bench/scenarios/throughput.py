@@ -3,18 +3,19 @@ service (published on `mev.<chain>.mempool` with Mev-Seen-Ns, as ingest does), a
 rate detect sustains with p95 < 3 ms (DESIGN §9: target >= 3,000 tx/s on 2 cores).
 
 Every trigger is a real backrun candidate (bench/swaps.py: its own sender, the right nonce, a
-tip no earlier swap beats), and the scenario checks that detect publishes an opportunity for
-most of them: triggers in, triggers with an opportunity, opportunities out and withdrawn are
-printed per step. Latency is exact: every Mev-Seen-Ns → opportunities-published observation
-detect makes, logged one by one (bench/stack.py), nearest-rank p50/p95 with the count. A step is
-sustained if its p95 < 3 ms, every tx was processed within a short grace, and the generator
-reached 90% of the rate. The baseline is the bare floor at the same rates: a nats-py consumer
-that only acks. With `replicas` > 1 (the full run also tries 2), detect replicas share the
-mempool consumer (docs/RUNBOOK.md); `python -m bench.detect_replicas` runs 1 and 2 side by
-side on one stack. Ingest's RPC side is not in these numbers (scenario 3 and
-the burst row are), and the generator shares the 2 cores with NATS and detect. A first row
-gives detect's own CPU per trigger in process (bench/detect_profile.py: no NATS, exact samples),
-which others' load on a shared machine moves far less than any latency.
+tip no earlier swap beats; Router02 and SwapRouter victims in the devnet flow's mix), and the
+scenario checks that detect publishes an opportunity for most of them: triggers in, triggers
+with an opportunity, opportunities out and withdrawn are printed per step. Latency is exact:
+every Mev-Seen-Ns → opportunities-published observation detect makes, logged one by one
+(bench/stack.py), nearest-rank p50/p95 with the count. A step is sustained if its p95 < 3 ms,
+every tx was processed within a short grace, and the generator reached 90% of the rate. The
+baseline is the bare floor at the same rates: a nats-py consumer that only acks. With `replicas`
+> 1 (the full run also tries 2), detect replicas share the mempool consumer (docs/RUNBOOK.md);
+`python -m bench.detect_replicas` runs 1 and 2 side by side on one stack. Ingest's RPC side is
+not in these numbers (scenario 3 and the burst row are), and the generator shares the 2 cores
+with NATS and detect. A first row gives detect's own CPU per trigger in process
+(bench/detect_profile.py: no NATS, exact samples), which others' load on a shared machine moves
+far less than any latency.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ Five loads in one stack, each row saying which:
 - the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
   block, timed from the send to the node to detect's first opportunity for it);
 - synthetic pending swaps on the mempool subject (bench/swaps.py: each a real backrun candidate
-  whose sender holds the ETH it swaps; victims not on the node) at a rate detect holds and at
+  whose sender holds the ETH it swaps, V2 and V3 in the devnet flow's mix; victims not on the
+  node) at a rate detect holds and at
   1,000 triggers/s, with triggers in, opportunities and bundles out, and how long detect took
   to drain them (at 1,000/s a backlog: its seen → opportunity is queueing time). Their bundles
   are few whatever the rate: simulate publishes one bundle per pool a block (`superseded`).
@@ -58,7 +59,7 @@ from bench.results import Row, ScenarioResult
 from bench.scenarios.throughput import MOST
 from bench.stack import CHAIN_ID, Stack, devnet_stack, merge, wait_heads, wait_until
 from bench.stats import Summary, exact, ratio
-from bench.swaps import fund_senders, ingest_headers, pending_swaps
+from bench.swaps import V3_SHARE, fund_senders, ingest_headers, pending_swaps
 
 KEY = "tick_to_trade"
 TITLE = "Latency per stage, tick-to-trade"
@@ -204,14 +205,21 @@ def _backrun(stack: Stack, max_blocks: int) -> tuple[Logged, int]:
 
 
 def _synthetic_load(
-    stack: Stack, rate: float, seconds: float, seed: int, result: ScenarioResult
+    stack: Stack,
+    rate: float,
+    seconds: float,
+    seed: int,
+    result: ScenarioResult,
+    v3_share: float = V3_SHARE,
+    label: str = "",
 ) -> None:
     """`rate` triggers a second for `seconds` on the mempool subject, then every trigger
-    processed by detect (or 60 s) and time for simulate and submit; rows with the counts."""
+    processed by detect (or 60 s) and time for simulate and submit; rows with the counts.
+    `v3_share`: of SwapRouter victims (the devnet flow's by default, bench/swaps.py)."""
     n = int(rate * seconds)
     fund_senders(stack.node.rpc_url, seed, n, 10**21)
     wait_heads(stack, stack.head() + 1)  # the balances in a block before the swaps simulate
-    payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True)
+    payloads = pending_swaps(stack.deployment, n, seed=seed, eth_in=True, v3_share=v3_share)
     stack.latencies()
     before, outcomes, refusals = pipeline_counts(stack), sim_outcomes(stack), ledger_refusals(stack)
     started = time.monotonic()
@@ -235,7 +243,7 @@ def _synthetic_load(
     why = outcome_note(outcomes, sim_outcomes(stack)) + (
         "; victims not on the node: a signed backrun reverts on chain"
     )
-    load = f"{rate:,.0f} triggers/s"
+    load = f"{rate:,.0f} triggers/s{label}"
     print(f"  {load}{counts}{why}", flush=True)
     _rows(load, logged, result, counts, why)
     _hops(load, logged, result)

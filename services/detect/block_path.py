@@ -10,7 +10,9 @@ a pending swap does changes the registry, and the next block waits for this one 
 reader handles one message at a time), so the search reads the same pools whichever way it
 runs: the same opportunities. Blocks replayed after a load run in one pass (not timed, and a
 live block may follow them meanwhile). The `detect_block_search` hop is wall time: it includes
-the pending swaps handled in its pauses.
+the pending swaps handled in its pauses. A block that adds a pool rebuilds the indexes first,
+in slices too when live (services/detect/index_steps.py), after the head and the pending book
+moved to the block.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.messages import Block, Opportunity, PendingTx
 
-from services.detect import slicing
+from services.detect import index_steps, slicing
 from services.detect.gap import check_book, reload_after_gap
 from services.detect.opportunity import to_opportunity
 from services.detect.pending_book import Survives
@@ -87,8 +89,6 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
         return
     if registry.skipped_logs > skipped:
         metrics.ERRORS.labels(kind="bad_log").inc(registry.skipped_logs - skipped)
-    if len(registry.pools) != known:
-        det.rebuild_index()
     det.head = block
     det.pending.on_block(block.number, mined := {log.tx_hash for log in block.logs})
     if det.peers is not None:
@@ -97,6 +97,8 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
         det.recheck = False
         det.checks.add(check := asyncio.ensure_future(check_book(det)))
         check.add_done_callback(det.checks.discard)
+    if len(registry.pools) != known:  # sliced when live, pending swaps served between slices
+        await index_steps.rebuild(det, det.block_slice_s if live else None)
     all_pools = registry.all_pools
     stats = SearchStats()  # its own: pending searches run (and count) while this one pauses
     slice_s = det.block_slice_s if live else None

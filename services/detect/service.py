@@ -26,8 +26,8 @@ from functools import partial
 from typing import Any
 
 from mev_common import metrics, subjects
-from mev_common.amm.cycles import CycleIndex, find_cycles
-from mev_common.amm.v2 import V2Pool, pair_key
+from mev_common.amm.cycles import CycleIndex
+from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
 from mev_common.bus import Envelope, Permanent
 from mev_common.chain.contracts import ChainContracts, TokenInfo
@@ -41,7 +41,7 @@ from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
-from services.detect import block_path
+from services.detect import block_path, index_steps
 from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
@@ -52,14 +52,8 @@ from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
 from services.detect.registry import PoolRegistry, after_snapshot
-from services.detect.search import (
-    BACKRUN_THROUGH_V3,
-    V2_VICTIMS_V2_CYCLES_ONLY,
-    Found,
-    SearchStats,
-    search,
-)
-from services.detect.slicing import SLICE_S
+from services.detect.search import Found, SearchStats, search
+from services.detect.slicing import SLICE_S, finish
 from services.detect.v3_loader import fetch_v3
 
 log = logging.getLogger("mev.detect")
@@ -149,7 +143,7 @@ class Detector:
 
     async def _load_once(self) -> None:
         """Snapshot every pool at the current head, then apply the blocks buffered meanwhile."""
-        self.loaded = False
+        self.loaded, first = False, self.registry.block_number == 0
         started = time.perf_counter()
         pools, read = await fetch_pools(self.rpc, self.contracts.dexes)  # at latest, checked
         number = read.number
@@ -186,24 +180,11 @@ class Detector:
         held = after_snapshot([env.message for env in buffered], number, read.hash)
         for env in buffered[len(buffered) - len(held) :]:
             await self.on_block(env, live=False)
-        settle_heap()
+        settle_heap(whole=first)  # a reload: what came since the last freeze (gc_watch.py)
 
     def rebuild_index(self) -> None:
-        weth = self.contracts.weth
-        pools = self.registry.all_pools.values()
-        self.index = CycleIndex(find_cycles(pools, [weth] if weth else [], max_hops=3))
-        v2 = self.registry.pools
-        self.backrun_index = (
-            self.index
-            if BACKRUN_THROUGH_V3 and not V2_VICTIMS_V2_CYCLES_ONLY
-            else self.index.only(lambda c: all(hop.pool in v2 for hop in c.hops))
-        )
-        by_dex: dict[str, dict[tuple[str, str], str]] = {}
-        for address, pool in self.registry.pools.items():
-            dex = self.registry.dex_of[address]
-            by_dex.setdefault(dex, {})[pair_key(pool.token0, pool.token1)] = address
-        self.pair_index = by_dex
-        self.v3_routers.reindex(self.registry.v3.pools.values())
+        """The indexes over the pools held now, in one pass (services/detect/index_steps.py)."""
+        index_steps.install(self, finish(index_steps.build(self.registry, self.contracts.weth)))
 
     # -- triggers ------------------------------------------------------------------------
     async def on_block(self, env: Envelope[Block], live: bool = True) -> None:

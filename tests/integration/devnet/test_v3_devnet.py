@@ -12,8 +12,11 @@ from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import get_sqrt_ratio_at_tick
 from mev_common.chain.pools import UNISWAP_V3_INIT_CODE_HASH, v3_pool_address
 from mev_common.chain.v3_pools import fetch_v3_pools, http_batch_caller
+from mev_common.messages import PendingTx
+from mev_common.messages import decode as decode_message
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 
+from bench.swaps import fund_senders, pending_swaps
 from tests.integration.devnet.conftest import DEADLINE, Devnet
 
 QUOTE = function_signature_to_4byte_selector(
@@ -88,3 +91,27 @@ def test_swap_router_and_quoter_equal_our_model(devnet: Devnet, name: str) -> No
         pool = pool.after_swap(ours.sqrt_price_x96, ours.tick, ours.liquidity)
         assert read(devnet, [spec["address"]]) == [pool]
     assert crossed >= 1  # up to $1.8M leaves the narrowest range of each of these pools
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+def test_bench_victims_run_on_the_devnets_routers(devnet: Devnet) -> None:
+    """Bench's synthetic victims (bench/swaps.py, the flow's V2:V3 mix, paid in ETH as bench's
+    tick-to-trade load sends them) each succeed from their funded sender on the real
+    Router02s and SwapRouters, with an output: the calldata is what the routers accept."""
+    swaps = pending_swaps(devnet.deployment, 20, seed=12, eth_in=True)
+    fund_senders(devnet.node.rpc_url, 12, 20, 10**21)
+    v3_routers = {x["swap_router"] for x in devnet.deployment["v3_dexes"]}
+    kinds = {"v2": 0, "v3": 0}
+    for _, payload in swaps:
+        tx = decode_message(PendingTx, payload)
+        call = {"from": tx.sender, "to": tx.to, "data": tx.input, "value": tx.value,
+                "gas": tx.gas}  # fmt: skip
+        out = devnet.w3.eth.call(call)  # raises on a revert
+        if tx.to in v3_routers:
+            kinds["v3"] += 1
+            assert decode(["uint256"], out)[0] > 0
+        else:
+            kinds["v2"] += 1
+            amounts = decode(["uint256[]"], out)[0]
+            assert amounts[0] == tx.value and amounts[-1] > 0
+    assert kinds == {"v2": 13, "v3": 7}
