@@ -117,6 +117,7 @@ async def activate(
         native_token=contracts.weth,
         control_revision=lambda: handlers.control.revisions.get(EMERGENCY_STOP, 0),
         after_send=after_send,
+        spawn=stage.spawn,  # its off-path head read is cancelled with the stage's tasks
     )
     await submitter.fetch_head()
     await submitter.sync_nonces()

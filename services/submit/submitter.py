@@ -28,7 +28,7 @@ from mev_common.settings import Settings
 
 from services.submit import cancels, routing, settlement
 from services.submit.budget_room import may_send
-from services.submit.chain_view import ChainView
+from services.submit.chain_view import ChainView, Spawn
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
 from services.submit.fees import Fees
@@ -66,8 +66,9 @@ class Submitter(ChainView):
         control_revision: Callable[[], int] = lambda: 0,
         after_send: AfterSend | None = None,
         lane_signers: Sequence[Signer] = (),
+        spawn: Spawn | None = None,
     ) -> None:
-        super().__init__(settings, pool)
+        super().__init__(settings, pool, spawn)
         self.settings = settings
         self.cfg = settings.submit
         self.chain_id = settings.chain.chain_id
