@@ -99,7 +99,7 @@ async def activate(
     rt, settings = stage.rt, stage.settings
     ledger = Ledger(settings.database.path)
     stage.on_close(ledger.close)
-    safety = SafetyStore(settings.database.path)
+    safety = SafetyStore(settings.database.path, ledger)  # kept by the ledger's writes
     stage.on_close(safety.close)
     identity = await chain_identity(stage.rpc, rt.chain_id)
     closed = bind_ledger(ledger, identity, settings.database.on_chain_change)
