@@ -34,7 +34,7 @@ from mev_common.messages import Bundle, Outcome
 from services.submit.ledger_chain import ChainRecords
 
 UNRESOLVED = ("signed", "sent")
-SETTLED = ("included", "reverted")  # outcomes whose gas and profit count in the loss limits
+MINED = ("included", "reverted")  # outcomes whose gas and profit count in the loss limits
 
 
 class WriteWatch(Protocol):
@@ -201,7 +201,7 @@ class Ledger(ChainRecords):
             ).fetchone()
             self._insert_bundle(bundle, trace, seen_ns)
             self._insert_outcome(outcome, gas_cost)
-        if outcome.status in SETTLED or (replaced is not None and replaced[0] in SETTLED):
+        if outcome.status in MINED or (replaced is not None and replaced[0] in MINED):
             self._changed()
 
     def bundle(self, bundle_id: str) -> Bundle | None:

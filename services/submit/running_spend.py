@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 
 from services.submit.limits import Spend
 
-# outcomes whose gas and profit count in the window (the others never reached the chain)
-SETTLED = ("included", "reverted")
-
 
 @dataclass
 class RunningSpend:

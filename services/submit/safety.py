@@ -96,8 +96,7 @@ class SafetyStore:
             self._running.add_in_flight(tx.sender, tx.nonce, tx.gas_limit * tx.max_fee_per_gas)
 
     def changed(self) -> None:
-        """The ledger committed a write that may move the spend otherwise: read it again.
-        (Also called from the settlement's worker thread: a flag, read on the loop.)"""
+        """The ledger committed a write that may move the spend otherwise: read it again."""
         self._stale = True
 
     # -- the window's spend ------------------------------------------------------------------
