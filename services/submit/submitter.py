@@ -123,7 +123,9 @@ class Submitter(ChainView):
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------
-    async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+    async def handle(self, bundle: Bundle, trace: str, seen_ns: int, stored_ns: int = 0) -> None:
+        """Gate, sign, record and broadcast one bundle, or book why not. `stored_ns`: when the
+        bundle stream stored it (the `submit_wait` hop starts there)."""
         arrived_ns = time.time_ns()
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
@@ -216,6 +218,9 @@ class Submitter(ChainView):
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
+        if stored_ns:  # submit's own part of submit_arrive: the pull and the bundles before it
+            wait = max(0.0, (arrived_ns - stored_ns) / 1e9)
+            metrics.HOP_LATENCY.labels(hop="submit_wait").observe(wait)
         trigger = trigger_kind(bundle.victim_tx_hash)
         result = await self.pool.send_raw(raw, seen_ns, trigger)
         await self._after_send(bundle, record, result, trace, seen_ns)
