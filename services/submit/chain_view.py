@@ -122,7 +122,12 @@ class ChainView:
         self.head_check = self.spawn(self._check_head(), "head-check")
 
     async def _check_head(self) -> None:
+        """One stage task: whatever a node answers, it must not end the stage (a task that
+        raises does), only this read."""
         try:
             await self.fetch_head()
         except RpcError as exc:
             log.warning("head check failed", extra={"fields": {"error": str(exc)}})
+        except Exception as exc:  # e.g. a node's malformed block: counted like tracking's
+            metrics.ERRORS.labels(kind="submit_track").inc()
+            log.exception("head check failed", extra={"fields": {"error": repr(exc)}})

@@ -38,6 +38,13 @@ class SlowNode:
         raise AssertionError("not used")
 
 
+def forged_block() -> Block:
+    """A block message far above the chain's confirmed head (100)."""
+    return Block(chain_id=CHAIN, number=10**6, hash=f"0x{10**6:064x}",
+                 parent_hash=f"0x{10**6 - 1:064x}", timestamp=1_700_000_000,
+                 base_fee_per_gas=7, logs=[])  # fmt: skip
+
+
 def head_checks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if "_check_head" in repr(t.get_coro())]
 
@@ -50,12 +57,31 @@ async def test_stop_leaves_no_head_check_pending(bus: Bus, tmp_path: Path) -> No
     async with open_stage(rt) as stage:
         view = ChainView(settings, node, spawn=stage.spawn)
         view.head_guard.confirm(100, time.monotonic())
-        forged = Block(chain_id=CHAIN, number=10**6, hash=f"0x{10**6:064x}",
-                       parent_hash=f"0x{10**6 - 1:064x}", timestamp=1_700_000_000,
-                       base_fee_per_gas=7, logs=[])  # fmt: skip
-        assert not view.on_streamed_block(forged)  # above the confirmed head: read the chain
+        assert not view.on_streamed_block(forged_block())  # above the confirmed head: ask
         await asyncio.wait_for(node.asked.wait(), 5)
         check = view.head_check
         assert check is not None and not check.done()
     assert check.cancelled()
     assert head_checks() == []
+
+
+class BrokenNode(SlowNode):
+    """A node whose head answer is malformed (no block number)."""
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        self.asked.set()
+        return {"hash": "0x" + "11" * 32}
+
+
+async def test_a_malformed_head_answer_does_not_end_the_stage(bus: Bus, tmp_path: Path) -> None:
+    url = f"nats://{bus.nc.connected_url.netloc}"
+    settings = load_settings(write_config(tmp_path / "submit", url, CHAIN))
+    rt = Runtime(service="submit", settings=settings, bus=bus, instance="stop-test")
+    async with open_stage(rt) as stage:
+        view = ChainView(settings, BrokenNode(), spawn=stage.spawn)
+        view.head_guard.confirm(100, time.monotonic())
+        assert not view.on_streamed_block(forged_block())
+        check = view.head_check
+        assert check is not None
+        await check  # logged and counted: the stage (and submit) runs on
+        assert not rt.stop.is_set() and view.head.number == -1
