@@ -5,7 +5,9 @@ The head is the newer of submit's own RPC reads (`fetch_head`) and ingest's bloc
 (`on_streamed_block`, fed by block_feed.py). The bus is hostile: a message raises the head no
 further than `head_guard.HeadGuard` lets it past what the chain last confirmed; a higher one is
 counted (`mev_bot_errors_total{kind="submit_head_unconfirmed"}`) and read from the chain off
-the hot path, never on a bundle's way through the gate.
+the hot path, never on a bundle's way through the gate. That read is one of the stage's tasks
+(`spawn`: `Stage.spawn` in the service), so a stop cancels it and waits for it like every other
+loop rather than leaving it pending mid RPC call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,14 @@ from services.submit.stale import BlockHashes
 
 log = logging.getLogger("mev.submit")
 
+# starts a background task owned by the service (`Stage.spawn`: cancelled and awaited at stop)
+Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]]
+
+
+def _loop_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[Any]:
+    """Without a stage (unit tests): a plain task on the running loop."""
+    return asyncio.get_running_loop().create_task(coro, name=name)
+
 
 @dataclass
 class Head:
@@ -42,9 +53,10 @@ class Head:
 class ChainView:
     """The chain as submit sees it (the Submitter's base: its state and the reads that feed it)."""
 
-    def __init__(self, settings: Settings, pool: ChainPort) -> None:
+    def __init__(self, settings: Settings, pool: ChainPort, spawn: Spawn | None = None) -> None:
         chain = settings.chain
         self.pool = pool
+        self.spawn = spawn or _loop_task
         self.priority_fee = settings.submit.priority_fee
         self.head = Head()
         self.head_checked_at = 0.0  # last time the chain confirmed our head view (stream or RPC)
@@ -107,10 +119,15 @@ class ChainView:
         if not budget.process_budget().allows(1, keep_free=0.1):
             metrics.RPC_BUDGET_SKIPS.labels(what="submit_head_check").inc()
             return
-        self.head_check = asyncio.get_running_loop().create_task(self._check_head())
+        self.head_check = self.spawn(self._check_head(), "head-check")
 
     async def _check_head(self) -> None:
+        """One stage task: whatever a node answers, it must not end the stage (a task that
+        raises does), only this read."""
         try:
             await self.fetch_head()
         except RpcError as exc:
             log.warning("head check failed", extra={"fields": {"error": str(exc)}})
+        except Exception as exc:  # e.g. a node's malformed block: counted like tracking's
+            metrics.ERRORS.labels(kind="submit_track").inc()
+            log.exception("head check failed", extra={"fields": {"error": repr(exc)}})

@@ -131,5 +131,5 @@ class SubmitHandlers:
 
     async def on_bundle(self, env: Envelope[Bundle]) -> None:
         assert self.submitter is not None
-        await self.submitter.handle(env.message, env.trace, env.seen_ns)
+        await self.submitter.handle(env.message, env.trace, env.seen_ns, stored_ns=env.stored_ns)
         metrics.TRANSACTIONS_PROCESSED.labels(stage="submit").inc()

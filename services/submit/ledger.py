@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mev_common.ledger_schema import ADDED_COLUMNS as _ADDED_COLUMNS
 from mev_common.ledger_schema import MIGRATIONS, SCHEMA
@@ -34,6 +34,15 @@ from mev_common.messages import Bundle, Outcome
 from services.submit.ledger_chain import ChainRecords
 
 UNRESOLVED = ("signed", "sent")
+MINED = ("included", "reverted")  # outcomes whose gas and profit count in the loss limits
+
+
+class WriteWatch(Protocol):
+    """Told of the ledger's commits that move the loss limits' spend (SafetyStore)."""
+
+    def tx_signed(self, tx: TxRecord) -> None: ...  # a signed tx is in flight
+
+    def changed(self) -> None: ...  # anything else that may move it: read it again
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,16 @@ class Ledger(ChainRecords):
         # back-off (sleeps of up to 100 ms)
         self._writes = threading.Lock()
         self._worker_db: sqlite3.Connection | None = None
+        self.watch: WriteWatch | None = None  # the safety store's running spend
+
+    def data_version(self) -> int:
+        """Moves when another connection commits (the settlement worker, an operator, another
+        process), never on this connection's own commits."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _changed(self) -> None:
+        if self.watch is not None:
+            self.watch.changed()
 
     def _migrate(self) -> None:
         with self._db:
@@ -206,8 +225,13 @@ class Ledger(ChainRecords):
         """Record a bundle and its final outcome atomically (a bundle that sent nothing)."""
         with self._writes, self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            replaced = self._db.execute(
+                "SELECT status FROM outcomes WHERE bundle_id = ?", (bundle.id,)
+            ).fetchone()
             self._insert_bundle(bundle, trace, seen_ns)
             self._insert_outcome(outcome, gas_cost)
+        if outcome.status in MINED or (replaced is not None and replaced[0] in MINED):
+            self._changed()
 
     def bundle(self, bundle_id: str) -> Bundle | None:
         row = self._db.execute("SELECT payload FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
@@ -251,12 +275,22 @@ class Ledger(ChainRecords):
                 self._insert_tx(tx)
         except sqlite3.IntegrityError:
             return False
+        self._signed(tx)
         return True
 
     def record_cancel(self, tx: TxRecord) -> None:
         with self._writes, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._insert_tx(tx)
+        self._signed(tx)
+
+    def _signed(self, tx: TxRecord) -> None:
+        if self.watch is None:
+            return
+        if tx.state in UNRESOLVED:
+            self.watch.tx_signed(tx)
+        else:  # pragma: no cover - every tx is written `signed`
+            self.watch.changed()
 
     def _insert_tx(self, tx: TxRecord) -> None:
         self._db.execute(
@@ -313,13 +347,17 @@ class Ledger(ChainRecords):
         """One transaction: the txs' final states, the mined receipt, the bundle's outcome."""
         with self._writes:
             self._resolve(self._db, settled)
+        self._changed()
 
     async def resolve_off_loop(self, settled: Settled) -> None:
         """`resolve` on a worker thread with its own connection: the same transaction, on disk
         (synchronous=FULL) when this returns, but its fsync (1-8 ms, ~30 ms at p95 on the
         loaded bench machine) no longer holds the event loop, where bundles wait to be gated.
         Meanwhile the loop reads the state before it (WAL): the trade still unsettled."""
-        await asyncio.to_thread(self._resolve_in_worker, settled)
+        try:
+            await asyncio.to_thread(self._resolve_in_worker, settled)
+        finally:  # (its commit moves `data_version` too: another connection's)
+            self._changed()
 
     def _resolve_in_worker(self, settled: Settled) -> None:
         with self._writes:

@@ -21,6 +21,9 @@ class ChainRecords:
     def _insert_outcome(self, outcome: Outcome, gas_cost: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _changed(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     # -- the chain this ledger belongs to -----------------------------------------------------
     def binding(self) -> tuple[int, str] | None:
         """(chain id, genesis hash) this ledger was bound to, None for a new or older file."""
@@ -70,6 +73,7 @@ class ChainRecords:
                 (now,),
             )
             self.bind(chain_id, genesis_hash)
+        self._changed()  # its txs left flight
         return closed
 
     # -- reorgs ------------------------------------------------------------------------------
@@ -103,3 +107,4 @@ class ChainRecords:
             self._db.execute(
                 "UPDATE bundles SET reopened = reopened + 1 WHERE id = ?", (bundle_id,)
             )
+        self._changed()  # its gas, profit and txs in flight moved

@@ -3,7 +3,9 @@ writes the emergency-stop key again (any new revision of it after the trip clear
 the value written then decides whether sends resume).
 
 Its own table in the ledger's SQLite file, created here (the ledger's schema stays the
-ledger's), and the window's spend read from the ledger's tables.
+ledger's), and the window's spend read from the ledger's tables: given the `Ledger`, a running
+figure its own writes keep exact (services/submit/running_spend.py); without, read again
+whenever the file changed.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.submit.ledger import connect
+from services.submit.ledger import Ledger, TxRecord, connect
 from services.submit.limits import Spend
+from services.submit.running_spend import RunningSpend
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS safety_trips (
@@ -42,10 +45,14 @@ def day_start(now: float) -> float:
 
 
 class SafetyStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, ledger: Ledger | None = None) -> None:
         self._db = connect(path)
         self._db.executescript(SCHEMA)
-        self._spent: tuple[tuple[int, float, str | None], Spend] | None = None
+        self._ledger = ledger
+        if ledger is not None:
+            ledger.watch = self  # its writes keep the running spend (tx_signed, changed)
+        self._running: RunningSpend | None = None
+        self._stale = False
 
     def active(self) -> Trip | None:
         row = self._db.execute(
@@ -66,6 +73,7 @@ class SafetyStore:
                 "INSERT INTO safety_trips (reason, tripped_at, control_revision) VALUES (?, ?, ?)",
                 (reason, at, control_revision),
             )
+        self._stale = True
         return Trip(reason, at, control_revision)
 
     def clear_if_rewritten(self, revision: int, now: float | None = None) -> Trip | None:
@@ -78,26 +86,60 @@ class SafetyStore:
             "UPDATE safety_trips SET cleared_at = ?, cleared_revision = ? WHERE cleared_at IS NULL",
             (time.time() if now is None else now, revision),
         )
+        self._stale = True  # a new window starts at the clear
         return current
 
-    def window_start(self, now: float) -> float:
-        """The later of the UTC day's start and the last clear."""
-        row = self._db.execute("SELECT MAX(cleared_at) FROM safety_trips").fetchone()
-        return max(day_start(now), float(row[0] or 0.0))
+    # -- the ledger's writes (Ledger.watch) ---------------------------------------------------
+    def tx_signed(self, tx: TxRecord) -> None:
+        """The ledger committed a signed tx: it is in flight from now on."""
+        if self._running is not None:
+            self._running.add_in_flight(tx.sender, tx.nonce, tx.gas_limit * tx.max_fee_per_gas)
 
+    def changed(self) -> None:
+        """The ledger committed a write that may move the spend otherwise: read it again."""
+        self._stale = True
+
+    # -- the window's spend ------------------------------------------------------------------
     def spend(self, native_token: str | None, now: float | None = None) -> Spend:
-        """The window's spend, read again only when the ledger changed: the gate asks for it on
-        every bundle (twice on a trader's lane), and its scans grow with the day's trades.
-        `data_version` changes whenever another connection (the ledger's) commits."""
-        since = self.window_start(time.time() if now is None else now)
-        key = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), since, native_token)
-        if self._spent is not None and self._spent[0] == key:
-            return self._spent[1]
-        spent = self._read_spend(since, native_token)
-        self._spent = (key, spent)
-        return spent
+        """The window's spend: the running figure, read again only when it went stale, another
+        connection committed, the window moved (a new UTC day, a clear) or another token is
+        asked for."""
+        at = time.time() if now is None else now
+        version = self._version()
+        running = self._running
+        if (
+            running is None
+            or self._stale
+            or running.version != version
+            or running.native_token != native_token
+            or running.since != max(day_start(at), running.cleared)
+        ):
+            self._stale = False
+            running = self._running = self._read(version, native_token, at)
+        return running.figure
 
-    def _read_spend(self, since: float, native_token: str | None) -> Spend:
+    def _version(self) -> int:
+        """The ledger connection's data_version: moved by every other connection's commit,
+        never by its own (the writes that keep the running figure). Without the ledger, this
+        connection's: moved by every ledger commit."""
+        if self._ledger is not None:
+            return self._ledger.data_version()
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _read(self, version: int, native_token: str | None, now: float) -> RunningSpend:
+        """Everything in one read transaction; `version` was taken before it, so a commit
+        landing meanwhile makes the next call read again rather than go unseen."""
+        with self._db:
+            self._db.execute("BEGIN")
+            row = self._db.execute("SELECT MAX(cleared_at) FROM safety_trips").fetchone()
+            cleared = float(row[0] or 0.0)
+            since = max(day_start(now), cleared)
+            settled, worst = self._read_spend(since, native_token)
+        return RunningSpend(version, native_token, cleared, since, settled, worst)
+
+    def _read_spend(
+        self, since: float, native_token: str | None
+    ) -> tuple[Spend, dict[tuple[str, int], int]]:
         try:
             gas = sum(
                 int(c)
@@ -116,12 +158,15 @@ class SafetyStore:
                     (since, (native_token or "").lower()),
                 )
             )
-            worst: dict[int, int] = {}
-            for nonce, gas_limit, max_fee in self._db.execute(
-                "SELECT nonce, gas_limit, max_fee_per_gas FROM txs "
+            # per nonce of each sending account (lanes share nonce numbers): the worst of
+            # the txs on it, the only one of them that can be mined
+            worst: dict[tuple[str, int], int] = {}
+            for sender, nonce, gas_limit, max_fee in self._db.execute(
+                "SELECT sender, nonce, gas_limit, max_fee_per_gas FROM txs "
                 "WHERE state IN ('signed', 'sent')"
             ):
-                worst[nonce] = max(worst.get(nonce, 0), int(gas_limit) * int(max_fee))
+                key = (str(sender or "").lower(), int(nonce))
+                worst[key] = max(worst.get(key, 0), int(gas_limit) * int(max_fee))
             reverts = 0
             for (status,) in self._db.execute(
                 "SELECT status FROM outcomes WHERE booked_unix >= ? "
@@ -132,8 +177,8 @@ class SafetyStore:
                     break
                 reverts += 1
         except sqlite3.OperationalError:  # the ledger's tables do not exist yet
-            return Spend()
-        return Spend(gas, profit, sum(worst.values()), reverts)
+            return Spend(), {}
+        return Spend(gas, profit, 0, reverts), worst
 
     def close(self) -> None:
         self._db.close()

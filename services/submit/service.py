@@ -99,7 +99,7 @@ async def activate(
     rt, settings = stage.rt, stage.settings
     ledger = Ledger(settings.database.path)
     stage.on_close(ledger.close)
-    safety = SafetyStore(settings.database.path)
+    safety = SafetyStore(settings.database.path, ledger)  # kept by the ledger's writes
     stage.on_close(safety.close)
     identity = await chain_identity(stage.rpc, rt.chain_id)
     closed = bind_ledger(ledger, identity, settings.database.on_chain_change)
@@ -117,6 +117,7 @@ async def activate(
         native_token=contracts.weth,
         control_revision=lambda: handlers.control.revisions.get(EMERGENCY_STOP, 0),
         after_send=after_send,
+        spawn=stage.spawn,  # its off-path head read is cancelled with the stage's tasks
     )
     await submitter.fetch_head()
     await submitter.sync_nonces()

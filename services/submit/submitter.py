@@ -28,7 +28,7 @@ from mev_common.settings import Settings
 
 from services.submit import cancels, routing, settlement
 from services.submit.budget_room import may_send
-from services.submit.chain_view import ChainView
+from services.submit.chain_view import ChainView, Spawn
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
 from services.submit.fees import Fees
@@ -66,8 +66,9 @@ class Submitter(ChainView):
         control_revision: Callable[[], int] = lambda: 0,
         after_send: AfterSend | None = None,
         lane_signers: Sequence[Signer] = (),
+        spawn: Spawn | None = None,
     ) -> None:
-        super().__init__(settings, pool)
+        super().__init__(settings, pool, spawn)
         self.settings = settings
         self.cfg = settings.submit
         self.chain_id = settings.chain.chain_id
@@ -122,7 +123,9 @@ class Submitter(ChainView):
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------
-    async def handle(self, bundle: Bundle, trace: str, seen_ns: int) -> None:
+    async def handle(self, bundle: Bundle, trace: str, seen_ns: int, stored_ns: int = 0) -> None:
+        """Gate, sign, record and broadcast one bundle, or book why not. `stored_ns`: when the
+        bundle stream stored it (the `submit_wait` hop starts there)."""
         arrived_ns = time.time_ns()
         booked = self.ledger.outcome_for(bundle.id)
         if booked is not None:  # seen before: publish again (deduped by msg id downstream)
@@ -210,6 +213,9 @@ class Submitter(ChainView):
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
         for name, a, b in zip(SUBMIT_HOPS, hops, hops[1:], strict=False):
             metrics.HOP_LATENCY.labels(hop=name).observe(max(0.0, (b - a) / 1e9))
+        if stored_ns:  # submit's own part of submit_arrive: the pull and the bundles before it
+            wait = max(0.0, (arrived_ns - stored_ns) / 1e9)
+            metrics.HOP_LATENCY.labels(hop="submit_wait").observe(wait)
         trigger = trigger_kind(bundle.victim_tx_hash)
         result = await self.pool.send_raw(raw, seen_ns, trigger, only=bundle.victim_seen_on)
         await self._after_send(bundle, record, result, trace, seen_ns)

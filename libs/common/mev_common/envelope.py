@@ -42,6 +42,7 @@ class Envelope(Generic[M]):
     seen_ns: int
     deliveries: int = 1
     seq: int = 0  # the stream sequence (a JetStream message; 0 otherwise)
+    stored_ns: int = 0  # when the stream stored it (JetStream's timestamp; 0 otherwise)
     # Work the handler started and the input's ack must wait for (pipelined publishes).
     deferred: list[asyncio.Future[Any]] = field(default_factory=list, compare=False, repr=False)
 
@@ -66,6 +67,7 @@ def envelope_of(msg: Msg, message: M, deliveries: int) -> Envelope[M]:
         seen_ns=_int_or(headers.get(HEADER_SEEN_NS), time.time_ns()),
         deliveries=deliveries,
         seq=_stream_seq(msg),
+        stored_ns=_stored_ns(msg),
     )
 
 
@@ -73,6 +75,15 @@ def _stream_seq(msg: Msg) -> int:
     """The message's stream sequence (nats-py memoizes the parsed metadata), 0 if none."""
     try:
         return int(msg.metadata.sequence.stream)
+    except Exception:
+        return 0
+
+
+def _stored_ns(msg: Msg) -> int:
+    """When the stream stored the message (unix ns, from the same memoized metadata as
+    `_stream_seq`): a stage's wait for its input starts there, 0 if none."""
+    try:
+        return round(msg.metadata.timestamp.timestamp() * 1e6) * 1000
     except Exception:
         return 0
 

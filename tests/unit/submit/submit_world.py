@@ -37,7 +37,7 @@ class World:
         self.blocker: str | None = None
         self.revision = 5
         self.ledger = Ledger(self.db)
-        self.safety = SafetyStore(self.db)
+        self.safety = SafetyStore(self.db, self.ledger)  # as the service: kept by its writes
         self.submitter = self.new_submitter()
 
     def new_submitter(self) -> Submitter:
