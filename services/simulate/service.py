@@ -143,6 +143,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
                 "block_diffs": self.warm.diffs_applied,
+                # slots an older block's diff would have set back (warm.apply_diff)
+                "diff_kept": self.warm.diff_kept,
                 # victims run (once a head each) and their effects reused (effects.py)
                 "victim_runs": self.warm.effects.runs,
                 "victim_reused": self.warm.effects.reused,
