@@ -40,7 +40,7 @@ from mev_common.stage import Consume, Stage, run_stage
 from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
-from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool, sorted_tokens
+from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool
 from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
@@ -322,9 +322,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         assert self.simulator is not None
         for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
             if hop.pool not in self.warm.pair_tokens:
-                self.queue_prefetch(
-                    PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
-                )
+                self.queue_prefetch(PoolProbe.of(hop, v3=not self.latest_only))
         if not self.warm.has_state([h.pool for h in opp.hops]):  # latest-only: not loaded yet
             self.record(opp, "state_not_loaded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()
