@@ -27,7 +27,7 @@ from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 
 from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
 from services.simulate.engine import balance_of, read_slots_at
-from services.simulate.prefetch import PoolProbe, prefetch_pool
+from services.simulate.prefetch import PoolProbe, existing, prefetch_pool, v3_candidates
 from services.simulate.quarantine import Quarantine
 from services.simulate.simulator import Simulator
 from services.simulate.warm import WarmEvm
@@ -253,3 +253,20 @@ def test_a_prefetched_v3_pool_leaves_nothing_to_read_lazily(
     got = (verdict.bundle.simulated_gas_used, verdict.bundle.simulated_profit)
     assert got == (expected.bundle.simulated_gas_used, expected.bundle.simulated_profit)
     assert verdict.bundle.simulated_profit == opp.expected_profit
+
+
+def test_every_v3_pool_of_the_deployment_is_found_for_the_start_prefetch(devnet: Devnet) -> None:
+    """Simulate prefetches at start every V3 pool its factories have over the deployment's
+    tokens (CREATE2 candidates with code): exactly the devnet's pools, with their fee tiers."""
+    contracts = read_deployment(devnet.deployment_path, CHAIN_ID)
+
+    async def batch(calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return [devnet.rpc(method, params) for method, params in calls]
+
+    candidates = v3_candidates(contracts.v3_dexes, contracts.tokens)
+    found = asyncio.run(existing(batch, candidates))
+    pools = devnet.deployment["v3_pools"]
+    assert len(candidates) == 2 * 10 * 4 and len(found) == len(pools) > 0
+    assert {(p.pair, p.token0, p.token1, p.v3_fee_bps) for p in found} == {
+        (p["address"], p["token0"], p["token1"], p["fee"] // 100) for p in pools
+    }
