@@ -40,7 +40,13 @@ from mev_common.stage import Consume, Stage, run_stage
 from services.simulate.decision import TakenPools, budget_ms, staleness
 from services.simulate.diff_feed import DiffFeed
 from services.simulate.latest_mode import LatestMode, drain, fetch_owner
-from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool, sorted_tokens
+from services.simulate.prefetch import (
+    PoolProbe,
+    VictimLoads,
+    existing,
+    prefetch_pool,
+    v3_candidates,
+)
 from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
@@ -143,6 +149,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 "prefetched_pairs": self.warm.prefetched_pairs,
                 "executor_trades": self.warm.executor_trades,
                 "block_diffs": self.warm.diffs_applied,
+                # slots an older block's diff would have set back (warm.apply_diff)
+                "diff_kept": self.warm.diff_kept,
                 # victims run (once a head each) and their effects reused (effects.py)
                 "victim_runs": self.warm.effects.runs,
                 "victim_reused": self.warm.effects.reused,
@@ -182,6 +190,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         )
         for pair in self.contracts.pairs:
             self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
+        if not self.latest_only and self.contracts.v3_dexes:  # latest-only: see PoolProbe.of
+            self.stage.spawn(self.prefetch_v3(), "prefetch-v3")
         self.stage.spawn(self.prefetcher(to_checksum_address(bot)), "prefetch")
         self.stage.spawn(self.diffs.run(), "block-diffs")
         await self.stage.follow_blocks(self.on_block)
@@ -216,6 +226,18 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             return
         self.prefetching.add(probe.pair)
         self.prefetch_queue.put_nowait(probe)
+
+    async def prefetch_v3(self) -> None:
+        """Queue every V3 pool of the deployment's V3 factories over its tokens (prefetch.py's
+        v3_candidates), behind the V2 pairs."""
+        candidates = v3_candidates(self.contracts.v3_dexes, self.contracts.tokens)
+        try:
+            found = await existing(self.rpc.call_batch, candidates)
+        except Exception as exc:  # only time rides on it: each is prefetched when first named
+            log.warning("V3 pools not listed", extra={"fields": {"error": repr(exc)}})
+            return
+        for probe in found:
+            self.queue_prefetch(probe)
 
     async def prefetcher(self, bot: str) -> None:
         """Load new pools' state into the warm EVM one at a time, off the hot path
@@ -320,9 +342,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         assert self.simulator is not None
         for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
             if hop.pool not in self.warm.pair_tokens:
-                self.queue_prefetch(
-                    PoolProbe(hop.pool, *sorted_tokens(hop.token_in, hop.token_out))
-                )
+                self.queue_prefetch(PoolProbe.of(hop, v3=not self.latest_only))
         if not self.warm.has_state([h.pool for h in opp.hops]):  # latest-only: not loaded yet
             self.record(opp, "state_not_loaded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()

@@ -21,7 +21,10 @@ Uniswap V3 pool storage (price, liquidity, fee growth, crossed ticks, oracle) is
 from logs: a block with V3 pool events (pair_state.V3_POOL_TOPICS) leaves those pools (and our
 executor, when it traded through one) `pending` until the node's diff of that block
 (block_diff.py, one debug_traceBlockByNumber off the hot path: diff_feed.py) is applied, cold,
-by `apply_diff`. Only simulations through a pending pool wait for it; V2 routes never do. Where
+by `apply_diff`. Only simulations through a pending pool wait for it; V2 routes never do. A
+diff that comes in after a newer block never sets a slot (or a created account) back: what that
+block's logs patched and what a trace at a later head loaded (`load`) keep their newer values
+(`synced`, `accounts_at`), or a victim would run on a state the chain no longer has. Where
 the RPC has no such trace (`diffs` off: latest-only RPCs, HyperEVM) a changed pool is marked
 dirty instead, and a simulation through it reforks first (`refresh`), as does our own V3 trade.
 """
@@ -44,6 +47,7 @@ from services.simulate.engine import (
     TxSpec,
     block_env_after,
     read_slots,
+    read_slots_at,
     write_cold,
 )
 from services.simulate.known_code import CodeHashes
@@ -88,9 +92,15 @@ class WarmEvm(StateSlots):
     diffs: bool = True  # the RPC gives block diffs (else V3 pools changed since the fork reforks)
     # block number -> lower-case addresses whose state after it awaits its diff
     pending: dict[int, set[str]] = field(default_factory=dict)
-    # (lower-case address, slot) -> the last block whose logs patched it: an older diff skips it
+    # (lower-case address, slot) -> the block whose state its last write holds (a patch from
+    # that block's logs, or a trace at that head: `load`): an older block's diff skips it.
+    # Kept only while a diff is pending (no older diff can come after: see `_settled`)
     synced: dict[tuple[str, int], int] = field(default_factory=dict)
+    # lower-case address -> the head its balance, nonce and code were loaded at (`load`): an
+    # older diff's created account does not replace them
+    accounts_at: dict[str, int] = field(default_factory=dict)
     diffs_applied: int = 0
+    diff_kept: int = 0  # slots an older diff would have set back to another (stale) value
     # without a fork URL: every account and slot loaded (values as of the last load), and
     # whether a refork emptied the EVM so they must be read again (latest_state.reload)
     latest_state: Prestate = field(default_factory=dict)
@@ -120,7 +130,7 @@ class WarmEvm(StateSlots):
         self.codes = CodeHashes()  # the new EVM's database holds none of the old one's code
         self.dirty_v3.clear()
         self.pending.clear()
-        self.synced.clear()
+        self._settled()
         self.forks += 1
         self.last_refork_reason = reason
         log.info("forked", extra={"fields": {"block": block.number, "reason": reason}})
@@ -207,8 +217,7 @@ class WarmEvm(StateSlots):
         self.dirty_v3 |= dirty
         for number, addresses in waiting.items():
             self.pending.setdefault(number, set()).update(addresses)
-        for address, slot, _ in writes:
-            self.synced[(address.lower(), slot)] = block.number
+        self._held_at(block.number, [(address, slot) for address, slot, _ in writes])
         self.patched_blocks += 1
         self.patched_pairs += len(syncs)
 
@@ -240,16 +249,19 @@ class WarmEvm(StateSlots):
             return False
         live = {address.lower() for address in evm.journal_state}
         for address, acct in diff.created.items():
-            if address not in live:
+            if address not in live and self.accounts_at.get(address, -1) <= diff.number:
                 evm.insert_account_info(
                     address, AccountInfo(acct.balance, acct.nonce, code=acct.code)
                 )
-        synced = self.synced
-        writes = [
-            (address, slot, value)
-            for (address, slot), value in diff.writes.items()
-            if synced.get((address, slot), -1) <= diff.number
-        ]
+        synced, writes, kept = self.synced, [], []
+        for (address, slot), value in diff.writes.items():
+            if synced.get((address, slot), -1) <= diff.number:
+                writes.append((address, slot, value))
+            else:
+                kept.append(((address, slot), value))
+        if kept:
+            now = read_slots_at(evm, [key for key, _ in kept])
+            self.diff_kept += sum(old != new for (_, old), new in zip(kept, now, strict=True))
         try:
             write_cold(evm, writes)
         except NeedsRefork as exc:
@@ -258,12 +270,16 @@ class WarmEvm(StateSlots):
             return False
         del self.pending[diff.number]
         self.diffs_applied += 1
+        if not self.pending:
+            self._settled()
         return True
 
     def diff_failed(self, number: int, unsupported: bool) -> None:
         """No diff for a pending block: its pools become dirty (a simulation through one
         reforks), and our executor's V3 trade reforks now. `unsupported`: stop asking."""
         addresses = self.pending.pop(number, set())
+        if not self.pending:
+            self._settled()
         self.diffs = self.diffs and not unsupported
         me = self.executor.lower()
         self.dirty_v3 |= addresses - {me}
@@ -279,11 +295,13 @@ class WarmEvm(StateSlots):
     ) -> bool:
         """Put state traced at block `at` (prefetch.py) into the fork's database, cold, and
         remember the pairs' tokens and the tokens' balance mappings. Only while the EVM is
-        still at `at` (values of another block would be wrong): False when it moved on."""
+        still at `at` (values of another block would be wrong): False when it moved on. What
+        it wrote holds `at`'s state: a pending older block's diff applied later keeps it."""
         evm = self.evm
         if evm is None or self.head is not at:
             return False
         live = {address.lower() for address in evm.journal_state}
+        held = self.pending and min(self.pending) < at.number  # an older diff may follow
         for address, acct in prestate.items():
             if address.lower() in live:
                 continue  # the coinbase: revm keeps it loaded (and warm, as the chain does)
@@ -291,11 +309,25 @@ class WarmEvm(StateSlots):
             evm.insert_account_info(address, info)
             self.codes.inserted(address, info, acct.code)
             write_cold(evm, [(address, slot, value) for slot, value in acct.storage.items()])
+            if held:
+                self.accounts_at[address.lower()] = at.number
+                self._held_at(at.number, [(address, slot) for slot in acct.storage])
         self.pair_tokens.update(pair_tokens)
         for token, found in balance_slots.items():
             self.balance_slots.setdefault(token, found)
         self.prefetched_pairs += len(pair_tokens)
         return True
+
+    def _held_at(self, number: int, keys: list[tuple[str, int]]) -> None:
+        """`keys` now hold block `number`'s values (see `synced`)."""
+        if self.pending:
+            self.synced.update(((address.lower(), slot), number) for address, slot in keys)
+
+    def _settled(self) -> None:
+        """No diff pending: none can come of a block older than any value written so far (a
+        block becomes pending only as the new head), so nothing needs to be kept from one."""
+        self.synced.clear()
+        self.accounts_at.clear()
 
     def executor_writes(self, logs: list[Log]) -> list[tuple[str, int, int]]:
         """Our executor's token balances after its own trades in `logs` (from their Swap

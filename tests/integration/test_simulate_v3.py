@@ -11,9 +11,12 @@ is patched into the warm EVM from the node's diff of that block (no refork); wit
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi import encode
@@ -24,6 +27,7 @@ from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 
 from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
 from services.simulate.engine import balance_of, read_slots_at
+from services.simulate.prefetch import PoolProbe, existing, prefetch_pool, v3_candidates
 from services.simulate.quarantine import Quarantine
 from services.simulate.simulator import Simulator
 from services.simulate.warm import WarmEvm
@@ -214,3 +218,55 @@ def test_a_user_v3_swap_is_patched_from_the_block_diff_or_reforked_without_one(
     assert receipt["status"] == 1 and receipt["blockNumber"] == block.number + 1
     assert receipt["gasUsed"] == bundle.simulated_gas_used
     assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_a_prefetched_v3_pool_leaves_nothing_to_read_lazily(
+    world: tuple[Devnet, Path], devnet: Devnet, route: str
+) -> None:
+    """The service prefetches an opportunity's pools (PoolProbe.of each hop); a V3 pool's probe
+    traces V3 hops through it, so a route's simulation reads nothing over RPC: here on an EVM
+    whose fork URL refuses connections (any lazy read fails the run), the bundle equals the
+    one on a live fork to the wei and the gas unit. With V2-style probes for V3 pools the run
+    read 14 slots lazily (price, liquidity, fee growth, a bitmap word, the oracle, our
+    executor's V3 allowlist)."""
+    settings, head, _, simulator = warm_simulator(devnet, world[1] / f"lazy-{route}", True)
+    legs, amount = ROUTES[route]
+    opp = opportunity(devnet, legs, amount, head)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    warm = WarmEvm(dead, CHAIN_ID, devnet.executor.address, 1.0)
+    warm.fork(head)
+    cold = Simulator(settings, warm, simulator.bot, simulator.weth, Quarantine(3, 60, 60))
+
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    async def prefetch() -> list[bool]:
+        return [await prefetch_pool(call, warm, PoolProbe.of(h), cold.bot) for h in opp.hops]
+
+    assert asyncio.run(prefetch()) == [True] * len(opp.hops)
+    verdict, expected = cold.simulate(opp, time.monotonic()), simulator.simulate(opp, 0.0)
+    assert verdict.reason == "published" and verdict.bundle is not None, verdict
+    assert expected.bundle is not None
+    got = (verdict.bundle.simulated_gas_used, verdict.bundle.simulated_profit)
+    assert got == (expected.bundle.simulated_gas_used, expected.bundle.simulated_profit)
+    assert verdict.bundle.simulated_profit == opp.expected_profit
+
+
+def test_every_v3_pool_of_the_deployment_is_found_for_the_start_prefetch(devnet: Devnet) -> None:
+    """Simulate prefetches at start every V3 pool its factories have over the deployment's
+    tokens (CREATE2 candidates with code): exactly the devnet's pools, with their fee tiers."""
+    contracts = read_deployment(devnet.deployment_path, CHAIN_ID)
+
+    async def batch(calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return [devnet.rpc(method, params) for method, params in calls]
+
+    candidates = v3_candidates(contracts.v3_dexes, contracts.tokens)
+    found = asyncio.run(existing(batch, candidates))
+    pools = devnet.deployment["v3_pools"]
+    assert len(candidates) == 2 * 10 * 4 and len(found) == len(pools) > 0
+    assert {(p.pair, p.token0, p.token1, p.v3_fee_bps) for p in found} == {
+        (p["address"], p["token0"], p["token1"], p["fee"] // 100) for p in pools
+    }

@@ -13,6 +13,9 @@ from pyrevm import EVM
 
 from services.simulate.block_diff import NewAccount, parse_block_diff, trace_params
 from services.simulate.diff_feed import DiffFeed
+from services.simulate.engine import TxSpec, block_env_after
+from services.simulate.prefetch import prefetch_victim
+from services.simulate.reference import AccountState
 from services.simulate.warm import WarmEvm
 
 C = "0x5fbdb2315678afecb367f032d93f642f64180aa3"  # the contract
@@ -144,3 +147,63 @@ def test_a_node_without_the_trace_turns_diffs_off_and_the_pool_reforks_on_use() 
     assert (warm.diffs, warm.pending, warm.dirty_v3, warm.forks) == (False, {}, {POOL}, 0)
     warm.refresh([POOL])
     assert warm.forks == 1 and warm.last_refork_reason == f"V3 pool {POOL} changed"
+
+
+TOKEN, HOLDER_SLOT = "0x" + "cc" * 20, 0x1234  # a token and its victim sender's balance slot
+
+
+def test_an_older_diff_applied_after_a_trace_at_a_newer_head_keeps_the_traced_values() -> None:
+    """Block 5 had a V3 swap (its diff pending); block 6 arrived; a victim traced at head 6
+    loaded its sender's token balance as of block 6 (9: it spent 11 in block 6, no log the
+    warm EVM patches). Block 5's diff (20, the balance before) came in after: it must not set
+    the balance back to 20, nor the contract block 5 created back to its balance then, or the
+    victim runs on a state the chain no longer has (funded when it is not). Its other slots
+    are written; the older diff's pool slot too (not traced). Without a pending diff left,
+    nothing is kept."""
+
+    async def run() -> WarmEvm:
+        warm = warm_at(6)
+        warm.env = block_env_after(warm.head, 1, 1.0)  # type: ignore[arg-type]
+        warm.pending = {5: {POOL}}
+
+        async def call(method: str, params: list[Any]) -> Any:
+            if method == "debug_traceCall":  # the victim at head 6
+                assert params[1] == "0x6"
+                return {S: {"balance": "0x64", "nonce": 3},
+                        C: {"balance": "0x4d", "nonce": 1, "code": RUNTIME},
+                        TOKEN: {"storage": {word(HOLDER_SLOT): word(9)}}}  # fmt: skip
+            assert (method, params[0]) == ("debug_traceBlockByNumber", "0x5")
+            return [CREATE, {"result": {
+                "pre": {TOKEN: {"storage": {word(HOLDER_SLOT): word(31)}}},
+                "post": {TOKEN: {"storage": {word(HOLDER_SLOT): word(20)}},
+                         POOL: {"storage": {word(0): word(7)}}},
+            }}]  # fmt: skip
+
+        assert await prefetch_victim(call, warm, TxSpec(S, C, b"", 0, 100_000))
+        feed = DiffFeed(warm, call)
+        feed.on_block()
+        task = asyncio.ensure_future(feed.run())
+        await feed.wait([POOL], 1.0)
+        task.cancel()
+        return warm
+
+    warm = asyncio.run(run())
+    evm = warm.evm
+    assert evm is not None and warm.diffs_applied == 1 and not warm.pending
+    assert evm.storage(TOKEN, HOLDER_SLOT) == 9 and evm.storage(POOL, 0) == 7
+    assert evm.basic(C).balance == 0x4D and evm.storage(C, 5) == 1  # created: slot from diff
+    assert warm.diff_kept == 1 and warm.synced == {} and warm.accounts_at == {}
+
+
+def test_a_diff_of_the_head_itself_or_with_no_older_pending_keeps_nothing_extra() -> None:
+    """A trace at the head of the pending diff holds the same values: nothing to keep, and
+    without a pending diff older than the head a load records nothing (bounded memory)."""
+    warm = warm_at(5)
+    warm.pending = {5: {POOL}}
+    prestate = {TOKEN: AccountState(0, 0, b"", {HOLDER_SLOT: 20})}
+    assert warm.load(warm.head, prestate, {}, {})  # type: ignore[arg-type]
+    assert warm.synced == {} and warm.accounts_at == {}
+    diff = parse_block_diff(5, [{"result": {
+        "pre": {}, "post": {TOKEN: {"storage": {word(HOLDER_SLOT): word(20)}}}}}])  # fmt: skip
+    assert warm.apply_diff(diff) and warm.diff_kept == 0
+    assert warm.evm is not None and warm.evm.storage(TOKEN, HOLDER_SLOT) == 20
