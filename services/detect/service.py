@@ -47,7 +47,7 @@ from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, effective_tip, with_ahead
+from services.detect.pending_book import PendingBook, booked_block, effective_tip, with_ahead
 from services.detect.pending_swaps import apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
@@ -211,8 +211,8 @@ class Detector:
         await block_path.on_block(self, env, live)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
-        tx, head = env.message, self.head
-        self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+        tx, head, now = env.message, self.head, time.time()
+        self.pending_arrive.observe(max(0.0, now - env.seen_ns / 1e9))
         try:
             swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
@@ -226,7 +226,9 @@ class Detector:
             await self.peers.reach(env.seq)
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
+        block_time = self.rt.settings.chain.block_time_s
+        booked = booked_block(head.number, head.timestamp, now, block_time)
+        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
