@@ -54,6 +54,13 @@ async def until(what: str, cond: Callable[[], bool], timeout_s: float = 30.0) ->
         await asyncio.sleep(0.1)
 
 
+def released(logs: str) -> bool:
+    """Detect held its trades on NATS coming back, and every hold it opened has ended."""
+    held = logs.count('"pending view has a gap: trades held"')
+    reconnect = '"pending view has a gap: trades held","why":"nats reconnected"' in logs
+    return reconnect and logs.count('"pending view whole again"') == held
+
+
 async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: Path) -> None:
     node, _ = deployed_anvil(tmp_path, CHAIN, 1, tmp_path / "bot.key", tmp_path / "deployment.json")
     chain = Chain(node, json.loads((tmp_path / "deployment.json").read_text()))
@@ -87,6 +94,9 @@ async def test_a_swap_mined_in_blocks_detect_missed_is_not_run_ahead(tmp_path: P
         gap = await chain.mine()
         assert gap == head + 3
         await until("detect reloaded after the gap", lambda: pools_block(detect) == gap)
+        # NATS came back: trades held until a block mined after it (the gap block, through
+        # the reload path) or two block times (services/detect/feed_gap.py)
+        await until("trades released", lambda: released(detect.log_path.read_text()))
 
         # the same user's next swap, tipping more: mined after the first one (its nonce is
         # the chain's next), not behind it; a backrun candidate on the post-gap state
