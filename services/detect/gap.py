@@ -10,8 +10,8 @@ sender's lower nonces, or the crowders of a stacked backrun) and dropped backrun
 
 Which swaps to forget: those whose nonce their sender has used at the head (one
 `eth_getTransactionCount` per sender, in one JSON-RPC batch right after the pool reload the
-gap triggers anyway: detect skips pending swaps while it reloads, and one round trip more). The
-rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
+gap triggers anyway: detect judges no pending swap while it reloads, and one round trip more).
+The rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
 was, and can never be mined again; a tx at or above it is still pending. The cheaper rule,
 forgetting every swap seen before the gap, would also forget the swaps still pending, and
 those are what keep a backrun safe: a forgotten swap tipping more through our pools lands

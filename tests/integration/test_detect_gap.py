@@ -48,10 +48,19 @@ async def send_swap(chain: Chain, path: list[str], amount_in: int, tip: int) -> 
 
 
 async def until(what: str, cond: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """`cond` polled until true; a health read that times out (a busy detect on a loaded
+    machine: one failed so at 2 s under two xdist workers) counts as not yet."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not cond():
+    while not _polled(cond):
         assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
         await asyncio.sleep(0.1)
+
+
+def _polled(cond: Callable[[], bool]) -> bool:
+    try:
+        return cond()
+    except OSError:  # urllib's timeouts and refused connections
+        return False
 
 
 def released(logs: str) -> bool:
