@@ -158,7 +158,7 @@ def book_block_trades(det: Detector, opportunities: list[Opportunity]) -> list[O
     (`backrun_withdrawn`: submit then never sends, or cancels)."""
     tip, kept = det.rt.settings.submit.priority_fee, []
     pools, replay = det.registry.all_pools, replayer(det)
-    for opp in opportunities:
+    for opp in det.feed.hold(opportunities):  # the book may miss a swap: feed_gap.py
         pays: Survives | None = None
         if all(hop.pool in pools for hop in opp.hops):  # else: any swap ahead dooms it
             strategy = getattr(det.rt.settings.strategies, opp.strategy, None)

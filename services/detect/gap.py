@@ -10,8 +10,8 @@ sender's lower nonces, or the crowders of a stacked backrun) and dropped backrun
 
 Which swaps to forget: those whose nonce their sender has used at the head (one
 `eth_getTransactionCount` per sender, in one JSON-RPC batch right after the pool reload the
-gap triggers anyway: detect skips pending swaps while it reloads, and one round trip more). The
-rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
+gap triggers anyway: detect judges no pending swap while it reloads, and one round trip more).
+The rule is exact both ways. A tx below its sender's count was mined, or another tx of that nonce
 was, and can never be mined again; a tx at or above it is still pending. The cheaper rule,
 forgetting every swap seen before the gap, would also forget the swaps still pending, and
 those are what keep a backrun safe: a forgotten swap tipping more through our pools lands
@@ -37,6 +37,8 @@ from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.messages import Block, rpc_int
+
+from services.detect.feed_gap import book_skipped
 
 if TYPE_CHECKING:
     from services.detect.service import Detector
@@ -73,7 +75,8 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
     snapshot is at it. The nonces are read after the snapshot, so they cover every block it
     holds (a block mined during the reload is in the snapshot, and its logs never come to
     the book); detect stays unloaded (pending swaps skipped, as during the reload) until the
-    book is checked, so none is judged on swaps already mined."""
+    book is checked, so none is judged on swaps already mined; the swaps skipped meanwhile
+    are booked after it (feed_gap.py `book_skipped`), and the next live block checks them."""
     await det.load()
     loaded, det.loaded = det.loaded, False
     senders = book_senders(det)
@@ -92,6 +95,7 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
     registry = det.registry
     if registry.block_number == block.number and registry.block_hash == block.hash:
         det.head = block
+    await book_skipped(det)  # the swaps that came during the nonce read (the load's: booked)
     det.recheck = True  # swaps delivered after the snapshot may be mined inside it
     checked("gap", senders, counts, forgotten)
 

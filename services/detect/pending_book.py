@@ -40,6 +40,18 @@ def effective_tip(tx: PendingTx, base_fee: int) -> int:
     return 0
 
 
+def booked_block(head: int, head_timestamp: int, now: float, block_time_s: float) -> int:
+    """The block a pending swap seen at `now` is booked at (its `max_age_blocks` count from
+    there): our head, or, when our head lags the chain by more than a block by the clock (the
+    block stream catching up after a NATS outage while pending swaps arrive live), the block
+    the chain is at, less one. Booked at the stale head, a swap sent after the outage aged out
+    as the backlog of blocks came in although still pending, and a backrun it went ahead of
+    was published without it (the chaos test's NATS restart: it reverted). One block less: a
+    swap kept a block longer costs a candidate, one forgotten while pending can cost gas."""
+    behind = int((now - head_timestamp) // block_time_s) - 1
+    return head + max(0, behind)
+
+
 @dataclass
 class _Entry:
     pools: frozenset[str]

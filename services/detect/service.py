@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any
 
 from mev_common import metrics, subjects
+from mev_common.amm.backrun import AppliedSwap
 from mev_common.amm.cycles import CycleIndex
 from mev_common.amm.v2 import V2Pool
 from mev_common.amm.v3 import V3Pool
@@ -42,13 +43,14 @@ from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
 from services.detect import block_path, index_steps
+from services.detect.feed_gap import FeedGap, book_skipped, skip, watch_reconnects
 from services.detect.follow_on import follow_ons
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, effective_tip, with_ahead
-from services.detect.pending_swaps import apply_pending, decode_pending
+from services.detect.pending_book import PendingBook, booked_block, effective_tip, with_ahead
+from services.detect.pending_swaps import PendingSwap, apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
 from services.detect.registry import PoolRegistry, after_snapshot
@@ -68,6 +70,7 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     """Blocks from a few seconds back (buffered during the load), the pools loaded, the
     peers' pending swaps followed when replicas share the mempool; then the mempool."""
     detector = Detector(stage.rt, stage.rpc, contracts)
+    stage.spawn(watch_reconnects(stage.rt.bus, stage.rt.stop, detector.feed), "feed-gap")
     await stage.follow_blocks(detector.on_block, replay_s=REPLAY_S)
     await detector.load()
     if stage.settings.services.detect.replicas > 1:
@@ -102,6 +105,10 @@ class Detector:
         self.left_open: list[Found] = []  # the last block search's finds, searched again next
         self.block_slice_s: float | None = SLICE_S  # None: a live block's search in one pass
         self.pending = PendingBook()
+        # the pending book may miss swaps (a gap in the mempool feed): trades held until a
+        # block mined after it, two block times at most (services/detect/feed_gap.py)
+        self.feed = FeedGap(max_hold_s=2 * rt.settings.chain.block_time_s)
+        self.skipped: list[PendingTx] = []  # pending swaps acked while loading (feed_gap.skip)
         self.recheck = True  # check the book's nonces at the next live block (detect/gap.py)
         self.checks: set[asyncio.Future[None]] = set()  # those checks in flight
         self.peers: PeerReader | None = None  # replicas: the whole mempool, read ahead
@@ -180,6 +187,7 @@ class Detector:
         held = after_snapshot([env.message for env in buffered], number, read.hash)
         for env in buffered[len(buffered) - len(held) :]:
             await self.on_block(env, live=False)
+        await book_skipped(self)
         settle_heap(whole=first)  # a reload: what came since the last freeze (gc_watch.py)
 
     def rebuild_index(self) -> None:
@@ -188,30 +196,29 @@ class Detector:
 
     # -- triggers ------------------------------------------------------------------------
     async def on_block(self, env: Envelope[Block], live: bool = True) -> None:
-        """`live` is False for blocks replayed after a (re)load (services/detect/block_path.py)."""
+        """`live` is False for blocks replayed after a (re)load (services/detect/block_path.py).
+        Whichever path took it (applied, replayed, a reload's snapshot, the snapshot's own), a
+        block our state now holds may close a gap in the mempool feed (feed_gap.py)."""
         await block_path.on_block(self, env, live)
+        if self.loaded and self.registry.block_number >= env.message.number:
+            self.feed.on_block(env.message.timestamp)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head = env.message, self.head
         self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
+        self.feed.on_pending(env.deliveries)
         try:
             swap = decode_pending(self, tx)
         except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
             raise Permanent(f"undecodable router call: {exc}") from exc
         if swap is None or head is None or not self.loaded:
+            if swap is not None:  # acked unbooked: booked after the load (feed_gap.py)
+                skip(self, tx)
             self.processed.inc()
             return
-        lands_at = head.timestamp + int(self.rt.settings.chain.block_time_s)
-        applied = apply_pending(self, swap, lands_at)
         if self.peers is not None:  # the swaps before this one in the stream, booked
             await self.peers.reach(env.seq)
-        tip = effective_tip(tx, head.base_fee_per_gas)
-        touched = applied.pools if applied is not None else {}
-        self.pending.add(tx.hash, touched, tip, head.number, tx.sender, tx.nonce, tx)
-        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
-            await self.withdraw(
-                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
-            )
+        applied, tip = await self.book(tx, swap, head)
         if applied is None:  # the victim would revert: nothing to backrun
             self.processed.inc()
             return
@@ -244,6 +251,7 @@ class Detector:
                 self.crowded += 1
                 reason = "backrun_victim_queued" if queued else "backrun_crowded"
                 metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
+        clear = self.feed.hold(clear)  # the book may miss a swap ahead (feed_gap.py)
         opportunities = [
             to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
         ]
@@ -280,6 +288,24 @@ class Detector:
             self.withdrawn += outbid
             self.withdrawn_metric.inc(outbid)
         await self.publish(opportunities, env, "pending")
+
+    async def book(
+        self, tx: PendingTx, swap: PendingSwap, head: Block
+    ) -> tuple[AppliedSwap | None, int]:
+        """Book a pending swap (at the chain's head by the clock when ours lags: pending_book.
+        `booked_block`), withdrawing the backruns it now goes ahead of; (its effect on the
+        pools, None if it reverts there; its tip)."""
+        chain = self.rt.settings.chain
+        applied = apply_pending(self, swap, head.timestamp + int(chain.block_time_s))
+        tip = effective_tip(tx, head.base_fee_per_gas)
+        touched = applied.pools if applied is not None else {}
+        booked = booked_block(head.number, head.timestamp, time.time(), chain.block_time_s)
+        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx)
+        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
+            await self.withdraw(
+                opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
+            )
+        return applied, tip
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""

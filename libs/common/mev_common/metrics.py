@@ -140,7 +140,8 @@ OPPORTUNITIES_DROPPED = Counter(
     "mev_bot_opportunities_dropped",
     "Opportunities found but not published (or withdrawn), by reason: below_min_profit, "
     "backrun_crowded, backrun_victim_queued, backrun_withdrawn (a block trade's withdrawal too), "
-    "block_crowded (a block trade a pending swap tipping more would run ahead of)",
+    "block_crowded (a block trade a pending swap tipping more would run ahead of), feed_gap "
+    "(held while detect's pending view may miss swaps: services/detect/feed_gap.py)",
     ["reason"],
 )
 MEMPOOL_SIZE = Gauge("mev_bot_mempool_size", "Pending transactions tracked")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mev_common.messages import PendingTx
 
-from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_book import PendingBook, booked_block, effective_tip
 
 GWEI = 10**9
 
@@ -50,6 +50,29 @@ def test_entries_expire_after_max_age() -> None:
     assert "x" in book.entries
     book.on_block(14, [])
     assert book.entries == {}
+
+
+def test_booked_at_our_head_unless_it_lags_the_chain_by_the_clock() -> None:
+    assert booked_block(83, 1000, 1000.0, 1.0) == 83
+    assert booked_block(83, 1000, 1001.9, 1.0) == 83  # the next block is due: not late yet
+    assert booked_block(83, 1000, 1002.0, 1.0) == 84
+    assert booked_block(83, 1000, 1004.5, 1.0) == 86  # the chain is at 87: one block less
+    assert booked_block(83, 1000, 1009.0, 2.0) == 86
+    assert booked_block(83, 1000, 990.0, 1.0) == 83  # a clock behind the chain's
+
+
+def test_a_swap_seen_while_our_head_lags_is_not_aged_by_the_backlog() -> None:
+    """After a NATS outage the block stream catches up behind live pending swaps: a swap seen
+    at a stale head (83, the chain at 87 by the clock) stays booked while blocks 84-89 come in
+    (booked at the head it aged out at 87, still pending, and a lower-tip victim's backrun
+    through its pool was published without it)."""
+    book = PendingBook(max_age_blocks=3)
+    book.add("0xa", {"P"}, 5, booked_block(83, 1000, 1004.5, 1.0))
+    for number in range(84, 90):
+        book.on_block(number, [])
+        assert book.crowded("0xv", 1, {"P"}) is not None, number
+    book.on_block(90, [])
+    assert book.crowded("0xv", 1, {"P"}) is None
 
 
 def test_victim_queued_behind_its_senders_lower_nonce() -> None:
