@@ -62,6 +62,7 @@ class ChaosWorld:
     flow_thread: threading.Thread | None = None
     before: tuple[int, int, int] = (0, 0, 0)
     times: dict[str, float] = field(default_factory=dict)
+    faults: dict[str, float] = field(default_factory=dict)  # what -> when (unix), in order
     on_cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -137,6 +138,7 @@ class ChaosWorld:
     def time_to_trade(self, fault_wall: float, bound_s: float, what: str) -> float:
         """Seconds from `fault_wall` (unix) until a trade signed after it has landed (so a
         trade already in flight at the fault does not count); fails past `bound_s`."""
+        self.faults[what] = fault_wall
         while (took := time.time() - fault_wall) < bound_s:
             if landed_since(self.ledger, fault_wall):
                 self.times[what] = took
@@ -168,7 +170,7 @@ class ChaosWorld:
         pnl = pnl_summary(self.ledger)
         weth_gain = weth_balance(url, weth, ex["address"]) - self.before[0]
         gas_paid = self.before[1] - eth_balance(url, ex["owner"])
-        assert pnl.count("reverted") == 0, pnl.outcomes
+        assert pnl.count("reverted") == 0, (pnl.outcomes, self.reverted_report())
         assert pnl.in_flight == 0
         assert pnl.realized_profit.get(weth.lower(), 0) == weth_gain > 0
         assert pnl.gas_spent_wei == gas_paid
@@ -190,6 +192,33 @@ class ChaosWorld:
         chain_nonce = int(rpc(url, "eth_getTransactionCount", [ex["owner"], "latest"]), 16)
         assert sorted(nonces) == list(range(self.before[2], chain_nonce)), (nonces, chain_nonce)
         assert trades == [], f"an opportunity was traded twice: {trades}"
+
+    def reverted_report(self) -> str:
+        """Each reverted trade: its strategy, blocks, reason and when it was sent against the
+        faults, with the lines detect and simulate logged about it: what a CI failure needs."""
+        db = sqlite3.connect(f"file:{self.ledger}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT b.id, b.opportunity_id, b.strategy, b.block_number, o.block_number,"
+                " o.reason, t.sent_at, t.nonce FROM outcomes o JOIN bundles b ON b.id = o.bundle_id"
+                " JOIN txs t ON t.bundle_id = b.id AND t.kind = 'trade'"
+                " WHERE o.status = 'reverted'"
+            ).fetchall()
+        finally:
+            db.close()
+        lines = [f"faults (unix): {self.faults}"]
+        for bundle_id, opp_id, strategy, at, mined, reason, sent_at, nonce in rows:
+            after = [(w, round((sent_at or 0) - t, 1)) for w, t in self.faults.items()]
+            lines.append(
+                f"{bundle_id} {strategy} bundle block {at} mined {mined} nonce {nonce}: {reason};"
+                f" sent {sent_at}, seconds after each fault {after}"
+            )
+            for name in ("detect", "simulate"):
+                if name in self.procs:
+                    text = self.procs[name].log_path.read_text(errors="replace")
+                    hits = [ln for ln in text.splitlines() if opp_id in ln]
+                    lines += [f"  {name}: {ln[:400]}" for ln in hits[-4:]]
+        return "\n".join(lines)
 
     def cleanup(self) -> None:
         self.flow_stop.set()
