@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from mev_common.chain.jsonrpc import RpcError
 
 from services.submit.fees import FeeRefusal, Fees, capped_cancel_fees
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 from services.submit.sender import Verdict
 from services.submit.stack_cancel import Stacked, stacked_to_cancel
 

@@ -28,7 +28,7 @@ from hexbytes import HexBytes
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle
 
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 
 REVERT_MARKS = ("revert", "out of gas", "outofgas", "invalid opcode")  # lower-cased messages
 

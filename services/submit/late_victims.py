@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from mev_common.messages import Bundle
 
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 
 if TYPE_CHECKING:
     from services.submit.submitter import Submitter

@@ -23,93 +23,24 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mev_common.ledger_schema import ADDED_COLUMNS as _ADDED_COLUMNS
 from mev_common.ledger_schema import MIGRATIONS, SCHEMA
 from mev_common.messages import Bundle, Outcome
 
 from services.submit.ledger_chain import ChainRecords
-
-UNRESOLVED = ("signed", "sent")
-MINED = ("included", "reverted")  # outcomes whose gas and profit count in the loss limits
-
-
-class WriteWatch(Protocol):
-    """Told of the ledger's commits that move the loss limits' spend (SafetyStore)."""
-
-    def tx_signed(self, tx: TxRecord) -> None: ...  # a signed tx is in flight
-
-    def changed(self) -> None: ...  # anything else that may move it: read it again
-
-
-@dataclass(frozen=True)
-class TxRecord:
-    hash: str
-    bundle_id: str
-    kind: str
-    nonce: int
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
-    gas_limit: int
-    deadline_block: int
-    raw: str
-    state: str
-    created_at: float
-    sent_at: float | None = None
-    sender: str = ""  # the lane's address that signed it ('' in rows older than lanes: lane 0)
-
-    @classmethod
-    def signed(
-        cls,
-        tx: dict[str, Any],
-        raw: bytes,
-        tx_hash: str,
-        *,
-        bundle_id: str,
-        kind: str,
-        deadline_block: int,
-        sender: str,
-    ) -> TxRecord:
-        """The row of a tx just signed from `tx` (a trade's or a cancel's: nonce, gas and
-        fees are the signed ones), written before it is broadcast."""
-        return cls(
-            hash=tx_hash,
-            bundle_id=bundle_id,
-            kind=kind,
-            nonce=tx["nonce"],
-            max_fee_per_gas=tx["maxFeePerGas"],
-            max_priority_fee_per_gas=tx["maxPriorityFeePerGas"],
-            gas_limit=tx["gas"],
-            deadline_block=deadline_block,
-            raw="0x" + raw.hex(),
-            state="signed",
-            created_at=time.time(),
-            sender=sender,
-        )
-
-
-@dataclass(frozen=True)
-class Settled:
-    """A bundle's end, written by `Ledger.resolve` in one transaction: its txs' final states
-    (hash -> state), the mined receipt's row (None: nothing of ours mined), the outcome and the
-    gas it cost."""
-
-    bundle: Bundle
-    outcome: Outcome
-    tx_states: dict[str, str]
-    receipt: dict[str, object] | None = None
-    gas_cost: int = 0
-
-
-@dataclass(frozen=True)
-class PendingPublish:
-    outcome: Outcome
-    trace: str
-    seen_ns: int
-    revision: int = 0  # times the bundle was re-opened by a reorg
+from services.submit.ledger_records import (
+    MINED,
+    TX_COLUMNS,
+    UNRESOLVED,
+    PendingPublish,
+    Settled,
+    TxRecord,
+    WriteWatch,
+    tx_from_row,
+)
 
 
 def connect(path: str | Path, *, any_thread: bool = False) -> sqlite3.Connection:
@@ -272,7 +203,7 @@ class Ledger(ChainRecords):
             with self._writes, self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._insert_bundle(bundle, trace, seen_ns)
-                self._insert_tx(tx)
+                self._inserttx_from_row(tx)
         except sqlite3.IntegrityError:
             return False
         self._signed(tx)
@@ -281,7 +212,7 @@ class Ledger(ChainRecords):
     def record_cancel(self, tx: TxRecord) -> None:
         with self._writes, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._insert_tx(tx)
+            self._inserttx_from_row(tx)
         self._signed(tx)
 
     def _signed(self, tx: TxRecord) -> None:
@@ -292,7 +223,7 @@ class Ledger(ChainRecords):
         else:  # pragma: no cover - every tx is written `signed`
             self.watch.changed()
 
-    def _insert_tx(self, tx: TxRecord) -> None:
+    def _inserttx_from_row(self, tx: TxRecord) -> None:
         self._db.execute(
             "INSERT INTO txs (hash, bundle_id, kind, nonce, max_fee_per_gas, "
             "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at, sender) "
@@ -326,22 +257,22 @@ class Ledger(ChainRecords):
 
     def trade_for(self, bundle_id: str) -> TxRecord | None:
         row = self._db.execute(
-            f"SELECT {_TX_COLUMNS} FROM txs WHERE bundle_id = ? AND kind = 'trade'", (bundle_id,)
+            f"SELECT {TX_COLUMNS} FROM txs WHERE bundle_id = ? AND kind = 'trade'", (bundle_id,)
         ).fetchone()
-        return _tx(row) if row else None
+        return tx_from_row(row) if row else None
 
     def txs_of(self, bundle_id: str) -> list[TxRecord]:
         rows = self._db.execute(
-            f"SELECT {_TX_COLUMNS} FROM txs WHERE bundle_id = ? ORDER BY created_at", (bundle_id,)
+            f"SELECT {TX_COLUMNS} FROM txs WHERE bundle_id = ? ORDER BY created_at", (bundle_id,)
         ).fetchall()
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def unresolved(self) -> list[TxRecord]:
         """Txs signed or sent whose fate is not known yet (tracked until mined or replaced)."""
         rows = self._db.execute(
-            f"SELECT {_TX_COLUMNS} FROM txs WHERE state IN ('signed', 'sent') ORDER BY nonce"
+            f"SELECT {TX_COLUMNS} FROM txs WHERE state IN ('signed', 'sent') ORDER BY nonce"
         ).fetchall()
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def resolve(self, settled: Settled) -> None:
         """One transaction: the txs' final states, the mined receipt, the bundle's outcome."""
@@ -393,28 +324,3 @@ class Ledger(ChainRecords):
         if self._lock >= 0:
             os.close(self._lock)  # releases the flock
             self._lock = -1
-
-
-_TX_COLUMNS = (
-    "hash, bundle_id, kind, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, "
-    "deadline_block, raw, state, created_at, sent_at, sender"
-)
-
-
-def _tx(row: tuple[Any, ...]) -> TxRecord:
-    """A `txs` row (SQLite returns the INTEGER/REAL columns as int/float)."""
-    return TxRecord(
-        hash=str(row[0]),
-        bundle_id=str(row[1]),
-        kind=str(row[2]),
-        nonce=int(row[3]),
-        max_fee_per_gas=int(str(row[4])),
-        max_priority_fee_per_gas=int(str(row[5])),
-        gas_limit=int(row[6]),
-        deadline_block=int(row[7]),
-        raw=str(row[8]),
-        state=str(row[9]),
-        created_at=float(row[10]),
-        sent_at=None if row[11] is None else float(row[11]),
-        sender=str(row[12] or ""),
-    )

@@ -13,7 +13,7 @@ from mev_common.chain.rpc_pool import RpcPool
 from mev_common.messages import Bundle, Outcome
 
 from services.submit import sender
-from services.submit.ledger import PendingPublish, Settled, TxRecord
+from services.submit.ledger_records import PendingPublish, Settled, TxRecord
 from services.submit.limits import Spend
 from services.submit.safety import Trip
 from services.submit.sender import SendResult

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from mev_common import metrics
 
 from services.submit.lanes import Lane
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 from services.submit.ports import ChainPort, LedgerPort
 from services.submit.stale import BlockHashes
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.submit.ledger import Ledger, TxRecord, connect
+from services.submit.ledger import Ledger, connect
+from services.submit.ledger_records import TxRecord
 from services.submit.limits import Spend
 from services.submit.running_spend import RunningSpend
 

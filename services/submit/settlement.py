@@ -22,7 +22,7 @@ from mev_common.messages import Bundle, Outcome
 from services.submit import late_blocks, late_victims
 from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.lanes import Lane
-from services.submit.ledger import Settled, TxRecord
+from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import trip_reason
 from services.submit.profit import realized_from_receipt
 from services.submit.reorg import reopen_reorged

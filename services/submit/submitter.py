@@ -34,7 +34,7 @@ from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide,
 from services.submit.fees import Fees
 from services.submit.keys import Signer
 from services.submit.lanes import Lane, Lanes, UnknownSender
-from services.submit.ledger import Settled, TxRecord
+from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import kind_of
 from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 
 SettleStatus = Literal["included", "reverted", "replaced", "dropped"]
 

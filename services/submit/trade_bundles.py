@@ -14,7 +14,7 @@ from typing import Protocol
 
 from mev_common.messages import Bundle
 
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 
 
 class BundleSource(Protocol):

@@ -13,7 +13,7 @@ import sys
 
 from mev_common.runtime import service_entrypoint
 
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 from services.submit.service import main
 
 

@@ -16,7 +16,8 @@ from mev_common.ledger_view import (
 )
 from mev_common.messages import Bundle, Outcome
 
-from services.submit.ledger import Ledger, Settled, TxRecord
+from services.submit.ledger import Ledger
+from services.submit.ledger_records import Settled, TxRecord
 
 WETH = "0x" + "C3" * 20  # mixed case on purpose: readers key tokens in lower case
 TOKEN = "0x" + "d4" * 20

@@ -13,7 +13,8 @@ from mev_common.runtime import RefuseToStart
 from mev_common.settings import ConfigError, load_settings
 
 from services.submit.chain_binding import ChainIdentity, bind_ledger, binding_action
-from services.submit.ledger import MIGRATIONS, SCHEMA, Ledger, TxRecord
+from services.submit.ledger import MIGRATIONS, SCHEMA, Ledger
+from services.submit.ledger_records import TxRecord
 from services.submit.reorg import ReorgWatch
 from services.submit.stale import BlockHashes
 from tests.support.stack import write_config

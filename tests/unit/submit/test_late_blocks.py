@@ -19,7 +19,7 @@ from services.submit.late_blocks import (
     revert_message,
     still_unmined,
 )
-from services.submit.ledger import TxRecord
+from services.submit.ledger_records import TxRecord
 
 KEY = Account.from_key("0x" + "42" * 32)
 EXECUTOR = to_checksum_address("0x" + "ee" * 20)

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from services.submit.decide import not_sent
-from services.submit.ledger import Ledger, Settled, TxRecord
+from services.submit.ledger import Ledger
+from services.submit.ledger_records import Settled, TxRecord
 from services.submit.safety import SafetyStore
 from tests.unit.submit import gate_world
 

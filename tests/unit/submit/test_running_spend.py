@@ -11,7 +11,8 @@ from pathlib import Path
 from mev_common.messages import Bundle, Outcome
 
 from services.submit.decide import Refusal, SendPlan, decide, not_sent
-from services.submit.ledger import Ledger, Settled, TxRecord
+from services.submit.ledger import Ledger
+from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import Limits, Spend, trip_reason
 from services.submit.safety import SafetyStore
 from tests.unit.submit import gate_world

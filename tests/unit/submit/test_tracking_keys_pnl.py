@@ -11,7 +11,8 @@ from mev_common.messages import Bundle, Outcome
 from mev_common.settings import KeySettings
 
 from services.submit.keys import KeyLoadError, load_signer
-from services.submit.ledger import Ledger, TxRecord
+from services.submit.ledger import Ledger
+from services.submit.ledger_records import TxRecord
 from services.submit.pnl import pnl_summary
 from services.submit.profit import ARBITRAGE_TOPIC, TRANSFER_TOPIC, realized_from_receipt
 from services.submit.tracking import Cancel, CheckPool, Settle, Wait, after_pool_check, next_step
