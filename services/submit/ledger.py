@@ -203,7 +203,7 @@ class Ledger(ChainRecords):
             with self._writes, self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._insert_bundle(bundle, trace, seen_ns)
-                self._inserttx_from_row(tx)
+                self._insert_tx(tx)
         except sqlite3.IntegrityError:
             return False
         self._signed(tx)
@@ -212,7 +212,7 @@ class Ledger(ChainRecords):
     def record_cancel(self, tx: TxRecord) -> None:
         with self._writes, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._inserttx_from_row(tx)
+            self._insert_tx(tx)
         self._signed(tx)
 
     def _signed(self, tx: TxRecord) -> None:
@@ -223,7 +223,7 @@ class Ledger(ChainRecords):
         else:  # pragma: no cover - every tx is written `signed`
             self.watch.changed()
 
-    def _inserttx_from_row(self, tx: TxRecord) -> None:
+    def _insert_tx(self, tx: TxRecord) -> None:
         self._db.execute(
             "INSERT INTO txs (hash, bundle_id, kind, nonce, max_fee_per_gas, "
             "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at, sender) "
