@@ -15,15 +15,15 @@ from mev_common.ledger_view import read_trades
 from mev_common.settings import load_settings
 from mev_ops.pipeline_status import total
 
-from bench.scenarios.throughput import detect_counts
+from bench.scenarios.throughput import DROPPED, detect_counts
 from bench.stack import Stack, wait_until
 
 Snapshot = tuple[dict[str, float], dict[str, int]]
 
 
 def sim_outcomes(stack: Stack) -> dict[str, int]:
-    """Simulate's results and submit's bundle outcomes so far, by trigger (the backrun
-    strategy is the pending trigger): why bundles or trades are few."""
+    """Detect's drops by reason, simulate's results and submit's bundle outcomes so far, by
+    trigger (the backrun strategy is the pending trigger): why bundles or trades are few."""
     out: dict[str, int] = {}
     for service, name, key in (
         ("simulate", "mev_bot_simulations_total", "result"),
@@ -33,6 +33,10 @@ def sim_outcomes(stack: Stack) -> dict[str, int]:
             trigger = "pending" if labels.get("strategy") == "backrun" else "block"
             tag = f"{service} {trigger} {labels.get(key, '')}"
             out[tag] = out.get(tag, 0) + int(value)
+    # detect's own drops (found, not published): a load with few opportunities says why
+    for labels, value in stack.metrics("detect").get(DROPPED, []):
+        tag = f"detect dropped {labels.get('reason', '')}"
+        out[tag] = out.get(tag, 0) + int(value)
     return out
 
 
