@@ -72,13 +72,14 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
     if block.number <= registry.block_number and not block.reorg:
         if block.number == registry.block_number and block.hash == registry.block_hash:
             det.head = block  # the snapshot's own block: our head (base fee, time) until the next
+            det.head_seen_s = env.seen_ns / 1e9
         return  # already in the snapshot
     if block.first_number > registry.block_number + 1 and not block.reorg:
         log.warning(
             "gap in the block stream: reloading",
             extra={"fields": {"have": registry.block_number, "got": block.number}},
         )
-        await reload_after_gap(det, block)  # and forget the pending swaps the gap mined
+        await reload_after_gap(det, block, env.seen_ns)  # and forget the swaps the gap mined
         return
     known, skipped = len(registry.pools), registry.skipped_logs
     try:
@@ -89,7 +90,7 @@ async def on_block(det: Detector, env: Envelope[Block], live: bool) -> None:
         return
     if registry.skipped_logs > skipped:
         metrics.ERRORS.labels(kind="bad_log").inc(registry.skipped_logs - skipped)
-    det.head = block
+    det.head, det.head_seen_s = block, env.seen_ns / 1e9
     det.pending.on_block(block.number, mined := {log.tx_hash for log in block.logs})
     if det.peers is not None:
         det.peers.on_block(block.number, mined)

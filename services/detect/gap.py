@@ -68,7 +68,7 @@ async def head_nonces(rpc: RpcPool, senders: Sequence[str]) -> dict[str, int] | 
     return {s: rpc_int(r) for s, r in pairs if not isinstance(r, RpcError)}
 
 
-async def reload_after_gap(det: Detector, block: Block) -> None:
+async def reload_after_gap(det: Detector, block: Block, seen_ns: int = 0) -> None:
     """Reload the pools at the head (what the gap path did already), forget the pending swaps
     the missed blocks mined, then take `block` (the snapshot's or an older one) as a block
     seen: its own mined swaps and aged entries leave the book, our head is set when the
@@ -94,7 +94,7 @@ async def reload_after_gap(det: Detector, block: Block) -> None:
         det.peers.on_block(block.number, mined)
     registry = det.registry
     if registry.block_number == block.number and registry.block_hash == block.hash:
-        det.head = block
+        det.head, det.head_seen_s = block, seen_ns / 1e9
     await book_skipped(det)  # the swaps that came during the nonce read (the load's: booked)
     det.recheck = True  # swaps delivered after the snapshot may be mined inside it
     checked("gap", senders, counts, forgotten)

@@ -40,15 +40,24 @@ def effective_tip(tx: PendingTx, base_fee: int) -> int:
     return 0
 
 
-def booked_block(head: int, head_timestamp: int, now: float, block_time_s: float) -> int:
+def booked_block(head: int, head_seen_s: float, now: float, block_time_s: float) -> int:
     """The block a pending swap seen at `now` is booked at (its `max_age_blocks` count from
     there): our head, or, when our head lags the chain by more than a block by the clock (the
     block stream catching up after a NATS outage while pending swaps arrive live), the block
     the chain is at, less one. Booked at the stale head, a swap sent after the outage aged out
     as the backlog of blocks came in although still pending, and a backrun it went ahead of
     was published without it (the chaos test's NATS restart: it reverted). One block less: a
-    swap kept a block longer costs a candidate, one forgotten while pending can cost gas."""
-    behind = int((now - head_timestamp) // block_time_s) - 1
+    swap kept a block longer costs a candidate, one forgotten while pending can cost gas.
+
+    The lag is `now` less `head_seen_s`, when ingest saw our head (its `Mev-Seen-Ns`, our
+    clocks), never the head's chain timestamp: a chain clock apart from ours (a node or host
+    clock off, a devnet loaded from a state dump runs minutes behind) booked every swap that
+    many blocks ahead, kept it that long when it never mined and crowded backruns with it
+    (bench's devnet flow after a dump 100 s old: 5x fewer pending opportunities). 0 (an
+    older ingest's block, no seen time): our head."""
+    if head_seen_s <= 0:
+        return head
+    behind = int((now - head_seen_s) // block_time_s) - 1
     return head + max(0, behind)
 
 

@@ -99,6 +99,7 @@ class Detector:
         self.backrun_index = self.index  # a V2 victim's backrun cycles (V2_VICTIMS_V2_CYCLES_ONLY)
         self.pair_index: dict[str, dict[tuple[str, str], str]] = {}
         self.head: Block | None = None
+        self.head_seen_s = 0.0  # when ingest saw our head (its Mev-Seen-Ns): booked_block
         self.loaded = False
         self.buffer: list[Envelope[Block]] = []
         self.stats = SearchStats()
@@ -299,7 +300,7 @@ class Detector:
         applied = apply_pending(self, swap, head.timestamp + int(chain.block_time_s))
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        booked = booked_block(head.number, head.timestamp, time.time(), chain.block_time_s)
+        booked = booked_block(head.number, self.head_seen_s, time.time(), chain.block_time_s)
         self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
             await self.withdraw(

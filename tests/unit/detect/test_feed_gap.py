@@ -30,8 +30,10 @@ class _Keep(_Bus):
             self.opportunities.append(message)
 
 
-def _env(message: Any, key: str, deliveries: int = 1) -> Envelope[Any]:
-    return Envelope(message, "t", key, key, time.time_ns(), deliveries)
+def _env(message: Any, key: str, deliveries: int = 1, seen_s: float = 0.0) -> Envelope[Any]:
+    """`seen_s`: when ingest saw it (Mev-Seen-Ns), now by default."""
+    seen_ns = int(seen_s * 1e9) if seen_s else time.time_ns()
+    return Envelope(message, "t", key, key, seen_ns, deliveries)
 
 
 def _next_block(det: Detector, stamped: int, skip: int = 0) -> Block:
@@ -55,18 +57,36 @@ def test_a_swap_seen_at_a_lagging_head_stays_booked_while_the_blocks_catch_up() 
     det.recheck = False
     assert det.head is not None
     stale = int(time.time()) - 5
-    det.head = det.head.model_copy(update={"timestamp": stale})
+    det.head_seen_s = stale  # ingest saw our head 5 s ago
     tx_hash, tx = _swaps(deployment, 1, seed=8)[0]
 
     async def main() -> None:
         await det.on_pending(_env(tx, tx_hash))
-        for k in range(1, 5):  # mined before the swap arrived
+        for k in range(1, 5):  # mined (and seen by ingest) before the swap arrived
             block = _next_block(det, stale + k)
-            await det.on_block(_env(block, block.hash))
+            await det.on_block(_env(block, block.hash, seen_s=stale + k))
 
     asyncio.run(main())
     assert det.head.number == 5
     assert tx_hash in det.pending.entries
+
+
+def test_a_chain_clock_apart_from_ours_books_a_swap_at_our_head() -> None:
+    """The chain's stamps run 100 s behind our clock (a devnet loaded from a state dump that
+    old; a node's clock off) while detect is live (ingest saw the head just now): a swap is
+    booked at our head, so one that never mines leaves the book after max_age_blocks. Booked
+    by the stamp, it sat 98 blocks ahead and crowded backruns through its pools for as long
+    (bench's devnet flow found 5x fewer pending opportunities)."""
+    det, deployment, _ = detector()
+    det.rt.bus = _Keep()  # type: ignore[assignment]
+    det.recheck = False
+    assert det.head is not None
+    now = time.time()
+    det.head = det.head.model_copy(update={"timestamp": int(now) - 100})
+    det.head_seen_s = now
+    tx_hash, tx = _swaps(deployment, 1, seed=8)[0]
+    asyncio.run(det.on_pending(_env(tx, tx_hash)))
+    assert det.pending.entries[tx_hash].seen_block == det.head.number
 
 
 class _Clock:

@@ -59,6 +59,7 @@ def test_booked_at_our_head_unless_it_lags_the_chain_by_the_clock() -> None:
     assert booked_block(83, 1000, 1004.5, 1.0) == 86  # the chain is at 87: one block less
     assert booked_block(83, 1000, 1009.0, 2.0) == 86
     assert booked_block(83, 1000, 990.0, 1.0) == 83  # a clock behind the chain's
+    assert booked_block(83, 0, 1004.5, 1.0) == 83  # an older ingest's block: no seen time
 
 
 def test_a_swap_seen_while_our_head_lags_is_not_aged_by_the_backlog() -> None:
