@@ -151,8 +151,17 @@ async def test_bot_inside_hyperevm_limits(
         while time.monotonic() < deadline and last_minute(proxy) < 2:  # noqa: ASYNC110
             await asyncio.sleep(1.0)  # (a poll of another thread's counter, not an event)
         # a trade the bot sent meanwhile (on what the flow's last swaps left) settles before the
-        # services stop: stopped with it in flight, its gain is on chain but not in the books
+        # services stop: stopped with it in flight, its gain is on chain but not in the books.
+        # Detect stops first, so no trade starts after the books are read: settled until the
+        # bundle count holds still for 3 s (what simulate and submit held has drained)
+        await asyncio.to_thread(procs["detect"].stop)
         after = await settled(ledger)
+        for _ in range(10):
+            await asyncio.sleep(3.0)
+            again = await settled(ledger)
+            if again.bundles == after.bundles:
+                break
+            after = again
         assert after.in_flight == 0, (after, procs["submit"].logs())
         stats: dict[str, Any] = proxy.stats.snapshot()
     finally:
