@@ -167,8 +167,8 @@ async def run(rounds: int, tmp: Path) -> None:
             done = queue.done if isinstance(queue, PrefetchQueue) else queue.in_flight.discard
             await prefetcher(warm, queue, done)
         routes = {  # opportunity() runs its own event loop
-            name: await asyncio.to_thread(v3_tests.opportunity, devnet, *spec, head)
-            for name, spec in v3_tests.ROUTES.items()
+            name: await asyncio.to_thread(v3_tests.opportunity, devnet, legs, amount, head)
+            for name, (legs, amount) in v3_tests.ROUTES.items()
         }
         reads: dict[str, list[int]] = {k: [] for k in sides}
         cpu: dict[str, list[float]] = {k: [] for k in sides}

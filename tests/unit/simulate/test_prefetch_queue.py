@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mev_common.messages import Block
 
+from services.simulate.engine import TxSpec
 from services.simulate.prefetch import PoolProbe
 from services.simulate.prefetch_queue import PrefetchQueue
 from services.simulate.reference import AccountState
@@ -17,6 +18,7 @@ A, B = "0x" + "a" * 40, "0x" + "b" * 40
 P1, P2, P3 = ("0x" + c * 40 for c in "123")
 HEAD = Block(chain_id=1, number=5, hash="0x" + "11" * 32, parent_hash="0x" + "22" * 32,
              timestamp=1_000)  # fmt: skip
+TX = TxSpec("0x" + "f" * 40, P1, b"", 0, 100_000)
 
 
 def queued(queue: PrefetchQueue) -> list[str]:
@@ -83,3 +85,25 @@ def test_latest_reads_only_leave_a_refork_to_the_reload() -> None:
     queue.done(P1)
     warm.fork(HEAD, "reorg")
     assert warm.reload_needed and queued(queue) == [] and queue.requeued == 0
+
+
+def test_a_refork_forgets_all_that_describes_the_old_evms_database() -> None:
+    """Every piece of warm state about what the EVM's database holds starts again with the
+    new EVM; what is known of the chain that never changes (pairs' tokens, tokens' balance
+    mappings) stays."""
+    warm = WarmEvm("http://127.0.0.1:1", 1, "0x" + "e" * 40)
+    warm.fork(HEAD)
+    old = warm.evm
+    warm.pending[HEAD.number] = {P2}  # a diff awaited: loads are marked with their block
+    later = HEAD.model_copy(update={"number": 6})
+    warm.head = later
+    code = bytes.fromhex("602a60005260206000f3")
+    assert warm.load(later, {P1: AccountState(0, 1, code, {0: 7})}, {P1: (A, B)}, {})
+    warm.touched[TX] = [(P1, 0)]
+    warm.dirty_v3.add(P3)
+    assert warm.loaded and warm.codes.codes and warm.synced and warm.accounts_at
+    warm.advance(later.model_copy(update={"reorg": True}))
+    assert warm.evm is not old and warm.last_refork_reason == "reorg"
+    assert (warm.loaded, warm.codes.codes, warm.synced, warm.accounts_at) == (set(), {}, {}, {})
+    assert (warm.pending, warm.dirty_v3, warm.touched, warm.effects.entries) == ({}, set(), {}, {})
+    assert warm.pair_tokens == {P1: (A, B)} and not warm.holds(P1)
