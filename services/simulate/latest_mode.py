@@ -23,6 +23,7 @@ from services.simulate.prefetch import PoolProbe
 if TYPE_CHECKING:
     from mev_common.stage import Stage
 
+    from services.simulate.prefetch_queue import PrefetchQueue
     from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate")
@@ -44,7 +45,7 @@ class LatestMode:
     stage: Stage
     rpc: RpcPool
     warm: WarmEvm
-    prefetching: set[str]
+    prefetches: PrefetchQueue
     background: set[asyncio.Task[None]]
     _reloading: asyncio.Task[None] | None = None
 
@@ -70,7 +71,7 @@ class LatestMode:
                 self.queue_reload()
         finally:
             for probe in probes:
-                self.prefetching.discard(probe.pair)
+                self.prefetches.done(probe.pair)
 
     def queue_reload(self) -> None:
         if self._reloading is None or self._reloading.done():

@@ -47,6 +47,7 @@ from services.simulate.prefetch import (
     prefetch_pool,
     v3_candidates,
 )
+from services.simulate.prefetch_queue import PrefetchQueue
 from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
@@ -99,8 +100,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
     halted: dict[str, str] = field(default_factory=dict)
     new_block: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
-    prefetching: set[str] = field(default_factory=set)  # pools queued or being prefetched
-    prefetch_queue: asyncio.Queue[PoolProbe] = field(default_factory=asyncio.Queue)
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     # where a published bundle's latency went: seen -> our handler, waiting for its block,
     # the simulation itself (exact samples, /health)
@@ -128,6 +127,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             sim.quarantine_reverts, sim.quarantine_window_s, sim.quarantine_s
         )
         self.warm.diffs = not self.latest_only  # V3 pools patched from block diffs (diff_feed)
+        self.prefetches = PrefetchQueue(self.warm)  # pools to load, again after each refork
+        self.warm.on_fork = self.prefetches.forked
         self.diffs = DiffFeed(self.warm, self.rpc.call)
         self.simulator: Simulator | None = None
         self.reference = ReferenceProcess()  # py-evm in its own process: never our GIL
@@ -147,6 +148,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                 "last_fork_reason": self.warm.last_refork_reason,
                 "patched_blocks": self.warm.patched_blocks,
                 "prefetched_pairs": self.warm.prefetched_pairs,
+                # pools prefetched again after a refork emptied the EVM (prefetch_queue.py)
+                "prefetch_requeued": self.prefetches.requeued,
                 "executor_trades": self.warm.executor_trades,
                 "block_diffs": self.warm.diffs_applied,
                 # slots an older block's diff would have set back (warm.apply_diff)
@@ -189,7 +192,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             self.quarantine,
         )
         for pair in self.contracts.pairs:
-            self.queue_prefetch(PoolProbe(pair.address, pair.token0, pair.token1))
+            self.prefetches.want(PoolProbe(pair.address, pair.token0, pair.token1))
         if not self.latest_only and self.contracts.v3_dexes:  # latest-only: see PoolProbe.of
             self.stage.spawn(self.prefetch_v3(), "prefetch-v3")
         self.stage.spawn(self.prefetcher(to_checksum_address(bot)), "prefetch")
@@ -221,12 +224,6 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         self.new_block.set()
         self.new_block = asyncio.Event()
 
-    def queue_prefetch(self, probe: PoolProbe) -> None:
-        if probe.pair in self.prefetching or probe.pair in self.warm.pair_tokens:
-            return
-        self.prefetching.add(probe.pair)
-        self.prefetch_queue.put_nowait(probe)
-
     async def prefetch_v3(self) -> None:
         """Queue every V3 pool of the deployment's V3 factories over its tokens (prefetch.py's
         v3_candidates), behind the V2 pairs."""
@@ -237,15 +234,17 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
             log.warning("V3 pools not listed", extra={"fields": {"error": repr(exc)}})
             return
         for probe in found:
-            self.queue_prefetch(probe)
+            self.prefetches.want(probe)
 
     async def prefetcher(self, bot: str) -> None:
         """Load new pools' state into the warm EVM one at a time, off the hot path
-        (prefetch.py): a simulation then finds everything it reads already fetched."""
+        (prefetch.py), and again after a refork (prefetch_queue.py): a simulation then finds
+        everything it reads already fetched."""
+        queue = self.prefetches.queue
         while True:
-            probe = await self.prefetch_queue.get()
+            probe = await queue.get()
             if self.latest_only:
-                await self.discover([probe, *drain(self.prefetch_queue)], bot)
+                await self.discover([probe, *drain(queue)], bot)
                 continue
             try:
                 done = await prefetch_pool(self.rpc.call, self.warm, probe, bot)
@@ -256,7 +255,7 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
                     "prefetch failed", extra={"fields": {"pair": probe.pair, "error": repr(exc)}}
                 )
             finally:
-                self.prefetching.discard(probe.pair)
+                self.prefetches.done(probe.pair)
 
     def count(self, strategy: str, result: str) -> None:
         label = result.split(":", 1)[0]
@@ -340,9 +339,8 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         if self.superseded(opp):  # again: a backrun may have taken a pool while we waited
             return
         assert self.simulator is not None
-        for hop in opp.hops:  # a pool never seen: this run is cold, the next ones won't be
-            if hop.pool not in self.warm.pair_tokens:
-                self.queue_prefetch(PoolProbe.of(hop, v3=not self.latest_only))
+        for hop in opp.hops:  # a pool not loaded: this run is cold, the next ones won't be
+            self.prefetches.want(PoolProbe.of(hop, v3=not self.latest_only))
         if not self.warm.has_state([h.pool for h in opp.hops]):  # latest-only: not loaded yet
             self.record(opp, "state_not_loaded")
             metrics.TRANSACTIONS_PROCESSED.labels(stage="simulate").inc()

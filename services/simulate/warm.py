@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mev_common.messages import Block, Log
@@ -87,7 +88,11 @@ class WarmEvm(StateSlots):
     prefetched_pairs: int = 0
     last_refork_reason: str = ""
     balance_slots: dict[str, BalanceSlot | None] = field(default_factory=dict)
+    # what is known of pairs' tokens (never changes: a refork keeps it), not what the EVM holds
     pair_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # pools whose prefetch this EVM's database holds (`load`): a refork empties it
+    loaded: set[str] = field(default_factory=set)
+    on_fork: Callable[[], None] | None = None  # after each refork (prefetch_queue.py)
     dirty_v3: set[str] = field(default_factory=set)  # lower-case: V3 pools changed since the fork
     diffs: bool = True  # the RPC gives block diffs (else V3 pools changed since the fork reforks)
     # block number -> lower-case addresses whose state after it awaits its diff
@@ -128,12 +133,15 @@ class WarmEvm(StateSlots):
         self.touched.clear()
         self.effects.clear()
         self.codes = CodeHashes()  # the new EVM's database holds none of the old one's code
+        self.loaded.clear()  # nor any pool's prefetched state
         self.dirty_v3.clear()
         self.pending.clear()
         self._settled()
         self.forks += 1
         self.last_refork_reason = reason
         log.info("forked", extra={"fields": {"block": block.number, "reason": reason}})
+        if self.on_fork is not None:
+            self.on_fork()
 
     def advance(self, block: Block) -> None:
         """Bring the EVM to `block`: patch if exact, else refork. Older blocks are ignored."""
@@ -313,6 +321,7 @@ class WarmEvm(StateSlots):
                 self.accounts_at[address.lower()] = at.number
                 self._held_at(at.number, [(address, slot) for slot in acct.storage])
         self.pair_tokens.update(pair_tokens)
+        self.loaded.update(pair_tokens)
         for token, found in balance_slots.items():
             self.balance_slots.setdefault(token, found)
         self.prefetched_pairs += len(pair_tokens)
@@ -351,6 +360,11 @@ class WarmEvm(StateSlots):
             writes.append((token, slot, balance + delta))
         self.executor_trades += 1 if deltas else 0
         return writes
+
+    def holds(self, pool: str) -> bool:
+        """Whether this EVM's database holds `pool`'s prefetched state (without a fork URL: the
+        discovered pools, which a refork's reload reads again: latest_state.reload)."""
+        return pool in (self.pair_tokens if self.fork_url is None else self.loaded)
 
     def has_state(self, pools: list[str]) -> bool:
         """Whether a trade through `pools` runs on loaded state (with a fork URL, pyrevm

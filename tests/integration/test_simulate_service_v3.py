@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from eth_abi import encode
 from mev_common import subjects
 from mev_common.bus import Bus
@@ -52,6 +53,11 @@ async def test_a_v3_pool_changed_by_a_block_is_patched_not_reforked(
         performance={"decision_timeout_ms": 10_000},  # a loaded machine must not make it stale
         simulate={"reference_sample_rate": 0, "flash": True},
     )  # fmt: skip
+    # the devnet's rate (config/devnet.yaml): each pool's prefetch is ~12 traces, and at the
+    # default 25 calls a second its 56 pools took 28 s to prefetch, and as long again below
+    raw = yaml.safe_load(config.read_text())
+    raw["chain"]["rpc_endpoints"][0]["rate_limit_rps"] = 1000
+    config.write_text(yaml.safe_dump(raw))
     proc = ServiceProcess("simulate", config, tmp_path / "simulate.log").start()
     try:
         proc.wait_health(200, timeout_s=60)
@@ -99,5 +105,20 @@ async def test_a_v3_pool_changed_by_a_block_is_patched_not_reforked(
         assert (receipt["status"], receipt["blockNumber"]) == (1, block.number + 1)
         assert receipt["gasUsed"] == bundle.simulated_gas_used
         assert devnet.balance("WETH", executor) - before == bundle.simulated_profit
+        # a reorg reforks: the new EVM's database is empty, so every pool the service
+        # prefetched (at start: the V2 pairs and V3 pools) is prefetched again, off the hot path
+        pools = len(devnet.deployment["pairs"]) + len(devnet.deployment["v3_pools"])
+        deadline = time.monotonic() + 60
+        while health(proc)["prefetched_pairs"] < pools:  # the start's prefetch done
+            assert time.monotonic() < deadline, proc.logs()
+            await asyncio.sleep(0.1)
+        reorg = head_block(devnet).model_copy(update={"reorg": True})
+        await bus.publish(subjects.blocks(CHAIN), reorg, msg_id=f"reorg-{reorg.number}",
+                          trace=reorg.hash, seen_ns=time.time_ns())  # fmt: skip
+        while (detail := health(proc))["prefetched_pairs"] < 2 * pools:
+            assert time.monotonic() < deadline, (detail, proc.logs())
+            await asyncio.sleep(0.1)
+        assert (detail["forks"], detail["last_fork_reason"]) == (2, "reorg")
+        assert (detail["prefetch_requeued"], detail["prefetched_pairs"]) == (pools, 2 * pools)
     finally:
         proc.stop()

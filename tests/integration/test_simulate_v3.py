@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 from services.simulate.block_diff import TRACE_METHOD, parse_block_diff, trace_params
 from services.simulate.engine import balance_of, read_slots_at
 from services.simulate.prefetch import PoolProbe, existing, prefetch_pool, v3_candidates
+from services.simulate.prefetch_queue import PrefetchQueue
 from services.simulate.quarantine import Quarantine
-from services.simulate.simulator import Simulator
+from services.simulate.simulator import Simulator, Verdict
 from services.simulate.warm import WarmEvm
 from services.submit.decide import ChainHead, Policy, SendPlan, decide
 from services.submit.limits import Spend
@@ -233,26 +234,81 @@ def test_a_prefetched_v3_pool_leaves_nothing_to_read_lazily(
     settings, head, _, simulator = warm_simulator(devnet, world[1] / f"lazy-{route}", True)
     legs, amount = ROUTES[route]
     opp = opportunity(devnet, legs, amount, head)
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
-    warm = WarmEvm(dead, CHAIN_ID, devnet.executor.address, 1.0)
+    warm = WarmEvm(dead_url(), CHAIN_ID, devnet.executor.address, 1.0)
     warm.fork(head)
     cold = Simulator(settings, warm, simulator.bot, simulator.weth, Quarantine(3, 60, 60))
 
-    async def call(method: str, params: list[Any]) -> Any:
-        return devnet.rpc(method, params)
+    call = rpc_of(devnet)
 
     async def prefetch() -> list[bool]:
         return [await prefetch_pool(call, warm, PoolProbe.of(h), cold.bot) for h in opp.hops]
 
     assert asyncio.run(prefetch()) == [True] * len(opp.hops)
-    verdict, expected = cold.simulate(opp, time.monotonic()), simulator.simulate(opp, 0.0)
+    assert_same_bundle(cold.simulate(opp, time.monotonic()), simulator.simulate(opp, 0.0), opp)
+
+
+def dead_url() -> str:
+    """A fork URL nothing listens on: an EVM forked from it fails any lazy read."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def rpc_of(devnet: Devnet) -> Callable[[str, list[Any]], Awaitable[Any]]:
+    async def call(method: str, params: list[Any]) -> Any:
+        return devnet.rpc(method, params)
+
+    return call
+
+
+def assert_same_bundle(verdict: Verdict, expected: Verdict, opp: Opportunity) -> None:
+    """Published, with the gas and profit of the live fork's bundle to the unit and the wei."""
     assert verdict.reason == "published" and verdict.bundle is not None, verdict
     assert expected.bundle is not None
     got = (verdict.bundle.simulated_gas_used, verdict.bundle.simulated_profit)
     assert got == (expected.bundle.simulated_gas_used, expected.bundle.simulated_profit)
     assert verdict.bundle.simulated_profit == opp.expected_profit
+
+
+def test_a_refork_prefetches_the_pools_again_off_the_hot_path(
+    world: tuple[Devnet, Path], devnet: Devnet
+) -> None:
+    """A refork starts an EVM with an empty database. The service skipped every pool whose
+    tokens it knew (`pair_tokens` survives a refork), so after a reorg each route read its
+    pools lazily, one blocking RPC each on the hot path. The prefetch queue (prefetch_queue.py)
+    queues every pool it was asked for again when the EVM reforks: once they are loaded, the
+    route runs on an EVM whose fork URL refuses connections, to the wei of a fresh fork."""
+    settings, head, _, fresh = warm_simulator(devnet, world[1] / "refork", True)
+    legs, amount = ROUTES["v2-v3-v3"]
+    opp = opportunity(devnet, legs, amount, head)
+    warm = WarmEvm(dead_url(), CHAIN_ID, devnet.executor.address, 1.0)
+    warm.fork(head)
+    queue = PrefetchQueue(warm)
+    warm.on_fork = queue.forked
+    cold = Simulator(settings, warm, fresh.bot, fresh.weth, Quarantine(3, 60, 60))
+
+    async def prefetch() -> list[str]:  # what the service's prefetcher task does
+        done = []
+        while not queue.queue.empty():
+            probe = queue.queue.get_nowait()
+            assert await prefetch_pool(rpc_of(devnet), warm, probe, cold.bot)
+            queue.done(probe.pair)
+            done.append(probe.pair)
+        return done
+
+    for hop in opp.hops:
+        queue.want(PoolProbe.of(hop))
+    pools = [h.pool for h in opp.hops]
+    assert asyncio.run(prefetch()) == pools
+    assert_same_bundle(cold.simulate(opp, time.monotonic()), fresh.simulate(opp, 0.0), opp)
+    for hop in opp.hops:  # loaded: an opportunity through them queues nothing
+        queue.want(PoolProbe.of(hop))
+    assert queue.queue.empty()
+    warm.advance(head.model_copy(update={"reorg": True}))  # the same height on another branch
+    assert (warm.forks, warm.last_refork_reason, warm.loaded) == (2, "reorg", set())
+    assert asyncio.run(prefetch()) == pools[::-1]  # the most recently wanted first
+    assert queue.requeued == len(pools)
+    assert_same_bundle(cold.simulate(opp, time.monotonic()), fresh.simulate(opp, 0.0), opp)
 
 
 def test_every_v3_pool_of_the_deployment_is_found_for_the_start_prefetch(devnet: Devnet) -> None:
