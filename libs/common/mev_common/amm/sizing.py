@@ -29,6 +29,7 @@ from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
+from mev_common.amm.middle_hits import exact_middle
 from mev_common.amm.rotation import convergent_steps, descend
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
@@ -160,11 +161,17 @@ def size_trade(
     start = max(1, (root - big_b) // big_c)
     if max_input is not None:
         start = min(start, max_input)
+    coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
+    if coarse:
+        proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
+        if proven is not None:  # the exact optimum (middle_hits.py)
+            found = proven[0]
+            return None if found is None else CycleTrade(*found)
     best_out = _output(start, path_reserves)
     best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
     first_tight = best_in
-    if middle_search and len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
+    if coarse and best_out > 0:  # middle_hits gave up: the walk and descent of before
         jump = _sawtooth_search(
             path_reserves,
             (big_a, big_b, big_c),
