@@ -28,8 +28,9 @@ from math import sqrt
 from mev_common.amm.v2 import FEE_DENOMINATOR
 
 SCALE = 1 << 62  # fractional parts in 2**-62 units: the Euclid stays on machine-sized integers
-HITS = 3.0  # hits expected at the first level (fewer: more levels; more: more visits)
+HITS = 12.0  # hits expected at the first level (fewer: a second level more often, ~15 µs)
 GROW = 2.0  # after a level where no u reaches it, the next one's gap to the bound: times this
+FAR_GROW = 8  # at most this much further when no hit was inside (the nearest one is out)
 MAX_SHARE = 16  # give up when L passes 1/16 of a unit: the model no longer narrows much
 MAX_VISITS = 4_000  # hits visited at most, all levels
 MAX_TERMS = 200  # Euclid steps at most (62-bit slopes need ~90)
@@ -155,22 +156,60 @@ def exact_middle(
         found = returns_and_hit(beta, y_centre + margin, length)
         if found is None:
             return None
-        for u in _hits(centre, low, high, found, length, beta):
-            d = u - centre if u > centre else centre - u
-            cap = limit - alpha * (d - 2) ** 2 if d > 2 else limit  # the curve's fall, too
-            base = s2 + g2 * u
-            if cap > 0 and (rate2 * u % base) / base < cap:
-                x = -(-u * s1 // (g1 * (out1 - u)))
-                if max_input is None or x <= max_input:
-                    w = x * rate1 // (s1 + x * g1)
-                    v = w * rate2 // (s2 + w * g2)
-                    out = v * rate3 // (s3 + v * g3) if v else 0
-                    if out - x > profit:
-                        best, profit = (x, (w, v, out), out - x), out - x
-                        limit = (bound - profit + 1) / slope3_low * (1 + 1e-9)
+        a, ea, b, eb, start, y_start, far = _first_hit(centre, low, high, found, length, beta)
+        for forward in (False, True) if not far else ():  # out from the start, both ways
+            u, y = start, y_start
+            while True:
+                if forward:  # the next hit (the start itself was visited going back)
+                    if y + ea < length:
+                        u, y = u + a, y + ea
+                    elif y + eb >= 0:
+                        u, y = u + b, y + eb
+                    else:
+                        u, y = u + a + b, y + ea + eb
+                    if u > high:
+                        break
+                elif u < low:
+                    break
+                d = u - centre if u > centre else centre - u
+                cap = limit - alpha * (d - 2) ** 2 if d > 2 else limit  # the curve's fall, too
+                if cap <= 0:
+                    if (u > centre) == forward:
+                        break  # and further out, less still
+                else:
+                    base = s2 + g2 * u
+                    if (rate2 * u % base) / base < cap:
+                        x = -(-u * s1 // (g1 * (out1 - u)))
+                        if max_input is None or x <= max_input:
+                            w = x * rate1 // (s1 + x * g1)
+                            v = w * rate2 // (s2 + w * g2)
+                            out = v * rate3 // (s3 + v * g3) if v else 0
+                            if out - x > profit:
+                                best, profit = (x, (w, v, out), out - x), out - x
+                                limit = (bound - profit + 1) / slope3_low * (1 + 1e-9)
+                    elif d > 4 and (u > centre) == forward:
+                        # Out from here a run of like steps (a on, or b back) only raises the
+                        # model's value while the cap falls faster than the hop bends: if the
+                        # least waste the model allows here misses the cap, so does the run.
+                        if (y - 2 * margin) / SCALE - half_rho * d * d >= cap:
+                            if forward and y + ea < length:
+                                k = (length - 1 - y) // ea if ea else (high - u) // a + 1
+                                u, y = u + k * a, y + k * ea
+                            elif not forward and y - eb < length:
+                                k = (length - 1 - y) // -eb
+                                u, y = u - k * b, y - k * eb
+                if not forward:  # the previous hit
+                    if y - eb < length:
+                        u, y = u - b, y - eb
+                    elif y - ea >= 0:
+                        u, y = u - a, y - ea
+                    else:
+                        u, y = u - a - b, y - ea - eb
         if profit >= level:
             return (best,)  # every u that could beat the answer was visited
         gap = int(gap * GROW) if best is None else min(int(gap * GROW), bound - profit)
+        if far:  # no hit inside: widen to the nearest one, if not too far
+            gap = max(gap, min(int(alpha_top * slope3 * (far + 2) ** 2 * 1.05), gap * FAR_GROW))
 
 
 def _alpha(
@@ -210,48 +249,28 @@ def _most_drift(half_rho: float, alpha: float, reach: int) -> float:
     return ends
 
 
-def _hits(
+def _first_hit(
     centre: int,
     low: int,
     high: int,
     found: tuple[int, int, int, int, int, int],
     length: int,
     beta: int,
-) -> list[int]:
-    """Every hit in [low, high], given a hit at centre + shift (`returns_and_hit`)."""
-    a, ea, b, eb, shift, y_start = found
-    hits: list[int] = []
+) -> tuple[int, int, int, int, int, int, int]:
+    """(a, ea, b, eb, a hit in [low, high], its linear value, 0), from `returns_and_hit`'s hit
+    at centre + shift; or, if the window holds none, (..., how far from the centre one is)."""
+    a, ea, b, eb, shift, y = found
     start = centre + shift
-    if start < low or start > high:  # the greedy landed outside: the first hit from low
-        y_low = (y_start + (low - start) * beta) % SCALE
-        n = (
-            0
-            if y_low < length
-            else _least_multiple_in(beta, SCALE - y_low, SCALE + length - 1 - y_low)
-        )
-        if n is None or low + n > high:
-            return hits
-        start, y_start = low + n, (y_low + n * beta) % SCALE
-    u, y = start, y_start
-    while u >= low:
-        hits.append(u)
-        if y - eb < length:
-            u, y = u - b, y - eb
-        elif y - ea >= 0:
-            u, y = u - a, y - ea
-        else:
-            u, y = u - a - b, y - ea - eb
-    u, y = start, y_start
-    while True:
-        if y + ea < length:
-            u, y = u + a, y + ea
-        elif y + eb >= 0:
-            u, y = u + b, y + eb
-        else:
-            u, y = u + a + b, y + ea + eb
-        if u > high:
-            return hits
-        hits.append(u)
+    if low <= start <= high:
+        return a, ea, b, eb, start, y, 0
+    # the greedy landed outside: the first hit from low
+    y_low = (y + (low - start) * beta) % SCALE
+    top = SCALE - y_low  # how far the rotation is from 0 there
+    n = 0 if y_low < length else _least_multiple_in(beta, top, top + length - 1)
+    if n is not None and low + n <= high:
+        return a, ea, b, eb, low + n, (y_low + n * beta) % SCALE, 0
+    far = start - centre if start > centre else centre - start  # none inside (a run passed by)
+    return a, ea, b, eb, start, y, far if n is None else min(far, low + n - centre)
 
 
 def _least_multiple_in(step: int, low: int, high: int, modulus: int = SCALE) -> int | None:
