@@ -161,19 +161,27 @@ def exact_middle(
         if found is None:
             return None
         a, ea, b, eb, start, y_start, far = _first_hit(centre, low, high, found, length, beta)
-        for forward in (False, True) if not far else ():  # out from the start, both ways
+        # From the start both ways, towards the centre first (where the best earn most).
+        for forward in () if far else (True, False) if start < centre else (False, True):
             u, y = start, y_start
+            step = forward != (start < centre)  # the second way: the start was visited
             while True:
-                if forward:  # the next hit (the start itself was visited going back)
+                if step and forward:  # the next hit
                     if y + ea < length:
                         u, y = u + a, y + ea
                     elif y + eb >= 0:
                         u, y = u + b, y + eb
                     else:
                         u, y = u + a + b, y + ea + eb
-                    if u > high:
-                        break
-                elif u < low:
+                elif step:  # the previous hit
+                    if y - eb < length:
+                        u, y = u - b, y - eb
+                    elif y - ea >= 0:
+                        u, y = u - a, y - ea
+                    else:
+                        u, y = u - a - b, y - ea - eb
+                step = True
+                if u > high or u < low:
                     break
                 d = u - centre if u > centre else centre - u
                 cap = limit - alpha * (d - 2) ** 2 if d > 2 else limit  # the curve's fall, too
@@ -202,13 +210,6 @@ def exact_middle(
                             elif not forward and y - eb < length:
                                 k = (length - 1 - y) // -eb
                                 u, y = u - k * b, y - k * eb
-                if not forward:  # the previous hit
-                    if y - eb < length:
-                        u, y = u - b, y - eb
-                    elif y - ea >= 0:
-                        u, y = u - a, y - ea
-                    else:
-                        u, y = u - a - b, y - ea - eb
         if profit >= level:
             return (best,)  # every u that could beat the answer was visited
         gap = int(gap * GROW) if best is None else min(int(gap * GROW), bound - profit)

@@ -152,16 +152,6 @@ def size_trade(
     if bound < max(min_profit, 1):
         return None
 
-    def above_optimum(x: int) -> bool:
-        return (big_b + big_c * x) ** 2 >= big_a * big_b
-
-    def curve_at_most(x: int, profit: int) -> bool:
-        """The unrounded profit at x (an upper bound of the real one) is <= profit."""
-        return big_a * x <= (profit + x) * (big_b + big_c * x)
-
-    # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
-    enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
-
     start = max(1, (root - big_b) // big_c)
     if max_input is not None:
         start = min(start, max_input)
@@ -171,6 +161,16 @@ def size_trade(
         if proven is not None:  # the exact optimum (middle_hits.py)
             found = proven[0]
             return None if found is None else CycleTrade(*found)
+
+    def above_optimum(x: int) -> bool:
+        return (big_b + big_c * x) ** 2 >= big_a * big_b
+
+    def curve_at_most(x: int, profit: int) -> bool:
+        """The unrounded profit at x (an upper bound of the real one) is <= profit."""
+        return big_a * x <= (profit + x) * (big_b + big_c * x)
+
+    # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
+    enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
     best_out = _output(start, path_reserves)
     best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
