@@ -129,8 +129,16 @@ def exact_middle(
     f_s1, f_out1, f_rate2, f_s2 = float(s1), float(out1), float(rate2), float(s2)
     f_rate3, f_s3 = float(rate3) * float(s3), float(s3)
     alpha_top = _alpha(big_a, big_b, big_c, x_top, f_s1, f_out1, g1, centre, 1.0)
-    slope3 = f_rate3 / (f_s3 + g3 * (f_rate2 * centre / (f_s2 + g2 * centre))) ** 2
+    v_top = f_rate2 * centre / (f_s2 + g2 * centre)
+    slope3 = f_rate3 / (f_s3 + g3 * v_top) ** 2
     alpha_top /= slope3
+    half_rho_top = g2 * f_rate2 * f_s2 / (f_s2 + g2 * centre) ** 3
+    # How far, relative, those can move within reach R of the centre: at most R * per_reach +
+    # fixed (the curvature falls as (B + C*x)**-3, the input per u as (out1 - u)**-2, the last
+    # hop's slope as (s3 + g3*v)**-2, with x, v moving at most R*x_top/centre, R*v_top/centre)
+    x_rel = 3.03 * (f_s1 * f_out1 / (g1 * (f_out1 - centre) ** 2)) / x_top
+    per_reach = x_rel + 2 / (f_out1 - centre) + 2 / centre
+    fixed = x_rel + 6 / x_top + 4 / v_top
     # The first level: where ~HITS hits are expected (2 * limit**1.5 / sqrt(alpha)).
     gap = int((HITS * sqrt(alpha_top) / 2) ** (2 / 3) * slope3) + 1
     best: Found | None = None
@@ -142,14 +150,20 @@ def exact_middle(
         low, high = max(1, centre - reach), centre + reach
         if 2 * high >= out1:
             return None
-        v_high = f_rate2 * high / (f_s2 + g2 * high) * (1 + 1e-12) + 2
-        slope3_low = f_rate3 / (f_s3 + g3 * v_high) ** 2  # the last hop's, least over the window
-        x_high = f_s1 * high / (g1 * (f_out1 - high)) * (1 + 1e-12) + 2  # the most input
-        alpha = _alpha(big_a, big_b, big_c, x_high, f_s1, f_out1, g1, low, 1 - 1e-9)
-        alpha /= slope3_low
+        moved = reach * per_reach + fixed
+        if moved < 1e-3:  # a window small beside the top: the top's values, made worse by that
+            slope3_low = slope3 * (1 - moved)  # the last hop's, least over the window
+            alpha = alpha_top * (1 - 3 * moved) * (1 - 1e-9)
+            half_rho = half_rho_top * (1 + 4 * reach / centre) * (1 + 1e-9)  # |r''| / 2, most
+        else:
+            v_high = f_rate2 * high / (f_s2 + g2 * high) * (1 + 1e-12) + 2
+            slope3_low = f_rate3 / (f_s3 + g3 * v_high) ** 2
+            x_high = f_s1 * high / (g1 * (f_out1 - high)) * (1 + 1e-12) + 2  # the most input
+            alpha = _alpha(big_a, big_b, big_c, x_high, f_s1, f_out1, g1, low, 1 - 1e-9)
+            alpha /= slope3_low
+            half_rho = g2 * f_rate2 * f_s2 / (f_s2 + g2 * low) ** 3 * (1 + 1e-9)
         # a u beating the level (later: the best) wastes less than this share of a unit
         limit = (bound - level + 1) / slope3_low * (1 + 1e-9)
-        half_rho = g2 * f_rate2 * f_s2 / (f_s2 + g2 * low) ** 3 * (1 + 1e-9)  # |r''| / 2, most
         if alpha * (reach - 2) ** 2 < limit or half_rho * reach * reach + limit >= 0.25:
             return None  # the window is not what the top said, or the model drifts too far
         margin = reach + 2  # the floors of beta and y, in 2**-62 units
@@ -184,7 +198,7 @@ def exact_middle(
                 if u > high or u < low:
                     break
                 d = u - centre if u > centre else centre - u
-                cap = limit - alpha * (d - 2) ** 2 if d > 2 else limit  # the curve's fall, too
+                cap = limit - alpha * (d - 2) * (d - 2) if d > 2 else limit  # the curve's fall
                 if cap <= 0:
                     if (u > centre) == forward:
                         break  # and further out, less still
