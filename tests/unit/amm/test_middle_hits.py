@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from math import isqrt
 
 import pytest
-from mev_common.amm import sizing
+from mev_common.amm import middle_hits, sizing
 from mev_common.amm.cycles import cycle_reserves
 from mev_common.amm.middle_hits import SCALE, _least_multiple_in, returns_and_hit
 from mev_common.amm.sizing import CycleTrade, compose, size_trade
@@ -120,6 +120,39 @@ def test_the_default_is_the_proven_optimum_on_deep_pools() -> None:
         assert size_trade(path, cap) == trade  # a cap above the optimum changes nothing
         assert size_trade(path, min_profit=trade.profit + 1) is None
         assert size_trade(path, min_profit=trade.profit) == trade
+
+
+def test_small_pools_wide_windows_exact_or_the_search_before() -> None:
+    """Pools of ~0.1 WETH: the window is wide beside the top's u, so its slope and curvature
+    are taken at its ends; where the model is too loose it gives up to the search before."""
+    rng = random.Random(12)
+    exact = gave_up = 0
+    while exact < 40:
+        price = rng.uniform(1_000, 4_000)
+        weth_a, weth_b = rng.randint(2, 40) * 10**16, rng.randint(2, 40) * 10**16
+        stable = rng.randint(50, 2_000) * 10**6
+        path = [
+            (weth_a, int(weth_a // 10**12 * price * rng.uniform(1.003, 1.03)), 5),
+            (stable, int(stable * rng.uniform(0.995, 1.005)), rng.choice([30, 5, 1])),
+            (int(weth_b // 10**12 * price), weth_b, rng.choice([30, 25])),
+        ]
+        big_a, big_b, big_c = curve = compose(path)
+        if big_a <= big_b:
+            continue
+        x_top = (isqrt(big_a * big_b) - big_b) // big_c
+        bound = sizing.profit_bound(path)
+        proven = middle_hits.exact_middle(path, curve, x_top, bound, None, 1)
+        trade = size_trade(path)
+        if proven is None:
+            gave_up += 1
+            with search_before():
+                assert size_trade(path) == trade
+            continue
+        assert trade == (CycleTrade(*proven[0]) if proven[0] else None)
+        if trade is not None:
+            exact += 1
+            assert window_optimum(path, trade.profit) == trade.profit, path
+    assert gave_up <= 4
 
 
 def test_a_binding_cap_falls_back_to_the_search_before() -> None:
