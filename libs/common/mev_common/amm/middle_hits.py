@@ -116,6 +116,8 @@ def exact_middle(
     g2, s2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
     g3, s3 = FEE_DENOMINATOR - fee3, in3 * FEE_DENOMINATOR
     rate1, rate2, rate3 = g1 * out1, g2 * out2, g3 * out3
+    if s1 <= rate1:
+        return None  # a u costs under 1 wei: the first hop could skip a u (sizing: coarse only)
     # The linear model of the middle hop's output at the top's u, the centre.
     centre = rate1 * x_top // (s1 + g1 * x_top)
     if centre < 1:
@@ -128,15 +130,18 @@ def exact_middle(
     big_a, big_b, big_c = float(curve[0]), float(curve[1]), float(curve[2])
     f_s1, f_out1, f_rate2, f_s2 = float(s1), float(out1), float(rate2), float(s2)
     f_rate3, f_s3 = float(rate3) * float(s3), float(s3)
-    alpha_top = _alpha(big_a, big_b, big_c, x_top, f_s1, f_out1, g1, centre, 1.0)
-    v_top = f_rate2 * centre / (f_s2 + g2 * centre)
+    den = big_b + big_c * x_top
+    x_per_u = f_s1 * f_out1 / (g1 * (f_out1 - centre) ** 2)  # the input a u costs, at the top
+    base_top = f_s2 + g2 * centre
+    v_top = f_rate2 * centre / base_top
     slope3 = f_rate3 / (f_s3 + g3 * v_top) ** 2
-    alpha_top /= slope3
-    half_rho_top = g2 * f_rate2 * f_s2 / (f_s2 + g2 * centre) ** 3
+    # half the profit's curvature in u, in waste units (_alpha), and of the hop's r (its bend)
+    alpha_top = (big_a / den) * (big_b / den) * (big_c / den) * x_per_u * x_per_u / slope3
+    half_rho_top = g2 * f_rate2 * f_s2 / (base_top * base_top * base_top)
     # How far, relative, those can move within reach R of the centre: at most R * per_reach +
     # fixed (the curvature falls as (B + C*x)**-3, the input per u as (out1 - u)**-2, the last
     # hop's slope as (s3 + g3*v)**-2, with x, v moving at most R*x_top/centre, R*v_top/centre)
-    x_rel = 3.03 * (f_s1 * f_out1 / (g1 * (f_out1 - centre) ** 2)) / x_top
+    x_rel = 3.03 * x_per_u / x_top
     per_reach = x_rel + 2 / (f_out1 - centre) + 2 / centre
     fixed = x_rel + 6 / x_top + 4 / v_top
     # The first level: where ~HITS hits are expected (2 * limit**1.5 / sqrt(alpha)).
@@ -207,11 +212,11 @@ def exact_middle(
                     if (rate2 * u % base) / base < cap:
                         x = -(-u * s1 // (g1 * (out1 - u)))
                         if max_input is None or x <= max_input:
-                            w = x * rate1 // (s1 + x * g1)
-                            v = w * rate2 // (s2 + w * g2)
+                            # its first hop pays u (a coarse u costs > 1 wei: no skip)
+                            v = u * rate2 // (s2 + u * g2)
                             out = v * rate3 // (s3 + v * g3) if v else 0
                             if out - x > profit:
-                                best, profit = (x, (w, v, out), out - x), out - x
+                                best, profit = (x, (u, v, out), out - x), out - x
                                 limit = (bound - profit + 1) / slope3_low * (1 + 1e-9)
                     elif d > 4 and (u > centre) == forward:
                         # Out from here a run of like steps (a on, or b back) only raises the
