@@ -55,6 +55,10 @@ def test_returns_and_hit_are_the_least_returns_and_a_hit() -> None:
     assert checked > 100
 
 
+def test_a_rate_on_an_integer_has_no_rotation() -> None:
+    assert returns_and_hit(0, 5, SCALE // 100) is None  # the waste never moves: give up
+
+
 def test_the_three_steps_visit_every_hit_in_order() -> None:
     """From a hit, a on if y + ea < length, else b on if y + eb >= 0, else a + b on."""
     rng = random.Random(8)

@@ -54,6 +54,8 @@ def returns_and_hit(beta: int, y: int, length: int) -> tuple[int, int, int, int,
     reach [0, length) (a greedy Ostrowski walk), so `shift` moves y to a hit y_hit near where it
     was. None if beta is degenerate (rational with a short period).
     """
+    if beta <= 0:
+        return None
     pn, pe, qn, me = 1, beta, 0, SCALE  # pn*beta = pe, qn*beta = -me (mod SCALE); pe, me > 0
     shift = 0
     if y >= length and y >= pe:  # -pn lowers y by pe
