@@ -150,6 +150,7 @@ def exact_middle(
     gap = int((HITS * sqrt(alpha_top) / 2) ** (2 / 3) * slope3) + 1
     best: Found | None = None
     profit = floor_min - 1
+    visits = 0
     while True:
         level = max(bound - gap, profit)
         # Only u within reach of the centre can beat the level (checked below).
@@ -204,6 +205,9 @@ def exact_middle(
                 step = True
                 if u > high or u < low:
                     break
+                visits += 1
+                if visits > MAX_VISITS:
+                    return None  # a rate near an integer: runs too long to walk
                 d = u - centre if u > centre else centre - u
                 cap = limit - alpha * (d - 2) * (d - 2) if d > 2 else limit  # the curve's fall
                 if cap <= 0:
