@@ -159,6 +159,19 @@ def test_small_pools_wide_windows_exact_or_the_search_before() -> None:
     assert gave_up <= 4
 
 
+def test_a_walk_past_max_visits_falls_back_to_the_search_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = two_coarse_cycle(random.Random(5))
+    with search_before():
+        before = size_trade(path)
+    monkeypatch.setattr(middle_hits, "MAX_VISITS", 0)
+    big_a, big_b, big_c = curve = compose(path)
+    x_top = (isqrt(big_a * big_b) - big_b) // big_c
+    assert middle_hits.exact_middle(path, curve, x_top, sizing.profit_bound(path), None, 1) is None
+    assert size_trade(path) == before
+
+
 def test_a_binding_cap_falls_back_to_the_search_before() -> None:
     path = two_coarse_cycle(random.Random(5))
     trade = size_trade(path)
