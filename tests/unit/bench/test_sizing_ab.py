@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.sizing_ab import group_rows
+from bench.sizing_ab import compare_answers, group_rows
 
 
 def test_group_rows_by_cycle_then_over_cycles() -> None:
@@ -17,3 +17,10 @@ def test_group_rows_by_cycle_then_over_cycles() -> None:
     assert rows["3-pool through two coarse tokens"] == (1.0, 1.0, 1)
     assert "3-pool, no coarse search" not in rows
     assert group_rows(times, groups, statistics.median)["2-pool"] == (6.0, 20.0, 2)
+
+
+def test_compare_answers_allows_more_never_less() -> None:
+    old = {"0 default": [5, 100], "1 default": [7, 50], "2 default": None, "3 default": [1, 9]}
+    new = {"0 default": [5, 100], "1 default": [8, 60], "2 default": [3, 1], "3 default": [1, 8]}
+    assert compare_answers(old, new) == {"equal": 1, "ahead": 2, "behind": 1, "lost": 0}
+    assert compare_answers(new, old)["lost"] == 1  # a trade the old side found, dropped

@@ -13,13 +13,16 @@ beat the best found, or once the best is within `gap_ppm` of the bound. Tight in
 within a few units of the curve when at most one token of the path is coarse, so such trades
 stop at once, 1-2 wei below the bound. Through two coarse tokens in a row (WETH -> USDC -> USDT
 -> WETH) the input absorbs only the first one's rounding; the middle hop still floors away up
-to one USDT unit (~3e8 wei), so before the walk `_sawtooth_search` jumps to the nearby first
-middle amounts where that hop wastes least (steps from the continued fraction of its slope,
-rotation.py), ~15 µs more than the walk alone. By default it stops within 1/1000 of a middle
-unit of the bound (<= ~3e5 wei, the exact optimum in ~60 % of cycles); with gap_ppm=0 it then
-tries every first middle amount that could still beat the best (the exact optimum in every
-test against a complete search). Only dust profits (below ~1e4 units) can walk far;
-`max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
+to one USDT unit (~3e8 wei), so such a cycle goes to middle_hits.exact_middle: every first
+middle amount that could beat its answer is visited (the hits of the middle hop's rotation,
+three-gap steps), so the answer is the exact optimum, whatever gap_ppm says (since 2026-12-02;
+bench scenario 5: 57 of its 173 such cycles earn more than the default before, one more than
+its gap_ppm=0 mode). Where it gives up (an input cap below the optimum, a model too loose)
+`_sawtooth_search` runs as before: it jumps to the nearby first middle amounts where that hop
+wastes least (steps from the continued fraction of its slope, rotation.py) and stops within
+1/1000 of a middle unit of the bound by default; with gap_ppm=0 it then tries every first
+middle amount that could still beat the best. Only dust profits (below ~1e4 units) can walk
+far; `max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
+from mev_common.amm.middle_hits import exact_middle
 from mev_common.amm.rotation import convergent_steps, descend
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
@@ -131,7 +135,8 @@ def size_trade(
     makes `min_profit`. The search stops once the best found is proven optimal, or within
     `gap_ppm` parts per million of the upper bound, or after `max_steps` tight inputs each way.
     `middle_search=False` skips the search through two coarse middle tokens (the pre-2026-11-30
-    default, kept so the bench can show what it gained).
+    default, kept so the bench can show what it gained); with it, such a cycle's answer is the
+    exact optimum unless `max_input` binds below it (middle_hits.py).
     Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
     """
     if max_input is not None and max_input <= 0:
@@ -147,6 +152,16 @@ def size_trade(
     if bound < max(min_profit, 1):
         return None
 
+    start = max(1, (root - big_b) // big_c)
+    if max_input is not None:
+        start = min(start, max_input)
+    coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
+    if coarse:
+        proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
+        if proven is not None:  # the exact optimum (middle_hits.py)
+            found = proven[0]
+            return None if found is None else CycleTrade(*found)
+
     def above_optimum(x: int) -> bool:
         return (big_b + big_c * x) ** 2 >= big_a * big_b
 
@@ -156,15 +171,11 @@ def size_trade(
 
     # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
     enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
-
-    start = max(1, (root - big_b) // big_c)
-    if max_input is not None:
-        start = min(start, max_input)
     best_out = _output(start, path_reserves)
     best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
     first_tight = best_in
-    if middle_search and len(path_reserves) == 3 and best_out > 0 and _coarse_middle(path_reserves):
+    if coarse and best_out > 0:  # middle_hits gave up: the walk and descent of before
         jump = _sawtooth_search(
             path_reserves,
             (big_a, big_b, big_c),
