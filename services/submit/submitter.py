@@ -5,7 +5,11 @@ with the loss limits), given a nonce and signed; the signed tx is committed to t
 BEFORE it is broadcast, so after a crash at any point the ledger knows every tx that may be on
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
-seen by the next send. The head (the newer of submit's RPC reads and ingest's block messages,
+seen by the next send. All of that runs in the bundle's turn at the gate (turns.py: one bundle
+at a time, backruns first; the checks in gate.py); the broadcast's answer is awaited after the
+turn, so the next bundle is gated and sent meanwhile on another lane (a lane whose broadcast
+awaits its answer takes no nonce: a refusal gives its nonce back with none taken behind it).
+The head (the newer of submit's RPC reads and ingest's block messages,
 bounded against forged ones) lives in `chain_view`, the Submitter's base.
 Tracking and settling sent trades live in `settlement`, cancels in `cancels`; a trade's
 conflicts with ours and its nonce lane (one sender account of `keys.lanes`) in `routing`.
@@ -20,24 +24,20 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from mev_common import metrics
-from mev_common.bus import Retryable
-from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
 from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
-from services.submit import cancels, routing, settlement
-from services.submit.budget_room import may_send
+from services.submit import cancels, gate, settlement
 from services.submit.chain_view import ChainView, Spawn
 from services.submit.conflicts import PoolClaims, bundle_pools
-from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
+from services.submit.decide import Policy, not_sent
 from services.submit.fees import Fees
 from services.submit.keys import Signer
 from services.submit.lanes import Lane, Lanes, UnknownSender
 from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import kind_of
-from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
 from services.submit.sender import SendResult, Verdict
 from services.submit.turns import Turns
@@ -91,7 +91,7 @@ class Submitter(ChainView):
         self.executor = policy.executor
         self.safety = safety
         self.native_token = native_token  # profit in it counts against gas in the loss limit
-        self._publish = publish
+        self.publish = publish
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
         self.control_revision = control_revision  # emergency_stop's revision, for trips
         self.after_send = after_send
@@ -165,7 +165,7 @@ class Submitter(ChainView):
         its broadcast started (no `await` between the last emergency-stop check and that)."""
         arrived_ns = time.time_ns()
         while True:
-            gated = await self._gate(bundle, trace, seen_ns)
+            gated = await gate.check(self, bundle, trace, seen_ns)
             if not isinstance(gated, Lane):
                 break
             await gated.answered.wait()  # its nonce may come back: then every check again
@@ -212,76 +212,6 @@ class Submitter(ChainView):
         # endpoint, which write before anything the next turn wakes)
         await asyncio.sleep(0)
         return Sending(bundle, record, lane, answer)
-
-    async def _gate(
-        self, bundle: Bundle, trace: str, seen_ns: int
-    ) -> tuple[Lane, Bundle, SendPlan, int] | Lane | None:
-        """Every check of one bundle: its lane, the bundle and plan as sent from it and the
-        nonce taken; or a Lane whose broadcast awaits its answer (wait, then check again); or
-        None when it is booked (or needs nothing)."""
-        booked = self.ledger.outcome_for(bundle.id)
-        if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-            await self._publish(booked, trace, seen_ns, 0)
-            self.ledger.mark_published(bundle.id)
-            return None
-        if self.ledger.trade_for(bundle.id) is not None:
-            return None  # its tx is on the wire: tracking books and publishes its outcome
-        if self.head.number < 0 or not self.nonces.synced:
-            raise Retryable("no chain head or nonces yet", delay_s=0.5)
-        if time.monotonic() - self.head_checked_at > self.head_max_age_s:
-            try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
-        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
-            try:  # first: the head read brings the block's hash for the check below
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
-        try:  # a leftover of another chain (or a reorged block) never reaches the gate
-            stale = await self.blocks.stale_reason(
-                bundle.block_number, bundle.block_hash, self.head.number
-            )
-        except RpcError as exc:
-            raise Retryable(f"block check: {exc}", delay_s=0.5) from exc
-        if stale is not None:
-            self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
-            return None
-        head = ChainHead(self.head.number, self.head.next_base_fee)
-        plan = decide(bundle, self.policy, head, self.safety.spend(self.native_token))
-        reason = plan.reason if isinstance(plan, Refusal) else None
-        if isinstance(plan, Refusal) and plan.trip:
-            self.trip(plan.reason)
-        lane: Lane | None = None
-        if isinstance(plan, SendPlan):  # on a trader's lane: that lane's gas and net
-            routed = await routing.route_priced(self, bundle, plan, head)
-            reason = routed if isinstance(routed, str) else None
-            lane, bundle, plan = (None, bundle, plan) if isinstance(routed, str) else routed
-        if reason is None and bundle.id in self.withdrawn:
-            reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
-        if reason is None and lane is not None and lane.unanswered is not None:
-            return lane  # every lane it may go on awaits an answer: this one's first
-        await self.booked.wait()  # a settled trade's booking may trip the stop: not before it
-        if reason is None and not self.cfg.dry_run:
-            reason = self.blocked()
-        if reason is None and not self.cfg.dry_run and not may_send(budget.process_budget()):
-            # past the share (less the room tracking keeps), the opportunity is let go
-            # (counted) rather than the RPC limit broken or a sent trade left unsettled
-            metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
-            reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
-        if reason is None and (
-            reason := self.production.late_reason(bundle.block_number, time.time_ns())
-        ):
-            metrics.LATE_HEAD_REFUSALS.inc()
-        if reason is None and lane is not None:
-            try:
-                nonce = lane.nonces.take()
-            except NoNonceFree as exc:
-                reason = f"in-flight limit: {exc}"
-        if reason is not None or lane is None or not isinstance(plan, SendPlan):
-            self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
-            return None
-        return lane, bundle, plan, nonce
 
     async def _after_send(
         self, sending: Sending, result: SendResult, trace: str, seen_ns: int
@@ -381,9 +311,9 @@ class Submitter(ChainView):
             realized_profit=bundle.simulated_profit,
             reason=reason,
         )
-        self._book(bundle, outcome, trace, seen_ns)
+        self.book(bundle, outcome, trace, seen_ns)
 
-    def _book(self, bundle: Bundle, outcome: Outcome, trace: str, seen_ns: int) -> None:
+    def book(self, bundle: Bundle, outcome: Outcome, trace: str, seen_ns: int) -> None:
         """Book a bundle that is not sent; `publish_pending` publishes it (after the turn)."""
         if outcome.status == "not_sent":
             log.info(
@@ -398,7 +328,7 @@ class Submitter(ChainView):
         caller at a time (several bundles' handlers may call at once)."""
         async with self.publishing:
             for item in self.ledger.unpublished():
-                await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
+                await self.publish(item.outcome, item.trace, item.seen_ns, item.revision)
                 self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
