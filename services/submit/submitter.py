@@ -229,15 +229,23 @@ class Submitter(ChainView):
             "priority_fee": record.max_priority_fee_per_gas,
             "verdict": result.verdict.value,
         }
-        if result.verdict is Verdict.REJECTED:
-            log.warning(
-                "tx refused by every endpoint", extra={"fields": {**fields, "why": result.reason}}
-            )
-            why = f"refused by every RPC endpoint: {result.reason}"
-            self.ledger.resolve(Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"}))
-            lane.nonces.give_back(record.nonce)
-            self.claims.release(bundle.id, None)
+        refused = result.verdict is Verdict.REJECTED
+        try:  # the lane is answered whatever happens here: a later bundle waits for it
+            if refused:
+                log.warning(
+                    "tx refused by every endpoint",
+                    extra={"fields": {**fields, "why": result.reason}},
+                )
+                why = f"refused by every RPC endpoint: {result.reason}"
+                settled = Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"})
+                self.ledger.resolve(settled)
+                lane.nonces.give_back(record.nonce)
+                self.claims.release(bundle.id, None)
+            elif result.verdict is Verdict.ACCEPTED:
+                self.ledger.mark_sent(record.hash)
+        finally:
             lane.answer()
+        if refused:
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
             await self.publish_pending()
             try:
@@ -245,9 +253,6 @@ class Submitter(ChainView):
             except RpcError as exc:
                 log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
             return
-        if result.verdict is Verdict.ACCEPTED:
-            self.ledger.mark_sent(record.hash)
-        lane.answer()
         self.sent += 1
         log.info("tx sent", extra={"fields": {**fields, "endpoints": result.accepted_by}})
         if self.after_send is not None:
