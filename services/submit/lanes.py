@@ -9,7 +9,9 @@ earlier trades of ours (`Bundle.after_bundles`) must follow them in nonce order,
 proved it: it goes on their lane, and is refused if they sit on different lanes (no one nonce
 order puts it after all of them). Pool conflicts stay global (PoolClaims).
 
-Among the lanes it may go on: one with a nonce free first, then the one with the fewest
+Among the lanes it may go on: one with a nonce free first, then one with no broadcast of ours
+still unanswered (a trade on it would wait for that answer: a refused send gives its nonce back,
+and a later nonce already taken would leave a gap no tx fills), then the one with the fewest
 unsettled trades, then the lowest index (with one lane: exactly the single-key rule).
 
 Simulate runs `execute` as the owner (lane 0); from a trader (lanes 1+) it costs exactly
@@ -18,6 +20,7 @@ TRADER_EXTRA_GAS more, so a trade on those lanes is priced and booked with that 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +53,7 @@ class LaneLoad:
     index: int
     tips: Mapping[str, int]  # our unsettled trades on this lane -> their priority fee
     nonce_blocked: str | None = None  # why no nonce can be taken on it now, or None
+    sending: bool = False  # a broadcast on it awaits its answer (`Lane.unanswered`)
 
 
 def choose_lane(
@@ -76,7 +80,10 @@ def choose_lane(
             reasons.append(why)
     if not fit:
         return reasons[0]
-    best = min(fit, key=lambda lane: (lane.nonce_blocked is not None, len(lane.tips), lane.index))
+    best = min(
+        fit,
+        key=lambda lane: (lane.nonce_blocked is not None, lane.sending, len(lane.tips), lane.index),
+    )
     return best.index
 
 
@@ -98,17 +105,33 @@ def on_lane(bundle: Bundle, lane: int) -> Bundle:
 
 @dataclass
 class Lane:
-    """One sender account: its key, its own nonce sequence, and the bundles of its trades in
-    flight (read once each, for the tracking pass)."""
+    """One sender account: its key, its own nonce sequence, the bundles of its trades in
+    flight (read once each, for the tracking pass), and the trade whose broadcast awaits its
+    answer (at most one: no nonce is taken on a lane while one does)."""
 
     index: int
     signer: Signer
     nonces: NonceManager
     bundles: TradeBundles = field(default_factory=TradeBundles)
+    unanswered: str | None = None  # the tx hash whose broadcast awaits its answer
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # set: none awaits one
+
+    def __post_init__(self) -> None:
+        self.answered.set()
 
     @property
     def address(self) -> str:
         return self.signer.address
+
+    def sending(self, tx_hash: str) -> None:
+        """`tx_hash` is being broadcast: the lane takes no nonce until `answer`."""
+        self.unanswered = tx_hash
+        self.answered.clear()
+
+    def answer(self) -> None:
+        """The broadcast was answered and what its answer means for the nonce is booked."""
+        self.unanswered = None
+        self.answered.set()
 
 
 class UnknownSender(LookupError):
@@ -149,4 +172,9 @@ class Lanes:
         per: list[dict[str, int]] = [{} for _ in self.all]
         for bundle_id, tip in tips.items():
             per[lane_of.get(bundle_id, 0)][bundle_id] = tip
-        return [LaneLoad(lane.index, per[lane.index], lane.nonces.blocked()) for lane in self.all]
+        return [
+            LaneLoad(
+                lane.index, per[lane.index], lane.nonces.blocked(), lane.unanswered is not None
+            )
+            for lane in self.all
+        ]

@@ -61,8 +61,11 @@ async def main(rt: Runtime, after_send: AfterSend | None = None) -> None:
         if rt.stop.is_set():
             return
         await activate(stage, handlers, contracts, signers, after_send)
-        # one bundle at a time: one sender per key, nonces are sequential
-        await stage.consume(Consume("submit", Bundle, handlers.on_bundle, concurrency=1))
+        # a few bundles in at once: each is gated, signed and committed in its turn, one at a
+        # time and backruns first (turns.py); a broadcast's answer is awaited after the turn,
+        # and each bundle is acked once its answer is booked (submitter.py)
+        concurrency = rt.settings.services.consume_concurrency
+        await stage.consume(Consume("submit", Bundle, handlers.on_bundle, concurrency))
 
 
 async def hold_leases(stage: Stage, signers: list[Signer]) -> tuple[Leases, asyncio.Event]:

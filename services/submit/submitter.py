@@ -5,7 +5,11 @@ with the loss limits), given a nonce and signed; the signed tx is committed to t
 BEFORE it is broadcast, so after a crash at any point the ledger knows every tx that may be on
 the wire and nothing is ever signed twice for one bundle. There is no `await` between the last
 emergency-stop check and the broadcast call, so a stop applied by the control watcher is always
-seen by the next send. The head (the newer of submit's RPC reads and ingest's block messages,
+seen by the next send. All of that runs in the bundle's turn at the gate (turns.py: one bundle
+at a time, backruns first; the checks in gate.py); the broadcast's answer is awaited after the
+turn, so the next bundle is gated and sent meanwhile on another lane (a lane whose broadcast
+awaits its answer takes no nonce: a refusal gives its nonce back with none taken behind it).
+The head (the newer of submit's RPC reads and ingest's block messages,
 bounded against forged ones) lives in `chain_view`, the Submitter's base.
 Tracking and settling sent trades live in `settlement`, cancels in `cancels`; a trade's
 conflicts with ours and its nonce lane (one sender account of `keys.lanes`) in `routing`.
@@ -17,28 +21,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 
 from mev_common import metrics
-from mev_common.bus import Retryable
-from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.messages import Bundle, Outcome, bundle_id_for, trigger_kind
 from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
-from services.submit import cancels, routing, settlement
-from services.submit.budget_room import may_send
+from services.submit import cancels, gate, settlement
 from services.submit.chain_view import ChainView, Spawn
 from services.submit.conflicts import PoolClaims, bundle_pools
-from services.submit.decide import ChainHead, Policy, Refusal, SendPlan, decide, not_sent
+from services.submit.decide import Policy, not_sent
 from services.submit.fees import Fees
 from services.submit.keys import Signer
 from services.submit.lanes import Lane, Lanes, UnknownSender
 from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import kind_of
-from services.submit.nonces import NoNonceFree
 from services.submit.ports import ChainPort, LedgerPort, SafetyPort
 from services.submit.sender import SendResult, Verdict
+from services.submit.turns import Turns
 
 log = logging.getLogger("mev.submit")
 
@@ -48,6 +50,17 @@ Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
 # one (tests/support/submit_kill.py kills the process there to prove exactly-once).
 AfterSend = Callable[[TxRecord], None]
 SUBMIT_HOPS = ("submit_arrive", "submit_gate", "submit_sign", "submit_record")
+
+
+@dataclass(frozen=True)
+class Sending:
+    """A signed, committed trade whose broadcast was started: its answer is awaited after the
+    bundle's turn at the gate."""
+
+    bundle: Bundle
+    record: TxRecord
+    lane: Lane
+    answer: asyncio.Future[SendResult]
 
 
 class Submitter(ChainView):
@@ -78,7 +91,7 @@ class Submitter(ChainView):
         self.executor = policy.executor
         self.safety = safety
         self.native_token = native_token  # profit in it counts against gas in the loss limit
-        self._publish = publish
+        self.publish = publish
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
         self.control_revision = control_revision  # emergency_stop's revision, for trips
         self.after_send = after_send
@@ -90,6 +103,8 @@ class Submitter(ChainView):
         self.nonces = self.lanes[0].nonces
         self.sent = 0
         self.claims = PoolClaims()
+        self.turns = Turns()  # the gate, one bundle at a time (turns.py)
+        self.publishing = asyncio.Lock()
         self.track_lock = asyncio.Lock()
         self.booked = asyncio.Event()  # clear while settlement._settle books off the loop
         self.booked.set()
@@ -115,78 +130,48 @@ class Submitter(ChainView):
         nonce_reset, a refused send). On a chain that serves state at `latest` only (HyperEVM)
         the mined count: our unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
-        unresolved = self.ledger.unresolved()
         for lane in self.lanes:
             pending = int(await self.pool.call("eth_getTransactionCount", [lane.address, tag]), 16)
+            # read after the count, with no await before `sync`: a nonce a bundle's turn took
+            # (and committed) while the count was asked is unresolved here, never handed again
+            unresolved = self.ledger.unresolved()
             lane.nonces.sync(pending, {t.nonce for t in unresolved if self.lane_of(t) is lane})
             fields = {"lane": lane.index, "chain_pending": pending, "next": lane.nonces.next_nonce}
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------
     async def handle(self, bundle: Bundle, trace: str, seen_ns: int, stored_ns: int = 0) -> None:
-        """Gate, sign, record and broadcast one bundle, or book why not. `stored_ns`: when the
-        bundle stream stored it (the `submit_wait` hop starts there)."""
+        """Gate, sign, record and broadcast one bundle, or book why not. The gate runs in this
+        bundle's turn (turns.py: one at a time, backruns first); the broadcast's answer is
+        awaited after it, so the next bundle is gated meanwhile (on another lane: a lane whose
+        broadcast awaits its answer takes no nonce). `stored_ns`: when the bundle stream
+        stored it (the `submit_wait` hop starts there, and ends as its turn begins)."""
+        async with self.turns.turn(bundle):
+            sending = await self._gate_and_sign(bundle, trace, seen_ns, stored_ns)
+        if sending is None:
+            await self.publish_pending()  # what the turn booked, off the gate
+            return
+        try:
+            result = await sending.answer
+        except BaseException:  # no verdict (shutdown): as UNKNOWN, the tx stays signed and
+            sending.lane.answer()  # its nonce held, for tracking to settle
+            raise
+        await self._after_send(sending, result, trace, seen_ns)
+
+    async def _gate_and_sign(
+        self, bundle: Bundle, trace: str, seen_ns: int, stored_ns: int
+    ) -> Sending | None:
+        """The bundle's turn: its checks until it is booked (None), or signed, committed and
+        its broadcast started (no `await` between the last emergency-stop check and that)."""
         arrived_ns = time.time_ns()
-        booked = self.ledger.outcome_for(bundle.id)
-        if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-            await self._publish(booked, trace, seen_ns, 0)
-            self.ledger.mark_published(bundle.id)
-            return
-        if self.ledger.trade_for(bundle.id) is not None:
-            return  # its tx is on the wire: tracking books and publishes its outcome
-        if self.head.number < 0 or not self.nonces.synced:
-            raise Retryable("no chain head or nonces yet", delay_s=0.5)
-        if time.monotonic() - self.head_checked_at > self.head_max_age_s:
-            try:  # an old head view (RPC was down) would pass bundles whose deadline is gone
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"head refresh: {exc}", delay_s=0.5) from exc
-        if bundle.block_number > self.head.number:  # the chain's word on it, not the bundle's
-            try:  # first: the head read brings the block's hash for the check below
-                await self.fetch_head()
-            except RpcError as exc:
-                raise Retryable(f"chain head not readable: {exc}", delay_s=0.5) from exc
-        try:  # a leftover of another chain (or a reorged block) never reaches the gate
-            stale = await self.blocks.stale_reason(
-                bundle.block_number, bundle.block_hash, self.head.number
-            )
-        except RpcError as exc:
-            raise Retryable(f"block check: {exc}", delay_s=0.5) from exc
-        if stale is not None:
-            await self._book(bundle, not_sent(bundle, stale), trace, seen_ns)
-            return
-        head = ChainHead(self.head.number, self.head.next_base_fee)
-        plan = decide(bundle, self.policy, head, self.safety.spend(self.native_token))
-        reason = plan.reason if isinstance(plan, Refusal) else None
-        if isinstance(plan, Refusal) and plan.trip:
-            self.trip(plan.reason)
-        lane: Lane | None = None
-        if isinstance(plan, SendPlan):  # on a trader's lane: that lane's gas and net
-            routed = await routing.route_priced(self, bundle, plan, head)
-            reason = routed if isinstance(routed, str) else None
-            lane, bundle, plan = (None, bundle, plan) if isinstance(routed, str) else routed
-        if reason is None and bundle.id in self.withdrawn:
-            reason = f"withdrawn by detect: {self.withdrawn[bundle.id]}"
-        await self.booked.wait()  # a settled trade's booking may trip the stop: not before it
-        if reason is None and not self.cfg.dry_run:
-            reason = self.blocked()
-        if reason is None and not self.cfg.dry_run and not may_send(budget.process_budget()):
-            # past the share (less the room tracking keeps), the opportunity is let go
-            # (counted) rather than the RPC limit broken or a sent trade left unsettled
-            metrics.RPC_BUDGET_SKIPS.labels(what="submit_send").inc()
-            reason = "RPC call budget spent (chain.rpc_budget_per_minute share)"
-        if reason is None and (
-            reason := self.production.late_reason(bundle.block_number, time.time_ns())
-        ):
-            metrics.LATE_HEAD_REFUSALS.inc()
-        if reason is None and lane is not None:
-            try:
-                nonce = lane.nonces.take()
-            except NoNonceFree as exc:
-                reason = f"in-flight limit: {exc}"
-        if reason is not None or lane is None or not isinstance(plan, SendPlan):
-            await self._book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
-            return
+        while True:
+            gated = await gate.check(self, bundle, trace, seen_ns)
+            if not isinstance(gated, Lane):
+                break
+            await gated.answered.wait()  # its nonce may come back: then every check again
+        if gated is None:
+            return None
+        lane, bundle, plan, nonce = gated
         fees = Fees(plan.max_fee_per_gas, plan.max_priority_fee_per_gas)
         gated_ns = time.time_ns()
         tx = plan.tx(nonce)
@@ -194,8 +179,8 @@ class Submitter(ChainView):
         signed_ns = time.time_ns()
         if self.cfg.dry_run:
             lane.nonces.give_back(nonce)
-            await self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
-            return
+            self._book_dry_run(bundle, tx_hash, nonce, fees, trace, seen_ns)
+            return None
         record = TxRecord.signed(
             tx,
             raw,
@@ -207,7 +192,7 @@ class Submitter(ChainView):
         )
         if not self.ledger.record_signed(bundle, record, trace, seen_ns):
             lane.nonces.give_back(nonce)  # another delivery or submitter holds this bundle
-            return
+            return None
         tip = fees.max_priority_fee_per_gas
         self.claims.claim(bundle.id, plan.pools, bundle.block_number, tip, lane.index)
         hops = (seen_ns, arrived_ns, gated_ns, signed_ns, time.time_ns())
@@ -216,30 +201,51 @@ class Submitter(ChainView):
         if stored_ns:  # submit's own part of submit_arrive: the pull and the bundles before it
             wait = max(0.0, (arrived_ns - stored_ns) / 1e9)
             metrics.HOP_LATENCY.labels(hop="submit_wait").observe(wait)
+            if bundle.victim_tx_hash is not None:  # a backrun's own, beside the block bundles'
+                metrics.HOP_LATENCY.labels(hop="submit_wait_backrun").observe(wait)
         trigger = trigger_kind(bundle.victim_tx_hash)
-        result = await self.pool.send_raw(raw, seen_ns, trigger, only=bundle.victim_seen_on)
-        await self._after_send(bundle, record, result, trace, seen_ns)
+        lane.sending(record.hash)
+        answer = asyncio.ensure_future(
+            self.pool.send_raw(raw, seen_ns, trigger, only=bundle.victim_seen_on)
+        )
+        # one loop pass: the send's first step writes its request (or starts one task per
+        # endpoint, which write before anything the next turn wakes)
+        await asyncio.sleep(0)
+        return Sending(bundle, record, lane, answer)
 
     async def _after_send(
-        self, bundle: Bundle, record: TxRecord, result: SendResult, trace: str, seen_ns: int
+        self, sending: Sending, result: SendResult, trace: str, seen_ns: int
     ) -> None:
+        """The broadcast's answer, booked: a refusal gives the nonce back (no later nonce is
+        taken on its lane meanwhile: Lane.unanswered) and books the bundle not_sent; then the
+        lane is free for the next trade."""
+        bundle, record, lane = sending.bundle, sending.record, sending.lane
         fields = {
             "bundle": bundle.id,
             "tx": record.hash,
             "nonce": record.nonce,
-            "lane": self.lane_of(record).index,
+            "lane": lane.index,
             "max_fee_per_gas": record.max_fee_per_gas,
             "priority_fee": record.max_priority_fee_per_gas,
             "verdict": result.verdict.value,
         }
-        if result.verdict is Verdict.REJECTED:
-            log.warning(
-                "tx refused by every endpoint", extra={"fields": {**fields, "why": result.reason}}
-            )
-            why = f"refused by every RPC endpoint: {result.reason}"
-            self.ledger.resolve(Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"}))
-            self.lane_of(record).nonces.give_back(record.nonce)
-            self.claims.release(bundle.id, None)
+        refused = result.verdict is Verdict.REJECTED
+        try:  # the lane is answered whatever happens here: a later bundle waits for it
+            if refused:
+                log.warning(
+                    "tx refused by every endpoint",
+                    extra={"fields": {**fields, "why": result.reason}},
+                )
+                why = f"refused by every RPC endpoint: {result.reason}"
+                settled = Settled(bundle, not_sent(bundle, why), {record.hash: "rejected"})
+                self.ledger.resolve(settled)
+                lane.nonces.give_back(record.nonce)
+                self.claims.release(bundle.id, None)
+            elif result.verdict is Verdict.ACCEPTED:
+                self.ledger.mark_sent(record.hash)
+        finally:
+            lane.answer()
+        if refused:
             metrics.BUNDLES.labels(strategy=bundle.strategy, outcome="not_sent").inc()
             await self.publish_pending()
             try:
@@ -247,8 +253,6 @@ class Submitter(ChainView):
             except RpcError as exc:
                 log.warning("nonce resync failed", extra={"fields": {"error": str(exc)}})
             return
-        if result.verdict is Verdict.ACCEPTED:
-            self.ledger.mark_sent(record.hash)
         self.sent += 1
         log.info("tx sent", extra={"fields": {**fields, "endpoints": result.accepted_by}})
         if self.after_send is not None:
@@ -281,7 +285,7 @@ class Submitter(ChainView):
             extra={"fields": {"reason": cleared.reason, "revision": revision}},
         )
 
-    async def _book_dry_run(
+    def _book_dry_run(
         self, bundle: Bundle, tx_hash: str, nonce: int, fees: Fees, trace: str, seen_ns: int
     ) -> None:
         reason = (
@@ -312,9 +316,10 @@ class Submitter(ChainView):
             realized_profit=bundle.simulated_profit,
             reason=reason,
         )
-        await self._book(bundle, outcome, trace, seen_ns)
+        self.book(bundle, outcome, trace, seen_ns)
 
-    async def _book(self, bundle: Bundle, outcome: Outcome, trace: str, seen_ns: int) -> None:
+    def book(self, bundle: Bundle, outcome: Outcome, trace: str, seen_ns: int) -> None:
+        """Book a bundle that is not sent; `publish_pending` publishes it (after the turn)."""
         if outcome.status == "not_sent":
             log.info(
                 "bundle not sent",
@@ -322,13 +327,14 @@ class Submitter(ChainView):
             )
         self.ledger.book(bundle, outcome, trace, seen_ns)
         metrics.BUNDLES.labels(strategy=bundle.strategy, outcome=outcome.status).inc()
-        await self.publish_pending()
 
     async def publish_pending(self) -> None:
-        """Publish every booked outcome not yet published (also those of a previous run)."""
-        for item in self.ledger.unpublished():
-            await self._publish(item.outcome, item.trace, item.seen_ns, item.revision)
-            self.ledger.mark_published(item.outcome.bundle_id)
+        """Publish every booked outcome not yet published (also those of a previous run), one
+        caller at a time (several bundles' handlers may call at once)."""
+        async with self.publishing:
+            for item in self.ledger.unpublished():
+                await self.publish(item.outcome, item.trace, item.seen_ns, item.revision)
+                self.ledger.mark_published(item.outcome.bundle_id)
 
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
     async def track_once(self, lanes: Collection[int] | None = None) -> int:

@@ -31,7 +31,7 @@ from tests.integration.devnet.conftest import Devnet
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
-    WETH,
+    add_lane,
     arbitrage_bundle,
     config_for,
     health,
@@ -51,22 +51,6 @@ MEV_BOT = str(Path(sys.executable).parent / "mev-bot")
 
 
 devnet = module_devnet("lanes-devnet")
-
-
-def add_lane(devnet: Devnet, lane: int) -> str:
-    """What `devnet up` does for a lane: its key beside keys.path (0600), gas money, and the
-    owner's setTrader. Returns the lane's address."""
-    path = Path(KeySettings(path=str(devnet.key_path)).lane_path(lane))
-    account = load_or_create_key(path)
-    assert path.stat().st_mode & 0o777 == 0o600
-    funder = devnet.user(3)
-    fund = funder.send(account.address, b"", 21_000, value=10 * WETH)
-    allow = devnet.executor.encode_abi("setTrader", [account.address, True])
-    authorize = devnet.bot().send(devnet.executor.address, allow, 100_000)
-    mine(devnet)
-    for tx in (fund, authorize):
-        assert devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1
-    return str(account.address)
 
 
 def owner_gas(devnet: Devnet, bundle: Bundle, at: int) -> int:

@@ -23,6 +23,8 @@ import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, Outcome
+from mev_common.settings import KeySettings
+from mev_ops.devnet.keys import load_or_create_key
 from web3 import Web3
 
 from tests.conftest import NatsEndpoint
@@ -100,6 +102,22 @@ def unbalance(devnet: Devnet, buy: str = "USDC") -> None:
     tx = user.send(router.address, data, 300_000)
     mine(devnet)
     assert devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1
+
+
+def add_lane(devnet: Devnet, lane: int) -> str:
+    """What `devnet up` does for a lane: its key beside keys.path (0600), gas money, and the
+    owner's setTrader. Returns the lane's address."""
+    path = Path(KeySettings(path=str(devnet.key_path)).lane_path(lane))
+    account = load_or_create_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    funder = devnet.user(3)
+    fund = funder.send(account.address, b"", 21_000, value=10 * WETH)
+    allow = devnet.executor.encode_abi("setTrader", [account.address, True])
+    authorize = devnet.bot().send(devnet.executor.address, allow, 100_000)
+    mine(devnet)
+    for tx in (fund, authorize):
+        assert devnet.w3.eth.get_transaction_receipt(tx)["status"] == 1
+    return str(account.address)
 
 
 def arbitrage_bundle(

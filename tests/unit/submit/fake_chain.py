@@ -5,6 +5,7 @@ really signed (nonce, fees, recipient)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ class FakeChain:
     eth_calls: list[dict[str, Any]] = field(default_factory=list)  # every eth_call's tx object
     call_reverts: bool = False  # eth_call answers as a node does a revert (code 3)
     before_call: Callable[[], None] | None = None  # runs as an eth_call arrives (a race)
+    hold: asyncio.Event | None = None  # set: a broadcast is answered only once it is set
+    refuse: int = 0  # the next `refuse` broadcasts are refused by every node (REJECTED)
+    count_hold: asyncio.Event | None = None  # set: a nonce count, read at once, is answered
+    answered: list[str] = field(default_factory=list)  # tx hashes, in the order answered
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         p = params or []
@@ -49,7 +54,10 @@ class FakeChain:
                 "gasLimit": hex(30_000_000),
             }
         if method == "eth_getTransactionCount":
-            return hex(self.mined_nonce + (len(self._pending_nonces()) if p[1] == "pending" else 0))
+            count = self.mined_nonce + (len(self._pending_nonces()) if p[1] == "pending" else 0)
+            if self.count_hold is not None:  # read now, answered later (a slow node)
+                await self.count_hold.wait()
+            return hex(count)
         if method == "eth_getTransactionReceipt":
             return self.receipts.get(p[0])
         if method == "eth_getTransactionByHash":
@@ -87,6 +95,12 @@ class FakeChain:
         tx["only"] = only  # the one endpoint it was sent to (a backrun's victim's), or None
         tx["to"] = to_checksum_address(tx["to"])
         self.sent.append(tx)
+        if self.hold is not None:
+            await self.hold.wait()
+        self.answered.append(tx["hash"])
+        if self.refuse > 0:
+            self.refuse -= 1
+            return SendResult(Verdict.REJECTED, errors={"fake": "insufficient funds"})
         self.pool[tx["hash"]] = tx
         return SendResult(Verdict.ACCEPTED, ["fake"])
 

@@ -29,7 +29,8 @@ PAIR_D = v2_pair_address(FACTORY_B, DAI, WETH, UNISWAP_V2_INIT_CODE_HASH)
 
 
 class World:
-    def __init__(self, tmp: Path, **submit: Any) -> None:
+    def __init__(self, tmp: Path, lanes: int = 1, **submit: Any) -> None:
+        self.lane_keys = ["0x" + f"{0x43 + k:02x}" * 32 for k in range(lanes - 1)]
         self.db = tmp / "ledger.db"
         self.settings = settings(**submit)
         self.chain = FakeChain(head=HEAD.number, base_fee=HEAD.next_base_fee)
@@ -55,6 +56,7 @@ class World:
             send_blocker=lambda: self.blocker,
             native_token=WETH,
             control_revision=lambda: self.revision,
+            lane_signers=[Signer(Account.from_key(k)) for k in self.lane_keys],
         )
 
     async def start(self) -> Submitter:

@@ -1,0 +1,177 @@
+"""A trade is signed and broadcast while an earlier broadcast of ours still awaits its answer,
+on real anvil, real NATS and a real submit process with two nonce lanes; every bundle is booked
+exactly once and the ledger matches the chain to the wei.
+
+The only RPC endpoint is a relay to anvil (`HoldingRelay`) that holds the first
+eth_sendRawTransaction's answer until a second one arrives (3 s at most, under the RPC
+timeout). Before submit awaited the answer after the bundle's turn (services/submit/turns.py),
+the second bundle was handled only after the first's answer: the relay gave up holding and the
+second send came after it. A third bundle through the first one's pools is refused while that
+trade is unsettled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from mev_common.bus import Bus
+
+from tests.conftest import NatsEndpoint
+from tests.integration.devnet.conftest import Devnet
+from tests.support.stack import write_config
+from tests.support.submit_world import (
+    CHAIN,
+    GWEI,
+    add_lane,
+    arbitrage_bundle,
+    mine,
+    module_devnet,
+    outcome_of,
+    publish_bundle,
+    start_submit,
+    tx_states,
+    wait_active,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(120)
+HOLD_S = 3.0  # under the RPC client's timeout: a held send is answered, never retried
+
+devnet = module_devnet("overlap-devnet")
+
+
+class HoldingRelay(ThreadingHTTPServer):
+    """JSON-RPC over HTTP to `target`; the first broadcast's answer waits for a second
+    broadcast to arrive. `events`: ("send", k) as broadcast k arrives, ("answer", k) as its
+    answer leaves."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Relay)
+        self.target = target
+        self.events: list[tuple[str, int]] = []
+        self.second = threading.Event()
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Relay(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: HoldingRelay
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        k = -1
+        if b"eth_sendRawTransaction" in body:
+            with self.server.lock:
+                k = sum(1 for e in self.server.events if e[0] == "send")
+                self.server.events.append(("send", k))
+            if k == 0:
+                self.server.second.wait(HOLD_S)
+            else:
+                self.server.second.set()
+        request = urllib.request.Request(
+            self.server.target, body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            data = reply.read()
+        if k >= 0:
+            with self.server.lock:
+                self.server.events.append(("answer", k))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def relay(devnet: Devnet) -> Iterator[HoldingRelay]:
+    server = HoldingRelay(devnet.node.rpc_url)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    owner = devnet.deployment["bot"]
+    lane1 = add_lane(devnet, 1)
+    config = write_config(
+        tmp_path,
+        nats_server.url,
+        CHAIN,
+        chain={"rpc_endpoints": [{"name": "anvil", "url": relay.url}], "block_time_s": 1},
+        contracts={"deployment_file": str(devnet.deployment_path)},
+        keys={"path": str(devnet.key_path), "lanes": 2},
+    )
+    db = tmp_path / "mev-bot.db"
+    first, first_profit = arbitrage_bundle(devnet, "first", via="USDC")
+    second, second_profit = arbitrage_bundle(devnet, "second", via="DAI")
+    at = {"block_number": second.block_number, "deadline_block": second.deadline_block}
+    first = first.model_copy(update=at)  # as proven at the head both are sent at
+    again = first.model_copy(update={"id": "again", "opportunity_id": "opp-again"})
+    assert first.max_priority_fee_per_gas == second.max_priority_fee_per_gas == GWEI
+    counts = [devnet.w3.eth.get_transaction_count(a) for a in (owner, lane1)]
+    executor = devnet.executor.address
+    before = devnet.balance("WETH", executor)
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        await publish_bundle(bus, first)
+        await wait_for(lambda: ("send", 0) in relay.events, what="first broadcast")
+        await publish_bundle(bus, second)
+        await publish_bundle(bus, again)
+        await wait_for(lambda: ("answer", 1) in relay.events, what="both answered")
+        await wait_for(lambda: ("answer", 0) in relay.events, what="both answered")
+        # the second went out while the first's answer was held back
+        assert relay.events.index(("send", 1)) < relay.events.index(("answer", 0))
+        for b in (first, second):
+            await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
+        mined_at = mine(devnet)
+        outcomes = {b.id: await outcome_of(bus, b.id) for b in (first, second, again)}
+        assert {k: [(o.status, o.block_number) for o in v] for k, v in outcomes.items()} == {
+            first.id: [("included", mined_at)],
+            second.id: [("included", mined_at)],
+            again.id: [("not_sent", None)],  # its pools are in our unsettled first trade
+        }
+        assert "in our unsettled trade" in outcomes[again.id][0].reason
+        assert outcomes[first.id][0].realized_profit == first_profit
+        assert outcomes[second.id][0].realized_profit == second_profit
+        assert devnet.balance("WETH", executor) - before == first_profit + second_profit
+        with sqlite3.connect(db) as conn:
+            booked = conn.execute(
+                "SELECT b.id, o.status FROM bundles b LEFT JOIN outcomes o ON o.bundle_id = b.id "
+                "ORDER BY b.id"
+            ).fetchall()
+            txs = conn.execute("SELECT bundle_id, sender, nonce, state FROM txs").fetchall()
+        assert booked == [("again", "not_sent"), ("first", "included"), ("second", "included")]
+        assert sorted(txs) == [
+            ("first", owner, counts[0], "mined"),
+            ("second", lane1, counts[1], "mined"),
+        ]
+        after = [devnet.w3.eth.get_transaction_count(a) for a in (owner, lane1)]
+        assert after == [counts[0] + 1, counts[1] + 1]  # one nonce each, none skipped
+        receipts = [devnet.w3.eth.get_transaction_receipt(o[0].tx_hash) for o in outcomes.values()
+                    if o[0].tx_hash]  # fmt: skip
+        assert sorted(r["from"] for r in receipts) == sorted([owner, lane1])
+        assert [e for e in relay.events if e[0] == "send"] == [("send", 0), ("send", 1)]
+    finally:
+        proc.stop()
