@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from mev_common import subjects
 from mev_common.bus import Envelope
@@ -52,6 +52,14 @@ class PeerReader:
     async def _send(self, message: PeerQuestion | PeerAnswer) -> None:
         kind = "questions" if isinstance(message, PeerQuestion) else "answers"
         await self.d.rt.bus.publish_core(subjects.detect_peers(self.d.rt.chain_id, kind), message)
+
+    def listens(self) -> list[tuple[str, Any, Callable[[Any], Awaitable[None]]]]:
+        """The core subjects (subject, model, handler) the replicas ask and answer on."""
+        chain = self.d.rt.chain_id
+        return [
+            (subjects.detect_peers(chain, "questions"), PeerQuestion, self.bets.on_question),
+            (subjects.detect_peers(chain, "answers"), PeerAnswer, self.bets.on_answer),
+        ]
 
     @property
     def book(self) -> PendingBook:
@@ -130,7 +138,9 @@ class PeerReader:
                 continue
             self.outbid_unpublished += 1
             assert self.book.bets is not None
-            self.book.bets.published(opp.id, victim, seq, Bet(tip, f.cycle.pools, block, doomed_at))
+            self.book.bets.published(
+                opp.id, victim, seq, Bet(tip, frozenset(f.cycle.pools), block, doomed_at)
+            )
         return kept[0], kept[1], len(found) - len(kept[0])
 
     def health(self) -> dict[str, int]:

@@ -38,7 +38,7 @@ from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.gc_watch import settle_heap
 from mev_common.message_fast import construct
-from mev_common.messages import Block, Opportunity, PeerAnswer, PeerQuestion, PendingTx, Withdrawal
+from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
@@ -75,11 +75,8 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     await detector.load()
     if stage.settings.services.detect.replicas > 1:
         detector.peers = peers = PeerReader(detector)
-        chain = stage.rt.chain_id  # the replicas ask each other (services/detect/peer_bets.py)
-        await stage.listen(subjects.detect_peers(chain, "questions"), PeerQuestion,
-                           peers.bets.on_question)  # fmt: skip
-        await stage.listen(subjects.detect_peers(chain, "answers"), PeerAnswer,
-                           peers.bets.on_answer)  # fmt: skip
+        for listen in peers.listens():  # the replicas ask each other (detect/peer_bets.py)
+            await stage.listen(*listen)
         subject = subjects.mempool(stage.rt.chain_id)
         peers.floor = await stage.follow_new(subject, PendingTx, peers.on_read)
     concurrency = stage.settings.performance.detect_concurrency
