@@ -26,7 +26,8 @@ from mev_common.messages import Opportunity, PeerAnswer, PeerQuestion, PendingTx
 
 from services.detect.bet_log import Bet
 from services.detect.peer_bets import PeerBets
-from services.detect.pending_book import PendingBook, effective_tip
+from services.detect.pending_book import PendingBook
+from services.detect.pending_order import effective_tip
 from services.detect.pending_swaps import decode_pending, path_pools
 from services.detect.read_ahead import ReadAhead, ReadSwap
 

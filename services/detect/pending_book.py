@@ -22,36 +22,13 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mev_common.messages import Opportunity, PendingTx
+from mev_common.messages import PendingTx
 
 from services.detect.bet_log import Bet, BetLog
 
 # Blocks a backrun whose victim missed its block stays booked: its deadline (detect's default
 # deadline_blocks) after which submit cancels it; services/simulate/stacking.py CARRY_BLOCKS.
 BACKRUN_CARRY_BLOCKS = 2
-
-
-def effective_tip(tx: PendingTx, base_fee: int) -> int:
-    """What the tx pays the block builder per gas at `base_fee` (its fee-ordering key)."""
-    if tx.max_priority_fee_per_gas is not None:
-        cap = tx.max_fee_per_gas if tx.max_fee_per_gas is not None else None
-        tip = tx.max_priority_fee_per_gas
-        return max(0, min(tip, cap - base_fee)) if cap is not None else tip
-    if tx.gas_price is not None:
-        return max(0, tx.gas_price - base_fee)
-    return 0
-
-
-def booked_block(head: int, head_timestamp: int, now: float, block_time_s: float) -> int:
-    """The block a pending swap seen at `now` is booked at (its `max_age_blocks` count from
-    there): our head, or, when our head lags the chain by more than a block by the clock (the
-    block stream catching up after a NATS outage while pending swaps arrive live), the block
-    the chain is at, less one. Booked at the stale head, a swap sent after the outage aged out
-    as the backlog of blocks came in although still pending, and a backrun it went ahead of
-    was published without it (the chaos test's NATS restart: it reverted). One block less: a
-    swap kept a block longer costs a candidate, one forgotten while pending can cost gas."""
-    behind = int((now - head_timestamp) // block_time_s) - 1
-    return head + max(0, behind)
 
 
 @dataclass
@@ -420,14 +397,3 @@ class PendingBook:
                 out.append((-heap[i][0], heap[i][1]))
             stack += [2 * i + 1, 2 * i + 2]
         return out
-
-
-def with_ahead(
-    opp: Opportunity, queued: list[PendingTx], crowders: list[PendingTx]
-) -> Opportunity | None:
-    """`opp` carrying the pending txs mined before its victim (services/simulate/stacking.py);
-    None past the 8 an opportunity carries (its state could not be proven: drop it)."""
-    ahead = queued + [t for t in crowders if t not in queued]
-    if len(ahead) > 8:
-        return None
-    return opp.model_copy(update={"ahead": ahead}) if ahead else opp

@@ -49,7 +49,8 @@ from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, booked_block, effective_tip, with_ahead
+from services.detect.pending_book import PendingBook
+from services.detect.pending_order import booked_block, effective_tip, with_ahead
 from services.detect.pending_swaps import PendingSwap, apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
