@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 Swapped = Callable[[str, int, frozenset[str], int, int], bool]
 
 
-@dataclass
+@dataclass(slots=True)
 class Bet:
     """One backrun decided on a victim: what it bid, where, at which head, and the stream
     sequence of the swap that doomed it (None: standing as far as this replica knows)."""
@@ -38,7 +38,7 @@ class Bet:
     opp_id: str = field(default="", compare=False)  # ours: its opportunity id
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     seq: int  # the victim's stream sequence
     bets: list[Bet] = field(default_factory=list)
@@ -52,10 +52,12 @@ class BetLog:
 
     def published(self, opp_id: str, victim: str, seq: int, bet: Bet) -> None:
         """A backrun of ours on `victim` (stream sequence `seq`); a redelivery replaces it."""
-        decision = self.decided.setdefault(victim, Decision(seq))
+        decision = self.decided.get(victim)
+        if decision is None:
+            decision = self.decided[victim] = Decision(seq)
         old = self._own.get(opp_id)
-        if old is not None and old in decision.bets:
-            decision.bets.remove(old)
+        if old is not None:
+            decision.bets = [b for b in decision.bets if b is not old]
         bet.opp_id = opp_id
         decision.bets.append(bet)
         self._own[opp_id] = bet
@@ -66,9 +68,10 @@ class BetLog:
         if bet is not None and bet.doomed_at is None:
             bet.doomed_at = seq
 
-    def decide(self, victim: str, seq: int) -> Decision:
+    def decide(self, victim: str, seq: int) -> None:
         """This replica has decided `victim` (with the bets `published` gave it, or none)."""
-        return self.decided.setdefault(victim, Decision(seq))
+        if victim not in self.decided:
+            self.decided[victim] = Decision(seq)
 
     def learned(self, victim: str, seq: int, bets: Iterable[Bet]) -> None:
         """A peer's decision on `victim` (checked by the caller against the book)."""
