@@ -5,9 +5,10 @@ set-ups alternating run by run so both meet the same machine load.
 
 Each rate step is scenario 2's (bench/scenarios/throughput.py): bench/swaps.py's real backrun
 candidates (`--v3-share` of them SwapRouter swaps: the devnet flow's mix by default) published
-as ingest does, exact Mev-Seen-Ns → published samples from every replica, triggers in / with an opportunity / opportunities out / withdrawn / crowded, detect's process
-CPU per trigger (all replicas), and the load average beside each step. nats-server, this feed
-and every detect process share the machine's cores.
+as ingest does, exact Mev-Seen-Ns → published samples from every replica, triggers in / with
+an opportunity / opportunities out / withdrawn / crowded, detect's process CPU per trigger (all
+replicas), and the load average beside each step. nats-server, this feed and every detect
+process share the machine's cores.
 """
 
 from __future__ import annotations
