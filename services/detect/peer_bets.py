@@ -23,6 +23,7 @@ every bundle on the real state behind it, so it costs a wasted simulation, never
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from mev_common.messages import PeerAnswer, PeerBet, PeerQuestion
 from services.detect.bet_log import Bet, BetLog
 from services.detect.pending_book import PendingBook
 
+log = logging.getLogger("mev.detect")
 ASK_WAIT_S = 0.05  # a question's longest wait for its answer
 PARKED = 4096  # questions kept for swaps not decided here yet (the oldest go first)
 BATCH = 16  # victims a question names at most (PeerQuestion)
@@ -55,6 +57,7 @@ class PeerBets:
         self.unanswered = 0  # of them, no answer in ASK_WAIT_S (judged crowded)
         self.rejected = 0  # answers that did not match the book (ignored)
         self.answered_later = 0  # questions answered once decided here (parked first)
+        self.send_failed = 0  # questions or answers the bus refused (a question: unanswered)
 
     async def ask(self, victims: list[str]) -> None:
         """Learn the decisions on `victims` from the peers (each waited for at most
@@ -64,10 +67,9 @@ class PeerBets:
         futures = [self._waiting.setdefault(v, loop.create_future()) for v in victims]
         self.asked += len(new)
         for k in range(0, len(new), BATCH):
-            await self.send(
-                PeerQuestion(
-                    chain_id=self.chain_id, replica=self.replica, victims=new[k : k + BATCH]
-                )
+            part = new[k : k + BATCH]
+            await self._send(
+                PeerQuestion(chain_id=self.chain_id, replica=self.replica, victims=part)
             )
         _, late = await asyncio.wait(futures, timeout=ASK_WAIT_S)
         self.unanswered += len(late)
@@ -101,15 +103,19 @@ class PeerBets:
             PeerBet(tip=b.tip, pools=sorted(b.pools), block=b.block, doomed_at=b.doomed_at)
             for b in decision.bets
         ]
-        await self.send(
-            PeerAnswer(
-                chain_id=self.chain_id,
-                replica=self.replica,
-                victim=victim,
-                seq=decision.seq,
-                bets=bets,
-            )
+        answer = PeerAnswer(
+            chain_id=self.chain_id, replica=self.replica, victim=victim, seq=decision.seq, bets=bets
         )
+        await self._send(answer)
+
+    async def _send(self, message: PeerQuestion | PeerAnswer) -> None:
+        """Send, a failure counted and logged: a trigger's handling (which answers when it has
+        decided) must not fail for it, and an unsent question is an unanswered one."""
+        try:
+            await self.send(message)
+        except Exception as exc:  # the connection closed, a slow consumer: not ours to end
+            self.send_failed += 1
+            log.warning("peer message not sent", extra={"fields": {"error": repr(exc)}})
 
     async def on_answer(self, answer: PeerAnswer) -> None:
         future = self._waiting.get(answer.victim)
@@ -136,4 +142,5 @@ class PeerBets:
             "peer_asked": self.asked,
             "peer_unanswered": self.unanswered,
             "peer_rejected": self.rejected,
+            "peer_send_failed": self.send_failed,
         }

@@ -95,6 +95,7 @@ def test_an_answer_that_does_not_match_the_book_is_ignored_and_counted() -> None
             await exchange.on_answer(answer(victim=C))  # not asked: no count, no effect
 
         book = book_with_bets()
+        book.add(B, [P], 10, 10, tx=TX, seq=3)
         exchange = PeerBets(book, 1, send)
         await exchange.ask([A])
         return exchange, sent
@@ -103,6 +104,23 @@ def test_an_answer_that_does_not_match_the_book_is_ignored_and_counted() -> None
     assert [type(m) for m in sent] == [PeerQuestion]
     assert (exchange.asked, exchange.rejected, exchange.unanswered) == (1, 3, 1)
     assert A not in exchange.log.decided and C not in exchange.log.decided
+    assert exchange.book.crowded(B, 10, [P], stacking=True, as_of=3) is not None  # A crowds it
+
+
+def test_a_message_the_bus_refuses_is_counted_and_the_question_unanswered() -> None:
+    async def run() -> PeerBets:
+        async def refused(message: PeerQuestion | PeerAnswer) -> None:
+            raise ConnectionError("closed")
+
+        book = book_with_bets()
+        exchange = PeerBets(book, 1, refused)
+        await exchange.on_question(PeerQuestion(chain_id=1, replica="peer", victims=[A]))
+        await exchange.decided(A, 1)  # answering fails: the trigger's handling goes on
+        await exchange.ask([C])
+        return exchange
+
+    exchange = asyncio.run(run())
+    assert (exchange.send_failed, exchange.unanswered, exchange.answered_later) == (2, 1, 1)
 
 
 def test_a_question_is_answered_when_the_swap_is_decided_here() -> None:
