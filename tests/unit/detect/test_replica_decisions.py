@@ -1,7 +1,9 @@
-"""Two detect replicas, each searching its share of the pending swaps and reading the whole
-mempool ahead (services/detect/peers.py), decide what one detect decides on the same stream:
-the same backruns left standing, crowded/queued and withdrawn counts, however far ahead the
-readers are. (The same on a real nats-server: tests/integration/test_detect_replicas.py.)"""
+"""Detect replicas, each searching its share of the pending swaps, reading the whole mempool
+ahead (services/detect/peers.py) and asking the others about the swaps they backran
+(services/detect/peer_bets.py), decide what one detect decides on the same stream, V3 victims
+included: the same backruns left standing, crowded/queued and withdrawn counts, however far
+ahead the readers are and whichever replica decides first. (The same on a real nats-server:
+tests/integration/test_detect_replicas.py.)"""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import asyncio
 import random
 import time
 
+import pytest
 from mev_common.envelope import Envelope
 from mev_common.messages import PendingTx, decode
 
 from bench.swaps import V3_SHARE
+from services.detect import peer_bets
 from services.detect.service import Detector
 from tests.support.replica_detect import (
     Decisions,
@@ -99,10 +103,15 @@ async def racing_replicas(
     return decisions(pairs), [found for found, _ in pairs]
 
 
-def test_replicas_decide_as_one_detect_when_a_peer_decides_a_swap_ahead_later() -> None:
-    """The order the brief warns of: B judged before the replica holding A (ahead of B, backrun
+def test_replicas_decide_as_one_detect_when_a_peer_decides_a_swap_ahead_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The order that matters: B judged before the replica holding A (ahead of B, backrun
     by it) has decided A. The question waits, parked there, and is answered when A is decided
-    (`answered_later` > 0); none times out (each would judge B crowded: `unanswered`)."""
+    (`answered_later` > 0); none times out (each would judge B crowded: `unanswered`). A third
+    replica's task may run long before the one holding A gets its turn: the wait is not what
+    is tested, so it is long here (a cycle of waits would show as `unanswered`, late)."""
+    monkeypatch.setattr(peer_bets, "ASK_WAIT_S", 30.0)
     _, _, deployment = recording_detector()
     envs = envelopes(varied_swaps(deployment, N, seed=21, v3_share=V3_SHARE))
     single = asyncio.run(one_detect(envs))
