@@ -1,8 +1,10 @@
 """Detect replicas sharing the mempool on a real nats-server: each replica pulls from the one
 durable consumer (`detect-<chain>`, batched, as the service does) and reads the whole mempool
-subject on its own ordered consumer (services/detect/peers.py). Every pending swap is searched
-exactly once, the replicas' crowding and withdrawal decisions equal one detect's on the same
-stream, and a replica killed mid-stream loses nothing (its unacked swaps go to the other).
+subject on its own ordered consumer (services/detect/peers.py), and the replicas ask each other
+on core NATS about the swaps they backran (services/detect/peer_bets.py). Every pending swap is
+searched exactly once, the replicas' crowding and withdrawal decisions equal one detect's on the
+same stream (V3 victims included), and a replica killed mid-stream loses nothing (its unacked
+swaps go to the other).
 
 The Detectors are in process over the devnet-like pools (bench.detect_profile) and record what
 they publish; the NATS side (stream, shared durable, ordered readers, acks) is real."""
