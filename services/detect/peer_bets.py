@@ -10,8 +10,10 @@ decided A; it asks (`PeerQuestion`, core NATS) and waits. The replica that holds
 it has decided A (`PeerAnswer`, at once if it already has); until then the question is parked.
 Each replica decides its triggers in stream order, and a question is only about a swap earlier
 in the stream than the one being judged, so two replicas never wait on each other; a swap nobody
-holds (redelivered after its replica died) is waited for at most `ASK_WAIT_S`, then crowds the
-backrun (counted `unanswered`): the safe side.
+holds (its replica died) is waited for once, at most `ASK_WAIT_S`, then crowds the backrun
+(counted `unanswered`: the safe side) and is not waited for again (a replica that died holding
+swaps would otherwise cost 50 ms a question, past the consumer's ack wait); a late answer is
+still taken.
 
 The bus is hostile: answers are checked against the book (the victim asked about, its stream
 sequence and tip, each bet bidding that tip) and otherwise ignored, counted; an undecodable one
@@ -53,6 +55,8 @@ class PeerBets:
         self.replica = secrets.token_hex(8)
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._parked: OrderedDict[str, None] = OrderedDict()
+        # swaps a question timed out on: not asked (waited for) again, an answer still taken
+        self._gave_up: OrderedDict[str, None] = OrderedDict()
         self.asked = 0  # swaps asked about
         self.unanswered = 0  # of them, no answer in ASK_WAIT_S (judged crowded)
         self.rejected = 0  # answers that did not match the book (ignored)
@@ -63,6 +67,9 @@ class PeerBets:
         """Learn the decisions on `victims` from the peers (each waited for at most
         ASK_WAIT_S; whatever is learned goes into the log)."""
         loop = asyncio.get_running_loop()
+        victims = [v for v in victims if v not in self._gave_up]
+        if not victims:
+            return
         new = [v for v in victims if v not in self._waiting]
         futures = [self._waiting.setdefault(v, loop.create_future()) for v in victims]
         self.asked += len(new)
@@ -74,7 +81,11 @@ class PeerBets:
         _, late = await asyncio.wait(futures, timeout=ASK_WAIT_S)
         self.unanswered += len(late)
         for victim in victims:
-            self._waiting.pop(victim, None)
+            future = self._waiting.pop(victim, None)
+            if future is not None and not future.done():  # its holder died, or is far behind
+                self._gave_up[victim] = None
+                if len(self._gave_up) > PARKED:
+                    self._gave_up.popitem(last=False)
 
     async def on_question(self, question: PeerQuestion) -> None:
         if question.chain_id != self.chain_id or question.replica == self.replica:
@@ -119,7 +130,8 @@ class PeerBets:
 
     async def on_answer(self, answer: PeerAnswer) -> None:
         future = self._waiting.get(answer.victim)
-        if answer.replica == self.replica or future is None or future.done():
+        late = future is None and answer.victim in self._gave_up
+        if answer.replica == self.replica or not (late or (future and not future.done())):
             return  # ours, not asked, or already answered
         entry = self.book.entries.get(answer.victim)
         if (
@@ -135,7 +147,9 @@ class PeerBets:
             answer.seq,
             [Bet(b.tip, frozenset(b.pools), b.block, b.doomed_at) for b in answer.bets],
         )
-        future.set_result(None)
+        self._gave_up.pop(answer.victim, None)
+        if future is not None:
+            future.set_result(None)
 
     def health(self) -> dict[str, int]:
         return {

@@ -142,3 +142,26 @@ def test_a_question_is_answered_when_the_swap_is_decided_here() -> None:
 
     sent = asyncio.run(run())
     assert sent == [answer(replica=sent[0].replica)] * 2  # type: ignore[union-attr]
+
+
+def test_a_swap_nobody_answers_for_is_waited_for_once_and_a_late_answer_still_counts() -> None:
+    """Its holder died: the next backrun it crowds is judged at once (crowded), not after
+    another wait; an answer that comes later is checked and learned as any other."""
+
+    async def run() -> PeerBets:
+        sent: list[PeerQuestion | PeerAnswer] = []
+
+        async def send(message: PeerQuestion | PeerAnswer) -> None:
+            sent.append(message)
+
+        book = book_with_bets()
+        exchange = PeerBets(book, 1, send)
+        await exchange.ask([A])
+        await exchange.ask([A])  # not asked again
+        assert len(sent) == 1 and A not in exchange.log.decided
+        await exchange.on_answer(answer())
+        return exchange
+
+    exchange = asyncio.run(run())
+    assert (exchange.asked, exchange.unanswered) == (1, 1)
+    assert exchange.log.standing(A, 1, exchange.book.swapped) is True
