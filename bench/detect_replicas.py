@@ -1,13 +1,14 @@
-"""`python -m bench.detect_replicas [--rates 1000,2000,3000] [--runs 2] [--step-s 2]`: one
-detect vs 2 detect replicas sharing the mempool (services/detect/peers.py), side by side on one
-devnet stack (one anvil, one nats-server, one ingest), the two set-ups alternating run by run
-so both meet the same machine load.
+"""`python -m bench.detect_replicas [--rates 1000,2000,3000] [--runs 2] [--step-s 2]
+[--v3-share 0.35]`: one detect vs 2 detect replicas sharing the mempool (services/detect/
+peers.py), side by side on one devnet stack (one anvil, one nats-server, one ingest), the two
+set-ups alternating run by run so both meet the same machine load.
 
 Each rate step is scenario 2's (bench/scenarios/throughput.py): bench/swaps.py's real backrun
-candidates published as ingest does, exact Mev-Seen-Ns → published samples from every replica,
-triggers in / with an opportunity / opportunities out / withdrawn / crowded, detect's process
-CPU per trigger (all replicas), and the load average beside each step. nats-server, this feed
-and every detect process share the machine's cores.
+candidates (`--v3-share` of them SwapRouter swaps: the devnet flow's mix by default) published
+as ingest does, exact Mev-Seen-Ns → published samples from every replica, triggers in / with
+an opportunity / opportunities out / withdrawn / crowded, detect's process CPU per trigger (all
+replicas), and the load average beside each step. nats-server, this feed and every detect
+process share the machine's cores.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mev_common.bus import Bus
 
 from bench.scenarios.throughput import Step, _detect_step, _step_line
 from bench.stack import Stack, devnet_stack
-from bench.swaps import pending_swaps
+from bench.swaps import V3_SHARE, pending_swaps
 
 WARM = 200
 
@@ -39,14 +40,16 @@ def _stop_detect(stack: Stack, replicas: int) -> None:
         stack.services.pop("detect" if k == 1 else f"detect#{k}").stop()
 
 
-async def measure(rates: list[float], runs: int, step_s: float) -> list[tuple[int, Step, float]]:
+async def measure(
+    rates: list[float], runs: int, step_s: float, v3_share: float = V3_SHARE
+) -> list[tuple[int, Step, float]]:
     """(replicas, step, 1-minute load average at its end) for every step, in the order run."""
     sizes = [int(r * step_s) for r in rates]
     out: list[tuple[int, Step, float]] = []
     with devnet_stack() as stack:
         stack.start("ingest")
         total = 2 * runs * (WARM + sum(sizes))
-        payloads = pending_swaps(stack.deployment, total, seed=41)
+        payloads = pending_swaps(stack.deployment, total, seed=41, v3_share=v3_share)
         cursor = 0
         bus = await Bus.connect(stack.nats.url, "bench-replicas-feed", attempts=3)
         try:
@@ -97,9 +100,10 @@ def main() -> None:
     parser.add_argument("--rates", default="1000,2000,3000")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--step-s", type=float, default=2.0)
+    parser.add_argument("--v3-share", type=float, default=V3_SHARE)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    print(table(asyncio.run(measure(rates, args.runs, args.step_s))))
+    print(table(asyncio.run(measure(rates, args.runs, args.step_s, args.v3_share))))
 
 
 if __name__ == "__main__":

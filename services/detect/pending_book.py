@@ -19,46 +19,16 @@ check costs O(log n) in the entries behind it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mev_common.messages import Opportunity, PendingTx
+from mev_common.messages import PendingTx
+
+from services.detect.bet_log import Bet, BetLog
 
 # Blocks a backrun whose victim missed its block stays booked: its deadline (detect's default
 # deadline_blocks) after which submit cancels it; services/simulate/stacking.py CARRY_BLOCKS.
 BACKRUN_CARRY_BLOCKS = 2
-
-
-def effective_tip(tx: PendingTx, base_fee: int) -> int:
-    """What the tx pays the block builder per gas at `base_fee` (its fee-ordering key)."""
-    if tx.max_priority_fee_per_gas is not None:
-        cap = tx.max_fee_per_gas if tx.max_fee_per_gas is not None else None
-        tip = tx.max_priority_fee_per_gas
-        return max(0, min(tip, cap - base_fee)) if cap is not None else tip
-    if tx.gas_price is not None:
-        return max(0, tx.gas_price - base_fee)
-    return 0
-
-
-def booked_block(head: int, head_seen_s: float, now: float, block_time_s: float) -> int:
-    """The block a pending swap seen at `now` is booked at (its `max_age_blocks` count from
-    there): our head, or, when our head lags the chain by more than a block by the clock (the
-    block stream catching up after a NATS outage while pending swaps arrive live), the block
-    the chain is at, less one. Booked at the stale head, a swap sent after the outage aged out
-    as the backlog of blocks came in although still pending, and a backrun it went ahead of
-    was published without it (the chaos test's NATS restart: it reverted). One block less: a
-    swap kept a block longer costs a candidate, one forgotten while pending can cost gas.
-
-    The lag is `now` less `head_seen_s`, when ingest saw our head (its `Mev-Seen-Ns`, our
-    clocks), never the head's chain timestamp: a chain clock apart from ours (a node or host
-    clock off, a devnet loaded from a state dump runs minutes behind) booked every swap that
-    many blocks ahead, kept it that long when it never mined and crowded backruns with it
-    (bench's devnet flow after a dump 100 s old: 5x fewer pending opportunities). 0 (an
-    older ingest's block, no seen time): our head."""
-    if head_seen_s <= 0:
-        return head
-    behind = int((now - head_seen_s) // block_time_s) - 1
-    return head + max(0, behind)
 
 
 @dataclass
@@ -69,6 +39,7 @@ class _Entry:
     sender: str = ""
     nonce: int = -1
     tx: PendingTx | None = None  # the whole tx, for a later nonce's backrun to run it first
+    seq: int = 0  # its mempool stream sequence (0: not known)
 
 
 # A booked trade's re-pricing (services/detect/reprice.py `survives`): does it still pay its
@@ -104,6 +75,8 @@ class PendingBook:
     _place: dict[str, int] = field(default_factory=dict)
     _placed: int = 0
     _victims: dict[str, int] = field(default_factory=dict)  # victim -> its booked backruns
+    # replicas: every decision on a victim, ours and peers', by stream sequence (bet_log.py)
+    bets: BetLog | None = None
 
     def published(
         self,
@@ -113,8 +86,11 @@ class PendingBook:
         pools: Iterable[str],
         block: int,
         survives: Survives | None = None,
+        seq: int = 0,
     ) -> None:
         backrun = _Backrun(victim, tip, frozenset(pools), block, survives)
+        if self.bets is not None and victim:
+            self.bets.published(opportunity_id, victim, seq, Bet(tip, backrun.pools, block))
         old = self.backruns.get(opportunity_id)
         if old is None:
             self._place[opportunity_id] = self._placed
@@ -145,7 +121,7 @@ class PendingBook:
         self._unindex(opportunity_id, self.backruns.pop(opportunity_id))
         del self._place[opportunity_id]
 
-    def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str]) -> list[str]:
+    def doomed_by(self, tx_hash: str, tip: int, touched: Iterable[str], seq: int = 0) -> list[str]:
         """Published trades a newly seen swap will run ahead of, through their pools: they
         would revert; the caller withdraws them (and forgets them here), in the order they were
         booked. A trade booked with `survives` is doomed only when it no longer pays behind
@@ -165,6 +141,8 @@ class PendingBook:
                 doomed.append(opp_id)
         for opp_id in doomed:
             self._forget_backrun(opp_id)
+            if self.bets is not None:
+                self.bets.doomed(opp_id, seq)
         return doomed
 
     def _pays(self, b: _Backrun, tx_hash: str) -> bool:
@@ -198,8 +176,9 @@ class PendingBook:
         sender: str = "",
         nonce: int = -1,
         tx: PendingTx | None = None,
+        seq: int = 0,
     ) -> None:
-        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce, tx)
+        entry = _Entry(frozenset(pools), tip, head_block, sender, nonce, tx, seq)
         old = self.entries.get(tx_hash)
         self.entries[tx_hash] = entry
         if old is not None and old.sender != sender:
@@ -307,6 +286,8 @@ class PendingBook:
             missed = b.victim in self.entries and number - b.block <= BACKRUN_CARRY_BLOCKS
             if b.block < number and not missed:
                 self._forget_backrun(opp_id)
+        if self.bets is not None:
+            self.bets.on_block(number, self.entries, BACKRUN_CARRY_BLOCKS)
         stale = [h for h, e in self.entries.items() if e.seen_block < number - self.max_age_blocks]
         for tx_hash in stale:
             self._remove(tx_hash)
@@ -324,24 +305,73 @@ class PendingBook:
         self._heap_items = sum(len(h) for h in self._by_pool.values())
 
     def crowded(
-        self, victim: str, victim_tip: int, pools: Iterable[str], stacking: bool = False
+        self,
+        victim: str,
+        victim_tip: int,
+        pools: Iterable[str],
+        stacking: bool = False,
+        as_of: int | None = None,
     ) -> str | None:
         """Why a backrun of `victim` through `pools` would meet another state, if it would.
         With `stacking`, a swap ahead that we published a backrun of, tipping more than the
         victim, does not crowd it: simulate knows that swap and our trade behind it and proves
-        this backrun on top of both (services/simulate/stacking.py)."""
+        this backrun on top of both (services/simulate/stacking.py). A replica (`bets` kept)
+        judges the victim at stream sequence `as_of` by every replica's backruns standing then
+        (bet_log.py); a swap no decision is known of here crowds it."""
+        for tx_hash, tip, exempt in self._crowders(victim, victim_tip, pools, stacking, as_of):
+            if not exempt:
+                return f"pending {tx_hash} (tip {tip}) swaps through the same pools first"
+        return None
+
+    def unknown_crowders(
+        self, victim: str, victim_tip: int, pools: Iterable[str], as_of: int
+    ) -> list[str]:
+        """The swaps crowding a backrun (with stacking) only because no decision on them is
+        known here (a peer replica's to tell); none when another swap crowds it anyway."""
+        unknown: set[str] = set()
+        for tx_hash, _, exempt in self._crowders(victim, victim_tip, pools, True, as_of):
+            if exempt is False:
+                return []
+            if exempt is None:
+                unknown.add(tx_hash)
+        return sorted(unknown)
+
+    def _crowders(
+        self, victim: str, victim_tip: int, pools: Iterable[str], stacking: bool, as_of: int | None
+    ) -> Iterator[tuple[str, int, bool | None]]:
+        """(hash, tip, exempt) of the swaps ahead of the victim through `pools`, pool by pool:
+        exempt True when stacking covers it, None when a peer's decision would tell."""
         for pool in sorted(frozenset(pools)):
             top = self._top(pool, victim)
             if top is None or top[0] < victim_tip:
                 continue
             if not stacking:
-                return f"pending {top[1]} (tip {top[0]}) swaps through the same pools first"
+                yield top[1], top[0], False
+                continue
             backrun = self._victims  # the victims of our booked backruns (no scan of them)
             for tip, tx_hash in self._ahead(pool, victim_tip):
                 whole = self.entries[tx_hash].tx is not None  # simulate must be able to run it
-                if tx_hash != victim and (tip == victim_tip or tx_hash not in backrun or not whole):
-                    return f"pending {tx_hash} (tip {tip}) swaps through the same pools first"
-        return None
+                if tx_hash == victim:
+                    continue
+                if tip == victim_tip or not whole:
+                    yield tx_hash, tip, False
+                elif tx_hash not in backrun:
+                    yield tx_hash, tip, self._stood(tx_hash, as_of)
+
+    def _stood(self, tx_hash: str, as_of: int | None) -> bool | None:
+        """Whether a backrun of `tx_hash` stood at stream sequence `as_of` (bet_log.py)."""
+        if self.bets is None or as_of is None:
+            return False
+        return self.bets.standing(tx_hash, as_of, self.swapped)
+
+    def swapped(self, victim: str, tip: int, pools: frozenset[str], after: int, upto: int) -> bool:
+        """A booked swap but `victim` at a stream sequence in (after, upto] tips at least `tip`
+        through one of `pools` (it doomed a backrun bidding `tip` there: `doomed_by`)."""
+        for pool in pools:
+            for _, tx_hash in self._ahead(pool, tip):
+                if tx_hash != victim and after < self.entries[tx_hash].seq <= upto:
+                    return True
+        return False
 
     def crowders(self, victim: str, victim_tip: int, pools: Iterable[str]) -> list[PendingTx]:
         """The whole txs of the swaps through `pools` tipping more than the victim (mined
@@ -367,14 +397,3 @@ class PendingBook:
                 out.append((-heap[i][0], heap[i][1]))
             stack += [2 * i + 1, 2 * i + 2]
         return out
-
-
-def with_ahead(
-    opp: Opportunity, queued: list[PendingTx], crowders: list[PendingTx]
-) -> Opportunity | None:
-    """`opp` carrying the pending txs mined before its victim (services/simulate/stacking.py);
-    None past the 8 an opportunity carries (its state could not be proven: drop it)."""
-    ahead = queued + [t for t in crowders if t not in queued]
-    if len(ahead) > 8:
-        return None
-    return opp.model_copy(update={"ahead": ahead}) if ahead else opp

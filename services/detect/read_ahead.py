@@ -95,6 +95,18 @@ class ReadAhead:
                 return True
         return False
 
+    def first_outbid(self, tip: int, pools: Iterable[str]) -> int | None:
+        """The stream sequence of the first swap read ahead that `outbid`s (a scan: only after
+        `outbid` said there is one); None if none does."""
+        if not self.outbid(tip, pools):
+            return None
+        assert self.queue is not None
+        wanted = frozenset(pools)
+        for swap in self.queue:
+            if swap.tip >= tip and not wanted.isdisjoint(swap.pools):
+                return swap.seq
+        return None
+
     def drop(self, gone: set[str], before_block: int) -> int:
         """Forget swaps mined (`gone`) or read before `before_block` (the book would have aged
         them out): a replica that gets no trigger for a while must not hold them forever."""

@@ -49,7 +49,8 @@ from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
 from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
-from services.detect.pending_book import PendingBook, booked_block, effective_tip, with_ahead
+from services.detect.pending_book import PendingBook
+from services.detect.pending_order import booked_block, effective_tip, with_ahead
 from services.detect.pending_swaps import PendingSwap, apply_pending, decode_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
@@ -75,6 +76,8 @@ async def start(stage: Stage, contracts: ChainContracts) -> Consume[PendingTx]:
     await detector.load()
     if stage.settings.services.detect.replicas > 1:
         detector.peers = peers = PeerReader(detector)
+        for listen in peers.listens():  # the replicas ask each other (detect/peer_bets.py)
+            await stage.listen(*listen)
         subject = subjects.mempool(stage.rt.chain_id)
         peers.floor = await stage.follow_new(subject, PendingTx, peers.on_read)
     concurrency = stage.settings.performance.detect_concurrency
@@ -205,6 +208,15 @@ class Detector:
             self.feed.on_block(env.message.timestamp)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
+        if self.peers is None:
+            await self._on_pending(env)
+            return
+        try:
+            await self._on_pending(env)
+        finally:  # decided: a peer replica may ask (services/detect/peer_bets.py)
+            await self.peers.bets.decided(env.message.hash, env.seq)
+
+    async def _on_pending(self, env: Envelope[PendingTx]) -> None:
         tx, head = env.message, self.head
         self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
         self.feed.on_pending(env.deliveries)
@@ -219,7 +231,7 @@ class Detector:
             return
         if self.peers is not None:  # the swaps before this one in the stream, booked
             await self.peers.reach(env.seq)
-        applied, tip = await self.book(tx, swap, head)
+        applied, tip = await self.book(tx, swap, head, env.seq)
         if applied is None:  # the victim would revert: nothing to backrun
             self.processed.inc()
             return
@@ -245,7 +257,7 @@ class Detector:
         ahead = self.pending.queued_txs(tx.hash, tx.sender, tx.nonce) if queued and stacking else []
         queued = None if ahead else queued  # behind its sender's swaps we hold whole
         for f in found:
-            crowded = self.pending.crowded(tx.hash, tip, f.cycle.pools, stacking)
+            crowded = await self.is_crowded(tx.hash, tip, f.cycle.pools, stacking, env.seq)
             if queued is None and crowded is None:
                 clear.append(f)
             else:
@@ -264,7 +276,7 @@ class Detector:
             taken = [f.cycle for f in clear]
             behind = opportunities[0].id  # each follow-on is sized on the one before
             for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth, taken):
-                if self.pending.crowded(tx.hash, tip, more.cycle.pools, stacking) is not None:
+                if await self.is_crowded(tx.hash, tip, more.cycle.pools, stacking, env.seq):
                     break  # the ones after it are sized on it
                 clear.append(more)
                 opp = to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks, behind)
@@ -277,13 +289,12 @@ class Detector:
             clear = [f for f, o in kept if o is not None]
             opportunities = [o for _, o in kept if o is not None]
         if self.peers is not None:  # one detect would publish these, then withdraw them
-            mine = [not self.peers.outbid(tip, f.cycle.pools) for f in clear]
-            outbid = mine.count(False)
-            clear = [f for f, k in zip(clear, mine, strict=True) if k]
-            opportunities = [o for o, k in zip(opportunities, mine, strict=True) if k]
+            clear, opportunities, outbid = self.peers.unpublished(
+                tx.hash, env.seq, tip, head.number, clear, opportunities
+            )
         # claim before the publish awaits: a swap handled meanwhile must see these backruns
         for f, opp in zip(clear, opportunities, strict=True):
-            self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number)
+            self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number, seq=env.seq)
         self.pending_with_opportunity += bool(opportunities or outbid)
         if outbid:
             self.withdrawn += outbid
@@ -291,7 +302,7 @@ class Detector:
         await self.publish(opportunities, env, "pending")
 
     async def book(
-        self, tx: PendingTx, swap: PendingSwap, head: Block
+        self, tx: PendingTx, swap: PendingSwap, head: Block, seq: int = 0
     ) -> tuple[AppliedSwap | None, int]:
         """Book a pending swap (at the chain's head by the clock when ours lags: pending_book.
         `booked_block`), withdrawing the backruns it now goes ahead of; (its effect on the
@@ -301,12 +312,21 @@ class Detector:
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
         booked = booked_block(head.number, self.head_seen_s, time.time(), chain.block_time_s)
-        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx)
-        for opp_id in self.pending.doomed_by(tx.hash, tip, touched):
+        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx, seq)
+        for opp_id in self.pending.doomed_by(tx.hash, tip, touched, seq):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
             )
         return applied, tip
+
+    async def is_crowded(
+        self, victim: str, tip: int, pools: tuple[str, ...], stacking: bool, seq: int
+    ) -> str | None:
+        """Why a backrun would be crowded (PendingBook.crowded); a replica asks its peers about
+        swaps only their decisions exempt (services/detect/peers.py)."""
+        if self.peers is None:
+            return self.pending.crowded(victim, tip, pools, stacking)
+        return await self.peers.crowded(victim, tip, pools, stacking, seq)
 
     async def withdraw(self, opportunity_id: str, reason: str) -> None:
         """Tell submit not to send (or to cancel) a backrun that will now revert."""

@@ -1,8 +1,10 @@
 """Detect replicas sharing the mempool on a real nats-server: each replica pulls from the one
 durable consumer (`detect-<chain>`, batched, as the service does) and reads the whole mempool
-subject on its own ordered consumer (services/detect/peers.py). Every pending swap is searched
-exactly once, the replicas' crowding and withdrawal decisions equal one detect's on the same
-stream, and a replica killed mid-stream loses nothing (its unacked swaps go to the other).
+subject on its own ordered consumer (services/detect/peers.py), and the replicas ask each other
+on core NATS about the swaps they backran (services/detect/peer_bets.py). Every pending swap is
+searched exactly once, the replicas' crowding and withdrawal decisions equal one detect's on the
+same stream (V3 victims included), and a replica killed mid-stream loses nothing (its unacked
+swaps go to the other).
 
 The Detectors are in process over the devnet-like pools (bench.detect_profile) and record what
 they publish; the NATS side (stream, shared durable, ordered readers, acks) is real."""
@@ -14,18 +16,20 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import pytest
-from mev_common import subjects
+from mev_common import metrics, subjects
 from mev_common.bus import Bus, Envelope
 from mev_common.consumer import PullConsumer
-from mev_common.messages import PendingTx
+from mev_common.messages import PeerAnswer, PeerQuestion, PendingTx
 from mev_common.ordered import OrderedReader, subscribe_ordered
 from mev_common.subjects import ConsumerSpec, StreamSpec
+from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from bench.swaps import ingest_headers
-from services.detect import peers
+from bench.swaps import V3_SHARE, ingest_headers
+from services.detect import peer_bets, peers
 from services.detect.service import Detector
 from tests.conftest import NatsEndpoint
 from tests.support.replica_detect import (
@@ -61,6 +65,7 @@ class Replica:
     detector: Detector
     recorded: RecordingBus
     reader: OrderedReader
+    subs: list[Subscription]
     searched: list[str] = field(default_factory=list)  # trigger hashes its handler got
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -84,6 +89,8 @@ class Replica:
         if self.task is not None and not self.task.done():
             await self.task
         await self.reader.unsubscribe()
+        for sub in self.subs:
+            await sub.unsubscribe()
         await self.bus.close()
 
 
@@ -98,8 +105,13 @@ async def replica(
         bus, SUBJECT, PendingTx, found.peers.on_read, "detect", CHAIN,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
     )  # fmt: skip
+    # the replicas ask each other on core NATS, as the service wires it (detect/peer_bets.py)
+    found.peers.bets.chain_id = CHAIN
+    found.peers.bets.send = partial(ask_on, bus)
+    subs = [await bus.subscribe_core(*listen) for listen in found.peers.listens()]
+    await bus.nc.flush()  # the server holds both subscriptions before anything is published
     found.peers.floor = int((await bus.js.stream_info("MEMPOOL")).state.last_seq)
-    r = Replica(bus, found, recorded, reader)
+    r = Replica(bus, found, recorded, reader, subs)
 
     async def handle(env: Envelope[PendingTx]) -> None:
         r.searched.append(env.message.hash)
@@ -123,6 +135,11 @@ async def replica(
     return r
 
 
+async def ask_on(bus: Bus, message: PeerQuestion | PeerAnswer) -> None:
+    kind = "questions" if isinstance(message, PeerQuestion) else "answers"
+    await bus.publish_core(subjects.detect_peers(CHAIN, kind), message)
+
+
 async def publish(bus: Bus, payloads: list[tuple[str, bytes]], per_s: float = 1500.0) -> None:
     for k, (tx_hash, payload) in enumerate(payloads):
         await bus.js.publish(SUBJECT, payload, headers=ingest_headers(tx_hash))
@@ -136,13 +153,23 @@ async def unacked(bus: Bus) -> int:
 
 
 async def test_two_replicas_search_each_swap_once_and_decide_as_one_detect(
-    nats_server: NatsEndpoint,
+    nats_server: NatsEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the devnet flow's V2:V3 victim mix; a stranger's unreadable and unasked answers on
+    the replicas' subject are counted and ignored. A peer's answer may take longer than the
+    service's 50 ms here too (a timeout would judge a backrun crowded: `unanswered` says)."""
+    monkeypatch.setattr(peer_bets, "ASK_WAIT_S", 5.0)
     _, _, deployment = recording_detector()
-    payloads = varied_swaps(deployment, N, seed=31)
+    payloads = varied_swaps(deployment, N, seed=31, v3_share=V3_SHARE)
     replicas = [await replica(nats_server, f"detect-{k}") for k in (1, 2)]
     feed = await Bus.connect(nats_server.url, "feed", attempts=3)
+    unreadable = metrics.ERRORS.labels(kind="bad_peeranswer")
+    before = unreadable._value.get()
     try:
+        answers = subjects.detect_peers(CHAIN, "answers")
+        await feed.nc.publish(answers, b'{"v": 1, "victim": "0xnot a hash"}')
+        forged = PeerAnswer(chain_id=CHAIN, replica="stranger", victim=payloads[0][0], seq=1)
+        await feed.publish_core(answers, forged)  # nobody asked: no effect
         await publish(feed, payloads)
         await wait_for(lambda: sum(len(r.searched) for r in replicas) >= N, what="all searched")
         await asyncio.sleep(0.5)  # anything searched twice would show now
@@ -160,6 +187,9 @@ async def test_two_replicas_search_each_swap_once_and_decide_as_one_detect(
     for r in replicas:
         assert r.detector.peers is not None and r.detector.peers.behind == 0
         assert r.detector.peers.ahead.read_seq == N  # every replica read the whole mempool
+        assert r.detector.peers.bets.rejected == 0  # the forged answer was not asked for
+        assert r.detector.peers.bets.unanswered == 0
+    assert unreadable._value.get() - before == 2  # one unreadable answer, read by each
     # what one detect decides on the same stream, in stream order
     single = await one_detect(envelopes(payloads))
     assert single.crowded > 0 and single.withdrawn > 0 and single.standing

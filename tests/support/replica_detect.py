@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mev_common.bus import Bus
-from mev_common.messages import PendingTx, Withdrawal, decode, encode
+from mev_common.messages import PeerAnswer, PeerQuestion, PendingTx, Withdrawal, decode, encode
 from pydantic import BaseModel
 
 from bench.detect_profile import _Bus, detector
@@ -44,14 +44,36 @@ def recording_detector(replicas: int = 1) -> tuple[Detector, RecordingBus, dict[
     return found, bus, deployment
 
 
-def varied_swaps(deployment: dict[str, Any], n: int, seed: int) -> list[tuple[str, bytes]]:
+def link(replicas: list[Detector]) -> None:
+    """The replicas' questions and answers (services/detect/peer_bets.py) delivered to every
+    other replica in process, through the wire encoding, as core NATS would."""
+    for me in replicas:
+        assert me.peers is not None
+        others = [d.peers for d in replicas if d is not me and d.peers is not None]
+
+        async def send(
+            message: PeerQuestion | PeerAnswer, others: list[PeerReader] = others
+        ) -> None:
+            wire = encode(message)
+            for peer in others:
+                if isinstance(message, PeerQuestion):
+                    await peer.bets.on_question(decode(PeerQuestion, wire))
+                else:
+                    await peer.bets.on_answer(decode(PeerAnswer, wire))
+
+        me.peers.bets.send = send
+
+
+def varied_swaps(
+    deployment: dict[str, Any], n: int, seed: int, v3_share: float = 0.0
+) -> list[tuple[str, bytes]]:
     """n pending swaps: every 5th tips less than the swaps before it (crowded when one of them
     shares a pool), every 7th comes from the previous swap's sender at nonce 1 (queued)."""
     out = []
     previous: PendingTx | None = None
     # V2 victims only: with the flow's V3 share, two replicas decided 1 crowded / 1 opportunity
     # apart from one detect at seed 21 (h86, wave 15; not yet looked into)
-    for i, (tx_hash, payload) in enumerate(pending_swaps(deployment, n, seed, v3_share=0.0)):
+    for i, (tx_hash, payload) in enumerate(pending_swaps(deployment, n, seed, v3_share=v3_share)):
         tx = decode(PendingTx, payload)
         changes: dict[str, Any] = {}
         if i % 5 == 0:

@@ -286,6 +286,36 @@ class Withdrawal(Message):
     reason: str
 
 
+class PeerBet(BaseModel):
+    """One backrun a detect replica decided on a victim (services/detect/peer_bets.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tip: Wei  # what it bids: its victim's tip
+    pools: list[Address] = Field(min_length=1, max_length=8)
+    block: int = Field(ge=0)  # the head it was decided at
+    doomed_at: int | None = Field(default=None, ge=1)  # the stream sequence of a swap ahead
+
+
+class PeerQuestion(Message):
+    """A detect replica asks its peers what they decided on these pending swaps (core NATS)."""
+
+    chain_id: int = Field(ge=1)
+    replica: str = Field(min_length=1, max_length=64)
+    victims: list[Hash32] = Field(min_length=1, max_length=16)
+
+
+class PeerAnswer(Message):
+    """What the replica that searched `victim` (stream sequence `seq`) decided: its backruns,
+    none if it published none (core NATS; a replica checks it against its own book)."""
+
+    chain_id: int = Field(ge=1)
+    replica: str = Field(min_length=1, max_length=64)
+    victim: Hash32
+    seq: int = Field(ge=1)
+    bets: list[PeerBet] = Field(default_factory=list, max_length=16)
+
+
 OutcomeStatus = Literal[
     "included", "reverted", "dropped", "replaced", "not_sent", "dry_run", "chain_reset"
 ]

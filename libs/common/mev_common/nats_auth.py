@@ -69,7 +69,7 @@ LEASE_TTL_S = 3.0
 # Pipeline subjects each service publishes (chain wildcard), DESIGN §2.
 PUBLISHES: dict[str, tuple[str, ...]] = {
     "ingest": ("mev.*.blocks", "mev.*.mempool"),
-    "detect": ("mev.*.opportunities.>", "mev.*.withdrawals"),
+    "detect": ("mev.*.opportunities.>", "mev.*.withdrawals", "mev.*.detect.>"),
     "simulate": ("mev.*.bundles",),
     "submit": ("mev.*.outcomes",),
 }
@@ -81,6 +81,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "submit": ("BUNDLES", "BLOCKS"),
 }
 CORE_SUBSCRIBES: dict[str, tuple[str, ...]] = {
+    # replicas ask each other what they decided (services/detect/peer_bets.py)
+    "detect": ("mev.*.detect.>",),
     "submit": ("mev.*.withdrawals",),
     # a hint: a pending swap's victim traced when seen (services/simulate/victims.py); refused,
     # the subscription failed silently under `make run` and every backrun waited for its trace

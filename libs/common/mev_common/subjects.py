@@ -51,6 +51,11 @@ def withdrawals(chain_id: int) -> str:
     return f"mev.{chain_id}.withdrawals"
 
 
+def detect_peers(chain_id: int, kind: str) -> str:
+    """Core NATS between detect replicas (`questions`, `answers`: services/detect/peer_bets.py)."""
+    return f"mev.{chain_id}.detect.{kind}"
+
+
 def dead(chain_id: int, stage: str) -> str:
     return f"mev.{chain_id}.dead.{stage}"
 

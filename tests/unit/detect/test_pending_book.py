@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mev_common.messages import PendingTx
 
-from services.detect.pending_book import PendingBook, booked_block, effective_tip
+from services.detect.pending_book import PendingBook
+from services.detect.pending_order import booked_block, effective_tip
 
 GWEI = 10**9
 
