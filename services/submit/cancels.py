@@ -4,6 +4,14 @@ Used when a trade passed its deadline block unmined, or detect withdrew it (it w
 or it stands on a trade of ours that will not land (stack_cancel.py decides which).
 A cancel is capped by the strategy's max gas price and by max_cancels_per_nonce, and an
 emergency stop holds cancels too: nothing at all leaves the process while it is on.
+
+A cancel waits for its trade's broadcast answer (`Lane.unanswered`): sent beside it, both
+would hold one nonce on the wire, and a refused trade (a cancel can make the node answer
+"replacement underpriced") gives its nonce back to the next trade while the cancel may be
+pooled on it, and the cancel's row would never settle (its trade booked not_sent). Once
+answered: a refused trade is off the wire, so nothing is cancelled; an accepted (or unknown)
+one is cancelled on its nonce. The wait is one broadcast's answer; the cancel still races
+the trade to the next block.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import TYPE_CHECKING
 from mev_common.chain.jsonrpc import RpcError
 
 from services.submit.fees import FeeRefusal, Fees, capped_cancel_fees
-from services.submit.ledger_records import TxRecord
+from services.submit.ledger_records import UNRESOLVED, TxRecord
 from services.submit.sender import Verdict
 from services.submit.stack_cancel import Stacked, stacked_to_cancel
 
@@ -29,6 +37,8 @@ CANCEL_GAS = 21_000
 async def send_cancel(
     sub: Submitter, trade: TxRecord, last: TxRecord, why: str = "past deadline"
 ) -> None:
+    if not await _on_the_wire(sub, trade):
+        return  # refused by every node: its nonce is given back, there is nothing to cancel
     if sub.blocked():
         return  # an emergency stop holds cancels too: nothing at all leaves this process
     refused = _cancel_refusal(sub, trade)
@@ -90,6 +100,17 @@ async def send_cancel(
             }
         },
     )
+
+
+async def _on_the_wire(sub: Submitter, trade: TxRecord) -> bool:
+    """Whether `trade` may be on the wire, once its broadcast is answered (awaited here if it
+    is not: the answer is booked in the ledger before the lane is told, Submitter._after_send).
+    Its row is read again: the caller's copy may predate a refusal."""
+    lane = sub.lane_of(trade)
+    while lane.unanswered == trade.hash:  # another broadcast may follow at once: not ours
+        await lane.answered.wait()
+    now = sub.ledger.trade_for(trade.bundle_id)
+    return now is not None and now.state in UNRESOLVED
 
 
 def _cancel_refusal(sub: Submitter, trade: TxRecord) -> str | None:
