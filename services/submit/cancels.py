@@ -107,6 +107,9 @@ async def _on_the_wire(sub: Submitter, trade: TxRecord) -> bool:
     is not: the answer is booked in the ledger before the lane is told, Submitter._after_send).
     Its row is read again: the caller's copy may predate a refusal."""
     lane = sub.lane_of(trade)
+    if lane.unanswered == trade.hash:
+        fields = {"bundle": trade.bundle_id, "trade": trade.hash, "nonce": trade.nonce}
+        log.info("cancel waits for its trade's broadcast answer", extra={"fields": fields})
     while lane.unanswered == trade.hash:  # another broadcast may follow at once: not ours
         await lane.answered.wait()
     now = sub.ledger.trade_for(trade.bundle_id)

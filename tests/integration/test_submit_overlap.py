@@ -7,11 +7,13 @@ eth_sendRawTransaction's answer until a second one arrives (3 s at most, under t
 timeout). Before submit awaited the answer after the bundle's turn (services/submit/turns.py),
 the second bundle was handled only after the first's answer: the relay gave up holding and the
 second send came after it. A third bundle through the first one's pools is refused while that
-trade is unsettled.
+trade is unsettled. A trade withdrawn by detect while its broadcast is held is cancelled only
+once answered: refused, it leaves nothing on its nonce, which the next trade takes.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import urllib.request
@@ -20,7 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from mev_common import subjects
 from mev_common.bus import Bus
+from mev_common.messages import Withdrawal
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
@@ -48,8 +52,8 @@ devnet = module_devnet("overlap-devnet")
 
 class HoldingRelay(ThreadingHTTPServer):
     """JSON-RPC over HTTP to `target`; the first broadcast's answer waits for a second
-    broadcast to arrive. `events`: ("send", k) as broadcast k arrives, ("answer", k) as its
-    answer leaves."""
+    broadcast to arrive (`refuse_first`: then it is refused, never reaching anvil). `events`:
+    ("send", k) as broadcast k arrives, ("answer", k) as its answer leaves."""
 
     daemon_threads = True
 
@@ -59,6 +63,7 @@ class HoldingRelay(ThreadingHTTPServer):
         self.events: list[tuple[str, int]] = []
         self.second = threading.Event()
         self.lock = threading.Lock()
+        self.refuse_first = False
 
     @property
     def url(self) -> str:
@@ -80,11 +85,16 @@ class _Relay(BaseHTTPRequestHandler):
                 self.server.second.wait(HOLD_S)
             else:
                 self.server.second.set()
-        request = urllib.request.Request(
-            self.server.target, body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            data = reply.read()
+        if k == 0 and self.server.refuse_first:  # as a node answers a refused tx
+            error = {"code": -32000, "message": "replacement transaction underpriced"}
+            data = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "error": error})
+            data = data.encode()
+        else:
+            request = urllib.request.Request(
+                self.server.target, body, {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                data = reply.read()
         if k >= 0:
             with self.server.lock:
                 self.server.events.append(("answer", k))
@@ -172,6 +182,63 @@ async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_ar
         receipts = [devnet.w3.eth.get_transaction_receipt(o[0].tx_hash) for o in outcomes.values()
                     if o[0].tx_hash]  # fmt: skip
         assert sorted(r["from"] for r in receipts) == sorted([owner, lane1])
+        assert [e for e in relay.events if e[0] == "send"] == [("send", 0), ("send", 1)]
+    finally:
+        proc.stop()
+
+
+async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves_no_cancel(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """Before, the cancel went out during the hold (on the trade's nonce, pooled by anvil) and
+    the refused trade gave that nonce back: the next trade met our cancel there, and the
+    cancel's row never settled."""
+    relay.refuse_first = True
+    owner = devnet.deployment["bot"]
+    config = write_config(
+        tmp_path,
+        nats_server.url,
+        CHAIN,
+        chain={"rpc_endpoints": [{"name": "anvil", "url": relay.url}], "block_time_s": 1},
+        contracts={"deployment_file": str(devnet.deployment_path)},
+        keys={"path": str(devnet.key_path)},
+    )
+    db = tmp_path / "mev-bot.db"
+    doomed, _ = arbitrage_bundle(devnet, "bundle:doomed-held", via="USDC")
+    doomed = doomed.model_copy(update={"opportunity_id": "doomed-held"})  # as simulate names it
+    count = devnet.w3.eth.get_transaction_count(owner)
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        await publish_bundle(bus, doomed)
+        await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
+        withdrawal = Withdrawal(opportunity_id=doomed.opportunity_id, chain_id=CHAIN,
+                                reason="test: a swap goes first")  # fmt: skip
+        await bus.publish_core(subjects.withdrawals(CHAIN), withdrawal)
+        [refused] = await outcome_of(bus, doomed.id)
+        assert refused.status == "not_sent" and "replacement transaction underpriced" in (
+            refused.reason or ""
+        )
+        assert tx_states(db, doomed.id) == [("trade", "rejected")]  # no cancel signed
+        log = (tmp_path / "submit.log").read_text()
+        assert "cancel waits for its trade's broadcast answer" in log  # withdrawn while held
+        following, profit = arbitrage_bundle(devnet, "after-held", via="DAI")
+        await publish_bundle(bus, following)
+        await wait_for(lambda: tx_states(db, following.id) == [("trade", "sent")], what="next")
+        mined_at = mine(devnet)
+        [landed] = await outcome_of(bus, following.id)
+        assert (landed.status, landed.block_number, landed.realized_profit) == (
+            "included",
+            mined_at,
+            profit,
+        )
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, kind, nonce, state FROM txs").fetchall()
+        assert sorted(txs) == [
+            (following.id, "trade", count, "mined"),  # the refused trade's nonce, reused
+            (doomed.id, "trade", count, "rejected"),
+        ]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 1
         assert [e for e in relay.events if e[0] == "send"] == [("send", 0), ("send", 1)]
     finally:
         proc.stop()
