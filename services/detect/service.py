@@ -306,8 +306,8 @@ class Detector:
     ) -> tuple[AppliedSwap | None, int]:
         """Book a pending swap (at `booked_at`), withdrawing the backruns it now goes ahead
         of; (its effect on the pools, None if it reverts there; its tip)."""
-        block_time_s = self.rt.settings.chain.block_time_s
-        applied = apply_pending(self, swap, head.timestamp + int(block_time_s))
+        chain = self.rt.settings.chain
+        applied = apply_pending(self, swap, head.timestamp + int(chain.block_time_s))
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
         self.pending.add(tx.hash, touched, tip, self.booked_at(head), tx.sender, tx.nonce, tx, seq)
