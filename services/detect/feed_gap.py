@@ -22,15 +22,26 @@ reload is not a gap either: it is kept and booked after the load (`skip`, `book_
 restarted detect acked 87-110 so, unbooked, and judged trades without them).
 
 A swap missing at a gap was sent before it, and a block mined after the gap includes it (a
-fee-ordered block with room takes every ready tx): once detect has applied a block stamped more
-than `CLOCK_MARGIN_S` after the last gap event (the devnet's anvil stamps whole seconds from the
-host's clock; the margin covers a stamp rounded up), what the book lacks is on chain. Every
-path that applies a block releases (service.py `on_block`: a live block, a replayed one, a gap
-or deep-reorg reload, the snapshot's own). Whichever comes first, the hold also ends
-`max_hold_s` (two block times) after the event that opened it: a later event moves the stamp a
-block must be past, never the end, so no run of events (a redelivered batch, a flapping link)
-and no missing block (a devnet mined by hand, a stalled block stream) keeps detect from trading
-for longer. Held trades are dropped (not deferred) and counted: `feed_gap`.
+fee-ordered block with room takes every ready tx): once detect has applied a block mined more
+than `CLOCK_MARGIN_S` after the last gap event, what the book lacks is on chain. The event is a
+time on our clock, the block's stamp one on the chain's, and the two differ (a devnet loaded
+from a state dump runs minutes behind; a node's or host's clock a few seconds off): compared as
+they were, a chain behind ours released no hold before its timeout, and one ahead released on
+the first block applied, even one mined before the event (the swap it missed still pending: a
+backrun without it can revert). So the event is moved to the chain's clock by `clock_offset`:
+the least, over the last `OFFSET_BLOCKS` blocks (the one applied included), of ingest's seen
+time (`Mev-Seen-Ns`) less the block's stamp. That is the offset plus ingest's least latency
+and a stamp's rounding (the devnet's anvil stamps whole seconds): it places the event early on
+the chain's clock by that much, which the margin covers, and a block ingest saw less than the
+margin after the event never releases. An estimate wrong the other way (the chain fell further
+behind: the old least stays a while) only holds to the timeout, as does a hold before any
+block with a seen time. Every path that applies a block releases (service.py `on_block`: a
+live block, a replayed one, a gap or deep-reorg reload, the snapshot's own). Whichever comes
+first, the hold also ends `max_hold_s` (two block times) after the event that opened it: a
+later event moves the time a block must be mined past, never the end, so no run of events (a
+redelivered batch, a flapping link) and no missing block (a devnet mined by hand, a stalled
+block stream) keeps detect from trading for longer. Held trades are dropped (not deferred) and
+counted: `feed_gap`.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -57,13 +69,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("mev.detect")
 T = TypeVar("T")
 CLOCK_MARGIN_S = 1.0
+OFFSET_BLOCKS = 32  # the recent blocks the chain's clock is measured against ours on
 SKIPPED_KEPT = 20_000  # pending swaps kept to book after a (re)load; past it: a feed gap
 
 
 @dataclass
 class FeedGap:
-    """Detect's mempool feed: whole, or unsure since `since` (unix s) for `reason` until a
-    block stamped after it, or `until` by the clock."""
+    """Detect's mempool feed: whole, or unsure since `since` (unix s, our clock) for `reason`
+    until a block mined after it (by the chain's clock: `clock_offset`), or `until` by ours."""
 
     max_hold_s: float  # detect uses two block times
     clock: Callable[[], float] = field(default=time.time)
@@ -72,6 +85,8 @@ class FeedGap:
     until: float = 0.0  # the open hold ends then at the latest (opened_at + max_hold_s)
     reason: str = ""
     held: int = 0  # trades not published while unsure
+    # ingest's seen time less the stamp, over the last OFFSET_BLOCKS blocks applied
+    offsets: deque[float] = field(default_factory=lambda: deque(maxlen=OFFSET_BLOCKS))
 
     def opened(self, reason: str) -> bool:
         """A gap event now: unsure until a block mined after it. True if newly unsure."""
@@ -88,12 +103,25 @@ class FeedGap:
         """A pending tx delivered `deliveries` times: a gap if redelivered."""
         return deliveries > 1 and self.opened("pending tx redelivered")
 
-    def on_block(self, timestamp: int) -> bool:
-        """A block applied (its chain timestamp): whole again if it was mined after the last
-        gap event. True when this block closes the gap."""
-        if self.since is None or timestamp <= self.since + CLOCK_MARGIN_S:
+    def on_block(self, timestamp: int, seen_s: float) -> bool:
+        """A block applied (its chain stamp; when ingest saw it, 0 if unknown): whole again if
+        it was mined after the last gap event. True when this block closes the gap."""
+        if seen_s > 0:
+            self.offsets.append(seen_s - timestamp)
+        offset = self.clock_offset
+        if (
+            self.since is None
+            or offset is None
+            or timestamp <= self.since - offset + CLOCK_MARGIN_S
+        ):
             return self.expire(self.clock())
-        return self._whole("block", timestamp)
+        return self._whole("block", self.clock())
+
+    @property
+    def clock_offset(self) -> float | None:
+        """Our clock less the chain's, plus ingest's least latency over the recent blocks (and
+        a stamp's rounding); None before a block with a seen time."""
+        return min(self.offsets) if self.offsets else None
 
     def expire(self, now: float) -> bool:
         """Whole again if the open hold has run `max_hold_s`. True when this closes it."""

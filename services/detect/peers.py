@@ -79,9 +79,8 @@ class PeerReader:
         if swap is not None and head is not None:
             pools = tuple(path_pools(self.d, swap))
             tip = effective_tip(tx, head.base_fee_per_gas)
-            self.ahead.add(
-                ReadSwap(env.seq, tx.hash, pools, tip, head.number, tx.sender, tx.nonce, tx)
-            )
+            booked = self.d.booked_at(head)  # as one detect books it: the book's age rule
+            self.ahead.add(ReadSwap(env.seq, tx.hash, pools, tip, booked, tx.sender, tx.nonce, tx))
             for opp_id in self.book.doomed_by(tx.hash, tip, pools, env.seq):
                 await self.d.withdraw(
                     opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"

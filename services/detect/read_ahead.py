@@ -33,7 +33,7 @@ class ReadSwap:
     tx_hash: str
     pools: tuple[str, ...]
     tip: int
-    block: int  # the head when it was read (the book's age rule)
+    block: int  # booked at when read (Detector.booked_at: the book's age rule)
     sender: str
     nonce: int
     tx: PendingTx | None = None  # whole: stacking runs a crowder we backrun ahead of ours

@@ -205,7 +205,7 @@ class Detector:
         block our state now holds may close a gap in the mempool feed (feed_gap.py)."""
         await block_path.on_block(self, env, live)
         if self.loaded and self.registry.block_number >= env.message.number:
-            self.feed.on_block(env.message.timestamp)
+            self.feed.on_block(env.message.timestamp, env.seen_ns / 1e9)
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         if self.peers is None:
@@ -304,20 +304,26 @@ class Detector:
     async def book(
         self, tx: PendingTx, swap: PendingSwap, head: Block, seq: int = 0
     ) -> tuple[AppliedSwap | None, int]:
-        """Book a pending swap (at the chain's head by the clock when ours lags: pending_book.
-        `booked_block`), withdrawing the backruns it now goes ahead of; (its effect on the
-        pools, None if it reverts there; its tip)."""
+        """Book a pending swap (at `booked_at`), withdrawing the backruns it now goes ahead
+        of; (its effect on the pools, None if it reverts there; its tip)."""
         chain = self.rt.settings.chain
         applied = apply_pending(self, swap, head.timestamp + int(chain.block_time_s))
         tip = effective_tip(tx, head.base_fee_per_gas)
         touched = applied.pools if applied is not None else {}
-        booked = booked_block(head.number, self.head_seen_s, time.time(), chain.block_time_s)
-        self.pending.add(tx.hash, touched, tip, booked, tx.sender, tx.nonce, tx, seq)
+        self.pending.add(tx.hash, touched, tip, self.booked_at(head), tx.sender, tx.nonce, tx, seq)
         for opp_id in self.pending.doomed_by(tx.hash, tip, touched, seq):
             await self.withdraw(
                 opp_id, f"pending {tx.hash} (tip {tip}) goes first through its pools"
             )
         return applied, tip
+
+    def booked_at(self, head: Block) -> int:
+        """The block a pending swap seen now at `head` is booked at: ours, or the chain's by
+        the clock when ours lags (pending_order.`booked_block`). A replica's reader books by
+        it too (peers.py): booked at its head, replicas aged swaps out after a NATS outage by
+        the backlog of blocks one detect keeps them through, and decided otherwise."""
+        chain = self.rt.settings.chain
+        return booked_block(head.number, self.head_seen_s, time.time(), chain.block_time_s)
 
     async def is_crowded(
         self, victim: str, tip: int, pools: tuple[str, ...], stacking: bool, seq: int

@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from mev_common.envelope import Envelope
 from mev_common.messages import Block, Opportunity, PendingTx, decode
 
@@ -98,26 +99,75 @@ class _Clock:
 
 
 def test_a_gap_holds_until_a_block_stamped_after_it_or_two_block_times() -> None:
+    """Chain and host clocks agree; ingest sees each block 10 ms after its stamp."""
     clock = _Clock(100.5)
     feed = FeedGap(max_hold_s=2.0, clock=clock)
-    assert feed.whole and not feed.on_block(10**9) and feed.hold([1]) == [1]
+    assert feed.whole and not feed.on_block(99, 99.01) and feed.hold([1]) == [1]
     assert feed.opened("nats reconnected")  # newly unsure
     assert not feed.whole and feed.reason == "nats reconnected"
     assert feed.hold([1, 2]) == [] and feed.held == 2
-    assert not feed.on_block(100)  # mined before the gap
-    assert not feed.on_block(int(100.5 + CLOCK_MARGIN_S))  # a second's stamp may round up
-    assert feed.on_block(102) and feed.whole and feed.reason == ""
-    assert not feed.on_block(106)  # already whole
+    assert not feed.on_block(100, 100.01)  # mined before the gap
+    assert not feed.on_block(101, 101.01)  # within the margin
+    assert feed.on_block(102, 102.01) and feed.whole and feed.reason == ""
+    assert not feed.on_block(106, 106.01)  # already whole
     # no block comes: the hold ends two block times after the event that opened it; a later
-    # event moves the stamp a block must be past, not that end
+    # event moves the time a block must be mined past, not that end
     assert feed.opened("pending tx redelivered")
     clock.now = 102.0
     assert not feed.opened("nats reconnected")
-    assert not feed.on_block(102) and feed.hold([1]) == []
+    assert not feed.on_block(102, 102.01) and feed.hold([1]) == []
     clock.now = 102.49
     assert feed.hold([1]) == [] and not feed.whole
     clock.now = 102.5
     assert feed.hold([1]) == [1] and feed.whole and feed.held == 4
+
+
+def _mined_every_2_s(feed: FeedGap, behind_s: int, until: int) -> None:
+    """Blocks mined on our clock's even seconds up to `until`, stamped `behind_s` behind it,
+    each seen by ingest 10 ms after."""
+    for mined in range(until - 20, until + 1, 2):
+        assert not feed.on_block(mined - behind_s, mined + 0.01)
+
+
+def test_a_chain_clock_behind_ours_releases_on_the_first_block_mined_after_the_gap() -> None:
+    """The chain's stamps run 100 s behind our clock (a devnet loaded from a state dump that
+    old): the first block mined more than the margin after the event releases the hold, as
+    with clocks that agree. By the stamp, none did: every hold ran to its timeout."""
+    clock = _Clock(1000.5)
+    feed = FeedGap(max_hold_s=4.0, clock=clock)
+    _mined_every_2_s(feed, 100, 1000)
+    assert feed.opened("nats reconnected")
+    assert feed.clock_offset == pytest.approx(100.01)
+    assert not feed.on_block(1001 - 100, 1001.01)  # mined within the margin: not yet
+    clock.now = 1002.01
+    assert feed.on_block(1002 - 100, 1002.01) and feed.whole  # 2 s before the timeout
+
+
+def test_a_chain_clock_ahead_of_ours_holds_past_a_block_mined_before_the_gap() -> None:
+    """The chain's stamps run 100 s ahead of our clock (a node's clock off): a block mined
+    before the event (applied after it: the block stream was behind too) does not release
+    the hold, the swap it missed may still be pending; the next block mined after it does.
+    By the stamp, the first block applied released it."""
+    clock = _Clock(1000.5)
+    feed = FeedGap(max_hold_s=4.0, clock=clock)
+    _mined_every_2_s(feed, -100, 998)
+    assert feed.opened("nats reconnected")
+    assert not feed.on_block(1000 + 100, 1000.01)  # mined (and seen) 0.5 s before the event
+    assert not feed.on_block(1000 + 100, 1001.9)  # the same, seen late by ingest
+    assert not feed.whole and feed.hold([1]) == []
+    clock.now = 1002.01
+    assert feed.on_block(1002 + 100, 1002.01) and feed.whole
+
+
+def test_no_seen_time_yet_holds_to_the_timeout() -> None:
+    """Blocks with no seen time (an older ingest's) give no offset: the hold runs its course
+    (unsure which clock the stamps are on)."""
+    clock = _Clock(1000.5)
+    feed = FeedGap(max_hold_s=2.0, clock=clock)
+    assert feed.opened("nats reconnected")
+    assert not feed.on_block(1010, 0.0) and feed.clock_offset is None
+    clock.now = 1002.5
+    assert feed.hold([1]) == [1] and feed.whole
 
 
 def test_a_redelivered_pending_tx_opens_a_gap_a_late_one_does_not() -> None:
@@ -147,7 +197,7 @@ def test_detect_holds_backruns_after_a_redelivery_until_a_later_block() -> None:
                 stamp = int(clock.now) + 2
                 for det in (whole, gapped):
                     block = _next_block(det, stamp)
-                    await det.on_block(_env(block, block.hash))
+                    await det.on_block(_env(block, block.hash, seen_s=stamp + 0.01))
             await whole.on_pending(_env(tx, tx_hash))
             await gapped.on_pending(_env(tx, tx_hash, deliveries=2 if k == 0 else 1))
 
@@ -189,7 +239,7 @@ def test_the_reload_path_releases_and_a_hold_ends_with_no_block() -> None:
     det.feed.opened("nats reconnected")
     gap = _next_block(det, int(start + CLOCK_MARGIN_S) + 1, skip=1)
     _reloading(det, gap)
-    asyncio.run(det.on_block(_env(gap, gap.hash)))
+    asyncio.run(det.on_block(_env(gap, gap.hash, seen_s=gap.timestamp + 0.01)))
     assert det.registry.block_number == gap.number and det.head == gap
     assert det.feed.whole  # released by the reload's block
 
@@ -200,7 +250,7 @@ def test_the_reload_path_releases_and_a_hold_ends_with_no_block() -> None:
     _reloading(det, gap)
 
     async def main() -> None:
-        await det.on_block(_env(gap, gap.hash))
+        await det.on_block(_env(gap, gap.hash, seen_s=gap.timestamp + 0.01))
         for k, (tx_hash, tx) in enumerate(swaps):
             if k == 20:
                 clock.now += 2.0  # two block times

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from mev_common.envelope import Envelope
-from mev_common.messages import PendingTx, decode
+from mev_common.messages import Block, PendingTx, decode
 
 from bench.swaps import V3_SHARE
 from services.detect import peer_bets
@@ -141,3 +141,45 @@ def test_a_reader_whose_stream_started_over_forgets_what_it_held() -> None:
     assert found.peers.ahead.read_seq == 1 and len(found.peers.ahead) == 0
     assert envs[0].message.hash in found.pending.entries
     assert not any(e.message.hash in found.pending.entries for e in envs[3:])
+
+
+def _stamped(det: Detector, stamp: float) -> Envelope[Block]:
+    """The block after `det`'s head, stamped (and seen by ingest) at `stamp`."""
+    assert det.head is not None
+    n = det.head.number + 1
+    block = det.head.model_copy(
+        update={"number": n, "hash": "0x" + f"{n:064x}", "parent_hash": det.head.hash,
+                "timestamp": int(stamp), "logs": []}
+    )  # fmt: skip
+    return Envelope(block, "blocks", block.hash, block.hash, int(stamp * 1e9))
+
+
+def test_a_replica_keeps_a_swap_read_at_a_lagging_head_as_one_detect_does() -> None:
+    """Detect's head is 5 s (blocks) behind the chain's clock when a swap comes (the block
+    stream catching up after NATS came back): one detect books it at the chain's head by the
+    clock, so the backlog's four blocks do not age it out; a replica whose reader read it (the
+    other replica searched it) books it the same, so its next trigger is judged with it.
+    Booked at the reader's head, it left the read-ahead at the fourth block."""
+    one, _, deployment = recording_detector()
+    replica, _, _ = recording_detector(2)
+    assert replica.peers is not None
+    envs = envelopes(varied_swaps(deployment, 2, seed=5))
+    stale = time.time() - 5
+    for det in (one, replica):
+        det.recheck, det.head_seen_s = False, stale  # ingest saw our head 5 s ago
+
+    async def main() -> None:
+        assert replica.peers is not None
+        await one.on_pending(envs[0])
+        await replica.peers.on_read(envs[0])
+        for k in range(1, 5):  # mined (and seen by ingest) before the swap came
+            for det in (one, replica):
+                await det.on_block(_stamped(det, stale + k))
+        await replica.peers.on_read(envs[1])
+        await replica.peers.reach(envs[1].seq)  # its trigger is searched here: books what is ahead
+
+    asyncio.run(main())
+    swap = envs[0].message.hash
+    assert one.head is not None and one.head.number == 5
+    assert one.pending.entries[swap].seen_block == 4 + 1  # booked at the chain's head less one
+    assert replica.pending.entries[swap].seen_block == one.pending.entries[swap].seen_block
