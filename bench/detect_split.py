@@ -42,6 +42,7 @@ def wrap(owner, name, label):
 
 mod = importlib.import_module
 svc, con = mod("services.detect.service"), mod("mev_common.consumer")
+path = mod("services.detect.pending_path")  # the pending-swap trigger's own calls
 fast, messages = mod("mev_common.message_fast"), mod("mev_common.messages")
 pubacks, bus, metrics = mod("mev_common.pubacks"), mod("mev_common.bus"), mod("mev_common.metrics")
 Client, Msg = mod("nats.aio.client").Client, mod("nats.aio.msg").Msg
@@ -49,8 +50,8 @@ Parser = mod("nats.protocol.parser").Parser
 targets = [
     (svc.Detector, "on_pending", "on_pending"), (svc.Detector, "search", "search"),
     (svc.Detector, "withdraw", "withdraw"), (svc.Detector, "publish", "publish"),
-    (svc, "to_opportunity", "to_opportunity"), (svc, "decode_pending", "decode_pending"),
-    (svc, "apply_pending", "apply_pending"), (svc, "with_ahead", "with_ahead"),
+    (path, "to_opportunity", "to_opportunity"), (path, "decode_pending", "decode_pending"),
+    (svc, "apply_pending", "apply_pending"), (path, "with_ahead", "with_ahead"),
     (con, "decode", "decode PendingTx"), (con, "envelope_of", "envelope_of"),
     (con.PullConsumer, "_run_batch", "consumer._run_batch (may suspend)"),
     (Client, "_process_msg", "nats _process_msg"), (Client, "publish", "nats publish"),

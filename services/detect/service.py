@@ -28,30 +28,24 @@ from typing import Any
 from mev_common import metrics, subjects
 from mev_common.amm.backrun import AppliedSwap
 from mev_common.amm.cycles import CycleIndex
-from mev_common.amm.v2 import V2Pool
-from mev_common.amm.v3 import V3Pool
-from mev_common.bus import Envelope, Permanent
+from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts, TokenInfo
 from mev_common.chain.jsonrpc import RpcError
-from mev_common.chain.router_calls import RouterCallError
 from mev_common.chain.rpc_pool import RpcPool
-from mev_common.chain.swap_router_calls import SwapRouterCallError
 from mev_common.gc_watch import settle_heap
 from mev_common.message_fast import construct
 from mev_common.messages import Block, Opportunity, PendingTx, Withdrawal
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import Consume, Stage, run_stage
 
-from services.detect import block_path, index_steps
-from services.detect.feed_gap import FeedGap, book_skipped, skip, watch_reconnects
-from services.detect.follow_on import follow_ons
+from services.detect import block_path, index_steps, pending_path
+from services.detect.feed_gap import FeedGap, book_skipped, watch_reconnects
 from services.detect.health import pools_check
 from services.detect.loader import fetch_pools, fetch_tokens
-from services.detect.opportunity import to_opportunity
 from services.detect.peers import PeerReader
 from services.detect.pending_book import PendingBook
-from services.detect.pending_order import booked_block, effective_tip, with_ahead
-from services.detect.pending_swaps import PendingSwap, apply_pending, decode_pending
+from services.detect.pending_order import booked_block, effective_tip
+from services.detect.pending_swaps import PendingSwap, apply_pending
 from services.detect.pending_v3 import V3Routers
 from services.detect.rate_screen import lay_out_each
 from services.detect.registry import PoolRegistry, after_snapshot
@@ -209,97 +203,12 @@ class Detector:
 
     async def on_pending(self, env: Envelope[PendingTx]) -> None:
         if self.peers is None:
-            await self._on_pending(env)
+            await pending_path.on_pending(self, env)
             return
         try:
-            await self._on_pending(env)
+            await pending_path.on_pending(self, env)
         finally:  # decided: a peer replica may ask (services/detect/peer_bets.py)
             await self.peers.bets.decided(env.message.hash, env.seq)
-
-    async def _on_pending(self, env: Envelope[PendingTx]) -> None:
-        tx, head = env.message, self.head
-        self.pending_arrive.observe(max(0.0, (time.time_ns() - env.seen_ns) / 1e9))
-        self.feed.on_pending(env.deliveries)
-        try:
-            swap = decode_pending(self, tx)
-        except (RouterCallError, SwapRouterCallError) as exc:  # a swap that does not decode
-            raise Permanent(f"undecodable router call: {exc}") from exc
-        if swap is None or head is None or not self.loaded:
-            if swap is not None:  # acked unbooked: booked after the load (feed_gap.py)
-                skip(self, tx)
-            self.processed.inc()
-            return
-        if self.peers is not None:  # the swaps before this one in the stream, booked
-            await self.peers.reach(env.seq)
-        applied, tip = await self.book(tx, swap, head, env.seq)
-        if applied is None:  # the victim would revert: nothing to backrun
-            self.processed.inc()
-            return
-        # the pools the search reads, in one plain dict (a ChainMap's lookups cost ~1 µs each)
-        changed, head_pools, v3_pools = applied.pools, self.registry.pools, self.registry.v3.pools
-        index = self.index if swap.v3 is not None else self.backrun_index
-        post: dict[str, V2Pool | V3Pool] = {}
-        for a in index.pools_touching(changed):
-            if (pool := changed.get(a) or head_pools.get(a) or v3_pools.get(a)) is not None:
-                post[a] = pool
-        found = self.search(
-            index.through(applied.pools),
-            post,
-            self.strategies,
-            head.base_fee_per_gas,
-            backrun=True,
-            priority_fee=tip,
-            victim_max_fee=tx.fee_cap,  # a backrun bids its victim's fees (submit/fees.py)
-        )
-        clear, outbid = [], 0
-        queued = self.pending.queued_behind(tx.hash, tx.sender, tx.nonce)
-        stacking = self.rt.settings.simulate.stack_depth > 0  # services/simulate/stacking.py
-        ahead = self.pending.queued_txs(tx.hash, tx.sender, tx.nonce) if queued and stacking else []
-        queued = None if ahead else queued  # behind its sender's swaps we hold whole
-        for f in found:
-            crowded = await self.is_crowded(tx.hash, tip, f.cycle.pools, stacking, env.seq)
-            if queued is None and crowded is None:
-                clear.append(f)
-            else:
-                self.crowded += 1
-                reason = "backrun_victim_queued" if queued else "backrun_crowded"
-                metrics.OPPORTUNITIES_DROPPED.labels(reason=reason).inc()
-        clear = self.feed.hold(clear)  # the book may miss a swap ahead (feed_gap.py)
-        opportunities = [
-            to_opportunity(f, post, head, tx.hash, tx, self.deadline_blocks) for f in clear
-        ]
-        if stacking and clear and self.rt.settings.detect.follow_on:  # follow_on.py
-            again = partial(self.search, strategies=self.strategies, backrun=True,
-                            base_fee=head.base_fee_per_gas,
-                            priority_fee=tip, victim_max_fee=tx.fee_cap)  # fmt: skip
-            depth = self.rt.settings.simulate.stack_depth
-            taken = [f.cycle for f in clear]
-            behind = opportunities[0].id  # each follow-on is sized on the one before
-            for more, pools in follow_ons(clear[0], post, index, head_pools, again, depth, taken):
-                if await self.is_crowded(tx.hash, tip, more.cycle.pools, stacking, env.seq):
-                    break  # the ones after it are sized on it
-                clear.append(more)
-                opp = to_opportunity(more, pools, head, tx.hash, tx, self.deadline_blocks, behind)
-                opportunities.append(opp)
-                behind = opp.id
-        if stacking:  # what the chain mines before the victim: simulate runs it first
-            crowd = self.pending.crowders
-            kept = [(f, with_ahead(o, ahead or [], crowd(tx.hash, tip, f.cycle.pools)))
-                    for f, o in zip(clear, opportunities, strict=True)]  # fmt: skip
-            clear = [f for f, o in kept if o is not None]
-            opportunities = [o for _, o in kept if o is not None]
-        if self.peers is not None:  # one detect would publish these, then withdraw them
-            clear, opportunities, outbid = self.peers.unpublished(
-                tx.hash, env.seq, tip, head.number, clear, opportunities
-            )
-        # claim before the publish awaits: a swap handled meanwhile must see these backruns
-        for f, opp in zip(clear, opportunities, strict=True):
-            self.pending.published(opp.id, tx.hash, tip, f.cycle.pools, head.number, seq=env.seq)
-        self.pending_with_opportunity += bool(opportunities or outbid)
-        if outbid:
-            self.withdrawn += outbid
-            self.withdrawn_metric.inc(outbid)
-        await self.publish(opportunities, env, "pending")
 
     async def book(
         self, tx: PendingTx, swap: PendingSwap, head: Block, seq: int = 0

@@ -119,19 +119,26 @@ def relay(devnet: Devnet) -> Iterator[HoldingRelay]:
         server.server_close()
 
 
-async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
-    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
-) -> None:
-    owner = devnet.deployment["bot"]
-    lane1 = add_lane(devnet, 1)
-    config = write_config(
+def _config(
+    tmp_path: Path, nats_server: NatsEndpoint, devnet: Devnet, relay: HoldingRelay, lanes: int
+) -> Path:
+    """Submit's config: its one RPC endpoint is the relay in front of the module's anvil."""
+    return write_config(
         tmp_path,
         nats_server.url,
         CHAIN,
         chain={"rpc_endpoints": [{"name": "anvil", "url": relay.url}], "block_time_s": 1},
         contracts={"deployment_file": str(devnet.deployment_path)},
-        keys={"path": str(devnet.key_path), "lanes": 2},
+        keys={"path": str(devnet.key_path), "lanes": lanes},
     )
+
+
+async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    owner = devnet.deployment["bot"]
+    lane1 = add_lane(devnet, 1)
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=2)
     db = tmp_path / "mev-bot.db"
     first, first_profit = arbitrage_bundle(devnet, "first", via="USDC")
     second, second_profit = arbitrage_bundle(devnet, "second", via="DAI")
@@ -195,14 +202,7 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
     cancel's row never settled."""
     relay.refuse_first = True
     owner = devnet.deployment["bot"]
-    config = write_config(
-        tmp_path,
-        nats_server.url,
-        CHAIN,
-        chain={"rpc_endpoints": [{"name": "anvil", "url": relay.url}], "block_time_s": 1},
-        contracts={"deployment_file": str(devnet.deployment_path)},
-        keys={"path": str(devnet.key_path)},
-    )
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
     db = tmp_path / "mev-bot.db"
     doomed, _ = arbitrage_bundle(devnet, "bundle:doomed-held", via="USDC")
     doomed = doomed.model_copy(update={"opportunity_id": "doomed-held"})  # as simulate names it
