@@ -62,6 +62,12 @@ class NonceManager:
         if nonce == self.next_nonce - 1:
             self.next_nonce = nonce
 
+    def hold(self, nonce: int) -> None:
+        """A tx of ours on `nonce` is unresolved again (its receipt's block was reorged out):
+        in flight, and the next nonce past it, as `sync` would have it."""
+        self.in_flight.add(nonce)
+        self.next_nonce = max(self.next_nonce, nonce + 1)
+
     def release(self, nonce: int) -> None:
         """The nonce is settled on chain (mined by our tx, our cancel or anything else)."""
         self.in_flight.discard(nonce)

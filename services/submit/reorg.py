@@ -83,7 +83,7 @@ async def reopen_reorged(
         ledger.reopen(bundle_id)
         for tx in ledger.txs_of(bundle_id):
             if tx.state in ("signed", "sent"):
-                lane_of(tx).nonces.in_flight.add(tx.nonce)
+                lane_of(tx).nonces.hold(tx.nonce)  # never handed out again before a resync
         metrics.ERRORS.labels(kind="receipt_reorged").inc()
         log.warning(
             "receipt's block left the canonical chain: bundle re-opened",

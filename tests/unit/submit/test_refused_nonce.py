@@ -5,7 +5,10 @@ unresolved tx of ours holds it then. The only tx that held it is the refused tra
 (no nonce is taken on a lane while its broadcast awaits its answer, a cancel waits for that
 answer, and a resync keeps the next nonce past every unresolved one, those of a previous
 run too), and its row is resolved before the nonce comes back. Here the lane also holds a
-trade of a previous run and that trade's cancel, both unresolved on nonce 0."""
+trade of a previous run and that trade's cancel, both unresolved on nonce 0.
+
+The one way an unresolved tx of ours did sit on the next nonce: a trade re-opened by a reorg
+(reorg.py) after a resync had set the next nonce back to it; it now holds it again."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import asyncio
 from eth_utils import to_checksum_address
 from mev_common.chain.pools import UNISWAP_V2_INIT_CODE_HASH, v2_pair_address
 
+from services.submit.reorg import reopen_reorged
+from tests.unit.submit.fake_chain import block_hash
 from tests.unit.submit.gate_world import FACTORY_A, FACTORY_B, WETH, bundle, calldata
 from tests.unit.submit.submit_world import World, world
 from tests.unit.submit.test_cancel_overlap import passes
@@ -85,3 +90,33 @@ async def test_the_trade_gated_before_a_refusals_resync_takes_no_nonce_we_still_
     for t in world.ledger.unresolved():
         held.setdefault(t.nonce, set()).add(t.bundle_id)
     assert held == {0: {old.id}, 1: {later.id}}
+
+
+async def test_a_trade_reopened_by_a_reorg_keeps_its_nonce_from_the_next_trade(
+    world: World,
+) -> None:
+    """A resync between a reorg and its detection reads a count without our reorged trade
+    (no node holds it now) while its row is still settled: the next nonce falls to the
+    trade's. Re-opened, the trade holds that nonce again, so the next trade goes past it."""
+    sub = await world.start()
+    await sub.handle(bundle(), "t", 1)
+    mined = trade(world, "bundle:o1")
+    world.chain.mine(mined.hash, 1)
+    await sub.fetch_head()
+    assert await sub.track_once() == 1
+    assert (sub.nonces.next_nonce, sub.nonces.in_flight) == (1, set())
+    block = int(world.chain.receipts.pop(mined.hash)["blockNumber"], 16)  # reorged out
+    world.chain.mined_nonce = 0
+    await sub.sync_nonces()  # nonce_reset, a refused send's or a dropped trade's resync
+    assert (sub.nonces.next_nonce, sub.nonces.in_flight) == (0, set())
+    sub.blocks.saw(block, "0x" + "dd" * 32, streamed=True)  # the stream announces the reorg
+    world.chain.head += 1
+    await sub.fetch_head()
+    await reopen_reorged(sub.reorgs, sub.ledger, sub.lane_of, sub.pool, sub.blocks, sub.head.number)
+    assert [(t.bundle_id, t.nonce) for t in world.ledger.unresolved()] == [("bundle:o1", 0)]
+    assert (sub.nonces.next_nonce, sub.nonces.in_flight) == (1, {0})
+    head = sub.head.number
+    at = {"block_number": head, "block_hash": block_hash(head), "deadline_block": head + 2}
+    await sub.handle(bundle(id="bundle:next", opportunity_id="next", data=THIRD, **at), "t", 1)
+    assert [(t.nonce, t.state) for t in world.ledger.txs_of("bundle:next")] == [(1, "sent")]
+    assert others_on(world, 1, "bundle:next") == []
