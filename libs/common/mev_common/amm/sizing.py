@@ -32,7 +32,7 @@ from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
-from mev_common.amm.middle_hits import exact_middle
+from mev_common.amm.middle_hits import capped_middle, exact_middle
 from mev_common.amm.rotation import convergent_steps, descend
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
@@ -157,7 +157,10 @@ def size_trade(
         start = min(start, max_input)
     coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
     if coarse:
-        proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
+        if max_input is not None and start >= max_input:  # the cap binds: the curve rises to it
+            proven = capped_middle(path_reserves, curve, max_input, max(min_profit, 1))
+        else:
+            proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
         if proven is not None:  # the exact optimum (middle_hits.py)
             found = proven[0]
             return None if found is None else CycleTrade(*found)
