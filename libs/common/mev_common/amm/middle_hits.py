@@ -19,9 +19,9 @@ lies lower (down to the best found, which then proves itself). Every answer is t
 integer optimum (bench scenario 5: 57 of its 173 such cycles earn more than the walk-and-descent
 search before, by up to 167,440 wei, and one 9,631 wei more than that search's gap_ppm=0 mode),
 in about 3/4 of its time. Floats carry the window and limits, each with a 1e-9 slack far above
-their rounding. It gives up (None, and sizing.py runs the search before) under an input cap
-below the optimum, where the model is too loose (L above 1/MAX_SHARE of a unit, the bend
-near a unit) or the walk too long (MAX_VISITS).
+their rounding. Under an input cap below the optimum `capped_middle` walks down from the cap
+instead. It gives up (None, and sizing.py runs the search before) where the model is too
+loose (L above 1/MAX_SHARE of a unit, the bend near a unit) or the walk too long (MAX_VISITS).
 """
 
 from __future__ import annotations
