@@ -13,9 +13,10 @@ from mev_common.amm import middle_hits, sizing
 from mev_common.amm.cycles import cycle_reserves
 from mev_common.amm.middle_hits import SCALE, _least_multiple_in, returns_and_hit
 from mev_common.amm.sizing import CycleTrade, compose, size_trade
+from mev_common.amm.v2 import min_amount_in
 
 from bench.scenarios.amm_peer import MAX_INPUT, make_cases
-from tests.unit.amm.test_sizing import two_coarse_cycle, window_optimum
+from tests.unit.amm.test_sizing import profit_at, two_coarse_cycle, window_optimum
 
 # Bench scenario 5's cycle (seeded devnet pools, WETH -> USDC -> USDT -> WETH) where the search
 # before stopped 79,118 wei short (default) and 9,631 wei short (gap_ppm=0, its "proven" mode).
@@ -24,17 +25,25 @@ SHORT_BEFORE = [
     (3239896616413, 3404983085460, 30),
     (4057170226185, 1358076995843716828160, 30),
 ]
+# Bench scenario 5's cycle 82 (optimum ~6.1 WETH), the cap 1 WETH: the search before stopped
+# 184,381,771 wei short (default and gap_ppm=0 alike).
+CAPPED_SHORT_BEFORE = [
+    (1028877298657477599580, 3239533602006, 30),
+    (2456232449254, 2434720826303, 30),
+    (3572518267477, 1199420978194726649856, 30),
+]
 
 
 @contextmanager
 def search_before() -> Iterator[None]:
-    """size_trade as before middle_hits: its exact search gives up, the walk and descent run."""
-    exact = sizing.exact_middle
+    """size_trade as before middle_hits: its exact searches give up, the walk and descent run."""
+    exact, capped = sizing.exact_middle, sizing.capped_middle
     sizing.exact_middle = lambda *_: None  # type: ignore[assignment]
+    sizing.capped_middle = lambda *_: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        sizing.exact_middle = exact
+        sizing.exact_middle, sizing.capped_middle = exact, capped
 
 
 def test_returns_and_hit_are_the_least_returns_and_a_hit() -> None:
@@ -172,14 +181,72 @@ def test_a_walk_past_max_visits_falls_back_to_the_search_before(
     assert size_trade(path) == before
 
 
-def test_a_binding_cap_falls_back_to_the_search_before() -> None:
-    path = two_coarse_cycle(random.Random(5))
-    trade = size_trade(path)
-    assert trade is not None
-    cap = trade.amount_in // 2
+def test_a_binding_cap_bench_cycle_the_search_before_missed() -> None:
+    """Under a 1-WETH cap (its optimum is ~6.1 WETH) the search before took the cap's first
+    middle amount u; 11 u lower the middle hop wastes less, 184,381,771 wei more profit. Only 12
+    u could beat the answer (the curve's lower root at its profit, up to the cap's u): each is
+    tried here."""
+    cap = 10**18
+    trade = size_trade(CAPPED_SHORT_BEFORE, cap)
+    assert trade == CycleTrade(
+        999999996554250341, (3136125442, 3095393004, 1035221148470354980), 35221151916104639
+    )
+    low, high = sizing._window(
+        compose(CAPPED_SHORT_BEFORE), CAPPED_SHORT_BEFORE[:1], trade.profit, cap
+    )
+    assert (low, high) == (3136125441, 3136125453)
+    reserve_in, reserve_out, fee = CAPPED_SHORT_BEFORE[0]
+    earned = {}
+    for u in range(low, high + 1):
+        least = min_amount_in(u, reserve_in, reserve_out, fee)
+        if least is not None and least <= cap:
+            earned[u] = profit_at(least, CAPPED_SHORT_BEFORE)
+    assert len(earned) == 12 and max(earned.values()) == trade.profit == earned[3136125442]
+    assert window_optimum(CAPPED_SHORT_BEFORE, trade.profit, cap) == trade.profit
     with search_before():
-        before = size_trade(path, cap)
-    assert size_trade(path, cap) == before
+        default = size_trade(CAPPED_SHORT_BEFORE, cap)
+        proven = size_trade(CAPPED_SHORT_BEFORE, cap, gap_ppm=0, max_steps=0)
+    assert default == proven and default is not None
+    assert default.amounts_out[0] == 3136125452 and trade.profit - default.profit == 184_381_771
+
+
+def test_a_binding_cap_gives_the_window_optimum_never_below_before() -> None:
+    """Caps from 1/5 of the optimum to just below it: the exact optimum under the cap, at
+    least what the search before found, a trade wherever it found one."""
+    rng = random.Random(29)
+    checked = ahead = 0
+    for _ in range(12):
+        path = two_coarse_cycle(rng)
+        big_a, big_b, big_c = compose(path)
+        if big_a <= big_b:
+            continue
+        x_top = (isqrt(big_a * big_b) - big_b) // big_c
+        for share in (0.2, 0.6, 0.9, 0.99):
+            cap = int(x_top * share)
+            trade = size_trade(path, cap)
+            with search_before():
+                before = size_trade(path, cap)
+            if before is None:
+                assert trade is None or window_optimum(path, 0, cap) == trade.profit
+                continue
+            assert trade is not None and trade.amount_in <= cap
+            assert trade.amounts_out == tuple(sizing.get_amounts_out(trade.amount_in, path)[1:])
+            assert window_optimum(path, trade.profit, cap) == trade.profit, (path, cap)
+            assert trade.profit >= before.profit
+            checked += 1
+            ahead += trade.profit > before.profit
+    assert (checked, ahead) == (40, 2)
+
+
+def test_a_long_capped_walk_falls_back_to_the_search_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Just below the optimum the curve is flat and the walk may not end: the search before."""
+    monkeypatch.setattr(middle_hits, "MAX_CAP_VISITS", 0)
+    cap = 10**18
+    with search_before():
+        before = size_trade(CAPPED_SHORT_BEFORE, cap)
+    assert size_trade(CAPPED_SHORT_BEFORE, cap) == before
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ lies lower (down to the best found, which then proves itself). Every answer is t
 integer optimum (bench scenario 5: 57 of its 173 such cycles earn more than the walk-and-descent
 search before, by up to 167,440 wei, and one 9,631 wei more than that search's gap_ppm=0 mode),
 in about 3/4 of its time. Floats carry the window and limits, each with a 1e-9 slack far above
-their rounding. It gives up (None, and sizing.py runs the search before) under an input cap
-below the optimum, where the model is too loose (L above 1/MAX_SHARE of a unit, the bend
-near a unit) or the walk too long (MAX_VISITS).
+their rounding. Under an input cap below the optimum `capped_middle` walks down from the cap
+instead. It gives up (None, and sizing.py runs the search before) where the model is too
+loose (L above 1/MAX_SHARE of a unit, the bend near a unit) or the walk too long (MAX_VISITS).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ FAR_GROW = 8  # at most this much further when no hit was inside (the nearest on
 MAX_SHARE = 16  # give up when L passes 1/16 of a unit: the model no longer narrows much
 MAX_VISITS = 4_000  # hits visited at most, all levels
 MAX_TERMS = 200  # Euclid steps at most (62-bit slopes need ~90)
+MAX_CAP_VISITS = 2_000  # first middle amounts walked at most under a binding cap (~1 µs each)
 
 Hop = tuple[int, int, int]
 Found = tuple[int, tuple[int, int, int], int]  # input, each hop's output, profit
@@ -319,3 +320,41 @@ def _least_multiple_in(step: int, low: int, high: int, modulus: int = SCALE) -> 
     if wraps is None:
         return None
     return -(-(modulus * wraps + low) // step)
+
+
+def capped_middle(
+    path: Sequence[Hop], curve: tuple[int, int, int], max_input: int, floor_min: int
+) -> tuple[Found | None] | None:
+    """`exact_middle`'s answer under a cap at or below the unrounded optimum; None past
+    MAX_CAP_VISITS.
+
+    Below the optimum the curve rises, so an input beats a profit only above the curve's lower
+    root, and each first middle amount u earns most at its least input (rising with u). So walk
+    u down from the cap's, each measured exactly at its least input, until the curve there is at
+    most the best: no lower u can beat it. Far below the optimum the curve is steep and the walk
+    short (it ends within one middle unit's waste, ~3e8 wei of profit, of the cap's u); near the
+    optimum it is flat and the walk may not end in time.
+    """
+    (in1, out1, fee1), (in2, out2, fee2), (in3, out3, fee3) = path
+    g1, s1 = FEE_DENOMINATOR - fee1, in1 * FEE_DENOMINATOR
+    g2, s2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
+    g3, s3 = FEE_DENOMINATOR - fee3, in3 * FEE_DENOMINATOR
+    rate2, rate3 = g2 * out2, g3 * out3
+    big_a, big_b, big_c = curve
+    u = g1 * out1 * max_input // (s1 + g1 * max_input)  # the cap's; its least input is <= cap
+    best: Found | None = None
+    profit = floor_min - 1
+    for _ in range(MAX_CAP_VISITS):
+        if u < 1:
+            break
+        x = -(-u * s1 // (g1 * (out1 - u)))
+        if big_a * x <= (profit + x) * (big_b + big_c * x):
+            break  # the curve at x, and below it, is at most the best
+        v = u * rate2 // (s2 + u * g2)
+        out = v * rate3 // (s3 + v * g3) if v else 0
+        if out - x > profit:
+            best, profit = (x, (u, v, out), out - x), out - x
+        u -= 1
+    else:
+        return None
+    return (best,)

@@ -17,11 +17,13 @@ to one USDT unit (~3e8 wei), so such a cycle goes to middle_hits.exact_middle: e
 middle amount that could beat its answer is visited (the hits of the middle hop's rotation,
 three-gap steps), so the answer is the exact optimum, whatever gap_ppm says (since 2026-12-02;
 bench scenario 5: 57 of its 173 such cycles earn more than the default before, one more than
-its gap_ppm=0 mode). Where it gives up (an input cap below the optimum, a model too loose)
-`_sawtooth_search` runs as before: it jumps to the nearby first middle amounts where that hop
-wastes least (steps from the continued fraction of its slope, rotation.py) and stops within
-1/1000 of a middle unit of the bound by default; with gap_ppm=0 it then tries every first
-middle amount that could still beat the best. Only dust profits (below ~1e4 units) can walk
+its gap_ppm=0 mode). Under an input cap below the optimum middle_hits.capped_middle walks the
+first middle amounts down from the cap's, also exact. Where they give up (a model too loose, a
+cap just below the optimum where the curve is flat and the walk too long) `_sawtooth_search`
+runs as before: it jumps to the nearby first middle amounts where that hop wastes least
+(steps from the continued fraction of its slope, rotation.py) and stops within 1/1000 of a
+middle unit of the bound by default; with gap_ppm=0 it then tries every first middle amount
+that could still beat the best. Only dust profits (below ~1e4 units) can walk
 far; `max_steps` caps that walk, and a realistic `min_profit` skips such cycles before it.
 """
 
@@ -32,7 +34,7 @@ from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
-from mev_common.amm.middle_hits import exact_middle
+from mev_common.amm.middle_hits import capped_middle, exact_middle
 from mev_common.amm.rotation import convergent_steps, descend
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
@@ -136,7 +138,7 @@ def size_trade(
     `gap_ppm` parts per million of the upper bound, or after `max_steps` tight inputs each way.
     `middle_search=False` skips the search through two coarse middle tokens (the pre-2026-11-30
     default, kept so the bench can show what it gained); with it, such a cycle's answer is the
-    exact optimum unless `max_input` binds below it (middle_hits.py).
+    exact optimum, `max_input` binding or not, unless the search gives up (middle_hits.py).
     Profit and amounts come from the exact getAmountOut of every hop at the chosen input.
     """
     if max_input is not None and max_input <= 0:
@@ -157,7 +159,10 @@ def size_trade(
         start = min(start, max_input)
     coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
     if coarse:
-        proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
+        if max_input is not None and start >= max_input:  # the cap binds: the curve rises to it
+            proven = capped_middle(path_reserves, curve, max_input, max(min_profit, 1))
+        else:
+            proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
         if proven is not None:  # the exact optimum (middle_hits.py)
             found = proven[0]
             return None if found is None else CycleTrade(*found)
