@@ -140,10 +140,11 @@ def exact_middle(
     big_a, big_b, big_c = float(curve[0]), float(curve[1]), float(curve[2])
     f_s1, f_out1, f_rate2, f_s2 = float(s1), float(out1), float(rate2), float(s2)
     f_rate3, f_s3 = float(rate3) * float(s3), float(s3)
-    den = big_b + big_c * x_top
-    x_per_u = f_s1 * f_out1 / (g1 * (f_out1 - centre) ** 2)  # the input a u costs, at the top
-    base_top = f_s2 + g2 * centre
-    v_top = f_rate2 * centre / base_top
+    f_centre, f_x_top = float(centre), float(x_top)  # converted once, not per operation
+    den = big_b + big_c * f_x_top
+    x_per_u = f_s1 * f_out1 / (g1 * (f_out1 - f_centre) ** 2)  # the input a u costs, at the top
+    base_top = f_s2 + g2 * f_centre
+    v_top = f_rate2 * f_centre / base_top
     slope3 = f_rate3 / (f_s3 + g3 * v_top) ** 2
     # half the profit's curvature in u, in waste units (_alpha), and of the hop's r (its bend)
     alpha_top = (big_a / den) * (big_b / den) * (big_c / den) * x_per_u * x_per_u / slope3
@@ -151,9 +152,9 @@ def exact_middle(
     # How far, relative, those can move within reach R of the centre: at most R * per_reach +
     # fixed (the curvature falls as (B + C*x)**-3, the input per u as (out1 - u)**-2, the last
     # hop's slope as (s3 + g3*v)**-2, with x, v moving at most R*x_top/centre, R*v_top/centre)
-    x_rel = 3.03 * x_per_u / x_top
-    per_reach = x_rel + 2 / (f_out1 - centre) + 2 / centre
-    fixed = x_rel + 6 / x_top + 4 / v_top
+    x_rel = 3.03 * x_per_u / f_x_top
+    per_reach = x_rel + 2 / (f_out1 - f_centre) + 2 / f_centre
+    fixed = x_rel + 6 / f_x_top + 4 / v_top
     # The first level: where ~HITS hits are expected (2 * limit**1.5 / sqrt(alpha)).
     gap = int((HITS * sqrt(alpha_top) / 2) ** (2 / 3) * slope3) + 1
     best: Found | None = None

@@ -110,15 +110,26 @@ def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> i
     return _bound(compose(path_reserves), max_input)
 
 
-def _bound(curve: tuple[int, int, int], max_input: int | None, root: int | None = None) -> int:
+def _bound(
+    curve: tuple[int, int, int],
+    max_input: int | None,
+    root: int | None = None,
+    product: int | None = None,
+) -> int:
+    """`profit_bound` of the curve (A, B, C); `root` = isqrt(A*B) and `product` = A*B if known."""
     big_a, big_b, big_c = curve
     if big_a <= big_b:
         return 0
+    if product is None:
+        product = big_a * big_b
     if root is None:
-        root = isqrt(big_a * big_b)
-    if max_input is not None and (big_b + big_c * max_input) ** 2 < big_a * big_b:
-        # The cap is below the optimum, where the curve still rises: its value at the cap.
-        return max(0, -(-big_a * max_input // (big_b + big_c * max_input)) - max_input)
+        root = isqrt(product)
+    if max_input is not None:
+        # (B + C*cap)**2 < A*B (the cap below the optimum), read off the root: a big square less
+        top = big_b + big_c * max_input
+        if top < root or (top == root and root * root < product):
+            # The curve still rises at the cap: its value there.
+            return max(0, -(-big_a * max_input // top) - max_input)
     return -(-(big_a + big_b - 2 * root) // big_c)
 
 
@@ -158,16 +169,11 @@ def size_trade(
     product = big_a * big_b
     root = isqrt(product)
     floor_min = min_profit if min_profit > 1 else 1
-    # _bound() inlined: (B + C*cap)**2 < A*B, i.e. the cap below the optimum, read off the root
-    top = big_b + big_c * max_input if max_input is not None else 0
-    if max_input is not None and (top < root or (top == root and root * root < product)):
-        bound = -(-big_a * max_input // top) - max_input  # the curve's value at the cap
-    else:
-        bound = -(-(big_a + big_b - 2 * root) // big_c)
+    curve = (big_a, big_b, big_c)
+    bound = _bound(curve, max_input, root, product)
     if bound < floor_min:
         return None
 
-    curve = (big_a, big_b, big_c)
     start = (root - big_b) // big_c
     if start < 1:
         start = 1
