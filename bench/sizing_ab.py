@@ -2,15 +2,15 @@
 
 `python -m bench.sizing_ab [--kind mixed|v2] [--base REV] [--new REV] [--rounds N]`: extracts
 libs/common at REV (default HEAD; --new likewise, else the work tree) with `git archive`, then
-alternates rounds of the two (each round a fresh process per side, the same cycles, which side goes
-first alternating too), so load on
-the shared cores falls on both alike. `mixed`: size_mixed on bench amm_v3_peer's case set, groups
-2-pool, 3-pool, and 3-pool split by whether the coarse middle search runs (through two 6-decimal
-tokens). `v2`: size_trade (default and old default) on bench amm_peer's cycles (scenario 5).
-Per cycle it keeps the min and the median over all runs, and reports p50 / p95 (nearest rank)
-over cycles with n, per group. It fails if any cycle's answer earns less on the new side, or it
-drops a trade: a speed-up must not cost a wei (it may find more, as the exact V2 middle search
-of 2026-12-02 does). Why not a bench scenario: the base side needs a second copy of mev_common.
+alternates rounds of the two (each round a fresh process per side, the same cycles, which side
+goes first alternating too), so load on the shared cores falls on both alike. `mixed`: size_mixed
+on bench amm_v3_peer's case set, groups 2-pool, 3-pool, and 3-pool split by whether the coarse
+middle search runs (through two 6-decimal tokens). `v2`: size_trade (default and old default)
+on bench amm_peer's cycles (scenario 5). Per cycle it keeps the min and the median over all runs,
+and reports p50 / p95 (nearest rank) over cycles with n, per group. It fails if any cycle's
+answer earns less on the new side, or it drops a trade: a speed-up must not cost a wei (it may
+find more, as the exact V2 middle search of 2026-12-02 does). Why not a bench scenario: the base
+side needs a second copy of mev_common.
 """
 
 from __future__ import annotations
