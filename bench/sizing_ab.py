@@ -2,14 +2,15 @@
 
 `python -m bench.sizing_ab [--kind mixed|v2] [--base REV] [--new REV] [--rounds N]`: extracts
 libs/common at REV (default HEAD; --new likewise, else the work tree) with `git archive`, then
-alternates rounds of the two (each round a fresh process per side, the same cycles), so load on
-the shared cores falls on both alike. `mixed`: size_mixed on bench amm_v3_peer's case set, groups
-2-pool, 3-pool, and 3-pool split by whether the coarse middle search runs (through two 6-decimal
-tokens). `v2`: size_trade (default and old default) on bench amm_peer's cycles (scenario 5).
-Per cycle it keeps the min and the median over all runs, and reports p50 / p95 (nearest rank)
-over cycles with n, per group. It fails if any cycle's answer earns less on the new side, or it
-drops a trade: a speed-up must not cost a wei (it may find more, as the exact V2 middle search
-of 2026-12-02 does). Why not a bench scenario: the base side needs a second copy of mev_common.
+alternates rounds of the two (each round a fresh process per side, the same cycles, which side
+goes first alternating too), so load on the shared cores falls on both alike. `mixed`: size_mixed
+on bench amm_v3_peer's case set, groups 2-pool, 3-pool, and 3-pool split by whether the coarse
+middle search runs (through two 6-decimal tokens). `v2`: size_trade (default and old default)
+on bench amm_peer's cycles (scenario 5). Per cycle it keeps the min and the median over all runs,
+and reports p50 / p95 (nearest rank) over cycles with n, per group. It fails if any cycle's
+answer earns less on the new side, or it drops a trade: a speed-up must not cost a wei (it may
+find more, as the exact V2 middle search of 2026-12-02 does). Why not a bench scenario: the base
+side needs a second copy of mev_common.
 """
 
 from __future__ import annotations
@@ -188,8 +189,10 @@ def main() -> int:
         sides: dict[str, dict[str, object]] = {}
         times: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
         loads = []
-        for _ in range(args.rounds):
-            for side, source in sources.items():
+        for n in range(args.rounds):
+            # old first in even rounds, new first in odd ones: a load that rises (or falls) over
+            # the run must not fall on one side more than the other
+            for side, source in list(sources.items())[:: 1 if n % 2 == 0 else -1]:
                 out = Path(tmp) / f"{side}.json"
                 env = dict(os.environ, PYTHONPATH=f"{source}{os.pathsep}{REPO}")
                 subprocess.run([sys.executable, "-m", "bench.sizing_ab", "--side", str(out),

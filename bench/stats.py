@@ -7,9 +7,11 @@ single noisy run (another process on the 2 cores) cannot drag.
 
 from __future__ import annotations
 
+import gc
 import math
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 
@@ -20,6 +22,33 @@ def quantile(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, math.ceil(q * len(ordered)))
     return float(ordered[rank - 1])
+
+
+def timed_passes(
+    calls: Sequence[Callable[[], object]], passes: int = 1, gc_off: bool = False
+) -> list[float]:
+    """Each call's µs: the median of `passes` perf_counter_ns timings, taken in passes over all
+    the calls (not back to back: no call is timed on the caches its own last run warmed).
+
+    Why: timed once, a call that a preemption or a garbage collection lands in puts the
+    machine's noise in the tail (scenario 5's p95); the median of a few passes keeps the call's
+    own cost. `gc_off`: the cyclic collector off while timing. Both sides of a comparison must be
+    timed the same way (scenario 5 times ours and degenbot's with this one function).
+    """
+    times: list[list[float]] = [[] for _ in calls]
+    was_on = gc.isenabled()
+    if gc_off:
+        gc.disable()
+    try:
+        for _ in range(passes):
+            for call, spent in zip(calls, times, strict=True):
+                started = time.perf_counter_ns()
+                call()
+                spent.append((time.perf_counter_ns() - started) / 1e3)
+    finally:
+        if gc_off and was_on:
+            gc.enable()
+    return [statistics.median(spent) for spent in times]
 
 
 class RunStats(NamedTuple):

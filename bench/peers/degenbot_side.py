@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from fractions import Fraction
 from importlib.metadata import version
 from pathlib import Path
@@ -25,7 +24,7 @@ from degenbot.exceptions import DegenbotError
 from degenbot.uniswap.types import UniswapV2PoolState
 from degenbot.uniswap.v2_liquidity_pool import UnregisteredLiquidityPool
 
-from bench.stats import quantile
+from bench.stats import quantile, timed_passes
 
 
 class OfflineToken(Erc20Token):
@@ -67,24 +66,34 @@ def exact_profit(cycle: UniswapLpCycle, amount_in: int) -> int:
     return amount - amount_in
 
 
-def time_swaps(swaps: list[Any], one_swap: Any, repeats: int) -> list[list[float]]:
-    """[p50, p95] µs of `one_swap(*swap)` over all swaps, once per repeat."""
+def time_swaps(
+    swaps: list[Any], one_swap: Any, repeats: int, passes: int = 1, gc_off: bool = False
+) -> list[list[float]]:
+    """[p50, p95] µs of `one_swap(*swap)` over all swaps, once per repeat (each swap's µs the
+    median of `passes` timings, bench.stats.timed_passes: as our side times its own)."""
+    calls = [lambda s=swap: one_swap(*s) for swap in swaps]
     runs = []
     for _ in range(repeats):
-        times = []
-        for swap in swaps:
-            started = time.perf_counter_ns()
-            one_swap(*swap)
-            times.append((time.perf_counter_ns() - started) / 1e3)
+        times = timed_passes(calls, passes, gc_off)
         runs.append([quantile(times, 0.5), quantile(times, 0.95)])
     return runs
+
+
+def _calculate(cycle: UniswapLpCycle) -> Any:
+    """degenbot's answer for the cycle, None where it finds no profit (its error)."""
+    try:
+        return cycle.calculate()
+    except DegenbotError:
+        return None
 
 
 def run_cycles(
     case: dict[str, Any], tokens: dict[str, Any], pools: dict[str, Any], exact: Any
 ) -> tuple[list[dict[str, Any] | None], list[list[float]]]:
-    """degenbot's answer for every cycle of the case (first repeat), with `exact(cycle, input)`
-    its exact profit, and the µs of every cycle (found or not) per repeat."""
+    """degenbot's answer for every cycle of the case (an untimed pass first, as our side sizes
+    every cycle before timing), with `exact(cycle, input)` its exact profit, and the µs of every
+    cycle (found or not) per repeat: the median of the case's `passes` timings (default 1),
+    with the garbage collector off if its `gc_off` says so, as our side times its own."""
     cycles = [
         UniswapLpCycle(
             input_token=tokens[c["input_token"]],
@@ -95,27 +104,20 @@ def run_cycles(
         for i, c in enumerate(case["cycles"])
     ]
     answers: list[dict[str, Any] | None] = []
-    cycle_times: list[list[float]] = []
-    for run in range(int(case["repeats"])):
-        times = []
-        for cycle in cycles:
-            started = time.perf_counter_ns()
-            try:
-                found = cycle.calculate()
-            except DegenbotError:
-                found = None
-            times.append((time.perf_counter_ns() - started) / 1e3)
-            if run == 0:
-                answers.append(
-                    None
-                    if found is None
-                    else {
-                        "amount_in": found.input_amount,
-                        "profit_reported": found.profit_amount,
-                        "profit_exact": exact(cycle, found.input_amount),
-                    }
-                )
-        cycle_times.append(times)
+    for cycle in cycles:
+        found = _calculate(cycle)
+        answers.append(
+            None
+            if found is None
+            else {
+                "amount_in": found.input_amount,
+                "profit_reported": found.profit_amount,
+                "profit_exact": exact(cycle, found.input_amount),
+            }
+        )
+    calls = [lambda c=cycle: _calculate(c) for cycle in cycles]
+    passes, gc_off = int(case.get("passes", 1)), bool(case.get("gc_off", False))
+    cycle_times = [timed_passes(calls, passes, gc_off) for _ in range(int(case["repeats"]))]
     return answers, cycle_times
 
 
@@ -141,7 +143,11 @@ def main(path: str) -> None:
     swaps = [(pools[p], tokens[t], amount) for p, t, amount in case["swaps"]]
     swap_out = [pool.calculate_tokens_out_from_tokens_in(t, a) for pool, t, a in swaps]
     swap_runs = time_swaps(
-        swaps, lambda pool, t, a: pool.calculate_tokens_out_from_tokens_in(t, a), case["repeats"]
+        swaps,
+        lambda pool, t, a: pool.calculate_tokens_out_from_tokens_in(t, a),
+        case["repeats"],
+        int(case.get("passes", 1)),
+        bool(case.get("gc_off", False)),
     )
     emit(swap_out, swap_runs, *run_cycles(case, tokens, pools, exact_profit))
 

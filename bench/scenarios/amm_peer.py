@@ -18,7 +18,6 @@ import json
 import random
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from mev_common.amm.v2 import V2Error, V2Pool, get_amounts_out
 from mev_ops.devnet.layout import TOKENS_BY_SYMBOL, plan_pools
 
 from bench.results import Row, ScenarioResult
-from bench.stats import RunStats, quantile, ratio, run_stats, summarize
+from bench.stats import RunStats, ratio, run_stats, summarize, timed_passes
 
 KEY = "amm_vs_degenbot"
 TITLE = "Math and search vs degenbot 0.3.0"
@@ -37,6 +36,11 @@ PEER_PYTHON = BENCH_DIR / ".venv-degenbot" / "bin" / "python"
 PEER_SCRIPT = BENCH_DIR / "peers" / "degenbot_side.py"
 SYMBOLS = ("WETH", "USDC", "USDT", "DAI")  # 18- and 6-decimal tokens only
 MAX_INPUT = 100 * 10**18  # degenbot's default cap, given to both sides
+# Each call's µs per repeat is the median of PASSES timings taken in passes over all calls, with
+# the garbage collector off, on both sides alike (timed once, a GC pass or a preemption inside
+# one call landed in the p95: 2026-12-02 h97, PERF_HISTORY.md).
+PASSES = 5
+TIMING = f"each call's µs per run the median of {PASSES} passes, GC off, both sides"
 # Digits-only hex addresses: the same string under any checksum, sorted the same on both sides.
 TOKEN_ADDRESS = {s: "0x" + f"{1001 + i:040d}" for i, s in enumerate(SYMBOLS)}
 
@@ -78,17 +82,12 @@ def _exact_profit(amount_in: int, path: list[tuple[int, int, int]]) -> int:
         return -amount_in
 
 
-def _time_runs(calls: list[Any], repeats: int) -> list[RunStats]:
-    """Per-call µs of each callable, once per repeat: one RunStats (over calls) per repeat."""
-    runs = []
-    for _ in range(repeats):
-        times = []
-        for call in calls:
-            started = time.perf_counter_ns()
-            call()
-            times.append((time.perf_counter_ns() - started) / 1e3)
-        runs.append(RunStats(quantile(times, 0.5), quantile(times, 0.95), len(times)))
-    return runs
+def _time_runs(
+    calls: list[Any], repeats: int, passes: int = 1, gc_off: bool = False
+) -> list[RunStats]:
+    """Per-call µs of each callable (the median of `passes` timings, stats.timed_passes), once
+    per repeat: one RunStats (over calls) per repeat."""
+    return [run_stats(timed_passes(calls, passes, gc_off)) for _ in range(repeats)]
 
 
 def _peer(pools: list[V2Pool], cycles: list[Cycle], swaps: list[Any], repeats: int) -> Any:
@@ -105,6 +104,8 @@ def _peer(pools: list[V2Pool], cycles: list[Cycle], swaps: list[Any], repeats: i
         "cycles": [{"pools": list(c.pools), "input_token": c.start_token} for c in cycles],
         "max_input": MAX_INPUT,
         "repeats": repeats,
+        "passes": PASSES,
+        "gc_off": True,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(case, f)
@@ -168,7 +169,9 @@ def run(tiny: bool = False) -> ScenarioResult:
     result = ScenarioResult(KEY, TITLE)
 
     ours_out = [pool.amount_out(token, amount) for pool, token, amount in swaps]
-    swap_runs = _time_runs([lambda p=p, t=t, a=a: p.amount_out(t, a) for p, t, a in swaps], repeats)
+    swap_runs = _time_runs(
+        [lambda p=p, t=t, a=a: p.amount_out(t, a) for p, t, a in swaps], repeats, PASSES, True
+    )
     peer, why_not = _peer(pools, cycles, swaps, repeats)
     peer_name = f"degenbot {peer['version']}" if peer else "degenbot"
     absent = f"peer not measured: {why_not}" if peer is None else ""
@@ -187,7 +190,7 @@ def run(tiny: bool = False) -> ScenarioResult:
             peer_swap,
             ratio(peer_swap and peer_swap.p50, swap_summary.p50),
             "degenbot/ours time",
-            f"equal to the wei: {equal}/{len(swaps)}" if peer else absent,
+            f"equal to the wei: {equal}/{len(swaps)}; {TIMING}" if peer else absent,
         )
     )
     result.details["swaps_equal"] = equal
@@ -235,7 +238,7 @@ def run(tiny: bool = False) -> ScenarioResult:
         runs: dict[str, list[RunStats]] = {variant: [] for variant in variants}
         for _ in range(repeats):  # interleaved, so load on the shared cores hits both alike
             for variant in variants:
-                runs[variant] += _time_runs(calls[variant], 1)
+                runs[variant] += _time_runs(calls[variant], 1, PASSES, True)
         for variant in variants:
             ours_summary = summarize(runs[variant])
             note = absent
@@ -259,7 +262,7 @@ def run(tiny: bool = False) -> ScenarioResult:
                     verdict,
                     none,
                     f"µs: median per cycle over the same {len(indices)} cycles on both sides"
-                    f"{vs_exact}",
+                    f" ({TIMING}){vs_exact}",
                 )
                 result.details[f"{group} {variant}"] = {
                     **verdict,

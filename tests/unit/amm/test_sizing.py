@@ -8,6 +8,7 @@ from math import isqrt
 from mev_common.amm.cycles import Cycle, CycleHop
 from mev_common.amm.sizing import (
     CycleTrade,
+    _bound,
     compose,
     profit_bound,
     size_cycle,
@@ -339,3 +340,29 @@ def test_near_parity_cycles_skip_the_middle_search() -> None:
         (750536680320769504690237, 767794732726966347104256, 30),
     ]
     assert size_trade(reserves) == size_trade(reserves, middle_search=False)
+
+
+def test_bound_reads_the_binding_cap_off_the_root_like_the_square() -> None:
+    """`_bound` tells a cap below the optimum by comparing B + C*cap with isqrt(A*B) instead
+    of squaring it (the hot path has the root): equal on every small curve and cap, including
+    B + C*cap == isqrt(A*B) on an A*B that is a square and on one that is not."""
+
+    def squared(big_a: int, big_b: int, big_c: int, cap: int) -> int:
+        """The bound as written before (2026-12-02): the square against A*B."""
+        if big_a <= big_b:
+            return 0
+        if (big_b + big_c * cap) ** 2 < big_a * big_b:
+            return max(0, -(-big_a * cap // (big_b + big_c * cap)) - cap)
+        return -(-(big_a + big_b - 2 * isqrt(big_a * big_b)) // big_c)
+
+    edges = {"square": 0, "not square": 0}
+    for big_a in range(1, 60):
+        for big_b in range(1, 25):
+            for big_c in range(1, 6):
+                for cap in range(1, 12):
+                    curve = (big_a, big_b, big_c)
+                    assert _bound(curve, cap) == squared(big_a, big_b, big_c, cap), (curve, cap)
+                    root = isqrt(big_a * big_b)
+                    if big_a > big_b and big_b + big_c * cap == root:
+                        edges["square" if root * root == big_a * big_b else "not square"] += 1
+    assert edges["square"] > 0 and edges["not square"] > 0  # both sides of the edge were met

@@ -60,39 +60,46 @@ def returns_and_hit(beta: int, y: int, length: int) -> tuple[int, int, int, int,
     pn, pe, qn, me = 1, beta, 0, SCALE  # pn*beta = pe, qn*beta = -me (mod SCALE); pe, me > 0
     shift = 0
     if y >= length and y >= pe:  # -pn lowers y by pe
-        k = y // pe
-        if y - k * pe < length - pe:  # fewer suffice
+        k, rest = divmod(y, pe)
+        if rest < length - pe:  # fewer suffice
             k = (y - length) // pe + 1
-        y -= k * pe
+            rest = y - k * pe
+        y = rest
         shift -= k * pn
-    for _ in range(MAX_TERMS):
+    for _ in range(MAX_TERMS):  # each remainder computed once: ~7 terms on the hot path
         if pe > me:
             if pe < length:
                 return pn, pe, qn, -me, shift, y
-            j = (pe - 1) // me  # as far as the sign holds, or just below length
-            if pe - j * me < length:
+            j, rest = divmod(pe - 1, me)  # as far as the sign holds, or just below length
+            rest += 1
+            if rest < length:
                 j = (pe - length) // me + 1
+                rest = pe - j * me
             pn += j * qn
-            pe -= j * me
+            pe = rest
             if y >= length and y >= pe:
-                k = y // pe
-                if y - k * pe < length - pe:
+                k, rest = divmod(y, pe)
+                if rest < length - pe:
                     k = (y - length) // pe + 1
-                y -= k * pe
+                    rest = y - k * pe
+                y = rest
                 shift -= k * pn
         elif me > pe:
             if me < length and qn:
                 return pn, pe, qn, -me, shift, y
-            j = (me - 1) // pe
-            if me - j * pe < length:
+            j, rest = divmod(me - 1, pe)
+            rest += 1
+            if rest < length:
                 j = (me - length) // pe + 1
+                rest = me - j * pe
             qn += j * pn
-            me -= j * pe
+            me = rest
             if y >= length and y >= me:  # +qn lowers y by me
-                k = y // me
-                if y - k * me < length - me:
+                k, rest = divmod(y, me)
+                if rest < length - me:
                     k = (y - length) // me + 1
-                y -= k * me
+                    rest = y - k * me
+                y = rest
                 shift += k * qn
         else:
             return None
@@ -133,10 +140,11 @@ def exact_middle(
     big_a, big_b, big_c = float(curve[0]), float(curve[1]), float(curve[2])
     f_s1, f_out1, f_rate2, f_s2 = float(s1), float(out1), float(rate2), float(s2)
     f_rate3, f_s3 = float(rate3) * float(s3), float(s3)
-    den = big_b + big_c * x_top
-    x_per_u = f_s1 * f_out1 / (g1 * (f_out1 - centre) ** 2)  # the input a u costs, at the top
-    base_top = f_s2 + g2 * centre
-    v_top = f_rate2 * centre / base_top
+    f_centre, f_x_top = float(centre), float(x_top)  # converted once, not per operation
+    den = big_b + big_c * f_x_top
+    x_per_u = f_s1 * f_out1 / (g1 * (f_out1 - f_centre) ** 2)  # the input a u costs, at the top
+    base_top = f_s2 + g2 * f_centre
+    v_top = f_rate2 * f_centre / base_top
     slope3 = f_rate3 / (f_s3 + g3 * v_top) ** 2
     # half the profit's curvature in u, in waste units (_alpha), and of the hop's r (its bend)
     alpha_top = (big_a / den) * (big_b / den) * (big_c / den) * x_per_u * x_per_u / slope3
@@ -144,19 +152,19 @@ def exact_middle(
     # How far, relative, those can move within reach R of the centre: at most R * per_reach +
     # fixed (the curvature falls as (B + C*x)**-3, the input per u as (out1 - u)**-2, the last
     # hop's slope as (s3 + g3*v)**-2, with x, v moving at most R*x_top/centre, R*v_top/centre)
-    x_rel = 3.03 * x_per_u / x_top
-    per_reach = x_rel + 2 / (f_out1 - centre) + 2 / centre
-    fixed = x_rel + 6 / x_top + 4 / v_top
+    x_rel = 3.03 * x_per_u / f_x_top
+    per_reach = x_rel + 2 / (f_out1 - f_centre) + 2 / f_centre
+    fixed = x_rel + 6 / f_x_top + 4 / v_top
     # The first level: where ~HITS hits are expected (2 * limit**1.5 / sqrt(alpha)).
     gap = int((HITS * sqrt(alpha_top) / 2) ** (2 / 3) * slope3) + 1
     best: Found | None = None
     profit = floor_min - 1
     visits = 0
     while True:
-        level = max(bound - gap, profit)
+        level = bound - gap if bound - gap > profit else profit
         # Only u within reach of the centre can beat the level (checked below).
         reach = int(sqrt((bound - level + 1) / slope3 / alpha_top) * 1.01) + 4
-        low, high = max(1, centre - reach), centre + reach
+        low, high = centre - reach if centre - reach > 1 else 1, centre + reach
         if 2 * high >= out1:
             return None
         moved = reach * per_reach + fixed
@@ -176,8 +184,9 @@ def exact_middle(
         if alpha * (reach - 2) ** 2 < limit or half_rho * reach * reach + limit >= 0.25:
             return None  # the window is not what the top said, or the model drifts too far
         margin = reach + 2  # the floors of beta and y, in 2**-62 units
+        margin2 = 2 * margin
         drift = 8 * half_rho if alpha >= 2 * half_rho else _most_drift(half_rho, alpha, reach)
-        length = int((limit + drift) * SCALE * (1 + 1e-9)) + 2 * margin + 64  # + float error
+        length = int((limit + drift) * SCALE * (1 + 1e-9)) + margin2 + 64  # + float error
         if length * MAX_SHARE >= SCALE or (high - low) * length > MAX_VISITS * SCALE:
             return None
         found = returns_and_hit(beta, y_centre + margin, length)
@@ -216,11 +225,11 @@ def exact_middle(
                         break  # and further out, less still
                 else:
                     base = s2 + g2 * u
-                    if (rate2 * u % base) / base < cap:
+                    v, waste = divmod(rate2 * u, base)  # the hop's output, and what it floors
+                    if waste / base < cap:
                         x = -(-u * s1 // (g1 * (out1 - u)))
                         if max_input is None or x <= max_input:
                             # its first hop pays u (a coarse u costs > 1 wei: no skip)
-                            v = u * rate2 // (s2 + u * g2)
                             out = v * rate3 // (s3 + v * g3) if v else 0
                             if out - x > profit:
                                 best, profit = (x, (u, v, out), out - x), out - x
@@ -229,7 +238,7 @@ def exact_middle(
                         # Out from here a run of like steps (a on, or b back) only raises the
                         # model's value while the cap falls faster than the hop bends: if the
                         # least waste the model allows here misses the cap, so does the run.
-                        if (y - 2 * margin) / SCALE - half_rho * d * d >= cap:
+                        if (y - margin2) / SCALE - half_rho * d * d >= cap:
                             if forward and y + ea < length:
                                 k = (length - 1 - y) // ea if ea else (high - u) // a + 1
                                 u, y = u + k * a, y + k * ea

@@ -110,15 +110,26 @@ def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> i
     return _bound(compose(path_reserves), max_input)
 
 
-def _bound(curve: tuple[int, int, int], max_input: int | None, root: int | None = None) -> int:
+def _bound(
+    curve: tuple[int, int, int],
+    max_input: int | None,
+    root: int | None = None,
+    product: int | None = None,
+) -> int:
+    """`profit_bound` of the curve (A, B, C); `root` = isqrt(A*B) and `product` = A*B if known."""
     big_a, big_b, big_c = curve
     if big_a <= big_b:
         return 0
+    if product is None:
+        product = big_a * big_b
     if root is None:
-        root = isqrt(big_a * big_b)
-    if max_input is not None and (big_b + big_c * max_input) ** 2 < big_a * big_b:
-        # The cap is below the optimum, where the curve still rises: its value at the cap.
-        return max(0, -(-big_a * max_input // (big_b + big_c * max_input)) - max_input)
+        root = isqrt(product)
+    if max_input is not None:
+        # (B + C*cap)**2 < A*B (the cap below the optimum), read off the root: a big square less
+        top = big_b + big_c * max_input
+        if top < root or (top == root and root * root < product):
+            # The curve still rises at the cap: its value there.
+            return max(0, -(-big_a * max_input // top) - max_input)
     return -(-(big_a + big_b - 2 * root) // big_c)
 
 
@@ -143,37 +154,62 @@ def size_trade(
     """
     if max_input is not None and max_input <= 0:
         return None
-    for reserve_in, reserve_out, _ in path_reserves:
+    # compose() inlined with the empty-pool check: one pass (the hot path runs this per cycle)
+    big_a = big_b = 1
+    big_c = 0
+    for reserve_in, reserve_out, fee_bps in path_reserves:
         if reserve_in <= 0 or reserve_out <= 0:
             return None  # an empty pool reverts INSUFFICIENT_LIQUIDITY
-    big_a, big_b, big_c = curve = compose(path_reserves)
+        gamma, scaled_in = FEE_DENOMINATOR - fee_bps, reserve_in * FEE_DENOMINATOR
+        big_c = big_c * scaled_in + big_a * gamma
+        big_a *= gamma * reserve_out
+        big_b *= scaled_in
     if big_a <= big_b:
         return None
-    root = isqrt(big_a * big_b)
-    bound = _bound(curve, max_input, root)
-    if bound < max(min_profit, 1):
+    product = big_a * big_b
+    root = isqrt(product)
+    floor_min = min_profit if min_profit > 1 else 1
+    curve = (big_a, big_b, big_c)
+    bound = _bound(curve, max_input, root, product)
+    if bound < floor_min:
         return None
 
-    start = max(1, (root - big_b) // big_c)
-    if max_input is not None:
-        start = min(start, max_input)
+    start = (root - big_b) // big_c
+    if start < 1:
+        start = 1
+    if max_input is not None and start > max_input:
+        start = max_input
     coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
     if coarse:
         if max_input is not None and start >= max_input:  # the cap binds: the curve rises to it
-            proven = capped_middle(path_reserves, curve, max_input, max(min_profit, 1))
+            proven = capped_middle(path_reserves, curve, max_input, floor_min)
         else:
-            proven = exact_middle(path_reserves, curve, start, bound, max_input, max(min_profit, 1))
+            proven = exact_middle(path_reserves, curve, start, bound, max_input, floor_min)
         if proven is not None:  # the exact optimum (middle_hits.py)
             found = proven[0]
             return None if found is None else CycleTrade(*found)
+    return _walk(path_reserves, curve, start, bound, max_input, floor_min, gap_ppm, max_steps,
+                 coarse)  # fmt: skip
 
-    def above_optimum(x: int) -> bool:
-        return (big_b + big_c * x) ** 2 >= big_a * big_b
 
-    def curve_at_most(x: int, profit: int) -> bool:
-        """The unrounded profit at x (an upper bound of the real one) is <= profit."""
-        return big_a * x <= (profit + x) * (big_b + big_c * x)
-
+def _walk(
+    path_reserves: PathReserves,
+    curve: tuple[int, int, int],
+    start: int,
+    bound: int,
+    max_input: int | None,
+    floor_min: int,
+    gap_ppm: int,
+    max_steps: int,
+    coarse: bool,
+) -> CycleTrade | None:
+    """size_trade's search from the floor of the unrounded optimum `start`: the tight inputs
+    up and down from it (after `_sawtooth_search` where the middle search gave up)."""
+    big_a, big_b, big_c = curve
+    product = big_a * big_b
+    # Each walk stops where x is past the optimum, (B + C*x)**2 >= A*B, and the unrounded
+    # profit there (an upper bound of the real one) is at most the best: A*x <= (best + x) *
+    # (B + C*x). Inlined (no closures: most cycles stop at once, a closure costs more).
     # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
     enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
     best_out = _output(start, path_reserves)
@@ -183,7 +219,7 @@ def size_trade(
     if coarse and best_out > 0:  # middle_hits gave up: the walk and descent of before
         jump = _sawtooth_search(
             path_reserves,
-            (big_a, big_b, big_c),
+            curve,
             best_in,
             best_profit,
             max_input,
@@ -201,7 +237,8 @@ def size_trade(
         x_next = _least_input(out_tight + 1, path_reserves)
         if x_next is None or (max_input is not None and x_next > max_input):
             break
-        if above_optimum(x_next) and curve_at_most(x_next, best_profit):
+        den = big_b + big_c * x_next
+        if den * den >= product and big_a * x_next <= (best_profit + x_next) * den:
             break
         x_tight, out_tight = x_next, _output(x_next, path_reserves)
         if out_tight - x_tight > best_profit:
@@ -213,7 +250,8 @@ def size_trade(
         x_below = x_tight - 1
         if best_profit >= enough or x_below < 1:
             break
-        if not above_optimum(x_below) and curve_at_most(x_below, best_profit):
+        den = big_b + big_c * x_below
+        if den * den < product and big_a * x_below <= (best_profit + x_below) * den:
             break
         out_tight = _output(x_below, path_reserves)
         if out_tight <= 0:
@@ -222,7 +260,7 @@ def size_trade(
         if out_tight - x_tight > best_profit:
             best_in, best_out, best_profit = x_tight, out_tight, out_tight - x_tight
 
-    if best_profit < max(min_profit, 1):
+    if best_profit < floor_min:
         return None
     amounts = get_amounts_out(best_in, path_reserves)
     return CycleTrade(best_in, tuple(amounts[1:]), amounts[-1] - best_in)
