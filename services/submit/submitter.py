@@ -80,6 +80,7 @@ class Submitter(ChainView):
         after_send: AfterSend | None = None,
         lane_signers: Sequence[Signer] = (),
         spawn: Spawn | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         super().__init__(settings, pool, spawn)
         self.settings = settings
@@ -95,6 +96,9 @@ class Submitter(ChainView):
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
         self.control_revision = control_revision  # emergency_stop's revision, for trips
         self.after_send = after_send
+        # set at SIGTERM (or --shutdown-graceful): no new trade starts, a bundle not yet past
+        # the gate is handed back unsigned (gate.check), what is on the wire finishes
+        self.stop = stop or asyncio.Event()
         self.tripped = safety.active()  # a loss limit tripped (in this run or before)
         if self.tripped is not None:
             metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)

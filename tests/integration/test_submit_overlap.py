@@ -8,26 +8,28 @@ timeout). Before submit awaited the answer after the bundle's turn (services/sub
 the second bundle was handled only after the first's answer: the relay gave up holding and the
 second send came after it. A third bundle through the first one's pools is refused while that
 trade is unsettled. A trade withdrawn by detect while its broadcast is held is cancelled only
-once answered: refused, it leaves nothing on its nonce, which the next trade takes.
+once answered: refused, it leaves nothing on its nonce, which the next trade takes. A SIGTERM
+while a broadcast is held finishes that trade and hands the bundles still before the gate back
+unsigned, to the next submit.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import signal
 import sqlite3
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Withdrawal
+from mev_common.settings import load_settings
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
+from tests.support.holding_relay import HoldingRelay, holding_relay
 from tests.support.stack import write_config
 from tests.support.submit_world import (
     CHAIN,
@@ -45,78 +47,13 @@ from tests.support.submit_world import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-HOLD_S = 3.0  # under the RPC client's timeout: a held send is answered, never retried
-
 devnet = module_devnet("overlap-devnet")
-
-
-class HoldingRelay(ThreadingHTTPServer):
-    """JSON-RPC over HTTP to `target`; the first broadcast's answer waits for a second
-    broadcast to arrive (`refuse_first`: then it is refused, never reaching anvil). `events`:
-    ("send", k) as broadcast k arrives, ("answer", k) as its answer leaves."""
-
-    daemon_threads = True
-
-    def __init__(self, target: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Relay)
-        self.target = target
-        self.events: list[tuple[str, int]] = []
-        self.second = threading.Event()
-        self.lock = threading.Lock()
-        self.refuse_first = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Relay(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: HoldingRelay
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        k = -1
-        if b"eth_sendRawTransaction" in body:
-            with self.server.lock:
-                k = sum(1 for e in self.server.events if e[0] == "send")
-                self.server.events.append(("send", k))
-            if k == 0:
-                self.server.second.wait(HOLD_S)
-            else:
-                self.server.second.set()
-        if k == 0 and self.server.refuse_first:  # as a node answers a refused tx
-            error = {"code": -32000, "message": "replacement transaction underpriced"}
-            data = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "error": error})
-            data = data.encode()
-        else:
-            request = urllib.request.Request(
-                self.server.target, body, {"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                data = reply.read()
-        if k >= 0:
-            with self.server.lock:
-                self.server.events.append(("answer", k))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def relay(devnet: Devnet) -> Iterator[HoldingRelay]:
-    server = HoldingRelay(devnet.node.rpc_url)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with holding_relay(devnet.node.rpc_url) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _config(
@@ -240,5 +177,76 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
         ]
         assert devnet.w3.eth.get_transaction_count(owner) == count + 1
         assert [e for e in relay.events if e[0] == "send"] == [("send", 0), ("send", 1)]
+    finally:
+        proc.stop()
+
+
+async def test_a_sigterm_hands_back_the_bundles_not_yet_gated_and_finishes_the_one_sent(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """SIGTERM while a trade's broadcast awaits its answer and two more bundles wait for the
+    gate: the trade on the wire finishes and is tracked, the two are handed back (nak) unsigned
+    and the next submit gates them. Before, the stopping process gated, signed and sent both."""
+    relay.hold_s = 4.5  # the signal and its handling fit in the hold
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    built = [arbitrage_bundle(devnet, f"term-{via}", via=via) for via in ("USDC", "DAI", "USDT")]
+    last = built[-1][0]
+    at = {"block_number": last.block_number, "deadline_block": last.deadline_block}
+    first, second, third = (b.model_copy(update=at) for b, _ in built)
+    count = devnet.w3.eth.get_transaction_count(owner)
+    executor = devnet.executor.address
+    before = devnet.balance("WETH", executor)
+    durable = subjects.consumer_specs(load_settings(config))["submit"].durable
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        await publish_bundle(bus, first)
+        await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
+        await publish_bundle(bus, second)
+        await publish_bundle(bus, third)
+        pulled = 0
+        for _ in range(200):  # all three in submit: one on the wire, two before the gate
+            pulled = (await bus.js.consumer_info("BUNDLES", durable)).num_ack_pending
+            if pulled == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert pulled == 3
+        proc.signal(signal.SIGTERM)
+        log = tmp_path / "submit.log"
+        await wait_for(lambda: "stopping: finishing in-flight work" in log.read_text(), 3)
+        relay.second.set()  # the held answer comes back while submit stops
+        assert proc.wait(timeout_s=20) == 0
+        assert relay.sends() == [("send", 0)]  # nothing signed or sent after the stop
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+            booked = conn.execute("SELECT bundle_id FROM outcomes").fetchall()
+        assert (txs, booked) == ([(first.id, count, "sent")], [])  # the two: never signed
+
+        proc = start_submit(config, tmp_path)  # the two are redelivered here and gated again
+        await wait_active(proc)
+        for b in (second, third):
+            await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
+        mined_at = mine(devnet)
+        outcomes = {b.id: await outcome_of(bus, b.id) for b in (first, second, third)}
+        assert {k: [(o.status, o.block_number, o.realized_profit) for o in v]
+                for k, v in outcomes.items()} == {
+            b.id: [("included", mined_at, profit)]
+            for b, (_, profit) in zip((first, second, third), built, strict=True)
+        }  # fmt: skip
+        built_ids = [b.id for b, _ in built]
+        total = sum(profit for _, profit in built)
+        assert devnet.balance("WETH", executor) - before == total
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+        assert sorted(txs, key=lambda t: t[1]) == [
+            (first.id, count, "mined"),
+            (second.id, count + 1, "mined"),
+            (third.id, count + 2, "mined"),
+        ]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 3
+        sent = [log.read_text().count(f'"msg":"tx sent","bundle":"{b}"') for b in built_ids]
+        assert sent == [1, 1, 1]  # each sent once, by one process or the other
     finally:
         proc.stop()
