@@ -1,0 +1,51 @@
+"""A cancel left `sent` after its trade settled (orphan_cancels.py): the chain's word on it,
+and the ledger rows that tell another tx of ours took its nonce. Real SQLite, no chain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from services.submit.ledger import Ledger
+from services.submit.orphan_cancels import fate
+from tests.unit.submit.test_chain_binding import bundle, tx
+
+LANE = "0x" + "aa" * 20
+RECEIPT = {"blockNumber": "0x1f5", "blockHash": "0x" + "01" * 32, "status": "0x1"}
+
+
+def test_a_receipt_mines_it_whatever_else_holds() -> None:
+    cancel = tx("b", 7, "cancel")
+    end = fate(cancel, RECEIPT, mined_nonce=8, taken_by="0xother")
+    assert (end and end.state, end and end.why) == ("mined", "mined in block 501")
+
+
+def test_its_nonce_taken_by_ours_or_below_the_count_without_a_receipt_drops_it() -> None:
+    cancel = tx("b", 7, "cancel")
+    taken = fate(cancel, None, mined_nonce=8, taken_by="0xother")
+    assert taken is not None and (taken.state, taken.receipt) == ("dropped", None)
+    assert taken.why == "its nonce 7 was taken by our tx 0xother"
+    below = fate(cancel, None, mined_nonce=8, taken_by=None)
+    assert below is not None and below.state == "dropped"
+    assert below.why == "its nonce 7 is below the chain's count 8 and it has no receipt"
+
+
+def test_its_nonce_not_reached_yet_it_waits() -> None:
+    assert fate(tx("b", 7, "cancel"), None, mined_nonce=7, taken_by=None) is None
+
+
+def test_mined_on_names_our_mined_tx_on_that_nonce_of_that_sender_only(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db")
+    cancel = replace(tx("a", 7, "cancel"), sender=LANE)
+    ours = replace(tx("b", 7), sender=LANE)
+    legacy = replace(tx("c", 9), sender="")  # a row older than lanes: lane 0's
+    for trade in (ours, legacy):
+        assert ledger.record_signed(bundle(trade.bundle_id), trade, "", 0)
+    ledger.record_cancel(cancel)
+    assert ledger.mined_on(LANE, 7, True, cancel.hash) is None  # `ours` is only sent
+    ledger._db.execute("UPDATE txs SET state = 'mined' WHERE bundle_id != 'a'")
+    assert ledger.mined_on(LANE.upper().replace("0X", "0x"), 7, False, cancel.hash) == ours.hash
+    assert ledger.mined_on("0x" + "bb" * 20, 7, False, cancel.hash) is None  # another lane
+    assert ledger.mined_on(LANE, 9, True, cancel.hash) == legacy.hash
+    assert ledger.mined_on(LANE, 9, False, cancel.hash) is None
+    ledger.close()
