@@ -111,6 +111,17 @@ class ChainRecords:
             )
         self._changed()  # its gas, profit and txs in flight moved
 
+    def mined_count(self, sender: str, lane0: bool) -> int:
+        """One past the highest nonce of `sender`'s txs with a receipt on this chain ('' is
+        lane 0's, in rows older than lanes): the chain's count is at least that (a reorg that
+        takes a receipt away deletes its row), whatever a lagging node counts."""
+        row = self._db.execute(
+            "SELECT MAX(t.nonce) FROM txs t JOIN receipts r ON r.tx_hash = t.hash "
+            "WHERE r.genesis_hash IS ? AND (lower(t.sender) = ? OR (t.sender = '' AND ?))",
+            (self.genesis_hash, sender.lower(), lane0),
+        ).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
     # -- cancels left sent after their trade settled (orphan_cancels.py) ------------------------
     def mined_on(self, sender: str, nonce: int, lane0: bool, other_than: str) -> str | None:
         """The hash of a tx of ours (sent by `sender`; '' is lane 0's, in rows older than

@@ -70,6 +70,8 @@ class LedgerPort(Protocol):
 
     def mined_on(self, sender: str, nonce: int, lane0: bool, other_than: str) -> str | None: ...
 
+    def mined_count(self, sender: str, lane0: bool) -> int: ...
+
     def resolve_orphan_cancel(
         self,
         tx: TxRecord,

@@ -131,16 +131,20 @@ class Submitter(ChainView):
 
     async def sync_nonces(self) -> None:
         """Each lane: chain pending count plus every nonce its unresolved txs hold (start,
-        nonce_reset, a refused send). On a chain that serves state at `latest` only (HyperEVM)
-        the mined count: our unresolved txs, recorded before they are sent, cover the rest."""
+        nonce_reset, a refused send), and never below the nonces our receipts show mined (a
+        lagging node's count). On a chain that serves state at `latest` only (HyperEVM) the
+        mined count: our unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
         for lane in self.lanes:
             pending = int(await self.pool.call("eth_getTransactionCount", [lane.address, tag]), 16)
             # read after the count, with no await before `sync`: a nonce a bundle's turn took
             # (and committed) while the count was asked is unresolved here, never handed again
             unresolved = self.ledger.unresolved()
-            lane.nonces.sync(pending, {t.nonce for t in unresolved if self.lane_of(t) is lane})
-            fields = {"lane": lane.index, "chain_pending": pending, "next": lane.nonces.next_nonce}
+            mined = self.ledger.mined_count(lane.address, lane.index == 0)
+            held = {t.nonce for t in unresolved if self.lane_of(t) is lane}
+            lane.nonces.sync(pending, held, mined)
+            fields = {"lane": lane.index, "chain_pending": pending, "receipts_mined": mined,
+                      "next": lane.nonces.next_nonce}  # fmt: skip
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ second send came after it. A third bundle through the first one's pools is refus
 trade is unsettled. A trade withdrawn by detect while its broadcast is held is cancelled only
 once answered: refused, it leaves nothing on its nonce, which the next trade takes. A SIGTERM
 while a broadcast is held finishes that trade and hands the bundles still before the gate back
-unsigned, to the next submit.
+unsigned, to the next submit. A nonce resync that reads a lagging node's count (the relay's
+`stale_count`) keeps the next nonce past the one our own receipt shows mined.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
+from mev_common.control import NONCE_RESET, control_key, ensure_control_bucket
 from mev_common.messages import Withdrawal
 from mev_common.settings import load_settings
 
@@ -36,6 +38,7 @@ from tests.support.submit_world import (
     GWEI,
     add_lane,
     arbitrage_bundle,
+    health,
     mine,
     module_devnet,
     outcome_of,
@@ -248,5 +251,57 @@ async def test_a_sigterm_hands_back_the_bundles_not_yet_gated_and_finishes_the_o
         assert devnet.w3.eth.get_transaction_count(owner) == count + 3
         sent = [log.read_text().count(f'"msg":"tx sent","bundle":"{b}"') for b in built_ids]
         assert sent == [1, 1, 1]  # each sent once, by one process or the other
+    finally:
+        proc.stop()
+
+
+async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonce(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """Our trade mined on nonce N; a nonce resync then reads a node that lags (it counts N, as
+    a node that has not seen the block of a backrun sent to its victim's node alone). Before,
+    the next nonce went back to N and the next trade was refused ("nonce too low"); our own
+    receipt says N is used: the next trade takes N + 1 and lands."""
+    relay.second.set()  # no broadcast held here
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    count = devnet.w3.eth.get_transaction_count(owner)
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        first, _ = arbitrage_bundle(devnet, "lag-first", via="USDC")
+        await publish_bundle(bus, first)
+        await wait_for(lambda: tx_states(db, first.id) == [("trade", "sent")], what="first")
+        mined_at = mine(devnet)
+        [landed] = await outcome_of(bus, first.id)
+        assert (landed.status, landed.block_number) == ("included", mined_at)
+        log = tmp_path / "submit.log"
+        synced = log.read_text().count('"msg":"nonces synced"')
+        relay.stale_count = count  # a node one block behind: our mined trade not counted
+        kv = await ensure_control_bucket(bus.js)
+        await kv.put(control_key(CHAIN, NONCE_RESET), b"lagging-node")
+        await wait_for(
+            lambda: log.read_text().count('"msg":"nonces synced"') > synced, what="the resync"
+        )
+        relay.stale_count = None
+        assert health(proc)["checks"]["nonces"]["detail"]["next"] == count + 1
+        second, second_profit = arbitrage_bundle(devnet, "lag-second", via="DAI")
+        await publish_bundle(bus, second)
+        await wait_for(lambda: tx_states(db, second.id) == [("trade", "sent")], what="second")
+        mined_at = mine(devnet)
+        [landed] = await outcome_of(bus, second.id)
+        assert (landed.status, landed.block_number, landed.realized_profit) == (
+            "included",
+            mined_at,
+            second_profit,
+        )
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+        assert sorted(txs, key=lambda t: t[1]) == [
+            (first.id, count, "mined"),
+            (second.id, count + 1, "mined"),
+        ]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 2
     finally:
         proc.stop()

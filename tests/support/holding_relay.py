@@ -5,7 +5,8 @@ JSON-RPC over HTTP to `target`; the first eth_sendRawTransaction's answer waits 
 broadcast arrives or the test sets `second` (`hold_s` at most, under the RPC client's 5-s
 timeout, so a held send is answered, never retried). `refuse_first`: that first broadcast is
 refused as a node refuses a tx, never reaching anvil. `events`: ("send", k) as broadcast k
-arrives, ("answer", k) as its answer leaves.
+arrives, ("answer", k) as its answer leaves. `stale_count`: while set, every
+eth_getTransactionCount is answered with it, as a node that lags the chain counts.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class HoldingRelay(ThreadingHTTPServer):
         self.second = threading.Event()
         self.lock = threading.Lock()
         self.refuse_first = False
+        self.stale_count: int | None = None
 
     @property
     def url(self) -> str:
@@ -55,7 +57,11 @@ class _Relay(BaseHTTPRequestHandler):
                 self.server.second.wait(self.server.hold_s)
             else:
                 self.server.second.set()
-        if k == 0 and self.server.refuse_first:  # as a node answers a refused tx
+        stale = self.server.stale_count
+        if stale is not None and body.startswith(b"{") and b"eth_getTransactionCount" in body:
+            answer = {"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": hex(stale)}
+            data = json.dumps(answer).encode()
+        elif k == 0 and self.server.refuse_first:  # as a node answers a refused tx
             error = {"code": -32000, "message": "replacement transaction underpriced"}
             data = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "error": error})
             data = data.encode()

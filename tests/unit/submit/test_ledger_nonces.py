@@ -1,5 +1,7 @@
-"""A cancel left `sent` after its trade settled (orphan_cancels.py): the chain's word on it,
-and the ledger rows that tell another tx of ours took its nonce. Real SQLite, no chain."""
+"""What the ledger says of our nonces: a cancel left `sent` after its trade settled
+(orphan_cancels.py: the chain's word on it, and the rows that tell another tx of ours took its
+nonce), and the nonces our receipts show mined (the floor of a nonce resync). Real SQLite, no
+chain."""
 
 from __future__ import annotations
 
@@ -48,4 +50,32 @@ def test_mined_on_names_our_mined_tx_on_that_nonce_of_that_sender_only(tmp_path:
     assert ledger.mined_on("0x" + "bb" * 20, 7, False, cancel.hash) is None  # another lane
     assert ledger.mined_on(LANE, 9, True, cancel.hash) == legacy.hash
     assert ledger.mined_on(LANE, 9, False, cancel.hash) is None
+    ledger.close()
+
+
+def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(tmp_path: Path) -> None:
+    """The floor of a nonce resync (sync_nonces): receipts of another chain instance (a ledger
+    reset onto a new devnet) or of another lane do not count."""
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.genesis_hash = "0x" + "0a" * 32
+    assert ledger.mined_count(LANE, True) == 0
+    rows = [
+        replace(tx("a", 4), sender=LANE),
+        replace(tx("b", 6), sender=""),
+        replace(tx("c", 9), sender="0x" + "bb" * 20),
+        replace(tx("d", 11), sender=LANE),
+    ]
+    for row in rows:
+        assert ledger.record_signed(bundle(row.bundle_id), row, "", 0)
+    for row in rows:
+        genesis = "0x" + "0b" * 32 if row.bundle_id == "d" else ledger.genesis_hash
+        ledger._db.execute(
+            "INSERT INTO receipts (tx_hash, block_number, block_hash, status, gas_used, "
+            "effective_gas_price, gas_cost, realized_profit, genesis_hash) "
+            "VALUES (?, 1, '0x', 1, 21000, '1', '21000', '0', ?)",
+            (row.hash, genesis),
+        )
+    assert ledger.mined_count(LANE, False) == 5  # nonce 11's receipt is of another chain
+    assert ledger.mined_count(LANE, True) == 7  # lane 0: the row older than lanes too
+    assert ledger.mined_count("0x" + "BB" * 20, False) == 10
     ledger.close()
