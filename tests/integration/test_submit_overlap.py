@@ -17,25 +17,35 @@ unsigned, to the next submit. A nonce resync that reads a lagging node's count (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.control import NONCE_RESET, control_key, ensure_control_bucket
-from mev_common.messages import Withdrawal
+from mev_common.control import (
+    EMERGENCY_STOP,
+    NONCE_RESET,
+    ack_key,
+    control_key,
+    ensure_control_bucket,
+    parse_ack,
+)
+from mev_common.messages import Bundle, Withdrawal
 from mev_common.settings import load_settings
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
 from tests.support.holding_relay import HoldingRelay, holding_relay
-from tests.support.stack import write_config
+from tests.support.stack import ServiceProcess, write_config
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
+    WETH,
     add_lane,
     arbitrage_bundle,
     health,
@@ -71,6 +81,54 @@ def _config(
         contracts={"deployment_file": str(devnet.deployment_path)},
         keys={"path": str(devnet.key_path), "lanes": lanes},
     )
+
+
+async def lands(devnet: Devnet, bus: Bus, db: Path, bundle: Bundle, profit: int) -> None:
+    """`bundle`'s trade is on the wire; mined, it is booked included with exactly `profit`."""
+    await wait_for(lambda: tx_states(db, bundle.id) == [("trade", "sent")], what=bundle.id)
+    mined_at = mine(devnet)
+    [landed] = await outcome_of(bus, bundle.id)
+    assert (landed.status, landed.block_number, landed.realized_profit) == (
+        "included",
+        mined_at,
+        profit,
+    )
+
+
+def three_bundles(devnet: Devnet, prefix: str) -> list[tuple[Bundle, int]]:
+    """Three trades through disjoint pools (WETH via USDC, DAI, USDT), each with its exact
+    profit, proven at one head. The user who unbalances the pools wraps the WETH it swaps
+    first (60 each: this module's tests together swap more than its funding)."""
+    weth = devnet.deployment["tokens"]["WETH"]["address"]
+    deposit = bytes.fromhex("d0e30db0")  # WETH9's deposit()
+    wrap = devnet.user(1).send(weth, deposit, 100_000, value=180 * WETH)
+    mine(devnet)
+    assert devnet.w3.eth.get_transaction_receipt(wrap)["status"] == 1
+    built = [arbitrage_bundle(devnet, f"{prefix}-{v}", via=v) for v in ("USDC", "DAI", "USDT")]
+    last = built[-1][0]
+    at = {"block_number": last.block_number, "deadline_block": last.deadline_block}
+    return [(b.model_copy(update=at), profit) for b, profit in built]
+
+
+async def one_sent_two_pulled(
+    proc: ServiceProcess, config: Path, bus: Bus, relay: HoldingRelay, built: list[Any]
+) -> None:
+    """The first bundle's broadcast held by the relay, the other two pulled by submit and
+    waiting for the gate."""
+    relay.hold_s = 4.5  # what the test does meanwhile fits in the hold
+    durable = subjects.consumer_specs(load_settings(config))["submit"].durable
+    await wait_active(proc)
+    await publish_bundle(bus, built[0][0])
+    await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
+    for bundle, _ in built[1:]:
+        await publish_bundle(bus, bundle)
+    pulled = 0
+    for _ in range(200):  # all three in submit: one on the wire, two before the gate
+        pulled = (await bus.js.consumer_info("BUNDLES", durable)).num_ack_pending
+        if pulled == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert pulled == 3
 
 
 async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
@@ -164,14 +222,7 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
         assert "cancel waits for its trade's broadcast answer" in log  # withdrawn while held
         following, profit = arbitrage_bundle(devnet, "after-held", via="DAI")
         await publish_bundle(bus, following)
-        await wait_for(lambda: tx_states(db, following.id) == [("trade", "sent")], what="next")
-        mined_at = mine(devnet)
-        [landed] = await outcome_of(bus, following.id)
-        assert (landed.status, landed.block_number, landed.realized_profit) == (
-            "included",
-            mined_at,
-            profit,
-        )
+        await lands(devnet, bus, db, following, profit)
         with sqlite3.connect(db) as conn:
             txs = conn.execute("SELECT bundle_id, kind, nonce, state FROM txs").fetchall()
         assert sorted(txs) == [
@@ -190,32 +241,17 @@ async def test_a_sigterm_hands_back_the_bundles_not_yet_gated_and_finishes_the_o
     """SIGTERM while a trade's broadcast awaits its answer and two more bundles wait for the
     gate: the trade on the wire finishes and is tracked, the two are handed back (nak) unsigned
     and the next submit gates them. Before, the stopping process gated, signed and sent both."""
-    relay.hold_s = 4.5  # the signal and its handling fit in the hold
     owner = devnet.deployment["bot"]
     config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
     db = tmp_path / "mev-bot.db"
-    built = [arbitrage_bundle(devnet, f"term-{via}", via=via) for via in ("USDC", "DAI", "USDT")]
-    last = built[-1][0]
-    at = {"block_number": last.block_number, "deadline_block": last.deadline_block}
-    first, second, third = (b.model_copy(update=at) for b, _ in built)
+    built = three_bundles(devnet, "term")
+    first, second, third = (b for b, _ in built)
     count = devnet.w3.eth.get_transaction_count(owner)
     executor = devnet.executor.address
     before = devnet.balance("WETH", executor)
-    durable = subjects.consumer_specs(load_settings(config))["submit"].durable
     proc = start_submit(config, tmp_path)
     try:
-        await wait_active(proc)
-        await publish_bundle(bus, first)
-        await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
-        await publish_bundle(bus, second)
-        await publish_bundle(bus, third)
-        pulled = 0
-        for _ in range(200):  # all three in submit: one on the wire, two before the gate
-            pulled = (await bus.js.consumer_info("BUNDLES", durable)).num_ack_pending
-            if pulled == 3:
-                break
-            await asyncio.sleep(0.02)
-        assert pulled == 3
+        await one_sent_two_pulled(proc, config, bus, relay, built)
         proc.signal(signal.SIGTERM)
         log = tmp_path / "submit.log"
         await wait_for(lambda: "stopping: finishing in-flight work" in log.read_text(), 3)
@@ -288,14 +324,7 @@ async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonc
         assert health(proc)["checks"]["nonces"]["detail"]["next"] == count + 1
         second, second_profit = arbitrage_bundle(devnet, "lag-second", via="DAI")
         await publish_bundle(bus, second)
-        await wait_for(lambda: tx_states(db, second.id) == [("trade", "sent")], what="second")
-        mined_at = mine(devnet)
-        [landed] = await outcome_of(bus, second.id)
-        assert (landed.status, landed.block_number, landed.realized_profit) == (
-            "included",
-            mined_at,
-            second_profit,
-        )
+        await lands(devnet, bus, db, second, second_profit)
         with sqlite3.connect(db) as conn:
             txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
         assert sorted(txs, key=lambda t: t[1]) == [
@@ -304,4 +333,46 @@ async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonc
         ]
         assert devnet.w3.eth.get_transaction_count(owner) == count + 2
     finally:
+        proc.stop()
+
+
+async def test_an_emergency_stop_refuses_the_bundles_not_yet_gated_and_finishes_the_one_sent(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """`mev-bot --emergency-stop` while a trade's broadcast awaits its answer and two more
+    bundles wait for the gate: the trade on the wire is tracked to its end, the two are refused
+    unsigned (booked not_sent: the operator stopped trading, they are stale by the resume)."""
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    built = three_bundles(devnet, "estop")
+    count = devnet.w3.eth.get_transaction_count(owner)
+    kv = await ensure_control_bucket(bus.js)
+    stop_key = control_key(CHAIN, EMERGENCY_STOP)
+    proc = start_submit(config, tmp_path)
+    try:
+        await one_sent_two_pulled(proc, config, bus, relay, built)
+        revision = await kv.put(stop_key, b"1")
+        ack = ack_key(CHAIN, EMERGENCY_STOP, "submit-test")
+
+        async def acked() -> bool:
+            with contextlib.suppress(Exception):
+                return parse_ack((await kv.get(ack)).value)[0] >= revision
+            return False
+
+        for _ in range(100):
+            if await acked():
+                break
+            await asyncio.sleep(0.02)
+        assert await acked()
+        relay.second.set()  # the held answer comes back after the stop
+        outcomes = {b.id: await outcome_of(bus, b.id) for b, _ in built[1:]}
+        assert {k: [(o.status, o.reason) for o in v] for k, v in outcomes.items()} == {
+            b.id: [("not_sent", "emergency stop active")] for b, _ in built[1:]
+        }
+        await lands(devnet, bus, db, *built[0])  # tracked to its end
+        assert relay.sends() == [("send", 0)]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 1
+    finally:
+        await kv.put(stop_key, b"0")
         proc.stop()
