@@ -71,8 +71,10 @@ async def resolve_orphans(
     fates: dict[str, Fate] = {}
     unsure: list[TxRecord] = []  # dropped for want of a receipt alone
     for tx in orphans:
-        taken = sub.ledger.mined_on(lane.address, tx.nonce, lane.index == 0, tx.hash)
-        found = fate(tx, receipts.get(tx.hash), mined_nonce, taken)
+        receipt, taken = receipts.get(tx.hash), None
+        if receipt is None and tx.nonce < mined_nonce:  # (the ledger is read once it counts)
+            taken = sub.ledger.mined_on(lane.address, tx.nonce, lane.index == 0, tx.hash)
+        found = fate(tx, receipt, mined_nonce, taken)
         if found is not None:
             fates[tx.hash] = found
             if found.receipt is None and taken is None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from services.submit import ledger_chain
 from services.submit.ledger import Ledger
 from services.submit.orphan_cancels import fate
 from tests.unit.submit.test_chain_binding import bundle, tx
@@ -53,9 +56,12 @@ def test_mined_on_names_our_mined_tx_on_that_nonce_of_that_sender_only(tmp_path:
     ledger.close()
 
 
-def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(tmp_path: Path) -> None:
+def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The floor of a nonce resync (sync_nonces): receipts of another chain instance (a ledger
-    reset onto a new devnet) or of another lane do not count."""
+    reset onto a new devnet) or of another lane do not count; only the latest receipts are
+    read."""
     ledger = Ledger(tmp_path / "ledger.db")
     ledger.genesis_hash = "0x" + "0a" * 32
     assert ledger.mined_count(LANE, True) == 0
@@ -78,4 +84,6 @@ def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(tmp_path: Pat
     assert ledger.mined_count(LANE, False) == 5  # nonce 11's receipt is of another chain
     assert ledger.mined_count(LANE, True) == 7  # lane 0: the row older than lanes too
     assert ledger.mined_count("0x" + "BB" * 20, False) == 10
+    monkeypatch.setattr(ledger_chain, "RECENT_RECEIPTS", 2)  # the receipts of c and d only
+    assert (ledger.mined_count(LANE, True), ledger.mined_count("0x" + "bb" * 20, False)) == (0, 10)
     ledger.close()
