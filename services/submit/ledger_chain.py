@@ -113,18 +113,19 @@ class ChainRecords:
             )
         self._changed()  # its gas, profit and txs in flight moved
 
-    def mined_count(self, sender: str, lane0: bool) -> int:
-        """One past the highest nonce of `sender`'s txs among the last RECENT_RECEIPTS
-        receipts booked on this chain ('' is lane 0's, in rows older than lanes), 0 if none:
-        the chain's count is at least that (a reorg that takes a receipt away deletes its row),
-        whatever a lagging node counts. A node lags by seconds, not by hundreds of our trades,
-        and the read stays bounded (~0.3 ms) on a ledger of any size (all receipts: 130 ms at
-        100,000)."""
+    def mined_count(self, sender: str, lane0: bool, above_block: int) -> int:
+        """One past the highest nonce of `sender`'s txs ('' is lane 0's, in rows older than
+        lanes) whose receipt on this chain is in a block above `above_block`, among the last
+        RECENT_RECEIPTS receipts booked; 0 if none. A node at head `above_block` has not seen
+        those blocks: the chain's count is at least this, whatever that node counts. A node
+        lags by seconds, not by hundreds of our trades, and the read stays bounded (~0.5 ms)
+        on a ledger of any size (all receipts: 157 ms at 100,000)."""
         row = self._db.execute(
-            "SELECT MAX(t.nonce) FROM (SELECT tx_hash, genesis_hash FROM receipts "
+            "SELECT MAX(t.nonce) FROM (SELECT tx_hash, genesis_hash, block_number FROM receipts "
             "ORDER BY rowid DESC LIMIT ?) r JOIN txs t ON t.hash = r.tx_hash "
-            "WHERE r.genesis_hash IS ? AND (lower(t.sender) = ? OR (t.sender = '' AND ?))",
-            (RECENT_RECEIPTS, self.genesis_hash, sender.lower(), lane0),
+            "WHERE r.genesis_hash IS ? AND r.block_number > ? "
+            "AND (lower(t.sender) = ? OR (t.sender = '' AND ?))",
+            (RECENT_RECEIPTS, self.genesis_hash, above_block, sender.lower(), lane0),
         ).fetchone()
         return 0 if row is None or row[0] is None else int(row[0]) + 1
 

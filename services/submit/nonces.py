@@ -33,9 +33,10 @@ class NonceManager:
 
         The next nonce is past every unresolved one we know of, so a tx that was recorded but
         whose broadcast the node may not have seen is never given a second meaning; and never
-        below `mined`, past the highest nonce our own receipts show mined: a node that lags (a
-        backrun went to its victim's node alone, and mined) counts one less, and the next
-        trade, on a nonce already used, would be refused ("nonce too low")."""
+        below `mined`, past the highest nonce our own receipts show mined in blocks the
+        counting node has not reached: a node that lags (a backrun went to its victim's node
+        alone, and mined) counts one less, and the next trade, on a nonce already used, would
+        be refused ("nonce too low")."""
         self.in_flight = {n for n in unresolved if n >= 0}
         counted = max(chain_pending, mined)
         self.next_nonce = max([counted, *(n + 1 for n in self.in_flight)])

@@ -131,20 +131,28 @@ class Submitter(ChainView):
 
     async def sync_nonces(self) -> None:
         """Each lane: chain pending count plus every nonce its unresolved txs hold (start,
-        nonce_reset, a refused send), and never below the nonces our receipts show mined (a
-        lagging node's count). On a chain that serves state at `latest` only (HyperEVM) the
-        mined count: our unresolved txs, recorded before they are sent, cover the rest."""
+        nonce_reset, a refused send), and never below the nonces our receipts in blocks the
+        answering node has not reached show mined (a lagging node's count: a backrun sent to
+        its victim's node alone, just mined). Receipts in blocks it has reached do not count:
+        there its count is the chain's word (a reorg may have taken them, unseen by us yet).
+        On a chain that serves state at `latest` only (HyperEVM) the mined count: our
+        unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
         for lane in self.lanes:
-            pending = int(await self.pool.call("eth_getTransactionCount", [lane.address, tag]), 16)
+            asked = [("eth_getTransactionCount", [lane.address, tag]), ("eth_blockNumber", [])]
+            replies = await self.pool.call_batch(asked)  # one node: its count at its head
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            pending, node_head = int(replies[0], 16), int(replies[1], 16)
             # read after the count, with no await before `sync`: a nonce a bundle's turn took
             # (and committed) while the count was asked is unresolved here, never handed again
             unresolved = self.ledger.unresolved()
-            mined = self.ledger.mined_count(lane.address, lane.index == 0)
+            mined = self.ledger.mined_count(lane.address, lane.index == 0, node_head)
             held = {t.nonce for t in unresolved if self.lane_of(t) is lane}
             lane.nonces.sync(pending, held, mined)
-            fields = {"lane": lane.index, "chain_pending": pending, "receipts_mined": mined,
-                      "next": lane.nonces.next_nonce}  # fmt: skip
+            fields = {"lane": lane.index, "chain_pending": pending, "node_head": node_head,
+                      "mined_beyond": mined, "next": lane.nonces.next_nonce}  # fmt: skip
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------

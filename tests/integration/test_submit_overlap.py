@@ -11,7 +11,8 @@ trade is unsettled. A trade withdrawn by detect while its broadcast is held is c
 once answered: refused, it leaves nothing on its nonce, which the next trade takes. A SIGTERM
 while a broadcast is held finishes that trade and hands the bundles still before the gate back
 unsigned, to the next submit. A nonce resync that reads a lagging node's count (the relay's
-`stale_count`) keeps the next nonce past the one our own receipt shows mined.
+`stale`) keeps the next nonce past the one our own receipt shows mined in a block that node
+has not reached.
 """
 
 from __future__ import annotations
@@ -314,13 +315,14 @@ async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonc
         assert (landed.status, landed.block_number) == ("included", mined_at)
         log = tmp_path / "submit.log"
         synced = log.read_text().count('"msg":"nonces synced"')
-        relay.stale_count = count  # a node one block behind: our mined trade not counted
+        # a node one block behind: our mined trade's block not reached, the trade not counted
+        relay.stale = {"eth_blockNumber": hex(mined_at - 1), "eth_getTransactionCount": hex(count)}
         kv = await ensure_control_bucket(bus.js)
         await kv.put(control_key(CHAIN, NONCE_RESET), b"lagging-node")
         await wait_for(
             lambda: log.read_text().count('"msg":"nonces synced"') > synced, what="the resync"
         )
-        relay.stale_count = None
+        relay.stale = {}
         assert health(proc)["checks"]["nonces"]["detail"]["next"] == count + 1
         second, second_profit = arbitrage_bundle(devnet, "lag-second", via="DAI")
         await publish_bundle(bus, second)

@@ -5,8 +5,9 @@ JSON-RPC over HTTP to `target`; the first eth_sendRawTransaction's answer waits 
 broadcast arrives or the test sets `second` (`hold_s` at most, under the RPC client's 5-s
 timeout, so a held send is answered, never retried). `refuse_first`: that first broadcast is
 refused as a node refuses a tx, never reaching anvil. `events`: ("send", k) as broadcast k
-arrives, ("answer", k) as its answer leaves. `stale_count`: while set, every
-eth_getTransactionCount is answered with it, as a node that lags the chain counts.
+arrives, ("answer", k) as its answer leaves. `stale`: method -> result, answered for those
+methods (alone or in a batch) as a node behind the chain answers, e.g. eth_blockNumber and
+eth_getTransactionCount at an older head; every other call is relayed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 HOLD_S = 3.0
 
@@ -32,7 +34,7 @@ class HoldingRelay(ThreadingHTTPServer):
         self.second = threading.Event()
         self.lock = threading.Lock()
         self.refuse_first = False
-        self.stale_count: int | None = None
+        self.stale: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -57,20 +59,14 @@ class _Relay(BaseHTTPRequestHandler):
                 self.server.second.wait(self.server.hold_s)
             else:
                 self.server.second.set()
-        stale = self.server.stale_count
-        if stale is not None and body.startswith(b"{") and b"eth_getTransactionCount" in body:
-            answer = {"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": hex(stale)}
-            data = json.dumps(answer).encode()
+        if self.server.stale:
+            data = self._lagging(json.loads(body))
         elif k == 0 and self.server.refuse_first:  # as a node answers a refused tx
             error = {"code": -32000, "message": "replacement transaction underpriced"}
             data = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "error": error})
             data = data.encode()
         else:
-            request = urllib.request.Request(
-                self.server.target, body, {"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                data = reply.read()
+            data = self._relay(body)
         if k >= 0:
             with self.server.lock:
                 self.server.events.append(("answer", k))
@@ -79,6 +75,26 @@ class _Relay(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _relay(self, body: bytes) -> bytes:
+        request = urllib.request.Request(
+            self.server.target, body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return bytes(reply.read())
+
+    def _lagging(self, request: Any) -> bytes:
+        """`request` (one call or a batch) answered as the lagging node: `stale` methods from
+        it, the rest relayed one by one."""
+        calls = request if isinstance(request, list) else [request]
+        answers = []
+        for call in calls:
+            if call["method"] in self.server.stale:
+                result = self.server.stale[call["method"]]
+                answers.append({"jsonrpc": "2.0", "id": call["id"], "result": result})
+            else:
+                answers.append(json.loads(self._relay(json.dumps(call).encode())))
+        return json.dumps(answers if isinstance(request, list) else answers[0]).encode()
 
     def log_message(self, *args: object) -> None:
         pass

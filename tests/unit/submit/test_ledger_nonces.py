@@ -56,15 +56,15 @@ def test_mined_on_names_our_mined_tx_on_that_nonce_of_that_sender_only(tmp_path:
     ledger.close()
 
 
-def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(
+def test_mined_count_is_one_past_our_highest_receipt_above_the_nodes_head(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The floor of a nonce resync (sync_nonces): receipts of another chain instance (a ledger
-    reset onto a new devnet) or of another lane do not count; only the latest receipts are
-    read."""
+    """The floor of a nonce resync (sync_nonces): our receipts in blocks above the counting
+    node's head; receipts of another chain instance (a ledger reset onto a new devnet) or of
+    another lane do not count; only the latest receipts are read."""
     ledger = Ledger(tmp_path / "ledger.db")
     ledger.genesis_hash = "0x" + "0a" * 32
-    assert ledger.mined_count(LANE, True) == 0
+    assert ledger.mined_count(LANE, True, 0) == 0
     rows = [
         replace(tx("a", 4), sender=LANE),
         replace(tx("b", 6), sender=""),
@@ -73,17 +73,20 @@ def test_mined_count_is_one_past_our_highest_receipt_on_this_chain(
     ]
     for row in rows:
         assert ledger.record_signed(bundle(row.bundle_id), row, "", 0)
-    for row in rows:
+    for block, row in enumerate(rows, start=1):
         genesis = "0x" + "0b" * 32 if row.bundle_id == "d" else ledger.genesis_hash
         ledger._db.execute(
             "INSERT INTO receipts (tx_hash, block_number, block_hash, status, gas_used, "
             "effective_gas_price, gas_cost, realized_profit, genesis_hash) "
-            "VALUES (?, 1, '0x', 1, 21000, '1', '21000', '0', ?)",
-            (row.hash, genesis),
+            "VALUES (?, ?, '0x', 1, 21000, '1', '21000', '0', ?)",
+            (row.hash, block, genesis),
         )
-    assert ledger.mined_count(LANE, False) == 5  # nonce 11's receipt is of another chain
-    assert ledger.mined_count(LANE, True) == 7  # lane 0: the row older than lanes too
-    assert ledger.mined_count("0x" + "BB" * 20, False) == 10
+    assert ledger.mined_count(LANE, False, 0) == 5  # nonce 11's receipt is of another chain
+    assert ledger.mined_count(LANE, True, 0) == 7  # lane 0: the row older than lanes too
+    assert ledger.mined_count(LANE, True, 1) == 7  # a node at block 1 has not seen block 2
+    assert ledger.mined_count(LANE, True, 2) == 0  # at block 2 its count is the chain's word
+    assert ledger.mined_count("0x" + "BB" * 20, False, 2) == 10
     monkeypatch.setattr(ledger_chain, "RECENT_RECEIPTS", 2)  # the receipts of c and d only
-    assert (ledger.mined_count(LANE, True), ledger.mined_count("0x" + "bb" * 20, False)) == (0, 10)
+    assert ledger.mined_count(LANE, True, 0) == 0
+    assert ledger.mined_count("0x" + "bb" * 20, False, 0) == 10
     ledger.close()
