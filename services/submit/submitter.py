@@ -30,7 +30,7 @@ from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
 from services.submit import cancels, gate, settlement
-from services.submit.chain_view import ChainView, Spawn
+from services.submit.chain_view import ChainView, Spawn, count_at_head
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import Policy, not_sent
 from services.submit.fees import Fees
@@ -139,12 +139,7 @@ class Submitter(ChainView):
         unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
         for lane in self.lanes:
-            asked = [("eth_getTransactionCount", [lane.address, tag]), ("eth_blockNumber", [])]
-            replies = await self.pool.call_batch(asked)  # one node: its count at its head
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            pending, node_head = int(replies[0], 16), int(replies[1], 16)
+            pending, node_head = await count_at_head(self.pool, lane.address, tag)
             # read after the count, with no await before `sync`: a nonce a bundle's turn took
             # (and committed) while the count was asked is unresolved here, never handed again
             unresolved = self.ledger.unresolved()
