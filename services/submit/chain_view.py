@@ -23,6 +23,7 @@ from mev_common import metrics
 from mev_common.chain import budget
 from mev_common.chain.block_phase import ProductionClock
 from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_pool import backoff_s
 from mev_common.messages import Block
 from mev_common.settings import Settings
 
@@ -131,3 +132,24 @@ class ChainView:
         except Exception as exc:  # e.g. a node's malformed block: counted like tracking's
             metrics.ERRORS.labels(kind="submit_track").inc()
             log.exception("head check failed", extra={"fields": {"error": repr(exc)}})
+
+
+async def count_at_head(
+    pool: ChainPort, address: str, tag: str, rounds: int = 3
+) -> tuple[int, int]:
+    """`address`'s nonce count (at `tag`) and the head of the node that counted it, in one
+    batch to one node; `rounds` tries with backoff while every endpoint fails (as `call`). An
+    error the node answered is raised at once."""
+    asked = [("eth_getTransactionCount", [address, tag]), ("eth_blockNumber", [])]
+    for attempt in range(1, rounds + 1):
+        try:
+            replies = await pool.call_batch(asked)
+            break
+        except RpcError:
+            if attempt == rounds:
+                raise
+            await asyncio.sleep(backoff_s(attempt))
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return int(replies[0], 16), int(replies[1], 16)

@@ -2,6 +2,12 @@
 the chain head, a stale block, the pure gate (decide, with the loss limits), its lane
 (routing), a withdrawal, the stop, the RPC budget, a late head, the in-flight limit.
 
+A bundle still before the gate when submit stops (SIGTERM, `--shutdown-graceful`) is handed
+back unsigned (`Retryable`: nak'd, redelivered to the next submit, which checks it again): an
+operator stopping the bot starts no new trade, and a bundle refused only because this process
+stops (its lease released) is not lost to the next one. The check is the last before the nonce
+is taken, with no `await` after it until the broadcast.
+
 A lane whose broadcast awaits its answer is returned rather than a nonce taken on it: a refused
 send gives its nonce back, and a later nonce taken meanwhile would leave a gap no tx of ours
 fills (the caller waits for the answer, then checks everything again).
@@ -27,6 +33,11 @@ from services.submit.nonces import NoNonceFree
 if TYPE_CHECKING:
     from services.submit.submitter import Submitter
 
+# A handed-back bundle's redelivery delay: past the stopping process's last pull request (its
+# fetch timeout, 0.5 s, plus 1 s grace: mev_common.pull), so it goes to the next submit rather
+# than back to this one (each delivery counts toward the consumer's max_deliver).
+HAND_BACK_DELAY_S = 2.0
+
 
 async def check(
     sub: Submitter, bundle: Bundle, trace: str, seen_ns: int
@@ -41,6 +52,7 @@ async def check(
         return None
     if sub.ledger.trade_for(bundle.id) is not None:
         return None  # its tx is on the wire: tracking books and publishes its outcome
+    hand_back_if_stopping(sub)
     if sub.head.number < 0 or not sub.nonces.synced:
         raise Retryable("no chain head or nonces yet", delay_s=0.5)
     if time.monotonic() - sub.head_checked_at > sub.head_max_age_s:
@@ -77,6 +89,7 @@ async def check(
     if reason is None and lane is not None and lane.unanswered is not None:
         return lane  # chosen only when no lane it may go on is free (lanes.choose_lane)
     await sub.booked.wait()  # a settled trade's booking may trip the stop: not before it
+    hand_back_if_stopping(sub)  # no await from here to the broadcast
     if reason is None and not sub.cfg.dry_run:
         reason = sub.blocked()
     if reason is None and not sub.cfg.dry_run and not may_send(budget.process_budget()):
@@ -97,3 +110,12 @@ async def check(
         sub.book(bundle, not_sent(bundle, reason or "refused"), trace, seen_ns)
         return None
     return lane, bundle, plan, nonce
+
+
+def hand_back_if_stopping(sub: Submitter) -> None:
+    """Raise `Retryable` (the consumer naks: redelivered) once submit is stopping."""
+    if sub.stop.is_set():
+        raise Retryable(
+            "submit is stopping: handed back unsigned, for the next submit",
+            delay_s=HAND_BACK_DELAY_S,
+        )

@@ -11,6 +11,10 @@ import time
 
 from mev_common.messages import Bundle, Outcome
 
+from services.submit.ledger_records import TxRecord
+
+RECENT_RECEIPTS = 256  # the receipts a nonce resync's floor reads (mined_count)
+
 
 class ChainRecords:
     """Mixin over the ledger's connection (`_db`) and its outcome writer."""
@@ -108,3 +112,84 @@ class ChainRecords:
                 "UPDATE bundles SET reopened = reopened + 1 WHERE id = ?", (bundle_id,)
             )
         self._changed()  # its gas, profit and txs in flight moved
+
+    def mined_count(self, sender: str, lane0: bool, above_block: int) -> int:
+        """One past the highest nonce of `sender`'s txs ('' is lane 0's, in rows older than
+        lanes) whose receipt on this chain is in a block above `above_block`, among the last
+        RECENT_RECEIPTS receipts booked; 0 if none. A node at head `above_block` has not seen
+        those blocks: the chain's count is at least this, whatever that node counts. A node
+        lags by seconds, not by hundreds of our trades, and the read stays bounded (~0.5 ms)
+        on a ledger of any size (all receipts: 157 ms at 100,000)."""
+        row = self._db.execute(
+            "SELECT MAX(t.nonce) FROM (SELECT tx_hash, genesis_hash, block_number FROM receipts "
+            "ORDER BY rowid DESC LIMIT ?) r JOIN txs t ON t.hash = r.tx_hash "
+            "WHERE r.genesis_hash IS ? AND r.block_number > ? "
+            "AND (lower(t.sender) = ? OR (t.sender = '' AND ?))",
+            (RECENT_RECEIPTS, self.genesis_hash, above_block, sender.lower(), lane0),
+        ).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    # -- cancels left sent after their trade settled (orphan_cancels.py) ------------------------
+    def mined_on(self, sender: str, nonce: int, lane0: bool, other_than: str) -> str | None:
+        """The hash of a tx of ours (sent by `sender`; '' is lane 0's, in rows older than
+        lanes) mined or reverted on `nonce`, other than `other_than`, or None."""
+        row = self._db.execute(
+            "SELECT hash FROM txs WHERE nonce = ? AND hash != ? AND state IN ('mined', 'reverted') "
+            "AND (lower(sender) = ? OR (sender = '' AND ?))",
+            (nonce, other_than, sender.lower(), lane0),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def resolve_orphan_cancel(
+        self,
+        tx: TxRecord,
+        state: str,
+        receipt: dict[str, object] | None,
+        gas_used: int,
+        price: int,
+        note: str,
+    ) -> None:
+        """One transaction: a cancel left `sent` after its trade settled gets its final
+        `state`; mined, its receipt row (the loss limits' gas) and its gas on its bundle's
+        outcome (the P&L), with `note` in the outcome's reason."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            changed = self._db.execute(
+                "UPDATE txs SET state = ?, resolved_at = ? WHERE hash = ? "
+                "AND state IN ('signed', 'sent')",
+                (state, time.time(), tx.hash),
+            ).rowcount
+            row = self._db.execute(
+                "SELECT payload, gas_cost FROM outcomes WHERE bundle_id = ?", (tx.bundle_id,)
+            ).fetchone()
+            if changed and receipt is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO receipts (tx_hash, block_number, block_hash, status, "
+                    "gas_used, effective_gas_price, gas_cost, realized_profit, event_profit, "
+                    "genesis_hash) VALUES (:tx_hash, :block_number, :block_hash, :status, "
+                    ":gas_used, :effective_gas_price, :gas_cost, :realized_profit, "
+                    ":event_profit, :genesis_hash)",
+                    {**receipt, "genesis_hash": self.genesis_hash},
+                )
+            if changed and row is not None:
+                was = Outcome.model_validate_json(row[0])
+                outcome = was.model_copy(
+                    update={
+                        "gas_used": was.gas_used + gas_used,
+                        "effective_gas_price": was.effective_gas_price or price,
+                        "reason": f"{was.reason}; {note}".lstrip("; "),
+                    }
+                )
+                self._db.execute(
+                    "UPDATE outcomes SET gas_used = ?, effective_gas_price = ?, gas_cost = ?, "
+                    "reason = ?, payload = ? WHERE bundle_id = ?",
+                    (
+                        outcome.gas_used,
+                        str(outcome.effective_gas_price),
+                        str(int(row[1] or 0) + gas_used * price),
+                        outcome.reason,
+                        outcome.model_dump_json(),
+                        tx.bundle_id,
+                    ),
+                )
+        self._changed()  # out of flight; its gas in the spend

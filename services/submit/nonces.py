@@ -23,14 +23,24 @@ class NonceManager:
     synced: bool = False
     chain_count: int = 0  # the chain's count of our txs, as last read (sync, confirmed_up_to)
 
-    def sync(self, chain_pending: int, unresolved: set[int] | frozenset[int] = frozenset()) -> None:
+    def sync(
+        self,
+        chain_pending: int,
+        unresolved: set[int] | frozenset[int] = frozenset(),
+        mined: int = 0,
+    ) -> None:
         """Adopt the chain's pending count; keep tracking nonces of our unresolved txs.
 
         The next nonce is past every unresolved one we know of, so a tx that was recorded but
-        whose broadcast the node may not have seen is never given a second meaning."""
+        whose broadcast the node may not have seen is never given a second meaning; and never
+        below `mined`, past the highest nonce our own receipts show mined in blocks the
+        counting node has not reached: a node that lags (a backrun went to its victim's node
+        alone, and mined) counts one less, and the next trade, on a nonce already used, would
+        be refused ("nonce too low")."""
         self.in_flight = {n for n in unresolved if n >= 0}
-        self.next_nonce = max([chain_pending, *(n + 1 for n in self.in_flight)])
-        self.chain_count = max(self.chain_count, min([chain_pending, *self.in_flight]))
+        counted = max(chain_pending, mined)
+        self.next_nonce = max([counted, *(n + 1 for n in self.in_flight)])
+        self.chain_count = max(self.chain_count, mined, min([counted, *self.in_flight]))
         self.synced = True
 
     def blocked(self) -> str | None:

@@ -68,6 +68,20 @@ class LedgerPort(Protocol):
 
     def reopen(self, bundle_id: str) -> None: ...
 
+    def mined_on(self, sender: str, nonce: int, lane0: bool, other_than: str) -> str | None: ...
+
+    def mined_count(self, sender: str, lane0: bool, above_block: int) -> int: ...
+
+    def resolve_orphan_cancel(
+        self,
+        tx: TxRecord,
+        state: str,
+        receipt: dict[str, object] | None,
+        gas_used: int,
+        price: int,
+        note: str,
+    ) -> None: ...
+
 
 class SafetyPort(Protocol):
     def active(self) -> Trip | None: ...

@@ -121,6 +121,7 @@ async def activate(
         control_revision=lambda: handlers.control.revisions.get(EMERGENCY_STOP, 0),
         after_send=after_send,
         spawn=stage.spawn,  # its off-path head read is cancelled with the stage's tasks
+        stop=rt.stop,  # a bundle not yet gated when it is set is handed back unsigned
     )
     await submitter.fetch_head()
     await submitter.sync_nonces()

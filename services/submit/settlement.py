@@ -24,6 +24,7 @@ from services.submit.cancels import cancel_stacked, send_cancel
 from services.submit.lanes import Lane
 from services.submit.ledger_records import Settled, TxRecord
 from services.submit.limits import trip_reason
+from services.submit.orphan_cancels import resolve_orphans
 from services.submit.profit import realized_from_receipt
 from services.submit.reorg import reopen_reorged
 from services.submit.tracking import (
@@ -82,12 +83,14 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
     settled = 0
     cancelled: set[str] = set()  # trades cancelled in this pass: not stepped or withdrawn again
     booked: set[str] = set()  # trades settled in this pass
+    orphans: list[TxRecord] = []  # cancels whose trade is settled (orphan_cancels.py)
     for bundle_id, group in groups.items():
         if bundle_id in cancelled:
             continue
         trade = next((t for t in group if t.kind == "trade"), None)
         cancels = [t for t in group if t.kind == "cancel"]
-        if trade is None:  # a cancel whose trade is settled: it lost the nonce race
+        if trade is None:
+            orphans.extend(cancels)
             continue
         step = next_step(
             trade,
@@ -116,6 +119,8 @@ async def _track_lane(sub: Submitter, lane: Lane) -> int:
             cancelled.add(bundle_id)
         elif not isinstance(step, Wait):  # pragma: no cover - exhaustive
             raise AssertionError(step)
+    if orphans:
+        await resolve_orphans(sub, lane, orphans, receipts, mined_nonce, RECEIPT_ASKS_S)
     if settled:
         lane.nonces.confirmed_up_to(mined_nonce)
     backruns = [b for b in backruns if b.bundle_id not in cancelled]

@@ -30,7 +30,7 @@ from mev_common.runtime import RefuseToStart
 from mev_common.settings import Settings
 
 from services.submit import cancels, gate, settlement
-from services.submit.chain_view import ChainView, Spawn
+from services.submit.chain_view import ChainView, Spawn, count_at_head
 from services.submit.conflicts import PoolClaims, bundle_pools
 from services.submit.decide import Policy, not_sent
 from services.submit.fees import Fees
@@ -80,6 +80,7 @@ class Submitter(ChainView):
         after_send: AfterSend | None = None,
         lane_signers: Sequence[Signer] = (),
         spawn: Spawn | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         super().__init__(settings, pool, spawn)
         self.settings = settings
@@ -95,6 +96,9 @@ class Submitter(ChainView):
         self.send_blocker = send_blocker  # why nothing may be sent now (emergency stop, ...)
         self.control_revision = control_revision  # emergency_stop's revision, for trips
         self.after_send = after_send
+        # set at SIGTERM (or --shutdown-graceful): no new trade starts, a bundle not yet past
+        # the gate is handed back unsigned (gate.check), what is on the wire finishes
+        self.stop = stop or asyncio.Event()
         self.tripped = safety.active()  # a loss limit tripped (in this run or before)
         if self.tripped is not None:
             metrics.SAFETY_TRIP.labels(reason=kind_of(self.tripped.reason)).set(1)
@@ -127,16 +131,23 @@ class Submitter(ChainView):
 
     async def sync_nonces(self) -> None:
         """Each lane: chain pending count plus every nonce its unresolved txs hold (start,
-        nonce_reset, a refused send). On a chain that serves state at `latest` only (HyperEVM)
-        the mined count: our unresolved txs, recorded before they are sent, cover the rest."""
+        nonce_reset, a refused send), and never below the nonces our receipts in blocks the
+        answering node has not reached show mined (a lagging node's count: a backrun sent to
+        its victim's node alone, just mined). Receipts in blocks it has reached do not count:
+        there its count is the chain's word (a reorg may have taken them, unseen by us yet).
+        On a chain that serves state at `latest` only (HyperEVM) the mined count: our
+        unresolved txs, recorded before they are sent, cover the rest."""
         tag = "latest" if self.settings.chain.latest_state_only else "pending"
         for lane in self.lanes:
-            pending = int(await self.pool.call("eth_getTransactionCount", [lane.address, tag]), 16)
+            pending, node_head = await count_at_head(self.pool, lane.address, tag)
             # read after the count, with no await before `sync`: a nonce a bundle's turn took
             # (and committed) while the count was asked is unresolved here, never handed again
             unresolved = self.ledger.unresolved()
-            lane.nonces.sync(pending, {t.nonce for t in unresolved if self.lane_of(t) is lane})
-            fields = {"lane": lane.index, "chain_pending": pending, "next": lane.nonces.next_nonce}
+            mined = self.ledger.mined_count(lane.address, lane.index == 0, node_head)
+            held = {t.nonce for t in unresolved if self.lane_of(t) is lane}
+            lane.nonces.sync(pending, held, mined)
+            fields = {"lane": lane.index, "chain_pending": pending, "node_head": node_head,
+                      "mined_beyond": mined, "next": lane.nonces.next_nonce}  # fmt: skip
             log.info("nonces synced", extra={"fields": fields})
 
     # -- one bundle ------------------------------------------------------------------------------

@@ -15,18 +15,25 @@ from typing import Any
 
 import pytest
 from mev_common.bus import Bus
+from mev_common.messages import Bundle, Outcome
+from mev_common.settings import KeySettings
 
+from services.submit.keys import Signer, load_lane_signers
 from services.submit.ledger import Ledger
+from services.submit.ledger_records import Settled, TxRecord
+from services.submit.pnl import pnl_summary
 from tests.conftest import NatsEndpoint
 from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
 from tests.support.stack import ServiceProcess
 from tests.support.submit_world import (
     CHAIN,
+    GWEI,
     active_submit,
     arbitrage_bundle,
     bot_nonce,
     config_for,
+    health,
     ledger_rows,
     mine,
     outcome_of,
@@ -43,6 +50,7 @@ BOOKED = (
     "r.tx_hash, b.reopened FROM outcomes o JOIN bundles b ON b.id = o.bundle_id "
     "LEFT JOIN receipts r ON r.tx_hash = o.tx_hash WHERE o.bundle_id = ?"
 )
+ORPHANS = "SELECT state, hash FROM txs WHERE kind = 'cancel' ORDER BY nonce"
 
 
 @pytest.fixture
@@ -200,3 +208,107 @@ def test_a_ledger_of_another_chain_instance_refuses_to_start_exit_2(
     reopened = Ledger(tmp_path / "mev-bot.db")
     assert reopened.binding() == (CHAIN, old)  # refused: nothing changed
     reopened.close()
+
+
+def _seed_orphan(
+    ledger: Ledger, signer: Signer, bundle: Bundle, nonce: int, send: bool, devnet: Devnet
+) -> str:
+    """What a ledger from before cancels waited for their trade's answer holds: the trade
+    refused by every node (booked not_sent) while its cancel was sent on its nonce (`send`:
+    the cancel really reaches anvil). Returns the cancel's hash."""
+    fees = {"type": 2, "chainId": CHAIN, "nonce": nonce, "value": 0, "data": "0x"}
+    trade_tx = {
+        **fees,
+        "to": bundle.to,
+        "data": bundle.data,
+        "gas": bundle.gas_limit,
+        "maxFeePerGas": bundle.max_fee_per_gas,
+        "maxPriorityFeePerGas": bundle.max_priority_fee_per_gas,
+    }
+    raw, tx_hash = signer.sign(trade_tx)
+    trade = TxRecord.signed(
+        trade_tx,
+        raw,
+        tx_hash,
+        bundle_id=bundle.id,
+        kind="trade",
+        deadline_block=bundle.deadline_block,
+        sender=signer.address,
+    )
+    assert ledger.record_signed(bundle, trade, bundle.id, 0)
+    cancel_tx = {
+        **fees,
+        "to": signer.address,
+        "gas": 21_000,
+        "maxFeePerGas": 3 * GWEI,
+        "maxPriorityFeePerGas": 2 * GWEI,
+    }
+    raw, cancel_hash = signer.sign(cancel_tx)
+    ledger.record_cancel(
+        TxRecord.signed(
+            cancel_tx,
+            raw,
+            cancel_hash,
+            bundle_id=bundle.id,
+            kind="cancel",
+            deadline_block=bundle.deadline_block,
+            sender=signer.address,
+        )
+    )
+    if send:
+        assert devnet.rpc("eth_sendRawTransaction", ["0x" + raw.hex()]) == cancel_hash
+    ledger.mark_sent(cancel_hash)
+    refused = Outcome(
+        bundle_id=bundle.id,
+        chain_id=CHAIN,
+        strategy=bundle.strategy,
+        status="not_sent",
+        reason="refused by every RPC endpoint: underpriced",
+    )
+    ledger.resolve(Settled(bundle, refused, {trade.hash: "rejected"}))
+    return cancel_hash
+
+
+async def test_a_cancel_left_sent_after_its_refused_trade_is_resolved_against_the_chain(
+    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """An old ledger's cancel rows that stayed `sent` for ever (their trades refused): one the
+    chain mined (its gas booked, from its receipt, to the wei) and one whose nonce another tx
+    of ours took (dropped, no gas). Before, tracking skipped both: never resolved, the gas of
+    the mined one never booked."""
+    db = tmp_path / "mev-bot.db"
+    signer = load_lane_signers(KeySettings(path=str(devnet.key_path)))[0]
+    mined_bundle, _ = arbitrage_bundle(devnet, "orphan-mined")
+    dropped_bundle, _ = arbitrage_bundle(devnet, "orphan-dropped", via="DAI")
+    nonce = bot_nonce(devnet, "latest")
+    assert bot_nonce(devnet) == nonce
+    ledger = Ledger(db)
+    mined_cancel = _seed_orphan(ledger, signer, mined_bundle, nonce, True, devnet)
+    dropped_cancel = _seed_orphan(ledger, signer, dropped_bundle, nonce + 1, False, devnet)
+    ledger.close()
+    other = devnet.bot().send(signer.address, b"", 21_000)  # ours, not in the ledger
+    mine(devnet)
+    receipt = devnet.w3.eth.get_transaction_receipt(mined_cancel)
+    assert devnet.w3.eth.get_transaction_receipt(other)["status"] == 1
+    assert devnet.w3.eth.get_transaction(other)["nonce"] == nonce + 1
+    gas = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    async with active_submit(devnet, nats_server.url, tmp_path) as proc:
+        await wait_for(
+            lambda: [r[0] for r in ledger_rows(db, ORPHANS)] == ["mined", "dropped"],
+            timeout_s=15,
+            what="orphaned cancels resolved",
+        )
+        assert health(proc)["checks"]["nonces"]["detail"] == {
+            "address": signer.address,
+            "next": nonce + 2,
+            "in_flight": 0,
+        }
+    assert ledger_rows(db, ORPHANS) == [("mined", mined_cancel), ("dropped", dropped_cancel)]
+    assert ledger_rows(db, "SELECT tx_hash, gas_used, gas_cost, block_number FROM receipts") == [
+        (mined_cancel, 21_000, str(gas), receipt["blockNumber"])
+    ]
+    assert ledger_rows(db, "SELECT bundle_id, status, gas_used, gas_cost FROM outcomes") == [
+        (mined_bundle.id, "not_sent", 21_000, str(gas)),
+        (dropped_bundle.id, "not_sent", 0, "0"),
+    ]
+    assert pnl_summary(str(db), 0).gas_spent_wei == gas  # the P&L's gas: the chain's

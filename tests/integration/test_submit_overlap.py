@@ -8,32 +8,48 @@ timeout). Before submit awaited the answer after the bundle's turn (services/sub
 the second bundle was handled only after the first's answer: the relay gave up holding and the
 second send came after it. A third bundle through the first one's pools is refused while that
 trade is unsettled. A trade withdrawn by detect while its broadcast is held is cancelled only
-once answered: refused, it leaves nothing on its nonce, which the next trade takes.
+once answered: refused, it leaves nothing on its nonce, which the next trade takes. A SIGTERM
+while a broadcast is held finishes that trade and hands the bundles still before the gate back
+unsigned, to the next submit. A nonce resync that reads a lagging node's count (the relay's
+`stale`) keeps the next nonce past the one our own receipt shows mined in a block that node
+has not reached.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
+import signal
 import sqlite3
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import Withdrawal
+from mev_common.control import (
+    EMERGENCY_STOP,
+    NONCE_RESET,
+    ack_key,
+    control_key,
+    ensure_control_bucket,
+    parse_ack,
+)
+from mev_common.messages import Bundle, Withdrawal
+from mev_common.settings import load_settings
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
-from tests.support.stack import write_config
+from tests.support.holding_relay import HoldingRelay, holding_relay
+from tests.support.stack import ServiceProcess, write_config
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
+    WETH,
     add_lane,
     arbitrage_bundle,
+    health,
     mine,
     module_devnet,
     outcome_of,
@@ -45,78 +61,13 @@ from tests.support.submit_world import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-HOLD_S = 3.0  # under the RPC client's timeout: a held send is answered, never retried
-
 devnet = module_devnet("overlap-devnet")
-
-
-class HoldingRelay(ThreadingHTTPServer):
-    """JSON-RPC over HTTP to `target`; the first broadcast's answer waits for a second
-    broadcast to arrive (`refuse_first`: then it is refused, never reaching anvil). `events`:
-    ("send", k) as broadcast k arrives, ("answer", k) as its answer leaves."""
-
-    daemon_threads = True
-
-    def __init__(self, target: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Relay)
-        self.target = target
-        self.events: list[tuple[str, int]] = []
-        self.second = threading.Event()
-        self.lock = threading.Lock()
-        self.refuse_first = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Relay(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: HoldingRelay
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        k = -1
-        if b"eth_sendRawTransaction" in body:
-            with self.server.lock:
-                k = sum(1 for e in self.server.events if e[0] == "send")
-                self.server.events.append(("send", k))
-            if k == 0:
-                self.server.second.wait(HOLD_S)
-            else:
-                self.server.second.set()
-        if k == 0 and self.server.refuse_first:  # as a node answers a refused tx
-            error = {"code": -32000, "message": "replacement transaction underpriced"}
-            data = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "error": error})
-            data = data.encode()
-        else:
-            request = urllib.request.Request(
-                self.server.target, body, {"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                data = reply.read()
-        if k >= 0:
-            with self.server.lock:
-                self.server.events.append(("answer", k))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def relay(devnet: Devnet) -> Iterator[HoldingRelay]:
-    server = HoldingRelay(devnet.node.rpc_url)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with holding_relay(devnet.node.rpc_url) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _config(
@@ -131,6 +82,54 @@ def _config(
         contracts={"deployment_file": str(devnet.deployment_path)},
         keys={"path": str(devnet.key_path), "lanes": lanes},
     )
+
+
+async def lands(devnet: Devnet, bus: Bus, db: Path, bundle: Bundle, profit: int) -> None:
+    """`bundle`'s trade is on the wire; mined, it is booked included with exactly `profit`."""
+    await wait_for(lambda: tx_states(db, bundle.id) == [("trade", "sent")], what=bundle.id)
+    mined_at = mine(devnet)
+    [landed] = await outcome_of(bus, bundle.id)
+    assert (landed.status, landed.block_number, landed.realized_profit) == (
+        "included",
+        mined_at,
+        profit,
+    )
+
+
+def three_bundles(devnet: Devnet, prefix: str) -> list[tuple[Bundle, int]]:
+    """Three trades through disjoint pools (WETH via USDC, DAI, USDT), each with its exact
+    profit, proven at one head. The user who unbalances the pools wraps the WETH it swaps
+    first (60 each: this module's tests together swap more than its funding)."""
+    weth = devnet.deployment["tokens"]["WETH"]["address"]
+    deposit = bytes.fromhex("d0e30db0")  # WETH9's deposit()
+    wrap = devnet.user(1).send(weth, deposit, 100_000, value=180 * WETH)
+    mine(devnet)
+    assert devnet.w3.eth.get_transaction_receipt(wrap)["status"] == 1
+    built = [arbitrage_bundle(devnet, f"{prefix}-{v}", via=v) for v in ("USDC", "DAI", "USDT")]
+    last = built[-1][0]
+    at = {"block_number": last.block_number, "deadline_block": last.deadline_block}
+    return [(b.model_copy(update=at), profit) for b, profit in built]
+
+
+async def one_sent_two_pulled(
+    proc: ServiceProcess, config: Path, bus: Bus, relay: HoldingRelay, built: list[Any]
+) -> None:
+    """The first bundle's broadcast held by the relay, the other two pulled by submit and
+    waiting for the gate."""
+    relay.hold_s = 4.5  # what the test does meanwhile fits in the hold
+    durable = subjects.consumer_specs(load_settings(config))["submit"].durable
+    await wait_active(proc)
+    await publish_bundle(bus, built[0][0])
+    await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
+    for bundle, _ in built[1:]:
+        await publish_bundle(bus, bundle)
+    pulled = 0
+    for _ in range(200):  # all three in submit: one on the wire, two before the gate
+        pulled = (await bus.js.consumer_info("BUNDLES", durable)).num_ack_pending
+        if pulled == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert pulled == 3
 
 
 async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
@@ -224,14 +223,7 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
         assert "cancel waits for its trade's broadcast answer" in log  # withdrawn while held
         following, profit = arbitrage_bundle(devnet, "after-held", via="DAI")
         await publish_bundle(bus, following)
-        await wait_for(lambda: tx_states(db, following.id) == [("trade", "sent")], what="next")
-        mined_at = mine(devnet)
-        [landed] = await outcome_of(bus, following.id)
-        assert (landed.status, landed.block_number, landed.realized_profit) == (
-            "included",
-            mined_at,
-            profit,
-        )
+        await lands(devnet, bus, db, following, profit)
         with sqlite3.connect(db) as conn:
             txs = conn.execute("SELECT bundle_id, kind, nonce, state FROM txs").fetchall()
         assert sorted(txs) == [
@@ -241,4 +233,148 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
         assert devnet.w3.eth.get_transaction_count(owner) == count + 1
         assert [e for e in relay.events if e[0] == "send"] == [("send", 0), ("send", 1)]
     finally:
+        proc.stop()
+
+
+async def test_a_sigterm_hands_back_the_bundles_not_yet_gated_and_finishes_the_one_sent(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """SIGTERM while a trade's broadcast awaits its answer and two more bundles wait for the
+    gate: the trade on the wire finishes and is tracked, the two are handed back (nak) unsigned
+    and the next submit gates them. Before, the stopping process gated, signed and sent both."""
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    built = three_bundles(devnet, "term")
+    first, second, third = (b for b, _ in built)
+    count = devnet.w3.eth.get_transaction_count(owner)
+    executor = devnet.executor.address
+    before = devnet.balance("WETH", executor)
+    proc = start_submit(config, tmp_path)
+    try:
+        await one_sent_two_pulled(proc, config, bus, relay, built)
+        proc.signal(signal.SIGTERM)
+        log = tmp_path / "submit.log"
+        await wait_for(lambda: "stopping: finishing in-flight work" in log.read_text(), 3)
+        relay.second.set()  # the held answer comes back while submit stops
+        assert proc.wait(timeout_s=20) == 0
+        assert relay.sends() == [("send", 0)]  # nothing signed or sent after the stop
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+            booked = conn.execute("SELECT bundle_id FROM outcomes").fetchall()
+        assert (txs, booked) == ([(first.id, count, "sent")], [])  # the two: never signed
+
+        proc = start_submit(config, tmp_path)  # the two are redelivered here and gated again
+        await wait_active(proc)
+        for b in (second, third):
+            await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
+        mined_at = mine(devnet)
+        outcomes = {b.id: await outcome_of(bus, b.id) for b in (first, second, third)}
+        assert {k: [(o.status, o.block_number, o.realized_profit) for o in v]
+                for k, v in outcomes.items()} == {
+            b.id: [("included", mined_at, profit)]
+            for b, (_, profit) in zip((first, second, third), built, strict=True)
+        }  # fmt: skip
+        built_ids = [b.id for b, _ in built]
+        total = sum(profit for _, profit in built)
+        assert devnet.balance("WETH", executor) - before == total
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+        assert sorted(txs, key=lambda t: t[1]) == [
+            (first.id, count, "mined"),
+            (second.id, count + 1, "mined"),
+            (third.id, count + 2, "mined"),
+        ]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 3
+        sent = [log.read_text().count(f'"msg":"tx sent","bundle":"{b}"') for b in built_ids]
+        assert sent == [1, 1, 1]  # each sent once, by one process or the other
+    finally:
+        proc.stop()
+
+
+async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonce(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """Our trade mined on nonce N; a nonce resync then reads a node that lags (it counts N, as
+    a node that has not seen the block of a backrun sent to its victim's node alone). Before,
+    the next nonce went back to N and the next trade was refused ("nonce too low"); our own
+    receipt says N is used: the next trade takes N + 1 and lands."""
+    relay.second.set()  # no broadcast held here
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    count = devnet.w3.eth.get_transaction_count(owner)
+    proc = start_submit(config, tmp_path)
+    try:
+        await wait_active(proc)
+        first, _ = arbitrage_bundle(devnet, "lag-first", via="USDC")
+        await publish_bundle(bus, first)
+        await wait_for(lambda: tx_states(db, first.id) == [("trade", "sent")], what="first")
+        mined_at = mine(devnet)
+        [landed] = await outcome_of(bus, first.id)
+        assert (landed.status, landed.block_number) == ("included", mined_at)
+        log = tmp_path / "submit.log"
+        synced = log.read_text().count('"msg":"nonces synced"')
+        # a node one block behind: our mined trade's block not reached, the trade not counted
+        relay.stale = {"eth_blockNumber": hex(mined_at - 1), "eth_getTransactionCount": hex(count)}
+        kv = await ensure_control_bucket(bus.js)
+        await kv.put(control_key(CHAIN, NONCE_RESET), b"lagging-node")
+        await wait_for(
+            lambda: log.read_text().count('"msg":"nonces synced"') > synced, what="the resync"
+        )
+        relay.stale = {}
+        assert health(proc)["checks"]["nonces"]["detail"]["next"] == count + 1
+        second, second_profit = arbitrage_bundle(devnet, "lag-second", via="DAI")
+        await publish_bundle(bus, second)
+        await lands(devnet, bus, db, second, second_profit)
+        with sqlite3.connect(db) as conn:
+            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
+        assert sorted(txs, key=lambda t: t[1]) == [
+            (first.id, count, "mined"),
+            (second.id, count + 1, "mined"),
+        ]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 2
+    finally:
+        proc.stop()
+
+
+async def test_an_emergency_stop_refuses_the_bundles_not_yet_gated_and_finishes_the_one_sent(
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
+) -> None:
+    """`mev-bot --emergency-stop` while a trade's broadcast awaits its answer and two more
+    bundles wait for the gate: the trade on the wire is tracked to its end, the two are refused
+    unsigned (booked not_sent: the operator stopped trading, they are stale by the resume)."""
+    owner = devnet.deployment["bot"]
+    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    db = tmp_path / "mev-bot.db"
+    built = three_bundles(devnet, "estop")
+    count = devnet.w3.eth.get_transaction_count(owner)
+    kv = await ensure_control_bucket(bus.js)
+    stop_key = control_key(CHAIN, EMERGENCY_STOP)
+    proc = start_submit(config, tmp_path)
+    try:
+        await one_sent_two_pulled(proc, config, bus, relay, built)
+        revision = await kv.put(stop_key, b"1")
+        ack = ack_key(CHAIN, EMERGENCY_STOP, "submit-test")
+
+        async def acked() -> bool:
+            with contextlib.suppress(Exception):
+                return parse_ack((await kv.get(ack)).value)[0] >= revision
+            return False
+
+        for _ in range(100):
+            if await acked():
+                break
+            await asyncio.sleep(0.02)
+        assert await acked()
+        relay.second.set()  # the held answer comes back after the stop
+        outcomes = {b.id: await outcome_of(bus, b.id) for b, _ in built[1:]}
+        assert {k: [(o.status, o.reason) for o in v] for k, v in outcomes.items()} == {
+            b.id: [("not_sent", "emergency stop active")] for b, _ in built[1:]
+        }
+        await lands(devnet, bus, db, *built[0])  # tracked to its end
+        assert relay.sends() == [("send", 0)]
+        assert devnet.w3.eth.get_transaction_count(owner) == count + 1
+    finally:
+        await kv.put(stop_key, b"0")
         proc.stop()

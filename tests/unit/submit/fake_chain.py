@@ -58,6 +58,8 @@ class FakeChain:
             if self.count_hold is not None:  # read now, answered later (a slow node)
                 await self.count_hold.wait()
             return hex(count)
+        if method == "eth_blockNumber":
+            return hex(self.head)
         if method == "eth_getTransactionReceipt":
             return self.receipts.get(p[0])
         if method == "eth_getTransactionByHash":

@@ -99,3 +99,11 @@ def test_nonces_bounded_by_max_in_flight_and_synced_past_unresolved() -> None:
     assert (nonces.next_nonce, nonces.in_flight) == (8, {7})
     nonces.confirmed_up_to(9)
     assert (nonces.next_nonce, nonces.in_flight) == (9, set())
+
+
+def test_a_resync_on_a_lagging_count_stays_past_the_nonces_our_receipts_show_mined() -> None:
+    nonces = NonceManager(max_in_flight=4)
+    nonces.sync(chain_pending=7, mined=8)  # our receipt: nonce 7 mined; the node counts 7
+    assert (nonces.next_nonce, nonces.chain_count) == (8, 8)
+    nonces.sync(chain_pending=9, unresolved={9}, mined=8)  # the node ahead: its count holds
+    assert (nonces.next_nonce, nonces.in_flight) == (10, {9})
