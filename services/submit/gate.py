@@ -118,4 +118,5 @@ def hand_back_if_stopping(sub: Submitter) -> None:
         raise Retryable(
             "submit is stopping: handed back unsigned, for the next submit",
             delay_s=HAND_BACK_DELAY_S,
+            error=False,  # not a failure: no error counted, no warning logged
         )

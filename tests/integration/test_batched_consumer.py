@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest_asyncio
+from mev_common import metrics
 from mev_common.bus import Bus, Envelope
 from mev_common.consumer import PullConsumer
+from mev_common.envelope import Retryable
 from mev_common.messages import DeadLetter, Withdrawal, decode, encode
 from mev_common.subjects import ConsumerSpec, StreamSpec, dead
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
@@ -228,3 +230,40 @@ async def test_replicas_sharing_the_consumer_handle_each_message_exactly_once(
         await asyncio.gather(*runs)
         for bus in buses:
             await bus.close()
+
+
+async def test_a_hand_back_is_redelivered_without_counting_an_error(server: EmbeddedNats) -> None:
+    """A handler that hands its input back (`Retryable(error=False)`: a stopping submit's
+    ungated bundle) gets it again, and the stage's error counter stays where it was; a real
+    failure (`Retryable`) counts one."""
+    errors = metrics.ERRORS.labels(kind="batchtest_handler")
+    before = errors._value.get()
+    bus = await connect(server, "handback")
+    seen: list[tuple[int, int]] = []
+
+    async def hands_back_once(env: Envelope[Withdrawal]) -> None:
+        i = int(env.message.opportunity_id)
+        seen.append((i, env.deliveries))
+        if env.deliveries == 1:
+            raise Retryable("stopping", delay_s=0.05, error=i != 1)
+
+    stop = asyncio.Event()
+    run = asyncio.create_task(consumer(bus, hands_back_once).run(stop))
+    try:
+        await send_inputs(bus, range(1, 3))
+        await wait_for(lambda: len(seen) == 4)
+        await wait_for_acked(bus)
+    finally:
+        stop.set()
+        await run
+        await bus.close()
+    assert sorted(seen) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert errors._value.get() - before == 1  # input 2's failure only
+
+
+async def wait_for_acked(bus: Bus) -> None:
+    for _ in range(100):
+        if await unacked(bus) == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("inputs not acked")

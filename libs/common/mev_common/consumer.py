@@ -239,6 +239,14 @@ class PullConsumer(Generic[M]):
     async def _failed(self, msg: Msg, exc: BaseException, deliveries: int) -> None:
         """Nak with delay for a retry, or dead-letter once `max_deliver` is reached."""
         delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
+        if isinstance(exc, Retryable) and not exc.error:  # a hand-back, not a failure
+            if deliveries >= self.max_deliver:
+                await self._reject(msg, f"handed back on its last delivery: {exc}", deliveries)
+                return
+            log.info("handed back", extra={"fields": {"stage": self.stage, "why": str(exc)}})
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+            return
         self.last_error = f"{type(exc).__name__}: {exc}"
         metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
         if deliveries >= self.max_deliver:

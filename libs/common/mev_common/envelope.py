@@ -20,11 +20,15 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Retryable(Exception):
-    """Transient failure (RPC down, downstream publish timed out): nak and try again later."""
+    """Transient failure (RPC down, downstream publish timed out): nak and try again later.
 
-    def __init__(self, reason: str, delay_s: float | None = None) -> None:
+    `error=False`: not a failure but a hand-back (a stopping submit returning a bundle it has
+    not gated): naked the same way, without counting an error or logging a warning."""
+
+    def __init__(self, reason: str, delay_s: float | None = None, error: bool = True) -> None:
         super().__init__(reason)
         self.delay_s = delay_s
+        self.error = error
 
 
 class Permanent(Exception):
