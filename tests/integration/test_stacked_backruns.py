@@ -201,8 +201,8 @@ async def test_a_follow_on_whose_first_backrun_was_refused_is_proven_on_what_it_
 ) -> None:
     """Our first backrun refused at its block (here too small to pay its gas) is never sent,
     so the follow-on sized behind it meets [V] alone: it is proven there, to the wei of this
-    test's math, not refused `follow_on_alone` (the bench's devnet flow refused 4 of 8 traced
-    ones that paid after gas right behind their victim). Mis-sized for [V], one that reverts
+    test's math, not refused `follow_on_alone` (a bench devnet flow refused 134 so, of which 47
+    paid after gas right behind their victim on the chain). Mis-sized for [V], one that reverts
     there is dropped without striking its pools (three such strikes once quarantined every
     USDC cycle)."""
     simulator, head = await stacking_simulator(devnet, tmp_path)
