@@ -13,7 +13,7 @@ Five loads in one stack, each row saying which:
 - the seeded devnet flow (user swaps in the public mempool, so ingest's RPC side is in these
   numbers), run until every row, pending and block trigger, has MIN_OBSERVATIONS or a time cap:
   its small swaps rarely leave a backrun worth its gas (~0.25 pending bundles a second), so
-  that takes ~13 minutes;
+  that takes ~15 minutes (871-873 s in two runs);
 - the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
   block, timed from the send to the node to detect's first opportunity for it), until that row
   and the pending-trigger rows have MIN_OBSERVATIONS or a block cap (its block-trigger rows
