@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -98,12 +99,21 @@ def signed_bursts(
     return bursts
 
 
-async def run_bursts(stack: Stack, blocks: int, seed: int = 41) -> dict[str, Any]:
-    """Send one burst right after each of `blocks` new blocks; returns the sent → opportunity
-    latencies (ms) of the swaps detect published for, and the counts."""
+async def run_bursts(
+    stack: Stack,
+    blocks: int,
+    seed: int = 41,
+    enough: Callable[[int], bool] | None = None,
+) -> dict[str, Any]:
+    """Send one burst right after each of up to `blocks` new blocks, stopping early once
+    `enough(swaps with an opportunity so far)` says so (checked after each burst); returns the
+    sent → opportunity latencies (ms) of the swaps detect published for, the counts and the
+    blocks a burst followed. The bursts are signed up front for `blocks`: an early stop sends a
+    prefix of the same seeded bursts."""
     bursts = await asyncio.to_thread(_signed_bursts, stack, blocks, seed)
     sent_at: dict[str, int] = {}
     first_opp: dict[str, int] = {}
+    followed = 0  # blocks a burst followed
     bus = await Bus.connect(stack.nats.url, "bench-burst", attempts=3)
 
     async def on_opportunity(msg: Any) -> None:
@@ -134,9 +144,13 @@ async def run_bursts(stack: Stack, blocks: int, seed: int = 41) -> dict[str, Any
                 for raw, tx_hash in burst:  # one after the other, as the flow's loop sends
                     sent_at[tx_hash] = time.time_ns()
                     await rpc("eth_sendRawTransaction", [raw])
+                followed += 1
+                if enough is not None and enough(len(first_opp)):
+                    break
             await asyncio.sleep(2.0)
     finally:
         await sub.unsubscribe()
         await bus.close()
     latencies = [(first_opp[h] - sent_at[h]) / 1e6 for h in first_opp]
-    return {"sent": len(sent_at), "with_opportunity": len(first_opp), "latencies": latencies}
+    return {"sent": len(sent_at), "with_opportunity": len(first_opp), "latencies": latencies,
+            "blocks": followed}  # fmt: skip

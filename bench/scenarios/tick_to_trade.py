@@ -11,10 +11,13 @@ Five loads in one stack, each row saying which:
   strategy halt (simulate's py-evm check) or submit's emergency stop in an earlier load would
   end its pending rows; each note shows `halted` or submit's refusals when one happened;
 - the seeded devnet flow (user swaps in the public mempool, so ingest's RPC side is in these
-  numbers), run until the block-trigger rows have MIN_OBSERVATIONS or a time cap: its small
-  swaps rarely leave a backrun worth its gas, so its pending rows stay few (said in the note);
+  numbers), run until every row, pending and block trigger, has MIN_OBSERVATIONS or a time cap:
+  its small swaps rarely leave a backrun worth its gas (~0.25 pending bundles a second), so
+  that takes ~15 minutes (871-873 s in two runs);
 - the `make run` burst pattern (bench/burst.py: a swap from each flow user right after each
-  block, timed from the send to the node to detect's first opportunity for it);
+  block, timed from the send to the node to detect's first opportunity for it), until that row
+  and the pending-trigger rows have MIN_OBSERVATIONS or a block cap (its block-trigger rows
+  stay below it, said in their note);
 - synthetic pending swaps on the mempool subject (bench/swaps.py: each a real backrun candidate
   whose sender holds the ETH it swaps, V2 and V3 in the devnet flow's mix; victims not on the
   node) at a rate detect holds and at
@@ -64,10 +67,14 @@ from bench.swaps import V3_SHARE, fund_senders, ingest_headers, pending_swaps
 KEY = "tick_to_trade"
 TITLE = "Latency per stage, tick-to-trade"
 MIN_OBSERVATIONS = 200
-# Block-triggered bundles come ~0.6 a second on the devnet flow (139 in 240 s, loaded: the rest
-# `superseded`, one bundle per pool a block), each signed (one trade per pool in flight,
-# conflicts.py): 200 take minutes, not 90 s.
-FLOW_CAP_S = 360.0
+# The devnet flow runs until its pending rows have MIN_OBSERVATIONS, its slowest: ~0.23-0.25
+# pending bundles a second, nearly all signed (full bench 2026-12-02 05:30: 86 bundles, 85
+# signed in ~334 s of flow; h96's `--only tick_to_trade`, load 3-5: 203 and 200 in 871 s);
+# its block-trigger rows (~0.6 a second) are there long before. The cap is 1.5x that 871 s.
+FLOW_CAP_S = 1_320.0
+# The make-run bursts until their sent → opportunity and pending rows have MIN_OBSERVATIONS:
+# ~1.5 signed pending backruns a block (77 in 50 blocks at 05:30), so ~130 blocks.
+BURST_MAX_BLOCKS = 200
 # The backrun flow yields ~1.2 pending bundles a block whatever its swaps per block (3 or 4:
 # 36 or 38 in 30 blocks; the rest `superseded`, one bundle per pool a block): 200 in ~170.
 BACKRUN_PER_BLOCK, BACKRUN_MAX_BLOCKS = 3, 200
@@ -83,10 +90,9 @@ STAGES = (
     ("seen → signed tx to RPC, pending trigger", "submit", SIGNED, "pending", 10.0),
     ("seen → signed tx to RPC, block trigger", "submit", SIGNED, "block", 10.0),
 )
-# the devnet flow runs until the block-trigger rows, the backrun flow until the pending rows
-# have MIN_OBSERVATIONS
+# the devnet flow runs until every stage, the backrun flow and the bursts until the pending
+# rows have MIN_OBSERVATIONS
 PENDING_STAGES = tuple(stage for stage in STAGES if stage[3] == "pending")
-BLOCK_STAGES = tuple(stage for stage in STAGES if stage[3] == "block")
 HOP_METRIC = "mev_bot_hop_latency_seconds"
 Logged = dict[tuple[str, str, str], list[float]]
 
@@ -145,8 +151,16 @@ def _hops(load: str, logged: Logged, result: ScenarioResult) -> None:
         print(f"  {load}: {hop} {figure}", flush=True)
 
 
+def _counts(logged: Logged) -> str:
+    """Each stage's observations so far, for the progress lines of a long load."""
+    return ", ".join(
+        f"{s} {v} {len(_stage(logged, s, n, v))}" for _, s, n, v, _ in STAGES if s != "detect"
+    )
+
+
 def _flow(stack: Stack, rate: float, cap_s: float) -> Logged:
-    """The devnet flow until the block-trigger stages have MIN_OBSERVATIONS (or `cap_s`)."""
+    """The devnet flow until every stage has MIN_OBSERVATIONS (or `cap_s`), a line of counts
+    every minute."""
     logged: Logged = {}
     stop = threading.Event()
     thread = threading.Thread(
@@ -156,19 +170,39 @@ def _flow(stack: Stack, rate: float, cap_s: float) -> Logged:
         daemon=True,
     )
     thread.start()
-    deadline = time.monotonic() + cap_s
+    started = time.monotonic()
+    deadline, line = started + cap_s, started + 60.0
     try:
         while time.monotonic() < deadline and thread.is_alive():
             time.sleep(1.0)
             merge(logged, stack.latencies())
-            if _floor_met(logged, BLOCK_STAGES):
+            if _floor_met(logged, STAGES):
                 break
+            if time.monotonic() >= line:
+                line += 60.0
+                at = time.monotonic() - started
+                print(f"  devnet flow {at:.0f} s: {_counts(logged)}", flush=True)
     finally:
         stop.set()
         thread.join(timeout=30)
     time.sleep(2.0)
     merge(logged, stack.latencies())
+    print(f"  devnet flow ran {time.monotonic() - started:.0f} s: {_counts(logged)}", flush=True)
     return logged
+
+
+def _bursts(stack: Stack, max_blocks: int) -> tuple[dict, Logged]:
+    """The make-run bursts until their sent → opportunity and pending-trigger stages have
+    MIN_OBSERVATIONS (or `max_blocks`); returns run_bursts' answer and the samples."""
+    logged: Logged = {}
+
+    def enough(with_opportunity: int) -> bool:
+        merge(logged, stack.latencies())
+        return with_opportunity >= MIN_OBSERVATIONS and _floor_met(logged, PENDING_STAGES)
+
+    burst = asyncio.run(run_bursts(stack, max_blocks, enough=enough))
+    merge(logged, stack.latencies())
+    return burst, logged
 
 
 async def _synthetic(stack: Stack, payloads: list[tuple[str, bytes]], rate: float) -> None:
@@ -267,7 +301,7 @@ def run(tiny: bool = False) -> ScenarioResult:
     flow_rate, flow_cap_s, backrun_blocks, burst_blocks, synthetic = (
         (5.0, 8.0, 4, 3, ((20.0, 1.0), (100.0, 1.0)))
         if tiny
-        else (10.0, FLOW_CAP_S, BACKRUN_MAX_BLOCKS, 50, SYNTHETIC)
+        else (10.0, FLOW_CAP_S, BACKRUN_MAX_BLOCKS, BURST_MAX_BLOCKS, SYNTHETIC)
     )
     result = ScenarioResult(KEY, TITLE)
     with devnet_stack(block_time=1) as stack:
@@ -300,11 +334,11 @@ def run(tiny: bool = False) -> ScenarioResult:
 
         stack.latencies()
         before = load_snapshot(stack)
-        burst = asyncio.run(run_bursts(stack, burst_blocks))
-        logged = stack.latencies()
+        burst, logged = _bursts(stack, burst_blocks)
         why = load_note(stack, before)
-        sent, hit = burst["sent"], burst["with_opportunity"]
-        print(f"  burst: {sent} swaps sent, {hit} with an opportunity{why}", flush=True)
+        sent, hit, blocks = burst["sent"], burst["with_opportunity"], burst["blocks"]
+        print(f"  burst: {sent} swaps sent over {blocks} blocks, {hit} with an opportunity"
+              f"{why}", flush=True)  # fmt: skip
         if burst["latencies"]:
             e2e = exact(burst["latencies"])
             result.rows.append(
@@ -317,12 +351,12 @@ def run(tiny: bool = False) -> ScenarioResult:
                     Summary(3.0, 3.0, 1),
                     ratio(e2e.p95, 3.0),
                     "ours p95/target",
-                    f"exact; {sent} swaps over {burst_blocks} blocks, {hit} with an "
+                    f"exact; {sent} swaps over {blocks} blocks, {hit} with an "
                     f"opportunity; includes the node, ingest and NATS{_floor(e2e.samples)}",
                 )
             )
         _rows("make-run bursts", logged, result, why=why)
-        result.details["burst"] = {"sent": sent, "with_opportunity": hit}
+        result.details["burst"] = {"sent": sent, "with_opportunity": hit, "blocks": blocks}
 
         for k, (rate, seconds) in enumerate(synthetic):
             _synthetic_load(stack, rate, seconds, 33 + k, result)

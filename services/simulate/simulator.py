@@ -29,7 +29,7 @@ from services.simulate.engine import (
     victim_effects,
 )
 from services.simulate.quarantine import Quarantine, struck_by
-from services.simulate.stacking import Plan, Queued, StackBook, own_max_fee
+from services.simulate.stacking import CARRY_BLOCKS, Plan, Queued, StackBook, own_max_fee
 from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate")
@@ -93,6 +93,9 @@ class Simulator:
     weth: str | None
     quarantine: Quarantine
     stacks: StackBook = field(init=False)  # this block's pending victims and trades of ours
+    # backruns simulate refused, by opportunity id -> its block: a follow-on of one of them
+    # meets its victim without it (follows_refused)
+    refused: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stacks = StackBook(self.settings.simulate.stack_depth)
@@ -103,20 +106,32 @@ class Simulator:
         published bundle joins the book; without, on [victim]."""
         if opp.victim is not None and _nonsense_fees(opp.victim):
             return Verdict("victim_fees_invalid")  # no node takes it; submit could not bid it
-        plan = self.plan(book, opp) if book is not None else None
-        if isinstance(plan, str):
-            return Verdict(plan)
-        if opp.follows is not None and (plan is None or bundle_id(opp.follows) not in plan.after):
-            # sized on the state after a trade of ours that is not under it (superseded,
-            # refused, or not simulated yet): on the state without it the sizing is wrong
-            return Verdict("follow_on_alone")
-        verdict = self._simulate(opp, now, plan)
+        verdict = self._planned(opp, now, book)
         if book is not None and verdict.bundle is not None:
             self.took(book, opp, verdict)
+        if book is not None and opp.victim is not None and verdict.bundle is None:
+            self.refused[opp.id] = opp.block_number
         if book is not None and opp.victim is not None and verdict.reason == "victim_reverted":
             if verdict.plain:
                 book.forget(opp.block_number, opp.victim.hash)
         return verdict
+
+    def _planned(self, opp: Opportunity, now: float, book: StackBook | None) -> Verdict:
+        plan = self.plan(book, opp) if book is not None else None
+        if isinstance(plan, str):
+            return Verdict(plan)
+        if opp.follows is not None and (plan is None or bundle_id(opp.follows) not in plan.after):
+            # sized on the state after a trade of ours that is not under it: while that one
+            # may still be published (not simulated yet) the state is unknown; once refused at
+            # this block it never lands, and the follow-on is proven on what its plan meets
+            if plan is None or not self.follows_refused(opp):
+                return Verdict("follow_on_alone")
+        return self._simulate(opp, now, plan)
+
+    def follows_refused(self, opp: Opportunity) -> bool:
+        """The backrun `opp` was sized behind was refused here at `opp`'s block (both come from
+        one detection of one victim): it is never sent, so `opp` meets its victim without it."""
+        return opp.follows is not None and self.refused.get(opp.follows) == opp.block_number
 
     def _simulate(self, opp: Opportunity, now: float, plan: Plan | None) -> Verdict:
         strategy: StrategySettings | None = getattr(self.settings.strategies, opp.strategy)
@@ -191,6 +206,10 @@ class Simulator:
                     # detect sized it on [victim] alone; on the txs ahead it may lose: not the
                     # pools' fault (striking quarantined every pool of a busy block in scenario 6)
                     return Verdict(f"stack_reverted:{name}", None, result, tx, victim, plan)
+                if plan is not None and opp.follows is not None:
+                    # sized behind a trade of ours that was refused: mis-sized, not the pools'
+                    # fault either (three such reverts once quarantined every USDC cycle)
+                    return Verdict(f"follow_on_reverted:{name}", None, result, tx, victim, plan)
                 struck = self.strike(opp, result, now)
                 log.warning(
                     "simulation reverted",
@@ -321,8 +340,11 @@ class Simulator:
                                            0, bundle.victim_tx_hash))  # fmt: skip
 
     def on_block(self, block: Block) -> None:
-        """A new head: the stack book keeps our trades whose victim missed it (stacking.py)."""
+        """A new head: the stack book keeps our trades whose victim missed it (stacking.py);
+        refusals older than the book's carry are forgotten."""
         self.stacks.roll(block.number, {entry.tx_hash.lower() for entry in block.logs})
+        old = block.number - CARRY_BLOCKS
+        self.refused = {k: b for k, b in self.refused.items() if b >= old}
 
     def strike(self, opp: Opportunity, result: SimResult, now: float) -> list[str]:
         revert = result.revert

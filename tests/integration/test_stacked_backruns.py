@@ -169,10 +169,9 @@ async def test_when_our_first_trade_is_withdrawn_the_one_stacked_on_it_is_cancel
 async def test_a_follow_on_is_proven_only_stacked_on_the_trade_it_was_sized_behind(
     devnet: Devnet, tmp_path: Path
 ) -> None:
-    """detect sizes a follow-on (services/detect/follow_on.py) on [V, our first backrun]. When
-    that first one is not under it (superseded, refused, not simulated yet), the state it was
-    sized on does not exist: it is refused, not run on [V] alone (bench's flows saw such ones
-    revert there, and three such reverts quarantined every cycle through USDC)."""
+    """detect sizes a follow-on (services/detect/follow_on.py) on [V, our first backrun]. While
+    that first one is not under it and not refused either (not simulated yet), what the
+    follow-on meets is unknown (the first may still land between): it is refused."""
     simulator, head = await stacking_simulator(devnet, tmp_path)
     v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
     state = reserves(devnet)
@@ -195,6 +194,38 @@ async def test_a_follow_on_is_proven_only_stacked_on_the_trade_it_was_sized_behi
     assert second.bundle.after_bundles == [first.bundle.id]
     # exactly this test's math on the state each meets: [V], then [V, T1]
     assert [first.bundle.simulated_profit, second.bundle.simulated_profit] == [p1, p2]
+
+
+async def test_a_follow_on_whose_first_backrun_was_refused_is_proven_on_what_it_meets(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """Our first backrun refused at its block (here too small to pay its gas) is never sent,
+    so the follow-on sized behind it meets [V] alone: it is proven there, to the wei of this
+    test's math, not refused `follow_on_alone` (a bench devnet flow refused 134 so, of which 47
+    paid after gas right behind their victim on the chain). Mis-sized for [V], one that reverts
+    there is dropped without striking its pools (three such strikes once quarantined every
+    USDC cycle)."""
+    simulator, head = await stacking_simulator(devnet, tmp_path)
+    v = victim(devnet, 2, 40 * WETH, 3 * GWEI, int(head["baseFeePerGas"]))
+    state = reserves(devnet)
+    swap(state, "A", True, 40 * WETH)  # V; the first backrun never lands: nothing else moves
+    amount = best_amount(state)
+    small = amount // 1000  # pays, but less than its gas
+    first = opportunity(devnet, "refused-1", head, small, cycle_profit(state, small), v[1])
+    profit = cycle_profit(state, amount)
+    follow = opportunity(devnet, "refused-2", head, amount, profit, v[1])
+    follow = follow.model_copy(update={"follows": first.id})
+    oversized = follow.model_copy(update={"id": "refused-3", "amount_in": 30 * amount})
+    book = simulator.stacks
+    assert simulator.simulate(follow, 0.0, book).reason == "follow_on_alone"  # first unknown
+    refused = simulator.simulate(first, 0.0, book)
+    assert (refused.reason, refused.bundle) == ("unprofitable", None)
+    lost = simulator.simulate(oversized, 0.0, book)
+    assert (lost.reason, lost.bundle) == ("follow_on_reverted:InsufficientProfit", None)
+    assert simulator.quarantine.active(0.0) == {}
+    proven = simulator.simulate(follow, 0.0, book)
+    assert proven.bundle is not None, proven
+    assert (proven.bundle.simulated_profit, proven.bundle.after_bundles) == (profit, [])
 
 
 async def test_a_swap_ahead_that_is_already_mined_is_not_run_again(
