@@ -137,9 +137,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--config", type=Path, default=REPO / "config" / "devnet.yaml")
+    parser.add_argument("--devnet-nice", type=int, help="devnet.nice for this run (A/B)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="makerun-"))
     cfg = private_config(args.config, tmp)
+    if args.devnet_nice is not None:
+        cfg["devnet"]["nice"] = args.devnet_nice
     config = tmp / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
     samples_dir = tmp / "samples"

@@ -166,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(`mev-bot run` starts the flow while the devnet deploys)",
     )
     flow.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="lower the flow's CPU priority by this much once it starts sending, its session's "
+        "too when it leads one (`mev-bot run` passes devnet.nice)",
+    )
+    flow.add_argument(
         "--rival",
         type=float,
         default=None,

@@ -355,16 +355,24 @@ def start_devnet(
     return up
 
 
+def flow_command(settings: Settings, config: Path) -> list[str]:
+    """The swap flow `mev-bot run` starts: while the devnet deploys, and below the bot's
+    services in CPU priority once it sends (`devnet.nice`, mev_ops.devnet.priority)."""
+    assert settings.devnet is not None
+    nice = ["--nice", str(settings.devnet.nice)]
+    return [*_devnet_cli(config), "flow", "--wait", str(FLOW_WAITS_S), *nice]
+
+
 def start_flow(settings: Settings, config: Path, undo: list[Callable[[], None]]) -> None:
     """With a `devnet:` section: start the swap flow (it waits for the deployment). Adds its
     stop to `undo`, which runs in reverse: the flow stops before its chain goes down."""
     if settings.devnet is None:
         return
     flow = subprocess.Popen(
-        [*_devnet_cli(config), "flow", "--wait", str(FLOW_WAITS_S)],
+        flow_command(settings, config),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_die_with_parent,  # a session of its own: the flow lowers it (--nice)
     )
     assert flow.stdout is not None
     threading.Thread(target=_pipe_lines, args=("flow", flow.stdout), daemon=True).start()

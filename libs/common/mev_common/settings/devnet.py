@@ -21,6 +21,10 @@ class DevnetSettings(Section):
     block_gas_limit: int | None = Field(default=None, ge=21_000)  # anvil --gas-limit
     proxy_port: Port | None = None  # hyperevm: the stand-in's port, the bot's RPC URL
     proxy_budget_per_minute: int = Field(default=100, ge=1)  # calls per minute per client IP
+    # `mev-bot run` starts the swap flow at this CPU niceness: it stands for the chain's users,
+    # on other machines in production, and must not take a core from the bot's services on a
+    # small host (mev_ops.devnet.priority)
+    nice: int = Field(default=10, ge=0, le=19)
 
     @model_validator(mode="after")
     def _proxy(self) -> DevnetSettings:

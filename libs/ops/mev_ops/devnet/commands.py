@@ -18,6 +18,7 @@ from mev_common.settings import ConfigError, DevnetSettings, Settings, load_sett
 
 from mev_ops.devnet.anvil import LOG_FILE, AnvilError, find_running, start_anvil, stop_running
 from mev_ops.devnet.artifacts import ToolchainMissing
+from mev_ops.devnet.priority import lower_priority
 from mev_ops.devnet.proxy_process import LOG_FILE as PROXY_LOG
 from mev_ops.devnet.proxy_process import start_proxy, stats_url, stop_proxy
 
@@ -60,8 +61,8 @@ def run_devnet_command(args: argparse.Namespace) -> int:
         if args.devnet_command == "down":
             return devnet_down(settings)
         if args.devnet_command == "flow":
-            rival = getattr(args, "rival", None)
-            return devnet_flow(settings, args.seed, args.rate, args.blocks, args.wait, rival)
+            rival, nice = getattr(args, "rival", None), getattr(args, "nice", 0)
+            return devnet_flow(settings, args.seed, args.rate, args.blocks, args.wait, rival, nice)
     except (AnvilError, ToolchainMissing, KeyFileError, DeployError, TxFailed) as exc:
         print(f"mev-bot devnet: {exc}", file=sys.stderr)
         return 1
@@ -172,6 +173,7 @@ def devnet_flow(
     blocks: int | None,
     wait_s: float = 0.0,
     rival_ms: float | None = None,
+    nice: int = 0,
 ) -> int:
     seed = _devnet_value(settings, "seed", DEFAULT_SEED) if seed is None else seed
     rate = _devnet_value(settings, "flow_rate", DEFAULT_FLOW_RATE) if rate is None else rate
@@ -193,6 +195,7 @@ def devnet_flow(
     from mev_ops.devnet.rival import rival_running
 
     url = anvil_url(settings)
+    lower_priority(nice)  # `mev-bot run`: below the bot's services from here (priority.py)
     print(
         f"flow: seed {seed}, {rate:g} swaps/s through both routers"
         + (f", {blocks} blocks" if blocks else ", Ctrl-C stops")
