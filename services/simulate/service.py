@@ -45,6 +45,7 @@ from services.simulate.prefetch import (
     VictimLoads,
     existing,
     prefetch_pool,
+    prefetch_rpc,
     v3_candidates,
 )
 from services.simulate.prefetch_queue import PrefetchQueue
@@ -241,13 +242,14 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         (prefetch.py), and again after a refork (prefetch_queue.py): a simulation then finds
         everything it reads already fetched."""
         queue = self.prefetches.queue
+        rpc = prefetch_rpc(self.rpc, self.rt.settings.simulate.victim_trace_reserve)
         while True:
             probe = await queue.get()
             if self.latest_only:
                 await self.discover([probe, *drain(queue)], bot)
                 continue
             try:
-                done = await prefetch_pool(self.rpc.call, self.warm, probe, bot)
+                done = await prefetch_pool(rpc, self.warm, probe, bot)
                 metrics.SIMULATOR_PREFETCHES.labels(result="ok" if done else "moved").inc()
             except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
                 metrics.SIMULATOR_PREFETCHES.labels(result="error").inc()

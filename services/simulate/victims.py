@@ -15,7 +15,9 @@ simulation, rather than letting pyrevm read the victim lazily at the fork block.
 Early traces cost RPC: at most `simulate.early_victim_traces_per_s` a second (a token bucket
 that never waits: a swap over the budget is traced when its opportunity arrives, as before)
 and EARLY_IN_FLIGHT at once; the rest of a burst (`make run`'s flow sends its swaps right
-after each block) waits its turn. A mixin of SimulateService.
+after each block) waits its turn. The pool prefetch (at start, again after each refork) leaves
+`simulate.victim_trace_reserve` of each endpoint's rate limit to these traces (prefetch.py's
+prefetch_rpc): they never wait behind its probes. A mixin of SimulateService.
 
 Only likely victims: a swap is traced early when it puts in at least the first quartile of what
 detect's recent victims of its input token put in (SizeFloors, learned from the opportunities

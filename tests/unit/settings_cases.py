@@ -21,6 +21,11 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ["performance.simulation_concurrency: got -1; expected a number >= 1"],
     ),
     (
+        "negative victim trace reserve",
+        lambda c: c.update(simulate={"victim_trace_reserve": -1}),
+        ["simulate.victim_trace_reserve: got -1; expected a number >= 0"],
+    ),
+    (
         "unknown key at top level",
         lambda c: c.update(foo=1),
         [

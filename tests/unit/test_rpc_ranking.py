@@ -55,3 +55,31 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
     for errors, ceiling in [(1, 0.25), (2, 0.5), (3, 1.0), (20, 30.0)]:
         for _ in range(50):
             assert ceiling / 2 <= backoff_s(errors) <= ceiling
+
+
+def test_keep_leaves_tokens_to_calls_that_cannot_wait() -> None:
+    """Background calls (simulate's pool probes) take a token only while `keep` stay; the hot
+    path's calls (victim traces) then find them at once, and both together stay in the rate."""
+    clock = Clock()
+    bucket = TokenBucket(rate=25, clock=clock)
+    assert [bucket.try_take(keep=4) for _ in range(21)] == [0.0] * 21
+    assert bucket.try_take(keep=4) == pytest.approx(0.04)  # 4 left: the background waits
+    assert [bucket.try_take() for _ in range(4)] == [0.0] * 4  # the hot path does not
+    assert bucket.try_take() == pytest.approx(0.04)
+    # a whole second: 25 tokens, whoever asks; the background's wait is the longer one
+    clock.now += 1.0
+    taken = sum(bucket.try_take(keep=4) == 0.0 for _ in range(100))
+    taken += sum(bucket.try_take() == 0.0 for _ in range(100))
+    assert taken == 25
+    assert bucket.try_take(keep=4) == pytest.approx(0.2)
+    assert bucket.try_take() == pytest.approx(0.04)
+
+
+def test_keep_is_capped_so_a_full_small_bucket_serves_background_calls() -> None:
+    """HyperEVM's 1.6 calls/s (burst 1.6): a keep of 4 could never be met; a full bucket serves."""
+    clock = Clock()
+    bucket = TokenBucket(rate=1.6, clock=clock)
+    assert bucket.try_take(keep=4) == 0.0
+    assert bucket.try_take(keep=4) == pytest.approx(0.625)  # 0.6 left: full again in 1/1.6 s
+    clock.now += 1.0
+    assert bucket.try_take(keep=4) == 0.0

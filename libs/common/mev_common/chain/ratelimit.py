@@ -43,13 +43,16 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
 
-    def try_take(self, tokens: float = 1.0) -> float:
-        """Take tokens if available and return 0.0, else return the seconds to wait."""
+    def try_take(self, tokens: float = 1.0, keep: float = 0.0) -> float:
+        """Take tokens if available and return 0.0, else return the seconds to wait. `keep`:
+        tokens that must stay after the take, so work that can wait never spends what work that
+        cannot finds at once (capped at burst - tokens: a full bucket always serves it)."""
         self._refill()
-        if self._tokens >= tokens:
+        need = tokens + max(0.0, min(keep, self.burst - tokens))
+        if self._tokens >= need:
             self._tokens -= tokens
             return 0.0
-        return (tokens - self._tokens) / self.rate
+        return (need - self._tokens) / self.rate
 
     @property
     def available(self) -> float:

@@ -106,15 +106,19 @@ class RpcPool:
             await client.resize(size)
 
     # -- calls ---------------------------------------------------------------------------
-    async def call(self, method: str, params: list[Any] | None = None, rounds: int = 3) -> Any:
-        """Try every endpoint in rank order; repeat `rounds` times with backoff between rounds."""
+    async def call(
+        self, method: str, params: list[Any] | None = None, rounds: int = 3, *, keep: float = 0.0
+    ) -> Any:
+        """Try every endpoint in rank order; repeat `rounds` times with backoff between rounds.
+        `keep`: tokens of the endpoint's bucket this call leaves to others (TokenBucket.try_take):
+        background work asks with keep > 0 so calls on the hot path never wait behind it."""
         last: Exception | None = None
         for round_no in range(rounds):
             for state in rank_endpoints(
                 list(self.states.values()), self._clock(), self.max_lag_blocks
             ):
                 try:
-                    return await self._call_one(state, method, params)
+                    return await self._call_one(state, method, params, keep)
                 except RpcError as exc:
                     if exc.code is not None and exc.code != 429:
                         raise  # the node answered: another endpoint would answer the same
@@ -128,11 +132,13 @@ class RpcPool:
         its pool hold a tx sent to it alone?)."""
         return await self._call_one(self.states[name], method, params)
 
-    async def _call_one(self, state: EndpointState, method: str, params: list[Any] | None) -> Any:
-        wait = self.buckets[state.name].try_take()
+    async def _call_one(
+        self, state: EndpointState, method: str, params: list[Any] | None, keep: float = 0.0
+    ) -> Any:
+        wait = self.buckets[state.name].try_take(keep=keep)
         while wait > 0:
             await asyncio.sleep(wait)
-            wait = self.buckets[state.name].try_take()
+            wait = self.buckets[state.name].try_take(keep=keep)
         started = time.perf_counter()
         self._total += 1
         metrics.RPC_REQUESTS_PER_SECOND.set(self._window.rate(self._total))
