@@ -149,8 +149,9 @@ def _units_waited(sliced: bool) -> int:
         task = asyncio.create_task(handler())
         await asyncio.sleep(0)  # the handler waits on its input
         steps = work()
-        if sliced:
-            await run_sliced(steps, 0.0005)
+        if sliced:  # a pause bounded by rounds only: MAX_PAUSE_S is wall time, and a
+            # preemption inside a pause on a loaded machine ended it before the handler's hops
+            await run_sliced(steps, 0.0005, pause=lambda: yield_to_others(max_s=float("inf")))
         else:
             finish(steps)
         await task
