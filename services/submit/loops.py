@@ -52,16 +52,19 @@ async def track_loop(settings: Settings, submitter: Submitter, stop: asyncio.Eve
 
 
 async def gauge_loop(settings: Settings, weth: str | None, stop: asyncio.Event) -> None:
-    """Success rates, profit per hour and gas efficiency over the last hour, from the ledger."""
+    """Success rates, profit per hour and gas efficiency over the last hour, from the ledger
+    (not its all-time totals: those scan the whole ledger, four times every 5 s)."""
     while not stop.is_set():
         try:
             since = time.time() - 3600
-            hour = await asyncio.to_thread(pnl_summary, settings.database.path, since)
+            hour = await asyncio.to_thread(pnl_summary, settings.database.path, since, totals=False)
             metrics.BUNDLE_SUCCESS_RATE.set(hour.success_rate)
             metrics.PROFIT_ETH_PER_HOUR.set(hour.net_profit_wei(weth) / 10**18)
             metrics.GAS_EFFICIENCY_RATIO.set(hour.gas_efficiency(weth))
             for name in STRATEGY_NAMES:
-                per = await asyncio.to_thread(pnl_summary, settings.database.path, since, name)
+                per = await asyncio.to_thread(
+                    pnl_summary, settings.database.path, since, name, totals=False
+                )
                 metrics.STRATEGY_SUCCESS_RATE.labels(strategy=name).set(per.success_rate)
         except Exception as exc:
             log.warning("P&L gauges failed", extra={"fields": {"error": repr(exc)}})

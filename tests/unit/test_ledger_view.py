@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 from mev_common.executor import ExecHop, encode_execute
@@ -128,6 +130,28 @@ def test_pnl_summary_from_columns(ledger_path: Path) -> None:
     backrun = pnl_summary(ledger_path, strategy="backrun")
     assert (backrun.outcomes, backrun.gas_spent_wei) == ({"reverted": 1, "dry_run": 1}, 2_500)
     assert pnl_summary(ledger_path, since_unix=time.time() + 3600).outcomes == {}
+
+
+def test_pnl_summary_without_totals_reads_only_the_window(ledger_path: Path) -> None:
+    """Submit's gauge loop (four summaries every 5 s) asks for no all-time totals: those scan
+    every bundle and tx ever booked, a read that grows for as long as the bot runs."""
+    full = pnl_summary(ledger_path, strategy="backrun")
+    lean = pnl_summary(ledger_path, strategy="backrun", totals=False)
+    assert (lean.bundles, lean.in_flight, lean.txs_sent) == (0, 0, 0)
+    assert (lean.outcomes, lean.realized_profit, lean.would_be_profit, lean.gas_spent_wei) == (
+        full.outcomes, full.realized_profit, full.would_be_profit, full.gas_spent_wei,
+    )  # fmt: skip
+    seen: list[str] = []
+    real_connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real_connect(*args, **kwargs)
+        db.set_trace_callback(seen.append)
+        return db
+
+    with mock.patch.object(sqlite3, "connect", traced):
+        pnl_summary(ledger_path, totals=False)
+    assert seen and not [sql for sql in seen if "COUNT(*)" in sql], seen
 
 
 def test_missing_empty_and_corrupt_files(tmp_path: Path) -> None:

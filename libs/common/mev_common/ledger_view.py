@@ -175,11 +175,15 @@ class PnlSummary:
 
 
 def pnl_summary(
-    ledger_path: str | Path, since_unix: float | None = None, strategy: str | None = None
+    ledger_path: str | Path,
+    since_unix: float | None = None,
+    strategy: str | None = None,
+    totals: bool = True,
 ) -> PnlSummary:
     """Counts by outcome, realized and would-be profit by token, gas spent; only outcomes
     booked at or after `since_unix` and of `strategy`, if given (bundles, in_flight and
-    txs_sent are all-time). A missing ledger file is an empty summary."""
+    txs_sent are all-time, read only with `totals`: they scan the whole ledger, which grows
+    for as long as the bot runs). A missing ledger file is an empty summary."""
     with _read_only(Path(ledger_path)) as db:
         if db is None:
             return PnlSummary()
@@ -190,12 +194,14 @@ def pnl_summary(
             "AND (? IS NULL OR b.strategy = ?)",
             (since, strategy, strategy),
         ).fetchall()
-        bundles = db.execute("SELECT COUNT(*) FROM bundles").fetchone()[0]
-        in_flight = db.execute(
-            "SELECT COUNT(*) FROM txs t LEFT JOIN outcomes o ON o.bundle_id = t.bundle_id "
-            "WHERE t.kind = 'trade' AND o.bundle_id IS NULL"
-        ).fetchone()[0]
-        sent = db.execute("SELECT COUNT(*) FROM txs WHERE sent_at IS NOT NULL").fetchone()[0]
+        bundles = in_flight = sent = 0
+        if totals:
+            bundles = db.execute("SELECT COUNT(*) FROM bundles").fetchone()[0]
+            in_flight = db.execute(
+                "SELECT COUNT(*) FROM txs t LEFT JOIN outcomes o ON o.bundle_id = t.bundle_id "
+                "WHERE t.kind = 'trade' AND o.bundle_id IS NULL"
+            ).fetchone()[0]
+            sent = db.execute("SELECT COUNT(*) FROM txs WHERE sent_at IS NOT NULL").fetchone()[0]
     outcomes: dict[str, int] = {}
     realized: dict[str, int] = {}
     would_be: dict[str, int] = {}

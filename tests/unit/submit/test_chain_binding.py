@@ -92,13 +92,14 @@ def test_an_older_ledger_file_is_migrated_once(tmp_path: Path) -> None:
     raw.executescript(SCHEMA)
     raw.close()
     ledger = Ledger(path)
-    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
     columns = {r[1] for r in ledger._db.execute("PRAGMA table_info(receipts)")}
     assert "genesis_hash" in columns
     indexes = {
         r[0] for r in ledger._db.execute("SELECT name FROM sqlite_master WHERE type='index'")
     }
     assert {"txs_resolved_at", "outcomes_booked_unix", "outcomes_unpublished"} <= indexes
+    assert "receipts_block_number" in indexes
     plan = ledger._db.execute(  # the loss limits' window read uses it, not a scan
         "EXPLAIN QUERY PLAN SELECT status FROM outcomes WHERE booked_unix >= ?", (0,)
     ).fetchall()
@@ -183,3 +184,49 @@ def test_reorg_watch_checks_the_highest_receipt_then_finds_every_replaced_one() 
         assert await ReorgWatch(depth=0).check(20, lambda s: booked, fetch) == []
 
     asyncio.run(run())
+
+
+def _receipts(ledger: Ledger, blocks: range) -> None:
+    """A trade and its receipt at each block (raw rows: only their block numbers matter)."""
+    ledger._db.executemany(
+        "INSERT INTO txs (hash, bundle_id, kind, nonce, max_fee_per_gas, "
+        "max_priority_fee_per_gas, gas_limit, deadline_block, raw, state, created_at) "
+        "VALUES (?, ?, 'trade', ?, '1', '1', 21000, ?, '0x', 'mined', 1.0)",
+        [(f"0x{n:064x}", f"b{n}", n, n + 2) for n in blocks],
+    )
+    ledger._db.executemany(
+        "INSERT INTO receipts (tx_hash, block_number, block_hash, status, gas_used, "
+        "effective_gas_price, gas_cost, realized_profit, genesis_hash) "
+        "VALUES (?, ?, ?, 1, 21000, '1', '21000', '0', ?)",
+        [(f"0x{n:064x}", n, f"0x{n:064x}", NEW) for n in blocks],
+    )
+    ledger._db.commit()
+
+
+def test_the_reorg_read_costs_the_same_on_a_ledger_of_any_length(tmp_path: Path) -> None:
+    """The reorg check reads the receipts of the last `reorg_depth` blocks on every new head,
+    on submit's event loop: its work (SQLite's VM steps, counted) must not grow with the
+    receipts booked before them (it did: a scan of every receipt ever booked)."""
+    steps: list[int] = []
+
+    def vm_steps(ledger: Ledger, head: int) -> int:
+        count = [0]
+
+        def step() -> int:
+            count[0] += 1
+            return 0
+
+        ledger._db.set_progress_handler(step, 1)
+        try:
+            assert len(ledger.recent_receipts(head - 9)) == 10
+        finally:
+            ledger._db.set_progress_handler(None, 1)
+        return count[0]
+
+    for old in (10, 1_000):  # receipts booked long before the last 10 blocks
+        ledger = Ledger(tmp_path / f"{old}.db")
+        ledger.bind(31337, NEW)
+        _receipts(ledger, range(1, old + 11))
+        steps.append(vm_steps(ledger, old + 10))
+        ledger.close()
+    assert steps[1] == steps[0], steps
