@@ -8,9 +8,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import threading
+import time
 
 import nats
 import nats.errors
+from mev_common.elections import CONSUMER_LEADER_ELECTED, LEADER_ELECTED
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
@@ -107,3 +111,58 @@ async def leaders(urls: list[str]) -> dict[str, str]:
     finally:
         await nc.close()
     return out
+
+
+class ElectionLog:
+    """Every leader-elected advisory (stream and consumer) seen on `urls`, with the wall time it
+    arrived: when NATS itself had a leader again after a kill. nats-server 2.15 elects each raft
+    group the dead node led 4-9 s after the last heartbeat its followers had (uniform, not
+    configurable: server/raft.go `minElectionTimeout`/`maxElectionTimeout`), each group on its
+    own timer; a leader kill's resumption is that plus ours. Runs its own loop in a thread."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self._urls = urls
+        self._seen: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> ElectionLog:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("election advisories not subscribed within 10 s")
+        return self
+
+    async def _run(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        nc = await nats.connect(servers=self._urls, connect_timeout=2)
+
+        async def seen(msg: Msg) -> None:
+            with self._lock:
+                self._seen.append((time.time(), msg.subject.split("LEADER_ELECTED.", 1)[-1]))
+
+        try:
+            await nc.subscribe(LEADER_ELECTED, cb=seen)
+            await nc.subscribe(CONSUMER_LEADER_ELECTED, cb=seen)
+            await nc.flush()
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await nc.close()
+
+    def after(self, since_unix: float) -> list[tuple[float, str]]:
+        """(seconds after `since_unix`, group) of each election seen since then."""
+        with self._lock:
+            return [(at - since_unix, group) for at, group in self._seen if at >= since_unix]
+
+    def last_after(self, since_unix: float) -> float | None:
+        """Seconds from `since_unix` to the last election seen since then, if any."""
+        times = [took for took, _ in self.after(since_unix)]
+        return max(times) if times else None
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=5)
