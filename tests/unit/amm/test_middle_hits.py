@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from math import isqrt
 
 import pytest
-from mev_common.amm import middle_hits, sizing
+from mev_common.amm import middle_hits, sawtooth, sizing
 from mev_common.amm.cycles import cycle_reserves
 from mev_common.amm.middle_hits import SCALE, _least_multiple_in, returns_and_hit
 from mev_common.amm.sizing import CycleTrade, compose, size_trade
@@ -191,7 +191,7 @@ def test_a_binding_cap_bench_cycle_the_search_before_missed() -> None:
     assert trade == CycleTrade(
         999999996554250341, (3136125442, 3095393004, 1035221148470354980), 35221151916104639
     )
-    low, high = sizing._window(
+    low, high = sawtooth.window(
         compose(CAPPED_SHORT_BEFORE), CAPPED_SHORT_BEFORE[:1], trade.profit, cap
     )
     assert (low, high) == (3136125441, 3136125453)
@@ -291,6 +291,6 @@ def test_never_below_the_search_before_on_the_bench_cycles(
         counts["ahead of proven"] += e is not None and n.profit > e.profit
         if n.profit == (o.profit if o else 0):
             continue
-        assert len(path) == 3 and sizing._coarse_middle(path)  # only where it searches
+        assert len(path) == 3 and sawtooth.coarse_middle(path)  # only where it searches
     assert sum(n is not None for n in new) == counts["traded"] == 410
     assert counts == {"traded": 410, "ahead": 57, "ahead of proven": 1}

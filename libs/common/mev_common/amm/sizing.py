@@ -19,7 +19,7 @@ three-gap steps), so the answer is the exact optimum, whatever gap_ppm says (sin
 bench scenario 5: 57 of its 173 such cycles earn more than the default before, one more than
 its gap_ppm=0 mode). Under an input cap below the optimum middle_hits.capped_middle walks the
 first middle amounts down from the cap's, also exact. Where they give up (a model too loose, a
-cap just below the optimum where the curve is flat and the walk too long) `_sawtooth_search`
+cap just below the optimum where the curve is flat and the walk too long) `sawtooth.sawtooth_search`
 runs as before: it jumps to the nearby first middle amounts where that hop wastes least
 (steps from the continued fraction of its slope, rotation.py) and stops within 1/1000 of a
 middle unit of the bound by default; with gap_ppm=0 it then tries every first middle amount
@@ -29,33 +29,23 @@ far; `max_steps` caps that walk, and a realistic `min_profit` skips such cycles 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from math import isqrt
 from typing import NamedTuple
 
 from mev_common.amm.cycles import Cycle, cycle_reserves
 from mev_common.amm.middle_hits import capped_middle, exact_middle
-from mev_common.amm.rotation import convergent_steps, descend
+from mev_common.amm.sawtooth import (
+    PathReserves,
+    coarse_middle,
+    least_input,
+    path_output,
+    sawtooth_search,
+)
 from mev_common.amm.v2 import FEE_DENOMINATOR, V2Pool, get_amounts_out
 
 DEFAULT_MAX_STEPS = 256
 DEFAULT_GAP_PPM = 100
-# One unit of each middle token must be worth more than this many units of the start token for
-# the middle search to pay (WETH -> USDC: ~3e8 wei a unit). Near parity (18-decimal tokens) the
-# rounding waste is a few wei and the band (2) would hold almost every u: never search there.
-SAWTOOTH_MIN_UNITS = 1e6
-# At most this many middle amounts are measured by (2): a guard, so no pool state can make the
-# search run away (detect's hot path calls it; ~5 µs a measure).
-SAWTOOTH_MAX_VISITS = 20_000
-SEMI_KEEP = 3
-# (1) descends only where the curve is within this share of the stopping gap (MIDDLE_GAP) of
-# its bound: further out a smaller waste costs more on the curve than it saves (it once landed
-# 1e6 wei below the bound, at a waste of 2e-7 units, and (2) had to run: ~250 µs).
-DESCENT_SHARE = 0.5
-DESCENTS = 4  # passes of (1), each re-reading the slope where the last one landed
-MIDDLE_GAP = 1e-3  # of one unit of the middle hop's output, in start-token units
-
-PathReserves = Sequence[tuple[int, int, int]]
 
 
 class CycleTrade(NamedTuple):
@@ -74,31 +64,6 @@ def compose(path_reserves: PathReserves) -> tuple[int, int, int]:
         a, b = gamma * reserve_out, reserve_in * FEE_DENOMINATOR
         a_acc, b_acc, c_acc = a_acc * a, b_acc * b, c_acc * b + a_acc * gamma
     return a_acc, b_acc, c_acc
-
-
-def _output(amount_in: int, path_reserves: PathReserves) -> int:
-    """Exact path output; 0 where a hop would get nothing (the contract would revert)."""
-    amount = amount_in
-    for reserve_in, reserve_out, fee_bps in path_reserves:
-        if amount <= 0:
-            return 0
-        with_fee = amount * (FEE_DENOMINATOR - fee_bps)
-        amount = with_fee * reserve_out // (reserve_in * FEE_DENOMINATOR + with_fee)
-    return amount
-
-
-def _least_input(amount_out: int, path_reserves: PathReserves) -> int | None:
-    """Least input whose exact path output is >= amount_out; None if the pools cannot pay it.
-
-    Each hop is monotone, so inverting them one by one from the last hop gives the least input.
-    """
-    amount = amount_out
-    for reserve_in, reserve_out, fee_bps in reversed(path_reserves):
-        if amount >= reserve_out:
-            return None
-        numerator = amount * reserve_in * FEE_DENOMINATOR
-        amount = -(-numerator // ((FEE_DENOMINATOR - fee_bps) * (reserve_out - amount)))
-    return amount
 
 
 def profit_bound(path_reserves: PathReserves, max_input: int | None = None) -> int:
@@ -179,7 +144,7 @@ def size_trade(
         start = 1
     if max_input is not None and start > max_input:
         start = max_input
-    coarse = middle_search and len(path_reserves) == 3 and _coarse_middle(path_reserves)
+    coarse = middle_search and len(path_reserves) == 3 and coarse_middle(path_reserves)
     if coarse:
         if max_input is not None and start >= max_input:  # the cap binds: the curve rises to it
             proven = capped_middle(path_reserves, curve, max_input, floor_min)
@@ -204,7 +169,7 @@ def _walk(
     coarse: bool,
 ) -> CycleTrade | None:
     """size_trade's search from the floor of the unrounded optimum `start`: the tight inputs
-    up and down from it (after `_sawtooth_search` where the middle search gave up)."""
+    up and down from it (after `sawtooth.sawtooth_search` where the middle search gave up)."""
     big_a, big_b, big_c = curve
     product = big_a * big_b
     # Each walk stops where x is past the optimum, (B + C*x)**2 >= A*B, and the unrounded
@@ -212,12 +177,12 @@ def _walk(
     # (B + C*x). Inlined (no closures: most cycles stop at once, a closure costs more).
     # within gap_ppm of the bound: (bound - profit) * 1e6 <= profit * gap_ppm
     enough = max(1, -(-bound * 1_000_000 // (1_000_000 + gap_ppm)))
-    best_out = _output(start, path_reserves)
-    best_in = (_least_input(best_out, path_reserves) or start) if best_out > 0 else start
+    best_out = path_output(start, path_reserves)
+    best_in = (least_input(best_out, path_reserves) or start) if best_out > 0 else start
     best_profit = best_out - best_in
     first_tight = best_in
     if coarse and best_out > 0:  # middle_hits gave up: the walk and descent of before
-        jump = _sawtooth_search(
+        jump = sawtooth_search(
             path_reserves,
             curve,
             best_in,
@@ -234,13 +199,13 @@ def _walk(
     for _ in range(max_steps):
         if best_profit >= enough:
             break
-        x_next = _least_input(out_tight + 1, path_reserves)
+        x_next = least_input(out_tight + 1, path_reserves)
         if x_next is None or (max_input is not None and x_next > max_input):
             break
         den = big_b + big_c * x_next
         if den * den >= product and big_a * x_next <= (best_profit + x_next) * den:
             break
-        x_tight, out_tight = x_next, _output(x_next, path_reserves)
+        x_tight, out_tight = x_next, path_output(x_next, path_reserves)
         if out_tight - x_tight > best_profit:
             best_in, best_out, best_profit = x_tight, out_tight, out_tight - x_tight
 
@@ -253,10 +218,10 @@ def _walk(
         den = big_b + big_c * x_below
         if den * den < product and big_a * x_below <= (best_profit + x_below) * den:
             break
-        out_tight = _output(x_below, path_reserves)
+        out_tight = path_output(x_below, path_reserves)
         if out_tight <= 0:
             break
-        x_tight = _least_input(out_tight, path_reserves) or x_below
+        x_tight = least_input(out_tight, path_reserves) or x_below
         if out_tight - x_tight > best_profit:
             best_in, best_out, best_profit = x_tight, out_tight, out_tight - x_tight
 
@@ -264,145 +229,6 @@ def _walk(
         return None
     amounts = get_amounts_out(best_in, path_reserves)
     return CycleTrade(best_in, tuple(amounts[1:]), amounts[-1] - best_in)
-
-
-def _coarse_middle(path_reserves: PathReserves) -> bool:
-    """Whether both middle tokens of a 3-hop cycle are coarse: one unit of each is worth more
-    than SAWTOOTH_MIN_UNITS of the start token (WETH -> USDC -> USDT -> WETH)."""
-    value = 1.0
-    for reserve_in, reserve_out, fee_bps in path_reserves[:2]:
-        value *= reserve_in * FEE_DENOMINATOR / ((FEE_DENOMINATOR - fee_bps) * reserve_out)
-        if value <= SAWTOOTH_MIN_UNITS:
-            return False
-    return True
-
-
-def _sawtooth_search(
-    path_reserves: PathReserves,
-    curve: tuple[int, int, int],
-    start_in: int,
-    start_profit: int,
-    max_input: int | None,
-    bound: int,
-    exact: bool,
-) -> tuple[int, int, int] | None:
-    """Best (input, output, profit) beating `start_profit` where the middle hop wastes least.
-
-    Through two coarse tokens (USDC -> USDT) the middle hop floors away up to one unit of the
-    second (~3e8 wei of WETH); the input absorbs only the first hop's rounding. Over the first
-    middle amount u the middle hop's exact output is N(u) / D(u), nearly linear, so its waste
-    frac(N(u) / D(u)) is a rotation: (1) descend to a small waste by the convergent jumps of
-    its slope (rotation.descend: the greedy Ostrowski walk on integers, each landing checked
-    exactly as the slope drifts), within the u whose curve is near the bound; then
-    (2) any u that beats the best must waste less than (bound - best) / (the last hop's least
-    slope) there, so visit every such u reachable by (semi)convergent steps (the gaps between
-    such points, by the three-gap theorem) and measure each exactly. Unless `exact`, (2) is
-    skipped when (1) ends within MIDDLE_GAP of one middle unit of the bound (~200 µs saved).
-    """
-    in2, out2, fee2 = path_reserves[1]
-    in3, out3, fee3 = path_reserves[2]
-    first = path_reserves[:1]
-    gamma2, scaled_in2 = FEE_DENOMINATOR - fee2, in2 * FEE_DENOMINATOR
-    gamma3, scaled_in3 = FEE_DENOMINATOR - fee3, in3 * FEE_DENOMINATOR
-
-    def waste_at(u: int) -> float:
-        base = scaled_in2 + gamma2 * u
-        return (gamma2 * out2 * u % base) / base
-
-    def measure(u: int) -> tuple[int, int, int] | None:
-        x = _least_input(u, first) if u > 0 else None  # no input buys nothing
-        if x is None or (max_input is not None and x > max_input):
-            return None
-        out = _output(x, path_reserves)
-        return x, out, out - x
-
-    u = _output(start_in, first)
-    # (1) only where the curve is within a share of the gap of the bound: a descent further
-    # out buys a smaller waste with a larger loss on the curve
-    z = gamma2 * out2 * u // (scaled_in2 + gamma2 * u)
-    gap = MIDDLE_GAP * gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z) ** 2
-    low, high = _window(
-        curve, first, max(start_profit, bound - int(gap * DESCENT_SHARE)), max_input
-    )
-    if not low <= u <= high:
-        low, high = _window(curve, first, start_profit, max_input)
-    for _ in range(DESCENTS):  # each from where the last landed, with the slope there
-        base = scaled_in2 + gamma2 * u
-        slope = (gamma2 * out2 * scaled_in2, base * base)
-        landed_u = descend(u, low, high, gamma2 * out2, scaled_in2, gamma2, slope)
-        if landed_u == u:
-            break
-        u = landed_u
-    waste = waste_at(u)
-    landed = measure(u)
-    best = landed if landed is not None and landed[2] > start_profit else None
-    profit = best[2] if best else start_profit
-
-    z = gamma2 * out2 * u // (scaled_in2 + gamma2 * u)
-    if (
-        not exact
-        and bound - profit
-        < MIDDLE_GAP * gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z) ** 2
-    ):
-        return best
-
-    # (2) The last hop's slope is least at the largest middle output the window allows.
-    low, high = _window(curve, first, profit, max_input)
-    steps = convergent_steps(*slope, high - low, SEMI_KEEP)
-    z_top = gamma2 * out2 * high // (scaled_in2 + gamma2 * high) + 1
-    slope3 = gamma3 * out3 * scaled_in3 / (scaled_in3 + gamma3 * z_top) ** 2
-    # A step's residual drifts with the slope, by at most span * (distance from u0 + span) * bend.
-    bend = 2.0 * gamma2 * gamma2 * out2 * scaled_in2 / (scaled_in2 + gamma2 * low) ** 3
-    limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
-    # Only a step that moves the waste by less than the band is wide can join two such u.
-    reach = high - low
-    near = [(q, e) for q, e in steps if abs(e) < limit + q * (reach + q) * bend + 1e-12]
-    u0 = u
-    frontier, seen = [(u, waste_at(u))], {u}
-    while frontier and len(seen) < SAWTOOTH_MAX_VISITS:
-        centre, centre_waste = frontier.pop()
-        if centre_waste >= limit:
-            continue  # the band narrowed since: no longer a candidate, nor a way to one
-        for span, residual in near:
-            slack = span * (abs(centre - u0) + span) * bend + 1e-12
-            for u, expected in (
-                (centre + span, centre_waste + residual),
-                (centre - span, centre_waste - residual),
-            ):
-                if not -slack <= expected < limit + slack or u in seen or not low <= u <= high:
-                    continue
-                waste = waste_at(u)
-                if waste >= limit:
-                    continue
-                seen.add(u)
-                frontier.append((u, waste))
-                found = measure(u)
-                if found is not None and found[2] > profit:
-                    best, profit = found, found[2]
-                    limit = (bound - profit + 1) / slope3 * (1 + 1e-9)
-    return best
-
-
-def _window(
-    curve: tuple[int, int, int], first: PathReserves, profit: int, max_input: int | None
-) -> tuple[int, int]:
-    """The first-hop outputs u whose least input could still earn more than `profit`, given
-    the path's (A, B, C) (`compose`) and its first hop.
-
-    The unrounded profit A*x/(B+C*x) - x exceeds `profit` only strictly between the roots of
-    C*x^2 + (B + C*profit - A)*x + profit*B; outside them no input can beat it.
-    """
-    big_a, big_b, big_c = curve
-    linear = big_b + big_c * profit - big_a
-    disc = linear * linear - 4 * big_c * profit * big_b
-    if disc <= 0:
-        return 1, 0
-    root = isqrt(disc)
-    x_low = max(1, (-linear - root) // (2 * big_c))
-    x_high = (-linear + root) // (2 * big_c) + 1
-    if max_input is not None:
-        x_high = min(x_high, max_input)
-    return _output(x_low, first), _output(x_high, first) + 1
 
 
 def size_cycle(
