@@ -8,6 +8,7 @@ engine, tests may use testcontainers instead (see `start_test_nats`).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,10 +21,43 @@ from pathlib import Path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A currently free TCP port (the OS picks it; small race window, fine for tests)."""
+    """A currently free TCP port, below the kernel's ephemeral range where it can: a port the
+    OS picks (bind to 0) comes from that range, and once released the kernel may give it to any
+    outgoing connection as its source port before our process binds it (CI: a service's health
+    port taken so, uvicorn exits 3). Ports below the range are never handed out that way; the
+    window left is another process picking the same one of ~12,000 at random."""
+    low, _ = _ephemeral_range()
+    floor = 20000
+    if low - floor >= 4096:
+        for _ in range(64):
+            port = random.randrange(floor, low)
+            if port not in _HANDED and _bindable(host, port):
+                _HANDED.add(port)
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+_HANDED: set[int] = set()  # this process's ports: the same one is never handed out twice
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's local (ephemeral) port range; Linux's default where it cannot be read."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def nats_server_binary() -> str:
