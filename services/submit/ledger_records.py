@@ -19,7 +19,7 @@ class WriteWatch(Protocol):
 
     def tx_signed(self, tx: TxRecord) -> None: ...  # a signed tx is in flight
 
-    def changed(self) -> None: ...  # anything else that may move it: read it again
+    def changed(self) -> None: ...  # anything else that may move it: catch up (the journal)
 
 
 @dataclass(frozen=True)

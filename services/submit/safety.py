@@ -3,14 +3,14 @@ writes the emergency-stop key again (any new revision of it after the trip clear
 the value written then decides whether sends resume).
 
 Its own table in the ledger's SQLite file, created here (the ledger's schema stays the
-ledger's), and the window's spend read from the ledger's tables: given the `Ledger`, a running
-figure its own writes keep exact (services/submit/running_spend.py); without, read again
-whenever the file changed.
+ledger's), and the window's spend read from the ledger's tables as a running figure
+(services/submit/running_spend.py): the ledger's signed txs added as it writes them, any other
+change caught up from the spend journal (services/submit/spend_read.py), read in full when the
+window moves.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from services.submit.ledger import Ledger, connect
 from services.submit.ledger_records import TxRecord
 from services.submit.limits import Spend
 from services.submit.running_spend import RunningSpend
+from services.submit.spend_read import catch_up, read_full
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS safety_trips (
@@ -53,7 +54,8 @@ class SafetyStore:
         if ledger is not None:
             ledger.watch = self  # its writes keep the running spend (tx_signed, changed)
         self._running: RunningSpend | None = None
-        self._stale = False
+        self._stale = False  # read in full: the window moved (a clear)
+        self._behind = False  # catch up from the journal: the ledger wrote
 
     def active(self) -> Trip | None:
         row = self._db.execute(
@@ -94,34 +96,37 @@ class SafetyStore:
     def tx_signed(self, tx: TxRecord) -> None:
         """The ledger committed a signed tx: it is in flight from now on."""
         if self._running is not None:
-            self._running.add_in_flight(tx.sender, tx.nonce, tx.gas_limit * tx.max_fee_per_gas)
+            cost = tx.gas_limit * tx.max_fee_per_gas
+            self._running.add_in_flight(tx.hash, tx.sender, tx.nonce, cost)
 
     def changed(self) -> None:
-        """The ledger committed a write that may move the spend otherwise: read it again."""
-        self._stale = True
+        """The ledger committed a write that may move the spend otherwise: catch up."""
+        self._behind = True
 
     # -- the window's spend ------------------------------------------------------------------
     def spend(self, native_token: str | None, now: float | None = None) -> Spend:
-        """The window's spend: the running figure, read again only when it went stale, another
-        connection committed, the window moved (a new UTC day, a clear) or another token is
-        asked for."""
+        """The window's spend: the running figure, caught up from the journal when the ledger
+        wrote or another connection committed, read in full when the window moved (a new UTC
+        day, a clear) or another token is asked for."""
         at = time.time() if now is None else now
         version = self._version()
         running = self._running
         if (
             running is None
             or self._stale
-            or running.version != version
             or running.native_token != native_token
             or running.since != max(day_start(at), running.cleared)
         ):
-            self._stale = False
+            self._stale = self._behind = False
             running = self._running = self._read(version, native_token, at)
+        elif self._behind or running.version != version:
+            self._behind = False
+            running = self._running = self._catch_up(running, version, at)
         return running.figure
 
     def _version(self) -> int:
         """The ledger connection's data_version: moved by every other connection's commit,
-        never by its own (the writes that keep the running figure). Without the ledger, this
+        never by its own (those tell the store: tx_signed, changed). Without the ledger, this
         connection's: moved by every ledger commit."""
         if self._ledger is not None:
             return self._ledger.data_version()
@@ -129,57 +134,25 @@ class SafetyStore:
 
     def _read(self, version: int, native_token: str | None, now: float) -> RunningSpend:
         """Everything in one read transaction; `version` was taken before it, so a commit
-        landing meanwhile makes the next call read again rather than go unseen."""
+        landing meanwhile makes the next call catch up rather than go unseen."""
         with self._db:
             self._db.execute("BEGIN")
-            row = self._db.execute("SELECT MAX(cleared_at) FROM safety_trips").fetchone()
-            cleared = float(row[0] or 0.0)
-            since = max(day_start(now), cleared)
-            settled, worst = self._read_spend(since, native_token)
-        return RunningSpend(version, native_token, cleared, since, settled, worst)
+            cleared = self._cleared()
+            return read_full(self._db, version, native_token, cleared, max(day_start(now), cleared))
 
-    def _read_spend(
-        self, since: float, native_token: str | None
-    ) -> tuple[Spend, dict[tuple[str, int], int]]:
-        try:
-            gas = sum(
-                int(c)
-                for (c,) in self._db.execute(
-                    "SELECT r.gas_cost FROM receipts r JOIN txs t ON t.hash = r.tx_hash "
-                    "WHERE t.resolved_at >= ?",
-                    (since,),
-                )
-            )
-            profit = sum(
-                int(p)
-                for (p,) in self._db.execute(
-                    "SELECT o.realized_profit FROM outcomes o JOIN bundles b ON b.id = o.bundle_id"
-                    " WHERE o.booked_unix >= ? AND o.status IN ('included', 'reverted')"
-                    " AND lower(b.profit_token) = ?",
-                    (since, (native_token or "").lower()),
-                )
-            )
-            # per nonce of each sending account (lanes share nonce numbers): the worst of
-            # the txs on it, the only one of them that can be mined
-            worst: dict[tuple[str, int], int] = {}
-            for sender, nonce, gas_limit, max_fee in self._db.execute(
-                "SELECT sender, nonce, gas_limit, max_fee_per_gas FROM txs "
-                "WHERE state IN ('signed', 'sent')"
-            ):
-                key = (str(sender or "").lower(), int(nonce))
-                worst[key] = max(worst.get(key, 0), int(gas_limit) * int(max_fee))
-            reverts = 0
-            for (status,) in self._db.execute(
-                "SELECT status FROM outcomes WHERE booked_unix >= ? "
-                "AND status IN ('included', 'reverted') ORDER BY booked_unix DESC",
-                (since,),
-            ):
-                if status != "reverted":
-                    break
-                reverts += 1
-        except sqlite3.OperationalError:  # the ledger's tables do not exist yet
-            return Spend(), {}
-        return Spend(gas, profit, 0, reverts), worst
+    def _catch_up(self, running: RunningSpend, version: int, now: float) -> RunningSpend:
+        """The rows changed since `running` was read, in one read transaction; in full if a
+        trip was cleared meanwhile (by another connection) or the journal cannot say."""
+        with self._db:
+            self._db.execute("BEGIN")
+            if self._cleared() == running.cleared and catch_up(self._db, running):
+                running.version = version
+                return running
+        return self._read(version, running.native_token, now)
+
+    def _cleared(self) -> float:
+        row = self._db.execute("SELECT MAX(cleared_at) FROM safety_trips").fetchone()
+        return float(row[0] or 0.0)
 
     def close(self) -> None:
         self._db.close()

@@ -84,6 +84,48 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "txs": {"sender": "TEXT NOT NULL DEFAULT ''"},
 }
 
+# The spend journal: which rows the loss limits' spend reads (services/submit/spend_read.py)
+# changed, journaled by triggers, so by every connection and process that writes the file. A
+# running figure that read the window up to `seq` N is made exact again by reading only the
+# rows journaled after N: 'tx' keys a tx hash (the tx's row and its receipt's), 'outcome' a
+# bundle id (its outcome's row and its bundle's profit token). A change to a column the spend
+# does not read journals nothing (`sent`, `published`, a tx's state moving within in-flight).
+# The last JOURNAL_KEEP rows are kept: a reader further behind reads the window in full.
+JOURNAL_KEEP = 10_000
+_READ: dict[str, tuple[str, str, tuple[str, ...]]] = {  # table: kind, key column, columns read
+    "txs": ("tx", "hash", ("sender", "nonce", "gas_limit", "max_fee_per_gas", "resolved_at")),
+    "receipts": ("tx", "tx_hash", ("gas_cost",)),
+    "outcomes": ("outcome", "bundle_id", ("status", "booked_unix", "realized_profit")),
+    "bundles": ("outcome", "id", ("profit_token",)),
+}
+
+
+def _journal_triggers() -> list[str]:
+    def put(kind: str, key: str) -> str:
+        return f"INSERT INTO spend_journal (kind, key) VALUES ('{kind}', {key});"
+
+    triggers = [
+        "CREATE TRIGGER IF NOT EXISTS spend_journal_keep AFTER INSERT ON spend_journal BEGIN "
+        f"DELETE FROM spend_journal WHERE seq <= NEW.seq - {JOURNAL_KEEP}; END"
+    ]
+    for table, (kind, key, columns) in _READ.items():
+        moved = [f"OLD.{c} IS NOT NEW.{c}" for c in (key, *columns)]
+        if table == "txs":  # in flight or not
+            flight = "state IN ('signed', 'sent')"
+            moved.append(f"(OLD.{flight}) IS NOT (NEW.{flight})")
+        triggers += [
+            f"CREATE TRIGGER IF NOT EXISTS spend_journal_{table}_insert AFTER INSERT ON {table} "
+            f"BEGIN {put(kind, f'NEW.{key}')} END",
+            f"CREATE TRIGGER IF NOT EXISTS spend_journal_{table}_delete AFTER DELETE ON {table} "
+            f"BEGIN {put(kind, f'OLD.{key}')} END",
+            f"CREATE TRIGGER IF NOT EXISTS spend_journal_{table}_update AFTER UPDATE ON {table} "
+            f"WHEN {' OR '.join(moved)} BEGIN {put(kind, f'OLD.{key}')} "
+            f"INSERT INTO spend_journal (kind, key) SELECT '{kind}', NEW.{key} "
+            f"WHERE NEW.{key} IS NOT OLD.{key}; END",
+        ]
+    return triggers
+
+
 # Explicit migrations, in order; `PRAGMA user_version` counts those applied to a file.
 # 1: the chain the ledger belongs to (id and genesis hash), receipts tagged with their chain's
 #    genesis (only this chain's receipts are re-checked for reorgs), a re-open count per bundle
@@ -94,6 +136,7 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
 # 3: an index on the receipts' block number for the reorg check's read of the receipts a reorg
 #    could still take away (services/submit/reorg.py, on every new head, on submit's event
 #    loop): without it each head scanned every receipt ever booked (~3 ms at 22,000).
+# 4: the spend journal (below) and an index for the loss limits' revert streak.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE IF NOT EXISTS chain_binding (id INTEGER PRIMARY KEY CHECK (id = 1), "
@@ -108,4 +151,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "WHERE published = 0",
     ),
     ("CREATE INDEX IF NOT EXISTS receipts_block_number ON receipts(block_number)",),
+    (
+        "CREATE TABLE IF NOT EXISTS spend_journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "kind TEXT NOT NULL, key TEXT)",
+        "CREATE INDEX IF NOT EXISTS outcomes_status_booked ON outcomes(status, booked_unix)",
+        *_journal_triggers(),
+    ),
 )

@@ -92,7 +92,7 @@ def test_an_older_ledger_file_is_migrated_once(tmp_path: Path) -> None:
     raw.executescript(SCHEMA)
     raw.close()
     ledger = Ledger(path)
-    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
     columns = {r[1] for r in ledger._db.execute("PRAGMA table_info(receipts)")}
     assert "genesis_hash" in columns
     indexes = {
