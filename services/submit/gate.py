@@ -49,7 +49,7 @@ async def check(
     None when it is booked (or needs nothing)."""
     booked = sub.ledger.outcome_for(bundle.id)
     if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-        await sub.publish(booked, trace, seen_ns, 0)
+        await sub.publish(booked, trace, seen_ns, "")
         sub.ledger.mark_published(bundle.id)
         return None
     if sub.ledger.trade_for(bundle.id) is not None:
