@@ -3,7 +3,8 @@ the chain head, a stale block, the pure gate (decide, with the loss limits), its
 (routing), a withdrawal, the stop, the RPC budget, a late head, the in-flight limit.
 
 A bundle still before the gate when submit stops (SIGTERM, `--shutdown-graceful`) is handed
-back unsigned (`Retryable`: nak'd, redelivered to the next submit, which checks it again): an
+back unsigned (`Retryable(error=False)`: nak'd, redelivered to the next submit, which checks it
+again; on its last allowed delivery a copy is stored for it instead, mev_common.hand_back): an
 operator stopping the bot starts no new trade, and a bundle refused only because this process
 stops (its lease released) is not lost to the next one. The check is the last before the nonce
 is taken, with no `await` after it until the broadcast.
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 # A handed-back bundle's redelivery delay: past the stopping process's last pull request (its
 # fetch timeout, 0.5 s, plus 1 s grace: mev_common.pull), so it goes to the next submit rather
-# than back to this one (each delivery counts toward the consumer's max_deliver).
+# than back to this one (each delivery counts toward the consumer's max_deliver; the last one's
+# hand-back stores a copy once those pulls ended instead of a nak).
 HAND_BACK_DELAY_S = 2.0
 
 
@@ -47,7 +49,7 @@ async def check(
     None when it is booked (or needs nothing)."""
     booked = sub.ledger.outcome_for(bundle.id)
     if booked is not None:  # seen before: publish again (deduped by msg id downstream)
-        await sub.publish(booked, trace, seen_ns, 0)
+        await sub.publish(booked, trace, seen_ns, "")
         sub.ledger.mark_published(bundle.id)
         return None
     if sub.ledger.trade_for(bundle.id) is not None:

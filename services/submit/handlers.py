@@ -104,12 +104,11 @@ class SubmitHandlers:
         self.stage.spawn(self.guard.supervise(), "control-guard", drain=True)
         self.rt.add_check("control_watcher", self.watcher_check)
 
-    async def publish(self, outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
-        suffix = f":r{revision}" if revision else ""  # re-booked after a reorg
-        await self.rt.bus.publish(
+    async def publish(self, outcome: Outcome, trace: str, seen_ns: int, version: str) -> None:
+        await self.rt.bus.publish(  # `version`: re-booked after a reorg, or corrected
             subjects.outcomes(self.rt.chain_id),
             outcome,
-            msg_id=f"outcome:{outcome.bundle_id}{suffix}",
+            msg_id=f"outcome:{outcome.bundle_id}{version}",
             trace=trace or outcome.bundle_id,
             seen_ns=seen_ns,
         )

@@ -170,18 +170,24 @@ class Ledger(ChainRecords):
 
     def unpublished(self) -> list[PendingPublish]:
         rows = self._db.execute(
-            "SELECT o.payload, b.trace, b.seen_ns, b.reopened FROM outcomes o JOIN bundles b "
-            "ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
+            "SELECT o.payload, b.trace, b.seen_ns, b.reopened, o.corrections FROM outcomes o "
+            "JOIN bundles b ON b.id = o.bundle_id WHERE o.published = 0 ORDER BY o.booked_unix"
         ).fetchall()
         return [
-            PendingPublish(Outcome.model_validate_json(p), t or "", s or 0, r or 0)
-            for p, t, s, r in rows
+            PendingPublish(Outcome.model_validate_json(p), t or "", s or 0, r or 0, c or 0)
+            for p, t, s, r, c in rows
         ]
 
-    def mark_published(self, bundle_id: str) -> None:
+    def mark_published(self, bundle_id: str, corrections: int | None = None) -> None:
         """Without an fsync of its own, as `mark_sent`: lost only to a power cut, the outcome is
-        published again at the next start (deduplicated downstream by its message id)."""
-        self._unsynced("UPDATE outcomes SET published = 1 WHERE bundle_id = ?", (bundle_id,))
+        published again at the next start (deduplicated downstream by its message id).
+        `corrections`: only if the outcome is still the one published (a correction booked
+        while it was published is published next)."""
+        sql = "UPDATE outcomes SET published = 1 WHERE bundle_id = ?"
+        if corrections is None:
+            self._unsynced(sql, (bundle_id,))
+        else:
+            self._unsynced(f"{sql} AND corrections = ?", (bundle_id, corrections))
 
     def _unsynced(self, sql: str, params: tuple[Any, ...]) -> None:
         """One informational write committed at synchronous=NORMAL: in the OS (a kill -9 keeps

@@ -151,7 +151,8 @@ class ChainRecords:
     ) -> None:
         """One transaction: a cancel left `sent` after its trade settled gets its final
         `state`; mined, its receipt row (the loss limits' gas) and its gas on its bundle's
-        outcome (the P&L), with `note` in the outcome's reason."""
+        outcome (the P&L), with `note` in the outcome's reason, to be published again (a
+        correction: its own message id); not mined, `note` alone, not published again."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             changed = self._db.execute(
@@ -172,6 +173,8 @@ class ChainRecords:
                     {**receipt, "genesis_hash": self.genesis_hash},
                 )
             if changed and row is not None:
+                # its gas changes the outcome on the bus: published again (a note alone not)
+                again = ", published = 0, corrections = corrections + 1" if receipt else ""
                 was = Outcome.model_validate_json(row[0])
                 outcome = was.model_copy(
                     update={
@@ -182,7 +185,7 @@ class ChainRecords:
                 )
                 self._db.execute(
                     "UPDATE outcomes SET gas_used = ?, effective_gas_price = ?, gas_cost = ?, "
-                    "reason = ?, payload = ? WHERE bundle_id = ?",
+                    f"reason = ?, payload = ?{again} WHERE bundle_id = ?",
                     (
                         outcome.gas_used,
                         str(outcome.effective_gas_price),

@@ -87,6 +87,14 @@ class PendingPublish:
     trace: str
     seen_ns: int
     revision: int = 0  # times the bundle was re-opened by a reorg
+    corrections: int = 0  # times its booked outcome was corrected (a mined orphan cancel's gas)
+
+    @property
+    def version(self) -> str:
+        """The message id's tail: a re-booked or corrected outcome is a new message (under
+        the same id the stream would drop it as a duplicate)."""
+        revision = f":r{self.revision}" if self.revision else ""
+        return revision + (f":c{self.corrections}" if self.corrections else "")
 
 
 TX_COLUMNS = (

@@ -6,7 +6,8 @@ nonce. Tracking follows trades, so that row stayed `sent` for ever: its nonce he
 its worst-case gas counted against the loss limits, and, if it mined, its gas never booked.
 Each tracking pass resolves such a row once the chain has decided it:
 - its receipt: mined; its gas (from the receipt) is booked in the receipts (the loss limits'
-  spend) and on its bundle's outcome (the P&L);
+  spend) and on its bundle's outcome (the P&L), which is published again with it (message id
+  `outcome:<bundle>:c<n>`: the outcome on the bus was booked without that gas);
 - another tx of ours mined on its nonce, or the nonce below the chain's mined count with no
   receipt (asked again over the receipt lag): dropped, no gas;
 - otherwise (its nonce not reached yet) it waits.
@@ -94,6 +95,8 @@ async def resolve_orphans(
     for tx in orphans:
         if tx.hash in fates:
             _book(sub, lane, tx, fates[tx.hash])
+    if any(end.receipt is not None for end in fates.values()):
+        await sub.publish_pending()  # the outcomes corrected with their cancel's gas
 
 
 def _book(sub: Submitter, lane: Lane, tx: TxRecord, end: Fate) -> None:

@@ -44,8 +44,9 @@ from services.submit.turns import Turns
 
 log = logging.getLogger("mev.submit")
 
-# (outcome, trace, seen_ns, revision): revision counts reorg re-openings (new message id)
-Publish = Callable[[Outcome, str, int, int], Awaitable[None]]
+# (outcome, trace, seen_ns, version): the message id's tail, PendingPublish.version ("" for
+# an outcome as first booked; a reorg's re-booking or a correction is a new message id)
+Publish = Callable[[Outcome, str, int, str], Awaitable[None]]
 # Called once a trade is broadcast and recorded, before the bundle is acked. Only tests pass
 # one (tests/support/submit_kill.py kills the process there to prove exactly-once).
 AfterSend = Callable[[TxRecord], None]
@@ -344,8 +345,8 @@ class Submitter(ChainView):
         caller at a time (several bundles' handlers may call at once)."""
         async with self.publishing:
             for item in self.ledger.unpublished():
-                await self.publish(item.outcome, item.trace, item.seen_ns, item.revision)
-                self.ledger.mark_published(item.outcome.bundle_id)
+                await self.publish(item.outcome, item.trace, item.seen_ns, item.version)
+                self.ledger.mark_published(item.outcome.bundle_id, item.corrections)
 
     # -- tracking (services/submit/settlement.py) and cancels (services/submit/cancels.py) -------
     async def track_once(self, lanes: Collection[int] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from mev_common.bus import Bus, Envelope
 from mev_common.consumer import PullConsumer
 from mev_common.envelope import Retryable
 from mev_common.messages import DeadLetter, Withdrawal, decode, encode
-from mev_common.subjects import ConsumerSpec, StreamSpec, dead
+from mev_common.subjects import HEADER_TRACE, ConsumerSpec, StreamSpec, dead
 from mev_ops.nats_server import EmbeddedNats, start_embedded_nats
 
 from tests.support.submit_world import wait_for
@@ -259,6 +260,57 @@ async def test_a_hand_back_is_redelivered_without_counting_an_error(server: Embe
         await bus.close()
     assert sorted(seen) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert errors._value.get() - before == 1  # input 2's failure only
+
+
+async def test_a_hand_back_on_the_last_delivery_reaches_the_next_consumer_once(
+    server: EmbeddedNats,
+) -> None:
+    """max_deliver 1: every delivery is the last, after which the server delivers a message no
+    more. A consumer hands both inputs back (a stopping submit): each is copied into the stream
+    once its pulls have ended (not before: it would go to them), and the next consumer gets
+    each copy once, on its first delivery, with the original's trace; no dead letter. Before,
+    both were dead-lettered as they were handed back."""
+    bus = await connect(server, "last-delivery")
+    handed: list[int] = []
+
+    async def hands_back(env: Envelope[Withdrawal]) -> None:
+        handed.append(int(env.message.opportunity_id))
+        raise Retryable("stopping", delay_s=0.05, error=False)
+
+    stop = asyncio.Event()
+    first = dataclasses.replace(consumer(bus, hands_back), max_deliver=1)
+    run = asyncio.create_task(first.run(stop))
+    try:
+        await bus.js.publish(
+            SUBJECT, payload(1), headers={"Nats-Msg-Id": "in-1", HEADER_TRACE: "t1"}
+        )
+        await send_inputs(bus, range(2, 3))
+        await wait_for(lambda: sorted(handed) == [1, 2])
+        await asyncio.sleep(0.3)
+        assert await stored(bus, INPUT.name) == 2  # its pulls go on: no copy yet
+    finally:
+        stop.set()
+        await run
+    assert await stored(bus, INPUT.name) == 4
+    assert await stored(bus, DEAD.name) == 0
+    seen: list[tuple[int, int, str, str]] = []
+
+    async def takes(env: Envelope[Withdrawal]) -> None:
+        seen.append((int(env.message.opportunity_id), env.deliveries, env.trace, env.msg_id))
+
+    stop = asyncio.Event()
+    run = asyncio.create_task(dataclasses.replace(first, handler=takes).run(stop))
+    try:
+        await wait_for(lambda: len(seen) == 2)
+        await wait_for_acked(bus)
+    finally:
+        stop.set()
+        await run
+        await bus.close()
+    assert sorted(seen) == [
+        (1, 1, "t1", "in-1:handed-back:1"),
+        (2, 1, "in-2", "in-2:handed-back:2"),
+    ]
 
 
 async def wait_for_acked(bus: Bus) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mev_common import subjects
 from mev_common.bus import Bus
 from mev_common.messages import Bundle, Outcome
 from mev_common.settings import KeySettings
@@ -26,6 +27,7 @@ from tests.conftest import NatsEndpoint
 from tests.integration import test_submit
 from tests.integration.devnet.conftest import Devnet
 from tests.support.stack import ServiceProcess
+from tests.support.stream_read import read_until
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
@@ -270,12 +272,14 @@ def _seed_orphan(
 
 
 async def test_a_cancel_left_sent_after_its_refused_trade_is_resolved_against_the_chain(
-    devnet: Devnet, nats_server: NatsEndpoint, tmp_path: Path
+    devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, tmp_path: Path
 ) -> None:
     """An old ledger's cancel rows that stayed `sent` for ever (their trades refused): one the
     chain mined (its gas booked, from its receipt, to the wei) and one whose nonce another tx
     of ours took (dropped, no gas). Before, tracking skipped both: never resolved, the gas of
-    the mined one never booked."""
+    the mined one never booked. The mined one's outcome, published at start without the gas,
+    is published again with it (a new message id: the same would be dropped as a duplicate);
+    before, the bus kept the outcome without the gas."""
     db = tmp_path / "mev-bot.db"
     signer = load_lane_signers(KeySettings(path=str(devnet.key_path)))[0]
     mined_bundle, _ = arbitrage_bundle(devnet, "orphan-mined")
@@ -312,3 +316,18 @@ async def test_a_cancel_left_sent_after_its_refused_trade_is_resolved_against_th
         (dropped_bundle.id, "not_sent", 0, "0"),
     ]
     assert pnl_summary(str(db), 0).gas_spent_wei == gas  # the P&L's gas: the chain's
+    price = receipt["effectiveGasPrice"]
+
+    def corrected(got: list[Outcome]) -> bool:
+        return sum(o.bundle_id == mined_bundle.id for o in got) >= 2
+
+    read = await read_until(bus, subjects.outcomes(CHAIN), Outcome, corrected, 10)
+    on_bus = {
+        b.id: [o for o in read if o.bundle_id == b.id] for b in (mined_bundle, dropped_bundle)
+    }
+    assert {k: [(o.status, o.gas_used, o.effective_gas_price) for o in v]
+            for k, v in on_bus.items()} == {
+        mined_bundle.id: [("not_sent", 0, 0), ("not_sent", 21_000, price)],
+        dropped_bundle.id: [("not_sent", 0, 0)],
+    }  # fmt: skip
+    assert mined_cancel in on_bus[mined_bundle.id][1].reason

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mev_common import subjects
@@ -37,16 +34,20 @@ from mev_common.control import (
     parse_ack,
 )
 from mev_common.messages import Bundle, Withdrawal
-from mev_common.settings import load_settings
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
-from tests.support.holding_relay import HoldingRelay, holding_relay
-from tests.support.stack import ServiceProcess, write_config
+from tests.support.held_gate import (
+    handed_back_then_landed,
+    one_sent_two_pulled,
+    relay_config,
+    relay_fixture,
+    three_bundles,
+)
+from tests.support.holding_relay import HoldingRelay
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
-    WETH,
     add_lane,
     arbitrage_bundle,
     health,
@@ -63,25 +64,7 @@ from tests.support.submit_world import (
 pytestmark = pytest.mark.timeout(120)
 devnet = module_devnet("overlap-devnet")
 
-
-@pytest.fixture
-def relay(devnet: Devnet) -> Iterator[HoldingRelay]:
-    with holding_relay(devnet.node.rpc_url) as server:
-        yield server
-
-
-def _config(
-    tmp_path: Path, nats_server: NatsEndpoint, devnet: Devnet, relay: HoldingRelay, lanes: int
-) -> Path:
-    """Submit's config: its one RPC endpoint is the relay in front of the module's anvil."""
-    return write_config(
-        tmp_path,
-        nats_server.url,
-        CHAIN,
-        chain={"rpc_endpoints": [{"name": "anvil", "url": relay.url}], "block_time_s": 1},
-        contracts={"deployment_file": str(devnet.deployment_path)},
-        keys={"path": str(devnet.key_path), "lanes": lanes},
-    )
+relay = relay_fixture  # the relay in front of `devnet`, holding the first broadcast
 
 
 async def lands(devnet: Devnet, bus: Bus, db: Path, bundle: Bundle, profit: int) -> None:
@@ -96,48 +79,12 @@ async def lands(devnet: Devnet, bus: Bus, db: Path, bundle: Bundle, profit: int)
     )
 
 
-def three_bundles(devnet: Devnet, prefix: str) -> list[tuple[Bundle, int]]:
-    """Three trades through disjoint pools (WETH via USDC, DAI, USDT), each with its exact
-    profit, proven at one head. The user who unbalances the pools wraps the WETH it swaps
-    first (60 each: this module's tests together swap more than its funding)."""
-    weth = devnet.deployment["tokens"]["WETH"]["address"]
-    deposit = bytes.fromhex("d0e30db0")  # WETH9's deposit()
-    wrap = devnet.user(1).send(weth, deposit, 100_000, value=180 * WETH)
-    mine(devnet)
-    assert devnet.w3.eth.get_transaction_receipt(wrap)["status"] == 1
-    built = [arbitrage_bundle(devnet, f"{prefix}-{v}", via=v) for v in ("USDC", "DAI", "USDT")]
-    last = built[-1][0]
-    at = {"block_number": last.block_number, "deadline_block": last.deadline_block}
-    return [(b.model_copy(update=at), profit) for b, profit in built]
-
-
-async def one_sent_two_pulled(
-    proc: ServiceProcess, config: Path, bus: Bus, relay: HoldingRelay, built: list[Any]
-) -> None:
-    """The first bundle's broadcast held by the relay, the other two pulled by submit and
-    waiting for the gate."""
-    relay.hold_s = 4.5  # what the test does meanwhile fits in the hold
-    durable = subjects.consumer_specs(load_settings(config))["submit"].durable
-    await wait_active(proc)
-    await publish_bundle(bus, built[0][0])
-    await wait_for(lambda: ("send", 0) in relay.events, what="the held broadcast")
-    for bundle, _ in built[1:]:
-        await publish_bundle(bus, bundle)
-    pulled = 0
-    for _ in range(200):  # all three in submit: one on the wire, two before the gate
-        pulled = (await bus.js.consumer_info("BUNDLES", durable)).num_ack_pending
-        if pulled == 3:
-            break
-        await asyncio.sleep(0.02)
-    assert pulled == 3
-
-
 async def test_a_trade_is_sent_while_the_one_before_awaits_its_answer_and_all_are_booked(
     devnet: Devnet, nats_server: NatsEndpoint, bus: Bus, relay: HoldingRelay, tmp_path: Path
 ) -> None:
     owner = devnet.deployment["bot"]
     lane1 = add_lane(devnet, 1)
-    config = _config(tmp_path, nats_server, devnet, relay, lanes=2)
+    config = relay_config(tmp_path, nats_server.url, devnet, relay, lanes=2)
     db = tmp_path / "mev-bot.db"
     first, first_profit = arbitrage_bundle(devnet, "first", via="USDC")
     second, second_profit = arbitrage_bundle(devnet, "second", via="DAI")
@@ -201,7 +148,7 @@ async def test_a_trade_withdrawn_while_its_broadcast_is_held_then_refused_leaves
     cancel's row never settled."""
     relay.refuse_first = True
     owner = devnet.deployment["bot"]
-    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    config = relay_config(tmp_path, nats_server.url, devnet, relay, lanes=1)
     db = tmp_path / "mev-bot.db"
     doomed, _ = arbitrage_bundle(devnet, "bundle:doomed-held", via="USDC")
     doomed = doomed.model_copy(update={"opportunity_id": "doomed-held"})  # as simulate names it
@@ -242,54 +189,8 @@ async def test_a_sigterm_hands_back_the_bundles_not_yet_gated_and_finishes_the_o
     """SIGTERM while a trade's broadcast awaits its answer and two more bundles wait for the
     gate: the trade on the wire finishes and is tracked, the two are handed back (nak) unsigned
     and the next submit gates them. Before, the stopping process gated, signed and sent both."""
-    owner = devnet.deployment["bot"]
-    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
-    db = tmp_path / "mev-bot.db"
-    built = three_bundles(devnet, "term")
-    first, second, third = (b for b, _ in built)
-    count = devnet.w3.eth.get_transaction_count(owner)
-    executor = devnet.executor.address
-    before = devnet.balance("WETH", executor)
-    proc = start_submit(config, tmp_path)
-    try:
-        await one_sent_two_pulled(proc, config, bus, relay, built)
-        proc.signal(signal.SIGTERM)
-        log = tmp_path / "submit.log"
-        await wait_for(lambda: "stopping: finishing in-flight work" in log.read_text(), 3)
-        relay.second.set()  # the held answer comes back while submit stops
-        assert proc.wait(timeout_s=20) == 0
-        assert relay.sends() == [("send", 0)]  # nothing signed or sent after the stop
-        with sqlite3.connect(db) as conn:
-            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
-            booked = conn.execute("SELECT bundle_id FROM outcomes").fetchall()
-        assert (txs, booked) == ([(first.id, count, "sent")], [])  # the two: never signed
-
-        proc = start_submit(config, tmp_path)  # the two are redelivered here and gated again
-        await wait_active(proc)
-        for b in (second, third):
-            await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
-        mined_at = mine(devnet)
-        outcomes = {b.id: await outcome_of(bus, b.id) for b in (first, second, third)}
-        assert {k: [(o.status, o.block_number, o.realized_profit) for o in v]
-                for k, v in outcomes.items()} == {
-            b.id: [("included", mined_at, profit)]
-            for b, (_, profit) in zip((first, second, third), built, strict=True)
-        }  # fmt: skip
-        built_ids = [b.id for b, _ in built]
-        total = sum(profit for _, profit in built)
-        assert devnet.balance("WETH", executor) - before == total
-        with sqlite3.connect(db) as conn:
-            txs = conn.execute("SELECT bundle_id, nonce, state FROM txs").fetchall()
-        assert sorted(txs, key=lambda t: t[1]) == [
-            (first.id, count, "mined"),
-            (second.id, count + 1, "mined"),
-            (third.id, count + 2, "mined"),
-        ]
-        assert devnet.w3.eth.get_transaction_count(owner) == count + 3
-        sent = [log.read_text().count(f'"msg":"tx sent","bundle":"{b}"') for b in built_ids]
-        assert sent == [1, 1, 1]  # each sent once, by one process or the other
-    finally:
-        proc.stop()
+    config = relay_config(tmp_path, nats_server.url, devnet, relay, lanes=1)
+    await handed_back_then_landed(devnet, bus, relay, config, "term")
 
 
 async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonce(
@@ -301,7 +202,7 @@ async def test_a_resync_on_a_lagging_nodes_count_never_goes_below_our_mined_nonc
     receipt says N is used: the next trade takes N + 1 and lands."""
     relay.second.set()  # no broadcast held here
     owner = devnet.deployment["bot"]
-    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    config = relay_config(tmp_path, nats_server.url, devnet, relay, lanes=1)
     db = tmp_path / "mev-bot.db"
     count = devnet.w3.eth.get_transaction_count(owner)
     proc = start_submit(config, tmp_path)
@@ -345,7 +246,7 @@ async def test_an_emergency_stop_refuses_the_bundles_not_yet_gated_and_finishes_
     bundles wait for the gate: the trade on the wire is tracked to its end, the two are refused
     unsigned (booked not_sent: the operator stopped trading, they are stale by the resume)."""
     owner = devnet.deployment["bot"]
-    config = _config(tmp_path, nats_server, devnet, relay, lanes=1)
+    config = relay_config(tmp_path, nats_server.url, devnet, relay, lanes=1)
     db = tmp_path / "mev-bot.db"
     built = three_bundles(devnet, "estop")
     count = devnet.w3.eth.get_transaction_count(owner)

@@ -108,8 +108,9 @@ async def test_a_forged_bundle_from_a_non_simulate_credential_is_refused(
     assert await bus.stream_count("BUNDLES") == 0
 
 
-async def test_simulate_credential_publishes_the_bundle(bus: Secured) -> None:
-    nc, errors = await bus.connect("simulate")
+@pytest.mark.parametrize("user", ["simulate", "submit"])  # submit: a hand-back's copy
+async def test_simulate_and_submit_credentials_publish_a_bundle(bus: Secured, user: str) -> None:
+    nc, errors = await bus.connect(user)
     ack = await nc.jetstream().publish(subjects.bundles(CHAIN), forged_bundle())
     assert ack.stream == "BUNDLES" and errors == []
     assert await bus.stream_count("BUNDLES") == 1

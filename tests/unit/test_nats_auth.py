@@ -19,9 +19,10 @@ from services.submit import lease
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_only_simulate_may_publish_bundles_and_only_the_operator_control_keys() -> None:
-    bundles = "mev.*.bundles"
-    assert [u for u in nats_auth.USERS if bundles in permissions(u).publish] == ["simulate"]
+def test_only_simulate_and_submit_may_publish_bundles_and_only_the_operator_control_keys() -> None:
+    bundles = "mev.*.bundles"  # submit: the copy of a bundle it hands back (hand_back.py)
+    publishers = [u for u in nats_auth.USERS if bundles in permissions(u).publish]
+    assert publishers == ["simulate", "submit"]
     for user in nats_auth.SERVICES:
         publish = permissions(user).publish
         assert not any(s.startswith("$KV.mev-control.*.") and "emergency_stop" == s.split(".")[-1]

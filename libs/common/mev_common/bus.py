@@ -6,7 +6,9 @@ The consume loop, not each handler, decides what happens to a message (DESIGN §
   work is durable before the input is let go);
 - the payload does not decode or validate, or the handler raised `Permanent` -> publish a
   DeadLetter to `mev.<chain>.dead.<stage>` with the reason, then `term`;
-- `Retryable` or any other exception -> `nak` with delay, until `max_deliver`, then dead-letter.
+- `Retryable` or any other exception -> `nak` with delay, until `max_deliver`, then dead-letter;
+  a hand-back (`Retryable(error=False)`, a stopping submit) is no failure: `nak` with delay, or
+  on the last allowed delivery a copy stored for the next consumer (mev_common.hand_back).
 Publishing carries `Nats-Msg-Id` (dedup), `Mev-Trace` and `Mev-Seen-Ns` on every message.
 """
 
@@ -246,7 +248,7 @@ class Bus:
     async def publish(
         self,
         subject: str,
-        message: BaseModel,
+        message: BaseModel | bytes,
         *,
         msg_id: str,
         trace: str,
@@ -256,11 +258,11 @@ class Bus:
         """Publish and await the stream's ack, retrying within the JetStream timeout in short
         attempts (`PUBLISH_ATTEMPT_S`) while the broker or the stream's leader is away; then
         `Retryable`. Every attempt carries `msg_id`: a publish whose ack was lost and that is
-        tried again is stored once."""
+        tried again is stored once. Bytes are sent as they are (a hand-back's copy)."""
         headers = {HEADER_MSG_ID: msg_id, HEADER_TRACE: trace, HEADER_SEEN_NS: str(seen_ns)}
         if extra_headers:
             headers.update(extra_headers)
-        data = encode(message)
+        data = message if isinstance(message, bytes) else encode(message)
         loop = asyncio.get_running_loop()
         deadline, delay = loop.time() + self.publish_timeout_s, 0.05
         while True:

@@ -32,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from mev_common import metrics
 from mev_common.bus import RECOVERY_TIMEOUT_S, Bus
 from mev_common.envelope import Handler, M, Permanent, Retryable, envelope_of
+from mev_common.hand_back import store_copy
 from mev_common.messages import MessageError, decode
 from mev_common.pull import Puller
 from mev_common.stall import StallWatch
@@ -62,6 +63,10 @@ class PullConsumer(Generic[M]):
     processed: int = 0
     last_error: str | None = None
     stall: StallWatch = field(default_factory=lambda: StallWatch(30.0))
+    # Set once `run`'s fetch loop ended for good: no pull request of this consumer is left, so
+    # a hand-back's copy stored then goes to the next consumer (mev_common.hand_back).
+    _pulls_ended: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _inflight: asyncio.TaskGroup | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._consumed_ok = metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok")
@@ -86,13 +91,16 @@ class PullConsumer(Generic[M]):
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch while not stopped; on stop, let in-flight work finish and ack, then return.
-        The fetch loop never ends silently: an unexpected exit is logged, counted and the loop
-        restarted (a fresh subscription) after a short pause. In-flight handlers live in a
-        TaskGroup that outlives every subscription: leaving it is the drain."""
+        """Fetch while not stopped; on stop, let in-flight work finish (acked, or handed back by
+        its handler), then return. The fetch loop never ends silently: an unexpected exit is
+        logged, counted and the loop restarted (a fresh subscription) after a short pause.
+        In-flight handlers live in a TaskGroup that outlives every subscription: leaving it is
+        the drain."""
         slots = asyncio.Semaphore(self.concurrency)
         js = self.bus.js
+        self._pulls_ended = asyncio.Event()
         async with asyncio.TaskGroup() as inflight:
+            self._inflight = inflight
             while not stop.is_set():
                 try:
                     await self._fetch_loop(stop, slots, js, inflight)
@@ -105,6 +113,8 @@ class PullConsumer(Generic[M]):
                     )
                     await self.bus.pause(0.5, stop)
                     js = self.bus.recovery_js  # a restart asks with a short timeout
+            self._pulls_ended.set()
+        self._inflight = None
 
     async def _fetch_loop(
         self,
@@ -240,8 +250,12 @@ class PullConsumer(Generic[M]):
         """Nak with delay for a retry, or dead-letter once `max_deliver` is reached."""
         delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
         if isinstance(exc, Retryable) and not exc.error:  # a hand-back, not a failure
-            if deliveries >= self.max_deliver:
-                await self._reject(msg, f"handed back on its last delivery: {exc}", deliveries)
+            if deliveries >= self.max_deliver:  # the server delivers it no more: a copy goes on
+                copy = self._copy_after_pulls(msg, str(exc), deliveries)
+                if self._inflight is None:
+                    await copy
+                else:  # not in this task: a batch is handled in the fetch loop's own
+                    self._inflight.create_task(copy)
                 return
             log.info("handed back", extra={"fields": {"stage": self.stage, "why": str(exc)}})
             with contextlib.suppress(Exception):
@@ -258,6 +272,25 @@ class PullConsumer(Generic[M]):
         )
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)
+
+    async def _copy_after_pulls(self, msg: Msg, why: str, deliveries: int) -> None:
+        """A hand-back on the last allowed delivery: once this consumer's pulls have ended (a
+        copy stored before could go to a pull of this stopping consumer), store a copy for the
+        next one and ack the original (mev_common.hand_back); a copy not stored: dead-letter."""
+        if self._inflight is not None:
+            await self._pulls_ended.wait()
+        try:
+            await store_copy(self.bus, msg)
+        except Exception as exc:
+            reason = f"handed back on its last delivery, copy not stored: {exc!r} ({why})"
+            await self._reject(msg, reason, deliveries)
+            return
+        with contextlib.suppress(Exception):
+            await msg.ack()
+        log.info(
+            "handed back on its last delivery: copied",
+            extra={"fields": {"stage": self.stage, "why": why, "try": deliveries}},
+        )
 
     async def _reject(self, msg: Msg, reason: str, deliveries: int) -> None:
         """Dead-letter then term; if the dead letter cannot be published, nak (keep the input)."""

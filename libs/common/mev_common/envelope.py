@@ -23,7 +23,9 @@ class Retryable(Exception):
     """Transient failure (RPC down, downstream publish timed out): nak and try again later.
 
     `error=False`: not a failure but a hand-back (a stopping submit returning a bundle it has
-    not gated): naked the same way, without counting an error or logging a warning."""
+    not gated): nak'd the same way, without counting an error or logging a warning; on the
+    message's last allowed delivery, a copy is stored for the next consumer once this stopping
+    one's pulls have ended (mev_common.hand_back), never a dead letter."""
 
     def __init__(self, reason: str, delay_s: float | None = None, error: bool = True) -> None:
         super().__init__(reason)

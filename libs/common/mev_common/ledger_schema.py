@@ -78,6 +78,9 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
         "gas_cost": "TEXT NOT NULL DEFAULT '0'",
         "published": "INTEGER NOT NULL DEFAULT 0",
         "booked_unix": "REAL NOT NULL DEFAULT 0",
+        # times the booked outcome was corrected (a mined orphan cancel's gas,
+        # services/submit/orphan_cancels.py): each correction is published under a new id
+        "corrections": "INTEGER NOT NULL DEFAULT 0",
     },
     # the address that signed the tx (nonce lanes, keys.lanes); '' in older rows: the one key
     # there was, lane 0

@@ -9,7 +9,10 @@ new file plus a server reload. The file name is the user: the client derives its
 
 What each service can still do (everything else is refused by nats-server):
 - publish its own pipeline subjects (ingest: blocks, mempool; detect: opportunities,
-  withdrawals; simulate: bundles; submit: outcomes) and dead letters of its own stage;
+  withdrawals; simulate: bundles; submit: outcomes) and dead letters of its own stage; submit
+  also publishes bundles, only the copies of those it hands back on their last allowed
+  delivery (mev_common.hand_back): no new power, as submit refuses a forged bundle by itself
+  (a compromised simulate's) and holds the keys anyway;
 - read stream and KV metadata and single messages of any stream, consume the streams it reads
   (create/inspect/delete consumers on those streams, fetch, ack), watch the `mev-control` bucket;
   subscribe to the core subjects it follows as they are published (submit: withdrawals;
@@ -71,7 +74,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "ingest": ("mev.*.blocks", "mev.*.mempool"),
     "detect": ("mev.*.opportunities.>", "mev.*.withdrawals", "mev.*.detect.>"),
     "simulate": ("mev.*.bundles",),
-    "submit": ("mev.*.outcomes",),
+    "submit": ("mev.*.outcomes", "mev.*.bundles"),  # bundles: a hand-back's copy
 }
 # Streams each service consumes, and core subjects it subscribes to.
 CONSUMES: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,8 @@
 """The lifecycle every service shares: logs, metrics port, health app, NATS, graceful stop.
 
 A service provides one coroutine, `main(rt)`, that runs its consume loops until `rt.stop` is
-set and returns once its in-flight work is acked. The runtime owns everything around it:
+set and returns once its in-flight work is acked (or handed back: submit returns the bundles
+not yet through its gate, unsigned, for the next submit). The runtime owns everything around it:
 SIGTERM/SIGINT set `rt.stop`; the process then drains NATS and exits 0 within
 `services.shutdown_timeout_s` (1 if it had to abandon work). `/health` is 200 while the main
 task runs and NATS is connected, 503 otherwise; `/ready` is 200 once the service says so.
@@ -329,7 +330,8 @@ def _early_exit_code(
 async def _drain_main(
     main_task: asyncio.Task[Exception | None], timeout_s: float, exit_code: int
 ) -> int:
-    """Give `main` `timeout_s` to ack its in-flight work; past that it is abandoned (its input
+    """Give `main` `timeout_s` to settle its in-flight work (ack or hand back); past that it is
+    abandoned (its input
     is redelivered) and the exit code is 1."""
     done, _ = await asyncio.wait({main_task}, timeout=timeout_s)
     if not done:

@@ -7,8 +7,9 @@ What a stage does, in this order (DESIGN §3):
 2. wait for the chain (eth_chainId; a wrong chain refuses to start) and the deployed contracts;
 3. the service's `start`: subscribe to blocks, load state, name its durable input;
 4. ready, then consume that input until `rt.stop`;
-5. drain: the consume loop acks its in-flight work, subscriptions close, background loops that
-   watch `rt.stop` get `DRAIN_S` to finish (the rest are cancelled), resources close last.
+5. drain: the consume loop settles its in-flight work (acked, or handed back by a stopping
+   submit: mev_common.hand_back), subscriptions close, background loops that watch `rt.stop`
+   get `DRAIN_S` to finish (the rest are cancelled), resources close last.
 
 Task lifetimes are one `asyncio.TaskGroup`: a background loop that crashes ends the stage (the
 runtime logs it, health shows it, the process exits 1) instead of dying unseen.
@@ -188,7 +189,7 @@ class Stage:
         )
 
     async def consume(self, consume: Consume[Any]) -> None:
-        """Ready; pull `consume`'s input until stop; return once in-flight work is acked."""
+        """Ready; pull `consume`'s input until stop; return once in-flight work is settled."""
         consumer = self.rt.consumer(
             consume.stage, consume.model, consume.handler, consume.concurrency, consume.batched
         )

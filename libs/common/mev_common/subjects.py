@@ -18,6 +18,7 @@ HEADER_TRACE = "Mev-Trace"
 HEADER_SEEN_NS = "Mev-Seen-Ns"
 HEADER_ERROR = "Mev-Error"
 HEADER_STAGE = "Mev-Stage"
+HEADER_HANDED_BACK = "Mev-Handed-Back"  # a hand-back's copy: the first message's Nats-Msg-Id
 
 CONTROL_BUCKET = "mev-control"
 

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument(
         "--shutdown-graceful",
         action="store_true",
-        help="every service finishes in-flight work, drains NATS and exits 0",
+        help="every service finishes in-flight work (submit hands back bundles not yet gated), "
+        "drains NATS and exits 0",
     )
     actions.add_argument(
         "--adjust-rpc-rate",

@@ -42,7 +42,7 @@ class World:
         self.submitter = self.new_submitter()
 
     def new_submitter(self) -> Submitter:
-        async def publish(outcome: Outcome, trace: str, seen_ns: int, revision: int) -> None:
+        async def publish(outcome: Outcome, trace: str, seen_ns: int, version: str) -> None:
             self.published.append(outcome)
 
         return Submitter(
