@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from prometheus_client import start_http_server
-
 from mev_common import metrics
 from mev_common.aio import cancel_and_wait, logged, until_stopped, wait_any
 from mev_common.bus import Bus, Handler, M
@@ -43,6 +41,7 @@ from mev_common.heartbeat import (
     service_version,
     shutdown_watch,
 )
+from mev_common.listen import PortInUse, open_ports
 from mev_common.logs import JsonFormatter as JsonFormatter
 from mev_common.logs import LastError, setup_logging
 from mev_common.nats_auth import NatsAuthError, connect_options
@@ -193,20 +192,31 @@ async def run_async(service: str, settings: Settings, main: ServiceMain) -> int:
     metrics.log_samples_to(os.environ.get(metrics.SAMPLES_ENV), service)
     chain = settings.chain
     budget.configure(chain.rpc_budget_per_minute, chain.rpc_budget_shares.get(service, 1.0))  # type: ignore[call-overload]
-    metrics_server = start_http_server(
-        ports.metrics_port, addr=settings.services.host, registry=metrics.registry_for(service)
-    )
+    opened = open_ports(service, settings.services.host, ports, metrics.registry_for(service))
+    if isinstance(opened, PortInUse):
+        return _refuse(service, str(opened))
     try:
-        return await _run_connected(service, settings, main, instance, ports)
+        return await _run_connected(service, settings, main, instance, ports, opened.health)
     finally:
-        _close_metrics(metrics_server)
+        opened.close()
+
+
+def _refuse(service: str, message: str) -> int:
+    log.error("refusing to start", extra={"fields": {"error": message}})
+    print(f"{service}: refusing to start: {message}", file=sys.stderr, flush=True)
+    return RefuseToStart.exit_code
 
 
 DECLARE_RETRY_S = 30.0  # JetStream timeouts while a cluster elects its stream leaders
 
 
 async def _run_connected(
-    service: str, settings: Settings, main: ServiceMain, instance: str, ports: ServicePorts
+    service: str,
+    settings: Settings,
+    main: ServiceMain,
+    instance: str,
+    ports: ServicePorts,
+    health_socket: socket.socket,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -249,11 +259,15 @@ async def _run_connected(
     rt = Runtime(service=service, settings=settings, bus=bus, instance=instance)
     settle_heap()  # imports, settings and the connection: never walked by a collection again
     watch_gc()  # after: that one collection (90-180 ms at start on make run) is no pause of work
-    return await _serve(rt, main, ports, stop_requested)
+    return await _serve(rt, main, ports, stop_requested, health_socket)
 
 
 async def _serve(
-    rt: Runtime, main: ServiceMain, ports: ServicePorts, stop_requested: asyncio.Event
+    rt: Runtime,
+    main: ServiceMain,
+    ports: ServicePorts,
+    stop_requested: asyncio.Event,
+    health_socket: socket.socket,
 ) -> int:
     """`main` beside the health server, status gauges, heartbeat and shutdown watch, all in
     one TaskGroup, until a stop is requested or `main` ends; then the drain. The exit code."""
@@ -266,7 +280,7 @@ async def _serve(
         main_task.add_done_callback(lambda _: main_ended.set())
         rt.add_check("nats", lambda: Check(rt.bus.is_connected, _connected(rt.bus)))
         rt.add_check("main_loop", lambda: _task_check(main_task))
-        served = tasks.create_task(logged(server.serve(), "health server"))
+        served = tasks.create_task(logged(server.serve(sockets=[health_socket]), "health server"))
         helpers = [
             tasks.create_task(logged(loop, what))
             for loop, what in (
@@ -366,13 +380,6 @@ def _task_check(task: asyncio.Task[Exception | None]) -> Check:
     if task.cancelled():
         return Check(False, "cancelled")
     return Check(False, f"ended: {task.result()!r}")
-
-
-def _close_metrics(server: Any) -> None:
-    if isinstance(server, tuple) and server:
-        with contextlib.suppress(Exception):
-            server[0].shutdown()
-            server[0].server_close()
 
 
 def service_entrypoint(service: str, main: ServiceMain, argv: list[str] | None = None) -> int:
