@@ -22,6 +22,7 @@ from mev_common.amm.legs import (
     leg_out,
     leg_swap,
 )
+from mev_common.amm.pool_states import PoolStates
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
 from mev_common.amm.v3 import SwapResult, V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
@@ -55,10 +56,11 @@ def _step(pool: V3Pool, down: bool, sqrt_p: int, tick: int, liquidity: int) -> _
 
 # A pool's first step per direction, kept across the cycles of a search (as mixed_sizing's
 # _FIRST_PIECES: a block's search sizes hundreds of cycles through one V3 pool, and the step's
-# end and constants cost ~3 µs a hop): pools are immutable, so the same object is the same
-# state; the entry holds the pool, so its id is not reused while cached.
-_FIRST_STEPS: dict[tuple[int, bool], tuple[V3Pool, _StepConstants]] = {}
-FIRST_STEPS_KEPT = 4_096
+# end and constants cost ~3 µs a hop), for the newest FIRST_STEPS_PER_POOL states of each pool
+# (pool_states.py: kept by total size, dead states piled up to the cap)
+FIRST_STEPS_PER_POOL = 2
+_FIRST_STEPS: PoolStates[_StepConstants] = PoolStates(FIRST_STEPS_PER_POOL)
+_STEPS = _FIRST_STEPS.entries
 
 
 class LocalHop:
@@ -88,13 +90,11 @@ class LocalHop:
             sqrt_p, tick, liquidity = before.sqrt_price_x96, before.tick, before.liquidity
         self.sqrt_p, self.liquidity = sqrt_p, liquidity
         if first_step:  # the pool's own first step: the same in every cycle through it
-            key = (id(pool), down)
-            hit = _FIRST_STEPS.get(key)
+            hit = _STEPS.get((id(pool), down))
             if hit is None or hit[0] is not pool:
-                if len(_FIRST_STEPS) >= FIRST_STEPS_KEPT:
-                    _FIRST_STEPS.clear()
-                hit = _FIRST_STEPS[key] = (pool, _step(pool, down, sqrt_p, tick, liquidity))
-            constants = hit[1]
+                constants = _FIRST_STEPS.put(pool, down, _step(pool, down, sqrt_p, tick, liquidity))
+            else:
+                constants = hit[1]
         else:
             constants = _step(pool, down, sqrt_p, tick, liquidity)
         self.sqrt_target, self.step, self.period, r_in, r_out, g = constants

@@ -51,9 +51,9 @@ from mev_common.amm.legs import (
     path_least_input,
 )
 from mev_common.amm.local_hop import local_path
+from mev_common.amm.pool_states import PoolStates
 from mev_common.amm.sizing import CycleTrade
 from mev_common.amm.v2 import FEE_DENOMINATOR as V2_FEE_DENOMINATOR
-from mev_common.amm.v3 import V3Pool
 from mev_common.amm.v3_math import FEE_DENOMINATOR as V3_FEE_DENOMINATOR
 from mev_common.amm.v3_math import (
     MAX_TICK,
@@ -193,21 +193,19 @@ class _Piece:
 
 # A pool's first piece per direction, kept across the cycles of a search (a block's search sizes
 # hundreds of cycles through one V3 pool, and sorting a real pool's hundreds of ticks costs tens
-# of µs; neutral on bench's few-tick pools): pools are immutable, so the same object is the same
-# state; the entry holds the pool, so its id is not reused while cached.
-_FIRST_PIECES: dict[tuple[int, bool], tuple[V3Pool, _Piece]] = {}
-FIRST_PIECES_KEPT = 4_096
+# of µs; neutral on bench's few-tick pools), for the newest FIRST_PIECES_PER_POOL states of each
+# pool (pool_states.py: kept by total size, dead states piled up to the cap)
+FIRST_PIECES_PER_POOL = 2
+_FIRST_PIECES: PoolStates[_Piece] = PoolStates(FIRST_PIECES_PER_POOL)
+_PIECES = _FIRST_PIECES.entries
 
 
 def _first_piece(leg: Leg) -> _Piece:
     if not isinstance(leg, V3Leg):
         return _Piece(leg)
-    key = (id(leg.pool), leg.zero_for_one)
-    hit = _FIRST_PIECES.get(key)
+    hit = _PIECES.get((id(leg.pool), leg.zero_for_one))
     if hit is None or hit[0] is not leg.pool:
-        if len(_FIRST_PIECES) >= FIRST_PIECES_KEPT:
-            _FIRST_PIECES.clear()
-        hit = _FIRST_PIECES[key] = (leg.pool, _Piece(leg))
+        return _FIRST_PIECES.put(leg.pool, leg.zero_for_one, _Piece(leg))
     return hit[1]  # shared: continuous_optimum clones it before it advances
 
 
