@@ -4,16 +4,13 @@ consuming; a taken metrics port was a traceback)."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.stack import REPO, write_config
+from tests.support.stack import run_to_exit, write_config
 
 
 @pytest.mark.parametrize("key", ["health_port", "metrics_port"])
@@ -23,14 +20,7 @@ def test_a_taken_port_is_a_refusal_that_names_the_key(tmp_path: Path, key: str) 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
         held.bind(("127.0.0.1", port))
         held.listen(1)
-        done = subprocess.run(
-            [sys.executable, "-m", "services.ingest", "--config", str(config)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=dict(os.environ),
-        )
+        done = run_to_exit("ingest", config)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr == (
         f"ingest: refusing to start: services.ingest.{key} {port} on 127.0.0.1 cannot be bound"

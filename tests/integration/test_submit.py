@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +27,7 @@ from mev_ops.devnet.anvil import free_port
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet
-from tests.support.stack import REPO, ServiceProcess
+from tests.support.stack import ServiceProcess, run_to_exit
 from tests.support.submit_world import (
     CHAIN,
     GWEI,
@@ -291,14 +288,7 @@ def test_unsafe_key_file_refuses_to_start(
     config = config_for(devnet, nats_server.url, tmp_path)
     text = config.read_text().replace(str(devnet.key_path), str(key))
     config.write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "services.submit", "--config", str(config)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=dict(os.environ),
-    )
+    done = run_to_exit("submit", config, timeout_s=30)
     assert done.returncode == 2
     problem = problem.format(key=key)
     assert done.stderr == f"submit: refusing to start: key file {key} {problem}\n"

@@ -159,6 +159,20 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def run_to_exit(
+    service: str, config: Path, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m services.<service> --config <config>` until it exits by itself (a refusal)."""
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{service}", "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=dict(os.environ),
+    )
+
+
 def stop_all(procs: Iterable[ServiceProcess]) -> None:
     """SIGTERM every running process first, then wait for each (SIGKILL past 15 s): they drain
     at once instead of one after another (each takes ~0.2-0.7 s to finish its in-flight work).
