@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from eth_utils import function_signature_to_4byte_selector
 from mev_common.amm.v3 import TICK_SPACING
@@ -32,9 +31,6 @@ from services.simulate.engine import VIEW_CALLER, TxSpec
 from services.simulate.pair_state import PROBE_SLOTS
 from services.simulate.reference import Prestate, RpcCall, fetch_prestate
 from services.simulate.warm import BalanceSlot, WarmEvm
-
-if TYPE_CHECKING:
-    from mev_common.chain.rpc_pool import RpcPool
 
 VIEWS = (
     "getReserves()",
@@ -134,15 +130,6 @@ def balance_slot_in(prestate: Prestate, token: str, holders: list[str]) -> Balan
             if all(candidate.slot(h) in account.storage for h in holders):
                 return candidate
     return None
-
-
-def prefetch_rpc(rpc: RpcPool, reserve: float) -> RpcCall:
-    """The pool probes' RPC calls: each leaves `reserve` tokens of its endpoint's rate limit
-    (`simulate.victim_trace_reserve`) to victim traces. A refork re-queues every pool (~13
-    traces each: the devnet's 56, ~700 calls, 28 s at the default 25 calls/s); sharing the
-    bucket, a victim trace waited for the next token behind them (up to 1/rate: 40 ms of its
-    100 ms timeout). The endpoint's own limit still bounds both together."""
-    return partial(rpc.call, keep=reserve)
 
 
 async def prefetch_pool(

@@ -21,10 +21,10 @@ from services.simulate.simulator import Verdict
 
 if TYPE_CHECKING:
     from mev_common.chain.contracts import ChainContracts
-    from mev_common.chain.rpc_pool import RpcPool
     from mev_common.stage import Stage
 
     from services.simulate.reference_proc import ReferenceProcess
+    from services.simulate.rpc_priority import SimulateCalls
     from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate")
@@ -33,7 +33,7 @@ log = logging.getLogger("mev.simulate")
 class ReferenceChecks:
     stage: Stage
     contracts: ChainContracts
-    rpc: RpcPool
+    calls: SimulateCalls
     warm: WarmEvm
     reference: ReferenceProcess
     background: set[asyncio.Task[Any]]
@@ -67,7 +67,9 @@ class ReferenceChecks:
     ) -> None:
         try:
             txs = [victim, tx] if victim is not None else [tx]
-            prestate = await fetch_bundle_prestate(self.rpc.call, txs, bundle.block_number, env)
+            prestate = await fetch_bundle_prestate(
+                self.calls.reference, txs, bundle.block_number, env
+            )
             token = bundle.profit_token or ""
             ref = await self.reference.run(
                 prestate, env, tx, token, self.contracts.executor, victim

@@ -45,7 +45,6 @@ from services.simulate.prefetch import (
     VictimLoads,
     existing,
     prefetch_pool,
-    prefetch_rpc,
     v3_candidates,
 )
 from services.simulate.prefetch_queue import PrefetchQueue
@@ -53,6 +52,7 @@ from services.simulate.priority import PendingFirst
 from services.simulate.quarantine import Quarantine
 from services.simulate.reference_checks import ReferenceChecks
 from services.simulate.reference_proc import ReferenceProcess
+from services.simulate.rpc_priority import SimulateCalls
 from services.simulate.simulator import Simulator
 from services.simulate.stacking import Plan
 from services.simulate.victims import VictimTraces
@@ -130,7 +130,9 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         self.warm.diffs = not self.latest_only  # V3 pools patched from block diffs (diff_feed)
         self.prefetches = PrefetchQueue(self.warm)  # pools to load, again after each refork
         self.warm.on_fork = self.prefetches.forked
-        self.diffs = DiffFeed(self.warm, self.rpc.call)
+        # one bucket per endpoint: diffs, then victim traces, reference checks, pool probes
+        self.calls = SimulateCalls.on(self.rpc, sim.victim_trace_reserve)
+        self.diffs = DiffFeed(self.warm, self.calls.diff)
         self.simulator: Simulator | None = None
         self.reference = ReferenceProcess()  # py-evm in its own process: never our GIL
         self.stage.on_close(self.reference.close)
@@ -242,14 +244,13 @@ class SimulateService(LatestMode, ReferenceChecks, VictimTraces):
         (prefetch.py), and again after a refork (prefetch_queue.py): a simulation then finds
         everything it reads already fetched."""
         queue = self.prefetches.queue
-        rpc = prefetch_rpc(self.rpc, self.rt.settings.simulate.victim_trace_reserve)
         while True:
             probe = await queue.get()
             if self.latest_only:
                 await self.discover([probe, *drain(queue)], bot)
                 continue
             try:
-                done = await prefetch_pool(rpc, self.warm, probe, bot)
+                done = await prefetch_pool(self.calls.probe, self.warm, probe, bot)
                 metrics.SIMULATOR_PREFETCHES.labels(result="ok" if done else "moved").inc()
             except Exception as exc:  # a prefetch only saves time: its failure costs a cold run
                 metrics.SIMULATOR_PREFETCHES.labels(result="error").inc()

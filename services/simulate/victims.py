@@ -15,9 +15,10 @@ simulation, rather than letting pyrevm read the victim lazily at the fork block.
 Early traces cost RPC: at most `simulate.early_victim_traces_per_s` a second (a token bucket
 that never waits: a swap over the budget is traced when its opportunity arrives, as before)
 and EARLY_IN_FLIGHT at once; the rest of a burst (`make run`'s flow sends its swaps right
-after each block) waits its turn. The pool prefetch (at start, again after each refork) leaves
-`simulate.victim_trace_reserve` of each endpoint's rate limit to these traces (prefetch.py's
-prefetch_rpc): they never wait behind its probes. A mixin of SimulateService.
+after each block) waits its turn. On each endpoint's rate limit these traces come after block
+diffs and before the reference check and the pool probes, which leave them
+`simulate.victim_trace_reserve` tokens (rpc_priority.py): they never wait behind those. A mixin
+of SimulateService.
 
 Only likely victims: a swap is traced early when it puts in at least the first quartile of what
 detect's recent victims of its input token put in (SizeFloors, learned from the opportunities
@@ -47,9 +48,9 @@ from services.simulate.prefetch import VictimLoads, prefetch_victim, trace_refus
 from services.simulate.simulator import victim_tx
 
 if TYPE_CHECKING:
-    from mev_common.chain.rpc_pool import RpcPool
     from mev_common.stage import Stage
 
+    from services.simulate.rpc_priority import SimulateCalls
     from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate")
@@ -131,7 +132,7 @@ class EarlyGate:
 
 class VictimTraces:
     stage: Stage
-    rpc: RpcPool
+    calls: SimulateCalls
     warm: WarmEvm
     latest_only: bool
     victims: VictimLoads
@@ -196,7 +197,7 @@ class VictimTraces:
         if not self.victim_needed(victim):
             return "loaded"
         try:
-            call = prefetch_victim(self.rpc.call, self.warm, victim_tx(victim))
+            call = prefetch_victim(self.calls.victim, self.warm, victim_tx(victim))
             ok = await asyncio.wait_for(call, VICTIM_TRACE_TIMEOUT_S)
         except TimeoutError:  # a slow node, not a missing method: try the next victim
             metrics.SIMULATOR_PREFETCHES.labels(result="victim_timeout").inc()

@@ -25,6 +25,7 @@ from mev_common.messages import PendingTx
 
 from services.simulate.engine import TxSpec, run_backrun
 from services.simulate.prefetch import PoolProbe, VictimLoads, prefetch_pool
+from services.simulate.rpc_priority import SimulateCalls
 from services.simulate.victims import EarlyGate, VictimTraces
 from services.simulate.warm import WarmEvm
 from tests.integration.test_simulate import CHAIN, WETH, Chain, devnet_chain
@@ -58,7 +59,7 @@ class Counting:
 
 class Host(VictimTraces):
     def __init__(self, rpc: Counting, warm: WarmEvm, routers: frozenset[str]) -> None:
-        self.rpc = rpc  # type: ignore[assignment]
+        self.calls = SimulateCalls.plain(rpc.call)
         self.warm = warm
         self.latest_only = False
         self.victims = VictimLoads()

@@ -20,17 +20,13 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
-from mev_common.chain.rpc_pool import RpcPool
 from mev_common.executor import encode_execute
-from mev_common.settings import RpcEndpoint
-from mev_common.settings.sections import SimulateSettings
 
 from services.simulate.engine import TxSpec, run_backrun
 from services.simulate.prefetch import (
     PoolProbe,
     VictimLoads,
     prefetch_pool,
-    prefetch_rpc,
     prefetch_victim,
     trace_refusal,
 )
@@ -146,58 +142,6 @@ def test_trace_refusals() -> None:
     assert [trace_refusal(e) for e in (anvil, geth, missing)] == ["unfunded", "unfunded",
                                                                   "unsupported"]  # fmt: skip
     assert trace_refusal(RpcError("debug_traceCall", "every endpoint failed: timeout")) == "error"
-
-
-def test_refork_reprefetch_never_makes_a_victim_trace_wait(chain: Chain) -> None:
-    """After a refork simulate probes every pool again (~13 traces a V2 pair) through the same
-    per-endpoint token bucket as victim traces. Drained by the probes, the bucket made a victim
-    trace wait for the next token (1/rate: 40 ms at the default 25 calls/s, against a 100 ms
-    trace timeout), a tie with the probe waiting for it too. The probes now leave
-    `simulate.victim_trace_reserve` tokens to victim traces: two traces (EARLY_IN_FLIGHT) at
-    once take their tokens at once, however busy the re-prefetch."""
-    c = chain
-
-    async def run() -> None:
-        pool = RpcPool([RpcEndpoint(name="node", url=c.url, rate_limit_rps=20)])
-        bucket, took, spent = pool.buckets["node"], [], asyncio.Event()
-        take = bucket.try_take
-
-        def recording(tokens: float = 1.0, keep: float = 0.0) -> float:
-            wait = take(tokens, keep) if keep else take(tokens)
-            task = asyncio.current_task()
-            took.append((task.get_name() if task else "", wait))
-            if len(took) > bucket.burst:  # the probes spent the bucket's burst
-                spent.set()
-            return wait
-
-        bucket.try_take = recording  # type: ignore[method-assign]
-        try:
-            warm = WarmEvm(c.url, CHAIN, c.executor, 1.0)
-            warm.fork(c.mine())
-            warm.fork(c.mine(), "reorg")  # the refork: every pool again
-            probes = [PoolProbe(p["address"], p["token0"], p["token1"]) for p in c.d["pairs"]]
-            call = prefetch_rpc(pool, SimulateSettings().victim_trace_reserve)
-
-            async def reprefetch() -> None:
-                for probe in probes:
-                    await prefetch_pool(call, warm, probe, c.bot)
-
-            background = asyncio.create_task(reprefetch(), name="prefetch")
-            await spent.wait()
-            victims = [victim_swap(c, user_of(c, k), WETH) for k in (1, 2)]
-            traces = [
-                asyncio.create_task(prefetch_victim(pool.call, warm, v), name=f"victim{k}")
-                for k, v in enumerate(victims)
-            ]
-            assert await asyncio.gather(*traces) == [True, True]
-            assert not background.done()  # still re-prefetching meanwhile
-            background.cancel()
-            waits = [w for name, w in took if name.startswith("victim")]
-            assert waits == [0.0, 0.0]  # each victim trace took its token at its first ask
-        finally:
-            await pool.close()
-
-    asyncio.run(run())
 
 
 def user_of(c: Chain, k: int) -> str:

@@ -308,8 +308,9 @@ class SimulateSettings(Section):
     # pending swaps whose victim state is traced when seen, before detect's opportunity for
     # them arrives (services/simulate/victims.py): at most this many a second; 0: off
     early_victim_traces_per_s: float = Field(default=20.0, ge=0)
-    # calls of each RPC endpoint's rate limit the pool prefetch (at start, after each refork)
-    # leaves to victim traces: they never wait behind it (services/simulate/prefetch.py)
+    # calls of each RPC endpoint's rate limit the reference check and the pool prefetch (at
+    # start, after each refork) leave to victim traces: they never wait behind those
+    # (services/simulate/rpc_priority.py)
     victim_trace_reserve: int = Field(default=4, ge=0)
     quarantine_reverts: int = Field(default=3, ge=1)
     quarantine_window_s: float = Field(default=300.0, gt=0)
