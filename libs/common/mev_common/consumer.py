@@ -27,10 +27,10 @@ from typing import Any, Generic
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from mev_common import metrics
 from mev_common.bus import RECOVERY_TIMEOUT_S, Bus
+from mev_common.consumer_decl import ConsumerMismatch, consumer_config, declare_consumer, limit_of
 from mev_common.envelope import Handler, M, Permanent, Retryable, envelope_of
 from mev_common.hand_back import store_copy
 from mev_common.messages import MessageError, decode
@@ -67,28 +67,28 @@ class PullConsumer(Generic[M]):
     # a hand-back's copy stored then goes to the next consumer (mev_common.hand_back).
     _pulls_ended: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _inflight: asyncio.TaskGroup | None = field(default=None, init=False, repr=False)
+    # The durable brought to the config once (at start); the server's own `max_deliver`,
+    # after which it delivers a message no more, read at every (re)subscribe.
+    _declared: bool = field(default=False, init=False, repr=False)
+    _limit: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._limit = self.max_deliver
         self._consumed_ok = metrics.MESSAGES_CONSUMED.labels(stage=self.stage, result="ok")
 
     async def subscribe(
         self, js: JetStreamContext | None = None
     ) -> JetStreamContext.PullSubscription:
-        config = ConsumerConfig(
-            durable_name=self.spec.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            max_deliver=self.max_deliver,
-            ack_wait=self.ack_wait_s,
-            max_ack_pending=self.spec.max_ack_pending,
-            filter_subject=self.spec.filter_subject,
-        )
-        return await (js or self.bus.js).pull_subscribe(
-            self.spec.filter_subject,
-            durable=self.spec.durable,
-            stream=self.spec.stream,
-            config=config,
-        )
+        """Bind to the durable, created from the config if missing. The first time (at start)
+        it is brought to the config (mev_common.consumer_decl: updated, or a refusal); after,
+        a re-subscribe takes the durable as it is, so replicas with other configs in a rolling
+        restart do not undo each other. Either way the durable's `max_deliver` is the limit."""
+        js = js or self.bus.js
+        want = consumer_config(self.spec, self.max_deliver, self.ack_wait_s)
+        have = await declare_consumer(js, self.spec, want, update=not self._declared)
+        self._declared = True
+        self._limit = limit_of(have, self.max_deliver) if have else self.max_deliver
+        return await js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch while not stopped; on stop, let in-flight work finish (acked, or handed back by
@@ -99,12 +99,16 @@ class PullConsumer(Generic[M]):
         slots = asyncio.Semaphore(self.concurrency)
         js = self.bus.js
         self._pulls_ended = asyncio.Event()
+        refusal: ConsumerMismatch | None = None
         async with asyncio.TaskGroup() as inflight:
             self._inflight = inflight
             while not stop.is_set():
                 try:
                     await self._fetch_loop(stop, slots, js, inflight)
                 except Exception as exc:
+                    if isinstance(exc, ConsumerMismatch) and not self._declared:
+                        refusal = exc  # at start, nothing fetched: the service refuses (exit 2)
+                        break
                     self.last_error = f"fetch loop: {exc!r}"
                     metrics.ERRORS.labels(kind="consumer_loop_restart").inc()
                     log.error(
@@ -115,6 +119,8 @@ class PullConsumer(Generic[M]):
                     js = self.bus.recovery_js  # a restart asks with a short timeout
             self._pulls_ended.set()
         self._inflight = None
+        if refusal is not None:
+            raise refusal
 
     async def _fetch_loop(
         self,
@@ -250,7 +256,7 @@ class PullConsumer(Generic[M]):
         """Nak with delay for a retry, or dead-letter once `max_deliver` is reached."""
         delay = exc.delay_s if isinstance(exc, Retryable) and exc.delay_s else self.nak_delay_s
         if isinstance(exc, Retryable) and not exc.error:  # a hand-back, not a failure
-            if deliveries >= self.max_deliver:  # the server delivers it no more: a copy goes on
+            if await self._last_delivery(deliveries):  # delivered no more: a copy goes on
                 copy = self._copy_after_pulls(msg, str(exc), deliveries)
                 if self._inflight is None:
                     await copy
@@ -263,7 +269,7 @@ class PullConsumer(Generic[M]):
             return
         self.last_error = f"{type(exc).__name__}: {exc}"
         metrics.ERRORS.labels(kind=f"{self.stage}_handler").inc()
-        if deliveries >= self.max_deliver:
+        if deliveries >= self._limit:
             await self._reject(msg, f"gave up after {deliveries} deliveries: {exc!r}", deliveries)
             return
         log.warning(
@@ -272,6 +278,20 @@ class PullConsumer(Generic[M]):
         )
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)
+
+    async def _last_delivery(self, deliveries: int) -> bool:
+        """Whether the server delivers this message no more: by the durable's `max_deliver`,
+        asked again (a hand-back is rare: a stopping submit's), as another replica may have
+        lowered it since this one subscribed (a rolling restart). Unknown: the last (a copy
+        is stored and the original acked, so the message goes on either way)."""
+        if deliveries >= self._limit:
+            return True
+        try:
+            info = await self.bus.recovery_js.consumer_info(self.spec.stream, self.spec.durable)
+        except Exception:
+            return True
+        self._limit = limit_of(info.config, self._limit)
+        return deliveries >= self._limit
 
     async def _copy_after_pulls(self, msg: Msg, why: str, deliveries: int) -> None:
         """A hand-back on the last allowed delivery: once this consumer's pulls have ended (a

@@ -8,8 +8,9 @@ stream (same subject, payload and headers, a new stream message whose deliveries
 zero) and acks the original, which the server would not deliver again anyway: the message goes
 on exactly once. A copy's `Nats-Msg-Id` is derived from the original's stream sequence, so a
 publish tried again is stored once (the stream's duplicate window); `Mev-Handed-Back` keeps the
-first message's id across copies of copies. Should the ack be lost and the server's own limit
-be higher than the consumer's (a durable declared with another `max_deliver`), the original
+first message's id across copies of copies. The last delivery is the durable's: the consumer
+reads its `max_deliver` from the server (mev_common.consumer_decl). Should the ack be lost and
+that limit have been raised since (a replica restarted with another config), the original
 could come back as well: submit books a bundle once by its id (its gate skips a bundle already
 in the ledger), the only stage that hands back.
 """

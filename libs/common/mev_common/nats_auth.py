@@ -25,6 +25,8 @@ Services can neither create, update, purge nor delete any stream or bucket: a st
 can republish or source messages into another stream (such as the control bucket), which would
 bypass the subject permissions. The operator declares streams and buckets (`declare_bus`,
 run by `mev-bot run` and `mev-bot nats-auth declare`); services only check they exist.
+Services create their stage's durable consumers and bring them to the config at start
+(mev_common.consumer_decl); the operator's declare does the latter too.
 Still possible for a compromised service, by design or left to other layers: flooding its own
 subjects (submit validates every bundle and caps cancels), deleting or adding consumers on the
 streams it reads (a push consumer's deliveries do not reach the control bucket: tested), and
@@ -49,6 +51,7 @@ import nkeys
 from nats.js.api import KeyValueConfig, StorageType
 
 from mev_common.bus import Bus
+from mev_common.consumer_decl import consumer_config, declare_consumer
 from mev_common.control import (
     EMERGENCY_STOP,
     NONCE_RESET,
@@ -58,7 +61,7 @@ from mev_common.control import (
 )
 from mev_common.elections import CONSUMER_LEADER_ELECTED, LEADER_ELECTED
 from mev_common.settings import NatsSettings, Settings
-from mev_common.subjects import CONTROL_BUCKET, stream_specs
+from mev_common.subjects import CONTROL_BUCKET, consumer_specs, stream_specs
 
 SERVICES = ("ingest", "detect", "simulate", "submit")
 OPERATOR = "operator"
@@ -332,9 +335,16 @@ def mask_secrets(text: str) -> str:
 
 
 async def declare_bus(bus: Bus, settings: Settings) -> None:
-    """Create or update every stream and bucket: the operator's job, since services may not."""
+    """Create or update every stream and bucket: the operator's job, since services may not;
+    and bring the stages' durable consumers that exist to the config (services create them,
+    and update them at start when allowed: mev_common.consumer_decl). `ConsumerMismatch` for
+    a durable JetStream cannot bring to it."""
     js = bus.js
     await bus.ensure_streams(stream_specs(settings))
+    limits = settings.nats
+    for spec in consumer_specs(settings).values():
+        want = consumer_config(spec, limits.max_deliver, limits.ack_wait_s)
+        await declare_consumer(js, spec, want, create=False)
     replicas = settings.nats.replicas  # R1 buckets on a cluster die with their one node
     await ensure_control_bucket(js, replicas)
     try:

@@ -45,20 +45,13 @@ from mev_common.listen import PortInUse, open_ports
 from mev_common.logs import JsonFormatter as JsonFormatter
 from mev_common.logs import LastError, setup_logging
 from mev_common.nats_auth import NatsAuthError, connect_options
+from mev_common.refusal import RefuseToStart as RefuseToStart
 from mev_common.settings import ConfigError, ServicePorts, Settings, load_settings
 from mev_common.stall import StallWatch
 from mev_common.stream_decl import cluster_settling
 from mev_common.subjects import consumer_specs, stream_specs
 
 log = logging.getLogger("mev.runtime")
-
-
-class RefuseToStart(Exception):
-    """A service's `main` found it must not run (the key does not own the executor, the ledger
-    belongs to another chain): the process prints "<service>: refusing to start: <message>" on
-    stderr and exits 2, like a bad config."""
-
-    exit_code = 2
 
 
 @dataclass

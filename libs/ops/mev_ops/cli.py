@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     nats_auth = sub.add_parser(
         "nats-auth",
         parents=[common],
-        help="bus credentials: init (create, reuse), rotate USER, show, declare (streams, buckets)",
+        help="bus credentials: init (create, reuse), rotate USER, show, "
+        "declare (streams, buckets; existing consumers to the config)",
     )
     nats_auth.add_argument("action", choices=("init", "rotate", "show", "declare"))
     nats_auth.add_argument("user", nargs="?", help="with rotate: ingest, detect, ..., operator")

@@ -58,6 +58,7 @@ def say_files(directory: Path) -> int:
 
 async def declare(settings: Settings) -> int:
     from mev_common.bus import Bus
+    from mev_common.consumer_decl import ConsumerMismatch
 
     try:
         options = nats_auth.connect_options(settings.nats, nats_auth.OPERATOR)
@@ -69,7 +70,10 @@ async def declare(settings: Settings) -> int:
         return 1
     try:
         await nats_auth.declare_bus(bus, settings)
+    except ConsumerMismatch as exc:
+        print(f"mev-bot: {exc}", file=sys.stderr)
+        return 1
     finally:
         await bus.close()
-    print("streams and buckets declared")
+    print("streams, buckets and consumers declared")
     return 0
