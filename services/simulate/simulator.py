@@ -29,7 +29,14 @@ from services.simulate.engine import (
     victim_effects,
 )
 from services.simulate.quarantine import Quarantine, struck_by
-from services.simulate.stacking import CARRY_BLOCKS, Plan, Queued, StackBook, own_max_fee
+from services.simulate.stacking import (
+    CARRY_BLOCKS,
+    Plan,
+    Queued,
+    StackBook,
+    next_base_bound,
+    own_max_fee,
+)
 from services.simulate.warm import WarmEvm
 
 log = logging.getLogger("mev.simulate")
@@ -225,7 +232,10 @@ class Simulator:
                     }},
                 )  # fmt: skip
                 return Verdict(f"reverted:{name}", None, result, tx, victim)
-            decision = decide(opp, strategy, result.profit, result.gas_used)
+            # a plan bidding under the victim's max fee (stacking.py): gas at that bid
+            priced = opp if plan is None or plan.bid is None else opp.model_copy(
+                update={"max_fee_per_gas": plan.bid})  # fmt: skip
+            decision = decide(priced, strategy, result.profit, result.gas_used)
             if not decision.ok:
                 return Verdict(decision.reason, None, result, tx, victim)
             data = encode_execute(hops, opp.amount_in, decision.min_profit, flash)
@@ -237,7 +247,7 @@ class Simulator:
             return Verdict("final_mismatch", None, final, final_tx, victim)
         # The calldata carries `decision`'s minProfit, which covers `decision`'s gas limit at
         # the fee cap: the bundle keeps both; the final bytes' gas only confirms the net.
-        check = decide(opp, strategy, final.profit, final.gas_used)
+        check = decide(priced, strategy, final.profit, final.gas_used)
         if not check.ok:
             return Verdict(check.reason, None, final, final_tx, victim)
         pays_alone = False  # stacked on nothing: no earlier trade of ours to be without
@@ -281,6 +291,7 @@ class Simulator:
             victim_sender=opp.victim.sender if opp.victim else None,
             victim_nonce=opp.victim.nonce if opp.victim else None,
             victim_max_fee_per_gas=opp.victim.fee_cap if opp.victim else None,
+            bid_max_fee_per_gas=plan.bid if plan is not None else None,
             victim_seen_on=opp.victim.seen_on if opp.victim else None,
             deadline_block=opp.deadline_block,
             after_bundles=list(plan.after) if plan is not None else [],
@@ -322,7 +333,13 @@ class Simulator:
                 nonces[sender] = account_nonce(evm, sender)
             return nonces[sender]
 
-        return book.plan(opp.block_number, victim, ours, nonce_at_head(v.sender), nonce_at_head)
+        # a bid under the victim's lower nonces must leave a tip over the next base fee
+        least = next_base_bound(base) + 1
+        plan = book.plan(opp.block_number, victim, ours, nonce_at_head(v.sender), nonce_at_head,
+                         least)  # fmt: skip
+        if isinstance(plan, Plan) and plan.bid is not None and v.fee_cap is None:
+            return "stack_order"  # a bid under a victim bidding nothing submit cannot sign
+        return plan
 
     def took(self, book: StackBook, opp: Opportunity, verdict: Verdict) -> None:
         """A published bundle is one of our pending trades at its block."""

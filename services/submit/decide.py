@@ -136,6 +136,7 @@ def decide(bundle: Bundle, policy: Policy, head: ChainHead, spend: Spend) -> Ref
         bundle_priority=bundle.max_priority_fee_per_gas,
         victim_priority=bundle.victim_priority_fee if bundle.victim_tx_hash else None,
         victim_max_fee=bundle.victim_max_fee_per_gas if bundle.victim_tx_hash else None,
+        bid_max_fee=bundle.bid_max_fee_per_gas,
     )
     if isinstance(fees, FeeRefusal):
         return Refusal(fees.reason)

@@ -12,8 +12,11 @@ the victim's, ours can never land before it, whichever node saw which tx first (
 would trust arrival at every node our tx is broadcast to). A backrun whose cap cannot pay that
 tip is not sent: cut lower, every tx tipping between lands ahead of it (bench's backrun flow saw
 such backruns revert behind users tipping 1-1.8 gwei when detect capped them at the default
-tip). Without the victim's max fee (an older simulate), a backrun bids one wei under its
-victim's tip with a max fee of 2 x next base + that, as before.
+tip). A victim waiting for a cheaper lower nonce of its sender: simulate proved ours at that
+nonce's max fee (`Bundle.bid_max_fee_per_gas`, services/simulate/stacking.py), so it bids
+that, with one wei under the victim's effective tip at that fee. Without the victim's max fee
+(an older simulate), a backrun bids one wei under its victim's tip with a max fee of
+2 x next base + that, as before.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def bundle_fees(
     bundle_priority: int = 0,
     victim_priority: int | None = None,
     victim_max_fee: int | None = None,
+    bid_max_fee: int | None = None,
 ) -> Fees | FeeRefusal:
     """The fees to sign with, or why the bundle must not be sent at all."""
     cap = min(bundle_cap, strategy_cap)
@@ -62,6 +66,9 @@ def bundle_fees(
         return FeeRefusal("no fee cap: bundle.max_fee_per_gas is 0")
     if next_base > cap:
         return FeeRefusal(f"base fee {next_base} above the fee cap {cap}")
+    if victim_priority is not None and victim_max_fee is not None and bid_max_fee is not None:
+        bid = min(bid_max_fee, victim_max_fee)  # the victim's effective tip at our bid
+        return _victim_fees(next_base, cap, min(victim_priority, bid), bid)
     if victim_priority is not None and victim_max_fee is not None:
         return _victim_fees(next_base, cap, victim_priority, victim_max_fee)
     if victim_priority is not None:

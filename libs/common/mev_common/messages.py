@@ -225,6 +225,10 @@ class Bundle(Message):
     victim_nonce: int | None = Field(default=None, ge=0, le=2**64 - 1)
     # the victim's max fee per gas (its gas price if legacy); None from an older simulate
     victim_max_fee_per_gas: Wei | None = None
+    # a backrun whose victim waits for cheaper lower nonces of its sender bids the least of
+    # their max fees, under the victim's, so it lands behind them and the victim (simulate
+    # proved it in that order: services/simulate/stacking.py); None: the victim's max fee
+    bid_max_fee_per_gas: Wei | None = None
     # the endpoint ingest saw the victim on (`PendingTx.seen_on`): the one node known to hold
     # it, so the only one our backrun may reach (another would mine ours before or without it)
     victim_seen_on: EndpointName | None = None
@@ -247,6 +251,9 @@ class Bundle(Message):
         if self.victim_seen_on is not None and self.victim_tx_hash is None:
             raise ValueError("victim_seen_on needs victim_tx_hash")
         max_fee, tip = self.victim_max_fee_per_gas, self.victim_priority_fee
+        bid = self.bid_max_fee_per_gas
+        if bid is not None and (max_fee is None or not 0 < bid < max_fee):
+            raise ValueError(f"bid_max_fee_per_gas {bid} must be under victim_max_fee_per_gas")
         if max_fee is None:
             return self
         if self.victim_tx_hash is None or tip is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.simulate.decision import stack_risk
 from services.simulate.engine import SimResult, TxSpec
 from services.simulate.stacking import Plan, Queued, StackBook, chain_order, own_max_fee
@@ -238,11 +240,48 @@ def test_victim_behind_a_known_lower_nonce_of_its_sender_runs_after_it() -> None
     book.saw(10, first)
     # the sender's nonce 4 goes first; our trade (3 gwei + 13) after both
     assert book.plan(10, second, t, head_nonce=4) == plain(first.tx, second.tx)
-    # behind a nonce that bids less than our trade, the victim would land after it
+
+
+def test_behind_a_cheaper_lower_nonce_of_its_sender_our_backrun_bids_that_fee() -> None:
+    """Bidding the victim's max fee, ours would be ready while the victim waits for its
+    sender's cheaper nonce 4, and go before both (`stack_order`, refused). Bidding that
+    nonce's max fee (a tie it arrived first for) ours lands after it, and the victim, ready
+    then and bidding more, goes between: [u0, u1, ours]."""
     book = StackBook(depth=2, margin=8)
-    book.saw(10, user("u0", 1 * GWEI, {Q}, sender="u", nonce=4))
+    first = user("u0", 1 * GWEI, {Q}, sender="u", nonce=4)
+    second = user("u1", 3 * GWEI, {P}, sender="u", nonce=5)
+    book.saw(10, first)
     book.saw(10, second)
-    assert book.plan(10, second, t, head_nonce=4) == "stack_order"
+    t = tied("t", second, {P})
+    plan = book.plan(10, second, t, head_nonce=4, least_fee=8)
+    assert plan == Plan((first.tx, second.tx), (), (first.tx, second.tx), bid=first.max_fee)
+    assert chain_order([first, second, replace(t, max_fee=first.max_fee)])[-1].key == "t"
+    # a nonce whose max fee leaves no tip over the next base fee: no mineable bid lands
+    # behind it, and at the victim's fee ours goes first
+    assert book.plan(10, second, t, head_nonce=4, least_fee=first.max_fee + 1) == "stack_order"
+    assert book.plan(10, second, t, head_nonce=4, least_fee=first.max_fee) == plan
+    # the cheapest of the nonces it waits for sets the bid; one the head used does not count
+    cheaper = user("u-1", GWEI // 2, {R}, sender="u", nonce=3)
+    book.saw(10, cheaper)
+    used = book.plan(10, second, t, 4, lambda sender: 4 if sender == "u" else 0, least_fee=8)
+    assert used == plan
+    at_3 = book.plan(10, second, t, head_nonce=3, least_fee=8)
+    assert at_3 == Plan((cheaper.tx, first.tx, second.tx), (), (cheaper.tx, first.tx, second.tx),
+                        bid=cheaper.max_fee)  # fmt: skip
+
+
+def test_a_lowered_bid_tied_with_a_nonce_through_our_pools_is_not_an_unsure_order() -> None:
+    # ours lands after the victim, so after every nonce the victim waits for: its tie with
+    # one of them through our pools is no guess (another user's is: unsure, as before)
+    book = StackBook(depth=2, margin=8)
+    first = user("u0", 1 * GWEI, {P}, sender="u", nonce=4)
+    second = user("u1", 3 * GWEI, {P}, sender="u", nonce=5)
+    book.saw(10, first)
+    book.saw(10, second)
+    plan = book.plan(10, second, tied("t", second, {P}), head_nonce=4, least_fee=8)
+    assert plan == Plan((first.tx, second.tx), (), (first.tx, second.tx), bid=first.max_fee)
+    book.saw(10, user("w", 1 * GWEI, {P}))  # another sender bidding that fee through P
+    assert book.plan(10, second, tied("t", second, {P}), 4, least_fee=8) == "stack_order_unsure"
 
 
 def test_fees_too_close_to_order_are_refused() -> None:

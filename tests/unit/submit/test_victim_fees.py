@@ -115,6 +115,12 @@ def test_a_bundle_carries_the_victims_max_fee_exactly() -> None:
          "victim_max_fee_per_gas: Input should be greater than or equal to 0"),
         ({"victim_max_fee_per_gas": "1", "victim_priority_fee": None, "victim_tx_hash": None},
          "(root): victim_max_fee_per_gas needs victim_tx_hash and victim_priority_fee"),
+        ({"victim_max_fee_per_gas": str(VICTIM_MAX), "bid_max_fee_per_gas": str(VICTIM_MAX)},
+         f"(root): bid_max_fee_per_gas {VICTIM_MAX} must be under victim_max_fee_per_gas"),
+        ({"bid_max_fee_per_gas": "8"},
+         "(root): bid_max_fee_per_gas 8 must be under victim_max_fee_per_gas"),
+        ({"victim_max_fee_per_gas": str(VICTIM_MAX), "bid_max_fee_per_gas": "0"},
+         "(root): bid_max_fee_per_gas 0 must be under victim_max_fee_per_gas"),
     ],
 )  # fmt: skip
 def test_a_hostile_bus_cannot_send_nonsense_victim_fees(
@@ -124,3 +130,21 @@ def test_a_hostile_bus_cannot_send_nonsense_victim_fees(
     with pytest.raises(MessageError) as err:
         decode(Bundle, orjson.dumps(payload))
     assert str(err.value) == f"invalid Bundle: {reason}"
+
+
+def bid_fees(bid: int, next_base: int = BASE) -> Fees | FeeRefusal:
+    return bundle_fees(next_base=next_base, bundle_cap=bid, strategy_cap=50 * GWEI,
+                       default_priority=GWEI, victim_priority=TIP, victim_max_fee=VICTIM_MAX,
+                       bid_max_fee=bid)  # fmt: skip
+
+
+def test_a_backrun_behind_a_cheaper_nonce_of_its_victims_sender_bids_that_nonces_max_fee() -> None:
+    """simulate proved it at `Bundle.bid_max_fee_per_gas` (services/simulate/stacking.py): that
+    max fee, one wei under the victim's effective tip at it. Before, the victim's fees with a
+    cap of the bid: tip - 1 does not fit under 1 gwei, refused."""
+    assert bid_fees(GWEI + 10**6) == Fees(1_001_000_000, 1_000_999_992)
+    assert bid_fees(BASE + 1) == Fees(BASE + 1, 0)  # the least mineable: 1 wei over the base
+    assert bid_fees(BASE) == FeeRefusal(f"victim tips 0 wei/gas over the base fee {BASE}: "
+                                        "nothing to bid under")  # fmt: skip
+    low = {**BUNDLE, "victim_max_fee_per_gas": str(VICTIM_MAX), "bid_max_fee_per_gas": "9"}
+    assert decode(Bundle, orjson.dumps(low)).bid_max_fee_per_gas == 9
