@@ -26,6 +26,7 @@ from tests.support.stacked_world import (  # its world (this module gets its own
     best_amount,
     cycle_profit,
     devnet,
+    mined_in_a_row,
     opportunity,
     reserves,
     stacking_simulator,
@@ -91,11 +92,7 @@ async def test_a_backrun_of_a_swap_behind_its_senders_cheaper_tx_lands_right_aft
     next_base = next_base_fee(int(last["baseFeePerGas"]), last["gasUsed"], last["gasLimit"])
     devnet.rpc("anvil_mine", ["0x1"])
     (outcome,) = await outcome_of(bus, bundle.id)
-    receipts = [devnet.w3.eth.get_transaction_receipt(h) for h in (a_hash, b_hash, outcome.tx_hash)]
-    assert len({r["blockNumber"] for r in receipts}) == 1
-    first = receipts[0]["transactionIndex"]
-    assert [r["transactionIndex"] for r in receipts] == [first, first + 1, first + 2]
-    assert [r["status"] for r in receipts] == [1, 1, 1]
+    mined_in_a_row(devnet, [a_hash, b_hash, outcome.tx_hash])  # A, B, ours; all succeeded
     assert (outcome.status, outcome.realized_profit) == ("included", profit)
     # ours bid A's max fee, one wei under B's effective tip at that fee
     ours = devnet.w3.eth.get_transaction(outcome.tx_hash)

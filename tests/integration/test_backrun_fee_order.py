@@ -32,6 +32,7 @@ from tests.support.chain import rpc
 from tests.support.stacked_world import (
     best_amount,
     cycle_profit,
+    mined_in_a_row,
     opportunity,
     reserves,
     stacking_simulator,
@@ -100,12 +101,7 @@ async def test_a_later_user_with_the_victims_fees_lands_behind_our_backrun(
     u_hash = devnet.w3.eth.send_raw_transaction(u_raw)
     devnet.rpc("anvil_mine", ["0x1"])
     (outcome,) = await outcome_of(bus, bundle.id)
-    receipts = [devnet.w3.eth.get_transaction_receipt(h) for h in (v_hash, outcome.tx_hash, u_hash)]
-    assert len({r["blockNumber"] for r in receipts}) == 1
-    # V, ours, U: one after another, all succeeded
-    first = receipts[0]["transactionIndex"]
-    assert [r["transactionIndex"] for r in receipts] == [first, first + 1, first + 2]
-    assert [r["status"] for r in receipts] == [1, 1, 1]
+    mined_in_a_row(devnet, [v_hash, outcome.tx_hash, u_hash])  # V, ours, U; all succeeded
     assert (outcome.status, outcome.realized_profit) == ("included", profit)
     # how: ours bid V's max fee and one wei under its tip, to the wei
     ours = devnet.w3.eth.get_transaction(outcome.tx_hash)

@@ -208,3 +208,14 @@ async def send_both(bus: Bus, db: Path, bundles: list[Bundle]) -> None:
     for b in bundles:
         await publish_bundle(bus, b)
         await wait_for(lambda b=b: tx_states(db, b.id) == [("trade", "sent")], what=b.id)
+
+
+def mined_in_a_row(devnet: Devnet, hashes: list[Any]) -> list[Any]:
+    """The receipts of `hashes`, asserted mined one right after another in one block, each
+    successful."""
+    receipts = [devnet.w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    first = receipts[0]["transactionIndex"]
+    assert [r["transactionIndex"] for r in receipts] == [first + i for i in range(len(hashes))]
+    assert [r["status"] for r in receipts] == [1] * len(hashes)
+    return receipts
