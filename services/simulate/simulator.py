@@ -105,7 +105,10 @@ class Simulator:
     refused: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.stacks = StackBook(self.settings.simulate.stack_depth)
+        self.stacks = StackBook(
+            self.settings.simulate.stack_depth,
+            bid_under=self.settings.simulate.bid_behind_victim_nonces,
+        )
 
     def simulate(self, opp: Opportunity, now: float, book: StackBook | None = None) -> Verdict:
         """With `book`, a backrun runs on what it meets in its block (stacking.py: the pending

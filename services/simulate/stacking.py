@@ -142,6 +142,7 @@ class StackBook:
 
     depth: int
     margin: int = 0  # max fees closer than this are an unsure order (our fee is an estimate)
+    bid_under: bool = False  # bid behind a victim's cheaper lower nonces (`Plan.bid`); else refuse
     block: int = -1
     entries: list[Queued] = field(default_factory=list)
     seq: int = 0  # our trades in publish order across blocks: submit's nonces are in that order
@@ -224,7 +225,7 @@ class StackBook:
             return "victim_queued"
         waits = [q for q in known if _waited(q, victim, head_nonce)]
         bid = min((q.max_fee for q in waits), default=ours.max_fee)
-        lowered = bid if bid < ours.max_fee else None
+        lowered = bid if bid < ours.max_fee and self.bid_under else None
         if lowered is not None:  # ours would be ready while the victim waits: bid under them
             if lowered < least_fee:
                 return "stack_order"  # no mineable bid lands behind its victim

@@ -66,6 +66,7 @@ async def test_a_backrun_of_a_swap_behind_its_senders_cheaper_tx_lands_right_aft
     devnet: Devnet, bus: Bus, submit_db: Path, tmp_path: Path
 ) -> None:
     simulator, head = await stacking_simulator(devnet, tmp_path)
+    simulator.stacks.bid_under = True  # simulate.bid_behind_victim_nonces (off by default)
     base = int(head["baseFeePerGas"])
     a_raw, a_tx = transfer(devnet, 2, 1 * GWEI, base)
     a_hash = devnet.w3.eth.send_raw_transaction(a_raw)  # pending: B takes the next nonce

@@ -246,13 +246,18 @@ def test_behind_a_cheaper_lower_nonce_of_its_sender_our_backrun_bids_that_fee() 
     """Bidding the victim's max fee, ours would be ready while the victim waits for its
     sender's cheaper nonce 4, and go before both (`stack_order`, refused). Bidding that
     nonce's max fee (a tie it arrived first for) ours lands after it, and the victim, ready
-    then and bidding more, goes between: [u0, u1, ours]."""
-    book = StackBook(depth=2, margin=8)
+    then and bidding more, goes between: [u0, u1, ours]. Only with `bid_under` on
+    (`simulate.bid_behind_victim_nonces`): off, it is refused as before."""
+    book = StackBook(depth=2, margin=8, bid_under=True)
     first = user("u0", 1 * GWEI, {Q}, sender="u", nonce=4)
     second = user("u1", 3 * GWEI, {P}, sender="u", nonce=5)
     book.saw(10, first)
     book.saw(10, second)
     t = tied("t", second, {P})
+    off = StackBook(depth=2, margin=8)
+    off.saw(10, first)
+    off.saw(10, second)
+    assert off.plan(10, second, t, head_nonce=4, least_fee=8) == "stack_order"
     plan = book.plan(10, second, t, head_nonce=4, least_fee=8)
     assert plan == Plan((first.tx, second.tx), (), (first.tx, second.tx), bid=first.max_fee)
     assert chain_order([first, second, replace(t, max_fee=first.max_fee)])[-1].key == "t"
@@ -273,7 +278,7 @@ def test_behind_a_cheaper_lower_nonce_of_its_sender_our_backrun_bids_that_fee() 
 def test_a_lowered_bid_tied_with_a_nonce_through_our_pools_is_not_an_unsure_order() -> None:
     # ours lands after the victim, so after every nonce the victim waits for: its tie with
     # one of them through our pools is no guess (another user's is: unsure, as before)
-    book = StackBook(depth=2, margin=8)
+    book = StackBook(depth=2, margin=8, bid_under=True)
     first = user("u0", 1 * GWEI, {P}, sender="u", nonce=4)
     second = user("u1", 3 * GWEI, {P}, sender="u", nonce=5)
     book.saw(10, first)

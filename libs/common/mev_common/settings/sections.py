@@ -312,6 +312,11 @@ class SimulateSettings(Section):
     # start, after each refork) leave to victim traces: they never wait behind those
     # (services/simulate/rpc_priority.py)
     victim_trace_reserve: int = Field(default=4, ge=0)
+    # a backrun of a victim waiting behind a cheaper lower nonce of its sender bids that nonce's
+    # max fee, so it lands behind both (services/simulate/stacking.py); off: refused as
+    # `stack_order`. Off by default until detect's crowding check and the signed tip follow
+    # the lower bid (a swap tipping between the two is not yet in the plan)
+    bid_behind_victim_nonces: bool = False
     quarantine_reverts: int = Field(default=3, ge=1)
     quarantine_window_s: float = Field(default=300.0, gt=0)
     quarantine_s: float = Field(default=900.0, gt=0)
