@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 from mev_common import metrics
 from mev_common.chain import budget
 from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_blocks import rpc_int
 from mev_common.chain.rpc_pool import RpcPool
-from mev_common.messages import Block, rpc_int
+from mev_common.messages import Block
 
 from services.detect.feed_gap import book_skipped
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mev_common.chain.rpc_blocks import block_from_rpc as block_from_rpc  # the one block parser
+from mev_common.chain.rpc_blocks import rpc_int as _int
 from mev_common.messages import PendingTx
-from mev_common.messages import block_from_rpc as block_from_rpc  # the one block parser
-from mev_common.messages import rpc_int as _int
 
 
 def pending_from_rpc(chain_id: int, raw: dict[str, Any], seen_on: str | None = None) -> PendingTx:

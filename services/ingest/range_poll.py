@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mev_common.chain.block_logs import logs_in_range
-from mev_common.messages import Block, block_from_rpc, rpc_int
+from mev_common.chain.rpc_blocks import block_from_rpc, rpc_int
+from mev_common.messages import Block
 
 from services.ingest.logs import LOG_TOPICS
 

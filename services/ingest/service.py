@@ -32,9 +32,10 @@ from mev_common.chain import budget
 from mev_common.chain.block_phase import PhaseEstimator, Poll
 from mev_common.chain.contracts import ChainContracts, ContractsError, load_contracts
 from mev_common.chain.jsonrpc import RpcError
+from mev_common.chain.rpc_blocks import rpc_int
 from mev_common.chain.rpc_pool import RpcPool
 from mev_common.chain.ws import SubscriptionRefused, subscribe
-from mev_common.messages import Block, PendingTx, checksum, decode, rpc_int
+from mev_common.messages import Block, PendingTx, checksum, decode
 from mev_common.runtime import Check, Runtime
 from mev_common.stage import open_stage
 

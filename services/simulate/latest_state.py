@@ -32,7 +32,7 @@ from typing import Any
 from mev_common.chain.block_logs import logs_in_range
 from mev_common.chain.jsonrpc import RpcError
 from mev_common.chain.latest import BatchCall, BlockMoved, LatestRead, read_at_latest
-from mev_common.messages import block_from_rpc
+from mev_common.chain.rpc_blocks import block_from_rpc
 from pyrevm import EVM
 
 from services.simulate.engine import SPEC, BlockEnvSpec, TxSpec, write_cold

@@ -28,10 +28,10 @@ from eth_utils import to_checksum_address
 from mev_common import metrics, subjects
 from mev_common.bus import Envelope
 from mev_common.chain.contracts import ChainContracts
+from mev_common.chain.rpc_blocks import block_from_rpc
 from mev_common.messages import (
     Block,
     Opportunity,
-    block_from_rpc,
     trigger_kind,
 )
 from mev_common.runtime import Check, Runtime

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from mev_common.chain.contracts import read_deployment
-from mev_common.messages import Block, Log, Opportunity, block_from_rpc
+from mev_common.chain.rpc_blocks import block_from_rpc
+from mev_common.messages import Block, Log, Opportunity
 from mev_common.settings import Settings, load_settings
 from mev_ops.devnet.flow import EXACT_INPUT_SINGLE
 

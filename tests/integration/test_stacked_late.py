@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from mev_common.bus import Bus
-from mev_common.messages import Block, Bundle, PendingTx, block_from_rpc
+from mev_common.chain.rpc_blocks import block_from_rpc
+from mev_common.messages import Block, Bundle, PendingTx
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from mev_common import subjects
 from mev_common.bus import Bus
-from mev_common.messages import Block, Log, block_from_rpc
+from mev_common.chain.rpc_blocks import block_from_rpc
+from mev_common.messages import Block, Log
 
 from tests.conftest import NatsEndpoint
 from tests.integration.devnet.conftest import Devnet

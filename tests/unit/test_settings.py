@@ -266,7 +266,7 @@ def test_strategies_section_has_one_key_per_strategy_name() -> None:
 
 
 def test_one_block_parser_reads_hex_quantities() -> None:
-    from mev_common.messages import block_from_rpc
+    from mev_common.chain.rpc_blocks import block_from_rpc
 
     raw = {
         "number": "0x10",

@@ -92,29 +92,6 @@ class Block(Message):
         return [lg for lg in self.logs if lg.block_number is None or lg.block_number > number]
 
 
-def rpc_int(value: Any) -> int:
-    """A JSON-RPC quantity ("0x1a", or already an int); a missing one is 0."""
-    if value is None:
-        return 0
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
-def block_from_rpc(chain_id: int, raw: dict[str, Any], reorg: bool = False) -> Block:
-    """An `eth_getBlockByNumber` result (hashes only) as a Block message: the one block parser
-    ingest and simulate share."""
-    return Block(
-        chain_id=chain_id,
-        number=rpc_int(raw["number"]),
-        hash=raw["hash"],
-        parent_hash=raw["parentHash"],
-        timestamp=rpc_int(raw["timestamp"]),
-        base_fee_per_gas=rpc_int(raw.get("baseFeePerGas")),
-        gas_limit=rpc_int(raw.get("gasLimit")),
-        gas_used=rpc_int(raw.get("gasUsed")),
-        reorg=reorg,
-    )
-
-
 class PendingTx(Message):
     """A pending transaction to a known router or pair (candidate backrun victim)."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mev_common.messages import Log, rpc_int
+from mev_common.chain.rpc_blocks import rpc_int
+from mev_common.messages import Log
 
 
 def log_of(raw: dict[str, Any]) -> Log:
